@@ -1,0 +1,76 @@
+# agentrail developer loop. Two commands matter (see README):
+#   make demo   set everything up, synthesize the app, run it locally and take the scripted tour
+#   make test   set everything up and run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# jsii needs a supported Node; package.json brings Node 22 into node_modules/.bin.
+export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export SAM_CLI_TELEMETRY := 0
+PATTERNS ?=
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e bench openapi clean
+
+help:
+	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
+	@echo "make local   same, then keep serving on 127.0.0.1:$(PORT) until Ctrl-C"
+	@echo "make test    set up and run the whole test suite (unit, integration, infra, e2e)"
+	@echo "make synth   cdk synth (offline, no Docker)"
+	@echo "make bench   run benchmarks/ and print the figures"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+demo: setup
+	$(BIN)/agentrail local --tour $(if $(PATTERNS),--patterns $(PATTERNS))
+
+local: setup
+	$(BIN)/agentrail local --port $(PORT) $(if $(PATTERNS),--patterns $(PATTERNS))
+
+synth: setup
+	cdk synth --no-notices --quiet $(if $(PATTERNS),-c patterns=$(PATTERNS))
+
+# Cheapest tier first. pytest exits 5 when a tier collects no tests; that is
+# reported, not treated as a failure of the tier.
+define run_tier
+	@echo "== $(1) =="; \
+	$(BIN)/python -m pytest $(1) $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "($(1): no tests collected)"; rc=0; fi; \
+	exit $$rc
+endef
+
+test: setup test-unit test-integration test-infra test-e2e
+
+test-unit: setup
+	$(call run_tier,tests/unit)
+test-integration: setup
+	$(call run_tier,tests/integration)
+test-infra: setup
+	$(call run_tier,tests/infra)
+test-e2e: setup
+	$(call run_tier,tests/e2e)
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+openapi: setup
+	$(BIN)/agentrail openapi --output openapi.json
+
+clean:
+	rm -rf cdk.out .agentrail .pytest_cache

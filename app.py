@@ -1,0 +1,21 @@
+#!/usr/bin/env python3
+"""The agentrail CDK app: one stack per pattern named in context (``cdk deploy -c patterns=stateless``)."""
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from agentrail_constructs import PATTERN_STACKS
+from agentrail_constructs.app_config import AppConfig
+
+app = cdk.App()
+config = AppConfig.from_context(app, tuple(PATTERN_STACKS))
+for pattern in config.patterns:
+    PATTERN_STACKS[pattern](
+        app,
+        config.stack_name(pattern),
+        function=config.function_options(),
+        api=config.api_options(),
+        env=config.env,
+    )
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+app.synth()

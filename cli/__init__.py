@@ -1,0 +1,1 @@
+"""agentrail command line: local mode, the scripted tour, OpenAPI export and operations against a deployed stack."""

@@ -1,0 +1,1 @@
+"""Local mode: run a synthesized cloud assembly on one machine, against moto, without Docker."""

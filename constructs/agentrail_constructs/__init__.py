@@ -1,0 +1,23 @@
+"""agentrail CDK constructs: one construct per architecture pattern, with secure defaults.
+
+Import from here: ``from agentrail_constructs import StatelessAgent``.
+"""
+
+from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
+from agentrail_constructs.stacks import PATTERN_STACKS, StatelessAgentStack
+from agentrail_constructs.stateless import StatelessAgent
+
+__all__ = [
+    "PATTERN_STACKS",
+    "AgentApi",
+    "AgentApiOptions",
+    "AgentFunction",
+    "AgentFunctionOptions",
+    "ApiAuth",
+    "DependenciesLayer",
+    "RuntimeLayer",
+    "StatelessAgent",
+    "StatelessAgentStack",
+]

@@ -1,0 +1,258 @@
+"""AgentApi: a REST API in front of agent functions, with validation, authentication, throttling, access logs and X-Ray."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aws_cdk import CfnOutput
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from agentrail_constructs.nag import acknowledge
+
+
+@dataclass(frozen=True)
+class ApiAuth:
+    """How callers authenticate. Build one with :meth:`iam`, :meth:`api_key` or :meth:`cognito`."""
+
+    kind: Literal["iam", "api_key", "cognito"]
+    user_pools: Sequence[cognito.IUserPool] = ()
+    scopes: Sequence[str] = ()
+    quota_per_day: int | None = None
+
+    @staticmethod
+    def iam() -> ApiAuth:
+        """SigV4-signed requests from AWS principals allowed ``execute-api:Invoke``. The default."""
+        return ApiAuth("iam")
+
+    @staticmethod
+    def api_key(*, quota_per_day: int | None = 10_000) -> ApiAuth:
+        """An API key in ``x-api-key``, under a usage plan with the stage's throttling and a daily quota."""
+        return ApiAuth("api_key", quota_per_day=quota_per_day)
+
+    @staticmethod
+    def cognito(user_pools: Sequence[cognito.IUserPool], *, scopes: Sequence[str] = ()) -> ApiAuth:
+        """A JWT from one of the given Cognito user pools in ``Authorization``."""
+        if not user_pools:
+            raise ValueError("ApiAuth.cognito needs at least one user pool")
+        return ApiAuth("cognito", user_pools=tuple(user_pools), scopes=tuple(scopes))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentApiOptions:
+    """Options of the REST API in front of an agent."""
+
+    auth: ApiAuth = field(default_factory=ApiAuth.iam)
+    """Default: IAM (SigV4)."""
+    stage_name: str = "v1"
+    """Default: ``v1``."""
+    throttling_rate_limit: float = 50
+    """Steady requests per second for the whole stage. Default: 50."""
+    throttling_burst_limit: int = 100
+    """Default: 100."""
+    access_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    """Default: one month."""
+    web_acl_arn: str | None = None
+    """A WAFv2 web ACL to associate with the stage. Default: none."""
+    account_cloudwatch_role: bool = True
+    """Create the account-wide role API Gateway needs to write execution logs. Default: true."""
+
+
+_ERROR_TEMPLATE = '{"error": "%s", "message": "%s", "request_id": "$context.requestId"}'
+_GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", "The request body does not match the schema."),
+    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_request", "A required parameter is missing or invalid."),
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "403", "not_found_or_unauthenticated", "No such route, or the request carries no credentials."),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "The caller may not call this route."),
+    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "The request carries no valid credentials."),
+    (apigw.ResponseType.INVALID_API_KEY, "403", "invalid_api_key", "The API key is missing or invalid."),
+    (apigw.ResponseType.INVALID_SIGNATURE, "403", "invalid_signature", "The request signature does not match."),
+    (apigw.ResponseType.EXPIRED_TOKEN, "403", "expired_token", "The credentials have expired."),
+    (apigw.ResponseType.THROTTLED, "429", "throttled", "Too many requests; retry with backoff."),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "The daily quota of this API key is used up."),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "The request is too large."),
+    (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be accepted."),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "gateway_error", "The service could not answer; retry later."),
+)
+
+
+class AgentApi(Construct):
+    """A regional REST API whose every method is authenticated and validated.
+
+    The stage has throttling, JSON access logs (never request bodies), execution
+    logging at ERROR without data tracing, metrics and X-Ray. Gateway errors use
+    the same JSON shape as the handlers and never echo the request.
+
+    Attributes
+    ----------
+    rest_api, stage, access_log_group, validator, authorizer, api_key, usage_plan
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, options: AgentApiOptions | None = None, description: str = "") -> None:
+        super().__init__(scope, construct_id)
+        self.options = options = options or AgentApiOptions()
+        self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=options.access_log_retention)
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            description=description or f"agentrail API {self.node.path}",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=options.account_cloudwatch_role,
+            deploy_options=apigw.StageOptions(
+                stage_name=options.stage_name,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                throttling_rate_limit=options.throttling_rate_limit,
+                throttling_burst_limit=options.throttling_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True,
+                ),
+            ),
+        )  # fmt: skip
+        self.stage = self.rest_api.deployment_stage
+        self.validator = apigw.RequestValidator(
+            self, "Validator", rest_api=self.rest_api, validate_request_body=True, validate_request_parameters=True
+        )
+        for response_type, status, code, message in _GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": _ERROR_TEMPLATE % (code, message)},
+            )
+        self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None
+        self.api_key: apigw.IApiKey | None = None
+        self.usage_plan: apigw.UsagePlan | None = None
+        self._build_auth(options)
+        self._build_waf_or_acknowledge(options)
+        if options.account_cloudwatch_role:
+            role = self.rest_api.node.find_child("CloudWatchRole").node.default_child
+            acknowledge(
+                role,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level logging role must use this AWS managed policy; it only allows writing "
+                "API Gateway execution logs. Set account_cloudwatch_role=False if the account already has one.",
+            )
+        CfnOutput(self, "Url", value=self.rest_api.url, description="Invoke URL of the stage")
+
+    def _build_auth(self, options: AgentApiOptions) -> None:
+        auth = options.auth
+        if auth.kind == "cognito":
+            self.authorizer = apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=list(auth.user_pools))
+        elif auth.kind == "api_key":
+            self.api_key = self.rest_api.add_api_key("ApiKey", description=f"API key of {self.node.path}")
+            self.usage_plan = self.rest_api.add_usage_plan(
+                "UsagePlan",
+                throttle=apigw.ThrottleSettings(
+                    rate_limit=options.throttling_rate_limit, burst_limit=options.throttling_burst_limit
+                ),
+                quota=apigw.QuotaSettings(limit=auth.quota_per_day, period=apigw.Period.DAY) if auth.quota_per_day else None,
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
+            )
+            self.usage_plan.add_api_key(self.api_key)
+            CfnOutput(self, "ApiKeyId", value=self.api_key.key_id, description="Read the key with: aws apigateway get-api-key --include-value --api-key <id>")
+
+    def _build_waf_or_acknowledge(self, options: AgentApiOptions) -> None:
+        stage = self.stage.node.default_child
+        if options.web_acl_arn:
+            wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=options.web_acl_arn)
+        else:
+            acknowledge(
+                stage,
+                "APIG3",
+                "No WAF by default: a web ACL costs money while idle and its rules are owner-specific. "
+                "Pass web_acl_arn to associate one; stage throttling and authentication are always on.",
+            )
+
+    def add_function_route(
+        self,
+        path: str,
+        method: str,
+        target: lambda_.IFunction,
+        *,
+        request_schema: apigw.JsonSchema | None = None,
+        request_parameters: dict[str, bool] | None = None,
+        operation_name: str | None = None,
+    ) -> apigw.Method:
+        """Route ``method path`` to ``target`` (pass the ``live`` alias) through the Lambda proxy integration.
+
+        ``request_schema`` is enforced by API Gateway before the function runs.
+        """
+        resource = self.rest_api.root.resource_for_path(path) if path != "/" else self.rest_api.root
+        models = None
+        if request_schema is not None:
+            model = self.rest_api.add_model(
+                f"{operation_name or 'Request'}Model",
+                content_type="application/json",
+                schema=request_schema,
+                description=f"Body of {method} {path}",
+            )
+            models = {"application/json": model}
+        auth = self.options.auth
+        method_options: dict[str, object] = {}
+        if auth.kind == "iam":
+            method_options["authorization_type"] = apigw.AuthorizationType.IAM
+        elif auth.kind == "cognito":
+            method_options["authorization_type"] = apigw.AuthorizationType.COGNITO
+            method_options["authorizer"] = self.authorizer
+            if auth.scopes:
+                method_options["authorization_scopes"] = list(auth.scopes)
+        else:
+            method_options["authorization_type"] = apigw.AuthorizationType.NONE
+            method_options["api_key_required"] = True
+        created = resource.add_method(
+            method,
+            apigw.LambdaIntegration(target, proxy=True, allow_test_invoke=False),
+            request_validator=self.validator,
+            request_models=models,
+            request_parameters={f"method.request.{k}": v for k, v in (request_parameters or {}).items()} or None,
+            operation_name=operation_name,
+            **method_options,
+        )
+        cfn_method = created.node.default_child
+        if auth.kind != "cognito":
+            acknowledge(
+                cfn_method,
+                "COG4",
+                f"This API authenticates with {'IAM SigV4' if auth.kind == 'iam' else 'API keys under a usage plan'} "
+                "(AgentApiOptions.auth); a Cognito authorizer is available with ApiAuth.cognito(...).",
+            )
+        if auth.kind == "api_key":
+            acknowledge(
+                cfn_method,
+                "APIG4",
+                "Callers are authenticated by a required API key under a usage plan with throttling and a quota.",
+            )
+        return created
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+
+def string_schema(*, min_length: int = 1, max_length: int, pattern: str | None = None) -> apigw.JsonSchema:
+    return apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=min_length, max_length=max_length, pattern=pattern)
+
+
+def object_schema(properties: dict[str, apigw.JsonSchema], *, required: Sequence[str] = ()) -> apigw.JsonSchema:
+    """A draft-4 object schema that refuses unknown properties, as the handlers' pydantic models do."""
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        type=apigw.JsonSchemaType.OBJECT,
+        properties=properties,
+        required=list(required) or None,
+        additional_properties=False,
+    )
+
+
+__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth", "object_schema", "string_schema"]

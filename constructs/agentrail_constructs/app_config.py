@@ -1,0 +1,52 @@
+"""Reads the CDK context of ``app.py`` (``cdk deploy -c patterns=stateless -c model=...``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from aws_cdk import App, Environment
+
+from agentrail_constructs.api import AgentApiOptions, ApiAuth
+from agentrail_constructs.function import AgentFunctionOptions
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key)."""
+
+    patterns: tuple[str, ...]
+    stack_prefix: str
+    model: str
+    auth: str
+
+    @classmethod
+    def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
+        raw = app.node.try_get_context("patterns") or "stateless"
+        patterns = tuple(p.strip() for p in str(raw).split(",") if p.strip())
+        unknown = [p for p in patterns if p not in known_patterns]
+        if unknown:
+            raise ValueError(f"unknown pattern(s) {', '.join(unknown)}; choose from {', '.join(known_patterns)}")
+        auth = str(app.node.try_get_context("auth") or "iam")
+        if auth not in ("iam", "api_key"):
+            raise ValueError("context 'auth' must be 'iam' or 'api_key' (Cognito needs a user pool: compose StatelessAgent yourself)")
+        return cls(
+            patterns=patterns,
+            stack_prefix=str(app.node.try_get_context("stack_prefix") or "Agentrail"),
+            model=str(app.node.try_get_context("model") or "local"),
+            auth=auth,
+        )
+
+    def stack_name(self, pattern: str) -> str:
+        return f"{self.stack_prefix}-{pattern.capitalize()}"
+
+    def function_options(self) -> AgentFunctionOptions:
+        return AgentFunctionOptions(model=self.model)
+
+    def api_options(self) -> AgentApiOptions:
+        return AgentApiOptions(auth=ApiAuth.api_key() if self.auth == "api_key" else ApiAuth.iam())
+
+    @property
+    def env(self) -> Environment:
+        """The CLI's account and Region when it knows them; otherwise an environment-agnostic stack."""
+        return Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))

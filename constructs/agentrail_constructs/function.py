@@ -1,0 +1,287 @@
+"""AgentFunction: a Lambda function running an agentrail handler, with the runtime layers and secure defaults."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
+from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.sources import handler_dir
+
+DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_14
+_MODEL_SPEC = re.compile(r"^(local|bedrock:[\w.:/-]+|openai:[\w.:/-]+)$")
+_INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
+HealthCheckKind = Literal["dynamodb", "sqs", "s3", "secretsmanager", "stepfunctions", "events", "sns"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentFunctionOptions:
+    """Everything an AgentFunction can be told. Each default is the secure, cheap-when-idle choice."""
+
+    model: str = "local"
+    """Model spec: ``local``, ``bedrock:<model-id>`` or ``openai:<model>``. Default: ``local``."""
+    allowed_models: Sequence[str] = ()
+    """Further models a request may pick with ``"model"``. Default: none."""
+    agent_definition: str = "agentrail.demo:definition"
+    """``module:attribute`` of the AgentDefinition (prompt and tools). Default: the demo agent."""
+    agent_code: str | None = None
+    """Folder with the user's agent package(s), shipped as a layer. Default: none."""
+    system_prompt: str | None = None
+    """Overrides the definition's system prompt. Default: the definition's."""
+    max_steps: int = 8
+    """Model calls per task. Default: 8."""
+    token_budget: int = 20_000
+    """Input plus output tokens per task. Default: 20,000."""
+    max_output_tokens: int = 1024
+    """Output cap of one model call. Default: 1,024."""
+    max_request_bytes: int = 16_384
+    """Largest accepted request body. Default: 16 KiB."""
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """USD per million (input, output) tokens by model spec prefix, over the built-in table. Default: none."""
+    memory_size: int = 1024
+    """MiB. Default: 1,024 (a full vCPU share for the agent loop)."""
+    timeout: Duration = field(default_factory=lambda: Duration.seconds(60))
+    """Default: 60 seconds."""
+    architecture: lambda_.Architecture = field(default_factory=lambda: lambda_.Architecture.ARM_64)
+    """Default: ARM_64 (Graviton, cheaper per GB-second)."""
+    runtime: lambda_.Runtime = field(default_factory=lambda: DEFAULT_RUNTIME)
+    """Default: Python 3.14, the latest Lambda Python runtime."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    """Default: one month."""
+    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+    """Application log level. Default: INFO."""
+    reserved_concurrent_executions: int | None = None
+    """Caps concurrency (and reserves it). Default: none, the account pool."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment variables. Default: none."""
+    service_name: str | None = None
+    """Powertools service name. Default: the construct id in kebab case."""
+    metrics_namespace: str = "Agentrail"
+    """CloudWatch namespace of the EMF metrics. Default: ``Agentrail``."""
+    openai_api_key_secret: secretsmanager.ISecret | None = None
+    """Secret holding the API key of an OpenAI-compatible endpoint. Default: none."""
+    openai_base_url: str | None = None
+    """Endpoint of the OpenAI-compatible API. Default: ``https://api.openai.com/v1``."""
+
+    def validate(self) -> None:
+        """Fail at synth with a message that names the fix."""
+        for spec in (self.model, *self.allowed_models):
+            if not _MODEL_SPEC.match(spec):
+                raise ValueError(
+                    f"unknown model {spec!r}: use 'local', 'bedrock:<model-id>' or 'openai:<model>'"
+                )
+            if spec.startswith("openai:") and self.openai_api_key_secret is None:
+                raise ValueError(f"model {spec!r} needs openai_api_key_secret (a Secrets Manager secret)")
+        for name, value, low, high in (
+            ("max_steps", self.max_steps, 1, 100),
+            ("token_budget", self.token_budget, 1, 10_000_000),
+            ("max_output_tokens", self.max_output_tokens, 1, 64_000),
+            ("max_request_bytes", self.max_request_bytes, 256, 6_000_000),
+            ("memory_size", self.memory_size, 128, 10_240),
+        ):
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        if not self.runtime.name.startswith("python3."):
+            raise ValueError(f"runtime must be a Python 3 runtime, got {self.runtime.name}")
+
+
+class AgentFunction(Construct):
+    """A Lambda function serving an agentrail handler, published behind a ``live`` alias.
+
+    It carries two layers (the ``agentrail`` runtime and its dependencies, both
+    bundled without Docker), active X-Ray tracing, JSON logs into its own log
+    group with retention, the Powertools environment, and an explicit memory
+    size and timeout. Its role has no managed policies: only the grants made
+    through this construct.
+
+    Parameters
+    ----------
+    handler_code:
+        Folder of the handler's code asset. Default: agentrail's stateless handler.
+    handler:
+        ``module.function`` inside it. Default: ``app.handler``.
+    options:
+        See :class:`AgentFunctionOptions`.
+
+    Attributes
+    ----------
+    function, alias, role, log_group, runtime_layer, dependencies_layer, agent_code_layer
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler_code: str | Path | None = None,
+        handler: str = "app.handler",
+        options: AgentFunctionOptions | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.options = options = options or AgentFunctionOptions()
+        options.validate()
+        self._health_checks: list[dict[str, str]] = []
+        code_dir = Path(handler_code) if handler_code is not None else handler_dir("stateless")
+
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=options.log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of {self.node.path}",
+        )
+        self.runtime_layer = RuntimeLayer.of(self, runtime=options.runtime)
+        self.dependencies_layer = DependenciesLayer.of(self, runtime=options.runtime, architecture=options.architecture)
+        layers: list[lambda_.ILayerVersion] = [self.dependencies_layer, self.runtime_layer]
+        self.agent_code_layer: lambda_.LayerVersion | None = None
+        if options.agent_code:
+            self.agent_code_layer = self._build_agent_code_layer(Path(options.agent_code), options.runtime)
+            layers.append(self.agent_code_layer)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=options.runtime,
+            architecture=options.architecture,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            layers=layers,
+            memory_size=options.memory_size,
+            timeout=options.timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=getattr(lambda_.ApplicationLogLevel, options.log_level),
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            reserved_concurrent_executions=options.reserved_concurrent_executions,
+            environment=self._environment(construct_id),
+            description=f"agentrail {construct_id} ({options.model})",
+        )
+        self.log_group.grant_write(self.role)
+        self.alias = lambda_.Alias(self, "LiveAlias", alias_name="live", version=self.function.current_version)
+
+        bedrock_models = [m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")]
+        if bedrock_models:
+            self.grant_model_access(*bedrock_models)
+        if options.openai_api_key_secret is not None:
+            self.grant_secret_read(options.openai_api_key_secret)
+        self._acknowledge_tracing_policy()
+
+    # -- grants -------------------------------------------------------------------
+
+    def grant_model_access(self, *model_ids: str) -> iam.Grant:
+        """Allow Converse (``bedrock:InvokeModel``) on the given Bedrock models and their health probe.
+
+        Inference profile ids (``us.``, ``eu.``, ...) get the profile and the
+        foundation model in every Region the profile routes to.
+        """
+        stack = Stack.of(self)
+        arns: list[str] = []
+        for model_id in model_ids:
+            if model_id.startswith(_INFERENCE_PROFILE_PREFIXES):
+                base = model_id.split(".", 1)[1]
+                arns.append(stack.format_arn(service="bedrock", resource="inference-profile", resource_name=model_id))
+                arns.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{base}")
+            else:
+                arns.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}")
+        grant = iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"],
+            resource_arns=arns,
+        )
+        return grant
+
+    def grant_secret_read(self, secret: secretsmanager.ISecret) -> iam.Grant:
+        """Allow reading ``secret`` and report it in ``GET /health``."""
+        grant = secret.grant_read(self.function)
+        self.add_health_check("secretsmanager", secret.secret_arn)
+        return grant
+
+    def add_health_check(self, kind: HealthCheckKind, name: str) -> None:
+        """Have ``GET /health`` prove that this dependency is reachable (the grant must allow the probe)."""
+        self._health_checks.append({"kind": kind, "name": name})
+        self.function.add_environment("AGENT_HEALTH_CHECKS", Stack.of(self).to_json_string(list(self._health_checks)))
+
+    def add_environment(self, key: str, value: str) -> None:
+        self.function.add_environment(key, value)
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _environment(self, construct_id: str) -> dict[str, str]:
+        o = self.options
+        service = o.service_name or re.sub(r"(?<!^)(?=[A-Z])", "-", construct_id).lower()
+        env = {
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": o.metrics_namespace,
+            "AGENT_MODEL": o.model,
+            "AGENT_DEFINITION": o.agent_definition,
+            "AGENT_MAX_STEPS": str(o.max_steps),
+            "AGENT_TOKEN_BUDGET": str(o.token_budget),
+            "AGENT_MAX_OUTPUT_TOKENS": str(o.max_output_tokens),
+            "AGENT_MAX_REQUEST_BYTES": str(o.max_request_bytes),
+        }
+        if o.allowed_models:
+            env["AGENT_ALLOWED_MODELS"] = ",".join(o.allowed_models)
+        if o.system_prompt:
+            env["AGENT_SYSTEM_PROMPT"] = o.system_prompt
+        if o.prices:
+            env["AGENT_PRICE_TABLE"] = json.dumps(
+                {k: {"input_per_million": i, "output_per_million": out} for k, (i, out) in o.prices.items()},
+                sort_keys=True,
+            )
+        if o.openai_api_key_secret is not None:
+            env["AGENT_OPENAI_API_KEY_SECRET"] = o.openai_api_key_secret.secret_arn
+        if o.openai_base_url:
+            env["AGENT_OPENAI_BASE_URL"] = o.openai_base_url
+        env.update(o.environment)
+        return env
+
+    def _build_agent_code_layer(self, path: Path, runtime: lambda_.Runtime) -> lambda_.LayerVersion:
+        if not path.is_dir():
+            raise ValueError(f"agent_code must be a folder, got {path}")
+        from aws_cdk import AssetHashType, BundlingOptions, DockerImage
+
+        layer = lambda_.LayerVersion(
+            self,
+            "AgentCodeLayer",
+            description=f"agent code of {self.node.path}",
+            compatible_runtimes=[runtime],
+            code=lambda_.Code.from_asset(
+                str(path),
+                asset_hash_type=AssetHashType.SOURCE,
+                exclude=["__pycache__", "*.pyc"],
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
+                    command=["bash", "-c", "mkdir -p /asset-output/python && cp -r /asset-input/. /asset-output/python/"],
+                    local=_CopyPackage(path, "."),
+                ),
+            ),
+        )
+        layer.node.default_child.add_metadata("agentrail:layer", "agent")  # type: ignore[union-attr]
+        return layer
+
+    def _default_policy(self) -> Construct:
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        assert policy is not None
+        return policy.node.default_child  # type: ignore[return-value]
+
+    def _acknowledge_tracing_policy(self) -> None:
+        acknowledge(
+            self._default_policy(),
+            "IAM5[Resource::*]",
+            "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
+            "CDK adds them with Resource '*' for active tracing.",
+        )

@@ -1,0 +1,18 @@
+"""The agent loop, typed tools and agent definitions."""
+
+from agentrail.agent.definition import AgentDefinition, load_definition
+from agentrail.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
+from agentrail.agent.tools import Tool, ToolError, tool
+
+__all__ = [
+    "Agent",
+    "AgentDefinition",
+    "AgentResult",
+    "AgentStatus",
+    "PendingToolCall",
+    "Tool",
+    "ToolCallRecord",
+    "ToolError",
+    "load_definition",
+    "tool",
+]

@@ -1,0 +1,140 @@
+"""One error shape for every API: ``{"error", "message", "request_id", "details"}``.
+
+Rules: a clear, short 4xx for bad input; never a stack trace; never the
+caller's input echoed back; every failure logged with the correlation id.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from agentrail.models.base import ModelError
+from agentrail.observability import logger
+from agentrail.service import UnknownModelError
+
+
+class ApiError(Exception):
+    """Raise from a route to answer with ``status`` and a stable ``code``."""
+
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def _request_id(app: APIGatewayRestResolver) -> str | None:
+    try:
+        return app.current_event.request_context.request_id
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def error_response(
+    app: APIGatewayRestResolver,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"error": code, "message": message, "request_id": _request_id(app)}
+    if details:
+        body["details"] = details
+    log = logger.warning if status < 500 else logger.error
+    log("request failed", extra={"event": "request_error", "status": status, "error": code})
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers or {})
+
+
+class AgentRestResolver(APIGatewayRestResolver):
+    """A REST resolver with validation on, the shared error handlers, a body size limit and ``X-Correlation-Id``.
+
+    The size limit is checked before anything parses the body, so an oversized
+    request always gets 413, whatever else is wrong with it.
+
+    Parameters
+    ----------
+    max_request_bytes:
+        Largest accepted body, after base64 decoding.
+    """
+
+    def __init__(self, *, max_request_bytes: int, **kwargs: Any) -> None:
+        super().__init__(enable_validation=True, **kwargs)
+        self.max_request_bytes = max_request_bytes
+        install_error_handlers(self)
+
+    def _resolve(self) -> ResponseBuilder:
+        if body_size(self) > self.max_request_bytes:
+            message = f"The request body exceeds the limit of {self.max_request_bytes} bytes."
+            builder = ResponseBuilder(error_response(self, 413, "payload_too_large", message))
+        else:
+            builder = super()._resolve()
+        request_id = _request_id(self)
+        if request_id:
+            builder.response.headers["X-Correlation-Id"] = request_id
+        return builder
+
+
+def _validation_details(error: RequestValidationError) -> list[dict[str, str]]:
+    details = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ()) if part != "body" and not isinstance(part, int)]
+        details.append({"field": ".".join(location) or "(body)", "problem": str(item.get("msg", "invalid"))})
+    return details
+
+
+def body_size(app: APIGatewayRestResolver) -> int:
+    body = app.current_event.body or ""
+    if app.current_event.is_base64_encoded:
+        return len(base64.b64decode(body, validate=False))
+    return len(body.encode())
+
+
+def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    """Register the shared error handlers on ``app``."""
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response:
+        if any(item.get("type") == "json_invalid" for item in error.errors()):
+            return error_response(app, 400, "invalid_json", "The request body is not valid JSON.")
+        return error_response(app, 400, "invalid_request", "The request does not match the schema.", details=_validation_details(error))
+
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(app, error.status, error.code, error.message, headers=error.headers)
+
+    @app.exception_handler(UnknownModelError)
+    def _unknown_model(error: UnknownModelError) -> Response:
+        return error_response(
+            app, 400, "unknown_model", f"Choose one of the configured models: {', '.join(error.allowed)}."
+        )
+
+    @app.exception_handler(ModelError)
+    def _model_error(error: ModelError) -> Response:
+        headers = {}
+        retry_after = getattr(error, "retry_after_seconds", None)
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
+        return error_response(app, error.status_code, error.error_code, str(error), headers=headers)
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response:
+        return error_response(app, 404, "not_found", "No route matches this method and path.")
+
+    @app.exception_handler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
+        return error_response(app, error.status_code, "request_error", "The request could not be served.")
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Exception) -> Response:
+        logger.exception("unhandled error", extra={"event": "unhandled_error"})
+        return error_response(app, 500, "internal_error", "Something went wrong on our side; the request id identifies it.")

@@ -1,0 +1,77 @@
+"""The stateless agent API: ``POST /invoke``, ``GET /health`` and ``GET /openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrail.api.errors import AgentRestResolver
+from agentrail.api.models import AgentRunOut
+from agentrail.config import RuntimeSettings, load_settings
+from agentrail.health import HealthReport, run_checks
+from agentrail.service import AgentService
+
+API_TITLE = "agentrail stateless agent"
+API_VERSION = "1.0.0"
+MAX_MESSAGE_CHARS = 8000
+
+
+class InvokeRequest(BaseModel):
+    """One request to the agent. Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the user asks the agent.")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="One of the function's configured models; default: AGENT_MODEL.",
+    )
+
+
+class InvokeResponse(AgentRunOut):
+    request_id: str = Field(description="API Gateway request id, also the correlation id in logs and traces.")
+
+
+def create_stateless_app(
+    service: AgentService | None = None, settings: RuntimeSettings | None = None
+) -> APIGatewayRestResolver:
+    """Build the resolver. Dependencies are arguments so tests can pass their own."""
+    settings = settings or load_settings()
+    service = service or AgentService.from_settings(settings)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+
+    @app.post(
+        "/invoke",
+        summary="Run the agent on one message",
+        responses={
+            200: {"description": "The task ran; see status for limits reached."},
+            400: {"description": "Invalid JSON, a field missing or mistyped, or an unknown model."},
+            413: {"description": "Body over AGENT_MAX_REQUEST_BYTES."},
+            502: {"description": "The model rejected the request or failed."},
+            503: {"description": "The model kept throttling; retry after Retry-After seconds."},
+        },
+    )
+    def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:
+        result = service.run(request.message, model=request.model)
+        run = AgentRunOut.from_result(result)
+        return InvokeResponse(request_id=app.current_event.request_context.request_id, **run.model_dump())
+
+    @app.get("/health", summary="Reachability of the model provider and each AWS dependency")
+    def health() -> Response[HealthReport]:
+        report = run_checks(service.health_checks)
+        return Response(status_code=200 if report.status == "ok" else 503, content_type="application/json", body=report)
+
+    @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+    def openapi() -> Response:
+        return Response(status_code=200, content_type="application/json", body=openapi_document(app))
+
+    return app
+
+
+def openapi_document(app: APIGatewayRestResolver) -> str:
+    return app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)

@@ -1,0 +1,176 @@
+"""Provider-neutral conversation types and the ModelProvider interface.
+
+The shapes follow Bedrock Converse (text, toolUse and toolResult blocks) because
+it is the richest common denominator; every provider translates to and from them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StopReason = Literal[
+    "end_turn", "tool_use", "max_tokens", "stop_sequence", "guardrail_intervened", "content_filtered"
+]
+
+
+class TextBlock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ToolUseBlock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResultBlock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    content: Any = None
+    status: Literal["success", "error"] = "success"
+
+
+ContentBlock = Annotated[TextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
+
+
+class Message(BaseModel):
+    """One conversation turn: a role and its content blocks."""
+
+    model_config = ConfigDict(frozen=True)
+    role: Literal["user", "assistant"]
+    content: list[ContentBlock]
+
+    @classmethod
+    def user(cls, text: str) -> Message:
+        return cls(role="user", content=[TextBlock(text=text)])
+
+    @classmethod
+    def assistant(cls, text: str) -> Message:
+        return cls(role="assistant", content=[TextBlock(text=text)])
+
+    @property
+    def text(self) -> str:
+        return "\n".join(block.text for block in self.content if isinstance(block, TextBlock))
+
+    @property
+    def tool_uses(self) -> list[ToolUseBlock]:
+        return [block for block in self.content if isinstance(block, ToolUseBlock)]
+
+    @property
+    def tool_results(self) -> list[ToolResultBlock]:
+        return [block for block in self.content if isinstance(block, ToolResultBlock)]
+
+
+class ToolSpec(BaseModel):
+    """What a model is told about a tool: name, description and JSON schema of its input."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    #: Read only by the deterministic local model; never sent to a provider.
+    local_patterns: tuple[str, ...] = ()
+
+
+class Usage(BaseModel):
+    """Token usage as reported by the provider."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class ModelResponse(BaseModel):
+    message: Message
+    stop_reason: StopReason
+    usage: Usage
+    model: str
+
+
+class ModelError(Exception):
+    """A model call failed. ``model`` names the configured model, never the caller's input."""
+
+    status_code = 502
+    error_code = "model_error"
+
+    def __init__(self, message: str, *, model: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.model = model
+        self.retryable = retryable
+
+
+class ModelThrottledError(ModelError):
+    """The provider kept throttling after every retry allowed."""
+
+    status_code = 503
+    error_code = "model_throttled"
+
+    def __init__(self, message: str, *, model: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(message, model=model, retryable=True)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ModelRequestError(ModelError):
+    """The provider rejected the request (validation, access, unknown model id)."""
+
+    error_code = "model_rejected_request"
+
+
+class ModelUnavailableError(ModelError):
+    """The provider could not be reached or failed on its side."""
+
+    error_code = "model_unavailable"
+
+
+class ModelConfigError(ValueError):
+    """A model spec such as ``AGENT_MODEL`` names no known provider."""
+
+
+class ModelProvider(abc.ABC):
+    """A chat model with tool use.
+
+    Implementations must be safe to reuse across invocations of a warm Lambda
+    and must translate provider errors into :class:`ModelError` subclasses.
+    """
+
+    #: Canonical spec, e.g. ``bedrock:amazon.nova-lite-v1:0`` or ``local``.
+    name: str
+
+    @abc.abstractmethod
+    def converse(
+        self,
+        *,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        max_tokens: int,
+    ) -> ModelResponse:
+        """Run one model turn.
+
+        Raises
+        ------
+        ModelError
+            When the provider fails after the retries it allows.
+        """
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Cheaply prove the provider is reachable; raise :class:`ModelError` when it is not."""

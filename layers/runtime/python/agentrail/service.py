@@ -1,0 +1,112 @@
+"""Assembles an agent per request from the definition, the configured models and the price table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from agentrail.agent.definition import AgentDefinition, load_definition
+from agentrail.agent.loop import Agent, AgentResult
+from agentrail.config import RuntimeSettings
+from agentrail.health import HealthCheck, dependency_check, model_check
+from agentrail.metering.metrics import emit_task_metrics
+from agentrail.metering.pricing import PriceTable
+from agentrail.models.base import Message, ModelConfigError, ModelProvider
+from agentrail.models.registry import ProviderFactory, parse_model_spec
+from agentrail.observability import metrics
+
+
+class UnknownModelError(ValueError):
+    """A request asked for a model the function is not configured to use."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        super().__init__("model is not one of the configured models")
+        self.allowed = tuple(allowed)
+
+
+class AgentService:
+    """The agent a function serves.
+
+    Parameters
+    ----------
+    definition:
+        System prompt and tools.
+    settings:
+        Model choice, limits and prices.
+    providers:
+        Creates model providers; injected in tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        definition: AgentDefinition,
+        settings: RuntimeSettings,
+        providers: ProviderFactory | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.providers = providers or ProviderFactory(
+            openai_api_key_secret=settings.openai_api_key_secret,
+            openai_base_url=settings.openai_base_url,
+            max_attempts=settings.model_max_attempts,
+            timeout_seconds=settings.model_timeout_seconds,
+        )
+        self.prices = PriceTable(settings.price_table)
+        self._clients: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: RuntimeSettings) -> AgentService:
+        return cls(definition=load_definition(settings.definition), settings=settings)
+
+    def model(self, requested: str | None = None) -> ModelProvider:
+        """The provider for ``requested`` (default: the configured model).
+
+        Raises
+        ------
+        UnknownModelError
+            When ``requested`` is not among the configured models.
+        """
+        allowed = self.settings.models
+        if requested is None:
+            return self.providers.get(allowed[0])
+        try:
+            canonical = parse_model_spec(requested).canonical
+        except ModelConfigError:
+            raise UnknownModelError(allowed) from None
+        if canonical not in allowed:
+            raise UnknownModelError(allowed)
+        return self.providers.get(canonical)
+
+    def agent(self, model: ModelProvider) -> Agent:
+        s = self.settings
+        return Agent(
+            model=model,
+            tools=self.definition.tools,
+            system_prompt=s.system_prompt or self.definition.system_prompt,
+            max_steps=s.max_steps,
+            token_budget=s.token_budget,
+            max_output_tokens=s.max_output_tokens,
+            prices=self.prices,
+        )
+
+    def run(self, prompt: str, *, model: str | None = None, history: Sequence[Message] = ()) -> AgentResult:
+        """Run one task and emit its token, cost and tool metrics."""
+        result = self.agent(self.model(model)).run(prompt, history=history)
+        emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        return result
+
+    def client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            import boto3
+
+            client = self._clients[service] = boto3.client(service)
+        return client
+
+    @cached_property
+    def health_checks(self) -> list[HealthCheck]:
+        checks = [model_check(self.model())]
+        checks.extend(dependency_check(dep, self.client) for dep in self.settings.health_checks)
+        return checks
