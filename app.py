@@ -10,12 +10,6 @@ from agentrail_constructs.app_config import AppConfig
 app = cdk.App()
 config = AppConfig.from_context(app, tuple(PATTERN_STACKS))
 for pattern in config.patterns:
-    PATTERN_STACKS[pattern](
-        app,
-        config.stack_name(pattern),
-        function=config.function_options(),
-        api=config.api_options(),
-        env=config.env,
-    )
+    PATTERN_STACKS[pattern](app, config.stack_name(pattern), **config.stack_options(pattern))
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 app.synth()

@@ -4,9 +4,11 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 """
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
-from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
-from agentrail_constructs.stacks import PATTERN_STACKS, StatelessAgentStack
+from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
+from agentrail_constructs.stacks import PATTERN_STACKS, StatefulAgentStack, StatelessAgentStack
 from agentrail_constructs.stateless import StatelessAgent
 
 __all__ = [
@@ -17,7 +19,14 @@ __all__ = [
     "AgentFunctionOptions",
     "ApiAuth",
     "DependenciesLayer",
+    "ProvisionedConcurrencyScaling",
+    "QueueWithDeadLetters",
     "RuntimeLayer",
+    "SessionOptions",
+    "SessionTable",
+    "SessionTableOptions",
+    "StatefulAgent",
+    "StatefulAgentStack",
     "StatelessAgent",
     "StatelessAgentStack",
 ]

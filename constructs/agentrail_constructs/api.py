@@ -240,8 +240,12 @@ class AgentApi(Construct):
         return self.rest_api.url
 
 
-def string_schema(*, min_length: int = 1, max_length: int, pattern: str | None = None) -> apigw.JsonSchema:
-    return apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=min_length, max_length=max_length, pattern=pattern)
+def string_schema(
+    *, min_length: int = 1, max_length: int, pattern: str | None = None, nullable: bool = False
+) -> apigw.JsonSchema:
+    """A draft-4 string schema; ``nullable`` also accepts JSON ``null`` (a pydantic ``str | None`` field)."""
+    kind = [apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL] if nullable else apigw.JsonSchemaType.STRING
+    return apigw.JsonSchema(type=kind, min_length=min_length, max_length=max_length, pattern=pattern)
 
 
 def object_schema(properties: dict[str, apigw.JsonSchema], *, required: Sequence[str] = ()) -> apigw.JsonSchema:

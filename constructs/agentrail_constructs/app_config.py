@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import App, Environment
 
 from agentrail_constructs.api import AgentApiOptions, ApiAuth
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.sessions import SessionOptions
 
 
 @dataclass(frozen=True)
 class AppConfig:
-    """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key)."""
+    """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key),
+    ``session_concurrency`` (reject or enqueue)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
     model: str
     auth: str
+    session_concurrency: str = "reject"
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -35,10 +39,20 @@ class AppConfig:
             stack_prefix=str(app.node.try_get_context("stack_prefix") or "Agentrail"),
             model=str(app.node.try_get_context("model") or "local"),
             auth=auth,
+            session_concurrency=str(app.node.try_get_context("session_concurrency") or "reject"),
         )
 
     def stack_name(self, pattern: str) -> str:
         return f"{self.stack_prefix}-{pattern.capitalize()}"
+
+    def stack_options(self, pattern: str) -> dict[str, Any]:
+        """Keyword arguments of the pattern's stack."""
+        options: dict[str, Any] = {"function": self.function_options(), "api": self.api_options(), "env": self.env}
+        if pattern == "stateful":
+            if self.session_concurrency not in ("reject", "enqueue"):
+                raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
+            options["sessions"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
+        return options
 
     def function_options(self) -> AgentFunctionOptions:
         return AgentFunctionOptions(model=self.model)

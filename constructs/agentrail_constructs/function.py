@@ -27,6 +27,18 @@ HealthCheckKind = Literal["dynamodb", "sqs", "s3", "secretsmanager", "stepfuncti
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProvisionedConcurrencyScaling:
+    """Application Auto Scaling of the ``live`` alias's provisioned concurrency on utilization."""
+
+    min_capacity: int = 1
+    """Default: 1."""
+    max_capacity: int = 10
+    """Default: 10."""
+    utilization_target: float = 0.7
+    """Fraction of provisioned concurrency in use that triggers scaling. Default: 0.7."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class AgentFunctionOptions:
     """Everything an AgentFunction can be told. Each default is the secure, cheap-when-idle choice."""
 
@@ -64,6 +76,10 @@ class AgentFunctionOptions:
     """Application log level. Default: INFO."""
     reserved_concurrent_executions: int | None = None
     """Caps concurrency (and reserves it). Default: none, the account pool."""
+    provisioned_concurrency: int | None = None
+    """Pre-initialized environments on the ``live`` alias (no cold starts, billed while idle). Default: none."""
+    provisioned_scaling: ProvisionedConcurrencyScaling | None = None
+    """Autoscale provisioned concurrency on utilization. Default: none."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Extra environment variables. Default: none."""
     service_name: str | None = None
@@ -95,6 +111,20 @@ class AgentFunctionOptions:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value}")
         if not self.runtime.name.startswith("python3."):
             raise ValueError(f"runtime must be a Python 3 runtime, got {self.runtime.name}")
+        scaling = self.provisioned_scaling
+        if scaling is not None:
+            if not 1 <= scaling.min_capacity <= scaling.max_capacity:
+                raise ValueError("provisioned_scaling needs 1 <= min_capacity <= max_capacity")
+            if not 0.1 <= scaling.utilization_target <= 0.9:
+                raise ValueError("provisioned_scaling.utilization_target must be between 0.1 and 0.9")
+        provisioned = max(self.provisioned_concurrency or 0, scaling.max_capacity if scaling else 0)
+        if self.provisioned_concurrency is not None and self.provisioned_concurrency < 1:
+            raise ValueError("provisioned_concurrency must be at least 1")
+        if self.reserved_concurrent_executions is not None and provisioned > self.reserved_concurrent_executions:
+            raise ValueError(
+                "reserved_concurrent_executions must be at least the provisioned concurrency "
+                f"({provisioned}), or the alias could never use what it pays for"
+            )
 
 
 class AgentFunction(Construct):
@@ -171,7 +201,23 @@ class AgentFunction(Construct):
             description=f"agentrail {construct_id} ({options.model})",
         )
         self.log_group.grant_write(self.role)
-        self.alias = lambda_.Alias(self, "LiveAlias", alias_name="live", version=self.function.current_version)
+        # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
+        self.function.node.default_child.add_metadata(  # type: ignore[union-attr]
+            "cfn-lint", {"config": {"ignore_checks": ["W3005"]}}
+        )
+        initial = options.provisioned_concurrency or (options.provisioned_scaling.min_capacity if options.provisioned_scaling else None)
+        self.alias = lambda_.Alias(
+            self,
+            "LiveAlias",
+            alias_name="live",
+            version=self.function.current_version,
+            provisioned_concurrent_executions=initial,
+        )
+        self.scalable_target = None
+        if options.provisioned_scaling is not None:
+            scaling = options.provisioned_scaling
+            self.scalable_target = self.alias.add_auto_scaling(min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity)
+            self.scalable_target.scale_on_utilization(utilization_target=scaling.utilization_target)
 
         bedrock_models = [m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")]
         if bedrock_models:
@@ -217,6 +263,10 @@ class AgentFunction(Construct):
 
     def add_environment(self, key: str, value: str) -> None:
         self.function.add_environment(key, value)
+
+    def acknowledge_policy(self, rule: str, reason: str) -> None:
+        """Acknowledge a cdk-nag finding on this function's own policy (and nowhere else)."""
+        acknowledge(self._default_policy(), rule, reason)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -279,8 +329,7 @@ class AgentFunction(Construct):
         return policy.node.default_child  # type: ignore[return-value]
 
     def _acknowledge_tracing_policy(self) -> None:
-        acknowledge(
-            self._default_policy(),
+        self.acknowledge_policy(
             "IAM5[Resource::*]",
             "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
             "CDK adds them with Resource '*' for active tracing.",

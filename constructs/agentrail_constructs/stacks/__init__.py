@@ -1,10 +1,12 @@
 """Thin stacks, one per pattern: they compose constructs and carry tags and removal policies."""
 
+from agentrail_constructs.stacks.stateful import StatefulAgentStack
 from agentrail_constructs.stacks.stateless import StatelessAgentStack
 
 #: Pattern name (``cdk deploy -c patterns=...``) to stack class.
 PATTERN_STACKS = {
     "stateless": StatelessAgentStack,
+    "stateful": StatefulAgentStack,
 }
 
-__all__ = ["PATTERN_STACKS", "StatelessAgentStack"]
+__all__ = ["PATTERN_STACKS", "StatefulAgentStack", "StatelessAgentStack"]

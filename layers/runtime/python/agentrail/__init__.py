@@ -1,5 +1,6 @@
 """agentrail runtime: the agent loop, model providers, tools and metering, shipped as a Lambda layer."""
 
+from agentrail.agent.context import ToolContext
 from agentrail.agent.definition import AgentDefinition
 from agentrail.agent.loop import Agent, AgentResult, AgentStatus, ToolCallRecord
 from agentrail.agent.tools import Tool, ToolError, tool
@@ -29,6 +30,7 @@ __all__ = [
     "ModelUnavailableError",
     "Tool",
     "ToolCallRecord",
+    "ToolContext",
     "ToolError",
     "ToolSpec",
     "Usage",

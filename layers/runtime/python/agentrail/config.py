@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agentrail.metering.pricing import ModelPrice
+from agentrail.models.base import ModelConfigError
 from agentrail.models.registry import parse_model_spec
 
 
@@ -52,8 +53,12 @@ class RuntimeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _models_are_known(self) -> RuntimeSettings:
-        for spec in (self.model, *self.allowed_models):
-            parsed = parse_model_spec(spec)  # raises ModelConfigError (a ValueError) with a clear message
+        named = [("AGENT_MODEL", self.model), *(("AGENT_ALLOWED_MODELS", spec) for spec in self.allowed_models)]
+        for setting, spec in named:
+            try:
+                parsed = parse_model_spec(spec)
+            except ModelConfigError as error:
+                raise ValueError(f"{setting}: {error}") from None
             if parsed.provider == "openai" and not self.openai_api_key_secret:
                 raise ValueError("openai models need AGENT_OPENAI_API_KEY_SECRET (a Secrets Manager name or ARN)")
         return self

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+from agentrail.agent.context import ToolContext
 from agentrail.agent.definition import AgentDefinition, load_definition
 from agentrail.agent.loop import Agent, AgentResult
 from agentrail.config import RuntimeSettings
@@ -91,9 +92,16 @@ class AgentService:
             prices=self.prices,
         )
 
-    def run(self, prompt: str, *, model: str | None = None, history: Sequence[Message] = ()) -> AgentResult:
+    def run(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        history: Sequence[Message] = (),
+        context: ToolContext | None = None,
+    ) -> AgentResult:
         """Run one task and emit its token, cost and tool metrics."""
-        result = self.agent(self.model(model)).run(prompt, history=history)
+        result = self.agent(self.model(model)).run(prompt, history=history, context=context)
         emit_task_metrics(metrics, result, agent_name=self.definition.name)
         return result
 

@@ -1,5 +1,6 @@
 """The agent loop, typed tools and agent definitions."""
 
+from agentrail.agent.context import ToolContext
 from agentrail.agent.definition import AgentDefinition, load_definition
 from agentrail.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
 from agentrail.agent.tools import Tool, ToolError, tool
@@ -12,6 +13,7 @@ __all__ = [
     "PendingToolCall",
     "Tool",
     "ToolCallRecord",
+    "ToolContext",
     "ToolError",
     "load_definition",
     "tool",

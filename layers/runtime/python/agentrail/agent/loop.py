@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agentrail.agent.context import ToolContext
 from agentrail.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail.metering.pricing import PriceTable
 from agentrail.models.base import Message, ModelProvider, ToolResultBlock, ToolUseBlock, Usage
@@ -22,6 +23,8 @@ class AgentStatus(StrEnum):
     MAX_STEPS_EXCEEDED = "max_steps_exceeded"
     TOKEN_BUDGET_EXCEEDED = "token_budget_exceeded"
     AWAITING_APPROVAL = "awaiting_approval"
+    #: A slice of a long run ended (``advance(max_steps=...)``); continue from ``checkpoint``.
+    IN_PROGRESS = "in_progress"
 
 
 class ToolCallRecord(BaseModel):
@@ -46,8 +49,27 @@ class PendingToolCall(BaseModel):
     results_before: list[ToolResultBlock] = Field(default_factory=list)
 
 
+class AgentCheckpoint(BaseModel):
+    """Everything needed to continue a run in another invocation (a Step Functions step, after an approval).
+
+    ``messages`` is the whole transcript; the first ``history_length`` of them
+    were given as history and are not part of the run's answer.
+    """
+
+    messages: list[Message]
+    history_length: int = 0
+    steps: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    pending: PendingToolCall | None = None
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentResult(BaseModel):
-    """What one run of the loop produced. ``usage`` is reported whatever the status."""
+    """What one run of the loop produced. ``usage`` is reported whatever the status.
+
+    ``checkpoint`` is set when the run can continue: ``in_progress`` and ``awaiting_approval``.
+    """
 
     status: AgentStatus
     answer: str | None
@@ -58,6 +80,10 @@ class AgentResult(BaseModel):
     tool_calls: list[ToolCallRecord]
     new_messages: list[Message]
     pending: PendingToolCall | None = None
+    checkpoint: AgentCheckpoint | None = None
+
+
+_RESUMABLE = frozenset({AgentStatus.IN_PROGRESS, AgentStatus.AWAITING_APPROVAL})
 
 
 class ApprovalDecision(BaseModel):
@@ -116,8 +142,11 @@ class Agent:
 
     # -- public API -----------------------------------------------------------------
 
-    def run(self, prompt: str, *, history: Sequence[Message] = ()) -> AgentResult:
+    def run(self, prompt: str, *, history: Sequence[Message] = (), context: ToolContext | None = None) -> AgentResult:
         """Answer ``prompt`` given earlier ``history``.
+
+        ``context`` reaches tools that ask for a :class:`ToolContext`; its
+        ``state`` may be changed by them (see ``context.state_changed``).
 
         Raises
         ------
@@ -125,8 +154,43 @@ class Agent:
             When the model fails after its retries. Tool failures never raise:
             the model sees them as error results.
         """
-        run = _Run(self, list(history))
-        run.append(Message.user(prompt))
+        return self.advance(self.start(prompt, history=history), context=context)
+
+    def start(self, prompt: str, *, history: Sequence[Message] = (), state: dict[str, Any] | None = None) -> AgentCheckpoint:
+        """A checkpoint of a run that has not called the model yet."""
+        return AgentCheckpoint(
+            messages=[*history, Message.user(prompt)], history_length=len(history), state=dict(state or {})
+        )
+
+    def advance(
+        self,
+        checkpoint: AgentCheckpoint,
+        *,
+        max_steps: int | None = None,
+        decision: ApprovalDecision | None = None,
+        context: ToolContext | None = None,
+    ) -> AgentResult:
+        """Continue a run from ``checkpoint``.
+
+        Parameters
+        ----------
+        max_steps:
+            Model calls allowed in this call; when reached the result is
+            ``in_progress`` with a new checkpoint. Default: until the run ends.
+        decision:
+            Required when the checkpoint is paused on a pending approval: on
+            approval the tool runs with exactly the approved arguments; on
+            rejection the model is told it was rejected, and why.
+        context:
+            For tools; default: a context holding ``checkpoint.state``.
+        """
+        if context is None:
+            context = ToolContext(state=dict(checkpoint.state))
+        run = _Run(self, checkpoint, context=context, slice_steps=max_steps)
+        if checkpoint.pending is not None:
+            if decision is None:
+                raise ValueError("this run is waiting for an approval decision")
+            return run.continue_after_approval(checkpoint.pending, decision)
         return run.loop()
 
     def resume(
@@ -138,32 +202,57 @@ class Agent:
         steps_so_far: int = 0,
         usage_so_far: Usage | None = None,
         tool_calls_so_far: Sequence[ToolCallRecord] = (),
+        context: ToolContext | None = None,
     ) -> AgentResult:
-        """Continue a run that paused on ``pending``.
-
-        ``transcript`` must end with the assistant message that asked for the
-        pending tool. On approval the tool runs with exactly ``pending.arguments``;
-        on rejection the model is told it was rejected, and why.
-        """
-        run = _Run(self, list(transcript), steps=steps_so_far, usage=usage_so_far or Usage())
-        run.records.extend(tool_calls_so_far)
-        return run.continue_after_approval(pending, decision)
+        """Continue a run that paused on ``pending`` (see :meth:`advance` with a checkpoint)."""
+        checkpoint = AgentCheckpoint(
+            messages=list(transcript),
+            history_length=len(transcript),
+            steps=steps_so_far,
+            usage=usage_so_far or Usage(),
+            tool_calls=list(tool_calls_so_far),
+            pending=pending,
+        )
+        return self.advance(checkpoint, decision=decision, context=context)
 
 
 class _Run:
     """State of one run; kept apart from Agent so an Agent is reusable and thread-safe."""
 
-    def __init__(self, agent: Agent, messages: list[Message], *, steps: int = 0, usage: Usage | None = None) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        checkpoint: AgentCheckpoint,
+        *,
+        context: ToolContext,
+        slice_steps: int | None = None,
+    ) -> None:
         self.agent = agent
-        self.messages = messages
-        self.new_messages: list[Message] = []
-        self.steps = steps
-        self.usage = usage or Usage()
-        self.records: list[ToolCallRecord] = []
+        self.context = context
+        self.messages = list(checkpoint.messages)
+        self.history_length = checkpoint.history_length
+        self.steps = checkpoint.steps
+        self.usage = checkpoint.usage
+        self.records: list[ToolCallRecord] = list(checkpoint.tool_calls)
+        self.slice_end = None if slice_steps is None else checkpoint.steps + slice_steps
+
+    @property
+    def new_messages(self) -> list[Message]:
+        return self.messages[self.history_length :]
 
     def append(self, message: Message) -> None:
         self.messages.append(message)
-        self.new_messages.append(message)
+
+    def checkpoint(self, pending: PendingToolCall | None = None) -> AgentCheckpoint:
+        return AgentCheckpoint(
+            messages=self.messages,
+            history_length=self.history_length,
+            steps=self.steps,
+            usage=self.usage,
+            tool_calls=self.records,
+            pending=pending,
+            state=self.context.state,
+        )
 
     def finish(self, status: AgentStatus, answer: str | None = None, pending: PendingToolCall | None = None) -> AgentResult:
         model = self.agent.model.name
@@ -177,11 +266,14 @@ class _Run:
             tool_calls=self.records,
             new_messages=self.new_messages,
             pending=pending,
+            checkpoint=self.checkpoint(pending) if status in _RESUMABLE else None,
         )
 
     def loop(self) -> AgentResult:
         agent = self.agent
         while True:
+            if self.slice_end is not None and self.steps >= self.slice_end and self.steps < agent.max_steps:
+                return self.finish(AgentStatus.IN_PROGRESS)
             if self.steps >= agent.max_steps:
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "max_steps", "steps": self.steps})
                 return self.finish(AgentStatus.MAX_STEPS_EXCEEDED)
@@ -283,7 +375,7 @@ class _Run:
         with tracer.provider.in_subsegment(f"## tool {tool.name}") as subsegment:
             subsegment.put_annotation("tool", tool.name)
             try:
-                content: Any = tool.invoke(arguments)
+                content: Any = tool.invoke(arguments, self.context)
             except ToolError as error:
                 outcome, content = "error", {"error": str(error)}
             except Exception:  # noqa: BLE001 - a tool bug must not end the run; the model is told

@@ -15,6 +15,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
+from agentrail.agent.context import ToolContext
 from agentrail.models.base import ToolSpec
 
 _ANY = TypeAdapter(Any)
@@ -55,6 +56,7 @@ class Tool:
     args_model: type[BaseModel]
     requires_approval: bool | ApprovalRule = False
     local_patterns: tuple[re.Pattern[str], ...] = field(default=())
+    context_parameter: str | None = None
 
     @property
     def spec(self) -> ToolSpec:
@@ -83,23 +85,30 @@ class Tool:
             return bool(rule(arguments.model_dump()))
         return bool(rule)
 
-    def invoke(self, arguments: BaseModel) -> Any:
+    def invoke(self, arguments: BaseModel, context: ToolContext | None = None) -> Any:
         """Run the tool on validated arguments and return a JSON-compatible result."""
         kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
+        if self.context_parameter:
+            kwargs[self.context_parameter] = context if context is not None else ToolContext()
         return _ANY.dump_python(self.function(**kwargs), mode="json")
 
 
-def _args_model(function: Callable[..., Any], name: str) -> type[BaseModel]:
+def _args_model(function: Callable[..., Any], name: str) -> tuple[type[BaseModel], str | None]:
+    """The arguments model of ``function`` and the name of its ToolContext parameter, if any."""
     hints = get_type_hints(function, include_extras=True)
     fields: dict[str, Any] = {}
+    context_parameter = None
     for param in inspect.signature(function).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"tool {name!r}: *args and **kwargs cannot be described to a model")
         annotation = hints.get(param.name, Any)
+        if annotation is ToolContext:
+            context_parameter = param.name
+            continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
     model_name = "".join(part.capitalize() for part in name.split("_")) + "Args"
-    return create_model(model_name, __base__=_ArgsBase, **fields)
+    return create_model(model_name, __base__=_ArgsBase, **fields), context_parameter
 
 
 def tool(
@@ -124,11 +133,13 @@ def tool(
         text = description or doc.split("\n\n")[0].replace("\n", " ").strip()
         if not text:
             raise ValueError(f"tool {tool_name!r} needs a description or a docstring")
+        args_model, context_parameter = _args_model(fn, tool_name)
         return Tool(
             name=tool_name,
             description=text,
             function=fn,
-            args_model=_args_model(fn, tool_name),
+            args_model=args_model,
+            context_parameter=context_parameter,
             requires_approval=requires_approval,
             local_patterns=tuple(re.compile(p, re.IGNORECASE) for p in local_patterns),
         )

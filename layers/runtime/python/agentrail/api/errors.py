@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -15,6 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from agentrail.health import HealthCheck, HealthReport, run_checks
 from agentrail.models.base import ModelError
 from agentrail.observability import logger
 from agentrail.service import UnknownModelError
@@ -87,6 +89,10 @@ class AgentRestResolver(APIGatewayRestResolver):
 def _validation_details(error: RequestValidationError) -> list[dict[str, str]]:
     details = []
     for item in error.errors():
+        if item.get("type") == "extra_forbidden":
+            # The name of an unknown field is the caller's input: don't echo it.
+            details.append({"field": "(unknown field)", "problem": "Unknown fields are not allowed."})
+            continue
         location = [str(part) for part in item.get("loc", ()) if part != "body" and not isinstance(part, int)]
         details.append({"field": ".".join(location) or "(body)", "problem": str(item.get("msg", "invalid"))})
     return details
@@ -138,3 +144,16 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def _unexpected(_: Exception) -> Response:
         logger.exception("unhandled error", extra={"event": "unhandled_error"})
         return error_response(app, 500, "internal_error", "Something went wrong on our side; the request id identifies it.")
+
+
+def add_operational_routes(app: APIGatewayRestResolver, *, checks: Callable[[], Sequence[HealthCheck]], title: str, version: str) -> None:
+    """``GET /health`` (200, or 503 when a check fails) and ``GET /openapi.json``, shared by every agent API."""
+
+    @app.get("/health", summary="Reachability of the model provider and each AWS dependency")
+    def health() -> Response[HealthReport]:
+        report = run_checks(checks())
+        return Response(status_code=200 if report.status == "ok" else 503, content_type="application/json", body=report)
+
+    @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+    def openapi() -> Response[str]:
+        return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema(title=title, version=version))

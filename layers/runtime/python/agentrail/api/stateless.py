@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail.api.errors import AgentRestResolver
+from agentrail.api.errors import AgentRestResolver, add_operational_routes
 from agentrail.api.models import AgentRunOut
 from agentrail.config import RuntimeSettings, load_settings
-from agentrail.health import HealthReport, run_checks
 from agentrail.service import AgentService
 
 API_TITLE = "agentrail stateless agent"
@@ -61,17 +60,5 @@ def create_stateless_app(
         run = AgentRunOut.from_result(result)
         return InvokeResponse(request_id=app.current_event.request_context.request_id, **run.model_dump())
 
-    @app.get("/health", summary="Reachability of the model provider and each AWS dependency")
-    def health() -> Response[HealthReport]:
-        report = run_checks(service.health_checks)
-        return Response(status_code=200 if report.status == "ok" else 503, content_type="application/json", body=report)
-
-    @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
-    def openapi() -> Response:
-        return Response(status_code=200, content_type="application/json", body=openapi_document(app))
-
+    add_operational_routes(app, checks=lambda: service.health_checks, title=API_TITLE, version=API_VERSION)
     return app
-
-
-def openapi_document(app: APIGatewayRestResolver) -> str:
-    return app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)

@@ -33,7 +33,9 @@ _STOPWORDS = frozenset(
     "a an and are as at be by can do for from how i in is it me my of on or please the this to what when "
     "where which who why with you your tool tools use uses using return returns".split()
 )
-_FACT = re.compile(r"\bmy (?P<key>[a-z][a-z ]{0,40}?) (?:is|are) (?P<value>[^.?!,;\n]+)", re.IGNORECASE)
+_FACT = re.compile(
+    r"\bmy (?P<key>[a-z][a-z ]{0,40}?) (?:is|are) (?P<value>[^.?!,;\n]+?)(?=\s+and\s+my\s|[.?!,;\n]|$)", re.IGNORECASE
+)
 _QUESTION = re.compile(r"\bwhat(?:'s| is| are) my (?P<key>[a-z][a-z ]{0,40}?)\s*\??\s*$", re.IGNORECASE)
 
 

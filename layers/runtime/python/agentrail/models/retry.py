@@ -54,7 +54,12 @@ def _policy(max_attempts: int, max_backoff: float, rand: Callable[[], float]) ->
     )
     return standard.RetryPolicy(
         retry_checker=_AndMaxAttempts(standard.MaxAttemptsChecker(max_attempts), checker),
-        retry_backoff=standard.ExponentialBackoff(max_backoff=max_backoff, random=rand),
+        # Without a throttling detector botocore scales every delay from 50 ms; throttling needs its 1 s base.
+        retry_backoff=standard.ExponentialBackoff(
+            max_backoff=max_backoff,
+            random=rand,
+            throttling_detector=standard.ThrottlingErrorDetector(standard.RetryEventAdapter()),
+        ),
     )
 
 

@@ -1,0 +1,334 @@
+"""SessionTable and StatefulAgent: conversations stored outside the function, one item per turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA, check_exclusive
+
+TTL_ATTRIBUTE = "expires_at"
+#: Mirrors agentrail.sessions.offload.S3TurnOffload's default prefix.
+OFFLOAD_PREFIX = "sessions/"
+
+
+def logical_id(construct: Construct) -> str:
+    """The CloudFormation logical id of a construct's default resource, as cdk-nag names it in findings."""
+    from aws_cdk import Stack
+
+    stack = Stack.of(construct)
+    return stack.resolve(stack.get_logical_id(construct.node.default_child))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionTableOptions:
+    """Options of a new SessionTable."""
+
+    encryption_key: kms.IKey | None = None
+    """A customer managed key for the table and the offload bucket. Default: AWS owned/managed encryption."""
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    """Default: RETAIN (conversations outlive a stack deletion unless you say otherwise)."""
+    offload_large_turns: bool = True
+    """Keep turns over DynamoDB's item limit in an encrypted S3 bucket; when false they are refused with 413. Default: true."""
+    cleanup_on_expiry: bool = True
+    """Purge a session's turns when DynamoDB's TTL deletes its metadata (stream + function). Default: true."""
+
+
+class SessionTable(Construct):
+    """DynamoDB table of sessions: ``pk`` = session id, ``sk`` = ``~meta``, ``~state``, ``~summary`` or ``turn#NNNNNNNNNN``.
+
+    On-demand billing, point-in-time recovery, encryption and a TTL attribute
+    (``expires_at``, on the session metadata only). Optionally an encrypted S3
+    bucket for turns too large for an item, and a clean-up function on the
+    table's stream that purges an expired session's turns.
+
+    Parameters
+    ----------
+    existing_table:
+        Use your table (it must have string keys ``pk`` and ``sk`` and TTL on ``expires_at``). Not with ``table_options``.
+    table_options:
+        Options of a new table. Default: ``SessionTableOptions()``.
+
+    Attributes
+    ----------
+    table, encryption_key, offload_bucket, cleanup_function, cleanup_dead_letter_queue
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        existing_table: dynamodb.ITable | None = None,
+        table_options: SessionTableOptions | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        check_exclusive(existing_table, table_options, "existing_table", "table_options")
+        options = table_options or SessionTableOptions()
+        self.encryption_key = options.encryption_key
+        self.offload_bucket: s3.Bucket | None = None
+        self.cleanup_function: AgentFunction | None = None
+        self.cleanup_dead_letter_queue = None
+        if existing_table is not None:
+            self.table: dynamodb.ITable = existing_table
+            return
+        encryption = (
+            {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED, "encryption_key": options.encryption_key}
+            if options.encryption_key is not None
+            else {"encryption": dynamodb.TableEncryption.AWS_MANAGED}
+        )
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            stream=dynamodb.StreamViewType.KEYS_ONLY if options.cleanup_on_expiry else None,
+            removal_policy=options.removal_policy,
+            **encryption,
+        )
+        if options.offload_large_turns:
+            self.offload_bucket = s3.Bucket(
+                self,
+                "OffloadBucket",
+                encryption=s3.BucketEncryption.KMS if options.encryption_key else s3.BucketEncryption.S3_MANAGED,
+                encryption_key=options.encryption_key,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                removal_policy=options.removal_policy,
+            )
+            acknowledge(
+                self.offload_bucket.node.default_child,
+                "S1",
+                "Only the session functions' roles read and write this bucket, through the API that already logs every "
+                "request; enable CloudTrail S3 data events for object-level audit if you need it.",
+            )
+        if options.cleanup_on_expiry:
+            self._build_cleanup()
+
+    def _build_cleanup(self) -> None:
+        self.cleanup_function = AgentFunction(
+            self,
+            "Cleanup",
+            handler_code=handler_dir("session_cleanup"),
+            options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(120), service_name="session-cleanup"),
+        )
+        self.grant_sessions(self.cleanup_function)
+        self.cleanup_dead_letter_queue = QueueWithDeadLetters(
+            self, "CleanupFailures", visibility_timeout=Duration.seconds(30), encryption_key=self.encryption_key
+        ).dead_letter_queue
+        self.cleanup_function.function.add_event_source(
+            sources.DynamoEventSource(
+                self.table,  # type: ignore[arg-type]
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=50,
+                bisect_batch_on_error=True,
+                retry_attempts=5,
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(self.cleanup_dead_letter_queue),
+                filters=[
+                    lambda_.FilterCriteria.filter(
+                        {"eventName": lambda_.FilterRule.is_equal("REMOVE"), "dynamodb": {"Keys": {"sk": {"S": lambda_.FilterRule.is_equal("~meta")}}}}
+                    )
+                ],
+            )
+        )
+
+    def grant_sessions(self, agent_function: AgentFunction) -> None:
+        """Let ``agent_function`` read and write sessions, and tell it where they are (environment and health check)."""
+        self.table.grant_read_write_data(agent_function.function)
+        agent_function.add_environment("AGENT_SESSION_TABLE", self.table.table_name)
+        agent_function.add_health_check("dynamodb", self.table.table_name)
+        if self.offload_bucket is not None:
+            bucket = self.offload_bucket
+            iam.Grant.add_to_principal(
+                grantee=agent_function.function,
+                actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                resource_arns=[bucket.arn_for_objects(f"{OFFLOAD_PREFIX}*")],
+            )
+            iam.Grant.add_to_principal(
+                grantee=agent_function.function,
+                actions=["s3:ListBucket"],
+                resource_arns=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{OFFLOAD_PREFIX}*"]}},
+            )
+            if bucket.encryption_key is not None:
+                bucket.encryption_key.grant_encrypt_decrypt(agent_function.function)
+            agent_function.acknowledge_policy(
+                f"IAM5[Resource::<{logical_id(bucket)}.Arn>/{OFFLOAD_PREFIX}*]",
+                "Offloaded turns are objects keyed by session id under one prefix; their names cannot be known in "
+                "advance. Only Put/Get/DeleteObject are allowed, on that prefix only.",
+            )
+            agent_function.add_environment("AGENT_SESSION_OFFLOAD_BUCKET", bucket.bucket_name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """How a StatefulAgent keeps conversations."""
+
+    ttl: Duration = field(default_factory=lambda: Duration.hours(24))
+    """Sliding expiry, refreshed by every write. Default: 24 hours."""
+    window_turns: int = 20
+    """Turns of history given to the model. Default: 20."""
+    window_tokens: int = 8_000
+    """Estimated tokens of history given to the model. Default: 8,000."""
+    truncation: Literal["truncate", "summary"] = "truncate"
+    """Beyond the window: drop turns, or keep an extractive summary of them. Default: truncate."""
+    history_detail: Literal["compact", "full"] = "compact"
+    """Earlier turns as question and answer only, or with their tool calls. Default: compact."""
+    concurrency: Literal["reject", "enqueue"] = "reject"
+    """A second message while a turn is in progress: 409 with Retry-After, or queue it (SQS FIFO per session). Default: reject."""
+    worker_max_concurrency: int = 10
+    """With enqueue: most concurrent worker invocations (sessions processed in parallel). Default: 10."""
+
+    def validate(self) -> None:
+        if not 60 <= self.ttl.to_seconds() <= 365 * 86_400:
+            raise ValueError("ttl must be between 1 minute and 365 days")
+        if not 1 <= self.window_turns <= 200:
+            raise ValueError("window_turns must be between 1 and 200")
+        if self.window_tokens < 100:
+            raise ValueError("window_tokens must be at least 100")
+        if not 2 <= self.worker_max_concurrency <= 1000:
+            raise ValueError("worker_max_concurrency must be between 2 and 1000 (the event source mapping's limits)")
+
+
+class StatefulAgent(Construct):
+    """An agent that remembers: sessions in a SessionTable, any instance serves any session.
+
+    Routes (all authenticated like StatelessAgent): ``POST /sessions``,
+    ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
+    ``PUT /sessions/{id}/state``, ``DELETE /sessions/{id}``, ``GET /health``,
+    ``GET /openapi.json``.
+
+    Parameters
+    ----------
+    function:
+        Options of the API function (and of the queue worker under ``enqueue``).
+    sessions:
+        Window, expiry and concurrency policy. Default: ``SessionOptions()``.
+    session_table:
+        An existing SessionTable. Not with ``table_options``.
+    table_options:
+        Options of a new SessionTable.
+    api:
+        REST API options. Default: IAM auth.
+
+    Attributes
+    ----------
+    session_table, table, agent_function, function, alias, api, rest_api, queue, dead_letter_queue, worker
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: AgentFunctionOptions | None = None,
+        sessions: SessionOptions | None = None,
+        session_table: SessionTable | None = None,
+        table_options: SessionTableOptions | None = None,
+        api: AgentApiOptions | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        check_exclusive(session_table, table_options, "session_table", "table_options")
+        self.session_options = options = sessions or SessionOptions()
+        options.validate()
+        self.session_table = session_table or SessionTable(self, "Sessions", table_options=table_options)
+        self.table = self.session_table.table
+        self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("sessions"), options=function)
+        self.function = self.agent_function.function
+        self.alias = self.agent_function.alias
+        self._configure(self.agent_function)
+        self.queue = self.dead_letter_queue = None
+        self.worker: AgentFunction | None = None
+        if options.concurrency == "enqueue":
+            self._build_queue(function)
+        self.api = AgentApi(self, "Api", options=api, description="agentrail stateful agent")
+        self.rest_api = self.api.rest_api
+        self._build_routes()
+
+    def _configure(self, agent_function: AgentFunction) -> None:
+        o = self.session_options
+        self.session_table.grant_sessions(agent_function)
+        for key, value in {
+            "AGENT_SESSION_TTL_SECONDS": str(int(o.ttl.to_seconds())),
+            "AGENT_SESSION_WINDOW_TURNS": str(o.window_turns),
+            "AGENT_SESSION_WINDOW_TOKENS": str(o.window_tokens),
+            "AGENT_SESSION_TRUNCATION": o.truncation,
+            "AGENT_SESSION_HISTORY_DETAIL": o.history_detail,
+            "AGENT_SESSION_CONCURRENCY": o.concurrency,
+        }.items():
+            agent_function.add_environment(key, value)
+
+    def _build_queue(self, function: AgentFunctionOptions | None) -> None:
+        self.worker = AgentFunction(self, "Worker", handler_code=handler_dir("session_worker"), options=function)
+        self._configure(self.worker)
+        queues = QueueWithDeadLetters(
+            self,
+            "Turns",
+            fifo=True,
+            visibility_timeout=Duration.seconds(6 * self.worker.function.timeout.to_seconds()),  # type: ignore[union-attr]
+            encryption_key=self.session_table.encryption_key,
+        )
+        self.queue, self.dead_letter_queue = queues.queue, queues.dead_letter_queue
+        self.queue.grant_send_messages(self.function)
+        self.agent_function.add_environment("AGENT_SESSION_QUEUE_URL", self.queue.queue_url)
+        self.agent_function.add_health_check("sqs", self.queue.queue_url)
+        self.worker.add_environment("AGENT_SESSION_QUEUE_URL", self.queue.queue_url)
+        self.worker.alias.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=10,
+                report_batch_item_failures=True,
+                max_concurrency=self.session_options.worker_max_concurrency,
+            )
+        )
+
+    def _build_routes(self) -> None:
+        message = object_schema(
+            {name: string_schema(**rules) for name, rules in INVOKE_REQUEST_SCHEMA.items()}, required=["message"]
+        )
+        create = object_schema({"state": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT)})
+        state = object_schema(
+            {
+                "data": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+                "expected_version": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=0),
+            },
+            required=["data", "expected_version"],
+        )
+        route = self.api.add_function_route
+        route("/sessions", "POST", self.alias, request_schema=create, operation_name="CreateSession")
+        route("/sessions/{session_id}/messages", "POST", self.alias, request_schema=message, operation_name="SendMessage")
+        route(
+            "/sessions/{session_id}",
+            "GET",
+            self.alias,
+            request_parameters={"querystring.limit": False, "querystring.cursor": False},
+            operation_name="GetSession",
+        )
+        route("/sessions/{session_id}/state", "PUT", self.alias, request_schema=state, operation_name="PutState")
+        route("/sessions/{session_id}", "DELETE", self.alias, operation_name="DeleteSession")
+        route("/health", "GET", self.alias, operation_name="Health")
+        route("/openapi.json", "GET", self.alias, operation_name="OpenApi")
+
+    @property
+    def url(self) -> str:
+        return self.api.url

@@ -1,0 +1,29 @@
+"""SessionTable clean-up: when DynamoDB deletes an expired session's metadata (TTL), purge its other items."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from agentrail.observability import logger, metrics, tracer
+from agentrail.sessions import DynamoDBSessionStore, S3TurnOffload
+from agentrail.sessions.settings import load_session_settings
+
+settings = load_session_settings()
+store = DynamoDBSessionStore(
+    settings.table, offload=S3TurnOffload(settings.offload_bucket) if settings.offload_bucket else None
+)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    # The event source mapping filters to REMOVE events of "~meta" items.
+    session_id = record.dynamodb.keys["pk"]
+    purged = store.purge(session_id)
+    logger.info("session purged", extra={"event": "session_purged", "session_id": session_id, "items": purged})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
