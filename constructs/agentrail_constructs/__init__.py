@@ -8,11 +8,26 @@ from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, P
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
-from agentrail_constructs.stacks import PATTERN_STACKS, StatefulAgentStack, StatelessAgentStack
+from agentrail_constructs.stacks import PATTERN_STACKS, AsyncAgentStack, StatefulAgentStack, StatelessAgentStack
+from agentrail_constructs.tasks import (
+    AsyncAgent,
+    AsyncOptions,
+    LongTaskWorkflow,
+    LongTaskWorkflowOptions,
+    TaskTable,
+    TaskTableOptions,
+)
 from agentrail_constructs.stateless import StatelessAgent
 
 __all__ = [
     "PATTERN_STACKS",
+    "AsyncAgent",
+    "AsyncAgentStack",
+    "AsyncOptions",
+    "LongTaskWorkflow",
+    "LongTaskWorkflowOptions",
+    "TaskTable",
+    "TaskTableOptions",
     "AgentApi",
     "AgentApiOptions",
     "AgentFunction",

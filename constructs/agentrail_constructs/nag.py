@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
@@ -19,3 +19,19 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledging {rule} needs a real reason, not {reason!r}")
     Validations.of(construct).acknowledge(Acknowledgment(id=f"{PACK}::{PACK}-{rule}", reason=reason))
+
+
+def arn_prefix(scope: IConstruct, service: str) -> str:
+    """``arn:<partition>:<service>:<region>:<account>`` as cdk-nag prints it in a finding id.
+
+    cdk-nag shows a pseudo parameter as ``<AWS::Region>`` when the stack is
+    environment-agnostic, and the literal value when the CLI knows it.
+    """
+    stack = Stack.of(scope)
+
+    def shown(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    return ":".join(
+        ["arn", shown(stack.partition, "Partition"), service, shown(stack.region, "Region"), shown(stack.account, "AccountId")]
+    )

@@ -1,5 +1,6 @@
 """Thin stacks, one per pattern: they compose constructs and carry tags and removal policies."""
 
+from agentrail_constructs.stacks.async_agent import AsyncAgentStack
 from agentrail_constructs.stacks.stateful import StatefulAgentStack
 from agentrail_constructs.stacks.stateless import StatelessAgentStack
 
@@ -7,6 +8,7 @@ from agentrail_constructs.stacks.stateless import StatelessAgentStack
 PATTERN_STACKS = {
     "stateless": StatelessAgentStack,
     "stateful": StatefulAgentStack,
+    "async": AsyncAgentStack,
 }
 
-__all__ = ["PATTERN_STACKS", "StatefulAgentStack", "StatelessAgentStack"]
+__all__ = ["PATTERN_STACKS", "AsyncAgentStack", "StatefulAgentStack", "StatelessAgentStack"]

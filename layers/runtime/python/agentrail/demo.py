@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from datetime import datetime
 from typing import Annotated
@@ -24,15 +25,22 @@ _OPERATORS = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
+# A power may not grow past this many bits: repeated powers would otherwise exhaust memory.
+_MAX_POWER_BITS = 4096
 
 
 def _evaluate(node: ast.AST) -> float:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        if isinstance(node.op, ast.Pow) and abs(_evaluate(node.right)) > 100:
-            raise ToolError("exponent too large")
-        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+        # Each operand once: evaluating one twice makes nested powers take exponential time.
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > 100:
+                raise ToolError("exponent too large")
+            if abs(left) > 1 and abs(right) * math.log2(abs(left)) > _MAX_POWER_BITS:
+                raise ToolError("result too large")
+        return _OPERATORS[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
         return _OPERATORS[type(node.op)](_evaluate(node.operand))
     raise ToolError("only numbers and + - * / // % ** ( ) are allowed")
@@ -49,7 +57,15 @@ def calculator(expression: Annotated[str, Field(min_length=1, max_length=200)]) 
         value = _evaluate(tree.body)
     except ZeroDivisionError:
         raise ToolError("division by zero") from None
-    return int(value) if float(value).is_integer() else round(value, 10)
+    except OverflowError:
+        raise ToolError("result too large") from None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, complex):
+        raise ToolError("the result is not a real number")
+    if not math.isfinite(value):
+        raise ToolError("result too large")
+    return int(value) if value.is_integer() else round(value, 10)
 
 
 _UNITS = {

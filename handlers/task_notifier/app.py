@@ -1,0 +1,22 @@
+"""Task webhooks: EventBridge "Task Finished" events with a callback URL, POSTed with an HMAC-SHA256 signature.
+
+A failed delivery raises: Lambda's asynchronous retries back off, and what
+still fails lands in the dead-letter queue of the rule's target.
+"""
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from agentrail.observability import logger, metrics, tracer
+from agentrail.tasks.notifier import WebhookNotifier
+from agentrail.tasks.settings import load_task_settings
+
+notifier = WebhookNotifier.from_settings(load_task_settings())
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.correlation_id")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
+    return notifier.deliver(event.detail)

@@ -1,0 +1,184 @@
+"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``.
+
+``Idempotency-Key`` makes a retried submit return the same task (Powertools
+idempotency, keyed on caller and key, with the payload validated), and a key
+reused with a different payload is refused with 422.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from pydantic import BaseModel, Field
+
+from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response
+from agentrail.config import RuntimeSettings, load_settings
+from agentrail.sessions.service import principal_of
+from agentrail.tasks.models import TaskRecord
+from agentrail.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
+from agentrail.tasks.settings import TaskSettings, load_task_settings
+from agentrail.tasks.store import TaskFinished, TaskNotFound
+from agentrail.tasks.webhook import InvalidCallbackUrl
+
+API_TITLE = "agentrail async agent"
+API_VERSION = "1.0.0"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="32 lowercase hex characters")]
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status: str
+    status_url: str = Field(description="GET it to follow the task")
+
+
+class TaskOut(BaseModel):
+    """A task as its owner sees it."""
+
+    task_id: str
+    task_type: str
+    status: str
+    created_at: int
+    updated_at: int
+    started_at: int | None
+    finished_at: int | None
+    steps: int
+    usage: dict[str, int]
+    cost_usd: float | None
+    spend: dict[str, Any]
+    error: dict[str, str] | None
+    result: dict[str, Any] | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> TaskOut:
+        return cls(
+            task_id=record.task_id,
+            task_type=record.task_type,
+            status=record.status.value,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            steps=record.steps,
+            usage={**record.usage.model_dump(), "total_tokens": record.usage.total_tokens},
+            cost_usd=record.cost_usd,
+            spend={name: spend.model_dump(mode="json") for name, spend in record.spend.items()},
+            error=record.error.model_dump() if record.error else None,
+            result=record.result.model_dump(mode="json") if record.result else None,
+            metadata=record.metadata,
+        )
+
+
+def create_tasks_app(
+    *,
+    tasks: TaskService | None = None,
+    settings: RuntimeSettings | None = None,
+    task_settings: TaskSettings | None = None,
+    persistence: DynamoDBPersistenceLayer | None = None,
+) -> AgentRestResolver:
+    """Build the resolver; every dependency can be passed in."""
+    settings = settings or load_settings()
+    task_settings = task_settings or load_task_settings()
+    tasks = tasks or TaskService.from_settings(task_settings, settings)
+    if persistence is None and task_settings.idempotency_table:
+        persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+
+    def owner() -> str:
+        principal = principal_of(app.current_event.raw_event.get("requestContext") or {})
+        if principal is None:
+            raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
+        return principal
+
+    def submit(submission: dict[str, Any]) -> dict[str, Any]:
+        request = TaskSubmission.model_validate(submission["request"])
+        record = tasks.submit(request, owner=submission["owner"], correlation_id=submission["correlation_id"])
+        return {"task_id": record.task_id, "status": record.status.value}
+
+    submit_once = submit
+    if persistence is not None:
+        config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="request",
+            raise_on_no_idempotency_key=False,
+            expires_after_seconds=24 * 3600,
+        )
+        submit_once = idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)(submit)
+
+    @app.exception_handler(TaskNotFound)
+    def _not_found(_: TaskNotFound) -> Response:
+        return error_response(app, 404, "task_not_found", "No such task.")
+
+    @app.exception_handler(TaskFinished)
+    def _finished(error: TaskFinished) -> Response:
+        return error_response(app, 409, "task_finished", f"The task has already finished ({error.status.value}).")
+
+    @app.exception_handler(UnknownTaskType)
+    def _unknown_type(error: UnknownTaskType) -> Response:
+        return error_response(app, 400, "unknown_task_type", f"Choose one of the task types: {', '.join(error.known)}.")
+
+    @app.exception_handler(InvalidCallbackUrl)
+    def _bad_callback(error: InvalidCallbackUrl) -> Response:
+        return error_response(app, 400, "invalid_callback_url", str(error))
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _reused_key(_: IdempotencyValidationError) -> Response:
+        return error_response(app, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
+        return error_response(app, 409, "request_in_progress", "The same request is still being processed; retry shortly.", headers={"Retry-After": "1"})
+
+    @app.post(
+        "/tasks",
+        summary="Submit a task; answers 202 at once",
+        responses={
+            202: {"description": "Accepted: follow status_url"},
+            400: {"description": "Invalid submission (nothing is queued)"},
+            422: {"description": "Idempotency-Key reused with another payload"},
+        },
+    )
+    def create(request: Annotated[TaskSubmission, Body()]) -> Response[TaskAccepted]:
+        key = app.current_event.get_header_value(IDEMPOTENCY_HEADER, case_sensitive=False)
+        if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
+            raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
+        tasks.validate(request)  # before the idempotency record: a refused submit leaves nothing behind
+        caller = owner()
+        accepted = submit_once(
+            submission={
+                "key": f"{caller}#{key}" if key else None,
+                "owner": caller,
+                "correlation_id": app.current_event.request_context.request_id,
+                "request": request.model_dump(mode="json"),
+            }
+        )
+        body = TaskAccepted(task_id=accepted["task_id"], status=accepted["status"], status_url=_status_url(accepted["task_id"]))
+        return Response(status_code=202, content_type="application/json", body=body, headers={"Location": body.status_url})
+
+    def _status_url(task_id: str) -> str:
+        event = app.current_event
+        host = event.get_header_value("Host", case_sensitive=False)
+        stage = event.request_context.stage
+        if host and stage and ".execute-api." in host:
+            return f"https://{host}/{stage}/tasks/{task_id}"
+        return f"/tasks/{task_id}"
+
+    @app.get("/tasks/<task_id>", summary="Status and result of a task (its owner only)")
+    def read(task_id: TaskId) -> TaskOut:
+        return TaskOut.of(tasks.store.get_for(task_id, owner()))
+
+    @app.delete("/tasks/<task_id>", summary="Cancel a task that has not finished")
+    def cancel(task_id: TaskId) -> TaskOut:
+        return TaskOut.of(tasks.cancel(task_id, owner=owner()))
+
+    add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
+    return app

@@ -1,0 +1,32 @@
+"""Settings of the async task handlers (``AGENT_TASK_*``), validated at cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TaskSettings(BaseSettings):
+    """Set by the AsyncAgent construct; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_TASK_", extra="ignore", frozen=True)
+
+    table: str = Field(min_length=3)
+    bucket: str | None = None
+    queue_url: str | None = None
+    event_bus: str | None = None
+    #: Task type to ``queue`` or to a Step Functions state machine ARN.
+    routes: dict[str, str] = Field(default_factory=lambda: {"default": "queue"})
+    idempotency_table: str | None = None
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    slice_steps: int = Field(default=2, ge=1, le=100)
+    webhook_secret: str | None = None
+    allow_insecure_callbacks: bool = False
+
+
+@lru_cache(maxsize=1)
+def load_task_settings() -> TaskSettings:
+    return TaskSettings()  # type: ignore[call-arg]

@@ -1,0 +1,337 @@
+"""DynamoDB task table (partition key ``task_id``), with S3 for results and checkpoints too large for an item.
+
+Status changes are conditional writes, so a cancelled task is never
+overwritten by a late worker, and a finished task never changes again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from agentrail.models.base import Usage
+from agentrail.tasks.models import (
+    CANCELLABLE,
+    AgentSpend,
+    TaskError,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+)
+
+#: Inline JSON above this many bytes goes to S3 (DynamoDB items stop at 400 KB).
+INLINE_LIMIT = 300_000
+_JSON_FIELDS = {"usage": "usage_json", "spend": "spend_json", "error": "error_json", "metadata": "metadata_json"}
+_NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
+_STRINGS = ("owner", "task_type", "status", "message", "model", "callback_url", "execution_arn", "correlation_id")
+
+
+class TaskNotFound(Exception):
+    """No such task for this caller (missing, or another caller's: both look the same)."""
+
+
+class TaskFinished(Exception):
+    """The task already reached a final status."""
+
+    def __init__(self, status: TaskStatus) -> None:
+        super().__init__(f"task is {status.value}")
+        self.status = status
+
+
+def _values(values: Iterable[TaskStatus]) -> dict[str, dict[str, str]]:
+    return {f":s{i}": {"S": status.value} for i, status in enumerate(values)}
+
+
+class TaskStore:
+    """Parameters
+    ----------
+    table_name:
+        The task table.
+    bucket:
+        Bucket for large results and checkpoints. Default: none (large ones are refused).
+    retention_seconds:
+        A finished task's record expires (TTL ``expires_at``) this long after it finished. Default: 30 days.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        bucket: str | None = None,
+        retention_seconds: int = 30 * 86_400,
+        client: Any = None,
+        s3_client: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table_name = table_name
+        self.bucket = bucket
+        self.retention_seconds = retention_seconds
+        self.client = client or boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        self._s3 = s3_client
+        self._clock = clock
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        return self._record(item) if item else None
+
+    def get_for(self, task_id: str, owner: str) -> TaskRecord:
+        record = self.get(task_id)
+        if record is None or record.owner != owner:
+            raise TaskNotFound
+        return record
+
+    # -- writes -----------------------------------------------------------------------
+
+    def create(self, record: TaskRecord) -> None:
+        self.client.put_item(
+            TableName=self.table_name, Item=self._item(record), ConditionExpression="attribute_not_exists(task_id)"
+        )
+
+    def mark_running(self, task_id: str, *, resumable: Iterable[TaskStatus] = (TaskStatus.QUEUED, TaskStatus.RUNNING)) -> TaskRecord:
+        """Move to ``running`` (counting the attempt). Raises :class:`TaskFinished` if cancelled or finished."""
+        now = self.now()
+        allowed = tuple(resumable)
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #status = :running, updated_at = :now, started_at = if_not_exists(started_at, :now) ADD attempts :one",
+                ConditionExpression=f"attribute_exists(task_id) AND #status IN ({', '.join(_values(allowed))})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":running": {"S": TaskStatus.RUNNING.value}, ":now": {"N": str(now)}, ":one": {"N": "1"}, **_values(allowed)},
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise self._not_runnable(task_id) from None
+        return self._record(response["Attributes"])
+
+    def set_status(self, task_id: str, status: TaskStatus, *, expected: Iterable[TaskStatus]) -> bool:
+        """Conditionally change a live task's status (e.g. ``waiting_approval``); False if it was not in ``expected``."""
+        allowed = tuple(expected)
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #status = :new, updated_at = :now",
+                ConditionExpression=f"#status IN ({', '.join(_values(allowed))})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":new": {"S": status.value}, ":now": {"N": str(self.now())}, **_values(allowed)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish(
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus,
+        steps: int,
+        usage: Usage,
+        cost_usd: float | None,
+        result: TaskResult | None = None,
+        error: TaskError | None = None,
+        spend: dict[str, AgentSpend] | None = None,
+        expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+    ) -> bool:
+        """Record the outcome once. False when the task was cancelled or finished meanwhile (nothing written)."""
+        now = self.now()
+        allowed = tuple(expected)
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": {"S": status.value},
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(now + self.retention_seconds)},
+            ":steps": {"N": str(steps)},
+            ":usage": {"S": usage.model_dump_json()},
+            **_values(allowed),
+        }
+        sets = ["#status = :status", "updated_at = :now", "finished_at = :now", "expires_at = :expires", "steps = :steps", "usage_json = :usage"]
+        if cost_usd is not None:
+            sets.append("cost_usd = :cost")
+            values[":cost"] = {"N": repr(cost_usd)}
+        if spend is not None:
+            sets.append("spend_json = :spend")
+            values[":spend"] = {"S": json.dumps({k: v.model_dump(mode="json") for k, v in spend.items()})}
+        if error is not None:
+            sets.append("error_json = :error")
+            values[":error"] = {"S": error.model_dump_json()}
+        if result is not None:
+            payload = result.model_dump_json()
+            if len(payload.encode()) > INLINE_LIMIT:
+                sets.append("result_s3_key = :key")
+                values[":key"] = {"S": self._offload(f"results/{task_id}.json", payload)}
+            else:
+                sets.append("result_json = :result")
+                values[":result"] = {"S": payload}
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"#status IN ({', '.join(_values(allowed))})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def cancel(self, task_id: str, *, owner: str) -> TaskRecord:
+        """Cancel a task that has not finished. Raises :class:`TaskNotFound` or :class:`TaskFinished`."""
+        now = self.now()
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #status = :cancelled, updated_at = :now, finished_at = :now, expires_at = :expires",
+                ConditionExpression=f"#owner = :owner AND #status IN ({', '.join(_values(CANCELLABLE))})",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":cancelled": {"S": TaskStatus.CANCELLED.value},
+                    ":now": {"N": str(now)},
+                    ":expires": {"N": str(now + self.retention_seconds)},
+                    ":owner": {"S": owner},
+                    **_values(CANCELLABLE),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            record = self.get_for(task_id, owner)
+            raise TaskFinished(record.status) from None
+        return self._record(response["Attributes"])
+
+    def requeue(self, task_id: str) -> bool:
+        """A dead-lettered task goes back to ``queued`` before it is redriven."""
+        return self.set_status(task_id, TaskStatus.QUEUED, expected=(TaskStatus.FAILED, TaskStatus.RUNNING, TaskStatus.QUEUED))
+
+    def note_attempt_failure(self, task_id: str, error: TaskError) -> None:
+        """Remember why the last attempt failed (what ``agentrail dlq list`` shows)."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET last_error_json = :error, updated_at = :now",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeValues={":error": {"S": error.model_dump_json()}, ":now": {"N": str(self.now())}},
+        )
+
+    def last_error(self, task_id: str) -> TaskError | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="last_error_json, error_json"
+        ).get("Item") or {}
+        raw = item.get("last_error_json") or item.get("error_json")
+        return TaskError.model_validate_json(raw["S"]) if raw else None
+
+    def set_execution(self, task_id: str, execution_arn: str) -> None:
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET execution_arn = :arn",
+            ExpressionAttributeValues={":arn": {"S": execution_arn}},
+        )
+
+    # -- checkpoints (long tasks) --------------------------------------------------------
+
+    def save_checkpoint(self, task_id: str, checkpoint: str, *, steps: int, usage: Usage) -> None:
+        """Keep a long task's agent state between workflow steps (in the item, or in S3 when large)."""
+        values: dict[str, Any] = {":now": {"N": str(self.now())}, ":steps": {"N": str(steps)}, ":usage": {"S": usage.model_dump_json()}}
+        if len(checkpoint.encode()) > INLINE_LIMIT:
+            update = "SET checkpoint_s3_key = :key, updated_at = :now, steps = :steps, usage_json = :usage REMOVE checkpoint_json"
+            values[":key"] = {"S": self._offload(f"checkpoints/{task_id}.json", checkpoint)}
+        else:
+            update = "SET checkpoint_json = :cp, updated_at = :now, steps = :steps, usage_json = :usage REMOVE checkpoint_s3_key"
+            values[":cp"] = {"S": checkpoint}
+        self.client.update_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, UpdateExpression=update, ExpressionAttributeValues=values
+        )
+
+    def load_checkpoint(self, task_id: str) -> str | None:
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            ProjectionExpression="checkpoint_json, checkpoint_s3_key",
+            ConsistentRead=True,
+        ).get("Item") or {}
+        if "checkpoint_json" in item:
+            return item["checkpoint_json"]["S"]
+        if "checkpoint_s3_key" in item:
+            return self._fetch(item["checkpoint_s3_key"]["S"])
+        return None
+
+    # -- mapping ------------------------------------------------------------------------
+
+    def _offload(self, key: str, payload: str) -> str:
+        if self.bucket is None:
+            raise ValueError("this payload is too large for an item and no results bucket is configured")
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=payload.encode(), ContentType="application/json")
+        return key
+
+    def _fetch(self, key: str) -> str:
+        if self.bucket is None:
+            raise ValueError("no results bucket is configured")
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+
+    def _item(self, record: TaskRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {"task_id": {"S": record.task_id}}
+        for name in _STRINGS:
+            value = getattr(record, name)
+            if value is not None:
+                item[name] = {"S": str(value.value if isinstance(value, TaskStatus) else value)}
+        for name in _NUMBERS:
+            value = getattr(record, name)
+            if value is not None:
+                item[name] = {"N": str(value)}
+        for name, attribute in _JSON_FIELDS.items():
+            value = getattr(record, name)
+            if value:
+                item[attribute] = {"S": json.dumps(_dump(value))}
+        return item
+
+    def _record(self, item: dict[str, Any]) -> TaskRecord:
+        data: dict[str, Any] = {"task_id": item["task_id"]["S"]}
+        for name in _STRINGS:
+            if name in item:
+                data[name] = item[name]["S"]
+        for name in _NUMBERS:
+            if name in item:
+                data[name] = int(item[name]["N"])
+        for name, attribute in _JSON_FIELDS.items():
+            if attribute in item:
+                data[name] = json.loads(item[attribute]["S"])
+        if "cost_usd" in item:
+            data["cost_usd"] = float(item["cost_usd"]["N"])
+        if "result_json" in item:
+            data["result"] = json.loads(item["result_json"]["S"])
+        elif "result_s3_key" in item:
+            data["result"] = json.loads(self._fetch(item["result_s3_key"]["S"]))
+        return TaskRecord.model_validate(data)
+
+    def _not_runnable(self, task_id: str) -> Exception:
+        record = self.get(task_id)
+        if record is None:
+            return TaskNotFound()
+        return TaskFinished(record.status)
+
+
+def _dump(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
