@@ -1,0 +1,177 @@
+"""Cold start: a fresh process imports the stateless handler and serves its first ``POST /invoke``.
+
+Baseline: the same in a fresh process running the hand-written Powertools
+handler (``baselines/powertools_handler.py``). Runs alternate B F, F B, ... so
+a drift over the run weighs on both sides alike. Target: ratio <= 1.25.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks.lambda_process import (
+    BASELINE_HANDLER,
+    FRAMEWORK_HANDLER,
+    INVOKE_EVENT,
+    ChildRun,
+    RunnerError,
+    handler_environment,
+    run_runner,
+)
+from benchmarks.registry import Benchmark, RunContext
+from benchmarks.report import Figure, Result, Table, Target, median
+
+__all__ = ["BENCHMARK", "extra_imports_table", "import_time_table"]
+
+BASELINE = "hand-written Powertools handler, fresh process (benchmarks/baselines/powertools_handler.py)"
+TARGET = Target(on="ratio", op="<=", limit=1.25)
+TOP_IMPORTS = 10
+
+
+@dataclass(frozen=True)
+class ColdSample:
+    """One fresh process's timings, in milliseconds."""
+
+    to_response_ms: float
+    import_ms: float
+    first_request_ms: float
+    process_ms: float
+
+
+def _sample(run: ChildRun) -> ColdSample:
+    report = run.report
+    if report["status_code"] != 200:
+        raise RunnerError(f"first request answered {report['status_code']}: {str(report['body'])[:500]}")
+    return ColdSample(
+        to_response_ms=(report["responded_ns"] - report["started_ns"]) / 1e6,
+        import_ms=(report["imported_ns"] - report["started_ns"]) / 1e6,
+        first_request_ms=(report["responded_ns"] - report["imported_ns"]) / 1e6,
+        process_ms=run.process_ns / 1e6,
+    )
+
+
+def _import_times(stderr: str) -> list[tuple[str, int, float, float]]:
+    """(module, depth, cumulative ms, self ms) per line of ``python -X importtime`` output."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|", 2)
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((name.strip(), depth, int(cumulative_us) / 1000, int(self_us) / 1000))
+    return rows
+
+
+def import_time_table(stderr: str, *, top: int = TOP_IMPORTS) -> Table:
+    """The ``top`` imports by cumulative time from ``python -X importtime`` output (nesting shown by indent)."""
+    rows = sorted(_import_times(stderr), key=lambda row: row[2], reverse=True)[:top]
+    return Table(
+        title=f"Top {top} imports of the stateless handler by cumulative time (python -X importtime, one run)",
+        header=("Module (indent = imported by the line above it)", "Cumulative", "Self"),
+        rows=[("  " * depth + name, f"{cumulative:.1f} ms", f"{self_ms:.1f} ms") for name, depth, cumulative, self_ms in rows],
+    )
+
+
+def extra_imports_table(ours: str, baseline: str, *, top: int = TOP_IMPORTS) -> Table:
+    """Modules only our handler imports, by self time: where the cold-start difference comes from."""
+    theirs = {name for name, *_ in _import_times(baseline)}
+    extra = [row for row in _import_times(ours) if row[0] not in theirs]
+    total = sum(self_ms for *_, self_ms in extra)
+    rows = sorted(extra, key=lambda row: row[3], reverse=True)[:top]
+    return Table(
+        title=f"Top {top} of the {len(extra)} modules only the stateless handler imports, by self time "
+        f"({total:.1f} ms in all, one run each)",
+        header=("Module", "Self", "Cumulative"),
+        rows=[(name, f"{self_ms:.1f} ms", f"{cumulative:.1f} ms") for name, _, cumulative, self_ms in rows],
+    )
+
+
+def _alternating(
+    first_request: Callable[[str], ChildRun], repetitions: int, progress: Callable[[str], None], label: str
+) -> dict[str, list[ColdSample]]:
+    samples: dict[str, list[ColdSample]] = {"framework": [], "baseline": []}
+    for index in range(repetitions):
+        order = ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline")
+        for side in order:
+            samples[side].append(_sample(first_request(side)))
+        progress(f"{label} {index + 1}/{repetitions}")
+    return samples
+
+
+def _result(
+    name: str, samples: dict[str, list[ColdSample]], attribute: str, target: Target | None = None
+) -> Result:
+    ours, base = ([getattr(s, attribute) for s in samples[side]] for side in ("framework", "baseline"))
+    return Result(
+        name=name,
+        value=median(ours),
+        unit="ms",
+        baseline=BASELINE,
+        baseline_value=median(base),
+        target=target,
+        details={"samples": [round(v, 3) for v in ours], "baseline_samples": [round(v, 3) for v in base]},
+    )
+
+
+def run(context: RunContext, repetitions: int | None) -> Figure:
+    """Measure cold starts of both handlers; see the module docstring."""
+    repetitions = repetitions or 15
+    report_path = context.workdir / "first_request.json"
+    sides = {"framework": FRAMEWORK_HANDLER, "baseline": BASELINE_HANDLER}
+
+    def runner(env: dict[str, str], flags: tuple[str, ...] = ()) -> Callable[[str], ChildRun]:
+        def first_request(side: str) -> ChildRun:
+            return run_runner(
+                "first_request.py", [sides[side], str(INVOKE_EVENT)], env=env, report_path=report_path, python_flags=flags
+            )
+
+        return first_request
+
+    cached = runner(handler_environment(context.workdir / "pycache"))
+    # One discarded run per side fills the bytecode cache and the OS page cache.
+    for side in sides:
+        _sample(cached(side))
+    samples = _alternating(cached, repetitions, context.progress, "cold start")
+    profiled = runner(handler_environment(context.workdir / "pycache"), ("-X", "importtime"))
+    imports, baseline_imports = profiled("framework"), profiled("baseline")
+
+    uncached_repetitions = max(3, repetitions // 3)
+    empty = context.workdir / "no-pycache"
+    empty.mkdir(exist_ok=True)
+    uncached = runner(handler_environment(empty, write_bytecode=False))
+    uncached_samples = _alternating(uncached, uncached_repetitions, context.progress, "cold start, no bytecode")
+
+    answer = json.loads(imports.report["body"]).get("answer", "")
+    return Figure(
+        key="cold",
+        title="Cold start: fresh process to first POST /invoke response",
+        results=[
+            _result("cold start: script start to first response", samples, "to_response_ms", TARGET),
+            _result("  of which handler import (init)", samples, "import_ms"),
+            _result("  of which first request", samples, "first_request_ms"),
+            _result("cold start: total process wall time", samples, "process_ms"),
+            _result("cold start, no bytecode cache: script start to first response", uncached_samples, "to_response_ms"),
+        ],
+        notes=[
+            f"Median of {repetitions} fresh processes per side, alternating baseline/framework; "
+            "one discarded warm-up run per side before.",
+            "'Script start' is time.perf_counter_ns() on the runner's first line (after interpreter start-up); "
+            "total process wall time is spawn to exit, measured by the parent.",
+            "Bytecode is cached (PYTHONPYCACHEPREFIX) for both sides, except in the 'no bytecode cache' row "
+            f"(median of {uncached_repetitions} per side): every module compiled from source on every start, "
+            "as from layers that ship no .pyc files on Lambda's read-only file system.",
+            f"Event: {INVOKE_EVENT.relative_to(INVOKE_EVENT.parents[2])}, local model; our answer: {answer!r}.",
+        ],
+        tables=[import_time_table(imports.stderr), extra_imports_table(imports.stderr, baseline_imports.stderr)],
+    )
+
+
+BENCHMARK = Benchmark(
+    key="cold",
+    title="Cold start",
+    run=run,
+    repetitions=15,
+    quick_repetitions=5,
+)

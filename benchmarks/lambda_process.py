@@ -1,0 +1,124 @@
+"""Runs a handler in a fresh Python process set up like a Lambda execution environment.
+
+Both sides of every handler figure get the same interpreter, the same
+environment and the same ``sys.path``: the runtime layer's ``python/`` folder
+first (as ``/opt/python`` is in Lambda), then the repository root for the
+baseline handler. The handler's output (logs, EMF metrics) goes to
+``/dev/null``; the runner scripts write their timings to a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import REPO_ROOT
+
+__all__ = [
+    "BASELINE_HANDLER",
+    "FRAMEWORK_HANDLER",
+    "INVOKE_EVENT",
+    "PYTHON",
+    "RUNNERS_DIR",
+    "RUNTIME_LAYER_PATH",
+    "ChildRun",
+    "RunnerError",
+    "handler_environment",
+    "run_runner",
+]
+
+PYTHON = sys.executable
+RUNNERS_DIR = Path(__file__).resolve().parent / "runners"
+RUNTIME_LAYER_PATH = REPO_ROOT / "layers" / "runtime" / "python"
+INVOKE_EVENT = REPO_ROOT / "events" / "stateless" / "invoke.json"
+FRAMEWORK_HANDLER = "agentrail_handlers.stateless.app:handler"
+BASELINE_HANDLER = "benchmarks.baselines.powertools_handler:handler"
+
+_LAMBDA_LIKE_ENV = {
+    # Fake credentials and a Region, so nothing can reach a real account.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # What the AgentFunction construct sets; X-Ray has no daemon here.
+    "POWERTOOLS_SERVICE_NAME": "agentrail-bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "AgentrailBench",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AGENT_MODEL": "local",
+}
+
+
+class RunnerError(RuntimeError):
+    """A runner process failed or its handler did not answer 200."""
+
+
+def handler_environment(pycache_dir: Path, *, write_bytecode: bool = True) -> dict[str, str]:
+    """A minimal, explicit environment, the same for framework and baseline.
+
+    Nothing is inherited but ``PATH``, ``HOME`` and the locale, so a developer's
+    ``AWS_PROFILE`` or ``PYTHONDONTWRITEBYTECODE`` cannot skew a figure.
+    Bytecode lives under ``pycache_dir`` (``PYTHONPYCACHEPREFIX``), never in
+    the repository. With ``write_bytecode`` both sides load compiled modules
+    after their first run, as from a package that ships ``.pyc`` files;
+    without it (and an empty ``pycache_dir``) every import compiles from
+    source, as from a read-only layer without ``.pyc`` files.
+    """
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL") if key in os.environ}
+    env.update(_LAMBDA_LIKE_ENV)
+    env["PYTHONPATH"] = os.pathsep.join([str(RUNTIME_LAYER_PATH), str(REPO_ROOT)])
+    env["PYTHONPYCACHEPREFIX"] = str(pycache_dir)
+    if not write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished runner process: what it reported and its wall time as the parent saw it."""
+
+    report: dict[str, Any]
+    process_ns: int
+    stderr: str
+
+
+def run_runner(
+    script: str,
+    args: list[str],
+    *,
+    env: dict[str, str],
+    report_path: Path,
+    python_flags: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> ChildRun:
+    """Run ``runners/<script>`` in a fresh interpreter and read the JSON report it writes to ``report_path``.
+
+    Raises
+    ------
+    RunnerError
+        When the process exits non-zero (its stderr tail is in the message).
+    """
+    report_path.unlink(missing_ok=True)
+    command = [PYTHON, *python_flags, str(RUNNERS_DIR / script), *args, str(report_path)]
+    started = time.perf_counter_ns()
+    finished = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    process_ns = time.perf_counter_ns() - started
+    if finished.returncode != 0 or not report_path.is_file():
+        raise RunnerError(f"{script} {' '.join(args)} exited {finished.returncode}: {finished.stderr.strip()[-2000:]}")
+    return ChildRun(report=json.loads(report_path.read_text()), process_ns=process_ns, stderr=finished.stderr)

@@ -1,0 +1,74 @@
+"""Fixtures shared by every tier of the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = REPO_ROOT / "events"
+
+# No test may reach a real AWS account: fake credentials and a fixed Region,
+# set before any boto3 client exists. X-Ray has no daemon outside Lambda.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "agentrail-tests",
+        "POWERTOOLS_METRICS_NAMESPACE": "AgentrailTests",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+def read_event(relative: str) -> dict:
+    """A shared Lambda event from ``events/`` (the same files ``sam local invoke -e`` takes)."""
+    return json.loads((EVENTS_DIR / relative).read_text())
+
+
+@pytest.fixture
+def load_event():
+    return read_event
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of the Lambda context object that Powertools and our handlers read."""
+
+    function_name: str = "agentrail-test"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:agentrail-test:live"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+    log_group_name: str = "/aws/lambda/agentrail-test"
+    log_stream_name: str = "2026/11/28/[$LATEST]0000"
+    remaining_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """monkeypatch, named for what tests use it for: setting environment variables."""
+    yield monkeypatch

@@ -1,0 +1,145 @@
+"""The demo agent's tools, called the way the loop calls them: validate, then invoke."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from agentrail.agent.definition import load_definition
+from agentrail.agent.tools import Tool, ToolError
+from agentrail.demo import calculator, convert_units, current_time, definition, lookup_order
+
+
+def call(tool: Tool, **arguments: Any) -> Any:
+    return tool.invoke(tool.validate(arguments))
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [("(12 + 30) * 2", 84), ("7 / 2", 3.5), ("2 ^ 10", 1024), ("-3 + +1", -2), ("17 // 5 + 17 % 5", 5), ("1 / 3", 0.3333333333)],
+)
+def test_calculator_evaluates_arithmetic(expression, value):
+    assert call(calculator, expression=expression) == value
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["__import__('os').system('id')", "x + 1", "(1).real", "abs(-1)", "[1, 2]", "'a' * 3", "1 if 1 else 2", "lambda: 1"],
+)
+def test_calculator_refuses_names_attributes_calls_and_anything_but_numbers(expression):
+    with pytest.raises(ToolError, match="only numbers and"):
+        call(calculator, expression=expression)
+
+
+@pytest.mark.parametrize("expression", ["2 ** 101", "9 ** 9 ** 9", "2 ** (10 * 11)", "2 ** -101"])
+def test_calculator_caps_exponents_so_it_cannot_be_made_to_hang(expression):
+    with pytest.raises(ToolError, match="exponent too large"):
+        call(calculator, expression=expression)
+
+
+@pytest.mark.parametrize("expression", ["(((9 ** 99) ** 99) ** 99) ** 99", "1e308 * 10", "10.0 ** 99 * 10.0 ** 99 * 10.0 ** 99 * 10.0 ** 99"])
+def test_calculator_refuses_results_too_large_to_compute_or_represent(expression):
+    with pytest.raises(ToolError, match="result too large"):
+        call(calculator, expression=expression)
+
+
+def test_calculator_evaluates_a_deeply_nested_power_in_linear_time():
+    started = time.perf_counter()
+
+    assert call(calculator, expression="**".join(["1"] * 66)) == 1
+    assert time.perf_counter() - started < 1.0
+
+
+def test_calculator_returns_whole_numbers_beyond_float_range_exactly():
+    assert call(calculator, expression="(2 ** 50) ** 80") == 2**4000
+
+
+def test_calculator_refuses_complex_results():
+    with pytest.raises(ToolError, match="not a real number"):
+        call(calculator, expression="(-8) ** 0.5")
+
+
+@pytest.mark.parametrize("expression", ["1 / 0", "5 // 0", "5 % 0"])
+def test_calculator_reports_division_by_zero(expression):
+    with pytest.raises(ToolError, match="division by zero"):
+        call(calculator, expression=expression)
+
+
+def test_calculator_reports_text_that_is_not_an_expression():
+    with pytest.raises(ToolError, match="not an arithmetic expression"):
+        call(calculator, expression="2 +")
+
+
+def test_calculator_input_is_limited_in_length():
+    with pytest.raises(ValidationError):
+        calculator.validate({"expression": "1+" * 150 + "1"})
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "expected"),
+    [
+        (10, "km", "mi", {"value": 6.2137, "unit": "mi"}),
+        (10, "miles", "kilometers", {"value": 16.0934, "unit": "km"}),
+        (100, "celsius", "F", {"value": 212.0, "unit": "f"}),
+        (32, "f", "c", {"value": 0.0, "unit": "c"}),
+        (1, "kg", "lbs", {"value": 2.2046, "unit": "lb"}),
+        (3, "feet", "m", {"value": 0.9144, "unit": "m"}),
+    ],
+)
+def test_convert_units_between_the_supported_pairs(value, source, target, expected):
+    assert call(convert_units, value=value, from_unit=source, to_unit=target) == expected
+
+
+def test_convert_units_refuses_an_unsupported_pair():
+    with pytest.raises(ToolError, match="cannot convert km to kg"):
+        call(convert_units, value=1, from_unit="km", to_unit="kg")
+
+
+def test_lookup_order_returns_the_order():
+    assert call(lookup_order, order_id="A-1001") == {
+        "order_id": "A-1001",
+        "status": "shipped",
+        "carrier": "UPS",
+        "eta": "2026-12-02",
+        "total_usd": 42.5,
+    }
+
+
+def test_lookup_order_of_an_unknown_id_is_a_tool_error():
+    with pytest.raises(ToolError, match="no order with this id"):
+        call(lookup_order, order_id="A-9999")
+
+
+@pytest.mark.parametrize("order_id", ["1001", "a-1001", "A-10011", "A-1001; DROP TABLE"])
+def test_lookup_order_ids_are_validated_before_the_lookup(order_id):
+    with pytest.raises(ValidationError):
+        lookup_order.validate({"order_id": order_id})
+
+
+def test_current_time_is_in_the_requested_zone():
+    now = datetime.fromisoformat(call(current_time, timezone="Asia/Tokyo"))
+
+    assert now.utcoffset() == datetime.now(ZoneInfo("Asia/Tokyo")).utcoffset()
+    assert abs((now - datetime.now(ZoneInfo("UTC"))).total_seconds()) < 60
+
+
+def test_current_time_defaults_to_utc():
+    assert datetime.fromisoformat(call(current_time)).utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", ""])
+def test_current_time_of_an_unknown_zone_is_a_tool_error(zone):
+    with pytest.raises(ToolError, match="unknown time zone"):
+        call(current_time, timezone=zone)
+
+
+def test_the_demo_definition_is_importable_by_reference_with_its_four_tools():
+    loaded = load_definition("agentrail.demo:definition")
+
+    assert loaded is definition
+    assert [t.name for t in loaded.tools] == ["calculator", "convert_units", "current_time", "lookup_order"]
