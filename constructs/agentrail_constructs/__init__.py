@@ -4,6 +4,7 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 """
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
+from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.queues import QueueWithDeadLetters
@@ -33,6 +34,8 @@ __all__ = [
     "AgentFunction",
     "AgentFunctionOptions",
     "ApiAuth",
+    "ApprovalOptions",
+    "ApprovalWorkflow",
     "DependenciesLayer",
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",

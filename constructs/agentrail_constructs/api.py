@@ -183,10 +183,14 @@ class AgentApi(Construct):
         request_schema: apigw.JsonSchema | None = None,
         request_parameters: dict[str, bool] | None = None,
         operation_name: str | None = None,
+        authenticated_by_function: str | None = None,
     ) -> apigw.Method:
         """Route ``method path`` to ``target`` (pass the ``live`` alias) through the Lambda proxy integration.
 
         ``request_schema`` is enforced by API Gateway before the function runs.
+        ``authenticated_by_function`` opens the method at the gateway for callers
+        that cannot sign requests (a chat tool's webhook); it must say how the
+        function authenticates them, and that reason is recorded for cdk-nag.
         """
         resource = self.rest_api.root.resource_for_path(path) if path != "/" else self.rest_api.root
         models = None
@@ -200,7 +204,9 @@ class AgentApi(Construct):
             models = {"application/json": model}
         auth = self.options.auth
         method_options: dict[str, object] = {}
-        if auth.kind == "iam":
+        if authenticated_by_function:
+            method_options["authorization_type"] = apigw.AuthorizationType.NONE
+        elif auth.kind == "iam":
             method_options["authorization_type"] = apigw.AuthorizationType.IAM
         elif auth.kind == "cognito":
             method_options["authorization_type"] = apigw.AuthorizationType.COGNITO
@@ -220,6 +226,10 @@ class AgentApi(Construct):
             **method_options,
         )
         cfn_method = created.node.default_child
+        if authenticated_by_function:
+            for rule in ("APIG4", "COG4"):
+                acknowledge(cfn_method, rule, authenticated_by_function)
+            return created
         if auth.kind != "cognito":
             acknowledge(
                 cfn_method,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnElement, Stack, Token, Validations
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
@@ -35,3 +35,10 @@ def arn_prefix(scope: IConstruct, service: str) -> str:
     return ":".join(
         ["arn", shown(stack.partition, "Partition"), service, shown(stack.region, "Region"), shown(stack.account, "AccountId")]
     )
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The CloudFormation logical id of a resource (or of an L2's default resource), as cdk-nag names it in findings."""
+    element = construct if isinstance(construct, CfnElement) else construct.node.default_child
+    stack = Stack.of(construct)
+    return stack.resolve(stack.get_logical_id(element))  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA, check_exclusive
@@ -25,14 +25,6 @@ from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA, check_exclusiv
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail.sessions.offload.S3TurnOffload's default prefix.
 OFFLOAD_PREFIX = "sessions/"
-
-
-def logical_id(construct: Construct) -> str:
-    """The CloudFormation logical id of a construct's default resource, as cdk-nag names it in findings."""
-    from aws_cdk import Stack
-
-    stack = Stack.of(construct)
-    return stack.resolve(stack.get_logical_id(construct.node.default_child))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, kw_only=True)

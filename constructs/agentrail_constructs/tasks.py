@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -23,11 +24,13 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix
+from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters
-from agentrail_constructs.sessions import logical_id
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stateless import check_exclusive
+
+if TYPE_CHECKING:
+    from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -304,6 +307,8 @@ class AsyncAgent(Construct):
         Options of a new TaskTable.
     long_tasks:
         Route some task types to a LongTaskWorkflow. Default: none.
+    approvals:
+        Route some task types to an ApprovalWorkflow and serve the approvals API. Default: none.
     api:
         REST API options. Default: IAM auth.
 
@@ -324,6 +329,7 @@ class AsyncAgent(Construct):
         task_table: TaskTable | None = None,
         table_options: TaskTableOptions | None = None,
         long_tasks: LongTaskWorkflowOptions | None = None,
+        approvals: ApprovalOptions | None = None,
         api: AgentApiOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -359,21 +365,24 @@ class AsyncAgent(Construct):
             )
         )
         self.workflow: LongTaskWorkflow | None = None
+        self.approval_workflow: ApprovalWorkflow | None = None
         routes: dict[str, str] = {"default": "queue"}
         if long_tasks is not None:
             self.workflow = LongTaskWorkflow(
                 self, "LongTasks", task_table=self.task_table, event_bus=self.event_bus, options=long_tasks, function=base
             )
-            self.workflow.state_machine.grant_start_execution(self.function)
-            self.workflow.state_machine.grant_execution(self.function, "states:StopExecution")
-            routes.update({task_type: self.workflow.state_machine.state_machine_arn for task_type in self.workflow.task_types})
-            self.agent_function.add_health_check("stepfunctions", self.workflow.state_machine.state_machine_arn)
-            execution_name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % logical_id(self.workflow.state_machine)
-            self.agent_function.acknowledge_policy(
-                f"IAM5[Resource::{arn_prefix(self, 'states')}:execution:{execution_name}:*]",
-                "Cancelling a long task stops its execution, whose name (the task id) is unknown in advance; only "
-                "StopExecution on this state machine's executions is allowed.",
+            routes.update(self._route_to(self.workflow.state_machine, self.workflow.task_types))
+        if approvals is not None:
+            from agentrail_constructs.approvals import ApprovalWorkflow
+
+            self.approval_workflow = ApprovalWorkflow(
+                self, "Approvals", task_table=self.task_table, event_bus=self.event_bus, options=approvals, function=base
             )
+            self.approval_workflow.grant_decisions(self.agent_function)
+            routes.update(self._route_to(self.approval_workflow.state_machine, self.approval_workflow.task_types))
+        clashes = {t for t in (long_tasks.task_types if long_tasks else ()) if approvals and t in approvals.task_types}
+        if clashes:
+            raise ValueError(f"task types {sorted(clashes)} are routed to both long_tasks and approvals; pick one")
         self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(routes))
         self.webhook_secret = self.notifier = self.notifier_dead_letter_queue = None
         if options.webhooks:
@@ -381,6 +390,18 @@ class AsyncAgent(Construct):
         self.api = AgentApi(self, "Api", options=api, description="agentrail async agent")
         self.rest_api = self.api.rest_api
         self._build_routes()
+
+    def _route_to(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> dict[str, str]:
+        state_machine.grant_start_execution(self.function)
+        state_machine.grant_execution(self.function, "states:StopExecution")
+        self.agent_function.add_health_check("stepfunctions", state_machine.state_machine_arn)
+        execution_name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % logical_id(state_machine)
+        self.agent_function.acknowledge_policy(
+            f"IAM5[Resource::{arn_prefix(self, 'states')}:execution:{execution_name}:*]",
+            "Cancelling a workflow task stops its execution, whose name (the task id) is unknown in advance; only "
+            "StopExecution on this state machine's executions is allowed.",
+        )
+        return {task_type: state_machine.state_machine_arn for task_type in task_types}
 
     def _wire(self, agent_function: AgentFunction) -> None:
         self.task_table.grant_tasks(agent_function)

@@ -1,4 +1,6 @@
-"""Long tasks: the Lambda behind every step of the Step Functions workflow (start, step, fail)."""
+"""Long tasks and approval pauses: the Lambda behind every Step Functions task of the workflow."""
+
+import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -8,7 +10,14 @@ from agentrail.tasks import LongTaskSteps, TaskService
 from agentrail.tasks.settings import load_task_settings
 
 settings = load_task_settings()
-steps = LongTaskSteps(TaskService.from_settings(settings, load_settings()), slice_steps=settings.slice_steps)
+tasks = TaskService.from_settings(settings, load_settings())
+approvals = None
+if os.environ.get("AGENT_APPROVAL_TABLE"):
+    from agentrail.approvals import ApprovalService
+    from agentrail.approvals.settings import load_approval_settings
+
+    approvals = ApprovalService.from_settings(load_approval_settings(), tasks)
+steps = LongTaskSteps(tasks, slice_steps=settings.slice_steps, approvals=approvals)
 
 
 @logger.inject_lambda_context(correlation_id_path="correlation_id")

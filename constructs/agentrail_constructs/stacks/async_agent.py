@@ -8,12 +8,14 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
+from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflowOptions
 
 
 class AsyncAgentStack(Stack):
-    """One :class:`AsyncAgent` with a LongTaskWorkflow for the ``long`` task type."""
+    """One :class:`AsyncAgent`: ``default`` tasks on the queue, ``long`` ones in a LongTaskWorkflow and
+    ``reviewed`` ones in an ApprovalWorkflow."""
 
     def __init__(
         self,
@@ -24,6 +26,7 @@ class AsyncAgentStack(Stack):
         api: AgentApiOptions | None = None,
         options: AsyncOptions | None = None,
         long_tasks: LongTaskWorkflowOptions | None = None,
+        approvals: ApprovalOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, description="agentrail: async agent (SQS workers, Step Functions long tasks)", **kwargs)
@@ -35,6 +38,7 @@ class AsyncAgentStack(Stack):
             api=api,
             options=options,
             long_tasks=long_tasks or LongTaskWorkflowOptions(),
+            approvals=approvals or ApprovalOptions(),
         )
         CfnOutput(self, "ApiUrl", value=self.agent.url)
         CfnOutput(self, "TaskTableName", value=self.agent.task_table.table.table_name)

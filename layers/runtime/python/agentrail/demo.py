@@ -120,12 +120,33 @@ def lookup_order(order_id: Annotated[str, Field(pattern=r"^[A-Z]-\d{4}$")]) -> d
     return {"order_id": order_id.upper(), **order}
 
 
+_REFUNDS: dict[str, float] = {}
+
+
+@tool(
+    requires_approval=lambda arguments: arguments["amount_usd"] > 100,
+    local_patterns=[r"\brefund (?:\$)?(?P<amount_usd>\d+(?:\.\d{1,2})?)\s*(?:usd|dollars)?\s+(?:for|on) order\s+#?(?P<order_id>[A-Z]-\d{4})\b"],
+)
+def issue_refund(
+    order_id: Annotated[str, Field(pattern=r"^[A-Z]-\d{4}$")],
+    amount_usd: Annotated[float, Field(gt=0, le=10_000)],
+) -> dict[str, object]:
+    """Refund part or all of an order. Refunds above 100 USD wait for a human approver."""
+    order = _ORDERS.get(order_id.upper())
+    if order is None:
+        raise ToolError("no order with this id")
+    if amount_usd > float(order["total_usd"]):  # type: ignore[arg-type]
+        raise ToolError("the refund exceeds the order total")
+    _REFUNDS[order_id.upper()] = _REFUNDS.get(order_id.upper(), 0.0) + amount_usd
+    return {"order_id": order_id.upper(), "refunded_usd": amount_usd, "status": "refund issued"}
+
+
 definition = AgentDefinition(
     name="demo",
-    description="A general assistant with a calculator, unit conversion, a clock and order lookup.",
+    description="A general assistant with a calculator, unit conversion, a clock, order lookup and refunds.",
     system_prompt=(
         "You are a concise assistant. Use the tools for arithmetic, unit conversion, the current time and "
-        "order lookups instead of guessing. Answer in one or two sentences."
+        "order lookups instead of guessing. Refunds above 100 USD need a human's approval. Answer in one or two sentences."
     ),
-    tools=(calculator, convert_units, current_time, lookup_order),
+    tools=(calculator, convert_units, current_time, lookup_order, issue_refund),
 )

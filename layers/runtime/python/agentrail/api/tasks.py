@@ -7,7 +7,8 @@ reused with a different payload is refused with 422.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import os
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -26,6 +27,9 @@ from agentrail.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission
 from agentrail.tasks.settings import TaskSettings, load_task_settings
 from agentrail.tasks.store import TaskFinished, TaskNotFound
 from agentrail.tasks.webhook import InvalidCallbackUrl
+
+if TYPE_CHECKING:
+    from agentrail.approvals.service import ApprovalService
 
 API_TITLE = "agentrail async agent"
 API_VERSION = "1.0.0"
@@ -84,6 +88,7 @@ def create_tasks_app(
     settings: RuntimeSettings | None = None,
     task_settings: TaskSettings | None = None,
     persistence: DynamoDBPersistenceLayer | None = None,
+    approvals: ApprovalService | None = None,
 ) -> AgentRestResolver:
     """Build the resolver; every dependency can be passed in."""
     settings = settings or load_settings()
@@ -180,5 +185,14 @@ def create_tasks_app(
     def cancel(task_id: TaskId) -> TaskOut:
         return TaskOut.of(tasks.cancel(task_id, owner=owner()))
 
+    if approvals is None and os.environ.get("AGENT_APPROVAL_TABLE"):
+        from agentrail.approvals.service import ApprovalService
+        from agentrail.approvals.settings import load_approval_settings
+
+        approvals = ApprovalService.from_settings(load_approval_settings(), tasks)
+    if approvals is not None:
+        from agentrail.api.approvals import add_approval_routes
+
+        add_approval_routes(app, approvals, owner)
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

@@ -1,0 +1,362 @@
+"""ApprovalWorkflow: the agent runs until a tool needs approval, then waits on a task token for a human."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
+
+from agentrail_constructs.api import AgentApi, object_schema, string_schema
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
+from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.tasks import (
+    TaskTable,
+    acknowledge_state_machine_role,
+    add_lambda_retries,
+    state_machine_logging,
+)
+
+MAX_APPROVAL_TIMEOUT = Duration.days(365)
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalOptions:
+    """Human approval pauses for tools marked ``requires_approval``."""
+
+    task_types: Sequence[str] = ("reviewed",)
+    """Task types routed to the approval workflow. Default: ``reviewed``."""
+    timeout: Duration = field(default_factory=lambda: Duration.days(3))
+    """How long a decision may take (the wait task's TimeoutSeconds), up to 1 year. Default: 3 days."""
+    timeout_policy: Literal["reject", "escalate"] = "reject"
+    """On timeout: reject, or escalate once to ``escalation_group`` (then reject). Default: reject."""
+    approver_group: str = "approvers"
+    """Who may decide: a Cognito group name, or a key of ``groups``. Default: ``approvers``."""
+    escalation_group: str | None = None
+    """Second approver group for ``escalate``. Default: none."""
+    groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Group to principal patterns (fnmatch) for IAM or API-key callers, e.g.
+    ``{"approvers": ["iam:arn:aws:iam::111122223333:user/alice"]}``. Default: none (Cognito groups only)."""
+    reminder_after: Duration | None = None
+    """Put an ``Approval Reminder`` event on the task bus if still pending after this long. Default: none."""
+    webhook_groups: Sequence[str] = ()
+    """Approver groups whose decisions may also arrive by signed webhook (chat tools). Default: none (no webhook)."""
+    audit_retention: Duration = field(default_factory=lambda: Duration.days(365))
+    """How long audit entries are kept. Default: 1 year."""
+    execution_timeout: Duration = field(default_factory=lambda: Duration.days(30))
+    """The whole workflow. Default: 30 days."""
+    step_timeout: Duration = field(default_factory=lambda: Duration.minutes(5))
+    """One agent step. Default: 5 minutes."""
+    slice_steps: int = 2
+    """Model calls per workflow step. Default: 2."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    """Default: one month."""
+
+    def validate(self) -> None:
+        if not self.task_types:
+            raise ValueError("ApprovalOptions.task_types must name at least one task type")
+        if not 1 <= self.timeout.to_seconds() <= MAX_APPROVAL_TIMEOUT.to_seconds():
+            raise ValueError("timeout must be between 1 second and the service's 1-year limit")
+        if self.timeout_policy == "escalate" and not self.escalation_group:
+            raise ValueError("timeout_policy='escalate' needs escalation_group")
+        waits = 2 if self.timeout_policy == "escalate" else 1
+        if self.execution_timeout.to_seconds() <= waits * self.timeout.to_seconds():
+            raise ValueError("execution_timeout must exceed the approval timeout(s), or the workflow ends while waiting")
+        if self.reminder_after is not None and self.reminder_after.to_seconds() >= self.timeout.to_seconds():
+            raise ValueError("reminder_after must be shorter than timeout")
+        if self.step_timeout.to_seconds() > 900:
+            raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
+
+
+class ApprovalWorkflow(Construct):
+    """A Step Functions Standard workflow with ``.waitForTaskToken`` approval pauses.
+
+    Start → Step (loop) → when a tool needs approval: RequestApproval (waits
+    for a decision, TimeoutSeconds = ``timeout``; a ``Catch`` on
+    ``States.Timeout`` applies the timeout policy) → Resume (the tamper check,
+    then the tool runs with exactly the approved arguments, or the agent is
+    told it was rejected) → ... → Finished. Approval records keep the task
+    token server-side; the audit table is append-only for every role here.
+
+    Attributes
+    ----------
+    state_machine, step_function, approvals_table, audit_table, webhook_secret, schedule_group, task_types
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        task_table: TaskTable,
+        event_bus: events.IEventBus,
+        options: ApprovalOptions | None = None,
+        function: AgentFunctionOptions | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.options = options = options or ApprovalOptions()
+        options.validate()
+        self.task_types = tuple(options.task_types)
+        self.task_table = task_table
+        self.event_bus = event_bus
+        key = task_table.encryption_key
+        encryption = (
+            {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED, "encryption_key": key}
+            if key is not None
+            else {"encryption": dynamodb.TableEncryption.AWS_MANAGED}
+        )
+        pitr = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
+        self.approvals_table = dynamodb.Table(
+            self,
+            "ApprovalsTable",
+            partition_key=dynamodb.Attribute(name="approval_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=pitr,
+            removal_policy=RemovalPolicy.RETAIN,
+            **encryption,
+        )
+        self.approvals_table.add_global_secondary_index(
+            index_name="by_status",
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="requested_at", type=dynamodb.AttributeType.NUMBER),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.audit_table = dynamodb.Table(
+            self,
+            "AuditTable",
+            partition_key=dynamodb.Attribute(name="approval_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="entry", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=pitr,
+            time_to_live_attribute="expires_at",
+            removal_policy=RemovalPolicy.RETAIN,
+            **encryption,
+        )
+        self.webhook_secret: secretsmanager.Secret | None = None
+        if options.webhook_groups:
+            self.webhook_secret = secretsmanager.Secret(
+                self,
+                "DecisionWebhookSecret",
+                description="HMAC-SHA256 key that chat tools sign approval decisions with",
+                generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+                encryption_key=key,
+            )
+            acknowledge(
+                self.webhook_secret.node.default_child,
+                "SMG4",
+                "The chat tool holds this key out of band; rotating it is a coordinated change with that tool, "
+                "not an automatic schedule.",
+            )
+        self.schedule_group: scheduler.CfnScheduleGroup | None = None
+        self._scheduler_role: iam.Role | None = None
+        if options.reminder_after is not None:
+            self.schedule_group = scheduler.CfnScheduleGroup(self, "Reminders")
+            self._scheduler_role = iam.Role(self, "ReminderRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
+            event_bus.grant_put_events_to(self._scheduler_role)
+
+        base = function or AgentFunctionOptions()
+        self.step_function = AgentFunction(
+            self,
+            "Steps",
+            handler_code=handler_dir("task_workflow"),
+            options=AgentFunctionOptions(**{**base.__dict__, "timeout": options.step_timeout}),
+        )
+        task_table.grant_tasks(self.step_function)
+        event_bus.grant_put_events_to(self.step_function.function)
+        self.step_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
+        self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
+        self.grant_approvals(self.step_function)
+        self.state_machine = self._build_state_machine()
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def grant_approvals(self, agent_function: AgentFunction) -> None:
+        """Read and decide approvals, append to (never change) the audit trail, and know the settings."""
+        fn = agent_function.function
+        self.approvals_table.grant_read_write_data(fn)
+        agent_function.acknowledge_policy(
+            f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
+            "Listing pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
+        )
+        iam.Grant.add_to_principal(
+            grantee=fn,
+            actions=["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"],
+            resource_arns=[self.audit_table.table_arn],
+        )
+        if self.task_table.encryption_key is not None:
+            self.task_table.encryption_key.grant_encrypt_decrypt(fn)
+        o = self.options
+        env = {
+            "AGENT_APPROVAL_TABLE": self.approvals_table.table_name,
+            "AGENT_APPROVAL_AUDIT_TABLE": self.audit_table.table_name,
+            "AGENT_APPROVAL_AUDIT_RETENTION_DAYS": str(max(1, int(o.audit_retention.to_days()))),
+            "AGENT_APPROVAL_TIMEOUT_SECONDS": str(int(o.timeout.to_seconds())),
+            "AGENT_APPROVAL_TIMEOUT_POLICY": o.timeout_policy,
+            "AGENT_APPROVAL_APPROVER_GROUP": o.approver_group,
+            "AGENT_APPROVAL_GROUPS": json.dumps({k: list(v) for k, v in o.groups.items()}, sort_keys=True),
+        }
+        if o.escalation_group:
+            env["AGENT_APPROVAL_ESCALATION_GROUP"] = o.escalation_group
+        if o.webhook_groups and self.webhook_secret is not None:
+            env["AGENT_APPROVAL_WEBHOOK_GROUPS"] = json.dumps(list(o.webhook_groups))
+            env["AGENT_APPROVAL_WEBHOOK_SECRET"] = self.webhook_secret.secret_arn
+            self.webhook_secret.grant_read(fn)
+        if o.reminder_after is not None and self.schedule_group is not None and self._scheduler_role is not None:
+            env["AGENT_APPROVAL_REMINDER_AFTER_SECONDS"] = str(int(o.reminder_after.to_seconds()))
+            env["AGENT_APPROVAL_SCHEDULER_GROUP"] = self.schedule_group.ref
+            env["AGENT_APPROVAL_SCHEDULER_ROLE_ARN"] = self._scheduler_role.role_arn
+            env["AGENT_APPROVAL_EVENT_BUS_ARN"] = self.event_bus.event_bus_arn
+            stack = Stack.of(self)
+            iam.Grant.add_to_principal(
+                grantee=fn,
+                actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
+                resource_arns=[stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.schedule_group.ref}/*")],
+            )
+            self._scheduler_role.grant_pass_role(fn)
+            agent_function.acknowledge_policy(
+                f"IAM5[Resource::{arn_prefix(self, 'scheduler')}:schedule/<{logical_id(self.schedule_group)}>/*]",
+                "Reminder schedules are named by approval id, unknown in advance; only this group's schedules.",
+            )
+        for name, value in env.items():
+            agent_function.add_environment(name, value)
+        agent_function.add_health_check("dynamodb", self.approvals_table.table_name)
+
+    def grant_decisions(self, agent_function: AgentFunction) -> None:
+        """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow."""
+        self.grant_approvals(agent_function)
+        self.state_machine.grant_task_response(agent_function.function)
+
+    def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
+        """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,
+        ``POST /approvals/{id}/webhook`` on ``api``, served by ``target`` (the async API function)."""
+        decision = object_schema(
+            {
+                "decision": string_schema(min_length=6, max_length=7, pattern="^(approve|reject)$"),
+                "comment": string_schema(min_length=0, max_length=1000, nullable=True),
+            },
+            required=["decision"],
+        )
+        route = api.add_function_route
+        route("/approvals", "GET", target.alias, request_parameters={"querystring.status": False}, operation_name="ListApprovals")
+        route("/approvals/{approval_id}", "GET", target.alias, operation_name="GetApproval")
+        route("/approvals/{approval_id}/decision", "POST", target.alias, request_schema=decision, operation_name="DecideApproval")
+        if self.options.webhook_groups:
+            route(
+                "/approvals/{approval_id}/webhook",
+                "POST",
+                target.alias,
+                operation_name="DecideApprovalByWebhook",
+                authenticated_by_function=(
+                    "Chat tools cannot sign AWS requests: the function authenticates this webhook with an HMAC-SHA256 "
+                    "signature (secret in Secrets Manager), a timestamp tolerance and a replay cache, and answers 401 otherwise."
+                ),
+            )
+
+    # -- state machine -----------------------------------------------------------------------
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        o = self.options
+        alias = self.step_function.alias
+
+        def invoke(name: str, payload: dict, *, result_path: str = "$.progress", selector: dict | None = None) -> sfn_tasks.LambdaInvoke:
+            return add_lambda_retries(
+                sfn_tasks.LambdaInvoke(
+                    self,
+                    name,
+                    lambda_function=alias,
+                    payload=sfn.TaskInput.from_object({"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id", **payload}),
+                    result_selector=selector
+                    if selector is not None
+                    else {"done.$": "$.Payload.done", "status.$": "$.Payload.status", "awaiting_approval.$": "$.Payload.awaiting_approval"},
+                    result_path=result_path,
+                    retry_on_service_exceptions=False,
+                    task_timeout=sfn.Timeout.duration(o.step_timeout),
+                )
+            )
+
+        def wait_for_decision(name: str, level: int) -> sfn_tasks.LambdaInvoke:
+            return add_lambda_retries(
+                sfn_tasks.LambdaInvoke(
+                    self,
+                    name,
+                    lambda_function=alias,
+                    integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                    payload=sfn.TaskInput.from_object(
+                        {
+                            "action": "request_approval",
+                            "level": level,
+                            "task_id.$": "$.task_id",
+                            "correlation_id.$": "$.correlation_id",
+                            "task_token": sfn.JsonPath.task_token,
+                        }
+                    ),
+                    result_path="$.decision",
+                    retry_on_service_exceptions=False,
+                    task_timeout=sfn.Timeout.duration(o.timeout),
+                )
+            )
+
+        decision_selector = {
+            "approval_id.$": "$.Payload.approval_id",
+            "approved.$": "$.Payload.approved",
+            "reason.$": "$.Payload.reason",
+            "decided_by.$": "$.Payload.decided_by",
+            "arguments_hash.$": "$.Payload.arguments_hash",
+            "timed_out.$": "$.Payload.timed_out",
+        }
+        failed = sfn.Fail(self, "TaskFailed", error="AgentTaskFailed", cause="The task failed; its record holds the cause.")
+        mark_failed = invoke("MarkFailed", {"action": "fail", "error.$": "$.error"}).next(failed)
+        start = invoke("Start", {"action": "start"})
+        step = invoke("Step", {"action": "step"})
+        resume = invoke("Resume", {"action": "resume", "decision.$": "$.decision"})
+        request = wait_for_decision("RequestApproval", 0)
+        on_timeout = invoke("ApplyTimeoutPolicy", {"action": "approval_timeout", "level": 0}, result_path="$.decision", selector=decision_selector)
+        tasks = [start, step, resume, request, on_timeout]
+        if o.timeout_policy == "escalate":
+            escalated = wait_for_decision("RequestEscalatedApproval", 1)
+            on_escalation_timeout = invoke(
+                "RejectAfterEscalation", {"action": "approval_timeout", "level": 1}, result_path="$.decision", selector=decision_selector
+            )
+            escalated.add_catch(on_escalation_timeout, errors=["States.Timeout"], result_path="$.timeout")
+            escalated.next(resume)
+            on_escalation_timeout.next(resume)
+            on_timeout.next(escalated)
+            tasks += [escalated, on_escalation_timeout]
+        else:
+            on_timeout.next(resume)
+        request.add_catch(on_timeout, errors=["States.Timeout"], result_path="$.timeout")
+        for task in tasks:
+            task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+        request.next(resume)
+        done = sfn.Choice(self, "Done?")
+        done.when(sfn.Condition.boolean_equals("$.progress.done", True), sfn.Succeed(self, "Finished"))
+        done.when(sfn.Condition.boolean_equals("$.progress.awaiting_approval", True), request)
+        done.otherwise(step)
+        step.next(done)
+        resume.next(done)
+        log_group, log_options = state_machine_logging(self, o.log_retention)
+        self.log_group = log_group
+        machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(start.next(done)),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=o.execution_timeout,
+            tracing_enabled=True,
+            logs=log_options,
+        )
+        acknowledge_state_machine_role(machine)
+        return machine

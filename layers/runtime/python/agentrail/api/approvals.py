@@ -1,0 +1,118 @@
+"""Approvals API, mounted on the async agent's REST API.
+
+``GET /approvals?status=pending``, ``GET /approvals/{id}``,
+``POST /approvals/{id}/decision`` (approver group members only) and
+``POST /approvals/{id}/webhook`` (a chat tool's decision, HMAC-signed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel
+
+from agentrail.api.errors import AgentRestResolver, error_response
+from agentrail.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry, DecisionRequest
+from agentrail.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
+from agentrail.approvals.store import AlreadyDecided, ApprovalNotFound
+from agentrail.tasks.webhook import SIGNATURE_HEADER, InvalidSignature
+
+APPROVAL_ID_PATTERN = r"^[0-9a-f]{32}$"
+ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="32 lowercase hex characters")]
+
+
+class ApprovalOut(BaseModel):
+    """An approval as approvers and the requester see it (never its task token)."""
+
+    approval_id: str
+    task_id: str
+    tool: str
+    arguments: dict[str, Any]
+    arguments_hash: str
+    summary: str
+    requester: str
+    approver_group: str
+    requested_at: int
+    expires_at: int
+    status: str
+    decided_by: str | None
+    decided_at: int | None
+    comment: str | None
+
+    @classmethod
+    def of(cls, record: ApprovalRecord) -> ApprovalOut:
+        return cls.model_validate(record.model_dump(mode="json", exclude={"task_token", "level"}))
+
+
+class ApprovalDetail(ApprovalOut):
+    audit: list[AuditEntry]
+
+
+class ApprovalList(BaseModel):
+    approvals: list[ApprovalOut]
+
+
+def cognito_groups(request_context: dict[str, Any]) -> list[str]:
+    raw = ((request_context.get("authorizer") or {}).get("claims") or {}).get("cognito:groups") or ""
+    if isinstance(raw, list):
+        return [str(g) for g in raw]
+    return [g for g in str(raw).strip("[]").replace(",", " ").split() if g]
+
+
+def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owner: Callable[[], str]) -> None:
+    """Register the approval routes and their error mapping on ``app``."""
+
+    def groups() -> list[str]:
+        return cognito_groups(app.current_event.raw_event.get("requestContext") or {})
+
+    @app.exception_handler(ApprovalNotFound)
+    def _not_found(_: ApprovalNotFound) -> Response:
+        return error_response(app, 404, "approval_not_found", "No such approval.")
+
+    @app.exception_handler(NotAnApprover)
+    def _forbidden(_: NotAnApprover) -> Response:
+        return error_response(app, 403, "not_an_approver", "Only members of the approver group may decide.")
+
+    @app.exception_handler(AlreadyDecided)
+    def _decided(error: AlreadyDecided) -> Response:
+        return error_response(app, 409, "already_decided", f"This approval is already {error.status.value}.")
+
+    @app.exception_handler(ApprovalExpired)
+    def _expired(_: ApprovalExpired) -> Response:
+        return error_response(app, 409, "approval_expired", "The task stopped waiting for this approval (timed out or cancelled).")
+
+    @app.exception_handler(InvalidSignature)
+    def _unsigned(_: InvalidSignature) -> Response:
+        return error_response(app, 401, "invalid_signature", "The request signature is missing, invalid, stale or replayed.")
+
+    @app.get("/approvals", summary="Approvals visible to the caller, by status")
+    def list_approvals(status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING) -> ApprovalList:
+        records = approvals.list_visible(status, owner(), groups())
+        return ApprovalList(approvals=[ApprovalOut.of(r) for r in records])
+
+    @app.get("/approvals/<approval_id>", summary="One approval with its audit trail")
+    def get_approval(approval_id: ApprovalId) -> ApprovalDetail:
+        record = approvals.get_visible(approval_id, owner(), groups())
+        return ApprovalDetail(**ApprovalOut.of(record).model_dump(), audit=approvals.audit.entries(approval_id))
+
+    @app.post(
+        "/approvals/<approval_id>/decision",
+        summary="Approve or reject (approver group only, once)",
+        responses={403: {"description": "Not an approver"}, 409: {"description": "Already decided or expired"}},
+    )
+    def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalOut:
+        return ApprovalOut.of(approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()))
+
+    @app.post(
+        "/approvals/<approval_id>/webhook",
+        summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",
+        responses={401: {"description": "Forged, stale or replayed signature"}},
+    )
+    def webhook(approval_id: ApprovalId) -> ApprovalOut:
+        event = app.current_event
+        body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
+        signature = event.get_header_value(SIGNATURE_HEADER, case_sensitive=False)
+        return ApprovalOut.of(approvals.decide_by_webhook(approval_id, body, signature))

@@ -1,0 +1,31 @@
+"""Human approval pauses: approval records with single-use decisions, an append-only audit trail, and the tamper check."""
+
+from agentrail.approvals.models import (
+    ApprovalRecord,
+    ApprovalStatus,
+    AuditEntry,
+    DecisionOutput,
+    DecisionRequest,
+    WebhookDecision,
+    arguments_hash,
+)
+from agentrail.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover, approval_id_for
+from agentrail.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
+
+__all__ = [
+    "AlreadyDecided",
+    "ApprovalExpired",
+    "ApprovalNotFound",
+    "ApprovalRecord",
+    "ApprovalService",
+    "ApprovalStatus",
+    "ApprovalStore",
+    "AuditEntry",
+    "AuditLog",
+    "DecisionOutput",
+    "DecisionRequest",
+    "NotAnApprover",
+    "WebhookDecision",
+    "approval_id_for",
+    "arguments_hash",
+]

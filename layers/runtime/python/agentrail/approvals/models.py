@@ -1,0 +1,82 @@
+"""Approval records, decisions and audit entries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    ESCALATED = "escalated"
+
+
+def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
+    """SHA-256 of the tool name and its canonical JSON arguments: what the approver approved, exactly."""
+    canonical = json.dumps({"tool": tool, "arguments": arguments}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ApprovalRecord(BaseModel):
+    """A pending (or decided) approval. ``task_token`` never leaves the server."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    approval_id: str
+    task_id: str
+    tool: str
+    arguments: dict[str, Any]
+    arguments_hash: str
+    summary: str
+    requester: str
+    approver_group: str
+    requested_at: int
+    expires_at: int
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    level: int = 0
+    decided_by: str | None = None
+    decided_at: int | None = None
+    comment: str | None = None
+    task_token: str | None = Field(default=None, exclude=True, repr=False)
+
+
+class DecisionRequest(BaseModel):
+    """The body of ``POST /approvals/{id}/decision``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    decision: Literal["approve", "reject"]
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class WebhookDecision(DecisionRequest):
+    """A decision relayed by a chat tool, signed with the shared secret; ``approver`` names the person."""
+
+    approver: str = Field(min_length=1, max_length=200)
+
+
+class DecisionOutput(BaseModel):
+    """What the workflow receives when the wait ends (SendTaskSuccess output, or the timeout policy's)."""
+
+    approval_id: str
+    approved: bool
+    reason: str | None = None
+    decided_by: str | None = None
+    arguments_hash: str
+    timed_out: bool = False
+
+
+class AuditEntry(BaseModel):
+    approval_id: str
+    at: int
+    event: Literal["requested", "approved", "rejected", "refused", "expired", "escalated", "reminded"]
+    actor: str
+    comment: str | None = None
+    task_id: str | None = None
+    arguments_hash: str | None = None
