@@ -9,7 +9,21 @@ from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, P
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
-from agentrail_constructs.stacks import PATTERN_STACKS, AsyncAgentStack, StatefulAgentStack, StatelessAgentStack
+from agentrail_constructs.multiagent import (
+    HierarchicalAgents,
+    HierarchicalOptions,
+    MultiAgentOptions,
+    MultiAgentSystem,
+    Specialist,
+)
+from agentrail_constructs.stacks import (
+    PATTERN_STACKS,
+    AsyncAgentStack,
+    HierarchicalStack,
+    MultiAgentStack,
+    StatefulAgentStack,
+    StatelessAgentStack,
+)
 from agentrail_constructs.tasks import (
     AsyncAgent,
     AsyncOptions,
@@ -37,12 +51,19 @@ __all__ = [
     "ApprovalOptions",
     "ApprovalWorkflow",
     "DependenciesLayer",
+    "HierarchicalAgents",
+    "HierarchicalOptions",
+    "HierarchicalStack",
+    "MultiAgentOptions",
+    "MultiAgentStack",
+    "MultiAgentSystem",
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",
     "RuntimeLayer",
     "SessionOptions",
     "SessionTable",
     "SessionTableOptions",
+    "Specialist",
     "StatefulAgent",
     "StatefulAgentStack",
     "StatelessAgent",

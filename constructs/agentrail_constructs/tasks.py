@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -311,6 +312,8 @@ class AsyncAgent(Construct):
         Route some task types to an ApprovalWorkflow and serve the approvals API. Default: none.
     api:
         REST API options. Default: IAM auth.
+    worker_code:
+        Code asset of the queue's consumer. Default: agentrail's task worker (a multi-agent system passes its router).
 
     Attributes
     ----------
@@ -331,6 +334,7 @@ class AsyncAgent(Construct):
         long_tasks: LongTaskWorkflowOptions | None = None,
         approvals: ApprovalOptions | None = None,
         api: AgentApiOptions | None = None,
+        worker_code: str | Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(task_table, table_options, "task_table", "table_options")
@@ -342,7 +346,9 @@ class AsyncAgent(Construct):
         self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("tasks"), options=base)
         self.function, self.alias = self.agent_function.function, self.agent_function.alias
         worker_options = worker_function or AgentFunctionOptions(**{**base.__dict__, "timeout": Duration.minutes(5)})
-        self.worker = AgentFunction(self, "Worker", handler_code=handler_dir("task_worker"), options=worker_options)
+        self.worker = AgentFunction(
+            self, "Worker", handler_code=worker_code or handler_dir("task_worker"), options=worker_options
+        )
         queues = QueueWithDeadLetters(
             self,
             "TaskQueue",
@@ -366,12 +372,13 @@ class AsyncAgent(Construct):
         )
         self.workflow: LongTaskWorkflow | None = None
         self.approval_workflow: ApprovalWorkflow | None = None
-        routes: dict[str, str] = {"default": "queue"}
+        self.routes: dict[str, str] = {"default": "queue"}
+        self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(dict(self.routes)))
         if long_tasks is not None:
             self.workflow = LongTaskWorkflow(
                 self, "LongTasks", task_table=self.task_table, event_bus=self.event_bus, options=long_tasks, function=base
             )
-            routes.update(self._route_to(self.workflow.state_machine, self.workflow.task_types))
+            self.add_workflow_route(self.workflow.state_machine, self.workflow.task_types)
         if approvals is not None:
             from agentrail_constructs.approvals import ApprovalWorkflow
 
@@ -379,11 +386,7 @@ class AsyncAgent(Construct):
                 self, "Approvals", task_table=self.task_table, event_bus=self.event_bus, options=approvals, function=base
             )
             self.approval_workflow.grant_decisions(self.agent_function)
-            routes.update(self._route_to(self.approval_workflow.state_machine, self.approval_workflow.task_types))
-        clashes = {t for t in (long_tasks.task_types if long_tasks else ()) if approvals and t in approvals.task_types}
-        if clashes:
-            raise ValueError(f"task types {sorted(clashes)} are routed to both long_tasks and approvals; pick one")
-        self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(routes))
+            self.add_workflow_route(self.approval_workflow.state_machine, self.approval_workflow.task_types)
         self.webhook_secret = self.notifier = self.notifier_dead_letter_queue = None
         if options.webhooks:
             self._build_webhooks()
@@ -391,7 +394,11 @@ class AsyncAgent(Construct):
         self.rest_api = self.api.rest_api
         self._build_routes()
 
-    def _route_to(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> dict[str, str]:
+    def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
+        """Route ``task_types`` to ``state_machine``: the API starts (and cancels) one execution per task."""
+        clashes = sorted(t for t in task_types if t in self.routes)
+        if clashes:
+            raise ValueError(f"task types {clashes} already have a route; each task type goes to one place")
         state_machine.grant_start_execution(self.function)
         state_machine.grant_execution(self.function, "states:StopExecution")
         self.agent_function.add_health_check("stepfunctions", state_machine.state_machine_arn)
@@ -401,7 +408,8 @@ class AsyncAgent(Construct):
             "Cancelling a workflow task stops its execution, whose name (the task id) is unknown in advance; only "
             "StopExecution on this state machine's executions is allowed.",
         )
-        return {task_type: state_machine.state_machine_arn for task_type in task_types}
+        self.routes.update({task_type: state_machine.state_machine_arn for task_type in task_types})
+        self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(dict(self.routes)))
 
     def _wire(self, agent_function: AgentFunction) -> None:
         self.task_table.grant_tasks(agent_function)

@@ -138,8 +138,8 @@ def test_current_time_of_an_unknown_zone_is_a_tool_error(zone):
         call(current_time, timezone=zone)
 
 
-def test_the_demo_definition_is_importable_by_reference_with_its_four_tools():
+def test_the_demo_definition_is_importable_by_reference_with_its_five_tools():
     loaded = load_definition("agentrail.demo:definition")
 
     assert loaded is definition
-    assert [t.name for t in loaded.tools] == ["calculator", "convert_units", "current_time", "lookup_order"]
+    assert [t.name for t in loaded.tools] == ["calculator", "convert_units", "current_time", "lookup_order", "issue_refund"]

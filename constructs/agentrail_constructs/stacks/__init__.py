@@ -1,6 +1,7 @@
 """Thin stacks, one per pattern: they compose constructs and carry tags and removal policies."""
 
 from agentrail_constructs.stacks.async_agent import AsyncAgentStack
+from agentrail_constructs.stacks.multiagent import HierarchicalStack, MultiAgentStack
 from agentrail_constructs.stacks.stateful import StatefulAgentStack
 from agentrail_constructs.stacks.stateless import StatelessAgentStack
 
@@ -9,6 +10,15 @@ PATTERN_STACKS = {
     "stateless": StatelessAgentStack,
     "stateful": StatefulAgentStack,
     "async": AsyncAgentStack,
+    "multiagent": MultiAgentStack,
+    "hierarchical": HierarchicalStack,
 }
 
-__all__ = ["PATTERN_STACKS", "AsyncAgentStack", "StatefulAgentStack", "StatelessAgentStack"]
+__all__ = [
+    "PATTERN_STACKS",
+    "AsyncAgentStack",
+    "HierarchicalStack",
+    "MultiAgentStack",
+    "StatefulAgentStack",
+    "StatelessAgentStack",
+]

@@ -25,6 +25,8 @@ class AgentStatus(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     #: A slice of a long run ended (``advance(max_steps=...)``); continue from ``checkpoint``.
     IN_PROGRESS = "in_progress"
+    #: A terminal tool (a hand-off to another agent) ran; ``handoff`` names it.
+    HANDED_OFF = "handed_off"
 
 
 class ToolCallRecord(BaseModel):
@@ -81,6 +83,7 @@ class AgentResult(BaseModel):
     new_messages: list[Message]
     pending: PendingToolCall | None = None
     checkpoint: AgentCheckpoint | None = None
+    handoff: str | None = None
 
 
 _RESUMABLE = frozenset({AgentStatus.IN_PROGRESS, AgentStatus.AWAITING_APPROVAL})
@@ -254,7 +257,9 @@ class _Run:
             state=self.context.state,
         )
 
-    def finish(self, status: AgentStatus, answer: str | None = None, pending: PendingToolCall | None = None) -> AgentResult:
+    def finish(
+        self, status: AgentStatus, answer: str | None = None, pending: PendingToolCall | None = None, handoff: str | None = None
+    ) -> AgentResult:
         model = self.agent.model.name
         return AgentResult(
             status=status,
@@ -267,6 +272,7 @@ class _Run:
             new_messages=self.new_messages,
             pending=pending,
             checkpoint=self.checkpoint(pending) if status in _RESUMABLE else None,
+            handoff=handoff,
         )
 
     def loop(self) -> AgentResult:
@@ -316,6 +322,9 @@ class _Run:
             paused = self.run_tools(tool_uses, start=0, results=[])
             if paused is not None:
                 return paused
+            handoff = self._handoff(tool_uses)
+            if handoff is not None:
+                return self.finish(AgentStatus.HANDED_OFF, handoff=handoff)
 
     def run_tools(self, tool_uses: list[ToolUseBlock], *, start: int, results: list[ToolResultBlock]) -> AgentResult | None:
         """Run ``tool_uses[start:]``; append their results, or pause on one needing approval."""
@@ -345,6 +354,15 @@ class _Run:
                 return self.finish(AgentStatus.AWAITING_APPROVAL, pending=pending)
             results.append(self._execute(tool, tool_use, arguments))
         self.append(Message(role="user", content=results))
+        return None
+
+    def _handoff(self, tool_uses: list[ToolUseBlock]) -> str | None:
+        """The first terminal tool of this step that succeeded, if any."""
+        succeeded = {r.tool_use_id for r in self.records if r.step == self.steps and r.outcome == "success"}
+        for tool_use in tool_uses:
+            tool = self.agent.tools.get(tool_use.name)
+            if tool is not None and tool.terminal and tool_use.id in succeeded:
+                return tool.name
         return None
 
     def continue_after_approval(self, pending: PendingToolCall, decision: ApprovalDecision) -> AgentResult:

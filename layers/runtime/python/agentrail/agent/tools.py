@@ -57,6 +57,8 @@ class Tool:
     requires_approval: bool | ApprovalRule = False
     local_patterns: tuple[re.Pattern[str], ...] = field(default=())
     context_parameter: str | None = None
+    #: A successful call ends the run (``handed_off``): used for hand-offs to other agents.
+    terminal: bool = False
 
     @property
     def spec(self) -> ToolSpec:
@@ -118,6 +120,7 @@ def tool(
     description: str | None = None,
     requires_approval: bool | ApprovalRule = False,
     local_patterns: Sequence[str] = (),
+    terminal: bool = False,
 ) -> Any:
     """Turn a typed function into a :class:`Tool`.
 
@@ -142,6 +145,7 @@ def tool(
             context_parameter=context_parameter,
             requires_approval=requires_approval,
             local_patterns=tuple(re.compile(p, re.IGNORECASE) for p in local_patterns),
+            terminal=terminal,
         )
 
     return wrap(function) if function is not None else wrap

@@ -185,7 +185,7 @@ def create_sessions_app(
             409: {"description": "Another turn of this session is in progress"},
         },
     )
-    def message(session_id: SessionId, request: Annotated[MessageRequest, Body()]) -> Response[TurnResponse]:
+    def message(session_id: SessionId, request: Annotated[MessageRequest, Body()]) -> Response[TurnResponse | MessageAccepted]:
         caller = owner()
         if session_settings.concurrency == "enqueue":
             return _enqueue(session_id, caller, request)
@@ -206,7 +206,7 @@ def create_sessions_app(
         )
         return Response(status_code=200, content_type="application/json", body=body)
 
-    def _enqueue(session_id: str, caller: str, request: MessageRequest) -> Response[TurnResponse]:
+    def _enqueue(session_id: str, caller: str, request: MessageRequest) -> Response[MessageAccepted]:
         store.get_session(session_id, owner=caller)
         sessions.agents.model(request.model)  # an unknown model is refused now, not in the worker
         message_id = uuid.uuid4().hex

@@ -110,6 +110,7 @@ def create_tasks_app(
         return {"task_id": record.task_id, "status": record.status.value}
 
     submit_once = submit
+    config: IdempotencyConfig | None = None
     if persistence is not None:
         config = IdempotencyConfig(
             event_key_jmespath="key",
@@ -153,11 +154,14 @@ def create_tasks_app(
         },
     )
     def create(request: Annotated[TaskSubmission, Body()]) -> Response[TaskAccepted]:
-        key = app.current_event.get_header_value(IDEMPOTENCY_HEADER, case_sensitive=False)
+        key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
         tasks.validate(request)  # before the idempotency record: a refused submit leaves nothing behind
         caller = owner()
+        if config is not None:
+            # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
+            config.register_lambda_context(app.lambda_context)
         accepted = submit_once(
             submission={
                 "key": f"{caller}#{key}" if key else None,
@@ -171,7 +175,7 @@ def create_tasks_app(
 
     def _status_url(task_id: str) -> str:
         event = app.current_event
-        host = event.get_header_value("Host", case_sensitive=False)
+        host = event.headers.get("Host")
         stage = event.request_context.stage
         if host and stage and ".execute-api." in host:
             return f"https://{host}/{stage}/tasks/{task_id}"

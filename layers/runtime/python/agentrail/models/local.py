@@ -43,8 +43,16 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text) / 4) if text else 0
 
 
+def _stem(word: str) -> str:
+    """Crude suffix stripping, so "charged", "charges" and "charge" meet."""
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
 def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
 
 
 def _render(value: Any) -> str:
@@ -141,12 +149,15 @@ def plan_tool_calls(request: str, tools: Sequence[ToolSpec]) -> list[tuple[str, 
 def _best_by_description(request: str, tools: Sequence[ToolSpec]) -> tuple[str, dict[str, Any]] | None:
     """Pick the tool whose name and description share most words with the request.
 
-    Only tools taking one required string argument qualify: the whole request is
-    passed as that argument (a hand-off to a specialist, a search query).
+    Only tools without ``local_patterns`` that take one required string argument
+    qualify (a hand-off to a specialist, a search query): the whole request is
+    passed as that argument. Ties go to the tool listed first.
     """
     words = _words(request)
     best: tuple[int, str, str] | None = None
     for spec in tools:
+        if spec.local_patterns:
+            continue
         required = spec.input_schema.get("required", [])
         properties = spec.input_schema.get("properties", {})
         if len(required) != 1 or properties.get(required[0], {}).get("type") != "string":

@@ -167,12 +167,15 @@ class DynamoDBSessionStore(SessionStore):
         info = self._visible(meta, owner)
         kept: list[Turn] = []
         budget = self.window_tokens
-        for turn in turns[: self.window_turns]:  # newest first
+        candidates = turns[: self.window_turns]  # newest first
+        for turn in candidates:
             if turn.tokens > budget:
                 break
             budget -= turn.tokens
             kept.append(turn)
+        older = candidates[len(kept) :]
         kept.reverse()
+        older.reverse()
         return Window(
             session=info,
             state=self._state(state),
@@ -180,6 +183,7 @@ class DynamoDBSessionStore(SessionStore):
             summary_through=int(summary["through"]["N"]) if summary else 0,
             turns=kept,
             truncated=len(kept) < info.turns,
+            older=older,
         )
 
     def commit_turn(self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None) -> SessionInfo:
@@ -217,7 +221,9 @@ class DynamoDBSessionStore(SessionStore):
             items.append(self._state_put(session.session_id, window.state.version, state, now))
         if self.strategy == "summary":
             following = [*window.turns, turn]
-            dropped = [t for t in following[: max(0, len(following) - self.window_turns)] if t.number > window.summary_through]
+            # Turns the token budget already left out are leaving the window too, not only the count overflow.
+            leaving = [*window.older, *following[: max(0, len(following) - self.window_turns)]]
+            dropped = [t for t in leaving if t.number > window.summary_through]
             if dropped:
                 text = summarize_turns(window.summary, dropped)
                 items.append(

@@ -93,8 +93,10 @@ class SessionAgent:
         attempt = 0
         while True:
             window = self.store.load_window(session_id, owner=owner)
-            if message_id and window.turns and window.turns[-1].message_id == message_id:
-                return TurnOutcome(session=window.session, turn=window.turns[-1], replayed=True)
+            # A redelivered batch repeats messages whose turns are no longer the last one.
+            done = next((t for t in [*window.older, *window.turns] if message_id and t.message_id == message_id), None)
+            if done is not None:
+                return TurnOutcome(session=window.session, turn=done, replayed=True)
             context = ToolContext(session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(window.state.data))
             result = self.agents.run(message, model=model, history=window.history(self.history_detail), context=context)
             turn = self._turn(window, result, message_id)

@@ -79,6 +79,9 @@ class Window(BaseModel):
     summary_through: int = 0
     turns: list[Turn]
     truncated: bool = False
+    #: Turns the read returned but the token budget left out (oldest first): never shown to the model;
+    #: the ``summary`` strategy folds them into the summary at the next commit.
+    older: list[Turn] = Field(default_factory=list)
 
     def history(self, detail: Literal["compact", "full"] = "compact") -> list[Message]:
         """Messages to give the model: an optional summary, then each turn (compact: question and answer only)."""

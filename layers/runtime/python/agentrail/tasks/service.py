@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
 from agentrail.api.models import ToolCallOut
-from agentrail.models.base import ModelError, ModelRequestError
+from agentrail.models.base import ModelError, ModelRequestError, Usage
 from agentrail.observability import logger
 from agentrail.service import AgentService
 from agentrail.tasks.events import TASK_FINISHED, TaskEvents
@@ -205,28 +206,44 @@ class TaskService:
         if record.correlation_id:
             logger.set_correlation_id(record.correlation_id)
         try:
-            context = ToolContext(session_id=None, principal=record.owner, correlation_id=record.correlation_id)
-            result = self.agents.run(record.message, model=record.model, context=context)
+            with self.attempt(task_id, final_attempt=final_attempt):
+                context = ToolContext(session_id=None, principal=record.owner, correlation_id=record.correlation_id)
+                result = self.agents.run(record.message, model=record.model, context=context)
         except ModelRequestError as error:
             # The model will refuse this request again: retrying only costs money.
             return self.fail(task_id, TaskError(code=error.error_code, message=str(error)))
+        return self.complete(task_id, result)
+
+    def record_spend(self, task_id: str, agent: str, result: AgentResult) -> tuple[Usage, float]:
+        """Add one agent run to the task's per-agent spend; returns the task's totals."""
+        return self.store.add_spend(task_id, agent, result.usage, result.cost_usd)
+
+    @contextmanager
+    def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:
+        """One delivery's work on a task: a failure is noted on the task (what ``agentrail dlq list`` shows) and
+        re-raised for SQS to retry; on the final delivery the task is marked failed first, so a message that ends
+        in a dead-letter queue never leaves its task waiting forever."""
+        try:
+            yield
+        except ModelRequestError:
+            raise
         except Exception as error:
             cause = short_cause(error)
             self.store.note_attempt_failure(task_id, cause)
             if final_attempt or (isinstance(error, ModelError) and not error.retryable):
                 self.fail(task_id, cause)
             raise
-        return self.complete(task_id, result)
 
-    def complete(self, task_id: str, result: AgentResult) -> TaskRecord | None:
-        """Record a finished agent run once, then announce it."""
+    def complete(self, task_id: str, result: AgentResult, *, agent: str | None = None) -> TaskRecord | None:
+        """Record a finished agent run once (its spend under ``agent``), then announce it."""
         status, error = _status_for(result)
+        usage, cost = self.record_spend(task_id, agent or self.agents.definition.name, result)
         stored = self.store.finish(
             task_id,
             status=status,
             steps=result.steps,
-            usage=result.usage,
-            cost_usd=result.cost_usd,
+            usage=usage,
+            cost_usd=cost if result.cost_usd is not None else None,
             result=task_result(result),
             error=error,
         )

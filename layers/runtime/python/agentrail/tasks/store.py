@@ -26,7 +26,11 @@ from agentrail.tasks.models import (
 
 #: Inline JSON above this many bytes goes to S3 (DynamoDB items stop at 400 KB).
 INLINE_LIMIT = 300_000
-_JSON_FIELDS = {"usage": "usage_json", "spend": "spend_json", "error": "error_json", "metadata": "metadata_json"}
+_JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metadata_json"}
+#: Per-agent spend lives in top-level number attributes ``spend#<agent>#<field>`` so that concurrent agents add to
+#: them atomically (UpdateItem ADD), next to the task totals.
+SPEND_PREFIX = "spend#"
+_SPEND_FIELDS = {"in": "input_tokens", "out": "output_tokens", "usd": "cost_usd", "calls": "calls"}
 _NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
 _STRINGS = ("owner", "task_type", "status", "message", "model", "callback_url", "execution_arn", "correlation_id")
 
@@ -147,7 +151,6 @@ class TaskStore:
         cost_usd: float | None,
         result: TaskResult | None = None,
         error: TaskError | None = None,
-        spend: dict[str, AgentSpend] | None = None,
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
     ) -> bool:
         """Record the outcome once. False when the task was cancelled or finished meanwhile (nothing written)."""
@@ -166,9 +169,6 @@ class TaskStore:
         if cost_usd is not None:
             sets.append("cost_usd = :cost")
             values[":cost"] = {"N": repr(cost_usd)}
-        if spend is not None:
-            sets.append("spend_json = :spend")
-            values[":spend"] = {"S": json.dumps({k: v.model_dump(mode="json") for k, v in spend.items()})}
         if error is not None:
             sets.append("error_json = :error")
             values[":error"] = {"S": error.model_dump_json()}
@@ -192,6 +192,42 @@ class TaskStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None) -> tuple[Usage, float]:
+        """Add one agent run's tokens and cost to the task, atomically; return the task's new totals."""
+        names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in _SPEND_FIELDS}
+        cost = cost_usd or 0.0
+        values = {
+            ":in": {"N": str(usage.input_tokens)},
+            ":out": {"N": str(usage.output_tokens)},
+            ":usd": {"N": repr(cost)},
+            ":one": {"N": "1"},
+        }
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression=(
+                "ADD #in :in, #out :out, #usd :usd, #calls :one, "
+                "total_input_tokens :in, total_output_tokens :out, total_cost_usd :usd"
+            ),
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+        )
+        attributes = response["Attributes"]
+        if not {"total_input_tokens", "total_output_tokens", "total_cost_usd"} <= attributes.keys():
+            # An ADD of zero may not count as an update; read the totals back.
+            attributes = self.client.get_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                ProjectionExpression="total_input_tokens, total_output_tokens, total_cost_usd",
+                ConsistentRead=True,
+            )["Item"]
+        totals = Usage(
+            input_tokens=int(attributes["total_input_tokens"]["N"]), output_tokens=int(attributes["total_output_tokens"]["N"])
+        )
+        return totals, float(attributes["total_cost_usd"]["N"])
 
     def cancel(self, task_id: str, *, owner: str) -> TaskRecord:
         """Cancel a task that has not finished. Raises :class:`TaskNotFound` or :class:`TaskFinished`."""
@@ -245,6 +281,75 @@ class TaskStore:
             UpdateExpression="SET execution_arn = :arn",
             ExpressionAttributeValues={":arn": {"S": execution_arn}},
         )
+
+    # -- subtasks (hierarchical agents) --------------------------------------------------
+
+    @staticmethod
+    def subtask_key(task_id: str, index: int) -> str:
+        return f"{task_id}.{index:03d}"
+
+    def put_subtasks(self, task_id: str, texts: list[str]) -> None:
+        """One item per subtask (``<task_id>.<NNN>``), so parallel workers never write the same item."""
+        now = str(self.now())
+        for index, text in enumerate(texts):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "task_id": {"S": self.subtask_key(task_id, index)},
+                    "parent": {"S": task_id},
+                    "text": {"S": text},
+                    "status": {"S": "pending"},
+                    "attempts": {"N": "0"},
+                    "updated_at": {"N": now},
+                    "expires_at": {"N": str(self.now() + self.retention_seconds)},
+                },
+            )
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET subtask_count = :n",
+            ExpressionAttributeValues={":n": {"N": str(len(texts))}},
+        )
+
+    def record_subtask(self, task_id: str, index: int, *, status: str, answer: str | None, attempt: int) -> None:
+        values: dict[str, Any] = {":status": {"S": status}, ":attempt": {"N": str(attempt)}, ":now": {"N": str(self.now())}}
+        update = "SET #status = :status, attempts = :attempt, updated_at = :now"
+        if answer is not None:
+            update += ", answer = :answer"
+            values[":answer"] = {"S": answer}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": self.subtask_key(task_id, index)}},
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def subtasks(self, task_id: str) -> list[dict[str, Any]]:
+        """Every subtask of ``task_id`` in order: index, text, status, answer, attempts."""
+        parent = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="subtask_count", ConsistentRead=True
+        ).get("Item") or {}
+        count = int(parent.get("subtask_count", {"N": "0"})["N"])
+        found = {}
+        for index in range(count):  # a plan has a handful of subtasks: plain consistent reads
+            key = self.subtask_key(task_id, index)
+            item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": key}}, ConsistentRead=True).get("Item")
+            if item:
+                found[key] = item
+        subtasks = []
+        for index in range(count):
+            item = found.get(self.subtask_key(task_id, index), {})
+            subtasks.append(
+                {
+                    "index": index,
+                    "text": item.get("text", {}).get("S", ""),
+                    "status": item.get("status", {}).get("S", "missing"),
+                    "answer": item.get("answer", {}).get("S"),
+                    "attempts": int(item.get("attempts", {"N": "0"})["N"]),
+                }
+            )
+        return subtasks
 
     # -- checkpoints (long tasks) --------------------------------------------------------
 
@@ -316,6 +421,23 @@ class TaskStore:
                 data[name] = json.loads(item[attribute]["S"])
         if "cost_usd" in item:
             data["cost_usd"] = float(item["cost_usd"]["N"])
+        spend: dict[str, dict[str, float]] = {}
+        for attribute, value in item.items():
+            if attribute.startswith(SPEND_PREFIX):
+                _, agent, key = attribute.split("#", 2)
+                spend.setdefault(agent, {})[_SPEND_FIELDS[key]] = float(value["N"])
+        if spend:
+            data["spend"] = {
+                agent: AgentSpend(
+                    usage=Usage(input_tokens=int(v.get("input_tokens", 0)), output_tokens=int(v.get("output_tokens", 0))),
+                    cost_usd=round(v.get("cost_usd", 0.0), 8),
+                    calls=int(v.get("calls", 0)),
+                )
+                for agent, v in spend.items()
+            }
+        if "total_input_tokens" in item:
+            # The sum over every agent that worked on the task.
+            data["usage"] = Usage(input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"]))
         if "result_json" in item:
             data["result"] = json.loads(item["result_json"]["S"])
         elif "result_s3_key" in item:

@@ -1,0 +1,384 @@
+"""MultiAgentSystem (router, specialists, orchestrator) and HierarchicalAgents (supervisor and workers)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
+
+from agentrail_constructs.api import AgentApiOptions
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
+from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.tasks import (
+    AsyncAgent,
+    AsyncOptions,
+    acknowledge_state_machine_role,
+    add_lambda_retries,
+    state_machine_logging,
+)
+
+_AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Specialist:
+    """A specialist, declared as data: adding one needs no new construct code."""
+
+    name: str
+    """Unique, 1-32 characters of a-z, 0-9, _ and -."""
+    description: str
+    """What the router reads to choose it (10-500 characters)."""
+    agent_definition: str
+    """``module:attribute`` of its AgentDefinition (prompt and tools)."""
+    model: str = "local"
+    """Its model. Default: ``local``."""
+    max_concurrency: int = 5
+    """The event source mapping's MaximumConcurrency: it scales (and fails) on its own. Default: 5."""
+    handoffs: Sequence[str] = ()
+    """Specialists it may hand a request on to. Default: none."""
+    agent_code: str | None = None
+    """Folder of its agent package(s), shipped as a layer. Default: none."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiAgentOptions:
+    max_hops: int = 4
+    """Hand-offs before routing stops as a loop. Default: 4."""
+    fallback: str | None = None
+    """Specialist for requests the router cannot classify; none means the router answers with a clarifying question. Default: none."""
+    max_task_tokens: int | None = None
+    """Spend limit in tokens across every agent of one task. Default: none."""
+    max_task_usd: float | None = None
+    """Spend limit in USD across every agent of one task. Default: none."""
+    router_model: str = "local"
+    """The router's model. Default: ``local``."""
+    max_receive_count: int = 5
+    """Deliveries before a message goes to a dead-letter queue. Default: 5."""
+
+
+def validate_team(specialists: Sequence[Specialist], options: MultiAgentOptions) -> None:
+    """Fail at synth with a message naming the problem and the known names."""
+    if not specialists:
+        raise ValueError("a MultiAgentSystem needs at least one specialist")
+    names = [s.name for s in specialists]
+    for name in names:
+        if not _AGENT_NAME.match(name):
+            raise ValueError(f"specialist name {name!r} must be 1-32 characters of a-z, 0-9, _ and -, starting with a letter")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"specialist names must be unique; repeated: {', '.join(repeated)}")
+    known = ", ".join(sorted(names))
+    for spec in specialists:
+        if not 10 <= len(spec.description) <= 500:
+            raise ValueError(f"specialist {spec.name!r}: description must be 10-500 characters (the router reads it)")
+        for target in spec.handoffs:
+            if target not in names:
+                raise ValueError(f"specialist {spec.name!r} hands off to unknown specialist {target!r}; known: {known}")
+            if target == spec.name:
+                raise ValueError(f"specialist {spec.name!r} cannot hand off to itself")
+        if not 2 <= spec.max_concurrency <= 1000:
+            raise ValueError(f"specialist {spec.name!r}: max_concurrency must be between 2 and 1000")
+    if options.fallback is not None and options.fallback not in names:
+        raise ValueError(f"fallback names unknown specialist {options.fallback!r}; known: {known}")
+    if not 1 <= options.max_hops <= 20:
+        raise ValueError("max_hops must be between 1 and 20")
+
+
+def _spend_environment(options: MultiAgentOptions) -> dict[str, str]:
+    env = {"AGENT_MULTI_MAX_HOPS": str(options.max_hops)}
+    if options.max_task_tokens is not None:
+        env["AGENT_MULTI_MAX_TASK_TOKENS"] = str(options.max_task_tokens)
+    if options.max_task_usd is not None:
+        env["AGENT_MULTI_MAX_TASK_USD"] = repr(options.max_task_usd)
+    return env
+
+
+class MultiAgentSystem(Construct):
+    """A router that classifies each task and hands it to a specialist; each specialist has its own queue,
+    dead-letter queue and MaximumConcurrency; an orchestrator completes the task from the specialist's
+    outcome. Tasks come in through an AsyncAgent API (``POST /tasks``), so status, result and
+    notifications are the async pattern's.
+
+    Messages carry the task's correlation id and a hop count; ``max_hops`` stops routing loops. Tokens
+    and cost are recorded per agent on the task.
+
+    Attributes
+    ----------
+    tasks (the AsyncAgent), router, specialists (name to AgentFunction), specialist_queues,
+    orchestrator, orchestrator_queue, api
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        specialists: Sequence[Specialist],
+        options: MultiAgentOptions | None = None,
+        function: AgentFunctionOptions | None = None,
+        api: AgentApiOptions | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.options = options = options or MultiAgentOptions()
+        validate_team(specialists, options)
+        base = function or AgentFunctionOptions()
+        self.tasks = AsyncAgent(
+            self,
+            "Tasks",
+            function=base,
+            worker_function=replace(base, model=options.router_model, timeout=Duration.minutes(2)),
+            worker_code=handler_dir("router"),
+            options=AsyncOptions(max_receive_count=options.max_receive_count),
+            api=api,
+        )
+        self.api = self.tasks.api
+        self.router = self.tasks.worker
+        table = self.tasks.task_table
+        orchestrator_queues = QueueWithDeadLetters(
+            self, "Outcomes", visibility_timeout=Duration.seconds(6 * 60), max_receive_count=options.max_receive_count,
+            encryption_key=table.encryption_key,
+        )
+        self.orchestrator_queue = orchestrator_queues.queue
+        self.orchestrator = AgentFunction(
+            self, "Orchestrator", handler_code=handler_dir("orchestrator"),
+            options=replace(base, memory_size=512, timeout=Duration.minutes(1), service_name="orchestrator"),
+        )
+        self._member(self.orchestrator)
+        self.orchestrator.alias.add_event_source(
+            sources.SqsEventSource(self.orchestrator_queue, batch_size=10, report_batch_item_failures=True, max_concurrency=5)
+        )
+        self.specialists: dict[str, AgentFunction] = {}
+        self.specialist_queues: dict[str, QueueWithDeadLetters] = {}
+        for spec in specialists:
+            fn = AgentFunction(
+                self,
+                f"Specialist{spec.name.title().replace('-', '').replace('_', '')}",
+                handler_code=handler_dir("specialist"),
+                options=replace(
+                    base,
+                    model=spec.model,
+                    agent_definition=spec.agent_definition,
+                    agent_code=spec.agent_code or base.agent_code,
+                    timeout=Duration.minutes(2),
+                    service_name=f"specialist-{spec.name}",
+                ),
+            )
+            queues = QueueWithDeadLetters(
+                self, f"{spec.name.title().replace('-', '').replace('_', '')}Queue",
+                visibility_timeout=Duration.seconds(6 * fn.function.timeout.to_seconds()),  # type: ignore[union-attr]
+                max_receive_count=options.max_receive_count, encryption_key=table.encryption_key,
+            )
+            fn.alias.add_event_source(
+                sources.SqsEventSource(queues.queue, batch_size=5, report_batch_item_failures=True, max_concurrency=spec.max_concurrency)
+            )
+            self.specialists[spec.name] = fn
+            self.specialist_queues[spec.name] = queues
+        catalog = [
+            {"name": spec.name, "description": spec.description, "queue_url": self.specialist_queues[spec.name].queue.queue_url}
+            for spec in specialists
+        ]
+        members = [(self.router, [s.name for s in specialists], "router"), *((self.specialists[s.name], list(s.handoffs), s.name) for s in specialists)]
+        for fn, targets, name in members:
+            self._member(fn)
+            fn.add_environment("AGENT_MULTI_AGENT_NAME", name)
+            fn.add_environment("AGENT_MULTI_SPECIALISTS", Stack.of(self).to_json_string(catalog))
+            fn.add_environment("AGENT_MULTI_HANDOFFS", json.dumps(targets))
+            fn.add_environment("AGENT_MULTI_ORCHESTRATOR_QUEUE_URL", self.orchestrator_queue.queue_url)
+            for key, value in _spend_environment(options).items():
+                fn.add_environment(key, value)
+            for target in targets:
+                self.specialist_queues[target].queue.grant_send_messages(fn.function)
+            self.orchestrator_queue.grant_send_messages(fn.function)
+        if options.fallback:
+            self.router.add_environment("AGENT_MULTI_FALLBACK", options.fallback)
+            self.specialist_queues[options.fallback].queue.grant_send_messages(self.router.function)
+
+    def _member(self, fn: AgentFunction) -> None:
+        """Every member reads and writes the task table and announces finished tasks."""
+        table = self.tasks.task_table
+        if fn is not self.router:
+            table.grant_tasks(fn)
+            self.tasks.event_bus.grant_put_events_to(fn.function)
+            fn.add_environment("AGENT_TASK_EVENT_BUS", self.tasks.event_bus.event_bus_name)
+            fn.add_environment("AGENT_TASK_MAX_RECEIVE_COUNT", str(self.options.max_receive_count))
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+
+@dataclass(frozen=True, kw_only=True)
+class HierarchicalOptions:
+    task_types: Sequence[str] = ("research",)
+    """Task types run by the supervisor. Default: ``research``."""
+    max_concurrency: int = 4
+    """Workers running at once (the Map state's MaxConcurrency). Default: 4."""
+    tolerated_failure_percentage: float = 50.0
+    """Share of subtasks that may fail and the task still complete. Default: 50."""
+    max_review_rounds: int = 1
+    """Re-runs of failed or weak subtasks. Default: 1."""
+    worker_definition: str = "agentrail.demo_team:research_worker"
+    """``module:attribute`` of the workers' AgentDefinition. Default: the demo research worker."""
+    max_task_tokens: int | None = None
+    """Spend limit in tokens across the supervisor and every worker. Default: none."""
+    max_task_usd: float | None = None
+    """Spend limit in USD. Default: none."""
+    execution_timeout: Duration = field(default_factory=lambda: Duration.hours(2))
+    """Default: 2 hours."""
+    step_timeout: Duration = field(default_factory=lambda: Duration.minutes(5))
+    """One plan, work, review or synthesize step. Default: 5 minutes."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    """Default: one month."""
+
+    def validate(self) -> None:
+        if not 1 <= self.max_concurrency <= 1000:
+            raise ValueError("max_concurrency must be between 1 and 1000")
+        if not 0 <= self.tolerated_failure_percentage <= 100:
+            raise ValueError("tolerated_failure_percentage must be between 0 and 100")
+        if not 0 <= self.max_review_rounds <= 5:
+            raise ValueError("max_review_rounds must be between 0 and 5")
+        if self.step_timeout.to_seconds() > 900:
+            raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
+
+
+class HierarchicalAgents(Construct):
+    """A supervisor/worker workflow (Step Functions Standard) behind an AsyncAgent's task API.
+
+    Plan (supervisor) → FanOut (a distributed Map: MaxConcurrency, ToleratedFailurePercentage) running
+    Work (a worker agent per subtask) → Review (re-runs failed or weak subtasks, bounded) → Synthesize
+    (supervisor) → Finished; any error → MarkFailed. Every Lambda task retries Lambda's transient errors
+    plus TooManyRequestsException. The whole run is one task.
+
+    Attributes
+    ----------
+    state_machine, function, fan_out, task_types
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tasks: AsyncAgent,
+        options: HierarchicalOptions | None = None,
+        function: AgentFunctionOptions | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.options = o = options or HierarchicalOptions()
+        o.validate()
+        self.task_types = tuple(o.task_types)
+        base = function or AgentFunctionOptions()
+        self.function = AgentFunction(
+            self,
+            "Steps",
+            handler_code=handler_dir("supervisor"),
+            options=replace(base, agent_definition=o.worker_definition, timeout=o.step_timeout, service_name="supervisor"),
+        )
+        tasks.task_table.grant_tasks(self.function)
+        tasks.event_bus.grant_put_events_to(self.function.function)
+        self.function.add_environment("AGENT_TASK_EVENT_BUS", tasks.event_bus.event_bus_name)
+        self.function.add_environment("AGENT_MULTI_MAX_REVIEW_ROUNDS", str(o.max_review_rounds))
+        self.function.add_environment("AGENT_MULTI_TOLERATED_FAILURE_PERCENTAGE", repr(float(o.tolerated_failure_percentage)))
+        for key, value in _spend_environment(MultiAgentOptions(max_task_tokens=o.max_task_tokens, max_task_usd=o.max_task_usd)).items():
+            if key != "AGENT_MULTI_MAX_HOPS":
+                self.function.add_environment(key, value)
+        self.state_machine = self._build_state_machine()
+        tasks.add_workflow_route(self.state_machine, self.task_types)
+
+    def _build_state_machine(self) -> sfn.StateMachine:
+        o = self.options
+        alias = self.function.alias
+
+        def invoke(name: str, payload: dict, result_path: str | None, selector: dict | None = None) -> sfn_tasks.LambdaInvoke:
+            return add_lambda_retries(
+                sfn_tasks.LambdaInvoke(
+                    self,
+                    name,
+                    lambda_function=alias,
+                    payload=sfn.TaskInput.from_object(payload),
+                    payload_response_only=selector is None,
+                    result_selector=selector,
+                    result_path=result_path,
+                    retry_on_service_exceptions=False,
+                    task_timeout=sfn.Timeout.duration(o.step_timeout),
+                )
+            )
+
+        common = {"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id"}
+        failed = sfn.Fail(self, "TaskFailed", error="AgentTaskFailed", cause="The task failed; its record holds the cause.")
+        mark_failed = invoke("MarkFailed", {"action": "fail", **common, "error.$": "$.error"}, "$.failure")
+        mark_failed.next(failed)
+        plan = invoke("Plan", {"action": "plan", **common}, "$.work")
+        work = invoke(
+            "Work",
+            {"action": "work", "task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id", "index.$": "$.index", "text.$": "$.text", "attempt.$": "$.attempt"},
+            None,
+        )
+        fan_out = sfn.DistributedMap(
+            self,
+            "FanOut",
+            items_path="$.work.items",
+            max_concurrency=o.max_concurrency,
+            tolerated_failure_percentage_path="$.work.tolerance",
+            result_path=sfn.JsonPath.DISCARD,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+        )
+        fan_out.item_processor(work)
+        self.fan_out = fan_out
+        review = invoke("Review", {"action": "review", **common, "round.$": "$.review.round"}, "$.review")
+        synthesize = invoke(
+            "Synthesize", {"action": "synthesize", **common, "budget_exceeded.$": "$.review.budget_exceeded"}, "$.outcome"
+        )
+        synthesize.next(sfn.Succeed(self, "Finished"))
+        start_review = sfn.Pass(self, "FirstReview", result=sfn.Result.from_object({"round": 0, "budget_exceeded": False}), result_path="$.review")
+        rerun = sfn.Pass(
+            self,
+            "RerunWeakSubtasks",
+            parameters={"items.$": "$.review.items", "tolerance.$": "$.work.tolerance", "budget_exceeded": False},
+            result_path="$.work",
+        )
+        for task in (plan, review, synthesize, fan_out):
+            task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+        planned = sfn.Choice(self, "Planned?")
+        planned.when(sfn.Condition.boolean_equals("$.work.budget_exceeded", True), synthesize)
+        planned.otherwise(fan_out)
+        reviewed = sfn.Choice(self, "Reviewed?")
+        reviewed.when(sfn.Condition.boolean_equals("$.review.rerun", True), rerun.next(fan_out))
+        reviewed.when(sfn.Condition.boolean_equals("$.review.budget_exceeded", True), synthesize)
+        reviewed.when(sfn.Condition.boolean_equals("$.review.too_many_failed", True), sfn.Pass(self, "TooManyFailed", parameters={"Error": "TooManyFailedSubtasks", "Cause": "{\"errorMessage\": \"more subtasks failed than tolerated\"}"}, result_path="$.error").next(mark_failed))
+        reviewed.otherwise(synthesize)
+        fan_out.next(review)
+        review.next(reviewed)
+        definition = plan.next(start_review).next(planned)
+        log_group, log_options = state_machine_logging(self, o.log_retention)
+        self.log_group = log_group
+        machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=o.execution_timeout,
+            tracing_enabled=True,
+            logs=log_options,
+        )
+        acknowledge_state_machine_role(machine)
+        policy = machine.node.try_find_child("DistributedMapPolicy")
+        if policy is not None:
+            executions = '%s:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % (arn_prefix(self, "states"), logical_id(machine))
+            reason = (
+                "A distributed Map runs each subtask as a child execution whose name the service generates; "
+                "these statements cover only this state machine's own executions and their map runs."
+            )
+            acknowledge(policy.node.default_child, f"IAM5[Resource::{executions}:*]", reason)
+            acknowledge(policy.node.default_child, f"IAM5[Resource::{executions}/*:*]", reason)
+        return machine

@@ -1,0 +1,45 @@
+"""Multi-agent router: classifies each task from the system's queue and hands it to one specialist."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from agentrail.config import load_settings
+from agentrail.multiagent import Router, load_multi_settings
+from agentrail.multiagent.settings import team_from_settings
+from agentrail.observability import logger, metrics, tracer
+from agentrail.service import AgentService
+from agentrail.tasks import TaskMessage, TaskService
+from agentrail.tasks.settings import load_task_settings
+
+settings, multi = load_task_settings(), load_multi_settings()
+tasks = TaskService.from_settings(settings, load_settings())
+router = Router(
+    team_from_settings(multi, tasks),  # type: ignore[arg-type]
+    AgentService(definition=Router.definition(), settings=load_settings()),
+    fallback=multi.fallback,
+)
+processor = BatchProcessor(event_type=EventType.SQS)
+idempotency = IdempotencyConfig(event_key_jmespath="task_id", raise_on_no_idempotency_key=True)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
+
+
+@idempotent_function(data_keyword_argument="message", config=idempotency, persistence_store=persistence)
+def route(message: dict, final_attempt: bool) -> dict:
+    with tasks.attempt(message["task_id"], final_attempt=final_attempt):
+        return {"task_id": message["task_id"], "specialist": router.route(message["task_id"])}
+
+
+def record_handler(record: SQSRecord) -> dict:
+    message = TaskMessage.model_validate_json(record.body)
+    receives = int(record.attributes.approximate_receive_count or 1)
+    return route(message=message.model_dump(), final_attempt=receives >= settings.max_receive_count)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict, context: LambdaContext) -> dict:
+    idempotency.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,28 @@
+"""Hierarchical agents: the Lambda behind every state of the supervisor/worker workflow."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from agentrail.agent.definition import load_definition
+from agentrail.config import load_settings
+from agentrail.multiagent import SUPERVISOR_DEFINITION, SpendLimit, SupervisorSteps, load_multi_settings
+from agentrail.observability import logger, metrics, tracer
+from agentrail.service import AgentService
+from agentrail.tasks import TaskService
+from agentrail.tasks.settings import load_task_settings
+
+runtime, multi = load_settings(), load_multi_settings()
+steps = SupervisorSteps(
+    TaskService.from_settings(load_task_settings(), runtime),
+    supervisor=AgentService(definition=SUPERVISOR_DEFINITION, settings=runtime),
+    worker=AgentService(definition=load_definition(runtime.definition), settings=runtime),
+    spend_limit=SpendLimit(max_tokens=multi.max_task_tokens, max_usd=multi.max_task_usd),
+    max_review_rounds=multi.max_review_rounds,
+    tolerated_failure_percentage=multi.tolerated_failure_percentage,
+)
+
+
+@logger.inject_lambda_context(correlation_id_path="correlation_id")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return steps.handle(event)
