@@ -272,7 +272,7 @@ class AgentFunction(Construct):
 
     def _environment(self, construct_id: str) -> dict[str, str]:
         o = self.options
-        service = o.service_name or re.sub(r"(?<!^)(?=[A-Z])", "-", construct_id).lower()
+        service = o.service_name or self._default_service_name()
         env = {
             "POWERTOOLS_SERVICE_NAME": service,
             "POWERTOOLS_METRICS_NAMESPACE": o.metrics_namespace,
@@ -298,6 +298,12 @@ class AgentFunction(Construct):
             env["AGENT_OPENAI_BASE_URL"] = o.openai_base_url
         env.update(o.environment)
         return env
+
+    def _default_service_name(self) -> str:
+        """The construct path below the stack in kebab case (``stateless-agent-agent``), unique per function."""
+        stack = Stack.of(self)
+        ids = [scope.node.id for scope in self.node.scopes if scope is not stack and scope.node.scopes.count(stack)]
+        return "-".join(re.sub(r"(?<!^)(?=[A-Z])", "-", part).lower() for part in ids if part)
 
     def _build_agent_code_layer(self, path: Path, runtime: lambda_.Runtime) -> lambda_.LayerVersion:
         if not path.is_dir():

@@ -1,0 +1,404 @@
+"""AgentFunction: the Lambda function, its layers, role, logs and grants, as synthesized."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.assertions import Match, Template
+
+from agentrail_constructs import AgentFunction, AgentFunctionOptions
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
+MODEL_ACTIONS = ["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"]
+
+
+def latest_python_runtime() -> str:
+    """The newest ``python3.N`` runtime this aws-cdk-lib knows."""
+    names = [getattr(lambda_.Runtime, attr).name for attr in dir(lambda_.Runtime) if re.fullmatch(r"PYTHON_3_\d+", attr)]
+    return max(names, key=lambda name: int(name.split(".")[1]))
+
+
+def only_logical_id(template: Template, resource_type: str, props: dict | None = None) -> str:
+    found = template.find_resources(resource_type, props or {})
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found))
+
+
+def layer_id(template: Template, kind: str) -> str:
+    return only_logical_id(template, "AWS::Lambda::LayerVersion", {"Metadata": {"agentrail:layer": kind}})
+
+
+def function_environment(template: Template) -> dict[str, object]:
+    function = template.find_resources("AWS::Lambda::Function")
+    assert len(function) == 1
+    return next(iter(function.values()))["Properties"]["Environment"]["Variables"]
+
+
+def function_layers(template: Template) -> set[str]:
+    function = template.find_resources("AWS::Lambda::Function")
+    assert len(function) == 1
+    layers = next(iter(function.values()))["Properties"]["Layers"]
+    assert all(set(layer) == {"Ref"} for layer in layers), layers
+    return {layer["Ref"] for layer in layers}
+
+
+def policy_statements(template: Template) -> list[dict]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    assert len(policies) == 1, "the function's role has exactly one (default) policy"
+    return next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+
+
+def granted(template: Template) -> set[tuple[str, str]]:
+    """Every (action, resource) pair the role's policy allows.
+
+    ``@aws-cdk/aws-iam:minimizePolicies`` merges and sorts statements, so tests
+    compare pairs, not statements. A token resource is its JSON.
+    """
+    pairs = set()
+    for statement in policy_statements(template):
+        assert statement["Effect"] == "Allow"
+        for action in _listed(statement["Action"]):
+            for resource in _listed(statement["Resource"]):
+                pairs.add((action, resource if isinstance(resource, str) else json.dumps(resource, sort_keys=True)))
+    return pairs
+
+
+def synth_function(stack: cdk.Stack, construct_id: str = "Agent", **options: object) -> tuple[AgentFunction, Template]:
+    function = AgentFunction(stack, construct_id, options=AgentFunctionOptions(**options))
+    return function, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def default_template(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
+    stack = cdk.Stack(app_factory(), "Test", env=stack_env)
+    AgentFunction(stack, "ResearchAgent")
+    return Template.from_stack(stack)
+
+
+# -- the function --------------------------------------------------------------------
+
+
+def test_default_function_runs_the_latest_python_runtime_on_arm64(default_template: Template) -> None:
+    default_template.has_resource_properties(
+        "AWS::Lambda::Function", {"Runtime": latest_python_runtime(), "Architectures": ["arm64"]}
+    )
+
+
+def test_architecture_option_is_applied_to_the_function(stack: cdk.Stack) -> None:
+    _, template = synth_function(stack, architecture=lambda_.Architecture.X86_64)
+
+    template.has_resource_properties("AWS::Lambda::Function", {"Architectures": ["x86_64"]})
+
+
+def test_memory_size_and_timeout_are_always_explicit(default_template: Template) -> None:
+    default_template.has_resource_properties("AWS::Lambda::Function", {"MemorySize": 1024, "Timeout": 60})
+
+
+def test_function_has_active_tracing(default_template: Template) -> None:
+    default_template.has_resource_properties("AWS::Lambda::Function", {"TracingConfig": {"Mode": "Active"}})
+
+
+def test_function_logs_json_into_its_own_log_group_kept_30_days(default_template: Template) -> None:
+    log_group = only_logical_id(default_template, "AWS::Logs::LogGroup")
+
+    default_template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+    default_template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "LoggingConfig": Match.object_like(
+                {"LogFormat": "JSON", "LogGroup": {"Ref": log_group}, "ApplicationLogLevel": "INFO"}
+            )
+        },
+    )
+
+
+def test_log_retention_option_is_applied(stack: cdk.Stack) -> None:
+    _, template = synth_function(stack, log_retention=logs.RetentionDays.ONE_YEAR)
+
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
+
+
+def test_powertools_environment_defaults_name_the_service_after_the_construct(default_template: Template) -> None:
+    environment = function_environment(default_template)
+
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "research-agent"
+    assert environment["POWERTOOLS_METRICS_NAMESPACE"] == "Agentrail"
+    assert environment["AGENT_MODEL"] == "local"
+    assert environment["AGENT_DEFINITION"] == "agentrail.demo:definition"
+
+
+def test_agent_options_become_agent_environment_variables(stack: cdk.Stack) -> None:
+    _, template = synth_function(
+        stack,
+        model="bedrock:amazon.nova-lite-v1:0",
+        allowed_models=["bedrock:amazon.nova-pro-v1:0"],
+        agent_definition="my_agent.definition:agent",
+        system_prompt="Answer in French.",
+        max_steps=3,
+        token_budget=5000,
+        max_output_tokens=256,
+        max_request_bytes=4096,
+        prices={"bedrock:amazon.nova-lite": (0.06, 0.24)},
+        service_name="support-bot",
+        metrics_namespace="Support",
+        environment={"EXTRA_FLAG": "on"},
+    )
+
+    assert function_environment(template) == {
+        "POWERTOOLS_SERVICE_NAME": "support-bot",
+        "POWERTOOLS_METRICS_NAMESPACE": "Support",
+        "AGENT_MODEL": "bedrock:amazon.nova-lite-v1:0",
+        "AGENT_ALLOWED_MODELS": "bedrock:amazon.nova-pro-v1:0",
+        "AGENT_DEFINITION": "my_agent.definition:agent",
+        "AGENT_SYSTEM_PROMPT": "Answer in French.",
+        "AGENT_MAX_STEPS": "3",
+        "AGENT_TOKEN_BUDGET": "5000",
+        "AGENT_MAX_OUTPUT_TOKENS": "256",
+        "AGENT_MAX_REQUEST_BYTES": "4096",
+        "AGENT_PRICE_TABLE": json.dumps({"bedrock:amazon.nova-lite": {"input_per_million": 0.06, "output_per_million": 0.24}}),
+        "EXTRA_FLAG": "on",
+    }
+
+
+def test_synthesized_environment_is_accepted_by_the_runtime_settings(
+    stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The construct writes AGENT_* and the runtime reads them: a rename on either side breaks here, not at cold start.
+    from agentrail.config import RuntimeSettings
+
+    _, template = synth_function(
+        stack,
+        model="bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        allowed_models=["openai:gpt-4o-mini"],
+        openai_api_key_secret=secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN),
+        max_steps=5,
+        prices={"openai:gpt-4o-mini": (0.15, 0.6)},
+    )
+    for name, value in function_environment(template).items():
+        assert isinstance(value, str), f"{name} must be a literal in this test, got {value!r}"
+        monkeypatch.setenv(name, value)
+
+    settings = RuntimeSettings()
+
+    assert settings.model == "bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    assert settings.max_steps == 5
+    assert settings.openai_api_key_secret == SECRET_ARN
+    assert settings.price_table["openai:gpt-4o-mini"].output_per_million == 0.6
+    assert [(check.kind, check.name) for check in settings.health_checks] == [("secretsmanager", SECRET_ARN)]
+
+
+def test_reserved_concurrency_is_unset_by_default_and_applied_when_given(
+    default_template: Template, stack: cdk.Stack
+) -> None:
+    _, capped = synth_function(stack, reserved_concurrent_executions=5)
+
+    default_template.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": Match.absent()})
+    capped.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 5})
+
+
+# -- layers and alias ----------------------------------------------------------------
+
+
+def test_function_carries_the_dependencies_and_runtime_layers(default_template: Template) -> None:
+    layers = function_layers(default_template)
+
+    default_template.resource_count_is("AWS::Lambda::LayerVersion", 2)
+    assert layers == {layer_id(default_template, "dependencies"), layer_id(default_template, "runtime")}
+
+
+def test_agent_code_adds_a_third_layer(stack: cdk.Stack, tmp_path: Path) -> None:
+    agent_code = tmp_path / "agent_code"
+    (agent_code / "my_agent").mkdir(parents=True)
+    (agent_code / "my_agent" / "__init__.py").write_text("definition = None\n")
+
+    function, template = synth_function(stack, agent_code=str(agent_code))
+
+    assert function.agent_code_layer is not None
+    template.resource_count_is("AWS::Lambda::LayerVersion", 3)
+    # CDK orders a function's layers by construct path (@aws-cdk/aws-lambda:recognizeLayerVersion), so compare sets.
+    assert function_layers(template) == {
+        layer_id(template, "dependencies"),
+        layer_id(template, "runtime"),
+        layer_id(template, "agent"),
+    }
+
+
+def test_agent_code_that_is_not_a_folder_is_refused(stack: cdk.Stack, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="agent_code must be a folder"):
+        AgentFunction(stack, "Agent", options=AgentFunctionOptions(agent_code=str(tmp_path / "missing")))
+
+
+def test_functions_of_one_stack_share_its_layers(stack: cdk.Stack) -> None:
+    AgentFunction(stack, "First")
+    AgentFunction(stack, "Second")
+
+    Template.from_stack(stack).resource_count_is("AWS::Lambda::LayerVersion", 2)
+
+
+def test_live_alias_points_at_a_published_version(default_template: Template) -> None:
+    function = only_logical_id(default_template, "AWS::Lambda::Function")
+    version = only_logical_id(default_template, "AWS::Lambda::Version")
+
+    default_template.has_resource_properties("AWS::Lambda::Version", {"FunctionName": {"Ref": function}})
+    default_template.has_resource_properties(
+        "AWS::Lambda::Alias",
+        {"Name": "live", "FunctionName": {"Ref": function}, "FunctionVersion": {"Fn::GetAtt": [version, "Version"]}},
+    )
+
+
+# -- role and grants -----------------------------------------------------------------
+
+
+def test_role_has_no_managed_policies(default_template: Template) -> None:
+    default_template.resource_count_is("AWS::IAM::Role", 1)
+    default_template.has_resource_properties("AWS::IAM::Role", {"ManagedPolicyArns": Match.absent()})
+
+
+def test_log_write_grant_is_scoped_to_the_functions_log_group(default_template: Template) -> None:
+    log_group = json.dumps({"Fn::GetAtt": [only_logical_id(default_template, "AWS::Logs::LogGroup"), "Arn"]})
+
+    logs_grants = {pair for pair in granted(default_template) if pair[0].startswith("logs:")}
+
+    assert logs_grants == {("logs:CreateLogStream", log_group), ("logs:PutLogEvents", log_group)}
+
+
+def test_only_xray_is_granted_on_every_resource(default_template: Template) -> None:
+    wildcard_actions = {action for action, resource in granted(default_template) if resource == "*"}
+
+    assert wildcard_actions == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_default_local_model_grants_no_bedrock_access(default_template: Template) -> None:
+    assert not {action for action, _ in granted(default_template) if action.startswith("bedrock:")}
+
+
+def test_bedrock_foundation_model_is_granted_in_the_stacks_region(stack: cdk.Stack) -> None:
+    _, template = synth_function(stack, model="bedrock:anthropic.claude-3-haiku-20240307-v1:0")
+
+    assert model_grants(template) == {"arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"}
+
+
+def test_inference_profile_grants_the_profile_and_the_model_in_any_region(stack: cdk.Stack) -> None:
+    _, template = synth_function(stack, model="bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0")
+
+    assert model_grants(template) == {
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+    }
+
+
+def test_allowed_bedrock_models_are_granted_with_the_default_model(stack: cdk.Stack) -> None:
+    _, template = synth_function(
+        stack, model="bedrock:amazon.nova-lite-v1:0", allowed_models=["bedrock:amazon.nova-pro-v1:0", "local"]
+    )
+
+    assert model_grants(template) == {
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0",
+    }
+
+
+def test_grant_model_access_called_later_adds_the_models(stack: cdk.Stack) -> None:
+    function = AgentFunction(stack, "Agent")
+
+    function.grant_model_access("eu.amazon.nova-micro-v1:0")
+
+    assert model_grants(Template.from_stack(stack)) == {
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.amazon.nova-micro-v1:0",
+        "arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0",
+    }
+
+
+def test_grant_secret_read_grants_the_secret_and_adds_a_health_check(stack: cdk.Stack) -> None:
+    function = AgentFunction(stack, "Agent")
+    secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
+
+    function.grant_secret_read(secret)
+
+    template = Template.from_stack(stack)
+    secret_grants = {pair for pair in granted(template) if pair[0].startswith("secretsmanager:")}
+    assert secret_grants == {("secretsmanager:GetSecretValue", SECRET_ARN), ("secretsmanager:DescribeSecret", SECRET_ARN)}
+    checks = json.loads(function_environment(template)["AGENT_HEALTH_CHECKS"])  # type: ignore[arg-type]
+    assert checks == [{"kind": "secretsmanager", "name": SECRET_ARN}]
+
+
+def test_openai_model_with_a_secret_reads_the_secret_and_names_it_in_the_environment(stack: cdk.Stack) -> None:
+    secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
+
+    _, template = synth_function(stack, model="openai:gpt-4o-mini", openai_api_key_secret=secret)
+
+    environment = function_environment(template)
+    assert environment["AGENT_OPENAI_API_KEY_SECRET"] == SECRET_ARN
+    assert json.loads(environment["AGENT_HEALTH_CHECKS"]) == [{"kind": "secretsmanager", "name": SECRET_ARN}]  # type: ignore[arg-type]
+    assert ("secretsmanager:GetSecretValue", SECRET_ARN) in granted(template)
+
+
+# -- options validation --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["gpt-4o", "bedrock:", "anthropic:claude-3", "local:tiny", "bedrock:model id"])
+def test_unknown_model_spec_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown model .*use 'local', 'bedrock:<model-id>' or 'openai:<model>'"):
+        AgentFunctionOptions(model=spec).validate()
+
+
+def test_unknown_allowed_model_spec_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown model 'claude'"):
+        AgentFunctionOptions(allowed_models=["claude"]).validate()
+
+
+def test_openai_model_without_a_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs openai_api_key_secret"):
+        AgentFunctionOptions(allowed_models=["openai:gpt-4o-mini"]).validate()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_steps", 0),
+        ("max_steps", 101),
+        ("token_budget", 0),
+        ("token_budget", 10_000_001),
+        ("max_output_tokens", 0),
+        ("max_output_tokens", 64_001),
+        ("max_request_bytes", 255),
+        ("max_request_bytes", 6_000_001),
+        ("memory_size", 127),
+        ("memory_size", 10_241),
+    ],
+)
+def test_out_of_range_number_is_refused(name: str, value: int) -> None:
+    with pytest.raises(ValueError, match=rf"^{name} must be between \d+ and \d+, got {value}$"):
+        AgentFunctionOptions(**{name: value}).validate()  # type: ignore[arg-type]
+
+
+def test_non_python_runtime_is_refused() -> None:
+    with pytest.raises(ValueError, match="runtime must be a Python 3 runtime, got nodejs"):
+        AgentFunctionOptions(runtime=lambda_.Runtime.NODEJS_22_X).validate()
+
+
+def test_construct_validates_its_options(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match="max_steps must be between"):
+        AgentFunction(stack, "Agent", options=AgentFunctionOptions(max_steps=0))
+
+
+def _listed(value: object) -> list:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def model_grants(template: Template) -> set[str]:
+    """The resources of the Bedrock grant, checking that each carries exactly the Converse actions."""
+    by_resource: dict[str, set[str]] = {}
+    for action, resource in granted(template):
+        if action.startswith("bedrock:"):
+            by_resource.setdefault(resource, set()).add(action)
+    assert all(actions == set(MODEL_ACTIONS) for actions in by_resource.values()), by_resource
+    return set(by_resource)

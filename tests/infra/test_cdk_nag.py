@@ -1,0 +1,279 @@
+"""cdk-nag (AwsSolutions, cdk-nag 3 policy-validation plugin) on every pattern stack of the real app.
+
+Each acknowledged finding is listed below, per pattern, by rule and construct
+path: a new acknowledgement changes this file, so it is seen in review.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import AwsSolutionsChecks
+
+from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
+from agentrail_constructs.nag import acknowledge
+
+APIGW_LOGS_ROLE = "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
+MIN_REASON_CHARS = 40
+
+
+def _methods(api: str, *routes: str) -> set[tuple[str, str]]:
+    return {("COG4", f"{api}/RestApi/Default/{route}/Resource") for route in routes}
+
+
+def _executions_of(state_machine: str, *, children: bool = False) -> str:
+    """How cdk-nag prints the ARN of a state machine's executions (or a distributed Map's child executions)."""
+    name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % state_machine
+    return f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}{'/*' if children else ''}:*"
+
+
+_SPECIALISTS = ("SpecialistAccount", "SpecialistBilling", "SpecialistTechnical")
+_TASK_ROLES = ("Tasks/Agent", "Tasks/Worker", "Tasks/Notifier")
+_WORKFLOW_ROLES = ("LongTasks/Steps", "LongTasks/StateMachine", "Approvals/Steps", "Approvals/StateMachine")
+
+
+def _policies(rule: str, scope: str, *roles: str) -> set[tuple[str, str]]:
+    """``rule`` acknowledged on the default policy of each role under ``scope``."""
+    return {(rule, f"{scope}/{role}/Role/DefaultPolicy/Resource") for role in roles}
+
+
+def _task_api(scope: str) -> set[tuple[str, str]]:
+    """What an AsyncAgent nested at ``scope`` (its API, results bucket and webhook secret) acknowledges."""
+    return {
+        ("S1", f"{scope}/Tasks/ResultsBucket/Resource"),
+        ("SMG4", f"{scope}/WebhookSigningSecret/Resource"),
+        (APIGW_LOGS_ROLE, f"{scope}/Api/RestApi/CloudWatchRole/Resource"),
+        ("APIG3", f"{scope}/Api/RestApi/DeploymentStage.v1/Resource"),
+        *_methods(f"{scope}/Api", "tasks/POST", "tasks/{task_id}/GET", "tasks/{task_id}/DELETE", "health/GET", "openapi.json/GET"),
+    }
+
+
+#: pattern -> {(AwsSolutions rule, construct path inside the stack)} that may be acknowledged.
+EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
+    "stateless": {
+        ("IAM5[Resource::*]", "StatelessAgent/Agent/Role/DefaultPolicy/Resource"),
+        (APIGW_LOGS_ROLE, "StatelessAgent/Api/RestApi/CloudWatchRole/Resource"),
+        ("APIG3", "StatelessAgent/Api/RestApi/DeploymentStage.v1/Resource"),
+        *_methods("StatelessAgent/Api", "invoke/POST", "health/GET", "openapi.json/GET"),
+    },
+    "stateful": {
+        ("IAM5[Resource::*]", "StatefulAgent/Agent/Role/DefaultPolicy/Resource"),
+        ("IAM5[Resource::*]", "StatefulAgent/Sessions/Cleanup/Role/DefaultPolicy/Resource"),
+        (
+            "IAM5[Resource::<StatefulAgentSessionsOffloadBucketEFCBCC5C.Arn>/sessions/*]",
+            "StatefulAgent/Agent/Role/DefaultPolicy/Resource",
+        ),
+        (
+            "IAM5[Resource::<StatefulAgentSessionsOffloadBucketEFCBCC5C.Arn>/sessions/*]",
+            "StatefulAgent/Sessions/Cleanup/Role/DefaultPolicy/Resource",
+        ),
+        ("S1", "StatefulAgent/Sessions/OffloadBucket/Resource"),
+        (APIGW_LOGS_ROLE, "StatefulAgent/Api/RestApi/CloudWatchRole/Resource"),
+        ("APIG3", "StatefulAgent/Api/RestApi/DeploymentStage.v1/Resource"),
+        *_methods(
+            "StatefulAgent/Api",
+            "sessions/POST",
+            "sessions/{session_id}/messages/POST",
+            "sessions/{session_id}/GET",
+            "sessions/{session_id}/state/PUT",
+            "sessions/{session_id}/DELETE",
+            "health/GET",
+            "openapi.json/GET",
+        ),
+    },
+    "async": {
+        *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier"),
+        *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
+        *_policies(
+            "IAM5[Resource::<AsyncAgentTasksResultsBucketCA908178.Arn>/*]",
+            "AsyncAgent", "Agent", "Worker", "LongTasks/Steps", "Approvals/Steps",
+        ),
+        *_policies("IAM5[Resource::<AsyncAgentApprovalsApprovalsTable2740FAC1.Arn>/index/*]", "AsyncAgent", "Agent", "Approvals/Steps"),
+        *(
+            (f"IAM5[Resource::{_executions_of(machine)}]", "AsyncAgent/Agent/Role/DefaultPolicy/Resource")
+            for machine in ("AsyncAgentLongTasksStateMachineD47E736B", "AsyncAgentApprovalsStateMachine8B068864")
+        ),
+        *_task_api("AsyncAgent"),
+    },
+    "multiagent": {
+        *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
+        *_policies(
+            "IAM5[Resource::<TeamTasksResultsBucketB023DED4.Arn>/*]",
+            "Team", "Orchestrator", *_SPECIALISTS, "Tasks/Agent", "Tasks/Worker",
+        ),
+        *_task_api("Team/Tasks"),
+    },
+    "hierarchical": {
+        *_policies("IAM5[Resource::*]", "Tasks", "Agent", "Worker", "Notifier"),
+        *_policies("IAM5[Resource::*]", "Supervisor", "Steps", "StateMachine"),
+        *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Tasks", "Agent", "Worker"),
+        *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Supervisor", "Steps"),
+        (f"IAM5[Resource::{_executions_of('SupervisorStateMachine400BCAC2')}]", "Tasks/Agent/Role/DefaultPolicy/Resource"),
+        *(
+            (f"IAM5[Resource::{executions}]", "Supervisor/StateMachine/DistributedMapPolicy/Resource")
+            for executions in (
+                _executions_of("SupervisorStateMachine400BCAC2"),
+                _executions_of("SupervisorStateMachine400BCAC2", children=True),
+            )
+        ),
+        *_task_api("Tasks"),
+    },
+}
+
+PATTERNS = sorted(PATTERN_STACKS)
+
+
+def findings(report: dict[str, Any], key: str, stack_name: str) -> list[dict[str, Any]]:
+    """``violations`` or ``suppressedViolations`` of every plugin, for the constructs of one stack."""
+    return [
+        finding
+        for plugin in report["pluginReports"]
+        for finding in plugin[key]
+        if any(c["constructPath"].startswith(f"{stack_name}/") for c in finding["violatingConstructs"])
+    ]
+
+
+def resource_paths(template: dict[str, Any]) -> set[str]:
+    return {resource["Metadata"]["aws:cdk:path"] for resource in template["Resources"].values() if "Metadata" in resource}
+
+
+def test_every_registered_pattern_has_an_expected_acknowledgement_list() -> None:
+    assert set(EXPECTED_ACKNOWLEDGEMENTS) == set(PATTERN_STACKS), (
+        "list the cdk-nag acknowledgements of each pattern in EXPECTED_ACKNOWLEDGEMENTS"
+    )
+
+
+def test_the_aws_solutions_pack_ran_on_the_real_app(real_app: Any) -> None:
+    plugins = {plugin["pluginName"]: plugin["conclusion"] for plugin in real_app.report["pluginReports"]}
+
+    assert plugins == {"AwsSolutions": "success"}
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_pattern_stack_has_no_unacknowledged_finding(real_app: Any, pattern: str) -> None:
+    stack_name = real_app.pattern_stack_name(pattern)
+
+    violations = [
+        (finding["ruleName"], construct["constructPath"])
+        for finding in findings(real_app.report, "violations", stack_name)
+        for construct in finding["violatingConstructs"]
+    ]
+
+    assert violations == [], "fix each finding, or acknowledge it on its resource with nag.acknowledge and a reason"
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_pattern_stack_has_no_unacknowledged_finding_when_the_account_is_known(
+    real_app_in_an_account: Any, pattern: str
+) -> None:
+    # Finding ids embed ARNs: with a known account and Region they hold literals, not <AWS::Region>.
+    stack_name = real_app_in_an_account.pattern_stack_name(pattern)
+
+    violations = [
+        (finding["ruleName"], construct["constructPath"])
+        for finding in findings(real_app_in_an_account.report, "violations", stack_name)
+        for construct in finding["violatingConstructs"]
+    ]
+
+    assert violations == []
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_each_acknowledgement_sits_on_exactly_the_violating_resource_with_a_reason(real_app: Any, pattern: str) -> None:
+    stack_name = real_app.pattern_stack_name(pattern)
+    resources = resource_paths(real_app.template(stack_name))
+
+    suppressed = findings(real_app.report, "suppressedViolations", stack_name)
+
+    assert suppressed, "the real app always acknowledges some findings; an empty list means the report changed shape"
+    for finding in suppressed:
+        assert [c["constructPath"] for c in finding["violatingConstructs"]] == [finding["acknowledgedAt"]]
+        assert finding["acknowledgedAt"] in resources, "acknowledge on the CloudFormation resource, not a scope"
+        assert len(finding["reason"].strip()) >= MIN_REASON_CHARS, finding["reason"]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_acknowledged_findings_are_exactly_the_reviewed_list(real_app: Any, pattern: str) -> None:
+    stack_name = real_app.pattern_stack_name(pattern)
+
+    acknowledged = [
+        (finding["ruleName"].removeprefix("AwsSolutions-"), finding["acknowledgedAt"].removeprefix(f"{stack_name}/"))
+        for finding in findings(real_app.report, "suppressedViolations", stack_name)
+    ]
+
+    assert len(acknowledged) == len(set(acknowledged))
+    expected = EXPECTED_ACKNOWLEDGEMENTS.get(pattern)
+    assert expected is not None, f"review, then list in EXPECTED_ACKNOWLEDGEMENTS[{pattern!r}]: {sorted(acknowledged)}"
+    assert set(acknowledged) - expected == set(), "new acknowledgements: review each, then add it to the list"
+    assert expected - set(acknowledged) == set(), "these are no longer acknowledged: remove them from the list"
+
+
+# -- the checks fail the synth ---------------------------------------------------------
+
+
+def _unencrypted_queue(stack: cdk.Stack) -> None:
+    sqs.Queue(stack, "Jobs", encryption=sqs.QueueEncryption.UNENCRYPTED)
+
+
+def _old_runtime_function(stack: cdk.Stack) -> None:
+    lambda_.Function(
+        stack, "Legacy", runtime=lambda_.Runtime.PYTHON_3_9, handler="index.handler", code=lambda_.Code.from_inline("x = 1")
+    )
+
+
+@pytest.mark.parametrize(
+    ("add_offender", "rule", "path"),
+    [
+        (_unencrypted_queue, "AwsSolutions-SQS4", "Probe/Jobs/Resource"),
+        (_unencrypted_queue, "AwsSolutions-SQS2", "Probe/Jobs/Resource"),
+        (_old_runtime_function, "AwsSolutions-L1", "Probe/Legacy/Resource"),
+    ],
+)
+def test_unacknowledged_finding_fails_the_synth_and_is_named_in_the_report(
+    app_factory: Callable[..., cdk.App], add_offender: Callable[[cdk.Stack], None], rule: str, path: str
+) -> None:
+    app = app_factory()
+    stack = StatelessAgentStack(app, "Probe")
+    add_offender(stack)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+
+    report = json.loads((Path(app.outdir) / "validation-report.json").read_text())
+    named = {(f["ruleName"], c["constructPath"]) for f in findings(report, "violations", "Probe") for c in f["violatingConstructs"]}
+    assert (rule, path) in named
+    assert all(p.startswith(("Probe/Jobs/", "Probe/Legacy/")) for _, p in named), "the pattern itself stays clean"
+
+
+@pytest.mark.parametrize("auth", ["api_key", "cognito"])
+def test_other_auth_modes_pass_the_checks(app_factory: Callable[..., cdk.App], auth: str) -> None:
+    app = app_factory()
+    stack = cdk.Stack(app, "Probe")
+    options = (
+        ApiAuth.api_key()
+        if auth == "api_key"
+        else ApiAuth.cognito([cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_Example1")])
+    )
+    StatelessAgent(stack, "StatelessAgent", api=AgentApiOptions(auth=options))
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+    app.synth()
+
+    report = json.loads((Path(app.outdir) / "validation-report.json").read_text())
+    assert [plugin["violations"] for plugin in report["pluginReports"]] == [[]]
+
+
+def test_acknowledge_refuses_a_short_reason(stack: cdk.Stack) -> None:
+    queue = sqs.Queue(stack, "Jobs")
+
+    with pytest.raises(ValueError, match="acknowledging SQS3 needs a real reason"):
+        acknowledge(queue.node.default_child, "SQS3", "not needed")  # type: ignore[arg-type]
