@@ -1,0 +1,119 @@
+"""The stateless pattern end to end: ``agentrail local`` serving the synthesized app, called over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agentrail_cli.client import AgentApiClient
+
+pytestmark = pytest.mark.slow
+SECRET_MARKER = "e2e-secret-marker"
+
+
+@pytest.fixture(scope="module")
+def local(start_local_mode: Callable[..., object]) -> object:
+    return start_local_mode("stateless")
+
+
+@pytest.fixture
+def client(local: object) -> Iterator[AgentApiClient]:
+    with local.client("stateless") as api:  # type: ignore[attr-defined]
+        yield api
+
+
+def test_signed_invoke_uses_tools_and_reports_usage_and_cost(client: AgentApiClient) -> None:
+    result = client.invoke("Calculate (12 + 30) * 2 and convert 10 km to mi")
+
+    assert result["status"] == "completed"
+    assert "84" in result["answer"]
+    assert {call["tool"] for call in result["tool_calls"]} == {"calculator", "convert_units"}
+    assert result["usage"]["total_tokens"] == result["usage"]["input_tokens"] + result["usage"]["output_tokens"] > 0
+    assert result["cost_usd"] == 0.0
+    assert result["model"] == "local"
+
+
+def test_an_unsigned_request_is_refused_by_the_gateway(client: AgentApiClient) -> None:
+    response = client.request("POST", "/invoke", json={"message": "hello"}, authenticated=False)
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "not_found_or_unauthenticated"
+
+
+def test_malformed_json_is_a_400_without_stack_trace_or_echo(client: AgentApiClient) -> None:
+    response = client.request("POST", "/invoke", content='{"message": "' + SECRET_MARKER)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "Traceback" not in response.text and SECRET_MARKER not in response.text
+
+
+def test_a_missing_message_field_is_a_400(client: AgentApiClient) -> None:
+    response = client.request("POST", "/invoke", json={"model": "local"})
+
+    assert response.status_code == 400
+    assert SECRET_MARKER not in response.text
+
+
+def test_a_body_over_the_handlers_byte_limit_is_a_413_from_the_handler(client: AgentApiClient) -> None:
+    response = client.request("POST", "/invoke", json={"message": "€" * 6000})
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert "€€€" not in response.text
+
+
+def test_an_unknown_route_is_refused(client: AgentApiClient) -> None:
+    response = client.request("GET", "/admin")
+
+    assert 400 <= response.status_code < 500
+
+
+def test_health_lists_the_local_model(client: AgentApiClient) -> None:
+    report = client.health()
+
+    assert report["status"] == "ok"
+    assert "model:local" in {check["name"] for check in report["checks"]}
+
+
+def test_reasoning_steps_are_logged_as_json_with_the_requests_correlation_id(local: object, client: AgentApiClient) -> None:
+    request_id = client.invoke("What is the status of order A-1002?")["request_id"]
+    log_file: Path = local.function_log("StatelessAgentFunction")  # type: ignore[attr-defined]
+
+    matching: list[dict] = []
+    deadline = time.monotonic() + 10
+    while not matching and time.monotonic() < deadline:
+        records = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+        matching = [r for r in records if r.get("event") == "reasoning_step" and r.get("correlation_id") == request_id]
+        time.sleep(0.1)
+
+    assert matching, f"no reasoning_step with correlation id {request_id} in {log_file}"
+    assert matching[0]["function_name"].startswith("Agentrail-Stateless-")
+
+
+def test_the_tour_runs_to_completion_and_exits_0(
+    synthesized: Callable[[str], Path], agentrail: Callable[..., list[str]], tmp_path: Path
+) -> None:
+    command = agentrail("local", "--tour", "--assembly", str(synthesized("stateless")), "--port", "0", "--state-dir", str(tmp_path))
+
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-2000:]
+    assert "Tour finished: 7/7 steps passed" in finished.stdout
+    assert "✗" not in finished.stdout
+    assert not (tmp_path / "local.json").exists(), "the ready file describes a running process; it goes when the process stops"
+
+
+def test_sigterm_stops_local_mode_cleanly_and_removes_the_ready_file(start_local_mode: Callable[..., object]) -> None:
+    local = start_local_mode("stateless")
+
+    code = local.stop()  # type: ignore[attr-defined]
+
+    assert code == 0
+    assert not local.ready_file.exists()  # type: ignore[attr-defined]
+    assert "Stopping." in local.console_output()  # type: ignore[attr-defined]

@@ -1,0 +1,219 @@
+"""Fixtures of the local-mode integration tests: real cloud assemblies, synthesized once per session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentrail_cli.synth import synthesize
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+HANDLERS = Path(__file__).parent / "fixtures" / "handlers"
+
+
+@pytest.fixture(scope="session")
+def handlers_dir() -> Path:
+    return HANDLERS
+
+
+@pytest.fixture(scope="session")
+def stateless_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real app's ``-c patterns=stateless`` assembly, synthesized by the pinned CDK CLI."""
+    output = tmp_path_factory.getbasetemp() / "assembly-stateless"
+    if not (output / "manifest.json").is_file():
+        synthesize(REPO_ROOT, output, patterns="stateless")
+    return output
+
+
+def _cdk_json_context() -> dict[str, object]:
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+def build_services_app(outdir: Path) -> None:
+    """Two stacks using the resource types future patterns need, synthesized in process.
+
+    ``Local-Services`` holds data, messaging, workflow and security resources;
+    ``Local-Edge`` holds a REST API with one route per gateway behaviour, and
+    imports the user pool from ``Local-Services`` (a cross-stack reference).
+    """
+    import aws_cdk as cdk
+    from aws_cdk import aws_apigateway as apigw
+    from aws_cdk import aws_cognito as cognito
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_events as events
+    from aws_cdk import aws_events_targets as targets
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_lambda_event_sources as sources
+    from aws_cdk import aws_logs as logs
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_secretsmanager as secretsmanager
+    from aws_cdk import aws_sns as sns
+    from aws_cdk import aws_sns_subscriptions as subscriptions
+    from aws_cdk import aws_sqs as sqs
+    from aws_cdk import aws_ssm as ssm
+    from aws_cdk import aws_stepfunctions as sfn
+    from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+
+    # Same context as the CLI gives the real app (cdk.json), plus asset metadata, which the CLI turns on.
+    app = cdk.App(outdir=str(outdir), context={"aws:cdk:enable-asset-metadata": True, **_cdk_json_context()})
+    services_code = lambda_.Code.from_asset(str(HANDLERS))
+    runtime = lambda_.Runtime.PYTHON_3_12
+    removal = cdk.RemovalPolicy.DESTROY
+
+    services = cdk.Stack(app, "Local-Services")
+    key = kms.Key(services, "DataKey", enable_key_rotation=True, alias="alias/local-data", removal_policy=removal)
+    table = dynamodb.Table(
+        services,
+        "Sessions",
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        time_to_live_attribute="expires_at",
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+        stream=dynamodb.StreamViewType.NEW_IMAGE,
+        removal_policy=removal,
+    )
+    table.add_global_secondary_index(index_name="by-user", partition_key=dynamodb.Attribute(name="user_id", type=dynamodb.AttributeType.STRING))
+    dynamodb.TableV2(
+        services,
+        "Events",
+        partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+        time_to_live_attribute="ttl",
+        removal_policy=removal,
+    )
+    dead_letters = sqs.Queue(services, "TasksDlq", retention_period=cdk.Duration.days(14))
+    queue = sqs.Queue(
+        services,
+        "Tasks",
+        visibility_timeout=cdk.Duration.seconds(90),
+        dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=dead_letters),
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+    )
+    sqs.Queue(services, "Ordered", fifo=True, content_based_deduplication=True)
+    inbox = sqs.Queue(services, "Inbox")
+    s3.Bucket(
+        services,
+        "Offload",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        versioned=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(30))],
+        removal_policy=removal,
+    )
+    topic = sns.Topic(services, "Notices")
+    topic.add_subscription(subscriptions.SqsSubscription(inbox, raw_message_delivery=True))
+    bus = events.EventBus(services, "Bus", event_bus_name="local-agent-bus")
+    events.Rule(
+        services, "TaskDone", event_bus=bus, event_pattern=events.EventPattern(source=["agentrail.tasks"]), targets=[targets.SqsQueue(inbox)]
+    )
+    secretsmanager.Secret(
+        services,
+        "ApiToken",
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            secret_string_template=json.dumps({"user": "agent"}), generate_string_key="password", exclude_punctuation=True, password_length=24
+        ),
+    )
+    ssm.StringParameter(services, "ModelParam", parameter_name="/agentrail/local/model", string_value="local")
+    logs.LogGroup(services, "Audit", retention=logs.RetentionDays.ONE_WEEK, removal_policy=removal)
+    doubler = lambda_.Function(
+        services,
+        "Doubler",
+        runtime=runtime,
+        handler="tasks.double",
+        code=services_code,
+        timeout=cdk.Duration.seconds(10),
+        environment={"TABLE_NAME": table.table_name, "QUEUE_URL": queue.queue_url},
+    )
+    lambda_.Function(services, "Inline", runtime=runtime, handler="index.handler", code=lambda_.Code.from_inline("def handler(event, context):\n    return {'inline': True}\n"))
+    imported_role = iam.Role.from_role_arn(services, "ImportedRole", "arn:aws:iam::123456789012:role/service/imported-role", mutable=False)
+    lambda_.Function(services, "ImportedRoleFunction", runtime=runtime, handler="tasks.double", code=services_code, role=imported_role)
+    alias = lambda_.Alias(services, "DoublerLive", alias_name="live", version=doubler.current_version)
+    alias.add_auto_scaling(max_capacity=2).scale_on_utilization(utilization_target=0.5)
+    doubler.add_event_source(sources.SqsEventSource(queue, batch_size=5, report_batch_item_failures=True))
+    jobs_dead_letters = sqs.Queue(services, "JobsDlq")
+    jobs = sqs.Queue(
+        services,
+        "Jobs",
+        visibility_timeout=cdk.Duration.seconds(1),
+        dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=2, queue=jobs_dead_letters),
+    )
+    worker = lambda_.Function(services, "JobWorker", runtime=runtime, handler="tasks.batch", code=services_code, timeout=cdk.Duration.seconds(1))
+    worker.add_event_source(sources.SqsEventSource(jobs, batch_size=10, report_batch_item_failures=True))
+    double = sfn_tasks.LambdaInvoke(services, "Double", lambda_function=alias, payload_response_only=True)
+    sfn.StateMachine(services, "Flow", definition_body=sfn.DefinitionBody.from_chainable(double.next(sfn.Succeed(services, "Done"))))
+    pool = cognito.UserPool(services, "Users", removal_policy=removal)
+    pool.add_client("WebClient", auth_flows=cognito.AuthFlow(user_password=True, admin_user_password=True))
+    stage_parameter = cdk.CfnParameter(services, "Stage", default="dev")
+    is_prod = cdk.CfnCondition(services, "IsProd", expression=cdk.Fn.condition_equals(stage_parameter.value_as_string, "prod"))
+    prod_only = sqs.CfnQueue(services, "ProdOnly")
+    prod_only.cfn_options.condition = is_prod
+    mystery = cdk.CfnResource(services, "Mystery", type="AWS::Kinesis::Stream", properties={"ShardCount": 1})
+    cdk.CfnOutput(services, "Mode", value=cdk.Fn.condition_if(is_prod.logical_id, "prod", "dev").to_string())
+    cdk.CfnOutput(services, "MysteryArn", value=mystery.get_att("Arn").to_string())
+    cdk.CfnOutput(services, "QueueUrl", value=queue.queue_url)
+
+    edge = cdk.Stack(app, "Local-Edge")
+    code = lambda_.Code.from_asset(str(HANDLERS))
+    echo = lambda_.Function(edge, "Echo", runtime=runtime, handler="tasks.echo_event", code=code)
+    failing = lambda_.Function(edge, "Failing", runtime=runtime, handler="tasks.fail", code=code)
+    malformed = lambda_.Function(edge, "Malformed", runtime=runtime, handler="tasks.malformed_proxy", code=code)
+    api = apigw.RestApi(
+        edge,
+        "EchoApi",
+        cloud_watch_role=False,
+        binary_media_types=["application/octet-stream"],
+        deploy_options=apigw.StageOptions(
+            stage_name="test",
+            variables={"flavour": "local"},
+            method_options={"/throttled/GET": apigw.MethodDeploymentOptions(throttling_rate_limit=1, throttling_burst_limit=1)},
+        ),
+    )
+    to_echo = apigw.LambdaIntegration(echo)
+    iam = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
+    api.root.add_resource("iam").add_method("GET", to_echo, authorization_type=apigw.AuthorizationType.IAM)
+    api.root.add_resource("items").add_resource("{item_id}").add_method("GET", to_echo, authorization_type=apigw.AuthorizationType.IAM)
+    api.root.add_resource("files").add_proxy(default_integration=to_echo, any_method=True, default_method_options=iam)
+    api.root.add_resource("keyed").add_method("GET", to_echo, api_key_required=True)
+    api_key = api.add_api_key("Key")
+    plan = api.add_usage_plan("Plan", api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)])
+    plan.add_api_key(api_key)
+    authorizer = apigw.CognitoUserPoolsAuthorizer(edge, "Authorizer", cognito_user_pools=[pool])
+    api.root.add_resource("me").add_method("GET", to_echo, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO)
+    api.root.add_resource("throttled").add_method("GET", to_echo)
+    model = api.add_model(
+        "NoteModel",
+        content_type="application/json",
+        schema=apigw.JsonSchema(
+            schema=apigw.JsonSchemaVersion.DRAFT4,
+            type=apigw.JsonSchemaType.OBJECT,
+            properties={"note": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=10)},
+            required=["note"],
+            additional_properties=False,
+        ),
+    )
+    api.root.add_resource("validated").add_method(
+        "POST",
+        to_echo,
+        request_validator_options=apigw.RequestValidatorOptions(validate_request_body=True, validate_request_parameters=True),
+        request_models={"application/json": model},
+        request_parameters={"method.request.querystring.lang": True},
+    )
+    api.root.add_resource("fail").add_method("GET", apigw.LambdaIntegration(failing))
+    api.root.add_resource("malformed").add_method("GET", apigw.LambdaIntegration(malformed))
+    app.synth()
+
+
+@pytest.fixture(scope="session")
+def services_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.getbasetemp() / "assembly-services"
+    if not (output / "manifest.json").is_file():
+        build_services_app(output)
+    return output

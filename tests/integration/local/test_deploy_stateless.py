@@ -1,0 +1,107 @@
+"""The real app's stateless stack, synthesized by the CDK CLI, deployed into moto by the template reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentrail_cli.local.cloud import LocalCloud
+from agentrail_cli.local.functions import FunctionDefinition
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cloud(stateless_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with LocalCloud(stateless_assembly, port=0, state_dir=tmp_path_factory.mktemp("stateless"), warn=lambda _: None, prewarm=False) as running:
+        yield running
+
+
+def _client(cloud: LocalCloud, service: str) -> Any:
+    assert cloud.clients is not None
+    return cloud.clients(service)
+
+
+def test_every_resource_type_of_the_stateless_stack_deploys_without_warnings(cloud: LocalCloud) -> None:
+    (deployment,) = cloud.deployments
+
+    assert deployment.stack_name == "Agentrail-Stateless"
+    assert cloud.warnings == []
+    assert "CDKMetadata" not in deployment.resources
+
+
+def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environment(cloud: LocalCloud) -> None:
+    (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+    definition: FunctionDefinition = function.local["function"]
+
+    configuration = _client(cloud, "lambda").get_function_configuration(FunctionName=function.ref)
+
+    assert configuration["Runtime"].startswith("python3.")
+    assert configuration["Architectures"] == ["arm64"]
+    assert len(configuration["Layers"]) == 2
+    assert configuration["Environment"]["Variables"]["AGENT_MODEL"] == "local"
+    assert (definition.handler, definition.timeout_seconds, definition.memory_size) == ("app.handler", 60.0, 1024)
+    assert (definition.code_dir / "app.py").is_file()
+    python_path = definition.python_path()
+    assert python_path[0] == str(definition.code_dir)
+    assert any(Path(p, "agentrail", "__init__.py").is_file() for p in python_path[1:])
+    assert not any(Path(p, "pydantic_core").exists() for p in python_path), "the arm64 dependencies layer must stay off PYTHONPATH"
+
+
+def test_the_live_alias_points_at_the_published_version(cloud: LocalCloud) -> None:
+    (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+
+    alias = _client(cloud, "lambda").get_alias(FunctionName=function.ref, Name="live")
+
+    assert alias["FunctionVersion"] == "1"
+    assert cloud.environments is not None and cloud.environments.knows(alias["AliasArn"])
+
+
+def test_the_rest_api_has_its_routes_iam_methods_validator_and_gateway_responses(cloud: LocalCloud) -> None:
+    (api,) = cloud.deployments[0].of_type("AWS::ApiGateway::RestApi")
+    apigateway = _client(cloud, "apigateway")
+
+    resources = {r["path"]: r for r in apigateway.get_resources(restApiId=api.ref, embed=["methods"])["items"]}
+    invoke = apigateway.get_method(restApiId=api.ref, resourceId=resources["/invoke"]["id"], httpMethod="POST")
+    missing_token = apigateway.get_gateway_response(restApiId=api.ref, responseType="MISSING_AUTHENTICATION_TOKEN")
+    stage = apigateway.get_stage(restApiId=api.ref, stageName="v1")
+
+    assert set(resources) == {"/", "/invoke", "/health", "/openapi.json"}
+    assert invoke["authorizationType"] == "AWS_IAM"
+    assert invoke["methodIntegration"]["type"] == "AWS_PROXY"
+    assert invoke["methodIntegration"]["uri"].endswith(":live/invocations")
+    assert list(invoke["requestModels"]) == ["application/json"]
+    assert missing_token["statusCode"] == "403"
+    assert stage["tracingEnabled"] is True
+
+
+def test_outputs_resolve_to_the_moto_api_id_and_function_name(cloud: LocalCloud) -> None:
+    deployment = cloud.deployments[0]
+    (api,) = deployment.of_type("AWS::ApiGateway::RestApi")
+    (function,) = deployment.of_type("AWS::Lambda::Function")
+
+    assert deployment.outputs["ApiUrl"] == f"https://{api.ref}.execute-api.us-east-1.amazonaws.com/v1/"
+    assert deployment.outputs["FunctionName"] == function.ref
+
+
+def test_log_groups_role_and_policy_exist_with_the_templates_settings(cloud: LocalCloud) -> None:
+    deployment = cloud.deployments[0]
+    (role,) = [r for r in deployment.of_type("AWS::IAM::Role") if r.logical_id.startswith("StatelessAgentRole")]
+
+    groups = _client(cloud, "logs").describe_log_groups()["logGroups"]
+    policies = _client(cloud, "iam").list_role_policies(RoleName=role.ref)["PolicyNames"]
+
+    assert {g["retentionInDays"] for g in groups if g["logGroupName"].startswith("Agentrail-Stateless-")} == {30}
+    assert policies == ["StatelessAgentRoleDefaultPolicy8D88881D"]
+
+
+def test_the_endpoint_is_described_for_clients(cloud: LocalCloud) -> None:
+    endpoint = cloud.endpoint(pattern="stateless")
+
+    assert endpoint.auth == "iam"
+    assert endpoint.stage == "v1"
+    assert endpoint.url.startswith("http://127.0.0.1:") and endpoint.url.endswith("/v1")
+    assert set(endpoint.routes) == {"POST /invoke", "GET /health", "GET /openapi.json"}

@@ -1,0 +1,210 @@
+"""Execution environments: one subprocess per concurrent execution, with Lambda's timeouts, errors and isolation."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentrail_cli.local.functions import ExecutionEnvironments, FunctionDefinition, Throttled
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+
+
+def _definition(handlers_dir: Path, name: str, handler: str, **overrides: object) -> FunctionDefinition:
+    settings: dict[str, object] = {
+        "stack_name": "Tests",
+        "logical_id": name.replace("-", "").title(),
+        "name": name,
+        "arn": ARN.format(name),
+        "handler": handler,
+        "runtime": "python3.12",
+        "code_dir": handlers_dir,
+        "environment": {"GREETING": "hello"},
+        "memory_size": 256,
+        "timeout_seconds": 10.0,
+        "log_group": f"/aws/lambda/{name}",
+    }
+    settings.update(overrides)
+    return FunctionDefinition(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def environments(tmp_path: Path) -> Iterator[ExecutionEnvironments]:
+    lines: list[str] = []
+    envs = ExecutionEnvironments(moto_endpoint="http://127.0.0.1:1", log_dir=tmp_path / "logs", console=lines.append)
+    envs.console_lines = lines  # type: ignore[attr-defined]
+    yield envs
+    envs.close()
+
+
+def test_handler_sees_its_environment_and_a_lambda_context(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "describe", "tasks.describe"))
+    environments.add_version("describe", "1")
+    environments.add_alias("describe", "live", "1")
+
+    result = environments.invoke(ARN.format("describe") + ":live", {"any": "event"})
+
+    body = result.json()
+    assert result.ok
+    assert body["env"] == {
+        "AWS_LAMBDA_FUNCTION_NAME": "describe",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "1",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/describe",
+        "_HANDLER": "tasks.describe",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "GREETING": "hello",
+        "OTHER_ONLY": None,
+        "AGENTRAIL_RESPONSE_FD": None,
+    }
+    assert body["cwd"] == str(handlers_dir)
+    context = body["context"]
+    assert context["invoked_function_arn"] == ARN.format("describe") + ":live"
+    assert context["aws_request_id"] == result.request_id
+    assert (context["function_name"], context["memory_limit_in_mb"]) == ("describe", 256)
+    assert 0 < context["remaining_ms"] <= 10_000
+
+
+def test_a_warm_environment_is_reused_and_keeps_module_state(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "describe", "tasks.describe"))
+
+    first = environments.invoke("describe", {}).json()
+    second = environments.invoke("describe", {}).json()
+
+    assert second["pid"] == first["pid"]
+    assert (first["invocations"], second["invocations"]) == (1, 2)
+
+
+def test_functions_are_isolated_in_their_own_processes_and_environment(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "one", "tasks.describe"))
+    environments.add_function(_definition(handlers_dir, "two", "tasks.describe", environment={"OTHER_ONLY": "yes"}))
+
+    one = environments.invoke("one", {}).json()
+    two = environments.invoke("two", {}).json()
+
+    assert one["pid"] != two["pid"]
+    assert (one["env"]["OTHER_ONLY"], two["env"]["OTHER_ONLY"]) == (None, "yes")
+    assert two["env"]["GREETING"] is None
+
+
+def test_a_handler_exception_is_a_function_error_with_lambdas_error_shape(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "fail", "tasks.fail"))
+
+    result = environments.invoke("fail", {})
+
+    error = result.json()
+    assert result.function_error == "Unhandled"
+    assert (error["errorType"], error["errorMessage"]) == ("ValueError", "the order is not valid")
+    assert any("tasks.py" in frame for frame in error["stackTrace"])
+
+
+def test_a_worker_that_exits_reports_runtime_exited_and_the_next_call_gets_a_fresh_one(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    environments.add_function(_definition(handlers_dir, "crash", "tasks.crash"))
+    before = environments.invoke("crash", {}).json()["pid"]
+
+    crashed = environments.invoke("crash", {"exit": True})
+    after = environments.invoke("crash", {}).json()["pid"]
+
+    assert crashed.function_error == "Unhandled"
+    assert crashed.json()["errorType"] == "Runtime.ExitError"
+    assert "Runtime exited with error: exit status 3" in crashed.json()["errorMessage"]
+    assert after != before
+    assert environments.pool_size("crash") == 1
+
+
+def test_a_handler_running_past_its_timeout_is_killed_with_task_timed_out(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "slow", "tasks.sleep", timeout_seconds=1.0))
+
+    started = time.monotonic()
+    timed_out = environments.invoke("slow", {"seconds": 5})
+    elapsed = time.monotonic() - started
+    quick = environments.invoke("slow", {"seconds": 0})
+
+    assert timed_out.function_error == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in timed_out.json()["errorMessage"]
+    assert elapsed < 4
+    assert quick.ok and quick.json()["slept"] == 0
+
+
+def test_invocations_beyond_reserved_concurrency_are_throttled(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "single", "tasks.sleep", reserved_concurrency=1))
+    environments.invoke("single", {"seconds": 0})  # warm, so the busy window is known
+    busy = threading.Thread(target=environments.invoke, args=("single", {"seconds": 1.5}))
+
+    busy.start()
+    time.sleep(0.3)
+    with pytest.raises(Throttled):
+        environments.invoke("single", {"seconds": 0})
+    busy.join()
+
+    assert environments.invoke("single", {"seconds": 0}).ok
+
+
+def test_concurrent_invocations_run_in_separate_environments(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "parallel", "tasks.sleep"))
+    results: list[dict] = []
+
+    threads = [threading.Thread(target=lambda: results.append(environments.invoke("parallel", {"seconds": 0.8}).json())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({r["pid"] for r in results}) == 2
+    assert environments.pool_size("parallel") == 2
+
+
+def test_function_output_goes_to_its_log_file_and_the_console_with_its_logical_id(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    environments.add_function(_definition(handlers_dir, "shout", "tasks.shout"))
+
+    result = environments.invoke("shout", {"text": "hey"})
+
+    line = json.dumps({"event": "shout", "text": "hey", "request_id": result.request_id})
+    deadline = time.monotonic() + 5
+    while line not in environments.log_file("shout").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert line in environments.log_file("shout").read_text()
+    assert f"[Shout] {line}" in environments.console_lines  # type: ignore[attr-defined]
+
+
+def test_an_unimportable_handler_is_an_import_module_error(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "broken", "broken.handler"))
+
+    result = environments.invoke("broken", {})
+
+    assert result.function_error == "Unhandled"
+    assert result.json()["errorType"] == "Runtime.ImportModuleError"
+    assert "module_that_does_not_exist" in result.json()["errorMessage"]
+
+
+def test_an_unserializable_result_is_a_marshal_error(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+    environments.add_function(_definition(handlers_dir, "sets", "tasks.unserializable"))
+
+    result = environments.invoke("sets", {})
+
+    assert result.json()["errorType"] == "Runtime.MarshalError"
+
+
+def test_workers_are_killed_when_the_environments_close(tmp_path: Path, handlers_dir: Path) -> None:
+    environments = ExecutionEnvironments(moto_endpoint="http://127.0.0.1:1", log_dir=tmp_path)
+    environments.add_function(_definition(handlers_dir, "describe", "tasks.describe"))
+    pid = environments.invoke("describe", {}).json()["pid"]
+
+    environments.close()
+
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.05)
