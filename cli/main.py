@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--ready-file", type=Path, help="where to write endpoints and credentials (default: <state-dir>/local.json)")
     local.add_argument("--state-dir", type=Path, help="folder for logs, the assembly and the ready file (default: .agentrail in the project)")
     local.add_argument("--show-logs", action="store_true", help="with --tour, also print the functions' logs (always printed when serving)")
+    local.add_argument(
+        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+        help="CDK context for the synth, like cdk's -c (e.g. approval_timeout=5); repeatable",
+    )
     return parser
 
 
@@ -108,6 +112,21 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
     return passed == total
 
 
+def _local_context(pairs: Sequence[str]) -> dict[str, str]:
+    """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given."""
+    from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
+
+    context: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"agentrail local: -c expects KEY=VALUE, got {pair!r}")
+        context[key] = value
+    approver = next(p for p in DEFAULT_PRINCIPALS if p.name == "agentrail-approver")
+    context.setdefault("approvers", f"iam:{approver.user_arn}")
+    return context
+
+
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from agentrail_cli.local.assembly import AssemblyError
     from agentrail_cli.local.cloud import LocalCloud
@@ -122,7 +141,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             project = find_project_dir()
             print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline) ...", file=out, flush=True)
             started = time.perf_counter()
-            assembly = synthesize(project, state_dir / "cdk.out", patterns=args.patterns)
+            assembly = synthesize(project, state_dir / "cdk.out", patterns=args.patterns, context=_local_context(args.context))
             print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
         except SynthError as error:
             print(f"agentrail local: {error}", file=sys.stderr)

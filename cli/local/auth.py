@@ -61,6 +61,7 @@ class LocalPrincipal:
 DEFAULT_PRINCIPALS: tuple[LocalPrincipal, ...] = (
     LocalPrincipal("agentrail-local", "AKIDLOCALAGENTRAIL", "agentrail-local-secret-key-not-for-aws"),
     LocalPrincipal("agentrail-other", "AKIDLOCALOTHER", "agentrail-other-secret-key-not-for-aws"),
+    LocalPrincipal("agentrail-approver", "AKIDLOCALAPPROVER", "agentrail-approver-secret-key-not-for-aws"),
 )
 
 

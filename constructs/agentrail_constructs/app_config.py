@@ -6,9 +6,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import App, Environment
+from aws_cdk import App, Duration, Environment
 
 from agentrail_constructs.api import AgentApiOptions, ApiAuth
+from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.sessions import SessionOptions
 
@@ -16,13 +17,16 @@ from agentrail_constructs.sessions import SessionOptions
 @dataclass(frozen=True)
 class AppConfig:
     """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key),
-    ``session_concurrency`` (reject or enqueue)."""
+    ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
+    ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
     model: str
     auth: str
     session_concurrency: str = "reject"
+    approvers: tuple[str, ...] = ()
+    approval_timeout_seconds: int | None = None
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -40,6 +44,8 @@ class AppConfig:
             model=str(app.node.try_get_context("model") or "local"),
             auth=auth,
             session_concurrency=str(app.node.try_get_context("session_concurrency") or "reject"),
+            approvers=tuple(p.strip() for p in str(app.node.try_get_context("approvers") or "").split(",") if p.strip()),
+            approval_timeout_seconds=_positive_int(app.node.try_get_context("approval_timeout"), "approval_timeout"),
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -52,6 +58,11 @@ class AppConfig:
             if self.session_concurrency not in ("reject", "enqueue"):
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
             options["sessions"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
+        if pattern == "async":
+            approvals: dict[str, Any] = {"groups": {"approvers": list(self.approvers)}}
+            if self.approval_timeout_seconds:
+                approvals["timeout"] = Duration.seconds(self.approval_timeout_seconds)
+            options["approvals"] = ApprovalOptions(**approvals)
         return options
 
     def function_options(self) -> AgentFunctionOptions:
@@ -64,3 +75,15 @@ class AppConfig:
     def env(self) -> Environment:
         """The CLI's account and Region when it knows them; otherwise an environment-agnostic stack."""
         return Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+
+
+def _positive_int(value: object, key: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(f"context {key!r} must be a whole number of seconds") from None
+    if number < 1:
+        raise ValueError(f"context {key!r} must be at least 1")
+    return number
