@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.synth import SynthError, find_project_dir, synthesize
 
 DEFAULT_PORT = 3000
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
         help="CDK context for the synth, like cdk's -c (e.g. approval_timeout=5); repeatable",
     )
+    add_commands(commands)
     return parser
 
 
@@ -200,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors="replace")  # the tour prints ✓, → and €
         return run_local(args)
-    return 2
+    return dispatch(args)
 
 
 if __name__ == "__main__":

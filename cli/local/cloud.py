@@ -325,6 +325,7 @@ class LocalCloud:
             "credentials": {"access_key_id": default.access_key_id, "secret_access_key": default.secret_access_key},
             "principals": [p.as_dict() for p in self.principals],
             "apis": [e.as_dict() for e in self.endpoints()],
+            "stacks": {d.stack_name: {k: str(v) for k, v in d.outputs.items()} for d in self.deployments},
             "functions": [
                 {
                     "stack": d.stack_name,

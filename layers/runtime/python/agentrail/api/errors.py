@@ -15,11 +15,50 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 
 from agentrail.health import HealthCheck, HealthReport, run_checks
 from agentrail.models.base import ModelError
 from agentrail.observability import logger
 from agentrail.service import UnknownModelError
+
+
+class ErrorField(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """Every error of every agent API has this shape."""
+
+    error: str = Field(description="A stable code, e.g. invalid_request, payload_too_large, model_throttled")
+    message: str = Field(description="A short explanation; it never repeats the request")
+    request_id: str | None = Field(description="The API Gateway request id, also the correlation id in logs")
+    details: list[ErrorField] | None = None
+
+
+_STANDARD_ERRORS = {
+    400: "Invalid JSON, a missing or mistyped field, or an unknown field",
+    401: "No authenticated principal",
+    404: "No such route or resource (for this caller)",
+    409: "A conflicting write was refused",
+    413: "The body is over the limit",
+    422: "The request cannot be processed as sent",
+    500: "An unexpected error; the request id identifies it",
+    502: "The model rejected the request or failed",
+    503: "The model kept throttling; retry after Retry-After seconds",
+}
+
+
+def error_responses(*codes: int, **descriptions: str) -> dict[int, dict[str, Any]]:
+    """OpenAPI ``responses`` entries with :class:`ErrorBody` for ``codes`` (override a text with ``e409="..."``)."""
+    return {
+        code: {
+            "description": descriptions.get(f"e{code}", _STANDARD_ERRORS.get(code, "Error")),
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        for code in codes
+    }
 
 
 class ApiError(Exception):
@@ -149,7 +188,14 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 def add_operational_routes(app: APIGatewayRestResolver, *, checks: Callable[[], Sequence[HealthCheck]], title: str, version: str) -> None:
     """``GET /health`` (200, or 503 when a check fails) and ``GET /openapi.json``, shared by every agent API."""
 
-    @app.get("/health", summary="Reachability of the model provider and each AWS dependency")
+    @app.get(
+        "/health",
+        summary="Reachability of the model provider and each AWS dependency",
+        responses={
+            200: {"description": "Every check passed", "content": {"application/json": {"model": HealthReport}}},
+            503: {"description": "A check failed; the report names it", "content": {"application/json": {"model": HealthReport}}},
+        },
+    )
     def health() -> Response[HealthReport]:
         report = run_checks(checks())
         return Response(status_code=200 if report.status == "ok" else 503, content_type="application/json", body=report)

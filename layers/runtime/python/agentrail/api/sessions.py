@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response
+from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response, error_responses
 from agentrail.api.models import AgentRunOut, UsageOut
 from agentrail.api.stateless import MAX_MESSAGE_CHARS
 from agentrail.config import RuntimeSettings, load_settings
@@ -166,7 +166,7 @@ def create_sessions_app(
     def _too_large(_: TurnTooLarge) -> Response:
         return error_response(app, 413, "turn_too_large", "This turn is too large to store.")
 
-    @app.post("/sessions", summary="Create a session", responses={201: {"description": "Created"}})
+    @app.post("/sessions", summary="Create a session", responses={201: {"description": "Created"}, **error_responses(400, 413)})
     def create(request: Annotated[CreateSessionRequest | None, Body()] = None) -> Response[SessionCreated]:
         state = request.state if request else None
         if state is not None and len(json.dumps(state)) > MAX_STATE_BYTES:
@@ -180,9 +180,9 @@ def create_sessions_app(
         summary="Send one message (one turn)",
         responses={
             200: {"description": "The turn (reject policy)"},
-            202: {"description": "Queued (enqueue policy)"},
-            404: {"description": "No such session for this caller"},
-            409: {"description": "Another turn of this session is in progress"},
+            202: {"description": "Queued (enqueue policy)", "content": {"application/json": {"model": MessageAccepted}}},
+            **error_responses(400, 404, 409, 413, 502, 503, e404="No such session for this caller",
+                              e409="Another turn of this session was answered first; send again after Retry-After"),
         },
     )
     def message(session_id: SessionId, request: Annotated[MessageRequest, Body()]) -> Response[TurnResponse | MessageAccepted]:

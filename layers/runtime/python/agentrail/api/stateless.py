@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail.api.errors import AgentRestResolver, add_operational_routes
+from agentrail.api.errors import AgentRestResolver, add_operational_routes, error_responses
 from agentrail.api.models import AgentRunOut
 from agentrail.config import RuntimeSettings, load_settings
 from agentrail.service import AgentService
@@ -49,10 +49,7 @@ def create_stateless_app(
         summary="Run the agent on one message",
         responses={
             200: {"description": "The task ran; see status for limits reached."},
-            400: {"description": "Invalid JSON, a field missing or mistyped, or an unknown model."},
-            413: {"description": "Body over AGENT_MAX_REQUEST_BYTES."},
-            502: {"description": "The model rejected the request or failed."},
-            503: {"description": "The model kept throttling; retry after Retry-After seconds."},
+            **error_responses(400, 413, 500, 502, 503, e400="Invalid JSON, a field missing or mistyped, or an unknown model"),
         },
     )
     def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:

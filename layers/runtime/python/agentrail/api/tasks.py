@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, Field
 
-from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response
+from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response, error_responses
 from agentrail.config import RuntimeSettings, load_settings
 from agentrail.sessions.service import principal_of
 from agentrail.tasks.models import TaskRecord
@@ -149,8 +149,9 @@ def create_tasks_app(
         summary="Submit a task; answers 202 at once",
         responses={
             202: {"description": "Accepted: follow status_url"},
-            400: {"description": "Invalid submission (nothing is queued)"},
-            422: {"description": "Idempotency-Key reused with another payload"},
+            **error_responses(400, 409, 413, 422, e400="Invalid submission (nothing is queued)",
+                              e409="The same Idempotency-Key is still being processed",
+                              e422="Idempotency-Key reused with another payload"),
         },
     )
     def create(request: Annotated[TaskSubmission, Body()]) -> Response[TaskAccepted]:
@@ -162,7 +163,8 @@ def create_tasks_app(
         if config is not None:
             # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
             config.register_lambda_context(app.lambda_context)
-        accepted = submit_once(
+        # Without a key there is nothing to deduplicate on: skip the persistence layer (and its warning).
+        accepted = (submit_once if key else submit)(
             submission={
                 "key": f"{caller}#{key}" if key else None,
                 "owner": caller,
