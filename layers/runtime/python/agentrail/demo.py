@@ -106,7 +106,7 @@ def current_time(timezone: str = "UTC") -> str:
 
 _ORDERS = {
     "A-1001": {"status": "shipped", "carrier": "UPS", "eta": "2026-12-02", "total_usd": 42.5},
-    "A-1002": {"status": "processing", "carrier": None, "eta": "2026-12-05", "total_usd": 129.0},
+    "A-1002": {"status": "processing", "carrier": None, "eta": "2026-12-05", "total_usd": 189.0},
     "A-1003": {"status": "delivered", "carrier": "DHL", "eta": "2026-11-20", "total_usd": 18.99},
 }
 

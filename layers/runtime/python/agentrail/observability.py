@@ -15,4 +15,21 @@ logger = Logger(service=_SERVICE, log_uncaught_exceptions=True)
 tracer = Tracer(service=_SERVICE)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
-__all__ = ["logger", "metrics", "tracer"]
+
+
+def correlate(correlation_id: str | None, **keys: str) -> None:
+    """Carry a correlation id (and keys such as ``task_id``) on every log line and on the trace of this invocation.
+
+    Each agent of a multi-agent task calls this with the id its message carries, so one task can be followed
+    across every function in the logs (``correlation_id``) and in X-Ray (annotations, searchable).
+    """
+    if keys:
+        logger.append_keys(**keys)
+    if correlation_id:
+        logger.set_correlation_id(correlation_id)
+        tracer.put_annotation(key="correlation_id", value=correlation_id)
+    for key, value in keys.items():
+        tracer.put_annotation(key=key, value=value)
+
+
+__all__ = ["correlate", "logger", "metrics", "tracer"]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from agentrail.health import HealthCheck, HealthReport, run_checks
 from agentrail.models.base import ModelError
-from agentrail.observability import logger
+from agentrail.observability import logger, tracer
 from agentrail.service import UnknownModelError
 
 
@@ -123,6 +123,12 @@ class AgentRestResolver(APIGatewayRestResolver):
         if request_id:
             builder.response.headers["X-Correlation-Id"] = request_id
         return builder
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        request_id = (event.get("requestContext") or {}).get("requestId") if isinstance(event, dict) else None
+        if request_id:
+            tracer.put_annotation(key="correlation_id", value=request_id)
+        return super().resolve(event, context)
 
 
 def _validation_details(error: RequestValidationError) -> list[dict[str, str]]:

@@ -245,6 +245,8 @@ class ApprovalService:
             code = error.response.get("Error", {}).get("Code")
             if code not in GONE_TOKEN_ERRORS:
                 raise
+            # The record must not keep saying "approved" (or "rejected") for a decision nobody received.
+            self.approvals.expire_decided(approval_id, decided=decided.status)
             self.audit.append(
                 AuditEntry(approval_id=approval_id, at=self.now(), event="expired", actor=principal,
                            comment=f"decision arrived after the workflow stopped waiting ({code})", task_id=record.task_id)

@@ -120,6 +120,23 @@ class ApprovalStore:
             raise AlreadyDecided(current.status) from None
         return self._record(response["Attributes"], with_token=True)
 
+    def expire_decided(self, approval_id: str, *, decided: ApprovalStatus) -> None:
+        """Mark a decision that never reached the workflow (it had stopped waiting) as ``expired``.
+
+        Conditional on the record still holding ``decided``, so nothing else is ever overwritten.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"approval_id": {"S": approval_id}},
+                UpdateExpression="SET #status = :expired",
+                ConditionExpression="#status = :decided",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":expired": {"S": ApprovalStatus.EXPIRED.value}, ":decided": {"S": decided.value}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+
     def token_of(self, approval_id: str) -> str | None:
         item = self.client.get_item(
             TableName=self.table_name, Key={"approval_id": {"S": approval_id}}, ProjectionExpression="task_token", ConsistentRead=True

@@ -25,8 +25,7 @@ from agentrail.agent.definition import AgentDefinition
 from agentrail.agent.loop import AgentStatus
 from agentrail.agent.tools import tool
 from agentrail.multiagent.models import SpendLimit
-from agentrail.multiagent.routing import mark_correlation
-from agentrail.observability import logger
+from agentrail.observability import correlate, logger
 from agentrail.service import AgentService
 from agentrail.tasks.events import TASK_FINISHED
 from agentrail.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
@@ -113,7 +112,7 @@ class SupervisorSteps:
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         action = event.get("action")
         task_id = str(event.get("task_id") or "")
-        mark_correlation(event.get("correlation_id"), task_id)
+        correlate(event.get("correlation_id"), task_id=task_id)
         if action == "plan":
             return self.plan(task_id, event.get("correlation_id"))
         if action == "work":

@@ -15,7 +15,7 @@ from agentrail.agent.definition import AgentDefinition
 from agentrail.agent.loop import Agent, AgentResult, AgentStatus
 from agentrail.agent.tools import Tool, tool
 from agentrail.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
-from agentrail.observability import logger, tracer
+from agentrail.observability import correlate, logger
 from agentrail.service import AgentService
 from agentrail.tasks.events import TASK_FINISHED
 from agentrail.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
@@ -42,15 +42,6 @@ def handoff_target(result: AgentResult) -> str | None:
     if result.status != AgentStatus.HANDED_OFF or not result.handoff:
         return None
     return result.handoff.removeprefix("handoff_to_")
-
-
-def mark_correlation(correlation_id: str | None, task_id: str) -> None:
-    """Put the correlation id on every log line and the trace of this invocation."""
-    logger.append_keys(task_id=task_id)
-    if correlation_id:
-        logger.set_correlation_id(correlation_id)
-        tracer.put_annotation(key="correlation_id", value=correlation_id)
-    tracer.put_annotation(key="task_id", value=task_id)
 
 
 class AgentTeam:
@@ -153,12 +144,19 @@ class Router:
             record = self.team.tasks.store.mark_running(task_id)
         except TaskFinished:
             return None
-        mark_correlation(record.correlation_id, task_id)
+        correlate(record.correlation_id, task_id=task_id)
         exceeded, remaining = self.team.budget(task_id)
         if exceeded:
             self.team.report(AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded"))
             return None
         result = self.team.run_agent(self.agents, self.tools, record.message, task_id, ROUTER, record.correlation_id, remaining)
+        if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED:
+            # Not "unclassifiable": answering with a clarifying question here would hide the spend limit.
+            logger.warning("router stopped by the spend limit", extra={"event": "route_budget_exceeded"})
+            self.team.report(
+                AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded", trail=[ROUTER])
+            )
+            return None
         target = handoff_target(result) or self.fallback
         if target is None:
             logger.info("request not routed", extra={"event": "route_fallback", "outcome": "answered"})
@@ -193,7 +191,7 @@ class Specialist:
         self.tools = [handoff_tool(team.specialists[h]) for h in handoffs if h in team.specialists and h != name]
 
     def handle(self, message: RoutedMessage) -> AgentOutcome | None:
-        mark_correlation(message.correlation_id, message.task_id)
+        correlate(message.correlation_id, task_id=message.task_id)
         record = self.team.tasks.store.get(message.task_id)
         if record is None or record.status in FINISHED:
             return None
@@ -232,7 +230,7 @@ class Orchestrator:
         self.tasks = tasks
 
     def complete(self, outcome: AgentOutcome) -> TaskStatus | None:
-        mark_correlation(outcome.correlation_id, outcome.task_id)
+        correlate(outcome.correlation_id, task_id=outcome.task_id)
         store = self.tasks.store
         record = store.get(outcome.task_id)
         if record is None or record.status in FINISHED:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from agentrail.observability import logger
+from agentrail.observability import correlate, logger
 from agentrail.sessions.service import SessionAgent
 from agentrail.sessions.store import SessionNotFound
 
@@ -30,9 +30,7 @@ def process_queued_message(sessions: SessionAgent, body: str, *, conflict_retrie
     record is retried by SQS and, in the end, dead-lettered.
     """
     queued = QueuedMessage.model_validate_json(body)
-    logger.append_keys(session_id=queued.session_id, message_id=queued.message_id)
-    if queued.correlation_id:
-        logger.set_correlation_id(queued.correlation_id)
+    correlate(queued.correlation_id, session_id=queued.session_id, message_id=queued.message_id)
     try:
         outcome = sessions.take_turn(
             queued.session_id,

@@ -15,7 +15,7 @@ from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
 from agentrail.api.models import ToolCallOut
 from agentrail.models.base import ModelError, ModelRequestError, Usage
-from agentrail.observability import logger
+from agentrail.observability import correlate, logger
 from agentrail.service import AgentService
 from agentrail.tasks.events import TASK_FINISHED, TaskEvents
 from agentrail.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -202,9 +202,7 @@ class TaskService:
         except TaskFinished as finished:
             logger.info("task not run", extra={"event": "task_skipped", "task_id": task_id, "status": finished.status.value})
             return None
-        logger.append_keys(task_id=task_id)
-        if record.correlation_id:
-            logger.set_correlation_id(record.correlation_id)
+        correlate(record.correlation_id, task_id=task_id)
         try:
             with self.attempt(task_id, final_attempt=final_attempt):
                 context = ToolContext(session_id=None, principal=record.owner, correlation_id=record.correlation_id)
