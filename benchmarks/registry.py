@@ -1,8 +1,8 @@
 """The registry of benchmarks. A new figure is a module with a ``BENCHMARK`` and one line in ``all_benchmarks``.
 
-Figures planned next plug in the same way: AWS calls per turn of the session
-agent, worker throughput of the async agent, routed-request overhead of the
-multi-agent pattern. Each returns :class:`~benchmarks.report.Figure` results in
+``session_calls`` (DynamoDB calls and overhead per session turn) and
+``task_throughput`` (the async worker against a bare batch handler) plug in
+this way; the routed-request overhead of the multi-agent pattern is next. Each returns :class:`~benchmarks.report.Figure` results in
 the common shape, against a baseline it measures in the same run.
 """
 
@@ -77,6 +77,16 @@ class Benchmark:
 
 def all_benchmarks() -> dict[str, Benchmark]:
     """Every benchmark by key, in the order they run (``assets`` after ``synth``, whose output it reuses)."""
-    from benchmarks import assets, cold_start, synth, warm
+    from benchmarks import assets, cold_start, session_calls, synth, task_throughput, warm
 
-    return {b.key: b for b in (cold_start.BENCHMARK, warm.BENCHMARK, synth.BENCHMARK, assets.BENCHMARK)}
+    return {
+        b.key: b
+        for b in (
+            cold_start.BENCHMARK,
+            warm.BENCHMARK,
+            synth.BENCHMARK,
+            assets.BENCHMARK,
+            session_calls.BENCHMARK,
+            task_throughput.BENCHMARK,
+        )
+    }

@@ -19,7 +19,7 @@ def record_handler(record: SQSRecord) -> None:
     orchestrator.complete(AgentOutcome.model_validate_json(record.body))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict, context: LambdaContext) -> dict:

@@ -37,7 +37,7 @@ def record_handler(record: SQSRecord) -> dict:
     return route(message=message.model_dump(), final_attempt=receives >= settings.max_receive_count)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict, context: LambdaContext) -> dict:

@@ -22,7 +22,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     logger.info("session purged", extra={"event": "session_purged", "session_id": session_id, "items": purged})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:

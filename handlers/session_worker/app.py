@@ -20,7 +20,7 @@ def record_handler(record: SQSRecord) -> None:
     process_queued_message(sessions, record.body, conflict_retries=settings.max_conflict_retries)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict, context: LambdaContext) -> dict:

@@ -17,7 +17,7 @@ from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
 from agentrail_cli.local.cloud import ApiEndpoint, LocalCloud
 
 pytestmark = pytest.mark.slow
-ALICE, BOB = DEFAULT_PRINCIPALS
+ALICE, BOB = DEFAULT_PRINCIPALS[:2]
 
 
 @pytest.fixture(scope="module")

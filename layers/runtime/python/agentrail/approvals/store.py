@@ -180,7 +180,8 @@ class AuditLog:
     def append(self, entry: AuditEntry) -> None:
         item: dict[str, Any] = {
             "approval_id": {"S": entry.approval_id},
-            "entry": {"S": f"{entry.at:012d}#{uuid.uuid4().hex}"},
+            # Nanoseconds keep the order of entries within one second (a request and its decision often share it).
+            "entry": {"S": f"{entry.at:012d}#{time.time_ns():020d}#{uuid.uuid4().hex}"},
             "at": {"N": str(entry.at)},
             "event": {"S": entry.event},
             "actor": {"S": entry.actor},

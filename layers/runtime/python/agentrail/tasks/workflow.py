@@ -45,6 +45,14 @@ class LongTaskSteps:
         self.approvals = approvals
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        answer = self._handle(event)
+        if self.approvals is not None and "done" in answer:
+            # The approval workflow's ResultSelector reads awaiting_approval from every step's answer;
+            # a missing field is a States.Runtime error that fails the execution after the task succeeded.
+            answer.setdefault("awaiting_approval", False)
+        return answer
+
+    def _handle(self, event: dict[str, Any]) -> dict[str, Any]:
         action = event.get("action")
         task_id = str(event.get("task_id") or "")
         if action == "start":

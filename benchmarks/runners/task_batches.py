@@ -1,0 +1,183 @@
+"""Task batches in one process against moto: the task worker and a bare Powertools batch handler on the same records.
+
+Usage: ``python task_batches.py COUNT BATCH WARMUP REPORT.json``.
+
+COUNT tasks are submitted through the task service (record + SQS message); the
+baseline queue gets a message with the same task id for each. Then batches of
+up to BATCH messages are received, handed to each handler as the SQS event
+Lambda builds, and deleted unless reported failed, alternating A B B A. The
+handler call is timed alone and together with the receive and delete. Every
+AWS call made by a handler is counted, and the time inside it summed, by botocore hooks on the default session, registered
+before the handlers build their clients (and on the idempotency layer's own
+client). Moto runs in process.
+"""
+
+import gc
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from lambda_shapes import LambdaContext, load_event, load_handler
+
+import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
+
+REPO = Path(__file__).resolve().parents[2]
+TASK_TABLE = "agentrail-bench-tasks"
+IDEMPOTENCY_TABLE = "agentrail-bench-idempotency"
+BASELINE_TABLE = "agentrail-bench-baseline"
+BUS = "agentrail-bench-tasks"
+OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
+
+
+class AwsCalls:
+    """Counts AWS calls by ``service.Operation``, and the time inside them, while ``on``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.counts: Counter[str] = Counter()
+        self.ns = 0
+        self._started: list[int] = []
+
+    def register(self, events) -> None:
+        events.register("provide-client-params", self._start)
+        events.register("before-call", self._count)
+        events.register("after-call", self._stop)
+
+    def _start(self, **_) -> None:
+        if self.on:
+            self._started.append(time.perf_counter_ns())
+
+    def _count(self, model, **_) -> None:
+        if self.on:
+            self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
+
+    def _stop(self, **_) -> None:
+        if self.on and self._started:
+            self.ns += time.perf_counter_ns() - self._started.pop()
+
+
+def main() -> int:
+    count, batch, warmup, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    import boto3
+
+    mock = moto.mock_aws()
+    mock.start()
+    boto3.setup_default_session()
+    calls = {"framework": AwsCalls(), "baseline": AwsCalls()}
+    for counter in calls.values():
+        counter.register(boto3.DEFAULT_SESSION.events)
+    dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+    for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id"), (BASELINE_TABLE, "task_id")):
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    boto3.client("events").create_event_bus(Name=BUS)
+    queues = {
+        name: sqs.create_queue(QueueName=f"agentrail-bench-{name}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+        for name in ("framework", "baseline")
+    }
+    arns = {
+        name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for name, url in queues.items()
+    }
+    os.environ.update(
+        {
+            "AGENT_TASK_TABLE": TASK_TABLE,
+            "AGENT_TASK_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+            "AGENT_TASK_QUEUE_URL": queues["framework"],
+            "AGENT_TASK_EVENT_BUS": BUS,
+            "BASELINE_TABLE": BASELINE_TABLE,
+        }
+    )
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "bench")
+    os.environ["POWERTOOLS_SERVICE_NAME"] = f"{service}-framework"
+    worker = __import__("agentrail_handlers.task_worker.app", fromlist=["handler"])
+    os.environ["POWERTOOLS_SERVICE_NAME"] = f"{service}-baseline"
+    # Powertools idempotency builds its client from a session of its own.
+    calls["framework"].register(worker.persistence.client.meta.events)
+    handlers = {"framework": worker.handler, "baseline": load_handler("benchmarks.baselines.powertools_batch_handler:handler")}
+    context = LambdaContext()
+
+    from agentrail.tasks import TaskSubmission
+
+    message = json.loads(load_event(str(REPO / "events" / "stateless" / "invoke.json"))["body"])["message"]
+    total = count + warmup
+    for _ in range(total):
+        record = worker.tasks.submit(TaskSubmission(message=message), owner=OWNER)
+        sqs.send_message(QueueUrl=queues["baseline"], MessageBody=json.dumps({"task_id": record.task_id}))
+
+    def one_batch(name: str, timed: dict | None) -> int:
+        started = time.perf_counter_ns()
+        received = sqs.receive_message(
+            QueueUrl=queues[name], MaxNumberOfMessages=batch, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+        if not received:
+            return 0
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs", "eventSourceARN": arns[name], "awsRegion": "us-east-1",
+                }
+                for m in received
+            ]
+        }
+        calls[name].on = timed is not None
+        inside_before = calls[name].ns
+        handler_started = time.perf_counter_ns()
+        result = handlers[name](event, context)
+        handler_ns = time.perf_counter_ns() - handler_started
+        calls[name].on = False
+        inside_ns = calls[name].ns - inside_before
+        if result["batchItemFailures"]:
+            raise SystemExit(f"{name} reported failures: {result['batchItemFailures']}")
+        sqs.delete_message_batch(
+            QueueUrl=queues[name],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
+        )
+        if timed is not None:
+            timed["handler_ns"].append(handler_ns)
+            timed["aws_ns"].append(inside_ns)
+            timed["path_ns"].append(time.perf_counter_ns() - started)
+            timed["records"].append(len(received))
+        return len(received)
+
+    for name in handlers:
+        done = 0
+        while done < warmup:
+            done += one_batch(name, None)
+    gc.collect()
+    timed = {name: {"handler_ns": [], "aws_ns": [], "path_ns": [], "records": []} for name in handlers}
+    names = list(handlers)
+    round_index = 0
+    while any(sum(t["records"]) < count for t in timed.values()):
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            if sum(timed[name]["records"]) < count:
+                one_batch(name, timed[name])
+        round_index += 1
+
+    statuses = Counter(item["status"]["S"] for item in dynamodb.scan(TableName=TASK_TABLE)["Items"])
+    with open(report_path, "w") as report:
+        json.dump(
+            {
+                "timed": timed,
+                "calls": {name: dict(counter.counts) for name, counter in calls.items()},
+                "task_statuses": dict(statuses),
+                "batch": batch,
+                "warmup": warmup,
+            },
+            report,
+        )
+    mock.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

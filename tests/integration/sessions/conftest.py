@@ -1,0 +1,331 @@
+"""Fixtures of the session tests: the SessionTable and offload bucket in moto, the sessions app, API events and SQS batches."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from agentrail.api.sessions import create_sessions_app
+from agentrail.config import RuntimeSettings, load_settings
+from agentrail.demo import definition as demo_definition
+from agentrail.models.local import LocalModel
+from agentrail.service import AgentService
+from agentrail.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
+from agentrail.sessions.settings import SessionSettings, load_session_settings
+
+TABLE = "agentrail-sessions"
+BUCKET = "agentrail-session-offload"
+FIFO_QUEUE = "agentrail-session-turns.fifo"
+#: The caller of every events/sessions/*.json event, as principal_of names it.
+OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
+#: A fixed start time, so expiry is exact; turns move the clock on by hand.
+T0 = 1_795_860_000
+
+
+@dataclass
+class Clock:
+    """Injected into stores and session agents: time moves only when a test moves it."""
+
+    now: float = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Aws:
+    """The moto account of a session test."""
+
+    dynamodb: Any
+    s3: Any
+    sqs: Any
+    table: str = TABLE
+    bucket: str = BUCKET
+
+    def items(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """Every item of the table (or of one session), by a real Scan."""
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table)
+        items = [item for page in pages for item in page["Items"]]
+        return [i for i in items if session_id is None or i["pk"]["S"] == session_id]
+
+    def sort_keys(self, session_id: str) -> list[str]:
+        return sorted(item["sk"]["S"] for item in self.items(session_id))
+
+    def objects(self, prefix: str = "") -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+    def fifo_queue(self) -> str:
+        return self.sqs.create_queue(
+            QueueName=FIFO_QUEUE, Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"}
+        )["QueueUrl"]
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    """The SessionTable with the construct's key schema (pk, sk strings; TTL ``expires_at``) and the offload bucket."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield Aws(dynamodb=dynamodb, s3=s3, sqs=boto3.client("sqs"))
+
+
+@pytest.fixture
+def owner() -> str:
+    """The principal of the events/sessions/*.json caller."""
+    return OWNER
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_store(aws: Aws, clock: Clock) -> Callable[..., DynamoDBSessionStore]:
+    """A DynamoDB session store on the moto table; ``offload=True`` adds the S3 bucket."""
+
+    def build(*, offload: bool = False, cls: type[DynamoDBSessionStore] = DynamoDBSessionStore, **options: Any) -> DynamoDBSessionStore:
+        return cls(
+            TABLE,
+            client=aws.dynamodb,
+            clock=clock,
+            offload=S3TurnOffload(BUCKET, client=aws.s3) if offload else None,
+            **options,
+        )
+
+    return build
+
+
+class FixedModels:
+    """Serves one ready-made model as every configured model (the ``get`` AgentService calls)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def get(self, spec: Any) -> Any:
+        return self.model
+
+
+@pytest.fixture
+def make_agent(agent_env, clock: Clock) -> Callable[..., SessionAgent]:
+    """A session agent over ``store``, with the demo definition (or ``definition``) and the local model (or ``model``)."""
+
+    def build(store: DynamoDBSessionStore, *, model: Any = None, definition: Any = demo_definition, **settings: Any) -> SessionAgent:
+        agents = AgentService(
+            definition=definition,
+            settings=RuntimeSettings(**settings),
+            providers=FixedModels(model) if model is not None else None,
+        )
+        return SessionAgent(store=store, agents=agents, clock=clock)
+
+    return build
+
+
+@pytest.fixture
+def make_app(agent_env) -> Callable[..., Any]:
+    """The sessions API over an injected session agent (``concurrency`` and ``queue_url`` for the enqueue policy)."""
+
+    def build(sessions: SessionAgent, *, queue_client: Any = None, **session_settings: Any) -> Any:
+        return create_sessions_app(
+            sessions=sessions,
+            settings=sessions.agents.settings,
+            session_settings=SessionSettings(table=TABLE, **session_settings),
+            queue_client=queue_client,
+        )
+
+    return build
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    raw: str
+    event: dict[str, Any] = field(repr=False)
+
+
+@pytest.fixture
+def api_event(load_event) -> Callable[..., dict[str, Any]]:
+    """An events/sessions/<name>.json event, aimed at ``session_id``, with another body, caller or query if given.
+
+    ``caller`` is an ``identity``/``authorizer`` override: ``{"userArn": ...}``,
+    ``{"apiKeyId": ...}`` or ``{"sub": ...}`` (a Cognito user pool authorizer).
+    """
+
+    def build(
+        name: str,
+        *,
+        session_id: str | None = None,
+        body: Any = ...,
+        caller: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        event = copy.deepcopy(load_event(f"sessions/{name}.json"))
+        if session_id is not None:
+            template = event["pathParameters"]["session_id"]
+            event["path"] = event["path"].replace(template, session_id)
+            event["requestContext"]["path"] = event["requestContext"]["path"].replace(template, session_id)
+            event["pathParameters"] = {"session_id": session_id}
+        if body is not ...:
+            event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
+        if query is not None:
+            event["queryStringParameters"] = query
+            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+        if request_id is not None:
+            event["requestContext"]["requestId"] = request_id
+        if caller is not None:
+            identity = event["requestContext"]["identity"]
+            identity["userArn"] = caller.get("userArn")
+            identity["apiKeyId"] = caller.get("apiKeyId")
+            if "sub" in caller:
+                event["requestContext"]["authorizer"] = {"claims": {"sub": caller["sub"]}}
+        return event
+
+    return build
+
+
+@pytest.fixture
+def call(lambda_context, headers_of) -> Callable[[Any, dict[str, Any]], Reply]:
+    """Resolve ``event`` with ``app`` (a resolver or a handler function) and parse the response."""
+
+    def invoke(app: Any, event: dict[str, Any]) -> Reply:
+        resolve = app.resolve if hasattr(app, "resolve") else app
+        response = resolve(copy.deepcopy(event), lambda_context)
+        raw = response.get("body") or ""
+        return Reply(response["statusCode"], headers_of(response), json.loads(raw) if raw else None, raw, event)
+
+    return invoke
+
+
+@pytest.fixture
+def create_session(api_event, call) -> Callable[..., str]:
+    """``POST /sessions`` through ``app``; returns the new session id."""
+
+    def create(app: Any, *, state: dict[str, Any] | None = None, caller: dict[str, str] | None = None) -> str:
+        reply = call(app, api_event("create-session", body={"state": state} if state is not None else None, caller=caller))
+        assert reply.status == 201, reply.body
+        return reply.body["session_id"]
+
+    return create
+
+
+@pytest.fixture
+def send(api_event, call) -> Callable[..., Reply]:
+    """``POST /sessions/{id}/messages`` with ``message`` through ``app``."""
+
+    def post(app: Any, session_id: str, message: str, **overrides: Any) -> Reply:
+        return call(app, api_event("send-message", session_id=session_id, body={"message": message}, **overrides))
+
+    return post
+
+
+@pytest.fixture
+def sqs_event() -> Callable[[list[dict[str, Any]], str], dict[str, Any]]:
+    """The event Lambda's SQS poller builds from messages received with all attributes (as in events/sessions/fifo-batch.json)."""
+
+    def build(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": queue_arn,
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+        }
+
+    return build
+
+
+def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Everything visible on the queue now, with the attributes a Lambda event carries."""
+    received = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], AttributeNames=["All"]
+    )
+    return received.get("Messages", [])
+
+
+@pytest.fixture
+def receive() -> Callable[[Any, str], list[dict[str, Any]]]:
+    return receive_all
+
+
+_INITIALIZED: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+
+@pytest.fixture
+def session_handler(agent_env) -> Callable[..., Any]:
+    """``agentrail_handlers.<name>.app`` initialized with the given ``AGENT_SESSION_*`` settings (moto must be running).
+
+    The first request for a name and settings imports the module afresh, as a
+    cold start does (settings read, clients built); later tests reuse it, as a
+    warm execution environment would, against their own moto account.
+    """
+
+    def initialized(name: str, **settings: str) -> Any:
+        environment = {"TABLE": TABLE} | {key.upper(): value for key, value in settings.items()}
+        for key, value in environment.items():
+            agent_env.setenv(f"AGENT_SESSION_{key}", value)
+        key = (name, tuple(sorted(environment.items())))
+        if key not in _INITIALIZED:
+            load_settings.cache_clear()
+            load_session_settings.cache_clear()
+            module_name = f"agentrail_handlers.{name}.app"
+            sys.modules.pop(module_name, None)
+            _INITIALIZED[key] = importlib.import_module(module_name)
+            # Other tests import the handler under their own settings.
+            sys.modules.pop(module_name, None)
+            load_settings.cache_clear()
+            load_session_settings.cache_clear()
+        return _INITIALIZED[key]
+
+    return initialized
+
+
+class BarrierModel(LocalModel):
+    """The local model, holding every call at a barrier: the turns waiting there have all read the same version."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier = barrier
+        self.entered = threading.Event()
+
+    def converse(self, **request: Any) -> Any:
+        self.entered.set()
+        self.barrier.wait(timeout=10)
+        return super().converse(**request)
+
+
+@pytest.fixture
+def barrier_model() -> Callable[[int], BarrierModel]:
+    return lambda parties: BarrierModel(threading.Barrier(parties))

@@ -1,0 +1,308 @@
+"""Fixtures of the task tests: the task and idempotency tables, queue and DLQ, bus and secret in moto; handlers and events."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from agentrail.config import RuntimeSettings, load_settings
+from agentrail.demo import definition as demo_definition
+from agentrail.models.local import LocalModel
+from agentrail.service import AgentService
+from agentrail.tasks.settings import load_task_settings
+
+TASK_TABLE = "agentrail-tasks"
+IDEMPOTENCY_TABLE = "agentrail-task-idempotency"
+BUCKET = "agentrail-task-results"
+BUS = "agentrail-task-events"
+SECRET = "agentrail/webhook-signing"
+SECRET_VALUE = "whsec-9c1f4e7a2b5d8e0f3a6c9d2e5f8a1b4c"
+MAX_RECEIVE_COUNT = 5
+#: The caller of every events/tasks/*.json event, as principal_of names it.
+OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
+
+
+@dataclass
+class Aws:
+    """The moto account of a task test: what the AsyncAgent construct creates."""
+
+    dynamodb: Any
+    sqs: Any
+    s3: Any
+    events: Any
+    sfn: Any
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    events_queue_url: str
+    state_machine_arn: str
+    secret_arn: str
+    table: str = TASK_TABLE
+    bucket: str = BUCKET
+
+    def task_item(self, task_id: str) -> dict[str, Any] | None:
+        return self.dynamodb.get_item(TableName=self.table, Key={"task_id": {"S": task_id}}).get("Item")
+
+    def task_items(self) -> list[dict[str, Any]]:
+        return self.dynamodb.scan(TableName=self.table)["Items"]
+
+    def idempotency_items(self) -> list[dict[str, Any]]:
+        return self.dynamodb.scan(TableName=IDEMPOTENCY_TABLE)["Items"]
+
+    def queued(self, url: str | None = None) -> list[dict[str, Any]]:
+        """Receive (and leave in flight) every message on a queue: what the task queue or DLQ holds now."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=url or self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)
+
+    def task_events(self) -> list[dict[str, Any]]:
+        """The task events the bus delivered, through its rule, to the capture queue."""
+        return [json.loads(m["Body"]) for m in self.queued(self.events_queue_url)]
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        for name, key, ttl in ((TASK_TABLE, "task_id", "expires_at"), (IDEMPOTENCY_TABLE, "id", "expiration")):
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        sqs = boto3.client("sqs")
+        dlq_url = sqs.create_queue(QueueName="agentrail-tasks-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(
+            QueueName="agentrail-tasks",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+                "VisibilityTimeout": "0",
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.create_event_bus(Name=BUS)
+        events_queue_url = sqs.create_queue(QueueName="agentrail-task-events-capture")["QueueUrl"]
+        capture_arn = sqs.get_queue_attributes(QueueUrl=events_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="all-task-events", EventBusName=BUS, EventPattern=json.dumps({"source": ["agentrail.tasks"]}))
+        events.put_targets(Rule="all-task-events", EventBusName=BUS, Targets=[{"Id": "capture", "Arn": capture_arn}])
+        sfn = boto3.client("stepfunctions")
+        state_machine_arn = sfn.create_state_machine(
+            name="agentrail-long-tasks",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn="arn:aws:iam::123456789012:role/agentrail-long-tasks",
+        )["stateMachineArn"]
+        secret_arn = boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=SECRET_VALUE)["ARN"]
+        parameters.clear_caches()
+        yield Aws(
+            dynamodb=dynamodb, sqs=sqs, s3=s3, events=events, sfn=sfn, queue_url=queue_url, queue_arn=queue_arn,
+            dlq_url=dlq_url, events_queue_url=events_queue_url, state_machine_arn=state_machine_arn, secret_arn=secret_arn,
+        )
+        parameters.clear_caches()
+
+
+@pytest.fixture
+def owner() -> str:
+    return OWNER
+
+
+_INITIALIZED: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+
+@pytest.fixture
+def task_handler(aws: Aws, agent_env) -> Iterator[Callable[..., Any]]:
+    """``agentrail_handlers.<name>.app`` initialized with the construct's ``AGENT_TASK_*`` settings (moto must be running).
+
+    The first request for a name and settings imports the module afresh, as a
+    cold start does; later tests reuse it, as a warm execution environment
+    would (its clients then talk to that test's moto account).
+    """
+
+    def initialized(name: str, **settings: str) -> Any:
+        environment = {
+            "TABLE": TASK_TABLE,
+            "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+            "BUCKET": BUCKET,
+            "QUEUE_URL": aws.queue_url,
+            "EVENT_BUS": BUS,
+            "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+            "ROUTES": json.dumps({"default": "queue", "report": "queue", "long": aws.state_machine_arn}),
+            "WEBHOOK_SECRET": SECRET,
+        } | {key.upper(): value for key, value in settings.items()}
+        for key, value in environment.items():
+            agent_env.setenv(f"AGENT_TASK_{key}", value)
+        key = (name, tuple(sorted(environment.items())))
+        if key not in _INITIALIZED:
+            load_settings.cache_clear()
+            load_task_settings.cache_clear()
+            module_name = f"agentrail_handlers.{name}.app"
+            sys.modules.pop(module_name, None)
+            _INITIALIZED[key] = importlib.import_module(module_name)
+            # Other tests import the handler under their own settings.
+            sys.modules.pop(module_name, None)
+            load_settings.cache_clear()
+            load_task_settings.cache_clear()
+        return _INITIALIZED[key]
+
+    return initialized
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    raw: str
+    event: dict[str, Any] = field(repr=False)
+
+
+@pytest.fixture
+def api_event(load_event) -> Callable[..., dict[str, Any]]:
+    """An events/tasks/<name>.json event, aimed at ``task_id``, with another body, caller or idempotency key if given."""
+
+    def build(
+        name: str,
+        *,
+        task_id: str | None = None,
+        body: Any = ...,
+        caller: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        event = copy.deepcopy(load_event(f"tasks/{name}.json"))
+        if task_id is not None:
+            template = event["pathParameters"]["task_id"]
+            event["path"] = event["path"].replace(template, task_id)
+            event["requestContext"]["path"] = event["requestContext"]["path"].replace(template, task_id)
+            event["pathParameters"] = {"task_id": task_id}
+        if body is not ...:
+            event["body"] = body if isinstance(body, str) else json.dumps(body)
+        if idempotency_key is not None:
+            event["headers"]["Idempotency-Key"] = idempotency_key
+            event["multiValueHeaders"]["Idempotency-Key"] = [idempotency_key]
+        if caller is not None:
+            event["requestContext"]["identity"]["userArn"] = caller.get("userArn")
+        return event
+
+    return build
+
+
+@pytest.fixture
+def call(lambda_context, headers_of) -> Callable[[Any, dict[str, Any]], Reply]:
+    def invoke(handler: Any, event: dict[str, Any]) -> Reply:
+        response = handler(copy.deepcopy(event), lambda_context)
+        raw = response.get("body") or ""
+        return Reply(response["statusCode"], headers_of(response), json.loads(raw) if raw else None, raw, event)
+
+    return invoke
+
+
+@pytest.fixture
+def receive(aws: Aws) -> Callable[..., list[dict[str, Any]]]:
+    """One poll of the task queue as Lambda's poller makes it: up to 10 messages with their attributes."""
+
+    def poll(url: str | None = None) -> list[dict[str, Any]]:
+        return aws.sqs.receive_message(
+            QueueUrl=url or aws.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
+
+    return poll
+
+
+@pytest.fixture
+def sqs_event(aws: Aws) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """The event Lambda builds from received messages (the shape of events/tasks/sqs-batch.json)."""
+
+    def build(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": aws.queue_arn,
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+        }
+
+    return build
+
+
+@pytest.fixture
+def settle(aws: Aws) -> Callable[[dict[str, Any], dict[str, Any] | None], None]:
+    """What Lambda's poller does after the handler: delete the records that did not fail (none if it raised)."""
+
+    def delete(event: dict[str, Any], result: dict[str, Any] | None) -> None:
+        if result is None:
+            return
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for record in event["Records"]:
+            if record["messageId"] not in failed:
+                aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=record["receiptHandle"])
+
+    return delete
+
+
+class CountingModel(LocalModel):
+    """The local model, counting its calls per request; a request containing ``fail_on`` raises ``failure`` instead."""
+
+    def __init__(self, *, fail_on: str | None = None, failure: BaseException | None = None) -> None:
+        self.calls: dict[str, int] = {}
+        self.fail_on = fail_on
+        self.failure = failure
+
+    def converse(self, **request: Any) -> Any:
+        prompt = next(m.text for m in request["messages"] if m.role == "user")
+        self.calls[prompt] = self.calls.get(prompt, 0) + 1
+        if self.failure is not None and self.fail_on is not None and self.fail_on in prompt:
+            raise self.failure
+        return super().converse(**request)
+
+
+@pytest.fixture
+def counting_model() -> Callable[..., CountingModel]:
+    return CountingModel
+
+
+class FixedModels:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def get(self, spec: Any) -> Any:
+        return self.model
+
+
+@pytest.fixture
+def agents_with(agent_env) -> Callable[..., AgentService]:
+    """An AgentService whose every model is ``model`` (and whose tools are ``definition``'s)."""
+
+    def build(model: Any, *, definition: Any = demo_definition, **settings: Any) -> AgentService:
+        return AgentService(definition=definition, settings=RuntimeSettings(**settings), providers=FixedModels(model))
+
+    return build

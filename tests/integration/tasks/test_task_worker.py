@@ -1,0 +1,256 @@
+"""The task worker through its Lambda handler, fed SQS batches received from the moto queue.
+
+Delivery is at least once: duplicates, poison messages, crashed attempts and
+cancelled tasks must each end in exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+REQUEST = "Calculate (12 + 30) * 2 and convert 10 km to mi"
+ANSWER = 'calculator returned 84; convert_units returned {"unit": "mi", "value": 6.2137}.'
+
+
+@pytest.fixture
+def api(task_handler):
+    return task_handler("tasks").handler
+
+
+@pytest.fixture
+def worker(task_handler):
+    return task_handler("task_worker")
+
+
+@pytest.fixture
+def submit(api, api_event, call):
+    def post(message: str = REQUEST, **fields: object) -> str:
+        reply = call(api, api_event("submit", body={"message": message, **fields}))
+        assert reply.status == 202, reply.body
+        return reply.body["task_id"]
+
+    return post
+
+
+def use_model(monkeypatch, worker, agents_with, model) -> None:
+    monkeypatch.setattr(worker.tasks, "agents", agents_with(model))
+
+
+def test_the_worker_runs_a_queued_task_and_its_owner_reads_status_steps_tokens_cost_and_result(
+    aws, worker, submit, receive, sqs_event, lambda_context, api, api_event, call
+):
+    task_id = submit()
+    event = sqs_event(receive())
+
+    result = worker.handler(event, lambda_context)
+
+    assert result == {"batchItemFailures": []}
+    task = call(api, api_event("get-task", task_id=task_id)).body
+    assert task["status"] == "succeeded"
+    assert task["steps"] == 3
+    assert task["usage"]["input_tokens"] > 0 and task["usage"]["output_tokens"] > 0
+    assert task["usage"]["total_tokens"] == task["usage"]["input_tokens"] + task["usage"]["output_tokens"]
+    assert task["cost_usd"] == 0.0
+    assert task["result"]["answer"] == ANSWER
+    assert [(c["tool"], c["outcome"]) for c in task["result"]["tool_calls"]] == [("calculator", "success"), ("convert_units", "success")]
+    assert task["started_at"] <= task["finished_at"]
+    assert task["error"] is None
+    [finished] = aws.task_events()
+    assert (finished["detail-type"], finished["detail"]["task_id"], finished["detail"]["status"]) == ("Task Finished", task_id, "succeeded")
+    assert "message" not in finished["detail"] and "result" not in finished["detail"]  # no prompt or answer on the bus
+
+
+def test_the_shared_sqs_batch_event_runs_its_task(aws, worker, lambda_context, load_event, owner):
+    event = load_event("tasks/sqs-batch.json")
+    task_id = json.loads(event["Records"][0]["body"])["task_id"]
+    # The task of the shared event, as POST /tasks would have stored it:
+    aws.dynamodb.put_item(
+        TableName=aws.table,
+        Item={
+            "task_id": {"S": task_id}, "owner": {"S": owner}, "task_type": {"S": "default"}, "status": {"S": "queued"},
+            "message": {"S": REQUEST}, "created_at": {"N": "1795860010"}, "updated_at": {"N": "1795860010"},
+        },
+    )
+
+    result = worker.handler(event, lambda_context)
+
+    assert result == {"batchItemFailures": []}
+    item = aws.task_item(task_id)
+    assert item["status"]["S"] == "succeeded"
+    assert json.loads(item["result_json"]["S"])["answer"] == ANSWER
+
+
+def test_a_record_delivered_twice_runs_the_agent_once_and_announces_one_outcome(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model
+):
+    model = counting_model()
+    use_model(monkeypatch, worker, agents_with, model)
+    task_id = submit()
+    event = sqs_event(receive())
+
+    first = worker.handler(event, lambda_context)
+    item = aws.task_item(task_id)
+    again = worker.handler(event, lambda_context)
+
+    assert first == again == {"batchItemFailures": []}
+    assert model.calls == {REQUEST: 3}  # three model steps of one run, not six
+    assert aws.task_item(task_id) == item
+    assert item["attempts"]["N"] == "1"
+    assert [e["detail"]["task_id"] for e in aws.task_events()] == [task_id]
+    [record] = aws.idempotency_items()
+    assert record["status"]["S"] == "COMPLETED"
+    assert json.loads(record["data"]["S"]) == {"task_id": task_id, "status": "succeeded"}
+
+
+def test_a_poison_message_fails_every_receive_then_lands_in_the_dlq_with_the_task_failed_and_the_others_done_once(
+    aws, worker, submit, receive, sqs_event, settle, lambda_context, agents_with, monkeypatch, counting_model, api, api_event, call
+):
+    model = counting_model(fail_on="poison", failure=RuntimeError("the order service is unreachable"))
+    use_model(monkeypatch, worker, agents_with, model)
+    good = [submit("Calculate 6 * 7"), submit("Convert 5 km to mi")]
+    poison = submit("Look up the poison order")
+    reported: list[list[str]] = []
+
+    for _ in range(7):  # Lambda's poller, with the queue's visibility timeout of 0
+        messages = receive()
+        if not messages:
+            break
+        event = sqs_event(messages)
+        try:
+            result = worker.handler(event, lambda_context)
+            failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+        except BatchProcessingError:  # the whole batch failed: the handler raises and Lambda retries all of it
+            result, failed = None, [r["messageId"] for r in event["Records"]]
+        settle(event, result)
+        by_message = {r["messageId"]: json.loads(r["body"])["task_id"] for r in event["Records"]}
+        reported.append([by_message[m] for m in failed])
+
+    assert reported == [[poison]] * 5
+    assert model.calls == {"Calculate 6 * 7": 2, "Convert 5 km to mi": 2, "Look up the poison order": 5}
+    [dead] = aws.queued(aws.dlq_url)
+    assert json.loads(dead["Body"]) == {"task_id": poison}
+    assert dead["Attributes"]["ApproximateReceiveCount"] == "6"  # five receives from the task queue, then this one
+    assert [call(api, api_event("get-task", task_id=t)).body["status"] for t in good] == ["succeeded", "succeeded"]
+    failed = call(api, api_event("get-task", task_id=poison))
+    assert failed.body["status"] == "failed"
+    assert failed.body["error"] == {"code": "RuntimeError", "message": "the order service is unreachable"}
+    assert "Traceback" not in json.dumps(aws.task_item(poison)) and 'File "' not in json.dumps(aws.task_item(poison))
+    assert aws.task_item(poison)["attempts"]["N"] == "5"
+    events = sorted((e["detail"]["task_id"], e["detail"]["status"]) for e in aws.task_events())
+    assert events == sorted([(good[0], "succeeded"), (good[1], "succeeded"), (poison, "failed")])
+
+
+def test_before_the_final_attempt_a_failing_task_stays_retryable_and_remembers_the_last_error(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model
+):
+    use_model(monkeypatch, worker, agents_with, counting_model(fail_on="poison", failure=RuntimeError("the order service is unreachable")))
+    task_id = submit("Look up the poison order")
+
+    with pytest.raises(BatchProcessingError):  # every record of the batch failed: Lambda retries the whole batch
+        worker.handler(sqs_event(receive()), lambda_context)
+
+    item = aws.task_item(task_id)
+    assert item["status"]["S"] == "running"
+    assert json.loads(item["last_error_json"]["S"]) == {"code": "RuntimeError", "message": "the order service is unreachable"}
+    assert aws.idempotency_items() == []  # the failed attempt released its key
+    assert aws.task_events() == []
+
+
+class ProcessDied(BaseException):
+    """Stands for the execution environment dying mid-task (timeout, out of memory): nothing in the process catches it."""
+
+
+def test_a_crashed_attempt_is_retried_once_its_in_progress_record_expires_with_the_lambdas_remaining_time(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model
+):
+    model = counting_model(fail_on=REQUEST, failure=ProcessDied())
+    use_model(monkeypatch, worker, agents_with, model)
+    task_id = submit()
+    event = sqs_event(receive())
+    lambda_context.remaining_ms = 400
+
+    crashed_at_ms = int(time.time() * 1000)
+    with pytest.raises(ProcessDied):
+        worker.handler(event, lambda_context)
+    [in_progress] = aws.idempotency_items()
+    assert in_progress["status"]["S"] == "INPROGRESS"
+    assert crashed_at_ms + 400 <= int(in_progress["in_progress_expiration"]["N"]) <= crashed_at_ms + 400 + 1_000
+    assert aws.task_item(task_id)["status"]["S"] == "running"
+
+    model.failure = None  # the next execution environment is healthy
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        worker.handler(event, lambda_context)  # still in progress: refused, not run twice at once
+    assert model.calls == {REQUEST: 1}
+    time.sleep(max(0.0, (int(in_progress["in_progress_expiration"]["N"]) - time.time() * 1000) / 1000) + 0.05)
+
+    retried = worker.handler(event, lambda_context)
+
+    assert retried == {"batchItemFailures": []}
+    item = aws.task_item(task_id)
+    assert (item["status"]["S"], item["attempts"]["N"]) == ("succeeded", "2")
+    assert json.loads(item["result_json"]["S"])["answer"] == ANSWER
+
+
+def test_an_attempt_that_raised_releases_the_task_and_the_retry_finishes_it(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model
+):
+    model = counting_model(fail_on=REQUEST, failure=ConnectionResetError("connection reset by peer"))
+    use_model(monkeypatch, worker, agents_with, model)
+    task_id = submit()
+    event = sqs_event(receive())
+    with pytest.raises(BatchProcessingError):
+        worker.handler(event, lambda_context)
+    model.failure = None
+
+    retried = worker.handler(event, lambda_context)
+
+    assert retried == {"batchItemFailures": []}
+    assert aws.task_item(task_id)["status"]["S"] == "succeeded"
+
+
+# -- cancel --------------------------------------------------------------------------------------
+
+
+def test_a_cancelled_task_is_skipped_by_the_worker(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model, api, api_event, call
+):
+    model = counting_model()
+    use_model(monkeypatch, worker, agents_with, model)
+    task_id = submit()
+
+    cancelled = call(api, api_event("cancel-task", task_id=task_id))
+    result = worker.handler(sqs_event(receive()), lambda_context)
+
+    assert (cancelled.status, cancelled.body["status"]) == (200, "cancelled")
+    assert result == {"batchItemFailures": []}
+    assert model.calls == {}
+    task = call(api, api_event("get-task", task_id=task_id)).body
+    assert (task["status"], task["result"], task["steps"]) == ("cancelled", None, 0)
+    assert [(e["detail"]["task_id"], e["detail"]["status"]) for e in aws.task_events()] == [(task_id, "cancelled")]
+
+
+def test_cancelling_a_finished_task_is_409_and_changes_nothing(aws, worker, submit, receive, sqs_event, lambda_context, api, api_event, call):
+    task_id = submit()
+    worker.handler(sqs_event(receive()), lambda_context)
+    item = aws.task_item(task_id)
+
+    reply = call(api, api_event("cancel-task", task_id=task_id))
+
+    assert (reply.status, reply.body["error"]) == (409, "task_finished")
+    assert reply.body["message"] == "The task has already finished (succeeded)."
+    assert aws.task_item(task_id) == item
+
+
+def test_cancelling_twice_is_409(api, submit, api_event, call):
+    task_id = submit()
+    call(api, api_event("cancel-task", task_id=task_id))
+
+    again = call(api, api_event("cancel-task", task_id=task_id))
+
+    assert (again.status, again.body["error"]) == (409, "task_finished")
