@@ -1,0 +1,1 @@
+"""Data only: ``requirements.txt``, the pinned packages of the dependencies Lambda layer."""
