@@ -40,7 +40,7 @@ class ApprovalOptions:
     task_types: Sequence[str] = ("reviewed",)
     """Task types routed to the approval workflow. Default: ``reviewed``."""
     timeout: Duration = field(default_factory=lambda: Duration.days(3))
-    """How long a decision may take (the wait task's TimeoutSeconds), up to 1 year. Default: 3 days."""
+    """How long a decision may take (the wait task's TimeoutSeconds), under ``execution_timeout`` (at most 1 year). Default: 3 days."""
     timeout_policy: Literal["reject", "escalate"] = "reject"
     """On timeout: reject, or escalate once to ``escalation_group`` (then reject). Default: reject."""
     approver_group: str = "approvers"
@@ -72,6 +72,9 @@ class ApprovalOptions:
             raise ValueError("timeout must be between 1 second and the service's 1-year limit")
         if self.timeout_policy == "escalate" and not self.escalation_group:
             raise ValueError("timeout_policy='escalate' needs escalation_group")
+        if self.execution_timeout.to_seconds() > MAX_APPROVAL_TIMEOUT.to_seconds():
+            # A Standard execution ends at one year whatever TimeoutSeconds says, and that end cannot be caught.
+            raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
         waits = 2 if self.timeout_policy == "escalate" else 1
         if self.execution_timeout.to_seconds() <= waits * self.timeout.to_seconds():
             raise ValueError("execution_timeout must exceed the approval timeout(s), or the workflow ends while waiting")

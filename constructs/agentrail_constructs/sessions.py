@@ -17,9 +17,10 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, logical_id
+from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.storage import private_bucket, secure_table
 from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA, check_exclusive
 
 TTL_ATTRIBUTE = "expires_at"
@@ -79,39 +80,26 @@ class SessionTable(Construct):
         if existing_table is not None:
             self.table: dynamodb.ITable = existing_table
             return
-        encryption = (
-            {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED, "encryption_key": options.encryption_key}
-            if options.encryption_key is not None
-            else {"encryption": dynamodb.TableEncryption.AWS_MANAGED}
-        )
-        self.table = dynamodb.Table(
+        self.table = secure_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            partition_key="pk",
+            sort_key="sk",
             time_to_live_attribute=TTL_ATTRIBUTE,
-            stream=dynamodb.StreamViewType.KEYS_ONLY if options.cleanup_on_expiry else None,
+            encryption_key=options.encryption_key,
             removal_policy=options.removal_policy,
-            **encryption,
+            stream=dynamodb.StreamViewType.KEYS_ONLY if options.cleanup_on_expiry else None,
         )
         if options.offload_large_turns:
-            self.offload_bucket = s3.Bucket(
+            self.offload_bucket = private_bucket(
                 self,
                 "OffloadBucket",
-                encryption=s3.BucketEncryption.KMS if options.encryption_key else s3.BucketEncryption.S3_MANAGED,
                 encryption_key=options.encryption_key,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
                 removal_policy=options.removal_policy,
-            )
-            acknowledge(
-                self.offload_bucket.node.default_child,
-                "S1",
-                "Only the session functions' roles read and write this bucket, through the API that already logs every "
-                "request; enable CloudTrail S3 data events for object-level audit if you need it.",
+                access_log_reason=(
+                    "Only the session functions' roles read and write this bucket, through the API that already logs "
+                    "every request; enable CloudTrail S3 data events for object-level audit if you need it."
+                ),
             )
         if options.cleanup_on_expiry:
             self._build_cleanup()

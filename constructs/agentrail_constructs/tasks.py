@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
@@ -29,6 +27,7 @@ from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stateless import check_exclusive
+from agentrail_constructs.storage import private_bucket, secure_table
 
 if TYPE_CHECKING:
     from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
@@ -68,48 +67,33 @@ class TaskTable(Construct):
         super().__init__(scope, construct_id)
         self.options = options = options or TaskTableOptions()
         self.encryption_key = options.encryption_key
-        encryption = (
-            {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED, "encryption_key": options.encryption_key}
-            if options.encryption_key is not None
-            else {"encryption": dynamodb.TableEncryption.AWS_MANAGED}
-        )
-        pitr = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
-        self.table = dynamodb.Table(
+        self.table = secure_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="task_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=pitr,
+            partition_key="task_id",
             time_to_live_attribute="expires_at",
+            encryption_key=options.encryption_key,
             removal_policy=options.removal_policy,
-            **encryption,
         )
-        self.idempotency_table = dynamodb.Table(
+        # Idempotency records only matter for a day: nothing to keep when the stack goes.
+        self.idempotency_table = secure_table(
             self,
             "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=pitr,
+            partition_key="id",
             time_to_live_attribute="expiration",
+            encryption_key=options.encryption_key,
             removal_policy=RemovalPolicy.DESTROY,
-            **encryption,
         )
-        self.results_bucket = s3.Bucket(
+        self.results_bucket = private_bucket(
             self,
             "ResultsBucket",
-            encryption=s3.BucketEncryption.KMS if options.encryption_key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=options.encryption_key,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=options.removal_policy,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(1, int(options.retention.to_days())) + 1))],
-        )
-        acknowledge(
-            self.results_bucket.node.default_child,
-            "S1",
-            "Only the task functions' roles read and write this bucket, behind an API that logs every request; "
-            "enable CloudTrail S3 data events for object-level audit if you need it.",
+            access_log_reason=(
+                "Only the task functions' roles read and write this bucket, behind an API that logs every request; "
+                "enable CloudTrail S3 data events for object-level audit if you need it."
+            ),
         )
 
     def grant_tasks(self, agent_function: AgentFunction) -> None:
@@ -393,6 +377,8 @@ class AsyncAgent(Construct):
         self.api = AgentApi(self, "Api", options=api, description="agentrail async agent")
         self.rest_api = self.api.rest_api
         self._build_routes()
+        if self.approval_workflow is not None:
+            self.approval_workflow.add_routes(self.api, self.agent_function)
 
     def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
         """Route ``task_types`` to ``state_machine``: the API starts (and cancels) one execution per task."""
