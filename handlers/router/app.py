@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.config import load_settings
@@ -11,6 +11,7 @@ from agentrail.multiagent.settings import team_from_settings
 from agentrail.observability import logger, metrics, tracer
 from agentrail.service import AgentService
 from agentrail.tasks import TaskMessage, TaskService
+from agentrail.tasks.delivery import final_delivery, once_per
 from agentrail.tasks.settings import load_task_settings
 
 settings, multi = load_task_settings(), load_multi_settings()
@@ -21,8 +22,7 @@ router = Router(
     fallback=multi.fallback,
 )
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = IdempotencyConfig(event_key_jmespath="task_id", raise_on_no_idempotency_key=True)
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
+idempotency, persistence = once_per("task_id", settings.idempotency_table)
 
 
 @idempotent_function(data_keyword_argument="message", config=idempotency, persistence_store=persistence)
@@ -33,8 +33,7 @@ def route(message: dict, final_attempt: bool) -> dict:
 
 def record_handler(record: SQSRecord) -> dict:
     message = TaskMessage.model_validate_json(record.body)
-    receives = int(record.attributes.approximate_receive_count or 1)
-    return route(message=message.model_dump(), final_attempt=receives >= settings.max_receive_count)
+    return route(message=message.model_dump(), final_attempt=final_delivery(record, settings.max_receive_count))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -2,12 +2,13 @@
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.config import load_settings
 from agentrail.observability import logger, metrics, tracer
 from agentrail.tasks import TaskMessage, TaskService
+from agentrail.tasks.delivery import final_delivery, once_per
 from agentrail.tasks.settings import load_task_settings
 
 settings = load_task_settings()
@@ -15,8 +16,7 @@ tasks = TaskService.from_settings(settings, load_settings())
 processor = BatchProcessor(event_type=EventType.SQS)
 # Keyed on the task id: a duplicate delivery returns the first outcome. In-progress
 # records expire with the invocation's remaining time, so a crashed attempt is retried.
-idempotency = IdempotencyConfig(event_key_jmespath="task_id", raise_on_no_idempotency_key=True)
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
+idempotency, persistence = once_per("task_id", settings.idempotency_table)
 
 
 @idempotent_function(data_keyword_argument="message", config=idempotency, persistence_store=persistence)
@@ -27,8 +27,7 @@ def run_task(message: dict, final_attempt: bool) -> dict:
 
 def record_handler(record: SQSRecord) -> dict:
     message = TaskMessage.model_validate_json(record.body)
-    receives = int(record.attributes.approximate_receive_count or 1)
-    return run_task(message=message.model_dump(), final_attempt=receives >= settings.max_receive_count)
+    return run_task(message=message.model_dump(), final_attempt=final_delivery(record, settings.max_receive_count))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from agentrail.api.errors import AgentRestResolver, error_response
+from agentrail.api.errors import AgentRestResolver, ApiError, error_response
 from agentrail.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry, DecisionRequest
 from agentrail.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
 from agentrail.approvals.store import AlreadyDecided, ApprovalNotFound
@@ -114,5 +114,9 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
     def webhook(approval_id: ApprovalId) -> ApprovalOut:
         event = app.current_event
         body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
-        signature = event.get_header_value(SIGNATURE_HEADER, case_sensitive=False)
-        return ApprovalOut.of(approvals.decide_by_webhook(approval_id, body, signature))
+        signature = event.headers.get(SIGNATURE_HEADER)  # case-insensitive in Powertools v3
+        try:
+            return ApprovalOut.of(approvals.decide_by_webhook(approval_id, body, signature))
+        except ValidationError:
+            # Parsed only after the signature checks out, so it is not a RequestValidationError; never echo it.
+            raise ApiError(400, "invalid_request", "The signed body is not a valid decision.") from None
