@@ -96,7 +96,7 @@ class ApprovalWorkflow(Construct):
 
     Attributes
     ----------
-    state_machine, step_function, approvals_table, audit_table, webhook_secret, schedule_group, task_types
+    state_machine, step_function, approvals_table, audit_table, webhook_secret, schedule_group, reminder_role, task_types
     """
 
     def __init__(
@@ -164,11 +164,11 @@ class ApprovalWorkflow(Construct):
                 "not an automatic schedule.",
             )
         self.schedule_group: scheduler.CfnScheduleGroup | None = None
-        self._scheduler_role: iam.Role | None = None
+        self.reminder_role: iam.Role | None = None
         if options.reminder_after is not None:
             self.schedule_group = scheduler.CfnScheduleGroup(self, "Reminders")
-            self._scheduler_role = iam.Role(self, "ReminderRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
-            event_bus.grant_put_events_to(self._scheduler_role)
+            self.reminder_role = iam.Role(self, "ReminderRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
+            event_bus.grant_put_events_to(self.reminder_role)
 
         base = function or AgentFunctionOptions()
         self.step_function = AgentFunction(
@@ -217,10 +217,10 @@ class ApprovalWorkflow(Construct):
             env["AGENT_APPROVAL_WEBHOOK_GROUPS"] = json.dumps(list(o.webhook_groups))
             env["AGENT_APPROVAL_WEBHOOK_SECRET"] = self.webhook_secret.secret_arn
             self.webhook_secret.grant_read(fn)
-        if o.reminder_after is not None and self.schedule_group is not None and self._scheduler_role is not None:
+        if o.reminder_after is not None and self.schedule_group is not None and self.reminder_role is not None:
             env["AGENT_APPROVAL_REMINDER_AFTER_SECONDS"] = str(int(o.reminder_after.to_seconds()))
             env["AGENT_APPROVAL_SCHEDULER_GROUP"] = self.schedule_group.ref
-            env["AGENT_APPROVAL_SCHEDULER_ROLE_ARN"] = self._scheduler_role.role_arn
+            env["AGENT_APPROVAL_SCHEDULER_ROLE_ARN"] = self.reminder_role.role_arn
             env["AGENT_APPROVAL_EVENT_BUS_ARN"] = self.event_bus.event_bus_arn
             stack = Stack.of(self)
             iam.Grant.add_to_principal(
@@ -228,7 +228,7 @@ class ApprovalWorkflow(Construct):
                 actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
                 resource_arns=[stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.schedule_group.ref}/*")],
             )
-            self._scheduler_role.grant_pass_role(fn)
+            self.reminder_role.grant_pass_role(fn)
             agent_function.acknowledge_policy(
                 f"IAM5[Resource::{arn_prefix(self, 'scheduler')}:schedule/<{logical_id(self.schedule_group)}>/*]",
                 "Reminder schedules are named by approval id, unknown in advance; only this group's schedules.",

@@ -249,6 +249,8 @@ class HierarchicalOptions:
             raise ValueError("max_review_rounds must be between 0 and 5")
         if self.step_timeout.to_seconds() > 900:
             raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
+        if self.execution_timeout.to_seconds() > 365 * 86_400:
+            raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
 
 
 class HierarchicalAgents(Construct):

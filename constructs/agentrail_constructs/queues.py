@@ -10,6 +10,25 @@ from constructs import Construct
 from agentrail_constructs.nag import acknowledge
 
 
+def _encryption(key: kms.IKey | None) -> dict[str, object]:
+    if key is not None:
+        return {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key}
+    return {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+
+
+def dead_letter_queue(
+    scope: Construct, construct_id: str, *, encryption_key: kms.IKey | None = None, fifo: bool = False
+) -> sqs.Queue:
+    """An encrypted, SSL-only queue that is itself a dead-letter queue (for event source and async-invoke failures)."""
+    queue = sqs.Queue(scope, construct_id, fifo=fifo or None, retention_period=Duration.days(14), enforce_ssl=True, **_encryption(encryption_key))
+    acknowledge(
+        queue.node.default_child,  # type: ignore[arg-type]
+        "SQS3",
+        "This queue is itself the dead-letter queue; its messages are inspected and redriven with `agentrail dlq`.",
+    )
+    return queue
+
+
 class QueueWithDeadLetters(Construct):
     """A queue, its dead-letter queue, SSL enforced and server-side encryption on both.
 
@@ -23,8 +42,6 @@ class QueueWithDeadLetters(Construct):
         FIFO queues keep order per message group. Default: false.
     encryption_key:
         A customer managed key. Default: SQS-managed encryption (SSE-SQS).
-    dead_letter_retention:
-        Default: 14 days, the maximum.
 
     Attributes
     ----------
@@ -40,29 +57,12 @@ class QueueWithDeadLetters(Construct):
         max_receive_count: int = 5,
         fifo: bool = False,
         encryption_key: kms.IKey | None = None,
-        dead_letter_retention: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if max_receive_count < 1:
             raise ValueError("max_receive_count must be at least 1")
-        encryption = (
-            {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": encryption_key}
-            if encryption_key is not None
-            else {"encryption": sqs.QueueEncryption.SQS_MANAGED}
-        )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            fifo=fifo or None,
-            retention_period=dead_letter_retention or Duration.days(14),
-            enforce_ssl=True,
-            **encryption,
-        )
-        acknowledge(
-            self.dead_letter_queue.node.default_child,
-            "SQS3",
-            "This queue is itself the dead-letter queue; its messages are inspected and redriven with `agentrail dlq`.",
-        )
+        encryption = _encryption(encryption_key)
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", encryption_key=encryption_key, fifo=fifo)
         self.queue = sqs.Queue(
             self,
             "Queue",

@@ -18,7 +18,7 @@ from constructs import Construct
 from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
-from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import private_bucket, secure_table
 from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA, check_exclusive
@@ -112,9 +112,7 @@ class SessionTable(Construct):
             options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(120), service_name="session-cleanup"),
         )
         self.grant_sessions(self.cleanup_function)
-        self.cleanup_dead_letter_queue = QueueWithDeadLetters(
-            self, "CleanupFailures", visibility_timeout=Duration.seconds(30), encryption_key=self.encryption_key
-        ).dead_letter_queue
+        self.cleanup_dead_letter_queue = dead_letter_queue(self, "CleanupFailures", encryption_key=self.encryption_key)
         self.cleanup_function.function.add_event_source(
             sources.DynamoEventSource(
                 self.table,  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from constructs import Construct
 from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
-from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stateless import check_exclusive
 from agentrail_constructs.storage import private_bucket, secure_table
@@ -139,6 +139,8 @@ class LongTaskWorkflowOptions:
             raise ValueError("LongTaskWorkflowOptions.task_types must name at least one task type")
         if self.step_timeout.to_seconds() > 900:
             raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
+        if self.timeout.to_seconds() > 365 * 86_400:
+            raise ValueError("timeout cannot exceed a Standard workflow's 1-year limit")
         if not 1 <= self.slice_steps <= 100:
             raise ValueError("slice_steps must be between 1 and 100")
 
@@ -430,9 +432,7 @@ class AsyncAgent(Construct):
         self.notifier.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
         if self.options.allow_insecure_callbacks:
             self.notifier.add_environment("AGENT_TASK_ALLOW_INSECURE_CALLBACKS", "true")
-        self.notifier_dead_letter_queue = QueueWithDeadLetters(
-            self, "WebhookFailures", visibility_timeout=Duration.seconds(30), encryption_key=self.task_table.encryption_key
-        ).dead_letter_queue
+        self.notifier_dead_letter_queue = dead_letter_queue(self, "WebhookFailures", encryption_key=self.task_table.encryption_key)
         self.notifier.alias.configure_async_invoke(
             retry_attempts=2,
             max_event_age=Duration.hours(6),

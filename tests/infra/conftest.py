@@ -30,8 +30,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 import aws_cdk as cdk  # noqa: E402
 import pytest  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+from constructs import IConstruct  # noqa: E402
 
-from agentrail_constructs import PATTERN_STACKS, StatelessAgent  # noqa: E402
+from agentrail_constructs import PATTERN_STACKS, SessionOptions, StatelessAgent  # noqa: E402
 from agentrail_constructs.app_config import AppConfig  # noqa: E402
 from agentrail_constructs.sources import runtime_package_dir  # noqa: E402
 
@@ -172,13 +173,19 @@ def synthesize_real_app(
     patterns: Iterable[str] = tuple(PATTERN_STACKS),
     bundling: bool = True,
     environment: Mapping[str, str] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> CloudAssembly:
     """Synthesize ``app.py`` for ``patterns`` (default: every registered pattern) with cdk-nag, as ``cdk synth`` does.
 
+    ``context`` adds ``-c`` values (``{"session_concurrency": "enqueue"}``).
     Returns the cloud assembly folder; its ``report`` is the parsed ``validation-report.json``.
     """
     return run_cdk_app(
-        REAL_APP, outdir, context={"patterns": ",".join(patterns)}, bundling=bundling, environment=environment
+        REAL_APP,
+        outdir,
+        context={**(context or {}), "patterns": ",".join(patterns)},
+        bundling=bundling,
+        environment=environment,
     )
 
 
@@ -210,3 +217,224 @@ def layer_app(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
     assembly = run_cdk_app(LAYER_APP, tmp_path_factory.mktemp("layer-app") / "cdk.out")
     assembly.assert_synthesized()
     return assembly
+
+
+#: Variants of the real app worth their own cdk-nag and cfn-lint run: name -> (pattern, extra ``-c`` context).
+REAL_APP_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "stateful-enqueue": ("stateful", {"session_concurrency": "enqueue"}),
+}
+
+
+@pytest.fixture(scope="session")
+def real_app_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, CloudAssembly]]:
+    """Each of ``REAL_APP_VARIANTS`` synthesized once with cdk-nag (bundling skipped): name -> (pattern, assembly)."""
+    return {
+        name: (
+            pattern,
+            synthesize_real_app(
+                tmp_path_factory.mktemp(f"real-app-{name}") / "cdk.out", patterns=(pattern,), bundling=False, context=context
+            ),
+        )
+        for name, (pattern, context) in REAL_APP_VARIANTS.items()
+    }
+
+
+# -- constructs synthesized in process, read through one helper ----------------------
+
+
+def token_text(value: Any) -> str:
+    """A resource reference as a comparable string: a literal as is, an intrinsic as sorted JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def listed(value: Any) -> list[Any]:
+    """An IAM ``Action``/``Resource`` (a string or a list) as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def refers_to(value: Any, logical_id: str) -> bool:
+    """Whether ``value`` holds a ``Ref`` or ``Fn::GetAtt`` of ``logical_id`` anywhere inside."""
+    if isinstance(value, dict):
+        if value.get("Ref") == logical_id:
+            return True
+        getatt = value.get("Fn::GetAtt")
+        if isinstance(getatt, list) and getatt and getatt[0] == logical_id:
+            return True
+        return any(refers_to(item, logical_id) for item in value.values())
+    if isinstance(value, list):
+        return any(refers_to(item, logical_id) for item in value)
+    return False
+
+
+class SynthesizedStack:
+    """A stack and its synthesized template, with the lookups construct tests share.
+
+    Lookups take constructs (``agent.worker``, ``agent.queue``), not logical
+    ids, so a test names what it means and survives logical-id changes.
+    """
+
+    def __init__(self, stack: cdk.Stack) -> None:
+        self.stack = stack
+        self.template = Template.from_stack(stack)
+        self.resources: dict[str, dict[str, Any]] = self.template.to_json()["Resources"]
+
+    def logical_id(self, construct: IConstruct) -> str:
+        """The logical id of a CloudFormation resource, or of an L2 construct's default resource."""
+        element = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
+        return self.stack.resolve(self.stack.get_logical_id(element))  # type: ignore[arg-type]
+
+    def properties(self, construct: IConstruct) -> dict[str, Any]:
+        return self.resources[self.logical_id(construct)].get("Properties", {})
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> properties of every resource of ``resource_type``."""
+        return {lid: r.get("Properties", {}) for lid, r in self.resources.items() if r["Type"] == resource_type}
+
+    def environment(self, agent_function: Any) -> dict[str, Any]:
+        """The environment variables of an AgentFunction."""
+        return self.properties(agent_function.function)["Environment"]["Variables"]
+
+    def grants(self, agent_function: Any) -> set[tuple[str, str]]:
+        """Every (action, resource) pair an AgentFunction's role policy allows; resources as :func:`token_text`.
+
+        ``@aws-cdk/aws-iam:minimizePolicies`` merges statements, so tests compare pairs, not statements.
+        """
+        policy = agent_function.role.node.find_child("DefaultPolicy")
+        pairs = set()
+        for statement in self.properties(policy)["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in listed(statement["Action"]):
+                for resource in listed(statement["Resource"]):
+                    pairs.add((action, token_text(resource)))
+        return pairs
+
+    def policy_statements(self) -> list[dict[str, Any]]:
+        """Every statement of every ``AWS::IAM::Policy`` in the stack."""
+        return [
+            statement
+            for props in self.of_type("AWS::IAM::Policy").values()
+            for statement in props["PolicyDocument"]["Statement"]
+        ]
+
+    def statements_on(self, construct: IConstruct) -> list[dict[str, Any]]:
+        """Every IAM policy statement of the stack whose ``Resource`` references ``construct``."""
+        logical_id = self.logical_id(construct)
+        return [s for s in self.policy_statements() if refers_to(s["Resource"], logical_id)]
+
+    def routes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """``(HTTP method, path)`` -> the ``AWS::ApiGateway::Method`` properties, for every method of the stack."""
+        parts = {lid: (props["ParentId"], props["PathPart"]) for lid, props in self.of_type("AWS::ApiGateway::Resource").items()}
+
+        def path(reference: Any) -> str:
+            if isinstance(reference, dict) and reference.get("Ref") in parts:
+                parent, part = parts[reference["Ref"]]
+                return f"{path(parent).rstrip('/')}/{part}"
+            return "/"  # the root resource is a GetAtt of the RestApi
+
+        methods = self.of_type("AWS::ApiGateway::Method").values()
+        return {(props["HttpMethod"], path(props["ResourceId"])): props for props in methods}
+
+    def render(self, value: Any) -> Any:
+        """``value`` with ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Select`` and ``Fn::Split`` resolved.
+
+        References become placeholders shaped like what CloudFormation returns
+        (an alias's ``Ref`` is its ARN, a queue's is its URL), so a rendered
+        state machine definition or environment can be parsed and loaded.
+        """
+        if isinstance(value, list):
+            return [self.render(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (function, argument), = value.items()
+            if function == "Ref":
+                return self._ref(argument)
+            if function == "Fn::GetAtt":
+                return self._get_att(*argument)
+            if function == "Fn::Join":
+                return argument[0].join(str(self.render(part)) for part in argument[1])
+            if function == "Fn::Select":
+                return self.render(argument[1])[int(argument[0])]
+            if function == "Fn::Split":
+                return str(self.render(argument[1])).split(argument[0])
+        return {key: self.render(item) for key, item in value.items()}
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Partition": "aws",
+            "AWS::Region": TEST_ENV.region,
+            "AWS::AccountId": TEST_ENV.account,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack.stack_name,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        region, account = TEST_ENV.region, TEST_ENV.account
+        return {
+            "AWS::Lambda::Alias": f"arn:aws:lambda:{region}:{account}:function:{name}:live",
+            "AWS::SQS::Queue": f"https://sqs.{region}.amazonaws.com/{account}/{name}",
+            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{region}:{account}:stateMachine:{name}",
+            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
+        }.get(self.resources[name]["Type"], name)
+
+    def _get_att(self, name: str, attribute: str) -> str:
+        region, account = TEST_ENV.region, TEST_ENV.account
+        resource_type = self.resources[name]["Type"]
+        if attribute == "StreamArn":
+            return f"arn:aws:dynamodb:{region}:{account}:table/{name}/stream/2026-01-01T00:00:00.000"
+        if attribute != "Arn":
+            return f"{name}.{attribute}"
+        service = resource_type.split("::")[1].lower()
+        return {
+            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account}:function:{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account}:{name}",
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name.lower()}",
+            "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{name}",
+            "AWS::Events::EventBus": f"arn:aws:events:{region}:{account}:event-bus/{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
+            "AWS::KMS::Key": f"arn:aws:kms:{region}:{account}:key/{name}",
+        }.get(resource_type, f"arn:aws:{service}:{region}:{account}:{name}")
+
+    @staticmethod
+    def acknowledgements(construct: IConstruct) -> dict[str, str]:
+        """cdk-nag rule -> reason acknowledged on ``construct`` (or on its default resource)."""
+        target = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
+        found: dict[str, str] = {}
+        for entry in target.node.metadata:  # type: ignore[union-attr]
+            if entry.type == "aws:cdk:acknowledged-rules":
+                found.update({rule.split("::")[-1].removeprefix("AwsSolutions-"): reason for rule, reason in entry.data.items()})
+        return found
+
+
+@pytest.fixture(scope="session")
+def synthesize(app_factory: Callable[..., cdk.App]) -> Callable[[Callable[[cdk.Stack], Any]], tuple[Any, SynthesizedStack]]:
+    """``synthesize(build)``: run ``build(stack)`` on a new stack in the test account, return its result and the synth.
+
+    Bundling is skipped; each call is a new app, so tests do not share constructs.
+    """
+
+    def run(build: Callable[[cdk.Stack], Any]) -> tuple[Any, SynthesizedStack]:
+        stack = cdk.Stack(app_factory(), "Test", env=TEST_ENV)
+        built = build(stack)
+        return built, SynthesizedStack(stack)
+
+    return run
+
+
+#: Every pattern stack, and variants of them, as the construct tests synthesize them: name -> (pattern, stack options).
+PATTERN_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{pattern: (pattern, {}) for pattern in PATTERN_STACKS},
+    "stateful-enqueue": ("stateful", {"sessions": SessionOptions(concurrency="enqueue")}),
+}
+
+
+@pytest.fixture(scope="session")
+def pattern_stacks(app_factory: Callable[..., cdk.App]) -> dict[str, SynthesizedStack]:
+    """Each of ``PATTERN_VARIANTS`` synthesized once, in one app (bundling skipped): name -> stack."""
+    app = app_factory()
+    stacks = {
+        name: PATTERN_STACKS[pattern](app, f"Pattern-{name}", env=TEST_ENV, **options)
+        for name, (pattern, options) in PATTERN_VARIANTS.items()
+    }
+    return {name: SynthesizedStack(stack) for name, stack in stacks.items()}

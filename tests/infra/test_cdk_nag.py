@@ -65,6 +65,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_methods("StatelessAgent/Api", "invoke/POST", "health/GET", "openapi.json/GET"),
     },
     "stateful": {
+        ("SQS3", "StatefulAgent/Sessions/CleanupFailures/Resource"),
         ("IAM5[Resource::*]", "StatefulAgent/Agent/Role/DefaultPolicy/Resource"),
         ("IAM5[Resource::*]", "StatefulAgent/Sessions/Cleanup/Role/DefaultPolicy/Resource"),
         (
@@ -90,6 +91,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         ),
     },
     "async": {
+        ("SQS3", "AsyncAgent/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
         *_policies(
@@ -102,8 +104,10 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
             for machine in ("AsyncAgentLongTasksStateMachineD47E736B", "AsyncAgentApprovalsStateMachine8B068864")
         ),
         *_task_api("AsyncAgent"),
+        *_methods("AsyncAgent/Api", "approvals/GET", "approvals/{approval_id}/GET", "approvals/{approval_id}/decision/POST"),
     },
     "multiagent": {
+        ("SQS3", "Team/Tasks/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         *_policies(
             "IAM5[Resource::<TeamTasksResultsBucketB023DED4.Arn>/*]",
@@ -112,6 +116,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_task_api("Team/Tasks"),
     },
     "hierarchical": {
+        ("SQS3", "Tasks/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "Tasks", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "Supervisor", "Steps", "StateMachine"),
         *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Tasks", "Agent", "Worker"),
@@ -128,7 +133,20 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
 }
 
+#: Variants of the real app (conftest's REAL_APP_VARIANTS) -> what they may acknowledge.
+VARIANT_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
+    "stateful-enqueue": {
+        *EXPECTED_ACKNOWLEDGEMENTS["stateful"],
+        ("IAM5[Resource::*]", "StatefulAgent/Worker/Role/DefaultPolicy/Resource"),
+        (
+            "IAM5[Resource::<StatefulAgentSessionsOffloadBucketEFCBCC5C.Arn>/sessions/*]",
+            "StatefulAgent/Worker/Role/DefaultPolicy/Resource",
+        ),
+    },
+}
+
 PATTERNS = sorted(PATTERN_STACKS)
+VARIANTS = sorted(VARIANT_ACKNOWLEDGEMENTS)
 
 
 def findings(report: dict[str, Any], key: str, stack_name: str) -> list[dict[str, Any]]:
@@ -214,6 +232,38 @@ def test_acknowledged_findings_are_exactly_the_reviewed_list(real_app: Any, patt
     assert expected is not None, f"review, then list in EXPECTED_ACKNOWLEDGEMENTS[{pattern!r}]: {sorted(acknowledged)}"
     assert set(acknowledged) - expected == set(), "new acknowledgements: review each, then add it to the list"
     assert expected - set(acknowledged) == set(), "these are no longer acknowledged: remove them from the list"
+
+
+def test_every_app_variant_has_an_expected_acknowledgement_list(real_app_variants: dict[str, Any]) -> None:
+    assert set(VARIANT_ACKNOWLEDGEMENTS) == set(real_app_variants)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_app_variant_has_no_unacknowledged_finding(real_app_variants: dict[str, Any], variant: str) -> None:
+    pattern, assembly = real_app_variants[variant]
+    stack_name = assembly.pattern_stack_name(pattern)
+    assembly.assert_synthesized()
+
+    violations = [
+        (finding["ruleName"], construct["constructPath"])
+        for finding in findings(assembly.report, "violations", stack_name)
+        for construct in finding["violatingConstructs"]
+    ]
+
+    assert violations == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_app_variant_acknowledges_exactly_the_reviewed_list(real_app_variants: dict[str, Any], variant: str) -> None:
+    pattern, assembly = real_app_variants[variant]
+    stack_name = assembly.pattern_stack_name(pattern)
+
+    acknowledged = {
+        (finding["ruleName"].removeprefix("AwsSolutions-"), finding["acknowledgedAt"].removeprefix(f"{stack_name}/"))
+        for finding in findings(assembly.report, "suppressedViolations", stack_name)
+    }
+
+    assert acknowledged == VARIANT_ACKNOWLEDGEMENTS[variant]
 
 
 # -- the checks fail the synth ---------------------------------------------------------

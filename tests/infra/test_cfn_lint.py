@@ -26,6 +26,16 @@ def test_pattern_template_passes_cfn_lint(real_app: Any, pattern: str) -> None:
     assert [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in matches] == []
 
 
+def test_app_variant_templates_pass_cfn_lint(real_app_variants: Any) -> None:
+    # e.g. stateful with -c session_concurrency=enqueue: a FIFO queue, its worker and their mapping.
+    found = {}
+    for variant, (pattern, assembly) in real_app_variants.items():
+        template = assembly.template_path(assembly.pattern_stack_name(pattern)).read_text()
+        found[variant] = [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in lint(template, regions=REGIONS)]
+
+    assert found and found == {variant: [] for variant in real_app_variants}
+
+
 def test_cfn_lint_reports_what_it_finds(real_app: Any) -> None:
     # Given a real template with one property made invalid, cfn-lint must say so: proof the lint above is not vacuous.
     template = real_app.template(real_app.pattern_stack_name("stateless"))
