@@ -77,7 +77,7 @@ class Benchmark:
 
 def all_benchmarks() -> dict[str, Benchmark]:
     """Every benchmark by key, in the order they run (``assets`` after ``synth``, whose output it reuses)."""
-    from benchmarks import assets, cold_start, session_calls, synth, task_throughput, warm
+    from benchmarks import assets, cold_start, routed_overhead, session_calls, synth, task_throughput, warm
 
     return {
         b.key: b
@@ -88,5 +88,6 @@ def all_benchmarks() -> dict[str, Benchmark]:
             assets.BENCHMARK,
             session_calls.BENCHMARK,
             task_throughput.BENCHMARK,
+            routed_overhead.BENCHMARK,
         )
     }

@@ -1,0 +1,246 @@
+"""Routed requests in one process against moto: the multi-agent handlers through SQS, and the same two agents called directly.
+
+Usage: ``python routed_requests.py COUNT WARMUP BLOCK REPORT.json``.
+
+Framework side, per request: the task is submitted (record + message, not
+timed), then the task queue, the chosen specialist's queue and the outcome
+queue are each received from and handed, as the SQS event Lambda builds, to the
+router, specialist and orchestrator handlers, and the message deleted, as
+Lambda's poller would. Baseline side, per request: ``Agent.run`` of the router
+definition (with its hand-off tools) and of the specialist definition (with its
+tools and hand-offs), nothing else. Both use the local model; the requests
+rotate over one per specialist. Sides alternate in blocks (A B B A). AWS calls
+inside the handlers are counted and timed by botocore hooks in every session.
+"""
+
+import gc
+import importlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
+from botocore.handlers import BUILTIN_HANDLERS
+from lambda_shapes import LambdaContext
+
+TASK_TABLE = "agentrail-bench-team-tasks"
+IDEMPOTENCY_TABLE = "agentrail-bench-team-idempotency"
+BUS = "agentrail-bench-team"
+OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
+TEAM = {
+    # name: (definition, hand-offs)
+    "billing": ("agentrail.demo_team:billing", ("account",)),
+    "technical": ("agentrail.demo_team:technical", ()),
+    "account": ("agentrail.demo_team:account", ("billing",)),
+}
+REQUESTS = [
+    ("Why was I charged twice on invoice INV-1001?", "billing"),
+    ("The dashboard is down", "technical"),
+    ("Change my email to a@b.co", "account"),
+]
+
+
+class AwsCalls:
+    """Counts AWS calls by ``service.Operation``, and the time inside them (botocore and moto), while ``on``.
+
+    The hooks go into botocore's built-in handlers, so every session made afterwards has them, including the
+    ones Powertools makes for itself (idempotency).
+    """
+
+    def __init__(self) -> None:
+        self.on = False
+        self.counts: Counter[str] = Counter()
+        self.ns = 0
+        self._started: list[int] = []
+
+    def install(self) -> None:
+        BUILTIN_HANDLERS.extend([("provide-client-params", self._start), ("before-call", self._count), ("after-call", self._stop)])
+
+    def _start(self, **_) -> None:
+        if self.on:
+            self._started.append(time.perf_counter_ns())
+
+    def _count(self, model, **_) -> None:
+        if self.on:
+            self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
+
+    def _stop(self, **_) -> None:
+        if self.on and self._started:
+            self.ns += time.perf_counter_ns() - self._started.pop()
+
+
+def import_handler(name: str, environment: dict[str, str]):
+    """``agentrail_handlers.<name>.app`` initialized under ``environment``, as its own Lambda function's cold start."""
+    from agentrail.config import load_settings
+    from agentrail.multiagent.settings import load_multi_settings
+    from agentrail.tasks.settings import load_task_settings
+
+    os.environ.update(environment)
+    for cache in (load_settings, load_task_settings, load_multi_settings):
+        cache.cache_clear()
+    module_name = f"agentrail_handlers.{name}.app"
+    sys.modules.pop(module_name, None)
+    module = importlib.import_module(module_name)
+    sys.modules.pop(module_name, None)
+    for key in environment:
+        os.environ.pop(key)
+    return module
+
+
+def main() -> int:
+    count, warmup, block, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    import boto3
+
+    calls = AwsCalls()
+    calls.install()
+    mock = moto.mock_aws()
+    mock.start()
+    dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+    for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id")):
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    boto3.client("events").create_event_bus(Name=BUS)
+
+    def queue(name: str) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=f"agentrail-bench-{name}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    queues = {name: queue(name) for name in ("tasks", "outcomes", *TEAM)}
+
+    from agentrail.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
+
+    descriptions = {"billing": BILLING_DESCRIPTION, "technical": TECHNICAL_DESCRIPTION, "account": ACCOUNT_DESCRIPTION}
+    catalog = [{"name": n, "description": descriptions[n], "queue_url": queues[n][0]} for n in TEAM]
+    shared = {
+        "AGENT_TASK_TABLE": TASK_TABLE,
+        "AGENT_TASK_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "AGENT_TASK_EVENT_BUS": BUS,
+        "AGENT_MULTI_SPECIALISTS": json.dumps(catalog),
+        "AGENT_MULTI_ORCHESTRATOR_QUEUE_URL": queues["outcomes"][0],
+    }
+    handlers = {
+        "router": import_handler(
+            "router",
+            shared | {"AGENT_TASK_QUEUE_URL": queues["tasks"][0], "AGENT_MULTI_AGENT_NAME": "router", "AGENT_MULTI_HANDOFFS": json.dumps(list(TEAM))},
+        ),
+        **{
+            name: import_handler(
+                "specialist",
+                shared | {"AGENT_MULTI_AGENT_NAME": name, "AGENT_DEFINITION": definition, "AGENT_MULTI_HANDOFFS": json.dumps(list(handoffs))},
+            )
+            for name, (definition, handoffs) in TEAM.items()
+        },
+        "orchestrator": import_handler("orchestrator", {k: v for k, v in shared.items() if k.startswith("AGENT_TASK_")}),
+    }
+    context = LambdaContext()
+
+    from agentrail.agent.definition import load_definition
+    from agentrail.agent.loop import Agent
+    from agentrail.models.local import LocalModel
+    from agentrail.multiagent import Router, SpecialistSpec, handoff_tool
+    from agentrail.multiagent.routing import handoff_target
+    from agentrail.tasks.service import TaskSubmission
+
+    specs = {n: SpecialistSpec(name=n, description=descriptions[n]) for n in TEAM}
+    model = LocalModel()
+    router_definition = Router.definition()
+    direct = {
+        "router": Agent(model=model, tools=[handoff_tool(s) for s in specs.values()], system_prompt=router_definition.system_prompt),
+        **{
+            name: Agent(
+                model=model,
+                tools=[*load_definition(definition).tools, *(handoff_tool(specs[h]) for h in handoffs)],
+                system_prompt=load_definition(definition).system_prompt,
+            )
+            for name, (definition, handoffs) in TEAM.items()
+        },
+    }
+
+    def deliver(function: str, queue_name: str, *, counted: bool) -> int:
+        url, arn = queues[queue_name]
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"]).get("Messages", [])
+        if len(received) != 1:
+            raise SystemExit(f"{queue_name}: expected one message, got {len(received)}")
+        message = received[0]
+        event = {
+            "Records": [
+                {
+                    "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+                    "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
+                    "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
+                }
+            ]
+        }
+        calls.on = counted
+        started = time.perf_counter_ns()
+        result = handlers[function].handler(event, context)
+        elapsed = time.perf_counter_ns() - started
+        calls.on = False
+        if result["batchItemFailures"]:
+            raise SystemExit(f"{function} reported a failure")
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return elapsed
+
+    router_tasks = handlers["router"].tasks
+
+    def routed(index: int, timed: dict | None) -> None:
+        message, specialist = REQUESTS[index % len(REQUESTS)]
+        router_tasks.submit(TaskSubmission(message=message), owner=OWNER, correlation_id=f"bench-{index}")
+        counted = timed is not None
+        inside_before = calls.ns
+        started = time.perf_counter_ns()
+        handler_ns = sum(
+            deliver(function, queue_name, counted=counted)
+            for function, queue_name in (("router", "tasks"), (specialist, specialist), ("orchestrator", "outcomes"))
+        )
+        path_ns = time.perf_counter_ns() - started
+        if timed is not None:
+            timed["handler_ns"].append(handler_ns)
+            timed["aws_ns"].append(calls.ns - inside_before)
+            timed["path_ns"].append(path_ns)
+
+    def baseline(index: int, timed: dict | None) -> None:
+        message, specialist = REQUESTS[index % len(REQUESTS)]
+        started = time.perf_counter_ns()
+        first = direct["router"].run(message)
+        answer = direct[handoff_target(first)].run(message)
+        elapsed = time.perf_counter_ns() - started
+        if handoff_target(first) != specialist or not answer.answer:
+            raise SystemExit(f"the direct agents did not answer {message!r} as {specialist}")
+        if timed is not None:
+            timed["handler_ns"].append(elapsed)
+            timed["aws_ns"].append(0)
+            timed["path_ns"].append(elapsed)
+
+    sides = {"framework": routed, "baseline": baseline}
+    for side in sides.values():
+        for index in range(warmup):
+            side(index, None)
+    gc.collect()
+    timed = {name: {"handler_ns": [], "aws_ns": [], "path_ns": []} for name in sides}
+    names = list(sides)
+    done = 0
+    round_index = 0
+    while done < count:
+        size = min(block, count - done)
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            for index in range(done, done + size):
+                sides[name](index, timed[name])
+        done += size
+        round_index += 1
+
+    statuses = Counter(item["status"]["S"] for item in dynamodb.scan(TableName=TASK_TABLE)["Items"])
+    with open(report_path, "w") as report:
+        json.dump({"timed": timed, "aws_calls": dict(calls.counts), "task_statuses": dict(statuses), "count": count}, report)
+    mock.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Decisions relayed by a chat tool: ``POST /approvals/{id}/webhook``, HMAC-signed with a secret in Secrets Manager."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+
+def decision_events(approvals, approval_id: str) -> list[str]:
+    return [e.event for e in approvals.api_service.audit.entries(approval_id) if e.event not in ("requested", "escalated")]
+
+
+def test_a_validly_signed_decision_approves_and_reaches_the_waiting_execution(deployment, signed_webhook, aws):
+    approvals = deployment()
+    paused = approvals.pause()
+
+    reply = approvals.call(signed_webhook(paused.approval_id))
+
+    assert reply.status == 200
+    assert (reply.body["status"], reply.body["decided_by"], reply.body["comment"]) == (
+        "approved", "webhook:alice@example.com", "Approved in #refunds",
+    )
+    execution = aws.execution_after_wait(paused.execution_arn)
+    assert json.loads(execution["output"])["decision"]["approved"] is True
+    assert paused.token not in reply.raw
+    assert decision_events(approvals, paused.approval_id) == ["approved"]
+
+
+def test_forged_and_stale_signatures_are_401_and_change_nothing(deployment, signed_webhook, api_event, aws):
+    approvals = deployment()
+    paused = approvals.pause()
+    unsigned = api_event("webhook", approval_id=paused.approval_id)
+    del unsigned["headers"]["X-Agentrail-Signature"], unsigned["multiValueHeaders"]["X-Agentrail-Signature"]
+    tampered = signed_webhook(paused.approval_id)
+    tampered["body"] = tampered["body"].replace('"approve"', '"reject"')
+    attempts = {
+        "forged (another secret)": signed_webhook(paused.approval_id, secret="whsec-guessed"),
+        "stale (6 minutes old)": signed_webhook(paused.approval_id, at=int(time.time()) - 360),
+        "from the future": signed_webhook(paused.approval_id, at=int(time.time()) + 360),
+        "body changed after signing": tampered,
+        "unsigned": unsigned,
+        "the shared event's old signature": api_event("webhook", approval_id=paused.approval_id),
+    }
+
+    replies = {name: approvals.call(event) for name, event in attempts.items()}
+
+    for name, reply in replies.items():
+        assert (reply.status, reply.body["error"]) == (401, "invalid_signature"), name
+        assert reply.body["message"] == "The request signature is missing, invalid, stale or replayed."
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+    assert decision_events(approvals, paused.approval_id) == []
+    assert aws.sfn.describe_execution(executionArn=paused.execution_arn)["status"] == "RUNNING"
+
+
+def test_a_replayed_signature_is_401_even_against_another_approval(deployment, signed_webhook):
+    approvals = deployment()
+    first = approvals.pause()
+    second = approvals.pause("6e4a2c0b8d9f4e1a3b5c7d9e1f3a5b7c", correlation_id="second")
+    captured = signed_webhook(first.approval_id)
+    approvals.call(captured)
+
+    replayed = approvals.call(captured)
+    redirected = copy.deepcopy(captured)
+    redirected["path"] = redirected["path"].replace(first.approval_id, second.approval_id)
+    redirected["pathParameters"] = {"approval_id": second.approval_id}
+    aimed_elsewhere = approvals.call(redirected)
+
+    for reply in (replayed, aimed_elsewhere):
+        assert (reply.status, reply.body["error"]) == (401, "invalid_signature")
+    assert decision_events(approvals, first.approval_id) == ["approved"]
+    assert approvals.api_service.approvals.get(second.approval_id).status == "pending"
+    assert decision_events(approvals, second.approval_id) == []
+
+
+def test_an_approver_group_not_allowed_to_use_webhooks_gets_403_and_is_audited(deployment, signed_webhook):
+    approvals = deployment(webhook_groups=("chatops",))
+    paused = approvals.pause()
+
+    reply = approvals.call(signed_webhook(paused.approval_id))
+
+    assert (reply.status, reply.body["error"]) == (403, "not_an_approver")
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+    [refused] = [e for e in approvals.api_service.audit.entries(paused.approval_id) if e.event == "refused"]
+    assert refused.actor == "webhook:alice@example.com"
+
+
+def test_a_validly_signed_body_that_is_not_a_decision_is_a_short_400(deployment, signed_webhook):
+    approvals = deployment()
+    paused = approvals.pause()
+
+    reply = approvals.call(signed_webhook(paused.approval_id, body={"decision": "approve", "approver": "", "extra": "<script>"}))
+
+    assert (reply.status, reply.body["error"]) == (400, "invalid_request")
+    assert "<script>" not in reply.raw and "Traceback" not in reply.raw
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+
+
+def test_webhook_decisions_are_refused_when_no_secret_is_configured(deployment, signed_webhook):
+    approvals = deployment(webhook_secret=None, webhook_groups=())
+    paused = approvals.pause()
+
+    reply = approvals.call(signed_webhook(paused.approval_id))
+
+    assert (reply.status, reply.body["error"]) == (401, "invalid_signature")
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"

@@ -1,0 +1,194 @@
+"""Hierarchical agents: the supervisor function behind every state of the plan → work → review → synthesize workflow.
+
+The state machine is not run here: :func:`run_research` plays its states in order (the Choice rules of
+HierarchicalAgents, the Map's tolerated failure percentage, the Catch to ``fail``) and hands each Lambda
+task the payload Step Functions would, starting from the shared events in events/multiagent/.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentrail.multiagent import SubtaskFailed
+
+# The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+RESEARCH = "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS"
+
+
+class MapFailed(Exception):
+    """The FanOut Map exceeded its ToleratedFailurePercentage (``States.ExceedToleratedFailureThreshold``)."""
+
+
+def run_research(handler, load_event, context) -> list[tuple[str, dict]]:
+    """Run one research task through the workflow's states; returns each state's name and output, in order."""
+    plan_event = load_event("multiagent/plan.json")
+    common = {"task_id": plan_event["task_id"], "correlation_id": plan_event["correlation_id"]}
+    visited: list[tuple[str, dict]] = []
+
+    def invoke(state: str, payload: dict) -> dict:
+        output = handler(payload, context)
+        visited.append((state, output))
+        return output
+
+    try:
+        work = invoke("Plan", plan_event)
+        review = {"round": 0, "budget_exceeded": False}
+        if not work["budget_exceeded"]:
+            while True:
+                failures = 0
+                for item in work["items"]:
+                    try:
+                        invoke("Work", {"action": "work", **item})
+                    except SubtaskFailed as error:
+                        visited.append(("Work", {"index": item["index"], "error": str(error)}))
+                        failures += 1
+                if work["items"] and 100 * failures / len(work["items"]) > work["tolerance"]:
+                    raise MapFailed("the Map exceeded its tolerated failure percentage")
+                review = invoke("Review", load_event("multiagent/review.json") | common | {"round": review["round"]})
+                if review["rerun"]:
+                    work = {"items": review["items"], "tolerance": work["tolerance"], "budget_exceeded": False}
+                    continue
+                if not review["budget_exceeded"] and review.get("too_many_failed"):
+                    error = {"Error": "TooManyFailedSubtasks", "Cause": '{"errorMessage": "more subtasks failed than tolerated"}'}
+                    invoke("MarkFailed", load_event("multiagent/fail.json") | common | {"error": error})
+                    return visited
+                break
+        invoke("Synthesize", load_event("multiagent/synthesize.json") | common | {"budget_exceeded": review["budget_exceeded"]})
+    except MapFailed as error:
+        failure = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": json.dumps({"errorMessage": str(error)})}
+        invoke("MarkFailed", load_event("multiagent/fail.json") | common | {"error": failure})
+    return visited
+
+
+@pytest.fixture
+def research_task(stored_task, load_event):
+    plan = load_event("multiagent/plan.json")
+    return stored_task(RESEARCH, task_id=plan["task_id"], correlation_id=plan["correlation_id"], task_type="research")
+
+
+def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answer(supervisor, research_task, aws, load_event, lambda_context, stdout_records):
+    handler = supervisor().handler
+
+    visited = run_research(handler, load_event, lambda_context)
+
+    [plan] = [output for state, output in visited if state == "Plan"]
+    assert [item["text"] for item in plan["items"]] == ["Research Lambda", "research flaky Step Functions", "compare DynamoDB and SQS"]
+    works = [output for state, output in visited if state == "Work"]
+    assert works == [
+        {"index": 0, "status": "done"},
+        {"index": 1, "error": "subtask 1 gave a failed or weak result on attempt 1"},
+        {"index": 2, "status": "done"},
+        {"index": 1, "status": "done"},  # the review's re-run, attempt 2
+    ]
+    reviews = [output for state, output in visited if state == "Review"]
+    assert [(r["rerun"], r["round"]) for r in reviews] == [(True, 1), (False, 1)]
+    assert [state for state, _ in visited][-1] == "Synthesize"
+    task = aws.task(research_task)
+    assert task.status == "succeeded"
+    assert task.result.data["review_reruns"] == 1
+    assert [(s["status"], s["attempts"]) for s in task.result.data["subtasks"]] == [("done", 1), ("done", 2), ("done", 1)]
+    answer = task.result.answer
+    assert answer.startswith("Combined answer from 3 findings:")
+    for note in ("AWS Lambda runs code without servers", "Step Functions coordinates services", "DynamoDB is a key-value", "SQS is a managed message queue"):
+        assert note in answer
+    assert {agent: s.calls for agent, s in task.spend.items()} == {"supervisor": 2, "worker": 4}
+    assert task.usage.total_tokens == sum(s.usage.total_tokens for s in task.spend.values())
+    lines = [r for r in stdout_records() if "message" in r and r.get("task_id") == research_task]
+    assert lines and {r["correlation_id"] for r in lines} == {load_event("multiagent/plan.json")["correlation_id"]}
+
+
+def test_the_shared_work_event_fails_the_flaky_subtask_on_its_first_attempt_only(supervisor, research_task, load_event, lambda_context, aws):
+    handler = supervisor().handler
+    handler(load_event("multiagent/plan.json"), lambda_context)
+    work = load_event("multiagent/work.json")
+
+    with pytest.raises(SubtaskFailed, match="subtask 1 gave a failed or weak result on attempt 1"):
+        handler(work, lambda_context)
+    retried = handler(work | {"attempt": 2}, lambda_context)
+
+    assert retried == {"index": 1, "status": "done"}
+    [subtask] = [s for s in aws.store.subtasks(research_task) if s["index"] == 1]
+    assert (subtask["status"], subtask["attempts"]) == ("done", 2)
+
+
+def test_without_review_rounds_and_with_no_tolerance_too_many_subtasks_failed(supervisor, research_task, load_event, lambda_context, aws):
+    handler = supervisor(max_review_rounds=0, tolerated_failure_percentage=0)
+    plan = handler.handler(load_event("multiagent/plan.json"), lambda_context)
+    for item in plan["items"]:
+        try:
+            handler.handler({"action": "work", **item}, lambda_context)
+        except SubtaskFailed:
+            pass
+
+    review = handler.handler(load_event("multiagent/review.json"), lambda_context)
+    # Reviewed? → TooManyFailed → MarkFailed, with the error the state machine builds.
+    failed = handler.handler(
+        load_event("multiagent/fail.json")
+        | {"error": {"Error": "TooManyFailedSubtasks", "Cause": '{"errorMessage": "more subtasks failed than tolerated"}'}},
+        lambda_context,
+    )
+
+    assert plan["tolerance"] == 0.0
+    assert (review["rerun"], review["too_many_failed"], review["items"]) == (False, True, [])
+    assert failed["status"] == "failed"
+    task = aws.task(research_task)
+    assert task.error.model_dump() == {"code": "TooManyFailedSubtasks", "message": "more subtasks failed than tolerated"}
+
+
+def test_with_no_tolerance_the_map_itself_fails_the_task(supervisor, research_task, load_event, lambda_context, aws):
+    handler = supervisor(max_review_rounds=1, tolerated_failure_percentage=0).handler
+
+    visited = run_research(handler, load_event, lambda_context)
+
+    assert [state for state, _ in visited][-1] == "MarkFailed"
+    assert "Review" not in [state for state, _ in visited]
+    assert aws.task(research_task).error.code == "States.ExceedToleratedFailureThreshold"
+
+
+def test_a_spend_limit_ends_the_task_budget_exceeded_with_the_answers_gathered_so_far(supervisor, research_task, load_event, lambda_context, aws):
+    # The plan and the first subtask fit in 1,200 tokens; the second runs out of them, the third never starts.
+    handler = supervisor(max_task_tokens=1200).handler
+
+    visited = run_research(handler, load_event, lambda_context)
+
+    works = [output for state, output in visited if state == "Work"]
+    assert works == [
+        {"index": 0, "status": "done"},
+        {"index": 1, "error": "subtask 1 gave a failed or weak result on attempt 1"},
+        {"index": 2, "status": "skipped_budget"},
+    ]
+    [review] = [output for state, output in visited if state == "Review"]
+    assert review["budget_exceeded"] is True
+    task = aws.task(research_task)
+    assert task.status == "budget_exceeded"
+    assert task.error.model_dump() == {"code": "budget_exceeded", "message": "the spend limit was reached"}
+    assert task.result.answer.startswith("1. research_topic returned")
+    assert "AWS Lambda runs code without servers" in task.result.answer
+    assert [s["status"] for s in task.result.data["subtasks"]] == ["done", "failed", "skipped_budget"]
+    assert task.usage.total_tokens >= 1200
+    [finished] = aws.task_events()
+    assert finished["detail"]["status"] == "budget_exceeded"
+
+
+def test_fail_stores_only_the_error_type_and_message(supervisor, research_task, load_event, lambda_context, aws):
+    handler = supervisor().handler
+    handler(load_event("multiagent/plan.json"), lambda_context)
+
+    output = handler(load_event("multiagent/fail.json"), lambda_context)
+
+    assert output == {"task_id": research_task, "status": "failed"}
+    task = aws.task(research_task)
+    assert task.error.model_dump() == {"code": "SubtaskFailed", "message": "subtask 1 gave a failed or weak result on attempt 2"}
+    raw = json.dumps(aws.dynamodb.get_item(TableName="agentrail-team-tasks", Key={"task_id": {"S": research_task}})["Item"])
+    assert "stackTrace" not in raw and "hierarchy.py" not in raw
+
+
+def test_an_unknown_action_is_refused(supervisor, research_task, load_event, lambda_context):
+    handler = supervisor().handler
+
+    with pytest.raises(ValueError, match="unknown supervisor action"):
+        handler(load_event("multiagent/plan.json") | {"action": "delete"}, lambda_context)

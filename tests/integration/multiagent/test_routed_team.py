@@ -1,0 +1,252 @@
+"""The demo support team (router, billing, technical, account, orchestrator) through its Lambda handlers and SQS queues."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from agentrail.metering.pricing import ModelPrice, PriceTable
+
+# Batches that reach no agent flush only ColdStart, and Powertools warns about that.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+MISCONFIGURED_MODEL = {"AGENT_MODEL": "openai:gpt-4o-mini", "AGENT_OPENAI_API_KEY_SECRET": "agentrail/missing-openai-key"}
+
+
+@pytest.mark.parametrize(
+    ("request_text", "specialist", "tool_output"),
+    [
+        ("Why was I charged twice on invoice INV-1001?", "billing", '"note": "duplicate charge refunded on 2026-11-21"'),
+        ("The dashboard is down", "technical", '"service": "dashboard", "status": "operational"'),
+        ("Change my email to a@b.co", "account", '"email": "a@b.co", "status": "confirmation sent"'),
+    ],
+)
+def test_a_routed_request_reaches_the_right_specialist_and_completes(team, aws, request_text, specialist, tool_output):
+    handlers = team()
+    task_id = handlers.submit(request_text)
+
+    handlers.pump()
+
+    task = aws.task(task_id)
+    assert task.status == "succeeded"
+    assert task.error is None
+    assert tool_output in task.result.answer
+    assert task.result.data == {"answered_by": specialist, "trail": ["router", specialist], "hops": 1}
+    assert [name for name, _ in handlers.deliveries] == ["router", specialist, "orchestrator"]
+    [finished] = aws.task_events()
+    assert (finished["detail-type"], finished["detail"]["status"]) == ("Task Finished", "succeeded")
+
+
+@pytest.mark.parametrize(
+    ("max_hops", "trail"),
+    [
+        (4, ["router", "account", "billing", "account", "billing"]),
+        (2, ["router", "account", "billing"]),
+    ],
+)
+def test_a_routing_loop_is_stopped_by_the_hop_limit_and_fails_the_task_with_its_trail(team, aws, max_hops, trail):
+    # billing and account each hand "account owner ... invoices" to the other.
+    handlers = team(max_hops=max_hops)
+    task_id = handlers.submit("Who is the account owner paying the invoices?")
+
+    handlers.pump()
+
+    task = aws.task(task_id)
+    assert task.status == "failed"
+    assert task.error.code == "routing_loop"
+    assert task.error.message == f"stopped after {max_hops} hand-offs: {' > '.join(trail)}"
+    assert task.result.data["trail"] == trail
+    assert task.result.data["hops"] == max_hops
+    assert len([name for name, _ in handlers.deliveries if name in ("billing", "account")]) == max_hops
+
+
+def test_an_unclassifiable_request_without_a_fallback_gets_a_clarifying_question(team, aws):
+    handlers = team()
+    task_id = handlers.submit("Hello there")
+
+    handlers.pump()
+
+    task = aws.task(task_id)
+    assert task.status == "succeeded"
+    assert task.result.answer == (
+        "I could not tell which specialist should handle this; please say whether it is about account, billing, technical."
+    )
+    assert task.result.data == {"answered_by": "router", "trail": ["router"], "hops": 0}
+    assert [name for name, _ in handlers.deliveries] == ["router", "orchestrator"]
+
+
+def test_an_unclassifiable_request_goes_to_the_configured_fallback(team, aws):
+    handlers = team(fallback="technical")
+    task_id = handlers.submit("Hello there")
+
+    handlers.pump()
+
+    task = aws.task(task_id)
+    assert task.result.data["answered_by"] == "technical"
+    assert task.result.data["trail"] == ["router", "technical"]
+    assert task.status == "succeeded"
+    assert task.result.answer.startswith("I could not match your request to a tool. I can use: check_service_status")
+
+
+def test_a_failing_specialist_dead_letters_its_own_messages_and_fails_only_its_tasks(team, aws):
+    # The technical specialist's model is misconfigured: its API key secret does not exist.
+    handlers = team(overrides={"technical": MISCONFIGURED_MODEL})
+    broken = handlers.submit("The dashboard is down")
+    healthy = [handlers.submit("Why was I charged twice on invoice INV-1001?"), handlers.submit("Change my email to a@b.co")]
+    handlers.deliver("router")
+
+    first = handlers.deliver("technical")
+    handlers.deliver("billing"), handlers.deliver("account"), handlers.deliver("orchestrator")
+    statuses_meanwhile = {task_id: aws.task(task_id).status for task_id in [broken, *healthy]}
+    last_error_meanwhile = aws.store.last_error(broken)
+    handlers.deliver("technical")
+    handlers.deliver("technical")  # the third delivery: maxReceiveCount is 3
+    after_the_last = handlers.deliver("technical")
+
+    assert len(first["batchItemFailures"]) == 1
+    assert statuses_meanwhile == {broken: "running", healthy[0]: "succeeded", healthy[1]: "succeeded"}
+    assert last_error_meanwhile.code == "GetParameterError"
+    assert after_the_last is None  # moto's redrive moved it on the next receive
+    [dead] = aws.dead_letters("technical")
+    assert json.loads(dead["Body"])["task_id"] == broken
+    assert aws.dead_letters("billing") == [] and aws.dead_letters("account") == []
+    task = aws.task(broken)
+    assert task.status == "failed"
+    assert task.error.code == "GetParameterError"
+    assert "Secrets Manager can't find the specified secret" in task.error.message
+    assert "Traceback" not in task.error.message
+
+
+def test_a_tasks_spend_lists_every_agent_that_worked_on_it_and_the_total_is_their_sum(team, aws):
+    price = {"input_per_million": 3.0, "output_per_million": 15.0}
+    handlers = team(price_table={"local": price})
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+
+    handlers.pump()
+
+    task = aws.task(task_id)
+    assert set(task.spend) == {"router", "billing"}
+    prices = PriceTable({"local": ModelPrice(**price)})
+    for spend in task.spend.values():
+        assert spend.calls == 1
+        assert spend.usage.input_tokens > 0 and spend.usage.output_tokens > 0
+        assert spend.cost_usd == prices.cost("local", spend.usage) > 0
+    assert task.usage.input_tokens == sum(s.usage.input_tokens for s in task.spend.values())
+    assert task.usage.output_tokens == sum(s.usage.output_tokens for s in task.spend.values())
+    assert task.cost_usd == round(sum(s.cost_usd for s in task.spend.values()), 8)
+    item = aws.dynamodb.get_item(TableName="agentrail-team-tasks", Key={"task_id": {"S": task_id}})["Item"]
+    # The stored numbers are decimals added by DynamoDB (ADD): the total is the exact sum.
+    assert Decimal(item["total_cost_usd"]["N"]) == Decimal(item["spend#router#usd"]["N"]) + Decimal(item["spend#billing#usd"]["N"])
+
+
+def test_every_hand_off_adds_to_the_spend_of_the_agent_that_made_it(team, aws):
+    handlers = team(max_hops=4)
+    task_id = handlers.submit("Who is the account owner paying the invoices?")
+
+    handlers.pump()
+
+    spend = aws.task(task_id).spend
+    assert {agent: s.calls for agent, s in spend.items()} == {"router": 1, "account": 2, "billing": 2}
+    assert aws.task(task_id).usage.total_tokens == sum(s.usage.total_tokens for s in spend.values())
+
+
+@pytest.mark.parametrize(
+    ("max_task_tokens", "stopped_at", "trail"),
+    [
+        (300, "router", ["router"]),  # the router's own run reaches the limit
+        (400, "billing", ["router", "billing"]),  # the specialist's run does
+    ],
+)
+def test_a_per_task_spend_limit_ends_the_task_budget_exceeded_never_silently(team, aws, max_task_tokens, stopped_at, trail):
+    handlers = team(max_task_tokens=max_task_tokens)
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+
+    handlers.pump()
+
+    task = aws.task(task_id)
+    assert task.status == "budget_exceeded"
+    assert task.error.model_dump() == {"code": "budget_exceeded", "message": "the task's spend limit was reached"}
+    assert task.result.data == {"answered_by": stopped_at, "trail": trail, "hops": len(trail) - 1}
+    assert task.result.answer is None
+    assert task.usage.total_tokens >= max_task_tokens
+    assert set(task.spend) == set(trail)
+    [finished] = aws.task_events()
+    assert finished["detail"]["status"] == "budget_exceeded"
+
+
+def test_every_log_line_and_message_of_a_task_carries_its_correlation_id(team, aws, stdout_records):
+    handlers = team()
+    tasks = {
+        handlers.submit("Why was I charged twice on invoice INV-1001?", correlation_id="req-5b1e8c2a"): "req-5b1e8c2a",
+        handlers.submit("The dashboard is down", correlation_id="req-9d4f7a3c"): "req-9d4f7a3c",
+    }
+    stdout_records()  # what the API side logged
+
+    handlers.pump()
+
+    lines = [r for r in stdout_records() if "message" in r and r.get("function_name")]
+    assert {line["function_name"] for line in lines} >= {"router", "billing", "technical", "orchestrator"}
+    for line in lines:
+        assert line.get("task_id") in tasks, line
+        assert line["correlation_id"] == tasks[line["task_id"]], line
+    for name, event in handlers.deliveries:
+        for record in event["Records"]:
+            body = json.loads(record["body"])
+            if name == "router":
+                assert set(body) == {"task_id"}  # the router reads the correlation id from the task record
+            else:
+                assert body["correlation_id"] == tasks[body["task_id"]]
+
+
+def test_a_redelivered_hand_off_is_answered_once(team, aws, load_event, stored_task, lambda_context):
+    handlers = team()
+    event = load_event("multiagent/routed-batch.json")
+    routed = json.loads(event["Records"][0]["body"])
+    stored_task(routed["message"], task_id=routed["task_id"], correlation_id=routed["correlation_id"])
+    aws.store.mark_running(routed["task_id"])
+    billing = handlers.specialists["billing"]
+
+    first = billing.handler(event, lambda_context)
+    again = billing.handler(event, lambda_context)
+
+    assert first == again == {"batchItemFailures": []}
+    outcomes = aws.receive(aws.outcomes)
+    assert len(outcomes) == 1
+    assert aws.task(routed["task_id"]).spend["billing"].calls == 1
+
+
+def test_the_shared_routed_and_outcome_batches_take_a_task_from_specialist_to_finished(team, aws, load_event, stored_task, lambda_context):
+    handlers = team()
+    routed_batch, outcome_batch = load_event("multiagent/routed-batch.json"), load_event("multiagent/outcome-batch.json")
+    routed = json.loads(routed_batch["Records"][0]["body"])
+    stored_task(routed["message"], task_id=routed["task_id"], correlation_id=routed["correlation_id"])
+    aws.store.mark_running(routed["task_id"])
+
+    answered = handlers.specialists["billing"].handler(routed_batch, lambda_context)
+    [sent] = aws.receive(aws.outcomes)
+    finished = handlers.orchestrator.handler(outcome_batch, lambda_context)
+
+    assert answered == finished == {"batchItemFailures": []}
+    # outcome-batch.json holds what the billing specialist sends for routed-batch.json.
+    assert json.loads(sent["Body"]) == json.loads(outcome_batch["Records"][0]["body"])
+    task = aws.task(routed["task_id"])
+    assert task.status == "succeeded"
+    assert task.result.data == {"answered_by": "billing", "trail": ["router", "billing"], "hops": 1}
+
+
+def test_a_duplicate_outcome_changes_nothing(team, aws, load_event, stored_task, lambda_context):
+    handlers = team()
+    outcome_batch = load_event("multiagent/outcome-batch.json")
+    outcome = json.loads(outcome_batch["Records"][0]["body"])
+    stored_task("Why was I charged twice on invoice INV-1001?", task_id=outcome["task_id"], correlation_id=outcome["correlation_id"])
+    aws.store.mark_running(outcome["task_id"])
+    handlers.orchestrator.handler(outcome_batch, lambda_context)
+    first = aws.task(outcome["task_id"])
+
+    duplicate = handlers.orchestrator.handler(outcome_batch, lambda_context)
+
+    assert duplicate == {"batchItemFailures": []}
+    assert aws.task(outcome["task_id"]) == first
+    assert len(aws.task_events()) == 1
