@@ -225,6 +225,26 @@ def test_each_model_call_may_only_spend_what_is_left_of_the_token_budget(add):
     assert [call["max_tokens"] for call in model.calls] == [800, 600]
 
 
+def test_an_answer_cut_off_by_the_remaining_budget_is_not_reported_as_complete(add):
+    cut = says('{"partial": ', tokens=(300, 600)).model_copy(update={"stop_reason": "max_tokens"})
+    model = ScriptedModel(wants(("c1", "add", {"a": 1, "b": 1}), tokens=(300, 100)), cut)
+
+    result = Agent(model=model, tools=[add], token_budget=1000, max_output_tokens=800).run("add")
+
+    assert result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED
+    assert result.answer is None
+    assert result.usage.total_tokens == 1300
+
+
+def test_an_answer_cut_off_by_the_per_call_cap_is_still_an_answer(add):
+    cut = says("a long answer, cut", tokens=(300, 800)).model_copy(update={"stop_reason": "max_tokens"})
+
+    result = Agent(model=ScriptedModel(cut), tools=[add], token_budget=10_000, max_output_tokens=800).run("add")
+
+    assert result.status == AgentStatus.COMPLETED
+    assert result.answer == "a long answer, cut"
+
+
 # -- approval -----------------------------------------------------------------------
 
 

@@ -379,6 +379,8 @@ def api_event(load_event) -> Callable[..., dict[str, Any]]:
             event["requestContext"]["authorizer"] = {"claims": dict(caller)}
         if body is not ...:
             event["body"] = body if isinstance(body, str) else json.dumps(body)
+        elif name == "webhook" and approval_id is not None:
+            event["body"] = json.dumps({**json.loads(event["body"]), "approval_id": approval_id})  # signed with the body
         if query is not None:
             event["queryStringParameters"] = query
             event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}

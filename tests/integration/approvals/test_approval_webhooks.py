@@ -104,3 +104,19 @@ def test_webhook_decisions_are_refused_when_no_secret_is_configured(deployment, 
 
     assert (reply.status, reply.body["error"]) == (401, "invalid_signature")
     assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+
+
+def test_an_unused_signed_decision_cannot_be_aimed_at_another_approval(deployment, signed_webhook):
+    approvals = deployment()
+    first = approvals.pause()
+    second = approvals.pause("6e4a2c0b8d9f4e1a3b5c7d9e1f3a5b7c", correlation_id="second")
+    captured = signed_webhook(first.approval_id)  # signed, never sent to its own approval
+
+    redirected = copy.deepcopy(captured)
+    redirected["path"] = redirected["path"].replace(first.approval_id, second.approval_id)
+    redirected["pathParameters"] = {"approval_id": second.approval_id}
+    reply = approvals.call(redirected)
+
+    assert (reply.status, reply.body["error"]) == (401, "invalid_signature")
+    assert approvals.api_service.approvals.get(second.approval_id).status == "pending"
+    assert approvals.api_service.approvals.get(first.approval_id).status == "pending"

@@ -98,8 +98,14 @@ def test_a_decision_is_approve_or_reject_with_an_optional_bounded_comment():
 
 
 def test_a_webhook_decision_must_name_its_approver():
-    assert WebhookDecision.model_validate({"decision": "approve", "approver": "alice@example.com"}).approver == "alice@example.com"
-    for bad in ({"decision": "approve"}, {"decision": "approve", "approver": ""}, {"decision": "approve", "approver": "a" * 201}):
+    approval_id = "c936f5d95235cfa5ffa25657ee0bd7e8"
+    assert WebhookDecision.model_validate({"decision": "approve", "approver": "alice@example.com", "approval_id": approval_id}).approver == "alice@example.com"
+    for bad in (
+        {"decision": "approve", "approval_id": approval_id},
+        {"decision": "approve", "approver": "", "approval_id": approval_id},
+        {"decision": "approve", "approver": "a" * 201, "approval_id": approval_id},
+        {"decision": "approve", "approver": "alice@example.com"},
+    ):
         with pytest.raises(ValidationError):
             WebhookDecision.model_validate(bad)
 

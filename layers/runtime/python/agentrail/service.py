@@ -9,6 +9,7 @@ from typing import Any
 from agentrail.agent.context import ToolContext
 from agentrail.agent.definition import AgentDefinition, load_definition
 from agentrail.agent.loop import Agent, AgentResult
+from agentrail.agent.tools import Tool
 from agentrail.config import RuntimeSettings
 from agentrail.health import HealthCheck, dependency_check, model_check
 from agentrail.metering.metrics import emit_task_metrics
@@ -80,14 +81,19 @@ class AgentService:
             raise UnknownModelError(allowed)
         return self.providers.get(canonical)
 
-    def agent(self, model: ModelProvider) -> Agent:
+    def agent(
+        self, model: ModelProvider | None = None, *, token_budget: int | None = None, extra_tools: Sequence[Tool] = ()
+    ) -> Agent:
+        """The agent for one run. ``token_budget`` lowers the configured budget (never raises it);
+        ``extra_tools`` (hand-offs) join the definition's tools."""
         s = self.settings
+        budget = s.token_budget if token_budget is None else max(1, min(s.token_budget, token_budget))
         return Agent(
-            model=model,
-            tools=self.definition.tools,
+            model=model or self.model(),
+            tools=[*self.definition.tools, *extra_tools],
             system_prompt=s.system_prompt or self.definition.system_prompt,
             max_steps=s.max_steps,
-            token_budget=s.token_budget,
+            token_budget=budget,
             max_output_tokens=s.max_output_tokens,
             prices=self.prices,
         )

@@ -314,6 +314,10 @@ class _Run:
                 },
             )
             self.append(response.message)
+            if response.stop_reason == "max_tokens" and remaining < agent.max_output_tokens:
+                # The answer was cut off by the task's budget, not by the per-call cap: it is not an answer.
+                logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
+                return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
             if not wants_tools:
                 return self.finish(AgentStatus.COMPLETED, response.message.text)
             if self.usage.total_tokens >= agent.token_budget:

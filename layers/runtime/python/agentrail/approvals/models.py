@@ -56,8 +56,12 @@ class DecisionRequest(BaseModel):
 
 
 class WebhookDecision(DecisionRequest):
-    """A decision relayed by a chat tool, signed with the shared secret; ``approver`` names the person."""
+    """A decision relayed by a chat tool, signed with the shared secret; ``approver`` names the person.
 
+    ``approval_id`` is inside the signed body, so a captured signature cannot be pointed at another approval.
+    """
+
+    approval_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     approver: str = Field(min_length=1, max_length=200)
 
 

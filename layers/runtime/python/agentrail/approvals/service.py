@@ -164,8 +164,9 @@ class ApprovalService:
             self.approvals.decide(approval_id, status=status, actor="system:timeout", comment=None)
         except (AlreadyDecided, ApprovalNotFound):
             pass  # a decision raced the timeout; the workflow stopped waiting, so the decision did not count
-        if not escalate:
-            self.audit.append(AuditEntry(approval_id=approval_id, at=self.now(), event="expired", actor="system:timeout", task_id=task_id))
+        self.audit.append(
+            AuditEntry(approval_id=approval_id, at=self.now(), event="escalated" if escalate else "expired", actor="system:timeout", task_id=task_id)
+        )
         reason = "escalated after the approval timed out" if escalate else "the approval request timed out and was rejected automatically"
         return DecisionOutput(
             approval_id=approval_id,
@@ -210,8 +211,8 @@ class ApprovalService:
             raise ApprovalNotFound
         return record
 
-    def list_visible(self, status: ApprovalStatus, principal: str, cognito_groups: Sequence[str]) -> list[ApprovalRecord]:
-        return [r for r in self.approvals.list_by_status(status) if self.visible(r, principal, cognito_groups)]
+    def list_visible(self, status: ApprovalStatus, principal: str, cognito_groups: Sequence[str], *, limit: int = 50) -> list[ApprovalRecord]:
+        return self.approvals.list_by_status(status, limit=limit, accept=lambda r: self.visible(r, principal, cognito_groups))
 
     def decide(
         self, approval_id: str, request: DecisionRequest, *, principal: str, cognito_groups: Sequence[str] = (), allowed: bool | None = None
@@ -276,6 +277,8 @@ class ApprovalService:
         if not self.audit.remember_signature(digest, ttl_seconds=2 * self.settings.webhook_tolerance_seconds):
             raise InvalidSignature("replayed signature")
         decision = WebhookDecision.model_validate_json(body)
+        if decision.approval_id != approval_id:
+            raise InvalidSignature("the signed decision is for another approval")
         record = self.approvals.get(approval_id)
         if record is None:
             raise ApprovalNotFound

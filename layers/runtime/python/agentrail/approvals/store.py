@@ -77,17 +77,28 @@ class ApprovalStore:
         item = self.client.get_item(TableName=self.table_name, Key={"approval_id": {"S": approval_id}}, ConsistentRead=True).get("Item")
         return self._record(item) if item else None
 
-    def list_by_status(self, status: ApprovalStatus, *, limit: int = 50) -> list[ApprovalRecord]:
-        response = self.client.query(
+    def list_by_status(
+        self, status: ApprovalStatus, *, limit: int = 50, accept: Callable[[ApprovalRecord], bool] = lambda _: True, max_pages: int = 20
+    ) -> list[ApprovalRecord]:
+        """Up to ``limit`` approvals in ``status`` that ``accept`` keeps, newest first, paging through the index."""
+        found: list[ApprovalRecord] = []
+        pages = self.client.get_paginator("query").paginate(
             TableName=self.table_name,
             IndexName=STATUS_INDEX,
             KeyConditionExpression="#status = :status",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":status": {"S": status.value}},
             ScanIndexForward=False,
-            Limit=limit,
+            PaginationConfig={"PageSize": 100, "MaxItems": 100 * max_pages},
         )
-        return [self._record(item) for item in response.get("Items", [])]
+        for page in pages:
+            for item in page.get("Items", []):
+                record = self._record(item)
+                if accept(record):
+                    found.append(record)
+                    if len(found) >= limit:
+                        return found
+        return found
 
     def decide(self, approval_id: str, *, status: ApprovalStatus, actor: str, comment: str | None) -> ApprovalRecord:
         """Single use: only a pending approval can be decided. Raises :class:`AlreadyDecided` or :class:`ApprovalNotFound`."""

@@ -137,11 +137,8 @@ class SupervisorSteps:
         return self.spend_limit.exceeded(tokens, usd), self.spend_limit.remaining_tokens(tokens)
 
     def _run(self, agents: AgentService, name: str, task_id: str, prompt: str, remaining: int | None, state: dict | None = None):
-        agent = agents.agent(agents.model())
-        if remaining is not None:
-            agent.token_budget = max(1, min(agent.token_budget, remaining))
-        result = agent.run(prompt, context=ToolContext(state=dict(state or {})))
-        self.tasks.record_spend(task_id, name, result)
+        result = agents.agent(token_budget=remaining).run(prompt, context=ToolContext(state=dict(state or {})))
+        self.tasks.record_agent_run(task_id, name, result)
         return result
 
     # -- steps -------------------------------------------------------------------------------

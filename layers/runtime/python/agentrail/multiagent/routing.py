@@ -12,7 +12,7 @@ from typing import Any
 
 from agentrail.agent.context import ToolContext
 from agentrail.agent.definition import AgentDefinition
-from agentrail.agent.loop import Agent, AgentResult, AgentStatus
+from agentrail.agent.loop import AgentResult, AgentStatus
 from agentrail.agent.tools import Tool, tool
 from agentrail.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
 from agentrail.observability import correlate, logger
@@ -109,19 +109,10 @@ class AgentTeam:
 
     def run_agent(self, agents: AgentService, extra_tools: Sequence[Tool], message: str, task_id: str, name: str,
                   correlation_id: str | None, remaining_tokens: int | None) -> AgentResult:
-        base = agents.agent(agents.model())
-        token_budget = base.token_budget if remaining_tokens is None else max(1, min(base.token_budget, remaining_tokens))
-        agent = Agent(
-            model=base.model,
-            tools=[*base.tools.values(), *extra_tools],
-            system_prompt=base.system_prompt,
-            max_steps=base.max_steps,
-            token_budget=token_budget,
-            max_output_tokens=base.max_output_tokens,
-            prices=base.prices,
-        )
+        """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded."""
+        agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
         result = agent.run(message, context=ToolContext(principal=None, correlation_id=correlation_id))
-        self.tasks.record_spend(task_id, name, result)
+        self.tasks.record_agent_run(task_id, name, result)
         return result
 
 

@@ -15,7 +15,8 @@ from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
 from agentrail.api.models import ToolCallOut
 from agentrail.models.base import ModelError, ModelRequestError, Usage
-from agentrail.observability import correlate, logger
+from agentrail.metering.metrics import emit_task_metrics
+from agentrail.observability import correlate, logger, metrics
 from agentrail.service import AgentService
 from agentrail.tasks.events import TASK_FINISHED, TaskEvents
 from agentrail.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -214,7 +215,12 @@ class TaskService:
 
     def record_spend(self, task_id: str, agent: str, result: AgentResult) -> tuple[Usage, float]:
         """Add one agent run to the task's per-agent spend; returns the task's totals."""
-        return self.store.add_spend(task_id, agent, result.usage, result.cost_usd)
+        return self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps)
+
+    def record_agent_run(self, task_id: str, agent: str, result: AgentResult) -> tuple[Usage, float]:
+        """One agent's run within a multi-agent task: its spend on the task, and its token, cost and tool metrics."""
+        emit_task_metrics(metrics, result, agent_name=agent)
+        return self.record_spend(task_id, agent, result)
 
     @contextmanager
     def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:

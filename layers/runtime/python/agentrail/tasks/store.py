@@ -193,7 +193,7 @@ class TaskStore:
             return False
         return True
 
-    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None) -> tuple[Usage, float]:
+    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None, *, steps: int = 0) -> tuple[Usage, float]:
         """Add one agent run's tokens and cost to the task, atomically; return the task's new totals."""
         names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in _SPEND_FIELDS}
         cost = cost_usd or 0.0
@@ -202,13 +202,14 @@ class TaskStore:
             ":out": {"N": str(usage.output_tokens)},
             ":usd": {"N": repr(cost)},
             ":one": {"N": "1"},
+            ":steps": {"N": str(steps)},
         }
         response = self.client.update_item(
             TableName=self.table_name,
             Key={"task_id": {"S": task_id}},
             UpdateExpression=(
                 "ADD #in :in, #out :out, #usd :usd, #calls :one, "
-                "total_input_tokens :in, total_output_tokens :out, total_cost_usd :usd"
+                "total_input_tokens :in, total_output_tokens :out, total_cost_usd :usd, total_steps :steps"
             ),
             ConditionExpression="attribute_exists(task_id)",
             ExpressionAttributeNames=names,
@@ -438,6 +439,8 @@ class TaskStore:
         if "total_input_tokens" in item:
             # The sum over every agent that worked on the task.
             data["usage"] = Usage(input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"]))
+            if "total_steps" in item:
+                data["steps"] = max(data.get("steps", 0), int(item["total_steps"]["N"]))
         if "result_json" in item:
             data["result"] = json.loads(item["result_json"]["S"])
         elif "result_s3_key" in item:
