@@ -1,0 +1,92 @@
+"""The README is the front door: its quick start, settings tables and commands must match the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from agentrail.approvals.settings import ApprovalSettings
+from agentrail.config import RuntimeSettings
+from agentrail.multiagent.settings import MultiAgentSettings
+from agentrail.sessions.settings import SessionSettings
+from agentrail.tasks.settings import TaskSettings
+from agentrail_constructs import (
+    AgentApiOptions,
+    AgentFunctionOptions,
+    ApprovalOptions,
+    AsyncOptions,
+    HierarchicalOptions,
+    LongTaskWorkflowOptions,
+    MultiAgentOptions,
+    SessionOptions,
+    SessionTableOptions,
+    Specialist,
+    TaskTableOptions,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+README = (REPO_ROOT / "README.md").read_text()
+OPTIONS = [
+    AgentFunctionOptions,
+    AgentApiOptions,
+    SessionOptions,
+    SessionTableOptions,
+    AsyncOptions,
+    TaskTableOptions,
+    LongTaskWorkflowOptions,
+    ApprovalOptions,
+    MultiAgentOptions,
+    Specialist,
+    HierarchicalOptions,
+]
+
+
+def quick_start_commands() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+def test_the_quick_start_has_exactly_two_commands_and_ci_runs_the_second():
+    commands = quick_start_commands()
+
+    assert commands == ["make demo", "make test"]
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.MULTILINE)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: o.__name__)
+def test_every_construct_option_is_in_the_settings_table(options):
+    missing = [f.name for f in dataclasses.fields(options) if f"`{f.name}`" not in README]
+
+    assert missing == [], f"add these {options.__name__} fields to the README's settings table"
+
+
+@pytest.mark.parametrize(
+    ("settings", "prefix"),
+    [(RuntimeSettings, "AGENT_"), (SessionSettings, "AGENT_SESSION_"), (TaskSettings, "AGENT_TASK_"),
+     (ApprovalSettings, "AGENT_APPROVAL_"), (MultiAgentSettings, "AGENT_MULTI_")],
+    ids=lambda value: getattr(value, "__name__", value),
+)
+def test_every_runtime_environment_variable_is_in_the_environment_table(settings, prefix):
+    table = README.split("### Runtime environment", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for name in settings.model_fields:
+        variable = f"{prefix}{name.upper()}"
+        if f"`{variable}`" not in table and f"`{name.upper()}`" not in table:
+            missing.append(variable)
+
+    assert missing == [], "add these variables to the README's runtime environment table"
+
+
+def test_every_cli_command_the_readme_shows_exists():
+    from agentrail_cli.main import _parser
+
+    commands = set(_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    code = "\n".join(re.findall(r"```(?:bash)?\n(.*?)```", README, re.DOTALL))
+    shown = set(re.findall(r"^agentrail ([a-z]+)", code, re.MULTILINE)) | set(re.findall(r"`agentrail ([a-z]+)", README))
+
+    assert shown and shown <= commands, f"README shows commands the CLI lacks: {sorted(shown - commands)}"
