@@ -1,26 +1,46 @@
 """The scripted tour: a few requests per pattern that show what the API does, each checked against what it should do.
 
-Adding a pattern is a data change: add its steps to :data:`TOURS`.
+Adding a pattern is a data change: add its steps to :data:`TOURS`. A step can
+
+- reuse what an earlier step captured, with ``{name}`` placeholders in its path (``/tasks/{task_id}``);
+- capture values from its own response for later steps (``capture=(("task_id", _field("task_id")),)``);
+- repeat its request until a condition holds (``poll=PollUntil(...)``), for work that finishes later;
+- be signed as another local principal (``principal="agentrail-approver"``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
 
-from agentrail_cli.client import AgentApiClient
+from agentrail_cli.client import AgentApiClient, IamAuth
 
 Body = Any
-Predicate = Callable[[httpx.Response, Body], bool]
 
 #: Characters of "€" are three bytes in UTF-8: 6,000 of them are within the API's 8,000-character
 #: schema but over the handler's 16 KiB byte limit, so the handler (not the gateway) answers 413.
 OVERSIZED_MESSAGE = "€" * 6000
+#: Task states that never change again.
+FINISHED_TASK_STATES = frozenset({"succeeded", "failed", "cancelled", "budget_exceeded"})
+APPROVER = "agentrail-approver"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What checks and captures see: the response, its JSON body (or text) and the values captured so far."""
+
+    response: httpx.Response
+    body: Body
+    values: Mapping[str, Any]
+
+
+Predicate = Callable[[Reply], bool]
+Extractor = Callable[[Reply], Any]
 
 
 @dataclass(frozen=True)
@@ -32,8 +52,23 @@ class Check:
 
 
 @dataclass(frozen=True)
+class PollUntil:
+    """Send the step's request again until ``condition`` holds or ``timeout_seconds`` have passed.
+
+    The step's status and checks then apply to the last response.
+    """
+
+    condition: Check
+    timeout_seconds: float = 30.0
+    interval_seconds: float = 0.2
+
+
+@dataclass(frozen=True)
 class TourStep:
-    """One request of the tour and what must come back."""
+    """One request of the tour and what must come back.
+
+    ``path`` may hold ``{name}`` placeholders, filled with values an earlier step captured.
+    """
 
     title: str
     method: str
@@ -42,35 +77,138 @@ class TourStep:
     json: Any = None
     raw_body: str | None = None
     authenticated: bool = True
+    principal: str | None = None
     checks: tuple[Check, ...] = ()
+    capture: tuple[tuple[str, Extractor], ...] = ()
+    poll: PollUntil | None = None
     note: str = ""
 
 
+# -- reading responses -------------------------------------------------------------------------
+
+
+def field_at(body: Body, path: str) -> Any:
+    """``body["a"]["b"][0]`` for ``path="a.b.0"``; ``None`` when any part is missing."""
+    value = body
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _field(path: str) -> Extractor:
+    return lambda reply: field_at(reply.body, path)
+
+
+def _equals(path: str, expected: Any) -> Predicate:
+    return lambda reply: field_at(reply.body, path) == expected
+
+
+def _at_least(path: str, minimum: float) -> Predicate:
+    def holds(reply: Reply) -> bool:
+        value = field_at(reply.body, path)
+        return isinstance(value, int | float) and value >= minimum
+
+    return holds
+
+
+def _mentions(path: str, *words: str) -> Predicate:
+    return lambda reply: all(w in str(field_at(reply.body, path) or "") for w in words)
+
+
 def _answer_mentions(*words: str) -> Predicate:
-    return lambda _, body: isinstance(body, dict) and all(w in str(body.get("answer", "")) for w in words)
+    return _mentions("answer", *words)
 
 
-def _used_tools(*tools: str) -> Predicate:
-    return lambda _, body: isinstance(body, dict) and set(tools) <= {c.get("tool") for c in body.get("tool_calls", [])}
+def _used_tools(*tools: str, path: str = "tool_calls") -> Predicate:
+    return lambda reply: set(tools) <= {c.get("tool") for c in field_at(reply.body, path) or [] if isinstance(c, dict)}
 
 
 def _error_is(*codes: str) -> Predicate:
-    return lambda _, body: isinstance(body, dict) and body.get("error") in codes
+    return lambda reply: field_at(reply.body, "error") in codes
 
 
 def _does_not_contain(*fragments: str) -> Predicate:
-    return lambda response, _: not any(f in response.text for f in fragments)
+    return lambda reply: not any(f in reply.response.text for f in fragments)
 
 
-def _has_usage_and_cost(_: httpx.Response, body: Body) -> bool:
-    return isinstance(body, dict) and body.get("usage", {}).get("total_tokens", 0) > 0 and isinstance(body.get("cost_usd"), int | float)
+def _has_usage_and_cost(prefix: str = "") -> Predicate:
+    def holds(reply: Reply) -> bool:
+        tokens = field_at(reply.body, f"{prefix}usage.total_tokens")
+        return isinstance(tokens, int) and tokens > 0 and isinstance(field_at(reply.body, f"{prefix}cost_usd"), int | float)
+
+    return holds
 
 
 def _health_lists(name: str) -> Predicate:
-    return lambda _, body: isinstance(body, dict) and any(c.get("name") == name for c in body.get("checks", []))
+    return lambda reply: any(c.get("name") == name for c in field_at(reply.body, "checks") or [])
+
+
+def _status_is(*states: str) -> Predicate:
+    return lambda reply: field_at(reply.body, "status") in states
+
+
+def _status_url_of(value: str) -> Predicate:
+    return lambda reply: field_at(reply.body, "status_url") == f"/tasks/{reply.values.get(value)}"
+
+
+def _is_hex_id(path: str) -> Predicate:
+    def holds(reply: Reply) -> bool:
+        value = field_at(reply.body, path)
+        return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+    return holds
+
+
+def _approval_of(task_value: str) -> Extractor:
+    """The id of the pending approval that belongs to the task captured as ``task_value``."""
+
+    def extract(reply: Reply) -> Any:
+        wanted = reply.values.get(task_value)
+        return next((a.get("approval_id") for a in field_at(reply.body, "approvals") or [] if a.get("task_id") == wanted), None)
+
+    return extract
+
+
+def _approval_of_task_asks(task_value: str, tool: str, amount: float) -> Predicate:
+    def holds(reply: Reply) -> bool:
+        wanted = reply.values.get(task_value)
+        found = [a for a in field_at(reply.body, "approvals") or [] if a.get("task_id") == wanted]
+        return len(found) == 1 and found[0].get("tool") == tool and field_at(found[0], "arguments.amount_usd") == amount
+
+    return holds
+
+
+def _history_is(*messages: str) -> Predicate:
+    return lambda reply: [t.get("message") for t in field_at(reply.body, "history") or []] == list(messages)
+
+
+def _spend_by(*agents: str) -> Predicate:
+    return lambda reply: set(agents) <= set(field_at(reply.body, "spend") or {})
+
+
+def _subtask_attempts(text_fragment: str, attempts: int) -> Predicate:
+    def holds(reply: Reply) -> bool:
+        subtasks = field_at(reply.body, "result.data.subtasks") or []
+        return any(text_fragment in str(s.get("text")) and s.get("attempts") == attempts and s.get("status") == "done" for s in subtasks)
+
+    return holds
 
 
 _NO_LEAK = Check("no stack trace, input not echoed", _does_not_contain("Traceback", "tour-marker"))
+_NO_TOKEN = Check("no task token in the response", _does_not_contain("task_token", "taskToken"))
+_FINISHED = Check("the task has finished", _status_is(*FINISHED_TASK_STATES))
+
+
+def _poll_task(seconds: float = 30.0) -> PollUntil:
+    return PollUntil(_FINISHED, timeout_seconds=seconds)
+
+
+# -- the tours --------------------------------------------------------------------------------
 
 STATELESS_TOUR: tuple[TourStep, ...] = (
     TourStep(
@@ -90,7 +228,7 @@ STATELESS_TOUR: tuple[TourStep, ...] = (
         checks=(
             Check("answer mentions 84", _answer_mentions("84")),
             Check("called calculator and convert_units", _used_tools("calculator", "convert_units")),
-            Check("reports tokens and cost", _has_usage_and_cost),
+            Check("reports tokens and cost", _has_usage_and_cost()),
         ),
         note="The local model plans tool calls; each step is logged with the request's correlation id.",
     ),
@@ -139,8 +277,231 @@ STATELESS_TOUR: tuple[TourStep, ...] = (
     ),
 )
 
+STATEFUL_TOUR: tuple[TourStep, ...] = (
+    TourStep(
+        "Start a conversation",
+        "POST",
+        "/sessions",
+        201,
+        json={},
+        checks=(Check("returns a session id", _is_hex_id("session_id")), Check("says when it expires", _at_least("expires_at", 1))),
+        capture=(("session_id", _field("session_id")),),
+        note="A session belongs to the caller who created it; its turns live in DynamoDB and expire after a day without use.",
+    ),
+    TourStep(
+        "Tell the agent a fact",
+        "POST",
+        "/sessions/{session_id}/messages",
+        200,
+        json={"message": "My name is Ada"},
+        checks=(Check("this is turn 1", _equals("turn", 1)), Check("reports tokens and cost", _has_usage_and_cost())),
+    ),
+    TourStep(
+        "Ask about it in a later request",
+        "POST",
+        "/sessions/{session_id}/messages",
+        200,
+        json={"message": "What is my name?"},
+        checks=(Check("answer mentions Ada", _answer_mentions("Ada")), Check("this is turn 2", _equals("turn", 2))),
+        note="Each turn runs in a fresh Lambda invocation; the agent sees the session's history window.",
+    ),
+    TourStep(
+        "Read the session",
+        "GET",
+        "/sessions/{session_id}",
+        200,
+        checks=(
+            Check("2 turns", _equals("turns", 2)),
+            Check("history holds both messages, in order", _history_is("My name is Ada", "What is my name?")),
+        ),
+    ),
+    TourStep(
+        "A malformed session id",
+        "POST",
+        "/sessions/tour-marker/messages",
+        400,
+        json={"message": "hello"},
+        checks=(Check("refused as invalid_request", _error_is("invalid_request")), _NO_LEAK),
+        note="Session ids are 32 hex characters; anything else never reaches the table.",
+    ),
+    TourStep(
+        "Erase the session",
+        "DELETE",
+        "/sessions/{session_id}",
+        204,
+        checks=(Check("no body", lambda reply: reply.response.content == b""),),
+        note="The turns, state and summary go at once, not when the TTL would have removed them.",
+    ),
+    TourStep(
+        "It is gone",
+        "GET",
+        "/sessions/{session_id}",
+        404,
+        checks=(Check("session_not_found", _error_is("session_not_found")),),
+    ),
+)
+
+ASYNC_TOUR: tuple[TourStep, ...] = (
+    TourStep(
+        "Submit a task",
+        "POST",
+        "/tasks",
+        202,
+        json={"message": "Calculate (12 + 30) * 2"},
+        checks=(
+            Check("returns a task id", _is_hex_id("task_id")),
+            Check("status_url points at the task", _status_url_of("task_id")),
+        ),
+        capture=(("task_id", _field("task_id")),),
+        note="The API answers at once; a worker takes the task from an SQS queue.",
+    ),
+    TourStep(
+        "Poll until it has finished",
+        "GET",
+        "/tasks/{task_id}",
+        200,
+        poll=_poll_task(),
+        checks=(
+            Check("succeeded", _status_is("succeeded")),
+            Check("answer mentions 84", _mentions("result.answer", "84")),
+            Check("called calculator", _used_tools("calculator", path="result.tool_calls")),
+            Check("reports tokens and cost", _has_usage_and_cost()),
+        ),
+    ),
+    TourStep(
+        "A long task",
+        "POST",
+        "/tasks",
+        202,
+        json={"message": "Calculate (12 + 30) * 2 and convert 10 km to mi", "task_type": "long"},
+        capture=(("long_task_id", _field("task_id")),),
+        note="Task type 'long' runs in a Step Functions workflow: the agent is checkpointed between steps.",
+    ),
+    TourStep(
+        "Poll the long task",
+        "GET",
+        "/tasks/{long_task_id}",
+        200,
+        poll=_poll_task(),
+        checks=(
+            Check("succeeded", _status_is("succeeded")),
+            Check("used both tools", _used_tools("calculator", "convert_units", path="result.tool_calls")),
+        ),
+    ),
+    TourStep(
+        "A refund that needs a human",
+        "POST",
+        "/tasks",
+        202,
+        json={"message": "Please refund 150 USD for order A-1002", "task_type": "reviewed"},
+        capture=(("refund_task_id", _field("task_id")),),
+        note="Refunds above 100 USD wait for an approver; the workflow pauses with a task token.",
+    ),
+    TourStep(
+        "Poll until it waits for approval",
+        "GET",
+        "/tasks/{refund_task_id}",
+        200,
+        poll=PollUntil(Check("the task waits for approval or has finished", _status_is("waiting_approval", *FINISHED_TASK_STATES))),
+        checks=(Check("waiting_approval", _status_is("waiting_approval")),),
+    ),
+    TourStep(
+        "The approver's queue",
+        "GET",
+        "/approvals?status=pending",
+        200,
+        principal=APPROVER,
+        checks=(Check("lists the refund of 150 USD", _approval_of_task_asks("refund_task_id", "issue_refund", 150.0)), _NO_TOKEN),
+        capture=(("approval_id", _approval_of("refund_task_id")),),
+        note="Approvers see what the tool would do, with exactly these arguments.",
+    ),
+    TourStep(
+        "Approve it",
+        "POST",
+        "/approvals/{approval_id}/decision",
+        200,
+        principal=APPROVER,
+        json={"decision": "approve", "comment": "Checked with the customer"},
+        checks=(Check("approved", _status_is("approved")), Check("decided by the approver", _mentions("decided_by", APPROVER)), _NO_TOKEN),
+        note="The decision resumes the paused workflow (SendTaskSuccess); it can be made only once.",
+    ),
+    TourStep(
+        "Poll until the refund is done",
+        "GET",
+        "/tasks/{refund_task_id}",
+        200,
+        poll=_poll_task(),
+        checks=(
+            Check("succeeded", _status_is("succeeded")),
+            Check("answer reports the refund", _mentions("result.answer", "refund issued", "150")),
+        ),
+    ),
+)
+
+MULTIAGENT_TOUR: tuple[TourStep, ...] = (
+    TourStep(
+        "A billing question",
+        "POST",
+        "/tasks",
+        202,
+        json={"message": "Why was I charged twice on invoice INV-1001?"},
+        capture=(("task_id", _field("task_id")),),
+        note="A router agent picks a specialist; each agent is its own function, connected by SQS queues.",
+    ),
+    TourStep(
+        "Poll until it has finished",
+        "GET",
+        "/tasks/{task_id}",
+        200,
+        poll=_poll_task(),
+        checks=(
+            Check("succeeded", _status_is("succeeded")),
+            Check("answered by the billing specialist", _equals("result.data.answered_by", "billing")),
+            Check("answer looks at the invoice", _mentions("result.answer", "INV-1001")),
+            Check("spend shows router and billing", _spend_by("router", "billing")),
+        ),
+        note="Every agent's tokens and cost are added to the task under its name.",
+    ),
+)
+
+HIERARCHICAL_TOUR: tuple[TourStep, ...] = (
+    TourStep(
+        "A research task",
+        "POST",
+        "/tasks",
+        202,
+        json={"message": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS", "task_type": "research"},
+        capture=(("task_id", _field("task_id")),),
+        note="A supervisor plans subtasks; a Step Functions distributed Map runs one worker per subtask.",
+    ),
+    TourStep(
+        "Poll until it has finished",
+        "GET",
+        "/tasks/{task_id}",
+        200,
+        poll=_poll_task(60.0),
+        checks=(
+            Check("succeeded", _status_is("succeeded")),
+            Check("3 subtasks", lambda reply: len(field_at(reply.body, "result.data.subtasks") or []) == 3),
+            Check("the review re-ran a failed subtask", _at_least("result.data.review_reruns", 1)),
+            Check("the flaky subtask took 2 attempts", _subtask_attempts("flaky", 2)),
+            Check("spend shows supervisor and worker", _spend_by("supervisor", "worker")),
+        ),
+        note="The flaky worker fails once, within the tolerated failure share; the supervisor's review runs it again.",
+    ),
+)
+
 #: Steps per pattern (the ``agentrail:pattern`` tag of the REST API).
-TOURS: dict[str, tuple[TourStep, ...]] = {"stateless": STATELESS_TOUR}
+TOURS: dict[str, tuple[TourStep, ...]] = {
+    "stateless": STATELESS_TOUR,
+    "stateful": STATEFUL_TOUR,
+    "async": ASYNC_TOUR,
+    "multiagent": MULTIAGENT_TOUR,
+    "hierarchical": HIERARCHICAL_TOUR,
+}
+
+
+# -- running ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -148,6 +509,8 @@ class StepOutcome:
     step: TourStep
     status: int | None
     failures: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    attempts: int = 0
 
     @property
     def passed(self) -> bool:
@@ -175,7 +538,6 @@ def _render(value: Any, indent: str, width: int = 100) -> list[str]:
         for position, (key, item) in enumerate(value.items()):
             rendered = _render(item, inner, width)
             rendered[0] = f"{inner}{json.dumps(key)}: {rendered[0]}"
-            rendered[1:] = [line for line in rendered[1:]]
             if position < len(value) - 1:
                 rendered[-1] += ","
             lines.extend(rendered)
@@ -198,59 +560,215 @@ def _pretty(body: Any, *, indent: str = "      ") -> str:
     return "\n".join(lines)
 
 
-def run_step(client: AgentApiClient, step: TourStep) -> tuple[StepOutcome, httpx.Response | None, float]:
+def _body_of(response: httpx.Response) -> Body:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class PrincipalClients:
+    """One API client per principal a tour signs as, made on first use.
+
+    Parameters
+    ----------
+    client:
+        The tour's client; steps without ``principal`` use it.
+    principals:
+        Per principal name, its authentication or a ready client (left open). Default: SigV4 with the keys of
+        local mode's principals.
+    """
+
+    def __init__(self, client: AgentApiClient, principals: Mapping[str, httpx.Auth | AgentApiClient] | None) -> None:
+        self._default = client
+        self._given = principals
+        self._made: dict[str, AgentApiClient] = {}
+
+    def client_for(self, principal: str | None) -> AgentApiClient:
+        """Raises LookupError for a principal without credentials."""
+        if principal is None:
+            return self._default
+        given = self._given.get(principal) if self._given is not None else None
+        if isinstance(given, AgentApiClient):
+            return given
+        if principal not in self._made:
+            self._made[principal] = AgentApiClient(self._default.base_url, auth=given or self._local_auth(principal))
+        return self._made[principal]
+
+    def _local_auth(self, principal: str) -> httpx.Auth:
+        if self._given is not None:
+            raise LookupError(f"no credentials for {principal}")
+        from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
+
+        user = next((p for p in DEFAULT_PRINCIPALS if p.name == principal), None)
+        if user is None:
+            raise LookupError(f"no local principal named {principal}")
+        return IamAuth.from_keys(user.access_key_id, user.secret_access_key)
+
+    def close(self) -> None:
+        for client in self._made.values():
+            client.close()
+
+
+def _send(client: AgentApiClient, step: TourStep, path: str) -> httpx.Response:
+    if step.raw_body is not None:
+        return client.request(step.method, path, content=step.raw_body, authenticated=step.authenticated)
+    return client.request(step.method, path, json=step.json, authenticated=step.authenticated)
+
+
+def run_step(
+    client: AgentApiClient,
+    step: TourStep,
+    values: dict[str, Any] | None = None,
+    *,
+    signers: PrincipalClients | None = None,
+) -> tuple[StepOutcome, httpx.Response | None, float]:
+    """Send one step (repeatedly, for a polling step), check it and add what it captures to ``values``.
+
+    ``signers`` gives the client of a step's ``principal``. Returns the outcome, the last response and the
+    milliseconds the step took.
+    """
+    values = {} if values is None else values
     started = time.perf_counter()
     try:
-        if step.raw_body is not None:
-            response = client.request(step.method, step.path, content=step.raw_body, authenticated=step.authenticated)
-        else:
-            response = client.request(step.method, step.path, json=step.json, authenticated=step.authenticated)
-    except httpx.HTTPError as error:
-        return StepOutcome(step, None, [f"request failed: {type(error).__name__}: {error}"]), None, 0.0
-    elapsed = (time.perf_counter() - started) * 1000
+        path = step.path.format_map(values)
+    except KeyError as missing:
+        return StepOutcome(step, None, [f"needs {missing.args[0]} from an earlier step"]), None, 0.0
+    own = signers is None
+    signers = signers or PrincipalClients(client, None)
     try:
-        body: Body = response.json()
-    except ValueError:
-        body = response.text
-    outcome = StepOutcome(step, response.status_code)
+        return _run_step(signers, step, path, values, started)
+    finally:
+        if own:
+            signers.close()
+
+
+def _run_step(
+    signers: PrincipalClients, step: TourStep, path: str, values: dict[str, Any], started: float
+) -> tuple[StepOutcome, httpx.Response | None, float]:
+    try:
+        sender = signers.client_for(step.principal)
+    except LookupError as error:
+        return StepOutcome(step, None, [str(error)]), None, 0.0
+    deadline = started + (step.poll.timeout_seconds if step.poll else 0.0)
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            response = _send(sender, step, path)
+        except httpx.HTTPError as error:
+            elapsed = (time.perf_counter() - started) * 1000
+            return StepOutcome(step, None, [f"request failed: {type(error).__name__}: {error}"], elapsed, attempts), None, elapsed
+        reply = Reply(response, _body_of(response), values)
+        if step.poll is None or step.poll.condition.holds(reply) or time.perf_counter() >= deadline:
+            break
+        time.sleep(step.poll.interval_seconds)
+    elapsed = (time.perf_counter() - started) * 1000
+    outcome = StepOutcome(step, response.status_code, elapsed_ms=elapsed, attempts=attempts)
+    if step.poll is not None and not step.poll.condition.holds(reply):
+        outcome.failures.append(f"still not true after {step.poll.timeout_seconds:g} s: {step.poll.condition.description}")
     if response.status_code != step.expect_status:
         outcome.failures.append(f"expected HTTP {step.expect_status}, got {response.status_code}")
+    # Captured first, so this step's checks can use what it captured (the task id in its status_url...).
+    for name, extract in step.capture:
+        value = extract(reply)
+        if value is None:
+            outcome.failures.append(f"could not read {name} from the response")
+        else:
+            values[name] = value
     for check in step.checks:
-        if not check.holds(response, body):
+        if not check.holds(reply):
             outcome.failures.append(f"expected: {check.description}")
     return outcome, response, elapsed
 
 
-def run_tour(client: AgentApiClient, steps: Sequence[TourStep], *, out: TextIO, title: str) -> list[StepOutcome]:
-    """Run ``steps`` against ``client``, printing each request, response and verdict to ``out``."""
+def run_tour(
+    client: AgentApiClient,
+    steps: Sequence[TourStep],
+    *,
+    out: TextIO,
+    title: str,
+    principals: Mapping[str, httpx.Auth | AgentApiClient] | None = None,
+) -> list[StepOutcome]:
+    """Run ``steps`` against ``client``, printing each request, response, verdict and timing to ``out``.
+
+    Parameters
+    ----------
+    client:
+        Signs as the tour's default principal.
+    principals:
+        Authentication (or a client) per principal that steps name in ``principal``. Default: local mode's principals.
+    """
     print(f"\n{title}\n", file=out)
     outcomes = []
-    for number, step in enumerate(steps, 1):
-        print(f"[{number}/{len(steps)}] {step.title}", file=out)
-        if step.note:
-            print(f"      {step.note}", file=out)
-        auth = "" if step.authenticated else "   (no credentials)"
-        print(f"  → {step.method} {step.path}{auth}", file=out)
-        if step.raw_body is not None:
-            print(f"      {step.raw_body}   (not valid JSON)", file=out)
-        elif step.json is not None:
-            print(_pretty(step.json), file=out)
-        outcome, response, elapsed = run_step(client, step)
-        if response is not None:
-            print(f"  ← {response.status_code} {response.reason_phrase} · {elapsed:.0f} ms", file=out)
-            try:
-                print(_pretty(response.json()), file=out)
-            except ValueError:
-                print(_pretty(response.text[:400]), file=out)
-        if outcome.passed:
-            described = [f"HTTP {step.expect_status}", *(c.description for c in step.checks)]
-            print(f"  ✓ {'; '.join(described)}\n", file=out)
-        else:
-            for failure in outcome.failures:
-                print(f"  ✗ {failure}", file=out)
-            print(file=out)
-        outcomes.append(outcome)
+    values: dict[str, Any] = {}
+    signers = PrincipalClients(client, principals)
+    started = time.perf_counter()
+    try:
+        for number, step in enumerate(steps, 1):
+            outcomes.append(_run_and_print(client, step, number, len(steps), values, signers, out))
+    finally:
+        signers.close()
+    seconds = time.perf_counter() - started
+    passed = sum(o.passed for o in outcomes)
+    print(f"  {passed}/{len(outcomes)} steps passed in {seconds:.1f} s\n", file=out)
     return outcomes
 
 
-__all__ = ["OVERSIZED_MESSAGE", "STATELESS_TOUR", "TOURS", "Check", "StepOutcome", "TourStep", "run_step", "run_tour"]
+def _run_and_print(
+    client: AgentApiClient, step: TourStep, number: int, total: int, values: dict[str, Any], signers: PrincipalClients, out: TextIO
+) -> StepOutcome:
+    print(f"[{number}/{total}] {step.title}", file=out)
+    if step.note:
+        print(f"      {step.note}", file=out)
+    if not step.authenticated:
+        who = "   (no credentials)"
+    elif step.principal:
+        who = f"   (signed as {step.principal})"
+    else:
+        who = ""
+    try:
+        shown_path = step.path.format_map(values)
+    except KeyError:
+        shown_path = step.path
+    repeat = f"   (repeated until {step.poll.condition.description})" if step.poll else ""
+    print(f"  → {step.method} {shown_path}{who}{repeat}", file=out)
+    if step.raw_body is not None:
+        print(f"      {step.raw_body}   (not valid JSON)", file=out)
+    elif step.json is not None:
+        print(_pretty(step.json), file=out)
+    outcome, response, elapsed = run_step(client, step, values, signers=signers)
+    if response is not None:
+        polled = f" · {outcome.attempts} requests" if step.poll else ""
+        print(f"  ← {response.status_code} {response.reason_phrase} · {elapsed:.0f} ms{polled}", file=out)
+        body = _body_of(response)
+        if body != "":
+            print(_pretty(body if not isinstance(body, str) else body[:400]), file=out)
+    if outcome.passed:
+        described = [f"HTTP {step.expect_status}", *(c.description for c in step.checks)]
+        print(f"  ✓ {'; '.join(described)}\n", file=out)
+    else:
+        for failure in outcome.failures:
+            print(f"  ✗ {failure}", file=out)
+        print(file=out)
+    return outcome
+
+
+__all__ = [
+    "ASYNC_TOUR",
+    "HIERARCHICAL_TOUR",
+    "MULTIAGENT_TOUR",
+    "OVERSIZED_MESSAGE",
+    "STATEFUL_TOUR",
+    "STATELESS_TOUR",
+    "TOURS",
+    "Check",
+    "PollUntil",
+    "PrincipalClients",
+    "Reply",
+    "StepOutcome",
+    "TourStep",
+    "field_at",
+    "run_step",
+    "run_tour",
+]

@@ -44,6 +44,8 @@ from agentrail_cli.local.template import StackDeployment
 MAX_BODY_BYTES = 10 * 1024 * 1024
 #: API Gateway's default integration timeout.
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000
+#: Statuses that end at the headers (RFC 9110): whatever body the integration returned is dropped.
+BODILESS_STATUSES = frozenset({204, 304})
 PATTERN_TAG = "agentrail:pattern"
 
 Console = Callable[[str], None]
@@ -529,11 +531,15 @@ class LocalApiGateway:
                 reply = gateway.handle(self)
                 self.send_response_only(reply.status, responses.get(reply.status, ""))
                 self.send_header("Date", self.date_time_string())
+                bodiless = reply.status in BODILESS_STATUSES or 100 <= reply.status < 200
                 for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
+                    if not (bodiless and name.lower() == "content-length"):
+                        self.send_header(name, value)
+                if not bodiless:
+                    self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                if self.command != "HEAD":
+                # A body after a 204 or 304 would be read as the start of the next response on this connection.
+                if self.command != "HEAD" and not bodiless:
                     self.wfile.write(reply.body)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
@@ -1014,6 +1020,7 @@ def rest_apis(deployments: list[StackDeployment]) -> list[RestApi]:
 
 
 __all__ = [
+    "BODILESS_STATUSES",
     "DEFAULT_INTEGRATION_TIMEOUT_MS",
     "GatewayRejection",
     "GatewayReply",

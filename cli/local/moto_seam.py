@@ -6,6 +6,16 @@ invocation passes (``lambda.invoke`` from any client, and Step Functions'
 ``arn:aws:states:::lambda:invoke`` tasks, which call moto's Lambda API), so
 that is where the real handler code is plugged in.
 
+moto's EventBridge delivers to queues, log groups and buses but not to Lambda
+functions (it raises, which fails the caller's ``PutEvents``). A second seam,
+on ``Rule.send_to_targets``, invokes Lambda targets asynchronously, as
+EventBridge does, and leaves every other target to moto.
+
+moto's ``StopExecution`` does not end a task that waits for a task token: the
+execution keeps waiting until the task's timeout, then ends ``FAILED``. While
+local mode runs, stopping also wakes such waits, and an execution once stopped
+stays ``ABORTED``, as in AWS (a cancelled task's workflow must not run on).
+
 moto keeps its state in module globals, so one process hosts one local cloud
 at a time.
 """
@@ -13,15 +23,23 @@ at a time.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import threading
+import time
+from collections.abc import Mapping
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core import config as moto_config
 from moto.core.exceptions import JsonRESTError
+from moto.events.models import Rule as EventRule
+from moto.events.utils import EventTemplateParser
 from moto.server import ThreadedMotoServer
+from moto.stepfunctions.parser.asl.eval.environment import Environment as ExecutionEnvironment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from agentrail_cli.local.functions import ExecutionEnvironments, PayloadTooLarge, Throttled
 
@@ -31,6 +49,9 @@ MOTO_CONFIG = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state
 _lock = threading.Lock()
 _active: ExecutionEnvironments | None = None
 _original_invoke = LambdaSimpleBackend.invoke
+_original_send_to_targets = EventRule.send_to_targets
+_original_stop = ExecutionWorker.stop
+_original_set_error = ExecutionEnvironment.set_error
 _log = logging.getLogger("agentrail.local")
 
 
@@ -84,6 +105,89 @@ def _invoke_async(environments: ExecutionEnvironments, target: str, qualifier: s
         _log.warning("asynchronous invocation of %s failed: %s", target, result.payload.decode(errors="replace")[:500])
 
 
+def _is_lambda_target(arn: str) -> bool:
+    return arn.startswith("arn:") and arn.split(":")[2:3] == ["lambda"]
+
+
+def eventbridge_event(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The event a Lambda target receives, from moto's internal event message (whose ``time`` is epoch seconds)."""
+    moment = message.get("time")
+    if isinstance(moment, int | float):
+        moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+    return {
+        "version": "0",
+        "id": message.get("id"),
+        "detail-type": message.get("detail-type"),
+        "source": message.get("source"),
+        "account": message.get("account"),
+        "time": moment,
+        "region": message.get("region"),
+        "resources": list(message.get("resources") or []),
+        "detail": message.get("detail") or {},
+    }
+
+
+def target_input(target: Mapping[str, Any], message: Mapping[str, Any]) -> Any:
+    """What a rule target receives: ``Input``, ``InputPath``, ``InputTransformer`` or the whole event."""
+    event = eventbridge_event(message)
+    if target.get("Input") is not None:
+        return json.loads(target["Input"])
+    if target.get("InputPath"):
+        from jsonpath_ng.ext import parse
+
+        found = parse(target["InputPath"]).find(event)  # type: ignore[no-untyped-call]
+        return found[0].value if found else None
+    transformer = target.get("InputTransformer")
+    if transformer:
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event={**event, "ingestion-time": message.get("ingestion-time")},  # type: ignore[arg-type]
+        )
+    return event
+
+
+def _send_to_targets(rule: EventRule, original_event: Any, transform_input: bool = True) -> None:
+    environments = _active
+    functions = [t for t in rule.targets if _is_lambda_target(str(t.get("Arn", "")))] if environments is not None else []
+    if not functions:
+        return _original_send_to_targets(rule, original_event, transform_input)
+    assert environments is not None
+    if rule.state == "ENABLED" and rule.event_pattern.matches_event(original_event):
+        for target in functions:
+            if not environments.knows(target["Arn"]):
+                _log.warning("EventBridge rule %s: target %s is not a deployed function; event dropped", rule.name, target["Arn"])
+                continue
+            payload = json.dumps(target_input(target, original_event)).encode()
+            threading.Thread(target=_invoke_async, args=(environments, target["Arn"], None, payload), daemon=True).start()
+    others = [t for t in rule.targets if t not in functions]
+    if others:
+        # A copy, so a concurrent PutEvents on the same rule still sees every target.
+        view = copy.copy(rule)
+        view.targets = others
+        _original_send_to_targets(view, original_event, transform_input)
+    return None
+
+
+def _stop_execution(worker: ExecutionWorker, stop_date: Any, error: str | None, cause: str | None) -> None:
+    _original_stop(worker, stop_date, error, cause)
+    if worker.env is not None:
+        for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+
+def _set_error(environment: ExecutionEnvironment, error: Any) -> None:
+    # The woken wait reports a timeout; a stopped execution must still end ABORTED, not FAILED.
+    if isinstance(environment.program_state(), ProgramStopped):
+        return
+    _original_set_error(environment, error)
+
+
+def _patch_step_functions(enabled: bool) -> None:
+    ExecutionWorker.stop = _stop_execution if enabled else _original_stop  # type: ignore[method-assign]
+    ExecutionEnvironment.set_error = _set_error if enabled else _original_set_error  # type: ignore[method-assign]
+
+
 class MotoServer:
     """moto's threaded server on ``127.0.0.1``, configured for local mode.
 
@@ -113,6 +217,7 @@ class MotoServer:
         for service, settings in MOTO_CONFIG.items():
             moto_config.default_user_config.setdefault(service, {}).update(settings)  # type: ignore[misc]
         _reset_moto()
+        _patch_step_functions(True)
         self._server.start()
         self.host, self.port = self._server.get_host_and_port()
         # Step Functions' service integrations call back into moto at localhost:$MOTO_PORT.
@@ -122,6 +227,7 @@ class MotoServer:
 
     def stop(self) -> None:
         self._server.stop()
+        _patch_step_functions(False)
         if self._previous_port is None:
             os.environ.pop("MOTO_PORT", None)
         else:
@@ -139,7 +245,7 @@ def _reset_moto() -> None:
 
 
 def install_lambda_seam(environments: ExecutionEnvironments) -> None:
-    """Route moto's Lambda invocations of deployed functions to ``environments``.
+    """Route moto's Lambda invocations of deployed functions, and EventBridge's deliveries to them, to ``environments``.
 
     Raises
     ------
@@ -152,6 +258,7 @@ def install_lambda_seam(environments: ExecutionEnvironments) -> None:
             raise RuntimeError("another local cloud is running in this process; stop it first")
         _active = environments
         LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
+        EventRule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
 
 
 def remove_lambda_seam(environments: ExecutionEnvironments) -> None:
@@ -160,6 +267,7 @@ def remove_lambda_seam(environments: ExecutionEnvironments) -> None:
         if _active is environments:
             _active = None
             LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
+            EventRule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
 
 
-__all__ = ["MOTO_CONFIG", "MotoServer", "install_lambda_seam", "remove_lambda_seam"]
+__all__ = ["MOTO_CONFIG", "MotoServer", "eventbridge_event", "install_lambda_seam", "remove_lambda_seam", "target_input"]

@@ -5,6 +5,8 @@ For a new pattern, a test module only needs::
     @pytest.fixture(scope="module")
     def local(start_local_mode):
         return start_local_mode("stateful")
+
+or the one local-mode run of every pattern that the whole session shares (``all_patterns``).
 """
 
 from __future__ import annotations
@@ -15,30 +17,44 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from agentrail_cli.client import AgentApiClient
+from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
 from agentrail_cli.synth import synthesize
 
-READY_TIMEOUT_SECONDS = 90
+READY_TIMEOUT_SECONDS = 120
+ALL_PATTERNS = "stateless,stateful,async,multiagent,hierarchical"
+APPROVER = "agentrail-approver"
+OTHER = "agentrail-other"
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "budget_exceeded"})
+
+
+def local_context() -> dict[str, str]:
+    """The CDK context ``agentrail local`` adds to every synth: the local approver identity."""
+    approver = next(p for p in DEFAULT_PRINCIPALS if p.name == APPROVER)
+    return {"approvers": f"iam:{approver.user_arn}"}
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Callable[[str], Path]:
-    """``synthesized("stateless")``: the cloud assembly of those patterns, made by ``cdk synth`` once per session."""
+    """``synthesized("stateless")``: the cloud assembly of those patterns, made by ``cdk synth`` once per session,
+    with the context ``agentrail local`` gives the CLI's own synth."""
     cache: dict[str, Path] = {}
 
     def assembly(patterns: str) -> Path:
         if patterns not in cache:
-            # Same folder as the integration tier's fixture, so one session synthesizes once.
+            # Same folder as the integration tier's fixture, so one session synthesizes once (that fixture
+            # leaves out the approvers context, which only the async stack reads).
             output = tmp_path_factory.getbasetemp() / f"assembly-{patterns.replace(',', '-')}"
             if not (output / "manifest.json").is_file():
-                synthesize(repo_root, output, patterns=patterns)
+                synthesize(repo_root, output, patterns=patterns, context=local_context())
             cache[patterns] = output
         return cache[patterns]
 
@@ -72,8 +88,28 @@ class LocalMode:
     def client(self, pattern: str, *, principal: str | None = None) -> AgentApiClient:
         return AgentApiClient.from_ready_file(self.ready_file, pattern=pattern, principal=principal, timeout=30)
 
-    def function_log(self, logical_id_prefix: str) -> Path:
-        return Path(next(f["log_file"] for f in self.ready["functions"] if f["logical_id"].startswith(logical_id_prefix)))
+    def function_log(self, logical_id_prefix: str, *, stack: str | None = None) -> Path:
+        return Path(
+            next(
+                f["log_file"]
+                for f in self.ready["functions"]
+                if f["logical_id"].startswith(logical_id_prefix) and (stack is None or f["stack"] == stack)
+            )
+        )
+
+    def output(self, pattern: str, key: str) -> str:
+        """A stack output of the stack that serves ``pattern``'s API."""
+        return self.ready["stacks"][self.api(pattern)["stack"]][key]
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client for moto, the local AWS every function talks to."""
+        return boto3.client(
+            service,
+            endpoint_url=self.ready["moto_endpoint"],
+            region_name=self.ready["region"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def console_output(self) -> str:
         return self.console.read_text(errors="replace")
@@ -90,24 +126,32 @@ class LocalMode:
 
 
 @pytest.fixture(scope="session")
-def start_local_mode(tmp_path_factory: pytest.TempPathFactory, synthesized: Callable[[str], Path]) -> Iterator[Callable[..., LocalMode]]:
-    """``start_local_mode("stateless")`` starts ``agentrail local --port 0`` on that assembly and waits until it is ready."""
+def start_local_mode(
+    tmp_path_factory: pytest.TempPathFactory, synthesized: Callable[[str], Path], repo_root: Path
+) -> Iterator[Callable[..., LocalMode]]:
+    """``start_local_mode("stateless")`` starts ``agentrail local --port 0`` on that assembly and waits until it is ready.
+
+    With ``context={"approval_timeout": "3"}`` the CLI synthesizes the app itself (``--patterns`` and ``-c``),
+    from the project folder, as a developer would run it.
+    """
     started: list[LocalMode] = []
 
-    def start(patterns: str, *, extra_args: Sequence[str] = ()) -> LocalMode:
-        assembly = synthesized(patterns)
+    def start(patterns: str, *, extra_args: Sequence[str] = (), context: Mapping[str, str] | None = None) -> LocalMode:
         state_dir = tmp_path_factory.mktemp(f"local-{patterns.replace(',', '-')}")
         ready_file = state_dir / "ready.json"
         console = state_dir / "console.log"
+        common = ("--port", "0", "--ready-file", str(ready_file), "--state-dir", str(state_dir))
+        if context is None:
+            arguments = ("local", "--assembly", str(synthesized(patterns)), *common, *extra_args)
+            cwd = state_dir
+        else:
+            pairs = [argument for key, value in context.items() for argument in ("-c", f"{key}={value}")]
+            arguments = ("local", "--patterns", patterns, *pairs, *common, *extra_args)
+            cwd = repo_root
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": os.pathsep.join([str(repo_root / "node_modules" / ".bin"), os.environ.get("PATH", "")])}
         with console.open("wb") as sink:
             process = subprocess.Popen(  # noqa: S603 - our own CLI
-                agentrail_command(
-                    "local", "--assembly", str(assembly), "--port", "0", "--ready-file", str(ready_file), "--state-dir", str(state_dir), *extra_args
-                ),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                cwd=state_dir,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                agentrail_command(*arguments), stdout=sink, stderr=subprocess.STDOUT, cwd=cwd, env=env
             )
         local = LocalMode(process, ready_file, state_dir, console)
         started.append(local)
@@ -125,3 +169,49 @@ def start_local_mode(tmp_path_factory: pytest.TempPathFactory, synthesized: Call
     yield start
     for local in started:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def all_patterns(start_local_mode: Callable[..., LocalMode]) -> LocalMode:
+    """One ``agentrail local`` run of every pattern, shared by the pattern modules of the session."""
+    return start_local_mode(ALL_PATTERNS)
+
+
+def _wait_for_task(
+    client: AgentApiClient, task_id: str, *, until: Collection[str] = FINISHED, seconds: float = 30.0
+) -> dict[str, Any]:
+    """``GET /tasks/{id}`` every 0.1 s until its status is in ``until``; fails the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = client.request("GET", f"/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        task = response.json()
+        if task["status"] in until:
+            return task
+        if time.monotonic() > deadline:
+            pytest.fail(f"task {task_id} is still {task['status']} after {seconds} s")
+        time.sleep(0.1)
+
+
+def _log_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a function's log (Powertools records and the runtime's error reports)."""
+    records = []
+    for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
+
+
+@pytest.fixture(scope="session")
+def wait_for_task() -> Callable[..., dict[str, Any]]:
+    """``wait_for_task(client, task_id, until={"waiting_approval"})``: poll a task until its status is in ``until``."""
+    return _wait_for_task
+
+
+@pytest.fixture(scope="session")
+def log_records() -> Callable[[Path], list[dict[str, Any]]]:
+    """``log_records(path)``: the JSON records of a function's log file."""
+    return _log_records

@@ -32,11 +32,12 @@ def _cdk_json_context() -> dict[str, object]:
 
 
 def build_services_app(outdir: Path) -> None:
-    """Two stacks using the resource types future patterns need, synthesized in process.
+    """Three stacks using the resource types the patterns need, synthesized in process.
 
     ``Local-Services`` holds data, messaging, workflow and security resources;
     ``Local-Edge`` holds a REST API with one route per gateway behaviour, and
-    imports the user pool from ``Local-Services`` (a cross-stack reference).
+    imports the user pool from ``Local-Services`` (a cross-stack reference);
+    ``Local-Workflows`` holds state machines and an EventBridge rule with a Lambda target.
     """
     import aws_cdk as cdk
     from aws_cdk import aws_apigateway as apigw
@@ -165,6 +166,7 @@ def build_services_app(outdir: Path) -> None:
     echo = lambda_.Function(edge, "Echo", runtime=runtime, handler="tasks.echo_event", code=code)
     failing = lambda_.Function(edge, "Failing", runtime=runtime, handler="tasks.fail", code=code)
     malformed = lambda_.Function(edge, "Malformed", runtime=runtime, handler="tasks.malformed_proxy", code=code)
+    no_content = lambda_.Function(edge, "NoContent", runtime=runtime, handler="tasks.no_content", code=code)
     api = apigw.RestApi(
         edge,
         "EchoApi",
@@ -208,7 +210,79 @@ def build_services_app(outdir: Path) -> None:
     )
     api.root.add_resource("fail").add_method("GET", apigw.LambdaIntegration(failing))
     api.root.add_resource("malformed").add_method("GET", apigw.LambdaIntegration(malformed))
+    api.root.add_resource("empty").add_method("DELETE", apigw.LambdaIntegration(no_content))
+    _build_workflows_stack(app, code=lambda_.Code.from_asset(str(HANDLERS)), runtime=runtime)
     app.synth()
+
+
+def _build_workflows_stack(app: object, *, code: object, runtime: object) -> None:
+    """``Local-Workflows``: state machines calling a function through its alias, the way the patterns' workflows do.
+
+    ``Guarded`` retries ``FlakyError`` and catches ``OrderRejected`` (``ServiceGuarded`` catches it through the
+    ``lambda:invoke`` service integration); ``Paused`` waits for a task token for at
+    most 3 seconds and catches ``States.Timeout``; ``FanOut`` is a distributed Map whose tolerated failure
+    percentage comes from its input. The ``Heard`` rule sends bus events to a function and to a queue.
+    """
+    import aws_cdk as cdk
+    from aws_cdk import aws_events as events
+    from aws_cdk import aws_events_targets as targets
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_sqs as sqs
+    from aws_cdk import aws_stepfunctions as sfn
+    from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+
+    stack = cdk.Stack(app, "Local-Workflows")  # type: ignore[arg-type]
+    steps = lambda_.Function(stack, "Steps", runtime=runtime, handler="tasks.workflow_step", code=code, timeout=cdk.Duration.seconds(10))  # type: ignore[arg-type]
+    live = lambda_.Alias(stack, "StepsLive", alias_name="live", version=steps.current_version)
+
+    guarded_step = sfn_tasks.LambdaInvoke(
+        stack, "Step", lambda_function=live, payload_response_only=True, retry_on_service_exceptions=False, result_path="$.result"
+    )
+    guarded_step.add_retry(errors=["FlakyError"], interval=cdk.Duration.seconds(1), max_attempts=2, backoff_rate=1)
+    guarded_step.add_catch(sfn.Pass(stack, "Rejected"), errors=["OrderRejected"], result_path="$.error")
+    sfn.StateMachine(stack, "Guarded", definition_body=sfn.DefinitionBody.from_chainable(guarded_step))
+    # The same through the service integration (arn:aws:states:::lambda:invoke), as the async workflows call it.
+    service_step = sfn_tasks.LambdaInvoke(stack, "ServiceStep", lambda_function=live, retry_on_service_exceptions=False, result_path="$.result")
+    service_step.add_catch(sfn.Pass(stack, "ServiceRejected"), errors=["OrderRejected"], result_path="$.error")
+    sfn.StateMachine(stack, "ServiceGuarded", definition_body=sfn.DefinitionBody.from_chainable(service_step))
+
+    wait = sfn_tasks.LambdaInvoke(
+        stack,
+        "WaitForDecision",
+        lambda_function=live,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object({"action": "remember_token", "marker.$": "$.marker", "token": sfn.JsonPath.task_token}),
+        result_path="$.decision",
+        task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(3)),
+        retry_on_service_exceptions=False,
+    )
+    wait.add_catch(sfn.Pass(stack, "TimedOut", result=sfn.Result.from_object({"timed_out": True}), result_path="$.decision"), errors=["States.Timeout"], result_path="$.timeout")
+    sfn.StateMachine(stack, "Paused", definition_body=sfn.DefinitionBody.from_chainable(wait))
+
+    item = sfn_tasks.LambdaInvoke(stack, "Item", lambda_function=live, payload_response_only=True, retry_on_service_exceptions=False)
+    fan_out = sfn.DistributedMap(
+        stack,
+        "Items",
+        items_path="$.items",
+        tolerated_failure_percentage_path="$.tolerance",
+        max_concurrency=4,
+        result_path=sfn.JsonPath.DISCARD,
+        map_execution_type=sfn.StateMachineType.STANDARD,
+    )
+    fan_out.item_processor(item)
+    sfn.StateMachine(stack, "FanOut", definition_body=sfn.DefinitionBody.from_chainable(fan_out))
+
+    listener = lambda_.Function(stack, "Listener", runtime=runtime, handler="tasks.record_event", code=code)  # type: ignore[arg-type]
+    listener_live = lambda_.Alias(stack, "ListenerLive", alias_name="live", version=listener.current_version)
+    heard = sqs.Queue(stack, "Heard")
+    bus = events.EventBus(stack, "Bus", event_bus_name="local-workflow-bus")
+    events.Rule(
+        stack,
+        "HeardRule",
+        event_bus=bus,
+        event_pattern=events.EventPattern(source=["agentrail.tests"]),
+        targets=[targets.LambdaFunction(listener_live), targets.SqsQueue(heard)],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -209,3 +209,12 @@ def test_binary_media_types_arrive_base64_encoded_and_multi_value_headers_come_b
     assert base64.b64decode(event["body"]) == b"\x00\x01\xff"
     assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
     assert response.headers["x-handler"] == "echo"
+
+
+def test_a_204_goes_out_without_a_body_so_the_next_response_on_the_connection_is_intact(api: ApiEndpoint) -> None:
+    with _http(api) as client:
+        first = client.delete("empty")
+        second = client.delete("empty")
+
+    assert (first.status_code, first.content, second.status_code, second.content) == (204, b"", 204, b"")
+    assert "content-length" not in first.headers

@@ -132,7 +132,7 @@ def test_delete_erases_every_item_and_offloaded_object_of_the_session_now(aws, a
 
     reply = call(app, api_event("delete-session", session_id=session_id))
 
-    assert reply.status == 204
+    assert (reply.status, reply.raw) == (204, "")
     assert aws.items(session_id) == []
     assert aws.objects(f"sessions/{session_id}/") == []
     assert len(aws.items(other)) == 2

@@ -122,6 +122,8 @@ class AgentRestResolver(APIGatewayRestResolver):
         request_id = _request_id(self)
         if request_id:
             builder.response.headers["X-Correlation-Id"] = request_id
+        if builder.response.status_code in (204, 304):
+            builder.response.body = ""  # response serialization would send "null"; these statuses have no body
         return builder
 
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
