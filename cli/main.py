@@ -86,8 +86,10 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
 
     assert isinstance(cloud, LocalCloud)
     principal = cloud.principals[0]
+    signers = {p.name: IamAuth.from_keys(p.access_key_id, p.secret_access_key) for p in cloud.principals}
     passed = total = 0
     toured = 0
+    started = time.perf_counter()
     for endpoint in cloud.endpoints():
         steps = TOURS.get(endpoint.pattern or "")
         if not steps:
@@ -101,14 +103,16 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
             auth = IamAuth.from_keys(principal.access_key_id, principal.secret_access_key)
             how = f"SigV4, signed as {principal.name}"
         with AgentApiClient(endpoint.url, auth=auth) as client:
-            outcomes = run_tour(client, steps, out=out, title=f"Tour of the {endpoint.pattern} agent at {endpoint.url} ({how})")
+            outcomes = run_tour(
+                client, steps, out=out, title=f"Tour of the {endpoint.pattern} agent at {endpoint.url} ({how})", principals=signers
+            )
         total += len(outcomes)
         passed += sum(o.passed for o in outcomes)
     if toured == 0:
         print("\nNo API in this app has a tour yet; nothing to check.", file=out)
         return True
     verdict = "all passed" if passed == total else f"{total - passed} failed"
-    print(f"Tour finished: {passed}/{total} steps passed ({verdict}).", file=out)
+    print(f"Tour finished: {passed}/{total} steps passed ({verdict}) in {time.perf_counter() - started:.1f} s.", file=out)
     print(f"Function logs (JSON, with correlation ids): {cloud.log_dir}/", file=out)
     print("Keep it running with `make local`, then call it with any SigV4 client.", file=out)
     return passed == total
