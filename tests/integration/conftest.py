@@ -16,8 +16,6 @@ from agentrail.observability import metrics
 from agentrail.service import AgentService
 
 
-
-
 @pytest.fixture(autouse=True)
 def _no_metrics_left_over() -> Iterator[None]:
     # Apps built in tests emit into the function's Metrics without a handler to flush them;

@@ -5,12 +5,17 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from agentrail.agent.loop import AgentResult, AgentStatus
+from agentrail.models.base import Usage
 
 
 class UsageOut(BaseModel):
     input_tokens: int
     output_tokens: int
     total_tokens: int
+
+    @classmethod
+    def of(cls, usage: Usage) -> UsageOut:
+        return cls(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, total_tokens=usage.total_tokens)
 
 
 class ToolCallOut(BaseModel):
@@ -38,11 +43,7 @@ class AgentRunOut(BaseModel):
             answer=result.answer,
             model=result.model,
             steps=result.steps,
-            usage=UsageOut(
-                input_tokens=result.usage.input_tokens,
-                output_tokens=result.usage.output_tokens,
-                total_tokens=result.usage.total_tokens,
-            ),
+            usage=UsageOut.of(result.usage),
             cost_usd=result.cost_usd,
             tool_calls=[ToolCallOut(step=c.step, tool=c.tool, outcome=c.outcome, latency_ms=c.latency_ms) for c in result.tool_calls],
         )

@@ -89,11 +89,7 @@ class TurnOut(BaseModel):
             answer=turn.answer,
             status=turn.status,
             model=turn.model,
-            usage=UsageOut(
-                input_tokens=turn.usage.input_tokens,
-                output_tokens=turn.usage.output_tokens,
-                total_tokens=turn.usage.total_tokens,
-            ),
+            usage=UsageOut.of(turn.usage),
             cost_usd=turn.cost_usd,
         )
 
