@@ -10,10 +10,7 @@ dead-letter queue after ``MAX_RECEIVE_COUNT`` receives.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,11 +23,8 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
-from agentrail.config import load_settings
 from agentrail.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
-from agentrail.multiagent.settings import load_multi_settings
 from agentrail.tasks.models import TaskRecord
-from agentrail.tasks.settings import load_task_settings
 from agentrail.tasks.store import TaskStore
 
 TASK_TABLE = "agentrail-team-tasks"
@@ -108,26 +102,6 @@ class Team:
         return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The event Lambda builds from received messages (the shape of events/multiagent/*-batch.json)."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
-
-
 def _queue(sqs: Any, name: str) -> Queue:
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -172,36 +146,6 @@ def aws() -> Iterator[Team]:
         parameters.clear_caches()
 
 
-_CACHES = (load_settings, load_task_settings, load_multi_settings)
-_IMPORTED: dict[tuple[str, tuple[tuple[str, str], ...]], ModuleType] = {}
-
-
-def import_handler(name: str, environment: dict[str, str], env: pytest.MonkeyPatch) -> ModuleType:
-    """``agentrail_handlers.<name>.app`` initialized under ``environment``, as a cold start would.
-
-    The same handler and environment is imported once per session and reused, as a
-    warm execution environment would be (its clients then talk to that test's moto).
-    """
-    for stale in [k for k in os.environ if k.startswith("AGENT_") and k not in environment]:
-        env.delenv(stale)  # another function's settings
-    for key, value in environment.items():
-        env.setenv(key, value)
-    key = (name, tuple(sorted(environment.items())))
-    if key not in _IMPORTED:
-        for cache in _CACHES:
-            cache.cache_clear()
-        module_name = f"agentrail_handlers.{name}.app"
-        sys.modules.pop(module_name, None)
-        try:
-            _IMPORTED[key] = importlib.import_module(module_name)
-        finally:
-            # Other tests import the handler under their own settings.
-            sys.modules.pop(module_name, None)
-            for cache in _CACHES:
-                cache.cache_clear()
-    return _IMPORTED[key]
-
-
 @dataclass(frozen=True)
 class TeamOptions:
     """What MultiAgentOptions and the Specialist declarations turn into environment variables."""
@@ -222,6 +166,8 @@ class Handlers:
     router: ModuleType
     specialists: dict[str, ModuleType]
     orchestrator: ModuleType
+    #: Builds the SQS event Lambda would (the integration tier's ``sqs_event``).
+    sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]
     #: Every (function, SQS event) delivered, in order.
     deliveries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -244,7 +190,7 @@ class Handlers:
         messages = self.aws.receive(queue)
         if not messages:
             return None
-        event = sqs_event(messages, queue.arn)
+        event = self.sqs_event(messages, queue.arn)
         self.deliveries.append((name, event))
         try:
             result = module.handler(event, FunctionContext(name))
@@ -293,13 +239,13 @@ def team_environment(aws: Team, options: TeamOptions) -> tuple[dict[str, str], d
 
 
 @pytest.fixture
-def team(aws: Team, agent_env: pytest.MonkeyPatch) -> Callable[..., Handlers]:
+def team(aws: Team, handler_module: Callable[..., ModuleType], sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]) -> Callable[..., Handlers]:
     """Build the demo support team's functions under the given options (``team(max_hops=2)``)."""
 
     def build(**options: Any) -> Handlers:
         chosen = TeamOptions(**options)
         shared, router_env = team_environment(aws, chosen)
-        router = import_handler("router", shared | router_env, agent_env)
+        router = handler_module("router", shared | router_env, exclusive=True)
         specialists = {}
         for name, (definition, handoffs, _) in DEMO_TEAM.items():
             member = shared | {
@@ -307,15 +253,15 @@ def team(aws: Team, agent_env: pytest.MonkeyPatch) -> Callable[..., Handlers]:
                 "AGENT_DEFINITION": definition,
                 "AGENT_MULTI_HANDOFFS": json.dumps(list(handoffs)),
             } | chosen.overrides.get(name, {})
-            specialists[name] = import_handler("specialist", member, agent_env)
-        orchestrator = import_handler("orchestrator", {k: v for k, v in shared.items() if k.startswith("AGENT_TASK_")}, agent_env)
-        return Handlers(aws=aws, router=router, specialists=specialists, orchestrator=orchestrator)
+            specialists[name] = handler_module("specialist", member, exclusive=True)
+        orchestrator = handler_module("orchestrator", {k: v for k, v in shared.items() if k.startswith("AGENT_TASK_")}, exclusive=True)
+        return Handlers(aws=aws, router=router, specialists=specialists, orchestrator=orchestrator, sqs_event=sqs_event)
 
     return build
 
 
 @pytest.fixture
-def supervisor(aws: Team, agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
+def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable[..., ModuleType]:
     """The HierarchicalAgents function (``handlers/supervisor``) under the construct's environment and these options."""
 
     def build(*, max_review_rounds: int = 1, tolerated_failure_percentage: float = 50.0, max_task_tokens: int | None = None) -> ModuleType:
@@ -328,7 +274,7 @@ def supervisor(aws: Team, agent_env: pytest.MonkeyPatch) -> Callable[..., Module
         }
         if max_task_tokens is not None:
             environment["AGENT_MULTI_MAX_TASK_TOKENS"] = str(max_task_tokens)
-        return import_handler("supervisor", environment, agent_env)
+        return handler_module("supervisor", environment, exclusive=True)
 
     return build
 

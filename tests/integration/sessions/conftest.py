@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +14,12 @@ import pytest
 from moto import mock_aws
 
 from agentrail.api.sessions import create_sessions_app
-from agentrail.config import RuntimeSettings, load_settings
+from agentrail.config import RuntimeSettings
 from agentrail.demo import definition as demo_definition
 from agentrail.models.local import LocalModel
 from agentrail.service import AgentService
 from agentrail.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
-from agentrail.sessions.settings import SessionSettings, load_session_settings
+from agentrail.sessions.settings import SessionSettings
 
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"
@@ -243,31 +241,6 @@ def send(api_event, call) -> Callable[..., Reply]:
     return post
 
 
-@pytest.fixture
-def sqs_event() -> Callable[[list[dict[str, Any]], str], dict[str, Any]]:
-    """The event Lambda's SQS poller builds from messages received with all attributes (as in events/sessions/fifo-batch.json)."""
-
-    def build(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "messageAttributes": m.get("MessageAttributes", {}),
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": queue_arn,
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-        }
-
-    return build
-
-
 def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Everything visible on the queue now, with the attributes a Lambda event carries."""
     received = sqs.receive_message(
@@ -281,34 +254,13 @@ def receive() -> Callable[[Any, str], list[dict[str, Any]]]:
     return receive_all
 
 
-_INITIALIZED: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
-
-
 @pytest.fixture
-def session_handler(agent_env) -> Callable[..., Any]:
-    """``agentrail_handlers.<name>.app`` initialized with the given ``AGENT_SESSION_*`` settings (moto must be running).
-
-    The first request for a name and settings imports the module afresh, as a
-    cold start does (settings read, clients built); later tests reuse it, as a
-    warm execution environment would, against their own moto account.
-    """
+def session_handler(handler_module) -> Callable[..., Any]:
+    """``agentrail_handlers.<name>.app`` initialized with the given ``AGENT_SESSION_*`` settings (moto must be running)."""
 
     def initialized(name: str, **settings: str) -> Any:
         environment = {"TABLE": TABLE} | {key.upper(): value for key, value in settings.items()}
-        for key, value in environment.items():
-            agent_env.setenv(f"AGENT_SESSION_{key}", value)
-        key = (name, tuple(sorted(environment.items())))
-        if key not in _INITIALIZED:
-            load_settings.cache_clear()
-            load_session_settings.cache_clear()
-            module_name = f"agentrail_handlers.{name}.app"
-            sys.modules.pop(module_name, None)
-            _INITIALIZED[key] = importlib.import_module(module_name)
-            # Other tests import the handler under their own settings.
-            sys.modules.pop(module_name, None)
-            load_settings.cache_clear()
-            load_session_settings.cache_clear()
-        return _INITIALIZED[key]
+        return handler_module(name, {f"AGENT_SESSION_{key}": value for key, value in environment.items()})
 
     return initialized
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +13,10 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from agentrail.config import RuntimeSettings, load_settings
+from agentrail.config import RuntimeSettings
 from agentrail.demo import definition as demo_definition
 from agentrail.models.local import LocalModel
 from agentrail.service import AgentService
-from agentrail.tasks.settings import load_task_settings
 
 TASK_TABLE = "agentrail-tasks"
 IDEMPOTENCY_TABLE = "agentrail-task-idempotency"
@@ -127,17 +124,9 @@ def owner() -> str:
     return OWNER
 
 
-_INITIALIZED: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
-
-
 @pytest.fixture
-def task_handler(aws: Aws, agent_env) -> Iterator[Callable[..., Any]]:
-    """``agentrail_handlers.<name>.app`` initialized with the construct's ``AGENT_TASK_*`` settings (moto must be running).
-
-    The first request for a name and settings imports the module afresh, as a
-    cold start does; later tests reuse it, as a warm execution environment
-    would (its clients then talk to that test's moto account).
-    """
+def task_handler(aws: Aws, handler_module) -> Callable[..., Any]:
+    """``agentrail_handlers.<name>.app`` initialized with the construct's ``AGENT_TASK_*`` settings (moto must be running)."""
 
     def initialized(name: str, **settings: str) -> Any:
         environment = {
@@ -150,20 +139,7 @@ def task_handler(aws: Aws, agent_env) -> Iterator[Callable[..., Any]]:
             "ROUTES": json.dumps({"default": "queue", "report": "queue", "long": aws.state_machine_arn}),
             "WEBHOOK_SECRET": SECRET,
         } | {key.upper(): value for key, value in settings.items()}
-        for key, value in environment.items():
-            agent_env.setenv(f"AGENT_TASK_{key}", value)
-        key = (name, tuple(sorted(environment.items())))
-        if key not in _INITIALIZED:
-            load_settings.cache_clear()
-            load_task_settings.cache_clear()
-            module_name = f"agentrail_handlers.{name}.app"
-            sys.modules.pop(module_name, None)
-            _INITIALIZED[key] = importlib.import_module(module_name)
-            # Other tests import the handler under their own settings.
-            sys.modules.pop(module_name, None)
-            load_settings.cache_clear()
-            load_task_settings.cache_clear()
-        return _INITIALIZED[key]
+        return handler_module(name, {f"AGENT_TASK_{key}": value for key, value in environment.items()})
 
     return initialized
 
@@ -230,28 +206,9 @@ def receive(aws: Aws) -> Callable[..., list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def sqs_event(aws: Aws) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
-    """The event Lambda builds from received messages (the shape of events/tasks/sqs-batch.json)."""
-
-    def build(messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": aws.queue_arn,
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-        }
-
-    return build
+def sqs_event(aws: Aws, sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """The event Lambda builds from messages received from the task queue (the shape of events/tasks/sqs-batch.json)."""
+    return lambda messages: sqs_event(messages, aws.queue_arn)
 
 
 @pytest.fixture
