@@ -60,6 +60,26 @@ def demo_service(agent_env) -> Callable[..., AgentService]:
     return build
 
 
+class EveryModel:
+    """Serves one ready-made model whatever spec is asked for (a test model under any configured name)."""
+
+    def __init__(self, model: ModelProvider) -> None:
+        self.model = model
+
+    def get(self, spec: str | ModelSpec) -> ModelProvider:
+        return self.model
+
+
+@pytest.fixture
+def agents_with(agent_env) -> Callable[..., AgentService]:
+    """An AgentService whose every model is ``model`` (and whose tools are ``definition``'s, the demo's by default)."""
+
+    def build(model: ModelProvider, *, definition: Any = demo_definition, **settings: Any) -> AgentService:
+        return AgentService(definition=definition, settings=RuntimeSettings(**settings), providers=EveryModel(model))
+
+    return build
+
+
 def response_headers(response: dict) -> dict[str, str]:
     """Single-valued view of a REST (v1) proxy response's ``multiValueHeaders``."""
     return {name: values[-1] for name, values in (response.get("multiValueHeaders") or {}).items()} | (

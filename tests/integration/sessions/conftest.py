@@ -116,26 +116,15 @@ def make_store(aws: Aws, clock: Clock) -> Callable[..., DynamoDBSessionStore]:
     return build
 
 
-class FixedModels:
-    """Serves one ready-made model as every configured model (the ``get`` AgentService calls)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def get(self, spec: Any) -> Any:
-        return self.model
-
-
 @pytest.fixture
-def make_agent(agent_env, clock: Clock) -> Callable[..., SessionAgent]:
+def make_agent(agent_env, agents_with, clock: Clock) -> Callable[..., SessionAgent]:
     """A session agent over ``store``, with the demo definition (or ``definition``) and the local model (or ``model``)."""
 
     def build(store: DynamoDBSessionStore, *, model: Any = None, definition: Any = demo_definition, **settings: Any) -> SessionAgent:
-        agents = AgentService(
-            definition=definition,
-            settings=RuntimeSettings(**settings),
-            providers=FixedModels(model) if model is not None else None,
-        )
+        if model is not None:
+            agents = agents_with(model, definition=definition, **settings)
+        else:
+            agents = AgentService(definition=definition, settings=RuntimeSettings(**settings))
         return SessionAgent(store=store, agents=agents, clock=clock)
 
     return build

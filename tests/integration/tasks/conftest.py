@@ -13,10 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from agentrail.config import RuntimeSettings
-from agentrail.demo import definition as demo_definition
 from agentrail.models.local import LocalModel
-from agentrail.service import AgentService
 
 TASK_TABLE = "agentrail-tasks"
 IDEMPOTENCY_TABLE = "agentrail-task-idempotency"
@@ -247,19 +244,3 @@ def counting_model() -> Callable[..., CountingModel]:
     return CountingModel
 
 
-class FixedModels:
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def get(self, spec: Any) -> Any:
-        return self.model
-
-
-@pytest.fixture
-def agents_with(agent_env) -> Callable[..., AgentService]:
-    """An AgentService whose every model is ``model`` (and whose tools are ``definition``'s)."""
-
-    def build(model: Any, *, definition: Any = demo_definition, **settings: Any) -> AgentService:
-        return AgentService(definition=definition, settings=RuntimeSettings(**settings), providers=FixedModels(model))
-
-    return build
