@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from agentrail.agent.loop import Agent, AgentStatus, PendingToolCall
-from agentrail.api.approvals import APPROVAL_ID_PATTERN, ApprovalOut, cognito_groups
+from agentrail.api.approvals import APPROVAL_ID_PATTERN, cognito_groups
+from agentrail.approvals import ApprovalView
 from agentrail.approvals import ApprovalRecord, ApprovalService, DecisionRequest, WebhookDecision, approval_id_for, arguments_hash
 from agentrail.approvals.service import summarize
 from agentrail.approvals.settings import ApprovalSettings
@@ -82,8 +83,8 @@ def test_the_task_token_is_never_dumped_or_shown():
 
     assert "task_token" not in secret.model_dump()
     assert "AQCEAAAA" not in repr(secret) and "AQCEAAAA" not in secret.model_dump_json()
-    assert "task_token" not in ApprovalOut.model_fields
-    assert "AQCEAAAA" not in ApprovalOut.of(secret).model_dump_json()
+    assert "task_token" not in ApprovalView.model_fields
+    assert "AQCEAAAA" not in secret.view().model_dump_json()
 
 
 # -- decisions -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ValidationError
 
 from agentrail.api.errors import AgentRestResolver, ApiError, error_response
-from agentrail.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry, DecisionRequest
+from agentrail.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
 from agentrail.approvals.store import AlreadyDecided, ApprovalNotFound
 from agentrail.tasks.webhook import SIGNATURE_HEADER, InvalidSignature
@@ -24,35 +24,12 @@ APPROVAL_ID_PATTERN = r"^[0-9a-f]{32}$"
 ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="32 lowercase hex characters")]
 
 
-class ApprovalOut(BaseModel):
-    """An approval as approvers and the requester see it (never its task token)."""
-
-    approval_id: str
-    task_id: str
-    tool: str
-    arguments: dict[str, Any]
-    arguments_hash: str
-    summary: str
-    requester: str
-    approver_group: str
-    requested_at: int
-    expires_at: int
-    status: str
-    decided_by: str | None
-    decided_at: int | None
-    comment: str | None
-
-    @classmethod
-    def of(cls, record: ApprovalRecord) -> ApprovalOut:
-        return cls.model_validate(record.model_dump(mode="json", exclude={"task_token", "level"}))
-
-
-class ApprovalDetail(ApprovalOut):
+class ApprovalDetail(ApprovalView):
     audit: list[AuditEntry]
 
 
 class ApprovalList(BaseModel):
-    approvals: list[ApprovalOut]
+    approvals: list[ApprovalView]
 
 
 def cognito_groups(request_context: dict[str, Any]) -> list[str]:
@@ -91,32 +68,32 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
     @app.get("/approvals", summary="Approvals visible to the caller, by status")
     def list_approvals(status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING) -> ApprovalList:
         records = approvals.list_visible(status, owner(), groups())
-        return ApprovalList(approvals=[ApprovalOut.of(r) for r in records])
+        return ApprovalList(approvals=[r.view() for r in records])
 
     @app.get("/approvals/<approval_id>", summary="One approval with its audit trail")
     def get_approval(approval_id: ApprovalId) -> ApprovalDetail:
         record = approvals.get_visible(approval_id, owner(), groups())
-        return ApprovalDetail(**ApprovalOut.of(record).model_dump(), audit=approvals.audit.entries(approval_id))
+        return ApprovalDetail(**record.view().model_dump(), audit=approvals.audit.entries(approval_id))
 
     @app.post(
         "/approvals/<approval_id>/decision",
         summary="Approve or reject (approver group only, once)",
         responses={403: {"description": "Not an approver"}, 409: {"description": "Already decided or expired"}},
     )
-    def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalOut:
-        return ApprovalOut.of(approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()))
+    def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalView:
+        return approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()).view()
 
     @app.post(
         "/approvals/<approval_id>/webhook",
         summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",
         responses={401: {"description": "Forged, stale or replayed signature"}},
     )
-    def webhook(approval_id: ApprovalId) -> ApprovalOut:
+    def webhook(approval_id: ApprovalId) -> ApprovalView:
         event = app.current_event
         body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
         signature = event.headers.get(SIGNATURE_HEADER)  # case-insensitive in Powertools v3
         try:
-            return ApprovalOut.of(approvals.decide_by_webhook(approval_id, body, signature))
+            return approvals.decide_by_webhook(approval_id, body, signature).view()
         except ValidationError:
             # Parsed only after the signature checks out, so it is not a RequestValidationError; never echo it.
             raise ApiError(400, "invalid_request", "The signed body is not a valid decision.") from None

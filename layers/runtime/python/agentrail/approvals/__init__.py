@@ -3,6 +3,7 @@
 from agentrail.approvals.models import (
     ApprovalRecord,
     ApprovalStatus,
+    ApprovalView,
     AuditEntry,
     DecisionOutput,
     DecisionRequest,
@@ -20,6 +21,7 @@ __all__ = [
     "ApprovalService",
     "ApprovalStatus",
     "ApprovalStore",
+    "ApprovalView",
     "AuditEntry",
     "AuditLog",
     "DecisionOutput",

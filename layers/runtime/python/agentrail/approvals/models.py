@@ -24,8 +24,8 @@ def arguments_hash(tool: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class ApprovalRecord(BaseModel):
-    """A pending (or decided) approval. ``task_token`` never leaves the server."""
+class ApprovalView(BaseModel):
+    """An approval as approvers and the requester see it: everything but the server-side fields."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -40,11 +40,19 @@ class ApprovalRecord(BaseModel):
     requested_at: int
     expires_at: int
     status: ApprovalStatus = ApprovalStatus.PENDING
-    level: int = 0
     decided_by: str | None = None
     decided_at: int | None = None
     comment: str | None = None
+
+
+class ApprovalRecord(ApprovalView):
+    """A pending (or decided) approval as stored. ``task_token`` never leaves the server."""
+
+    level: int = 0
     task_token: str | None = Field(default=None, exclude=True, repr=False)
+
+    def view(self) -> ApprovalView:
+        return ApprovalView.model_validate(self.model_dump(exclude={"task_token", "level"}))
 
 
 class DecisionRequest(BaseModel):
