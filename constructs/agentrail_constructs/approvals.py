@@ -23,13 +23,14 @@ from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.tasks import (
+    STANDARD_WORKFLOW_LIMIT,
     TaskTable,
     acknowledge_state_machine_role,
     add_lambda_retries,
     state_machine_logging,
+    validate_workflow,
 )
 
-MAX_APPROVAL_TIMEOUT = Duration.days(365)
 
 
 
@@ -66,22 +67,22 @@ class ApprovalOptions:
     """Default: one month."""
 
     def validate(self) -> None:
-        if not self.task_types:
-            raise ValueError("ApprovalOptions.task_types must name at least one task type")
-        if not 1 <= self.timeout.to_seconds() <= MAX_APPROVAL_TIMEOUT.to_seconds():
+        validate_workflow(
+            "ApprovalOptions",
+            task_types=self.task_types,
+            execution_timeout=self.execution_timeout,
+            step_timeout=self.step_timeout,
+            slice_steps=self.slice_steps,
+        )
+        if not 1 <= self.timeout.to_seconds() <= STANDARD_WORKFLOW_LIMIT.to_seconds():
             raise ValueError("timeout must be between 1 second and the service's 1-year limit")
         if self.timeout_policy == "escalate" and not self.escalation_group:
             raise ValueError("timeout_policy='escalate' needs escalation_group")
-        if self.execution_timeout.to_seconds() > MAX_APPROVAL_TIMEOUT.to_seconds():
-            # A Standard execution ends at one year whatever TimeoutSeconds says, and that end cannot be caught.
-            raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
         waits = 2 if self.timeout_policy == "escalate" else 1
         if self.execution_timeout.to_seconds() <= waits * self.timeout.to_seconds():
             raise ValueError("execution_timeout must exceed the approval timeout(s), or the workflow ends while waiting")
         if self.reminder_after is not None and self.reminder_after.to_seconds() >= self.timeout.to_seconds():
             raise ValueError("reminder_after must be shorter than timeout")
-        if self.step_timeout.to_seconds() > 900:
-            raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
 
 
 class ApprovalWorkflow(Construct):

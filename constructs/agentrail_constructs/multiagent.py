@@ -25,6 +25,7 @@ from agentrail_constructs.tasks import (
     acknowledge_state_machine_role,
     add_lambda_retries,
     state_machine_logging,
+    validate_workflow,
 )
 
 _AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -247,10 +248,12 @@ class HierarchicalOptions:
             raise ValueError("tolerated_failure_percentage must be between 0 and 100")
         if not 0 <= self.max_review_rounds <= 5:
             raise ValueError("max_review_rounds must be between 0 and 5")
-        if self.step_timeout.to_seconds() > 900:
-            raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
-        if self.execution_timeout.to_seconds() > 365 * 86_400:
-            raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
+        validate_workflow(
+            "HierarchicalOptions",
+            task_types=self.task_types,
+            execution_timeout=self.execution_timeout,
+            step_timeout=self.step_timeout,
+        )
 
 
 class HierarchicalAgents(Construct):

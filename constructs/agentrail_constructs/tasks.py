@@ -119,6 +119,32 @@ class TaskTable(Construct):
         agent_function.add_health_check("dynamodb", self.table.table_name)
 
 
+#: A Standard execution ends at one year whatever its TimeoutSeconds says, and that end cannot be caught.
+STANDARD_WORKFLOW_LIMIT = Duration.days(365)
+#: Lambda's maximum timeout: one workflow step is one invocation.
+LAMBDA_TIMEOUT_LIMIT = Duration.minutes(15)
+
+
+def validate_workflow(
+    owner: str,
+    *,
+    task_types: Sequence[str],
+    execution_timeout: Duration,
+    step_timeout: Duration,
+    slice_steps: int | None = None,
+    timeout_name: str = "execution_timeout",
+) -> None:
+    """The limits every agent workflow shares; messages name ``owner``'s option."""
+    if not task_types:
+        raise ValueError(f"{owner}.task_types must name at least one task type")
+    if step_timeout.to_seconds() > LAMBDA_TIMEOUT_LIMIT.to_seconds():
+        raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
+    if execution_timeout.to_seconds() > STANDARD_WORKFLOW_LIMIT.to_seconds():
+        raise ValueError(f"{timeout_name} cannot exceed a Standard workflow's 1-year limit")
+    if slice_steps is not None and not 1 <= slice_steps <= 100:
+        raise ValueError("slice_steps must be between 1 and 100")
+
+
 @dataclass(frozen=True, kw_only=True)
 class LongTaskWorkflowOptions:
     """A Step Functions Standard workflow for tasks beyond one Lambda's 15 minutes."""
@@ -135,14 +161,14 @@ class LongTaskWorkflowOptions:
     """Execution history logs (never execution data). Default: one month."""
 
     def validate(self) -> None:
-        if not self.task_types:
-            raise ValueError("LongTaskWorkflowOptions.task_types must name at least one task type")
-        if self.step_timeout.to_seconds() > 900:
-            raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
-        if self.timeout.to_seconds() > 365 * 86_400:
-            raise ValueError("timeout cannot exceed a Standard workflow's 1-year limit")
-        if not 1 <= self.slice_steps <= 100:
-            raise ValueError("slice_steps must be between 1 and 100")
+        validate_workflow(
+            "LongTaskWorkflowOptions",
+            task_types=self.task_types,
+            execution_timeout=self.timeout,
+            step_timeout=self.step_timeout,
+            slice_steps=self.slice_steps,
+            timeout_name="timeout",
+        )
 
 
 def add_lambda_retries(task: sfn_tasks.LambdaInvoke) -> sfn_tasks.LambdaInvoke:
