@@ -39,8 +39,7 @@ def _dead_letter(sqs, store: TaskStore, target: Target, task_id: str, cause: str
     store.create(TaskRecord(task_id=task_id, owner="iam:alice", message="m", created_at=1, updated_at=1))
     store.mark_running(task_id)
     store.note_attempt_failure(task_id, TaskError(code="RuntimeError", message=cause))
-    store.finish(task_id, status=TaskStatus.FAILED, steps=0, usage=store.get(task_id).usage, cost_usd=None,
-                 error=TaskError(code="RuntimeError", message=cause))
+    store.finish(task_id, status=TaskStatus.FAILED, error=TaskError(code="RuntimeError", message=cause))
     sqs.send_message(QueueUrl=target.output("DeadLetterQueueUrl"), MessageBody=json.dumps({"task_id": task_id}))
 
 

@@ -27,7 +27,6 @@ from agentrail.agent.tools import tool
 from agentrail.multiagent.models import SpendLimit
 from agentrail.observability import correlate, logger
 from agentrail.service import AgentService
-from agentrail.tasks.events import TASK_FINISHED
 from agentrail.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
 from agentrail.tasks.service import TaskService, short_cause
 from agentrail.tasks.store import TaskFinished
@@ -130,11 +129,7 @@ class SupervisorSteps:
 
     def _spent(self, task_id: str) -> tuple[bool, int | None]:
         record = self.tasks.store.get(task_id)
-        if record is None:
-            return True, 0
-        tokens = record.usage.total_tokens
-        usd = sum(s.cost_usd for s in record.spend.values())
-        return self.spend_limit.exceeded(tokens, usd), self.spend_limit.remaining_tokens(tokens)
+        return (True, 0) if record is None else self.spend_limit.check(record)
 
     def _run(self, agents: AgentService, name: str, task_id: str, prompt: str, remaining: int | None, state: dict | None = None):
         result = agents.agent(token_budget=remaining).run(prompt, context=ToolContext(state=dict(state or {})))
@@ -148,7 +143,7 @@ class SupervisorSteps:
             record = self.tasks.store.mark_running(task_id)
         except TaskFinished as finished:
             return {"task_id": task_id, "finished": True, "status": finished.status.value, "items": [], "tolerance": self.tolerance}
-        exceeded, remaining = self._spent(task_id)
+        exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
         result = self._run(self.supervisor, SUPERVISOR, task_id, f"Plan subtasks for: {record.message}", remaining)
@@ -165,7 +160,7 @@ class SupervisorSteps:
         record = self.tasks.store.get(task_id)
         if record is None or record.status in FINISHED:
             return {"index": index, "status": "skipped"}
-        exceeded, remaining = self._spent(task_id)
+        exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             self.tasks.store.record_subtask(task_id, index, status="skipped_budget", answer=None, attempt=attempt)
             return {"index": index, "status": "skipped_budget"}
@@ -198,23 +193,22 @@ class SupervisorSteps:
             return {"task_id": task_id, "status": record.status.value if record else "missing"}
         subtasks = self.tasks.store.subtasks(task_id)
         done = [s for s in subtasks if s["status"] == "done"]
-        exceeded, remaining = self._spent(task_id)
+        over, remaining = self.spend_limit.check(record)
+        over = over or budget_exceeded
         answer = None
-        if done and not (exceeded or budget_exceeded):
+        if done and not over:
             findings = "\n".join(f"{s['index'] + 1}. {s['text']}: {s['answer']}" for s in done)
             result = self._run(self.supervisor, SUPERVISOR, task_id, f"Synthesize one answer from these findings:\n{findings}", remaining)
             answer = _tool_output(result, "summarize_findings") or result.answer
-        record = self.tasks.store.get(task_id)
-        assert record is not None
-        over = exceeded or budget_exceeded or self._spent(task_id)[0]
+            # The synthesis itself may cross the limit: the task's totals now include its run.
+            over = self.spend_limit.exceeded(
+                record.usage.total_tokens + result.usage.total_tokens, (record.cost_usd or 0.0) + (result.cost_usd or 0.0)
+            )
         status = TaskStatus.BUDGET_EXCEEDED if over else (TaskStatus.SUCCEEDED if done else TaskStatus.FAILED)
         partial = "\n".join(f"{s['index'] + 1}. {s['answer']}" for s in done) or None
-        stored = self.tasks.store.finish(
+        self.tasks.finish(
             task_id,
-            status=status,
-            steps=record.steps,
-            usage=record.usage,
-            cost_usd=round(sum(s.cost_usd for s in record.spend.values()), 8),
+            status,
             result=TaskResult(
                 answer=answer if not over else partial,
                 agent_status=status.value,
@@ -225,10 +219,6 @@ class SupervisorSteps:
                 code=status.value, message="the spend limit was reached" if over else "every subtask failed"
             ),
         )
-        if stored:
-            finished = self.tasks.store.get(task_id)
-            if finished is not None:
-                self.tasks.events.publish(TASK_FINISHED, finished)
         return {"task_id": task_id, "status": status.value}
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agentrail.tasks.models import TaskRecord
+
 AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -65,3 +67,8 @@ class SpendLimit(BaseModel):
 
     def remaining_tokens(self, total_tokens: int) -> int | None:
         return None if self.max_tokens is None else max(0, self.max_tokens - total_tokens)
+
+    def check(self, record: TaskRecord) -> tuple[bool, int | None]:
+        """Whether ``record``'s task has reached the limit, and how many tokens it may still spend."""
+        tokens = record.usage.total_tokens
+        return self.exceeded(tokens, record.cost_usd or 0.0), self.remaining_tokens(tokens)

@@ -17,7 +17,6 @@ from agentrail.agent.tools import Tool, tool
 from agentrail.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
 from agentrail.observability import correlate, logger
 from agentrail.service import AgentService
-from agentrail.tasks.events import TASK_FINISHED
 from agentrail.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
 from agentrail.tasks.service import TaskService
 from agentrail.tasks.store import TaskFinished
@@ -98,15 +97,6 @@ class AgentTeam:
     def report(self, outcome: AgentOutcome) -> None:
         self.send(self.orchestrator_queue_url, outcome)
 
-    def budget(self, task_id: str) -> tuple[bool, int | None]:
-        """Whether the task's spend limit is reached, and how many tokens remain."""
-        record = self.tasks.store.get(task_id)
-        if record is None:
-            return True, 0
-        total_tokens = record.usage.total_tokens
-        total_usd = sum(s.cost_usd for s in record.spend.values())
-        return self.spend_limit.exceeded(total_tokens, total_usd), self.spend_limit.remaining_tokens(total_tokens)
-
     def run_agent(self, agents: AgentService, extra_tools: Sequence[Tool], message: str, task_id: str, name: str,
                   correlation_id: str | None, remaining_tokens: int | None) -> AgentResult:
         """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded."""
@@ -136,7 +126,7 @@ class Router:
         except TaskFinished:
             return None
         correlate(record.correlation_id, task_id=task_id)
-        exceeded, remaining = self.team.budget(task_id)
+        exceeded, remaining = self.team.spend_limit.check(record)
         if exceeded:
             self.team.report(AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded"))
             return None
@@ -187,7 +177,7 @@ class Specialist:
         if record is None or record.status in FINISHED:
             return None
         trail = [*message.trail, self.name]
-        exceeded, remaining = self.team.budget(message.task_id)
+        exceeded, remaining = self.team.spend_limit.check(record)
         if exceeded:
             outcome = AgentOutcome(task_id=message.task_id, correlation_id=message.correlation_id, agent=self.name,
                                    kind="budget_exceeded", hop=message.hop, trail=trail)
@@ -238,22 +228,10 @@ class Orchestrator:
             model="multiple",
             data={"answered_by": outcome.agent, "trail": outcome.trail, "hops": outcome.hop},
         )
-        stored = store.finish(
-            outcome.task_id,
-            status=status,
-            steps=record.steps,
-            usage=record.usage,
-            cost_usd=round(sum(s.cost_usd for s in record.spend.values()), 8),
-            result=result,
-            error=error,
-            expected=(TaskStatus.QUEUED, TaskStatus.RUNNING),
+        finished = self.tasks.finish(
+            outcome.task_id, status, result=result, error=error, expected=(TaskStatus.QUEUED, TaskStatus.RUNNING)
         )
-        if stored:
-            finished = store.get(outcome.task_id)
-            if finished is not None:
-                self.tasks.events.publish(TASK_FINISHED, finished)
-            logger.info("routed task finished", extra={"event": "routed_task_finished", "status": status.value, "answered_by": outcome.agent})
-        return status if stored else None
+        return status if finished else None
 
 
 __all__ = ["AgentTeam", "Orchestrator", "Router", "Specialist", "handoff_tool"]

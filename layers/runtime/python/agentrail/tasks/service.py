@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
 from agentrail.api.models import ToolCallOut
-from agentrail.models.base import ModelError, ModelRequestError, Usage
+from agentrail.models.base import ModelError, ModelRequestError
 from agentrail.metering.metrics import emit_task_metrics
 from agentrail.observability import correlate, logger, metrics
 from agentrail.service import AgentService
@@ -170,9 +170,6 @@ class TaskService:
             self.store.finish(
                 record.task_id,
                 status=TaskStatus.FAILED,
-                steps=0,
-                usage=record.usage,
-                cost_usd=None,
                 error=TaskError(code="dispatch_failed", message="The task could not be queued."),
                 expected=(TaskStatus.QUEUED,),
             )
@@ -213,14 +210,14 @@ class TaskService:
             return self.fail(task_id, TaskError(code=error.error_code, message=str(error)))
         return self.complete(task_id, result)
 
-    def record_spend(self, task_id: str, agent: str, result: AgentResult) -> tuple[Usage, float]:
-        """Add one agent run to the task's per-agent spend; returns the task's totals."""
-        return self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps)
+    def record_spend(self, task_id: str, agent: str, result: AgentResult) -> None:
+        """Add one agent run to the task's per-agent spend and totals."""
+        self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps)
 
-    def record_agent_run(self, task_id: str, agent: str, result: AgentResult) -> tuple[Usage, float]:
+    def record_agent_run(self, task_id: str, agent: str, result: AgentResult) -> None:
         """One agent's run within a multi-agent task: its spend on the task, and its token, cost and tool metrics."""
         emit_task_metrics(metrics, result, agent_name=agent)
-        return self.record_spend(task_id, agent, result)
+        self.record_spend(task_id, agent, result)
 
     @contextmanager
     def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:
@@ -238,48 +235,37 @@ class TaskService:
                 self.fail(task_id, cause)
             raise
 
+    def finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        result: TaskResult | None = None,
+        error: TaskError | None = None,
+        expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+    ) -> TaskRecord | None:
+        """Record a task's outcome once and announce it (``Task Finished``). ``None`` when it had already
+        finished or was cancelled: nothing is written or announced."""
+        record = self.store.finish(task_id, status=status, result=result, error=error, expected=expected)
+        if record is None:
+            logger.info("task outcome discarded: finished or cancelled meanwhile", extra={"event": "task_result_discarded", "task_id": task_id})
+            return None
+        self.events.publish(TASK_FINISHED, record)
+        log = logger.info if status == TaskStatus.SUCCEEDED else logger.warning
+        log("task finished", extra={"event": "task_finished", "task_id": task_id, "status": status.value,
+                                    "error": error.code if error else None})
+        return record
+
     def complete(self, task_id: str, result: AgentResult, *, agent: str | None = None) -> TaskRecord | None:
         """Record a finished agent run once (its spend under ``agent``), then announce it."""
         status, error = _status_for(result)
-        usage, cost = self.record_spend(task_id, agent or self.agents.definition.name, result)
-        stored = self.store.finish(
-            task_id,
-            status=status,
-            steps=result.steps,
-            usage=usage,
-            cost_usd=cost if result.cost_usd is not None else None,
-            result=task_result(result),
-            error=error,
-        )
-        if not stored:
-            logger.info("task outcome discarded: cancelled meanwhile", extra={"event": "task_result_discarded", "task_id": task_id})
-            return None
-        record = self.store.get(task_id)
-        assert record is not None
-        self.events.publish(TASK_FINISHED, record)
-        logger.info("task finished", extra={"event": "task_finished", "task_id": task_id, "status": status.value})
-        return record
+        self.record_spend(task_id, agent or self.agents.definition.name, result)
+        return self.finish(task_id, status, result=task_result(result), error=error)
 
     def fail(self, task_id: str, error: TaskError) -> TaskRecord | None:
-        record = self.store.get(task_id)
-        if record is None:
-            return None
-        stored = self.store.finish(
-            task_id,
-            status=TaskStatus.FAILED,
-            steps=record.steps,
-            usage=record.usage,
-            cost_usd=record.cost_usd,
-            error=error,
-            expected=(TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+        return self.finish(
+            task_id, TaskStatus.FAILED, error=error, expected=(TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL)
         )
-        if not stored:
-            return None
-        failed = self.store.get(task_id)
-        assert failed is not None
-        self.events.publish(TASK_FINISHED, failed)
-        logger.warning("task failed", extra={"event": "task_failed", "task_id": task_id, "error": error.code})
-        return failed
 
     @classmethod
     def from_settings(cls, settings: Any, runtime_settings: Any) -> TaskService:

@@ -146,14 +146,12 @@ class TaskStore:
         task_id: str,
         *,
         status: TaskStatus,
-        steps: int,
-        usage: Usage,
-        cost_usd: float | None,
         result: TaskResult | None = None,
         error: TaskError | None = None,
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
-    ) -> bool:
-        """Record the outcome once. False when the task was cancelled or finished meanwhile (nothing written)."""
+    ) -> TaskRecord | None:
+        """Record the outcome once and return the finished record; ``None`` when the task was cancelled or
+        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept."""
         now = self.now()
         allowed = tuple(expected)
         names = {"#status": "status"}
@@ -161,14 +159,9 @@ class TaskStore:
             ":status": {"S": status.value},
             ":now": {"N": str(now)},
             ":expires": {"N": str(now + self.retention_seconds)},
-            ":steps": {"N": str(steps)},
-            ":usage": {"S": usage.model_dump_json()},
             **_values(allowed),
         }
-        sets = ["#status = :status", "updated_at = :now", "finished_at = :now", "expires_at = :expires", "steps = :steps", "usage_json = :usage"]
-        if cost_usd is not None:
-            sets.append("cost_usd = :cost")
-            values[":cost"] = {"N": repr(cost_usd)}
+        sets = ["#status = :status", "updated_at = :now", "finished_at = :now", "expires_at = :expires"]
         if error is not None:
             sets.append("error_json = :error")
             values[":error"] = {"S": error.model_dump_json()}
@@ -181,54 +174,42 @@ class TaskStore:
                 sets.append("result_json = :result")
                 values[":result"] = {"S": payload}
         try:
-            self.client.update_item(
+            response = self.client.update_item(
                 TableName=self.table_name,
                 Key={"task_id": {"S": task_id}},
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=f"#status IN ({', '.join(_values(allowed))})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            return None
+        return self._record(response["Attributes"])
 
-    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None, *, steps: int = 0) -> tuple[Usage, float]:
-        """Add one agent run's tokens and cost to the task, atomically; return the task's new totals."""
-        names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in _SPEND_FIELDS}
-        cost = cost_usd or 0.0
-        values = {
-            ":in": {"N": str(usage.input_tokens)},
-            ":out": {"N": str(usage.output_tokens)},
-            ":usd": {"N": repr(cost)},
-            ":one": {"N": "1"},
-            ":steps": {"N": str(steps)},
-        }
-        response = self.client.update_item(
+    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None, *, steps: int = 0) -> None:
+        """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically.
+
+        The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost.
+        """
+        fields = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
+        totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
+        values: dict[str, Any] = {":in": {"N": str(usage.input_tokens)}, ":out": {"N": str(usage.output_tokens)},
+                                  ":calls": {"N": "1"}, ":steps": {"N": str(steps)}}
+        if cost_usd is not None:
+            fields["usd"] = cost_usd
+            totals["total_cost_usd"] = "usd"
+            values[":usd"] = {"N": repr(cost_usd)}
+        names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in fields}
+        adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
+        self.client.update_item(
             TableName=self.table_name,
             Key={"task_id": {"S": task_id}},
-            UpdateExpression=(
-                "ADD #in :in, #out :out, #usd :usd, #calls :one, "
-                "total_input_tokens :in, total_output_tokens :out, total_cost_usd :usd, total_steps :steps"
-            ),
+            UpdateExpression="ADD " + ", ".join(adds),
             ConditionExpression="attribute_exists(task_id)",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
         )
-        attributes = response["Attributes"]
-        if not {"total_input_tokens", "total_output_tokens", "total_cost_usd"} <= attributes.keys():
-            # An ADD of zero may not count as an update; read the totals back.
-            attributes = self.client.get_item(
-                TableName=self.table_name,
-                Key={"task_id": {"S": task_id}},
-                ProjectionExpression="total_input_tokens, total_output_tokens, total_cost_usd",
-                ConsistentRead=True,
-            )["Item"]
-        totals = Usage(
-            input_tokens=int(attributes["total_input_tokens"]["N"]), output_tokens=int(attributes["total_output_tokens"]["N"])
-        )
-        return totals, float(attributes["total_cost_usd"]["N"])
 
     def cancel(self, task_id: str, *, owner: str) -> TaskRecord:
         """Cancel a task that has not finished. Raises :class:`TaskNotFound` or :class:`TaskFinished`."""
@@ -420,8 +401,8 @@ class TaskStore:
         for name, attribute in _JSON_FIELDS.items():
             if attribute in item:
                 data[name] = json.loads(item[attribute]["S"])
-        if "cost_usd" in item:
-            data["cost_usd"] = float(item["cost_usd"]["N"])
+        if "total_cost_usd" in item:
+            data["cost_usd"] = round(float(item["total_cost_usd"]["N"]), 8)
         spend: dict[str, dict[str, float]] = {}
         for attribute, value in item.items():
             if attribute.startswith(SPEND_PREFIX):
@@ -439,8 +420,7 @@ class TaskStore:
         if "total_input_tokens" in item:
             # The sum over every agent that worked on the task.
             data["usage"] = Usage(input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"]))
-            if "total_steps" in item:
-                data["steps"] = max(data.get("steps", 0), int(item["total_steps"]["N"]))
+            data["steps"] = int(item.get("total_steps", {"N": "0"})["N"])
         if "result_json" in item:
             data["result"] = json.loads(item["result_json"]["S"])
         elif "result_s3_key" in item:
