@@ -5,12 +5,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.config import load_settings
-from agentrail.multiagent import AgentOutcome, Orchestrator
+from agentrail.multiagent import AgentOutcome, Orchestrator, Router
 from agentrail.observability import logger, metrics, tracer
+from agentrail.service import AgentService
 from agentrail.tasks import TaskService
 from agentrail.tasks.settings import load_task_settings
 
-orchestrator = Orchestrator(TaskService.from_settings(load_task_settings(), load_settings()))
+runtime = load_settings()
+# The orchestrator runs no agent: the router's definition is the cheapest to hold (no tool modules to import).
+orchestrator = Orchestrator(
+    TaskService.from_settings(load_task_settings(), runtime, agents=AgentService(definition=Router.definition(), settings=runtime))
+)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -14,13 +14,9 @@ from agentrail.tasks import TaskMessage, TaskService
 from agentrail.tasks.delivery import final_delivery, once_per
 from agentrail.tasks.settings import load_task_settings
 
-settings, multi = load_task_settings(), load_multi_settings()
-tasks = TaskService.from_settings(settings, load_settings())
-router = Router(
-    team_from_settings(multi, tasks),  # type: ignore[arg-type]
-    AgentService(definition=Router.definition(), settings=load_settings()),
-    fallback=multi.fallback,
-)
+settings, multi, runtime = load_task_settings(), load_multi_settings(), load_settings()
+tasks = TaskService.from_settings(settings, runtime, agents=AgentService(definition=Router.definition(), settings=runtime))
+router = Router(team_from_settings(multi, tasks), tasks.agents, fallback=multi.fallback)
 processor = BatchProcessor(event_type=EventType.SQS)
 idempotency, persistence = once_per("task_id", settings.idempotency_table)
 

@@ -9,7 +9,6 @@ from agentrail.config import load_settings
 from agentrail.multiagent import RoutedMessage, Specialist, load_multi_settings
 from agentrail.multiagent.settings import team_from_settings
 from agentrail.observability import logger, metrics, tracer
-from agentrail.service import AgentService
 from agentrail.tasks import TaskService
 from agentrail.tasks.delivery import final_delivery, once_per
 from agentrail.tasks.settings import load_task_settings
@@ -17,8 +16,8 @@ from agentrail.tasks.settings import load_task_settings
 settings, multi = load_task_settings(), load_multi_settings()
 tasks = TaskService.from_settings(settings, load_settings())
 specialist = Specialist(
-    team_from_settings(multi, tasks),  # type: ignore[arg-type]
-    AgentService.from_settings(load_settings()),
+    team_from_settings(multi, tasks),
+    tasks.agents,
     name=multi.agent_name,
     handoffs=multi.handoffs,
 )

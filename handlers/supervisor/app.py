@@ -2,7 +2,6 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from agentrail.agent.definition import load_definition
 from agentrail.config import load_settings
 from agentrail.multiagent import SUPERVISOR_DEFINITION, SpendLimit, SupervisorSteps, load_multi_settings
 from agentrail.observability import logger, metrics, tracer
@@ -11,10 +10,11 @@ from agentrail.tasks import TaskService
 from agentrail.tasks.settings import load_task_settings
 
 runtime, multi = load_settings(), load_multi_settings()
+tasks = TaskService.from_settings(load_task_settings(), runtime)  # its agent is the worker (AGENT_DEFINITION)
 steps = SupervisorSteps(
-    TaskService.from_settings(load_task_settings(), runtime),
+    tasks,
     supervisor=AgentService(definition=SUPERVISOR_DEFINITION, settings=runtime),
-    worker=AgentService(definition=load_definition(runtime.definition), settings=runtime),
+    worker=tasks.agents,
     spend_limit=SpendLimit(max_tokens=multi.max_task_tokens, max_usd=multi.max_task_usd),
     max_review_rounds=multi.max_review_rounds,
     tolerated_failure_percentage=multi.tolerated_failure_percentage,

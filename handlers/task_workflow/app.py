@@ -1,9 +1,8 @@
 """Long tasks and approval pauses: the Lambda behind every Step Functions task of the workflow."""
 
-import os
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from agentrail.approvals import ApprovalService
 from agentrail.config import load_settings
 from agentrail.observability import logger, metrics, tracer
 from agentrail.tasks import LongTaskSteps, TaskService
@@ -11,13 +10,7 @@ from agentrail.tasks.settings import load_task_settings
 
 settings = load_task_settings()
 tasks = TaskService.from_settings(settings, load_settings())
-approvals = None
-if os.environ.get("AGENT_APPROVAL_TABLE"):
-    from agentrail.approvals import ApprovalService
-    from agentrail.approvals.settings import load_approval_settings
-
-    approvals = ApprovalService.from_settings(load_approval_settings(), tasks)
-steps = LongTaskSteps(tasks, slice_steps=settings.slice_steps, approvals=approvals)
+steps = LongTaskSteps(tasks, slice_steps=settings.slice_steps, approvals=ApprovalService.from_environment(tasks))
 
 
 @logger.inject_lambda_context(correlation_id_path="correlation_id")

@@ -88,7 +88,7 @@ def test_a_step_after_the_task_finished_does_nothing(aws, workflow, long_task, s
 
     again = workflow.handler(step_event("step", task_id), lambda_context)
 
-    assert again == {"task_id": task_id, "done": True, "status": "succeeded"}
+    assert again == {"task_id": task_id, "done": True, "awaiting_approval": False, "status": "succeeded"}
     assert aws.task_item(task_id) == item
 
 
@@ -135,7 +135,7 @@ def test_fail_stores_only_the_error_type_and_message_never_the_stack_trace(aws, 
 
     answered = workflow.handler(event, lambda_context)
 
-    assert answered == {"task_id": task_id, "done": True, "status": "failed"}
+    assert answered == {"task_id": task_id, "done": True, "awaiting_approval": False, "status": "failed"}
     item = aws.task_item(task_id)
     assert item["status"]["S"] == "failed"
     assert json.loads(item["error_json"]["S"]) == {"code": "TimeoutError", "message": "the order service timed out after 30 seconds"}
@@ -153,7 +153,7 @@ def test_fail_after_the_task_finished_leaves_the_outcome_alone(aws, workflow, lo
 
     answered = workflow.handler(step_event("fail", task_id), lambda_context)
 
-    assert answered == {"task_id": task_id, "done": True, "status": "unchanged"}
+    assert answered == {"task_id": task_id, "done": True, "awaiting_approval": False, "status": "unchanged"}
     assert aws.task_item(task_id)["status"]["S"] == "succeeded"
 
 
@@ -163,7 +163,7 @@ def test_start_of_a_task_cancelled_before_the_workflow_ran_ends_the_workflow(aws
 
     started = workflow.handler(step_event("start", task_id), lambda_context)
 
-    assert started == {"task_id": task_id, "done": True, "status": "cancelled"}
+    assert started == {"task_id": task_id, "done": True, "awaiting_approval": False, "status": "cancelled"}
     assert "checkpoint_json" not in aws.task_item(task_id)
 
 

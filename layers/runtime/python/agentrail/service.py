@@ -56,6 +56,7 @@ class AgentService:
             timeout_seconds=settings.model_timeout_seconds,
         )
         self.prices = PriceTable(settings.price_table)
+        self._models = settings.models  # parsed once per environment, not per request
         self._clients: dict[str, Any] = {}
 
     @classmethod
@@ -70,7 +71,7 @@ class AgentService:
         UnknownModelError
             When ``requested`` is not among the configured models.
         """
-        allowed = self.settings.models
+        allowed = self._models
         if requested is None:
             return self.providers.get(allowed[0])
         try:
@@ -82,14 +83,15 @@ class AgentService:
         return self.providers.get(canonical)
 
     def agent(
-        self, model: ModelProvider | None = None, *, token_budget: int | None = None, extra_tools: Sequence[Tool] = ()
+        self, model: ModelProvider | str | None = None, *, token_budget: int | None = None, extra_tools: Sequence[Tool] = ()
     ) -> Agent:
-        """The agent for one run. ``token_budget`` lowers the configured budget (never raises it);
-        ``extra_tools`` (hand-offs) join the definition's tools."""
+        """The agent for one run, on ``model`` (a provider, or a spec checked by :meth:`model`; default: the
+        configured one). ``token_budget`` lowers the configured budget (never raises it); ``extra_tools``
+        (hand-offs) join the definition's tools."""
         s = self.settings
         budget = s.token_budget if token_budget is None else max(1, min(s.token_budget, token_budget))
         return Agent(
-            model=model or self.model(),
+            model=model if isinstance(model, ModelProvider) else self.model(model),
             tools=[*self.definition.tools, *extra_tools],
             system_prompt=s.system_prompt or self.definition.system_prompt,
             max_steps=s.max_steps,
@@ -107,7 +109,7 @@ class AgentService:
         context: ToolContext | None = None,
     ) -> AgentResult:
         """Run one task and emit its token, cost and tool metrics."""
-        result = self.agent(self.model(model)).run(prompt, history=history, context=context)
+        result = self.agent(model).run(prompt, history=history, context=context)
         emit_task_metrics(metrics, result, agent_name=self.definition.name)
         return result
 

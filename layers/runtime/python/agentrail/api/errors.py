@@ -113,6 +113,21 @@ class AgentRestResolver(APIGatewayRestResolver):
         self.max_request_bytes = max_request_bytes
         install_error_handlers(self)
 
+    def principal(self) -> str:
+        """The authenticated caller of the current request (Cognito sub, IAM user ARN or API key id).
+
+        Raises
+        ------
+        ApiError
+            401 when the request carries none (a gateway without authentication in front).
+        """
+        from agentrail.sessions.service import principal_of
+
+        principal = principal_of(self.current_event.raw_event.get("requestContext") or {})
+        if principal is None:
+            raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
+        return principal
+
     def _resolve(self) -> ResponseBuilder:
         if body_size(self) > self.max_request_bytes:
             message = f"The request body exceeds the limit of {self.max_request_bytes} bytes."

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agentrail.agent.loop import AgentResult, AgentStatus
+from agentrail.agent.loop import AgentResult, AgentStatus, ToolCallRecord
 from agentrail.models.base import Usage
+
+
+#: The longest message any agent API accepts (API Gateway's request models say the same).
+MAX_MESSAGE_CHARS = 8000
 
 
 class UsageOut(BaseModel):
@@ -23,6 +27,10 @@ class ToolCallOut(BaseModel):
     tool: str
     outcome: str
     latency_ms: float
+
+    @classmethod
+    def of(cls, call: ToolCallRecord) -> ToolCallOut:
+        return cls(step=call.step, tool=call.tool, outcome=call.outcome, latency_ms=call.latency_ms)
 
 
 class AgentRunOut(BaseModel):
@@ -45,5 +53,5 @@ class AgentRunOut(BaseModel):
             steps=result.steps,
             usage=UsageOut.of(result.usage),
             cost_usd=result.cost_usd,
-            tool_calls=[ToolCallOut(step=c.step, tool=c.tool, outcome=c.outcome, latency_ms=c.latency_ms) for c in result.tool_calls],
+            tool_calls=[ToolCallOut.of(c) for c in result.tool_calls],
         )

@@ -17,10 +17,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response, error_responses
-from agentrail.api.models import AgentRunOut, UsageOut
-from agentrail.api.stateless import MAX_MESSAGE_CHARS
+from agentrail.api.models import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
 from agentrail.config import RuntimeSettings, load_settings
-from agentrail.sessions.service import SessionAgent, principal_of
+from agentrail.sessions.queue import QueuedMessage
+from agentrail.sessions.service import SessionAgent
 from agentrail.sessions.settings import SessionSettings, load_session_settings
 from agentrail.sessions.store import (
     SESSION_ID_PATTERN,
@@ -134,11 +134,7 @@ def create_sessions_app(
             clients["sqs"] = boto3.client("sqs")
         return clients["sqs"]
 
-    def owner() -> str:
-        principal = principal_of(app.current_event.raw_event.get("requestContext") or {})
-        if principal is None:
-            raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
-        return principal
+    owner = app.principal
 
     @app.exception_handler(SessionNotFound)
     def _not_found(_: SessionNotFound) -> Response:
@@ -206,18 +202,17 @@ def create_sessions_app(
         store.get_session(session_id, owner=caller)
         sessions.agents.model(request.model)  # an unknown model is refused now, not in the worker
         message_id = uuid.uuid4().hex
+        queued = QueuedMessage(
+            session_id=session_id,
+            owner=caller,
+            message=request.message,
+            model=request.model,
+            message_id=message_id,
+            correlation_id=app.current_event.request_context.request_id,
+        )
         queue().send_message(
             QueueUrl=session_settings.queue_url,
-            MessageBody=json.dumps(
-                {
-                    "session_id": session_id,
-                    "owner": caller,
-                    "message": request.message,
-                    "model": request.model,
-                    "message_id": message_id,
-                    "correlation_id": app.current_event.request_context.request_id,
-                }
-            ),
+            MessageBody=queued.model_dump_json(),
             MessageGroupId=session_id,
             MessageDeduplicationId=message_id,
         )

@@ -9,13 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail.api.errors import AgentRestResolver, add_operational_routes, error_responses
-from agentrail.api.models import AgentRunOut
+from agentrail.api.models import MAX_MESSAGE_CHARS, AgentRunOut
 from agentrail.config import RuntimeSettings, load_settings
 from agentrail.service import AgentService
 
 API_TITLE = "agentrail stateless agent"
 API_VERSION = "1.0.0"
-MAX_MESSAGE_CHARS = 8000
 
 
 class InvokeRequest(BaseModel):

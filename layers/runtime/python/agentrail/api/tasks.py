@@ -7,7 +7,6 @@ reused with a different payload is refused with 422.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -21,7 +20,6 @@ from pydantic import BaseModel, Field
 
 from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response, error_responses
 from agentrail.config import RuntimeSettings, load_settings
-from agentrail.sessions.service import principal_of
 from agentrail.tasks.models import TaskRecord
 from agentrail.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
 from agentrail.tasks.settings import TaskSettings, load_task_settings
@@ -98,11 +96,7 @@ def create_tasks_app(
         persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
     app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
 
-    def owner() -> str:
-        principal = principal_of(app.current_event.raw_event.get("requestContext") or {})
-        if principal is None:
-            raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
-        return principal
+    owner = app.principal
 
     def submit(submission: dict[str, Any]) -> dict[str, Any]:
         request = TaskSubmission.model_validate(submission["request"])
@@ -158,7 +152,6 @@ def create_tasks_app(
         key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
-        tasks.validate(request)  # before the idempotency record: a refused submit leaves nothing behind
         caller = owner()
         if config is not None:
             # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
@@ -191,11 +184,10 @@ def create_tasks_app(
     def cancel(task_id: TaskId) -> TaskOut:
         return TaskOut.of(tasks.cancel(task_id, owner=owner()))
 
-    if approvals is None and os.environ.get("AGENT_APPROVAL_TABLE"):
+    if approvals is None:
         from agentrail.approvals.service import ApprovalService
-        from agentrail.approvals.settings import load_approval_settings
 
-        approvals = ApprovalService.from_settings(load_approval_settings(), tasks)
+        approvals = ApprovalService.from_environment(tasks)
     if approvals is not None:
         from agentrail.api.approvals import add_approval_routes
 

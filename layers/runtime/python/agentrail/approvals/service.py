@@ -23,6 +23,7 @@ from agentrail.approvals.models import (
 )
 from agentrail.approvals.settings import ApprovalSettings
 from agentrail.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
+from agentrail.config import read_secret
 from agentrail.observability import logger
 from agentrail.tasks.events import TASK_WAITING
 from agentrail.tasks.models import TaskStatus
@@ -71,7 +72,6 @@ class ApprovalService:
         settings: ApprovalSettings,
         sfn_client: Any = None,
         scheduler_client: Any = None,
-        secret_reader: Callable[[str], bytes] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.approvals = approvals
@@ -80,8 +80,18 @@ class ApprovalService:
         self.settings = settings
         self._sfn = sfn_client
         self._scheduler = scheduler_client
-        self._read_secret = secret_reader
         self._clock = clock
+
+    @classmethod
+    def from_environment(cls, tasks: TaskService) -> ApprovalService | None:
+        """The approval service a function serves when its environment configures approvals (``AGENT_APPROVAL_TABLE``)."""
+        import os
+
+        if not os.environ.get("AGENT_APPROVAL_TABLE"):
+            return None
+        from agentrail.approvals.settings import load_approval_settings
+
+        return cls.from_settings(load_approval_settings(), tasks)
 
     @classmethod
     def from_settings(cls, settings: ApprovalSettings, tasks: TaskService) -> ApprovalService:
@@ -271,7 +281,7 @@ class ApprovalService:
         """
         if not self.settings.webhook_secret:
             raise InvalidSignature("webhook decisions are not configured")
-        secret = (self._read_secret or _secret_from_secrets_manager)(self.settings.webhook_secret)
+        secret = read_secret(self.settings.webhook_secret).encode()
         verify(secret, signature, body, now=self.now(), tolerance=self.settings.webhook_tolerance_seconds)
         digest = hashlib.sha256((signature or "").encode()).hexdigest()
         if not self.audit.remember_signature(digest, ttl_seconds=2 * self.settings.webhook_tolerance_seconds):
@@ -325,10 +335,3 @@ class ApprovalService:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 logger.warning("reminder not cancelled", extra={"event": "reminder_cancel_failed"})
-
-
-def _secret_from_secrets_manager(name: str) -> bytes:
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=300)
-    return value.encode() if isinstance(value, str) else value

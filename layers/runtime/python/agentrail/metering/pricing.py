@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail.models.base import Usage
+from agentrail.models.base import INFERENCE_PROFILE_PREFIXES, Usage
 
 
 class ModelPrice(BaseModel):
@@ -37,8 +37,6 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = {
     "openai:gpt-4o": ModelPrice(input_per_million=2.5, output_per_million=10.0),
 }
 
-# Cross-region inference profiles ("us.", "eu.", ...) are priced like the model.
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
 
 
 class PriceTable:
@@ -57,7 +55,7 @@ class PriceTable:
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or ``None`` when the table does not know it."""
         provider, _, model_id = model.partition(":")
-        for prefix in _PROFILE_PREFIXES:
+        for prefix in INFERENCE_PROFILE_PREFIXES:  # a profile is priced like its model
             if model_id.startswith(prefix):
                 model_id = model_id[len(prefix):]
                 break

@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentrail.models.base import (
+    INFERENCE_PROFILE_PREFIXES,
     Message,
     ModelProvider,
     ModelRequestError,
@@ -34,7 +35,6 @@ _STOP_REASONS = {
     "guardrail_intervened": "guardrail_intervened",
     "content_filtered": "content_filtered",
 }
-_INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
 
 
 def client_config(read_timeout: float) -> Config:
@@ -117,9 +117,11 @@ class BedrockConverseModel(ModelProvider):
         return from_converse_response(response, self.name)
 
     def check(self) -> None:
-        client = self._control_client or boto3.client("bedrock", config=client_config(5.0))
+        if self._control_client is None:
+            self._control_client = boto3.client("bedrock", config=client_config(5.0))
+        client = self._control_client
         try:
-            if self.model_id.startswith(_INFERENCE_PROFILE_PREFIXES):
+            if self.model_id.startswith(INFERENCE_PROFILE_PREFIXES):
                 client.get_inference_profile(inferenceProfileIdentifier=self.model_id)
             else:
                 client.get_foundation_model(modelIdentifier=self.model_id)

@@ -7,12 +7,13 @@ The API key is read from AWS Secrets Manager through Powertools parameters
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from botocore.retries import standard
 
+from agentrail.config import read_secret
 from agentrail.models.base import (
     Message,
     ModelProvider,
@@ -29,13 +30,6 @@ from agentrail.models.base import (
 from agentrail.models.retry import Retrier, RetryState, http_response
 
 _FINISH_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "content_filtered"}
-
-
-def _secret_from_secrets_manager(name: str, max_age: int) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=max_age)
-    return value if isinstance(value, str) else value.decode()
 
 
 def _classify(exc: BaseException, attempt: int) -> standard.RetryContext | None:
@@ -73,20 +67,16 @@ class OpenAIChatModel(ModelProvider):
         timeout: float = 60.0,
         retrier: Retrier | None = None,
         http_client: httpx.Client | None = None,
-        secret_max_age: int = 300,
-        secret_reader: Callable[[str, int], str] = _secret_from_secrets_manager,
     ) -> None:
         self.model_id = model_id
         self.name = f"openai:{model_id}"
         self._secret = api_key_secret
-        self._secret_max_age = secret_max_age
-        self._read_secret = secret_reader
         self._base_url = base_url.rstrip("/")
         self._http = http_client or httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0))
         self._retrier = retrier or Retrier()
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._read_secret(self._secret, self._secret_max_age)}"}
+        return {"Authorization": f"Bearer {read_secret(self._secret)}"}
 
     def converse(
         self,

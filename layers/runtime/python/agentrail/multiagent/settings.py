@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail.multiagent.models import SpecialistSpec
+
+if TYPE_CHECKING:
+    from agentrail.multiagent.routing import AgentTeam
+    from agentrail.tasks.service import TaskService
 
 
 class MultiAgentSettings(BaseSettings):
@@ -40,13 +45,13 @@ def load_multi_settings() -> MultiAgentSettings:
     return MultiAgentSettings()
 
 
-def team_from_settings(settings: MultiAgentSettings, tasks: object) -> object:
+def team_from_settings(settings: MultiAgentSettings, tasks: TaskService) -> AgentTeam:
     """The AgentTeam a handler of a multi-agent system belongs to."""
     from agentrail.multiagent.models import SpendLimit
     from agentrail.multiagent.routing import AgentTeam
 
     return AgentTeam(
-        tasks=tasks,  # type: ignore[arg-type]
+        tasks=tasks,
         specialists=settings.specialists,
         orchestrator_queue_url=settings.orchestrator_queue_url,
         spend_limit=SpendLimit(max_tokens=settings.max_task_tokens, max_usd=settings.max_task_usd),

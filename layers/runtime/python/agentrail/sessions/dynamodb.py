@@ -101,6 +101,7 @@ class DynamoDBSessionStore(SessionStore):
         self.client = client or boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
         self._clock = clock
         self.max_payload_bytes = max_payload_bytes
+        self._table: Any = None  # the resource API, for batch_writer's re-sends of unprocessed deletes
 
     def _now(self) -> int:
         return int(self._clock())
@@ -294,7 +295,9 @@ class DynamoDBSessionStore(SessionStore):
         self.purge(session_id)
 
     def purge(self, session_id: str) -> int:
-        table = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})).Table(self.table_name)
+        if self._table is None:
+            self._table = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})).Table(self.table_name)
+        table = self._table
         count = 0
         request: dict[str, Any] = {
             "TableName": self.table_name,

@@ -9,15 +9,9 @@ from typing import Any
 
 import httpx
 
+from agentrail.config import read_secret
 from agentrail.observability import logger
 from agentrail.tasks.webhook import SIGNATURE_HEADER, signature_header, validate_callback_url
-
-
-def _secret_from_secrets_manager(name: str) -> bytes:
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=300)
-    return value.encode() if isinstance(value, str) else value
 
 
 class WebhookDeliveryFailed(Exception):
@@ -36,13 +30,11 @@ class WebhookNotifier:
         secret_id: str,
         *,
         http_client: httpx.Client | None = None,
-        secret_reader: Callable[[str], bytes] = _secret_from_secrets_manager,
         allow_insecure: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.secret_id = secret_id
         self._http = http_client or httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)
-        self._read_secret = secret_reader
         self.allow_insecure = allow_insecure
         self._clock = clock
 
@@ -60,7 +52,7 @@ class WebhookNotifier:
         payload = {key: detail.get(key) for key in ("task_id", "task_type", "status", "finished_at", "steps", "usage", "cost_usd", "error")}
         body = json.dumps(payload, sort_keys=True).encode()
         timestamp = int(self._clock())
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature_header(self._read_secret(self.secret_id), timestamp, body)}
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature_header(read_secret(self.secret_id).encode(), timestamp, body)}
         try:
             response = self._http.post(url, content=body, headers=headers)
         except httpx.TransportError as error:

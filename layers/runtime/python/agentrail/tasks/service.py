@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
-from agentrail.api.models import ToolCallOut
+from agentrail.api.models import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail.models.base import ModelError, ModelRequestError
 from agentrail.metering.metrics import emit_task_metrics
 from agentrail.observability import correlate, logger, metrics
@@ -32,7 +32,7 @@ class TaskSubmission(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    message: str = Field(min_length=1, max_length=8000, description="What the agent should do.")
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the agent should do.")
     task_type: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Routes the task (queue or workflow).")
     model: str | None = Field(default=None, min_length=1, max_length=200)
     callback_url: str | None = Field(default=None, max_length=2048, description="Receives a signed POST when the task finishes.")
@@ -58,7 +58,7 @@ def task_result(result: AgentResult) -> TaskResult:
         answer=result.answer,
         agent_status=result.status.value,
         model=result.model,
-        tool_calls=[ToolCallOut(step=c.step, tool=c.tool, outcome=c.outcome, latency_ms=c.latency_ms) for c in result.tool_calls],
+        tool_calls=[ToolCallOut.of(c) for c in result.tool_calls],
     )
 
 
@@ -268,10 +268,11 @@ class TaskService:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any, runtime_settings: Any) -> TaskService:
+    def from_settings(cls, settings: Any, runtime_settings: Any, *, agents: AgentService | None = None) -> TaskService:
+        """The service a handler serves; ``agents`` when the handler's agent is not the configured definition."""
         return cls(
             store=TaskStore(settings.table, bucket=settings.bucket, retention_seconds=settings.retention_days * 86_400),
-            agents=AgentService.from_settings(runtime_settings),
+            agents=agents or AgentService.from_settings(runtime_settings),
             events=TaskEvents(settings.event_bus),
             routes=settings.routes,
             queue_url=settings.queue_url,

@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from agentrail.approvals.service import ApprovalService
 
 
+def progress(task_id: str, status: str, *, done: bool, awaiting_approval: bool = False, steps: int | None = None) -> dict[str, Any]:
+    """What every step answers the workflow. Each field is always present: the state machines' ResultSelectors
+    read them all, and a missing one is a States.Runtime error that fails the execution."""
+    answer: dict[str, Any] = {"task_id": task_id, "done": done, "awaiting_approval": awaiting_approval, "status": status}
+    if steps is not None:
+        answer["steps"] = steps
+    return answer
+
+
 class LongTaskSteps:
     """Parameters
     ----------
@@ -45,14 +54,6 @@ class LongTaskSteps:
         self.approvals = approvals
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        answer = self._handle(event)
-        if self.approvals is not None and "done" in answer:
-            # The approval workflow's ResultSelector reads awaiting_approval from every step's answer;
-            # a missing field is a States.Runtime error that fails the execution after the task succeeded.
-            answer.setdefault("awaiting_approval", False)
-        return answer
-
-    def _handle(self, event: dict[str, Any]) -> dict[str, Any]:
         action = event.get("action")
         task_id = str(event.get("task_id") or "")
         if action == "start":
@@ -77,22 +78,22 @@ class LongTaskSteps:
         try:
             record = store.mark_running(task_id)
         except TaskFinished as finished:
-            return {"task_id": task_id, "done": True, "status": finished.status.value}
-        agent = self.tasks.agents.agent(self.tasks.agents.model(record.model))
+            return progress(task_id, finished.status.value, done=True)
+        agent = self.tasks.agents.agent(record.model)
         checkpoint = agent.start(record.message)
         store.save_checkpoint(task_id, checkpoint.model_dump_json(), steps=0, usage=checkpoint.usage)
-        return {"task_id": task_id, "done": False, "awaiting_approval": False, "status": TaskStatus.RUNNING.value}
+        return progress(task_id, TaskStatus.RUNNING.value, done=False)
 
     def step(self, task_id: str) -> dict[str, Any]:
         store = self.tasks.store
         record = store.get(task_id)
         if record is None or record.status in FINISHED:
-            return {"task_id": task_id, "done": True, "status": record.status.value if record else "missing"}
+            return progress(task_id, record.status.value if record else "missing", done=True)
         raw = store.load_checkpoint(task_id)
         if raw is None:
             raise RuntimeError("the task has no checkpoint; was the start step skipped?")
         checkpoint = AgentCheckpoint.model_validate_json(raw)
-        agent = self.tasks.agents.agent(self.tasks.agents.model(record.model))
+        agent = self.tasks.agents.agent(record.model)
         return self._outcome(task_id, agent.advance(checkpoint, max_steps=self.slice_steps))
 
     def resume(self, task_id: str, decision: DecisionOutput) -> dict[str, Any]:
@@ -100,10 +101,10 @@ class LongTaskSteps:
         assert self.approvals is not None
         record = self.tasks.store.get(task_id)
         if record is None or record.status in FINISHED:
-            return {"task_id": task_id, "done": True, "status": record.status.value if record else "missing"}
+            return progress(task_id, record.status.value if record else "missing", done=True)
         checkpoint, approved, reason = self.approvals.verified_decision(task_id, decision)
         self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
-        agent = self.tasks.agents.agent(self.tasks.agents.model(record.model))
+        agent = self.tasks.agents.agent(record.model)
         result = agent.advance(checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason))
         return self._outcome(task_id, result)
 
@@ -115,11 +116,11 @@ class LongTaskSteps:
             store.save_checkpoint(task_id, result.checkpoint.model_dump_json(), steps=result.steps, usage=result.usage)
             logger.info("long task checkpoint", extra={"event": "task_checkpoint", "task_id": task_id, "steps": result.steps, "awaiting_approval": waiting})
             status = TaskStatus.WAITING_APPROVAL if waiting else TaskStatus.RUNNING
-            return {"task_id": task_id, "done": False, "awaiting_approval": waiting, "status": status.value, "steps": result.steps}
+            return progress(task_id, status.value, done=False, awaiting_approval=waiting, steps=result.steps)
         finished = self.tasks.complete(task_id, result)
         status = finished.status.value if finished else "cancelled"
-        return {"task_id": task_id, "done": True, "status": status, "steps": result.steps}
+        return progress(task_id, status, done=True, steps=result.steps)
 
     def fail(self, task_id: str, error: dict[str, Any]) -> dict[str, Any]:
         failed = self.tasks.fail(task_id, short_cause(error))
-        return {"task_id": task_id, "done": True, "status": failed.status.value if failed else "unchanged"}
+        return progress(task_id, failed.status.value if failed else "unchanged", done=True)
