@@ -148,12 +148,6 @@ class ApprovalStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             pass
 
-    def token_of(self, approval_id: str) -> str | None:
-        item = self.client.get_item(
-            TableName=self.table_name, Key={"approval_id": {"S": approval_id}}, ProjectionExpression="task_token", ConsistentRead=True
-        ).get("Item")
-        return item["task_token"]["S"] if item and "task_token" in item else None
-
     def _record(self, item: dict[str, Any], *, with_token: bool = False) -> ApprovalRecord:
         record = ApprovalRecord(
             approval_id=item["approval_id"]["S"],

@@ -33,11 +33,10 @@ _EXTRA_TRANSIENT_CODES = (
 
 
 class RetryState:
-    """What the retry loop saw: attempts made and the last classified failure."""
+    """What the retry loop saw: the attempts made (a provider's error message reports them)."""
 
     def __init__(self) -> None:
         self.attempts = 0
-        self.throttled = False
 
 
 def _policy(max_attempts: int, max_backoff: float, rand: Callable[[], float]) -> standard.RetryPolicy:
@@ -118,7 +117,6 @@ class Retrier:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.max_attempts = max_attempts
         self._policy = _policy(max_attempts, max_backoff, rand)
         self._classify = classify
         self._sleep = sleep
@@ -143,9 +141,6 @@ class Retrier:
                 context = classify(exc, attempt)
                 if context is None:
                     raise
-                state.throttled = standard.ThrottledRetryableChecker().is_retryable(context) or (
-                    context.http_response is not None and context.http_response.status_code == 429
-                )
                 if not self._policy.should_retry(context):
                     raise
                 delay = self._policy.compute_retry_delay(context)

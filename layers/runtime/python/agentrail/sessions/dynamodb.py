@@ -1,4 +1,7 @@
-"""DynamoDB session store: one item per turn, one Query per read, one transaction per turn.
+"""DynamoDB session store: one item per turn, one Query per turn's read, one transaction per turn.
+
+(``read_page``, behind ``GET /sessions/{id}``, makes two Queries: metadata and state, then a page of turns;
+turns offloaded to S3 add one GetObject each.)
 
 Item layout (partition key ``pk`` = session id, sort key ``sk``)::
 
