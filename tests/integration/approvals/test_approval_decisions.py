@@ -118,7 +118,7 @@ def test_arguments_changed_after_the_request_fail_the_integrity_check_and_the_to
     decision = decision_received(aws, paused)
     # Someone with write access to the task table raises the amount in the stored checkpoint.
     store = approvals.tasks.store
-    checkpoint = AgentCheckpoint.model_validate_json(store.load_checkpoint(paused.task_id))
+    checkpoint = AgentCheckpoint.model_validate_json(store.get_checkpointed(paused.task_id)[1])
     checkpoint.pending.arguments["amount_usd"] = 9000.0
     store.save_checkpoint(paused.task_id, checkpoint.model_dump_json(), steps=checkpoint.steps, usage=checkpoint.usage)
 

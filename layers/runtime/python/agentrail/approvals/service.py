@@ -115,19 +115,12 @@ class ApprovalService:
 
     # -- workflow side ---------------------------------------------------------------------
 
-    def pending_call(self, task_id: str) -> tuple[AgentCheckpoint, PendingToolCall]:
-        raw = self.tasks.store.load_checkpoint(task_id)
-        checkpoint = AgentCheckpoint.model_validate_json(raw) if raw else None
-        if checkpoint is None or checkpoint.pending is None:
-            raise RuntimeError("the task is not waiting for an approval")
-        return checkpoint, checkpoint.pending
-
     def request(self, task_id: str, *, task_token: str, level: int = 0) -> ApprovalRecord:
         """Store the approval with its task token (server-side only) and mark the task ``waiting_approval``."""
-        task = self.tasks.store.get(task_id)
+        task, raw = self.tasks.store.get_checkpointed(task_id)
         if task is None:
             raise RuntimeError("no such task")
-        _, pending = self.pending_call(task_id)
+        _, pending = pending_call(raw)
         group = self.settings.approver_group if level == 0 else (self.settings.escalation_group or self.settings.approver_group)
         now = self.now()
         record = ApprovalRecord(
@@ -148,16 +141,15 @@ class ApprovalService:
         except AlreadyDecided:
             logger.warning("approval already decided; request ignored", extra={"event": "approval_request_ignored"})
             return record
-        self.tasks.store.set_status(task_id, TaskStatus.WAITING_APPROVAL, expected=(TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL))
+        waiting = self.tasks.store.set_status(task_id, TaskStatus.WAITING_APPROVAL, expected=(TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL))
         self.audit.append(
             AuditEntry(approval_id=record.approval_id, at=now, event="requested" if level == 0 else "escalated",
                        actor=task.owner, task_id=task_id, arguments_hash=record.arguments_hash)
         )
-        waiting = self.tasks.store.get(task_id)
-        if waiting is not None:
+        if waiting:
             self.tasks.events.publish(
                 TASK_WAITING,
-                waiting,
+                task.model_copy(update={"status": TaskStatus.WAITING_APPROVAL}),
                 {"approval_id": record.approval_id, "summary": record.summary, "approver_group": group},
             )
         self._schedule_reminder(record)
@@ -166,7 +158,7 @@ class ApprovalService:
 
     def on_timeout(self, task_id: str, *, level: int = 0) -> DecisionOutput:
         """Apply the timeout policy: ``reject`` (default), or ``escalate`` the first level to the escalation group."""
-        _, pending = self.pending_call(task_id)
+        _, pending = pending_call(self.tasks.store.get_checkpointed(task_id)[1])
         approval_id = approval_id_for(task_id, pending.tool_use_id, level)
         escalate = self.settings.timeout_policy == "escalate" and level == 0
         status = ApprovalStatus.ESCALATED if escalate else ApprovalStatus.EXPIRED
@@ -187,7 +179,7 @@ class ApprovalService:
             timed_out=True,
         )
 
-    def verified_decision(self, task_id: str, output: DecisionOutput) -> tuple[AgentCheckpoint, bool, str | None]:
+    def verified_decision(self, task_id: str, output: DecisionOutput, checkpoint_json: str | None) -> tuple[AgentCheckpoint, bool, str | None]:
         """The tamper check before the tool runs: the checkpoint's pending call must hash to what was approved.
 
         Returns the checkpoint, whether the tool may run, and the reason given.
@@ -197,7 +189,7 @@ class ApprovalService:
         RuntimeError
             When the arguments changed after the request was made.
         """
-        checkpoint, pending = self.pending_call(task_id)
+        checkpoint, pending = pending_call(checkpoint_json)
         expected = arguments_hash(pending.tool, pending.arguments)
         record = self.approvals.get(output.approval_id)
         if record is None or record.arguments_hash != expected or output.arguments_hash != expected or record.task_id != task_id:
@@ -225,7 +217,13 @@ class ApprovalService:
         return self.approvals.list_by_status(status, limit=limit, accept=lambda r: self.visible(r, principal, cognito_groups))
 
     def decide(
-        self, approval_id: str, request: DecisionRequest, *, principal: str, cognito_groups: Sequence[str] = (), allowed: bool | None = None
+        self,
+        approval_id: str,
+        request: DecisionRequest,
+        *,
+        principal: str,
+        cognito_groups: Sequence[str] = (),
+        may_decide: Callable[[ApprovalRecord], bool] | None = None,
     ) -> ApprovalRecord:
         """Record a decision once and resume the workflow.
 
@@ -236,7 +234,7 @@ class ApprovalService:
         record = self.approvals.get(approval_id)
         if record is None:
             raise ApprovalNotFound
-        member = allowed if allowed is not None else self.is_member(principal, cognito_groups, record.approver_group)
+        member = may_decide(record) if may_decide else self.is_member(principal, cognito_groups, record.approver_group)
         if not member:
             self.audit.append(
                 AuditEntry(approval_id=approval_id, at=self.now(), event="refused", actor=principal,
@@ -289,15 +287,11 @@ class ApprovalService:
         decision = WebhookDecision.model_validate_json(body)
         if decision.approval_id != approval_id:
             raise InvalidSignature("the signed decision is for another approval")
-        record = self.approvals.get(approval_id)
-        if record is None:
-            raise ApprovalNotFound
-        allowed = record.approver_group in self.settings.webhook_groups
         return self.decide(
             approval_id,
             DecisionRequest(decision=decision.decision, comment=decision.comment),
             principal=f"webhook:{decision.approver}",
-            allowed=allowed,
+            may_decide=lambda record: record.approver_group in self.settings.webhook_groups,
         )
 
     # -- reminders -------------------------------------------------------------------------
@@ -335,3 +329,11 @@ class ApprovalService:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 logger.warning("reminder not cancelled", extra={"event": "reminder_cancel_failed"})
+
+
+def pending_call(checkpoint_json: str | None) -> tuple[AgentCheckpoint, PendingToolCall]:
+    """The checkpoint of a task paused for approval, and the tool call it waits on."""
+    checkpoint = AgentCheckpoint.model_validate_json(checkpoint_json) if checkpoint_json else None
+    if checkpoint is None or checkpoint.pending is None:
+        raise RuntimeError("the task is not waiting for an approval")
+    return checkpoint, checkpoint.pending

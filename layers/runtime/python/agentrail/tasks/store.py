@@ -348,18 +348,18 @@ class TaskStore:
             TableName=self.table_name, Key={"task_id": {"S": task_id}}, UpdateExpression=update, ExpressionAttributeValues=values
         )
 
-    def load_checkpoint(self, task_id: str) -> str | None:
-        item = self.client.get_item(
-            TableName=self.table_name,
-            Key={"task_id": {"S": task_id}},
-            ProjectionExpression="checkpoint_json, checkpoint_s3_key",
-            ConsistentRead=True,
-        ).get("Item") or {}
+    def get_checkpointed(self, task_id: str) -> tuple[TaskRecord | None, str | None]:
+        """The task and its checkpoint in one consistent read (the checkpoint from S3 when it was offloaded)."""
+        item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        if not item:
+            return None, None
         if "checkpoint_json" in item:
-            return item["checkpoint_json"]["S"]
-        if "checkpoint_s3_key" in item:
-            return self._fetch(item["checkpoint_s3_key"]["S"])
-        return None
+            checkpoint = item["checkpoint_json"]["S"]
+        elif "checkpoint_s3_key" in item:
+            checkpoint = self._fetch(item["checkpoint_s3_key"]["S"])
+        else:
+            checkpoint = None
+        return self._record(item), checkpoint
 
     # -- mapping ------------------------------------------------------------------------
 

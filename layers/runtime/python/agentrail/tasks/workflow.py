@@ -86,10 +86,9 @@ class LongTaskSteps:
 
     def step(self, task_id: str) -> dict[str, Any]:
         store = self.tasks.store
-        record = store.get(task_id)
+        record, raw = store.get_checkpointed(task_id)
         if record is None or record.status in FINISHED:
             return progress(task_id, record.status.value if record else "missing", done=True)
-        raw = store.load_checkpoint(task_id)
         if raw is None:
             raise RuntimeError("the task has no checkpoint; was the start step skipped?")
         checkpoint = AgentCheckpoint.model_validate_json(raw)
@@ -99,10 +98,10 @@ class LongTaskSteps:
     def resume(self, task_id: str, decision: DecisionOutput) -> dict[str, Any]:
         """Continue after a decision; the tool runs only if the approved arguments are still the checkpoint's."""
         assert self.approvals is not None
-        record = self.tasks.store.get(task_id)
+        record, raw = self.tasks.store.get_checkpointed(task_id)
         if record is None or record.status in FINISHED:
             return progress(task_id, record.status.value if record else "missing", done=True)
-        checkpoint, approved, reason = self.approvals.verified_decision(task_id, decision)
+        checkpoint, approved, reason = self.approvals.verified_decision(task_id, decision, raw)
         self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
         agent = self.tasks.agents.agent(record.model)
         result = agent.advance(checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason))
