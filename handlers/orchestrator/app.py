@@ -1,12 +1,11 @@
 """Multi-agent orchestrator: completes each routed task from its specialist's outcome (status, result, event)."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.config import load_settings
+from agentrail.delivery import batch_handler
 from agentrail.multiagent import AgentOutcome, Orchestrator, Router
-from agentrail.observability import logger, metrics, tracer
 from agentrail.service import AgentService
 from agentrail.tasks import TaskService
 from agentrail.tasks.settings import load_task_settings
@@ -24,8 +23,4 @@ def record_handler(record: SQSRecord) -> None:
     orchestrator.complete(AgentOutcome.model_validate_json(record.body))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = batch_handler(record_handler, processor)

@@ -1,10 +1,10 @@
 """SessionTable clean-up: when DynamoDB deletes an expired session's metadata (TTL), purge its other items."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from agentrail.observability import logger, metrics, tracer
+from agentrail.delivery import batch_handler
+from agentrail.observability import logger
 from agentrail.sessions import DynamoDBSessionStore, S3TurnOffload
 from agentrail.sessions.settings import load_session_settings
 
@@ -22,8 +22,4 @@ def record_handler(record: DynamoDBRecord) -> None:
     logger.info("session purged", extra={"event": "session_purged", "session_id": session_id, "items": purged})
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = batch_handler(record_handler, processor)

@@ -1,16 +1,14 @@
 """Multi-agent specialist: answers what the router (or a peer) handed it, or hands it on within the hop limit."""
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.config import load_settings
+from agentrail.delivery import batch_handler, final_delivery, once_per
 from agentrail.multiagent import RoutedMessage, Specialist, load_multi_settings
 from agentrail.multiagent.settings import team_from_settings
-from agentrail.observability import logger, metrics, tracer
 from agentrail.tasks import TaskService
-from agentrail.tasks.delivery import final_delivery, once_per
 from agentrail.tasks.settings import load_task_settings
 
 settings, multi = load_task_settings(), load_multi_settings()
@@ -39,9 +37,4 @@ def record_handler(record: SQSRecord) -> dict:
     return answer(message=message.model_dump(), final_attempt=final_delivery(record, settings.max_receive_count))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict, context: LambdaContext) -> dict:
-    idempotency.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+handler = batch_handler(record_handler, processor, idempotency=idempotency)

@@ -4,13 +4,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.api.stateless import create_stateless_app
-from agentrail.observability import logger, metrics, tracer
+from agentrail.observability import observed
 
 app = create_stateless_app()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observed(correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

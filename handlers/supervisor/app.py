@@ -4,7 +4,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.config import load_settings
 from agentrail.multiagent import SUPERVISOR_DEFINITION, SpendLimit, SupervisorSteps, load_multi_settings
-from agentrail.observability import logger, metrics, tracer
+from agentrail.observability import observed
 from agentrail.service import AgentService
 from agentrail.tasks import TaskService
 from agentrail.tasks.settings import load_task_settings
@@ -21,8 +21,6 @@ steps = SupervisorSteps(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path="correlation_id")
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@observed("correlation_id")
 def handler(event: dict, context: LambdaContext) -> dict:
     return steps.handle(event)

@@ -7,16 +7,14 @@ still fails lands in the dead-letter queue of the rule's target.
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from agentrail.observability import logger, metrics, tracer
+from agentrail.observability import observed
 from agentrail.tasks.notifier import WebhookNotifier
 from agentrail.tasks.settings import load_task_settings
 
 notifier = WebhookNotifier.from_settings(load_task_settings())
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.correlation_id")
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@observed("detail.correlation_id")
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     return notifier.deliver(event.detail)

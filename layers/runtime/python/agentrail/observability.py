@@ -6,6 +6,8 @@ AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
 """
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -15,6 +17,19 @@ logger = Logger(service=_SERVICE, log_uncaught_exceptions=True)
 tracer = Tracer(service=_SERVICE)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
+Handler = Callable[[Any, Any], Any]
+
+
+def observed(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """Every handler's wrapping: the Lambda context (and correlation id) on each log line, keys of the last
+    invocation cleared, an X-Ray segment without the response, metrics flushed with the cold-start metric."""
+
+    def wrap(handler: Handler) -> Handler:
+        measured = metrics.log_metrics(handler, capture_cold_start_metric=True)
+        traced = tracer.capture_lambda_handler(measured, capture_response=False)
+        return logger.inject_lambda_context(traced, correlation_id_path=correlation_id_path, clear_state=True)
+
+    return wrap
 
 
 def correlate(correlation_id: str | None, **keys: str) -> None:
@@ -32,4 +47,4 @@ def correlate(correlation_id: str | None, **keys: str) -> None:
         tracer.put_annotation(key=key, value=value)
 
 
-__all__ = ["correlate", "logger", "metrics", "tracer"]
+__all__ = ["correlate", "logger", "metrics", "observed", "tracer"]
