@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ValidationError
 
-from agentrail.api.errors import AgentRestResolver, ApiError, error_response
+from agentrail.api.errors import AgentRestResolver, ApiError
 from agentrail.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
 from agentrail.approvals.store import AlreadyDecided, ApprovalNotFound
@@ -45,25 +44,11 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
     def groups() -> list[str]:
         return cognito_groups(app.current_event.raw_event.get("requestContext") or {})
 
-    @app.exception_handler(ApprovalNotFound)
-    def _not_found(_: ApprovalNotFound) -> Response:
-        return error_response(app, 404, "approval_not_found", "No such approval.")
-
-    @app.exception_handler(NotAnApprover)
-    def _forbidden(_: NotAnApprover) -> Response:
-        return error_response(app, 403, "not_an_approver", "Only members of the approver group may decide.")
-
-    @app.exception_handler(AlreadyDecided)
-    def _decided(error: AlreadyDecided) -> Response:
-        return error_response(app, 409, "already_decided", f"This approval is already {error.status.value}.")
-
-    @app.exception_handler(ApprovalExpired)
-    def _expired(_: ApprovalExpired) -> Response:
-        return error_response(app, 409, "approval_expired", "The task stopped waiting for this approval (timed out or cancelled).")
-
-    @app.exception_handler(InvalidSignature)
-    def _unsigned(_: InvalidSignature) -> Response:
-        return error_response(app, 401, "invalid_signature", "The request signature is missing, invalid, stale or replayed.")
+    app.answer(ApprovalNotFound, 404, "approval_not_found", "No such approval.")
+    app.answer(NotAnApprover, 403, "not_an_approver", "Only members of the approver group may decide.")
+    app.answer(AlreadyDecided, 409, "already_decided", lambda error: f"This approval is already {error.status.value}.")
+    app.answer(ApprovalExpired, 409, "approval_expired", "The task stopped waiting for this approval (timed out or cancelled).")
+    app.answer(InvalidSignature, 401, "invalid_signature", "The request signature is missing, invalid, stale or replayed.")
 
     @app.get("/approvals", summary="Approvals visible to the caller, by status")
     def list_approvals(status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING) -> ApprovalList:

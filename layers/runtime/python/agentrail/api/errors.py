@@ -113,6 +113,22 @@ class AgentRestResolver(APIGatewayRestResolver):
         self.max_request_bytes = max_request_bytes
         install_error_handlers(self)
 
+    def answer(
+        self,
+        error: type[Exception],
+        status: int,
+        code: str,
+        message: str | Callable[[Any], str],
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer ``error``, raised by any route, with ``status``, a stable ``code`` and ``message`` (or ``message(error)``)."""
+
+        def handle(raised: Exception) -> Response:
+            return error_response(self, status, code, message(raised) if callable(message) else message, headers=headers)
+
+        self.exception_handler(error)(handle)
+
     def principal(self) -> str:
         """The authenticated caller of the current request (Cognito sub, IAM user ARN or API key id).
 
@@ -167,7 +183,7 @@ def body_size(app: APIGatewayRestResolver) -> int:
     return len(body.encode())
 
 
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
+def install_error_handlers(app: AgentRestResolver) -> None:
     """Register the shared error handlers on ``app``."""
 
     @app.exception_handler(RequestValidationError)
@@ -180,11 +196,7 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def _api_error(error: ApiError) -> Response:
         return error_response(app, error.status, error.code, error.message, headers=error.headers)
 
-    @app.exception_handler(UnknownModelError)
-    def _unknown_model(error: UnknownModelError) -> Response:
-        return error_response(
-            app, 400, "unknown_model", f"Choose one of the configured models: {', '.join(error.allowed)}."
-        )
+    app.answer(UnknownModelError, 400, "unknown_model", lambda error: f"Choose one of the configured models: {', '.join(error.allowed)}.")
 
     @app.exception_handler(ModelError)
     def _model_error(error: ModelError) -> Response:

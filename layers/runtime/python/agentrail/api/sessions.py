@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response, error_responses
+from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
 from agentrail.api.models import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
 from agentrail.config import RuntimeSettings, load_settings
 from agentrail.sessions.queue import QueuedMessage
@@ -136,27 +136,13 @@ def create_sessions_app(
 
     owner = app.principal
 
-    @app.exception_handler(SessionNotFound)
-    def _not_found(_: SessionNotFound) -> Response:
-        return error_response(app, 404, "session_not_found", "No such session (it may have expired or been deleted).")
-
-    @app.exception_handler(TurnConflict)
-    def _conflict(_: TurnConflict) -> Response:
-        return error_response(
-            app,
-            409,
-            "turn_in_progress",
-            "Another message of this session was answered first; send yours again.",
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(StateConflict)
-    def _state_conflict(_: StateConflict) -> Response:
-        return error_response(app, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
-
-    @app.exception_handler(TurnTooLarge)
-    def _too_large(_: TurnTooLarge) -> Response:
-        return error_response(app, 413, "turn_too_large", "This turn is too large to store.")
+    app.answer(SessionNotFound, 404, "session_not_found", "No such session (it may have expired or been deleted).")
+    app.answer(
+        TurnConflict, 409, "turn_in_progress", "Another message of this session was answered first; send yours again.",
+        headers={"Retry-After": "1"},
+    )
+    app.answer(StateConflict, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
+    app.answer(TurnTooLarge, 413, "turn_too_large", "This turn is too large to store.")
 
     @app.post("/sessions", summary="Create a session", responses={201: {"description": "Created"}, **error_responses(400, 413)})
     def create(request: Annotated[CreateSessionRequest | None, Body()] = None) -> Response[SessionCreated]:

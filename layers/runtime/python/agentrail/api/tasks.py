@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, Field
 
-from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_response, error_responses
+from agentrail.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
 from agentrail.config import RuntimeSettings, load_settings
 from agentrail.tasks.models import TaskRecord
 from agentrail.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
@@ -114,29 +114,15 @@ def create_tasks_app(
         )
         submit_once = idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)(submit)
 
-    @app.exception_handler(TaskNotFound)
-    def _not_found(_: TaskNotFound) -> Response:
-        return error_response(app, 404, "task_not_found", "No such task.")
-
-    @app.exception_handler(TaskFinished)
-    def _finished(error: TaskFinished) -> Response:
-        return error_response(app, 409, "task_finished", f"The task has already finished ({error.status.value}).")
-
-    @app.exception_handler(UnknownTaskType)
-    def _unknown_type(error: UnknownTaskType) -> Response:
-        return error_response(app, 400, "unknown_task_type", f"Choose one of the task types: {', '.join(error.known)}.")
-
-    @app.exception_handler(InvalidCallbackUrl)
-    def _bad_callback(error: InvalidCallbackUrl) -> Response:
-        return error_response(app, 400, "invalid_callback_url", str(error))
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _reused_key(_: IdempotencyValidationError) -> Response:
-        return error_response(app, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
-        return error_response(app, 409, "request_in_progress", "The same request is still being processed; retry shortly.", headers={"Retry-After": "1"})
+    app.answer(TaskNotFound, 404, "task_not_found", "No such task.")
+    app.answer(TaskFinished, 409, "task_finished", lambda error: f"The task has already finished ({error.status.value}).")
+    app.answer(UnknownTaskType, 400, "unknown_task_type", lambda error: f"Choose one of the task types: {', '.join(error.known)}.")
+    app.answer(InvalidCallbackUrl, 400, "invalid_callback_url", str)
+    app.answer(IdempotencyValidationError, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
+    app.answer(
+        IdempotencyAlreadyInProgressError, 409, "request_in_progress", "The same request is still being processed; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
 
     @app.post(
         "/tasks",
