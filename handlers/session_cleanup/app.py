@@ -5,13 +5,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from agentrail.delivery import batch_handler
 from agentrail.observability import logger
-from agentrail.sessions import DynamoDBSessionStore, S3TurnOffload
+from agentrail.sessions import DynamoDBSessionStore
 from agentrail.sessions.settings import load_session_settings
 
-settings = load_session_settings()
-store = DynamoDBSessionStore(
-    settings.table, offload=S3TurnOffload(settings.offload_bucket) if settings.offload_bucket else None
-)
+store = DynamoDBSessionStore.from_settings(load_session_settings())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

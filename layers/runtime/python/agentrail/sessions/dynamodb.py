@@ -26,7 +26,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -46,6 +46,9 @@ from agentrail.sessions.store import (
     Window,
     summarize_turns,
 )
+
+if TYPE_CHECKING:
+    from agentrail.sessions.settings import SessionSettings
 
 META, STATE, SUMMARY, TURN_PREFIX = "~meta", "~state", "~summary", "turn#"
 TTL_ATTRIBUTE = "expires_at"
@@ -105,6 +108,18 @@ class DynamoDBSessionStore(SessionStore):
         self._clock = clock
         self.max_payload_bytes = max_payload_bytes
         self._table: Any = None  # the resource API, for batch_writer's re-sends of unprocessed deletes
+
+    @classmethod
+    def from_settings(cls, settings: SessionSettings) -> DynamoDBSessionStore:
+        """The store a function's environment describes (``AGENT_SESSION_*``)."""
+        return cls(
+            settings.table,
+            ttl_seconds=settings.ttl_seconds,
+            window_turns=settings.window_turns,
+            window_tokens=settings.window_tokens,
+            strategy=settings.truncation,
+            offload=S3TurnOffload(settings.offload_bucket) if settings.offload_bucket else None,
+        )
 
     def _now(self) -> int:
         return int(self._clock())

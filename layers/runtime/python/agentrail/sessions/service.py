@@ -56,17 +56,8 @@ class SessionAgent:
     def from_settings(cls, session_settings: SessionSettings, settings: RuntimeSettings) -> SessionAgent:
         """The DynamoDB-backed session agent a handler serves, as its environment describes it."""
         from agentrail.sessions.dynamodb import DynamoDBSessionStore
-        from agentrail.sessions.offload import S3TurnOffload
 
-        offload = S3TurnOffload(session_settings.offload_bucket) if session_settings.offload_bucket else None
-        store = DynamoDBSessionStore(
-            session_settings.table,
-            ttl_seconds=session_settings.ttl_seconds,
-            window_turns=session_settings.window_turns,
-            window_tokens=session_settings.window_tokens,
-            strategy=session_settings.truncation,
-            offload=offload,
-        )
+        store = DynamoDBSessionStore.from_settings(session_settings)
         return cls(store=store, agents=AgentService.from_settings(settings), history_detail=session_settings.history_detail)
 
     def take_turn(
