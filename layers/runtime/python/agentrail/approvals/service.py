@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agentrail.aws import LazyClient
 from agentrail.agent.loop import AgentCheckpoint, PendingToolCall
 from agentrail.approvals.models import (
     ApprovalRecord,
@@ -63,6 +64,9 @@ class ApprovalService:
         Groups, timeout policy, webhook secret.
     """
 
+    sfn = LazyClient("stepfunctions")
+    scheduler = LazyClient("scheduler")
+
     def __init__(
         self,
         *,
@@ -78,8 +82,8 @@ class ApprovalService:
         self.audit = audit
         self.tasks = tasks
         self.settings = settings
-        self._sfn = sfn_client
-        self._scheduler = scheduler_client
+        self.sfn = sfn_client
+        self.scheduler = scheduler_client
         self._clock = clock
 
     @classmethod
@@ -104,14 +108,6 @@ class ApprovalService:
 
     def now(self) -> int:
         return int(self._clock())
-
-    def _client(self, name: str) -> Any:
-        attribute = "_sfn" if name == "stepfunctions" else "_scheduler"
-        if getattr(self, attribute) is None:
-            import boto3
-
-            setattr(self, attribute, boto3.client(name))
-        return getattr(self, attribute)
 
     # -- workflow side ---------------------------------------------------------------------
 
@@ -249,7 +245,7 @@ class ApprovalService:
             approval_id=approval_id, approved=approve, reason=request.comment, decided_by=principal, arguments_hash=decided.arguments_hash
         )
         try:
-            self._client("stepfunctions").send_task_success(taskToken=decided.task_token, output=output.model_dump_json())
+            self.sfn.send_task_success(taskToken=decided.task_token, output=output.model_dump_json())
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code not in GONE_TOKEN_ERRORS:
@@ -306,7 +302,7 @@ class ApprovalService:
         from datetime import UTC, datetime
 
         when = datetime.fromtimestamp(record.requested_at + s.reminder_after_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        self._client("scheduler").create_schedule(
+        self.scheduler.create_schedule(
             Name=self._schedule_name(record.approval_id),
             GroupName=s.scheduler_group,
             ScheduleExpression=f"at({when})",
@@ -325,7 +321,7 @@ class ApprovalService:
         if not s.reminder_after_seconds or not s.scheduler_group:
             return
         try:
-            self._client("scheduler").delete_schedule(Name=self._schedule_name(approval_id), GroupName=s.scheduler_group)
+            self.scheduler.delete_schedule(Name=self._schedule_name(approval_id), GroupName=s.scheduler_group)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 logger.warning("reminder not cancelled", extra={"event": "reminder_cancel_failed"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agentrail.aws import LazyClient
 from agentrail.agent.context import ToolContext
 from agentrail.agent.definition import AgentDefinition
 from agentrail.agent.loop import AgentResult, AgentStatus
@@ -58,6 +59,8 @@ class AgentTeam:
         Hand-offs allowed before routing stops as a loop.
     """
 
+    sqs = LazyClient("sqs")
+
     def __init__(
         self,
         *,
@@ -73,15 +76,7 @@ class AgentTeam:
         self.orchestrator_queue_url = orchestrator_queue_url
         self.spend_limit = spend_limit or SpendLimit()
         self.max_hops = max_hops
-        self._sqs = sqs_client
-
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            import boto3
-
-            self._sqs = boto3.client("sqs")
-        return self._sqs
+        self.sqs = sqs_client
 
     def send(self, queue_url: str | None, body: RoutedMessage | AgentOutcome) -> None:
         if not queue_url:

@@ -408,7 +408,7 @@ class DynamoDBSessionStore(SessionStore):
         if len(payload.encode()) > self.max_payload_bytes:
             if self.offload is None:
                 raise TurnTooLarge
-            item["payload_s3_key"] = _s(self.offload.put(session_id, turn.number, payload))
+            item["payload_s3_key"] = _s(self.offload.put_turn(session_id, turn.number, payload))
         else:
             item["payload"] = _s(payload)
         return item

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentrail.aws import LazyClient
 from agentrail.tasks.models import TaskRecord
 
 SOURCE = "agentrail.tasks"
@@ -38,17 +39,11 @@ class TaskEvents:
         The bus; ``None`` disables events (tests of the pure logic).
     """
 
+    client = LazyClient("events")
+
     def __init__(self, bus_name: str | None, *, client: Any = None) -> None:
         self.bus_name = bus_name
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("events")
-        return self._client
+        self.client = client
 
     def publish(self, detail_type: str, record: TaskRecord, extra: dict[str, Any] | None = None) -> None:
         """Raises RuntimeError when EventBridge refuses the entry (it is then retried with the task)."""

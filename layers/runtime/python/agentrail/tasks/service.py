@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentrail.aws import LazyClient
 from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
 from agentrail.api.models import MAX_MESSAGE_CHARS, ToolCallOut
@@ -93,6 +94,9 @@ class TaskService:
         The task queue (required when a route is ``queue``).
     """
 
+    sqs = LazyClient("sqs")
+    sfn = LazyClient("stepfunctions")
+
     def __init__(
         self,
         *,
@@ -111,18 +115,10 @@ class TaskService:
         self.events = events
         self.routes = dict(routes)
         self.queue_url = queue_url
-        self._sqs = sqs_client
-        self._sfn = sfn_client
+        self.sqs = sqs_client
+        self.sfn = sfn_client
         self.allow_insecure_callbacks = allow_insecure_callbacks
         self._clock = clock
-
-    def _client(self, name: str) -> Any:
-        attribute = f"_{name}"
-        if getattr(self, attribute) is None:
-            import boto3
-
-            setattr(self, attribute, boto3.client("stepfunctions" if name == "sfn" else name))
-        return getattr(self, attribute)
 
     # -- API side -----------------------------------------------------------------------
 
@@ -157,9 +153,9 @@ class TaskService:
         route = self.routes[submission.task_type]
         try:
             if route == QUEUE_ROUTE:
-                self._client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"task_id": record.task_id}))
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"task_id": record.task_id}))
             else:
-                execution = self._client("sfn").start_execution(
+                execution = self.sfn.start_execution(
                     stateMachineArn=route,
                     name=record.task_id,
                     input=json.dumps({"task_id": record.task_id, "correlation_id": correlation_id}),
@@ -182,7 +178,7 @@ class TaskService:
         """Raises TaskNotFound or TaskFinished."""
         record = self.store.cancel(task_id, owner=owner)
         if record.execution_arn:
-            self._client("sfn").stop_execution(executionArn=record.execution_arn, error="Cancelled", cause="cancelled by its owner")
+            self.sfn.stop_execution(executionArn=record.execution_arn, error="Cancelled", cause="cancelled by its owner")
         self.events.publish(TASK_FINISHED, record)
         return record
 

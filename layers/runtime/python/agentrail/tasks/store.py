@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from agentrail.aws import S3Payloads
 from agentrail.models.base import Usage
 from agentrail.tasks.models import (
     CANCELLABLE,
@@ -73,20 +74,13 @@ class TaskStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.table_name = table_name
-        self.bucket = bucket
+        self.payloads = S3Payloads(bucket, client=s3_client) if bucket else None
         self.retention_seconds = retention_seconds
         self.client = client or boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
-        self._s3 = s3_client
         self._clock = clock
 
     def now(self) -> int:
         return int(self._clock())
-
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = boto3.client("s3")
-        return self._s3
 
     # -- reads ------------------------------------------------------------------------
 
@@ -364,15 +358,14 @@ class TaskStore:
     # -- mapping ------------------------------------------------------------------------
 
     def _offload(self, key: str, payload: str) -> str:
-        if self.bucket is None:
+        if self.payloads is None:
             raise ValueError("this payload is too large for an item and no results bucket is configured")
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=payload.encode(), ContentType="application/json")
-        return key
+        return self.payloads.put(key, payload)
 
     def _fetch(self, key: str) -> str:
-        if self.bucket is None:
+        if self.payloads is None:
             raise ValueError("no results bucket is configured")
-        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+        return self.payloads.get(key)
 
     def _item(self, record: TaskRecord) -> dict[str, Any]:
         item: dict[str, Any] = {"task_id": {"S": record.task_id}}
