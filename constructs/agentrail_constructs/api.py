@@ -245,6 +245,12 @@ class AgentApi(Construct):
             )
         return created
 
+    def add_operational_routes(self, target: lambda_.IFunction) -> None:
+        """``GET /health`` (the function's dependency checks) and ``GET /openapi.json``, authenticated like every
+        route and served by ``target`` (pass the ``live`` alias)."""
+        self.add_function_route("/health", "GET", target, operation_name="Health")
+        self.add_function_route("/openapi.json", "GET", target, operation_name="OpenApi")
+
     @property
     def url(self) -> str:
         return self.rest_api.url
@@ -269,4 +275,13 @@ def object_schema(properties: dict[str, apigw.JsonSchema], *, required: Sequence
     )
 
 
-__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth", "object_schema", "string_schema"]
+def string_map_schema(*, max_properties: int, max_length: int) -> apigw.JsonSchema:
+    """A draft-4 object of at most ``max_properties`` string values, each at most ``max_length`` long (a ``dict[str, str]``)."""
+    return apigw.JsonSchema(
+        type=apigw.JsonSchemaType.OBJECT,
+        max_properties=max_properties,
+        additional_properties=apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=max_length),
+    )
+
+
+__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth", "object_schema", "string_map_schema", "string_schema"]

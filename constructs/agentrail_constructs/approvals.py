@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -22,16 +22,16 @@ from agentrail_constructs.api import AgentApi, object_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.tasks import (
+from agentrail_constructs.storage import secure_table, string_key
+from agentrail_constructs.tasks import TaskTable
+from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
-    TaskTable,
-    acknowledge_state_machine_role,
-    add_lambda_retries,
-    state_machine_logging,
+    TASK_FIELDS,
+    agent_loop,
+    lambda_step,
+    standard_state_machine,
     validate_workflow,
 )
-
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +97,8 @@ class ApprovalWorkflow(Construct):
 
     Attributes
     ----------
-    state_machine, step_function, approvals_table, audit_table, webhook_secret, schedule_group, reminder_role, task_types
+    state_machine, step_function, log_group, approvals_table, audit_table, webhook_secret, schedule_group, reminder_role,
+    task_types
     """
 
     def __init__(
@@ -117,37 +118,20 @@ class ApprovalWorkflow(Construct):
         self.task_table = task_table
         self.event_bus = event_bus
         key = task_table.encryption_key
-        encryption = (
-            {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED, "encryption_key": key}
-            if key is not None
-            else {"encryption": dynamodb.TableEncryption.AWS_MANAGED}
-        )
-        pitr = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
-        self.approvals_table = dynamodb.Table(
-            self,
-            "ApprovalsTable",
-            partition_key=dynamodb.Attribute(name="approval_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=pitr,
-            removal_policy=RemovalPolicy.RETAIN,
-            **encryption,
-        )
+        self.approvals_table = secure_table(self, "ApprovalsTable", partition_key="approval_id", encryption_key=key)
         self.approvals_table.add_global_secondary_index(
             index_name="by_status",
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            partition_key=string_key("status"),
             sort_key=dynamodb.Attribute(name="requested_at", type=dynamodb.AttributeType.NUMBER),
             projection_type=dynamodb.ProjectionType.ALL,
         )
-        self.audit_table = dynamodb.Table(
+        self.audit_table = secure_table(
             self,
             "AuditTable",
-            partition_key=dynamodb.Attribute(name="approval_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="entry", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=pitr,
+            partition_key="approval_id",
+            sort_key="entry",
             time_to_live_attribute="expires_at",
-            removal_policy=RemovalPolicy.RETAIN,
-            **encryption,
+            encryption_key=key,
         )
         self.webhook_secret: secretsmanager.Secret | None = None
         if options.webhook_groups:
@@ -171,16 +155,13 @@ class ApprovalWorkflow(Construct):
             self.reminder_role = iam.Role(self, "ReminderRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
             event_bus.grant_put_events_to(self.reminder_role)
 
-        base = function or AgentFunctionOptions()
         self.step_function = AgentFunction(
             self,
             "Steps",
             handler_code=handler_dir("task_workflow"),
-            options=AgentFunctionOptions(**{**base.__dict__, "timeout": options.step_timeout}),
+            options=replace(function or AgentFunctionOptions(), timeout=options.step_timeout),
         )
-        task_table.grant_tasks(self.step_function)
-        event_bus.grant_put_events_to(self.step_function.function)
-        self.step_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
+        task_table.grant_tasks(self.step_function, event_bus=event_bus)
         self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
         self.grant_approvals(self.step_function)
         self.state_machine = self._build_state_machine()
@@ -274,43 +255,35 @@ class ApprovalWorkflow(Construct):
     def _build_state_machine(self) -> sfn.StateMachine:
         o = self.options
         alias = self.step_function.alias
+        progress = {"done.$": "$.Payload.done", "status.$": "$.Payload.status", "awaiting_approval.$": "$.Payload.awaiting_approval"}
 
-        def invoke(name: str, payload: dict, *, result_path: str = "$.progress", selector: dict | None = None) -> sfn_tasks.LambdaInvoke:
-            return add_lambda_retries(
-                sfn_tasks.LambdaInvoke(
-                    self,
-                    name,
-                    lambda_function=alias,
-                    payload=sfn.TaskInput.from_object({"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id", **payload}),
-                    result_selector=selector
-                    if selector is not None
-                    else {"done.$": "$.Payload.done", "status.$": "$.Payload.status", "awaiting_approval.$": "$.Payload.awaiting_approval"},
-                    result_path=result_path,
-                    retry_on_service_exceptions=False,
-                    task_timeout=sfn.Timeout.duration(o.step_timeout),
-                )
+        def invoke(
+            name: str,
+            action: str,
+            extra: dict[str, object] | None = None,
+            *,
+            result_path: str = "$.progress",
+            selector: dict[str, str] = progress,
+        ) -> sfn_tasks.LambdaInvoke:
+            return lambda_step(
+                self,
+                name,
+                alias,
+                payload={**TASK_FIELDS, "action": action, **(extra or {})},
+                result_selector=selector,
+                result_path=result_path,
+                timeout=o.step_timeout,
             )
 
         def wait_for_decision(name: str, level: int) -> sfn_tasks.LambdaInvoke:
-            return add_lambda_retries(
-                sfn_tasks.LambdaInvoke(
-                    self,
-                    name,
-                    lambda_function=alias,
-                    integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-                    payload=sfn.TaskInput.from_object(
-                        {
-                            "action": "request_approval",
-                            "level": level,
-                            "task_id.$": "$.task_id",
-                            "correlation_id.$": "$.correlation_id",
-                            "task_token": sfn.JsonPath.task_token,
-                        }
-                    ),
-                    result_path="$.decision",
-                    retry_on_service_exceptions=False,
-                    task_timeout=sfn.Timeout.duration(o.timeout),
-                )
+            return lambda_step(
+                self,
+                name,
+                alias,
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                payload={"action": "request_approval", "level": level, **TASK_FIELDS, "task_token": sfn.JsonPath.task_token},
+                result_path="$.decision",
+                timeout=o.timeout,
             )
 
         decision_selector = {
@@ -321,18 +294,15 @@ class ApprovalWorkflow(Construct):
             "arguments_hash.$": "$.Payload.arguments_hash",
             "timed_out.$": "$.Payload.timed_out",
         }
-        failed = sfn.Fail(self, "TaskFailed", error="AgentTaskFailed", cause="The task failed; its record holds the cause.")
-        mark_failed = invoke("MarkFailed", {"action": "fail", "error.$": "$.error"}).next(failed)
-        start = invoke("Start", {"action": "start"})
-        step = invoke("Step", {"action": "step"})
-        resume = invoke("Resume", {"action": "resume", "decision.$": "$.decision"})
+        loop = agent_loop(self, invoke)
+        resume = invoke("Resume", "resume", {"decision.$": "$.decision"})
         request = wait_for_decision("RequestApproval", 0)
-        on_timeout = invoke("ApplyTimeoutPolicy", {"action": "approval_timeout", "level": 0}, result_path="$.decision", selector=decision_selector)
-        tasks = [start, step, resume, request, on_timeout]
+        on_timeout = invoke("ApplyTimeoutPolicy", "approval_timeout", {"level": 0}, result_path="$.decision", selector=decision_selector)
+        tasks = [loop.start, loop.step, resume, request, on_timeout]
         if o.timeout_policy == "escalate":
             escalated = wait_for_decision("RequestEscalatedApproval", 1)
             on_escalation_timeout = invoke(
-                "RejectAfterEscalation", {"action": "approval_timeout", "level": 1}, result_path="$.decision", selector=decision_selector
+                "RejectAfterEscalation", "approval_timeout", {"level": 1}, result_path="$.decision", selector=decision_selector
             )
             escalated.add_catch(on_escalation_timeout, errors=["States.Timeout"], result_path="$.timeout")
             escalated.next(resume)
@@ -343,24 +313,11 @@ class ApprovalWorkflow(Construct):
             on_timeout.next(resume)
         request.add_catch(on_timeout, errors=["States.Timeout"], result_path="$.timeout")
         for task in tasks:
-            task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+            task.add_catch(loop.mark_failed, errors=["States.ALL"], result_path="$.error")
         request.next(resume)
-        done = sfn.Choice(self, "Done?")
-        done.when(sfn.Condition.boolean_equals("$.progress.done", True), sfn.Succeed(self, "Finished"))
-        done.when(sfn.Condition.boolean_equals("$.progress.awaiting_approval", True), request)
-        done.otherwise(step)
-        step.next(done)
-        resume.next(done)
-        log_group, log_options = state_machine_logging(self, o.log_retention)
-        self.log_group = log_group
-        machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(start.next(done)),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=o.execution_timeout,
-            tracing_enabled=True,
-            logs=log_options,
+        loop.done.when(sfn.Condition.boolean_equals("$.progress.awaiting_approval", True), request)
+        resume.next(loop.done)
+        machine, self.log_group = standard_state_machine(
+            self, loop.start.next(loop.done), timeout=o.execution_timeout, log_retention=o.log_retention
         )
-        acknowledge_state_machine_role(machine)
         return machine

@@ -197,7 +197,7 @@ class AgentFunction(Construct):
             application_log_level_v2=getattr(lambda_.ApplicationLogLevel, options.log_level),
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             reserved_concurrent_executions=options.reserved_concurrent_executions,
-            environment=self._environment(construct_id),
+            environment=self._environment(),
             description=f"agentrail {construct_id} ({options.model})",
         )
         self.log_group.grant_write(self.role)
@@ -270,7 +270,7 @@ class AgentFunction(Construct):
 
     # -- helpers ------------------------------------------------------------------
 
-    def _environment(self, construct_id: str) -> dict[str, str]:
+    def _environment(self) -> dict[str, str]:
         o = self.options
         service = o.service_name or self._default_service_name()
         env = {

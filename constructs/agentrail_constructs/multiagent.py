@@ -16,15 +16,15 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
-from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.nag import acknowledge, execution_arn_pattern
+from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.tasks import (
-    AsyncAgent,
-    AsyncOptions,
-    acknowledge_state_machine_role,
-    add_lambda_retries,
-    state_machine_logging,
+from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
+from agentrail_constructs.workflows import (
+    TASK_FIELDS,
+    lambda_step,
+    standard_state_machine,
+    task_failed,
     validate_workflow,
 )
 
@@ -95,12 +95,18 @@ def validate_team(specialists: Sequence[Specialist], options: MultiAgentOptions)
         raise ValueError("max_hops must be between 1 and 20")
 
 
-def _spend_environment(options: MultiAgentOptions) -> dict[str, str]:
-    env = {"AGENT_MULTI_MAX_HOPS": str(options.max_hops)}
-    if options.max_task_tokens is not None:
-        env["AGENT_MULTI_MAX_TASK_TOKENS"] = str(options.max_task_tokens)
-    if options.max_task_usd is not None:
-        env["AGENT_MULTI_MAX_TASK_USD"] = repr(options.max_task_usd)
+def specialist_id(name: str) -> str:
+    """The PascalCase id of a specialist's constructs and outputs: ``billing-ops`` → ``BillingOps``."""
+    return name.title().replace("-", "").replace("_", "")
+
+
+def _spend_environment(max_task_tokens: int | None, max_task_usd: float | None) -> dict[str, str]:
+    """The spend limits of one task across every agent that works on it."""
+    env: dict[str, str] = {}
+    if max_task_tokens is not None:
+        env["AGENT_MULTI_MAX_TASK_TOKENS"] = str(max_task_tokens)
+    if max_task_usd is not None:
+        env["AGENT_MULTI_MAX_TASK_USD"] = repr(max_task_usd)
     return env
 
 
@@ -145,14 +151,15 @@ class MultiAgentSystem(Construct):
         self.api = self.tasks.api
         self.router = self.tasks.worker
         table = self.tasks.task_table
+        orchestrator_timeout = Duration.minutes(1)
         orchestrator_queues = QueueWithDeadLetters(
-            self, "Outcomes", visibility_timeout=Duration.seconds(6 * 60), max_receive_count=options.max_receive_count,
-            encryption_key=table.encryption_key,
+            self, "Outcomes", visibility_timeout=visibility_timeout_for(orchestrator_timeout),
+            max_receive_count=options.max_receive_count, encryption_key=table.encryption_key,
         )
         self.orchestrator_queue = orchestrator_queues.queue
         self.orchestrator = AgentFunction(
             self, "Orchestrator", handler_code=handler_dir("orchestrator"),
-            options=replace(base, memory_size=512, timeout=Duration.minutes(1), service_name="orchestrator"),
+            options=replace(base, memory_size=512, timeout=orchestrator_timeout, service_name="orchestrator"),
         )
         self._member(self.orchestrator)
         self.orchestrator.alias.add_event_source(
@@ -163,7 +170,7 @@ class MultiAgentSystem(Construct):
         for spec in specialists:
             fn = AgentFunction(
                 self,
-                f"Specialist{spec.name.title().replace('-', '').replace('_', '')}",
+                f"Specialist{specialist_id(spec.name)}",
                 handler_code=handler_dir("specialist"),
                 options=replace(
                     base,
@@ -175,8 +182,7 @@ class MultiAgentSystem(Construct):
                 ),
             )
             queues = QueueWithDeadLetters(
-                self, f"{spec.name.title().replace('-', '').replace('_', '')}Queue",
-                visibility_timeout=Duration.seconds(6 * fn.function.timeout.to_seconds()),  # type: ignore[union-attr]
+                self, f"{specialist_id(spec.name)}Queue", visibility_timeout=visibility_timeout_for(fn.options.timeout),
                 max_receive_count=options.max_receive_count, encryption_key=table.encryption_key,
             )
             fn.alias.add_event_source(
@@ -195,7 +201,8 @@ class MultiAgentSystem(Construct):
             fn.add_environment("AGENT_MULTI_SPECIALISTS", Stack.of(self).to_json_string(catalog))
             fn.add_environment("AGENT_MULTI_HANDOFFS", json.dumps(targets))
             fn.add_environment("AGENT_MULTI_ORCHESTRATOR_QUEUE_URL", self.orchestrator_queue.queue_url)
-            for key, value in _spend_environment(options).items():
+            fn.add_environment("AGENT_MULTI_MAX_HOPS", str(options.max_hops))
+            for key, value in _spend_environment(options.max_task_tokens, options.max_task_usd).items():
                 fn.add_environment(key, value)
             for target in targets:
                 self.specialist_queues[target].queue.grant_send_messages(fn.function)
@@ -206,11 +213,8 @@ class MultiAgentSystem(Construct):
 
     def _member(self, fn: AgentFunction) -> None:
         """Every member reads and writes the task table and announces finished tasks."""
-        table = self.tasks.task_table
         if fn is not self.router:
-            table.grant_tasks(fn)
-            self.tasks.event_bus.grant_put_events_to(fn.function)
-            fn.add_environment("AGENT_TASK_EVENT_BUS", self.tasks.event_bus.event_bus_name)
+            self.tasks.task_table.grant_tasks(fn, event_bus=self.tasks.event_bus)
             fn.add_environment("AGENT_TASK_MAX_RECEIVE_COUNT", str(self.options.max_receive_count))
 
     @property
@@ -266,7 +270,7 @@ class HierarchicalAgents(Construct):
 
     Attributes
     ----------
-    state_machine, function, fan_out, task_types
+    state_machine, function, fan_out, log_group, task_types
     """
 
     def __init__(
@@ -289,14 +293,11 @@ class HierarchicalAgents(Construct):
             handler_code=handler_dir("supervisor"),
             options=replace(base, agent_definition=o.worker_definition, timeout=o.step_timeout, service_name="supervisor"),
         )
-        tasks.task_table.grant_tasks(self.function)
-        tasks.event_bus.grant_put_events_to(self.function.function)
-        self.function.add_environment("AGENT_TASK_EVENT_BUS", tasks.event_bus.event_bus_name)
+        tasks.task_table.grant_tasks(self.function, event_bus=tasks.event_bus)
         self.function.add_environment("AGENT_MULTI_MAX_REVIEW_ROUNDS", str(o.max_review_rounds))
         self.function.add_environment("AGENT_MULTI_TOLERATED_FAILURE_PERCENTAGE", repr(float(o.tolerated_failure_percentage)))
-        for key, value in _spend_environment(MultiAgentOptions(max_task_tokens=o.max_task_tokens, max_task_usd=o.max_task_usd)).items():
-            if key != "AGENT_MULTI_MAX_HOPS":
-                self.function.add_environment(key, value)
+        for key, value in _spend_environment(o.max_task_tokens, o.max_task_usd).items():
+            self.function.add_environment(key, value)
         self.state_machine = self._build_state_machine()
         tasks.add_workflow_route(self.state_machine, self.task_types)
 
@@ -304,29 +305,18 @@ class HierarchicalAgents(Construct):
         o = self.options
         alias = self.function.alias
 
-        def invoke(name: str, payload: dict, result_path: str | None, selector: dict | None = None) -> sfn_tasks.LambdaInvoke:
-            return add_lambda_retries(
-                sfn_tasks.LambdaInvoke(
-                    self,
-                    name,
-                    lambda_function=alias,
-                    payload=sfn.TaskInput.from_object(payload),
-                    payload_response_only=selector is None,
-                    result_selector=selector,
-                    result_path=result_path,
-                    retry_on_service_exceptions=False,
-                    task_timeout=sfn.Timeout.duration(o.step_timeout),
-                )
+        def invoke(name: str, payload: dict[str, object], result_path: str | None) -> sfn_tasks.LambdaInvoke:
+            return lambda_step(
+                self, name, alias, payload=payload, payload_response_only=True, result_path=result_path, timeout=o.step_timeout
             )
 
-        common = {"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id"}
-        failed = sfn.Fail(self, "TaskFailed", error="AgentTaskFailed", cause="The task failed; its record holds the cause.")
-        mark_failed = invoke("MarkFailed", {"action": "fail", **common, "error.$": "$.error"}, "$.failure")
+        failed = task_failed(self)
+        mark_failed = invoke("MarkFailed", {"action": "fail", **TASK_FIELDS, "error.$": "$.error"}, "$.failure")
         mark_failed.next(failed)
-        plan = invoke("Plan", {"action": "plan", **common}, "$.work")
+        plan = invoke("Plan", {"action": "plan", **TASK_FIELDS}, "$.work")
         work = invoke(
             "Work",
-            {"action": "work", "task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id", "index.$": "$.index", "text.$": "$.text", "attempt.$": "$.attempt"},
+            {"action": "work", **TASK_FIELDS, "index.$": "$.index", "text.$": "$.text", "attempt.$": "$.attempt"},
             None,
         )
         fan_out = sfn.DistributedMap(
@@ -340,9 +330,9 @@ class HierarchicalAgents(Construct):
         )
         fan_out.item_processor(work)
         self.fan_out = fan_out
-        review = invoke("Review", {"action": "review", **common, "round.$": "$.review.round"}, "$.review")
+        review = invoke("Review", {"action": "review", **TASK_FIELDS, "round.$": "$.review.round"}, "$.review")
         synthesize = invoke(
-            "Synthesize", {"action": "synthesize", **common, "budget_exceeded.$": "$.review.budget_exceeded"}, "$.outcome"
+            "Synthesize", {"action": "synthesize", **TASK_FIELDS, "budget_exceeded.$": "$.review.budget_exceeded"}, "$.outcome"
         )
         synthesize.next(sfn.Succeed(self, "Finished"))
         start_review = sfn.Pass(self, "FirstReview", result=sfn.Result.from_object({"round": 0, "budget_exceeded": False}), result_path="$.review")
@@ -365,21 +355,12 @@ class HierarchicalAgents(Construct):
         fan_out.next(review)
         review.next(reviewed)
         definition = plan.next(start_review).next(planned)
-        log_group, log_options = state_machine_logging(self, o.log_retention)
-        self.log_group = log_group
-        machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=o.execution_timeout,
-            tracing_enabled=True,
-            logs=log_options,
+        machine, self.log_group = standard_state_machine(
+            self, definition, timeout=o.execution_timeout, log_retention=o.log_retention
         )
-        acknowledge_state_machine_role(machine)
         policy = machine.node.try_find_child("DistributedMapPolicy")
         if policy is not None:
-            executions = '%s:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % (arn_prefix(self, "states"), logical_id(machine))
+            executions = execution_arn_pattern(machine)
             reason = (
                 "A distributed Map runs each subtask as a child execution whose name the service generates; "
                 "these statements cover only this state machine's own executions and their map runs."

@@ -37,6 +37,13 @@ def arn_prefix(scope: IConstruct, service: str) -> str:
     )
 
 
+def execution_arn_pattern(state_machine: IConstruct) -> str:
+    """``<arn_prefix>:execution:<state machine name>`` as cdk-nag prints it: the start of the ARN of every
+    execution of ``state_machine``."""
+    name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % logical_id(state_machine)
+    return f"{arn_prefix(state_machine, 'states')}:execution:{name}"
+
+
 def logical_id(construct: IConstruct) -> str:
     """The CloudFormation logical id of a resource (or of an L2's default resource), as cdk-nag names it in findings."""
     element = construct if isinstance(construct, CfnElement) else construct.node.default_child

@@ -16,6 +16,11 @@ def _encryption(key: kms.IKey | None) -> dict[str, object]:
     return {"encryption": sqs.QueueEncryption.SQS_MANAGED}
 
 
+def visibility_timeout_for(consumer_timeout: Duration) -> Duration:
+    """Six times the consuming function's timeout: AWS's guidance for a queue that is a Lambda event source."""
+    return Duration.seconds(6 * consumer_timeout.to_seconds())
+
+
 def dead_letter_queue(
     scope: Construct, construct_id: str, *, encryption_key: kms.IKey | None = None, fifo: bool = False
 ) -> sqs.Queue:

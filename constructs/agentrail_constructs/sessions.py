@@ -15,13 +15,13 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
-from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue
+from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import private_bucket, secure_table
-from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA, check_exclusive
+from agentrail_constructs.stateless import check_exclusive, invoke_request_schema
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail.sessions.offload.S3TurnOffload's default prefix.
@@ -263,7 +263,7 @@ class StatefulAgent(Construct):
             self,
             "Turns",
             fifo=True,
-            visibility_timeout=Duration.seconds(6 * self.worker.function.timeout.to_seconds()),  # type: ignore[union-attr]
+            visibility_timeout=visibility_timeout_for(self.worker.options.timeout),
             encryption_key=self.session_table.encryption_key,
         )
         self.queue, self.dead_letter_queue = queues.queue, queues.dead_letter_queue
@@ -281,9 +281,7 @@ class StatefulAgent(Construct):
         )
 
     def _build_routes(self) -> None:
-        message = object_schema(
-            {name: string_schema(**rules) for name, rules in INVOKE_REQUEST_SCHEMA.items()}, required=["message"]
-        )
+        message = invoke_request_schema()
         create = object_schema({"state": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT)})
         state = object_schema(
             {
@@ -304,8 +302,7 @@ class StatefulAgent(Construct):
         )
         route("/sessions/{session_id}/state", "PUT", self.alias, request_schema=state, operation_name="PutState")
         route("/sessions/{session_id}", "DELETE", self.alias, operation_name="DeleteSession")
-        route("/health", "GET", self.alias, operation_name="Health")
-        route("/openapi.json", "GET", self.alias, operation_name="OpenApi")
+        self.api.add_operational_routes(self.alias)
 
     @property
     def url(self) -> str:

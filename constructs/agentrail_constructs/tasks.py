@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,27 +21,17 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_map_schema, string_schema
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
-from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue
+from agentrail_constructs.nag import acknowledge, execution_arn_pattern, logical_id
+from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stateless import check_exclusive
 from agentrail_constructs.storage import private_bucket, secure_table
+from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
 
 if TYPE_CHECKING:
     from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
-
-#: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
-LAMBDA_TRANSIENT_ERRORS = (
-    "Lambda.ClientExecutionTimeoutException",
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-)
-#: Raised by the runtime when a model provider keeps throttling or is down; worth retrying later.
-MODEL_TRANSIENT_ERRORS = ("ModelThrottledError", "ModelUnavailableError")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +50,14 @@ class TaskTable(Construct):
 
     Attributes
     ----------
-    table, results_bucket, idempotency_table, encryption_key
+    table, results_bucket, idempotency_table, encryption_key, retention_days
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, options: TaskTableOptions | None = None) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or TaskTableOptions()
         self.encryption_key = options.encryption_key
+        self.retention_days = max(1, int(options.retention.to_days()))
         self.table = secure_table(
             self,
             "Table",
@@ -89,15 +80,18 @@ class TaskTable(Construct):
             "ResultsBucket",
             encryption_key=options.encryption_key,
             removal_policy=options.removal_policy,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(1, int(options.retention.to_days())) + 1))],
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.retention_days + 1))],
             access_log_reason=(
                 "Only the task functions' roles read and write this bucket, behind an API that logs every request; "
                 "enable CloudTrail S3 data events for object-level audit if you need it."
             ),
         )
 
-    def grant_tasks(self, agent_function: AgentFunction) -> None:
-        """Read/write tasks and results, use the idempotency table, and know where they are."""
+    def grant_tasks(self, agent_function: AgentFunction, *, event_bus: events.IEventBus | None = None) -> None:
+        """Read/write tasks and results, use the idempotency table, and know where they are.
+
+        With ``event_bus``, also put task events (``Task Finished``) on that bus. Default: no bus.
+        """
         fn = agent_function.function
         self.table.grant_read_write_data(fn)
         self.idempotency_table.grant_read_write_data(fn)
@@ -115,34 +109,11 @@ class TaskTable(Construct):
         agent_function.add_environment("AGENT_TASK_TABLE", self.table.table_name)
         agent_function.add_environment("AGENT_TASK_IDEMPOTENCY_TABLE", self.idempotency_table.table_name)
         agent_function.add_environment("AGENT_TASK_BUCKET", bucket.bucket_name)
-        agent_function.add_environment("AGENT_TASK_RETENTION_DAYS", str(max(1, int(self.options.retention.to_days()))))
+        agent_function.add_environment("AGENT_TASK_RETENTION_DAYS", str(self.retention_days))
         agent_function.add_health_check("dynamodb", self.table.table_name)
-
-
-#: A Standard execution ends at one year whatever its TimeoutSeconds says, and that end cannot be caught.
-STANDARD_WORKFLOW_LIMIT = Duration.days(365)
-#: Lambda's maximum timeout: one workflow step is one invocation.
-LAMBDA_TIMEOUT_LIMIT = Duration.minutes(15)
-
-
-def validate_workflow(
-    owner: str,
-    *,
-    task_types: Sequence[str],
-    execution_timeout: Duration,
-    step_timeout: Duration,
-    slice_steps: int | None = None,
-    timeout_name: str = "execution_timeout",
-) -> None:
-    """The limits every agent workflow shares; messages name ``owner``'s option."""
-    if not task_types:
-        raise ValueError(f"{owner}.task_types must name at least one task type")
-    if step_timeout.to_seconds() > LAMBDA_TIMEOUT_LIMIT.to_seconds():
-        raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
-    if execution_timeout.to_seconds() > STANDARD_WORKFLOW_LIMIT.to_seconds():
-        raise ValueError(f"{timeout_name} cannot exceed a Standard workflow's 1-year limit")
-    if slice_steps is not None and not 1 <= slice_steps <= 100:
-        raise ValueError("slice_steps must be between 1 and 100")
+        if event_bus is not None:
+            event_bus.grant_put_events_to(fn)
+            agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,32 +140,6 @@ class LongTaskWorkflowOptions:
             slice_steps=self.slice_steps,
             timeout_name="timeout",
         )
-
-
-def add_lambda_retries(task: sfn_tasks.LambdaInvoke) -> sfn_tasks.LambdaInvoke:
-    """Retry Lambda's documented transient errors and throttling, then the model's transient failures."""
-    task.add_retry(errors=list(LAMBDA_TRANSIENT_ERRORS), interval=Duration.seconds(2), max_attempts=6, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
-    task.add_retry(errors=list(MODEL_TRANSIENT_ERRORS), interval=Duration.seconds(10), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
-    return task
-
-
-def state_machine_logging(scope: Construct, retention: logs.RetentionDays) -> tuple[logs.LogGroup, sfn.LogOptions]:
-    """ALL events for the history, never the execution data: prompts and answers stay out of the logs."""
-    log_group = logs.LogGroup(scope, "ExecutionLogs", retention=retention)
-    return log_group, sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False)
-
-
-def acknowledge_state_machine_role(state_machine: sfn.StateMachine) -> None:
-    policy = state_machine.role.node.try_find_child("DefaultPolicy")
-    assert policy is not None
-    resource = policy.node.default_child
-    acknowledge(
-        resource,
-        "IAM5[Resource::*]",
-        "X-Ray tracing and CloudWatch Logs delivery for Step Functions support no resource-level permissions.",
-    )
-    # CDK adds DependsOn on the role next to the GetAtt that already orders it (cfn-lint W3005).
-    state_machine.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
 
 
 class LongTaskWorkflow(Construct):
@@ -224,52 +169,32 @@ class LongTaskWorkflow(Construct):
         self.options = options = options or LongTaskWorkflowOptions()
         options.validate()
         self.task_types = tuple(options.task_types)
-        base = function or AgentFunctionOptions()
-        step_options = AgentFunctionOptions(**{**base.__dict__, "timeout": options.step_timeout})
-        self.step_function = AgentFunction(self, "Steps", handler_code=handler_dir("task_workflow"), options=step_options)
-        task_table.grant_tasks(self.step_function)
+        self.step_function = AgentFunction(
+            self,
+            "Steps",
+            handler_code=handler_dir("task_workflow"),
+            options=replace(function or AgentFunctionOptions(), timeout=options.step_timeout),
+        )
+        task_table.grant_tasks(self.step_function, event_bus=event_bus)
         self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
-        if event_bus is not None:
-            event_bus.grant_put_events_to(self.step_function.function)
-            self.step_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
 
-        alias = self.step_function.alias
-
-        def invoke(name: str, action: str, extra: dict | None = None) -> sfn_tasks.LambdaInvoke:
-            return sfn_tasks.LambdaInvoke(
+        def invoke(name: str, action: str, extra: dict[str, str] | None = None) -> sfn_tasks.LambdaInvoke:
+            return lambda_step(
                 self,
                 name,
-                lambda_function=alias,
-                payload=sfn.TaskInput.from_object(
-                    {"action": action, "task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id", **(extra or {})}
-                ),
+                self.step_function.alias,
+                payload={"action": action, **TASK_FIELDS, **(extra or {})},
                 result_selector={"done.$": "$.Payload.done", "status.$": "$.Payload.status"},
                 result_path="$.progress",
-                retry_on_service_exceptions=False,
-                task_timeout=sfn.Timeout.duration(options.step_timeout),
+                timeout=options.step_timeout,
             )
 
-        failed = sfn.Fail(self, "TaskFailed", error="AgentTaskFailed", cause="The task failed; its record holds the cause.")
-        mark_failed = add_lambda_retries(invoke("MarkFailed", "fail", {"error.$": "$.error"})).next(failed)
-        start = add_lambda_retries(invoke("Start", "start"))
-        step = add_lambda_retries(invoke("Step", "step"))
-        for task in (start, step):
-            task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
-        done = sfn.Choice(self, "Done?")
-        done.when(sfn.Condition.boolean_equals("$.progress.done", True), sfn.Succeed(self, "Finished"))
-        done.otherwise(step)
-        step.next(done)
-        self.log_group, log_options = state_machine_logging(self, options.log_retention)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(start.next(done)),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=options.timeout,
-            tracing_enabled=True,
-            logs=log_options,
+        loop = agent_loop(self, invoke)
+        for task in (loop.start, loop.step):
+            task.add_catch(loop.mark_failed, errors=["States.ALL"], result_path="$.error")
+        self.state_machine, self.log_group = standard_state_machine(
+            self, loop.start.next(loop.done), timeout=options.timeout, log_retention=options.log_retention
         )
-        acknowledge_state_machine_role(self.state_machine)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -357,14 +282,14 @@ class AsyncAgent(Construct):
         base = function or AgentFunctionOptions()
         self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("tasks"), options=base)
         self.function, self.alias = self.agent_function.function, self.agent_function.alias
-        worker_options = worker_function or AgentFunctionOptions(**{**base.__dict__, "timeout": Duration.minutes(5)})
+        worker_options = worker_function or replace(base, timeout=Duration.minutes(5))
         self.worker = AgentFunction(
             self, "Worker", handler_code=worker_code or handler_dir("task_worker"), options=worker_options
         )
         queues = QueueWithDeadLetters(
             self,
             "TaskQueue",
-            visibility_timeout=Duration.seconds(6 * self.worker.function.timeout.to_seconds()),  # type: ignore[union-attr]
+            visibility_timeout=visibility_timeout_for(worker_options.timeout),
             max_receive_count=options.max_receive_count,
             encryption_key=self.task_table.encryption_key,
         )
@@ -416,9 +341,8 @@ class AsyncAgent(Construct):
         state_machine.grant_start_execution(self.function)
         state_machine.grant_execution(self.function, "states:StopExecution")
         self.agent_function.add_health_check("stepfunctions", state_machine.state_machine_arn)
-        execution_name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % logical_id(state_machine)
         self.agent_function.acknowledge_policy(
-            f"IAM5[Resource::{arn_prefix(self, 'states')}:execution:{execution_name}:*]",
+            f"IAM5[Resource::{execution_arn_pattern(state_machine)}:*]",
             "Cancelling a workflow task stops its execution, whose name (the task id) is unknown in advance; only "
             "StopExecution on this state machine's executions is allowed.",
         )
@@ -426,10 +350,8 @@ class AsyncAgent(Construct):
         self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(dict(self.routes)))
 
     def _wire(self, agent_function: AgentFunction) -> None:
-        self.task_table.grant_tasks(agent_function)
-        self.event_bus.grant_put_events_to(agent_function.function)
+        self.task_table.grant_tasks(agent_function, event_bus=self.event_bus)
         agent_function.add_environment("AGENT_TASK_QUEUE_URL", self.queue.queue_url)
-        agent_function.add_environment("AGENT_TASK_EVENT_BUS", self.event_bus.event_bus_name)
         if self.options.allow_insecure_callbacks:
             agent_function.add_environment("AGENT_TASK_ALLOW_INSECURE_CALLBACKS", "true")
 
@@ -489,7 +411,7 @@ class AsyncAgent(Construct):
                 "task_type": string_schema(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
                 "model": string_schema(min_length=1, max_length=200, pattern=r"\S", nullable=True),
                 "callback_url": string_schema(min_length=1, max_length=2048, nullable=True),
-                "metadata": object_schema_map(),
+                "metadata": string_map_schema(max_properties=16, max_length=256),
             },
             required=["message"],
         )
@@ -497,19 +419,8 @@ class AsyncAgent(Construct):
         route("/tasks", "POST", self.alias, request_schema=submission, operation_name="SubmitTask")
         route("/tasks/{task_id}", "GET", self.alias, operation_name="GetTask")
         route("/tasks/{task_id}", "DELETE", self.alias, operation_name="CancelTask")
-        route("/health", "GET", self.alias, operation_name="Health")
-        route("/openapi.json", "GET", self.alias, operation_name="OpenApi")
+        self.api.add_operational_routes(self.alias)
 
     @property
     def url(self) -> str:
         return self.api.url
-
-
-def object_schema_map():
-    from aws_cdk import aws_apigateway as apigw
-
-    return apigw.JsonSchema(
-        type=apigw.JsonSchemaType.OBJECT,
-        max_properties=16,
-        additional_properties=apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=256),
-    )

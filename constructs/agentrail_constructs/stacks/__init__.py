@@ -2,6 +2,7 @@
 
 from agentrail_constructs.stacks.async_agent import AsyncAgentStack
 from agentrail_constructs.stacks.multiagent import HierarchicalStack, MultiAgentStack
+from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.stacks.stateful import StatefulAgentStack
 from agentrail_constructs.stacks.stateless import StatelessAgentStack
 
@@ -19,6 +20,7 @@ __all__ = [
     "AsyncAgentStack",
     "HierarchicalStack",
     "MultiAgentStack",
+    "PatternStack",
     "StatefulAgentStack",
     "StatelessAgentStack",
 ]

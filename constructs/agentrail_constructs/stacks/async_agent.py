@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflowOptions
 
 
-class AsyncAgentStack(Stack):
+class AsyncAgentStack(PatternStack):
     """One :class:`AsyncAgent`: ``default`` tasks on the queue, ``long`` ones in a LongTaskWorkflow and
     ``reviewed`` ones in an ApprovalWorkflow."""
 
@@ -29,8 +29,9 @@ class AsyncAgentStack(Stack):
         approvals: ApprovalOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, description="agentrail: async agent (SQS workers, Step Functions long tasks)", **kwargs)
-        Tags.of(self).add("agentrail:pattern", "async")
+        super().__init__(
+            scope, construct_id, pattern="async", summary="async agent (SQS workers, Step Functions long tasks)", **kwargs
+        )
         self.agent = AsyncAgent(
             self,
             "AsyncAgent",
@@ -40,7 +41,9 @@ class AsyncAgentStack(Stack):
             long_tasks=long_tasks or LongTaskWorkflowOptions(),
             approvals=approvals or ApprovalOptions(),
         )
-        CfnOutput(self, "ApiUrl", value=self.agent.url)
-        CfnOutput(self, "TaskTableName", value=self.agent.task_table.table.table_name)
-        CfnOutput(self, "TaskQueueUrl", value=self.agent.queue.queue_url)
-        CfnOutput(self, "DeadLetterQueueUrl", value=self.agent.dead_letter_queue.queue_url)
+        self.add_outputs(
+            ApiUrl=self.agent.url,
+            TaskTableName=self.agent.task_table.table.table_name,
+            TaskQueueUrl=self.agent.queue.queue_url,
+            DeadLetterQueueUrl=self.agent.dead_letter_queue.queue_url,
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
@@ -16,7 +15,9 @@ from agentrail_constructs.multiagent import (
     MultiAgentOptions,
     MultiAgentSystem,
     Specialist,
+    specialist_id,
 )
+from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 
 #: The demo support team (agentrail.demo_team). billing and account hand off to each other.
@@ -41,7 +42,7 @@ DEMO_SPECIALISTS = (
 )
 
 
-class MultiAgentStack(Stack):
+class MultiAgentStack(PatternStack):
     """A :class:`MultiAgentSystem` (the demo support team unless ``specialists`` is given)."""
 
     def __init__(
@@ -55,15 +56,20 @@ class MultiAgentStack(Stack):
         api: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, description="agentrail: multi-agent system (router, specialists, orchestrator)", **kwargs)
-        Tags.of(self).add("agentrail:pattern", "multiagent")
+        super().__init__(
+            scope, construct_id, pattern="multiagent", summary="multi-agent system (router, specialists, orchestrator)", **kwargs
+        )
         self.system = MultiAgentSystem(self, "Team", specialists=specialists, options=options, function=function, api=api)
-        CfnOutput(self, "ApiUrl", value=self.system.url)
-        for name, queues in self.system.specialist_queues.items():
-            CfnOutput(self, f"{name.title().replace('-', '').replace('_', '')}DeadLetterQueueUrl", value=queues.dead_letter_queue.queue_url)
+        self.add_outputs(
+            ApiUrl=self.system.url,
+            **{
+                f"{specialist_id(name)}DeadLetterQueueUrl": queues.dead_letter_queue.queue_url
+                for name, queues in self.system.specialist_queues.items()
+            },
+        )
 
 
-class HierarchicalStack(Stack):
+class HierarchicalStack(PatternStack):
     """An AsyncAgent whose ``research`` tasks run as :class:`HierarchicalAgents` (supervisor and workers)."""
 
     def __init__(
@@ -76,9 +82,7 @@ class HierarchicalStack(Stack):
         api: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, description="agentrail: hierarchical agents (supervisor and workers)", **kwargs)
-        Tags.of(self).add("agentrail:pattern", "hierarchical")
+        super().__init__(scope, construct_id, pattern="hierarchical", summary="hierarchical agents (supervisor and workers)", **kwargs)
         self.tasks = AsyncAgent(self, "Tasks", function=function, api=api, options=AsyncOptions())
         self.hierarchy = HierarchicalAgents(self, "Supervisor", tasks=self.tasks, options=options, function=function)
-        CfnOutput(self, "ApiUrl", value=self.tasks.url)
-        CfnOutput(self, "StateMachineArn", value=self.hierarchy.state_machine.state_machine_arn)
+        self.add_outputs(ApiUrl=self.tasks.url, StateMachineArn=self.hierarchy.state_machine.state_machine_arn)

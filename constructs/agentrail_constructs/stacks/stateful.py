@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.sessions import SessionOptions, SessionTableOptions, StatefulAgent
+from agentrail_constructs.stacks.pattern import PatternStack
 
 
-class StatefulAgentStack(Stack):
+class StatefulAgentStack(PatternStack):
     """One :class:`StatefulAgent` with its SessionTable."""
 
     def __init__(
@@ -26,10 +26,8 @@ class StatefulAgentStack(Stack):
         table_options: SessionTableOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, description="agentrail: stateful agent (sessions in DynamoDB)", **kwargs)
-        Tags.of(self).add("agentrail:pattern", "stateful")
+        super().__init__(scope, construct_id, pattern="stateful", summary="stateful agent (sessions in DynamoDB)", **kwargs)
         self.agent = StatefulAgent(
             self, "StatefulAgent", function=function, api=api, sessions=sessions, table_options=table_options
         )
-        CfnOutput(self, "ApiUrl", value=self.agent.url)
-        CfnOutput(self, "SessionTableName", value=self.agent.table.table_name)
+        self.add_outputs(ApiUrl=self.agent.url, SessionTableName=self.agent.table.table_name)

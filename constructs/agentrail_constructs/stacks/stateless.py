@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.stateless import StatelessAgent
 
 
-class StatelessAgentStack(Stack):
+class StatelessAgentStack(PatternStack):
     """One :class:`StatelessAgent`, tagged with the pattern name."""
 
     def __init__(
@@ -24,8 +24,6 @@ class StatelessAgentStack(Stack):
         api: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, description="agentrail: stateless agent (API Gateway to Lambda)", **kwargs)
-        Tags.of(self).add("agentrail:pattern", "stateless")
+        super().__init__(scope, construct_id, pattern="stateless", summary="stateless agent (API Gateway to Lambda)", **kwargs)
         self.agent = StatelessAgent(self, "StatelessAgent", function=function, api=api)
-        CfnOutput(self, "ApiUrl", value=self.agent.url)
-        CfnOutput(self, "FunctionName", value=self.agent.function.function_name)
+        self.add_outputs(ApiUrl=self.agent.url, FunctionName=self.agent.function.function_name)

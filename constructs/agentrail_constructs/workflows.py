@@ -1,0 +1,148 @@
+"""What every agent workflow (LongTaskWorkflow, ApprovalWorkflow, HierarchicalAgents) shares: the limits, one
+Lambda step with its retries, and a traced Standard state machine whose logs never hold execution data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
+
+from agentrail_constructs.nag import acknowledge
+
+#: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
+LAMBDA_TRANSIENT_ERRORS = (
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+#: Raised by the runtime when a model provider keeps throttling or is down; worth retrying later.
+MODEL_TRANSIENT_ERRORS = ("ModelThrottledError", "ModelUnavailableError")
+#: A Standard execution ends at one year whatever its TimeoutSeconds says, and that end cannot be caught.
+STANDARD_WORKFLOW_LIMIT = Duration.days(365)
+#: Lambda's maximum timeout: one workflow step is one invocation.
+LAMBDA_TIMEOUT_LIMIT = Duration.minutes(15)
+#: What every step is told: the task, and the correlation id its logs carry.
+TASK_FIELDS = {"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id"}
+
+
+def validate_workflow(
+    owner: str,
+    *,
+    task_types: Sequence[str],
+    execution_timeout: Duration,
+    step_timeout: Duration,
+    slice_steps: int | None = None,
+    timeout_name: str = "execution_timeout",
+) -> None:
+    """The limits every agent workflow shares; messages name ``owner``'s option."""
+    if not task_types:
+        raise ValueError(f"{owner}.task_types must name at least one task type")
+    if step_timeout.to_seconds() > LAMBDA_TIMEOUT_LIMIT.to_seconds():
+        raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
+    if execution_timeout.to_seconds() > STANDARD_WORKFLOW_LIMIT.to_seconds():
+        raise ValueError(f"{timeout_name} cannot exceed a Standard workflow's 1-year limit")
+    if slice_steps is not None and not 1 <= slice_steps <= 100:
+        raise ValueError("slice_steps must be between 1 and 100")
+
+
+def lambda_step(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.IFunction,
+    *,
+    payload: Mapping[str, object],
+    timeout: Duration,
+    result_path: str | None = None,
+    result_selector: Mapping[str, str] | None = None,
+    payload_response_only: bool = False,
+    integration_pattern: sfn.IntegrationPattern | None = None,
+) -> sfn_tasks.LambdaInvoke:
+    """One invocation of ``function`` (pass the ``live`` alias) that ends after ``timeout``.
+
+    It retries Lambda's documented transient errors and throttling, then the
+    model's transient failures, each with full jitter; Step Functions' blanket
+    service retries are off, so nothing else is retried.
+    """
+    task = sfn_tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        lambda_function=function,
+        integration_pattern=integration_pattern,
+        payload=sfn.TaskInput.from_object(dict(payload)),
+        payload_response_only=payload_response_only,
+        result_selector=dict(result_selector) if result_selector is not None else None,
+        result_path=result_path,
+        retry_on_service_exceptions=False,
+        task_timeout=sfn.Timeout.duration(timeout),
+    )
+    task.add_retry(errors=list(LAMBDA_TRANSIENT_ERRORS), interval=Duration.seconds(2), max_attempts=6, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+    task.add_retry(errors=list(MODEL_TRANSIENT_ERRORS), interval=Duration.seconds(10), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+    return task
+
+
+def task_failed(scope: Construct) -> sfn.Fail:
+    """Where a failed task ends, after its ``MarkFailed`` step recorded the cause on the task."""
+    return sfn.Fail(scope, "TaskFailed", error="AgentTaskFailed", cause="The task failed; its record holds the cause.")
+
+
+class AgentLoop(NamedTuple):
+    """Start → Step until ``$.progress.done`` → Finished, and MarkFailed → TaskFailed for the caller's catches."""
+
+    start: sfn_tasks.LambdaInvoke
+    step: sfn_tasks.LambdaInvoke
+    done: sfn.Choice
+    mark_failed: sfn.Chain
+
+
+def agent_loop(scope: Construct, invoke: Callable[..., sfn_tasks.LambdaInvoke]) -> AgentLoop:
+    """The loop of a checkpointed agent: ``invoke(name, action)`` (and ``invoke(name, action, extra_payload)``)
+    builds each step; the caller adds catches, and branches to ``done`` before its default (another Step)."""
+    failed = task_failed(scope)
+    mark_failed = invoke("MarkFailed", "fail", {"error.$": "$.error"}).next(failed)
+    start = invoke("Start", "start")
+    step = invoke("Step", "step")
+    done = sfn.Choice(scope, "Done?")
+    done.when(sfn.Condition.boolean_equals("$.progress.done", True), sfn.Succeed(scope, "Finished"))
+    done.otherwise(step)
+    step.next(done)
+    return AgentLoop(start, step, done, mark_failed)
+
+
+def standard_state_machine(
+    scope: Construct, definition: sfn.IChainable, *, timeout: Duration, log_retention: logs.RetentionDays
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    """A Standard state machine with a timeout, X-Ray tracing, and ALL events logged without execution data
+    (prompts and answers stay out of the logs).
+
+    Returns
+    -------
+    The state machine and its execution log group.
+    """
+    log_group = logs.LogGroup(scope, "ExecutionLogs", retention=log_retention)
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+    )
+    policy = machine.role.node.try_find_child("DefaultPolicy")
+    assert policy is not None
+    acknowledge(
+        policy.node.default_child,  # type: ignore[arg-type]
+        "IAM5[Resource::*]",
+        "X-Ray tracing and CloudWatch Logs delivery for Step Functions support no resource-level permissions.",
+    )
+    # CDK adds DependsOn on the role next to the GetAtt that already orders it (cfn-lint W3005).
+    machine.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
+    return machine, log_group
