@@ -376,7 +376,6 @@ class AsyncAgent(Construct):
             options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(30), service_name="task-notifier"),
         )
         self.notifier.grant_secret_read(self.webhook_secret)
-        self.notifier.add_environment("AGENT_TASK_TABLE", self.task_table.table.table_name)
         self.notifier.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
         if self.options.allow_insecure_callbacks:
             self.notifier.add_environment("AGENT_TASK_ALLOW_INSECURE_CALLBACKS", "true")

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentrail.observability import observed
 from agentrail.tasks.notifier import WebhookNotifier
-from agentrail.tasks.settings import load_task_settings
+from agentrail.tasks.settings import WebhookSettings
 
-notifier = WebhookNotifier.from_settings(load_task_settings())
+notifier = WebhookNotifier.from_settings(WebhookSettings())
 
 
 @observed("detail.correlation_id")

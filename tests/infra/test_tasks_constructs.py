@@ -337,6 +337,14 @@ def test_notifier_reads_the_webhook_signing_secret(tasks: Any) -> None:
     assert tasks.environment(agent.notifier)["AGENT_TASK_WEBHOOK_SECRET"] == {"Ref": secret}
 
 
+def test_notifier_is_told_nothing_about_the_task_table(tasks: Any) -> None:
+    agent = agent_of(tasks)
+    table = tasks.logical_id(agent.task_table.table)
+
+    assert "AGENT_TASK_TABLE" not in tasks.environment(agent.notifier)
+    assert not [grant for grant in tasks.grants(agent.notifier) if table in grant[1]]
+
+
 def test_webhooks_can_be_turned_off(synthesize: Any) -> None:
     agent, synth = synthesize(lambda stack: AsyncAgent(stack, "Agent", options=AsyncOptions(webhooks=False)))
 

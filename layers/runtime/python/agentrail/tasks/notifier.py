@@ -11,6 +11,7 @@ import httpx
 
 from agentrail.config import read_secret
 from agentrail.observability import logger
+from agentrail.tasks.settings import WebhookSettings
 from agentrail.tasks.webhook import SIGNATURE_HEADER, signature_header, validate_callback_url
 
 
@@ -39,7 +40,7 @@ class WebhookNotifier:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Any) -> WebhookNotifier:
+    def from_settings(cls, settings: WebhookSettings) -> WebhookNotifier:
         if not settings.webhook_secret:
             raise ValueError("AGENT_TASK_WEBHOOK_SECRET must name the signing secret")
         return cls(settings.webhook_secret, allow_insecure=settings.allow_insecure_callbacks)

@@ -8,10 +8,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class TaskSettings(BaseSettings):
-    """Set by the AsyncAgent construct; see the README's settings table."""
+class WebhookSettings(BaseSettings):
+    """What the webhook notifier reads: it needs no table, queue or bus."""
 
     model_config = SettingsConfigDict(env_prefix="AGENT_TASK_", extra="ignore", frozen=True)
+
+    webhook_secret: str | None = None
+    allow_insecure_callbacks: bool = False
+
+
+class TaskSettings(WebhookSettings):
+    """Set by the AsyncAgent construct; see the README's settings table."""
 
     table: str = Field(min_length=3)
     bucket: str | None = None
@@ -23,8 +30,6 @@ class TaskSettings(BaseSettings):
     retention_days: int = Field(default=30, ge=1, le=3650)
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     slice_steps: int = Field(default=2, ge=1, le=100)
-    webhook_secret: str | None = None
-    allow_insecure_callbacks: bool = False
 
 
 @lru_cache(maxsize=1)
