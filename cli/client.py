@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,8 +34,8 @@ class IamAuth(httpx.Auth):
         self.service = service
 
     @classmethod
-    def from_keys(cls, access_key_id: str, secret_access_key: str, *, session_token: str | None = None, region: str = "us-east-1") -> IamAuth:
-        return cls(Credentials(access_key_id, secret_access_key, session_token), region=region)
+    def from_keys(cls, access_key_id: str, secret_access_key: str, *, region: str = "us-east-1") -> IamAuth:
+        return cls(Credentials(access_key_id, secret_access_key), region=region)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         headers = {"host": request.headers["host"]}
@@ -48,26 +49,85 @@ class IamAuth(httpx.Auth):
         yield request
 
 
-class ApiKeyAuth(httpx.Auth):
+class _HeaderAuth(httpx.Auth):
+    """Sends ``value`` in the header the subclass names."""
+
+    header: str
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self.header] = self.value
+        yield request
+
+
+class ApiKeyAuth(_HeaderAuth):
     """Sends an API Gateway API key in ``x-api-key``."""
 
-    def __init__(self, api_key: str) -> None:
-        self.api_key = api_key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["x-api-key"] = self.api_key
-        yield request
+    header = "x-api-key"
 
 
-class TokenAuth(httpx.Auth):
+class TokenAuth(_HeaderAuth):
     """Sends a Cognito ID or access token in ``Authorization``, as API Gateway's Cognito authorizer expects."""
 
-    def __init__(self, token: str) -> None:
-        self.token = token
+    header = "Authorization"
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self.token
-        yield request
+
+def json_or_text(response: httpx.Response) -> Any:
+    """The response's JSON body, or its text when the body is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+@dataclass(frozen=True)
+class LocalReadyFile:
+    """The ready file ``agentrail local`` writes while it serves: its Region, APIs, stacks and local principals."""
+
+    document: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | Path) -> LocalReadyFile:
+        return cls(json.loads(Path(path).read_text()))
+
+    @property
+    def region(self) -> str:
+        return str(self.document["region"])
+
+    def apis(self, pattern: str | None = None) -> list[dict[str, Any]]:
+        """The served APIs, or those of ``pattern`` (the ``agentrail:pattern`` tag)."""
+        return [a for a in self.document.get("apis", []) if pattern is None or a.get("pattern") == pattern]
+
+    def principal(self, name: str | None = None) -> dict[str, str]:
+        """The local IAM user called ``name``. Default: the first one.
+
+        Raises
+        ------
+        LookupError
+            When local mode has no such user; the message lists the ones it has.
+        """
+        principals = self.document["principals"]
+        found = [p for p in principals if name is None or p["name"] == name]
+        if not found:
+            raise LookupError(f"no local principal named {name!r}; known: {', '.join(p['name'] for p in principals)}")
+        return found[0]
+
+    def auth(self, api: Mapping[str, Any], principal: str | None = None) -> httpx.Auth | None:
+        """How ``api`` wants to be called: its API key if it has one, else SigV4 as ``principal`` if it takes IAM, else nothing.
+
+        Raises
+        ------
+        LookupError
+            When the API takes IAM and local mode has no principal of that name.
+        """
+        if "api_key" in api["auth"] and api.get("api_key"):
+            return ApiKeyAuth(api["api_key"])
+        if "iam" in api["auth"]:
+            user = self.principal(principal)
+            return IamAuth.from_keys(user["access_key_id"], user["secret_access_key"], region=self.region)
+        return None
 
 
 class ApiCallError(Exception):
@@ -102,7 +162,6 @@ class AgentApiClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.auth = auth
         self._http = httpx.Client(base_url=self.base_url + "/", auth=auth, timeout=timeout, transport=transport)
 
     @classmethod
@@ -120,20 +179,11 @@ class AgentApiClient:
         principal:
             Name of the local IAM user to sign as. Default: the first one.
         """
-        document = json.loads(Path(path).read_text())
-        apis = [a for a in document["apis"] if pattern is None or a["pattern"] == pattern]
+        ready = LocalReadyFile.read(path)
+        apis = ready.apis(pattern)
         if len(apis) != 1:
             raise LookupError(f"{len(apis)} APIs in {path} match pattern={pattern!r}")
-        api = apis[0]
-        auth: httpx.Auth | None = None
-        if "api_key" in api["auth"] and api.get("api_key"):
-            auth = ApiKeyAuth(api["api_key"])
-        elif "iam" in api["auth"]:
-            users = [p for p in document["principals"] if principal is None or p["name"] == principal]
-            if not users:
-                raise LookupError(f"no local principal named {principal!r}")
-            auth = IamAuth.from_keys(users[0]["access_key_id"], users[0]["secret_access_key"], region=document["region"])
-        return cls(api["url"], auth=auth, **kwargs)
+        return cls(apis[0]["url"], auth=ready.auth(apis[0], principal), **kwargs)
 
     def request(
         self,
@@ -157,10 +207,7 @@ class AgentApiClient:
         return self._http.request(method, path.lstrip("/"), **kwargs)
 
     def _json(self, response: httpx.Response) -> Any:
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
+        body = json_or_text(response)
         if response.status_code >= 400:
             raise ApiCallError(response.status_code, body)
         return body
@@ -192,4 +239,4 @@ class AgentApiClient:
         self.close()
 
 
-__all__ = ["AgentApiClient", "ApiCallError", "ApiKeyAuth", "IamAuth", "TokenAuth"]
+__all__ = ["AgentApiClient", "ApiCallError", "ApiKeyAuth", "IamAuth", "LocalReadyFile", "TokenAuth", "json_or_text"]

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from agentrail_cli.operations import DEFAULT_READY_FILE, Target, TargetError, peek_dead_letters, redrive
+import httpx
 
-APPROVER = "agentrail-approver"
+from agentrail_cli.client import json_or_text
+from agentrail_cli.local.auth import APPROVER
+from agentrail_cli.operations import DEFAULT_READY_FILE, Target, TargetError, peek_dead_letters, redrive
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -83,11 +85,8 @@ def _print_json(value: Any, out: TextIO) -> None:
     print(json.dumps(value, indent=2, sort_keys=True), file=out)
 
 
-def _report(response: Any, out: TextIO) -> int:
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
+def _report(response: httpx.Response, out: TextIO) -> int:
+    body = json_or_text(response)
     print(f"HTTP {response.status_code}", file=out)
     if body not in ("", None):
         _print_json(body, out) if not isinstance(body, str) else print(body, file=out)
@@ -108,7 +107,7 @@ def run_call(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             print("agentrail call: no AWS credentials found (or pass --api-key)", file=sys.stderr)
             return 2
         region = args.region or _region_of(args.url) or session.region_name or "us-east-1"
-        auth = IamAuth(credentials.get_frozen_credentials(), region=region)
+        auth = IamAuth(credentials, region=region)
     body = None
     if args.body:
         try:

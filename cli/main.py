@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--patterns", help="comma-separated patterns to synthesize (CDK context 'patterns'); default: cdk.json's")
     local.add_argument("--port", type=int, default=DEFAULT_PORT, help="port of the first API, the next take the following ports; 0 picks free ports (default: %(default)s)")
-    local.add_argument("--assembly", type=Path, help="an existing cloud assembly (cdk.out) to run instead of synthesizing")
+    local.add_argument("--assembly", type=Path, help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)")
     local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
     local.add_argument("--ready-file", type=Path, help="where to write endpoints and credentials (default: <state-dir>/local.json)")
     local.add_argument("--state-dir", type=Path, help="folder for logs, the assembly and the ready file (default: .agentrail in the project)")
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
         help="CDK context for the synth, like cdk's -c (e.g. approval_timeout=5); repeatable",
     )
+    local.set_defaults(usage_error=local.error)
     add_commands(commands)
     return parser
 
@@ -100,7 +101,7 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
             auth = ApiKeyAuth(endpoint.api_key)
             how = "API key"
         else:
-            auth = IamAuth.from_keys(principal.access_key_id, principal.secret_access_key)
+            auth = signers[principal.name]
             how = f"SigV4, signed as {principal.name}"
         with AgentApiClient(endpoint.url, auth=auth) as client:
             outcomes = run_tour(
@@ -120,7 +121,7 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
 
 def _local_context(pairs: Sequence[str]) -> dict[str, str]:
     """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given."""
-    from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
+    from agentrail_cli.local.auth import APPROVER, DEFAULT_PRINCIPALS
 
     context: dict[str, str] = {}
     for pair in pairs:
@@ -128,7 +129,7 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
         if not sep or not key:
             raise SystemExit(f"agentrail local: -c expects KEY=VALUE, got {pair!r}")
         context[key] = value
-    approver = next(p for p in DEFAULT_PRINCIPALS if p.name == "agentrail-approver")
+    approver = next(p for p in DEFAULT_PRINCIPALS if p.name == APPROVER)
     context.setdefault("approvers", f"iam:{approver.user_arn}")
     return context
 
@@ -203,6 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``agentrail`` console script."""
     args = _parser().parse_args(argv)
     if args.command == "local":
+        if args.assembly is not None and (args.context or args.patterns):
+            args.usage_error(
+                "--assembly runs an existing cloud assembly as it is; "
+                "-c/--context and --patterns apply only when agentrail local synthesizes the app"
+            )
         if hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors="replace")  # the tour prints ✓, → and €
         return run_local(args)

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import httpx
 
-from agentrail_cli.client import AgentApiClient, IamAuth
+from agentrail_cli.client import AgentApiClient, IamAuth, LocalReadyFile
 
 DEFAULT_READY_FILE = Path(".agentrail/local.json")
 
@@ -53,26 +53,25 @@ class Target:
         """A stack served by ``agentrail local``; ``principal`` names the local IAM user to act as."""
         if not ready_file.is_file():
             raise TargetError(f"{ready_file} not found: start `make local` first, or pass --stack for a deployed stack")
-        document = json.loads(ready_file.read_text())
-        stacks = document.get("stacks", {})
-        apis = document.get("apis", [])
+        ready = LocalReadyFile.read(ready_file)
+        stacks = ready.document.get("stacks", {})
         if stack is None:
-            matching = [a for a in apis if pattern is None or a.get("pattern") == pattern]
+            matching = ready.apis(pattern)
             if len(matching) != 1:
                 raise TargetError(f"{len(matching)} local stacks match; pass --stack (one of: {', '.join(sorted(stacks))})")
             stack = matching[0]["stack"]
         if stack not in stacks:
             raise TargetError(f"local mode serves no stack {stack!r} (it serves: {', '.join(sorted(stacks))})")
-        api = next((a for a in apis if a["stack"] == stack), None)
-        users = [p for p in document["principals"] if principal is None or p["name"] == principal]
-        if not users:
-            raise TargetError(f"no local principal {principal!r}; known: {', '.join(p['name'] for p in document['principals'])}")
-        user = users[0]
+        api = next((a for a in ready.apis() if a["stack"] == stack), None)
+        try:
+            user = ready.principal(principal)
+            auth = ready.auth(api, principal) if api else None
+        except LookupError as error:
+            raise TargetError(str(error)) from None
         session = boto3.session.Session(
-            aws_access_key_id=user["access_key_id"], aws_secret_access_key=user["secret_access_key"], region_name=document["region"]
+            aws_access_key_id=user["access_key_id"], aws_secret_access_key=user["secret_access_key"], region_name=ready.region
         )
-        auth = IamAuth.from_keys(user["access_key_id"], user["secret_access_key"], region=document["region"])
-        return cls(stack, stacks[stack], session, document["moto_endpoint"], api["url"] if api else None, auth)
+        return cls(stack, stacks[stack], session, ready.document["moto_endpoint"], api["url"] if api else None, auth)
 
     @classmethod
     def deployed(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Target:
@@ -84,7 +83,7 @@ class Target:
             raise TargetError(f"cannot describe stack {stack}: {error}") from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
         credentials = session.get_credentials()
-        auth = IamAuth(credentials.get_frozen_credentials(), region=session.region_name) if credentials else None
+        auth = IamAuth(credentials, region=session.region_name) if credentials else None
         return cls(stack, outputs, session, None, outputs.get("ApiUrl"), auth)
 
 

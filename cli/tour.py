@@ -4,8 +4,9 @@ Adding a pattern is a data change: add its steps to :data:`TOURS`. A step can
 
 - reuse what an earlier step captured, with ``{name}`` placeholders in its path (``/tasks/{task_id}``);
 - capture values from its own response for later steps (``capture=(("task_id", _field("task_id")),)``);
-- repeat its request until a condition holds (``poll=PollUntil(...)``), for work that finishes later;
-- be signed as another local principal (``principal="agentrail-approver"``).
+- repeat its request until a condition holds (``poll=PollUntil(...)``), for work that finishes later
+  (``*_submit_then_read(...)`` gives the two steps of a task: submit it, then read it until it has finished);
+- be signed as another principal (``principal=APPROVER``), with the credentials :func:`run_tour` is given for it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from typing import Any, TextIO
 
 import httpx
 
-from agentrail_cli.client import AgentApiClient, IamAuth
+from agentrail_cli.client import AgentApiClient, json_or_text
+from agentrail_cli.local.auth import APPROVER
 
 Body = Any
 
 #: Characters of "€" are three bytes in UTF-8: 6,000 of them are within the API's 8,000-character
 #: schema but over the handler's 16 KiB byte limit, so the handler (not the gateway) answers 413.
 OVERSIZED_MESSAGE = "€" * 6000
-#: Task states that never change again.
+#: Task states that never change again (the runtime's ``agentrail.tasks.models.FINISHED``, as the API spells them).
 FINISHED_TASK_STATES = frozenset({"succeeded", "failed", "cancelled", "budget_exceeded"})
-APPROVER = "agentrail-approver"
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,10 @@ def _does_not_contain(*fragments: str) -> Predicate:
     return lambda reply: not any(f in reply.response.text for f in fragments)
 
 
-def _has_usage_and_cost(prefix: str = "") -> Predicate:
+def _has_usage_and_cost() -> Predicate:
     def holds(reply: Reply) -> bool:
-        tokens = field_at(reply.body, f"{prefix}usage.total_tokens")
-        return isinstance(tokens, int) and tokens > 0 and isinstance(field_at(reply.body, f"{prefix}cost_usd"), int | float)
+        tokens = field_at(reply.body, "usage.total_tokens")
+        return isinstance(tokens, int) and tokens > 0 and isinstance(field_at(reply.body, "cost_usd"), int | float)
 
     return holds
 
@@ -164,20 +165,20 @@ def _is_hex_id(path: str) -> Predicate:
     return holds
 
 
+def _approvals_of(reply: Reply, task_value: str) -> list[dict[str, Any]]:
+    """The listed approvals that belong to the task captured as ``task_value``."""
+    wanted = reply.values.get(task_value)
+    return [a for a in field_at(reply.body, "approvals") or [] if a.get("task_id") == wanted]
+
+
 def _approval_of(task_value: str) -> Extractor:
     """The id of the pending approval that belongs to the task captured as ``task_value``."""
-
-    def extract(reply: Reply) -> Any:
-        wanted = reply.values.get(task_value)
-        return next((a.get("approval_id") for a in field_at(reply.body, "approvals") or [] if a.get("task_id") == wanted), None)
-
-    return extract
+    return lambda reply: next((a.get("approval_id") for a in _approvals_of(reply, task_value)), None)
 
 
 def _approval_of_task_asks(task_value: str, tool: str, amount: float) -> Predicate:
     def holds(reply: Reply) -> bool:
-        wanted = reply.values.get(task_value)
-        found = [a for a in field_at(reply.body, "approvals") or [] if a.get("task_id") == wanted]
+        found = _approvals_of(reply, task_value)
         return len(found) == 1 and found[0].get("tool") == tool and field_at(found[0], "arguments.amount_usd") == amount
 
     return holds
@@ -202,10 +203,36 @@ def _subtask_attempts(text_fragment: str, attempts: int) -> Predicate:
 _NO_LEAK = Check("no stack trace, input not echoed", _does_not_contain("Traceback", "tour-marker"))
 _NO_TOKEN = Check("no task token in the response", _does_not_contain("task_token", "taskToken"))
 _FINISHED = Check("the task has finished", _status_is(*FINISHED_TASK_STATES))
+_SUCCEEDED = Check("succeeded", _status_is("succeeded"))
 
 
-def _poll_task(seconds: float = 30.0) -> PollUntil:
-    return PollUntil(_FINISHED, timeout_seconds=seconds)
+def _read_task(
+    title: str, task: str, *, checks: tuple[Check, ...], until: Check = _FINISHED, seconds: float = 30.0, note: str = ""
+) -> TourStep:
+    """``GET /tasks/{task}`` until ``until`` holds (the task captured as ``task``); ``checks`` apply to the last read."""
+    return TourStep(
+        title, "GET", f"/tasks/{{{task}}}", 200, poll=PollUntil(until, timeout_seconds=seconds), checks=checks, note=note
+    )
+
+
+def _submit_then_read(
+    title: str,
+    message: dict[str, Any],
+    *,
+    task: str = "task_id",
+    submit_checks: tuple[Check, ...] = (),
+    note: str = "",
+    read_title: str = "Poll until it has finished",
+    checks: tuple[Check, ...],
+    until: Check = _FINISHED,
+    seconds: float = 30.0,
+    read_note: str = "",
+) -> tuple[TourStep, TourStep]:
+    """Submit a task (``POST /tasks``, 202, its id captured as ``task``), then :func:`_read_task` it."""
+    return (
+        TourStep(title, "POST", "/tasks", 202, json=message, checks=submit_checks, capture=((task, _field("task_id")),), note=note),
+        _read_task(read_title, task, checks=checks, until=until, seconds=seconds, note=read_note),
+    )
 
 
 # -- the tours --------------------------------------------------------------------------------
@@ -342,67 +369,36 @@ STATEFUL_TOUR: tuple[TourStep, ...] = (
 )
 
 ASYNC_TOUR: tuple[TourStep, ...] = (
-    TourStep(
+    *_submit_then_read(
         "Submit a task",
-        "POST",
-        "/tasks",
-        202,
-        json={"message": "Calculate (12 + 30) * 2"},
-        checks=(
+        {"message": "Calculate (12 + 30) * 2"},
+        submit_checks=(
             Check("returns a task id", _is_hex_id("task_id")),
             Check("status_url points at the task", _status_url_of("task_id")),
         ),
-        capture=(("task_id", _field("task_id")),),
         note="The API answers at once; a worker takes the task from an SQS queue.",
-    ),
-    TourStep(
-        "Poll until it has finished",
-        "GET",
-        "/tasks/{task_id}",
-        200,
-        poll=_poll_task(),
         checks=(
-            Check("succeeded", _status_is("succeeded")),
+            _SUCCEEDED,
             Check("answer mentions 84", _mentions("result.answer", "84")),
             Check("called calculator", _used_tools("calculator", path="result.tool_calls")),
             Check("reports tokens and cost", _has_usage_and_cost()),
         ),
     ),
-    TourStep(
+    *_submit_then_read(
         "A long task",
-        "POST",
-        "/tasks",
-        202,
-        json={"message": "Calculate (12 + 30) * 2 and convert 10 km to mi", "task_type": "long"},
-        capture=(("long_task_id", _field("task_id")),),
+        {"message": "Calculate (12 + 30) * 2 and convert 10 km to mi", "task_type": "long"},
+        task="long_task_id",
         note="Task type 'long' runs in a Step Functions workflow: the agent is checkpointed between steps.",
+        read_title="Poll the long task",
+        checks=(_SUCCEEDED, Check("used both tools", _used_tools("calculator", "convert_units", path="result.tool_calls"))),
     ),
-    TourStep(
-        "Poll the long task",
-        "GET",
-        "/tasks/{long_task_id}",
-        200,
-        poll=_poll_task(),
-        checks=(
-            Check("succeeded", _status_is("succeeded")),
-            Check("used both tools", _used_tools("calculator", "convert_units", path="result.tool_calls")),
-        ),
-    ),
-    TourStep(
+    *_submit_then_read(
         "A refund that needs a human",
-        "POST",
-        "/tasks",
-        202,
-        json={"message": "Please refund 150 USD for order A-1002", "task_type": "reviewed"},
-        capture=(("refund_task_id", _field("task_id")),),
+        {"message": "Please refund 150 USD for order A-1002", "task_type": "reviewed"},
+        task="refund_task_id",
         note="Refunds above 100 USD wait for an approver; the workflow pauses with a task token.",
-    ),
-    TourStep(
-        "Poll until it waits for approval",
-        "GET",
-        "/tasks/{refund_task_id}",
-        200,
-        poll=PollUntil(Check("the task waits for approval or has finished", _status_is("waiting_approval", *FINISHED_TASK_STATES))),
+        read_title="Poll until it waits for approval",
+        until=Check("the task waits for approval or has finished", _status_is("waiting_approval", *FINISHED_TASK_STATES)),
         checks=(Check("waiting_approval", _status_is("waiting_approval")),),
     ),
     TourStep(
@@ -425,70 +421,39 @@ ASYNC_TOUR: tuple[TourStep, ...] = (
         checks=(Check("approved", _status_is("approved")), Check("decided by the approver", _mentions("decided_by", APPROVER)), _NO_TOKEN),
         note="The decision resumes the paused workflow (SendTaskSuccess); it can be made only once.",
     ),
-    TourStep(
+    _read_task(
         "Poll until the refund is done",
-        "GET",
-        "/tasks/{refund_task_id}",
-        200,
-        poll=_poll_task(),
-        checks=(
-            Check("succeeded", _status_is("succeeded")),
-            Check("answer reports the refund", _mentions("result.answer", "refund issued", "150")),
-        ),
+        "refund_task_id",
+        checks=(_SUCCEEDED, Check("answer reports the refund", _mentions("result.answer", "refund issued", "150"))),
     ),
 )
 
-MULTIAGENT_TOUR: tuple[TourStep, ...] = (
-    TourStep(
-        "A billing question",
-        "POST",
-        "/tasks",
-        202,
-        json={"message": "Why was I charged twice on invoice INV-1001?"},
-        capture=(("task_id", _field("task_id")),),
-        note="A router agent picks a specialist; each agent is its own function, connected by SQS queues.",
+MULTIAGENT_TOUR: tuple[TourStep, ...] = _submit_then_read(
+    "A billing question",
+    {"message": "Why was I charged twice on invoice INV-1001?"},
+    note="A router agent picks a specialist; each agent is its own function, connected by SQS queues.",
+    checks=(
+        _SUCCEEDED,
+        Check("answered by the billing specialist", _equals("result.data.answered_by", "billing")),
+        Check("answer looks at the invoice", _mentions("result.answer", "INV-1001")),
+        Check("spend shows router and billing", _spend_by("router", "billing")),
     ),
-    TourStep(
-        "Poll until it has finished",
-        "GET",
-        "/tasks/{task_id}",
-        200,
-        poll=_poll_task(),
-        checks=(
-            Check("succeeded", _status_is("succeeded")),
-            Check("answered by the billing specialist", _equals("result.data.answered_by", "billing")),
-            Check("answer looks at the invoice", _mentions("result.answer", "INV-1001")),
-            Check("spend shows router and billing", _spend_by("router", "billing")),
-        ),
-        note="Every agent's tokens and cost are added to the task under its name.",
-    ),
+    read_note="Every agent's tokens and cost are added to the task under its name.",
 )
 
-HIERARCHICAL_TOUR: tuple[TourStep, ...] = (
-    TourStep(
-        "A research task",
-        "POST",
-        "/tasks",
-        202,
-        json={"message": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS", "task_type": "research"},
-        capture=(("task_id", _field("task_id")),),
-        note="A supervisor plans subtasks; a Step Functions distributed Map runs one worker per subtask.",
+HIERARCHICAL_TOUR: tuple[TourStep, ...] = _submit_then_read(
+    "A research task",
+    {"message": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS", "task_type": "research"},
+    note="A supervisor plans subtasks; a Step Functions distributed Map runs one worker per subtask.",
+    checks=(
+        _SUCCEEDED,
+        Check("3 subtasks", lambda reply: len(field_at(reply.body, "result.data.subtasks") or []) == 3),
+        Check("the review re-ran a failed subtask", _at_least("result.data.review_reruns", 1)),
+        Check("the flaky subtask took 2 attempts", _subtask_attempts("flaky", 2)),
+        Check("spend shows supervisor and worker", _spend_by("supervisor", "worker")),
     ),
-    TourStep(
-        "Poll until it has finished",
-        "GET",
-        "/tasks/{task_id}",
-        200,
-        poll=_poll_task(60.0),
-        checks=(
-            Check("succeeded", _status_is("succeeded")),
-            Check("3 subtasks", lambda reply: len(field_at(reply.body, "result.data.subtasks") or []) == 3),
-            Check("the review re-ran a failed subtask", _at_least("result.data.review_reruns", 1)),
-            Check("the flaky subtask took 2 attempts", _subtask_attempts("flaky", 2)),
-            Check("spend shows supervisor and worker", _spend_by("supervisor", "worker")),
-        ),
-        note="The flaky worker fails once, within the tolerated failure share; the supervisor's review runs it again.",
-    ),
+    seconds=60.0,
+    read_note="The flaky worker fails once, within the tolerated failure share; the supervisor's review runs it again.",
 )
 
 #: Steps per pattern (the ``agentrail:pattern`` tag of the REST API).
@@ -506,6 +471,8 @@ TOURS: dict[str, tuple[TourStep, ...]] = {
 
 @dataclass
 class StepOutcome:
+    """What one step got: the last HTTP status (None when no response came), what failed, its time and its requests."""
+
     step: TourStep
     status: int | None
     failures: list[str] = field(default_factory=list)
@@ -534,22 +501,19 @@ def _render(value: Any, indent: str, width: int = 100) -> list[str]:
         return [compact]
     inner = indent + "  "
     if isinstance(value, dict):
-        lines = ["{"]
-        for position, (key, item) in enumerate(value.items()):
-            rendered = _render(item, inner, width)
-            rendered[0] = f"{inner}{json.dumps(key)}: {rendered[0]}"
-            if position < len(value) - 1:
-                rendered[-1] += ","
-            lines.extend(rendered)
-        return [*lines, indent + "}"]
-    lines = ["["]
-    for position, item in enumerate(value):
+        opening, closing = "{", "}"
+        entries = [(f"{json.dumps(key)}: ", item) for key, item in value.items()]
+    else:
+        opening, closing = "[", "]"
+        entries = [("", item) for item in value]
+    lines = [opening]
+    for position, (label, item) in enumerate(entries):
         rendered = _render(item, inner, width)
-        rendered[0] = inner + rendered[0]
-        if position < len(value) - 1:
+        rendered[0] = f"{inner}{label}{rendered[0]}"
+        if position < len(entries) - 1:
             rendered[-1] += ","
         lines.extend(rendered)
-    return [*lines, indent + "]"]
+    return [*lines, indent + closing]
 
 
 def _pretty(body: Any, *, indent: str = "      ") -> str:
@@ -560,13 +524,6 @@ def _pretty(body: Any, *, indent: str = "      ") -> str:
     return "\n".join(lines)
 
 
-def _body_of(response: httpx.Response) -> Body:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
 class PrincipalClients:
     """One API client per principal a tour signs as, made on first use.
 
@@ -575,35 +532,27 @@ class PrincipalClients:
     client:
         The tour's client; steps without ``principal`` use it.
     principals:
-        Per principal name, its authentication or a ready client (left open). Default: SigV4 with the keys of
-        local mode's principals.
+        Per principal name, its authentication or a ready client (left open). Default: none, so a step that
+        names a principal fails.
     """
 
-    def __init__(self, client: AgentApiClient, principals: Mapping[str, httpx.Auth | AgentApiClient] | None) -> None:
+    def __init__(self, client: AgentApiClient, principals: Mapping[str, httpx.Auth | AgentApiClient] | None = None) -> None:
         self._default = client
-        self._given = principals
+        self._given = principals or {}
         self._made: dict[str, AgentApiClient] = {}
 
     def client_for(self, principal: str | None) -> AgentApiClient:
         """Raises LookupError for a principal without credentials."""
         if principal is None:
             return self._default
-        given = self._given.get(principal) if self._given is not None else None
+        given = self._given.get(principal)
+        if given is None:
+            raise LookupError(f"no credentials for {principal}")
         if isinstance(given, AgentApiClient):
             return given
         if principal not in self._made:
-            self._made[principal] = AgentApiClient(self._default.base_url, auth=given or self._local_auth(principal))
+            self._made[principal] = AgentApiClient(self._default.base_url, auth=given)
         return self._made[principal]
-
-    def _local_auth(self, principal: str) -> httpx.Auth:
-        if self._given is not None:
-            raise LookupError(f"no credentials for {principal}")
-        from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
-
-        user = next((p for p in DEFAULT_PRINCIPALS if p.name == principal), None)
-        if user is None:
-            raise LookupError(f"no local principal named {principal}")
-        return IamAuth.from_keys(user.access_key_id, user.secret_access_key)
 
     def close(self) -> None:
         for client in self._made.values():
@@ -622,20 +571,20 @@ def run_step(
     values: dict[str, Any] | None = None,
     *,
     signers: PrincipalClients | None = None,
-) -> tuple[StepOutcome, httpx.Response | None, float]:
+) -> tuple[StepOutcome, httpx.Response | None]:
     """Send one step (repeatedly, for a polling step), check it and add what it captures to ``values``.
 
-    ``signers`` gives the client of a step's ``principal``. Returns the outcome, the last response and the
-    milliseconds the step took.
+    ``signers`` gives the client of a step's ``principal``. Returns the outcome (with the milliseconds the
+    step took) and the last response.
     """
     values = {} if values is None else values
     started = time.perf_counter()
     try:
         path = step.path.format_map(values)
     except KeyError as missing:
-        return StepOutcome(step, None, [f"needs {missing.args[0]} from an earlier step"]), None, 0.0
+        return StepOutcome(step, None, [f"needs {missing.args[0]} from an earlier step"]), None
     own = signers is None
-    signers = signers or PrincipalClients(client, None)
+    signers = signers or PrincipalClients(client)
     try:
         return _run_step(signers, step, path, values, started)
     finally:
@@ -645,11 +594,11 @@ def run_step(
 
 def _run_step(
     signers: PrincipalClients, step: TourStep, path: str, values: dict[str, Any], started: float
-) -> tuple[StepOutcome, httpx.Response | None, float]:
+) -> tuple[StepOutcome, httpx.Response | None]:
     try:
         sender = signers.client_for(step.principal)
     except LookupError as error:
-        return StepOutcome(step, None, [str(error)]), None, 0.0
+        return StepOutcome(step, None, [str(error)]), None
     deadline = started + (step.poll.timeout_seconds if step.poll else 0.0)
     attempts = 0
     while True:
@@ -658,8 +607,8 @@ def _run_step(
             response = _send(sender, step, path)
         except httpx.HTTPError as error:
             elapsed = (time.perf_counter() - started) * 1000
-            return StepOutcome(step, None, [f"request failed: {type(error).__name__}: {error}"], elapsed, attempts), None, elapsed
-        reply = Reply(response, _body_of(response), values)
+            return StepOutcome(step, None, [f"request failed: {type(error).__name__}: {error}"], elapsed, attempts), None
+        reply = Reply(response, json_or_text(response), values)
         if step.poll is None or step.poll.condition.holds(reply) or time.perf_counter() >= deadline:
             break
         time.sleep(step.poll.interval_seconds)
@@ -679,7 +628,7 @@ def _run_step(
     for check in step.checks:
         if not check.holds(reply):
             outcome.failures.append(f"expected: {check.description}")
-    return outcome, response, elapsed
+    return outcome, response
 
 
 def run_tour(
@@ -697,7 +646,7 @@ def run_tour(
     client:
         Signs as the tour's default principal.
     principals:
-        Authentication (or a client) per principal that steps name in ``principal``. Default: local mode's principals.
+        Authentication (or a client) per principal that steps name in ``principal``. Default: none (such steps fail).
     """
     print(f"\n{title}\n", file=out)
     outcomes = []
@@ -737,11 +686,11 @@ def _run_and_print(
         print(f"      {step.raw_body}   (not valid JSON)", file=out)
     elif step.json is not None:
         print(_pretty(step.json), file=out)
-    outcome, response, elapsed = run_step(client, step, values, signers=signers)
+    outcome, response = run_step(client, step, values, signers=signers)
     if response is not None:
         polled = f" · {outcome.attempts} requests" if step.poll else ""
-        print(f"  ← {response.status_code} {response.reason_phrase} · {elapsed:.0f} ms{polled}", file=out)
-        body = _body_of(response)
+        print(f"  ← {response.status_code} {response.reason_phrase} · {outcome.elapsed_ms:.0f} ms{polled}", file=out)
+        body = json_or_text(response)
         if body != "":
             print(_pretty(body if not isinstance(body, str) else body[:400]), file=out)
     if outcome.passed:
@@ -756,6 +705,7 @@ def _run_and_print(
 
 __all__ = [
     "ASYNC_TOUR",
+    "FINISHED_TASK_STATES",
     "HIERARCHICAL_TOUR",
     "MULTIAGENT_TOUR",
     "OVERSIZED_MESSAGE",

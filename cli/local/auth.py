@@ -57,11 +57,13 @@ class LocalPrincipal:
         }
 
 
-#: Local-only credentials: they open nothing but this machine's local mode.
+#: The local principal that ``agentrail local`` makes the approver (CDK context ``approvers``).
+APPROVER = "agentrail-approver"
+#: Local-only credentials: they open nothing but this machine's local mode. The first is the default caller.
 DEFAULT_PRINCIPALS: tuple[LocalPrincipal, ...] = (
     LocalPrincipal("agentrail-local", "AKIDLOCALAGENTRAIL", "agentrail-local-secret-key-not-for-aws"),
     LocalPrincipal("agentrail-other", "AKIDLOCALOTHER", "agentrail-other-secret-key-not-for-aws"),
-    LocalPrincipal("agentrail-approver", "AKIDLOCALAPPROVER", "agentrail-approver-secret-key-not-for-aws"),
+    LocalPrincipal(APPROVER, "AKIDLOCALAPPROVER", "agentrail-approver-secret-key-not-for-aws"),
 )
 
 
@@ -183,6 +185,7 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "APPROVER",
     "DEFAULT_PRINCIPALS",
     "LocalPrincipal",
     "SignatureError",

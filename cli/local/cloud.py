@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 
 from agentrail_cli.local.assembly import CloudAssembly
-from agentrail_cli.local.auth import DEFAULT_PRINCIPALS, LocalPrincipal
+from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
 from agentrail_cli.local.functions import ExecutionEnvironments
 from agentrail_cli.local.gateway import LocalApiGateway, RestApi, rest_apis
 from agentrail_cli.local.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
@@ -97,8 +97,10 @@ class LocalCloud:
         Names of the stacks to deploy. Default: all.
     prewarm:
         Start one execution environment per API function at start-up. Default: true.
-    pollers:
-        Run the SQS event source mappings (poll, invoke, delete what succeeded). Default: true.
+
+    Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
+    principals). The SQS event source
+    mappings always run (poll, invoke, delete what succeeded).
     """
 
     def __init__(
@@ -106,31 +108,24 @@ class LocalCloud:
         assembly: CloudAssembly | str | Path,
         *,
         port: int = 3000,
-        host: str = "127.0.0.1",
         state_dir: str | Path = ".agentrail",
         function_console: Console | None = None,
         request_console: Console | None = None,
         warn: Console | None = None,
         stacks: Iterable[str] | None = None,
-        parameters: Mapping[str, Mapping[str, Any]] | None = None,
-        principals: tuple[LocalPrincipal, ...] = DEFAULT_PRINCIPALS,
         prewarm: bool = True,
-        pollers: bool = True,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
-        self.host = host
         self.state_dir = Path(state_dir).resolve()
         self.log_dir = self.state_dir / "logs"
-        self.principals = principals
+        self.principals = DEFAULT_PRINCIPALS
         self._function_console = function_console
         self._request_console = request_console
         self.warnings: list[str] = []
         self._warn_to = warn or _stderr
         self._stack_names = set(stacks) if stacks is not None else None
-        self._parameters = parameters or {}
         self._prewarm = prewarm
-        self._run_pollers = pollers
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
@@ -156,7 +151,7 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
-        self.moto = MotoServer(host=self.host).start()
+        self.moto = MotoServer().start()
         self.clients = MotoClients(self.moto.endpoint_url)
         self.environments = ExecutionEnvironments(
             moto_endpoint=self.moto.endpoint_url, log_dir=self.log_dir, console=self._function_console
@@ -171,7 +166,6 @@ class LocalCloud:
                 stack,
                 clients=self.clients,
                 work_dir=self.state_dir / "work",
-                parameters=self._parameters.get(stack.stack_name),
                 exports=exports,
                 stack_outputs=outputs,
                 warn=self._warn,
@@ -185,7 +179,6 @@ class LocalCloud:
             gateway = LocalApiGateway(
                 api,
                 self.environments,
-                host=self.host,
                 port=port,
                 principals=self.principals,
                 access_log=self.log_dir / f"{api.logical_id}.access.log",
@@ -194,8 +187,7 @@ class LocalCloud:
             self.gateways.append(gateway.start())
         if self._prewarm:
             self.environments.prewarm(self._integration_targets())
-        if self._run_pollers:
-            self._start_pollers()
+        self._start_pollers()
 
     def _start_pollers(self) -> None:
         assert self.clients is not None and self.environments is not None
@@ -315,14 +307,12 @@ class LocalCloud:
     def ready_document(self) -> dict[str, Any]:
         """What clients need to reach local mode: moto, credentials, each API and each function's log."""
         assert self.moto is not None and self.environments is not None
-        default = self.principals[0]
         return {
             "version": 1,
             "pid": os.getpid(),
             "region": REGION,
             "account_id": ACCOUNT_ID,
             "moto_endpoint": self.moto.endpoint_url,
-            "credentials": {"access_key_id": default.access_key_id, "secret_access_key": default.secret_access_key},
             "principals": [p.as_dict() for p in self.principals],
             "apis": [e.as_dict() for e in self.endpoints()],
             "stacks": {d.stack_name: {k: str(v) for k, v in d.outputs.items()} for d in self.deployments},

@@ -338,18 +338,17 @@ class StackDeployment:
         return self.resources[logical_id]
 
 
-def _parameter_values(stack: StackArtifact, overrides: Mapping[str, Any], clients: ClientFactory) -> dict[str, Any]:
+def _parameter_values(stack: StackArtifact, clients: ClientFactory) -> dict[str, Any]:
+    """Each template parameter's value: the SSM parameter it names, else its default (local mode takes no values)."""
     values: dict[str, Any] = {}
     for name, spec in stack.template.get("Parameters", {}).items():
         kind = str(spec.get("Type", "String"))
-        if name in overrides:
-            value = overrides[name]
-        elif kind.startswith("AWS::SSM::Parameter::Value"):
+        if kind.startswith("AWS::SSM::Parameter::Value"):
             value = BOOTSTRAP_VERSION if name == "BootstrapVersion" else _ssm_value(clients, name, spec)
         elif "Default" in spec:
             value = spec["Default"]
         else:
-            raise TemplateError(f"stack {stack.stack_name}: parameter {name} has no default; pass a value for it")
+            raise TemplateError(f"stack {stack.stack_name}: parameter {name} has no default; give it one (local mode takes no parameter values)")
         if kind in ("CommaDelimitedList", "List<Number>") and isinstance(value, str):
             value = value.split(",")
         values[name] = value
@@ -359,7 +358,7 @@ def _parameter_values(stack: StackArtifact, overrides: Mapping[str, Any], client
 def _ssm_value(clients: ClientFactory, name: str, spec: Mapping[str, Any]) -> Any:
     parameter_name = spec.get("Default")
     if parameter_name is None:
-        raise TemplateError(f"parameter {name} reads SSM but names no parameter; pass a value for it")
+        raise TemplateError(f"parameter {name} reads SSM but names no parameter; set its Default to the parameter name")
     try:
         return clients("ssm").get_parameter(Name=parameter_name)["Parameter"]["Value"]
     except Exception as error:  # noqa: BLE001 - any failure means the parameter is not there
@@ -381,8 +380,6 @@ class StackDeployer:
         Returns a boto3 client for a service name, pointed at moto.
     work_dir:
         Where extracted zip assets and inline code are written.
-    parameters:
-        Values for template parameters; the rest take their defaults.
     exports:
         Outputs exported by stacks deployed before this one (for ``Fn::ImportValue``).
     stack_outputs:
@@ -397,7 +394,6 @@ class StackDeployer:
         *,
         clients: ClientFactory,
         work_dir: Path,
-        parameters: Mapping[str, Any] | None = None,
         exports: Mapping[str, Any] | None = None,
         stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
         warn: Callable[[str], None] = _print_warning,
@@ -405,7 +401,6 @@ class StackDeployer:
         self.stack = stack
         self.clients = clients
         self.work_dir = Path(work_dir)
-        self.parameters = dict(parameters or {})
         self.exports = dict(exports or {})
         self.stack_outputs = dict(stack_outputs or {})
         self._warn = warn
@@ -428,7 +423,7 @@ class StackDeployer:
         warnings: list[str] = []
         scope = Scope(
             stack_name=self.stack.stack_name,
-            parameters=_parameter_values(self.stack, self.parameters, self.clients),
+            parameters=_parameter_values(self.stack, self.clients),
             conditions=template.get("Conditions", {}),
             mappings=template.get("Mappings", {}),
             resources=deployed,

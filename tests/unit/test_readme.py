@@ -58,11 +58,28 @@ def test_the_quick_start_has_exactly_two_commands_and_ci_runs_the_second():
     assert re.search(r"^make test$", ci, re.MULTILINE)
 
 
+def construct_option_rows(name: str) -> str:
+    """The rows of ``name``'s part of the construct options table: its bold heading row and the rows up to the next one."""
+    table = README.split("### Construct options (CDK)", 1)[1].split("\n#", 1)[0]
+    rows: list[str] = []
+    for line in table.splitlines():
+        if line.startswith("| **`"):
+            if rows:
+                break
+            if line.startswith(f"| **`{name}`**"):
+                rows.append(line)
+        elif rows and line.startswith("|"):
+            rows.append(line)
+    return "\n".join(rows)
+
+
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: o.__name__)
 def test_every_construct_option_is_in_the_settings_table(options):
-    missing = [f.name for f in dataclasses.fields(options) if f"`{f.name}`" not in README]
+    rows = construct_option_rows(options.__name__)
+    missing = [f.name for f in dataclasses.fields(options) if f"`{f.name}`" not in rows]
 
-    assert missing == [], f"add these {options.__name__} fields to the README's settings table"
+    assert rows, f"add a **`{options.__name__}`** heading row to the README's construct options table"
+    assert missing == [], f"add these {options.__name__} fields to its rows of the README's construct options table"
 
 
 @pytest.mark.parametrize(

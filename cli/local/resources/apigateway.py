@@ -14,6 +14,7 @@ from agentrail_cli.local.resources.base import (
     record_only,
     resource,
     resource_handler,
+    resource_with_generated_id,
     tags_dict,
 )
 
@@ -96,8 +97,7 @@ def method(context: ResourceContext) -> DeployedResource:
                         "ContentHandling": "contentHandling"},
             ),
         )  # fmt: skip
-    physical_id = context.physical_name(128)
-    return resource(context, physical_id, physical_id)
+    return resource_with_generated_id(context)
 
 
 @resource_handler("AWS::ApiGateway::Model")
@@ -136,8 +136,7 @@ def gateway_response(context: ResourceContext) -> DeployedResource:
         **pick(p, "StatusCode", "ResponseParameters", "ResponseTemplates",
                rename={"StatusCode": "statusCode", "ResponseParameters": "responseParameters", "ResponseTemplates": "responseTemplates"}),
     )  # fmt: skip
-    physical_id = context.physical_name(128)
-    return resource(context, physical_id, physical_id)
+    return resource_with_generated_id(context)
 
 
 @resource_handler("AWS::ApiGateway::Deployment")

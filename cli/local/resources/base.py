@@ -179,6 +179,12 @@ def resource(context: ResourceContext, physical_id: str, ref: Any, **attributes:
     )
 
 
+def resource_with_generated_id(context: ResourceContext) -> DeployedResource:
+    """A created resource that has no id of its own (a policy, a method): a generated name is its physical id and ``Ref``."""
+    physical_id = context.physical_name(128)
+    return resource(context, physical_id, physical_id)
+
+
 def json_text(value: Any) -> str:
     """A policy or document property as the JSON text the APIs take (templates may give an object or a string)."""
     return value if isinstance(value, str) else json.dumps(value)
@@ -235,6 +241,7 @@ __all__ = [
     "record_only",
     "resource",
     "resource_handler",
+    "resource_with_generated_id",
     "tags_dict",
     "tags_list",
     "zip_folder",

@@ -13,6 +13,7 @@ from agentrail_cli.local.resources.base import (
     pick,
     resource,
     resource_handler,
+    resource_with_generated_id,
     tags_list,
 )
 
@@ -171,8 +172,7 @@ def bucket(context: ResourceContext) -> DeployedResource:
 def bucket_policy(context: ResourceContext) -> DeployedResource:
     p = context.properties
     context.clients("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json_text(p["PolicyDocument"]))
-    physical_id = context.physical_name(128)
-    return resource(context, physical_id, physical_id)
+    return resource_with_generated_id(context)
 
 
 __all__: list[str] = []

@@ -12,6 +12,7 @@ from agentrail_cli.local.resources.base import (
     record_only,
     resource,
     resource_handler,
+    resource_with_generated_id,
     tags_dict,
     tags_list,
 )
@@ -66,8 +67,7 @@ def queue_policy(context: ResourceContext) -> DeployedResource:
     client = context.clients("sqs")
     for url in p.get("Queues", ()):
         client.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json_text(p["PolicyDocument"])})
-    physical_id = context.physical_name(128)
-    return resource(context, physical_id, physical_id)
+    return resource_with_generated_id(context)
 
 
 def _subscribe(context: ResourceContext, topic_arn: str, spec: dict[str, Any]) -> str:
@@ -111,8 +111,7 @@ def topic_policy(context: ResourceContext) -> DeployedResource:
         context.clients("sns").set_topic_attributes(
             TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json_text(p["PolicyDocument"])
         )
-    physical_id = context.physical_name(128)
-    return resource(context, physical_id, physical_id)
+    return resource_with_generated_id(context)
 
 
 @resource_handler("AWS::Events::EventBus")

@@ -7,12 +7,14 @@ import io
 import json
 
 import boto3
+import httpx
 import pytest
 from moto import mock_aws
 
 from agentrail.tasks.models import TaskError, TaskRecord, TaskStatus
 from agentrail.tasks.store import TaskStore
 from agentrail_cli.commands import run_dlq_list, run_dlq_redrive, run_openapi
+from agentrail_cli.local.auth import LocalPrincipal, verify_sigv4
 from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
 
 
@@ -100,6 +102,30 @@ def test_dlq_commands_print_a_table_and_a_summary(async_stack, monkeypatch):
     text = out.getvalue()
     assert "1 dead-lettered task(s) in Agentrail-Async" in text and "the tool kept failing" in text
     assert "Redrove 1 task(s)" in text
+
+
+def test_a_deployed_target_has_the_stacks_outputs_and_signs_its_api_calls_with_your_credentials():
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"ApiUrl": {"Value": "https://abc.execute-api.us-east-1.amazonaws.com/v1"}, "TaskQueueUrl": {"Value": {"Ref": "Queue"}}},
+    }
+    with mock_aws():
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(StackName="Agentrail-Async", TemplateBody=json.dumps(template))
+
+        target = Target.deployed("Agentrail-Async", region="us-east-1")
+
+    assert set(target.outputs) == {"ApiUrl", "TaskQueueUrl"}
+    assert (target.api_url, target.endpoint_url) == ("https://abc.execute-api.us-east-1.amazonaws.com/v1", None)
+    request = next(target.auth.auth_flow(httpx.Request("GET", f"{target.api_url}/approvals")))
+    yours = target.session.get_credentials()
+    signer = verify_sigv4(method="GET", url=str(request.url), headers=dict(request.headers), body=b"",
+                          principals=(LocalPrincipal("you", yours.access_key, yours.secret_key),))  # fmt: skip
+    assert signer.name == "you"
+
+
+def test_a_deployed_stack_that_cannot_be_described_is_a_target_error():
+    with mock_aws(), pytest.raises(TargetError, match="cannot describe stack Nope"):
+        Target.deployed("Nope", region="us-east-1")
 
 
 def test_a_target_without_the_outputs_a_command_needs_names_the_missing_output():

@@ -36,3 +36,16 @@ def test_the_project_folder_is_the_nearest_one_with_cdk_json(tmp_path: Path) -> 
 def test_outside_a_project_synthesis_asks_for_an_assembly(tmp_path: Path) -> None:
     with pytest.raises(SynthError, match="--assembly"):
         find_project_dir(tmp_path)
+
+
+@pytest.mark.parametrize("synth_option", [["-c", "approval_timeout=5"], ["--patterns", "stateless"]], ids=["context", "patterns"])
+def test_an_assembly_with_a_synth_option_is_a_usage_error(
+    synth_option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["local", "--assembly", str(tmp_path), *synth_option, "--state-dir", str(tmp_path)])
+
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("usage: agentrail local")
+    assert "--assembly runs an existing cloud assembly as it is; -c/--context and --patterns apply only when" in error

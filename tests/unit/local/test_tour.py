@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 import string
 from collections.abc import Callable
@@ -12,8 +11,9 @@ import httpx
 import pytest
 
 from agentrail_cli.client import AgentApiClient
-from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
-from agentrail_cli.tour import TOURS, Check, PollUntil, Reply, TourStep, field_at, run_step, run_tour
+from agentrail.tasks.models import FINISHED
+from agentrail_cli.local.auth import APPROVER, DEFAULT_PRINCIPALS
+from agentrail_cli.tour import FINISHED_TASK_STATES, TOURS, Check, PollUntil, TourStep, field_at, run_step, run_tour
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -40,7 +40,7 @@ def test_a_polling_step_repeats_its_request_until_the_condition_holds() -> None:
     client = _client(lambda request: httpx.Response(200, json={"status": next(answers)}))
     step = TourStep("Poll", "GET", "/tasks/t-1", 200, poll=PollUntil(_status_is("succeeded"), interval_seconds=0.01), checks=(_status_is("succeeded"),))
 
-    outcome, response, _ = run_step(client, step)
+    outcome, response = run_step(client, step)
 
     assert outcome.passed and outcome.attempts == 3
     assert response is not None and response.json() == {"status": "succeeded"}
@@ -50,10 +50,10 @@ def test_a_polling_step_whose_condition_never_holds_fails_after_its_timeout() ->
     client = _client(lambda request: httpx.Response(200, json={"status": "running"}))
     step = TourStep("Poll", "GET", "/tasks/t-1", 200, poll=PollUntil(_status_is("succeeded"), timeout_seconds=0.2, interval_seconds=0.02))
 
-    outcome, _, elapsed = run_step(client, step)
+    outcome, _ = run_step(client, step)
 
     assert outcome.failures == ["still not true after 0.2 s: status is succeeded"]
-    assert outcome.attempts > 2 and elapsed >= 200
+    assert outcome.attempts > 2 and outcome.elapsed_ms >= 200
 
 
 def test_a_value_captured_by_one_step_fills_the_path_of_a_later_step() -> None:
@@ -68,8 +68,8 @@ def test_a_value_captured_by_one_step_fills_the_path_of_a_later_step() -> None:
     submit = TourStep("Submit", "POST", "/tasks", 202, json={"message": "hi"}, capture=(("task_id", lambda reply: field_at(reply.body, "task_id")),))
     read = TourStep("Read", "GET", "/tasks/{task_id}", 200)
 
-    first, _, _ = run_step(client, submit, values)
-    second, _, _ = run_step(client, read, values)
+    first, _ = run_step(client, submit, values)
+    second, _ = run_step(client, read, values)
 
     assert first.passed and second.passed
     assert values == {"task_id": "abc123"}
@@ -84,7 +84,7 @@ def test_a_step_can_check_what_it_has_just_captured() -> None:
         checks=(Check("status_url names the task", lambda reply: reply.body["status_url"] == f"/tasks/{reply.values['task_id']}"),),
     )  # fmt: skip
 
-    outcome, _, _ = run_step(client, step)
+    outcome, _ = run_step(client, step)
 
     assert outcome.passed
 
@@ -93,7 +93,7 @@ def test_a_step_that_needs_a_value_no_step_captured_fails_without_sending_a_requ
     sent: list[httpx.Request] = []
     client = _client(lambda request: sent.append(request) or httpx.Response(200))
 
-    outcome, response, _ = run_step(client, TourStep("Read", "GET", "/tasks/{task_id}", 200))
+    outcome, response = run_step(client, TourStep("Read", "GET", "/tasks/{task_id}", 200))
 
     assert outcome.failures == ["needs task_id from an earlier step"]
     assert response is None and sent == []
@@ -103,7 +103,7 @@ def test_a_capture_that_finds_nothing_fails_the_step() -> None:
     client = _client(lambda request: httpx.Response(200, json={"approvals": []}))
     step = TourStep("List", "GET", "/approvals", 200, capture=(("approval_id", lambda reply: None),))
 
-    outcome, _, _ = run_step(client, step)
+    outcome, _ = run_step(client, step)
 
     assert outcome.failures == ["could not read approval_id from the response"]
 
@@ -113,16 +113,16 @@ def test_a_step_naming_a_principal_is_sent_with_that_principals_client() -> None
         return httpx.Response(200, json={"signed_as": request.headers.get("X-Signed-As")})
 
     tour_client = _client(handler, auth=_Signed("agentrail-local"))
-    approver = _client(handler, auth=_Signed("agentrail-approver"))
+    approver = _client(handler, auth=_Signed(APPROVER))
     steps = (
         TourStep("As the tour", "GET", "/approvals", 200, checks=(Check("signed as local", lambda r: r.body["signed_as"] == "agentrail-local"),)),
         TourStep(
-            "As the approver", "GET", "/approvals", 200, principal="agentrail-approver",
-            checks=(Check("signed as approver", lambda r: r.body["signed_as"] == "agentrail-approver"),),
+            "As the approver", "GET", "/approvals", 200, principal=APPROVER,
+            checks=(Check("signed as approver", lambda r: r.body["signed_as"] == APPROVER),),
         ),
     )  # fmt: skip
 
-    outcomes = run_tour(tour_client, steps, out=io.StringIO(), title="t", principals={"agentrail-approver": approver})
+    outcomes = run_tour(tour_client, steps, out=io.StringIO(), title="t", principals={APPROVER: approver})
 
     assert [o.passed for o in outcomes] == [True, True]
 
@@ -133,6 +133,16 @@ def test_a_principal_without_credentials_fails_the_step() -> None:
     outcomes = run_tour(client, (TourStep("As nobody", "GET", "/x", 200, principal="nobody"),), out=io.StringIO(), title="t", principals={})
 
     assert outcomes[0].failures == ["no credentials for nobody"]
+
+
+def test_a_step_naming_a_principal_fails_without_a_request_when_the_tour_is_given_no_principals() -> None:
+    sent: list[httpx.Request] = []
+    client = _client(lambda request: sent.append(request) or httpx.Response(200))
+
+    outcome, response = run_step(client, TourStep("As the approver", "GET", "/approvals", 200, principal=APPROVER))
+
+    assert outcome.failures == [f"no credentials for {APPROVER}"]
+    assert response is None and sent == []
 
 
 def test_the_printed_tour_shows_each_request_verdict_and_the_tours_timing() -> None:
@@ -176,9 +186,42 @@ def test_every_step_checks_more_than_its_status_or_explains_itself() -> None:
     assert bare == []
 
 
-def test_reply_values_are_what_earlier_steps_captured() -> None:
-    response = httpx.Response(200, json={"a": [{"b": 1}]})
+def test_a_later_steps_checks_see_the_values_earlier_steps_captured() -> None:
+    client = _client(lambda request: httpx.Response(200, json={"task_id": "t-1", "approvals": [{"task_id": "t-1"}]}))
+    submit = TourStep("Submit", "POST", "/tasks", 200, capture=(("task_id", lambda reply: field_at(reply.body, "task_id")),))
+    listed = TourStep(
+        "List", "GET", "/approvals", 200,
+        checks=(
+            Check("sees what Submit captured", lambda reply: reply.values == {"task_id": "t-1"}),
+            Check("lists the submitted task", lambda reply: field_at(reply.body, "approvals.0.task_id") == reply.values.get("task_id")),
+        ),
+    )  # fmt: skip
 
-    reply = Reply(response, json.loads(response.content), {"task_id": "t"})
+    alone = run_tour(client, (listed,), out=io.StringIO(), title="t")
+    after_submit = run_tour(client, (submit, listed), out=io.StringIO(), title="t")
 
-    assert field_at(reply.body, "a.0.b") == 1 and field_at(reply.body, "a.1.b") is None and reply.values["task_id"] == "t"
+    assert alone[0].failures == ["expected: sees what Submit captured", "expected: lists the submitted task"]
+    assert [o.passed for o in after_submit] == [True, True]
+
+
+def test_field_at_follows_keys_and_list_indexes_and_gives_none_for_a_missing_part() -> None:
+    body = {"a": [{"b": 1}], "c": "text"}
+
+    assert field_at(body, "a.0.b") == 1
+    assert [field_at(body, path) for path in ("a.1.b", "a.x", "c.d", "missing")] == [None, None, None, None]
+
+
+def test_the_tours_finished_states_are_the_runtimes() -> None:
+    assert FINISHED_TASK_STATES == {str(state) for state in FINISHED}
+
+
+def test_every_task_a_tour_submits_is_read_until_it_has_finished_or_waits() -> None:
+    submitted = [(pattern, name) for pattern, steps in TOURS.items() for s in steps if s.path == "/tasks" for name, _ in s.capture]
+    read = {
+        (pattern, s.path.removeprefix("/tasks/{").removesuffix("}"))
+        for pattern, steps in TOURS.items()
+        for s in steps
+        if s.method == "GET" and s.path.startswith("/tasks/{") and s.poll is not None
+    }
+
+    assert submitted and set(submitted) <= read
