@@ -30,6 +30,7 @@ __all__ = [
     "ChildRun",
     "RunnerError",
     "handler_environment",
+    "run_in_workdir",
     "run_runner",
 ]
 
@@ -122,3 +123,19 @@ def run_runner(
     if finished.returncode != 0 or not report_path.is_file():
         raise RunnerError(f"{script} {' '.join(args)} exited {finished.returncode}: {finished.stderr.strip()[-2000:]}")
     return ChildRun(report=json.loads(report_path.read_text()), process_ns=process_ns, stderr=finished.stderr)
+
+
+def run_in_workdir(workdir: Path, script: str, args: list[str], *, timeout: float) -> ChildRun:
+    """:func:`run_runner` as the one-process figures run it.
+
+    The environment is :func:`handler_environment` with bytecode cached under
+    ``workdir/pycache`` (shared by every figure of the run); the report is
+    ``workdir/<script's stem>.json``.
+    """
+    return run_runner(
+        script,
+        args,
+        env=handler_environment(workdir / "pycache"),
+        report_path=workdir / f"{Path(script).stem}.json",
+        timeout=timeout,
+    )

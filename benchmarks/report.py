@@ -29,6 +29,7 @@ __all__ = [
     "machine_facts",
     "median",
     "percentile",
+    "percentiles",
     "render",
     "started_at",
     "write_json",
@@ -45,6 +46,11 @@ def percentile(samples: Sequence[float], pct: float) -> float:
     ordered = sorted(samples)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def percentiles(samples: Sequence[float], pcts: Sequence[float], *, digits: int = 3) -> list[float]:
+    """Each of ``pcts`` as :func:`percentile`, rounded to ``digits``: the spread a result's details record."""
+    return [round(percentile(samples, pct), digits) for pct in pcts]
 
 
 @dataclass(frozen=True)

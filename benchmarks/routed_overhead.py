@@ -16,9 +16,9 @@ process every AWS request costs botocore and moto CPU time, not network time.
 
 from __future__ import annotations
 
-from benchmarks.lambda_process import handler_environment, run_runner
+from benchmarks.lambda_process import run_in_workdir
 from benchmarks.registry import Benchmark, RunContext
-from benchmarks.report import Figure, Result, Table, median, percentile
+from benchmarks.report import Figure, Result, Table, median, percentiles
 
 __all__ = ["BENCHMARK"]
 
@@ -31,13 +31,7 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     count = repetitions or 300
     warmup = max(3, min(30, count // 10))
     context.progress(f"routed_overhead: {count} routed requests per side after {warmup} warm-up, blocks of {BLOCK}")
-    child = run_runner(
-        "routed_requests.py",
-        [str(count), str(warmup), str(BLOCK)],
-        env=handler_environment(context.workdir / "pycache"),
-        report_path=context.workdir / "routed_requests.json",
-        timeout=1800,
-    )
+    child = run_in_workdir(context.workdir, "routed_requests.py", [str(count), str(warmup), str(BLOCK)], timeout=1800)
     timed = child.report["timed"]
     ours = [ns / 1e6 for ns in timed["framework"]["handler_ns"]]
     path = [ns / 1e6 for ns in timed["framework"]["path_ns"]]
@@ -57,8 +51,8 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
                 BASELINE,
                 base_median,
                 details={
-                    "framework_p05_p50_p95_ms": [round(percentile(ours, p), 3) for p in (5, 50, 95)],
-                    "baseline_p05_p50_p95_ms": [round(percentile(base, p), 3) for p in (5, 50, 95)],
+                    "framework_p05_p50_p95_ms": percentiles(ours, (5, 50, 95)),
+                    "baseline_p05_p50_p95_ms": percentiles(base, (5, 50, 95)),
                 },
             ),
             Result("routed request with the queue receives and deletes, median", median(path), "ms", BASELINE, base_median),

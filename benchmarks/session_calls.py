@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from benchmarks.lambda_process import handler_environment, run_runner
+from benchmarks.lambda_process import run_in_workdir
 from benchmarks.registry import Benchmark, RunContext
-from benchmarks.report import Figure, Result, Table, Target, median, percentile
+from benchmarks.report import Figure, Result, Table, Target, median, percentile, percentiles
 
 __all__ = ["BENCHMARK"]
 
@@ -58,13 +58,7 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     count = repetitions or 1000
     warmup = max(10, min(50, count // 10))
     context.progress(f"session_calls: {count} timed turns per side after {warmup} warm-up, plus call counts")
-    child = run_runner(
-        "session_turns.py",
-        [str(count), str(warmup), str(BLOCK)],
-        env=handler_environment(context.workdir / "pycache"),
-        report_path=context.workdir / "session_turns.json",
-        timeout=1800,
-    )
+    child = run_in_workdir(context.workdir, "session_turns.py", [str(count), str(warmup), str(BLOCK)], timeout=1800)
     report = child.report
     short, long = report["calls"]["10"], report["calls"]["1000"]
     at_10, at_1000 = _worst(short["turns"]), _worst(long["turns"])
@@ -76,9 +70,9 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     own = [total - inside for total, inside in zip(ours, dynamo, strict=True)]
     ours_median, base_median, own_median = median(ours), median(base), median(own)
     spread = {
-        "session_turn_p05_p50_p95_p99_ms": [round(percentile(ours, p), 3) for p in (5, 50, 95, 99)],
-        "stateless_p05_p50_p95_p99_ms": [round(percentile(base, p), 3) for p in (5, 50, 95, 99)],
-        "inside_dynamodb_p05_p50_p95_ms": [round(percentile(dynamo, p), 3) for p in (5, 50, 95)],
+        "session_turn_p05_p50_p95_p99_ms": percentiles(ours, (5, 50, 95, 99)),
+        "stateless_p05_p50_p95_p99_ms": percentiles(base, (5, 50, 95, 99)),
+        "inside_dynamodb_p05_p50_p95_ms": percentiles(dynamo, (5, 50, 95)),
     }
     history = f"{long['history_before']:,}"
     results = [

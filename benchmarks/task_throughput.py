@@ -15,9 +15,9 @@ is botocore and moto CPU time, not network latency.
 
 from __future__ import annotations
 
-from benchmarks.lambda_process import handler_environment, run_runner
+from benchmarks.lambda_process import run_in_workdir
 from benchmarks.registry import Benchmark, RunContext
-from benchmarks.report import Figure, Result, Table, median, percentile
+from benchmarks.report import Figure, Result, Table, median, percentiles
 
 __all__ = ["BENCHMARK"]
 
@@ -30,13 +30,7 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     count = repetitions or 1000
     warmup = max(BATCH, min(100, count // 10))
     context.progress(f"task_throughput: {count} tasks per side in batches of {BATCH} after {warmup} warm-up")
-    child = run_runner(
-        "task_batches.py",
-        [str(count), str(BATCH), str(warmup)],
-        env=handler_environment(context.workdir / "pycache"),
-        report_path=context.workdir / "task_batches.json",
-        timeout=1800,
-    )
+    child = run_in_workdir(context.workdir, "task_batches.py", [str(count), str(BATCH), str(warmup)], timeout=1800)
     timed, calls = child.report["timed"], child.report["calls"]
 
     def per_task_ms(side: str, key: str) -> list[float]:
@@ -65,8 +59,8 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
             Result("tasks per second, worker handler alone", tasks_per_second("framework", "handler_ns"), "tasks/s",
                    BASELINE, tasks_per_second("baseline", "handler_ns")),
             Result("handler time per task, median over batches", median(ours), "ms", BASELINE, median(base),
-                   details={"framework_p05_p50_p95_ms": [round(percentile(ours, p), 3) for p in (5, 50, 95)],
-                            "baseline_p05_p50_p95_ms": [round(percentile(base, p), 3) for p in (5, 50, 95)]}),
+                   details={"framework_p05_p50_p95_ms": percentiles(ours, (5, 50, 95)),
+                            "baseline_p05_p50_p95_ms": percentiles(base, (5, 50, 95))}),
             Result("framework work per task (ours - baseline), median", median(ours) - median(base), "ms", BASELINE, median(base)),
             Result("  of which inside AWS calls (botocore + moto), median", median(ours_aws), "ms", BASELINE, median(base_aws)),
             Result("handler time per task without AWS calls, median", median(ours_own), "ms", BASELINE, median(base_own)),

@@ -8,15 +8,9 @@ on top of a hand-written Powertools endpoint.
 
 from __future__ import annotations
 
-from benchmarks.lambda_process import (
-    BASELINE_HANDLER,
-    FRAMEWORK_HANDLER,
-    INVOKE_EVENT,
-    handler_environment,
-    run_runner,
-)
+from benchmarks.lambda_process import BASELINE_HANDLER, FRAMEWORK_HANDLER, INVOKE_EVENT, run_in_workdir
 from benchmarks.registry import Benchmark, RunContext
-from benchmarks.report import Figure, Result, Target, median, percentile
+from benchmarks.report import Figure, Result, Target, median, percentile, percentiles
 
 __all__ = ["BENCHMARK"]
 
@@ -30,18 +24,10 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     count = repetitions or 2000
     warmup = max(20, min(200, count // 10))
     context.progress(f"warm: {count} invocations per handler after {warmup} warm-up invocations")
-    child = run_runner(
+    child = run_in_workdir(
+        context.workdir,
         "warm_requests.py",
-        [
-            f"framework={FRAMEWORK_HANDLER}",
-            f"baseline={BASELINE_HANDLER}",
-            str(INVOKE_EVENT),
-            str(count),
-            str(warmup),
-            str(BLOCK),
-        ],
-        env=handler_environment(context.workdir / "pycache"),
-        report_path=context.workdir / "warm_requests.json",
+        [f"framework={FRAMEWORK_HANDLER}", f"baseline={BASELINE_HANDLER}", str(INVOKE_EVENT), str(count), str(warmup), str(BLOCK)],
         timeout=900,
     )
     ours = [ns / 1e6 for ns in child.report["samples_ns"]["framework"]]
@@ -49,8 +35,8 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     ours_median, base_median = median(ours), median(base)
     ours_p95, base_p95 = percentile(ours, 95), percentile(base, 95)
     spread = {
-        "framework_p05_p50_p95_p99_ms": [round(percentile(ours, p), 4) for p in (5, 50, 95, 99)],
-        "baseline_p05_p50_p95_p99_ms": [round(percentile(base, p), 4) for p in (5, 50, 95, 99)],
+        "framework_p05_p50_p95_p99_ms": percentiles(ours, (5, 50, 95, 99), digits=4),
+        "baseline_p05_p50_p95_p99_ms": percentiles(base, (5, 50, 95, 99), digits=4),
     }
     return Figure(
         key="warm",

@@ -22,8 +22,11 @@ import time
 from collections import Counter
 
 import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
-from botocore.handlers import BUILTIN_HANDLERS
+from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext
+from moto_account import create_queue, create_tables
+
+from agentrail_cli.local.pollers import sqs_event
 
 TASK_TABLE = "agentrail-bench-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-bench-team-idempotency"
@@ -40,35 +43,6 @@ REQUESTS = [
     ("The dashboard is down", "technical"),
     ("Change my email to a@b.co", "account"),
 ]
-
-
-class AwsCalls:
-    """Counts AWS calls by ``service.Operation``, and the time inside them (botocore and moto), while ``on``.
-
-    The hooks go into botocore's built-in handlers, so every session made afterwards has them, including the
-    ones Powertools makes for itself (idempotency).
-    """
-
-    def __init__(self) -> None:
-        self.on = False
-        self.counts: Counter[str] = Counter()
-        self.ns = 0
-        self._started: list[int] = []
-
-    def install(self) -> None:
-        BUILTIN_HANDLERS.extend([("provide-client-params", self._start), ("before-call", self._count), ("after-call", self._stop)])
-
-    def _start(self, **_) -> None:
-        if self.on:
-            self._started.append(time.perf_counter_ns())
-
-    def _count(self, model, **_) -> None:
-        if self.on:
-            self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
-
-    def _stop(self, **_) -> None:
-        if self.on and self._started:
-            self.ns += time.perf_counter_ns() - self._started.pop()
 
 
 def import_handler(name: str, environment: dict[str, str]):
@@ -98,20 +72,9 @@ def main() -> int:
     mock = moto.mock_aws()
     mock.start()
     dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
-    for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id")):
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    create_tables(dynamodb, {TASK_TABLE: "task_id", IDEMPOTENCY_TABLE: "id"})
     boto3.client("events").create_event_bus(Name=BUS)
-
-    def queue(name: str) -> tuple[str, str]:
-        url = sqs.create_queue(QueueName=f"agentrail-bench-{name}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    queues = {name: queue(name) for name in ("tasks", "outcomes", *TEAM)}
+    queues = {name: create_queue(sqs, f"agentrail-bench-{name}") for name in ("tasks", "outcomes", *TEAM)}
 
     from agentrail.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 
@@ -167,16 +130,7 @@ def main() -> int:
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"]).get("Messages", [])
         if len(received) != 1:
             raise SystemExit(f"{queue_name}: expected one message, got {len(received)}")
-        message = received[0]
-        event = {
-            "Records": [
-                {
-                    "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-                    "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
-                    "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1",
-                }
-            ]
-        }
+        event = sqs_event(received, arn, sqs.meta.region_name)
         calls.on = counted
         started = time.perf_counter_ns()
         result = handlers[function].handler(event, context)
@@ -184,7 +138,7 @@ def main() -> int:
         calls.on = False
         if result["batchItemFailures"]:
             raise SystemExit(f"{function} reported a failure")
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
         return elapsed
 
     router_tasks = handlers["router"].tasks

@@ -26,6 +26,7 @@ from pathlib import Path
 from lambda_shapes import LambdaContext, load_event, load_handler
 
 import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
+from aws_calls import AwsCalls
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -65,43 +66,34 @@ def _definition():
 definition = _definition()
 
 
-class DynamoCalls:
-    """Counts DynamoDB calls by operation, items per transaction, and time inside the calls, while ``on``."""
+class DynamoCalls(AwsCalls):
+    """DynamoDB calls by operation, the time inside them, and what each transaction writes, while ``on``."""
 
     def __init__(self) -> None:
-        self.on = False
-        self.reset()
+        super().__init__(service="dynamodb")
 
     def reset(self) -> None:
-        self.operations: list[str] = []
+        super().reset()
+        #: Per TransactWriteItems call, the kind of each item it writes: ``turn``, ``~state``, ``~meta``.
         self.transactions: list[list[str]] = []
-        self.ns = 0
-        self._started: list[int] = []
 
     def register(self, events) -> None:
-        events.register("provide-client-params.dynamodb", self._start)
-        events.register("before-parameter-build.dynamodb", self._count)
-        events.register("after-call.dynamodb", self._stop)
+        super().register(events)
+        events.register("before-parameter-build.dynamodb.TransactWriteItems", self._transaction)
 
-    def _start(self, **_) -> None:
-        if self.on:
-            self._started.append(time.perf_counter_ns())
-
-    def _count(self, params, model, **_) -> None:
+    def _transaction(self, params, **_) -> None:
         if not self.on:
             return
-        self.operations.append(model.name)
-        if model.name == "TransactWriteItems":
-            kinds = []
-            for entry in params["TransactItems"]:
-                (_, op), = entry.items()
-                key = op.get("Item") or op.get("Key")
-                kinds.append(key["sk"]["S"].split("#")[0])
-            self.transactions.append(kinds)
+        kinds = []
+        for entry in params["TransactItems"]:
+            (_, op), = entry.items()
+            key = op.get("Item") or op.get("Key")
+            kinds.append(key["sk"]["S"].split("#")[0])
+        self.transactions.append(kinds)
 
-    def _stop(self, **_) -> None:
-        if self.on and self._started:
-            self.ns += time.perf_counter_ns() - self._started.pop()
+    def turn(self) -> dict:
+        """What the calls since the last ``reset`` were: ``{"operations": {name: count}, "transactions": [...]}``."""
+        return {"operations": dict(self.counts), "transactions": self.transactions}
 
 
 def main() -> int:
@@ -156,12 +148,12 @@ def main() -> int:
             calls.on = True
             turn(session_id)
             calls.on = False
-            per_turn.append({"operations": calls.operations, "transactions": calls.transactions})
+            per_turn.append(calls.turn())
         calls.reset()
         calls.on = True
         turn(session_id, STATE_MESSAGE.format(units=state_units))
         calls.on = False
-        state_turn = {"operations": calls.operations, "transactions": calls.transactions}
+        state_turn = calls.turn()
         history = json.loads(ok(sessions(aimed(get_event, session_id), context))["body"])["turns"]
         return {"history_before": history - MEASURED_TURNS - 1, "turns": per_turn, "state_turn": state_turn}
 

@@ -23,6 +23,10 @@ from pathlib import Path
 from lambda_shapes import LambdaContext, load_event, load_handler
 
 import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
+from aws_calls import AwsCalls
+from moto_account import create_queue, create_tables
+
+from agentrail_cli.local.pollers import sqs_event
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_TABLE = "agentrail-bench-tasks"
@@ -30,33 +34,6 @@ IDEMPOTENCY_TABLE = "agentrail-bench-idempotency"
 BASELINE_TABLE = "agentrail-bench-baseline"
 BUS = "agentrail-bench-tasks"
 OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
-
-
-class AwsCalls:
-    """Counts AWS calls by ``service.Operation``, and the time inside them, while ``on``."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.counts: Counter[str] = Counter()
-        self.ns = 0
-        self._started: list[int] = []
-
-    def register(self, events) -> None:
-        events.register("provide-client-params", self._start)
-        events.register("before-call", self._count)
-        events.register("after-call", self._stop)
-
-    def _start(self, **_) -> None:
-        if self.on:
-            self._started.append(time.perf_counter_ns())
-
-    def _count(self, model, **_) -> None:
-        if self.on:
-            self.counts[f"{model.service_model.service_id}.{model.name}"] += 1
-
-    def _stop(self, **_) -> None:
-        if self.on and self._started:
-            self.ns += time.perf_counter_ns() - self._started.pop()
 
 
 def main() -> int:
@@ -70,27 +47,14 @@ def main() -> int:
     for counter in calls.values():
         counter.register(boto3.DEFAULT_SESSION.events)
     dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
-    for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id"), (BASELINE_TABLE, "task_id")):
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    create_tables(dynamodb, {TASK_TABLE: "task_id", IDEMPOTENCY_TABLE: "id", BASELINE_TABLE: "task_id"})
     boto3.client("events").create_event_bus(Name=BUS)
-    queues = {
-        name: sqs.create_queue(QueueName=f"agentrail-bench-{name}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-        for name in ("framework", "baseline")
-    }
-    arns = {
-        name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for name, url in queues.items()
-    }
+    queues = {name: create_queue(sqs, f"agentrail-bench-{name}") for name in ("framework", "baseline")}
     os.environ.update(
         {
             "AGENT_TASK_TABLE": TASK_TABLE,
             "AGENT_TASK_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
-            "AGENT_TASK_QUEUE_URL": queues["framework"],
+            "AGENT_TASK_QUEUE_URL": queues["framework"][0],
             "AGENT_TASK_EVENT_BUS": BUS,
             "BASELINE_TABLE": BASELINE_TABLE,
         }
@@ -110,25 +74,17 @@ def main() -> int:
     total = count + warmup
     for _ in range(total):
         record = worker.tasks.submit(TaskSubmission(message=message), owner=OWNER)
-        sqs.send_message(QueueUrl=queues["baseline"], MessageBody=json.dumps({"task_id": record.task_id}))
+        sqs.send_message(QueueUrl=queues["baseline"][0], MessageBody=json.dumps({"task_id": record.task_id}))
 
     def one_batch(name: str, timed: dict | None) -> int:
+        url, arn = queues[name]
         started = time.perf_counter_ns()
         received = sqs.receive_message(
-            QueueUrl=queues[name], MaxNumberOfMessages=batch, MessageSystemAttributeNames=["All"]
+            QueueUrl=url, MaxNumberOfMessages=batch, MessageSystemAttributeNames=["All"]
         ).get("Messages", [])
         if not received:
             return 0
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                    "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs", "eventSourceARN": arns[name], "awsRegion": "us-east-1",
-                }
-                for m in received
-            ]
-        }
+        event = sqs_event(received, arn, sqs.meta.region_name)
         calls[name].on = timed is not None
         inside_before = calls[name].ns
         handler_started = time.perf_counter_ns()
@@ -139,7 +95,7 @@ def main() -> int:
         if result["batchItemFailures"]:
             raise SystemExit(f"{name} reported failures: {result['batchItemFailures']}")
         sqs.delete_message_batch(
-            QueueUrl=queues[name],
+            QueueUrl=url,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
         )
         if timed is not None:

@@ -28,12 +28,12 @@ import pytest
 from agentrail_cli.client import AgentApiClient
 from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
 from agentrail_cli.synth import synthesize
+from agentrail_cli.tour import FINISHED_TASK_STATES
 
 READY_TIMEOUT_SECONDS = 120
 ALL_PATTERNS = "stateless,stateful,async,multiagent,hierarchical"
 APPROVER = "agentrail-approver"
 OTHER = "agentrail-other"
-FINISHED = frozenset({"succeeded", "failed", "cancelled", "budget_exceeded"})
 
 
 def local_context() -> dict[str, str]:
@@ -178,7 +178,7 @@ def all_patterns(start_local_mode: Callable[..., LocalMode]) -> LocalMode:
 
 
 def _wait_for_task(
-    client: AgentApiClient, task_id: str, *, until: Collection[str] = FINISHED, seconds: float = 30.0
+    client: AgentApiClient, task_id: str, *, until: Collection[str] = FINISHED_TASK_STATES, seconds: float = 30.0
 ) -> dict[str, Any]:
     """``GET /tasks/{id}`` every 0.1 s until its status is in ``until``; fails the test after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -215,3 +215,18 @@ def wait_for_task() -> Callable[..., dict[str, Any]]:
 def log_records() -> Callable[[Path], list[dict[str, Any]]]:
     """``log_records(path)``: the JSON records of a function's log file."""
     return _log_records
+
+
+# -- shared by the pattern modules ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def every_pattern() -> str:
+    """Every pattern of the app, as ``--patterns`` and :func:`start_local_mode` take them."""
+    return ALL_PATTERNS
+
+
+@pytest.fixture(scope="module")
+def local(all_patterns: LocalMode) -> LocalMode:
+    """The local-mode run a test module calls: the session's run of every pattern, unless the module overrides ``local``."""
+    return all_patterns

@@ -16,11 +16,6 @@ APPROVER_ARN = "iam:arn:aws:iam::123456789012:user/agentrail-approver"
 Waiter = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def local(all_patterns: Any) -> Any:
-    return all_patterns
-
-
 @pytest.fixture
 def tasks(local: Any) -> Iterator[AgentApiClient]:
     with local.client("async") as api:

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.slow
 SECRET_MARKER = "e2e-secret-marker"
 
 
-@pytest.fixture(scope="module")
-def local(all_patterns: Any) -> Any:
-    return all_patterns
-
-
 @pytest.fixture
 def tasks(local: Any) -> Iterator[AgentApiClient]:
     with local.client("async") as api:

@@ -12,11 +12,6 @@ pytestmark = pytest.mark.slow
 RESEARCH = {"message": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS", "task_type": "research"}
 
 
-@pytest.fixture(scope="module")
-def local(all_patterns: Any) -> Any:
-    return all_patterns
-
-
 def test_a_task_fans_out_survives_a_tolerated_worker_failure_and_completes_after_a_review_rerun(
     local: Any, wait_for_task: Callable[..., dict[str, Any]], log_records: Callable[[Path], list[dict[str, Any]]]
 ) -> None:

@@ -14,11 +14,6 @@ pytestmark = pytest.mark.slow
 Waiter = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def local(all_patterns: Any) -> Any:
-    return all_patterns
-
-
 @pytest.fixture
 def team(local: Any) -> Iterator[AgentApiClient]:
     with local.client("multiagent") as api:

@@ -1,12 +1,15 @@
-"""The stateless pattern end to end: ``agentrail local`` serving the synthesized app, called over HTTP."""
+"""The stateless pattern end to end: ``agentrail local`` serving the synthesized app, called over HTTP.
+
+Its tour runs in ``test_tour.py``, with every other pattern's.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,14 +19,9 @@ pytestmark = pytest.mark.slow
 SECRET_MARKER = "e2e-secret-marker"
 
 
-@pytest.fixture(scope="module")
-def local(start_local_mode: Callable[..., object]) -> object:
-    return start_local_mode("stateless")
-
-
 @pytest.fixture
-def client(local: object) -> Iterator[AgentApiClient]:
-    with local.client("stateless") as api:  # type: ignore[attr-defined]
+def client(local: Any) -> Iterator[AgentApiClient]:
+    with local.client("stateless") as api:
         yield api
 
 
@@ -68,10 +66,11 @@ def test_a_body_over_the_handlers_byte_limit_is_a_413_from_the_handler(client: A
     assert "€€€" not in response.text
 
 
-def test_an_unknown_route_is_refused(client: AgentApiClient) -> None:
+def test_an_unknown_route_is_refused_like_an_unsigned_request(client: AgentApiClient) -> None:
     response = client.request("GET", "/admin")
 
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 403
+    assert response.json()["error"] == "not_found_or_unauthenticated"
 
 
 def test_health_lists_the_local_model(client: AgentApiClient) -> None:
@@ -81,9 +80,9 @@ def test_health_lists_the_local_model(client: AgentApiClient) -> None:
     assert "model:local" in {check["name"] for check in report["checks"]}
 
 
-def test_reasoning_steps_are_logged_as_json_with_the_requests_correlation_id(local: object, client: AgentApiClient) -> None:
+def test_reasoning_steps_are_logged_as_json_with_the_requests_correlation_id(local: Any, client: AgentApiClient) -> None:
     request_id = client.invoke("What is the status of order A-1002?")["request_id"]
-    log_file: Path = local.function_log("StatelessAgentFunction")  # type: ignore[attr-defined]
+    log_file: Path = local.function_log("StatelessAgentFunction", stack=local.api("stateless")["stack"])
 
     matching: list[dict] = []
     deadline = time.monotonic() + 10
@@ -96,24 +95,12 @@ def test_reasoning_steps_are_logged_as_json_with_the_requests_correlation_id(loc
     assert matching[0]["function_name"].startswith("Agentrail-Stateless-")
 
 
-def test_the_tour_runs_to_completion_and_exits_0(
-    synthesized: Callable[[str], Path], agentrail: Callable[..., list[str]], tmp_path: Path
-) -> None:
-    command = agentrail("local", "--tour", "--assembly", str(synthesized("stateless")), "--port", "0", "--state-dir", str(tmp_path))
+def test_sigterm_stops_local_mode_cleanly_and_removes_the_ready_file(start_local_mode: Callable[..., Any], every_pattern: str) -> None:
+    # Its own run, of the assembly the session has synthesized already: stopping the shared run would end it for the rest.
+    local = start_local_mode(every_pattern)
 
-    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-2000:]
-    assert "Tour finished: 7/7 steps passed" in finished.stdout
-    assert "✗" not in finished.stdout
-    assert not (tmp_path / "local.json").exists(), "the ready file describes a running process; it goes when the process stops"
-
-
-def test_sigterm_stops_local_mode_cleanly_and_removes_the_ready_file(start_local_mode: Callable[..., object]) -> None:
-    local = start_local_mode("stateless")
-
-    code = local.stop()  # type: ignore[attr-defined]
+    code = local.stop()
 
     assert code == 0
-    assert not local.ready_file.exists()  # type: ignore[attr-defined]
-    assert "Stopping." in local.console_output()  # type: ignore[attr-defined]
+    assert not local.ready_file.exists()
+    assert "Stopping." in local.console_output()

@@ -12,13 +12,12 @@ import pytest
 from agentrail_cli.tour import TOURS
 
 pytestmark = pytest.mark.slow
-ALL_PATTERNS = "stateless,stateful,async,multiagent,hierarchical"
 
 
 def test_the_tour_of_every_pattern_passes_every_step_and_exits_0(
-    synthesized: Callable[[str], Path], agentrail: Callable[..., list[str]], tmp_path: Path
+    synthesized: Callable[[str], Path], agentrail: Callable[..., list[str]], every_pattern: str, tmp_path: Path
 ) -> None:
-    command = agentrail("local", "--tour", "--assembly", str(synthesized(ALL_PATTERNS)), "--port", "0", "--state-dir", str(tmp_path))
+    command = agentrail("local", "--tour", "--assembly", str(synthesized(every_pattern)), "--port", "0", "--state-dir", str(tmp_path))
 
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False)
 
@@ -30,3 +29,5 @@ def test_the_tour_of_every_pattern_passes_every_step_and_exits_0(
         assert f"Tour of the {pattern} agent" in finished.stdout
     timings = re.findall(r"(\d+)/(\d+) steps passed in ([\d.]+) s", finished.stdout)
     assert [(int(p), int(t)) for p, t, _ in timings] == [(len(TOURS[p]), len(TOURS[p])) for p in TOURS]
+    assert dict(zip(TOURS, timings, strict=True))["stateless"][:2] == ("7", "7")
+    assert not (tmp_path / "local.json").exists(), "the ready file describes a running process; it goes when the process stops"

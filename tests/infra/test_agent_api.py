@@ -68,7 +68,7 @@ def test_every_method_requires_iam_authorization_by_default(stateless_template: 
 def test_api_key_auth_requires_a_key_on_every_method(api_key_template: Template) -> None:
     found = methods(api_key_template)
 
-    assert all(props.get("ApiKeyRequired") is True for props in found.values())
+    assert {props.get("ApiKeyRequired") for props in found.values()} == {True}
     api_key_template.resource_count_is("AWS::ApiGateway::ApiKey", 1)
 
 
@@ -102,10 +102,9 @@ def test_cognito_auth_uses_a_user_pools_authorizer_on_every_method(cognito_templ
     cognito_template.has_resource_properties(
         "AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS", "ProviderARNs": [USER_POOL_ARN]}
     )
-    for props in found.values():
-        assert props["AuthorizationType"] == "COGNITO_USER_POOLS"
-        assert props["AuthorizerId"] == {"Ref": authorizer}
-        assert props["AuthorizationScopes"] == ["agents/invoke"]
+    assert [(props["AuthorizationType"], props["AuthorizerId"], props["AuthorizationScopes"]) for props in found.values()] == [
+        ("COGNITO_USER_POOLS", {"Ref": authorizer}, ["agents/invoke"])
+    ] * len(ROUTES)
 
 
 def test_cognito_auth_without_a_user_pool_is_refused() -> None:
@@ -120,7 +119,7 @@ def test_every_method_goes_through_the_body_validator(stateless_template: Templa
     validator = logical_id(stateless_template, "AWS::ApiGateway::RequestValidator")
 
     stateless_template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
-    assert all(props["RequestValidatorId"] == {"Ref": validator} for props in methods(stateless_template).values())
+    assert [props.get("RequestValidatorId") for props in methods(stateless_template).values()] == [{"Ref": validator}] * len(ROUTES)
 
 
 def test_invoke_body_model_is_a_draft4_schema_requiring_message_and_refusing_unknown_fields(

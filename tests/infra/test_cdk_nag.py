@@ -159,6 +159,23 @@ def findings(report: dict[str, Any], key: str, stack_name: str) -> list[dict[str
     ]
 
 
+def violations(report: dict[str, Any], stack_name: str) -> list[tuple[str, str]]:
+    """(rule, construct path) of every unacknowledged finding in one stack."""
+    return [
+        (finding["ruleName"], construct["constructPath"])
+        for finding in findings(report, "violations", stack_name)
+        for construct in finding["violatingConstructs"]
+    ]
+
+
+def acknowledgements(report: dict[str, Any], stack_name: str) -> list[tuple[str, str]]:
+    """(rule without ``AwsSolutions-``, path inside the stack) of every acknowledged finding in one stack."""
+    return [
+        (finding["ruleName"].removeprefix("AwsSolutions-"), finding["acknowledgedAt"].removeprefix(f"{stack_name}/"))
+        for finding in findings(report, "suppressedViolations", stack_name)
+    ]
+
+
 def resource_paths(template: dict[str, Any]) -> set[str]:
     return {resource["Metadata"]["aws:cdk:path"] for resource in template["Resources"].values() if "Metadata" in resource}
 
@@ -179,13 +196,9 @@ def test_the_aws_solutions_pack_ran_on_the_real_app(real_app: Any) -> None:
 def test_pattern_stack_has_no_unacknowledged_finding(real_app: Any, pattern: str) -> None:
     stack_name = real_app.pattern_stack_name(pattern)
 
-    violations = [
-        (finding["ruleName"], construct["constructPath"])
-        for finding in findings(real_app.report, "violations", stack_name)
-        for construct in finding["violatingConstructs"]
-    ]
+    found = violations(real_app.report, stack_name)
 
-    assert violations == [], "fix each finding, or acknowledge it on its resource with nag.acknowledge and a reason"
+    assert found == [], "fix each finding, or acknowledge it on its resource with nag.acknowledge and a reason"
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -195,13 +208,9 @@ def test_pattern_stack_has_no_unacknowledged_finding_when_the_account_is_known(
     # Finding ids embed ARNs: with a known account and Region they hold literals, not <AWS::Region>.
     stack_name = real_app_in_an_account.pattern_stack_name(pattern)
 
-    violations = [
-        (finding["ruleName"], construct["constructPath"])
-        for finding in findings(real_app_in_an_account.report, "violations", stack_name)
-        for construct in finding["violatingConstructs"]
-    ]
+    found = violations(real_app_in_an_account.report, stack_name)
 
-    assert violations == []
+    assert found == []
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -222,10 +231,7 @@ def test_each_acknowledgement_sits_on_exactly_the_violating_resource_with_a_reas
 def test_acknowledged_findings_are_exactly_the_reviewed_list(real_app: Any, pattern: str) -> None:
     stack_name = real_app.pattern_stack_name(pattern)
 
-    acknowledged = [
-        (finding["ruleName"].removeprefix("AwsSolutions-"), finding["acknowledgedAt"].removeprefix(f"{stack_name}/"))
-        for finding in findings(real_app.report, "suppressedViolations", stack_name)
-    ]
+    acknowledged = acknowledgements(real_app.report, stack_name)
 
     assert len(acknowledged) == len(set(acknowledged))
     expected = EXPECTED_ACKNOWLEDGEMENTS.get(pattern)
@@ -244,13 +250,9 @@ def test_app_variant_has_no_unacknowledged_finding(real_app_variants: dict[str, 
     stack_name = assembly.pattern_stack_name(pattern)
     assembly.assert_synthesized()
 
-    violations = [
-        (finding["ruleName"], construct["constructPath"])
-        for finding in findings(assembly.report, "violations", stack_name)
-        for construct in finding["violatingConstructs"]
-    ]
+    found = violations(assembly.report, stack_name)
 
-    assert violations == []
+    assert found == []
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -258,12 +260,10 @@ def test_app_variant_acknowledges_exactly_the_reviewed_list(real_app_variants: d
     pattern, assembly = real_app_variants[variant]
     stack_name = assembly.pattern_stack_name(pattern)
 
-    acknowledged = {
-        (finding["ruleName"].removeprefix("AwsSolutions-"), finding["acknowledgedAt"].removeprefix(f"{stack_name}/"))
-        for finding in findings(assembly.report, "suppressedViolations", stack_name)
-    }
+    acknowledged = acknowledgements(assembly.report, stack_name)
 
-    assert acknowledged == VARIANT_ACKNOWLEDGEMENTS[variant]
+    assert len(acknowledged) == len(set(acknowledged))
+    assert set(acknowledged) == VARIANT_ACKNOWLEDGEMENTS[variant]
 
 
 # -- the checks fail the synth ---------------------------------------------------------

@@ -8,7 +8,7 @@ loaded into moto's Step Functions parser (cfn-lint skips such definitions).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,11 @@ def on_timeout(state: dict[str, Any]) -> str:
     return next(catcher["Next"] for catcher in state["Catch"] if catcher["ErrorEquals"] == ["States.Timeout"])
 
 
+def tasks_of(machines: list[Machine], kind: Callable[[dict[str, Any]], bool]) -> list[tuple[str, dict[str, Any]]]:
+    """``(machine/state, state)`` of every state of ``machines`` that ``kind`` (``is_lambda_task``, ...) picks, nested ones included."""
+    return [(f"{m.name}/{name}", state) for m in machines for name, state, _ in all_states(m.asl) if kind(state)]
+
+
 def failure_handlers(asl: dict[str, Any]) -> set[str]:
     """States that ``States.ALL`` catchers lead to: they mark the task failed and must not catch themselves."""
     return {
@@ -156,28 +161,20 @@ def test_every_state_machine_has_an_execution_timeout(machines: list[Machine]) -
 
 
 def test_every_lambda_task_has_a_timeout(machines: list[Machine]) -> None:
-    untimed = [
-        f"{m.name}/{name}"
-        for m in machines
-        for name, state, _ in all_states(m.asl)
-        if is_lambda_task(state) and not state.get("TimeoutSeconds")
-    ]
+    untimed = [where for where, state in tasks_of(machines, is_lambda_task) if not state.get("TimeoutSeconds")]
 
     assert untimed == []
 
 
 def test_every_lambda_task_retries_lambdas_transient_errors_and_throttling(machines: list[Machine]) -> None:
-    offenders, seen = [], 0
-    for machine in machines:
-        for name, state, _ in all_states(machine.asl):
-            if not is_lambda_task(state):
-                continue
-            seen += 1
-            retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
-            if not (LAMBDA_TRANSIENT <= retried or "States.ALL" in retried):
-                offenders.append(f"{machine.name}/{name}: misses {sorted(LAMBDA_TRANSIENT - retried)}")
+    tasks = tasks_of(machines, is_lambda_task)
+    offenders = []
+    for where, state in tasks:
+        retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+        if not (LAMBDA_TRANSIENT <= retried or "States.ALL" in retried):
+            offenders.append(f"{where}: misses {sorted(LAMBDA_TRANSIENT - retried)}")
 
-    assert seen >= 20
+    assert len(tasks) >= 20
     assert offenders == []
 
 
@@ -215,21 +212,18 @@ def test_every_map_catches_all_errors(machines: list[Machine]) -> None:
 
 
 def test_every_callback_task_times_out_and_catches_the_timeout_before_anything_else(machines: list[Machine]) -> None:
-    offenders, seen = [], 0
-    for machine in machines:
-        for name, state, _ in all_states(machine.asl):
-            if not is_callback_task(state):
-                continue
-            seen += 1
-            errors = caught(state)
-            if not state.get("TimeoutSeconds"):
-                offenders.append(f"{machine.name}/{name}: no TimeoutSeconds")
-            if "States.Timeout" not in errors or "States.ALL" not in errors:
-                offenders.append(f"{machine.name}/{name}: catches {errors}")
-            elif errors.index("States.Timeout") > errors.index("States.ALL"):
-                offenders.append(f"{machine.name}/{name}: States.ALL would swallow the timeout")
+    waits = tasks_of(machines, is_callback_task)
+    offenders = []
+    for where, state in waits:
+        errors = caught(state)
+        if not state.get("TimeoutSeconds"):
+            offenders.append(f"{where}: no TimeoutSeconds")
+        if "States.Timeout" not in errors or "States.ALL" not in errors:
+            offenders.append(f"{where}: catches {errors}")
+        elif errors.index("States.Timeout") > errors.index("States.ALL"):
+            offenders.append(f"{where}: States.ALL would swallow the timeout")
 
-    assert seen >= 4, "async, escalate (two waits) and longest each wait for a decision"
+    assert len(waits) >= 4, "async, escalate (two waits) and longest each wait for a decision"
     assert offenders == []
 
 
@@ -281,10 +275,10 @@ def test_escalate_policy_waits_a_second_time_for_the_escalation_group(variants: 
 
 
 def test_callback_tasks_hand_the_task_token_to_the_function(machines: list[Machine]) -> None:
-    for machine in machines:
-        for name, state, _ in all_states(machine.asl):
-            if is_callback_task(state):
-                assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token", f"{machine.name}/{name}"
+    waits = tasks_of(machines, is_callback_task)
+
+    assert waits, "async and the variants wait for approval decisions"
+    assert [where for where, state in waits if state["Parameters"]["Payload"].get("task_token.$") != "$$.Task.Token"] == []
 
 
 # -- the hierarchical fan-out ----------------------------------------------------------------

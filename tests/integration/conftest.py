@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
+import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 
 from agentrail.config import RuntimeSettings
@@ -17,6 +22,10 @@ from agentrail.models.base import ModelProvider
 from agentrail.models.registry import ModelSpec, parse_model_spec
 from agentrail.observability import metrics
 from agentrail.service import AgentService
+from agentrail_cli.local.pollers import sqs_event as lambda_sqs_event
+
+#: The caller of the shared API events (events/<pattern>/*.json), as principal_of names it.
+OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
 
 
 @pytest.fixture(autouse=True)
@@ -94,27 +103,107 @@ def headers_of() -> Callable[[dict], dict[str, str]]:
 
 @pytest.fixture
 def sqs_event() -> Callable[[list[dict[str, Any]], str], dict[str, Any]]:
-    """The event Lambda's SQS poller builds from messages received with all attributes (events/*/…-batch.json)."""
-    return lambda_sqs_event
+    """``sqs_event(messages, queue_arn)``: the event Lambda's SQS poller builds from received messages (events/*/…-batch.json).
+
+    The one local mode's pollers build, in this tests' Region.
+    """
+    return functools.partial(lambda_sqs_event, region="us-east-1")
 
 
-def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+@pytest.fixture
+def owner() -> str:
+    """The principal of the caller of the shared API events (events/<pattern>/*.json)."""
+    return OWNER
+
+
+def aim_event(
+    event: dict[str, Any],
+    *,
+    path_parameters: Mapping[str, str] | None = None,
+    body: Any = ...,
+    query: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A copy of a REST (v1) proxy event with other path parameters, body or query string, where given.
+
+    ``body`` other than a string or ``None`` (no body) is sent as JSON.
+    """
+    aimed = copy.deepcopy(event)
+    if path_parameters:
+        for name, value in path_parameters.items():
+            template = aimed["pathParameters"][name]
+            aimed["path"] = aimed["path"].replace(template, value)
+            aimed["requestContext"]["path"] = aimed["requestContext"]["path"].replace(template, value)
+        aimed["pathParameters"] = dict(path_parameters)
+    if body is not ...:
+        aimed["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
+    if query is not None:
+        aimed["queryStringParameters"] = dict(query)
+        aimed["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    return aimed
+
+
+@pytest.fixture
+def aimed_event() -> Callable[..., dict[str, Any]]:
+    """``aimed_event(event, path_parameters=..., body=..., query=...)``: see :func:`aim_event`."""
+    return aim_event
+
+
+@dataclass
+class Reply:
+    """An API response as the tests read it: status, headers, the JSON body parsed, the raw body, and the event sent."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    raw: str
+    event: dict[str, Any] = field(repr=False)
+
+
+@pytest.fixture
+def call(lambda_context: Any) -> Callable[[Any, dict[str, Any]], Reply]:
+    """``call(app, event)``: resolve a copy of ``event`` with ``app`` (a resolver or a handler function) and parse the response."""
+
+    def invoke(app: Any, event: dict[str, Any]) -> Reply:
+        resolve = app.resolve if hasattr(app, "resolve") else app
+        response = resolve(copy.deepcopy(event), lambda_context)
+        raw = response.get("body") or ""
+        return Reply(response["statusCode"], response_headers(response), json.loads(raw) if raw else None, raw, event)
+
+    return invoke
+
+
+@dataclass(frozen=True)
+class TaskEventCapture:
+    """A queue that an EventBridge rule fills with every task event of a bus."""
+
+    sqs: Any
+    url: str
+
+    def events(self) -> list[dict[str, Any]]:
+        """The events delivered so far, each received once (they stay in flight for 30 s)."""
+        events: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+            if not batch:
+                return events
+            events.extend(json.loads(m["Body"]) for m in batch)
+
+
+def capture_task_events(bus: str, queue_name: str) -> TaskEventCapture:
+    """Create the event bus ``bus`` and a rule sending its ``agentrail.tasks`` events to a new queue (moto must be running)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    events.create_event_bus(Name=bus)
+    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all-task-events", EventBusName=bus, EventPattern=json.dumps({"source": ["agentrail.tasks"]}))
+    events.put_targets(Rule="all-task-events", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
+    return TaskEventCapture(sqs, url)
+
+
+@pytest.fixture
+def task_event_capture() -> Callable[[str, str], TaskEventCapture]:
+    """``task_event_capture(bus, queue_name)``: see :func:`capture_task_events`."""
+    return capture_task_events
 
 
 _IMPORTED_HANDLERS: dict[tuple[str, tuple[tuple[str, str], ...]], ModuleType] = {}

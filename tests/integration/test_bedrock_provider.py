@@ -44,6 +44,14 @@ TOOL_TURN = converse_response(
 ANSWER_TURN = converse_response([{"text": "(12 + 30) * 2 = 84."}], "end_turn", 498, 14)
 
 
+def tool_result_message(result: dict, status: str) -> dict:
+    """The user message that hands the calculator's result (or error) back to Converse."""
+    return {
+        "role": "user",
+        "content": [{"toolResult": {"toolUseId": TOOL_USE_ID, "content": [{"json": result}], "status": status}}],
+    }
+
+
 @pytest.fixture
 def client():
     return boto3.client("bedrock-runtime", region_name="us-east-1", config=client_config(read_timeout=5.0))
@@ -111,10 +119,7 @@ def test_a_tool_use_turn_runs_the_tool_and_feeds_the_result_back_in_converse_sha
                         {"toolUse": {"toolUseId": TOOL_USE_ID, "name": "calculator", "input": {"expression": "(12 + 30) * 2"}}},
                     ],
                 },
-                {
-                    "role": "user",
-                    "content": [{"toolResult": {"toolUseId": TOOL_USE_ID, "content": [{"json": {"result": 84}}], "status": "success"}}],
-                },
+                tool_result_message({"result": 84}, "success"),
             ],
             "system": ANY,
             "inferenceConfig": {"maxTokens": 1024},
@@ -148,18 +153,7 @@ def test_a_failed_tool_goes_back_to_bedrock_as_an_error_tool_result(stub, model)
             "messages": [
                 ANY,
                 ANY,
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "toolResult": {
-                                "toolUseId": TOOL_USE_ID,
-                                "content": [{"json": {"error": "division by zero"}}],
-                                "status": "error",
-                            }
-                        }
-                    ],
-                },
+                tool_result_message({"error": "division by zero"}, "error"),
             ],
             "inferenceConfig": ANY,
             "toolConfig": ANY,

@@ -202,35 +202,30 @@ def health_app(demo_service, agent_env, checks):
     return create_stateless_app(service=service, settings=service.settings)
 
 
-def test_health_is_ok_when_every_dependency_is_reachable(aws, demo_service, agent_env, load_event, lambda_context):
-    app = health_app(
-        demo_service, agent_env, [{"kind": "dynamodb", "name": "agentrail-sessions"}, {"kind": "sqs", "name": aws["queue_url"]}]
-    )
+@pytest.mark.parametrize(
+    ("table", "status_code", "status", "failed"),
+    [
+        ("agentrail-sessions", 200, "ok", []),
+        ("agentrail-missing", 503, "degraded", [("dynamodb:agentrail-missing", "ResourceNotFoundException")]),
+    ],
+    ids=["ok-when-every-dependency-is-reachable", "503-degraded-naming-the-dependency-that-failed"],
+)
+def test_health_checks_every_dependency_and_is_503_degraded_naming_one_that_failed(
+    aws, demo_service, agent_env, load_event, lambda_context, table, status_code, status, failed
+):
+    app = health_app(demo_service, agent_env, [{"kind": "dynamodb", "name": table}, {"kind": "sqs", "name": aws["queue_url"]}])
 
     response = app.resolve(load_event("stateless/health.json"), lambda_context)
 
     body = json.loads(response["body"])
-    assert response["statusCode"] == 200
-    assert body["status"] == "ok"
+    assert response["statusCode"] == status_code
+    assert body["status"] == status
     assert [(c["name"], c["ok"]) for c in body["checks"]] == [
         ("model:local", True),
-        ("dynamodb:agentrail-sessions", True),
+        (f"dynamodb:{table}", not failed),
         ("sqs:agentrail-tasks", True),
     ]
-
-
-def test_health_is_503_degraded_naming_the_dependency_that_failed(aws, demo_service, agent_env, load_event, lambda_context):
-    app = health_app(
-        demo_service, agent_env, [{"kind": "dynamodb", "name": "agentrail-missing"}, {"kind": "sqs", "name": aws["queue_url"]}]
-    )
-
-    response = app.resolve(load_event("stateless/health.json"), lambda_context)
-
-    body = json.loads(response["body"])
-    assert response["statusCode"] == 503
-    assert body["status"] == "degraded"
-    failed = [c for c in body["checks"] if not c["ok"]]
-    assert [(c["name"], c["detail"]) for c in failed] == [("dynamodb:agentrail-missing", "ResourceNotFoundException")]
+    assert [(c["name"], c["detail"]) for c in body["checks"] if not c["ok"]] == failed
 
 
 # -- cold start --------------------------------------------------------------------------

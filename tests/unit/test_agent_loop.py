@@ -108,6 +108,22 @@ def refund(ran):
     return refund
 
 
+#: A refund over the 100 USD that ``refund`` may pay without approval.
+REFUND_OVER_THE_LIMIT = "Please refund 250 usd on order A-1001"
+
+
+@pytest.fixture
+def refund_agent(refund) -> Agent:
+    """The local model with the ``refund`` tool."""
+    return Agent(model=LocalModel(), tools=[refund])
+
+
+@pytest.fixture
+def paused(refund_agent):
+    """``refund_agent``'s run of :data:`REFUND_OVER_THE_LIMIT`, paused for approval."""
+    return refund_agent.run(REFUND_OVER_THE_LIMIT)
+
+
 # -- running tools ------------------------------------------------------------------
 
 
@@ -248,10 +264,8 @@ def test_an_answer_cut_off_by_the_per_call_cap_is_still_an_answer(add):
 # -- approval -----------------------------------------------------------------------
 
 
-def test_tool_requiring_approval_pauses_before_it_runs_with_validated_arguments(refund, ran):
-    agent = Agent(model=LocalModel(), tools=[refund])
-
-    result = agent.run("Please refund 250 usd on order A-1001")
+def test_tool_requiring_approval_pauses_before_it_runs_with_validated_arguments(refund_agent, ran):
+    result = refund_agent.run(REFUND_OVER_THE_LIMIT)
 
     assert ran == []
     assert result.status is AgentStatus.AWAITING_APPROVAL
@@ -262,18 +276,15 @@ def test_tool_requiring_approval_pauses_before_it_runs_with_validated_arguments(
     assert [c.outcome for c in result.tool_calls] == ["pending_approval"]
 
 
-def test_approval_rule_that_does_not_hold_lets_the_tool_run_at_once(refund, ran):
-    result = Agent(model=LocalModel(), tools=[refund]).run("Please refund 20 usd on order A-1001")
+def test_approval_rule_that_does_not_hold_lets_the_tool_run_at_once(refund_agent, ran):
+    result = refund_agent.run("Please refund 20 usd on order A-1001")
 
     assert result.status is AgentStatus.COMPLETED
     assert ran == [("refund", {"order_id": "A-1001", "amount_usd": 20.0})]
 
 
-def test_approved_call_runs_exactly_the_approved_arguments_then_the_run_completes(refund, ran):
-    agent = Agent(model=LocalModel(), tools=[refund])
-    paused = agent.run("Please refund 250 usd on order A-1001")
-
-    result = agent.resume(
+def test_approved_call_runs_exactly_the_approved_arguments_then_the_run_completes(refund_agent, paused, ran):
+    result = refund_agent.resume(
         transcript=paused.new_messages,
         pending=paused.pending,
         decision=ApprovalDecision(approved=True),
@@ -301,11 +312,8 @@ def test_approval_runs_the_pending_arguments_even_if_the_transcript_asks_for_oth
     assert ran == [("refund", {"order_id": "A-1001", "amount_usd": 250.0})]
 
 
-def test_rejection_never_runs_the_tool_and_tells_the_model_why(refund, ran):
-    agent = Agent(model=LocalModel(), tools=[refund])
-    paused = agent.run("Please refund 250 usd on order A-1001")
-
-    result = agent.resume(
+def test_rejection_never_runs_the_tool_and_tells_the_model_why(refund_agent, paused, ran):
+    result = refund_agent.resume(
         transcript=paused.new_messages,
         pending=paused.pending,
         decision=ApprovalDecision(approved=False, reason="over the agent's refund limit"),
@@ -333,12 +341,9 @@ def test_results_of_tools_before_the_paused_one_are_kept_for_the_resumed_turn(ad
     assert [(r.tool_use_id, r.status) for r in results_seen_by(model, 1)] == [("c1", "success"), ("c2", "success")]
 
 
-def test_resume_refuses_a_transcript_without_the_pending_tool_call(refund):
-    agent = Agent(model=LocalModel(), tools=[refund])
-    paused = agent.run("Please refund 250 usd on order A-1001")
-
+def test_resume_refuses_a_transcript_without_the_pending_tool_call(refund_agent, paused):
     with pytest.raises(ValueError, match="does not end with the assistant turn"):
-        agent.resume(transcript=paused.new_messages[:1], pending=paused.pending, decision=ApprovalDecision(approved=True))
+        refund_agent.resume(transcript=paused.new_messages[:1], pending=paused.pending, decision=ApprovalDecision(approved=True))
 
 
 # -- construction -------------------------------------------------------------------

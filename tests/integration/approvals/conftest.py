@@ -11,9 +11,7 @@ The agent side runs through the workflow's own actions (``start``, ``step``,
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,14 +25,14 @@ from moto import mock_aws
 from agentrail import demo
 from agentrail.api.tasks import create_tasks_app
 from agentrail.approvals import ApprovalService, ApprovalStore, AuditLog
-from agentrail.approvals.settings import ApprovalSettings, load_approval_settings
-from agentrail.config import RuntimeSettings, load_settings
+from agentrail.approvals.settings import ApprovalSettings
+from agentrail.config import RuntimeSettings
 from agentrail.demo import definition as demo_definition
 from agentrail.service import AgentService
 from agentrail.tasks.events import TaskEvents
 from agentrail.tasks.models import TaskRecord, TaskStatus
 from agentrail.tasks.service import TaskService
-from agentrail.tasks.settings import TaskSettings, load_task_settings
+from agentrail.tasks.settings import TaskSettings
 from agentrail.tasks.store import TaskStore
 from agentrail.tasks.webhook import SIGNATURE_HEADER, signature_header
 from agentrail.tasks.workflow import LongTaskSteps
@@ -92,7 +90,8 @@ class Aws:
     sqs: Any
     sfn: Any
     token_queue_url: str
-    events_queue_url: str
+    #: The task events of the bus (the integration tier's ``task_event_capture``).
+    captured: Any
     state_machine_arn: str
     #: The same wait with TimeoutSeconds 1: its execution fails with States.Timeout a second after it starts.
     short_wait_arn: str
@@ -101,8 +100,7 @@ class Aws:
         return self.dynamodb.get_item(TableName=APPROVALS_TABLE, Key={"approval_id": {"S": approval_id}})["Item"]
 
     def task_events(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.events_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
-        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        return self.captured.events()
 
     def start_waiting(self, task_id: str, correlation_id: str | None, *, times_out: bool = False) -> tuple[str, str]:
         """Start an execution that waits for a decision (for a second only if ``times_out``); returns its ARN and token."""
@@ -152,7 +150,7 @@ WAIT_FOR_DECISION = {
 
 
 @pytest.fixture
-def aws() -> Iterator[Aws]:
+def aws(task_event_capture) -> Iterator[Aws]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(
@@ -187,12 +185,7 @@ def aws() -> Iterator[Aws]:
         )
         sqs = boto3.client("sqs")
         token_queue_url = sqs.create_queue(QueueName="agentrail-approval-tokens")["QueueUrl"]
-        events = boto3.client("events")
-        events.create_event_bus(Name=BUS)
-        events_queue_url = sqs.create_queue(QueueName="agentrail-reviewed-events-capture")["QueueUrl"]
-        capture_arn = sqs.get_queue_attributes(QueueUrl=events_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="all-task-events", EventBusName=BUS, EventPattern=json.dumps({"source": ["agentrail.tasks"]}))
-        events.put_targets(Rule="all-task-events", EventBusName=BUS, Targets=[{"Id": "capture", "Arn": capture_arn}])
+        captured = task_event_capture(BUS, "agentrail-reviewed-events-capture")
         definition = copy.deepcopy(WAIT_FOR_DECISION)
         definition["States"]["RequestApproval"]["Parameters"]["QueueUrl"] = token_queue_url
         sfn = boto3.client("stepfunctions")
@@ -210,7 +203,7 @@ def aws() -> Iterator[Aws]:
         boto3.client("secretsmanager").create_secret(Name=WEBHOOK_SECRET, SecretString=WEBHOOK_SECRET_VALUE)
         parameters.clear_caches()
         yield Aws(
-            dynamodb=dynamodb, sqs=sqs, sfn=sfn, token_queue_url=token_queue_url, events_queue_url=events_queue_url,
+            dynamodb=dynamodb, sqs=sqs, sfn=sfn, token_queue_url=token_queue_url, captured=captured,
             state_machine_arn=state_machine_arn, short_wait_arn=short_wait_arn,
         )
         parameters.clear_caches()
@@ -219,13 +212,6 @@ def aws() -> Iterator[Aws]:
 @pytest.fixture
 def callers() -> Callers:
     return CALLERS
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    raw: str
 
 
 @dataclass
@@ -253,13 +239,13 @@ class Approvals:
     tasks: TaskService
     workflow: LongTaskSteps
     app: Any
-    lambda_context: Any
+    #: The integration tier's ``call``.
+    caller: Callable[[Any, dict[str, Any]], Any]
     refunds: dict[str, float] = field(default_factory=dict)
 
-    def call(self, event: dict[str, Any]) -> Reply:
-        response = self.app.resolve(copy.deepcopy(event), self.lambda_context)
-        raw = response.get("body") or ""
-        return Reply(response["statusCode"], json.loads(raw) if raw else None, raw)
+    def call(self, event: dict[str, Any]) -> Any:
+        """The API function's answer to ``event``: a Reply with status, headers, parsed body and raw body."""
+        return self.caller(self.app, event)
 
     def status(self, task_id: str) -> TaskStatus:
         record = self.tasks.store.get(task_id)
@@ -307,7 +293,7 @@ def approval_settings(**overrides: Any) -> ApprovalSettings:
 
 
 @pytest.fixture
-def deployment(aws: Aws, agent_env, lambda_context, monkeypatch) -> Callable[..., Approvals]:
+def deployment(aws: Aws, agent_env, call, monkeypatch) -> Callable[..., Approvals]:
     """Build both sides of the approval workflow under the given ApprovalSettings (``deployment(timeout_policy="escalate", ...)``).
 
     ``api_sfn_client`` replaces the Step Functions client the API side answers the workflow with. The demo's
@@ -349,7 +335,7 @@ def deployment(aws: Aws, agent_env, lambda_context, monkeypatch) -> Callable[...
             tasks=workflow_tasks,
             workflow=LongTaskSteps(workflow_tasks, slice_steps=slice_steps, approvals=workflow_service),
             app=app,
-            lambda_context=lambda_context,
+            caller=call,
             refunds=refunds,
         )
 
@@ -357,7 +343,7 @@ def deployment(aws: Aws, agent_env, lambda_context, monkeypatch) -> Callable[...
 
 
 @pytest.fixture
-def api_event(load_event) -> Callable[..., dict[str, Any]]:
+def api_event(load_event, aimed_event) -> Callable[..., dict[str, Any]]:
     """An events/approvals/<name>.json event, aimed at ``approval_id``, from another caller or with another body if given.
 
     ``caller``: an IAM caller, or the claims of a Cognito user.
@@ -365,25 +351,17 @@ def api_event(load_event) -> Callable[..., dict[str, Any]]:
 
     def build(name: str, *, approval_id: str | None = None, caller: Caller | tuple | None = None, body: Any = ...,
               query: dict[str, str] | None = None) -> dict[str, Any]:
-        event = copy.deepcopy(load_event(f"approvals/{name}.json"))
-        if approval_id is not None and event.get("pathParameters"):
-            template = event["pathParameters"]["approval_id"]
-            event["path"] = event["path"].replace(template, approval_id)
-            event["requestContext"]["path"] = event["requestContext"]["path"].replace(template, approval_id)
-            event["pathParameters"] = {"approval_id": approval_id}
+        event = load_event(f"approvals/{name}.json")
+        path = {"approval_id": approval_id} if approval_id is not None and event.get("pathParameters") else None
+        event = aimed_event(event, path_parameters=path, body=body, query=query)
         if isinstance(caller, Caller):
             event["requestContext"].pop("authorizer", None)
             event["requestContext"]["identity"]["userArn"] = caller.arn
         elif caller is not None:
             event["requestContext"]["identity"]["userArn"] = None
             event["requestContext"]["authorizer"] = {"claims": dict(caller)}
-        if body is not ...:
-            event["body"] = body if isinstance(body, str) else json.dumps(body)
-        elif name == "webhook" and approval_id is not None:
+        if body is ... and name == "webhook" and approval_id is not None:
             event["body"] = json.dumps({**json.loads(event["body"]), "approval_id": approval_id})  # signed with the body
-        if query is not None:
-            event["queryStringParameters"] = query
-            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
         return event
 
     return build
@@ -403,13 +381,10 @@ def signed_webhook(api_event) -> Callable[..., dict[str, Any]]:
     return build
 
 
-_CACHES = (load_settings, load_task_settings, load_approval_settings)
-
-
 @pytest.fixture
-def functions(aws: Aws, agent_env, monkeypatch) -> Callable[..., tuple[Any, Any]]:
+def functions(aws: Aws, handler_module, monkeypatch) -> Callable[..., tuple[Any, Any]]:
     """The async API function (``handlers/tasks``) and the workflow function (``handlers/task_workflow``),
-    each imported afresh under the environment the AsyncAgent and ApprovalWorkflow constructs give it."""
+    initialized under the environment the AsyncAgent and ApprovalWorkflow constructs give them."""
 
     def build(**approval_environment: str) -> tuple[Any, Any]:
         monkeypatch.setattr(demo, "_REFUNDS", {})
@@ -423,20 +398,6 @@ def functions(aws: Aws, agent_env, monkeypatch) -> Callable[..., tuple[Any, Any]
             "AGENT_APPROVAL_WEBHOOK_GROUPS": json.dumps(["approvers"]),
             "AGENT_APPROVAL_WEBHOOK_SECRET": WEBHOOK_SECRET,
         } | approval_environment
-        for key, value in environment.items():
-            agent_env.setenv(key, value)
-        modules = []
-        for name in ("tasks", "task_workflow"):
-            for cache in _CACHES:
-                cache.cache_clear()
-            module_name = f"agentrail_handlers.{name}.app"
-            sys.modules.pop(module_name, None)
-            try:
-                modules.append(importlib.import_module(module_name))
-            finally:
-                sys.modules.pop(module_name, None)
-                for cache in _CACHES:
-                    cache.cache_clear()
-        return modules[0], modules[1]
+        return handler_module("tasks", environment), handler_module("task_workflow", environment)
 
     return build

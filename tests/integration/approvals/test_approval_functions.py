@@ -14,11 +14,10 @@ from agentrail import demo
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 TASK_ID = "4c2e9a7f1b3d4e5f8a6b0c1d2e3f4a5b"  # the task of every events/approvals/*.json event
-OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
 
 
 @pytest.fixture
-def paused_by_the_workflow_function(aws, functions, load_event, lambda_context):
+def paused_by_the_workflow_function(aws, functions, load_event, lambda_context, owner):
     """The shared events' task, run by the workflow function until it waits, with a real token stored by ``request_approval``."""
 
     def pause(**approval_environment: str):
@@ -27,7 +26,7 @@ def paused_by_the_workflow_function(aws, functions, load_event, lambda_context):
         aws.dynamodb.put_item(
             TableName="agentrail-reviewed-tasks",
             Item={
-                "task_id": {"S": TASK_ID}, "owner": {"S": OWNER}, "task_type": {"S": "reviewed"}, "status": {"S": "queued"},
+                "task_id": {"S": TASK_ID}, "owner": {"S": owner}, "task_type": {"S": "reviewed"}, "status": {"S": "queued"},
                 "message": {"S": "Please refund 150 USD for order A-1002"}, "created_at": {"N": str(now)}, "updated_at": {"N": str(now)},
             },
         )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agentrail_cli.local.cloud import LocalCloud
 from agentrail_cli.synth import synthesize
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -291,3 +295,21 @@ def services_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (output / "manifest.json").is_file():
         build_services_app(output)
     return output
+
+
+@pytest.fixture(scope="module")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalCloud]]:
+    """``local_cloud(assembly, stacks=[...])``: local mode running ``assembly`` until the end of the test module.
+
+    APIs get free ports; warnings are kept in ``cloud.warnings`` rather than printed. Functions start cold
+    on first use unless ``prewarm=True``.
+    """
+    with ExitStack() as running:
+
+        def start(assembly: Path, *, prewarm: bool = False, **options: Any) -> LocalCloud:
+            cloud = LocalCloud(
+                assembly, port=0, state_dir=tmp_path_factory.mktemp("local"), warn=lambda _: None, prewarm=prewarm, **options
+            )
+            return running.enter_context(cloud)
+
+        yield start

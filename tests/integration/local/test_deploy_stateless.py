@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,14 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cloud(stateless_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with LocalCloud(stateless_assembly, port=0, state_dir=tmp_path_factory.mktemp("stateless"), warn=lambda _: None, prewarm=False) as running:
-        yield running
-
-
-def _client(cloud: LocalCloud, service: str) -> Any:
-    assert cloud.clients is not None
-    return cloud.clients(service)
+def cloud(local_cloud: Callable[..., LocalCloud], stateless_assembly: Path) -> LocalCloud:
+    return local_cloud(stateless_assembly)
 
 
 def test_every_resource_type_of_the_stateless_stack_deploys_without_warnings(cloud: LocalCloud) -> None:
@@ -37,7 +30,7 @@ def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environme
     (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
     definition: FunctionDefinition = function.local["function"]
 
-    configuration = _client(cloud, "lambda").get_function_configuration(FunctionName=function.ref)
+    configuration = cloud.clients("lambda").get_function_configuration(FunctionName=function.ref)
 
     assert configuration["Runtime"].startswith("python3.")
     assert configuration["Architectures"] == ["arm64"]
@@ -54,7 +47,7 @@ def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environme
 def test_the_live_alias_points_at_the_published_version(cloud: LocalCloud) -> None:
     (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
 
-    alias = _client(cloud, "lambda").get_alias(FunctionName=function.ref, Name="live")
+    alias = cloud.clients("lambda").get_alias(FunctionName=function.ref, Name="live")
 
     assert alias["FunctionVersion"] == "1"
     assert cloud.environments is not None and cloud.environments.knows(alias["AliasArn"])
@@ -62,7 +55,7 @@ def test_the_live_alias_points_at_the_published_version(cloud: LocalCloud) -> No
 
 def test_the_rest_api_has_its_routes_iam_methods_validator_and_gateway_responses(cloud: LocalCloud) -> None:
     (api,) = cloud.deployments[0].of_type("AWS::ApiGateway::RestApi")
-    apigateway = _client(cloud, "apigateway")
+    apigateway = cloud.clients("apigateway")
 
     resources = {r["path"]: r for r in apigateway.get_resources(restApiId=api.ref, embed=["methods"])["items"]}
     invoke = apigateway.get_method(restApiId=api.ref, resourceId=resources["/invoke"]["id"], httpMethod="POST")
@@ -91,8 +84,8 @@ def test_log_groups_role_and_policy_exist_with_the_templates_settings(cloud: Loc
     deployment = cloud.deployments[0]
     (role,) = [r for r in deployment.of_type("AWS::IAM::Role") if r.logical_id.startswith("StatelessAgentRole")]
 
-    groups = _client(cloud, "logs").describe_log_groups()["logGroups"]
-    policies = _client(cloud, "iam").list_role_policies(RoleName=role.ref)["PolicyNames"]
+    groups = cloud.clients("logs").describe_log_groups()["logGroups"]
+    policies = cloud.clients("iam").list_role_policies(RoleName=role.ref)["PolicyNames"]
 
     assert {g["retentionInDays"] for g in groups if g["logGroupName"].startswith("Agentrail-Stateless-")} == {30}
     assert policies == ["StatelessAgentRoleDefaultPolicy8D88881D"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,8 @@ ALICE, BOB = DEFAULT_PRINCIPALS[:2]
 
 
 @pytest.fixture(scope="module")
-def cloud(services_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with LocalCloud(services_assembly, port=0, state_dir=tmp_path_factory.mktemp("edge"), warn=lambda _: None) as running:
-        yield running
+def cloud(local_cloud: Callable[..., LocalCloud], services_assembly: Path) -> LocalCloud:
+    return local_cloud(services_assembly, prewarm=True)
 
 
 @pytest.fixture(scope="module")

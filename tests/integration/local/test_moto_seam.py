@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cloud(services_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with LocalCloud(services_assembly, port=0, state_dir=tmp_path_factory.mktemp("seam"), warn=lambda _: None, prewarm=False) as running:
-        yield running
-
-
-def _client(cloud: LocalCloud, service: str) -> Any:
-    assert cloud.clients is not None
-    return cloud.clients(service)
+def cloud(local_cloud: Callable[..., LocalCloud], services_assembly: Path) -> LocalCloud:
+    return local_cloud(services_assembly)
 
 
 def _physical(cloud: LocalCloud, stack: str, construct_id: str, resource_type: str) -> Any:
@@ -38,7 +32,7 @@ def _physical(cloud: LocalCloud, stack: str, construct_id: str, resource_type: s
 def test_state_machine_lambda_task_runs_the_handler_and_the_execution_succeeds(cloud: LocalCloud) -> None:
     machine = _physical(cloud, "Local-Services", "Flow", "AWS::StepFunctions::StateMachine").ref
     function = _physical(cloud, "Local-Services", "Doubler", "AWS::Lambda::Function").ref
-    sfn = _client(cloud, "stepfunctions")
+    sfn = cloud.clients("stepfunctions")
 
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"value": 21}))["executionArn"]
     deadline = time.monotonic() + 30
@@ -52,7 +46,7 @@ def test_state_machine_lambda_task_runs_the_handler_and_the_execution_succeeds(c
 def test_a_failing_function_invoked_through_lambda_reports_its_error(cloud: LocalCloud) -> None:
     function = _physical(cloud, "Local-Edge", "Failing", "AWS::Lambda::Function").ref
 
-    response = _client(cloud, "lambda").invoke(FunctionName=function, Payload=b"{}")
+    response = cloud.clients("lambda").invoke(FunctionName=function, Payload=b"{}")
 
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read())["errorMessage"] == "the order is not valid"
@@ -61,14 +55,14 @@ def test_a_failing_function_invoked_through_lambda_reports_its_error(cloud: Loca
 def test_an_asynchronous_invocation_is_accepted_and_runs_in_the_background(cloud: LocalCloud) -> None:
     function = _physical(cloud, "Local-Services", "Doubler", "AWS::Lambda::Function")
 
-    response = _client(cloud, "lambda").invoke(FunctionName=function.ref, InvocationType="Event", Payload=b'{"value": 1}')
+    response = cloud.clients("lambda").invoke(FunctionName=function.ref, InvocationType="Event", Payload=b'{"value": 1}')
 
     assert response["StatusCode"] == 202
 
 
 def test_invoking_a_function_that_was_never_deployed_is_moto_not_found(cloud: LocalCloud) -> None:
     with pytest.raises(ClientError) as error:
-        _client(cloud, "lambda").invoke(FunctionName="not-deployed", Payload=b"{}")
+        cloud.clients("lambda").invoke(FunctionName="not-deployed", Payload=b"{}")
 
     assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
@@ -84,7 +78,7 @@ def test_sqs_event_source_deletes_processed_messages_and_redrives_reported_failu
     jobs = _physical(cloud, "Local-Services", "Jobs", "AWS::SQS::Queue").ref
     dead_letters = _physical(cloud, "Local-Services", "JobsDlq", "AWS::SQS::Queue").ref
     worker = _physical(cloud, "Local-Services", "JobWorker", "AWS::Lambda::Function")
-    sqs = _client(cloud, "sqs")
+    sqs = cloud.clients("sqs")
 
     for body in ("ok-1", "fail-2", "ok-3"):
         sqs.send_message(QueueUrl=jobs, MessageBody=body)

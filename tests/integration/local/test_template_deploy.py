@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cloud(services_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with LocalCloud(services_assembly, port=0, state_dir=tmp_path_factory.mktemp("services"), warn=lambda _: None, prewarm=False) as running:
-        yield running
+def cloud(local_cloud: Callable[..., LocalCloud], services_assembly: Path) -> LocalCloud:
+    return local_cloud(services_assembly)
 
 
 def _services(cloud: LocalCloud) -> StackDeployment:
@@ -30,16 +29,11 @@ def _by_prefix(deployment: StackDeployment, prefix: str, resource_type: str) -> 
     return next(r for r in deployment.resources.values() if r.logical_id.startswith(prefix) and r.type == resource_type)
 
 
-def _client(cloud: LocalCloud, service: str) -> Any:
-    assert cloud.clients is not None
-    return cloud.clients(service)
-
-
 def test_dynamodb_table_has_keys_index_ttl_stream_pitr_and_the_customer_managed_key(cloud: LocalCloud) -> None:
     services = _services(cloud)
     name = _by_prefix(services, "Sessions", "AWS::DynamoDB::Table").ref
     key_arn = _by_prefix(services, "DataKey", "AWS::KMS::Key").attributes["Arn"]
-    dynamodb = _client(cloud, "dynamodb")
+    dynamodb = cloud.clients("dynamodb")
 
     table = dynamodb.describe_table(TableName=name)["Table"]
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -58,7 +52,7 @@ def test_dynamodb_table_has_keys_index_ttl_stream_pitr_and_the_customer_managed_
 def test_table_v2_global_table_is_created_in_this_region_with_ttl(cloud: LocalCloud) -> None:
     name = _by_prefix(_services(cloud), "Events", "AWS::DynamoDB::GlobalTable").ref
 
-    ttl = _client(cloud, "dynamodb").describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    ttl = cloud.clients("dynamodb").describe_time_to_live(TableName=name)["TimeToLiveDescription"]
 
     assert ttl["AttributeName"] == "ttl"
 
@@ -67,7 +61,7 @@ def test_queue_has_visibility_timeout_kms_and_redrives_to_its_dead_letter_queue(
     services = _services(cloud)
     url = _by_prefix(services, "Tasks0", "AWS::SQS::Queue").ref
     dlq_arn = _by_prefix(services, "TasksDlq", "AWS::SQS::Queue").attributes["Arn"]
-    sqs = _client(cloud, "sqs")
+    sqs = cloud.clients("sqs")
 
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
@@ -79,7 +73,7 @@ def test_queue_has_visibility_timeout_kms_and_redrives_to_its_dead_letter_queue(
 def test_fifo_queue_gets_a_fifo_name_and_content_based_deduplication(cloud: LocalCloud) -> None:
     queue = _by_prefix(_services(cloud), "Ordered", "AWS::SQS::Queue")
 
-    attributes = _client(cloud, "sqs").get_queue_attributes(QueueUrl=queue.ref, AttributeNames=["All"])["Attributes"]
+    attributes = cloud.clients("sqs").get_queue_attributes(QueueUrl=queue.ref, AttributeNames=["All"])["Attributes"]
 
     assert queue.attributes["QueueName"].endswith(".fifo")
     assert (attributes["FifoQueue"], attributes["ContentBasedDeduplication"]) == ("true", "true")
@@ -87,7 +81,7 @@ def test_fifo_queue_gets_a_fifo_name_and_content_based_deduplication(cloud: Loca
 
 def test_bucket_is_versioned_encrypted_private_ssl_only_and_expires_objects(cloud: LocalCloud) -> None:
     name = _by_prefix(_services(cloud), "Offload", "AWS::S3::Bucket").ref
-    s3 = _client(cloud, "s3")
+    s3 = cloud.clients("s3")
 
     encryption = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
     policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
@@ -102,7 +96,7 @@ def test_bucket_is_versioned_encrypted_private_ssl_only_and_expires_objects(clou
 
 
 def _receive(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    sqs = _client(cloud, "sqs")
+    sqs = cloud.clients("sqs")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
@@ -118,7 +112,7 @@ def test_topic_delivers_raw_messages_to_its_queue_subscription(cloud: LocalCloud
     topic_arn = _by_prefix(services, "Notices", "AWS::SNS::Topic").ref
     inbox = _by_prefix(services, "Inbox", "AWS::SQS::Queue").ref
 
-    _client(cloud, "sns").publish(TopicArn=topic_arn, Message='{"task": "t-1"}')
+    cloud.clients("sns").publish(TopicArn=topic_arn, Message='{"task": "t-1"}')
 
     assert [m["Body"] for m in _receive(cloud, inbox)] == ['{"task": "t-1"}']
 
@@ -126,7 +120,7 @@ def test_topic_delivers_raw_messages_to_its_queue_subscription(cloud: LocalCloud
 def test_rule_on_the_custom_bus_routes_matching_events_to_the_queue(cloud: LocalCloud) -> None:
     services = _services(cloud)
     inbox = _by_prefix(services, "Inbox", "AWS::SQS::Queue").ref
-    events = _client(cloud, "events")
+    events = cloud.clients("events")
 
     events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "agentrail.tasks", "DetailType": "done", "Detail": '{"id": "t-2"}'}])
     events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "someone.else", "DetailType": "done", "Detail": "{}"}])
@@ -138,7 +132,7 @@ def test_rule_on_the_custom_bus_routes_matching_events_to_the_queue(cloud: Local
 def test_secret_is_generated_from_its_template_with_the_requested_length(cloud: LocalCloud) -> None:
     arn = _by_prefix(_services(cloud), "ApiToken", "AWS::SecretsManager::Secret").ref
 
-    value = json.loads(_client(cloud, "secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+    value = json.loads(cloud.clients("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
 
     assert value["user"] == "agent"
     assert len(value["password"]) == 24 and value["password"].isalnum()
@@ -148,9 +142,9 @@ def test_parameter_key_alias_and_log_group_retention_exist(cloud: LocalCloud) ->
     services = _services(cloud)
     log_group = _by_prefix(services, "Audit", "AWS::Logs::LogGroup").ref
 
-    parameter = _client(cloud, "ssm").get_parameter(Name="/agentrail/local/model")["Parameter"]
-    aliases = {a["AliasName"] for a in _client(cloud, "kms").list_aliases()["Aliases"]}
-    groups = _client(cloud, "logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
+    parameter = cloud.clients("ssm").get_parameter(Name="/agentrail/local/model")["Parameter"]
+    aliases = {a["AliasName"] for a in cloud.clients("kms").list_aliases()["Aliases"]}
+    groups = cloud.clients("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
 
     assert parameter["Value"] == "local"
     assert "alias/local-data" in aliases
@@ -160,7 +154,7 @@ def test_parameter_key_alias_and_log_group_retention_exist(cloud: LocalCloud) ->
 def test_function_environment_resolves_references_and_its_alias_points_to_version_one(cloud: LocalCloud) -> None:
     services = _services(cloud)
     function = _by_prefix(services, "Doubler9", "AWS::Lambda::Function")
-    lambda_client = _client(cloud, "lambda")
+    lambda_client = cloud.clients("lambda")
 
     configuration = lambda_client.get_function_configuration(FunctionName=function.ref)
     alias = lambda_client.get_alias(FunctionName=function.ref, Name="live")
@@ -179,7 +173,7 @@ def test_event_source_mapping_is_recorded_for_local_polling_not_created_in_moto(
     mapping = next(iter(services.of_type("AWS::Lambda::EventSourceMapping")))
     queue_arn = _by_prefix(services, "Tasks0", "AWS::SQS::Queue").attributes["Arn"]
 
-    in_moto = _client(cloud, "lambda").list_event_source_mappings()["EventSourceMappings"]
+    in_moto = cloud.clients("lambda").list_event_source_mappings()["EventSourceMappings"]
 
     assert in_moto == []
     assert mapping.local["mapping"]["EventSourceArn"] == queue_arn
@@ -225,7 +219,7 @@ def test_a_cross_stack_reference_resolves_to_the_other_stacks_value(cloud: Local
 def test_inline_code_function_runs_through_lambda_invoke(cloud: LocalCloud) -> None:
     name = _by_prefix(_services(cloud), "Inline", "AWS::Lambda::Function").ref
 
-    response = _client(cloud, "lambda").invoke(FunctionName=name, Payload=b"{}")
+    response = cloud.clients("lambda").invoke(FunctionName=name, Payload=b"{}")
 
     assert "FunctionError" not in response
     assert json.loads(response["Payload"].read()) == {"inline": True}
@@ -234,8 +228,8 @@ def test_inline_code_function_runs_through_lambda_invoke(cloud: LocalCloud) -> N
 def test_a_function_with_a_role_imported_by_arn_gets_a_stand_in_role_and_runs(cloud: LocalCloud) -> None:
     name = _by_prefix(_services(cloud), "ImportedRoleFunction", "AWS::Lambda::Function").ref
 
-    response = _client(cloud, "lambda").invoke(FunctionName=name, Payload=b'{"value": 4}')
-    role = _client(cloud, "iam").get_role(RoleName="imported-role")["Role"]
+    response = cloud.clients("lambda").invoke(FunctionName=name, Payload=b'{"value": 4}')
+    role = cloud.clients("iam").get_role(RoleName="imported-role")["Role"]
 
     assert json.loads(response["Payload"].read())["value"] == 8
     assert role["Arn"] == "arn:aws:iam::123456789012:role/service/imported-role"

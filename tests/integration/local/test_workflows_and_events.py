@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,8 @@ STACK = "Local-Workflows"
 
 
 @pytest.fixture(scope="module")
-def cloud(services_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with LocalCloud(
-        services_assembly, port=0, state_dir=tmp_path_factory.mktemp("workflows"), warn=lambda _: None, stacks=[STACK], prewarm=False
-    ) as running:
-        yield running
-
-
-def _client(cloud: LocalCloud, service: str) -> Any:
-    assert cloud.clients is not None
-    return cloud.clients(service)
+def cloud(local_cloud: Callable[..., LocalCloud], services_assembly: Path) -> LocalCloud:
+    return local_cloud(services_assembly, stacks=[STACK])
 
 
 def _resource(cloud: LocalCloud, construct_id: str, resource_type: str) -> Any:
@@ -45,15 +37,19 @@ def _machine(cloud: LocalCloud, construct_id: str) -> str:
     return _resource(cloud, construct_id, "AWS::StepFunctions::StateMachine").ref
 
 
-def _run(cloud: LocalCloud, machine: str, payload: dict[str, Any], *, seconds: float = 30) -> dict[str, Any]:
-    sfn = _client(cloud, "stepfunctions")
+def _start(cloud: LocalCloud, machine: str, payload: dict[str, Any]) -> str:
     # Named, as the task API names executions: moto names every unnamed execution "None".
-    execution = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(payload))["executionArn"]
-    return _finished(cloud, execution, seconds=seconds)
+    return cloud.clients("stepfunctions").start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(payload))[
+        "executionArn"
+    ]
+
+
+def _run(cloud: LocalCloud, machine: str, payload: dict[str, Any], *, seconds: float = 30) -> dict[str, Any]:
+    return _finished(cloud, _start(cloud, machine, payload), seconds=seconds)
 
 
 def _finished(cloud: LocalCloud, execution: str, *, seconds: float = 30) -> dict[str, Any]:
-    sfn = _client(cloud, "stepfunctions")
+    sfn = cloud.clients("stepfunctions")
     deadline = time.monotonic() + seconds
     while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -61,7 +57,24 @@ def _finished(cloud: LocalCloud, execution: str, *, seconds: float = 30) -> dict
 
 
 def _history(cloud: LocalCloud, execution: str) -> list[dict[str, Any]]:
-    return _client(cloud, "stepfunctions").get_execution_history(executionArn=execution)["events"]
+    return cloud.clients("stepfunctions").get_execution_history(executionArn=execution)["events"]
+
+
+def _waiting_for_its_token(cloud: LocalCloud, marker: Path) -> str:
+    """An execution of ``Paused`` once its task has written its token to ``marker`` and it waits (asserted)."""
+    execution = _start(cloud, _machine(cloud, "Paused"), {"marker": str(marker)})
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cloud.clients("stepfunctions").describe_execution(executionArn=execution)["status"] == "RUNNING"
+    return execution
+
+
+def _item_counts(cloud: LocalCloud, execution: str) -> dict[str, int]:
+    """The item counts of the one map run of ``execution``."""
+    sfn = cloud.clients("stepfunctions")
+    (run,) = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+    return sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
 
 
 @pytest.mark.parametrize("machine", ["Guarded", "ServiceGuarded"], ids=["lambda-arn", "lambda-invoke-integration"])
@@ -87,14 +100,8 @@ def test_a_function_error_named_in_retry_is_retried_and_the_execution_succeeds(c
 
 def test_a_task_token_wait_resumes_with_the_output_sent_to_send_task_success(cloud: LocalCloud, tmp_path: Path) -> None:
     marker = tmp_path / "token"
-    sfn = _client(cloud, "stepfunctions")
-    execution = sfn.start_execution(
-        stateMachineArn=_machine(cloud, "Paused"), name=uuid.uuid4().hex, input=json.dumps({"marker": str(marker)})
-    )["executionArn"]
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    sfn = cloud.clients("stepfunctions")
+    execution = _waiting_for_its_token(cloud, marker)
 
     sfn.send_task_success(taskToken=marker.read_text(), output=json.dumps({"approved": True}))
 
@@ -105,13 +112,8 @@ def test_a_task_token_wait_resumes_with_the_output_sent_to_send_task_success(clo
 
 def test_stopping_an_execution_that_waits_for_a_task_token_aborts_it_at_once(cloud: LocalCloud, tmp_path: Path) -> None:
     marker = tmp_path / "token"
-    sfn = _client(cloud, "stepfunctions")
-    execution = sfn.start_execution(
-        stateMachineArn=_machine(cloud, "Paused"), name=uuid.uuid4().hex, input=json.dumps({"marker": str(marker)})
-    )["executionArn"]
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sfn = cloud.clients("stepfunctions")
+    execution = _waiting_for_its_token(cloud, marker)
 
     sfn.stop_execution(executionArn=execution, error="Cancelled", cause="cancelled by its owner")
 
@@ -143,8 +145,7 @@ def test_a_distributed_map_within_its_tolerated_failure_percentage_succeeds(clou
     described = _run(cloud, _machine(cloud, "FanOut"), {"items": items, "tolerance": 50})
 
     assert described["status"] == "SUCCEEDED", described
-    (run,) = _client(cloud, "stepfunctions").list_map_runs(executionArn=described["executionArn"])["mapRuns"]
-    counts = _client(cloud, "stepfunctions").describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
+    counts = _item_counts(cloud, described["executionArn"])
     assert (counts["total"], counts["succeeded"], counts["failed"]) == (3, 2, 1)
 
 
@@ -159,15 +160,14 @@ def test_moto_does_not_yet_fail_a_distributed_map_over_its_tolerated_failure_per
     described = _run(cloud, _machine(cloud, "FanOut"), {"items": items, "tolerance": 50})
 
     assert described["status"] == "SUCCEEDED"
-    (run,) = _client(cloud, "stepfunctions").list_map_runs(executionArn=described["executionArn"])["mapRuns"]
-    counts = _client(cloud, "stepfunctions").describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
+    counts = _item_counts(cloud, described["executionArn"])
     assert (counts["total"], counts["failed"]) == (3, 2)
 
 
 def test_an_eventbridge_rule_delivers_to_its_lambda_target_and_its_queue(cloud: LocalCloud) -> None:
     listener = _resource(cloud, "Listener", "AWS::Lambda::Function")
     queue = _resource(cloud, "Heard", "AWS::SQS::Queue").ref
-    events = _client(cloud, "events")
+    events = cloud.clients("events")
 
     answer = events.put_events(
         Entries=[{"EventBusName": "local-workflow-bus", "Source": "agentrail.tests", "DetailType": "Order Placed", "Detail": '{"order": "A-7"}'}]
@@ -184,7 +184,7 @@ def test_an_eventbridge_rule_delivers_to_its_lambda_target_and_its_queue(cloud: 
     assert len(received) == 1
     assert (received[0]["source"], received[0]["detail-type"], received[0]["detail"]) == ("agentrail.tests", "Order Placed", {"order": "A-7"})
     assert received[0]["time"].endswith("Z") and received[0]["account"] == "123456789012"
-    queued = _client(cloud, "sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
+    queued = cloud.clients("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
     assert json.loads(queued[0]["Body"])["detail"] == {"order": "A-7"}
 
 
@@ -193,7 +193,7 @@ def test_an_event_that_matches_no_rule_reaches_no_target(cloud: LocalCloud) -> N
     log = cloud.function_log(listener.logical_id)
     before = log.read_text() if log.exists() else ""
 
-    answer = _client(cloud, "events").put_events(
+    answer = cloud.clients("events").put_events(
         Entries=[{"EventBusName": "local-workflow-bus", "Source": "someone.else", "DetailType": "Other", "Detail": "{}"}]
     )
 

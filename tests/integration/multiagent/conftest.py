@@ -31,7 +31,6 @@ TASK_TABLE = "agentrail-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-team-idempotency"
 BUS = "agentrail-team-events"
 MAX_RECEIVE_COUNT = 3
-OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
 
 #: The demo support team as the MultiAgentStack declares it: name -> (definition, hand-offs, description).
 DEMO_TEAM = {
@@ -76,7 +75,8 @@ class Team:
     tasks: Queue
     outcomes: Queue
     specialists: dict[str, Queue]
-    events_queue_url: str
+    #: The task events of the team's bus (the integration tier's ``task_event_capture``).
+    captured: Any
     store: TaskStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,8 +98,7 @@ class Team:
         return self.sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
 
     def task_events(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.events_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
-        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        return self.captured.events()
 
 
 def _queue(sqs: Any, name: str) -> Queue:
@@ -117,7 +116,7 @@ def _queue(sqs: Any, name: str) -> Queue:
 
 
 @pytest.fixture
-def aws() -> Iterator[Team]:
+def aws(task_event_capture) -> Iterator[Team]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id")):
@@ -128,12 +127,7 @@ def aws() -> Iterator[Team]:
                 BillingMode="PAY_PER_REQUEST",
             )
         sqs = boto3.client("sqs")
-        events = boto3.client("events")
-        events.create_event_bus(Name=BUS)
-        events_queue_url = sqs.create_queue(QueueName="agentrail-team-events-capture")["QueueUrl"]
-        capture_arn = sqs.get_queue_attributes(QueueUrl=events_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="all-task-events", EventBusName=BUS, EventPattern=json.dumps({"source": ["agentrail.tasks"]}))
-        events.put_targets(Rule="all-task-events", EventBusName=BUS, Targets=[{"Id": "capture", "Arn": capture_arn}])
+        captured = task_event_capture(BUS, "agentrail-team-events-capture")
         parameters.clear_caches()
         yield Team(
             sqs=sqs,
@@ -141,7 +135,7 @@ def aws() -> Iterator[Team]:
             tasks=_queue(sqs, "agentrail-team-tasks"),
             outcomes=_queue(sqs, "agentrail-team-outcomes"),
             specialists={name: _queue(sqs, f"agentrail-team-{name}") for name in DEMO_TEAM},
-            events_queue_url=events_queue_url,
+            captured=captured,
         )
         parameters.clear_caches()
 
@@ -168,6 +162,8 @@ class Handlers:
     orchestrator: ModuleType
     #: Builds the SQS event Lambda would (the integration tier's ``sqs_event``).
     sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]
+    #: Who submits tasks: the caller of the shared API events (the integration tier's ``owner``).
+    owner: str
     #: Every (function, SQS event) delivered, in order.
     deliveries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -175,7 +171,7 @@ class Handlers:
         """``POST /tasks`` as the API function does it: the task record, then one message on the task queue."""
         from agentrail.tasks.service import TaskSubmission
 
-        return self.router.tasks.submit(TaskSubmission(message=message), owner=OWNER, correlation_id=correlation_id).task_id
+        return self.router.tasks.submit(TaskSubmission(message=message), owner=self.owner, correlation_id=correlation_id).task_id
 
     def routes(self) -> dict[str, tuple[Queue, ModuleType]]:
         return {
@@ -239,7 +235,9 @@ def team_environment(aws: Team, options: TeamOptions) -> tuple[dict[str, str], d
 
 
 @pytest.fixture
-def team(aws: Team, handler_module: Callable[..., ModuleType], sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]) -> Callable[..., Handlers]:
+def team(
+    aws: Team, handler_module: Callable[..., ModuleType], sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]], owner: str
+) -> Callable[..., Handlers]:
     """Build the demo support team's functions under the given options (``team(max_hops=2)``)."""
 
     def build(**options: Any) -> Handlers:
@@ -255,7 +253,7 @@ def team(aws: Team, handler_module: Callable[..., ModuleType], sqs_event: Callab
             } | chosen.overrides.get(name, {})
             specialists[name] = handler_module("specialist", member, exclusive=True)
         orchestrator = handler_module("orchestrator", {k: v for k, v in shared.items() if k.startswith("AGENT_TASK_")}, exclusive=True)
-        return Handlers(aws=aws, router=router, specialists=specialists, orchestrator=orchestrator, sqs_event=sqs_event)
+        return Handlers(aws=aws, router=router, specialists=specialists, orchestrator=orchestrator, sqs_event=sqs_event, owner=owner)
 
     return build
 
@@ -280,13 +278,13 @@ def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable
 
 
 @pytest.fixture
-def stored_task(aws: Team) -> Callable[..., str]:
+def stored_task(aws: Team, owner: str) -> Callable[..., str]:
     """Store a task as ``POST /tasks`` does (the shared events' task unless another id is given)."""
 
     def store(message: str, *, task_id: str, correlation_id: str | None = None, task_type: str = "default") -> str:
         now = int(time.time())
         aws.store.create(
-            TaskRecord(task_id=task_id, owner=OWNER, task_type=task_type, message=message, created_at=now, updated_at=now,
+            TaskRecord(task_id=task_id, owner=owner, task_type=task_type, message=message, created_at=now, updated_at=now,
                        correlation_id=correlation_id)
         )
         return task_id

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -24,8 +22,6 @@ from agentrail.sessions.settings import SessionSettings
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"
 FIFO_QUEUE = "agentrail-session-turns.fifo"
-#: The caller of every events/sessions/*.json event, as principal_of names it.
-OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
 #: A fixed start time, so expiry is exact; turns move the clock on by hand.
 T0 = 1_795_860_000
 
@@ -90,12 +86,6 @@ def aws() -> Iterator[Aws]:
 
 
 @pytest.fixture
-def owner() -> str:
-    """The principal of the events/sessions/*.json caller."""
-    return OWNER
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
@@ -145,17 +135,8 @@ def make_app(agent_env) -> Callable[..., Any]:
     return build
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: str
-    event: dict[str, Any] = field(repr=False)
-
-
 @pytest.fixture
-def api_event(load_event) -> Callable[..., dict[str, Any]]:
+def api_event(load_event, aimed_event) -> Callable[..., dict[str, Any]]:
     """An events/sessions/<name>.json event, aimed at ``session_id``, with another body, caller or query if given.
 
     ``caller`` is an ``identity``/``authorizer`` override: ``{"userArn": ...}``,
@@ -171,17 +152,8 @@ def api_event(load_event) -> Callable[..., dict[str, Any]]:
         query: dict[str, str] | None = None,
         request_id: str | None = None,
     ) -> dict[str, Any]:
-        event = copy.deepcopy(load_event(f"sessions/{name}.json"))
-        if session_id is not None:
-            template = event["pathParameters"]["session_id"]
-            event["path"] = event["path"].replace(template, session_id)
-            event["requestContext"]["path"] = event["requestContext"]["path"].replace(template, session_id)
-            event["pathParameters"] = {"session_id": session_id}
-        if body is not ...:
-            event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
-        if query is not None:
-            event["queryStringParameters"] = query
-            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+        path = {"session_id": session_id} if session_id is not None else None
+        event = aimed_event(load_event(f"sessions/{name}.json"), path_parameters=path, body=body, query=query)
         if request_id is not None:
             event["requestContext"]["requestId"] = request_id
         if caller is not None:
@@ -193,19 +165,6 @@ def api_event(load_event) -> Callable[..., dict[str, Any]]:
         return event
 
     return build
-
-
-@pytest.fixture
-def call(lambda_context, headers_of) -> Callable[[Any, dict[str, Any]], Reply]:
-    """Resolve ``event`` with ``app`` (a resolver or a handler function) and parse the response."""
-
-    def invoke(app: Any, event: dict[str, Any]) -> Reply:
-        resolve = app.resolve if hasattr(app, "resolve") else app
-        response = resolve(copy.deepcopy(event), lambda_context)
-        raw = response.get("body") or ""
-        return Reply(response["statusCode"], headers_of(response), json.loads(raw) if raw else None, raw, event)
-
-    return invoke
 
 
 @pytest.fixture
@@ -221,10 +180,10 @@ def create_session(api_event, call) -> Callable[..., str]:
 
 
 @pytest.fixture
-def send(api_event, call) -> Callable[..., Reply]:
+def send(api_event, call) -> Callable[..., Any]:
     """``POST /sessions/{id}/messages`` with ``message`` through ``app``."""
 
-    def post(app: Any, session_id: str, message: str, **overrides: Any) -> Reply:
+    def post(app: Any, session_id: str, message: str, **overrides: Any) -> Any:
         return call(app, api_event("send-message", session_id=session_id, body={"message": message}, **overrides))
 
     return post

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
@@ -19,6 +20,20 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 def item_size(item: dict[str, Any]) -> int:
     return len(json.dumps(item, sort_keys=True))
+
+
+@pytest.fixture
+def session_told(make_store, make_agent, make_app, create_session, send) -> Callable[..., tuple[Any, str]]:
+    """``session_told(*messages, **store_options)``: the sessions app over a store with those options, and a session sent ``messages``."""
+
+    def tell(*messages: str, **store_options: Any) -> tuple[Any, str]:
+        app = make_app(make_agent(make_store(**store_options)))
+        session_id = create_session(app)
+        for message in messages:
+            send(app, session_id, message)
+        return app, session_id
+
+    return tell
 
 
 def test_the_agent_recalls_a_fact_from_an_earlier_turn_through_the_lambda_handler(aws, session_handler, api_event, call):
@@ -47,9 +62,8 @@ def test_a_new_session_does_not_know_another_sessions_facts(make_store, make_age
 # -- one item per turn ---------------------------------------------------------------------------
 
 
-def test_each_turn_is_one_item_and_no_item_grows_as_the_conversation_does(aws, make_store, make_agent, make_app, create_session, send):
-    app = make_app(make_agent(make_store()))
-    session_id = create_session(app)
+def test_each_turn_is_one_item_and_no_item_grows_as_the_conversation_does(aws, session_told, send):
+    app, session_id = session_told()
     for _ in range(3):
         assert send(app, session_id, "Calculate 6 * 7").status == 200
     early = {item["sk"]["S"]: item_size(item) for item in aws.items(session_id)}
@@ -63,9 +77,8 @@ def test_each_turn_is_one_item_and_no_item_grows_as_the_conversation_does(aws, m
     assert {late[f"turn#{n:010d}"] for n in range(1, 13)} == {early["turn#0000000001"]}
 
 
-def test_a_turn_over_the_item_limit_is_offloaded_to_s3_and_read_back(aws, make_store, make_agent, make_app, create_session, send, api_event, call):
-    app = make_app(make_agent(make_store(offload=True, max_payload_bytes=2_000)))
-    session_id = create_session(app)
+def test_a_turn_over_the_item_limit_is_offloaded_to_s3_and_read_back(aws, session_told, send, api_event, call):
+    app, session_id = session_told(offload=True, max_payload_bytes=2_000)
     long_message = "My name is Ada. " + "The quick brown fox jumps over the lazy dog. " * 60
 
     reply = send(app, session_id, long_message)
@@ -81,10 +94,9 @@ def test_a_turn_over_the_item_limit_is_offloaded_to_s3_and_read_back(aws, make_s
 
 
 def test_a_turn_over_the_item_limit_without_an_offload_bucket_is_refused_with_413_and_nothing_written(
-    aws, make_store, make_agent, make_app, create_session, send, api_event, call
+    aws, session_told, send, api_event, call
 ):
-    app = make_app(make_agent(make_store(max_payload_bytes=2_000)))
-    session_id = create_session(app)
+    app, session_id = session_told(max_payload_bytes=2_000)
     before = aws.items(session_id)
 
     reply = send(app, session_id, "The quick brown fox jumps over the lazy dog. " * 60)
@@ -124,11 +136,8 @@ def dynamodb_calls(aws):
     return Recorder
 
 
-def test_a_turn_reads_with_one_bounded_query_and_writes_with_one_transaction(make_store, make_agent, make_app, create_session, send, dynamodb_calls):
-    app = make_app(make_agent(make_store(window_turns=4)))
-    session_id = create_session(app)
-    for n in range(6):
-        send(app, session_id, f"Calculate {n} + 1")
+def test_a_turn_reads_with_one_bounded_query_and_writes_with_one_transaction(session_told, send, dynamodb_calls):
+    app, session_id = session_told(*(f"Calculate {n} + 1" for n in range(6)), window_turns=4)
 
     with dynamodb_calls() as recorded:
         reply = send(app, session_id, "Calculate 2 + 2")
@@ -142,11 +151,8 @@ def test_a_turn_reads_with_one_bounded_query_and_writes_with_one_transaction(mak
     assert [next(iter(op)) for op in transaction["TransactItems"]] == ["Put", "Update"]
 
 
-def test_the_window_holds_the_latest_turns_that_fit_the_token_budget(aws, make_store, make_agent, create_session, make_app, send, owner):
-    app = make_app(make_agent(make_store()))
-    session_id = create_session(app)
-    for n in range(5):
-        send(app, session_id, f"Calculate {n} * 3")
+def test_the_window_holds_the_latest_turns_that_fit_the_token_budget(aws, make_store, session_told, owner):
+    _, session_id = session_told(*(f"Calculate {n} * 3" for n in range(5)))
     tokens = {int(i["sk"]["S"][5:]): int(i["tokens"]["N"]) for i in aws.items(session_id) if i["sk"]["S"].startswith("turn#")}
 
     window = make_store(window_turns=10, window_tokens=tokens[4] + tokens[5] + 1).load_window(session_id, owner=owner)
@@ -157,22 +163,16 @@ def test_the_window_holds_the_latest_turns_that_fit_the_token_budget(aws, make_s
     assert [m.text for m in window.history() if m.role == "user"] == ["Calculate 3 * 3", "Calculate 4 * 3"]
 
 
-def test_truncate_drops_the_turns_that_leave_the_window(make_store, make_agent, make_app, create_session, send):
-    app = make_app(make_agent(make_store(window_turns=2, strategy="truncate")))
-    session_id = create_session(app)
-    for message in ("My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2"):
-        send(app, session_id, message)
+def test_truncate_drops_the_turns_that_leave_the_window(session_told, send):
+    app, session_id = session_told("My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2", window_turns=2, strategy="truncate")
 
     reply = send(app, session_id, "What is my name?")
 
     assert reply.body["answer"] == "I don't know your name yet."
 
 
-def test_summary_lets_the_agent_recall_a_fact_that_left_the_window(aws, make_store, make_agent, make_app, create_session, send):
-    app = make_app(make_agent(make_store(window_turns=2, strategy="summary")))
-    session_id = create_session(app)
-    for message in ("My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2"):
-        send(app, session_id, message)
+def test_summary_lets_the_agent_recall_a_fact_that_left_the_window(aws, session_told, send):
+    app, session_id = session_told("My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2", window_turns=2, strategy="summary")
 
     reply = send(app, session_id, "What is my name?")
 
@@ -182,12 +182,11 @@ def test_summary_lets_the_agent_recall_a_fact_that_left_the_window(aws, make_sto
     assert summary["through"]["N"] == "2"
 
 
-def test_summary_also_keeps_turns_the_token_budget_left_out(aws, make_store, make_agent, make_app, create_session, send):
+def test_summary_also_keeps_turns_the_token_budget_left_out(aws, session_told, send):
     # Every turn here costs well over 15 tokens, so a 40-token budget keeps at most two of them.
-    app = make_app(make_agent(make_store(window_turns=20, window_tokens=40, strategy="summary")))
-    session_id = create_session(app)
-    for message in ("My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2", "Calculate 3 + 3"):
-        send(app, session_id, message)
+    app, session_id = session_told(
+        "My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2", "Calculate 3 + 3", window_turns=20, window_tokens=40, strategy="summary"
+    )
 
     reply = send(app, session_id, "What is my name?")
 
@@ -196,11 +195,8 @@ def test_summary_also_keeps_turns_the_token_budget_left_out(aws, make_store, mak
     assert summary["text"]["S"].startswith("- turn 1: the user said: My name is Ada\n")
 
 
-def test_history_pages_oldest_first_with_a_cursor(make_store, make_agent, make_app, create_session, send, api_event, call):
-    app = make_app(make_agent(make_store()))
-    session_id = create_session(app)
-    for n in range(5):
-        send(app, session_id, f"Calculate {n} + 10")
+def test_history_pages_oldest_first_with_a_cursor(session_told, api_event, call):
+    app, session_id = session_told(*(f"Calculate {n} + 10" for n in range(5)))
 
     first = call(app, api_event("get-session", session_id=session_id, query={"limit": "2"})).body
     second = call(app, api_event("get-session", session_id=session_id, query={"limit": "2", "cursor": first["next_cursor"]})).body

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -22,8 +21,6 @@ BUS = "agentrail-task-events"
 SECRET = "agentrail/webhook-signing"
 SECRET_VALUE = "whsec-9c1f4e7a2b5d8e0f3a6c9d2e5f8a1b4c"
 MAX_RECEIVE_COUNT = 5
-#: The caller of every events/tasks/*.json event, as principal_of names it.
-OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
 
 
 @dataclass
@@ -38,7 +35,7 @@ class Aws:
     queue_url: str
     queue_arn: str
     dlq_url: str
-    events_queue_url: str
+    captured: Any
     state_machine_arn: str
     secret_arn: str
     table: str = TASK_TABLE
@@ -67,11 +64,11 @@ class Aws:
 
     def task_events(self) -> list[dict[str, Any]]:
         """The task events the bus delivered, through its rule, to the capture queue."""
-        return [json.loads(m["Body"]) for m in self.queued(self.events_queue_url)]
+        return self.captured.events()
 
 
 @pytest.fixture
-def aws() -> Iterator[Aws]:
+def aws(task_event_capture) -> Iterator[Aws]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         for name, key, ttl in ((TASK_TABLE, "task_id", "expires_at"), (IDEMPOTENCY_TABLE, "id", "expiration")):
@@ -95,12 +92,7 @@ def aws() -> Iterator[Aws]:
             },
         )["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events = boto3.client("events")
-        events.create_event_bus(Name=BUS)
-        events_queue_url = sqs.create_queue(QueueName="agentrail-task-events-capture")["QueueUrl"]
-        capture_arn = sqs.get_queue_attributes(QueueUrl=events_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="all-task-events", EventBusName=BUS, EventPattern=json.dumps({"source": ["agentrail.tasks"]}))
-        events.put_targets(Rule="all-task-events", EventBusName=BUS, Targets=[{"Id": "capture", "Arn": capture_arn}])
+        captured = task_event_capture(BUS, "agentrail-task-events-capture")
         sfn = boto3.client("stepfunctions")
         state_machine_arn = sfn.create_state_machine(
             name="agentrail-long-tasks",
@@ -110,15 +102,10 @@ def aws() -> Iterator[Aws]:
         secret_arn = boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=SECRET_VALUE)["ARN"]
         parameters.clear_caches()
         yield Aws(
-            dynamodb=dynamodb, sqs=sqs, s3=s3, events=events, sfn=sfn, queue_url=queue_url, queue_arn=queue_arn,
-            dlq_url=dlq_url, events_queue_url=events_queue_url, state_machine_arn=state_machine_arn, secret_arn=secret_arn,
+            dynamodb=dynamodb, sqs=sqs, s3=s3, events=boto3.client("events"), sfn=sfn, queue_url=queue_url, queue_arn=queue_arn,
+            dlq_url=dlq_url, captured=captured, state_machine_arn=state_machine_arn, secret_arn=secret_arn,
         )
         parameters.clear_caches()
-
-
-@pytest.fixture
-def owner() -> str:
-    return OWNER
 
 
 @pytest.fixture
@@ -141,17 +128,8 @@ def task_handler(aws: Aws, handler_module) -> Callable[..., Any]:
     return initialized
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: str
-    event: dict[str, Any] = field(repr=False)
-
-
 @pytest.fixture
-def api_event(load_event) -> Callable[..., dict[str, Any]]:
+def api_event(load_event, aimed_event) -> Callable[..., dict[str, Any]]:
     """An events/tasks/<name>.json event, aimed at ``task_id``, with another body, caller or idempotency key if given."""
 
     def build(
@@ -162,14 +140,8 @@ def api_event(load_event) -> Callable[..., dict[str, Any]]:
         caller: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        event = copy.deepcopy(load_event(f"tasks/{name}.json"))
-        if task_id is not None:
-            template = event["pathParameters"]["task_id"]
-            event["path"] = event["path"].replace(template, task_id)
-            event["requestContext"]["path"] = event["requestContext"]["path"].replace(template, task_id)
-            event["pathParameters"] = {"task_id": task_id}
-        if body is not ...:
-            event["body"] = body if isinstance(body, str) else json.dumps(body)
+        path = {"task_id": task_id} if task_id is not None else None
+        event = aimed_event(load_event(f"tasks/{name}.json"), path_parameters=path, body=body)
         if idempotency_key is not None:
             event["headers"]["Idempotency-Key"] = idempotency_key
             event["multiValueHeaders"]["Idempotency-Key"] = [idempotency_key]
@@ -178,16 +150,6 @@ def api_event(load_event) -> Callable[..., dict[str, Any]]:
         return event
 
     return build
-
-
-@pytest.fixture
-def call(lambda_context, headers_of) -> Callable[[Any, dict[str, Any]], Reply]:
-    def invoke(handler: Any, event: dict[str, Any]) -> Reply:
-        response = handler(copy.deepcopy(event), lambda_context)
-        raw = response.get("body") or ""
-        return Reply(response["statusCode"], headers_of(response), json.loads(raw) if raw else None, raw, event)
-
-    return invoke
 
 
 @pytest.fixture
