@@ -13,7 +13,8 @@ import httpx
 
 from agentrail_cli.client import json_or_text
 from agentrail_cli.local.auth import APPROVER
-from agentrail_cli.operations import DEFAULT_READY_FILE, Target, TargetError, peek_dead_letters, redrive
+from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
+from agentrail_cli.synth import default_state_dir
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,7 +66,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def _target_arguments(parser: argparse.ArgumentParser, *, principal: str | None = None) -> None:
     where = parser.add_argument_group("target (local mode by default)")
     where.add_argument("--stack", help="stack name; with no ready file, a deployed stack reached with your AWS credentials")
-    where.add_argument("--ready-file", type=Path, help=f"local mode's ready file (default: {DEFAULT_READY_FILE})")
+    where.add_argument("--ready-file", type=Path, help="local mode's ready file (default: .agentrail/local.json in the project, found from any subfolder)")
     where.add_argument("--deployed", action="store_true", help="use the deployed stack even if local mode is running")
     where.add_argument("--region", help="AWS Region of a deployed stack")
     where.add_argument("--profile", help="AWS profile for a deployed stack")
@@ -73,7 +74,7 @@ def _target_arguments(parser: argparse.ArgumentParser, *, principal: str | None 
 
 
 def _target(args: argparse.Namespace, *, pattern: str = "async") -> Target:
-    ready = args.ready_file or DEFAULT_READY_FILE
+    ready = args.ready_file or default_state_dir() / "local.json"
     if not args.deployed and (args.ready_file or ready.is_file()):
         return Target.local(ready, stack=args.stack, pattern=None if args.stack else pattern, principal=args.principal)
     if not args.stack:

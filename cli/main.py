@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
-from agentrail_cli.synth import SynthError, find_project_dir, synthesize
+from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
 
 DEFAULT_PORT = 3000
 
@@ -43,12 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
-    if args.state_dir is not None:
-        return args.state_dir.resolve()
-    try:
-        return find_project_dir() / ".agentrail"
-    except SynthError:
-        return Path.cwd() / ".agentrail"
+    return args.state_dir.resolve() if args.state_dir is not None else default_state_dir()
 
 
 def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: Path) -> None:

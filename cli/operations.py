@@ -16,9 +16,6 @@ import httpx
 
 from agentrail_cli.client import AgentApiClient, IamAuth, LocalReadyFile
 
-DEFAULT_READY_FILE = Path(".agentrail/local.json")
-
-
 class TargetError(Exception):
     """The target could not be found or lacks what the command needs; the message says what to pass."""
 

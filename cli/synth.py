@@ -29,6 +29,15 @@ def find_project_dir(start: str | Path | None = None) -> Path:
     raise SynthError(f"no cdk.json in {here} or above; run from the project folder or pass --assembly")
 
 
+def default_state_dir(start: str | Path | None = None) -> Path:
+    """Where local mode keeps its logs, assembly and ready file: ``.agentrail`` in the project (found upward
+    from ``start``), or in ``start`` itself outside a project. Every command looks there by default."""
+    try:
+        return find_project_dir(start) / ".agentrail"
+    except SynthError:
+        return Path(start or Path.cwd()).resolve() / ".agentrail"
+
+
 def cdk_command(project_dir: Path) -> list[str]:
     pinned = project_dir / "node_modules" / ".bin" / "cdk"
     if pinned.exists():
@@ -80,4 +89,4 @@ def synthesize(
     return output
 
 
-__all__ = ["SynthError", "cdk_command", "find_project_dir", "synthesize"]
+__all__ = ["SynthError", "cdk_command", "default_state_dir", "find_project_dir", "synthesize"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentrail_cli.main import main
-from agentrail_cli.synth import SynthError, find_project_dir
+from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir
 
 
 def test_local_with_a_folder_that_is_not_an_assembly_fails_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,6 +31,18 @@ def test_the_project_folder_is_the_nearest_one_with_cdk_json(tmp_path: Path) -> 
     nested.mkdir(parents=True)
 
     assert find_project_dir(nested) == tmp_path.resolve()
+
+
+def test_local_state_is_found_from_any_subfolder_of_the_project(tmp_path: Path) -> None:
+    (tmp_path / "cdk.json").write_text("{}")
+    nested = tmp_path / "tests" / "e2e"
+    nested.mkdir(parents=True)
+
+    assert default_state_dir(nested) == tmp_path.resolve() / ".agentrail"
+
+
+def test_outside_a_project_local_state_is_in_the_current_folder(tmp_path: Path) -> None:
+    assert default_state_dir(tmp_path) == tmp_path.resolve() / ".agentrail"
 
 
 def test_outside_a_project_synthesis_asks_for_an_assembly(tmp_path: Path) -> None:
