@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from agentrail import clock as runtime_clock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "events"
@@ -67,6 +70,30 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@dataclass
+class FrozenClock:
+    """A wall clock that moves only when the test moves it; it starts at the real time, truncated to the second."""
+
+    now: float = field(default_factory=lambda: float(int(time.time())))
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """The runtime's clock for this test (:mod:`agentrail.clock`), frozen at the real time when the test starts.
+
+    Installed for everything the test calls, including handlers imported before it; expiry and
+    ordering are exact, and times stay relative to the day the suite runs.
+    """
+    with runtime_clock.use(FrozenClock()) as frozen:
+        yield frozen
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -121,11 +120,11 @@ def test_lookup_order_ids_are_validated_before_the_lookup(order_id):
         lookup_order.validate({"order_id": order_id})
 
 
-def test_current_time_is_in_the_requested_zone():
-    now = datetime.fromisoformat(call(current_time, timezone="Asia/Tokyo"))
+def test_current_time_reads_the_runtimes_clock_in_the_requested_zone(clock):
+    clock.now = 1_800_000_000  # 2027-01-15 08:00:00 UTC, frozen for everything the tool calls
 
-    assert now.utcoffset() == datetime.now(ZoneInfo("Asia/Tokyo")).utcoffset()
-    assert abs((now - datetime.now(ZoneInfo("UTC"))).total_seconds()) < 60
+    assert call(current_time, timezone="Asia/Tokyo") == "2027-01-15T17:00:00+09:00"
+    assert call(current_time, timezone="America/New_York") == "2027-01-15T03:00:00-05:00"
 
 
 def test_current_time_defaults_to_utc():

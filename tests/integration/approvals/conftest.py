@@ -22,6 +22,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from agentrail import clock as runtime_clock
 from agentrail import demo
 from agentrail.api.tasks import create_tasks_app
 from agentrail.approvals import ApprovalService, ApprovalStore, AuditLog
@@ -265,7 +266,7 @@ class Approvals:
         ``issue_refund`` needs approval; a real execution then waits with a task token, and the
         ``request_approval`` action stores the approval with that token.
         """
-        now = int(time.time())
+        now = int(runtime_clock.now())
         self.tasks.store.create(
             TaskRecord(task_id=task_id, owner=owner, task_type="reviewed", message=message, created_at=now, updated_at=now,
                        correlation_id=correlation_id)
@@ -373,7 +374,7 @@ def signed_webhook(api_event) -> Callable[..., dict[str, Any]]:
 
     def build(approval_id: str, *, secret: str = WEBHOOK_SECRET_VALUE, at: int | None = None, body: dict[str, Any] | None = None) -> dict[str, Any]:
         event = api_event("webhook", approval_id=approval_id, body=body if body is not None else ...)
-        header = signature_header(secret.encode(), int(time.time()) if at is None else at, event["body"].encode())
+        header = signature_header(secret.encode(), int(runtime_clock.now()) if at is None else at, event["body"].encode())
         event["headers"][SIGNATURE_HEADER] = header
         event["multiValueHeaders"][SIGNATURE_HEADER] = [header]
         return event

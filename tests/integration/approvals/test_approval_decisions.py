@@ -245,12 +245,12 @@ def test_an_escalated_approval_that_times_out_again_is_rejected(deployment, aws)
     assert approvals.api_service.approvals.get(escalated["approval_id"]).status == "expired"
 
 
-def test_audit_entries_are_put_only_if_absent_so_the_log_never_overwrites(deployment):
+def test_audit_entries_are_put_only_if_absent_so_the_log_never_overwrites(deployment, clock):
     approvals = deployment()
     audit: AuditLog = approvals.api_service.audit
     sent: list[dict] = []
     audit.client.meta.events.register("provide-client-params.dynamodb.PutItem", lambda params, **_: sent.append(copy.deepcopy(params)))
-    audit.append(AuditEntry(approval_id="a" * 32, at=1795860000, event="approved", actor=ALICE, comment="first"))
+    audit.append(AuditEntry(approval_id="a" * 32, at=int(clock.now), event="approved", actor=ALICE, comment="first"))
     [request] = sent
     overwrite = copy.deepcopy(request)
     overwrite["Item"] |= {"event": {"S": "rejected"}, "actor": {"S": "iam:someone-else"}, "comment": {"S": "second"}}
@@ -264,12 +264,12 @@ def test_audit_entries_are_put_only_if_absent_so_the_log_never_overwrites(deploy
     assert (kept.event, kept.actor, kept.comment) == ("approved", ALICE, "first")
 
 
-def test_the_audit_trail_keeps_the_order_of_entries_within_one_second(deployment):
+def test_the_audit_trail_keeps_the_order_of_entries_within_one_second(deployment, clock):
     approvals = deployment()
     audit: AuditLog = approvals.api_service.audit
     order = ["requested", "refused", "approved", "expired", "escalated", "reminded", "rejected"]
 
     for event in order:
-        audit.append(AuditEntry(approval_id="b" * 32, at=1795860000, event=event, actor=ALICE))
+        audit.append(AuditEntry(approval_id="b" * 32, at=int(clock.now), event=event, actor=ALICE))
 
     assert [entry.event for entry in audit.entries("b" * 32)] == order

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 
+from agentrail import clock as runtime_clock
 from agentrail import demo
 
 # Requests that never reach the agent flush only ColdStart, and Powertools warns about that.
@@ -22,7 +22,7 @@ def paused_by_the_workflow_function(aws, functions, load_event, lambda_context, 
 
     def pause(**approval_environment: str):
         api, workflow = functions(**approval_environment)
-        now = int(time.time())
+        now = int(runtime_clock.now())
         aws.dynamodb.put_item(
             TableName="agentrail-reviewed-tasks",
             Item={

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 
 def decision_events(approvals, approval_id: str) -> list[str]:
@@ -27,7 +26,7 @@ def test_a_validly_signed_decision_approves_and_reaches_the_waiting_execution(de
     assert decision_events(approvals, paused.approval_id) == ["approved"]
 
 
-def test_forged_and_stale_signatures_are_401_and_change_nothing(deployment, signed_webhook, api_event, aws):
+def test_forged_and_stale_signatures_are_401_and_change_nothing(deployment, signed_webhook, api_event, aws, clock):
     approvals = deployment()
     paused = approvals.pause()
     unsigned = api_event("webhook", approval_id=paused.approval_id)
@@ -36,8 +35,8 @@ def test_forged_and_stale_signatures_are_401_and_change_nothing(deployment, sign
     tampered["body"] = tampered["body"].replace('"approve"', '"reject"')
     attempts = {
         "forged (another secret)": signed_webhook(paused.approval_id, secret="whsec-guessed"),
-        "stale (6 minutes old)": signed_webhook(paused.approval_id, at=int(time.time()) - 360),
-        "from the future": signed_webhook(paused.approval_id, at=int(time.time()) + 360),
+        "stale (6 minutes old)": signed_webhook(paused.approval_id, at=int(clock.now) - 360),
+        "from the future": signed_webhook(paused.approval_id, at=int(clock.now) + 360),
         "body changed after signing": tampered,
         "unsigned": unsigned,
         "the shared event's old signature": api_event("webhook", approval_id=paused.approval_id),

@@ -11,7 +11,6 @@ dead-letter queue after ``MAX_RECEIVE_COUNT`` receives.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -23,6 +22,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
+from agentrail import clock as runtime_clock
 from agentrail.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 from agentrail.tasks.models import TaskRecord
 from agentrail.tasks.store import TaskStore
@@ -282,7 +282,7 @@ def stored_task(aws: Team, owner: str) -> Callable[..., str]:
     """Store a task as ``POST /tasks`` does (the shared events' task unless another id is given)."""
 
     def store(message: str, *, task_id: str, correlation_id: str | None = None, task_type: str = "default") -> str:
-        now = int(time.time())
+        now = int(runtime_clock.now())
         aws.store.create(
             TaskRecord(task_id=task_id, owner=owner, task_type=task_type, message=message, created_at=now, updated_at=now,
                        correlation_id=correlation_id)

@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from agentrail.api.sessions import create_sessions_app
+from agentrail.clock import Clock
 from agentrail.config import RuntimeSettings
 from agentrail.demo import definition as demo_definition
 from agentrail.models.local import LocalModel
@@ -22,23 +23,6 @@ from agentrail.sessions.settings import SessionSettings
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"
 FIFO_QUEUE = "agentrail-session-turns.fifo"
-#: A fixed start time, so expiry is exact; turns move the clock on by hand.
-T0 = 1_795_860_000
-
-
-@dataclass
-class Clock:
-    """Injected into stores and session agents: time moves only when a test moves it."""
-
-    now: float = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class Aws:
     """The moto account of a session test."""
@@ -83,11 +67,6 @@ def aws() -> Iterator[Aws]:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         yield Aws(dynamodb=dynamodb, s3=s3, sqs=boto3.client("sqs"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def test_a_redelivered_batch_is_a_no_op(aws, fifo, enqueue_app, create_session, 
 
 
 def test_the_shared_fifo_batch_event_is_processed_in_order(
-    aws, make_store, make_agent, session_handler, load_event, lambda_context, owner, fifo
+    aws, make_store, make_agent, session_handler, load_event, lambda_context, owner, fifo, clock
 ):
     url, _ = fifo
     event = load_event("sessions/fifo-batch.json")
@@ -163,7 +163,7 @@ def test_the_shared_fifo_batch_event_is_processed_in_order(
         TableName=aws.table,
         Item={
             "pk": {"S": session_id}, "sk": {"S": "~meta"}, "owner": {"S": owner}, "turns": {"N": "0"},
-            "created_at": {"N": "1795860000"}, "updated_at": {"N": "1795860000"}, "expires_at": {"N": str(2**40)},
+            "created_at": {"N": str(int(clock.now))}, "updated_at": {"N": str(int(clock.now))}, "expires_at": {"N": str(int(clock.now) + 86_400)},
         },
     )
     worker = session_handler("session_worker", concurrency="enqueue", queue_url=url)

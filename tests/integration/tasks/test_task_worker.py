@@ -66,7 +66,7 @@ def test_the_worker_runs_a_queued_task_and_its_owner_reads_status_steps_tokens_c
     assert "message" not in finished["detail"] and "result" not in finished["detail"]  # no prompt or answer on the bus
 
 
-def test_the_shared_sqs_batch_event_runs_its_task(aws, worker, lambda_context, load_event, owner):
+def test_the_shared_sqs_batch_event_runs_its_task(aws, worker, lambda_context, load_event, owner, clock):
     event = load_event("tasks/sqs-batch.json")
     task_id = json.loads(event["Records"][0]["body"])["task_id"]
     # The task of the shared event, as POST /tasks would have stored it:
@@ -74,7 +74,7 @@ def test_the_shared_sqs_batch_event_runs_its_task(aws, worker, lambda_context, l
         TableName=aws.table,
         Item={
             "task_id": {"S": task_id}, "owner": {"S": owner}, "task_type": {"S": "default"}, "status": {"S": "queued"},
-            "message": {"S": REQUEST}, "created_at": {"N": "1795860010"}, "updated_at": {"N": "1795860010"},
+            "message": {"S": REQUEST}, "created_at": {"N": str(int(clock.now))}, "updated_at": {"N": str(int(clock.now))},
         },
     )
 

@@ -14,7 +14,6 @@ from agentrail.tasks.webhook import SIGNATURE_HEADER, InvalidCallbackUrl, Invali
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
-NOW = 1_795_860_015
 SECRET_NAME = "agentrail/webhook-signing"
 SECRET_VALUE = b"whsec-9c1f4e7a2b5d8e0f3a6c9d2e5f8a1b4c"
 
@@ -35,12 +34,12 @@ class Receiver:
 
 
 @pytest.fixture
-def notifier(aws) -> Callable[[Receiver], WebhookNotifier]:
-    """A notifier whose signing secret is read from (moto) Secrets Manager, posting to ``receiver``."""
+def notifier(aws, clock) -> Callable[[Receiver], WebhookNotifier]:
+    """A notifier whose signing secret is read from (moto) Secrets Manager, posting to ``receiver``; it signs at the test's clock."""
 
     def build(receiver: Receiver) -> WebhookNotifier:
         client = httpx.Client(transport=httpx.MockTransport(receiver))
-        return WebhookNotifier(SECRET_NAME, http_client=client, clock=lambda: NOW)
+        return WebhookNotifier(SECRET_NAME, http_client=client)
 
     return build
 
@@ -50,7 +49,8 @@ def finished(load_event) -> dict:
     return copy.deepcopy(load_event("tasks/task-finished.json")["detail"])
 
 
-def test_the_notification_is_signed_with_the_secret_and_verifies(notifier, finished):
+def test_the_notification_is_signed_with_the_secret_and_verifies(notifier, finished, clock):
+    now = int(clock.now)
     receiver = Receiver()
 
     outcome = notifier(receiver).deliver(finished)
@@ -59,7 +59,7 @@ def test_the_notification_is_signed_with_the_secret_and_verifies(notifier, finis
     [request] = receiver.requests
     assert (request.method, str(request.url)) == ("POST", "https://hooks.example.com/agentrail/tasks")
     assert request.headers["Content-Type"] == "application/json"
-    assert verify(SECRET_VALUE, request.headers[SIGNATURE_HEADER], request.content, now=NOW + 5) == NOW
+    assert verify(SECRET_VALUE, request.headers[SIGNATURE_HEADER], request.content, now=now + 5) == now
     assert json.loads(request.content) == {
         "task_id": finished["task_id"],
         "task_type": "default",
@@ -72,15 +72,16 @@ def test_the_notification_is_signed_with_the_secret_and_verifies(notifier, finis
     }
 
 
-def test_the_notification_does_not_verify_with_another_secret_or_a_changed_body(notifier, finished):
+def test_the_notification_does_not_verify_with_another_secret_or_a_changed_body(notifier, finished, clock):
+    now = int(clock.now)
     receiver = Receiver()
     notifier(receiver).deliver(finished)
     [request] = receiver.requests
 
     with pytest.raises(InvalidSignature):
-        verify(b"not-the-secret", request.headers[SIGNATURE_HEADER], request.content, now=NOW)
+        verify(b"not-the-secret", request.headers[SIGNATURE_HEADER], request.content, now=now)
     with pytest.raises(InvalidSignature):
-        verify(SECRET_VALUE, request.headers[SIGNATURE_HEADER], request.content.replace(b"succeeded", b"failed"), now=NOW)
+        verify(SECRET_VALUE, request.headers[SIGNATURE_HEADER], request.content.replace(b"succeeded", b"failed"), now=now)
 
 
 def test_the_notification_carries_neither_the_owner_nor_the_correlation_id(notifier, finished):

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from agentrail.agent.definition import AgentDefinition
 from agentrail.agent.tools import ToolError, tool
+from agentrail.clock import now
 
 _OPERATORS = {
     ast.Add: operator.add,
@@ -101,7 +102,7 @@ def current_time(timezone: str = "UTC") -> str:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ToolError("unknown time zone") from None
-    return datetime.now(zone).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(now(), zone).isoformat(timespec="seconds")
 
 
 _ORDERS = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agentrail.clock import Clock, now
 from agentrail.aws import LazyClient
 from agentrail.agent.loop import AgentCheckpoint, PendingToolCall
 from agentrail.approvals.models import (
@@ -76,7 +76,7 @@ class ApprovalService:
         settings: ApprovalSettings,
         sfn_client: Any = None,
         scheduler_client: Any = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now,
     ) -> None:
         self.approvals = approvals
         self.audit = audit

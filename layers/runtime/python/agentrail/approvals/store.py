@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from agentrail.clock import Clock, now
 from agentrail.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
 
 STATUS_INDEX = "by_status"
@@ -35,7 +36,7 @@ def _client() -> Any:
 class ApprovalStore:
     """Approvals table: partition key ``approval_id``; GSI ``by_status`` (``status``, ``requested_at``)."""
 
-    def __init__(self, table_name: str, *, client: Any = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table_name: str, *, client: Any = None, clock: Clock = now) -> None:
         self.table_name = table_name
         self.client = client or _client()
         self._clock = clock
@@ -176,7 +177,7 @@ class AuditLog:
     granted PutItem and reads, never UpdateItem or DeleteItem. Entries expire after ``retention_seconds`` (TTL).
     """
 
-    def __init__(self, table_name: str, *, retention_seconds: int, client: Any = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table_name: str, *, retention_seconds: int, client: Any = None, clock: Clock = now) -> None:
         self.table_name = table_name
         self.retention_seconds = retention_seconds
         self.client = client or _client()
@@ -186,7 +187,8 @@ class AuditLog:
         item: dict[str, Any] = {
             "approval_id": {"S": entry.approval_id},
             # Nanoseconds keep the order of entries within one second (a request and its decision often share it).
-            "entry": {"S": f"{entry.at:012d}#{time.time_ns():020d}#{uuid.uuid4().hex}"},
+            # They come from the real clock, not the runtime's: a frozen test clock must not shuffle that order.
+            "entry": {"S": f"{entry.at:012d}#{time.time_ns():020d}#{uuid.uuid4().hex}"},  # noqa: TID251
             "at": {"N": str(entry.at)},
             "event": {"S": entry.event},
             "actor": {"S": entry.actor},

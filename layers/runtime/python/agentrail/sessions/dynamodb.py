@@ -23,14 +23,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
+from agentrail.clock import Clock, now
 from agentrail.sessions.offload import S3TurnOffload
 from agentrail.sessions.store import (
     SessionInfo,
@@ -95,7 +94,7 @@ class DynamoDBSessionStore(SessionStore):
         strategy: TruncationStrategy = "truncate",
         offload: S3TurnOffload | None = None,
         client: Any = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self.table_name = table_name

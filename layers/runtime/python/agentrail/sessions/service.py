@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from agentrail.clock import Clock, now
 from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult
 from agentrail.config import RuntimeSettings
@@ -45,7 +44,7 @@ class SessionAgent:
         store: SessionStore,
         agents: AgentService,
         history_detail: Literal["compact", "full"] = "compact",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now,
     ) -> None:
         self.store = store
         self.agents = agents

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from agentrail.clock import Clock, now
 from agentrail.config import read_secret
 from agentrail.observability import logger
 from agentrail.tasks.settings import WebhookSettings
@@ -32,7 +31,7 @@ class WebhookNotifier:
         *,
         http_client: httpx.Client | None = None,
         allow_insecure: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now,
     ) -> None:
         self.secret_id = secret_id
         self._http = http_client or httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentrail.clock import Clock, now
 from agentrail.aws import LazyClient
 from agentrail.agent.context import ToolContext
 from agentrail.agent.loop import AgentResult, AgentStatus
@@ -108,7 +108,7 @@ class TaskService:
         sqs_client: Any = None,
         sfn_client: Any = None,
         allow_insecure_callbacks: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now,
     ) -> None:
         self.store = store
         self.agents = agents

@@ -7,13 +7,13 @@ overwritten by a late worker, and a finished task never changes again.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from agentrail.clock import Clock, now
 from agentrail.aws import S3Payloads
 from agentrail.models.base import Usage
 from agentrail.tasks.models import (
@@ -71,7 +71,7 @@ class TaskStore:
         retention_seconds: int = 30 * 86_400,
         client: Any = None,
         s3_client: Any = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = now,
     ) -> None:
         self.table_name = table_name
         self.payloads = S3Payloads(bucket, client=s3_client) if bucket else None
