@@ -14,13 +14,15 @@ export SAM_CLI_TELEMETRY := 0
 PATTERNS ?=
 PORT ?= 3000
 PYTEST_ARGS ?=
+# How far ahead test-time-travel moves the clock; more than a year, so yearly expiries show.
+TRAVEL_DAYS ?= 400
 
-.PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e bench openapi clean
+.PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
 	@echo "make local   same, then keep serving on 127.0.0.1:$(PORT) until Ctrl-C"
-	@echo "make test    set up and run the whole test suite (unit, integration, infra, e2e)"
+	@echo "make test    set up and run the whole test suite (unit, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
 
@@ -55,7 +57,7 @@ define run_tier
 	exit $$rc
 endef
 
-test: setup test-unit test-integration test-infra test-e2e
+test: setup test-unit test-integration test-infra test-e2e test-time-travel
 
 test-unit: setup
 	$(call run_tier,tests/unit)
@@ -65,6 +67,16 @@ test-infra: setup
 	$(call run_tier,tests/infra)
 test-e2e: setup
 	$(call run_tier,tests/e2e)
+
+# The unit and integration tiers again, with the clock of pytest and of every process it starts
+# (xdist workers, local mode's functions) moved TRAVEL_DAYS ahead by libfaketime. Monotonic clocks
+# stay real, so timeouts and sleeps keep their length. tests/conftest.py stops the run unless a
+# child started as the suite starts it really sees the moved clock.
+test-time-travel: setup
+	@echo "== tests/unit tests/integration, clock moved $(TRAVEL_DAYS) days ahead =="
+	eval "$$($(BIN)/python-libfaketime)" && \
+	FAKETIME="+$(TRAVEL_DAYS)d" FAKETIME_DONT_FAKE_MONOTONIC=1 AGENTRAIL_TIME_TRAVEL_DAYS=$(TRAVEL_DAYS) \
+	$(BIN)/python -m pytest tests/unit tests/integration -n 2 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m benchmarks

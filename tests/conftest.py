@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentrail import clock as runtime_clock
+from agentrail_cli.local.functions import moved_clock_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "events"
@@ -33,6 +35,55 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+
+
+#: Set by ``make test-time-travel``: how many days libfaketime moved the clock of this run ahead.
+TIME_TRAVEL_DAYS = int(os.environ.get("AGENTRAIL_TIME_TRAVEL_DAYS") or 0)
+DAY = 86_400
+
+
+def clock_of_a_child(environment: dict[str, str]) -> float:
+    """``time.time()`` as read by a Python child started with ``environment``."""
+    read = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"], env=environment, capture_output=True, text=True, timeout=60, check=True
+    )
+    return float(read.stdout)
+
+
+def read_real_time() -> float:
+    """The real time, whatever this process's clock says: read by a child started without libfaketime's variables."""
+    moved = moved_clock_environment(os.environ)
+    return clock_of_a_child({name: value for name, value in os.environ.items() if name not in moved})
+
+
+@pytest.fixture
+def real_time() -> Callable[[], float]:
+    """``real_time()``: see :func:`read_real_time`."""
+    return read_real_time
+
+
+_TRAVELLED = pytest.StashKey[dict[str, float]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The positive control of the time-travel run: an offset that silently failed to apply would pass everything.
+    if not TIME_TRAVEL_DAYS or hasattr(config, "workerinput"):
+        return
+    if TIME_TRAVEL_DAYS <= 365:
+        pytest.exit(f"time travel must move the clock more than a year ahead, not {TIME_TRAVEL_DAYS} days", returncode=3)
+    real = read_real_time()
+    moved = {"this pytest process": time.time() - real, "a child started as the suite starts it": clock_of_a_child(dict(os.environ)) - real}
+    for who, offset in moved.items():
+        if not (TIME_TRAVEL_DAYS - 1) * DAY <= offset <= (TIME_TRAVEL_DAYS + 1) * DAY:
+            pytest.exit(f"time travel of {TIME_TRAVEL_DAYS} days asked for, but the clock of {who} is {offset / DAY:.2f} days ahead", returncode=3)
+    config.stash[_TRAVELLED] = moved
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    moved = config.stash.get(_TRAVELLED, None)
+    if not moved:
+        return None
+    return "time travel: " + "; ".join(f"{who} is {offset / DAY:.2f} days ahead of the real clock" for who, offset in moved.items())
 
 
 @pytest.fixture(scope="session")

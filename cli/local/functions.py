@@ -38,6 +38,19 @@ VENV_PROVIDED_LAYER_KINDS = frozenset({"dependencies"})
 Console = Callable[[str], None]
 
 
+def moved_clock_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The libfaketime variables of a clock moved for this process (``FAKETIME`` set), for its functions to inherit.
+
+    Functions start from a cleaned environment; without these, a function under a moved clock
+    (the suite's time travel, or a user replaying a date) would read the real time while moto
+    and the gateway read the moved one, and expiries and ``remaining_ms`` would disagree.
+    """
+    if not environ.get("FAKETIME"):
+        return {}
+    names = ("LD_PRELOAD", "LD_LIBRARY_PATH", "DONT_FAKE_MONOTONIC")
+    return {name: value for name, value in environ.items() if name in names or name.startswith("FAKETIME")}
+
+
 class Throttled(Exception):
     """Every allowed execution environment of the function is busy (Lambda's ``TooManyRequestsException``)."""
 
@@ -288,6 +301,7 @@ class FunctionPool:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
+            **moved_clock_environment(),
             **{k: str(v) for k, v in d.environment.items()},
             **base_env,
             "AWS_LAMBDA_FUNCTION_NAME": d.name,

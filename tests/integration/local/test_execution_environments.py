@@ -9,11 +9,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import libfaketime
 import pytest
 
 from agentrail_cli.local.functions import ExecutionEnvironments, FunctionDefinition, Throttled
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+DAY = 86_400
 
 
 def _definition(handlers_dir: Path, name: str, handler: str, **overrides: object) -> FunctionDefinition:
@@ -71,6 +73,19 @@ def test_handler_sees_its_environment_and_a_lambda_context(environments: Executi
     assert context["aws_request_id"] == result.request_id
     assert (context["function_name"], context["memory_limit_in_mb"]) == ("describe", 256)
     assert 0 < context["remaining_ms"] <= 10_000
+
+
+def test_a_clock_moved_with_libfaketime_reaches_the_functions_as_it_reaches_local_mode(
+    environments: ExecutionEnvironments, handlers_dir: Path, monkeypatch: pytest.MonkeyPatch, real_time
+) -> None:
+    _, preload = libfaketime.get_reload_information()
+    for name, value in {**preload, "FAKETIME": "+400d", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}.items():
+        monkeypatch.setenv(name, value)
+    environments.add_function(_definition(handlers_dir, "clock", "tasks.clock"))
+
+    inside = environments.invoke("clock", {}).json()
+
+    assert 399 * DAY < inside["time"] - real_time() < 401 * DAY
 
 
 def test_a_warm_environment_is_reused_and_keeps_module_state(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
