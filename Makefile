@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-# jsii needs a supported Node; package.json brings Node 22 into node_modules/.bin.
+# jsii needs a supported Node; package.json brings Node 24 (end of life 2028-04-30) into node_modules/.bin.
 export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0

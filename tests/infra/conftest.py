@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
 
 # jsii starts Node from PATH on the first aws_cdk import; the system Node 20 is
-# end-of-life and prints a banner on every call, the pinned Node 22 does not.
+# end-of-life and prints a banner on every call, the pinned Node 24 (package.json) does not.
 if str(NODE_BIN) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
