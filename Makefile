@@ -14,8 +14,9 @@ export SAM_CLI_TELEMETRY := 0
 PATTERNS ?=
 PORT ?= 3000
 PYTEST_ARGS ?=
-# How far ahead test-time-travel moves the clock; more than a year, so yearly expiries show.
+# How far ahead test-time-travel moves the clock (more than a year, so yearly expiries show), and what it runs.
 TRAVEL_DAYS ?= 400
+TRAVEL_TIERS ?= tests/unit tests/integration
 
 .PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi clean
 
@@ -73,10 +74,10 @@ test-e2e: setup
 # stay real, so timeouts and sleeps keep their length. tests/conftest.py stops the run unless a
 # child started as the suite starts it really sees the moved clock.
 test-time-travel: setup
-	@echo "== tests/unit tests/integration, clock moved $(TRAVEL_DAYS) days ahead =="
+	@echo "== $(TRAVEL_TIERS), clock moved $(TRAVEL_DAYS) days ahead =="
 	eval "$$($(BIN)/python-libfaketime)" && \
 	FAKETIME="+$(TRAVEL_DAYS)d" FAKETIME_DONT_FAKE_MONOTONIC=1 AGENTRAIL_TIME_TRAVEL_DAYS=$(TRAVEL_DAYS) \
-	$(BIN)/python -m pytest tests/unit tests/integration -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TRAVEL_TIERS) -n 2 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m benchmarks

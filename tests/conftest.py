@@ -50,16 +50,27 @@ def clock_of_a_child(environment: dict[str, str]) -> float:
     return float(read.stdout)
 
 
-def read_real_time() -> float:
-    """The real time, whatever this process's clock says: read by a child started without libfaketime's variables."""
+def real_clock_environment() -> dict[str, str]:
+    """This process's environment without libfaketime's variables: a child started with it reads the real clock."""
     moved = moved_clock_environment(os.environ)
-    return clock_of_a_child({name: value for name, value in os.environ.items() if name not in moved})
+    return {name: value for name, value in os.environ.items() if name not in moved}
+
+
+def read_real_time() -> float:
+    """The real time, whatever this process's clock says."""
+    return clock_of_a_child(real_clock_environment())
 
 
 @pytest.fixture
 def real_time() -> Callable[[], float]:
     """``real_time()``: see :func:`read_real_time`."""
     return read_real_time
+
+
+@pytest.fixture(name="real_clock_environment")
+def real_clock_environment_fixture() -> dict[str, str]:
+    """See :func:`real_clock_environment`; without ``AGENTRAIL_TIME_TRAVEL_DAYS`` either."""
+    return {name: value for name, value in real_clock_environment().items() if name != "AGENTRAIL_TIME_TRAVEL_DAYS"}
 
 
 _TRAVELLED = pytest.StashKey[dict[str, float]]()
