@@ -27,7 +27,7 @@ help:
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt layers/agentrail_layers/dependencies/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agentrail import clock as runtime_clock
-from agentrail_cli.local.functions import moved_clock_environment
+from agentrail_runtime import clock as runtime_clock
+from agentrail_local.functions import moved_clock_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "events"
@@ -149,7 +149,7 @@ class FrozenClock:
 
 @pytest.fixture
 def clock() -> Iterator[FrozenClock]:
-    """The runtime's clock for this test (:mod:`agentrail.clock`), frozen at the real time when the test starts.
+    """The runtime's clock for this test (:mod:`agentrail_runtime.clock`), frozen at the real time when the test starts.
 
     Installed for everything the test calls, including handlers imported before it; expiry and
     ordering are exact, and times stay relative to the day the suite runs.
@@ -182,7 +182,7 @@ def stdout_records(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], 
     installs a new ``sys.stdout`` for every test phase; the logger's handler is
     pointed at whichever is current for the duration of the test.
     """
-    from agentrail.observability import logger
+    from agentrail_runtime.observability import logger
 
     handler = logger.registered_handler
     previous, handler.stream = handler.stream, _CurrentStdout()

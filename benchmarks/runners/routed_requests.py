@@ -26,7 +26,7 @@ from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext
 from moto_account import create_queue, create_tables
 
-from agentrail_cli.local.pollers import sqs_event
+from agentrail_local.pollers import sqs_event
 
 TASK_TABLE = "agentrail-bench-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-bench-team-idempotency"
@@ -34,9 +34,9 @@ BUS = "agentrail-bench-team"
 OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
 TEAM = {
     # name: (definition, hand-offs)
-    "billing": ("agentrail.demo_team:billing", ("account",)),
-    "technical": ("agentrail.demo_team:technical", ()),
-    "account": ("agentrail.demo_team:account", ("billing",)),
+    "billing": ("agentrail_runtime.demo_team:billing", ("account",)),
+    "technical": ("agentrail_runtime.demo_team:technical", ()),
+    "account": ("agentrail_runtime.demo_team:account", ("billing",)),
 }
 REQUESTS = [
     ("Why was I charged twice on invoice INV-1001?", "billing"),
@@ -47,9 +47,9 @@ REQUESTS = [
 
 def import_handler(name: str, environment: dict[str, str]):
     """``agentrail_handlers.<name>.app`` initialized under ``environment``, as its own Lambda function's cold start."""
-    from agentrail.config import load_settings
-    from agentrail.multiagent.settings import load_multi_settings
-    from agentrail.tasks.settings import load_task_settings
+    from agentrail_runtime.config import load_settings
+    from agentrail_runtime.multiagent.settings import load_multi_settings
+    from agentrail_runtime.tasks.settings import load_task_settings
 
     os.environ.update(environment)
     for cache in (load_settings, load_task_settings, load_multi_settings):
@@ -76,7 +76,7 @@ def main() -> int:
     boto3.client("events").create_event_bus(Name=BUS)
     queues = {name: create_queue(sqs, f"agentrail-bench-{name}") for name in ("tasks", "outcomes", *TEAM)}
 
-    from agentrail.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
+    from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 
     descriptions = {"billing": BILLING_DESCRIPTION, "technical": TECHNICAL_DESCRIPTION, "account": ACCOUNT_DESCRIPTION}
     catalog = [{"name": n, "description": descriptions[n], "queue_url": queues[n][0]} for n in TEAM]
@@ -103,12 +103,12 @@ def main() -> int:
     }
     context = LambdaContext()
 
-    from agentrail.agent.definition import load_definition
-    from agentrail.agent.loop import Agent
-    from agentrail.models.local import LocalModel
-    from agentrail.multiagent import Router, SpecialistSpec, handoff_tool
-    from agentrail.multiagent.routing import handoff_target
-    from agentrail.tasks.service import TaskSubmission
+    from agentrail_runtime.agent.definition import load_definition
+    from agentrail_runtime.agent.loop import Agent
+    from agentrail_runtime.models.local import LocalModel
+    from agentrail_runtime.multiagent import Router, SpecialistSpec, handoff_tool
+    from agentrail_runtime.multiagent.routing import handoff_target
+    from agentrail_runtime.tasks.service import TaskSubmission
 
     specs = {n: SpecialistSpec(name=n, description=descriptions[n]) for n in TEAM}
     model = LocalModel()

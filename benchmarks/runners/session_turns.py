@@ -49,10 +49,10 @@ os.environ.update(
 
 
 def _definition():
-    from agentrail.agent.context import ToolContext
-    from agentrail.agent.definition import AgentDefinition
-    from agentrail.agent.tools import tool
-    from agentrail.demo import definition as demo
+    from agentrail_runtime.agent.context import ToolContext
+    from agentrail_runtime.agent.definition import AgentDefinition
+    from agentrail_runtime.agent.tools import tool
+    from agentrail_runtime.demo import definition as demo
 
     @tool(local_patterns=[r"\buse (?P<units>metric|imperial) units\b"])
     def set_units(units: str, context: ToolContext) -> str:

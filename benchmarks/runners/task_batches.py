@@ -26,7 +26,7 @@ import moto  # noqa: F401  - before boto3 builds a session, so every client goes
 from aws_calls import AwsCalls
 from moto_account import create_queue, create_tables
 
-from agentrail_cli.local.pollers import sqs_event
+from agentrail_local.pollers import sqs_event
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_TABLE = "agentrail-bench-tasks"
@@ -68,7 +68,7 @@ def main() -> int:
     handlers = {"framework": worker.handler, "baseline": load_handler("benchmarks.baselines.powertools_batch_handler:handler")}
     context = LambdaContext()
 
-    from agentrail.tasks import TaskSubmission
+    from agentrail_runtime.tasks import TaskSubmission
 
     message = json.loads(load_event(str(REPO / "events" / "stateless" / "invoke.json"))["body"])["message"]
     total = count + warmup

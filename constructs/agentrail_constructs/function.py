@@ -46,7 +46,7 @@ class AgentFunctionOptions:
     """Model spec: ``local``, ``bedrock:<model-id>`` or ``openai:<model>``. Default: ``local``."""
     allowed_models: Sequence[str] = ()
     """Further models a request may pick with ``"model"``. Default: none."""
-    agent_definition: str = "agentrail.demo:definition"
+    agent_definition: str = "agentrail_runtime.demo:definition"
     """``module:attribute`` of the AgentDefinition (prompt and tools). Default: the demo agent."""
     agent_code: str | None = None
     """Folder with the user's agent package(s), shipped as a layer. Default: none."""

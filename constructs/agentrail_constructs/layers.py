@@ -130,8 +130,8 @@ class RuntimeLayer(lambda_.LayerVersion):
                 exclude=["__pycache__", "*.pyc"],
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
-                    command=["bash", "-c", "mkdir -p /asset-output/python/agentrail && cp -r /asset-input/. /asset-output/python/agentrail/"],
-                    local=_CopyPackage(source, "agentrail"),
+                    command=["bash", "-c", "mkdir -p /asset-output/python/agentrail_runtime && cp -r /asset-input/. /asset-output/python/agentrail_runtime/"],
+                    local=_CopyPackage(source, "agentrail_runtime"),
                 ),
             ),
         )

@@ -232,7 +232,7 @@ class HierarchicalOptions:
     """Share of subtasks that may fail and the task still complete. Default: 50."""
     max_review_rounds: int = 1
     """Re-runs of failed or weak subtasks. Default: 1."""
-    worker_definition: str = "agentrail.demo_team:research_worker"
+    worker_definition: str = "agentrail_runtime.demo_team:research_worker"
     """``module:attribute`` of the workers' AgentDefinition. Default: the demo research worker."""
     max_task_tokens: int | None = None
     """Spend limit in tokens across the supervisor and every worker. Default: none."""

@@ -24,7 +24,7 @@ from agentrail_constructs.storage import private_bucket, secure_table
 from agentrail_constructs.stateless import check_exclusive, invoke_request_schema
 
 TTL_ATTRIBUTE = "expires_at"
-#: Mirrors agentrail.sessions.offload.S3TurnOffload's default prefix.
+#: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
 OFFLOAD_PREFIX = "sessions/"
 
 

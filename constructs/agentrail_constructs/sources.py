@@ -2,7 +2,7 @@
 
 ``importlib.util.find_spec`` locates an installed package's folder without
 executing it, so this works the same from a checkout (editable install) and
-from an app that ``pip install``-ed agentrail.
+from an app that ``pip install``-ed agentrail-aws.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from pathlib import Path
 def package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"package {name!r} is not installed; `pip install agentrail` provides it")
+        raise RuntimeError(f"package {name!r} is not installed; `pip install agentrail-aws` provides it")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
 def runtime_package_dir() -> Path:
-    """The ``agentrail`` runtime package, copied into the runtime layer under ``python/``."""
-    return package_dir("agentrail")
+    """The ``agentrail_runtime`` package, copied into the runtime layer under ``python/``."""
+    return package_dir("agentrail_runtime")
 
 
 def dependencies_requirements() -> Path:

@@ -9,7 +9,7 @@ from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, s
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.sources import handler_dir
 
-#: Mirrors agentrail.api.stateless.InvokeRequest; tests/infra checks they agree.
+#: Mirrors agentrail_runtime.api.stateless.InvokeRequest; tests/infra checks they agree.
 INVOKE_REQUEST_SCHEMA = {
     "message": {"min_length": 1, "max_length": 8000, "pattern": r"\S"},
     "model": {"min_length": 1, "max_length": 200, "pattern": r"\S", "nullable": True},

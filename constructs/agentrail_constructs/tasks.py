@@ -391,7 +391,7 @@ class AsyncAgent(Construct):
             event_bus=self.event_bus,
             description="Finished tasks with a callback URL",
             event_pattern=events.EventPattern(
-                source=["agentrail.tasks"], detail_type=["Task Finished"], detail={"callback_url": [{"prefix": "http"}]}
+                source=["agentrail_runtime.tasks"], detail_type=["Task Finished"], detail={"callback_url": [{"prefix": "http"}]}
             ),
             targets=[
                 targets.LambdaFunction(

@@ -132,7 +132,7 @@ def test_powertools_environment_defaults_name_the_service_after_the_construct(de
     assert environment["POWERTOOLS_SERVICE_NAME"] == "research-agent"
     assert environment["POWERTOOLS_METRICS_NAMESPACE"] == "Agentrail"
     assert environment["AGENT_MODEL"] == "local"
-    assert environment["AGENT_DEFINITION"] == "agentrail.demo:definition"
+    assert environment["AGENT_DEFINITION"] == "agentrail_runtime.demo:definition"
 
 
 def test_agent_options_become_agent_environment_variables(stack: cdk.Stack) -> None:
@@ -172,7 +172,7 @@ def test_synthesized_environment_is_accepted_by_the_runtime_settings(
     stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The construct writes AGENT_* and the runtime reads them: a rename on either side breaks here, not at cold start.
-    from agentrail.config import RuntimeSettings
+    from agentrail_runtime.config import RuntimeSettings
 
     _, template = synth_function(
         stack,

@@ -277,7 +277,7 @@ def test_synthesized_approval_environment_is_accepted_by_the_runtime_settings(
     request: pytest.FixtureRequest, variant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The construct writes AGENT_APPROVAL_* and the runtime reads them: a rename on either side breaks here.
-    from agentrail.approvals.settings import ApprovalSettings
+    from agentrail_runtime.approvals.settings import ApprovalSettings
 
     agent, synth = variant_of(request, variant)
     for agent_function in (agent.agent_function, agent.approval_workflow.step_function):

@@ -49,7 +49,7 @@ def test_runtime_layer_holds_the_agentrail_package_without_bytecode(layer_app: A
     _, asset = asset_of(layer_app, architecture, "AWS::Lambda::LayerVersion", "runtime")
 
     assert any(runtime_package_dir().rglob("__pycache__")), "given: the source folder holds bytecode"
-    assert (asset / "python" / "agentrail" / "__init__.py").is_file()
+    assert (asset / "python" / "agentrail_runtime" / "__init__.py").is_file()
     assert not list(asset.rglob("__pycache__"))
     assert not list(asset.rglob("*.pyc"))
 

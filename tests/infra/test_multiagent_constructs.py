@@ -27,7 +27,7 @@ def specialist(
     return Specialist(
         name=name,
         description=description or f"Questions about {name}, routed here by the router.",
-        agent_definition=f"agentrail.demo_team:{name}",
+        agent_definition=f"agentrail_runtime.demo_team:{name}",
         handoffs=handoffs,
         max_concurrency=max_concurrency,
     )
@@ -191,7 +191,7 @@ def test_synthesized_team_environment_is_accepted_by_the_runtime_settings(
     team: tuple[MultiAgentSystem, Any], member: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The construct writes AGENT_MULTI_* and the runtime reads them: a rename on either side breaks here.
-    from agentrail.multiagent.settings import MultiAgentSettings
+    from agentrail_runtime.multiagent.settings import MultiAgentSettings
 
     system, synth = team
     agent_function = system.router if member == "router" else system.specialists[member]

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 from jsonschema import Draft4Validator
 from pydantic import ValidationError
 
-from agentrail.api.stateless import InvokeRequest
+from agentrail_runtime.api.stateless import InvokeRequest
 from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA
 
 ACCEPT, REJECT = True, False

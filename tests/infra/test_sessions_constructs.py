@@ -310,7 +310,7 @@ def test_synthesized_session_environment_is_accepted_by_the_runtime_settings(
     pattern_stacks: dict[str, Any], variant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The construct writes AGENT_SESSION_* and the runtime reads them: a rename on either side breaks here.
-    from agentrail.sessions.settings import SessionSettings
+    from agentrail_runtime.sessions.settings import SessionSettings
 
     synth = pattern_stacks[variant]
     agent = agent_of(synth)

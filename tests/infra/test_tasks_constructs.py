@@ -299,7 +299,7 @@ def test_webhook_rule_matches_finished_tasks_with_a_callback_url_on_the_task_bus
         {
             "EventBusName": {"Ref": tasks.logical_id(agent.event_bus)},
             "EventPattern": {
-                "source": ["agentrail.tasks"],
+                "source": ["agentrail_runtime.tasks"],
                 "detail-type": ["Task Finished"],
                 "detail": {"callback_url": [{"prefix": "http"}]},
             },
@@ -385,7 +385,7 @@ def test_synthesized_task_environment_is_accepted_by_the_runtime_settings(
     tasks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The construct writes AGENT_TASK_* and the runtime reads them: a rename on either side breaks here.
-    from agentrail.tasks.settings import TaskSettings
+    from agentrail_runtime.tasks.settings import TaskSettings
 
     agent = agent_of(tasks)
     for name, value in tasks.render(tasks.environment(agent.agent_function)).items():

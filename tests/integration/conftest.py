@@ -16,13 +16,13 @@ from typing import Any
 import boto3
 import pytest
 
-from agentrail.config import RuntimeSettings
-from agentrail.demo import definition as demo_definition
-from agentrail.models.base import ModelProvider
-from agentrail.models.registry import ModelSpec, parse_model_spec
-from agentrail.observability import metrics
-from agentrail.service import AgentService
-from agentrail_cli.local.pollers import sqs_event as lambda_sqs_event
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.models.base import ModelProvider
+from agentrail_runtime.models.registry import ModelSpec, parse_model_spec
+from agentrail_runtime.observability import metrics
+from agentrail_runtime.service import AgentService
+from agentrail_local.pollers import sqs_event as lambda_sqs_event
 
 #: The caller of the shared API events (events/<pattern>/*.json), as principal_of names it.
 OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
@@ -190,12 +190,12 @@ class TaskEventCapture:
 
 
 def capture_task_events(bus: str, queue_name: str) -> TaskEventCapture:
-    """Create the event bus ``bus`` and a rule sending its ``agentrail.tasks`` events to a new queue (moto must be running)."""
+    """Create the event bus ``bus`` and a rule sending its ``agentrail_runtime.tasks`` events to a new queue (moto must be running)."""
     sqs, events = boto3.client("sqs"), boto3.client("events")
     events.create_event_bus(Name=bus)
     url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all-task-events", EventBusName=bus, EventPattern=json.dumps({"source": ["agentrail.tasks"]}))
+    events.put_rule(Name="all-task-events", EventBusName=bus, EventPattern=json.dumps({"source": ["agentrail_runtime.tasks"]}))
     events.put_targets(Rule="all-task-events", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
     return TaskEventCapture(sqs, url)
 
@@ -218,11 +218,11 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     their own moto account. ``exclusive`` also removes every other ``AGENT_*`` variable (another
     function's settings).
     """
-    from agentrail.approvals.settings import load_approval_settings
-    from agentrail.config import load_settings
-    from agentrail.multiagent.settings import load_multi_settings
-    from agentrail.sessions.settings import load_session_settings
-    from agentrail.tasks.settings import load_task_settings
+    from agentrail_runtime.approvals.settings import load_approval_settings
+    from agentrail_runtime.config import load_settings
+    from agentrail_runtime.multiagent.settings import load_multi_settings
+    from agentrail_runtime.sessions.settings import load_session_settings
+    from agentrail_runtime.tasks.settings import load_task_settings
 
     caches = (load_settings, load_session_settings, load_task_settings, load_approval_settings, load_multi_settings)
 

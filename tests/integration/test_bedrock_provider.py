@@ -9,13 +9,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from agentrail.agent.loop import Agent, AgentStatus
-from agentrail.api.stateless import create_stateless_app
-from agentrail.demo import calculator
-from agentrail.metering.pricing import ModelPrice, PriceTable
-from agentrail.models.base import ModelThrottledError
-from agentrail.models.bedrock import BedrockConverseModel, client_config
-from agentrail.models.retry import Retrier
+from agentrail_runtime.agent.loop import Agent, AgentStatus
+from agentrail_runtime.api.stateless import create_stateless_app
+from agentrail_runtime.demo import calculator
+from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
+from agentrail_runtime.models.base import ModelThrottledError
+from agentrail_runtime.models.bedrock import BedrockConverseModel, client_config
+from agentrail_runtime.models.retry import Retrier
 
 MODEL_ID = "us.amazon.nova-lite-v1:0"
 PROMPT = "What is (12 + 30) * 2?"

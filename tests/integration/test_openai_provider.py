@@ -11,11 +11,11 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from agentrail.agent.loop import Agent, AgentStatus
-from agentrail.demo import calculator
-from agentrail.models.base import ModelRequestError, ModelThrottledError
-from agentrail.models.openai import OpenAIChatModel
-from agentrail.models.retry import Retrier
+from agentrail_runtime.agent.loop import Agent, AgentStatus
+from agentrail_runtime.demo import calculator
+from agentrail_runtime.models.base import ModelRequestError, ModelThrottledError
+from agentrail_runtime.models.openai import OpenAIChatModel
+from agentrail_runtime.models.retry import Retrier
 
 SECRET_NAME = "agentrail/openai-api-key"
 API_KEY = "sk-test-4f8a2c9e1b7d"

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
 from openapi_spec_validator import validate as validate_openapi
 
-from agentrail.api.stateless import create_stateless_app
+from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_handlers.stateless.app import handler
 
 # Requests that never reach the agent (health, bad input) flush only ColdStart, and Powertools warns about that.

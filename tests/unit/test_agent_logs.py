@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from agentrail.agent.loop import Agent
-from agentrail.agent.tools import tool
-from agentrail.demo import calculator, convert_units
-from agentrail.models.local import LocalModel
+from agentrail_runtime.agent.loop import Agent
+from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.demo import calculator, convert_units
+from agentrail_runtime.models.local import LocalModel
 
 TOOL_FIELDS = {"step", "tool", "latency_ms", "input_tokens", "output_tokens", "outcome"}
 # A reasoning step has no tool; Powertools drops keys whose value is None.

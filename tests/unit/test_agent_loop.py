@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import pytest
 from pydantic import Field
 
-from agentrail.agent.loop import Agent, AgentStatus, ApprovalDecision
-from agentrail.agent.tools import ToolError, tool
-from agentrail.metering.pricing import ModelPrice, PriceTable
-from agentrail.models.base import (
+from agentrail_runtime.agent.loop import Agent, AgentStatus, ApprovalDecision
+from agentrail_runtime.agent.tools import ToolError, tool
+from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
+from agentrail_runtime.models.base import (
     Message,
     ModelProvider,
     ModelResponse,
@@ -21,7 +21,7 @@ from agentrail.models.base import (
     ToolUseBlock,
     Usage,
 )
-from agentrail.models.local import LocalModel
+from agentrail_runtime.models.local import LocalModel
 
 
 class ScriptedModel(ModelProvider):

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentrail.agent.definition import load_definition
-from agentrail.agent.tools import Tool, ToolError
-from agentrail.demo import calculator, convert_units, current_time, definition, lookup_order
+from agentrail_runtime.agent.definition import load_definition
+from agentrail_runtime.agent.tools import Tool, ToolError
+from agentrail_runtime.demo import calculator, convert_units, current_time, definition, lookup_order
 
 
 def call(tool: Tool, **arguments: Any) -> Any:
@@ -138,7 +138,7 @@ def test_current_time_of_an_unknown_zone_is_a_tool_error(zone):
 
 
 def test_the_demo_definition_is_importable_by_reference_with_its_five_tools():
-    loaded = load_definition("agentrail.demo:definition")
+    loaded = load_definition("agentrail_runtime.demo:definition")
 
     assert loaded is definition
     assert [t.name for t in loaded.tools] == ["calculator", "convert_units", "current_time", "lookup_order", "issue_refund"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 
-from agentrail.aws import LazyClient
+from agentrail_runtime.aws import LazyClient
 
 
 class Holder:

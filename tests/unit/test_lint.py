@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["app.py", "constructs", "handlers", "layers", "cli", "benchmarks", "tests"]
+SOURCES = ["app.py", "constructs", "handlers", "layers", "cli", "local", "benchmarks", "tests"]
 
 
 def test_the_code_has_no_pyflakes_or_bugbear_findings() -> None:

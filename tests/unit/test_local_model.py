@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agentrail.agent.tools import tool
-from agentrail.demo import calculator, convert_units, lookup_order
-from agentrail.models.base import Message, ToolResultBlock
-from agentrail.models.local import LocalModel, count_tokens, plan_tool_calls
+from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.demo import calculator, convert_units, lookup_order
+from agentrail_runtime.models.base import Message, ToolResultBlock
+from agentrail_runtime.models.local import LocalModel, count_tokens, plan_tool_calls
 
 DEMO_SPECS = [calculator.spec, convert_units.spec, lookup_order.spec]
 

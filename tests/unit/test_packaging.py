@@ -1,5 +1,5 @@
 """Packaging: the repo's ``constructs/`` folder never shadows the ``constructs`` library, every package
-folder is listed in pyproject, and a real (non-editable) install synthesizes from a stranger's app."""
+folder is a package found by name, and a real (non-editable) install synthesizes from a stranger's app."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import setuptools
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
-#: import name -> folder, as mapped by ``[tool.setuptools] package-dir``.
-PACKAGE_ROOTS = {name: REPO_ROOT / folder for name, folder in SETUPTOOLS["package-dir"].items()}
+FIND = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
+#: Every top-level import name the distribution publishes: each is a folder of the same name under one root.
+TOP_LEVEL = {"agentrail_runtime", "agentrail_constructs", "agentrail_handlers", "agentrail_cli", "agentrail_local", "agentrail_layers"}
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
 _NOT_SOURCE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
@@ -32,31 +33,6 @@ def child_env(**extra: str) -> dict[str, str]:
     env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
     env.update(extra)
     return env
-
-
-def packages_on_disk(root_name: str, root: Path) -> set[str]:
-    """Packages setuptools would find under one mapped root: folders reached through ``__init__.py`` files."""
-    found: set[str] = set()
-    pending = [(root_name, root)] if (root / "__init__.py").is_file() else []
-    while pending:
-        name, folder = pending.pop()
-        found.add(name)
-        pending.extend(
-            (f"{name}.{child.name}", child)
-            for child in folder.iterdir()
-            if child.is_dir() and (child / "__init__.py").is_file() and child not in PACKAGE_ROOTS.values()
-        )
-    return found
-
-
-def module_folders(root: Path) -> set[Path]:
-    """Folders under ``root`` holding ``.py`` files, leaving out other mapped roots nested inside it."""
-    nested_roots = [other for other in PACKAGE_ROOTS.values() if other != root and other.is_relative_to(root)]
-    return {
-        path.parent
-        for path in root.rglob("*.py")
-        if "__pycache__" not in path.parts and not any(path.is_relative_to(other) for other in nested_roots)
-    }
 
 
 # -- the constructs library is never shadowed ----------------------------------------
@@ -93,24 +69,30 @@ def test_no_module_in_the_repo_constructs_folder_collides_with_a_library_submodu
     assert not ours & library_modules
 
 
-# -- pyproject lists every package ---------------------------------------------------
+# -- folder names are import names, and packages are found, not listed ----------------
 
 
-@pytest.mark.parametrize("root_name", sorted(PACKAGE_ROOTS))
-def test_every_package_folder_under_a_mapped_root_is_listed_in_pyproject(root_name: str) -> None:
-    listed = {name for name in SETUPTOOLS["packages"] if name == root_name or name.startswith(f"{root_name}.")}
+def test_package_discovery_finds_every_top_level_package_under_a_folder_of_its_own_name() -> None:
+    found = {
+        name: REPO_ROOT / where / name
+        for where in FIND["where"]
+        for name in setuptools.find_packages(REPO_ROOT / where, include=FIND["include"])
+        if "." not in name
+    }
 
-    on_disk = packages_on_disk(root_name, PACKAGE_ROOTS[root_name])
-
-    assert on_disk - listed == set(), "add these to [tool.setuptools] packages, or pip install drops them"
-    assert listed - on_disk == set(), "these listed packages have no folder with an __init__.py"
+    assert set(found) == TOP_LEVEL
+    assert all(folder.is_dir() and folder.name == name for name, folder in found.items())
 
 
-@pytest.mark.parametrize("root_name", sorted(PACKAGE_ROOTS))
-def test_every_folder_of_python_modules_is_a_package(root_name: str) -> None:
-    root = PACKAGE_ROOTS[root_name]
+@pytest.mark.parametrize("name", sorted(TOP_LEVEL))
+def test_every_folder_of_python_modules_is_a_package(name: str) -> None:
+    (root,) = [REPO_ROOT / where / name for where in FIND["where"] if (REPO_ROOT / where / name).is_dir()]
 
-    without_init = {folder.relative_to(REPO_ROOT) for folder in module_folders(root) if not (folder / "__init__.py").is_file()}
+    without_init = {
+        path.parent.relative_to(REPO_ROOT)
+        for path in root.rglob("*.py")
+        if "__pycache__" not in path.parts and not (path.parent / "__init__.py").is_file()
+    }
 
     assert without_init == set(), "a folder of modules without __init__.py is silently left out of the wheel"
 
@@ -145,7 +127,7 @@ def test_installed_package_synthesizes_a_consumer_app_with_bundled_layers(tmp_pa
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO_ROOT / name, source / name)
-    for folder in sorted({Path(f).parts[0] for f in SETUPTOOLS["package-dir"].values()}):
+    for folder in sorted({Path(where).parts[0] for where in FIND["where"]}):
         shutil.copytree(REPO_ROOT / folder, source / folder, ignore=_NOT_SOURCE)
     # ...and a fresh venv that sees the project's installed dependencies through a .pth file (no network).
     venv = tmp_path / "venv"
@@ -196,6 +178,6 @@ def test_installed_package_synthesizes_a_consumer_app_with_bundled_layers(tmp_pa
         for r in resources
         if r["Type"] == "AWS::Lambda::LayerVersion"
     }
-    assert (layers["runtime"] / "python" / "agentrail" / "__init__.py").is_file()
+    assert (layers["runtime"] / "python" / "agentrail_runtime" / "__init__.py").is_file()
     assert not list(layers["runtime"].rglob("__pycache__")), "pip compiled the installed package; the layer must not ship it"
     assert (layers["dependencies"] / "python" / "aws_lambda_powertools").is_dir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentrail.metering.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
-from agentrail.models.base import Usage
+from agentrail_runtime.metering.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
+from agentrail_runtime.models.base import Usage
 
 
 def test_the_longest_matching_prefix_wins():

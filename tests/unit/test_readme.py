@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agentrail.approvals.settings import ApprovalSettings
-from agentrail.config import RuntimeSettings
-from agentrail.multiagent.settings import MultiAgentSettings
-from agentrail.sessions.settings import SessionSettings
-from agentrail.tasks.settings import TaskSettings
+from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.multiagent.settings import MultiAgentSettings
+from agentrail_runtime.sessions.settings import SessionSettings
+from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_constructs import (
     AgentApiOptions,
     AgentFunctionOptions,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from agentrail.models.retry import Retrier, RetryState
+from agentrail_runtime.models.retry import Retrier, RetryState
 
 
 def client_error(code: str, status: int) -> ClientError:

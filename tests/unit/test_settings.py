@@ -7,8 +7,8 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from agentrail.config import DependencyCheck, RuntimeSettings
-from agentrail.metering.pricing import ModelPrice
+from agentrail_runtime.config import DependencyCheck, RuntimeSettings
+from agentrail_runtime.metering.pricing import ModelPrice
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def test_defaults_run_the_demo_agent_on_the_local_model(agent_env):
 
     assert settings.model == "local"
     assert settings.models == ("local",)
-    assert settings.definition == "agentrail.demo:definition"
+    assert settings.definition == "agentrail_runtime.demo:definition"
     assert (settings.max_steps, settings.token_budget, settings.max_output_tokens) == (8, 20_000, 1024)
     assert settings.max_request_bytes == 16_384
     assert settings.model_max_attempts == 4

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from aws_lambda_powertools import Metrics
 
-from agentrail.agent.loop import AgentResult, AgentStatus, ToolCallRecord
-from agentrail.metering.metrics import emit_task_metrics
-from agentrail.models.base import Usage
+from agentrail_runtime.agent.loop import AgentResult, AgentStatus, ToolCallRecord
+from agentrail_runtime.metering.metrics import emit_task_metrics
+from agentrail_runtime.models.base import Usage
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Annotated
 import pytest
 from pydantic import Field, ValidationError
 
-from agentrail.agent.tools import describe_validation_error, tool
+from agentrail_runtime.agent.tools import describe_validation_error, tool
 
 
 @tool

@@ -20,23 +20,23 @@ from agentrail_constructs.multiagent import (
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 
-#: The demo support team (agentrail.demo_team). billing and account hand off to each other.
+#: The demo support team (agentrail_runtime.demo_team). billing and account hand off to each other.
 DEMO_SPECIALISTS = (
     Specialist(
         name="billing",
         description="Billing questions: invoices, charges, payments, refunds and receipts.",
-        agent_definition="agentrail.demo_team:billing",
+        agent_definition="agentrail_runtime.demo_team:billing",
         handoffs=("account",),
     ),
     Specialist(
         name="technical",
         description="Technical problems: errors, outages, the api, the dashboard, performance and bugs.",
-        agent_definition="agentrail.demo_team:technical",
+        agent_definition="agentrail_runtime.demo_team:technical",
     ),
     Specialist(
         name="account",
         description="Account questions: profile, login, password, email address and account owner.",
-        agent_definition="agentrail.demo_team:account",
+        agent_definition="agentrail_runtime.demo_team:account",
         handoffs=("billing",),
     ),
 )

@@ -22,21 +22,21 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from agentrail import clock as runtime_clock
-from agentrail import demo
-from agentrail.api.tasks import create_tasks_app
-from agentrail.approvals import ApprovalService, ApprovalStore, AuditLog
-from agentrail.approvals.settings import ApprovalSettings
-from agentrail.config import RuntimeSettings
-from agentrail.demo import definition as demo_definition
-from agentrail.service import AgentService
-from agentrail.tasks.events import TaskEvents
-from agentrail.tasks.models import TaskRecord, TaskStatus
-from agentrail.tasks.service import TaskService
-from agentrail.tasks.settings import TaskSettings
-from agentrail.tasks.store import TaskStore
-from agentrail.tasks.webhook import SIGNATURE_HEADER, signature_header
-from agentrail.tasks.workflow import LongTaskSteps
+from agentrail_runtime import clock as runtime_clock
+from agentrail_runtime import demo
+from agentrail_runtime.api.tasks import create_tasks_app
+from agentrail_runtime.approvals import ApprovalService, ApprovalStore, AuditLog
+from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.tasks.events import TaskEvents
+from agentrail_runtime.tasks.models import TaskRecord, TaskStatus
+from agentrail_runtime.tasks.service import TaskService
+from agentrail_runtime.tasks.settings import TaskSettings
+from agentrail_runtime.tasks.store import TaskStore
+from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, signature_header
+from agentrail_runtime.tasks.workflow import LongTaskSteps
 
 TASK_TABLE = "agentrail-reviewed-tasks"
 APPROVALS_TABLE = "agentrail-approvals"

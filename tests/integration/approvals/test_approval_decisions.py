@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from agentrail.agent.loop import AgentCheckpoint
-from agentrail.approvals import AuditEntry, DecisionOutput
-from agentrail.approvals.store import AuditLog
+from agentrail_runtime.agent.loop import AgentCheckpoint
+from agentrail_runtime.approvals import AuditEntry, DecisionOutput
+from agentrail_runtime.approvals.store import AuditLog
 
 ALICE = "iam:arn:aws:iam::123456789012:user/alice"  # the approver of the shared decision events
 APPROVED_ARGUMENTS = {"amount_usd": 150.0, "order_id": "A-1002"}
@@ -128,7 +128,7 @@ def test_arguments_changed_after_the_request_fail_the_integrity_check_and_the_to
     approvals.workflow.handle(
         {"action": "fail", "task_id": paused.task_id,
          "error": {"Error": "RuntimeError", "Cause": json.dumps({"errorMessage": str(raised.value), "errorType": "RuntimeError",
-                                                                 "stackTrace": ['  File "/opt/python/agentrail/tasks/workflow.py"']})}}
+                                                                 "stackTrace": ['  File "/opt/python/agentrail_runtime/tasks/workflow.py"']})}}
     )
 
     assert approvals.refunds == {}

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from agentrail import clock as runtime_clock
-from agentrail import demo
+from agentrail_runtime import clock as runtime_clock
+from agentrail_runtime import demo
 
 # Requests that never reach the agent flush only ColdStart, and Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

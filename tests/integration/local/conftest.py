@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentrail_cli.local.cloud import LocalCloud
+from agentrail_local.cloud import LocalCloud
 from agentrail_cli.synth import synthesize
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -117,7 +117,7 @@ def build_services_app(outdir: Path) -> None:
     topic.add_subscription(subscriptions.SqsSubscription(inbox, raw_message_delivery=True))
     bus = events.EventBus(services, "Bus", event_bus_name="local-agent-bus")
     events.Rule(
-        services, "TaskDone", event_bus=bus, event_pattern=events.EventPattern(source=["agentrail.tasks"]), targets=[targets.SqsQueue(inbox)]
+        services, "TaskDone", event_bus=bus, event_pattern=events.EventPattern(source=["agentrail_runtime.tasks"]), targets=[targets.SqsQueue(inbox)]
     )
     secretsmanager.Secret(
         services,

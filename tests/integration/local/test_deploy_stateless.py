@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentrail_cli.local.cloud import LocalCloud
-from agentrail_cli.local.functions import FunctionDefinition
+from agentrail_local.cloud import LocalCloud
+from agentrail_local.functions import FunctionDefinition
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environme
     assert (definition.code_dir / "app.py").is_file()
     python_path = definition.python_path()
     assert python_path[0] == str(definition.code_dir)
-    assert any(Path(p, "agentrail", "__init__.py").is_file() for p in python_path[1:])
+    assert any(Path(p, "agentrail_runtime", "__init__.py").is_file() for p in python_path[1:])
     assert not any(Path(p, "pydantic_core").exists() for p in python_path), "the arm64 dependencies layer must stay off PYTHONPATH"
 
 

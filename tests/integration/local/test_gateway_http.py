@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from agentrail_cli.client import ApiKeyAuth, IamAuth, TokenAuth
-from agentrail_cli.local.auth import DEFAULT_PRINCIPALS
-from agentrail_cli.local.cloud import ApiEndpoint, LocalCloud
+from agentrail_local.auth import DEFAULT_PRINCIPALS
+from agentrail_local.cloud import ApiEndpoint, LocalCloud
 
 pytestmark = pytest.mark.slow
 ALICE, BOB = DEFAULT_PRINCIPALS[:2]

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from agentrail_cli.local.cloud import LocalCloud
-from agentrail_cli.local.moto_seam import install_lambda_seam
-from agentrail_cli.local.functions import ExecutionEnvironments
+from agentrail_local.cloud import LocalCloud
+from agentrail_local.moto_seam import install_lambda_seam
+from agentrail_local.functions import ExecutionEnvironments
 
 pytestmark = pytest.mark.slow
 

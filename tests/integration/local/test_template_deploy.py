@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from agentrail_cli.local.cloud import LocalCloud
-from agentrail_cli.local.template import StackDeployment
+from agentrail_local.cloud import LocalCloud
+from agentrail_local.template import StackDeployment
 
 pytestmark = pytest.mark.slow
 
@@ -122,11 +122,11 @@ def test_rule_on_the_custom_bus_routes_matching_events_to_the_queue(cloud: Local
     inbox = _by_prefix(services, "Inbox", "AWS::SQS::Queue").ref
     events = cloud.clients("events")
 
-    events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "agentrail.tasks", "DetailType": "done", "Detail": '{"id": "t-2"}'}])
+    events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "agentrail_runtime.tasks", "DetailType": "done", "Detail": '{"id": "t-2"}'}])
     events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "someone.else", "DetailType": "done", "Detail": "{}"}])
 
     bodies = [json.loads(m["Body"]) for m in _receive(cloud, inbox)]
-    assert [(b["source"], b["detail"]) for b in bodies] == [("agentrail.tasks", {"id": "t-2"})]
+    assert [(b["source"], b["detail"]) for b in bodies] == [("agentrail_runtime.tasks", {"id": "t-2"})]
 
 
 def test_secret_is_generated_from_its_template_with_the_requested_length(cloud: LocalCloud) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from agentrail_cli.local.cloud import LocalCloud
+from agentrail_local.cloud import LocalCloud
 
 pytestmark = pytest.mark.slow
 STACK = "Local-Workflows"

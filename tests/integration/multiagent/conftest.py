@@ -22,10 +22,10 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
-from agentrail import clock as runtime_clock
-from agentrail.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
-from agentrail.tasks.models import TaskRecord
-from agentrail.tasks.store import TaskStore
+from agentrail_runtime import clock as runtime_clock
+from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
+from agentrail_runtime.tasks.models import TaskRecord
+from agentrail_runtime.tasks.store import TaskStore
 
 TASK_TABLE = "agentrail-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-team-idempotency"
@@ -34,9 +34,9 @@ MAX_RECEIVE_COUNT = 3
 
 #: The demo support team as the MultiAgentStack declares it: name -> (definition, hand-offs, description).
 DEMO_TEAM = {
-    "billing": ("agentrail.demo_team:billing", ("account",), BILLING_DESCRIPTION),
-    "technical": ("agentrail.demo_team:technical", (), TECHNICAL_DESCRIPTION),
-    "account": ("agentrail.demo_team:account", ("billing",), ACCOUNT_DESCRIPTION),
+    "billing": ("agentrail_runtime.demo_team:billing", ("account",), BILLING_DESCRIPTION),
+    "technical": ("agentrail_runtime.demo_team:technical", (), TECHNICAL_DESCRIPTION),
+    "account": ("agentrail_runtime.demo_team:account", ("billing",), ACCOUNT_DESCRIPTION),
 }
 
 
@@ -169,7 +169,7 @@ class Handlers:
 
     def submit(self, message: str, *, correlation_id: str | None = None) -> str:
         """``POST /tasks`` as the API function does it: the task record, then one message on the task queue."""
-        from agentrail.tasks.service import TaskSubmission
+        from agentrail_runtime.tasks.service import TaskSubmission
 
         return self.router.tasks.submit(TaskSubmission(message=message), owner=self.owner, correlation_id=correlation_id).task_id
 
@@ -266,7 +266,7 @@ def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable
         environment = {
             "AGENT_TASK_TABLE": TASK_TABLE,
             "AGENT_TASK_EVENT_BUS": BUS,
-            "AGENT_DEFINITION": "agentrail.demo_team:research_worker",
+            "AGENT_DEFINITION": "agentrail_runtime.demo_team:research_worker",
             "AGENT_MULTI_MAX_REVIEW_ROUNDS": str(max_review_rounds),
             "AGENT_MULTI_TOLERATED_FAILURE_PERCENTAGE": repr(float(tolerated_failure_percentage)),
         }

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from agentrail.multiagent import SubtaskFailed
+from agentrail_runtime.multiagent import SubtaskFailed
 
 # The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from agentrail.metering.pricing import ModelPrice, PriceTable
+from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 
 # Batches that reach no agent flush only ColdStart, and Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -11,14 +11,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agentrail.api.sessions import create_sessions_app
-from agentrail.clock import Clock
-from agentrail.config import RuntimeSettings
-from agentrail.demo import definition as demo_definition
-from agentrail.models.local import LocalModel
-from agentrail.service import AgentService
-from agentrail.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
-from agentrail.sessions.settings import SessionSettings
+from agentrail_runtime.api.sessions import create_sessions_app
+from agentrail_runtime.clock import Clock
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
+from agentrail_runtime.sessions.settings import SessionSettings
 
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from agentrail.models.local import LocalModel
-from agentrail.sessions import DynamoDBSessionStore
+from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.sessions import DynamoDBSessionStore
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import pytest
 from pydantic import Field
 
-from agentrail.agent.context import ToolContext
-from agentrail.agent.definition import AgentDefinition
-from agentrail.agent.tools import tool
-from agentrail.demo import definition as demo_definition
-from agentrail.models.local import LocalModel
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.models.local import LocalModel
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

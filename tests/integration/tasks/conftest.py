@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from agentrail.models.local import LocalModel
+from agentrail_runtime.models.local import LocalModel
 
 TASK_TABLE = "agentrail-tasks"
 IDEMPOTENCY_TABLE = "agentrail-task-idempotency"

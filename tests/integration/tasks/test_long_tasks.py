@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from agentrail.agent.definition import AgentDefinition
-from agentrail.agent.loop import AgentCheckpoint
-from agentrail.agent.tools import tool
-from agentrail.demo import definition as demo_definition
-from agentrail.models.local import LocalModel
-from agentrail.tasks.store import INLINE_LIMIT
+from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.agent.loop import AgentCheckpoint
+from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.tasks.store import INLINE_LIMIT
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -9,12 +9,12 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from agentrail.api.tasks import create_tasks_app
-from agentrail.config import RuntimeSettings
-from agentrail.demo import definition
-from agentrail.service import AgentService
-from agentrail.tasks import TaskEvents, TaskService, TaskStore
-from agentrail.tasks.settings import TaskSettings
+from agentrail_runtime.api.tasks import create_tasks_app
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.demo import definition
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.tasks import TaskEvents, TaskService, TaskStore
+from agentrail_runtime.tasks.settings import TaskSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from agentrail.tasks.notifier import WebhookDeliveryFailed, WebhookNotifier
-from agentrail.tasks.webhook import SIGNATURE_HEADER, InvalidCallbackUrl, InvalidSignature, verify
+from agentrail_runtime.tasks.notifier import WebhookDeliveryFailed, WebhookNotifier
+from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, InvalidCallbackUrl, InvalidSignature, verify
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -8,14 +8,14 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from agentrail.agent.loop import Agent, AgentStatus, PendingToolCall
-from agentrail.api.approvals import APPROVAL_ID_PATTERN, cognito_groups
-from agentrail.approvals import ApprovalView
-from agentrail.approvals import ApprovalRecord, ApprovalService, DecisionRequest, WebhookDecision, approval_id_for, arguments_hash
-from agentrail.approvals.service import summarize
-from agentrail.approvals.settings import ApprovalSettings
-from agentrail.demo import definition as demo_definition
-from agentrail.models.local import LocalModel
+from agentrail_runtime.agent.loop import Agent, AgentStatus, PendingToolCall
+from agentrail_runtime.api.approvals import APPROVAL_ID_PATTERN, cognito_groups
+from agentrail_runtime.approvals import ApprovalView
+from agentrail_runtime.approvals import ApprovalRecord, ApprovalService, DecisionRequest, WebhookDecision, approval_id_for, arguments_hash
+from agentrail_runtime.approvals.service import summarize
+from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.models.local import LocalModel
 
 REFUND = {"order_id": "A-1002", "amount_usd": 150.0}
 

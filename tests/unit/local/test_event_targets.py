@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from agentrail_cli.local.moto_seam import eventbridge_event, target_input
+from agentrail_local.moto_seam import eventbridge_event, target_input
 
 # moto's internal event message: epoch seconds and an ingestion time the service never shows its targets.
 MESSAGE = {
     "version": "0",
     "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
     "detail-type": "Task Finished",
-    "source": "agentrail.tasks",
+    "source": "agentrail_runtime.tasks",
     "account": "123456789012",
     "time": 1795855336.25,
     "region": "us-east-1",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentrail_cli.local.gateway import (
+from agentrail_local.gateway import (
     ApiResource,
     GatewayRejection,
     GatewayResponse,

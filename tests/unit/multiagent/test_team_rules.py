@@ -8,10 +8,10 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from agentrail.agent.context import ToolContext
-from agentrail.agent.loop import Agent, AgentStatus
-from agentrail.agent.tools import ToolError
-from agentrail.demo_team import (
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.loop import Agent, AgentStatus
+from agentrail_runtime.agent.tools import ToolError
+from agentrail_runtime.demo_team import (
     ACCOUNT_DESCRIPTION,
     BILLING_DESCRIPTION,
     TECHNICAL_DESCRIPTION,
@@ -23,11 +23,11 @@ from agentrail.demo_team import (
     technical,
     update_contact_email,
 )
-from agentrail.models.local import LocalModel
-from agentrail.multiagent import RoutedMessage, SpecialistSpec, SpendLimit, handoff_tool
-from agentrail.multiagent.hierarchy import MAX_SUBTASKS, is_weak, split_into_subtasks, summarize_findings
-from agentrail.multiagent.routing import ROUTER_PROMPT, handoff_target
-from agentrail.multiagent.settings import MultiAgentSettings
+from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.multiagent import RoutedMessage, SpecialistSpec, SpendLimit, handoff_tool
+from agentrail_runtime.multiagent.hierarchy import MAX_SUBTASKS, is_weak, split_into_subtasks, summarize_findings
+from agentrail_runtime.multiagent.routing import ROUTER_PROMPT, handoff_target
+from agentrail_runtime.multiagent.settings import MultiAgentSettings
 
 TEAM = {
     "billing": SpecialistSpec(name="billing", description=BILLING_DESCRIPTION),

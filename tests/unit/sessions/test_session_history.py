@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from agentrail.models.base import Message
-from agentrail.sessions.dynamodb import decode_cursor, encode_cursor, turn_key
-from agentrail.sessions.service import principal_of
-from agentrail.sessions.store import SessionInfo, StateDocument, Turn, Window, is_session_id, summarize_turns
+from agentrail_runtime.models.base import Message
+from agentrail_runtime.sessions.dynamodb import decode_cursor, encode_cursor, turn_key
+from agentrail_runtime.sessions.service import principal_of
+from agentrail_runtime.sessions.store import SessionInfo, StateDocument, Turn, Window, is_session_id, summarize_turns
 
 
 def turn(number: int, said: str, answer: str | None = "Noted.") -> Turn:

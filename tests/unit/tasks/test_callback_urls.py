@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentrail.tasks.webhook import InvalidCallbackUrl, validate_callback_url
+from agentrail_runtime.tasks.webhook import InvalidCallbackUrl, validate_callback_url
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from agentrail.agent.loop import AgentResult, AgentStatus
-from agentrail.models.base import ModelThrottledError, Usage
-from agentrail.tasks.models import CANCELLABLE, FINISHED, TaskStatus
-from agentrail.tasks.service import _status_for, short_cause
+from agentrail_runtime.agent.loop import AgentResult, AgentStatus
+from agentrail_runtime.models.base import ModelThrottledError, Usage
+from agentrail_runtime.tasks.models import CANCELLABLE, FINISHED, TaskStatus
+from agentrail_runtime.tasks.service import _status_for, short_cause
 
 STACK_TRACE = [
     '  File "/var/task/agentrail_handlers/task_workflow/app.py", line 20, in handler\n    return steps.handle(event)\n',
-    '  File "/opt/python/agentrail/tasks/workflow.py", line 43, in handle\n    return self.step(task_id)\n',
+    '  File "/opt/python/agentrail_runtime/tasks/workflow.py", line 43, in handle\n    return self.step(task_id)\n',
 ]
 
 

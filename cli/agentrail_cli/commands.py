@@ -1,0 +1,201 @@
+"""``agentrail call``, ``openapi``, ``dlq`` and ``approvals``: operating a running app from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from agentrail_cli.client import json_or_text
+from agentrail_local.auth import APPROVER
+from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
+from agentrail_cli.synth import default_state_dir
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the operational subcommands on the ``agentrail`` parser."""
+    call = commands.add_parser("call", help="send one signed request to an API (SigV4 with your AWS credentials, or an API key)")
+    call.add_argument("url", help="the stage URL, e.g. https://abc.execute-api.us-east-1.amazonaws.com/v1")
+    call.add_argument("method", choices=["GET", "POST", "PUT", "DELETE"])
+    call.add_argument("path", help="e.g. /invoke")
+    call.add_argument("body", nargs="?", help="JSON body")
+    call.add_argument("--api-key", help="send x-api-key instead of signing")
+    call.add_argument("--region", help="signing Region (default: from the URL)")
+    call.set_defaults(run=run_call)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document of an agent API")
+    openapi.add_argument("--pattern", choices=["stateless", "stateful", "async"], default="stateless")
+    openapi.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    openapi.set_defaults(run=run_openapi)
+
+    dlq = commands.add_parser("dlq", help="dead-lettered tasks: list them with their cause, redrive them")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listing = dlq_commands.add_parser("list", help="tasks in the dead-letter queue, with the cause of their last failure")
+    _target_arguments(listing)
+    listing.set_defaults(run=run_dlq_list)
+    again = dlq_commands.add_parser("redrive", help="send dead-lettered tasks back to the task queue")
+    _target_arguments(again)
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", help="one task id")
+    which.add_argument("--all", action="store_true", help="every message in the dead-letter queue")
+    again.set_defaults(run=run_dlq_redrive)
+
+    approvals = commands.add_parser("approvals", help="list, show and decide human approvals")
+    approval_commands = approvals.add_subparsers(dest="approvals_command", required=True, metavar="ACTION")
+    listing = approval_commands.add_parser("list", help="approvals you may see, by status")
+    _target_arguments(listing, principal=APPROVER)
+    listing.add_argument("--status", default="pending", choices=["pending", "approved", "rejected", "expired", "escalated"])
+    listing.set_defaults(run=run_approvals_list)
+    show = approval_commands.add_parser("show", help="one approval with its audit trail")
+    _target_arguments(show, principal=APPROVER)
+    show.add_argument("approval_id")
+    show.set_defaults(run=run_approvals_show)
+    for decision in ("approve", "reject"):
+        decide = approval_commands.add_parser(decision, help=f"{decision} an approval (once; approver group only)")
+        _target_arguments(decide, principal=APPROVER)
+        decide.add_argument("approval_id")
+        decide.add_argument("--comment", help="recorded in the audit trail and given to the agent")
+        decide.set_defaults(run=run_approvals_decide, decision=decision)
+
+
+def _target_arguments(parser: argparse.ArgumentParser, *, principal: str | None = None) -> None:
+    where = parser.add_argument_group("target (local mode by default)")
+    where.add_argument("--stack", help="stack name; with no ready file, a deployed stack reached with your AWS credentials")
+    where.add_argument("--ready-file", type=Path, help="local mode's ready file (default: .agentrail/local.json in the project, found from any subfolder)")
+    where.add_argument("--deployed", action="store_true", help="use the deployed stack even if local mode is running")
+    where.add_argument("--region", help="AWS Region of a deployed stack")
+    where.add_argument("--profile", help="AWS profile for a deployed stack")
+    where.add_argument("--as", dest="principal", default=principal, help=f"local mode: the local user to act as (default: {principal or 'the first'})")
+
+
+def _target(args: argparse.Namespace, *, pattern: str = "async") -> Target:
+    ready = args.ready_file or default_state_dir() / "local.json"
+    if not args.deployed and (args.ready_file or ready.is_file()):
+        return Target.local(ready, stack=args.stack, pattern=None if args.stack else pattern, principal=args.principal)
+    if not args.stack:
+        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `make local`")
+    return Target.deployed(args.stack, region=args.region, profile=args.profile)
+
+
+def _print_json(value: Any, out: TextIO) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True), file=out)
+
+
+def _report(response: httpx.Response, out: TextIO) -> int:
+    body = json_or_text(response)
+    print(f"HTTP {response.status_code}", file=out)
+    if body not in ("", None):
+        _print_json(body, out) if not isinstance(body, str) else print(body, file=out)
+    return 0 if response.status_code < 400 else 1
+
+
+def run_call(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    import boto3
+
+    from agentrail_cli.client import AgentApiClient, ApiKeyAuth, IamAuth
+
+    if args.api_key:
+        auth: Any = ApiKeyAuth(args.api_key)
+    else:
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            print("agentrail call: no AWS credentials found (or pass --api-key)", file=sys.stderr)
+            return 2
+        region = args.region or _region_of(args.url) or session.region_name or "us-east-1"
+        auth = IamAuth(credentials, region=region)
+    body = None
+    if args.body:
+        try:
+            body = json.loads(args.body)
+        except ValueError:
+            print("agentrail call: the body is not valid JSON", file=sys.stderr)
+            return 2
+    with AgentApiClient(args.url, auth=auth) as client:
+        return _report(client.request(args.method, args.path, json=body), out)
+
+
+def _region_of(url: str) -> str | None:
+    parts = url.split(".execute-api.")
+    return parts[1].split(".")[0] if len(parts) == 2 else None
+
+
+def run_openapi(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    # The resolvers are built offline: placeholder names, nothing is called.
+    for key, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AGENT_SESSION_TABLE": "placeholder",
+        "AGENT_TASK_TABLE": "placeholder",
+        "AGENT_APPROVAL_TABLE": "placeholder",
+        "AGENT_APPROVAL_AUDIT_TABLE": "placeholder",
+    }.items():
+        os.environ.setdefault(key, value)
+    if args.pattern == "stateless":
+        from agentrail_runtime.api.stateless import API_TITLE, API_VERSION, create_stateless_app as create
+    elif args.pattern == "stateful":
+        from agentrail_runtime.api.sessions import API_TITLE, API_VERSION, create_sessions_app as create  # type: ignore[assignment]
+    else:
+        from agentrail_runtime.api.tasks import API_TITLE, API_VERSION, create_tasks_app as create  # type: ignore[assignment]
+    document = create().get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+    if args.output:
+        args.output.write_text(document + "\n")
+        print(f"wrote {args.output}", file=out)
+    else:
+        print(document, file=out)
+    return 0
+
+
+def run_dlq_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    target = _target(args)
+    letters = peek_dead_letters(target)
+    if not letters:
+        print(f"The dead-letter queue of {target.stack} is empty.", file=out)
+        return 0
+    print(f"{len(letters)} dead-lettered task(s) in {target.stack}:", file=out)
+    for letter in letters:
+        print(f"  {letter.task_id or '(not a task message)'}  receives={letter.receives}  cause: {letter.cause}", file=out)
+    return 0
+
+
+def run_dlq_redrive(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    target = _target(args)
+    moved = redrive(target, task_id=None if args.all else args.task)
+    print(f"Redrove {len(moved)} task(s) to the task queue: {', '.join(moved) or '-'}", file=out)
+    return 0
+
+
+def run_approvals_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    with _target(args).api() as api:
+        response = api.request("GET", f"/approvals?status={args.status}")
+    if response.status_code >= 400:
+        return _report(response, out)
+    approvals = response.json().get("approvals", [])
+    if not approvals:
+        print(f"No {args.status} approvals visible to you.", file=out)
+    for item in approvals:
+        print(f"  {item['approval_id']}  {item['status']:<9} group={item['approver_group']}  {item['summary']}", file=out)
+    return 0
+
+
+def run_approvals_show(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    with _target(args).api() as api:
+        return _report(api.request("GET", f"/approvals/{args.approval_id}"), out)
+
+
+def run_approvals_decide(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    body = {"decision": args.decision, "comment": args.comment}
+    with _target(args).api() as api:
+        return _report(api.request("POST", f"/approvals/{args.approval_id}/decision", json=body), out)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    try:
+        return int(args.run(args))
+    except TargetError as error:
+        print(f"agentrail: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,214 @@
+"""The ``agentrail`` command: ``agentrail local`` runs the synthesized app against moto, optionally with the tour."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from agentrail_cli.commands import add_commands, dispatch
+from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
+
+DEFAULT_PORT = 3000
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentrail", description="agentrail: serverless AI agents on AWS, and locally.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local = commands.add_parser(
+        "local",
+        help="run the app on this machine (moto, no Docker, no AWS account)",
+        description="Synthesize the CDK app, deploy its templates into moto and serve its APIs on 127.0.0.1.",
+    )
+    local.add_argument("--patterns", help="comma-separated patterns to synthesize (CDK context 'patterns'); default: cdk.json's")
+    local.add_argument("--port", type=int, default=DEFAULT_PORT, help="port of the first API, the next take the following ports; 0 picks free ports (default: %(default)s)")
+    local.add_argument("--assembly", type=Path, help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)")
+    local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
+    local.add_argument("--ready-file", type=Path, help="where to write endpoints and credentials (default: <state-dir>/local.json)")
+    local.add_argument("--state-dir", type=Path, help="folder for logs, the assembly and the ready file (default: .agentrail in the project)")
+    local.add_argument("--show-logs", action="store_true", help="with --tour, also print the functions' logs (always printed when serving)")
+    local.add_argument(
+        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+        help="CDK context for the synth, like cdk's -c (e.g. approval_timeout=5); repeatable",
+    )
+    local.set_defaults(usage_error=local.error)
+    add_commands(commands)
+    return parser
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return args.state_dir.resolve() if args.state_dir is not None else default_state_dir()
+
+
+def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: Path) -> None:
+    from agentrail_local.cloud import LocalCloud
+
+    assert isinstance(cloud, LocalCloud)
+    stacks = ", ".join(d.stack_name for d in cloud.deployments)
+    print(f"\nagentrail local: deployed {stacks} into moto in {seconds:.1f} s (no Docker, no AWS account)\n", file=out)
+    rows = [("API", "URL", "AUTH", "ROUTES")]
+    for endpoint in cloud.endpoints():
+        rows.append((endpoint.pattern or endpoint.stack, endpoint.url, endpoint.auth, ", ".join(endpoint.routes)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3], file=out)
+    principal = cloud.principals[0]
+    print(
+        f"\n  Sign requests with SigV4 (service execute-api, region us-east-1) as {principal.name}:"
+        f"\n    AWS_ACCESS_KEY_ID={principal.access_key_id} AWS_SECRET_ACCESS_KEY={principal.secret_access_key}",
+        file=out,
+    )
+    for endpoint in cloud.endpoints():
+        if endpoint.api_key:
+            print(f"  API key of {endpoint.pattern or endpoint.stack}: x-api-key: {endpoint.api_key}", file=out)
+    print(f"  moto (every other AWS API): {cloud.moto.endpoint_url if cloud.moto else '-'}", file=out)
+    print(f"  Ready file: {ready_file}    Function logs: {cloud.log_dir}/", file=out)
+    if cloud.warnings:
+        print("\n  Not emulated locally:", file=out)
+        for warning in cloud.warnings:
+            print(f"  - {warning}", file=out)
+
+
+def _run_tour(cloud: object, out: TextIO) -> bool:
+    from agentrail_cli.client import AgentApiClient, ApiKeyAuth, IamAuth
+    from agentrail_local.cloud import LocalCloud
+    from agentrail_cli.tour import TOURS, run_tour
+
+    assert isinstance(cloud, LocalCloud)
+    principal = cloud.principals[0]
+    signers = {p.name: IamAuth.from_keys(p.access_key_id, p.secret_access_key) for p in cloud.principals}
+    passed = total = 0
+    toured = 0
+    started = time.perf_counter()
+    for endpoint in cloud.endpoints():
+        steps = TOURS.get(endpoint.pattern or "")
+        if not steps:
+            print(f"\n(no tour for {endpoint.pattern or endpoint.stack} yet)", file=out)
+            continue
+        toured += 1
+        if endpoint.api_key:
+            auth = ApiKeyAuth(endpoint.api_key)
+            how = "API key"
+        else:
+            auth = signers[principal.name]
+            how = f"SigV4, signed as {principal.name}"
+        with AgentApiClient(endpoint.url, auth=auth) as client:
+            outcomes = run_tour(
+                client, steps, out=out, title=f"Tour of the {endpoint.pattern} agent at {endpoint.url} ({how})", principals=signers
+            )
+        total += len(outcomes)
+        passed += sum(o.passed for o in outcomes)
+    if toured == 0:
+        print("\nNo API in this app has a tour yet; nothing to check.", file=out)
+        return True
+    verdict = "all passed" if passed == total else f"{total - passed} failed"
+    print(f"Tour finished: {passed}/{total} steps passed ({verdict}) in {time.perf_counter() - started:.1f} s.", file=out)
+    print(f"Function logs (JSON, with correlation ids): {cloud.log_dir}/", file=out)
+    print("Keep it running with `make local`, then call it with any SigV4 client.", file=out)
+    return passed == total
+
+
+def _local_context(pairs: Sequence[str]) -> dict[str, str]:
+    """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given."""
+    from agentrail_local.auth import APPROVER, DEFAULT_PRINCIPALS
+
+    context: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"agentrail local: -c expects KEY=VALUE, got {pair!r}")
+        context[key] = value
+    approver = next(p for p in DEFAULT_PRINCIPALS if p.name == APPROVER)
+    context.setdefault("approvers", f"iam:{approver.user_arn}")
+    return context
+
+
+def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_local.assembly import AssemblyError
+    from agentrail_local.cloud import LocalCloud
+    from agentrail_local.resources.base import TemplateError
+
+    state_dir = _state_dir(args)
+    ready_file = (args.ready_file or state_dir / "local.json").resolve()
+    if args.assembly is not None:
+        assembly = args.assembly
+    else:
+        try:
+            project = find_project_dir()
+            print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline) ...", file=out, flush=True)
+            started = time.perf_counter()
+            assembly = synthesize(project, state_dir / "cdk.out", patterns=args.patterns, context=_local_context(args.context))
+            print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
+        except SynthError as error:
+            print(f"agentrail local: {error}", file=sys.stderr)
+            return 2
+    started = time.perf_counter()
+
+    def console(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    serving = not args.tour
+    stop = _stop_on_signal() if serving else threading.Event()
+    try:
+        cloud = LocalCloud(
+            assembly,
+            port=args.port,
+            state_dir=state_dir,
+            function_console=console if (serving or args.show_logs) else None,
+            request_console=console if serving else None,
+            warn=lambda _: None,  # listed with the endpoints instead, once everything runs
+        )
+        cloud.start()
+        if stop.is_set():
+            cloud.stop()
+            return 0
+    except (TemplateError, AssemblyError, OSError) as error:
+        hint = " (pass --port 0 for free ports, or another --port)" if getattr(error, "errno", None) == errno.EADDRINUSE else ""
+        print(f"agentrail local: could not start: {error}{hint}", file=sys.stderr)
+        return 2
+    try:
+        cloud.write_ready_file(ready_file)
+        _print_endpoints(cloud, out, seconds=time.perf_counter() - started, ready_file=ready_file)
+        if args.tour:
+            return 0 if _run_tour(cloud, out) else 1
+        print("\nServing; press Ctrl-C to stop.\n", file=out, flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("\nStopping.", file=out)
+        return 0
+    finally:
+        cloud.stop()
+        ready_file.unlink(missing_ok=True)
+
+
+def _stop_on_signal() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM; installed before start-up so an early signal still stops cleanly."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``agentrail`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "local":
+        if args.assembly is not None and (args.context or args.patterns):
+            args.usage_error(
+                "--assembly runs an existing cloud assembly as it is; "
+                "-c/--context and --patterns apply only when agentrail local synthesizes the app"
+            )
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")  # the tour prints ✓, → and €
+        return run_local(args)
+    return dispatch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

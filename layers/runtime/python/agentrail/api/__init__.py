@@ -1,6 +1,0 @@
-"""HTTP adapters: Powertools REST resolvers with pydantic models, shared error handling and OpenAPI."""
-
-from agentrail.api.errors import AgentRestResolver, ApiError
-from agentrail.api.stateless import InvokeRequest, InvokeResponse, create_stateless_app
-
-__all__ = ["AgentRestResolver", "ApiError", "InvokeRequest", "InvokeResponse", "create_stateless_app"]

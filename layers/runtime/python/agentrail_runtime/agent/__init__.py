@@ -1,0 +1,20 @@
+"""The agent loop, typed tools and agent definitions."""
+
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.definition import AgentDefinition, load_definition
+from agentrail_runtime.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
+from agentrail_runtime.agent.tools import Tool, ToolError, tool
+
+__all__ = [
+    "Agent",
+    "AgentDefinition",
+    "AgentResult",
+    "AgentStatus",
+    "PendingToolCall",
+    "Tool",
+    "ToolCallRecord",
+    "ToolContext",
+    "ToolError",
+    "load_definition",
+    "tool",
+]

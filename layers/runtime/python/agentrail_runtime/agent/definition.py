@@ -1,0 +1,50 @@
+"""What a user supplies: a system prompt and tools, importable by reference (``module:attribute``)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agentrail_runtime.agent.tools import Tool
+
+
+@dataclass(frozen=True)
+class AgentDefinition:
+    """An agent without a model: the model and limits come from configuration.
+
+    Attributes
+    ----------
+    name:
+        Used in logs and metrics dimensions.
+    system_prompt:
+        Sent with every model call.
+    tools:
+        The tools the agent may call.
+    description:
+        What the agent is for; a router shows this to its model.
+    """
+
+    name: str
+    system_prompt: str
+    tools: Sequence[Tool] = field(default_factory=tuple)
+    description: str = ""
+
+
+def load_definition(reference: str) -> AgentDefinition:
+    """Import ``module:attribute``; the attribute is a definition or a callable returning one.
+
+    Raises
+    ------
+    ValueError
+        When the reference is malformed or does not name an AgentDefinition.
+    """
+    module_name, sep, attribute = reference.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"agent definition reference {reference!r} must look like 'package.module:attribute'")
+    target = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(target, Callable) and not isinstance(target, AgentDefinition):  # type: ignore[arg-type]
+        target = target()
+    if not isinstance(target, AgentDefinition):
+        raise ValueError(f"{reference!r} is a {type(target).__name__}, not an AgentDefinition")
+    return target

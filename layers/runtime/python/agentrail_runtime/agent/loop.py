@@ -1,0 +1,435 @@
+"""The agent loop: ask the model, run the tools it asks for, repeat until it answers or a limit stops it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
+from agentrail_runtime.metering.pricing import PriceTable
+from agentrail_runtime.models.base import Message, ModelProvider, ToolResultBlock, ToolUseBlock, Usage
+from agentrail_runtime.observability import logger, tracer
+
+ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "pending_approval", "rejected"]
+
+
+class AgentStatus(StrEnum):
+    COMPLETED = "completed"
+    MAX_STEPS_EXCEEDED = "max_steps_exceeded"
+    TOKEN_BUDGET_EXCEEDED = "token_budget_exceeded"
+    AWAITING_APPROVAL = "awaiting_approval"
+    #: A slice of a long run ended (``advance(max_steps=...)``); continue from ``checkpoint``.
+    IN_PROGRESS = "in_progress"
+    #: A terminal tool (a hand-off to another agent) ran; ``handoff`` names it.
+    HANDED_OFF = "handed_off"
+
+
+class ToolCallRecord(BaseModel):
+    step: int
+    tool: str
+    tool_use_id: str
+    outcome: ToolOutcome
+    latency_ms: float
+
+
+class PendingToolCall(BaseModel):
+    """A tool call the loop paused on because it requires approval.
+
+    ``results_before`` holds the results of the same turn's tool calls that ran
+    before it; ``arguments`` are the validated arguments the approver will see.
+    """
+
+    step: int
+    tool_use_id: str
+    tool: str
+    arguments: dict[str, Any]
+    results_before: list[ToolResultBlock] = Field(default_factory=list)
+
+
+class AgentCheckpoint(BaseModel):
+    """Everything needed to continue a run in another invocation (a Step Functions step, after an approval).
+
+    ``messages`` is the whole transcript; the first ``history_length`` of them
+    were given as history and are not part of the run's answer.
+    """
+
+    messages: list[Message]
+    history_length: int = 0
+    steps: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    pending: PendingToolCall | None = None
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentResult(BaseModel):
+    """What one run of the loop produced. ``usage`` is reported whatever the status.
+
+    ``checkpoint`` is set when the run can continue: ``in_progress`` and ``awaiting_approval``.
+    """
+
+    status: AgentStatus
+    answer: str | None
+    model: str
+    steps: int
+    usage: Usage
+    cost_usd: float | None
+    tool_calls: list[ToolCallRecord]
+    new_messages: list[Message]
+    pending: PendingToolCall | None = None
+    checkpoint: AgentCheckpoint | None = None
+    handoff: str | None = None
+
+
+_RESUMABLE = frozenset({AgentStatus.IN_PROGRESS, AgentStatus.AWAITING_APPROVAL})
+
+
+class ApprovalDecision(BaseModel):
+    approved: bool
+    reason: str | None = None
+
+
+class Agent:
+    """Runs a model with tools under a step limit and a token budget.
+
+    Parameters
+    ----------
+    model:
+        Any :class:`~agentrail_runtime.models.base.ModelProvider`.
+    tools:
+        Tools the model may call. Names must be unique.
+    system_prompt:
+        Sent with every model call.
+    max_steps:
+        Model calls allowed per run. Default: 8.
+    token_budget:
+        Input plus output tokens allowed per run. Default: 20,000.
+    max_output_tokens:
+        Output cap of one model call. Default: 1,024.
+    prices:
+        Price table for ``cost_usd``. Default: the built-in table.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: ModelProvider,
+        tools: Sequence[Tool] = (),
+        system_prompt: str = "",
+        max_steps: int = 8,
+        token_budget: int = 20_000,
+        max_output_tokens: int = 1024,
+        prices: PriceTable | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        if token_budget < 1:
+            raise ValueError("token_budget must be at least 1")
+        names = [t.name for t in tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tool names must be unique; repeated: {', '.join(duplicates)}")
+        self.model = model
+        self.tools = {t.name: t for t in tools}
+        self._specs = [t.spec for t in tools]
+        self.system_prompt = system_prompt
+        self.max_steps = max_steps
+        self.token_budget = token_budget
+        self.max_output_tokens = max_output_tokens
+        self.prices = prices or PriceTable()
+
+    # -- public API -----------------------------------------------------------------
+
+    def run(self, prompt: str, *, history: Sequence[Message] = (), context: ToolContext | None = None) -> AgentResult:
+        """Answer ``prompt`` given earlier ``history``.
+
+        ``context`` reaches tools that ask for a :class:`ToolContext`; its
+        ``state`` may be changed by them (see ``context.state_changed``).
+
+        Raises
+        ------
+        ModelError
+            When the model fails after its retries. Tool failures never raise:
+            the model sees them as error results.
+        """
+        return self.advance(self.start(prompt, history=history), context=context)
+
+    def start(self, prompt: str, *, history: Sequence[Message] = (), state: dict[str, Any] | None = None) -> AgentCheckpoint:
+        """A checkpoint of a run that has not called the model yet."""
+        return AgentCheckpoint(
+            messages=[*history, Message.user(prompt)], history_length=len(history), state=dict(state or {})
+        )
+
+    def advance(
+        self,
+        checkpoint: AgentCheckpoint,
+        *,
+        max_steps: int | None = None,
+        decision: ApprovalDecision | None = None,
+        context: ToolContext | None = None,
+    ) -> AgentResult:
+        """Continue a run from ``checkpoint``.
+
+        Parameters
+        ----------
+        max_steps:
+            Model calls allowed in this call; when reached the result is
+            ``in_progress`` with a new checkpoint. Default: until the run ends.
+        decision:
+            Required when the checkpoint is paused on a pending approval: on
+            approval the tool runs with exactly the approved arguments; on
+            rejection the model is told it was rejected, and why.
+        context:
+            For tools; default: a context holding ``checkpoint.state``.
+        """
+        if context is None:
+            context = ToolContext(state=dict(checkpoint.state))
+        run = _Run(self, checkpoint, context=context, slice_steps=max_steps)
+        if checkpoint.pending is not None:
+            if decision is None:
+                raise ValueError("this run is waiting for an approval decision")
+            return run.continue_after_approval(checkpoint.pending, decision)
+        return run.loop()
+
+    def resume(
+        self,
+        *,
+        transcript: Sequence[Message],
+        pending: PendingToolCall,
+        decision: ApprovalDecision,
+        steps_so_far: int = 0,
+        usage_so_far: Usage | None = None,
+        tool_calls_so_far: Sequence[ToolCallRecord] = (),
+        context: ToolContext | None = None,
+    ) -> AgentResult:
+        """Continue a run that paused on ``pending`` (see :meth:`advance` with a checkpoint)."""
+        checkpoint = AgentCheckpoint(
+            messages=list(transcript),
+            history_length=len(transcript),
+            steps=steps_so_far,
+            usage=usage_so_far or Usage(),
+            tool_calls=list(tool_calls_so_far),
+            pending=pending,
+        )
+        return self.advance(checkpoint, decision=decision, context=context)
+
+
+class _Run:
+    """State of one run; kept apart from Agent so an Agent is reusable and thread-safe."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        checkpoint: AgentCheckpoint,
+        *,
+        context: ToolContext,
+        slice_steps: int | None = None,
+    ) -> None:
+        self.agent = agent
+        self.context = context
+        self.messages = list(checkpoint.messages)
+        self.history_length = checkpoint.history_length
+        self.steps = checkpoint.steps
+        self.usage = checkpoint.usage
+        self.records: list[ToolCallRecord] = list(checkpoint.tool_calls)
+        self.slice_end = None if slice_steps is None else checkpoint.steps + slice_steps
+
+    @property
+    def new_messages(self) -> list[Message]:
+        return self.messages[self.history_length :]
+
+    def append(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def checkpoint(self, pending: PendingToolCall | None = None) -> AgentCheckpoint:
+        return AgentCheckpoint(
+            messages=self.messages,
+            history_length=self.history_length,
+            steps=self.steps,
+            usage=self.usage,
+            tool_calls=self.records,
+            pending=pending,
+            state=self.context.state,
+        )
+
+    def finish(
+        self, status: AgentStatus, answer: str | None = None, pending: PendingToolCall | None = None, handoff: str | None = None
+    ) -> AgentResult:
+        model = self.agent.model.name
+        return AgentResult(
+            status=status,
+            answer=answer,
+            model=model,
+            steps=self.steps,
+            usage=self.usage,
+            cost_usd=self.agent.prices.cost(model, self.usage),
+            tool_calls=self.records,
+            new_messages=self.new_messages,
+            pending=pending,
+            checkpoint=self.checkpoint(pending) if status in _RESUMABLE else None,
+            handoff=handoff,
+        )
+
+    def loop(self) -> AgentResult:
+        agent = self.agent
+        while True:
+            if self.slice_end is not None and self.steps >= self.slice_end and self.steps < agent.max_steps:
+                return self.finish(AgentStatus.IN_PROGRESS)
+            if self.steps >= agent.max_steps:
+                logger.info("agent stopped", extra={"event": "agent_stop", "reason": "max_steps", "steps": self.steps})
+                return self.finish(AgentStatus.MAX_STEPS_EXCEEDED)
+            remaining = agent.token_budget - self.usage.total_tokens
+            if remaining <= 0:
+                logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
+                return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
+            self.steps += 1
+            started = time.perf_counter()
+            with tracer.provider.in_subsegment("## model") as subsegment:
+                subsegment.put_annotation("model", agent.model.name)
+                response = agent.model.converse(
+                    system=agent.system_prompt,
+                    messages=self.messages,
+                    tools=agent._specs,
+                    max_tokens=min(agent.max_output_tokens, remaining),
+                )
+            self.usage = self.usage + response.usage
+            tool_uses = response.message.tool_uses
+            wants_tools = response.stop_reason == "tool_use" and bool(tool_uses)
+            logger.info(
+                "reasoning step",
+                extra={
+                    "event": "reasoning_step",
+                    "step": self.steps,
+                    "tool": None,
+                    "model": agent.model.name,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "input_tokens": response.usage.input_tokens,
+                    "output_tokens": response.usage.output_tokens,
+                    "outcome": "tool_use" if wants_tools else response.stop_reason,
+                },
+            )
+            self.append(response.message)
+            if response.stop_reason == "max_tokens" and remaining < agent.max_output_tokens:
+                # The answer was cut off by the task's budget, not by the per-call cap: it is not an answer.
+                logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
+                return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
+            if not wants_tools:
+                return self.finish(AgentStatus.COMPLETED, response.message.text)
+            if self.usage.total_tokens >= agent.token_budget:
+                logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
+                return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
+            paused = self.run_tools(tool_uses, start=0, results=[])
+            if paused is not None:
+                return paused
+            handoff = self._handoff(tool_uses)
+            if handoff is not None:
+                return self.finish(AgentStatus.HANDED_OFF, handoff=handoff)
+
+    def run_tools(self, tool_uses: list[ToolUseBlock], *, start: int, results: list[ToolResultBlock]) -> AgentResult | None:
+        """Run ``tool_uses[start:]``; append their results, or pause on one needing approval."""
+        for tool_use in tool_uses[start:]:
+            tool = self.agent.tools.get(tool_use.name)
+            if tool is None:
+                results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
+                continue
+            try:
+                arguments = tool.validate(tool_use.input)
+            except ValidationError as error:
+                content = {"error": "invalid arguments", "problems": describe_validation_error(error)}
+                results.append(self._record(tool_use, "invalid_arguments", 0.0, content))
+                continue
+            if tool.needs_approval(arguments):
+                self._log_tool(tool_use.name, "pending_approval", 0.0)
+                self.records.append(
+                    ToolCallRecord(step=self.steps, tool=tool.name, tool_use_id=tool_use.id, outcome="pending_approval", latency_ms=0.0)
+                )
+                pending = PendingToolCall(
+                    step=self.steps,
+                    tool_use_id=tool_use.id,
+                    tool=tool.name,
+                    arguments=arguments.model_dump(mode="json"),
+                    results_before=results,
+                )
+                return self.finish(AgentStatus.AWAITING_APPROVAL, pending=pending)
+            results.append(self._execute(tool, tool_use, arguments))
+        self.append(Message(role="user", content=results))
+        return None
+
+    def _handoff(self, tool_uses: list[ToolUseBlock]) -> str | None:
+        """The first terminal tool of this step that succeeded, if any."""
+        succeeded = {r.tool_use_id for r in self.records if r.step == self.steps and r.outcome == "success"}
+        for tool_use in tool_uses:
+            tool = self.agent.tools.get(tool_use.name)
+            if tool is not None and tool.terminal and tool_use.id in succeeded:
+                return tool.name
+        return None
+
+    def continue_after_approval(self, pending: PendingToolCall, decision: ApprovalDecision) -> AgentResult:
+        assistant = self.messages[-1] if self.messages else None
+        tool_uses = assistant.tool_uses if assistant is not None and assistant.role == "assistant" else []
+        index = next((i for i, tu in enumerate(tool_uses) if tu.id == pending.tool_use_id), None)
+        if index is None:
+            raise ValueError("the transcript does not end with the assistant turn that asked for the pending tool")
+        tool_use = tool_uses[index]
+        tool = self.agent.tools.get(pending.tool)
+        results = list(pending.results_before)
+        if tool is None:
+            results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
+        elif decision.approved:
+            # Exactly the approved arguments run, never what the model might ask for again.
+            results.append(self._execute(tool, tool_use, tool.validate(pending.arguments)))
+        else:
+            content = {"error": "rejected by a human approver", "reason": decision.reason or "no reason given"}
+            results.append(self._record(tool_use, "rejected", 0.0, content))
+        paused = self.run_tools(tool_uses, start=index + 1, results=results)
+        if paused is not None:
+            return paused
+        return self.loop()
+
+    def _execute(self, tool: Tool, tool_use: ToolUseBlock, arguments: BaseModel) -> ToolResultBlock:
+        started = time.perf_counter()
+        outcome: ToolOutcome = "success"
+        with tracer.provider.in_subsegment(f"## tool {tool.name}") as subsegment:
+            subsegment.put_annotation("tool", tool.name)
+            try:
+                content: Any = tool.invoke(arguments, self.context)
+            except ToolError as error:
+                outcome, content = "error", {"error": str(error)}
+            except Exception:  # noqa: BLE001 - a tool bug must not end the run; the model is told
+                logger.exception("tool raised", extra={"event": "tool_exception", "tool": tool.name})
+                outcome, content = "error", {"error": "the tool failed unexpectedly"}
+        latency = (time.perf_counter() - started) * 1000
+        return self._record(tool_use, outcome, latency, content)
+
+    def _record(self, tool_use: ToolUseBlock, outcome: ToolOutcome, latency_ms: float, content: Any) -> ToolResultBlock:
+        self._log_tool(tool_use.name, outcome, latency_ms)
+        self.records.append(
+            ToolCallRecord(
+                step=self.steps,
+                tool=tool_use.name,
+                tool_use_id=tool_use.id,
+                outcome=outcome,
+                latency_ms=round(latency_ms, 3),
+            )
+        )
+        status = "success" if outcome == "success" else "error"
+        return ToolResultBlock(tool_use_id=tool_use.id, content=content, status=status)
+
+    def _log_tool(self, name: str, outcome: str, latency_ms: float) -> None:
+        logger.info(
+            "tool call",
+            extra={
+                "event": "tool_call",
+                "step": self.steps,
+                "tool": name,
+                "latency_ms": round(latency_ms, 3),
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "outcome": outcome,
+            },
+        )

@@ -1,0 +1,160 @@
+"""Typed Python functions as agent tools.
+
+A tool's arguments are described by its signature. The loop validates what the
+model asked for with a pydantic model built from that signature *before* the
+function runs, so a tool body only ever sees well-typed input.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.models.base import ToolSpec
+
+_ANY = TypeAdapter(Any)
+
+
+class ToolError(Exception):
+    """Raise from a tool to report a failure the model should see and may recover from."""
+
+
+class _ArgsBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ApprovalRule = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A callable the agent may use.
+
+    Attributes
+    ----------
+    name, description:
+        What the model sees.
+    args_model:
+        pydantic model of the arguments, built from the function signature.
+    requires_approval:
+        ``True``, or a rule over the validated arguments (e.g. ``lambda a: a["amount"] > 100``).
+        When it holds, the loop pauses *before* the tool runs.
+    local_patterns:
+        Regular expressions with named groups. Only the deterministic local model
+        reads them: a match selects this tool and the groups become its arguments.
+    """
+
+    name: str
+    description: str
+    function: Callable[..., Any]
+    args_model: type[BaseModel]
+    requires_approval: bool | ApprovalRule = False
+    local_patterns: tuple[re.Pattern[str], ...] = field(default=())
+    context_parameter: str | None = None
+    #: A successful call ends the run (``handed_off``): used for hand-offs to other agents.
+    terminal: bool = False
+
+    @cached_property
+    def spec(self) -> ToolSpec:
+        schema = self.args_model.model_json_schema()
+        schema.pop("title", None)
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            input_schema=schema,
+            local_patterns=tuple(p.pattern for p in self.local_patterns),
+        )
+
+    def validate(self, arguments: Mapping[str, Any]) -> BaseModel:
+        """Validate raw model-provided arguments.
+
+        Raises
+        ------
+        pydantic.ValidationError
+            When the arguments do not fit the signature.
+        """
+        return self.args_model.model_validate(dict(arguments))
+
+    def needs_approval(self, arguments: BaseModel) -> bool:
+        rule = self.requires_approval
+        if callable(rule):
+            return bool(rule(arguments.model_dump()))
+        return bool(rule)
+
+    def invoke(self, arguments: BaseModel, context: ToolContext | None = None) -> Any:
+        """Run the tool on validated arguments and return a JSON-compatible result."""
+        kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
+        if self.context_parameter:
+            kwargs[self.context_parameter] = context if context is not None else ToolContext()
+        return _ANY.dump_python(self.function(**kwargs), mode="json")
+
+
+def _args_model(function: Callable[..., Any], name: str) -> tuple[type[BaseModel], str | None]:
+    """The arguments model of ``function`` and the name of its ToolContext parameter, if any."""
+    hints = get_type_hints(function, include_extras=True)
+    fields: dict[str, Any] = {}
+    context_parameter = None
+    for param in inspect.signature(function).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"tool {name!r}: *args and **kwargs cannot be described to a model")
+        annotation = hints.get(param.name, Any)
+        if annotation is ToolContext:
+            context_parameter = param.name
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    model_name = "".join(part.capitalize() for part in name.split("_")) + "Args"
+    return create_model(model_name, __base__=_ArgsBase, **fields), context_parameter
+
+
+def tool(
+    function: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_approval: bool | ApprovalRule = False,
+    local_patterns: Sequence[str] = (),
+    terminal: bool = False,
+) -> Any:
+    """Turn a typed function into a :class:`Tool`.
+
+    Usable bare (``@tool``) or with options (``@tool(requires_approval=True)``).
+    The description defaults to the first paragraph of the docstring.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Tool:
+        tool_name = name or fn.__name__
+        if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_-]{0,63}", tool_name):
+            raise ValueError(f"tool name {tool_name!r} must match [a-zA-Z][a-zA-Z0-9_-]{{0,63}}")
+        doc = inspect.getdoc(fn) or ""
+        text = description or doc.split("\n\n")[0].replace("\n", " ").strip()
+        if not text:
+            raise ValueError(f"tool {tool_name!r} needs a description or a docstring")
+        args_model, context_parameter = _args_model(fn, tool_name)
+        return Tool(
+            name=tool_name,
+            description=text,
+            function=fn,
+            args_model=args_model,
+            context_parameter=context_parameter,
+            requires_approval=requires_approval,
+            local_patterns=tuple(re.compile(p, re.IGNORECASE) for p in local_patterns),
+            terminal=terminal,
+        )
+
+    return wrap(function) if function is not None else wrap
+
+
+def describe_validation_error(error: ValidationError) -> list[dict[str, str]]:
+    """Field-level problems without the offending values, safe to show a model or a caller."""
+    return [
+        {"field": ".".join(str(part) for part in item["loc"]) or "(root)", "problem": item["msg"]}
+        for item in error.errors(include_input=False, include_url=False)
+    ]

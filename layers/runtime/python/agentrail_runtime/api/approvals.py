@@ -1,0 +1,84 @@
+"""Approvals API, mounted on the async agent's REST API.
+
+``GET /approvals?status=pending``, ``GET /approvals/{id}``,
+``POST /approvals/{id}/decision`` (approver group members only) and
+``POST /approvals/{id}/webhook`` (a chat tool's decision, HMAC-signed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel, ValidationError
+
+from agentrail_runtime.api.errors import AgentRestResolver, ApiError
+from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
+from agentrail_runtime.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
+from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound
+from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, InvalidSignature
+
+APPROVAL_ID_PATTERN = r"^[0-9a-f]{32}$"
+ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="32 lowercase hex characters")]
+
+
+class ApprovalDetail(ApprovalView):
+    audit: list[AuditEntry]
+
+
+class ApprovalList(BaseModel):
+    approvals: list[ApprovalView]
+
+
+def cognito_groups(request_context: dict[str, Any]) -> list[str]:
+    raw = ((request_context.get("authorizer") or {}).get("claims") or {}).get("cognito:groups") or ""
+    if isinstance(raw, list):
+        return [str(g) for g in raw]
+    return [g for g in str(raw).strip("[]").replace(",", " ").split() if g]
+
+
+def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owner: Callable[[], str]) -> None:
+    """Register the approval routes and their error mapping on ``app``."""
+
+    def groups() -> list[str]:
+        return cognito_groups(app.current_event.raw_event.get("requestContext") or {})
+
+    app.answer(ApprovalNotFound, 404, "approval_not_found", "No such approval.")
+    app.answer(NotAnApprover, 403, "not_an_approver", "Only members of the approver group may decide.")
+    app.answer(AlreadyDecided, 409, "already_decided", lambda error: f"This approval is already {error.status.value}.")
+    app.answer(ApprovalExpired, 409, "approval_expired", "The task stopped waiting for this approval (timed out or cancelled).")
+    app.answer(InvalidSignature, 401, "invalid_signature", "The request signature is missing, invalid, stale or replayed.")
+
+    @app.get("/approvals", summary="Approvals visible to the caller, by status")
+    def list_approvals(status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING) -> ApprovalList:
+        records = approvals.list_visible(status, owner(), groups())
+        return ApprovalList(approvals=[r.view() for r in records])
+
+    @app.get("/approvals/<approval_id>", summary="One approval with its audit trail")
+    def get_approval(approval_id: ApprovalId) -> ApprovalDetail:
+        record = approvals.get_visible(approval_id, owner(), groups())
+        return ApprovalDetail(**record.view().model_dump(), audit=approvals.audit.entries(approval_id))
+
+    @app.post(
+        "/approvals/<approval_id>/decision",
+        summary="Approve or reject (approver group only, once)",
+        responses={403: {"description": "Not an approver"}, 409: {"description": "Already decided or expired"}},
+    )
+    def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalView:
+        return approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()).view()
+
+    @app.post(
+        "/approvals/<approval_id>/webhook",
+        summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",
+        responses={401: {"description": "Forged, stale or replayed signature"}},
+    )
+    def webhook(approval_id: ApprovalId) -> ApprovalView:
+        event = app.current_event
+        body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
+        signature = event.headers.get(SIGNATURE_HEADER)  # case-insensitive in Powertools v3
+        try:
+            return approvals.decide_by_webhook(approval_id, body, signature).view()
+        except ValidationError:
+            # Parsed only after the signature checks out, so it is not a RequestValidationError; never echo it.
+            raise ApiError(400, "invalid_request", "The signed body is not a valid decision.") from None

@@ -1,0 +1,245 @@
+"""The stateful agent API: sessions, turns, state and erasure.
+
+``POST /sessions``, ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
+``PUT /sessions/{id}/state`` and ``DELETE /sessions/{id}``. A session belongs to
+the principal that created it; anyone else gets 404, as for a session that
+never existed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
+from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
+from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.sessions.queue import QueuedMessage
+from agentrail_runtime.sessions.service import SessionAgent
+from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
+from agentrail_runtime.sessions.store import (
+    SESSION_ID_PATTERN,
+    SessionNotFound,
+    StateConflict,
+    StateDocument,
+    Turn,
+    TurnConflict,
+    TurnTooLarge,
+)
+
+API_TITLE = "agentrail stateful agent"
+API_VERSION = "1.0.0"
+MAX_STATE_BYTES = 32_768
+
+SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="32 lowercase hex characters")]
+
+
+class CreateSessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: dict[str, Any] | None = Field(default=None, description="Initial state document (preferences, ...).")
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+    created_at: int
+    expires_at: int
+
+
+class MessageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TurnResponse(AgentRunOut):
+    session_id: str
+    turn: int
+    request_id: str
+
+
+class MessageAccepted(BaseModel):
+    session_id: str
+    message_id: str
+    status: str = "queued"
+
+
+class TurnOut(BaseModel):
+    number: int
+    created_at: int
+    message_id: str | None
+    message: str
+    answer: str | None
+    status: str
+    model: str
+    usage: UsageOut
+    cost_usd: float | None
+
+    @classmethod
+    def of(cls, turn: Turn) -> TurnOut:
+        return cls(
+            number=turn.number,
+            created_at=turn.created_at,
+            message_id=turn.message_id,
+            message=turn.user_text,
+            answer=turn.answer,
+            status=turn.status,
+            model=turn.model,
+            usage=UsageOut.of(turn.usage),
+            cost_usd=turn.cost_usd,
+        )
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    created_at: int
+    updated_at: int
+    expires_at: int
+    turns: int
+    state: StateDocument
+    history: list[TurnOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page of history")
+
+
+class StateUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any]
+    expected_version: int = Field(ge=0, description="The version you read; a mismatch is refused with 409.")
+
+
+def create_sessions_app(
+    *,
+    sessions: SessionAgent | None = None,
+    settings: RuntimeSettings | None = None,
+    session_settings: SessionSettings | None = None,
+    queue_client: Any = None,
+) -> AgentRestResolver:
+    """Build the resolver; every dependency can be passed in."""
+    settings = settings or load_settings()
+    session_settings = session_settings or load_session_settings()
+    if sessions is None:
+        sessions = SessionAgent.from_settings(session_settings, settings)
+    store = sessions.store
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+    clients: dict[str, Any] = {"sqs": queue_client} if queue_client is not None else {}
+
+    def queue() -> Any:
+        if "sqs" not in clients:
+            import boto3
+
+            clients["sqs"] = boto3.client("sqs")
+        return clients["sqs"]
+
+    owner = app.principal
+
+    app.answer(SessionNotFound, 404, "session_not_found", "No such session (it may have expired or been deleted).")
+    app.answer(
+        TurnConflict, 409, "turn_in_progress", "Another message of this session was answered first; send yours again.",
+        headers={"Retry-After": "1"},
+    )
+    app.answer(StateConflict, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
+    app.answer(TurnTooLarge, 413, "turn_too_large", "This turn is too large to store.")
+
+    @app.post("/sessions", summary="Create a session", responses={201: {"description": "Created"}, **error_responses(400, 413)})
+    def create(request: Annotated[CreateSessionRequest | None, Body()] = None) -> Response[SessionCreated]:
+        state = request.state if request else None
+        if state is not None and len(json.dumps(state)) > MAX_STATE_BYTES:
+            raise ApiError(413, "state_too_large", f"The state document exceeds {MAX_STATE_BYTES} bytes.")
+        info = store.create(owner=owner(), state=state)
+        body = SessionCreated(session_id=info.session_id, created_at=info.created_at, expires_at=info.expires_at)
+        return Response(status_code=201, content_type="application/json", body=body)
+
+    @app.post(
+        "/sessions/<session_id>/messages",
+        summary="Send one message (one turn)",
+        responses={
+            200: {"description": "The turn (reject policy)"},
+            202: {"description": "Queued (enqueue policy)", "content": {"application/json": {"model": MessageAccepted}}},
+            **error_responses(400, 404, 409, 413, 502, 503, e404="No such session for this caller",
+                              e409="Another turn of this session was answered first; send again after Retry-After"),
+        },
+    )
+    def message(session_id: SessionId, request: Annotated[MessageRequest, Body()]) -> Response[TurnResponse | MessageAccepted]:
+        caller = owner()
+        if session_settings.concurrency == "enqueue":
+            return _enqueue(session_id, caller, request)
+        outcome = sessions.take_turn(
+            session_id,
+            owner=caller,
+            message=request.message,
+            model=request.model,
+            correlation_id=app.current_event.request_context.request_id,
+        )
+        assert outcome.result is not None
+        run = AgentRunOut.from_result(outcome.result)
+        body = TurnResponse(
+            session_id=session_id,
+            turn=outcome.turn.number,
+            request_id=app.current_event.request_context.request_id,
+            **run.model_dump(),
+        )
+        return Response(status_code=200, content_type="application/json", body=body)
+
+    def _enqueue(session_id: str, caller: str, request: MessageRequest) -> Response[MessageAccepted]:
+        store.get_session(session_id, owner=caller)
+        sessions.agents.model(request.model)  # an unknown model is refused now, not in the worker
+        message_id = uuid.uuid4().hex
+        queued = QueuedMessage(
+            session_id=session_id,
+            owner=caller,
+            message=request.message,
+            model=request.model,
+            message_id=message_id,
+            correlation_id=app.current_event.request_context.request_id,
+        )
+        queue().send_message(
+            QueueUrl=session_settings.queue_url,
+            MessageBody=queued.model_dump_json(),
+            MessageGroupId=session_id,
+            MessageDeduplicationId=message_id,
+        )
+        body = MessageAccepted(session_id=session_id, message_id=message_id)
+        return Response(status_code=202, content_type="application/json", body=body)
+
+    @app.get("/sessions/<session_id>", summary="History and state of a session")
+    def read(
+        session_id: SessionId,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> SessionOut:
+        try:
+            page = store.read_page(session_id, owner=owner(), limit=limit, cursor=cursor)
+        except ValueError:
+            raise ApiError(400, "invalid_cursor", "The cursor is not one this API issued.") from None
+        info = page.session
+        return SessionOut(
+            session_id=info.session_id,
+            created_at=info.created_at,
+            updated_at=info.updated_at,
+            expires_at=info.expires_at,
+            turns=info.turns,
+            state=page.state,
+            history=[TurnOut.of(t) for t in page.turns],
+            next_cursor=page.next_cursor,
+        )
+
+    @app.put("/sessions/<session_id>/state", summary="Replace the state document (optimistic locking)")
+    def put_state(session_id: SessionId, request: Annotated[StateUpdate, Body()]) -> StateDocument:
+        if len(json.dumps(request.data)) > MAX_STATE_BYTES:
+            raise ApiError(413, "state_too_large", f"The state document exceeds {MAX_STATE_BYTES} bytes.")
+        return store.update_state(session_id, owner=owner(), data=request.data, expected_version=request.expected_version)
+
+    @app.delete("/sessions/<session_id>", summary="Erase a session and its history now", responses={204: {"description": "Erased"}})
+    def delete(session_id: SessionId) -> Response[None]:
+        store.delete(session_id, owner=owner())
+        return Response(status_code=204, content_type="application/json", body="")
+
+    add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
+    return app
+
+
+__all__ = ["create_sessions_app"]

@@ -1,0 +1,60 @@
+"""The stateless agent API: ``POST /invoke``, ``GET /health`` and ``GET /openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrail_runtime.api.errors import AgentRestResolver, add_operational_routes, error_responses
+from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, AgentRunOut
+from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.service import AgentService
+
+API_TITLE = "agentrail stateless agent"
+API_VERSION = "1.0.0"
+
+
+class InvokeRequest(BaseModel):
+    """One request to the agent. Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the user asks the agent.")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="One of the function's configured models; default: AGENT_MODEL.",
+    )
+
+
+class InvokeResponse(AgentRunOut):
+    request_id: str = Field(description="API Gateway request id, also the correlation id in logs and traces.")
+
+
+def create_stateless_app(
+    service: AgentService | None = None, settings: RuntimeSettings | None = None
+) -> APIGatewayRestResolver:
+    """Build the resolver. Dependencies are arguments so tests can pass their own."""
+    settings = settings or load_settings()
+    service = service or AgentService.from_settings(settings)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+
+    @app.post(
+        "/invoke",
+        summary="Run the agent on one message",
+        responses={
+            200: {"description": "The task ran; see status for limits reached."},
+            **error_responses(400, 413, 500, 502, 503, e400="Invalid JSON, a field missing or mistyped, or an unknown model"),
+        },
+    )
+    def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:
+        result = service.run(request.message, model=request.model)
+        run = AgentRunOut.from_result(result)
+        return InvokeResponse(request_id=app.current_event.request_context.request_id, **run.model_dump())
+
+    add_operational_routes(app, checks=lambda: service.health_checks, title=API_TITLE, version=API_VERSION)
+    return app

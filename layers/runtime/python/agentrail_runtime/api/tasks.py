@@ -1,0 +1,182 @@
+"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``.
+
+``Idempotency-Key`` makes a retried submit return the same task (Powertools
+idempotency, keyed on caller and key, with the payload validated), and a key
+reused with a different payload is refused with 422.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from pydantic import BaseModel, Field
+
+from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
+from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.tasks.models import TaskRecord
+from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
+from agentrail_runtime.tasks.settings import TaskSettings, load_task_settings
+from agentrail_runtime.tasks.store import TaskFinished, TaskNotFound
+from agentrail_runtime.tasks.webhook import InvalidCallbackUrl
+
+if TYPE_CHECKING:
+    from agentrail_runtime.approvals.service import ApprovalService
+
+API_TITLE = "agentrail async agent"
+API_VERSION = "1.0.0"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="32 lowercase hex characters")]
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status: str
+    status_url: str = Field(description="GET it to follow the task")
+
+
+class TaskOut(BaseModel):
+    """A task as its owner sees it."""
+
+    task_id: str
+    task_type: str
+    status: str
+    created_at: int
+    updated_at: int
+    started_at: int | None
+    finished_at: int | None
+    steps: int
+    usage: dict[str, int]
+    cost_usd: float | None
+    spend: dict[str, Any]
+    error: dict[str, str] | None
+    result: dict[str, Any] | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> TaskOut:
+        return cls(
+            task_id=record.task_id,
+            task_type=record.task_type,
+            status=record.status.value,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            steps=record.steps,
+            usage={**record.usage.model_dump(), "total_tokens": record.usage.total_tokens},
+            cost_usd=record.cost_usd,
+            spend={name: spend.model_dump(mode="json") for name, spend in record.spend.items()},
+            error=record.error.model_dump() if record.error else None,
+            result=record.result.model_dump(mode="json") if record.result else None,
+            metadata=record.metadata,
+        )
+
+
+def create_tasks_app(
+    *,
+    tasks: TaskService | None = None,
+    settings: RuntimeSettings | None = None,
+    task_settings: TaskSettings | None = None,
+    persistence: DynamoDBPersistenceLayer | None = None,
+    approvals: ApprovalService | None = None,
+) -> AgentRestResolver:
+    """Build the resolver; every dependency can be passed in."""
+    settings = settings or load_settings()
+    task_settings = task_settings or load_task_settings()
+    tasks = tasks or TaskService.from_settings(task_settings, settings)
+    if persistence is None and task_settings.idempotency_table:
+        persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+
+    owner = app.principal
+
+    def submit(submission: dict[str, Any]) -> dict[str, Any]:
+        request = TaskSubmission.model_validate(submission["request"])
+        record = tasks.submit(request, owner=submission["owner"], correlation_id=submission["correlation_id"])
+        return {"task_id": record.task_id, "status": record.status.value}
+
+    submit_once = submit
+    config: IdempotencyConfig | None = None
+    if persistence is not None:
+        config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="request",
+            raise_on_no_idempotency_key=False,
+            expires_after_seconds=24 * 3600,
+        )
+        submit_once = idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)(submit)
+
+    app.answer(TaskNotFound, 404, "task_not_found", "No such task.")
+    app.answer(TaskFinished, 409, "task_finished", lambda error: f"The task has already finished ({error.status.value}).")
+    app.answer(UnknownTaskType, 400, "unknown_task_type", lambda error: f"Choose one of the task types: {', '.join(error.known)}.")
+    app.answer(InvalidCallbackUrl, 400, "invalid_callback_url", str)
+    app.answer(IdempotencyValidationError, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
+    app.answer(
+        IdempotencyAlreadyInProgressError, 409, "request_in_progress", "The same request is still being processed; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+    @app.post(
+        "/tasks",
+        summary="Submit a task; answers 202 at once",
+        responses={
+            202: {"description": "Accepted: follow status_url"},
+            **error_responses(400, 409, 413, 422, e400="Invalid submission (nothing is queued)",
+                              e409="The same Idempotency-Key is still being processed",
+                              e422="Idempotency-Key reused with another payload"),
+        },
+    )
+    def create(request: Annotated[TaskSubmission, Body()]) -> Response[TaskAccepted]:
+        key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
+            raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
+        caller = owner()
+        if config is not None:
+            # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
+            config.register_lambda_context(app.lambda_context)
+        # Without a key there is nothing to deduplicate on: skip the persistence layer (and its warning).
+        accepted = (submit_once if key else submit)(
+            submission={
+                "key": f"{caller}#{key}" if key else None,
+                "owner": caller,
+                "correlation_id": app.current_event.request_context.request_id,
+                "request": request.model_dump(mode="json"),
+            }
+        )
+        body = TaskAccepted(task_id=accepted["task_id"], status=accepted["status"], status_url=_status_url(accepted["task_id"]))
+        return Response(status_code=202, content_type="application/json", body=body, headers={"Location": body.status_url})
+
+    def _status_url(task_id: str) -> str:
+        event = app.current_event
+        host = event.headers.get("Host")
+        stage = event.request_context.stage
+        if host and stage and ".execute-api." in host:
+            return f"https://{host}/{stage}/tasks/{task_id}"
+        return f"/tasks/{task_id}"
+
+    @app.get("/tasks/<task_id>", summary="Status and result of a task (its owner only)")
+    def read(task_id: TaskId) -> TaskOut:
+        return TaskOut.of(tasks.store.get_for(task_id, owner()))
+
+    @app.delete("/tasks/<task_id>", summary="Cancel a task that has not finished")
+    def cancel(task_id: TaskId) -> TaskOut:
+        return TaskOut.of(tasks.cancel(task_id, owner=owner()))
+
+    if approvals is None:
+        from agentrail_runtime.approvals.service import ApprovalService
+
+        approvals = ApprovalService.from_environment(tasks)
+    if approvals is not None:
+        from agentrail_runtime.api.approvals import add_approval_routes
+
+        add_approval_routes(app, approvals, owner)
+    add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
+    return app

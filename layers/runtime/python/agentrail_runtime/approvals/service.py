@@ -1,0 +1,335 @@
+"""Requesting, deciding and timing out approvals; who may decide; the tamper check before a tool runs."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.agent.loop import AgentCheckpoint, PendingToolCall
+from agentrail_runtime.approvals.models import (
+    ApprovalRecord,
+    ApprovalStatus,
+    AuditEntry,
+    DecisionOutput,
+    DecisionRequest,
+    WebhookDecision,
+    arguments_hash,
+)
+from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
+from agentrail_runtime.config import read_secret
+from agentrail_runtime.observability import logger
+from agentrail_runtime.tasks.events import TASK_WAITING
+from agentrail_runtime.tasks.models import TaskStatus
+from agentrail_runtime.tasks.service import TaskService
+from agentrail_runtime.tasks.webhook import InvalidSignature, verify
+
+#: SendTaskSuccess answers these when the wait is over: "already decided or expired", never a crash.
+GONE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+
+class NotAnApprover(Exception):
+    """The caller is not in the approval's approver group."""
+
+
+class ApprovalExpired(Exception):
+    """The workflow stopped waiting (timeout or cancellation) before the decision reached it."""
+
+
+def approval_id_for(task_id: str, tool_use_id: str, level: int) -> str:
+    """Deterministic, so a retried request refreshes the same record instead of creating another."""
+    return hashlib.sha256(f"{task_id}:{tool_use_id}:{level}".encode()).hexdigest()[:32]
+
+
+def summarize(pending: PendingToolCall) -> str:
+    arguments = ", ".join(f"{key}={json.dumps(value)}" for key, value in sorted(pending.arguments.items()))
+    return f"Run {pending.tool}({arguments})"[:500]
+
+
+class ApprovalService:
+    """Parameters
+    ----------
+    approvals, audit:
+        The pending-approvals table and the audit trail.
+    tasks:
+        Task records and checkpoints.
+    settings:
+        Groups, timeout policy, webhook secret.
+    """
+
+    sfn = LazyClient("stepfunctions")
+    scheduler = LazyClient("scheduler")
+
+    def __init__(
+        self,
+        *,
+        approvals: ApprovalStore,
+        audit: AuditLog,
+        tasks: TaskService,
+        settings: ApprovalSettings,
+        sfn_client: Any = None,
+        scheduler_client: Any = None,
+        clock: Clock = now,
+    ) -> None:
+        self.approvals = approvals
+        self.audit = audit
+        self.tasks = tasks
+        self.settings = settings
+        self.sfn = sfn_client
+        self.scheduler = scheduler_client
+        self._clock = clock
+
+    @classmethod
+    def from_environment(cls, tasks: TaskService) -> ApprovalService | None:
+        """The approval service a function serves when its environment configures approvals (``AGENT_APPROVAL_TABLE``)."""
+        import os
+
+        if not os.environ.get("AGENT_APPROVAL_TABLE"):
+            return None
+        from agentrail_runtime.approvals.settings import load_approval_settings
+
+        return cls.from_settings(load_approval_settings(), tasks)
+
+    @classmethod
+    def from_settings(cls, settings: ApprovalSettings, tasks: TaskService) -> ApprovalService:
+        return cls(
+            approvals=ApprovalStore(settings.table),
+            audit=AuditLog(settings.audit_table, retention_seconds=settings.audit_retention_days * 86_400),
+            tasks=tasks,
+            settings=settings,
+        )
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    # -- workflow side ---------------------------------------------------------------------
+
+    def request(self, task_id: str, *, task_token: str, level: int = 0) -> ApprovalRecord:
+        """Store the approval with its task token (server-side only) and mark the task ``waiting_approval``."""
+        task, raw = self.tasks.store.get_checkpointed(task_id)
+        if task is None:
+            raise RuntimeError("no such task")
+        _, pending = pending_call(raw)
+        group = self.settings.approver_group if level == 0 else (self.settings.escalation_group or self.settings.approver_group)
+        now = self.now()
+        record = ApprovalRecord(
+            approval_id=approval_id_for(task_id, pending.tool_use_id, level),
+            task_id=task_id,
+            tool=pending.tool,
+            arguments=pending.arguments,
+            arguments_hash=arguments_hash(pending.tool, pending.arguments),
+            summary=summarize(pending),
+            requester=task.owner,
+            approver_group=group,
+            requested_at=now,
+            expires_at=now + self.settings.timeout_seconds,
+            level=level,
+        )
+        try:
+            self.approvals.put_pending(record, task_token)
+        except AlreadyDecided:
+            logger.warning("approval already decided; request ignored", extra={"event": "approval_request_ignored"})
+            return record
+        waiting = self.tasks.store.set_status(task_id, TaskStatus.WAITING_APPROVAL, expected=(TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL))
+        self.audit.append(
+            AuditEntry(approval_id=record.approval_id, at=now, event="requested" if level == 0 else "escalated",
+                       actor=task.owner, task_id=task_id, arguments_hash=record.arguments_hash)
+        )
+        if waiting:
+            self.tasks.events.publish(
+                TASK_WAITING,
+                task.model_copy(update={"status": TaskStatus.WAITING_APPROVAL}),
+                {"approval_id": record.approval_id, "summary": record.summary, "approver_group": group},
+            )
+        self._schedule_reminder(record)
+        logger.info("approval requested", extra={"event": "approval_requested", "approval_id": record.approval_id, "level": level})
+        return record
+
+    def on_timeout(self, task_id: str, *, level: int = 0) -> DecisionOutput:
+        """Apply the timeout policy: ``reject`` (default), or ``escalate`` the first level to the escalation group."""
+        _, pending = pending_call(self.tasks.store.get_checkpointed(task_id)[1])
+        approval_id = approval_id_for(task_id, pending.tool_use_id, level)
+        escalate = self.settings.timeout_policy == "escalate" and level == 0
+        status = ApprovalStatus.ESCALATED if escalate else ApprovalStatus.EXPIRED
+        try:
+            self.approvals.decide(approval_id, status=status, actor="system:timeout", comment=None)
+        except (AlreadyDecided, ApprovalNotFound):
+            pass  # a decision raced the timeout; the workflow stopped waiting, so the decision did not count
+        self.audit.append(
+            AuditEntry(approval_id=approval_id, at=self.now(), event="escalated" if escalate else "expired", actor="system:timeout", task_id=task_id)
+        )
+        reason = "escalated after the approval timed out" if escalate else "the approval request timed out and was rejected automatically"
+        return DecisionOutput(
+            approval_id=approval_id,
+            approved=False,
+            reason=reason,
+            decided_by="system:timeout",
+            arguments_hash=arguments_hash(pending.tool, pending.arguments),
+            timed_out=True,
+        )
+
+    def verified_decision(self, task_id: str, output: DecisionOutput, checkpoint_json: str | None) -> tuple[AgentCheckpoint, bool, str | None]:
+        """The tamper check before the tool runs: the checkpoint's pending call must hash to what was approved.
+
+        Returns the checkpoint, whether the tool may run, and the reason given.
+
+        Raises
+        ------
+        RuntimeError
+            When the arguments changed after the request was made.
+        """
+        checkpoint, pending = pending_call(checkpoint_json)
+        expected = arguments_hash(pending.tool, pending.arguments)
+        record = self.approvals.get(output.approval_id)
+        if record is None or record.arguments_hash != expected or output.arguments_hash != expected or record.task_id != task_id:
+            raise RuntimeError("approval integrity check failed: the arguments changed after approval was requested")
+        approved = record.status == ApprovalStatus.APPROVED and output.approved and not output.timed_out
+        return checkpoint, approved, output.reason
+
+    # -- API side ------------------------------------------------------------------------
+
+    def is_member(self, principal: str, cognito_groups: Sequence[str], group: str) -> bool:
+        if group in cognito_groups:
+            return True
+        return any(fnmatch.fnmatchcase(principal, pattern) for pattern in self.settings.groups.get(group, ()))
+
+    def visible(self, record: ApprovalRecord, principal: str, cognito_groups: Sequence[str]) -> bool:
+        return record.requester == principal or self.is_member(principal, cognito_groups, record.approver_group)
+
+    def get_visible(self, approval_id: str, principal: str, cognito_groups: Sequence[str]) -> ApprovalRecord:
+        record = self.approvals.get(approval_id)
+        if record is None or not self.visible(record, principal, cognito_groups):
+            raise ApprovalNotFound
+        return record
+
+    def list_visible(self, status: ApprovalStatus, principal: str, cognito_groups: Sequence[str], *, limit: int = 50) -> list[ApprovalRecord]:
+        return self.approvals.list_by_status(status, limit=limit, accept=lambda r: self.visible(r, principal, cognito_groups))
+
+    def decide(
+        self,
+        approval_id: str,
+        request: DecisionRequest,
+        *,
+        principal: str,
+        cognito_groups: Sequence[str] = (),
+        may_decide: Callable[[ApprovalRecord], bool] | None = None,
+    ) -> ApprovalRecord:
+        """Record a decision once and resume the workflow.
+
+        Raises
+        ------
+        ApprovalNotFound, NotAnApprover (audited as refused), AlreadyDecided, ApprovalExpired
+        """
+        record = self.approvals.get(approval_id)
+        if record is None:
+            raise ApprovalNotFound
+        member = may_decide(record) if may_decide else self.is_member(principal, cognito_groups, record.approver_group)
+        if not member:
+            self.audit.append(
+                AuditEntry(approval_id=approval_id, at=self.now(), event="refused", actor=principal,
+                           comment="not in the approver group", task_id=record.task_id)
+            )
+            raise NotAnApprover
+        approve = request.decision == "approve"
+        decided = self.approvals.decide(
+            approval_id, status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED, actor=principal, comment=request.comment
+        )
+        output = DecisionOutput(
+            approval_id=approval_id, approved=approve, reason=request.comment, decided_by=principal, arguments_hash=decided.arguments_hash
+        )
+        try:
+            self.sfn.send_task_success(taskToken=decided.task_token, output=output.model_dump_json())
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code not in GONE_TOKEN_ERRORS:
+                raise
+            # The record must not keep saying "approved" (or "rejected") for a decision nobody received.
+            self.approvals.expire_decided(approval_id, decided=decided.status)
+            self.audit.append(
+                AuditEntry(approval_id=approval_id, at=self.now(), event="expired", actor=principal,
+                           comment=f"decision arrived after the workflow stopped waiting ({code})", task_id=record.task_id)
+            )
+            raise ApprovalExpired from None
+        self.audit.append(
+            AuditEntry(approval_id=approval_id, at=self.now(), event="approved" if approve else "rejected", actor=principal,
+                       comment=request.comment, task_id=record.task_id, arguments_hash=decided.arguments_hash)
+        )
+        self._cancel_reminder(approval_id)
+        logger.info("approval decided", extra={"event": "approval_decided", "approval_id": approval_id, "approved": approve})
+        return decided
+
+    def decide_by_webhook(self, approval_id: str, body: bytes, signature: str | None) -> ApprovalRecord:
+        """A decision from a chat tool: signed, fresh and never replayed.
+
+        Raises
+        ------
+        InvalidSignature
+            Forged, stale or replayed (nothing changes).
+        """
+        if not self.settings.webhook_secret:
+            raise InvalidSignature("webhook decisions are not configured")
+        secret = read_secret(self.settings.webhook_secret).encode()
+        verify(secret, signature, body, now=self.now(), tolerance=self.settings.webhook_tolerance_seconds)
+        digest = hashlib.sha256((signature or "").encode()).hexdigest()
+        if not self.audit.remember_signature(digest, ttl_seconds=2 * self.settings.webhook_tolerance_seconds):
+            raise InvalidSignature("replayed signature")
+        decision = WebhookDecision.model_validate_json(body)
+        if decision.approval_id != approval_id:
+            raise InvalidSignature("the signed decision is for another approval")
+        return self.decide(
+            approval_id,
+            DecisionRequest(decision=decision.decision, comment=decision.comment),
+            principal=f"webhook:{decision.approver}",
+            may_decide=lambda record: record.approver_group in self.settings.webhook_groups,
+        )
+
+    # -- reminders -------------------------------------------------------------------------
+
+    def _schedule_name(self, approval_id: str) -> str:
+        return f"approval-{approval_id}"
+
+    def _schedule_reminder(self, record: ApprovalRecord) -> None:
+        s = self.settings
+        if not (s.reminder_after_seconds and s.scheduler_group and s.scheduler_role_arn and s.event_bus_arn):
+            return
+        from datetime import UTC, datetime
+
+        when = datetime.fromtimestamp(record.requested_at + s.reminder_after_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        self.scheduler.create_schedule(
+            Name=self._schedule_name(record.approval_id),
+            GroupName=s.scheduler_group,
+            ScheduleExpression=f"at({when})",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            ActionAfterCompletion="DELETE",
+            Target={
+                "Arn": s.event_bus_arn,
+                "RoleArn": s.scheduler_role_arn,
+                "EventBridgeParameters": {"Source": "agentrail_runtime.approvals", "DetailType": "Approval Reminder"},
+                "Input": json.dumps({"approval_id": record.approval_id, "task_id": record.task_id, "approver_group": record.approver_group, "summary": record.summary}),
+            },
+        )
+
+    def _cancel_reminder(self, approval_id: str) -> None:
+        s = self.settings
+        if not s.reminder_after_seconds or not s.scheduler_group:
+            return
+        try:
+            self.scheduler.delete_schedule(Name=self._schedule_name(approval_id), GroupName=s.scheduler_group)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                logger.warning("reminder not cancelled", extra={"event": "reminder_cancel_failed"})
+
+
+def pending_call(checkpoint_json: str | None) -> tuple[AgentCheckpoint, PendingToolCall]:
+    """The checkpoint of a task paused for approval, and the tool call it waits on."""
+    checkpoint = AgentCheckpoint.model_validate_json(checkpoint_json) if checkpoint_json else None
+    if checkpoint is None or checkpoint.pending is None:
+        raise RuntimeError("the task is not waiting for an approval")
+    return checkpoint, checkpoint.pending

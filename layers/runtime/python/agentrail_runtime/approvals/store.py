@@ -1,0 +1,240 @@
+"""Pending approvals (single-use decisions by conditional write) and an append-only audit trail."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
+
+STATUS_INDEX = "by_status"
+
+
+class ApprovalNotFound(Exception):
+    """No such approval (or not visible to this caller)."""
+
+
+class AlreadyDecided(Exception):
+    """The approval is no longer pending."""
+
+    def __init__(self, status: ApprovalStatus) -> None:
+        super().__init__(f"approval is {status.value}")
+        self.status = status
+
+
+def _client() -> Any:
+    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+
+
+class ApprovalStore:
+    """Approvals table: partition key ``approval_id``; GSI ``by_status`` (``status``, ``requested_at``)."""
+
+    def __init__(self, table_name: str, *, client: Any = None, clock: Clock = now) -> None:
+        self.table_name = table_name
+        self.client = client or _client()
+        self._clock = clock
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    def put_pending(self, record: ApprovalRecord, task_token: str) -> ApprovalRecord:
+        """Create the record, or refresh the token of the same pending approval (a retried request)."""
+        item = {
+            "approval_id": {"S": record.approval_id},
+            "task_id": {"S": record.task_id},
+            "tool": {"S": record.tool},
+            "arguments_json": {"S": json.dumps(record.arguments, sort_keys=True)},
+            "arguments_hash": {"S": record.arguments_hash},
+            "summary": {"S": record.summary},
+            "requester": {"S": record.requester},
+            "approver_group": {"S": record.approver_group},
+            "requested_at": {"N": str(record.requested_at)},
+            "expires_at": {"N": str(record.expires_at)},
+            "status": {"S": ApprovalStatus.PENDING.value},
+            "level": {"N": str(record.level)},
+            "task_token": {"S": task_token},
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(approval_id) OR #status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":pending": {"S": ApprovalStatus.PENDING.value}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            current = self.get(record.approval_id)
+            raise AlreadyDecided(current.status if current else ApprovalStatus.EXPIRED) from None
+        return record
+
+    def get(self, approval_id: str) -> ApprovalRecord | None:
+        item = self.client.get_item(TableName=self.table_name, Key={"approval_id": {"S": approval_id}}, ConsistentRead=True).get("Item")
+        return self._record(item) if item else None
+
+    def list_by_status(
+        self, status: ApprovalStatus, *, limit: int = 50, accept: Callable[[ApprovalRecord], bool] = lambda _: True, max_pages: int = 20
+    ) -> list[ApprovalRecord]:
+        """Up to ``limit`` approvals in ``status`` that ``accept`` keeps, newest first, paging through the index."""
+        found: list[ApprovalRecord] = []
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#status = :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": status.value}},
+            ScanIndexForward=False,
+            PaginationConfig={"PageSize": 100, "MaxItems": 100 * max_pages},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                record = self._record(item)
+                if accept(record):
+                    found.append(record)
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    def decide(self, approval_id: str, *, status: ApprovalStatus, actor: str, comment: str | None) -> ApprovalRecord:
+        """Single use: only a pending approval can be decided. Raises :class:`AlreadyDecided` or :class:`ApprovalNotFound`."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":new": {"S": status.value},
+            ":pending": {"S": ApprovalStatus.PENDING.value},
+            ":actor": {"S": actor},
+            ":now": {"N": str(self.now())},
+        }
+        update = "SET #status = :new, decided_by = :actor, decided_at = :now"
+        if comment:
+            update += ", #comment = :comment"
+            names["#comment"] = "comment"
+            values[":comment"] = {"S": comment}
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"approval_id": {"S": approval_id}},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(approval_id) AND #status = :pending",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            current = self.get(approval_id)
+            if current is None:
+                raise ApprovalNotFound from None
+            raise AlreadyDecided(current.status) from None
+        return self._record(response["Attributes"], with_token=True)
+
+    def expire_decided(self, approval_id: str, *, decided: ApprovalStatus) -> None:
+        """Mark a decision that never reached the workflow (it had stopped waiting) as ``expired``.
+
+        Conditional on the record still holding ``decided``, so nothing else is ever overwritten.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"approval_id": {"S": approval_id}},
+                UpdateExpression="SET #status = :expired",
+                ConditionExpression="#status = :decided",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":expired": {"S": ApprovalStatus.EXPIRED.value}, ":decided": {"S": decided.value}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def _record(self, item: dict[str, Any], *, with_token: bool = False) -> ApprovalRecord:
+        record = ApprovalRecord(
+            approval_id=item["approval_id"]["S"],
+            task_id=item["task_id"]["S"],
+            tool=item["tool"]["S"],
+            arguments=json.loads(item["arguments_json"]["S"]),
+            arguments_hash=item["arguments_hash"]["S"],
+            summary=item["summary"]["S"],
+            requester=item["requester"]["S"],
+            approver_group=item["approver_group"]["S"],
+            requested_at=int(item["requested_at"]["N"]),
+            expires_at=int(item["expires_at"]["N"]),
+            status=ApprovalStatus(item["status"]["S"]),
+            level=int(item.get("level", {"N": "0"})["N"]),
+            decided_by=item.get("decided_by", {}).get("S"),
+            decided_at=int(item["decided_at"]["N"]) if "decided_at" in item else None,
+            comment=item.get("comment", {}).get("S"),
+        )
+        if with_token and "task_token" in item:
+            record.task_token = item["task_token"]["S"]
+        return record
+
+
+class AuditLog:
+    """Append-only: entries are only ever put with ``attribute_not_exists``; the framework's roles are
+    granted PutItem and reads, never UpdateItem or DeleteItem. Entries expire after ``retention_seconds`` (TTL).
+    """
+
+    def __init__(self, table_name: str, *, retention_seconds: int, client: Any = None, clock: Clock = now) -> None:
+        self.table_name = table_name
+        self.retention_seconds = retention_seconds
+        self.client = client or _client()
+        self._clock = clock
+
+    def append(self, entry: AuditEntry) -> None:
+        item: dict[str, Any] = {
+            "approval_id": {"S": entry.approval_id},
+            # Nanoseconds keep the order of entries within one second (a request and its decision often share it).
+            # They come from the real clock, not the runtime's: a frozen test clock must not shuffle that order.
+            "entry": {"S": f"{entry.at:012d}#{time.time_ns():020d}#{uuid.uuid4().hex}"},  # noqa: TID251
+            "at": {"N": str(entry.at)},
+            "event": {"S": entry.event},
+            "actor": {"S": entry.actor},
+            "expires_at": {"N": str(entry.at + self.retention_seconds)},
+        }
+        for name in ("comment", "task_id", "arguments_hash"):
+            value = getattr(entry, name)
+            if value:
+                item[name] = {"S": value}
+        self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(approval_id)")
+
+    def entries(self, approval_id: str) -> list[AuditEntry]:
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="approval_id = :id",
+            ExpressionAttributeValues={":id": {"S": approval_id}},
+        )
+        return [
+            AuditEntry(
+                approval_id=item["approval_id"]["S"],
+                at=int(item["at"]["N"]),
+                event=item["event"]["S"],  # type: ignore[arg-type]
+                actor=item["actor"]["S"],
+                comment=item.get("comment", {}).get("S"),
+                task_id=item.get("task_id", {}).get("S"),
+                arguments_hash=item.get("arguments_hash", {}).get("S"),
+            )
+            for item in response.get("Items", [])
+        ]
+
+    def remember_signature(self, digest: str, *, ttl_seconds: int) -> bool:
+        """Record a webhook signature once; False when it was seen before (a replay)."""
+        now = int(self._clock())
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "approval_id": {"S": f"signature#{digest}"},
+                    "entry": {"S": "seen"},
+                    "at": {"N": str(now)},
+                    "event": {"S": "signature"},
+                    "actor": {"S": "webhook"},
+                    "expires_at": {"N": str(now + ttl_seconds)},
+                },
+                ConditionExpression="attribute_not_exists(approval_id)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

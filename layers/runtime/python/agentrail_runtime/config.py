@@ -1,0 +1,86 @@
+"""Runtime settings, read from the environment once and validated with pydantic.
+
+A misconfigured function fails at cold start with a message naming the
+setting, instead of failing on its first request.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agentrail_runtime.metering.pricing import ModelPrice
+from agentrail_runtime.models.base import ModelConfigError
+from agentrail_runtime.models.registry import parse_model_spec
+
+
+class DependencyCheck(BaseModel):
+    """An AWS dependency that ``GET /health`` proves reachable, with the cheapest read it allows."""
+
+    kind: Literal["dynamodb", "sqs", "s3", "secretsmanager", "stepfunctions", "events", "sns"]
+    name: str
+
+
+class RuntimeSettings(BaseSettings):
+    """Every ``AGENT_*`` variable the runtime reads. See the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore", frozen=True, protected_namespaces=())
+
+    model: str = "local"
+    allowed_models: Annotated[tuple[str, ...], NoDecode] = ()
+    definition: str = "agentrail_runtime.demo:definition"
+    system_prompt: str | None = None
+    max_steps: int = Field(default=8, ge=1, le=100)
+    token_budget: int = Field(default=20_000, ge=1)
+    max_output_tokens: int = Field(default=1024, ge=1, le=64_000)
+    max_request_bytes: int = Field(default=16_384, ge=256, le=6_000_000)
+    price_table: dict[str, ModelPrice] = Field(default_factory=dict)
+    model_max_attempts: int = Field(default=4, ge=1, le=10)
+    model_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key_secret: str | None = None
+    health_checks: tuple[DependencyCheck, ...] = ()
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _models_are_known(self) -> RuntimeSettings:
+        named = [("AGENT_MODEL", self.model), *(("AGENT_ALLOWED_MODELS", spec) for spec in self.allowed_models)]
+        for setting, spec in named:
+            try:
+                parsed = parse_model_spec(spec)
+            except ModelConfigError as error:
+                raise ValueError(f"{setting}: {error}") from None
+            if parsed.provider == "openai" and not self.openai_api_key_secret:
+                raise ValueError("openai models need AGENT_OPENAI_API_KEY_SECRET (a Secrets Manager name or ARN)")
+        return self
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Models a request may choose, the configured default first, in canonical form."""
+        seen: dict[str, None] = {}
+        for spec in (self.model, *self.allowed_models):
+            seen[parse_model_spec(spec).canonical] = None
+        return tuple(seen)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> RuntimeSettings:
+    return RuntimeSettings()
+
+
+def read_secret(name: str, *, max_age: int = 300) -> str:
+    """A Secrets Manager secret's value, through Powertools parameters: cached per execution environment
+    for ``max_age`` seconds, so a rotation is picked up without a cold start."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=max_age)
+    return value if isinstance(value, str) else value.decode()

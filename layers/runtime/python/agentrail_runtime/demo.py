@@ -1,0 +1,153 @@
+"""The built-in demo agent: a few honest tools that the local model and real models can both use."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field
+
+from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.agent.tools import ToolError, tool
+from agentrail_runtime.clock import now
+
+_OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+# A power may not grow past this many bits: repeated powers would otherwise exhaust memory.
+_MAX_POWER_BITS = 4096
+
+
+def _evaluate(node: ast.AST) -> float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        # Each operand once: evaluating one twice makes nested powers take exponential time.
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > 100:
+                raise ToolError("exponent too large")
+            if abs(left) > 1 and abs(right) * math.log2(abs(left)) > _MAX_POWER_BITS:
+                raise ToolError("result too large")
+        return _OPERATORS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_evaluate(node.operand))
+    raise ToolError("only numbers and + - * / // % ** ( ) are allowed")
+
+
+@tool(local_patterns=[r"(?:calculate|compute|evaluate|what is|what's)\s+(?P<expression>[-+*/%().\d\s]*\d[-+*/%().\d\s]*)"])
+def calculator(expression: Annotated[str, Field(min_length=1, max_length=200)]) -> float | int:
+    """Evaluate an arithmetic expression such as '(2 + 3) * 4'."""
+    try:
+        tree = ast.parse(expression.replace("^", "**"), mode="eval")
+    except SyntaxError:
+        raise ToolError("not an arithmetic expression") from None
+    try:
+        value = _evaluate(tree.body)
+    except ZeroDivisionError:
+        raise ToolError("division by zero") from None
+    except OverflowError:
+        raise ToolError("result too large") from None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, complex):
+        raise ToolError("the result is not a real number")
+    if not math.isfinite(value):
+        raise ToolError("result too large")
+    return int(value) if value.is_integer() else round(value, 10)
+
+
+_UNITS = {
+    ("km", "mi"): lambda v: v * 0.621371,
+    ("mi", "km"): lambda v: v / 0.621371,
+    ("kg", "lb"): lambda v: v * 2.2046226,
+    ("lb", "kg"): lambda v: v / 2.2046226,
+    ("m", "ft"): lambda v: v * 3.2808399,
+    ("ft", "m"): lambda v: v / 3.2808399,
+    ("c", "f"): lambda v: v * 9 / 5 + 32,
+    ("f", "c"): lambda v: (v - 32) * 5 / 9,
+}
+_ALIASES = {"miles": "mi", "mile": "mi", "kilometers": "km", "kilometres": "km", "pounds": "lb", "lbs": "lb",
+            "kilograms": "kg", "meters": "m", "metres": "m", "feet": "ft", "celsius": "c", "fahrenheit": "f"}
+_UNIT_WORD = r"km|kilometers|kilometres|mi|miles?|kg|kilograms|lbs?|pounds|m|meters|metres|ft|feet|c|celsius|f|fahrenheit"
+
+
+@tool(local_patterns=[rf"(?P<value>-?\d+(?:\.\d+)?)\s*(?P<from_unit>{_UNIT_WORD})\s+(?:to|in|into)\s+(?P<to_unit>{_UNIT_WORD})\b"])
+def convert_units(value: float, from_unit: str, to_unit: str) -> dict[str, float | str]:
+    """Convert a value between km/mi, kg/lb, m/ft and Celsius/Fahrenheit."""
+    source = _ALIASES.get(from_unit.lower(), from_unit.lower())
+    target = _ALIASES.get(to_unit.lower(), to_unit.lower())
+    convert = _UNITS.get((source, target))
+    if convert is None:
+        raise ToolError(f"cannot convert {source} to {target}")
+    return {"value": round(convert(value), 4), "unit": target}
+
+
+@tool(local_patterns=[r"\bwhat time is it(?: in (?P<timezone>[A-Za-z_]+/[A-Za-z_]+))?", r"\bcurrent time(?: in (?P<timezone>[A-Za-z_]+/[A-Za-z_]+))?"])
+def current_time(timezone: str = "UTC") -> str:
+    """The current date and time in an IANA time zone such as 'Europe/Paris'."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ToolError("unknown time zone") from None
+    return datetime.fromtimestamp(now(), zone).isoformat(timespec="seconds")
+
+
+_ORDERS = {
+    "A-1001": {"status": "shipped", "carrier": "UPS", "eta": "2026-12-02", "total_usd": 42.5},
+    "A-1002": {"status": "processing", "carrier": None, "eta": "2026-12-05", "total_usd": 189.0},
+    "A-1003": {"status": "delivered", "carrier": "DHL", "eta": "2026-11-20", "total_usd": 18.99},
+}
+
+
+@tool(local_patterns=[r"\border\s+#?(?P<order_id>[A-Z]-\d{4})\b"])
+def lookup_order(order_id: Annotated[str, Field(pattern=r"^[A-Z]-\d{4}$")]) -> dict[str, object]:
+    """Look up an order's status, carrier, delivery estimate and total by its id (e.g. 'A-1001')."""
+    order = _ORDERS.get(order_id.upper())
+    if order is None:
+        raise ToolError("no order with this id")
+    return {"order_id": order_id.upper(), **order}
+
+
+_REFUNDS: dict[str, float] = {}
+
+
+@tool(
+    requires_approval=lambda arguments: arguments["amount_usd"] > 100,
+    local_patterns=[r"\brefund (?:\$)?(?P<amount_usd>\d+(?:\.\d{1,2})?)\s*(?:usd|dollars)?\s+(?:for|on) order\s+#?(?P<order_id>[A-Z]-\d{4})\b"],
+)
+def issue_refund(
+    order_id: Annotated[str, Field(pattern=r"^[A-Z]-\d{4}$")],
+    amount_usd: Annotated[float, Field(gt=0, le=10_000)],
+) -> dict[str, object]:
+    """Refund part or all of an order. Refunds above 100 USD wait for a human approver."""
+    order = _ORDERS.get(order_id.upper())
+    if order is None:
+        raise ToolError("no order with this id")
+    if amount_usd > float(order["total_usd"]):  # type: ignore[arg-type]
+        raise ToolError("the refund exceeds the order total")
+    _REFUNDS[order_id.upper()] = _REFUNDS.get(order_id.upper(), 0.0) + amount_usd
+    return {"order_id": order_id.upper(), "refunded_usd": amount_usd, "status": "refund issued"}
+
+
+definition = AgentDefinition(
+    name="demo",
+    description="A general assistant with a calculator, unit conversion, a clock, order lookup and refunds.",
+    system_prompt=(
+        "You are a concise assistant. Use the tools for arithmetic, unit conversion, the current time and "
+        "order lookups instead of guessing. Refunds above 100 USD need a human's approval. Answer in one or two sentences."
+    ),
+    tools=(calculator, convert_units, current_time, lookup_order, issue_refund),
+)

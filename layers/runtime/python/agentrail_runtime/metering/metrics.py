@@ -1,0 +1,41 @@
+"""CloudWatch metrics (EMF, through Powertools) for one finished agent task."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.loop import AgentResult
+
+
+def emit_task_metrics(metrics: Metrics, result: AgentResult, *, agent_name: str | None = None) -> None:
+    """Add token, cost, step and tool-call metrics for ``result``.
+
+    Task totals go into the function's ``metrics`` (flushed by ``log_metrics``).
+    Tool calls are emitted at once, one EMF line per tool and outcome, because
+    they carry their own dimensions.
+    """
+    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
+    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
+    metrics.add_metric(name="Steps", unit=MetricUnit.Count, value=result.steps)
+    metrics.add_metric(name=f"Tasks_{result.status.value}", unit=MetricUnit.Count, value=1)
+    if result.cost_usd is not None:
+        metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=result.cost_usd)
+    counts = Counter((call.tool, call.outcome) for call in result.tool_calls)
+    for (tool_name, outcome), count in sorted(counts.items()):
+        with single_metric(
+            name="ToolCalls",
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=metrics.namespace,
+            default_dimensions={**metrics.default_dimensions},
+        ) as metric:
+            metric.add_dimension(name="service", value=metrics.service or "agentrail")
+            if agent_name:
+                metric.add_dimension(name="agent", value=agent_name)
+            metric.add_dimension(name="tool", value=tool_name)
+            metric.add_dimension(name="outcome", value=outcome)

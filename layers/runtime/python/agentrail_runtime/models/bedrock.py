@@ -1,0 +1,178 @@
+"""Amazon Bedrock Converse, with tool use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from agentrail_runtime.models.base import (
+    INFERENCE_PROFILE_PREFIXES,
+    Message,
+    ModelProvider,
+    ModelRequestError,
+    ModelResponse,
+    ModelThrottledError,
+    ModelUnavailableError,
+    TextBlock,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
+    Usage,
+)
+from agentrail_runtime.models.retry import Retrier, RetryState, context_from_exception
+
+_REJECTED = {"ValidationException", "AccessDeniedException", "ResourceNotFoundException"}
+_THROTTLED = {"ThrottlingException", "ModelNotReadyException", "TooManyRequestsException"}
+_STOP_REASONS = {
+    "end_turn": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "guardrail_intervened": "guardrail_intervened",
+    "content_filtered": "content_filtered",
+}
+
+
+def client_config(read_timeout: float) -> Config:
+    # One attempt per botocore call: the Retrier owns retries (see models/retry.py).
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        user_agent_extra="agentrail",
+    )
+
+
+class BedrockConverseModel(ModelProvider):
+    """``bedrock:<model-id>``: the Bedrock Converse API.
+
+    Parameters
+    ----------
+    model_id:
+        A foundation model id or an inference profile id (``us.amazon.nova-lite-v1:0``).
+    client:
+        A ``bedrock-runtime`` client; one with a single attempt is created by default.
+    retrier:
+        Retries throttling and transient errors with jittered backoff. Default: 4 attempts.
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        client: Any = None,
+        control_client: Any = None,
+        retrier: Retrier | None = None,
+        read_timeout: float = 60.0,
+        temperature: float | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.name = f"bedrock:{model_id}"
+        self._client = client or boto3.client("bedrock-runtime", config=client_config(read_timeout))
+        self._control_client = control_client
+        operation = self._client.meta.service_model.operation_model("Converse")
+        self._retrier = retrier or Retrier()
+        self._classify = lambda exc, attempt: context_from_exception(exc, attempt, operation)
+        self._temperature = temperature
+
+    def converse(
+        self,
+        *,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        max_tokens: int,
+    ) -> ModelResponse:
+        request: dict[str, Any] = {
+            "modelId": self.model_id,
+            "messages": [to_converse_message(m) for m in messages],
+            "inferenceConfig": {"maxTokens": max_tokens},
+        }
+        if self._temperature is not None:
+            request["inferenceConfig"]["temperature"] = self._temperature
+        if system:
+            request["system"] = [{"text": system}]
+        if tools:
+            request["toolConfig"] = {
+                "tools": [
+                    {"toolSpec": {"name": t.name, "description": t.description, "inputSchema": {"json": t.input_schema}}}
+                    for t in tools
+                ]
+            }
+        state = RetryState()
+        try:
+            response = self._retrier.call(
+                lambda: self._client.converse(**request), what="bedrock:Converse", state=state, classify=self._classify
+            )
+        except ClientError as error:
+            raise self._translate(error, state) from None
+        except BotoCoreError as error:
+            raise ModelUnavailableError(
+                f"Model '{self.name}' could not be reached ({type(error).__name__}).", model=self.name, retryable=True
+            ) from None
+        return from_converse_response(response, self.name)
+
+    def check(self) -> None:
+        if self._control_client is None:
+            self._control_client = boto3.client("bedrock", config=client_config(5.0))
+        client = self._control_client
+        try:
+            if self.model_id.startswith(INFERENCE_PROFILE_PREFIXES):
+                client.get_inference_profile(inferenceProfileIdentifier=self.model_id)
+            else:
+                client.get_foundation_model(modelIdentifier=self.model_id)
+        except ClientError as error:
+            raise ModelRequestError(
+                f"Model '{self.name}' is not available ({error.response['Error']['Code']}).", model=self.name
+            ) from None
+        except BotoCoreError as error:
+            raise ModelUnavailableError(
+                f"Bedrock could not be reached ({type(error).__name__}).", model=self.name
+            ) from None
+
+    def _translate(self, error: ClientError, state: RetryState) -> Exception:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        if code in _THROTTLED:
+            return ModelThrottledError(
+                f"Model '{self.name}' is throttling requests after {state.attempts} attempts.", model=self.name
+            )
+        if code in _REJECTED:
+            return ModelRequestError(f"Model '{self.name}' rejected the request ({code}).", model=self.name)
+        return ModelUnavailableError(
+            f"Model '{self.name}' failed ({code}) after {state.attempts} attempts.", model=self.name, retryable=True
+        )
+
+
+def to_converse_message(message: Message) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, TextBlock):
+            content.append({"text": block.text})
+        elif isinstance(block, ToolUseBlock):
+            content.append({"toolUse": {"toolUseId": block.id, "name": block.name, "input": block.input}})
+        elif isinstance(block, ToolResultBlock):
+            value = block.content
+            body = [{"json": value}] if isinstance(value, dict) else [{"json": {"result": value}}]
+            content.append({"toolResult": {"toolUseId": block.tool_use_id, "content": body, "status": block.status}})
+    return {"role": message.role, "content": content}
+
+
+def from_converse_response(response: dict[str, Any], model: str) -> ModelResponse:
+    blocks: list[Any] = []
+    for item in response["output"]["message"]["content"]:
+        if "text" in item:
+            blocks.append(TextBlock(text=item["text"]))
+        elif "toolUse" in item:
+            use = item["toolUse"]
+            blocks.append(ToolUseBlock(id=use["toolUseId"], name=use["name"], input=use.get("input") or {}))
+    usage = response.get("usage", {})
+    return ModelResponse(
+        message=Message(role="assistant", content=blocks),
+        stop_reason=_STOP_REASONS.get(response.get("stopReason", "end_turn"), "end_turn"),  # type: ignore[arg-type]
+        usage=Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0)),
+        model=model,
+    )

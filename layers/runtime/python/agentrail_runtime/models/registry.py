@@ -1,0 +1,106 @@
+"""Choose a model provider from configuration: ``local``, ``bedrock:<model-id>`` or ``openai:<model>``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from agentrail_runtime.models.base import ModelConfigError, ModelProvider
+
+Provider = Literal["local", "bedrock", "openai"]
+PROVIDERS: tuple[Provider, ...] = ("local", "bedrock", "openai")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    provider: Provider
+    model_id: str = ""
+
+    @property
+    def canonical(self) -> str:
+        return self.provider if self.provider == "local" else f"{self.provider}:{self.model_id}"
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """Parse a model spec.
+
+    Raises
+    ------
+    ModelConfigError
+        When the provider is unknown or a model id is missing.
+    """
+    spec = text.strip()
+    if spec == "local":
+        return ModelSpec("local")
+    provider, sep, model_id = spec.partition(":")
+    if not sep or provider not in PROVIDERS or provider == "local":
+        raise ModelConfigError(
+            f"unknown model {spec!r}: use 'local', 'bedrock:<model-id>' or 'openai:<model>'"
+        )
+    if not model_id.strip():
+        raise ModelConfigError(f"model spec {spec!r} names no model id")
+    return ModelSpec(provider, model_id.strip())  # type: ignore[arg-type]
+
+
+class ProviderFactory:
+    """Creates each configured provider once per execution environment (thread-safe).
+
+    Parameters
+    ----------
+    openai_api_key_secret:
+        Secrets Manager name or ARN of the OpenAI-compatible API key; required for ``openai:`` models.
+    openai_base_url:
+        Endpoint of the OpenAI-compatible API.
+    max_attempts, timeout_seconds:
+        Retry budget and read timeout of every model call.
+    """
+
+    def __init__(
+        self,
+        *,
+        openai_api_key_secret: str | None = None,
+        openai_base_url: str = "https://api.openai.com/v1",
+        max_attempts: int = 4,
+        timeout_seconds: float = 60.0,
+    ) -> None:
+        self._openai_secret = openai_api_key_secret
+        self._openai_base_url = openai_base_url
+        self._max_attempts = max_attempts
+        self._timeout = timeout_seconds
+        self._providers: dict[str, ModelProvider] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: str | ModelSpec) -> ModelProvider:
+        parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+        with self._lock:
+            provider = self._providers.get(parsed.canonical)
+            if provider is None:
+                provider = self._providers[parsed.canonical] = self._create(parsed)
+            return provider
+
+    def _create(self, spec: ModelSpec) -> ModelProvider:
+        # Providers are imported lazily: a function on the local model never pays for boto3 or httpx.
+        if spec.provider == "local":
+            from agentrail_runtime.models.local import LocalModel
+
+            return LocalModel()
+        from agentrail_runtime.models.retry import Retrier
+
+        if spec.provider == "bedrock":
+            from agentrail_runtime.models.bedrock import BedrockConverseModel
+
+            return BedrockConverseModel(
+                spec.model_id, retrier=Retrier(max_attempts=self._max_attempts), read_timeout=self._timeout
+            )
+        if not self._openai_secret:
+            raise ModelConfigError("openai models need AGENT_OPENAI_API_KEY_SECRET (a Secrets Manager name or ARN)")
+        from agentrail_runtime.models.openai import OpenAIChatModel
+
+        return OpenAIChatModel(
+            spec.model_id,
+            api_key_secret=self._openai_secret,
+            base_url=self._openai_base_url,
+            timeout=self._timeout,
+            retrier=Retrier(max_attempts=self._max_attempts),
+        )

@@ -1,0 +1,128 @@
+"""Assembles an agent per request from the definition, the configured models and the price table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.definition import AgentDefinition, load_definition
+from agentrail_runtime.agent.loop import Agent, AgentResult
+from agentrail_runtime.agent.tools import Tool
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.health import HealthCheck, dependency_check, model_check
+from agentrail_runtime.metering.metrics import emit_task_metrics
+from agentrail_runtime.metering.pricing import PriceTable
+from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
+from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
+from agentrail_runtime.observability import metrics
+
+
+class UnknownModelError(ValueError):
+    """A request asked for a model the function is not configured to use."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        super().__init__("model is not one of the configured models")
+        self.allowed = tuple(allowed)
+
+
+class AgentService:
+    """The agent a function serves.
+
+    Parameters
+    ----------
+    definition:
+        System prompt and tools.
+    settings:
+        Model choice, limits and prices.
+    providers:
+        Creates model providers; injected in tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        definition: AgentDefinition,
+        settings: RuntimeSettings,
+        providers: ProviderFactory | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.providers = providers or ProviderFactory(
+            openai_api_key_secret=settings.openai_api_key_secret,
+            openai_base_url=settings.openai_base_url,
+            max_attempts=settings.model_max_attempts,
+            timeout_seconds=settings.model_timeout_seconds,
+        )
+        self.prices = PriceTable(settings.price_table)
+        self._models = settings.models  # parsed once per environment, not per request
+        self._clients: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: RuntimeSettings) -> AgentService:
+        return cls(definition=load_definition(settings.definition), settings=settings)
+
+    def model(self, requested: str | None = None) -> ModelProvider:
+        """The provider for ``requested`` (default: the configured model).
+
+        Raises
+        ------
+        UnknownModelError
+            When ``requested`` is not among the configured models.
+        """
+        allowed = self._models
+        if requested is None:
+            return self.providers.get(allowed[0])
+        try:
+            canonical = parse_model_spec(requested).canonical
+        except ModelConfigError:
+            raise UnknownModelError(allowed) from None
+        if canonical not in allowed:
+            raise UnknownModelError(allowed)
+        return self.providers.get(canonical)
+
+    def agent(
+        self, model: ModelProvider | str | None = None, *, token_budget: int | None = None, extra_tools: Sequence[Tool] = ()
+    ) -> Agent:
+        """The agent for one run, on ``model`` (a provider, or a spec checked by :meth:`model`; default: the
+        configured one). ``token_budget`` lowers the configured budget (never raises it); ``extra_tools``
+        (hand-offs) join the definition's tools."""
+        s = self.settings
+        budget = s.token_budget if token_budget is None else max(1, min(s.token_budget, token_budget))
+        return Agent(
+            model=model if isinstance(model, ModelProvider) else self.model(model),
+            tools=[*self.definition.tools, *extra_tools],
+            system_prompt=s.system_prompt or self.definition.system_prompt,
+            max_steps=s.max_steps,
+            token_budget=budget,
+            max_output_tokens=s.max_output_tokens,
+            prices=self.prices,
+        )
+
+    def run(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        history: Sequence[Message] = (),
+        context: ToolContext | None = None,
+    ) -> AgentResult:
+        """Run one task and emit its token, cost and tool metrics."""
+        result = self.agent(model).run(prompt, history=history, context=context)
+        emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        return result
+
+    def client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            import boto3
+
+            client = self._clients[service] = boto3.client(service)
+        return client
+
+    @cached_property
+    def health_checks(self) -> list[HealthCheck]:
+        checks = [model_check(self.model())]
+        checks.extend(dependency_check(dep, self.client) for dep in self.settings.health_checks)
+        return checks

@@ -1,0 +1,35 @@
+"""Session memory: a store interface, its DynamoDB implementation, S3 offload and the turn logic."""
+
+from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
+from agentrail_runtime.sessions.offload import S3TurnOffload
+from agentrail_runtime.sessions.service import SessionAgent, TurnOutcome, principal_of
+from agentrail_runtime.sessions.store import (
+    SESSION_ID_PATTERN,
+    SessionInfo,
+    SessionNotFound,
+    SessionStore,
+    StateConflict,
+    StateDocument,
+    Turn,
+    TurnConflict,
+    TurnTooLarge,
+    Window,
+)
+
+__all__ = [
+    "SESSION_ID_PATTERN",
+    "DynamoDBSessionStore",
+    "S3TurnOffload",
+    "SessionAgent",
+    "SessionInfo",
+    "SessionNotFound",
+    "SessionStore",
+    "StateConflict",
+    "StateDocument",
+    "Turn",
+    "TurnConflict",
+    "TurnOutcome",
+    "TurnTooLarge",
+    "Window",
+    "principal_of",
+]

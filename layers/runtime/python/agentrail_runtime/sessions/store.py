@@ -1,0 +1,170 @@
+"""The session store interface: sessions, turns, a bounded history window and a versioned state document."""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agentrail_runtime.models.base import Message, Usage
+
+SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+
+TruncationStrategy = Literal["truncate", "summary"]
+
+
+def is_session_id(value: str) -> bool:
+    return bool(_SESSION_ID.match(value))
+
+
+class SessionNotFound(Exception):
+    """No such session for this caller: missing, expired, deleted, or owned by someone else (all look the same)."""
+
+
+class TurnConflict(Exception):
+    """Another turn of the same session was committed first (optimistic locking)."""
+
+
+class StateConflict(Exception):
+    """The state document changed since it was read."""
+
+
+class TurnTooLarge(Exception):
+    """A turn exceeds what one item can hold and no offload bucket is configured."""
+
+
+class Turn(BaseModel):
+    """One exchange: the user's message and everything the agent added answering it."""
+
+    number: int
+    created_at: int
+    message_id: str | None = None
+    messages: list[Message]
+    answer: str | None = None
+    status: str
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    tokens: int = 0
+
+    @property
+    def user_text(self) -> str:
+        return self.messages[0].text if self.messages else ""
+
+
+class StateDocument(BaseModel):
+    version: int = 0
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionInfo(BaseModel):
+    session_id: str
+    owner: str
+    created_at: int
+    updated_at: int
+    expires_at: int
+    turns: int
+
+
+class Window(BaseModel):
+    """What one read gives a turn: the session, its state, a summary and the latest turns (oldest first)."""
+
+    session: SessionInfo
+    state: StateDocument
+    summary: str | None = None
+    summary_through: int = 0
+    turns: list[Turn]
+    truncated: bool = False
+    #: Turns the read returned but the token budget left out (oldest first): never shown to the model;
+    #: the ``summary`` strategy folds them into the summary at the next commit.
+    older: list[Turn] = Field(default_factory=list)
+
+    def history(self, detail: Literal["compact", "full"] = "compact") -> list[Message]:
+        """Messages to give the model: an optional summary, then each turn (compact: question and answer only)."""
+        messages: list[Message] = []
+        if self.summary:
+            messages.append(Message.user(f"[Summary of our earlier conversation]\n{self.summary}"))
+            messages.append(Message.assistant("Understood."))
+        for turn in self.turns:
+            if detail == "full" or turn.answer is None:
+                messages.extend(turn.messages)
+            else:
+                messages.append(Message.user(turn.user_text))
+                messages.append(Message.assistant(turn.answer))
+        return messages
+
+
+class SessionPage(BaseModel):
+    """A session's metadata, state and one page of its history (oldest first)."""
+
+    session: SessionInfo
+    state: StateDocument
+    turns: list[Turn]
+    next_cursor: str | None = None
+
+
+class SessionStore(abc.ABC):
+    """Sessions with one item per turn.
+
+    Implementations guarantee: one read per turn (:meth:`load_window`), one
+    atomic write per turn (:meth:`commit_turn`), no half-written turn if the
+    writer dies, and expired sessions invisible before the backing store
+    deletes them.
+    """
+
+    @abc.abstractmethod
+    def create(self, *, owner: str, state: dict[str, Any] | None = None) -> SessionInfo: ...
+
+    @abc.abstractmethod
+    def get_session(self, session_id: str, *, owner: str) -> SessionInfo:
+        """The session's metadata. Raises :class:`SessionNotFound`."""
+
+    @abc.abstractmethod
+    def load_window(self, session_id: str, *, owner: str) -> Window:
+        """Raises :class:`SessionNotFound`."""
+
+    @abc.abstractmethod
+    def commit_turn(self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None) -> SessionInfo:
+        """Append ``turn`` after ``window`` atomically, with ``state`` if it changed.
+
+        Raises
+        ------
+        TurnConflict
+            Another turn was committed since ``window`` was read.
+        SessionNotFound
+            The session expired or was deleted meanwhile.
+        TurnTooLarge
+            The turn cannot be stored.
+        """
+
+    @abc.abstractmethod
+    def read_page(self, session_id: str, *, owner: str, limit: int, cursor: str | None) -> SessionPage:
+        """Metadata, state and a page of turns, oldest first. Raises :class:`SessionNotFound`, ``ValueError`` for a bad cursor."""
+
+    @abc.abstractmethod
+    def update_state(self, session_id: str, *, owner: str, data: dict[str, Any], expected_version: int) -> StateDocument:
+        """Replace the state document. Raises :class:`StateConflict` or :class:`SessionNotFound`."""
+
+    @abc.abstractmethod
+    def delete(self, session_id: str, *, owner: str) -> None:
+        """Erase the session and all its turns now. Raises :class:`SessionNotFound`."""
+
+    @abc.abstractmethod
+    def purge(self, session_id: str) -> int:
+        """Delete every remaining item of a session whose metadata is gone (expiry clean-up). Returns the count."""
+
+
+def summarize_turns(previous: str | None, dropped: Sequence[Turn], *, max_chars: int = 2000) -> str:
+    """A deterministic extractive summary: what the user said in the turns leaving the window.
+
+    Newest lines are kept when the summary outgrows ``max_chars``.
+    """
+    lines = [line for line in (previous or "").splitlines() if line]
+    lines.extend(f"- turn {turn.number}: the user said: {turn.user_text[:240]}" for turn in dropped)
+    while lines and len("\n".join(lines)) > max_chars:
+        lines.pop(0)
+    return "\n".join(lines)

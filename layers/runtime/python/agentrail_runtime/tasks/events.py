@@ -1,0 +1,58 @@
+"""Task notifications: an EventBridge event when a task finishes or waits, always."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.tasks.models import TaskRecord
+
+SOURCE = "agentrail_runtime.tasks"
+TASK_FINISHED = "Task Finished"
+TASK_WAITING = "Task Waiting For Approval"
+
+
+def event_detail(record: TaskRecord) -> dict[str, Any]:
+    """What subscribers see: status, cost and routing data, never the prompt or the result."""
+    return {
+        "task_id": record.task_id,
+        "task_type": record.task_type,
+        "status": record.status.value,
+        "owner": record.owner,
+        "finished_at": record.finished_at,
+        "steps": record.steps,
+        "usage": record.usage.model_dump(),
+        "cost_usd": record.cost_usd,
+        "error": record.error.model_dump() if record.error else None,
+        "callback_url": record.callback_url,
+        "correlation_id": record.correlation_id,
+    }
+
+
+class TaskEvents:
+    """Puts task events on the stack's EventBridge bus.
+
+    Parameters
+    ----------
+    bus_name:
+        The bus; ``None`` disables events (tests of the pure logic).
+    """
+
+    client = LazyClient("events")
+
+    def __init__(self, bus_name: str | None, *, client: Any = None) -> None:
+        self.bus_name = bus_name
+        self.client = client
+
+    def publish(self, detail_type: str, record: TaskRecord, extra: dict[str, Any] | None = None) -> None:
+        """Raises RuntimeError when EventBridge refuses the entry (it is then retried with the task)."""
+        if self.bus_name is None:
+            return
+        detail = {**event_detail(record), **(extra or {})}
+        response = self.client.put_events(
+            Entries=[{"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": self.bus_name}]
+        )
+        if response.get("FailedEntryCount"):
+            code = response["Entries"][0].get("ErrorCode", "unknown")
+            raise RuntimeError(f"EventBridge refused the task event ({code})")

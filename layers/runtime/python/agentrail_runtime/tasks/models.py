@@ -1,0 +1,83 @@
+"""Task records of the async pattern: status, timestamps, tokens and cost, error and result."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrail_runtime.api.models import ToolCallOut
+from agentrail_runtime.models.base import Usage
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BUDGET_EXCEEDED = "budget_exceeded"
+
+
+#: A task in one of these states never changes again.
+FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.BUDGET_EXCEEDED})
+#: A task in one of these states may still be cancelled.
+CANCELLABLE = frozenset({TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL})
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class TaskResult(BaseModel):
+    answer: str | None
+    agent_status: str
+    model: str
+    tool_calls: list[ToolCallOut] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentSpend(BaseModel):
+    """Tokens and cost of one agent's part in a task (the roll-up of multi-agent tasks)."""
+
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    calls: int = 0
+
+
+class TaskRecord(BaseModel):
+    """One task, as stored in the task table and returned (to its owner) by ``GET /tasks/{id}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task_id: str
+    owner: str
+    task_type: str = "default"
+    status: TaskStatus = TaskStatus.QUEUED
+    message: str
+    model: str | None = None
+    created_at: int
+    updated_at: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    steps: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    spend: dict[str, AgentSpend] = Field(default_factory=dict)
+    error: TaskError | None = None
+    result: TaskResult | None = None
+    attempts: int = 0
+    callback_url: str | None = None
+    execution_arn: str | None = None
+    correlation_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskMessage(BaseModel):
+    """The body of a task's SQS message."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_id: str

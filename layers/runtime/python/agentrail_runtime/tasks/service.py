@@ -1,0 +1,276 @@
+"""Submitting, running, finishing and cancelling tasks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.loop import AgentResult, AgentStatus
+from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, ToolCallOut
+from agentrail_runtime.models.base import ModelError, ModelRequestError
+from agentrail_runtime.metering.metrics import emit_task_metrics
+from agentrail_runtime.observability import correlate, logger, metrics
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.tasks.events import TASK_FINISHED, TaskEvents
+from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
+from agentrail_runtime.tasks.store import TaskFinished, TaskStore
+from agentrail_runtime.tasks.webhook import validate_callback_url
+
+QUEUE_ROUTE = "queue"
+TASK_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class TaskSubmission(BaseModel):
+    """The body of ``POST /tasks``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the agent should do.")
+    task_type: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Routes the task (queue or workflow).")
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    callback_url: str | None = Field(default=None, max_length=2048, description="Receives a signed POST when the task finishes.")
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=16, description="Echoed in the task record.")
+
+
+class UnknownTaskType(ValueError):
+    def __init__(self, known: list[str]) -> None:
+        super().__init__("unknown task type")
+        self.known = known
+
+
+def _status_for(result: AgentResult) -> tuple[TaskStatus, TaskError | None]:
+    if result.status == AgentStatus.COMPLETED:
+        return TaskStatus.SUCCEEDED, None
+    if result.status == AgentStatus.AWAITING_APPROVAL:
+        return TaskStatus.FAILED, TaskError(code="approval_required", message="A tool needs approval but this task type has no approval workflow.")
+    return TaskStatus.FAILED, TaskError(code=result.status.value, message=f"The agent stopped: {result.status.value}.")
+
+
+def task_result(result: AgentResult) -> TaskResult:
+    return TaskResult(
+        answer=result.answer,
+        agent_status=result.status.value,
+        model=result.model,
+        tool_calls=[ToolCallOut.of(c) for c in result.tool_calls],
+    )
+
+
+def short_cause(error: BaseException | Mapping[str, Any]) -> TaskError:
+    """A task error safe to store and show: the error type and a bounded message, never a stack trace."""
+    if isinstance(error, Mapping):
+        code = str(error.get("Error") or "Error")
+        cause = error.get("Cause") or ""
+        try:
+            parsed = json.loads(cause)
+            message = str(parsed.get("errorMessage") or parsed.get("errorType") or code)
+        except (TypeError, ValueError, AttributeError):
+            message = str(cause).splitlines()[0] if cause else code
+        return TaskError(code=code[:100], message=message[:500])
+    return TaskError(code=type(error).__name__, message=str(error)[:500] or type(error).__name__)
+
+
+class TaskService:
+    """The async pattern's logic; handlers only adapt events to it.
+
+    Parameters
+    ----------
+    store:
+        The task table.
+    agents:
+        Runs and meters the agent.
+    events:
+        Publishes ``Task Finished``.
+    routes:
+        Task type to ``queue`` or a state machine ARN.
+    queue_url:
+        The task queue (required when a route is ``queue``).
+    """
+
+    sqs = LazyClient("sqs")
+    sfn = LazyClient("stepfunctions")
+
+    def __init__(
+        self,
+        *,
+        store: TaskStore,
+        agents: AgentService,
+        events: TaskEvents,
+        routes: Mapping[str, str],
+        queue_url: str | None = None,
+        sqs_client: Any = None,
+        sfn_client: Any = None,
+        allow_insecure_callbacks: bool = False,
+        clock: Clock = now,
+    ) -> None:
+        self.store = store
+        self.agents = agents
+        self.events = events
+        self.routes = dict(routes)
+        self.queue_url = queue_url
+        self.sqs = sqs_client
+        self.sfn = sfn_client
+        self.allow_insecure_callbacks = allow_insecure_callbacks
+        self._clock = clock
+
+    # -- API side -----------------------------------------------------------------------
+
+    def validate(self, submission: TaskSubmission) -> None:
+        """Refuse what would fail later: unknown task type, model or callback URL (nothing is queued)."""
+        if submission.task_type not in self.routes:
+            raise UnknownTaskType(sorted(self.routes))
+        self.agents.model(submission.model)
+        if submission.callback_url is not None:
+            validate_callback_url(submission.callback_url, allow_insecure=self.allow_insecure_callbacks)
+
+    def submit(self, submission: TaskSubmission, *, owner: str, correlation_id: str | None = None) -> TaskRecord:
+        """Create the task and hand it to its queue or workflow. The task id is new each call.
+
+        A dispatch failure marks the task failed, so it never waits forever.
+        """
+        self.validate(submission)
+        now = int(self._clock())
+        record = TaskRecord(
+            task_id=uuid.uuid4().hex,
+            owner=owner,
+            task_type=submission.task_type,
+            message=submission.message,
+            model=submission.model,
+            created_at=now,
+            updated_at=now,
+            callback_url=submission.callback_url,
+            correlation_id=correlation_id,
+            metadata=submission.metadata,
+        )
+        self.store.create(record)
+        route = self.routes[submission.task_type]
+        try:
+            if route == QUEUE_ROUTE:
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"task_id": record.task_id}))
+            else:
+                execution = self.sfn.start_execution(
+                    stateMachineArn=route,
+                    name=record.task_id,
+                    input=json.dumps({"task_id": record.task_id, "correlation_id": correlation_id}),
+                )
+                self.store.set_execution(record.task_id, execution["executionArn"])
+                record.execution_arn = execution["executionArn"]
+        except Exception as error:
+            self.store.finish(
+                record.task_id,
+                status=TaskStatus.FAILED,
+                error=TaskError(code="dispatch_failed", message="The task could not be queued."),
+                expected=(TaskStatus.QUEUED,),
+            )
+            logger.exception("task dispatch failed", extra={"event": "task_dispatch_failed", "task_id": record.task_id})
+            raise error
+        logger.info("task submitted", extra={"event": "task_submitted", "task_id": record.task_id, "task_type": record.task_type})
+        return record
+
+    def cancel(self, task_id: str, *, owner: str) -> TaskRecord:
+        """Raises TaskNotFound or TaskFinished."""
+        record = self.store.cancel(task_id, owner=owner)
+        if record.execution_arn:
+            self.sfn.stop_execution(executionArn=record.execution_arn, error="Cancelled", cause="cancelled by its owner")
+        self.events.publish(TASK_FINISHED, record)
+        return record
+
+    # -- worker side ----------------------------------------------------------------------
+
+    def run(self, task_id: str, *, final_attempt: bool = False) -> TaskRecord | None:
+        """Run a queued task once and record its outcome.
+
+        Returns ``None`` when the task was cancelled or already finished.
+        Raises what should be retried (throttling, provider outages, bugs);
+        on the ``final_attempt`` the task is first marked failed with the cause.
+        """
+        try:
+            record = self.store.mark_running(task_id)
+        except TaskFinished as finished:
+            logger.info("task not run", extra={"event": "task_skipped", "task_id": task_id, "status": finished.status.value})
+            return None
+        correlate(record.correlation_id, task_id=task_id)
+        try:
+            with self.attempt(task_id, final_attempt=final_attempt):
+                context = ToolContext(session_id=None, principal=record.owner, correlation_id=record.correlation_id)
+                result = self.agents.run(record.message, model=record.model, context=context)
+        except ModelRequestError as error:
+            # The model will refuse this request again: retrying only costs money.
+            return self.fail(task_id, TaskError(code=error.error_code, message=str(error)))
+        return self.complete(task_id, result)
+
+    def record_spend(self, task_id: str, agent: str, result: AgentResult) -> None:
+        """Add one agent run to the task's per-agent spend and totals."""
+        self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps)
+
+    def record_agent_run(self, task_id: str, agent: str, result: AgentResult) -> None:
+        """One agent's run within a multi-agent task: its spend on the task, and its token, cost and tool metrics."""
+        emit_task_metrics(metrics, result, agent_name=agent)
+        self.record_spend(task_id, agent, result)
+
+    @contextmanager
+    def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:
+        """One delivery's work on a task: a failure is noted on the task (what ``agentrail dlq list`` shows) and
+        re-raised for SQS to retry; on the final delivery the task is marked failed first, so a message that ends
+        in a dead-letter queue never leaves its task waiting forever."""
+        try:
+            yield
+        except ModelRequestError:
+            raise
+        except Exception as error:
+            cause = short_cause(error)
+            self.store.note_attempt_failure(task_id, cause)
+            if final_attempt or (isinstance(error, ModelError) and not error.retryable):
+                self.fail(task_id, cause)
+            raise
+
+    def finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        result: TaskResult | None = None,
+        error: TaskError | None = None,
+        expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+    ) -> TaskRecord | None:
+        """Record a task's outcome once and announce it (``Task Finished``). ``None`` when it had already
+        finished or was cancelled: nothing is written or announced."""
+        record = self.store.finish(task_id, status=status, result=result, error=error, expected=expected)
+        if record is None:
+            logger.info("task outcome discarded: finished or cancelled meanwhile", extra={"event": "task_result_discarded", "task_id": task_id})
+            return None
+        self.events.publish(TASK_FINISHED, record)
+        log = logger.info if status == TaskStatus.SUCCEEDED else logger.warning
+        log("task finished", extra={"event": "task_finished", "task_id": task_id, "status": status.value,
+                                    "error": error.code if error else None})
+        return record
+
+    def complete(self, task_id: str, result: AgentResult, *, agent: str | None = None) -> TaskRecord | None:
+        """Record a finished agent run once (its spend under ``agent``), then announce it."""
+        status, error = _status_for(result)
+        self.record_spend(task_id, agent or self.agents.definition.name, result)
+        return self.finish(task_id, status, result=task_result(result), error=error)
+
+    def fail(self, task_id: str, error: TaskError) -> TaskRecord | None:
+        return self.finish(
+            task_id, TaskStatus.FAILED, error=error, expected=(TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, runtime_settings: Any, *, agents: AgentService | None = None) -> TaskService:
+        """The service a handler serves; ``agents`` when the handler's agent is not the configured definition."""
+        return cls(
+            store=TaskStore(settings.table, bucket=settings.bucket, retention_seconds=settings.retention_days * 86_400),
+            agents=agents or AgentService.from_settings(runtime_settings),
+            events=TaskEvents(settings.event_bus),
+            routes=settings.routes,
+            queue_url=settings.queue_url,
+            allow_insecure_callbacks=settings.allow_insecure_callbacks,
+        )

@@ -1,0 +1,435 @@
+"""DynamoDB task table (partition key ``task_id``), with S3 for results and checkpoints too large for an item.
+
+Status changes are conditional writes, so a cancelled task is never
+overwritten by a late worker, and a finished task never changes again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.aws import S3Payloads
+from agentrail_runtime.models.base import Usage
+from agentrail_runtime.tasks.models import (
+    CANCELLABLE,
+    AgentSpend,
+    TaskError,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+)
+
+#: Inline JSON above this many bytes goes to S3 (DynamoDB items stop at 400 KB).
+INLINE_LIMIT = 300_000
+_JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metadata_json"}
+#: Per-agent spend lives in top-level number attributes ``spend#<agent>#<field>`` so that concurrent agents add to
+#: them atomically (UpdateItem ADD), next to the task totals.
+SPEND_PREFIX = "spend#"
+_SPEND_FIELDS = {"in": "input_tokens", "out": "output_tokens", "usd": "cost_usd", "calls": "calls"}
+_NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
+_STRINGS = ("owner", "task_type", "status", "message", "model", "callback_url", "execution_arn", "correlation_id")
+
+
+class TaskNotFound(Exception):
+    """No such task for this caller (missing, or another caller's: both look the same)."""
+
+
+class TaskFinished(Exception):
+    """The task already reached a final status."""
+
+    def __init__(self, status: TaskStatus) -> None:
+        super().__init__(f"task is {status.value}")
+        self.status = status
+
+
+def _values(values: Iterable[TaskStatus]) -> dict[str, dict[str, str]]:
+    return {f":s{i}": {"S": status.value} for i, status in enumerate(values)}
+
+
+class TaskStore:
+    """Parameters
+    ----------
+    table_name:
+        The task table.
+    bucket:
+        Bucket for large results and checkpoints. Default: none (large ones are refused).
+    retention_seconds:
+        A finished task's record expires (TTL ``expires_at``) this long after it finished. Default: 30 days.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        bucket: str | None = None,
+        retention_seconds: int = 30 * 86_400,
+        client: Any = None,
+        s3_client: Any = None,
+        clock: Clock = now,
+    ) -> None:
+        self.table_name = table_name
+        self.payloads = S3Payloads(bucket, client=s3_client) if bucket else None
+        self.retention_seconds = retention_seconds
+        self.client = client or boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        self._clock = clock
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        return self._record(item) if item else None
+
+    def get_for(self, task_id: str, owner: str) -> TaskRecord:
+        record = self.get(task_id)
+        if record is None or record.owner != owner:
+            raise TaskNotFound
+        return record
+
+    # -- writes -----------------------------------------------------------------------
+
+    def create(self, record: TaskRecord) -> None:
+        self.client.put_item(
+            TableName=self.table_name, Item=self._item(record), ConditionExpression="attribute_not_exists(task_id)"
+        )
+
+    def mark_running(self, task_id: str, *, resumable: Iterable[TaskStatus] = (TaskStatus.QUEUED, TaskStatus.RUNNING)) -> TaskRecord:
+        """Move to ``running`` (counting the attempt). Raises :class:`TaskFinished` if cancelled or finished."""
+        now = self.now()
+        allowed = tuple(resumable)
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #status = :running, updated_at = :now, started_at = if_not_exists(started_at, :now) ADD attempts :one",
+                ConditionExpression=f"attribute_exists(task_id) AND #status IN ({', '.join(_values(allowed))})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":running": {"S": TaskStatus.RUNNING.value}, ":now": {"N": str(now)}, ":one": {"N": "1"}, **_values(allowed)},
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise self._not_runnable(task_id) from None
+        return self._record(response["Attributes"])
+
+    def set_status(self, task_id: str, status: TaskStatus, *, expected: Iterable[TaskStatus]) -> bool:
+        """Conditionally change a live task's status (e.g. ``waiting_approval``); False if it was not in ``expected``."""
+        allowed = tuple(expected)
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #status = :new, updated_at = :now",
+                ConditionExpression=f"#status IN ({', '.join(_values(allowed))})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":new": {"S": status.value}, ":now": {"N": str(self.now())}, **_values(allowed)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish(
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus,
+        result: TaskResult | None = None,
+        error: TaskError | None = None,
+        expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+    ) -> TaskRecord | None:
+        """Record the outcome once and return the finished record; ``None`` when the task was cancelled or
+        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept."""
+        now = self.now()
+        allowed = tuple(expected)
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": {"S": status.value},
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(now + self.retention_seconds)},
+            **_values(allowed),
+        }
+        sets = ["#status = :status", "updated_at = :now", "finished_at = :now", "expires_at = :expires"]
+        if error is not None:
+            sets.append("error_json = :error")
+            values[":error"] = {"S": error.model_dump_json()}
+        if result is not None:
+            payload = result.model_dump_json()
+            if len(payload.encode()) > INLINE_LIMIT:
+                sets.append("result_s3_key = :key")
+                values[":key"] = {"S": self._offload(f"results/{task_id}.json", payload)}
+            else:
+                sets.append("result_json = :result")
+                values[":result"] = {"S": payload}
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"#status IN ({', '.join(_values(allowed))})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return self._record(response["Attributes"])
+
+    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None, *, steps: int = 0) -> None:
+        """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically.
+
+        The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost.
+        """
+        fields = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
+        totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
+        values: dict[str, Any] = {":in": {"N": str(usage.input_tokens)}, ":out": {"N": str(usage.output_tokens)},
+                                  ":calls": {"N": "1"}, ":steps": {"N": str(steps)}}
+        if cost_usd is not None:
+            fields["usd"] = cost_usd
+            totals["total_cost_usd"] = "usd"
+            values[":usd"] = {"N": repr(cost_usd)}
+        names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in fields}
+        adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="ADD " + ", ".join(adds),
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def cancel(self, task_id: str, *, owner: str) -> TaskRecord:
+        """Cancel a task that has not finished. Raises :class:`TaskNotFound` or :class:`TaskFinished`."""
+        now = self.now()
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET #status = :cancelled, updated_at = :now, finished_at = :now, expires_at = :expires",
+                ConditionExpression=f"#owner = :owner AND #status IN ({', '.join(_values(CANCELLABLE))})",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":cancelled": {"S": TaskStatus.CANCELLED.value},
+                    ":now": {"N": str(now)},
+                    ":expires": {"N": str(now + self.retention_seconds)},
+                    ":owner": {"S": owner},
+                    **_values(CANCELLABLE),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            record = self.get_for(task_id, owner)
+            raise TaskFinished(record.status) from None
+        return self._record(response["Attributes"])
+
+    def requeue(self, task_id: str) -> bool:
+        """A dead-lettered task goes back to ``queued`` before it is redriven."""
+        return self.set_status(task_id, TaskStatus.QUEUED, expected=(TaskStatus.FAILED, TaskStatus.RUNNING, TaskStatus.QUEUED))
+
+    def note_attempt_failure(self, task_id: str, error: TaskError) -> None:
+        """Remember why the last attempt failed (what ``agentrail dlq list`` shows)."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET last_error_json = :error, updated_at = :now",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeValues={":error": {"S": error.model_dump_json()}, ":now": {"N": str(self.now())}},
+        )
+
+    def last_error(self, task_id: str) -> TaskError | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="last_error_json, error_json"
+        ).get("Item") or {}
+        raw = item.get("last_error_json") or item.get("error_json")
+        return TaskError.model_validate_json(raw["S"]) if raw else None
+
+    def set_execution(self, task_id: str, execution_arn: str) -> None:
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET execution_arn = :arn",
+            ExpressionAttributeValues={":arn": {"S": execution_arn}},
+        )
+
+    # -- subtasks (hierarchical agents) --------------------------------------------------
+
+    @staticmethod
+    def subtask_key(task_id: str, index: int) -> str:
+        return f"{task_id}.{index:03d}"
+
+    def put_subtasks(self, task_id: str, texts: list[str]) -> None:
+        """One item per subtask (``<task_id>.<NNN>``), so parallel workers never write the same item."""
+        now = str(self.now())
+        for index, text in enumerate(texts):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "task_id": {"S": self.subtask_key(task_id, index)},
+                    "parent": {"S": task_id},
+                    "text": {"S": text},
+                    "status": {"S": "pending"},
+                    "attempts": {"N": "0"},
+                    "updated_at": {"N": now},
+                    "expires_at": {"N": str(self.now() + self.retention_seconds)},
+                },
+            )
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET subtask_count = :n",
+            ExpressionAttributeValues={":n": {"N": str(len(texts))}},
+        )
+
+    def record_subtask(self, task_id: str, index: int, *, status: str, answer: str | None, attempt: int) -> None:
+        values: dict[str, Any] = {":status": {"S": status}, ":attempt": {"N": str(attempt)}, ":now": {"N": str(self.now())}}
+        update = "SET #status = :status, attempts = :attempt, updated_at = :now"
+        if answer is not None:
+            update += ", answer = :answer"
+            values[":answer"] = {"S": answer}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": self.subtask_key(task_id, index)}},
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def subtasks(self, task_id: str) -> list[dict[str, Any]]:
+        """Every subtask of ``task_id`` in order: index, text, status, answer, attempts."""
+        parent = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="subtask_count", ConsistentRead=True
+        ).get("Item") or {}
+        count = int(parent.get("subtask_count", {"N": "0"})["N"])
+        found = {}
+        for index in range(count):  # a plan has a handful of subtasks: plain consistent reads
+            key = self.subtask_key(task_id, index)
+            item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": key}}, ConsistentRead=True).get("Item")
+            if item:
+                found[key] = item
+        subtasks = []
+        for index in range(count):
+            item = found.get(self.subtask_key(task_id, index), {})
+            subtasks.append(
+                {
+                    "index": index,
+                    "text": item.get("text", {}).get("S", ""),
+                    "status": item.get("status", {}).get("S", "missing"),
+                    "answer": item.get("answer", {}).get("S"),
+                    "attempts": int(item.get("attempts", {"N": "0"})["N"]),
+                }
+            )
+        return subtasks
+
+    # -- checkpoints (long tasks) --------------------------------------------------------
+
+    def save_checkpoint(self, task_id: str, checkpoint: str, *, steps: int, usage: Usage) -> None:
+        """Keep a long task's agent state between workflow steps (in the item, or in S3 when large)."""
+        values: dict[str, Any] = {":now": {"N": str(self.now())}, ":steps": {"N": str(steps)}, ":usage": {"S": usage.model_dump_json()}}
+        if len(checkpoint.encode()) > INLINE_LIMIT:
+            update = "SET checkpoint_s3_key = :key, updated_at = :now, steps = :steps, usage_json = :usage REMOVE checkpoint_json"
+            values[":key"] = {"S": self._offload(f"checkpoints/{task_id}.json", checkpoint)}
+        else:
+            update = "SET checkpoint_json = :cp, updated_at = :now, steps = :steps, usage_json = :usage REMOVE checkpoint_s3_key"
+            values[":cp"] = {"S": checkpoint}
+        self.client.update_item(
+            TableName=self.table_name, Key={"task_id": {"S": task_id}}, UpdateExpression=update, ExpressionAttributeValues=values
+        )
+
+    def get_checkpointed(self, task_id: str) -> tuple[TaskRecord | None, str | None]:
+        """The task and its checkpoint in one consistent read (the checkpoint from S3 when it was offloaded)."""
+        item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        if not item:
+            return None, None
+        if "checkpoint_json" in item:
+            checkpoint = item["checkpoint_json"]["S"]
+        elif "checkpoint_s3_key" in item:
+            checkpoint = self._fetch(item["checkpoint_s3_key"]["S"])
+        else:
+            checkpoint = None
+        return self._record(item), checkpoint
+
+    # -- mapping ------------------------------------------------------------------------
+
+    def _offload(self, key: str, payload: str) -> str:
+        if self.payloads is None:
+            raise ValueError("this payload is too large for an item and no results bucket is configured")
+        return self.payloads.put(key, payload)
+
+    def _fetch(self, key: str) -> str:
+        if self.payloads is None:
+            raise ValueError("no results bucket is configured")
+        return self.payloads.get(key)
+
+    def _item(self, record: TaskRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {"task_id": {"S": record.task_id}}
+        for name in _STRINGS:
+            value = getattr(record, name)
+            if value is not None:
+                item[name] = {"S": str(value.value if isinstance(value, TaskStatus) else value)}
+        for name in _NUMBERS:
+            value = getattr(record, name)
+            if value is not None:
+                item[name] = {"N": str(value)}
+        for name, attribute in _JSON_FIELDS.items():
+            value = getattr(record, name)
+            if value:
+                item[attribute] = {"S": json.dumps(_dump(value))}
+        return item
+
+    def _record(self, item: dict[str, Any]) -> TaskRecord:
+        data: dict[str, Any] = {"task_id": item["task_id"]["S"]}
+        for name in _STRINGS:
+            if name in item:
+                data[name] = item[name]["S"]
+        for name in _NUMBERS:
+            if name in item:
+                data[name] = int(item[name]["N"])
+        for name, attribute in _JSON_FIELDS.items():
+            if attribute in item:
+                data[name] = json.loads(item[attribute]["S"])
+        if "total_cost_usd" in item:
+            data["cost_usd"] = round(float(item["total_cost_usd"]["N"]), 8)
+        spend: dict[str, dict[str, float]] = {}
+        for attribute, value in item.items():
+            if attribute.startswith(SPEND_PREFIX):
+                _, agent, key = attribute.split("#", 2)
+                spend.setdefault(agent, {})[_SPEND_FIELDS[key]] = float(value["N"])
+        if spend:
+            data["spend"] = {
+                agent: AgentSpend(
+                    usage=Usage(input_tokens=int(v.get("input_tokens", 0)), output_tokens=int(v.get("output_tokens", 0))),
+                    cost_usd=round(v.get("cost_usd", 0.0), 8),
+                    calls=int(v.get("calls", 0)),
+                )
+                for agent, v in spend.items()
+            }
+        if "total_input_tokens" in item:
+            # The sum over every agent that worked on the task.
+            data["usage"] = Usage(input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"]))
+            data["steps"] = int(item.get("total_steps", {"N": "0"})["N"])
+        if "result_json" in item:
+            data["result"] = json.loads(item["result_json"]["S"])
+        elif "result_s3_key" in item:
+            data["result"] = json.loads(self._fetch(item["result_s3_key"]["S"]))
+        return TaskRecord.model_validate(data)
+
+    def _not_runnable(self, task_id: str) -> Exception:
+        record = self.get(task_id)
+        if record is None:
+            return TaskNotFound()
+        return TaskFinished(record.status)
+
+
+def _dump(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,125 @@
+"""The steps of a long task in a Step Functions Standard workflow, with the agent checkpointed between them.
+
+The state machine calls one function with ``{"action": "start" | "step" | "fail", "task_id": ...}``:
+
+- ``start`` marks the task running and stores the first checkpoint;
+- ``step`` continues the agent for at most ``slice_steps`` model calls and stores the new checkpoint,
+  or records the outcome when the run ends (``{"done": true}``);
+- ``fail`` (the workflow's Catch) marks the task failed with the error's type and message only.
+
+With approvals (the ApprovalWorkflow), a step that reaches a tool needing
+approval returns ``{"awaiting_approval": true}`` and three more actions apply:
+
+- ``request_approval`` (invoked with ``.waitForTaskToken``) stores the approval and its token;
+- ``approval_timeout`` applies the timeout policy and returns a rejection;
+- ``resume`` checks the approved arguments against the checkpoint, then continues the agent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus, ApprovalDecision
+from agentrail_runtime.approvals.models import DecisionOutput
+from agentrail_runtime.observability import logger
+from agentrail_runtime.tasks.models import FINISHED, TaskStatus
+from agentrail_runtime.tasks.service import TaskService, short_cause
+from agentrail_runtime.tasks.store import TaskFinished
+
+if TYPE_CHECKING:
+    from agentrail_runtime.approvals.service import ApprovalService
+
+
+def progress(task_id: str, status: str, *, done: bool, awaiting_approval: bool = False, steps: int | None = None) -> dict[str, Any]:
+    """What every step answers the workflow. Each field is always present: the state machines' ResultSelectors
+    read them all, and a missing one is a States.Runtime error that fails the execution."""
+    answer: dict[str, Any] = {"task_id": task_id, "done": done, "awaiting_approval": awaiting_approval, "status": status}
+    if steps is not None:
+        answer["steps"] = steps
+    return answer
+
+
+class LongTaskSteps:
+    """Parameters
+    ----------
+    tasks:
+        The task service (store, agent, events).
+    slice_steps:
+        Model calls per workflow step: small enough to stay far inside the Lambda timeout. Default: 2.
+    """
+
+    def __init__(self, tasks: TaskService, *, slice_steps: int = 2, approvals: ApprovalService | None = None) -> None:
+        self.tasks = tasks
+        self.slice_steps = slice_steps
+        self.approvals = approvals
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        action = event.get("action")
+        task_id = str(event.get("task_id") or "")
+        if action == "start":
+            return self.start(task_id)
+        if action == "step":
+            return self.step(task_id)
+        if action == "fail":
+            return self.fail(task_id, event.get("error") or {})
+        if self.approvals is not None:
+            level = int(event.get("level") or 0)
+            if action == "request_approval":
+                record = self.approvals.request(task_id, task_token=str(event["task_token"]), level=level)
+                return {"task_id": task_id, "approval_id": record.approval_id}
+            if action == "approval_timeout":
+                return self.approvals.on_timeout(task_id, level=level).model_dump()
+            if action == "resume":
+                return self.resume(task_id, DecisionOutput.model_validate(event.get("decision") or {}))
+        raise ValueError("unknown workflow action")
+
+    def start(self, task_id: str) -> dict[str, Any]:
+        store = self.tasks.store
+        try:
+            record = store.mark_running(task_id)
+        except TaskFinished as finished:
+            return progress(task_id, finished.status.value, done=True)
+        agent = self.tasks.agents.agent(record.model)
+        checkpoint = agent.start(record.message)
+        store.save_checkpoint(task_id, checkpoint.model_dump_json(), steps=0, usage=checkpoint.usage)
+        return progress(task_id, TaskStatus.RUNNING.value, done=False)
+
+    def step(self, task_id: str) -> dict[str, Any]:
+        store = self.tasks.store
+        record, raw = store.get_checkpointed(task_id)
+        if record is None or record.status in FINISHED:
+            return progress(task_id, record.status.value if record else "missing", done=True)
+        if raw is None:
+            raise RuntimeError("the task has no checkpoint; was the start step skipped?")
+        checkpoint = AgentCheckpoint.model_validate_json(raw)
+        agent = self.tasks.agents.agent(record.model)
+        return self._outcome(task_id, agent.advance(checkpoint, max_steps=self.slice_steps))
+
+    def resume(self, task_id: str, decision: DecisionOutput) -> dict[str, Any]:
+        """Continue after a decision; the tool runs only if the approved arguments are still the checkpoint's."""
+        assert self.approvals is not None
+        record, raw = self.tasks.store.get_checkpointed(task_id)
+        if record is None or record.status in FINISHED:
+            return progress(task_id, record.status.value if record else "missing", done=True)
+        checkpoint, approved, reason = self.approvals.verified_decision(task_id, decision, raw)
+        self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
+        agent = self.tasks.agents.agent(record.model)
+        result = agent.advance(checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason))
+        return self._outcome(task_id, result)
+
+    def _outcome(self, task_id: str, result: AgentResult) -> dict[str, Any]:
+        store = self.tasks.store
+        waiting = result.status == AgentStatus.AWAITING_APPROVAL
+        if result.status == AgentStatus.IN_PROGRESS or (waiting and self.approvals is not None):
+            assert result.checkpoint is not None
+            store.save_checkpoint(task_id, result.checkpoint.model_dump_json(), steps=result.steps, usage=result.usage)
+            logger.info("long task checkpoint", extra={"event": "task_checkpoint", "task_id": task_id, "steps": result.steps, "awaiting_approval": waiting})
+            status = TaskStatus.WAITING_APPROVAL if waiting else TaskStatus.RUNNING
+            return progress(task_id, status.value, done=False, awaiting_approval=waiting, steps=result.steps)
+        finished = self.tasks.complete(task_id, result)
+        status = finished.status.value if finished else "cancelled"
+        return progress(task_id, status, done=True, steps=result.steps)
+
+    def fail(self, task_id: str, error: dict[str, Any]) -> dict[str, Any]:
+        failed = self.tasks.fail(task_id, short_cause(error))
+        return progress(task_id, failed.status.value if failed else "unchanged", done=True)

@@ -1,0 +1,139 @@
+"""One Lambda execution environment: ``python -m agentrail_local.bootstrap``.
+
+Started by :mod:`agentrail_local.functions` with the function's own
+environment and ``cwd`` set to its code folder. It imports the handler once
+(the init phase), then serves invocations one at a time: requests arrive as
+JSON lines on stdin, answers leave as JSON lines on the descriptor named by
+``AGENTRAIL_RESPONSE_FD``. Stdout and stderr stay free for the function's logs.
+
+This module must only import the standard library: everything else the
+process imports belongs to the function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+RESPONSE_FD_ENV = "AGENTRAIL_RESPONSE_FD"
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler, with the attributes Powertools reads."""
+
+    def __init__(self, *, request_id: str, deadline_ms: int, invoked_function_arn: str) -> None:
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.invoked_function_arn = invoked_function_arn
+        self.aws_request_id = request_id
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def error_payload(error: BaseException, error_type: str | None = None, message: str | None = None) -> dict[str, Any]:
+    """Lambda's error shape: ``errorMessage``, ``errorType`` and ``stackTrace``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return {
+        "errorMessage": message if message is not None else str(error),
+        "errorType": error_type or type(error).__name__,
+        "stackTrace": [line for line in traceback.format_list(frames)],
+    }
+
+
+def load_handler(spec: str) -> Any:
+    """Import ``module.function`` the way the Lambda Python runtime does, with its error types."""
+    module_name, _, attribute = spec.rpartition(".")
+    if not module_name:
+        raise _InitError("Runtime.MalformedHandlerName", f"Bad handler '{spec}': not enough values to unpack")
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise _InitError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}") from error
+    except SyntaxError as error:
+        raise _InitError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}") from error
+    handler = getattr(module, attribute, None)
+    if handler is None:
+        raise _InitError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'")
+    return handler
+
+
+class _InitError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _log_error(payload: dict[str, Any], request_id: str | None) -> None:
+    # What the Lambda runtime writes to the log stream when a handler fails (JSON log format).
+    record = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": "ERROR",
+        "message": payload,
+        "requestId": request_id,
+    }
+    print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    channel = os.fdopen(int(os.environ.pop(RESPONSE_FD_ENV)), "w", encoding="utf-8")
+
+    def send(message: dict[str, Any]) -> None:
+        channel.write(json.dumps(message) + "\n")
+        channel.flush()
+
+    try:
+        handler = load_handler(os.environ["_HANDLER"])
+    except _InitError as error:
+        payload = {"errorMessage": str(error), "errorType": error.error_type, "stackTrace": []}
+        _log_error(payload, None)
+        send({"type": "ready", "error": payload})
+        return 1
+    except Exception as error:  # noqa: BLE001 - any failure at init is reported like Lambda does
+        payload = error_payload(error)
+        _log_error(payload, None)
+        send({"type": "ready", "error": payload})
+        return 1
+    send({"type": "ready"})
+
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        request_id = request["request_id"]
+        context = LambdaContext(
+            request_id=request_id,
+            deadline_ms=request["deadline_ms"],
+            invoked_function_arn=request["invoked_function_arn"],
+        )
+        try:
+            event = json.loads(request["payload"]) if request["payload"] else {}
+            result = handler(event, context)
+        except Exception as error:  # noqa: BLE001 - a handler error is the function's result
+            payload = error_payload(error)
+            _log_error(payload, request_id)
+            send({"type": "error", "request_id": request_id, "payload": payload})
+            continue
+        try:
+            body = json.dumps(result)
+        except (TypeError, ValueError) as error:
+            payload = error_payload(error, "Runtime.MarshalError", f"Unable to marshal response: {error}")
+            send({"type": "error", "request_id": request_id, "payload": payload})
+            continue
+        send({"type": "result", "request_id": request_id, "payload": body})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

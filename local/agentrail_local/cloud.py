@@ -1,0 +1,341 @@
+"""LocalCloud: moto, the deployed stacks, the functions' execution environments and the API gateways, started and stopped together."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from agentrail_local.assembly import CloudAssembly
+from agentrail_local.auth import DEFAULT_PRINCIPALS
+from agentrail_local.functions import ExecutionEnvironments
+from agentrail_local.gateway import LocalApiGateway, RestApi, rest_apis
+from agentrail_local.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
+from agentrail_local.pollers import SqsPoller
+from agentrail_local.resources.base import ACCOUNT_ID, REGION
+from agentrail_local.template import StackDeployer, StackDeployment
+
+Console = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """Where one REST API is served, and how to call it."""
+
+    stack: str
+    logical_id: str
+    pattern: str | None
+    url: str
+    stage: str
+    auth: str
+    routes: tuple[str, ...]
+    api_key: str | None = None
+    api_key_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["routes"] = list(self.routes)
+        return data
+
+
+class MotoClients:
+    """boto3 clients pointed at the local moto server, one per service, safe to share between threads."""
+
+    def __init__(self, endpoint_url: str, region: str = REGION) -> None:
+        self.endpoint_url = endpoint_url
+        self._session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._config = Config(retries={"max_attempts": 2, "mode": "standard"})
+
+    def __call__(self, service: str) -> Any:
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._clients[service] = self._session.client(
+                    service, endpoint_url=self.endpoint_url, config=self._config  # type: ignore[call-overload]
+                )
+            return client
+
+
+def _stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class LocalCloud:
+    """A synthesized CDK app running on this machine, without an AWS account or Docker.
+
+    Usable as a context manager. One per process: moto keeps its state in module globals.
+
+    Parameters
+    ----------
+    assembly:
+        A ``cdk.out`` folder or a loaded :class:`CloudAssembly`.
+    port:
+        Port of the first REST API; the next APIs take the following ports. 0 picks free ports. Default: 3000.
+    state_dir:
+        Logs go to ``<state_dir>/logs``, extracted assets to ``<state_dir>/work``. Default: ``.agentrail``.
+    function_console:
+        Receives every function log line prefixed with its logical id. Default: none (log files only).
+    request_console:
+        Receives one line per API request. Default: none.
+    warn:
+        Receives deployment warnings (skipped resource types) as they happen; they are also kept
+        in :attr:`warnings`. Default: printed to stderr.
+    stacks:
+        Names of the stacks to deploy. Default: all.
+    prewarm:
+        Start one execution environment per API function at start-up. Default: true.
+
+    Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
+    principals). The SQS event source
+    mappings always run (poll, invoke, delete what succeeded).
+    """
+
+    def __init__(
+        self,
+        assembly: CloudAssembly | str | Path,
+        *,
+        port: int = 3000,
+        state_dir: str | Path = ".agentrail",
+        function_console: Console | None = None,
+        request_console: Console | None = None,
+        warn: Console | None = None,
+        stacks: Iterable[str] | None = None,
+        prewarm: bool = True,
+    ) -> None:
+        self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
+        self.port = port
+        self.state_dir = Path(state_dir).resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.principals = DEFAULT_PRINCIPALS
+        self._function_console = function_console
+        self._request_console = request_console
+        self.warnings: list[str] = []
+        self._warn_to = warn or _stderr
+        self._stack_names = set(stacks) if stacks is not None else None
+        self._prewarm = prewarm
+        self.pollers: list[SqsPoller] = []
+        self.moto: MotoServer | None = None
+        self.clients: MotoClients | None = None
+        self.environments: ExecutionEnvironments | None = None
+        self.deployments: list[StackDeployment] = []
+        self.gateways: list[LocalApiGateway] = []
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        """Start moto, deploy the stacks, start the gateways.
+
+        Raises
+        ------
+        TemplateError
+            When a template uses something local mode cannot deploy (everything started is stopped again).
+        """
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.moto = MotoServer().start()
+        self.clients = MotoClients(self.moto.endpoint_url)
+        self.environments = ExecutionEnvironments(
+            moto_endpoint=self.moto.endpoint_url, log_dir=self.log_dir, console=self._function_console
+        )
+        install_lambda_seam(self.environments)
+        exports: dict[str, Any] = {}
+        outputs: dict[str, dict[str, Any]] = {}
+        for stack in self.assembly.stacks:
+            if self._stack_names is not None and stack.stack_name not in self._stack_names:
+                continue
+            deployment = StackDeployer(
+                stack,
+                clients=self.clients,
+                work_dir=self.state_dir / "work",
+                exports=exports,
+                stack_outputs=outputs,
+                warn=self._warn,
+            ).deploy()
+            exports.update(deployment.exports)
+            outputs[deployment.stack_name] = deployment.outputs
+            self._register_functions(deployment)
+            self.deployments.append(deployment)
+        for index, api in enumerate(rest_apis(self.deployments)):
+            port = 0 if self.port == 0 else self.port + index
+            gateway = LocalApiGateway(
+                api,
+                self.environments,
+                port=port,
+                principals=self.principals,
+                access_log=self.log_dir / f"{api.logical_id}.access.log",
+                console=self._request_console,
+            )
+            self.gateways.append(gateway.start())
+        if self._prewarm:
+            self.environments.prewarm(self._integration_targets())
+        self._start_pollers()
+
+    def _start_pollers(self) -> None:
+        assert self.clients is not None and self.environments is not None
+        for deployment in self.deployments:
+            for mapping in deployment.of_type("AWS::Lambda::EventSourceMapping"):
+                spec = mapping.local["mapping"]
+                if str(spec.get("Enabled", True)).lower() == "false":
+                    continue
+                if ":sqs:" not in str(spec.get("EventSourceArn", "")):
+                    self._warn(
+                        f"{deployment.stack_name}/{mapping.logical_id}: only SQS event sources are polled locally; "
+                        f"{str(spec.get('EventSourceArn', '?')).split(':')[2]} records will not reach {spec.get('FunctionName')}"
+                    )
+                    continue
+                if spec.get("FilterCriteria"):
+                    self._warn(f"{deployment.stack_name}/{mapping.logical_id}: FilterCriteria are not applied locally; every message is delivered")
+                poller = SqsPoller(spec, sqs=self.clients("sqs"), environments=self.environments, console=self._request_console)
+                self.pollers.append(poller.start())
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self._warn_to(message)
+
+    def _register_functions(self, deployment: StackDeployment) -> None:
+        assert self.environments is not None
+        for resource in deployment.resources.values():
+            if "function" in resource.local:
+                self.environments.add_function(resource.local["function"])
+        for resource in deployment.resources.values():
+            if resource.type == "AWS::Lambda::Version":
+                self.environments.add_version(resource.local["function_name"], resource.local["version"])
+            elif resource.type == "AWS::Lambda::Alias":
+                self.environments.add_alias(resource.local["function_name"], resource.local["alias"], resource.local["version"])
+
+    def _integration_targets(self) -> list[str]:
+        targets: list[str] = []
+        for gateway in self.gateways:
+            for resource in gateway.api.root.walk():
+                for method in resource.methods.values():
+                    target = method.integration.function_target
+                    if target and target not in targets and self.environments and self.environments.knows(target):
+                        targets.append(target)
+        return targets
+
+    def stop(self) -> None:
+        """Stop the pollers and gateways, kill every execution environment and stop moto. Safe to call twice."""
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        for gateway in self.gateways:
+            gateway.stop()
+        self.gateways = []
+        if self.environments is not None:
+            remove_lambda_seam(self.environments)
+            self.environments.close()
+            self.environments = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- what is running ---------------------------------------------------------------
+
+    @property
+    def apis(self) -> list[RestApi]:
+        return [g.api for g in self.gateways]
+
+    def endpoints(self) -> list[ApiEndpoint]:
+        """Every served REST API, in the order of the assembly's stacks."""
+        found = []
+        for gateway in self.gateways:
+            api = gateway.api
+            key = next(iter(api.api_keys.values()), None)
+            found.append(
+                ApiEndpoint(
+                    stack=api.stack_name,
+                    logical_id=api.logical_id,
+                    pattern=api.pattern,
+                    url=gateway.url,
+                    stage=api.default_stage.name,
+                    auth=api.auth_kind,
+                    routes=tuple(api.routes()),
+                    api_key=key.value if key else None,
+                    api_key_id=key.id if key else None,
+                )
+            )
+        return found
+
+    def endpoint(self, *, pattern: str | None = None, stack: str | None = None) -> ApiEndpoint:
+        """The one API of ``pattern`` (the ``agentrail:pattern`` tag) or ``stack``.
+
+        Raises
+        ------
+        LookupError
+            When none or several match.
+        """
+        matches = [
+            e for e in self.endpoints() if (pattern is None or e.pattern == pattern) and (stack is None or e.stack == stack)
+        ]
+        if len(matches) != 1:
+            raise LookupError(f"{len(matches)} APIs match pattern={pattern!r} stack={stack!r}")
+        return matches[0]
+
+    def function_log(self, logical_id: str) -> Path:
+        """The log file of the function with this logical id."""
+        assert self.environments is not None
+        for definition in self.environments.functions:
+            if definition.logical_id == logical_id:
+                return self.environments.log_file(definition.name)
+        raise LookupError(f"no function with logical id {logical_id}")
+
+    def ready_document(self) -> dict[str, Any]:
+        """What clients need to reach local mode: moto, credentials, each API and each function's log."""
+        assert self.moto is not None and self.environments is not None
+        return {
+            "version": 1,
+            "pid": os.getpid(),
+            "region": REGION,
+            "account_id": ACCOUNT_ID,
+            "moto_endpoint": self.moto.endpoint_url,
+            "principals": [p.as_dict() for p in self.principals],
+            "apis": [e.as_dict() for e in self.endpoints()],
+            "stacks": {d.stack_name: {k: str(v) for k, v in d.outputs.items()} for d in self.deployments},
+            "functions": [
+                {
+                    "stack": d.stack_name,
+                    "logical_id": d.logical_id,
+                    "name": d.name,
+                    "log_file": str(self.environments.log_file(d.name)),
+                }
+                for d in self.environments.functions
+            ],
+            "log_dir": str(self.log_dir),
+        }
+
+    def write_ready_file(self, path: str | Path) -> Path:
+        """Write :meth:`ready_document` atomically, so a reader never sees half a file."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging.write_text(json.dumps(self.ready_document(), indent=2) + "\n")
+        staging.replace(target)
+        return target
+
+
+__all__ = ["ApiEndpoint", "LocalCloud", "MotoClients"]

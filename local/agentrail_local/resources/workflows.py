@@ -1,0 +1,82 @@
+"""Step Functions state machines and activities, and CloudWatch Logs log groups."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentrail_local.resources.base import (
+    DeployedResource,
+    ResourceContext,
+    TemplateError,
+    record_only,
+    resource,
+    resource_handler,
+    tags_list,
+)
+
+record_only("AWS::Logs::MetricFilter", "log processing is not emulated locally")
+record_only("AWS::Logs::SubscriptionFilter", "log processing is not emulated locally")
+record_only("AWS::Logs::ResourcePolicy", "log permissions are not enforced locally")
+record_only("AWS::CloudWatch::Alarm", "alarms have no local effect")
+record_only("AWS::CloudWatch::CompositeAlarm", "alarms have no local effect")
+record_only("AWS::CloudWatch::Dashboard", "dashboards have no local effect")
+
+
+def state_machine_definition(context: ResourceContext, properties: dict[str, Any]) -> str:
+    """The definition text with ``DefinitionSubstitutions`` applied."""
+    if properties.get("DefinitionString") is not None:
+        text = str(properties["DefinitionString"])
+    elif properties.get("Definition") is not None:
+        text = json.dumps(properties["Definition"])
+    elif properties.get("DefinitionS3Location"):
+        text = context.asset(str(properties["DefinitionS3Location"]["Key"])).read_text()
+    else:
+        raise TemplateError(f"{context.logical_id}: a state machine needs DefinitionString or Definition")
+    for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+        text = text.replace("${" + key + "}", str(value))
+    return text
+
+
+@resource_handler("AWS::StepFunctions::StateMachine")
+def state_machine(context: ResourceContext) -> DeployedResource:
+    p = context.properties
+    name = context.name("StateMachineName", 80)
+    params: dict[str, Any] = {
+        "name": name,
+        "definition": state_machine_definition(context, p),
+        "roleArn": p["RoleArn"],
+        "type": p.get("StateMachineType", "STANDARD"),
+    }
+    if p.get("Tags"):
+        params["tags"] = tags_list(p["Tags"], "key", "value")
+    if p.get("TracingConfiguration"):
+        params["tracingConfiguration"] = {"enabled": bool(p["TracingConfiguration"].get("Enabled"))}
+    arn = context.clients("stepfunctions").create_state_machine(**params)["stateMachineArn"]
+    return resource(context, arn, arn, Arn=arn, Name=name, StateMachineRevisionId="INITIAL")
+
+
+@resource_handler("AWS::StepFunctions::Activity")
+def activity(context: ResourceContext) -> DeployedResource:
+    name = context.name("Name", 80)
+    arn = context.clients("stepfunctions").create_activity(name=name)["activityArn"]
+    return resource(context, arn, arn, Name=name)
+
+
+@resource_handler("AWS::Logs::LogGroup")
+def log_group(context: ResourceContext) -> DeployedResource:
+    p = context.properties
+    name = context.name("LogGroupName", 512)
+    client = context.clients("logs")
+    params: dict[str, Any] = {"logGroupName": name}
+    if p.get("KmsKeyId"):
+        params["kmsKeyId"] = p["KmsKeyId"]
+    if p.get("Tags"):
+        params["tags"] = {t["Key"]: t["Value"] for t in p["Tags"]}
+    client.create_log_group(**params)
+    if p.get("RetentionInDays"):
+        client.put_retention_policy(logGroupName=name, retentionInDays=int(p["RetentionInDays"]))
+    return resource(context, name, name, Arn=context.arn("logs", f"log-group:{name}:*"))
+
+
+__all__ = ["state_machine_definition"]
