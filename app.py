@@ -2,7 +2,11 @@
 """The agentrail CDK app: one stack per pattern named in context (``cdk deploy -c patterns=stateless``)."""
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
+
+try:
+    from cdk_nag import AwsSolutionsChecks
+except ModuleNotFoundError:
+    raise SystemExit("app.py checks every stack with cdk-nag: pip install 'agentrail-aws[nag]'") from None
 
 from agentrail_constructs import PATTERN_STACKS
 from agentrail_constructs.app_config import AppConfig

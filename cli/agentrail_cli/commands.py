@@ -7,14 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import httpx
-
-from agentrail_cli.client import json_or_text
-from agentrail_local.auth import APPROVER
-from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
+from agentrail_cli.errors import TargetError
 from agentrail_cli.synth import default_state_dir
+
+if TYPE_CHECKING:
+    import httpx
+
+    from agentrail_cli.operations import Target
+
+# The commands' own imports (httpx, boto3, local mode) come from the 'local' extra: they load when a
+# command runs, so `agentrail --help` works on a plain install and a missing extra is one sentence (extras.py).
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,37 +52,43 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     approvals = commands.add_parser("approvals", help="list, show and decide human approvals")
     approval_commands = approvals.add_subparsers(dest="approvals_command", required=True, metavar="ACTION")
     listing = approval_commands.add_parser("list", help="approvals you may see, by status")
-    _target_arguments(listing, principal=APPROVER)
+    _target_arguments(listing, approver=True)
     listing.add_argument("--status", default="pending", choices=["pending", "approved", "rejected", "expired", "escalated"])
     listing.set_defaults(run=run_approvals_list)
     show = approval_commands.add_parser("show", help="one approval with its audit trail")
-    _target_arguments(show, principal=APPROVER)
+    _target_arguments(show, approver=True)
     show.add_argument("approval_id")
     show.set_defaults(run=run_approvals_show)
     for decision in ("approve", "reject"):
         decide = approval_commands.add_parser(decision, help=f"{decision} an approval (once; approver group only)")
-        _target_arguments(decide, principal=APPROVER)
+        _target_arguments(decide, approver=True)
         decide.add_argument("approval_id")
         decide.add_argument("--comment", help="recorded in the audit trail and given to the agent")
         decide.set_defaults(run=run_approvals_decide, decision=decision)
 
 
-def _target_arguments(parser: argparse.ArgumentParser, *, principal: str | None = None) -> None:
+def _target_arguments(parser: argparse.ArgumentParser, *, approver: bool = False) -> None:
     where = parser.add_argument_group("target (local mode by default)")
     where.add_argument("--stack", help="stack name; with no ready file, a deployed stack reached with your AWS credentials")
     where.add_argument("--ready-file", type=Path, help="local mode's ready file (default: .agentrail/local.json in the project, found from any subfolder)")
     where.add_argument("--deployed", action="store_true", help="use the deployed stack even if local mode is running")
     where.add_argument("--region", help="AWS Region of a deployed stack")
     where.add_argument("--profile", help="AWS profile for a deployed stack")
-    where.add_argument("--as", dest="principal", default=principal, help=f"local mode: the local user to act as (default: {principal or 'the first'})")
+    default = "the local approver" if approver else "the first"
+    where.add_argument("--as", dest="principal", help=f"local mode: the local user to act as (default: {default})")
+    parser.set_defaults(acts_as_approver=approver)
 
 
 def _target(args: argparse.Namespace, *, pattern: str = "async") -> Target:
+    from agentrail_cli.operations import Target
+    from agentrail_local.auth import APPROVER
+
     ready = args.ready_file or default_state_dir() / "local.json"
     if not args.deployed and (args.ready_file or ready.is_file()):
-        return Target.local(ready, stack=args.stack, pattern=None if args.stack else pattern, principal=args.principal)
+        principal = args.principal or (APPROVER if args.acts_as_approver else None)
+        return Target.local(ready, stack=args.stack, pattern=None if args.stack else pattern, principal=principal)
     if not args.stack:
-        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `make local`")
+        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `agentrail local`")
     return Target.deployed(args.stack, region=args.region, profile=args.profile)
 
 
@@ -87,6 +97,8 @@ def _print_json(value: Any, out: TextIO) -> None:
 
 
 def _report(response: httpx.Response, out: TextIO) -> int:
+    from agentrail_cli.client import json_or_text
+
     body = json_or_text(response)
     print(f"HTTP {response.status_code}", file=out)
     if body not in ("", None):
@@ -151,6 +163,8 @@ def run_openapi(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def run_dlq_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.operations import peek_dead_letters
+
     target = _target(args)
     letters = peek_dead_letters(target)
     if not letters:
@@ -163,6 +177,8 @@ def run_dlq_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def run_dlq_redrive(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.operations import redrive
+
     target = _target(args)
     moved = redrive(target, task_id=None if args.all else args.task)
     print(f"Redrove {len(moved)} task(s) to the task queue: {', '.join(moved) or '-'}", file=out)
@@ -194,6 +210,7 @@ def run_approvals_decide(args: argparse.Namespace, out: TextIO = sys.stdout) -> 
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command; a target that can't be reached is a usage error (exit 2), not a traceback."""
     try:
         return int(args.run(args))
     except TargetError as error:

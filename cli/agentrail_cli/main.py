@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
+from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
 
 DEFAULT_PORT = 3000
@@ -20,6 +21,7 @@ DEFAULT_PORT = 3000
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentrail", description="agentrail: serverless AI agents on AWS, and locally.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local = commands.add_parser(
         "local",
@@ -110,7 +112,7 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
     verdict = "all passed" if passed == total else f"{total - passed} failed"
     print(f"Tour finished: {passed}/{total} steps passed ({verdict}) in {time.perf_counter() - started:.1f} s.", file=out)
     print(f"Function logs (JSON, with correlation ids): {cloud.log_dir}/", file=out)
-    print("Keep it running with `make local`, then call it with any SigV4 client.", file=out)
+    print("Keep it running with `agentrail local`, then call it with any SigV4 client.", file=out)
     return passed == total
 
 
@@ -198,6 +200,17 @@ def _stop_on_signal() -> threading.Event:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``agentrail`` console script."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as error:
+        message = missing_extra(error, args.command)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "local":
         if args.assembly is not None and (args.context or args.patterns):
             args.usage_error(

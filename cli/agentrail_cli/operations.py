@@ -15,10 +15,7 @@ import boto3
 import httpx
 
 from agentrail_cli.client import AgentApiClient, IamAuth, LocalReadyFile
-
-class TargetError(Exception):
-    """The target could not be found or lacks what the command needs; the message says what to pass."""
-
+from agentrail_cli.errors import TargetError
 
 @dataclass
 class Target:
@@ -49,7 +46,7 @@ class Target:
     def local(cls, ready_file: Path, *, stack: str | None, pattern: str | None, principal: str | None) -> Target:
         """A stack served by ``agentrail local``; ``principal`` names the local IAM user to act as."""
         if not ready_file.is_file():
-            raise TargetError(f"{ready_file} not found: start `make local` first, or pass --stack for a deployed stack")
+            raise TargetError(f"{ready_file} not found: start `agentrail local` first, or pass --stack for a deployed stack")
         ready = LocalReadyFile.read(ready_file)
         stacks = ready.document.get("stacks", {})
         if stack is None:

@@ -45,7 +45,7 @@ def cdk_command(project_dir: Path) -> list[str]:
     found = shutil.which("cdk")
     if found:
         return [found]
-    raise SynthError("the CDK CLI is not installed; run `make setup` (npm ci) in the project folder")
+    raise SynthError("the CDK CLI is not installed; install it with `npm install -g aws-cdk` (or `npm ci` in a project that pins it)")
 
 
 def synthesize(

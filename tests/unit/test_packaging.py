@@ -1,10 +1,9 @@
-"""Packaging: the repo's ``constructs/`` folder never shadows the ``constructs`` library, every package
-folder is a package found by name, and a real (non-editable) install synthesizes from a stranger's app."""
+"""Packaging: the repo's ``constructs/`` folder never shadows the ``constructs`` library,
+and every package folder is found by name. (tests/infra/test_installed_wheel.py installs the wheel into a stranger's app.)"""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import pkgutil
 import shutil
@@ -95,89 +94,3 @@ def test_every_folder_of_python_modules_is_a_package(name: str) -> None:
     }
 
     assert without_init == set(), "a folder of modules without __init__.py is silently left out of the wheel"
-
-
-# -- a stranger's app installs agentrail and synthesizes -----------------------------
-
-CONSUMER_APP = """
-import json
-
-import aws_cdk as cdk
-
-import agentrail_constructs
-from agentrail_constructs import StatelessAgent
-from agentrail_constructs.sources import dependencies_requirements, runtime_package_dir
-
-app = cdk.App()
-stack = cdk.Stack(app, "Consumer")
-StatelessAgent(stack, "Agent")
-app.synth()
-print(json.dumps({
-    "constructs": agentrail_constructs.__file__,
-    "runtime": str(runtime_package_dir()),
-    "requirements": str(dependencies_requirements()),
-}))
-"""
-
-
-@pytest.mark.slow
-def test_installed_package_synthesizes_a_consumer_app_with_bundled_layers(tmp_path: Path) -> None:
-    # Given: a copy of the project's sources (an in-tree build must not litter the checkout)...
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO_ROOT / name, source / name)
-    for folder in sorted({Path(where).parts[0] for where in FIND["where"]}):
-        shutil.copytree(REPO_ROOT / folder, source / folder, ignore=_NOT_SOURCE)
-    # ...and a fresh venv that sees the project's installed dependencies through a .pth file (no network).
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    venv_site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    )  # fmt: skip
-    (venv_site / "agentrail_dev_dependencies.pth").write_text(f"{SITE_PACKAGES}\n")
-
-    # When: agentrail is pip-installed for real (not editable) and a consumer app synthesizes with bundling on.
-    install = subprocess.run(
-        [
-            str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-            "--no-deps", "--no-build-isolation", "--ignore-installed", str(source),
-        ],
-        cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
-    app_dir = tmp_path / "consumer"
-    app_dir.mkdir()
-    (app_dir / "app.py").write_text(CONSUMER_APP)
-    outdir = app_dir / "cdk.out"
-    synth = subprocess.run(
-        [str(python), "app.py"],
-        cwd=app_dir,
-        env=child_env(
-            CDK_OUTDIR=str(outdir),
-            CDK_CONTEXT_JSON=json.dumps({"aws:cdk:enable-asset-metadata": True}),
-            CDK_DOCKER="/bin/false",
-        ),
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-
-    # Then: it ran from the venv, found the runtime package and requirements there, and built both layers.
-    assert synth.returncode == 0, synth.stderr[-3000:]
-    locations = json.loads(synth.stdout.strip().splitlines()[-1])
-    for key in ("constructs", "runtime", "requirements"):
-        assert Path(locations[key]).is_relative_to(venv_site), f"{key} came from {locations[key]}"
-    template = json.loads((outdir / "Consumer.template.json").read_text())
-    resources = template["Resources"].values()
-    assert [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
-    layers = {
-        r["Metadata"]["agentrail:layer"]: outdir / r["Metadata"]["aws:asset:path"]
-        for r in resources
-        if r["Type"] == "AWS::Lambda::LayerVersion"
-    }
-    assert (layers["runtime"] / "python" / "agentrail_runtime" / "__init__.py").is_file()
-    assert not list(layers["runtime"].rglob("__pycache__")), "pip compiled the installed package; the layer must not ship it"
-    assert (layers["dependencies"] / "python" / "aws_lambda_powertools").is_dir()

@@ -168,7 +168,7 @@ def test_approvals_without_local_mode_or_a_stack_say_what_to_pass(
     code = dispatch(_parser().parse_args(["approvals", "list"]))
 
     assert code == 2
-    assert "pass --stack NAME (a deployed stack), or start local mode with `make local`" in capsys.readouterr().err
+    assert "pass --stack NAME (a deployed stack), or start local mode with `agentrail local`" in capsys.readouterr().err
 
 
 # -- agentrail call ---------------------------------------------------------------------------------

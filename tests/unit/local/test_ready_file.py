@@ -92,7 +92,7 @@ def test_a_stack_without_an_api_is_a_target_whose_api_names_what_is_missing(read
 
 
 def test_without_a_ready_file_the_target_says_to_start_local_mode(tmp_path: Path) -> None:
-    with pytest.raises(TargetError, match="not found: start `make local` first, or pass --stack"):
+    with pytest.raises(TargetError, match="not found: start `agentrail local` first, or pass --stack"):
         Target.local(tmp_path / "local.json", stack=None, pattern="async", principal=None)
 
 
