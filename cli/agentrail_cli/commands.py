@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import httpx
 
 from agentrail_cli.client import json_or_text
-from agentrail_local.auth import APPROVER
+from agentrail_local.apigateway.auth import APPROVER
 from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
 from agentrail_cli.synth import default_state_dir
 

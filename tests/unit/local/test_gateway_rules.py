@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentrail_local.gateway import (
+from agentrail_local.apigateway.model import (
     ApiResource,
     GatewayRejection,
     GatewayResponse,

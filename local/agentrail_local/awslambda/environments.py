@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentrail_local.bootstrap import RESPONSE_FD_ENV
+from agentrail_local.awslambda.bootstrap import RESPONSE_FD_ENV
 
 DEFAULT_CONCURRENCY = 4
 #: Lambda's synchronous payload limit, request and response.
@@ -156,7 +156,7 @@ class _WorkerExited(Exception):
 
 
 class Worker:
-    """One execution environment: a subprocess running :mod:`agentrail_local.bootstrap`."""
+    """One execution environment: a subprocess running :mod:`agentrail_local.awslambda.bootstrap`."""
 
     def __init__(self, definition: FunctionDefinition, version: str, env: Mapping[str, str], logs: FunctionLogs) -> None:
         self.definition = definition
@@ -165,7 +165,7 @@ class Worker:
         self._responses = read_fd
         self._buffer = b""
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "agentrail_local.bootstrap"],
+            [sys.executable, "-m", "agentrail_local.awslambda.bootstrap"],
             cwd=definition.code_dir,
             env={**env, RESPONSE_FD_ENV: str(write_fd)},
             stdin=subprocess.PIPE,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentrail_local.functions import ExecutionEnvironments, InvocationResult, Throttled
+from agentrail_local.awslambda.environments import ExecutionEnvironments, InvocationResult, Throttled
 
 Console = Callable[[str], None]
 #: How long one receive waits for messages; also bounds how long stopping takes.

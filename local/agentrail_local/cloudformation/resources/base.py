@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from agentrail_local.assembly import StackArtifact
+    from agentrail_local.cloudformation.assembly import StackArtifact
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

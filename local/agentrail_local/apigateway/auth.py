@@ -17,7 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from agentrail_local.resources.base import ACCOUNT_ID, REGION
+from agentrail_local.cloudformation.resources.base import ACCOUNT_ID, REGION
 
 #: API Gateway refuses a signature dated more than five minutes from its clock.
 MAX_CLOCK_SKEW = timedelta(minutes=5)

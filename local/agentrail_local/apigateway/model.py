@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import SchemaError
 
-from agentrail_local.auth import (
+from agentrail_local.apigateway.auth import (
     DEFAULT_PRINCIPALS,
     LocalPrincipal,
     SignatureError,
@@ -36,9 +36,9 @@ from agentrail_local.auth import (
     jwt_claims,
     verify_sigv4,
 )
-from agentrail_local.functions import ExecutionEnvironments, PayloadTooLarge, Throttled, UnknownFunction
-from agentrail_local.resources.base import ACCOUNT_ID, DeployedResource
-from agentrail_local.template import StackDeployment
+from agentrail_local.awslambda.environments import ExecutionEnvironments, PayloadTooLarge, Throttled, UnknownFunction
+from agentrail_local.cloudformation.resources.base import ACCOUNT_ID, DeployedResource
+from agentrail_local.cloudformation.intrinsics import StackDeployment
 
 #: API Gateway's payload limit for REST APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024

@@ -7,8 +7,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agentrail_local.functions import LAYER_KIND_METADATA, FunctionDefinition, LayerSource
-from agentrail_local.resources.base import (
+from agentrail_local.awslambda.environments import LAYER_KIND_METADATA, FunctionDefinition, LayerSource
+from agentrail_local.cloudformation.resources.base import (
     ACCOUNT_ID,
     DeployedResource,
     ResourceContext,

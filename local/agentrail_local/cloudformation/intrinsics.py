@@ -3,7 +3,7 @@
 moto's own CloudFormation cannot take CDK templates (it has no
 ``AWS::Lambda::Alias``, ``AWS::SecretsManager::Secret`` or
 ``AWS::ApiGateway::Stage``), so local mode reads templates itself. Each
-resource type has a handler in :mod:`agentrail_local.resources`; a type
+resource type has a handler in :mod:`agentrail_local.cloudformation.resources`; a type
 without one is skipped with one warning and gets made-up ids and ARNs, so
 references to it still resolve.
 """
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentrail_local.assembly import StackArtifact
-from agentrail_local.resources import RECORDED_TYPES, RESOURCE_HANDLERS, placeholder
-from agentrail_local.resources.base import (
+from agentrail_local.cloudformation.assembly import StackArtifact
+from agentrail_local.cloudformation.resources import RECORDED_TYPES, RESOURCE_HANDLERS, placeholder
+from agentrail_local.cloudformation.resources.base import (
     ACCOUNT_ID,
     PARTITION,
     REGION,
@@ -375,7 +375,7 @@ class StackDeployer:
     Parameters
     ----------
     stack:
-        From :class:`~agentrail_local.assembly.CloudAssembly`.
+        From :class:`~agentrail_local.cloudformation.assembly.CloudAssembly`.
     clients:
         Returns a boto3 client for a service name, pointed at moto.
     work_dir:
