@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentrail_local.awslambda.environments import InvocationResult
+from agentrail_local.awslambda.definitions import InvocationResult
 from agentrail_local.awslambda.event_sources import failed_message_ids, sqs_event
 
 IDS = ["m-1", "m-2", "m-3"]
