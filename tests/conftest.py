@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentrail_runtime import clock as runtime_clock
-from agentrail_local.functions import moved_clock_environment
+from agentrail_local.awslambda.workers import moved_clock_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "events"

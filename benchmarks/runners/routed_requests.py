@@ -26,7 +26,7 @@ from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext
 from moto_account import create_queue, create_tables
 
-from agentrail_local.pollers import sqs_event
+from agentrail_local.awslambda.event_sources import sqs_event
 
 TASK_TABLE = "agentrail-bench-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-bench-team-idempotency"

@@ -26,7 +26,7 @@ import moto  # noqa: F401  - before boto3 builds a session, so every client goes
 from aws_calls import AwsCalls
 from moto_account import create_queue, create_tables
 
-from agentrail_local.pollers import sqs_event
+from agentrail_local.awslambda.event_sources import sqs_event
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_TABLE = "agentrail-bench-tasks"

@@ -118,7 +118,7 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
 
 def _local_context(pairs: Sequence[str]) -> dict[str, str]:
     """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given."""
-    from agentrail_local.auth import APPROVER, DEFAULT_PRINCIPALS
+    from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS
 
     context: dict[str, str] = {}
     for pair in pairs:
@@ -132,9 +132,9 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from agentrail_local.assembly import AssemblyError
+    from agentrail_local.cloudformation.assembly import AssemblyError
     from agentrail_local.cloud import LocalCloud
-    from agentrail_local.resources.base import TemplateError
+    from agentrail_local.cloudformation.resources.base import TemplateError
 
     state_dir = _state_dir(args)
     ready_file = (args.ready_file or state_dir / "local.json").resolve()

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import httpx
 
 from agentrail_cli.client import AgentApiClient, json_or_text
-from agentrail_local.auth import APPROVER
+from agentrail_local.apigateway.auth import APPROVER
 
 Body = Any
 

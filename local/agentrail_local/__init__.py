@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "CloudAssembly": "agentrail_local.assembly",
+    "CloudAssembly": "agentrail_local.cloudformation.assembly",
     "LocalCloud": "agentrail_local.cloud",
     "ApiEndpoint": "agentrail_local.cloud",
 }

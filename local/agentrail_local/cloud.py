@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -15,16 +15,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from agentrail_local.assembly import CloudAssembly
-from agentrail_local.auth import DEFAULT_PRINCIPALS
-from agentrail_local.functions import ExecutionEnvironments
-from agentrail_local.gateway import LocalApiGateway, RestApi, rest_apis
-from agentrail_local.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
-from agentrail_local.pollers import SqsPoller
-from agentrail_local.resources.base import ACCOUNT_ID, REGION
-from agentrail_local.template import StackDeployer, StackDeployment
-
-Console = Callable[[str], None]
+from agentrail_local.account import ACCOUNT_ID, REGION
+from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
+from agentrail_local.apigateway.model import RestApi, rest_apis
+from agentrail_local.apigateway.server import LocalApiGateway
+from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.awslambda.event_sources import SqsPoller
+from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
+from agentrail_local.cloudformation.assembly import CloudAssembly
+from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
+from agentrail_local.console import Console
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import boto3
 import pytest
 
 from agentrail_cli.client import AgentApiClient
-from agentrail_local.auth import DEFAULT_PRINCIPALS
+from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_cli.synth import synthesize
 from agentrail_cli.tour import FINISHED_TASK_STATES
 

@@ -22,7 +22,7 @@ from agentrail_runtime.models.base import ModelProvider
 from agentrail_runtime.models.registry import ModelSpec, parse_model_spec
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
-from agentrail_local.pollers import sqs_event as lambda_sqs_event
+from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_event
 
 #: The caller of the shared API events (events/<pattern>/*.json), as principal_of names it.
 OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"

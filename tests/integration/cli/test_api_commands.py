@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agentrail_cli.commands import dispatch
-from agentrail_local.auth import APPROVER, DEFAULT_PRINCIPALS, LocalPrincipal, verify_sigv4
+from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, LocalPrincipal, verify_sigv4
 from agentrail_cli.main import _parser
 
 APPROVAL_ID = "a" * 32

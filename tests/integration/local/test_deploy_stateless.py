@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentrail_local.cloud import LocalCloud
-from agentrail_local.functions import FunctionDefinition
+from agentrail_local.awslambda.definitions import FunctionDefinition
 
 pytestmark = pytest.mark.slow
 

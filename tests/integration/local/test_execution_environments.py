@@ -12,7 +12,8 @@ from pathlib import Path
 import libfaketime
 import pytest
 
-from agentrail_local.functions import ExecutionEnvironments, FunctionDefinition, Throttled
+from agentrail_local.awslambda.definitions import FunctionDefinition, Throttled
+from agentrail_local.awslambda.environments import ExecutionEnvironments
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 DAY = 86_400

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from agentrail_cli.client import ApiKeyAuth, IamAuth, TokenAuth
-from agentrail_local.auth import DEFAULT_PRINCIPALS
+from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.cloud import ApiEndpoint, LocalCloud
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from agentrail_local.cloud import LocalCloud
-from agentrail_local.moto_seam import install_lambda_seam
-from agentrail_local.functions import ExecutionEnvironments
+from agentrail_local.awslambda.moto_seam import install_lambda_seam
+from agentrail_local.awslambda.environments import ExecutionEnvironments
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agentrail_local.cloud import LocalCloud
-from agentrail_local.template import StackDeployment
+from agentrail_local.cloudformation.deployer import StackDeployment
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentrail_local.assembly import AssemblyError, CloudAssembly, StackArtifact
-from agentrail_local.resources.base import ResourceContext
+from agentrail_local.cloudformation.assembly import AssemblyError, CloudAssembly, StackArtifact
+from agentrail_local.cloudformation.resources.base import ResourceContext
 
 
 def _write_assembly(root: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agentrail_local.moto_seam import eventbridge_event, target_input
+from agentrail_local.awslambda.moto_seam import eventbridge_event, target_input
 
 # moto's internal event message: epoch seconds and an ingestion time the service never shows its targets.
 MESSAGE = {

@@ -6,22 +6,19 @@ import json
 
 import pytest
 
-from agentrail_local.gateway import (
+from agentrail_local.apigateway.model import (
     ApiResource,
-    GatewayRejection,
     GatewayResponse,
     Integration,
     Method,
     RestApi,
     Stage,
     TokenBucket,
-    check_body,
-    check_parameters,
-    gateway_response,
     match_route,
-    proxy_reply,
-    render_template,
 )
+from agentrail_local.apigateway.pipeline import check_body, check_parameters
+from agentrail_local.apigateway.proxy import proxy_reply
+from agentrail_local.apigateway.responses import GatewayRejection, gateway_response, render_template
 
 
 def _tree() -> ApiResource:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from agentrail_local.resources.base import DeployedResource, TemplateError
-from agentrail_local.template import Resolver, Scope
+from agentrail_local.cloudformation.resources.base import DeployedResource, TemplateError
+from agentrail_local.cloudformation.intrinsics import Resolver, Scope
 
 
 def _resolver(

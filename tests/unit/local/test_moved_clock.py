@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentrail_local.functions import moved_clock_environment
+from agentrail_local.awslambda.workers import moved_clock_environment
 
 MOVED = {
     "FAKETIME": "+400d",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from agentrail_local.functions import InvocationResult
-from agentrail_local.pollers import failed_message_ids, sqs_event
+from agentrail_local.awslambda.definitions import InvocationResult
+from agentrail_local.awslambda.event_sources import failed_message_ids, sqs_event
 
 IDS = ["m-1", "m-2", "m-3"]
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from agentrail_cli.client import AgentApiClient
-from agentrail_local.auth import APPROVER, DEFAULT_PRINCIPALS, verify_sigv4
+from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, verify_sigv4
 from agentrail_cli.operations import Target, TargetError
 
 LOCAL, OTHER = DEFAULT_PRINCIPALS[:2]

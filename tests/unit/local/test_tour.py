@@ -12,7 +12,7 @@ import pytest
 
 from agentrail_cli.client import AgentApiClient
 from agentrail_runtime.tasks.models import FINISHED
-from agentrail_local.auth import APPROVER, DEFAULT_PRINCIPALS
+from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS
 from agentrail_cli.tour import FINISHED_TASK_STATES, TOURS, Check, PollUntil, TourStep, field_at, run_step, run_tour
 
 Handler = Callable[[httpx.Request], httpx.Response]

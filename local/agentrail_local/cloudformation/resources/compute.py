@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agentrail_local.functions import LAYER_KIND_METADATA, FunctionDefinition, LayerSource
-from agentrail_local.resources.base import (
-    ACCOUNT_ID,
+from agentrail_local.account import ACCOUNT_ID
+from agentrail_local.awslambda.definitions import LAYER_KIND_METADATA, FunctionDefinition, LayerSource
+from agentrail_local.cloudformation.resources.base import (
     DeployedResource,
     ResourceContext,
     TemplateError,

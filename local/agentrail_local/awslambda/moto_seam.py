@@ -41,7 +41,8 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment as Execut
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from agentrail_local.functions import ExecutionEnvironments, PayloadTooLarge, Throttled
+from agentrail_local.awslambda.definitions import PayloadTooLarge, Throttled
+from agentrail_local.awslambda.environments import ExecutionEnvironments
 
 #: Lambda without Docker (our seam runs the code) and Step Functions that really execute.
 MOTO_CONFIG = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}

@@ -6,7 +6,7 @@ import secrets
 import string
 from typing import Any
 
-from agentrail_local.resources.base import (
+from agentrail_local.cloudformation.resources.base import (
     DeployedResource,
     ResourceContext,
     json_text,

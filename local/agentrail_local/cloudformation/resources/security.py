@@ -7,9 +7,8 @@ import secrets
 import string
 from typing import Any
 
-from agentrail_local.resources.base import (
-    ACCOUNT_ID,
-    REGION,
+from agentrail_local.account import ACCOUNT_ID, REGION
+from agentrail_local.cloudformation.resources.base import (
     DeployedResource,
     ResourceContext,
     json_text,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentrail_local.resources.base import (
+from agentrail_local.cloudformation.resources.base import (
     DeployedResource,
     ResourceContext,
     json_text,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from agentrail_local.functions import ExecutionEnvironments, InvocationResult, Throttled
+from agentrail_local.awslambda.definitions import InvocationResult, Throttled
+from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.console import Console
 
-Console = Callable[[str], None]
 #: How long one receive waits for messages; also bounds how long stopping takes.
 WAIT_SECONDS = 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentrail_local.resources.base import (
+from agentrail_local.cloudformation.resources.base import (
     DeployedResource,
     ResourceContext,
     TemplateError,

@@ -12,13 +12,11 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    from agentrail_local.assembly import StackArtifact
+from agentrail_local.account import ACCOUNT_ID, PARTITION, REGION
+from agentrail_local.console import Console
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
-PARTITION = "aws"
-URL_SUFFIX = "amazonaws.com"
+if TYPE_CHECKING:
+    from agentrail_local.cloudformation.assembly import StackArtifact
 
 _NAME_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -78,7 +76,7 @@ class ResourceContext:
     clients: ClientFactory
     work_dir: Path
     resources: Mapping[str, DeployedResource]
-    warn: Callable[[str], None]
+    warn: Console
 
     @property
     def stack_name(self) -> str:
@@ -225,12 +223,8 @@ def pick(properties: Mapping[str, Any], *names: str, rename: Mapping[str, str] |
 
 
 __all__ = [
-    "ACCOUNT_ID",
-    "PARTITION",
     "RECORDED_TYPES",
-    "REGION",
     "RESOURCE_HANDLERS",
-    "URL_SUFFIX",
     "ClientFactory",
     "DeployedResource",
     "ResourceContext",

@@ -1,12 +1,4 @@
-"""Lambda execution environments on one machine: one Python subprocess per concurrent execution of a function.
-
-Each function gets its own processes because Lambda isolates functions: each
-has its own environment variables and its own module-level state (Powertools'
-Logger, Tracer and Metrics are module singletons), so two functions cannot
-share one interpreter. Warm processes are reused; another is started when all
-are busy, up to the function's reserved concurrency (default 4), beyond which
-the invocation is throttled like Lambda's ``TooManyRequestsException``.
-"""
+"""Execution environments of one function version: worker processes running the bootstrap, kept warm in a pool."""
 
 from __future__ import annotations
 
@@ -18,24 +10,16 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentrail_local.bootstrap import RESPONSE_FD_ENV
+from agentrail_local.awslambda.bootstrap import RESPONSE_FD_ENV
+from agentrail_local.awslambda.definitions import MAX_PAYLOAD_BYTES, FunctionDefinition, InvocationResult, Throttled
+from agentrail_local.console import Console
 
-DEFAULT_CONCURRENCY = 4
-#: Lambda's synchronous payload limit, request and response.
-MAX_PAYLOAD_BYTES = 6_291_556
 #: Lambda gives the init phase 10 seconds; a busy laptop importing pydantic needs some slack.
 INIT_TIMEOUT_SECONDS = 20.0
-LAYER_KIND_METADATA = "agentrail:layer"
-#: Layers of this kind hold Linux wheels (arm64 by default) that cannot load here; the local
-#: virtual environment already has the same pinned packages, so they are left off PYTHONPATH.
-VENV_PROVIDED_LAYER_KINDS = frozenset({"dependencies"})
-
-Console = Callable[[str], None]
 
 
 def moved_clock_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -49,80 +33,6 @@ def moved_clock_environment(environ: Mapping[str, str] = os.environ) -> dict[str
         return {}
     names = ("LD_PRELOAD", "LD_LIBRARY_PATH", "DONT_FAKE_MONOTONIC")
     return {name: value for name, value in environ.items() if name in names or name.startswith("FAKETIME")}
-
-
-class Throttled(Exception):
-    """Every allowed execution environment of the function is busy (Lambda's ``TooManyRequestsException``)."""
-
-
-class PayloadTooLarge(Exception):
-    """The request is over Lambda's 6 MB synchronous payload limit (``RequestEntityTooLargeException``)."""
-
-
-class UnknownFunction(LookupError):
-    """No deployed function, version or alias has this name or ARN."""
-
-
-@dataclass(frozen=True)
-class LayerSource:
-    arn: str
-    path: Path | None
-    kind: str | None = None
-
-    @property
-    def python_dir(self) -> Path | None:
-        return None if self.path is None else self.path / "python"
-
-
-@dataclass(frozen=True)
-class FunctionDefinition:
-    """A deployed ``AWS::Lambda::Function``: what an execution environment needs to run it."""
-
-    stack_name: str
-    logical_id: str
-    name: str
-    arn: str
-    handler: str
-    runtime: str
-    code_dir: Path
-    environment: Mapping[str, str] = field(default_factory=dict)
-    memory_size: int = 128
-    timeout_seconds: float = 3.0
-    reserved_concurrency: int | None = None
-    layers: tuple[LayerSource, ...] = ()
-    log_group: str = ""
-    application_log_level: str | None = None
-
-    @property
-    def concurrency_limit(self) -> int:
-        return DEFAULT_CONCURRENCY if self.reserved_concurrency is None else self.reserved_concurrency
-
-    def python_path(self) -> list[str]:
-        """The code folder, then each layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""
-        entries = [str(self.code_dir)]
-        for layer in self.layers:
-            if layer.kind in VENV_PROVIDED_LAYER_KINDS or layer.python_dir is None:
-                continue
-            if layer.python_dir.is_dir():
-                entries.append(str(layer.python_dir))
-        return entries
-
-
-@dataclass(frozen=True)
-class InvocationResult:
-    """What an invocation returned: the payload bytes and, for errors, Lambda's ``FunctionError`` value."""
-
-    request_id: str
-    payload: bytes
-    function_error: str | None = None
-    duration_ms: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.function_error is None
-
-    def json(self) -> Any:
-        return json.loads(self.payload) if self.payload else None
 
 
 class FunctionLogs:
@@ -156,7 +66,7 @@ class _WorkerExited(Exception):
 
 
 class Worker:
-    """One execution environment: a subprocess running :mod:`agentrail_local.bootstrap`."""
+    """One execution environment: a subprocess running :mod:`agentrail_local.awslambda.bootstrap`."""
 
     def __init__(self, definition: FunctionDefinition, version: str, env: Mapping[str, str], logs: FunctionLogs) -> None:
         self.definition = definition
@@ -165,7 +75,7 @@ class Worker:
         self._responses = read_fd
         self._buffer = b""
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "agentrail_local.bootstrap"],
+            [sys.executable, "-m", "agentrail_local.awslambda.bootstrap"],
             cwd=definition.code_dir,
             env={**env, RESPONSE_FD_ENV: str(write_fd)},
             stdin=subprocess.PIPE,
@@ -251,7 +161,7 @@ class Worker:
         self._responses = -1
 
 
-class _Concurrency:
+class Concurrency:
     """In-flight executions of one function, across its versions."""
 
     def __init__(self, limit: int) -> None:
@@ -279,7 +189,7 @@ class FunctionPool:
         definition: FunctionDefinition,
         version: str,
         *,
-        concurrency: _Concurrency,
+        concurrency: Concurrency,
         base_env: Mapping[str, str],
         logs: FunctionLogs,
     ) -> None:
@@ -456,179 +366,4 @@ def _failure(request_id: str, error: dict[str, Any], kind: str, started: float) 
     return InvocationResult(request_id, json.dumps(error).encode(), kind, _elapsed(started))
 
 
-@dataclass(frozen=True)
-class _Target:
-    definition: FunctionDefinition
-    version: str
-    arn: str
-
-
-class ExecutionEnvironments:
-    """Every deployed function, callable by name, ARN, ``name:qualifier``, version or alias.
-
-    Parameters
-    ----------
-    moto_endpoint:
-        URL of the moto server; functions reach AWS there (``AWS_ENDPOINT_URL``).
-    log_dir:
-        Each function's stdout and stderr go to ``<log_dir>/<logical-id>.log``.
-    console:
-        Also receives every log line, prefixed with the logical id. Default: none.
-    """
-
-    def __init__(self, *, moto_endpoint: str, log_dir: Path, console: Console | None = None, region: str = "us-east-1") -> None:
-        self._base_env = {
-            "AWS_ENDPOINT_URL": moto_endpoint,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            # moto accepts any credentials; these make sure no real ones are used.
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-        }
-        self.log_dir = Path(log_dir)
-        self._console = console
-        self._functions: dict[str, FunctionDefinition] = {}
-        self._aliases: dict[tuple[str, str], str] = {}
-        self._versions: dict[str, set[str]] = {}
-        self._concurrency: dict[str, _Concurrency] = {}
-        self._logs: dict[str, FunctionLogs] = {}
-        self._pools: dict[tuple[str, str], FunctionPool] = {}
-        self._lock = threading.Lock()
-
-    # -- registration ----------------------------------------------------------------
-
-    def add_function(self, definition: FunctionDefinition) -> None:
-        labels = {d.logical_id for d in self._functions.values()}
-        label = definition.logical_id if definition.logical_id not in labels else f"{definition.stack_name}.{definition.logical_id}"
-        self._functions[definition.name] = definition
-        self._versions.setdefault(definition.name, set())
-        self._concurrency[definition.name] = _Concurrency(definition.concurrency_limit)
-        self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
-
-    def add_version(self, function_name: str, version: str) -> None:
-        self._versions.setdefault(function_name, set()).add(str(version))
-
-    def add_alias(self, function_name: str, alias: str, version: str) -> None:
-        self._aliases[(function_name, alias)] = str(version)
-
-    @property
-    def functions(self) -> tuple[FunctionDefinition, ...]:
-        return tuple(self._functions.values())
-
-    def log_file(self, function_name: str) -> Path:
-        return self._logs[function_name].path
-
-    def knows(self, target: str, qualifier: str | None = None) -> bool:
-        try:
-            self._resolve(target, qualifier)
-        except UnknownFunction:
-            return False
-        return True
-
-    # -- invocation ------------------------------------------------------------------
-
-    def _resolve(self, target: str, qualifier: str | None) -> _Target:
-        if target.startswith("arn:"):
-            parts = target.split(":")
-            if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
-                raise UnknownFunction(target)
-            name = parts[6]
-            qualifier = parts[7] if len(parts) > 7 else qualifier
-        else:
-            name, _, inline = target.partition(":")
-            qualifier = inline or qualifier
-        definition = self._functions.get(name)
-        if definition is None:
-            raise UnknownFunction(target)
-        if qualifier in (None, "", "$LATEST"):
-            return _Target(definition, "$LATEST", definition.arn if qualifier in (None, "") else f"{definition.arn}:$LATEST")
-        if qualifier in self._versions.get(name, ()):
-            return _Target(definition, qualifier, f"{definition.arn}:{qualifier}")
-        version = self._aliases.get((name, qualifier))
-        if version is None:
-            raise UnknownFunction(f"{target}:{qualifier}")
-        return _Target(definition, version, f"{definition.arn}:{qualifier}")
-
-    def _pool(self, target: _Target) -> FunctionPool:
-        key = (target.definition.name, target.version)
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = self._pools[key] = FunctionPool(
-                    target.definition,
-                    target.version,
-                    concurrency=self._concurrency[target.definition.name],
-                    base_env=self._base_env,
-                    logs=self._logs[target.definition.name],
-                )
-            return pool
-
-    def definition(self, target: str) -> FunctionDefinition:
-        return self._resolve(target, None).definition
-
-    def invoke(self, target: str, payload: bytes | str | dict[str, Any], *, qualifier: str | None = None) -> InvocationResult:
-        """Invoke synchronously (``RequestResponse``).
-
-        Raises
-        ------
-        UnknownFunction
-            When nothing deployed matches ``target``.
-        Throttled
-            When the function's concurrency is used up.
-        PayloadTooLarge
-            When ``payload`` is over 6 MB.
-        """
-        resolved = self._resolve(target, qualifier)
-        if isinstance(payload, dict):
-            payload = json.dumps(payload)
-        body = payload.encode() if isinstance(payload, str) else payload
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise PayloadTooLarge(f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation")
-        if resolved.definition.runtime and not resolved.definition.runtime.startswith("python"):
-            error = {
-                "errorMessage": f"Local mode runs Python functions only; {resolved.definition.name} uses {resolved.definition.runtime}.",
-                "errorType": "Runtime.Unsupported",
-            }
-            return InvocationResult(str(uuid.uuid4()), json.dumps(error).encode(), "Unhandled")
-        return self._pool(resolved).invoke(body, invoked_arn=resolved.arn)
-
-    def prewarm(self, targets: Iterable[str]) -> list[threading.Thread]:
-        """Start one environment per target in the background, so first requests skip the cold start."""
-        threads = []
-        for target in targets:
-            resolved = self._resolve(target, None)
-            if not resolved.definition.runtime.startswith("python"):
-                continue
-            thread = threading.Thread(target=self._pool(resolved).prewarm, daemon=True)
-            thread.start()
-            threads.append(thread)
-        return threads
-
-    def pool_size(self, target: str) -> int:
-        resolved = self._resolve(target, None)
-        pool = self._pools.get((resolved.definition.name, resolved.version))
-        return pool.size if pool else 0
-
-    def close(self) -> None:
-        """Kill every execution environment and close the log files."""
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
-        for logs in self._logs.values():
-            logs.close()
-
-
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "ExecutionEnvironments",
-    "FunctionDefinition",
-    "FunctionLogs",
-    "FunctionPool",
-    "InvocationResult",
-    "LayerSource",
-    "PayloadTooLarge",
-    "Throttled",
-    "UnknownFunction",
-]
+__all__ = ["INIT_TIMEOUT_SECONDS", "Concurrency", "FunctionLogs", "FunctionPool", "Worker", "moved_clock_environment"]

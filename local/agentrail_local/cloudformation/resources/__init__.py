@@ -4,8 +4,8 @@ Add a type by writing a function that takes a :class:`ResourceContext` and
 returns a :class:`DeployedResource`, decorated with ``@resource_handler("AWS::X::Y")``.
 """
 
-from agentrail_local.resources import apigateway, compute, data, messaging, security, workflows
-from agentrail_local.resources.base import (
+from agentrail_local.cloudformation.resources import apigateway, compute, data, messaging, security, workflows
+from agentrail_local.cloudformation.resources.base import (
     RECORDED_TYPES,
     RESOURCE_HANDLERS,
     DeployedResource,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentrail_local.resources.base import (
-    REGION,
-    URL_SUFFIX,
+from agentrail_local.account import REGION, URL_SUFFIX
+from agentrail_local.cloudformation.resources.base import (
     DeployedResource,
     ResourceContext,
     json_text,

@@ -1,4 +1,4 @@
-"""Caller authentication for the local API Gateway: SigV4 against local principals, and Cognito JWT claims."""
+"""Caller authentication for the local API Gateway: SigV4 against local principals, Cognito JWT claims, API keys and usage plans."""
 
 from __future__ import annotations
 
@@ -8,16 +8,22 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from agentrail_local.resources.base import ACCOUNT_ID, REGION
+from agentrail_local.account import ACCOUNT_ID, REGION
+from agentrail_local.apigateway.responses import GatewayRejection
+
+if TYPE_CHECKING:
+    # Types only: the CLI imports this module for the local principals and must not load the template reader.
+    from agentrail_local.apigateway.model import ApiKey, Method, RestApi, Stage
 
 #: API Gateway refuses a signature dated more than five minutes from its clock.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -184,12 +190,81 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return claims
 
 
+# -- the gateway's authorization steps: each refuses with the gateway response API Gateway gives ----------
+
+
+def signed_principal(
+    *, method: str, url: str, headers: dict[str, str], body: bytes, principals: tuple[LocalPrincipal, ...]
+) -> LocalPrincipal:
+    """The local principal that signed an ``AWS_IAM`` request.
+
+    Raises
+    ------
+    GatewayRejection
+        ``MISSING_AUTHENTICATION_TOKEN`` without a signature, ``INVALID_SIGNATURE`` with a wrong one.
+    """
+    try:
+        return verify_sigv4(method=method, url=url, headers=headers, body=body, principals=principals)
+    except SignatureError as error:
+        if error.missing:
+            raise GatewayRejection("MISSING_AUTHENTICATION_TOKEN") from None
+        raise GatewayRejection("INVALID_SIGNATURE", str(error)) from None
+
+
+def cognito_claims(method: Method, headers: dict[str, str]) -> dict[str, str]:
+    """The claims of a ``COGNITO_USER_POOLS`` request's token, as strings; ``UNAUTHORIZED`` when refused."""
+    source = str((method.authorizer or {}).get("IdentitySource", "method.request.header.Authorization"))
+    header = source.rsplit(".", 1)[-1]
+    token = next((v for k, v in headers.items() if k.lower() == header.lower()), None)
+    if not token:
+        raise GatewayRejection("UNAUTHORIZED")
+    try:
+        claims = jwt_claims(token)
+    except TokenError:
+        raise GatewayRejection("UNAUTHORIZED") from None
+    if "exp" in claims and float(claims["exp"]) < time.time():
+        raise GatewayRejection("UNAUTHORIZED", "The incoming token has expired")
+    pools = [str(arn).rsplit("/", 1)[-1] for arn in (method.authorizer or {}).get("ProviderARNs", ())]
+    issuer = str(claims.get("iss", ""))
+    if pools and not any(issuer.endswith("/" + pool) for pool in pools):
+        raise GatewayRejection("UNAUTHORIZED")
+    if method.authorization_scopes:
+        granted = set(str(claims.get("scope", "")).split())
+        if not granted & set(method.authorization_scopes):
+            raise GatewayRejection("UNAUTHORIZED")
+    return {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in claims.items()}
+
+
+def admitted_api_key(api: RestApi, headers: dict[str, str], stage: Stage) -> ApiKey:
+    """The API key of a request that needs one, counted against its usage plan.
+
+    Raises
+    ------
+    GatewayRejection
+        ``INVALID_API_KEY``, ``THROTTLED`` or ``QUOTA_EXCEEDED``.
+    """
+    value = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
+    key = api.api_keys.get(value or "")
+    if key is None or not key.enabled:
+        raise GatewayRejection("INVALID_API_KEY")
+    plans = [p for p in api.usage_plans if key.id in p.key_ids and (api.api_id, stage.name) in p.stages]
+    if not plans:
+        raise GatewayRejection("INVALID_API_KEY")
+    refused = plans[0].admit(key.id)
+    if refused:
+        raise GatewayRejection(refused)
+    return key
+
+
 __all__ = [
     "APPROVER",
     "DEFAULT_PRINCIPALS",
     "LocalPrincipal",
     "SignatureError",
     "TokenError",
+    "admitted_api_key",
+    "cognito_claims",
     "jwt_claims",
+    "signed_principal",
     "verify_sigv4",
 ]

@@ -1,6 +1,6 @@
-"""One Lambda execution environment: ``python -m agentrail_local.bootstrap``.
+"""One Lambda execution environment: ``python -m agentrail_local.awslambda.bootstrap``.
 
-Started by :mod:`agentrail_local.functions` with the function's own
+Started by :mod:`agentrail_local.awslambda.environments` with the function's own
 environment and ``cwd`` set to its code folder. It imports the handler once
 (the init phase), then serves invocations one at a time: requests arrive as
 JSON lines on stdin, answers leave as JSON lines on the descriptor named by

@@ -1,0 +1,120 @@
+"""The local API Gateway's HTTP server: one ``ThreadingHTTPServer`` per REST API, on ``127.0.0.1``."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from http.client import responses
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS, LocalPrincipal
+from agentrail_local.apigateway.model import RestApi
+from agentrail_local.apigateway.pipeline import RequestPipeline
+from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.console import Console
+
+#: Statuses that end at the headers (RFC 9110): whatever body the integration returned is dropped.
+BODILESS_STATUSES = frozenset({204, 304})
+
+
+class LocalApiGateway:
+    """Serves one :class:`RestApi` on ``host:port`` through a ``ThreadingHTTPServer``.
+
+    Parameters
+    ----------
+    api:
+        The API to serve.
+    environments:
+        Runs the Lambda integrations.
+    principals:
+        Local IAM users whose SigV4 signatures are accepted.
+    access_log:
+        File receiving one line per request, in the stage's access log format.
+    console:
+        Receives a one-line summary of each request. Default: none.
+    """
+
+    def __init__(
+        self,
+        api: RestApi,
+        environments: ExecutionEnvironments,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        principals: tuple[LocalPrincipal, ...] = DEFAULT_PRINCIPALS,
+        access_log: Path | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.api = api
+        self.environments = environments
+        self.principals = principals
+        self.console = console
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self.pipeline = RequestPipeline(
+            api, environments, host=self.host, port=self.port, principals=principals, access_log=access_log, console=console
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/{self.api.default_stage.name}"
+
+    def start(self) -> LocalApiGateway:
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"gateway-{self.api.logical_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "agentrail-local"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without this, Nagle's
+                # algorithm and delayed ACKs add 40 ms to every response.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def _serve(self) -> None:
+                reply = gateway.pipeline.handle(self)
+                self.send_response_only(reply.status, responses.get(reply.status, ""))
+                self.send_header("Date", self.date_time_string())
+                bodiless = reply.status in BODILESS_STATUSES or 100 <= reply.status < 200
+                for name, value in reply.headers:
+                    if not (bodiless and name.lower() == "content-length"):
+                        self.send_header(name, value)
+                if not bodiless:
+                    self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                # A body after a 204 or 304 would be read as the start of the next response on this connection.
+                if self.command != "HEAD" and not bodiless:
+                    self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+                return
+
+        return Handler
+
+
+__all__ = ["BODILESS_STATUSES", "LocalApiGateway"]

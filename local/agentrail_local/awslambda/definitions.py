@@ -1,0 +1,105 @@
+"""What local mode knows of a deployed function, what an invocation returns, and Lambda's invocation errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONCURRENCY = 4
+#: Lambda's synchronous payload limit, request and response.
+MAX_PAYLOAD_BYTES = 6_291_556
+LAYER_KIND_METADATA = "agentrail:layer"
+#: Layers of this kind hold Linux wheels (arm64 by default) that cannot load here; the local
+#: virtual environment already has the same pinned packages, so they are left off PYTHONPATH.
+VENV_PROVIDED_LAYER_KINDS = frozenset({"dependencies"})
+
+
+class Throttled(Exception):
+    """Every allowed execution environment of the function is busy (Lambda's ``TooManyRequestsException``)."""
+
+
+class PayloadTooLarge(Exception):
+    """The request is over Lambda's 6 MB synchronous payload limit (``RequestEntityTooLargeException``)."""
+
+
+class UnknownFunction(LookupError):
+    """No deployed function, version or alias has this name or ARN."""
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    arn: str
+    path: Path | None
+    kind: str | None = None
+
+    @property
+    def python_dir(self) -> Path | None:
+        return None if self.path is None else self.path / "python"
+
+
+@dataclass(frozen=True)
+class FunctionDefinition:
+    """A deployed ``AWS::Lambda::Function``: what an execution environment needs to run it."""
+
+    stack_name: str
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    code_dir: Path
+    environment: Mapping[str, str] = field(default_factory=dict)
+    memory_size: int = 128
+    timeout_seconds: float = 3.0
+    reserved_concurrency: int | None = None
+    layers: tuple[LayerSource, ...] = ()
+    log_group: str = ""
+    application_log_level: str | None = None
+
+    @property
+    def concurrency_limit(self) -> int:
+        return DEFAULT_CONCURRENCY if self.reserved_concurrency is None else self.reserved_concurrency
+
+    def python_path(self) -> list[str]:
+        """The code folder, then each layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""
+        entries = [str(self.code_dir)]
+        for layer in self.layers:
+            if layer.kind in VENV_PROVIDED_LAYER_KINDS or layer.python_dir is None:
+                continue
+            if layer.python_dir.is_dir():
+                entries.append(str(layer.python_dir))
+        return entries
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """What an invocation returned: the payload bytes and, for errors, Lambda's ``FunctionError`` value."""
+
+    request_id: str
+    payload: bytes
+    function_error: str | None = None
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+    def json(self) -> Any:
+        return json.loads(self.payload) if self.payload else None
+
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "LAYER_KIND_METADATA",
+    "MAX_PAYLOAD_BYTES",
+    "VENV_PROVIDED_LAYER_KINDS",
+    "FunctionDefinition",
+    "InvocationResult",
+    "LayerSource",
+    "PayloadTooLarge",
+    "Throttled",
+    "UnknownFunction",
+]

@@ -1,0 +1,195 @@
+"""Lambda execution environments on one machine: one Python subprocess per concurrent execution of a function.
+
+Each function gets its own processes because Lambda isolates functions: each
+has its own environment variables and its own module-level state (Powertools'
+Logger, Tracer and Metrics are module singletons), so two functions cannot
+share one interpreter. Warm processes are reused; another is started when all
+are busy, up to the function's reserved concurrency (default 4), beyond which
+the invocation is throttled like Lambda's ``TooManyRequestsException``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentrail_local.awslambda.definitions import (
+    MAX_PAYLOAD_BYTES,
+    FunctionDefinition,
+    InvocationResult,
+    PayloadTooLarge,
+    UnknownFunction,
+)
+from agentrail_local.awslambda.workers import Concurrency, FunctionLogs, FunctionPool
+from agentrail_local.console import Console
+
+
+@dataclass(frozen=True)
+class _Target:
+    definition: FunctionDefinition
+    version: str
+    arn: str
+
+
+class ExecutionEnvironments:
+    """Every deployed function, callable by name, ARN, ``name:qualifier``, version or alias.
+
+    Parameters
+    ----------
+    moto_endpoint:
+        URL of the moto server; functions reach AWS there (``AWS_ENDPOINT_URL``).
+    log_dir:
+        Each function's stdout and stderr go to ``<log_dir>/<logical-id>.log``.
+    console:
+        Also receives every log line, prefixed with the logical id. Default: none.
+    """
+
+    def __init__(self, *, moto_endpoint: str, log_dir: Path, console: Console | None = None, region: str = "us-east-1") -> None:
+        self._base_env = {
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            # moto accepts any credentials; these make sure no real ones are used.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }
+        self.log_dir = Path(log_dir)
+        self._console = console
+        self._functions: dict[str, FunctionDefinition] = {}
+        self._aliases: dict[tuple[str, str], str] = {}
+        self._versions: dict[str, set[str]] = {}
+        self._concurrency: dict[str, Concurrency] = {}
+        self._logs: dict[str, FunctionLogs] = {}
+        self._pools: dict[tuple[str, str], FunctionPool] = {}
+        self._lock = threading.Lock()
+
+    # -- registration ----------------------------------------------------------------
+
+    def add_function(self, definition: FunctionDefinition) -> None:
+        labels = {d.logical_id for d in self._functions.values()}
+        label = definition.logical_id if definition.logical_id not in labels else f"{definition.stack_name}.{definition.logical_id}"
+        self._functions[definition.name] = definition
+        self._versions.setdefault(definition.name, set())
+        self._concurrency[definition.name] = Concurrency(definition.concurrency_limit)
+        self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
+
+    def add_version(self, function_name: str, version: str) -> None:
+        self._versions.setdefault(function_name, set()).add(str(version))
+
+    def add_alias(self, function_name: str, alias: str, version: str) -> None:
+        self._aliases[(function_name, alias)] = str(version)
+
+    @property
+    def functions(self) -> tuple[FunctionDefinition, ...]:
+        return tuple(self._functions.values())
+
+    def log_file(self, function_name: str) -> Path:
+        return self._logs[function_name].path
+
+    def knows(self, target: str, qualifier: str | None = None) -> bool:
+        try:
+            self._resolve(target, qualifier)
+        except UnknownFunction:
+            return False
+        return True
+
+    # -- invocation ------------------------------------------------------------------
+
+    def _resolve(self, target: str, qualifier: str | None) -> _Target:
+        if target.startswith("arn:"):
+            parts = target.split(":")
+            if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+                raise UnknownFunction(target)
+            name = parts[6]
+            qualifier = parts[7] if len(parts) > 7 else qualifier
+        else:
+            name, _, inline = target.partition(":")
+            qualifier = inline or qualifier
+        definition = self._functions.get(name)
+        if definition is None:
+            raise UnknownFunction(target)
+        if qualifier in (None, "", "$LATEST"):
+            return _Target(definition, "$LATEST", definition.arn if qualifier in (None, "") else f"{definition.arn}:$LATEST")
+        if qualifier in self._versions.get(name, ()):
+            return _Target(definition, qualifier, f"{definition.arn}:{qualifier}")
+        version = self._aliases.get((name, qualifier))
+        if version is None:
+            raise UnknownFunction(f"{target}:{qualifier}")
+        return _Target(definition, version, f"{definition.arn}:{qualifier}")
+
+    def _pool(self, target: _Target) -> FunctionPool:
+        key = (target.definition.name, target.version)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = FunctionPool(
+                    target.definition,
+                    target.version,
+                    concurrency=self._concurrency[target.definition.name],
+                    base_env=self._base_env,
+                    logs=self._logs[target.definition.name],
+                )
+            return pool
+
+    def definition(self, target: str) -> FunctionDefinition:
+        return self._resolve(target, None).definition
+
+    def invoke(self, target: str, payload: bytes | str | dict[str, Any], *, qualifier: str | None = None) -> InvocationResult:
+        """Invoke synchronously (``RequestResponse``).
+
+        Raises
+        ------
+        UnknownFunction
+            When nothing deployed matches ``target``.
+        Throttled
+            When the function's concurrency is used up.
+        PayloadTooLarge
+            When ``payload`` is over 6 MB.
+        """
+        resolved = self._resolve(target, qualifier)
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        body = payload.encode() if isinstance(payload, str) else payload
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation")
+        if resolved.definition.runtime and not resolved.definition.runtime.startswith("python"):
+            error = {
+                "errorMessage": f"Local mode runs Python functions only; {resolved.definition.name} uses {resolved.definition.runtime}.",
+                "errorType": "Runtime.Unsupported",
+            }
+            return InvocationResult(str(uuid.uuid4()), json.dumps(error).encode(), "Unhandled")
+        return self._pool(resolved).invoke(body, invoked_arn=resolved.arn)
+
+    def prewarm(self, targets: Iterable[str]) -> list[threading.Thread]:
+        """Start one environment per target in the background, so first requests skip the cold start."""
+        threads = []
+        for target in targets:
+            resolved = self._resolve(target, None)
+            if not resolved.definition.runtime.startswith("python"):
+                continue
+            thread = threading.Thread(target=self._pool(resolved).prewarm, daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def pool_size(self, target: str) -> int:
+        resolved = self._resolve(target, None)
+        pool = self._pools.get((resolved.definition.name, resolved.version))
+        return pool.size if pool else 0
+
+    def close(self) -> None:
+        """Kill every execution environment and close the log files."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+        for logs in self._logs.values():
+            logs.close()
+
+__all__ = ["ExecutionEnvironments"]
