@@ -24,7 +24,7 @@ from agentrail_runtime.approvals.models import (
 )
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
-from agentrail_runtime.config import read_secret
+from agentrail_runtime.aws import read_secret
 from agentrail_runtime.observability import logger
 from agentrail_runtime.tasks.events import TASK_WAITING
 from agentrail_runtime.tasks.models import TaskStatus

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.config import read_secret
+from agentrail_runtime.aws import read_secret
 from agentrail_runtime.observability import logger
 from agentrail_runtime.tasks.settings import WebhookSettings
 from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, signature_header, validate_callback_url
