@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime import aws
 from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
-from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
+from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
