@@ -24,12 +24,13 @@ import base64
 import binascii
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 
 from agentrail_runtime import aws
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.sessions.offload import S3TurnOffload
+from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
     SessionInfo,
     SessionPage,
@@ -44,9 +45,6 @@ from agentrail_runtime.sessions.store import (
     Window,
     summarize_turns,
 )
-
-if TYPE_CHECKING:
-    from agentrail_runtime.sessions.settings import SessionSettings
 
 META, STATE, SUMMARY, TURN_PREFIX = "~meta", "~state", "~summary", "turn#"
 TTL_ATTRIBUTE = "expires_at"
