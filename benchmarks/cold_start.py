@@ -20,7 +20,7 @@ from benchmarks.lambda_process import (
     handler_environment,
     run_runner,
 )
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, Target, median
 
 __all__ = ["BENCHMARK", "extra_imports_table", "import_time_table"]
