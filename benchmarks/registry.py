@@ -6,7 +6,7 @@ measures in the same run.
 
 from __future__ import annotations
 
-from benchmarks import assets, cold_start, routed_overhead, session_calls, synth, task_throughput, warm
+from benchmarks import assets, cold_start, routed_overhead, session_calls, synth, task_throughput, warm, worker_import
 from benchmarks.benchmark import Benchmark
 
 __all__ = ["all_benchmarks"]
@@ -18,6 +18,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
         b.key: b
         for b in (
             cold_start.BENCHMARK,
+            worker_import.BENCHMARK,
             warm.BENCHMARK,
             synth.BENCHMARK,
             assets.BENCHMARK,
