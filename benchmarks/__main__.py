@@ -15,7 +15,8 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmarks.registry import RunContext, all_benchmarks
+from benchmarks.benchmark import RunContext
+from benchmarks.registry import all_benchmarks
 from benchmarks.report import RESULTS_DIR, Figure, machine_facts, render, started_at, write_json
 
 

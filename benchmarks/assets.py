@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, Target, format_value
 from benchmarks.synth import synthesized
 

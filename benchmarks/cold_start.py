@@ -20,7 +20,7 @@ from benchmarks.lambda_process import (
     handler_environment,
     run_runner,
 )
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, Target, median
 
 __all__ = ["BENCHMARK", "extra_imports_table", "import_time_table"]
@@ -64,24 +64,24 @@ def _import_times(stderr: str) -> list[tuple[str, int, float, float]]:
     return rows
 
 
-def import_time_table(stderr: str, *, top: int = TOP_IMPORTS) -> Table:
+def import_time_table(stderr: str, *, top: int = TOP_IMPORTS, handler: str = "the stateless handler") -> Table:
     """The ``top`` imports by cumulative time from ``python -X importtime`` output (nesting shown by indent)."""
     rows = sorted(_import_times(stderr), key=lambda row: row[2], reverse=True)[:top]
     return Table(
-        title=f"Top {top} imports of the stateless handler by cumulative time (python -X importtime, one run)",
+        title=f"Top {top} imports of {handler} by cumulative time (python -X importtime, one run)",
         header=("Module (indent = imported by the line above it)", "Cumulative", "Self"),
         rows=[("  " * depth + name, f"{cumulative:.1f} ms", f"{self_ms:.1f} ms") for name, depth, cumulative, self_ms in rows],
     )
 
 
-def extra_imports_table(ours: str, baseline: str, *, top: int = TOP_IMPORTS) -> Table:
+def extra_imports_table(ours: str, baseline: str, *, top: int = TOP_IMPORTS, handler: str = "the stateless handler") -> Table:
     """Modules only our handler imports, by self time: where the cold-start difference comes from."""
     theirs = {name for name, *_ in _import_times(baseline)}
     extra = [row for row in _import_times(ours) if row[0] not in theirs]
     total = sum(self_ms for *_, self_ms in extra)
     rows = sorted(extra, key=lambda row: row[3], reverse=True)[:top]
     return Table(
-        title=f"Top {top} of the {len(extra)} modules only the stateless handler imports, by self time "
+        title=f"Top {top} of the {len(extra)} modules only {handler} imports, by self time "
         f"({total:.1f} ms in all, one run each)",
         header=("Module", "Self", "Cumulative"),
         rows=[(name, f"{self_ms:.1f} ms", f"{cumulative:.1f} ms") for name, _, cumulative, self_ms in rows],

@@ -1,88 +1,24 @@
 """The registry of benchmarks. A new figure is a module with a ``BENCHMARK`` and one line in ``all_benchmarks``.
 
-``session_calls`` (DynamoDB calls and overhead per session turn) and
-``task_throughput`` (the async worker against a bare batch handler) plug in
-this way; the routed-request overhead of the multi-agent pattern is next. Each returns :class:`~benchmarks.report.Figure` results in
-the common shape, against a baseline it measures in the same run.
+Each figure returns :class:`~benchmarks.report.Figure` results in the common shape, against a baseline it
+measures in the same run.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from benchmarks import assets, cold_start, routed_overhead, session_calls, synth, task_throughput, warm, worker_import
+from benchmarks.benchmark import Benchmark
 
-from benchmarks.report import Figure
-
-__all__ = ["Benchmark", "RunContext", "all_benchmarks"]
-
-
-@dataclass
-class RunContext:
-    """What one ``python -m benchmarks`` run shares between figures.
-
-    Attributes
-    ----------
-    workdir:
-        A temporary folder, removed at the end of the run.
-    quick:
-        ``--quick``: fewer repetitions, for a smoke run.
-    shared:
-        Outputs one figure leaves for another (the synthesized apps, so the
-        asset figure does not synthesize again).
-    """
-
-    workdir: Path
-    quick: bool = False
-    shared: dict[str, Any] = field(default_factory=dict)
-
-    def progress(self, message: str) -> None:
-        """Progress goes to stderr, so stdout holds only the report."""
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One figure of the report.
-
-    Parameters
-    ----------
-    key:
-        Its name in ``--only``.
-    title:
-        Heading in the report.
-    run:
-        ``run(context, repetitions)`` measures the figure and its baseline.
-    repetitions:
-        Default repetitions; ``None`` when the figure is deterministic.
-    quick_repetitions:
-        Repetitions under ``--quick``.
-    """
-
-    key: str
-    title: str
-    run: Callable[[RunContext, int | None], Figure]
-    repetitions: int | None = None
-    quick_repetitions: int | None = None
-
-    def repetitions_for(self, *, override: int | None, quick: bool) -> int | None:
-        if self.repetitions is None:
-            return None
-        if override is not None:
-            return override
-        return self.quick_repetitions if quick else self.repetitions
+__all__ = ["all_benchmarks"]
 
 
 def all_benchmarks() -> dict[str, Benchmark]:
     """Every benchmark by key, in the order they run (``assets`` after ``synth``, whose output it reuses)."""
-    from benchmarks import assets, cold_start, routed_overhead, session_calls, synth, task_throughput, warm
-
     return {
         b.key: b
         for b in (
             cold_start.BENCHMARK,
+            worker_import.BENCHMARK,
             warm.BENCHMARK,
             synth.BENCHMARK,
             assets.BENCHMARK,

@@ -17,7 +17,7 @@ process every AWS request costs botocore and moto CPU time, not network time.
 from __future__ import annotations
 
 from benchmarks.lambda_process import run_in_workdir
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, median, percentiles
 
 __all__ = ["BENCHMARK"]

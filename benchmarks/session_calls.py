@@ -22,7 +22,7 @@ from collections import Counter
 from typing import Any
 
 from benchmarks.lambda_process import run_in_workdir
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, Target, median, percentile, percentiles
 
 __all__ = ["BENCHMARK"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.lambda_process import PYTHON
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import REPO_ROOT, Figure, Result, median
 
 __all__ = ["BENCHMARK", "SynthOutputs", "synthesized"]

@@ -16,7 +16,7 @@ is botocore and moto CPU time, not network latency.
 from __future__ import annotations
 
 from benchmarks.lambda_process import run_in_workdir
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, median, percentiles
 
 __all__ = ["BENCHMARK"]

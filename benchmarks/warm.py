@@ -9,7 +9,7 @@ on top of a hand-written Powertools endpoint.
 from __future__ import annotations
 
 from benchmarks.lambda_process import BASELINE_HANDLER, FRAMEWORK_HANDLER, INVOKE_EVENT, run_in_workdir
-from benchmarks.registry import Benchmark, RunContext
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Target, median, percentile, percentiles
 
 __all__ = ["BENCHMARK"]

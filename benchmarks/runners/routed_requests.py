@@ -47,6 +47,7 @@ REQUESTS = [
 
 def import_handler(name: str, environment: dict[str, str]):
     """``agentrail_handlers.<name>.app`` initialized under ``environment``, as its own Lambda function's cold start."""
+    # Imported after moto and the call counters are in place: the runtime builds clients and reads settings at import.
     from agentrail_runtime.config import load_settings
     from agentrail_runtime.multiagent.settings import load_multi_settings
     from agentrail_runtime.tasks.settings import load_task_settings
@@ -65,6 +66,7 @@ def import_handler(name: str, environment: dict[str, str]):
 
 def main() -> int:
     count, warmup, block, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    # Imported once moto is running: boto3's default session must send every call to moto.
     import boto3
 
     calls = AwsCalls()
@@ -76,6 +78,7 @@ def main() -> int:
     boto3.client("events").create_event_bus(Name=BUS)
     queues = {name: create_queue(sqs, f"agentrail-bench-{name}") for name in ("tasks", "outcomes", *TEAM)}
 
+    # Imported after moto and the call counters are in place: the runtime builds clients and reads settings at import.
     from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 
     descriptions = {"billing": BILLING_DESCRIPTION, "technical": TECHNICAL_DESCRIPTION, "account": ACCOUNT_DESCRIPTION}
@@ -103,6 +106,7 @@ def main() -> int:
     }
     context = LambdaContext()
 
+    # Imported after moto and the call counters are in place: the runtime builds clients and reads settings at import.
     from agentrail_runtime.agent.definition import load_definition
     from agentrail_runtime.agent.loop import Agent
     from agentrail_runtime.models.local import LocalModel

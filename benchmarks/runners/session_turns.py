@@ -49,6 +49,7 @@ os.environ.update(
 
 
 def _definition():
+    # Called once, below, after the environment above is set; the imports stay local to what they build.
     from agentrail_runtime.agent.context import ToolContext
     from agentrail_runtime.agent.definition import AgentDefinition
     from agentrail_runtime.agent.tools import tool
@@ -98,6 +99,7 @@ class DynamoCalls(AwsCalls):
 
 def main() -> int:
     count, warmup, block, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    # Imported once moto is running: boto3's default session must send every call to moto.
     import boto3
 
     mock = moto.mock_aws()

@@ -38,6 +38,7 @@ OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-c
 
 def main() -> int:
     count, batch, warmup, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    # Imported once moto is running: boto3's default session must send every call to moto.
     import boto3
 
     mock = moto.mock_aws()
@@ -68,6 +69,7 @@ def main() -> int:
     handlers = {"framework": worker.handler, "baseline": load_handler("benchmarks.baselines.powertools_batch_handler:handler")}
     context = LambdaContext()
 
+    # Imported after moto and the call counters are in place: the runtime builds clients and reads settings at import.
     from agentrail_runtime.tasks import TaskSubmission
 
     message = json.loads(load_event(str(REPO / "events" / "stateless" / "invoke.json"))["body"])["message"]

@@ -35,8 +35,8 @@ from agentrail_runtime.tasks.models import TaskRecord, TaskStatus
 from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_runtime.tasks.store import TaskStore
-from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, signature_header
-from agentrail_runtime.tasks.workflow import LongTaskSteps
+from agentrail_runtime.signatures import SIGNATURE_HEADER, signature_header
+from agentrail_runtime.workflows import LongTaskSteps
 
 TASK_TABLE = "agentrail-reviewed-tasks"
 APPROVALS_TABLE = "agentrail-approvals"
@@ -306,11 +306,10 @@ def deployment(aws: Aws, agent_env, call, monkeypatch) -> Callable[..., Approval
         refunds: dict[str, float] = {}
         monkeypatch.setattr(demo, "_REFUNDS", refunds)
 
-        def service(tasks: TaskService, sfn_client: Any = None) -> ApprovalService:
+        def service(sfn_client: Any = None) -> ApprovalService:
             return ApprovalService(
                 approvals=ApprovalStore(settings.table),
                 audit=AuditLog(settings.audit_table, retention_seconds=settings.audit_retention_days * 86_400),
-                tasks=tasks,
                 settings=settings,
                 sfn_client=sfn_client,
             )
@@ -324,7 +323,7 @@ def deployment(aws: Aws, agent_env, call, monkeypatch) -> Callable[..., Approval
             )
 
         api_tasks, workflow_tasks = task_service(), task_service()
-        api_service, workflow_service = service(api_tasks, api_sfn_client), service(workflow_tasks)
+        api_service, workflow_service = service(api_sfn_client), service()
         app = create_tasks_app(
             tasks=api_tasks, settings=RuntimeSettings(), task_settings=TaskSettings(table=TASK_TABLE), approvals=api_service
         )

@@ -128,7 +128,7 @@ def test_arguments_changed_after_the_request_fail_the_integrity_check_and_the_to
     approvals.workflow.handle(
         {"action": "fail", "task_id": paused.task_id,
          "error": {"Error": "RuntimeError", "Cause": json.dumps({"errorMessage": str(raised.value), "errorType": "RuntimeError",
-                                                                 "stackTrace": ['  File "/opt/python/agentrail_runtime/tasks/workflow.py"']})}}
+                                                                 "stackTrace": ['  File "/opt/python/agentrail_runtime/workflows/long_task.py"']})}}
     )
 
     assert approvals.refunds == {}

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from agentrail_runtime.tasks.notifier import WebhookDeliveryFailed, WebhookNotifier
-from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, InvalidCallbackUrl, InvalidSignature, verify
+from agentrail_runtime.signatures import SIGNATURE_HEADER, InvalidSignature, verify
+from agentrail_runtime.tasks.webhook import InvalidCallbackUrl
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -140,7 +140,7 @@ def test_membership_is_a_cognito_group_or_an_iam_principal_pattern_matched_case_
         groups={"approvers": ["iam:arn:aws:iam::123456789012:user/alice", "iam:arn:aws:iam::123456789012:user/ops-*"]},
     )
     # Membership reads only the settings.
-    service = ApprovalService(approvals=None, audit=None, tasks=None, settings=settings)  # type: ignore[arg-type]
+    service = ApprovalService(approvals=None, audit=None, settings=settings)  # type: ignore[arg-type]
 
     assert service.is_member("iam:arn:aws:iam::123456789012:user/alice", [], "approvers")
     assert service.is_member("iam:arn:aws:iam::123456789012:user/ops-dana", [], "approvers")
@@ -153,7 +153,7 @@ def test_membership_is_a_cognito_group_or_an_iam_principal_pattern_matched_case_
 
 def test_the_requester_sees_an_approval_they_cannot_decide():
     settings = ApprovalSettings(table="agentrail-approvals", audit_table="agentrail-approval-audit", groups={})
-    service = ApprovalService(approvals=None, audit=None, tasks=None, settings=settings)  # type: ignore[arg-type]
+    service = ApprovalService(approvals=None, audit=None, settings=settings)  # type: ignore[arg-type]
 
     assert service.visible(record(), "iam:requester", [])
     assert not service.is_member("iam:requester", [], "approvers")

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from agentrail_runtime.api.errors import principal_of
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.sessions.dynamodb import decode_cursor, encode_cursor, turn_key
-from agentrail_runtime.sessions.service import principal_of
 from agentrail_runtime.sessions.store import SessionInfo, StateDocument, Turn, Window, is_session_id, summarize_turns
 
 

@@ -13,7 +13,7 @@ from agentrail_runtime.tasks.service import _status_for, short_cause
 
 STACK_TRACE = [
     '  File "/var/task/agentrail_handlers/task_workflow/app.py", line 20, in handler\n    return steps.handle(event)\n',
-    '  File "/opt/python/agentrail_runtime/tasks/workflow.py", line 43, in handle\n    return self.step(task_id)\n',
+    '  File "/opt/python/agentrail_runtime/workflows/long_task.py", line 43, in handle\n    return self.step(task_id)\n',
 ]
 
 

@@ -1,19 +1,47 @@
-"""AWS clients made on first use, so a cold start builds only the clients its invocation needs."""
+"""The one way the runtime makes AWS clients, with one retry configuration, and the AWS things every layer shares.
+
+:func:`client` (and :class:`LazyClient`, which calls it on first use) gives every client
+:data:`RETRIES`: botocore's standard retry mode (jittered backoff, throttling detection,
+``x-amz-retry-after``), 3 retries (4 attempts in all). A caller that needs more (Bedrock's read timeout) passes
+its own ``Config``, merged over it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.config import Config
+
+#: The retry configuration of every AWS client the runtime makes (DynamoDB, SQS, S3, Step Functions, ...).
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+def client(service: str, *, config: Config | None = None) -> Any:
+    """A boto3 client of ``service`` with :data:`RETRIES`, and ``config`` merged over it (its options win)."""
+    # boto3 is imported on first use: a function whose invocation makes no client never loads it.
+    import boto3
+
+    return boto3.client(service, config=RETRIES.merge(config) if config is not None else RETRIES)
+
+
+def resource(service: str, *, config: Config | None = None) -> Any:
+    """A boto3 resource of ``service``, configured as :func:`client` configures clients."""
+    # Imported on first use, as in client().
+    import boto3
+
+    return boto3.resource(service, config=RETRIES.merge(config) if config is not None else RETRIES)
+
 
 class LazyClient:
     """A class attribute holding a boto3 client: ``sqs = LazyClient("sqs")``.
 
-    The client is created on first read. Assigning one (a moto-backed client in tests) injects it;
-    assigning ``None`` keeps the default.
+    The client is made by :func:`client` on first read. Assigning one (a moto-backed client
+    in tests) injects it; assigning ``None`` keeps the default.
     """
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, config: Config | None = None) -> None:
         self.service = service
+        self.config = config
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.attribute = f"_{name}_client"
@@ -21,15 +49,23 @@ class LazyClient:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        client = instance.__dict__.get(self.attribute)
-        if client is None:
-            import boto3
+        made = instance.__dict__.get(self.attribute)
+        if made is None:
+            made = instance.__dict__[self.attribute] = client(self.service, config=self.config)
+        return made
 
-            client = instance.__dict__[self.attribute] = boto3.client(self.service)
-        return client
+    def __set__(self, instance: Any, made: Any) -> None:
+        instance.__dict__[self.attribute] = made
 
-    def __set__(self, instance: Any, client: Any) -> None:
-        instance.__dict__[self.attribute] = client
+
+def read_secret(name: str, *, max_age: int = 300) -> str:
+    """A Secrets Manager secret's value, through Powertools parameters: cached per execution environment
+    for ``max_age`` seconds, so a rotation is picked up without a cold start."""
+    # Powertools parameters is loaded on first use: only functions that read a secret pay for it.
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=max_age)
+    return value if isinstance(value, str) else value.decode()
 
 
 class S3Payloads:
@@ -57,3 +93,6 @@ class S3Payloads:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                 deleted += len(keys)
         return deleted
+
+
+__all__ = ["RETRIES", "LazyClient", "S3Payloads", "client", "read_secret", "resource"]

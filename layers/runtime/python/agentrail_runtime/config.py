@@ -76,11 +76,3 @@ class RuntimeSettings(BaseSettings):
 def load_settings() -> RuntimeSettings:
     return RuntimeSettings()
 
-
-def read_secret(name: str, *, max_age: int = 300) -> str:
-    """A Secrets Manager secret's value, through Powertools parameters: cached per execution environment
-    for ``max_age`` seconds, so a rotation is picked up without a cold start."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=max_age)
-    return value if isinstance(value, str) else value.decode()

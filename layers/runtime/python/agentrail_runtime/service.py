@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+from agentrail_runtime import aws
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
 from agentrail_runtime.agent.loop import Agent, AgentResult
@@ -116,9 +117,7 @@ class AgentService:
     def client(self, service: str) -> Any:
         client = self._clients.get(service)
         if client is None:
-            import boto3
-
-            client = self._clients[service] = boto3.client(service)
+            client = self._clients[service] = aws.client(service)
         return client
 
     @cached_property

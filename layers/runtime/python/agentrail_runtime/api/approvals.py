@@ -17,7 +17,7 @@ from agentrail_runtime.api.errors import AgentRestResolver, ApiError
 from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail_runtime.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound
-from agentrail_runtime.tasks.webhook import SIGNATURE_HEADER, InvalidSignature
+from agentrail_runtime.signatures import SIGNATURE_HEADER, InvalidSignature
 
 APPROVAL_ID_PATTERN = r"^[0-9a-f]{32}$"
 ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="32 lowercase hex characters")]

@@ -96,6 +96,19 @@ def error_response(
     return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers or {})
 
 
+def principal_of(request_context: dict[str, Any]) -> str | None:
+    """The authenticated caller: Cognito ``sub``, IAM user ARN, or API key id (in that order)."""
+    claims = (request_context.get("authorizer") or {}).get("claims") or {}
+    if claims.get("sub"):
+        return f"cognito:{claims['sub']}"
+    identity = request_context.get("identity") or {}
+    if identity.get("userArn"):
+        return f"iam:{identity['userArn']}"
+    if identity.get("apiKeyId"):
+        return f"apikey:{identity['apiKeyId']}"
+    return None
+
+
 class AgentRestResolver(APIGatewayRestResolver):
     """A REST resolver with validation on, the shared error handlers, a body size limit and ``X-Correlation-Id``.
 
@@ -137,8 +150,6 @@ class AgentRestResolver(APIGatewayRestResolver):
         ApiError
             401 when the request carries none (a gateway without authentication in front).
         """
-        from agentrail_runtime.sessions.service import principal_of
-
         principal = principal_of(self.current_event.raw_event.get("requestContext") or {})
         if principal is None:
             raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")

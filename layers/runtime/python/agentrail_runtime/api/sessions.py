@@ -16,8 +16,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentrail_runtime import aws
 from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
-from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
+from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
@@ -129,9 +130,7 @@ def create_sessions_app(
 
     def queue() -> Any:
         if "sqs" not in clients:
-            import boto3
-
-            clients["sqs"] = boto3.client("sqs")
+            clients["sqs"] = aws.client("sqs")
         return clients["sqs"]
 
     owner = app.principal

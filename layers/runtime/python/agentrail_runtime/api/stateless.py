@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.api.errors import AgentRestResolver, add_operational_routes, error_responses
-from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, AgentRunOut
+from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.service import AgentService
 

@@ -7,7 +7,7 @@ reused with a different payload is refused with 422.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -18,16 +18,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, Field
 
+from agentrail_runtime.api.approvals import add_approval_routes
 from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
+from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
 from agentrail_runtime.tasks.settings import TaskSettings, load_task_settings
 from agentrail_runtime.tasks.store import TaskFinished, TaskNotFound
 from agentrail_runtime.tasks.webhook import InvalidCallbackUrl
-
-if TYPE_CHECKING:
-    from agentrail_runtime.approvals.service import ApprovalService
 
 API_TITLE = "agentrail async agent"
 API_VERSION = "1.0.0"
@@ -171,12 +170,8 @@ def create_tasks_app(
         return TaskOut.of(tasks.cancel(task_id, owner=owner()))
 
     if approvals is None:
-        from agentrail_runtime.approvals.service import ApprovalService
-
-        approvals = ApprovalService.from_environment(tasks)
+        approvals = ApprovalService.from_environment()
     if approvals is not None:
-        from agentrail_runtime.api.approvals import add_approval_routes
-
         add_approval_routes(app, approvals, owner)
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

@@ -5,7 +5,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,14 +24,11 @@ from agentrail_runtime.approvals.models import (
     WebhookDecision,
     arguments_hash,
 )
-from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.approvals.settings import ApprovalSettings, load_approval_settings
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
-from agentrail_runtime.config import read_secret
+from agentrail_runtime.aws import read_secret
 from agentrail_runtime.observability import logger
-from agentrail_runtime.tasks.events import TASK_WAITING
-from agentrail_runtime.tasks.models import TaskStatus
-from agentrail_runtime.tasks.service import TaskService
-from agentrail_runtime.tasks.webhook import InvalidSignature, verify
+from agentrail_runtime.signatures import InvalidSignature, verify
 
 #: SendTaskSuccess answers these when the wait is over: "already decided or expired", never a crash.
 GONE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
@@ -58,8 +57,6 @@ class ApprovalService:
     ----------
     approvals, audit:
         The pending-approvals table and the audit trail.
-    tasks:
-        Task records and checkpoints.
     settings:
         Groups, timeout policy, webhook secret.
     """
@@ -72,7 +69,6 @@ class ApprovalService:
         *,
         approvals: ApprovalStore,
         audit: AuditLog,
-        tasks: TaskService,
         settings: ApprovalSettings,
         sfn_client: Any = None,
         scheduler_client: Any = None,
@@ -80,81 +76,53 @@ class ApprovalService:
     ) -> None:
         self.approvals = approvals
         self.audit = audit
-        self.tasks = tasks
         self.settings = settings
         self.sfn = sfn_client
         self.scheduler = scheduler_client
         self._clock = clock
 
     @classmethod
-    def from_environment(cls, tasks: TaskService) -> ApprovalService | None:
+    def from_environment(cls) -> ApprovalService | None:
         """The approval service a function serves when its environment configures approvals (``AGENT_APPROVAL_TABLE``)."""
-        import os
-
         if not os.environ.get("AGENT_APPROVAL_TABLE"):
             return None
-        from agentrail_runtime.approvals.settings import load_approval_settings
-
-        return cls.from_settings(load_approval_settings(), tasks)
+        return cls.from_settings(load_approval_settings())
 
     @classmethod
-    def from_settings(cls, settings: ApprovalSettings, tasks: TaskService) -> ApprovalService:
+    def from_settings(cls, settings: ApprovalSettings) -> ApprovalService:
         return cls(
             approvals=ApprovalStore(settings.table),
             audit=AuditLog(settings.audit_table, retention_seconds=settings.audit_retention_days * 86_400),
-            tasks=tasks,
             settings=settings,
         )
 
     def now(self) -> int:
         return int(self._clock())
 
-    # -- workflow side ---------------------------------------------------------------------
+    # -- workflow side (the steps that also touch the task are workflows.ApprovalSteps) -----------
 
-    def request(self, task_id: str, *, task_token: str, level: int = 0) -> ApprovalRecord:
-        """Store the approval with its task token (server-side only) and mark the task ``waiting_approval``."""
-        task, raw = self.tasks.store.get_checkpointed(task_id)
-        if task is None:
-            raise RuntimeError("no such task")
-        _, pending = pending_call(raw)
+    def new_request(self, task_id: str, pending: PendingToolCall, *, requester: str, level: int = 0) -> ApprovalRecord:
+        """The pending approval of ``pending``, for the approver group of ``level`` (0, or 1 once escalated)."""
         group = self.settings.approver_group if level == 0 else (self.settings.escalation_group or self.settings.approver_group)
         now = self.now()
-        record = ApprovalRecord(
+        return ApprovalRecord(
             approval_id=approval_id_for(task_id, pending.tool_use_id, level),
             task_id=task_id,
             tool=pending.tool,
             arguments=pending.arguments,
             arguments_hash=arguments_hash(pending.tool, pending.arguments),
             summary=summarize(pending),
-            requester=task.owner,
+            requester=requester,
             approver_group=group,
             requested_at=now,
             expires_at=now + self.settings.timeout_seconds,
             level=level,
         )
-        try:
-            self.approvals.put_pending(record, task_token)
-        except AlreadyDecided:
-            logger.warning("approval already decided; request ignored", extra={"event": "approval_request_ignored"})
-            return record
-        waiting = self.tasks.store.set_status(task_id, TaskStatus.WAITING_APPROVAL, expected=(TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL))
-        self.audit.append(
-            AuditEntry(approval_id=record.approval_id, at=now, event="requested" if level == 0 else "escalated",
-                       actor=task.owner, task_id=task_id, arguments_hash=record.arguments_hash)
-        )
-        if waiting:
-            self.tasks.events.publish(
-                TASK_WAITING,
-                task.model_copy(update={"status": TaskStatus.WAITING_APPROVAL}),
-                {"approval_id": record.approval_id, "summary": record.summary, "approver_group": group},
-            )
-        self._schedule_reminder(record)
-        logger.info("approval requested", extra={"event": "approval_requested", "approval_id": record.approval_id, "level": level})
-        return record
 
-    def on_timeout(self, task_id: str, *, level: int = 0) -> DecisionOutput:
-        """Apply the timeout policy: ``reject`` (default), or ``escalate`` the first level to the escalation group."""
-        _, pending = pending_call(self.tasks.store.get_checkpointed(task_id)[1])
+    def time_out(self, task_id: str, checkpoint_json: str | None, *, level: int = 0) -> DecisionOutput:
+        """Apply the timeout policy to the approval the checkpoint waits on: ``reject`` (default), or ``escalate``
+        the first level to the escalation group."""
+        _, pending = pending_call(checkpoint_json)
         approval_id = approval_id_for(task_id, pending.tool_use_id, level)
         escalate = self.settings.timeout_policy == "escalate" and level == 0
         status = ApprovalStatus.ESCALATED if escalate else ApprovalStatus.EXPIRED
@@ -295,12 +263,10 @@ class ApprovalService:
     def _schedule_name(self, approval_id: str) -> str:
         return f"approval-{approval_id}"
 
-    def _schedule_reminder(self, record: ApprovalRecord) -> None:
+    def schedule_reminder(self, record: ApprovalRecord) -> None:
         s = self.settings
         if not (s.reminder_after_seconds and s.scheduler_group and s.scheduler_role_arn and s.event_bus_arn):
             return
-        from datetime import UTC, datetime
-
         when = datetime.fromtimestamp(record.requested_at + s.reminder_after_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
         self.scheduler.create_schedule(
             Name=self._schedule_name(record.approval_id),

@@ -8,9 +8,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-from botocore.config import Config
 
+from agentrail_runtime import aws
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
 
@@ -29,16 +28,12 @@ class AlreadyDecided(Exception):
         self.status = status
 
 
-def _client() -> Any:
-    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
-
-
 class ApprovalStore:
     """Approvals table: partition key ``approval_id``; GSI ``by_status`` (``status``, ``requested_at``)."""
 
     def __init__(self, table_name: str, *, client: Any = None, clock: Clock = now) -> None:
         self.table_name = table_name
-        self.client = client or _client()
+        self.client = client or aws.client("dynamodb")
         self._clock = clock
 
     def now(self) -> int:
@@ -180,7 +175,7 @@ class AuditLog:
     def __init__(self, table_name: str, *, retention_seconds: int, client: Any = None, clock: Clock = now) -> None:
         self.table_name = table_name
         self.retention_seconds = retention_seconds
-        self.client = client or _client()
+        self.client = client or aws.client("dynamodb")
         self._clock = clock
 
     def append(self, entry: AuditEntry) -> None:

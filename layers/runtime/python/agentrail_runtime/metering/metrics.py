@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from enum import Enum
+from typing import Protocol
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-if TYPE_CHECKING:
-    from agentrail_runtime.agent.loop import AgentResult
+from agentrail_runtime.models.base import Usage
 
 
-def emit_task_metrics(metrics: Metrics, result: AgentResult, *, agent_name: str | None = None) -> None:
-    """Add token, cost, step and tool-call metrics for ``result``.
+class MeteredCall(Protocol):
+    """One tool call, as metered: which tool, and how it ended."""
+
+    @property
+    def tool(self) -> str: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+
+class MeteredRun(Protocol):
+    """What metering reads of a finished run (the agent loop's ``AgentResult`` is one)."""
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def steps(self) -> int: ...
+
+    @property
+    def status(self) -> Enum: ...
+
+    @property
+    def cost_usd(self) -> float | None: ...
+
+    @property
+    def tool_calls(self) -> Sequence[MeteredCall]: ...
+
+
+def emit_task_metrics(metrics: Metrics, result: MeteredRun, *, agent_name: str | None = None) -> None:
+    """Add token, cost, step and tool-call metrics for ``result`` (an ``AgentResult``).
 
     Task totals go into the function's ``metrics`` (flushed by ``log_metrics``).
     Tool calls are emitted at once, one EMF line per tool and outcome, because

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agentrail_runtime import aws
 from agentrail_runtime.models.base import (
     INFERENCE_PROFILE_PREFIXES,
     Message,
@@ -72,7 +72,7 @@ class BedrockConverseModel(ModelProvider):
     ) -> None:
         self.model_id = model_id
         self.name = f"bedrock:{model_id}"
-        self._client = client or boto3.client("bedrock-runtime", config=client_config(read_timeout))
+        self._client = client or aws.client("bedrock-runtime", config=client_config(read_timeout))
         self._control_client = control_client
         operation = self._client.meta.service_model.operation_model("Converse")
         self._retrier = retrier or Retrier()
@@ -118,7 +118,7 @@ class BedrockConverseModel(ModelProvider):
 
     def check(self) -> None:
         if self._control_client is None:
-            self._control_client = boto3.client("bedrock", config=client_config(5.0))
+            self._control_client = aws.client("bedrock", config=client_config(5.0))
         client = self._control_client
         try:
             if self.model_id.startswith(INFERENCE_PROFILE_PREFIXES):

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from botocore.retries import standard
 
-from agentrail_runtime.config import read_secret
+from agentrail_runtime.aws import read_secret
 from agentrail_runtime.models.base import (
     Message,
     ModelProvider,

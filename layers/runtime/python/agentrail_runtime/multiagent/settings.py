@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agentrail_runtime.multiagent.models import SpecialistSpec
-
-if TYPE_CHECKING:
-    from agentrail_runtime.multiagent.routing import AgentTeam
-    from agentrail_runtime.tasks.service import TaskService
+from agentrail_runtime.multiagent.models import SpecialistSpec, SpendLimit
+from agentrail_runtime.multiagent.routing import AgentTeam
+from agentrail_runtime.tasks.service import TaskService
 
 
 class MultiAgentSettings(BaseSettings):
@@ -47,9 +44,6 @@ def load_multi_settings() -> MultiAgentSettings:
 
 def team_from_settings(settings: MultiAgentSettings, tasks: TaskService) -> AgentTeam:
     """The AgentTeam a handler of a multi-agent system belongs to."""
-    from agentrail_runtime.multiagent.models import SpendLimit
-    from agentrail_runtime.multiagent.routing import AgentTeam
-
     return AgentTeam(
         tasks=tasks,
         specialists=settings.specialists,

@@ -2,7 +2,7 @@
 
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.offload import S3TurnOffload
-from agentrail_runtime.sessions.service import SessionAgent, TurnOutcome, principal_of
+from agentrail_runtime.sessions.service import SessionAgent, TurnOutcome
 from agentrail_runtime.sessions.store import (
     SESSION_ID_PATTERN,
     SessionInfo,
@@ -31,5 +31,4 @@ __all__ = [
     "TurnOutcome",
     "TurnTooLarge",
     "Window",
-    "principal_of",
 ]

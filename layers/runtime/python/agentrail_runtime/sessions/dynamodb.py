@@ -24,13 +24,13 @@ import base64
 import binascii
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
-from botocore.config import Config
 
+from agentrail_runtime import aws
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.sessions.offload import S3TurnOffload
+from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
     SessionInfo,
     SessionPage,
@@ -45,9 +45,6 @@ from agentrail_runtime.sessions.store import (
     Window,
     summarize_turns,
 )
-
-if TYPE_CHECKING:
-    from agentrail_runtime.sessions.settings import SessionSettings
 
 META, STATE, SUMMARY, TURN_PREFIX = "~meta", "~state", "~summary", "turn#"
 TTL_ATTRIBUTE = "expires_at"
@@ -103,7 +100,7 @@ class DynamoDBSessionStore(SessionStore):
         self.window_tokens = window_tokens
         self.strategy = strategy
         self.offload = offload
-        self.client = client or boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        self.client = client or aws.client("dynamodb")
         self._clock = clock
         self.max_payload_bytes = max_payload_bytes
         self._table: Any = None  # the resource API, for batch_writer's re-sends of unprocessed deletes
@@ -313,7 +310,7 @@ class DynamoDBSessionStore(SessionStore):
 
     def purge(self, session_id: str) -> int:
         if self._table is None:
-            self._table = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})).Table(self.table_name)
+            self._table = aws.resource("dynamodb").Table(self.table_name)
         table = self._table
         count = 0
         request: dict[str, Any] = {

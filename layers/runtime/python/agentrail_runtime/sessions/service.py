@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.models.local import count_tokens
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
+from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import SessionInfo, SessionStore, Turn, TurnConflict, Window
 
@@ -54,8 +55,6 @@ class SessionAgent:
     @classmethod
     def from_settings(cls, session_settings: SessionSettings, settings: RuntimeSettings) -> SessionAgent:
         """The DynamoDB-backed session agent a handler serves, as its environment describes it."""
-        from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
-
         store = DynamoDBSessionStore.from_settings(session_settings)
         return cls(store=store, agents=AgentService.from_settings(settings), history_detail=session_settings.history_detail)
 
@@ -115,15 +114,3 @@ class SessionAgent:
             tokens=count_tokens(compact),
         )
 
-
-def principal_of(request_context: dict[str, Any]) -> str | None:
-    """The authenticated caller: Cognito ``sub``, IAM user ARN, or API key id (in that order)."""
-    claims = (request_context.get("authorizer") or {}).get("claims") or {}
-    if claims.get("sub"):
-        return f"cognito:{claims['sub']}"
-    identity = request_context.get("identity") or {}
-    if identity.get("userArn"):
-        return f"iam:{identity['userArn']}"
-    if identity.get("apiKeyId"):
-        return f"apikey:{identity['apiKeyId']}"
-    return None

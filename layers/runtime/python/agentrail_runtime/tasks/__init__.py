@@ -1,14 +1,12 @@
-"""Event-driven async tasks: records, store, submission, workers, long-task workflow steps and notifications."""
+"""Event-driven async tasks: records, store, submission, workers and notifications (long-task steps: ``workflows``)."""
 
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import FINISHED, TaskError, TaskMessage, TaskRecord, TaskResult, TaskStatus
 from agentrail_runtime.tasks.service import TaskService, TaskSubmission, UnknownTaskType
 from agentrail_runtime.tasks.store import TaskFinished, TaskNotFound, TaskStore
-from agentrail_runtime.tasks.workflow import LongTaskSteps
 
 __all__ = [
     "FINISHED",
-    "LongTaskSteps",
     "TaskError",
     "TaskEvents",
     "TaskFinished",

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail_runtime.api.models import ToolCallOut
+from agentrail_runtime.agent.results import ToolCallOut
 from agentrail_runtime.models.base import Usage
 
 

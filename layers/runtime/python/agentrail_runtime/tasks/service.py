@@ -14,7 +14,7 @@ from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
-from agentrail_runtime.api.models import MAX_MESSAGE_CHARS, ToolCallOut
+from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.observability import correlate, logger, metrics

@@ -10,10 +10,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import boto3
-from botocore.config import Config
 
 from agentrail_runtime.clock import Clock, now
+from agentrail_runtime import aws
 from agentrail_runtime.aws import S3Payloads
 from agentrail_runtime.models.base import Usage
 from agentrail_runtime.tasks.models import (
@@ -76,7 +75,7 @@ class TaskStore:
         self.table_name = table_name
         self.payloads = S3Payloads(bucket, client=s3_client) if bucket else None
         self.retention_seconds = retention_seconds
-        self.client = client or boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        self.client = client or aws.client("dynamodb")
         self._clock = clock
 
     def now(self) -> int:

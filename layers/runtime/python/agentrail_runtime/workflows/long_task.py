@@ -17,17 +17,16 @@ approval returns ``{"awaiting_approval": true}`` and three more actions apply:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus, ApprovalDecision
 from agentrail_runtime.approvals.models import DecisionOutput
+from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.observability import logger
 from agentrail_runtime.tasks.models import FINISHED, TaskStatus
 from agentrail_runtime.tasks.service import TaskService, short_cause
 from agentrail_runtime.tasks.store import TaskFinished
-
-if TYPE_CHECKING:
-    from agentrail_runtime.approvals.service import ApprovalService
+from agentrail_runtime.workflows.approval import ApprovalSteps
 
 
 def progress(task_id: str, status: str, *, done: bool, awaiting_approval: bool = False, steps: int | None = None) -> dict[str, Any]:
@@ -46,12 +45,14 @@ class LongTaskSteps:
         The task service (store, agent, events).
     slice_steps:
         Model calls per workflow step: small enough to stay far inside the Lambda timeout. Default: 2.
+    approvals:
+        The approval service, when the workflow pauses for approvals (the ApprovalWorkflow). Default: none.
     """
 
     def __init__(self, tasks: TaskService, *, slice_steps: int = 2, approvals: ApprovalService | None = None) -> None:
         self.tasks = tasks
         self.slice_steps = slice_steps
-        self.approvals = approvals
+        self.approvals = ApprovalSteps(approvals, tasks) if approvals is not None else None
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         action = event.get("action")
@@ -101,7 +102,7 @@ class LongTaskSteps:
         record, raw = self.tasks.store.get_checkpointed(task_id)
         if record is None or record.status in FINISHED:
             return progress(task_id, record.status.value if record else "missing", done=True)
-        checkpoint, approved, reason = self.approvals.verified_decision(task_id, decision, raw)
+        checkpoint, approved, reason = self.approvals.approvals.verified_decision(task_id, decision, raw)
         self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
         agent = self.tasks.agents.agent(record.model)
         result = agent.advance(checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason))
@@ -123,3 +124,6 @@ class LongTaskSteps:
     def fail(self, task_id: str, error: dict[str, Any]) -> dict[str, Any]:
         failed = self.tasks.fail(task_id, short_cause(error))
         return progress(task_id, failed.status.value if failed else "unchanged", done=True)
+
+
+__all__ = ["LongTaskSteps", "progress"]

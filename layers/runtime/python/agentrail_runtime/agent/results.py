@@ -1,4 +1,4 @@
-"""Response models shared by every agent API."""
+"""An agent run in the API-neutral shapes that every API answers with and every task record stores."""
 
 from __future__ import annotations
 
@@ -55,3 +55,6 @@ class AgentRunOut(BaseModel):
             cost_usd=result.cost_usd,
             tool_calls=[ToolCallOut.of(c) for c in result.tool_calls],
         )
+
+
+__all__ = ["MAX_MESSAGE_CHARS", "AgentRunOut", "ToolCallOut", "UsageOut"]

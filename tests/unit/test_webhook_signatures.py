@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentrail_runtime.tasks.webhook import InvalidSignature, sign, signature_header, verify
+from agentrail_runtime.signatures import InvalidSignature, sign, signature_header, verify
 
 SECRET = b"whsec-3b9f0c7e1d2a4c6e8f0a1b3c5d7e9f10"
 BODY = b'{"status": "succeeded", "task_id": "8d1e5b7c2a9f4e3d8c6b1a0f9e7d5c3b"}'

@@ -1,0 +1,64 @@
+"""A function that serves no HTTP loads no HTTP code at cold start: Powertools' resolver and OpenAPI stay unimported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+#: What the constructs set for these functions, as far as their settings validate at import.
+SETTINGS = {
+    "AGENT_TASK_TABLE": "agentrail-tasks",
+    "AGENT_TASK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/agentrail-tasks",
+    "AGENT_TASK_IDEMPOTENCY_TABLE": "agentrail-idempotency",
+    "AGENT_TASK_WEBHOOK_SECRET": "agentrail/webhook",
+    "AGENT_SESSION_TABLE": "agentrail-sessions",
+}
+WITHOUT_HTTP = [
+    "task_worker",
+    "task_workflow",
+    "task_notifier",
+    "router",
+    "specialist",
+    "orchestrator",
+    "supervisor",
+    "session_worker",
+    "session_cleanup",
+]
+HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("aws_lambda_powertools", "agentrail_runtime", "agentrail_handlers"))))
+"""
+
+
+def modules_after_importing(module: str) -> list[str]:
+    """The Powertools, runtime and handler modules loaded by importing ``module`` in a fresh interpreter, as a cold start does."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AGENT_")} | SETTINGS
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, module], env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("handler", WITHOUT_HTTP)
+def test_a_handler_that_serves_no_http_never_loads_the_http_resolver_or_the_api_layer(handler: str):
+    # given / when: the handler module imported in a fresh process
+    loaded = modules_after_importing(f"agentrail_handlers.{handler}.app")
+
+    # then: it initialized, and nothing of the HTTP layer came with it
+    assert f"agentrail_handlers.{handler}.app" in loaded
+    assert [m for m in loaded if m.startswith(HTTP_CODE)] == []
+
+
+def test_the_probe_sees_the_http_resolver_where_a_handler_serves_http():
+    # A positive control: the same probe on the async API's handler finds the resolver.
+    loaded = modules_after_importing("agentrail_handlers.tasks.app")
+
+    assert "aws_lambda_powertools.event_handler" in loaded
+    assert "agentrail_runtime.api.tasks" in loaded
