@@ -256,32 +256,4 @@ class AgentApi(Construct):
         return self.rest_api.url
 
 
-def string_schema(
-    *, min_length: int = 1, max_length: int, pattern: str | None = None, nullable: bool = False
-) -> apigw.JsonSchema:
-    """A draft-4 string schema; ``nullable`` also accepts JSON ``null`` (a pydantic ``str | None`` field)."""
-    kind = [apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL] if nullable else apigw.JsonSchemaType.STRING
-    return apigw.JsonSchema(type=kind, min_length=min_length, max_length=max_length, pattern=pattern)
-
-
-def object_schema(properties: dict[str, apigw.JsonSchema], *, required: Sequence[str] = ()) -> apigw.JsonSchema:
-    """A draft-4 object schema that refuses unknown properties, as the handlers' pydantic models do."""
-    return apigw.JsonSchema(
-        schema=apigw.JsonSchemaVersion.DRAFT4,
-        type=apigw.JsonSchemaType.OBJECT,
-        properties=properties,
-        required=list(required) or None,
-        additional_properties=False,
-    )
-
-
-def string_map_schema(*, max_properties: int, max_length: int) -> apigw.JsonSchema:
-    """A draft-4 object of at most ``max_properties`` string values, each at most ``max_length`` long (a ``dict[str, str]``)."""
-    return apigw.JsonSchema(
-        type=apigw.JsonSchemaType.OBJECT,
-        max_properties=max_properties,
-        additional_properties=apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=max_length),
-    )
-
-
-__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth", "object_schema", "string_map_schema", "string_schema"]
+__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth"]

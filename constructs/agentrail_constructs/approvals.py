@@ -18,9 +18,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, object_schema, string_schema
+from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
+from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import secure_table, string_key
 from agentrail_constructs.tasks import TaskTable
@@ -227,13 +228,7 @@ class ApprovalWorkflow(Construct):
     def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
         """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,
         ``POST /approvals/{id}/webhook`` on ``api``, served by ``target`` (the async API function)."""
-        decision = object_schema(
-            {
-                "decision": string_schema(min_length=6, max_length=7, pattern="^(approve|reject)$"),
-                "comment": string_schema(min_length=0, max_length=1000, nullable=True),
-            },
-            required=["decision"],
-        )
+        decision = request_model("DecisionRequest")
         route = api.add_function_route
         route("/approvals", "GET", target.alias, request_parameters={"querystring.status": False}, operation_name="ListApprovals")
         route("/approvals/{approval_id}", "GET", target.alias, operation_name="GetApproval")

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,13 +14,14 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import private_bucket, secure_table
-from agentrail_constructs.stateless import check_exclusive, invoke_request_schema
+from agentrail_constructs.request_models import request_model
+from agentrail_constructs.stateless import check_exclusive
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
@@ -281,15 +281,7 @@ class StatefulAgent(Construct):
         )
 
     def _build_routes(self) -> None:
-        message = invoke_request_schema()
-        create = object_schema({"state": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT)})
-        state = object_schema(
-            {
-                "data": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-                "expected_version": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=0),
-            },
-            required=["data", "expected_version"],
-        )
+        create, message, state = (request_model(name) for name in ("CreateSessionRequest", "MessageRequest", "StateUpdate"))
         route = self.api.add_function_route
         route("/sessions", "POST", self.alias, request_schema=create, operation_name="CreateSession")
         route("/sessions/{session_id}/messages", "POST", self.alias, request_schema=message, operation_name="SendMessage")

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
-
-#: Mirrors agentrail_runtime.api.stateless.InvokeRequest; tests/infra checks they agree.
-INVOKE_REQUEST_SCHEMA = {
-    "message": {"min_length": 1, "max_length": 8000, "pattern": r"\S"},
-    "model": {"min_length": 1, "max_length": 200, "pattern": r"\S", "nullable": True},
-}
-
-
-def invoke_request_schema() -> apigw.JsonSchema:
-    """The body of ``POST /invoke`` and of a session's ``POST /sessions/{id}/messages``: INVOKE_REQUEST_SCHEMA."""
-    return object_schema({name: string_schema(**rules) for name, rules in INVOKE_REQUEST_SCHEMA.items()}, required=["message"])
 
 
 def check_exclusive(existing: object, options: object, existing_name: str, options_name: str) -> None:
@@ -69,7 +58,7 @@ class StatelessAgent(Construct):
         self.api = AgentApi(self, "Api", options=api, description="agentrail stateless agent")
         self.rest_api = self.api.rest_api
         self.api.add_function_route(
-            "/invoke", "POST", self.alias, request_schema=invoke_request_schema(), operation_name="Invoke"
+            "/invoke", "POST", self.alias, request_schema=request_model("InvokeRequest"), operation_name="Invoke"
         )
         self.api.add_operational_routes(self.alias)
 

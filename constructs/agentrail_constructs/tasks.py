@@ -21,10 +21,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_map_schema, string_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, execution_arn_pattern, logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
+from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stateless import check_exclusive
 from agentrail_constructs.storage import private_bucket, secure_table
@@ -404,16 +405,7 @@ class AsyncAgent(Construct):
         )
 
     def _build_routes(self) -> None:
-        submission = object_schema(
-            {
-                "message": string_schema(min_length=1, max_length=8000, pattern=r"\S"),
-                "task_type": string_schema(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
-                "model": string_schema(min_length=1, max_length=200, pattern=r"\S", nullable=True),
-                "callback_url": string_schema(min_length=1, max_length=2048, nullable=True),
-                "metadata": string_map_schema(max_properties=16, max_length=256),
-            },
-            required=["message"],
-        )
+        submission = request_model("TaskSubmission")
         route = self.api.add_function_route
         route("/tasks", "POST", self.alias, request_schema=submission, operation_name="SubmitTask")
         route("/tasks/{task_id}", "GET", self.alias, operation_name="GetTask")

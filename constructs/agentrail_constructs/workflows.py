@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.nag import acknowledge
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
@@ -24,7 +25,7 @@ LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.TooManyRequestsException",
 )
 #: Raised by the runtime when a model provider keeps throttling or is down; worth retrying later.
-MODEL_TRANSIENT_ERRORS = ("ModelThrottledError", "ModelUnavailableError")
+MODEL_TRANSIENT_ERRORS = contract.MODEL_TRANSIENT_ERRORS
 #: A Standard execution ends at one year whatever its TimeoutSeconds says, and that end cannot be caught.
 STANDARD_WORKFLOW_LIMIT = Duration.days(365)
 #: Lambda's maximum timeout: one workflow step is one invocation.

@@ -167,7 +167,7 @@ def test_decision_body_must_be_approve_or_reject_with_an_optional_comment(defaul
 
     assert schema["required"] == ["decision"]
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["decision"]["pattern"] == "^(approve|reject)$"
+    assert schema["properties"]["decision"]["enum"] == ["approve", "reject"]
     assert schema["properties"]["comment"]["maxLength"] == 1000
 
 
