@@ -41,7 +41,6 @@ def validate_workflow(
     execution_timeout: Duration,
     step_timeout: Duration,
     slice_steps: int | None = None,
-    timeout_name: str = "execution_timeout",
 ) -> None:
     """The limits every agent workflow shares; messages name ``owner``'s option."""
     if not task_types:
@@ -49,7 +48,7 @@ def validate_workflow(
     if step_timeout.to_seconds() > LAMBDA_TIMEOUT_LIMIT.to_seconds():
         raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
     if execution_timeout.to_seconds() > STANDARD_WORKFLOW_LIMIT.to_seconds():
-        raise ValueError(f"{timeout_name} cannot exceed a Standard workflow's 1-year limit")
+        raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
     if slice_steps is not None and not 1 <= slice_steps <= 100:
         raise ValueError("slice_steps must be between 1 and 100")
 
