@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 TRAVEL_DAYS ?= 400
 TRAVEL_TIERS ?= tests/unit tests/integration
 
-.PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi clean
+.PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
@@ -84,6 +84,10 @@ bench: setup
 
 openapi: setup
 	$(BIN)/agentrail openapi --output openapi.json
+
+# API Gateway's request models, generated from the runtime's pydantic models (tests/unit fails while they are stale).
+schemas: setup
+	$(BIN)/python -m agentrail_runtime.api.gateway_models constructs/agentrail_constructs/request_models.json
 
 clean:
 	rm -rf cdk.out .agentrail .pytest_cache

@@ -8,13 +8,14 @@ from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.renames import renamed_class
 from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 from agentrail_constructs.multiagent import (
     HierarchicalAgents,
     HierarchicalOptions,
     MultiAgentOptions,
     MultiAgentSystem,
-    Specialist,
+    SpecialistOptions,
 )
 from agentrail_constructs.stacks import (
     PATTERN_STACKS,
@@ -24,14 +25,8 @@ from agentrail_constructs.stacks import (
     StatefulAgentStack,
     StatelessAgentStack,
 )
-from agentrail_constructs.tasks import (
-    AsyncAgent,
-    AsyncOptions,
-    LongTaskWorkflow,
-    LongTaskWorkflowOptions,
-    TaskTable,
-    TaskTableOptions,
-)
+from agentrail_constructs.task_table import TaskTable, TaskTableOptions
+from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflow, LongTaskWorkflowOptions
 from agentrail_constructs.stateless import StatelessAgent
 
 __all__ = [
@@ -63,9 +58,16 @@ __all__ = [
     "SessionOptions",
     "SessionTable",
     "SessionTableOptions",
-    "Specialist",
+    "SpecialistOptions",
     "StatefulAgent",
     "StatefulAgentStack",
     "StatelessAgent",
     "StatelessAgentStack",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Old names that keep working for one release (with a ``DeprecationWarning``)."""
+    if name == "Specialist":
+        return renamed_class(name, SpecialistOptions)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

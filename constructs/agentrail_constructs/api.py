@@ -64,6 +64,20 @@ class AgentApiOptions:
     """Create the account-wide role API Gateway needs to write execution logs. Default: true."""
 
 
+#: Options that configure the stage of a REST API the construct creates: not used with an existing REST API.
+_STAGE_OPTIONS = ("stage_name", "throttling_rate_limit", "throttling_burst_limit", "access_log_retention", "account_cloudwatch_role")
+
+
+def _check_stage_options_unused(options: AgentApiOptions) -> None:
+    defaults = AgentApiOptions()
+    changed = [name for name in _STAGE_OPTIONS if getattr(options, name) != getattr(defaults, name)]
+    if changed:
+        raise ValueError(
+            f"{', '.join(changed)} configure the stage of a new REST API; with existing_rest_api, set them on your "
+            "own API's stage (only auth and web_acl_arn apply)"
+        )
+
+
 _ERROR_TEMPLATE = '{"error": "%s", "message": "%s", "request_id": "$context.requestId"}'
 _GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
     (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", "The request body does not match the schema."),
@@ -89,16 +103,75 @@ class AgentApi(Construct):
     logging at ERROR without data tracing, metrics and X-Ray. Gateway errors use
     the same JSON shape as the handlers and never echo the request.
 
+    Parameters
+    ----------
+    options:
+        Default: ``AgentApiOptions()`` (IAM auth, v1 stage).
+    existing_rest_api:
+        Your REST API: the routes, their models, a request validator and the JSON gateway responses are added
+        to it, and its stage (throttling, logs, tracing) stays yours. A ``RestApi`` rather than an
+        ``IRestApi``: the routes need its deployment stage (an imported API has none). With it, only
+        ``auth`` and ``web_acl_arn`` of ``options`` apply; the stage options must keep their defaults.
+
     Attributes
     ----------
-    rest_api, stage, access_log_group, validator, authorizer, api_key, usage_plan
+    rest_api, stage, access_log_group (none with an existing API), validator, authorizer, api_key, usage_plan
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, options: AgentApiOptions | None = None, description: str = "") -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        options: AgentApiOptions | None = None,
+        existing_rest_api: apigw.RestApi | None = None,
+        description: str = "",
+    ) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or AgentApiOptions()
+        self.access_log_group: logs.LogGroup | None = None
+        if existing_rest_api is not None:
+            _check_stage_options_unused(options)
+            self.rest_api = existing_rest_api
+        else:
+            self.rest_api = self._build_rest_api(options, description)
+        self.stage = self.rest_api.deployment_stage
+        self.validator = apigw.RequestValidator(
+            self, "Validator", rest_api=self.rest_api, validate_request_body=True, validate_request_parameters=True
+        )
+        for response_type, status, code, message in _GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": _ERROR_TEMPLATE % (code, message)},
+            )
+        self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None
+        self.api_key: apigw.IApiKey | None = None
+        self.usage_plan: apigw.UsagePlan | None = None
+        self._build_auth(options)
+        if options.web_acl_arn:
+            wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=options.web_acl_arn)
+        elif existing_rest_api is None:
+            acknowledge(
+                self.stage.node.default_child,
+                "APIG3",
+                "No WAF by default: a web ACL costs money while idle and its rules are owner-specific. "
+                "Pass web_acl_arn to associate one; stage throttling and authentication are always on.",
+            )
+        if existing_rest_api is None and options.account_cloudwatch_role:
+            role = self.rest_api.node.find_child("CloudWatchRole").node.default_child
+            acknowledge(
+                role,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level logging role must use this AWS managed policy; it only allows writing "
+                "API Gateway execution logs. Set account_cloudwatch_role=False if the account already has one.",
+            )
+        CfnOutput(self, "Url", value=self.rest_api.url, description="Invoke URL of the stage")
+
+    def _build_rest_api(self, options: AgentApiOptions, description: str) -> apigw.RestApi:
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=options.access_log_retention)
-        self.rest_api = apigw.RestApi(
+        return apigw.RestApi(
             self,
             "RestApi",
             description=description or f"agentrail API {self.node.path}",
@@ -119,31 +192,6 @@ class AgentApi(Construct):
                 ),
             ),
         )  # fmt: skip
-        self.stage = self.rest_api.deployment_stage
-        self.validator = apigw.RequestValidator(
-            self, "Validator", rest_api=self.rest_api, validate_request_body=True, validate_request_parameters=True
-        )
-        for response_type, status, code, message in _GATEWAY_RESPONSES:
-            self.rest_api.add_gateway_response(
-                f"Gateway{response_type.response_type}",
-                type=response_type,
-                status_code=status,
-                templates={"application/json": _ERROR_TEMPLATE % (code, message)},
-            )
-        self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None
-        self.api_key: apigw.IApiKey | None = None
-        self.usage_plan: apigw.UsagePlan | None = None
-        self._build_auth(options)
-        self._build_waf_or_acknowledge(options)
-        if options.account_cloudwatch_role:
-            role = self.rest_api.node.find_child("CloudWatchRole").node.default_child
-            acknowledge(
-                role,
-                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-                "API Gateway's account-level logging role must use this AWS managed policy; it only allows writing "
-                "API Gateway execution logs. Set account_cloudwatch_role=False if the account already has one.",
-            )
-        CfnOutput(self, "Url", value=self.rest_api.url, description="Invoke URL of the stage")
 
     def _build_auth(self, options: AgentApiOptions) -> None:
         auth = options.auth
@@ -161,18 +209,6 @@ class AgentApi(Construct):
             )
             self.usage_plan.add_api_key(self.api_key)
             CfnOutput(self, "ApiKeyId", value=self.api_key.key_id, description="Read the key with: aws apigateway get-api-key --include-value --api-key <id>")
-
-    def _build_waf_or_acknowledge(self, options: AgentApiOptions) -> None:
-        stage = self.stage.node.default_child
-        if options.web_acl_arn:
-            wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=options.web_acl_arn)
-        else:
-            acknowledge(
-                stage,
-                "APIG3",
-                "No WAF by default: a web ACL costs money while idle and its rules are owner-specific. "
-                "Pass web_acl_arn to associate one; stage throttling and authentication are always on.",
-            )
 
     def add_function_route(
         self,
@@ -256,32 +292,4 @@ class AgentApi(Construct):
         return self.rest_api.url
 
 
-def string_schema(
-    *, min_length: int = 1, max_length: int, pattern: str | None = None, nullable: bool = False
-) -> apigw.JsonSchema:
-    """A draft-4 string schema; ``nullable`` also accepts JSON ``null`` (a pydantic ``str | None`` field)."""
-    kind = [apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL] if nullable else apigw.JsonSchemaType.STRING
-    return apigw.JsonSchema(type=kind, min_length=min_length, max_length=max_length, pattern=pattern)
-
-
-def object_schema(properties: dict[str, apigw.JsonSchema], *, required: Sequence[str] = ()) -> apigw.JsonSchema:
-    """A draft-4 object schema that refuses unknown properties, as the handlers' pydantic models do."""
-    return apigw.JsonSchema(
-        schema=apigw.JsonSchemaVersion.DRAFT4,
-        type=apigw.JsonSchemaType.OBJECT,
-        properties=properties,
-        required=list(required) or None,
-        additional_properties=False,
-    )
-
-
-def string_map_schema(*, max_properties: int, max_length: int) -> apigw.JsonSchema:
-    """A draft-4 object of at most ``max_properties`` string values, each at most ``max_length`` long (a ``dict[str, str]``)."""
-    return apigw.JsonSchema(
-        type=apigw.JsonSchemaType.OBJECT,
-        max_properties=max_properties,
-        additional_properties=apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=max_length),
-    )
-
-
-__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth", "object_schema", "string_map_schema", "string_schema"]
+__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth"]

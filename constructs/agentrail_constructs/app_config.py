@@ -53,16 +53,16 @@ class AppConfig:
 
     def stack_options(self, pattern: str) -> dict[str, Any]:
         """Keyword arguments of the pattern's stack."""
-        options: dict[str, Any] = {"function": self.function_options(), "api": self.api_options(), "env": self.env}
+        options: dict[str, Any] = {"function_options": self.function_options(), "api_options": self.api_options(), "env": self.env}
         if pattern == "stateful":
             if self.session_concurrency not in ("reject", "enqueue"):
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
-            options["sessions"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
+            options["session_options"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
         if pattern == "async":
             approvals: dict[str, Any] = {"groups": {"approvers": list(self.approvers)}}
             if self.approval_timeout_seconds:
-                approvals["timeout"] = Duration.seconds(self.approval_timeout_seconds)
-            options["approvals"] = ApprovalOptions(**approvals)
+                approvals["decision_timeout"] = Duration.seconds(self.approval_timeout_seconds)
+            options["approval_options"] = ApprovalOptions(**approvals)
         return options
 
     def function_options(self) -> AgentFunctionOptions:

@@ -18,12 +18,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, object_schema, string_schema
+from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
+from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import secure_table, string_key
-from agentrail_constructs.tasks import TaskTable
+from agentrail_constructs.renames import renamed_keywords
+from agentrail_constructs.task_table import TaskTable
 from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
     TASK_FIELDS,
@@ -34,16 +36,18 @@ from agentrail_constructs.workflows import (
 )
 
 
+@renamed_keywords(timeout="decision_timeout")
 @dataclass(frozen=True, kw_only=True)
 class ApprovalOptions:
     """Human approval pauses for tools marked ``requires_approval``."""
 
     task_types: Sequence[str] = ("reviewed",)
     """Task types routed to the approval workflow. Default: ``reviewed``."""
-    timeout: Duration = field(default_factory=lambda: Duration.days(3))
-    """How long a decision may take (the wait task's TimeoutSeconds), under ``execution_timeout`` (at most 1 year). Default: 3 days."""
+    decision_timeout: Duration = field(default_factory=lambda: Duration.days(3))
+    """How long a decision may take (the wait task's TimeoutSeconds, formerly ``timeout``), under ``execution_timeout``
+    (at most 1 year). Default: 3 days."""
     timeout_policy: Literal["reject", "escalate"] = "reject"
-    """On timeout: reject, or escalate once to ``escalation_group`` (then reject). Default: reject."""
+    """When ``decision_timeout`` passes: reject, or escalate once to ``escalation_group`` (then reject). Default: reject."""
     approver_group: str = "approvers"
     """Who may decide: a Cognito group name, or a key of ``groups``. Default: ``approvers``."""
     escalation_group: str | None = None
@@ -74,22 +78,22 @@ class ApprovalOptions:
             step_timeout=self.step_timeout,
             slice_steps=self.slice_steps,
         )
-        if not 1 <= self.timeout.to_seconds() <= STANDARD_WORKFLOW_LIMIT.to_seconds():
-            raise ValueError("timeout must be between 1 second and the service's 1-year limit")
+        if not 1 <= self.decision_timeout.to_seconds() <= STANDARD_WORKFLOW_LIMIT.to_seconds():
+            raise ValueError("decision_timeout must be between 1 second and the service's 1-year limit")
         if self.timeout_policy == "escalate" and not self.escalation_group:
             raise ValueError("timeout_policy='escalate' needs escalation_group")
         waits = 2 if self.timeout_policy == "escalate" else 1
-        if self.execution_timeout.to_seconds() <= waits * self.timeout.to_seconds():
-            raise ValueError("execution_timeout must exceed the approval timeout(s), or the workflow ends while waiting")
-        if self.reminder_after is not None and self.reminder_after.to_seconds() >= self.timeout.to_seconds():
-            raise ValueError("reminder_after must be shorter than timeout")
+        if self.execution_timeout.to_seconds() <= waits * self.decision_timeout.to_seconds():
+            raise ValueError("execution_timeout must exceed the decision_timeout wait(s), or the workflow ends while waiting")
+        if self.reminder_after is not None and self.reminder_after.to_seconds() >= self.decision_timeout.to_seconds():
+            raise ValueError("reminder_after must be shorter than decision_timeout")
 
 
 class ApprovalWorkflow(Construct):
     """A Step Functions Standard workflow with ``.waitForTaskToken`` approval pauses.
 
     Start → Step (loop) → when a tool needs approval: RequestApproval (waits
-    for a decision, TimeoutSeconds = ``timeout``; a ``Catch`` on
+    for a decision, TimeoutSeconds = ``decision_timeout``; a ``Catch`` on
     ``States.Timeout`` applies the timeout policy) → Resume (the tamper check,
     then the tool runs with exactly the approved arguments, or the agent is
     told it was rejected) → ... → Finished. Approval records keep the task
@@ -101,6 +105,7 @@ class ApprovalWorkflow(Construct):
     task_types
     """
 
+    @renamed_keywords(function="function_options")
     def __init__(
         self,
         scope: Construct,
@@ -109,7 +114,7 @@ class ApprovalWorkflow(Construct):
         task_table: TaskTable,
         event_bus: events.IEventBus,
         options: ApprovalOptions | None = None,
-        function: AgentFunctionOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or ApprovalOptions()
@@ -159,7 +164,7 @@ class ApprovalWorkflow(Construct):
             self,
             "Steps",
             handler_code=handler_dir("task_workflow"),
-            options=replace(function or AgentFunctionOptions(), timeout=options.step_timeout),
+            options=replace(function_options or AgentFunctionOptions(), timeout=options.step_timeout),
         )
         task_table.grant_tasks(self.step_function, event_bus=event_bus)
         self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
@@ -188,7 +193,7 @@ class ApprovalWorkflow(Construct):
             "AGENT_APPROVAL_TABLE": self.approvals_table.table_name,
             "AGENT_APPROVAL_AUDIT_TABLE": self.audit_table.table_name,
             "AGENT_APPROVAL_AUDIT_RETENTION_DAYS": str(max(1, int(o.audit_retention.to_days()))),
-            "AGENT_APPROVAL_TIMEOUT_SECONDS": str(int(o.timeout.to_seconds())),
+            "AGENT_APPROVAL_TIMEOUT_SECONDS": str(int(o.decision_timeout.to_seconds())),
             "AGENT_APPROVAL_TIMEOUT_POLICY": o.timeout_policy,
             "AGENT_APPROVAL_APPROVER_GROUP": o.approver_group,
             "AGENT_APPROVAL_GROUPS": json.dumps({k: list(v) for k, v in o.groups.items()}, sort_keys=True),
@@ -227,13 +232,7 @@ class ApprovalWorkflow(Construct):
     def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
         """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,
         ``POST /approvals/{id}/webhook`` on ``api``, served by ``target`` (the async API function)."""
-        decision = object_schema(
-            {
-                "decision": string_schema(min_length=6, max_length=7, pattern="^(approve|reject)$"),
-                "comment": string_schema(min_length=0, max_length=1000, nullable=True),
-            },
-            required=["decision"],
-        )
+        decision = request_model("DecisionRequest")
         route = api.add_function_route
         route("/approvals", "GET", target.alias, request_parameters={"querystring.status": False}, operation_name="ListApprovals")
         route("/approvals/{approval_id}", "GET", target.alias, operation_name="GetApproval")
@@ -283,7 +282,7 @@ class ApprovalWorkflow(Construct):
                 integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
                 payload={"action": "request_approval", "level": level, **TASK_FIELDS, "task_token": sfn.JsonPath.task_token},
                 result_path="$.decision",
-                timeout=o.timeout,
+                timeout=o.decision_timeout,
             )
 
         decision_selector = {

@@ -16,14 +16,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge
 from agentrail_constructs.sources import handler_dir
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_14
-_MODEL_SPEC = re.compile(r"^(local|bedrock:[\w.:/-]+|openai:[\w.:/-]+)$")
-_INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
-HealthCheckKind = Literal["dynamodb", "sqs", "s3", "secretsmanager", "stepfunctions", "events", "sns"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,10 +92,8 @@ class AgentFunctionOptions:
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
         for spec in (self.model, *self.allowed_models):
-            if not _MODEL_SPEC.match(spec):
-                raise ValueError(
-                    f"unknown model {spec!r}: use 'local', 'bedrock:<model-id>' or 'openai:<model>'"
-                )
+            if not contract.MODEL_SPEC.match(spec):
+                raise ValueError(contract.unknown_model_message(spec))
             if spec.startswith("openai:") and self.openai_api_key_secret is None:
                 raise ValueError(f"model {spec!r} needs openai_api_key_secret (a Secrets Manager secret)")
         for name, value, low, high in (
@@ -237,7 +233,7 @@ class AgentFunction(Construct):
         stack = Stack.of(self)
         arns: list[str] = []
         for model_id in model_ids:
-            if model_id.startswith(_INFERENCE_PROFILE_PREFIXES):
+            if model_id.startswith(contract.INFERENCE_PROFILE_PREFIXES):
                 base = model_id.split(".", 1)[1]
                 arns.append(stack.format_arn(service="bedrock", resource="inference-profile", resource_name=model_id))
                 arns.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{base}")
@@ -256,8 +252,10 @@ class AgentFunction(Construct):
         self.add_health_check("secretsmanager", secret.secret_arn)
         return grant
 
-    def add_health_check(self, kind: HealthCheckKind, name: str) -> None:
+    def add_health_check(self, kind: contract.HealthCheckKind, name: str) -> None:
         """Have ``GET /health`` prove that this dependency is reachable (the grant must allow the probe)."""
+        if kind not in contract.HEALTH_CHECK_KINDS:
+            raise ValueError(f"unknown health check kind {kind!r}; known: {', '.join(contract.HEALTH_CHECK_KINDS)}")
         self._health_checks.append({"kind": kind, "name": name})
         self.function.add_environment("AGENT_HEALTH_CHECKS", Stack.of(self).to_json_string(list(self._health_checks)))
 

@@ -18,6 +18,7 @@ from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, execution_arn_pattern
 from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
+from agentrail_constructs.renames import renamed_class, renamed_keywords
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
@@ -32,8 +33,11 @@ _AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Specialist:
-    """A specialist, declared as data: adding one needs no new construct code."""
+class SpecialistOptions:
+    """A specialist the MultiAgentSystem creates, declared as data: adding one needs no new construct code.
+
+    (Formerly ``Specialist``, a name the runtime's running specialist also has.)
+    """
 
     name: str
     """Unique, 1-32 characters of a-z, 0-9, _ and -."""
@@ -67,7 +71,7 @@ class MultiAgentOptions:
     """Deliveries before a message goes to a dead-letter queue. Default: 5."""
 
 
-def validate_team(specialists: Sequence[Specialist], options: MultiAgentOptions) -> None:
+def validate_team(specialists: Sequence[SpecialistOptions], options: MultiAgentOptions) -> None:
     """Fail at synth with a message naming the problem and the known names."""
     if not specialists:
         raise ValueError("a MultiAgentSystem needs at least one specialist")
@@ -125,28 +129,29 @@ class MultiAgentSystem(Construct):
     orchestrator, orchestrator_queue, api
     """
 
+    @renamed_keywords(function="function_options", api="api_options")
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        specialists: Sequence[Specialist],
+        specialists: Sequence[SpecialistOptions],
         options: MultiAgentOptions | None = None,
-        function: AgentFunctionOptions | None = None,
-        api: AgentApiOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        api_options: AgentApiOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or MultiAgentOptions()
         validate_team(specialists, options)
-        base = function or AgentFunctionOptions()
+        base = function_options or AgentFunctionOptions()
         self.tasks = AsyncAgent(
             self,
             "Tasks",
-            function=base,
-            worker_function=replace(base, model=options.router_model, timeout=Duration.minutes(2)),
+            function_options=base,
+            worker_function_options=replace(base, model=options.router_model, timeout=Duration.minutes(2)),
             worker_code=handler_dir("router"),
             options=AsyncOptions(max_receive_count=options.max_receive_count),
-            api=api,
+            api_options=api_options,
         )
         self.api = self.tasks.api
         self.router = self.tasks.worker
@@ -273,6 +278,7 @@ class HierarchicalAgents(Construct):
     state_machine, function, fan_out, log_group, task_types
     """
 
+    @renamed_keywords(function="function_options")
     def __init__(
         self,
         scope: Construct,
@@ -280,13 +286,13 @@ class HierarchicalAgents(Construct):
         *,
         tasks: AsyncAgent,
         options: HierarchicalOptions | None = None,
-        function: AgentFunctionOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = o = options or HierarchicalOptions()
         o.validate()
         self.task_types = tuple(o.task_types)
-        base = function or AgentFunctionOptions()
+        base = function_options or AgentFunctionOptions()
         self.function = AgentFunction(
             self,
             "Steps",
@@ -368,3 +374,10 @@ class HierarchicalAgents(Construct):
             acknowledge(policy.node.default_child, f"IAM5[Resource::{executions}:*]", reason)
             acknowledge(policy.node.default_child, f"IAM5[Resource::{executions}/*:*]", reason)
         return machine
+
+
+def __getattr__(name: str) -> object:
+    """``Specialist`` is the old name of :class:`SpecialistOptions`; it keeps working for one release."""
+    if name == "Specialist":
+        return renamed_class(name, SpecialistOptions)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

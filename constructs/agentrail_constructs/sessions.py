@@ -15,13 +15,14 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import private_bucket, secure_table
-from agentrail_constructs.stateless import check_exclusive, invoke_request_schema
+from agentrail_constructs.renames import check_exclusive, renamed_keywords
+from agentrail_constructs.request_models import request_model
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
@@ -53,7 +54,8 @@ class SessionTable(Construct):
     Parameters
     ----------
     existing_table:
-        Use your table (it must have string keys ``pk`` and ``sk`` and TTL on ``expires_at``). Not with ``table_options``.
+        Your table (any ``ITable`` with string keys ``pk`` and ``sk`` and TTL on ``expires_at``; without this
+        construct's stream, expired sessions' turns are not purged). Not with ``table_options``.
     table_options:
         Options of a new table. Default: ``SessionTableOptions()``.
 
@@ -72,7 +74,7 @@ class SessionTable(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_table, table_options, "existing_table", "table_options")
-        options = table_options or SessionTableOptions()
+        self.options = options = table_options or SessionTableOptions()
         self.encryption_key = options.encryption_key
         self.offload_bucket: s3.Bucket | None = None
         self.cleanup_function: AgentFunction | None = None
@@ -198,48 +200,59 @@ class StatefulAgent(Construct):
 
     Parameters
     ----------
-    function:
-        Options of the API function (and of the queue worker under ``enqueue``).
-    sessions:
+    function_options:
+        Options of the API function (and of the queue worker under ``enqueue``). Default: ``AgentFunctionOptions()``.
+    session_options:
         Window, expiry and concurrency policy. Default: ``SessionOptions()``.
-    session_table:
-        An existing SessionTable. Not with ``table_options``.
-    table_options:
-        Options of a new SessionTable.
-    api:
+    existing_session_table:
+        Your SessionTable (the construct, not an ``ITable``: turns may need its offload bucket; wrap your own table
+        with ``SessionTable(existing_table=...)``). Not with ``session_table_options``.
+    session_table_options:
+        Options of a new SessionTable. Default: ``SessionTableOptions()``.
+    api_options:
         REST API options. Default: IAM auth.
+    existing_rest_api:
+        Your REST API to add the routes to (see :class:`AgentApi`). Default: a new one.
 
     Attributes
     ----------
     session_table, table, agent_function, function, alias, api, rest_api, queue, dead_letter_queue, worker
     """
 
+    @renamed_keywords(
+        function="function_options",
+        sessions="session_options",
+        session_table="existing_session_table",
+        table_options="session_table_options",
+        api="api_options",
+    )
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: AgentFunctionOptions | None = None,
-        sessions: SessionOptions | None = None,
-        session_table: SessionTable | None = None,
-        table_options: SessionTableOptions | None = None,
-        api: AgentApiOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        session_options: SessionOptions | None = None,
+        existing_session_table: SessionTable | None = None,
+        session_table_options: SessionTableOptions | None = None,
+        api_options: AgentApiOptions | None = None,
+        existing_rest_api: apigw.RestApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        check_exclusive(session_table, table_options, "session_table", "table_options")
-        self.session_options = options = sessions or SessionOptions()
+        check_exclusive(existing_session_table, session_table_options, "existing_session_table", "session_table_options")
+        self.session_options = options = session_options or SessionOptions()
         options.validate()
-        self.session_table = session_table or SessionTable(self, "Sessions", table_options=table_options)
+        self.session_table = existing_session_table or SessionTable(self, "Sessions", table_options=session_table_options)
         self.table = self.session_table.table
-        self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("sessions"), options=function)
+        self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("sessions"), options=function_options)
         self.function = self.agent_function.function
         self.alias = self.agent_function.alias
         self._configure(self.agent_function)
         self.queue = self.dead_letter_queue = None
         self.worker: AgentFunction | None = None
         if options.concurrency == "enqueue":
-            self._build_queue(function)
-        self.api = AgentApi(self, "Api", options=api, description="agentrail stateful agent")
+            self._build_queue(function_options)
+        self.api = AgentApi(self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateful agent")
         self.rest_api = self.api.rest_api
         self._build_routes()
 
@@ -281,15 +294,7 @@ class StatefulAgent(Construct):
         )
 
     def _build_routes(self) -> None:
-        message = invoke_request_schema()
-        create = object_schema({"state": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT)})
-        state = object_schema(
-            {
-                "data": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-                "expected_version": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=0),
-            },
-            required=["data", "expected_version"],
-        )
+        create, message, state = (request_model(name) for name in ("CreateSessionRequest", "MessageRequest", "StateUpdate"))
         route = self.api.add_function_route
         route("/sessions", "POST", self.alias, request_schema=create, operation_name="CreateSession")
         route("/sessions/{session_id}/messages", "POST", self.alias, request_schema=message, operation_name="SendMessage")

@@ -5,29 +5,11 @@ from __future__ import annotations
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.renames import check_exclusive, renamed_keywords
+from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
-
-#: Mirrors agentrail_runtime.api.stateless.InvokeRequest; tests/infra checks they agree.
-INVOKE_REQUEST_SCHEMA = {
-    "message": {"min_length": 1, "max_length": 8000, "pattern": r"\S"},
-    "model": {"min_length": 1, "max_length": 200, "pattern": r"\S", "nullable": True},
-}
-
-
-def invoke_request_schema() -> apigw.JsonSchema:
-    """The body of ``POST /invoke`` and of a session's ``POST /sessions/{id}/messages``: INVOKE_REQUEST_SCHEMA."""
-    return object_schema({name: string_schema(**rules) for name, rules in INVOKE_REQUEST_SCHEMA.items()}, required=["message"])
-
-
-def check_exclusive(existing: object, options: object, existing_name: str, options_name: str) -> None:
-    """Refuse an existing resource *and* options for a new one (AWS Solutions Constructs' rule)."""
-    if existing is not None and options is not None:
-        raise ValueError(
-            f"pass either {existing_name} or {options_name}, not both: "
-            f"{options_name} configures a new resource, {existing_name} reuses yours"
-        )
 
 
 class StatelessAgent(Construct):
@@ -38,38 +20,43 @@ class StatelessAgent(Construct):
 
     Parameters
     ----------
-    function:
+    function_options:
         Options of a new AgentFunction. Default: ``AgentFunctionOptions()`` (local model, demo agent).
     existing_function:
-        An AgentFunction running the stateless handler. Not together with ``function``.
-    api:
+        Your AgentFunction running the stateless handler (the construct, not an ``IFunction``: the routes go to
+        its ``live`` alias and ``GET /health`` reads its dependency checks). Not with ``function_options``.
+    api_options:
         Options of the REST API. Default: ``AgentApiOptions()`` (IAM auth, v1 stage).
+    existing_rest_api:
+        Your REST API to add the routes to (see :class:`AgentApi`). Default: a new one.
 
     Attributes
     ----------
     agent_function, function, alias, api, rest_api
     """
 
+    @renamed_keywords(function="function_options", api="api_options")
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: AgentFunctionOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
         existing_function: AgentFunction | None = None,
-        api: AgentApiOptions | None = None,
+        api_options: AgentApiOptions | None = None,
+        existing_rest_api: apigw.RestApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        check_exclusive(existing_function, function, "existing_function", "function")
+        check_exclusive(existing_function, function_options, "existing_function", "function_options")
         self.agent_function = existing_function or AgentFunction(
-            self, "Agent", handler_code=handler_dir("stateless"), options=function
+            self, "Agent", handler_code=handler_dir("stateless"), options=function_options
         )
         self.function = self.agent_function.function
         self.alias = self.agent_function.alias
-        self.api = AgentApi(self, "Api", options=api, description="agentrail stateless agent")
+        self.api = AgentApi(self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateless agent")
         self.rest_api = self.api.rest_api
         self.api.add_function_route(
-            "/invoke", "POST", self.alias, request_schema=invoke_request_schema(), operation_name="Invoke"
+            "/invoke", "POST", self.alias, request_schema=request_model("InvokeRequest"), operation_name="Invoke"
         )
         self.api.add_operational_routes(self.alias)
 

@@ -1,129 +1,45 @@
-"""AsyncAgent, TaskTable and LongTaskWorkflow: 202 + task id, SQS with a DLQ, idempotent workers, status and notifications."""
+"""AsyncAgent and LongTaskWorkflow: 202 + task id, SQS with a DLQ, idempotent workers, status and notifications."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
-from agentrail_constructs.api import AgentApi, AgentApiOptions, object_schema, string_map_schema, string_schema
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, execution_arn_pattern, logical_id
+from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
+from agentrail_constructs.nag import acknowledge, execution_arn_pattern
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
+from agentrail_constructs.renames import check_exclusive, renamed_keywords
+from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.stateless import check_exclusive
-from agentrail_constructs.storage import private_bucket, secure_table
+from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
 
-if TYPE_CHECKING:
-    from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 
-
-@dataclass(frozen=True, kw_only=True)
-class TaskTableOptions:
-    encryption_key: kms.IKey | None = None
-    """A customer managed key for the tables, the bucket and the queues. Default: AWS managed encryption."""
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
-    """Default: RETAIN."""
-    retention: Duration = field(default_factory=lambda: Duration.days(30))
-    """How long a finished task's record is kept (TTL). Default: 30 days."""
-
-
-class TaskTable(Construct):
-    """Task records (partition key ``task_id``, TTL ``expires_at``), an encrypted bucket for large
-    results and checkpoints, and the Powertools idempotency table.
-
-    Attributes
-    ----------
-    table, results_bucket, idempotency_table, encryption_key, retention_days
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, options: TaskTableOptions | None = None) -> None:
-        super().__init__(scope, construct_id)
-        self.options = options = options or TaskTableOptions()
-        self.encryption_key = options.encryption_key
-        self.retention_days = max(1, int(options.retention.to_days()))
-        self.table = secure_table(
-            self,
-            "Table",
-            partition_key="task_id",
-            time_to_live_attribute="expires_at",
-            encryption_key=options.encryption_key,
-            removal_policy=options.removal_policy,
-        )
-        # Idempotency records only matter for a day: nothing to keep when the stack goes.
-        self.idempotency_table = secure_table(
-            self,
-            "IdempotencyTable",
-            partition_key="id",
-            time_to_live_attribute="expiration",
-            encryption_key=options.encryption_key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.results_bucket = private_bucket(
-            self,
-            "ResultsBucket",
-            encryption_key=options.encryption_key,
-            removal_policy=options.removal_policy,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.retention_days + 1))],
-            access_log_reason=(
-                "Only the task functions' roles read and write this bucket, behind an API that logs every request; "
-                "enable CloudTrail S3 data events for object-level audit if you need it."
-            ),
-        )
-
-    def grant_tasks(self, agent_function: AgentFunction, *, event_bus: events.IEventBus | None = None) -> None:
-        """Read/write tasks and results, use the idempotency table, and know where they are.
-
-        With ``event_bus``, also put task events (``Task Finished``) on that bus. Default: no bus.
-        """
-        fn = agent_function.function
-        self.table.grant_read_write_data(fn)
-        self.idempotency_table.grant_read_write_data(fn)
-        bucket = self.results_bucket
-        iam.Grant.add_to_principal(
-            grantee=fn, actions=["s3:PutObject", "s3:GetObject"], resource_arns=[bucket.arn_for_objects("*")]
-        )
-        if bucket.encryption_key is not None:
-            bucket.encryption_key.grant_encrypt_decrypt(fn)
-        agent_function.acknowledge_policy(
-            f"IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
-            "Results and checkpoints are objects named by task id, unknown in advance; only Put/GetObject on this "
-            "one bucket are allowed.",
-        )
-        agent_function.add_environment("AGENT_TASK_TABLE", self.table.table_name)
-        agent_function.add_environment("AGENT_TASK_IDEMPOTENCY_TABLE", self.idempotency_table.table_name)
-        agent_function.add_environment("AGENT_TASK_BUCKET", bucket.bucket_name)
-        agent_function.add_environment("AGENT_TASK_RETENTION_DAYS", str(self.retention_days))
-        agent_function.add_health_check("dynamodb", self.table.table_name)
-        if event_bus is not None:
-            event_bus.grant_put_events_to(fn)
-            agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
-
-
+@renamed_keywords(timeout="execution_timeout")
 @dataclass(frozen=True, kw_only=True)
 class LongTaskWorkflowOptions:
     """A Step Functions Standard workflow for tasks beyond one Lambda's 15 minutes."""
 
     task_types: Sequence[str] = ("long",)
     """Task types routed to the workflow. Default: ``long``."""
-    timeout: Duration = field(default_factory=lambda: Duration.hours(24))
-    """Whole execution. Default: 24 hours."""
+    execution_timeout: Duration = field(default_factory=lambda: Duration.hours(24))
+    """The whole execution (formerly ``timeout``). Default: 24 hours."""
     step_timeout: Duration = field(default_factory=lambda: Duration.minutes(5))
     """One agent step (a Lambda invocation). Default: 5 minutes."""
     slice_steps: int = 2
@@ -135,10 +51,9 @@ class LongTaskWorkflowOptions:
         validate_workflow(
             "LongTaskWorkflowOptions",
             task_types=self.task_types,
-            execution_timeout=self.timeout,
+            execution_timeout=self.execution_timeout,
             step_timeout=self.step_timeout,
             slice_steps=self.slice_steps,
-            timeout_name="timeout",
         )
 
 
@@ -155,6 +70,7 @@ class LongTaskWorkflow(Construct):
     state_machine, step_function, log_group, task_types
     """
 
+    @renamed_keywords(function="function_options")
     def __init__(
         self,
         scope: Construct,
@@ -163,7 +79,7 @@ class LongTaskWorkflow(Construct):
         task_table: TaskTable,
         event_bus: events.IEventBus | None = None,
         options: LongTaskWorkflowOptions | None = None,
-        function: AgentFunctionOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or LongTaskWorkflowOptions()
@@ -173,7 +89,7 @@ class LongTaskWorkflow(Construct):
             self,
             "Steps",
             handler_code=handler_dir("task_workflow"),
-            options=replace(function or AgentFunctionOptions(), timeout=options.step_timeout),
+            options=replace(function_options or AgentFunctionOptions(), timeout=options.step_timeout),
         )
         task_table.grant_tasks(self.step_function, event_bus=event_bus)
         self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
@@ -193,7 +109,7 @@ class LongTaskWorkflow(Construct):
         for task in (loop.start, loop.step):
             task.add_catch(loop.mark_failed, errors=["States.ALL"], result_path="$.error")
         self.state_machine, self.log_group = standard_state_machine(
-            self, loop.start.next(loop.done), timeout=options.timeout, log_retention=options.log_retention
+            self, loop.start.next(loop.done), timeout=options.execution_timeout, log_retention=options.log_retention
         )
 
 
@@ -233,22 +149,31 @@ class AsyncAgent(Construct):
 
     Parameters
     ----------
-    function:
+    function_options:
         Options of the API function. Default: ``AgentFunctionOptions()``.
-    worker_function:
+    worker_function_options:
         Options of the worker. Default: the API's options with a 5-minute timeout.
     options:
         Queueing and notifications. Default: ``AsyncOptions()``.
-    task_table:
-        An existing TaskTable. Not with ``table_options``.
-    table_options:
-        Options of a new TaskTable.
-    long_tasks:
+    existing_task_table:
+        Your TaskTable (the construct, not an ``ITable``: tasks need its results bucket and idempotency table
+        too). Not with ``task_table_options``.
+    task_table_options:
+        Options of a new TaskTable. Default: ``TaskTableOptions()``.
+    existing_queue:
+        Your task queue (any ``IQueue``; give it a dead-letter queue whose ``maxReceiveCount`` is
+        ``options.max_receive_count``, and a visibility timeout of 6x the worker's). Default: a new encrypted
+        queue with a dead-letter queue.
+    existing_event_bus:
+        Your EventBridge bus for ``Task Finished`` events (any ``IEventBus``). Default: a new bus.
+    long_task_options:
         Route some task types to a LongTaskWorkflow. Default: none.
-    approvals:
+    approval_options:
         Route some task types to an ApprovalWorkflow and serve the approvals API. Default: none.
-    api:
+    api_options:
         REST API options. Default: IAM auth.
+    existing_rest_api:
+        Your REST API to add the routes to (see :class:`AgentApi`). Default: a new one.
     worker_code:
         Code asset of the queue's consumer. Default: agentrail's task worker (a multi-agent system passes its router).
 
@@ -258,42 +183,61 @@ class AsyncAgent(Construct):
     webhook_secret, notifier, notifier_dead_letter_queue, workflow, api, rest_api
     """
 
+    @renamed_keywords(
+        function="function_options",
+        worker_function="worker_function_options",
+        task_table="existing_task_table",
+        table_options="task_table_options",
+        long_tasks="long_task_options",
+        approvals="approval_options",
+        api="api_options",
+    )
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: AgentFunctionOptions | None = None,
-        worker_function: AgentFunctionOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        worker_function_options: AgentFunctionOptions | None = None,
         options: AsyncOptions | None = None,
-        task_table: TaskTable | None = None,
-        table_options: TaskTableOptions | None = None,
-        long_tasks: LongTaskWorkflowOptions | None = None,
-        approvals: ApprovalOptions | None = None,
-        api: AgentApiOptions | None = None,
+        existing_task_table: TaskTable | None = None,
+        task_table_options: TaskTableOptions | None = None,
+        existing_queue: sqs.IQueue | None = None,
+        existing_event_bus: events.IEventBus | None = None,
+        long_task_options: LongTaskWorkflowOptions | None = None,
+        approval_options: ApprovalOptions | None = None,
+        api_options: AgentApiOptions | None = None,
+        existing_rest_api: apigw.RestApi | None = None,
         worker_code: str | Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        check_exclusive(task_table, table_options, "task_table", "table_options")
+        check_exclusive(existing_task_table, task_table_options, "existing_task_table", "task_table_options")
         self.options = options = options or AsyncOptions()
         options.validate()
-        self.task_table = task_table or TaskTable(self, "Tasks", options=table_options)
-        self.event_bus = events.EventBus(self, "Events", description=f"agentrail task events of {self.node.path}")
-        base = function or AgentFunctionOptions()
+        self.task_table = existing_task_table or TaskTable(self, "Tasks", table_options=task_table_options)
+        self.event_bus: events.IEventBus = existing_event_bus or events.EventBus(
+            self, "Events", description=f"agentrail task events of {self.node.path}"
+        )
+        base = function_options or AgentFunctionOptions()
         self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("tasks"), options=base)
         self.function, self.alias = self.agent_function.function, self.agent_function.alias
-        worker_options = worker_function or replace(base, timeout=Duration.minutes(5))
+        worker_options = worker_function_options or replace(base, timeout=Duration.minutes(5))
         self.worker = AgentFunction(
             self, "Worker", handler_code=worker_code or handler_dir("task_worker"), options=worker_options
         )
-        queues = QueueWithDeadLetters(
-            self,
-            "TaskQueue",
-            visibility_timeout=visibility_timeout_for(worker_options.timeout),
-            max_receive_count=options.max_receive_count,
-            encryption_key=self.task_table.encryption_key,
-        )
-        self.queue, self.dead_letter_queue = queues.queue, queues.dead_letter_queue
+        self.queue: sqs.IQueue
+        self.dead_letter_queue: sqs.IQueue | None = None
+        if existing_queue is not None:
+            self.queue = existing_queue
+        else:
+            queues = QueueWithDeadLetters(
+                self,
+                "TaskQueue",
+                visibility_timeout=visibility_timeout_for(worker_options.timeout),
+                max_receive_count=options.max_receive_count,
+                encryption_key=self.task_table.encryption_key,
+            )
+            self.queue, self.dead_letter_queue = queues.queue, queues.dead_letter_queue
         for fn in (self.agent_function, self.worker):
             self._wire(fn)
         self.queue.grant_send_messages(self.function)
@@ -311,23 +255,23 @@ class AsyncAgent(Construct):
         self.approval_workflow: ApprovalWorkflow | None = None
         self.routes: dict[str, str] = {"default": "queue"}
         self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(dict(self.routes)))
-        if long_tasks is not None:
+        if long_task_options is not None:
             self.workflow = LongTaskWorkflow(
-                self, "LongTasks", task_table=self.task_table, event_bus=self.event_bus, options=long_tasks, function=base
-            )
+                self, "LongTasks", task_table=self.task_table, event_bus=self.event_bus, options=long_task_options,
+                function_options=base,
+            )  # fmt: skip
             self.add_workflow_route(self.workflow.state_machine, self.workflow.task_types)
-        if approvals is not None:
-            from agentrail_constructs.approvals import ApprovalWorkflow
-
+        if approval_options is not None:
             self.approval_workflow = ApprovalWorkflow(
-                self, "Approvals", task_table=self.task_table, event_bus=self.event_bus, options=approvals, function=base
-            )
+                self, "Approvals", task_table=self.task_table, event_bus=self.event_bus, options=approval_options,
+                function_options=base,
+            )  # fmt: skip
             self.approval_workflow.grant_decisions(self.agent_function)
             self.add_workflow_route(self.approval_workflow.state_machine, self.approval_workflow.task_types)
         self.webhook_secret = self.notifier = self.notifier_dead_letter_queue = None
         if options.webhooks:
             self._build_webhooks()
-        self.api = AgentApi(self, "Api", options=api, description="agentrail async agent")
+        self.api = AgentApi(self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail async agent")
         self.rest_api = self.api.rest_api
         self._build_routes()
         if self.approval_workflow is not None:
@@ -404,16 +348,7 @@ class AsyncAgent(Construct):
         )
 
     def _build_routes(self) -> None:
-        submission = object_schema(
-            {
-                "message": string_schema(min_length=1, max_length=8000, pattern=r"\S"),
-                "task_type": string_schema(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
-                "model": string_schema(min_length=1, max_length=200, pattern=r"\S", nullable=True),
-                "callback_url": string_schema(min_length=1, max_length=2048, nullable=True),
-                "metadata": string_map_schema(max_properties=16, max_length=256),
-            },
-            required=["message"],
-        )
+        submission = request_model("TaskSubmission")
         route = self.api.add_function_route
         route("/tasks", "POST", self.alias, request_schema=submission, operation_name="SubmitTask")
         route("/tasks/{task_id}", "GET", self.alias, operation_name="GetTask")

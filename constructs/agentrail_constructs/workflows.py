@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.nag import acknowledge
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
@@ -24,7 +25,7 @@ LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.TooManyRequestsException",
 )
 #: Raised by the runtime when a model provider keeps throttling or is down; worth retrying later.
-MODEL_TRANSIENT_ERRORS = ("ModelThrottledError", "ModelUnavailableError")
+MODEL_TRANSIENT_ERRORS = contract.MODEL_TRANSIENT_ERRORS
 #: A Standard execution ends at one year whatever its TimeoutSeconds says, and that end cannot be caught.
 STANDARD_WORKFLOW_LIMIT = Duration.days(365)
 #: Lambda's maximum timeout: one workflow step is one invocation.
@@ -40,7 +41,6 @@ def validate_workflow(
     execution_timeout: Duration,
     step_timeout: Duration,
     slice_steps: int | None = None,
-    timeout_name: str = "execution_timeout",
 ) -> None:
     """The limits every agent workflow shares; messages name ``owner``'s option."""
     if not task_types:
@@ -48,7 +48,7 @@ def validate_workflow(
     if step_timeout.to_seconds() > LAMBDA_TIMEOUT_LIMIT.to_seconds():
         raise ValueError("step_timeout cannot exceed Lambda's 15 minutes")
     if execution_timeout.to_seconds() > STANDARD_WORKFLOW_LIMIT.to_seconds():
-        raise ValueError(f"{timeout_name} cannot exceed a Standard workflow's 1-year limit")
+        raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
     if slice_steps is not None and not 1 <= slice_steps <= 100:
         raise ValueError("slice_steps must be between 1 and 100")
 

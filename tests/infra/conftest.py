@@ -196,6 +196,16 @@ def real_app(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
 
 
 @pytest.fixture(scope="session")
+def real_app_strict(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    """app.py with every pattern, every DeprecationWarning an error: our own app uses no deprecated name (bundling skipped)."""
+    return synthesize_real_app(
+        tmp_path_factory.mktemp("real-app-strict") / "cdk.out",
+        bundling=False,
+        environment={"PYTHONWARNINGS": "error::DeprecationWarning"},
+    )
+
+
+@pytest.fixture(scope="session")
 def real_app_in_an_account(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
     """app.py as ``cdk deploy`` synthesizes it with credentials: account and Region known (bundling skipped)."""
     return synthesize_real_app(
@@ -425,7 +435,7 @@ def synthesize(app_factory: Callable[..., cdk.App]) -> Callable[[Callable[[cdk.S
 #: Every pattern stack, and variants of them, as the construct tests synthesize them: name -> (pattern, stack options).
 PATTERN_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     **{pattern: (pattern, {}) for pattern in PATTERN_STACKS},
-    "stateful-enqueue": ("stateful", {"sessions": SessionOptions(concurrency="enqueue")}),
+    "stateful-enqueue": ("stateful", {"session_options": SessionOptions(concurrency="enqueue")}),
 }
 
 

@@ -44,14 +44,14 @@ def stateless_stack(app_factory: Callable[..., cdk.App], env: cdk.Environment, *
 
 @pytest.fixture(scope="module")
 def api_key_template(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
-    return stateless_stack(app_factory, stack_env, api=AgentApiOptions(auth=ApiAuth.api_key()))[1]
+    return stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key()))[1]
 
 
 @pytest.fixture(scope="module")
 def cognito_template(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
     stack = cdk.Stack(app_factory(), "Test", env=stack_env)
     pool = cognito.UserPool.from_user_pool_arn(stack, "Pool", USER_POOL_ARN)
-    StatelessAgent(stack, "Agent", api=AgentApiOptions(auth=ApiAuth.cognito([pool], scopes=["agents/invoke"])))
+    StatelessAgent(stack, "Agent", api_options=AgentApiOptions(auth=ApiAuth.cognito([pool], scopes=["agents/invoke"])))
     return Template.from_stack(stack)
 
 
@@ -90,7 +90,7 @@ def test_api_key_auth_puts_the_key_under_a_usage_plan_with_throttle_and_daily_qu
 
 
 def test_api_key_quota_can_be_left_out(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
-    _, template = stateless_stack(app_factory, stack_env, api=AgentApiOptions(auth=ApiAuth.api_key(quota_per_day=None)))
+    _, template = stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key(quota_per_day=None)))
 
     template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Quota": Match.absent(), "Throttle": Match.any_value()})
 
@@ -192,8 +192,8 @@ def test_existing_function_is_served_instead_of_a_new_one(app_factory: Callable[
 def test_existing_function_together_with_function_options_is_refused(stack: cdk.Stack) -> None:
     mine = AgentFunction(stack, "Mine")
 
-    with pytest.raises(ValueError, match="pass either existing_function or function, not both"):
-        StatelessAgent(stack, "Agent", existing_function=mine, function=AgentFunctionOptions())
+    with pytest.raises(ValueError, match="pass either existing_function or function_options, not both"):
+        StatelessAgent(stack, "Agent", existing_function=mine, function_options=AgentFunctionOptions())
 
 
 # -- stage ---------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_stage_has_tracing_throttling_metrics_and_error_logging_without_data_tra
 
 def test_stage_throttling_follows_the_options(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
     _, template = stateless_stack(
-        app_factory, stack_env, api=AgentApiOptions(throttling_rate_limit=5, throttling_burst_limit=10)
+        app_factory, stack_env, api_options=AgentApiOptions(throttling_rate_limit=5, throttling_burst_limit=10)
     )
 
     template.has_resource_properties(
@@ -254,7 +254,7 @@ def test_api_is_regional(stateless_template: Template) -> None:
 
 
 def test_account_cloudwatch_role_can_be_left_to_the_account(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
-    _, template = stateless_stack(app_factory, stack_env, api=AgentApiOptions(account_cloudwatch_role=False))
+    _, template = stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(account_cloudwatch_role=False))
 
     template.resource_count_is("AWS::ApiGateway::Account", 0)
     template.resource_count_is("AWS::IAM::Role", 1)
@@ -265,7 +265,7 @@ def test_no_web_acl_is_associated_by_default(stateless_template: Template) -> No
 
 
 def test_web_acl_arn_associates_the_web_acl_with_the_stage(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
-    _, template = stateless_stack(app_factory, stack_env, api=AgentApiOptions(web_acl_arn=WEB_ACL_ARN))
+    _, template = stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(web_acl_arn=WEB_ACL_ARN))
     stage = logical_id(template, "AWS::ApiGateway::Stage")
 
     association = next(iter(template.find_resources("AWS::WAFv2::WebACLAssociation").values()))["Properties"]

@@ -42,7 +42,7 @@ def full(synthesize: Any) -> tuple[AsyncAgent, Any]:
 
     def build(stack: cdk.Stack) -> AsyncAgent:
         key = kms.Key(stack, "Key", enable_key_rotation=True)
-        return AsyncAgent(stack, "Agent", approvals=FULL_OPTIONS, table_options=TaskTableOptions(encryption_key=key))
+        return AsyncAgent(stack, "Agent", approval_options=FULL_OPTIONS, task_table_options=TaskTableOptions(encryption_key=key))
 
     return synthesize(build)
 
@@ -167,7 +167,7 @@ def test_decision_body_must_be_approve_or_reject_with_an_optional_comment(defaul
 
     assert schema["required"] == ["decision"]
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["decision"]["pattern"] == "^(approve|reject)$"
+    assert schema["properties"]["decision"]["enum"] == ["approve", "reject"]
     assert schema["properties"]["comment"]["maxLength"] == 1000
 
 
@@ -300,18 +300,18 @@ def test_approvals_without_task_types_are_refused() -> None:
 
 
 @pytest.mark.parametrize("timeout", [Duration.seconds(0), Duration.days(366)])
-def test_timeout_outside_one_second_to_one_year_is_refused(timeout: Duration) -> None:
-    with pytest.raises(ValueError, match="timeout must be between 1 second and the service's 1-year limit"):
-        ApprovalOptions(timeout=timeout, execution_timeout=Duration.days(365)).validate()
+def test_decision_timeout_outside_one_second_to_one_year_is_refused(timeout: Duration) -> None:
+    with pytest.raises(ValueError, match="decision_timeout must be between 1 second and the service's 1-year limit"):
+        ApprovalOptions(decision_timeout=timeout, execution_timeout=Duration.days(365)).validate()
 
 
-def test_timeout_just_under_a_year_is_accepted() -> None:
-    ApprovalOptions(timeout=Duration.days(364), execution_timeout=Duration.days(365)).validate()
+def test_decision_timeout_just_under_a_year_is_accepted() -> None:
+    ApprovalOptions(decision_timeout=Duration.days(364), execution_timeout=Duration.days(365)).validate()
 
 
 def test_execution_timeout_beyond_a_year_is_refused() -> None:
     with pytest.raises(ValueError, match="execution_timeout cannot exceed a Standard workflow's 1-year limit"):
-        ApprovalOptions(timeout=Duration.days(365), execution_timeout=Duration.days(366)).validate()
+        ApprovalOptions(decision_timeout=Duration.days(365), execution_timeout=Duration.days(366)).validate()
 
 
 def test_escalate_without_an_escalation_group_is_refused() -> None:
@@ -320,22 +320,22 @@ def test_escalate_without_an_escalation_group_is_refused() -> None:
 
 
 def test_execution_timeout_not_longer_than_the_wait_is_refused() -> None:
-    with pytest.raises(ValueError, match="execution_timeout must exceed the approval timeout"):
-        ApprovalOptions(timeout=Duration.days(30), execution_timeout=Duration.days(30)).validate()
+    with pytest.raises(ValueError, match="execution_timeout must exceed the decision_timeout wait"):
+        ApprovalOptions(decision_timeout=Duration.days(30), execution_timeout=Duration.days(30)).validate()
 
 
 def test_execution_timeout_not_longer_than_both_escalation_waits_is_refused() -> None:
     options = ApprovalOptions(
-        timeout=Duration.days(10), timeout_policy="escalate", escalation_group="leads", execution_timeout=Duration.days(20)
+        decision_timeout=Duration.days(10), timeout_policy="escalate", escalation_group="leads", execution_timeout=Duration.days(20)
     )
 
-    with pytest.raises(ValueError, match="execution_timeout must exceed the approval timeout"):
+    with pytest.raises(ValueError, match="execution_timeout must exceed the decision_timeout wait"):
         options.validate()
 
 
-def test_reminder_not_shorter_than_the_timeout_is_refused() -> None:
-    with pytest.raises(ValueError, match="reminder_after must be shorter than timeout"):
-        ApprovalOptions(timeout=Duration.hours(4), reminder_after=Duration.hours(4)).validate()
+def test_reminder_not_shorter_than_the_decision_timeout_is_refused() -> None:
+    with pytest.raises(ValueError, match="reminder_after must be shorter than decision_timeout"):
+        ApprovalOptions(decision_timeout=Duration.hours(4), reminder_after=Duration.hours(4)).validate()
 
 
 def test_approval_step_timeout_beyond_15_minutes_is_refused() -> None:
@@ -345,4 +345,4 @@ def test_approval_step_timeout_beyond_15_minutes_is_refused() -> None:
 
 def test_approval_workflow_validates_its_options(stack: cdk.Stack) -> None:
     with pytest.raises(ValueError, match="escalation_group"):
-        AsyncAgent(stack, "Agent", approvals=ApprovalOptions(timeout_policy="escalate"))
+        AsyncAgent(stack, "Agent", approval_options=ApprovalOptions(timeout_policy="escalate"))

@@ -313,7 +313,7 @@ def test_other_auth_modes_pass_the_checks(app_factory: Callable[..., cdk.App], a
         if auth == "api_key"
         else ApiAuth.cognito([cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_Example1")])
     )
-    StatelessAgent(stack, "StatelessAgent", api=AgentApiOptions(auth=options))
+    StatelessAgent(stack, "StatelessAgent", api_options=AgentApiOptions(auth=options))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 
     app.synth()

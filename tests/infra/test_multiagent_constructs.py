@@ -15,7 +15,7 @@ from agentrail_constructs import (
     HierarchicalOptions,
     MultiAgentOptions,
     MultiAgentSystem,
-    Specialist,
+    SpecialistOptions,
 )
 
 QUEUE_SEND = "sqs:SendMessage"
@@ -23,8 +23,8 @@ QUEUE_SEND = "sqs:SendMessage"
 
 def specialist(
     name: str, *, handoffs: tuple[str, ...] = (), max_concurrency: int = 5, description: str | None = None
-) -> Specialist:
-    return Specialist(
+) -> SpecialistOptions:
+    return SpecialistOptions(
         name=name,
         description=description or f"Questions about {name}, routed here by the router.",
         agent_definition=f"agentrail_runtime.demo_team:{name}",
@@ -85,7 +85,7 @@ def may_send_to(synth: Any, agent_function: Any) -> set[str]:
 
 
 @pytest.mark.parametrize("spec", TEAM, ids=lambda s: s.name)
-def test_each_specialist_has_its_own_queue_with_a_dead_letter_queue(team: tuple[MultiAgentSystem, Any], spec: Specialist) -> None:
+def test_each_specialist_has_its_own_queue_with_a_dead_letter_queue(team: tuple[MultiAgentSystem, Any], spec: SpecialistOptions) -> None:
     system, synth = team
     queues = system.specialist_queues[spec.name]
 
@@ -101,7 +101,7 @@ def test_each_specialist_has_its_own_queue_with_a_dead_letter_queue(team: tuple[
 
 @pytest.mark.parametrize("spec", TEAM, ids=lambda s: s.name)
 def test_each_specialist_consumes_its_queue_on_its_live_alias_with_its_own_concurrency(
-    team: tuple[MultiAgentSystem, Any], spec: Specialist
+    team: tuple[MultiAgentSystem, Any], spec: SpecialistOptions
 ) -> None:
     system, synth = team
 

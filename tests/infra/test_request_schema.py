@@ -1,29 +1,83 @@
-"""The body model API Gateway enforces on ``POST /invoke`` agrees with the handler's pydantic ``InvokeRequest``.
+"""Every body API Gateway validates is validated with the model generated from the handler's pydantic model.
 
 API Gateway rejects a body before the function runs; the handler validates it
 again. If the two disagree, a caller either gets a gateway 400 for a body the
 OpenAPI document allows, or reaches the function with one the gateway should
-have stopped.
+have stopped. So the gateway's models are generated (``make schemas``), every
+route with a body is checked against its handler's model, and sample bodies get
+the same verdict from both.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
-from annotated_types import MaxLen, MinLen
-from aws_cdk.assertions import Template
 from jsonschema import Draft4Validator
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from agentrail_constructs.request_models import request_models
+from agentrail_runtime.api.gateway_models import openapi_documents, request_bodies
+from agentrail_runtime.api.sessions import CreateSessionRequest, MessageRequest, StateUpdate
 from agentrail_runtime.api.stateless import InvokeRequest
-from agentrail_constructs.stateless import INVOKE_REQUEST_SCHEMA
+from agentrail_runtime.approvals.models import DecisionRequest
+from agentrail_runtime.tasks.service import TaskSubmission
 
 ACCEPT, REJECT = True, False
+Route = tuple[str, str]
 
-#: (body, verdict): each body must get the same verdict from API Gateway's model and from pydantic.
-SAMPLE_BODIES: list[tuple[Any, bool]] = [
+
+@pytest.fixture(scope="module")
+def handler_bodies() -> dict[Route, tuple[str, dict[str, Any]]]:
+    """``(METHOD, path)`` -> (pydantic model, draft-04 schema) of every route of every agent API that takes a body."""
+    bodies: dict[Route, tuple[str, dict[str, Any]]] = {}
+    for document in openapi_documents().values():
+        bodies.update(request_bodies(document))
+    return bodies
+
+
+def gateway_models_by_route(synthesized: Any) -> dict[Route, dict[str, Any] | None]:
+    """``(METHOD, path)`` -> the schema of the route's ``AWS::ApiGateway::Model`` (None without one)."""
+    models = synthesized.of_type("AWS::ApiGateway::Model")
+    found: dict[Route, dict[str, Any] | None] = {}
+    for route, method in synthesized.routes().items():
+        reference = (method.get("RequestModels") or {}).get("application/json")
+        found[route] = models[reference["Ref"]]["Schema"] if reference else None
+    return found
+
+
+def test_every_route_with_a_body_in_every_pattern_is_validated_with_its_handlers_generated_model(
+    pattern_stacks: dict[str, Any], handler_bodies: dict[Route, tuple[str, dict[str, Any]]]
+) -> None:
+    generated = request_models()
+    seen: set[Route] = set()
+    for name, synthesized in pattern_stacks.items():
+        for route, schema in gateway_models_by_route(synthesized).items():
+            if route not in handler_bodies:
+                assert schema is None, f"{name}: {route} has a model but its handler reads no body"
+                continue
+            model, expected = handler_bodies[route]
+            assert schema == expected == generated[model], f"{name}: {route} is not validated with {model}"
+            seen.add(route)
+
+    assert seen == set(handler_bodies), f"routes with a body no pattern deploys: {set(handler_bodies) - seen}"
+
+
+def test_the_routes_with_a_body_are_the_ones_the_api_documents(handler_bodies: dict[Route, tuple[str, dict[str, Any]]]) -> None:
+    assert {route: model for route, (model, _) in handler_bodies.items()} == {
+        ("POST", "/invoke"): "InvokeRequest",
+        ("POST", "/sessions"): "CreateSessionRequest",
+        ("POST", "/sessions/{session_id}/messages"): "MessageRequest",
+        ("PUT", "/sessions/{session_id}/state"): "StateUpdate",
+        ("POST", "/tasks"): "TaskSubmission",
+        ("POST", "/approvals/{approval_id}/decision"): "DecisionRequest",
+    }
+
+
+MESSAGE_BODIES: list[tuple[Any, bool]] = [
     ({"message": "What is the capital of France?"}, ACCEPT),
     ({"message": "hi", "model": "bedrock:amazon.nova-lite-v1:0"}, ACCEPT),
     ({"message": "  padded on both sides  "}, ACCEPT),
@@ -52,60 +106,110 @@ SAMPLE_BODIES: list[tuple[Any, bool]] = [
     (None, REJECT),
 ]
 
+#: model name -> (pydantic model, [(body, verdict)]): each body must get the same verdict from API Gateway and pydantic.
+SAMPLE_BODIES: dict[str, tuple[type[BaseModel], list[tuple[Any, bool]]]] = {
+    "InvokeRequest": (InvokeRequest, MESSAGE_BODIES),
+    "MessageRequest": (MessageRequest, MESSAGE_BODIES),
+    "TaskSubmission": (
+        TaskSubmission,
+        [
+            *MESSAGE_BODIES,
+            ({"message": "hi", "task_type": "long", "callback_url": "https://example.com/hook"}, ACCEPT),
+            ({"message": "hi", "metadata": {"k": "v" * 256}}, ACCEPT),
+            ({"message": "hi", "metadata": {f"k{i}": "v" for i in range(16)}}, ACCEPT),
+            ({"message": "hi", "metadata": {"k": "v" * 257}}, REJECT),
+            ({"message": "hi", "metadata": {f"k{i}": "v" for i in range(17)}}, REJECT),
+            ({"message": "hi", "metadata": {"k": 1}}, REJECT),
+            ({"message": "hi", "task_type": "Long"}, REJECT),
+            ({"message": "hi", "task_type": "a" * 33}, REJECT),
+            ({"message": "hi", "callback_url": ""}, REJECT),
+            ({"message": "hi", "callback_url": "h" * 2049}, REJECT),
+        ],
+    ),
+    "DecisionRequest": (
+        DecisionRequest,
+        [
+            ({"decision": "approve"}, ACCEPT),
+            ({"decision": "reject", "comment": "not this account"}, ACCEPT),
+            ({"decision": "reject", "comment": None}, ACCEPT),
+            ({"decision": "approve", "comment": "c" * 1000}, ACCEPT),
+            ({"decision": "approve", "comment": "c" * 1001}, REJECT),
+            ({"decision": "maybe"}, REJECT),
+            ({"decision": "APPROVE"}, REJECT),
+            ({}, REJECT),
+            ({"decision": "approve", "approver": "me"}, REJECT),
+            (None, REJECT),
+        ],
+    ),
+    "CreateSessionRequest": (
+        CreateSessionRequest,
+        [
+            ({}, ACCEPT),
+            ({"state": {"language": "fr"}}, ACCEPT),
+            ({"state": None}, ACCEPT),
+            ({"state": "fr"}, REJECT),
+            ({"state": ["fr"]}, REJECT),
+            ({"name": "x"}, REJECT),
+            ("session", REJECT),
+        ],
+    ),
+    "StateUpdate": (
+        StateUpdate,
+        [
+            ({"data": {"language": "fr"}, "expected_version": 0}, ACCEPT),
+            ({"data": {}, "expected_version": 7}, ACCEPT),
+            ({"data": {}, "expected_version": -1}, REJECT),
+            ({"data": {}, "expected_version": "1"}, REJECT),
+            ({"data": {}, "expected_version": 1.5}, REJECT),
+            ({"data": {}, "expected_version": 1.0}, REJECT),
+            ({"data": {}, "expected_version": True}, REJECT),
+            ({"data": {}}, REJECT),
+            ({"expected_version": 0}, REJECT),
+            ({"data": None, "expected_version": 0}, REJECT),
+            ({"data": {}, "expected_version": 0, "extra": 1}, REJECT),
+        ],
+    ),
+}
 
-@pytest.fixture(scope="module")
-def gateway_schema(stateless_template: Template) -> dict[str, Any]:
-    """The JSON schema of the synthesized ``AWS::ApiGateway::Model`` of ``POST /invoke``."""
-    models = stateless_template.find_resources("AWS::ApiGateway::Model")
-    assert len(models) == 1
-    schema = next(iter(models.values()))["Properties"]["Schema"]
+CASES = [
+    pytest.param(name, model, body, verdict, id=f"{name}-{json.dumps(body)[:40]}")
+    for name, (model, samples) in SAMPLE_BODIES.items()
+    for body, verdict in samples
+]
+
+
+def test_every_model_with_a_body_has_sample_bodies() -> None:
+    assert set(SAMPLE_BODIES) == set(request_models())
+
+
+@pytest.mark.parametrize(("name", "model", "body", "verdict"), CASES)
+def test_gateway_and_handler_give_the_same_verdict(name: str, model: type[BaseModel], body: Any, verdict: bool) -> None:
+    schema = request_models()[name]
     Draft4Validator.check_schema(schema)
-    return schema
-
-
-def pydantic_limits(name: str) -> tuple[int, int]:
-    metadata = InvokeRequest.model_fields[name].metadata
-    (min_length,) = [m.min_length for m in metadata if isinstance(m, MinLen)]
-    (max_length,) = [m.max_length for m in metadata if isinstance(m, MaxLen)]
-    return min_length, max_length
-
-
-def test_gateway_requires_exactly_the_fields_pydantic_requires(gateway_schema: dict[str, Any]) -> None:
-    required = {name for name, field in InvokeRequest.model_fields.items() if field.is_required()}
-
-    assert set(gateway_schema["required"]) == required == {"message"}
-
-
-def test_gateway_knows_the_same_fields_and_refuses_unknown_ones_like_pydantic(gateway_schema: dict[str, Any]) -> None:
-    assert set(gateway_schema["properties"]) == set(InvokeRequest.model_fields) == set(INVOKE_REQUEST_SCHEMA)
-    assert gateway_schema["additionalProperties"] is False
-    assert InvokeRequest.model_config.get("extra") == "forbid"
-
-
-@pytest.mark.parametrize("name", sorted(INVOKE_REQUEST_SCHEMA))
-def test_length_limits_are_the_same_in_the_construct_the_template_and_pydantic(
-    gateway_schema: dict[str, Any], name: str
-) -> None:
-    synthesized = gateway_schema["properties"][name]
-
-    expected = pydantic_limits(name)
-
-    assert (INVOKE_REQUEST_SCHEMA[name]["min_length"], INVOKE_REQUEST_SCHEMA[name]["max_length"]) == expected
-    assert (synthesized["minLength"], synthesized["maxLength"]) == expected
-
-
-@pytest.mark.parametrize(
-    ("body", "verdict"), SAMPLE_BODIES, ids=[json.dumps(body)[:40] for body, _ in SAMPLE_BODIES]
-)
-def test_gateway_and_handler_give_the_same_verdict(gateway_schema: dict[str, Any], body: Any, verdict: bool) -> None:
     # The body travels as JSON text; both sides see what json.loads makes of it.
     parsed = json.loads(json.dumps(body))
 
-    gateway_accepts = Draft4Validator(gateway_schema).is_valid(parsed)
+    gateway_accepts = Draft4Validator(schema).is_valid(parsed)
     try:
-        InvokeRequest.model_validate(parsed)
+        model.model_validate(parsed)
         handler_accepts = True
     except ValidationError:
         handler_accepts = False
 
     assert (gateway_accepts, handler_accepts) == (verdict, verdict)
+
+
+def test_the_constructs_read_the_runtime_contract_without_importing_the_runtime_or_pydantic() -> None:
+    # Given a Python where pydantic cannot be imported, when the constructs load the contract...
+    code = (
+        "import sys; sys.modules['pydantic'] = None\n"
+        "from agentrail_constructs.contract import contract\n"
+        "from agentrail_constructs.request_models import request_model\n"
+        "request_model('InvokeRequest')\n"
+        "print(contract.MODEL_SPEC.pattern, 'agentrail_runtime' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
+
+    # ...they still work, and the runtime package itself was never imported.
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == [r"^(local|(bedrock|openai):[\w.:/-]+)$", "False"]

@@ -46,8 +46,8 @@ def with_key(synthesize: Any) -> tuple[StatefulAgent, Any]:
         return StatefulAgent(
             stack,
             "Agent",
-            sessions=SessionOptions(concurrency="enqueue"),
-            table_options=SessionTableOptions(encryption_key=key),
+            session_options=SessionOptions(concurrency="enqueue"),
+            session_table_options=SessionTableOptions(encryption_key=key),
         )
 
     return synthesize(build)
@@ -214,14 +214,14 @@ def test_existing_table_with_table_options_is_refused_naming_the_fix(stack: cdk.
 def test_session_table_with_table_options_is_refused_naming_the_fix(stack: cdk.Stack) -> None:
     sessions = SessionTable(stack, "Sessions")
 
-    with pytest.raises(ValueError, match="pass either session_table or table_options, not both"):
-        StatefulAgent(stack, "Agent", session_table=sessions, table_options=SessionTableOptions())
+    with pytest.raises(ValueError, match="pass either existing_session_table or session_table_options, not both"):
+        StatefulAgent(stack, "Agent", existing_session_table=sessions, session_table_options=SessionTableOptions())
 
 
 def test_existing_table_is_used_and_no_table_is_created(synthesize: Any) -> None:
     def build(stack: cdk.Stack) -> StatefulAgent:
         existing = dynamodb.Table.from_table_name(stack, "Mine", "my-sessions")
-        return StatefulAgent(stack, "Agent", session_table=SessionTable(stack, "Sessions", existing_table=existing))
+        return StatefulAgent(stack, "Agent", existing_session_table=SessionTable(stack, "Sessions", existing_table=existing))
 
     agent, synth = synthesize(build)
 
@@ -267,7 +267,7 @@ def test_put_state_body_must_carry_data_and_expected_version(stateful: Any) -> N
     schema = stateful.resources[model_ref["Ref"]]["Properties"]["Schema"]
 
     assert sorted(schema["required"]) == ["data", "expected_version"]
-    assert schema["properties"]["expected_version"] == {"type": "integer", "minimum": 0}
+    assert {k: schema["properties"]["expected_version"][k] for k in ("type", "minimum")} == {"type": "integer", "minimum": 0}
 
 
 # -- environment and grants ------------------------------------------------------------
@@ -295,7 +295,7 @@ def test_session_options_reach_the_environment(synthesize: Any) -> None:
         ttl=Duration.hours(2), window_turns=6, window_tokens=2_000, truncation="summary", history_detail="full"
     )
 
-    agent, synth = synthesize(lambda stack: StatefulAgent(stack, "Agent", sessions=options))
+    agent, synth = synthesize(lambda stack: StatefulAgent(stack, "Agent", session_options=options))
 
     environment = synth.environment(agent.agent_function)
     assert environment["AGENT_SESSION_TTL_SECONDS"] == "7200"
@@ -386,7 +386,7 @@ def test_worker_max_concurrency_outside_the_mappings_limits_is_refused(concurren
 
 def test_stateful_agent_validates_its_session_options(stack: cdk.Stack) -> None:
     with pytest.raises(ValueError, match="window_turns"):
-        StatefulAgent(stack, "Agent", sessions=SessionOptions(window_turns=0))
+        StatefulAgent(stack, "Agent", session_options=SessionOptions(window_turns=0))
 
 
 # -- concurrency="enqueue" ------------------------------------------------------------
@@ -439,7 +439,7 @@ def test_worker_live_alias_consumes_the_turn_queue_with_partial_failures_and_a_c
 def test_worker_max_concurrency_option_caps_the_mapping(synthesize: Any) -> None:
     options = SessionOptions(concurrency="enqueue", worker_max_concurrency=25)
 
-    _, synth = synthesize(lambda stack: StatefulAgent(stack, "Agent", sessions=options))
+    _, synth = synthesize(lambda stack: StatefulAgent(stack, "Agent", session_options=options))
 
     synth.template.has_resource_properties("AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": 25}})
 

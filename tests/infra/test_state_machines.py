@@ -108,12 +108,12 @@ def variants(synthesize: Any) -> dict[str, Any]:
     """Stacks beyond the pattern defaults: escalating approvals, the longest approval wait, a wider fan-out."""
 
     def escalating(stack: cdk.Stack) -> AsyncAgent:
-        options = ApprovalOptions(timeout_policy="escalate", escalation_group="leads", timeout=Duration.days(2))
-        return AsyncAgent(stack, "Agent", approvals=options)
+        options = ApprovalOptions(timeout_policy="escalate", escalation_group="leads", decision_timeout=Duration.days(2))
+        return AsyncAgent(stack, "Agent", approval_options=options)
 
     def longest_wait(stack: cdk.Stack) -> AsyncAgent:
-        options = ApprovalOptions(timeout=LONGEST_APPROVAL, execution_timeout=Duration.days(365))
-        return AsyncAgent(stack, "Agent", approvals=options)
+        options = ApprovalOptions(decision_timeout=LONGEST_APPROVAL, execution_timeout=Duration.days(365))
+        return AsyncAgent(stack, "Agent", approval_options=options)
 
     def wide(stack: cdk.Stack) -> HierarchicalAgents:
         options = HierarchicalOptions(max_concurrency=7, execution_timeout=Duration.hours(6))

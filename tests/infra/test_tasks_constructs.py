@@ -200,7 +200,7 @@ def test_results_bucket_is_encrypted_private_and_expires_after_the_retention(tas
 def test_customer_managed_key_encrypts_task_tables_bucket_queues_and_webhook_secret(synthesize: Any) -> None:
     def build(stack: cdk.Stack) -> AsyncAgent:
         key = kms.Key(stack, "Key", enable_key_rotation=True)
-        return AsyncAgent(stack, "Agent", table_options=TaskTableOptions(encryption_key=key))
+        return AsyncAgent(stack, "Agent", task_table_options=TaskTableOptions(encryption_key=key))
 
     agent, synth = synthesize(build)
     key_arn = arn_of(synth, agent.task_table.encryption_key)
@@ -216,8 +216,8 @@ def test_customer_managed_key_encrypts_task_tables_bucket_queues_and_webhook_sec
 def test_task_table_with_table_options_is_refused_naming_the_fix(stack: cdk.Stack) -> None:
     table = TaskTable(stack, "Tasks")
 
-    with pytest.raises(ValueError, match="pass either task_table or table_options, not both"):
-        AsyncAgent(stack, "Agent", task_table=table, table_options=TaskTableOptions())
+    with pytest.raises(ValueError, match="pass either existing_task_table or task_table_options, not both"):
+        AsyncAgent(stack, "Agent", existing_task_table=table, task_table_options=TaskTableOptions())
 
 
 # -- queue and worker ------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_synthesized_task_environment_is_accepted_by_the_runtime_settings(
 
 
 def test_add_workflow_route_refuses_a_task_type_that_already_has_a_route(stack: cdk.Stack) -> None:
-    agent = AsyncAgent(stack, "Agent", long_tasks=LongTaskWorkflowOptions())
+    agent = AsyncAgent(stack, "Agent", long_task_options=LongTaskWorkflowOptions())
 
     with pytest.raises(ValueError, match=r"task types \['long'\] already have a route"):
         agent.add_workflow_route(agent.workflow.state_machine, ["long"])  # type: ignore[union-attr]
@@ -410,8 +410,8 @@ def test_long_tasks_and_approvals_cannot_share_a_task_type(stack: cdk.Stack) -> 
         AsyncAgent(
             stack,
             "Agent",
-            long_tasks=LongTaskWorkflowOptions(task_types=("reviewed",)),
-            approvals=ApprovalOptions(task_types=("reviewed",)),
+            long_task_options=LongTaskWorkflowOptions(task_types=("reviewed",)),
+            approval_options=ApprovalOptions(task_types=("reviewed",)),
         )
 
 
@@ -428,7 +428,7 @@ def test_task_routes_are_iam_authenticated(tasks: Any) -> None:
 def test_long_task_steps_run_with_the_step_timeout_and_slice(synthesize: Any) -> None:
     options = LongTaskWorkflowOptions(step_timeout=Duration.minutes(10), slice_steps=4)
 
-    agent, synth = synthesize(lambda stack: AsyncAgent(stack, "Agent", long_tasks=options))
+    agent, synth = synthesize(lambda stack: AsyncAgent(stack, "Agent", long_task_options=options))
 
     steps = agent.workflow.step_function  # type: ignore[union-attr]
     assert synth.properties(steps.function)["Timeout"] == 600
@@ -485,4 +485,4 @@ def test_slice_steps_outside_1_to_100_is_refused(slice_steps: int) -> None:
 
 def test_long_task_workflow_validates_its_options(stack: cdk.Stack) -> None:
     with pytest.raises(ValueError, match="slice_steps"):
-        AsyncAgent(stack, "Agent", long_tasks=LongTaskWorkflowOptions(slice_steps=0))
+        AsyncAgent(stack, "Agent", long_task_options=LongTaskWorkflowOptions(slice_steps=0))

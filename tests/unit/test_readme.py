@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from pathlib import Path
 
@@ -14,16 +15,28 @@ from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_constructs import (
+    PATTERN_STACKS,
+    AgentApi,
     AgentApiOptions,
+    AgentFunction,
     AgentFunctionOptions,
     ApprovalOptions,
+    ApprovalWorkflow,
+    AsyncAgent,
     AsyncOptions,
+    HierarchicalAgents,
     HierarchicalOptions,
+    LongTaskWorkflow,
     LongTaskWorkflowOptions,
     MultiAgentOptions,
+    MultiAgentSystem,
     SessionOptions,
+    SessionTable,
     SessionTableOptions,
-    Specialist,
+    SpecialistOptions,
+    StatefulAgent,
+    StatelessAgent,
+    TaskTable,
     TaskTableOptions,
 )
 
@@ -39,7 +52,7 @@ OPTIONS = [
     LongTaskWorkflowOptions,
     ApprovalOptions,
     MultiAgentOptions,
-    Specialist,
+    SpecialistOptions,
     HierarchicalOptions,
 ]
 
@@ -107,3 +120,58 @@ def test_every_cli_command_the_readme_shows_exists():
     shown = set(re.findall(r"^agentrail ([a-z]+)", code, re.MULTILINE)) | set(re.findall(r"`agentrail ([a-z]+)", README))
 
     assert shown and shown <= commands, f"README shows commands the CLI lacks: {sorted(shown - commands)}"
+
+
+CONSTRUCTS = [
+    StatelessAgent,
+    StatefulAgent,
+    SessionTable,
+    AsyncAgent,
+    TaskTable,
+    LongTaskWorkflow,
+    ApprovalWorkflow,
+    MultiAgentSystem,
+    HierarchicalAgents,
+    AgentFunction,
+    AgentApi,
+]
+
+
+def construct_keyword_rows(name: str) -> str:
+    """The rows of construct ``name`` in the README's construct keywords table."""
+    table = README.split("### Construct keywords (CDK)", 1)[1].split("\n#", 1)[0]
+    rows: list[str] = []
+    for line in table.splitlines():
+        if line.startswith("| **`"):
+            if rows:
+                break
+            if line.startswith(f"| **`{name}`**"):
+                rows.append(line)
+        elif rows and line.startswith("|"):
+            rows.append(line)
+    return "\n".join(rows)
+
+
+@pytest.mark.parametrize("construct", CONSTRUCTS, ids=lambda c: c.__name__)
+def test_every_construct_keyword_is_in_the_keywords_table(construct):
+    rows = construct_keyword_rows(construct.__name__)
+    keywords = [p.name for p in inspect.signature(construct.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    missing = [name for name in keywords if f"`{name}`" not in rows]
+
+    assert rows, f"add a **`{construct.__name__}`** heading row to the README's construct keywords table"
+    assert missing == [], f"add these {construct.__name__} keywords to its rows of the README's construct keywords table"
+
+
+@pytest.mark.parametrize(
+    "renamed", [*CONSTRUCTS, *PATTERN_STACKS.values(), LongTaskWorkflowOptions, ApprovalOptions], ids=lambda c: c.__name__
+)
+def test_every_deprecated_name_is_in_the_renamed_table_with_its_new_name(renamed):
+    table = README.split("| Old name | New name |", 1)[1].split("\n\n", 1)[0]
+    aliases = getattr(renamed.__init__, "__renamed_keywords__", {})
+    missing = [
+        f"{old} -> {new}"
+        for old, new in aliases.items()
+        if not re.search(rf"^\| `[^`]*\b{old}=\)?` [^|]*\| `{new}=` \|", table, re.MULTILINE)
+    ]
+
+    assert missing == [], f"add these renamed keywords of {renamed.__name__} to the README's renamed table"

@@ -9,6 +9,7 @@ from constructs import Construct
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflowOptions
 
@@ -17,16 +18,17 @@ class AsyncAgentStack(PatternStack):
     """One :class:`AsyncAgent`: ``default`` tasks on the queue, ``long`` ones in a LongTaskWorkflow and
     ``reviewed`` ones in an ApprovalWorkflow."""
 
+    @renamed_keywords(function="function_options", api="api_options", long_tasks="long_task_options", approvals="approval_options")
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: AgentFunctionOptions | None = None,
-        api: AgentApiOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        api_options: AgentApiOptions | None = None,
         options: AsyncOptions | None = None,
-        long_tasks: LongTaskWorkflowOptions | None = None,
-        approvals: ApprovalOptions | None = None,
+        long_task_options: LongTaskWorkflowOptions | None = None,
+        approval_options: ApprovalOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -35,15 +37,15 @@ class AsyncAgentStack(PatternStack):
         self.agent = AsyncAgent(
             self,
             "AsyncAgent",
-            function=function,
-            api=api,
+            function_options=function_options,
+            api_options=api_options,
             options=options,
-            long_tasks=long_tasks or LongTaskWorkflowOptions(),
-            approvals=approvals or ApprovalOptions(),
+            long_task_options=long_task_options or LongTaskWorkflowOptions(),
+            approval_options=approval_options or ApprovalOptions(),
         )
         self.add_outputs(
             ApiUrl=self.agent.url,
             TaskTableName=self.agent.task_table.table.table_name,
             TaskQueueUrl=self.agent.queue.queue_url,
-            DeadLetterQueueUrl=self.agent.dead_letter_queue.queue_url,
+            DeadLetterQueueUrl=self.agent.dead_letter_queue.queue_url,  # type: ignore[union-attr]  # the stack brings no queue
         )

@@ -14,26 +14,27 @@ from agentrail_constructs.multiagent import (
     HierarchicalOptions,
     MultiAgentOptions,
     MultiAgentSystem,
-    Specialist,
+    SpecialistOptions,
     specialist_id,
 )
+from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 
 #: The demo support team (agentrail_runtime.demo_team). billing and account hand off to each other.
 DEMO_SPECIALISTS = (
-    Specialist(
+    SpecialistOptions(
         name="billing",
         description="Billing questions: invoices, charges, payments, refunds and receipts.",
         agent_definition="agentrail_runtime.demo_team:billing",
         handoffs=("account",),
     ),
-    Specialist(
+    SpecialistOptions(
         name="technical",
         description="Technical problems: errors, outages, the api, the dashboard, performance and bugs.",
         agent_definition="agentrail_runtime.demo_team:technical",
     ),
-    Specialist(
+    SpecialistOptions(
         name="account",
         description="Account questions: profile, login, password, email address and account owner.",
         agent_definition="agentrail_runtime.demo_team:account",
@@ -45,21 +46,24 @@ DEMO_SPECIALISTS = (
 class MultiAgentStack(PatternStack):
     """A :class:`MultiAgentSystem` (the demo support team unless ``specialists`` is given)."""
 
+    @renamed_keywords(function="function_options", api="api_options")
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        specialists: Sequence[Specialist] = DEMO_SPECIALISTS,
+        specialists: Sequence[SpecialistOptions] = DEMO_SPECIALISTS,
         options: MultiAgentOptions | None = None,
-        function: AgentFunctionOptions | None = None,
-        api: AgentApiOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        api_options: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             scope, construct_id, pattern="multiagent", summary="multi-agent system (router, specialists, orchestrator)", **kwargs
         )
-        self.system = MultiAgentSystem(self, "Team", specialists=specialists, options=options, function=function, api=api)
+        self.system = MultiAgentSystem(
+            self, "Team", specialists=specialists, options=options, function_options=function_options, api_options=api_options
+        )
         self.add_outputs(
             ApiUrl=self.system.url,
             **{
@@ -72,17 +76,18 @@ class MultiAgentStack(PatternStack):
 class HierarchicalStack(PatternStack):
     """An AsyncAgent whose ``research`` tasks run as :class:`HierarchicalAgents` (supervisor and workers)."""
 
+    @renamed_keywords(function="function_options", api="api_options")
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
         options: HierarchicalOptions | None = None,
-        function: AgentFunctionOptions | None = None,
-        api: AgentApiOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        api_options: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, pattern="hierarchical", summary="hierarchical agents (supervisor and workers)", **kwargs)
-        self.tasks = AsyncAgent(self, "Tasks", function=function, api=api, options=AsyncOptions())
-        self.hierarchy = HierarchicalAgents(self, "Supervisor", tasks=self.tasks, options=options, function=function)
+        self.tasks = AsyncAgent(self, "Tasks", function_options=function_options, api_options=api_options, options=AsyncOptions())
+        self.hierarchy = HierarchicalAgents(self, "Supervisor", tasks=self.tasks, options=options, function_options=function_options)
         self.add_outputs(ApiUrl=self.tasks.url, StateMachineArn=self.hierarchy.state_machine.state_machine_arn)

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.sessions import SessionOptions, SessionTableOptions, StatefulAgent
 from agentrail_constructs.stacks.pattern import PatternStack
 
@@ -15,19 +16,27 @@ from agentrail_constructs.stacks.pattern import PatternStack
 class StatefulAgentStack(PatternStack):
     """One :class:`StatefulAgent` with its SessionTable."""
 
+    @renamed_keywords(
+        function="function_options", api="api_options", sessions="session_options", table_options="session_table_options"
+    )
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: AgentFunctionOptions | None = None,
-        api: AgentApiOptions | None = None,
-        sessions: SessionOptions | None = None,
-        table_options: SessionTableOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        api_options: AgentApiOptions | None = None,
+        session_options: SessionOptions | None = None,
+        session_table_options: SessionTableOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, pattern="stateful", summary="stateful agent (sessions in DynamoDB)", **kwargs)
         self.agent = StatefulAgent(
-            self, "StatefulAgent", function=function, api=api, sessions=sessions, table_options=table_options
+            self,
+            "StatefulAgent",
+            function_options=function_options,
+            api_options=api_options,
+            session_options=session_options,
+            session_table_options=session_table_options,
         )
         self.add_outputs(ApiUrl=self.agent.url, SessionTableName=self.agent.table.table_name)

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.stateless import StatelessAgent
 
@@ -15,15 +16,16 @@ from agentrail_constructs.stateless import StatelessAgent
 class StatelessAgentStack(PatternStack):
     """One :class:`StatelessAgent`, tagged with the pattern name."""
 
+    @renamed_keywords(function="function_options", api="api_options")
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function: AgentFunctionOptions | None = None,
-        api: AgentApiOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
+        api_options: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, pattern="stateless", summary="stateless agent (API Gateway to Lambda)", **kwargs)
-        self.agent = StatelessAgent(self, "StatelessAgent", function=function, api=api)
+        self.agent = StatelessAgent(self, "StatelessAgent", function_options=function_options, api_options=api_options)
         self.add_outputs(ApiUrl=self.agent.url, FunctionName=self.agent.function.function_name)

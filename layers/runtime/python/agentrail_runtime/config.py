@@ -7,11 +7,12 @@ setting, instead of failing on its first request.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agentrail_runtime.contract import HealthCheckKind
 from agentrail_runtime.metering.pricing import ModelPrice
 from agentrail_runtime.models.base import ModelConfigError
 from agentrail_runtime.models.registry import parse_model_spec
@@ -20,7 +21,7 @@ from agentrail_runtime.models.registry import parse_model_spec
 class DependencyCheck(BaseModel):
     """An AWS dependency that ``GET /health`` proves reachable, with the cheapest read it allows."""
 
-    kind: Literal["dynamodb", "sqs", "s3", "secretsmanager", "stepfunctions", "events", "sns"]
+    kind: HealthCheckKind
     name: str
 
 

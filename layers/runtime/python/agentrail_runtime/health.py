@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from agentrail_runtime.config import DependencyCheck
+from agentrail_runtime.contract import HealthCheckKind
 from agentrail_runtime.models.base import ModelError, ModelProvider
 
 
@@ -55,7 +56,7 @@ def model_check(provider: ModelProvider) -> HealthCheck:
 def dependency_check(dependency: DependencyCheck, client_factory: Callable[[str], Any]) -> HealthCheck:
     """The cheapest read that proves ``dependency`` is reachable with the function's permissions."""
     kind, name = dependency.kind, dependency.name
-    probes: dict[str, Callable[[], Any]] = {
+    probes: dict[HealthCheckKind, Callable[[], Any]] = {
         "dynamodb": lambda: client_factory("dynamodb").describe_table(TableName=name),
         "sqs": lambda: client_factory("sqs").get_queue_attributes(QueueUrl=name, AttributeNames=["QueueArn"]),
         "s3": lambda: client_factory("s3").head_bucket(Bucket=name),

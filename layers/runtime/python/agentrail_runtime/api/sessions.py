@@ -53,8 +53,8 @@ class SessionCreated(BaseModel):
 
 class MessageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
-    model: str | None = Field(default=None, min_length=1, max_length=200)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S")
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
 
 
 class TurnResponse(AgentRunOut):
@@ -109,7 +109,7 @@ class SessionOut(BaseModel):
 class StateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: dict[str, Any]
-    expected_version: int = Field(ge=0, description="The version you read; a mismatch is refused with 409.")
+    expected_version: int = Field(ge=0, strict=True, description="The version you read; a mismatch is refused with 409.")
 
 
 def create_sessions_app(

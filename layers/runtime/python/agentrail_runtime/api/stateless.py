@@ -22,11 +22,12 @@ class InvokeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the user asks the agent.")
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S", description="What the user asks the agent.")
     model: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
+        pattern=r"\S",
         description="One of the function's configured models; default: AGENT_MODEL.",
     )
 

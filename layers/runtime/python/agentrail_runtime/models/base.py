@@ -12,8 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Cross-region inference profile ids start with one of these ("us.amazon.nova-lite-v1:0").
-INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
+from agentrail_runtime.contract import INFERENCE_PROFILE_PREFIXES  # noqa: F401 - re-exported for the providers
 
 StopReason = Literal[
     "end_turn", "tool_use", "max_tokens", "stop_sequence", "guardrail_intervened", "content_filtered"

@@ -6,10 +6,10 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
+from agentrail_runtime.contract import MODEL_SPEC, PROVIDERS, unknown_model_message
 from agentrail_runtime.models.base import ModelConfigError, ModelProvider
 
 Provider = Literal["local", "bedrock", "openai"]
-PROVIDERS: tuple[Provider, ...] = ("local", "bedrock", "openai")
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,11 @@ def parse_model_spec(text: str) -> ModelSpec:
         return ModelSpec("local")
     provider, sep, model_id = spec.partition(":")
     if not sep or provider not in PROVIDERS or provider == "local":
-        raise ModelConfigError(
-            f"unknown model {spec!r}: use 'local', 'bedrock:<model-id>' or 'openai:<model>'"
-        )
+        raise ModelConfigError(unknown_model_message(spec))
     if not model_id.strip():
         raise ModelConfigError(f"model spec {spec!r} names no model id")
+    if not MODEL_SPEC.match(f"{provider}:{model_id.strip()}"):
+        raise ModelConfigError(unknown_model_message(spec))
     return ModelSpec(provider, model_id.strip())  # type: ignore[arg-type]
 
 

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,11 +33,13 @@ class TaskSubmission(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the agent should do.")
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S", description="What the agent should do.")
     task_type: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Routes the task (queue or workflow).")
-    model: str | None = Field(default=None, min_length=1, max_length=200)
-    callback_url: str | None = Field(default=None, max_length=2048, description="Receives a signed POST when the task finishes.")
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=16, description="Echoed in the task record.")
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
+    callback_url: str | None = Field(default=None, min_length=1, max_length=2048, description="Receives a signed POST when the task finishes.")
+    metadata: dict[str, Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=16, description="Echoed in the task record (at most 16 values of 256 characters)."
+    )
 
 
 class UnknownTaskType(ValueError):

@@ -1,0 +1,112 @@
+"""TaskTable: task records, the results bucket and the idempotency table that every task pattern shares.
+
+Its own module so the workflows that use it (LongTaskWorkflow, ApprovalWorkflow) and the AsyncAgent that
+composes them import it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from agentrail_constructs.function import AgentFunction
+from agentrail_constructs.nag import logical_id
+from agentrail_constructs.renames import renamed_keywords
+from agentrail_constructs.storage import private_bucket, secure_table
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskTableOptions:
+    encryption_key: kms.IKey | None = None
+    """A customer managed key for the tables, the bucket and the queues. Default: AWS managed encryption."""
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    """Default: RETAIN."""
+    retention: Duration = field(default_factory=lambda: Duration.days(30))
+    """How long a finished task's record is kept (TTL). Default: 30 days."""
+
+
+class TaskTable(Construct):
+    """Task records (partition key ``task_id``, TTL ``expires_at``), an encrypted bucket for large
+    results and checkpoints, and the Powertools idempotency table.
+
+    Parameters
+    ----------
+    table_options:
+        Default: ``TaskTableOptions()``.
+
+    Attributes
+    ----------
+    table, results_bucket, idempotency_table, encryption_key, retention_days
+    """
+
+    @renamed_keywords(options="table_options")
+    def __init__(self, scope: Construct, construct_id: str, *, table_options: TaskTableOptions | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.options = options = table_options or TaskTableOptions()
+        self.encryption_key = options.encryption_key
+        self.retention_days = max(1, int(options.retention.to_days()))
+        self.table = secure_table(
+            self,
+            "Table",
+            partition_key="task_id",
+            time_to_live_attribute="expires_at",
+            encryption_key=options.encryption_key,
+            removal_policy=options.removal_policy,
+        )
+        # Idempotency records only matter for a day: nothing to keep when the stack goes.
+        self.idempotency_table = secure_table(
+            self,
+            "IdempotencyTable",
+            partition_key="id",
+            time_to_live_attribute="expiration",
+            encryption_key=options.encryption_key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.results_bucket = private_bucket(
+            self,
+            "ResultsBucket",
+            encryption_key=options.encryption_key,
+            removal_policy=options.removal_policy,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.retention_days + 1))],
+            access_log_reason=(
+                "Only the task functions' roles read and write this bucket, behind an API that logs every request; "
+                "enable CloudTrail S3 data events for object-level audit if you need it."
+            ),
+        )
+
+    def grant_tasks(self, agent_function: AgentFunction, *, event_bus: events.IEventBus | None = None) -> None:
+        """Read/write tasks and results, use the idempotency table, and know where they are.
+
+        With ``event_bus``, also put task events (``Task Finished``) on that bus. Default: no bus.
+        """
+        fn = agent_function.function
+        self.table.grant_read_write_data(fn)
+        self.idempotency_table.grant_read_write_data(fn)
+        bucket = self.results_bucket
+        iam.Grant.add_to_principal(
+            grantee=fn, actions=["s3:PutObject", "s3:GetObject"], resource_arns=[bucket.arn_for_objects("*")]
+        )
+        if bucket.encryption_key is not None:
+            bucket.encryption_key.grant_encrypt_decrypt(fn)
+        agent_function.acknowledge_policy(
+            f"IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
+            "Results and checkpoints are objects named by task id, unknown in advance; only Put/GetObject on this "
+            "one bucket are allowed.",
+        )
+        agent_function.add_environment("AGENT_TASK_TABLE", self.table.table_name)
+        agent_function.add_environment("AGENT_TASK_IDEMPOTENCY_TABLE", self.idempotency_table.table_name)
+        agent_function.add_environment("AGENT_TASK_BUCKET", bucket.bucket_name)
+        agent_function.add_environment("AGENT_TASK_RETENTION_DAYS", str(self.retention_days))
+        agent_function.add_health_check("dynamodb", self.table.table_name)
+        if event_bus is not None:
+            event_bus.grant_put_events_to(fn)
+            agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
+
+
+__all__ = ["TaskTable", "TaskTableOptions"]

@@ -1,0 +1,199 @@
+"""API Gateway request models, generated from the OpenAPI documents the agent APIs already produce.
+
+API Gateway validates a request body against a JSON Schema draft-04 model
+before the function runs; the handler validates it again with pydantic. So the
+two never drift, the models are derived from the pydantic models (through the
+OpenAPI document Powertools builds from them), converted down to draft-04 by
+:func:`draft4`, and written as package data of the CDK constructs::
+
+    python -m agentrail_runtime.api.gateway_models constructs/agentrail_constructs/request_models.json
+
+(``make schemas``). A unit test regenerates the file and fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agentrail_runtime.api import sessions, stateless, tasks
+
+DRAFT4 = "http://json-schema.org/draft-04/schema#"
+#: Keywords that only annotate (or that API Gateway does not need): dropped.
+_ANNOTATIONS = frozenset({"title", "default", "examples", "readOnly", "writeOnly", "deprecated", "$comment"})
+#: Keywords draft-04 has, with the same meaning as in 2020-12: kept (their subschemas converted).
+_DRAFT4_KEYWORDS = frozenset(
+    {
+        "type", "description", "enum", "format", "pattern", "minLength", "maxLength", "minimum", "maximum",
+        "multipleOf", "minItems", "maxItems", "uniqueItems", "items", "minProperties", "maxProperties",
+        "required", "properties", "additionalProperties", "anyOf", "allOf", "oneOf", "not",
+    }
+)  # fmt: skip
+_SUBSCHEMA = frozenset({"items", "additionalProperties", "not"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "allOf", "oneOf"})
+
+
+_NUMBERS = frozenset({"minimum", "maximum", "multipleOf"})
+
+
+def _number(value: float) -> float:
+    """``0.0`` → ``0``: the OpenAPI document types every bound as a float; the model reads better without it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class UnsupportedSchema(ValueError):
+    """A 2020-12 keyword with no draft-04 equivalent: converting it would loosen or change validation."""
+
+
+def draft4(schema: Mapping[str, Any], definitions: Mapping[str, Any] | None = None, *, root: bool = True) -> dict[str, Any]:
+    """Convert a pydantic (JSON Schema 2020-12 / OpenAPI 3.1) schema to a self-contained draft-04 one.
+
+    - ``$ref`` to ``#/$defs/X`` or ``#/components/schemas/X`` is inlined (from ``definitions`` or ``$defs``);
+    - ``anyOf [X, {"type": "null"}]`` with a typed ``X`` becomes ``X`` whose ``type`` also allows ``"null"``;
+    - ``const: v`` becomes ``enum: [v]``;
+    - a numeric ``exclusiveMinimum``/``exclusiveMaximum`` becomes ``minimum``/``maximum`` plus ``true``;
+    - annotations (``title``, ``default``, ...) are dropped; any other keyword raises :class:`UnsupportedSchema`.
+
+    The root also gets ``"$schema"`` draft-04.
+    """
+    defs: dict[str, Any] = {**(definitions or {}), **schema.get("$defs", {})}
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        if name not in defs:
+            raise UnsupportedSchema(f"$ref {schema['$ref']!r} names no known definition")
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        converted = draft4({**defs[name], **siblings}, defs, root=False)
+    else:
+        converted = _convert(schema, defs)
+    return {"$schema": DRAFT4, **converted} if root else converted
+
+
+def _convert(schema: Mapping[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ANNOTATIONS or key == "$defs":
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            if isinstance(value, bool):  # already draft-04
+                out[key] = value
+            else:
+                out["minimum" if key == "exclusiveMinimum" else "maximum"] = _number(value)
+                out[key] = True
+        elif key == "properties":
+            out[key] = {name: draft4(sub, defs, root=False) for name, sub in value.items()}
+        elif key in _SUBSCHEMA and isinstance(value, Mapping):
+            out[key] = draft4(value, defs, root=False)
+        elif key in _SUBSCHEMA_LISTS:
+            out[key] = [draft4(sub, defs, root=False) for sub in value]
+        elif key in _NUMBERS:
+            out[key] = _number(value)
+        elif key in _DRAFT4_KEYWORDS:
+            out[key] = value
+        else:
+            raise UnsupportedSchema(f"JSON Schema keyword {key!r} has no draft-04 equivalent")
+    return _fold_nullable(out)
+
+
+def _fold_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf [X, null]`` → ``X`` with ``"null"`` added to its ``type`` (what API Gateway and draft-04 read best)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list) or len(branches) != 2 or {"type": "null"} not in branches:
+        return schema
+    (other,) = [b for b in branches if b != {"type": "null"}]
+    kind = other.get("type")
+    if not isinstance(kind, str) or "anyOf" in other:
+        return schema
+    folded = {k: v for k, v in schema.items() if k != "anyOf"}
+    if any(k in folded and folded[k] != other[k] for k in other):
+        return schema
+    folded.update(other)
+    folded["type"] = [kind, "null"]
+    if "enum" in folded:
+        folded["enum"] = [*folded["enum"], None]
+    return folded
+
+
+def request_bodies(document: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """``(METHOD, path)`` → (model name, draft-04 schema) of every operation of an OpenAPI document with a JSON body."""
+    components = document.get("components", {}).get("schemas", {})
+    bodies: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                continue
+            schema = body["schema"]
+            refs = [schema] if "$ref" in schema else [b for b in schema.get("anyOf", []) if "$ref" in b]
+            if len(refs) != 1:
+                raise UnsupportedSchema(f"{method.upper()} {path}: the body is not one pydantic model")
+            name = refs[0]["$ref"].rsplit("/", 1)[-1]
+            bodies[(method.upper(), path)] = (name, draft4(schema, components))
+    return bodies
+
+
+@contextmanager
+def _placeholder_environment() -> Iterator[None]:
+    """The resolvers are built offline: placeholder names, nothing is called; the environment is restored."""
+    placeholders = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AGENT_SESSION_TABLE": "placeholder",
+        "AGENT_TASK_TABLE": "placeholder",
+        "AGENT_APPROVAL_TABLE": "placeholder",
+        "AGENT_APPROVAL_AUDIT_TABLE": "placeholder",
+    }
+    saved = {key: os.environ.get(key) for key in placeholders}
+    os.environ.update({key: value for key, value in placeholders.items() if saved[key] is None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+
+
+def openapi_documents() -> dict[str, dict[str, Any]]:
+    """The OpenAPI document of each agent API, by pattern: ``stateless``, ``stateful`` and ``async``."""
+    with _placeholder_environment():
+        return {
+            "stateless": stateless.create_stateless_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
+            "stateful": sessions.create_sessions_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
+            "async": tasks.create_tasks_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+
+def gateway_models() -> dict[str, dict[str, Any]]:
+    """Model name → draft-04 schema of every request body of every agent API (what the constructs ship)."""
+    models: dict[str, dict[str, Any]] = {}
+    for document in openapi_documents().values():
+        for name, schema in request_bodies(document).values():
+            if models.setdefault(name, schema) != schema:
+                raise UnsupportedSchema(f"{name} has two different body schemas")
+    return dict(sorted(models.items()))
+
+
+def render(models: Mapping[str, Any]) -> str:
+    """The file's exact text: sorted keys, two-space indent, one trailing newline."""
+    return json.dumps(models, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m agentrail_runtime.api.gateway_models <output.json>", file=sys.stderr)
+        return 2
+    Path(args[0]).write_text(render(gateway_models()), encoding="utf-8")
+    print(f"wrote {args[0]}")
+    return 0
+
+
+__all__ = ["DRAFT4", "UnsupportedSchema", "draft4", "gateway_models", "main", "openapi_documents", "render", "request_bodies"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
