@@ -20,7 +20,7 @@ from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPa
 from agentrail_constructs.nag import acknowledge
 from agentrail_constructs.sources import handler_dir
 
-DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_14
+DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
 _MODEL_SPEC = re.compile(r"^(local|bedrock:[\w.:/-]+|openai:[\w.:/-]+)$")
 _INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
 HealthCheckKind = Literal["dynamodb", "sqs", "s3", "secretsmanager", "stepfunctions", "events", "sns"]
@@ -69,7 +69,7 @@ class AgentFunctionOptions:
     architecture: lambda_.Architecture = field(default_factory=lambda: lambda_.Architecture.ARM_64)
     """Default: ARM_64 (Graviton, cheaper per GB-second)."""
     runtime: lambda_.Runtime = field(default_factory=lambda: DEFAULT_RUNTIME)
-    """Default: Python 3.14, the latest Lambda Python runtime."""
+    """Default: Python 3.13, the newest Lambda Python runtime whose CPython compiles the layers' bytecode here."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
