@@ -200,6 +200,13 @@ class AgentFunction(Construct):
             environment=self._environment(),
             description=f"agentrail {construct_id} ({options.model})",
         )
+        if options.runtime.name == DEFAULT_RUNTIME.name:
+            acknowledge(
+                self.function.node.default_child,  # type: ignore[arg-type]
+                "L1",
+                f"{DEFAULT_RUNTIME.name} by design: its layers ship bytecode compiled by that same CPython, and the "
+                "newer python3.14 has no interpreter on the build machine to compile it (see README, Layers)",
+            )
         self.log_group.grant_write(self.role)
         # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
         self.function.node.default_child.add_metadata(  # type: ignore[union-attr]

@@ -106,7 +106,7 @@ import aws_cdk as cdk
 
 import agentrail_constructs
 from agentrail_constructs import StatelessAgent
-from agentrail_constructs.sources import dependencies_requirements, runtime_package_dir
+from agentrail_constructs.sources import dependencies_lock, dependencies_requirements, runtime_package_dir
 
 app = cdk.App()
 stack = cdk.Stack(app, "Consumer")
@@ -116,6 +116,7 @@ print(json.dumps({
     "constructs": agentrail_constructs.__file__,
     "runtime": str(runtime_package_dir()),
     "requirements": str(dependencies_requirements()),
+    "lock": str(dependencies_lock()),
 }))
 """
 
@@ -168,8 +169,9 @@ def test_installed_package_synthesizes_a_consumer_app_with_bundled_layers(tmp_pa
     # Then: it ran from the venv, found the runtime package and requirements there, and built both layers.
     assert synth.returncode == 0, synth.stderr[-3000:]
     locations = json.loads(synth.stdout.strip().splitlines()[-1])
-    for key in ("constructs", "runtime", "requirements"):
+    for key in ("constructs", "runtime", "requirements", "lock"):
         assert Path(locations[key]).is_relative_to(venv_site), f"{key} came from {locations[key]}"
+        assert Path(locations[key]).exists(), f"the wheel left out {locations[key]}"
     template = json.loads((outdir / "Consumer.template.json").read_text())
     resources = template["Resources"].values()
     assert [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
@@ -179,5 +181,8 @@ def test_installed_package_synthesizes_a_consumer_app_with_bundled_layers(tmp_pa
         if r["Type"] == "AWS::Lambda::LayerVersion"
     }
     assert (layers["runtime"] / "python" / "agentrail_runtime" / "__init__.py").is_file()
-    assert not list(layers["runtime"].rglob("__pycache__")), "pip compiled the installed package; the layer must not ship it"
+    host_bytecode = f"*.{sys.implementation.cache_tag}.pyc"
+    assert list(Path(locations["runtime"]).rglob(host_bytecode)), "given: pip compiled the installed package for this Python"
+    shipped = {path.name.split(".")[-2] for path in layers["runtime"].rglob("*.pyc")}
+    assert shipped == {"cpython-313"}, "the layer ships the bytecode of the functions' python3.13, not the host's"
     assert (layers["dependencies"] / "python" / "aws_lambda_powertools").is_dir()
