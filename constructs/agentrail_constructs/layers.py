@@ -208,7 +208,7 @@ def _compile_in_container(interpreter: Interpreter | None) -> str:
     """The Docker fallback's compile step: the SAM build image runs the function's own Python."""
     if interpreter is None:
         return ""
-    return f" && python -m compileall -q -d {_LAMBDA_PYTHON_DIR} --invalidation-mode unchecked-hash /asset-output/python"
+    return f" && PYTHONHASHSEED=0 python -m compileall -q -d {_LAMBDA_PYTHON_DIR} --invalidation-mode unchecked-hash /asset-output/python"
 
 
 class RuntimeLayer(lambda_.LayerVersion):
