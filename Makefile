@@ -17,8 +17,13 @@ PYTEST_ARGS ?=
 # How far ahead test-time-travel moves the clock (more than a year, so yearly expiries show), and what it runs.
 TRAVEL_DAYS ?= 400
 TRAVEL_TIERS ?= tests/unit tests/integration
+# The dependencies layer: requirements.in (top-level pins) -> requirements.lock (every package, with hashes),
+# resolved for the functions' Lambda runtime. LOCK_ARGS=--upgrade moves every version to the newest that fits.
+LAYER_DEPENDENCIES := layers/agentrail_layers/dependencies
+LAMBDA_PYTHON := 3.13
+LOCK_ARGS ?=
 
-.PHONY: help setup demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
+.PHONY: help setup lock demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
@@ -26,8 +31,9 @@ help:
 	@echo "make test    set up and run the whole test suite (unit, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
+	@echo "make lock    re-resolve the dependencies layer's lock (LOCK_ARGS=--upgrade to move every version)"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt layers/agentrail_layers/dependencies/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(LAYER_DEPENDENCIES)/requirements.in $(LAYER_DEPENDENCIES)/constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -39,6 +45,16 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
+
+# uv resolves for another platform (pip cannot); its hashes cover every wheel of each release, so the one
+# lock serves arm64 and x86_64 functions alike. constraints.txt is the lock without hashes: the venv
+# (any Python >= 3.11, any platform) installs the same versions, and pip checks no hashes there.
+lock: setup
+	cd $(LAYER_DEPENDENCIES) && $(BIN)/uv pip compile --quiet --generate-hashes \
+		--python-platform aarch64-manylinux_2_28 --python-version $(LAMBDA_PYTHON) \
+		--custom-compile-command "make lock" $(LOCK_ARGS) requirements.in -o requirements.lock
+	{ echo "# The versions of requirements.lock without hashes, so the venv installs them too. Written by make lock."; \
+		sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' $(LAYER_DEPENDENCIES)/requirements.lock; } > $(LAYER_DEPENDENCIES)/constraints.txt
 
 demo: setup
 	$(BIN)/agentrail local --tour $(if $(PATTERNS),--patterns $(PATTERNS))

@@ -3,21 +3,31 @@
 Baseline: the same in a fresh process running the hand-written Powertools
 handler (``baselines/powertools_handler.py``). Runs alternate B F, F B, ... so
 a drift over the run weighs on both sides alike. Target: ratio <= 1.25.
+
+The bytecode rows run on the functions' own Python (python3.13) from the
+layers as the constructs build them (``built_layers``): once with the
+bytecode the layers ship, once from a copy without it. Without python3.13
+they fall back to the venv's Python, with and without a bytecode cache.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from benchmarks.built_layers import BuiltLayers, build
 from benchmarks.lambda_process import (
     BASELINE_HANDLER,
     FRAMEWORK_HANDLER,
     INVOKE_EVENT,
+    PYTHON,
     ChildRun,
     RunnerError,
     handler_environment,
+    layer_environment,
     run_runner,
 )
 from benchmarks.benchmark import Benchmark, RunContext
@@ -100,9 +110,7 @@ def _alternating(
     return samples
 
 
-def _result(
-    name: str, samples: dict[str, list[ColdSample]], attribute: str, target: Target | None = None
-) -> Result:
+def _result(name: str, samples: dict[str, list[ColdSample]], attribute: str, target: Target | None = None) -> Result:
     ours, base = ([getattr(s, attribute) for s in samples[side]] for side in ("framework", "baseline"))
     return Result(
         name=name,
@@ -115,16 +123,74 @@ def _result(
     )
 
 
+def _bytecode_results(
+    layers: BuiltLayers | None, runner: Callable[..., Callable[[str], ChildRun]], context: RunContext, repetitions: int
+) -> tuple[list[Result], list[str]]:
+    """Cold starts with the layers' shipped bytecode and without it (rows and notes); see the module docstring."""
+    if layers is None:
+        empty = context.workdir / "no-pycache"
+        empty.mkdir(exist_ok=True)
+        uncached = runner(handler_environment(empty, write_bytecode=False))
+        samples = _alternating(uncached, repetitions, context.progress, "cold start, no bytecode")
+        return [_result("cold start, no bytecode cache: script start to first response", samples, "to_response_ms")], [
+            f"No python3.13 here, so the bytecode row runs on the venv's Python {platform.python_version()} "
+            f"(median of {repetitions} per side): every module compiled from source on every start, as from layers "
+            "that ship no .pyc files on Lambda's read-only file system."
+        ]
+    shipped = runner(layer_environment(layers.compiled), python=layers.python)
+    source_only = runner(layer_environment(layers.source_only), python=layers.python)
+    for side in ("framework", "baseline"):
+        _sample(shipped(side))  # warms the OS page cache
+    with_bytecode = _alternating(shipped, repetitions, context.progress, "cold start, layers' bytecode")
+    without_bytecode = _alternating(source_only, repetitions, context.progress, "cold start, layers without bytecode")
+    ours = [sample.to_response_ms for sample in with_bytecode["framework"]]
+    theirs = [sample.to_response_ms for sample in without_bytecode["framework"]]
+    mib = {kind: f"{size / 2**20:.1f} MiB" for kind, size in layers.sizes.items()}
+    return [
+        _result(
+            f"python{layers.python_version}, layers with their bytecode: script start to first response",
+            with_bytecode,
+            "to_response_ms",
+        ),
+        _result(
+            f"python{layers.python_version}, layers without bytecode: script start to first response",
+            without_bytecode,
+            "to_response_ms",
+        ),
+        Result(
+            name=f"python{layers.python_version}, stateless handler: layers with their bytecode against without",
+            value=median(ours),
+            unit="ms",
+            baseline="the same layers without their __pycache__ folders",
+            baseline_value=median(theirs),
+            details={"samples": [round(v, 3) for v in ours], "baseline_samples": [round(v, 3) for v in theirs]},
+        ),
+    ], [
+        f"Bytecode rows: python{layers.python_version} ({layers.python}) imports from the runtime and dependencies "
+        "layers as the constructs build them for this machine's architecture (the hashed lock, bytecode compiled at "
+        f"synth), never writing bytecode; median of {repetitions} per side. 'Without bytecode' is a copy of the same "
+        "layers without __pycache__: every module compiled from source on every start.",
+        "Layer sizes on disk, with bytecode / without: "
+        + "; ".join(f"{kind} {mib[kind]} / {mib[f'{kind} without bytecode']}" for kind in ("runtime", "dependencies"))
+        + ".",
+    ]
+
+
 def run(context: RunContext, repetitions: int | None) -> Figure:
     """Measure cold starts of both handlers; see the module docstring."""
     repetitions = repetitions or 15
     report_path = context.workdir / "first_request.json"
     sides = {"framework": FRAMEWORK_HANDLER, "baseline": BASELINE_HANDLER}
 
-    def runner(env: dict[str, str], flags: tuple[str, ...] = ()) -> Callable[[str], ChildRun]:
+    def runner(env: dict[str, str], flags: tuple[str, ...] = (), python: str | Path = PYTHON) -> Callable[[str], ChildRun]:
         def first_request(side: str) -> ChildRun:
             return run_runner(
-                "first_request.py", [sides[side], str(INVOKE_EVENT)], env=env, report_path=report_path, python_flags=flags
+                "first_request.py",
+                [sides[side], str(INVOKE_EVENT)],
+                env=env,
+                report_path=report_path,
+                python_flags=flags,
+                python=python,
             )
 
         return first_request
@@ -137,11 +203,10 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     profiled = runner(handler_environment(context.workdir / "pycache"), ("-X", "importtime"))
     imports, baseline_imports = profiled("framework"), profiled("baseline")
 
-    uncached_repetitions = max(3, repetitions // 3)
-    empty = context.workdir / "no-pycache"
-    empty.mkdir(exist_ok=True)
-    uncached = runner(handler_environment(empty, write_bytecode=False))
-    uncached_samples = _alternating(uncached, uncached_repetitions, context.progress, "cold start, no bytecode")
+    context.progress("building the layers (python3.13, this machine's architecture)")
+    bytecode_results, bytecode_notes = _bytecode_results(
+        build(context.workdir, context.shared), runner, context, max(3, repetitions // 3)
+    )
 
     answer = json.loads(imports.report["body"]).get("answer", "")
     return Figure(
@@ -152,16 +217,16 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
             _result("  of which handler import (init)", samples, "import_ms"),
             _result("  of which first request", samples, "first_request_ms"),
             _result("cold start: total process wall time", samples, "process_ms"),
-            _result("cold start, no bytecode cache: script start to first response", uncached_samples, "to_response_ms"),
+            *bytecode_results,
         ],
         notes=[
             f"Median of {repetitions} fresh processes per side, alternating baseline/framework; "
             "one discarded warm-up run per side before.",
             "'Script start' is time.perf_counter_ns() on the runner's first line (after interpreter start-up); "
             "total process wall time is spawn to exit, measured by the parent.",
-            "Bytecode is cached (PYTHONPYCACHEPREFIX) for both sides, except in the 'no bytecode cache' row "
-            f"(median of {uncached_repetitions} per side): every module compiled from source on every start, "
-            "as from layers that ship no .pyc files on Lambda's read-only file system.",
+            f"The first four rows run on the venv's Python {platform.python_version()}, with bytecode cached "
+            "(PYTHONPYCACHEPREFIX) for both sides.",
+            *bytecode_notes,
             f"Event: {INVOKE_EVENT.relative_to(INVOKE_EVENT.parents[2])}, local model; our answer: {answer!r}.",
         ],
         tables=[import_time_table(imports.stderr), extra_imports_table(imports.stderr, baseline_imports.stderr)],

@@ -30,6 +30,7 @@ __all__ = [
     "ChildRun",
     "RunnerError",
     "handler_environment",
+    "layer_environment",
     "run_in_workdir",
     "run_runner",
 ]
@@ -37,6 +38,7 @@ __all__ = [
 PYTHON = sys.executable
 RUNNERS_DIR = Path(__file__).resolve().parent / "runners"
 RUNTIME_LAYER_PATH = REPO_ROOT / "layers" / "runtime" / "python"
+HANDLERS_PATH = REPO_ROOT / "handlers"
 INVOKE_EVENT = REPO_ROOT / "events" / "stateless" / "invoke.json"
 FRAMEWORK_HANDLER = "agentrail_handlers.stateless.app:handler"
 BASELINE_HANDLER = "benchmarks.baselines.powertools_handler:handler"
@@ -81,6 +83,20 @@ def handler_environment(pycache_dir: Path, *, write_bytecode: bool = True) -> di
     return env
 
 
+def layer_environment(layer_python_dirs: tuple[Path, ...]) -> dict[str, str]:
+    """:func:`handler_environment` for an interpreter outside the venv, importing from built layers as Lambda does.
+
+    ``sys.path`` holds the layers' ``python/`` folders (``/opt/python`` on
+    Lambda), then the handlers and the repository root (the function's own
+    code, and the baseline handler). Python writes no bytecode: it uses the
+    ``.pyc`` files the layers ship, or compiles every module on every start.
+    """
+    env = handler_environment(Path(os.devnull), write_bytecode=False)
+    del env["PYTHONPYCACHEPREFIX"]  # with a prefix set, Python would ignore the layers' __pycache__ folders
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, layer_python_dirs), str(HANDLERS_PATH), str(REPO_ROOT)])
+    return env
+
+
 @dataclass(frozen=True)
 class ChildRun:
     """A finished runner process: what it reported and its wall time as the parent saw it."""
@@ -98,8 +114,9 @@ def run_runner(
     report_path: Path,
     python_flags: tuple[str, ...] = (),
     timeout: float = 300,
+    python: str | Path = PYTHON,
 ) -> ChildRun:
-    """Run ``runners/<script>`` in a fresh interpreter and read the JSON report it writes to ``report_path``.
+    """Run ``runners/<script>`` in a fresh ``python`` (default: the venv's) and read the JSON report it writes to ``report_path``.
 
     Raises
     ------
@@ -107,7 +124,7 @@ def run_runner(
         When the process exits non-zero (its stderr tail is in the message).
     """
     report_path.unlink(missing_ok=True)
-    command = [PYTHON, *python_flags, str(RUNNERS_DIR / script), *args, str(report_path)]
+    command = [str(python), *python_flags, str(RUNNERS_DIR / script), *args, str(report_path)]
     started = time.perf_counter_ns()
     finished = subprocess.run(
         command,

@@ -21,7 +21,7 @@ from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPa
 from agentrail_constructs.nag import acknowledge
 from agentrail_constructs.sources import handler_dir
 
-DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_14
+DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +67,7 @@ class AgentFunctionOptions:
     architecture: lambda_.Architecture = field(default_factory=lambda: lambda_.Architecture.ARM_64)
     """Default: ARM_64 (Graviton, cheaper per GB-second)."""
     runtime: lambda_.Runtime = field(default_factory=lambda: DEFAULT_RUNTIME)
-    """Default: Python 3.14, the latest Lambda Python runtime."""
+    """Default: Python 3.13, the newest Lambda Python runtime whose CPython compiles the layers' bytecode here."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
@@ -196,6 +196,13 @@ class AgentFunction(Construct):
             environment=self._environment(),
             description=f"agentrail {construct_id} ({options.model})",
         )
+        if options.runtime.name == DEFAULT_RUNTIME.name:
+            acknowledge(
+                self.function.node.default_child,  # type: ignore[arg-type]
+                "L1",
+                f"{DEFAULT_RUNTIME.name} by design: its layers ship bytecode compiled by that same CPython, and the "
+                "newer python3.14 has no interpreter on the build machine to compile it (see README, Layers)",
+            )
         self.log_group.grant_write(self.role)
         # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
         self.function.node.default_child.add_metadata(  # type: ignore[union-attr]

@@ -1,11 +1,17 @@
 """Lambda layers built without Docker: the agentrail runtime and its third-party dependencies.
 
-Both bundle locally. The runtime layer is a copy of the ``agentrail`` package
-under ``python/``. The dependencies layer runs
-``pip install --platform manylinux2014_<arch> --only-binary=:all:`` for the
-function's architecture and Python version, into a cache keyed by the
-requirements, so later synths (and ``cdk synth`` offline) reuse it. If the
-local toolchain is missing, CDK falls back to the SAM build image in Docker.
+Both bundle locally. The runtime layer is a copy of the ``agentrail_runtime``
+package under ``python/``. The dependencies layer installs the hashed lock
+(``requirements.lock``) with ``pip install --require-hashes --no-deps
+--only-binary=:all: --platform manylinux_2_28_<arch>`` for the function's
+architecture and Python version, into a cache keyed by the lock, so later
+synths (and ``cdk synth`` offline) reuse it.
+
+Both layers ship bytecode compiled by the runtime's own CPython
+(``python3.13`` from ``PATH`` or pyenv), as unchecked-hash pycs: no
+timestamps, so two builds of the same sources are byte-identical. Without
+that interpreter they ship source only, with a synth warning, and their asset
+hash says so.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 
 import jsii
 from aws_cdk import (
+    Annotations,
     AssetHashType,
     BundlingOptions,
     DockerImage,
@@ -29,11 +36,19 @@ from aws_cdk import (
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from agentrail_constructs.sources import dependencies_requirements, runtime_package_dir
+from agentrail_constructs.sources import Interpreter, dependencies_lock, find_interpreter, runtime_package_dir
 
 #: Local mode reads this metadata to tell the layers apart.
 LAYER_KIND_METADATA = "agentrail:layer"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+#: Part of every layer's asset hash: bump it when the way layers are built changes, so none is reused.
+#: 2: the dependencies layer installs the hashed lock; both layers ship unchecked-hash bytecode.
+_BUILD_FORMAT = "2"
+#: Where Lambda extracts a layer's ``python/`` folder; compiled modules name their source there.
+_LAMBDA_PYTHON_DIR = "/opt/python"
+#: The oldest glibc (manylinux2014) a locked wheel may need and the newest (manylinux_2_28) it may use.
+_MANYLINUX_GLIBC_MINORS = range(28, 16, -1)
+NO_BYTECODE_WARNING_ID = "agentrail:layers:no-bytecode"
 
 
 def _cache_root() -> Path:
@@ -50,41 +65,114 @@ def _python_version(runtime: lambda_.Runtime) -> str:
     return name.removeprefix("python")
 
 
-def _platform(architecture: lambda_.Architecture) -> str:
-    return "manylinux2014_aarch64" if architecture.name == lambda_.Architecture.ARM_64.name else "manylinux2014_x86_64"
+def _machine(architecture: lambda_.Architecture) -> str:
+    return "aarch64" if architecture.name == lambda_.Architecture.ARM_64.name else "x86_64"
+
+
+def _platforms(machine: str) -> list[str]:
+    """pip's ``--platform`` tags for a manylinux_2_28 target: pip takes ``manylinux_2_28`` literally (it widens
+    only ``manylinux2014`` and older), so every older glibc that the locked wheels may be built for is listed."""
+    return [f"manylinux_2_{minor}_{machine}" for minor in _MANYLINUX_GLIBC_MINORS] + [f"manylinux2014_{machine}"]
+
+
+def _warn_unless_compiled(layer: Construct, bytecode: Interpreter | None, python_version: str) -> None:
+    if bytecode is None:
+        Annotations.of(layer).add_warning_v2(
+            NO_BYTECODE_WARNING_ID,
+            f"no python{python_version} interpreter on PATH or in pyenv, so this layer ships without bytecode and "
+            f"every cold start compiles its modules; install Python {python_version} (e.g. `pyenv install "
+            f"{python_version}`) and synthesize again",
+        )
+
+
+def _bytecode_label(interpreter: Interpreter | None) -> str:
+    return f"bytecode-cpython-{interpreter.version}" if interpreter else "no-bytecode"
+
+
+def _compile_bytecode(interpreter: Interpreter, python_dir: Path) -> None:
+    """Byte-compile a layer's ``python/`` folder with ``interpreter``, reproducibly.
+
+    The pycs are unchecked-hash (PEP 552): no source timestamp, never re-validated against the read-only
+    layer. Each names its source under ``/opt/python`` (where Lambda puts it), and ``PYTHONHASHSEED=0``
+    fixes the order of set constants, so the same sources always give the same bytes. A module that
+    ``interpreter`` cannot compile ships as source only, as pip treats it.
+
+    Raises
+    ------
+    RuntimeError
+        If the interpreter itself fails.
+    """
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    environment["PYTHONHASHSEED"] = "0"
+    command = [
+        str(interpreter.path), "-m", "compileall", "-q", "-d", _LAMBDA_PYTHON_DIR,
+        "--invalidation-mode", "unchecked-hash", str(python_dir),
+    ]  # fmt: skip
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    if result.returncode not in (0, 1):  # 1: some module did not compile
+        raise RuntimeError(f"python{interpreter.version} could not byte-compile {python_dir}: {result.stderr.strip()[-800:]}")
+
+
+def _source_digest(folder: Path) -> str:
+    """A hash of every file's relative path and bytes under ``folder``, bytecode left out."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+            digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 @jsii.implements(ILocalBundling)
 class _CopyPackage:
-    def __init__(self, source: Path, package: str) -> None:
+    """Copies a package under ``python/`` (bytecode left out), then compiles it with ``bytecode``, if given."""
+
+    def __init__(self, source: Path, package: str, bytecode: Interpreter | None = None) -> None:
         self._source = source
         self._package = package
+        self._bytecode = bytecode
 
     def try_bundle(self, output_dir: str, options: object = None, **_: object) -> bool:
-        shutil.copytree(self._source, Path(output_dir) / "python" / self._package, ignore=_IGNORED, dirs_exist_ok=True)
+        target = Path(output_dir) / "python" / self._package
+        shutil.copytree(self._source, target, ignore=_IGNORED, dirs_exist_ok=True)
+        if self._bytecode is not None:
+            _compile_bytecode(self._bytecode, Path(output_dir) / "python")
         return True
+
+
+def _drop_console_scripts(python_dir: Path) -> None:
+    """Remove ``bin/`` and its lines in each RECORD: a layer runs no scripts, and theirs name this machine's Python."""
+    shutil.rmtree(python_dir / "bin", ignore_errors=True)
+    for record in python_dir.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        record.write_text("".join(line for line in lines if not line.startswith("../")))
 
 
 @jsii.implements(ILocalBundling)
 class _PipPlatformInstall:
-    """pip-installs wheels for the Lambda platform into a shared cache, then copies them into the asset."""
+    """pip-installs the locked wheels for the Lambda platform into a shared cache, then copies them into the asset.
 
-    def __init__(self, requirements: Path, platform: str, python_version: str, key: str) -> None:
-        self._requirements = requirements
-        self._platform = platform
+    The cache entry is named by the asset hash, so a later synth with the same lock, platform and
+    interpreter reuses it without network.
+    """
+
+    def __init__(self, lock: Path, machine: str, python_version: str, bytecode: Interpreter | None, key: str) -> None:
+        self._lock = lock
+        self._machine = machine
         self._python_version = python_version
+        self._bytecode = bytecode
         self._key = key
 
     def _build(self, target: Path) -> None:
         staging = Path(tempfile.mkdtemp(prefix="agentrail-layer-", dir=target.parent))
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+            "--require-hashes", "--no-deps", "--only-binary=:all:",
             "--target", str(staging / "python"),
-            "--platform", self._platform,
+            *[argument for platform in _platforms(self._machine) for argument in ("--platform", platform)],
             "--implementation", "cp",
             "--python-version", self._python_version,
-            "--only-binary=:all:",
-            "-r", str(self._requirements),
+            "-r", str(self._lock),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -93,7 +181,9 @@ class _PipPlatformInstall:
                 "could not build the dependencies layer without Docker "
                 f"(pip exited {result.returncode}); is PyPI reachable? {result.stderr.strip()[-800:]}"
             )
-        shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
+        _drop_console_scripts(staging / "python")
+        if self._bytecode is not None:
+            _compile_bytecode(self._bytecode, staging / "python")
         try:
             staging.rename(target)  # atomic: a half-built cache entry is never visible
         except OSError:
@@ -106,7 +196,7 @@ class _PipPlatformInstall:
         if not cached.is_dir():
             cached.parent.mkdir(parents=True, exist_ok=True)
             self._build(cached)
-        shutil.copytree(cached, output_dir, ignore=_IGNORED, dirs_exist_ok=True)
+        shutil.copytree(cached, output_dir, dirs_exist_ok=True)
         return True
 
 
@@ -114,11 +204,26 @@ def _singleton(scope: Construct, construct_id: str) -> Construct | None:
     return Stack.of(scope).node.try_find_child(construct_id)
 
 
+def _compile_in_container(interpreter: Interpreter | None) -> str:
+    """The Docker fallback's compile step: the SAM build image runs the function's own Python."""
+    if interpreter is None:
+        return ""
+    return f" && PYTHONHASHSEED=0 python -m compileall -q -d {_LAMBDA_PYTHON_DIR} --invalidation-mode unchecked-hash /asset-output/python"
+
+
 class RuntimeLayer(lambda_.LayerVersion):
-    """The ``agentrail`` runtime package as a layer (pure Python, any architecture)."""
+    """The ``agentrail_runtime`` package as a layer (pure Python, any architecture), with its bytecode.
+
+    The asset hash covers the package's sources, the compiling interpreter's version (or the lack of
+    one) and the build format.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, runtime: lambda_.Runtime) -> None:
         source = runtime_package_dir()
+        version = _python_version(runtime)
+        bytecode = find_interpreter(version)
+        key = hashlib.sha256(f"{_BUILD_FORMAT}|{_source_digest(source)}|{_bytecode_label(bytecode)}".encode()).hexdigest()
+        copy = "mkdir -p /asset-output/python/agentrail_runtime && cp -r /asset-input/. /asset-output/python/agentrail_runtime/"
         super().__init__(
             scope,
             construct_id,
@@ -126,15 +231,17 @@ class RuntimeLayer(lambda_.LayerVersion):
             compatible_runtimes=[runtime],
             code=lambda_.Code.from_asset(
                 str(source),
-                asset_hash_type=AssetHashType.SOURCE,
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=key,
                 exclude=["__pycache__", "*.pyc"],
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
-                    command=["bash", "-c", "mkdir -p /asset-output/python/agentrail_runtime && cp -r /asset-input/. /asset-output/python/agentrail_runtime/"],
-                    local=_CopyPackage(source, "agentrail_runtime"),
+                    command=["bash", "-c", copy + _compile_in_container(bytecode)],
+                    local=_CopyPackage(source, "agentrail_runtime", bytecode),
                 ),
             ),
         )
+        _warn_unless_compiled(self, bytecode, version)
         self.node.default_child.add_metadata(LAYER_KIND_METADATA, "runtime")  # type: ignore[union-attr]
 
     @classmethod
@@ -145,7 +252,18 @@ class RuntimeLayer(lambda_.LayerVersion):
 
 
 class DependenciesLayer(lambda_.LayerVersion):
-    """Third-party packages of the runtime (Powertools, pydantic, httpx, boto3) for one architecture."""
+    """Third-party packages of the runtime (Powertools, pydantic, httpx, boto3) for one architecture, with their bytecode.
+
+    Installed from a lock that pins every package with its hashes; the asset hash covers the lock's
+    text, the platform, the Python version, the compiling interpreter's version (or the lack of one)
+    and the build format, so different bytes never deploy under one hash.
+
+    Parameters
+    ----------
+    lock_file:
+        A ``uv pip compile --generate-hashes`` lock to install. Default: the lock agentrail ships
+        (``agentrail_layers/dependencies/requirements.lock``).
+    """
 
     def __init__(
         self,
@@ -154,10 +272,15 @@ class DependenciesLayer(lambda_.LayerVersion):
         *,
         runtime: lambda_.Runtime,
         architecture: lambda_.Architecture,
+        lock_file: Path | None = None,
     ) -> None:
-        requirements = dependencies_requirements()
-        platform, version = _platform(architecture), _python_version(runtime)
-        key = hashlib.sha256(f"{requirements.read_text()}|{platform}|{version}".encode()).hexdigest()[:32]
+        lock = Path(lock_file) if lock_file is not None else dependencies_lock()
+        machine, version = _machine(architecture), _python_version(runtime)
+        bytecode = find_interpreter(version)
+        key = hashlib.sha256(
+            f"{_BUILD_FORMAT}|{lock.read_text()}|{machine}|{version}|{_bytecode_label(bytecode)}".encode()
+        ).hexdigest()
+        pip = f"pip install --no-compile --require-hashes --no-deps --only-binary=:all: -r {lock.name} -t /asset-output/python"
         super().__init__(
             scope,
             construct_id,
@@ -165,17 +288,18 @@ class DependenciesLayer(lambda_.LayerVersion):
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
             code=lambda_.Code.from_asset(
-                str(requirements.parent),
+                str(lock.parent),
                 asset_hash_type=AssetHashType.CUSTOM,
                 asset_hash=key,
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
-                    platform=f"linux/{'arm64' if platform.endswith('aarch64') else 'amd64'}",
-                    command=["bash", "-c", "pip install --no-compile -r requirements.txt -t /asset-output/python"],
-                    local=_PipPlatformInstall(requirements, platform, version, key),
+                    platform=f"linux/{'arm64' if machine == 'aarch64' else 'amd64'}",
+                    command=["bash", "-c", pip + _compile_in_container(bytecode)],
+                    local=_PipPlatformInstall(lock, machine, version, bytecode, key),
                 ),
             ),
         )
+        _warn_unless_compiled(self, bytecode, version)
         self.node.default_child.add_metadata(LAYER_KIND_METADATA, "dependencies")  # type: ignore[union-attr]
 
     @classmethod

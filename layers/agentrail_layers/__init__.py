@@ -1,1 +1,1 @@
-"""Layer sources: ``runtime/python/agentrail_runtime`` (the runtime package) and ``dependencies/requirements.txt`` (its third-party packages)."""
+"""Layer sources: ``runtime/python/agentrail_runtime`` (the runtime package) and ``dependencies/requirements.lock`` (its third-party packages)."""

@@ -215,18 +215,32 @@ def real_app_in_an_account(tmp_path_factory: pytest.TempPathFactory) -> CloudAss
     )
 
 
-@pytest.fixture(scope="session")
-def layer_app(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
-    """layer_app.py (one AgentFunction per Lambda architecture) synthesized with real bundling.
+def synthesize_layer_app(outdir: Path, cache_dir: Path) -> CloudAssembly:
+    """layer_app.py synthesized with real bundling, its dependencies layers built into the layer cache ``cache_dir``.
 
-    The runtime package's source is byte-compiled first, so its folders hold
-    ``__pycache__`` the way a developer's checkout does: tests can then show
-    that the bundled layer leaves them out.
+    The runtime package's source is byte-compiled first (by this, the host's,
+    interpreter), so its folders hold ``__pycache__`` the way a developer's
+    checkout does: tests can then show that the layer ships only bytecode of
+    the function's runtime.
     """
     compileall.compile_dir(runtime_package_dir(), quiet=1)
-    assembly = run_cdk_app(LAYER_APP, tmp_path_factory.mktemp("layer-app") / "cdk.out")
+    assembly = run_cdk_app(LAYER_APP, outdir, environment={"AGENTRAIL_CACHE_DIR": str(cache_dir)})
     assembly.assert_synthesized()
     return assembly
+
+
+@pytest.fixture(scope="session")
+def layer_app(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    """layer_app.py (one AgentFunction per Lambda architecture) synthesized from an empty layer cache."""
+    return synthesize_layer_app(tmp_path_factory.mktemp("layer-app") / "cdk.out", tmp_path_factory.mktemp("layer-cache"))
+
+
+@pytest.fixture(scope="session")
+def layer_app_rebuilt(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    """layer_app.py synthesized again, from another empty layer cache."""
+    return synthesize_layer_app(
+        tmp_path_factory.mktemp("layer-app-rebuilt") / "cdk.out", tmp_path_factory.mktemp("layer-cache-rebuilt")
+    )
 
 
 #: Variants of the real app worth their own cdk-nag and cfn-lint run: name -> (pattern, extra ``-c`` context).

@@ -45,6 +45,11 @@ def _policies(rule: str, scope: str, *roles: str) -> set[tuple[str, str]]:
     return {(rule, f"{scope}/{role}/Role/DefaultPolicy/Resource") for role in roles}
 
 
+def _functions(scope: str, *functions: str) -> set[tuple[str, str]]:
+    """L1 (not the newest runtime) acknowledged on each AgentFunction under ``scope``: python3.13 by design."""
+    return {("L1", f"{scope}/{function}/Function/Resource") for function in functions}
+
+
 def _task_api(scope: str) -> set[tuple[str, str]]:
     """What an AsyncAgent nested at ``scope`` (its API, results bucket and webhook secret) acknowledges."""
     return {
@@ -59,12 +64,14 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
 #: pattern -> {(AwsSolutions rule, construct path inside the stack)} that may be acknowledged.
 EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     "stateless": {
+        *_functions("StatelessAgent", "Agent"),
         ("IAM5[Resource::*]", "StatelessAgent/Agent/Role/DefaultPolicy/Resource"),
         (APIGW_LOGS_ROLE, "StatelessAgent/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", "StatelessAgent/Api/RestApi/DeploymentStage.v1/Resource"),
         *_methods("StatelessAgent/Api", "invoke/POST", "health/GET", "openapi.json/GET"),
     },
     "stateful": {
+        *_functions("StatefulAgent", "Agent", "Sessions/Cleanup"),
         ("SQS3", "StatefulAgent/Sessions/CleanupFailures/Resource"),
         ("IAM5[Resource::*]", "StatefulAgent/Agent/Role/DefaultPolicy/Resource"),
         ("IAM5[Resource::*]", "StatefulAgent/Sessions/Cleanup/Role/DefaultPolicy/Resource"),
@@ -91,6 +98,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         ),
     },
     "async": {
+        *_functions("AsyncAgent", "Agent", "Worker", "Notifier", "LongTasks/Steps", "Approvals/Steps"),
         ("SQS3", "AsyncAgent/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
@@ -107,6 +115,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_methods("AsyncAgent/Api", "approvals/GET", "approvals/{approval_id}/GET", "approvals/{approval_id}/decision/POST"),
     },
     "multiagent": {
+        *_functions("Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         ("SQS3", "Team/Tasks/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         *_policies(
@@ -116,6 +125,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_task_api("Team/Tasks"),
     },
     "hierarchical": {
+        *_functions("Tasks", "Agent", "Worker", "Notifier"),
+        *_functions("Supervisor", "Steps"),
         ("SQS3", "Tasks/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "Tasks", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "Supervisor", "Steps", "StateMachine"),
@@ -137,6 +148,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
 VARIANT_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     "stateful-enqueue": {
         *EXPECTED_ACKNOWLEDGEMENTS["stateful"],
+        *_functions("StatefulAgent", "Worker"),
         ("IAM5[Resource::*]", "StatefulAgent/Worker/Role/DefaultPolicy/Resource"),
         (
             "IAM5[Resource::<StatefulAgentSessionsOffloadBucketEFCBCC5C.Arn>/sessions/*]",

@@ -32,7 +32,7 @@ import aws_cdk as cdk
 
 import agentrail_constructs
 from agentrail_constructs import StatelessAgent
-from agentrail_constructs.sources import dependencies_requirements, runtime_package_dir
+from agentrail_constructs.sources import dependencies_lock, dependencies_requirements, runtime_package_dir
 
 app = cdk.App()
 stack = cdk.Stack(app, "Consumer")
@@ -42,6 +42,7 @@ print(json.dumps({
     "constructs": agentrail_constructs.__file__,
     "runtime": str(runtime_package_dir()),
     "requirements": str(dependencies_requirements()),
+    "lock": str(dependencies_lock()),
 }))
 """
 
@@ -103,7 +104,7 @@ def test_the_wheel_is_named_for_the_distribution_and_carries_every_top_level_pac
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
         "agentrail_runtime", "agentrail_constructs", "agentrail_handlers", "agentrail_cli", "agentrail_local", "agentrail_layers",
     }  # fmt: skip
-    assert "agentrail_layers/dependencies/requirements.txt" in names
+    assert {"agentrail_layers/dependencies/requirements.in", "agentrail_layers/dependencies/requirements.lock"} <= set(names)
 
 
 def test_the_installed_cli_reports_its_version(venv: Path) -> None:
@@ -134,8 +135,9 @@ def test_an_app_outside_the_repository_synthesizes_a_stateless_agent_from_the_in
     assert synth.returncode == 0, synth.stderr[-3000:]
     locations = json.loads(synth.stdout.strip().splitlines()[-1])
     site = venv_site(venv)
-    for key in ("constructs", "runtime", "requirements"):
+    for key in ("constructs", "runtime", "requirements", "lock"):
         assert Path(locations[key]).is_relative_to(site), f"{key} came from {locations[key]}"
+        assert Path(locations[key]).exists(), f"the wheel left out {locations[key]}"
     template = json.loads((outdir / "Consumer.template.json").read_text())
     resources = template["Resources"].values()
     assert [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
@@ -145,5 +147,8 @@ def test_an_app_outside_the_repository_synthesizes_a_stateless_agent_from_the_in
         if r["Type"] == "AWS::Lambda::LayerVersion"
     }
     assert (layers["runtime"] / "python" / "agentrail_runtime" / "__init__.py").is_file()
-    assert not list(layers["runtime"].rglob("__pycache__")), "pip compiled the installed package; the layer must not ship it"
+    host_bytecode = f"*.{sys.implementation.cache_tag}.pyc"
+    assert list(Path(locations["runtime"]).rglob(host_bytecode)), "given: pip compiled the installed package for this Python"
+    shipped = {path.name.split(".")[-2] for path in layers["runtime"].rglob("*.pyc")}
+    assert shipped == {"cpython-313"}, "the layer ships the bytecode of the functions' python3.13, not the host's"
     assert (layers["dependencies"] / "python" / "aws_lambda_powertools").is_dir()

@@ -18,7 +18,7 @@ stack = cdk.Stack(app, "Baseline-OneFunction")
 lambda_.Function(
     stack,
     "Function",
-    runtime=lambda_.Runtime.PYTHON_3_14,
+    runtime=lambda_.Runtime.PYTHON_3_13,
     architecture=lambda_.Architecture.ARM_64,
     handler="powertools_handler.handler",
     code=lambda_.Code.from_asset(str(BASELINES_DIR), exclude=["*", "!powertools_handler.py"]),

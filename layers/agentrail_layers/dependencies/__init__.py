@@ -1,1 +1,1 @@
-"""Data only: ``requirements.txt``, the pinned packages of the dependencies Lambda layer."""
+"""Data only: the dependencies Lambda layer's ``requirements.in`` (top-level pins) and ``requirements.lock`` (every package, hashed)."""
