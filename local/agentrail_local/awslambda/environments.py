@@ -107,7 +107,7 @@ class ExecutionEnvironments:
         LocalPythonError
             When its interpreter does not run, or its dependencies layer cannot be installed for it.
         """
-        if definition.runtime.startswith("python"):
+        if definition.runtime.startswith("python") or not definition.runtime:
             self._runtimes[definition.name] = self.runtimes.resolve(definition)
         labels = {d.logical_id for d in self._functions.values()}
         label = definition.logical_id if definition.logical_id not in labels else f"{definition.stack_name}.{definition.logical_id}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from agentrail_local.awslambda import bootstrap
 from agentrail_local.awslambda.definitions import FunctionDefinition, LayerSource
 from agentrail_local.awslambda.interpreters import Interpreter, candidates, find_interpreter, runtime_version
 from agentrail_local.awslambda.layer_packages import host_copy_key, layer_pins, version_differences
@@ -125,3 +127,13 @@ def test_the_host_copy_comes_after_the_code_and_the_loadable_layers_and_the_plat
 
     assert path == [str(tmp_path / "code"), str(runtime_layer / "python"), str(tmp_path / "host")]
     assert LocalRuntime(PY313).python_path(definition) == path[:2]
+
+
+def test_the_bootstrap_imports_only_the_standard_library_and_parses_as_the_oldest_lambda_python() -> None:
+    source = Path(bootstrap.__file__).read_text()
+    tree = ast.parse(source, feature_version=(3, 9))
+
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+    assert {name.split(".")[0] for name in imported} - {"__future__"} <= sys.stdlib_module_names
