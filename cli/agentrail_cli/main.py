@@ -132,6 +132,7 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_local.awslambda.interpreters import LocalPythonError
     from agentrail_local.cloudformation.assembly import AssemblyError
     from agentrail_local.cloud import LocalCloud
     from agentrail_local.cloudformation.resources.base import TemplateError
@@ -170,7 +171,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if stop.is_set():
             cloud.stop()
             return 0
-    except (TemplateError, AssemblyError, OSError) as error:
+    except (TemplateError, AssemblyError, LocalPythonError, OSError) as error:
         hint = " (pass --port 0 for free ports, or another --port)" if getattr(error, "errno", None) == errno.EADDRINUSE else ""
         print(f"agentrail local: could not start: {error}{hint}", file=sys.stderr)
         return 2

@@ -91,12 +91,19 @@ class LocalCloud:
     request_console:
         Receives one line per API request. Default: none.
     warn:
-        Receives deployment warnings (skipped resource types) as they happen; they are also kept
+        Receives deployment warnings (skipped resource types, a function's Python or packages that differ
+        from the cloud's) as they happen; they are also kept
         in :attr:`warnings`. Default: printed to stderr.
     stacks:
         Names of the stacks to deploy. Default: all.
     prewarm:
         Start one execution environment per API function at start-up. Default: true.
+    python:
+        The interpreter of every function (a path or a command). Default: ``$AGENTRAIL_LOCAL_PYTHON``, else the
+        template runtime's ``pythonX.Y`` from PATH or pyenv, else this interpreter (with a warning).
+    cache_dir:
+        Where the dependencies layer's copies for this machine are kept. Default: ``$AGENTRAIL_CACHE_DIR``,
+        else ``~/.cache/agentrail``.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
     principals). The SQS event source
@@ -114,6 +121,8 @@ class LocalCloud:
         warn: Console | None = None,
         stacks: Iterable[str] | None = None,
         prewarm: bool = True,
+        python: str | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -126,6 +135,8 @@ class LocalCloud:
         self._warn_to = warn or _stderr
         self._stack_names = set(stacks) if stacks is not None else None
         self._prewarm = prewarm
+        self._python = python
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
@@ -142,6 +153,8 @@ class LocalCloud:
         ------
         TemplateError
             When a template uses something local mode cannot deploy (everything started is stopped again).
+        LocalPythonError
+            When the named interpreter does not run, or the dependencies layer cannot be installed for a function's.
         """
         try:
             self._start()
@@ -154,7 +167,12 @@ class LocalCloud:
         self.moto = MotoServer().start()
         self.clients = MotoClients(self.moto.endpoint_url)
         self.environments = ExecutionEnvironments(
-            moto_endpoint=self.moto.endpoint_url, log_dir=self.log_dir, console=self._function_console
+            moto_endpoint=self.moto.endpoint_url,
+            log_dir=self.log_dir,
+            console=self._function_console,
+            python=self._python,
+            cache_dir=self._cache_dir,
+            warn=self._warn,
         )
         install_lambda_seam(self.environments)
         exports: dict[str, Any] = {}

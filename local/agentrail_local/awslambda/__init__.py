@@ -1,7 +1,7 @@
 """Local Lambda: execution environments, their bootstrap, the seam through which moto invokes them, and SQS event sources.
 
-This package's ``__init__`` imports nothing: ``python -m agentrail_local.awslambda.bootstrap``
-runs in the function's own process and must load only the standard library.
+This package's ``__init__`` imports nothing: ``bootstrap.py`` runs in the function's own
+process, on the function's interpreter, and must load only the standard library.
 """
 
-__all__ = ["bootstrap", "environments", "event_sources", "moto_seam"]
+__all__ = ["bootstrap", "environments", "event_sources", "interpreters", "layer_packages", "moto_seam", "runtimes"]

@@ -1,13 +1,14 @@
-"""One Lambda execution environment: ``python -m agentrail_local.awslambda.bootstrap``.
+"""One Lambda execution environment, run by path on the function's interpreter.
 
-Started by :mod:`agentrail_local.awslambda.environments` with the function's own
+Started by :mod:`agentrail_local.awslambda.workers` with the function's own
 environment and ``cwd`` set to its code folder. It imports the handler once
 (the init phase), then serves invocations one at a time: requests arrive as
 JSON lines on stdin, answers leave as JSON lines on the descriptor named by
 ``AGENTRAIL_RESPONSE_FD``. Stdout and stderr stay free for the function's logs.
 
-This module must only import the standard library: everything else the
-process imports belongs to the function.
+This module must only import the standard library, and run on every Python of
+a Lambda runtime (3.9 and later): the function's interpreter may be another
+than local mode's, and everything else the process imports belongs to the function.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 RESPONSE_FD_ENV = "AGENTRAIL_RESPONSE_FD"
@@ -80,7 +81,7 @@ class _InitError(Exception):
 def _log_error(payload: dict[str, Any], request_id: str | None) -> None:
     # What the Lambda runtime writes to the log stream when a handler fails (JSON log format).
     record = {
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "level": "ERROR",
         "message": payload,
         "requestId": request_id,

@@ -12,9 +12,9 @@ DEFAULT_CONCURRENCY = 4
 #: Lambda's synchronous payload limit, request and response.
 MAX_PAYLOAD_BYTES = 6_291_556
 LAYER_KIND_METADATA = "agentrail:layer"
-#: Layers of this kind hold Linux wheels (arm64 by default) that cannot load here; the local
-#: virtual environment already has the same pinned packages, so they are left off PYTHONPATH.
-VENV_PROVIDED_LAYER_KINDS = frozenset({"dependencies"})
+#: Layers of this kind hold wheels for the Lambda platform (arm64 by default) that cannot load here:
+#: they stay off PYTHONPATH, and a copy of the same pins built for this machine takes their place.
+HOST_BUILT_LAYER_KINDS = frozenset({"dependencies"})
 
 
 class Throttled(Exception):
@@ -64,10 +64,10 @@ class FunctionDefinition:
         return DEFAULT_CONCURRENCY if self.reserved_concurrency is None else self.reserved_concurrency
 
     def python_path(self) -> list[str]:
-        """The code folder, then each layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""
+        """The code folder, then each loadable layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""
         entries = [str(self.code_dir)]
         for layer in self.layers:
-            if layer.kind in VENV_PROVIDED_LAYER_KINDS or layer.python_dir is None:
+            if layer.kind in HOST_BUILT_LAYER_KINDS or layer.python_dir is None:
                 continue
             if layer.python_dir.is_dir():
                 entries.append(str(layer.python_dir))
@@ -93,9 +93,9 @@ class InvocationResult:
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "HOST_BUILT_LAYER_KINDS",
     "LAYER_KIND_METADATA",
     "MAX_PAYLOAD_BYTES",
-    "VENV_PROVIDED_LAYER_KINDS",
     "FunctionDefinition",
     "InvocationResult",
     "LayerSource",

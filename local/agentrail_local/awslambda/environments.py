@@ -25,6 +25,7 @@ from agentrail_local.awslambda.definitions import (
     PayloadTooLarge,
     UnknownFunction,
 )
+from agentrail_local.awslambda.runtimes import LocalRuntime, LocalRuntimes
 from agentrail_local.awslambda.workers import Concurrency, FunctionLogs, FunctionPool
 from agentrail_local.console import Console
 
@@ -46,10 +47,24 @@ class ExecutionEnvironments:
     log_dir:
         Each function's stdout and stderr go to ``<log_dir>/<logical-id>.log``.
     console:
-        Also receives every log line, prefixed with the logical id. Default: none.
+        Also receives every log line, prefixed with the logical id, and local mode's own notes. Default: none.
+    python, cache_dir:
+        The interpreter of every function and the cache of layers' host copies; see :class:`LocalRuntimes`.
+    warn:
+        Receives each warning about a difference from the cloud once (the console gets it too). Default: none.
     """
 
-    def __init__(self, *, moto_endpoint: str, log_dir: Path, console: Console | None = None, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        *,
+        moto_endpoint: str,
+        log_dir: Path,
+        console: Console | None = None,
+        region: str = "us-east-1",
+        python: str | None = None,
+        cache_dir: Path | None = None,
+        warn: Console | None = None,
+    ) -> None:
         self._base_env = {
             "AWS_ENDPOINT_URL": moto_endpoint,
             "AWS_REGION": region,
@@ -67,11 +82,33 @@ class ExecutionEnvironments:
         self._concurrency: dict[str, Concurrency] = {}
         self._logs: dict[str, FunctionLogs] = {}
         self._pools: dict[tuple[str, str], FunctionPool] = {}
+        self._runtimes: dict[str, LocalRuntime] = {}
+        self._warn_to = warn
+        self.runtimes = LocalRuntimes(python=python, cache_dir=cache_dir, warn=self._warn, note=self.note)
         self._lock = threading.Lock()
 
     # -- registration ----------------------------------------------------------------
 
+    def note(self, message: str) -> None:
+        """Write one line of local mode's own to the console, beside the functions' logs."""
+        if self._console is not None:
+            self._console(f"[agentrail local] {message}")
+
+    def _warn(self, message: str) -> None:
+        if self._warn_to is not None:
+            self._warn_to(message)
+        self.note(f"warning: {message}")
+
     def add_function(self, definition: FunctionDefinition) -> None:
+        """Register a function; a Python one gets its interpreter and packages now (see :class:`LocalRuntimes`).
+
+        Raises
+        ------
+        LocalPythonError
+            When its interpreter does not run, or its dependencies layer cannot be installed for it.
+        """
+        if definition.runtime.startswith("python") or not definition.runtime:
+            self._runtimes[definition.name] = self.runtimes.resolve(definition)
         labels = {d.logical_id for d in self._functions.values()}
         label = definition.logical_id if definition.logical_id not in labels else f"{definition.stack_name}.{definition.logical_id}"
         self._functions[definition.name] = definition
@@ -125,6 +162,7 @@ class ExecutionEnvironments:
 
     def _pool(self, target: _Target) -> FunctionPool:
         key = (target.definition.name, target.version)
+        runtime = self._runtimes[target.definition.name]
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
@@ -134,6 +172,8 @@ class ExecutionEnvironments:
                     concurrency=self._concurrency[target.definition.name],
                     base_env=self._base_env,
                     logs=self._logs[target.definition.name],
+                    command=runtime.command(),
+                    python_path=runtime.python_path(target.definition),
                 )
             return pool
 
@@ -177,6 +217,10 @@ class ExecutionEnvironments:
             thread.start()
             threads.append(thread)
         return threads
+
+    def runtime(self, target: str) -> LocalRuntime:
+        """The interpreter and packages that run a Python function."""
+        return self._runtimes[self._resolve(target, None).definition.name]
 
     def pool_size(self, target: str) -> int:
         resolved = self._resolve(target, None)

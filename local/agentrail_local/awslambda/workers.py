@@ -6,11 +6,10 @@ import json
 import os
 import select
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +67,16 @@ class _WorkerExited(Exception):
 class Worker:
     """One execution environment: a subprocess running :mod:`agentrail_local.awslambda.bootstrap`."""
 
-    def __init__(self, definition: FunctionDefinition, version: str, env: Mapping[str, str], logs: FunctionLogs) -> None:
+    def __init__(
+        self, definition: FunctionDefinition, version: str, env: Mapping[str, str], logs: FunctionLogs, command: Sequence[str]
+    ) -> None:
         self.definition = definition
         self.version = version
         read_fd, write_fd = os.pipe()
         self._responses = read_fd
         self._buffer = b""
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "agentrail_local.awslambda.bootstrap"],
+        self.process = subprocess.Popen(  # noqa: S603 - a found interpreter running our bootstrap
+            list(command),
             cwd=definition.code_dir,
             env={**env, RESPONSE_FD_ENV: str(write_fd)},
             stdin=subprocess.PIPE,
@@ -192,11 +193,14 @@ class FunctionPool:
         concurrency: Concurrency,
         base_env: Mapping[str, str],
         logs: FunctionLogs,
+        command: Sequence[str],
+        python_path: Sequence[str],
     ) -> None:
         self.definition = definition
         self.version = version
         self._concurrency = concurrency
-        self._env = self._environment(base_env)
+        self._command = tuple(command)
+        self._env = self._environment(base_env, python_path)
         self._logs = logs
         self._idle: list[Worker] = []
         self._all: list[Worker] = []
@@ -204,7 +208,7 @@ class FunctionPool:
         self._closed = False
         self._warming: threading.Event | None = None
 
-    def _environment(self, base_env: Mapping[str, str]) -> dict[str, str]:
+    def _environment(self, base_env: Mapping[str, str], python_path: Sequence[str]) -> dict[str, str]:
         d = self.definition
         stream = f"{time.strftime('%Y/%m/%d')}/[{self.version}]{uuid.uuid4().hex}"
         env = {
@@ -226,7 +230,7 @@ class FunctionPool:
             # There is no X-Ray daemon on this machine; with tracing on, the
             # X-Ray SDK would log a failed UDP send on every segment.
             "POWERTOOLS_TRACE_DISABLED": "true",
-            "PYTHONPATH": os.pathsep.join(d.python_path()),
+            "PYTHONPATH": os.pathsep.join(python_path),
             "PYTHONUNBUFFERED": "1",
             # Keep __pycache__ folders out of cdk.out's assets.
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -236,7 +240,7 @@ class FunctionPool:
         return env
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.definition, self.version, self._env, self._logs)
+        worker = Worker(self.definition, self.version, self._env, self._logs, self._command)
         with self._lock:
             self._all.append(worker)
         try:
