@@ -193,6 +193,22 @@ def _wait_for_task(
         time.sleep(0.1)
 
 
+def _wait_for_execution(sfn: Any, execution_arn: str, *, seconds: float = 30.0) -> dict[str, Any]:
+    """``DescribeExecution`` every 0.1 s until the execution has left RUNNING; fails the test after ``seconds``.
+
+    A task's record is finished by the workflow's last Lambda step, a moment before the state machine
+    itself moves to its final state.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        execution = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        if time.monotonic() > deadline:
+            pytest.fail(f"execution {execution_arn} is still RUNNING after {seconds} s")
+        time.sleep(0.1)
+
+
 def _log_records(path: Path) -> list[dict[str, Any]]:
     """The JSON lines of a function's log (Powertools records and the runtime's error reports)."""
     records = []
@@ -209,6 +225,12 @@ def _log_records(path: Path) -> list[dict[str, Any]]:
 def wait_for_task() -> Callable[..., dict[str, Any]]:
     """``wait_for_task(client, task_id, until={"waiting_approval"})``: poll a task until its status is in ``until``."""
     return _wait_for_task
+
+
+@pytest.fixture(scope="session")
+def wait_for_execution() -> Callable[..., dict[str, Any]]:
+    """``wait_for_execution(sfn, execution_arn)``: poll a Step Functions execution until it has finished."""
+    return _wait_for_execution
 
 
 @pytest.fixture(scope="session")

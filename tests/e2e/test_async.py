@@ -155,7 +155,10 @@ def test_cancelling_a_finished_task_is_a_409(tasks: AgentApiClient, wait_for_tas
 
 
 def test_a_long_task_runs_through_its_step_functions_workflow_to_success(
-    local: Any, tasks: AgentApiClient, wait_for_task: Callable[..., dict[str, Any]]
+    local: Any,
+    tasks: AgentApiClient,
+    wait_for_task: Callable[..., dict[str, Any]],
+    wait_for_execution: Callable[..., dict[str, Any]],
 ) -> None:
     task_id = _submit(tasks, {"message": "Calculate (12 + 30) * 2 and convert 10 km to mi", "task_type": "long"})["task_id"]
 
@@ -166,7 +169,7 @@ def test_a_long_task_runs_through_its_step_functions_workflow_to_success(
     sfn = local.aws("stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if "LongTasks" in m["name"])
     (execution,) = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == task_id]
-    assert execution["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
     history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert entered[:2] == ["Start", "Done?"] and "Step" in entered and entered[-1] == "Finished"

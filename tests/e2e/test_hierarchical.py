@@ -13,7 +13,10 @@ RESEARCH = {"message": "Research Lambda; research flaky Step Functions; compare 
 
 
 def test_a_task_fans_out_survives_a_tolerated_worker_failure_and_completes_after_a_review_rerun(
-    local: Any, wait_for_task: Callable[..., dict[str, Any]], log_records: Callable[[Path], list[dict[str, Any]]]
+    local: Any,
+    wait_for_task: Callable[..., dict[str, Any]],
+    wait_for_execution: Callable[..., dict[str, Any]],
+    log_records: Callable[[Path], list[dict[str, Any]]],
 ) -> None:
     with local.client("hierarchical") as api:
         submitted = api.request("POST", "/tasks", json=RESEARCH)
@@ -37,7 +40,7 @@ def test_a_task_fans_out_survives_a_tolerated_worker_failure_and_completes_after
     sfn = local.aws("stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if "Supervisor" in m["name"])
     (execution,) = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == task_id]
-    assert execution["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
     runs = [sfn.describe_map_run(mapRunArn=r["mapRunArn"]) for r in sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]]
     counts = sorted((r["itemCounts"]["total"], r["itemCounts"]["succeeded"], r["itemCounts"]["failed"]) for r in runs)
     assert counts == [(1, 1, 0), (3, 2, 1)], "the fan-out, then the review's re-run of the failed subtask"
