@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started_at(),
         "figures": [b.key for b in selected],
         "quick": args.quick,
-        "repetitions": {
-            b.key: b.repetitions_for(override=args.repeat, quick=args.quick) for b in selected
-        },
+        "repetitions": {b.key: b.repetitions_for(override=args.repeat, quick=args.quick) for b in selected},
         "load_average_1min": {"start": _load()},
     }
     figures: list[Figure] = []

@@ -102,9 +102,7 @@ def file_assets(cloud_assembly: Path, scratch: Path) -> list[Asset]:
                 with zipfile.ZipFile(source) as archive:
                     infos = [i for i in archive.infolist() if not i.is_dir()]
                 unzipped, zipped, count = sum(i.file_size for i in infos), source.stat().st_size, len(infos)
-            assets.append(
-                Asset(stack, asset.get("displayName", asset_hash[:12]), kind, user, source, count, unzipped, zipped)
-            )
+            assets.append(Asset(stack, asset.get("displayName", asset_hash[:12]), kind, user, source, count, unzipped, zipped))
     return assets
 
 
@@ -155,12 +153,17 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
                 )
             )
     for function, total in _function_totals(outputs.real, ours).items():
-        results.append(
-            Result(f"function {function} + its layers, unzipped", total, "bytes", None, None, LAMBDA_UNZIPPED_QUOTA)
-        )
+        results.append(Result(f"function {function} + its layers, unzipped", total, "bytes", None, None, LAMBDA_UNZIPPED_QUOTA))
 
     rows = [
-        (app, a.kind, a.display_name, str(a.files), format_value(a.unzipped_bytes, "bytes"), format_value(a.zipped_bytes, "bytes"))
+        (
+            app,
+            a.kind,
+            a.display_name,
+            str(a.files),
+            format_value(a.unzipped_bytes, "bytes"),
+            format_value(a.zipped_bytes, "bytes"),
+        )
         for app, listed in (("agentrail", ours), ("baseline", [base]))
         for a in listed
     ]

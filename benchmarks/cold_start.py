@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.built_layers import BuiltLayers, build
 from benchmarks.lambda_process import (
     BASELINE_HANDLER,
@@ -30,7 +31,6 @@ from benchmarks.lambda_process import (
     layer_environment,
     run_runner,
 )
-from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.report import Figure, Result, Table, Target, median
 
 __all__ = ["BENCHMARK", "extra_imports_table", "import_time_table"]
@@ -91,8 +91,7 @@ def extra_imports_table(ours: str, baseline: str, *, top: int = TOP_IMPORTS, han
     total = sum(self_ms for *_, self_ms in extra)
     rows = sorted(extra, key=lambda row: row[3], reverse=True)[:top]
     return Table(
-        title=f"Top {top} of the {len(extra)} modules only {handler} imports, by self time "
-        f"({total:.1f} ms in all, one run each)",
+        title=f"Top {top} of the {len(extra)} modules only {handler} imports, by self time ({total:.1f} ms in all, one run each)",
         header=("Module", "Self", "Cumulative"),
         rows=[(name, f"{self_ms:.1f} ms", f"{cumulative:.1f} ms") for name, _, cumulative, self_ms in rows],
     )

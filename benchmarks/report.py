@@ -244,7 +244,8 @@ def render(figures: Sequence[Figure], machine: dict[str, Any], run: dict[str, An
         f"Python {machine['python']}; {machine['platform']}",
         f"Versions: {versions}; revision {machine['git_revision']}",
         f"Run: {run['started']}, figures {', '.join(run['figures'])}, "
-        "repetitions " + (", ".join(f"{k} {v}" for k, v in run["repetitions"].items() if v) or "-")
+        "repetitions "
+        + (", ".join(f"{k} {v}" for k, v in run["repetitions"].items() if v) or "-")
         + (" (quick)" if run["quick"] else ""),
     ]
     load = run.get("load_average_1min", {})
@@ -284,7 +285,9 @@ def render(figures: Sequence[Figure], machine: dict[str, Any], run: dict[str, An
     checked = [r for f in figures for r in f.results if r.passed is not None]
     failed = [r for r in checked if not r.passed]
     out += ["", f"Targets: {len(checked) - len(failed)} of {len(checked)} met."]
-    out += [f"  missed: {r.name} ({format_value(r.value, r.unit)}, target {r.target.describe(r.unit)})" for r in failed if r.target]
+    out += [
+        f"  missed: {r.name} ({format_value(r.value, r.unit)}, target {r.target.describe(r.unit)})" for r in failed if r.target
+    ]
     return "\n".join(out)
 
 

@@ -16,8 +16,8 @@ process every AWS request costs botocore and moto CPU time, not network time.
 
 from __future__ import annotations
 
-from benchmarks.lambda_process import run_in_workdir
 from benchmarks.benchmark import Benchmark, RunContext
+from benchmarks.lambda_process import run_in_workdir
 from benchmarks.report import Figure, Result, Table, median, percentiles
 
 __all__ = ["BENCHMARK"]
@@ -36,7 +36,10 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     ours = [ns / 1e6 for ns in timed["framework"]["handler_ns"]]
     path = [ns / 1e6 for ns in timed["framework"]["path_ns"]]
     base = [ns / 1e6 for ns in timed["baseline"]["handler_ns"]]
-    own = [(total - inside) / 1e6 for total, inside in zip(timed["framework"]["handler_ns"], timed["framework"]["aws_ns"], strict=True)]
+    own = [
+        (total - inside) / 1e6
+        for total, inside in zip(timed["framework"]["handler_ns"], timed["framework"]["aws_ns"], strict=True)
+    ]
     ours_median, base_median = median(ours), median(base)
     calls = child.report["aws_calls"]
     rows = [(operation, f"{n / count:g}") for operation, n in sorted(calls.items())]
@@ -57,12 +60,19 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
             ),
             Result("routed request with the queue receives and deletes, median", median(path), "ms", BASELINE, base_median),
             Result("framework overhead (ours - baseline), median", ours_median - base_median, "ms", BASELINE, base_median),
-            Result("  of which inside AWS calls (botocore + moto), median", median([n / 1e6 for n in timed["framework"]["aws_ns"]]),
-                   "ms", BASELINE, 0.0),
+            Result(
+                "  of which inside AWS calls (botocore + moto), median",
+                median([n / 1e6 for n in timed["framework"]["aws_ns"]]),
+                "ms",
+                BASELINE,
+                0.0,
+            ),
             Result("routed request without the time inside AWS calls, median", median(own), "ms", BASELINE, base_median),
             Result("AWS calls per routed request", sum(calls.values()) / count, "calls", BASELINE, 0.0),
         ],
-        tables=[Table("AWS calls per routed request, inside the three handlers (moto in process)", ("Call", "Per request"), rows)],
+        tables=[
+            Table("AWS calls per routed request, inside the three handlers (moto in process)", ("Call", "Per request"), rows)
+        ],
         notes=[
             f"{count} requests per side after {warmup} warm-up, in blocks of {BLOCK} alternating A B B A; "
             f"final task statuses {child.report['task_statuses']}.",

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from benchmarks.lambda_process import run_in_workdir
 from benchmarks.benchmark import Benchmark, RunContext
+from benchmarks.lambda_process import run_in_workdir
 from benchmarks.report import Figure, Result, Table, Target, median, percentile, percentiles
 
 __all__ = ["BENCHMARK"]
@@ -79,17 +79,42 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
         Result("reads per turn (Query), 10 turns of history", at_10["reads"], "calls", STATELESS, 0.0, READ_TARGET),
         Result("writes per turn (transaction), 10 turns of history", at_10["writes"], "calls", STATELESS, 0.0, WRITE_TARGET),
         Result("DynamoDB calls per turn, 10 turns of history", at_10["calls"], "calls", STATELESS, 0.0, CALLS_TARGET),
-        Result(f"reads per turn (Query), {history} turns of history", at_1000["reads"], "calls", SHORT, at_10["reads"], READ_TARGET),
-        Result(f"writes per turn (transaction), {history} turns of history", at_1000["writes"], "calls", SHORT, at_10["writes"], WRITE_TARGET),
-        Result(f"DynamoDB calls per turn, {history} turns of history", at_1000["calls"], "calls", SHORT, at_10["calls"], CALLS_TARGET),
-        Result("writes of a turn whose tool changes the state", max(state_10["writes"], state_1000["writes"]), "calls", SHORT,
-               at_10["writes"], WRITE_TARGET),
+        Result(
+            f"reads per turn (Query), {history} turns of history", at_1000["reads"], "calls", SHORT, at_10["reads"], READ_TARGET
+        ),
+        Result(
+            f"writes per turn (transaction), {history} turns of history",
+            at_1000["writes"],
+            "calls",
+            SHORT,
+            at_10["writes"],
+            WRITE_TARGET,
+        ),
+        Result(
+            f"DynamoDB calls per turn, {history} turns of history", at_1000["calls"], "calls", SHORT, at_10["calls"], CALLS_TARGET
+        ),
+        Result(
+            "writes of a turn whose tool changes the state",
+            max(state_10["writes"], state_1000["writes"]),
+            "calls",
+            SHORT,
+            at_10["writes"],
+            WRITE_TARGET,
+        ),
         Result("session turn, median", ours_median, "ms", STATELESS, base_median, details=spread),
         Result("session turn, p95", percentile(ours, 95), "ms", STATELESS, percentile(base, 95)),
-        Result("per-turn overhead as measured (incl. moto DynamoDB), median", ours_median - base_median, "ms", STATELESS, base_median),
+        Result(
+            "per-turn overhead as measured (incl. moto DynamoDB), median", ours_median - base_median, "ms", STATELESS, base_median
+        ),
         Result("  of which inside the 2 DynamoDB calls (botocore + moto), median", median(dynamo), "ms", STATELESS, base_median),
-        Result("per-turn overhead without the DynamoDB calls, median", own_median - base_median, "ms", STATELESS, base_median,
-               OVERHEAD_TARGET),
+        Result(
+            "per-turn overhead without the DynamoDB calls, median",
+            own_median - base_median,
+            "ms",
+            STATELESS,
+            base_median,
+            OVERHEAD_TARGET,
+        ),
     ]
     rows = []
     for label, phase in ((f"{short['history_before']} turns", short), (f"{history} turns", long)):
@@ -101,7 +126,13 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
         key="session_calls",
         title="Session turn: DynamoDB calls per turn and warm overhead over the stateless agent",
         results=results,
-        tables=[Table("DynamoDB calls of one turn, by history length", ("History", "Turn", "Calls", "Items written (one transaction)"), rows)],
+        tables=[
+            Table(
+                "DynamoDB calls of one turn, by history length",
+                ("History", "Turn", "Calls", "Items written (one transaction)"),
+                rows,
+            )
+        ],
         notes=[
             f"Calls: the most any of {len(short['turns'])} measured turns made (plus one turn whose tool changed the state), "
             f"after 10 real turns, and again after the history was cloned to {history} turns. The window Query has "

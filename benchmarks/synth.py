@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.lambda_process import PYTHON
 from benchmarks.benchmark import Benchmark, RunContext
+from benchmarks.lambda_process import PYTHON
 from benchmarks.report import REPO_ROOT, Figure, Result, median
 
 __all__ = ["BENCHMARK", "SynthOutputs", "synthesized"]
@@ -98,7 +98,9 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
         order = ("baseline", "real") if index % 2 == 0 else ("real", "baseline")
         for app in order:
             seconds[app].append(_synthesize_into(context, app, index))
-        context.progress(f"synth {index + 1}/{repetitions}: real {seconds['real'][-1]:.2f} s, baseline {seconds['baseline'][-1]:.2f} s")
+        context.progress(
+            f"synth {index + 1}/{repetitions}: real {seconds['real'][-1]:.2f} s, baseline {seconds['baseline'][-1]:.2f} s"
+        )
     return Figure(
         key="synth",
         title="cdk synth: the real app vs a one-function app",
@@ -109,7 +111,10 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
                 "s",
                 BASELINE,
                 median(seconds["baseline"]),
-                details={"samples_s": [round(s, 3) for s in seconds["real"]], "baseline_samples_s": [round(s, 3) for s in seconds["baseline"]]},
+                details={
+                    "samples_s": [round(s, 3) for s in seconds["real"]],
+                    "baseline_samples_s": [round(s, 3) for s in seconds["baseline"]],
+                },
             )
         ],
         notes=[

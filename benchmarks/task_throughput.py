@@ -15,8 +15,8 @@ is botocore and moto CPU time, not network latency.
 
 from __future__ import annotations
 
-from benchmarks.lambda_process import run_in_workdir
 from benchmarks.benchmark import Benchmark, RunContext
+from benchmarks.lambda_process import run_in_workdir
 from benchmarks.report import Figure, Result, Table, median, percentiles
 
 __all__ = ["BENCHMARK"]
@@ -54,14 +54,34 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
         key="task_throughput",
         title="Async tasks: local worker throughput and work per task",
         results=[
-            Result("tasks per second, queue -> worker handler -> table", tasks_per_second("framework", "path_ns"), "tasks/s",
-                   BASELINE, tasks_per_second("baseline", "path_ns")),
-            Result("tasks per second, worker handler alone", tasks_per_second("framework", "handler_ns"), "tasks/s",
-                   BASELINE, tasks_per_second("baseline", "handler_ns")),
-            Result("handler time per task, median over batches", median(ours), "ms", BASELINE, median(base),
-                   details={"framework_p05_p50_p95_ms": percentiles(ours, (5, 50, 95)),
-                            "baseline_p05_p50_p95_ms": percentiles(base, (5, 50, 95))}),
-            Result("framework work per task (ours - baseline), median", median(ours) - median(base), "ms", BASELINE, median(base)),
+            Result(
+                "tasks per second, queue -> worker handler -> table",
+                tasks_per_second("framework", "path_ns"),
+                "tasks/s",
+                BASELINE,
+                tasks_per_second("baseline", "path_ns"),
+            ),
+            Result(
+                "tasks per second, worker handler alone",
+                tasks_per_second("framework", "handler_ns"),
+                "tasks/s",
+                BASELINE,
+                tasks_per_second("baseline", "handler_ns"),
+            ),
+            Result(
+                "handler time per task, median over batches",
+                median(ours),
+                "ms",
+                BASELINE,
+                median(base),
+                details={
+                    "framework_p05_p50_p95_ms": percentiles(ours, (5, 50, 95)),
+                    "baseline_p05_p50_p95_ms": percentiles(base, (5, 50, 95)),
+                },
+            ),
+            Result(
+                "framework work per task (ours - baseline), median", median(ours) - median(base), "ms", BASELINE, median(base)
+            ),
             Result("  of which inside AWS calls (botocore + moto), median", median(ours_aws), "ms", BASELINE, median(base_aws)),
             Result("handler time per task without AWS calls, median", median(ours_own), "ms", BASELINE, median(base_own)),
             Result("AWS calls per task", calls_per_task["framework"], "calls", BASELINE, calls_per_task["baseline"]),

@@ -8,8 +8,8 @@ on top of a hand-written Powertools endpoint.
 
 from __future__ import annotations
 
-from benchmarks.lambda_process import BASELINE_HANDLER, FRAMEWORK_HANDLER, INVOKE_EVENT, run_in_workdir
 from benchmarks.benchmark import Benchmark, RunContext
+from benchmarks.lambda_process import BASELINE_HANDLER, FRAMEWORK_HANDLER, INVOKE_EVENT, run_in_workdir
 from benchmarks.report import Figure, Result, Target, median, percentile, percentiles
 
 __all__ = ["BENCHMARK"]
@@ -27,7 +27,14 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     child = run_in_workdir(
         context.workdir,
         "warm_requests.py",
-        [f"framework={FRAMEWORK_HANDLER}", f"baseline={BASELINE_HANDLER}", str(INVOKE_EVENT), str(count), str(warmup), str(BLOCK)],
+        [
+            f"framework={FRAMEWORK_HANDLER}",
+            f"baseline={BASELINE_HANDLER}",
+            str(INVOKE_EVENT),
+            str(count),
+            str(warmup),
+            str(BLOCK),
+        ],
         timeout=900,
     )
     ours = [ns / 1e6 for ns in child.report["samples_ns"]["framework"]]

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from agentrail_runtime import clock as runtime_clock
 from agentrail_local.awslambda.workers import moved_clock_environment
+from agentrail_runtime import clock as runtime_clock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO_ROOT / "events"
@@ -45,7 +44,12 @@ DAY = 86_400
 def clock_of_a_child(environment: dict[str, str]) -> float:
     """``time.time()`` as read by a Python child started with ``environment``."""
     read = subprocess.run(
-        [sys.executable, "-c", "import time; print(time.time())"], env=environment, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", "import time; print(time.time())"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return float(read.stdout)
 
@@ -83,10 +87,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if TIME_TRAVEL_DAYS <= 365:
         pytest.exit(f"time travel must move the clock more than a year ahead, not {TIME_TRAVEL_DAYS} days", returncode=3)
     real = read_real_time()
-    moved = {"this pytest process": time.time() - real, "a child started as the suite starts it": clock_of_a_child(dict(os.environ)) - real}
+    moved = {
+        "this pytest process": time.time() - real,
+        "a child started as the suite starts it": clock_of_a_child(dict(os.environ)) - real,
+    }
     for who, offset in moved.items():
         if not (TIME_TRAVEL_DAYS - 1) * DAY <= offset <= (TIME_TRAVEL_DAYS + 1) * DAY:
-            pytest.exit(f"time travel of {TIME_TRAVEL_DAYS} days asked for, but the clock of {who} is {offset / DAY:.2f} days ahead", returncode=3)
+            pytest.exit(
+                f"time travel of {TIME_TRAVEL_DAYS} days asked for, but the clock of {who} is {offset / DAY:.2f} days ahead",
+                returncode=3,
+            )
     config.stash[_TRAVELLED] = moved
 
 
@@ -94,7 +104,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     moved = config.stash.get(_TRAVELLED, None)
     if not moved:
         return None
-    return "time travel: " + "; ".join(f"{who} is {offset / DAY:.2f} days ahead of the real clock" for who, offset in moved.items())
+    return "time travel: " + "; ".join(
+        f"{who} is {offset / DAY:.2f} days ahead of the real clock" for who, offset in moved.items()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +173,7 @@ def clock() -> Iterator[FrozenClock]:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """monkeypatch, named for what tests use it for: setting environment variables."""
-    yield monkeypatch
+    return monkeypatch
 
 
 class _CurrentStdout:

@@ -21,12 +21,11 @@ import sys
 import time
 from collections import Counter
 
-import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
+import moto
+from agentrail_local.awslambda.event_sources import sqs_event
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext
 from moto_account import create_queue, create_tables
-
-from agentrail_local.awslambda.event_sources import sqs_event
 
 TASK_TABLE = "agentrail-bench-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-bench-team-idempotency"
@@ -93,12 +92,22 @@ def main() -> int:
     handlers = {
         "router": import_handler(
             "router",
-            shared | {"AGENT_TASK_QUEUE_URL": queues["tasks"][0], "AGENT_MULTI_AGENT_NAME": "router", "AGENT_MULTI_HANDOFFS": json.dumps(list(TEAM))},
+            shared
+            | {
+                "AGENT_TASK_QUEUE_URL": queues["tasks"][0],
+                "AGENT_MULTI_AGENT_NAME": "router",
+                "AGENT_MULTI_HANDOFFS": json.dumps(list(TEAM)),
+            },
         ),
         **{
             name: import_handler(
                 "specialist",
-                shared | {"AGENT_MULTI_AGENT_NAME": name, "AGENT_DEFINITION": definition, "AGENT_MULTI_HANDOFFS": json.dumps(list(handoffs))},
+                shared
+                | {
+                    "AGENT_MULTI_AGENT_NAME": name,
+                    "AGENT_DEFINITION": definition,
+                    "AGENT_MULTI_HANDOFFS": json.dumps(list(handoffs)),
+                },
             )
             for name, (definition, handoffs) in TEAM.items()
         },
@@ -118,7 +127,9 @@ def main() -> int:
     model = LocalModel()
     router_definition = Router.definition()
     direct = {
-        "router": Agent(model=model, tools=[handoff_tool(s) for s in specs.values()], system_prompt=router_definition.system_prompt),
+        "router": Agent(
+            model=model, tools=[handoff_tool(s) for s in specs.values()], system_prompt=router_definition.system_prompt
+        ),
         **{
             name: Agent(
                 model=model,
@@ -131,7 +142,9 @@ def main() -> int:
 
     def deliver(function: str, queue_name: str, *, counted: bool) -> int:
         url, arn = queues[queue_name]
-        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"]).get("Messages", [])
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"]).get(
+            "Messages", []
+        )
         if len(received) != 1:
             raise SystemExit(f"{queue_name}: expected one message, got {len(received)}")
         event = sqs_event(received, arn, sqs.meta.region_name)

@@ -23,10 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from lambda_shapes import LambdaContext, load_event, load_handler
-
-import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
+import moto
 from aws_calls import AwsCalls
+from lambda_shapes import LambdaContext, load_event, load_handler
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -87,7 +86,7 @@ class DynamoCalls(AwsCalls):
             return
         kinds = []
         for entry in params["TransactItems"]:
-            (_, op), = entry.items()
+            ((_, op),) = entry.items()
             key = op.get("Item") or op.get("Key")
             kinds.append(key["sk"]["S"].split("#")[0])
         self.transactions.append(kinds)

@@ -20,13 +20,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lambda_shapes import LambdaContext, load_event, load_handler
-
-import moto  # noqa: F401  - before boto3 builds a session, so every client goes through moto
-from aws_calls import AwsCalls
-from moto_account import create_queue, create_tables
-
+import moto
 from agentrail_local.awslambda.event_sources import sqs_event
+from aws_calls import AwsCalls
+from lambda_shapes import LambdaContext, load_event, load_handler
+from moto_account import create_queue, create_tables
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_TABLE = "agentrail-bench-tasks"
@@ -81,9 +79,9 @@ def main() -> int:
     def one_batch(name: str, timed: dict | None) -> int:
         url, arn = queues[name]
         started = time.perf_counter_ns()
-        received = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=batch, MessageSystemAttributeNames=["All"]
-        ).get("Messages", [])
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=batch, MessageSystemAttributeNames=["All"]).get(
+            "Messages", []
+        )
         if not received:
             return 0
         event = sqs_event(received, arn, sqs.meta.region_name)

@@ -70,7 +70,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 def _target_arguments(parser: argparse.ArgumentParser, *, approver: bool = False) -> None:
     where = parser.add_argument_group("target (local mode by default)")
     where.add_argument("--stack", help="stack name; with no ready file, a deployed stack reached with your AWS credentials")
-    where.add_argument("--ready-file", type=Path, help="local mode's ready file (default: .agentrail/local.json in the project, found from any subfolder)")
+    where.add_argument(
+        "--ready-file",
+        type=Path,
+        help="local mode's ready file (default: .agentrail/local.json in the project, found from any subfolder)",
+    )
     where.add_argument("--deployed", action="store_true", help="use the deployed stack even if local mode is running")
     where.add_argument("--region", help="AWS Region of a deployed stack")
     where.add_argument("--profile", help="AWS profile for a deployed stack")
@@ -80,8 +84,9 @@ def _target_arguments(parser: argparse.ArgumentParser, *, approver: bool = False
 
 
 def _target(args: argparse.Namespace, *, pattern: str = "async") -> Target:
-    from agentrail_cli.operations import Target
     from agentrail_local.apigateway.auth import APPROVER
+
+    from agentrail_cli.operations import Target
 
     ready = args.ready_file or default_state_dir() / "local.json"
     if not args.deployed and (args.ready_file or ready.is_file()):
@@ -148,11 +153,14 @@ def run_openapi(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     }.items():
         os.environ.setdefault(key, value)
     if args.pattern == "stateless":
-        from agentrail_runtime.api.stateless import API_TITLE, API_VERSION, create_stateless_app as create
+        from agentrail_runtime.api.stateless import API_TITLE, API_VERSION
+        from agentrail_runtime.api.stateless import create_stateless_app as create
     elif args.pattern == "stateful":
-        from agentrail_runtime.api.sessions import API_TITLE, API_VERSION, create_sessions_app as create  # type: ignore[assignment]
+        from agentrail_runtime.api.sessions import API_TITLE, API_VERSION  # type: ignore[assignment]
+        from agentrail_runtime.api.sessions import create_sessions_app as create
     else:
-        from agentrail_runtime.api.tasks import API_TITLE, API_VERSION, create_tasks_app as create  # type: ignore[assignment]
+        from agentrail_runtime.api.tasks import API_TITLE, API_VERSION  # type: ignore[assignment]
+        from agentrail_runtime.api.tasks import create_tasks_app as create
     document = create().get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
     if args.output:
         args.output.write_text(document + "\n")

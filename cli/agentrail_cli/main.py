@@ -29,14 +29,33 @@ def _parser() -> argparse.ArgumentParser:
         description="Synthesize the CDK app, deploy its templates into moto and serve its APIs on 127.0.0.1.",
     )
     local.add_argument("--patterns", help="comma-separated patterns to synthesize (CDK context 'patterns'); default: cdk.json's")
-    local.add_argument("--port", type=int, default=DEFAULT_PORT, help="port of the first API, the next take the following ports; 0 picks free ports (default: %(default)s)")
-    local.add_argument("--assembly", type=Path, help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)")
-    local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
-    local.add_argument("--ready-file", type=Path, help="where to write endpoints and credentials (default: <state-dir>/local.json)")
-    local.add_argument("--state-dir", type=Path, help="folder for logs, the assembly and the ready file (default: .agentrail in the project)")
-    local.add_argument("--show-logs", action="store_true", help="with --tour, also print the functions' logs (always printed when serving)")
     local.add_argument(
-        "-c", "--context", action="append", default=[], metavar="KEY=VALUE",
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port of the first API, the next take the following ports; 0 picks free ports (default: %(default)s)",
+    )
+    local.add_argument(
+        "--assembly",
+        type=Path,
+        help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)",
+    )
+    local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
+    local.add_argument(
+        "--ready-file", type=Path, help="where to write endpoints and credentials (default: <state-dir>/local.json)"
+    )
+    local.add_argument(
+        "--state-dir", type=Path, help="folder for logs, the assembly and the ready file (default: .agentrail in the project)"
+    )
+    local.add_argument(
+        "--show-logs", action="store_true", help="with --tour, also print the functions' logs (always printed when serving)"
+    )
+    local.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="CDK context for the synth, like cdk's -c (e.g. approval_timeout=5); repeatable",
     )
     local.set_defaults(usage_error=local.error)
@@ -55,8 +74,7 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
     stacks = ", ".join(d.stack_name for d in cloud.deployments)
     print(f"\nagentrail local: deployed {stacks} into moto in {seconds:.1f} s (no Docker, no AWS account)\n", file=out)
     rows = [("API", "URL", "AUTH", "ROUTES")]
-    for endpoint in cloud.endpoints():
-        rows.append((endpoint.pattern or endpoint.stack, endpoint.url, endpoint.auth, ", ".join(endpoint.routes)))
+    rows.extend((e.pattern or e.stack, e.url, e.auth, ", ".join(e.routes)) for e in cloud.endpoints())
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3], file=out)
@@ -78,8 +96,9 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
 
 
 def _run_tour(cloud: object, out: TextIO) -> bool:
-    from agentrail_cli.client import AgentApiClient, ApiKeyAuth, IamAuth
     from agentrail_local.cloud import LocalCloud
+
+    from agentrail_cli.client import AgentApiClient, ApiKeyAuth, IamAuth
     from agentrail_cli.tour import TOURS, run_tour
 
     assert isinstance(cloud, LocalCloud)
@@ -102,7 +121,11 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
             how = f"SigV4, signed as {principal.name}"
         with AgentApiClient(endpoint.url, auth=auth) as client:
             outcomes = run_tour(
-                client, steps, out=out, title=f"Tour of the {endpoint.pattern} agent at {endpoint.url} ({how})", principals=signers
+                client,
+                steps,
+                out=out,
+                title=f"Tour of the {endpoint.pattern} agent at {endpoint.url} ({how})",
+                principals=signers,
             )
         total += len(outcomes)
         passed += sum(o.passed for o in outcomes)
@@ -133,8 +156,8 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
 
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from agentrail_local.awslambda.interpreters import LocalPythonError
-    from agentrail_local.cloudformation.assembly import AssemblyError
     from agentrail_local.cloud import LocalCloud
+    from agentrail_local.cloudformation.assembly import AssemblyError
     from agentrail_local.cloudformation.resources.base import TemplateError
 
     state_dir = _state_dir(args)

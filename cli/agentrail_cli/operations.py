@@ -17,6 +17,7 @@ import httpx
 from agentrail_cli.client import AgentApiClient, IamAuth, LocalReadyFile
 from agentrail_cli.errors import TargetError
 
+
 @dataclass
 class Target:
     """Where a command acts: one stack's outputs, AWS clients that reach it, and a way to call its API."""
@@ -73,7 +74,7 @@ class Target:
         session = boto3.session.Session(profile_name=profile, region_name=region)
         try:
             described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-        except Exception as error:  # noqa: BLE001 - any failure here means "cannot reach that stack"
+        except Exception as error:
             raise TargetError(f"cannot describe stack {stack}: {error}") from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
         credentials = session.get_credentials()
@@ -104,7 +105,11 @@ def peek_dead_letters(target: Target, *, limit: int = 100) -> list[DeadLetter]:
     seen: dict[str, DeadLetter] = {}
     for _ in range(10):
         response = sqs.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["ApproximateReceiveCount"], WaitTimeSeconds=0
+            QueueUrl=dlq,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            AttributeNames=["ApproximateReceiveCount"],
+            WaitTimeSeconds=0,
         )
         messages = response.get("Messages", [])
         for message in messages:

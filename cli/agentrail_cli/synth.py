@@ -45,7 +45,9 @@ def cdk_command(project_dir: Path) -> list[str]:
     found = shutil.which("cdk")
     if found:
         return [found]
-    raise SynthError("the CDK CLI is not installed; install it with `npm install -g aws-cdk` (or `npm ci` in a project that pins it)")
+    raise SynthError(
+        "the CDK CLI is not installed; install it with `npm install -g aws-cdk` (or `npm ci` in a project that pins it)"
+    )
 
 
 def synthesize(
@@ -82,7 +84,7 @@ def synthesize(
     # No account lookups: synthesis must work offline, and probing the EC2 metadata service only adds a timeout.
     env.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     env.setdefault("CDK_DISABLE_VERSION_CHECK", "true")
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()[-3000:]
         raise SynthError(f"cdk synth failed (exit {result.returncode}):\n{detail}")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
+from agentrail_local.apigateway.auth import APPROVER
 
 from agentrail_cli.client import AgentApiClient, json_or_text
-from agentrail_local.apigateway.auth import APPROVER
 
 Body = Any
 
@@ -195,7 +195,9 @@ def _spend_by(*agents: str) -> Predicate:
 def _subtask_attempts(text_fragment: str, attempts: int) -> Predicate:
     def holds(reply: Reply) -> bool:
         subtasks = field_at(reply.body, "result.data.subtasks") or []
-        return any(text_fragment in str(s.get("text")) and s.get("attempts") == attempts and s.get("status") == "done" for s in subtasks)
+        return any(
+            text_fragment in str(s.get("text")) and s.get("attempts") == attempts and s.get("status") == "done" for s in subtasks
+        )
 
     return holds
 
@@ -230,7 +232,9 @@ def _submit_then_read(
 ) -> tuple[TourStep, TourStep]:
     """Submit a task (``POST /tasks``, 202, its id captured as ``task``), then :func:`_read_task` it."""
     return (
-        TourStep(title, "POST", "/tasks", 202, json=message, checks=submit_checks, capture=((task, _field("task_id")),), note=note),
+        TourStep(
+            title, "POST", "/tasks", 202, json=message, checks=submit_checks, capture=((task, _field("task_id")),), note=note
+        ),
         _read_task(read_title, task, checks=checks, until=until, seconds=seconds, note=read_note),
     )
 
@@ -265,7 +269,10 @@ STATELESS_TOUR: tuple[TourStep, ...] = (
         "/invoke",
         200,
         json={"message": "What is the status of order A-1002?"},
-        checks=(Check("called lookup_order", _used_tools("lookup_order")), Check("answer mentions the status", _answer_mentions("processing"))),
+        checks=(
+            Check("called lookup_order", _used_tools("lookup_order")),
+            Check("answer mentions the status", _answer_mentions("processing")),
+        ),
     ),
     TourStep(
         "No credentials",
@@ -311,7 +318,10 @@ STATEFUL_TOUR: tuple[TourStep, ...] = (
         "/sessions",
         201,
         json={},
-        checks=(Check("returns a session id", _is_hex_id("session_id")), Check("says when it expires", _at_least("expires_at", 1))),
+        checks=(
+            Check("returns a session id", _is_hex_id("session_id")),
+            Check("says when it expires", _at_least("expires_at", 1)),
+        ),
         capture=(("session_id", _field("session_id")),),
         note="A session belongs to the caller who created it; its turns live in DynamoDB and expire after a day without use.",
     ),
@@ -418,7 +428,11 @@ ASYNC_TOUR: tuple[TourStep, ...] = (
         200,
         principal=APPROVER,
         json={"decision": "approve", "comment": "Checked with the customer"},
-        checks=(Check("approved", _status_is("approved")), Check("decided by the approver", _mentions("decided_by", APPROVER)), _NO_TOKEN),
+        checks=(
+            Check("approved", _status_is("approved")),
+            Check("decided by the approver", _mentions("decided_by", APPROVER)),
+            _NO_TOKEN,
+        ),
         note="The decision resumes the paused workflow (SendTaskSuccess); it can be made only once.",
     ),
     _read_task(
@@ -665,7 +679,13 @@ def run_tour(
 
 
 def _run_and_print(
-    client: AgentApiClient, step: TourStep, number: int, total: int, values: dict[str, Any], signers: PrincipalClients, out: TextIO
+    client: AgentApiClient,
+    step: TourStep,
+    number: int,
+    total: int,
+    values: dict[str, Any],
+    signers: PrincipalClients,
+    out: TextIO,
 ) -> StepOutcome:
     print(f"[{number}/{total}] {step.title}", file=out)
     if step.note:

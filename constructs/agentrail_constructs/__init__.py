@@ -7,9 +7,6 @@ from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
-from agentrail_constructs.queues import QueueWithDeadLetters
-from agentrail_constructs.renames import renamed_class
-from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 from agentrail_constructs.multiagent import (
     HierarchicalAgents,
     HierarchicalOptions,
@@ -17,6 +14,9 @@ from agentrail_constructs.multiagent import (
     MultiAgentSystem,
     SpecialistOptions,
 )
+from agentrail_constructs.queues import QueueWithDeadLetters
+from agentrail_constructs.renames import renamed_class
+from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 from agentrail_constructs.stacks import (
     PATTERN_STACKS,
     AsyncAgentStack,
@@ -25,19 +25,12 @@ from agentrail_constructs.stacks import (
     StatefulAgentStack,
     StatelessAgentStack,
 )
+from agentrail_constructs.stateless import StatelessAgent
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflow, LongTaskWorkflowOptions
-from agentrail_constructs.stateless import StatelessAgent
 
 __all__ = [
     "PATTERN_STACKS",
-    "AsyncAgent",
-    "AsyncAgentStack",
-    "AsyncOptions",
-    "LongTaskWorkflow",
-    "LongTaskWorkflowOptions",
-    "TaskTable",
-    "TaskTableOptions",
     "AgentApi",
     "AgentApiOptions",
     "AgentFunction",
@@ -45,10 +38,15 @@ __all__ = [
     "ApiAuth",
     "ApprovalOptions",
     "ApprovalWorkflow",
+    "AsyncAgent",
+    "AsyncAgentStack",
+    "AsyncOptions",
     "DependenciesLayer",
     "HierarchicalAgents",
     "HierarchicalOptions",
     "HierarchicalStack",
+    "LongTaskWorkflow",
+    "LongTaskWorkflowOptions",
     "MultiAgentOptions",
     "MultiAgentStack",
     "MultiAgentSystem",
@@ -63,6 +61,8 @@ __all__ = [
     "StatefulAgentStack",
     "StatelessAgent",
     "StatelessAgentStack",
+    "TaskTable",
+    "TaskTableOptions",
 ]
 
 

@@ -12,9 +12,9 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
-from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge
+from constructs import Construct
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,13 @@ class AgentApiOptions:
 
 
 #: Options that configure the stage of a REST API the construct creates: not used with an existing REST API.
-_STAGE_OPTIONS = ("stage_name", "throttling_rate_limit", "throttling_burst_limit", "access_log_retention", "account_cloudwatch_role")
+_STAGE_OPTIONS = (
+    "stage_name",
+    "throttling_rate_limit",
+    "throttling_burst_limit",
+    "access_log_retention",
+    "account_cloudwatch_role",
+)
 
 
 def _check_stage_options_unused(options: AgentApiOptions) -> None:
@@ -82,7 +88,12 @@ _ERROR_TEMPLATE = '{"error": "%s", "message": "%s", "request_id": "$context.requ
 _GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
     (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", "The request body does not match the schema."),
     (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_request", "A required parameter is missing or invalid."),
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "403", "not_found_or_unauthenticated", "No such route, or the request carries no credentials."),
+    (
+        apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+        "403",
+        "not_found_or_unauthenticated",
+        "No such route, or the request carries no credentials.",
+    ),
     (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "The caller may not call this route."),
     (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "The request carries no valid credentials."),
     (apigw.ResponseType.INVALID_API_KEY, "403", "invalid_api_key", "The API key is missing or invalid."),
@@ -208,7 +219,12 @@ class AgentApi(Construct):
                 api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
             )
             self.usage_plan.add_api_key(self.api_key)
-            CfnOutput(self, "ApiKeyId", value=self.api_key.key_id, description="Read the key with: aws apigateway get-api-key --include-value --api-key <id>")
+            CfnOutput(
+                self,
+                "ApiKeyId",
+                value=self.api_key.key_id,
+                description="Read the key with: aws apigateway get-api-key --include-value --api-key <id>",
+            )
 
     def add_function_route(
         self,

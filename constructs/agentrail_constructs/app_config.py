@@ -37,7 +37,9 @@ class AppConfig:
             raise ValueError(f"unknown pattern(s) {', '.join(unknown)}; choose from {', '.join(known_patterns)}")
         auth = str(app.node.try_get_context("auth") or "iam")
         if auth not in ("iam", "api_key"):
-            raise ValueError("context 'auth' must be 'iam' or 'api_key' (Cognito needs a user pool: compose StatelessAgent yourself)")
+            raise ValueError(
+                "context 'auth' must be 'iam' or 'api_key' (Cognito needs a user pool: compose StatelessAgent yourself)"
+            )
         return cls(
             patterns=patterns,
             stack_prefix=str(app.node.try_get_context("stack_prefix") or "Agentrail"),
@@ -53,7 +55,11 @@ class AppConfig:
 
     def stack_options(self, pattern: str) -> dict[str, Any]:
         """Keyword arguments of the pattern's stack."""
-        options: dict[str, Any] = {"function_options": self.function_options(), "api_options": self.api_options(), "env": self.env}
+        options: dict[str, Any] = {
+            "function_options": self.function_options(),
+            "api_options": self.api_options(),
+            "env": self.env,
+        }
         if pattern == "stateful":
             if self.session_concurrency not in ("reject", "enqueue"):
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")

@@ -16,15 +16,14 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
-from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
+from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import secure_table, string_key
-from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.task_table import TaskTable
 from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
@@ -34,6 +33,7 @@ from agentrail_constructs.workflows import (
     standard_state_machine,
     validate_workflow,
 )
+from constructs import Construct
 
 
 @renamed_keywords(timeout="decision_timeout")
@@ -213,7 +213,9 @@ class ApprovalWorkflow(Construct):
             iam.Grant.add_to_principal(
                 grantee=fn,
                 actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
-                resource_arns=[stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.schedule_group.ref}/*")],
+                resource_arns=[
+                    stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.schedule_group.ref}/*")
+                ],
             )
             self.reminder_role.grant_pass_role(fn)
             agent_function.acknowledge_policy(
@@ -254,7 +256,11 @@ class ApprovalWorkflow(Construct):
     def _build_state_machine(self) -> sfn.StateMachine:
         o = self.options
         alias = self.step_function.alias
-        progress = {"done.$": "$.Payload.done", "status.$": "$.Payload.status", "awaiting_approval.$": "$.Payload.awaiting_approval"}
+        progress = {
+            "done.$": "$.Payload.done",
+            "status.$": "$.Payload.status",
+            "awaiting_approval.$": "$.Payload.awaiting_approval",
+        }
 
         def invoke(
             name: str,
@@ -296,7 +302,9 @@ class ApprovalWorkflow(Construct):
         loop = agent_loop(self, invoke)
         resume = invoke("Resume", "resume", {"decision.$": "$.decision"})
         request = wait_for_decision("RequestApproval", 0)
-        on_timeout = invoke("ApplyTimeoutPolicy", "approval_timeout", {"level": 0}, result_path="$.decision", selector=decision_selector)
+        on_timeout = invoke(
+            "ApplyTimeoutPolicy", "approval_timeout", {"level": 0}, result_path="$.decision", selector=decision_selector
+        )
         tasks = [loop.start, loop.step, resume, request, on_timeout]
         if o.timeout_policy == "escalate":
             escalated = wait_for_decision("RequestEscalatedApproval", 1)

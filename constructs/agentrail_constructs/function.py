@@ -14,12 +14,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge
 from agentrail_constructs.sources import handler_dir
+from constructs import Construct
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
 
@@ -208,7 +208,9 @@ class AgentFunction(Construct):
         self.function.node.default_child.add_metadata(  # type: ignore[union-attr]
             "cfn-lint", {"config": {"ignore_checks": ["W3005"]}}
         )
-        initial = options.provisioned_concurrency or (options.provisioned_scaling.min_capacity if options.provisioned_scaling else None)
+        initial = options.provisioned_concurrency or (
+            options.provisioned_scaling.min_capacity if options.provisioned_scaling else None
+        )
         self.alias = lambda_.Alias(
             self,
             "LiveAlias",
@@ -219,10 +221,14 @@ class AgentFunction(Construct):
         self.scalable_target = None
         if options.provisioned_scaling is not None:
             scaling = options.provisioned_scaling
-            self.scalable_target = self.alias.add_auto_scaling(min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity)
+            self.scalable_target = self.alias.add_auto_scaling(
+                min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity
+            )
             self.scalable_target.scale_on_utilization(utilization_target=scaling.utilization_target)
 
-        bedrock_models = [m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")]
+        bedrock_models = [
+            m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")
+        ]
         if bedrock_models:
             self.grant_model_access(*bedrock_models)
         if options.openai_api_key_secret is not None:

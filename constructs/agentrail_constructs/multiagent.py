@@ -12,7 +12,6 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
-from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
@@ -28,6 +27,7 @@ from agentrail_constructs.workflows import (
     task_failed,
     validate_workflow,
 )
+from constructs import Construct
 
 _AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -158,12 +158,17 @@ class MultiAgentSystem(Construct):
         table = self.tasks.task_table
         orchestrator_timeout = Duration.minutes(1)
         orchestrator_queues = QueueWithDeadLetters(
-            self, "Outcomes", visibility_timeout=visibility_timeout_for(orchestrator_timeout),
-            max_receive_count=options.max_receive_count, encryption_key=table.encryption_key,
+            self,
+            "Outcomes",
+            visibility_timeout=visibility_timeout_for(orchestrator_timeout),
+            max_receive_count=options.max_receive_count,
+            encryption_key=table.encryption_key,
         )
         self.orchestrator_queue = orchestrator_queues.queue
         self.orchestrator = AgentFunction(
-            self, "Orchestrator", handler_code=handler_dir("orchestrator"),
+            self,
+            "Orchestrator",
+            handler_code=handler_dir("orchestrator"),
             options=replace(base, memory_size=512, timeout=orchestrator_timeout, service_name="orchestrator"),
         )
         self._member(self.orchestrator)
@@ -187,11 +192,16 @@ class MultiAgentSystem(Construct):
                 ),
             )
             queues = QueueWithDeadLetters(
-                self, f"{specialist_id(spec.name)}Queue", visibility_timeout=visibility_timeout_for(fn.options.timeout),
-                max_receive_count=options.max_receive_count, encryption_key=table.encryption_key,
+                self,
+                f"{specialist_id(spec.name)}Queue",
+                visibility_timeout=visibility_timeout_for(fn.options.timeout),
+                max_receive_count=options.max_receive_count,
+                encryption_key=table.encryption_key,
             )
             fn.alias.add_event_source(
-                sources.SqsEventSource(queues.queue, batch_size=5, report_batch_item_failures=True, max_concurrency=spec.max_concurrency)
+                sources.SqsEventSource(
+                    queues.queue, batch_size=5, report_batch_item_failures=True, max_concurrency=spec.max_concurrency
+                )
             )
             self.specialists[spec.name] = fn
             self.specialist_queues[spec.name] = queues
@@ -199,7 +209,10 @@ class MultiAgentSystem(Construct):
             {"name": spec.name, "description": spec.description, "queue_url": self.specialist_queues[spec.name].queue.queue_url}
             for spec in specialists
         ]
-        members = [(self.router, [s.name for s in specialists], "router"), *((self.specialists[s.name], list(s.handoffs), s.name) for s in specialists)]
+        members = [
+            (self.router, [s.name for s in specialists], "router"),
+            *((self.specialists[s.name], list(s.handoffs), s.name) for s in specialists),
+        ]
         for fn, targets, name in members:
             self._member(fn)
             fn.add_environment("AGENT_MULTI_AGENT_NAME", name)
@@ -341,7 +354,9 @@ class HierarchicalAgents(Construct):
             "Synthesize", {"action": "synthesize", **TASK_FIELDS, "budget_exceeded.$": "$.review.budget_exceeded"}, "$.outcome"
         )
         synthesize.next(sfn.Succeed(self, "Finished"))
-        start_review = sfn.Pass(self, "FirstReview", result=sfn.Result.from_object({"round": 0, "budget_exceeded": False}), result_path="$.review")
+        start_review = sfn.Pass(
+            self, "FirstReview", result=sfn.Result.from_object({"round": 0, "budget_exceeded": False}), result_path="$.review"
+        )
         rerun = sfn.Pass(
             self,
             "RerunWeakSubtasks",
@@ -356,7 +371,15 @@ class HierarchicalAgents(Construct):
         reviewed = sfn.Choice(self, "Reviewed?")
         reviewed.when(sfn.Condition.boolean_equals("$.review.rerun", True), rerun.next(fan_out))
         reviewed.when(sfn.Condition.boolean_equals("$.review.budget_exceeded", True), synthesize)
-        reviewed.when(sfn.Condition.boolean_equals("$.review.too_many_failed", True), sfn.Pass(self, "TooManyFailed", parameters={"Error": "TooManyFailedSubtasks", "Cause": "{\"errorMessage\": \"more subtasks failed than tolerated\"}"}, result_path="$.error").next(mark_failed))
+        reviewed.when(
+            sfn.Condition.boolean_equals("$.review.too_many_failed", True),
+            sfn.Pass(
+                self,
+                "TooManyFailed",
+                parameters={"Error": "TooManyFailedSubtasks", "Cause": '{"errorMessage": "more subtasks failed than tolerated"}'},
+                result_path="$.error",
+            ).next(mark_failed),
+        )
         reviewed.otherwise(synthesize)
         fan_out.next(review)
         review.next(reviewed)

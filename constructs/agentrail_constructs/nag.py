@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, CfnElement, Stack, Token, Validations
+
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
@@ -40,7 +41,7 @@ def arn_prefix(scope: IConstruct, service: str) -> str:
 def execution_arn_pattern(state_machine: IConstruct) -> str:
     """``<arn_prefix>:execution:<state machine name>`` as cdk-nag prints it: the start of the ARN of every
     execution of ``state_machine``."""
-    name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % logical_id(state_machine)
+    name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id(state_machine)}"}}]}}]}}'
     return f"{arn_prefix(state_machine, 'states')}:execution:{name}"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge
+from constructs import Construct
 
 
 def _encryption(key: kms.IKey | None) -> dict[str, object]:
@@ -25,7 +25,14 @@ def dead_letter_queue(
     scope: Construct, construct_id: str, *, encryption_key: kms.IKey | None = None, fifo: bool = False
 ) -> sqs.Queue:
     """An encrypted, SSL-only queue that is itself a dead-letter queue (for event source and async-invoke failures)."""
-    queue = sqs.Queue(scope, construct_id, fifo=fifo or None, retention_period=Duration.days(14), enforce_ssl=True, **_encryption(encryption_key))
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        fifo=fifo or None,
+        retention_period=Duration.days(14),
+        enforce_ssl=True,
+        **_encryption(encryption_key),
+    )
     acknowledge(
         queue.node.default_child,  # type: ignore[arg-type]
         "SQS3",

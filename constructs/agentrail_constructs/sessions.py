@@ -13,16 +13,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
-from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.storage import private_bucket, secure_table
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
+from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.storage import private_bucket, secure_table
+from constructs import Construct
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
@@ -126,7 +126,10 @@ class SessionTable(Construct):
                 on_failure=sources.SqsDlq(self.cleanup_dead_letter_queue),
                 filters=[
                     lambda_.FilterCriteria.filter(
-                        {"eventName": lambda_.FilterRule.is_equal("REMOVE"), "dynamodb": {"Keys": {"sk": {"S": lambda_.FilterRule.is_equal("~meta")}}}}
+                        {
+                            "eventName": lambda_.FilterRule.is_equal("REMOVE"),
+                            "dynamodb": {"Keys": {"sk": {"S": lambda_.FilterRule.is_equal("~meta")}}},
+                        }
                     )
                 ],
             )
@@ -252,7 +255,9 @@ class StatefulAgent(Construct):
         self.worker: AgentFunction | None = None
         if options.concurrency == "enqueue":
             self._build_queue(function_options)
-        self.api = AgentApi(self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateful agent")
+        self.api = AgentApi(
+            self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateful agent"
+        )
         self.rest_api = self.api.rest_api
         self._build_routes()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import aws_apigateway as apigw
-from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
+from constructs import Construct
 
 
 class StatelessAgent(Construct):
@@ -53,7 +53,9 @@ class StatelessAgent(Construct):
         )
         self.function = self.agent_function.function
         self.alias = self.agent_function.alias
-        self.api = AgentApi(self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateless agent")
+        self.api = AgentApi(
+            self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateless agent"
+        )
         self.rest_api = self.api.rest_api
         self.api.add_function_route(
             "/invoke", "POST", self.alias, request_schema=request_model("InvokeRequest"), operation_name="Invoke"

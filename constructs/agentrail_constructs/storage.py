@@ -9,9 +9,9 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge
+from constructs import Construct
 
 
 def string_key(name: str) -> dynamodb.Attribute:

@@ -13,12 +13,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
 
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.storage import private_bucket, secure_table
+from constructs import Construct
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,11 +17,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
-from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
-from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, execution_arn_pattern
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
@@ -29,6 +28,7 @@ from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
+from constructs import Construct
 
 
 @renamed_keywords(timeout="execution_timeout")
@@ -271,7 +271,9 @@ class AsyncAgent(Construct):
         self.webhook_secret = self.notifier = self.notifier_dead_letter_queue = None
         if options.webhooks:
             self._build_webhooks()
-        self.api = AgentApi(self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail async agent")
+        self.api = AgentApi(
+            self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail async agent"
+        )
         self.rest_api = self.api.rest_api
         self._build_routes()
         if self.approval_workflow is not None:
@@ -290,7 +292,7 @@ class AsyncAgent(Construct):
             "Cancelling a workflow task stops its execution, whose name (the task id) is unknown in advance; only "
             "StopExecution on this state machine's executions is allowed.",
         )
-        self.routes.update({task_type: state_machine.state_machine_arn for task_type in task_types})
+        self.routes.update(dict.fromkeys(task_types, state_machine.state_machine_arn))
         self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(dict(self.routes)))
 
     def _wire(self, agent_function: AgentFunction) -> None:
@@ -323,7 +325,9 @@ class AsyncAgent(Construct):
         self.notifier.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
         if self.options.allow_insecure_callbacks:
             self.notifier.add_environment("AGENT_TASK_ALLOW_INSECURE_CALLBACKS", "true")
-        self.notifier_dead_letter_queue = dead_letter_queue(self, "WebhookFailures", encryption_key=self.task_table.encryption_key)
+        self.notifier_dead_letter_queue = dead_letter_queue(
+            self, "WebhookFailures", encryption_key=self.task_table.encryption_key
+        )
         self.notifier.alias.configure_async_invoke(
             retry_attempts=2,
             max_event_age=Duration.hours(6),

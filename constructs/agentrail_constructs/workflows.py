@@ -11,10 +11,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
-from constructs import Construct
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.nag import acknowledge
+from constructs import Construct
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -83,8 +83,20 @@ def lambda_step(
         retry_on_service_exceptions=False,
         task_timeout=sfn.Timeout.duration(timeout),
     )
-    task.add_retry(errors=list(LAMBDA_TRANSIENT_ERRORS), interval=Duration.seconds(2), max_attempts=6, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
-    task.add_retry(errors=list(MODEL_TRANSIENT_ERRORS), interval=Duration.seconds(10), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+    task.add_retry(
+        errors=list(LAMBDA_TRANSIENT_ERRORS),
+        interval=Duration.seconds(2),
+        max_attempts=6,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    task.add_retry(
+        errors=list(MODEL_TRANSIENT_ERRORS),
+        interval=Duration.seconds(10),
+        max_attempts=4,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
     return task
 
 

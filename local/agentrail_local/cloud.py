@@ -64,7 +64,9 @@ class MotoClients:
             client = self._clients.get(service)
             if client is None:
                 client = self._clients[service] = self._session.client(
-                    service, endpoint_url=self.endpoint_url, config=self._config  # type: ignore[call-overload]
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,  # type: ignore[call-overload]
                 )
             return client
 
@@ -221,7 +223,9 @@ class LocalCloud:
                     )
                     continue
                 if spec.get("FilterCriteria"):
-                    self._warn(f"{deployment.stack_name}/{mapping.logical_id}: FilterCriteria are not applied locally; every message is delivered")
+                    self._warn(
+                        f"{deployment.stack_name}/{mapping.logical_id}: FilterCriteria are not applied locally; every message is delivered"
+                    )
                 poller = SqsPoller(spec, sqs=self.clients("sqs"), environments=self.environments, console=self._request_console)
                 self.pollers.append(poller.start())
 

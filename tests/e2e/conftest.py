@@ -24,11 +24,10 @@ from typing import Any
 
 import boto3
 import pytest
-
 from agentrail_cli.client import AgentApiClient
-from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_cli.synth import synthesize
 from agentrail_cli.tour import FINISHED_TASK_STATES
+from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 
 READY_TIMEOUT_SECONDS = 120
 ALL_PATTERNS = "stateless,stateful,async,multiagent,hierarchical"
@@ -148,11 +147,13 @@ def start_local_mode(
             pairs = [argument for key, value in context.items() for argument in ("-c", f"{key}={value}")]
             arguments = ("local", "--patterns", patterns, *pairs, *common, *extra_args)
             cwd = repo_root
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": os.pathsep.join([str(repo_root / "node_modules" / ".bin"), os.environ.get("PATH", "")])}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PATH": os.pathsep.join([str(repo_root / "node_modules" / ".bin"), os.environ.get("PATH", "")]),
+        }
         with console.open("wb") as sink:
-            process = subprocess.Popen(  # noqa: S603 - our own CLI
-                agentrail_command(*arguments), stdout=sink, stderr=subprocess.STDOUT, cwd=cwd, env=env
-            )
+            process = subprocess.Popen(agentrail_command(*arguments), stdout=sink, stderr=subprocess.STDOUT, cwd=cwd, env=env)
         local = LocalMode(process, ready_file, state_dir, console)
         started.append(local)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow
@@ -37,7 +36,11 @@ def _waiting_refund(tasks: AgentApiClient, approver: AgentApiClient, wait_for_ta
     pending = approver.request("GET", "/approvals?status=pending")
     assert pending.status_code == 200, pending.text
     (approval,) = [a for a in pending.json()["approvals"] if a["task_id"] == task_id]
-    assert (approval["tool"], approval["arguments"], approval["status"]) == ("issue_refund", {"amount_usd": 150.0, "order_id": "A-1002"}, "pending")
+    assert (approval["tool"], approval["arguments"], approval["status"]) == (
+        "issue_refund",
+        {"amount_usd": 150.0, "order_id": "A-1002"},
+        "pending",
+    )
     return task_id, approval["approval_id"]
 
 
@@ -77,7 +80,10 @@ def test_an_approved_refund_completes_with_the_tools_result(
     outcomes = [(c["tool"], c["outcome"]) for c in task["result"]["tool_calls"]]
     assert ("issue_refund", "pending_approval") in outcomes and ("issue_refund", "success") in outcomes
     audit = approver.request("GET", f"/approvals/{approval_id}").json()["audit"]
-    assert [(e["event"], e["actor"]) for e in audit] == [("requested", "iam:arn:aws:iam::123456789012:user/agentrail-local"), ("approved", APPROVER_ARN)]
+    assert [(e["event"], e["actor"]) for e in audit] == [
+        ("requested", "iam:arn:aws:iam::123456789012:user/agentrail-local"),
+        ("approved", APPROVER_ARN),
+    ]
     status, entered = _workflow_states(local, task_id)
     assert status == "SUCCEEDED"
     assert entered[entered.index("RequestApproval") :] == ["RequestApproval", "Resume", "Done?", "Finished"]

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow
@@ -78,7 +77,9 @@ def test_an_idempotency_key_reused_with_another_payload_is_a_422(tasks: AgentApi
     key = uuid.uuid4().hex
     _submit(tasks, {"message": "Calculate 6 * 7"}, key=key)
 
-    response = tasks.request("POST", "/tasks", json={"message": f"Calculate 6 * 8 {SECRET_MARKER}"}, headers={"Idempotency-Key": key})
+    response = tasks.request(
+        "POST", "/tasks", json={"message": f"Calculate 6 * 8 {SECRET_MARKER}"}, headers={"Idempotency-Key": key}
+    )
 
     assert response.status_code == 422
     assert response.json()["error"] == "idempotency_key_reused"
@@ -95,7 +96,9 @@ def test_an_idempotency_key_reused_with_another_payload_is_a_422(tasks: AgentApi
     ],
     ids=["unknown-type", "empty-message", "unknown-field", "internal-callback"],
 )
-def test_an_invalid_submission_is_a_400_and_nothing_is_queued(local: Any, tasks: AgentApiClient, body: dict[str, Any], error: str) -> None:
+def test_an_invalid_submission_is_a_400_and_nothing_is_queued(
+    local: Any, tasks: AgentApiClient, body: dict[str, Any], error: str
+) -> None:
     queue = local.output("async", "TaskQueueUrl")
     _drained(local, queue)  # tasks of earlier tests may still be in flight
     before = _task_count(local)
@@ -137,7 +140,9 @@ def test_cancelling_a_task_that_waits_stops_its_workflow_and_its_approval_can_no
     (execution,) = [e for m in machines for e in sfn.list_executions(stateMachineArn=m)["executions"] if e["name"] == task_id]
     assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
     with local.client("async", principal="agentrail-approver") as approver:
-        (approval,) = [a for a in approver.request("GET", "/approvals?status=pending").json()["approvals"] if a["task_id"] == task_id]
+        (approval,) = [
+            a for a in approver.request("GET", "/approvals?status=pending").json()["approvals"] if a["task_id"] == task_id
+        ]
         late = approver.request("POST", f"/approvals/{approval['approval_id']}/decision", json={"decision": "approve"})
     assert late.status_code == 409
     assert late.json()["error"] == "approval_expired"

@@ -41,13 +41,17 @@ def test_a_task_fans_out_survives_a_tolerated_worker_failure_and_completes_after
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if "Supervisor" in m["name"])
     (execution,) = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == task_id]
     assert wait_for_execution(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
-    runs = [sfn.describe_map_run(mapRunArn=r["mapRunArn"]) for r in sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]]
+    runs = [
+        sfn.describe_map_run(mapRunArn=r["mapRunArn"])
+        for r in sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+    ]
     counts = sorted((r["itemCounts"]["total"], r["itemCounts"]["succeeded"], r["itemCounts"]["failed"]) for r in runs)
     assert counts == [(1, 1, 0), (3, 2, 1)], "the fan-out, then the review's re-run of the failed subtask"
     assert {r["toleratedFailurePercentage"] for r in runs} == {50.0}
 
     failures = [
-        r for r in log_records(local.function_log("SupervisorStepsFunction"))
+        r
+        for r in log_records(local.function_log("SupervisorStepsFunction"))
         if isinstance(r.get("message"), dict) and r["message"].get("errorType") == "SubtaskFailed"
     ]
     assert any("subtask 1" in f["message"]["errorMessage"] for f in failures)

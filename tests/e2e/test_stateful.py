@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow
@@ -45,7 +44,9 @@ def test_the_agent_recalls_a_fact_from_an_earlier_turn(sessions: AgentApiClient)
     assert [(t["number"], t["message"]) for t in history] == [(1, "My name is Ada"), (2, "What is my name?")]
 
 
-def test_two_concurrent_turns_both_land_in_history_in_order_or_one_is_refused_with_retry_after(local: Any, sessions: AgentApiClient) -> None:
+def test_two_concurrent_turns_both_land_in_history_in_order_or_one_is_refused_with_retry_after(
+    local: Any, sessions: AgentApiClient
+) -> None:
     session_id = _new_session(sessions)
     messages = ["Calculate 2 + 2", "Calculate 3 + 3"]
     start = threading.Barrier(len(messages))

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow
@@ -95,7 +94,9 @@ def test_reasoning_steps_are_logged_as_json_with_the_requests_correlation_id(loc
     assert matching[0]["function_name"].startswith("Agentrail-Stateless-")
 
 
-def test_sigterm_stops_local_mode_cleanly_and_removes_the_ready_file(start_local_mode: Callable[..., Any], every_pattern: str) -> None:
+def test_sigterm_stops_local_mode_cleanly_and_removes_the_ready_file(
+    start_local_mode: Callable[..., Any], every_pattern: str
+) -> None:
     # Its own run, of the assembly the session has synthesized already: stopping the shared run would end it for the rest.
     local = start_local_mode(every_pattern)
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from agentrail_cli.tour import TOURS
 
 pytestmark = pytest.mark.slow
@@ -17,7 +16,9 @@ pytestmark = pytest.mark.slow
 def test_the_tour_of_every_pattern_passes_every_step_and_exits_0(
     synthesized: Callable[[str], Path], agentrail: Callable[..., list[str]], every_pattern: str, tmp_path: Path
 ) -> None:
-    command = agentrail("local", "--tour", "--assembly", str(synthesized(every_pattern)), "--port", "0", "--state-dir", str(tmp_path))
+    command = agentrail(
+        "local", "--tour", "--assembly", str(synthesized(every_pattern)), "--port", "0", "--state-dir", str(tmp_path)
+    )
 
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False)
 

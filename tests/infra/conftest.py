@@ -29,12 +29,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 import aws_cdk as cdk  # noqa: E402
 import pytest  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
-from constructs import IConstruct  # noqa: E402
-
 from agentrail_constructs import PATTERN_STACKS, SessionOptions, StatelessAgent  # noqa: E402
 from agentrail_constructs.app_config import AppConfig  # noqa: E402
 from agentrail_constructs.sources import runtime_package_dir  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from constructs import IConstruct  # noqa: E402
 
 #: Account and Region of test stacks, so ARNs come out as literal strings.
 TEST_ENV = cdk.Environment(account="123456789012", region="us-east-1")
@@ -335,9 +335,7 @@ class SynthesizedStack:
     def policy_statements(self) -> list[dict[str, Any]]:
         """Every statement of every ``AWS::IAM::Policy`` in the stack."""
         return [
-            statement
-            for props in self.of_type("AWS::IAM::Policy").values()
-            for statement in props["PolicyDocument"]["Statement"]
+            statement for props in self.of_type("AWS::IAM::Policy").values() for statement in props["PolicyDocument"]["Statement"]
         ]
 
     def statements_on(self, construct: IConstruct) -> list[dict[str, Any]]:
@@ -370,7 +368,7 @@ class SynthesizedStack:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (function, argument), = value.items()
+            ((function, argument),) = value.items()
             if function == "Ref":
                 return self._ref(argument)
             if function == "Fn::GetAtt":

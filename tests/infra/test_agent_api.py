@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_cognito as cognito
-from aws_cdk.assertions import Match, Template
-
 from agentrail_constructs import AgentApiOptions, AgentFunction, AgentFunctionOptions, ApiAuth, StatelessAgent
 from agentrail_constructs.api import _GATEWAY_RESPONSES
+from aws_cdk import aws_cognito as cognito
+from aws_cdk.assertions import Match, Template
 
 USER_POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1"
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/agents/0f0e0d0c-0b0a-4000-8000-000000000000"
@@ -36,7 +35,9 @@ def methods(template: Template) -> dict[str, dict]:
     return found
 
 
-def stateless_stack(app_factory: Callable[..., cdk.App], env: cdk.Environment, **kwargs: object) -> tuple[StatelessAgent, Template]:
+def stateless_stack(
+    app_factory: Callable[..., cdk.App], env: cdk.Environment, **kwargs: object
+) -> tuple[StatelessAgent, Template]:
     stack = cdk.Stack(app_factory(), "Test", env=env)
     agent = StatelessAgent(stack, "Agent", **kwargs)  # type: ignore[arg-type]
     return agent, Template.from_stack(stack)
@@ -119,7 +120,9 @@ def test_every_method_goes_through_the_body_validator(stateless_template: Templa
     validator = logical_id(stateless_template, "AWS::ApiGateway::RequestValidator")
 
     stateless_template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
-    assert [props.get("RequestValidatorId") for props in methods(stateless_template).values()] == [{"Ref": validator}] * len(ROUTES)
+    assert [props.get("RequestValidatorId") for props in methods(stateless_template).values()] == [{"Ref": validator}] * len(
+        ROUTES
+    )
 
 
 def test_invoke_body_model_is_a_draft4_schema_requiring_message_and_refusing_unknown_fields(
@@ -175,7 +178,9 @@ def test_api_gateway_may_invoke_only_the_live_alias(stateless_template: Template
         assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
 
 
-def test_existing_function_is_served_instead_of_a_new_one(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
+def test_existing_function_is_served_instead_of_a_new_one(
+    app_factory: Callable[..., cdk.App], stack_env: cdk.Environment
+) -> None:
     stack = cdk.Stack(app_factory(), "Test", env=stack_env)
     mine = AgentFunction(stack, "Mine", options=AgentFunctionOptions(max_steps=2))
 
@@ -253,7 +258,9 @@ def test_api_is_regional(stateless_template: Template) -> None:
     stateless_template.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
 
 
-def test_account_cloudwatch_role_can_be_left_to_the_account(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
+def test_account_cloudwatch_role_can_be_left_to_the_account(
+    app_factory: Callable[..., cdk.App], stack_env: cdk.Environment
+) -> None:
     _, template = stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(account_cloudwatch_role=False))
 
     template.resource_count_is("AWS::ApiGateway::Account", 0)
@@ -264,7 +271,9 @@ def test_no_web_acl_is_associated_by_default(stateless_template: Template) -> No
     stateless_template.resource_count_is("AWS::WAFv2::WebACLAssociation", 0)
 
 
-def test_web_acl_arn_associates_the_web_acl_with_the_stage(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
+def test_web_acl_arn_associates_the_web_acl_with_the_stage(
+    app_factory: Callable[..., cdk.App], stack_env: cdk.Environment
+) -> None:
     _, template = stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(web_acl_arn=WEB_ACL_ARN))
     stage = logical_id(template, "AWS::ApiGateway::Stage")
 

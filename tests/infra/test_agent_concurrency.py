@@ -7,7 +7,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-
 from agentrail_constructs import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 
 
@@ -107,7 +106,7 @@ def test_scaling_minimum_below_one_is_refused() -> None:
 def test_utilization_target_outside_10_to_90_percent_is_refused(target: float) -> None:
     scaling = ProvisionedConcurrencyScaling(utilization_target=target)
 
-    with pytest.raises(ValueError, match="utilization_target must be between 0.1 and 0.9"):
+    with pytest.raises(ValueError, match=r"utilization_target must be between 0\.1 and 0\.9"):
         AgentFunctionOptions(provisioned_scaling=scaling).validate()
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from agentrail_constructs import AgentFunction, AgentFunctionOptions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
-
-from agentrail_constructs import AgentFunction, AgentFunctionOptions
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
 MODEL_ACTIONS = ["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"]
@@ -161,9 +160,7 @@ def test_agent_options_become_agent_environment_variables(stack: cdk.Stack) -> N
     }
 
 
-def test_synthesized_environment_is_accepted_by_the_runtime_settings(
-    stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_synthesized_environment_is_accepted_by_the_runtime_settings(stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # The construct writes AGENT_* and the runtime reads them: a rename on either side breaks here, not at cold start.
     from agentrail_runtime.config import RuntimeSettings
 
@@ -188,9 +185,7 @@ def test_synthesized_environment_is_accepted_by_the_runtime_settings(
     assert [(check.kind, check.name) for check in settings.health_checks] == [("secretsmanager", SECRET_ARN)]
 
 
-def test_reserved_concurrency_is_unset_by_default_and_applied_when_given(
-    default_template: Template, stack: cdk.Stack
-) -> None:
+def test_reserved_concurrency_is_unset_by_default_and_applied_when_given(default_template: Template, stack: cdk.Stack) -> None:
     _, capped = synth_function(stack, reserved_concurrent_executions=5)
 
     default_template.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": Match.absent()})

@@ -7,10 +7,9 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
-
-from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
 
 #: What the framework's roles may do on the audit table: append and read, never change or remove.
 AUDIT_ACTIONS = {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"}
@@ -156,7 +155,7 @@ def test_api_and_step_functions_may_append_to_and_read_the_audit_table(default: 
 def test_async_agent_serves_the_decision_routes_with_iam_authorization(default: Any) -> None:
     routes = default.routes()
 
-    assert DECISION_ROUTES <= set(routes)
+    assert set(routes) >= DECISION_ROUTES
     assert {route: routes[route]["AuthorizationType"] for route in DECISION_ROUTES} == dict.fromkeys(DECISION_ROUTES, "AWS_IAM")
 
 
@@ -326,7 +325,10 @@ def test_execution_timeout_not_longer_than_the_wait_is_refused() -> None:
 
 def test_execution_timeout_not_longer_than_both_escalation_waits_is_refused() -> None:
     options = ApprovalOptions(
-        decision_timeout=Duration.days(10), timeout_policy="escalate", escalation_group="leads", execution_timeout=Duration.days(20)
+        decision_timeout=Duration.days(10),
+        timeout_policy="escalate",
+        escalation_group="leads",
+        execution_timeout=Duration.days(20),
     )
 
     with pytest.raises(ValueError, match="execution_timeout must exceed the decision_timeout wait"):

@@ -13,13 +13,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
+from agentrail_constructs.nag import acknowledge
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
-
-from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
-from agentrail_constructs.nag import acknowledge
 
 APIGW_LOGS_ROLE = "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
 MIN_REASON_CHARS = 40
@@ -31,7 +30,7 @@ def _methods(api: str, *routes: str) -> set[tuple[str, str]]:
 
 def _executions_of(state_machine: str, *, children: bool = False) -> str:
     """How cdk-nag prints the ARN of a state machine's executions (or a distributed Map's child executions)."""
-    name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % state_machine
+    name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{state_machine}"}}]}}]}}'
     return f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}{'/*' if children else ''}:*"
 
 
@@ -57,7 +56,9 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
         ("SMG4", f"{scope}/WebhookSigningSecret/Resource"),
         (APIGW_LOGS_ROLE, f"{scope}/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", f"{scope}/Api/RestApi/DeploymentStage.v1/Resource"),
-        *_methods(f"{scope}/Api", "tasks/POST", "tasks/{task_id}/GET", "tasks/{task_id}/DELETE", "health/GET", "openapi.json/GET"),
+        *_methods(
+            f"{scope}/Api", "tasks/POST", "tasks/{task_id}/GET", "tasks/{task_id}/DELETE", "health/GET", "openapi.json/GET"
+        ),
     }
 
 
@@ -104,9 +105,15 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
         *_policies(
             "IAM5[Resource::<AsyncAgentTasksResultsBucketCA908178.Arn>/*]",
-            "AsyncAgent", "Agent", "Worker", "LongTasks/Steps", "Approvals/Steps",
+            "AsyncAgent",
+            "Agent",
+            "Worker",
+            "LongTasks/Steps",
+            "Approvals/Steps",
         ),
-        *_policies("IAM5[Resource::<AsyncAgentApprovalsApprovalsTable2740FAC1.Arn>/index/*]", "AsyncAgent", "Agent", "Approvals/Steps"),
+        *_policies(
+            "IAM5[Resource::<AsyncAgentApprovalsApprovalsTable2740FAC1.Arn>/index/*]", "AsyncAgent", "Agent", "Approvals/Steps"
+        ),
         *(
             (f"IAM5[Resource::{_executions_of(machine)}]", "AsyncAgent/Agent/Role/DefaultPolicy/Resource")
             for machine in ("AsyncAgentLongTasksStateMachineD47E736B", "AsyncAgentApprovalsStateMachine8B068864")
@@ -120,7 +127,11 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         *_policies(
             "IAM5[Resource::<TeamTasksResultsBucketB023DED4.Arn>/*]",
-            "Team", "Orchestrator", *_SPECIALISTS, "Tasks/Agent", "Tasks/Worker",
+            "Team",
+            "Orchestrator",
+            *_SPECIALISTS,
+            "Tasks/Agent",
+            "Tasks/Worker",
         ),
         *_task_api("Team/Tasks"),
     },
@@ -214,9 +225,7 @@ def test_pattern_stack_has_no_unacknowledged_finding(real_app: Any, pattern: str
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_pattern_stack_has_no_unacknowledged_finding_when_the_account_is_known(
-    real_app_in_an_account: Any, pattern: str
-) -> None:
+def test_pattern_stack_has_no_unacknowledged_finding_when_the_account_is_known(real_app_in_an_account: Any, pattern: str) -> None:
     # Finding ids embed ARNs: with a known account and Region they hold literals, not <AWS::Region>.
     stack_name = real_app_in_an_account.pattern_stack_name(pattern)
 
@@ -311,7 +320,9 @@ def test_unacknowledged_finding_fails_the_synth_and_is_named_in_the_report(
         app.synth()
 
     report = json.loads((Path(app.outdir) / "validation-report.json").read_text())
-    named = {(f["ruleName"], c["constructPath"]) for f in findings(report, "violations", "Probe") for c in f["violatingConstructs"]}
+    named = {
+        (f["ruleName"], c["constructPath"]) for f in findings(report, "violations", "Probe") for c in f["violatingConstructs"]
+    }
     assert (rule, path) in named
     assert all(p.startswith(("Probe/Jobs/", "Probe/Legacy/")) for _, p in named), "the pattern itself stays clean"
 

@@ -10,9 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from cfnlint.api import lint
-
 from agentrail_constructs import PATTERN_STACKS
+from cfnlint.api import lint
 
 REGIONS = ["us-east-1", "eu-west-1"]
 

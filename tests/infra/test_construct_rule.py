@@ -9,14 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import agentrail_constructs
 import aws_cdk as cdk
 import pytest
-from aws_cdk import Duration
-from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_events as events
-from aws_cdk import aws_sqs as sqs
-
-import agentrail_constructs
 from agentrail_constructs import (
     PATTERN_STACKS,
     AgentApiOptions,
@@ -44,6 +39,10 @@ from agentrail_constructs import (
     TaskTableOptions,
 )
 from agentrail_constructs.renames import renamed_keywords
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_events as events
+from aws_cdk import aws_sqs as sqs
 
 SPECIALISTS = (SpecialistOptions(name="billing", description="Billing questions and invoices.", agent_definition="m:billing"),)
 FUNCTION = AgentFunctionOptions(max_steps=3)
@@ -173,11 +172,11 @@ def test_the_old_specialist_name_still_imports_the_specialist_options_and_warns(
 
 def test_the_warning_points_at_the_callers_line_so_python_shows_it_outside_tests(stack: cdk.Stack) -> None:
     # Python shows a DeprecationWarning by default only when it is attributed to the caller's own code (not jsii's).
-    with pytest.warns(DeprecationWarning) as construct_warning:
+    with pytest.warns(DeprecationWarning, match="function_options=") as construct_warning:
         StatelessAgent(stack, "A", function=FUNCTION)
-    with pytest.warns(DeprecationWarning) as options_warning:
+    with pytest.warns(DeprecationWarning, match="decision_timeout=") as options_warning:
         ApprovalOptions(timeout=Duration.days(1))
-    with pytest.warns(DeprecationWarning) as class_warning:
+    with pytest.warns(DeprecationWarning, match="SpecialistOptions") as class_warning:
         agentrail_constructs.Specialist  # noqa: B018 - the attribute access is what warns
 
     assert [w.filename for w in (*construct_warning, *options_warning, *class_warning)] == [__file__] * 3
@@ -261,7 +260,9 @@ def test_an_agent_given_a_rest_api_adds_its_routes_there_and_creates_no_api_or_s
     assert list(synth.of_type("AWS::ApiGateway::RestApi")) == [synth.logical_id(mine)]
     assert [stage["StageName"] for stage in synth.of_type("AWS::ApiGateway::Stage").values()] == ["prod"]
     assert ("POST", "/invoke") in synth.routes()
-    assert all(method["RestApiId"] == {"Ref": synth.logical_id(mine)} for method in synth.of_type("AWS::ApiGateway::Method").values())
+    assert all(
+        method["RestApiId"] == {"Ref": synth.logical_id(mine)} for method in synth.of_type("AWS::ApiGateway::Method").values()
+    )
 
 
 def test_stage_options_together_with_an_existing_rest_api_are_refused_naming_the_fix(stack: cdk.Stack) -> None:

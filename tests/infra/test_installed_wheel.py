@@ -69,7 +69,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(REPO_ROOT / folder, source / folder, ignore=_NOT_SOURCE)
     dist = tmp_path_factory.mktemp("dist")
     built = run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(dist), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(dist),
+            str(source),
+        ],
         cwd=dist,
     )
     assert built.returncode == 0, built.stderr[-3000:]
@@ -86,7 +98,18 @@ def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).stdout.strip())
     (site / "agentrail_dev_dependencies.pth").write_text(f"{SITE_PACKAGES}\n")
     installed = run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--no-deps", "--ignore-installed", str(wheel)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--no-deps",
+            "--ignore-installed",
+            str(wheel),
+        ],
         cwd=wheel.parent,
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
@@ -94,7 +117,11 @@ def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
 
 
 def venv_site(venv: Path) -> Path:
-    return Path(run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=venv).stdout.strip())
+    return Path(
+        run(
+            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=venv
+        ).stdout.strip()
+    )
 
 
 def test_the_wheel_is_named_for_the_distribution_and_carries_every_top_level_package(wheel: Path) -> None:

@@ -15,11 +15,10 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Annotations, Match, Template
-
 from agentrail_constructs.layers import NO_BYTECODE_WARNING_ID, DependenciesLayer, RuntimeLayer
 from agentrail_constructs.sources import dependencies_lock, find_interpreter, runtime_package_dir
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Annotations, Match, Template
 
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 HANDLER_ASSET_LIMIT_BYTES = 100 * 1024
@@ -148,8 +147,8 @@ def test_dependencies_layer_holds_the_locked_versions_with_their_bytecode_and_no
 def test_two_builds_from_two_empty_layer_caches_are_byte_identical(layer_app: Any, layer_app_rebuilt: Any) -> None:
     for architecture in sorted(ARCHITECTURES):
         for kind in ("runtime", "dependencies"):
-            first, first_asset = asset_of(layer_app, architecture, "AWS::Lambda::LayerVersion", kind)
-            second, second_asset = asset_of(layer_app_rebuilt, architecture, "AWS::Lambda::LayerVersion", kind)
+            _first, first_asset = asset_of(layer_app, architecture, "AWS::Lambda::LayerVersion", kind)
+            _second, second_asset = asset_of(layer_app_rebuilt, architecture, "AWS::Lambda::LayerVersion", kind)
 
             assert first_asset.name == second_asset.name, f"{kind} on {architecture}: the asset hash differs"
             assert tree_digest(first_asset) == tree_digest(second_asset), f"{kind} on {architecture}: the bytes differ"

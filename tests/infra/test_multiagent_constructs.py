@@ -7,8 +7,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import Duration
-
 from agentrail_constructs import (
     AsyncAgent,
     HierarchicalAgents,
@@ -17,6 +15,7 @@ from agentrail_constructs import (
     MultiAgentSystem,
     SpecialistOptions,
 )
+from aws_cdk import Duration
 
 QUEUE_SEND = "sqs:SendMessage"
 
@@ -85,7 +84,9 @@ def may_send_to(synth: Any, agent_function: Any) -> set[str]:
 
 
 @pytest.mark.parametrize("spec", TEAM, ids=lambda s: s.name)
-def test_each_specialist_has_its_own_queue_with_a_dead_letter_queue(team: tuple[MultiAgentSystem, Any], spec: SpecialistOptions) -> None:
+def test_each_specialist_has_its_own_queue_with_a_dead_letter_queue(
+    team: tuple[MultiAgentSystem, Any], spec: SpecialistOptions
+) -> None:
     system, synth = team
     queues = system.specialist_queues[spec.name]
 

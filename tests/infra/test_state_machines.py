@@ -15,11 +15,10 @@ from typing import Any
 import aws_cdk as cdk
 import boto3
 import pytest
+from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions
 from aws_cdk import Duration
 from botocore.exceptions import ClientError
 from moto import mock_aws
-
-from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions
 
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
@@ -69,9 +68,7 @@ def all_states(asl: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]
 
 def is_lambda_task(state: dict[str, Any]) -> bool:
     resource = state.get("Resource", "")
-    return state["Type"] == "Task" and (
-        resource.startswith("arn:aws:states:::lambda:invoke") or resource.startswith("arn:aws:lambda:")
-    )
+    return state["Type"] == "Task" and (resource.startswith(("arn:aws:states:::lambda:invoke", "arn:aws:lambda:")))
 
 
 def is_callback_task(state: dict[str, Any]) -> bool:
@@ -171,7 +168,7 @@ def test_every_lambda_task_retries_lambdas_transient_errors_and_throttling(machi
     offenders = []
     for where, state in tasks:
         retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
-        if not (LAMBDA_TRANSIENT <= retried or "States.ALL" in retried):
+        if not (retried >= LAMBDA_TRANSIENT or "States.ALL" in retried):
             offenders.append(f"{where}: misses {sorted(LAMBDA_TRANSIENT - retried)}")
 
     assert len(tasks) >= 20

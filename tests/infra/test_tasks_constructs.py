@@ -7,9 +7,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import Duration
-from aws_cdk import aws_kms as kms
-
 from agentrail_constructs import (
     ApprovalOptions,
     AsyncAgent,
@@ -18,6 +15,8 @@ from agentrail_constructs import (
     TaskTable,
     TaskTableOptions,
 )
+from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
 
 MIN_MAX_RECEIVE_COUNT = 5
 
@@ -42,12 +41,14 @@ def text(value: Any) -> str:
 
 def dead_letter_targets(synth: Any) -> set[str]:
     """Logical ids of queues something dead-letters into: a redrive policy, an on-failure destination or a rule's DLQ."""
-    references: list[Any] = []
-    for props in synth.of_type("AWS::SQS::Queue").values():
-        references.append(props.get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+    references: list[Any] = [
+        props.get("RedrivePolicy", {}).get("deadLetterTargetArn") for props in synth.of_type("AWS::SQS::Queue").values()
+    ]
     for resource_type in ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::EventInvokeConfig"):
-        for props in synth.of_type(resource_type).values():
-            references.append(props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"))
+        references.extend(
+            props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            for props in synth.of_type(resource_type).values()
+        )
     for props in synth.of_type("AWS::Events::Rule").values():
         references.extend(target.get("DeadLetterConfig", {}).get("Arn") for target in props.get("Targets", []))
     return {ref["Fn::GetAtt"][0] for ref in references if isinstance(ref, dict) and "Fn::GetAtt" in ref}
@@ -381,9 +382,7 @@ def test_api_function_may_start_and_stop_only_its_workflows(tasks: Any) -> None:
         assert any(tasks.logical_id(machine) in resource and ":execution:" in resource for resource in stopped)
 
 
-def test_synthesized_task_environment_is_accepted_by_the_runtime_settings(
-    tasks: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_synthesized_task_environment_is_accepted_by_the_runtime_settings(tasks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # The construct writes AGENT_TASK_* and the runtime reads them: a rename on either side breaks here.
     from agentrail_runtime.tasks.settings import TaskSettings
 

@@ -15,14 +15,13 @@ from typing import Any
 
 import boto3
 import pytest
-
+from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_event
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.base import ModelProvider
 from agentrail_runtime.models.registry import ModelSpec, parse_model_spec
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
-from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_event
 
 #: The caller of the shared API events (events/<pattern>/*.json), as principal_of names it.
 OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"

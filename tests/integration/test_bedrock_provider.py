@@ -7,8 +7,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
-
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.demo import calculator
@@ -16,6 +14,7 @@ from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 from agentrail_runtime.models.base import ModelThrottledError
 from agentrail_runtime.models.bedrock import BedrockConverseModel, client_config
 from agentrail_runtime.models.retry import Retrier
+from botocore.stub import ANY, Stubber
 
 MODEL_ID = "us.amazon.nova-lite-v1:0"
 PROMPT = "What is (12 + 30) * 2?"
@@ -180,7 +179,9 @@ def test_throttling_on_every_attempt_raises_model_throttled_naming_the_model(stu
     for _ in range(3):
         throttle(stub)
 
-    with pytest.raises(ModelThrottledError, match=rf"Model 'bedrock:{MODEL_ID}' is throttling requests after 3 attempts") as raised:
+    with pytest.raises(
+        ModelThrottledError, match=rf"Model 'bedrock:{MODEL_ID}' is throttling requests after 3 attempts"
+    ) as raised:
         Agent(model=model).run(PROMPT)
 
     assert raised.value.retry_after_seconds > 0
@@ -208,7 +209,9 @@ def test_a_rejected_request_through_the_stateless_app_is_a_502_naming_the_model_
     stub, model, demo_service, load_event, lambda_context, headers_of
 ):
     provider_detail = "Malformed input request: #: extraneous key [temperature] is not permitted"
-    stub.add_client_error("converse", service_error_code="ValidationException", service_message=provider_detail, http_status_code=400)
+    stub.add_client_error(
+        "converse", service_error_code="ValidationException", service_message=provider_detail, http_status_code=400
+    )
     service = demo_service(model, model=f"bedrock:{MODEL_ID}")
     app = create_stateless_app(service=service, settings=service.settings)
     event = load_event("stateless/invoke.json")

@@ -8,14 +8,13 @@ from collections.abc import Callable, Iterator
 import boto3
 import httpx
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
-
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.demo import calculator
 from agentrail_runtime.models.base import ModelRequestError, ModelThrottledError
 from agentrail_runtime.models.openai import OpenAIChatModel
 from agentrail_runtime.models.retry import Retrier
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
 
 SECRET_NAME = "agentrail/openai-api-key"
 API_KEY = "sk-test-4f8a2c9e1b7d"
@@ -30,7 +29,11 @@ def completion(message: dict, finish_reason: str, prompt_tokens: int = 120, comp
         "created": 1795860000,
         "model": "gpt-4o-mini-2024-07-18",
         "choices": [{"index": 0, "message": {"role": "assistant", **message}, "logprobs": None, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -39,7 +42,11 @@ TOOL_CALL = completion(
     {
         "content": None,
         "tool_calls": [
-            {"id": "call_Qx7vK2", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "(12 + 30) * 2"}'}}
+            {
+                "id": "call_Qx7vK2",
+                "type": "function",
+                "function": {"name": "calculator", "arguments": '{"expression": "(12 + 30) * 2"}'},
+            }
         ],
     },
     "tool_calls",
@@ -156,12 +163,20 @@ def test_tool_calls_round_trip_as_tool_use_blocks_and_tool_role_results(model_fo
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_Qx7vK2", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "(12 + 30) * 2"}'}}
+                {
+                    "id": "call_Qx7vK2",
+                    "type": "function",
+                    "function": {"name": "calculator", "arguments": '{"expression": "(12 + 30) * 2"}'},
+                }
             ],
         },
     ]
     tool_message = second["messages"][3]
-    assert (tool_message["role"], tool_message["tool_call_id"], json.loads(tool_message["content"])) == ("tool", "call_Qx7vK2", 84)
+    assert (tool_message["role"], tool_message["tool_call_id"], json.loads(tool_message["content"])) == (
+        "tool",
+        "call_Qx7vK2",
+        84,
+    )
     assert [(c.tool, c.tool_use_id, c.outcome) for c in result.tool_calls] == [("calculator", "call_Qx7vK2", "success")]
     assert result.answer == "The answer is 84."
 

@@ -9,12 +9,11 @@ import sys
 
 import boto3
 import pytest
+from agentrail_handlers.stateless.app import handler
+from agentrail_runtime.api.stateless import create_stateless_app
 from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
 from openapi_spec_validator import validate as validate_openapi
-
-from agentrail_runtime.api.stateless import create_stateless_app
-from agentrail_handlers.stateless.app import handler
 
 # Requests that never reach the agent (health, bad input) flush only ColdStart, and Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -137,7 +136,9 @@ def test_openapi_document_is_valid_openapi_3_with_the_invoke_request_schema(invo
     validate_openapi(document)
     assert document["openapi"].startswith("3.")
     invoke_operation = document["paths"]["/invoke"]["post"]
-    assert invoke_operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/InvokeRequest"}
+    assert invoke_operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InvokeRequest"
+    }
     request_schema = document["components"]["schemas"]["InvokeRequest"]
     assert request_schema["required"] == ["message"]
     assert request_schema["additionalProperties"] is False

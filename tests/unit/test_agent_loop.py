@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import pytest
-from pydantic import Field
-
 from agentrail_runtime.agent.loop import Agent, AgentStatus, ApprovalDecision
 from agentrail_runtime.agent.tools import ToolError, tool
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
@@ -22,6 +20,7 @@ from agentrail_runtime.models.base import (
     Usage,
 )
 from agentrail_runtime.models.local import LocalModel
+from pydantic import Field
 
 
 class ScriptedModel(ModelProvider):
@@ -321,9 +320,7 @@ def test_rejection_never_runs_the_tool_and_tells_the_model_why(refund_agent, pau
 
     assert ran == []
     assert result.status is AgentStatus.COMPLETED
-    assert result.answer == (
-        "refund was not completed: rejected by a human approver (reason: over the agent's refund limit)."
-    )
+    assert result.answer == ("refund was not completed: rejected by a human approver (reason: over the agent's refund limit).")
     assert [c.outcome for c in result.tool_calls] == ["rejected"]
 
 

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
 from agentrail_runtime.agent.definition import load_definition
 from agentrail_runtime.agent.tools import Tool, ToolError
 from agentrail_runtime.demo import calculator, convert_units, current_time, definition, lookup_order
+from pydantic import ValidationError
 
 
 def call(tool: Tool, **arguments: Any) -> Any:
@@ -41,7 +40,9 @@ def test_calculator_caps_exponents_so_it_cannot_be_made_to_hang(expression):
         call(calculator, expression=expression)
 
 
-@pytest.mark.parametrize("expression", ["(((9 ** 99) ** 99) ** 99) ** 99", "1e308 * 10", "10.0 ** 99 * 10.0 ** 99 * 10.0 ** 99 * 10.0 ** 99"])
+@pytest.mark.parametrize(
+    "expression", ["(((9 ** 99) ** 99) ** 99) ** 99", "1e308 * 10", "10.0 ** 99 * 10.0 ** 99 * 10.0 ** 99 * 10.0 ** 99"]
+)
 def test_calculator_refuses_results_too_large_to_compute_or_represent(expression):
     with pytest.raises(ToolError, match="result too large"):
         call(calculator, expression=expression)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from agentrail_runtime.delivery import batch_handler
+from agentrail_runtime.observability import logger, metrics, observed
 from aws_lambda_powertools.metrics.provider import cold_start
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
-from agentrail_runtime.delivery import batch_handler
-from agentrail_runtime.observability import logger, metrics, observed
 
 # These handlers add no metric of their own: an empty flush is what they should do.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -33,7 +32,9 @@ def _sqs_event(*bodies: str) -> dict:
     }
 
 
-def test_observed_logs_with_the_lambda_context_and_correlation_id_and_flushes_the_cold_start_metric(lambda_context, stdout_records):
+def test_observed_logs_with_the_lambda_context_and_correlation_id_and_flushes_the_cold_start_metric(
+    lambda_context, stdout_records
+):
     cold_start.reset_cold_start_flag()
 
     @observed("detail.correlation_id")

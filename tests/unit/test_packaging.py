@@ -20,7 +20,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 FIND = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
 #: Every top-level import name the distribution publishes: each is a folder of the same name under one root.
-TOP_LEVEL = {"agentrail_runtime", "agentrail_constructs", "agentrail_handlers", "agentrail_cli", "agentrail_local", "agentrail_layers"}
+TOP_LEVEL = {
+    "agentrail_runtime",
+    "agentrail_constructs",
+    "agentrail_handlers",
+    "agentrail_cli",
+    "agentrail_local",
+    "agentrail_layers",
+}
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
 _NOT_SOURCE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")

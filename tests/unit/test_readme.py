@@ -8,12 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-from agentrail_runtime.approvals.settings import ApprovalSettings
-from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.multiagent.settings import MultiAgentSettings
-from agentrail_runtime.sessions.settings import SessionSettings
-from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_constructs import (
     PATTERN_STACKS,
     AgentApi,
@@ -39,6 +33,11 @@ from agentrail_constructs import (
     TaskTable,
     TaskTableOptions,
 )
+from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.multiagent.settings import MultiAgentSettings
+from agentrail_runtime.sessions.settings import SessionSettings
+from agentrail_runtime.tasks.settings import TaskSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
@@ -97,8 +96,13 @@ def test_every_construct_option_is_in_the_settings_table(options):
 
 @pytest.mark.parametrize(
     ("settings", "prefix"),
-    [(RuntimeSettings, "AGENT_"), (SessionSettings, "AGENT_SESSION_"), (TaskSettings, "AGENT_TASK_"),
-     (ApprovalSettings, "AGENT_APPROVAL_"), (MultiAgentSettings, "AGENT_MULTI_")],
+    [
+        (RuntimeSettings, "AGENT_"),
+        (SessionSettings, "AGENT_SESSION_"),
+        (TaskSettings, "AGENT_TASK_"),
+        (ApprovalSettings, "AGENT_APPROVAL_"),
+        (MultiAgentSettings, "AGENT_MULTI_"),
+    ],
     ids=lambda value: getattr(value, "__name__", value),
 )
 def test_every_runtime_environment_variable_is_in_the_environment_table(settings, prefix):

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
-
 from agentrail_runtime.models.retry import Retrier, RetryState
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 
 def client_error(code: str, status: int) -> ClientError:
@@ -36,7 +35,9 @@ class Flaky:
         return "ok"
 
 
-def retrier(delays: list[float], *, max_attempts: int = 4, max_backoff: float = 20.0, rand: Callable[[], float] = lambda: 1.0) -> Retrier:
+def retrier(
+    delays: list[float], *, max_attempts: int = 4, max_backoff: float = 20.0, rand: Callable[[], float] = lambda: 1.0
+) -> Retrier:
     return Retrier(max_attempts=max_attempts, max_backoff=max_backoff, sleep=delays.append, rand=rand)
 
 
@@ -51,7 +52,9 @@ def test_throttling_is_retried_with_delays_that_double_from_one_second_up_to_the
     assert delays == [1.0, 2.0, 3.0, 3.0]
 
 
-@pytest.mark.parametrize(("code", "status"), [("InternalServerException", 500), ("ServiceUnavailableException", 503), ("ModelNotReadyException", 429)])
+@pytest.mark.parametrize(
+    ("code", "status"), [("InternalServerException", 500), ("ServiceUnavailableException", 503), ("ModelNotReadyException", 429)]
+)
 def test_server_errors_are_retried_with_growing_capped_delays(code, status):
     delays: list[float] = []
     call = Flaky(*(client_error(code, status) for _ in range(4)))
@@ -66,7 +69,9 @@ def test_server_errors_are_retried_with_growing_capped_delays(code, status):
 def test_server_errors_back_off_from_fifty_milliseconds():
     delays: list[float] = []
 
-    retrier(delays).call(Flaky(client_error("InternalServerException", 500), client_error("InternalServerException", 500)), what="test")
+    retrier(delays).call(
+        Flaky(client_error("InternalServerException", 500), client_error("InternalServerException", 500)), what="test"
+    )
 
     assert delays == pytest.approx([0.05, 0.1])
 
@@ -93,7 +98,9 @@ def test_the_last_error_is_raised_after_max_attempts():
     assert len(delays) == 2
 
 
-@pytest.mark.parametrize(("code", "status"), [("ValidationException", 400), ("AccessDeniedException", 403), ("ResourceNotFoundException", 404)])
+@pytest.mark.parametrize(
+    ("code", "status"), [("ValidationException", 400), ("AccessDeniedException", 403), ("ResourceNotFoundException", 404)]
+)
 def test_rejected_requests_are_not_retried(code, status):
     delays: list[float] = []
     call = Flaky(client_error(code, status))

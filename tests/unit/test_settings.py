@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from pydantic import ValidationError
-
 from agentrail_runtime.config import DependencyCheck, RuntimeSettings
 from agentrail_runtime.metering.pricing import ModelPrice
+from pydantic import ValidationError
 
 
 @pytest.fixture
@@ -35,7 +34,9 @@ def test_defaults_run_the_demo_agent_on_the_local_model(agent_env):
 def test_an_unknown_provider_fails_with_the_setting_and_the_accepted_forms(agent_env):
     agent_env.setenv("AGENT_MODEL", "foo:bar")
 
-    with pytest.raises(ValidationError, match=r"AGENT_MODEL: unknown model 'foo:bar': use 'local', 'bedrock:<model-id>' or 'openai:<model>'"):
+    with pytest.raises(
+        ValidationError, match=r"AGENT_MODEL: unknown model 'foo:bar': use 'local', 'bedrock:<model-id>' or 'openai:<model>'"
+    ):
         RuntimeSettings()
 
 
@@ -49,7 +50,9 @@ def test_a_provider_without_a_model_id_is_refused(agent_env):
 def test_openai_models_need_the_api_key_secret(agent_env):
     agent_env.setenv("AGENT_MODEL", "openai:gpt-4o-mini")
 
-    with pytest.raises(ValidationError, match=r"openai models need AGENT_OPENAI_API_KEY_SECRET \(a Secrets Manager name or ARN\)"):
+    with pytest.raises(
+        ValidationError, match=r"openai models need AGENT_OPENAI_API_KEY_SECRET \(a Secrets Manager name or ARN\)"
+    ):
         RuntimeSettings()
 
     agent_env.setenv("AGENT_OPENAI_API_KEY_SECRET", "agentrail/openai")
@@ -74,9 +77,7 @@ def test_a_bad_entry_in_allowed_models_names_that_setting(agent_env):
 
 
 def test_price_table_is_json_of_prices_per_million_tokens(agent_env):
-    agent_env.setenv(
-        "AGENT_PRICE_TABLE", '{"bedrock:amazon.nova-lite": {"input_per_million": 0.07, "output_per_million": 0.28}}'
-    )
+    agent_env.setenv("AGENT_PRICE_TABLE", '{"bedrock:amazon.nova-lite": {"input_per_million": 0.07, "output_per_million": 0.28}}')
 
     assert RuntimeSettings().price_table == {
         "bedrock:amazon.nova-lite": ModelPrice(input_per_million=0.07, output_per_million=0.28)

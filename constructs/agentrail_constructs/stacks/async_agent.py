@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from constructs import Construct
-
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflowOptions
+from constructs import Construct
 
 
 class AsyncAgentStack(PatternStack):
     """One :class:`AsyncAgent`: ``default`` tasks on the queue, ``long`` ones in a LongTaskWorkflow and
     ``reviewed`` ones in an ApprovalWorkflow."""
 
-    @renamed_keywords(function="function_options", api="api_options", long_tasks="long_task_options", approvals="approval_options")
+    @renamed_keywords(
+        function="function_options", api="api_options", long_tasks="long_task_options", approvals="approval_options"
+    )
     def __init__(
         self,
         scope: Construct,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from constructs import Construct
-
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import (
@@ -20,6 +18,7 @@ from agentrail_constructs.multiagent import (
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
+from constructs import Construct
 
 #: The demo support team (agentrail_runtime.demo_team). billing and account hand off to each other.
 DEMO_SPECIALISTS = (
@@ -87,7 +86,11 @@ class HierarchicalStack(PatternStack):
         api_options: AgentApiOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, pattern="hierarchical", summary="hierarchical agents (supervisor and workers)", **kwargs)
+        super().__init__(
+            scope, construct_id, pattern="hierarchical", summary="hierarchical agents (supervisor and workers)", **kwargs
+        )
         self.tasks = AsyncAgent(self, "Tasks", function_options=function_options, api_options=api_options, options=AsyncOptions())
-        self.hierarchy = HierarchicalAgents(self, "Supervisor", tasks=self.tasks, options=options, function_options=function_options)
+        self.hierarchy = HierarchicalAgents(
+            self, "Supervisor", tasks=self.tasks, options=options, function_options=function_options
+        )
         self.add_outputs(ApiUrl=self.tasks.url, StateMachineArn=self.hierarchy.state_machine.state_machine_arn)

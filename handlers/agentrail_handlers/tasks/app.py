@@ -1,10 +1,9 @@
 """Async agent API: POST /tasks (202), GET /tasks/{id}, DELETE /tasks/{id}."""
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from agentrail_runtime.api.tasks import create_tasks_app
 from agentrail_runtime.observability import observed
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = create_tasks_app()
 

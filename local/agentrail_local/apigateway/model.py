@@ -173,7 +173,9 @@ class Stage:
                 best, best_rank = setting, rank
         if best is None:
             return None
-        return TokenBucket(rate=float(best.get("ThrottlingRateLimit", 10_000)), burst=int(best.get("ThrottlingBurstLimit", 5_000)))
+        return TokenBucket(
+            rate=float(best.get("ThrottlingRateLimit", 10_000)), burst=int(best.get("ThrottlingBurstLimit", 5_000))
+        )
 
 
 @dataclass
@@ -200,12 +202,15 @@ class UsagePlan:
         with self._lock:
             if self.throttle:
                 bucket = self._buckets.setdefault(
-                    key_id, TokenBucket(float(self.throttle.get("RateLimit", 10_000)), int(self.throttle.get("BurstLimit", 5_000)))
+                    key_id,
+                    TokenBucket(float(self.throttle.get("RateLimit", 10_000)), int(self.throttle.get("BurstLimit", 5_000))),
                 )
                 if not bucket.take():
                     return "THROTTLED"
             if self.quota.get("Limit"):
-                period = {"DAY": "%Y-%m-%d", "WEEK": "%Y-%W", "MONTH": "%Y-%m"}.get(str(self.quota.get("Period", "DAY")), "%Y-%m-%d")
+                period = {"DAY": "%Y-%m-%d", "WEEK": "%Y-%W", "MONTH": "%Y-%m"}.get(
+                    str(self.quota.get("Period", "DAY")), "%Y-%m-%d"
+                )
                 slot = (key_id, time.strftime(period, time.gmtime()))
                 if self._used.get(slot, 0) >= int(self.quota["Limit"]):
                     return "QUOTA_EXCEEDED"
@@ -305,7 +310,14 @@ class RestApi:
             elif r.type == "AWS::ApiGateway::Deployment" and r.properties.get("StageName"):
                 name = r.properties["StageName"]
                 described = r.properties.get("StageDescription") or {}
-                stages.setdefault(name, Stage(name=name, variables=dict(described.get("Variables") or {}), method_settings=list(described.get("MethodSettings") or [])))
+                stages.setdefault(
+                    name,
+                    Stage(
+                        name=name,
+                        variables=dict(described.get("Variables") or {}),
+                        method_settings=list(described.get("MethodSettings") or []),
+                    ),
+                )
         if not stages:
             stages["prod"] = Stage(name="prod", variables={}, method_settings=[])
         responses = {
@@ -332,7 +344,15 @@ class RestApi:
                 for k in deployment.of_type("AWS::ApiGateway::UsagePlanKey")
                 if k.properties.get("UsagePlanId") == r.ref
             }
-            plans.append(UsagePlan(r.ref, stages_of_plan, key_ids, dict(r.properties.get("Throttle") or {}), dict(r.properties.get("Quota") or {})))
+            plans.append(
+                UsagePlan(
+                    r.ref,
+                    stages_of_plan,
+                    key_ids,
+                    dict(r.properties.get("Throttle") or {}),
+                    dict(r.properties.get("Quota") or {}),
+                )
+            )
         keys = {k.value: k for k in all_keys.values() if any(k.id in plan.key_ids for plan in plans)}
         tags = {t["Key"]: t["Value"] for t in api.properties.get("Tags", []) if isinstance(t, dict)}
         return cls(

@@ -79,7 +79,7 @@ class RequestPipeline:
         request_id = str(uuid.uuid4())
         raw_path, _, raw_query = request.path.partition("?")
         stage, path = self._stage_and_path(raw_path)
-        headers = {k: v for k, v in request.headers.items()}
+        headers = dict(request.headers.items())
         source_ip = request.client_address[0]
         context: dict[str, Any] = {
             "requestId": request_id,
@@ -109,7 +109,7 @@ class RequestPipeline:
                 status=rejected.status,
             )
             request.close_connection = request.close_connection or rejected.response_type == "REQUEST_TOO_LARGE"
-        except Exception as error:  # noqa: BLE001 - a bug here must still answer like API Gateway, not drop the connection
+        except Exception as error:
             if self.console is not None:
                 self.console(f"local gateway error on {request.command} {request.path}: {type(error).__name__}: {error}")
             reply = gateway_response(self.api, "DEFAULT_5XX", context, request_headers=headers)
@@ -185,7 +185,10 @@ class RequestPipeline:
         if method.integration.type == "MOCK":
             return mock_reply(method, context)
         if method.integration.type not in ("AWS_PROXY",) or target is None:
-            raise GatewayRejection("API_CONFIGURATION_ERROR", f"local mode emulates Lambda proxy and MOCK integrations, not {method.integration.type}")
+            raise GatewayRejection(
+                "API_CONFIGURATION_ERROR",
+                f"local mode emulates Lambda proxy and MOCK integrations, not {method.integration.type}",
+            )
         event = proxy_event(
             request,
             self.api,
@@ -210,7 +213,7 @@ class RequestPipeline:
         def run() -> None:
             try:
                 outcome["result"] = self.environments.invoke(target, json.dumps(event))
-            except Exception as error:  # noqa: BLE001 - handed to the waiting request thread
+            except Exception as error:
                 outcome["error"] = error
 
         worker = threading.Thread(target=run, daemon=True)
@@ -268,7 +271,9 @@ def _read_body(request: BaseHTTPRequestHandler, length: int) -> bytes:
     return request.rfile.read(length) if length else b""
 
 
-def check_parameters(method: Method, headers: dict[str, str], query: list[tuple[str, str]], path_parameters: dict[str, str]) -> None:
+def check_parameters(
+    method: Method, headers: dict[str, str], query: list[tuple[str, str]], path_parameters: dict[str, str]
+) -> None:
     lowered = {k.lower() for k in headers}
     names = {k for k, _ in query}
     for key, required in method.request_parameters.items():

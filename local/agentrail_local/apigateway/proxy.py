@@ -41,7 +41,7 @@ def proxy_event(
         "X-Amzn-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
     }
     multi_headers: dict[str, list[str]] = {}
-    for name in request.headers.keys():
+    for name in request.headers:
         multi_headers.setdefault(name, request.headers.get_all(name) or [])
     for name in ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Amzn-Trace-Id"):
         multi_headers[name] = [headers[name]]
@@ -133,8 +133,7 @@ def proxy_reply(result: Any, context: dict[str, Any]) -> GatewayReply:
     if not isinstance(single, dict) or not isinstance(multi, dict):
         raise GatewayRejection("DEFAULT_5XX", "Internal server error", status=502)
     for name, values in multi.items():
-        for value in values if isinstance(values, list) else [values]:
-            headers.append((str(name), str(value)))
+        headers.extend((str(name), str(value)) for value in (values if isinstance(values, list) else [values]))
     for name, value in single.items():
         if name not in multi:
             headers.append((str(name), str(value)))

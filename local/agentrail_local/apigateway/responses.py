@@ -24,7 +24,11 @@ _DEFAULT_RESPONSES: dict[str, tuple[int, str, str]] = {
     "INTEGRATION_FAILURE": (504, "Internal server error", "InternalServerErrorException"),
     "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out", "InternalServerErrorException"),
     "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
-    "INVALID_SIGNATURE": (403, "The request signature we calculated does not match the signature you provided.", "InvalidSignatureException"),
+    "INVALID_SIGNATURE": (
+        403,
+        "The request signature we calculated does not match the signature you provided.",
+        "InvalidSignatureException",
+    ),
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
     "QUOTA_EXCEEDED": (429, "Limit Exceeded", "LimitExceededException"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLargeException"),
@@ -52,7 +56,9 @@ class GatewayReply:
 class GatewayRejection(Exception):
     """API Gateway answers for itself with the gateway response of ``response_type``."""
 
-    def __init__(self, response_type: str, message: str | None = None, *, validation_error: str = "", status: int | None = None) -> None:
+    def __init__(
+        self, response_type: str, message: str | None = None, *, validation_error: str = "", status: int | None = None
+    ) -> None:
         super().__init__(response_type)
         self.response_type = response_type
         self.message = message

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 RESPONSE_FD_ENV = "AGENTRAIL_RESPONSE_FD"
@@ -50,7 +50,7 @@ def error_payload(error: BaseException, error_type: str | None = None, message: 
     return {
         "errorMessage": message if message is not None else str(error),
         "errorType": error_type or type(error).__name__,
-        "stackTrace": [line for line in traceback.format_list(frames)],
+        "stackTrace": list(traceback.format_list(frames)),
     }
 
 
@@ -81,7 +81,7 @@ class _InitError(Exception):
 def _log_error(payload: dict[str, Any], request_id: str | None) -> None:
     # What the Lambda runtime writes to the log stream when a handler fails (JSON log format).
     record = {
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "level": "ERROR",
         "message": payload,
         "requestId": request_id,
@@ -103,7 +103,7 @@ def main() -> int:
         _log_error(payload, None)
         send({"type": "ready", "error": payload})
         return 1
-    except Exception as error:  # noqa: BLE001 - any failure at init is reported like Lambda does
+    except Exception as error:
         payload = error_payload(error)
         _log_error(payload, None)
         send({"type": "ready", "error": payload})
@@ -121,7 +121,7 @@ def main() -> int:
         try:
             event = json.loads(request["payload"]) if request["payload"] else {}
             result = handler(event, context)
-        except Exception as error:  # noqa: BLE001 - a handler error is the function's result
+        except Exception as error:
             payload = error_payload(error)
             _log_error(payload, request_id)
             send({"type": "error", "request_id": request_id, "payload": payload})

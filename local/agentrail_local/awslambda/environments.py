@@ -110,7 +110,9 @@ class ExecutionEnvironments:
         if definition.runtime.startswith("python") or not definition.runtime:
             self._runtimes[definition.name] = self.runtimes.resolve(definition)
         labels = {d.logical_id for d in self._functions.values()}
-        label = definition.logical_id if definition.logical_id not in labels else f"{definition.stack_name}.{definition.logical_id}"
+        label = (
+            definition.logical_id if definition.logical_id not in labels else f"{definition.stack_name}.{definition.logical_id}"
+        )
         self._functions[definition.name] = definition
         self._versions.setdefault(definition.name, set())
         self._concurrency[definition.name] = Concurrency(definition.concurrency_limit)
@@ -235,5 +237,6 @@ class ExecutionEnvironments:
             pool.close()
         for logs in self._logs.values():
             logs.close()
+
 
 __all__ = ["ExecutionEnvironments"]

@@ -126,7 +126,7 @@ class SqsPoller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception as error:  # noqa: BLE001 - a poller must survive moto going away at shutdown
+            except Exception as error:
                 if self._stop.is_set():
                     return
                 if self._console is not None:

@@ -96,7 +96,7 @@ def candidates(version: tuple[int, int], *, search_path: str, pyenv_root: Path |
 def probe(program: str) -> dict[str, str] | None:
     """What ``program`` says about itself, or None when it does not run (a pyenv shim of another version fails)."""
     try:
-        answer = subprocess.run([program, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False)  # noqa: S603 - a Python found by name
+        answer = subprocess.run([program, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False)
     except OSError:
         return None
     if answer.returncode != 0:
@@ -113,7 +113,7 @@ def _pyenv_root_from_command() -> Path | None:
     pyenv = shutil.which("pyenv")
     if pyenv is None:
         return None
-    answer = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=60, check=False)  # noqa: S603 - pyenv found on PATH
+    answer = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=60, check=False)
     return Path(answer.stdout.strip()) if answer.returncode == 0 and answer.stdout.strip() else None
 
 

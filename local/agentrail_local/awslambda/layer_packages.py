@@ -114,7 +114,7 @@ class HostCopies:
         moved = moved_clock_environment(os.environ)
         environment = {name: value for name, value in os.environ.items() if name not in moved}
         environment["PIP_ROOT_USER_ACTION"] = "ignore"
-        result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)  # noqa: S603 - pip of a found interpreter
+        result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise LocalPythonError(

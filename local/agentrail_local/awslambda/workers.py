@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -75,7 +76,7 @@ class Worker:
         read_fd, write_fd = os.pipe()
         self._responses = read_fd
         self._buffer = b""
-        self.process = subprocess.Popen(  # noqa: S603 - a found interpreter running our bootstrap
+        self.process = subprocess.Popen(
             list(command),
             cwd=definition.code_dir,
             env={**env, RESPONSE_FD_ENV: str(write_fd)},
@@ -146,19 +147,13 @@ class Worker:
     def kill(self) -> None:
         if self.alive:
             self.process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # pragma: no cover - a SIGKILLed process ends at once
             self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait for the process
-            pass
         if self.process.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.process.stdin.close()
-            except OSError:
-                pass
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._responses)
-        except OSError:
-            pass
         self._responses = -1
 
 
@@ -246,7 +241,11 @@ class FunctionPool:
         try:
             worker.wait_ready(max(INIT_TIMEOUT_SECONDS, self.definition.timeout_seconds))
         except TimeoutError:
-            worker.init_error = {"errorMessage": "The init phase timed out.", "errorType": "Runtime.InitTimeout", "stackTrace": []}
+            worker.init_error = {
+                "errorMessage": "The init phase timed out.",
+                "errorType": "Runtime.InitTimeout",
+                "stackTrace": [],
+            }
         except _WorkerExited:
             worker.init_error = {
                 "errorMessage": "Runtime exited during init; see the function's log.",

@@ -101,7 +101,9 @@ def _parameter_values(stack: StackArtifact, clients: ClientFactory) -> dict[str,
         elif "Default" in spec:
             value = spec["Default"]
         else:
-            raise TemplateError(f"stack {stack.stack_name}: parameter {name} has no default; give it one (local mode takes no parameter values)")
+            raise TemplateError(
+                f"stack {stack.stack_name}: parameter {name} has no default; give it one (local mode takes no parameter values)"
+            )
         if kind in ("CommaDelimitedList", "List<Number>") and isinstance(value, str):
             value = value.split(",")
         values[name] = value
@@ -114,7 +116,7 @@ def _ssm_value(clients: ClientFactory, name: str, spec: Mapping[str, Any]) -> An
         raise TemplateError(f"parameter {name} reads SSM but names no parameter; set its Default to the parameter name")
     try:
         return clients("ssm").get_parameter(Name=parameter_name)["Parameter"]["Value"]
-    except Exception as error:  # noqa: BLE001 - any failure means the parameter is not there
+    except Exception as error:
         raise TemplateError(f"parameter {name} reads SSM parameter {parameter_name}, which local mode does not have") from error
 
 

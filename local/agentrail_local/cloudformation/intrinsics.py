@@ -66,7 +66,7 @@ class Resolver:
         """``value`` with every intrinsic replaced by its result; ``AWS::NoValue`` entries removed."""
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, argument), = value.items()
+                ((key, argument),) = value.items()
                 if key == "Ref":
                     return self.ref(argument)
                 if key.startswith("Fn::"):
@@ -188,7 +188,9 @@ class Resolver:
         spec = self.resolve(argument)
         outputs = self.scope.stack_outputs.get(spec["StackName"])
         if outputs is None or spec["OutputName"] not in outputs:
-            raise TemplateError(f"Fn::GetStackOutput: stack {spec['StackName']} has no output {spec['OutputName']} (deploy it first)")
+            raise TemplateError(
+                f"Fn::GetStackOutput: stack {spec['StackName']} has no output {spec['OutputName']} (deploy it first)"
+            )
         return outputs[spec["OutputName"]]
 
     def _fn_tojsonstring(self, argument: Any) -> str:

@@ -19,9 +19,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
-
 from agentrail_runtime import clock as runtime_clock
 from agentrail_runtime import demo
 from agentrail_runtime.api.tasks import create_tasks_app
@@ -30,13 +27,15 @@ from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.service import AgentService
+from agentrail_runtime.signatures import SIGNATURE_HEADER, signature_header
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskRecord, TaskStatus
 from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_runtime.tasks.store import TaskStore
-from agentrail_runtime.signatures import SIGNATURE_HEADER, signature_header
 from agentrail_runtime.workflows import LongTaskSteps
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
 
 TASK_TABLE = "agentrail-reviewed-tasks"
 APPROVALS_TABLE = "agentrail-approvals"
@@ -172,7 +171,10 @@ def aws(task_event_capture) -> Iterator[Aws]:
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "by_status",
-                    "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}, {"AttributeName": "requested_at", "KeyType": "RANGE"}],
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "requested_at", "KeyType": "RANGE"},
+                    ],
                     "Projection": {"ProjectionType": "ALL"},
                 }
             ],
@@ -181,7 +183,10 @@ def aws(task_event_capture) -> Iterator[Aws]:
         dynamodb.create_table(
             TableName=AUDIT_TABLE,
             KeySchema=[{"AttributeName": "approval_id", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "approval_id", "AttributeType": "S"}, {"AttributeName": "entry", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "approval_id", "AttributeType": "S"},
+                {"AttributeName": "entry", "AttributeType": "S"},
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         sqs = boto3.client("sqs")
@@ -204,8 +209,13 @@ def aws(task_event_capture) -> Iterator[Aws]:
         boto3.client("secretsmanager").create_secret(Name=WEBHOOK_SECRET, SecretString=WEBHOOK_SECRET_VALUE)
         parameters.clear_caches()
         yield Aws(
-            dynamodb=dynamodb, sqs=sqs, sfn=sfn, token_queue_url=token_queue_url, captured=captured,
-            state_machine_arn=state_machine_arn, short_wait_arn=short_wait_arn,
+            dynamodb=dynamodb,
+            sqs=sqs,
+            sfn=sfn,
+            token_queue_url=token_queue_url,
+            captured=captured,
+            state_machine_arn=state_machine_arn,
+            short_wait_arn=short_wait_arn,
         )
         parameters.clear_caches()
 
@@ -258,8 +268,15 @@ class Approvals:
         assert record is not None
         return record
 
-    def pause(self, task_id: str = EVENT_TASK_ID, *, message: str = REFUND_REQUEST, owner: str = REQUESTER,
-              correlation_id: str = EVENT_CORRELATION_ID, times_out: bool = False) -> Paused:
+    def pause(
+        self,
+        task_id: str = EVENT_TASK_ID,
+        *,
+        message: str = REFUND_REQUEST,
+        owner: str = REQUESTER,
+        correlation_id: str = EVENT_CORRELATION_ID,
+        times_out: bool = False,
+    ) -> Paused:
         """Submit a ``reviewed`` task and run it until it waits for a decision on its refund.
 
         The workflow's ``start`` and ``step`` actions run the demo agent (local model) until
@@ -268,8 +285,15 @@ class Approvals:
         """
         now = int(runtime_clock.now())
         self.tasks.store.create(
-            TaskRecord(task_id=task_id, owner=owner, task_type="reviewed", message=message, created_at=now, updated_at=now,
-                       correlation_id=correlation_id)
+            TaskRecord(
+                task_id=task_id,
+                owner=owner,
+                task_type="reviewed",
+                message=message,
+                created_at=now,
+                updated_at=now,
+                correlation_id=correlation_id,
+            )
         )
         self.workflow.handle({"action": "start", "task_id": task_id, "correlation_id": correlation_id})
         step = self.workflow.handle({"action": "step", "task_id": task_id, "correlation_id": correlation_id})
@@ -349,8 +373,14 @@ def api_event(load_event, aimed_event) -> Callable[..., dict[str, Any]]:
     ``caller``: an IAM caller, or the claims of a Cognito user.
     """
 
-    def build(name: str, *, approval_id: str | None = None, caller: Caller | tuple | None = None, body: Any = ...,
-              query: dict[str, str] | None = None) -> dict[str, Any]:
+    def build(
+        name: str,
+        *,
+        approval_id: str | None = None,
+        caller: Caller | tuple | None = None,
+        body: Any = ...,
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         event = load_event(f"approvals/{name}.json")
         path = {"approval_id": approval_id} if approval_id is not None and event.get("pathParameters") else None
         event = aimed_event(event, path_parameters=path, body=body, query=query)
@@ -371,7 +401,9 @@ def api_event(load_event, aimed_event) -> Callable[..., dict[str, Any]]:
 def signed_webhook(api_event) -> Callable[..., dict[str, Any]]:
     """events/approvals/webhook.json signed now (or at ``at``) with ``secret``; the same body unless one is given."""
 
-    def build(approval_id: str, *, secret: str = WEBHOOK_SECRET_VALUE, at: int | None = None, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def build(
+        approval_id: str, *, secret: str = WEBHOOK_SECRET_VALUE, at: int | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         event = api_event("webhook", approval_id=approval_id, body=body if body is not None else ...)
         header = signature_header(secret.encode(), int(runtime_clock.now()) if at is None else at, event["body"].encode())
         event["headers"][SIGNATURE_HEADER] = header

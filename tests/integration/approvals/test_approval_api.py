@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 
-def test_a_caller_outside_the_approver_group_gets_403_is_audited_as_refused_and_nothing_else_changes(deployment, api_event, aws, callers):
+def test_a_caller_outside_the_approver_group_gets_403_is_audited_as_refused_and_nothing_else_changes(
+    deployment, api_event, aws, callers
+):
     approvals = deployment()
     paused = approvals.pause()
 
@@ -15,7 +17,10 @@ def test_a_caller_outside_the_approver_group_gets_403_is_audited_as_refused_and_
     assert reply.body["error"] == "not_an_approver"
     assert reply.body["message"] == "Only members of the approver group may decide."
     entries = approvals.api_service.audit.entries(paused.approval_id)
-    assert [(e.event, e.actor) for e in entries] == [("requested", callers.requester.principal), ("refused", callers.mallory.principal)]
+    assert [(e.event, e.actor) for e in entries] == [
+        ("requested", callers.requester.principal),
+        ("refused", callers.mallory.principal),
+    ]
     assert entries[1].comment == "not in the approver group"
     record = approvals.api_service.approvals.get(paused.approval_id)
     assert (record.status, record.decided_by) == ("pending", None)
@@ -37,10 +42,14 @@ def test_approver_group_membership_by_iam_principal_pattern_or_cognito_group(dep
     }
     paused = {name: approvals.pause(f"{index:032x}", correlation_id=name) for index, name in enumerate(members, start=1)}
 
-    refused = {name: approvals.call(api_event("decide-approve", approval_id=paused["alice"].approval_id, caller=caller)).status
-               for name, caller in outsiders.items()}
-    decided = {name: approvals.call(api_event("decide-approve", approval_id=paused[name].approval_id, caller=caller)).status
-               for name, caller in members.items()}
+    refused = {
+        name: approvals.call(api_event("decide-approve", approval_id=paused["alice"].approval_id, caller=caller)).status
+        for name, caller in outsiders.items()
+    }
+    decided = {
+        name: approvals.call(api_event("decide-approve", approval_id=paused[name].approval_id, caller=caller)).status
+        for name, caller in members.items()
+    }
 
     assert refused == {"mallory": 403, "erin": 403, "requester": 403}
     assert decided == {"alice": 200, "ops-dana": 200, "bob": 200}
@@ -85,12 +94,18 @@ def test_a_decided_approval_leaves_the_pending_list_and_is_listed_by_its_status(
 
     assert pending.body == {"approvals": []}
     [listed] = approved.body["approvals"]
-    assert (listed["approval_id"], listed["status"], listed["decided_by"]) == (paused.approval_id, "approved", callers.alice.principal)
+    assert (listed["approval_id"], listed["status"], listed["decided_by"]) == (
+        paused.approval_id,
+        "approved",
+        callers.alice.principal,
+    )
     assert (unknown.status, unknown.body["error"]) == (400, "invalid_request")
     assert "maybe" not in unknown.raw
 
 
-def test_one_approval_shows_what_was_asked_and_its_audit_trail_to_approvers_and_the_requester_only(deployment, api_event, callers):
+def test_one_approval_shows_what_was_asked_and_its_audit_trail_to_approvers_and_the_requester_only(
+    deployment, api_event, callers
+):
     approvals = deployment()
     paused = approvals.pause()
     approvals.call(api_event("decide-reject", approval_id=paused.approval_id))
@@ -101,9 +116,17 @@ def test_one_approval_shows_what_was_asked_and_its_audit_trail_to_approvers_and_
 
     assert as_approver.status == as_requester.status == 200
     detail = as_approver.body
-    assert (detail["task_id"], detail["tool"], detail["arguments"]) == (paused.task_id, "issue_refund", {"amount_usd": 150.0, "order_id": "A-1002"})
+    assert (detail["task_id"], detail["tool"], detail["arguments"]) == (
+        paused.task_id,
+        "issue_refund",
+        {"amount_usd": 150.0, "order_id": "A-1002"},
+    )
     assert detail["summary"] == 'Run issue_refund(amount_usd=150.0, order_id="A-1002")'
-    assert (detail["requester"], detail["approver_group"], detail["status"]) == (callers.requester.principal, "approvers", "rejected")
+    assert (detail["requester"], detail["approver_group"], detail["status"]) == (
+        callers.requester.principal,
+        "approvers",
+        "rejected",
+    )
     assert [(e["event"], e["actor"]) for e in detail["audit"]] == [
         ("requested", callers.requester.principal),
         ("rejected", callers.alice.principal),
@@ -166,8 +189,13 @@ def test_the_task_token_never_appears_in_responses_task_events_or_logs(deploymen
         approvals.call(api_event("decide-approve", approval_id=paused.approval_id)),  # 409
         approvals.call(api_event("get-approval", approval_id=paused.approval_id)),
     ]
-    approvals.workflow.handle({"action": "resume", "task_id": paused.task_id,
-                               "decision": json.loads(aws.execution_after_wait(paused.execution_arn)["output"])["decision"]})
+    approvals.workflow.handle(
+        {
+            "action": "resume",
+            "task_id": paused.task_id,
+            "decision": json.loads(aws.execution_after_wait(paused.execution_arn)["output"])["decision"],
+        }
+    )
 
     # The token is stored, server side, next to the approval; that is the only place it lives.
     assert aws.approval_item(paused.approval_id)["task_token"]["S"] == paused.token

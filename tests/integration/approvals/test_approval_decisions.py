@@ -7,12 +7,11 @@ import json
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
-from botocore.stub import Stubber
-
 from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.approvals import AuditEntry, DecisionOutput
 from agentrail_runtime.approvals.store import AuditLog
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 ALICE = "iam:arn:aws:iam::123456789012:user/alice"  # the approver of the shared decision events
 APPROVED_ARGUMENTS = {"amount_usd": 150.0, "order_id": "A-1002"}
@@ -29,7 +28,9 @@ def events_of(approvals, approval_id: str) -> list[str]:
     return [entry.event for entry in approvals.api_service.audit.entries(approval_id)]
 
 
-def test_an_approved_refund_reaches_the_waiting_execution_and_runs_with_exactly_the_approved_arguments(deployment, api_event, aws):
+def test_an_approved_refund_reaches_the_waiting_execution_and_runs_with_exactly_the_approved_arguments(
+    deployment, api_event, aws
+):
     approvals = deployment()
     paused = approvals.pause()
     assert approvals.status(paused.task_id) == "waiting_approval"
@@ -48,7 +49,10 @@ def test_an_approved_refund_reaches_the_waiting_execution_and_runs_with_exactly_
     task = approvals.task(paused.task_id)
     assert approvals.refunds == {"A-1002": 150.0}
     assert '"refunded_usd": 150.0' in task.result.answer and '"order_id": "A-1002"' in task.result.answer
-    assert [(c.tool, c.outcome) for c in task.result.tool_calls][:2] == [("issue_refund", "pending_approval"), ("issue_refund", "success")]
+    assert [(c.tool, c.outcome) for c in task.result.tool_calls][:2] == [
+        ("issue_refund", "pending_approval"),
+        ("issue_refund", "success"),
+    ]
     assert events_of(approvals, paused.approval_id) == ["requested", "approved"]
 
 
@@ -60,7 +64,9 @@ def test_task_status_is_waiting_approval_while_paused_running_after_resume_and_f
 
     approvals.call(api_event("decide-approve", approval_id=paused.approval_id))
     seen.append(approvals.status(paused.task_id))
-    resumed = approvals.workflow.handle({"action": "resume", "task_id": paused.task_id, "decision": decision_received(aws, paused)})
+    resumed = approvals.workflow.handle(
+        {"action": "resume", "task_id": paused.task_id, "decision": decision_received(aws, paused)}
+    )
     seen.append(approvals.status(paused.task_id))
     finished = approvals.workflow.handle({"action": "step", "task_id": paused.task_id})
     seen.append(approvals.status(paused.task_id))
@@ -77,9 +83,7 @@ def test_second_decision_on_same_approval_is_rejected(deployment, api_event, aws
     delivered = decision_received(aws, paused)
 
     by_the_same_approver = approvals.call(api_event("decide-reject", approval_id=paused.approval_id))
-    by_another_approver = approvals.call(
-        api_event("decide-reject", approval_id=paused.approval_id, caller=callers.bob_claims)
-    )
+    by_another_approver = approvals.call(api_event("decide-reject", approval_id=paused.approval_id, caller=callers.bob_claims))
 
     for reply in (by_the_same_approver, by_another_approver):
         assert reply.status == 409
@@ -126,9 +130,20 @@ def test_arguments_changed_after_the_request_fail_the_integrity_check_and_the_to
         approvals.workflow.handle({"action": "resume", "task_id": paused.task_id, "decision": decision})
     # The workflow's Catch then hands the error to the fail action.
     approvals.workflow.handle(
-        {"action": "fail", "task_id": paused.task_id,
-         "error": {"Error": "RuntimeError", "Cause": json.dumps({"errorMessage": str(raised.value), "errorType": "RuntimeError",
-                                                                 "stackTrace": ['  File "/opt/python/agentrail_runtime/workflows/long_task.py"']})}}
+        {
+            "action": "fail",
+            "task_id": paused.task_id,
+            "error": {
+                "Error": "RuntimeError",
+                "Cause": json.dumps(
+                    {
+                        "errorMessage": str(raised.value),
+                        "errorType": "RuntimeError",
+                        "stackTrace": ['  File "/opt/python/agentrail_runtime/workflows/long_task.py"'],
+                    }
+                ),
+            },
+        }
     )
 
     assert approvals.refunds == {}
@@ -153,7 +168,9 @@ def test_a_decision_output_claiming_approval_does_not_override_a_rejected_record
     assert "rejected by a human approver" in approvals.task(paused.task_id).result.answer
 
 
-def test_a_decision_that_arrives_after_the_execution_timed_out_is_expired_audited_and_changes_nothing_else(deployment, api_event, aws):
+def test_a_decision_that_arrives_after_the_execution_timed_out_is_expired_audited_and_changes_nothing_else(
+    deployment, api_event, aws
+):
     approvals = deployment()
     paused = approvals.pause(times_out=True)
     timed_out = aws.execution_after_wait(paused.execution_arn)
@@ -228,7 +245,9 @@ def test_on_timeout_with_escalate_policy_escalates_then_only_the_escalation_grou
     assert (by_escalation_group.status, by_escalation_group.body["status"]) == (200, "approved")
     assert events_of(approvals, escalated["approval_id"]) == ["escalated", "refused", "approved"]
     execution = aws.execution_after_wait(execution_arn)
-    approvals.workflow.handle({"action": "resume", "task_id": paused.task_id, "decision": json.loads(execution["output"])["decision"]})
+    approvals.workflow.handle(
+        {"action": "resume", "task_id": paused.task_id, "decision": json.loads(execution["output"])["decision"]}
+    )
     assert approvals.refunds == {"A-1002": 150.0}
 
 
@@ -237,7 +256,9 @@ def test_an_escalated_approval_that_times_out_again_is_rejected(deployment, aws)
     paused = approvals.pause()
     approvals.workflow.handle({"action": "approval_timeout", "level": 0, "task_id": paused.task_id})
     _, token = aws.start_waiting(paused.task_id, paused.correlation_id)
-    escalated = approvals.workflow.handle({"action": "request_approval", "level": 1, "task_id": paused.task_id, "task_token": token})
+    escalated = approvals.workflow.handle(
+        {"action": "request_approval", "level": 1, "task_id": paused.task_id, "task_token": token}
+    )
 
     output = approvals.workflow.handle({"action": "approval_timeout", "level": 1, "task_id": paused.task_id})
 
@@ -249,7 +270,9 @@ def test_audit_entries_are_put_only_if_absent_so_the_log_never_overwrites(deploy
     approvals = deployment()
     audit: AuditLog = approvals.api_service.audit
     sent: list[dict] = []
-    audit.client.meta.events.register("provide-client-params.dynamodb.PutItem", lambda params, **_: sent.append(copy.deepcopy(params)))
+    audit.client.meta.events.register(
+        "provide-client-params.dynamodb.PutItem", lambda params, **_: sent.append(copy.deepcopy(params))
+    )
     audit.append(AuditEntry(approval_id="a" * 32, at=int(clock.now), event="approved", actor=ALICE, comment="first"))
     [request] = sent
     overwrite = copy.deepcopy(request)

@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-
 from agentrail_runtime import clock as runtime_clock
 from agentrail_runtime import demo
 
@@ -26,8 +25,13 @@ def paused_by_the_workflow_function(aws, functions, load_event, lambda_context, 
         aws.dynamodb.put_item(
             TableName="agentrail-reviewed-tasks",
             Item={
-                "task_id": {"S": TASK_ID}, "owner": {"S": owner}, "task_type": {"S": "reviewed"}, "status": {"S": "queued"},
-                "message": {"S": "Please refund 150 USD for order A-1002"}, "created_at": {"N": str(now)}, "updated_at": {"N": str(now)},
+                "task_id": {"S": TASK_ID},
+                "owner": {"S": owner},
+                "task_type": {"S": "reviewed"},
+                "status": {"S": "queued"},
+                "message": {"S": "Please refund 150 USD for order A-1002"},
+                "created_at": {"N": str(now)},
+                "updated_at": {"N": str(now)},
             },
         )
         request = load_event("approvals/request-approval.json")
@@ -64,7 +68,9 @@ def test_the_shared_events_take_a_refund_through_request_decision_and_resume(
     records = stdout_records()
     assert token not in json.dumps(records) and token not in decided["body"] + detail["body"]
     workflow_lines = [r for r in records if r.get("event") in ("approval_requested", "task_checkpoint")]
-    assert workflow_lines and {r["correlation_id"] for r in workflow_lines} == {load_event("approvals/resume.json")["correlation_id"]}
+    assert workflow_lines and {r["correlation_id"] for r in workflow_lines} == {
+        load_event("approvals/resume.json")["correlation_id"]
+    }
 
 
 def test_the_shared_timeout_event_applies_the_reject_policy(paused_by_the_workflow_function, load_event, lambda_context):
@@ -77,7 +83,9 @@ def test_the_shared_timeout_event_applies_the_reject_policy(paused_by_the_workfl
     assert json.loads(listed["body"]) == {"approvals": []}
 
 
-def test_the_shared_cognito_and_webhook_events_reach_the_api_function(paused_by_the_workflow_function, load_event, lambda_context):
+def test_the_shared_cognito_and_webhook_events_reach_the_api_function(
+    paused_by_the_workflow_function, load_event, lambda_context
+):
     api, *_ = paused_by_the_workflow_function()
     stale = load_event("approvals/webhook.json")  # signed long ago with an example secret
 

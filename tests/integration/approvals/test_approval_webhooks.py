@@ -18,7 +18,9 @@ def test_a_validly_signed_decision_approves_and_reaches_the_waiting_execution(de
 
     assert reply.status == 200
     assert (reply.body["status"], reply.body["decided_by"], reply.body["comment"]) == (
-        "approved", "webhook:alice@example.com", "Approved in #refunds",
+        "approved",
+        "webhook:alice@example.com",
+        "Approved in #refunds",
     )
     execution = aws.execution_after_wait(paused.execution_arn)
     assert json.loads(execution["output"])["decision"]["approved"] is True

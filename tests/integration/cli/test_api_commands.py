@@ -12,10 +12,9 @@ from threading import Thread
 from typing import Any
 
 import pytest
-
 from agentrail_cli.commands import dispatch
-from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, LocalPrincipal, verify_sigv4
 from agentrail_cli.main import _parser
+from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, LocalPrincipal, verify_sigv4
 
 APPROVAL_ID = "a" * 32
 #: The keys tests/conftest.py puts in the environment, as a principal the signature can be checked against.
@@ -32,7 +31,9 @@ class Received:
     def signer(self, principals: tuple[LocalPrincipal, ...] = DEFAULT_PRINCIPALS, *, region: str = "us-east-1") -> str:
         """The principal whose valid SigV4 signature the request carries."""
         url = f"http://{self.headers['Host']}{self.path}"
-        return verify_sigv4(method=self.method, url=url, headers=self.headers, body=self.body, principals=principals, region=region).name
+        return verify_sigv4(
+            method=self.method, url=url, headers=self.headers, body=self.body, principals=principals, region=region
+        ).name
 
 
 @dataclass
@@ -60,9 +61,9 @@ def api() -> Iterator[RecordingApi]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _answer
+        do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815 - http.server dispatches on these names
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -111,7 +112,9 @@ def test_approvals_list_signs_as_the_approver_and_prints_one_line_per_approval(a
     assert request.signer() == APPROVER
 
 
-def test_approvals_list_as_another_principal_with_another_status_says_when_there_are_none(api: RecordingApi, ready_file: Path) -> None:
+def test_approvals_list_as_another_principal_with_another_status_says_when_there_are_none(
+    api: RecordingApi, ready_file: Path
+) -> None:
     api.answers[("GET", "/v1/approvals?status=approved")] = (200, {"approvals": []})
 
     code, printed = _run("approvals", "list", "--status", "approved", "--as", "agentrail-other", "--ready-file", str(ready_file))
@@ -143,7 +146,9 @@ def test_approvals_show_prints_the_approval_as_json(api: RecordingApi, ready_fil
 def test_approve_sends_the_decision_and_comment_once_signed_as_the_approver(api: RecordingApi, ready_file: Path) -> None:
     api.answers[("POST", f"/v1/approvals/{APPROVAL_ID}/decision")] = (200, {"status": "approved"})
 
-    code, printed = _run("approvals", "approve", APPROVAL_ID, "--comment", "Checked with the customer", "--ready-file", str(ready_file))
+    code, printed = _run(
+        "approvals", "approve", APPROVAL_ID, "--comment", "Checked with the customer", "--ready-file", str(ready_file)
+    )
 
     assert code == 0 and printed.startswith("HTTP 200\n")
     (request,) = api.received

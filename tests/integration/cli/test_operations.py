@@ -9,13 +9,12 @@ import json
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
-
+from agentrail_cli.commands import run_dlq_list, run_dlq_redrive, run_openapi
+from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
+from agentrail_local.apigateway.auth import LocalPrincipal, verify_sigv4
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskStatus
 from agentrail_runtime.tasks.store import TaskStore
-from agentrail_cli.commands import run_dlq_list, run_dlq_redrive, run_openapi
-from agentrail_local.apigateway.auth import LocalPrincipal, verify_sigv4
-from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
+from moto import mock_aws
 
 
 @pytest.fixture
@@ -107,10 +106,15 @@ def test_dlq_commands_print_a_table_and_a_summary(async_stack, monkeypatch):
 def test_a_deployed_target_has_the_stacks_outputs_and_signs_its_api_calls_with_your_credentials():
     template = {
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {"ApiUrl": {"Value": "https://abc.execute-api.us-east-1.amazonaws.com/v1"}, "TaskQueueUrl": {"Value": {"Ref": "Queue"}}},
+        "Outputs": {
+            "ApiUrl": {"Value": "https://abc.execute-api.us-east-1.amazonaws.com/v1"},
+            "TaskQueueUrl": {"Value": {"Ref": "Queue"}},
+        },
     }
     with mock_aws():
-        boto3.client("cloudformation", region_name="us-east-1").create_stack(StackName="Agentrail-Async", TemplateBody=json.dumps(template))
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(
+            StackName="Agentrail-Async", TemplateBody=json.dumps(template)
+        )
 
         target = Target.deployed("Agentrail-Async", region="us-east-1")
 
@@ -134,7 +138,10 @@ def test_a_target_without_the_outputs_a_command_needs_names_the_missing_output()
         peek_dead_letters(target)
 
 
-@pytest.mark.parametrize(("pattern", "path"), [("stateless", "/invoke"), ("stateful", "/sessions/{session_id}/messages"), ("async", "/approvals/{approval_id}/decision")])
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [("stateless", "/invoke"), ("stateful", "/sessions/{session_id}/messages"), ("async", "/approvals/{approval_id}/decision")],
+)
 def test_openapi_command_writes_each_pattern_document_with_error_shapes(pattern, path, tmp_path, monkeypatch):
     for key in ("AGENT_SESSION_TABLE", "AGENT_TASK_TABLE", "AGENT_APPROVAL_TABLE", "AGENT_APPROVAL_AUDIT_TABLE"):
         monkeypatch.setenv(key, "placeholder")  # what the command sets, undone after the test

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from agentrail_local.cloud import LocalCloud
 from agentrail_cli.synth import synthesize
+from agentrail_local.cloud import LocalCloud
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HANDLERS = Path(__file__).parent / "fixtures" / "handlers"
@@ -84,7 +83,9 @@ def build_services_app(outdir: Path) -> None:
         stream=dynamodb.StreamViewType.NEW_IMAGE,
         removal_policy=removal,
     )
-    table.add_global_secondary_index(index_name="by-user", partition_key=dynamodb.Attribute(name="user_id", type=dynamodb.AttributeType.STRING))
+    table.add_global_secondary_index(
+        index_name="by-user", partition_key=dynamodb.Attribute(name="user_id", type=dynamodb.AttributeType.STRING)
+    )
     dynamodb.TableV2(
         services,
         "Events",
@@ -117,13 +118,20 @@ def build_services_app(outdir: Path) -> None:
     topic.add_subscription(subscriptions.SqsSubscription(inbox, raw_message_delivery=True))
     bus = events.EventBus(services, "Bus", event_bus_name="local-agent-bus")
     events.Rule(
-        services, "TaskDone", event_bus=bus, event_pattern=events.EventPattern(source=["agentrail_runtime.tasks"]), targets=[targets.SqsQueue(inbox)]
+        services,
+        "TaskDone",
+        event_bus=bus,
+        event_pattern=events.EventPattern(source=["agentrail_runtime.tasks"]),
+        targets=[targets.SqsQueue(inbox)],
     )
     secretsmanager.Secret(
         services,
         "ApiToken",
         generate_secret_string=secretsmanager.SecretStringGenerator(
-            secret_string_template=json.dumps({"user": "agent"}), generate_string_key="password", exclude_punctuation=True, password_length=24
+            secret_string_template=json.dumps({"user": "agent"}),
+            generate_string_key="password",
+            exclude_punctuation=True,
+            password_length=24,
         ),
     )
     ssm.StringParameter(services, "ModelParam", parameter_name="/agentrail/local/model", string_value="local")
@@ -137,9 +145,19 @@ def build_services_app(outdir: Path) -> None:
         timeout=cdk.Duration.seconds(10),
         environment={"TABLE_NAME": table.table_name, "QUEUE_URL": queue.queue_url},
     )
-    lambda_.Function(services, "Inline", runtime=runtime, handler="index.handler", code=lambda_.Code.from_inline("def handler(event, context):\n    return {'inline': True}\n"))
-    imported_role = iam.Role.from_role_arn(services, "ImportedRole", "arn:aws:iam::123456789012:role/service/imported-role", mutable=False)
-    lambda_.Function(services, "ImportedRoleFunction", runtime=runtime, handler="tasks.double", code=services_code, role=imported_role)
+    lambda_.Function(
+        services,
+        "Inline",
+        runtime=runtime,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return {'inline': True}\n"),
+    )
+    imported_role = iam.Role.from_role_arn(
+        services, "ImportedRole", "arn:aws:iam::123456789012:role/service/imported-role", mutable=False
+    )
+    lambda_.Function(
+        services, "ImportedRoleFunction", runtime=runtime, handler="tasks.double", code=services_code, role=imported_role
+    )
     alias = lambda_.Alias(services, "DoublerLive", alias_name="live", version=doubler.current_version)
     alias.add_auto_scaling(max_capacity=2).scale_on_utilization(utilization_target=0.5)
     doubler.add_event_source(sources.SqsEventSource(queue, batch_size=5, report_batch_item_failures=True))
@@ -150,10 +168,14 @@ def build_services_app(outdir: Path) -> None:
         visibility_timeout=cdk.Duration.seconds(1),
         dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=2, queue=jobs_dead_letters),
     )
-    worker = lambda_.Function(services, "JobWorker", runtime=runtime, handler="tasks.batch", code=services_code, timeout=cdk.Duration.seconds(1))
+    worker = lambda_.Function(
+        services, "JobWorker", runtime=runtime, handler="tasks.batch", code=services_code, timeout=cdk.Duration.seconds(1)
+    )
     worker.add_event_source(sources.SqsEventSource(jobs, batch_size=10, report_batch_item_failures=True))
     double = sfn_tasks.LambdaInvoke(services, "Double", lambda_function=alias, payload_response_only=True)
-    sfn.StateMachine(services, "Flow", definition_body=sfn.DefinitionBody.from_chainable(double.next(sfn.Succeed(services, "Done"))))
+    sfn.StateMachine(
+        services, "Flow", definition_body=sfn.DefinitionBody.from_chainable(double.next(sfn.Succeed(services, "Done")))
+    )
     pool = cognito.UserPool(services, "Users", removal_policy=removal)
     pool.add_client("WebClient", auth_flows=cognito.AuthFlow(user_password=True, admin_user_password=True))
     stage_parameter = cdk.CfnParameter(services, "Stage", default="dev")
@@ -185,14 +207,18 @@ def build_services_app(outdir: Path) -> None:
     to_echo = apigw.LambdaIntegration(echo)
     iam = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
     api.root.add_resource("iam").add_method("GET", to_echo, authorization_type=apigw.AuthorizationType.IAM)
-    api.root.add_resource("items").add_resource("{item_id}").add_method("GET", to_echo, authorization_type=apigw.AuthorizationType.IAM)
+    api.root.add_resource("items").add_resource("{item_id}").add_method(
+        "GET", to_echo, authorization_type=apigw.AuthorizationType.IAM
+    )
     api.root.add_resource("files").add_proxy(default_integration=to_echo, any_method=True, default_method_options=iam)
     api.root.add_resource("keyed").add_method("GET", to_echo, api_key_required=True)
     api_key = api.add_api_key("Key")
     plan = api.add_usage_plan("Plan", api_stages=[apigw.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)])
     plan.add_api_key(api_key)
     authorizer = apigw.CognitoUserPoolsAuthorizer(edge, "Authorizer", cognito_user_pools=[pool])
-    api.root.add_resource("me").add_method("GET", to_echo, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO)
+    api.root.add_resource("me").add_method(
+        "GET", to_echo, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO
+    )
     api.root.add_resource("throttled").add_method("GET", to_echo)
     model = api.add_model(
         "NoteModel",
@@ -236,7 +262,9 @@ def _build_workflows_stack(app: object, *, code: object, runtime: object) -> Non
     from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
     stack = cdk.Stack(app, "Local-Workflows")  # type: ignore[arg-type]
-    steps = lambda_.Function(stack, "Steps", runtime=runtime, handler="tasks.workflow_step", code=code, timeout=cdk.Duration.seconds(10))  # type: ignore[arg-type]
+    steps = lambda_.Function(
+        stack, "Steps", runtime=runtime, handler="tasks.workflow_step", code=code, timeout=cdk.Duration.seconds(10)
+    )  # type: ignore[arg-type]
     live = lambda_.Alias(stack, "StepsLive", alias_name="live", version=steps.current_version)
 
     guarded_step = sfn_tasks.LambdaInvoke(
@@ -246,7 +274,9 @@ def _build_workflows_stack(app: object, *, code: object, runtime: object) -> Non
     guarded_step.add_catch(sfn.Pass(stack, "Rejected"), errors=["OrderRejected"], result_path="$.error")
     sfn.StateMachine(stack, "Guarded", definition_body=sfn.DefinitionBody.from_chainable(guarded_step))
     # The same through the service integration (arn:aws:states:::lambda:invoke), as the async workflows call it.
-    service_step = sfn_tasks.LambdaInvoke(stack, "ServiceStep", lambda_function=live, retry_on_service_exceptions=False, result_path="$.result")
+    service_step = sfn_tasks.LambdaInvoke(
+        stack, "ServiceStep", lambda_function=live, retry_on_service_exceptions=False, result_path="$.result"
+    )
     service_step.add_catch(sfn.Pass(stack, "ServiceRejected"), errors=["OrderRejected"], result_path="$.error")
     sfn.StateMachine(stack, "ServiceGuarded", definition_body=sfn.DefinitionBody.from_chainable(service_step))
 
@@ -260,10 +290,16 @@ def _build_workflows_stack(app: object, *, code: object, runtime: object) -> Non
         task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(3)),
         retry_on_service_exceptions=False,
     )
-    wait.add_catch(sfn.Pass(stack, "TimedOut", result=sfn.Result.from_object({"timed_out": True}), result_path="$.decision"), errors=["States.Timeout"], result_path="$.timeout")
+    wait.add_catch(
+        sfn.Pass(stack, "TimedOut", result=sfn.Result.from_object({"timed_out": True}), result_path="$.decision"),
+        errors=["States.Timeout"],
+        result_path="$.timeout",
+    )
     sfn.StateMachine(stack, "Paused", definition_body=sfn.DefinitionBody.from_chainable(wait))
 
-    item = sfn_tasks.LambdaInvoke(stack, "Item", lambda_function=live, payload_response_only=True, retry_on_service_exceptions=False)
+    item = sfn_tasks.LambdaInvoke(
+        stack, "Item", lambda_function=live, payload_response_only=True, retry_on_service_exceptions=False
+    )
     fan_out = sfn.DistributedMap(
         stack,
         "Items",

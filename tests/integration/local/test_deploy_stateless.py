@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from agentrail_local.cloud import LocalCloud
 from agentrail_local.awslambda.definitions import FunctionDefinition
 from agentrail_local.awslambda.interpreters import find_interpreter, runtime_version
+from agentrail_local.cloud import LocalCloud
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +48,9 @@ def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environme
     python_path = definition.python_path()
     assert python_path[0] == str(definition.code_dir)
     assert any(Path(p, "agentrail_runtime", "__init__.py").is_file() for p in python_path[1:])
-    assert not any(Path(p, "pydantic_core").exists() for p in python_path), "the arm64 dependencies layer must stay off PYTHONPATH"
+    assert not any(Path(p, "pydantic_core").exists() for p in python_path), (
+        "the arm64 dependencies layer must stay off PYTHONPATH"
+    )
 
 
 def test_the_live_alias_points_at_the_published_version(cloud: LocalCloud) -> None:

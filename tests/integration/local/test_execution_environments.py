@@ -11,7 +11,6 @@ from pathlib import Path
 
 import libfaketime
 import pytest
-
 from agentrail_local.awslambda.definitions import FunctionDefinition, Throttled
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 
@@ -99,7 +98,9 @@ def test_a_warm_environment_is_reused_and_keeps_module_state(environments: Execu
     assert (first["invocations"], second["invocations"]) == (1, 2)
 
 
-def test_functions_are_isolated_in_their_own_processes_and_environment(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+def test_functions_are_isolated_in_their_own_processes_and_environment(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
     environments.add_function(_definition(handlers_dir, "one", "tasks.describe"))
     environments.add_function(_definition(handlers_dir, "two", "tasks.describe", environment={"OTHER_ONLY": "yes"}))
 
@@ -111,7 +112,9 @@ def test_functions_are_isolated_in_their_own_processes_and_environment(environme
     assert two["env"]["GREETING"] is None
 
 
-def test_a_handler_exception_is_a_function_error_with_lambdas_error_shape(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+def test_a_handler_exception_is_a_function_error_with_lambdas_error_shape(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
     environments.add_function(_definition(handlers_dir, "fail", "tasks.fail"))
 
     result = environments.invoke("fail", {})
@@ -138,7 +141,9 @@ def test_a_worker_that_exits_reports_runtime_exited_and_the_next_call_gets_a_fre
     assert environments.pool_size("crash") == 1
 
 
-def test_a_handler_running_past_its_timeout_is_killed_with_task_timed_out(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
+def test_a_handler_running_past_its_timeout_is_killed_with_task_timed_out(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
     environments.add_function(_definition(handlers_dir, "slow", "tasks.sleep", timeout_seconds=1.0))
 
     started = time.monotonic()
@@ -170,7 +175,10 @@ def test_concurrent_invocations_run_in_separate_environments(environments: Execu
     environments.add_function(_definition(handlers_dir, "parallel", "tasks.sleep"))
     results: list[dict] = []
 
-    threads = [threading.Thread(target=lambda: results.append(environments.invoke("parallel", {"seconds": 0.8}).json())) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(environments.invoke("parallel", {"seconds": 0.8}).json()))
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -220,7 +228,10 @@ def test_workers_are_killed_when_the_environments_close(tmp_path: Path, handlers
 
     environments.close()
 
-    with pytest.raises(ProcessLookupError):
+    def wait_for_exit() -> None:
         for _ in range(50):
-            os.kill(pid, 0)
+            os.kill(pid, 0)  # ProcessLookupError once the process is gone
             time.sleep(0.05)
+
+    with pytest.raises(ProcessLookupError):
+        wait_for_exit()

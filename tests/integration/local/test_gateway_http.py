@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from agentrail_cli.client import ApiKeyAuth, IamAuth, TokenAuth
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.cloud import ApiEndpoint, LocalCloud
@@ -133,7 +132,10 @@ def _cognito_token(cloud: LocalCloud) -> str:
     idp.admin_create_user(UserPoolId=pool, Username="ada", TemporaryPassword="Temp-passw0rd!")
     idp.admin_set_user_password(UserPoolId=pool, Username="ada", Password="Real-passw0rd!", Permanent=True)
     result = idp.admin_initiate_auth(
-        UserPoolId=pool, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "ada", "PASSWORD": "Real-passw0rd!"}
+        UserPoolId=pool,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "ada", "PASSWORD": "Real-passw0rd!"},
     )
     return result["AuthenticationResult"]["IdToken"]
 
@@ -145,10 +147,16 @@ def _unsigned_jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none'})}.{part(claims)}.signature"
 
 
-def test_cognito_route_passes_the_tokens_claims_and_refuses_missing_or_foreign_tokens(cloud: LocalCloud, api: ApiEndpoint) -> None:
+def test_cognito_route_passes_the_tokens_claims_and_refuses_missing_or_foreign_tokens(
+    cloud: LocalCloud, api: ApiEndpoint
+) -> None:
     token = _cognito_token(cloud)
-    foreign = _unsigned_jwt({"sub": "x", "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other", "exp": time.time() + 600})
-    expired = _unsigned_jwt({"sub": "x", "iss": json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["iss"], "exp": 1})
+    foreign = _unsigned_jwt(
+        {"sub": "x", "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other", "exp": time.time() + 600}
+    )
+    expired = _unsigned_jwt(
+        {"sub": "x", "iss": json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["iss"], "exp": 1}
+    )
 
     with _http(api, TokenAuth(token)) as user, _http(api) as anonymous:
         claims = _event(user.get("me"))["requestContext"]["authorizer"]["claims"]
@@ -163,7 +171,9 @@ def test_cognito_route_passes_the_tokens_claims_and_refuses_missing_or_foreign_t
 
 def test_request_validation_refuses_bad_json_schema_violations_and_missing_parameters(api: ApiEndpoint) -> None:
     with _http(api) as client:
-        malformed = client.post("validated", params={"lang": "en"}, content=b'{"note": "secret-marker', headers={"Content-Type": "application/json"})
+        malformed = client.post(
+            "validated", params={"lang": "en"}, content=b'{"note": "secret-marker', headers={"Content-Type": "application/json"}
+        )
         too_long = client.post("validated", params={"lang": "en"}, json={"note": "secret-marker-far-too-long"})
         no_lang = client.post("validated", json={"note": "ok"})
         valid = client.post("validated", params={"lang": "en"}, json={"note": "ok"})

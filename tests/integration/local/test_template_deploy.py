@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from agentrail_local.cloud import LocalCloud
 from agentrail_local.cloudformation.deployer import StackDeployment
 
@@ -122,8 +121,19 @@ def test_rule_on_the_custom_bus_routes_matching_events_to_the_queue(cloud: Local
     inbox = _by_prefix(services, "Inbox", "AWS::SQS::Queue").ref
     events = cloud.clients("events")
 
-    events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "agentrail_runtime.tasks", "DetailType": "done", "Detail": '{"id": "t-2"}'}])
-    events.put_events(Entries=[{"EventBusName": "local-agent-bus", "Source": "someone.else", "DetailType": "done", "Detail": "{}"}])
+    events.put_events(
+        Entries=[
+            {
+                "EventBusName": "local-agent-bus",
+                "Source": "agentrail_runtime.tasks",
+                "DetailType": "done",
+                "Detail": '{"id": "t-2"}',
+            }
+        ]
+    )
+    events.put_events(
+        Entries=[{"EventBusName": "local-agent-bus", "Source": "someone.else", "DetailType": "done", "Detail": "{}"}]
+    )
 
     bodies = [json.loads(m["Body"]) for m in _receive(cloud, inbox)]
     assert [(b["source"], b["detail"]) for b in bodies] == [("agentrail_runtime.tasks", {"id": "t-2"})]

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-
 from agentrail_local.cloud import LocalCloud
+from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.slow
 STACK = "Local-Workflows"
@@ -39,9 +38,9 @@ def _machine(cloud: LocalCloud, construct_id: str) -> str:
 
 def _start(cloud: LocalCloud, machine: str, payload: dict[str, Any]) -> str:
     # Named, as the task API names executions: moto names every unnamed execution "None".
-    return cloud.clients("stepfunctions").start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(payload))[
-        "executionArn"
-    ]
+    return cloud.clients("stepfunctions").start_execution(
+        stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(payload)
+    )["executionArn"]
 
 
 def _run(cloud: LocalCloud, machine: str, payload: dict[str, Any], *, seconds: float = 30) -> dict[str, Any]:
@@ -170,7 +169,14 @@ def test_an_eventbridge_rule_delivers_to_its_lambda_target_and_its_queue(cloud: 
     events = cloud.clients("events")
 
     answer = events.put_events(
-        Entries=[{"EventBusName": "local-workflow-bus", "Source": "agentrail.tests", "DetailType": "Order Placed", "Detail": '{"order": "A-7"}'}]
+        Entries=[
+            {
+                "EventBusName": "local-workflow-bus",
+                "Source": "agentrail.tests",
+                "DetailType": "Order Placed",
+                "Detail": '{"order": "A-7"}',
+            }
+        ]
     )
 
     assert answer["FailedEntryCount"] == 0
@@ -182,7 +188,11 @@ def test_an_eventbridge_rule_delivers_to_its_lambda_target_and_its_queue(cloud: 
         received = [json.loads(line)["received"] for line in lines if line.startswith('{"event": "received"')]
         time.sleep(0.1)
     assert len(received) == 1
-    assert (received[0]["source"], received[0]["detail-type"], received[0]["detail"]) == ("agentrail.tests", "Order Placed", {"order": "A-7"})
+    assert (received[0]["source"], received[0]["detail-type"], received[0]["detail"]) == (
+        "agentrail.tests",
+        "Order Placed",
+        {"order": "A-7"},
+    )
     assert received[0]["time"].endswith("Z") and received[0]["account"] == "123456789012"
     queued = cloud.clients("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
     assert json.loads(queued[0]["Body"])["detail"] == {"order": "A-7"}

@@ -18,14 +18,13 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from moto import mock_aws
-
 from agentrail_runtime import clock as runtime_clock
 from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.store import TaskStore
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from moto import mock_aws
 
 TASK_TABLE = "agentrail-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-team-idempotency"
@@ -236,7 +235,10 @@ def team_environment(aws: Team, options: TeamOptions) -> tuple[dict[str, str], d
 
 @pytest.fixture
 def team(
-    aws: Team, handler_module: Callable[..., ModuleType], sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]], owner: str
+    aws: Team,
+    handler_module: Callable[..., ModuleType],
+    sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]],
+    owner: str,
 ) -> Callable[..., Handlers]:
     """Build the demo support team's functions under the given options (``team(max_hops=2)``)."""
 
@@ -246,14 +248,22 @@ def team(
         router = handler_module("router", shared | router_env, exclusive=True)
         specialists = {}
         for name, (definition, handoffs, _) in DEMO_TEAM.items():
-            member = shared | {
-                "AGENT_MULTI_AGENT_NAME": name,
-                "AGENT_DEFINITION": definition,
-                "AGENT_MULTI_HANDOFFS": json.dumps(list(handoffs)),
-            } | chosen.overrides.get(name, {})
+            member = (
+                shared
+                | {
+                    "AGENT_MULTI_AGENT_NAME": name,
+                    "AGENT_DEFINITION": definition,
+                    "AGENT_MULTI_HANDOFFS": json.dumps(list(handoffs)),
+                }
+                | chosen.overrides.get(name, {})
+            )
             specialists[name] = handler_module("specialist", member, exclusive=True)
-        orchestrator = handler_module("orchestrator", {k: v for k, v in shared.items() if k.startswith("AGENT_TASK_")}, exclusive=True)
-        return Handlers(aws=aws, router=router, specialists=specialists, orchestrator=orchestrator, sqs_event=sqs_event, owner=owner)
+        orchestrator = handler_module(
+            "orchestrator", {k: v for k, v in shared.items() if k.startswith("AGENT_TASK_")}, exclusive=True
+        )
+        return Handlers(
+            aws=aws, router=router, specialists=specialists, orchestrator=orchestrator, sqs_event=sqs_event, owner=owner
+        )
 
     return build
 
@@ -262,7 +272,9 @@ def team(
 def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable[..., ModuleType]:
     """The HierarchicalAgents function (``handlers/supervisor``) under the construct's environment and these options."""
 
-    def build(*, max_review_rounds: int = 1, tolerated_failure_percentage: float = 50.0, max_task_tokens: int | None = None) -> ModuleType:
+    def build(
+        *, max_review_rounds: int = 1, tolerated_failure_percentage: float = 50.0, max_task_tokens: int | None = None
+    ) -> ModuleType:
         environment = {
             "AGENT_TASK_TABLE": TASK_TABLE,
             "AGENT_TASK_EVENT_BUS": BUS,
@@ -284,8 +296,15 @@ def stored_task(aws: Team, owner: str) -> Callable[..., str]:
     def store(message: str, *, task_id: str, correlation_id: str | None = None, task_type: str = "default") -> str:
         now = int(runtime_clock.now())
         aws.store.create(
-            TaskRecord(task_id=task_id, owner=owner, task_type=task_type, message=message, created_at=now, updated_at=now,
-                       correlation_id=correlation_id)
+            TaskRecord(
+                task_id=task_id,
+                owner=owner,
+                task_type=task_type,
+                message=message,
+                created_at=now,
+                updated_at=now,
+                correlation_id=correlation_id,
+            )
         )
         return task_id
 

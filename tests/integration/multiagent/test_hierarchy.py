@@ -7,10 +7,10 @@ task the payload Step Functions would, starting from the shared events in events
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
-
 from agentrail_runtime.multiagent import SubtaskFailed
 
 # The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.
@@ -70,13 +70,19 @@ def research_task(stored_task, load_event):
     return stored_task(RESEARCH, task_id=plan["task_id"], correlation_id=plan["correlation_id"], task_type="research")
 
 
-def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answer(supervisor, research_task, aws, load_event, lambda_context, stdout_records):
+def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answer(
+    supervisor, research_task, aws, load_event, lambda_context, stdout_records
+):
     handler = supervisor().handler
 
     visited = run_research(handler, load_event, lambda_context)
 
     [plan] = [output for state, output in visited if state == "Plan"]
-    assert [item["text"] for item in plan["items"]] == ["Research Lambda", "research flaky Step Functions", "compare DynamoDB and SQS"]
+    assert [item["text"] for item in plan["items"]] == [
+        "Research Lambda",
+        "research flaky Step Functions",
+        "compare DynamoDB and SQS",
+    ]
     works = [output for state, output in visited if state == "Work"]
     assert works == [
         {"index": 0, "status": "done"},
@@ -93,7 +99,12 @@ def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answe
     assert [(s["status"], s["attempts"]) for s in task.result.data["subtasks"]] == [("done", 1), ("done", 2), ("done", 1)]
     answer = task.result.answer
     assert answer.startswith("Combined answer from 3 findings:")
-    for note in ("AWS Lambda runs code without servers", "Step Functions coordinates services", "DynamoDB is a key-value", "SQS is a managed message queue"):
+    for note in (
+        "AWS Lambda runs code without servers",
+        "Step Functions coordinates services",
+        "DynamoDB is a key-value",
+        "SQS is a managed message queue",
+    ):
         assert note in answer
     assert {agent: s.calls for agent, s in task.spend.items()} == {"supervisor": 2, "worker": 4}
     assert task.usage.total_tokens == sum(s.usage.total_tokens for s in task.spend.values())
@@ -101,7 +112,9 @@ def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answe
     assert lines and {r["correlation_id"] for r in lines} == {load_event("multiagent/plan.json")["correlation_id"]}
 
 
-def test_the_shared_work_event_fails_the_flaky_subtask_on_its_first_attempt_only(supervisor, research_task, load_event, lambda_context, aws):
+def test_the_shared_work_event_fails_the_flaky_subtask_on_its_first_attempt_only(
+    supervisor, research_task, load_event, lambda_context, aws
+):
     handler = supervisor().handler
     handler(load_event("multiagent/plan.json"), lambda_context)
     work = load_event("multiagent/work.json")
@@ -115,14 +128,14 @@ def test_the_shared_work_event_fails_the_flaky_subtask_on_its_first_attempt_only
     assert (subtask["status"], subtask["attempts"]) == ("done", 2)
 
 
-def test_without_review_rounds_and_with_no_tolerance_too_many_subtasks_failed(supervisor, research_task, load_event, lambda_context, aws):
+def test_without_review_rounds_and_with_no_tolerance_too_many_subtasks_failed(
+    supervisor, research_task, load_event, lambda_context, aws
+):
     handler = supervisor(max_review_rounds=0, tolerated_failure_percentage=0)
     plan = handler.handler(load_event("multiagent/plan.json"), lambda_context)
     for item in plan["items"]:
-        try:
+        with contextlib.suppress(SubtaskFailed):
             handler.handler({"action": "work", **item}, lambda_context)
-        except SubtaskFailed:
-            pass
 
     review = handler.handler(load_event("multiagent/review.json"), lambda_context)
     # Reviewed? → TooManyFailed → MarkFailed, with the error the state machine builds.
@@ -149,7 +162,9 @@ def test_with_no_tolerance_the_map_itself_fails_the_task(supervisor, research_ta
     assert aws.task(research_task).error.code == "States.ExceedToleratedFailureThreshold"
 
 
-def test_a_spend_limit_ends_the_task_budget_exceeded_with_the_answers_gathered_so_far(supervisor, research_task, load_event, lambda_context, aws):
+def test_a_spend_limit_ends_the_task_budget_exceeded_with_the_answers_gathered_so_far(
+    supervisor, research_task, load_event, lambda_context, aws
+):
     # The plan and the first subtask fit in 1,200 tokens; the second runs out of them, the third never starts.
     handler = supervisor(max_task_tokens=1200).handler
 

@@ -6,7 +6,6 @@ import json
 from decimal import Decimal
 
 import pytest
-
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 
 # Batches that reach no agent flush only ColdStart, and Powertools warns about that.
@@ -138,7 +137,9 @@ def test_a_tasks_spend_lists_every_agent_that_worked_on_it_and_the_total_is_thei
     assert task.cost_usd == round(sum(s.cost_usd for s in task.spend.values()), 8)
     item = aws.dynamodb.get_item(TableName="agentrail-team-tasks", Key={"task_id": {"S": task_id}})["Item"]
     # The stored numbers are decimals added by DynamoDB (ADD): the total is the exact sum.
-    assert Decimal(item["total_cost_usd"]["N"]) == Decimal(item["spend#router#usd"]["N"]) + Decimal(item["spend#billing#usd"]["N"])
+    assert Decimal(item["total_cost_usd"]["N"]) == Decimal(item["spend#router#usd"]["N"]) + Decimal(
+        item["spend#billing#usd"]["N"]
+    )
 
 
 def test_every_hand_off_adds_to_the_spend_of_the_agent_that_made_it(team, aws):
@@ -217,7 +218,9 @@ def test_a_redelivered_hand_off_is_answered_once(team, aws, load_event, stored_t
     assert aws.task(routed["task_id"]).spend["billing"].calls == 1
 
 
-def test_the_shared_routed_and_outcome_batches_take_a_task_from_specialist_to_finished(team, aws, load_event, stored_task, lambda_context):
+def test_the_shared_routed_and_outcome_batches_take_a_task_from_specialist_to_finished(
+    team, aws, load_event, stored_task, lambda_context
+):
     handlers = team()
     routed_batch, outcome_batch = load_event("multiagent/routed-batch.json"), load_event("multiagent/outcome-batch.json")
     routed = json.loads(routed_batch["Records"][0]["body"])
@@ -240,7 +243,9 @@ def test_a_duplicate_outcome_changes_nothing(team, aws, load_event, stored_task,
     handlers = team()
     outcome_batch = load_event("multiagent/outcome-batch.json")
     outcome = json.loads(outcome_batch["Records"][0]["body"])
-    stored_task("Why was I charged twice on invoice INV-1001?", task_id=outcome["task_id"], correlation_id=outcome["correlation_id"])
+    stored_task(
+        "Why was I charged twice on invoice INV-1001?", task_id=outcome["task_id"], correlation_id=outcome["correlation_id"]
+    )
     aws.store.mark_running(outcome["task_id"])
     handlers.orchestrator.handler(outcome_batch, lambda_context)
     first = aws.task(outcome["task_id"])

@@ -9,8 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from agentrail_runtime.api.sessions import create_sessions_app
 from agentrail_runtime.clock import Clock
 from agentrail_runtime.config import RuntimeSettings
@@ -19,10 +17,13 @@ from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings
+from moto import mock_aws
 
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"
 FIFO_QUEUE = "agentrail-session-turns.fifo"
+
+
 @dataclass
 class Aws:
     """The moto account of a session test."""
@@ -47,9 +48,7 @@ class Aws:
         return [o["Key"] for o in listed.get("Contents", [])]
 
     def fifo_queue(self) -> str:
-        return self.sqs.create_queue(
-            QueueName=FIFO_QUEUE, Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"}
-        )["QueueUrl"]
+        return self.sqs.create_queue(QueueName=FIFO_QUEUE, Attributes={"FifoQueue": "true", "VisibilityTimeout": "0"})["QueueUrl"]
 
 
 @pytest.fixture
@@ -73,7 +72,9 @@ def aws() -> Iterator[Aws]:
 def make_store(aws: Aws, clock: Clock) -> Callable[..., DynamoDBSessionStore]:
     """A DynamoDB session store on the moto table; ``offload=True`` adds the S3 bucket."""
 
-    def build(*, offload: bool = False, cls: type[DynamoDBSessionStore] = DynamoDBSessionStore, **options: Any) -> DynamoDBSessionStore:
+    def build(
+        *, offload: bool = False, cls: type[DynamoDBSessionStore] = DynamoDBSessionStore, **options: Any
+    ) -> DynamoDBSessionStore:
         return cls(
             TABLE,
             client=aws.dynamodb,
@@ -89,7 +90,9 @@ def make_store(aws: Aws, clock: Clock) -> Callable[..., DynamoDBSessionStore]:
 def make_agent(agent_env, agents_with, clock: Clock) -> Callable[..., SessionAgent]:
     """A session agent over ``store``, with the demo definition (or ``definition``) and the local model (or ``model``)."""
 
-    def build(store: DynamoDBSessionStore, *, model: Any = None, definition: Any = demo_definition, **settings: Any) -> SessionAgent:
+    def build(
+        store: DynamoDBSessionStore, *, model: Any = None, definition: Any = demo_definition, **settings: Any
+    ) -> SessionAgent:
         if model is not None:
             agents = agents_with(model, definition=definition, **settings)
         else:

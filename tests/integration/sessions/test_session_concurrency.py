@@ -7,10 +7,9 @@ import threading
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.sessions import DynamoDBSessionStore
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -134,7 +133,9 @@ def test_under_enqueue_messages_are_queued_per_session_and_the_worker_commits_th
     assert history[2]["answer"] == "Your name is Ada."
 
 
-def test_a_redelivered_batch_is_a_no_op(aws, fifo, enqueue_app, create_session, send, session_handler, receive, sqs_event, lambda_context):
+def test_a_redelivered_batch_is_a_no_op(
+    aws, fifo, enqueue_app, create_session, send, session_handler, receive, sqs_event, lambda_context
+):
     url, arn = fifo
     session_id = create_session(enqueue_app)
     for message in ("My name is Ada", "Calculate 6 * 7", "What is my name?"):
@@ -162,8 +163,13 @@ def test_the_shared_fifo_batch_event_is_processed_in_order(
     aws.dynamodb.put_item(
         TableName=aws.table,
         Item={
-            "pk": {"S": session_id}, "sk": {"S": "~meta"}, "owner": {"S": owner}, "turns": {"N": "0"},
-            "created_at": {"N": str(int(clock.now))}, "updated_at": {"N": str(int(clock.now))}, "expires_at": {"N": str(int(clock.now) + 86_400)},
+            "pk": {"S": session_id},
+            "sk": {"S": "~meta"},
+            "owner": {"S": owner},
+            "turns": {"N": "0"},
+            "created_at": {"N": str(int(clock.now))},
+            "updated_at": {"N": str(int(clock.now))},
+            "expires_at": {"N": str(int(clock.now) + 86_400)},
         },
     )
     worker = session_handler("session_worker", concurrency="enqueue", queue_url=url)
@@ -172,7 +178,10 @@ def test_the_shared_fifo_batch_event_is_processed_in_order(
 
     assert result == {"batchItemFailures": []}
     turns = make_store().read_page(session_id, owner=owner, limit=10, cursor=None).turns
-    assert [(t.user_text, t.answer) for t in turns] == [("My name is Ada", "Noted: your name is Ada."), ("What is my name?", "Your name is Ada.")]
+    assert [(t.user_text, t.answer) for t in turns] == [
+        ("My name is Ada", "Noted: your name is Ada."),
+        ("What is my name?", "Your name is Ada."),
+    ]
 
 
 class RivalTurnModel(LocalModel):
@@ -191,7 +200,19 @@ class RivalTurnModel(LocalModel):
 
 
 def test_a_queued_turn_that_conflicts_is_read_again_and_retried(
-    aws, fifo, enqueue_app, make_store, make_agent, create_session, send, session_handler, receive, sqs_event, lambda_context, owner, monkeypatch
+    aws,
+    fifo,
+    enqueue_app,
+    make_store,
+    make_agent,
+    create_session,
+    send,
+    session_handler,
+    receive,
+    sqs_event,
+    lambda_context,
+    owner,
+    monkeypatch,
 ):
     url, arn = fifo
     session_id = create_session(enqueue_app)
@@ -218,7 +239,9 @@ def test_a_message_to_an_unknown_model_is_refused_before_it_is_queued(aws, fifo,
     url, _ = fifo
     session_id = create_session(enqueue_app)
 
-    reply = call(enqueue_app, api_event("send-message", session_id=session_id, body={"message": "hi", "model": "bedrock:secret-model"}))
+    reply = call(
+        enqueue_app, api_event("send-message", session_id=session_id, body={"message": "hi", "model": "bedrock:secret-model"})
+    )
 
     assert (reply.status, reply.body["error"]) == (400, "unknown_model")
     assert aws.sqs.receive_message(QueueUrl=url).get("Messages", []) == []
@@ -278,7 +301,19 @@ def test_a_turn_that_dies_before_its_commit_leaves_the_session_readable_and_unch
 
 @pytest.mark.parametrize("after", [False, True], ids=["died-before-commit", "died-after-commit"])
 def test_a_queued_turn_whose_worker_died_is_retried_once_and_never_duplicated(
-    aws, fifo, enqueue_app, make_store, create_session, send, session_handler, receive, sqs_event, lambda_context, owner, monkeypatch, after
+    aws,
+    fifo,
+    enqueue_app,
+    make_store,
+    create_session,
+    send,
+    session_handler,
+    receive,
+    sqs_event,
+    lambda_context,
+    owner,
+    monkeypatch,
+    after,
 ):
     url, arn = fifo
     session_id, other = create_session(enqueue_app), create_session(enqueue_app)
@@ -306,7 +341,18 @@ def test_a_queued_turn_whose_worker_died_is_retried_once_and_never_duplicated(
 
 
 def test_a_batch_whose_every_record_failed_raises_so_lambda_retries_all_of_it(
-    aws, fifo, enqueue_app, make_store, create_session, send, session_handler, receive, sqs_event, lambda_context, owner, monkeypatch
+    aws,
+    fifo,
+    enqueue_app,
+    make_store,
+    create_session,
+    send,
+    session_handler,
+    receive,
+    sqs_event,
+    lambda_context,
+    owner,
+    monkeypatch,
 ):
     url, arn = fifo
     session_id = create_session(enqueue_app)
@@ -322,4 +368,6 @@ def test_a_batch_whose_every_record_failed_raises_so_lambda_retries_all_of_it(
     retry = worker.handler(event, lambda_context)
 
     assert retry == {"batchItemFailures": []}
-    assert [t.user_text for t in make_store().read_page(session_id, owner=owner, limit=10, cursor=None).turns] == ["My name is Ada"]
+    assert [t.user_text for t in make_store().read_page(session_id, owner=owner, limit=10, cursor=None).turns] == [
+        "My name is Ada"
+    ]

@@ -52,7 +52,9 @@ def test_a_read_does_not_extend_the_session(aws, app, clock, create_session, api
     assert int(meta(aws, session_id)["expires_at"]["N"]) == start + TTL
 
 
-def test_an_expired_session_is_gone_for_reads_and_messages_while_its_items_still_exist(aws, app, clock, create_session, send, api_event, call):
+def test_an_expired_session_is_gone_for_reads_and_messages_while_its_items_still_exist(
+    aws, app, clock, create_session, send, api_event, call
+):
     session_id = create_session(app)
     send(app, session_id, "My name is Ada")
     clock.advance(TTL + 1)  # moto never deletes by TTL, and DynamoDB may take days to
@@ -85,7 +87,9 @@ OTHER_CALLERS = [
 
 
 @pytest.mark.parametrize("caller", OTHER_CALLERS, ids=["other-iam-role", "api-key", "cognito-user"])
-def test_another_principal_gets_404_for_every_route_and_never_the_history(aws, app, create_session, send, api_event, call, caller):
+def test_another_principal_gets_404_for_every_route_and_never_the_history(
+    aws, app, create_session, send, api_event, call, caller
+):
     session_id = create_session(app, state={"secret": "kept"})
     send(app, session_id, "My name is Ada")
     before = aws.items(session_id)
@@ -93,7 +97,12 @@ def test_another_principal_gets_404_for_every_route_and_never_the_history(aws, a
     replies = [
         call(app, api_event("get-session", session_id=session_id, caller=caller)),
         call(app, api_event("send-message", session_id=session_id, body={"message": "What is my name?"}, caller=caller)),
-        call(app, api_event("put-state", session_id=session_id, body={"data": {"secret": "stolen"}, "expected_version": 1}, caller=caller)),
+        call(
+            app,
+            api_event(
+                "put-state", session_id=session_id, body={"data": {"secret": "stolen"}, "expected_version": 1}, caller=caller
+            ),
+        ),
         call(app, api_event("delete-session", session_id=session_id, caller=caller)),
     ]
 
@@ -229,7 +238,12 @@ def test_bad_input_gets_a_short_4xx_with_nothing_written_and_no_echo(aws, app, c
     before = aws.items()
 
     cases = {
-        "malformed session id": (call(app, api_event("send-message", session_id="NOT-a-session-id-ZZZZ", body={"message": "hi"})), 400, "invalid_request", "ZZZZ"),
+        "malformed session id": (
+            call(app, api_event("send-message", session_id="NOT-a-session-id-ZZZZ", body={"message": "hi"})),
+            400,
+            "invalid_request",
+            "ZZZZ",
+        ),
         "deleted session": (send(app, deleted, "hi there"), 404, "session_not_found", "hi there"),
         "expired session": (send(app, expired, "hi there"), 404, "session_not_found", "hi there"),
         "empty message": (send(app, session_id, ""), 400, "invalid_request", None),
@@ -241,7 +255,12 @@ def test_bad_input_gets_a_short_4xx_with_nothing_written_and_no_echo(aws, app, c
             "invalid_request",
             "temperature-zz",
         ),
-        "unknown route": (call(app, {**api_event("get-session", session_id=session_id), "path": f"/sessions/{session_id}/export-all"}), 404, "not_found", "export-all"),
+        "unknown route": (
+            call(app, {**api_event("get-session", session_id=session_id), "path": f"/sessions/{session_id}/export-all"}),
+            404,
+            "not_found",
+            "export-all",
+        ),
         "malformed cursor": (
             call(app, api_event("get-session", session_id=session_id, query={"cursor": "not-a-cursor-QQQ"})),
             400,

@@ -7,13 +7,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
-from pydantic import Field
-
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.local import LocalModel
+from pydantic import Field
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -185,7 +184,13 @@ def test_summary_lets_the_agent_recall_a_fact_that_left_the_window(aws, session_
 def test_summary_also_keeps_turns_the_token_budget_left_out(aws, session_told, send):
     # Every turn here costs well over 15 tokens, so a 40-token budget keeps at most two of them.
     app, session_id = session_told(
-        "My name is Ada", "Calculate 1 + 1", "Calculate 2 + 2", "Calculate 3 + 3", window_turns=20, window_tokens=40, strategy="summary"
+        "My name is Ada",
+        "Calculate 1 + 1",
+        "Calculate 2 + 2",
+        "Calculate 3 + 3",
+        window_turns=20,
+        window_tokens=40,
+        strategy="summary",
     )
 
     reply = send(app, session_id, "What is my name?")
@@ -212,7 +217,9 @@ def test_history_pages_oldest_first_with_a_cursor(session_told, api_event, call)
 # -- the state document --------------------------------------------------------------------------
 
 
-def test_put_state_with_the_version_read_replaces_the_document_and_bumps_the_version(make_store, make_agent, make_app, create_session, api_event, call):
+def test_put_state_with_the_version_read_replaces_the_document_and_bumps_the_version(
+    make_store, make_agent, make_app, create_session, api_event, call
+):
     app = make_app(make_agent(make_store()))
     session_id = create_session(app, state={"language": "en", "units": "metric"})
 
@@ -223,7 +230,9 @@ def test_put_state_with_the_version_read_replaces_the_document_and_bumps_the_ver
     assert call(app, api_event("get-session", session_id=session_id)).body["state"] == reply.body
 
 
-def test_put_state_with_a_stale_version_is_409_state_conflict_and_changes_nothing(make_store, make_agent, make_app, create_session, api_event, call):
+def test_put_state_with_a_stale_version_is_409_state_conflict_and_changes_nothing(
+    make_store, make_agent, make_app, create_session, api_event, call
+):
     app = make_app(make_agent(make_store()))
     session_id = create_session(app, state={"language": "en"})
     assert call(app, api_event("put-state", session_id=session_id)).status == 200
@@ -238,7 +247,9 @@ def test_put_state_with_a_stale_version_is_409_state_conflict_and_changes_nothin
     }
 
 
-def test_the_first_state_of_a_session_created_without_one_is_written_with_version_0(make_store, make_agent, make_app, create_session, api_event, call):
+def test_the_first_state_of_a_session_created_without_one_is_written_with_version_0(
+    make_store, make_agent, make_app, create_session, api_event, call
+):
     app = make_app(make_agent(make_store()))
     session_id = create_session(app)
 
@@ -261,7 +272,9 @@ preferences = AgentDefinition(
 )
 
 
-def test_a_tool_that_changes_the_state_persists_it_with_the_turn(aws, make_store, make_agent, make_app, create_session, send, api_event, call, dynamodb_calls):
+def test_a_tool_that_changes_the_state_persists_it_with_the_turn(
+    aws, make_store, make_agent, make_app, create_session, send, api_event, call, dynamodb_calls
+):
     app = make_app(make_agent(make_store(), definition=preferences))
     session_id = create_session(app, state={"language": "en"})
 
@@ -278,7 +291,9 @@ def test_a_tool_that_changes_the_state_persists_it_with_the_turn(aws, make_store
     assert len(transaction["TransactItems"]) == 3  # turn, ~meta and ~state, all or nothing
 
 
-def test_a_turn_whose_tools_leave_the_state_alone_does_not_write_it(make_store, make_agent, make_app, create_session, send, dynamodb_calls):
+def test_a_turn_whose_tools_leave_the_state_alone_does_not_write_it(
+    make_store, make_agent, make_app, create_session, send, dynamodb_calls
+):
     app = make_app(make_agent(make_store(), definition=preferences))
     session_id = create_session(app, state={"units": "metric"})
 
@@ -309,7 +324,9 @@ def test_a_tool_state_change_over_a_state_replaced_during_the_turn_is_refused_an
     model = StateWriterModel(None)
     app = make_app(make_agent(store, model=model, definition=preferences))
     session_id = create_session(app, state={"units": "metric"})
-    model.write = lambda: store.update_state(session_id, owner=owner, data={"units": "metric", "theme": "dark"}, expected_version=1)
+    model.write = lambda: store.update_state(
+        session_id, owner=owner, data={"units": "metric", "theme": "dark"}, expected_version=1
+    )
 
     reply = send(app, session_id, "Please use imperial units")
 

@@ -9,10 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
+from agentrail_runtime.models.local import LocalModel
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-
-from agentrail_runtime.models.local import LocalModel
 
 TASK_TABLE = "agentrail-tasks"
 IDEMPOTENCY_TABLE = "agentrail-task-idempotency"
@@ -55,7 +54,9 @@ class Aws:
         messages: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(
-                QueueUrl=url or self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                QueueUrl=url or self.queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
                 MessageSystemAttributeNames=["All"],
             ).get("Messages", [])
             if not batch:
@@ -102,8 +103,17 @@ def aws(task_event_capture) -> Iterator[Aws]:
         secret_arn = boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=SECRET_VALUE)["ARN"]
         parameters.clear_caches()
         yield Aws(
-            dynamodb=dynamodb, sqs=sqs, s3=s3, events=boto3.client("events"), sfn=sfn, queue_url=queue_url, queue_arn=queue_arn,
-            dlq_url=dlq_url, captured=captured, state_machine_arn=state_machine_arn, secret_arn=secret_arn,
+            dynamodb=dynamodb,
+            sqs=sqs,
+            s3=s3,
+            events=boto3.client("events"),
+            sfn=sfn,
+            queue_url=queue_url,
+            queue_arn=queue_arn,
+            dlq_url=dlq_url,
+            captured=captured,
+            state_machine_arn=state_machine_arn,
+            secret_arn=secret_arn,
         )
         parameters.clear_caches()
 
@@ -165,7 +175,9 @@ def receive(aws: Aws) -> Callable[..., list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def sqs_event(aws: Aws, sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+def sqs_event(
+    aws: Aws, sqs_event: Callable[[list[dict[str, Any]], str], dict[str, Any]]
+) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
     """The event Lambda builds from messages received from the task queue (the shape of events/tasks/sqs-batch.json)."""
     return lambda messages: sqs_event(messages, aws.queue_arn)
 
@@ -204,5 +216,3 @@ class CountingModel(LocalModel):
 @pytest.fixture
 def counting_model() -> Callable[..., CountingModel]:
     return CountingModel
-
-

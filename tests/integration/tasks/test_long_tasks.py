@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.agent.tools import tool
@@ -127,7 +126,9 @@ def test_a_checkpoint_too_large_for_an_item_is_kept_in_s3_and_read_back(
     assert result["answer"].startswith("fetch_report returned Quarterly figures")
 
 
-def test_fail_stores_only_the_error_type_and_message_never_the_stack_trace(aws, workflow, long_task, step_event, lambda_context, load_event):
+def test_fail_stores_only_the_error_type_and_message_never_the_stack_trace(
+    aws, workflow, long_task, step_event, lambda_context, load_event
+):
     task_id = long_task()
     workflow.handler(step_event("start", task_id), lambda_context)
     event = step_event("fail", task_id)
@@ -138,7 +139,10 @@ def test_fail_stores_only_the_error_type_and_message_never_the_stack_trace(aws, 
     assert answered == {"task_id": task_id, "done": True, "awaiting_approval": False, "status": "failed"}
     item = aws.task_item(task_id)
     assert item["status"]["S"] == "failed"
-    assert json.loads(item["error_json"]["S"]) == {"code": "TimeoutError", "message": "the order service timed out after 30 seconds"}
+    assert json.loads(item["error_json"]["S"]) == {
+        "code": "TimeoutError",
+        "message": "the order service timed out after 30 seconds",
+    }
     stored = json.dumps(item)
     assert "stackTrace" not in stored and "workflow.py" not in stored and 'File \\"' not in stored
     [failed] = aws.task_events()
@@ -157,7 +161,9 @@ def test_fail_after_the_task_finished_leaves_the_outcome_alone(aws, workflow, lo
     assert aws.task_item(task_id)["status"]["S"] == "succeeded"
 
 
-def test_start_of_a_task_cancelled_before_the_workflow_ran_ends_the_workflow(aws, workflow, long_task, step_event, lambda_context, task_handler, api_event, call):
+def test_start_of_a_task_cancelled_before_the_workflow_ran_ends_the_workflow(
+    aws, workflow, long_task, step_event, lambda_context, task_handler, api_event, call
+):
     task_id = long_task()
     call(task_handler("tasks").handler, api_event("cancel-task", task_id=task_id))
 

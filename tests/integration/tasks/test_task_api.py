@@ -7,14 +7,13 @@ import time
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
 from agentrail_runtime.api.tasks import create_tasks_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks import TaskEvents, TaskService, TaskStore
 from agentrail_runtime.tasks.settings import TaskSettings
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -53,7 +52,9 @@ def test_a_submit_retried_with_the_same_idempotency_key_returns_the_same_task_an
     event = api_event("submit-with-idempotency-key")
 
     first = call(api, event)
-    retried = call(api, {**event, "requestContext": {**event["requestContext"], "requestId": "f0e1d2c3-b4a5-4968-8776-655443322110"}})
+    retried = call(
+        api, {**event, "requestContext": {**event["requestContext"], "requestId": "f0e1d2c3-b4a5-4968-8776-655443322110"}}
+    )
 
     assert (first.status, retried.status) == (202, 202)
     assert retried.body["task_id"] == first.body["task_id"]
@@ -98,10 +99,23 @@ INVALID_SUBMISSIONS = [
 ]
 
 
-@pytest.mark.parametrize(("body", "code", "echo"), INVALID_SUBMISSIONS, ids=[
-    "missing-message", "blank-message", "unknown-field", "unknown-task-type", "malformed-task-type", "unknown-model",
-    "imds-callback", "private-callback", "file-callback", "non-string-metadata", "truncated-json",
-])
+@pytest.mark.parametrize(
+    ("body", "code", "echo"),
+    INVALID_SUBMISSIONS,
+    ids=[
+        "missing-message",
+        "blank-message",
+        "unknown-field",
+        "unknown-task-type",
+        "malformed-task-type",
+        "unknown-model",
+        "imds-callback",
+        "private-callback",
+        "file-callback",
+        "non-string-metadata",
+        "truncated-json",
+    ],
+)
 def test_an_invalid_submission_is_400_and_nothing_is_queued_or_stored(aws, api, api_event, call, body, code, echo):
     reply = call(api, api_event("submit-with-idempotency-key", body=body))
 

@@ -58,11 +58,18 @@ def test_the_worker_runs_a_queued_task_and_its_owner_reads_status_steps_tokens_c
     assert task["usage"]["total_tokens"] == task["usage"]["input_tokens"] + task["usage"]["output_tokens"]
     assert task["cost_usd"] == 0.0
     assert task["result"]["answer"] == ANSWER
-    assert [(c["tool"], c["outcome"]) for c in task["result"]["tool_calls"]] == [("calculator", "success"), ("convert_units", "success")]
+    assert [(c["tool"], c["outcome"]) for c in task["result"]["tool_calls"]] == [
+        ("calculator", "success"),
+        ("convert_units", "success"),
+    ]
     assert task["started_at"] <= task["finished_at"]
     assert task["error"] is None
     [finished] = aws.task_events()
-    assert (finished["detail-type"], finished["detail"]["task_id"], finished["detail"]["status"]) == ("Task Finished", task_id, "succeeded")
+    assert (finished["detail-type"], finished["detail"]["task_id"], finished["detail"]["status"]) == (
+        "Task Finished",
+        task_id,
+        "succeeded",
+    )
     assert "message" not in finished["detail"] and "result" not in finished["detail"]  # no prompt or answer on the bus
 
 
@@ -73,8 +80,13 @@ def test_the_shared_sqs_batch_event_runs_its_task(aws, worker, lambda_context, l
     aws.dynamodb.put_item(
         TableName=aws.table,
         Item={
-            "task_id": {"S": task_id}, "owner": {"S": owner}, "task_type": {"S": "default"}, "status": {"S": "queued"},
-            "message": {"S": REQUEST}, "created_at": {"N": str(int(clock.now))}, "updated_at": {"N": str(int(clock.now))},
+            "task_id": {"S": task_id},
+            "owner": {"S": owner},
+            "task_type": {"S": "default"},
+            "status": {"S": "queued"},
+            "message": {"S": REQUEST},
+            "created_at": {"N": str(int(clock.now))},
+            "updated_at": {"N": str(int(clock.now))},
         },
     )
 
@@ -109,7 +121,19 @@ def test_a_record_delivered_twice_runs_the_agent_once_and_announces_one_outcome(
 
 
 def test_a_poison_message_fails_every_receive_then_lands_in_the_dlq_with_the_task_failed_and_the_others_done_once(
-    aws, worker, submit, receive, sqs_event, settle, lambda_context, agents_with, monkeypatch, counting_model, api, api_event, call
+    aws,
+    worker,
+    submit,
+    receive,
+    sqs_event,
+    settle,
+    lambda_context,
+    agents_with,
+    monkeypatch,
+    counting_model,
+    api,
+    api_event,
+    call,
 ):
     model = counting_model(fail_on="poison", failure=RuntimeError("the order service is unreachable"))
     use_model(monkeypatch, worker, agents_with, model)
@@ -149,7 +173,12 @@ def test_a_poison_message_fails_every_receive_then_lands_in_the_dlq_with_the_tas
 def test_before_the_final_attempt_a_failing_task_stays_retryable_and_remembers_the_last_error(
     aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model
 ):
-    use_model(monkeypatch, worker, agents_with, counting_model(fail_on="poison", failure=RuntimeError("the order service is unreachable")))
+    use_model(
+        monkeypatch,
+        worker,
+        agents_with,
+        counting_model(fail_on="poison", failure=RuntimeError("the order service is unreachable")),
+    )
     task_id = submit("Look up the poison order")
 
     with pytest.raises(BatchProcessingError):  # every record of the batch failed: Lambda retries the whole batch
@@ -235,7 +264,9 @@ def test_a_cancelled_task_is_skipped_by_the_worker(
     assert [(e["detail"]["task_id"], e["detail"]["status"]) for e in aws.task_events()] == [(task_id, "cancelled")]
 
 
-def test_cancelling_a_finished_task_is_409_and_changes_nothing(aws, worker, submit, receive, sqs_event, lambda_context, api, api_event, call):
+def test_cancelling_a_finished_task_is_409_and_changes_nothing(
+    aws, worker, submit, receive, sqs_event, lambda_context, api, api_event, call
+):
     task_id = submit()
     worker.handler(sqs_event(receive()), lambda_context)
     item = aws.task_item(task_id)

@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
-from agentrail_runtime.tasks.notifier import WebhookDeliveryFailed, WebhookNotifier
 from agentrail_runtime.signatures import SIGNATURE_HEADER, InvalidSignature, verify
+from agentrail_runtime.tasks.notifier import WebhookDeliveryFailed, WebhookNotifier
 from agentrail_runtime.tasks.webhook import InvalidCallbackUrl
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -131,7 +130,9 @@ def test_the_notifier_handler_reads_the_eventbridge_event(aws, task_handler, loa
     assert task_handler("task_notifier").handler(event, lambda_context) == {"delivered": False, "reason": "no callback_url"}
 
 
-def test_the_shared_task_finished_event_has_the_shape_the_task_events_have(aws, task_handler, api_event, call, lambda_context, load_event):
+def test_the_shared_task_finished_event_has_the_shape_the_task_events_have(
+    aws, task_handler, api_event, call, lambda_context, load_event
+):
     api = task_handler("tasks").handler
     task_id = call(api, api_event("submit", body={"message": "Calculate 2 + 2"})).body["task_id"]
     call(api, api_event("cancel-task", task_id=task_id))

@@ -6,16 +6,22 @@ import os
 import re
 
 import pytest
-from pydantic import ValidationError
-
 from agentrail_runtime.agent.loop import Agent, AgentStatus, PendingToolCall
 from agentrail_runtime.api.approvals import APPROVAL_ID_PATTERN, cognito_groups
-from agentrail_runtime.approvals import ApprovalView
-from agentrail_runtime.approvals import ApprovalRecord, ApprovalService, DecisionRequest, WebhookDecision, approval_id_for, arguments_hash
+from agentrail_runtime.approvals import (
+    ApprovalRecord,
+    ApprovalService,
+    ApprovalView,
+    DecisionRequest,
+    WebhookDecision,
+    approval_id_for,
+    arguments_hash,
+)
 from agentrail_runtime.approvals.service import summarize
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.local import LocalModel
+from pydantic import ValidationError
 
 REFUND = {"order_id": "A-1002", "amount_usd": 150.0}
 
@@ -30,10 +36,18 @@ def approval_env(env):
 
 
 def record(**changes) -> ApprovalRecord:
-    values = dict(
-        approval_id="c" * 32, task_id="t" * 32, tool="issue_refund", arguments=REFUND, arguments_hash=arguments_hash("issue_refund", REFUND),
-        summary="Run issue_refund(...)", requester="iam:requester", approver_group="approvers", requested_at=1, expires_at=2,
-    )
+    values = {
+        "approval_id": "c" * 32,
+        "task_id": "t" * 32,
+        "tool": "issue_refund",
+        "arguments": REFUND,
+        "arguments_hash": arguments_hash("issue_refund", REFUND),
+        "summary": "Run issue_refund(...)",
+        "requester": "iam:requester",
+        "approver_group": "approvers",
+        "requested_at": 1,
+        "expires_at": 2,
+    }
     return ApprovalRecord(**(values | changes))
 
 
@@ -93,14 +107,24 @@ def test_the_task_token_is_never_dumped_or_shown():
 def test_a_decision_is_approve_or_reject_with_an_optional_bounded_comment():
     assert DecisionRequest.model_validate({"decision": "approve"}).comment is None
     assert DecisionRequest.model_validate({"decision": "reject", "comment": "  not shipped  "}).comment == "not shipped"
-    for bad in ({"decision": "yes"}, {"decision": "approve", "comment": "x" * 1001}, {"decision": "approve", "approver": "me"}, {}):
+    for bad in (
+        {"decision": "yes"},
+        {"decision": "approve", "comment": "x" * 1001},
+        {"decision": "approve", "approver": "me"},
+        {},
+    ):
         with pytest.raises(ValidationError):
             DecisionRequest.model_validate(bad)
 
 
 def test_a_webhook_decision_must_name_its_approver():
     approval_id = "c936f5d95235cfa5ffa25657ee0bd7e8"
-    assert WebhookDecision.model_validate({"decision": "approve", "approver": "alice@example.com", "approval_id": approval_id}).approver == "alice@example.com"
+    assert (
+        WebhookDecision.model_validate(
+            {"decision": "approve", "approver": "alice@example.com", "approval_id": approval_id}
+        ).approver
+        == "alice@example.com"
+    )
     for bad in (
         {"decision": "approve", "approval_id": approval_id},
         {"decision": "approve", "approver": "", "approval_id": approval_id},
@@ -136,7 +160,8 @@ def test_cognito_groups_are_empty_without_an_authorizer():
 
 def test_membership_is_a_cognito_group_or_an_iam_principal_pattern_matched_case_sensitively():
     settings = ApprovalSettings(
-        table="agentrail-approvals", audit_table="agentrail-approval-audit",
+        table="agentrail-approvals",
+        audit_table="agentrail-approval-audit",
         groups={"approvers": ["iam:arn:aws:iam::123456789012:user/alice", "iam:arn:aws:iam::123456789012:user/ops-*"]},
     )
     # Membership reads only the settings.

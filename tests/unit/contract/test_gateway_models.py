@@ -6,9 +6,8 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
-
 from agentrail_runtime.api.gateway_models import DRAFT4, UnsupportedSchema, draft4, gateway_models, render, request_bodies
+from jsonschema import Draft4Validator
 
 
 def test_the_committed_request_models_are_what_the_generator_writes_today() -> None:
@@ -133,7 +132,9 @@ def test_request_bodies_names_the_pydantic_model_of_each_operation_with_a_json_b
             "/optional": {
                 "post": {
                     "requestBody": {
-                        "content": {"application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/Thing"}, {"type": "null"}]}}}
+                        "content": {
+                            "application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/Thing"}, {"type": "null"}]}}
+                        }
                     }
                 }
             },

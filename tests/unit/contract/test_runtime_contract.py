@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ast
 import sys
+from pathlib import Path
 from typing import get_args
 
 import pytest
-
 from agentrail_runtime import contract
 from agentrail_runtime.config import DependencyCheck
 from agentrail_runtime.health import dependency_check
@@ -17,7 +17,7 @@ from agentrail_runtime.models.registry import PROVIDERS, parse_model_spec
 
 
 def test_the_contract_module_imports_nothing_but_the_standard_library() -> None:
-    tree = ast.parse(open(contract.__file__, encoding="utf-8").read())
+    tree = ast.parse(Path(contract.__file__).read_text(encoding="utf-8"))
 
     imported = {
         (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
@@ -38,11 +38,11 @@ def test_each_exception_name_is_the_class_name_lambda_reports_as_error_type(name
 
 
 def test_the_transient_errors_are_exactly_the_throttled_and_unavailable_ones() -> None:
-    assert contract.MODEL_TRANSIENT_ERRORS == (ModelThrottledError.__name__, ModelUnavailableError.__name__)
+    assert (ModelThrottledError.__name__, ModelUnavailableError.__name__) == contract.MODEL_TRANSIENT_ERRORS
 
 
 def test_the_health_check_kinds_tuple_and_literal_name_the_same_kinds() -> None:
-    assert contract.HEALTH_CHECK_KINDS == get_args(contract.HealthCheckKind)
+    assert get_args(contract.HealthCheckKind) == contract.HEALTH_CHECK_KINDS
 
 
 @pytest.mark.parametrize("kind", contract.HEALTH_CHECK_KINDS)

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from agentrail_local.cloudformation.assembly import AssemblyError, CloudAssembly, StackArtifact
 from agentrail_local.cloudformation.resources.base import ResourceContext
 
@@ -69,7 +68,7 @@ def test_a_folder_without_manifest_is_not_an_assembly(tmp_path: Path) -> None:
 def test_an_asset_the_manifest_does_not_list_is_named_in_the_error(tmp_path: Path) -> None:
     _write_assembly(tmp_path)
 
-    with pytest.raises(AssemblyError, match="missing.zip"):
+    with pytest.raises(AssemblyError, match=r"missing\.zip"):
         CloudAssembly.load(tmp_path).stack("Api").asset_path("missing.zip")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from agentrail_cli.main import main
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir
 
 
-def test_local_with_a_folder_that_is_not_an_assembly_fails_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_with_a_folder_that_is_not_an_assembly_fails_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["local", "--assembly", str(tmp_path), "--state-dir", str(tmp_path), "--port", "0"])
 
     assert code == 2

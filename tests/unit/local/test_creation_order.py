@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from agentrail_local.cloudformation.resources.base import TemplateError
 from agentrail_local.cloudformation.deployer import creation_order, dependencies
 from agentrail_local.cloudformation.intrinsics import references
+from agentrail_local.cloudformation.resources.base import TemplateError
 
 
 def test_references_finds_ref_getatt_and_sub_variables_but_not_pseudo_or_local_names() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from agentrail_local.apigateway.model import (
     ApiResource,
     GatewayResponse,
@@ -48,7 +47,9 @@ def _tree() -> ApiResource:
         ("/files/a/b/c.txt", "/files/{proxy+}", {"proxy": "a/b/c.txt"}),
     ],
 )
-def test_route_matching_prefers_literal_then_parameter_then_greedy(path: str, resource_path: str, parameters: dict[str, str]) -> None:
+def test_route_matching_prefers_literal_then_parameter_then_greedy(
+    path: str, resource_path: str, parameters: dict[str, str]
+) -> None:
     matched = match_route(_tree(), path)
 
     assert matched is not None

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from agentrail_local.cloudformation.resources.base import DeployedResource, TemplateError
 from agentrail_local.cloudformation.intrinsics import Resolver, Scope
+from agentrail_local.cloudformation.resources.base import DeployedResource, TemplateError
 
 
 def _resolver(
@@ -47,7 +46,13 @@ def test_pseudo_parameters_resolve_to_the_local_account_and_region() -> None:
     resolver = _resolver()
 
     resolved = resolver.resolve(
-        [{"Ref": "AWS::AccountId"}, {"Ref": "AWS::Region"}, {"Ref": "AWS::Partition"}, {"Ref": "AWS::StackName"}, {"Ref": "AWS::URLSuffix"}]
+        [
+            {"Ref": "AWS::AccountId"},
+            {"Ref": "AWS::Region"},
+            {"Ref": "AWS::Partition"},
+            {"Ref": "AWS::StackName"},
+            {"Ref": "AWS::URLSuffix"},
+        ]
     )
 
     assert resolved == ["123456789012", "us-east-1", "aws", "Demo-Stack", "amazonaws.com"]
@@ -69,7 +74,14 @@ def test_getatt_of_an_attribute_the_handler_does_not_know_names_resource_and_att
 
 
 def test_getatt_of_a_placeholder_makes_up_an_arn_or_id() -> None:
-    stream = DeployedResource("Stream", "AWS::Kinesis::Stream", "Demo-Stream-X", "Demo-Stream-X", {"Arn": "arn:aws:kinesis:us-east-1:123456789012:stream/Demo-Stream-X"}, placeholder=True)
+    stream = DeployedResource(
+        "Stream",
+        "AWS::Kinesis::Stream",
+        "Demo-Stream-X",
+        "Demo-Stream-X",
+        {"Arn": "arn:aws:kinesis:us-east-1:123456789012:stream/Demo-Stream-X"},
+        placeholder=True,
+    )
     resolver = _resolver(resources={"Stream": stream})
 
     assert resolver.resolve({"Fn::GetAtt": ["Stream", "StreamArn"]}).startswith("arn:aws:kinesis:")
@@ -79,7 +91,9 @@ def test_getatt_of_a_placeholder_makes_up_an_arn_or_id() -> None:
 def test_join_turns_numbers_and_booleans_into_cloudformation_text() -> None:
     resolver = _resolver(resources={"Queue": QUEUE})
 
-    joined = resolver.resolve({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":", 3, ":", True, ":", {"Fn::GetAtt": ["Queue", "QueueName"]}]]})
+    joined = resolver.resolve(
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":", 3, ":", True, ":", {"Fn::GetAtt": ["Queue", "QueueName"]}]]}
+    )
 
     assert joined == "arn:aws:3:true:demo-queue"
 
@@ -152,7 +166,10 @@ def test_cross_stack_values_come_from_exports_and_stack_outputs() -> None:
     resolver = _resolver(exports={"Shared-QueueUrl": "http://q"}, stack_outputs={"Data": {"PoolArn": "arn:pool"}})
 
     assert resolver.resolve({"Fn::ImportValue": "Shared-QueueUrl"}) == "http://q"
-    assert resolver.resolve({"Fn::GetStackOutput": {"StackName": "Data", "Region": {"Ref": "AWS::Region"}, "OutputName": "PoolArn"}}) == "arn:pool"
+    assert (
+        resolver.resolve({"Fn::GetStackOutput": {"StackName": "Data", "Region": {"Ref": "AWS::Region"}, "OutputName": "PoolArn"}})
+        == "arn:pool"
+    )
 
 
 def test_import_of_a_value_no_stack_exports_is_a_clear_error() -> None:

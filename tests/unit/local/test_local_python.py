@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from agentrail_local.awslambda import bootstrap
 from agentrail_local.awslambda.definitions import FunctionDefinition, LayerSource
 from agentrail_local.awslambda.interpreters import Interpreter, candidates, find_interpreter, runtime_version

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from agentrail_local.awslambda.definitions import InvocationResult
 from agentrail_local.awslambda.event_sources import failed_message_ids, sqs_event
 
@@ -33,7 +32,9 @@ def test_empty_or_null_responses_mean_complete_success(body: object) -> None:
     assert failed_message_ids(_result(body), IDS, partial=True) == set()
 
 
-@pytest.mark.parametrize("body", [{"batchItemFailures": [{"itemIdentifier": "not-in-batch"}]}, {"batchItemFailures": "m-1"}, "ok"])
+@pytest.mark.parametrize(
+    "body", [{"batchItemFailures": [{"itemIdentifier": "not-in-batch"}]}, {"batchItemFailures": "m-1"}, "ok"]
+)
 def test_a_response_lambda_cannot_read_fails_the_whole_batch(body: object) -> None:
     assert failed_message_ids(_result(body), IDS, partial=True) == set(IDS)
 

@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from agentrail_cli.client import AgentApiClient
-from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, verify_sigv4
 from agentrail_cli.operations import Target, TargetError
+from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, verify_sigv4
 
 LOCAL, OTHER = DEFAULT_PRINCIPALS[:2]
 MOTO = "http://127.0.0.1:5999"
@@ -39,7 +38,10 @@ def _ready_file(folder: Path, apis: list[dict[str, Any]], stacks: dict[str, dict
 def ready_file(tmp_path: Path) -> Path:
     return _ready_file(
         tmp_path,
-        [_api("Agentrail-Stateless", "stateless", 3000, auth="api_key", api_key="k" * 40), _api("Agentrail-Async", "async", 3001)],
+        [
+            _api("Agentrail-Stateless", "stateless", 3000, auth="api_key", api_key="k" * 40),
+            _api("Agentrail-Async", "async", 3001),
+        ],
         {
             "Agentrail-Stateless": {"ApiUrl": "http://127.0.0.1:3000/v1"},
             "Agentrail-Async": {"ApiUrl": "http://127.0.0.1:3001/v1", "TaskTableName": "tasks"},
@@ -104,7 +106,9 @@ def test_a_pattern_served_by_several_stacks_asks_for_a_stack(tmp_path: Path) -> 
 
 
 def test_a_stack_local_mode_does_not_serve_is_refused_with_the_ones_it_does(ready_file: Path) -> None:
-    with pytest.raises(TargetError, match=r"serves no stack 'Nope' \(it serves: Agentrail-Async, Agentrail-Network, Agentrail-Stateless\)"):
+    with pytest.raises(
+        TargetError, match=r"serves no stack 'Nope' \(it serves: Agentrail-Async, Agentrail-Network, Agentrail-Stateless\)"
+    ):
         Target.local(ready_file, stack="Nope", pattern=None, principal=None)
 
 
@@ -137,7 +141,9 @@ def test_the_client_of_an_iam_api_signs_as_the_named_principal(ready_file: Path)
     seen: list[httpx.Request] = []
     transport = httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200))
 
-    headers = _headers_sent(AgentApiClient.from_ready_file(ready_file, pattern="async", principal=OTHER.name, transport=transport), seen)
+    headers = _headers_sent(
+        AgentApiClient.from_ready_file(ready_file, pattern="async", principal=OTHER.name, transport=transport), seen
+    )
 
     assert f"Credential={OTHER.access_key_id}/" in headers["Authorization"] and "x-api-key" not in headers
 

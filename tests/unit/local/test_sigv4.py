@@ -6,9 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-
 from agentrail_cli.client import IamAuth
-from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS, LocalPrincipal, SignatureError, TokenError, jwt_claims, verify_sigv4
+from agentrail_local.apigateway.auth import (
+    DEFAULT_PRINCIPALS,
+    LocalPrincipal,
+    SignatureError,
+    TokenError,
+    jwt_claims,
+    verify_sigv4,
+)
 
 ALICE, BOB = DEFAULT_PRINCIPALS[:2]
 URL = "http://127.0.0.1:3000/v1/invoke?b=2&a=1"

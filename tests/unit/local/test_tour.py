@@ -9,11 +9,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
 from agentrail_cli.client import AgentApiClient
-from agentrail_runtime.tasks.models import FINISHED
-from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS
 from agentrail_cli.tour import FINISHED_TASK_STATES, TOURS, Check, PollUntil, TourStep, field_at, run_step, run_tour
+from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS
+from agentrail_runtime.tasks.models import FINISHED
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -38,7 +37,14 @@ class _Signed(httpx.Auth):
 def test_a_polling_step_repeats_its_request_until_the_condition_holds() -> None:
     answers = iter(["queued", "running", "succeeded"])
     client = _client(lambda request: httpx.Response(200, json={"status": next(answers)}))
-    step = TourStep("Poll", "GET", "/tasks/t-1", 200, poll=PollUntil(_status_is("succeeded"), interval_seconds=0.01), checks=(_status_is("succeeded"),))
+    step = TourStep(
+        "Poll",
+        "GET",
+        "/tasks/t-1",
+        200,
+        poll=PollUntil(_status_is("succeeded"), interval_seconds=0.01),
+        checks=(_status_is("succeeded"),),
+    )
 
     outcome, response = run_step(client, step)
 
@@ -48,7 +54,9 @@ def test_a_polling_step_repeats_its_request_until_the_condition_holds() -> None:
 
 def test_a_polling_step_whose_condition_never_holds_fails_after_its_timeout() -> None:
     client = _client(lambda request: httpx.Response(200, json={"status": "running"}))
-    step = TourStep("Poll", "GET", "/tasks/t-1", 200, poll=PollUntil(_status_is("succeeded"), timeout_seconds=0.2, interval_seconds=0.02))
+    step = TourStep(
+        "Poll", "GET", "/tasks/t-1", 200, poll=PollUntil(_status_is("succeeded"), timeout_seconds=0.2, interval_seconds=0.02)
+    )
 
     outcome, _ = run_step(client, step)
 
@@ -61,11 +69,22 @@ def test_a_value_captured_by_one_step_fills_the_path_of_a_later_step() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.path)
-        return httpx.Response(202, json={"task_id": "abc123"}) if request.method == "POST" else httpx.Response(200, json={"status": "succeeded"})
+        return (
+            httpx.Response(202, json={"task_id": "abc123"})
+            if request.method == "POST"
+            else httpx.Response(200, json={"status": "succeeded"})
+        )
 
     client = _client(handler)
     values: dict[str, object] = {}
-    submit = TourStep("Submit", "POST", "/tasks", 202, json={"message": "hi"}, capture=(("task_id", lambda reply: field_at(reply.body, "task_id")),))
+    submit = TourStep(
+        "Submit",
+        "POST",
+        "/tasks",
+        202,
+        json={"message": "hi"},
+        capture=(("task_id", lambda reply: field_at(reply.body, "task_id")),),
+    )
     read = TourStep("Read", "GET", "/tasks/{task_id}", 200)
 
     first, _ = run_step(client, submit, values)
@@ -130,7 +149,9 @@ def test_a_step_naming_a_principal_is_sent_with_that_principals_client() -> None
 def test_a_principal_without_credentials_fails_the_step() -> None:
     client = _client(lambda request: httpx.Response(200))
 
-    outcomes = run_tour(client, (TourStep("As nobody", "GET", "/x", 200, principal="nobody"),), out=io.StringIO(), title="t", principals={})
+    outcomes = run_tour(
+        client, (TourStep("As nobody", "GET", "/x", 200, principal="nobody"),), out=io.StringIO(), title="t", principals={}
+    )
 
     assert outcomes[0].failures == ["no credentials for nobody"]
 
@@ -149,7 +170,9 @@ def test_the_printed_tour_shows_each_request_verdict_and_the_tours_timing() -> N
     client = _client(lambda request: httpx.Response(404, json={"error": "task_not_found"}))
     out = io.StringIO()
 
-    run_tour(client, (TourStep("A missing task", "GET", "/tasks/none", 200, note="Explains the step."),), out=out, title="Tour of x")
+    run_tour(
+        client, (TourStep("A missing task", "GET", "/tasks/none", 200, note="Explains the step."),), out=out, title="Tour of x"
+    )
 
     printed = out.getvalue()
     assert "[1/1] A missing task" in printed and "Explains the step." in printed
@@ -212,11 +235,13 @@ def test_field_at_follows_keys_and_list_indexes_and_gives_none_for_a_missing_par
 
 
 def test_the_tours_finished_states_are_the_runtimes() -> None:
-    assert FINISHED_TASK_STATES == {str(state) for state in FINISHED}
+    assert {str(state) for state in FINISHED} == FINISHED_TASK_STATES
 
 
 def test_every_task_a_tour_submits_is_read_until_it_has_finished_or_waits() -> None:
-    submitted = [(pattern, name) for pattern, steps in TOURS.items() for s in steps if s.path == "/tasks" for name, _ in s.capture]
+    submitted = [
+        (pattern, name) for pattern, steps in TOURS.items() for s in steps if s.path == "/tasks" for name, _ in s.capture
+    ]
     read = {
         (pattern, s.path.removeprefix("/tasks/{").removesuffix("}"))
         for pattern, steps in TOURS.items()

@@ -6,8 +6,6 @@ import json
 import os
 
 import pytest
-from pydantic import ValidationError
-
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.agent.tools import ToolError
@@ -28,6 +26,7 @@ from agentrail_runtime.multiagent import RoutedMessage, SpecialistSpec, SpendLim
 from agentrail_runtime.multiagent.hierarchy import MAX_SUBTASKS, is_weak, split_into_subtasks, summarize_findings
 from agentrail_runtime.multiagent.routing import ROUTER_PROMPT, handoff_target
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
+from pydantic import ValidationError
 
 TEAM = {
     "billing": SpecialistSpec(name="billing", description=BILLING_DESCRIPTION),
@@ -158,7 +157,12 @@ def test_settings_read_the_catalog_and_limits_the_construct_sets(multi_env):
 
     assert [s.name for s in settings.specialists] == ["billing", "technical", "account"]
     assert settings.specialists[0].queue_url == "https://sqs/billing"
-    assert (settings.handoffs, settings.fallback, settings.max_task_tokens, settings.max_hops) == (("account",), "technical", 5000, 4)
+    assert (settings.handoffs, settings.fallback, settings.max_task_tokens, settings.max_hops) == (
+        ("account",),
+        "technical",
+        5000,
+        4,
+    )
 
 
 def test_the_fallback_must_be_one_of_the_specialists(multi_env):
@@ -169,8 +173,16 @@ def test_the_fallback_must_be_one_of_the_specialists(multi_env):
         MultiAgentSettings()
 
 
-@pytest.mark.parametrize(("name", "value"), [("AGENT_MULTI_MAX_HOPS", "0"), ("AGENT_MULTI_MAX_HOPS", "21"), ("AGENT_MULTI_MAX_REVIEW_ROUNDS", "6"),
-                                             ("AGENT_MULTI_TOLERATED_FAILURE_PERCENTAGE", "101"), ("AGENT_MULTI_MAX_TASK_TOKENS", "0")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AGENT_MULTI_MAX_HOPS", "0"),
+        ("AGENT_MULTI_MAX_HOPS", "21"),
+        ("AGENT_MULTI_MAX_REVIEW_ROUNDS", "6"),
+        ("AGENT_MULTI_TOLERATED_FAILURE_PERCENTAGE", "101"),
+        ("AGENT_MULTI_MAX_TASK_TOKENS", "0"),
+    ],
+)
 def test_limits_out_of_range_fail_at_cold_start(multi_env, name, value):
     multi_env.setenv(name, value)
 
@@ -182,12 +194,12 @@ def test_limits_out_of_range_fail_at_cold_start(multi_env, name, value):
 
 
 def test_a_request_is_split_on_semicolons_then_also_and_numbered_items():
-    assert split_into_subtasks.invoke(split_into_subtasks.validate(
-        {"request": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS"}
-    )) == ["Research Lambda", "research flaky Step Functions", "compare DynamoDB and SQS"]
-    assert split_into_subtasks.invoke(split_into_subtasks.validate(
-        {"request": "1. explain SQS 2. explain SNS then compare them"}
-    )) == ["explain SQS", "explain SNS", "compare them"]
+    assert split_into_subtasks.invoke(
+        split_into_subtasks.validate({"request": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS"})
+    ) == ["Research Lambda", "research flaky Step Functions", "compare DynamoDB and SQS"]
+    assert split_into_subtasks.invoke(
+        split_into_subtasks.validate({"request": "1. explain SQS 2. explain SNS then compare them"})
+    ) == ["explain SQS", "explain SNS", "compare them"]
 
 
 def test_a_split_keeps_at_most_eight_subtasks_and_never_returns_none():
@@ -224,7 +236,10 @@ def test_a_result_is_weak_when_the_run_did_not_finish_gave_nothing_or_a_tool_fai
 def test_the_demo_team_tools_answer_from_their_fixed_data():
     assert lookup_invoice.invoke(lookup_invoice.validate({"invoice_id": "INV-1001"}))["charges"] == 2
     assert check_service_status.invoke(check_service_status.validate({"service": "api"}))["status"].startswith("degraded")
-    assert update_contact_email.invoke(update_contact_email.validate({"email": "a@b.co"})) == {"status": "confirmation sent", "email": "a@b.co"}
+    assert update_contact_email.invoke(update_contact_email.validate({"email": "a@b.co"})) == {
+        "status": "confirmation sent",
+        "email": "a@b.co",
+    }
     with pytest.raises(ToolError, match="no invoice with this id"):
         lookup_invoice.invoke(lookup_invoice.validate({"invoice_id": "INV-9999"}))
     with pytest.raises(ValidationError):

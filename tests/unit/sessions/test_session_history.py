@@ -6,7 +6,6 @@ import base64
 import json
 
 import pytest
-
 from agentrail_runtime.api.errors import principal_of
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.sessions.dynamodb import decode_cursor, encode_cursor, turn_key
@@ -15,7 +14,9 @@ from agentrail_runtime.sessions.store import SessionInfo, StateDocument, Turn, W
 
 def turn(number: int, said: str, answer: str | None = "Noted.") -> Turn:
     messages = [Message.user(said)] + ([Message.assistant(answer)] if answer else [])
-    return Turn(number=number, created_at=1_795_860_000 + number, messages=messages, answer=answer, status="completed", model="local")
+    return Turn(
+        number=number, created_at=1_795_860_000 + number, messages=messages, answer=answer, status="completed", model="local"
+    )
 
 
 # -- summarize_turns ---------------------------------------------------------------------------

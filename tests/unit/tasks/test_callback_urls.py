@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from agentrail_runtime.tasks.webhook import InvalidCallbackUrl, validate_callback_url
 
 
@@ -32,7 +31,20 @@ def test_a_public_https_url_is_accepted_unchanged(url):
         ("https://[fd00:ec2::254]/hook", "private, loopback or link-local"),
         ("https://224.0.0.1/hook", "private, loopback or link-local"),
     ],
-    ids=["http", "ftp", "relative", "no-host", "localhost", "imds", "loopback", "10/8", "192.168/16", "ipv6-loopback", "ipv6-imds", "multicast"],
+    ids=[
+        "http",
+        "ftp",
+        "relative",
+        "no-host",
+        "localhost",
+        "imds",
+        "loopback",
+        "10/8",
+        "192.168/16",
+        "ipv6-loopback",
+        "ipv6-imds",
+        "multicast",
+    ],
 )
 def test_a_url_that_could_reach_internal_addresses_is_refused(url, problem):
     with pytest.raises(InvalidCallbackUrl, match=problem):

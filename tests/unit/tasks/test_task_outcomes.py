@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.models.base import ModelThrottledError, Usage
 from agentrail_runtime.tasks.models import CANCELLABLE, FINISHED, TaskStatus
@@ -19,8 +18,14 @@ STACK_TRACE = [
 
 def result(status: AgentStatus) -> AgentResult:
     return AgentResult(
-        status=status, answer="done" if status == AgentStatus.COMPLETED else None, model="local", steps=2,
-        usage=Usage(input_tokens=10, output_tokens=5), cost_usd=0.0, tool_calls=[], new_messages=[],
+        status=status,
+        answer="done" if status == AgentStatus.COMPLETED else None,
+        model="local",
+        steps=2,
+        usage=Usage(input_tokens=10, output_tokens=5),
+        cost_usd=0.0,
+        tool_calls=[],
+        new_messages=[],
     )
 
 
@@ -49,7 +54,7 @@ def test_a_run_waiting_for_approval_fails_when_the_task_type_has_no_approval_wor
 
 def test_finished_and_cancellable_statuses_do_not_overlap():
     assert not FINISHED & CANCELLABLE
-    assert FINISHED | CANCELLABLE == set(TaskStatus)
+    assert set(TaskStatus) == FINISHED | CANCELLABLE
 
 
 # -- short_cause -------------------------------------------------------------------------------
@@ -72,7 +77,9 @@ def test_a_long_exception_message_is_bounded():
 def test_a_step_functions_error_keeps_the_error_type_and_message_but_not_the_stack_trace():
     error = {
         "Error": "TimeoutError",
-        "Cause": json.dumps({"errorMessage": "the order service timed out", "errorType": "TimeoutError", "stackTrace": STACK_TRACE}),
+        "Cause": json.dumps(
+            {"errorMessage": "the order service timed out", "errorType": "TimeoutError", "stackTrace": STACK_TRACE}
+        ),
     }
 
     cause = short_cause(error)

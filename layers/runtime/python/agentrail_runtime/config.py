@@ -76,4 +76,3 @@ class RuntimeSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def load_settings() -> RuntimeSettings:
     return RuntimeSettings()
-

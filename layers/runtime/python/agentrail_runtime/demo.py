@@ -79,12 +79,26 @@ _UNITS = {
     ("c", "f"): lambda v: v * 9 / 5 + 32,
     ("f", "c"): lambda v: (v - 32) * 5 / 9,
 }
-_ALIASES = {"miles": "mi", "mile": "mi", "kilometers": "km", "kilometres": "km", "pounds": "lb", "lbs": "lb",
-            "kilograms": "kg", "meters": "m", "metres": "m", "feet": "ft", "celsius": "c", "fahrenheit": "f"}
+_ALIASES = {
+    "miles": "mi",
+    "mile": "mi",
+    "kilometers": "km",
+    "kilometres": "km",
+    "pounds": "lb",
+    "lbs": "lb",
+    "kilograms": "kg",
+    "meters": "m",
+    "metres": "m",
+    "feet": "ft",
+    "celsius": "c",
+    "fahrenheit": "f",
+}
 _UNIT_WORD = r"km|kilometers|kilometres|mi|miles?|kg|kilograms|lbs?|pounds|m|meters|metres|ft|feet|c|celsius|f|fahrenheit"
 
 
-@tool(local_patterns=[rf"(?P<value>-?\d+(?:\.\d+)?)\s*(?P<from_unit>{_UNIT_WORD})\s+(?:to|in|into)\s+(?P<to_unit>{_UNIT_WORD})\b"])
+@tool(
+    local_patterns=[rf"(?P<value>-?\d+(?:\.\d+)?)\s*(?P<from_unit>{_UNIT_WORD})\s+(?:to|in|into)\s+(?P<to_unit>{_UNIT_WORD})\b"]
+)
 def convert_units(value: float, from_unit: str, to_unit: str) -> dict[str, float | str]:
     """Convert a value between km/mi, kg/lb, m/ft and Celsius/Fahrenheit."""
     source = _ALIASES.get(from_unit.lower(), from_unit.lower())
@@ -95,7 +109,12 @@ def convert_units(value: float, from_unit: str, to_unit: str) -> dict[str, float
     return {"value": round(convert(value), 4), "unit": target}
 
 
-@tool(local_patterns=[r"\bwhat time is it(?: in (?P<timezone>[A-Za-z_]+/[A-Za-z_]+))?", r"\bcurrent time(?: in (?P<timezone>[A-Za-z_]+/[A-Za-z_]+))?"])
+@tool(
+    local_patterns=[
+        r"\bwhat time is it(?: in (?P<timezone>[A-Za-z_]+/[A-Za-z_]+))?",
+        r"\bcurrent time(?: in (?P<timezone>[A-Za-z_]+/[A-Za-z_]+))?",
+    ]
+)
 def current_time(timezone: str = "UTC") -> str:
     """The current date and time in an IANA time zone such as 'Europe/Paris'."""
     try:
@@ -126,7 +145,9 @@ _REFUNDS: dict[str, float] = {}
 
 @tool(
     requires_approval=lambda arguments: arguments["amount_usd"] > 100,
-    local_patterns=[r"\brefund (?:\$)?(?P<amount_usd>\d+(?:\.\d{1,2})?)\s*(?:usd|dollars)?\s+(?:for|on) order\s+#?(?P<order_id>[A-Z]-\d{4})\b"],
+    local_patterns=[
+        r"\brefund (?:\$)?(?P<amount_usd>\d+(?:\.\d{1,2})?)\s*(?:usd|dollars)?\s+(?:for|on) order\s+#?(?P<order_id>[A-Z]-\d{4})\b"
+    ],
 )
 def issue_refund(
     order_id: Annotated[str, Field(pattern=r"^[A-Z]-\d{4}$")],

@@ -21,7 +21,12 @@ _INVOICES = {
     "INV-1001": {"amount_usd": 42.5, "status": "paid", "charges": 2, "note": "duplicate charge refunded on 2026-11-21"},
     "INV-1002": {"amount_usd": 129.0, "status": "open", "charges": 1, "note": None},
 }
-_SERVICES = {"api": "degraded: elevated error rate in us-east-1", "dashboard": "operational", "email": "operational", "login": "operational"}
+_SERVICES = {
+    "api": "degraded: elevated error rate in us-east-1",
+    "dashboard": "operational",
+    "email": "operational",
+    "login": "operational",
+}
 
 BILLING_DESCRIPTION = "Billing questions: invoices, charges, payments, refunds and receipts."
 TECHNICAL_DESCRIPTION = "Technical problems: errors, outages, the api, the dashboard, performance and bugs."
@@ -44,7 +49,9 @@ def check_service_status(service: Annotated[str, Field(pattern=r"^(api|dashboard
 
 
 @tool(local_patterns=[r"\bchange my email to (?P<email>[^\s@]+@[^\s@]+\.[a-z]{2,})"])
-def update_contact_email(email: Annotated[str, Field(pattern=r"^[^\s@]+@[^\s@]+\.[a-zA-Z]{2,}$", max_length=254)]) -> dict[str, str]:
+def update_contact_email(
+    email: Annotated[str, Field(pattern=r"^[^\s@]+@[^\s@]+\.[a-zA-Z]{2,}$", max_length=254)],
+) -> dict[str, str]:
     """Change the account's contact email address (a confirmation is sent to the new address)."""
     return {"status": "confirmation sent", "email": email}
 

@@ -42,10 +42,12 @@ def run_checks(checks: Sequence[HealthCheck]) -> HealthReport:
             check.probe()
         except ModelError as error:
             ok, detail = False, str(error)
-        except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+        except Exception as error:
             code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
             ok, detail = False, code or type(error).__name__
-        results.append(CheckResult(name=check.name, ok=ok, latency_ms=round((time.perf_counter() - started) * 1000, 3), detail=detail))
+        results.append(
+            CheckResult(name=check.name, ok=ok, latency_ms=round((time.perf_counter() - started) * 1000, 3), detail=detail)
+        )
     return HealthReport(status="ok" if all(r.ok for r in results) else "degraded", checks=results)
 
 

@@ -44,7 +44,9 @@ def generate_api_key_value() -> str:
 def rest_api(context: ResourceContext) -> DeployedResource:
     p = context.properties
     if p.get("Body") or p.get("BodyS3Location"):
-        context.warn(f"{context.logical_id}: routes defined in an OpenAPI Body are not served locally; only Resource/Method resources are")
+        context.warn(
+            f"{context.logical_id}: routes defined in an OpenAPI Body are not served locally; only Resource/Method resources are"
+        )
     client = context.clients("apigateway")
     params: dict[str, Any] = {"name": p.get("Name") or context.logical_id}
     params.update(pick(p, "Description", "BinaryMediaTypes", "ApiKeySourceType", "MinimumCompressionSize", "DisableExecuteApiEndpoint",
@@ -64,7 +66,9 @@ def rest_api(context: ResourceContext) -> DeployedResource:
 @resource_handler("AWS::ApiGateway::Resource")
 def api_resource(context: ResourceContext) -> DeployedResource:
     p = context.properties
-    created = context.clients("apigateway").create_resource(restApiId=p["RestApiId"], parentId=p["ParentId"], pathPart=p["PathPart"])
+    created = context.clients("apigateway").create_resource(
+        restApiId=p["RestApiId"], parentId=p["ParentId"], pathPart=p["PathPart"]
+    )
     return resource(context, created["id"], created["id"], ResourceId=created["id"])
 
 
@@ -143,7 +147,8 @@ def gateway_response(context: ResourceContext) -> DeployedResource:
 def deployment(context: ResourceContext) -> DeployedResource:
     p = context.properties
     created = context.clients("apigateway").create_deployment(
-        restApiId=p["RestApiId"], **pick(p, "Description", "StageName", rename={"Description": "description", "StageName": "stageName"})
+        restApiId=p["RestApiId"],
+        **pick(p, "Description", "StageName", rename={"Description": "description", "StageName": "stageName"}),
     )
     return resource(context, created["id"], created["id"], DeploymentId=created["id"])
 

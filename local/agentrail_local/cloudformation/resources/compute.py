@@ -92,7 +92,9 @@ def function(context: ResourceContext) -> DeployedResource:
             layers.append(owner.local["layer"])
             known_layer_arns.append(arn)
         else:
-            context.warn(f"{context.logical_id}: layer {arn} is not in the assembly; its packages must come from the local environment")
+            context.warn(
+                f"{context.logical_id}: layer {arn} is not in the assembly; its packages must come from the local environment"
+            )
             layers.append(LayerSource(arn=arn, path=None))
     environment = {k: str(v) for k, v in p.get("Environment", {}).get("Variables", {}).items()}
     logging_config = p.get("LoggingConfig", {})
@@ -148,7 +150,10 @@ def _ensure_role(context: ResourceContext, role_arn: str) -> None:
     try:
         iam.get_role(RoleName=name)
     except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        }
         path = "/" + role_arn.split(":role/", 1)[1].rsplit("/", 1)[0] + "/" if role_arn.count("/") > 1 else "/"
         iam.create_role(RoleName=name, Path=path.replace("//", "/"), AssumeRolePolicyDocument=json.dumps(trust))
 
@@ -176,7 +181,9 @@ def alias(context: ResourceContext) -> DeployedResource:
     extra: dict[str, Any] = pick(p, "Description")
     weights = p.get("RoutingConfig", {}).get("AdditionalVersionWeights")
     if weights:
-        extra["RoutingConfig"] = {"AdditionalVersionWeights": {str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights}}
+        extra["RoutingConfig"] = {
+            "AdditionalVersionWeights": {str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights}
+        }
     created = context.clients("lambda").create_alias(
         FunctionName=name, Name=p["Name"], FunctionVersion=str(p["FunctionVersion"]), **extra
     )

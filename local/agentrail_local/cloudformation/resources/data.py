@@ -30,7 +30,9 @@ def _indexes(indexes: list[dict[str, Any]] | None, provisioned: bool) -> list[di
     return shaped
 
 
-def _create_table(context: ResourceContext, name: str, spec: dict[str, Any], *, sse: dict[str, Any] | None, ttl: Any, pitr: Any, tags: Any) -> DeployedResource:
+def _create_table(
+    context: ResourceContext, name: str, spec: dict[str, Any], *, sse: dict[str, Any] | None, ttl: Any, pitr: Any, tags: Any
+) -> DeployedResource:
     client = context.clients("dynamodb")
     billing = spec.get("BillingMode", "PROVISIONED")
     provisioned = billing == "PROVISIONED"
@@ -60,9 +62,7 @@ def _create_table(context: ResourceContext, name: str, spec: dict[str, Any], *, 
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
         )
     if pitr and pitr.get("PointInTimeRecoveryEnabled"):
-        client.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+        client.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     attributes = {"Arn": description["TableArn"]}
     if description.get("LatestStreamArn"):
         attributes["StreamArn"] = description["LatestStreamArn"]
@@ -137,7 +137,15 @@ def bucket(context: ResourceContext) -> DeployedResource:
         client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": p["VersioningConfiguration"]["Status"]})
     encryption = p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
     if encryption:
-        rules = [pick(r, "ServerSideEncryptionByDefault", "BucketKeyEnabled", rename={"ServerSideEncryptionByDefault": "ApplyServerSideEncryptionByDefault"}) for r in encryption]
+        rules = [
+            pick(
+                r,
+                "ServerSideEncryptionByDefault",
+                "BucketKeyEnabled",
+                rename={"ServerSideEncryptionByDefault": "ApplyServerSideEncryptionByDefault"},
+            )
+            for r in encryption
+        ]
         client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     if p.get("PublicAccessBlockConfiguration"):
         client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
@@ -151,7 +159,10 @@ def bucket(context: ResourceContext) -> DeployedResource:
     cors = p.get("CorsConfiguration", {}).get("CorsRules")
     if cors:
         rename = {"ExposedHeaders": "ExposeHeaders", "Id": "ID", "MaxAge": "MaxAgeSeconds"}
-        shaped = [pick(r, "AllowedHeaders", "AllowedMethods", "AllowedOrigins", "ExposedHeaders", "Id", "MaxAge", rename=rename) for r in cors]
+        shaped = [
+            pick(r, "AllowedHeaders", "AllowedMethods", "AllowedOrigins", "ExposedHeaders", "Id", "MaxAge", rename=rename)
+            for r in cors
+        ]
         client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": shaped})
     if p.get("Tags"):
         client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_list(p["Tags"])})

@@ -77,7 +77,11 @@ def _subscribe(context: ResourceContext, topic_arn: str, spec: dict[str, Any]) -
         if spec.get(name) is not None
     }
     created = context.clients("sns").subscribe(
-        TopicArn=topic_arn, Protocol=spec["Protocol"], Endpoint=spec["Endpoint"], Attributes=attributes, ReturnSubscriptionArn=True
+        TopicArn=topic_arn,
+        Protocol=spec["Protocol"],
+        Endpoint=spec["Endpoint"],
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
     )
     return created["SubscriptionArn"]
 
@@ -89,7 +93,14 @@ def topic(context: ResourceContext) -> DeployedResource:
     name = context.name("TopicName", 256, suffix=".fifo" if fifo else "")
     attributes = {
         key: _attribute_text(p[key])
-        for key in ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication", "SignatureVersion", "TracingConfig")
+        for key in (
+            "DisplayName",
+            "KmsMasterKeyId",
+            "FifoTopic",
+            "ContentBasedDeduplication",
+            "SignatureVersion",
+            "TracingConfig",
+        )
         if p.get(key) is not None
     }
     arn = context.clients("sns").create_topic(Name=name, Attributes=attributes, Tags=tags_list(p.get("Tags")))["TopicArn"]

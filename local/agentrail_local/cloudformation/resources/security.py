@@ -187,7 +187,9 @@ def user_pool_client(context: ResourceContext) -> DeployedResource:
         UserPoolId=p["UserPoolId"], ClientName=context.name("ClientName", 128), **pick(p, *_CLIENT_KEYS)
     )["UserPoolClient"]
     client_id = client["ClientId"]
-    return resource(context, client_id, client_id, ClientId=client_id, ClientSecret=client.get("ClientSecret"), Name=client["ClientName"])
+    return resource(
+        context, client_id, client_id, ClientId=client_id, ClientSecret=client.get("ClientSecret"), Name=client["ClientName"]
+    )
 
 
 @resource_handler("AWS::Cognito::UserPoolGroup")

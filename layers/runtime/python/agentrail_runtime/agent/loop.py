@@ -161,9 +161,7 @@ class Agent:
 
     def start(self, prompt: str, *, history: Sequence[Message] = (), state: dict[str, Any] | None = None) -> AgentCheckpoint:
         """A checkpoint of a run that has not called the model yet."""
-        return AgentCheckpoint(
-            messages=[*history, Message.user(prompt)], history_length=len(history), state=dict(state or {})
-        )
+        return AgentCheckpoint(messages=[*history, Message.user(prompt)], history_length=len(history), state=dict(state or {}))
 
     def advance(
         self,
@@ -346,7 +344,9 @@ class _Run:
             if tool.needs_approval(arguments):
                 self._log_tool(tool_use.name, "pending_approval", 0.0)
                 self.records.append(
-                    ToolCallRecord(step=self.steps, tool=tool.name, tool_use_id=tool_use.id, outcome="pending_approval", latency_ms=0.0)
+                    ToolCallRecord(
+                        step=self.steps, tool=tool.name, tool_use_id=tool_use.id, outcome="pending_approval", latency_ms=0.0
+                    )
                 )
                 pending = PendingToolCall(
                     step=self.steps,
@@ -400,7 +400,7 @@ class _Run:
                 content: Any = tool.invoke(arguments, self.context)
             except ToolError as error:
                 outcome, content = "error", {"error": str(error)}
-            except Exception:  # noqa: BLE001 - a tool bug must not end the run; the model is told
+            except Exception:
                 logger.exception("tool raised", extra={"event": "tool_exception", "tool": tool.name})
                 outcome, content = "error", {"error": "the tool failed unexpectedly"}
         latency = (time.perf_counter() - started) * 1000

@@ -7,7 +7,6 @@ from pydantic import BaseModel, Field
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus, ToolCallRecord
 from agentrail_runtime.models.base import Usage
 
-
 #: The longest message any agent API accepts (API Gateway's request models say the same).
 MAX_MESSAGE_CHARS = 8000
 

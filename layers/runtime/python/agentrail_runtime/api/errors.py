@@ -201,13 +201,17 @@ def install_error_handlers(app: AgentRestResolver) -> None:
     def _invalid(error: RequestValidationError) -> Response:
         if any(item.get("type") == "json_invalid" for item in error.errors()):
             return error_response(app, 400, "invalid_json", "The request body is not valid JSON.")
-        return error_response(app, 400, "invalid_request", "The request does not match the schema.", details=_validation_details(error))
+        return error_response(
+            app, 400, "invalid_request", "The request does not match the schema.", details=_validation_details(error)
+        )
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:
         return error_response(app, error.status, error.code, error.message, headers=error.headers)
 
-    app.answer(UnknownModelError, 400, "unknown_model", lambda error: f"Choose one of the configured models: {', '.join(error.allowed)}.")
+    app.answer(
+        UnknownModelError, 400, "unknown_model", lambda error: f"Choose one of the configured models: {', '.join(error.allowed)}."
+    )
 
     @app.exception_handler(ModelError)
     def _model_error(error: ModelError) -> Response:
@@ -231,7 +235,9 @@ def install_error_handlers(app: AgentRestResolver) -> None:
         return error_response(app, 500, "internal_error", "Something went wrong on our side; the request id identifies it.")
 
 
-def add_operational_routes(app: APIGatewayRestResolver, *, checks: Callable[[], Sequence[HealthCheck]], title: str, version: str) -> None:
+def add_operational_routes(
+    app: APIGatewayRestResolver, *, checks: Callable[[], Sequence[HealthCheck]], title: str, version: str
+) -> None:
     """``GET /health`` (200, or 503 when a check fails) and ``GET /openapi.json``, shared by every agent API."""
 
     @app.get(
@@ -248,4 +254,6 @@ def add_operational_routes(app: APIGatewayRestResolver, *, checks: Callable[[], 
 
     @app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
     def openapi() -> Response[str]:
-        return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema(title=title, version=version))
+        return Response(
+            status_code=200, content_type="application/json", body=app.get_openapi_json_schema(title=title, version=version)
+        )

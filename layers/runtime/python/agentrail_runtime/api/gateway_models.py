@@ -162,8 +162,12 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
     """The OpenAPI document of each agent API, by pattern: ``stateless``, ``stateful`` and ``async``."""
     with _placeholder_environment():
         return {
-            "stateless": stateless.create_stateless_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
-            "stateful": sessions.create_sessions_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
+            "stateless": stateless.create_stateless_app()
+            .get_openapi_schema()
+            .model_dump(mode="json", by_alias=True, exclude_none=True),
+            "stateful": sessions.create_sessions_app()
+            .get_openapi_schema()
+            .model_dump(mode="json", by_alias=True, exclude_none=True),
             "async": tasks.create_tasks_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
         }
 

@@ -17,8 +17,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime import aws
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
+from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
@@ -137,7 +137,10 @@ def create_sessions_app(
 
     app.answer(SessionNotFound, 404, "session_not_found", "No such session (it may have expired or been deleted).")
     app.answer(
-        TurnConflict, 409, "turn_in_progress", "Another message of this session was answered first; send yours again.",
+        TurnConflict,
+        409,
+        "turn_in_progress",
+        "Another message of this session was answered first; send yours again.",
         headers={"Retry-After": "1"},
     )
     app.answer(StateConflict, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
@@ -158,8 +161,16 @@ def create_sessions_app(
         responses={
             200: {"description": "The turn (reject policy)"},
             202: {"description": "Queued (enqueue policy)", "content": {"application/json": {"model": MessageAccepted}}},
-            **error_responses(400, 404, 409, 413, 502, 503, e404="No such session for this caller",
-                              e409="Another turn of this session was answered first; send again after Retry-After"),
+            **error_responses(
+                400,
+                404,
+                409,
+                413,
+                502,
+                503,
+                e404="No such session for this caller",
+                e409="Another turn of this session was answered first; send again after Retry-After",
+            ),
         },
     )
     def message(session_id: SessionId, request: Annotated[MessageRequest, Body()]) -> Response[TurnResponse | MessageAccepted]:
@@ -232,7 +243,9 @@ def create_sessions_app(
             raise ApiError(413, "state_too_large", f"The state document exceeds {MAX_STATE_BYTES} bytes.")
         return store.update_state(session_id, owner=owner(), data=request.data, expected_version=request.expected_version)
 
-    @app.delete("/sessions/<session_id>", summary="Erase a session and its history now", responses={204: {"description": "Erased"}})
+    @app.delete(
+        "/sessions/<session_id>", summary="Erase a session and its history now", responses={204: {"description": "Erased"}}
+    )
     def delete(session_id: SessionId) -> Response[None]:
         store.delete(session_id, owner=owner())
         return Response(status_code=204, content_type="application/json", body="")

@@ -111,15 +111,24 @@ def create_tasks_app(
             raise_on_no_idempotency_key=False,
             expires_after_seconds=24 * 3600,
         )
-        submit_once = idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)(submit)
+        submit_once = idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)(
+            submit
+        )
 
     app.answer(TaskNotFound, 404, "task_not_found", "No such task.")
     app.answer(TaskFinished, 409, "task_finished", lambda error: f"The task has already finished ({error.status.value}).")
-    app.answer(UnknownTaskType, 400, "unknown_task_type", lambda error: f"Choose one of the task types: {', '.join(error.known)}.")
-    app.answer(InvalidCallbackUrl, 400, "invalid_callback_url", str)
-    app.answer(IdempotencyValidationError, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
     app.answer(
-        IdempotencyAlreadyInProgressError, 409, "request_in_progress", "The same request is still being processed; retry shortly.",
+        UnknownTaskType, 400, "unknown_task_type", lambda error: f"Choose one of the task types: {', '.join(error.known)}."
+    )
+    app.answer(InvalidCallbackUrl, 400, "invalid_callback_url", str)
+    app.answer(
+        IdempotencyValidationError, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+    )
+    app.answer(
+        IdempotencyAlreadyInProgressError,
+        409,
+        "request_in_progress",
+        "The same request is still being processed; retry shortly.",
         headers={"Retry-After": "1"},
     )
 
@@ -128,9 +137,15 @@ def create_tasks_app(
         summary="Submit a task; answers 202 at once",
         responses={
             202: {"description": "Accepted: follow status_url"},
-            **error_responses(400, 409, 413, 422, e400="Invalid submission (nothing is queued)",
-                              e409="The same Idempotency-Key is still being processed",
-                              e422="Idempotency-Key reused with another payload"),
+            **error_responses(
+                400,
+                409,
+                413,
+                422,
+                e400="Invalid submission (nothing is queued)",
+                e409="The same Idempotency-Key is still being processed",
+                e422="Idempotency-Key reused with another payload",
+            ),
         },
     )
     def create(request: Annotated[TaskSubmission, Body()]) -> Response[TaskAccepted]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -12,8 +13,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.agent.loop import AgentCheckpoint, PendingToolCall
 from agentrail_runtime.approvals.models import (
     ApprovalRecord,
@@ -26,7 +25,8 @@ from agentrail_runtime.approvals.models import (
 )
 from agentrail_runtime.approvals.settings import ApprovalSettings, load_approval_settings
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
-from agentrail_runtime.aws import read_secret
+from agentrail_runtime.aws import LazyClient, read_secret
+from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.observability import logger
 from agentrail_runtime.signatures import InvalidSignature, verify
 
@@ -126,14 +126,23 @@ class ApprovalService:
         approval_id = approval_id_for(task_id, pending.tool_use_id, level)
         escalate = self.settings.timeout_policy == "escalate" and level == 0
         status = ApprovalStatus.ESCALATED if escalate else ApprovalStatus.EXPIRED
-        try:
+        # A decision that raced the timeout does not count: the workflow stopped waiting for it.
+        with contextlib.suppress(AlreadyDecided, ApprovalNotFound):
             self.approvals.decide(approval_id, status=status, actor="system:timeout", comment=None)
-        except (AlreadyDecided, ApprovalNotFound):
-            pass  # a decision raced the timeout; the workflow stopped waiting, so the decision did not count
         self.audit.append(
-            AuditEntry(approval_id=approval_id, at=self.now(), event="escalated" if escalate else "expired", actor="system:timeout", task_id=task_id)
+            AuditEntry(
+                approval_id=approval_id,
+                at=self.now(),
+                event="escalated" if escalate else "expired",
+                actor="system:timeout",
+                task_id=task_id,
+            )
         )
-        reason = "escalated after the approval timed out" if escalate else "the approval request timed out and was rejected automatically"
+        reason = (
+            "escalated after the approval timed out"
+            if escalate
+            else "the approval request timed out and was rejected automatically"
+        )
         return DecisionOutput(
             approval_id=approval_id,
             approved=False,
@@ -143,7 +152,9 @@ class ApprovalService:
             timed_out=True,
         )
 
-    def verified_decision(self, task_id: str, output: DecisionOutput, checkpoint_json: str | None) -> tuple[AgentCheckpoint, bool, str | None]:
+    def verified_decision(
+        self, task_id: str, output: DecisionOutput, checkpoint_json: str | None
+    ) -> tuple[AgentCheckpoint, bool, str | None]:
         """The tamper check before the tool runs: the checkpoint's pending call must hash to what was approved.
 
         Returns the checkpoint, whether the tool may run, and the reason given.
@@ -177,7 +188,9 @@ class ApprovalService:
             raise ApprovalNotFound
         return record
 
-    def list_visible(self, status: ApprovalStatus, principal: str, cognito_groups: Sequence[str], *, limit: int = 50) -> list[ApprovalRecord]:
+    def list_visible(
+        self, status: ApprovalStatus, principal: str, cognito_groups: Sequence[str], *, limit: int = 50
+    ) -> list[ApprovalRecord]:
         return self.approvals.list_by_status(status, limit=limit, accept=lambda r: self.visible(r, principal, cognito_groups))
 
     def decide(
@@ -201,16 +214,29 @@ class ApprovalService:
         member = may_decide(record) if may_decide else self.is_member(principal, cognito_groups, record.approver_group)
         if not member:
             self.audit.append(
-                AuditEntry(approval_id=approval_id, at=self.now(), event="refused", actor=principal,
-                           comment="not in the approver group", task_id=record.task_id)
+                AuditEntry(
+                    approval_id=approval_id,
+                    at=self.now(),
+                    event="refused",
+                    actor=principal,
+                    comment="not in the approver group",
+                    task_id=record.task_id,
+                )
             )
             raise NotAnApprover
         approve = request.decision == "approve"
         decided = self.approvals.decide(
-            approval_id, status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED, actor=principal, comment=request.comment
+            approval_id,
+            status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
+            actor=principal,
+            comment=request.comment,
         )
         output = DecisionOutput(
-            approval_id=approval_id, approved=approve, reason=request.comment, decided_by=principal, arguments_hash=decided.arguments_hash
+            approval_id=approval_id,
+            approved=approve,
+            reason=request.comment,
+            decided_by=principal,
+            arguments_hash=decided.arguments_hash,
         )
         try:
             self.sfn.send_task_success(taskToken=decided.task_token, output=output.model_dump_json())
@@ -221,13 +247,26 @@ class ApprovalService:
             # The record must not keep saying "approved" (or "rejected") for a decision nobody received.
             self.approvals.expire_decided(approval_id, decided=decided.status)
             self.audit.append(
-                AuditEntry(approval_id=approval_id, at=self.now(), event="expired", actor=principal,
-                           comment=f"decision arrived after the workflow stopped waiting ({code})", task_id=record.task_id)
+                AuditEntry(
+                    approval_id=approval_id,
+                    at=self.now(),
+                    event="expired",
+                    actor=principal,
+                    comment=f"decision arrived after the workflow stopped waiting ({code})",
+                    task_id=record.task_id,
+                )
             )
             raise ApprovalExpired from None
         self.audit.append(
-            AuditEntry(approval_id=approval_id, at=self.now(), event="approved" if approve else "rejected", actor=principal,
-                       comment=request.comment, task_id=record.task_id, arguments_hash=decided.arguments_hash)
+            AuditEntry(
+                approval_id=approval_id,
+                at=self.now(),
+                event="approved" if approve else "rejected",
+                actor=principal,
+                comment=request.comment,
+                task_id=record.task_id,
+                arguments_hash=decided.arguments_hash,
+            )
         )
         self._cancel_reminder(approval_id)
         logger.info("approval decided", extra={"event": "approval_decided", "approval_id": approval_id, "approved": approve})
@@ -278,7 +317,14 @@ class ApprovalService:
                 "Arn": s.event_bus_arn,
                 "RoleArn": s.scheduler_role_arn,
                 "EventBridgeParameters": {"Source": "agentrail_runtime.approvals", "DetailType": "Approval Reminder"},
-                "Input": json.dumps({"approval_id": record.approval_id, "task_id": record.task_id, "approver_group": record.approver_group, "summary": record.summary}),
+                "Input": json.dumps(
+                    {
+                        "approval_id": record.approval_id,
+                        "task_id": record.task_id,
+                        "approver_group": record.approver_group,
+                        "summary": record.summary,
+                    }
+                ),
             },
         )
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-
 from agentrail_runtime import aws
-from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
+from agentrail_runtime.clock import Clock, now
 
 STATUS_INDEX = "by_status"
 
@@ -70,11 +70,18 @@ class ApprovalStore:
         return record
 
     def get(self, approval_id: str) -> ApprovalRecord | None:
-        item = self.client.get_item(TableName=self.table_name, Key={"approval_id": {"S": approval_id}}, ConsistentRead=True).get("Item")
+        item = self.client.get_item(TableName=self.table_name, Key={"approval_id": {"S": approval_id}}, ConsistentRead=True).get(
+            "Item"
+        )
         return self._record(item) if item else None
 
     def list_by_status(
-        self, status: ApprovalStatus, *, limit: int = 50, accept: Callable[[ApprovalRecord], bool] = lambda _: True, max_pages: int = 20
+        self,
+        status: ApprovalStatus,
+        *,
+        limit: int = 50,
+        accept: Callable[[ApprovalRecord], bool] = lambda _: True,
+        max_pages: int = 20,
     ) -> list[ApprovalRecord]:
         """Up to ``limit`` approvals in ``status`` that ``accept`` keeps, newest first, paging through the index."""
         found: list[ApprovalRecord] = []
@@ -132,7 +139,7 @@ class ApprovalStore:
 
         Conditional on the record still holding ``decided``, so nothing else is ever overwritten.
         """
-        try:
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.table_name,
                 Key={"approval_id": {"S": approval_id}},
@@ -141,8 +148,6 @@ class ApprovalStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":expired": {"S": ApprovalStatus.EXPIRED.value}, ":decided": {"S": decided.value}},
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass
 
     def _record(self, item: dict[str, Any], *, with_token: bool = False) -> ApprovalRecord:
         record = ApprovalRecord(

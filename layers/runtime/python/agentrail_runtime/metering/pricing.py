@@ -38,7 +38,6 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = {
 }
 
 
-
 class PriceTable:
     """Looks up the price of a model spec (``provider:model-id``) by longest matching prefix.
 
@@ -57,7 +56,7 @@ class PriceTable:
         provider, _, model_id = model.partition(":")
         for prefix in INFERENCE_PROFILE_PREFIXES:  # a profile is priced like its model
             if model_id.startswith(prefix):
-                model_id = model_id[len(prefix):]
+                model_id = model_id[len(prefix) :]
                 break
         candidate = f"{provider}:{model_id}" if model_id else provider
         return next((self._prices[key] for key in self._keys if candidate.startswith(key)), None)

@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.contract import INFERENCE_PROFILE_PREFIXES  # noqa: F401 - re-exported for the providers
 
-StopReason = Literal[
-    "end_turn", "tool_use", "max_tokens", "stop_sequence", "guardrail_intervened", "content_filtered"
-]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "guardrail_intervened", "content_filtered"]
 
 
 class TextBlock(BaseModel):

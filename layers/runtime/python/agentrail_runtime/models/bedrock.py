@@ -130,9 +130,7 @@ class BedrockConverseModel(ModelProvider):
                 f"Model '{self.name}' is not available ({error.response['Error']['Code']}).", model=self.name
             ) from None
         except BotoCoreError as error:
-            raise ModelUnavailableError(
-                f"Bedrock could not be reached ({type(error).__name__}).", model=self.name
-            ) from None
+            raise ModelUnavailableError(f"Bedrock could not be reached ({type(error).__name__}).", model=self.name) from None
 
     def _translate(self, error: ClientError, state: RetryState) -> Exception:
         code = error.response.get("Error", {}).get("Code", "Unknown")

@@ -30,8 +30,50 @@ from agentrail_runtime.models.base import (
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 _STOPWORDS = frozenset(
-    "a an and are as at be by can do for from how i in is it me my of on or please the this to what when "
-    "where which who why with you your tool tools use uses using return returns".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "please",
+        "the",
+        "this",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+        "you",
+        "your",
+        "tool",
+        "tools",
+        "use",
+        "uses",
+        "using",
+        "return",
+        "returns",
+    ]
 )
 _FACT = re.compile(
     r"\bmy (?P<key>[a-z][a-z ]{0,40}?) (?:is|are) (?P<value>[^.?!,;\n]+?)(?=\s+and\s+my\s|[.?!,;\n]|$)", re.IGNORECASE
@@ -102,8 +144,10 @@ class LocalModel(ModelProvider):
         stop_reason: str,
         max_tokens: int,
     ) -> ModelResponse:
-        prompt = system + json.dumps([m.model_dump(mode="json") for m in messages]) + json.dumps(
-            [t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools]
+        prompt = (
+            system
+            + json.dumps([m.model_dump(mode="json") for m in messages])
+            + json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools])
         )
         output = json.dumps([block.model_dump(mode="json") for block in content])
         output_tokens = count_tokens(output)

@@ -156,7 +156,9 @@ def from_chat_completion(payload: dict[str, Any], model: str) -> ModelResponse:
             arguments = json.loads(call["function"].get("arguments") or "{}")
         except json.JSONDecodeError:
             arguments = {}
-        blocks.append(ToolUseBlock(id=call["id"], name=call["function"]["name"], input=arguments if isinstance(arguments, dict) else {}))
+        blocks.append(
+            ToolUseBlock(id=call["id"], name=call["function"]["name"], input=arguments if isinstance(arguments, dict) else {})
+        )
     usage = payload.get("usage") or {}
     return ModelResponse(
         message=Message(role="assistant", content=blocks),

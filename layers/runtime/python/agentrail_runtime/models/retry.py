@@ -76,9 +76,7 @@ def http_response(status_code: int, headers: Mapping[str, str] | None = None) ->
     return AWSResponse(url="", status_code=status_code, headers=dict(headers or {}), raw=None)
 
 
-def context_from_exception(
-    exc: BaseException, attempt: int, operation_model: Any = None
-) -> standard.RetryContext | None:
+def context_from_exception(exc: BaseException, attempt: int, operation_model: Any = None) -> standard.RetryContext | None:
     """Describe a failed attempt for botocore's checkers, or ``None`` if it is not an AWS/HTTP failure."""
     if isinstance(exc, ClientError):
         meta = exc.response.get("ResponseMetadata", {})
@@ -137,7 +135,7 @@ class Retrier:
             state.attempts = attempt
             try:
                 return fn()
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised if not retryable
+            except Exception as exc:
                 context = classify(exc, attempt)
                 if context is None:
                     raise

@@ -142,7 +142,13 @@ class SupervisorSteps:
         try:
             record = self.tasks.store.mark_running(task_id)
         except TaskFinished as finished:
-            return {"task_id": task_id, "finished": True, "status": finished.status.value, "items": [], "tolerance": self.tolerance}
+            return {
+                "task_id": task_id,
+                "finished": True,
+                "status": finished.status.value,
+                "items": [],
+                "tolerance": self.tolerance,
+            }
         exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
@@ -166,7 +172,9 @@ class SupervisorSteps:
             return {"index": index, "status": "skipped_budget"}
         result = self._run(self.worker, WORKER, task_id, text, remaining, state={"attempt": attempt})
         weak = is_weak(result.status, result.answer)
-        self.tasks.store.record_subtask(task_id, index, status="failed" if weak else "done", answer=result.answer, attempt=attempt)
+        self.tasks.store.record_subtask(
+            task_id, index, status="failed" if weak else "done", answer=result.answer, attempt=attempt
+        )
         if weak:
             raise SubtaskFailed(f"subtask {index} gave a failed or weak result on attempt {attempt}")
         return {"index": index, "status": "done"}
@@ -179,13 +187,29 @@ class SupervisorSteps:
         failed = [s for s in subtasks if s["status"] != "done"]
         if failed and round_ < self.max_review_rounds:
             items = [
-                {"task_id": task_id, "correlation_id": correlation_id, "index": s["index"], "text": s["text"], "attempt": s["attempts"] + 1}
+                {
+                    "task_id": task_id,
+                    "correlation_id": correlation_id,
+                    "index": s["index"],
+                    "text": s["text"],
+                    "attempt": s["attempts"] + 1,
+                }
                 for s in failed
             ]
-            logger.info("review re-runs subtasks", extra={"event": "review_rerun", "round": round_ + 1, "subtasks": [s["index"] for s in failed]})
+            logger.info(
+                "review re-runs subtasks",
+                extra={"event": "review_rerun", "round": round_ + 1, "subtasks": [s["index"] for s in failed]},
+            )
             return {"task_id": task_id, "budget_exceeded": False, "rerun": True, "round": round_ + 1, "items": items}
         share = 100.0 * len(failed) / max(1, len(subtasks))
-        return {"task_id": task_id, "budget_exceeded": False, "rerun": False, "round": round_, "items": [], "too_many_failed": share > self.tolerance}
+        return {
+            "task_id": task_id,
+            "budget_exceeded": False,
+            "rerun": False,
+            "round": round_,
+            "items": [],
+            "too_many_failed": share > self.tolerance,
+        }
 
     def synthesize(self, task_id: str, *, budget_exceeded: bool = False) -> dict[str, Any]:
         record = self.tasks.store.get(task_id)
@@ -198,7 +222,9 @@ class SupervisorSteps:
         answer = None
         if done and not over:
             findings = "\n".join(f"{s['index'] + 1}. {s['text']}: {s['answer']}" for s in done)
-            result = self._run(self.supervisor, SUPERVISOR, task_id, f"Synthesize one answer from these findings:\n{findings}", remaining)
+            result = self._run(
+                self.supervisor, SUPERVISOR, task_id, f"Synthesize one answer from these findings:\n{findings}", remaining
+            )
             answer = _tool_output(result, "summarize_findings") or result.answer
             # The synthesis itself may cross the limit: the task's totals now include its run.
             over = self.spend_limit.exceeded(
@@ -215,9 +241,9 @@ class SupervisorSteps:
                 model="multiple",
                 data={"subtasks": subtasks, "review_reruns": sum(max(0, s["attempts"] - 1) for s in subtasks)},
             ),
-            error=None if status == TaskStatus.SUCCEEDED else TaskError(
-                code=status.value, message="the spend limit was reached" if over else "every subtask failed"
-            ),
+            error=None
+            if status == TaskStatus.SUCCEEDED
+            else TaskError(code=status.value, message="the spend limit was reached" if over else "every subtask failed"),
         )
         return {"task_id": task_id, "status": status.value}
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import Tool, tool
+from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
 from agentrail_runtime.observability import correlate, logger
 from agentrail_runtime.service import AgentService
@@ -92,8 +92,16 @@ class AgentTeam:
     def report(self, outcome: AgentOutcome) -> None:
         self.send(self.orchestrator_queue_url, outcome)
 
-    def run_agent(self, agents: AgentService, extra_tools: Sequence[Tool], message: str, task_id: str, name: str,
-                  correlation_id: str | None, remaining_tokens: int | None) -> AgentResult:
+    def run_agent(
+        self,
+        agents: AgentService,
+        extra_tools: Sequence[Tool],
+        message: str,
+        task_id: str,
+        name: str,
+        correlation_id: str | None,
+        remaining_tokens: int | None,
+    ) -> AgentResult:
         """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded."""
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
         result = agent.run(message, context=ToolContext(principal=None, correlation_id=correlation_id))
@@ -123,14 +131,18 @@ class Router:
         correlate(record.correlation_id, task_id=task_id)
         exceeded, remaining = self.team.spend_limit.check(record)
         if exceeded:
-            self.team.report(AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded"))
+            self.team.report(
+                AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded")
+            )
             return None
         result = self.team.run_agent(self.agents, self.tools, record.message, task_id, ROUTER, record.correlation_id, remaining)
         if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED:
             # Not "unclassifiable": answering with a clarifying question here would hide the spend limit.
             logger.warning("router stopped by the spend limit", extra={"event": "route_budget_exceeded"})
             self.team.report(
-                AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded", trail=[ROUTER])
+                AgentOutcome(
+                    task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded", trail=[ROUTER]
+                )
             )
             return None
         target = handoff_target(result) or self.fallback
@@ -151,7 +163,14 @@ class Router:
             return None
         logger.info("request routed", extra={"event": "routed", "specialist": target, "fallback": handoff_target(result) is None})
         self.team.forward(
-            RoutedMessage(task_id=task_id, correlation_id=record.correlation_id, message=record.message, hop=1, sender=ROUTER, trail=[ROUTER]),
+            RoutedMessage(
+                task_id=task_id,
+                correlation_id=record.correlation_id,
+                message=record.message,
+                hop=1,
+                sender=ROUTER,
+                trail=[ROUTER],
+            ),
             target,
         )
         return target
@@ -174,27 +193,51 @@ class Specialist:
         trail = [*message.trail, self.name]
         exceeded, remaining = self.team.spend_limit.check(record)
         if exceeded:
-            outcome = AgentOutcome(task_id=message.task_id, correlation_id=message.correlation_id, agent=self.name,
-                                   kind="budget_exceeded", hop=message.hop, trail=trail)
+            outcome = AgentOutcome(
+                task_id=message.task_id,
+                correlation_id=message.correlation_id,
+                agent=self.name,
+                kind="budget_exceeded",
+                hop=message.hop,
+                trail=trail,
+            )
             self.team.report(outcome)
             return outcome
-        result = self.team.run_agent(self.agents, self.tools, message.message, message.task_id, self.name, message.correlation_id, remaining)
+        result = self.team.run_agent(
+            self.agents, self.tools, message.message, message.task_id, self.name, message.correlation_id, remaining
+        )
         target = handoff_target(result)
         if target is not None:
             if message.hop + 1 > self.team.max_hops:
                 logger.warning("routing loop stopped", extra={"event": "routing_loop", "hop": message.hop, "trail": trail})
-                outcome = AgentOutcome(task_id=message.task_id, correlation_id=message.correlation_id, agent=self.name,
-                                       kind="routing_loop", detail=f"stopped after {message.hop} hand-offs: {' > '.join(trail)}",
-                                       hop=message.hop, trail=trail)
+                outcome = AgentOutcome(
+                    task_id=message.task_id,
+                    correlation_id=message.correlation_id,
+                    agent=self.name,
+                    kind="routing_loop",
+                    detail=f"stopped after {message.hop} hand-offs: {' > '.join(trail)}",
+                    hop=message.hop,
+                    trail=trail,
+                )
                 self.team.report(outcome)
                 return outcome
             self.team.forward(message.model_copy(update={"hop": message.hop + 1, "sender": self.name, "trail": trail}), target)
             return None
-        kind = "answer" if result.status == AgentStatus.COMPLETED else (
-            "budget_exceeded" if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED else "failed"
+        kind = (
+            "answer"
+            if result.status == AgentStatus.COMPLETED
+            else ("budget_exceeded" if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED else "failed")
         )
-        outcome = AgentOutcome(task_id=message.task_id, correlation_id=message.correlation_id, agent=self.name, kind=kind,  # type: ignore[arg-type]
-                               answer=result.answer, detail=None if kind == "answer" else result.status.value, hop=message.hop, trail=trail)
+        outcome = AgentOutcome(
+            task_id=message.task_id,
+            correlation_id=message.correlation_id,
+            agent=self.name,
+            kind=kind,  # type: ignore[arg-type]
+            answer=result.answer,
+            detail=None if kind == "answer" else result.status.value,
+            hop=message.hop,
+            trail=trail,
+        )
         self.team.report(outcome)
         return outcome
 
@@ -214,7 +257,10 @@ class Orchestrator:
         status, error = {
             "answer": (TaskStatus.SUCCEEDED, None),
             "routing_loop": (TaskStatus.FAILED, TaskError(code="routing_loop", message=outcome.detail or "too many hand-offs")),
-            "budget_exceeded": (TaskStatus.BUDGET_EXCEEDED, TaskError(code="budget_exceeded", message="the task's spend limit was reached")),
+            "budget_exceeded": (
+                TaskStatus.BUDGET_EXCEEDED,
+                TaskError(code="budget_exceeded", message="the task's spend limit was reached"),
+            ),
             "failed": (TaskStatus.FAILED, TaskError(code="agent_failed", message=outcome.detail or "the agent did not finish")),
         }[outcome.kind]
         result = TaskResult(

@@ -26,15 +26,14 @@ import json
 import uuid
 from typing import Any
 
-
 from agentrail_runtime import aws
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
     SessionInfo,
-    SessionPage,
     SessionNotFound,
+    SessionPage,
     SessionStore,
     StateConflict,
     StateDocument,
@@ -245,7 +244,12 @@ class DynamoDBSessionStore(SessionStore):
                     {
                         "Put": {
                             "TableName": self.table_name,
-                            "Item": {"pk": _s(session.session_id), "sk": _s(SUMMARY), "text": _s(text), "through": _n(dropped[-1].number)},
+                            "Item": {
+                                "pk": _s(session.session_id),
+                                "sk": _s(SUMMARY),
+                                "text": _s(text),
+                                "through": _n(dropped[-1].number),
+                            },
                         }
                     }
                 )

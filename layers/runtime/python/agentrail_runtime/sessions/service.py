@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import AgentResult
+from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.models.local import count_tokens
 from agentrail_runtime.observability import logger
@@ -86,7 +86,9 @@ class SessionAgent:
             done = next((t for t in [*window.older, *window.turns] if message_id and t.message_id == message_id), None)
             if done is not None:
                 return TurnOutcome(session=window.session, turn=done, replayed=True)
-            context = ToolContext(session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(window.state.data))
+            context = ToolContext(
+                session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(window.state.data)
+            )
             result = self.agents.run(message, model=model, history=window.history(self.history_detail), context=context)
             turn = self._turn(window, result, message_id)
             try:
@@ -113,4 +115,3 @@ class SessionAgent:
             cost_usd=result.cost_usd,
             tokens=count_tokens(compact),
         )
-

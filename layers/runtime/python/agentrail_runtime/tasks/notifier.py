@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 
-from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.aws import read_secret
+from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.observability import logger
-from agentrail_runtime.tasks.settings import WebhookSettings
 from agentrail_runtime.signatures import SIGNATURE_HEADER, signature_header
+from agentrail_runtime.tasks.settings import WebhookSettings
 from agentrail_runtime.tasks.webhook import validate_callback_url
 
 
@@ -50,10 +50,16 @@ class WebhookNotifier:
         if not url:
             return {"delivered": False, "reason": "no callback_url"}
         validate_callback_url(url, allow_insecure=self.allow_insecure)
-        payload = {key: detail.get(key) for key in ("task_id", "task_type", "status", "finished_at", "steps", "usage", "cost_usd", "error")}
+        payload = {
+            key: detail.get(key)
+            for key in ("task_id", "task_type", "status", "finished_at", "steps", "usage", "cost_usd", "error")
+        }
         body = json.dumps(payload, sort_keys=True).encode()
         timestamp = int(self._clock())
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature_header(read_secret(self.secret_id).encode(), timestamp, body)}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature_header(read_secret(self.secret_id).encode(), timestamp, body),
+        }
         try:
             response = self._http.post(url, content=body, headers=headers)
         except httpx.TransportError as error:

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
-from agentrail_runtime.models.base import ModelError, ModelRequestError
+from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.metrics import emit_task_metrics
+from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, metrics
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TASK_FINISHED, TaskEvents
@@ -34,9 +34,13 @@ class TaskSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S", description="What the agent should do.")
-    task_type: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Routes the task (queue or workflow).")
+    task_type: str = Field(
+        default="default", pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Routes the task (queue or workflow)."
+    )
     model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
-    callback_url: str | None = Field(default=None, min_length=1, max_length=2048, description="Receives a signed POST when the task finishes.")
+    callback_url: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="Receives a signed POST when the task finishes."
+    )
     metadata: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=16, description="Echoed in the task record (at most 16 values of 256 characters)."
     )
@@ -52,7 +56,9 @@ def _status_for(result: AgentResult) -> tuple[TaskStatus, TaskError | None]:
     if result.status == AgentStatus.COMPLETED:
         return TaskStatus.SUCCEEDED, None
     if result.status == AgentStatus.AWAITING_APPROVAL:
-        return TaskStatus.FAILED, TaskError(code="approval_required", message="A tool needs approval but this task type has no approval workflow.")
+        return TaskStatus.FAILED, TaskError(
+            code="approval_required", message="A tool needs approval but this task type has no approval workflow."
+        )
     return TaskStatus.FAILED, TaskError(code=result.status.value, message=f"The agent stopped: {result.status.value}.")
 
 
@@ -246,12 +252,17 @@ class TaskService:
         finished or was cancelled: nothing is written or announced."""
         record = self.store.finish(task_id, status=status, result=result, error=error, expected=expected)
         if record is None:
-            logger.info("task outcome discarded: finished or cancelled meanwhile", extra={"event": "task_result_discarded", "task_id": task_id})
+            logger.info(
+                "task outcome discarded: finished or cancelled meanwhile",
+                extra={"event": "task_result_discarded", "task_id": task_id},
+            )
             return None
         self.events.publish(TASK_FINISHED, record)
         log = logger.info if status == TaskStatus.SUCCEEDED else logger.warning
-        log("task finished", extra={"event": "task_finished", "task_id": task_id, "status": status.value,
-                                    "error": error.code if error else None})
+        log(
+            "task finished",
+            extra={"event": "task_finished", "task_id": task_id, "status": status.value, "error": error.code if error else None},
+        )
         return record
 
     def complete(self, task_id: str, result: AgentResult, *, agent: str | None = None) -> TaskRecord | None:

@@ -10,10 +10,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-
-from agentrail_runtime.clock import Clock, now
 from agentrail_runtime import aws
 from agentrail_runtime.aws import S3Payloads
+from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.models.base import Usage
 from agentrail_runtime.tasks.models import (
     CANCELLABLE,
@@ -100,7 +99,9 @@ class TaskStore:
             TableName=self.table_name, Item=self._item(record), ConditionExpression="attribute_not_exists(task_id)"
         )
 
-    def mark_running(self, task_id: str, *, resumable: Iterable[TaskStatus] = (TaskStatus.QUEUED, TaskStatus.RUNNING)) -> TaskRecord:
+    def mark_running(
+        self, task_id: str, *, resumable: Iterable[TaskStatus] = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+    ) -> TaskRecord:
         """Move to ``running`` (counting the attempt). Raises :class:`TaskFinished` if cancelled or finished."""
         now = self.now()
         allowed = tuple(resumable)
@@ -111,7 +112,12 @@ class TaskStore:
                 UpdateExpression="SET #status = :running, updated_at = :now, started_at = if_not_exists(started_at, :now) ADD attempts :one",
                 ConditionExpression=f"attribute_exists(task_id) AND #status IN ({', '.join(_values(allowed))})",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":running": {"S": TaskStatus.RUNNING.value}, ":now": {"N": str(now)}, ":one": {"N": "1"}, **_values(allowed)},
+                ExpressionAttributeValues={
+                    ":running": {"S": TaskStatus.RUNNING.value},
+                    ":now": {"N": str(now)},
+                    ":one": {"N": "1"},
+                    **_values(allowed),
+                },
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -187,8 +193,12 @@ class TaskStore:
         """
         fields = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
         totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
-        values: dict[str, Any] = {":in": {"N": str(usage.input_tokens)}, ":out": {"N": str(usage.output_tokens)},
-                                  ":calls": {"N": "1"}, ":steps": {"N": str(steps)}}
+        values: dict[str, Any] = {
+            ":in": {"N": str(usage.input_tokens)},
+            ":out": {"N": str(usage.output_tokens)},
+            ":calls": {"N": "1"},
+            ":steps": {"N": str(steps)},
+        }
         if cost_usd is not None:
             fields["usd"] = cost_usd
             totals["total_cost_usd"] = "usd"
@@ -243,9 +253,12 @@ class TaskStore:
         )
 
     def last_error(self, task_id: str) -> TaskError | None:
-        item = self.client.get_item(
-            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="last_error_json, error_json"
-        ).get("Item") or {}
+        item = (
+            self.client.get_item(
+                TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="last_error_json, error_json"
+            ).get("Item")
+            or {}
+        )
         raw = item.get("last_error_json") or item.get("error_json")
         return TaskError.model_validate_json(raw["S"]) if raw else None
 
@@ -302,9 +315,15 @@ class TaskStore:
 
     def subtasks(self, task_id: str) -> list[dict[str, Any]]:
         """Every subtask of ``task_id`` in order: index, text, status, answer, attempts."""
-        parent = self.client.get_item(
-            TableName=self.table_name, Key={"task_id": {"S": task_id}}, ProjectionExpression="subtask_count", ConsistentRead=True
-        ).get("Item") or {}
+        parent = (
+            self.client.get_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                ProjectionExpression="subtask_count",
+                ConsistentRead=True,
+            ).get("Item")
+            or {}
+        )
         count = int(parent.get("subtask_count", {"N": "0"})["N"])
         found = {}
         for index in range(count):  # a plan has a handful of subtasks: plain consistent reads
@@ -330,7 +349,11 @@ class TaskStore:
 
     def save_checkpoint(self, task_id: str, checkpoint: str, *, steps: int, usage: Usage) -> None:
         """Keep a long task's agent state between workflow steps (in the item, or in S3 when large)."""
-        values: dict[str, Any] = {":now": {"N": str(self.now())}, ":steps": {"N": str(steps)}, ":usage": {"S": usage.model_dump_json()}}
+        values: dict[str, Any] = {
+            ":now": {"N": str(self.now())},
+            ":steps": {"N": str(steps)},
+            ":usage": {"S": usage.model_dump_json()},
+        }
         if len(checkpoint.encode()) > INLINE_LIMIT:
             update = "SET checkpoint_s3_key = :key, updated_at = :now, steps = :steps, usage_json = :usage REMOVE checkpoint_json"
             values[":key"] = {"S": self._offload(f"checkpoints/{task_id}.json", checkpoint)}
@@ -411,7 +434,9 @@ class TaskStore:
             }
         if "total_input_tokens" in item:
             # The sum over every agent that worked on the task.
-            data["usage"] = Usage(input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"]))
+            data["usage"] = Usage(
+                input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"])
+            )
             data["steps"] = int(item.get("total_steps", {"N": "0"})["N"])
         if "result_json" in item:
             data["result"] = json.loads(item["result_json"]["S"])

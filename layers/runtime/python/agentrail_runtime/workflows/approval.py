@@ -36,10 +36,18 @@ class ApprovalSteps:
         except AlreadyDecided:
             logger.warning("approval already decided; request ignored", extra={"event": "approval_request_ignored"})
             return record
-        waiting = self.tasks.store.set_status(task_id, TaskStatus.WAITING_APPROVAL, expected=(TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL))
+        waiting = self.tasks.store.set_status(
+            task_id, TaskStatus.WAITING_APPROVAL, expected=(TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL)
+        )
         self.approvals.audit.append(
-            AuditEntry(approval_id=record.approval_id, at=record.requested_at, event="requested" if level == 0 else "escalated",
-                       actor=task.owner, task_id=task_id, arguments_hash=record.arguments_hash)
+            AuditEntry(
+                approval_id=record.approval_id,
+                at=record.requested_at,
+                event="requested" if level == 0 else "escalated",
+                actor=task.owner,
+                task_id=task_id,
+                arguments_hash=record.arguments_hash,
+            )
         )
         if waiting:
             self.tasks.events.publish(
@@ -48,7 +56,9 @@ class ApprovalSteps:
                 {"approval_id": record.approval_id, "summary": record.summary, "approver_group": record.approver_group},
             )
         self.approvals.schedule_reminder(record)
-        logger.info("approval requested", extra={"event": "approval_requested", "approval_id": record.approval_id, "level": level})
+        logger.info(
+            "approval requested", extra={"event": "approval_requested", "approval_id": record.approval_id, "level": level}
+        )
         return record
 
     def on_timeout(self, task_id: str, *, level: int = 0) -> DecisionOutput:

@@ -29,7 +29,9 @@ from agentrail_runtime.tasks.store import TaskFinished
 from agentrail_runtime.workflows.approval import ApprovalSteps
 
 
-def progress(task_id: str, status: str, *, done: bool, awaiting_approval: bool = False, steps: int | None = None) -> dict[str, Any]:
+def progress(
+    task_id: str, status: str, *, done: bool, awaiting_approval: bool = False, steps: int | None = None
+) -> dict[str, Any]:
     """What every step answers the workflow. Each field is always present: the state machines' ResultSelectors
     read them all, and a missing one is a States.Runtime error that fails the execution."""
     answer: dict[str, Any] = {"task_id": task_id, "done": done, "awaiting_approval": awaiting_approval, "status": status}
@@ -105,7 +107,9 @@ class LongTaskSteps:
         checkpoint, approved, reason = self.approvals.approvals.verified_decision(task_id, decision, raw)
         self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
         agent = self.tasks.agents.agent(record.model)
-        result = agent.advance(checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason))
+        result = agent.advance(
+            checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason)
+        )
         return self._outcome(task_id, result)
 
     def _outcome(self, task_id: str, result: AgentResult) -> dict[str, Any]:
@@ -114,7 +118,10 @@ class LongTaskSteps:
         if result.status == AgentStatus.IN_PROGRESS or (waiting and self.approvals is not None):
             assert result.checkpoint is not None
             store.save_checkpoint(task_id, result.checkpoint.model_dump_json(), steps=result.steps, usage=result.usage)
-            logger.info("long task checkpoint", extra={"event": "task_checkpoint", "task_id": task_id, "steps": result.steps, "awaiting_approval": waiting})
+            logger.info(
+                "long task checkpoint",
+                extra={"event": "task_checkpoint", "task_id": task_id, "steps": result.steps, "awaiting_approval": waiting},
+            )
             status = TaskStatus.WAITING_APPROVAL if waiting else TaskStatus.RUNNING
             return progress(task_id, status.value, done=False, awaiting_approval=waiting, steps=result.steps)
         finished = self.tasks.complete(task_id, result)
