@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -18,7 +18,7 @@ from constructs import Construct
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, default_resource
 from agentrail_constructs.sources import handler_dir
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -205,9 +205,7 @@ class AgentFunction(Construct):
             )
         self.log_group.grant_write(self.role)
         # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
-        self.function.node.default_child.add_metadata(  # type: ignore[union-attr]
-            "cfn-lint", {"config": {"ignore_checks": ["W3005"]}}
-        )
+        default_resource(self.function).add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
         initial = options.provisioned_concurrency or (options.provisioned_scaling.min_capacity if options.provisioned_scaling else None)
         self.alias = lambda_.Alias(
             self,
@@ -331,13 +329,13 @@ class AgentFunction(Construct):
                 ),
             ),
         )
-        layer.node.default_child.add_metadata("agentrail:layer", "agent")  # type: ignore[union-attr]
+        default_resource(layer).add_metadata("agentrail:layer", "agent")
         return layer
 
-    def _default_policy(self) -> Construct:
+    def _default_policy(self) -> CfnResource:
         policy = self.role.node.try_find_child("DefaultPolicy")
         assert policy is not None
-        return policy.node.default_child  # type: ignore[return-value]
+        return default_resource(policy)
 
     def _acknowledge_tracing_policy(self) -> None:
         self.acknowledge_policy(
