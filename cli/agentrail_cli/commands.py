@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # command runs, so `agentrail --help` works on a plain install and a missing extra is one sentence (extras.py).
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operational subcommands on the ``agentrail`` parser."""
     call = commands.add_parser("call", help="send one signed request to an API (SigV4 with your AWS credentials, or an API key)")
     call.add_argument("url", help="the stage URL, e.g. https://abc.execute-api.us-east-1.amazonaws.com/v1")
