@@ -198,7 +198,7 @@ class AgentFunction(Construct):
         )
         if options.runtime.name == DEFAULT_RUNTIME.name:
             acknowledge(
-                self.function.node.default_child,  # type: ignore[arg-type]
+                default_resource(self.function),
                 "L1",
                 f"{DEFAULT_RUNTIME.name} by design: its layers ship bytecode compiled by that same CPython, and the "
                 "newer python3.14 has no interpreter on the build machine to compile it (see README, Layers)",
