@@ -23,12 +23,12 @@ LAYER_DEPENDENCIES := layers/agentrail_layers/dependencies
 LAMBDA_PYTHON := 3.13
 LOCK_ARGS ?=
 
-.PHONY: help setup lock demo local synth test test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
+.PHONY: help setup lock demo local synth test test-lint test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
 	@echo "make local   same, then keep serving on 127.0.0.1:$(PORT) until Ctrl-C"
-	@echo "make test    set up and run the whole test suite (unit, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
+	@echo "make test    set up and run the whole test suite (lint and types, unit, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
 	@echo "make lock    re-resolve the dependencies layer's lock (LOCK_ARGS=--upgrade to move every version)"
@@ -74,7 +74,14 @@ define run_tier
 	exit $$rc
 endef
 
-test: setup test-unit test-integration test-infra test-e2e test-time-travel
+test: setup test-lint test-unit test-integration test-infra test-e2e test-time-travel
+
+# The gates that read the code without running it: ruff's lint rules and format, mypy's types ([tool.ruff], [tool.mypy]).
+test-lint: setup
+	@echo "== lint, format and types =="
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-unit: setup
 	$(call run_tier,tests/unit)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # command runs, so `agentrail --help` works on a plain install and a missing extra is one sentence (extras.py).
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operational subcommands on the ``agentrail`` parser."""
     call = commands.add_parser("call", help="send one signed request to an API (SigV4 with your AWS credentials, or an API key)")
     call.add_argument("url", help="the stage URL, e.g. https://abc.execute-api.us-east-1.amazonaws.com/v1")
@@ -153,15 +153,18 @@ def run_openapi(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     }.items():
         os.environ.setdefault(key, value)
     if args.pattern == "stateless":
-        from agentrail_runtime.api.stateless import API_TITLE, API_VERSION
-        from agentrail_runtime.api.stateless import create_stateless_app as create
+        from agentrail_runtime.api import stateless
+
+        title, version, resolver = stateless.API_TITLE, stateless.API_VERSION, stateless.create_stateless_app()
     elif args.pattern == "stateful":
-        from agentrail_runtime.api.sessions import API_TITLE, API_VERSION  # type: ignore[assignment]
-        from agentrail_runtime.api.sessions import create_sessions_app as create
+        from agentrail_runtime.api import sessions
+
+        title, version, resolver = sessions.API_TITLE, sessions.API_VERSION, sessions.create_sessions_app()
     else:
-        from agentrail_runtime.api.tasks import API_TITLE, API_VERSION  # type: ignore[assignment]
-        from agentrail_runtime.api.tasks import create_tasks_app as create
-    document = create().get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+        from agentrail_runtime.api import tasks
+
+        title, version, resolver = tasks.API_TITLE, tasks.API_VERSION, tasks.create_tasks_app()
+    document = resolver.get_openapi_json_schema(title=title, version=version)
     if args.output:
         args.output.write_text(document + "\n")
         print(f"wrote {args.output}", file=out)

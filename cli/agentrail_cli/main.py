@@ -113,6 +113,7 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
             print(f"\n(no tour for {endpoint.pattern or endpoint.stack} yet)", file=out)
             continue
         toured += 1
+        auth: ApiKeyAuth | IamAuth
         if endpoint.api_key:
             auth = ApiKeyAuth(endpoint.api_key)
             how = "API key"

@@ -30,7 +30,8 @@ class Target:
     auth: httpx.Auth | None
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url)
+        # boto3-stubs types one overload per literal service name; any name is taken here.
+        return self.session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def output(self, key: str) -> str:
         value = self.outputs.get(key)

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, default_resource
 from constructs import Construct
 
 
@@ -165,13 +165,13 @@ class AgentApi(Construct):
             wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=options.web_acl_arn)
         elif existing_rest_api is None:
             acknowledge(
-                self.stage.node.default_child,
+                default_resource(self.stage),
                 "APIG3",
                 "No WAF by default: a web ACL costs money while idle and its rules are owner-specific. "
                 "Pass web_acl_arn to associate one; stage throttling and authentication are always on.",
             )
         if existing_rest_api is None and options.account_cloudwatch_role:
-            role = self.rest_api.node.find_child("CloudWatchRole").node.default_child
+            role = default_resource(self.rest_api.node.find_child("CloudWatchRole"))
             acknowledge(
                 role,
                 "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
@@ -255,19 +255,22 @@ class AgentApi(Construct):
             )
             models = {"application/json": model}
         auth = self.options.auth
-        method_options: dict[str, object] = {}
+        # None leaves an option unset (jsii passes it as undefined).
+        authorizer: apigw.IAuthorizer | None = None
+        authorization_scopes: list[str] | None = None
+        api_key_required: bool | None = None
         if authenticated_by_function:
-            method_options["authorization_type"] = apigw.AuthorizationType.NONE
+            authorization_type = apigw.AuthorizationType.NONE
         elif auth.kind == "iam":
-            method_options["authorization_type"] = apigw.AuthorizationType.IAM
+            authorization_type = apigw.AuthorizationType.IAM
         elif auth.kind == "cognito":
-            method_options["authorization_type"] = apigw.AuthorizationType.COGNITO
-            method_options["authorizer"] = self.authorizer
+            authorization_type = apigw.AuthorizationType.COGNITO
+            authorizer = self.authorizer
             if auth.scopes:
-                method_options["authorization_scopes"] = list(auth.scopes)
+                authorization_scopes = list(auth.scopes)
         else:
-            method_options["authorization_type"] = apigw.AuthorizationType.NONE
-            method_options["api_key_required"] = True
+            authorization_type = apigw.AuthorizationType.NONE
+            api_key_required = True
         created = resource.add_method(
             method,
             apigw.LambdaIntegration(target, proxy=True, allow_test_invoke=False),
@@ -275,9 +278,12 @@ class AgentApi(Construct):
             request_models=models,
             request_parameters={f"method.request.{k}": v for k, v in (request_parameters or {}).items()} or None,
             operation_name=operation_name,
-            **method_options,
+            authorization_type=authorization_type,
+            authorizer=authorizer,
+            authorization_scopes=authorization_scopes,
+            api_key_required=api_key_required,
         )
-        cfn_method = created.node.default_child
+        cfn_method = default_resource(created)
         if authenticated_by_function:
             for rule in ("APIG4", "COG4"):
                 acknowledge(cfn_method, rule, authenticated_by_function)

@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
 from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix, logical_id
+from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
@@ -148,7 +148,7 @@ class ApprovalWorkflow(Construct):
                 encryption_key=key,
             )
             acknowledge(
-                self.webhook_secret.node.default_child,
+                default_resource(self.webhook_secret),
                 "SMG4",
                 "The chat tool holds this key out of band; rotating it is a coordinated change with that tool, "
                 "not an automatic schedule.",
@@ -217,7 +217,7 @@ class ApprovalWorkflow(Construct):
                     stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.schedule_group.ref}/*")
                 ],
             )
-            self.reminder_role.grant_pass_role(fn)
+            self.reminder_role.grant_pass_role(fn.grant_principal)
             agent_function.acknowledge_policy(
                 f"IAM5[Resource::{arn_prefix(self, 'scheduler')}:schedule/<{logical_id(self.schedule_group)}>/*]",
                 "Reminder schedules are named by approval id, unknown in advance; only this group's schedules.",

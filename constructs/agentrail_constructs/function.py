@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -17,7 +17,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, default_resource
 from agentrail_constructs.sources import handler_dir
 from constructs import Construct
 
@@ -198,16 +198,14 @@ class AgentFunction(Construct):
         )
         if options.runtime.name == DEFAULT_RUNTIME.name:
             acknowledge(
-                self.function.node.default_child,  # type: ignore[arg-type]
+                default_resource(self.function),
                 "L1",
                 f"{DEFAULT_RUNTIME.name} by design: its layers ship bytecode compiled by that same CPython, and the "
                 "newer python3.14 has no interpreter on the build machine to compile it (see README, Layers)",
             )
         self.log_group.grant_write(self.role)
         # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
-        self.function.node.default_child.add_metadata(  # type: ignore[union-attr]
-            "cfn-lint", {"config": {"ignore_checks": ["W3005"]}}
-        )
+        default_resource(self.function).add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
         initial = options.provisioned_concurrency or (
             options.provisioned_scaling.min_capacity if options.provisioned_scaling else None
         )
@@ -337,13 +335,13 @@ class AgentFunction(Construct):
                 ),
             ),
         )
-        layer.node.default_child.add_metadata("agentrail:layer", "agent")  # type: ignore[union-attr]
+        default_resource(layer).add_metadata("agentrail:layer", "agent")
         return layer
 
-    def _default_policy(self) -> Construct:
+    def _default_policy(self) -> CfnResource:
         policy = self.role.node.try_find_child("DefaultPolicy")
         assert policy is not None
-        return policy.node.default_child  # type: ignore[return-value]
+        return default_resource(policy)
 
     def _acknowledge_tracing_policy(self) -> None:
         self.acknowledge_policy(

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 import jsii
 from aws_cdk import (
@@ -35,6 +36,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_lambda as lambda_
 
+from agentrail_constructs.nag import default_resource
 from agentrail_constructs.sources import Interpreter, dependencies_lock, find_interpreter, runtime_package_dir
 from constructs import Construct
 
@@ -200,8 +202,14 @@ class _PipPlatformInstall:
         return True
 
 
-def _singleton(scope: Construct, construct_id: str) -> Construct | None:
-    return Stack.of(scope).node.try_find_child(construct_id)
+_Layer = TypeVar("_Layer", bound=lambda_.LayerVersion)
+
+
+def _singleton(scope: Construct, construct_id: str, kind: type[_Layer]) -> _Layer | None:
+    found = Stack.of(scope).node.try_find_child(construct_id)
+    if found is not None and not isinstance(found, kind):
+        raise TypeError(f"{found.node.path} is not a {kind.__name__}; the id {construct_id} is agentrail's")
+    return found
 
 
 def _compile_in_container(interpreter: Interpreter | None) -> str:
@@ -242,13 +250,13 @@ class RuntimeLayer(lambda_.LayerVersion):
             ),
         )
         _warn_unless_compiled(self, bytecode, version)
-        self.node.default_child.add_metadata(LAYER_KIND_METADATA, "runtime")  # type: ignore[union-attr]
+        default_resource(self).add_metadata(LAYER_KIND_METADATA, "runtime")
 
     @classmethod
     def of(cls, scope: Construct, *, runtime: lambda_.Runtime) -> RuntimeLayer:
         """One runtime layer per stack and Python runtime, shared by every function."""
         construct_id = f"AgentrailRuntimeLayer{runtime.name.replace('.', '')}"
-        return _singleton(scope, construct_id) or cls(Stack.of(scope), construct_id, runtime=runtime)  # type: ignore[return-value]
+        return _singleton(scope, construct_id, cls) or cls(Stack.of(scope), construct_id, runtime=runtime)
 
 
 class DependenciesLayer(lambda_.LayerVersion):
@@ -300,11 +308,11 @@ class DependenciesLayer(lambda_.LayerVersion):
             ),
         )
         _warn_unless_compiled(self, bytecode, version)
-        self.node.default_child.add_metadata(LAYER_KIND_METADATA, "dependencies")  # type: ignore[union-attr]
+        default_resource(self).add_metadata(LAYER_KIND_METADATA, "dependencies")
 
     @classmethod
     def of(cls, scope: Construct, *, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> DependenciesLayer:
         """One dependencies layer per stack, runtime and architecture."""
         construct_id = f"AgentrailDependenciesLayer{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
-        found = _singleton(scope, construct_id)
-        return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)  # type: ignore[return-value]
+        found = _singleton(scope, construct_id, cls)
+        return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)

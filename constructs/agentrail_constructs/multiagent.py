@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, execution_arn_pattern
+from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern
 from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from agentrail_constructs.renames import renamed_class, renamed_keywords
 from agentrail_constructs.sources import handler_dir
@@ -394,8 +394,8 @@ class HierarchicalAgents(Construct):
                 "A distributed Map runs each subtask as a child execution whose name the service generates; "
                 "these statements cover only this state machine's own executions and their map runs."
             )
-            acknowledge(policy.node.default_child, f"IAM5[Resource::{executions}:*]", reason)
-            acknowledge(policy.node.default_child, f"IAM5[Resource::{executions}/*:*]", reason)
+            acknowledge(default_resource(policy), f"IAM5[Resource::{executions}:*]", reason)
+            acknowledge(default_resource(policy), f"IAM5[Resource::{executions}/*:*]", reason)
         return machine
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnElement, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnElement, CfnResource, Stack, Token, Validations
 
 from constructs import IConstruct
 
@@ -20,6 +20,20 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledging {rule} needs a real reason, not {reason!r}")
     Validations.of(construct).acknowledge(Acknowledgment(id=f"{PACK}::{PACK}-{rule}", reason=reason))
+
+
+def default_resource(construct: IConstruct) -> CfnResource:
+    """The CloudFormation resource behind an L2 construct (its node's default child).
+
+    Raises
+    ------
+    TypeError
+        When ``construct`` has no CloudFormation resource as its default child.
+    """
+    child = construct.node.default_child
+    if not isinstance(child, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource as its default child: {child!r}")
+    return child
 
 
 def arn_prefix(scope: IConstruct, service: str) -> str:
@@ -47,6 +61,6 @@ def execution_arn_pattern(state_machine: IConstruct) -> str:
 
 def logical_id(construct: IConstruct) -> str:
     """The CloudFormation logical id of a resource (or of an L2's default resource), as cdk-nag names it in findings."""
-    element = construct if isinstance(construct, CfnElement) else construct.node.default_child
+    element = construct if isinstance(construct, CfnElement) else default_resource(construct)
     stack = Stack.of(construct)
-    return stack.resolve(stack.get_logical_id(element))  # type: ignore[arg-type]
+    return stack.resolve(stack.get_logical_id(element))

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, default_resource
 from constructs import Construct
 
 
-def _encryption(key: kms.IKey | None) -> dict[str, object]:
+class _Encryption(TypedDict, total=False):
+    """The encryption keyword arguments of ``sqs.Queue``."""
+
+    encryption: sqs.QueueEncryption
+    encryption_master_key: kms.IKey
+
+
+def _encryption(key: kms.IKey | None) -> _Encryption:
     if key is not None:
         return {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key}
     return {"encryption": sqs.QueueEncryption.SQS_MANAGED}
@@ -34,7 +43,7 @@ def dead_letter_queue(
         **_encryption(encryption_key),
     )
     acknowledge(
-        queue.node.default_child,  # type: ignore[arg-type]
+        default_resource(queue),
         "SQS3",
         "This queue is itself the dead-letter queue; its messages are inspected and redriven with `agentrail dlq`.",
     )

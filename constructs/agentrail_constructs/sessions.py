@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
@@ -78,7 +79,7 @@ class SessionTable(Construct):
         self.encryption_key = options.encryption_key
         self.offload_bucket: s3.Bucket | None = None
         self.cleanup_function: AgentFunction | None = None
-        self.cleanup_dead_letter_queue = None
+        self.cleanup_dead_letter_queue: sqs.Queue | None = None
         if existing_table is not None:
             self.table: dynamodb.ITable = existing_table
             return
@@ -117,7 +118,7 @@ class SessionTable(Construct):
         self.cleanup_dead_letter_queue = dead_letter_queue(self, "CleanupFailures", encryption_key=self.encryption_key)
         self.cleanup_function.function.add_event_source(
             sources.DynamoEventSource(
-                self.table,  # type: ignore[arg-type]
+                self.table,
                 starting_position=lambda_.StartingPosition.LATEST,
                 batch_size=50,
                 bisect_batch_on_error=True,
@@ -251,7 +252,8 @@ class StatefulAgent(Construct):
         self.function = self.agent_function.function
         self.alias = self.agent_function.alias
         self._configure(self.agent_function)
-        self.queue = self.dead_letter_queue = None
+        self.queue: sqs.Queue | None = None
+        self.dead_letter_queue: sqs.Queue | None = None
         self.worker: AgentFunction | None = None
         if options.concurrency == "enqueue":
             self._build_queue(function_options)

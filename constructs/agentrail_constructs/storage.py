@@ -10,7 +10,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, default_resource
 from constructs import Construct
 
 
@@ -74,5 +74,5 @@ def private_bucket(
         removal_policy=removal_policy,
         lifecycle_rules=list(lifecycle_rules) or None,
     )
-    acknowledge(bucket.node.default_child, "S1", access_log_reason)  # type: ignore[arg-type]
+    acknowledge(default_resource(bucket), "S1", access_log_reason)
     return bucket

@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, execution_arn_pattern
+from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
@@ -268,7 +268,9 @@ class AsyncAgent(Construct):
             )  # fmt: skip
             self.approval_workflow.grant_decisions(self.agent_function)
             self.add_workflow_route(self.approval_workflow.state_machine, self.approval_workflow.task_types)
-        self.webhook_secret = self.notifier = self.notifier_dead_letter_queue = None
+        self.webhook_secret: secretsmanager.Secret | None = None
+        self.notifier: AgentFunction | None = None
+        self.notifier_dead_letter_queue: sqs.Queue | None = None
         if options.webhooks:
             self._build_webhooks()
         self.api = AgentApi(
@@ -310,7 +312,7 @@ class AsyncAgent(Construct):
             encryption_key=self.task_table.encryption_key,
         )
         acknowledge(
-            self.webhook_secret.node.default_child,
+            default_resource(self.webhook_secret),
             "SMG4",
             "Receivers verify signatures with this key, which they hold out of band; rotating it is a coordinated "
             "change with them (update the secret value, then the receivers), not an automatic schedule.",

@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
 from agentrail_constructs.contract import contract
-from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.nag import acknowledge, default_resource
 from constructs import Construct
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
@@ -151,10 +151,10 @@ def standard_state_machine(
     policy = machine.role.node.try_find_child("DefaultPolicy")
     assert policy is not None
     acknowledge(
-        policy.node.default_child,  # type: ignore[arg-type]
+        default_resource(policy),
         "IAM5[Resource::*]",
         "X-Ray tracing and CloudWatch Logs delivery for Step Functions support no resource-level permissions.",
     )
     # CDK adds DependsOn on the role next to the GetAtt that already orders it (cfn-lint W3005).
-    machine.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})  # type: ignore[union-attr]
+    default_resource(machine).add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
     return machine, log_group

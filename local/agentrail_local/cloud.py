@@ -63,10 +63,9 @@ class MotoClients:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                client = self._clients[service] = self._session.client(
-                    service,
-                    endpoint_url=self.endpoint_url,
-                    config=self._config,  # type: ignore[call-overload]
+                # boto3-stubs types one overload per literal service name; any name is taken here.
+                client = self._clients[service] = self._session.client(  # type: ignore[call-overload]
+                    service, endpoint_url=self.endpoint_url, config=self._config
                 )
             return client
 

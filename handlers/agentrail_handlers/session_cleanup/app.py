@@ -12,7 +12,8 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    # The event source mapping filters to REMOVE events of "~meta" items.
+    # The event source mapping filters to REMOVE events of "~meta" items, whose stream record carries the keys.
+    assert record.dynamodb is not None
     session_id = record.dynamodb.keys["pk"]
     purged = store.purge(session_id)
     logger.info("session purged", extra={"event": "session_purged", "session_id": session_id, "items": purged})

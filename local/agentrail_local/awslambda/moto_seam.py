@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core import config as moto_config
@@ -136,14 +136,15 @@ def target_input(target: Mapping[str, Any], message: Mapping[str, Any]) -> Any:
     if target.get("InputPath"):
         from jsonpath_ng.ext import parse
 
-        found = parse(target["InputPath"]).find(event)  # type: ignore[no-untyped-call]
+        found = parse(target["InputPath"]).find(event)
         return found[0].value if found else None
     transformer = target.get("InputTransformer")
     if transformer:
         return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event={**event, "ingestion-time": message.get("ingestion-time")},  # type: ignore[arg-type]
+            # moto's TypedDict of an event admits no None, which a message without one of the fields leaves.
+            event={**event, "ingestion-time": message.get("ingestion-time")},  # type: ignore[typeddict-item]
         )
     return event
 
@@ -185,8 +186,13 @@ def _set_error(environment: ExecutionEnvironment, error: Any) -> None:
 
 
 def _patch_step_functions(enabled: bool) -> None:
-    ExecutionWorker.stop = _stop_execution if enabled else _original_stop  # type: ignore[method-assign]
-    ExecutionEnvironment.set_error = _set_error if enabled else _original_set_error  # type: ignore[method-assign]
+    # Patching a method with a plain function: mypy compares it with the bound signature (assignment).
+    if enabled:
+        ExecutionWorker.stop = _stop_execution  # type: ignore[method-assign,assignment]
+        ExecutionEnvironment.set_error = _set_error  # type: ignore[method-assign,assignment]
+    else:
+        ExecutionWorker.stop = _original_stop  # type: ignore[method-assign]
+        ExecutionEnvironment.set_error = _original_set_error  # type: ignore[method-assign]
 
 
 class MotoServer:
@@ -214,9 +220,9 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # The state-machine parser warns about fields it ignores (ToleratedFailurePercentage...) on every create.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.ERROR)
-        self._previous_config = copy.deepcopy(dict(moto_config.default_user_config))
+        self._previous_config = copy.deepcopy(dict(_moto_user_config()))
         for service, settings in MOTO_CONFIG.items():
-            moto_config.default_user_config.setdefault(service, {}).update(settings)  # type: ignore[misc]
+            _moto_user_config().setdefault(service, {}).update(settings)
         _reset_moto()
         _patch_step_functions(True)
         self._server.start()
@@ -234,9 +240,14 @@ class MotoServer:
         else:
             os.environ["MOTO_PORT"] = self._previous_port
         if self._previous_config is not None:
-            moto_config.default_user_config.clear()
-            moto_config.default_user_config.update(self._previous_config)  # type: ignore[typeddict-item]
+            _moto_user_config().clear()
+            _moto_user_config().update(self._previous_config)
         _reset_moto()
+
+
+def _moto_user_config() -> dict[str, Any]:
+    """moto's process-wide configuration, changed in place: a TypedDict in moto's annotations, a plain dict at run time."""
+    return cast(dict[str, Any], moto_config.default_user_config)
 
 
 def _reset_moto() -> None:

@@ -21,7 +21,8 @@ def client(service: str, *, config: Config | None = None) -> Any:
     # boto3 is imported on first use: a function whose invocation makes no client never loads it.
     import boto3
 
-    return boto3.client(service, config=RETRIES.merge(config) if config is not None else RETRIES)
+    # boto3-stubs types one overload per literal service name; this function takes any name and returns Any.
+    return boto3.client(service, config=RETRIES.merge(config) if config is not None else RETRIES)  # type: ignore[call-overload]
 
 
 def resource(service: str, *, config: Config | None = None) -> Any:
@@ -29,7 +30,8 @@ def resource(service: str, *, config: Config | None = None) -> Any:
     # Imported on first use, as in client().
     import boto3
 
-    return boto3.resource(service, config=RETRIES.merge(config) if config is not None else RETRIES)
+    # As in client(): the stubs know literal service names only.
+    return boto3.resource(service, config=RETRIES.merge(config) if config is not None else RETRIES)  # type: ignore[call-overload]
 
 
 class LazyClient:

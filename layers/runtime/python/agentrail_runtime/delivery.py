@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,13 +19,13 @@ def batch_handler(
     processor: BasePartialBatchProcessor,
     *,
     idempotency: IdempotencyConfig | None = None,
-) -> Callable[[dict, LambdaContext], dict]:
+) -> Callable[[dict, LambdaContext], PartialItemFailureResponse]:
     """The Lambda handler of a consumer: each record through ``record_handler``, the failed ones reported back
     (``batchItemFailures``) so only they are retried. With ``idempotency`` (from :func:`once_per`), in-progress
     records expire with the invocation's remaining time."""
 
     @observed()
-    def handler(event: dict, context: LambdaContext) -> dict:
+    def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
         if idempotency is not None:
             idempotency.register_lambda_context(context)
         return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

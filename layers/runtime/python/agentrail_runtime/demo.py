@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
@@ -15,7 +16,7 @@ from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.tools import ToolError, tool
 from agentrail_runtime.clock import now
 
-_OPERATORS = {
+_OPERATORS: dict[type[ast.operator | ast.unaryop], Callable[..., float]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -124,7 +125,14 @@ def current_time(timezone: str = "UTC") -> str:
     return datetime.fromtimestamp(now(), zone).isoformat(timespec="seconds")
 
 
-_ORDERS = {
+class _Order(TypedDict):
+    status: str
+    carrier: str | None
+    eta: str
+    total_usd: float
+
+
+_ORDERS: dict[str, _Order] = {
     "A-1001": {"status": "shipped", "carrier": "UPS", "eta": "2026-12-02", "total_usd": 42.5},
     "A-1002": {"status": "processing", "carrier": None, "eta": "2026-12-05", "total_usd": 189.0},
     "A-1003": {"status": "delivered", "carrier": "DHL", "eta": "2026-11-20", "total_usd": 18.99},
@@ -157,7 +165,7 @@ def issue_refund(
     order = _ORDERS.get(order_id.upper())
     if order is None:
         raise ToolError("no order with this id")
-    if amount_usd > float(order["total_usd"]):  # type: ignore[arg-type]
+    if amount_usd > order["total_usd"]:
         raise ToolError("the refund exceeds the order total")
     _REFUNDS[order_id.upper()] = _REFUNDS.get(order_id.upper(), 0.0) + amount_usd
     return {"order_id": order_id.upper(), "refunded_usd": amount_usd, "status": "refund issued"}

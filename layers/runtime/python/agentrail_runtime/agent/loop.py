@@ -357,7 +357,7 @@ class _Run:
                 )
                 return self.finish(AgentStatus.AWAITING_APPROVAL, pending=pending)
             results.append(self._execute(tool, tool_use, arguments))
-        self.append(Message(role="user", content=results))
+        self.append(Message(role="user", content=[*results]))
         return None
 
     def _handoff(self, tool_uses: list[ToolUseBlock]) -> str | None:
@@ -417,7 +417,7 @@ class _Run:
                 latency_ms=round(latency_ms, 3),
             )
         )
-        status = "success" if outcome == "success" else "error"
+        status: Literal["success", "error"] = "success" if outcome == "success" else "error"
         return ToolResultBlock(tool_use_id=tool_use.id, content=content, status=status)
 
     def _log_tool(self, name: str, outcome: str, latency_ms: float) -> None:

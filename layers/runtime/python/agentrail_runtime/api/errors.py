@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
@@ -21,6 +21,10 @@ from agentrail_runtime.health import HealthCheck, HealthReport, run_checks
 from agentrail_runtime.models.base import ModelError
 from agentrail_runtime.observability import logger, tracer
 from agentrail_runtime.service import UnknownModelError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 
 class ErrorField(BaseModel):
@@ -50,7 +54,7 @@ _STANDARD_ERRORS = {
 }
 
 
-def error_responses(*codes: int, **descriptions: str) -> dict[int, dict[str, Any]]:
+def error_responses(*codes: int, **descriptions: str) -> dict[int, OpenAPIResponse]:
     """OpenAPI ``responses`` entries with :class:`ErrorBody` for ``codes`` (override a text with ``e409="..."``)."""
     return {
         code: {
@@ -158,7 +162,9 @@ class AgentRestResolver(APIGatewayRestResolver):
     def _resolve(self) -> ResponseBuilder:
         if body_size(self) > self.max_request_bytes:
             message = f"The request body exceeds the limit of {self.max_request_bytes} bytes."
-            builder = ResponseBuilder(error_response(self, 413, "payload_too_large", message))
+            builder: ResponseBuilder[APIGatewayProxyEvent] = ResponseBuilder(
+                error_response(self, 413, "payload_too_large", message)
+            )
         else:
             builder = super()._resolve()
         request_id = _request_id(self)

@@ -194,7 +194,7 @@ def create_sessions_app(
         )
         return Response(status_code=200, content_type="application/json", body=body)
 
-    def _enqueue(session_id: str, caller: str, request: MessageRequest) -> Response[MessageAccepted]:
+    def _enqueue(session_id: str, caller: str, request: MessageRequest) -> Response[TurnResponse | MessageAccepted]:
         store.get_session(session_id, owner=caller)
         sessions.agents.model(request.model)  # an unknown model is refused now, not in the worker
         message_id = uuid.uuid4().hex
@@ -248,7 +248,7 @@ def create_sessions_app(
     )
     def delete(session_id: SessionId) -> Response[None]:
         store.delete(session_id, owner=owner())
-        return Response(status_code=204, content_type="application/json", body="")
+        return Response(status_code=204, content_type="application/json", body=None)
 
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

@@ -210,7 +210,7 @@ class AuditLog:
             AuditEntry(
                 approval_id=item["approval_id"]["S"],
                 at=int(item["at"]["N"]),
-                event=item["event"]["S"],  # type: ignore[arg-type]
+                event=item["event"]["S"],
                 actor=item["actor"]["S"],
                 comment=item.get("comment", {}).get("S"),
                 task_id=item.get("task_id", {}).get("S"),

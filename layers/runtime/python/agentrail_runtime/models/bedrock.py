@@ -17,6 +17,7 @@ from agentrail_runtime.models.base import (
     ModelResponse,
     ModelThrottledError,
     ModelUnavailableError,
+    StopReason,
     TextBlock,
     ToolResultBlock,
     ToolSpec,
@@ -27,7 +28,7 @@ from agentrail_runtime.models.retry import Retrier, RetryState, context_from_exc
 
 _REJECTED = {"ValidationException", "AccessDeniedException", "ResourceNotFoundException"}
 _THROTTLED = {"ThrottlingException", "ModelNotReadyException", "TooManyRequestsException"}
-_STOP_REASONS = {
+_STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
     "tool_use": "tool_use",
     "max_tokens": "max_tokens",
@@ -170,7 +171,7 @@ def from_converse_response(response: dict[str, Any], model: str) -> ModelRespons
     usage = response.get("usage", {})
     return ModelResponse(
         message=Message(role="assistant", content=blocks),
-        stop_reason=_STOP_REASONS.get(response.get("stopReason", "end_turn"), "end_turn"),  # type: ignore[arg-type]
+        stop_reason=_STOP_REASONS.get(response.get("stopReason", "end_turn"), "end_turn"),
         usage=Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0)),
         model=model,
     )

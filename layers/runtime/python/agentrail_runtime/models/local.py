@@ -21,6 +21,7 @@ from agentrail_runtime.models.base import (
     Message,
     ModelProvider,
     ModelResponse,
+    StopReason,
     TextBlock,
     ToolResultBlock,
     ToolSpec,
@@ -141,7 +142,7 @@ class LocalModel(ModelProvider):
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         content: list[Any],
-        stop_reason: str,
+        stop_reason: StopReason,
         max_tokens: int,
     ) -> ModelResponse:
         prompt = (
@@ -156,7 +157,7 @@ class LocalModel(ModelProvider):
             content, stop_reason, output_tokens = [TextBlock(text=truncated)], "max_tokens", max_tokens
         return ModelResponse(
             message=Message(role="assistant", content=content),
-            stop_reason=stop_reason,  # type: ignore[arg-type]
+            stop_reason=stop_reason,
             usage=Usage(input_tokens=count_tokens(prompt), output_tokens=output_tokens),
             model=self.name,
         )

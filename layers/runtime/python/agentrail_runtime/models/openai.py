@@ -21,6 +21,7 @@ from agentrail_runtime.models.base import (
     ModelResponse,
     ModelThrottledError,
     ModelUnavailableError,
+    StopReason,
     TextBlock,
     ToolResultBlock,
     ToolSpec,
@@ -29,7 +30,12 @@ from agentrail_runtime.models.base import (
 )
 from agentrail_runtime.models.retry import Retrier, RetryState, http_response
 
-_FINISH_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "content_filtered"}
+_FINISH_REASONS: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "content_filtered",
+}
 
 
 def _classify(exc: BaseException, attempt: int) -> standard.RetryContext | None:
@@ -162,7 +168,7 @@ def from_chat_completion(payload: dict[str, Any], model: str) -> ModelResponse:
     usage = payload.get("usage") or {}
     return ModelResponse(
         message=Message(role="assistant", content=blocks),
-        stop_reason=_FINISH_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"),  # type: ignore[arg-type]
+        stop_reason=_FINISH_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"),
         usage=Usage(input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)),
         model=model,
     )

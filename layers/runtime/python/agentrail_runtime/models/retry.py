@@ -41,13 +41,14 @@ class RetryState:
 
 def _policy(max_attempts: int, max_backoff: float, rand: Callable[[], float]) -> standard.RetryPolicy:
     transient = standard.TransientRetryableChecker(
-        transient_error_codes=[*standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES, *_EXTRA_TRANSIENT_CODES]
+        # botocore's own list, extended; a private attribute, so its stubs leave it out.
+        transient_error_codes=[*standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES, *_EXTRA_TRANSIENT_CODES]  # type: ignore[attr-defined]
     )
     checker = standard.OrRetryChecker(
         [
             transient,
             standard.ThrottledRetryableChecker(),
-            standard.ThrottlingStatusCodeChecker(),
+            standard.ThrottlingStatusCodeChecker(),  # type: ignore[attr-defined]  # in the botocore of boto3 1.44; botocore-stubs 1.43 lacks it
             standard.ModeledRetryableChecker(),
         ]
     )
@@ -55,7 +56,7 @@ def _policy(max_attempts: int, max_backoff: float, rand: Callable[[], float]) ->
         retry_checker=_AndMaxAttempts(standard.MaxAttemptsChecker(max_attempts), checker),
         # Without a throttling detector botocore scales every delay from 50 ms; throttling needs its 1 s base.
         retry_backoff=standard.ExponentialBackoff(
-            max_backoff=max_backoff,
+            max_backoff=max_backoff,  # type: ignore[arg-type]  # botocore computes min(max_backoff, delay): a float works; the stubs say int
             random=rand,
             throttling_detector=standard.ThrottlingErrorDetector(standard.RetryEventAdapter()),
         ),
@@ -73,7 +74,8 @@ class _AndMaxAttempts(standard.BaseRetryableChecker):
 
 def http_response(status_code: int, headers: Mapping[str, str] | None = None) -> AWSResponse:
     """An ``AWSResponse`` carrying only what the retry checkers read."""
-    return AWSResponse(url="", status_code=status_code, headers=dict(headers or {}), raw=None)
+    # The checkers only .get() headers; a dict keeps them as the caller gave them (the stubs want botocore's HTTPHeaders).
+    return AWSResponse(url="", status_code=status_code, headers=dict(headers or {}), raw=None)  # type: ignore[arg-type]
 
 
 def context_from_exception(exc: BaseException, attempt: int, operation_model: Any = None) -> standard.RetryContext | None:

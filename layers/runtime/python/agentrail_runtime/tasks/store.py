@@ -191,7 +191,7 @@ class TaskStore:
 
         The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost.
         """
-        fields = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
+        fields: dict[str, float] = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
         totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
         values: dict[str, Any] = {
             ":in": {"N": str(usage.input_tokens)},

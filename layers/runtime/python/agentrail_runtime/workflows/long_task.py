@@ -125,8 +125,8 @@ class LongTaskSteps:
             status = TaskStatus.WAITING_APPROVAL if waiting else TaskStatus.RUNNING
             return progress(task_id, status.value, done=False, awaiting_approval=waiting, steps=result.steps)
         finished = self.tasks.complete(task_id, result)
-        status = finished.status.value if finished else "cancelled"
-        return progress(task_id, status, done=True, steps=result.steps)
+        final_status = finished.status.value if finished else "cancelled"
+        return progress(task_id, final_status, done=True, steps=result.steps)
 
     def fail(self, task_id: str, error: dict[str, Any]) -> dict[str, Any]:
         failed = self.tasks.fail(task_id, short_cause(error))
