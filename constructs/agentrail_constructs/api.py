@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aws_cdk import CfnOutput
 from aws_cdk import aws_apigateway as apigw
@@ -15,6 +15,9 @@ from aws_cdk import aws_wafv2 as wafv2
 
 from agentrail_constructs.nag import acknowledge, default_resource
 from constructs import Construct
+
+if TYPE_CHECKING:
+    from agentrail_constructs.function import AgentFunction
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class AgentApiOptions:
     """A WAFv2 web ACL to associate with the stage. Default: none."""
     account_cloudwatch_role: bool = True
     """Create the account-wide role API Gateway needs to write execution logs. Default: true."""
+    iam_identity: Literal["role", "session"] = "role"
+    """Who an IAM caller that assumed a role is, as owner, requester and approver: the role, or each session of it.
+    The caller chooses the session name, so ``session`` is sound only when the role's trust policy pins it
+    (``sts:RoleSessionName`` and ``sts:SourceIdentity`` conditions, see the README). Default: ``role``."""
 
 
 #: Options that configure the stage of a REST API the construct creates: not used with an existing REST API.
@@ -308,6 +315,11 @@ class AgentApi(Construct):
         route and served by ``target`` (pass the ``live`` alias)."""
         self.add_function_route("/health", "GET", target, operation_name="Health")
         self.add_function_route("/openapi.json", "GET", target, operation_name="OpenApi")
+
+    def serve_with(self, agent_function: AgentFunction) -> None:
+        """Tell a function that serves this API's routes how this API identifies callers (``AGENT_IAM_IDENTITY``)."""
+        if self.options.iam_identity != "role":
+            agent_function.add_environment("AGENT_IAM_IDENTITY", self.options.iam_identity)
 
     @property
     def url(self) -> str:

@@ -363,7 +363,7 @@ class HierarchicalAgents(Construct):
         plan = invoke("Plan", {"action": "plan", **TASK_FIELDS}, "$.work")
         work = invoke(
             "Work",
-            {"action": "work", **TASK_FIELDS, "index.$": "$.index", "text.$": "$.text", "attempt.$": "$.attempt"},
+            {"action": "work", **TASK_FIELDS, "index.$": "$.index", "attempt.$": "$.attempt"},
             None,
         )
         fan_out = sfn.DistributedMap(

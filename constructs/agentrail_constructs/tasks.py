@@ -276,6 +276,7 @@ class AsyncAgent(Construct):
         self.api = AgentApi(
             self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail async agent"
         )
+        self.api.serve_with(self.agent_function)
         self.rest_api = self.api.rest_api
         self._build_routes()
         if self.approval_workflow is not None:

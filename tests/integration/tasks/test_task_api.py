@@ -185,7 +185,8 @@ def test_an_unknown_task_id_is_404(api, api_event, call):
 
 def test_another_callers_task_is_404_for_reads_and_cancels(aws, api, api_event, call):
     task_id = call(api, api_event("submit")).body["task_id"]
-    mallory = {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-caller/mallory"}
+    # Another role: a session of the owner's role, whatever its name, is the owner (the role is the identity).
+    mallory = {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-partner/mallory"}
 
     read = call(api, api_event("get-task", task_id=task_id, caller=mallory))
     cancel = call(api, api_event("cancel-task", task_id=task_id, caller=mallory))

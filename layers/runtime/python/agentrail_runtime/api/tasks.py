@@ -93,7 +93,7 @@ def create_tasks_app(
     tasks = tasks or TaskService.from_settings(task_settings, settings)
     if persistence is None and task_settings.idempotency_table:
         persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
 
     owner = app.principal
 
