@@ -57,7 +57,13 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
         (APIGW_LOGS_ROLE, f"{scope}/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", f"{scope}/Api/RestApi/DeploymentStage.v1/Resource"),
         *_methods(
-            f"{scope}/Api", "tasks/POST", "tasks/{task_id}/GET", "tasks/{task_id}/DELETE", "health/GET", "openapi.json/GET"
+            f"{scope}/Api",
+            "tasks/POST",
+            "tasks/{task_id}/GET",
+            "tasks/{task_id}/DELETE",
+            "webhooks/secret/GET",
+            "health/GET",
+            "openapi.json/GET",
         ),
     }
 
