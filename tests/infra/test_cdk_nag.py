@@ -338,9 +338,9 @@ def test_other_auth_modes_pass_the_checks(app_factory: Callable[..., cdk.App], a
     app = app_factory()
     stack = cdk.Stack(app, "Probe")
     options = (
-        ApiAuth.api_key()
+        ApiAuth.api_key(clients=["acme", "globex"])
         if auth == "api_key"
-        else ApiAuth.cognito([cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_Example1")])
+        else ApiAuth.cognito([cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_Example1")], scopes=["agents/invoke"])
     )
     StatelessAgent(stack, "StatelessAgent", api_options=AgentApiOptions(auth=options))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
