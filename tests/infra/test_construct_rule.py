@@ -275,7 +275,9 @@ def test_stage_options_together_with_an_existing_rest_api_are_refused_naming_the
 def test_auth_options_apply_to_the_routes_on_an_existing_rest_api(synthesize: Any) -> None:
     def build(stack: cdk.Stack) -> StatelessAgent:
         mine = apigw.RestApi(stack, "Mine")
-        return StatelessAgent(stack, "Agent", existing_rest_api=mine, api_options=AgentApiOptions(auth=ApiAuth.api_key()))
+        return StatelessAgent(
+            stack, "Agent", existing_rest_api=mine, api_options=AgentApiOptions(auth=ApiAuth.api_key(single_tenant=True))
+        )
 
     _, synth = synthesize(build)
 

@@ -3,6 +3,10 @@
 Header: ``X-Agentrail-Signature: t=<unix seconds>,v1=<hex digest>``. The same
 scheme signs outgoing task notifications and verifies incoming approval
 decisions from chat tools.
+
+Outgoing task notifications are signed with a key of their own per task owner,
+derived from the deployment's signing secret (:func:`receiver_secret`): one
+receiver's key neither verifies nor forges another owner's notifications.
 """
 
 from __future__ import annotations
@@ -47,6 +51,24 @@ def parse_header(header: str | None) -> SignedHeader:
     return SignedHeader(int(match["t"]), match["v1"])
 
 
+#: Binds derived keys to their use, so a key derived here is never valid for another purpose of the same secret.
+_RECEIVER_KEY_LABEL = b"agentrail task webhook v1\x00"
+
+
+def receiver_secret(master: bytes, owner: str) -> str:
+    """The signing key of ``owner``'s task webhooks: HMAC-SHA256 of the owner under the deployment's secret.
+
+    HMAC is a pseudorandom function, so keys of different owners are independent, and one key reveals
+    neither the secret nor another key. Rotating the secret changes every owner's key.
+
+    Returns
+    -------
+    str
+        ``whsec_`` and 64 hex digits; a receiver verifies with its UTF-8 bytes.
+    """
+    return "whsec_" + hmac.new(master, _RECEIVER_KEY_LABEL + owner.encode(), hashlib.sha256).hexdigest()
+
+
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
@@ -78,6 +100,7 @@ __all__ = [
     "InvalidSignature",
     "SignedHeader",
     "parse_header",
+    "receiver_secret",
     "sign",
     "signature_header",
     "verify",
