@@ -22,8 +22,13 @@ TRAVEL_TIERS ?= tests/unit tests/integration
 LAYER_DEPENDENCIES := layers/agentrail_layers/dependencies
 LAMBDA_PYTHON := 3.13
 LOCK_ARGS ?=
+# checkov (the infra tier's policy scan) in a venv of its own: it pins boto3 and packaging older than ours.
+# requirements.in (the pin) -> requirements.lock (every package, with hashes), resolved for this host's Python.
+CHECKOV_LOCK := tests/infra/checkov
+CHECKOV_VENV := .checkov
+CHECKOV_PYTHON := 3.11
 
-.PHONY: help setup lock demo local synth test test-lint test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
+.PHONY: help setup lock checkov-lock demo local synth test test-lint test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
@@ -32,6 +37,7 @@ help:
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
 	@echo "make lock    re-resolve the dependencies layer's lock (LOCK_ARGS=--upgrade to move every version)"
+	@echo "make checkov-lock  re-resolve checkov's hashed lock (LOCK_ARGS=--upgrade to move every version)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt $(LAYER_DEPENDENCIES)/requirements.in $(LAYER_DEPENDENCIES)/constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +52,12 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# pip checks every hash of the lock; the infra tier finds checkov at $(CHECKOV_VENV)/bin/checkov.
+$(CHECKOV_VENV)/.installed: $(CHECKOV_LOCK)/requirements.lock
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r $(CHECKOV_LOCK)/requirements.lock
+	touch $@
+
 # uv resolves for another platform (pip cannot); its hashes cover every wheel of each release, so the one
 # lock serves arm64 and x86_64 functions alike. constraints.txt is the lock without hashes: the venv
 # (any Python >= 3.11, any platform) installs the same versions, and pip checks no hashes there.
@@ -55,6 +67,10 @@ lock: setup
 		--custom-compile-command "make lock" $(LOCK_ARGS) requirements.in -o requirements.lock
 	{ echo "# The versions of requirements.lock without hashes, so the venv installs them too. Written by make lock."; \
 		sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' $(LAYER_DEPENDENCIES)/requirements.lock; } > $(LAYER_DEPENDENCIES)/constraints.txt
+
+checkov-lock: setup
+	cd $(CHECKOV_LOCK) && $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(CHECKOV_PYTHON) \
+		--custom-compile-command "make checkov-lock" $(LOCK_ARGS) requirements.in -o requirements.lock
 
 demo: setup
 	$(BIN)/agentrail local --tour $(if $(PATTERNS),--patterns $(PATTERNS))
@@ -74,7 +90,7 @@ define run_tier
 	exit $$rc
 endef
 
-test: setup test-lint test-unit test-integration test-infra test-e2e test-time-travel
+test: setup $(CHECKOV_VENV)/.installed test-lint test-unit test-integration test-infra test-e2e test-time-travel
 
 # The gates that read the code without running it: ruff's lint rules and format, mypy's types ([tool.ruff], [tool.mypy]).
 test-lint: setup
@@ -87,7 +103,7 @@ test-unit: setup
 	$(call run_tier,tests/unit)
 test-integration: setup
 	$(call run_tier,tests/integration)
-test-infra: setup
+test-infra: setup $(CHECKOV_VENV)/.installed
 	$(call run_tier,tests/infra)
 test-e2e: setup
 	$(call run_tier,tests/e2e)

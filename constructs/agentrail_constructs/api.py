@@ -14,7 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 
-from agentrail_constructs.nag import acknowledge, default_resource
+from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
+from agentrail_constructs.storage import log_group
 from constructs import Construct
 
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
@@ -257,8 +258,8 @@ class AgentApi(Construct):
         CfnOutput(self, "Url", value=self.rest_api.url, description="Invoke URL of the stage")
 
     def _build_rest_api(self, options: AgentApiOptions, description: str) -> apigw.RestApi:
-        self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=options.access_log_retention)
-        return apigw.RestApi(
+        self.access_log_group = log_group(self, "AccessLogs", retention=options.access_log_retention)
+        rest_api = apigw.RestApi(
             self,
             "RestApi",
             description=description or f"agentrail API {self.node.path}",
@@ -279,6 +280,13 @@ class AgentApi(Construct):
                 ),
             ),
         )  # fmt: skip
+        skip_checkov(
+            default_resource(rest_api.deployment_stage),
+            "CKV_AWS_120",
+            "Agent answers are per caller and mostly to POSTs: a stage cache could serve one caller's answer to "
+            "another, and it is billed by the hour while idle.",
+        )
+        return rest_api
 
     def _build_auth(self, options: AgentApiOptions) -> None:
         auth = options.auth
@@ -380,6 +388,7 @@ class AgentApi(Construct):
         if authenticated_by_function:
             for rule in ("APIG4", "COG4"):
                 acknowledge(cfn_method, rule, authenticated_by_function)
+            skip_checkov(cfn_method, "CKV_AWS_59", authenticated_by_function)
             return created
         if auth.kind != "cognito":
             acknowledge(

@@ -19,11 +19,19 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
 from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id
+from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id, skip_checkov
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.storage import secure_table, string_key
+from agentrail_constructs.storage import (
+    APPROVAL_TABLE_ACTIONS,
+    AUDIT_TABLE_ACTIONS,
+    AUDIT_TABLE_DENIED,
+    NO_KEY_GIVEN,
+    grant_table,
+    secure_table,
+    string_key,
+)
 from agentrail_constructs.task_table import TaskTable
 from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
@@ -126,7 +134,10 @@ class ApprovalWorkflow(Construct):
         self.task_table = task_table
         self.event_bus = event_bus
         key = task_table.encryption_key
-        self.approvals_table = secure_table(self, "ApprovalsTable", partition_key="approval_id", encryption_key=key)
+        # Records expire 30 days after their decision deadline (the runtime's ApprovalStore writes purge_at).
+        self.approvals_table = secure_table(
+            self, "ApprovalsTable", partition_key="approval_id", time_to_live_attribute="purge_at", encryption_key=key
+        )
         self.approvals_table.add_global_secondary_index(
             index_name="by_status",
             partition_key=string_key("status"),
@@ -150,6 +161,8 @@ class ApprovalWorkflow(Construct):
                 generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
                 encryption_key=key,
             )
+            if key is None:
+                skip_checkov(default_resource(self.webhook_secret), "CKV_AWS_149", NO_KEY_GIVEN)
             acknowledge(
                 default_resource(self.webhook_secret),
                 "SMG4",
@@ -179,15 +192,14 @@ class ApprovalWorkflow(Construct):
     def grant_approvals(self, agent_function: AgentFunction) -> None:
         """Read and decide approvals, append to (never change) the audit trail, and know the settings."""
         fn = agent_function.function
-        self.approvals_table.grant_read_write_data(fn)
+        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS)
         agent_function.acknowledge_policy(
             f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
             "Listing pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
         )
-        iam.Grant.add_to_principal(
-            grantee=fn,
-            actions=["dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"],
-            resource_arns=[self.audit_table.table_arn],
+        grant_table(self.audit_table, fn, AUDIT_TABLE_ACTIONS)
+        fn.add_to_role_policy(
+            iam.PolicyStatement(effect=iam.Effect.DENY, actions=list(AUDIT_TABLE_DENIED), resources=[self.audit_table.table_arn])
         )
         if self.task_table.encryption_key is not None:
             self.task_table.encryption_key.grant_encrypt_decrypt(fn)
@@ -329,6 +341,10 @@ class ApprovalWorkflow(Construct):
         loop.done.when(sfn.Condition.boolean_equals("$.progress.awaiting_approval", True), request)
         resume.next(loop.done)
         machine, self.log_group = standard_state_machine(
-            self, loop.start.next(loop.done), timeout=o.execution_timeout, log_retention=o.log_retention
+            self,
+            loop.start.next(loop.done),
+            timeout=o.execution_timeout,
+            log_retention=o.log_retention,
+            encryption_key=self.task_table.encryption_key,
         )
         return machine

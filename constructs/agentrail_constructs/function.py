@@ -11,14 +11,16 @@ from typing import Literal
 
 from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
-from agentrail_constructs.nag import acknowledge, default_resource
+from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.storage import encrypt_log_group, log_group
 from constructs import Construct
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -70,10 +72,14 @@ class AgentFunctionOptions:
     """Default: Python 3.13, the newest Lambda Python runtime whose CPython compiles the layers' bytecode here."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
+    log_encryption_key: kms.IKey | None = None
+    """A customer managed key for the function's log group. Default: none (CloudWatch Logs' own encryption); the
+    table constructs set their key on the log groups of the functions they serve."""
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
     """Application log level. Default: INFO."""
     reserved_concurrent_executions: int | None = None
-    """Caps concurrency (and reserves it). Default: none, the account pool."""
+    """Caps concurrency (and reserves it). Default: none, the account pool: a reservation fails the deploy in an
+    account whose concurrency quota is still 10. Recommended in production: see README, Concurrency."""
     provisioned_concurrency: int | None = None
     """Pre-initialized environments on the ``live`` alias (no cold starts, billed while idle). Default: none."""
     provisioned_scaling: ProvisionedConcurrencyScaling | None = None
@@ -161,7 +167,7 @@ class AgentFunction(Construct):
         self._health_checks: list[dict[str, str]] = []
         code_dir = Path(handler_code) if handler_code is not None else handler_dir("stateless")
 
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=options.log_retention)
+        self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=options.log_encryption_key)
         self.role = iam.Role(
             self,
             "Role",
@@ -204,6 +210,7 @@ class AgentFunction(Construct):
                 "newer python3.14 has no interpreter on the build machine to compile it (see README, Layers)",
             )
         self.log_group.grant_write(self.role)
+        self._skip_checkov()
         # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
         default_resource(self.function).add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
         initial = options.provisioned_concurrency or (
@@ -273,6 +280,10 @@ class AgentFunction(Construct):
     def add_environment(self, key: str, value: str) -> None:
         self.function.add_environment(key, value)
 
+    def encrypt_logs(self, key: kms.IKey) -> None:
+        """Encrypt this function's log group with the customer managed ``key`` (the key of the data it handles)."""
+        encrypt_log_group(self.log_group, key)
+
     def acknowledge_policy(self, rule: str, reason: str) -> None:
         """Acknowledge a cdk-nag finding on this function's own policy (and nowhere else)."""
         acknowledge(self._default_policy(), rule, reason)
@@ -337,6 +348,36 @@ class AgentFunction(Construct):
         )
         default_resource(layer).add_metadata("agentrail:layer", "agent")
         return layer
+
+    def _skip_checkov(self) -> None:
+        resource = default_resource(self.function)
+        skip_checkov(
+            resource,
+            "CKV_AWS_173",
+            "The environment holds only names, ARNs and settings, never a secret: secrets are read from Secrets "
+            "Manager at run time, so a customer managed key here would protect nothing.",
+        )
+        skip_checkov(
+            resource,
+            "CKV_AWS_116",
+            "agentrail invokes its functions synchronously (API Gateway, Step Functions) or through event source "
+            "mappings whose queues and streams have their own dead-letter queues; the one asynchronous target, the "
+            "webhook notifier, has an on-failure destination on its alias.",
+        )
+        skip_checkov(
+            resource,
+            "CKV_AWS_117",
+            "The functions call only IAM-authenticated AWS APIs and the model provider over TLS and serve no network "
+            "of their own; a VPC would add NAT or interface endpoints billed by the hour while idle.",
+        )
+        if self.options.reserved_concurrent_executions is None:
+            skip_checkov(
+                resource,
+                "CKV_AWS_115",
+                "No reservation by default: it fails the deploy in accounts whose concurrency quota is still 10. The "
+                "API stage throttle and the SQS event sources' MaximumConcurrency cap load; set "
+                "reserved_concurrent_executions to reserve (README, Concurrency).",
+            )
 
     def _default_policy(self) -> CfnResource:
         policy = self.role.node.try_find_child("DefaultPolicy")

@@ -341,6 +341,7 @@ class HierarchicalAgents(Construct):
             options=replace(base, agent_definition=o.worker_definition, timeout=o.step_timeout, service_name="supervisor"),
         )
         tasks.task_table.grant_tasks(self.function, event_bus=tasks.event_bus)
+        self._encryption_key = tasks.task_table.encryption_key
         self.function.add_environment("AGENT_MULTI_MAX_REVIEW_ROUNDS", str(o.max_review_rounds))
         self.function.add_environment("AGENT_MULTI_TOLERATED_FAILURE_PERCENTAGE", repr(float(o.tolerated_failure_percentage)))
         for key, value in _spend_environment(o.max_task_tokens, o.max_task_usd).items():
@@ -413,7 +414,7 @@ class HierarchicalAgents(Construct):
         review.next(reviewed)
         definition = plan.next(start_review).next(planned)
         machine, self.log_group = standard_state_machine(
-            self, definition, timeout=o.execution_timeout, log_retention=o.log_retention
+            self, definition, timeout=o.execution_timeout, log_retention=o.log_retention, encryption_key=self._encryption_key
         )
         policy = machine.node.try_find_child("DistributedMapPolicy")
         if policy is not None:

@@ -1,4 +1,4 @@
-"""cdk-nag acknowledgements, always per resource and always with a reason."""
+"""cdk-nag acknowledgements and checkov skips, always per resource and always with a reason."""
 
 from __future__ import annotations
 
@@ -20,6 +20,31 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     if len(reason.strip()) < 20:
         raise ValueError(f"acknowledging {rule} needs a real reason, not {reason!r}")
     Validations.of(construct).acknowledge(Acknowledgment(id=f"{PACK}::{PACK}-{rule}", reason=reason))
+
+
+def skip_checkov(resource: CfnResource, check: str, reason: str) -> None:
+    """Skip checkov's ``check`` (e.g. ``CKV_AWS_173``) on exactly ``resource``, as its ``Metadata.checkov.skip``.
+
+    Raises
+    ------
+    ValueError
+        When the reason is too short to justify anything.
+    """
+    if len(reason.strip()) < 20:
+        raise ValueError(f"skipping {check} needs a real reason, not {reason!r}")
+    skips = [entry for entry in checkov_skips(resource) if entry["id"] != check]
+    resource.add_metadata("checkov", {"skip": [*skips, {"id": check, "comment": reason}]})
+
+
+def unskip_checkov(resource: CfnResource, check: str) -> None:
+    """Drop a skip of ``check`` from ``resource``, once what the check asks for is in place."""
+    resource.add_metadata("checkov", {"skip": [entry for entry in checkov_skips(resource) if entry["id"] != check]})
+
+
+def checkov_skips(resource: CfnResource) -> list[dict[str, str]]:
+    """The checkov skips written on ``resource`` so far."""
+    metadata = resource.get_metadata("checkov") or {}
+    return list(metadata.get("skip", []))
 
 
 def default_resource(construct: IConstruct) -> CfnResource:

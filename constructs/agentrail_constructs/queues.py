@@ -8,7 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 
-from agentrail_constructs.nag import acknowledge, default_resource
+from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from constructs import Construct
 
 
@@ -23,6 +23,16 @@ def _encryption(key: kms.IKey | None) -> _Encryption:
     if key is not None:
         return {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key}
     return {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+
+
+def _skip_sse_check(queue: sqs.Queue, key: kms.IKey | None) -> None:
+    if key is None:
+        skip_checkov(
+            default_resource(queue),
+            "CKV_AWS_27",
+            "Encrypted with SQS managed keys (SqsManagedSseEnabled), which this check does not recognize; give the "
+            "construct an encryption_key for a customer managed key.",
+        )
 
 
 def visibility_timeout_for(consumer_timeout: Duration) -> Duration:
@@ -47,6 +57,7 @@ def dead_letter_queue(
         "SQS3",
         "This queue is itself the dead-letter queue; its messages are inspected and redriven with `agentrail dlq`.",
     )
+    _skip_sse_check(queue, encryption_key)
     return queue
 
 
@@ -93,3 +104,4 @@ class QueueWithDeadLetters(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
             **encryption,
         )
+        _skip_sse_check(self.queue, encryption_key)

@@ -22,7 +22,7 @@ from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue,
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.storage import private_bucket, secure_table
+from agentrail_constructs.storage import SESSION_TABLE_ACTIONS, encrypt_log_group, grant_table, private_bucket, secure_table
 from constructs import Construct
 
 TTL_ATTRIBUTE = "expires_at"
@@ -138,9 +138,11 @@ class SessionTable(Construct):
 
     def grant_sessions(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` read and write sessions, and tell it where they are (environment and health check)."""
-        self.table.grant_read_write_data(agent_function.function)
+        grant_table(self.table, agent_function.function, SESSION_TABLE_ACTIONS)
         agent_function.add_environment("AGENT_SESSION_TABLE", self.table.table_name)
         agent_function.add_health_check("dynamodb", self.table.table_name)
+        if self.encryption_key is not None:
+            agent_function.encrypt_logs(self.encryption_key)
         if self.offload_bucket is not None:
             bucket = self.offload_bucket
             iam.Grant.add_to_principal(
@@ -262,6 +264,8 @@ class StatefulAgent(Construct):
         )
         self.api.serve_with(self.agent_function)
         self.rest_api = self.api.rest_api
+        if self.session_table.encryption_key is not None and self.api.access_log_group is not None:
+            encrypt_log_group(self.api.access_log_group, self.session_table.encryption_key)
         self._build_routes()
 
     def _configure(self, agent_function: AgentFunction) -> None:

@@ -1,17 +1,25 @@
-"""DynamoDB tables and S3 buckets with agentrail's defaults: on-demand, point-in-time recovery, encryption,
-SSL only, no public access. One place, so every pattern stores data the same way."""
+"""DynamoDB tables, S3 buckets and log groups with agentrail's defaults: on-demand, point-in-time recovery,
+encryption, SSL only, no public access. One place, so every pattern stores data the same way."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
-from agentrail_constructs.nag import acknowledge, default_resource
+from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov, unskip_checkov
 from constructs import Construct
+
+#: Why a resource is encrypted with an AWS managed or owned key rather than a customer managed one.
+NO_KEY_GIVEN = (
+    "Encrypted at rest with an AWS managed key, the default that costs nothing while idle; give the construct "
+    "an encryption_key (a customer managed KMS key) and this resource uses it."
+)
 
 
 def string_key(name: str) -> dynamodb.Attribute:
@@ -36,7 +44,7 @@ def secure_table(
         if encryption_key is not None
         else {"encryption": dynamodb.TableEncryption.AWS_MANAGED}
     )
-    return dynamodb.Table(
+    table = dynamodb.Table(
         scope,
         construct_id,
         partition_key=string_key(partition_key),
@@ -48,6 +56,51 @@ def secure_table(
         removal_policy=removal_policy,
         **encryption,
     )
+    if encryption_key is None:
+        skip_checkov(default_resource(table), "CKV_AWS_119", NO_KEY_GIVEN)
+    return table
+
+
+#: What the runtime's stores call, by table: grants name these, never ``grant_read_write_data`` (Scan, BatchGetItem, ...).
+TASK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DescribeTable")
+#: Powertools idempotency's DynamoDB persistence layer.
+IDEMPOTENCY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+#: Sessions: turns are written in transactions (Put, Update), erased with DeleteItem and purged with BatchWriteItem.
+SESSION_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DescribeTable",
+)
+APPROVAL_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DescribeTable",
+)
+#: The audit trail is append-only: entries are put with attribute_not_exists and read, nothing else.
+AUDIT_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: Denied on the audit trail, so no later Allow (a broad managed policy) can change or remove an entry.
+AUDIT_TABLE_DENIED = (
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+)
+
+
+def grant_table(table: dynamodb.ITable, grantee: iam.IGrantable, actions: Sequence[str]) -> iam.Grant:
+    """Allow exactly ``actions`` on ``table`` (and its indexes), and the use of its customer managed key if any."""
+    grant = table.grant(grantee, *actions)
+    if table.encryption_key is not None:
+        table.encryption_key.grant_encrypt_decrypt(grantee)
+    return grant
 
 
 def private_bucket(
@@ -74,5 +127,58 @@ def private_bucket(
         removal_policy=removal_policy,
         lifecycle_rules=list(lifecycle_rules) or None,
     )
-    acknowledge(default_resource(bucket), "S1", access_log_reason)
+    resource = default_resource(bucket)
+    acknowledge(resource, "S1", access_log_reason)
+    skip_checkov(resource, "CKV_AWS_18", access_log_reason)
+    skip_checkov(
+        resource,
+        "CKV_AWS_21",
+        "Objects here are derived data with an end: results expire with their task, offloaded turns are deleted "
+        "with their session. Versions would keep what retention and erasure must remove.",
+    )
     return bucket
+
+
+def log_group(
+    scope: Construct, construct_id: str, *, retention: logs.RetentionDays, encryption_key: kms.IKey | None = None
+) -> logs.LogGroup:
+    """A log group with ``retention``, encrypted with ``encryption_key`` when one is given (see :func:`encrypt_log_group`)."""
+    group = logs.LogGroup(scope, construct_id, retention=retention)
+    skip_checkov(
+        default_resource(group),
+        "CKV_AWS_158",
+        "CloudWatch Logs encrypts every log group at rest with its own key; give the construct an encryption_key "
+        "(a customer managed KMS key) and this log group uses it.",
+    )
+    if encryption_key is not None:
+        encrypt_log_group(group, encryption_key)
+    return group
+
+
+def encrypt_log_group(group: logs.ILogGroup, key: kms.IKey) -> None:
+    """Encrypt ``group`` (one this app creates) with the customer managed ``key``.
+
+    CloudWatch Logs needs the key's policy to allow it, for this account's log groups only: added here when the
+    key is defined in this app; an imported key's policy must already allow it (see README, Encryption).
+    """
+    resource = default_resource(group)
+    if not isinstance(resource, logs.CfnLogGroup):
+        raise TypeError(f"{group.node.path} is not a log group this app creates")
+    resource.kms_key_id = key.key_arn
+    unskip_checkov(resource, "CKV_AWS_158")
+    if isinstance(key, kms.Key):  # one statement however many log groups: CDK drops identical statements
+        stack = Stack.of(key)
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                        )
+                    }
+                },
+            )
+        )

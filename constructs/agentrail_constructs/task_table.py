@@ -17,7 +17,13 @@ from aws_cdk import aws_s3 as s3
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.renames import renamed_keywords
-from agentrail_constructs.storage import private_bucket, secure_table
+from agentrail_constructs.storage import (
+    IDEMPOTENCY_TABLE_ACTIONS,
+    TASK_TABLE_ACTIONS,
+    grant_table,
+    private_bucket,
+    secure_table,
+)
 from constructs import Construct
 
 
@@ -86,8 +92,8 @@ class TaskTable(Construct):
         With ``event_bus``, also put task events (``Task Finished``) on that bus. Default: no bus.
         """
         fn = agent_function.function
-        self.table.grant_read_write_data(fn)
-        self.idempotency_table.grant_read_write_data(fn)
+        grant_table(self.table, fn, TASK_TABLE_ACTIONS)
+        grant_table(self.idempotency_table, fn, IDEMPOTENCY_TABLE_ACTIONS)
         bucket = self.results_bucket
         iam.Grant.add_to_principal(
             grantee=fn, actions=["s3:PutObject", "s3:GetObject"], resource_arns=[bucket.arn_for_objects("*")]
@@ -104,6 +110,8 @@ class TaskTable(Construct):
         agent_function.add_environment("AGENT_TASK_BUCKET", bucket.bucket_name)
         agent_function.add_environment("AGENT_TASK_RETENTION_DAYS", str(self.retention_days))
         agent_function.add_health_check("dynamodb", self.table.table_name)
+        if self.encryption_key is not None:
+            agent_function.encrypt_logs(self.encryption_key)
         if event_bus is not None:
             event_bus.grant_put_events_to(fn)
             agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)

@@ -23,11 +23,12 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern
+from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern, skip_checkov
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
 from constructs import Construct
@@ -113,7 +114,11 @@ class LongTaskWorkflow(Construct):
         for task in (loop.start, loop.step):
             task.add_catch(loop.mark_failed, errors=["States.ALL"], result_path="$.error")
         self.state_machine, self.log_group = standard_state_machine(
-            self, loop.start.next(loop.done), timeout=options.execution_timeout, log_retention=options.log_retention
+            self,
+            loop.start.next(loop.done),
+            timeout=options.execution_timeout,
+            log_retention=options.log_retention,
+            encryption_key=task_table.encryption_key,
         )
 
 
@@ -290,6 +295,8 @@ class AsyncAgent(Construct):
         )
         self.api.serve_with(self.agent_function)
         self.rest_api = self.api.rest_api
+        if self.task_table.encryption_key is not None and self.api.access_log_group is not None:
+            encrypt_log_group(self.api.access_log_group, self.task_table.encryption_key)
         self._build_routes()
         if self.approval_workflow is not None:
             self.approval_workflow.add_routes(self.api, self.agent_function)
@@ -331,6 +338,8 @@ class AsyncAgent(Construct):
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
             encryption_key=self.task_table.encryption_key,
         )
+        if self.task_table.encryption_key is None:
+            skip_checkov(default_resource(self.webhook_secret), "CKV_AWS_149", NO_KEY_GIVEN)
         acknowledge(
             default_resource(self.webhook_secret),
             "SMG4",
@@ -346,6 +355,8 @@ class AsyncAgent(Construct):
         for reader in (self.notifier, self.agent_function):
             reader.grant_secret_read(self.webhook_secret)
             reader.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
+        if self.task_table.encryption_key is not None:
+            self.notifier.encrypt_logs(self.task_table.encryption_key)
         self._wire_callbacks(self.notifier)
         self.notifier_dead_letter_queue = dead_letter_queue(
             self, "WebhookFailures", encryption_key=self.task_table.encryption_key

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -14,6 +15,7 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.nag import acknowledge, default_resource
+from agentrail_constructs.storage import log_group as storage_log_group
 from constructs import Construct
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
@@ -129,16 +131,21 @@ def agent_loop(scope: Construct, invoke: Callable[..., sfn_tasks.LambdaInvoke]) 
 
 
 def standard_state_machine(
-    scope: Construct, definition: sfn.IChainable, *, timeout: Duration, log_retention: logs.RetentionDays
+    scope: Construct,
+    definition: sfn.IChainable,
+    *,
+    timeout: Duration,
+    log_retention: logs.RetentionDays,
+    encryption_key: kms.IKey | None = None,
 ) -> tuple[sfn.StateMachine, logs.LogGroup]:
     """A Standard state machine with a timeout, X-Ray tracing, and ALL events logged without execution data
-    (prompts and answers stay out of the logs).
+    (prompts and answers stay out of the logs), into a log group encrypted with ``encryption_key`` when given.
 
     Returns
     -------
     The state machine and its execution log group.
     """
-    log_group = logs.LogGroup(scope, "ExecutionLogs", retention=log_retention)
+    log_group = storage_log_group(scope, "ExecutionLogs", retention=log_retention, encryption_key=encryption_key)
     machine = sfn.StateMachine(
         scope,
         "StateMachine",

@@ -323,10 +323,19 @@ class SynthesizedStack:
 
         ``@aws-cdk/aws-iam:minimizePolicies`` merges statements, so tests compare pairs, not statements.
         """
+        return self._pairs(agent_function, "Allow")
+
+    def denials(self, agent_function: Any) -> set[tuple[str, str]]:
+        """Every (action, resource) pair an AgentFunction's role policy explicitly denies."""
+        return self._pairs(agent_function, "Deny")
+
+    def _pairs(self, agent_function: Any, effect: str) -> set[tuple[str, str]]:
         policy = agent_function.role.node.find_child("DefaultPolicy")
         pairs = set()
         for statement in self.properties(policy)["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
+            assert statement["Effect"] in ("Allow", "Deny")
+            if statement["Effect"] != effect:
+                continue
             for action in listed(statement["Action"]):
                 for resource in listed(statement["Resource"]):
                     pairs.add((action, token_text(resource)))

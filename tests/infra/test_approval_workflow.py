@@ -11,8 +11,8 @@ from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, 
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 
-#: What the framework's roles may do on the audit table: append and read, never change or remove.
-AUDIT_ACTIONS = {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"}
+#: What the framework's roles may do on the audit table: append (PutItem with attribute_not_exists) and read.
+AUDIT_ACTIONS = {"dynamodb:PutItem", "dynamodb:Query"}
 AUDIT_FORBIDDEN = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:*", "*"}
 DECISION_ROUTES = {
     ("GET", "/approvals"),
@@ -121,9 +121,11 @@ def test_no_role_may_change_or_delete_audit_entries(request: pytest.FixtureReque
     statements = synth.statements_on(agent.approval_workflow.audit_table)
 
     assert len(statements) >= 1, "the API and step functions write the audit table; no statement means the lookup broke"
-    granted = {action for s in statements for action in listed(s["Action"])}
+    granted = {action for s in statements if s["Effect"] == "Allow" for action in listed(s["Action"])}
     assert granted & AUDIT_FORBIDDEN == set()
     assert granted <= AUDIT_ACTIONS
+    denied = {action for s in statements if s["Effect"] == "Deny" for action in listed(s["Action"])}
+    assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= denied
 
 
 @pytest.mark.parametrize("variant", ["default", "full"])

@@ -28,11 +28,24 @@ class AlreadyDecided(Exception):
         self.status = status
 
 
-class ApprovalStore:
-    """Approvals table: partition key ``approval_id``; GSI ``by_status`` (``status``, ``requested_at``)."""
+#: How long an approval record is kept after its decision deadline (TTL ``purge_at``); the audit trail keeps the history.
+RECORD_RETENTION_SECONDS = 30 * 86_400
 
-    def __init__(self, table_name: str, *, client: Any = None, clock: Clock = now) -> None:
+
+class ApprovalStore:
+    """Approvals table: partition key ``approval_id``; GSI ``by_status`` (``status``, ``requested_at``); TTL ``purge_at``,
+    ``retention_seconds`` after the decision deadline."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        retention_seconds: int = RECORD_RETENTION_SECONDS,
+        client: Any = None,
+        clock: Clock = now,
+    ) -> None:
         self.table_name = table_name
+        self.retention_seconds = retention_seconds
         self.client = client or aws.client("dynamodb")
         self._clock = clock
 
@@ -52,6 +65,7 @@ class ApprovalStore:
             "approver_group": {"S": record.approver_group},
             "requested_at": {"N": str(record.requested_at)},
             "expires_at": {"N": str(record.expires_at)},
+            "purge_at": {"N": str(record.expires_at + self.retention_seconds)},
             "status": {"S": ApprovalStatus.PENDING.value},
             "level": {"N": str(record.level)},
             "task_token": {"S": task_token},

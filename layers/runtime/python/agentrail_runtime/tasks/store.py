@@ -58,7 +58,8 @@ class TaskStore:
     bucket:
         Bucket for large results and checkpoints. Default: none (large ones are refused).
     retention_seconds:
-        A finished task's record expires (TTL ``expires_at``) this long after it finished. Default: 30 days.
+        A finished task's record expires (TTL ``expires_at``) this long after it finished, an unfinished one this
+        long after it was created. Default: 30 days.
     """
 
     def __init__(
@@ -95,9 +96,10 @@ class TaskStore:
     # -- writes -----------------------------------------------------------------------
 
     def create(self, record: TaskRecord) -> None:
-        self.client.put_item(
-            TableName=self.table_name, Item=self._item(record), ConditionExpression="attribute_not_exists(task_id)"
-        )
+        """Put a new task. It expires ``retention_seconds`` after creation unless it finishes (which moves the expiry),
+        so a task stuck in ``queued`` or ``running`` is not kept forever."""
+        item = {**self._item(record), "expires_at": {"N": str(self.now() + self.retention_seconds)}}
+        self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(task_id)")
 
     def mark_running(
         self, task_id: str, *, resumable: Iterable[TaskStatus] = (TaskStatus.QUEUED, TaskStatus.RUNNING)

@@ -1,0 +1,141 @@
+"""checkov (pinned in tests/infra/checkov, a venv of its own) over every pattern stack of the real app.
+
+Every failed check is fixed or skipped on its resource (``Metadata.checkov.skip``) with a reason. The checks
+that may be skipped at all are listed below with what makes each skip true, so a new kind of skip changes
+this file and is seen in review.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from agentrail_constructs import (
+    PATTERN_STACKS,
+    ApprovalOptions,
+    AsyncAgent,
+    LongTaskWorkflowOptions,
+    SessionOptions,
+    SessionTableOptions,
+    StatefulAgent,
+    TaskTableOptions,
+)
+from aws_cdk import aws_kms as kms
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHECKOV = REPO_ROOT / ".checkov" / "bin" / "checkov"
+MIN_REASON_CHARS = 40
+
+#: Checks skipped on some resource, and why that is right for agentrail's defaults (the reason on each resource says more).
+SKIPPABLE = {
+    "CKV_AWS_18": "S3 access logs: the results and offload buckets are reached only through the API, which logs every request",
+    "CKV_AWS_21": "S3 versioning: derived data that retention and erasure must remove",
+    "CKV_AWS_59": "an open API method: only a route whose function authenticates the caller itself (signed webhooks)",
+    "CKV_AWS_27": "SQS: SSE-SQS (SqsManagedSseEnabled) is encryption this check does not recognize",
+    "CKV_AWS_115": "Lambda reserved concurrency: opt-in, a default reservation fails deploys in new accounts",
+    "CKV_AWS_116": "Lambda DLQ: invoked synchronously or by event source mappings with their own DLQs",
+    "CKV_AWS_117": "Lambda in a VPC: the functions call only AWS APIs and the model provider",
+    "CKV_AWS_119": "DynamoDB CMK: AWS managed key unless an encryption_key is given",
+    "CKV_AWS_120": "API caching: answers are per caller",
+    "CKV_AWS_149": "Secrets Manager CMK: AWS managed key unless an encryption_key is given",
+    "CKV_AWS_158": "Log group CMK: CloudWatch Logs' own encryption unless an encryption_key is given",
+    "CKV_AWS_173": "Lambda environment CMK: the environment holds only names, ARNs and settings",
+}
+
+
+def run_checkov(templates: list[Path]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """checkov over ``templates`` offline: template file name -> {"passed" | "failed" | "skipped": checks}."""
+    assert CHECKOV.is_file(), "checkov is missing: run `make .checkov/.installed` (make test-infra does)"
+    command = [str(CHECKOV), "--framework", "cloudformation", "--skip-download", "--compact", "-o", "json"]
+    for template in templates:
+        command += ["-f", str(template)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode in (0, 1), f"checkov did not run (exit {result.returncode}):\n{result.stderr[-4000:]}"
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {
+        template.name: {"passed": [], "failed": [], "skipped": []} for template in templates
+    }
+    for part in reports:
+        assert part["summary"]["parsing_errors"] == 0, part["summary"]
+        for outcome in ("passed", "failed", "skipped"):
+            for check in part["results"][f"{outcome}_checks"]:
+                found[Path(check["file_path"]).name][outcome].append(check)
+    return found
+
+
+@pytest.fixture(scope="module")
+def checkov_results(real_app: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """checkov's outcome per pattern stack of the real app (every pattern, layers bundled)."""
+    names = {pattern: real_app.pattern_stack_name(pattern) for pattern in PATTERN_STACKS}
+    results = run_checkov([real_app.template_path(name) for name in names.values()])
+    for pattern, name in names.items():
+        counts = " ".join(f"{o}={len(results[f'{name}.template.json'][o])}" for o in ("passed", "failed", "skipped"))
+        print(f"\ncheckov {pattern}: {counts}", end="")
+    return {pattern: results[f"{name}.template.json"] for pattern, name in names.items()}
+
+
+def _describe(checks: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in checks)
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_every_pattern_stack_has_no_failed_checkov_check(checkov_results: dict[str, Any], pattern: str) -> None:
+    # Given the real app's pattern stack, when checkov scans its template,
+    failed = checkov_results[pattern]["failed"]
+    # then nothing fails: each finding is fixed, or skipped on its resource with a reason.
+    assert not failed, f"{len(failed)} failed checkov checks on {pattern}:\n{_describe(failed)}"
+    assert checkov_results[pattern]["passed"], "checkov passed nothing: did it scan the template at all?"
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_every_checkov_skip_is_a_listed_check_with_a_reason(checkov_results: dict[str, Any], pattern: str) -> None:
+    skipped = checkov_results[pattern]["skipped"]
+    # Given checkov's skipped checks on the pattern stack, then each is a check listed here
+    unlisted = [check for check in skipped if check["check_id"] not in SKIPPABLE]
+    assert not unlisted, f"skips not listed in SKIPPABLE:\n{_describe(unlisted)}"
+    # and each says why on its resource.
+    unreasoned = [
+        check for check in skipped if len((check["check_result"].get("suppress_comment") or "").strip()) < MIN_REASON_CHARS
+    ]
+    assert not unreasoned, f"skips without a real reason:\n{_describe(unreasoned)}"
+
+
+#: checkov's checks of encryption at rest with a customer managed key, on the resources agentrail creates.
+ENCRYPTION_CHECKS = {"CKV_AWS_27", "CKV_AWS_119", "CKV_AWS_149", "CKV_AWS_158"}
+
+
+def test_given_a_customer_managed_key_no_encryption_check_is_skipped_or_failed(
+    app_factory: Callable[..., cdk.App], stack_env: cdk.Environment
+) -> None:
+    # Given an async agent (queues, workflows, approvals with a webhook secret) and a stateful agent,
+    # each told a customer managed key for its data,
+    app = app_factory()
+    stack = cdk.Stack(app, "Keyed", env=stack_env)
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    AsyncAgent(
+        stack,
+        "Tasks",
+        task_table_options=TaskTableOptions(encryption_key=key),
+        long_task_options=LongTaskWorkflowOptions(),
+        approval_options=ApprovalOptions(webhook_groups=("approvers",)),
+    )
+    StatefulAgent(
+        stack,
+        "Chat",
+        session_table_options=SessionTableOptions(encryption_key=key),
+        session_options=SessionOptions(concurrency="enqueue"),
+    )
+    assembly = app.synth()
+    # when checkov scans the template,
+    template = Path(assembly.directory) / stack.template_file
+    results = run_checkov([template])[template.name]
+    # then no encryption check fails or is skipped: tables, queues, secrets and every log group use the key.
+    concerned = [c for outcome in ("failed", "skipped") for c in results[outcome] if c["check_id"] in ENCRYPTION_CHECKS]
+    assert not concerned, _describe(concerned)
+    assert not results["failed"], _describe(results["failed"])

@@ -1,0 +1,73 @@
+"""Least privilege and load guards of the pattern stacks: DynamoDB grants name the actions the runtime calls, the
+audit trail is append-only, records expire, and concurrency is capped without reserving it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+#: Writes that would change or remove an audit entry: IAM cannot test a write's condition, so these are denied.
+AUDIT_TABLE_DENIED = {
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+}
+
+#: What no role of agentrail needs on any table (``grant_read_write_data`` gave them all).
+NEVER_USED = {"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}
+
+
+def _allowed_dynamodb_actions(stack: Any) -> set[str]:
+    return {
+        action
+        for statement in stack.policy_statements()
+        if statement["Effect"] == "Allow"
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        if action.startswith("dynamodb:")
+    }
+
+
+@pytest.mark.parametrize("name", ["stateless", "stateful", "stateful-enqueue", "async", "multiagent", "hierarchical"])
+def test_no_role_is_granted_dynamodb_actions_the_runtime_never_calls(pattern_stacks: dict[str, Any], name: str) -> None:
+    # Given a pattern stack, when its roles' policies are read, then none allows an action the runtime never calls.
+    assert not _allowed_dynamodb_actions(pattern_stacks[name]) & NEVER_USED
+
+
+def test_the_audit_trail_allows_only_put_and_query_and_denies_every_other_write(pattern_stacks: dict[str, Any]) -> None:
+    # Given the async stack's approval workflow,
+    stack = pattern_stacks["async"]
+    approvals = stack.stack.agent.approval_workflow
+    for holder in (approvals.step_function, stack.stack.agent.agent_function):
+        # when the grants of each role that writes the audit trail are read,
+        audit = stack.logical_id(approvals.audit_table)
+        allowed = {action for action, resource in stack.grants(holder) if audit in resource}
+        denied = {action for action, resource in stack.denials(holder) if audit in resource}
+        # then it may only append (PutItem, with attribute_not_exists in the runtime) and read,
+        assert allowed == {"dynamodb:PutItem", "dynamodb:Query"}
+        # and changing or removing an entry is denied outright, whatever else the role is given.
+        assert denied >= AUDIT_TABLE_DENIED
+
+
+def test_the_approvals_table_expires_its_records(pattern_stacks: dict[str, Any]) -> None:
+    stack = pattern_stacks["async"]
+    # Given the approvals table, then DynamoDB's TTL deletes records by the purge_at the runtime writes.
+    table = stack.properties(stack.stack.agent.approval_workflow.approvals_table)
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "purge_at", "Enabled": True}
+
+
+@pytest.mark.parametrize("name", ["stateful-enqueue", "async", "multiagent"])
+def test_sqs_event_sources_cap_concurrency_and_no_function_reserves_it(pattern_stacks: dict[str, Any], name: str) -> None:
+    stack = pattern_stacks[name]
+    mappings = stack.of_type("AWS::Lambda::EventSourceMapping")
+    sqs_mappings = [
+        m for m in mappings.values() if "sqs" in str(m["EventSourceArn"]).lower() or "Queue" in str(m["EventSourceArn"])
+    ]
+    # Given the stack's SQS event sources, then each caps its concurrency (MaximumConcurrency),
+    assert sqs_mappings
+    assert all(m.get("ScalingConfig", {}).get("MaximumConcurrency", 0) >= 2 for m in sqs_mappings)
+    # and no function reserves concurrency by default (a reservation fails deploys in accounts with a quota of 10).
+    assert not [p for p in stack.of_type("AWS::Lambda::Function").values() if "ReservedConcurrentExecutions" in p]
