@@ -104,7 +104,7 @@ def _synthesize(outdir: Path) -> dict[str, object]:
         for resource in template["Resources"].values()
         if LAYER_KIND_METADATA in resource.get("Metadata", {})
     }
-    return {"python": str(interpreter.path), "version": interpreter.version, "layers": layers}
+    return {"python": str(interpreter.executable), "version": interpreter.version, "layers": layers}
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aws_cdk import CfnOutput
 from aws_cdk import aws_apigateway as apigw
@@ -16,6 +17,13 @@ from aws_cdk import aws_wafv2 as wafv2
 from agentrail_constructs.nag import acknowledge, default_resource
 from constructs import Construct
 
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
+#: Scopes every app client of a pool can put in a token: they would admit any client's token.
+_POOL_WIDE_SCOPES = frozenset({"openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"})
+
+if TYPE_CHECKING:
+    from agentrail_constructs.function import AgentFunction
+
 
 @dataclass(frozen=True)
 class ApiAuth:
@@ -25,6 +33,8 @@ class ApiAuth:
     user_pools: Sequence[cognito.IUserPool] = ()
     scopes: Sequence[str] = ()
     quota_per_day: int | None = None
+    clients: Sequence[str] = ()
+    single_tenant: bool = False
 
     @staticmethod
     def iam() -> ApiAuth:
@@ -32,15 +42,74 @@ class ApiAuth:
         return ApiAuth("iam")
 
     @staticmethod
-    def api_key(*, quota_per_day: int | None = 10_000) -> ApiAuth:
-        """An API key in ``x-api-key``, under a usage plan with the stage's throttling and a daily quota."""
-        return ApiAuth("api_key", quota_per_day=quota_per_day)
+    def api_key(*, clients: Sequence[str] = (), single_tenant: bool = False, quota_per_day: int | None = 10_000) -> ApiAuth:
+        """API keys in ``x-api-key``: one key, under a usage plan of its own, per client.
+
+        The caller's identity (who owns a session or a task) is its API key, so clients that share a key see
+        each other's sessions and tasks.
+
+        Parameters
+        ----------
+        clients:
+            One API key and one usage plan (the stage's throttling and ``quota_per_day``) per name; names are
+            letters and digits.
+        single_tenant:
+            One key for every caller, who then share one identity: only when every caller is the same tenant.
+        quota_per_day:
+            Requests per key per day. Default: 10,000.
+
+        Raises
+        ------
+        ValueError
+            Without ``clients`` or ``single_tenant`` (or with both), or with a bad or repeated client name.
+        """
+        if not clients and not single_tenant:
+            raise ValueError(
+                "ApiAuth.api_key gives every holder of a key the same identity, so they can read each other's "
+                "sessions and tasks: pass clients=['acme', 'globex'] for one API key and usage plan per client, "
+                "or single_tenant=True if every caller is one tenant"
+            )
+        if clients and single_tenant:
+            raise ValueError("ApiAuth.api_key: pass clients=[...] or single_tenant=True, not both")
+        if isinstance(clients, str):
+            raise ValueError("ApiAuth.api_key: clients must be a list of names, e.g. ['acme']")
+        bad = [name for name in clients if not _CLIENT_NAME.match(name)]
+        if bad:
+            raise ValueError(f"ApiAuth.api_key: client names are 1 to 64 letters and digits; got {bad}")
+        if len(set(clients)) != len(clients):
+            raise ValueError("ApiAuth.api_key: each client name may appear once")
+        return ApiAuth("api_key", quota_per_day=quota_per_day, clients=tuple(clients), single_tenant=single_tenant)
 
     @staticmethod
     def cognito(user_pools: Sequence[cognito.IUserPool], *, scopes: Sequence[str] = ()) -> ApiAuth:
-        """A JWT from one of the given Cognito user pools in ``Authorization``."""
+        """An access token from one of the given Cognito user pools in ``Authorization``, carrying one of ``scopes``.
+
+        With scopes on its methods API Gateway accepts access tokens only. Without, it would accept an ID
+        token of *any* app client of the pool, since it does not check an ID token's audience. So scopes are
+        required, and each must be a resource server's (``<identifier>/<name>``): those are granted per app
+        client, while ``openid``, ``email`` or ``aws.cognito.signin.user.admin`` are open to every client.
+
+        Raises
+        ------
+        ValueError
+            Without a user pool, without scopes, or with a scope that is not a resource server's.
+        """
         if not user_pools:
             raise ValueError("ApiAuth.cognito needs at least one user pool")
+        if isinstance(scopes, str):
+            raise ValueError("ApiAuth.cognito: scopes must be a list, e.g. ['agents/invoke']")
+        if not scopes:
+            raise ValueError(
+                "ApiAuth.cognito needs scopes=['<resource-server>/<scope>', ...]: with scopes API Gateway accepts "
+                "only access tokens that carry one of them; without, it accepts ID tokens of any app client of the "
+                "pool, whose audience it does not check"
+            )
+        open_to_all = [scope for scope in scopes if scope in _POOL_WIDE_SCOPES or "/" not in scope]
+        if open_to_all:
+            raise ValueError(
+                f"ApiAuth.cognito: {open_to_all} can be in a token of any app client of the pool; use resource "
+                "server scopes ('<identifier>/<name>') granted to the app clients that may call this API"
+            )
         return ApiAuth("cognito", user_pools=tuple(user_pools), scopes=tuple(scopes))
 
 
@@ -62,6 +131,10 @@ class AgentApiOptions:
     """A WAFv2 web ACL to associate with the stage. Default: none."""
     account_cloudwatch_role: bool = True
     """Create the account-wide role API Gateway needs to write execution logs. Default: true."""
+    iam_identity: Literal["role", "session"] = "role"
+    """Who an IAM caller that assumed a role is, as owner, requester and approver: the role, or each session of it.
+    The caller chooses the session name, so ``session`` is sound only when the role's trust policy pins it
+    (``sts:RoleSessionName`` and ``sts:SourceIdentity`` conditions, see the README). Default: ``role``."""
 
 
 #: Options that configure the stage of a REST API the construct creates: not used with an existing REST API.
@@ -126,7 +199,8 @@ class AgentApi(Construct):
 
     Attributes
     ----------
-    rest_api, stage, access_log_group (none with an existing API), validator, authorizer, api_key, usage_plan
+    rest_api, stage, access_log_group (none with an existing API), validator, authorizer,
+    api_keys and usage_plans (by client name), api_key and usage_plan (the one key of ``single_tenant``)
     """
 
     def __init__(
@@ -160,6 +234,8 @@ class AgentApi(Construct):
         self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None
         self.api_key: apigw.IApiKey | None = None
         self.usage_plan: apigw.UsagePlan | None = None
+        self.api_keys: dict[str, apigw.IApiKey] = {}
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
         self._build_auth(options)
         if options.web_acl_arn:
             wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=options.web_acl_arn)
@@ -206,25 +282,42 @@ class AgentApi(Construct):
 
     def _build_auth(self, options: AgentApiOptions) -> None:
         auth = options.auth
+        # An ApiAuth built directly, not through its factories, gets the same checks.
+        if auth.kind == "api_key":
+            ApiAuth.api_key(clients=auth.clients, single_tenant=auth.single_tenant)
+        elif auth.kind == "cognito":
+            ApiAuth.cognito(auth.user_pools, scopes=auth.scopes)
         if auth.kind == "cognito":
             self.authorizer = apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=list(auth.user_pools))
+        elif auth.kind == "api_key" and auth.single_tenant:
+            # The ids of the single key keep their names, so an existing deployment keeps its key.
+            self.api_key, self.usage_plan = self._add_client_key(options, "", f"API key of {self.node.path}")
+            self.api_keys["default"], self.usage_plans["default"] = self.api_key, self.usage_plan
         elif auth.kind == "api_key":
-            self.api_key = self.rest_api.add_api_key("ApiKey", description=f"API key of {self.node.path}")
-            self.usage_plan = self.rest_api.add_usage_plan(
-                "UsagePlan",
-                throttle=apigw.ThrottleSettings(
-                    rate_limit=options.throttling_rate_limit, burst_limit=options.throttling_burst_limit
-                ),
-                quota=apigw.QuotaSettings(limit=auth.quota_per_day, period=apigw.Period.DAY) if auth.quota_per_day else None,
-                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
-            )
-            self.usage_plan.add_api_key(self.api_key)
-            CfnOutput(
-                self,
-                "ApiKeyId",
-                value=self.api_key.key_id,
-                description="Read the key with: aws apigateway get-api-key --include-value --api-key <id>",
-            )
+            for client in auth.clients:
+                self.api_keys[client], self.usage_plans[client] = self._add_client_key(
+                    options, client, f"API key of client {client} of {self.node.path}"
+                )
+
+    def _add_client_key(self, options: AgentApiOptions, client: str, description: str) -> tuple[apigw.IApiKey, apigw.UsagePlan]:
+        """One API key under a usage plan of its own: quotas and throttling count per client."""
+        quota = options.auth.quota_per_day
+        key = self.rest_api.add_api_key(f"ApiKey{client}", description=description)
+        plan = self.rest_api.add_usage_plan(
+            f"UsagePlan{client}",
+            throttle=apigw.ThrottleSettings(rate_limit=options.throttling_rate_limit, burst_limit=options.throttling_burst_limit),
+            quota=apigw.QuotaSettings(limit=quota, period=apigw.Period.DAY) if quota else None,
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
+        )
+        plan.add_api_key(key)
+        CfnOutput(
+            self,
+            f"ApiKeyId{client}",
+            value=key.key_id,
+            description=f"API key{' of ' + client if client else ''}; read it with: "
+            "aws apigateway get-api-key --include-value --api-key <id>",
+        )
+        return key, plan
 
     def add_function_route(
         self,
@@ -308,6 +401,11 @@ class AgentApi(Construct):
         route and served by ``target`` (pass the ``live`` alias)."""
         self.add_function_route("/health", "GET", target, operation_name="Health")
         self.add_function_route("/openapi.json", "GET", target, operation_name="OpenApi")
+
+    def serve_with(self, agent_function: AgentFunction) -> None:
+        """Tell a function that serves this API's routes how this API identifies callers (``AGENT_IAM_IDENTITY``)."""
+        if self.options.iam_identity != "role":
+            agent_function.add_environment("AGENT_IAM_IDENTITY", self.options.iam_identity)
 
     @property
     def url(self) -> str:

@@ -17,7 +17,8 @@ from agentrail_constructs.sessions import SessionOptions
 @dataclass(frozen=True)
 class AppConfig:
     """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key),
-    ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
+    ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
+    shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
     ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds)."""
 
     patterns: tuple[str, ...]
@@ -27,6 +28,8 @@ class AppConfig:
     session_concurrency: str = "reject"
     approvers: tuple[str, ...] = ()
     approval_timeout_seconds: int | None = None
+    api_clients: tuple[str, ...] = ()
+    single_tenant: bool = False
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -40,6 +43,16 @@ class AppConfig:
             raise ValueError(
                 "context 'auth' must be 'iam' or 'api_key' (Cognito needs a user pool: compose StatelessAgent yourself)"
             )
+        api_clients = tuple(c.strip() for c in str(app.node.try_get_context("api_clients") or "").split(",") if c.strip())
+        single_tenant = str(app.node.try_get_context("single_tenant") or "false").lower()
+        if single_tenant not in ("true", "false"):
+            raise ValueError("context 'single_tenant' must be 'true' or 'false'")
+        if auth == "api_key" and not api_clients and single_tenant != "true":
+            raise ValueError(
+                "context auth=api_key gives every holder of a key the same identity, so they can read each other's "
+                "sessions and tasks: add -c api_clients=acme,globex (one API key and usage plan per client), or "
+                "-c single_tenant=true if every caller is one tenant"
+            )
         return cls(
             patterns=patterns,
             stack_prefix=str(app.node.try_get_context("stack_prefix") or "Agentrail"),
@@ -48,6 +61,8 @@ class AppConfig:
             session_concurrency=str(app.node.try_get_context("session_concurrency") or "reject"),
             approvers=tuple(p.strip() for p in str(app.node.try_get_context("approvers") or "").split(",") if p.strip()),
             approval_timeout_seconds=_positive_int(app.node.try_get_context("approval_timeout"), "approval_timeout"),
+            api_clients=api_clients,
+            single_tenant=single_tenant == "true",
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -75,7 +90,9 @@ class AppConfig:
         return AgentFunctionOptions(model=self.model)
 
     def api_options(self) -> AgentApiOptions:
-        return AgentApiOptions(auth=ApiAuth.api_key() if self.auth == "api_key" else ApiAuth.iam())
+        if self.auth == "api_key":
+            return AgentApiOptions(auth=ApiAuth.api_key(clients=self.api_clients, single_tenant=not self.api_clients))
+        return AgentApiOptions(auth=ApiAuth.iam())
 
     @property
     def env(self) -> Environment:

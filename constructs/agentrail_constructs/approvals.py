@@ -53,8 +53,11 @@ class ApprovalOptions:
     escalation_group: str | None = None
     """Second approver group for ``escalate``. Default: none."""
     groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    """Group to principal patterns (fnmatch) for IAM or API-key callers, e.g.
-    ``{"approvers": ["iam:arn:aws:iam::111122223333:user/alice"]}``. Default: none (Cognito groups only)."""
+    """Group to principal patterns (fnmatch) for IAM, API-key or chat (webhook) callers, e.g.
+    ``{"approvers": ["iam:arn:aws:iam::111122223333:user/alice", "iam:arn:aws:iam::111122223333:role/Approver*",
+    "webhook:alice@example.com"]}``. A role pattern matches callers that assumed the role. Default: none (Cognito groups only)."""
+    allow_self_approval: bool = False
+    """Let the requester of an approval decide it. Default: false (separation of duties: 403, audited)."""
     reminder_after: Duration | None = None
     """Put an ``Approval Reminder`` event on the task bus if still pending after this long. Default: none."""
     webhook_groups: Sequence[str] = ()
@@ -200,6 +203,8 @@ class ApprovalWorkflow(Construct):
         }
         if o.escalation_group:
             env["AGENT_APPROVAL_ESCALATION_GROUP"] = o.escalation_group
+        if o.allow_self_approval:
+            env["AGENT_APPROVAL_ALLOW_SELF_APPROVAL"] = "true"
         if o.webhook_groups and self.webhook_secret is not None:
             env["AGENT_APPROVAL_WEBHOOK_GROUPS"] = json.dumps(list(o.webhook_groups))
             env["AGENT_APPROVAL_WEBHOOK_SECRET"] = self.webhook_secret.secret_arn
@@ -294,7 +299,6 @@ class ApprovalWorkflow(Construct):
         decision_selector = {
             "approval_id.$": "$.Payload.approval_id",
             "approved.$": "$.Payload.approved",
-            "reason.$": "$.Payload.reason",
             "decided_by.$": "$.Payload.decided_by",
             "arguments_hash.$": "$.Payload.arguments_hash",
             "timed_out.$": "$.Payload.timed_out",

@@ -107,7 +107,7 @@ def _compile_bytecode(interpreter: Interpreter, python_dir: Path) -> None:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     environment["PYTHONHASHSEED"] = "0"
     command = [
-        str(interpreter.path), "-m", "compileall", "-q", "-d", _LAMBDA_PYTHON_DIR,
+        str(interpreter.executable), "-m", "compileall", "-q", "-d", _LAMBDA_PYTHON_DIR,
         "--invalidation-mode", "unchecked-hash", str(python_dir),
     ]  # fmt: skip
     result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)

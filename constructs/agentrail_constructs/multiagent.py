@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
@@ -19,6 +22,7 @@ from agentrail_constructs.nag import acknowledge, default_resource, execution_ar
 from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from agentrail_constructs.renames import renamed_class, renamed_keywords
 from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
@@ -123,6 +127,20 @@ class MultiAgentSystem(Construct):
     Messages carry the task's correlation id and a hop count; ``max_hops`` stops routing loops. Tokens
     and cost are recorded per agent on the task.
 
+    Parameters
+    ----------
+    specialists:
+        The team, as data: one ``SpecialistOptions`` per specialist (name, definition, concurrency).
+    options:
+        Routing, hop limit and spend caps. Default: ``MultiAgentOptions()``.
+    function_options:
+        Options every agent function starts from. Default: ``AgentFunctionOptions()``.
+    api_options:
+        REST API options. Default: IAM auth.
+    existing_task_table, task_table_options, existing_queue, existing_event_bus, existing_rest_api:
+        Resources you bring for the task API, passed to its :class:`AsyncAgent` (see there): the task
+        table, the router's queue, the bus for ``Task Finished`` events and the REST API. Default: new ones.
+
     Attributes
     ----------
     tasks (the AsyncAgent), router, specialists (name to AgentFunction), specialist_queues,
@@ -139,6 +157,11 @@ class MultiAgentSystem(Construct):
         options: MultiAgentOptions | None = None,
         function_options: AgentFunctionOptions | None = None,
         api_options: AgentApiOptions | None = None,
+        existing_task_table: TaskTable | None = None,
+        task_table_options: TaskTableOptions | None = None,
+        existing_queue: sqs.IQueue | None = None,
+        existing_event_bus: events.IEventBus | None = None,
+        existing_rest_api: apigw.RestApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or MultiAgentOptions()
@@ -152,6 +175,11 @@ class MultiAgentSystem(Construct):
             worker_code=handler_dir("router"),
             options=AsyncOptions(max_receive_count=options.max_receive_count),
             api_options=api_options,
+            existing_task_table=existing_task_table,
+            task_table_options=task_table_options,
+            existing_queue=existing_queue,
+            existing_event_bus=existing_event_bus,
+            existing_rest_api=existing_rest_api,
         )
         self.api = self.tasks.api
         self.router = self.tasks.worker
@@ -335,7 +363,7 @@ class HierarchicalAgents(Construct):
         plan = invoke("Plan", {"action": "plan", **TASK_FIELDS}, "$.work")
         work = invoke(
             "Work",
-            {"action": "work", **TASK_FIELDS, "index.$": "$.index", "text.$": "$.text", "attempt.$": "$.attempt"},
+            {"action": "work", **TASK_FIELDS, "index.$": "$.index", "attempt.$": "$.attempt"},
             None,
         )
         fan_out = sfn.DistributedMap(

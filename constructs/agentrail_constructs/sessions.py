@@ -260,6 +260,7 @@ class StatefulAgent(Construct):
         self.api = AgentApi(
             self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateful agent"
         )
+        self.api.serve_with(self.agent_function)
         self.rest_api = self.api.rest_api
         self._build_routes()
 

@@ -7,14 +7,21 @@ from an app that ``pip install``-ed agentrail-aws.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import os
-import re
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from agentrail_layers import interpreters
+from agentrail_layers.interpreters import Interpreter, runtime_version
+
+__all__ = [
+    "Interpreter",
+    "dependencies_lock",
+    "dependencies_requirements",
+    "find_interpreter",
+    "handler_dir",
+    "package_dir",
+    "runtime_package_dir",
+]
 
 
 def package_dir(name: str) -> Path:
@@ -47,47 +54,15 @@ def handler_dir(name: str) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Interpreter:
-    """A CPython interpreter of this machine."""
-
-    path: Path
-    version: str
-    """Its full version, e.g. ``3.13.0``."""
-
-
 def find_interpreter(version: str) -> Interpreter | None:
     """The ``python<version>`` interpreter of this machine, e.g. for ``3.13``, or None when there is none.
 
-    Looks on ``PATH`` first, then in pyenv's versions (``$PYENV_ROOT``, default
-    ``~/.pyenv``), newest patch release first, and keeps the first that runs
-    and reports that version. Lambda's ``python<version>`` runtime is the same
-    CPython, so this interpreter compiles the bytecode that the layers ship.
+    Looks on ``PATH`` first, then in pyenv's versions, newest patch release first, and keeps the first
+    that runs and reports that version (:mod:`agentrail_layers.interpreters`, which local mode uses too).
+    Lambda's ``python<version>`` runtime is the same CPython, so this interpreter compiles the bytecode
+    that the layers ship.
     """
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    return _find_interpreter(version, os.environ.get("PATH", os.defpath), pyenv_root)
-
-
-def _patch_release(path: Path) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", path.parents[1].name))
-
-
-@functools.cache
-def _find_interpreter(version: str, search_path: str, pyenv_root: str) -> Interpreter | None:
-    name = f"python{version}"
-    on_path = shutil.which(name, path=search_path)
-    in_pyenv = sorted(Path(pyenv_root).glob(f"versions/{version}.*/bin/{name}"), key=_patch_release, reverse=True)
-    # A pyenv shim on PATH exits with an error unless the selected pyenv version has the command.
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    for candidate in [*([on_path] if on_path else []), *map(str, in_pyenv)]:
-        try:
-            probe = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"],
-                env=environment, capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        lines = probe.stdout.split()
-        if probe.returncode == 0 and len(lines) == 2 and lines[1].rsplit(".", 1)[0] == version:
-            return Interpreter(path=Path(lines[0]), version=lines[1])
-    return None
+    wanted = runtime_version(f"python{version}")
+    if wanted is None:
+        raise ValueError(f"not a Python version: {version!r}")
+    return interpreters.find_interpreter(wanted)

@@ -56,6 +56,7 @@ class StatelessAgent(Construct):
         self.api = AgentApi(
             self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail stateless agent"
         )
+        self.api.serve_with(self.agent_function)
         self.rest_api = self.api.rest_api
         self.api.add_function_route(
             "/invoke", "POST", self.alias, request_schema=request_model("InvokeRequest"), operation_name="Invoke"

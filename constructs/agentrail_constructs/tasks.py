@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +31,8 @@ from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
 from constructs import Construct
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}\.?$")
 
 
 @renamed_keywords(timeout="execution_timeout")
@@ -127,6 +131,9 @@ class AsyncOptions:
     """Deliver signed webhooks to callers' callback URLs. Default: true."""
     allow_insecure_callbacks: bool = False
     """Allow http and loopback callback URLs (local development only). Default: false."""
+    callback_domains: Sequence[str] = ()
+    """Callback URLs must name one of these domains or a subdomain of one (IP literals are then refused).
+    Default: none, any host whose every address is public."""
 
     def validate(self) -> None:
         if self.max_receive_count < 5:
@@ -135,6 +142,11 @@ class AsyncOptions:
             raise ValueError("batch_size must be between 1 and 10")
         if not 2 <= self.worker_max_concurrency <= 1000:
             raise ValueError("worker_max_concurrency must be between 2 and 1000 (the event source mapping's limits)")
+        if isinstance(self.callback_domains, str):
+            raise ValueError("callback_domains must be a list of domains, e.g. ['hooks.example.com']")
+        for domain in self.callback_domains:
+            if not _DOMAIN.match(domain):
+                raise ValueError(f"callback_domains: {domain!r} is not a domain name such as hooks.example.com")
 
 
 class AsyncAgent(Construct):
@@ -276,6 +288,7 @@ class AsyncAgent(Construct):
         self.api = AgentApi(
             self, "Api", options=api_options, existing_rest_api=existing_rest_api, description="agentrail async agent"
         )
+        self.api.serve_with(self.agent_function)
         self.rest_api = self.api.rest_api
         self._build_routes()
         if self.approval_workflow is not None:
@@ -300,22 +313,29 @@ class AsyncAgent(Construct):
     def _wire(self, agent_function: AgentFunction) -> None:
         self.task_table.grant_tasks(agent_function, event_bus=self.event_bus)
         agent_function.add_environment("AGENT_TASK_QUEUE_URL", self.queue.queue_url)
+        self._wire_callbacks(agent_function)
+
+    def _wire_callbacks(self, agent_function: AgentFunction) -> None:
         if self.options.allow_insecure_callbacks:
             agent_function.add_environment("AGENT_TASK_ALLOW_INSECURE_CALLBACKS", "true")
+        if self.options.callback_domains:
+            domains = [domain.lower().strip(".") for domain in self.options.callback_domains]
+            agent_function.add_environment("AGENT_TASK_CALLBACK_DOMAINS", json.dumps(domains))
 
     def _build_webhooks(self) -> None:
         self.webhook_secret = secretsmanager.Secret(
             self,
             "WebhookSigningSecret",
-            description="HMAC-SHA256 key signing agentrail task webhooks; share it with your receivers",
+            description="Master key of agentrail task webhooks: each owner's HMAC-SHA256 key is derived from it "
+            "(GET /webhooks/secret); never share it with receivers",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
             encryption_key=self.task_table.encryption_key,
         )
         acknowledge(
             default_resource(self.webhook_secret),
             "SMG4",
-            "Receivers verify signatures with this key, which they hold out of band; rotating it is a coordinated "
-            "change with them (update the secret value, then the receivers), not an automatic schedule.",
+            "Each owner's webhook key is derived from this secret and fetched by the owner (GET /webhooks/secret); "
+            "rotating it changes every owner's key, a coordinated change with the receivers, not an automatic schedule.",
         )
         self.notifier = AgentFunction(
             self,
@@ -323,10 +343,10 @@ class AsyncAgent(Construct):
             handler_code=handler_dir("task_notifier"),
             options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(30), service_name="task-notifier"),
         )
-        self.notifier.grant_secret_read(self.webhook_secret)
-        self.notifier.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
-        if self.options.allow_insecure_callbacks:
-            self.notifier.add_environment("AGENT_TASK_ALLOW_INSECURE_CALLBACKS", "true")
+        for reader in (self.notifier, self.agent_function):
+            reader.grant_secret_read(self.webhook_secret)
+            reader.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
+        self._wire_callbacks(self.notifier)
         self.notifier_dead_letter_queue = dead_letter_queue(
             self, "WebhookFailures", encryption_key=self.task_table.encryption_key
         )
@@ -359,6 +379,8 @@ class AsyncAgent(Construct):
         route("/tasks", "POST", self.alias, request_schema=submission, operation_name="SubmitTask")
         route("/tasks/{task_id}", "GET", self.alias, operation_name="GetTask")
         route("/tasks/{task_id}", "DELETE", self.alias, operation_name="CancelTask")
+        if self.webhook_secret is not None:
+            route("/webhooks/secret", "GET", self.alias, operation_name="GetWebhookSecret")
         self.api.add_operational_routes(self.alias)
 
     @property

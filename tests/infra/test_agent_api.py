@@ -45,7 +45,7 @@ def stateless_stack(
 
 @pytest.fixture(scope="module")
 def api_key_template(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
-    return stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key()))[1]
+    return stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key(single_tenant=True)))[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,9 @@ def test_api_key_auth_puts_the_key_under_a_usage_plan_with_throttle_and_daily_qu
 
 
 def test_api_key_quota_can_be_left_out(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> None:
-    _, template = stateless_stack(app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key(quota_per_day=None)))
+    _, template = stateless_stack(
+        app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key(single_tenant=True, quota_per_day=None))
+    )
 
     template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Quota": Match.absent(), "Throttle": Match.any_value()})
 
@@ -111,6 +113,76 @@ def test_cognito_auth_uses_a_user_pools_authorizer_on_every_method(cognito_templ
 def test_cognito_auth_without_a_user_pool_is_refused() -> None:
     with pytest.raises(ValueError, match="needs at least one user pool"):
         ApiAuth.cognito([])
+
+
+def test_api_keys_per_client_each_get_a_usage_plan_of_their_own(
+    app_factory: Callable[..., cdk.App], stack_env: cdk.Environment
+) -> None:
+    agent, template = stateless_stack(
+        app_factory, stack_env, api_options=AgentApiOptions(auth=ApiAuth.api_key(clients=["acme", "globex"]))
+    )
+
+    template.resource_count_is("AWS::ApiGateway::ApiKey", 2)
+    template.resource_count_is("AWS::ApiGateway::UsagePlan", 2)
+    links = {
+        (props["KeyId"]["Ref"], props["UsagePlanId"]["Ref"])
+        for props in template.find_resources("AWS::ApiGateway::UsagePlanKey").values()
+        for props in [props["Properties"]]
+    }
+    assert len(links) == 2
+    assert len({key for key, _ in links}) == len({plan for _, plan in links}) == 2
+    assert set(agent.api.api_keys) == set(agent.api.usage_plans) == {"acme", "globex"}
+    assert agent.api.api_key is None
+    assert {props.get("ApiKeyRequired") for props in methods(template).values()} == {True}
+    assert len([name for name in template.find_outputs("*") if "ApiKeyId" in name]) == 2
+
+
+def test_the_apps_api_key_context_needs_clients_or_single_tenant() -> None:
+    from agentrail_constructs.app_config import AppConfig
+
+    with pytest.raises(ValueError, match=r"-c api_clients=acme,globex.*-c single_tenant=true"):
+        AppConfig.from_context(cdk.App(context={"auth": "api_key"}), ("stateless",))
+
+    config = AppConfig.from_context(cdk.App(context={"auth": "api_key", "api_clients": "acme, globex"}), ("stateless",))
+    assert config.api_options().auth.clients == ("acme", "globex")
+    single = AppConfig.from_context(cdk.App(context={"auth": "api_key", "single_tenant": "true"}), ("stateless",))
+    assert single.api_options().auth.single_tenant
+
+
+def test_api_key_auth_without_clients_or_single_tenant_is_refused_naming_both_options() -> None:
+    with pytest.raises(ValueError, match=r"same identity.*clients=\['acme', 'globex'\].*single_tenant=True"):
+        ApiAuth.api_key()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"clients": ["acme"], "single_tenant": True}, "not both"),
+        ({"clients": ["acme corp"]}, "letters and digits"),
+        ({"clients": ["acme", "acme"]}, "once"),
+        ({"clients": "acme"}, "list of names"),
+    ],
+    ids=["both", "space", "repeated", "string"],
+)
+def test_api_key_clients_are_validated(kwargs: dict, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        ApiAuth.api_key(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("scopes", "problem"),
+    [
+        ((), "needs scopes"),
+        (("openid",), "any app client"),
+        (("aws.cognito.signin.user.admin",), "any app client"),
+        (("agents/invoke", "email"), "any app client"),
+        (("invoke",), "any app client"),
+    ],
+    ids=["none", "openid", "user-admin", "mixed", "no-resource-server"],
+)
+def test_cognito_auth_requires_resource_server_scopes_so_id_tokens_are_refused(scopes: tuple, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        ApiAuth.cognito([cognito.UserPool.from_user_pool_arn(cdk.Stack(), "Pool", USER_POOL_ARN)], scopes=scopes)
 
 
 # -- validation ----------------------------------------------------------------------

@@ -348,3 +348,27 @@ def test_approval_step_timeout_beyond_15_minutes_is_refused() -> None:
 def test_approval_workflow_validates_its_options(stack: cdk.Stack) -> None:
     with pytest.raises(ValueError, match="escalation_group"):
         AsyncAgent(stack, "Agent", approval_options=ApprovalOptions(timeout_policy="escalate"))
+
+
+def test_separation_of_duties_is_on_unless_allow_self_approval_is_set(default: Any, synthesize: Any) -> None:
+    agent = default.stack.agent
+    allowed, synth = synthesize(
+        lambda stack: AsyncAgent(stack, "Agent", approval_options=ApprovalOptions(allow_self_approval=True))
+    )
+
+    assert "AGENT_APPROVAL_ALLOW_SELF_APPROVAL" not in default.environment(agent.agent_function)
+    assert synth.environment(allowed.agent_function)["AGENT_APPROVAL_ALLOW_SELF_APPROVAL"] == "true"
+
+
+def test_callers_that_assumed_a_role_are_the_role_unless_the_api_identifies_them_by_session(
+    default: Any, synthesize: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentrail_constructs import AgentApiOptions
+    from agentrail_runtime.config import RuntimeSettings
+
+    agent, synth = synthesize(lambda stack: AsyncAgent(stack, "Agent", api_options=AgentApiOptions(iam_identity="session")))
+    environment = synth.environment(agent.agent_function)
+    monkeypatch.setenv("AGENT_IAM_IDENTITY", environment["AGENT_IAM_IDENTITY"])
+
+    assert "AGENT_IAM_IDENTITY" not in default.environment(default.stack.agent.agent_function)
+    assert RuntimeSettings().iam_identity == "session"

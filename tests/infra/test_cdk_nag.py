@@ -57,7 +57,13 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
         (APIGW_LOGS_ROLE, f"{scope}/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", f"{scope}/Api/RestApi/DeploymentStage.v1/Resource"),
         *_methods(
-            f"{scope}/Api", "tasks/POST", "tasks/{task_id}/GET", "tasks/{task_id}/DELETE", "health/GET", "openapi.json/GET"
+            f"{scope}/Api",
+            "tasks/POST",
+            "tasks/{task_id}/GET",
+            "tasks/{task_id}/DELETE",
+            "webhooks/secret/GET",
+            "health/GET",
+            "openapi.json/GET",
         ),
     }
 
@@ -332,9 +338,9 @@ def test_other_auth_modes_pass_the_checks(app_factory: Callable[..., cdk.App], a
     app = app_factory()
     stack = cdk.Stack(app, "Probe")
     options = (
-        ApiAuth.api_key()
+        ApiAuth.api_key(clients=["acme", "globex"])
         if auth == "api_key"
-        else ApiAuth.cognito([cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_Example1")])
+        else ApiAuth.cognito([cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_Example1")], scopes=["agents/invoke"])
     )
     StatelessAgent(stack, "StatelessAgent", api_options=AgentApiOptions(auth=options))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

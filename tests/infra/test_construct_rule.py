@@ -275,9 +275,44 @@ def test_stage_options_together_with_an_existing_rest_api_are_refused_naming_the
 def test_auth_options_apply_to_the_routes_on_an_existing_rest_api(synthesize: Any) -> None:
     def build(stack: cdk.Stack) -> StatelessAgent:
         mine = apigw.RestApi(stack, "Mine")
-        return StatelessAgent(stack, "Agent", existing_rest_api=mine, api_options=AgentApiOptions(auth=ApiAuth.api_key()))
+        return StatelessAgent(
+            stack, "Agent", existing_rest_api=mine, api_options=AgentApiOptions(auth=ApiAuth.api_key(single_tenant=True))
+        )
 
     _, synth = synthesize(build)
 
     assert synth.routes()[("POST", "/invoke")]["ApiKeyRequired"] is True
     assert len(synth.of_type("AWS::ApiGateway::UsagePlan")) == 1
+
+
+def test_a_multi_agent_system_passes_what_you_bring_to_its_task_api(synthesize: Any) -> None:
+    def build(stack: cdk.Stack) -> tuple[MultiAgentSystem, tuple[Any, ...]]:
+        bus = events.EventBus.from_event_bus_name(stack, "Shared", "shared-bus")
+        queue = sqs.Queue(stack, "MyQueue", enforce_ssl=True)
+        api = apigw.RestApi(stack, "Mine", deploy_options=apigw.StageOptions(stage_name="prod"))
+        table = task_table(stack)
+        system = MultiAgentSystem(
+            stack,
+            "Team",
+            specialists=SPECIALISTS,
+            existing_task_table=table,
+            existing_queue=queue,
+            existing_event_bus=bus,
+            existing_rest_api=api,
+        )
+        return system, (table, queue, bus, api)
+
+    (system, (table, queue, bus, api)), synth = synthesize(build)
+
+    assert system.tasks.task_table is table and system.tasks.queue is queue and system.tasks.event_bus is bus
+    assert system.tasks.rest_api is api
+    assert list(synth.of_type("AWS::ApiGateway::RestApi")) == [synth.logical_id(api)]
+    assert synth.of_type("AWS::Events::EventBus") == {}
+    assert synth.environment(system.router)["AGENT_TASK_EVENT_BUS"] == "shared-bus"
+
+
+def test_a_multi_agent_system_refuses_an_existing_task_table_with_task_table_options(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match="pass either existing_task_table or task_table_options, not both"):
+        MultiAgentSystem(
+            stack, "Team", specialists=SPECIALISTS, existing_task_table=task_table(stack), task_table_options=TaskTableOptions()
+        )

@@ -335,3 +335,21 @@ def test_moto_rejects_a_definition_that_is_not_valid_asl(machines: list[Machine]
         client = boto3.client("stepfunctions", region_name="us-east-1")
         with pytest.raises(ClientError, match="Taks"):
             client.create_state_machine(name="broken", definition=json.dumps(broken), roleArn=ROLE_ARN)
+
+
+def test_no_state_passes_prompt_text_or_the_approvers_comment_through_the_execution_history(machines: list[Machine]) -> None:
+    # The Map's items and each Lambda task's payload land in the execution history: ids and indexes only.
+    # A task with payload_response_only invokes the function directly: its Parameters are the payload.
+    payloads = [
+        (where, state.get("Parameters", {}).get("Payload", state.get("Parameters", {})), state.get("ResultSelector", {}))
+        for where, state in tasks_of(machines, lambda state: state["Type"] == "Task")
+    ]
+
+    carried = [
+        where
+        for where, payload, selector in payloads
+        if {"text.$", "message.$", "reason.$"} & set(payload) or "reason.$" in selector
+    ]
+    assert payloads and carried == []
+    work = [payload for where, payload, _ in payloads if where.endswith("/Work")]
+    assert work and all(set(p) == {"action", "task_id.$", "correlation_id.$", "index.$", "attempt.$"} for p in work)

@@ -338,6 +338,44 @@ def test_notifier_reads_the_webhook_signing_secret(tasks: Any) -> None:
     assert tasks.environment(agent.notifier)["AGENT_TASK_WEBHOOK_SECRET"] == {"Ref": secret}
 
 
+def test_the_api_serves_each_caller_its_webhook_key_behind_the_apis_auth(tasks: Any) -> None:
+    agent = agent_of(tasks)
+    secret = tasks.logical_id(agent.webhook_secret)
+
+    assert ("secretsmanager:GetSecretValue", text({"Ref": secret})) in tasks.grants(agent.agent_function)
+    assert tasks.environment(agent.agent_function)["AGENT_TASK_WEBHOOK_SECRET"] == {"Ref": secret}
+    assert "AGENT_TASK_WEBHOOK_SECRET" not in tasks.environment(agent.worker)
+    assert tasks.routes()[("GET", "/webhooks/secret")]["AuthorizationType"] == "AWS_IAM"
+
+
+def test_callback_domains_reach_the_api_function_and_the_notifier_and_load_into_their_settings(
+    synthesize: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentrail_runtime.tasks.settings import WebhookSettings
+
+    options = AsyncOptions(callback_domains=["Hooks.Example.com", "partner.example.net."])
+
+    agent, synth = synthesize(lambda stack: AsyncAgent(stack, "Agent", options=options))
+
+    for agent_function in (agent.agent_function, agent.notifier):
+        monkeypatch.setenv("AGENT_TASK_CALLBACK_DOMAINS", synth.environment(agent_function)["AGENT_TASK_CALLBACK_DOMAINS"])
+        assert WebhookSettings().callback_policy().allowed_domains == ("hooks.example.com", "partner.example.net")
+
+
+@pytest.mark.parametrize(
+    ("domains", "problem"),
+    [
+        ("hooks.example.com", "must be a list"),
+        (["https://hooks.example.com"], "not a domain name"),
+        (["10.0.0.1"], "not a domain"),
+    ],
+    ids=["string", "url", "address"],
+)
+def test_callback_domains_must_be_a_list_of_domain_names(stack: cdk.Stack, domains: Any, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        AsyncAgent(stack, "Agent", options=AsyncOptions(callback_domains=domains))
+
+
 def test_notifier_is_told_nothing_about_the_task_table(tasks: Any) -> None:
     agent = agent_of(tasks)
     table = tasks.logical_id(agent.task_table.table)

@@ -24,7 +24,7 @@ from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
 
 #: The caller of the shared API events (events/<pattern>/*.json), as principal_of names it.
-OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
+OWNER = "iam:arn:aws:iam::123456789012:role/agentrail-caller"
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from agentrail_runtime.signatures import InvalidSignature, sign, signature_header, verify
+from agentrail_runtime.signatures import InvalidSignature, SignedHeader, parse_header, sign, signature_header, verify
 
 SECRET = b"whsec-3b9f0c7e1d2a4c6e8f0a1b3c5d7e9f10"
 BODY = b'{"status": "succeeded", "task_id": "8d1e5b7c2a9f4e3d8c6b1a0f9e7d5c3b"}'
@@ -76,3 +76,28 @@ def test_a_malformed_header_is_rejected(header):
 def test_a_missing_header_is_rejected(header):
     with pytest.raises(InvalidSignature, match="missing signature"):
         verify(SECRET, header, BODY, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"v1={sign(SECRET, NOW, BODY)},t={NOW}",
+        f"t={NOW},v1={sign(SECRET, NOW, BODY)},v0=extra",
+        f"t=0{NOW},v1={sign(SECRET, NOW, BODY)}",
+        f"t={NOW},v1={sign(SECRET, NOW, BODY).upper()}",
+        f" t={NOW},v1={sign(SECRET, NOW, BODY)}",
+    ],
+    ids=["reordered", "extra-field", "leading-zero-timestamp", "uppercase-digest", "leading-space"],
+)
+def test_a_genuine_signature_spelled_any_other_way_is_malformed_so_one_signature_has_one_spelling(header):
+    # Given a header that carries a genuine timestamp and digest, but not as signature_header writes them
+    # When it is verified
+    # Then it is malformed: a replay cannot slip past the cache under a new spelling
+    with pytest.raises(InvalidSignature, match="malformed signature"):
+        verify(SECRET, header, BODY, now=NOW)
+
+
+def test_the_parsed_header_is_the_timestamp_and_the_digest():
+    header = signature_header(SECRET, NOW, BODY)
+
+    assert parse_header(header) == SignedHeader(NOW, sign(SECRET, NOW, BODY))

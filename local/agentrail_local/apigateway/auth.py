@@ -229,6 +229,9 @@ def cognito_claims(method: Method, headers: dict[str, str]) -> dict[str, str]:
     if pools and not any(issuer.endswith("/" + pool) for pool in pools):
         raise GatewayRejection("UNAUTHORIZED")
     if method.authorization_scopes:
+        # With scopes API Gateway takes access tokens only: an ID token carries no scopes, and its audience is unchecked.
+        if claims.get("token_use") != "access":
+            raise GatewayRejection("UNAUTHORIZED")
         granted = set(str(claims.get("scope", "")).split())
         if not granted & set(method.authorization_scopes):
             raise GatewayRejection("UNAUTHORIZED")

@@ -51,21 +51,38 @@ EVENT_CORRELATION_ID = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 
 @dataclass(frozen=True)
 class Caller:
-    """An IAM caller: ``arn`` goes into an event's ``identity.userArn``, ``principal`` is what principal_of makes of it."""
+    """An IAM caller: ``arn`` goes into an event's ``identity.userArn``, ``principal`` is what principal_of makes of it:
+    the user's ARN, or for a caller that assumed a role, the role's (``role`` names it)."""
 
     arn: str
+    role: str | None = None
 
     @property
     def principal(self) -> str:
-        return f"iam:{self.arn}"
+        return f"iam:{self.role or self.arn}"
 
 
 @dataclass(frozen=True)
 class Callers:
     """Who calls in these tests. ``requester`` and ``alice`` are the callers of the shared events."""
 
-    requester: Caller = Caller("arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client")
-    other_requester: Caller = Caller("arn:aws:sts::123456789012:assumed-role/agentrail-caller/another-client")
+    requester: Caller = Caller(
+        "arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client",
+        "arn:aws:iam::123456789012:role/agentrail-caller",
+    )
+    #: Another session of the requester's role: the same identity unless the API identifies callers by session.
+    requester_other_session: Caller = Caller(
+        "arn:aws:sts::123456789012:assumed-role/agentrail-caller/another-client",
+        "arn:aws:iam::123456789012:role/agentrail-caller",
+    )
+    other_requester: Caller = Caller(
+        "arn:aws:sts::123456789012:assumed-role/agentrail-partner/partner-client",
+        "arn:aws:iam::123456789012:role/agentrail-partner",
+    )
+    #: A session of a role that the documented approver pattern ``role/Approver*`` names.
+    finance_approver: Caller = Caller(
+        "arn:aws:sts::123456789012:assumed-role/ApproverFinance/frank", "arn:aws:iam::123456789012:role/ApproverFinance"
+    )
     alice: Caller = Caller("arn:aws:iam::123456789012:user/alice")
     ops_dana: Caller = Caller("arn:aws:iam::123456789012:user/ops-dana")
     carol: Caller = Caller("arn:aws:iam::123456789012:user/carol")
@@ -78,8 +95,15 @@ class Callers:
 
 CALLERS = Callers()
 REQUESTER = CALLERS.requester.principal
+#: The chat approver of events/approvals/webhook.json, a configured identity of the approvers group.
+WEBHOOK_APPROVER = "webhook:alice@example.com"
 GROUPS = {
-    "approvers": [CALLERS.alice.principal, "iam:arn:aws:iam::123456789012:user/ops-*"],
+    "approvers": [
+        CALLERS.alice.principal,
+        "iam:arn:aws:iam::123456789012:user/ops-*",
+        "iam:arn:aws:iam::123456789012:role/Approver*",
+        WEBHOOK_APPROVER,
+    ],
     "finance-leads": [CALLERS.carol.principal],
 }
 
@@ -321,11 +345,12 @@ def approval_settings(**overrides: Any) -> ApprovalSettings:
 def deployment(aws: Aws, agent_env, call, monkeypatch) -> Callable[..., Approvals]:
     """Build both sides of the approval workflow under the given ApprovalSettings (``deployment(timeout_policy="escalate", ...)``).
 
-    ``api_sfn_client`` replaces the Step Functions client the API side answers the workflow with. The demo's
+    ``api_sfn_client`` replaces the Step Functions client the API side answers the workflow with; ``iam_identity``
+    is the API's (AGENT_IAM_IDENTITY). The demo's
     refund ledger starts empty, so a test sees exactly the refunds its tools issued.
     """
 
-    def build(*, slice_steps: int = 2, api_sfn_client: Any = None, **overrides: Any) -> Approvals:
+    def build(*, slice_steps: int = 2, api_sfn_client: Any = None, iam_identity: str = "role", **overrides: Any) -> Approvals:
         settings = approval_settings(**overrides)
         refunds: dict[str, float] = {}
         monkeypatch.setattr(demo, "_REFUNDS", refunds)
@@ -349,7 +374,10 @@ def deployment(aws: Aws, agent_env, call, monkeypatch) -> Callable[..., Approval
         api_tasks, workflow_tasks = task_service(), task_service()
         api_service, workflow_service = service(api_sfn_client), service()
         app = create_tasks_app(
-            tasks=api_tasks, settings=RuntimeSettings(), task_settings=TaskSettings(table=TASK_TABLE), approvals=api_service
+            tasks=api_tasks,
+            settings=RuntimeSettings(iam_identity=iam_identity),
+            task_settings=TaskSettings(table=TASK_TABLE),
+            approvals=api_service,
         )
         return Approvals(
             aws=aws,

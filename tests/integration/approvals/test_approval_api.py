@@ -209,3 +209,78 @@ def test_the_task_token_never_appears_in_responses_task_events_or_logs(deploymen
     records = stdout_records()
     assert any(r.get("event") == "approval_decided" for r in records)
     assert paused.token not in json.dumps(records)
+
+
+def test_an_approver_who_requested_the_approval_gets_403_and_the_attempt_is_audited(deployment, api_event, aws, callers):
+    # Given a refund requested by alice, who is also in the approver group
+    approvals = deployment()
+    paused = approvals.pause(owner=callers.alice.principal)
+
+    # When alice approves (or rejects) her own request
+    approve = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.alice))
+    reject = approvals.call(api_event("decide-reject", approval_id=paused.approval_id, caller=callers.alice))
+
+    # Then both are 403 self_approval, audited as refused, and the approval still waits for another approver
+    for reply in (approve, reject):
+        assert (reply.status, reply.body["error"]) == (403, "self_approval")
+    refused = [(e.event, e.actor, e.comment) for e in approvals.api_service.audit.entries(paused.approval_id)][1:]
+    assert (
+        refused
+        == [("refused", callers.alice.principal, "the requester may not decide their own request (separation of duties)")] * 2
+    )
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+    assert aws.sfn.describe_execution(executionArn=paused.execution_arn)["status"] == "RUNNING"
+    by_another = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.ops_dana))
+    assert (by_another.status, by_another.body["decided_by"]) == (200, callers.ops_dana.principal)
+
+
+def test_allow_self_approval_lets_a_requester_in_the_approver_group_decide(deployment, api_event, callers):
+    # Given a deployment that turned separation of duties off explicitly
+    approvals = deployment(allow_self_approval=True)
+    paused = approvals.pause(owner=callers.alice.principal)
+
+    # When alice approves her own request
+    reply = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.alice))
+
+    # Then it is decided
+    assert (reply.status, reply.body["decided_by"]) == (200, callers.alice.principal)
+
+
+def test_a_session_of_the_requesters_role_is_the_requester_and_cannot_approve(deployment, api_event, callers):
+    # Given a task requested by a session of role agentrail-caller, and that role is (wrongly) an approver
+    approvals = deployment(groups={"approvers": ["iam:arn:aws:iam::123456789012:role/agentrail-*"]})
+    paused = approvals.pause()
+
+    # When another session of the same role, with a session name of its choosing, approves
+    reply = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.requester_other_session))
+
+    # Then it is the requester (the role is the identity), so separation of duties refuses it
+    assert (reply.status, reply.body["error"]) == (403, "self_approval")
+    [refused] = [e for e in approvals.api_service.audit.entries(paused.approval_id) if e.event == "refused"]
+    assert refused.actor == "iam:arn:aws:iam::123456789012:role/agentrail-caller"
+
+
+def test_the_documented_role_pattern_admits_a_caller_that_assumed_the_role(deployment, api_event, callers):
+    # Given the approver pattern iam:arn:aws:iam::123456789012:role/Approver* and a caller that assumed ApproverFinance
+    approvals = deployment()
+    paused = approvals.pause()
+
+    # When the assumed-role session (arn:aws:sts::…:assumed-role/ApproverFinance/frank) approves
+    reply = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.finance_approver))
+
+    # Then the role decided
+    assert (reply.status, reply.body["decided_by"]) == (200, "iam:arn:aws:iam::123456789012:role/ApproverFinance")
+
+
+def test_with_session_identity_each_session_is_a_caller_and_a_role_pattern_still_admits_it(deployment, api_event, callers):
+    # Given an API that identifies assumed-role callers by session, and a task requested by one session of a role
+    approvals = deployment(iam_identity="session", groups={"approvers": ["iam:arn:aws:iam::123456789012:role/agentrail-*"]})
+    paused = approvals.pause(owner=f"iam:{callers.requester.arn}")
+
+    # When another session of the same role approves, and the requesting session tries too
+    own = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.requester))
+    other = approvals.call(api_event("decide-approve", approval_id=paused.approval_id, caller=callers.requester_other_session))
+
+    # Then the requesting session is refused, and the other session (admitted by the role's pattern) decides as itself
+    assert (own.status, own.body["error"]) == (403, "self_approval")
+    assert (other.status, other.body["decided_by"]) == (200, f"iam:{callers.requester_other_session.arn}")

@@ -8,8 +8,9 @@ import json
 import boto3
 import pytest
 from agentrail_runtime.agent.loop import AgentCheckpoint
-from agentrail_runtime.approvals import AuditEntry, DecisionOutput
+from agentrail_runtime.approvals import ApprovalStatus, AuditEntry, DecisionOutput
 from agentrail_runtime.approvals.store import AuditLog
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
@@ -44,7 +45,8 @@ def test_an_approved_refund_reaches_the_waiting_execution_and_runs_with_exactly_
     assert (reply.body["status"], reply.body["decided_by"], reply.body["arguments"]) == ("approved", ALICE, APPROVED_ARGUMENTS)
     assert decision["approved"] is True and decision["timed_out"] is False
     assert decision["arguments_hash"] == reply.body["arguments_hash"]
-    assert (decision["decided_by"], decision["reason"]) == (ALICE, "Within the refund policy.")
+    assert decision["decided_by"] == ALICE
+    assert "reason" not in decision and "Within the refund policy." not in json.dumps(decision)  # the comment stays in the table
     assert outcome["status"] == "succeeded"
     task = approvals.task(paused.task_id)
     assert approvals.refunds == {"A-1002": 150.0}
@@ -93,7 +95,13 @@ def test_second_decision_on_same_approval_is_rejected(deployment, api_event, aws
     assert (record.status, record.decided_by, record.comment) == ("approved", ALICE, "Within the refund policy.")
     assert decision_received(aws, paused) == delivered  # the execution kept the first decision
     assert approvals.status(paused.task_id) == "waiting_approval"  # the task is unaffected until it resumes
-    assert events_of(approvals, paused.approval_id) == ["requested", "approved"]
+    # Late decisions are audited too, with who sent them.
+    assert events_of(approvals, paused.approval_id) == ["requested", "approved", "late", "late"]
+    late = [e for e in approvals.api_service.audit.entries(paused.approval_id) if e.event == "late"]
+    assert [(e.actor, e.comment) for e in late] == [
+        (ALICE, "reject after the approval was approved"),
+        ("cognito:5e1c7a9b-3d2f-4e8a-b6c0-9f1d2e3a4b5c", "reject after the approval was approved"),
+    ]
 
 
 def test_a_rejected_refund_never_runs_and_the_answer_gives_the_reason(deployment, api_event, aws):
@@ -202,7 +210,8 @@ def test_other_gone_token_answers_are_expired_too(deployment, api_event, code):
 
     assert (reply.status, reply.body["error"]) == (409, "approval_expired")
     assert approvals.api_service.approvals.get(paused.approval_id).status == "expired"
-    assert events_of(approvals, paused.approval_id) == ["requested", "expired"]
+    # The decision was audited before it was sent, then its expiry.
+    assert events_of(approvals, paused.approval_id) == ["requested", "approved", "expired"]
 
 
 def test_on_timeout_with_reject_policy_records_expired_and_the_agent_is_told_it_timed_out(deployment, api_event):
@@ -214,11 +223,11 @@ def test_on_timeout_with_reject_policy_records_expired_and_the_agent_is_told_it_
     approvals.workflow.handle({"action": "resume", "task_id": paused.task_id, "decision": output})
 
     assert (output["approved"], output["timed_out"], output["approval_id"]) == (False, True, paused.approval_id)
-    assert output["reason"] == "the approval request timed out and was rejected automatically"
+    assert "reason" not in output
     record = approvals.api_service.approvals.get(paused.approval_id)
     assert (record.status, record.decided_by) == ("expired", "system:timeout")
     assert (late.status, late.body["error"]) == (409, "already_decided")
-    assert events_of(approvals, paused.approval_id) == ["requested", "expired"]
+    assert events_of(approvals, paused.approval_id) == ["requested", "expired", "late"]
     assert approvals.refunds == {}
     assert "timed out and was rejected automatically" in approvals.task(paused.task_id).result.answer
 
@@ -236,7 +245,7 @@ def test_on_timeout_with_escalate_policy_escalates_then_only_the_escalation_grou
     by_escalation_group = approvals.call(api_event("decide-approve", approval_id=escalated["approval_id"], caller=callers.carol))
 
     assert (first["approved"], first["timed_out"]) == (False, True)
-    assert first["reason"] == "escalated after the approval timed out"
+    assert "reason" not in first
     assert approvals.api_service.approvals.get(paused.approval_id).status == "escalated"
     level_1 = approvals.api_service.approvals.get(escalated["approval_id"])
     assert escalated["approval_id"] != paused.approval_id
@@ -296,3 +305,93 @@ def test_the_audit_trail_keeps_the_order_of_entries_within_one_second(deployment
         audit.append(AuditEntry(approval_id="b" * 32, at=int(clock.now), event=event, actor=ALICE))
 
     assert [entry.event for entry in audit.entries("b" * 32)] == order
+
+
+def test_a_decision_that_cannot_reach_the_workflow_is_withdrawn_audited_and_answered_503_with_retry_after(
+    deployment, api_event, aws
+):
+    # Given Step Functions throttling SendTaskSuccess after botocore's retries (a Stubber answers for the last attempt)
+    client = boto3.client("stepfunctions")
+    approvals = deployment(api_sfn_client=client)
+    paused = approvals.pause()
+
+    # When alice approves
+    with Stubber(client) as stubber:
+        stubber.add_client_error("send_task_success", service_error_code="ThrottlingException", http_status_code=400)
+        reply = approvals.call(api_event("decide-approve", approval_id=paused.approval_id))
+        stubber.assert_no_pending_responses()
+
+    # Then the caller is told to retry, the record is pending again, and the audit shows the decision and its withdrawal
+    assert (reply.status, reply.body["error"], reply.headers["Retry-After"]) == (503, "decision_not_delivered", "5")
+    record = approvals.api_service.approvals.get(paused.approval_id)
+    assert (record.status, record.decided_by, record.comment) == ("pending", None, None)
+    entries = approvals.api_service.audit.entries(paused.approval_id)
+    assert [(e.event, e.actor) for e in entries] == [
+        ("requested", entries[0].actor),
+        ("approved", ALICE),
+        ("reverted", ALICE),
+    ]
+    assert entries[2].comment == (
+        "the workflow could not be reached (ThrottlingException); the decision was withdrawn and may be made again"
+    )
+
+    # And the same decision sent again reaches the waiting execution
+    again = approvals.call(api_event("decide-approve", approval_id=paused.approval_id))
+    assert (again.status, again.body["status"]) == (200, "approved")
+    assert decision_received(aws, paused)["approved"] is True
+
+
+def test_a_withdrawal_never_undoes_a_decision_that_came_after_it(deployment, api_event, callers):
+    # Given a decision claimed by alice, then replaced by another (an expiry racing the failed delivery)
+    approvals = deployment()
+    paused = approvals.pause()
+    store = approvals.api_service.approvals
+    claimed = store.decide(paused.approval_id, status=ApprovalStatus.APPROVED, actor=ALICE, comment=None)
+    store.expire_decided(paused.approval_id, decided=claimed.status)
+
+    # When alice's decision is withdrawn
+    reverted = store.revert_to_pending(claimed)
+
+    # Then nothing changes: the withdrawal is conditional on the record still holding alice's decision
+    assert reverted is False
+    assert store.get(paused.approval_id).status == "expired"
+
+
+def test_send_task_success_is_retried_by_botocore_so_two_throttles_still_deliver_the_decision(deployment, api_event):
+    # Given the API side's own Step Functions client (DECISION_RETRIES), and a service that throttles twice, then
+    # accepts (the canned answers stand in for the service: moto refuses a retried request's token)
+    approvals = deployment()
+    client = approvals.api_service.sfn
+    attempts: list[bytes] = []
+
+    def throttle_twice(request, **_):
+        attempts.append(request.headers["amz-sdk-request"])
+        if len(attempts) <= 2:
+            return _response(request.url, 400, b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
+        return _response(request.url, 200, b"{}")
+
+    client.meta.events.register("before-send.sfn.SendTaskSuccess", throttle_twice)
+    paused = approvals.pause()
+
+    # When alice approves
+    reply = approvals.call(api_event("decide-approve", approval_id=paused.approval_id))
+
+    # Then botocore's standard retry mode made the attempts, and the decision stands
+    assert (client.meta.config.retries["mode"], client.meta.config.retries["total_max_attempts"]) == ("standard", 5)
+    assert attempts == [b"attempt=1; max=5", b"attempt=2; max=5", b"attempt=3; max=5"]
+    assert (reply.status, reply.body["status"]) == (200, "approved")
+    assert events_of(approvals, paused.approval_id) == ["requested", "approved"]
+
+
+def _response(url: str, status: int, body: bytes) -> AWSResponse:
+    return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
+
+
+class _Raw:
+    """The raw body of a canned HTTP response, as botocore reads it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_):
+        yield self.body

@@ -5,9 +5,21 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+from agentrail_runtime.signatures import SIGNATURE_HEADER
+
 
 def decision_events(approvals, approval_id: str) -> list[str]:
-    return [e.event for e in approvals.api_service.audit.entries(approval_id) if e.event not in ("requested", "escalated")]
+    return [e.event for e in approvals.api_service.audit.entries(approval_id) if e.event in ("approved", "rejected")]
+
+
+def attempts_audited(approvals, approval_id: str) -> list[tuple[str, str, str | None]]:
+    """The audit entries of refused webhook attempts: event, actor and why."""
+    return [
+        (e.event, e.actor, e.comment)
+        for e in approvals.api_service.audit.entries(approval_id)
+        if e.event in ("invalid_signature", "replayed")
+    ]
 
 
 def test_a_validly_signed_decision_approves_and_reaches_the_waiting_execution(deployment, signed_webhook, aws):
@@ -52,6 +64,17 @@ def test_forged_and_stale_signatures_are_401_and_change_nothing(deployment, sign
     assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
     assert decision_events(approvals, paused.approval_id) == []
     assert aws.sfn.describe_execution(executionArn=paused.execution_arn)["status"] == "RUNNING"
+    # Every attempt is in the audit trail, under the channel's name: the body's approver is not trusted unsigned.
+    assert sorted(attempts_audited(approvals, paused.approval_id)) == sorted(
+        [
+            ("invalid_signature", "webhook", "signature mismatch"),
+            ("invalid_signature", "webhook", "stale timestamp"),
+            ("invalid_signature", "webhook", "stale timestamp"),
+            ("invalid_signature", "webhook", "signature mismatch"),
+            ("invalid_signature", "webhook", "missing signature"),
+            ("invalid_signature", "webhook", "stale timestamp"),
+        ]
+    )
 
 
 def test_a_replayed_signature_is_401_even_against_another_approval(deployment, signed_webhook):
@@ -72,6 +95,8 @@ def test_a_replayed_signature_is_401_even_against_another_approval(deployment, s
     assert decision_events(approvals, first.approval_id) == ["approved"]
     assert approvals.api_service.approvals.get(second.approval_id).status == "pending"
     assert decision_events(approvals, second.approval_id) == []
+    assert attempts_audited(approvals, first.approval_id) == [("replayed", "webhook", "a signature already used")]
+    assert attempts_audited(approvals, second.approval_id) == [("replayed", "webhook", "a signature already used")]
 
 
 def test_an_approver_group_not_allowed_to_use_webhooks_gets_403_and_is_audited(deployment, signed_webhook):
@@ -121,3 +146,48 @@ def test_an_unused_signed_decision_cannot_be_aimed_at_another_approval(deploymen
     assert (reply.status, reply.body["error"]) == (401, "invalid_signature")
     assert approvals.api_service.approvals.get(second.approval_id).status == "pending"
     assert approvals.api_service.approvals.get(first.approval_id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda t, v1: f"v1={v1},t={t}",
+        lambda t, v1: f"t={t},v1={v1},v0=ignored",
+        lambda t, v1: f"t=0{t},v1={v1}",
+    ],
+    ids=["reordered", "extra-field", "zero-padded-timestamp"],
+)
+def test_a_used_signature_spelled_another_way_is_not_a_new_key_of_the_replay_cache(deployment, signed_webhook, respell):
+    # Given a decision whose signature header was used once, on an approval that is pending again
+    approvals = deployment()
+    paused = approvals.pause()
+    captured = signed_webhook(paused.approval_id)
+    header = captured["headers"][SIGNATURE_HEADER]
+    timestamp, digest = header.removeprefix("t=").split(",v1=")
+    respelled = copy.deepcopy(captured)
+    respelled["headers"][SIGNATURE_HEADER] = respelled["multiValueHeaders"][SIGNATURE_HEADER] = respell(timestamp, digest)
+    respelled["multiValueHeaders"][SIGNATURE_HEADER] = [respelled["headers"][SIGNATURE_HEADER]]
+
+    # When the same timestamp and digest arrive under another spelling of the header
+    reply = approvals.call(respelled)
+
+    # Then it is refused and audited, and nothing is decided
+    assert (reply.status, reply.body["error"]) == (401, "invalid_signature")
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+    assert attempts_audited(approvals, paused.approval_id) == [("invalid_signature", "webhook", "malformed signature")]
+
+
+def test_the_chat_approver_must_be_a_configured_identity_of_the_approver_group(deployment, signed_webhook):
+    # Given a validly signed decision that names an approver nobody configured
+    approvals = deployment()
+    paused = approvals.pause()
+    body = json.loads(signed_webhook(paused.approval_id)["body"]) | {"approver": "mallory@example.com"}
+
+    # When it arrives
+    reply = approvals.call(signed_webhook(paused.approval_id, body=body))
+
+    # Then it is 403 and audited under the name it gave, and the approval stays pending
+    assert (reply.status, reply.body["error"]) == (403, "not_an_approver")
+    assert approvals.api_service.approvals.get(paused.approval_id).status == "pending"
+    [refused] = [e for e in approvals.api_service.audit.entries(paused.approval_id) if e.event == "refused"]
+    assert (refused.actor, refused.comment) == ("webhook:mallory@example.com", "not in the approver group")

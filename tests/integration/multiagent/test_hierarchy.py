@@ -77,8 +77,7 @@ def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answe
 
     visited = run_research(handler, load_event, lambda_context)
 
-    [plan] = [output for state, output in visited if state == "Plan"]
-    assert [item["text"] for item in plan["items"]] == [
+    assert [s["text"] for s in aws.store.subtasks(research_task)] == [
         "Research Lambda",
         "research flaky Step Functions",
         "compare DynamoDB and SQS",
@@ -110,6 +109,21 @@ def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answe
     assert task.usage.total_tokens == sum(s.usage.total_tokens for s in task.spend.values())
     lines = [r for r in stdout_records() if "message" in r and r.get("task_id") == research_task]
     assert lines and {r["correlation_id"] for r in lines} == {load_event("multiagent/plan.json")["correlation_id"]}
+
+
+def test_the_map_items_and_the_review_reruns_carry_ids_and_indexes_only_never_the_subtask_text(
+    supervisor, research_task, aws, load_event, lambda_context
+):
+    # Given a research task run through every state, whose subtasks are stored in the task table
+    visited = run_research(supervisor().handler, load_event, lambda_context)
+
+    # When the states' outputs (what Step Functions keeps in the execution history) are read
+    items = [item for state, output in visited if state in ("Plan", "Review") for item in output.get("items", [])]
+
+    # Then the Map's items name a task, an index and an attempt, and no subtask text appears in any output
+    assert items and all(set(item) == {"task_id", "correlation_id", "index", "attempt"} for item in items)
+    history = json.dumps([output for _, output in visited])
+    assert all(s["text"] not in history for s in aws.store.subtasks(research_task))
 
 
 def test_the_shared_work_event_fails_the_flaky_subtask_on_its_first_attempt_only(

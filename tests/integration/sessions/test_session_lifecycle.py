@@ -80,7 +80,7 @@ def test_a_session_at_its_exact_expiry_second_is_already_expired(app, clock, cre
 # -- ownership -----------------------------------------------------------------------------------
 
 OTHER_CALLERS = [
-    {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-caller/mallory"},
+    {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-partner/mallory"},  # another role
     {"userArn": None, "apiKeyId": "a1b2c3d4e5"},
     {"userArn": None, "sub": "5f0c7e2d-1111-4a2b-8c3d-4e5f6a7b8c9d"},
 ]

@@ -94,6 +94,10 @@ INVALID_SUBMISSIONS = [
     ({"message": "hi", "callback_url": "http://169.254.169.254/latest/meta-data/"}, "invalid_callback_url", "meta-data"),
     ({"message": "hi", "callback_url": "https://10.0.0.7/hook"}, "invalid_callback_url", "10.0.0.7"),
     ({"message": "hi", "callback_url": "file:///etc/passwd"}, "invalid_callback_url", "passwd"),
+    ({"message": "hi", "callback_url": "https://2852039166/latest/meta-data/"}, "invalid_callback_url", "2852039166"),
+    ({"message": "hi", "callback_url": "https://127.1/hook"}, "invalid_callback_url", "127.1"),
+    ({"message": "hi", "callback_url": "https://localhost./hook"}, "invalid_callback_url", "localhost"),
+    ({"message": "hi", "callback_url": "https://[::ffff:169.254.169.254]/"}, "invalid_callback_url", "169.254"),
     ({"message": "hi", "metadata": {"k": 7}}, "invalid_request", None),
     ('{"message": "hi"', "invalid_json", None),
 ]
@@ -112,6 +116,10 @@ INVALID_SUBMISSIONS = [
         "imds-callback",
         "private-callback",
         "file-callback",
+        "decimal-host-callback",
+        "short-dotted-callback",
+        "localhost-dot-callback",
+        "ipv4-mapped-callback",
         "non-string-metadata",
         "truncated-json",
     ],
@@ -185,7 +193,8 @@ def test_an_unknown_task_id_is_404(api, api_event, call):
 
 def test_another_callers_task_is_404_for_reads_and_cancels(aws, api, api_event, call):
     task_id = call(api, api_event("submit")).body["task_id"]
-    mallory = {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-caller/mallory"}
+    # Another role: a session of the owner's role, whatever its name, is the owner (the role is the identity).
+    mallory = {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-partner/mallory"}
 
     read = call(api, api_event("get-task", task_id=task_id, caller=mallory))
     cancel = call(api, api_event("cancel-task", task_id=task_id, caller=mallory))
@@ -244,3 +253,14 @@ def test_a_submit_that_died_holds_its_idempotency_key_only_for_the_invocations_r
     assert while_running.headers["Retry-After"] == "1"
     assert after_timeout.status == 202
     assert [json.loads(m["Body"])["task_id"] for m in aws.queued()] == [after_timeout.body["task_id"]]
+
+
+def test_with_callback_domains_a_callback_url_outside_them_is_400_and_nothing_is_queued(aws, task_handler, api_event, call):
+    api = task_handler("tasks", callback_domains='["hooks.example.com"]').handler
+
+    reply = call(api, api_event("submit", body={"message": "hi", "callback_url": "https://collector.example.net/hook"}))
+
+    assert (reply.status, reply.body["error"]) == (400, "invalid_callback_url")
+    assert "allowed callback domains" in reply.body["message"]
+    assert "collector" not in reply.raw
+    assert aws.sqs.receive_message(QueueUrl=aws.queue_url).get("Messages", []) == []

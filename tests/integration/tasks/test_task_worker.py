@@ -16,6 +16,7 @@ import pytest
 from agentrail_runtime import demo
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.tasks.notifier import WebhookNotifier
+from agentrail_runtime.tasks.webhook import CallbackPolicy
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import EndpointConnectionError
 
@@ -356,7 +357,13 @@ def test_a_task_finished_event_refused_by_eventbridge_is_published_once_by_the_r
     aws, worker, submit, receive, sqs_event, lambda_context, monkeypatch
 ):
     refused = fail_put_events_once(monkeypatch, worker)
-    task_id = submit(callback_url="https://hooks.example.com/agentrail/tasks")
+    task_id = submit()
+    aws.dynamodb.update_item(  # the callback URL as POST /tasks vetted and stored it (this machine has no DNS to vet it)
+        TableName=aws.table,
+        Key={"task_id": {"S": task_id}},
+        UpdateExpression="SET callback_url = :url",
+        ExpressionAttributeValues={":url": {"S": "https://hooks.example.com/agentrail/tasks"}},
+    )
     event = sqs_event(receive())
 
     with pytest.raises(BatchProcessingError):
@@ -375,7 +382,9 @@ def test_a_task_finished_event_refused_by_eventbridge_is_published_once_by_the_r
     assert "event_pending" not in aws.task_item(task_id)
     posted: list[httpx.Request] = []
     transport = httpx.MockTransport(lambda request: posted.append(request) or httpx.Response(204))
-    notifier = WebhookNotifier(SECRET, http_client=httpx.Client(transport=transport))
+    hooks = CallbackPolicy(resolver=lambda host, port: ["52.94.236.248"] if host == "hooks.example.com" else [])
+    notifier = WebhookNotifier(SECRET, http_client=httpx.Client(transport=transport), callbacks=hooks)
+    assert finished["detail"]["callback_url"] == "https://hooks.example.com/agentrail/tasks"
     assert notifier.deliver(finished["detail"]) == {"delivered": True, "status_code": 204}
     [request] = posted
-    assert (str(request.url), json.loads(request.content)["task_id"]) == ("https://hooks.example.com/agentrail/tasks", task_id)
+    assert (json.loads(request.content)["task_id"], json.loads(request.content)["status"]) == (task_id, "succeeded")

@@ -176,6 +176,27 @@ def test_membership_is_a_cognito_group_or_an_iam_principal_pattern_matched_case_
     assert not service.is_member("cognito:u-1", ["support"], "approvers")
 
 
+def test_a_role_pattern_admits_the_role_and_every_session_of_it_but_a_session_pattern_not_the_role():
+    settings = ApprovalSettings(
+        table="agentrail-approvals",
+        audit_table="agentrail-approval-audit",
+        groups={
+            "approvers": ["iam:arn:aws:iam::123456789012:role/Approver*"],
+            "on-call": ["iam:arn:aws:sts::123456789012:assumed-role/OnCall/dana"],
+        },
+    )
+    service = ApprovalService(approvals=None, audit=None, settings=settings)  # type: ignore[arg-type]
+
+    # The documented pattern names a role: the role identity (the default) and each of its sessions match it.
+    assert service.is_member("iam:arn:aws:iam::123456789012:role/ApproverFinance", [], "approvers")
+    assert service.is_member("iam:arn:aws:sts::123456789012:assumed-role/ApproverFinance/frank", [], "approvers")
+    assert not service.is_member("iam:arn:aws:sts::123456789012:assumed-role/Support/ApproverFinance", [], "approvers")
+    assert not service.is_member("iam:arn:aws:sts::999999999999:assumed-role/ApproverFinance/frank", [], "approvers")
+    # A pattern naming one session admits that session (session identity) and never the whole role.
+    assert service.is_member("iam:arn:aws:sts::123456789012:assumed-role/OnCall/dana", [], "on-call")
+    assert not service.is_member("iam:arn:aws:iam::123456789012:role/OnCall", [], "on-call")
+
+
 def test_the_requester_sees_an_approval_they_cannot_decide():
     settings = ApprovalSettings(table="agentrail-approvals", audit_table="agentrail-approval-audit", groups={})
     service = ApprovalService(approvals=None, audit=None, settings=settings)  # type: ignore[arg-type]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
+from agentrail_local.apigateway.auth import cognito_claims
 from agentrail_local.apigateway.model import (
     ApiResource,
     GatewayResponse,
@@ -239,3 +241,37 @@ def test_a_malformed_proxy_response_is_a_502(result: object) -> None:
         proxy_reply(result, CONTEXT)
 
     assert (rejected.value.response_type, rejected.value.status) == ("DEFAULT_5XX", 502)
+
+
+def _token(claims: dict) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.signature"
+
+
+def _cognito_method(*scopes: str) -> Method:
+    return Method(
+        http_method="GET",
+        authorization_type="COGNITO_USER_POOLS",
+        api_key_required=False,
+        integration=Integration(type="AWS_PROXY", uri=None, timeout_ms=29_000),
+        authorizer={"ProviderARNs": ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1"]},
+        authorization_scopes=scopes,
+    )
+
+
+POOL_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example1"
+
+
+def test_a_method_with_scopes_takes_an_access_token_with_one_of_them_and_refuses_id_tokens():
+    method = _cognito_method("agents/invoke")
+    access = {"sub": "u1", "iss": POOL_ISSUER, "token_use": "access", "client_id": "app", "scope": "agents/invoke"}
+    id_token = {"sub": "u1", "iss": POOL_ISSUER, "token_use": "id", "aud": "another-app", "scope": "agents/invoke"}
+    unscoped = {**access, "scope": "aws.cognito.signin.user.admin"}
+
+    assert cognito_claims(method, {"Authorization": _token(access)})["sub"] == "u1"
+    for refused in (id_token, unscoped):
+        with pytest.raises(GatewayRejection) as rejection:
+            cognito_claims(method, {"Authorization": _token(refused)})
+        assert rejection.value.response_type == "UNAUTHORIZED"

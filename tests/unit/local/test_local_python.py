@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from agentrail_layers.interpreters import Interpreter, candidates, find_interpreter, runtime_version
 from agentrail_local.awslambda import bootstrap
 from agentrail_local.awslambda.definitions import FunctionDefinition, LayerSource
-from agentrail_local.awslambda.interpreters import Interpreter, candidates, find_interpreter, runtime_version
 from agentrail_local.awslambda.layer_packages import host_copy_key, layer_pins, version_differences
 from agentrail_local.awslambda.runtimes import LocalRuntime
 

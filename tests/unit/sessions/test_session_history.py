@@ -138,9 +138,33 @@ def test_session_ids_are_32_lowercase_hex_characters():
 
 
 def test_the_principal_is_the_iam_caller():
-    context = {"identity": {"userArn": "arn:aws:sts::123456789012:assumed-role/app/alice", "apiKeyId": None}}
+    context = {"identity": {"userArn": "arn:aws:iam::123456789012:user/alice", "apiKeyId": None}}
 
-    assert principal_of(context) == "iam:arn:aws:sts::123456789012:assumed-role/app/alice"
+    assert principal_of(context) == "iam:arn:aws:iam::123456789012:user/alice"
+
+
+@pytest.mark.parametrize(
+    ("user_arn", "role"),
+    [
+        ("arn:aws:sts::123456789012:assumed-role/app/alice", "arn:aws:iam::123456789012:role/app"),
+        ("arn:aws:sts::123456789012:assumed-role/app/mallory-posing-as-alice", "arn:aws:iam::123456789012:role/app"),
+        (
+            "arn:aws-cn:sts::123456789012:assumed-role/Approver-Finance/i-0abc",
+            "arn:aws-cn:iam::123456789012:role/Approver-Finance",
+        ),
+        ("arn:aws:sts::123456789012:assumed-role/app/alice@example.com/extra", "arn:aws:iam::123456789012:role/app"),
+    ],
+    ids=["session", "a-session-name-the-caller-chose", "other-partition", "slash-in-session-name"],
+)
+def test_a_caller_that_assumed_a_role_is_the_role_whatever_session_name_it_chose(user_arn, role):
+    # Given the request context API Gateway sends for a caller that assumed a role
+    context = {"identity": {"userArn": user_arn, "apiKeyId": None}}
+
+    # When the principal is read with the default identity, and with session identity
+    by_role, by_session = principal_of(context), principal_of(context, iam_identity="session")
+
+    # Then by default it is the role (the session name is the caller's choice), and the session only when asked
+    assert (by_role, by_session) == (f"iam:{role}", f"iam:{user_arn}")
 
 
 def test_the_principal_is_the_api_key_when_there_is_no_iam_caller():

@@ -8,12 +8,30 @@ its own ``Config``, merged over it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.config import Config
 
 #: The retry configuration of every AWS client the runtime makes (DynamoDB, SQS, S3, Step Functions, ...).
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+#: ``arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION``, as API Gateway reports a caller that assumed a role.
+_ASSUMED_ROLE = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)$"
+)
+
+
+def role_of_session(arn: str) -> str | None:
+    """The IAM ARN of the role behind an assumed-role session ARN (``arn:aws:iam::ACCOUNT:role/ROLE``), else None.
+
+    The session ARN carries the role's name but not its path, so neither does the result.
+    """
+    match = _ASSUMED_ROLE.match(arn)
+    if match is None:
+        return None
+    return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
 
 
 def client(service: str, *, config: Config | None = None) -> Any:
@@ -97,4 +115,4 @@ class S3Payloads:
         return deleted
 
 
-__all__ = ["RETRIES", "LazyClient", "S3Payloads", "client", "read_secret", "resource"]
+__all__ = ["RETRIES", "LazyClient", "S3Payloads", "client", "read_secret", "resource", "role_of_session"]

@@ -7,7 +7,7 @@ setting, instead of failing on its first request.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -45,6 +45,8 @@ class RuntimeSettings(BaseSettings):
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key_secret: str | None = None
     health_checks: tuple[DependencyCheck, ...] = ()
+    #: Who an IAM caller that assumed a role is: the role (default), or the session, whose name the caller chooses.
+    iam_identity: Literal["role", "session"] = "role"
 
     @field_validator("allowed_models", mode="before")
     @classmethod

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ValidationError
 
 from agentrail_runtime.api.errors import AgentRestResolver, ApiError
 from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
-from agentrail_runtime.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover
+from agentrail_runtime.approvals.service import (
+    DECISION_RETRY_AFTER_SECONDS,
+    ApprovalExpired,
+    ApprovalService,
+    DecisionNotDelivered,
+    NotAnApprover,
+    SelfApproval,
+)
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound
 from agentrail_runtime.signatures import SIGNATURE_HEADER, InvalidSignature
 
@@ -46,6 +53,14 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
 
     app.answer(ApprovalNotFound, 404, "approval_not_found", "No such approval.")
     app.answer(NotAnApprover, 403, "not_an_approver", "Only members of the approver group may decide.")
+    app.answer(SelfApproval, 403, "self_approval", "The requester of an approval may not decide it (separation of duties).")
+    app.answer(
+        DecisionNotDelivered,
+        503,
+        "decision_not_delivered",
+        "The decision could not reach the workflow and was withdrawn; send it again after Retry-After seconds.",
+        headers={"Retry-After": str(DECISION_RETRY_AFTER_SECONDS)},
+    )
     app.answer(AlreadyDecided, 409, "already_decided", lambda error: f"This approval is already {error.status.value}.")
     app.answer(ApprovalExpired, 409, "approval_expired", "The task stopped waiting for this approval (timed out or cancelled).")
     app.answer(InvalidSignature, 401, "invalid_signature", "The request signature is missing, invalid, stale or replayed.")
@@ -63,7 +78,11 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
     @app.post(
         "/approvals/<approval_id>/decision",
         summary="Approve or reject (approver group only, once)",
-        responses={403: {"description": "Not an approver"}, 409: {"description": "Already decided or expired"}},
+        responses={
+            403: {"description": "Not an approver, or the requester (separation of duties)"},
+            409: {"description": "Already decided or expired"},
+            503: {"description": "Not delivered to the workflow and withdrawn: retry after Retry-After seconds"},
+        },
     )
     def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalView:
         return approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()).view()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError, Servic
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from agentrail_runtime.aws import role_of_session
 from agentrail_runtime.health import HealthCheck, HealthReport, run_checks
 from agentrail_runtime.models.base import ModelError
 from agentrail_runtime.observability import logger, tracer
@@ -100,14 +101,20 @@ def error_response(
     return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers or {})
 
 
-def principal_of(request_context: dict[str, Any]) -> str | None:
-    """The authenticated caller: Cognito ``sub``, IAM user ARN, or API key id (in that order)."""
+def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role", "session"] = "role") -> str | None:
+    """The authenticated caller: Cognito ``sub``, IAM ARN, or API key id (in that order).
+
+    A caller that assumed a role is the role (``iam:arn:aws:iam::ACCOUNT:role/ROLE``): whoever may assume it
+    chooses the session name, so the session is the identity only with ``iam_identity="session"``.
+    """
     claims = (request_context.get("authorizer") or {}).get("claims") or {}
     if claims.get("sub"):
         return f"cognito:{claims['sub']}"
     identity = request_context.get("identity") or {}
     if identity.get("userArn"):
-        return f"iam:{identity['userArn']}"
+        arn = str(identity["userArn"])
+        role = role_of_session(arn) if iam_identity == "role" else None
+        return f"iam:{role or arn}"
     if identity.get("apiKeyId"):
         return f"apikey:{identity['apiKeyId']}"
     return None
@@ -123,11 +130,14 @@ class AgentRestResolver(APIGatewayRestResolver):
     ----------
     max_request_bytes:
         Largest accepted body, after base64 decoding.
+    iam_identity:
+        Who a caller that assumed a role is (see :func:`principal_of`). Default: ``role``.
     """
 
-    def __init__(self, *, max_request_bytes: int, **kwargs: Any) -> None:
+    def __init__(self, *, max_request_bytes: int, iam_identity: Literal["role", "session"] = "role", **kwargs: Any) -> None:
         super().__init__(enable_validation=True, **kwargs)
         self.max_request_bytes = max_request_bytes
+        self.iam_identity: Literal["role", "session"] = iam_identity
         install_error_handlers(self)
 
     def answer(
@@ -147,14 +157,14 @@ class AgentRestResolver(APIGatewayRestResolver):
         self.exception_handler(error)(handle)
 
     def principal(self) -> str:
-        """The authenticated caller of the current request (Cognito sub, IAM user ARN or API key id).
+        """The authenticated caller of the current request (Cognito sub, IAM ARN or API key id).
 
         Raises
         ------
         ApiError
             401 when the request carries none (a gateway without authentication in front).
         """
-        principal = principal_of(self.current_event.raw_event.get("requestContext") or {})
+        principal = principal_of(self.current_event.raw_event.get("requestContext") or {}, iam_identity=self.iam_identity)
         if principal is None:
             raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
         return principal

@@ -125,7 +125,7 @@ def create_sessions_app(
     if sessions is None:
         sessions = SessionAgent.from_settings(session_settings, settings)
     store = sessions.store
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
     clients: dict[str, Any] = {"sqs": queue_client} if queue_client is not None else {}
 
     def queue() -> Any:

@@ -40,7 +40,7 @@ def create_stateless_app(service: AgentService | None = None, settings: RuntimeS
     """Build the resolver. Dependencies are arguments so tests can pass their own."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
 
     @app.post(
         "/invoke",

@@ -1,4 +1,5 @@
-"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``.
+"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``, and
+``GET /webhooks/secret`` (the caller's key for verifying its task webhooks).
 
 ``Idempotency-Key`` makes a retried submit return the same task (Powertools
 idempotency, keyed on caller and key, with the payload validated), and a key
@@ -21,7 +22,9 @@ from pydantic import BaseModel, Field
 from agentrail_runtime.api.approvals import add_approval_routes
 from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
 from agentrail_runtime.approvals.service import ApprovalService
+from agentrail_runtime.aws import read_secret
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.signatures import SIGNATURE_HEADER, receiver_secret
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
 from agentrail_runtime.tasks.settings import TaskSettings, load_task_settings
@@ -39,6 +42,14 @@ class TaskAccepted(BaseModel):
     task_id: str
     status: str
     status_url: str = Field(description="GET it to follow the task")
+
+
+class WebhookSecret(BaseModel):
+    """The key that signs the caller's task webhooks, and how they are signed."""
+
+    secret: str = Field(description="HMAC-SHA256 key; verify with its UTF-8 bytes. Yours alone: keep it secret.")
+    header: str = Field(default=SIGNATURE_HEADER, description="The request header carrying t=<unix seconds>,v1=<hex>")
+    signed_payload: str = Field(default="<t>.<raw body>", description="What the digest covers")
 
 
 class TaskOut(BaseModel):
@@ -93,7 +104,7 @@ def create_tasks_app(
     tasks = tasks or TaskService.from_settings(task_settings, settings)
     if persistence is None and task_settings.idempotency_table:
         persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes)
+    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
 
     owner = app.principal
 
@@ -183,6 +194,14 @@ def create_tasks_app(
     @app.delete("/tasks/<task_id>", summary="Cancel a task that has not finished")
     def cancel(task_id: TaskId) -> TaskOut:
         return TaskOut.of(tasks.cancel(task_id, owner=owner()))
+
+    if task_settings.webhook_secret:
+        secret_id = task_settings.webhook_secret
+
+        @app.get("/webhooks/secret", summary="The key that signs your task webhooks (each caller has its own)")
+        def webhook_secret() -> Response[WebhookSecret]:
+            body = WebhookSecret(secret=receiver_secret(read_secret(secret_id).encode(), owner()))
+            return Response(status_code=200, content_type="application/json", body=body, headers={"Cache-Control": "no-store"})
 
     if approvals is None:
         approvals = ApprovalService.from_environment()

@@ -10,7 +10,14 @@ from agentrail_runtime.approvals.models import (
     WebhookDecision,
     arguments_hash,
 )
-from agentrail_runtime.approvals.service import ApprovalExpired, ApprovalService, NotAnApprover, approval_id_for
+from agentrail_runtime.approvals.service import (
+    ApprovalExpired,
+    ApprovalService,
+    DecisionNotDelivered,
+    NotAnApprover,
+    SelfApproval,
+    approval_id_for,
+)
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
 
 __all__ = [
@@ -24,9 +31,11 @@ __all__ = [
     "ApprovalView",
     "AuditEntry",
     "AuditLog",
+    "DecisionNotDelivered",
     "DecisionOutput",
     "DecisionRequest",
     "NotAnApprover",
+    "SelfApproval",
     "WebhookDecision",
     "approval_id_for",
     "arguments_hash",

@@ -74,20 +74,39 @@ class WebhookDecision(DecisionRequest):
 
 
 class DecisionOutput(BaseModel):
-    """What the workflow receives when the wait ends (SendTaskSuccess output, or the timeout policy's)."""
+    """What the workflow receives when the wait ends (SendTaskSuccess output, or the timeout policy's).
+
+    Ids and flags only: it lands in the execution's history, so the approver's comment stays in the table,
+    where the Resume step reads it.
+    """
 
     approval_id: str
     approved: bool
-    reason: str | None = None
     decided_by: str | None = None
     arguments_hash: str
     timed_out: bool = False
 
 
+#: What an audit entry records: every attempt, including refused, late, reverted, forged and replayed ones.
+AuditEvent = Literal[
+    "requested",
+    "approved",
+    "rejected",
+    "refused",
+    "expired",
+    "escalated",
+    "reminded",
+    "late",
+    "reverted",
+    "invalid_signature",
+    "replayed",
+]
+
+
 class AuditEntry(BaseModel):
     approval_id: str
     at: int
-    event: Literal["requested", "approved", "rejected", "refused", "expired", "escalated", "reminded"]
+    event: AuditEvent
     actor: str
     comment: str | None = None
     task_id: str | None = None

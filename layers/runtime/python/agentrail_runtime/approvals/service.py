@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from agentrail_runtime.agent.loop import AgentCheckpoint, PendingToolCall
@@ -18,6 +19,7 @@ from agentrail_runtime.approvals.models import (
     ApprovalRecord,
     ApprovalStatus,
     AuditEntry,
+    AuditEvent,
     DecisionOutput,
     DecisionRequest,
     WebhookDecision,
@@ -25,21 +27,40 @@ from agentrail_runtime.approvals.models import (
 )
 from agentrail_runtime.approvals.settings import ApprovalSettings, load_approval_settings
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
-from agentrail_runtime.aws import LazyClient, read_secret
+from agentrail_runtime.aws import LazyClient, read_secret, role_of_session
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.observability import logger
-from agentrail_runtime.signatures import InvalidSignature, verify
+from agentrail_runtime.signatures import InvalidSignature, parse_header, verify
 
 #: SendTaskSuccess answers these when the wait is over: "already decided or expired", never a crash.
 GONE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+#: A decision is worth more attempts than the runtime's default: botocore's standard mode retries throttling
+#: and transient errors with jittered backoff, 4 retries (5 attempts in all), before the decision is withdrawn.
+DECISION_RETRIES = Config(retries={"mode": "standard", "max_attempts": 4})
+#: What a decision that could not be delivered answers in ``Retry-After``.
+DECISION_RETRY_AFTER_SECONDS = 5
+TIMED_OUT_REASON = "the approval request timed out and was rejected automatically"
 
 
 class NotAnApprover(Exception):
     """The caller is not in the approval's approver group."""
 
 
+class SelfApproval(Exception):
+    """The caller requested this approval: separation of duties forbids deciding it (unless ``allow_self_approval``)."""
+
+
 class ApprovalExpired(Exception):
     """The workflow stopped waiting (timeout or cancellation) before the decision reached it."""
+
+
+class DecisionNotDelivered(Exception):
+    """Step Functions kept failing after botocore's retries; the decision was withdrawn and may be made again."""
+
+    def __init__(self, code: str | None) -> None:
+        super().__init__(f"the decision could not be sent to the workflow ({code})")
+        self.code = code
+        self.retry_after_seconds = DECISION_RETRY_AFTER_SECONDS
 
 
 def approval_id_for(task_id: str, tool_use_id: str, level: int) -> str:
@@ -61,7 +82,7 @@ class ApprovalService:
         Groups, timeout policy, webhook secret.
     """
 
-    sfn = LazyClient("stepfunctions")
+    sfn = LazyClient("stepfunctions", config=DECISION_RETRIES)
     scheduler = LazyClient("scheduler")
 
     def __init__(
@@ -138,15 +159,9 @@ class ApprovalService:
                 task_id=task_id,
             )
         )
-        reason = (
-            "escalated after the approval timed out"
-            if escalate
-            else "the approval request timed out and was rejected automatically"
-        )
         return DecisionOutput(
             approval_id=approval_id,
             approved=False,
-            reason=reason,
             decided_by="system:timeout",
             arguments_hash=arguments_hash(pending.tool, pending.arguments),
             timed_out=True,
@@ -157,7 +172,8 @@ class ApprovalService:
     ) -> tuple[AgentCheckpoint, bool, str | None]:
         """The tamper check before the tool runs: the checkpoint's pending call must hash to what was approved.
 
-        Returns the checkpoint, whether the tool may run, and the reason given.
+        Returns the checkpoint, whether the tool may run, and the reason given (the approver's comment, read
+        from the record: the workflow's payload carries none).
 
         Raises
         ------
@@ -170,14 +186,20 @@ class ApprovalService:
         if record is None or record.arguments_hash != expected or output.arguments_hash != expected or record.task_id != task_id:
             raise RuntimeError("approval integrity check failed: the arguments changed after approval was requested")
         approved = record.status == ApprovalStatus.APPROVED and output.approved and not output.timed_out
-        return checkpoint, approved, output.reason
+        return checkpoint, approved, TIMED_OUT_REASON if output.timed_out else record.comment
 
     # -- API side ------------------------------------------------------------------------
 
     def is_member(self, principal: str, cognito_groups: Sequence[str], group: str) -> bool:
+        """A Cognito group, or a pattern of ``group``. A pattern naming a role (``iam:arn:aws:iam::…:role/Approver*``)
+        admits that role's sessions too, when the API identifies callers by session."""
         if group in cognito_groups:
             return True
-        return any(fnmatch.fnmatchcase(principal, pattern) for pattern in self.settings.groups.get(group, ()))
+        names = [principal]
+        if principal.startswith("iam:") and (role := role_of_session(principal.removeprefix("iam:"))):
+            names.append(f"iam:{role}")
+        patterns = self.settings.groups.get(group, ())
+        return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
 
     def visible(self, record: ApprovalRecord, principal: str, cognito_groups: Sequence[str]) -> bool:
         return record.requester == principal or self.is_member(principal, cognito_groups, record.approver_group)
@@ -202,100 +224,130 @@ class ApprovalService:
         cognito_groups: Sequence[str] = (),
         may_decide: Callable[[ApprovalRecord], bool] | None = None,
     ) -> ApprovalRecord:
-        """Record a decision once and resume the workflow.
+        """Record a decision once and resume the workflow. Every attempt is audited, before its effect.
+
+        The decision is claimed on the record (single use), audited, then sent with botocore's retries
+        (:data:`DECISION_RETRIES`); if Step Functions still fails, the claim is withdrawn (the record is pending
+        again, conditionally) and the caller may retry.
 
         Raises
         ------
-        ApprovalNotFound, NotAnApprover (audited as refused), AlreadyDecided, ApprovalExpired
+        ApprovalNotFound; NotAnApprover, SelfApproval, AlreadyDecided (each audited); ApprovalExpired (audited);
+        DecisionNotDelivered (audited as reverted)
         """
         record = self.approvals.get(approval_id)
         if record is None:
             raise ApprovalNotFound
         member = may_decide(record) if may_decide else self.is_member(principal, cognito_groups, record.approver_group)
         if not member:
-            self.audit.append(
-                AuditEntry(
-                    approval_id=approval_id,
-                    at=self.now(),
-                    event="refused",
-                    actor=principal,
-                    comment="not in the approver group",
-                    task_id=record.task_id,
-                )
-            )
+            self._audit(record, "refused", principal, "not in the approver group")
             raise NotAnApprover
+        if record.requester == principal and not self.settings.allow_self_approval:
+            self._audit(record, "refused", principal, "the requester may not decide their own request (separation of duties)")
+            raise SelfApproval
         approve = request.decision == "approve"
-        decided = self.approvals.decide(
-            approval_id,
-            status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
-            actor=principal,
-            comment=request.comment,
-        )
+        try:
+            decided = self.approvals.decide(
+                approval_id,
+                status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
+                actor=principal,
+                comment=request.comment,
+            )
+        except AlreadyDecided as already:
+            self._audit(record, "late", principal, f"{request.decision} after the approval was {already.status.value}")
+            raise
         output = DecisionOutput(
             approval_id=approval_id,
             approved=approve,
-            reason=request.comment,
             decided_by=principal,
             arguments_hash=decided.arguments_hash,
         )
         try:
+            self._audit(record, "approved" if approve else "rejected", principal, request.comment, decided.arguments_hash)
             self.sfn.send_task_success(taskToken=decided.task_token, output=output.model_dump_json())
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
-            if code not in GONE_TOKEN_ERRORS:
-                raise
-            # The record must not keep saying "approved" (or "rejected") for a decision nobody received.
-            self.approvals.expire_decided(approval_id, decided=decided.status)
-            self.audit.append(
-                AuditEntry(
-                    approval_id=approval_id,
-                    at=self.now(),
-                    event="expired",
-                    actor=principal,
-                    comment=f"decision arrived after the workflow stopped waiting ({code})",
-                    task_id=record.task_id,
-                )
+            if code in GONE_TOKEN_ERRORS:
+                # The record must not keep saying "approved" (or "rejected") for a decision nobody received.
+                self.approvals.expire_decided(approval_id, decided=decided.status)
+                self._audit(record, "expired", principal, f"decision arrived after the workflow stopped waiting ({code})")
+                raise ApprovalExpired from None
+            reverted = self.approvals.revert_to_pending(decided)
+            logger.warning(
+                "decision not delivered",
+                extra={
+                    "event": "approval_decision_not_delivered",
+                    "approval_id": approval_id,
+                    "code": code,
+                    "reverted": reverted,
+                },
             )
-            raise ApprovalExpired from None
-        self.audit.append(
-            AuditEntry(
-                approval_id=approval_id,
-                at=self.now(),
-                event="approved" if approve else "rejected",
-                actor=principal,
-                comment=request.comment,
-                task_id=record.task_id,
-                arguments_hash=decided.arguments_hash,
+            self._audit(
+                record,
+                "reverted",
+                principal,
+                f"the workflow could not be reached ({code}); the decision was withdrawn and may be made again",
             )
-        )
+            raise DecisionNotDelivered(code) from None
         self._cancel_reminder(approval_id)
         logger.info("approval decided", extra={"event": "approval_decided", "approval_id": approval_id, "approved": approve})
         return decided
 
     def decide_by_webhook(self, approval_id: str, body: bytes, signature: str | None) -> ApprovalRecord:
-        """A decision from a chat tool: signed, fresh and never replayed.
+        """A decision from a chat tool: signed, fresh and never replayed; the approver named in the body must be a
+        configured identity (``webhook:<approver>`` matches a pattern of the approval's group). Every attempt is audited.
 
         Raises
         ------
         InvalidSignature
-            Forged, stale or replayed (nothing changes).
+            Forged, stale or replayed (nothing changes but the audit trail).
         """
         if not self.settings.webhook_secret:
             raise InvalidSignature("webhook decisions are not configured")
         secret = read_secret(self.settings.webhook_secret).encode()
-        verify(secret, signature, body, now=self.now(), tolerance=self.settings.webhook_tolerance_seconds)
-        digest = hashlib.sha256((signature or "").encode()).hexdigest()
+        try:
+            verify(secret, signature, body, now=self.now(), tolerance=self.settings.webhook_tolerance_seconds)
+            signed = parse_header(signature)
+        except InvalidSignature as invalid:
+            self._audit_attempt(approval_id, "invalid_signature", str(invalid))
+            raise
+        # One key per signature, however the header was spelled: parse_header accepts one spelling only.
+        digest = hashlib.sha256(f"{signed.timestamp}.{signed.digest}".encode()).hexdigest()
         if not self.audit.remember_signature(digest, ttl_seconds=2 * self.settings.webhook_tolerance_seconds):
+            self._audit_attempt(approval_id, "replayed", "a signature already used")
             raise InvalidSignature("replayed signature")
         decision = WebhookDecision.model_validate_json(body)
         if decision.approval_id != approval_id:
+            self._audit_attempt(approval_id, "invalid_signature", "the signed decision is for another approval")
             raise InvalidSignature("the signed decision is for another approval")
+        principal = f"webhook:{decision.approver}"
         return self.decide(
             approval_id,
             DecisionRequest(decision=decision.decision, comment=decision.comment),
-            principal=f"webhook:{decision.approver}",
-            may_decide=lambda record: record.approver_group in self.settings.webhook_groups,
+            principal=principal,
+            may_decide=lambda record: (
+                record.approver_group in self.settings.webhook_groups and self.is_member(principal, (), record.approver_group)
+            ),
         )
+
+    def _audit(
+        self, record: ApprovalRecord, event: AuditEvent, actor: str, comment: str | None, arguments_hash: str | None = None
+    ) -> None:
+        self.audit.append(
+            AuditEntry(
+                approval_id=record.approval_id,
+                at=self.now(),
+                event=event,
+                actor=actor,
+                comment=comment,
+                task_id=record.task_id,
+                arguments_hash=arguments_hash,
+            )
+        )
+
+    def _audit_attempt(self, approval_id: str, event: AuditEvent, comment: str) -> None:
+        """An attempt whose sender is unverified: the actor is the channel, never a name the request chose."""
+        self.audit.append(AuditEntry(approval_id=approval_id, at=self.now(), event=event, actor="webhook", comment=comment))
 
     # -- reminders -------------------------------------------------------------------------
 

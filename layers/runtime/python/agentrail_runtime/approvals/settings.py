@@ -21,8 +21,11 @@ class ApprovalSettings(BaseSettings):
     timeout_policy: Literal["reject", "escalate"] = "reject"
     approver_group: str = "approvers"
     escalation_group: str | None = None
-    #: Group name to principal patterns (fnmatch) such as ``iam:arn:aws:iam::123456789012:user/alice``.
+    #: Group name to principal patterns (fnmatch) such as ``iam:arn:aws:iam::123456789012:user/alice``,
+    #: ``iam:arn:aws:iam::123456789012:role/Approver*`` or a chat approver's ``webhook:alice@example.com``.
     groups: dict[str, list[str]] = Field(default_factory=dict)
+    #: Separation of duties is the default: the requester of an approval may not decide it.
+    allow_self_approval: bool = False
     webhook_secret: str | None = None
     webhook_groups: tuple[str, ...] = ()
     webhook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)

@@ -149,6 +149,30 @@ class ApprovalStore:
                 ExpressionAttributeValues={":expired": {"S": ApprovalStatus.EXPIRED.value}, ":decided": {"S": decided.value}},
             )
 
+    def revert_to_pending(self, decided: ApprovalRecord) -> bool:
+        """Withdraw a decision the workflow never received, so it can be made again; False if the record moved on.
+
+        Conditional on the record still holding exactly ``decided`` (status, decider and time), so a decision
+        that came after it is never undone.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"approval_id": {"S": decided.approval_id}},
+                UpdateExpression="SET #status = :pending REMOVE decided_by, decided_at, #comment",
+                ConditionExpression="#status = :decided AND decided_by = :actor AND decided_at = :at",
+                ExpressionAttributeNames={"#status": "status", "#comment": "comment"},
+                ExpressionAttributeValues={
+                    ":pending": {"S": ApprovalStatus.PENDING.value},
+                    ":decided": {"S": decided.status.value},
+                    ":actor": {"S": decided.decided_by or ""},
+                    ":at": {"N": str(decided.decided_at)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def _record(self, item: dict[str, Any], *, with_token: bool = False) -> ApprovalRecord:
         record = ApprovalRecord(
             approval_id=item["approval_id"]["S"],

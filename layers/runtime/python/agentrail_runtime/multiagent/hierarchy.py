@@ -115,7 +115,7 @@ class SupervisorSteps:
         if action == "plan":
             return self.plan(task_id, event.get("correlation_id"))
         if action == "work":
-            return self.work(task_id, int(event["index"]), str(event["text"]), int(event.get("attempt") or 1))
+            return self.work(task_id, int(event["index"]), int(event.get("attempt") or 1))
         if action == "review":
             return self.review(task_id, int(event.get("round") or 0), event.get("correlation_id"))
         if action == "synthesize":
@@ -157,16 +157,19 @@ class SupervisorSteps:
         subtasks = _planned(result) or [record.message]
         self.tasks.store.put_subtasks(task_id, subtasks)
         logger.info("task planned", extra={"event": "task_planned", "subtasks": len(subtasks)})
-        items = [
-            {"task_id": task_id, "correlation_id": correlation_id, "index": i, "text": text, "attempt": 1}
-            for i, text in enumerate(subtasks)
-        ]
+        # Ids and indexes only: the Map's items land in the execution's history; the text stays in the table.
+        items = [{"task_id": task_id, "correlation_id": correlation_id, "index": i, "attempt": 1} for i in range(len(subtasks))]
         return {"task_id": task_id, "budget_exceeded": False, "items": items, "tolerance": self.tolerance}
 
-    def work(self, task_id: str, index: int, text: str, attempt: int) -> dict[str, Any]:
+    def work(self, task_id: str, index: int, attempt: int) -> dict[str, Any]:
+        """Do subtask ``index`` of the plan; its text is read from the table, never passed through the workflow."""
         record = self.tasks.store.get(task_id)
         if record is None or record.status in FINISHED:
             return {"index": index, "status": "skipped"}
+        subtasks = self.tasks.store.subtasks(task_id)
+        if not 0 <= index < len(subtasks):
+            raise ValueError(f"task has no subtask {index}")
+        text = subtasks[index]["text"]
         exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             self.tasks.store.record_subtask(task_id, index, status="skipped_budget", answer=None, attempt=attempt)
@@ -192,7 +195,6 @@ class SupervisorSteps:
                     "task_id": task_id,
                     "correlation_id": correlation_id,
                     "index": s["index"],
-                    "text": s["text"],
                     "attempt": s["attempts"] + 1,
                 }
                 for s in failed

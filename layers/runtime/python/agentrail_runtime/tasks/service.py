@@ -22,7 +22,7 @@ from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
 from agentrail_runtime.tasks.store import TaskFinished, TaskStore
-from agentrail_runtime.tasks.webhook import validate_callback_url
+from agentrail_runtime.tasks.webhook import CallbackPolicy
 
 QUEUE_ROUTE = "queue"
 TASK_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -116,6 +116,7 @@ class TaskService:
         sqs_client: Any = None,
         sfn_client: Any = None,
         allow_insecure_callbacks: bool = False,
+        callbacks: CallbackPolicy | None = None,
         clock: Clock = now,
     ) -> None:
         self.store = store
@@ -125,7 +126,7 @@ class TaskService:
         self.queue_url = queue_url
         self.sqs = sqs_client
         self.sfn = sfn_client
-        self.allow_insecure_callbacks = allow_insecure_callbacks
+        self.callbacks = callbacks or CallbackPolicy(allow_insecure=allow_insecure_callbacks)
         self._clock = clock
 
     # -- API side -----------------------------------------------------------------------
@@ -136,7 +137,7 @@ class TaskService:
             raise UnknownTaskType(sorted(self.routes))
         self.agents.model(submission.model)
         if submission.callback_url is not None:
-            validate_callback_url(submission.callback_url, allow_insecure=self.allow_insecure_callbacks)
+            self.callbacks.vet(submission.callback_url)
 
     def submit(self, submission: TaskSubmission, *, owner: str, correlation_id: str | None = None) -> TaskRecord:
         """Create the task and hand it to its queue or workflow. The task id is new each call.
@@ -341,5 +342,5 @@ class TaskService:
             events=TaskEvents(settings.event_bus),
             routes=settings.routes,
             queue_url=settings.queue_url,
-            allow_insecure_callbacks=settings.allow_insecure_callbacks,
+            callbacks=settings.callback_policy(),
         )

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentrail_runtime.tasks.webhook import CallbackPolicy
+
 
 class WebhookSettings(BaseSettings):
     """What the webhook notifier reads: it needs no table, queue or bus."""
@@ -15,6 +17,11 @@ class WebhookSettings(BaseSettings):
 
     webhook_secret: str | None = None
     allow_insecure_callbacks: bool = False
+    #: A JSON list: callback URLs must name one of these domains or a subdomain. Empty: any public host.
+    callback_domains: tuple[str, ...] = ()
+
+    def callback_policy(self) -> CallbackPolicy:
+        return CallbackPolicy(allow_insecure=self.allow_insecure_callbacks, allowed_domains=self.callback_domains)
 
 
 class TaskSettings(WebhookSettings):
