@@ -58,6 +58,8 @@ class AgentFunctionOptions:
     """Input plus output tokens per task. Default: 20,000."""
     max_output_tokens: int = 1024
     """Output cap of one model call. Default: 1,024."""
+    max_tool_result_bytes: int = 16_384
+    """Cap of one tool result as the model sees it; longer ones are cut, with a notice. Default: 16 KiB."""
     max_request_bytes: int = 16_384
     """Largest accepted request body. Default: 16 KiB."""
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
@@ -106,6 +108,7 @@ class AgentFunctionOptions:
             ("max_steps", self.max_steps, 1, 100),
             ("token_budget", self.token_budget, 1, 10_000_000),
             ("max_output_tokens", self.max_output_tokens, 1, 64_000),
+            ("max_tool_result_bytes", self.max_tool_result_bytes, 256, 6_000_000),
             ("max_request_bytes", self.max_request_bytes, 256, 6_000_000),
             ("memory_size", self.memory_size, 128, 10_240),
         ):
@@ -301,6 +304,7 @@ class AgentFunction(Construct):
             "AGENT_MAX_STEPS": str(o.max_steps),
             "AGENT_TOKEN_BUDGET": str(o.token_budget),
             "AGENT_MAX_OUTPUT_TOKENS": str(o.max_output_tokens),
+            "AGENT_MAX_TOOL_RESULT_BYTES": str(o.max_tool_result_bytes),
             "AGENT_MAX_REQUEST_BYTES": str(o.max_request_bytes),
         }
         if o.allowed_models:

@@ -11,7 +11,7 @@ from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.demo import calculator
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
-from agentrail_runtime.models.base import ModelThrottledError
+from agentrail_runtime.models.base import UNTRUSTED_NOTICE, ModelThrottledError
 from agentrail_runtime.models.bedrock import BedrockConverseModel, client_config
 from agentrail_runtime.models.retry import Retrier
 from botocore.stub import ANY, Stubber
@@ -43,11 +43,12 @@ TOOL_TURN = converse_response(
 ANSWER_TURN = converse_response([{"text": "(12 + 30) * 2 = 84."}], "end_turn", 498, 14)
 
 
-def tool_result_message(result: dict, status: str) -> dict:
-    """The user message that hands the calculator's result (or error) back to Converse."""
+def tool_result_message(result: object, status: str) -> dict:
+    """The user message that hands the calculator's result (or error) back to Converse, marked as untrusted data."""
+    marked = f"<untrusted-tool-result>\n{json.dumps(result)}\n</untrusted-tool-result>\n{UNTRUSTED_NOTICE}"
     return {
         "role": "user",
-        "content": [{"toolResult": {"toolUseId": TOOL_USE_ID, "content": [{"json": result}], "status": status}}],
+        "content": [{"toolResult": {"toolUseId": TOOL_USE_ID, "content": [{"text": marked}], "status": status}}],
     }
 
 
@@ -118,7 +119,7 @@ def test_a_tool_use_turn_runs_the_tool_and_feeds_the_result_back_in_converse_sha
                         {"toolUse": {"toolUseId": TOOL_USE_ID, "name": "calculator", "input": {"expression": "(12 + 30) * 2"}}},
                     ],
                 },
-                tool_result_message({"result": 84}, "success"),
+                tool_result_message(84, "success"),
             ],
             "system": ANY,
             "inferenceConfig": {"maxTokens": 1024},

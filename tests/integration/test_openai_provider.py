@@ -10,7 +10,7 @@ import httpx
 import pytest
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.demo import calculator
-from agentrail_runtime.models.base import ModelRequestError, ModelThrottledError
+from agentrail_runtime.models.base import UNTRUSTED_NOTICE, ModelRequestError, ModelThrottledError
 from agentrail_runtime.models.openai import OpenAIChatModel
 from agentrail_runtime.models.retry import Retrier
 from aws_lambda_powertools.utilities import parameters
@@ -172,10 +172,10 @@ def test_tool_calls_round_trip_as_tool_use_blocks_and_tool_role_results(model_fo
         },
     ]
     tool_message = second["messages"][3]
-    assert (tool_message["role"], tool_message["tool_call_id"], json.loads(tool_message["content"])) == (
+    assert (tool_message["role"], tool_message["tool_call_id"], tool_message["content"]) == (
         "tool",
         "call_Qx7vK2",
-        84,
+        f"<untrusted-tool-result>\n84\n</untrusted-tool-result>\n{UNTRUSTED_NOTICE}",
     )
     assert [(c.tool, c.tool_use_id, c.outcome) for c in result.tool_calls] == [("calculator", "call_Qx7vK2", "success")]
     assert result.answer == "The answer is 84."

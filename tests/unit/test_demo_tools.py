@@ -143,3 +143,7 @@ def test_the_demo_definition_is_importable_by_reference_with_its_five_tools():
 
     assert loaded is definition
     assert [t.name for t in loaded.tools] == ["calculator", "convert_units", "current_time", "lookup_order", "issue_refund"]
+
+
+def test_only_the_refund_tool_declares_side_effects_so_it_runs_at_most_once_per_call():
+    assert {t.name for t in definition.tools if t.side_effects} == {"issue_refund"}

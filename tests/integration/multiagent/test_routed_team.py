@@ -171,7 +171,7 @@ def test_a_per_task_spend_limit_ends_the_task_budget_exceeded_never_silently(tea
     assert task.error.model_dump() == {"code": "budget_exceeded", "message": "the task's spend limit was reached"}
     assert task.result.data == {"answered_by": stopped_at, "trail": trail, "hops": len(trail) - 1}
     assert task.result.answer is None
-    assert task.usage.total_tokens >= max_task_tokens
+    assert task.spend_limit_reached  # an agent could not afford its next call under what the task had left
     assert set(task.spend) == set(trail)
     [finished] = aws.task_events()
     assert finished["detail"]["status"] == "budget_exceeded"

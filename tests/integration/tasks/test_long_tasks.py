@@ -106,7 +106,11 @@ reports = AgentDefinition(name="reports", system_prompt="Summarize reports.", to
 def test_a_checkpoint_too_large_for_an_item_is_kept_in_s3_and_read_back(
     aws, workflow, long_task, step_event, lambda_context, agents_with, monkeypatch
 ):
-    monkeypatch.setattr(workflow.steps.tasks, "agents", agents_with(LocalModel(), definition=reports, token_budget=1_000_000))
+    monkeypatch.setattr(
+        workflow.steps.tasks,
+        "agents",
+        agents_with(LocalModel(), definition=reports, token_budget=1_000_000, max_tool_result_bytes=1_000_000),
+    )
     task_id = long_task("Please fetch the quarterly report")
     workflow.handler(step_event("start", task_id), lambda_context)
 

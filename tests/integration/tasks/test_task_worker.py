@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
+import boto3
+import httpx
 import pytest
+from agentrail_runtime import demo
+from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.tasks.notifier import WebhookNotifier
+from agentrail_runtime.tasks.webhook import CallbackPolicy
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import EndpointConnectionError
 
+SECRET = "agentrail/webhook-signing"  # the signing secret of the tasks' moto account
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 REQUEST = "Calculate (12 + 30) * 2 and convert 10 km to mi"
@@ -285,3 +294,97 @@ def test_cancelling_twice_is_409(api, submit, api_event, call):
     again = call(api, api_event("cancel-task", task_id=task_id))
 
     assert (again.status, again.body["error"]) == (409, "task_finished")
+
+
+# -- tool calls run once, events are never lost ------------------------------------------------------------
+
+REFUND = "Please refund 50 USD for order A-1002"
+
+
+class CrashesAfterTheTool(LocalModel):
+    """The local model, dying (``ProcessDied``) on its first call that follows a tool result."""
+
+    crashed = False
+
+    def converse(self, **request: Any) -> Any:
+        if request["messages"][-1].tool_results and not self.crashed:
+            self.crashed = True
+            raise ProcessDied
+        return super().converse(**request)
+
+
+def test_a_redelivery_after_a_crash_that_followed_the_refund_continues_from_the_checkpoint_and_refunds_once(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch
+):
+    refunds: dict[str, float] = {}
+    monkeypatch.setattr(demo, "_REFUNDS", refunds)
+    use_model(monkeypatch, worker, agents_with, CrashesAfterTheTool())
+    task_id = submit(REFUND)
+    event = sqs_event(receive())
+    lambda_context.remaining_ms = 400
+    with pytest.raises(ProcessDied):
+        worker.handler(event, lambda_context)
+    assert refunds == {"A-1002": 50.0}
+    [in_progress] = aws.idempotency_items()
+    time.sleep(max(0.0, (int(in_progress["in_progress_expiration"]["N"]) - time.time() * 1000) / 1000) + 0.05)
+
+    redelivered = worker.handler(event, lambda_context)  # the same record, once its visibility timeout ran out
+
+    assert redelivered == {"batchItemFailures": []}
+    assert refunds == {"A-1002": 50.0}
+    item = aws.task_item(task_id)
+    assert (item["status"]["S"], item["attempts"]["N"]) == ("succeeded", "2")
+    calls = json.loads(item["result_json"]["S"])["tool_calls"]
+    assert [c["tool"] for c in calls if c["outcome"] == "success"].count("issue_refund") == 1
+
+
+def fail_put_events_once(monkeypatch, worker) -> list[str]:
+    """EventBridge refuses the first PutEvents of the worker (a botocore hook raising before the call)."""
+    refused: list[str] = []
+    events = boto3.client("events")
+
+    def refuse(**_: Any) -> None:
+        if not refused:
+            refused.append("PutEvents")
+            raise EndpointConnectionError(endpoint_url="https://events.us-east-1.amazonaws.com")
+
+    events.meta.events.register("before-call.events.PutEvents", refuse)
+    monkeypatch.setattr(worker.tasks.events, "client", events)
+    return refused
+
+
+def test_a_task_finished_event_refused_by_eventbridge_is_published_once_by_the_redelivery_and_its_webhook_is_sent(
+    aws, worker, submit, receive, sqs_event, lambda_context, monkeypatch
+):
+    refused = fail_put_events_once(monkeypatch, worker)
+    task_id = submit()
+    aws.dynamodb.update_item(  # the callback URL as POST /tasks vetted and stored it (this machine has no DNS to vet it)
+        TableName=aws.table,
+        Key={"task_id": {"S": task_id}},
+        UpdateExpression="SET callback_url = :url",
+        ExpressionAttributeValues={":url": {"S": "https://hooks.example.com/agentrail/tasks"}},
+    )
+    event = sqs_event(receive())
+
+    with pytest.raises(BatchProcessingError):
+        worker.handler(event, lambda_context)
+    assert refused == ["PutEvents"]
+    assert aws.task_item(task_id)["status"]["S"] == "succeeded"
+    assert aws.task_item(task_id)["event_pending"]["S"] == "Task Finished"  # the outbox holds it
+    assert aws.task_events() == []
+
+    redelivered = worker.handler(event, lambda_context)
+    again = worker.handler(event, lambda_context)  # a duplicate delivery publishes nothing more
+
+    assert redelivered == again == {"batchItemFailures": []}
+    [finished] = aws.task_events()
+    assert (finished["detail"]["task_id"], finished["detail"]["status"]) == (task_id, "succeeded")
+    assert "event_pending" not in aws.task_item(task_id)
+    posted: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: posted.append(request) or httpx.Response(204))
+    hooks = CallbackPolicy(resolver=lambda host, port: ["52.94.236.248"] if host == "hooks.example.com" else [])
+    notifier = WebhookNotifier(SECRET, http_client=httpx.Client(transport=transport), callbacks=hooks)
+    assert finished["detail"]["callback_url"] == "https://hooks.example.com/agentrail/tasks"
+    assert notifier.deliver(finished["detail"]) == {"delivered": True, "status_code": 204}
+    [request] = posted
+    assert (json.loads(request.content)["task_id"], json.loads(request.content)["status"]) == (task_id, "succeeded")

@@ -37,6 +37,7 @@ class RuntimeSettings(BaseSettings):
     max_steps: int = Field(default=8, ge=1, le=100)
     token_budget: int = Field(default=20_000, ge=1)
     max_output_tokens: int = Field(default=1024, ge=1, le=64_000)
+    max_tool_result_bytes: int = Field(default=16_384, ge=256, le=6_000_000)
     max_request_bytes: int = Field(default=16_384, ge=256, le=6_000_000)
     price_table: dict[str, ModelPrice] = Field(default_factory=dict)
     model_max_attempts: int = Field(default=4, ge=1, le=10)

@@ -98,6 +98,7 @@ class AgentService:
             max_steps=s.max_steps,
             token_budget=budget,
             max_output_tokens=s.max_output_tokens,
+            max_tool_result_bytes=s.max_tool_result_bytes,
             prices=self.prices,
         )
 

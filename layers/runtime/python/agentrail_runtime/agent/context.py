@@ -19,18 +19,36 @@ class ToolContext:
     ----------
     session_id, principal, correlation_id:
         Who and what the run is for; ``None`` outside a session.
+    task_id:
+        The task the run belongs to; ``None`` outside a task.
     state:
         Mutable session state; empty for a stateless agent.
+    tool_use_id:
+        The model's id of the call being run; set by the loop while a tool runs.
     """
 
     session_id: str | None = None
     principal: str | None = None
     correlation_id: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
+    tool_use_id: str | None = None
     _initial: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._initial = copy.deepcopy(self.state)
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """``<task id>#<tool-use id>`` (the session id outside a task) while a tool runs; ``None`` otherwise.
+
+        The same call keeps its key across retries and redeliveries: pass it to an idempotent API (a payment
+        provider's ``Idempotency-Key``) to resolve a call whose outcome is unknown.
+        """
+        if self.tool_use_id is None:
+            return None
+        owner = self.task_id or self.session_id
+        return f"{owner}#{self.tool_use_id}" if owner else self.tool_use_id
 
     @property
     def state_changed(self) -> bool:

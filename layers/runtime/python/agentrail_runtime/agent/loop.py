@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -13,9 +14,13 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelProvider, ToolResultBlock, ToolUseBlock, Usage
+from agentrail_runtime.models.local import estimate_input_tokens
 from agentrail_runtime.observability import logger, tracer
 
-ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "pending_approval", "rejected"]
+ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "pending_approval", "rejected", "outcome_unknown"]
+
+#: Default cap of one tool result as the model sees it, in bytes of its JSON.
+MAX_TOOL_RESULT_BYTES = 16_384
 
 
 class AgentStatus(StrEnum):
@@ -51,6 +56,17 @@ class PendingToolCall(BaseModel):
     results_before: list[ToolResultBlock] = Field(default_factory=list)
 
 
+class TurnProgress(BaseModel):
+    """The tool calls of the transcript's last assistant turn that have an outcome so far.
+
+    ``started`` names a call with side effects that began and never recorded an outcome: on replay
+    it ends as ``outcome_unknown`` instead of running again.
+    """
+
+    results: list[ToolResultBlock] = Field(default_factory=list)
+    started: str | None = None
+
+
 class AgentCheckpoint(BaseModel):
     """Everything needed to continue a run in another invocation (a Step Functions step, after an approval).
 
@@ -65,6 +81,11 @@ class AgentCheckpoint(BaseModel):
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     pending: PendingToolCall | None = None
     state: dict[str, Any] = Field(default_factory=dict)
+    turn: TurnProgress | None = None
+
+
+#: Stores a checkpoint durably; called by the loop after each tool call and before each call with side effects.
+CheckpointSink = Callable[[AgentCheckpoint], None]
 
 
 class AgentResult(BaseModel):
@@ -108,9 +129,12 @@ class Agent:
     max_steps:
         Model calls allowed per run. Default: 8.
     token_budget:
-        Input plus output tokens allowed per run. Default: 20,000.
+        Input plus output tokens allowed per run. Before each model call its input is estimated; a call that
+        would not fit ends the run as ``token_budget_exceeded``. Default: 20,000.
     max_output_tokens:
         Output cap of one model call. Default: 1,024.
+    max_tool_result_bytes:
+        Cap of one tool result (its JSON) as the model sees it; a longer one is cut, with a notice. Default: 16,384.
     prices:
         Price table for ``cost_usd``. Default: the built-in table.
     """
@@ -125,6 +149,7 @@ class Agent:
         token_budget: int = 20_000,
         max_output_tokens: int = 1024,
         prices: PriceTable | None = None,
+        max_tool_result_bytes: int = MAX_TOOL_RESULT_BYTES,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -142,6 +167,7 @@ class Agent:
         self.token_budget = token_budget
         self.max_output_tokens = max_output_tokens
         self.prices = prices or PriceTable()
+        self.max_tool_result_bytes = max_tool_result_bytes
 
     # -- public API -----------------------------------------------------------------
 
@@ -170,6 +196,7 @@ class Agent:
         max_steps: int | None = None,
         decision: ApprovalDecision | None = None,
         context: ToolContext | None = None,
+        on_checkpoint: CheckpointSink | None = None,
     ) -> AgentResult:
         """Continue a run from ``checkpoint``.
 
@@ -184,14 +211,21 @@ class Agent:
             rejection the model is told it was rejected, and why.
         context:
             For tools; default: a context holding ``checkpoint.state``.
+        on_checkpoint:
+            Stores the run durably after every tool call, and before every call of a tool with
+            ``side_effects`` (a "started" marker). Advancing from the last stored checkpoint after a crash or
+            a retry never runs a recorded call again: a call that started and recorded no outcome ends as
+            ``outcome_unknown``. Default: none (the run lives in memory only).
         """
         if context is None:
             context = ToolContext(state=dict(checkpoint.state))
-        run = _Run(self, checkpoint, context=context, slice_steps=max_steps)
+        run = _Run(self, checkpoint, context=context, slice_steps=max_steps, on_checkpoint=on_checkpoint)
         if checkpoint.pending is not None:
             if decision is None:
                 raise ValueError("this run is waiting for an approval decision")
             return run.continue_after_approval(checkpoint.pending, decision)
+        if checkpoint.turn is not None:
+            return run.continue_turn(checkpoint.turn)
         return run.loop()
 
     def resume(
@@ -227,6 +261,7 @@ class _Run:
         *,
         context: ToolContext,
         slice_steps: int | None = None,
+        on_checkpoint: CheckpointSink | None = None,
     ) -> None:
         self.agent = agent
         self.context = context
@@ -236,6 +271,9 @@ class _Run:
         self.usage = checkpoint.usage
         self.records: list[ToolCallRecord] = list(checkpoint.tool_calls)
         self.slice_end = None if slice_steps is None else checkpoint.steps + slice_steps
+        self.on_checkpoint = on_checkpoint
+        #: Outcomes of the last assistant turn's tool calls while they run; ``None`` between turns.
+        self.turn: TurnProgress | None = None
 
     @property
     def new_messages(self) -> list[Message]:
@@ -253,7 +291,12 @@ class _Run:
             tool_calls=self.records,
             pending=pending,
             state=self.context.state,
+            turn=self.turn.model_copy(deep=True) if self.turn is not None else None,
         )
+
+    def save(self) -> None:
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.checkpoint())
 
     def finish(
         self, status: AgentStatus, answer: str | None = None, pending: PendingToolCall | None = None, handoff: str | None = None
@@ -282,6 +325,9 @@ class _Run:
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "max_steps", "steps": self.steps})
                 return self.finish(AgentStatus.MAX_STEPS_EXCEEDED)
             remaining = agent.token_budget - self.usage.total_tokens
+            if remaining > 0:
+                # The input is paid for whatever the answer: a call whose input alone would not fit is never made.
+                remaining -= estimate_input_tokens(agent.system_prompt, self.messages, agent._specs)
             if remaining <= 0:
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
                 return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
@@ -321,16 +367,38 @@ class _Run:
             if self.usage.total_tokens >= agent.token_budget:
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
                 return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
-            paused = self.run_tools(tool_uses, start=0, results=[])
-            if paused is not None:
-                return paused
-            handoff = self._handoff(tool_uses)
-            if handoff is not None:
-                return self.finish(AgentStatus.HANDED_OFF, handoff=handoff)
+            self.turn = TurnProgress()
+            stopped = self.run_tools(tool_uses)
+            if stopped is not None:
+                return stopped
 
-    def run_tools(self, tool_uses: list[ToolUseBlock], *, start: int, results: list[ToolResultBlock]) -> AgentResult | None:
-        """Run ``tool_uses[start:]``; append their results, or pause on one needing approval."""
-        for tool_use in tool_uses[start:]:
+    def continue_turn(self, turn: TurnProgress) -> AgentResult:
+        """Finish the tool calls of a turn a crash or a retry interrupted, then go on."""
+        self.turn = turn.model_copy(deep=True)
+        stopped = self.run_tools(self._last_tool_uses())
+        return stopped if stopped is not None else self.loop()
+
+    def _last_tool_uses(self) -> list[ToolUseBlock]:
+        assistant = self.messages[-1] if self.messages else None
+        return assistant.tool_uses if assistant is not None and assistant.role == "assistant" else []
+
+    def run_tools(self, tool_uses: list[ToolUseBlock]) -> AgentResult | None:
+        """Run the calls of ``tool_uses`` that have no outcome in ``self.turn`` yet, in order, then append the
+        turn's results; ``None`` to go on, or the result when the run pauses for approval or hands off."""
+        assert self.turn is not None
+        results = self.turn.results
+        for tool_use in tool_uses:
+            if any(r.tool_use_id == tool_use.id for r in results):
+                continue
+            if tool_use.id == self.turn.started:
+                unknown = {
+                    "error": "outcome unknown: this call started but its outcome was never recorded; it was not run again",
+                    "idempotency_key": self._key(tool_use.id),
+                }
+                results.append(self._record(tool_use, "outcome_unknown", 0.0, unknown))
+                self.turn.started = None
+                self.save()
+                continue
             tool = self.agent.tools.get(tool_use.name)
             if tool is None:
                 results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
@@ -353,12 +421,22 @@ class _Run:
                     tool_use_id=tool_use.id,
                     tool=tool.name,
                     arguments=arguments.model_dump(mode="json"),
-                    results_before=results,
+                    results_before=list(results),
                 )
+                self.turn = None  # the pending call carries the turn's results
                 return self.finish(AgentStatus.AWAITING_APPROVAL, pending=pending)
-            results.append(self._execute(tool, tool_use, arguments))
+            self._execute(tool, tool_use, arguments)
         self.append(Message(role="user", content=[*results]))
-        return None
+        self.turn = None
+        handoff = self._handoff(tool_uses)
+        return self.finish(AgentStatus.HANDED_OFF, handoff=handoff) if handoff is not None else None
+
+    def _key(self, tool_use_id: str) -> str | None:
+        previous, self.context.tool_use_id = self.context.tool_use_id, tool_use_id
+        try:
+            return self.context.idempotency_key
+        finally:
+            self.context.tool_use_id = previous
 
     def _handoff(self, tool_uses: list[ToolUseBlock]) -> str | None:
         """The first terminal tool of this step that succeeded, if any."""
@@ -370,30 +448,32 @@ class _Run:
         return None
 
     def continue_after_approval(self, pending: PendingToolCall, decision: ApprovalDecision) -> AgentResult:
-        assistant = self.messages[-1] if self.messages else None
-        tool_uses = assistant.tool_uses if assistant is not None and assistant.role == "assistant" else []
-        index = next((i for i, tu in enumerate(tool_uses) if tu.id == pending.tool_use_id), None)
-        if index is None:
+        tool_uses = self._last_tool_uses()
+        tool_use = next((tu for tu in tool_uses if tu.id == pending.tool_use_id), None)
+        if tool_use is None:
             raise ValueError("the transcript does not end with the assistant turn that asked for the pending tool")
-        tool_use = tool_uses[index]
         tool = self.agent.tools.get(pending.tool)
-        results = list(pending.results_before)
+        self.turn = TurnProgress(results=list(pending.results_before))
         if tool is None:
-            results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
+            self.turn.results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
         elif decision.approved:
             # Exactly the approved arguments run, never what the model might ask for again.
-            results.append(self._execute(tool, tool_use, tool.validate(pending.arguments)))
+            self._execute(tool, tool_use, tool.validate(pending.arguments))
         else:
             content = {"error": "rejected by a human approver", "reason": decision.reason or "no reason given"}
-            results.append(self._record(tool_use, "rejected", 0.0, content))
-        paused = self.run_tools(tool_uses, start=index + 1, results=results)
-        if paused is not None:
-            return paused
-        return self.loop()
+            self.turn.results.append(self._record(tool_use, "rejected", 0.0, content))
+        stopped = self.run_tools(tool_uses)
+        return stopped if stopped is not None else self.loop()
 
-    def _execute(self, tool: Tool, tool_use: ToolUseBlock, arguments: BaseModel) -> ToolResultBlock:
+    def _execute(self, tool: Tool, tool_use: ToolUseBlock, arguments: BaseModel) -> None:
+        """Run one call and record its outcome in the turn, checkpointed before anything else can fail."""
+        assert self.turn is not None
+        if tool.side_effects and self.on_checkpoint is not None:
+            self.turn.started = tool_use.id
+            self.save()
         started = time.perf_counter()
         outcome: ToolOutcome = "success"
+        self.context.tool_use_id = tool_use.id
         with tracer.provider.in_subsegment(f"## tool {tool.name}") as subsegment:
             subsegment.put_annotation("tool", tool.name)
             try:
@@ -403,8 +483,25 @@ class _Run:
             except Exception:
                 logger.exception("tool raised", extra={"event": "tool_exception", "tool": tool.name})
                 outcome, content = "error", {"error": "the tool failed unexpectedly"}
+            finally:
+                self.context.tool_use_id = None
         latency = (time.perf_counter() - started) * 1000
-        return self._record(tool_use, outcome, latency, content)
+        self.turn.results.append(self._record(tool_use, outcome, latency, self._capped(content)))
+        self.turn.started = None
+        self.save()
+
+    def _capped(self, content: Any) -> Any:
+        """``content``, or its JSON cut to the cap with a notice saying so (the model must not take a part for all)."""
+        limit = self.agent.max_tool_result_bytes
+        encoded = json.dumps(content, ensure_ascii=False).encode()
+        if len(encoded) <= limit:
+            return content
+        head = encoded[:limit].decode(errors="ignore")
+        return {
+            "truncated": True,
+            "notice": f"The tool returned {len(encoded):,} bytes; only the first {limit:,} are shown.",
+            "head": head,
+        }
 
     def _record(self, tool_use: ToolUseBlock, outcome: ToolOutcome, latency_ms: float, content: Any) -> ToolResultBlock:
         self._log_tool(tool_use.name, outcome, latency_ms)

@@ -60,6 +60,9 @@ class Tool:
     context_parameter: str | None = None
     #: A successful call ends the run (``handed_off``): used for hand-offs to other agents.
     terminal: bool = False
+    #: The tool changes the world (a payment, an email): a checkpointed run records that the call started before
+    #: it runs, and never runs it again for the same id; a call that crashed mid-run ends as ``outcome_unknown``.
+    side_effects: bool = False
 
     @cached_property
     def spec(self) -> ToolSpec:
@@ -122,11 +125,13 @@ def tool(
     requires_approval: bool | ApprovalRule = False,
     local_patterns: Sequence[str] = (),
     terminal: bool = False,
+    side_effects: bool = False,
 ) -> Any:
     """Turn a typed function into a :class:`Tool`.
 
     Usable bare (``@tool``) or with options (``@tool(requires_approval=True)``).
-    The description defaults to the first paragraph of the docstring.
+    The description defaults to the first paragraph of the docstring. Declare ``side_effects=True`` on a tool
+    that changes the world: it then runs at most once per call id (see :class:`Tool`).
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
@@ -147,6 +152,7 @@ def tool(
             requires_approval=requires_approval,
             local_patterns=tuple(re.compile(p, re.IGNORECASE) for p in local_patterns),
             terminal=terminal,
+            side_effects=side_effects,
         )
 
     return wrap(function) if function is not None else wrap

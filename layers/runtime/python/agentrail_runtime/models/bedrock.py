@@ -23,6 +23,7 @@ from agentrail_runtime.models.base import (
     ToolSpec,
     ToolUseBlock,
     Usage,
+    untrusted_tool_result,
 )
 from agentrail_runtime.models.retry import Retrier, RetryState, context_from_exception
 
@@ -154,8 +155,7 @@ def to_converse_message(message: Message) -> dict[str, Any]:
         elif isinstance(block, ToolUseBlock):
             content.append({"toolUse": {"toolUseId": block.id, "name": block.name, "input": block.input}})
         elif isinstance(block, ToolResultBlock):
-            value = block.content
-            body = [{"json": value}] if isinstance(value, dict) else [{"json": {"result": value}}]
+            body = [{"text": untrusted_tool_result(block)}]
             content.append({"toolResult": {"toolUseId": block.tool_use_id, "content": body, "status": block.status}})
     return {"role": message.role, "content": content}
 

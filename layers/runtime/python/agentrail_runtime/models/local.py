@@ -86,6 +86,16 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text) / 4) if text else 0
 
 
+def estimate_input_tokens(system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
+    """The input tokens of one model call, estimated the way the local model counts them (about four characters a
+    token over the system prompt, the transcript and the tool specs). A provider's tokenizer may count differently."""
+    return count_tokens(
+        system
+        + json.dumps([m.model_dump(mode="json") for m in messages])
+        + json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools])
+    )
+
+
 def _stem(word: str) -> str:
     """Crude suffix stripping, so "charged", "charges" and "charge" meet."""
     for suffix in ("ing", "ed", "es", "s", "e"):
@@ -145,11 +155,6 @@ class LocalModel(ModelProvider):
         stop_reason: StopReason,
         max_tokens: int,
     ) -> ModelResponse:
-        prompt = (
-            system
-            + json.dumps([m.model_dump(mode="json") for m in messages])
-            + json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools])
-        )
         output = json.dumps([block.model_dump(mode="json") for block in content])
         output_tokens = count_tokens(output)
         if output_tokens > max_tokens and stop_reason == "end_turn":
@@ -158,7 +163,7 @@ class LocalModel(ModelProvider):
         return ModelResponse(
             message=Message(role="assistant", content=content),
             stop_reason=stop_reason,
-            usage=Usage(input_tokens=count_tokens(prompt), output_tokens=output_tokens),
+            usage=Usage(input_tokens=estimate_input_tokens(system, messages, tools), output_tokens=output_tokens),
             model=self.name,
         )
 

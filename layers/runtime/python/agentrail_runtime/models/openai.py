@@ -27,6 +27,7 @@ from agentrail_runtime.models.base import (
     ToolSpec,
     ToolUseBlock,
     Usage,
+    untrusted_tool_result,
 )
 from agentrail_runtime.models.retry import Retrier, RetryState, http_response
 
@@ -145,7 +146,7 @@ def to_chat_messages(system: str, messages: Sequence[Message]) -> list[dict[str,
             continue
         for block in message.content:
             if isinstance(block, ToolResultBlock):
-                out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": json.dumps(block.content)})
+                out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": untrusted_tool_result(block)})
             elif isinstance(block, TextBlock):
                 out.append({"role": "user", "content": block.text})
     return out

@@ -132,8 +132,9 @@ class SupervisorSteps:
         return (True, 0) if record is None else self.spend_limit.check(record)
 
     def _run(self, agents: AgentService, name: str, task_id: str, prompt: str, remaining: int | None, state: dict | None = None):
-        result = agents.agent(token_budget=remaining).run(prompt, context=ToolContext(state=dict(state or {})))
-        self.tasks.record_agent_run(task_id, name, result)
+        agent = agents.agent(token_budget=remaining)
+        result = agent.run(prompt, context=ToolContext(state=dict(state or {})))
+        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining)
         return result
 
     # -- steps -------------------------------------------------------------------------------

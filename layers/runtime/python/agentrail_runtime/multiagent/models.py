@@ -71,4 +71,5 @@ class SpendLimit(BaseModel):
     def check(self, record: TaskRecord) -> tuple[bool, int | None]:
         """Whether ``record``'s task has reached the limit, and how many tokens it may still spend."""
         tokens = record.usage.total_tokens
-        return self.exceeded(tokens, record.cost_usd or 0.0), self.remaining_tokens(tokens)
+        reached = record.spend_limit_reached or self.exceeded(tokens, record.cost_usd or 0.0)
+        return reached, self.remaining_tokens(tokens)

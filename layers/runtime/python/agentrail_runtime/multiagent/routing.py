@@ -105,7 +105,7 @@ class AgentTeam:
         """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded."""
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
         result = agent.run(message, context=ToolContext(principal=None, correlation_id=correlation_id))
-        self.tasks.record_agent_run(task_id, name, result)
+        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining_tokens)
         return result
 
 

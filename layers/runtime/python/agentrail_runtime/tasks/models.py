@@ -74,6 +74,10 @@ class TaskRecord(BaseModel):
     execution_arn: str | None = None
     correlation_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: An agent run stopped because the task's remaining tokens could not pay for its next model call.
+    spend_limit_reached: bool = False
+    #: The outbox: the event (``Task Finished``) written with the final status and not yet published.
+    event_pending: str | None = None
 
 
 class TaskMessage(BaseModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.agent.context import ToolContext
-from agentrail_runtime.agent.loop import AgentResult, AgentStatus
+from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus, ApprovalDecision, CheckpointSink
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.clock import Clock, now
@@ -19,7 +19,7 @@ from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, metrics
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.tasks.events import TASK_FINISHED, TaskEvents
+from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
 from agentrail_runtime.tasks.store import TaskFinished, TaskStore
 from agentrail_runtime.tasks.webhook import CallbackPolicy
@@ -188,8 +188,21 @@ class TaskService:
         record = self.store.cancel(task_id, owner=owner)
         if record.execution_arn:
             self.sfn.stop_execution(executionArn=record.execution_arn, error="Cancelled", cause="cancelled by its owner")
-        self.events.publish(TASK_FINISHED, record)
+        self.announce(record)
         return record
+
+    def announce(self, record: TaskRecord) -> None:
+        """Publish the event in the task's outbox (``event_pending``), then empty it.
+
+        The outbox is written with the final status, so an event is never lost: when ``PutEvents`` fails, the
+        error propagates, the delivery is retried, and the retry finds the task finished with its event still
+        pending and publishes it. A crash between ``PutEvents`` and emptying the outbox publishes it twice:
+        subscribers dedupe on ``task_id`` and ``status``.
+        """
+        if record.event_pending is None:
+            return
+        self.events.publish(record.event_pending, record)
+        self.store.event_published(record.task_id)
 
     # -- worker side ----------------------------------------------------------------------
 
@@ -201,28 +214,68 @@ class TaskService:
         on the ``final_attempt`` the task is first marked failed with the cause.
         """
         try:
-            record = self.store.mark_running(task_id)
+            record, checkpoint = self.store.mark_running_checkpointed(task_id)
         except TaskFinished as finished:
             logger.info("task not run", extra={"event": "task_skipped", "task_id": task_id, "status": finished.status.value})
+            if finished.record is not None:
+                self.announce(finished.record)  # an earlier delivery finished it but could not publish
             return None
         correlate(record.correlation_id, task_id=task_id)
         try:
             with self.attempt(task_id, final_attempt=final_attempt):
-                context = ToolContext(session_id=None, principal=record.owner, correlation_id=record.correlation_id)
-                result = self.agents.run(record.message, model=record.model, context=context)
+                # A redelivery continues from the checkpoint an earlier attempt left: recorded tool calls never rerun.
+                resumed = AgentCheckpoint.model_validate_json(checkpoint) if checkpoint else None
+                result = self.advance(record, resumed)
+                emit_task_metrics(metrics, result, agent_name=self.agents.definition.name)
         except ModelRequestError as error:
             # The model will refuse this request again: retrying only costs money.
             return self.fail(task_id, TaskError(code=error.error_code, message=str(error)))
         return self.complete(task_id, result)
 
-    def record_spend(self, task_id: str, agent: str, result: AgentResult) -> None:
-        """Add one agent run to the task's per-agent spend and totals."""
-        self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps)
+    def advance(
+        self,
+        record: TaskRecord,
+        checkpoint: AgentCheckpoint | None,
+        *,
+        max_steps: int | None = None,
+        decision: ApprovalDecision | None = None,
+    ) -> AgentResult:
+        """Continue the task's agent from ``checkpoint`` (from the start when ``None``), checkpointing every tool
+        call on the task; tools get the task id for their idempotency key."""
+        agent = self.agents.agent(record.model)
+        if checkpoint is None:
+            checkpoint = agent.start(record.message)
+        context = ToolContext(
+            task_id=record.task_id,
+            principal=record.owner,
+            correlation_id=record.correlation_id,
+            state=dict(checkpoint.state),
+        )
+        return agent.advance(
+            checkpoint, max_steps=max_steps, decision=decision, context=context, on_checkpoint=self.checkpointer(record.task_id)
+        )
 
-    def record_agent_run(self, task_id: str, agent: str, result: AgentResult) -> None:
+    def checkpointer(self, task_id: str) -> CheckpointSink:
+        """Stores the agent's checkpoints on the task (in the item, or in S3 when large)."""
+
+        def save(checkpoint: AgentCheckpoint) -> None:
+            self.store.save_checkpoint(task_id, checkpoint.model_dump_json(), steps=checkpoint.steps, usage=checkpoint.usage)
+
+        return save
+
+    def record_spend(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
+        """Add one agent run to the task's per-agent spend and totals.
+
+        With ``bound_by_task`` (the run's token budget was what the task had left), a run that stopped
+        ``token_budget_exceeded`` marks the task's spend limit reached: its next model call would not have fit.
+        """
+        limit_reached = bound_by_task and result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED
+        self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps, limit_reached=limit_reached)
+
+    def record_agent_run(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
         """One agent's run within a multi-agent task: its spend on the task, and its token, cost and tool metrics."""
         emit_task_metrics(metrics, result, agent_name=agent)
-        self.record_spend(task_id, agent, result)
+        self.record_spend(task_id, agent, result, bound_by_task=bound_by_task)
 
     @contextmanager
     def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:
@@ -257,8 +310,11 @@ class TaskService:
                 "task outcome discarded: finished or cancelled meanwhile",
                 extra={"event": "task_result_discarded", "task_id": task_id},
             )
+            earlier = self.store.get(task_id)
+            if earlier is not None:
+                self.announce(earlier)  # the outcome that won may still wait in the outbox
             return None
-        self.events.publish(TASK_FINISHED, record)
+        self.announce(record)
         log = logger.info if status == TaskStatus.SUCCEEDED else logger.warning
         log(
             "task finished",

@@ -14,6 +14,7 @@ from agentrail_runtime import aws
 from agentrail_runtime.aws import S3Payloads
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.models.base import Usage
+from agentrail_runtime.tasks.events import TASK_FINISHED
 from agentrail_runtime.tasks.models import (
     CANCELLABLE,
     AgentSpend,
@@ -31,7 +32,17 @@ _JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metad
 SPEND_PREFIX = "spend#"
 _SPEND_FIELDS = {"in": "input_tokens", "out": "output_tokens", "usd": "cost_usd", "calls": "calls"}
 _NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
-_STRINGS = ("owner", "task_type", "status", "message", "model", "callback_url", "execution_arn", "correlation_id")
+_STRINGS = (
+    "owner",
+    "task_type",
+    "status",
+    "message",
+    "model",
+    "callback_url",
+    "execution_arn",
+    "correlation_id",
+    "event_pending",
+)
 
 
 class TaskNotFound(Exception):
@@ -39,11 +50,12 @@ class TaskNotFound(Exception):
 
 
 class TaskFinished(Exception):
-    """The task already reached a final status."""
+    """The task already reached a final status; ``record`` is the task when it was read."""
 
-    def __init__(self, status: TaskStatus) -> None:
+    def __init__(self, status: TaskStatus, record: TaskRecord | None = None) -> None:
         super().__init__(f"task is {status.value}")
         self.status = status
+        self.record = record
 
 
 def _values(values: Iterable[TaskStatus]) -> dict[str, dict[str, str]]:
@@ -105,6 +117,14 @@ class TaskStore:
         self, task_id: str, *, resumable: Iterable[TaskStatus] = (TaskStatus.QUEUED, TaskStatus.RUNNING)
     ) -> TaskRecord:
         """Move to ``running`` (counting the attempt). Raises :class:`TaskFinished` if cancelled or finished."""
+        return self._record(self._mark_running(task_id, resumable))
+
+    def mark_running_checkpointed(self, task_id: str) -> tuple[TaskRecord, str | None]:
+        """:meth:`mark_running`, with the checkpoint an earlier attempt left (read in the same write)."""
+        item = self._mark_running(task_id, (TaskStatus.QUEUED, TaskStatus.RUNNING))
+        return self._record(item), self._checkpoint(item)
+
+    def _mark_running(self, task_id: str, resumable: Iterable[TaskStatus]) -> dict[str, Any]:
         now = self.now()
         allowed = tuple(resumable)
         try:
@@ -124,7 +144,7 @@ class TaskStore:
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             raise self._not_runnable(task_id) from None
-        return self._record(response["Attributes"])
+        return dict(response["Attributes"])
 
     def set_status(self, task_id: str, status: TaskStatus, *, expected: Iterable[TaskStatus]) -> bool:
         """Conditionally change a live task's status (e.g. ``waiting_approval``); False if it was not in ``expected``."""
@@ -152,7 +172,9 @@ class TaskStore:
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
     ) -> TaskRecord | None:
         """Record the outcome once and return the finished record; ``None`` when the task was cancelled or
-        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept."""
+        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept.
+
+        The same write puts ``Task Finished`` in the outbox (``event_pending``) until :meth:`event_published`."""
         now = self.now()
         allowed = tuple(expected)
         names = {"#status": "status"}
@@ -160,9 +182,16 @@ class TaskStore:
             ":status": {"S": status.value},
             ":now": {"N": str(now)},
             ":expires": {"N": str(now + self.retention_seconds)},
+            ":event": {"S": TASK_FINISHED},
             **_values(allowed),
         }
-        sets = ["#status = :status", "updated_at = :now", "finished_at = :now", "expires_at = :expires"]
+        sets = [
+            "#status = :status",
+            "updated_at = :now",
+            "finished_at = :now",
+            "expires_at = :expires",
+            "event_pending = :event",
+        ]
         if error is not None:
             sets.append("error_json = :error")
             values[":error"] = {"S": error.model_dump_json()}
@@ -188,10 +217,20 @@ class TaskStore:
             return None
         return self._record(response["Attributes"])
 
-    def add_spend(self, task_id: str, agent: str, usage: Usage, cost_usd: float | None, *, steps: int = 0) -> None:
+    def add_spend(
+        self,
+        task_id: str,
+        agent: str,
+        usage: Usage,
+        cost_usd: float | None,
+        *,
+        steps: int = 0,
+        limit_reached: bool = False,
+    ) -> None:
         """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically.
 
-        The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost.
+        The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost;
+        ``limit_reached`` sets :attr:`TaskRecord.spend_limit_reached` in the same write.
         """
         fields: dict[str, float] = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
         totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
@@ -207,10 +246,14 @@ class TaskStore:
             values[":usd"] = {"N": repr(cost_usd)}
         names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in fields}
         adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
+        update = "ADD " + ", ".join(adds)
+        if limit_reached:
+            update += " SET spend_limit_reached = :reached"
+            values[":reached"] = {"BOOL": True}
         self.client.update_item(
             TableName=self.table_name,
             Key={"task_id": {"S": task_id}},
-            UpdateExpression="ADD " + ", ".join(adds),
+            UpdateExpression=update,
             ConditionExpression="attribute_exists(task_id)",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -223,7 +266,10 @@ class TaskStore:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET #status = :cancelled, updated_at = :now, finished_at = :now, expires_at = :expires",
+                UpdateExpression=(
+                    "SET #status = :cancelled, updated_at = :now, finished_at = :now, expires_at = :expires,"
+                    " event_pending = :event"
+                ),
                 ConditionExpression=f"#owner = :owner AND #status IN ({', '.join(_values(CANCELLABLE))})",
                 ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
                 ExpressionAttributeValues={
@@ -231,6 +277,7 @@ class TaskStore:
                     ":now": {"N": str(now)},
                     ":expires": {"N": str(now + self.retention_seconds)},
                     ":owner": {"S": owner},
+                    ":event": {"S": TASK_FINISHED},
                     **_values(CANCELLABLE),
                 },
                 ReturnValues="ALL_NEW",
@@ -239,6 +286,19 @@ class TaskStore:
             record = self.get_for(task_id, owner)
             raise TaskFinished(record.status) from None
         return self._record(response["Attributes"])
+
+    def event_published(self, task_id: str) -> bool:
+        """Empty the outbox once its event is published; False when another delivery emptied it first."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="REMOVE event_pending",
+                ConditionExpression="attribute_exists(event_pending)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def requeue(self, task_id: str) -> bool:
         """A dead-lettered task goes back to ``queued`` before it is redriven."""
@@ -371,13 +431,14 @@ class TaskStore:
         item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
         if not item:
             return None, None
+        return self._record(item), self._checkpoint(item)
+
+    def _checkpoint(self, item: dict[str, Any]) -> str | None:
         if "checkpoint_json" in item:
-            checkpoint = item["checkpoint_json"]["S"]
-        elif "checkpoint_s3_key" in item:
-            checkpoint = self._fetch(item["checkpoint_s3_key"]["S"])
-        else:
-            checkpoint = None
-        return self._record(item), checkpoint
+            return str(item["checkpoint_json"]["S"])
+        if "checkpoint_s3_key" in item:
+            return self._fetch(item["checkpoint_s3_key"]["S"])
+        return None
 
     # -- mapping ------------------------------------------------------------------------
 
@@ -418,6 +479,8 @@ class TaskStore:
         for name, attribute in _JSON_FIELDS.items():
             if attribute in item:
                 data[name] = json.loads(item[attribute]["S"])
+        if "spend_limit_reached" in item:
+            data["spend_limit_reached"] = bool(item["spend_limit_reached"]["BOOL"])
         if "total_cost_usd" in item:
             data["cost_usd"] = round(float(item["total_cost_usd"]["N"]), 8)
         spend: dict[str, dict[str, float]] = {}
@@ -450,7 +513,7 @@ class TaskStore:
         record = self.get(task_id)
         if record is None:
             return TaskNotFound()
-        return TaskFinished(record.status)
+        return TaskFinished(record.status, record)
 
 
 def _dump(value: Any) -> Any:

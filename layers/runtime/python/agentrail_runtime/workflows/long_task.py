@@ -23,7 +23,7 @@ from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStat
 from agentrail_runtime.approvals.models import DecisionOutput
 from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.observability import logger
-from agentrail_runtime.tasks.models import FINISHED, TaskStatus
+from agentrail_runtime.tasks.models import FINISHED, TaskRecord, TaskStatus
 from agentrail_runtime.tasks.service import TaskService, short_cause
 from agentrail_runtime.tasks.store import TaskFinished
 from agentrail_runtime.workflows.approval import ApprovalSteps
@@ -81,6 +81,8 @@ class LongTaskSteps:
         try:
             record = store.mark_running(task_id)
         except TaskFinished as finished:
+            if finished.record is not None:
+                self.tasks.announce(finished.record)
             return progress(task_id, finished.status.value, done=True)
         agent = self.tasks.agents.agent(record.model)
         checkpoint = agent.start(record.message)
@@ -91,26 +93,37 @@ class LongTaskSteps:
         store = self.tasks.store
         record, raw = store.get_checkpointed(task_id)
         if record is None or record.status in FINISHED:
-            return progress(task_id, record.status.value if record else "missing", done=True)
+            return self._finished(task_id, record)
         if raw is None:
             raise RuntimeError("the task has no checkpoint; was the start step skipped?")
         checkpoint = AgentCheckpoint.model_validate_json(raw)
-        agent = self.tasks.agents.agent(record.model)
-        return self._outcome(task_id, agent.advance(checkpoint, max_steps=self.slice_steps))
+        return self._outcome(task_id, self.tasks.advance(record, checkpoint, max_steps=self.slice_steps))
 
     def resume(self, task_id: str, decision: DecisionOutput) -> dict[str, Any]:
-        """Continue after a decision; the tool runs only if the approved arguments are still the checkpoint's."""
+        """Continue after a decision; the tool runs only if the approved arguments are still the checkpoint's.
+
+        A retry of this step (a throttled model, a crashed function) finds the decision applied in the checkpoint
+        and continues from there: the approved tool never runs twice.
+        """
         assert self.approvals is not None
         record, raw = self.tasks.store.get_checkpointed(task_id)
         if record is None or record.status in FINISHED:
-            return progress(task_id, record.status.value if record else "missing", done=True)
+            return self._finished(task_id, record)
+        stored = AgentCheckpoint.model_validate_json(raw) if raw else None
+        if stored is not None and stored.pending is None and stored.turn is not None:
+            return self._outcome(task_id, self.tasks.advance(record, stored, max_steps=self.slice_steps))
         checkpoint, approved, reason = self.approvals.approvals.verified_decision(task_id, decision, raw)
         self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
-        agent = self.tasks.agents.agent(record.model)
-        result = agent.advance(
-            checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason)
+        result = self.tasks.advance(
+            record, checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason)
         )
         return self._outcome(task_id, result)
+
+    def _finished(self, task_id: str, record: TaskRecord | None) -> dict[str, Any]:
+        if record is None:
+            return progress(task_id, "missing", done=True)
+        self.tasks.announce(record)  # an earlier attempt finished the task but could not publish its event
+        return progress(task_id, record.status.value, done=True)
 
     def _outcome(self, task_id: str, result: AgentResult) -> dict[str, Any]:
         store = self.tasks.store
