@@ -9,6 +9,11 @@ from constructs import IConstruct
 PACK = "AwsSolutions"
 
 
+def _require_reason(what: str, reason: str) -> None:
+    if len(reason.strip()) < 20:
+        raise ValueError(f"{what} needs a real reason, not {reason!r}")
+
+
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge AwsSolutions ``rule`` (e.g. ``IAM5[Resource::*]``) on exactly ``construct``.
 
@@ -17,8 +22,7 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     ValueError
         When the reason is too short to justify anything.
     """
-    if len(reason.strip()) < 20:
-        raise ValueError(f"acknowledging {rule} needs a real reason, not {reason!r}")
+    _require_reason(f"acknowledging {rule}", reason)
     Validations.of(construct).acknowledge(Acknowledgment(id=f"{PACK}::{PACK}-{rule}", reason=reason))
 
 
@@ -30,8 +34,7 @@ def skip_checkov(resource: CfnResource, check: str, reason: str) -> None:
     ValueError
         When the reason is too short to justify anything.
     """
-    if len(reason.strip()) < 20:
-        raise ValueError(f"skipping {check} needs a real reason, not {reason!r}")
+    _require_reason(f"skipping {check}", reason)
     skips = [entry for entry in checkov_skips(resource) if entry["id"] != check]
     resource.add_metadata("checkov", {"skip": [*skips, {"id": check, "comment": reason}]})
 
