@@ -85,10 +85,11 @@ def _synthesize(outdir: Path) -> dict[str, object]:
     Returns the interpreter (path and version, or None) and layer kind -> asset folder.
     """
     import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
     from agentrail_constructs.function import DEFAULT_RUNTIME
     from agentrail_constructs.layers import LAYER_KIND_METADATA, DependenciesLayer, RuntimeLayer
     from agentrail_constructs.sources import find_interpreter
-    from aws_cdk import aws_lambda as lambda_
 
     interpreter = find_interpreter(DEFAULT_RUNTIME.name.removeprefix("python"))
     if interpreter is None:

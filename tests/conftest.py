@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from agentrail_local.awslambda.workers import moved_clock_environment
 from agentrail_runtime import clock as runtime_clock
 

@@ -22,10 +22,11 @@ import time
 from collections import Counter
 
 import moto
-from agentrail_local.awslambda.event_sources import sqs_event
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext
 from moto_account import create_queue, create_tables
+
+from agentrail_local.awslambda.event_sources import sqs_event
 
 TASK_TABLE = "agentrail-bench-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-bench-team-idempotency"

@@ -21,10 +21,11 @@ from collections import Counter
 from pathlib import Path
 
 import moto
-from agentrail_local.awslambda.event_sources import sqs_event
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext, load_event, load_handler
 from moto_account import create_queue, create_tables
+
+from agentrail_local.awslambda.event_sources import sqs_event
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_TABLE = "agentrail-bench-tasks"

@@ -84,9 +84,8 @@ def _target_arguments(parser: argparse.ArgumentParser, *, approver: bool = False
 
 
 def _target(args: argparse.Namespace, *, pattern: str = "async") -> Target:
-    from agentrail_local.apigateway.auth import APPROVER
-
     from agentrail_cli.operations import Target
+    from agentrail_local.apigateway.auth import APPROVER
 
     ready = args.ready_file or default_state_dir() / "local.json"
     if not args.deployed and (args.ready_file or ready.is_file()):

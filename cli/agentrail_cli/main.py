@@ -96,10 +96,9 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
 
 
 def _run_tour(cloud: object, out: TextIO) -> bool:
-    from agentrail_local.cloud import LocalCloud
-
     from agentrail_cli.client import AgentApiClient, ApiKeyAuth, IamAuth
     from agentrail_cli.tour import TOURS, run_tour
+    from agentrail_local.cloud import LocalCloud
 
     assert isinstance(cloud, LocalCloud)
     principal = cloud.principals[0]

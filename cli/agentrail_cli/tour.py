@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
-from agentrail_local.apigateway.auth import APPROVER
 
 from agentrail_cli.client import AgentApiClient, json_or_text
+from agentrail_local.apigateway.auth import APPROVER
 
 Body = Any
 

@@ -13,10 +13,10 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.storage import log_group
-from constructs import Construct
 
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
 #: Scopes every app client of a pool can put in a token: they would admit any client's token.

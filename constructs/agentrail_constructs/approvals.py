@@ -16,6 +16,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
@@ -41,7 +42,6 @@ from agentrail_constructs.workflows import (
     standard_state_machine,
     validate_workflow,
 )
-from constructs import Construct
 
 
 @renamed_keywords(timeout="decision_timeout")

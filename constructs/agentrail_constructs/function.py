@@ -15,13 +15,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import encrypt_log_group, log_group
-from constructs import Construct
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
 

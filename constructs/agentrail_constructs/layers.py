@@ -35,10 +35,10 @@ from aws_cdk import (
     Stack,
 )
 from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
 
 from agentrail_constructs.nag import default_resource
 from agentrail_constructs.sources import Interpreter, dependencies_lock, find_interpreter, runtime_package_dir
-from constructs import Construct
 
 #: Local mode reads this metadata to tell the layers apart.
 LAYER_KIND_METADATA = "agentrail:layer"

@@ -15,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
@@ -31,7 +32,6 @@ from agentrail_constructs.workflows import (
     task_failed,
     validate_workflow,
 )
-from constructs import Construct
 
 _AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 

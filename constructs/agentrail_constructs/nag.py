@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, CfnElement, CfnResource, Stack, Token, Validations
-
 from constructs import IConstruct
 
 PACK = "AwsSolutions"

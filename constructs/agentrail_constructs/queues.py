@@ -7,9 +7,9 @@ from typing import TypedDict
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
+from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
-from constructs import Construct
 
 
 class _Encryption(TypedDict, total=False):

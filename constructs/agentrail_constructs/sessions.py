@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
+from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
@@ -23,7 +24,6 @@ from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import SESSION_TABLE_ACTIONS, encrypt_log_group, grant_table, private_bucket, secure_table
-from constructs import Construct
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import aws_apigateway as apigw
+from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
-from constructs import Construct
 
 
 class StatelessAgent(Construct):

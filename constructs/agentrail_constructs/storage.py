@@ -11,9 +11,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov, unskip_checkov
-from constructs import Construct
 
 #: Why a resource is encrypted with an AWS managed or owned key rather than a customer managed one.
 NO_KEY_GIVEN = (

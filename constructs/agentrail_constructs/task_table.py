@@ -13,6 +13,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from constructs import Construct
 
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import logical_id
@@ -24,7 +25,6 @@ from agentrail_constructs.storage import (
     private_bucket,
     secure_table,
 )
-from constructs import Construct
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
@@ -31,7 +32,6 @@ from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
-from constructs import Construct
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}\.?$")
 

@@ -12,11 +12,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
+from constructs import Construct
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.nag import acknowledge, default_resource
 from agentrail_constructs.storage import log_group as storage_log_group
-from constructs import Construct
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
 LAMBDA_TRANSIENT_ERRORS = (

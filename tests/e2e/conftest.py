@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 from agentrail_cli.synth import synthesize
 from agentrail_cli.tour import FINISHED_TASK_STATES

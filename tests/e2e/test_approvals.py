@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow

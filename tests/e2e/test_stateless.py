@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from agentrail_cli.tour import TOURS
 
 pytestmark = pytest.mark.slow

@@ -29,12 +29,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 import aws_cdk as cdk  # noqa: E402
 import pytest  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from constructs import IConstruct  # noqa: E402
+
 from agentrail_constructs import PATTERN_STACKS, SessionOptions, StatelessAgent  # noqa: E402
 from agentrail_constructs.app_config import AppConfig  # noqa: E402
 from agentrail_constructs.sources import runtime_package_dir  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
-
-from constructs import IConstruct  # noqa: E402
 
 #: Account and Region of test stacks, so ARNs come out as literal strings.
 TEST_ENV = cdk.Environment(account="123456789012", region="us-east-1")

@@ -5,8 +5,9 @@ Stacks: ``Layers-arm64`` and ``Layers-x86-64``.
 """
 
 import aws_cdk as cdk
-from agentrail_constructs import AgentFunction, AgentFunctionOptions
 from aws_cdk import aws_lambda as lambda_
+
+from agentrail_constructs import AgentFunction, AgentFunctionOptions
 
 app = cdk.App()
 for architecture in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64):

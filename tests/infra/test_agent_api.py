@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import aws_cdk as cdk
 import pytest
-from agentrail_constructs import AgentApiOptions, AgentFunction, AgentFunctionOptions, ApiAuth, StatelessAgent
-from agentrail_constructs.api import _GATEWAY_RESPONSES
 from aws_cdk import aws_cognito as cognito
 from aws_cdk.assertions import Match, Template
+
+from agentrail_constructs import AgentApiOptions, AgentFunction, AgentFunctionOptions, ApiAuth, StatelessAgent
+from agentrail_constructs.api import _GATEWAY_RESPONSES
 
 USER_POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1"
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/agents/0f0e0d0c-0b0a-4000-8000-000000000000"

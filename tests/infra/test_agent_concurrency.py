@@ -7,6 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+
 from agentrail_constructs import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 
 

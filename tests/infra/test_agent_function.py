@@ -8,11 +8,12 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from agentrail_constructs import AgentFunction, AgentFunctionOptions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
+
+from agentrail_constructs import AgentFunction, AgentFunctionOptions
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
 MODEL_ACTIONS = ["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"]

@@ -7,9 +7,10 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
+
+from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
 
 #: What the framework's roles may do on the audit table: append (PutItem with attribute_not_exists) and read.
 AUDIT_ACTIONS = {"dynamodb:PutItem", "dynamodb:Query"}

@@ -13,12 +13,13 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
-from agentrail_constructs.nag import acknowledge
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
+
+from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
+from agentrail_constructs.nag import acknowledge
 
 APIGW_LOGS_ROLE = "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
 MIN_REASON_CHARS = 40

@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 import pytest
-from agentrail_constructs import PATTERN_STACKS
 from cfnlint.api import lint
+
+from agentrail_constructs import PATTERN_STACKS
 
 REGIONS = ["us-east-1", "eu-west-1"]
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
+
 from agentrail_constructs import (
     PATTERN_STACKS,
     ApprovalOptions,
@@ -25,7 +27,6 @@ from agentrail_constructs import (
     StatefulAgent,
     TaskTableOptions,
 )
-from aws_cdk import aws_kms as kms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = REPO_ROOT / ".checkov" / "bin" / "checkov"

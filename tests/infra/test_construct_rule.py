@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import agentrail_constructs
 import aws_cdk as cdk
 import pytest
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_events as events
+from aws_cdk import aws_sqs as sqs
+
+import agentrail_constructs
 from agentrail_constructs import (
     PATTERN_STACKS,
     AgentApiOptions,
@@ -39,10 +44,6 @@ from agentrail_constructs import (
     TaskTableOptions,
 )
 from agentrail_constructs.renames import renamed_keywords
-from aws_cdk import Duration
-from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_events as events
-from aws_cdk import aws_sqs as sqs
 
 SPECIALISTS = (SpecialistOptions(name="billing", description="Billing questions and invoices.", agent_definition="m:billing"),)
 FUNCTION = AgentFunctionOptions(max_steps=3)

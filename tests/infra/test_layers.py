@@ -15,10 +15,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from agentrail_constructs.layers import NO_BYTECODE_WARNING_ID, DependenciesLayer, RuntimeLayer
-from agentrail_constructs.sources import dependencies_lock, find_interpreter, runtime_package_dir
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
+
+from agentrail_constructs.layers import NO_BYTECODE_WARNING_ID, DependenciesLayer, RuntimeLayer
+from agentrail_constructs.sources import dependencies_lock, find_interpreter, runtime_package_dir
 
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 HANDLER_ASSET_LIMIT_BYTES = 100 * 1024

@@ -7,6 +7,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import Duration
+
 from agentrail_constructs import (
     AsyncAgent,
     HierarchicalAgents,
@@ -15,7 +17,6 @@ from agentrail_constructs import (
     MultiAgentSystem,
     SpecialistOptions,
 )
-from aws_cdk import Duration
 
 QUEUE_SEND = "sqs:SendMessage"
 

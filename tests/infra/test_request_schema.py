@@ -16,14 +16,15 @@ import sys
 from typing import Any
 
 import pytest
+from jsonschema import Draft4Validator
+from pydantic import BaseModel, ValidationError
+
 from agentrail_constructs.request_models import request_models
 from agentrail_runtime.api.gateway_models import openapi_documents, request_bodies
 from agentrail_runtime.api.sessions import CreateSessionRequest, MessageRequest, StateUpdate
 from agentrail_runtime.api.stateless import InvokeRequest
 from agentrail_runtime.approvals.models import DecisionRequest
 from agentrail_runtime.tasks.service import TaskSubmission
-from jsonschema import Draft4Validator
-from pydantic import BaseModel, ValidationError
 
 ACCEPT, REJECT = True, False
 Route = tuple[str, str]

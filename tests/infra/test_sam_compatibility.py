@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from agentrail_constructs import PATTERN_STACKS
 
 #: Resource type -> the property SAM replaces with the local asset.

@@ -7,11 +7,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from agentrail_constructs import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match
+
+from agentrail_constructs import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 
 SESSION_ROUTES = {
     ("POST", "/sessions"),

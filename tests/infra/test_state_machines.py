@@ -15,10 +15,11 @@ from typing import Any
 import aws_cdk as cdk
 import boto3
 import pytest
-from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions
 from aws_cdk import Duration
 from botocore.exceptions import ClientError
 from moto import mock_aws
+
+from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions
 
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",

@@ -7,6 +7,9 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
+
 from agentrail_constructs import (
     ApprovalOptions,
     AsyncAgent,
@@ -15,8 +18,6 @@ from agentrail_constructs import (
     TaskTable,
     TaskTableOptions,
 )
-from aws_cdk import Duration
-from aws_cdk import aws_kms as kms
 
 MIN_MAX_RECEIVE_COUNT = 5
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_event
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition as demo_definition

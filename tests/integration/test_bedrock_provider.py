@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.stub import ANY, Stubber
+
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.demo import calculator
@@ -14,7 +16,6 @@ from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 from agentrail_runtime.models.base import UNTRUSTED_NOTICE, ModelThrottledError
 from agentrail_runtime.models.bedrock import BedrockConverseModel, client_config
 from agentrail_runtime.models.retry import Retrier
-from botocore.stub import ANY, Stubber
 
 MODEL_ID = "us.amazon.nova-lite-v1:0"
 PROMPT = "What is (12 + 30) * 2?"

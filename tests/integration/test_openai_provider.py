@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterator
 import boto3
 import httpx
 import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.demo import calculator
 from agentrail_runtime.models.base import UNTRUSTED_NOTICE, ModelRequestError, ModelThrottledError
 from agentrail_runtime.models.openai import OpenAIChatModel
 from agentrail_runtime.models.retry import Retrier
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 SECRET_NAME = "agentrail/openai-api-key"
 API_KEY = "sk-test-4f8a2c9e1b7d"

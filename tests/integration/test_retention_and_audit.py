@@ -7,12 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from agentrail_runtime.approvals import store as approval_store
 from agentrail_runtime.approvals.models import ApprovalRecord, AuditEntry
 from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.store import TaskStore
-from moto import mock_aws
 
 NOW = 1_800_000_000
 DAY = 86_400

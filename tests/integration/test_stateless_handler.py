@@ -9,11 +9,12 @@ import sys
 
 import boto3
 import pytest
-from agentrail_handlers.stateless.app import handler
-from agentrail_runtime.api.stateless import create_stateless_app
 from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
 from openapi_spec_validator import validate as validate_openapi
+
+from agentrail_handlers.stateless.app import handler
+from agentrail_runtime.api.stateless import create_stateless_app
 
 # Requests that never reach the agent (health, bad input) flush only ColdStart, and Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

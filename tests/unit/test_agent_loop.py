@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
+
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentStatus, ApprovalDecision
 from agentrail_runtime.agent.tools import ToolError, tool
@@ -25,7 +27,6 @@ from agentrail_runtime.models.base import (
     untrusted_tool_result,
 )
 from agentrail_runtime.models.local import LocalModel, estimate_input_tokens
-from pydantic import Field
 
 
 class ScriptedModel(ModelProvider):

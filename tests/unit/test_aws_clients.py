@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+
 from agentrail_runtime import aws
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.models.bedrock import client_config

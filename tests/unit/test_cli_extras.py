@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from agentrail_cli.extras import DISTRIBUTION, EXTRA_OF
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

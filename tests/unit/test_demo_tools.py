@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from agentrail_runtime.agent.definition import load_definition
 from agentrail_runtime.agent.tools import Tool, ToolError
 from agentrail_runtime.demo import calculator, convert_units, current_time, definition, lookup_order
-from pydantic import ValidationError
 
 
 def call(tool: Tool, **arguments: Any) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from agentrail_runtime.delivery import batch_handler
-from agentrail_runtime.observability import logger, metrics, observed
 from aws_lambda_powertools.metrics.provider import cold_start
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+from agentrail_runtime.delivery import batch_handler
+from agentrail_runtime.observability import logger, metrics, observed
 
 # These handlers add no metric of their own: an empty flush is what they should do.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

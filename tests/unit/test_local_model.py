@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.demo import calculator, convert_units, lookup_order
 from agentrail_runtime.models.base import Message, ToolResultBlock

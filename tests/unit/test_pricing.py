@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentrail_runtime.metering.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from agentrail_runtime.models.base import Usage
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from agentrail_constructs import (
     PATTERN_STACKS,
     AgentApi,

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from agentrail_runtime.models.retry import Retrier, RetryState
 from botocore.exceptions import ClientError, EndpointConnectionError
+
+from agentrail_runtime.models.retry import Retrier, RetryState
 
 
 def client_error(code: str, status: int) -> ClientError:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from pydantic import ValidationError
+
 from agentrail_runtime.config import DependencyCheck, RuntimeSettings
 from agentrail_runtime.metering.pricing import ModelPrice
-from pydantic import ValidationError
 
 
 @pytest.fixture

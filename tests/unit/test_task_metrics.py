@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from aws_lambda_powertools import Metrics
+
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus, ToolCallRecord
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import Usage
-from aws_lambda_powertools import Metrics
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ from datetime import date
 from typing import Annotated
 
 import pytest
-from agentrail_runtime.agent.tools import describe_validation_error, tool
 from pydantic import Field, ValidationError
+
+from agentrail_runtime.agent.tools import describe_validation_error, tool
 
 
 @tool

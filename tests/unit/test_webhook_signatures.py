@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentrail_runtime.signatures import InvalidSignature, SignedHeader, parse_header, sign, signature_header, verify
 
 SECRET = b"whsec-3b9f0c7e1d2a4c6e8f0a1b3c5d7e9f10"

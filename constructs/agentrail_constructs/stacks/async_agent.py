@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from constructs import Construct
+
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflowOptions
-from constructs import Construct
 
 
 class AsyncAgentStack(PatternStack):

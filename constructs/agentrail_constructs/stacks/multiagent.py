@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from constructs import Construct
+
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import (
@@ -18,7 +20,6 @@ from agentrail_constructs.multiagent import (
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.stacks.pattern import PatternStack
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
-from constructs import Construct
 
 #: The demo support team (agentrail_runtime.demo_team). billing and account hand off to each other.
 DEMO_SPECIALISTS = (

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from constructs import Construct
+
 from agentrail_constructs.api import AgentApiOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.sessions import SessionOptions, SessionTableOptions, StatefulAgent
 from agentrail_constructs.stacks.pattern import PatternStack
-from constructs import Construct
 
 
 class StatefulAgentStack(PatternStack):

@@ -1,5 +1,9 @@
 """Multi-agent router: classifies each task from the system's queue and hands it to one specialist."""
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
 from agentrail_runtime.config import load_settings
 from agentrail_runtime.delivery import batch_handler, final_delivery, once_per
 from agentrail_runtime.multiagent import Router, load_multi_settings
@@ -7,9 +11,6 @@ from agentrail_runtime.multiagent.settings import team_from_settings
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks import TaskMessage, TaskService
 from agentrail_runtime.tasks.settings import load_task_settings
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 settings, multi, runtime = load_task_settings(), load_multi_settings(), load_settings()
 tasks = TaskService.from_settings(settings, runtime, agents=AgentService(definition=Router.definition(), settings=runtime))

@@ -1,11 +1,12 @@
 """SessionTable clean-up: when DynamoDB deletes an expired session's metadata (TTL), purge its other items."""
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
 from agentrail_runtime.delivery import batch_handler
 from agentrail_runtime.observability import logger
 from agentrail_runtime.sessions import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import load_session_settings
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 store = DynamoDBSessionStore.from_settings(load_session_settings())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

@@ -1,9 +1,10 @@
 """Stateful agent: API Gateway REST to sessions and turns stored in DynamoDB."""
 
-from agentrail_runtime.api.sessions import create_sessions_app
-from agentrail_runtime.observability import observed
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from agentrail_runtime.api.sessions import create_sessions_app
+from agentrail_runtime.observability import observed
 
 app = create_sessions_app()
 

@@ -1,14 +1,15 @@
 """Multi-agent specialist: answers what the router (or a peer) handed it, or hands it on within the hop limit."""
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
 from agentrail_runtime.config import load_settings
 from agentrail_runtime.delivery import batch_handler, final_delivery, once_per
 from agentrail_runtime.multiagent import RoutedMessage, Specialist, load_multi_settings
 from agentrail_runtime.multiagent.settings import team_from_settings
 from agentrail_runtime.tasks import TaskService
 from agentrail_runtime.tasks.settings import load_task_settings
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 settings, multi = load_task_settings(), load_multi_settings()
 tasks = TaskService.from_settings(settings, load_settings())

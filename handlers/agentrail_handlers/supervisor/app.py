@@ -1,12 +1,13 @@
 """Hierarchical agents: the Lambda behind every state of the supervisor/worker workflow."""
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from agentrail_runtime.config import load_settings
 from agentrail_runtime.multiagent import SUPERVISOR_DEFINITION, SpendLimit, SupervisorSteps, load_multi_settings
 from agentrail_runtime.observability import observed
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks import TaskService
 from agentrail_runtime.tasks.settings import load_task_settings
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 runtime, multi = load_settings(), load_multi_settings()
 tasks = TaskService.from_settings(load_task_settings(), runtime)  # its agent is the worker (AGENT_DEFINITION)

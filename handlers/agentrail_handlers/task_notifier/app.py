@@ -4,11 +4,12 @@ A failed delivery raises: Lambda's asynchronous retries back off, and what
 still fails lands in the dead-letter queue of the rule's target.
 """
 
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from agentrail_runtime.observability import observed
 from agentrail_runtime.tasks.notifier import WebhookNotifier
 from agentrail_runtime.tasks.settings import WebhookSettings
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 notifier = WebhookNotifier.from_settings(WebhookSettings())
 

@@ -1,12 +1,13 @@
 """Async agent worker: SQS batches of task ids, partial batch failures, one side effect per task."""
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
 from agentrail_runtime.config import load_settings
 from agentrail_runtime.delivery import batch_handler, final_delivery, once_per
 from agentrail_runtime.tasks import TaskMessage, TaskService
 from agentrail_runtime.tasks.settings import load_task_settings
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 settings = load_task_settings()
 tasks = TaskService.from_settings(settings, load_settings())

@@ -19,6 +19,9 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
 from agentrail_runtime import clock as runtime_clock
 from agentrail_runtime import demo
 from agentrail_runtime.api.tasks import create_tasks_app
@@ -34,8 +37,6 @@ from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_runtime.tasks.store import TaskStore
 from agentrail_runtime.workflows import LongTaskSteps
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 TASK_TABLE = "agentrail-reviewed-tasks"
 APPROVALS_TABLE = "agentrail-approvals"

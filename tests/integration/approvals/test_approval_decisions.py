@@ -7,12 +7,13 @@ import json
 
 import boto3
 import pytest
-from agentrail_runtime.agent.loop import AgentCheckpoint
-from agentrail_runtime.approvals import ApprovalStatus, AuditEntry, DecisionOutput
-from agentrail_runtime.approvals.store import AuditLog
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+
+from agentrail_runtime.agent.loop import AgentCheckpoint
+from agentrail_runtime.approvals import ApprovalStatus, AuditEntry, DecisionOutput
+from agentrail_runtime.approvals.store import AuditLog
 
 ALICE = "iam:arn:aws:iam::123456789012:user/alice"  # the approver of the shared decision events
 APPROVED_ARGUMENTS = {"amount_usd": 150.0, "order_id": "A-1002"}

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+
 from agentrail_runtime import clock as runtime_clock
 from agentrail_runtime import demo
 

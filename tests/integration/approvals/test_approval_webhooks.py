@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+
 from agentrail_runtime.signatures import SIGNATURE_HEADER
 
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+
 from agentrail_runtime.models.base import ModelResponse, ModelThrottledError
 from agentrail_runtime.models.local import LocalModel
 

@@ -12,6 +12,7 @@ from threading import Thread
 from typing import Any
 
 import pytest
+
 from agentrail_cli.commands import dispatch
 from agentrail_cli.main import _parser
 from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, LocalPrincipal, verify_sigv4

@@ -9,12 +9,13 @@ import json
 import boto3
 import httpx
 import pytest
+from moto import mock_aws
+
 from agentrail_cli.commands import run_dlq_list, run_dlq_redrive, run_openapi
 from agentrail_cli.operations import Target, TargetError, peek_dead_letters, redrive
 from agentrail_local.apigateway.auth import LocalPrincipal, verify_sigv4
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskStatus
 from agentrail_runtime.tasks.store import TaskStore
-from moto import mock_aws
 
 
 @pytest.fixture

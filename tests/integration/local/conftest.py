@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from agentrail_cli.synth import synthesize
 from agentrail_local.cloud import LocalCloud
 

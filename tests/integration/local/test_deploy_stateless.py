@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from agentrail_local.awslambda.definitions import FunctionDefinition
 from agentrail_local.awslambda.interpreters import find_interpreter, runtime_version
 from agentrail_local.cloud import LocalCloud

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import libfaketime
 import pytest
+
 from agentrail_local.awslambda.definitions import FunctionDefinition, Throttled
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 

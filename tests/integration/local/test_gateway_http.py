@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from agentrail_cli.client import ApiKeyAuth, IamAuth, TokenAuth
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.cloud import ApiEndpoint, LocalCloud

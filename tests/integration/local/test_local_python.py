@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from agentrail_local.awslambda.definitions import FunctionDefinition, LayerSource
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.interpreters import find_interpreter, runtime_version
@@ -40,8 +41,9 @@ def _requirement_pins() -> dict[str, str]:
 def build_layered_app(outdir: Path, handlers: Path) -> None:
     """One stack: a ``python3.13`` function on the real dependencies layer (arm64 wheels, as it deploys)."""
     import aws_cdk as cdk
-    from agentrail_constructs.layers import DependenciesLayer
     from aws_cdk import aws_lambda as lambda_
+
+    from agentrail_constructs.layers import DependenciesLayer
 
     context = json.loads((Path(__file__).resolve().parents[3] / "cdk.json").read_text())["context"]
     app = cdk.App(outdir=str(outdir), context={"aws:cdk:enable-asset-metadata": True, **context})

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.moto_seam import install_lambda_seam
 from agentrail_local.cloud import LocalCloud
-from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from agentrail_local.cloud import LocalCloud
 from agentrail_local.cloudformation.deployer import StackDeployment
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentrail_local.cloud import LocalCloud
 from botocore.exceptions import ClientError
+
+from agentrail_local.cloud import LocalCloud
 
 pytestmark = pytest.mark.slow
 STACK = "Local-Workflows"

@@ -18,13 +18,14 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from moto import mock_aws
+
 from agentrail_runtime import clock as runtime_clock
 from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.store import TaskStore
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from moto import mock_aws
 
 TASK_TABLE = "agentrail-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-team-idempotency"

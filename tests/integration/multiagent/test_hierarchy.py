@@ -11,6 +11,7 @@ import contextlib
 import json
 
 import pytest
+
 from agentrail_runtime.multiagent import SubtaskFailed
 
 # The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.

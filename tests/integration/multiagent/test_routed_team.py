@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
+
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 
 # Batches that reach no agent flush only ColdStart, and Powertools warns about that.

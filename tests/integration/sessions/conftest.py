@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from agentrail_runtime.api.sessions import create_sessions_app
 from agentrail_runtime.clock import Clock
 from agentrail_runtime.config import RuntimeSettings
@@ -17,7 +19,6 @@ from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings
-from moto import mock_aws
 
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"

@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.sessions import DynamoDBSessionStore
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

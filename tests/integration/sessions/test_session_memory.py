@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
+
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.local import LocalModel
-from pydantic import Field
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-from agentrail_runtime.models.local import LocalModel
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
+
+from agentrail_runtime.models.local import LocalModel
 
 TASK_TABLE = "agentrail-tasks"
 IDEMPOTENCY_TABLE = "agentrail-task-idempotency"

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.agent.tools import tool

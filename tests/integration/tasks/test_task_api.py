@@ -7,13 +7,14 @@ import time
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
 from agentrail_runtime.api.tasks import create_tasks_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks import TaskEvents, TaskService, TaskStore
 from agentrail_runtime.tasks.settings import TaskSettings
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -13,12 +13,13 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import EndpointConnectionError
+
 from agentrail_runtime import demo
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.tasks.notifier import WebhookNotifier
 from agentrail_runtime.tasks.webhook import CallbackPolicy
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import EndpointConnectionError
 
 SECRET = "agentrail/webhook-signing"  # the signing secret of the tasks' moto account
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

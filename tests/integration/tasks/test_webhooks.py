@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 import pytest
+
 from agentrail_runtime.signatures import SIGNATURE_HEADER, InvalidSignature, receiver_secret, verify
 from agentrail_runtime.tasks.notifier import WebhookDeliveryFailed, WebhookNotifier
 from agentrail_runtime.tasks.webhook import CallbackPolicy, InvalidCallbackUrl

@@ -6,6 +6,8 @@ import os
 import re
 
 import pytest
+from pydantic import ValidationError
+
 from agentrail_runtime.agent.loop import Agent, AgentStatus, PendingToolCall
 from agentrail_runtime.api.approvals import APPROVAL_ID_PATTERN, cognito_groups
 from agentrail_runtime.approvals import (
@@ -21,7 +23,6 @@ from agentrail_runtime.approvals.service import summarize
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.local import LocalModel
-from pydantic import ValidationError
 
 REFUND = {"order_id": "A-1002", "amount_usd": 150.0}
 

@@ -6,8 +6,9 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from agentrail_runtime.api.gateway_models import DRAFT4, UnsupportedSchema, draft4, gateway_models, render, request_bodies
 from jsonschema import Draft4Validator
+
+from agentrail_runtime.api.gateway_models import DRAFT4, UnsupportedSchema, draft4, gateway_models, render, request_bodies
 
 
 def test_the_committed_request_models_are_what_the_generator_writes_today() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+
 from agentrail_runtime import contract
 from agentrail_runtime.config import DependencyCheck
 from agentrail_runtime.health import dependency_check

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from agentrail_local.cloudformation.assembly import AssemblyError, CloudAssembly, StackArtifact
 from agentrail_local.cloudformation.resources.base import ResourceContext
 

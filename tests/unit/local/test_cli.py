@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from agentrail_cli.main import main
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentrail_local.cloudformation.deployer import creation_order, dependencies
 from agentrail_local.cloudformation.intrinsics import references
 from agentrail_local.cloudformation.resources.base import TemplateError

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from agentrail_local.apigateway.auth import cognito_claims
 from agentrail_local.apigateway.model import (
     ApiResource,

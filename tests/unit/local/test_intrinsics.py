@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from agentrail_local.cloudformation.intrinsics import Resolver, Scope
 from agentrail_local.cloudformation.resources.base import DeployedResource, TemplateError
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from agentrail_layers.interpreters import Interpreter, candidates, find_interpreter, runtime_version
 from agentrail_local.awslambda import bootstrap
 from agentrail_local.awslambda.definitions import FunctionDefinition, LayerSource

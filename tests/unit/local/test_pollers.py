@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from agentrail_local.awslambda.definitions import InvocationResult
 from agentrail_local.awslambda.event_sources import failed_message_ids, sqs_event
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 from agentrail_cli.operations import Target, TargetError
 from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS, verify_sigv4

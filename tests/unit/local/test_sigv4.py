@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+
 from agentrail_cli.client import IamAuth
 from agentrail_local.apigateway.auth import (
     DEFAULT_PRINCIPALS,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from agentrail_cli.client import AgentApiClient
 from agentrail_cli.tour import FINISHED_TASK_STATES, TOURS, Check, PollUntil, TourStep, field_at, run_step, run_tour
 from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS

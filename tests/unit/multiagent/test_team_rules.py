@@ -6,6 +6,8 @@ import json
 import os
 
 import pytest
+from pydantic import ValidationError
+
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.agent.tools import ToolError
@@ -26,7 +28,6 @@ from agentrail_runtime.multiagent import RoutedMessage, SpecialistSpec, SpendLim
 from agentrail_runtime.multiagent.hierarchy import MAX_SUBTASKS, is_weak, split_into_subtasks, summarize_findings
 from agentrail_runtime.multiagent.routing import ROUTER_PROMPT, handoff_target
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
-from pydantic import ValidationError
 
 TEAM = {
     "billing": SpecialistSpec(name="billing", description=BILLING_DESCRIPTION),

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from agentrail_runtime.api.errors import principal_of
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.sessions.dynamodb import decode_cursor, encode_cursor, turn_key

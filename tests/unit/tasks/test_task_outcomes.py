@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.models.base import ModelThrottledError, Usage
 from agentrail_runtime.tasks.models import CANCELLABLE, FINISHED, TaskStatus
