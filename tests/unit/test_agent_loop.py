@@ -26,7 +26,8 @@ from agentrail_runtime.models.base import (
     Usage,
     untrusted_tool_result,
 )
-from agentrail_runtime.models.local import LocalModel, estimate_input_tokens
+from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.models.tokens import estimate_input_tokens
 
 
 class ScriptedModel(ModelProvider):

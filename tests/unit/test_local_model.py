@@ -7,7 +7,8 @@ import pytest
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.demo import calculator, convert_units, lookup_order
 from agentrail_runtime.models.base import Message, ToolResultBlock
-from agentrail_runtime.models.local import LocalModel, count_tokens, plan_tool_calls
+from agentrail_runtime.models.local import LocalModel, plan_tool_calls
+from agentrail_runtime.models.tokens import count_tokens
 
 DEMO_SPECS = [calculator.spec, convert_units.spec, lookup_order.spec]
 

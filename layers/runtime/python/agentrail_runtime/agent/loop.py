@@ -14,7 +14,7 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelProvider, ToolResultBlock, ToolUseBlock, Usage
-from agentrail_runtime.models.local import estimate_input_tokens
+from agentrail_runtime.models.tokens import estimate_input_tokens
 from agentrail_runtime.observability import logger, tracer
 
 ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "pending_approval", "rejected", "outcome_unknown"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from agentrail_runtime.models.base import (
     ToolUseBlock,
     Usage,
 )
+from agentrail_runtime.models.tokens import count_tokens, estimate_input_tokens
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 _STOPWORDS = frozenset(
@@ -80,20 +80,6 @@ _FACT = re.compile(
     r"\bmy (?P<key>[a-z][a-z ]{0,40}?) (?:is|are) (?P<value>[^.?!,;\n]+?)(?=\s+and\s+my\s|[.?!,;\n]|$)", re.IGNORECASE
 )
 _QUESTION = re.compile(r"\bwhat(?:'s| is| are) my (?P<key>[a-z][a-z ]{0,40}?)\s*\??\s*$", re.IGNORECASE)
-
-
-def count_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4) if text else 0
-
-
-def estimate_input_tokens(system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
-    """The input tokens of one model call, estimated the way the local model counts them (about four characters a
-    token over the system prompt, the transcript and the tool specs). A provider's tokenizer may count differently."""
-    return count_tokens(
-        system
-        + json.dumps([m.model_dump(mode="json") for m in messages])
-        + json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools])
-    )
 
 
 def _stem(word: str) -> str:

@@ -11,7 +11,7 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import AgentResult
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.models.local import count_tokens
+from agentrail_runtime.models.tokens import count_tokens
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
