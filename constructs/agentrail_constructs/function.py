@@ -307,8 +307,13 @@ class AgentFunction(Construct):
         if self.baseline is None:
             return
         self.baseline.require_internet(what, fix)
-        for group in self.baseline.security_groups_for(internet=True)[1:]:
+        groups = self.baseline.security_groups_for(internet=True)
+        for group in groups[1:]:
             self.function.connections.add_security_group(group)
+        # lambda.Function renders its VpcConfig when created: name the groups on the resource too.
+        default_resource(self.function).add_property_override(
+            "VpcConfig.SecurityGroupIds", [group.security_group_id for group in groups]
+        )
 
     def add_health_check(self, kind: contract.HealthCheckKind, name: str) -> None:
         """Have ``GET /health`` prove that this dependency is reachable (the grant must allow the probe)."""
