@@ -101,7 +101,7 @@ class SessionTable(Construct):
                 self,
                 "OffloadBucket",
                 encryption_key=self.encryption_key,
-                access_log_bucket=baseline.access_log_bucket if baseline is not None else None,
+                access_log_bucket=baseline.access_logs_destination() if baseline is not None else None,
                 removal_policy=options.removal_policy,
                 access_log_reason=(
                     "Only the session functions' roles read and write this bucket, through the API that already logs "

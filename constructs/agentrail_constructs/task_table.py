@@ -81,7 +81,7 @@ class TaskTable(Construct):
             self,
             "ResultsBucket",
             encryption_key=self.encryption_key,
-            access_log_bucket=baseline.access_log_bucket if baseline is not None else None,
+            access_log_bucket=baseline.access_logs_destination() if baseline is not None else None,
             removal_policy=options.removal_policy,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.retention_days + 1))],
             access_log_reason=(
