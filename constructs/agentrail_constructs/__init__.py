@@ -16,6 +16,7 @@ from agentrail_constructs.multiagent import (
 )
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.renames import renamed_class
+from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 from agentrail_constructs.stacks import (
     PATTERN_STACKS,
@@ -53,6 +54,8 @@ __all__ = [
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",
     "RuntimeLayer",
+    "SecurityBaseline",
+    "SecurityBaselineOptions",
     "SessionOptions",
     "SessionTable",
     "SessionTableOptions",

@@ -16,6 +16,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
+from agentrail_constructs.security import baseline_for
 from agentrail_constructs.storage import log_group
 
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
@@ -258,7 +259,13 @@ class AgentApi(Construct):
         CfnOutput(self, "Url", value=self.rest_api.url, description="Invoke URL of the stage")
 
     def _build_rest_api(self, options: AgentApiOptions, description: str) -> apigw.RestApi:
-        self.access_log_group = log_group(self, "AccessLogs", retention=options.access_log_retention)
+        baseline = baseline_for(self)
+        self.access_log_group = log_group(
+            self,
+            "AccessLogs",
+            retention=options.access_log_retention,
+            encryption_key=baseline.key if baseline is not None else None,
+        )
         rest_api = apigw.RestApi(
             self,
             "RestApi",

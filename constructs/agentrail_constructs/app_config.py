@@ -11,7 +11,13 @@ from aws_cdk import App, Duration, Environment
 from agentrail_constructs.api import AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.multiagent import MultiAgentOptions
+from agentrail_constructs.security import SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions
+from agentrail_constructs.stacks.pattern import SECURITY_PROFILES
+from agentrail_constructs.tasks import AsyncOptions
+
+EGRESS_MODES = ("endpoints", "nat")
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,8 @@ class AppConfig:
     """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key),
     ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
     shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
-    ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds)."""
+    ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
+    ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened only), ``webhooks`` (true or false)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -30,6 +37,9 @@ class AppConfig:
     approval_timeout_seconds: int | None = None
     api_clients: tuple[str, ...] = ()
     single_tenant: bool = False
+    security: str = "standard"
+    egress: str | None = None
+    webhooks: bool = True
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -53,6 +63,16 @@ class AppConfig:
                 "sessions and tasks: add -c api_clients=acme,globex (one API key and usage plan per client), or "
                 "-c single_tenant=true if every caller is one tenant"
             )
+        security = str(app.node.try_get_context("security") or "standard")
+        if security not in SECURITY_PROFILES:
+            raise ValueError(f"context 'security' must be one of {', '.join(SECURITY_PROFILES)}, got {security!r}")
+        egress = app.node.try_get_context("egress")
+        if egress is not None:
+            egress = str(egress)
+            if egress not in EGRESS_MODES:
+                raise ValueError(f"context 'egress' must be one of {', '.join(EGRESS_MODES)}, got {egress!r}")
+            if security != "hardened":
+                raise ValueError("context 'egress' configures the hardened profile's network: add -c security=hardened")
         return cls(
             patterns=patterns,
             stack_prefix=str(app.node.try_get_context("stack_prefix") or "Agentrail"),
@@ -63,6 +83,9 @@ class AppConfig:
             approval_timeout_seconds=_positive_int(app.node.try_get_context("approval_timeout"), "approval_timeout"),
             api_clients=api_clients,
             single_tenant=single_tenant == "true",
+            security=security,
+            egress=egress,
+            webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -75,6 +98,17 @@ class AppConfig:
             "api_options": self.api_options(),
             "env": self.env,
         }
+        if self.security != "standard":
+            options["security"] = self.security
+            if self.egress is not None:
+                options["security_options"] = SecurityBaselineOptions(egress=self.egress)  # type: ignore[arg-type]
+        if not self.webhooks:
+            if pattern == "async":
+                options["options"] = AsyncOptions(webhooks=False)
+            elif pattern == "multiagent":
+                options["options"] = MultiAgentOptions(webhooks=False)
+            elif pattern == "hierarchical":
+                options["task_options"] = AsyncOptions(webhooks=False)
         if pattern == "stateful":
             if self.session_concurrency not in ("reject", "enqueue"):
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
@@ -110,3 +144,12 @@ def _positive_int(value: object, key: str) -> int | None:
     if number < 1:
         raise ValueError(f"context {key!r} must be at least 1")
     return number
+
+
+def _boolean(value: object, key: str, *, default: bool) -> bool:
+    if value in (None, ""):
+        return default
+    text = str(value).lower()
+    if text not in ("true", "false"):
+        raise ValueError(f"context {key!r} must be 'true' or 'false'")
+    return text == "true"

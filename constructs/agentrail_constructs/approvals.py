@@ -221,6 +221,7 @@ class ApprovalWorkflow(Construct):
             env["AGENT_APPROVAL_WEBHOOK_GROUPS"] = json.dumps(list(o.webhook_groups))
             env["AGENT_APPROVAL_WEBHOOK_SECRET"] = self.webhook_secret.secret_arn
             self.webhook_secret.grant_read(fn)
+            agent_function.calls_service("secretsmanager")
         if o.reminder_after is not None and self.schedule_group is not None and self.reminder_role is not None:
             env["AGENT_APPROVAL_REMINDER_AFTER_SECONDS"] = str(int(o.reminder_after.to_seconds()))
             env["AGENT_APPROVAL_SCHEDULER_GROUP"] = self.schedule_group.ref
@@ -235,6 +236,7 @@ class ApprovalWorkflow(Construct):
                 ],
             )
             self.reminder_role.grant_pass_role(fn.grant_principal)
+            agent_function.calls_service("scheduler")
             agent_function.acknowledge_policy(
                 f"IAM5[Resource::{arn_prefix(self, 'scheduler')}:schedule/<{logical_id(self.schedule_group)}>/*]",
                 "Reminder schedules are named by approval id, unknown in advance; only this group's schedules.",
@@ -247,6 +249,7 @@ class ApprovalWorkflow(Construct):
         """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow."""
         self.grant_approvals(agent_function)
         self.state_machine.grant_task_response(agent_function.function)
+        agent_function.calls_service("states")
 
     def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
         """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,

@@ -20,6 +20,8 @@ from constructs import Construct
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
+from agentrail_constructs.nag import arn_prefix as nag_arn_prefix
+from agentrail_constructs.security import SecurityBaseline, baseline_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import encrypt_log_group, log_group
 
@@ -75,8 +77,9 @@ class AgentFunctionOptions:
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
     log_encryption_key: kms.IKey | None = None
-    """A customer managed key for the function's log group. Default: none (CloudWatch Logs' own encryption); the
-    table constructs set their key on the log groups of the functions they serve."""
+    """A customer managed key for the function's log group. Default: the stack's SecurityBaseline key if any, else
+    none (CloudWatch Logs' own encryption); the table constructs set their key on the log groups of the functions
+    they serve."""
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
     """Application log level. Default: INFO."""
     reserved_concurrent_executions: int | None = None
@@ -170,7 +173,15 @@ class AgentFunction(Construct):
         self._health_checks: list[dict[str, str]] = []
         code_dir = Path(handler_code) if handler_code is not None else handler_dir("stateless")
 
-        self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=options.log_encryption_key)
+        self.baseline: SecurityBaseline | None = baseline_for(self)
+        baseline = self.baseline
+        if baseline is not None and any(m.startswith("openai:") for m in (options.model, *options.allowed_models)):
+            baseline.require_internet(
+                f"{self.node.path} calls an OpenAI-compatible model", "use a bedrock: or local model in this stack"
+            )
+        self.called_services: set[str] = set()
+        log_key = options.log_encryption_key or (baseline.key if baseline is not None else None)
+        self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=log_key)
         self.role = iam.Role(
             self,
             "Role",
@@ -204,7 +215,15 @@ class AgentFunction(Construct):
             reserved_concurrent_executions=options.reserved_concurrent_executions,
             environment=self._environment(),
             description=f"agentrail {construct_id} ({options.model})",
+            # The stack's SecurityBaseline if any: its private subnets, security group and key (else none of them).
+            vpc=baseline.vpc if baseline is not None else None,
+            vpc_subnets=baseline.function_subnets if baseline is not None else None,
+            security_groups=baseline.security_groups_for(internet=False) if baseline is not None else None,
+            environment_encryption=baseline.key if baseline is not None else None,
         )
+        if baseline is not None:
+            baseline.key.grant_decrypt(self.role)  # Lambda decrypts the environment with the execution role
+            self._grant_network_interfaces(baseline)
         if options.runtime.name == DEFAULT_RUNTIME.name:
             acknowledge(
                 default_resource(self.function),
@@ -265,6 +284,7 @@ class AgentFunction(Construct):
             actions=["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"],
             resource_arns=arns,
         )
+        self.calls_service("bedrock-runtime", "bedrock")
         return grant
 
     def grant_secret_read(self, secret: secretsmanager.ISecret) -> iam.Grant:
@@ -273,11 +293,34 @@ class AgentFunction(Construct):
         self.add_health_check("secretsmanager", secret.secret_arn)
         return grant
 
+    def calls_service(self, *services: str) -> None:
+        """Record that this function's code calls these AWS services (``sqs``, ``states``, ``events``, ...): in a
+        stack with a SecurityBaseline each gets its VPC endpoint."""
+        self.called_services.update(services)
+        if self.baseline is not None:
+            for service in services:
+                self.baseline.add_interface_endpoint(service)
+
+    def allow_internet_egress(self, what: str, fix: str) -> None:
+        """This function must reach the internet (webhooks, an OpenAI-compatible API): with a SecurityBaseline, the
+        synth fails naming ``fix`` unless the baseline has a NAT gateway, and the function gets HTTPS to anywhere."""
+        if self.baseline is None:
+            return
+        self.baseline.require_internet(what, fix)
+        groups = self.baseline.security_groups_for(internet=True)
+        for group in groups[1:]:
+            self.function.connections.add_security_group(group)
+        # lambda.Function renders its VpcConfig when created: name the groups on the resource too.
+        default_resource(self.function).add_property_override(
+            "VpcConfig.SecurityGroupIds", [group.security_group_id for group in groups]
+        )
+
     def add_health_check(self, kind: contract.HealthCheckKind, name: str) -> None:
         """Have ``GET /health`` prove that this dependency is reachable (the grant must allow the probe)."""
         if kind not in contract.HEALTH_CHECK_KINDS:
             raise ValueError(f"unknown health check kind {kind!r}; known: {', '.join(contract.HEALTH_CHECK_KINDS)}")
         self._health_checks.append({"kind": kind, "name": name})
+        self.calls_service(kind)
         self.function.add_environment("AGENT_HEALTH_CHECKS", Stack.of(self).to_json_string(list(self._health_checks)))
 
     def add_environment(self, key: str, value: str) -> None:
@@ -286,6 +329,16 @@ class AgentFunction(Construct):
     def encrypt_logs(self, key: kms.IKey) -> None:
         """Encrypt this function's log group with the customer managed ``key`` (the key of the data it handles)."""
         encrypt_log_group(self.log_group, key)
+
+    def acknowledge_key_grants(self) -> None:
+        """Acknowledge the wildcard KMS actions of CDK's grants on resources under a customer managed key."""
+        reason = (
+            "CDK's grants on a table, queue or bucket under a customer managed key add kms:GenerateDataKey* and "
+            "kms:ReEncrypt* (the data-key variants DynamoDB, SQS and S3 use on the caller's behalf); the statement "
+            "names that one key only."
+        )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            self.acknowledge_policy(f"IAM5[Action::{action}]", reason)
 
     def acknowledge_policy(self, rule: str, reason: str) -> None:
         """Acknowledge a cdk-nag finding on this function's own policy (and nowhere else)."""
@@ -323,6 +376,37 @@ class AgentFunction(Construct):
         env.update(o.environment)
         return env
 
+    def _grant_network_interfaces(self, baseline: SecurityBaseline) -> None:
+        """What Lambda does with the execution role to attach the function to its subnets: network interfaces in
+        exactly those subnets and security groups (AWSLambdaVPCAccessExecutionRole, scoped; Describe* needs ``*``)."""
+        stack = Stack.of(self)
+        interfaces = stack.format_arn(service="ec2", resource="network-interface", resource_name="*")
+        subnets = [
+            stack.format_arn(service="ec2", resource="subnet", resource_name=subnet.subnet_id)
+            for subnet in baseline.vpc.select_subnets(subnet_type=baseline.function_subnets.subnet_type).subnets
+        ]
+        groups = [
+            stack.format_arn(service="ec2", resource="security-group", resource_name=group.security_group_id)
+            for group in baseline.security_groups_for(internet=baseline.internet_security_group is not None)
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["ec2:CreateNetworkInterface"], resources=[interfaces, *subnets, *groups])
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+                resources=[interfaces],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], resources=["*"])
+        )
+        self.acknowledge_policy(
+            f"IAM5[Resource::{nag_arn_prefix(self, 'ec2')}:network-interface/*]",
+            "Lambda creates and deletes the function's network interfaces itself; their ids are unknown in advance. "
+            "Creating one is allowed only in the SecurityBaseline's subnets and security groups.",
+        )
+
     def _default_service_name(self) -> str:
         """The construct path below the stack in kebab case (``stateless-agent-agent``), unique per function."""
         stack = Stack.of(self)
@@ -355,12 +439,14 @@ class AgentFunction(Construct):
 
     def _skip_checkov(self) -> None:
         resource = default_resource(self.function)
-        skip_checkov(
-            resource,
-            "CKV_AWS_173",
-            "The environment holds only names, ARNs and settings, never a secret: secrets are read from Secrets "
-            "Manager at run time, so a customer managed key here would protect nothing.",
-        )
+        hardened = self.baseline is not None  # the environment is under the stack's key, the function in its VPC
+        if not hardened:
+            skip_checkov(
+                resource,
+                "CKV_AWS_173",
+                "The environment holds only names, ARNs and settings, never a secret: secrets are read from Secrets "
+                "Manager at run time, so a customer managed key here would protect nothing.",
+            )
         skip_checkov(
             resource,
             "CKV_AWS_116",
@@ -368,12 +454,16 @@ class AgentFunction(Construct):
             "mappings whose queues and streams have their own dead-letter queues; the one asynchronous target, the "
             "webhook notifier, has an on-failure destination on its alias.",
         )
-        skip_checkov(
-            resource,
-            "CKV_AWS_117",
-            "The functions call only IAM-authenticated AWS APIs and the model provider over TLS and serve no network "
-            "of their own; a VPC would add NAT or interface endpoints billed by the hour while idle.",
-        )
+        if not hardened:
+            skip_checkov(
+                resource,
+                "CKV_AWS_117",
+                "The functions call only IAM-authenticated AWS APIs and the model provider over TLS and serve no network "
+                "of their own; a VPC would add NAT or interface endpoints billed by the hour while idle.",
+            )
+        self._skip_reserved_concurrency(resource)
+
+    def _skip_reserved_concurrency(self, resource: CfnResource) -> None:
         if self.options.reserved_concurrent_executions is None:
             skip_checkov(
                 resource,
@@ -392,5 +482,11 @@ class AgentFunction(Construct):
         self.acknowledge_policy(
             "IAM5[Resource::*]",
             "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; "
-            "CDK adds them with Resource '*' for active tracing.",
+            "CDK adds them with Resource '*' for active tracing."
+            + (
+                " In the SecurityBaseline's VPC, so do the network interface actions Lambda takes with the execution "
+                "role to attach the function to its subnets."
+                if self.baseline is not None
+                else ""
+            ),
         )

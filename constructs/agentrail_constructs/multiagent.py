@@ -73,6 +73,8 @@ class MultiAgentOptions:
     """The router's model. Default: ``local``."""
     max_receive_count: int = 5
     """Deliveries before a message goes to a dead-letter queue. Default: 5."""
+    webhooks: bool = True
+    """Signed webhooks to callers' callback URLs when a task finishes (see ``AsyncOptions.webhooks``). Default: true."""
 
 
 def validate_team(specialists: Sequence[SpecialistOptions], options: MultiAgentOptions) -> None:
@@ -173,7 +175,7 @@ class MultiAgentSystem(Construct):
             function_options=base,
             worker_function_options=replace(base, model=options.router_model, timeout=Duration.minutes(2)),
             worker_code=handler_dir("router"),
-            options=AsyncOptions(max_receive_count=options.max_receive_count),
+            options=AsyncOptions(max_receive_count=options.max_receive_count, webhooks=options.webhooks),
             api_options=api_options,
             existing_task_table=existing_task_table,
             task_table_options=task_table_options,
@@ -253,6 +255,7 @@ class MultiAgentSystem(Construct):
             for target in targets:
                 self.specialist_queues[target].queue.grant_send_messages(fn.function)
             self.orchestrator_queue.grant_send_messages(fn.function)
+            fn.calls_service("sqs")
         if options.fallback:
             self.router.add_environment("AGENT_MULTI_FALLBACK", options.fallback)
             self.specialist_queues[options.fallback].queue.grant_send_messages(self.router.function)

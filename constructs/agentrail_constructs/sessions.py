@@ -22,6 +22,7 @@ from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
+from agentrail_constructs.security import baseline_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import SESSION_TABLE_ACTIONS, encrypt_log_group, grant_table, private_bucket, secure_table
 
@@ -35,7 +36,8 @@ class SessionTableOptions:
     """Options of a new SessionTable."""
 
     encryption_key: kms.IKey | None = None
-    """A customer managed key for the table and the offload bucket. Default: AWS owned/managed encryption."""
+    """A customer managed key for the table, the offload bucket, the queues and the log groups. Default: the stack's
+    SecurityBaseline key if any, else AWS owned/managed encryption."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """Default: RETAIN (conversations outlive a stack deletion unless you say otherwise)."""
     offload_large_turns: bool = True
@@ -76,7 +78,8 @@ class SessionTable(Construct):
         super().__init__(scope, construct_id)
         check_exclusive(existing_table, table_options, "existing_table", "table_options")
         self.options = options = table_options or SessionTableOptions()
-        self.encryption_key = options.encryption_key
+        baseline = baseline_for(self)
+        self.encryption_key = options.encryption_key or (baseline.key if baseline is not None else None)
         self.offload_bucket: s3.Bucket | None = None
         self.cleanup_function: AgentFunction | None = None
         self.cleanup_dead_letter_queue: sqs.Queue | None = None
@@ -89,7 +92,7 @@ class SessionTable(Construct):
             partition_key="pk",
             sort_key="sk",
             time_to_live_attribute=TTL_ATTRIBUTE,
-            encryption_key=options.encryption_key,
+            encryption_key=self.encryption_key,
             removal_policy=options.removal_policy,
             stream=dynamodb.StreamViewType.KEYS_ONLY if options.cleanup_on_expiry else None,
         )
@@ -97,7 +100,8 @@ class SessionTable(Construct):
             self.offload_bucket = private_bucket(
                 self,
                 "OffloadBucket",
-                encryption_key=options.encryption_key,
+                encryption_key=self.encryption_key,
+                access_log_bucket=baseline.access_logs_destination() if baseline is not None else None,
                 removal_policy=options.removal_policy,
                 access_log_reason=(
                     "Only the session functions' roles read and write this bucket, through the API that already logs "
@@ -143,6 +147,7 @@ class SessionTable(Construct):
         agent_function.add_health_check("dynamodb", self.table.table_name)
         if self.encryption_key is not None:
             agent_function.encrypt_logs(self.encryption_key)
+            agent_function.acknowledge_key_grants()
         if self.offload_bucket is not None:
             bucket = self.offload_bucket
             iam.Grant.add_to_principal(
@@ -293,6 +298,7 @@ class StatefulAgent(Construct):
         )
         self.queue, self.dead_letter_queue = queues.queue, queues.dead_letter_queue
         self.queue.grant_send_messages(self.function)
+        self.agent_function.calls_service("sqs")
         self.agent_function.add_environment("AGENT_SESSION_QUEUE_URL", self.queue.queue_url)
         self.agent_function.add_health_check("sqs", self.queue.queue_url)
         self.worker.add_environment("AGENT_SESSION_QUEUE_URL", self.queue.queue_url)

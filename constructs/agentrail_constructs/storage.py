@@ -111,10 +111,12 @@ def private_bucket(
     encryption_key: kms.IKey | None = None,
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     lifecycle_rules: Sequence[s3.LifecycleRule] = (),
+    access_log_bucket: s3.IBucket | None = None,
 ) -> s3.Bucket:
     """An encrypted, SSL-only bucket with public access blocked and ACLs disabled.
 
-    ``access_log_reason`` says why server access logs are not needed (cdk-nag S1), for this bucket only.
+    With ``access_log_bucket``, S3 delivers its server access logs there (under ``<construct id>/``); without,
+    ``access_log_reason`` says why they are not needed (cdk-nag S1), for this bucket only.
     """
     bucket = s3.Bucket(
         scope,
@@ -126,10 +128,13 @@ def private_bucket(
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removal_policy=removal_policy,
         lifecycle_rules=list(lifecycle_rules) or None,
+        server_access_logs_bucket=access_log_bucket,
+        server_access_logs_prefix=f"{construct_id}/" if access_log_bucket is not None else None,
     )
     resource = default_resource(bucket)
-    acknowledge(resource, "S1", access_log_reason)
-    skip_checkov(resource, "CKV_AWS_18", access_log_reason)
+    if access_log_bucket is None:
+        acknowledge(resource, "S1", access_log_reason)
+        skip_checkov(resource, "CKV_AWS_18", access_log_reason)
     skip_checkov(
         resource,
         "CKV_AWS_21",

@@ -18,6 +18,7 @@ from constructs import Construct
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.renames import renamed_keywords
+from agentrail_constructs.security import baseline_for
 from agentrail_constructs.storage import (
     IDEMPOTENCY_TABLE_ACTIONS,
     TASK_TABLE_ACTIONS,
@@ -30,7 +31,8 @@ from agentrail_constructs.storage import (
 @dataclass(frozen=True, kw_only=True)
 class TaskTableOptions:
     encryption_key: kms.IKey | None = None
-    """A customer managed key for the tables, the bucket and the queues. Default: AWS managed encryption."""
+    """A customer managed key for the tables, the bucket, the queues, the secrets and the log groups. Default: the
+    stack's SecurityBaseline key if any, else AWS managed encryption."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """Default: RETAIN."""
     retention: Duration = field(default_factory=lambda: Duration.days(30))
@@ -55,14 +57,15 @@ class TaskTable(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, table_options: TaskTableOptions | None = None) -> None:
         super().__init__(scope, construct_id)
         self.options = options = table_options or TaskTableOptions()
-        self.encryption_key = options.encryption_key
+        baseline = baseline_for(self)
+        self.encryption_key = options.encryption_key or (baseline.key if baseline is not None else None)
         self.retention_days = max(1, int(options.retention.to_days()))
         self.table = secure_table(
             self,
             "Table",
             partition_key="task_id",
             time_to_live_attribute="expires_at",
-            encryption_key=options.encryption_key,
+            encryption_key=self.encryption_key,
             removal_policy=options.removal_policy,
         )
         # Idempotency records only matter for a day: nothing to keep when the stack goes.
@@ -71,13 +74,14 @@ class TaskTable(Construct):
             "IdempotencyTable",
             partition_key="id",
             time_to_live_attribute="expiration",
-            encryption_key=options.encryption_key,
+            encryption_key=self.encryption_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.results_bucket = private_bucket(
             self,
             "ResultsBucket",
-            encryption_key=options.encryption_key,
+            encryption_key=self.encryption_key,
+            access_log_bucket=baseline.access_logs_destination() if baseline is not None else None,
             removal_policy=options.removal_policy,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.retention_days + 1))],
             access_log_reason=(
@@ -112,8 +116,10 @@ class TaskTable(Construct):
         agent_function.add_health_check("dynamodb", self.table.table_name)
         if self.encryption_key is not None:
             agent_function.encrypt_logs(self.encryption_key)
+            agent_function.acknowledge_key_grants()
         if event_bus is not None:
             event_bus.grant_put_events_to(fn)
+            agent_function.calls_service("events")
             agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
 
 

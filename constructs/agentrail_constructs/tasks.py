@@ -28,6 +28,7 @@ from agentrail_constructs.nag import acknowledge, default_resource, execution_ar
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
+from agentrail_constructs.security import grant_key_to_service
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
@@ -258,7 +259,7 @@ class AsyncAgent(Construct):
         for fn in (self.agent_function, self.worker):
             self._wire(fn)
         self.queue.grant_send_messages(self.function)
-        self.agent_function.add_health_check("sqs", self.queue.queue_url)
+        self.agent_function.add_health_check("sqs", self.queue.queue_url)  # and its endpoint, in a hardened stack
         self.worker.add_environment("AGENT_TASK_MAX_RECEIVE_COUNT", str(options.max_receive_count))
         self.worker.alias.add_event_source(
             sources.SqsEventSource(
@@ -352,6 +353,11 @@ class AsyncAgent(Construct):
             handler_code=handler_dir("task_notifier"),
             options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(30), service_name="task-notifier"),
         )
+        self.notifier.allow_internet_egress(
+            f"{self.node.path}'s webhook notifier posts to callers' URLs and",
+            "turn webhooks off with AsyncOptions(webhooks=False) (cdk -c webhooks=false; callers then poll GET /tasks/{id} "
+            "or subscribe to the stack's EventBridge bus)",
+        )
         for reader in (self.notifier, self.agent_function):
             reader.grant_secret_read(self.webhook_secret)
             reader.add_environment("AGENT_TASK_WEBHOOK_SECRET", self.webhook_secret.secret_arn)
@@ -361,6 +367,9 @@ class AsyncAgent(Construct):
         self.notifier_dead_letter_queue = dead_letter_queue(
             self, "WebhookFailures", encryption_key=self.task_table.encryption_key
         )
+        if self.task_table.encryption_key is not None:
+            # The webhook rule's dead-letter queue: EventBridge itself sends there, under the key.
+            grant_key_to_service(self.task_table.encryption_key, "events.amazonaws.com")
         self.notifier.alias.configure_async_invoke(
             retry_attempts=2,
             max_event_age=Duration.hours(6),

@@ -32,7 +32,14 @@ import pytest  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 from constructs import IConstruct  # noqa: E402
 
-from agentrail_constructs import PATTERN_STACKS, SessionOptions, StatelessAgent  # noqa: E402
+from agentrail_constructs import (  # noqa: E402
+    PATTERN_STACKS,
+    AsyncOptions,
+    MultiAgentOptions,
+    SecurityBaselineOptions,
+    SessionOptions,
+    StatelessAgent,
+)
 from agentrail_constructs.app_config import AppConfig  # noqa: E402
 from agentrail_constructs.sources import runtime_package_dir  # noqa: E402
 
@@ -263,6 +270,42 @@ def real_app_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tup
     }
 
 
+#: What ``cdk synth`` with credentials puts in ``cdk.context.json`` for the test account in us-east-1: the AZs the
+#: VPC spreads over, and the S3 and DynamoDB prefix lists (AWS's ids there) the hardened profile's egress names.
+HARDENED_LOOKUPS: dict[str, Any] = {
+    f"availability-zones:account={TEST_ENV.account}:region={TEST_ENV.region}": ["us-east-1a", "us-east-1b", "us-east-1c"],
+    **{
+        f"cc-api-provider:account={TEST_ENV.account}:expectedMatchCount=exactly-one:propertiesToReturn.0=PrefixListId:"
+        f"propertyMatch.PrefixListName=com.amazonaws.{TEST_ENV.region}.{service}:region={TEST_ENV.region}:"
+        "typeName=AWS$:$:EC2$:$:PrefixList": [{"PrefixListId": prefix_list}]
+        for service, prefix_list in (("s3", "pl-63a5400a"), ("dynamodb", "pl-02cd2c6b"))
+    },
+}
+#: The hardened profile as the suite synthesizes it: no egress path, so no webhooks (they would fail the synth).
+HARDENED_CONTEXT: dict[str, Any] = {"security": "hardened", "webhooks": "false", **HARDENED_LOOKUPS}
+IN_TEST_ACCOUNT = {"CDK_DEFAULT_ACCOUNT": str(TEST_ENV.account), "CDK_DEFAULT_REGION": str(TEST_ENV.region)}
+
+
+@pytest.fixture(scope="session")
+def hardened_lookups() -> dict[str, Any]:
+    """``HARDENED_LOOKUPS``: the context values a hardened stack in the test account looks up."""
+    return dict(HARDENED_LOOKUPS)
+
+
+@pytest.fixture(scope="session")
+def real_app_hardened(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    """app.py with every pattern under ``-c security=hardened -c webhooks=false`` in the test account, with cdk-nag.
+
+    Bundling is skipped: the layers are the standard profile's, bundled once by ``real_app``.
+    """
+    return synthesize_real_app(
+        tmp_path_factory.mktemp("real-app-hardened") / "cdk.out",
+        bundling=False,
+        environment=IN_TEST_ACCOUNT,
+        context=HARDENED_CONTEXT,
+    )
+
+
 # -- constructs synthesized in process, read through one helper ----------------------
 
 
@@ -467,5 +510,34 @@ def pattern_stacks(app_factory: Callable[..., cdk.App]) -> dict[str, Synthesized
     stacks = {
         name: PATTERN_STACKS[pattern](app, f"Pattern-{name}", env=TEST_ENV, **options)
         for name, (pattern, options) in PATTERN_VARIANTS.items()
+    }
+    return {name: SynthesizedStack(stack) for name, stack in stacks.items()}
+
+
+def hardened_stack_options(pattern: str) -> dict[str, Any]:
+    """Keyword arguments of ``pattern``'s stack under the hardened profile, webhooks off (no egress path)."""
+    webhooks_off: dict[str, dict[str, Any]] = {
+        "async": {"options": AsyncOptions(webhooks=False)},
+        "multiagent": {"options": MultiAgentOptions(webhooks=False)},
+        "hierarchical": {"task_options": AsyncOptions(webhooks=False)},
+    }
+    return {"security": "hardened", **webhooks_off.get(pattern, {})}
+
+
+#: Hardened variants beyond one per pattern: name -> (pattern, stack options).
+HARDENED_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{pattern: (pattern, hardened_stack_options(pattern)) for pattern in PATTERN_STACKS},
+    "stateful-enqueue": ("stateful", {"security": "hardened", "session_options": SessionOptions(concurrency="enqueue")}),
+    "async-nat": ("async", {"security": "hardened", "security_options": SecurityBaselineOptions(egress="nat")}),
+}
+
+
+@pytest.fixture(scope="session")
+def hardened_stacks(app_factory: Callable[..., cdk.App]) -> dict[str, SynthesizedStack]:
+    """Each of ``HARDENED_VARIANTS`` synthesized once, in one app in the test account (bundling skipped)."""
+    app = app_factory(context=HARDENED_LOOKUPS)
+    stacks = {
+        name: PATTERN_STACKS[pattern](app, f"Hardened-{name}", env=TEST_ENV, **options)
+        for name, (pattern, options) in HARDENED_VARIANTS.items()
     }
     return {name: SynthesizedStack(stack) for name, stack in stacks.items()}

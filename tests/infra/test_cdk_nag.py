@@ -357,3 +357,42 @@ def test_acknowledge_refuses_a_short_reason(stack: cdk.Stack) -> None:
 
     with pytest.raises(ValueError, match="acknowledging SQS3 needs a real reason"):
         acknowledge(queue.node.default_child, "SQS3", "not needed")  # type: ignore[arg-type]
+
+
+# -- the hardened profile ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_hardened_pattern_stack_has_no_unacknowledged_finding(real_app_hardened: Any, pattern: str) -> None:
+    stack_name = real_app_hardened.pattern_stack_name(pattern)
+
+    found = violations(real_app_hardened.report, stack_name)
+
+    assert found == []
+
+
+#: What the hardened profile acknowledges beyond the standard list (rule, path suffix): CDK's KMS grants, the
+#: network interfaces Lambda manages with the execution role, and the access-log bucket's own access logs.
+HARDENED_ONLY = ("IAM5[Action::kms:GenerateDataKey*]", "IAM5[Action::kms:ReEncrypt*]", "IAM5[Resource::arn:aws:ec2:")
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_hardened_acknowledgements_are_the_standard_ones_less_the_access_log_ones_plus_key_and_network(
+    real_app_hardened: Any, pattern: str
+) -> None:
+    # Given the hardened stack's acknowledgements (webhooks off: no notifier, signing secret or its route),
+    stack_name = real_app_hardened.pattern_stack_name(pattern)
+    acknowledged = set(acknowledgements(real_app_hardened.report, stack_name))
+    webhook_parts = ("WebhookSigningSecret", "WebhookFailures", "/Notifier/", "webhooks/secret")
+    standard = {(rule, path) for rule, path in EXPECTED_ACKNOWLEDGEMENTS[pattern] if not any(p in path for p in webhook_parts)}
+    # then S1 (server access logs) is acknowledged nowhere: every data bucket logs to the access-log bucket,
+    assert {path for rule, path in acknowledged if rule == "S1"} == set()
+    # and every other acknowledgement is a standard one or one of the hardened kinds (or CDK's own W3010 on the
+    # AZ names its VPC writes for a stack whose account and Region are known).
+    extra = {(r, p) for r, p in acknowledged - standard if r != "W3010" and not r.startswith("IAM5[Resource::arn:aws:states")}
+    assert all(rule.startswith(HARDENED_ONLY) for rule, _ in extra), sorted(extra)
+    network = {path for rule, path in extra if rule.endswith(":network-interface/*]")}
+    functions = {path for rule, path in standard if rule == "L1"}
+    assert {p.replace("/Function/Resource", "/Role/DefaultPolicy/Resource") for p in functions} == network
+    # Finding ids hold literal ARNs in the test account, so the standard acknowledgements compare by resource.
+    assert {p for r, p in standard if r != "S1"} <= {p for _, p in acknowledged}

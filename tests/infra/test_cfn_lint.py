@@ -45,3 +45,12 @@ def test_cfn_lint_reports_what_it_finds(real_app: Any) -> None:
     matches = lint(json.dumps(template), regions=REGIONS)
 
     assert any("MemorySize" in "/".join(map(str, m.path)) for m in matches)
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERN_STACKS))
+def test_hardened_pattern_template_passes_cfn_lint(real_app_hardened: Any, pattern: str) -> None:
+    template = real_app_hardened.template_path(real_app_hardened.pattern_stack_name(pattern)).read_text()
+
+    matches = lint(template, regions=REGIONS)
+
+    assert [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in matches] == []

@@ -109,6 +109,54 @@ def test_every_checkov_skip_is_a_listed_check_with_a_reason(checkov_results: dic
 
 #: checkov's checks of encryption at rest with a customer managed key, on the resources agentrail creates.
 ENCRYPTION_CHECKS = {"CKV_AWS_27", "CKV_AWS_119", "CKV_AWS_149", "CKV_AWS_158"}
+#: What the hardened profile may never skip: every encryption check (with the Lambda environment's and the S3
+#: KMS check's), and Lambda in a VPC.
+HARDENED_NEVER_SKIPPED = {*ENCRYPTION_CHECKS, "CKV_AWS_173", "CKV_AWS_145", "CKV_AWS_19", "CKV_AWS_117"}
+
+
+@pytest.fixture(scope="module")
+def hardened_checkov_results(real_app_hardened: Any, hardened_stacks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """checkov's outcome per pattern stack of the real app under ``-c security=hardened`` (webhooks off), and of the
+    async stack with ``egress="nat"`` and webhooks on (synthesized in process)."""
+    names = {pattern: real_app_hardened.pattern_stack_name(pattern) for pattern in PATTERN_STACKS}
+    nat = hardened_stacks["async-nat"].stack
+    nat_template = Path(nat.node.root.outdir) / nat.template_file
+    nat.node.root.synth()
+    results = run_checkov([*(real_app_hardened.template_path(name) for name in names.values()), nat_template])
+    found = {pattern: results[f"{name}.template.json"] for pattern, name in names.items()}
+    found["async-nat"] = results[nat_template.name]
+    for variant, outcome in found.items():
+        counts = " ".join(f"{o}={len(outcome[o])}" for o in ("passed", "failed", "skipped"))
+        print(f"\ncheckov hardened {variant}: {counts}", end="")
+    return found
+
+
+HARDENED = [*PATTERN_STACKS, "async-nat"]
+
+
+@pytest.mark.parametrize("variant", HARDENED)
+def test_every_hardened_stack_has_no_failed_checkov_check(hardened_checkov_results: dict[str, Any], variant: str) -> None:
+    failed = hardened_checkov_results[variant]["failed"]
+
+    assert not failed, f"{len(failed)} failed checkov checks on hardened {variant}:\n{_describe(failed)}"
+    assert hardened_checkov_results[variant]["passed"]
+
+
+@pytest.mark.parametrize("variant", HARDENED)
+def test_a_hardened_stack_skips_no_encryption_or_vpc_check_and_access_logs_only_on_their_destination(
+    hardened_checkov_results: dict[str, Any], variant: str
+) -> None:
+    # Given checkov's skips on a hardened stack,
+    skipped = hardened_checkov_results[variant]["skipped"]
+    # then no encryption check and no VPC check is skipped anywhere,
+    forbidden = [c for c in skipped if c["check_id"] in HARDENED_NEVER_SKIPPED]
+    assert not forbidden, _describe(forbidden)
+    # and access logging only on the bucket that receives the access logs (logging it would log each delivery).
+    access_logs = [c["resource"] for c in skipped if c["check_id"] == "CKV_AWS_18"]
+    assert all(resource.startswith("AWS::S3::Bucket.SecurityAccessLogs") for resource in access_logs), access_logs
+    assert len(access_logs) == (variant != "stateless"), "one access-log bucket in a stack with buckets, none without"
+    unlisted = [c for c in skipped if c["check_id"] not in SKIPPABLE]
+    assert not unlisted, _describe(unlisted)
 
 
 def test_given_a_customer_managed_key_no_encryption_check_is_skipped_or_failed(

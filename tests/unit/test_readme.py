@@ -25,6 +25,8 @@ from agentrail_constructs import (
     LongTaskWorkflowOptions,
     MultiAgentOptions,
     MultiAgentSystem,
+    SecurityBaseline,
+    SecurityBaselineOptions,
     SessionOptions,
     SessionTable,
     SessionTableOptions,
@@ -54,6 +56,7 @@ OPTIONS = [
     MultiAgentOptions,
     SpecialistOptions,
     HierarchicalOptions,
+    SecurityBaselineOptions,
 ]
 
 
@@ -139,6 +142,7 @@ CONSTRUCTS = [
     HierarchicalAgents,
     AgentFunction,
     AgentApi,
+    SecurityBaseline,
 ]
 
 

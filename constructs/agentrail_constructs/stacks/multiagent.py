@@ -74,7 +74,8 @@ class MultiAgentStack(PatternStack):
 
 
 class HierarchicalStack(PatternStack):
-    """An AsyncAgent whose ``research`` tasks run as :class:`HierarchicalAgents` (supervisor and workers)."""
+    """An AsyncAgent (``task_options``: its queueing and webhooks) whose ``research`` tasks run as
+    :class:`HierarchicalAgents` (supervisor and workers)."""
 
     @renamed_keywords(function="function_options", api="api_options")
     def __init__(
@@ -85,12 +86,15 @@ class HierarchicalStack(PatternStack):
         options: HierarchicalOptions | None = None,
         function_options: AgentFunctionOptions | None = None,
         api_options: AgentApiOptions | None = None,
+        task_options: AsyncOptions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             scope, construct_id, pattern="hierarchical", summary="hierarchical agents (supervisor and workers)", **kwargs
         )
-        self.tasks = AsyncAgent(self, "Tasks", function_options=function_options, api_options=api_options, options=AsyncOptions())
+        self.tasks = AsyncAgent(
+            self, "Tasks", function_options=function_options, api_options=api_options, options=task_options or AsyncOptions()
+        )
         self.hierarchy = HierarchicalAgents(
             self, "Supervisor", tasks=self.tasks, options=options, function_options=function_options
         )
