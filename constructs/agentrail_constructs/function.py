@@ -450,9 +450,9 @@ class AgentFunction(Construct):
         skip_checkov(
             resource,
             "CKV_AWS_116",
-            "agentrail invokes its functions synchronously (API Gateway, Step Functions) or through event source "
-            "mappings whose queues and streams have their own dead-letter queues; the one asynchronous target, the "
-            "webhook notifier, has an on-failure destination on its alias.",
+            "Nothing invokes this function asynchronously: API Gateway and Step Functions invoke it synchronously, "
+            "and event source mappings poll queues and streams that have their own dead-letter queues. A function "
+            "that is an asynchronous target (the webhook notifier) gets a dead-letter queue and loses this skip.",
         )
         if not hardened:
             skip_checkov(

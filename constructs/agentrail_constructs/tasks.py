@@ -12,7 +12,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -24,7 +24,7 @@ from constructs import Construct
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern, skip_checkov
+from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern, skip_checkov, unskip_checkov
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
@@ -370,11 +370,16 @@ class AsyncAgent(Construct):
         if self.task_table.encryption_key is not None:
             # The webhook rule's dead-letter queue: EventBridge itself sends there, under the key.
             grant_key_to_service(self.task_table.encryption_key, "events.amazonaws.com")
-        self.notifier.alias.configure_async_invoke(
-            retry_attempts=2,
-            max_event_age=Duration.hours(6),
-            on_failure=destinations.SqsDestination(self.notifier_dead_letter_queue),
+        # The EventBridge rule invokes the notifier asynchronously: what fails every retry lands in its dead-letter
+        # queue (DeadLetterConfig, what checkov's CKV_AWS_116 asks for) instead of being dropped.
+        notifier = default_resource(self.notifier.function)
+        assert isinstance(notifier, lambda_.CfnFunction)
+        notifier.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+            target_arn=self.notifier_dead_letter_queue.queue_arn
         )
+        self.notifier_dead_letter_queue.grant_send_messages(self.notifier.function)
+        unskip_checkov(notifier, "CKV_AWS_116")
+        self.notifier.alias.configure_async_invoke(retry_attempts=2, max_event_age=Duration.hours(6))
         events.Rule(
             self,
             "WebhookRule",

@@ -107,7 +107,6 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
     "async": {
         *_functions("AsyncAgent", "Agent", "Worker", "Notifier", "LongTasks/Steps", "Approvals/Steps"),
-        ("SQS3", "AsyncAgent/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
         *_policies(
@@ -130,7 +129,6 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
     "multiagent": {
         *_functions("Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
-        ("SQS3", "Team/Tasks/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         *_policies(
             "IAM5[Resource::<TeamTasksResultsBucketB023DED4.Arn>/*]",
@@ -145,7 +143,6 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     "hierarchical": {
         *_functions("Tasks", "Agent", "Worker", "Notifier"),
         *_functions("Supervisor", "Steps"),
-        ("SQS3", "Tasks/WebhookFailures/Resource"),
         *_policies("IAM5[Resource::*]", "Tasks", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "Supervisor", "Steps", "StateMachine"),
         *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Tasks", "Agent", "Worker"),

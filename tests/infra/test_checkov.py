@@ -39,7 +39,7 @@ SKIPPABLE = {
     "CKV_AWS_59": "an open API method: only a route whose function authenticates the caller itself (signed webhooks)",
     "CKV_AWS_27": "SQS: SSE-SQS (SqsManagedSseEnabled) is encryption this check does not recognize",
     "CKV_AWS_115": "Lambda reserved concurrency: opt-in, a default reservation fails deploys in new accounts",
-    "CKV_AWS_116": "Lambda DLQ: invoked synchronously or by event source mappings with their own DLQs",
+    "CKV_AWS_116": "Lambda DLQ: nothing invokes the function asynchronously (see the test below: an async target has one)",
     "CKV_AWS_117": "Lambda in a VPC: the functions call only AWS APIs and the model provider",
     "CKV_AWS_119": "DynamoDB CMK: AWS managed key unless an encryption_key is given",
     "CKV_AWS_120": "API caching: answers are per caller",
@@ -105,6 +105,51 @@ def test_every_checkov_skip_is_a_listed_check_with_a_reason(checkov_results: dic
         check for check in skipped if len((check["check_result"].get("suppress_comment") or "").strip()) < MIN_REASON_CHARS
     ]
     assert not unreasoned, f"skips without a real reason:\n{_describe(unreasoned)}"
+
+
+#: Service principals that invoke a function asynchronously (Lambda's own queue, retries, then a DLQ or nothing).
+ASYNC_INVOKERS = {"events.amazonaws.com", "scheduler.amazonaws.com", "sns.amazonaws.com", "s3.amazonaws.com"}
+
+
+def _functions_invoked_asynchronously(resources: dict[str, Any]) -> set[str]:
+    """Logical ids of the functions an asynchronous invoker may call: an EventInvokeConfig, or a permission for an
+    asynchronous service on the function or one of its aliases."""
+    aliases = {
+        name: r["Properties"]["FunctionName"]["Ref"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Alias" and "Ref" in r["Properties"]["FunctionName"]
+    }
+
+    def function_of(reference: Any) -> str | None:
+        target = reference.get("Ref") or (reference.get("Fn::GetAtt") or [None])[0] if isinstance(reference, dict) else None
+        return aliases.get(target, target) if target else None
+
+    invoked = set()
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::EventInvokeConfig" or (
+            resource["Type"] == "AWS::Lambda::Permission" and properties.get("Principal") in ASYNC_INVOKERS
+        ):
+            invoked.add(function_of(properties["FunctionName"]))
+    return {name for name in invoked if name and resources.get(name, {}).get("Type") == "AWS::Lambda::Function"}
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_only_functions_nothing_invokes_asynchronously_skip_the_dead_letter_queue_check(real_app: Any, pattern: str) -> None:
+    # Given the real app's pattern stack,
+    resources = real_app.template(real_app.pattern_stack_name(pattern))["Resources"]
+    functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    asynchronous = _functions_invoked_asynchronously(resources)
+    skipping = {
+        name
+        for name, r in functions.items()
+        if any(s["id"] == "CKV_AWS_116" for s in r.get("Metadata", {}).get("checkov", {}).get("skip", []))
+    }
+    # then every function an asynchronous invoker calls has a dead-letter queue and no skip of CKV_AWS_116,
+    assert not asynchronous & skipping
+    assert all("DeadLetterConfig" in functions[name]["Properties"] for name in asynchronous)
+    # and every other function skips it (its reason says that nothing invokes it asynchronously).
+    assert skipping == set(functions) - asynchronous
 
 
 #: checkov's checks of encryption at rest with a customer managed key, on the resources agentrail creates.

@@ -324,11 +324,19 @@ def test_webhook_rule_target_retries_then_dead_letters(tasks: Any) -> None:
 def test_notifier_async_invocations_go_to_the_dead_letter_queue_when_they_fail(tasks: Any) -> None:
     agent = agent_of(tasks)
     (config,) = tasks.of_type("AWS::Lambda::EventInvokeConfig").values()
+    notifier = tasks.resources[tasks.logical_id(agent.notifier.function)]
 
     assert config["FunctionName"] == {"Ref": tasks.logical_id(agent.notifier.function)}
     assert tasks.render(config["Qualifier"]) == "live"
-    assert config["DestinationConfig"] == {"OnFailure": {"Destination": arn_of(tasks, agent.notifier_dead_letter_queue)}}
     assert config["MaximumRetryAttempts"] == 2
+    # One place for what failed every retry: the function's dead-letter queue (what checkov's CKV_AWS_116 checks).
+    dead_letters = arn_of(tasks, agent.notifier_dead_letter_queue)
+    assert "DestinationConfig" not in config
+    assert notifier["Properties"]["DeadLetterConfig"] == {"TargetArn": dead_letters}
+    assert "CKV_AWS_116" not in {s["id"] for s in notifier["Metadata"]["checkov"]["skip"]}
+    # Lambda checks at creation that the role may send there, so the function waits for the policy that allows it.
+    assert ("sqs:SendMessage", text(dead_letters)) in tasks.grants(agent.notifier)
+    assert tasks.logical_id(agent.notifier.role.node.find_child("DefaultPolicy")) in notifier["DependsOn"]
 
 
 def test_notifier_reads_the_webhook_signing_secret(tasks: Any) -> None:

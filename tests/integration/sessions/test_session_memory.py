@@ -145,7 +145,7 @@ def test_a_turn_reads_with_one_bounded_query_and_writes_with_one_transaction(ses
     assert reply.status == 200
     assert [name for name, _ in recorded.calls] == ["Query", "TransactWriteItems"]
     [query] = recorded.named("Query")
-    assert query["Limit"] == 4 + 3  # the window, plus ~summary, ~state and ~meta
+    assert query["Limit"] == 4 + 4  # the window, plus ~turn, ~summary, ~state and ~meta
     assert query["ScanIndexForward"] is False and query["ConsistentRead"] is True
     [transaction] = recorded.named("TransactWriteItems")
     assert [next(iter(op)) for op in transaction["TransactItems"]] == ["Put", "Update"]

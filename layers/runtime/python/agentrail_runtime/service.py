@@ -9,7 +9,7 @@ from typing import Any
 from agentrail_runtime import aws
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
-from agentrail_runtime.agent.loop import Agent, AgentResult
+from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
 from agentrail_runtime.agent.tools import Tool
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
@@ -112,6 +112,23 @@ class AgentService:
     ) -> AgentResult:
         """Run one task and emit its token, cost and tool metrics."""
         result = self.agent(model).run(prompt, history=history, context=context)
+        emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        return result
+
+    def advance(
+        self,
+        checkpoint: AgentCheckpoint,
+        *,
+        model: str | None = None,
+        context: ToolContext | None = None,
+        on_checkpoint: CheckpointSink | None = None,
+        checkpoint_read_only: bool = True,
+    ) -> AgentResult:
+        """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) and emit its metrics."""
+        agent = self.agent(model)
+        result = agent.advance(
+            checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_read_only=checkpoint_read_only
+        )
         emit_task_metrics(metrics, result, agent_name=self.definition.name)
         return result
 

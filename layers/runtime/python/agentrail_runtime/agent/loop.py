@@ -32,6 +32,8 @@ class AgentStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     #: A terminal tool (a hand-off to another agent) ran; ``handoff`` names it.
     HANDED_OFF = "handed_off"
+    #: The run's invocation died after a tool with side effects and nothing continued it: kept as it stood.
+    INTERRUPTED = "interrupted"
 
 
 class ToolCallRecord(BaseModel):
@@ -197,6 +199,7 @@ class Agent:
         decision: ApprovalDecision | None = None,
         context: ToolContext | None = None,
         on_checkpoint: CheckpointSink | None = None,
+        checkpoint_read_only: bool = True,
     ) -> AgentResult:
         """Continue a run from ``checkpoint``.
 
@@ -216,10 +219,21 @@ class Agent:
             ``side_effects`` (a "started" marker). Advancing from the last stored checkpoint after a crash or
             a retry never runs a recorded call again: a call that started and recorded no outcome ends as
             ``outcome_unknown``. Default: none (the run lives in memory only).
+        checkpoint_read_only:
+            With ``False``, only calls of tools with ``side_effects`` are stored (before and after they run): a
+            continuation then runs again the read-only calls made after the last stored one, which is harmless,
+            and a run whose tools are all read-only writes nothing. Default: ``True`` (every call is stored).
         """
         if context is None:
             context = ToolContext(state=dict(checkpoint.state))
-        run = _Run(self, checkpoint, context=context, slice_steps=max_steps, on_checkpoint=on_checkpoint)
+        run = _Run(
+            self,
+            checkpoint,
+            context=context,
+            slice_steps=max_steps,
+            on_checkpoint=on_checkpoint,
+            checkpoint_read_only=checkpoint_read_only,
+        )
         if checkpoint.pending is not None:
             if decision is None:
                 raise ValueError("this run is waiting for an approval decision")
@@ -262,6 +276,7 @@ class _Run:
         context: ToolContext,
         slice_steps: int | None = None,
         on_checkpoint: CheckpointSink | None = None,
+        checkpoint_read_only: bool = True,
     ) -> None:
         self.agent = agent
         self.context = context
@@ -272,6 +287,7 @@ class _Run:
         self.records: list[ToolCallRecord] = list(checkpoint.tool_calls)
         self.slice_end = None if slice_steps is None else checkpoint.steps + slice_steps
         self.on_checkpoint = on_checkpoint
+        self.checkpoint_read_only = checkpoint_read_only
         #: Outcomes of the last assistant turn's tool calls while they run; ``None`` between turns.
         self.turn: TurnProgress | None = None
 
@@ -488,7 +504,8 @@ class _Run:
         latency = (time.perf_counter() - started) * 1000
         self.turn.results.append(self._record(tool_use, outcome, latency, self._capped(content)))
         self.turn.started = None
-        self.save()
+        if tool.side_effects or self.checkpoint_read_only:
+            self.save()
 
     def _capped(self, content: Any) -> Any:
         """``content``, or its JSON cut to the cap with a notice saying so (the model must not take a part for all)."""

@@ -4,6 +4,11 @@
 ``PUT /sessions/{id}/state`` and ``DELETE /sessions/{id}``. A session belongs to
 the principal that created it; anyone else gets 404, as for a session that
 never existed.
+
+``Idempotency-Key`` on ``POST /sessions/{id}/messages`` names the message: a
+retry with the same key returns the committed turn, or continues a turn that
+died after a tool with side effects from where it was stored (the tool is not
+run again).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime import aws
-from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, UsageOut
+from agentrail_runtime.agent.loop import AgentStatus
+from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, ToolCallOut, UsageOut
 from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.sessions.queue import QueuedMessage
@@ -36,6 +42,7 @@ from agentrail_runtime.sessions.store import (
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
 MAX_STATE_BYTES = 32_768
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="32 lowercase hex characters")]
 
@@ -169,23 +176,42 @@ def create_sessions_app(
                 502,
                 503,
                 e404="No such session for this caller",
-                e409="Another turn of this session was answered first; send again after Retry-After",
+                e409="Another turn of this session was answered first, or is still running; send again after Retry-After",
             ),
         },
     )
     def message(session_id: SessionId, request: Annotated[MessageRequest, Body()]) -> Response[TurnResponse | MessageAccepted]:
+        key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
+            raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
         caller = owner()
         if session_settings.concurrency == "enqueue":
             return _enqueue(session_id, caller, request)
+        context = app.lambda_context
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
         outcome = sessions.take_turn(
             session_id,
             owner=caller,
             message=request.message,
             model=request.model,
+            message_id=key,
             correlation_id=app.current_event.request_context.request_id,
+            # A turn this invocation leaves in flight is abandoned once the invocation is over, not before.
+            deadline=sessions.now() + remaining() / 1000 if callable(remaining) else None,
         )
-        assert outcome.result is not None
-        run = AgentRunOut.from_result(outcome.result)
+        turn = outcome.turn
+        if outcome.result is not None:
+            run = AgentRunOut.from_result(outcome.result)
+        else:  # a retry of a committed message: its turn as stored
+            run = AgentRunOut(
+                status=AgentStatus(turn.status),
+                answer=turn.answer,
+                model=turn.model,
+                steps=turn.steps,
+                usage=UsageOut.of(turn.usage),
+                cost_usd=turn.cost_usd,
+                tool_calls=[ToolCallOut.of(c) for c in turn.tool_calls],
+            )
         body = TurnResponse(
             session_id=session_id,
             turn=outcome.turn.number,

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.tools import tool
@@ -131,9 +130,20 @@ class SupervisorSteps:
         record = self.tasks.store.get(task_id)
         return (True, 0) if record is None else self.spend_limit.check(record)
 
-    def _run(self, agents: AgentService, name: str, task_id: str, prompt: str, remaining: int | None, state: dict | None = None):
+    def _run(
+        self,
+        agents: AgentService,
+        name: str,
+        task_id: str,
+        prompt: str,
+        remaining: int | None,
+        *,
+        run: str,
+        state: dict | None = None,
+    ):
+        # A retried step (Lambda error, same input) continues ``run`` from its checkpoint: side effects run once.
         agent = agents.agent(token_budget=remaining)
-        result = agent.run(prompt, context=ToolContext(state=dict(state or {})))
+        result = self.tasks.run_agent(agent, task_id, run, prompt, state=state)
         self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining)
         return result
 
@@ -153,7 +163,7 @@ class SupervisorSteps:
         exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
-        result = self._run(self.supervisor, SUPERVISOR, task_id, f"Plan subtasks for: {record.message}", remaining)
+        result = self._run(self.supervisor, SUPERVISOR, task_id, f"Plan subtasks for: {record.message}", remaining, run="plan")
         subtasks = _planned(result) or [record.message]
         self.tasks.store.put_subtasks(task_id, subtasks)
         logger.info("task planned", extra={"event": "task_planned", "subtasks": len(subtasks)})
@@ -174,7 +184,9 @@ class SupervisorSteps:
         if exceeded:
             self.tasks.store.record_subtask(task_id, index, status="skipped_budget", answer=None, attempt=attempt)
             return {"index": index, "status": "skipped_budget"}
-        result = self._run(self.worker, WORKER, task_id, text, remaining, state={"attempt": attempt})
+        result = self._run(
+            self.worker, WORKER, task_id, text, remaining, run=f"work{index}-{attempt}", state={"attempt": attempt}
+        )
         weak = is_weak(result.status, result.answer)
         self.tasks.store.record_subtask(
             task_id, index, status="failed" if weak else "done", answer=result.answer, attempt=attempt
@@ -226,7 +238,12 @@ class SupervisorSteps:
         if done and not over:
             findings = "\n".join(f"{s['index'] + 1}. {s['text']}: {s['answer']}" for s in done)
             result = self._run(
-                self.supervisor, SUPERVISOR, task_id, f"Synthesize one answer from these findings:\n{findings}", remaining
+                self.supervisor,
+                SUPERVISOR,
+                task_id,
+                f"Synthesize one answer from these findings:\n{findings}",
+                remaining,
+                run="synthesize",
             )
             answer = _tool_output(result, "summarize_findings") or result.answer
             # The synthesis itself may cross the limit: the task's totals now include its run.

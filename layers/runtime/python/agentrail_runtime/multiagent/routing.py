@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import Tool, tool
@@ -101,10 +100,15 @@ class AgentTeam:
         name: str,
         correlation_id: str | None,
         remaining_tokens: int | None,
+        *,
+        run: str,
     ) -> AgentResult:
-        """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded."""
+        """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded.
+
+        A redelivery repeats ``run`` from its last checkpoint (:meth:`TaskService.run_agent`): a tool with side
+        effects never runs twice for one delivered message."""
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
-        result = agent.run(message, context=ToolContext(principal=None, correlation_id=correlation_id))
+        result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id)
         self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining_tokens)
         return result
 
@@ -135,7 +139,9 @@ class Router:
                 AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded")
             )
             return None
-        result = self.team.run_agent(self.agents, self.tools, record.message, task_id, ROUTER, record.correlation_id, remaining)
+        result = self.team.run_agent(
+            self.agents, self.tools, record.message, task_id, ROUTER, record.correlation_id, remaining, run=ROUTER
+        )
         if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED:
             # Not "unclassifiable": answering with a clarifying question here would hide the spend limit.
             logger.warning("router stopped by the spend limit", extra={"event": "route_budget_exceeded"})
@@ -204,7 +210,14 @@ class Specialist:
             self.team.report(outcome)
             return outcome
         result = self.team.run_agent(
-            self.agents, self.tools, message.message, message.task_id, self.name, message.correlation_id, remaining
+            self.agents,
+            self.tools,
+            message.message,
+            message.task_id,
+            self.name,
+            message.correlation_id,
+            remaining,
+            run=f"hop{message.hop}-{self.name}",
         )
         target = handoff_target(result)
         if target is not None:

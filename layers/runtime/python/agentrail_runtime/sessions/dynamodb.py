@@ -5,13 +5,15 @@ turns offloaded to S3 add one GetObject each.)
 
 Item layout (partition key ``pk`` = session id, sort key ``sk``)::
 
+    ~turn      optional in-flight turn: the checkpoint of a turn that reached a tool with side effects and is
+               not committed yet (one message at a time); the commit that appends the turn removes it
     ~summary   optional extractive summary of turns that left the window
     ~state     versioned state document (JSON in ``data``)
     ~meta      owner, turn count (the version), timestamps, sliding TTL ``expires_at``
     turn#0000000001 ...   one item per turn (JSON payload, or a pointer to S3)
 
-``~`` sorts after ``t``, so a descending Query with ``Limit = window + 3``
-returns the summary, state, metadata and the newest turns in one call. Only
+``~`` sorts after ``t``, so a descending Query with ``Limit = window + 4``
+returns the in-flight turn, summary, state, metadata and the newest turns in one call. Only
 ``~meta`` carries the TTL attribute: a session expires as a whole, reads treat
 an expired ``~meta`` as absent at once (TTL deletion can lag by days), and the
 clean-up consumer of the table's stream purges the other items when DynamoDB
@@ -31,6 +33,7 @@ from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
+    InFlightTurn,
     SessionInfo,
     SessionNotFound,
     SessionPage,
@@ -45,7 +48,9 @@ from agentrail_runtime.sessions.store import (
     summarize_turns,
 )
 
-META, STATE, SUMMARY, TURN_PREFIX = "~meta", "~state", "~summary", "turn#"
+META, STATE, SUMMARY, IN_FLIGHT, TURN_PREFIX = "~meta", "~state", "~summary", "~turn", "turn#"
+#: Items above the turns: ~turn, ~summary, ~state, ~meta.
+HEAD_ITEMS = 4
 TTL_ATTRIBUTE = "expires_at"
 # DynamoDB's item limit is 400 KB; keys, attribute names and metadata need headroom.
 MAX_PAYLOAD_BYTES = 350_000
@@ -163,14 +168,16 @@ class DynamoDBSessionStore(SessionStore):
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": _s(session_id)},
             ScanIndexForward=False,
-            Limit=self.window_turns + 3,
+            Limit=self.window_turns + HEAD_ITEMS,
             ConsistentRead=True,
         )
-        meta = state = summary = None
+        meta = state = summary = in_flight = None
         turns: list[Turn] = []
         for item in response.get("Items", []):
             sk = item["sk"]["S"]
-            if sk == META:
+            if sk == IN_FLIGHT:
+                in_flight = item
+            elif sk == META:
                 meta = item
             elif sk == STATE:
                 state = item
@@ -198,9 +205,52 @@ class DynamoDBSessionStore(SessionStore):
             turns=kept,
             truncated=len(kept) < info.turns,
             older=older,
+            in_flight=self._in_flight(in_flight) if in_flight else None,
         )
 
-    def commit_turn(self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None) -> SessionInfo:
+    def save_in_flight(self, window: Window, in_flight: InFlightTurn, *, claim: bool) -> None:
+        session_id = window.session.session_id
+        item: dict[str, Any] = {
+            "pk": _s(session_id),
+            "sk": _s(IN_FLIGHT),
+            "message_id": _s(in_flight.message_id),
+            "updated_at": _n(in_flight.updated_at),
+            "lease_until": _n(in_flight.lease_until),
+        }
+        if len(in_flight.checkpoint.encode()) > self.max_payload_bytes:
+            if self.offload is None:
+                raise TurnTooLarge
+            key = self.offload.put(f"{self.offload.prefix}{session_id}/in-flight.json", in_flight.checkpoint)
+            item["checkpoint_s3_key"] = _s(key)
+        else:
+            item["checkpoint"] = _s(in_flight.checkpoint)
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)" if claim else "message_id = :mine",
+                **({} if claim else {"ExpressionAttributeValues": {":mine": _s(in_flight.message_id)}}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise TurnConflict from None
+
+    def _in_flight(self, item: dict[str, Any]) -> InFlightTurn:
+        if "checkpoint" in item:
+            checkpoint = item["checkpoint"]["S"]
+        elif self.offload is not None:
+            checkpoint = self.offload.get(item["checkpoint_s3_key"]["S"])
+        else:
+            raise RuntimeError("an in-flight turn is stored in S3 but this store has no offload bucket configured")
+        return InFlightTurn(
+            message_id=item["message_id"]["S"],
+            checkpoint=checkpoint,
+            updated_at=int(item["updated_at"]["N"]),
+            lease_until=int(item["lease_until"]["N"]),
+        )
+
+    def commit_turn(
+        self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None, release: str | None = None
+    ) -> SessionInfo:
         session = window.session
         if turn.number != session.turns + 1:
             raise ValueError(f"turn {turn.number} does not follow turn {session.turns}")
@@ -233,6 +283,17 @@ class DynamoDBSessionStore(SessionStore):
         ]
         if state is not None and state != window.state.data:
             items.append(self._state_put(session.session_id, window.state.version, state, now))
+        if release is not None:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": _s(session.session_id), "sk": _s(IN_FLIGHT)},
+                        "ConditionExpression": "message_id = :mine",
+                        "ExpressionAttributeValues": {":mine": _s(release)},
+                    }
+                }
+            )
         if self.strategy == "summary":
             following = [*window.turns, turn]
             # Turns the token budget already left out are leaving the window too, not only the count overflow.

@@ -25,7 +25,9 @@ def process_queued_message(sessions: SessionAgent, body: str, *, conflict_retrie
     """Take the turn a queued message asks for.
 
     Delivery is at least once: a redelivered message whose turn was already
-    committed is recognised by its ``message_id`` and does nothing. A conflict
+    committed is recognised by its ``message_id`` and does nothing, and one whose
+    turn died after a tool with side effects continues from the session's
+    in-flight slot, so that tool never runs twice. A conflict
     is re-read and re-run up to ``conflict_retries`` times, then raised so the
     record is retried by SQS and, in the end, dead-lettered.
     """
@@ -40,6 +42,7 @@ def process_queued_message(sessions: SessionAgent, body: str, *, conflict_retrie
             message_id=queued.message_id,
             conflict_retries=conflict_retries,
             correlation_id=queued.correlation_id,
+            exclusive=True,  # FIFO: nothing else answers this session while this message is in flight
         )
     except SessionNotFound:
         # Deleted or expired while the message waited: there is nobody left to answer.

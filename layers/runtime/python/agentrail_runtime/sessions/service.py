@@ -8,15 +8,16 @@ from typing import Literal
 from pydantic import BaseModel
 
 from agentrail_runtime.agent.context import ToolContext
-from agentrail_runtime.agent.loop import AgentResult
+from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.models.base import Message, ToolResultBlock
 from agentrail_runtime.models.tokens import count_tokens
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import SessionSettings
-from agentrail_runtime.sessions.store import SessionInfo, SessionStore, Turn, TurnConflict, Window
+from agentrail_runtime.sessions.store import InFlightTurn, SessionInfo, SessionStore, Turn, TurnConflict, Window
 
 
 class TurnOutcome(BaseModel):
@@ -58,6 +59,9 @@ class SessionAgent:
         store = DynamoDBSessionStore.from_settings(session_settings)
         return cls(store=store, agents=AgentService.from_settings(settings), history_detail=session_settings.history_detail)
 
+    def now(self) -> float:
+        return self._clock()
+
     def take_turn(
         self,
         session_id: str,
@@ -68,12 +72,26 @@ class SessionAgent:
         message_id: str | None = None,
         conflict_retries: int = 0,
         correlation_id: str | None = None,
+        exclusive: bool = False,
+        deadline: float | None = None,
     ) -> TurnOutcome:
         """Run one turn and commit it.
 
         With ``conflict_retries`` > 0 a conflicting commit is re-read and re-run
         (the ``enqueue`` policy); with 0 it raises at once (``reject``).
-        ``message_id`` makes a redelivered queued message a no-op.
+
+        ``message_id`` identifies the message across retries and redeliveries: a message whose turn was
+        committed is not run again (the committed turn is returned, ``replayed``), and a turn that reached a
+        tool with side effects is stored before that tool runs and after it (the session's in-flight slot), so
+        a retry continues it from there: a call with side effects runs at most once, and one that started and
+        recorded no outcome ends ``outcome_unknown``. Without ``message_id`` nothing can continue the turn, so
+        nothing is stored before the commit.
+
+        The slot holds one message at a time. An uncommitted turn of another message whose invocation is over
+        (``exclusive``: the caller is the session's only writer, as the FIFO worker is; or past the slot's
+        lease, ``deadline`` of the invocation that wrote it) is committed first as it stood (``interrupted``),
+        so its tool calls stay in the history and a late retry of it is a replay; one that may still be
+        running raises :class:`TurnConflict`.
 
         Raises
         ------
@@ -86,13 +104,39 @@ class SessionAgent:
             done = next((t for t in [*window.older, *window.turns] if message_id and t.message_id == message_id), None)
             if done is not None:
                 return TurnOutcome(session=window.session, turn=done, replayed=True)
+            slot = window.in_flight
+            if slot is not None and slot.message_id != message_id:
+                if not exclusive and slot.lease_until > self._clock():
+                    raise TurnConflict
+                try:
+                    self._settle(window, slot)
+                except TurnConflict:
+                    attempt += 1  # another writer settled it or committed first: read again
+                    if attempt > conflict_retries:
+                        raise
+                continue
+            resumed = AgentCheckpoint.model_validate_json(slot.checkpoint) if slot is not None else None
+            history = window.history(self.history_detail)
+            if resumed is None:
+                checkpoint = AgentCheckpoint(
+                    messages=[*history, Message.user(message)], history_length=len(history), state=dict(window.state.data)
+                )
+            else:
+                checkpoint = resumed.model_copy(
+                    update={"messages": [*history, *resumed.messages], "history_length": len(history)}
+                )
             context = ToolContext(
-                session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(window.state.data)
+                session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(checkpoint.state)
             )
-            result = self.agents.run(message, model=model, history=window.history(self.history_detail), context=context)
-            turn = self._turn(window, result, message_id)
+            sink = _InFlightSink(self, window, message_id, held=slot is not None, deadline=deadline) if message_id else None
             try:
-                session = self.store.commit_turn(window, turn, state=context.state if context.state_changed else None)
+                result = self.agents.advance(
+                    checkpoint, model=model, context=context, on_checkpoint=sink, checkpoint_read_only=False
+                )
+                turn = self._turn(window, result, message_id)
+                release = message_id if sink is not None and sink.held else None
+                changed = context.state != window.state.data
+                session = self.store.commit_turn(window, turn, state=context.state if changed else None, release=release)
             except TurnConflict:
                 attempt += 1
                 logger.warning("turn conflict", extra={"event": "turn_conflict", "attempt": attempt, "session_id": session_id})
@@ -100,6 +144,43 @@ class SessionAgent:
                     raise
                 continue
             return TurnOutcome(session=session, turn=turn, result=result)
+
+    def _settle(self, window: Window, slot: InFlightTurn) -> None:
+        """Commit another message's abandoned turn as it stood (``interrupted``), emptying the slot."""
+        stood = AgentCheckpoint.model_validate_json(slot.checkpoint)
+        messages = list(stood.messages)
+        last = messages[-1] if messages else None
+        if last is not None and last.role == "assistant" and last.tool_uses:
+            recorded = {r.tool_use_id: r for r in (stood.turn.results if stood.turn else [])}
+            unknown = {"error": "interrupted: this call's outcome was never recorded, and it was not run again"}
+            results = [
+                recorded.get(use.id) or ToolResultBlock(tool_use_id=use.id, content=unknown, status="error")
+                for use in last.tool_uses
+            ]
+            messages.append(Message(role="user", content=list(results)))
+        note = "[This turn was interrupted before it finished; the tool calls above were made.]"
+        messages.append(Message.assistant(note))
+        model = self.agents.model().name
+        turn = Turn(
+            number=window.session.turns + 1,
+            created_at=int(self._clock()),
+            message_id=slot.message_id,
+            messages=messages,
+            answer=None,
+            status=AgentStatus.INTERRUPTED.value,
+            model=model,
+            usage=stood.usage,
+            cost_usd=self.agents.prices.cost(model, stood.usage),
+            tokens=count_tokens(json.dumps([m.model_dump(mode="json") for m in messages])),
+            steps=stood.steps,
+            tool_calls=[c.model_copy(update={"latency_ms": 0.0}) for c in stood.tool_calls],
+        )
+        logger.warning(
+            "abandoned turn committed as interrupted",
+            extra={"event": "turn_interrupted", "session_id": window.session.session_id, "turn": turn.number},
+        )
+        changed = stood.state != window.state.data
+        self.store.commit_turn(window, turn, state=stood.state if changed else None, release=slot.message_id)
 
     def _turn(self, window: Window, result: AgentResult, message_id: str | None) -> Turn:
         compact = json.dumps([m.model_dump(mode="json") for m in result.new_messages[:1]]) + (result.answer or "")
@@ -114,4 +195,35 @@ class SessionAgent:
             usage=result.usage,
             cost_usd=result.cost_usd,
             tokens=count_tokens(compact),
+            steps=result.steps,
+            # Latencies stay in the logs and metrics: the history keeps what a replay answers with.
+            tool_calls=[c.model_copy(update={"latency_ms": 0.0}) for c in result.tool_calls],
         )
+
+
+#: No Lambda invocation outlives this: the lease of a turn whose writer gave no deadline.
+MAX_INVOCATION_SECONDS = 900
+
+
+class _InFlightSink:
+    """The agent's checkpoint sink for one turn: stores the turn's own messages and progress in the session's slot."""
+
+    def __init__(self, sessions: SessionAgent, window: Window, message_id: str, *, held: bool, deadline: float | None) -> None:
+        self.sessions = sessions
+        self.window = window
+        self.message_id = message_id
+        self.held = held
+        self.deadline = deadline
+
+    def __call__(self, checkpoint: AgentCheckpoint) -> None:
+        own = checkpoint.model_copy(update={"messages": checkpoint.messages[checkpoint.history_length :], "history_length": 0})
+        now = self.sessions._clock()
+        lease_until = self.deadline if self.deadline is not None else now + MAX_INVOCATION_SECONDS
+        slot = InFlightTurn(
+            message_id=self.message_id,
+            checkpoint=own.model_dump_json(),
+            updated_at=int(now),
+            lease_until=int(lease_until) + 1,
+        )
+        self.sessions.store.save_in_flight(self.window, slot, claim=not self.held)
+        self.held = True

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agentrail_runtime.agent.loop import ToolCallRecord
 from agentrail_runtime.models.base import Message, Usage
 
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -37,6 +38,19 @@ class TurnTooLarge(Exception):
     """A turn exceeds what one item can hold and no offload bucket is configured."""
 
 
+class InFlightTurn(BaseModel):
+    """A turn that reached a tool with side effects and is not committed yet: what a retry of its message continues.
+
+    ``checkpoint`` is the agent's checkpoint (JSON) holding the turn's own messages only, not the history before it.
+    """
+
+    message_id: str
+    checkpoint: str
+    updated_at: int
+    #: When the invocation that wrote it ends at the latest: after that, nothing can still be running the turn.
+    lease_until: int
+
+
 class Turn(BaseModel):
     """One exchange: the user's message and everything the agent added answering it."""
 
@@ -50,6 +64,8 @@ class Turn(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
     tokens: int = 0
+    steps: int = 0
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
 
     @property
     def user_text(self) -> str:
@@ -82,6 +98,8 @@ class Window(BaseModel):
     #: Turns the read returned but the token budget left out (oldest first): never shown to the model;
     #: the ``summary`` strategy folds them into the summary at the next commit.
     older: list[Turn] = Field(default_factory=list)
+    #: The session's uncommitted turn, if one reached a tool with side effects (see :class:`InFlightTurn`).
+    in_flight: InFlightTurn | None = None
 
     def history(self, detail: Literal["compact", "full"] = "compact") -> list[Message]:
         """Messages to give the model: an optional summary, then each turn (compact: question and answer only)."""
@@ -128,8 +146,25 @@ class SessionStore(abc.ABC):
         """Raises :class:`SessionNotFound`."""
 
     @abc.abstractmethod
-    def commit_turn(self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None) -> SessionInfo:
-        """Append ``turn`` after ``window`` atomically, with ``state`` if it changed.
+    def save_in_flight(self, window: Window, in_flight: InFlightTurn, *, claim: bool) -> None:
+        """Store the session's uncommitted turn durably (one write).
+
+        With ``claim`` the slot must be free; without, it must hold ``in_flight.message_id`` already.
+
+        Raises
+        ------
+        TurnConflict
+            The slot holds another message's turn (or lost this one's).
+        TurnTooLarge
+            The turn cannot be stored.
+        """
+
+    @abc.abstractmethod
+    def commit_turn(
+        self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None, release: str | None = None
+    ) -> SessionInfo:
+        """Append ``turn`` after ``window`` atomically, with ``state`` if it changed; with ``release`` (a message
+        id), the same write empties the in-flight slot that message holds.
 
         Raises
         ------

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.agent.context import ToolContext
-from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus, ApprovalDecision, CheckpointSink
+from agentrail_runtime.agent.loop import (
+    Agent,
+    AgentCheckpoint,
+    AgentResult,
+    AgentStatus,
+    ApprovalDecision,
+    CheckpointSink,
+)
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.clock import Clock, now
@@ -262,6 +269,33 @@ class TaskService:
             self.store.save_checkpoint(task_id, checkpoint.model_dump_json(), steps=checkpoint.steps, usage=checkpoint.usage)
 
         return save
+
+    def run_agent(
+        self,
+        agent: Agent,
+        task_id: str,
+        run: str,
+        prompt: str,
+        *,
+        correlation_id: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> AgentResult:
+        """One agent run within a multi-agent task, continued from its last checkpoint when a retry or redelivery
+        repeats it.
+
+        ``run`` names the run within the task (the router, a specialist's hop, a worker's subtask attempt). Calls of
+        tools with side effects are checkpointed before and after they run (``<task_id>~<run>``), so a repeated run
+        never runs one twice; one that crashed mid-call ends ``outcome_unknown``. Tools get ``<task_id>#<tool-use
+        id>`` as their idempotency key.
+        """
+        stored = self.store.run_checkpoint(task_id, run)
+        checkpoint = AgentCheckpoint.model_validate_json(stored) if stored else agent.start(prompt, state=state)
+        context = ToolContext(task_id=task_id, correlation_id=correlation_id, state=dict(checkpoint.state))
+
+        def save(progress: AgentCheckpoint) -> None:
+            self.store.save_run_checkpoint(task_id, run, progress.model_dump_json())
+
+        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_read_only=False)
 
     def record_spend(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
         """Add one agent run to the task's per-agent spend and totals.

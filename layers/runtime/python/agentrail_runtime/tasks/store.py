@@ -426,6 +426,36 @@ class TaskStore:
             TableName=self.table_name, Key={"task_id": {"S": task_id}}, UpdateExpression=update, ExpressionAttributeValues=values
         )
 
+    @staticmethod
+    def run_key(task_id: str, run: str) -> str:
+        """The item of one agent run's checkpoint within a task (``<task_id>~<run>``): parallel runs never share one."""
+        return f"{task_id}~{run}"
+
+    def save_run_checkpoint(self, task_id: str, run: str, checkpoint: str) -> None:
+        """Keep the checkpoint of one agent run of a multi-agent task (in its own item, or in S3 when large); it
+        expires with the task's retention."""
+        now = self.now()
+        values: dict[str, Any] = {":now": {"N": str(now)}, ":expires": {"N": str(now + self.retention_seconds)}}
+        if len(checkpoint.encode()) > INLINE_LIMIT:
+            update = "SET checkpoint_s3_key = :key, updated_at = :now, expires_at = :expires REMOVE checkpoint_json"
+            values[":key"] = {"S": self._offload(f"checkpoints/{task_id}/{run}.json", checkpoint)}
+        else:
+            update = "SET checkpoint_json = :cp, updated_at = :now, expires_at = :expires REMOVE checkpoint_s3_key"
+            values[":cp"] = {"S": checkpoint}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": self.run_key(task_id, run)}},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+        )
+
+    def run_checkpoint(self, task_id: str, run: str) -> str | None:
+        """The last checkpoint :meth:`save_run_checkpoint` kept for this run, if any (one consistent read)."""
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": self.run_key(task_id, run)}}, ConsistentRead=True
+        ).get("Item")
+        return self._checkpoint(item) if item else None
+
     def get_checkpointed(self, task_id: str) -> tuple[TaskRecord | None, str | None]:
         """The task and its checkpoint in one consistent read (the checkpoint from S3 when it was offloaded)."""
         item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
