@@ -38,6 +38,7 @@ from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
     TASK_FIELDS,
     agent_loop,
+    check_within_retention,
     lambda_step,
     standard_state_machine,
     validate_workflow,
@@ -130,6 +131,9 @@ class ApprovalWorkflow(Construct):
         super().__init__(scope, construct_id)
         self.options = options = options or ApprovalOptions()
         options.validate()
+        check_within_retention(
+            "ApprovalOptions", execution_timeout=options.execution_timeout, retention_days=task_table.retention_days
+        )
         self.task_types = tuple(options.task_types)
         self.task_table = task_table
         self.event_bus = event_bus

@@ -27,6 +27,7 @@ from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
+    check_within_retention,
     lambda_step,
     standard_state_machine,
     task_failed,
@@ -332,6 +333,9 @@ class HierarchicalAgents(Construct):
         super().__init__(scope, construct_id)
         self.options = o = options or HierarchicalOptions()
         o.validate()
+        check_within_retention(
+            "HierarchicalOptions", execution_timeout=o.execution_timeout, retention_days=tasks.task_table.retention_days
+        )
         self.task_types = tuple(o.task_types)
         base = function_options or AgentFunctionOptions()
         self.function = AgentFunction(

@@ -31,7 +31,14 @@ from agentrail_constructs.request_models import request_model
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
-from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
+from agentrail_constructs.workflows import (
+    TASK_FIELDS,
+    agent_loop,
+    check_within_retention,
+    lambda_step,
+    standard_state_machine,
+    validate_workflow,
+)
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}\.?$")
 
@@ -89,6 +96,9 @@ class LongTaskWorkflow(Construct):
         super().__init__(scope, construct_id)
         self.options = options = options or LongTaskWorkflowOptions()
         options.validate()
+        check_within_retention(
+            "LongTaskWorkflowOptions", execution_timeout=options.execution_timeout, retention_days=task_table.retention_days
+        )
         self.task_types = tuple(options.task_types)
         self.step_function = AgentFunction(
             self,

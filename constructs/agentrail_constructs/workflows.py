@@ -55,6 +55,26 @@ def validate_workflow(
         raise ValueError("slice_steps must be between 1 and 100")
 
 
+def check_within_retention(owner: str, *, execution_timeout: Duration, retention_days: int) -> None:
+    """Refuse a workflow that may run longer than its task's record lives.
+
+    A task's record expires (TTL) ``retention_days`` after it was created unless it finishes first, so an
+    execution still running then would find its task, checkpoint and outbox gone. ``owner`` names the options.
+
+    Raises
+    ------
+    ValueError
+        When ``execution_timeout`` is longer than ``retention_days``, naming both fixes.
+    """
+    if execution_timeout.to_seconds() > retention_days * 86_400:
+        retention = f"{retention_days} day{'s' if retention_days != 1 else ''}"
+        raise ValueError(
+            f"{owner}.execution_timeout ({execution_timeout.to_human_string()}) is longer than the task table's retention "
+            f"({retention}): a task's record would expire while its execution still runs; raise "
+            "TaskTableOptions(retention=...) or lower execution_timeout"
+        )
+
+
 def lambda_step(
     scope: Construct,
     construct_id: str,

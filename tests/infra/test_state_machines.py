@@ -19,7 +19,7 @@ from aws_cdk import Duration
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions
+from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions, TaskTableOptions
 
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
@@ -111,7 +111,8 @@ def variants(synthesize: Any) -> dict[str, Any]:
 
     def longest_wait(stack: cdk.Stack) -> AsyncAgent:
         options = ApprovalOptions(decision_timeout=LONGEST_APPROVAL, execution_timeout=Duration.days(365))
-        return AsyncAgent(stack, "Agent", approval_options=options)
+        records = TaskTableOptions(retention=Duration.days(365))  # the task's record outlives the execution
+        return AsyncAgent(stack, "Agent", approval_options=options, task_table_options=records)
 
     def wide(stack: cdk.Stack) -> HierarchicalAgents:
         options = HierarchicalOptions(max_concurrency=7, execution_timeout=Duration.hours(6))
