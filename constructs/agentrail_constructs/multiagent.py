@@ -27,6 +27,7 @@ from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
+    RetryOptions,
     check_within_retention,
     lambda_step,
     standard_state_machine,
@@ -291,6 +292,9 @@ class HierarchicalOptions:
     """One plan, work, review or synthesize step. Default: 5 minutes."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
+    retries: RetryOptions = field(default_factory=RetryOptions)
+    """How each step retries transient failures (shorten it in tests run by a local Step Functions).
+    Default: ``RetryOptions()``: 2 s before Lambda's, 10 s before the model's, doubling, no cap."""
 
     def validate(self) -> None:
         if not 1 <= self.max_concurrency <= 1000:
@@ -304,6 +308,7 @@ class HierarchicalOptions:
             task_types=self.task_types,
             execution_timeout=self.execution_timeout,
             step_timeout=self.step_timeout,
+            retries=self.retries,
         )
 
 
@@ -359,7 +364,14 @@ class HierarchicalAgents(Construct):
 
         def invoke(name: str, payload: dict[str, object], result_path: str | None) -> sfn_tasks.LambdaInvoke:
             return lambda_step(
-                self, name, alias, payload=payload, payload_response_only=True, result_path=result_path, timeout=o.step_timeout
+                self,
+                name,
+                alias,
+                payload=payload,
+                payload_response_only=True,
+                result_path=result_path,
+                timeout=o.step_timeout,
+                retries=o.retries,
             )
 
         failed = task_failed(self)

@@ -33,6 +33,7 @@ from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
+    RetryOptions,
     agent_loop,
     check_within_retention,
     lambda_step,
@@ -58,6 +59,9 @@ class LongTaskWorkflowOptions:
     """Model calls per workflow step; the agent is checkpointed between steps. Default: 2."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Execution history logs (never execution data). Default: one month."""
+    retries: RetryOptions = field(default_factory=RetryOptions)
+    """How each step retries transient failures (shorten it in tests run by a local Step Functions).
+    Default: ``RetryOptions()``: 2 s before Lambda's, 10 s before the model's, doubling, no cap."""
 
     def validate(self) -> None:
         validate_workflow(
@@ -66,6 +70,7 @@ class LongTaskWorkflowOptions:
             execution_timeout=self.execution_timeout,
             step_timeout=self.step_timeout,
             slice_steps=self.slice_steps,
+            retries=self.retries,
         )
 
 
@@ -118,6 +123,7 @@ class LongTaskWorkflow(Construct):
                 result_selector={"done.$": "$.Payload.done", "status.$": "$.Payload.status"},
                 result_path="$.progress",
                 timeout=options.step_timeout,
+                retries=options.retries,
             )
 
         loop = agent_loop(self, invoke)

@@ -25,6 +25,7 @@ from agentrail_constructs import (
     LongTaskWorkflowOptions,
     MultiAgentOptions,
     MultiAgentSystem,
+    RetryOptions,
     SessionOptions,
     SessionTable,
     SessionTableOptions,
@@ -54,6 +55,7 @@ OPTIONS = [
     MultiAgentOptions,
     SpecialistOptions,
     HierarchicalOptions,
+    RetryOptions,
 ]
 
 
