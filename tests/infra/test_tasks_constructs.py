@@ -552,7 +552,9 @@ def test_a_long_task_workflow_on_an_existing_task_table_is_held_to_that_tables_r
     table = TaskTable(stack, "Tasks", table_options=TaskTableOptions(retention=Duration.days(1)))
 
     with pytest.raises(ValueError, match=r"execution_timeout \(2 days\) is longer than the task table's retention \(1 day\)"):
-        LongTaskWorkflow(stack, "LongTasks", task_table=table, options=LongTaskWorkflowOptions(execution_timeout=Duration.days(2)))
+        LongTaskWorkflow(
+            stack, "LongTasks", task_table=table, options=LongTaskWorkflowOptions(execution_timeout=Duration.days(2))
+        )
 
 
 def test_a_long_task_workflow_as_long_as_its_task_records_live_is_accepted(synthesize: Any) -> None:
