@@ -29,7 +29,10 @@ LAMBDA_TRANSIENT_ERRORS = (
 )
 #: Raised by the runtime when a model provider keeps throttling or is down; worth retrying later.
 MODEL_TRANSIENT_ERRORS = contract.MODEL_TRANSIENT_ERRORS
-#: Retries of Lambda's transient errors, and of the model's.
+#: Raised by the runtime when EventBridge refused a task's event; the event waits in the task's outbox, and a
+#: retry of the step publishes it.
+EVENT_TRANSIENT_ERRORS = (contract.TASK_EVENT_NOT_PUBLISHED_ERROR,)
+#: Retries of Lambda's (and the event bus's) transient errors, and of the model's.
 SERVICE_RETRY_ATTEMPTS = 6
 MODEL_RETRY_ATTEMPTS = 4
 #: Step Functions' bounds on a retrier's IntervalSeconds and MaxDelaySeconds.
@@ -45,8 +48,8 @@ TASK_FIELDS = {"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id"}
 
 @dataclass(frozen=True, kw_only=True)
 class RetryOptions:
-    """How each Lambda step of a workflow retries what is worth retrying: Lambda's transient errors (up to 6
-    retries), the model's throttling and outages (up to 4).
+    """How each Lambda step of a workflow retries what is worth retrying: Lambda's transient errors and a task
+    event the bus refused (up to 6 retries), the model's throttling and outages (up to 4).
 
     The n-th retry waits a random time (full jitter) up to ``interval * 2**(n - 1)``, capped at ``max_delay``.
     Shorten them in your tests: a workflow that Step Functions runs locally (moto, Step Functions Local) really
@@ -55,7 +58,7 @@ class RetryOptions:
     """
 
     service_interval: Duration = field(default_factory=lambda: Duration.seconds(2))
-    """Before the first retry of Lambda's transient errors (whole seconds). Default: 2 seconds."""
+    """Before the first retry of Lambda's transient errors or a refused task event (whole seconds). Default: 2 seconds."""
     model_interval: Duration = field(default_factory=lambda: Duration.seconds(10))
     """Before the first retry of the model's throttling or outage (whole seconds). Default: 10 seconds."""
     max_delay: Duration | None = None
@@ -132,10 +135,10 @@ def lambda_step(
 ) -> sfn_tasks.LambdaInvoke:
     """One invocation of ``function`` (pass the ``live`` alias) that ends after ``timeout``.
 
-    It retries Lambda's documented transient errors and throttling, then the
-    model's transient failures, each with full jitter, as ``retries`` (default:
-    ``RetryOptions()``) says; Step Functions' blanket service retries are off,
-    so nothing else is retried.
+    It retries Lambda's documented transient errors and throttling, and a task
+    event the bus refused, then the model's transient failures, each with full
+    jitter, as ``retries`` (default: ``RetryOptions()``) says; Step Functions'
+    blanket service retries are off, so nothing else is retried.
     """
     retries = retries or RetryOptions()
     task = sfn_tasks.LambdaInvoke(
@@ -151,7 +154,7 @@ def lambda_step(
         task_timeout=sfn.Timeout.duration(timeout),
     )
     task.add_retry(
-        errors=list(LAMBDA_TRANSIENT_ERRORS),
+        errors=[*LAMBDA_TRANSIENT_ERRORS, *EVENT_TRANSIENT_ERRORS],
         interval=retries.service_interval,
         max_attempts=SERVICE_RETRY_ATTEMPTS,
         backoff_rate=2,

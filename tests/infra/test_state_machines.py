@@ -185,6 +185,15 @@ def test_every_lambda_task_retries_lambdas_transient_errors_and_throttling(machi
     assert offenders == []
 
 
+def test_every_lambda_task_retries_a_task_event_the_bus_refused(machines: list[Machine]) -> None:
+    # The event waits in the task's outbox; a retry of the step finds the task finished and publishes it.
+    tasks = tasks_of(machines, is_lambda_task)
+
+    missing = [where for where, state in tasks if "TaskEventNotPublished" not in retried_errors(state)]
+
+    assert tasks and missing == []
+
+
 def retried_errors(state: dict[str, Any]) -> set[str]:
     return {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
 
