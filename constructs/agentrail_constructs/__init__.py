@@ -29,6 +29,7 @@ from agentrail_constructs.stacks import (
 from agentrail_constructs.stateless import StatelessAgent
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflow, LongTaskWorkflowOptions
+from agentrail_constructs.workflows import RetryOptions
 
 __all__ = [
     "PATTERN_STACKS",
@@ -53,6 +54,7 @@ __all__ = [
     "MultiAgentSystem",
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",
+    "RetryOptions",
     "RuntimeLayer",
     "SecurityBaseline",
     "SecurityBaselineOptions",

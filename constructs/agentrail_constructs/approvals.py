@@ -37,7 +37,9 @@ from agentrail_constructs.task_table import TaskTable
 from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
     TASK_FIELDS,
+    RetryOptions,
     agent_loop,
+    check_within_retention,
     lambda_step,
     standard_state_machine,
     validate_workflow,
@@ -80,6 +82,9 @@ class ApprovalOptions:
     """Model calls per workflow step. Default: 2."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
+    retries: RetryOptions = field(default_factory=RetryOptions)
+    """How each step retries transient failures (shorten it in tests run by a local Step Functions).
+    Default: ``RetryOptions()``: 2 s before Lambda's, 10 s before the model's, doubling, no cap."""
 
     def validate(self) -> None:
         validate_workflow(
@@ -88,6 +93,7 @@ class ApprovalOptions:
             execution_timeout=self.execution_timeout,
             step_timeout=self.step_timeout,
             slice_steps=self.slice_steps,
+            retries=self.retries,
         )
         if not 1 <= self.decision_timeout.to_seconds() <= STANDARD_WORKFLOW_LIMIT.to_seconds():
             raise ValueError("decision_timeout must be between 1 second and the service's 1-year limit")
@@ -130,6 +136,9 @@ class ApprovalWorkflow(Construct):
         super().__init__(scope, construct_id)
         self.options = options = options or ApprovalOptions()
         options.validate()
+        check_within_retention(
+            "ApprovalOptions", execution_timeout=options.execution_timeout, retention_days=task_table.retention_days
+        )
         self.task_types = tuple(options.task_types)
         self.task_table = task_table
         self.event_bus = event_bus
@@ -298,6 +307,7 @@ class ApprovalWorkflow(Construct):
                 result_selector=selector,
                 result_path=result_path,
                 timeout=o.step_timeout,
+                retries=o.retries,
             )
 
         def wait_for_decision(name: str, level: int) -> sfn_tasks.LambdaInvoke:
@@ -309,6 +319,7 @@ class ApprovalWorkflow(Construct):
                 payload={"action": "request_approval", "level": level, **TASK_FIELDS, "task_token": sfn.JsonPath.task_token},
                 result_path="$.decision",
                 timeout=o.decision_timeout,
+                retries=o.retries,
             )
 
         decision_selector = {

@@ -27,6 +27,8 @@ from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
+    RetryOptions,
+    check_within_retention,
     lambda_step,
     standard_state_machine,
     task_failed,
@@ -293,6 +295,9 @@ class HierarchicalOptions:
     """One plan, work, review or synthesize step. Default: 5 minutes."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
+    retries: RetryOptions = field(default_factory=RetryOptions)
+    """How each step retries transient failures (shorten it in tests run by a local Step Functions).
+    Default: ``RetryOptions()``: 2 s before Lambda's, 10 s before the model's, doubling, no cap."""
 
     def validate(self) -> None:
         if not 1 <= self.max_concurrency <= 1000:
@@ -306,6 +311,7 @@ class HierarchicalOptions:
             task_types=self.task_types,
             execution_timeout=self.execution_timeout,
             step_timeout=self.step_timeout,
+            retries=self.retries,
         )
 
 
@@ -335,6 +341,9 @@ class HierarchicalAgents(Construct):
         super().__init__(scope, construct_id)
         self.options = o = options or HierarchicalOptions()
         o.validate()
+        check_within_retention(
+            "HierarchicalOptions", execution_timeout=o.execution_timeout, retention_days=tasks.task_table.retention_days
+        )
         self.task_types = tuple(o.task_types)
         base = function_options or AgentFunctionOptions()
         self.function = AgentFunction(
@@ -356,9 +365,19 @@ class HierarchicalAgents(Construct):
         o = self.options
         alias = self.function.alias
 
-        def invoke(name: str, payload: dict[str, object], result_path: str | None) -> sfn_tasks.LambdaInvoke:
+        def invoke(
+            name: str, payload: dict[str, object], result_path: str | None, *, retry_task_events: bool = True
+        ) -> sfn_tasks.LambdaInvoke:
             return lambda_step(
-                self, name, alias, payload=payload, payload_response_only=True, result_path=result_path, timeout=o.step_timeout
+                self,
+                name,
+                alias,
+                payload=payload,
+                payload_response_only=True,
+                result_path=result_path,
+                timeout=o.step_timeout,
+                retries=o.retries,
+                retry_task_events=retry_task_events,
             )
 
         failed = task_failed(self)
@@ -382,8 +401,13 @@ class HierarchicalAgents(Construct):
         fan_out.item_processor(work)
         self.fan_out = fan_out
         review = invoke("Review", {"action": "review", **TASK_FIELDS, "round.$": "$.review.round"}, "$.review")
+        # Run again, the supervisor's synthesize finds the task finished and returns without publishing its pending
+        # event: a refused event goes to MarkFailed instead, whose retries publish it.
         synthesize = invoke(
-            "Synthesize", {"action": "synthesize", **TASK_FIELDS, "budget_exceeded.$": "$.review.budget_exceeded"}, "$.outcome"
+            "Synthesize",
+            {"action": "synthesize", **TASK_FIELDS, "budget_exceeded.$": "$.review.budget_exceeded"},
+            "$.outcome",
+            retry_task_events=False,
         )
         synthesize.next(sfn.Succeed(self, "Finished"))
         start_review = sfn.Pass(

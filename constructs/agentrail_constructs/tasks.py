@@ -32,7 +32,15 @@ from agentrail_constructs.security import grant_key_to_service
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
-from agentrail_constructs.workflows import TASK_FIELDS, agent_loop, lambda_step, standard_state_machine, validate_workflow
+from agentrail_constructs.workflows import (
+    TASK_FIELDS,
+    RetryOptions,
+    agent_loop,
+    check_within_retention,
+    lambda_step,
+    standard_state_machine,
+    validate_workflow,
+)
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}\.?$")
 
@@ -52,6 +60,9 @@ class LongTaskWorkflowOptions:
     """Model calls per workflow step; the agent is checkpointed between steps. Default: 2."""
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Execution history logs (never execution data). Default: one month."""
+    retries: RetryOptions = field(default_factory=RetryOptions)
+    """How each step retries transient failures (shorten it in tests run by a local Step Functions).
+    Default: ``RetryOptions()``: 2 s before Lambda's, 10 s before the model's, doubling, no cap."""
 
     def validate(self) -> None:
         validate_workflow(
@@ -60,6 +71,7 @@ class LongTaskWorkflowOptions:
             execution_timeout=self.execution_timeout,
             step_timeout=self.step_timeout,
             slice_steps=self.slice_steps,
+            retries=self.retries,
         )
 
 
@@ -90,6 +102,9 @@ class LongTaskWorkflow(Construct):
         super().__init__(scope, construct_id)
         self.options = options = options or LongTaskWorkflowOptions()
         options.validate()
+        check_within_retention(
+            "LongTaskWorkflowOptions", execution_timeout=options.execution_timeout, retention_days=task_table.retention_days
+        )
         self.task_types = tuple(options.task_types)
         self.step_function = AgentFunction(
             self,
@@ -109,6 +124,7 @@ class LongTaskWorkflow(Construct):
                 result_selector={"done.$": "$.Payload.done", "status.$": "$.Payload.status"},
                 result_path="$.progress",
                 timeout=options.step_timeout,
+                retries=options.retries,
             )
 
         loop = agent_loop(self, invoke)

@@ -4,6 +4,7 @@ Lambda step with its retries, and a traced Standard state machine whose logs nev
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from aws_cdk import Duration
@@ -28,12 +29,53 @@ LAMBDA_TRANSIENT_ERRORS = (
 )
 #: Raised by the runtime when a model provider keeps throttling or is down; worth retrying later.
 MODEL_TRANSIENT_ERRORS = contract.MODEL_TRANSIENT_ERRORS
+#: Raised by the runtime when EventBridge refused a task's event; the event waits in the task's outbox, and a
+#: retry of the step publishes it.
+EVENT_TRANSIENT_ERRORS = (contract.TASK_EVENT_NOT_PUBLISHED_ERROR,)
+#: Retries of Lambda's (and the event bus's) transient errors, and of the model's.
+SERVICE_RETRY_ATTEMPTS = 6
+MODEL_RETRY_ATTEMPTS = 4
+#: Step Functions' bounds on a retrier's IntervalSeconds and MaxDelaySeconds.
+RETRY_INTERVAL_LIMIT = 99_999_999
+RETRY_MAX_DELAY_LIMIT = 31_622_401
 #: A Standard execution ends at one year whatever its TimeoutSeconds says, and that end cannot be caught.
 STANDARD_WORKFLOW_LIMIT = Duration.days(365)
 #: Lambda's maximum timeout: one workflow step is one invocation.
 LAMBDA_TIMEOUT_LIMIT = Duration.minutes(15)
 #: What every step is told: the task, and the correlation id its logs carry.
 TASK_FIELDS = {"task_id.$": "$.task_id", "correlation_id.$": "$.correlation_id"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryOptions:
+    """How each Lambda step of a workflow retries what is worth retrying: Lambda's transient errors and a task
+    event the bus refused (up to 6 retries), the model's throttling and outages (up to 4).
+
+    The n-th retry waits a random time (full jitter) up to ``interval * 2**(n - 1)``, capped at ``max_delay``.
+    Shorten them in your tests: a workflow that Step Functions runs locally (moto, Step Functions Local) really
+    sleeps between retries. ``RetryOptions(service_interval=Duration.seconds(1), model_interval=Duration.seconds(1),
+    max_delay=Duration.seconds(1))`` keeps every wait under a second.
+    """
+
+    service_interval: Duration = field(default_factory=lambda: Duration.seconds(2))
+    """Before the first retry of Lambda's transient errors or a refused task event (whole seconds). Default: 2 seconds."""
+    model_interval: Duration = field(default_factory=lambda: Duration.seconds(10))
+    """Before the first retry of the model's throttling or outage (whole seconds). Default: 10 seconds."""
+    max_delay: Duration | None = None
+    """The longest any one wait may grow to (whole seconds). Default: none, the waits double each retry."""
+
+    def validate(self, owner: str) -> None:
+        """Step Functions' bounds, in whole seconds; messages name ``owner``'s option."""
+        for name, value, limit in (
+            ("service_interval", self.service_interval, RETRY_INTERVAL_LIMIT),
+            ("model_interval", self.model_interval, RETRY_INTERVAL_LIMIT),
+            ("max_delay", self.max_delay, RETRY_MAX_DELAY_LIMIT),
+        ):
+            if value is None:
+                continue
+            seconds = value.to_seconds(integral=False)
+            if seconds != int(seconds) or not 1 <= seconds <= limit:
+                raise ValueError(f"{owner}.retries.{name} must be a whole number of seconds between 1 and {limit}")
 
 
 def validate_workflow(
@@ -43,8 +85,11 @@ def validate_workflow(
     execution_timeout: Duration,
     step_timeout: Duration,
     slice_steps: int | None = None,
+    retries: RetryOptions | None = None,
 ) -> None:
     """The limits every agent workflow shares; messages name ``owner``'s option."""
+    if retries is not None:
+        retries.validate(owner)
     if not task_types:
         raise ValueError(f"{owner}.task_types must name at least one task type")
     if step_timeout.to_seconds() > LAMBDA_TIMEOUT_LIMIT.to_seconds():
@@ -53,6 +98,26 @@ def validate_workflow(
         raise ValueError("execution_timeout cannot exceed a Standard workflow's 1-year limit")
     if slice_steps is not None and not 1 <= slice_steps <= 100:
         raise ValueError("slice_steps must be between 1 and 100")
+
+
+def check_within_retention(owner: str, *, execution_timeout: Duration, retention_days: int) -> None:
+    """Refuse a workflow that may run longer than its task's record lives.
+
+    A task's record expires (TTL) ``retention_days`` after it was created unless it finishes first, so an
+    execution still running then would find its task, checkpoint and outbox gone. ``owner`` names the options.
+
+    Raises
+    ------
+    ValueError
+        When ``execution_timeout`` is longer than ``retention_days``, naming both fixes.
+    """
+    if execution_timeout.to_seconds() > retention_days * 86_400:
+        retention = f"{retention_days} day{'s' if retention_days != 1 else ''}"
+        raise ValueError(
+            f"{owner}.execution_timeout ({execution_timeout.to_human_string()}) is longer than the task table's retention "
+            f"({retention}): a task's record would expire while its execution still runs; raise "
+            "TaskTableOptions(retention=...) or lower execution_timeout"
+        )
 
 
 def lambda_step(
@@ -66,13 +131,20 @@ def lambda_step(
     result_selector: Mapping[str, str] | None = None,
     payload_response_only: bool = False,
     integration_pattern: sfn.IntegrationPattern | None = None,
+    retries: RetryOptions | None = None,
+    retry_task_events: bool = True,
 ) -> sfn_tasks.LambdaInvoke:
     """One invocation of ``function`` (pass the ``live`` alias) that ends after ``timeout``.
 
-    It retries Lambda's documented transient errors and throttling, then the
-    model's transient failures, each with full jitter; Step Functions' blanket
-    service retries are off, so nothing else is retried.
+    It retries Lambda's documented transient errors and throttling, and a task
+    event the bus refused, then the model's transient failures, each with full
+    jitter, as ``retries`` (default: ``RetryOptions()``) says; Step Functions'
+    blanket service retries are off, so nothing else is retried.
+
+    Pass ``retry_task_events=False`` for a step whose function, run again, would not publish a finished task's
+    pending event: the refusal then goes to the step's catch (``MarkFailed`` publishes it).
     """
+    retries = retries or RetryOptions()
     task = sfn_tasks.LambdaInvoke(
         scope,
         construct_id,
@@ -86,17 +158,19 @@ def lambda_step(
         task_timeout=sfn.Timeout.duration(timeout),
     )
     task.add_retry(
-        errors=list(LAMBDA_TRANSIENT_ERRORS),
-        interval=Duration.seconds(2),
-        max_attempts=6,
+        errors=[*LAMBDA_TRANSIENT_ERRORS, *(EVENT_TRANSIENT_ERRORS if retry_task_events else ())],
+        interval=retries.service_interval,
+        max_attempts=SERVICE_RETRY_ATTEMPTS,
         backoff_rate=2,
+        max_delay=retries.max_delay,
         jitter_strategy=sfn.JitterType.FULL,
     )
     task.add_retry(
         errors=list(MODEL_TRANSIENT_ERRORS),
-        interval=Duration.seconds(10),
-        max_attempts=4,
+        interval=retries.model_interval,
+        max_attempts=MODEL_RETRY_ATTEMPTS,
         backoff_rate=2,
+        max_delay=retries.max_delay,
         jitter_strategy=sfn.JitterType.FULL,
     )
     return task

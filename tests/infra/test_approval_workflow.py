@@ -375,3 +375,34 @@ def test_callers_that_assumed_a_role_are_the_role_unless_the_api_identifies_them
 
     assert "AGENT_IAM_IDENTITY" not in default.environment(default.stack.agent.agent_function)
     assert RuntimeSettings().iam_identity == "session"
+
+
+def test_an_approval_workflow_that_may_run_longer_than_its_task_records_live_fails_synth_naming_the_fix(
+    stack: cdk.Stack,
+) -> None:
+    # The default execution_timeout (30 days) against records kept a week: a task waiting for its approver
+    # would lose its record, and with it its checkpoint, before the workflow ends.
+    with pytest.raises(
+        ValueError,
+        match=r"ApprovalOptions.execution_timeout \(30 days\) is longer than the task table's retention \(7 days\)"
+        r".*raise TaskTableOptions\(retention=\.\.\.\) or lower execution_timeout",
+    ):
+        AsyncAgent(
+            stack,
+            "Agent",
+            task_table_options=TaskTableOptions(retention=Duration.days(7)),
+            approval_options=ApprovalOptions(),
+        )
+
+
+def test_an_approval_workflow_as_long_as_its_task_records_live_is_accepted(synthesize: Any) -> None:
+    options = ApprovalOptions(decision_timeout=Duration.days(364), execution_timeout=Duration.days(365))
+
+    def build(stack: cdk.Stack) -> AsyncAgent:
+        return AsyncAgent(
+            stack, "Agent", task_table_options=TaskTableOptions(retention=Duration.days(365)), approval_options=options
+        )
+
+    agent, _ = synthesize(build)
+
+    assert agent.approval_workflow is not None

@@ -16,6 +16,7 @@ from agentrail_constructs import (
     MultiAgentOptions,
     MultiAgentSystem,
     SpecialistOptions,
+    TaskTableOptions,
 )
 
 QUEUE_SEND = "sqs:SendMessage"
@@ -340,3 +341,14 @@ def test_hierarchy_validates_its_options(stack: cdk.Stack) -> None:
         HierarchicalAgents(
             stack, "Supervisor", tasks=AsyncAgent(stack, "Tasks"), options=HierarchicalOptions(max_review_rounds=9)
         )
+
+
+def test_a_hierarchy_that_may_run_longer_than_its_task_records_live_fails_synth_naming_the_fix(stack: cdk.Stack) -> None:
+    tasks = AsyncAgent(stack, "Tasks", task_table_options=TaskTableOptions(retention=Duration.days(1)))
+
+    with pytest.raises(
+        ValueError,
+        match=r"HierarchicalOptions.execution_timeout \(3 days\) is longer than the task table's retention \(1 day\)"
+        r".*raise TaskTableOptions\(retention=\.\.\.\) or lower execution_timeout",
+    ):
+        HierarchicalAgents(stack, "Supervisor", tasks=tasks, options=HierarchicalOptions(execution_timeout=Duration.days(3)))

@@ -19,7 +19,15 @@ from aws_cdk import Duration
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from agentrail_constructs import ApprovalOptions, AsyncAgent, HierarchicalAgents, HierarchicalOptions
+from agentrail_constructs import (
+    ApprovalOptions,
+    AsyncAgent,
+    HierarchicalAgents,
+    HierarchicalOptions,
+    LongTaskWorkflowOptions,
+    RetryOptions,
+    TaskTableOptions,
+)
 
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
@@ -111,7 +119,8 @@ def variants(synthesize: Any) -> dict[str, Any]:
 
     def longest_wait(stack: cdk.Stack) -> AsyncAgent:
         options = ApprovalOptions(decision_timeout=LONGEST_APPROVAL, execution_timeout=Duration.days(365))
-        return AsyncAgent(stack, "Agent", approval_options=options)
+        records = TaskTableOptions(retention=Duration.days(365))  # the task's record outlives the execution
+        return AsyncAgent(stack, "Agent", approval_options=options, task_table_options=records)
 
     def wide(stack: cdk.Stack) -> HierarchicalAgents:
         options = HierarchicalOptions(max_concurrency=7, execution_timeout=Duration.hours(6))
@@ -174,6 +183,105 @@ def test_every_lambda_task_retries_lambdas_transient_errors_and_throttling(machi
 
     assert len(tasks) >= 20
     assert offenders == []
+
+
+def test_every_lambda_task_retries_a_task_event_the_bus_refused_but_the_supervisors_synthesis(
+    machines: list[Machine],
+) -> None:
+    # The event waits in the task's outbox; a retry of the step finds the task finished and publishes it. The
+    # supervisor's synthesis, run again, would not: its refusal is caught by MarkFailed, which publishes it.
+    tasks = tasks_of(machines, is_lambda_task)
+
+    missing = [where for where, state in tasks if "TaskEventNotPublished" not in retried_errors(state)]
+
+    assert tasks
+    assert missing == [m.name + "/Synthesize" for m in machines if "Synthesize" in m.asl["States"]]
+    assert all("States.ALL" in caught(state) for where, state in tasks if where in missing)
+
+
+def retried_errors(state: dict[str, Any]) -> set[str]:
+    return {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+
+
+def retry_waits(state: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """``(first error, IntervalSeconds, MaxAttempts, BackoffRate, MaxDelaySeconds, JitterStrategy)`` of each retrier."""
+    return [
+        (
+            r["ErrorEquals"][0],
+            r["IntervalSeconds"],
+            r["MaxAttempts"],
+            r["BackoffRate"],
+            r.get("MaxDelaySeconds"),
+            r["JitterStrategy"],
+        )
+        for r in state["Retry"]
+    ]
+
+
+def test_retries_wait_2_seconds_for_lambda_and_10_for_the_model_at_first_doubling_without_a_cap_by_default(
+    pattern_stacks: dict[str, Any],
+) -> None:
+    tasks = tasks_of(
+        machines_of("async", pattern_stacks["async"]) + machines_of("h", pattern_stacks["hierarchical"]), is_lambda_task
+    )
+
+    waits = {where: retry_waits(state) for where, state in tasks}
+
+    default = [
+        ("Lambda.ClientExecutionTimeoutException", 2, 6, 2, None, "FULL"),
+        ("ModelThrottledError", 10, 4, 2, None, "FULL"),
+    ]
+    assert len(waits) >= 10
+    assert {where: w for where, w in waits.items() if w != default} == {}
+
+
+def short_retries() -> RetryOptions:
+    return RetryOptions(service_interval=Duration.seconds(3), model_interval=Duration.seconds(5), max_delay=Duration.seconds(7))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda stack: AsyncAgent(stack, "Agent", long_task_options=LongTaskWorkflowOptions(retries=short_retries())),
+        lambda stack: AsyncAgent(stack, "Agent", approval_options=ApprovalOptions(retries=short_retries())),
+        lambda stack: HierarchicalAgents(
+            stack, "Supervisor", tasks=AsyncAgent(stack, "Tasks"), options=HierarchicalOptions(retries=short_retries())
+        ),
+    ],
+    ids=["long", "approvals", "hierarchical"],
+)
+def test_retry_options_set_the_first_wait_and_the_cap_of_every_lambda_steps_retries(synthesize: Any, build: Any) -> None:
+    _, synth = synthesize(build)
+
+    tasks = tasks_of(machines_of("short", synth), is_lambda_task)
+
+    expected = [
+        ("Lambda.ClientExecutionTimeoutException", 3, 6, 2, 7, "FULL"),
+        ("ModelThrottledError", 5, 4, 2, 7, "FULL"),
+    ]
+    assert tasks and {where: retry_waits(state) for where, state in tasks} == {where: expected for where, _ in tasks}
+
+
+@pytest.mark.parametrize(
+    ("retries", "problem"),
+    [
+        (RetryOptions(service_interval=Duration.seconds(0)), r"retries.service_interval must be a whole number of seconds"),
+        (RetryOptions(model_interval=Duration.millis(1500)), r"retries.model_interval must be a whole number of seconds"),
+        (
+            RetryOptions(max_delay=Duration.days(367)),
+            r"retries.max_delay must be a whole number of seconds between 1 and 31622401",
+        ),
+    ],
+    ids=["no-wait", "fraction", "beyond-the-service-limit"],
+)
+def test_retry_waits_that_step_functions_would_refuse_are_refused_at_synth(retries: RetryOptions, problem: str) -> None:
+    for options in (
+        LongTaskWorkflowOptions(retries=retries),
+        ApprovalOptions(retries=retries),
+        HierarchicalOptions(retries=retries),
+    ):
+        with pytest.raises(ValueError, match=f"{type(options).__name__}.{problem}"):
+            options.validate()
 
 
 def test_every_lambda_task_catches_all_errors_into_the_failure_path(machines: list[Machine]) -> None:

@@ -14,6 +14,7 @@ from agentrail_constructs import (
     ApprovalOptions,
     AsyncAgent,
     AsyncOptions,
+    LongTaskWorkflow,
     LongTaskWorkflowOptions,
     TaskTable,
     TaskTableOptions,
@@ -532,3 +533,50 @@ def test_slice_steps_outside_1_to_100_is_refused(slice_steps: int) -> None:
 def test_long_task_workflow_validates_its_options(stack: cdk.Stack) -> None:
     with pytest.raises(ValueError, match="slice_steps"):
         AsyncAgent(stack, "Agent", long_task_options=LongTaskWorkflowOptions(slice_steps=0))
+
+
+# -- a workflow never outlives its task's record -----------------------------------------------
+
+
+def test_a_long_task_workflow_that_may_run_longer_than_its_task_records_live_fails_synth_naming_the_fix(
+    stack: cdk.Stack,
+) -> None:
+    records_live_a_week = TaskTableOptions(retention=Duration.days(7))
+
+    with pytest.raises(
+        ValueError,
+        match=r"LongTaskWorkflowOptions.execution_timeout \(10 days\) is longer than the task table's retention \(7 days\)"
+        r".*raise TaskTableOptions\(retention=\.\.\.\) or lower execution_timeout",
+    ):
+        AsyncAgent(
+            stack,
+            "Agent",
+            task_table_options=records_live_a_week,
+            long_task_options=LongTaskWorkflowOptions(execution_timeout=Duration.days(10)),
+        )
+
+
+def test_a_long_task_workflow_on_an_existing_task_table_is_held_to_that_tables_retention(stack: cdk.Stack) -> None:
+    table = TaskTable(stack, "Tasks", table_options=TaskTableOptions(retention=Duration.days(1)))
+
+    with pytest.raises(ValueError, match=r"execution_timeout \(2 days\) is longer than the task table's retention \(1 day\)"):
+        LongTaskWorkflow(
+            stack, "LongTasks", task_table=table, options=LongTaskWorkflowOptions(execution_timeout=Duration.days(2))
+        )
+
+
+def test_a_long_task_workflow_as_long_as_its_task_records_live_is_accepted(synthesize: Any) -> None:
+    def build(stack: cdk.Stack) -> AsyncAgent:
+        return AsyncAgent(
+            stack,
+            "Agent",
+            task_table_options=TaskTableOptions(retention=Duration.days(7)),
+            long_task_options=LongTaskWorkflowOptions(execution_timeout=Duration.days(7)),
+        )
+
+    agent, synth = synthesize(build)
+
+    assert agent.workflow is not None
+    assert json.loads(synth.render(synth.properties(agent.workflow.state_machine)["DefinitionString"]))["TimeoutSeconds"] == (
+        7 * 86_400
+    )

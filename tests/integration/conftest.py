@@ -10,11 +10,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
 
 from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_event
 from agentrail_runtime.config import RuntimeSettings
@@ -24,6 +27,7 @@ from agentrail_runtime.models.registry import ModelSpec, parse_model_spec
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The caller of the shared API events (events/<pattern>/*.json), as principal_of names it.
 OWNER = "iam:arn:aws:iam::123456789012:role/agentrail-caller"
 
@@ -248,3 +252,199 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
         return _IMPORTED_HANDLERS[key]
 
     return load
+
+
+# -- workflows as the constructs render them, executed by moto's Step Functions ----------------
+
+#: Every Lambda task of the rendered workflows invokes this function (the step function's ``live`` alias).
+WORKFLOW_FUNCTION = "agentrail-workflow-steps"
+WORKFLOW_FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{WORKFLOW_FUNCTION}:live"
+#: moto whose Step Functions execute, and whose Lambda invocations :class:`WorkflowFunction` answers (no Docker).
+WORKFLOW_MOTO_CONFIG: Any = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
+
+
+def render_definition(template: Mapping[str, Any], definition: Any) -> str:
+    """A synthesized ``DefinitionString`` as ASL: pseudo parameters filled in, every Lambda alias is
+    :data:`WORKFLOW_FUNCTION_ARN`; any other reference is an error (the test would not know what it is)."""
+    pseudo = {
+        "AWS::Partition": "aws",
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+    def text(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        reference = part["Ref"]
+        if reference in pseudo:
+            return pseudo[reference]
+        if template["Resources"][reference]["Type"] == "AWS::Lambda::Alias":
+            return WORKFLOW_FUNCTION_ARN
+        raise AssertionError(f"the definition refers to {reference}, which the workflow tests do not provide")
+
+    if isinstance(definition, str):
+        return definition
+    separator, parts = definition["Fn::Join"]
+    return str(separator).join(text(part) for part in parts)
+
+
+@pytest.fixture(scope="session")
+def workflow_definitions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The ASL of the LongTaskWorkflow (``long``) and the ApprovalWorkflow (``reviewed``) as the constructs
+    synthesize them, with every retry wait under a second (``RetryOptions`` of 1 s, capped at 1 s), since moto
+    really sleeps between retries. Every Lambda task invokes :data:`WORKFLOW_FUNCTION_ARN`."""
+    # Imported here: the CDK (and its Node process) only for the tests that run rendered workflows.
+    import aws_cdk as cdk
+    from aws_cdk import Duration
+    from aws_cdk import aws_events as events
+
+    from agentrail_constructs import (
+        ApprovalOptions,
+        ApprovalWorkflow,
+        LongTaskWorkflow,
+        LongTaskWorkflowOptions,
+        RetryOptions,
+        TaskTable,
+    )
+
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("workflows")), context={**context, "aws:cdk:bundling-stacks": []})
+    stack = cdk.Stack(app, "Workflows", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    table, bus = TaskTable(stack, "Tasks"), events.EventBus(stack, "Bus")
+    second = Duration.seconds(1)
+    retries = RetryOptions(service_interval=second, model_interval=second, max_delay=second)
+    workflows = {
+        "long": LongTaskWorkflow(
+            stack, "LongTasks", task_table=table, event_bus=bus, options=LongTaskWorkflowOptions(retries=retries)
+        ),
+        "reviewed": ApprovalWorkflow(
+            stack, "Approvals", task_table=table, event_bus=bus, options=ApprovalOptions(retries=retries)
+        ),
+    }
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    return {
+        name: render_definition(
+            template,
+            template["Resources"][stack.get_logical_id(workflow.state_machine.node.default_child)]["Properties"][
+                "DefinitionString"
+            ],
+        )
+        for name, workflow in workflows.items()
+    }
+
+
+class InvocationLost(BaseException):
+    """Raised by a test's code when the host running the invocation dies before answering (after the tool ran):
+    Lambda answers the caller with a 500 ``ServiceException``, which Step Functions names ``Lambda.ServiceException``."""
+
+
+@pytest.fixture
+def invocation_lost() -> type[InvocationLost]:
+    """See :class:`InvocationLost`."""
+    return InvocationLost
+
+
+class LambdaServiceException(JsonRESTError):
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ServiceException", message)
+
+
+@dataclass
+class Invocation:
+    """One invocation of the workflow function: its event, and what it answered (``error``: the error Step Functions saw)."""
+
+    event: dict[str, Any]
+    answer: Any = None
+    error: str | None = None
+
+
+@dataclass
+class WorkflowFunction:
+    """The workflow function as moto's Lambda runs it for Step Functions: ``handle(event)`` in this process.
+
+    An exception becomes a function error whose ``errorType`` is its class name, as Lambda's Python runtime
+    reports it; :class:`InvocationLost` becomes a Lambda service error.
+    """
+
+    handle: Callable[[dict[str, Any]], Any]
+    invocations: list[Invocation] = field(default_factory=list)
+
+    def invoke(self, body: Any, response_headers: dict[str, Any]) -> bytes:
+        event = json.loads(body or b"{}")
+        try:
+            answer = self.handle(event)
+        except InvocationLost:
+            self.invocations.append(Invocation(event, error="Lambda.ServiceException"))
+            raise LambdaServiceException("the invocation's host failed") from None
+        except Exception as error:
+            self.invocations.append(Invocation(event, error=type(error).__name__))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+        self.invocations.append(Invocation(event, answer))
+        return json.dumps(answer).encode()
+
+    def errors(self, action: str) -> list[str | None]:
+        """The outcome of each invocation of ``action``, in order: the error, or ``None`` when it answered."""
+        return [i.error for i in self.invocations if i.event.get("action") == action]
+
+
+@pytest.fixture
+def workflow_function(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[dict[str, Any]], Any]], WorkflowFunction]:
+    """``workflow_function(handle)``: moto's invocations of :data:`WORKFLOW_FUNCTION` run ``handle`` (moto started
+    with :data:`WORKFLOW_MOTO_CONFIG`); every other function keeps moto's behaviour."""
+
+    def install(handle: Callable[[dict[str, Any]], Any]) -> WorkflowFunction:
+        function = WorkflowFunction(handle)
+        original = LambdaSimpleBackend.invoke
+
+        def invoke(
+            backend: LambdaSimpleBackend, name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+        ) -> Any:
+            if WORKFLOW_FUNCTION not in name:
+                return original(backend, name, qualifier, body, headers, response_headers)
+            return function.invoke(body, response_headers)
+
+        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        return function
+
+    return install
+
+
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution's history, oldest first."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def failures_in(history: list[dict[str, Any]], state: str) -> list[str]:
+    """The errors of the failed attempts (``TaskFailed``) of ``state``, in order, from an execution's history."""
+    failures, current = [], None
+    for event in history:
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+        elif "stateExitedEventDetails" in event:
+            current = None
+        elif event["type"] == "TaskFailed" and current == state:
+            failures.append(event["taskFailedEventDetails"]["error"])
+    return failures
+
+
+@pytest.fixture
+def history() -> Callable[[Any, str], list[dict[str, Any]]]:
+    """``history(sfn, execution_arn)``: see :func:`execution_history`."""
+    return execution_history
+
+
+@pytest.fixture
+def failures() -> Callable[[list[dict[str, Any]], str], list[str]]:
+    """``failures(history, state)``: see :func:`failures_in`."""
+    return failures_in

@@ -25,6 +25,7 @@ from agentrail_constructs import (
     LongTaskWorkflowOptions,
     MultiAgentOptions,
     MultiAgentSystem,
+    RetryOptions,
     SecurityBaseline,
     SecurityBaselineOptions,
     SessionOptions,
@@ -56,6 +57,7 @@ OPTIONS = [
     MultiAgentOptions,
     SpecialistOptions,
     HierarchicalOptions,
+    RetryOptions,
     SecurityBaselineOptions,
 ]
 

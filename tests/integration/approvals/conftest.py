@@ -144,9 +144,9 @@ class Aws:
             time.sleep(0.01)
         raise AssertionError("the execution sent no task token")
 
-    def execution_after_wait(self, execution_arn: str) -> dict[str, Any]:
+    def execution_after_wait(self, execution_arn: str, *, seconds: float = 10) -> dict[str, Any]:
         """The execution once it stopped running (moto runs it in a thread)."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             execution = self.sfn.describe_execution(executionArn=execution_arn)
             if execution["status"] != "RUNNING":
@@ -176,7 +176,8 @@ WAIT_FOR_DECISION = {
 
 @pytest.fixture
 def aws(task_event_capture) -> Iterator[Aws]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    # Lambda without Docker: the rendered workflows' Lambda tasks are answered in process (``workflow_function``).
+    with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(
             TableName=TASK_TABLE,

@@ -1,22 +1,26 @@
 """An approved tool with side effects runs once, however often the step that runs it is retried.
 
-The Resume step is retried by Step Functions (model throttling 4 times, Lambda errors 6 times) with the same
-input; each retry here is that same input handed to the workflow function again.
+The ApprovalWorkflow's definition, as the construct renders it (with retry waits under a second), runs in
+moto's Step Functions; its Lambda tasks run the workflow function in this process. After the decision, the
+Resume step runs the approved refund and then calls the model again: when that call is throttled (retried
+4 times) or the invocation is lost after the tool ran (a Lambda service error, retried up to 6 times), Step
+Functions runs Resume again with the same input, and the refund must not be issued again.
 """
 
 from __future__ import annotations
 
-import json
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from agentrail_runtime.models.base import ModelResponse, ModelThrottledError
 from agentrail_runtime.models.local import LocalModel
+from agentrail_runtime.tasks.service import TaskSubmission
 
-
-class ProcessDied(BaseException):
-    """The execution environment dying after the tool ran (timeout, out of memory): nothing catches it."""
+REFUND_REQUEST = "Please refund 150 USD for order A-1002"
+REQUESTER = "iam:arn:aws:iam::123456789012:role/agentrail-caller"
 
 
 class FailsAfterTheTool(LocalModel):
@@ -32,56 +36,71 @@ class FailsAfterTheTool(LocalModel):
         return super().converse(**request)
 
 
-def decision_received(aws, paused) -> dict:
-    """What SendTaskSuccess delivered to the waiting execution: the Resume step's input."""
-    return json.loads(aws.execution_after_wait(paused.execution_arn)["output"])["decision"]
+@dataclass
+class Running:
+    """A reviewed task whose execution of the rendered ApprovalWorkflow waits for a decision on its refund."""
+
+    approvals: Any
+    function: Any
+    task_id: str
+    execution_arn: str
+    approval_id: str
 
 
-def approved(deployment, api_event, aws, monkeypatch, agents_with, model):
+@pytest.fixture
+def waiting_for_approval(aws, deployment, workflow_definitions, workflow_function, monkeypatch) -> Running:
+    """Submit a ``reviewed`` task to the rendered ApprovalWorkflow and wait until it asks for approval."""
     approvals = deployment()
-    paused = approvals.pause()
-    assert approvals.call(api_event("decide-approve", approval_id=paused.approval_id)).status == 200
-    monkeypatch.setattr(approvals.tasks, "agents", agents_with(model))
-    resume = {"action": "resume", "task_id": paused.task_id, "decision": decision_received(aws, paused)}
-    return approvals, paused, resume
+    function = workflow_function(approvals.workflow.handle)
+    machine = aws.sfn.create_state_machine(
+        name="agentrail-approval-workflow",
+        definition=workflow_definitions["reviewed"],
+        roleArn="arn:aws:iam::123456789012:role/agentrail-approval-workflow",
+    )["stateMachineArn"]
+    monkeypatch.setitem(approvals.tasks.routes, "reviewed", machine)
+    task = approvals.tasks.submit(TaskSubmission(message=REFUND_REQUEST, task_type="reviewed"), owner=REQUESTER)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        requested = [i.answer for i in function.invocations if i.event["action"] == "request_approval" and i.answer]
+        if requested:
+            assert task.execution_arn is not None
+            return Running(approvals, function, task.task_id, task.execution_arn, requested[0]["approval_id"])
+        time.sleep(0.02)
+    raise AssertionError(f"the execution never asked for approval: {aws.sfn.describe_execution(executionArn=task.execution_arn)}")
 
 
-def test_an_approved_refund_followed_by_a_throttled_model_runs_once_through_every_retry_of_resume(
-    deployment, api_event, aws, monkeypatch, agents_with
+def test_an_approved_refund_followed_by_a_throttled_model_runs_once_through_the_resume_steps_four_retries(
+    aws, waiting_for_approval, api_event, agents_with, monkeypatch, history, failures
 ):
-    approvals, paused, resume = approved(
-        deployment,
-        api_event,
-        aws,
-        monkeypatch,
-        agents_with,
-        FailsAfterTheTool(ModelThrottledError("busy", model="local"), times=4),
-    )
+    run = waiting_for_approval
+    throttled_four_times = FailsAfterTheTool(ModelThrottledError("busy", model="local"), times=4)
+    monkeypatch.setattr(run.approvals.tasks, "agents", agents_with(throttled_four_times))
 
-    for _ in range(4):  # the Resume step's retries of ModelThrottledError
-        with pytest.raises(ModelThrottledError):
-            approvals.workflow.handle(resume)
-    finished = approvals.workflow.handle(resume)
+    decided = run.approvals.call(api_event("decide-approve", approval_id=run.approval_id))
+    execution = aws.execution_after_wait(run.execution_arn, seconds=30)
 
-    assert approvals.refunds == {"A-1002": 150.0}
-    assert finished["status"] == "succeeded"
-    task = approvals.task(paused.task_id)
-    refund_calls = [c.outcome for c in task.result.tool_calls if c.tool == "issue_refund"]
-    assert refund_calls == ["pending_approval", "success"]
+    assert decided.status == 200
+    assert execution["status"] == "SUCCEEDED", execution
+    assert failures(history(aws.sfn, run.execution_arn), "Resume") == ["ModelThrottledError"] * 4
+    assert run.function.errors("resume") == ["ModelThrottledError"] * 4 + [None]
+    assert run.approvals.refunds == {"A-1002": 150.0}
+    task = run.approvals.task(run.task_id)
+    assert task.status.value == "succeeded"
+    assert [c.outcome for c in task.result.tool_calls if c.tool == "issue_refund"] == ["pending_approval", "success"]
 
 
-def test_an_approved_refund_followed_by_a_crashed_function_runs_once_when_the_same_input_is_invoked_again(
-    deployment, api_event, aws, monkeypatch, agents_with
+def test_an_approved_refund_whose_invocation_is_lost_after_the_tool_runs_once_through_the_resume_steps_retry(
+    aws, waiting_for_approval, api_event, agents_with, monkeypatch, history, failures, invocation_lost
 ):
-    approvals, paused, resume = approved(
-        deployment, api_event, aws, monkeypatch, agents_with, FailsAfterTheTool(ProcessDied(), times=1)
-    )
-    with pytest.raises(ProcessDied):
-        approvals.workflow.handle(resume)
-    assert approvals.refunds == {"A-1002": 150.0}  # the tool ran before the crash
+    run = waiting_for_approval
+    monkeypatch.setattr(run.approvals.tasks, "agents", agents_with(FailsAfterTheTool(invocation_lost(), times=1)))
 
-    finished = approvals.workflow.handle(resume)  # Lambda's error, retried by the Resume step with the same input
+    decided = run.approvals.call(api_event("decide-approve", approval_id=run.approval_id))
+    execution = aws.execution_after_wait(run.execution_arn, seconds=30)
 
-    assert approvals.refunds == {"A-1002": 150.0}
-    assert finished["status"] == "succeeded"
-    assert '"refunded_usd": 150.0' in approvals.task(paused.task_id).result.answer
+    assert decided.status == 200
+    assert execution["status"] == "SUCCEEDED", execution
+    assert failures(history(aws.sfn, run.execution_arn), "Resume") == ["Lambda.ServiceException"]
+    assert run.function.errors("resume") == ["Lambda.ServiceException", None]
+    assert run.approvals.refunds == {"A-1002": 150.0}
+    assert '"refunded_usd": 150.0' in run.approvals.task(run.task_id).result.answer

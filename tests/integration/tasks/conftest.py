@@ -71,7 +71,9 @@ class Aws:
 
 @pytest.fixture
 def aws(task_event_capture) -> Iterator[Aws]:
-    with mock_aws():
+    # Step Functions that execute, and Lambda without Docker: a rendered workflow's Lambda tasks are answered in
+    # process (``workflow_function``).
+    with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
         for name, key, ttl in ((TASK_TABLE, "task_id", "expires_at"), (IDEMPOTENCY_TABLE, "id", "expiration")):
             dynamodb.create_table(

@@ -15,6 +15,7 @@ from agentrail_runtime.config import DependencyCheck
 from agentrail_runtime.health import dependency_check
 from agentrail_runtime.models.base import ModelConfigError, ModelThrottledError, ModelUnavailableError
 from agentrail_runtime.models.registry import PROVIDERS, parse_model_spec
+from agentrail_runtime.tasks.events import TaskEventNotPublished
 
 
 def test_the_contract_module_imports_nothing_but_the_standard_library() -> None:
@@ -32,7 +33,11 @@ def test_the_contract_module_imports_nothing_but_the_standard_library() -> None:
 
 @pytest.mark.parametrize(
     ("name", "exception"),
-    [(contract.MODEL_THROTTLED_ERROR, ModelThrottledError), (contract.MODEL_UNAVAILABLE_ERROR, ModelUnavailableError)],
+    [
+        (contract.MODEL_THROTTLED_ERROR, ModelThrottledError),
+        (contract.MODEL_UNAVAILABLE_ERROR, ModelUnavailableError),
+        (contract.TASK_EVENT_NOT_PUBLISHED_ERROR, TaskEventNotPublished),
+    ],
 )
 def test_each_exception_name_is_the_class_name_lambda_reports_as_error_type(name: str, exception: type) -> None:
     assert name == exception.__name__

@@ -28,6 +28,9 @@ MODEL_THROTTLED_ERROR = "ModelThrottledError"
 MODEL_UNAVAILABLE_ERROR = "ModelUnavailableError"
 #: The model's transient failures: worth retrying later.
 MODEL_TRANSIENT_ERRORS = (MODEL_THROTTLED_ERROR, MODEL_UNAVAILABLE_ERROR)
+#: EventBridge refused a task's event after its status was written: the event waits in the task's outbox, and a
+#: retry of the step (or a redelivery of the message) publishes it.
+TASK_EVENT_NOT_PUBLISHED_ERROR = "TaskEventNotPublished"
 
 
 def unknown_model_message(spec: str) -> str:
@@ -44,6 +47,7 @@ __all__ = [
     "MODEL_TRANSIENT_ERRORS",
     "MODEL_UNAVAILABLE_ERROR",
     "PROVIDERS",
+    "TASK_EVENT_NOT_PUBLISHED_ERROR",
     "HealthCheckKind",
     "unknown_model_message",
 ]

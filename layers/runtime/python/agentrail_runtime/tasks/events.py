@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.tasks.models import TaskRecord
 
@@ -30,6 +32,15 @@ def event_detail(record: TaskRecord) -> dict[str, Any]:
     }
 
 
+class TaskEventNotPublished(RuntimeError):
+    """EventBridge refused a task's event, or could not be reached.
+
+    The event stays in the task's outbox (``event_pending``): a retry of the workflow step (Step Functions
+    retries this error by name, ``contract.TASK_EVENT_NOT_PUBLISHED_ERROR``) or a redelivery of the queue's
+    message finds the task finished with its event pending, and publishes it.
+    """
+
+
 class TaskEvents:
     """Puts task events on the stack's EventBridge bus.
 
@@ -46,13 +57,19 @@ class TaskEvents:
         self.client = client
 
     def publish(self, detail_type: str, record: TaskRecord, extra: dict[str, Any] | None = None) -> None:
-        """Raises RuntimeError when EventBridge refuses the entry (it is then retried with the task)."""
+        """Raises :class:`TaskEventNotPublished` when EventBridge refuses the entry or the call fails (it is then
+        retried with the task)."""
         if self.bus_name is None:
             return
         detail = {**event_detail(record), **(extra or {})}
-        response = self.client.put_events(
-            Entries=[{"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": self.bus_name}]
-        )
+        try:
+            response = self.client.put_events(
+                Entries=[
+                    {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": self.bus_name}
+                ]
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise TaskEventNotPublished(f"EventBridge could not take the task event ({type(error).__name__})") from error
         if response.get("FailedEntryCount"):
             code = response["Entries"][0].get("ErrorCode", "unknown")
-            raise RuntimeError(f"EventBridge refused the task event ({code})")
+            raise TaskEventNotPublished(f"EventBridge refused the task event ({code})")

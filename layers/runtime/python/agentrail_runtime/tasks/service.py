@@ -201,10 +201,11 @@ class TaskService:
     def announce(self, record: TaskRecord) -> None:
         """Publish the event in the task's outbox (``event_pending``), then empty it.
 
-        The outbox is written with the final status, so an event is never lost: when ``PutEvents`` fails, the
-        error propagates, the delivery is retried, and the retry finds the task finished with its event still
-        pending and publishes it. A crash between ``PutEvents`` and emptying the outbox publishes it twice:
-        subscribers dedupe on ``task_id`` and ``status``.
+        The outbox is written with the final status, so an event is never lost: when ``PutEvents`` fails,
+        ``TaskEventNotPublished`` propagates, the delivery is retried (the queue redelivers the message; Step
+        Functions retries the workflow step, ``MarkFailed`` included, by the error's name), and the retry finds the
+        task finished with its event still pending and publishes it. A crash between ``PutEvents`` and emptying
+        the outbox publishes it twice: subscribers dedupe on ``task_id`` and ``status``.
         """
         if record.event_pending is None:
             return
