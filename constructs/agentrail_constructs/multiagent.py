@@ -365,9 +365,7 @@ class HierarchicalAgents(Construct):
         o = self.options
         alias = self.function.alias
 
-        def invoke(
-            name: str, payload: dict[str, object], result_path: str | None, *, retry_task_events: bool = True
-        ) -> sfn_tasks.LambdaInvoke:
+        def invoke(name: str, payload: dict[str, object], result_path: str | None) -> sfn_tasks.LambdaInvoke:
             return lambda_step(
                 self,
                 name,
@@ -377,7 +375,6 @@ class HierarchicalAgents(Construct):
                 result_path=result_path,
                 timeout=o.step_timeout,
                 retries=o.retries,
-                retry_task_events=retry_task_events,
             )
 
         failed = task_failed(self)
@@ -401,13 +398,10 @@ class HierarchicalAgents(Construct):
         fan_out.item_processor(work)
         self.fan_out = fan_out
         review = invoke("Review", {"action": "review", **TASK_FIELDS, "round.$": "$.review.round"}, "$.review")
-        # Run again, the supervisor's synthesize finds the task finished and returns without publishing its pending
-        # event: a refused event goes to MarkFailed instead, whose retries publish it.
         synthesize = invoke(
             "Synthesize",
             {"action": "synthesize", **TASK_FIELDS, "budget_exceeded.$": "$.review.budget_exceeded"},
             "$.outcome",
-            retry_task_events=False,
         )
         synthesize.next(sfn.Succeed(self, "Finished"))
         start_review = sfn.Pass(

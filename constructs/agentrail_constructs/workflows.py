@@ -132,7 +132,6 @@ def lambda_step(
     payload_response_only: bool = False,
     integration_pattern: sfn.IntegrationPattern | None = None,
     retries: RetryOptions | None = None,
-    retry_task_events: bool = True,
 ) -> sfn_tasks.LambdaInvoke:
     """One invocation of ``function`` (pass the ``live`` alias) that ends after ``timeout``.
 
@@ -140,9 +139,6 @@ def lambda_step(
     event the bus refused, then the model's transient failures, each with full
     jitter, as ``retries`` (default: ``RetryOptions()``) says; Step Functions'
     blanket service retries are off, so nothing else is retried.
-
-    Pass ``retry_task_events=False`` for a step whose function, run again, would not publish a finished task's
-    pending event: the refusal then goes to the step's catch (``MarkFailed`` publishes it).
     """
     retries = retries or RetryOptions()
     task = sfn_tasks.LambdaInvoke(
@@ -158,7 +154,7 @@ def lambda_step(
         task_timeout=sfn.Timeout.duration(timeout),
     )
     task.add_retry(
-        errors=[*LAMBDA_TRANSIENT_ERRORS, *(EVENT_TRANSIENT_ERRORS if retry_task_events else ())],
+        errors=[*LAMBDA_TRANSIENT_ERRORS, *EVENT_TRANSIENT_ERRORS],
         interval=retries.service_interval,
         max_attempts=SERVICE_RETRY_ATTEMPTS,
         backoff_rate=2,

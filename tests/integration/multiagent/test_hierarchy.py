@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 
+import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from agentrail_runtime.multiagent import SubtaskFailed
+from agentrail_runtime.tasks.events import TaskEventNotPublished
 
 # The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -222,3 +225,38 @@ def test_an_unknown_action_is_refused(supervisor, research_task, load_event, lam
 
     with pytest.raises(ValueError, match="unknown supervisor action"):
         handler(load_event("multiagent/plan.json") | {"action": "delete"}, lambda_context)
+
+
+def test_a_finished_event_the_bus_refused_is_published_once_by_the_synthesize_steps_retry(
+    supervisor, research_task, aws, load_event, lambda_context, monkeypatch
+):
+    # Given the supervisor's first PutEvents, the synthesis's Task Finished, refused (EventBridge unreachable),
+    module = supervisor()
+    events = boto3.client("events")
+    refused: list[str] = []
+
+    def refuse(**_: object) -> None:
+        if not refused:
+            refused.append("PutEvents")
+            raise EndpointConnectionError(endpoint_url="https://events.us-east-1.amazonaws.com")
+
+    events.meta.events.register("before-call.events.PutEvents", refuse)
+    monkeypatch.setattr(module.tasks.events, "client", events)
+    with pytest.raises(TaskEventNotPublished):
+        run_research(module.handler, load_event, lambda_context)
+    assert aws.task(research_task).status == "succeeded"
+    assert aws.task_events() == []
+
+    # when Step Functions retries the Synthesize step with the same input,
+    synthesize = load_event("multiagent/synthesize.json") | {"task_id": research_task, "budget_exceeded": False}
+    assert module.handler(synthesize, lambda_context) == {"task_id": research_task, "status": "succeeded"}
+    module.handler(synthesize, lambda_context)  # and once more: the outbox is empty now
+
+    # then the event the outbox kept is published, once.
+    [event] = aws.task_events()
+    assert (event["detail-type"], event["detail"]["task_id"], event["detail"]["status"]) == (
+        "Task Finished",
+        research_task,
+        "succeeded",
+    )
+    assert aws.task(research_task).event_pending is None

@@ -228,8 +228,12 @@ class SupervisorSteps:
 
     def synthesize(self, task_id: str, *, budget_exceeded: bool = False) -> dict[str, Any]:
         record = self.tasks.store.get(task_id)
-        if record is None or record.status in FINISHED:
-            return {"task_id": task_id, "status": record.status.value if record else "missing"}
+        if record is None:
+            return {"task_id": task_id, "status": "missing"}
+        if record.status in FINISHED:
+            # A retry of this step after the bus refused the event: the outbox still holds it.
+            self.tasks.announce(record)
+            return {"task_id": task_id, "status": record.status.value}
         subtasks = self.tasks.store.subtasks(task_id)
         done = [s for s in subtasks if s["status"] == "done"]
         over, remaining = self.spend_limit.check(record)
