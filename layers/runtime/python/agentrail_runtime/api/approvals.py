@@ -97,32 +97,34 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
     def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalView:
         return approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()).view()
 
-    if not approvals.settings.webhook_secret:
-        return  # no webhook groups: the route is neither served nor documented, as API Gateway has no such resource
+    if approvals.settings.webhook_secret:  # else neither served nor documented: API Gateway has no such resource
+        _add_webhook_route(app, approvals)
 
-        @app.post(
-            "/approvals/<approval_id>/webhook",
-            summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",
-            responses={
-                200: {"description": "Decided"},
-                **error_responses(
-                    "invalid_request",
-                    "invalid_signature",
-                    "approval_not_found",
-                    "not_an_approver",
-                    "self_approval",
-                    "already_decided",
-                    "approval_expired",
-                    "decision_not_delivered",
-                ),
-            },
-        )
-        def webhook(approval_id: ApprovalId) -> ApprovalView:
-            event = app.current_event
-            body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
-            signature = event.headers.get(SIGNATURE_HEADER)  # case-insensitive in Powertools v3
-            try:
-                return approvals.decide_by_webhook(approval_id, body, signature).view()
-            except ValidationError:
-                # Parsed only after the signature checks out, so it is not a RequestValidationError; never echo it.
-                raise ApiError(400, "invalid_request", "The signed body is not a valid decision.") from None
+
+def _add_webhook_route(app: AgentRestResolver, approvals: ApprovalService) -> None:
+    @app.post(
+        "/approvals/<approval_id>/webhook",
+        summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",
+        responses={
+            200: {"description": "Decided"},
+            **error_responses(
+                "invalid_request",
+                "invalid_signature",
+                "approval_not_found",
+                "not_an_approver",
+                "self_approval",
+                "already_decided",
+                "approval_expired",
+                "decision_not_delivered",
+            ),
+        },
+    )
+    def webhook(approval_id: ApprovalId) -> ApprovalView:
+        event = app.current_event
+        body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else (event.decoded_body or b"")
+        signature = event.headers.get(SIGNATURE_HEADER)  # case-insensitive in Powertools v3
+        try:
+            return approvals.decide_by_webhook(approval_id, body, signature).view()
+        except ValidationError:
+            # Parsed only after the signature checks out, so it is not a RequestValidationError; never echo it.
+            raise ApiError(400, "invalid_request", "The signed body is not a valid decision.") from None
