@@ -389,7 +389,7 @@ def _contract_responses(route: Route) -> dict[int, OpenAPIResponse]:
         if status not in responses:
             responses[status] = common
             continue
-        own = dict(responses[status])
+        own: OpenAPIResponse = {**responses[status]}
         extra = [line for line in common["description"].split("\n") if line not in own["description"]]
         own["description"] = "\n".join([own["description"], *extra])
         if "headers" in common:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +35,7 @@ class InvokeResponse(AgentRunOut):
     request_id: str = Field(description="API Gateway request id, also the correlation id in logs and traces.")
 
 
-def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> APIGatewayRestResolver:
+def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> AgentRestResolver:
     """Build the resolver. Dependencies are arguments so tests can pass their own."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
