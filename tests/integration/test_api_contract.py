@@ -189,3 +189,9 @@ def test_every_agent_api_refuses_an_http_api_event_and_an_sqs_batch_through_the_
         app.resolve({"Records": [{"eventSource": "aws:sqs"}]}, lambda_context)
 
     assert (answered["statusCode"], json.loads(answered["body"])["error"]) == (500, "unsupported_event")
+
+
+def test_sams_own_http_api_v2_event_to_the_rest_handler_is_a_clean_500_unsupported_event(load_event, lambda_context):
+    status, _, body = answer(load_event("sam/http-api-v2.json"), lambda_context)
+
+    assert (status, body["error"]) == (500, "unsupported_event")
