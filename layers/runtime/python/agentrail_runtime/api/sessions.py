@@ -109,7 +109,11 @@ class SessionOut(BaseModel):
 class StateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: dict[str, Any]
-    expected_version: int = Field(ge=0, strict=True, description="The version you read; a mismatch is refused with 409.")
+    expected_version: int = Field(
+        ge=0,
+        strict=True,
+        description="The version you read, as a JSON integer (3, not 3.0: refused with 400); a mismatch is refused with 409.",
+    )
 
 
 def create_sessions_app(
