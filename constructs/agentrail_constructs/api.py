@@ -15,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.security import baseline_for
 from agentrail_constructs.storage import log_group
@@ -182,6 +183,13 @@ _GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] 
 )
 
 
+def _retry_after(status: str | None, code: str) -> dict[str, str] | None:
+    """``Retry-After`` on the gateway answers the runtime's error contract says carry it (throttling)."""
+    if status is None or not contract.api_error(int(status), code).retry_after:
+        return None
+    return {"Retry-After": f"'{contract.THROTTLED_RETRY_AFTER_SECONDS}'"}
+
+
 class AgentApi(Construct):
     """A regional REST API whose every method is authenticated and validated.
 
@@ -231,6 +239,7 @@ class AgentApi(Construct):
                 f"Gateway{response_type.response_type}",
                 type=response_type,
                 status_code=status,
+                response_headers=_retry_after(status, code),
                 templates={"application/json": _ERROR_TEMPLATE % (code, message)},
             )
         self.authorizer: apigw.CognitoUserPoolsAuthorizer | None = None

@@ -26,7 +26,9 @@ class AppConfig:
     ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
     shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
     ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
-    ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened only), ``webhooks`` (true or false)."""
+    ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
+    ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
+    only), ``webhooks`` (true or false)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -35,6 +37,7 @@ class AppConfig:
     session_concurrency: str = "reject"
     approvers: tuple[str, ...] = ()
     approval_timeout_seconds: int | None = None
+    approval_webhook_groups: tuple[str, ...] = ()
     api_clients: tuple[str, ...] = ()
     single_tenant: bool = False
     security: str = "standard"
@@ -81,6 +84,7 @@ class AppConfig:
             session_concurrency=str(app.node.try_get_context("session_concurrency") or "reject"),
             approvers=tuple(p.strip() for p in str(app.node.try_get_context("approvers") or "").split(",") if p.strip()),
             approval_timeout_seconds=_positive_int(app.node.try_get_context("approval_timeout"), "approval_timeout"),
+            approval_webhook_groups=_names(app.node.try_get_context("approval_webhook_groups")),
             api_clients=api_clients,
             single_tenant=single_tenant == "true",
             security=security,
@@ -117,6 +121,8 @@ class AppConfig:
             approvals: dict[str, Any] = {"groups": {"approvers": list(self.approvers)}}
             if self.approval_timeout_seconds:
                 approvals["decision_timeout"] = Duration.seconds(self.approval_timeout_seconds)
+            if self.approval_webhook_groups:
+                approvals["webhook_groups"] = list(self.approval_webhook_groups)
             options["approval_options"] = ApprovalOptions(**approvals)
         return options
 
@@ -132,6 +138,10 @@ class AppConfig:
     def env(self) -> Environment:
         """The CLI's account and Region when it knows them; otherwise an environment-agnostic stack."""
         return Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(name.strip() for name in str(value or "").split(",") if name.strip())
 
 
 def _positive_int(value: object, key: str) -> int | None:

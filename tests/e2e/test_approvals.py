@@ -168,7 +168,7 @@ def test_the_task_token_never_appears_in_any_response(
 
 @pytest.fixture(scope="module")
 def short_timeout(start_local_mode: Callable[..., Any]) -> Any:
-    return start_local_mode("async", context={"approval_timeout": "3"})
+    return start_local_mode("async", context={"approval_timeout": "3", "approval_webhook_groups": "approvers"})
 
 
 def test_an_approval_that_times_out_is_rejected_automatically_and_expires(short_timeout: Any, wait_for_task: Waiter) -> None:
@@ -189,3 +189,14 @@ def test_an_approval_that_times_out_is_rejected_automatically_and_expires(short_
     status, entered = _workflow_states(short_timeout, task_id)
     assert status == "SUCCEEDED"
     assert entered[entered.index("RequestApproval") :] == ["RequestApproval", "ApplyTimeoutPolicy", "Resume", "Done?", "Finished"]
+
+
+def test_the_webhook_route_is_served_in_local_mode_when_the_app_has_webhook_groups(short_timeout: Any, local: Any) -> None:
+    approval_id = "c936f5d95235cfa5ffa25657ee0bd7e8"
+    with short_timeout.client("async") as configured, local.client("async") as default:
+        unsigned = {"decision": "approve", "approver": "alice@example.com"}
+        served = configured.request("POST", f"/approvals/{approval_id}/webhook", json=unsigned, authenticated=False)
+        absent = default.request("POST", f"/approvals/{approval_id}/webhook", json=unsigned, authenticated=False)
+
+    assert (served.status_code, served.json()["error"]) == (401, "invalid_signature")
+    assert (absent.status_code, absent.json()["error"]) == (403, "not_found_or_unauthenticated")

@@ -378,3 +378,19 @@ def test_gateway_error_is_json_in_the_handlers_shape_and_never_echoes_the_reques
     assert body["error"] == code
     assert body["request_id"] == "$context.requestId"
     assert set(body) == {"error", "message", "request_id"}
+
+
+def test_a_throttled_caller_is_told_when_to_retry_and_no_other_gateway_answer_claims_to_know(
+    stateless_template: Template,
+) -> None:
+    found = stateless_template.find_resources("AWS::ApiGateway::GatewayResponse")
+
+    retry_after = {
+        props["Properties"]["ResponseType"]: props["Properties"]
+        .get("ResponseParameters", {})
+        .get("gatewayresponse.header.Retry-After")
+        for props in found.values()
+    }
+
+    assert retry_after.pop("THROTTLED") == "'1'"
+    assert set(retry_after.values()) == {None}

@@ -11,6 +11,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 
 from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
+from agentrail_constructs.app_config import AppConfig
 
 #: What the framework's roles may do on the audit table: append (PutItem with attribute_not_exists) and read.
 AUDIT_ACTIONS = {"dynamodb:PutItem", "dynamodb:Query"}
@@ -406,3 +407,12 @@ def test_an_approval_workflow_as_long_as_its_task_records_live_is_accepted(synth
     agent, _ = synthesize(build)
 
     assert agent.approval_workflow is not None
+
+
+def test_the_apps_approval_webhook_groups_context_turns_on_webhook_decisions_and_their_route() -> None:
+    context = {"patterns": "async", "approval_webhook_groups": "approvers, finance"}
+    configured = AppConfig.from_context(cdk.App(context=context), ("async",)).stack_options("async")
+    default = AppConfig.from_context(cdk.App(context={"patterns": "async"}), ("async",)).stack_options("async")
+
+    assert list(configured["approval_options"].webhook_groups) == ["approvers", "finance"]
+    assert list(default["approval_options"].webhook_groups) == []

@@ -16,8 +16,10 @@ import sys
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, Draft202012Validator
 from pydantic import BaseModel, ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from agentrail_constructs.request_models import request_models
 from agentrail_runtime.api.gateway_models import openapi_documents, request_bodies
@@ -213,3 +215,36 @@ def test_the_constructs_read_the_runtime_contract_without_importing_the_runtime_
     # ...they still work, and the runtime package itself was never imported.
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == [r"^(local|(bedrock|openai):[\w.:/-]+)$", "False"]
+
+
+#: JSON Schema (2020-12, the OpenAPI document's dialect) counts 1.0 as an integer; draft-04 (API Gateway) and
+#: pydantic's strict int do not. The document says so in the field's description: both refuse it with 400.
+SPEC_CANNOT_TELL = {("StateUpdate", json.dumps({"data": {}, "expected_version": 1.0}))}
+
+
+@pytest.fixture(scope="module")
+def components() -> dict[str, Any]:
+    """The request schemas of every agent API's OpenAPI document, by model name."""
+    found: dict[str, Any] = {}
+    for document in openapi_documents().values():
+        found.update(document["components"]["schemas"])
+    return found
+
+
+@pytest.mark.parametrize(("name", "model", "body", "verdict"), CASES)
+def test_the_openapi_documents_schema_gives_the_same_verdict_as_the_gateway_and_the_handler(
+    components: dict[str, Any], name: str, model: type[BaseModel], body: Any, verdict: bool
+) -> None:
+    resource = Resource.from_contents({"components": {"schemas": components}}, default_specification=DRAFT202012)
+    spec = Draft202012Validator(
+        {"$ref": f"urn:agentrail:openapi#/components/schemas/{name}"},
+        registry=Registry().with_resource("urn:agentrail:openapi", resource),
+    )
+
+    spec_accepts = spec.is_valid(json.loads(json.dumps(body)))
+
+    if (name, json.dumps(body)) in SPEC_CANNOT_TELL:
+        assert (spec_accepts, verdict) == (ACCEPT, REJECT)
+        assert "not 3.0" in components[name]["properties"]["expected_version"]["description"]
+    else:
+        assert spec_accepts == verdict

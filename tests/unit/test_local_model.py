@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.agent.tools import ToolError, tool
 from agentrail_runtime.demo import calculator, convert_units, lookup_order
 from agentrail_runtime.models.base import Message, ToolResultBlock
 from agentrail_runtime.models.local import LocalModel, plan_tool_calls
@@ -145,3 +145,24 @@ def test_an_answer_longer_than_max_tokens_is_cut_and_reported_as_such():
     assert cut.usage.output_tokens == 20
     assert full.message.text.startswith(cut.message.text)
     assert len(cut.message.text) <= 20 * 4
+
+
+@pytest.mark.parametrize(
+    ("request_text", "expression"),
+    [
+        ("Calculate 1e308 * 10", "1e308 * 10"),
+        ("compute 2.5E-3 + .5", "2.5E-3 + .5"),
+        ("what is 2 ^ 10?", "2 ^ 10"),
+        ("Calculate 3 + 4 eggs", "3 + 4"),
+    ],
+    ids=["exponent", "signed-exponent-and-leading-dot", "caret-power", "stops-at-words"],
+)
+def test_the_calculator_is_given_whole_numbers_with_exponents_not_their_first_digit(request_text, expression):
+    assert plan_tool_calls(request_text, DEMO_SPECS) == [("calculator", {"expression": expression})]
+
+
+def test_a_calculation_past_the_float_range_is_reported_as_too_large_rather_than_answered():
+    [use] = converse([Message.user("Calculate 1e308 * 10")]).message.tool_uses
+
+    with pytest.raises(ToolError, match="result too large"):
+        calculator.invoke(calculator.validate(use.input))

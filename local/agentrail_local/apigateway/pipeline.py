@@ -271,6 +271,10 @@ def _read_body(request: BaseHTTPRequestHandler, length: int) -> bytes:
     return request.rfile.read(length) if length else b""
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def check_parameters(
     method: Method, headers: dict[str, str], query: list[tuple[str, str]], path_parameters: dict[str, str]
 ) -> None:
@@ -296,13 +300,16 @@ def check_body(method: Method, headers: dict[str, str], body: bytes) -> None:
     if schema is None:
         return
     try:
-        document = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        # NaN and Infinity are not JSON (RFC 8259); nesting deep enough to exhaust the parser's recursion is refused too.
+        document = json.loads(body or b"null", parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise GatewayRejection("BAD_REQUEST_BODY", "Invalid request body", validation_error="[Invalid JSON]") from None
     try:
         errors = sorted(Draft4Validator(schema).iter_errors(document), key=lambda e: list(e.path))
     except SchemaError:
         raise GatewayRejection("API_CONFIGURATION_ERROR", "the request model is not a valid JSON schema") from None
+    except RecursionError:
+        raise GatewayRejection("BAD_REQUEST_BODY", "Invalid request body", validation_error="[Too deeply nested]") from None
     if errors:
         # Say which rule failed, never the offending value: API Gateway's own text quotes input.
         summary = "; ".join(f"{'/'.join(str(p) for p in e.path) or '(body)'}: {e.validator} rule failed" for e in errors[:5])

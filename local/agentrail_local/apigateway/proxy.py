@@ -137,7 +137,10 @@ def proxy_reply(result: Any, context: dict[str, Any]) -> GatewayReply:
     for name, value in single.items():
         if name not in multi:
             headers.append((str(name), str(value)))
-    if not any(name.lower() == "content-type" for name, _ in headers):
+    bodiless = status in (204, 304)  # no content (RFC 9110), so no content type either
+    if bodiless:
+        headers = [(name, value) for name, value in headers if name.lower() != "content-type"]
+    elif not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     headers.append(("x-amzn-RequestId", context["requestId"]))
     headers.append(("x-amz-apigw-id", context["extendedRequestId"]))

@@ -112,6 +112,13 @@ class LocalApiGateway:
             # http.server dispatches on these names.
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, CONNECT, PROPFIND...) goes through the pipeline too, where no resource has
+                # it: API Gateway's JSON gateway response, where http.server alone would answer an HTML 501.
+                if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+                    return self._serve
+                raise AttributeError(name)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 

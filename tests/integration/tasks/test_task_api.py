@@ -265,3 +265,10 @@ def test_with_callback_domains_a_callback_url_outside_them_is_400_and_nothing_is
     assert "allowed callback domains" in reply.body["message"]
     assert "collector" not in reply.raw
     assert aws.sqs.receive_message(QueueUrl=aws.queue_url).get("Messages", []) == []
+
+
+def test_the_sam_submit_event_with_its_base64_body_is_accepted_and_queued(aws, api, load_event, call):
+    reply = call(api, load_event("sam/tasks/submit.json"))
+
+    assert reply.status == 202
+    assert reply.body["status"] == "queued" and len(reply.body["task_id"]) == TASK_ID_LENGTH

@@ -8,7 +8,7 @@ so an app that ``pip install``-s agentrail-aws without pydantic can still use it
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, NamedTuple
 
 #: Model providers a model spec may name.
 PROVIDERS = ("local", "bedrock", "openai")
@@ -33,14 +33,103 @@ MODEL_TRANSIENT_ERRORS = (MODEL_THROTTLED_ERROR, MODEL_UNAVAILABLE_ERROR)
 TASK_EVENT_NOT_PUBLISHED_ERROR = "TaskEventNotPublished"
 
 
+class ApiErrorSpec(NamedTuple):
+    """One answer of the error contract: its status, its stable ``error`` code, who answers it and when."""
+
+    status: int
+    code: str
+    source: Literal["function", "gateway"]
+    when: str
+    #: The answer carries ``Retry-After`` (seconds).
+    retry_after: bool = False
+
+
+#: The error contract of every agent API, every route and pattern: each error answer is one of these, with the body
+#: ``{"error": code, "message", "request_id", "details"?}``. The handlers refuse to answer a pair not listed here, the
+#: OpenAPI document lists them per route, the API Gateway gateway responses use the ``gateway`` ones, and the README's
+#: table is checked against this one.
+API_ERRORS: tuple[ApiErrorSpec, ...] = (
+    ApiErrorSpec(400, "invalid_json", "function", "The body is not JSON (RFC 8259: NaN and Infinity are not JSON)."),
+    ApiErrorSpec(400, "nesting_too_deep", "function", "The body nests arrays and objects deeper than 64 levels."),
+    ApiErrorSpec(400, "invalid_request", "function", "A field is missing, mistyped, out of range or unknown."),
+    ApiErrorSpec(400, "invalid_request", "gateway", "API Gateway's request validation refused the body or a parameter."),
+    ApiErrorSpec(400, "unknown_model", "function", "`model` names a model the function is not configured with."),
+    ApiErrorSpec(400, "invalid_cursor", "function", "`cursor` is not one this API issued."),
+    ApiErrorSpec(400, "unknown_task_type", "function", "`task_type` is not one of the function's task types."),
+    ApiErrorSpec(400, "invalid_callback_url", "function", "`callback_url` is not a public https URL."),
+    ApiErrorSpec(400, "invalid_idempotency_key", "function", "`Idempotency-Key` is not 1 to 128 printable characters."),
+    ApiErrorSpec(400, "bad_request", "gateway", "API Gateway refused the request for another reason."),
+    ApiErrorSpec(401, "unauthenticated", "function", "The request reached the function without an authenticated caller."),
+    ApiErrorSpec(401, "invalid_signature", "function", "A webhook's HMAC signature is missing, forged, stale or replayed."),
+    ApiErrorSpec(401, "unauthorized", "gateway", "The Cognito token is missing or invalid."),
+    ApiErrorSpec(403, "not_found_or_unauthenticated", "gateway", "No such route, or no credentials (API Gateway cannot tell)."),
+    ApiErrorSpec(403, "forbidden", "gateway", "The caller may not call this route."),
+    ApiErrorSpec(403, "invalid_api_key", "gateway", "The API key is missing or invalid."),
+    ApiErrorSpec(403, "invalid_signature", "gateway", "The SigV4 signature does not match the request."),
+    ApiErrorSpec(403, "expired_token", "gateway", "The credentials have expired."),
+    ApiErrorSpec(403, "not_an_approver", "function", "The caller is not in the approval's approver group."),
+    ApiErrorSpec(403, "self_approval", "function", "The requester may not decide its own approval."),
+    ApiErrorSpec(404, "not_found", "function", "No route matches the method and path."),
+    ApiErrorSpec(404, "session_not_found", "function", "No such session for this caller (or it expired)."),
+    ApiErrorSpec(404, "task_not_found", "function", "No such task for this caller."),
+    ApiErrorSpec(404, "approval_not_found", "function", "No such approval visible to this caller."),
+    ApiErrorSpec(409, "turn_in_progress", "function", "Another turn of the session was answered first.", retry_after=True),
+    ApiErrorSpec(409, "state_conflict", "function", "`expected_version` is not the state's current version."),
+    ApiErrorSpec(409, "task_finished", "function", "The task has already finished."),
+    ApiErrorSpec(
+        409, "request_in_progress", "function", "The same `Idempotency-Key` is still being processed.", retry_after=True
+    ),
+    ApiErrorSpec(409, "already_decided", "function", "The approval is already decided."),
+    ApiErrorSpec(409, "approval_expired", "function", "The task stopped waiting for the approval."),
+    ApiErrorSpec(413, "payload_too_large", "function", "The body is over `max_request_bytes`."),
+    ApiErrorSpec(413, "payload_too_large", "gateway", "The request is over API Gateway's 10 MB limit."),
+    ApiErrorSpec(413, "state_too_large", "function", "The state document is over 32,768 bytes."),
+    ApiErrorSpec(413, "turn_too_large", "function", "The turn is too large to store."),
+    ApiErrorSpec(415, "unsupported_media_type", "function", "A body whose `Content-Type` is not `application/json`."),
+    ApiErrorSpec(422, "idempotency_key_reused", "function", "The `Idempotency-Key` was used with another request."),
+    ApiErrorSpec(429, "throttled", "gateway", "The stage's rate or burst limit.", retry_after=True),
+    ApiErrorSpec(429, "quota_exceeded", "gateway", "The API key's quota is used up until the quota period ends."),
+    ApiErrorSpec(500, "internal_error", "function", "An unexpected error; the request id identifies it."),
+    ApiErrorSpec(500, "unsupported_event", "function", "The function got an event it does not serve (a wiring error)."),
+    ApiErrorSpec(500, "gateway_error", "gateway", "API Gateway could not reach the function or read its answer."),
+    ApiErrorSpec(502, "model_error", "function", "The model failed."),
+    ApiErrorSpec(502, "model_rejected_request", "function", "The model rejected the request."),
+    ApiErrorSpec(502, "model_unavailable", "function", "The model could not be reached or failed on its side."),
+    ApiErrorSpec(502, "gateway_error", "gateway", "The function failed (crashed or timed out inside Lambda)."),
+    ApiErrorSpec(503, "model_throttled", "function", "The model kept throttling.", retry_after=True),
+    ApiErrorSpec(503, "decision_not_delivered", "function", "The decision did not reach the workflow.", retry_after=True),
+    ApiErrorSpec(504, "gateway_error", "gateway", "The function did not answer within API Gateway's timeout."),
+)
+#: Deepest nesting of arrays and objects a JSON body may have (``nesting_too_deep`` beyond it).
+MAX_JSON_DEPTH = 64
+#: What API Gateway's throttling answers in ``Retry-After`` (seconds).
+THROTTLED_RETRY_AFTER_SECONDS = 1
+
+
+def api_error(status: int, code: str) -> ApiErrorSpec:
+    """The contract's entry for ``(status, code)``.
+
+    Raises
+    ------
+    KeyError
+        The pair is not in :data:`API_ERRORS`: add it there (and to the README's table) first.
+    """
+    for spec in API_ERRORS:
+        if (spec.status, spec.code) == (status, code):
+            return spec
+    raise KeyError(f"{status} {code!r} is not in the API error contract (agentrail_runtime.contract.API_ERRORS)")
+
+
 def unknown_model_message(spec: str) -> str:
     """The one sentence that refuses a model spec."""
     return f"unknown model {spec!r}: {MODEL_SPEC_HELP}"
 
 
 __all__ = [
+    "API_ERRORS",
     "HEALTH_CHECK_KINDS",
     "INFERENCE_PROFILE_PREFIXES",
+    "MAX_JSON_DEPTH",
     "MODEL_SPEC",
     "MODEL_SPEC_HELP",
     "MODEL_THROTTLED_ERROR",
@@ -48,6 +137,9 @@ __all__ = [
     "MODEL_UNAVAILABLE_ERROR",
     "PROVIDERS",
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
+    "THROTTLED_RETRY_AFTER_SECONDS",
+    "ApiErrorSpec",
     "HealthCheckKind",
+    "api_error",
     "unknown_model_message",
 ]

@@ -48,7 +48,13 @@ def _evaluate(node: ast.AST) -> float:
     raise ToolError("only numbers and + - * / // % ** ( ) are allowed")
 
 
-@tool(local_patterns=[r"(?:calculate|compute|evaluate|what is|what's)\s+(?P<expression>[-+*/%().\d\s]*\d[-+*/%().\d\s]*)"])
+#: A number as Python writes it: ``12``, ``3.5``, ``.5``, ``1e308``, ``2.5E-3``.
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: Operators, brackets and numbers, starting where a digit follows; possessive, so no input makes it backtrack.
+_EXPRESSION = rf"(?=[-+*/%^().\s]*\d)(?:[-+*/%^()\s]|{_NUMBER})++"
+
+
+@tool(local_patterns=[rf"(?:calculate|compute|evaluate|what is|what's)\s+(?P<expression>{_EXPRESSION})"])
 def calculator(expression: Annotated[str, Field(min_length=1, max_length=200)]) -> float | int:
     """Evaluate an arithmetic expression such as '(2 + 3) * 4'."""
     try:

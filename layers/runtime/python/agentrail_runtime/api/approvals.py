@@ -2,7 +2,7 @@
 
 ``GET /approvals?status=pending``, ``GET /approvals/{id}``,
 ``POST /approvals/{id}/decision`` (approver group members only) and
-``POST /approvals/{id}/webhook`` (a chat tool's decision, HMAC-signed).
+``POST /approvals/{id}/webhook`` (a chat tool's decision, HMAC-signed; only with webhook groups configured).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ValidationError
 
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError
+from agentrail_runtime.api.errors import AgentRestResolver, ApiError, error_responses
 from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail_runtime.approvals.service import (
     DECISION_RETRY_AFTER_SECONDS,
@@ -70,7 +70,11 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
         records = approvals.list_visible(status, owner(), groups())
         return ApprovalList(approvals=[r.view() for r in records])
 
-    @app.get("/approvals/<approval_id>", summary="One approval with its audit trail")
+    @app.get(
+        "/approvals/<approval_id>",
+        summary="One approval with its audit trail",
+        responses={200: {"description": "Success"}, **error_responses("approval_not_found")},
+    )
     def get_approval(approval_id: ApprovalId) -> ApprovalDetail:
         record = approvals.get_visible(approval_id, owner(), groups())
         return ApprovalDetail(**record.view().model_dump(), audit=approvals.audit.entries(approval_id))
@@ -79,18 +83,41 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
         "/approvals/<approval_id>/decision",
         summary="Approve or reject (approver group only, once)",
         responses={
-            403: {"description": "Not an approver, or the requester (separation of duties)"},
-            409: {"description": "Already decided or expired"},
-            503: {"description": "Not delivered to the workflow and withdrawn: retry after Retry-After seconds"},
+            200: {"description": "Decided"},
+            **error_responses(
+                "approval_not_found",
+                "not_an_approver",
+                "self_approval",
+                "already_decided",
+                "approval_expired",
+                "decision_not_delivered",
+            ),
         },
     )
     def decide(approval_id: ApprovalId, request: Annotated[DecisionRequest, Body()]) -> ApprovalView:
         return approvals.decide(approval_id, request, principal=owner(), cognito_groups=groups()).view()
 
+    if approvals.settings.webhook_secret:  # else neither served nor documented: API Gateway has no such resource
+        _add_webhook_route(app, approvals)
+
+
+def _add_webhook_route(app: AgentRestResolver, approvals: ApprovalService) -> None:
     @app.post(
         "/approvals/<approval_id>/webhook",
         summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",
-        responses={401: {"description": "Forged, stale or replayed signature"}},
+        responses={
+            200: {"description": "Decided"},
+            **error_responses(
+                "invalid_request",
+                "invalid_signature",
+                "approval_not_found",
+                "not_an_approver",
+                "self_approval",
+                "already_decided",
+                "approval_expired",
+                "decision_not_delivered",
+            ),
+        },
     )
     def webhook(approval_id: ApprovalId) -> ApprovalView:
         event = app.current_event

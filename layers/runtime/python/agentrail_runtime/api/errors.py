@@ -2,28 +2,36 @@
 
 Rules: a clear, short 4xx for bad input; never a stack trace; never the
 caller's input echoed back; every failure logged with the correlation id.
+Every ``(status, error)`` pair answered is one of the contract's
+(:data:`agentrail_runtime.contract.API_ERRORS`), and the OpenAPI document lists,
+per route, every status it can answer, from the same list.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.aws import role_of_session
+from agentrail_runtime.contract import API_ERRORS, MAX_JSON_DEPTH, ApiErrorSpec, api_error
 from agentrail_runtime.health import HealthCheck, HealthReport, run_checks
 from agentrail_runtime.models.base import ModelError
 from agentrail_runtime.observability import logger, tracer
 from agentrail_runtime.service import UnknownModelError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.api_gateway import Route
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
@@ -42,28 +50,74 @@ class ErrorBody(BaseModel):
     details: list[ErrorField] | None = None
 
 
-_STANDARD_ERRORS = {
-    400: "Invalid JSON, a missing or mistyped field, or an unknown field",
-    401: "No authenticated principal",
-    404: "No such route or resource (for this caller)",
-    409: "A conflicting write was refused",
-    413: "The body is over the limit",
-    422: "The request cannot be processed as sent",
-    500: "An unexpected error; the request id identifies it",
-    502: "The model rejected the request or failed",
-    503: "The model kept throttling; retry after Retry-After seconds",
+#: What every route can answer: the gateway's authentication, throttling and failures, the size limit, a crash.
+EVERY_ROUTE: tuple[tuple[int, str], ...] = (
+    (401, "unauthenticated"),
+    (401, "unauthorized"),
+    (403, "not_found_or_unauthenticated"),
+    (403, "forbidden"),
+    (403, "invalid_api_key"),
+    (403, "invalid_signature"),
+    (403, "expired_token"),
+    (413, "payload_too_large"),
+    (429, "throttled"),
+    (429, "quota_exceeded"),
+    (500, "internal_error"),
+    (500, "unsupported_event"),
+    (500, "gateway_error"),
+    (502, "gateway_error"),
+    (504, "gateway_error"),
+)
+#: What a route with a path, query or header parameter can answer besides.
+WITH_PARAMETERS: tuple[tuple[int, str], ...] = ((400, "invalid_request"),)
+#: What a route that reads a body (POST, PUT, PATCH) can answer besides.
+WITH_BODY: tuple[tuple[int, str], ...] = (
+    (400, "invalid_json"),
+    (400, "nesting_too_deep"),
+    (400, "invalid_request"),
+    (415, "unsupported_media_type"),
+)
+#: The methods whose body the shared entry checks (content type, JSON, nesting) before any route runs.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "Seconds to wait before sending again", "schema": {"type": "integer", "minimum": 0}}
 }
 
 
-def error_responses(*codes: int, **descriptions: str) -> dict[int, OpenAPIResponse]:
-    """OpenAPI ``responses`` entries with :class:`ErrorBody` for ``codes`` (override a text with ``e409="..."``)."""
-    return {
-        code: {
-            "description": descriptions.get(f"e{code}", _STANDARD_ERRORS.get(code, "Error")),
-            "content": {"application/json": {"model": ErrorBody}},
-        }
-        for code in codes
+def _function_error(code: str) -> ApiErrorSpec:
+    found = [spec for spec in API_ERRORS if spec.code == code and spec.source == "function"]
+    if len(found) != 1:
+        raise KeyError(f"{code!r} is not one function error of the API error contract (agentrail_runtime.contract.API_ERRORS)")
+    return found[0]
+
+
+def _response_entry(specs: Iterable[ApiErrorSpec]) -> OpenAPIResponse:
+    listed = list(dict.fromkeys(specs))
+    entry: OpenAPIResponse = {
+        "description": "\n".join(f"- `{spec.code}` ({spec.source}): {spec.when}" for spec in listed),
+        "content": {"application/json": {"model": ErrorBody}},
     }
+    if any(spec.retry_after for spec in listed):
+        entry["headers"] = dict(_RETRY_AFTER_HEADER)  # type: ignore[arg-type]
+    return entry
+
+
+def error_responses(*codes: str) -> dict[int, OpenAPIResponse]:
+    """OpenAPI ``responses`` entries, with :class:`ErrorBody`, for the contract's function errors ``codes``.
+
+    A route names the errors of its own domain (``session_not_found``, ``turn_in_progress``, ...); the resolver
+    adds the ones every route, every route with parameters and every route with a body can answer.
+
+    Raises
+    ------
+    KeyError
+        A code that is not a function error of :data:`agentrail_runtime.contract.API_ERRORS`.
+    """
+    by_status: dict[int, list[ApiErrorSpec]] = {}
+    for code in codes:
+        spec = _function_error(code)
+        by_status.setdefault(spec.status, []).append(spec)
+    return {status: _response_entry(specs) for status, specs in sorted(by_status.items())}
 
 
 class ApiError(Exception):
@@ -71,6 +125,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
+        api_error(status, code)  # only answers of the contract
         self.status = status
         self.code = code
         self.message = message
@@ -120,11 +175,67 @@ def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role
     return None
 
 
+class UnsupportedEventError(TypeError):
+    """A handler of API Gateway REST (v1) proxy events got another kind of event: the function is wired wrong."""
+
+
+def event_kind(event: object) -> str | None:
+    """``None`` for an API Gateway REST API (payload 1.0) proxy event; otherwise what the event looks like."""
+    if not isinstance(event, Mapping) or not event:
+        return "an empty event" if isinstance(event, Mapping) else f"a JSON {type(event).__name__}, not an object"
+    context = event.get("requestContext")
+    if event.get("version") == "2.0" or (isinstance(context, Mapping) and "http" in context):
+        return "an API Gateway HTTP API (payload 2.0) event"
+    if isinstance(context, Mapping) and "elb" in context:
+        return "an Application Load Balancer event"
+    if isinstance(event.get("httpMethod"), str) and isinstance(event.get("path"), str) and isinstance(context, Mapping):
+        return None
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+        source = records[0].get("eventSource") or records[0].get("EventSource") or "unknown"
+        return f"a batch of records from {source}"
+    return "an event of another kind"
+
+
+def _http_shaped(event: object) -> bool:
+    """The caller of this event waits for an HTTP answer (HTTP API, ALB): answer it, rather than fail the invocation."""
+    if not isinstance(event, Mapping):
+        return False
+    context = event.get("requestContext")
+    return event.get("version") == "2.0" or (isinstance(context, Mapping) and ("http" in context or "elb" in context))
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text``, counted without recursion (so any depth is safe to measure)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    return (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
 class AgentRestResolver(APIGatewayRestResolver):
     """A REST resolver with validation on, the shared error handlers, a body size limit and ``X-Correlation-Id``.
 
-    The size limit is checked before anything parses the body, so an oversized
-    request always gets 413, whatever else is wrong with it.
+    Before any route runs it refuses, in this order: a body over the size limit (413), then for ``POST``, ``PUT``
+    and ``PATCH`` a body that is not ``application/json`` (415), not UTF-8 JSON, or JSON with ``NaN``/``Infinity``
+    (400 ``invalid_json``), or nested deeper than ``MAX_JSON_DEPTH`` (400 ``nesting_too_deep``). An event that is not
+    a REST (v1) proxy event is refused too: see :meth:`resolve`.
 
     Parameters
     ----------
@@ -132,12 +243,23 @@ class AgentRestResolver(APIGatewayRestResolver):
         Largest accepted body, after base64 decoding.
     iam_identity:
         Who a caller that assumed a role is (see :func:`principal_of`). Default: ``role``.
+    models:
+        The models a request may name in ``model``: the OpenAPI document lists them as its ``enum``. Default: none
+        (the document leaves ``model`` open).
     """
 
-    def __init__(self, *, max_request_bytes: int, iam_identity: Literal["role", "session"] = "role", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_request_bytes: int,
+        iam_identity: Literal["role", "session"] = "role",
+        models: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(enable_validation=True, **kwargs)
         self.max_request_bytes = max_request_bytes
         self.iam_identity: Literal["role", "session"] = iam_identity
+        self.models = tuple(models)
         install_error_handlers(self)
 
     def answer(
@@ -149,7 +271,14 @@ class AgentRestResolver(APIGatewayRestResolver):
         *,
         headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer ``error``, raised by any route, with ``status``, a stable ``code`` and ``message`` (or ``message(error)``)."""
+        """Answer ``error``, raised by any route, with ``status``, a stable ``code`` and ``message`` (or ``message(error)``).
+
+        Raises
+        ------
+        KeyError
+            ``(status, code)`` is not in the API error contract.
+        """
+        api_error(status, code)
 
         def handle(raised: Exception) -> Response:
             return error_response(self, status, code, message(raised) if callable(message) else message, headers=headers)
@@ -169,26 +298,140 @@ class AgentRestResolver(APIGatewayRestResolver):
             raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
         return principal
 
-    def _resolve(self) -> ResponseBuilder:
+    def _refusal(self) -> Response | None:
+        """The answer to a request no route should see, or ``None``."""
         if body_size(self) > self.max_request_bytes:
             message = f"The request body exceeds the limit of {self.max_request_bytes} bytes."
-            builder: ResponseBuilder[APIGatewayProxyEvent] = ResponseBuilder(
-                error_response(self, 413, "payload_too_large", message)
-            )
-        else:
-            builder = super()._resolve()
+            return error_response(self, 413, "payload_too_large", message)
+        event = self.current_event
+        if event.http_method.upper() not in BODY_METHODS or not event.body:
+            return None
+        if _media_type(event.headers) not in ("", "application/json"):
+            return error_response(self, 415, "unsupported_media_type", "Send the body as application/json.")
+        try:
+            raw = base64.b64decode(event.body, validate=True) if event.is_base64_encoded else event.body.encode()
+            text = raw.decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return error_response(self, 400, "invalid_json", "The request body is not valid JSON.")
+        if json_depth(text) > MAX_JSON_DEPTH:
+            return error_response(self, 400, "nesting_too_deep", f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        try:
+            json.loads(text, parse_constant=_not_json_constant)
+        except ValueError:
+            return error_response(self, 400, "invalid_json", "The request body is not valid JSON.")
+        return None
+
+    def _resolve(self) -> ResponseBuilder:
+        refusal = self._refusal()
+        builder: ResponseBuilder[APIGatewayProxyEvent] = ResponseBuilder(refusal) if refusal is not None else super()._resolve()
         request_id = _request_id(self)
         if request_id:
             builder.response.headers["X-Correlation-Id"] = request_id
         if builder.response.status_code in (204, 304):
             builder.response.body = ""  # response serialization would send "null"; these statuses have no body
+            builder.response.headers.pop("Content-Type", None)
         return builder
 
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
-        request_id = (event.get("requestContext") or {}).get("requestId") if isinstance(event, dict) else None
+        """Answer one REST (v1) proxy event.
+
+        Raises
+        ------
+        UnsupportedEventError
+            ``event`` is not an HTTP event at all (an SQS batch, ``{}``): the invocation fails, logged, so a
+            wrongly wired event source retries and dead-letters rather than losing its records. An HTTP event of
+            another kind (HTTP API payload 2.0, ALB) is answered with 500 ``unsupported_event`` instead.
+        """
+        kind = event_kind(event)
+        if kind is not None:
+            message = f"This function serves API Gateway REST API (payload 1.0) proxy events; it got {kind}."
+            logger.error(message, extra={"event": "unsupported_event", "status": 500, "error": "unsupported_event"})
+            if not _http_shaped(event):
+                raise UnsupportedEventError(message)
+            body = {"error": "unsupported_event", "message": message, "request_id": None}
+            return {"statusCode": 500, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+        request_id = (event.get("requestContext") or {}).get("requestId")
         if request_id:
             tracer.put_annotation(key="correlation_id", value=request_id)
         return super().resolve(event, context)
+
+    def get_openapi_schema(self, *, closed_models: bool = True, **kwargs: Any) -> OpenAPI:
+        """The OpenAPI document, listing for each route every status it can answer (each with a schema).
+
+        ``closed_models=False`` leaves ``model`` open (the API Gateway request models, shared by every deployment).
+        """
+        declared_422: set[tuple[str, str]] = set()
+        for route in self._static_routes + self._dynamic_routes:
+            if route.include_in_schema:
+                if 422 in (route.responses or {}):
+                    declared_422.add((route.openapi_path, route.method.lower()))
+                route.responses = _contract_responses(route)
+                route._dependant = None  # built again, with the error models
+        document = super().get_openapi_schema(**kwargs)
+        _tidy(document, declared_422, self.models if closed_models else ())
+        return document
+
+
+def _contract_responses(route: Route) -> dict[int, OpenAPIResponse]:
+    """The route's own responses, plus every error the contract says a route of its kind can answer."""
+    responses: dict[int, OpenAPIResponse] = dict(route.responses or {})
+    if not any(200 <= status < 300 for status in responses):
+        responses[200] = {"description": "Success"}
+    dependant = route.dependant
+    pairs = list(EVERY_ROUTE)
+    if dependant.path_params or dependant.query_params or dependant.header_params:
+        pairs += WITH_PARAMETERS
+    if route.method.upper() in BODY_METHODS:
+        pairs += WITH_BODY
+    for status in sorted({status for status, _ in pairs}):
+        specs = [api_error(status, code) for s, code in pairs if s == status]
+        common = _response_entry(specs)
+        if status not in responses:
+            responses[status] = common
+            continue
+        own: OpenAPIResponse = {**responses[status]}
+        extra = [line for line in common["description"].split("\n") if line not in own["description"]]
+        own["description"] = "\n".join([own["description"], *extra])
+        if "headers" in common:
+            own["headers"] = {**common["headers"], **own.get("headers", {})}
+        responses[status] = own
+    return dict(sorted(responses.items()))
+
+
+def _tidy(document: OpenAPI, declared_422: set[tuple[str, str]], models: Sequence[str]) -> None:
+    """Drop Powertools' undeclared 422 (validation answers 400), bodies of 204, unused schemas; close ``model``."""
+    for path, item in (document.paths or {}).items():
+        for method in ("get", "put", "post", "delete", "patch", "head", "options", "trace"):
+            operation = getattr(item, method, None)
+            if operation is None or operation.responses is None:
+                continue
+            responses: dict[Any, Any] = operation.responses
+            for status in [s for s in responses if str(s) == "422" and (path, method) not in declared_422]:
+                del responses[status]
+            for status in [s for s in responses if str(s) == "204"]:
+                responses[status].content = None
+    components = document.components
+    if components is None or components.schemas is None:
+        return
+    schemas: dict[str, Any] = components.schemas
+    for _ in range(2):  # HTTPValidationError refers to ValidationError: once it goes, ValidationError may go too
+        text = document.model_dump_json(by_alias=True, exclude_none=True)
+        for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+            if name in schemas and f'"#/components/schemas/{name}"' not in text:
+                del schemas[name]
+    if models:
+        for schema in schemas.values():
+            properties = getattr(schema, "properties", None)
+            if properties and "model" in properties:
+                _close_model(properties["model"], models)
+
+
+def _close_model(field: Any, models: Sequence[str]) -> None:
+    """``model``: one of ``models`` (or null), where the field allowed any string."""
+    branches = getattr(field, "anyOf", None) or [field]
+    for branch in branches:
+        if getattr(branch, "type", None) == "string":
+            branch.enum = list(models)
 
 
 def _validation_details(error: RequestValidationError) -> list[dict[str, str]]:
@@ -221,6 +464,10 @@ def install_error_handlers(app: AgentRestResolver) -> None:
             app, 400, "invalid_request", "The request does not match the schema.", details=_validation_details(error)
         )
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(_: RequestUnsupportedContentType) -> Response:
+        return error_response(app, 415, "unsupported_media_type", "Send the body as application/json.")
+
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:
         return error_response(app, error.status, error.code, error.message, headers=error.headers)
@@ -243,7 +490,9 @@ def install_error_handlers(app: AgentRestResolver) -> None:
 
     @app.exception_handler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
-        return error_response(app, error.status_code, "request_error", "The request could not be served.")
+        if error.status_code < 500:
+            return error_response(app, 400, "invalid_request", "The request could not be served.")
+        return error_response(app, 500, "internal_error", "Something went wrong on our side; the request id identifies it.")
 
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response:

@@ -159,16 +159,22 @@ def _placeholder_environment() -> Iterator[None]:
 
 
 def openapi_documents() -> dict[str, dict[str, Any]]:
-    """The OpenAPI document of each agent API, by pattern: ``stateless``, ``stateful`` and ``async``."""
+    """The OpenAPI document of each agent API, by pattern: ``stateless``, ``stateful`` and ``async``.
+
+    ``model`` stays open here: these documents make the request models every deployment shares, and which models a
+    function serves is its own configuration (its served document lists them; an unknown one is 400 ``unknown_model``).
+    """
     with _placeholder_environment():
         return {
             "stateless": stateless.create_stateless_app()
-            .get_openapi_schema()
+            .get_openapi_schema(closed_models=False)
             .model_dump(mode="json", by_alias=True, exclude_none=True),
             "stateful": sessions.create_sessions_app()
-            .get_openapi_schema()
+            .get_openapi_schema(closed_models=False)
             .model_dump(mode="json", by_alias=True, exclude_none=True),
-            "async": tasks.create_tasks_app().get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True),
+            "async": tasks.create_tasks_app()
+            .get_openapi_schema(closed_models=False)
+            .model_dump(mode="json", by_alias=True, exclude_none=True),
         }
 
 

@@ -116,7 +116,11 @@ class SessionOut(BaseModel):
 class StateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: dict[str, Any]
-    expected_version: int = Field(ge=0, strict=True, description="The version you read; a mismatch is refused with 409.")
+    expected_version: int = Field(
+        ge=0,
+        strict=True,
+        description="The version you read, as a JSON integer (3, not 3.0: refused with 400); a mismatch is refused with 409.",
+    )
 
 
 def create_sessions_app(
@@ -132,7 +136,9 @@ def create_sessions_app(
     if sessions is None:
         sessions = SessionAgent.from_settings(session_settings, settings)
     store = sessions.store
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
+    app = AgentRestResolver(
+        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    )
     clients: dict[str, Any] = {"sqs": queue_client} if queue_client is not None else {}
 
     def queue() -> Any:
@@ -153,7 +159,11 @@ def create_sessions_app(
     app.answer(StateConflict, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
     app.answer(TurnTooLarge, 413, "turn_too_large", "This turn is too large to store.")
 
-    @app.post("/sessions", summary="Create a session", responses={201: {"description": "Created"}, **error_responses(400, 413)})
+    @app.post(
+        "/sessions",
+        summary="Create a session",
+        responses={201: {"description": "Created"}, **error_responses("state_too_large")},
+    )
     def create(request: Annotated[CreateSessionRequest | None, Body()] = None) -> Response[SessionCreated]:
         state = request.state if request else None
         if state is not None and len(json.dumps(state)) > MAX_STATE_BYTES:
@@ -166,17 +176,18 @@ def create_sessions_app(
         "/sessions/<session_id>/messages",
         summary="Send one message (one turn)",
         responses={
-            200: {"description": "The turn (reject policy)"},
+            200: {"description": "The turn (reject policy)", "content": {"application/json": {"model": TurnResponse}}},
             202: {"description": "Queued (enqueue policy)", "content": {"application/json": {"model": MessageAccepted}}},
             **error_responses(
-                400,
-                404,
-                409,
-                413,
-                502,
-                503,
-                e404="No such session for this caller",
-                e409="Another turn of this session was answered first, or is still running; send again after Retry-After",
+                "unknown_model",
+                "session_not_found",
+                "invalid_idempotency_key",
+                "turn_in_progress",
+                "turn_too_large",
+                "model_error",
+                "model_rejected_request",
+                "model_unavailable",
+                "model_throttled",
             ),
         },
     )
@@ -241,7 +252,11 @@ def create_sessions_app(
         body = MessageAccepted(session_id=session_id, message_id=message_id)
         return Response(status_code=202, content_type="application/json", body=body)
 
-    @app.get("/sessions/<session_id>", summary="History and state of a session")
+    @app.get(
+        "/sessions/<session_id>",
+        summary="History and state of a session",
+        responses={200: {"description": "Success"}, **error_responses("invalid_cursor", "session_not_found")},
+    )
     def read(
         session_id: SessionId,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -263,18 +278,27 @@ def create_sessions_app(
             next_cursor=page.next_cursor,
         )
 
-    @app.put("/sessions/<session_id>/state", summary="Replace the state document (optimistic locking)")
+    @app.put(
+        "/sessions/<session_id>/state",
+        summary="Replace the state document (optimistic locking)",
+        responses={
+            200: {"description": "The new state document"},
+            **error_responses("session_not_found", "state_conflict", "state_too_large"),
+        },
+    )
     def put_state(session_id: SessionId, request: Annotated[StateUpdate, Body()]) -> StateDocument:
         if len(json.dumps(request.data)) > MAX_STATE_BYTES:
             raise ApiError(413, "state_too_large", f"The state document exceeds {MAX_STATE_BYTES} bytes.")
         return store.update_state(session_id, owner=owner(), data=request.data, expected_version=request.expected_version)
 
     @app.delete(
-        "/sessions/<session_id>", summary="Erase a session and its history now", responses={204: {"description": "Erased"}}
+        "/sessions/<session_id>",
+        summary="Erase a session and its history now",
+        responses={204: {"description": "Erased"}, **error_responses("session_not_found")},
     )
     def delete(session_id: SessionId) -> Response[None]:
         store.delete(session_id, owner=owner())
-        return Response(status_code=204, content_type="application/json", body=None)
+        return Response(status_code=204, body=None)
 
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

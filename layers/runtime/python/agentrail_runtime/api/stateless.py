@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,18 +35,20 @@ class InvokeResponse(AgentRunOut):
     request_id: str = Field(description="API Gateway request id, also the correlation id in logs and traces.")
 
 
-def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> APIGatewayRestResolver:
+def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> AgentRestResolver:
     """Build the resolver. Dependencies are arguments so tests can pass their own."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
+    app = AgentRestResolver(
+        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    )
 
     @app.post(
         "/invoke",
         summary="Run the agent on one message",
         responses={
             200: {"description": "The task ran; see status for limits reached."},
-            **error_responses(400, 413, 500, 502, 503, e400="Invalid JSON, a field missing or mistyped, or an unknown model"),
+            **error_responses("unknown_model", "model_error", "model_rejected_request", "model_unavailable", "model_throttled"),
         },
     )
     def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:

@@ -104,7 +104,9 @@ def create_tasks_app(
     tasks = tasks or TaskService.from_settings(task_settings, settings)
     if persistence is None and task_settings.idempotency_table:
         persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
-    app = AgentRestResolver(max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity)
+    app = AgentRestResolver(
+        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    )
 
     owner = app.principal
 
@@ -149,13 +151,12 @@ def create_tasks_app(
         responses={
             202: {"description": "Accepted: follow status_url"},
             **error_responses(
-                400,
-                409,
-                413,
-                422,
-                e400="Invalid submission (nothing is queued)",
-                e409="The same Idempotency-Key is still being processed",
-                e422="Idempotency-Key reused with another payload",
+                "unknown_model",
+                "unknown_task_type",
+                "invalid_callback_url",
+                "invalid_idempotency_key",
+                "request_in_progress",
+                "idempotency_key_reused",
             ),
         },
     )
@@ -187,11 +188,19 @@ def create_tasks_app(
             return f"https://{host}/{stage}/tasks/{task_id}"
         return f"/tasks/{task_id}"
 
-    @app.get("/tasks/<task_id>", summary="Status and result of a task (its owner only)")
+    @app.get(
+        "/tasks/<task_id>",
+        summary="Status and result of a task (its owner only)",
+        responses={200: {"description": "Success"}, **error_responses("task_not_found")},
+    )
     def read(task_id: TaskId) -> TaskOut:
         return TaskOut.of(tasks.store.get_for(task_id, owner()))
 
-    @app.delete("/tasks/<task_id>", summary="Cancel a task that has not finished")
+    @app.delete(
+        "/tasks/<task_id>",
+        summary="Cancel a task that has not finished",
+        responses={200: {"description": "Cancelled"}, **error_responses("task_not_found", "task_finished")},
+    )
     def cancel(task_id: TaskId) -> TaskOut:
         return TaskOut.of(tasks.cancel(task_id, owner=owner()))
 
