@@ -110,6 +110,35 @@ def test_a_retry_of_a_message_whose_turn_was_committed_returns_that_turn_and_run
     assert len(payments.charges) == 1
 
 
+def test_a_committed_messages_key_sent_with_another_message_is_refused_422_and_runs_nothing(
+    make_store, make_agent, make_app, create_session, send_keyed, payments
+):
+    app = make_app(make_agent(make_store(), model=LocalModel(), definition=payments.definition()))
+    session_id = create_session(app)
+    send_keyed(app, session_id, "Please charge 30 usd", "msg-1")
+
+    reused = send_keyed(app, session_id, "Please charge 90 usd", "msg-1")
+
+    assert (reused.status, reused.body["error"]) == (422, "idempotency_key_reused")
+    assert [amount for amount, _ in payments.charges] == [30]
+
+
+def test_an_in_flight_messages_key_sent_with_another_message_is_refused_422_and_leaves_the_turn_to_its_retry(
+    make_store, make_agent, make_app, create_session, send_keyed, payments
+):
+    app = make_app(make_agent(make_store(), model=DiesAfterTheTool(), definition=payments.definition()))
+    session_id = create_session(app)
+    with pytest.raises(ProcessDied):
+        send_keyed(app, session_id, "Please charge 30 usd", "msg-1")
+
+    reused = send_keyed(app, session_id, "Please charge 90 usd", "msg-1")
+    retried = send_keyed(app, session_id, "Please charge 30 usd", "msg-1")
+
+    assert (reused.status, reused.body["error"]) == (422, "idempotency_key_reused")
+    assert (retried.status, retried.body["status"]) == (200, "completed")
+    assert [amount for amount, _ in payments.charges] == [30]
+
+
 def test_a_redelivered_queued_turn_after_a_crash_that_followed_the_charge_charges_once_and_commits_the_turn(
     aws,
     make_store,

@@ -31,6 +31,7 @@ from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
 from agentrail_runtime.sessions.store import (
     SESSION_ID_PATTERN,
+    MessageIdReused,
     SessionNotFound,
     StateConflict,
     StateDocument,
@@ -158,6 +159,7 @@ def create_sessions_app(
     )
     app.answer(StateConflict, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
     app.answer(TurnTooLarge, 413, "turn_too_large", "This turn is too large to store.")
+    app.answer(MessageIdReused, 422, "idempotency_key_reused", "This Idempotency-Key was used with another message.")
 
     @app.post(
         "/sessions",
@@ -182,6 +184,7 @@ def create_sessions_app(
                 "unknown_model",
                 "session_not_found",
                 "invalid_idempotency_key",
+                "idempotency_key_reused",
                 "turn_in_progress",
                 "turn_too_large",
                 "model_error",

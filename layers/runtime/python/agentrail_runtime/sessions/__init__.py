@@ -5,6 +5,7 @@ from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.service import SessionAgent, TurnOutcome
 from agentrail_runtime.sessions.store import (
     SESSION_ID_PATTERN,
+    MessageIdReused,
     SessionInfo,
     SessionNotFound,
     SessionStore,
@@ -19,6 +20,7 @@ from agentrail_runtime.sessions.store import (
 __all__ = [
     "SESSION_ID_PATTERN",
     "DynamoDBSessionStore",
+    "MessageIdReused",
     "S3TurnOffload",
     "SessionAgent",
     "SessionInfo",

@@ -17,7 +17,15 @@ from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import SessionSettings
-from agentrail_runtime.sessions.store import InFlightTurn, SessionInfo, SessionStore, Turn, TurnConflict, Window
+from agentrail_runtime.sessions.store import (
+    InFlightTurn,
+    MessageIdReused,
+    SessionInfo,
+    SessionStore,
+    Turn,
+    TurnConflict,
+    Window,
+)
 
 
 class TurnOutcome(BaseModel):
@@ -96,6 +104,8 @@ class SessionAgent:
         Raises
         ------
         SessionNotFound, TurnConflict, TurnTooLarge, ModelError
+        MessageIdReused
+            When ``message_id`` names another message of this session (committed, or in flight).
         """
         attempt = 0
         while True:
@@ -103,6 +113,8 @@ class SessionAgent:
             # A redelivered batch repeats messages whose turns are no longer the last one.
             done = next((t for t in [*window.older, *window.turns] if message_id and t.message_id == message_id), None)
             if done is not None:
+                if done.user_text != message:
+                    raise MessageIdReused
                 return TurnOutcome(session=window.session, turn=done, replayed=True)
             slot = window.in_flight
             if slot is not None and slot.message_id != message_id:
@@ -116,6 +128,8 @@ class SessionAgent:
                         raise
                 continue
             resumed = AgentCheckpoint.model_validate_json(slot.checkpoint) if slot is not None else None
+            if resumed is not None and resumed.messages and resumed.messages[0].text != message:
+                raise MessageIdReused
             history = window.history(self.history_detail)
             if resumed is None:
                 checkpoint = AgentCheckpoint(

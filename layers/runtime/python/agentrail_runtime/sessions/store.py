@@ -34,6 +34,10 @@ class StateConflict(Exception):
     """The state document changed since it was read."""
 
 
+class MessageIdReused(Exception):
+    """A message id (the ``Idempotency-Key``) already names another message of this session."""
+
+
 class TurnTooLarge(Exception):
     """A turn exceeds what one item can hold and no offload bucket is configured."""
 
