@@ -15,6 +15,7 @@ from typing import TextIO
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
+from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
 
 DEFAULT_PORT = 3000
 
@@ -34,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_PORT,
         help="port of the first API, the next take the following ports; 0 picks free ports (default: %(default)s)",
+    )
+    local.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=DEFAULT_ACCOUNT_CONCURRENCY,
+        help="the account's concurrency pool: executions at once of every function without reserved concurrency, "
+        "each a worker process started when needed (Lambda's default pool is 1000; default: %(default)s)",
     )
     local.add_argument(
         "--assembly",
@@ -61,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     local.set_defaults(usage_error=local.error)
     add_commands(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -186,6 +201,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             assembly,
             port=args.port,
             state_dir=state_dir,
+            concurrency=args.concurrency,
             function_console=console if (serving or args.show_logs) else None,
             request_console=console if serving else None,
             warn=lambda _: None,  # listed with the endpoints instead, once everything runs

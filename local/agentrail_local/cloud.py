@@ -19,6 +19,7 @@ from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.apigateway.model import RestApi, rest_apis
 from agentrail_local.apigateway.server import LocalApiGateway
+from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.event_sources import SqsPoller
 from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
@@ -105,6 +106,9 @@ class LocalCloud:
     cache_dir:
         Where the dependencies layer's copies for this machine are kept. Default: ``$AGENTRAIL_CACHE_DIR``,
         else ``~/.cache/agentrail``.
+    concurrency:
+        The account's concurrency pool: executions at once of all functions without reserved concurrency
+        (each one a worker process, started when needed). Default: 32.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
     principals). The SQS event source
@@ -124,6 +128,7 @@ class LocalCloud:
         prewarm: bool = True,
         python: str | None = None,
         cache_dir: str | Path | None = None,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -138,6 +143,7 @@ class LocalCloud:
         self._prewarm = prewarm
         self._python = python
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.concurrency = concurrency
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
@@ -174,6 +180,7 @@ class LocalCloud:
             python=self._python,
             cache_dir=self._cache_dir,
             warn=self._warn,
+            concurrency=self.concurrency,
         )
         install_lambda_seam(self.environments)
         exports: dict[str, Any] = {}

@@ -4,8 +4,10 @@ Each function gets its own processes because Lambda isolates functions: each
 has its own environment variables and its own module-level state (Powertools'
 Logger, Tracer and Metrics are module singletons), so two functions cannot
 share one interpreter. Warm processes are reused; another is started when all
-are busy, up to the function's reserved concurrency (default 4), beyond which
-the invocation is throttled like Lambda's ``TooManyRequestsException``.
+are busy, as Lambda scales out. A function with reserved concurrency runs at
+most that many at once; every other function draws from one account-wide pool
+(Lambda's unreserved concurrency; here ``concurrency``, default 32). Beyond
+either, the invocation is throttled like Lambda's ``TooManyRequestsException``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentrail_local.awslambda.definitions import (
+    DEFAULT_ACCOUNT_CONCURRENCY,
     MAX_PAYLOAD_BYTES,
     FunctionDefinition,
     InvocationResult,
@@ -52,6 +55,9 @@ class ExecutionEnvironments:
         The interpreter of every function and the cache of layers' host copies; see :class:`LocalRuntimes`.
     warn:
         Receives each warning about a difference from the cloud once (the console gets it too). Default: none.
+    concurrency:
+        The account's pool: concurrent executions of all functions without reserved concurrency together
+        (a function with reserved concurrency is capped by it instead). Default: 32.
     """
 
     def __init__(
@@ -64,7 +70,10 @@ class ExecutionEnvironments:
         python: str | None = None,
         cache_dir: Path | None = None,
         warn: Console | None = None,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._base_env = {
             "AWS_ENDPOINT_URL": moto_endpoint,
             "AWS_REGION": region,
@@ -80,6 +89,7 @@ class ExecutionEnvironments:
         self._aliases: dict[tuple[str, str], str] = {}
         self._versions: dict[str, set[str]] = {}
         self._concurrency: dict[str, Concurrency] = {}
+        self.unreserved = Concurrency(concurrency, exhausted=f"the account's concurrency pool of {concurrency}")
         self._logs: dict[str, FunctionLogs] = {}
         self._pools: dict[tuple[str, str], FunctionPool] = {}
         self._runtimes: dict[str, LocalRuntime] = {}
@@ -115,7 +125,8 @@ class ExecutionEnvironments:
         )
         self._functions[definition.name] = definition
         self._versions.setdefault(definition.name, set())
-        self._concurrency[definition.name] = Concurrency(definition.concurrency_limit)
+        reserved = definition.reserved_concurrency
+        self._concurrency[definition.name] = self.unreserved if reserved is None else Concurrency(reserved)
         self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
 
     def add_version(self, function_name: str, version: str) -> None:
