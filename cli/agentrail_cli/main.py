@@ -15,6 +15,7 @@ from typing import TextIO
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
+from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
 
 DEFAULT_PORT = 3000
@@ -47,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         "--assembly",
         type=Path,
         help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)",
+    )
+    local.add_argument(
+        "--synth",
+        action="store_true",
+        help="synthesize even when nothing the synth reads changed since the last one (default: reuse that assembly)",
     )
     local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
     local.add_argument(
@@ -169,6 +175,33 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
     return context
 
 
+def _synthesized_assembly(args: argparse.Namespace, state_dir: Path, out: TextIO) -> Path:
+    """``<state-dir>/cdk.out``, synthesized now unless the last synth there read exactly the same inputs.
+
+    Raises
+    ------
+    SynthError
+        When there is no project, or ``cdk synth`` fails.
+    """
+    project = find_project_dir()
+    output = state_dir / "cdk.out"
+    context = _local_context(args.context)
+    inputs = synth_inputs(project, patterns=args.patterns, context=context, state_dir=state_dir)
+    previous = read_record(output)
+    changes = ["--synth given"] if args.synth else changes_since(previous, inputs)
+    if not changes and previous is not None:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(previous.synthesized_at))
+        print(f"Reusing the synthesized assembly (nothing changed since {since}): {output}", file=out, flush=True)
+        return output
+    print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline): {'; '.join(changes)} ...", file=out, flush=True)
+    started = time.perf_counter()
+    forget_record(output)
+    assembly = synthesize(project, output, patterns=args.patterns, context=context)
+    write_record(output, inputs)
+    print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
+    return assembly
+
+
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from agentrail_local.awslambda.interpreters import LocalPythonError
     from agentrail_local.cloud import LocalCloud
@@ -181,11 +214,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         assembly = args.assembly
     else:
         try:
-            project = find_project_dir()
-            print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline) ...", file=out, flush=True)
-            started = time.perf_counter()
-            assembly = synthesize(project, state_dir / "cdk.out", patterns=args.patterns, context=_local_context(args.context))
-            print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
+            assembly = _synthesized_assembly(args, state_dir, out)
         except SynthError as error:
             print(f"agentrail local: {error}", file=sys.stderr)
             return 2
@@ -252,10 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "local":
-        if args.assembly is not None and (args.context or args.patterns):
+        if args.assembly is not None and (args.context or args.patterns or args.synth):
             args.usage_error(
                 "--assembly runs an existing cloud assembly as it is; "
-                "-c/--context and --patterns apply only when agentrail local synthesizes the app"
+                "-c/--context, --patterns and --synth apply only when agentrail local synthesizes the app"
             )
         if hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors="replace")  # the tour prints ✓, → and €
