@@ -10,13 +10,16 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
 from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
+
+if TYPE_CHECKING:
+    from agentrail_cli.reload import HotReload
 
 DEFAULT_PORT = 3000
 
@@ -53,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         "--synth",
         action="store_true",
         help="synthesize even when nothing the synth reads changed since the last one (default: reuse that assembly)",
+    )
+    local.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch the project: by default, an edit to function, layer or agent code is live at once "
+        "(not with --assembly or --tour)",
     )
     local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
     local.add_argument(
@@ -203,6 +212,7 @@ def _synthesized_assembly(args: argparse.Namespace, state_dir: Path, out: TextIO
 
 
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.reload import HotReload
     from agentrail_local.awslambda.interpreters import LocalPythonError
     from agentrail_local.cloud import LocalCloud
     from agentrail_local.cloudformation.assembly import AssemblyError
@@ -224,6 +234,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(line, file=out, flush=True)
 
     serving = not args.tour
+    reload: HotReload | None = None
     stop = _stop_on_signal() if serving else threading.Event()
     try:
         cloud = LocalCloud(
@@ -248,12 +259,18 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         _print_endpoints(cloud, out, seconds=time.perf_counter() - started, ready_file=ready_file)
         if args.tour:
             return 0 if _run_tour(cloud, out) else 1
+        if args.assembly is None and not args.no_reload:
+            reload = HotReload(
+                cloud, find_project_dir(), state_dir, say=console, patterns=args.patterns, context=_local_context(args.context)
+            ).start()
         print("\nServing; press Ctrl-C to stop.\n", file=out, flush=True)
         while not stop.wait(0.5):
             pass
         print("\nStopping.", file=out)
         return 0
     finally:
+        if reload is not None:
+            reload.stop()
         cloud.stop()
         ready_file.unlink(missing_ok=True)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,31 @@ class ExecutionEnvironments:
                     python_path=runtime.python_path(target.definition),
                 )
             return pool
+
+    def replace_code(self, copies: Mapping[Path, Path]) -> list[str]:
+        """Run functions from new copies of their code: ``copies`` maps a code or layer folder to its replacement.
+
+        Each function that used a replaced folder gets fresh execution environments; its warm ones are
+        recycled (idle ones at once, busy ones when their invocation ends). Versions and aliases follow,
+        since local mode runs every version from the same code. Returns the names of those functions.
+        """
+        replaced: list[str] = []
+        with self._lock:
+            for name, definition in list(self._functions.items()):
+                layers = tuple(
+                    replace(layer, path=copies[layer.path]) if layer.path is not None and layer.path in copies else layer
+                    for layer in definition.layers
+                )
+                code_dir = copies.get(definition.code_dir, definition.code_dir)
+                if code_dir == definition.code_dir and layers == definition.layers:
+                    continue
+                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers)
+                replaced.append(name)
+            retired = [pool for (name, _), pool in self._pools.items() if name in replaced]
+            self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in replaced}
+        for pool in retired:
+            pool.retire()
+        return replaced
 
     def definition(self, target: str) -> FunctionDefinition:
         return self._resolve(target, None).definition

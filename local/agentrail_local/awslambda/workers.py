@@ -349,6 +349,16 @@ class FunctionPool:
         finally:
             self._concurrency.release()
 
+    def retire(self) -> None:
+        """Take no more invocations: kill the idle environments now, and each busy one when its invocation ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for worker in idle:
+                self._all.remove(worker)
+        for worker in idle:
+            worker.kill()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
