@@ -301,7 +301,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.assembly is not None and (args.context or args.patterns or args.synth):
             args.usage_error(
                 "--assembly runs an existing cloud assembly as it is; "
-                "-c/--context, --patterns and --synth apply only when agentrail local synthesizes the app"
+                "-c/--context and --patterns apply only when agentrail local synthesizes the app, and so does --synth"
             )
         if hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors="replace")  # the tour prints ✓, → and €
