@@ -10,11 +10,16 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
+from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
+from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
+
+if TYPE_CHECKING:
+    from agentrail_cli.reload import HotReload
 
 DEFAULT_PORT = 3000
 
@@ -36,9 +41,27 @@ def _parser() -> argparse.ArgumentParser:
         help="port of the first API, the next take the following ports; 0 picks free ports (default: %(default)s)",
     )
     local.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=DEFAULT_ACCOUNT_CONCURRENCY,
+        help="the account's concurrency pool: executions at once of every function without reserved concurrency, "
+        "each a worker process started when needed (Lambda's default pool is 1000; default: %(default)s)",
+    )
+    local.add_argument(
         "--assembly",
         type=Path,
         help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)",
+    )
+    local.add_argument(
+        "--synth",
+        action="store_true",
+        help="synthesize even when nothing the synth reads changed since the last one (default: reuse that assembly)",
+    )
+    local.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch the project: by default, an edit to function, layer or agent code is live at once "
+        "(not with --assembly or --tour)",
     )
     local.add_argument("--tour", action="store_true", help="take the scripted tour, then stop; exit 1 if a step failed")
     local.add_argument(
@@ -61,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     local.set_defaults(usage_error=local.error)
     add_commands(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -154,7 +184,35 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
     return context
 
 
+def _synthesized_assembly(args: argparse.Namespace, state_dir: Path, out: TextIO) -> Path:
+    """``<state-dir>/cdk.out``, synthesized now unless the last synth there read exactly the same inputs.
+
+    Raises
+    ------
+    SynthError
+        When there is no project, or ``cdk synth`` fails.
+    """
+    project = find_project_dir()
+    output = state_dir / "cdk.out"
+    context = _local_context(args.context)
+    inputs = synth_inputs(project, patterns=args.patterns, context=context, state_dir=state_dir)
+    previous = read_record(output)
+    changes = ["--synth given"] if args.synth else changes_since(previous, inputs)
+    if not changes and previous is not None:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(previous.synthesized_at))
+        print(f"Reusing the synthesized assembly (nothing changed since {since}): {output}", file=out, flush=True)
+        return output
+    print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline): {'; '.join(changes)} ...", file=out, flush=True)
+    started = time.perf_counter()
+    forget_record(output)
+    assembly = synthesize(project, output, patterns=args.patterns, context=context)
+    write_record(output, inputs)
+    print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
+    return assembly
+
+
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.reload import HotReload
     from agentrail_local.awslambda.interpreters import LocalPythonError
     from agentrail_local.cloud import LocalCloud
     from agentrail_local.cloudformation.assembly import AssemblyError
@@ -166,11 +224,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         assembly = args.assembly
     else:
         try:
-            project = find_project_dir()
-            print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline) ...", file=out, flush=True)
-            started = time.perf_counter()
-            assembly = synthesize(project, state_dir / "cdk.out", patterns=args.patterns, context=_local_context(args.context))
-            print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
+            assembly = _synthesized_assembly(args, state_dir, out)
         except SynthError as error:
             print(f"agentrail local: {error}", file=sys.stderr)
             return 2
@@ -180,12 +234,14 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(line, file=out, flush=True)
 
     serving = not args.tour
+    reload: HotReload | None = None
     stop = _stop_on_signal() if serving else threading.Event()
     try:
         cloud = LocalCloud(
             assembly,
             port=args.port,
             state_dir=state_dir,
+            concurrency=args.concurrency,
             function_console=console if (serving or args.show_logs) else None,
             request_console=console if serving else None,
             warn=lambda _: None,  # listed with the endpoints instead, once everything runs
@@ -203,12 +259,18 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         _print_endpoints(cloud, out, seconds=time.perf_counter() - started, ready_file=ready_file)
         if args.tour:
             return 0 if _run_tour(cloud, out) else 1
+        if args.assembly is None and not args.no_reload:
+            reload = HotReload(
+                cloud, find_project_dir(), state_dir, say=console, patterns=args.patterns, context=_local_context(args.context)
+            ).start()
         print("\nServing; press Ctrl-C to stop.\n", file=out, flush=True)
         while not stop.wait(0.5):
             pass
         print("\nStopping.", file=out)
         return 0
     finally:
+        if reload is not None:
+            reload.stop()
         cloud.stop()
         ready_file.unlink(missing_ok=True)
 
@@ -236,10 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "local":
-        if args.assembly is not None and (args.context or args.patterns):
+        if args.assembly is not None and (args.context or args.patterns or args.synth):
             args.usage_error(
                 "--assembly runs an existing cloud assembly as it is; "
-                "-c/--context and --patterns apply only when agentrail local synthesizes the app"
+                "-c/--context and --patterns apply only when agentrail local synthesizes the app, and so does --synth"
             )
         if hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors="replace")  # the tour prints ✓, → and €

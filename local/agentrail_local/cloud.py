@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Iterable
@@ -19,8 +20,10 @@ from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.apigateway.model import RestApi, rest_apis
 from agentrail_local.apigateway.server import LocalApiGateway
+from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.event_sources import SqsPoller
+from agentrail_local.awslambda.live_code import LiveCode
 from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
@@ -105,6 +108,9 @@ class LocalCloud:
     cache_dir:
         Where the dependencies layer's copies for this machine are kept. Default: ``$AGENTRAIL_CACHE_DIR``,
         else ``~/.cache/agentrail``.
+    concurrency:
+        The account's concurrency pool: executions at once of all functions without reserved concurrency
+        (each one a worker process, started when needed). Default: 32.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
     principals). The SQS event source
@@ -124,6 +130,7 @@ class LocalCloud:
         prewarm: bool = True,
         python: str | None = None,
         cache_dir: str | Path | None = None,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -138,12 +145,15 @@ class LocalCloud:
         self._prewarm = prewarm
         self._python = python
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.concurrency = concurrency
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
         self.environments: ExecutionEnvironments | None = None
         self.deployments: list[StackDeployment] = []
         self.gateways: list[LocalApiGateway] = []
+        self._live_code: LiveCode | None = None
+        self._running_copies: dict[Path, Path] = {}
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -174,6 +184,7 @@ class LocalCloud:
             python=self._python,
             cache_dir=self._cache_dir,
             warn=self._warn,
+            concurrency=self.concurrency,
         )
         install_lambda_seam(self.environments)
         exports: dict[str, Any] = {}
@@ -252,6 +263,49 @@ class LocalCloud:
                     if target and target not in targets and self.environments and self.environments.knows(target):
                         targets.append(target)
         return targets
+
+    # -- hot reload --------------------------------------------------------------------
+
+    def watch_code(self, project: str | Path) -> LiveCode:
+        """Find the source folder in ``project`` of each function's code and layers, for :meth:`reload_code`."""
+        assert self.environments is not None
+        assets = [d.code_dir for d in self.environments.functions]
+        assets += [
+            layer.path
+            for d in self.environments.functions
+            for layer in d.layers
+            if layer.path is not None and layer.kind not in HOST_BUILT_LAYER_KINDS
+        ]
+        live_dir = self.state_dir / "live"
+        shutil.rmtree(live_dir, ignore_errors=True)
+        self._live_code = LiveCode(Path(project), assets, live_dir)
+        self._running_copies = {}
+        return self._live_code
+
+    @property
+    def live_code(self) -> LiveCode | None:
+        """The code sources found by :meth:`watch_code`, if it ran."""
+        return self._live_code
+
+    def reload_code(self, changed: Iterable[str | Path]) -> list[str]:
+        """Run the functions whose code or layer source holds a ``changed`` file from a fresh copy of it.
+
+        Warm execution environments of those functions are recycled (busy ones when they finish) and API
+        functions are warmed again; moto's state is untouched. Returns the names of the functions reloaded
+        (none when no changed file is the source of running code). Needs :meth:`watch_code` first.
+        """
+        assert self.environments is not None and self._live_code is not None
+        affected = self._live_code.affected(Path(p).resolve() for p in changed)
+        if not affected:
+            return []
+        copies = self._live_code.refresh(affected)
+        running = {self._running_copies.get(asset, asset): copy for asset, copy in copies.items()}
+        self._running_copies.update(copies)
+        reloaded = self.environments.replace_code(running)
+        if self._prewarm:
+            names = set(reloaded)
+            self.environments.prewarm(t for t in self._integration_targets() if self.environments.definition(t).name in names)
+        return reloaded
 
     def stop(self) -> None:
         """Stop the pollers and gateways, kill every execution environment and stop moto. Safe to call twice."""

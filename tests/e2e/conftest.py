@@ -132,16 +132,28 @@ def start_local_mode(
     """``start_local_mode("stateless")`` starts ``agentrail local --port 0`` on that assembly and waits until it is ready.
 
     With ``context={"approval_timeout": "3"}`` the CLI synthesizes the app itself (``--patterns`` and ``-c``),
-    from the project folder, as a developer would run it.
+    from the project folder, as a developer would run it. With ``project=<folder>`` it runs in that
+    project (another app than this repository's), with ``state_dir`` to share one between two starts.
     """
     started: list[LocalMode] = []
 
-    def start(patterns: str, *, extra_args: Sequence[str] = (), context: Mapping[str, str] | None = None) -> LocalMode:
-        state_dir = tmp_path_factory.mktemp(f"local-{patterns.replace(',', '-')}")
+    def start(
+        patterns: str,
+        *,
+        extra_args: Sequence[str] = (),
+        context: Mapping[str, str] | None = None,
+        project: Path | None = None,
+        state_dir: Path | None = None,
+    ) -> LocalMode:
+        state_dir = state_dir or tmp_path_factory.mktemp(f"local-{patterns.replace(',', '-')}")
         ready_file = state_dir / "ready.json"
-        console = state_dir / "console.log"
+        console = state_dir / f"console-{len(started)}.log"
         common = ("--port", "0", "--ready-file", str(ready_file), "--state-dir", str(state_dir))
-        if context is None:
+        if project is not None:
+            # A project of its own (cdk.json there): the CLI synthesizes it, or reuses its last assembly.
+            arguments = ("local", *common, *extra_args)
+            cwd = project
+        elif context is None:
             arguments = ("local", "--assembly", str(synthesized(patterns)), *common, *extra_args)
             cwd = state_dir
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -38,6 +39,12 @@ class TokenBucket:
                 return False
             self._tokens -= 1
             return True
+
+    def seconds_until_token(self) -> int:
+        """Whole seconds until :meth:`take` can succeed again (at least 1): a 429's ``Retry-After``."""
+        with self._lock:
+            missing = 1.0 - max(self._tokens, 0.0)
+        return max(1, math.ceil(missing / self.rate)) if self.rate > 0 else 1
 
 
 @dataclass

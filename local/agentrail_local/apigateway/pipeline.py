@@ -107,6 +107,7 @@ class RequestPipeline:
                 message=rejected.message,
                 validation_error=rejected.validation_error,
                 status=rejected.status,
+                retry_after=rejected.retry_after,
             )
             request.close_connection = request.close_connection or rejected.response_type == "REQUEST_TOO_LARGE"
         except Exception as error:
@@ -152,7 +153,7 @@ class RequestPipeline:
         context["resourceId"] = resource.id
         bucket = stage.bucket(resource.path, method.http_method)
         if bucket is not None and not bucket.take():
-            raise GatewayRejection("THROTTLED")
+            raise GatewayRejection("THROTTLED", retry_after=bucket.seconds_until_token())
         identity: dict[str, Any] = empty_identity(context)
         authorizer: dict[str, Any] | None = None
         if method.authorization_type == "AWS_IAM":

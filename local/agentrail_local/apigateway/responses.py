@@ -57,13 +57,20 @@ class GatewayRejection(Exception):
     """API Gateway answers for itself with the gateway response of ``response_type``."""
 
     def __init__(
-        self, response_type: str, message: str | None = None, *, validation_error: str = "", status: int | None = None
+        self,
+        response_type: str,
+        message: str | None = None,
+        *,
+        validation_error: str = "",
+        status: int | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(response_type)
         self.response_type = response_type
         self.message = message
         self.validation_error = validation_error
         self.status = status
+        self.retry_after = retry_after
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
@@ -91,11 +98,13 @@ def gateway_response(
     message: str | None = None,
     validation_error: str = "",
     status: int | None = None,
+    retry_after: int | None = None,
 ) -> GatewayReply:
     """API Gateway's own answer of ``response_type``, customized by the API's ``AWS::ApiGateway::GatewayResponse``.
 
     A type without its own customization takes ``DEFAULT_4XX`` or ``DEFAULT_5XX``'s
-    template and headers but keeps its own status code, as API Gateway does.
+    template and headers but keeps its own status code, as API Gateway does. A 429 whose
+    gateway response sets no ``Retry-After`` gets one: ``retry_after`` seconds, else 1.
     """
     default_status, default_message, error_type = _DEFAULT_RESPONSES.get(response_type, _DEFAULT_RESPONSES["DEFAULT_4XX"])
     default_status = status or default_status
@@ -121,6 +130,8 @@ def gateway_response(
     for key, value in (spec.parameters if spec else {}).items():
         if key.startswith("gatewayresponse.header."):
             headers.append((key.removeprefix("gatewayresponse.header."), _parameter_value(value, request_headers or {})))
+    if default_status == 429 and not any(name.lower() == "retry-after" for name, _ in headers):
+        headers.append(("Retry-After", str(retry_after or 1)))
     return GatewayReply(default_status, headers, render_template(template, values).encode())
 
 

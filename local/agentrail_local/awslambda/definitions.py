@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONCURRENCY = 4
+#: Concurrent executions of the whole local account, shared by every function without reserved concurrency
+#: (AWS's unreserved pool, 1,000 by default there). Each execution is a Python process: 32 fit a 2-core,
+#: 8 GB laptop, and are far more than one developer's requests need at once.
+DEFAULT_ACCOUNT_CONCURRENCY = 32
 #: Lambda's synchronous payload limit, request and response.
 MAX_PAYLOAD_BYTES = 6_291_556
 LAYER_KIND_METADATA = "agentrail:layer"
@@ -18,7 +21,7 @@ HOST_BUILT_LAYER_KINDS = frozenset({"dependencies"})
 
 
 class Throttled(Exception):
-    """Every allowed execution environment of the function is busy (Lambda's ``TooManyRequestsException``)."""
+    """The function's reserved concurrency, or the account's pool, is used up (Lambda's ``TooManyRequestsException``)."""
 
 
 class PayloadTooLarge(Exception):
@@ -59,10 +62,6 @@ class FunctionDefinition:
     log_group: str = ""
     application_log_level: str | None = None
 
-    @property
-    def concurrency_limit(self) -> int:
-        return DEFAULT_CONCURRENCY if self.reserved_concurrency is None else self.reserved_concurrency
-
     def python_path(self) -> list[str]:
         """The code folder, then each loadable layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""
         entries = [str(self.code_dir)]
@@ -92,7 +91,7 @@ class InvocationResult:
 
 
 __all__ = [
-    "DEFAULT_CONCURRENCY",
+    "DEFAULT_ACCOUNT_CONCURRENCY",
     "HOST_BUILT_LAYER_KINDS",
     "LAYER_KIND_METADATA",
     "MAX_PAYLOAD_BYTES",

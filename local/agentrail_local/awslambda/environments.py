@@ -4,8 +4,10 @@ Each function gets its own processes because Lambda isolates functions: each
 has its own environment variables and its own module-level state (Powertools'
 Logger, Tracer and Metrics are module singletons), so two functions cannot
 share one interpreter. Warm processes are reused; another is started when all
-are busy, up to the function's reserved concurrency (default 4), beyond which
-the invocation is throttled like Lambda's ``TooManyRequestsException``.
+are busy, as Lambda scales out. A function with reserved concurrency runs at
+most that many at once; every other function draws from one account-wide pool
+(Lambda's unreserved concurrency; here ``concurrency``, default 32). Beyond
+either, the invocation is throttled like Lambda's ``TooManyRequestsException``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from agentrail_local.awslambda.definitions import (
+    DEFAULT_ACCOUNT_CONCURRENCY,
     MAX_PAYLOAD_BYTES,
     FunctionDefinition,
     InvocationResult,
@@ -52,6 +55,9 @@ class ExecutionEnvironments:
         The interpreter of every function and the cache of layers' host copies; see :class:`LocalRuntimes`.
     warn:
         Receives each warning about a difference from the cloud once (the console gets it too). Default: none.
+    concurrency:
+        The account's pool: concurrent executions of all functions without reserved concurrency together
+        (a function with reserved concurrency is capped by it instead). Default: 32.
     """
 
     def __init__(
@@ -64,7 +70,10 @@ class ExecutionEnvironments:
         python: str | None = None,
         cache_dir: Path | None = None,
         warn: Console | None = None,
+        concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._base_env = {
             "AWS_ENDPOINT_URL": moto_endpoint,
             "AWS_REGION": region,
@@ -80,6 +89,7 @@ class ExecutionEnvironments:
         self._aliases: dict[tuple[str, str], str] = {}
         self._versions: dict[str, set[str]] = {}
         self._concurrency: dict[str, Concurrency] = {}
+        self.unreserved = Concurrency(concurrency, exhausted=f"the account's concurrency pool of {concurrency}")
         self._logs: dict[str, FunctionLogs] = {}
         self._pools: dict[tuple[str, str], FunctionPool] = {}
         self._runtimes: dict[str, LocalRuntime] = {}
@@ -115,7 +125,8 @@ class ExecutionEnvironments:
         )
         self._functions[definition.name] = definition
         self._versions.setdefault(definition.name, set())
-        self._concurrency[definition.name] = Concurrency(definition.concurrency_limit)
+        reserved = definition.reserved_concurrency
+        self._concurrency[definition.name] = self.unreserved if reserved is None else Concurrency(reserved)
         self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
 
     def add_version(self, function_name: str, version: str) -> None:
@@ -178,6 +189,31 @@ class ExecutionEnvironments:
                     python_path=runtime.python_path(target.definition),
                 )
             return pool
+
+    def replace_code(self, copies: Mapping[Path, Path]) -> list[str]:
+        """Run functions from new copies of their code: ``copies`` maps a code or layer folder to its replacement.
+
+        Each function that used a replaced folder gets fresh execution environments; its warm ones are
+        recycled (idle ones at once, busy ones when their invocation ends). Versions and aliases follow,
+        since local mode runs every version from the same code. Returns the names of those functions.
+        """
+        replaced: list[str] = []
+        with self._lock:
+            for name, definition in list(self._functions.items()):
+                layers = tuple(
+                    replace(layer, path=copies[layer.path]) if layer.path is not None and layer.path in copies else layer
+                    for layer in definition.layers
+                )
+                code_dir = copies.get(definition.code_dir, definition.code_dir)
+                if code_dir == definition.code_dir and layers == definition.layers:
+                    continue
+                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers)
+                replaced.append(name)
+            retired = [pool for (name, _), pool in self._pools.items() if name in replaced]
+            self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in replaced}
+        for pool in retired:
+            pool.retire()
+        return replaced
 
     def definition(self, target: str) -> FunctionDefinition:
         return self._resolve(target, None).definition

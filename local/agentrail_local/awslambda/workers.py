@@ -158,10 +158,15 @@ class Worker:
 
 
 class Concurrency:
-    """In-flight executions of one function, across its versions."""
+    """In-flight executions counted against one limit: a function's reserved concurrency (across its versions),
+    or the account's pool shared by every function without one.
 
-    def __init__(self, limit: int) -> None:
+    ``exhausted`` completes the ``Throttled`` message: what was used up.
+    """
+
+    def __init__(self, limit: int, *, exhausted: str = "") -> None:
         self.limit = limit
+        self.exhausted = exhausted or f"its reserved concurrency of {limit}"
         self.in_flight = 0
         self._lock = threading.Lock()
 
@@ -302,7 +307,7 @@ class FunctionPool:
             When the function's concurrency is used up.
         """
         if not self._concurrency.try_acquire():
-            raise Throttled(f"Rate Exceeded. {self.definition.name} is at its concurrency limit of {self._concurrency.limit}.")
+            raise Throttled(f"Rate Exceeded. {self.definition.name} is throttled: {self._concurrency.exhausted} is in use.")
         request_id = str(uuid.uuid4())
         started = time.monotonic()
         try:
@@ -343,6 +348,16 @@ class FunctionPool:
             return InvocationResult(request_id, body, None, _elapsed(started))
         finally:
             self._concurrency.release()
+
+    def retire(self) -> None:
+        """Take no more invocations: kill the idle environments now, and each busy one when its invocation ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for worker in idle:
+                self._all.remove(worker)
+        for worker in idle:
+            worker.kill()
 
     def close(self) -> None:
         with self._lock:

@@ -194,6 +194,18 @@ def build_services_app(outdir: Path) -> None:
     failing = lambda_.Function(edge, "Failing", runtime=runtime, handler="tasks.fail", code=code)
     malformed = lambda_.Function(edge, "Malformed", runtime=runtime, handler="tasks.malformed_proxy", code=code)
     no_content = lambda_.Function(edge, "NoContent", runtime=runtime, handler="tasks.no_content", code=code)
+    slow = lambda_.Function(
+        edge, "Slow", runtime=runtime, handler="tasks.slow_proxy", code=code, timeout=cdk.Duration.seconds(10)
+    )
+    reserved = lambda_.Function(
+        edge,
+        "Reserved",
+        runtime=runtime,
+        handler="tasks.slow_proxy",
+        code=code,
+        timeout=cdk.Duration.seconds(10),
+        reserved_concurrent_executions=1,
+    )
     api = apigw.RestApi(
         edge,
         "EchoApi",
@@ -242,6 +254,8 @@ def build_services_app(outdir: Path) -> None:
     api.root.add_resource("fail").add_method("GET", apigw.LambdaIntegration(failing))
     api.root.add_resource("malformed").add_method("GET", apigw.LambdaIntegration(malformed))
     api.root.add_resource("empty").add_method("DELETE", apigw.LambdaIntegration(no_content))
+    api.root.add_resource("slow").add_method("GET", apigw.LambdaIntegration(slow))
+    api.root.add_resource("reserved").add_method("GET", apigw.LambdaIntegration(reserved))
     _build_workflows_stack(app, code=lambda_.Code.from_asset(str(HANDLERS)), runtime=runtime)
     app.synth()
 

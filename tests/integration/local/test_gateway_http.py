@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,35 @@ def test_a_method_throttled_to_one_request_per_second_answers_429_on_the_second(
 
     assert statuses[0] == 200
     assert 429 in statuses[1:]
+
+
+def test_a_throttled_answer_says_when_to_retry_in_retry_after(api: ApiEndpoint) -> None:
+    with _http(api) as client:
+        answers = [client.get("throttled") for _ in range(3)]
+
+    throttled = [a for a in answers if a.status_code == 429]
+    assert throttled, [a.status_code for a in answers]
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in throttled)
+
+
+def _in_parallel(api: ApiEndpoint, path: str, count: int) -> list[httpx.Response]:
+    with _http(api) as client, ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda _: client.get(path, params={"seconds": "1"}), range(count)))
+
+
+def test_ten_parallel_requests_to_a_function_without_reserved_concurrency_all_succeed(api: ApiEndpoint) -> None:
+    answers = _in_parallel(api, "slow", 10)
+
+    assert [a.status_code for a in answers] == [200] * 10, [a.text for a in answers if a.status_code != 200]
+    assert len({a.json()["pid"] for a in answers}) > 1  # scaled out, as Lambda does
+
+
+def test_requests_beyond_reserved_concurrency_get_429_with_retry_after(api: ApiEndpoint) -> None:
+    answers = _in_parallel(api, "reserved", 3)
+
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses[0] == 200 and statuses[-1] == 429, statuses
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in answers if a.status_code == 429)
 
 
 def test_function_errors_and_malformed_proxy_responses_become_502(api: ApiEndpoint) -> None:
