@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import hypothesis
 import pytest
 import requests
 import schemathesis
@@ -38,6 +39,8 @@ from agentrail_runtime.contract import api_error
 pytestmark = pytest.mark.slow
 
 PATTERNS = ("stateless", "stateful", "async", "multiagent", "hierarchical")
+#: The patterns whose API creates resources (sessions, tasks) and links them to their routes.
+RESOURCE_PATTERNS = tuple(pattern for pattern in PATTERNS if pattern != "stateless")
 #: Each API variant the fuzzer runs against, with the CDK context local mode synthesizes it with
 #: (``None``: the session's run of every pattern).
 API_VARIANTS: dict[str, dict[str, str] | None] = {
@@ -46,6 +49,10 @@ API_VARIANTS: dict[str, dict[str, str] | None] = {
 SEED = 20261112
 #: Generated requests per operation in each of the fuzzing phase's modes (the coverage phase adds its own, fixed set).
 MAX_EXAMPLES = 25
+#: Scenarios per API that follow the documented links from a created resource (a session, a task) to its
+#: routes, and calls per scenario at most.
+SCENARIOS = 15
+STEPS = 6
 
 
 @schemathesis.check
@@ -127,9 +134,12 @@ def local_mode_of(
     return of
 
 
-@pytest.fixture(
-    params=[pytest.param((variant, pattern), id=f"{variant}-{pattern}") for variant in API_VARIANTS for pattern in PATTERNS]
-)
+def api_params(patterns: tuple[str, ...]) -> list[Any]:
+    """One test parameter per API variant and pattern: ``rest-stateless`` and so on."""
+    return [pytest.param((variant, pattern), id=f"{variant}-{pattern}") for variant in API_VARIANTS for pattern in patterns]
+
+
+@pytest.fixture(params=api_params(PATTERNS))
 def served_api(request: pytest.FixtureRequest, local_mode_of: Callable[[str], Any]) -> ServedApi:
     variant, pattern = request.param
     # Schemathesis 4.32's from_fixture renames the test node per operation through ``node._nodeid``, an attribute
@@ -163,7 +173,6 @@ def api_schema(served_api: ServedApi) -> schemathesis.BaseSchema:
                 "database": "none",
                 "no-shrink": True,
             },
-            "phases": {"stateful": {"enabled": False}},
         }
     )
     return schemathesis.openapi.from_url(f"{served_api.url}/openapi.json", config=config, auth=served_api.auth, timeout=30)
@@ -177,3 +186,32 @@ def test_every_generated_request_gets_a_documented_answer_and_never_a_server_err
     case: schemathesis.Case, signed_session: requests.Session
 ) -> None:
     case.call_and_validate(session=signed_session, checks=CHECKS, timeout=30)
+
+
+@pytest.mark.parametrize("served_api", api_params(RESOURCE_PATTERNS), indirect=True)
+def test_every_scenario_that_follows_the_documented_links_keeps_the_contract(
+    api_schema: schemathesis.BaseSchema, signed_session: requests.Session
+) -> None:
+    """Chains of calls (create a session, then read it, send it a message, put its state, erase it; submit a
+    task, then read or cancel it) reach the answers a made-up id never gets, and each must keep the contract."""
+
+    class Scenarios(api_schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"session": signed_session, "timeout": 30}
+
+        def validate_response(
+            self, response: schemathesis.Response, case: schemathesis.Case, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Scenarios.run(
+        settings=hypothesis.settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[hypothesis.Phase.generate],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
