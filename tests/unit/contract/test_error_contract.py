@@ -185,3 +185,21 @@ def test_event_kind_names_what_an_event_that_is_not_a_rest_proxy_event_looks_lik
         assert found is None
     else:
         assert found is not None and kind in found
+
+
+def test_a_created_session_or_task_links_to_every_route_that_takes_its_id(documents: dict[str, dict[str, Any]]) -> None:
+    created = {("POST", "/sessions", "201", "session_id"), ("POST", "/tasks", "202", "task_id")}
+    for pattern, method, path, operation in operations(documents):
+        for status, response in operation["responses"].items():
+            for created_method, created_path, created_status, parameter in created:
+                if (method, path, status) != (created_method, created_path, created_status):
+                    continue
+                takers = {
+                    f"#/paths/{other.replace('/', '~1')}/{other_method}"
+                    for other, item in documents[pattern]["paths"].items()
+                    for other_method in item
+                    if f"{{{parameter}}}" in other and other.startswith(created_path)
+                }
+                links = response.get("links", {}).values()
+                assert {link["operationRef"] for link in links} == takers, f"{pattern} {method} {path}"
+                assert all(link["parameters"] == {parameter: f"$response.body#/{parameter}"} for link in links)

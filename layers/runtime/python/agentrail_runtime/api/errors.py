@@ -120,6 +120,21 @@ def error_responses(*codes: str) -> dict[int, OpenAPIResponse]:
     return {status: _response_entry(specs) for status, specs in sorted(by_status.items())}
 
 
+def resource_links(parameter: str, operations: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """OpenAPI ``links`` from a response that creates a resource to the ``operations`` that take its id.
+
+    ``operations`` maps a link name to ``(path, method)``; each link fills ``parameter`` from the response body's
+    field of the same name, so clients and API fuzzers can follow a created resource to its routes.
+    """
+    return {
+        name: {
+            "operationRef": f"#/paths/{path.replace('~', '~0').replace('/', '~1')}/{method}",
+            "parameters": {parameter: f"$response.body#/{parameter}"},
+        }
+        for name, (path, method) in operations.items()
+    }
+
+
 class ApiError(Exception):
     """Raise from a route to answer with ``status`` and a stable ``code``."""
 

@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentrail_runtime import aws
 from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, ToolCallOut, UsageOut
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
+from agentrail_runtime.api.errors import (
+    AgentRestResolver,
+    ApiError,
+    add_operational_routes,
+    error_responses,
+    resource_links,
+)
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
@@ -164,7 +170,21 @@ def create_sessions_app(
     @app.post(
         "/sessions",
         summary="Create a session",
-        responses={201: {"description": "Created"}, **error_responses("state_too_large")},
+        responses={
+            201: {
+                "description": "Created",
+                "links": resource_links(
+                    "session_id",
+                    {
+                        "ReadSession": ("/sessions/{session_id}", "get"),
+                        "SendMessage": ("/sessions/{session_id}/messages", "post"),
+                        "PutState": ("/sessions/{session_id}/state", "put"),
+                        "EraseSession": ("/sessions/{session_id}", "delete"),
+                    },
+                ),
+            },
+            **error_responses("state_too_large"),
+        },
     )
     def create(request: Annotated[CreateSessionRequest | None, Body()] = None) -> Response[SessionCreated]:
         state = request.state if request else None

@@ -20,7 +20,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.api.approvals import add_approval_routes
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
+from agentrail_runtime.api.errors import (
+    AgentRestResolver,
+    ApiError,
+    add_operational_routes,
+    error_responses,
+    resource_links,
+)
 from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.aws import read_secret
 from agentrail_runtime.config import RuntimeSettings, load_settings
@@ -149,7 +155,12 @@ def create_tasks_app(
         "/tasks",
         summary="Submit a task; answers 202 at once",
         responses={
-            202: {"description": "Accepted: follow status_url"},
+            202: {
+                "description": "Accepted: follow status_url",
+                "links": resource_links(
+                    "task_id", {"ReadTask": ("/tasks/{task_id}", "get"), "CancelTask": ("/tasks/{task_id}", "delete")}
+                ),
+            },
             **error_responses(
                 "unknown_model",
                 "unknown_task_type",
