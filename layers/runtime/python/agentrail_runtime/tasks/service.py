@@ -46,7 +46,12 @@ class TaskSubmission(BaseModel):
     )
     model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
     callback_url: str | None = Field(
-        default=None, min_length=1, max_length=2048, description="Receives a signed POST when the task finishes."
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+",
+        description="An absolute http(s) URL (https unless allowed otherwise); receives a signed POST when the task "
+        "finishes.",
     )
     metadata: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=16, description="Echoed in the task record (at most 16 values of 256 characters)."
