@@ -94,7 +94,7 @@ INVALID_SUBMISSIONS = [
     ({"message": "hi", "model": "bedrock:secret-model"}, "unknown_model", "secret-model"),
     ({"message": "hi", "callback_url": "http://169.254.169.254/latest/meta-data/"}, "invalid_callback_url", "meta-data"),
     ({"message": "hi", "callback_url": "https://10.0.0.7/hook"}, "invalid_callback_url", "10.0.0.7"),
-    ({"message": "hi", "callback_url": "file:///etc/passwd"}, "invalid_callback_url", "passwd"),
+    ({"message": "hi", "callback_url": "file:///etc/passwd"}, "invalid_request", "passwd"),  # the schema: http(s) only
     ({"message": "hi", "callback_url": "https://2852039166/latest/meta-data/"}, "invalid_callback_url", "2852039166"),
     ({"message": "hi", "callback_url": "https://127.1/hook"}, "invalid_callback_url", "127.1"),
     ({"message": "hi", "callback_url": "https://localhost./hook"}, "invalid_callback_url", "localhost"),

@@ -50,8 +50,7 @@ class TaskSubmission(BaseModel):
         min_length=1,
         max_length=2048,
         pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+",
-        description="An absolute http(s) URL (https unless allowed otherwise); receives a signed POST when the task "
-        "finishes.",
+        description="An absolute http(s) URL (https unless allowed otherwise); receives a signed POST when the task finishes.",
     )
     metadata: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=16, description="Echoed in the task record (at most 16 values of 256 characters)."
