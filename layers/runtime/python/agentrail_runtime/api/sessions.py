@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentrail_runtime import aws
 from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, ToolCallOut, UsageOut
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError, add_operational_routes, error_responses
+from agentrail_runtime.api.errors import AgentResolver, ApiError, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
@@ -130,15 +130,18 @@ def create_sessions_app(
     settings: RuntimeSettings | None = None,
     session_settings: SessionSettings | None = None,
     queue_client: Any = None,
-) -> AgentRestResolver:
+) -> AgentResolver:
     """Build the resolver; every dependency can be passed in."""
     settings = settings or load_settings()
     session_settings = session_settings or load_session_settings()
     if sessions is None:
         sessions = SessionAgent.from_settings(session_settings, settings)
     store = sessions.store
-    app = AgentRestResolver(
-        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    app = AgentResolver(
+        max_request_bytes=settings.max_request_bytes,
+        iam_identity=settings.iam_identity,
+        api=settings.api_kind,
+        models=settings.models,
     )
     clients: dict[str, Any] = {"sqs": queue_client} if queue_client is not None else {}
 
