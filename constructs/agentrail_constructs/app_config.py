@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aws_cdk import App, Duration, Environment
 
@@ -141,7 +141,7 @@ class AppConfig:
         return AgentFunctionOptions(model=self.model)
 
     def api_options(self) -> AgentApiOptions:
-        kind = "http" if self.api == "http" else "rest"
+        kind: Literal["rest", "http"] = "http" if self.api == "http" else "rest"
         if self.auth == "api_key":
             return AgentApiOptions(kind=kind, auth=ApiAuth.api_key(clients=self.api_clients, single_tenant=not self.api_clients))
         return AgentApiOptions(kind=kind, auth=ApiAuth.iam())
