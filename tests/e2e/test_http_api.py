@@ -16,7 +16,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def local(start_local_mode: Callable[..., Any]) -> Any:
-    return start_local_mode("stateless,stateful", api="http")
+    started = start_local_mode("stateless,stateful", api="http")
+    # Each pattern's API is an HTTP API in moto, not a REST API.
+    assert len(started.aws("apigatewayv2").get_apis()["Items"]) == 2
+    assert started.aws("apigateway").get_rest_apis()["items"] == []
+    return started
 
 
 def test_the_ready_file_lists_an_http_api_per_pattern_with_iam_auth(local: Any) -> None:

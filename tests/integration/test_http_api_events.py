@@ -155,8 +155,12 @@ def test_the_functions_own_throttling_answer_carries_retry_after_on_an_http_api_
 
 
 def test_the_openapi_document_of_an_http_api_function_lists_the_same_statuses_as_a_rest_one(agent_env):
-    rest = stateless.create_stateless_app(settings=RuntimeSettings()).get_openapi_schema(title="t", version="1")
-    http = stateless.create_stateless_app(settings=RuntimeSettings(api_kind="http")).get_openapi_schema(title="t", version="1")
+    rest_app = stateless.create_stateless_app(settings=RuntimeSettings())
+    http_app = stateless.create_stateless_app(settings=RuntimeSettings(api_kind="http"))
+
+    rest, http = (app.get_openapi_schema(title="t", version="1") for app in (rest_app, http_app))
+
+    assert (rest_app.api, http_app.api) == ("rest", "http")
 
     assert http.model_dump(mode="json") == rest.model_dump(mode="json")
     assert {"400", "413", "415", "429"} <= {str(status) for status in http.paths["/invoke"].post.responses}

@@ -38,6 +38,9 @@ def cloud(local_cloud: Callable[..., LocalCloud], http_assembly: Path) -> LocalC
 
 @pytest.fixture(scope="module")
 def api(cloud: LocalCloud) -> ApiEndpoint:
+    """The stateful pattern's API, which must be the HTTP API of the template."""
+    (served,) = cloud.apis
+    assert served.kind == "http"
     return cloud.endpoint(pattern="stateful")
 
 
