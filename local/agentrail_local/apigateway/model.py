@@ -69,7 +69,7 @@ class Integration:
     @property
     def function_target(self) -> str | None:
         """The Lambda function (or alias/version) ARN inside a Lambda integration URI (an HTTP API's is the ARN)."""
-        if self.uri and self.uri.startswith("arn:") and ":lambda:" in self.uri and ":function:" in self.uri:
+        if self.uri and self.uri.split(":")[2:3] == ["lambda"] and ":function:" in self.uri:
             return self.uri
         if not self.uri or ":lambda:path/" not in self.uri:
             return None
