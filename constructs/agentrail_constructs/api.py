@@ -1,7 +1,8 @@
-"""AgentApi: a REST API in front of agent functions, with validation, authentication, throttling, access logs and X-Ray."""
+"""AgentApi: a REST API (or an HTTP API) in front of agent functions, with authentication, throttling and access logs."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,6 +10,9 @@ from typing import TYPE_CHECKING, Literal
 
 from aws_cdk import CfnOutput
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -35,6 +39,7 @@ class ApiAuth:
     kind: Literal["iam", "api_key", "cognito"]
     user_pools: Sequence[cognito.IUserPool] = ()
     scopes: Sequence[str] = ()
+    app_clients: Sequence[cognito.IUserPoolClient] = ()
     quota_per_day: int | None = None
     clients: Sequence[str] = ()
     single_tenant: bool = False
@@ -84,8 +89,16 @@ class ApiAuth:
         return ApiAuth("api_key", quota_per_day=quota_per_day, clients=tuple(clients), single_tenant=single_tenant)
 
     @staticmethod
-    def cognito(user_pools: Sequence[cognito.IUserPool], *, scopes: Sequence[str] = ()) -> ApiAuth:
+    def cognito(
+        user_pools: Sequence[cognito.IUserPool],
+        *,
+        scopes: Sequence[str] = (),
+        app_clients: Sequence[cognito.IUserPoolClient] = (),
+    ) -> ApiAuth:
         """An access token from one of the given Cognito user pools in ``Authorization``, carrying one of ``scopes``.
+
+        An HTTP API (``AgentApiOptions(kind="http")``) checks tokens with a JWT authorizer: it takes one user pool
+        and needs ``app_clients``, the app clients whose tokens it accepts (their ids are the token audience).
 
         With scopes on its methods API Gateway accepts access tokens only. Without, it would accept an ID
         token of *any* app client of the pool, since it does not check an ID token's audience. So scopes are
@@ -113,13 +126,21 @@ class ApiAuth:
                 f"ApiAuth.cognito: {open_to_all} can be in a token of any app client of the pool; use resource "
                 "server scopes ('<identifier>/<name>') granted to the app clients that may call this API"
             )
-        return ApiAuth("cognito", user_pools=tuple(user_pools), scopes=tuple(scopes))
+        return ApiAuth("cognito", user_pools=tuple(user_pools), scopes=tuple(scopes), app_clients=tuple(app_clients))
+
+
+API_KINDS = ("rest", "http")
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentApiOptions:
-    """Options of the REST API in front of an agent."""
+    """Options of the API in front of an agent."""
 
+    kind: Literal["rest", "http"] = "rest"
+    """``rest``: an API Gateway REST API, with request validation, usage plans and API keys, WAF, X-Ray on the stage
+    and JSON gateway responses (a gateway 429 with ``Retry-After``). ``http``: an HTTP API (payload 2.0), cheaper per
+    request, with IAM or Cognito (JWT) auth, stage throttling and access logs, but none of the former (the handlers
+    validate every request themselves). Default: ``rest``."""
     auth: ApiAuth = field(default_factory=ApiAuth.iam)
     """Default: IAM (SigV4)."""
     stage_name: str = "v1"
@@ -131,9 +152,9 @@ class AgentApiOptions:
     access_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     """Default: one month."""
     web_acl_arn: str | None = None
-    """A WAFv2 web ACL to associate with the stage. Default: none."""
+    """A WAFv2 web ACL to associate with the stage (REST only). Default: none."""
     account_cloudwatch_role: bool = True
-    """Create the account-wide role API Gateway needs to write execution logs. Default: true."""
+    """Create the account-wide role API Gateway needs to write execution logs (REST only). Default: true."""
     iam_identity: Literal["role", "session"] = "role"
     """Who an IAM caller that assumed a role is, as owner, requester and approver: the role, or each session of it.
     The caller chooses the session name, so ``session`` is sound only when the role's trust policy pins it
@@ -150,6 +171,24 @@ _STAGE_OPTIONS = (
 )
 
 
+def _check_http_options(options: AgentApiOptions, existing_rest_api: apigw.RestApi | None) -> None:
+    """Refuse what an HTTP API cannot do, naming the fix."""
+    if existing_rest_api is not None:
+        raise ValueError("existing_rest_api is a REST API: leave AgentApiOptions.kind at 'rest' to add the routes to it")
+    if options.auth.kind == "api_key":
+        raise ValueError(
+            "API keys and usage plans are a REST API feature: with AgentApiOptions(kind='http') use ApiAuth.iam() or "
+            "ApiAuth.cognito(...), or keep kind='rest' for ApiAuth.api_key(...)"
+        )
+    if options.web_acl_arn:
+        raise ValueError("WAF cannot be associated with an HTTP API: keep AgentApiOptions(kind='rest') for web_acl_arn")
+    if options.auth.kind == "cognito" and (len(options.auth.user_pools) != 1 or not options.auth.app_clients):
+        raise ValueError(
+            "an HTTP API checks Cognito tokens with a JWT authorizer for one user pool and the app clients it accepts: "
+            "pass ApiAuth.cognito([pool], scopes=[...], app_clients=[client])"
+        )
+
+
 def _check_stage_options_unused(options: AgentApiOptions) -> None:
     defaults = AgentApiOptions()
     changed = [name for name in _STAGE_OPTIONS if getattr(options, name) != getattr(defaults, name)]
@@ -159,6 +198,21 @@ def _check_stage_options_unused(options: AgentApiOptions) -> None:
             "own API's stage (only auth and web_acl_arn apply)"
         )
 
+
+#: The HTTP API stage's access log line: JSON, the REST stage's fields, never a body.
+_HTTP_ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "user": "$context.identity.user",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "integrationError": "$context.integrationErrorMessage",
+}
 
 _ERROR_TEMPLATE = '{"error": "%s", "message": "%s", "request_id": "$context.requestId"}'
 _GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
@@ -191,11 +245,16 @@ def _retry_after(status: str | None, code: str) -> dict[str, str] | None:
 
 
 class AgentApi(Construct):
-    """A regional REST API whose every method is authenticated and validated.
+    """A regional REST API whose every method is authenticated and validated, or an HTTP API (``kind="http"``).
 
-    The stage has throttling, JSON access logs (never request bodies), execution
+    The REST stage has throttling, JSON access logs (never request bodies), execution
     logging at ERROR without data tracing, metrics and X-Ray. Gateway errors use
     the same JSON shape as the handlers and never echo the request.
+
+    An HTTP API (payload 2.0) authenticates every route with IAM or a Cognito JWT authorizer, and its stage has
+    throttling and the same JSON access logs; its functions are told so (``AGENT_API_KIND=http``) and validate every
+    request themselves. API keys, WAF, request validation, X-Ray on the stage and custom gateway responses are REST
+    features: an HTTP API refuses them at synth.
 
     Parameters
     ----------
@@ -210,7 +269,9 @@ class AgentApi(Construct):
     Attributes
     ----------
     rest_api, stage, access_log_group (none with an existing API), validator, authorizer,
-    api_keys and usage_plans (by client name), api_key and usage_plan (the one key of ``single_tenant``)
+    api_keys and usage_plans (by client name), api_key and usage_plan (the one key of ``single_tenant``);
+    with ``kind="http"``: http_api, stage (an ``HttpStage``), access_log_group and authorizer (``rest_api`` and
+    ``validator`` are None)
     """
 
     def __init__(
@@ -225,6 +286,16 @@ class AgentApi(Construct):
         super().__init__(scope, construct_id)
         self.options = options = options or AgentApiOptions()
         self.access_log_group: logs.LogGroup | None = None
+        self.http_api: apigwv2.HttpApi | None = None
+        self.http_stage: apigwv2.HttpStage | None = None
+        self.http_authorizer: apigwv2.IHttpRouteAuthorizer | None = None
+        if options.kind not in API_KINDS:
+            raise ValueError(f"AgentApiOptions.kind must be one of {', '.join(API_KINDS)}, got {options.kind!r}")
+        if options.kind == "http":
+            _check_http_options(options, existing_rest_api)
+            self._check_auth(options.auth)
+            self._build_http_api(options, description)
+            return
         if existing_rest_api is not None:
             _check_stage_options_unused(options)
             self.rest_api = existing_rest_api
@@ -304,13 +375,57 @@ class AgentApi(Construct):
         )
         return rest_api
 
-    def _build_auth(self, options: AgentApiOptions) -> None:
-        auth = options.auth
+    @staticmethod
+    def _check_auth(auth: ApiAuth) -> None:
         # An ApiAuth built directly, not through its factories, gets the same checks.
         if auth.kind == "api_key":
             ApiAuth.api_key(clients=auth.clients, single_tenant=auth.single_tenant)
         elif auth.kind == "cognito":
-            ApiAuth.cognito(auth.user_pools, scopes=auth.scopes)
+            ApiAuth.cognito(auth.user_pools, scopes=auth.scopes, app_clients=auth.app_clients)
+
+    def _build_http_api(self, options: AgentApiOptions, description: str) -> None:
+        baseline = baseline_for(self)
+        self.access_log_group = log_group(
+            self,
+            "AccessLogs",
+            retention=options.access_log_retention,
+            encryption_key=baseline.key if baseline is not None else None,
+        )
+        self.http_api = apigwv2.HttpApi(
+            self, "HttpApi", description=description or f"agentrail API {self.node.path}", create_default_stage=False
+        )
+        self.http_stage = apigwv2.HttpStage(
+            self,
+            "Stage",
+            http_api=self.http_api,
+            stage_name=options.stage_name,
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=options.throttling_rate_limit, burst_limit=options.throttling_burst_limit
+            ),
+        )
+        cfn_stage = default_resource(self.http_stage)
+        cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(  # type: ignore[attr-defined]
+            destination_arn=self.access_log_group.log_group_arn, format=json.dumps(_HTTP_ACCESS_LOG_FORMAT)
+        )
+        self.stage = self.http_stage  # type: ignore[assignment]
+        self.rest_api = None  # type: ignore[assignment]
+        self.validator = None  # type: ignore[assignment]
+        self.authorizer = None
+        self.api_key, self.usage_plan = None, None
+        self.api_keys, self.usage_plans = {}, {}
+        auth = options.auth
+        if auth.kind == "iam":
+            self.http_authorizer = authorizers.HttpIamAuthorizer()
+        else:
+            self.http_authorizer = authorizers.HttpUserPoolAuthorizer(
+                "Authorizer", auth.user_pools[0], user_pool_clients=list(auth.app_clients)
+            )
+        CfnOutput(self, "Url", value=self.http_stage.url, description="Invoke URL of the stage")
+
+    def _build_auth(self, options: AgentApiOptions) -> None:
+        auth = options.auth
+        self._check_auth(auth)
         if auth.kind == "cognito":
             self.authorizer = apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=list(auth.user_pools))
         elif auth.kind == "api_key" and auth.single_tenant:
@@ -353,14 +468,19 @@ class AgentApi(Construct):
         request_parameters: dict[str, bool] | None = None,
         operation_name: str | None = None,
         authenticated_by_function: str | None = None,
-    ) -> apigw.Method:
+    ) -> apigw.Method | None:
         """Route ``method path`` to ``target`` (pass the ``live`` alias) through the Lambda proxy integration.
 
-        ``request_schema`` is enforced by API Gateway before the function runs.
-        ``authenticated_by_function`` opens the method at the gateway for callers
-        that cannot sign requests (a chat tool's webhook); it must say how the
+        Returns the REST API's method; None on an HTTP API (its routes are in ``http_api``).
+
+        ``request_schema`` is enforced by API Gateway before the function runs (a REST API; an HTTP API has no
+        request validation, and the function validates). ``authenticated_by_function`` opens the method at the
+        gateway for callers that cannot sign requests (a chat tool's webhook); it must say how the
         function authenticates them, and that reason is recorded for cdk-nag.
         """
+        if self.http_api is not None:
+            self._add_http_route(path, method, target, operation_name, authenticated_by_function)
+            return None
         resource = self.rest_api.root.resource_for_path(path) if path != "/" else self.rest_api.root
         models = None
         if request_schema is not None:
@@ -421,6 +541,39 @@ class AgentApi(Construct):
             )
         return created
 
+    def _add_http_route(
+        self,
+        path: str,
+        method: str,
+        target: lambda_.IFunction,
+        operation_name: str | None,
+        authenticated_by_function: str | None,
+    ) -> list[apigwv2.HttpRoute]:
+        assert self.http_api is not None
+        name = operation_name or re.sub(r"[^A-Za-z0-9]", "", f"{method}{path}")
+        integration = integrations.HttpLambdaIntegration(
+            f"{name}Integration", target, payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0
+        )
+        auth = self.options.auth
+        if authenticated_by_function:
+            authorizer: apigwv2.IHttpRouteAuthorizer = apigwv2.HttpNoneAuthorizer()
+        else:
+            assert self.http_authorizer is not None
+            authorizer = self.http_authorizer
+        routes = self.http_api.add_routes(
+            path=path,
+            methods=[apigwv2.HttpMethod(method)],
+            integration=integration,
+            authorizer=authorizer,
+            authorization_scopes=list(auth.scopes) if auth.kind == "cognito" and not authenticated_by_function else None,
+        )
+        if authenticated_by_function:
+            for route in routes:
+                cfn_route = default_resource(route)
+                acknowledge(cfn_route, "APIG4", authenticated_by_function)
+                skip_checkov(cfn_route, "CKV_AWS_309", authenticated_by_function)
+        return routes
+
     def add_operational_routes(self, target: lambda_.IFunction) -> None:
         """``GET /health`` (the function's dependency checks) and ``GET /openapi.json``, authenticated like every
         route and served by ``target`` (pass the ``live`` alias)."""
@@ -428,13 +581,18 @@ class AgentApi(Construct):
         self.add_function_route("/openapi.json", "GET", target, operation_name="OpenApi")
 
     def serve_with(self, agent_function: AgentFunction) -> None:
-        """Tell a function that serves this API's routes how this API identifies callers (``AGENT_IAM_IDENTITY``)."""
+        """Tell a function that serves this API's routes which API it serves (``AGENT_API_KIND``) and how this API
+        identifies callers (``AGENT_IAM_IDENTITY``)."""
+        if self.options.kind != "rest":
+            agent_function.add_environment("AGENT_API_KIND", self.options.kind)
         if self.options.iam_identity != "role":
             agent_function.add_environment("AGENT_IAM_IDENTITY", self.options.iam_identity)
 
     @property
     def url(self) -> str:
+        if self.http_stage is not None:
+            return self.http_stage.url
         return self.rest_api.url
 
 
-__all__ = ["AgentApi", "AgentApiOptions", "ApiAuth"]
+__all__ = ["API_KINDS", "AgentApi", "AgentApiOptions", "ApiAuth"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aws_cdk import App, Duration, Environment
 
-from agentrail_constructs.api import AgentApiOptions, ApiAuth
+from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
@@ -22,7 +22,8 @@ EGRESS_MODES = ("endpoints", "nat")
 
 @dataclass(frozen=True)
 class AppConfig:
-    """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``auth`` (iam or api_key),
+    """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``api`` (rest or http: a REST API or
+    an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
     ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
     shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
     ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
@@ -43,6 +44,7 @@ class AppConfig:
     security: str = "standard"
     egress: str | None = None
     webhooks: bool = True
+    api: str = "rest"
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -65,6 +67,14 @@ class AppConfig:
                 "context auth=api_key gives every holder of a key the same identity, so they can read each other's "
                 "sessions and tasks: add -c api_clients=acme,globex (one API key and usage plan per client), or "
                 "-c single_tenant=true if every caller is one tenant"
+            )
+        api = str(app.node.try_get_context("api") or "rest")
+        if api not in API_KINDS:
+            raise ValueError(f"context 'api' must be one of {', '.join(API_KINDS)} (a REST API or an HTTP API), got {api!r}")
+        if api == "http" and auth == "api_key":
+            raise ValueError(
+                "context auth=api_key needs a REST API (API keys and usage plans are a REST API feature): "
+                "drop -c api=http, or use -c auth=iam with the HTTP API"
             )
         security = str(app.node.try_get_context("security") or "standard")
         if security not in SECURITY_PROFILES:
@@ -90,6 +100,7 @@ class AppConfig:
             security=security,
             egress=egress,
             webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
+            api=api,
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -130,9 +141,10 @@ class AppConfig:
         return AgentFunctionOptions(model=self.model)
 
     def api_options(self) -> AgentApiOptions:
+        kind: Literal["rest", "http"] = "http" if self.api == "http" else "rest"
         if self.auth == "api_key":
-            return AgentApiOptions(auth=ApiAuth.api_key(clients=self.api_clients, single_tenant=not self.api_clients))
-        return AgentApiOptions(auth=ApiAuth.iam())
+            return AgentApiOptions(kind=kind, auth=ApiAuth.api_key(clients=self.api_clients, single_tenant=not self.api_clients))
+        return AgentApiOptions(kind=kind, auth=ApiAuth.iam())
 
     @property
     def env(self) -> Environment:

@@ -6,7 +6,8 @@ For a new pattern, a test module only needs::
     def local(start_local_mode):
         return start_local_mode("stateful")
 
-or the one local-mode run of every pattern that the whole session shares (``all_patterns``).
+or the one local-mode run of every pattern that the whole session shares (``all_patterns``). With
+``start_local_mode("stateless", api="http")`` every pattern sits behind an HTTP API (``-c api=http``) instead.
 """
 
 from __future__ import annotations
@@ -43,20 +44,22 @@ def local_context() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Callable[[str], Path]:
+def synthesized(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Callable[..., Path]:
     """``synthesized("stateless")``: the cloud assembly of those patterns, made by ``cdk synth`` once per session,
-    with the context ``agentrail local`` gives the CLI's own synth."""
-    cache: dict[str, Path] = {}
+    with the context ``agentrail local`` gives the CLI's own synth; ``api="http"`` adds ``-c api=http``."""
+    cache: dict[tuple[str, str], Path] = {}
 
-    def assembly(patterns: str) -> Path:
-        if patterns not in cache:
+    def assembly(patterns: str, api: str = "rest") -> Path:
+        if (patterns, api) not in cache:
             # Same folder as the integration tier's fixture, so one session synthesizes once (that fixture
             # leaves out the approvers context, which only the async stack reads).
-            output = tmp_path_factory.getbasetemp() / f"assembly-{patterns.replace(',', '-')}"
+            suffix = "" if api == "rest" else f"-{api}"
+            output = tmp_path_factory.getbasetemp() / f"assembly-{patterns.replace(',', '-')}{suffix}"
             if not (output / "manifest.json").is_file():
-                synthesize(repo_root, output, patterns=patterns, context=local_context())
-            cache[patterns] = output
-        return cache[patterns]
+                context = local_context() if api == "rest" else {**local_context(), "api": api}
+                synthesize(repo_root, output, patterns=patterns, context=context)
+            cache[patterns, api] = output
+        return cache[patterns, api]
 
     return assembly
 
@@ -127,9 +130,12 @@ class LocalMode:
 
 @pytest.fixture(scope="session")
 def start_local_mode(
-    tmp_path_factory: pytest.TempPathFactory, synthesized: Callable[[str], Path], repo_root: Path
+    tmp_path_factory: pytest.TempPathFactory, synthesized: Callable[..., Path], repo_root: Path
 ) -> Iterator[Callable[..., LocalMode]]:
     """``start_local_mode("stateless")`` starts ``agentrail local --port 0`` on that assembly and waits until it is ready.
+
+    ``api="http"`` serves every pattern behind an HTTP API (payload 2.0) instead of a REST API: ``-c api=http``
+    in the synth, whether this fixture or the CLI synthesizes.
 
     With ``context={"approval_timeout": "3"}`` the CLI synthesizes the app itself (``--patterns`` and ``-c``),
     from the project folder, as a developer would run it. With ``project=<folder>`` it runs in that
@@ -144,6 +150,7 @@ def start_local_mode(
         context: Mapping[str, str] | None = None,
         project: Path | None = None,
         state_dir: Path | None = None,
+        api: str = "rest",
     ) -> LocalMode:
         state_dir = state_dir or tmp_path_factory.mktemp(f"local-{patterns.replace(',', '-')}")
         ready_file = state_dir / "ready.json"
@@ -154,9 +161,10 @@ def start_local_mode(
             arguments = ("local", *common, *extra_args)
             cwd = project
         elif context is None:
-            arguments = ("local", "--assembly", str(synthesized(patterns)), *common, *extra_args)
+            arguments = ("local", "--assembly", str(synthesized(patterns, api)), *common, *extra_args)
             cwd = state_dir
         else:
+            context = {**context, "api": api} if api != "rest" else context
             pairs = [argument for key, value in context.items() for argument in ("-c", f"{key}={value}")]
             arguments = ("local", "--patterns", patterns, *pairs, *common, *extra_args)
             cwd = repo_root

@@ -541,3 +541,16 @@ def hardened_stacks(app_factory: Callable[..., cdk.App]) -> dict[str, Synthesize
         for name, (pattern, options) in HARDENED_VARIANTS.items()
     }
     return {name: SynthesizedStack(stack) for name, stack in stacks.items()}
+
+
+#: Every pattern behind an HTTP API (payload 2.0) instead of a REST API, as ``cdk synth -c api=http`` makes it.
+HTTP_API_CONTEXT: dict[str, Any] = {"api": "http"}
+
+
+@pytest.fixture(scope="session")
+def real_app_http(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    """app.py with every pattern under ``-c api=http``, with cdk-nag.
+
+    Bundling is skipped: the layers are the standard profile's, bundled once by ``real_app``.
+    """
+    return synthesize_real_app(tmp_path_factory.mktemp("real-app-http") / "cdk.out", bundling=False, context=HTTP_API_CONTEXT)

@@ -393,3 +393,28 @@ def test_hardened_acknowledgements_are_the_standard_ones_less_the_access_log_one
     assert {p.replace("/Function/Resource", "/Role/DefaultPolicy/Resource") for p in functions} == network
     # Finding ids hold literal ARNs in the test account, so the standard acknowledgements compare by resource.
     assert {p for r, p in standard if r != "S1"} <= {p for _, p in acknowledged}
+
+
+# -- every pattern behind an HTTP API (-c api=http) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_http_api_pattern_stack_has_no_unacknowledged_finding(real_app_http: Any, pattern: str) -> None:
+    stack_name = real_app_http.pattern_stack_name(pattern)
+
+    found = violations(real_app_http.report, stack_name)
+
+    assert "AWS::ApiGatewayV2::Api" in json.dumps(real_app_http.template(stack_name))
+    assert found == [], f"unacknowledged cdk-nag findings in {stack_name} (HTTP API): {found}"
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_http_api_acknowledgements_are_the_standard_ones_less_the_rest_apis(real_app_http: Any, pattern: str) -> None:
+    # An HTTP API has no REST methods (COG4), no account logging role (IAM4) and no WAF to acknowledge (APIG3):
+    # its routes are IAM-authenticated and its stage logs access, so nothing of it is acknowledged.
+    stack_name = real_app_http.pattern_stack_name(pattern)
+    rest_only = {(rule, path) for rule, path in EXPECTED_ACKNOWLEDGEMENTS[pattern] if "/RestApi/" in path}
+
+    acknowledged = set(acknowledgements(real_app_http.report, stack_name))
+
+    assert acknowledged == EXPECTED_ACKNOWLEDGEMENTS[pattern] - rest_only

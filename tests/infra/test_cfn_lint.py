@@ -54,3 +54,13 @@ def test_hardened_pattern_template_passes_cfn_lint(real_app_hardened: Any, patte
     matches = lint(template, regions=REGIONS)
 
     assert [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in matches] == []
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERN_STACKS))
+def test_http_api_pattern_template_passes_cfn_lint(real_app_http: Any, pattern: str) -> None:
+    template = real_app_http.template_path(real_app_http.pattern_stack_name(pattern)).read_text()
+
+    matches = lint(template, regions=REGIONS)
+
+    assert "AWS::ApiGatewayV2::Api" in template
+    assert [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in matches] == []

@@ -233,3 +233,27 @@ def test_given_a_customer_managed_key_no_encryption_check_is_skipped_or_failed(
     concerned = [c for outcome in ("failed", "skipped") for c in results[outcome] if c["check_id"] in ENCRYPTION_CHECKS]
     assert not concerned, _describe(concerned)
     assert not results["failed"], _describe(results["failed"])
+
+
+# -- every pattern behind an HTTP API (-c api=http) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_checkov_results(real_app_http: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """checkov's outcome per pattern stack of the real app under ``-c api=http``."""
+    names = {pattern: real_app_http.pattern_stack_name(pattern) for pattern in PATTERN_STACKS}
+    results = run_checkov([real_app_http.template_path(name) for name in names.values()])
+    return {pattern: results[f"{name}.template.json"] for pattern, name in names.items()}
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_every_http_api_stack_has_no_failed_checkov_check_and_its_stage_logs_access(
+    http_checkov_results: dict[str, Any], pattern: str
+) -> None:
+    outcome = http_checkov_results[pattern]
+
+    assert not outcome["failed"], f"failed checkov checks on {pattern} (HTTP API):\n{_describe(outcome['failed'])}"
+    # CKV_AWS_95: the HTTP API stage's access logging, checked and passed.
+    assert any(c["check_id"] == "CKV_AWS_95" and "ApiGatewayV2::Stage" in c["resource"] for c in outcome["passed"])
+    unlisted = [check for check in outcome["skipped"] if check["check_id"] not in SKIPPABLE]
+    assert not unlisted, f"skips not listed in SKIPPABLE:\n{_describe(unlisted)}"

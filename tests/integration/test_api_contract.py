@@ -1,6 +1,6 @@
 """The shared API entry keeps the error contract before any route runs: content types, JSON, nesting, event kinds.
 
-The stateless handler stands for every agent API here (they share ``AgentRestResolver``); the sessions and tasks
+The stateless handler stands for every agent API here (they share ``AgentResolver``); the sessions and tasks
 folders check their own routes. AWS's own sample events (``events/sam/``) get the documented answers too.
 """
 

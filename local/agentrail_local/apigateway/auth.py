@@ -238,6 +238,42 @@ def cognito_claims(method: Method, headers: dict[str, str]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in claims.items()}
 
 
+def jwt_authorizer_claims(method: Method, headers: dict[str, str]) -> dict[str, Any]:
+    """The claims of an HTTP API ``JWT`` route's token, as an HTTP API's JWT authorizer checks them: issuer, audience
+    (``aud``, else ``client_id``: a Cognito access token has no ``aud``), expiry and the route's scopes.
+
+    Raises
+    ------
+    GatewayRejection
+        ``UNAUTHORIZED`` when refused.
+    """
+    authorizer = method.authorizer or {}
+    source = str((authorizer.get("IdentitySource") or ["$request.header.Authorization"])[0])
+    header = source.rsplit(".", 1)[-1]
+    token = next((v for k, v in headers.items() if k.lower() == header.lower()), None)
+    if not token:
+        raise GatewayRejection("UNAUTHORIZED")
+    try:
+        claims = jwt_claims(token.removeprefix("Bearer ").strip())
+    except TokenError:
+        raise GatewayRejection("UNAUTHORIZED") from None
+    if "exp" in claims and float(claims["exp"]) < time.time():
+        raise GatewayRejection("UNAUTHORIZED")
+    config = authorizer.get("JwtConfiguration") or {}
+    if config.get("Issuer") and str(claims.get("iss", "")) != str(config["Issuer"]):
+        raise GatewayRejection("UNAUTHORIZED")
+    audience = {str(a) for a in config.get("Audience") or ()}
+    aud = claims.get("aud", claims.get("client_id"))
+    offered = {str(a) for a in (aud if isinstance(aud, list) else [aud]) if a is not None}
+    if audience and not audience & offered:
+        raise GatewayRejection("UNAUTHORIZED")
+    if method.authorization_scopes:
+        granted = set(str(claims.get("scope", "")).split())
+        if not granted & set(method.authorization_scopes):
+            raise GatewayRejection("ACCESS_DENIED")
+    return claims
+
+
 def admitted_api_key(api: RestApi, headers: dict[str, str], stage: Stage) -> ApiKey:
     """The API key of a request that needs one, counted against its usage plan.
 
@@ -267,6 +303,7 @@ __all__ = [
     "TokenError",
     "admitted_api_key",
     "cognito_claims",
+    "jwt_authorizer_claims",
     "jwt_claims",
     "signed_principal",
     "verify_sigv4",

@@ -1,4 +1,6 @@
-"""The REST API as the template describes it: resources, methods, authorizers, models and validators, stages, API keys, usage plans."""
+"""The REST API as the template describes it: resources, methods, authorizers, models and validators, stages, API keys, usage
+plans; and an HTTP API (``AWS::ApiGatewayV2::*``) as the same shape: its routes as resources and methods, its stage's
+throttling and access log format, its IAM or JWT authorizers."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from agentrail_local.cloudformation.resources.base import DeployedResource
 
 #: API Gateway's default integration timeout.
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000
+#: An HTTP API's default (and largest) integration timeout.
+DEFAULT_HTTP_INTEGRATION_TIMEOUT_MS = 30_000
 PATTERN_TAG = "agentrail:pattern"
 
 
@@ -64,7 +68,9 @@ class Integration:
 
     @property
     def function_target(self) -> str | None:
-        """The Lambda function (or alias/version) ARN inside a Lambda integration URI."""
+        """The Lambda function (or alias/version) ARN inside a Lambda integration URI (an HTTP API's is the ARN)."""
+        if self.uri and self.uri.split(":")[2:3] == ["lambda"] and ":function:" in self.uri:
+            return self.uri
         if not self.uri or ":lambda:path/" not in self.uri:
             return None
         match = re.search(r"/functions/(.+)/invocations$", self.uri)
@@ -227,7 +233,7 @@ class UsagePlan:
 
 @dataclass
 class RestApi:
-    """One REST API rebuilt from a deployed template."""
+    """One REST API (or, with ``kind="http"``, an HTTP API) rebuilt from a deployed template."""
 
     stack_name: str
     logical_id: str
@@ -240,6 +246,8 @@ class RestApi:
     usage_plans: list[UsagePlan]
     binary_media_types: tuple[str, ...] = ()
     pattern: str | None = None
+    #: ``rest`` (payload 1.0 events, gateway responses, validation, API keys) or ``http`` (payload 2.0 events).
+    kind: str = "rest"
 
     @property
     def default_stage(self) -> Stage:
@@ -251,7 +259,9 @@ class RestApi:
         kinds: set[str] = set()
         for resource in self.root.walk():
             for method in resource.methods.values():
-                kind = {"AWS_IAM": "iam", "COGNITO_USER_POOLS": "cognito", "CUSTOM": "custom"}.get(method.authorization_type)
+                kind = {"AWS_IAM": "iam", "COGNITO_USER_POOLS": "cognito", "JWT": "cognito", "CUSTOM": "custom"}.get(
+                    method.authorization_type
+                )
                 if kind is None:
                     kind = "api_key" if method.api_key_required else "none"
                 kinds.add(kind)
@@ -377,9 +387,78 @@ class RestApi:
         )
 
 
+def http_api(deployment: StackDeployment, api: DeployedResource) -> RestApi:
+    """The HTTP API whose ``Ref`` is ``api.ref``, rebuilt from the ``AWS::ApiGatewayV2::*`` resources of ``deployment``.
+
+    Each route (``POST /sessions/{id}``) becomes a resource and a method, so routes match as a REST API's do; the
+    stage's ``DefaultRouteSettings`` throttle every route.
+    """
+    api_id = api.ref
+    of_api = [r for r in deployment.resources.values() if r.properties.get("ApiId") == api_id]
+    integrations = {r.ref: r.properties for r in of_api if r.type == "AWS::ApiGatewayV2::Integration"}
+    authorizers = {r.ref: r.properties for r in of_api if r.type == "AWS::ApiGatewayV2::Authorizer"}
+    root = ApiResource(id=f"{api_id}-root", path_part="")
+    for r in of_api:
+        if r.type != "AWS::ApiGatewayV2::Route":
+            continue
+        p = r.properties
+        method_name, _, path = str(p["RouteKey"]).partition(" ")
+        if not path:
+            continue  # $default: no route of ours uses it
+        node = root
+        for part in [s for s in path.strip("/").split("/") if s]:
+            child = next((c for c in node.children if c.path_part == part), None)
+            if child is None:
+                child = ApiResource(id=f"{api_id}-{r.logical_id}-{part}", path_part=part, parent=node)
+                node.children.append(child)
+            node = child
+        integration = integrations.get(str(p.get("Target", "")).removeprefix("integrations/"), {})
+        node.methods[method_name.upper()] = Method(
+            http_method=method_name.upper(),
+            authorization_type=str(p.get("AuthorizationType", "NONE")),
+            api_key_required=False,
+            integration=Integration(
+                type=str(integration.get("IntegrationType", "AWS_PROXY")),
+                uri=integration.get("IntegrationUri"),
+                timeout_ms=int(integration.get("TimeoutInMillis", DEFAULT_HTTP_INTEGRATION_TIMEOUT_MS)),
+            ),
+            authorizer=authorizers.get(p.get("AuthorizerId")),
+            authorization_scopes=tuple(p.get("AuthorizationScopes", ())),
+            operation_name=p.get("OperationName"),
+        )
+    stages: dict[str, Stage] = {}
+    for r in of_api:
+        if r.type == "AWS::ApiGatewayV2::Stage":
+            route_settings = r.properties.get("DefaultRouteSettings") or {}
+            settings = {k: route_settings[k] for k in ("ThrottlingRateLimit", "ThrottlingBurstLimit") if k in route_settings}
+            stages[r.ref] = Stage(
+                name=r.ref,
+                variables=dict(r.properties.get("StageVariables") or {}),
+                method_settings=[{"ResourcePath": "/*", "HttpMethod": "*", **settings}] if settings else [],
+                access_log_format=(r.properties.get("AccessLogSettings") or {}).get("Format"),
+            )
+    if not stages:
+        stages["$default"] = Stage(name="$default", variables={}, method_settings=[])
+    tags = api.properties.get("Tags") or {}
+    return RestApi(
+        stack_name=deployment.stack_name,
+        logical_id=api.logical_id,
+        api_id=api_id,
+        name=str(api.properties.get("Name", api.logical_id)),
+        root=root,
+        stages=stages,
+        gateway_responses={},
+        api_keys={},
+        usage_plans=[],
+        pattern=tags.get(PATTERN_TAG) if isinstance(tags, dict) else None,
+        kind="http",
+    )
+
+
 def rest_apis(deployments: list[StackDeployment]) -> list[RestApi]:
-    """Every REST API of the deployed stacks."""
-    return [RestApi.from_deployment(d, api) for d in deployments for api in d.of_type("AWS::ApiGateway::RestApi")]
+    """Every API of the deployed stacks: REST APIs, then HTTP APIs (``kind="http"``)."""
+    found = [RestApi.from_deployment(d, api) for d in deployments for api in d.of_type("AWS::ApiGateway::RestApi")]
+    return found + [http_api(d, api) for d in deployments for api in d.of_type("AWS::ApiGatewayV2::Api")]
 
 
 __all__ = [
@@ -394,6 +473,7 @@ __all__ = [
     "Stage",
     "TokenBucket",
     "UsagePlan",
+    "http_api",
     "match_route",
     "rest_apis",
 ]

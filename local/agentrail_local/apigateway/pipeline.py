@@ -2,7 +2,9 @@
 
 Route match, size limit, stage throttling, authentication (IAM SigV4, API keys,
 Cognito), request validation, then the integration: the Lambda proxy
-integration with a REST (v1) event, or a MOCK integration.
+integration with a REST (v1) event, or a MOCK integration. An HTTP API takes the
+same steps without API keys or validation, authenticates with IAM SigV4 or a JWT
+authorizer, and sends a payload 2.0 event.
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import SchemaError
 
 from agentrail_local.account import ACCOUNT_ID
-from agentrail_local.apigateway.auth import LocalPrincipal, admitted_api_key, cognito_claims, signed_principal
+from agentrail_local.apigateway.auth import (
+    LocalPrincipal,
+    admitted_api_key,
+    cognito_claims,
+    jwt_authorizer_claims,
+    signed_principal,
+)
 from agentrail_local.apigateway.model import Method, RestApi, Stage, match_route
-from agentrail_local.apigateway.proxy import empty_identity, proxy_event, proxy_reply
+from agentrail_local.apigateway.proxy import empty_identity, http_api_event, proxy_event, proxy_reply
 from agentrail_local.apigateway.responses import GatewayRejection, GatewayReply, gateway_response, mock_reply, render_template
 from agentrail_local.awslambda.definitions import PayloadTooLarge, Throttled, UnknownFunction
 from agentrail_local.awslambda.environments import ExecutionEnvironments
@@ -147,9 +155,10 @@ class RequestPipeline:
         matched = match_route(self.api.root, path)
         method = matched[0].method_for(request.command) if matched else None
         if matched is None or method is None:
-            raise GatewayRejection("MISSING_AUTHENTICATION_TOKEN")
+            raise GatewayRejection("RESOURCE_NOT_FOUND" if self.api.kind == "http" else "MISSING_AUTHENTICATION_TOKEN")
         resource, path_parameters = matched
         context["resourcePath"] = resource.path
+        context["routeKey"] = f"{method.http_method} {resource.path}"
         context["resourceId"] = resource.id
         bucket = stage.bucket(resource.path, method.http_method)
         if bucket is not None and not bucket.take():
@@ -168,10 +177,16 @@ class RequestPipeline:
                 user=principal.user_id,
                 userArn=principal.user_arn,
             )
+            if self.api.kind == "http":
+                authorizer = {"iam": {k: identity[k] for k in ("accessKey", "accountId", "caller", "user", "userArn")}}
+                authorizer["iam"].update(callerId=principal.user_id, userId=principal.user_id)
             context["identity.user"] = principal.user_id
             context["identity.caller"] = principal.user_id
         elif method.authorization_type == "COGNITO_USER_POOLS":
             authorizer = {"claims": cognito_claims(method, headers)}
+        elif method.authorization_type == "JWT":
+            claims = jwt_authorizer_claims(method, headers)
+            authorizer = {"jwt": {"claims": claims, "scopes": str(claims.get("scope", "")).split() or None}}
         elif method.authorization_type == "CUSTOM":
             raise GatewayRejection("AUTHORIZER_CONFIGURATION_ERROR", "Lambda authorizers are not emulated by local mode")
         if method.api_key_required:
@@ -183,6 +198,12 @@ class RequestPipeline:
         if method.validate_body:
             check_body(method, headers, body)
         target = method.integration.function_target
+        if self.api.kind == "http" and target is not None and method.integration.type == "AWS_PROXY":
+            event = http_api_event(
+                request, self.api, resource, stage, raw_query, query_pairs, path_parameters, headers, body, authorizer,
+                context, server_host=self.host, server_port=self.port,
+            )  # fmt: skip
+            return self._invoke(target, event, method, context)
         if method.integration.type == "MOCK":
             return mock_reply(method, context)
         if method.integration.type not in ("AWS_PROXY",) or target is None:

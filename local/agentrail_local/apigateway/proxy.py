@@ -1,4 +1,5 @@
-"""The Lambda proxy integration: the REST (v1) event API Gateway sends a function, and the mapping of the function's response."""
+"""The Lambda proxy integration: the REST (v1) or HTTP API (payload 2.0) event API Gateway sends a function, and the
+mapping of the function's response."""
 
 from __future__ import annotations
 
@@ -89,6 +90,90 @@ def proxy_event(
     }
 
 
+#: Content types an HTTP API passes as text; any other body reaches the function base64-encoded.
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
+
+
+def http_api_event(
+    request: BaseHTTPRequestHandler,
+    api: RestApi,
+    resource: ApiResource,
+    stage: Stage,
+    raw_query: str,
+    query_pairs: list[tuple[str, str]],
+    path_parameters: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    authorizer: dict[str, Any] | None,
+    context: dict[str, Any],
+    *,
+    server_host: str,
+    server_port: int,
+) -> dict[str, Any]:
+    """The payload 2.0 event of one HTTP API request, as API Gateway builds it: lower-cased headers whose repeated
+    values are joined with commas, cookies apart, query values joined likewise."""
+    host = headers.get("Host", f"{server_host}:{server_port}")
+    joined: dict[str, str] = {}
+    for name in request.headers:
+        if name.lower() != "cookie":
+            joined[name.lower()] = ",".join(request.headers.get_all(name) or [])
+    joined.update(
+        {
+            "x-forwarded-for": context["identity.sourceIp"],
+            "x-forwarded-port": str(server_port),
+            "x-forwarded-proto": "http",
+            "x-amzn-trace-id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+        }
+    )
+    query: dict[str, list[str]] = {}
+    for name, value in query_pairs:
+        query.setdefault(name, []).append(value)
+    content_type = joined.get("content-type", "").split(";")[0].strip().lower()
+    text = not content_type or content_type.startswith(_TEXT_TYPES) or content_type.endswith("+json")
+    cookies = [c.strip() for value in request.headers.get_all("Cookie") or [] for c in value.split(";") if c.strip()]
+    route_key = f"{request.command} {resource.path}"
+    request_context: dict[str, Any] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": api.api_id,
+        "domainName": host,
+        "domainPrefix": host.split(".")[0],
+        "http": {
+            "method": request.command,
+            "path": context["path"],
+            "protocol": context["protocol"],
+            "sourceIp": context["identity.sourceIp"],
+            "userAgent": context["identity.userAgent"] or "",
+        },
+        "requestId": context["requestId"],
+        "routeKey": route_key,
+        "stage": stage.name,
+        "time": context["requestTime"],
+        "timeEpoch": context["requestTimeEpoch"],
+    }
+    if authorizer is not None:
+        request_context["authorizer"] = authorizer
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": context["path"],
+        "rawQueryString": raw_query,
+        "headers": joined,
+        "requestContext": request_context,
+        "isBase64Encoded": bool(body) and not text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in query.items()}
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if stage.variables:
+        event["stageVariables"] = stage.variables
+    if body:
+        event["body"] = body.decode("utf-8", errors="replace") if text else base64.b64encode(body).decode()
+    return event
+
+
 def empty_identity(context: Mapping[str, Any]) -> dict[str, Any]:
     """The ``requestContext.identity`` of an unauthenticated caller."""
     return {
@@ -142,6 +227,8 @@ def proxy_reply(result: Any, context: dict[str, Any]) -> GatewayReply:
         headers = [(name, value) for name, value in headers if name.lower() != "content-type"]
     elif not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
+    for cookie in result.get("cookies") or []:
+        headers.append(("Set-Cookie", str(cookie)))
     headers.append(("x-amzn-RequestId", context["requestId"]))
     headers.append(("x-amz-apigw-id", context["extendedRequestId"]))
     body = result.get("body")
@@ -157,4 +244,4 @@ def proxy_reply(result: Any, context: dict[str, Any]) -> GatewayReply:
     return GatewayReply(status, headers, payload)
 
 
-__all__ = ["empty_identity", "proxy_event", "proxy_reply"]
+__all__ = ["empty_identity", "http_api_event", "proxy_event", "proxy_reply"]

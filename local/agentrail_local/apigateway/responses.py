@@ -106,6 +106,8 @@ def gateway_response(
     template and headers but keeps its own status code, as API Gateway does. A 429 whose
     gateway response sets no ``Retry-After`` gets one: ``retry_after`` seconds, else 1.
     """
+    if api.kind == "http":
+        return _http_api_response(response_type, context)
     default_status, default_message, error_type = _DEFAULT_RESPONSES.get(response_type, _DEFAULT_RESPONSES["DEFAULT_4XX"])
     default_status = status or default_status
     family = "DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX"
@@ -133,6 +135,28 @@ def gateway_response(
     if default_status == 429 and not any(name.lower() == "retry-after" for name, _ in headers):
         headers.append(("Retry-After", str(retry_after or 1)))
     return GatewayReply(default_status, headers, render_template(template, values).encode())
+
+
+#: What an HTTP API answers for itself: fixed bodies, no customization and so no ``Retry-After`` on its 429.
+_HTTP_API_RESPONSES: dict[str, tuple[int, str]] = {
+    "RESOURCE_NOT_FOUND": (404, "Not Found"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Forbidden"),
+    "INVALID_SIGNATURE": (403, "Forbidden"),
+    "EXPIRED_TOKEN": (403, "Forbidden"),
+    "ACCESS_DENIED": (403, "Forbidden"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "REQUEST_TOO_LARGE": (413, "Request Entity Too Large"),
+    "INTEGRATION_TIMEOUT": (503, "Service Unavailable"),
+    "DEFAULT_4XX": (400, "Bad Request"),
+}
+
+
+def _http_api_response(response_type: str, context: Mapping[str, Any]) -> GatewayReply:
+    # A function error or malformed answer is a 500 too (a REST API's is a 502).
+    status, message = _HTTP_API_RESPONSES.get(response_type, (500, "Internal Server Error"))
+    headers = [("Content-Type", "application/json"), ("apigw-requestid", str(context.get("requestId", "")))]
+    return GatewayReply(status, headers, json.dumps({"message": message}).encode())
 
 
 def _parameter_value(value: str, request_headers: Mapping[str, str]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agentrail_constructs.api import _GATEWAY_RESPONSES
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError, event_kind, json_depth
+from agentrail_runtime.api.errors import AgentResolver, ApiError, event_kind, json_depth
 from agentrail_runtime.api.gateway_models import openapi_documents
 from agentrail_runtime.contract import API_ERRORS, MAX_JSON_DEPTH, api_error
 
@@ -115,7 +115,7 @@ def test_every_code_in_the_documents_is_one_of_the_contract(documents: dict[str,
 def test_an_error_outside_the_contract_cannot_be_raised_or_registered() -> None:
     with pytest.raises(KeyError, match="not in the API error contract"):
         ApiError(418, "teapot", "I am a teapot.")
-    app = AgentRestResolver(max_request_bytes=1024)
+    app = AgentResolver(max_request_bytes=1024)
     with pytest.raises(KeyError, match="not in the API error contract"):
         app.answer(LookupError, 404, "no_such_thing", "Nothing here.")
 

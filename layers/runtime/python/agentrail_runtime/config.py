@@ -17,6 +17,9 @@ from agentrail_runtime.metering.pricing import ModelPrice
 from agentrail_runtime.models.base import ModelConfigError
 from agentrail_runtime.models.registry import parse_model_spec
 
+#: The API in front of a function that serves HTTP: API Gateway REST API or HTTP API (``AGENT_API_KIND``).
+ApiKind = Literal["rest", "http"]
+
 
 class DependencyCheck(BaseModel):
     """An AWS dependency that ``GET /health`` proves reachable, with the cheapest read it allows."""
@@ -47,6 +50,8 @@ class RuntimeSettings(BaseSettings):
     health_checks: tuple[DependencyCheck, ...] = ()
     #: Who an IAM caller that assumed a role is: the role (default), or the session, whose name the caller chooses.
     iam_identity: Literal["role", "session"] = "role"
+    #: The API in front of the function: a REST API (payload 1.0 events) or an HTTP API (payload 2.0 events).
+    api_kind: ApiKind = "rest"
 
     @field_validator("allowed_models", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ Add a type by writing a function that takes a :class:`ResourceContext` and
 returns a :class:`DeployedResource`, decorated with ``@resource_handler("AWS::X::Y")``.
 """
 
-from agentrail_local.cloudformation.resources import apigateway, compute, data, messaging, security, workflows
+from agentrail_local.cloudformation.resources import apigateway, apigatewayv2, compute, data, messaging, security, workflows
 from agentrail_local.cloudformation.resources.base import (
     RECORDED_TYPES,
     RESOURCE_HANDLERS,
@@ -23,6 +23,7 @@ __all__ = [
     "ResourceContext",
     "TemplateError",
     "apigateway",
+    "apigatewayv2",
     "compute",
     "data",
     "messaging",

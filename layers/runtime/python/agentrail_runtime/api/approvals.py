@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ValidationError
 
-from agentrail_runtime.api.errors import AgentRestResolver, ApiError, error_responses
+from agentrail_runtime.api.errors import AgentResolver, ApiError, error_responses, token_claims
 from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail_runtime.approvals.service import (
     DECISION_RETRY_AFTER_SECONDS,
@@ -39,13 +39,14 @@ class ApprovalList(BaseModel):
 
 
 def cognito_groups(request_context: dict[str, Any]) -> list[str]:
-    raw = ((request_context.get("authorizer") or {}).get("claims") or {}).get("cognito:groups") or ""
+    """The caller's Cognito groups, from a REST API's Cognito authorizer or an HTTP API's JWT authorizer."""
+    raw = token_claims(request_context).get("cognito:groups") or ""
     if isinstance(raw, list):
         return [str(g) for g in raw]
     return [g for g in str(raw).strip("[]").replace(",", " ").split() if g]
 
 
-def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owner: Callable[[], str]) -> None:
+def add_approval_routes(app: AgentResolver, approvals: ApprovalService, owner: Callable[[], str]) -> None:
     """Register the approval routes and their error mapping on ``app``."""
 
     def groups() -> list[str]:
@@ -101,7 +102,7 @@ def add_approval_routes(app: AgentRestResolver, approvals: ApprovalService, owne
         _add_webhook_route(app, approvals)
 
 
-def _add_webhook_route(app: AgentRestResolver, approvals: ApprovalService) -> None:
+def _add_webhook_route(app: AgentResolver, approvals: ApprovalService) -> None:
     @app.post(
         "/approvals/<approval_id>/webhook",
         summary="A chat tool's decision, signed with HMAC-SHA256 (X-Agentrail-Signature: t=<unix>,v1=<hex>)",

@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+from aws_lambda_powertools.event_handler.api_gateway import ProxyEventType, ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.aws import role_of_session
+from agentrail_runtime.config import ApiKind
 from agentrail_runtime.contract import API_ERRORS, MAX_JSON_DEPTH, ApiErrorSpec, api_error
 from agentrail_runtime.health import HealthCheck, HealthReport, run_checks
 from agentrail_runtime.models.base import ModelError
@@ -171,18 +172,28 @@ def error_response(
     return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers or {})
 
 
+def token_claims(request_context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The claims of a Cognito token: a REST API's Cognito authorizer (``authorizer.claims``) or an HTTP API's JWT
+    authorizer (``authorizer.jwt.claims``)."""
+    authorizer = request_context.get("authorizer") or {}
+    return authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims") or {}
+
+
 def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role", "session"] = "role") -> str | None:
     """The authenticated caller: Cognito ``sub``, IAM ARN, or API key id (in that order).
 
+    REST (payload 1.0) and HTTP API (payload 2.0) callers get the same name: the token's ``sub`` from
+    ``authorizer.claims`` or ``authorizer.jwt.claims``, the ARN from ``identity.userArn`` or ``authorizer.iam.userArn``.
     A caller that assumed a role is the role (``iam:arn:aws:iam::ACCOUNT:role/ROLE``): whoever may assume it
     chooses the session name, so the session is the identity only with ``iam_identity="session"``.
     """
-    claims = (request_context.get("authorizer") or {}).get("claims") or {}
+    claims = token_claims(request_context)
     if claims.get("sub"):
         return f"cognito:{claims['sub']}"
     identity = request_context.get("identity") or {}
-    if identity.get("userArn"):
-        arn = str(identity["userArn"])
+    user_arn = identity.get("userArn") or ((request_context.get("authorizer") or {}).get("iam") or {}).get("userArn")
+    if user_arn:
+        arn = str(user_arn)
         role = role_of_session(arn) if iam_identity == "role" else None
         return f"iam:{role or arn}"
     if identity.get("apiKeyId"):
@@ -191,20 +202,32 @@ def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role
 
 
 class UnsupportedEventError(TypeError):
-    """A handler of API Gateway REST (v1) proxy events got another kind of event: the function is wired wrong."""
+    """A handler of API Gateway proxy events got another kind of event: the function is wired wrong."""
 
 
-def event_kind(event: object) -> str | None:
-    """``None`` for an API Gateway REST API (payload 1.0) proxy event; otherwise what the event looks like."""
+#: What each kind of API sends, in the words of the refusal.
+_PAYLOADS: dict[str, str] = {
+    "rest": "API Gateway REST API (payload 1.0) proxy events",
+    "http": "API Gateway HTTP API (payload 2.0) events",
+}
+
+
+def event_kind(event: object, served: ApiKind = "rest") -> str | None:
+    """``None`` for an event of the ``served`` kind (a REST API's payload 1.0 proxy event, or an HTTP API's payload
+    2.0 event); otherwise what the event looks like."""
     if not isinstance(event, Mapping) or not event:
         return "an empty event" if isinstance(event, Mapping) else f"a JSON {type(event).__name__}, not an object"
     context = event.get("requestContext")
     if event.get("version") == "2.0" or (isinstance(context, Mapping) and "http" in context):
+        http = context.get("http") if isinstance(context, Mapping) else None
+        served_here = served == "http" and isinstance(http, Mapping) and isinstance(event.get("rawPath"), str)
+        if served_here and isinstance(http.get("method"), str):  # type: ignore[union-attr]
+            return None
         return "an API Gateway HTTP API (payload 2.0) event"
     if isinstance(context, Mapping) and "elb" in context:
         return "an Application Load Balancer event"
     if isinstance(event.get("httpMethod"), str) and isinstance(event.get("path"), str) and isinstance(context, Mapping):
-        return None
+        return None if served == "rest" else "an API Gateway REST API (payload 1.0) proxy event"
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], Mapping):
         source = records[0].get("eventSource") or records[0].get("EventSource") or "unknown"
@@ -213,10 +236,13 @@ def event_kind(event: object) -> str | None:
 
 
 def _http_shaped(event: object) -> bool:
-    """The caller of this event waits for an HTTP answer (HTTP API, ALB): answer it, rather than fail the invocation."""
+    """The caller of this event waits for an HTTP answer (REST or HTTP API, ALB): answer it, rather than fail the
+    invocation."""
     if not isinstance(event, Mapping):
         return False
     context = event.get("requestContext")
+    if isinstance(event.get("httpMethod"), str) and isinstance(context, Mapping):
+        return True
     return event.get("version") == "2.0" or (isinstance(context, Mapping) and ("http" in context or "elb" in context))
 
 
@@ -244,8 +270,12 @@ def _media_type(headers: Mapping[str, str]) -> str:
     return (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
 
-class AgentRestResolver(APIGatewayRestResolver):
-    """A REST resolver with validation on, the shared error handlers, a body size limit and ``X-Correlation-Id``.
+class AgentResolver(APIGatewayRestResolver):
+    """A resolver with validation on, the shared error handlers, a body size limit and ``X-Correlation-Id``.
+
+    It serves the events of one kind of API, ``api``: a REST API's payload 1.0 proxy events (Powertools'
+    REST resolver) or an HTTP API's payload 2.0 events (the event type of Powertools' HTTP API resolver). Routes,
+    answers and the OpenAPI document are the same for both.
 
     Before any route runs it refuses, in this order: a body over the size limit (413), then for ``POST``, ``PUT``
     and ``PATCH`` a body that is not ``application/json`` (415), not UTF-8 JSON, or JSON with ``NaN``/``Infinity``
@@ -258,6 +288,8 @@ class AgentRestResolver(APIGatewayRestResolver):
         Largest accepted body, after base64 decoding.
     iam_identity:
         Who a caller that assumed a role is (see :func:`principal_of`). Default: ``role``.
+    api:
+        ``rest`` or ``http``: the API in front of the function (``AGENT_API_KIND``). Default: ``rest``.
     models:
         The models a request may name in ``model``: the OpenAPI document lists them as its ``enum``. Default: none
         (the document leaves ``model`` open).
@@ -268,10 +300,13 @@ class AgentRestResolver(APIGatewayRestResolver):
         *,
         max_request_bytes: int,
         iam_identity: Literal["role", "session"] = "role",
+        api: ApiKind = "rest",
         models: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(enable_validation=True, **kwargs)
+        proxy_type = ProxyEventType.APIGatewayProxyEventV2 if api == "http" else ProxyEventType.APIGatewayProxyEvent
+        super().__init__(enable_validation=True, proxy_type=proxy_type, **kwargs)
+        self.api: ApiKind = api
         self.max_request_bytes = max_request_bytes
         self.iam_identity: Literal["role", "session"] = iam_identity
         self.models = tuple(models)
@@ -313,6 +348,15 @@ class AgentRestResolver(APIGatewayRestResolver):
             raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
         return principal
 
+    def _get_base_path(self) -> str:
+        if self.api == "rest":
+            return super()._get_base_path()
+        # As APIGatewayHttpResolver does: a payload 2.0 event's path is in requestContext.http.
+        context = self.current_event.raw_event.get("requestContext") or {}
+        stage = context.get("stage")
+        path = str((context.get("http") or {}).get("path") or "")
+        return f"/{stage}" if stage and stage != "$default" and path.startswith(f"/{stage}") else ""
+
     def _refusal(self) -> Response | None:
         """The answer to a request no route should see, or ``None``."""
         if body_size(self) > self.max_request_bytes:
@@ -348,18 +392,18 @@ class AgentRestResolver(APIGatewayRestResolver):
         return builder
 
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
-        """Answer one REST (v1) proxy event.
+        """Answer one event of the API this function serves (``api``).
 
         Raises
         ------
         UnsupportedEventError
             ``event`` is not an HTTP event at all (an SQS batch, ``{}``): the invocation fails, logged, so a
             wrongly wired event source retries and dead-letters rather than losing its records. An HTTP event of
-            another kind (HTTP API payload 2.0, ALB) is answered with 500 ``unsupported_event`` instead.
+            another kind (the other API's payload, ALB) is answered with 500 ``unsupported_event`` instead.
         """
-        kind = event_kind(event)
+        kind = event_kind(event, self.api)
         if kind is not None:
-            message = f"This function serves API Gateway REST API (payload 1.0) proxy events; it got {kind}."
+            message = f"This function serves {_PAYLOADS[self.api]} (AGENT_API_KIND={self.api}); it got {kind}."
             logger.error(message, extra={"event": "unsupported_event", "status": 500, "error": "unsupported_event"})
             if not _http_shaped(event):
                 raise UnsupportedEventError(message)
@@ -468,7 +512,7 @@ def body_size(app: APIGatewayRestResolver) -> int:
     return len(body.encode())
 
 
-def install_error_handlers(app: AgentRestResolver) -> None:
+def install_error_handlers(app: AgentResolver) -> None:
     """Register the shared error handlers on ``app``."""
 
     @app.exception_handler(RequestValidationError)

@@ -25,7 +25,7 @@ from agentrail_runtime import aws
 from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, ToolCallOut, UsageOut
 from agentrail_runtime.api.errors import (
-    AgentRestResolver,
+    AgentResolver,
     ApiError,
     add_operational_routes,
     error_responses,
@@ -136,15 +136,18 @@ def create_sessions_app(
     settings: RuntimeSettings | None = None,
     session_settings: SessionSettings | None = None,
     queue_client: Any = None,
-) -> AgentRestResolver:
+) -> AgentResolver:
     """Build the resolver; every dependency can be passed in."""
     settings = settings or load_settings()
     session_settings = session_settings or load_session_settings()
     if sessions is None:
         sessions = SessionAgent.from_settings(session_settings, settings)
     store = sessions.store
-    app = AgentRestResolver(
-        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    app = AgentResolver(
+        max_request_bytes=settings.max_request_bytes,
+        iam_identity=settings.iam_identity,
+        api=settings.api_kind,
+        models=settings.models,
     )
     clients: dict[str, Any] = {"sqs": queue_client} if queue_client is not None else {}
 

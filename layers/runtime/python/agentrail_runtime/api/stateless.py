@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut
-from agentrail_runtime.api.errors import AgentRestResolver, add_operational_routes, error_responses
+from agentrail_runtime.api.errors import AgentResolver, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.service import AgentService
 
@@ -35,12 +35,15 @@ class InvokeResponse(AgentRunOut):
     request_id: str = Field(description="API Gateway request id, also the correlation id in logs and traces.")
 
 
-def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> AgentRestResolver:
+def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> AgentResolver:
     """Build the resolver. Dependencies are arguments so tests can pass their own."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
-    app = AgentRestResolver(
-        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    app = AgentResolver(
+        max_request_bytes=settings.max_request_bytes,
+        iam_identity=settings.iam_identity,
+        api=settings.api_kind,
+        models=settings.models,
     )
 
     @app.post(

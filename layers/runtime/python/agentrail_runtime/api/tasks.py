@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from agentrail_runtime.api.approvals import add_approval_routes
 from agentrail_runtime.api.errors import (
-    AgentRestResolver,
+    AgentResolver,
     ApiError,
     add_operational_routes,
     error_responses,
@@ -103,15 +103,18 @@ def create_tasks_app(
     task_settings: TaskSettings | None = None,
     persistence: DynamoDBPersistenceLayer | None = None,
     approvals: ApprovalService | None = None,
-) -> AgentRestResolver:
+) -> AgentResolver:
     """Build the resolver; every dependency can be passed in."""
     settings = settings or load_settings()
     task_settings = task_settings or load_task_settings()
     tasks = tasks or TaskService.from_settings(task_settings, settings)
     if persistence is None and task_settings.idempotency_table:
         persistence = DynamoDBPersistenceLayer(table_name=task_settings.idempotency_table)
-    app = AgentRestResolver(
-        max_request_bytes=settings.max_request_bytes, iam_identity=settings.iam_identity, models=settings.models
+    app = AgentResolver(
+        max_request_bytes=settings.max_request_bytes,
+        iam_identity=settings.iam_identity,
+        api=settings.api_kind,
+        models=settings.models,
     )
 
     owner = app.principal
@@ -195,7 +198,7 @@ def create_tasks_app(
         event = app.current_event
         host = event.headers.get("Host")
         stage = event.request_context.stage
-        if host and stage and ".execute-api." in host:
+        if host and stage and stage != "$default" and ".execute-api." in host:
             return f"https://{host}/{stage}/tasks/{task_id}"
         return f"/tasks/{task_id}"
 
