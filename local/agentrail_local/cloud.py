@@ -8,7 +8,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,13 +20,14 @@ from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.apigateway.model import RestApi, rest_apis
 from agentrail_local.apigateway.server import LocalApiGateway
-from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS
+from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS, FunctionDefinition
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.event_sources import SqsPoller
 from agentrail_local.awslambda.live_code import LiveCode
 from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
+from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stack, remove_stack
 from agentrail_local.console import Console
 
 
@@ -154,6 +155,9 @@ class LocalCloud:
         self.gateways: list[LocalApiGateway] = []
         self._live_code: LiveCode | None = None
         self._running_copies: dict[Path, Path] = {}
+        self._live_generation = 0
+        # One change at a time: a code reload and a redeploy both replace what functions run.
+        self._changing = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -295,17 +299,177 @@ class LocalCloud:
         (none when no changed file is the source of running code). Needs :meth:`watch_code` first.
         """
         assert self.environments is not None and self._live_code is not None
-        affected = self._live_code.affected(Path(p).resolve() for p in changed)
-        if not affected:
-            return []
-        copies = self._live_code.refresh(affected)
-        running = {self._running_copies.get(asset, asset): copy for asset, copy in copies.items()}
-        self._running_copies.update(copies)
-        reloaded = self.environments.replace_code(running)
+        with self._changing:
+            affected = self._live_code.affected(Path(p).resolve() for p in changed)
+            if not affected:
+                return []
+            copies = self._live_code.refresh(affected)
+            running = {self._running_copies.get(asset, asset): copy for asset, copy in copies.items()}
+            self._running_copies.update(copies)
+            reloaded = self.environments.replace_code(running)
         if self._prewarm:
             names = set(reloaded)
             self.environments.prewarm(t for t in self._integration_targets() if self.environments.definition(t).name in names)
         return reloaded
+
+    # -- redeploy ------------------------------------------------------------------------
+
+    def redeploy(self, assembly: CloudAssembly | str | Path) -> list[AppliedChange]:
+        """Bring the running deployment to a new synth of the app, keeping moto's state.
+
+        Per stack, what is new is created, what changed is updated in place where local mode can, and
+        what went is deleted (see :mod:`agentrail_local.cloudformation.redeploy`, which also says what is
+        kept instead of replaced). Then the functions run with their new definitions (warm environments
+        recycled), the APIs whose routes or settings changed are served anew on the same port, and the
+        SQS pollers follow the event source mappings. Returns every change, ``not applied`` ones included.
+        """
+        assert self.clients is not None and self.environments is not None
+        new_assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
+        with self._changing:
+            previous = {d.stack_name: d for d in self.deployments}
+            exports: dict[str, Any] = {}
+            outputs: dict[str, dict[str, Any]] = {}
+            deployments: list[StackDeployment] = []
+            changes: list[AppliedChange] = []
+            for stack in new_assembly.stacks:
+                if self._stack_names is not None and stack.stack_name not in self._stack_names:
+                    continue
+                deployer = StackDeployer(
+                    stack,
+                    clients=self.clients,
+                    work_dir=self.state_dir / "work",
+                    exports=exports,
+                    stack_outputs=outputs,
+                    warn=self._warn,
+                )
+                old = previous.pop(stack.stack_name, None)
+                if old is None:
+                    deployment = deployer.deploy()
+                    stack_changes = [
+                        AppliedChange(stack.stack_name, r.logical_id, r.type, "added") for r in deployment.resources.values()
+                    ]
+                else:
+                    redeployed = redeploy_stack(deployer, old)
+                    deployment, stack_changes = redeployed.deployment, redeployed.changes
+                exports.update(deployment.exports)
+                outputs[deployment.stack_name] = deployment.outputs
+                deployments.append(deployment)
+                changes += stack_changes
+            for gone in previous.values():
+                changes += remove_stack(gone, self.clients)
+            before = {d.stack_name: d for d in self.deployments}
+            self.deployments = deployments
+            self.assembly = new_assembly
+            touched = self._apply_to_functions(changes, before)
+            self._apply_to_gateways(changes)
+            if any(
+                c.type in ("AWS::Lambda::EventSourceMapping", "AWS::SQS::Queue") for c in changes if c.action != "not applied"
+            ):
+                for poller in self.pollers:
+                    poller.stop()
+                self.pollers = []
+                self._start_pollers()
+            if self._live_code is not None and touched:
+                self._watch_again()
+            if self._prewarm and touched:
+                self.environments.prewarm(
+                    t for t in self._integration_targets() if self.environments.definition(t).name in touched
+                )
+        return changes
+
+    def _apply_to_functions(self, changes: list[AppliedChange], before: dict[str, StackDeployment]) -> set[str]:
+        """Register, update or forget the functions that changed; returns the names of those that run anew."""
+        assert self.environments is not None
+        now = {d.stack_name: d for d in self.deployments}
+        touched: set[str] = set()
+        for change in changes:
+            if change.action == "not applied":
+                continue
+            old = before.get(change.stack, None)
+            old_resource = old.resources.get(change.logical_id) if old else None
+            new_deployment = now.get(change.stack)
+            new_resource = new_deployment.resources.get(change.logical_id) if new_deployment else None
+            if change.type == "AWS::Lambda::Function":
+                if old_resource is not None and "function" in old_resource.local and change.action in ("removed", "replaced"):
+                    self.environments.remove_function(old_resource.local["function"].name)
+                if new_resource is None or "function" not in new_resource.local:
+                    continue
+                definition: FunctionDefinition = new_resource.local["function"]
+                if change.action == "updated" and self.environments.knows(definition.name):
+                    definition = self._keep_running_code(definition, change)
+                    self.environments.update_function(definition)
+                else:
+                    self.environments.add_function(definition)
+                touched.add(definition.name)
+            elif change.type == "AWS::Lambda::Version" and new_resource is not None:
+                self.environments.add_version(new_resource.local["function_name"], new_resource.local["version"])
+            elif change.type == "AWS::Lambda::Alias" and new_resource is not None:
+                self.environments.add_alias(
+                    new_resource.local["function_name"], new_resource.local["alias"], new_resource.local["version"]
+                )
+        return touched
+
+    def _keep_running_code(self, definition: FunctionDefinition, change: AppliedChange) -> FunctionDefinition:
+        """The new definition, running the code and layers it runs now (live copies included) where they did not change."""
+        assert self.environments is not None
+        running = self.environments.definition(definition.name)
+        code_dir = definition.code_dir if "Code" in change.properties else running.code_dir
+        by_arn = {layer.arn: layer for layer in running.layers}
+        layers = tuple(by_arn.get(layer.arn, layer) for layer in definition.layers)
+        return replace(definition, code_dir=code_dir, layers=layers)
+
+    def _apply_to_gateways(self, changes: list[AppliedChange]) -> None:
+        """Serve anew each API of a stack whose API Gateway resources changed (same port), start new ones, stop removed ones."""
+        assert self.environments is not None
+        changed_stacks = {c.stack for c in changes if c.type.startswith("AWS::ApiGateway::") and c.action != "not applied"}
+        if not changed_stacks:
+            return
+        running = {(g.api.stack_name, g.api.logical_id): g for g in self.gateways}
+        gateways: list[LocalApiGateway] = []
+        for api in rest_apis(self.deployments):
+            current = running.pop((api.stack_name, api.logical_id), None)
+            if current is not None and api.stack_name not in changed_stacks:
+                gateways.append(current)
+                continue
+            if current is not None:
+                port = current.port
+                current.stop()
+            else:
+                port = 0 if self.port == 0 else self.port + len(running) + len(gateways)
+            gateway = LocalApiGateway(
+                api,
+                self.environments,
+                port=port,
+                principals=self.principals,
+                access_log=self.log_dir / f"{api.logical_id}.access.log",
+                console=self._request_console,
+            )
+            gateways.append(gateway.start())
+        for gone in running.values():
+            gone.stop()
+        self.gateways = gateways
+
+    def _watch_again(self) -> None:
+        """Find the sources of what functions run now; earlier live copies stay, since functions may run from them."""
+        assert self.environments is not None and self._live_code is not None
+        self._live_generation += 1
+        assets = [d.code_dir for d in self.environments.functions]
+        assets += [
+            layer.path
+            for d in self.environments.functions
+            for layer in d.layers
+            if layer.path is not None and layer.kind not in HOST_BUILT_LAYER_KINDS
+        ]
+        live_dir = self.state_dir / "live" / f"after-redeploy-{self._live_generation}"
+        self._live_code = LiveCode(self._live_code.project, assets, live_dir)
+        self._running_copies = {}
+
+    def running_paths(self) -> list[Path]:
+        """Every code and layer folder that functions run from now."""
+        assert self.environments is not None
+        paths = [d.code_dir for d in self.environments.functions]
+        paths += [layer.path for d in self.environments.functions for layer in d.layers if layer.path is not None]
+        return paths
 
     def stop(self) -> None:
         """Stop the pollers and gateways, kill every execution environment and stop moto. Safe to call twice."""
