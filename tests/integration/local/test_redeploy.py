@@ -86,10 +86,17 @@ def versions(tmp_path_factory: pytest.TempPathFactory, handlers_dir: Path) -> di
     base = tmp_path_factory.mktemp("redeploy")
     moved = base / "moved-handlers"
     shutil.copytree(handlers_dir, moved)
+    edited = base / "edited-handlers"
+    shutil.copytree(handlers_dir, edited)
+    tasks = edited / "tasks.py"
+    tasks.write_text(
+        tasks.read_text().replace('"greeting": os.environ.get("GREETING")', '"greeting": os.environ.get("GREETING") + "!"')
+    )
     return {
         "v1": _build_app(base / "v1", handlers_dir, version=1),
         "v1-moved": _build_app(base / "v1-moved", moved, version=1, asset_hash="same-code-another-name"),
         "v2": _build_app(base / "v2", handlers_dir, version=2),
+        "v3": _build_app(base / "v3", edited, version=2),
     }
 
 
@@ -210,3 +217,30 @@ def test_a_key_schema_change_is_not_applied_and_the_table_keeps_its_items(
     assert table.action == "not applied"
     assert "changing KeySchema replaces it on AWS" in table.describe()
     assert "keeps the old one and its data" in table.describe()
+
+
+def test_changed_function_code_in_a_new_synth_is_what_the_function_runs_next(
+    redeployed: tuple[LocalCloud, list[AppliedChange], dict[str, Any]], versions: dict[str, Path]
+) -> None:
+    cloud, _, before = redeployed
+
+    changes = cloud.redeploy(versions["v3"])
+
+    assert _get(before["url"] + "/hello")["greeting"] == "bonjour!"
+    assert _get(before["url"] + "/bye")["greeting"] == "goodbye!"
+    functions = sorted(
+        (c.logical_id.rstrip("0123456789ABCDEF"), c.action, c.properties) for c in changes if c.type == "AWS::Lambda::Function"
+    )
+    assert functions == [("Farewell", "updated", ("Code",)), ("Greeter", "updated", ("Code",))]
+
+
+def test_a_new_synth_with_the_same_templates_changes_nothing_and_still_names_what_was_not_applied(
+    redeployed: tuple[LocalCloud, list[AppliedChange], dict[str, Any]], versions: dict[str, Path]
+) -> None:
+    cloud, _, _ = redeployed
+
+    changes = cloud.redeploy(versions["v3"])
+
+    assert [(c.type, c.action, c.properties) for c in changes] == [
+        ("AWS::DynamoDB::Table", "not applied", ("AttributeDefinitions", "KeySchema"))
+    ]

@@ -473,6 +473,12 @@ def delete_method(deployed: DeployedResource, clients: ClientFactory) -> None:
     clients("apigateway").delete_method(restApiId=p["RestApiId"], resourceId=p["ResourceId"], httpMethod=p["HttpMethod"])
 
 
+@resource_updater("AWS::ApiGateway::Resource")
+def update_api_resource(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
+    refuse_replacement(context, changed)  # a path part or parent: every property of a resource replaces it
+    return _updated(context, previous)
+
+
 @resource_deleter("AWS::ApiGateway::Resource")
 def delete_api_resource(deployed: DeployedResource, clients: ClientFactory) -> None:
     clients("apigateway").delete_resource(restApiId=deployed.properties["RestApiId"], resourceId=deployed.ref)
