@@ -8,7 +8,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,15 +20,16 @@ from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.apigateway.model import RestApi, rest_apis
 from agentrail_local.apigateway.server import LocalApiGateway
-from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS, FunctionDefinition
+from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.event_sources import SqsPoller
 from agentrail_local.awslambda.live_code import LiveCode
 from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
-from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stack, remove_stack
+from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stacks
 from agentrail_local.console import Console
+from agentrail_local.running_changes import apply_to_functions, gateways_after
 
 
 @dataclass(frozen=True)
@@ -272,17 +273,9 @@ class LocalCloud:
 
     def watch_code(self, project: str | Path) -> LiveCode:
         """Find the source folder in ``project`` of each function's code and layers, for :meth:`reload_code`."""
-        assert self.environments is not None
-        assets = [d.code_dir for d in self.environments.functions]
-        assets += [
-            layer.path
-            for d in self.environments.functions
-            for layer in d.layers
-            if layer.path is not None and layer.kind not in HOST_BUILT_LAYER_KINDS
-        ]
         live_dir = self.state_dir / "live"
         shutil.rmtree(live_dir, ignore_errors=True)
-        self._live_code = LiveCode(Path(project), assets, live_dir)
+        self._live_code = LiveCode(Path(project), self.running_paths(editable=True), live_dir)
         self._running_copies = {}
         return self._live_code
 
@@ -326,42 +319,22 @@ class LocalCloud:
         assert self.clients is not None and self.environments is not None
         new_assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         with self._changing:
-            previous = {d.stack_name: d for d in self.deployments}
-            exports: dict[str, Any] = {}
-            outputs: dict[str, dict[str, Any]] = {}
-            deployments: list[StackDeployment] = []
-            changes: list[AppliedChange] = []
-            for stack in new_assembly.stacks:
-                if self._stack_names is not None and stack.stack_name not in self._stack_names:
-                    continue
-                deployer = StackDeployer(
-                    stack,
-                    clients=self.clients,
-                    work_dir=self.state_dir / "work",
-                    exports=exports,
-                    stack_outputs=outputs,
-                    warn=self._warn,
-                )
-                old = previous.pop(stack.stack_name, None)
-                if old is None:
-                    deployment = deployer.deploy()
-                    stack_changes = [
-                        AppliedChange(stack.stack_name, r.logical_id, r.type, "added") for r in deployment.resources.values()
-                    ]
-                else:
-                    redeployed = redeploy_stack(deployer, old)
-                    deployment, stack_changes = redeployed.deployment, redeployed.changes
-                exports.update(deployment.exports)
-                outputs[deployment.stack_name] = deployment.outputs
-                deployments.append(deployment)
-                changes += stack_changes
-            for gone in previous.values():
-                changes += remove_stack(gone, self.clients)
+            stacks = [s for s in new_assembly.stacks if self._stack_names is None or s.stack_name in self._stack_names]
+            deployments, changes = redeploy_stacks(stacks, self.deployments, self.clients, self.state_dir / "work", self._warn)
             before = {d.stack_name: d for d in self.deployments}
             self.deployments = deployments
             self.assembly = new_assembly
-            touched = self._apply_to_functions(changes, before)
-            self._apply_to_gateways(changes)
+            touched = apply_to_functions(self.environments, changes, before, self.deployments)
+            self.gateways = gateways_after(
+                changes,
+                self.gateways,
+                rest_apis(self.deployments),
+                self.environments,
+                first_port=self.port,
+                principals=self.principals,
+                log_dir=self.log_dir,
+                console=self._request_console,
+            )
             if any(
                 c.type in ("AWS::Lambda::EventSourceMapping", "AWS::SQS::Queue") for c in changes if c.action != "not applied"
             ):
@@ -377,98 +350,25 @@ class LocalCloud:
                 )
         return changes
 
-    def _apply_to_functions(self, changes: list[AppliedChange], before: dict[str, StackDeployment]) -> set[str]:
-        """Register, update or forget the functions that changed; returns the names of those that run anew."""
-        assert self.environments is not None
-        now = {d.stack_name: d for d in self.deployments}
-        touched: set[str] = set()
-        for change in changes:
-            if change.action == "not applied":
-                continue
-            old = before.get(change.stack, None)
-            old_resource = old.resources.get(change.logical_id) if old else None
-            new_deployment = now.get(change.stack)
-            new_resource = new_deployment.resources.get(change.logical_id) if new_deployment else None
-            if change.type == "AWS::Lambda::Function":
-                if old_resource is not None and "function" in old_resource.local and change.action in ("removed", "replaced"):
-                    self.environments.remove_function(old_resource.local["function"].name)
-                if new_resource is None or "function" not in new_resource.local:
-                    continue
-                definition: FunctionDefinition = new_resource.local["function"]
-                if change.action == "updated" and self.environments.knows(definition.name):
-                    definition = self._keep_running_code(definition, change)
-                    self.environments.update_function(definition)
-                else:
-                    self.environments.add_function(definition)
-                touched.add(definition.name)
-            elif change.type == "AWS::Lambda::Version" and new_resource is not None:
-                self.environments.add_version(new_resource.local["function_name"], new_resource.local["version"])
-            elif change.type == "AWS::Lambda::Alias" and new_resource is not None:
-                self.environments.add_alias(
-                    new_resource.local["function_name"], new_resource.local["alias"], new_resource.local["version"]
-                )
-        return touched
-
-    def _keep_running_code(self, definition: FunctionDefinition, change: AppliedChange) -> FunctionDefinition:
-        """The new definition, running the code and layers it runs now (live copies included) where they did not change."""
-        assert self.environments is not None
-        running = self.environments.definition(definition.name)
-        code_dir = definition.code_dir if "Code" in change.properties else running.code_dir
-        by_arn = {layer.arn: layer for layer in running.layers}
-        layers = tuple(by_arn.get(layer.arn, layer) for layer in definition.layers)
-        return replace(definition, code_dir=code_dir, layers=layers)
-
-    def _apply_to_gateways(self, changes: list[AppliedChange]) -> None:
-        """Serve anew each API of a stack whose API Gateway resources changed (same port), start new ones, stop removed ones."""
-        assert self.environments is not None
-        changed_stacks = {c.stack for c in changes if c.type.startswith("AWS::ApiGateway::") and c.action != "not applied"}
-        if not changed_stacks:
-            return
-        running = {(g.api.stack_name, g.api.logical_id): g for g in self.gateways}
-        gateways: list[LocalApiGateway] = []
-        for api in rest_apis(self.deployments):
-            current = running.pop((api.stack_name, api.logical_id), None)
-            if current is not None and api.stack_name not in changed_stacks:
-                gateways.append(current)
-                continue
-            if current is not None:
-                port = current.port
-                current.stop()
-            else:
-                port = 0 if self.port == 0 else self.port + len(running) + len(gateways)
-            gateway = LocalApiGateway(
-                api,
-                self.environments,
-                port=port,
-                principals=self.principals,
-                access_log=self.log_dir / f"{api.logical_id}.access.log",
-                console=self._request_console,
-            )
-            gateways.append(gateway.start())
-        for gone in running.values():
-            gone.stop()
-        self.gateways = gateways
-
     def _watch_again(self) -> None:
         """Find the sources of what functions run now; earlier live copies stay, since functions may run from them."""
-        assert self.environments is not None and self._live_code is not None
+        assert self._live_code is not None
         self._live_generation += 1
-        assets = [d.code_dir for d in self.environments.functions]
-        assets += [
-            layer.path
-            for d in self.environments.functions
-            for layer in d.layers
-            if layer.path is not None and layer.kind not in HOST_BUILT_LAYER_KINDS
-        ]
         live_dir = self.state_dir / "live" / f"after-redeploy-{self._live_generation}"
-        self._live_code = LiveCode(self._live_code.project, assets, live_dir)
+        self._live_code = LiveCode(self._live_code.project, self.running_paths(editable=True), live_dir)
         self._running_copies = {}
 
-    def running_paths(self) -> list[Path]:
-        """Every code and layer folder that functions run from now."""
+    def running_paths(self, *, editable: bool = False) -> list[Path]:
+        """Every code and layer folder that functions run from now (``editable``: without host-built dependencies)."""
         assert self.environments is not None
-        paths = [d.code_dir for d in self.environments.functions]
-        paths += [layer.path for d in self.environments.functions for layer in d.layers if layer.path is not None]
+        functions = self.environments.functions
+        paths = [d.code_dir for d in functions]
+        paths += [
+            layer.path
+            for d in functions
+            for layer in d.layers
+            if layer.path is not None and not (editable and layer.kind in HOST_BUILT_LAYER_KINDS)
+        ]
         return paths
 
     def stop(self) -> None:

@@ -16,9 +16,12 @@ restart of local mode recreates it anyway.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
+from agentrail_local.cloudformation.assembly import StackArtifact
 from agentrail_local.cloudformation.changes import AssetAwareComparison, changed_properties
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment, creation_order
 from agentrail_local.cloudformation.resources.base import (
@@ -33,8 +36,9 @@ from agentrail_local.cloudformation.resources.base import (
     ResourceContext,
     TemplateError,
 )
+from agentrail_local.console import Console
 
-__all__ = ["KEPT_ON_REPLACEMENT", "AppliedChange", "StackRedeployment", "redeploy_stack", "remove_stack"]
+__all__ = ["KEPT_ON_REPLACEMENT", "AppliedChange", "StackRedeployment", "redeploy_stack", "redeploy_stacks", "remove_stack"]
 
 #: Types whose replacement would lose data: a change that needs one is not applied locally (see the module docstring).
 KEPT_ON_REPLACEMENT = frozenset(
@@ -137,6 +141,34 @@ def redeploy_stack(deployer: StackDeployer, previous: StackDeployment) -> StackR
     outputs, exports = deployer.outputs(resolver)
     deployment = StackDeployment(deployer.stack, deployed, outputs, exports, skipped, [*previous.warnings, *warnings])
     return StackRedeployment(deployment, changes)
+
+
+def redeploy_stacks(
+    stacks: Sequence[StackArtifact], previous: Sequence[StackDeployment], clients: ClientFactory, work_dir: Path, warn: Console
+) -> tuple[list[StackDeployment], list[AppliedChange]]:
+    """Redeploy each stack of a new assembly (in deployment order) over ``previous``: new stacks deployed, known ones
+    redeployed (:func:`redeploy_stack`), and stacks no longer in it removed. Returns the deployments and every change."""
+    remaining = {d.stack_name: d for d in previous}
+    exports: dict[str, Any] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    deployments: list[StackDeployment] = []
+    changes: list[AppliedChange] = []
+    for stack in stacks:
+        deployer = StackDeployer(stack, clients=clients, work_dir=work_dir, exports=exports, stack_outputs=outputs, warn=warn)
+        old = remaining.pop(stack.stack_name, None)
+        if old is None:
+            deployment = deployer.deploy()
+            changes += [AppliedChange(stack.stack_name, r.logical_id, r.type, "added") for r in deployment.resources.values()]
+        else:
+            redeployed = redeploy_stack(deployer, old)
+            deployment = redeployed.deployment
+            changes += redeployed.changes
+        exports.update(deployment.exports)
+        outputs[deployment.stack_name] = deployment.outputs
+        deployments.append(deployment)
+    for gone in remaining.values():
+        changes += remove_stack(gone, clients)
+    return deployments, changes
 
 
 def remove_stack(previous: StackDeployment, clients: ClientFactory) -> list[AppliedChange]:

@@ -5,7 +5,16 @@ returns a :class:`DeployedResource`, decorated with ``@resource_handler("AWS::X:
 updates and deletes through :mod:`~agentrail_local.cloudformation.resources.updates`.
 """
 
-from agentrail_local.cloudformation.resources import apigateway, compute, data, messaging, security, updates, workflows
+from agentrail_local.cloudformation.resources import (
+    api_updates,
+    apigateway,
+    compute,
+    data,
+    messaging,
+    security,
+    updates,
+    workflows,
+)
 from agentrail_local.cloudformation.resources.base import (
     RECORDED_TYPES,
     RESOURCE_HANDLERS,
@@ -23,6 +32,7 @@ __all__ = [
     "DeployedResource",
     "ResourceContext",
     "TemplateError",
+    "api_updates",
     "apigateway",
     "compute",
     "data",

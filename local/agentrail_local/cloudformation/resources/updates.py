@@ -13,12 +13,6 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from agentrail_local.cloudformation.resources import apigateway as apigateway
-from agentrail_local.cloudformation.resources import compute as compute
-from agentrail_local.cloudformation.resources import data as data
-from agentrail_local.cloudformation.resources import messaging as messaging
-from agentrail_local.cloudformation.resources import security as security
-from agentrail_local.cloudformation.resources import workflows as workflows
 from agentrail_local.cloudformation.resources.base import (
     ClientFactory,
     DeployedResource,
@@ -31,8 +25,13 @@ from agentrail_local.cloudformation.resources.base import (
     resource_updater,
     tags_dict,
 )
+from agentrail_local.cloudformation.resources.compute import code_zip, function
+from agentrail_local.cloudformation.resources.data import PROVISIONED_DEFAULT, shaped_indexes
+from agentrail_local.cloudformation.resources.messaging import queue_attributes, queue_policy, rule
+from agentrail_local.cloudformation.resources.security import policy as create_policy
+from agentrail_local.cloudformation.resources.workflows import state_machine_definition
 
-__all__ = ["REPLACING_PROPERTIES"]
+__all__ = ["REPLACING_PROPERTIES", "refuse_replacement", "updated_record"]
 
 #: Properties whose change makes CloudFormation replace the resource (its name, or what identifies it).
 REPLACING_PROPERTIES: dict[str, frozenset[str]] = {
@@ -59,7 +58,7 @@ def refuse_replacement(context: ResourceContext, changed: tuple[str, ...]) -> No
         raise NeedsReplacement(", ".join(replacing))
 
 
-def _updated(context: ResourceContext, previous: DeployedResource) -> DeployedResource:
+def updated_record(context: ResourceContext, previous: DeployedResource) -> DeployedResource:
     """``previous`` with the new properties (ids, attributes and local state kept)."""
     return replace(previous, properties=context.properties, metadata=context.metadata, local=dict(previous.local))
 
@@ -91,7 +90,7 @@ def update_function(context: ResourceContext, previous: DeployedResource, change
     configuration.update(pick(p, "Description", "TracingConfig", "EphemeralStorage", "KmsKeyArn"))
     client.update_function_configuration(**configuration)
     if "Code" in changed:
-        client.update_function_code(FunctionName=name, ZipFile=compute._code_zip(fresh.code_dir))
+        client.update_function_code(FunctionName=name, ZipFile=code_zip(fresh.code_dir))
     if "ReservedConcurrentExecutions" in changed:
         if fresh.reserved_concurrency is None:
             client.delete_function_concurrency(FunctionName=name)
@@ -99,7 +98,7 @@ def update_function(context: ResourceContext, previous: DeployedResource, change
             client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=fresh.reserved_concurrency)
     if "Tags" in changed and p.get("Tags"):
         client.tag_resource(Resource=previous.attributes["Arn"], Tags=tags_dict(p["Tags"]))
-    deployed = _updated(context, previous)
+    deployed = updated_record(context, previous)
     deployed.local["function"] = replace(fresh, arn=previous.attributes["Arn"])
     return deployed
 
@@ -115,7 +114,7 @@ def _definition_of(context: ResourceContext, name: str) -> Any:
             return _NoCreate(self._clients(service)) if service == "lambda" else self._clients(service)
 
     planned = replace(context, clients=_Recorder(context.clients), properties={**context.properties, "FunctionName": name})
-    return compute.function(planned).local["function"]
+    return function(planned).local["function"]
 
 
 class _NoCreate:
@@ -148,7 +147,7 @@ def update_alias(context: ResourceContext, previous: DeployedResource, changed: 
     context.clients("lambda").update_alias(
         FunctionName=previous.local["function_name"], Name=p["Name"], FunctionVersion=str(p["FunctionVersion"])
     )
-    deployed = _updated(context, previous)
+    deployed = updated_record(context, previous)
     deployed.local["version"] = str(p["FunctionVersion"])
     return deployed
 
@@ -179,7 +178,7 @@ def update_event_source_mapping(
     context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]
 ) -> DeployedResource:
     # Recorded, not created in moto (see compute.event_source_mapping): local mode's poller reads the record.
-    deployed = _updated(context, previous)
+    deployed = updated_record(context, previous)
     deployed.local["mapping"] = dict(context.properties)
     return deployed
 
@@ -200,13 +199,13 @@ _QUEUE_DEFAULTS = {
 @resource_updater("AWS::SQS::Queue")
 def update_queue(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
     refuse_replacement(context, changed)
-    attributes = {k: v for k, v in messaging.queue_attributes(context.properties).items() if k in changed}
+    attributes = {k: v for k, v in queue_attributes(context.properties).items() if k in changed}
     attributes.update({k: v for k, v in _QUEUE_DEFAULTS.items() if k in changed and k not in context.properties})
     if attributes:
         context.clients("sqs").set_queue_attributes(QueueUrl=previous.ref, Attributes=attributes)
     if "Tags" in changed and context.properties.get("Tags"):
         context.clients("sqs").tag_queue(QueueUrl=previous.ref, Tags=tags_dict(context.properties["Tags"]))
-    return _updated(context, previous)
+    return updated_record(context, previous)
 
 
 @resource_deleter("AWS::SQS::Queue")
@@ -216,8 +215,8 @@ def delete_queue(deployed: DeployedResource, clients: ClientFactory) -> None:
 
 @resource_updater("AWS::SQS::QueuePolicy")
 def update_queue_policy(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
-    messaging.queue_policy(context)
-    return _updated(context, previous)
+    queue_policy(context)
+    return updated_record(context, previous)
 
 
 @resource_updater("AWS::Events::Rule")
@@ -229,8 +228,8 @@ def update_rule(context: ResourceContext, previous: DeployedResource, changed: t
     old_ids = [t["Id"] for t in previous.properties.get("Targets", ())]
     if old_ids:
         client.remove_targets(Rule=name, Ids=old_ids, **on_bus)
-    messaging.rule(replace(context, properties={**context.properties, "Name": name}))
-    return _updated(context, previous)
+    rule(replace(context, properties={**context.properties, "Name": name}))
+    return updated_record(context, previous)
 
 
 @resource_deleter("AWS::Events::Rule")
@@ -296,14 +295,12 @@ def update_table(context: ResourceContext, previous: DeployedResource, changed: 
     if "BillingMode" in changed or "ProvisionedThroughput" in changed:
         billing = p.get("BillingMode", "PROVISIONED")
         extra = (
-            {"ProvisionedThroughput": p.get("ProvisionedThroughput") or data._PROVISIONED_DEFAULT}
-            if billing == "PROVISIONED"
-            else {}
+            {"ProvisionedThroughput": p.get("ProvisionedThroughput") or PROVISIONED_DEFAULT} if billing == "PROVISIONED" else {}
         )
         client.update_table(TableName=name, BillingMode=billing, **extra)
         applied.update({"BillingMode", "ProvisionedThroughput"})
     rest = sorted(set(changed) - applied)
-    deployed = _updated(context, previous)
+    deployed = updated_record(context, previous)
     if rest:
         # The rest (encryption, point-in-time recovery, table class...) has no effect on how the table behaves locally.
         deployed.local["not_applied"] = rest
@@ -316,7 +313,7 @@ def _update_indexes(client: Any, name: str, old: dict[str, Any], new: dict[str, 
     provisioned = new.get("BillingMode", "PROVISIONED") == "PROVISIONED"
     updates: list[dict[str, Any]] = [{"Delete": {"IndexName": n}} for n in before if n not in after or before[n] != after[n]]
     updates += [
-        {"Create": i} for i in data._indexes([i for n, i in after.items() if n not in before or before[n] != i], provisioned)
+        {"Create": i} for i in shaped_indexes([i for n, i in after.items() if n not in before or before[n] != i], provisioned)
     ]
     for update in updates:  # DynamoDB takes one index change per call
         client.update_table(
@@ -343,13 +340,13 @@ def update_state_machine(context: ResourceContext, previous: DeployedResource, c
     refuse_replacement(context, changed)
     params: dict[str, Any] = {
         "stateMachineArn": previous.ref,
-        "definition": workflows.state_machine_definition(context, context.properties),
+        "definition": state_machine_definition(context, context.properties),
         "roleArn": context.properties["RoleArn"],
     }
     if context.properties.get("TracingConfiguration"):
         params["tracingConfiguration"] = {"enabled": bool(context.properties["TracingConfiguration"].get("Enabled"))}
     context.clients("stepfunctions").update_state_machine(**params)
-    return _updated(context, previous)
+    return updated_record(context, previous)
 
 
 @resource_deleter("AWS::StepFunctions::StateMachine")
@@ -371,7 +368,7 @@ def update_log_group(context: ResourceContext, previous: DeployedResource, chang
         client.put_retention_policy(logGroupName=previous.ref, retentionInDays=int(retention))
     else:
         client.delete_retention_policy(logGroupName=previous.ref)
-    return _updated(context, previous)
+    return updated_record(context, previous)
 
 
 @resource_deleter("AWS::Logs::LogGroup")
@@ -396,7 +393,7 @@ def update_role(context: ResourceContext, previous: DeployedResource, changed: t
             client.delete_role_policy(RoleName=name, PolicyName=policy["PolicyName"])
     for policy in new_policies.values():
         client.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json_text(policy["PolicyDocument"]))
-    return _updated(context, previous)
+    return updated_record(context, previous)
 
 
 @resource_deleter("AWS::IAM::Role")
@@ -412,8 +409,8 @@ def delete_role(deployed: DeployedResource, clients: ClientFactory) -> None:
 @resource_updater("AWS::IAM::Policy")
 def update_policy(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
     delete_policy(previous, context.clients)
-    security.policy(context)
-    return _updated(context, previous)
+    create_policy(context)
+    return updated_record(context, previous)
 
 
 @resource_deleter("AWS::IAM::Policy")
@@ -432,7 +429,7 @@ def update_parameter(context: ResourceContext, previous: DeployedResource, chang
     context.clients("ssm").put_parameter(
         Name=previous.physical_id, Value=str(p["Value"]), Type=p.get("Type", "String"), Overwrite=True, **pick(p, "Description")
     )
-    deployed = _updated(context, previous)
+    deployed = updated_record(context, previous)
     deployed.attributes["Value"] = str(p["Value"])
     return deployed
 
@@ -445,81 +442,3 @@ def delete_parameter(deployed: DeployedResource, clients: ClientFactory) -> None
 @resource_deleter("AWS::SecretsManager::Secret")
 def delete_secret(deployed: DeployedResource, clients: ClientFactory) -> None:
     clients("secretsmanager").delete_secret(SecretId=deployed.ref, ForceDeleteWithoutRecovery=True)
-
-
-# -- API Gateway: the local gateway serves the record, so most updates re-put the resource -----------
-
-
-@resource_updater("AWS::ApiGateway::RestApi")
-def update_rest_api(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
-    if "Body" in changed or "BodyS3Location" in changed:
-        context.warn(f"{context.logical_id}: routes defined in an OpenAPI Body are not served locally")
-    return _updated(context, previous)
-
-
-@resource_updater("AWS::ApiGateway::Method")
-def update_method(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
-    refuse_replacement(context, changed)
-    p = context.properties
-    client = context.clients("apigateway")
-    client.delete_method(restApiId=p["RestApiId"], resourceId=p["ResourceId"], httpMethod=p["HttpMethod"])
-    apigateway.method(context)
-    return _updated(context, previous)
-
-
-@resource_deleter("AWS::ApiGateway::Method")
-def delete_method(deployed: DeployedResource, clients: ClientFactory) -> None:
-    p = deployed.properties
-    clients("apigateway").delete_method(restApiId=p["RestApiId"], resourceId=p["ResourceId"], httpMethod=p["HttpMethod"])
-
-
-@resource_updater("AWS::ApiGateway::Resource")
-def update_api_resource(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
-    refuse_replacement(context, changed)  # a path part or parent: every property of a resource replaces it
-    return _updated(context, previous)
-
-
-@resource_deleter("AWS::ApiGateway::Resource")
-def delete_api_resource(deployed: DeployedResource, clients: ClientFactory) -> None:
-    clients("apigateway").delete_resource(restApiId=deployed.properties["RestApiId"], resourceId=deployed.ref)
-
-
-@resource_deleter("AWS::ApiGateway::RestApi")
-def delete_rest_api(deployed: DeployedResource, clients: ClientFactory) -> None:
-    clients("apigateway").delete_rest_api(restApiId=deployed.ref)
-
-
-@resource_deleter("AWS::ApiGateway::Deployment")
-def delete_deployment(deployed: DeployedResource, clients: ClientFactory) -> None:
-    clients("apigateway").delete_deployment(restApiId=deployed.properties["RestApiId"], deploymentId=deployed.ref)
-
-
-@resource_updater("AWS::ApiGateway::Stage")
-def update_stage(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
-    p = context.properties
-    operations = []
-    if "DeploymentId" in changed:
-        operations.append({"op": "replace", "path": "/deploymentId", "value": str(p["DeploymentId"])})
-    for key, value in (p.get("Variables") or {}).items():
-        operations.append({"op": "replace", "path": f"/variables/{key}", "value": str(value)})
-    if operations:
-        context.clients("apigateway").update_stage(restApiId=p["RestApiId"], stageName=previous.ref, patchOperations=operations)
-    return _updated(context, previous)
-
-
-@resource_deleter("AWS::ApiGateway::Stage")
-def delete_stage(deployed: DeployedResource, clients: ClientFactory) -> None:
-    clients("apigateway").delete_stage(restApiId=deployed.properties["RestApiId"], stageName=deployed.ref)
-
-
-@resource_updater(
-    "AWS::ApiGateway::Deployment",
-    "AWS::ApiGateway::Model",
-    "AWS::ApiGateway::RequestValidator",
-    "AWS::ApiGateway::GatewayResponse",
-    "AWS::ApiGateway::Authorizer",
-    "AWS::ApiGateway::UsagePlan",
-)
-def update_api_record(context: ResourceContext, previous: DeployedResource, changed: tuple[str, ...]) -> DeployedResource:
-    # The local gateway applies these from the record (schemas, validators, responses, authorizers, throttles).
-    return _updated(context, previous)
