@@ -193,6 +193,8 @@ class HotReload:
             self._say(f"[agentrail local] re-synthesis after {files} failed; still serving the previous deployment: {detail}")
             shutil.rmtree(output, ignore_errors=True)
             return None
+        if self._stop.is_set():  # local mode is stopping: nothing to redeploy onto
+            return None
         changes = self.cloud.redeploy(output)
         self._synthesized = current
         seconds = time.perf_counter() - started
