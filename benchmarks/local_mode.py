@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from agentrail_cli.client import AgentApiClient
+from agentrail_cli.scaffold import scaffold_tool, write_scaffold
 from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.lambda_process import PYTHON
 from benchmarks.report import REPO_ROOT, Figure, Result, Target, median
@@ -40,32 +41,6 @@ host, port = server.get_host_and_port()
 urllib.request.urlopen(f"http://{host}:{port}/moto-api/data.json").read()
 print(time.perf_counter() - started)
 server.stop()
-"""
-SCAFFOLD_APP = """\
-import aws_cdk as cdk
-from agentrail_constructs import AgentFunctionOptions, StatefulAgent
-
-app = cdk.App()
-stack = cdk.Stack(app, "Scaffold")
-cdk.Tags.of(stack).add("agentrail:pattern", "stateful")
-StatefulAgent(
-    stack,
-    "Shop",
-    function_options=AgentFunctionOptions(model="local", agent_code="agent", agent_definition="shop:agent"),
-)
-app.synth()
-"""
-SCAFFOLD_TOOL = """\
-from agentrail_runtime import AgentDefinition, tool
-
-
-@tool(local_patterns=[r"price of (?P<item>[a-z]+)"])
-def price(item: str) -> dict:
-    \"\"\"The price of an item.\"\"\"
-    return {"item": item, "price": "PRICE"}
-
-
-agent = AgentDefinition(name="shop", system_prompt="You sell things.", tools=(price,))
 """
 
 
@@ -128,12 +103,8 @@ def _start_to_first_200(state: Path) -> tuple[float, str]:
 
 
 def _reload_seconds(context: RunContext, repetitions: int) -> list[float]:
-    project = context.workdir / "scaffold"
-    (project / "agent").mkdir(parents=True, exist_ok=True)
-    (project / "agent" / "shop.py").write_text(SCAFFOLD_TOOL.replace("PRICE", "0 EUR"))
-    (project / "app.py").write_text(SCAFFOLD_APP)
     flags = {k: v for k, v in json.loads((REPO_ROOT / "cdk.json").read_text())["context"].items() if k.startswith("@")}
-    (project / "cdk.json").write_text(json.dumps({"app": "python3 app.py", "context": flags}))
+    project = write_scaffold(context.workdir / "scaffold", price="0 EUR", feature_flags=flags)
     local = _Local(project, project / ".agentrail")
     samples = []
     try:
@@ -147,7 +118,7 @@ def _reload_seconds(context: RunContext, repetitions: int) -> list[float]:
             ask()
             for index in range(1, repetitions + 1):
                 wanted = f"{index} EUR"
-                (project / "agent" / "shop.py").write_text(SCAFFOLD_TOOL.replace("PRICE", wanted))
+                (project / "agent" / "shop.py").write_text(scaffold_tool(wanted))
                 written = time.perf_counter()
                 while wanted not in ask():
                     if time.perf_counter() - written > 60:

@@ -261,7 +261,13 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 0 if _run_tour(cloud, out) else 1
         if args.assembly is None and not args.no_reload:
             reload = HotReload(
-                cloud, find_project_dir(), state_dir, say=console, patterns=args.patterns, context=_local_context(args.context)
+                cloud,
+                find_project_dir(),
+                state_dir,
+                say=console,
+                patterns=args.patterns,
+                context=_local_context(args.context),
+                ready_file=ready_file,
             ).start()
         print("\nServing; press Ctrl-C to stop.\n", file=out, flush=True)
         while not stop.wait(0.5):

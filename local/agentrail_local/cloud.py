@@ -27,7 +27,9 @@ from agentrail_local.awslambda.live_code import LiveCode
 from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
+from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stacks
 from agentrail_local.console import Console
+from agentrail_local.running_changes import apply_to_functions, gateways_after
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,9 @@ class LocalCloud:
         self.gateways: list[LocalApiGateway] = []
         self._live_code: LiveCode | None = None
         self._running_copies: dict[Path, Path] = {}
+        self._live_generation = 0
+        # One change at a time: a code reload and a redeploy both replace what functions run.
+        self._changing = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -268,17 +273,9 @@ class LocalCloud:
 
     def watch_code(self, project: str | Path) -> LiveCode:
         """Find the source folder in ``project`` of each function's code and layers, for :meth:`reload_code`."""
-        assert self.environments is not None
-        assets = [d.code_dir for d in self.environments.functions]
-        assets += [
-            layer.path
-            for d in self.environments.functions
-            for layer in d.layers
-            if layer.path is not None and layer.kind not in HOST_BUILT_LAYER_KINDS
-        ]
         live_dir = self.state_dir / "live"
         shutil.rmtree(live_dir, ignore_errors=True)
-        self._live_code = LiveCode(Path(project), assets, live_dir)
+        self._live_code = LiveCode(Path(project), self.running_paths(editable=True), live_dir)
         self._running_copies = {}
         return self._live_code
 
@@ -295,17 +292,84 @@ class LocalCloud:
         (none when no changed file is the source of running code). Needs :meth:`watch_code` first.
         """
         assert self.environments is not None and self._live_code is not None
-        affected = self._live_code.affected(Path(p).resolve() for p in changed)
-        if not affected:
-            return []
-        copies = self._live_code.refresh(affected)
-        running = {self._running_copies.get(asset, asset): copy for asset, copy in copies.items()}
-        self._running_copies.update(copies)
-        reloaded = self.environments.replace_code(running)
+        with self._changing:
+            affected = self._live_code.affected(Path(p).resolve() for p in changed)
+            if not affected:
+                return []
+            copies = self._live_code.refresh(affected)
+            running = {self._running_copies.get(asset, asset): copy for asset, copy in copies.items()}
+            self._running_copies.update(copies)
+            reloaded = self.environments.replace_code(running)
         if self._prewarm:
             names = set(reloaded)
             self.environments.prewarm(t for t in self._integration_targets() if self.environments.definition(t).name in names)
         return reloaded
+
+    # -- redeploy ------------------------------------------------------------------------
+
+    def redeploy(self, assembly: CloudAssembly | str | Path) -> list[AppliedChange]:
+        """Bring the running deployment to a new synth of the app, keeping moto's state.
+
+        Per stack, what is new is created, what changed is updated in place where local mode can, and
+        what went is deleted (see :mod:`agentrail_local.cloudformation.redeploy`, which also says what is
+        kept instead of replaced). Then the functions run with their new definitions (warm environments
+        recycled), the APIs whose routes or settings changed are served anew on the same port, and the
+        SQS pollers follow the event source mappings. Returns every change, ``not applied`` ones included.
+        """
+        assert self.clients is not None and self.environments is not None
+        new_assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
+        with self._changing:
+            stacks = [s for s in new_assembly.stacks if self._stack_names is None or s.stack_name in self._stack_names]
+            deployments, changes = redeploy_stacks(stacks, self.deployments, self.clients, self.state_dir / "work", self._warn)
+            before = {d.stack_name: d for d in self.deployments}
+            self.deployments = deployments
+            self.assembly = new_assembly
+            touched = apply_to_functions(self.environments, changes, before, self.deployments)
+            self.gateways = gateways_after(
+                changes,
+                self.gateways,
+                rest_apis(self.deployments),
+                self.environments,
+                first_port=self.port,
+                principals=self.principals,
+                log_dir=self.log_dir,
+                console=self._request_console,
+            )
+            if any(
+                c.type in ("AWS::Lambda::EventSourceMapping", "AWS::SQS::Queue") for c in changes if c.action != "not applied"
+            ):
+                for poller in self.pollers:
+                    poller.stop()
+                self.pollers = []
+                self._start_pollers()
+            if self._live_code is not None and touched:
+                self._watch_again()
+            if self._prewarm and touched:
+                self.environments.prewarm(
+                    t for t in self._integration_targets() if self.environments.definition(t).name in touched
+                )
+        return changes
+
+    def _watch_again(self) -> None:
+        """Find the sources of what functions run now; earlier live copies stay, since functions may run from them."""
+        assert self._live_code is not None
+        self._live_generation += 1
+        live_dir = self.state_dir / "live" / f"after-redeploy-{self._live_generation}"
+        self._live_code = LiveCode(self._live_code.project, self.running_paths(editable=True), live_dir)
+        self._running_copies = {}
+
+    def running_paths(self, *, editable: bool = False) -> list[Path]:
+        """Every code and layer folder that functions run from now (``editable``: without host-built dependencies)."""
+        assert self.environments is not None
+        functions = self.environments.functions
+        paths = [d.code_dir for d in functions]
+        paths += [
+            layer.path
+            for d in functions
+            for layer in d.layers
+            if layer.path is not None and not (editable and layer.kind in HOST_BUILT_LAYER_KINDS)
+        ]
+        return paths
 
     def stop(self) -> None:
         """Stop the pollers and gateways, kill every execution environment and stop moto. Safe to call twice."""

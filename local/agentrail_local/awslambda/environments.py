@@ -215,6 +215,43 @@ class ExecutionEnvironments:
             pool.retire()
         return replaced
 
+    def update_function(self, definition: FunctionDefinition) -> None:
+        """Run a registered function (same name) with a new definition: configuration, environment, code or layers.
+
+        Its warm environments are recycled (idle ones at once, busy ones when their invocation ends).
+
+        Raises
+        ------
+        LocalPythonError
+            When its new interpreter or dependencies layer cannot be had (the old definition stays).
+        """
+        runtime = self.runtimes.resolve(definition) if definition.runtime.startswith("python") or not definition.runtime else None
+        name = definition.name
+        with self._lock:
+            old = self._functions[name]
+            self._functions[name] = definition
+            if runtime is not None:
+                self._runtimes[name] = runtime
+            if definition.reserved_concurrency != old.reserved_concurrency:
+                reserved = definition.reserved_concurrency
+                self._concurrency[name] = self.unreserved if reserved is None else Concurrency(reserved)
+            retired = [pool for (n, _), pool in self._pools.items() if n == name]
+            self._pools = {key: pool for key, pool in self._pools.items() if key[0] != name}
+        for pool in retired:
+            pool.retire()
+
+    def remove_function(self, name: str) -> None:
+        """Forget a deleted function, its versions and aliases; its environments end when their invocation does."""
+        with self._lock:
+            self._functions.pop(name, None)
+            self._versions.pop(name, None)
+            self._runtimes.pop(name, None)
+            self._aliases = {key: version for key, version in self._aliases.items() if key[0] != name}
+            retired = [pool for (n, _), pool in self._pools.items() if n == name]
+            self._pools = {key: pool for key, pool in self._pools.items() if key[0] != name}
+        for pool in retired:
+            pool.retire()
+
     def definition(self, target: str) -> FunctionDefinition:
         return self._resolve(target, None).definition
 

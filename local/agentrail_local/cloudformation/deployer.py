@@ -168,6 +168,19 @@ class StackDeployer:
         TemplateError
             When the template uses something local mode cannot deploy.
         """
+        definitions, deployed, resolver, skipped = self.prepare()
+        warnings: list[str] = []
+        unknown: dict[str, list[str]] = {}
+        for logical_id in creation_order({k: v for k, v in definitions.items() if k not in skipped}):
+            deployed[logical_id] = self.create(logical_id, definitions[logical_id], resolver, deployed, warnings, unknown)
+        self.warn_unknown(unknown, warnings)
+        outputs, exports = self.outputs(resolver)
+        return StackDeployment(self.stack, deployed, outputs, exports, skipped, warnings)
+
+    # -- shared with the redeployer ---------------------------------------------------------
+
+    def prepare(self) -> tuple[dict[str, Any], dict[str, DeployedResource], Resolver, list[str]]:
+        """The template's resources, an empty record, a resolver over it, and the resources whose condition is false."""
         template = self.stack.template
         definitions: dict[str, Any] = {
             name: definition
@@ -175,7 +188,6 @@ class StackDeployer:
             if definition.get("Type") not in SKIPPED_TYPES
         }
         deployed: dict[str, DeployedResource] = {}
-        warnings: list[str] = []
         scope = Scope(
             stack_name=self.stack.stack_name,
             parameters=_parameter_values(self.stack, self.clients),
@@ -191,60 +203,86 @@ class StackDeployer:
         if skipped:
             scope = Scope(**{**scope.__dict__, "skipped": frozenset(skipped)})
             resolver = Resolver(scope)
-        unknown: dict[str, list[str]] = {}
+        return definitions, deployed, resolver, skipped
+
+    def context(
+        self,
+        logical_id: str,
+        definition: Mapping[str, Any],
+        resolver: Resolver,
+        deployed: Mapping[str, DeployedResource],
+        warnings: list[str],
+    ) -> ResourceContext:
+        """What a handler gets for ``logical_id``: its properties resolved against ``deployed``."""
 
         def warn(message: str) -> None:
             warnings.append(message)
             self._warn(message)
 
-        for logical_id in creation_order({k: v for k, v in definitions.items() if k not in skipped}):
-            definition = definitions[logical_id]
-            resource_type = definition["Type"]
+        try:
+            properties = resolver.resolve(definition.get("Properties", {}))
+        except TemplateError as error:
+            raise TemplateError(f"{self.stack.stack_name}/{logical_id}: {error}") from None
+        return ResourceContext(
+            stack=self.stack,
+            logical_id=logical_id,
+            type=definition["Type"],
+            properties=properties,
+            metadata=dict(definition.get("Metadata", {})),
+            clients=self.clients,
+            work_dir=self.work_dir,
+            resources=deployed,
+            warn=warn,
+        )
+
+    def create(
+        self,
+        logical_id: str,
+        definition: Mapping[str, Any],
+        resolver: Resolver,
+        deployed: Mapping[str, DeployedResource],
+        warnings: list[str],
+        unknown: dict[str, list[str]],
+    ) -> DeployedResource:
+        """Create one resource (a placeholder for a type local mode does not emulate, listed in ``unknown``)."""
+        context = self.context(logical_id, definition, resolver, deployed, warnings)
+        return self.create_in(context, unknown)
+
+    def create_in(self, context: ResourceContext, unknown: dict[str, list[str]]) -> DeployedResource:
+        handler = RESOURCE_HANDLERS.get(context.type)
+        if handler is not None:
             try:
-                properties = resolver.resolve(definition.get("Properties", {}))
-            except TemplateError as error:
-                raise TemplateError(f"{self.stack.stack_name}/{logical_id}: {error}") from None
-            context = ResourceContext(
-                stack=self.stack,
-                logical_id=logical_id,
-                type=resource_type,
-                properties=properties,
-                metadata=dict(definition.get("Metadata", {})),
-                clients=self.clients,
-                work_dir=self.work_dir,
-                resources=deployed,
-                warn=warn,
-            )
-            handler = RESOURCE_HANDLERS.get(resource_type)
-            if handler is not None:
-                try:
-                    deployed[logical_id] = handler(context)
-                except TemplateError:
-                    raise
-                except Exception as error:
-                    raise TemplateError(
-                        f"{self.stack.stack_name}/{logical_id} ({resource_type}) could not be created locally: {error}"
-                    ) from error
-            elif resource_type in RECORDED_TYPES:
-                deployed[logical_id] = placeholder(context, reason=RECORDED_TYPES[resource_type])
-            else:
-                unknown.setdefault(resource_type, []).append(logical_id)
-                deployed[logical_id] = placeholder(context, reason="not emulated")
+                return handler(context)
+            except TemplateError:
+                raise
+            except Exception as error:
+                raise TemplateError(
+                    f"{self.stack.stack_name}/{context.logical_id} ({context.type}) could not be created locally: {error}"
+                ) from error
+        if context.type in RECORDED_TYPES:
+            return placeholder(context, reason=RECORDED_TYPES[context.type])
+        unknown.setdefault(context.type, []).append(context.logical_id)
+        return placeholder(context, reason="not emulated")
+
+    def warn_unknown(self, unknown: Mapping[str, list[str]], warnings: list[str]) -> None:
         for resource_type, logical_ids in unknown.items():
             message = (
                 f"{self.stack.stack_name}: local mode does not emulate {resource_type}; "
                 f"skipped {', '.join(logical_ids)} (references get placeholder ids)"
             )
-            warn(message)
+            warnings.append(message)
+            self._warn(message)
+
+    def outputs(self, resolver: Resolver) -> tuple[dict[str, Any], dict[str, Any]]:
         outputs: dict[str, Any] = {}
         exports: dict[str, Any] = {}
-        for name, output in template.get("Outputs", {}).items():
+        for name, output in self.stack.template.get("Outputs", {}).items():
             if "Condition" in output and not resolver.condition(output["Condition"]):
                 continue
             outputs[name] = resolver.resolve(output["Value"])
             if "Export" in output:
                 exports[resolver.resolve(output["Export"]["Name"])] = outputs[name]
-        return StackDeployment(self.stack, deployed, outputs, exports, skipped, warnings)
+        return outputs, exports
 
 
 __all__ = ["SKIPPED_TYPES", "StackDeployer", "StackDeployment", "creation_order", "dependencies"]

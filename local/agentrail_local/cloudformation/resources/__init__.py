@@ -1,10 +1,21 @@
 """Per-type resource handlers of the template reader: each creates one CloudFormation resource type in moto.
 
 Add a type by writing a function that takes a :class:`ResourceContext` and
-returns a :class:`DeployedResource`, decorated with ``@resource_handler("AWS::X::Y")``.
+returns a :class:`DeployedResource`, decorated with ``@resource_handler("AWS::X::Y")``; a redeploy
+updates and deletes through :mod:`~agentrail_local.cloudformation.resources.updates`.
 """
 
-from agentrail_local.cloudformation.resources import apigateway, apigatewayv2, compute, data, messaging, security, workflows
+from agentrail_local.cloudformation.resources import (
+    api_updates,
+    apigateway,
+    apigatewayv2,
+    compute,
+    data,
+    messaging,
+    security,
+    updates,
+    workflows,
+)
 from agentrail_local.cloudformation.resources.base import (
     RECORDED_TYPES,
     RESOURCE_HANDLERS,
@@ -22,6 +33,7 @@ __all__ = [
     "DeployedResource",
     "ResourceContext",
     "TemplateError",
+    "api_updates",
     "apigateway",
     "apigatewayv2",
     "compute",
@@ -31,5 +43,6 @@ __all__ = [
     "record_only",
     "resource_handler",
     "security",
+    "updates",
     "workflows",
 ]

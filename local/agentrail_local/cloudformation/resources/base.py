@@ -141,6 +141,44 @@ def resource_handler(*types: str) -> Callable[[Handler], Handler]:
     return register
 
 
+class NeedsReplacement(Exception):
+    """An update that CloudFormation makes by replacing the resource; the message names the properties."""
+
+
+class NotApplied(Exception):
+    """An update local mode cannot make; the message says what stays as it was."""
+
+
+#: ``(context with the new properties, the resource as deployed, the top-level properties that differ)``.
+Updater = Callable[[ResourceContext, DeployedResource, tuple[str, ...]], DeployedResource]
+Deleter = Callable[[DeployedResource, ClientFactory], None]
+RESOURCE_UPDATERS: dict[str, Updater] = {}
+RESOURCE_DELETERS: dict[str, Deleter] = {}
+
+
+def resource_updater(*types: str) -> Callable[[Updater], Updater]:
+    """Register the decorated function as the in-place updater of ``types`` (it may raise
+    :class:`NeedsReplacement` or :class:`NotApplied`)."""
+
+    def register(updater: Updater) -> Updater:
+        for resource_type in types:
+            RESOURCE_UPDATERS[resource_type] = updater
+        return updater
+
+    return register
+
+
+def resource_deleter(*types: str) -> Callable[[Deleter], Deleter]:
+    """Register the decorated function as the deleter of ``types``."""
+
+    def register(deleter: Deleter) -> Deleter:
+        for resource_type in types:
+            RESOURCE_DELETERS[resource_type] = deleter
+        return deleter
+
+    return register
+
+
 def record_only(resource_type: str, reason: str) -> None:
     """Declare that ``resource_type`` has no local effect, and why; it gets a placeholder id silently."""
     RECORDED_TYPES[resource_type] = reason
@@ -224,17 +262,25 @@ def pick(properties: Mapping[str, Any], *names: str, rename: Mapping[str, str] |
 
 __all__ = [
     "RECORDED_TYPES",
+    "RESOURCE_DELETERS",
     "RESOURCE_HANDLERS",
+    "RESOURCE_UPDATERS",
     "ClientFactory",
+    "Deleter",
     "DeployedResource",
+    "NeedsReplacement",
+    "NotApplied",
     "ResourceContext",
     "TemplateError",
+    "Updater",
     "json_text",
     "pick",
     "placeholder",
     "record_only",
     "resource",
+    "resource_deleter",
     "resource_handler",
+    "resource_updater",
     "resource_with_generated_id",
     "tags_dict",
     "tags_list",

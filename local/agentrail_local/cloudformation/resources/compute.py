@@ -205,4 +205,7 @@ def event_source_mapping(context: ResourceContext) -> DeployedResource:
     return deployed
 
 
-__all__: list[str] = []
+#: The zip registered in moto for a code folder (also when a redeploy updates a function's code).
+code_zip = _code_zip
+
+__all__ = ["code_zip"]

@@ -185,4 +185,8 @@ def bucket_policy(context: ResourceContext) -> DeployedResource:
     return resource_with_generated_id(context)
 
 
-__all__: list[str] = []
+#: Shared with a redeploy's table updates.
+PROVISIONED_DEFAULT = _PROVISIONED_DEFAULT
+shaped_indexes = _indexes
+
+__all__ = ["PROVISIONED_DEFAULT", "shaped_indexes"]
