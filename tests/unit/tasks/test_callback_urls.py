@@ -142,6 +142,15 @@ def test_localhost_is_refused_in_any_spelling(url):
         validate_callback_url(url, resolver=Dns())
 
 
+@pytest.mark.parametrize("url", ["https://a]b/hook", "https://[::1/hook", "Http://\u00c0WF\\]x"])
+def test_a_url_the_parser_cannot_split_is_refused_as_invalid_not_a_crash(url):
+    # Found by the API fuzz test: urlsplit raises ValueError ("Invalid IPv6 URL"), which answered 500.
+    dns = Dns()
+    with pytest.raises(InvalidCallbackUrl, match="absolute http"):
+        validate_callback_url(url, resolver=dns)
+    assert dns.asked == []
+
+
 def test_a_host_that_does_not_resolve_is_refused_as_unresolvable():
     with pytest.raises(CallbackHostUnresolvable, match="does not resolve"):
         validate_callback_url("https://nowhere.example.com/hook", resolver=Dns())
