@@ -28,24 +28,13 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Any
 
+from agentrail_local.awslambda.live_code import IGNORED_FOLDERS
+
 __all__ = ["RECORD_SUFFIX", "SynthInputs", "changes_since", "forget_record", "read_record", "synth_inputs", "write_record"]
 
 RECORD_SUFFIX = ".inputs.json"
-#: Folders that never feed a synth, at any depth.
-NEVER_INPUTS = frozenset(
-    {
-        ".git",
-        "node_modules",
-        "cdk.out",
-        ".agentrail",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-    }
-)
+#: Folders that never feed a synth, at any depth: the ones live code never copies either.
+NEVER_INPUTS = IGNORED_FOLDERS
 #: Packages of agentrail-aws whose files end up in templates or assets.
 SHIPPED_PACKAGES = ("agentrail_constructs", "agentrail_runtime", "agentrail_handlers", "agentrail_layers")
 _FORMAT = 1

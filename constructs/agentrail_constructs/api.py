@@ -339,13 +339,7 @@ class AgentApi(Construct):
         CfnOutput(self, "Url", value=self.rest_api.url, description="Invoke URL of the stage")
 
     def _build_rest_api(self, options: AgentApiOptions, description: str) -> apigw.RestApi:
-        baseline = baseline_for(self)
-        self.access_log_group = log_group(
-            self,
-            "AccessLogs",
-            retention=options.access_log_retention,
-            encryption_key=baseline.key if baseline is not None else None,
-        )
+        self.access_log_group = self._access_log_group(options)
         rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -375,6 +369,16 @@ class AgentApi(Construct):
         )
         return rest_api
 
+    def _access_log_group(self, options: AgentApiOptions) -> logs.LogGroup:
+        """The stage's access logs, under the stack's SecurityBaseline key when there is one."""
+        baseline = baseline_for(self)
+        return log_group(
+            self,
+            "AccessLogs",
+            retention=options.access_log_retention,
+            encryption_key=baseline.key if baseline is not None else None,
+        )
+
     @staticmethod
     def _check_auth(auth: ApiAuth) -> None:
         # An ApiAuth built directly, not through its factories, gets the same checks.
@@ -384,13 +388,7 @@ class AgentApi(Construct):
             ApiAuth.cognito(auth.user_pools, scopes=auth.scopes, app_clients=auth.app_clients)
 
     def _build_http_api(self, options: AgentApiOptions, description: str) -> None:
-        baseline = baseline_for(self)
-        self.access_log_group = log_group(
-            self,
-            "AccessLogs",
-            retention=options.access_log_retention,
-            encryption_key=baseline.key if baseline is not None else None,
-        )
+        self.access_log_group = self._access_log_group(options)
         self.http_api = apigwv2.HttpApi(
             self, "HttpApi", description=description or f"agentrail API {self.node.path}", create_default_stage=False
         )

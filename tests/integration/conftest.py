@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
@@ -448,3 +449,24 @@ def history() -> Callable[[Any, str], list[dict[str, Any]]]:
 def failures() -> Callable[[list[dict[str, Any]], str], list[str]]:
     """``failures(history, state)``: see :func:`failures_in`."""
     return failures_in
+
+
+@pytest.fixture
+def refuse_put_events_once(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[str]]:
+    """``refuse(tasks)``: EventBridge cannot be reached for the first PutEvents of that TaskService (a botocore hook
+    raising before the call, as when the endpoint is unreachable); returns the refused calls, as they happen."""
+
+    def refuse(tasks: Any) -> list[str]:
+        refused: list[str] = []
+        events = boto3.client("events")
+
+        def unreachable(**_: Any) -> None:
+            if not refused:
+                refused.append("PutEvents")
+                raise EndpointConnectionError(endpoint_url="https://events.us-east-1.amazonaws.com")
+
+        events.meta.events.register("before-call.events.PutEvents", unreachable)
+        monkeypatch.setattr(tasks.events, "client", events)
+        return refused
+
+    return refuse

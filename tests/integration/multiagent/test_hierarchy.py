@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
 
 from agentrail_runtime.multiagent import SubtaskFailed
 from agentrail_runtime.tasks.events import TaskEventNotPublished
@@ -228,22 +226,14 @@ def test_an_unknown_action_is_refused(supervisor, research_task, load_event, lam
 
 
 def test_a_finished_event_the_bus_refused_is_published_once_by_the_synthesize_steps_retry(
-    supervisor, research_task, aws, load_event, lambda_context, monkeypatch
+    supervisor, research_task, aws, load_event, lambda_context, refuse_put_events_once
 ):
     # Given the supervisor's first PutEvents, the synthesis's Task Finished, refused (EventBridge unreachable),
     module = supervisor()
-    events = boto3.client("events")
-    refused: list[str] = []
-
-    def refuse(**_: object) -> None:
-        if not refused:
-            refused.append("PutEvents")
-            raise EndpointConnectionError(endpoint_url="https://events.us-east-1.amazonaws.com")
-
-    events.meta.events.register("before-call.events.PutEvents", refuse)
-    monkeypatch.setattr(module.tasks.events, "client", events)
+    refused = refuse_put_events_once(module.tasks)
     with pytest.raises(TaskEventNotPublished):
         run_research(module.handler, load_event, lambda_context)
+    assert refused == ["PutEvents"]
     assert aws.task(research_task).status == "succeeded"
     assert aws.task_events() == []
 

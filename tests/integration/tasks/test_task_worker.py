@@ -10,11 +10,9 @@ import json
 import time
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import EndpointConnectionError
 
 from agentrail_runtime import demo
 from agentrail_runtime.models.local import LocalModel
@@ -339,25 +337,10 @@ def test_a_redelivery_after_a_crash_that_followed_the_refund_continues_from_the_
     assert [c["tool"] for c in calls if c["outcome"] == "success"].count("issue_refund") == 1
 
 
-def fail_put_events_once(monkeypatch, worker) -> list[str]:
-    """EventBridge refuses the first PutEvents of the worker (a botocore hook raising before the call)."""
-    refused: list[str] = []
-    events = boto3.client("events")
-
-    def refuse(**_: Any) -> None:
-        if not refused:
-            refused.append("PutEvents")
-            raise EndpointConnectionError(endpoint_url="https://events.us-east-1.amazonaws.com")
-
-    events.meta.events.register("before-call.events.PutEvents", refuse)
-    monkeypatch.setattr(worker.tasks.events, "client", events)
-    return refused
-
-
 def test_a_task_finished_event_refused_by_eventbridge_is_published_once_by_the_redelivery_and_its_webhook_is_sent(
-    aws, worker, submit, receive, sqs_event, lambda_context, monkeypatch
+    aws, worker, submit, receive, sqs_event, lambda_context, monkeypatch, refuse_put_events_once
 ):
-    refused = fail_put_events_once(monkeypatch, worker)
+    refused = refuse_put_events_once(worker.tasks)
     task_id = submit()
     aws.dynamodb.update_item(  # the callback URL as POST /tasks vetted and stored it (this machine has no DNS to vet it)
         TableName=aws.table,

@@ -15,28 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from agentrail_runtime.tasks.events import TASK_FINISHED, TaskEventNotPublished, TaskEvents
 from agentrail_runtime.tasks.models import TaskRecord
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
-
-def fail_put_events_once(monkeypatch: pytest.MonkeyPatch, workflow: Any) -> list[str]:
-    """EventBridge cannot be reached for the workflow function's first PutEvents (a botocore hook before the call)."""
-    refused: list[str] = []
-    events = boto3.client("events")
-
-    def refuse(**_: Any) -> None:
-        if not refused:
-            refused.append("PutEvents")
-            raise EndpointConnectionError(endpoint_url="https://events.us-east-1.amazonaws.com")
-
-    events.meta.events.register("before-call.events.PutEvents", refuse)
-    monkeypatch.setattr(workflow.tasks.events, "client", events)
-    return refused
 
 
 @pytest.fixture
@@ -71,9 +55,9 @@ def finished(aws, execution_arn: str) -> dict[str, Any]:
 
 
 def test_an_event_refused_after_the_final_steps_status_write_is_published_once_by_the_steps_retry(
-    aws, long_tasks, monkeypatch, history, failures
+    aws, long_tasks, history, failures, refuse_put_events_once
 ):
-    refused = fail_put_events_once(monkeypatch, long_tasks.workflow)
+    refused = refuse_put_events_once(long_tasks.workflow.tasks)
 
     task_id, execution_arn = long_tasks("Calculate 2 + 2")
     execution = finished(aws, execution_arn)
@@ -94,11 +78,11 @@ def test_an_event_refused_after_the_final_steps_status_write_is_published_once_b
 
 
 def test_an_event_refused_after_mark_faileds_status_write_is_published_once_by_its_retry(
-    aws, long_tasks, agents_with, counting_model, monkeypatch, history, failures
+    aws, long_tasks, agents_with, counting_model, monkeypatch, history, failures, refuse_put_events_once
 ):
     unreachable = counting_model(fail_on="Calculate", failure=RuntimeError("the calculator service is unreachable"))
     monkeypatch.setattr(long_tasks.workflow.tasks, "agents", agents_with(unreachable))
-    refused = fail_put_events_once(monkeypatch, long_tasks.workflow)
+    refused = refuse_put_events_once(long_tasks.workflow.tasks)
 
     task_id, execution_arn = long_tasks("Calculate 2 + 2")
     execution = finished(aws, execution_arn)
