@@ -122,12 +122,12 @@ class AgentService:
         model: str | None = None,
         context: ToolContext | None = None,
         on_checkpoint: CheckpointSink | None = None,
-        checkpoint_read_only: bool = True,
+        checkpoint_every_call: bool = True,
     ) -> AgentResult:
         """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) and emit its metrics."""
         agent = self.agent(model)
         result = agent.advance(
-            checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_read_only=checkpoint_read_only
+            checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_every_call=checkpoint_every_call
         )
         emit_task_metrics(metrics, result, agent_name=self.definition.name)
         return result

@@ -199,7 +199,7 @@ class Agent:
         decision: ApprovalDecision | None = None,
         context: ToolContext | None = None,
         on_checkpoint: CheckpointSink | None = None,
-        checkpoint_read_only: bool = True,
+        checkpoint_every_call: bool = True,
     ) -> AgentResult:
         """Continue a run from ``checkpoint``.
 
@@ -219,7 +219,7 @@ class Agent:
             ``side_effects`` (a "started" marker). Advancing from the last stored checkpoint after a crash or
             a retry never runs a recorded call again: a call that started and recorded no outcome ends as
             ``outcome_unknown``. Default: none (the run lives in memory only).
-        checkpoint_read_only:
+        checkpoint_every_call:
             With ``False``, only calls of tools with ``side_effects`` are stored (before and after they run): a
             continuation then runs again the read-only calls made after the last stored one, which is harmless,
             and a run whose tools are all read-only writes nothing. Default: ``True`` (every call is stored).
@@ -232,7 +232,7 @@ class Agent:
             context=context,
             slice_steps=max_steps,
             on_checkpoint=on_checkpoint,
-            checkpoint_read_only=checkpoint_read_only,
+            checkpoint_every_call=checkpoint_every_call,
         )
         if checkpoint.pending is not None:
             if decision is None:
@@ -276,7 +276,7 @@ class _Run:
         context: ToolContext,
         slice_steps: int | None = None,
         on_checkpoint: CheckpointSink | None = None,
-        checkpoint_read_only: bool = True,
+        checkpoint_every_call: bool = True,
     ) -> None:
         self.agent = agent
         self.context = context
@@ -287,7 +287,7 @@ class _Run:
         self.records: list[ToolCallRecord] = list(checkpoint.tool_calls)
         self.slice_end = None if slice_steps is None else checkpoint.steps + slice_steps
         self.on_checkpoint = on_checkpoint
-        self.checkpoint_read_only = checkpoint_read_only
+        self.checkpoint_every_call = checkpoint_every_call
         #: Outcomes of the last assistant turn's tool calls while they run; ``None`` between turns.
         self.turn: TurnProgress | None = None
 
@@ -504,7 +504,7 @@ class _Run:
         latency = (time.perf_counter() - started) * 1000
         self.turn.results.append(self._record(tool_use, outcome, latency, self._capped(content)))
         self.turn.started = None
-        if tool.side_effects or self.checkpoint_read_only:
+        if tool.side_effects or self.checkpoint_every_call:
             self.save()
 
     def _capped(self, content: Any) -> Any:

@@ -145,7 +145,7 @@ class SessionAgent:
             sink = _InFlightSink(self, window, message_id, held=slot is not None, deadline=deadline) if message_id else None
             try:
                 result = self.agents.advance(
-                    checkpoint, model=model, context=context, on_checkpoint=sink, checkpoint_read_only=False
+                    checkpoint, model=model, context=context, on_checkpoint=sink, checkpoint_every_call=False
                 )
                 turn = self._turn(window, result, message_id)
                 release = message_id if sink is not None and sink.held else None

@@ -300,7 +300,7 @@ class TaskService:
         def save(progress: AgentCheckpoint) -> None:
             self.store.save_run_checkpoint(task_id, run, progress.model_dump_json())
 
-        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_read_only=False)
+        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False)
 
     def record_spend(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
         """Add one agent run to the task's per-agent spend and totals.
