@@ -305,7 +305,8 @@ class AgentResolver(APIGatewayRestResolver):
 
     Before any route runs it refuses, in this order: a body over the size limit (413), then for ``POST``, ``PUT``
     and ``PATCH`` a body that is not ``application/json`` (415), not UTF-8 JSON, or JSON with ``NaN``/``Infinity``
-    (400 ``invalid_json``), or nested deeper than ``MAX_JSON_DEPTH`` (400 ``nesting_too_deep``). An event that is not
+    (400 ``invalid_json``), or nested deeper than ``MAX_JSON_DEPTH`` (400 ``nesting_too_deep``), or a JSON array
+    (400 ``invalid_request``: every body is an object). An event that is not
     a REST (v1) proxy event is refused too: see :meth:`resolve`.
 
     Parameters
@@ -401,9 +402,13 @@ class AgentResolver(APIGatewayRestResolver):
         if json_depth(text) > MAX_JSON_DEPTH:
             return error_response(self, 400, "nesting_too_deep", f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
         try:
-            json.loads(text, parse_constant=_not_json_constant)
+            parsed = json.loads(text, parse_constant=_not_json_constant)
         except ValueError:
             return error_response(self, 400, "invalid_json", "The request body is not valid JSON.")
+        if isinstance(parsed, list):
+            # Powertools would validate a body field that is not a list against the array's first item.
+            problem = [{"field": "(body)", "problem": "The body must be a JSON object, not an array."}]
+            return error_response(self, 400, "invalid_request", "The request does not match the schema.", details=problem)
         return None
 
     def _resolve(self) -> ResponseBuilder:
