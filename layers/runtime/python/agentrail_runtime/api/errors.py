@@ -125,7 +125,7 @@ def _http_api_entry(own: OpenAPIResponse | None, answers: Sequence[GatewayMessag
     return {
         **own,
         "description": "\n".join([own["description"], *lines]),
-        "content": {"application/json": {"model": model | GatewayMessage}},  # type: ignore[typeddict-item]
+        "content": {"application/json": {"model": model | GatewayMessage}},
     }
 
 
