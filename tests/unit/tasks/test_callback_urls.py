@@ -167,3 +167,13 @@ def test_an_allow_list_admits_its_domains_and_their_subdomains_only():
     with pytest.raises(InvalidCallbackUrl, match="not an address"):
         policy.vet(f"https://{PUBLIC}/hook")
     assert "evil-example.com" not in dns.asked
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["Http://\u00c0WF\\]x/hook", "https://[hooks.example.com/hook", "https://hooks]example.com/hook"],
+    ids=["stray-bracket-found-by-the-fuzzer", "unclosed-bracket", "closing-bracket"],
+)
+def test_a_url_with_a_stray_bracket_in_its_host_is_an_invalid_callback_url_not_a_crash(url):
+    with pytest.raises(InvalidCallbackUrl, match="absolute http"):
+        validate_callback_url(url, resolver=Dns())

@@ -99,7 +99,10 @@ class CallbackPolicy:
         CallbackHostUnresolvable
             When the host has no address.
         """
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)  # a stray "[" or "]" in the host is ValueError("Invalid IPv6 URL")
+        except ValueError:
+            raise InvalidCallbackUrl("callback_url must be an absolute http(s) URL") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise InvalidCallbackUrl("callback_url must be an absolute http(s) URL")
         if parts.scheme == "http" and not self.allow_insecure:
