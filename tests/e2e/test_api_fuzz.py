@@ -7,7 +7,7 @@ that match the documented response, and the documented headers. A request that b
 refused with a 4xx.
 
 The run is seeded and derandomized, so a failure reproduces from the same code, and bounded
-(:data:`MAX_EXAMPLES` per operation and phase) to stay within the suite's time budget. Requests are signed with
+(:data:`MAX_EXAMPLES` per operation and phase, fewer behind the HTTP API than the REST API) to stay within the suite's time budget. Requests are signed with
 SigV4 as the local principal, as the CLI's client signs them.
 """
 
@@ -34,25 +34,27 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from agentrail_cli.client import LocalReadyFile
-from agentrail_runtime.contract import api_error
+from agentrail_runtime.contract import api_error, http_api_gateway_error
 
 pytestmark = pytest.mark.slow
 
 PATTERNS = ("stateless", "stateful", "async", "multiagent", "hierarchical")
 #: The patterns whose API creates resources (sessions, tasks) and links them to their routes.
 RESOURCE_PATTERNS = tuple(pattern for pattern in PATTERNS if pattern != "stateless")
-#: Each API variant the fuzzer runs against, with the CDK context local mode synthesizes it with
-#: (``None``: the session's run of every pattern).
-API_VARIANTS: dict[str, dict[str, str] | None] = {
-    "rest": None,
-}
+#: Each API variant the fuzzer runs against, by the ``api`` local mode serves it with: a REST API (the session's run
+#: of every pattern) and an HTTP API (one more run of every pattern, ``-c api=http``).
+API_VARIANTS = ("rest", "http")
 SEED = 20261112
-#: Generated requests per operation in each of the fuzzing phase's modes (the coverage phase adds its own, fixed set).
-MAX_EXAMPLES = 25
-#: Scenarios per API that follow the documented links from a created resource (a session, a task) to its
-#: routes, and calls per scenario at most.
-SCENARIOS = 15
+#: Generated requests per operation in each of the fuzzing phase's modes (the coverage phase adds its own, fixed
+#: set), by variant: the HTTP API serves the same handlers through the same resolver, so a lighter run there
+#: covers what differs (the payload 2.0 events, the gateway's own answers) without doubling the suite's time.
+MAX_EXAMPLES = {"rest": 25, "http": 10}
+#: Scenarios per API, by variant, that follow the documented links from a created resource (a session, a task) to
+#: its routes, and calls per scenario at most.
+SCENARIOS = {"rest": 15, "http": 6}
 STEPS = 6
+#: The base URL of each served API, and its variant: the HTTP API's own answers are ``{"message": ...}``.
+VARIANT_OF: dict[str, str] = {}
 
 
 @schemathesis.check
@@ -61,7 +63,8 @@ def error_answers_keep_the_contract(
 ) -> None:
     """Every answer to an operation's own method is documented for it, even to the probes Schemathesis' own
     conformance checks skip (an undeclared or malformed ``Content-Type``); every error is the one error shape, with a
-    ``(status, error)`` pair of ``API_ERRORS`` and ``Retry-After`` where the contract promises it."""
+    ``(status, error)`` pair of ``API_ERRORS`` and ``Retry-After`` where the contract promises it. Behind an HTTP
+    API, an answer the gateway gives for itself is ``{"message": ...}`` instead, one of ``HTTP_API_GATEWAY_ERRORS``."""
     status = response.status_code
     if case.method.upper() == case.operation.method.upper():
         documented = case.operation.responses.status_codes
@@ -69,6 +72,12 @@ def error_answers_keep_the_contract(
     if status < 400:
         return
     body = response.json()
+    if VARIANT_OF[case.operation.schema.get_base_url()] == "http" and isinstance(body, dict) and set(body) == {"message"}:
+        try:
+            http_api_gateway_error(status, body["message"])
+        except KeyError as error:
+            raise AssertionError(str(error)) from None
+        return
     assert isinstance(body, dict) and {"error", "message", "request_id"} <= set(body), f"not the error shape: {body!r}"
     try:
         spec = api_error(status, body["error"])
@@ -113,6 +122,7 @@ class ServedApi:
     """One pattern's API in a local-mode run: where it is and how to sign for it."""
 
     url: str
+    variant: str
     auth: SigV4RequestAuth
 
 
@@ -125,9 +135,8 @@ def local_mode_of(
 
     def of(variant: str) -> Any:
         if variant not in started:
-            context = API_VARIANTS[variant]
             started[variant] = (
-                request.getfixturevalue("all_patterns") if context is None else start_local_mode(every_pattern, context=context)
+                request.getfixturevalue("all_patterns") if variant == "rest" else start_local_mode(every_pattern, api=variant)
             )
         return started[variant]
 
@@ -149,7 +158,9 @@ def served_api(request: pytest.FixtureRequest, local_mode_of: Callable[[str], An
     ready = LocalReadyFile(local.ready)
     principal = ready.principal()
     auth = SigV4RequestAuth(principal["access_key_id"], principal["secret_access_key"], region=ready.region)
-    return ServedApi(url=local.api(pattern)["url"], auth=auth)
+    url = local.api(pattern)["url"]
+    VARIANT_OF[url.rstrip("/")] = variant
+    return ServedApi(url=url, variant=variant, auth=auth)
 
 
 @pytest.fixture
@@ -168,7 +179,7 @@ def api_schema(served_api: ServedApi) -> schemathesis.BaseSchema:
             "base-url": served_api.url,
             "generation": {
                 "mode": "all",
-                "max-examples": MAX_EXAMPLES,
+                "max-examples": MAX_EXAMPLES[served_api.variant],
                 "deterministic": True,
                 "database": "none",
                 "no-shrink": True,
@@ -190,7 +201,7 @@ def test_every_generated_request_gets_a_documented_answer_and_never_a_server_err
 
 @pytest.mark.parametrize("served_api", api_params(RESOURCE_PATTERNS), indirect=True)
 def test_every_scenario_that_follows_the_documented_links_keeps_the_contract(
-    api_schema: schemathesis.BaseSchema, signed_session: requests.Session
+    api_schema: schemathesis.BaseSchema, signed_session: requests.Session, served_api: ServedApi
 ) -> None:
     """Chains of calls (create a session, then read it, send it a message, put its state, erase it; submit a
     task, then read or cancel it) reach the answers a made-up id never gets, and each must keep the contract."""
@@ -206,7 +217,7 @@ def test_every_scenario_that_follows_the_documented_links_keeps_the_contract(
 
     Scenarios.run(
         settings=hypothesis.settings(
-            max_examples=SCENARIOS,
+            max_examples=SCENARIOS[served_api.variant],
             stateful_step_count=STEPS,
             derandomize=True,
             database=None,

@@ -71,6 +71,17 @@ def test_json_with_a_charset_or_without_a_content_type_is_served(invoke_event, l
     assert (with_charset[0], without[0]) == (200, 200)
 
 
+@pytest.mark.parametrize("body", ['[{"message": "hi"}]', '[{"message": "hi"}, 5]', "[null, null]", "[]"])
+def test_a_body_that_is_a_json_array_is_a_400_not_its_first_item(invoke_event, lambda_context, body):
+    """Powertools validates a body field that is not a list against a list body's first item; every agent API's body
+    is an object, so an array is refused before any route runs (behind a REST API the gateway's model refuses it
+    too, behind an HTTP API only the function does)."""
+    status, _, answered = answer(invoke_event(body), lambda_context)
+
+    assert (status, answered["error"]) == (400, "invalid_request")
+    assert_in_contract(status, answered)
+
+
 @pytest.mark.parametrize("depth", [65, 990, 5000])
 def test_json_nested_deeper_than_the_limit_is_a_400_whatever_the_depth(invoke_event, lambda_context, depth):
     nested = "[" * depth + "]" * depth

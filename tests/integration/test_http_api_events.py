@@ -18,7 +18,7 @@ import pytest
 from agentrail_runtime.api import stateless
 from agentrail_runtime.api.errors import principal_of
 from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.contract import API_ERRORS
+from agentrail_runtime.contract import API_ERRORS, HTTP_API_GATEWAY_ERRORS
 from agentrail_runtime.models.base import ModelProvider, ModelThrottledError
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -154,16 +154,22 @@ def test_the_functions_own_throttling_answer_carries_retry_after_on_an_http_api_
     assert response["headers"]["Retry-After"] == "7"
 
 
-def test_the_openapi_document_of_an_http_api_function_lists_the_same_statuses_as_a_rest_one(agent_env):
+def test_the_openapi_document_of_an_http_api_function_has_the_same_routes_and_bodies_and_the_gateways_own_answers(
+    agent_env,
+):
     rest_app = stateless.create_stateless_app(settings=RuntimeSettings())
     http_app = stateless.create_stateless_app(settings=RuntimeSettings(api_kind="http"))
 
-    rest, http = (app.get_openapi_schema(title="t", version="1") for app in (rest_app, http_app))
+    rest, http = (app.get_openapi_schema(title="t", version="1").model_dump(mode="json") for app in (rest_app, http_app))
 
     assert (rest_app.api, http_app.api) == ("rest", "http")
-
-    assert http.model_dump(mode="json") == rest.model_dump(mode="json")
-    assert {"400", "413", "415", "429"} <= {str(status) for status in http.paths["/invoke"].post.responses}
+    assert http["paths"].keys() == rest["paths"].keys()
+    rest_invoke, http_invoke = rest["paths"]["/invoke"]["post"], http["paths"]["/invoke"]["post"]
+    assert http_invoke["requestBody"] == rest_invoke["requestBody"]
+    assert http_invoke["responses"]["200"] == rest_invoke["responses"]["200"]
+    assert {"400", "413", "415", "429"} <= set(http_invoke["responses"])
+    assert {str(spec.status) for spec in HTTP_API_GATEWAY_ERRORS} <= set(http_invoke["responses"])
+    assert "GatewayMessage" in http["components"]["schemas"] and "GatewayMessage" not in rest["components"]["schemas"]
 
 
 # -- who the caller is, from an HTTP API's authorizer context ------------------------------------------------

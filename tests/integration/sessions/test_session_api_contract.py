@@ -69,3 +69,10 @@ def test_the_sam_create_session_event_without_a_caller_is_401(app, load_event, c
     reply = call(app, load_event("sam/sessions/create-session-unsigned.json"))
 
     assert (reply.status, reply.body["error"]) == (401, "unauthenticated")
+
+
+@pytest.mark.parametrize("body", ["[null, null]", '[{"state": {"a": 1}}]'])
+def test_a_session_asked_for_with_a_json_array_body_is_refused_with_400(app, api_event, call, body):
+    reply = call(app, api_event("create-session", body=body))
+
+    assert (reply.status, reply.body["error"]) == (400, "invalid_request")

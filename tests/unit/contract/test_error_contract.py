@@ -6,6 +6,7 @@ schema, never ``default``), the gateway responses of the constructs use its gate
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 
 from agentrail_constructs.api import _GATEWAY_RESPONSES
+from agentrail_local.apigateway.responses import _HTTP_API_RESPONSES, _http_api_response
+from agentrail_runtime.api import sessions
 from agentrail_runtime.api.errors import AgentResolver, ApiError, event_kind, json_depth
-from agentrail_runtime.api.gateway_models import openapi_documents
-from agentrail_runtime.contract import API_ERRORS, MAX_JSON_DEPTH, api_error
+from agentrail_runtime.api.gateway_models import _placeholder_environment, openapi_documents
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.contract import API_ERRORS, HTTP_API_GATEWAY_ERRORS, MAX_JSON_DEPTH, api_error, http_api_gateway_error
 
 README = (Path(__file__).resolve().parents[3] / "README.md").read_text()
 EVERY_ROUTE_STATUSES = {"401", "403", "413", "429", "500", "502", "504"}
@@ -144,6 +148,50 @@ def test_the_readme_error_table_is_the_contract() -> None:
     assert [(int(status), code, source) for status, code, source, _ in rows] == [
         (spec.status, spec.code, spec.source) for spec in API_ERRORS
     ]
+
+
+def test_the_readme_http_api_table_is_the_contracts_http_api_gateway_answers() -> None:
+    section = README.split("#### Behind an HTTP API", 1)[1].split("\n#", 1)[0]
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| Status")
+    ]
+
+    assert [(int(status), json.loads(body)) for status, body, _ in rows] == [
+        (spec.status, {"message": spec.message}) for spec in HTTP_API_GATEWAY_ERRORS
+    ]
+
+
+@pytest.mark.parametrize("response_type", [*_HTTP_API_RESPONSES, "INTEGRATION_FAILURE"])
+def test_every_answer_local_modes_http_api_gives_for_itself_is_in_the_contract(response_type: str) -> None:
+    reply = _http_api_response(response_type, {"requestId": "r"})
+
+    http_api_gateway_error(reply.status, json.loads(reply.body)["message"])
+    assert all(name.lower() != "retry-after" for name, _ in reply.headers)
+
+
+def test_behind_an_http_api_every_route_documents_the_gateways_own_answers_instead_of_the_rest_gateway_rows() -> None:
+    with _placeholder_environment():
+        app = sessions.create_sessions_app(settings=RuntimeSettings(api_kind="http"))
+    document = app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
+    rest_gateway_codes = {spec.code for spec in API_ERRORS if spec.source == "gateway"} - {
+        spec.code for spec in API_ERRORS if spec.source == "function"
+    }
+    gateway_message = {"$ref": "#/components/schemas/GatewayMessage"}
+
+    assert document["components"]["schemas"]["GatewayMessage"]["required"] == ["message"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            for spec in HTTP_API_GATEWAY_ERRORS:
+                response = responses[str(spec.status)]
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == gateway_message or gateway_message in schema["anyOf"], f"{method} {path} {spec.status}"
+                assert f'{{"message": "{spec.message}"}}' in response["description"]
+            documented = set(re.findall(r"`([a-z_]+)` \(", json.dumps([r["description"] for r in responses.values()])))
+            assert not documented & rest_gateway_codes, f"{method} {path}"
+            assert "Retry-After" not in responses["429"].get("headers", {}), f"{method} {path}"
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,32 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(503, "decision_not_delivered", "function", "The decision did not reach the workflow.", retry_after=True),
     ApiErrorSpec(504, "gateway_error", "gateway", "The function did not answer within API Gateway's timeout."),
 )
+
+
+class GatewayMessageSpec(NamedTuple):
+    """One answer an API Gateway HTTP API gives for itself: its status and the fixed ``{"message": message}`` body."""
+
+    status: int
+    message: str
+    when: str
+
+
+#: What an HTTP API (``AgentApiOptions(kind="http")``) answers for itself, before or instead of the function. HTTP
+#: APIs have no custom gateway responses, so these keep AWS's own body, ``{"message": message}``, not the error
+#: contract's shape, and carry no ``Retry-After``. Behind an HTTP API they replace the ``gateway`` rows of
+#: :data:`API_ERRORS`; the served OpenAPI document lists them (``AGENT_API_KIND=http``) and the README's table is this one.
+HTTP_API_GATEWAY_ERRORS: tuple[GatewayMessageSpec, ...] = (
+    GatewayMessageSpec(400, "Bad Request", "The HTTP API refused a malformed request."),
+    GatewayMessageSpec(401, "Unauthorized", "The JWT is missing or invalid."),
+    GatewayMessageSpec(
+        403, "Forbidden", "No SigV4 signature, a wrong or expired one, or IAM or the JWT's scopes deny the route."
+    ),
+    GatewayMessageSpec(404, "Not Found", "No route matches the method and path."),
+    GatewayMessageSpec(413, "Request Entity Too Large", "The request is over the HTTP API's 10 MB limit."),
+    GatewayMessageSpec(429, "Too Many Requests", "The stage's rate or burst limit (no `Retry-After`)."),
+    GatewayMessageSpec(500, "Internal Server Error", "The function failed, or its answer is not a payload 2.0 response."),
+    GatewayMessageSpec(503, "Service Unavailable", "The function did not answer within the HTTP API's 30 s timeout."),
+)
 #: Deepest nesting of arrays and objects a JSON body may have (``nesting_too_deep`` beyond it).
 MAX_JSON_DEPTH = 64
 #: What API Gateway's throttling answers in ``Retry-After`` (seconds).
@@ -120,6 +146,20 @@ def api_error(status: int, code: str) -> ApiErrorSpec:
     raise KeyError(f"{status} {code!r} is not in the API error contract (agentrail_runtime.contract.API_ERRORS)")
 
 
+def http_api_gateway_error(status: int, message: str) -> GatewayMessageSpec:
+    """The HTTP API gateway's own answer ``status`` with the body ``{"message": message}``.
+
+    Raises
+    ------
+    KeyError
+        The pair is not in :data:`HTTP_API_GATEWAY_ERRORS`.
+    """
+    for spec in HTTP_API_GATEWAY_ERRORS:
+        if (spec.status, spec.message) == (status, message):
+            return spec
+    raise KeyError(f"{status} {message!r} is not an HTTP API gateway answer (agentrail_runtime.contract.HTTP_API_GATEWAY_ERRORS)")
+
+
 def unknown_model_message(spec: str) -> str:
     """The one sentence that refuses a model spec."""
     return f"unknown model {spec!r}: {MODEL_SPEC_HELP}"
@@ -128,6 +168,7 @@ def unknown_model_message(spec: str) -> str:
 __all__ = [
     "API_ERRORS",
     "HEALTH_CHECK_KINDS",
+    "HTTP_API_GATEWAY_ERRORS",
     "INFERENCE_PROFILE_PREFIXES",
     "MAX_JSON_DEPTH",
     "MODEL_SPEC",
@@ -139,7 +180,9 @@ __all__ = [
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
     "THROTTLED_RETRY_AFTER_SECONDS",
     "ApiErrorSpec",
+    "GatewayMessageSpec",
     "HealthCheckKind",
     "api_error",
+    "http_api_gateway_error",
     "unknown_model_message",
 ]

@@ -24,7 +24,14 @@ from pydantic import BaseModel, Field
 
 from agentrail_runtime.aws import role_of_session
 from agentrail_runtime.config import ApiKind
-from agentrail_runtime.contract import API_ERRORS, MAX_JSON_DEPTH, ApiErrorSpec, api_error
+from agentrail_runtime.contract import (
+    API_ERRORS,
+    HTTP_API_GATEWAY_ERRORS,
+    MAX_JSON_DEPTH,
+    ApiErrorSpec,
+    GatewayMessageSpec,
+    api_error,
+)
 from agentrail_runtime.health import HealthCheck, HealthReport, run_checks
 from agentrail_runtime.models.base import ModelError
 from agentrail_runtime.observability import logger, tracer
@@ -49,6 +56,12 @@ class ErrorBody(BaseModel):
     message: str = Field(description="A short explanation; it never repeats the request")
     request_id: str | None = Field(description="The API Gateway request id, also the correlation id in logs")
     details: list[ErrorField] | None = None
+
+
+class GatewayMessage(BaseModel):
+    """What an HTTP API answers for itself (no custom gateway responses there): AWS's own fixed body."""
+
+    message: str = Field(description="AWS's fixed text, e.g. Forbidden, Not Found, Too Many Requests")
 
 
 #: What every route can answer: the gateway's authentication, throttling and failures, the size limit, a crash.
@@ -101,6 +114,19 @@ def _response_entry(specs: Iterable[ApiErrorSpec]) -> OpenAPIResponse:
     if any(spec.retry_after for spec in listed):
         entry["headers"] = dict(_RETRY_AFTER_HEADER)  # type: ignore[arg-type]
     return entry
+
+
+def _http_api_entry(own: OpenAPIResponse | None, answers: Sequence[GatewayMessageSpec]) -> OpenAPIResponse:
+    """``own`` (the function's errors of a status, if any) and the HTTP API gateway's ``answers`` of that status."""
+    lines = [f'- `{{"message": "{spec.message}"}}` (HTTP API gateway): {spec.when}' for spec in answers]
+    if own is None:
+        return {"description": "\n".join(lines), "content": {"application/json": {"model": GatewayMessage}}}
+    model = own.get("content", {}).get("application/json", {}).get("model", ErrorBody)
+    return {
+        **own,
+        "description": "\n".join([own["description"], *lines]),
+        "content": {"application/json": {"model": model | GatewayMessage}},
+    }
 
 
 def error_responses(*codes: str) -> dict[int, OpenAPIResponse]:
@@ -279,7 +305,8 @@ class AgentResolver(APIGatewayRestResolver):
 
     Before any route runs it refuses, in this order: a body over the size limit (413), then for ``POST``, ``PUT``
     and ``PATCH`` a body that is not ``application/json`` (415), not UTF-8 JSON, or JSON with ``NaN``/``Infinity``
-    (400 ``invalid_json``), or nested deeper than ``MAX_JSON_DEPTH`` (400 ``nesting_too_deep``). An event that is not
+    (400 ``invalid_json``), or nested deeper than ``MAX_JSON_DEPTH`` (400 ``nesting_too_deep``), or a JSON array
+    (400 ``invalid_request``: every body is an object). An event that is not
     a REST (v1) proxy event is refused too: see :meth:`resolve`.
 
     Parameters
@@ -375,9 +402,13 @@ class AgentResolver(APIGatewayRestResolver):
         if json_depth(text) > MAX_JSON_DEPTH:
             return error_response(self, 400, "nesting_too_deep", f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
         try:
-            json.loads(text, parse_constant=_not_json_constant)
+            parsed = json.loads(text, parse_constant=_not_json_constant)
         except ValueError:
             return error_response(self, 400, "invalid_json", "The request body is not valid JSON.")
+        if isinstance(parsed, list):
+            # Powertools would validate a body field that is not a list against the array's first item.
+            problem = [{"field": "(body)", "problem": "The body must be a JSON object, not an array."}]
+            return error_response(self, 400, "invalid_request", "The request does not match the schema.", details=problem)
         return None
 
     def _resolve(self) -> ResponseBuilder:
@@ -424,15 +455,20 @@ class AgentResolver(APIGatewayRestResolver):
             if route.include_in_schema:
                 if 422 in (route.responses or {}):
                     declared_422.add((route.openapi_path, route.method.lower()))
-                route.responses = _contract_responses(route)
+                route.responses = _contract_responses(route, self.api)
                 route._dependant = None  # built again, with the error models
         document = super().get_openapi_schema(**kwargs)
         _tidy(document, declared_422, self.models if closed_models else ())
         return document
 
 
-def _contract_responses(route: Route) -> dict[int, OpenAPIResponse]:
-    """The route's own responses, plus every error the contract says a route of its kind can answer."""
+def _contract_responses(route: Route, api: ApiKind = "rest") -> dict[int, OpenAPIResponse]:
+    """The route's own responses, plus every error the contract says a route of its kind can answer.
+
+    Behind an HTTP API (``api="http"``) the gateway's own answers are not the contract's ``gateway`` rows (an HTTP
+    API has no custom gateway responses) but :data:`~agentrail_runtime.contract.HTTP_API_GATEWAY_ERRORS`, with
+    AWS's ``{"message": ...}`` body: every route lists those instead.
+    """
     responses: dict[int, OpenAPIResponse] = dict(route.responses or {})
     if not any(200 <= status < 300 for status in responses):
         responses[200] = {"description": "Success"}
@@ -442,6 +478,8 @@ def _contract_responses(route: Route) -> dict[int, OpenAPIResponse]:
         pairs += WITH_PARAMETERS
     if route.method.upper() in BODY_METHODS:
         pairs += WITH_BODY
+    if api == "http":
+        pairs = [(status, code) for status, code in pairs if api_error(status, code).source == "function"]
     for status in sorted({status for status, _ in pairs}):
         specs = [api_error(status, code) for s, code in pairs if s == status]
         common = _response_entry(specs)
@@ -454,6 +492,10 @@ def _contract_responses(route: Route) -> dict[int, OpenAPIResponse]:
         if "headers" in common:
             own["headers"] = {**common["headers"], **own.get("headers", {})}
         responses[status] = own
+    if api == "http":
+        for status in sorted({spec.status for spec in HTTP_API_GATEWAY_ERRORS}):
+            answers = [spec for spec in HTTP_API_GATEWAY_ERRORS if spec.status == status]
+            responses[status] = _http_api_entry(responses.get(status), answers)
     return dict(sorted(responses.items()))
 
 
