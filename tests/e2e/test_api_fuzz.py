@@ -13,6 +13,7 @@ SigV4 as the local principal, as the CLI's client signs them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -213,7 +214,17 @@ def test_every_scenario_that_follows_the_documented_links_keeps_the_contract(
         def validate_response(
             self, response: schemathesis.Response, case: schemathesis.Case, additional_checks: Any = None, **kwargs: Any
         ) -> None:
-            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            try:
+                case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            except Exception as error:
+                # A scenario's steps depend on earlier answers (ids, a task's progress), so Hypothesis' replay of a
+                # failing one may take other steps and report only "FlakyStrategyDefinition": say what failed first.
+                print(
+                    f"scenario step failed: {case.method} {case.formatted_path} -> {response.status_code} "
+                    f"{response.text[:300]!r}: {error!r:.1500}",
+                    file=sys.stderr,
+                )
+                raise
 
     Scenarios.run(
         settings=hypothesis.settings(
