@@ -7,6 +7,7 @@ from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
+from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.multiagent import (
     HierarchicalAgents,
     HierarchicalOptions,
@@ -37,6 +38,7 @@ __all__ = [
     "AgentApiOptions",
     "AgentFunction",
     "AgentFunctionOptions",
+    "AgentMonitoring",
     "ApiAuth",
     "ApprovalOptions",
     "ApprovalWorkflow",
@@ -49,6 +51,7 @@ __all__ = [
     "HierarchicalStack",
     "LongTaskWorkflow",
     "LongTaskWorkflowOptions",
+    "MonitoringOptions",
     "MultiAgentOptions",
     "MultiAgentStack",
     "MultiAgentSystem",

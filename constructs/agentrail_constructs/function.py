@@ -155,7 +155,8 @@ class AgentFunction(Construct):
 
     Attributes
     ----------
-    function, alias, role, log_group, runtime_layer, dependencies_layer, agent_code_layer
+    function, alias, role, log_group, handler_code, service_name (the ``service`` dimension of
+    its metrics), runtime_layer, dependencies_layer, agent_code_layer
     """
 
     def __init__(
@@ -172,6 +173,8 @@ class AgentFunction(Construct):
         options.validate()
         self._health_checks: list[dict[str, str]] = []
         code_dir = Path(handler_code) if handler_code is not None else handler_dir("stateless")
+        self.handler_code = code_dir
+        self.service_name = options.service_name or self._default_service_name()
 
         self.baseline: SecurityBaseline | None = baseline_for(self)
         baseline = self.baseline
@@ -348,9 +351,8 @@ class AgentFunction(Construct):
 
     def _environment(self) -> dict[str, str]:
         o = self.options
-        service = o.service_name or self._default_service_name()
         env = {
-            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": o.metrics_namespace,
             "AGENT_MODEL": o.model,
             "AGENT_DEFINITION": o.agent_definition,

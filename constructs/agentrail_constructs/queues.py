@@ -40,6 +40,11 @@ def visibility_timeout_for(consumer_timeout: Duration) -> Duration:
     return Duration.seconds(6 * consumer_timeout.to_seconds())
 
 
+#: Node metadata (in the cloud assembly, not the template) naming what a queue is for.
+ROLE_METADATA = "agentrail:role"
+DEAD_LETTER_ROLE = "dead-letter-queue"
+
+
 def dead_letter_queue(
     scope: Construct, construct_id: str, *, encryption_key: kms.IKey | None = None, fifo: bool = False
 ) -> sqs.Queue:
@@ -58,7 +63,13 @@ def dead_letter_queue(
         "This queue is itself the dead-letter queue; its messages are inspected and redriven with `agentrail dlq`.",
     )
     _skip_sse_check(queue, encryption_key)
+    queue.node.add_metadata(ROLE_METADATA, DEAD_LETTER_ROLE)
     return queue
+
+
+def is_dead_letter_queue(queue: sqs.IQueue) -> bool:
+    """Whether ``queue`` was made by :func:`dead_letter_queue` (AgentMonitoring alarms on any message in it)."""
+    return any(entry.type == ROLE_METADATA and entry.data == DEAD_LETTER_ROLE for entry in queue.node.metadata)
 
 
 class QueueWithDeadLetters(Construct):

@@ -37,6 +37,7 @@ SKIPPABLE = {
     "CKV_AWS_18": "S3 access logs: the results and offload buckets are reached only through the API, which logs every request",
     "CKV_AWS_21": "S3 versioning: derived data that retention and erasure must remove",
     "CKV_AWS_59": "an open API method: only a route whose function authenticates the caller itself (signed webhooks)",
+    "CKV_AWS_26": "SNS alarm topic: CloudWatch cannot publish under the AWS managed key; the hardened profile encrypts it",
     "CKV_AWS_27": "SQS: SSE-SQS (SqsManagedSseEnabled) is encryption this check does not recognize",
     "CKV_AWS_115": "Lambda reserved concurrency: opt-in, a default reservation fails deploys in new accounts",
     "CKV_AWS_116": "Lambda DLQ: nothing invokes the function asynchronously (see the test below: an async target has one)",
@@ -153,7 +154,7 @@ def test_only_functions_nothing_invokes_asynchronously_skip_the_dead_letter_queu
 
 
 #: checkov's checks of encryption at rest with a customer managed key, on the resources agentrail creates.
-ENCRYPTION_CHECKS = {"CKV_AWS_27", "CKV_AWS_119", "CKV_AWS_149", "CKV_AWS_158"}
+ENCRYPTION_CHECKS = {"CKV_AWS_26", "CKV_AWS_27", "CKV_AWS_119", "CKV_AWS_149", "CKV_AWS_158"}
 #: What the hardened profile may never skip: every encryption check (with the Lambda environment's and the S3
 #: KMS check's), and Lambda in a VPC.
 HARDENED_NEVER_SKIPPED = {*ENCRYPTION_CHECKS, "CKV_AWS_173", "CKV_AWS_145", "CKV_AWS_19", "CKV_AWS_117"}

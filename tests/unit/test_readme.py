@@ -15,6 +15,7 @@ from agentrail_constructs import (
     AgentApiOptions,
     AgentFunction,
     AgentFunctionOptions,
+    AgentMonitoring,
     ApprovalOptions,
     ApprovalWorkflow,
     AsyncAgent,
@@ -23,6 +24,7 @@ from agentrail_constructs import (
     HierarchicalOptions,
     LongTaskWorkflow,
     LongTaskWorkflowOptions,
+    MonitoringOptions,
     MultiAgentOptions,
     MultiAgentSystem,
     RetryOptions,
@@ -37,6 +39,7 @@ from agentrail_constructs import (
     TaskTable,
     TaskTableOptions,
 )
+from agentrail_constructs.stacks import PatternStack
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
@@ -59,6 +62,7 @@ OPTIONS = [
     HierarchicalOptions,
     RetryOptions,
     SecurityBaselineOptions,
+    MonitoringOptions,
 ]
 
 
@@ -145,6 +149,8 @@ CONSTRUCTS = [
     AgentFunction,
     AgentApi,
     SecurityBaseline,
+    AgentMonitoring,
+    PatternStack,
 ]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 
 #: ``security=`` of a PatternStack (``cdk -c security=...``).
@@ -29,10 +31,17 @@ class PatternStack(Stack):
         restricted egress, S3 access logs), which every construct of the stack then uses. Default: ``standard``.
     security_options:
         Options of the SecurityBaseline (``hardened`` only). Default: ``SecurityBaselineOptions()``.
+    monitoring:
+        Create an :class:`AgentMonitoring` (one dashboard, the alarms and their SNS topic) once the pattern is built.
+        Default: true.
+    monitoring_options:
+        See :class:`MonitoringOptions`. Default: ``MonitoringOptions()``.
+    existing_alarm_topic:
+        A topic of yours that the alarms notify. Default: a new topic.
 
     Attributes
     ----------
-    security, baseline (None unless hardened)
+    security, baseline (None unless hardened), monitoring (None until the pattern is built, or when turned off)
     """
 
     def __init__(
@@ -44,8 +53,16 @@ class PatternStack(Stack):
         summary: str,
         security: Literal["standard", "hardened"] = "standard",
         security_options: SecurityBaselineOptions | None = None,
+        monitoring: bool = True,
+        monitoring_options: MonitoringOptions | None = None,
+        existing_alarm_topic: sns.ITopic | None = None,
         **kwargs: Any,
     ) -> None:
+        if not monitoring and (monitoring_options is not None or existing_alarm_topic is not None):
+            raise ValueError(
+                "monitoring_options and existing_alarm_topic configure the stack's monitoring: drop them, or drop "
+                "monitoring=False"
+            )
         if security not in SECURITY_PROFILES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_PROFILES)}, got {security!r}")
         if security_options is not None and security != "hardened":
@@ -57,6 +74,19 @@ class PatternStack(Stack):
         self.baseline: SecurityBaseline | None = None
         if security == "hardened":
             self.baseline = SecurityBaseline(self, "Security", options=security_options)
+        self._monitoring_wanted = monitoring
+        self._monitoring_options = monitoring_options
+        self._existing_alarm_topic = existing_alarm_topic
+        self.monitoring: AgentMonitoring | None = None
+
+    def add_monitoring(self) -> AgentMonitoring | None:
+        """Create the stack's :class:`AgentMonitoring` over everything built so far (call it last), unless the
+        stack was told ``monitoring=False``."""
+        if self._monitoring_wanted and self.monitoring is None:
+            self.monitoring = AgentMonitoring(
+                self, "Monitoring", options=self._monitoring_options, existing_alarm_topic=self._existing_alarm_topic
+            )
+        return self.monitoring
 
     def add_outputs(self, **values: str) -> None:
         """One stack output per keyword, in order: ``add_outputs(ApiUrl=agent.url)``."""

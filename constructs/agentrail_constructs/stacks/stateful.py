@@ -40,3 +40,4 @@ class StatefulAgentStack(PatternStack):
             session_table_options=session_table_options,
         )
         self.add_outputs(ApiUrl=self.agent.url, SessionTableName=self.agent.table.table_name)
+        self.add_monitoring()
