@@ -24,7 +24,7 @@ class FeedbackRequest(BaseModel):
         json_schema_extra={"oneOf": [{"required": ["score"]}, {"required": ["thumbs"]}]},
     )
     score: Annotated[int, Field(ge=1, le=5, strict=True)] | SkipJsonSchema[None] = Field(
-        default=None, description="1 (worst) to 5 (best), a JSON integer; give score or thumbs, not both."
+        default=None, description="1 (worst) to 5 (best), a JSON integer (4, not 4.0); give score or thumbs, not both."
     )
     thumbs: Thumbs | SkipJsonSchema[None] = Field(default=None, description="up or down; give score or thumbs, not both.")
     comment: str | None = Field(default=None, max_length=MAX_FEEDBACK_COMMENT_CHARS)

@@ -118,7 +118,9 @@ class TurnOut(BaseModel):
 class SessionFeedbackRequest(FeedbackRequest):
     """A rating of one turn of the session."""
 
-    turn: Annotated[int, Field(ge=1, strict=True)] | None = Field(default=None, description="Default: the last turn")
+    turn: Annotated[int, Field(ge=1, strict=True)] | None = Field(
+        default=None, description="The turn's number, a JSON integer from 1 (2, not 2.0). Default: the last turn"
+    )
 
 
 class SessionFeedbackOut(BaseModel):
