@@ -206,7 +206,7 @@ class StatefulAgent(Construct):
 
     Routes (all authenticated like StatelessAgent): ``POST /sessions``,
     ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
-    ``PUT /sessions/{id}/state``, ``DELETE /sessions/{id}``, ``GET /health``,
+    ``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback``, ``DELETE /sessions/{id}``, ``GET /health``,
     ``GET /openapi.json``.
 
     Parameters
@@ -312,7 +312,9 @@ class StatefulAgent(Construct):
         )
 
     def _build_routes(self) -> None:
-        create, message, state = (request_model(name) for name in ("CreateSessionRequest", "MessageRequest", "StateUpdate"))
+        create, message, state, feedback = (
+            request_model(name) for name in ("CreateSessionRequest", "MessageRequest", "StateUpdate", "SessionFeedbackRequest")
+        )
         route = self.api.add_function_route
         route("/sessions", "POST", self.alias, request_schema=create, operation_name="CreateSession")
         route("/sessions/{session_id}/messages", "POST", self.alias, request_schema=message, operation_name="SendMessage")
@@ -324,6 +326,9 @@ class StatefulAgent(Construct):
             operation_name="GetSession",
         )
         route("/sessions/{session_id}/state", "PUT", self.alias, request_schema=state, operation_name="PutState")
+        route(
+            "/sessions/{session_id}/feedback", "POST", self.alias, request_schema=feedback, operation_name="GiveSessionFeedback"
+        )
         route("/sessions/{session_id}", "DELETE", self.alias, operation_name="DeleteSession")
         self.api.add_operational_routes(self.alias)
 

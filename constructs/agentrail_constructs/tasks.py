@@ -420,6 +420,13 @@ class AsyncAgent(Construct):
         route("/tasks", "POST", self.alias, request_schema=submission, operation_name="SubmitTask")
         route("/tasks/{task_id}", "GET", self.alias, operation_name="GetTask")
         route("/tasks/{task_id}", "DELETE", self.alias, operation_name="CancelTask")
+        route(
+            "/tasks/{task_id}/feedback",
+            "POST",
+            self.alias,
+            request_schema=request_model("TaskFeedbackRequest"),
+            operation_name="GiveTaskFeedback",
+        )
         if self.webhook_secret is not None:
             route("/webhooks/secret", "GET", self.alias, operation_name="GetWebhookSecret")
         self.api.add_operational_routes(self.alias)

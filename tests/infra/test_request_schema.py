@@ -23,8 +23,9 @@ from referencing.jsonschema import DRAFT202012
 
 from agentrail_constructs.request_models import request_models
 from agentrail_runtime.api.gateway_models import openapi_documents, request_bodies
-from agentrail_runtime.api.sessions import CreateSessionRequest, MessageRequest, StateUpdate
+from agentrail_runtime.api.sessions import CreateSessionRequest, MessageRequest, SessionFeedbackRequest, StateUpdate
 from agentrail_runtime.api.stateless import InvokeRequest
+from agentrail_runtime.api.tasks import TaskFeedbackRequest
 from agentrail_runtime.approvals.models import DecisionRequest
 from agentrail_runtime.tasks.service import TaskSubmission
 
@@ -74,7 +75,9 @@ def test_the_routes_with_a_body_are_the_ones_the_api_documents(handler_bodies: d
         ("POST", "/sessions"): "CreateSessionRequest",
         ("POST", "/sessions/{session_id}/messages"): "MessageRequest",
         ("PUT", "/sessions/{session_id}/state"): "StateUpdate",
+        ("POST", "/sessions/{session_id}/feedback"): "SessionFeedbackRequest",
         ("POST", "/tasks"): "TaskSubmission",
+        ("POST", "/tasks/{task_id}/feedback"): "TaskFeedbackRequest",
         ("POST", "/approvals/{approval_id}/decision"): "DecisionRequest",
     }
 
@@ -105,6 +108,32 @@ MESSAGE_BODIES: list[tuple[Any, bool]] = [
     ({"message": "hi", "model": 7}, REJECT),
     ([{"message": "hi"}], REJECT),
     ("hi", REJECT),
+    (None, REJECT),
+]
+
+FEEDBACK_BODIES: list[tuple[Any, bool]] = [
+    ({"score": 1}, ACCEPT),
+    ({"score": 5, "comment": "Right answer."}, ACCEPT),
+    ({"thumbs": "up"}, ACCEPT),
+    ({"thumbs": "down", "comment": None}, ACCEPT),
+    ({"score": 3, "comment": "c" * 2000}, ACCEPT),
+    ({"score": 0}, REJECT),
+    ({"score": 6}, REJECT),
+    ({"score": "4"}, REJECT),
+    ({"score": 4.5}, REJECT),
+    ({"score": 4.0}, REJECT),
+    ({"score": True}, REJECT),
+    ({"score": None}, REJECT),
+    ({"thumbs": None}, REJECT),
+    ({"thumbs": "sideways"}, REJECT),
+    ({"score": 4, "thumbs": "up"}, REJECT),
+    ({"score": None, "thumbs": "up"}, REJECT),
+    ({}, REJECT),
+    ({"comment": "only a comment"}, REJECT),
+    ({"score": 4, "stars": 5}, REJECT),
+    ({"score": 4, "comment": "c" * 2001}, REJECT),
+    ([{"score": 4}], REJECT),
+    ("up", REJECT),
     (None, REJECT),
 ]
 
@@ -146,6 +175,18 @@ SAMPLE_BODIES: dict[str, tuple[type[BaseModel], list[tuple[Any, bool]]]] = {
             (None, REJECT),
         ],
     ),
+    "SessionFeedbackRequest": (
+        SessionFeedbackRequest,
+        [
+            *FEEDBACK_BODIES,
+            ({"score": 4, "turn": 1}, ACCEPT),
+            ({"thumbs": "up", "turn": None}, ACCEPT),
+            ({"score": 4, "turn": 0}, REJECT),
+            ({"score": 4, "turn": "1"}, REJECT),
+            ({"score": 4, "turn": 1.0}, REJECT),
+        ],
+    ),
+    "TaskFeedbackRequest": (TaskFeedbackRequest, [*FEEDBACK_BODIES, ({"score": 4, "turn": 1}, REJECT)]),
     "CreateSessionRequest": (
         CreateSessionRequest,
         [
@@ -222,7 +263,13 @@ def test_the_constructs_read_the_runtime_contract_without_importing_the_runtime_
 
 #: JSON Schema (2020-12, the OpenAPI document's dialect) counts 1.0 as an integer; draft-04 (API Gateway) and
 #: pydantic's strict int do not. The document says so in the field's description: both refuse it with 400.
-SPEC_CANNOT_TELL = {("StateUpdate", json.dumps({"data": {}, "expected_version": 1.0}))}
+#: (model, body) -> the field whose description says so.
+SPEC_CANNOT_TELL = {
+    ("StateUpdate", json.dumps({"data": {}, "expected_version": 1.0})): "expected_version",
+    ("SessionFeedbackRequest", json.dumps({"score": 4.0})): "score",
+    ("TaskFeedbackRequest", json.dumps({"score": 4.0})): "score",
+    ("SessionFeedbackRequest", json.dumps({"score": 4, "turn": 1.0})): "turn",
+}
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +295,7 @@ def test_the_openapi_documents_schema_gives_the_same_verdict_as_the_gateway_and_
 
     if (name, json.dumps(body)) in SPEC_CANNOT_TELL:
         assert (spec_accepts, verdict) == (ACCEPT, REJECT)
-        assert "not 3.0" in components[name]["properties"]["expected_version"]["description"]
+        field = components[name]["properties"][SPEC_CANNOT_TELL[(name, json.dumps(body))]]
+        assert "a JSON integer" in json.dumps(field)
     else:
         assert spec_accepts == verdict

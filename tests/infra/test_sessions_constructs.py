@@ -20,6 +20,7 @@ SESSION_ROUTES = {
     ("GET", "/sessions/{session_id}"),
     ("DELETE", "/sessions/{session_id}"),
     ("PUT", "/sessions/{session_id}/state"),
+    ("POST", "/sessions/{session_id}/feedback"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
 }

@@ -72,6 +72,7 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(404, "not_found", "function", "No route matches the method and path."),
     ApiErrorSpec(404, "session_not_found", "function", "No such session for this caller (or it expired)."),
     ApiErrorSpec(404, "task_not_found", "function", "No such task for this caller."),
+    ApiErrorSpec(404, "turn_not_found", "function", "The session has no such turn (yet)."),
     ApiErrorSpec(404, "approval_not_found", "function", "No such approval visible to this caller."),
     ApiErrorSpec(409, "turn_in_progress", "function", "Another turn of the session was answered first.", retry_after=True),
     ApiErrorSpec(409, "state_conflict", "function", "`expected_version` is not the state's current version."),
@@ -79,6 +80,7 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(
         409, "request_in_progress", "function", "The same `Idempotency-Key` is still being processed.", retry_after=True
     ),
+    ApiErrorSpec(409, "feedback_already_given", "function", "The turn or task already has its feedback; the first stands."),
     ApiErrorSpec(409, "already_decided", "function", "The approval is already decided."),
     ApiErrorSpec(409, "approval_expired", "function", "The task stopped waiting for the approval."),
     ApiErrorSpec(413, "payload_too_large", "function", "The body is over `max_request_bytes`."),

@@ -1,7 +1,7 @@
 """The stateful agent API: sessions, turns, state and erasure.
 
 ``POST /sessions``, ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
-``PUT /sessions/{id}/state`` and ``DELETE /sessions/{id}``. A session belongs to
+``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback`` and ``DELETE /sessions/{id}``. A session belongs to
 the principal that created it; anyone else gets 404, as for a session that
 never existed.
 
@@ -31,7 +31,10 @@ from agentrail_runtime.api.errors import (
     error_responses,
     resource_links,
 )
+from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.metering import FeedbackGiven, emit_feedback_metrics
+from agentrail_runtime.observability import metrics
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
@@ -43,6 +46,7 @@ from agentrail_runtime.sessions.store import (
     StateDocument,
     Turn,
     TurnConflict,
+    TurnNotFound,
     TurnTooLarge,
 )
 
@@ -93,6 +97,7 @@ class TurnOut(BaseModel):
     model: str
     usage: UsageOut
     cost_usd: float | None
+    feedback: FeedbackOut | None = Field(default=None, description="The owner's rating of this turn, once given")
 
     @classmethod
     def of(cls, turn: Turn) -> TurnOut:
@@ -106,7 +111,22 @@ class TurnOut(BaseModel):
             model=turn.model,
             usage=UsageOut.of(turn.usage),
             cost_usd=turn.cost_usd,
+            feedback=FeedbackOut.of(turn.feedback),
         )
+
+
+class SessionFeedbackRequest(FeedbackRequest):
+    """A rating of one turn of the session."""
+
+    turn: Annotated[int, Field(ge=1, strict=True)] | None = Field(
+        default=None, description="The turn's number, a JSON integer from 1 (2, not 2.0). Default: the last turn"
+    )
+
+
+class SessionFeedbackOut(BaseModel):
+    session_id: str
+    turn: int
+    feedback: FeedbackOut
 
 
 class SessionOut(BaseModel):
@@ -167,6 +187,8 @@ def create_sessions_app(
         headers={"Retry-After": "1"},
     )
     app.answer(StateConflict, 409, "state_conflict", "The state changed since you read it; read it again and retry.")
+    app.answer(TurnNotFound, 404, "turn_not_found", "The session has no such turn (yet).")
+    app.answer(FeedbackGiven, 409, "feedback_already_given", "This turn already has feedback; the first feedback stands.")
     app.answer(TurnTooLarge, 413, "turn_too_large", "This turn is too large to store.")
     app.answer(MessageIdReused, 422, "idempotency_key_reused", "This Idempotency-Key was used with another message.")
 
@@ -182,6 +204,7 @@ def create_sessions_app(
                         "ReadSession": ("/sessions/{session_id}", "get"),
                         "SendMessage": ("/sessions/{session_id}/messages", "post"),
                         "PutState": ("/sessions/{session_id}/state", "put"),
+                        "GiveFeedback": ("/sessions/{session_id}/feedback", "post"),
                         "EraseSession": ("/sessions/{session_id}", "delete"),
                     },
                 ),
@@ -316,6 +339,21 @@ def create_sessions_app(
         if len(json.dumps(request.data)) > MAX_STATE_BYTES:
             raise ApiError(413, "state_too_large", f"The state document exceeds {MAX_STATE_BYTES} bytes.")
         return store.update_state(session_id, owner=owner(), data=request.data, expected_version=request.expected_version)
+
+    @app.post(
+        "/sessions/<session_id>/feedback",
+        summary="Rate a turn (default: the last): a 1-5 score or thumbs up/down, once",
+        responses={
+            201: {"description": "Stored", "content": {"application/json": {"model": SessionFeedbackOut}}},
+            **error_responses("session_not_found", "turn_not_found", "feedback_already_given"),
+        },
+    )
+    def feedback(session_id: SessionId, request: Annotated[SessionFeedbackRequest, Body()]) -> Response[SessionFeedbackOut]:
+        given = request.feedback(given_at=int(sessions.now()))
+        turn = store.give_feedback(session_id, owner=owner(), turn=request.turn, feedback=given)
+        emit_feedback_metrics(metrics, given, agent_name=sessions.agents.definition.name)
+        body = SessionFeedbackOut(session_id=session_id, turn=turn, feedback=FeedbackOut.model_validate(given.model_dump()))
+        return Response(status_code=201, content_type="application/json", body=body)
 
     @app.delete(
         "/sessions/<session_id>",

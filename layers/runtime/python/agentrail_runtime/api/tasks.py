@@ -1,4 +1,5 @@
-"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``, and
+"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``,
+``POST /tasks/{id}/feedback`` (the owner's rating, once), and
 ``GET /webhooks/secret`` (the caller's key for verifying its task webhooks).
 
 ``Idempotency-Key`` makes a retried submit return the same task (Powertools
@@ -27,9 +28,12 @@ from agentrail_runtime.api.errors import (
     error_responses,
     resource_links,
 )
+from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.aws import read_secret
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.metering import FeedbackGiven, emit_feedback_metrics
+from agentrail_runtime.observability import metrics
 from agentrail_runtime.signatures import SIGNATURE_HEADER, receiver_secret
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
@@ -75,6 +79,7 @@ class TaskOut(BaseModel):
     error: dict[str, str] | None
     result: dict[str, Any] | None
     metadata: dict[str, Any]
+    feedback: FeedbackOut | None = Field(default=None, description="The owner's rating of the task, once given")
 
     @classmethod
     def of(cls, record: TaskRecord) -> TaskOut:
@@ -93,7 +98,17 @@ class TaskOut(BaseModel):
             error=record.error.model_dump() if record.error else None,
             result=record.result.model_dump(mode="json") if record.result else None,
             metadata=record.metadata,
+            feedback=FeedbackOut.of(record.feedback),
         )
+
+
+class TaskFeedbackRequest(FeedbackRequest):
+    """A rating of the task."""
+
+
+class TaskFeedbackOut(BaseModel):
+    task_id: str
+    feedback: FeedbackOut
 
 
 def create_tasks_app(
@@ -142,6 +157,7 @@ def create_tasks_app(
     app.answer(
         UnknownTaskType, 400, "unknown_task_type", lambda error: f"Choose one of the task types: {', '.join(error.known)}."
     )
+    app.answer(FeedbackGiven, 409, "feedback_already_given", "This task already has feedback; the first feedback stands.")
     app.answer(InvalidCallbackUrl, 400, "invalid_callback_url", str)
     app.answer(
         IdempotencyValidationError, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
@@ -161,7 +177,12 @@ def create_tasks_app(
             202: {
                 "description": "Accepted: follow status_url",
                 "links": resource_links(
-                    "task_id", {"ReadTask": ("/tasks/{task_id}", "get"), "CancelTask": ("/tasks/{task_id}", "delete")}
+                    "task_id",
+                    {
+                        "ReadTask": ("/tasks/{task_id}", "get"),
+                        "CancelTask": ("/tasks/{task_id}", "delete"),
+                        "GiveFeedback": ("/tasks/{task_id}/feedback", "post"),
+                    },
                 ),
             },
             **error_responses(
@@ -217,6 +238,21 @@ def create_tasks_app(
     )
     def cancel(task_id: TaskId) -> TaskOut:
         return TaskOut.of(tasks.cancel(task_id, owner=owner()))
+
+    @app.post(
+        "/tasks/<task_id>/feedback",
+        summary="Rate a task: a 1-5 score or thumbs up/down, once (its owner only)",
+        responses={
+            201: {"description": "Stored", "content": {"application/json": {"model": TaskFeedbackOut}}},
+            **error_responses("task_not_found", "feedback_already_given"),
+        },
+    )
+    def feedback(task_id: TaskId, request: Annotated[TaskFeedbackRequest, Body()]) -> Response[TaskFeedbackOut]:
+        given = request.feedback(given_at=tasks.store.now())
+        tasks.store.give_feedback(task_id, owner=owner(), feedback=given)
+        emit_feedback_metrics(metrics, given, agent_name=tasks.agents.definition.name)
+        body = TaskFeedbackOut(task_id=task_id, feedback=FeedbackOut.model_validate(given.model_dump()))
+        return Response(status_code=201, content_type="application/json", body=body)
 
     if task_settings.webhook_secret:
         secret_id = task_settings.webhook_secret

@@ -1,4 +1,4 @@
-"""CloudWatch metrics (EMF, through Powertools) for one finished agent task."""
+"""CloudWatch metrics (EMF, through Powertools): one finished agent task, and user feedback."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Protocol
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.models.base import Usage
 
 
@@ -69,3 +70,21 @@ def emit_task_metrics(metrics: Metrics, result: MeteredRun, *, agent_name: str |
                 metric.add_dimension(name="agent", value=agent_name)
             metric.add_dimension(name="tool", value=tool_name)
             metric.add_dimension(name="outcome", value=outcome)
+
+
+def emit_feedback_metrics(metrics: Metrics, feedback: Feedback, *, agent_name: str | None = None) -> None:
+    """Emit one feedback at once (one EMF line): ``FeedbackScore`` (the 1-5 score) or ``Feedback_up``/``Feedback_down``.
+
+    Dimensions are the ones every agent metric has (``service``, and ``agent`` when known), so the series stay bounded;
+    the comment is never emitted.
+    """
+    if feedback.score is not None:
+        name, unit, value = "FeedbackScore", MetricUnit.NoUnit, float(feedback.score)
+    else:
+        name, unit, value = f"Feedback_{feedback.thumbs}", MetricUnit.Count, 1.0
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=metrics.namespace, default_dimensions={**metrics.default_dimensions}
+    ) as metric:
+        metric.add_dimension(name="service", value=metrics.service or "agentrail")
+        if agent_name:
+            metric.add_dimension(name="agent", value=agent_name)

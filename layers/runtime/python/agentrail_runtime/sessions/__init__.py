@@ -13,6 +13,7 @@ from agentrail_runtime.sessions.store import (
     StateDocument,
     Turn,
     TurnConflict,
+    TurnNotFound,
     TurnTooLarge,
     Window,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "StateDocument",
     "Turn",
     "TurnConflict",
+    "TurnNotFound",
     "TurnOutcome",
     "TurnTooLarge",
     "Window",

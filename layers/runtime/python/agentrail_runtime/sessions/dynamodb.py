@@ -30,6 +30,7 @@ from typing import Any
 
 from agentrail_runtime import aws
 from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
 from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
@@ -43,6 +44,7 @@ from agentrail_runtime.sessions.store import (
     TruncationStrategy,
     Turn,
     TurnConflict,
+    TurnNotFound,
     TurnTooLarge,
     Window,
     summarize_turns,
@@ -358,6 +360,32 @@ class DynamoDBSessionStore(SessionStore):
         self._transact(items, session_id, owner, conflict=StateConflict)
         return StateDocument(version=expected_version + 1, data=data)
 
+    # -- feedback -------------------------------------------------------------------
+
+    def give_feedback(self, session_id: str, *, owner: str, turn: int | None, feedback: Feedback) -> int:
+        """One consistent GetItem (the owner is on ``~meta``, and never changes), then one conditional UpdateItem of
+        the turn's item (attribute ``feedback``; the turn's payload is left as it is)."""
+        info = self.get_session(session_id, owner=owner)
+        number = info.turns if turn is None else turn
+        if not 1 <= number <= info.turns:
+            raise TurnNotFound
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": _s(session_id), "sk": _s(turn_key(number))},
+                UpdateExpression="SET feedback = :feedback",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(feedback)",
+                ExpressionAttributeValues={":feedback": _s(feedback.model_dump_json(exclude_none=True))},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            item = self.client.get_item(
+                TableName=self.table_name, Key={"pk": _s(session_id), "sk": _s(turn_key(number))}, ConsistentRead=True
+            ).get("Item")
+            if item is None:  # erased meanwhile
+                raise SessionNotFound from None
+            raise FeedbackGiven from None
+        return number
+
     # -- erasure --------------------------------------------------------------------
 
     def delete(self, session_id: str, *, owner: str) -> None:
@@ -457,7 +485,7 @@ class DynamoDBSessionStore(SessionStore):
         return StateDocument(version=int(item["version"]["N"]), data=json.loads(item["data"]["S"]))
 
     def _turn_item(self, session_id: str, turn: Turn) -> dict[str, Any]:
-        payload = turn.model_dump_json(exclude={"number", "created_at", "message_id", "tokens"})
+        payload = turn.model_dump_json(exclude={"number", "created_at", "message_id", "tokens", "feedback"})
         item: dict[str, Any] = {
             "pk": _s(session_id),
             "sk": _s(turn_key(turn.number)),
@@ -488,6 +516,7 @@ class DynamoDBSessionStore(SessionStore):
                 "created_at": int(item["created_at"]["N"]),
                 "message_id": item.get("message_id", {}).get("S"),
                 "tokens": int(item["tokens"]["N"]),
+                "feedback": json.loads(item["feedback"]["S"]) if "feedback" in item else None,
             }
         )
 

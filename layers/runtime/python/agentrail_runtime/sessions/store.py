@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.agent.loop import ToolCallRecord
+from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.models.base import Message, Usage
 
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -42,6 +43,10 @@ class TurnTooLarge(Exception):
     """A turn exceeds what one item can hold and no offload bucket is configured."""
 
 
+class TurnNotFound(Exception):
+    """The session has no such turn (yet)."""
+
+
 class InFlightTurn(BaseModel):
     """A turn that reached a tool with side effects and is not committed yet: what a retry of its message continues.
 
@@ -70,6 +75,8 @@ class Turn(BaseModel):
     tokens: int = 0
     steps: int = 0
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    #: The owner's rating of this turn (``POST /sessions/{id}/feedback``), once given.
+    feedback: Feedback | None = None
 
     @property
     def user_text(self) -> str:
@@ -187,6 +194,22 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     def update_state(self, session_id: str, *, owner: str, data: dict[str, Any], expected_version: int) -> StateDocument:
         """Replace the state document. Raises :class:`StateConflict` or :class:`SessionNotFound`."""
+
+    @abc.abstractmethod
+    def give_feedback(self, session_id: str, *, owner: str, turn: int | None, feedback: Feedback) -> int:
+        """Store the owner's feedback on ``turn`` (default: the last committed turn); the first feedback stands.
+
+        Returns the turn's number.
+
+        Raises
+        ------
+        SessionNotFound
+            No such session for ``owner``.
+        TurnNotFound
+            The session has no such committed turn.
+        FeedbackGiven
+            The turn already has feedback.
+        """
 
     @abc.abstractmethod
     def delete(self, session_id: str, *, owner: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.agent.results import ToolCallOut
+from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.models.base import Usage
 
 
@@ -76,6 +77,8 @@ class TaskRecord(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: An agent run stopped because the task's remaining tokens could not pay for its next model call.
     spend_limit_reached: bool = False
+    #: The owner's rating of the task (``POST /tasks/{id}/feedback``), once given.
+    feedback: Feedback | None = None
     #: The outbox: the event (``Task Finished``) written with the final status and not yet published.
     event_pending: str | None = None
 

@@ -13,6 +13,7 @@ from typing import Any
 from agentrail_runtime import aws
 from agentrail_runtime.aws import S3Payloads
 from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
 from agentrail_runtime.models.base import Usage
 from agentrail_runtime.tasks.events import TASK_FINISHED
 from agentrail_runtime.tasks.models import (
@@ -26,7 +27,7 @@ from agentrail_runtime.tasks.models import (
 
 #: Inline JSON above this many bytes goes to S3 (DynamoDB items stop at 400 KB).
 INLINE_LIMIT = 300_000
-_JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metadata_json"}
+_JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metadata_json", "feedback": "feedback_json"}
 #: Per-agent spend lives in top-level number attributes ``spend#<agent>#<field>`` so that concurrent agents add to
 #: them atomically (UpdateItem ADD), next to the task totals.
 SPEND_PREFIX = "spend#"
@@ -286,6 +287,32 @@ class TaskStore:
             record = self.get_for(task_id, owner)
             raise TaskFinished(record.status) from None
         return self._record(response["Attributes"])
+
+    def give_feedback(self, task_id: str, *, owner: str, feedback: Feedback) -> None:
+        """Store the owner's feedback on the task (one conditional UpdateItem): the first feedback stands.
+
+        Raises
+        ------
+        TaskNotFound
+            No such task for ``owner``.
+        FeedbackGiven
+            The task already has feedback.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression="SET feedback_json = :feedback",
+                ConditionExpression="#owner = :owner AND attribute_not_exists(feedback_json)",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":feedback": {"S": feedback.model_dump_json(exclude_none=True)},
+                    ":owner": {"S": owner},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            self.get_for(task_id, owner)
+            raise FeedbackGiven from None
 
     def event_published(self, task_id: str) -> bool:
         """Empty the outbox once its event is published; False when another delivery emptied it first."""
