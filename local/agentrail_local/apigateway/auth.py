@@ -214,16 +214,7 @@ def signed_principal(
 def cognito_claims(method: Method, headers: dict[str, str]) -> dict[str, str]:
     """The claims of a ``COGNITO_USER_POOLS`` request's token, as strings; ``UNAUTHORIZED`` when refused."""
     source = str((method.authorizer or {}).get("IdentitySource", "method.request.header.Authorization"))
-    header = source.rsplit(".", 1)[-1]
-    token = next((v for k, v in headers.items() if k.lower() == header.lower()), None)
-    if not token:
-        raise GatewayRejection("UNAUTHORIZED")
-    try:
-        claims = jwt_claims(token)
-    except TokenError:
-        raise GatewayRejection("UNAUTHORIZED") from None
-    if "exp" in claims and float(claims["exp"]) < time.time():
-        raise GatewayRejection("UNAUTHORIZED", "The incoming token has expired")
+    claims = _unexpired_claims(headers, source, expired_message="The incoming token has expired")
     pools = [str(arn).rsplit("/", 1)[-1] for arn in (method.authorizer or {}).get("ProviderARNs", ())]
     issuer = str(claims.get("iss", ""))
     if pools and not any(issuer.endswith("/" + pool) for pool in pools):
@@ -238,6 +229,24 @@ def cognito_claims(method: Method, headers: dict[str, str]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in claims.items()}
 
 
+def _unexpired_claims(
+    headers: dict[str, str], source: str, *, bearer: bool = False, expired_message: str | None = None
+) -> dict[str, Any]:
+    """The claims of the token in the header ``source`` names (``...header.Authorization``), refused
+    (``UNAUTHORIZED``) when missing, malformed or expired; ``bearer``: the value may start ``Bearer ``."""
+    header = source.rsplit(".", 1)[-1]
+    token = next((v for k, v in headers.items() if k.lower() == header.lower()), None)
+    if not token:
+        raise GatewayRejection("UNAUTHORIZED")
+    try:
+        claims = jwt_claims(token.removeprefix("Bearer ").strip() if bearer else token)
+    except TokenError:
+        raise GatewayRejection("UNAUTHORIZED") from None
+    if "exp" in claims and float(claims["exp"]) < time.time():
+        raise GatewayRejection("UNAUTHORIZED", expired_message)
+    return claims
+
+
 def jwt_authorizer_claims(method: Method, headers: dict[str, str]) -> dict[str, Any]:
     """The claims of an HTTP API ``JWT`` route's token, as an HTTP API's JWT authorizer checks them: issuer, audience
     (``aud``, else ``client_id``: a Cognito access token has no ``aud``), expiry and the route's scopes.
@@ -249,16 +258,7 @@ def jwt_authorizer_claims(method: Method, headers: dict[str, str]) -> dict[str, 
     """
     authorizer = method.authorizer or {}
     source = str((authorizer.get("IdentitySource") or ["$request.header.Authorization"])[0])
-    header = source.rsplit(".", 1)[-1]
-    token = next((v for k, v in headers.items() if k.lower() == header.lower()), None)
-    if not token:
-        raise GatewayRejection("UNAUTHORIZED")
-    try:
-        claims = jwt_claims(token.removeprefix("Bearer ").strip())
-    except TokenError:
-        raise GatewayRejection("UNAUTHORIZED") from None
-    if "exp" in claims and float(claims["exp"]) < time.time():
-        raise GatewayRejection("UNAUTHORIZED")
+    claims = _unexpired_claims(headers, source, bearer=True)
     config = authorizer.get("JwtConfiguration") or {}
     if config.get("Issuer") and str(claims.get("iss", "")) != str(config["Issuer"]):
         raise GatewayRejection("UNAUTHORIZED")
