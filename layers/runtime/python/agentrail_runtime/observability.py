@@ -47,4 +47,57 @@ def correlate(correlation_id: str | None, **keys: str) -> None:
         tracer.put_annotation(key=key, value=value)
 
 
-__all__ = ["correlate", "logger", "metrics", "observed", "tracer"]
+#: The environment variable in which Lambda gives each invocation its X-Ray trace header (active tracing).
+TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+
+
+def trace_header() -> str | None:
+    """The X-Ray trace header of this invocation (``Root=1-...;Parent=...;Sampled=1``), or None outside a trace.
+
+    Lambda sets it in ``_X_AMZN_TRACE_ID`` before each invocation. What this function sends on (an SQS message,
+    an EventBridge event, a Step Functions execution) carries it explicitly, so the next hop joins the same trace
+    whether or not the X-Ray SDK patched botocore (it does not when tracing is disabled, as in local mode).
+    """
+    return os.environ.get(TRACE_HEADER_ENV) or None
+
+
+def sqs_trace_attributes() -> dict[str, Any]:
+    """``send_message`` keyword arguments that put :func:`trace_header` in the ``AWSTraceHeader`` system attribute.
+
+    SQS keeps that attribute with the message and Lambda's event source mapping continues (links) the trace; an
+    explicit attribute overrides the HTTP header the X-Ray SDK adds
+    (https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html). Empty outside a trace.
+    """
+    header = trace_header()
+    if header is None:
+        return {}
+    return {"MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": header}}}
+
+
+def eventbridge_trace_fields() -> dict[str, str]:
+    """Fields of a ``PutEventsRequestEntry`` that carry :func:`trace_header` (``TraceHeader``) to the rule's targets.
+
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-related-service-xray.html. Empty outside a trace.
+    """
+    header = trace_header()
+    return {"TraceHeader": header} if header else {}
+
+
+def step_functions_trace_fields() -> dict[str, str]:
+    """``start_execution`` keyword arguments (``traceHeader``, Standard workflows) that continue this trace."""
+    header = trace_header()
+    return {"traceHeader": header} if header else {}
+
+
+__all__ = [
+    "TRACE_HEADER_ENV",
+    "correlate",
+    "eventbridge_trace_fields",
+    "logger",
+    "metrics",
+    "observed",
+    "sqs_trace_attributes",
+    "step_functions_trace_fields",
+    "trace_header",
+    "tracer",
+]
