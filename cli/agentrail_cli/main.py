@@ -123,6 +123,10 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
         print("\n  Not emulated locally:", file=out)
         for warning in cloud.warnings:
             print(f"  - {warning}", file=out)
+    if cloud.notices:
+        print("\n  Skipped locally (deployed in the cloud):", file=out)
+        for notice in cloud.notices:
+            print(f"  - {notice}", file=out)
 
 
 def _run_tour(cloud: object, out: TextIO) -> bool:
@@ -245,6 +249,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             function_console=console if (serving or args.show_logs) else None,
             request_console=console if serving else None,
             warn=lambda _: None,  # listed with the endpoints instead, once everything runs
+            notice=lambda _: None,  # likewise
         )
         cloud.start()
         if stop.is_set():
