@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.extras import missing_extra, version
+from agentrail_cli.metrics import add_metrics_command
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
 from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     local.set_defaults(usage_error=local.error)
     add_commands(commands)
+    add_metrics_command(commands)
     return parser
 
 
