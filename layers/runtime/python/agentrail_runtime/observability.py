@@ -6,15 +6,74 @@ AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 _SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "agentrail")
 
+
+class _NoSegment(BaseSegment):
+    """What an untraced function's subsegments are: nothing recorded, nothing sent."""
+
+    def close(self, end_time: int | None = None) -> None:
+        return None
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        return None
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        return None
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        return None
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        return None
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        return None
+
+
+class UntracedProvider(BaseProvider):
+    """The Tracer's provider when tracing is off: records nothing, and keeps the X-Ray SDK out of the process.
+
+    Powertools' Tracer imports ``aws_xray_sdk.core`` even when tracing is disabled (its default provider); with
+    tracing off (``POWERTOOLS_TRACE_DISABLED``, local mode, tests, anywhere outside Lambda) that import is pure
+    cold-start cost. In Lambda with tracing on, the Tracer keeps the X-Ray provider and patches botocore as always.
+    """
+
+    @contextmanager
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Generator[BaseSegment, None, None]:
+        yield _NoSegment()
+
+    @asynccontextmanager
+    async def in_subsegment_async(self, name: str | None = None, **kwargs: Any) -> AsyncGenerator[BaseSegment, None]:
+        yield _NoSegment()
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        return None
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        return None
+
+    def patch(self, modules: Sequence[str]) -> None:
+        return None
+
+    def patch_all(self) -> None:
+        return None
+
+
+def tracing_disabled() -> bool:
+    """Powertools' own rule: ``POWERTOOLS_TRACE_DISABLED``, or not in Lambda (no ``LAMBDA_TASK_ROOT``), or SAM/Chalice local."""
+    return bool(Tracer._is_tracer_disabled())
+
+
 logger = Logger(service=_SERVICE, log_uncaught_exceptions=True)
-tracer = Tracer(service=_SERVICE)
+tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
 Handler = Callable[[Any, Any], Any]
@@ -91,6 +150,7 @@ def step_functions_trace_fields() -> dict[str, str]:
 
 __all__ = [
     "TRACE_HEADER_ENV",
+    "UntracedProvider",
     "correlate",
     "eventbridge_trace_fields",
     "logger",
@@ -100,4 +160,5 @@ __all__ = [
     "step_functions_trace_fields",
     "trace_header",
     "tracer",
+    "tracing_disabled",
 ]
