@@ -6,7 +6,18 @@ measures in the same run.
 
 from __future__ import annotations
 
-from benchmarks import assets, cold_start, local_mode, routed_overhead, session_calls, synth, task_throughput, warm, worker_import
+from benchmarks import (
+    assets,
+    cold_start,
+    local_mode,
+    routed_overhead,
+    session_calls,
+    synth,
+    task_throughput,
+    tracing_cold,
+    warm,
+    worker_import,
+)
 from benchmarks.benchmark import Benchmark
 
 __all__ = ["all_benchmarks"]
@@ -19,6 +30,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
         for b in (
             cold_start.BENCHMARK,
             worker_import.BENCHMARK,
+            tracing_cold.BENCHMARK,
             warm.BENCHMARK,
             synth.BENCHMARK,
             assets.BENCHMARK,

@@ -19,8 +19,17 @@ def main() -> int:
     load_handler(spec)
     imported_ns = time.perf_counter_ns()
     loaded = sorted(name for name in sys.modules if name.startswith("aws_lambda_powertools.event_handler"))
+    patcher = sys.modules.get("aws_xray_sdk.core.patcher")
+    report_fields = {
+        "started_ns": STARTED_NS,
+        "imported_ns": imported_ns,
+        "event_handler_modules": len(loaded),
+        # Tracing: whether the X-Ray SDK's core was imported, and what it patched (botocore, when tracing is on).
+        "xray_core_loaded": "aws_xray_sdk.core" in sys.modules,
+        "xray_patched": sorted(getattr(patcher, "_PATCHED_MODULES", ())),
+    }
     with open(report_path, "w") as report:
-        json.dump({"started_ns": STARTED_NS, "imported_ns": imported_ns, "event_handler_modules": len(loaded)}, report)
+        json.dump(report_fields, report)
     return 0
 
 

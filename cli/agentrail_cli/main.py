@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.extras import missing_extra, version
+from agentrail_cli.metrics import add_metrics_command
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
 from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     local.set_defaults(usage_error=local.error)
     add_commands(commands)
+    add_metrics_command(commands)
     return parser
 
 
@@ -123,6 +125,10 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
         print("\n  Not emulated locally:", file=out)
         for warning in cloud.warnings:
             print(f"  - {warning}", file=out)
+    if cloud.notices:
+        print("\n  Skipped locally (deployed in the cloud):", file=out)
+        for notice in cloud.notices:
+            print(f"  - {notice}", file=out)
 
 
 def _run_tour(cloud: object, out: TextIO) -> bool:
@@ -245,6 +251,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             function_console=console if (serving or args.show_logs) else None,
             request_console=console if serving else None,
             warn=lambda _: None,  # listed with the endpoints instead, once everything runs
+            notice=lambda _: None,  # likewise
         )
         cloud.start()
         if stop.is_set():

@@ -5,7 +5,7 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
-from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, ProvisionedConcurrencyScaling
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.multiagent import (
@@ -55,6 +55,7 @@ __all__ = [
     "MultiAgentOptions",
     "MultiAgentStack",
     "MultiAgentSystem",
+    "OtelExportOptions",
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",
     "RetryOptions",

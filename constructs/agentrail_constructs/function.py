@@ -41,6 +41,42 @@ class ProvisionedConcurrencyScaling:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OtelExportOptions:
+    """Send the function's traces through OpenTelemetry too (Langfuse, LangSmith or any OTLP backend), besides X-Ray.
+
+    The function gets the AWS Distro for OpenTelemetry (ADOT) Python layer, which bundles OpenTelemetry Python and a
+    reduced ADOT Collector running as a Lambda extension, and ``AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument``, which
+    instruments the handler without code changes (https://aws-otel.github.io/docs/getting-started/lambda/lambda-python).
+    The layer's ARN for the stack's Region and the function's architecture comes from CDK's own table
+    (``lambda.AdotLayerVersion``): nothing is looked up at synth. The collector reads its configuration from
+    ``OPENTELEMETRY_COLLECTOR_CONFIG_URI`` (a file in the function's code, an ``https://`` or an ``s3://`` URI); its
+    built-in configuration sends to X-Ray only, so an OTLP backend needs a configuration of yours.
+    """
+
+    collector_config_uri: str | None = None
+    """``OPENTELEMETRY_COLLECTOR_CONFIG_URI``: the collector configuration with your OTLP exporter (for an ``s3://``
+    URI, grant the function's role ``s3:GetObject`` on it). Default: the layer's own (X-Ray only)."""
+    layer_version: lambda_.AdotLambdaLayerPythonSdkVersion = field(
+        default_factory=lambda: lambda_.AdotLambdaLayerPythonSdkVersion.LATEST
+    )
+    """The ADOT Python layer version. Default: the latest this aws-cdk-lib knows."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """``OTEL_*`` settings for the SDK and the collector (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``...);
+    never credentials: they belong in the collector configuration or a secret. Default: none."""
+
+    def validate(self) -> None:
+        """Fail at synth with a message that names the fix."""
+        if self.collector_config_uri is not None and not self.collector_config_uri.strip():
+            raise ValueError("otel_export.collector_config_uri is empty: pass a URI, or None for the layer's own config")
+        reserved = sorted(set(self.environment) & {"AWS_LAMBDA_EXEC_WRAPPER", "OPENTELEMETRY_COLLECTOR_CONFIG_URI"})
+        if reserved:
+            raise ValueError(
+                f"otel_export.environment may not set {', '.join(reserved)}: "
+                "AgentFunction sets the wrapper, and collector_config_uri sets the configuration"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class AgentFunctionOptions:
     """Everything an AgentFunction can be told. Each default is the secure, cheap-when-idle choice."""
 
@@ -99,6 +135,8 @@ class AgentFunctionOptions:
     """Secret holding the API key of an OpenAI-compatible endpoint. Default: none."""
     openai_base_url: str | None = None
     """Endpoint of the OpenAI-compatible API. Default: ``https://api.openai.com/v1``."""
+    otel_export: OtelExportOptions | None = None
+    """Also export traces through OpenTelemetry (the ADOT layer and its collector). Default: none (X-Ray only)."""
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
@@ -107,6 +145,8 @@ class AgentFunctionOptions:
                 raise ValueError(contract.unknown_model_message(spec))
             if spec.startswith("openai:") and self.openai_api_key_secret is None:
                 raise ValueError(f"model {spec!r} needs openai_api_key_secret (a Secrets Manager secret)")
+        if self.otel_export is not None:
+            self.otel_export.validate()
         for name, value, low, high in (
             ("max_steps", self.max_steps, 1, 100),
             ("token_budget", self.token_budget, 1, 10_000_000),
@@ -264,6 +304,24 @@ class AgentFunction(Construct):
         if options.openai_api_key_secret is not None:
             self.grant_secret_read(options.openai_api_key_secret)
         self._acknowledge_tracing_policy()
+        self.otel_layer: lambda_.ILayerVersion | None = None
+        if options.otel_export is not None:
+            self.export_otel(options.otel_export)
+
+    def export_otel(self, otel: OtelExportOptions) -> None:
+        """Add the ADOT Python layer and its ``/opt/otel-instrument`` wrapper (what CDK's ``adot_instrumentation``
+        does), and the collector configuration: see :class:`OtelExportOptions`. Once per function."""
+        if self.otel_layer is not None:
+            raise ValueError(f"{self.node.path} already exports through OpenTelemetry")
+        otel.validate()
+        arn = otel.layer_version.layer_arn(Stack.of(self), self.options.architecture)
+        self.otel_layer = lambda_.LayerVersion.from_layer_version_arn(self, "OtelLayer", arn)
+        self.function.add_layers(self.otel_layer)
+        for key, value in otel.environment.items():
+            self.function.add_environment(key, value)
+        self.function.add_environment("AWS_LAMBDA_EXEC_WRAPPER", "/opt/otel-instrument")
+        if otel.collector_config_uri:
+            self.function.add_environment("OPENTELEMETRY_COLLECTOR_CONFIG_URI", otel.collector_config_uri)
 
     # -- grants -------------------------------------------------------------------
 

@@ -254,6 +254,9 @@ class StatefulAgent(Construct):
         self.session_options = options = session_options or SessionOptions()
         options.validate()
         self.session_table = existing_session_table or SessionTable(self, "Sessions", table_options=session_table_options)
+        cleanup = self.session_table.cleanup_function if existing_session_table is None else None
+        if cleanup is not None and function_options is not None and function_options.otel_export is not None:
+            cleanup.export_otel(function_options.otel_export)  # the table's own function exports as the agent's do
         self.table = self.session_table.table
         self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("sessions"), options=function_options)
         self.function = self.agent_function.function

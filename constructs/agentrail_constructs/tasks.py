@@ -367,7 +367,12 @@ class AsyncAgent(Construct):
             self,
             "Notifier",
             handler_code=handler_dir("task_notifier"),
-            options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(30), service_name="task-notifier"),
+            options=AgentFunctionOptions(
+                memory_size=256,
+                timeout=Duration.seconds(30),
+                service_name="task-notifier",
+                otel_export=self.agent_function.options.otel_export,
+            ),
         )
         self.notifier.allow_internet_egress(
             f"{self.node.path}'s webhook notifier posts to callers' URLs and",

@@ -79,6 +79,10 @@ def _stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def _stderr_notice(message: str) -> None:
+    print(f"notice: {message}", file=sys.stderr, flush=True)
+
+
 class LocalCloud:
     """A synthesized CDK app running on this machine, without an AWS account or Docker.
 
@@ -100,6 +104,10 @@ class LocalCloud:
         Receives deployment warnings (skipped resource types, a function's Python or packages that differ
         from the cloud's) as they happen; they are also kept
         in :attr:`warnings`. Default: printed to stderr.
+    notice:
+        Receives one line per stack and resource type deployed as a placeholder on purpose (CloudWatch alarms and
+        dashboards: local mode has no CloudWatch to run them), naming each resource; they are also kept in
+        :attr:`notices`, and are not warnings. Default: printed to stderr.
     stacks:
         Names of the stacks to deploy. Default: all.
     prewarm:
@@ -128,6 +136,7 @@ class LocalCloud:
         function_console: Console | None = None,
         request_console: Console | None = None,
         warn: Console | None = None,
+        notice: Console | None = None,
         stacks: Iterable[str] | None = None,
         prewarm: bool = True,
         python: str | None = None,
@@ -143,6 +152,8 @@ class LocalCloud:
         self._request_console = request_console
         self.warnings: list[str] = []
         self._warn_to = warn or _stderr
+        self.notices: list[str] = []
+        self._notice_to = notice or _stderr_notice
         self._stack_names = set(stacks) if stacks is not None else None
         self._prewarm = prewarm
         self._python = python
@@ -209,6 +220,9 @@ class LocalCloud:
             outputs[deployment.stack_name] = deployment.outputs
             self._register_functions(deployment)
             self.deployments.append(deployment)
+            for line in deployment.notices:
+                self.notices.append(line)
+                self._notice_to(line)
         for index, api in enumerate(rest_apis(self.deployments)):
             port = 0 if self.port == 0 else self.port + index
             gateway = LocalApiGateway(
@@ -324,6 +338,7 @@ class LocalCloud:
             before = {d.stack_name: d for d in self.deployments}
             self.deployments = deployments
             self.assembly = new_assembly
+            self.notices = [line for d in deployments for line in d.notices]
             touched = apply_to_functions(self.environments, changes, before, self.deployments)
             self.gateways = gateways_after(
                 changes,

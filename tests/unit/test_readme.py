@@ -27,6 +27,7 @@ from agentrail_constructs import (
     MonitoringOptions,
     MultiAgentOptions,
     MultiAgentSystem,
+    OtelExportOptions,
     RetryOptions,
     SecurityBaseline,
     SecurityBaselineOptions,
@@ -63,6 +64,7 @@ OPTIONS = [
     RetryOptions,
     SecurityBaselineOptions,
     MonitoringOptions,
+    OtelExportOptions,
 ]
 
 

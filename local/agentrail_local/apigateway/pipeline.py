@@ -227,14 +227,17 @@ class RequestPipeline:
             server_host=self.host,
             server_port=self.port,
         )
-        return self._invoke(target, event, method, context)
+        trace = next((v for k, v in headers.items() if k.lower() == "x-amzn-trace-id"), None)
+        return self._invoke(target, event, method, context, trace)
 
-    def _invoke(self, target: str, event: dict[str, Any], method: Method, context: dict[str, Any]) -> GatewayReply:
+    def _invoke(
+        self, target: str, event: dict[str, Any], method: Method, context: dict[str, Any], trace: str | None = None
+    ) -> GatewayReply:
         outcome: dict[str, Any] = {}
 
         def run() -> None:
             try:
-                outcome["result"] = self.environments.invoke(target, json.dumps(event))
+                outcome["result"] = self.environments.invoke(target, json.dumps(event), trace_header=trace)
             except Exception as error:
                 outcome["error"] = error
 

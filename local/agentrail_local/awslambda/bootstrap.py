@@ -118,6 +118,11 @@ def main() -> int:
             deadline_ms=request["deadline_ms"],
             invoked_function_arn=request["invoked_function_arn"],
         )
+        # Lambda sets the invocation's X-Ray header in the environment before each invocation.
+        if request.get("trace_header"):
+            os.environ["_X_AMZN_TRACE_ID"] = request["trace_header"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             event = json.loads(request["payload"]) if request["payload"] else {}
             result = handler(event, context)

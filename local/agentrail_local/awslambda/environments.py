@@ -13,7 +13,9 @@ either, the invocation is throttled like Lambda's ``TooManyRequestsException``.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -38,6 +40,11 @@ class _Target:
     definition: FunctionDefinition
     version: str
     arn: str
+
+
+def new_trace_header() -> str:
+    """A new sampled X-Ray trace header (``Root=1-<epoch seconds, hex>-<96 random bits>;Parent=...;Sampled=1``)."""
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=1"
 
 
 class ExecutionEnvironments:
@@ -255,8 +262,19 @@ class ExecutionEnvironments:
     def definition(self, target: str) -> FunctionDefinition:
         return self._resolve(target, None).definition
 
-    def invoke(self, target: str, payload: bytes | str | dict[str, Any], *, qualifier: str | None = None) -> InvocationResult:
+    def invoke(
+        self,
+        target: str,
+        payload: bytes | str | dict[str, Any],
+        *,
+        qualifier: str | None = None,
+        trace_header: str | None = None,
+    ) -> InvocationResult:
         """Invoke synchronously (``RequestResponse``).
+
+        The invocation runs inside ``trace_header`` (an X-Ray header whose ``Root`` the caller carried: an SQS
+        message's ``AWSTraceHeader``, an API request's ``X-Amzn-Trace-Id``) or a new trace, as a function with
+        active tracing does; its handler finds the header in ``_X_AMZN_TRACE_ID``, as on Lambda.
 
         Raises
         ------
@@ -279,7 +297,8 @@ class ExecutionEnvironments:
                 "errorType": "Runtime.Unsupported",
             }
             return InvocationResult(str(uuid.uuid4()), json.dumps(error).encode(), "Unhandled")
-        return self._pool(resolved).invoke(body, invoked_arn=resolved.arn)
+        header = trace_header if trace_header and "Root=" in trace_header else new_trace_header()
+        return self._pool(resolved).invoke(body, invoked_arn=resolved.arn, trace_header=header)
 
     def prewarm(self, targets: Iterable[str]) -> list[threading.Thread]:
         """Start one environment per target in the background, so first requests skip the cold start."""

@@ -146,7 +146,9 @@ class SqsPoller:
             return len(received)
         event = sqs_event(received, self.queue_arn, self._region)
         try:
-            result = self._environments.invoke(self.function, json.dumps(event))
+            # The batch continues the trace of its first message's sender (Lambda links the others).
+            trace = received[0].get("Attributes", {}).get("AWSTraceHeader")
+            result = self._environments.invoke(self.function, json.dumps(event), trace_header=trace)
         except Throttled:
             # Left in flight: the messages come back after the visibility timeout, as when Lambda throttles.
             return len(received)

@@ -298,7 +298,7 @@ class FunctionPool:
                 worker.kill()
         return self._spawn()
 
-    def invoke(self, payload: bytes, *, invoked_arn: str) -> InvocationResult:
+    def invoke(self, payload: bytes, *, invoked_arn: str, trace_header: str | None = None) -> InvocationResult:
         """Run one invocation in a free environment.
 
         Raises
@@ -321,6 +321,7 @@ class FunctionPool:
                 "payload": payload.decode("utf-8"),
                 "deadline_ms": int(time.time() * 1000 + timeout * 1000),
                 "invoked_function_arn": invoked_arn,
+                "trace_header": trace_header,
             }
             try:
                 answer = worker.invoke(request, timeout)

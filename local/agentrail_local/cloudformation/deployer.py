@@ -19,7 +19,7 @@ from typing import Any
 from agentrail_local.account import REGION
 from agentrail_local.cloudformation.assembly import StackArtifact
 from agentrail_local.cloudformation.intrinsics import Resolver, Scope, references
-from agentrail_local.cloudformation.resources import RECORDED_TYPES, RESOURCE_HANDLERS, placeholder
+from agentrail_local.cloudformation.resources import NOTICED_TYPES, RECORDED_TYPES, RESOURCE_HANDLERS, placeholder
 from agentrail_local.cloudformation.resources.base import ClientFactory, DeployedResource, ResourceContext, TemplateError
 from agentrail_local.console import Console
 
@@ -86,6 +86,18 @@ class StackDeployment:
 
     def of_type(self, resource_type: str) -> list[DeployedResource]:
         return [r for r in self.resources.values() if r.type == resource_type]
+
+    @property
+    def notices(self) -> list[str]:
+        """One line per resource type skipped on purpose (CloudWatch alarms, dashboards), naming every resource:
+        ``AgentrailAsync: skipped 9 CloudWatch alarms: local mode has no CloudWatch alarms: A, B, ...``."""
+        lines = []
+        for resource_type, (one, several, reason) in NOTICED_TYPES.items():
+            names = [r.logical_id for r in self.of_type(resource_type) if r.placeholder]
+            if names:
+                what = one if len(names) == 1 else several
+                lines.append(f"{self.stack_name}: skipped {len(names)} {what}: {reason}: {', '.join(names)}")
+        return lines
 
     def resource(self, logical_id: str) -> DeployedResource:
         return self.resources[logical_id]

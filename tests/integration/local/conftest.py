@@ -352,14 +352,16 @@ def services_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalCloud]]:
     """``local_cloud(assembly, stacks=[...])``: local mode running ``assembly`` until the end of the test module.
 
-    APIs get free ports; warnings are kept in ``cloud.warnings`` rather than printed. Functions start cold
+    APIs get free ports; warnings and notices are kept in ``cloud.warnings`` and ``cloud.notices`` rather than
+    printed (``options`` may pass ``notice=`` to see them as the console does). Functions start cold
     on first use unless ``prewarm=True``.
     """
     with ExitStack() as running:
 
         def start(assembly: Path, *, prewarm: bool = False, **options: Any) -> LocalCloud:
+            quiet: dict[str, Any] = {"warn": lambda _: None, "notice": lambda _: None}
             cloud = LocalCloud(
-                assembly, port=0, state_dir=tmp_path_factory.mktemp("local"), warn=lambda _: None, prewarm=prewarm, **options
+                assembly, port=0, state_dir=tmp_path_factory.mktemp("local"), prewarm=prewarm, **{**quiet, **options}
             )
             return running.enter_context(cloud)
 

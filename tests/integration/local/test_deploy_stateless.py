@@ -14,9 +14,13 @@ from agentrail_local.cloud import LocalCloud
 pytestmark = pytest.mark.slow
 
 
+#: What local mode printed on its console as it deployed (besides the functions' logs).
+CONSOLE: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def cloud(local_cloud: Callable[..., LocalCloud], stateless_assembly: Path) -> LocalCloud:
-    return local_cloud(stateless_assembly)
+    return local_cloud(stateless_assembly, notice=CONSOLE.append)
 
 
 def test_every_resource_type_of_the_stateless_stack_deploys_without_warnings(cloud: LocalCloud) -> None:
@@ -32,6 +36,25 @@ def test_every_resource_type_of_the_stateless_stack_deploys_without_warnings(clo
     else:
         (warning,) = cloud.warnings
         assert warning.startswith(f"{runtime} functions run on Python")
+
+
+def test_the_stacks_cloudwatch_alarms_and_dashboard_are_skipped_with_a_console_notice_naming_each(cloud: LocalCloud) -> None:
+    (deployment,) = cloud.deployments
+    alarms = [r.logical_id for r in deployment.of_type("AWS::CloudWatch::Alarm")]
+    (dashboard,) = [r.logical_id for r in deployment.of_type("AWS::CloudWatch::Dashboard")]
+
+    assert len(alarms) > 1
+    assert (
+        CONSOLE
+        == cloud.notices
+        == [
+            f"Agentrail-Stateless: skipped {len(alarms)} CloudWatch alarms: local mode has no CloudWatch alarms: "
+            + ", ".join(alarms),
+            "Agentrail-Stateless: skipped 1 CloudWatch dashboard: local mode has no CloudWatch dashboards "
+            f"(`agentrail metrics` shows what the functions emitted): {dashboard}",
+        ]
+    )
+    assert not [w for w in cloud.warnings if "CloudWatch" in w]
 
 
 def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environment(cloud: LocalCloud) -> None:

@@ -134,6 +134,20 @@ def test_under_enqueue_messages_are_queued_per_session_and_the_worker_commits_th
     assert history[2]["answer"] == "Your name is Ada."
 
 
+def test_a_message_queued_inside_a_trace_carries_its_trace_header_to_the_session_worker(
+    aws, fifo, enqueue_app, create_session, send, receive, monkeypatch
+):
+    url, _ = fifo
+    session_id = create_session(enqueue_app)
+    header = "Root=1-67a1b2c3-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", header)  # as Lambda sets it for the API function's invocation
+
+    assert send(enqueue_app, session_id, "Calculate 6 * 7").status == 202
+
+    [message] = receive(aws.sqs, url)
+    assert message["Attributes"]["AWSTraceHeader"] == header
+
+
 def test_a_redelivered_batch_is_a_no_op(
     aws, fifo, enqueue_app, create_session, send, session_handler, receive, sqs_event, lambda_context
 ):

@@ -181,3 +181,16 @@ def test_start_of_a_task_cancelled_before_the_workflow_ran_ends_the_workflow(
 def test_an_unknown_workflow_action_is_an_error(workflow, lambda_context):
     with pytest.raises(ValueError, match="unknown workflow action"):
         workflow.handler({"action": "explode", "task_id": "0" * 32, "correlation_id": None}, lambda_context)
+
+
+def test_a_workflow_step_carries_its_task_id_on_every_log_line_and_its_trace(
+    aws, workflow, long_task, step_event, lambda_context
+):
+    from agentrail_runtime.observability import logger
+
+    task_id = long_task()
+
+    workflow.handler(step_event("start", task_id), lambda_context)
+
+    # correlate() appended it for the rest of the invocation, and put the same key on the trace as an annotation.
+    assert logger.get_current_keys()["task_id"] == task_id

@@ -6,15 +6,74 @@ AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 _SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "agentrail")
 
+
+class _NoSegment(BaseSegment):
+    """What an untraced function's subsegments are: nothing recorded, nothing sent."""
+
+    def close(self, end_time: int | None = None) -> None:
+        return None
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        return None
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        return None
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        return None
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        return None
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        return None
+
+
+class UntracedProvider(BaseProvider):
+    """The Tracer's provider when tracing is off: records nothing, and keeps the X-Ray SDK out of the process.
+
+    Powertools' Tracer imports ``aws_xray_sdk.core`` even when tracing is disabled (its default provider); with
+    tracing off (``POWERTOOLS_TRACE_DISABLED``, local mode, tests, anywhere outside Lambda) that import is pure
+    cold-start cost. In Lambda with tracing on, the Tracer keeps the X-Ray provider and patches botocore as always.
+    """
+
+    @contextmanager
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Generator[BaseSegment, None, None]:
+        yield _NoSegment()
+
+    @asynccontextmanager
+    async def in_subsegment_async(self, name: str | None = None, **kwargs: Any) -> AsyncGenerator[BaseSegment, None]:
+        yield _NoSegment()
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        return None
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        return None
+
+    def patch(self, modules: Sequence[str]) -> None:
+        return None
+
+    def patch_all(self) -> None:
+        return None
+
+
+def tracing_disabled() -> bool:
+    """Powertools' own rule: ``POWERTOOLS_TRACE_DISABLED``, or not in Lambda (no ``LAMBDA_TASK_ROOT``), or SAM/Chalice local."""
+    return bool(Tracer._is_tracer_disabled())
+
+
 logger = Logger(service=_SERVICE, log_uncaught_exceptions=True)
-tracer = Tracer(service=_SERVICE)
+tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
 Handler = Callable[[Any, Any], Any]
@@ -47,4 +106,59 @@ def correlate(correlation_id: str | None, **keys: str) -> None:
         tracer.put_annotation(key=key, value=value)
 
 
-__all__ = ["correlate", "logger", "metrics", "observed", "tracer"]
+#: The environment variable in which Lambda gives each invocation its X-Ray trace header (active tracing).
+TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+
+
+def trace_header() -> str | None:
+    """The X-Ray trace header of this invocation (``Root=1-...;Parent=...;Sampled=1``), or None outside a trace.
+
+    Lambda sets it in ``_X_AMZN_TRACE_ID`` before each invocation. What this function sends on (an SQS message,
+    an EventBridge event, a Step Functions execution) carries it explicitly, so the next hop joins the same trace
+    whether or not the X-Ray SDK patched botocore (it does not when tracing is disabled, as in local mode).
+    """
+    return os.environ.get(TRACE_HEADER_ENV) or None
+
+
+def sqs_trace_attributes() -> dict[str, Any]:
+    """``send_message`` keyword arguments that put :func:`trace_header` in the ``AWSTraceHeader`` system attribute.
+
+    SQS keeps that attribute with the message and Lambda's event source mapping continues (links) the trace; an
+    explicit attribute overrides the HTTP header the X-Ray SDK adds
+    (https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html). Empty outside a trace.
+    """
+    header = trace_header()
+    if header is None:
+        return {}
+    return {"MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": header}}}
+
+
+def eventbridge_trace_fields() -> dict[str, str]:
+    """Fields of a ``PutEventsRequestEntry`` that carry :func:`trace_header` (``TraceHeader``) to the rule's targets.
+
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-related-service-xray.html. Empty outside a trace.
+    """
+    header = trace_header()
+    return {"TraceHeader": header} if header else {}
+
+
+def step_functions_trace_fields() -> dict[str, str]:
+    """``start_execution`` keyword arguments (``traceHeader``, Standard workflows) that continue this trace."""
+    header = trace_header()
+    return {"traceHeader": header} if header else {}
+
+
+__all__ = [
+    "TRACE_HEADER_ENV",
+    "UntracedProvider",
+    "correlate",
+    "eventbridge_trace_fields",
+    "logger",
+    "metrics",
+    "observed",
+    "sqs_trace_attributes",
+    "step_functions_trace_fields",
+    "trace_header",
+    "tracer",
+    "tracing_disabled",
+]

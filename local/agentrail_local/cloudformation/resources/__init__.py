@@ -17,6 +17,7 @@ from agentrail_local.cloudformation.resources import (
     workflows,
 )
 from agentrail_local.cloudformation.resources.base import (
+    NOTICED_TYPES,
     RECORDED_TYPES,
     RESOURCE_HANDLERS,
     DeployedResource,
@@ -25,9 +26,11 @@ from agentrail_local.cloudformation.resources.base import (
     placeholder,
     record_only,
     resource_handler,
+    skip_with_notice,
 )
 
 __all__ = [
+    "NOTICED_TYPES",
     "RECORDED_TYPES",
     "RESOURCE_HANDLERS",
     "DeployedResource",
@@ -43,6 +46,7 @@ __all__ = [
     "record_only",
     "resource_handler",
     "security",
+    "skip_with_notice",
     "updates",
     "workflows",
 ]

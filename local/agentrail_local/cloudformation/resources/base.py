@@ -128,6 +128,8 @@ Handler = Callable[[ResourceContext], DeployedResource]
 RESOURCE_HANDLERS: dict[str, Handler] = {}
 #: Types that exist only for the cloud's control plane; local mode records them without a warning.
 RECORDED_TYPES: dict[str, str] = {}
+#: Types local mode skips on purpose and says so once per stack on its console: type -> (one, several, why).
+NOTICED_TYPES: dict[str, tuple[str, str, str]] = {}
 
 
 def resource_handler(*types: str) -> Callable[[Handler], Handler]:
@@ -182,6 +184,14 @@ def resource_deleter(*types: str) -> Callable[[Deleter], Deleter]:
 def record_only(resource_type: str, reason: str) -> None:
     """Declare that ``resource_type`` has no local effect, and why; it gets a placeholder id silently."""
     RECORDED_TYPES[resource_type] = reason
+
+
+def skip_with_notice(resource_type: str, one: str, several: str, reason: str) -> None:
+    """Declare that ``resource_type`` is skipped locally (a placeholder id) and that a developer should be told:
+    ``StackDeployment.notices`` lists every resource of it, with ``reason``. A notice, not a warning: nothing the
+    developer wrote is wrong, local mode just has nothing to run it on."""
+    RECORDED_TYPES[resource_type] = reason
+    NOTICED_TYPES[resource_type] = (one, several, reason)
 
 
 def placeholder(context: ResourceContext, *, reason: str | None = None) -> DeployedResource:
@@ -261,6 +271,7 @@ def pick(properties: Mapping[str, Any], *names: str, rename: Mapping[str, str] |
 
 
 __all__ = [
+    "NOTICED_TYPES",
     "RECORDED_TYPES",
     "RESOURCE_DELETERS",
     "RESOURCE_HANDLERS",
@@ -282,6 +293,7 @@ __all__ = [
     "resource_handler",
     "resource_updater",
     "resource_with_generated_id",
+    "skip_with_notice",
     "tags_dict",
     "tags_list",
     "zip_folder",

@@ -12,15 +12,26 @@ from agentrail_local.cloudformation.resources.base import (
     record_only,
     resource,
     resource_handler,
+    skip_with_notice,
     tags_list,
 )
 
 record_only("AWS::Logs::MetricFilter", "log processing is not emulated locally")
 record_only("AWS::Logs::SubscriptionFilter", "log processing is not emulated locally")
 record_only("AWS::Logs::ResourcePolicy", "log permissions are not enforced locally")
-record_only("AWS::CloudWatch::Alarm", "alarms have no local effect")
-record_only("AWS::CloudWatch::CompositeAlarm", "alarms have no local effect")
-record_only("AWS::CloudWatch::Dashboard", "dashboards have no local effect")
+skip_with_notice("AWS::CloudWatch::Alarm", "CloudWatch alarm", "CloudWatch alarms", "local mode has no CloudWatch alarms")
+skip_with_notice(
+    "AWS::CloudWatch::CompositeAlarm",
+    "CloudWatch composite alarm",
+    "CloudWatch composite alarms",
+    "local mode has no CloudWatch alarms",
+)
+skip_with_notice(
+    "AWS::CloudWatch::Dashboard",
+    "CloudWatch dashboard",
+    "CloudWatch dashboards",
+    "local mode has no CloudWatch dashboards (`agentrail metrics` shows what the functions emitted)",
+)
 
 
 def state_machine_definition(context: ResourceContext, properties: dict[str, Any]) -> str:

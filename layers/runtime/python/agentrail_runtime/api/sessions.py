@@ -34,7 +34,7 @@ from agentrail_runtime.api.errors import (
 from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.metering import FeedbackGiven, emit_feedback_metrics
-from agentrail_runtime.observability import metrics
+from agentrail_runtime.observability import metrics, sqs_trace_attributes
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
@@ -297,6 +297,7 @@ def create_sessions_app(
             MessageBody=queued.model_dump_json(),
             MessageGroupId=session_id,
             MessageDeduplicationId=message_id,
+            **sqs_trace_attributes(),
         )
         body = MessageAccepted(session_id=session_id, message_id=message_id)
         return Response(status_code=202, content_type="application/json", body=body)

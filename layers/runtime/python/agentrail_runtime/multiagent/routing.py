@@ -15,7 +15,7 @@ from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import Tool, tool
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
-from agentrail_runtime.observability import correlate, logger
+from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
 from agentrail_runtime.tasks.service import TaskService
@@ -80,7 +80,7 @@ class AgentTeam:
     def send(self, queue_url: str | None, body: RoutedMessage | AgentOutcome) -> None:
         if not queue_url:
             raise RuntimeError("no queue configured for this hand-off")
-        self.sqs.send_message(QueueUrl=queue_url, MessageBody=body.model_dump_json())
+        self.sqs.send_message(QueueUrl=queue_url, MessageBody=body.model_dump_json(), **sqs_trace_attributes())
 
     def forward(self, message: RoutedMessage, target: str) -> None:
         spec = self.specialists.get(target)

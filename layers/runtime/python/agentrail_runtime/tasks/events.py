@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.observability import eventbridge_trace_fields
 from agentrail_runtime.tasks.models import TaskRecord
 
 SOURCE = "agentrail_runtime.tasks"
@@ -65,7 +66,13 @@ class TaskEvents:
         try:
             response = self.client.put_events(
                 Entries=[
-                    {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": self.bus_name}
+                    {
+                        "Source": SOURCE,
+                        "DetailType": detail_type,
+                        "Detail": json.dumps(detail),
+                        "EventBusName": self.bus_name,
+                        **eventbridge_trace_fields(),
+                    }
                 ]
             )
         except (ClientError, BotoCoreError) as error:

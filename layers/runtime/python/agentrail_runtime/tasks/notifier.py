@@ -9,7 +9,7 @@ import httpx
 
 from agentrail_runtime.aws import read_secret
 from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.observability import logger
+from agentrail_runtime.observability import correlate, logger
 from agentrail_runtime.signatures import SIGNATURE_HEADER, receiver_secret, signature_header
 from agentrail_runtime.tasks.settings import WebhookSettings
 from agentrail_runtime.tasks.webhook import CallbackHostUnresolvable, CallbackPolicy, CallbackTarget
@@ -68,6 +68,8 @@ class WebhookNotifier:
         WebhookDeliveryFailed
             The host does not resolve, is unreachable, or did not answer 2xx.
         """
+        if detail.get("task_id"):
+            correlate(detail.get("correlation_id"), task_id=str(detail["task_id"]))
         url = detail.get("callback_url")
         if not url:
             return {"delivered": False, "reason": "no callback_url"}

@@ -24,7 +24,7 @@ from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import ModelError, ModelRequestError
-from agentrail_runtime.observability import correlate, logger, metrics
+from agentrail_runtime.observability import correlate, logger, metrics, sqs_trace_attributes, step_functions_trace_fields
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -173,12 +173,15 @@ class TaskService:
         route = self.routes[submission.task_type]
         try:
             if route == QUEUE_ROUTE:
-                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"task_id": record.task_id}))
+                self.sqs.send_message(
+                    QueueUrl=self.queue_url, MessageBody=json.dumps({"task_id": record.task_id}), **sqs_trace_attributes()
+                )
             else:
                 execution = self.sfn.start_execution(
                     stateMachineArn=route,
                     name=record.task_id,
                     input=json.dumps({"task_id": record.task_id, "correlation_id": correlation_id}),
+                    **step_functions_trace_fields(),
                 )
                 self.store.set_execution(record.task_id, execution["executionArn"])
                 record.execution_arn = execution["executionArn"]

@@ -22,7 +22,7 @@ from typing import Any
 from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus, ApprovalDecision
 from agentrail_runtime.approvals.models import DecisionOutput
 from agentrail_runtime.approvals.service import ApprovalService
-from agentrail_runtime.observability import logger
+from agentrail_runtime.observability import correlate, logger
 from agentrail_runtime.tasks.models import FINISHED, TaskRecord, TaskStatus
 from agentrail_runtime.tasks.service import TaskService, short_cause
 from agentrail_runtime.tasks.store import TaskFinished
@@ -59,6 +59,7 @@ class LongTaskSteps:
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         action = event.get("action")
         task_id = str(event.get("task_id") or "")
+        correlate(event.get("correlation_id"), task_id=task_id)
         if action == "start":
             return self.start(task_id)
         if action == "step":

@@ -1,0 +1,115 @@
+"""Tracing's cold-start cost: a fresh process imports the stateless handler with X-Ray tracing on, and with it off.
+
+On Lambda with active tracing, Powertools' Tracer imports the X-Ray SDK and patches every library it supports
+(botocore, and httpx, requests, sqlite3 ... when installed): that is the ``traced`` side, run with
+``LAMBDA_TASK_ROOT`` set and tracing not disabled, as in Lambda. The baseline is the same handler with
+``POWERTOOLS_TRACE_DISABLED=true``, where the runtime gives the Tracer its ``UntracedProvider`` and the X-Ray
+SDK's core is never imported (each run checks both). The ratio is what tracing adds to a cold start, kept
+visible; the target only catches a regression. Runs alternate B F, F B, ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from benchmarks.benchmark import Benchmark, RunContext
+from benchmarks.cold_start import extra_imports_table, import_time_table
+from benchmarks.lambda_process import ChildRun, RunnerError, handler_environment, run_runner
+from benchmarks.report import REPO_ROOT, Figure, Result, Target, median
+
+__all__ = ["BENCHMARK"]
+
+HANDLER = "agentrail_handlers.stateless.app:handler"
+BASELINE = "the same handler with tracing off (POWERTOOLS_TRACE_DISABLED=true: no X-Ray SDK), fresh process"
+#: Measured here at 1.52 (469 ms against 309 ms, 2026-12, a busy 2-CPU machine).
+TARGET = Target(on="ratio", op="<=", limit=3.0)
+
+
+def _traced_environment(env: dict[str, str]) -> dict[str, str]:
+    """What Lambda gives a function with active tracing, as far as the import sees it (no segment is sent)."""
+    traced = {k: v for k, v in env.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    traced.update(
+        {
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT / "handlers" / "agentrail_handlers" / "stateless"),
+            "AWS_LAMBDA_FUNCTION_NAME": "agentrail-bench",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        }
+    )
+    return traced
+
+
+def _import_ms(run: ChildRun, *, traced: bool) -> float:
+    report = run.report
+    if traced and "botocore" not in report["xray_patched"]:
+        raise RunnerError(f"tracing was on but the X-Ray SDK did not patch botocore (patched: {report['xray_patched']})")
+    if not traced and report["xray_core_loaded"]:
+        raise RunnerError("tracing was off but aws_xray_sdk.core was imported")
+    return (report["imported_ns"] - report["started_ns"]) / 1e6
+
+
+def run(context: RunContext, repetitions: int | None) -> Figure:
+    """Time the handler's import with tracing on and off in fresh processes; see the module docstring."""
+    repetitions = repetitions or 15
+    report_path = context.workdir / "tracing_import.json"
+    untraced_env = handler_environment(context.workdir / "pycache")
+    envs = {"framework": _traced_environment(untraced_env), "baseline": untraced_env}
+
+    def runner(flags: tuple[str, ...] = ()) -> Callable[[str], ChildRun]:
+        def imported(side: str) -> ChildRun:
+            return run_runner("handler_import.py", [HANDLER], env=envs[side], report_path=report_path, python_flags=flags)
+
+        return imported
+
+    timed = runner()
+    for side in envs:  # one discarded run per side fills the bytecode and page caches
+        _import_ms(timed(side), traced=side == "framework")
+    samples: dict[str, list[float]] = {"framework": [], "baseline": []}
+    for index in range(repetitions):
+        for side in ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline"):
+            samples[side].append(_import_ms(timed(side), traced=side == "framework"))
+        context.progress(f"tracing cold start {index + 1}/{repetitions}")
+    profiled = runner(("-X", "importtime"))
+    traced, untraced = profiled("framework"), profiled("baseline")
+
+    return Figure(
+        key="tracing_cold",
+        title="Tracing's cold-start cost: the stateless handler imported with X-Ray tracing on and off",
+        results=[
+            Result(
+                name="stateless handler import (init), X-Ray tracing on (SDK imported, botocore patched)",
+                value=median(samples["framework"]),
+                unit="ms",
+                baseline=BASELINE,
+                baseline_value=median(samples["baseline"]),
+                target=TARGET,
+                details={
+                    "samples": [round(v, 3) for v in samples["framework"]],
+                    "baseline_samples": [round(v, 3) for v in samples["baseline"]],
+                    "patched": traced.report["xray_patched"],
+                },
+            )
+        ],
+        notes=[
+            f"Median of {repetitions} fresh processes per side, alternating; one discarded warm-up run per side; "
+            "bytecode cached (PYTHONPYCACHEPREFIX) for both sides.",
+            "Traced: LAMBDA_TASK_ROOT set and tracing not disabled, so the Tracer imports the X-Ray SDK and patches "
+            f"{', '.join(traced.report['xray_patched']) or 'nothing'}. Untraced: POWERTOOLS_TRACE_DISABLED=true, the "
+            "runtime's UntracedProvider, no aws_xray_sdk.core.",
+            "The venv holds more libraries the X-Ray SDK patches (httpx with its CLI, requests) than the dependencies "
+            "layer; patch_all imports each one it finds, so this overstates the Lambda figure somewhat.",
+        ],
+        tables=[
+            import_time_table(traced.stderr, handler="the stateless handler with tracing on"),
+            extra_imports_table(traced.stderr, untraced.stderr, handler="the stateless handler with tracing on"),
+        ],
+    )
+
+
+BENCHMARK = Benchmark(
+    key="tracing_cold",
+    title="Tracing cold start",
+    run=run,
+    repetitions=15,
+    quick_repetitions=5,
+)
