@@ -66,6 +66,8 @@ class UnknownTaskType(ValueError):
 def _status_for(result: AgentResult) -> tuple[TaskStatus, TaskError | None]:
     if result.status == AgentStatus.COMPLETED:
         return TaskStatus.SUCCEEDED, None
+    if result.status == AgentStatus.BUDGET_EXCEEDED and result.budget is not None:
+        return TaskStatus.BUDGET_EXCEEDED, TaskError(code="budget_exceeded", message=result.budget.sentence)
     if result.status == AgentStatus.AWAITING_APPROVAL:
         return TaskStatus.FAILED, TaskError(
             code="approval_required", message="A tool needs approval but this task type has no approval workflow."
@@ -264,7 +266,12 @@ class TaskService:
             state=dict(checkpoint.state),
         )
         return agent.advance(
-            checkpoint, max_steps=max_steps, decision=decision, context=context, on_checkpoint=self.checkpointer(record.task_id)
+            checkpoint,
+            max_steps=max_steps,
+            decision=decision,
+            context=context,
+            on_checkpoint=self.checkpointer(record.task_id),
+            budget=self.agents.budget_guard(record.owner),
         )
 
     def checkpointer(self, task_id: str) -> CheckpointSink:
