@@ -100,7 +100,7 @@ class BudgetSpend(BaseModel):
     day: str
     tokens: int
     usd: float
-    limits: dict[str, float]
+    limits: dict[BudgetUnit, float]
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class DailyBudgets:
             self._client = aws.client("dynamodb")
         return self._client
 
-    def limits(self, per: str) -> dict[str, float]:
+    def limits(self, per: str) -> dict[BudgetUnit, float]:
         """The limits that apply to each ``per`` (tenant or agent), by unit."""
         return {b.unit: b.limit for b in self.budgets if b.per == per}
 
@@ -206,7 +206,7 @@ class DailyBudgets:
         for counter in self.spend(tenant=tenant, agent=agent):
             for unit, limit in counter.limits.items():
                 if (counter.tokens if unit == "tokens" else counter.usd) >= limit:
-                    raise BudgetExceeded(self.refusal(counter.per, counter.name, unit, at))  # type: ignore[arg-type]
+                    raise BudgetExceeded(self.refusal(counter.per, counter.name, unit, at))
 
     def refusal(self, per: BudgetPer, name: str, unit: BudgetUnit, at: float, calls_before: int = 0) -> BudgetRefusal:
         return BudgetRefusal(
@@ -245,7 +245,7 @@ class BudgetGuard:
         day = utc_day(at)
         tokens = input_tokens + max_output_tokens
         usd = _usd(b.prices.cost(model, Usage(input_tokens=input_tokens, output_tokens=max_output_tokens)))
-        updates = []
+        updates: list[dict[str, Any]] = []
         for per, name in self.owners:
             names = {"#per": "per", "#name": "name", "#day": "day", "#tokens": "tokens", "#usd": "usd", "#ttl": "expires_at"}
             values: dict[str, Any] = {
@@ -262,7 +262,10 @@ class BudgetGuard:
                 if room < 0:  # the call alone would cross the budget: refused without asking DynamoDB
                     raise BudgetExceeded(b.refusal(per, name, unit, at, calls_before))
                 values[f":room_{unit}"] = _number(room)
-                conditions.append(f"(attribute_not_exists(#{unit}) OR #{unit} <= :room_{unit})")
+                values[f":limit_{unit}"] = _number(Decimal(str(limit)))
+                # Fits: what is spent plus this reserve stays within the limit, and the limit is not reached already
+                # (a call of an unpriced model reserves no USD, yet a spent USD budget refuses it).
+                conditions.append(f"(attribute_not_exists(#{unit}) OR (#{unit} <= :room_{unit} AND #{unit} < :limit_{unit}))")
             updates.append(
                 {
                     "TableName": b.table,
@@ -282,7 +285,8 @@ class BudgetGuard:
         except client.exceptions.ConditionalCheckFailedException:
             raise self._refused(0, at, calls_before) from None
         except client.exceptions.TransactionCanceledException as error:
-            reasons = error.response.get("CancellationReasons") or []
+            response: dict[str, Any] = dict(error.response)
+            reasons: list[dict[str, Any]] = list(response.get("CancellationReasons") or [])
             failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
             if not failed and reasons:
                 raise  # a conflict with another transaction, throttling: not a budget answer

@@ -182,7 +182,7 @@ def check_budget(per: object, unit: object, limit: object) -> BudgetLimit:
         raise ValueError(f"the daily {unit} budget per {per} must be a number above zero, got {limit!r}")
     if unit == "tokens" and limit != int(limit):
         raise ValueError(f"the daily tokens budget per {per} must be a whole number of tokens, got {limit!r}")
-    return BudgetLimit(per, unit, int(limit) if unit == "tokens" else float(limit))  # type: ignore[arg-type]
+    return BudgetLimit(per, unit, int(limit) if unit == "tokens" else float(limit))
 
 
 def budgets_to_env(budgets: tuple[BudgetLimit, ...] | list[BudgetLimit]) -> str:
