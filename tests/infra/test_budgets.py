@@ -135,7 +135,7 @@ def test_the_apps_context_declares_budgets(app_factory: Callable[..., cdk.App]) 
 def test_a_budget_context_key_without_a_positive_number_is_refused(app_factory: Callable[..., cdk.App], value: str) -> None:
     app = app_factory(context={"budget_tenant_daily_usd": value})
 
-    with pytest.raises(ValueError, match="budget_tenant_daily_usd|above zero"):
+    with pytest.raises(ValueError, match="above zero"):
         AppConfig.from_context(app, tuple(PATTERN_STACKS))
 
 
