@@ -9,6 +9,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets
+from agentrail_constructs.contract import contract
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 
@@ -100,13 +101,16 @@ class PatternStack(Stack):
 
     def add_budgets(self) -> DailyBudgets | None:
         """Enforce the stack's daily budgets in every function built so far that calls a model (call it once the
-        pattern is built); the counters table's name is the ``BudgetTableName`` output."""
+        pattern is built); the counters table's name and the budgets are the ``BudgetTableName`` and ``Budgets``
+        outputs (what ``agentrail budgets`` reads)."""
         if self.budgets is None and self._budget_options is not None:
             self.budgets = DailyBudgets(self, "Budgets", options=self._budget_options)
         if self.budgets is not None:
             self.budgets.enforce_within(self)
             if self.budgets.node.scope is self:
-                self.add_outputs(BudgetTableName=self.budgets.table.table_name)
+                self.add_outputs(
+                    BudgetTableName=self.budgets.table.table_name, Budgets=self.budgets.environment[contract.BUDGETS_ENV]
+                )
         return self.budgets
 
     def add_monitoring(self) -> AgentMonitoring | None:
