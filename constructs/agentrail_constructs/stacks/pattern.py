@@ -104,7 +104,7 @@ class PatternStack(Stack):
         pattern is built); the counters table's name and the budgets are the ``BudgetTableName`` and ``Budgets``
         outputs (what ``agentrail budgets`` reads)."""
         if self.budgets is None and self._budget_options is not None:
-            self.budgets = DailyBudgets(self, "Budgets", options=self._budget_options)
+            self.budgets = DailyBudgets(self, "DailyBudgets", options=self._budget_options)
         if self.budgets is not None:
             self.budgets.enforce_within(self)
             if self.budgets.node.scope is self:
