@@ -20,6 +20,9 @@ from agentrail_constructs import (
     ApprovalWorkflow,
     AsyncAgent,
     AsyncOptions,
+    Budget,
+    BudgetOptions,
+    DailyBudgets,
     HierarchicalAgents,
     HierarchicalOptions,
     LongTaskWorkflow,
@@ -50,6 +53,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
 OPTIONS = [
     AgentFunctionOptions,
+    Budget,
+    BudgetOptions,
     AgentApiOptions,
     SessionOptions,
     SessionTableOptions,
@@ -151,6 +156,7 @@ CONSTRUCTS = [
     SecurityBaseline,
     AgentMonitoring,
     PatternStack,
+    DailyBudgets,
 ]
 
 

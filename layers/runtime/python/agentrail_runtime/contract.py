@@ -97,7 +97,7 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
         429,
         "budget_exceeded",
         "function",
-        "The caller's (tenant's) or the agent's daily budget is spent until the next UTC midnight; `details` names it.",
+        "The caller's (tenant's) or the agent's daily budget is spent until the next UTC midnight; `budget` names it.",
         retry_after=True,
     ),
     ApiErrorSpec(500, "internal_error", "function", "An unexpected error; the request id identifies it."),
