@@ -6,7 +6,18 @@ measures in the same run.
 
 from __future__ import annotations
 
-from benchmarks import assets, cold_start, local_mode, routed_overhead, session_calls, synth, task_throughput, warm, worker_import
+from benchmarks import (
+    assets,
+    budget_overhead,
+    cold_start,
+    local_mode,
+    routed_overhead,
+    session_calls,
+    synth,
+    task_throughput,
+    warm,
+    worker_import,
+)
 from benchmarks.benchmark import Benchmark
 
 __all__ = ["all_benchmarks"]
@@ -25,6 +36,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
             session_calls.BENCHMARK,
             task_throughput.BENCHMARK,
             routed_overhead.BENCHMARK,
+            budget_overhead.BENCHMARK,
             local_mode.BENCHMARK,
         )
     }
