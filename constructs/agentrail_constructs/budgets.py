@@ -31,8 +31,6 @@ MODEL_HANDLERS = frozenset(
         "task_workflow",
         "router",
         "specialist",
-        "orchestrator",
-        "supervisor",
     }
 )
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agentrail_runtime.agent.loop import Agent, AgentStatus
+from agentrail_runtime.api.gateway_models import openapi_documents
 from agentrail_runtime.budgets import (
     BudgetExceeded,
     BudgetRefusal,
@@ -148,3 +149,14 @@ def test_a_failed_model_call_gives_its_reservation_back():
         Agent(model=Failing()).run("add", budget=guard)  # type: ignore[arg-type]
 
     assert [entry for entry in guard.log if entry[0] == "settle"] == [("settle", 0)]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [("stateless", "/invoke"), ("stateful", "/sessions/{session_id}/messages"), ("async", "/tasks")],
+)
+def test_the_routes_that_run_a_model_document_429_budget_exceeded_with_retry_after(pattern, path):
+    answer = openapi_documents()[pattern]["paths"][path]["post"]["responses"]["429"]
+
+    assert "`budget_exceeded` (function)" in answer["description"]
+    assert "Retry-After" in answer["headers"]

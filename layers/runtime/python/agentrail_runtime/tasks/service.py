@@ -21,6 +21,7 @@ from agentrail_runtime.agent.loop import (
 )
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import ModelError, ModelRequestError
@@ -291,6 +292,7 @@ class TaskService:
         *,
         correlation_id: str | None = None,
         state: dict[str, Any] | None = None,
+        budget: BudgetGuard | None = None,
     ) -> AgentResult:
         """One agent run within a multi-agent task, continued from its last checkpoint when a retry or redelivery
         repeats it.
@@ -307,7 +309,7 @@ class TaskService:
         def save(progress: AgentCheckpoint) -> None:
             self.store.save_run_checkpoint(task_id, run, progress.model_dump_json())
 
-        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False)
+        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False, budget=budget)
 
     def record_spend(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
         """Add one agent run to the task's per-agent spend and totals.
