@@ -139,14 +139,14 @@ def test_a_request_a_budget_stops_after_its_first_call_answers_200_budget_exceed
 
 
 class WaitsForTheRival(LocalModel):
-    """Holds the first call open until the rival request has its answer (or 5 s), so both reserve while one call
+    """Holds the first call open until the rival request has its answer (or 20 s), so both reserve while one call
     is still in flight: without the condition both would run."""
 
     def __init__(self, rival_answered: threading.Event) -> None:
         self.rival_answered = rival_answered
 
     def converse(self, **kwargs: Any) -> Any:
-        self.rival_answered.wait(timeout=5)
+        self.rival_answered.wait(timeout=20)
         return super().converse(**kwargs)
 
 
