@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
 
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.budgets import BudgetExceeded, DailyBudgets, counter_key, seconds_to_next_utc_midnight, utc_day
@@ -81,6 +82,23 @@ def test_a_reserve_that_would_cross_the_limit_adds_nothing_and_names_the_budget(
     }
 
 
+@pytest.mark.parametrize(("spent_tokens", "spent_usd", "crossed"), [("100", "0.95", "usd"), ("1990", "0", "tokens")])
+def test_a_refusal_names_the_limit_the_call_would_cross_when_a_counter_has_two(dynamodb, clock, spent_tokens, spent_usd, crossed):
+    prices = PriceTable({"bedrock:test-model": ModelPrice(input_per_million=100.0, output_per_million=100.0)})
+    budgets = DailyBudgets(
+        TABLE, [BudgetLimit("tenant", "tokens", 2_000), BudgetLimit("tenant", "usd", 1.0)], prices=prices, client=dynamodb
+    )
+    key = {"S": counter_key("tenant", TENANT, utc_day(clock.now))}
+    dynamodb.put_item(TableName=TABLE, Item={"pk": key, "tokens": {"N": spent_tokens}, "usd": {"N": spent_usd}})
+    guard = budgets.guard(tenant=TENANT, agent="demo")
+    assert guard is not None
+
+    with pytest.raises(BudgetExceeded) as refused:
+        guard.reserve("bedrock:test-model", 500, 500)  # 1,000 tokens, 0.1 USD
+
+    assert refused.value.refusal.unit == crossed
+
+
 def test_a_counter_of_yesterday_does_not_count_today(dynamodb, clock):
     budgets = DailyBudgets(TABLE, [BudgetLimit("agent", "tokens", 1_500)], client=dynamodb)
     guard = budgets.guard(tenant=None, agent="demo")
@@ -150,8 +168,23 @@ class WaitsForTheRival(LocalModel):
         return super().converse(**kwargs)
 
 
+@pytest.fixture
+def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each write to an item atomically; moto in process does not (a thread may switch between its
+    condition check and its write under load), so its writes are serialized here, as DynamoDB's are per item."""
+    lock = threading.Lock()
+    for name in ("update_item", "transact_write_items", "get_item", "put_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, serialized)
+
+
 def test_two_racing_requests_for_the_last_budget_exactly_one_runs_and_the_counter_is_what_it_spent(
-    dynamodb, clock, agents_with, load_event, aimed_event, call
+    dynamodb, atomic_items, clock, agents_with, load_event, aimed_event, call
 ):
     message = "hello there"
     system, specs = demo_definition.system_prompt, [t.spec for t in demo_definition.tools]

@@ -274,6 +274,8 @@ class BudgetGuard:
                     "ConditionExpression": " AND ".join(conditions),
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
+                    # A refused reserve returns the counter, so the refusal names the limit it would cross.
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             )
         client = b.client
@@ -282,22 +284,32 @@ class BudgetGuard:
                 client.update_item(**updates[0])
             else:
                 client.transact_write_items(TransactItems=[{"Update": update} for update in updates])
-        except client.exceptions.ConditionalCheckFailedException:
-            raise self._refused(0, at, calls_before) from None
+        except client.exceptions.ConditionalCheckFailedException as error:
+            raise self._refused(0, dict(error.response).get("Item"), {"tokens": tokens, "usd": usd}, at, calls_before) from None
         except client.exceptions.TransactionCanceledException as error:
             response: dict[str, Any] = dict(error.response)
             reasons: list[dict[str, Any]] = list(response.get("CancellationReasons") or [])
             failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
             if not failed and reasons:
                 raise  # a conflict with another transaction, throttling: not a budget answer
-            raise self._refused(failed[0] if failed else 0, at, calls_before) from None
+            index = failed[0] if failed else 0
+            item = reasons[index].get("Item") if reasons else None
+            raise self._refused(index, item, {"tokens": tokens, "usd": usd}, at, calls_before) from None
         return Reservation(keys=tuple(u["Key"]["pk"]["S"] for u in updates), model=model, tokens=tokens, usd=usd)
 
-    def _refused(self, index: int, at: float, calls_before: int) -> BudgetExceeded:
+    def _refused(
+        self, index: int, item: dict[str, Any] | None, reserved: dict[str, Decimal | int], at: float, calls_before: int
+    ) -> BudgetExceeded:
+        """The refusal of the ``index``-th counter: the limit that its counter (``item``, as it stood) plus the
+        reserve would cross, or that it has reached."""
         per, name = self.owners[index]
-        units = list(self.budgets.limits(per))
-        # Which of the counter's limits failed is not reported: name the tighter-sounding one, tokens first.
-        unit: BudgetUnit = "tokens" if "tokens" in units else "usd"
+        limits = self.budgets.limits(per)
+        unit: BudgetUnit = next(iter(limits))
+        for candidate, limit in limits.items():
+            spent = Decimal((item or {}).get(candidate, {}).get("N", "0"))
+            if spent + reserved[candidate] > Decimal(str(limit)) or spent >= Decimal(str(limit)):
+                unit = candidate
+                break
         logger.warning("budget exceeded", extra={"event": "budget_exceeded", "per": per, "unit": unit})
         return BudgetExceeded(self.budgets.refusal(per, name, unit, at, calls_before))
 
