@@ -9,7 +9,16 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from agentrail_constructs import PATTERN_STACKS, Budget, BudgetOptions, DailyBudgets, StatelessAgent
+from agentrail_constructs import (
+    PATTERN_STACKS,
+    AsyncAgent,
+    Budget,
+    BudgetOptions,
+    DailyBudgets,
+    SessionOptions,
+    StatefulAgent,
+    StatelessAgent,
+)
 from agentrail_constructs.app_config import AppConfig
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.contract import BudgetLimit
@@ -93,6 +102,23 @@ def test_a_stateless_agent_takes_budget_options_or_existing_budgets_shared_with_
     table = synthesized.logical_id(shared.table)
     for agent in (one, two):
         assert table in str(synthesized.environment(agent.agent_function)["AGENT_BUDGET_TABLE"])
+
+
+def test_a_stateful_and_an_async_agent_take_budget_options_for_every_function_that_calls_a_model(synthesize: Any) -> None:
+    def build(stack: cdk.Stack) -> tuple[StatefulAgent, AsyncAgent]:
+        stateful = StatefulAgent(stack, "Chat", session_options=SessionOptions(concurrency="enqueue"), budget_options=BUDGETS)
+        return stateful, AsyncAgent(stack, "Jobs", budget_options=BUDGETS)
+
+    (stateful, tasks), synthesized = synthesize(build)
+
+    assert stateful.worker is not None and stateful.budgets is not None and tasks.budgets is not None
+    for owner, functions in (
+        (stateful, [stateful.agent_function, stateful.worker]),
+        (tasks, [tasks.agent_function, tasks.worker]),
+    ):
+        table = synthesized.logical_id(owner.budgets.table)
+        for function in functions:
+            assert table in str(synthesized.environment(function)["AGENT_BUDGET_TABLE"])
 
 
 @pytest.mark.parametrize(
