@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from benchmarks import (
     assets,
+    budget_overhead,
     cold_start,
     local_mode,
     routed_overhead,
@@ -37,6 +38,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
             session_calls.BENCHMARK,
             task_throughput.BENCHMARK,
             routed_overhead.BENCHMARK,
+            budget_overhead.BENCHMARK,
             local_mode.BENCHMARK,
         )
     }

@@ -1,4 +1,4 @@
-"""``agentrail call``, ``openapi``, ``dlq`` and ``approvals``: operating a running app from the shell."""
+"""``agentrail call``, ``openapi``, ``dlq``, ``approvals`` and ``budgets``: operating a running app from the shell."""
 
 from __future__ import annotations
 
@@ -65,6 +65,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         decide.add_argument("approval_id")
         decide.add_argument("--comment", help="recorded in the audit trail and given to the agent")
         decide.set_defaults(run=run_approvals_decide, decision=decision)
+
+    budgets = commands.add_parser("budgets", help="today's spend against the daily budgets, per tenant and per agent")
+    _target_arguments(budgets)
+    budgets.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    budgets.set_defaults(run=run_budgets)
 
 
 def _target_arguments(parser: argparse.ArgumentParser, *, approver: bool = False) -> None:
@@ -217,6 +222,53 @@ def run_approvals_decide(args: argparse.Namespace, out: TextIO = sys.stdout) -> 
     body = {"decision": args.decision, "comment": args.comment}
     with _target(args).api() as api:
         return _report(api.request("POST", f"/approvals/{args.approval_id}/decision", json=body), out)
+
+
+def run_budgets(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.operations import Target, budget_spend
+
+    ready = args.ready_file or default_state_dir() / "local.json"
+    if not args.deployed and (args.ready_file or ready.is_file()):
+        from agentrail_cli.client import LocalReadyFile
+
+        stacks = LocalReadyFile.read(ready).document.get("stacks", {}) if ready.is_file() else {}
+        names = [args.stack] if args.stack else sorted(n for n, outputs in stacks.items() if "BudgetTableName" in outputs)
+        targets = [Target.local(ready, stack=name, pattern=None, principal=args.principal) for name in names]
+    elif args.stack:
+        targets = [Target.deployed(args.stack, region=args.region, profile=args.profile)]
+    else:
+        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `agentrail local`")
+    rows = [row for target in targets for row in budget_spend(target)]
+    if args.json:
+        _print_json(rows, out)
+        return 0
+    if not targets:
+        print("No stack declares daily budgets (BudgetOptions, or -c budget_tenant_daily_usd=...).", file=out)
+        return 0
+    if not rows:
+        print(f"Nothing spent today (UTC) under the budgets of {', '.join(t.stack for t in targets)}.", file=out)
+        return 0
+    header = ("STACK", "PER", "NAME", "UNIT", "SPENT", "LIMIT", "USED")
+    table = [header] + [
+        (
+            r["stack"],
+            r["per"],
+            r["name"],
+            r["unit"],
+            _amount(r["spent"], r["unit"]),
+            _amount(r["limit"], r["unit"]),
+            f"{r['used_percent']:.1f}%",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), file=out)
+    return 0
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{value:.6f} USD" if unit == "usd" else f"{int(value):,}"
 
 
 def dispatch(args: argparse.Namespace) -> int:

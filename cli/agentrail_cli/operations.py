@@ -160,3 +160,48 @@ def redrive(target: Target, *, task_id: str | None) -> list[str]:
     if task_id is not None and not moved:
         raise TargetError(f"task {task_id} is not in the dead-letter queue")
     return moved
+
+
+# -- daily budgets ------------------------------------------------------------------------------
+
+
+def budget_spend(target: Target) -> list[dict[str, Any]]:
+    """Today's (UTC) counters of the stack's daily budgets, one row per counter and limit, most used first.
+
+    Reads the ``BudgetTableName`` and ``Budgets`` outputs, then scans the counters table for today's items (a
+    command for operators: the runtime itself never scans).
+    """
+    from agentrail_runtime.budgets import utc_day
+    from agentrail_runtime.clock import now
+    from agentrail_runtime.contract import budgets_from_env
+
+    limits = budgets_from_env(target.output("Budgets"))
+    table = target.output("BudgetTableName")
+    day = utc_day(now())
+    dynamodb = target.client("dynamodb")
+    rows = []
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="#day = :day",
+        ExpressionAttributeNames={"#day": "day"},
+        ExpressionAttributeValues={":day": {"S": day}},
+    ):
+        for item in page.get("Items", []):
+            per, name = item["per"]["S"], item["name"]["S"]
+            for limit in limits:
+                if limit.per != per:
+                    continue
+                spent = float(item.get(limit.unit, {}).get("N", "0"))
+                rows.append(
+                    {
+                        "stack": target.stack,
+                        "day": day,
+                        "per": per,
+                        "name": name,
+                        "unit": limit.unit,
+                        "spent": spent,
+                        "limit": limit.limit,
+                        "used_percent": round(100 * spent / limit.limit, 2),
+                    }
+                )
+    return sorted(rows, key=lambda row: (-row["used_percent"], row["per"], row["name"], row["unit"]))

@@ -5,6 +5,7 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
+from agentrail_constructs.budgets import Budget, BudgetOptions, DailyBudgets
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
@@ -45,6 +46,9 @@ __all__ = [
     "AsyncAgent",
     "AsyncAgentStack",
     "AsyncOptions",
+    "Budget",
+    "BudgetOptions",
+    "DailyBudgets",
     "DependenciesLayer",
     "HierarchicalAgents",
     "HierarchicalOptions",

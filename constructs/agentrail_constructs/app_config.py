@@ -10,6 +10,7 @@ from aws_cdk import App, Duration, Environment
 
 from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
+from agentrail_constructs.budgets import Budget, BudgetOptions
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
 from agentrail_constructs.security import SecurityBaselineOptions
@@ -29,7 +30,8 @@ class AppConfig:
     ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
     ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
     ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
-    only), ``webhooks`` (true or false)."""
+    only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
+    ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -45,6 +47,7 @@ class AppConfig:
     egress: str | None = None
     webhooks: bool = True
     api: str = "rest"
+    budgets: tuple[Budget, ...] = ()
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -101,6 +104,7 @@ class AppConfig:
             egress=egress,
             webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
             api=api,
+            budgets=_budgets(app),
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -117,6 +121,8 @@ class AppConfig:
             options["security"] = self.security
             if self.egress is not None:
                 options["security_options"] = SecurityBaselineOptions(egress=self.egress)  # type: ignore[arg-type]
+        if self.budgets:
+            options["budget_options"] = BudgetOptions(budgets=list(self.budgets))
         if not self.webhooks:
             if pattern == "async":
                 options["options"] = AsyncOptions(webhooks=False)
@@ -150,6 +156,27 @@ class AppConfig:
     def env(self) -> Environment:
         """The CLI's account and Region when it knows them; otherwise an environment-agnostic stack."""
         return Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+
+
+def _budgets(app: App) -> tuple[Budget, ...]:
+    """``-c budget_tenant_daily_usd=5 -c budget_agent_daily_tokens=2000000``: one Budget per ``per`` given."""
+    budgets = []
+    for per in ("tenant", "agent"):
+        limits: dict[str, Any] = {}
+        for unit, kind in (("tokens", int), ("usd", float)):
+            key = f"budget_{per}_daily_{unit}"
+            value = app.node.try_get_context(key)
+            if value in (None, ""):
+                continue
+            try:
+                limits[f"daily_{unit}"] = kind(str(value))
+            except ValueError:
+                raise ValueError(f"context {key!r} must be a number above zero, got {value!r}") from None
+        if limits:
+            budget = Budget(per=per, **limits)
+            budget.limits()  # a zero or negative limit fails here, naming the context key's budget
+            budgets.append(budget)
+    return tuple(budgets)
 
 
 def _names(value: object) -> tuple[str, ...]:

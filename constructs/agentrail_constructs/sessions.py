@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
+from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
@@ -224,10 +225,15 @@ class StatefulAgent(Construct):
         REST API options. Default: IAM auth.
     existing_rest_api:
         Your REST API to add the routes to (see :class:`AgentApi`). Default: a new one.
+    budget_options:
+        Daily token or USD budgets per tenant and per agent, with a new counters table (see :class:`BudgetOptions`).
+        Default: none.
+    existing_budgets:
+        Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
 
     Attributes
     ----------
-    session_table, table, agent_function, function, alias, api, rest_api, queue, dead_letter_queue, worker
+    session_table, table, agent_function, function, alias, api, rest_api, queue, dead_letter_queue, worker, budgets
     """
 
     @renamed_keywords(
@@ -248,6 +254,8 @@ class StatefulAgent(Construct):
         session_table_options: SessionTableOptions | None = None,
         api_options: AgentApiOptions | None = None,
         existing_rest_api: apigw.RestApi | None = None,
+        budget_options: BudgetOptions | None = None,
+        existing_budgets: DailyBudgets | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_session_table, session_table_options, "existing_session_table", "session_table_options")
@@ -275,6 +283,7 @@ class StatefulAgent(Construct):
         if self.session_table.encryption_key is not None and self.api.access_log_group is not None:
             encrypt_log_group(self.api.access_log_group, self.session_table.encryption_key)
         self._build_routes()
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     def _configure(self, agent_function: AgentFunction) -> None:
         o = self.session_options

@@ -6,6 +6,7 @@ from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
+from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
@@ -29,10 +30,15 @@ class StatelessAgent(Construct):
         Options of the REST API. Default: ``AgentApiOptions()`` (IAM auth, v1 stage).
     existing_rest_api:
         Your REST API to add the routes to (see :class:`AgentApi`). Default: a new one.
+    budget_options:
+        Daily token or USD budgets per tenant and per agent, with a new counters table (see :class:`BudgetOptions`).
+        Default: none.
+    existing_budgets:
+        Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
 
     Attributes
     ----------
-    agent_function, function, alias, api, rest_api
+    agent_function, function, alias, api, rest_api, budgets (None without budgets)
     """
 
     @renamed_keywords(function="function_options", api="api_options")
@@ -45,6 +51,8 @@ class StatelessAgent(Construct):
         existing_function: AgentFunction | None = None,
         api_options: AgentApiOptions | None = None,
         existing_rest_api: apigw.RestApi | None = None,
+        budget_options: BudgetOptions | None = None,
+        existing_budgets: DailyBudgets | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_function, function_options, "existing_function", "function_options")
@@ -62,6 +70,7 @@ class StatelessAgent(Construct):
             "/invoke", "POST", self.alias, request_schema=request_model("InvokeRequest"), operation_name="Invoke"
         )
         self.api.add_operational_routes(self.alias)
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     @property
     def url(self) -> str:

@@ -23,6 +23,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
+from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern, skip_checkov, unskip_checkov
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
@@ -210,11 +211,16 @@ class AsyncAgent(Construct):
         Your REST API to add the routes to (see :class:`AgentApi`). Default: a new one.
     worker_code:
         Code asset of the queue's consumer. Default: agentrail's task worker (a multi-agent system passes its router).
+    budget_options:
+        Daily token or USD budgets per tenant and per agent, with a new counters table (see :class:`BudgetOptions`).
+        Default: none.
+    existing_budgets:
+        Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
 
     Attributes
     ----------
     task_table, agent_function, function, alias, worker, queue, dead_letter_queue, event_bus,
-    webhook_secret, notifier, notifier_dead_letter_queue, workflow, api, rest_api
+    webhook_secret, notifier, notifier_dead_letter_queue, workflow, api, rest_api, budgets
     """
 
     @renamed_keywords(
@@ -243,6 +249,8 @@ class AsyncAgent(Construct):
         api_options: AgentApiOptions | None = None,
         existing_rest_api: apigw.RestApi | None = None,
         worker_code: str | Path | None = None,
+        budget_options: BudgetOptions | None = None,
+        existing_budgets: DailyBudgets | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_task_table, task_table_options, "existing_task_table", "task_table_options")
@@ -317,6 +325,7 @@ class AsyncAgent(Construct):
         self._build_routes()
         if self.approval_workflow is not None:
             self.approval_workflow.add_routes(self.api, self.agent_function)
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
         """Route ``task_types`` to ``state_machine``: the API starts (and cancels) one execution per task."""

@@ -20,6 +20,9 @@ from agentrail_constructs import (
     ApprovalWorkflow,
     AsyncAgent,
     AsyncOptions,
+    Budget,
+    BudgetOptions,
+    DailyBudgets,
     HierarchicalAgents,
     HierarchicalOptions,
     LongTaskWorkflow,
@@ -51,6 +54,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
 OPTIONS = [
     AgentFunctionOptions,
+    Budget,
+    BudgetOptions,
     AgentApiOptions,
     SessionOptions,
     SessionTableOptions,
@@ -153,6 +158,7 @@ CONSTRUCTS = [
     SecurityBaseline,
     AgentMonitoring,
     PatternStack,
+    DailyBudgets,
 ]
 
 

@@ -51,4 +51,5 @@ class AsyncAgentStack(PatternStack):
             TaskQueueUrl=self.agent.queue.queue_url,
             DeadLetterQueueUrl=self.agent.dead_letter_queue.queue_url,  # type: ignore[union-attr]  # the stack brings no queue
         )
+        self.add_budgets()
         self.add_monitoring()

@@ -71,6 +71,7 @@ class MultiAgentStack(PatternStack):
                 for name, queues in self.system.specialist_queues.items()
             },
         )
+        self.add_budgets()
         self.add_monitoring()
 
 
@@ -100,4 +101,5 @@ class HierarchicalStack(PatternStack):
             self, "Supervisor", tasks=self.tasks, options=options, function_options=function_options
         )
         self.add_outputs(ApiUrl=self.tasks.url, StateMachineArn=self.hierarchy.state_machine.state_machine_arn)
+        self.add_budgets()
         self.add_monitoring()

@@ -8,6 +8,8 @@ from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from agentrail_constructs.budgets import BudgetOptions, DailyBudgets
+from agentrail_constructs.contract import contract
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 
@@ -38,10 +40,17 @@ class PatternStack(Stack):
         See :class:`MonitoringOptions`. Default: ``MonitoringOptions()``.
     existing_alarm_topic:
         A topic of yours that the alarms notify. Default: a new topic.
+    budget_options:
+        Daily token or USD budgets per tenant and per agent (see :class:`BudgetOptions`), enforced in every function
+        of the pattern that calls a model, with a new counters table. Default: no budgets.
+    existing_budgets:
+        A :class:`DailyBudgets` of yours (one counters table and one set of budgets shared by several stacks).
+        Not with ``budget_options``. Default: none.
 
     Attributes
     ----------
-    security, baseline (None unless hardened), monitoring (None until the pattern is built, or when turned off)
+    security, baseline (None unless hardened), monitoring (None until the pattern is built, or when turned off),
+    budgets (None without budgets, or until the pattern is built)
     """
 
     def __init__(
@@ -56,8 +65,17 @@ class PatternStack(Stack):
         monitoring: bool = True,
         monitoring_options: MonitoringOptions | None = None,
         existing_alarm_topic: sns.ITopic | None = None,
+        budget_options: BudgetOptions | None = None,
+        existing_budgets: DailyBudgets | None = None,
         **kwargs: Any,
     ) -> None:
+        if budget_options is not None and existing_budgets is not None:
+            raise ValueError(
+                "pass either existing_budgets or budget_options, not both: budget_options configures new budgets, "
+                "existing_budgets reuses yours"
+            )
+        if budget_options is not None:
+            budget_options.limits()  # a bad declaration fails before anything is built
         if not monitoring and (monitoring_options is not None or existing_alarm_topic is not None):
             raise ValueError(
                 "monitoring_options and existing_alarm_topic configure the stack's monitoring: drop them, or drop "
@@ -78,6 +96,22 @@ class PatternStack(Stack):
         self._monitoring_options = monitoring_options
         self._existing_alarm_topic = existing_alarm_topic
         self.monitoring: AgentMonitoring | None = None
+        self._budget_options = budget_options
+        self.budgets: DailyBudgets | None = existing_budgets
+
+    def add_budgets(self) -> DailyBudgets | None:
+        """Enforce the stack's daily budgets in every function built so far that calls a model (call it once the
+        pattern is built); the counters table's name and the budgets are the ``BudgetTableName`` and ``Budgets``
+        outputs (what ``agentrail budgets`` reads)."""
+        if self.budgets is None and self._budget_options is not None:
+            self.budgets = DailyBudgets(self, "DailyBudgets", options=self._budget_options)
+        if self.budgets is not None:
+            self.budgets.enforce_within(self)
+            if self.budgets.node.scope is self:
+                self.add_outputs(
+                    BudgetTableName=self.budgets.table.table_name, Budgets=self.budgets.environment[contract.BUDGETS_ENV]
+                )
+        return self.budgets
 
     def add_monitoring(self) -> AgentMonitoring | None:
         """Create the stack's :class:`AgentMonitoring` over everything built so far (call it last), unless the

@@ -40,4 +40,5 @@ class StatefulAgentStack(PatternStack):
             session_table_options=session_table_options,
         )
         self.add_outputs(ApiUrl=self.agent.url, SessionTableName=self.agent.table.table_name)
+        self.add_budgets()
         self.add_monitoring()

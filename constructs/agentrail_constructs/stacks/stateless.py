@@ -29,4 +29,5 @@ class StatelessAgentStack(PatternStack):
         super().__init__(scope, construct_id, pattern="stateless", summary="stateless agent (API Gateway to Lambda)", **kwargs)
         self.agent = StatelessAgent(self, "StatelessAgent", function_options=function_options, api_options=api_options)
         self.add_outputs(ApiUrl=self.agent.url, FunctionName=self.agent.function.function_name)
+        self.add_budgets()
         self.add_monitoring()

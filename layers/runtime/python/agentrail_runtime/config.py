@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agentrail_runtime.contract import HealthCheckKind
+from agentrail_runtime.contract import BudgetLimit, HealthCheckKind, budgets_from_env
 from agentrail_runtime.metering.pricing import ModelPrice
 from agentrail_runtime.models.base import ModelConfigError
 from agentrail_runtime.models.registry import parse_model_spec
@@ -52,6 +52,20 @@ class RuntimeSettings(BaseSettings):
     iam_identity: Literal["role", "session"] = "role"
     #: The API in front of the function: a REST API (payload 1.0 events) or an HTTP API (payload 2.0 events).
     api_kind: ApiKind = "rest"
+    #: Daily budgets per tenant and per agent (``AGENT_BUDGETS``, the JSON that ``contract.budgets_to_env`` writes).
+    budgets: Annotated[tuple[BudgetLimit, ...], NoDecode] = ()
+    #: The DynamoDB table of the budgets' daily counters; required with ``budgets``.
+    budget_table: str | None = None
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _budgets(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return budgets_from_env(value)
+            except ValueError as error:
+                raise ValueError(f"AGENT_BUDGETS: {error}") from None
+        return value
 
     @field_validator("allowed_models", mode="before")
     @classmethod
@@ -70,6 +84,8 @@ class RuntimeSettings(BaseSettings):
                 raise ValueError(f"{setting}: {error}") from None
             if parsed.provider == "openai" and not self.openai_api_key_secret:
                 raise ValueError("openai models need AGENT_OPENAI_API_KEY_SECRET (a Secrets Manager name or ARN)")
+        if self.budgets and not self.budget_table:
+            raise ValueError("AGENT_BUDGETS needs AGENT_BUDGET_TABLE (the counters table)")
         return self
 
     @property

@@ -7,6 +7,8 @@ so an app that ``pip install``-s agentrail-aws without pydantic can still use it
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Literal, NamedTuple
 
@@ -91,6 +93,13 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(422, "idempotency_key_reused", "function", "The `Idempotency-Key` was used with another request."),
     ApiErrorSpec(429, "throttled", "gateway", "The stage's rate or burst limit.", retry_after=True),
     ApiErrorSpec(429, "quota_exceeded", "gateway", "The API key's quota is used up until the quota period ends."),
+    ApiErrorSpec(
+        429,
+        "budget_exceeded",
+        "function",
+        "The caller's (tenant's) or the agent's daily budget is spent until the next UTC midnight; `budget` names it.",
+        retry_after=True,
+    ),
     ApiErrorSpec(500, "internal_error", "function", "An unexpected error; the request id identifies it."),
     ApiErrorSpec(500, "unsupported_event", "function", "The function got an event it does not serve (a wiring error)."),
     ApiErrorSpec(500, "gateway_error", "gateway", "API Gateway could not reach the function or read its answer."),
@@ -134,6 +143,80 @@ MAX_JSON_DEPTH = 64
 THROTTLED_RETRY_AFTER_SECONDS = 1
 
 
+#: Whose spending a daily budget caps: each tenant (the caller's principal) or each agent (its definition's name).
+BudgetPer = Literal["tenant", "agent"]
+BUDGET_PERS: tuple[BudgetPer, ...] = ("tenant", "agent")
+#: What a daily budget counts: input plus output tokens, or USD priced with the function's price table.
+BudgetUnit = Literal["tokens", "usd"]
+BUDGET_UNITS: tuple[BudgetUnit, ...] = ("tokens", "usd")
+#: The environment variable holding a function's daily budgets, as :func:`budgets_to_env` writes them.
+BUDGETS_ENV = "AGENT_BUDGETS"
+#: The environment variable naming the DynamoDB table of the budgets' daily counters.
+BUDGET_TABLE_ENV = "AGENT_BUDGET_TABLE"
+#: Days a day's counter is kept after its UTC day ends, before DynamoDB's TTL deletes it.
+BUDGET_COUNTER_RETENTION_DAYS = 3
+
+
+class BudgetLimit(NamedTuple):
+    """One daily budget: at most ``limit`` ``unit`` per UTC day, for each tenant or each agent (``per``)."""
+
+    per: BudgetPer
+    unit: BudgetUnit
+    limit: float
+
+
+def check_budget(per: object, unit: object, limit: object) -> BudgetLimit:
+    """The budget ``per``/``unit``/``limit``, validated.
+
+    Raises
+    ------
+    ValueError
+        Naming the fix: an unknown ``per`` or ``unit``, or a limit that is not a finite number above zero (whole
+        for tokens).
+    """
+    if per not in BUDGET_PERS:
+        raise ValueError(f"a budget is per {' or per '.join(BUDGET_PERS)}, got per={per!r}")
+    if unit not in BUDGET_UNITS:
+        raise ValueError(f"a budget counts {' or '.join(BUDGET_UNITS)}, got unit={unit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit <= 0:
+        raise ValueError(f"the daily {unit} budget per {per} must be a number above zero, got {limit!r}")
+    if unit == "tokens" and limit != int(limit):
+        raise ValueError(f"the daily tokens budget per {per} must be a whole number of tokens, got {limit!r}")
+    return BudgetLimit(per, unit, int(limit) if unit == "tokens" else float(limit))
+
+
+def budgets_to_env(budgets: tuple[BudgetLimit, ...] | list[BudgetLimit]) -> str:
+    """``AGENT_BUDGETS``: a JSON list of ``{"per", "unit", "limit"}`` objects, at most one per (per, unit)."""
+    seen: set[tuple[str, str]] = set()
+    for budget in budgets:
+        check_budget(*budget)
+        if (budget.per, budget.unit) in seen:
+            raise ValueError(f"two daily {budget.unit} budgets per {budget.per}: declare each (per, unit) once")
+        seen.add((budget.per, budget.unit))
+    return json.dumps([{"per": b.per, "unit": b.unit, "limit": b.limit} for b in budgets], separators=(",", ":"))
+
+
+def budgets_from_env(text: str) -> tuple[BudgetLimit, ...]:
+    """The budgets ``AGENT_BUDGETS`` declares (``""``: none).
+
+    Raises
+    ------
+    ValueError
+        The text is not what :func:`budgets_to_env` writes.
+    """
+    if not text.strip():
+        return ()
+    try:
+        items = json.loads(text)
+    except ValueError:
+        raise ValueError(f"{BUDGETS_ENV} is not JSON") from None
+    if not isinstance(items, list) or not all(isinstance(item, dict) and set(item) == {"per", "unit", "limit"} for item in items):
+        raise ValueError(f'{BUDGETS_ENV} must be a JSON list of {{"per", "unit", "limit"}} objects')
+    budgets = tuple(check_budget(item["per"], item["unit"], item["limit"]) for item in items)
+    budgets_to_env(budgets)  # one per (per, unit)
+    return budgets
+
+
 def api_error(status: int, code: str) -> ApiErrorSpec:
     """The contract's entry for ``(status, code)``.
 
@@ -169,6 +252,11 @@ def unknown_model_message(spec: str) -> str:
 
 __all__ = [
     "API_ERRORS",
+    "BUDGETS_ENV",
+    "BUDGET_COUNTER_RETENTION_DAYS",
+    "BUDGET_PERS",
+    "BUDGET_TABLE_ENV",
+    "BUDGET_UNITS",
     "HEALTH_CHECK_KINDS",
     "HTTP_API_GATEWAY_ERRORS",
     "INFERENCE_PROFILE_PREFIXES",
@@ -182,9 +270,15 @@ __all__ = [
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
     "THROTTLED_RETRY_AFTER_SECONDS",
     "ApiErrorSpec",
+    "BudgetLimit",
+    "BudgetPer",
+    "BudgetUnit",
     "GatewayMessageSpec",
     "HealthCheckKind",
     "api_error",
+    "budgets_from_env",
+    "budgets_to_env",
+    "check_budget",
     "http_api_gateway_error",
     "unknown_model_message",
 ]

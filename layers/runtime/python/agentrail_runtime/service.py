@@ -11,6 +11,7 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
 from agentrail_runtime.agent.tools import Tool
+from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
 from agentrail_runtime.metering.metrics import emit_task_metrics
@@ -58,6 +59,11 @@ class AgentService:
         )
         self.prices = PriceTable(settings.price_table)
         self._models = settings.models  # parsed once per environment, not per request
+        self.budgets = (
+            DailyBudgets(settings.budget_table, settings.budgets, prices=self.prices)
+            if settings.budgets and settings.budget_table
+            else None
+        )
         self._clients: dict[str, Any] = {}
 
     @classmethod
@@ -102,6 +108,24 @@ class AgentService:
             prices=self.prices,
         )
 
+    def budget_guard(self, tenant: str | None) -> BudgetGuard | None:
+        """The daily budget checks of a run for ``tenant`` (a principal) on this agent; ``None`` without budgets."""
+        return self.budgets.guard(tenant=tenant, agent=self.definition.name) if self.budgets is not None else None
+
+    def check_budget(self, tenant: str | None) -> None:
+        """Refuse a request of ``tenant`` when its or this agent's daily budget is already spent (reads only).
+
+        Raises
+        ------
+        BudgetExceeded
+        """
+        if self.budgets is not None:
+            self.budgets.check(tenant=tenant, agent=self.definition.name)
+
+    @property
+    def budgets_per_tenant(self) -> bool:
+        return self.budgets is not None and self.budgets.per_tenant
+
     def run(
         self,
         prompt: str,
@@ -109,10 +133,19 @@ class AgentService:
         model: str | None = None,
         history: Sequence[Message] = (),
         context: ToolContext | None = None,
+        tenant: str | None = None,
     ) -> AgentResult:
-        """Run one task and emit its token, cost and tool metrics."""
-        result = self.agent(model).run(prompt, history=history, context=context)
+        """Run one task for ``tenant`` under the daily budgets, and emit its token, cost and tool metrics.
+
+        Raises
+        ------
+        BudgetExceeded
+            A daily budget refused the run's first model call: nothing ran.
+        """
+        result = self.agent(model).run(prompt, history=history, context=context, budget=self.budget_guard(tenant))
         emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        if result.budget is not None and result.budget.calls_before == 0:
+            raise BudgetExceeded(result.budget)
         return result
 
     def advance(
@@ -123,11 +156,17 @@ class AgentService:
         context: ToolContext | None = None,
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
+        tenant: str | None = None,
     ) -> AgentResult:
-        """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) and emit its metrics."""
+        """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) for ``tenant`` under the daily budgets, and
+        emit its metrics."""
         agent = self.agent(model)
         result = agent.advance(
-            checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_every_call=checkpoint_every_call
+            checkpoint,
+            context=context,
+            on_checkpoint=on_checkpoint,
+            checkpoint_every_call=checkpoint_every_call,
+            budget=self.budget_guard(tenant),
         )
         emit_task_metrics(metrics, result, agent_name=self.definition.name)
         return result

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
+from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, BudgetRefusal, Reservation
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelProvider, ToolResultBlock, ToolUseBlock, Usage
 from agentrail_runtime.models.tokens import estimate_input_tokens
@@ -34,6 +36,8 @@ class AgentStatus(StrEnum):
     HANDED_OFF = "handed_off"
     #: The run's invocation died after a tool with side effects and nothing continued it: kept as it stood.
     INTERRUPTED = "interrupted"
+    #: The next model call would have crossed a daily budget (tenant or agent); ``budget`` names it.
+    BUDGET_EXCEEDED = "budget_exceeded"
 
 
 class ToolCallRecord(BaseModel):
@@ -107,6 +111,8 @@ class AgentResult(BaseModel):
     pending: PendingToolCall | None = None
     checkpoint: AgentCheckpoint | None = None
     handoff: str | None = None
+    #: The daily budget that stopped the run (status ``budget_exceeded``).
+    budget: BudgetRefusal | None = None
 
 
 _RESUMABLE = frozenset({AgentStatus.IN_PROGRESS, AgentStatus.AWAITING_APPROVAL})
@@ -173,7 +179,14 @@ class Agent:
 
     # -- public API -----------------------------------------------------------------
 
-    def run(self, prompt: str, *, history: Sequence[Message] = (), context: ToolContext | None = None) -> AgentResult:
+    def run(
+        self,
+        prompt: str,
+        *,
+        history: Sequence[Message] = (),
+        context: ToolContext | None = None,
+        budget: BudgetGuard | None = None,
+    ) -> AgentResult:
         """Answer ``prompt`` given earlier ``history``.
 
         ``context`` reaches tools that ask for a :class:`ToolContext`; its
@@ -185,7 +198,7 @@ class Agent:
             When the model fails after its retries. Tool failures never raise:
             the model sees them as error results.
         """
-        return self.advance(self.start(prompt, history=history), context=context)
+        return self.advance(self.start(prompt, history=history), context=context, budget=budget)
 
     def start(self, prompt: str, *, history: Sequence[Message] = (), state: dict[str, Any] | None = None) -> AgentCheckpoint:
         """A checkpoint of a run that has not called the model yet."""
@@ -200,6 +213,7 @@ class Agent:
         context: ToolContext | None = None,
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
+        budget: BudgetGuard | None = None,
     ) -> AgentResult:
         """Continue a run from ``checkpoint``.
 
@@ -223,6 +237,9 @@ class Agent:
             With ``False``, only calls of tools with ``side_effects`` are stored (before and after they run): a
             continuation then runs again the read-only calls made after the last stored one, which is harmless,
             and a run whose tools are all read-only writes nothing. Default: ``True`` (every call is stored).
+        budget:
+            The daily budgets of the run's tenant and agent: each model call is reserved before it is made and
+            settled after; a call that would cross one ends the run as ``budget_exceeded``. Default: none.
         """
         if context is None:
             context = ToolContext(state=dict(checkpoint.state))
@@ -233,6 +250,7 @@ class Agent:
             slice_steps=max_steps,
             on_checkpoint=on_checkpoint,
             checkpoint_every_call=checkpoint_every_call,
+            budget=budget,
         )
         if checkpoint.pending is not None:
             if decision is None:
@@ -277,8 +295,11 @@ class _Run:
         slice_steps: int | None = None,
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
+        budget: BudgetGuard | None = None,
     ) -> None:
         self.agent = agent
+        self.budget = budget
+        self.calls = 0
         self.context = context
         self.messages = list(checkpoint.messages)
         self.history_length = checkpoint.history_length
@@ -315,7 +336,12 @@ class _Run:
             self.on_checkpoint(self.checkpoint())
 
     def finish(
-        self, status: AgentStatus, answer: str | None = None, pending: PendingToolCall | None = None, handoff: str | None = None
+        self,
+        status: AgentStatus,
+        answer: str | None = None,
+        pending: PendingToolCall | None = None,
+        handoff: str | None = None,
+        budget: BudgetRefusal | None = None,
     ) -> AgentResult:
         model = self.agent.model.name
         return AgentResult(
@@ -330,6 +356,7 @@ class _Run:
             pending=pending,
             checkpoint=self.checkpoint(pending) if status in _RESUMABLE else None,
             handoff=handoff,
+            budget=budget,
         )
 
     def loop(self) -> AgentResult:
@@ -341,15 +368,27 @@ class _Run:
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "max_steps", "steps": self.steps})
                 return self.finish(AgentStatus.MAX_STEPS_EXCEEDED)
             remaining = agent.token_budget - self.usage.total_tokens
+            estimate = 0
             if remaining > 0:
                 # The input is paid for whatever the answer: a call whose input alone would not fit is never made.
-                remaining -= estimate_input_tokens(agent.system_prompt, self.messages, agent._specs)
+                estimate = estimate_input_tokens(agent.system_prompt, self.messages, agent._specs)
+                remaining -= estimate
             if remaining <= 0:
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
                 return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
+            reservation = None
+            if self.budget is not None:  # one DynamoDB call before the model call (reserve), one after (settle)
+                try:
+                    reservation = self.budget.reserve(
+                        agent.model.name, estimate, min(agent.max_output_tokens, remaining), calls_before=self.calls
+                    )
+                except BudgetExceeded as refused:
+                    logger.info("agent stopped", extra={"event": "agent_stop", "reason": "daily_budget", "steps": self.steps})
+                    return self.finish(AgentStatus.BUDGET_EXCEEDED, budget=refused.refusal)
             self.steps += 1
+            self.calls += 1
             started = time.perf_counter()
-            with tracer.provider.in_subsegment("## model") as subsegment:
+            with self._given_back_on_failure(reservation), tracer.provider.in_subsegment("## model") as subsegment:
                 subsegment.put_annotation("model", agent.model.name)
                 response = agent.model.converse(
                     system=agent.system_prompt,
@@ -357,6 +396,8 @@ class _Run:
                     tools=agent._specs,
                     max_tokens=min(agent.max_output_tokens, remaining),
                 )
+            if reservation is not None and self.budget is not None:
+                self.budget.settle(reservation, response.usage)
             self.usage = self.usage + response.usage
             tool_uses = response.message.tool_uses
             wants_tools = response.stop_reason == "tool_use" and bool(tool_uses)
@@ -387,6 +428,16 @@ class _Run:
             stopped = self.run_tools(tool_uses)
             if stopped is not None:
                 return stopped
+
+    @contextmanager
+    def _given_back_on_failure(self, reservation: Reservation | None) -> Iterator[None]:
+        """A model call that fails gives its budget reservation back (the settle of a call that used nothing)."""
+        try:
+            yield
+        except BaseException:
+            if reservation is not None and self.budget is not None:
+                self.budget.settle(reservation, Usage())
+            raise
 
     def continue_turn(self, turn: TurnProgress) -> AgentResult:
         """Finish the tool calls of a turn a crash or a retry interrupted, then go on."""

@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.aws import role_of_session
+from agentrail_runtime.budgets import BudgetExceeded
 from agentrail_runtime.config import ApiKind
 from agentrail_runtime.contract import (
     API_ERRORS,
@@ -49,6 +50,16 @@ class ErrorField(BaseModel):
     problem: str
 
 
+class BudgetOut(BaseModel):
+    """The daily budget a ``budget_exceeded`` answer names."""
+
+    per: Literal["tenant", "agent"] = Field(description="Whose budget: the caller's (tenant) or the agent's")
+    unit: Literal["tokens", "usd"]
+    limit: float = Field(description="The daily limit, in unit")
+    day: str = Field(description="The UTC day (YYYY-MM-DD) whose budget is spent")
+    retry_after_seconds: int = Field(description="Seconds to the next UTC midnight, as in Retry-After")
+
+
 class ErrorBody(BaseModel):
     """Every error of every agent API has this shape."""
 
@@ -56,6 +67,7 @@ class ErrorBody(BaseModel):
     message: str = Field(description="A short explanation; it never repeats the request")
     request_id: str | None = Field(description="The API Gateway request id, also the correlation id in logs")
     details: list[ErrorField] | None = None
+    budget: BudgetOut | None = Field(default=None, description="The daily budget that is spent (budget_exceeded only)")
 
 
 class GatewayMessage(BaseModel):
@@ -189,10 +201,12 @@ def error_response(
     *,
     details: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"error": code, "message": message, "request_id": _request_id(app)}
     if details:
         body["details"] = details
+    body.update(extra or {})
     log = logger.warning if status < 500 else logger.error
     log("request failed", extra={"event": "request_error", "status": status, "error": code})
     return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers or {})
@@ -572,6 +586,25 @@ def install_error_handlers(app: AgentResolver) -> None:
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:
         return error_response(app, error.status, error.code, error.message, headers=error.headers)
+
+    @app.exception_handler(BudgetExceeded)
+    def _budget_exceeded(error: BudgetExceeded) -> Response:
+        refusal = error.refusal
+        budget = BudgetOut(
+            per=refusal.per,
+            unit=refusal.unit,
+            limit=refusal.limit,
+            day=refusal.day,
+            retry_after_seconds=refusal.retry_after_seconds,
+        )
+        return error_response(
+            app,
+            429,
+            "budget_exceeded",
+            refusal.sentence,
+            headers={"Retry-After": str(refusal.retry_after_seconds)},
+            extra={"budget": budget.model_dump(mode="json")},
+        )
 
     app.answer(
         UnknownModelError, 400, "unknown_model", lambda error: f"Choose one of the configured models: {', '.join(error.allowed)}."

@@ -233,6 +233,7 @@ def create_sessions_app(
                 "idempotency_key_reused",
                 "turn_in_progress",
                 "turn_too_large",
+                "budget_exceeded",
                 "model_error",
                 "model_rejected_request",
                 "model_unavailable",
@@ -258,6 +259,7 @@ def create_sessions_app(
             correlation_id=app.current_event.request_context.request_id,
             # A turn this invocation leaves in flight is abandoned once the invocation is over, not before.
             deadline=sessions.now() + remaining() / 1000 if callable(remaining) else None,
+            refuse_over_budget=True,
         )
         turn = outcome.turn
         if outcome.result is not None:

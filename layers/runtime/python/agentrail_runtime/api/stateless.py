@@ -51,11 +51,19 @@ def create_stateless_app(service: AgentService | None = None, settings: RuntimeS
         summary="Run the agent on one message",
         responses={
             200: {"description": "The task ran; see status for limits reached."},
-            **error_responses("unknown_model", "model_error", "model_rejected_request", "model_unavailable", "model_throttled"),
+            **error_responses(
+                "unknown_model",
+                "budget_exceeded",
+                "model_error",
+                "model_rejected_request",
+                "model_unavailable",
+                "model_throttled",
+            ),
         },
     )
     def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:
-        result = service.run(request.message, model=request.model)
+        tenant = app.principal() if service.budgets_per_tenant else None
+        result = service.run(request.message, model=request.model, tenant=tenant)
         run = AgentRunOut.from_result(result)
         return InvokeResponse(request_id=app.current_event.request_context.request_id, **run.model_dump())
 

@@ -189,6 +189,7 @@ def create_tasks_app(
                 "unknown_model",
                 "unknown_task_type",
                 "invalid_callback_url",
+                "budget_exceeded",
                 "invalid_idempotency_key",
                 "request_in_progress",
                 "idempotency_key_reused",
@@ -200,6 +201,7 @@ def create_tasks_app(
         if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
         caller = owner()
+        tasks.agents.check_budget(caller)  # a tenant that has spent its day's budget is refused before anything is queued
         if config is not None:
             # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
             config.register_lambda_context(app.lambda_context)

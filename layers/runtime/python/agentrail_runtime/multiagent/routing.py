@@ -102,15 +102,22 @@ class AgentTeam:
         remaining_tokens: int | None,
         *,
         run: str,
+        tenant: str | None = None,
     ) -> AgentResult:
-        """One agent's run within the task, under the task's remaining budget; its spend and metrics are recorded.
+        """One agent's run within the task, under the task's remaining budget and the daily budgets of ``tenant`` (the
+        task's owner) and of the agent ``name``; its spend and metrics are recorded.
 
         A redelivery repeats ``run`` from its last checkpoint (:meth:`TaskService.run_agent`): a tool with side
         effects never runs twice for one delivered message."""
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
-        result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id)
+        budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
+        result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id, budget=budget)
         self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining_tokens)
         return result
+
+
+#: A run stopped by the task's spend limit or by a daily budget (tenant or agent): the task ends ``budget_exceeded``.
+_OVER_BUDGET = frozenset({AgentStatus.TOKEN_BUDGET_EXCEEDED, AgentStatus.BUDGET_EXCEEDED})
 
 
 class Router:
@@ -140,9 +147,17 @@ class Router:
             )
             return None
         result = self.team.run_agent(
-            self.agents, self.tools, record.message, task_id, ROUTER, record.correlation_id, remaining, run=ROUTER
+            self.agents,
+            self.tools,
+            record.message,
+            task_id,
+            ROUTER,
+            record.correlation_id,
+            remaining,
+            run=ROUTER,
+            tenant=record.owner,
         )
-        if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED:
+        if result.status in _OVER_BUDGET:
             # Not "unclassifiable": answering with a clarifying question here would hide the spend limit.
             logger.warning("router stopped by the spend limit", extra={"event": "route_budget_exceeded"})
             self.team.report(
@@ -218,6 +233,7 @@ class Specialist:
             message.correlation_id,
             remaining,
             run=f"hop{message.hop}-{self.name}",
+            tenant=record.owner,
         )
         target = handoff_target(result)
         if target is not None:
@@ -239,7 +255,7 @@ class Specialist:
         kind = (
             "answer"
             if result.status == AgentStatus.COMPLETED
-            else ("budget_exceeded" if result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED else "failed")
+            else ("budget_exceeded" if result.status in _OVER_BUDGET else "failed")
         )
         outcome = AgentOutcome(
             task_id=message.task_id,

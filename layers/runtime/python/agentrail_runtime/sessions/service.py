@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus
+from agentrail_runtime.budgets import BudgetExceeded
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.models.base import Message, ToolResultBlock
@@ -82,6 +83,7 @@ class SessionAgent:
         correlation_id: str | None = None,
         exclusive: bool = False,
         deadline: float | None = None,
+        refuse_over_budget: bool = False,
     ) -> TurnOutcome:
         """Run one turn and commit it.
 
@@ -101,9 +103,13 @@ class SessionAgent:
         so its tool calls stay in the history and a late retry of it is a replay; one that may still be
         running raises :class:`TurnConflict`.
 
+        The turn runs under the daily budgets of ``owner`` and the agent: with ``refuse_over_budget`` (the API's
+        reject policy), a turn whose first model call a budget refuses raises :class:`BudgetExceeded` and nothing is
+        committed; otherwise (and once a call was made) the turn is committed as ``budget_exceeded``.
+
         Raises
         ------
-        SessionNotFound, TurnConflict, TurnTooLarge, ModelError
+        SessionNotFound, TurnConflict, TurnTooLarge, ModelError, BudgetExceeded
         MessageIdReused
             When ``message_id`` names another message of this session (committed, or in flight).
         """
@@ -145,8 +151,10 @@ class SessionAgent:
             sink = _InFlightSink(self, window, message_id, held=slot is not None, deadline=deadline) if message_id else None
             try:
                 result = self.agents.advance(
-                    checkpoint, model=model, context=context, on_checkpoint=sink, checkpoint_every_call=False
+                    checkpoint, model=model, context=context, on_checkpoint=sink, checkpoint_every_call=False, tenant=owner
                 )
+                if refuse_over_budget and result.budget is not None and result.budget.calls_before == 0 and resumed is None:
+                    raise BudgetExceeded(result.budget)
                 turn = self._turn(window, result, message_id)
                 release = message_id if sink is not None and sink.held else None
                 changed = context.state != window.state.data

@@ -21,6 +21,7 @@ from agentrail_runtime.agent.loop import (
 )
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import ModelError, ModelRequestError
@@ -66,6 +67,8 @@ class UnknownTaskType(ValueError):
 def _status_for(result: AgentResult) -> tuple[TaskStatus, TaskError | None]:
     if result.status == AgentStatus.COMPLETED:
         return TaskStatus.SUCCEEDED, None
+    if result.status == AgentStatus.BUDGET_EXCEEDED and result.budget is not None:
+        return TaskStatus.BUDGET_EXCEEDED, TaskError(code="budget_exceeded", message=result.budget.sentence)
     if result.status == AgentStatus.AWAITING_APPROVAL:
         return TaskStatus.FAILED, TaskError(
             code="approval_required", message="A tool needs approval but this task type has no approval workflow."
@@ -267,7 +270,12 @@ class TaskService:
             state=dict(checkpoint.state),
         )
         return agent.advance(
-            checkpoint, max_steps=max_steps, decision=decision, context=context, on_checkpoint=self.checkpointer(record.task_id)
+            checkpoint,
+            max_steps=max_steps,
+            decision=decision,
+            context=context,
+            on_checkpoint=self.checkpointer(record.task_id),
+            budget=self.agents.budget_guard(record.owner),
         )
 
     def checkpointer(self, task_id: str) -> CheckpointSink:
@@ -287,6 +295,7 @@ class TaskService:
         *,
         correlation_id: str | None = None,
         state: dict[str, Any] | None = None,
+        budget: BudgetGuard | None = None,
     ) -> AgentResult:
         """One agent run within a multi-agent task, continued from its last checkpoint when a retry or redelivery
         repeats it.
@@ -303,7 +312,7 @@ class TaskService:
         def save(progress: AgentCheckpoint) -> None:
             self.store.save_run_checkpoint(task_id, run, progress.model_dump_json())
 
-        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False)
+        return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False, budget=budget)
 
     def record_spend(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
         """Add one agent run to the task's per-agent spend and totals.
