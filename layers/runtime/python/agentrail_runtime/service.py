@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -11,9 +12,10 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
 from agentrail_runtime.agent.tools import Tool
+from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
-from agentrail_runtime.metering.metrics import emit_task_metrics
+from agentrail_runtime.metering.metrics import APPROVAL_REJECTED, TASK_FAILED, emit_outcome, emit_task_metrics
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
@@ -39,6 +41,12 @@ class AgentService:
         Model choice, limits and prices.
     providers:
         Creates model providers; injected in tests.
+
+    Attributes
+    ----------
+    version:
+        The agent version (:func:`~agentrail_runtime.agent.version.agent_version`), computed once per execution
+        environment: the ``agent_version`` property of its metrics and an annotation of its traces.
     """
 
     def __init__(
@@ -59,6 +67,7 @@ class AgentService:
         self.prices = PriceTable(settings.price_table)
         self._models = settings.models  # parsed once per environment, not per request
         self._clients: dict[str, Any] = {}
+        self.version = agent_version(definition, settings)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> AgentService:
@@ -100,6 +109,8 @@ class AgentService:
             max_output_tokens=s.max_output_tokens,
             max_tool_result_bytes=s.max_tool_result_bytes,
             prices=self.prices,
+            name=self.definition.name,
+            version=self.version,
         )
 
     def run(
@@ -110,10 +121,52 @@ class AgentService:
         history: Sequence[Message] = (),
         context: ToolContext | None = None,
     ) -> AgentResult:
-        """Run one task and emit its token, cost and tool metrics."""
-        result = self.agent(model).run(prompt, history=history, context=context)
-        emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        """Run one task and emit its metrics: tokens, cost, steps and their latency, the run's wall time, its
+        outcome (``Tasks_failed`` when the run raises), and its tool calls."""
+        agent = self.agent(model)
+        started = time.perf_counter()
+        try:
+            result = agent.run(prompt, history=history, context=context)
+        except Exception:
+            self.emit_failed(agent.model.name)
+            raise
+        emit_task_metrics(
+            metrics,
+            result,
+            agent_name=self.definition.name,
+            agent_version=self.version,
+            task_latency_ms=(time.perf_counter() - started) * 1000,
+        )
         return result
+
+    def emit_metrics(self, result: AgentResult, *, agent_name: str | None = None, task_latency_ms: float | None = None) -> None:
+        """Emit a finished run's metrics, under this agent's name (or ``agent_name``) and version."""
+        emit_task_metrics(
+            metrics,
+            result,
+            agent_name=agent_name or self.definition.name,
+            agent_version=self.version,
+            task_latency_ms=task_latency_ms,
+        )
+
+    def emit_failed(self, model: str | None = None) -> None:
+        """Count a run or task that failed (``Tasks_failed``), on ``model`` (default: the configured one)."""
+        emit_outcome(
+            metrics, TASK_FAILED, agent_name=self.definition.name, model=self._canonical(model), agent_version=self.version
+        )
+
+    def emit_rejected(self, model: str | None = None) -> None:
+        """Count an approval of this agent's task that was rejected (``Tasks_rejected``), by a person or a timeout."""
+        emit_outcome(
+            metrics, APPROVAL_REJECTED, agent_name=self.definition.name, model=self._canonical(model), agent_version=self.version
+        )
+
+    def _canonical(self, model: str | None) -> str:
+        """``model`` as the ``model`` dimension of a run on it reads (the provider's name; default: the configured one)."""
+        try:
+            return self.model(model).name
+        except (UnknownModelError, ModelConfigError):
+            return self._models[0]
 
     def advance(
         self,
@@ -129,7 +182,7 @@ class AgentService:
         result = agent.advance(
             checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_every_call=checkpoint_every_call
         )
-        emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        self.emit_metrics(result)
         return result
 
     def client(self, service: str) -> Any:

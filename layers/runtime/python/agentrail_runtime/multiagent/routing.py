@@ -109,7 +109,7 @@ class AgentTeam:
         effects never runs twice for one delivered message."""
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
         result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id)
-        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining_tokens)
+        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining_tokens, agents=agents)
         return result
 
 
