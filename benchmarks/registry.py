@@ -6,7 +6,18 @@ measures in the same run.
 
 from __future__ import annotations
 
-from benchmarks import assets, cold_start, local_mode, routed_overhead, session_calls, synth, task_throughput, warm, worker_import
+from benchmarks import (
+    assets,
+    cold_start,
+    local_mode,
+    metrics_overhead,
+    routed_overhead,
+    session_calls,
+    synth,
+    task_throughput,
+    warm,
+    worker_import,
+)
 from benchmarks.benchmark import Benchmark
 
 __all__ = ["all_benchmarks"]
@@ -20,6 +31,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
             cold_start.BENCHMARK,
             worker_import.BENCHMARK,
             warm.BENCHMARK,
+            metrics_overhead.BENCHMARK,
             synth.BENCHMARK,
             assets.BENCHMARK,
             session_calls.BENCHMARK,
