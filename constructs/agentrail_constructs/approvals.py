@@ -231,6 +231,7 @@ class ApprovalWorkflow(Construct):
         emitter.add_environment("AGENT_APPROVAL_TABLE", self.approvals_table.table_name)
         if key is not None:
             emitter.encrypt_logs(key)
+            emitter.acknowledge_key_grants()
             grant_key_to_service(key, "events.amazonaws.com")
         self.pending_metrics_dead_letter_queue = failures = dead_letter_queue(self, "PendingMetricsFailures", encryption_key=key)
         # Invoked asynchronously by the rule: what fails every retry lands in the dead-letter queue (CKV_AWS_116).
