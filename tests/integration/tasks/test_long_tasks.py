@@ -181,3 +181,33 @@ def test_start_of_a_task_cancelled_before_the_workflow_ran_ends_the_workflow(
 def test_an_unknown_workflow_action_is_an_error(workflow, lambda_context):
     with pytest.raises(ValueError, match="unknown workflow action"):
         workflow.handler({"action": "explode", "task_id": "0" * 32, "correlation_id": None}, lambda_context)
+
+
+def test_a_long_task_emits_each_steps_latency_once_and_its_totals_and_wall_time_once_at_its_end(
+    aws, workflow, long_task, step_event, lambda_context, stdout_records
+):
+    task_id = long_task()
+    workflow.handler(step_event("start", task_id), lambda_context)
+    stdout_records()
+
+    while not workflow.handler(step_event("step", task_id), lambda_context)["done"]:
+        pass
+
+    emitted = [r for r in stdout_records() if "_aws" in r]
+    assert sum(len(r.get("StepLatency", [])) for r in emitted) == 3  # three slices of one model call each
+    [totals] = [r for r in emitted if "Steps" in r]
+    assert (totals["Steps"], totals["Tasks_completed"], len(totals["TaskLatency"])) == ([3.0], [1.0], 1)
+    assert sorted(r["tool"] for r in emitted if "ToolCalls" in r) == ["calculator", "convert_units"]
+
+
+def test_a_workflow_that_failed_counts_the_task_as_failed_once(
+    aws, workflow, long_task, step_event, lambda_context, stdout_records
+):
+    task_id = long_task()
+    workflow.handler(step_event("start", task_id), lambda_context)
+    stdout_records()
+
+    workflow.handler(step_event("fail", task_id), lambda_context)
+    workflow.handler(step_event("fail", task_id), lambda_context)  # a retried Catch step changes nothing
+
+    assert [r["Tasks_failed"] for r in stdout_records() if "Tasks_failed" in r] == [[1.0]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -15,7 +15,13 @@ from agentrail_runtime.agent.tools import Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
-from agentrail_runtime.metering.metrics import APPROVAL_REJECTED, TASK_FAILED, emit_outcome, emit_task_metrics
+from agentrail_runtime.metering.metrics import (
+    APPROVAL_REJECTED,
+    TASK_FAILED,
+    emit_outcome,
+    emit_step_latencies,
+    emit_task_metrics,
+)
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
@@ -124,19 +130,17 @@ class AgentService:
         """Run one task and emit its metrics: tokens, cost, steps and their latency, the run's wall time, its
         outcome (``Tasks_failed`` when the run raises), and its tool calls."""
         agent = self.agent(model)
+        return self._metered(agent, lambda: agent.run(prompt, history=history, context=context))
+
+    def _metered(self, agent: Agent, run: Callable[[], AgentResult]) -> AgentResult:
+        """``run()``, with its metrics emitted: the result's, with the run's wall time; or ``Tasks_failed`` when it raises."""
         started = time.perf_counter()
         try:
-            result = agent.run(prompt, history=history, context=context)
+            result = run()
         except Exception:
             self.emit_failed(agent.model.name)
             raise
-        emit_task_metrics(
-            metrics,
-            result,
-            agent_name=self.definition.name,
-            agent_version=self.version,
-            task_latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        self.emit_metrics(result, task_latency_ms=(time.perf_counter() - started) * 1000)
         return result
 
     def emit_metrics(self, result: AgentResult, *, agent_name: str | None = None, task_latency_ms: float | None = None) -> None:
@@ -148,6 +152,10 @@ class AgentService:
             agent_version=self.version,
             task_latency_ms=task_latency_ms,
         )
+
+    def emit_slice(self, result: AgentResult) -> None:
+        """Emit the step latencies of a slice of a run that continues in another invocation (its totals come at its end)."""
+        emit_step_latencies(metrics, result, agent_name=self.definition.name, agent_version=self.version)
 
     def emit_failed(self, model: str | None = None) -> None:
         """Count a run or task that failed (``Tasks_failed``), on ``model`` (default: the configured one)."""
@@ -177,13 +185,14 @@ class AgentService:
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
     ) -> AgentResult:
-        """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) and emit its metrics."""
+        """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) and emit its metrics, as :meth:`run` does."""
         agent = self.agent(model)
-        result = agent.advance(
-            checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_every_call=checkpoint_every_call
+        return self._metered(
+            agent,
+            lambda: agent.advance(
+                checkpoint, context=context, on_checkpoint=on_checkpoint, checkpoint_every_call=checkpoint_every_call
+            ),
         )
-        self.emit_metrics(result)
-        return result
 
     def client(self, service: str) -> Any:
         client = self._clients.get(service)

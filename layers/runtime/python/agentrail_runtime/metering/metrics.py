@@ -134,6 +134,19 @@ def emit_task_metrics(
         line.flush_metrics()
 
 
+def emit_step_latencies(
+    metrics: Metrics, result: MeteredRun, *, agent_name: str | None = None, agent_version: str | None = None
+) -> None:
+    """Emit only ``StepLatency`` (one value per model call of this invocation) for a slice of a run that goes on in
+    another invocation (a long task's workflow step); its totals are emitted once, when it ends."""
+    if not result.step_latencies_ms:
+        return
+    record = _record(metrics, agent_version, agent=agent_name, model=result.model)
+    for latency in result.step_latencies_ms:
+        record.add_metric(name="StepLatency", unit=MetricUnit.Milliseconds, value=latency)
+    record.flush_metrics()
+
+
 def emit_outcome(
     metrics: Metrics, outcome: str, *, agent_name: str | None, model: str | None, agent_version: str | None = None
 ) -> None:

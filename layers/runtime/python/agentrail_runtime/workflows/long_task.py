@@ -138,6 +138,7 @@ class LongTaskSteps:
                 "long task checkpoint",
                 extra={"event": "task_checkpoint", "task_id": task_id, "steps": result.steps, "awaiting_approval": waiting},
             )
+            self.tasks.agents.emit_slice(result)
             status = TaskStatus.WAITING_APPROVAL if waiting else TaskStatus.RUNNING
             return progress(task_id, status.value, done=False, awaiting_approval=waiting, steps=result.steps)
         finished = self.tasks.complete(task_id, result)
