@@ -10,19 +10,24 @@ from typing import Literal
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id, skip_checkov
+from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id, skip_checkov, unskip_checkov
+from agentrail_constructs.queues import dead_letter_queue
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.request_models import request_model
+from agentrail_constructs.security import grant_key_to_service
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import (
     APPROVAL_TABLE_ACTIONS,
@@ -85,6 +90,10 @@ class ApprovalOptions:
     retries: RetryOptions = field(default_factory=RetryOptions)
     """How each step retries transient failures (shorten it in tests run by a local Step Functions).
     Default: ``RetryOptions()``: 2 s before Lambda's, 10 s before the model's, doubling, no cap."""
+    pending_metrics_every: Duration | None = field(default_factory=lambda: Duration.minutes(5))
+    """How often an EventBridge schedule invokes the approval-metrics function, which emits ``ApprovalsPending`` and
+    ``OldestPendingApprovalAgeSeconds`` (the pending-approval alarm reads the latter). None: no emitter and no alarm.
+    Default: 5 minutes."""
 
     def validate(self) -> None:
         validate_workflow(
@@ -104,6 +113,8 @@ class ApprovalOptions:
             raise ValueError("execution_timeout must exceed the decision_timeout wait(s), or the workflow ends while waiting")
         if self.reminder_after is not None and self.reminder_after.to_seconds() >= self.decision_timeout.to_seconds():
             raise ValueError("reminder_after must be shorter than decision_timeout")
+        if self.pending_metrics_every is not None and not 60 <= self.pending_metrics_every.to_seconds() <= 86_400:
+            raise ValueError("pending_metrics_every must be between 1 minute (EventBridge's finest rate) and 1 day, or None")
 
 
 class ApprovalWorkflow(Construct):
@@ -119,7 +130,8 @@ class ApprovalWorkflow(Construct):
     Attributes
     ----------
     state_machine, step_function, log_group, approvals_table, audit_table, webhook_secret, schedule_group, reminder_role,
-    task_types
+    task_types, pending_metrics_function, pending_metrics_rule, pending_metrics_dead_letter_queue (None without
+    ``pending_metrics_every``)
     """
 
     @renamed_keywords(function="function_options")
@@ -195,6 +207,53 @@ class ApprovalWorkflow(Construct):
         self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
         self.grant_approvals(self.step_function)
         self.state_machine = self._build_state_machine()
+        self.pending_metrics_function: AgentFunction | None = None
+        self.pending_metrics_rule: events.Rule | None = None
+        self.pending_metrics_dead_letter_queue: sqs.Queue | None = None
+        if options.pending_metrics_every is not None:
+            self._build_pending_metrics(options.pending_metrics_every, function_options)
+
+    def _build_pending_metrics(self, every: Duration, function_options: AgentFunctionOptions | None) -> None:
+        """A schedule invokes a small function that counts pending approvals and the age of the oldest (read-only)."""
+        key = self.task_table.encryption_key
+        base = function_options or AgentFunctionOptions()
+        self.pending_metrics_function = emitter = AgentFunction(
+            self,
+            "PendingMetrics",
+            handler_code=handler_dir("approval_metrics"),
+            options=replace(base, memory_size=256, timeout=Duration.seconds(60), service_name="approval-metrics"),
+        )
+        grant_table(self.approvals_table, emitter.function, ("dynamodb:Query",))
+        emitter.acknowledge_policy(
+            f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
+            "Counting pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
+        )
+        emitter.add_environment("AGENT_APPROVAL_TABLE", self.approvals_table.table_name)
+        if key is not None:
+            emitter.encrypt_logs(key)
+            emitter.acknowledge_key_grants()
+            grant_key_to_service(key, "events.amazonaws.com")
+        self.pending_metrics_dead_letter_queue = failures = dead_letter_queue(self, "PendingMetricsFailures", encryption_key=key)
+        # Invoked asynchronously by the rule: what fails every retry lands in the dead-letter queue (CKV_AWS_116).
+        function = default_resource(emitter.function)
+        assert isinstance(function, lambda_.CfnFunction)
+        function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=failures.queue_arn)
+        failures.grant_send_messages(emitter.function)
+        unskip_checkov(function, "CKV_AWS_116")
+        self.pending_metrics_rule = events.Rule(
+            self,
+            "PendingMetricsSchedule",
+            description="Emit the count and oldest age of pending approvals",
+            schedule=events.Schedule.rate(every),
+            targets=[
+                targets.LambdaFunction(
+                    emitter.alias,
+                    retry_attempts=2,
+                    max_event_age=Duration.seconds(int(every.to_seconds())),
+                    dead_letter_queue=failures,
+                )
+            ],
+        )
 
     # -- wiring ----------------------------------------------------------------------------
 

@@ -16,28 +16,39 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from agentrail_constructs.approvals import ApprovalWorkflow
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.queues import is_dead_letter_queue
 from agentrail_constructs.security import baseline_for, grant_key_to_service
 
-#: What the runtime's ``metering.metrics.emit_task_metrics`` adds to each function's metrics, one value per task.
-#: The dashboard and the cost alarm name these; a seam test compares them with an EMF record the runtime writes.
-AGENT_METRICS = ("InputTokens", "OutputTokens", "Steps", "CostUSD")
-#: ``Tasks_<status>``: one per value of the runtime's ``AgentStatus`` (a seam test keeps the two equal).
+#: What the runtime's ``metering.metrics.emit_task_metrics`` emits for each run (one EMF record, values per task;
+#: ``StepLatency`` one value per model call). The dashboard and the cost alarm name these; a seam test compares them
+#: with the EMF records an integration run writes.
+AGENT_METRICS = ("InputTokens", "OutputTokens", "Steps", "CostUSD", "StepLatency", "TaskLatency")
+#: ``Tasks_<outcome>``: one per value of the runtime's ``AgentStatus``, plus ``failed`` (a task marked failed) and
+#: ``rejected`` (an approval rejected); a seam test keeps them equal.
 AGENT_OUTCOMES = (
     "completed",
     "max_steps_exceeded",
     "token_budget_exceeded",
+    "budget_exceeded",
     "awaiting_approval",
     "in_progress",
     "handed_off",
     "interrupted",
+    "failed",
+    "rejected",
 )
-#: Dimensions of those metrics: Powertools adds ``service`` (the function's POWERTOOLS_SERVICE_NAME) and no other.
+#: The dimension set the dashboard and the cost alarm read those metrics under: ``service`` (the function's
+#: POWERTOOLS_SERVICE_NAME). The runtime also emits them under ``service, agent, model`` for per-agent views.
 AGENT_DIMENSIONS = ("service",)
+#: ``ToolCalls``: one line per tool and outcome, under these dimensions.
+TOOL_DIMENSIONS = ("service", "agent", "tool", "outcome")
+#: What the approval-metrics function emits on its schedule, under ``service`` only.
+APPROVAL_METRICS = ("ApprovalsPending", "OldestPendingApprovalAgeSeconds")
 #: Handlers (folders under handlers/agentrail_handlers) that never run an agent, so never emit its metrics.
-NO_AGENT_HANDLERS = frozenset({"session_cleanup", "task_notifier"})
+NO_AGENT_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics"})
 #: CloudWatch's limit on the metrics of one alarm's math expression.
 MAX_ALARM_METRICS = 10
 
@@ -69,7 +80,11 @@ class MonitoringOptions:
     """Alarm when at least this many state machine executions time out in a period. Default: 1."""
     daily_cost_threshold_usd: float | None = 50.0
     """Alarm when the model cost of the stack's agents (the runtime's ``CostUSD`` metric, summed over every agent
-    function) exceeds this over one day (a rolling 24 hours). None: no cost alarm. Default: 50 (USD)."""
+    function) reaches this within one UTC calendar day (a 1-day period on a wall-clock evaluation window in UTC, so
+    the day starts at midnight UTC as budgets' days do). None: no cost alarm. Default: 50 (USD)."""
+    approval_pending_age: Duration = field(default_factory=lambda: Duration.hours(24))
+    """Alarm when an approval has been pending this long (the ``OldestPendingApprovalAgeSeconds`` the approval-metrics
+    function emits; stacks with an ApprovalWorkflow and its ``pending_metrics_every``). Default: 24 hours."""
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
@@ -77,6 +92,8 @@ class MonitoringOptions:
             raise ValueError(f"api_5xx_rate_percent must be in (0, 100], got {self.api_5xx_rate_percent}")
         if self.daily_cost_threshold_usd is not None and self.daily_cost_threshold_usd <= 0:
             raise ValueError("daily_cost_threshold_usd must be positive, or None for no cost alarm")
+        if self.approval_pending_age.to_seconds() < 60:
+            raise ValueError("approval_pending_age must be at least 1 minute")
         for name in (
             "lambda_throttles_threshold",
             "dynamodb_throttles_threshold",
@@ -106,7 +123,8 @@ class AgentMonitoring(Construct):
 
     Attributes
     ----------
-    options, dashboard, alarm_topic, alarms (by purpose, e.g. ``api-5xx-rate``), cost_alarm (or None)
+    options, dashboard, alarm_topic, alarms (by purpose, e.g. ``api-5xx-rate``, ``approval-pending-age``), cost_alarm
+    (or None)
 
     Raises
     ------
@@ -146,6 +164,7 @@ class AgentMonitoring(Construct):
         self._build_state_machine_widgets([c for c in found if isinstance(c, sfn.StateMachine)])
         self._build_table_widgets([c for c in found if isinstance(c, (dynamodb.Table, dynamodb.TableV2))])
         self._build_agent_widgets([f for f in functions if f.handler_code.name not in NO_AGENT_HANDLERS])
+        self._build_approval_widgets([c for c in found if isinstance(c, ApprovalWorkflow)])
 
     # -- builders -------------------------------------------------------------------------
 
@@ -327,23 +346,56 @@ class AgentMonitoring(Construct):
         period = self.options.period
         namespaces = sorted({f.options.metrics_namespace for f in functions})
 
-        def search(metric_name: str) -> cloudwatch.MathExpression:
-            terms = " OR ".join(
-                f'{{{namespace},{",".join(AGENT_DIMENSIONS)}}} MetricName="{metric_name}"' for namespace in namespaces
+        def terms(metric_name: str, dimensions: tuple[str, ...] = AGENT_DIMENSIONS, extra: str = "") -> str:
+            return " OR ".join(
+                f'{{{namespace},{",".join(dimensions)}}} MetricName="{metric_name}"{extra}' for namespace in namespaces
             )
+
+        def search(metric_name: str, statistic: str = "Sum") -> cloudwatch.MathExpression:
             return cloudwatch.MathExpression(
-                expression=f"SEARCH('{terms}', 'Sum', {int(period.to_seconds())})",
+                expression=f"SEARCH('{terms(metric_name)}', '{statistic}', {seconds})",
                 using_metrics={},
-                label=metric_name,
+                label=f"{metric_name} {statistic}" if statistic != "Sum" else metric_name,
                 period=period,
             )
 
         if not namespaces:
             return
+        seconds = int(period.to_seconds())
         self._graph("Agents: input and output tokens", [search("InputTokens"), search("OutputTokens")])
         self._graph("Agents: steps per task", [search("Steps")])
         self._graph("Agents: task outcomes", [search(f"Tasks_{outcome}") for outcome in AGENT_OUTCOMES])
         self._graph("Agents: cost (USD)", [search("CostUSD")])
+        self._graph(
+            "Agents: step and task latency p50 and p99 (ms)",
+            [search("StepLatency", "p50"), search("StepLatency", "p99")],
+            [search("TaskLatency", "p50"), search("TaskLatency", "p99")],
+        )
+        calls = terms("ToolCalls", TOOL_DIMENSIONS)
+        self._graph(
+            "Agents: tool calls by tool and outcome",
+            [
+                cloudwatch.MathExpression(
+                    expression=f"SEARCH('{calls}', 'Sum', {seconds})", using_metrics={}, label="", period=period
+                )
+            ],
+        )
+        # Success rate = calls that succeeded / calls that ended (a pending approval is counted again once decided).
+        succeeded = terms("ToolCalls", TOOL_DIMENSIONS, ' outcome="success"')
+        ended = terms("ToolCalls", TOOL_DIMENSIONS, ' NOT outcome="pending_approval"')
+        self._graph(
+            "Agents: tool success rate (%)",
+            [
+                cloudwatch.MathExpression(
+                    expression=(
+                        f"100 * SUM(SEARCH('{succeeded}', 'Sum', {seconds})) / MAX([SUM(SEARCH('{ended}', 'Sum', {seconds})), 1])"
+                    ),
+                    using_metrics={},
+                    label="tool success rate (%)",
+                    period=period,
+                )
+            ],
+        )
         if self.options.daily_cost_threshold_usd is None:
             return
         services = [(f.options.metrics_namespace, _service_name(f)) for f in functions]
@@ -375,8 +427,45 @@ class AgentMonitoring(Construct):
             daily,
             self.options.daily_cost_threshold_usd,
             f"the agents of {Stack.of(self).stack_name} spent at least "
-            f"{self.options.daily_cost_threshold_usd} USD on models in a day",
+            f"{self.options.daily_cost_threshold_usd} USD on models in a UTC day",
         )
+        # Without it an alarm slides: its 1-day period would be the last 24 hours. A wall-clock window aligns the
+        # period to midnight in its time zone (PutMetricAlarm's EvaluationWindow; 1 day is one of the periods it
+        # allows), so the sum is the UTC calendar day's, the day budgets count in.
+        cfn_alarm = self.cost_alarm.node.default_child
+        assert isinstance(cfn_alarm, cloudwatch.CfnAlarm)
+        cfn_alarm.evaluation_window = cloudwatch.CfnAlarm.EvaluationWindowProperty(
+            wall_clock_window=cloudwatch.CfnAlarm.WallClockWindowProperty(timezone="UTC")
+        )
+
+    def _build_approval_widgets(self, workflows: list[ApprovalWorkflow]) -> None:
+        """Pending approvals (count, and the oldest's age) per approval workflow, and the alarm on that age."""
+        period = self.options.period
+        for workflow in workflows:
+            emitter = workflow.pending_metrics_function
+            every = workflow.options.pending_metrics_every
+            if emitter is None or every is None:
+                continue
+            # At least two emissions per period, so no period of the alarm is empty between them.
+            alarm_period = Duration.seconds(max(int(period.to_seconds()), 2 * int(every.to_seconds())))
+            pending, age = (
+                cloudwatch.Metric(
+                    namespace=emitter.options.metrics_namespace,
+                    metric_name=name,
+                    dimensions_map={"service": _service_name(emitter)},
+                    period=alarm_period,
+                    statistic="Maximum",
+                )
+                for name in APPROVAL_METRICS
+            )
+            self._graph(f"Approvals {workflow.node.id}: pending and age of the oldest (s)", [pending], [age])
+            threshold = int(self.options.approval_pending_age.to_seconds())
+            self._alarm(
+                f"approval-pending-age{'-' + _slug(workflow) if len(workflows) > 1 else ''}",
+                age,
+                threshold,
+                f"{workflow.node.path}: an approval has been pending for at least {threshold} seconds",
+            )
 
 
 def _service_name(agent_function: AgentFunction) -> str:
@@ -391,4 +480,12 @@ def _slug(construct: Construct) -> str:
     return "-".join(parts).lower()
 
 
-__all__ = ["AGENT_DIMENSIONS", "AGENT_METRICS", "AGENT_OUTCOMES", "AgentMonitoring", "MonitoringOptions"]
+__all__ = [
+    "AGENT_DIMENSIONS",
+    "AGENT_METRICS",
+    "AGENT_OUTCOMES",
+    "APPROVAL_METRICS",
+    "TOOL_DIMENSIONS",
+    "AgentMonitoring",
+    "MonitoringOptions",
+]

@@ -294,6 +294,55 @@ def test_synthesized_approval_environment_is_accepted_by_the_runtime_settings(
         assert settings.timeout_policy == ("escalate" if variant == "full" else "reject")
 
 
+# -- pending approvals emitter -----------------------------------------------------------------
+
+
+def test_a_schedule_every_5_minutes_invokes_the_approval_metrics_function_with_a_dead_letter_queue(default: Any) -> None:
+    workflow = workflow_of(default)
+    assert workflow.pending_metrics_function is not None and workflow.pending_metrics_rule is not None
+    assert workflow.pending_metrics_dead_letter_queue is not None
+
+    rule = default.properties(workflow.pending_metrics_rule)
+    function = default.properties(workflow.pending_metrics_function.function)
+
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    [target] = rule["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    dead_letters = default.logical_id(workflow.pending_metrics_dead_letter_queue)
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dead_letters, "Arn"]}}
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]}}
+    assert default.environment(workflow.pending_metrics_function)["POWERTOOLS_SERVICE_NAME"] == "approval-metrics"
+
+
+def test_the_approval_metrics_function_may_only_query_the_approvals_table(default: Any) -> None:
+    workflow = workflow_of(default)
+    assert workflow.pending_metrics_function is not None
+    table = default.logical_id(workflow.approvals_table)
+
+    dynamodb = {(a, r) for a, r in default.grants(workflow.pending_metrics_function) if a.startswith("dynamodb:")}
+
+    assert {a for a, _ in dynamodb} == {"dynamodb:Query"}
+    assert all(table in r for _, r in dynamodb)
+    assert set(default.environment(workflow.pending_metrics_function)) >= {"AGENT_APPROVAL_TABLE"}
+    assert not {k for k in default.environment(workflow.pending_metrics_function) if k.startswith("AGENT_APPROVAL_")} - {
+        "AGENT_APPROVAL_TABLE"
+    }
+
+
+def test_no_pending_metrics_every_means_no_emitter(stack: cdk.Stack) -> None:
+    agent = AsyncAgent(stack, "Agent", approval_options=ApprovalOptions(pending_metrics_every=None))
+
+    assert agent.approval_workflow is not None
+    assert agent.approval_workflow.pending_metrics_function is None
+    assert agent.approval_workflow.pending_metrics_rule is None
+
+
+@pytest.mark.parametrize("every", [Duration.seconds(30), Duration.days(2)])
+def test_pending_metrics_every_outside_one_minute_to_one_day_is_refused(every: Duration) -> None:
+    with pytest.raises(ValueError, match="pending_metrics_every must be between 1 minute"):
+        ApprovalOptions(pending_metrics_every=every).validate()
+
+
 # -- options ---------------------------------------------------------------------------------
 
 

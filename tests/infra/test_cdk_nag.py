@@ -108,8 +108,10 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         ),
     },
     "async": {
-        *_functions("AsyncAgent", "Agent", "Worker", "Notifier", "LongTasks/Steps", "Approvals/Steps"),
-        *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier"),
+        *_functions(
+            "AsyncAgent", "Agent", "Worker", "Notifier", "LongTasks/Steps", "Approvals/Steps", "Approvals/PendingMetrics"
+        ),
+        *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier", "Approvals/PendingMetrics"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
         *_policies(
             "IAM5[Resource::<AsyncAgentTasksResultsBucketCA908178.Arn>/*]",
@@ -120,7 +122,11 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
             "Approvals/Steps",
         ),
         *_policies(
-            "IAM5[Resource::<AsyncAgentApprovalsApprovalsTable2740FAC1.Arn>/index/*]", "AsyncAgent", "Agent", "Approvals/Steps"
+            "IAM5[Resource::<AsyncAgentApprovalsApprovalsTable2740FAC1.Arn>/index/*]",
+            "AsyncAgent",
+            "Agent",
+            "Approvals/Steps",
+            "Approvals/PendingMetrics",
         ),
         *(
             (f"IAM5[Resource::{_executions_of(machine)}]", "AsyncAgent/Agent/Role/DefaultPolicy/Resource")

@@ -3,23 +3,33 @@ topic; the agent metrics they name are the ones the runtime emits."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from aws_lambda_powertools import Metrics
+from moto import mock_aws
 
 from agentrail_constructs import PATTERN_STACKS, AgentMonitoring, MonitoringOptions, StatelessAgent
 from agentrail_constructs.monitoring import AGENT_OUTCOMES
+from agentrail_runtime import service as service_module
 from agentrail_runtime.agent.loop import AgentStatus
-from agentrail_runtime.metering.metrics import emit_task_metrics
-from agentrail_runtime.models.base import Usage
+from agentrail_runtime.approvals.pending import emit_pending_approval_metrics
+from agentrail_runtime.approvals.store import ApprovalStore
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.demo import definition as demo_definition
+from agentrail_runtime.metering.metrics import APPROVAL_REJECTED, TASK_FAILED
+from agentrail_runtime.models.base import ModelError
+from agentrail_runtime.service import AgentService
 
 #: Alarm names (the construct ids AgentMonitoring gives them) -> default threshold, for every pattern.
 COMMON_ALARMS = {"Api5xxRateAlarm": 1, "ApiP99LatencyAlarm": 10_000, "DailyCostAlarm": 50}
@@ -215,58 +225,197 @@ def test_the_hardened_profile_encrypts_the_alarm_topic_with_the_stack_key_and_le
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in policy)
 
 
-# -- the seam: what the dashboard and the cost alarm name is what the runtime emits ---------
+# -- the seam: every metric a widget or an alarm names is one a real run emits ------------------------------------------
 
 
-@dataclass
-class FinishedRun:
-    """A finished task as metering reads it (the shape of the agent loop's AgentResult)."""
-
-    usage: Usage = field(default_factory=lambda: Usage(input_tokens=120, output_tokens=30))
-    steps: int = 2
-    status: AgentStatus = AgentStatus.COMPLETED
-    cost_usd: float | None = 0.0021
-    tool_calls: tuple[Any, ...] = ()
-
-
-def emitted_record(*, namespace: str, service: str) -> dict[str, Any]:
-    """The EMF record the runtime writes for one finished task, in a function with this namespace and service."""
-    metrics = Metrics(namespace=namespace, service=service)
-    emit_task_metrics(metrics, FinishedRun(), agent_name="demo")
-    return dict(metrics.serialize_metric_set())
-
-
-def test_the_dashboard_searches_the_namespace_dimensions_and_metric_names_the_runtime_emits(templates):
-    record = emitted_record(namespace="Agentrail", service="stateless-agent-agent")
-    (directive,) = record["_aws"]["CloudWatchMetrics"]
-    emitted = {metric["Name"] for metric in directive["Metrics"]}
-    (dimensions,) = directive["Dimensions"]
-
-    searches = search_expressions(templates["stateless"])
-    searched = {re.search(r'MetricName="([^"]+)"', s).group(1) for s in searches}  # type: ignore[union-attr]
-    schemas = {re.search(r"\{([^}]+)\}", s).group(1) for s in searches}  # type: ignore[union-attr]
-
-    assert schemas == {",".join([directive["Namespace"], *dimensions])}
-    assert emitted <= searched
-    assert {name for name in searched if name.startswith("Tasks_")} == {f"Tasks_{s.value}" for s in AgentStatus}
-    assert set(AGENT_OUTCOMES) == {s.value for s in AgentStatus}
-
-
-def test_the_daily_cost_alarm_sums_the_cost_metric_of_every_agent_function_as_the_runtime_emits_it(templates):
-    template = templates["stateless"]
-    (function,) = template.find_resources("AWS::Lambda::Function").values()
-    environment = function["Properties"]["Environment"]["Variables"]
-    record = emitted_record(namespace=environment["POWERTOOLS_METRICS_NAMESPACE"], service=environment["POWERTOOLS_SERVICE_NAME"])
-    (directive,) = record["_aws"]["CloudWatchMetrics"]
-    (dimensions,) = directive["Dimensions"]
-
-    cost = alarm(template, "DailyCostAlarm")
-    stats = [m["MetricStat"] for m in cost["Metrics"] if "MetricStat" in m]
-    expression = next(m["Expression"] for m in cost["Metrics"] if "Expression" in m)
-
-    assert "CostUSD" in {metric["Name"] for metric in directive["Metrics"]}
-    assert [(s["Metric"]["Namespace"], s["Metric"]["MetricName"]) for s in stats] == [(directive["Namespace"], "CostUSD")]
-    assert [{d["Name"]: d["Value"] for d in s["Metric"]["Dimensions"]} for s in stats] == [
-        {name: record[name] for name in dimensions}
+def function_environments(template: Template) -> list[dict[str, str]]:
+    return [
+        f["Properties"]["Environment"]["Variables"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if "POWERTOOLS_SERVICE_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
-    assert (stats[0]["Stat"], stats[0]["Period"], expression) == ("Sum", 86_400, "FILL(cost0, 0)")
+
+
+def emitted_records(template: Template) -> list[dict[str, Any]]:
+    """The EMF records that real runs write in each function of ``template`` (its namespace and service): the demo
+    agent on the local model with its tools, a run whose model fails, a rejected approval, and the approval-metrics
+    emitter over an approvals table on moto."""
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, mock_aws(), contextlib.redirect_stdout(out):
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="approvals",
+            KeySchema=[{"AttributeName": "approval_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "approval_id", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"},
+                {"AttributeName": "requested_at", "AttributeType": "N"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by_status",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "requested_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for environment in function_environments(template):
+            metrics = Metrics(
+                namespace=environment["POWERTOOLS_METRICS_NAMESPACE"], service=environment["POWERTOOLS_SERVICE_NAME"]
+            )
+            patch.setattr(service_module, "metrics", metrics)
+            agents = AgentService(definition=demo_definition, settings=RuntimeSettings())
+            agents.run("Calculate (12 + 30) * 2 and convert 10 km to mi")
+            agents.emit_rejected()
+            patch.setattr(agents, "model", lambda requested=None: BrokenModel())
+            with pytest.raises(ModelError):
+                agents.run("Calculate 6 * 7")  # counted as failed, and raised
+            emit_pending_approval_metrics(ApprovalStore("approvals", client=dynamodb), metrics)
+    return [r for r in (json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")) if "_aws" in r]
+
+
+class BrokenModel:
+    name = "local"
+
+    def converse(self, **_: object) -> None:
+        raise ModelError("the model is unreachable", model="local")
+
+
+@dataclass(frozen=True)
+class MetricReference:
+    """A metric a widget or an alarm names: namespace, name, dimension names, and their values when it fixes them."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[str, ...]
+    values: tuple[tuple[str, str], ...] = ()
+    where: str = ""
+
+
+def named_metrics(template: Template) -> list[MetricReference]:
+    """Every non-AWS metric the dashboard's widgets (SEARCH expressions, plain metrics) and the alarms name."""
+    found: list[MetricReference] = []
+    for widget in dashboard_widgets(template):
+        title = widget["properties"].get("title", "")
+        for entry in widget["properties"].get("metrics", []):
+            if isinstance(entry[0], dict):
+                expression = entry[0].get("expression", "")
+                for schema, name in re.findall(r'\{([^}]+)\} MetricName="([^"]+)"', expression):
+                    namespace, *dimensions = schema.split(",")
+                    found.append(MetricReference(namespace, name, tuple(dimensions), where=title))
+            else:
+                plain = [part for part in entry if not isinstance(part, dict)]
+                namespace, name, *pairs = plain
+                values = tuple(zip(pairs[::2], pairs[1::2], strict=True))
+                found.append(MetricReference(namespace, name, tuple(k for k, _ in values), values, where=title))
+    for alarm_name, properties in alarms(template).items():
+        stats = (
+            [properties]
+            if "MetricName" in properties
+            else [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+        )
+        for metric in stats:
+            values = tuple((d["Name"], d["Value"]) for d in metric.get("Dimensions", []))
+            found.append(
+                MetricReference(metric["Namespace"], metric["MetricName"], tuple(k for k, _ in values), values, alarm_name)
+            )
+    return [ref for ref in found if not ref.namespace.startswith("AWS/")]
+
+
+def emitted_as(reference: MetricReference, records: list[dict[str, Any]]) -> bool:
+    for record in records:
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            names = {m["Name"] for m in directive["Metrics"]}
+            if directive["Namespace"] != reference.namespace or reference.name not in names:
+                continue
+            if any(set(dims) == set(reference.dimensions) for dims in directive["Dimensions"]) and all(
+                record.get(key) == value for key, value in reference.values
+            ):
+                return True
+    return False
+
+
+#: ``Tasks_<status>`` of statuses a short run does not reach; their names are kept equal to ``AgentStatus`` below,
+#: and their schema is ``Tasks_completed``'s.
+UNREACHED_OUTCOMES = {f"Tasks_{s.value}" for s in AgentStatus} - {"Tasks_completed"}
+
+
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_every_metric_a_widget_or_an_alarm_names_is_emitted_by_a_real_run_with_that_namespace_and_dimensions(templates, pattern):
+    template = templates[pattern]
+    records = emitted_records(template)
+
+    references = named_metrics(template)
+    missing = [
+        ref
+        for ref in references
+        if not emitted_as(ref if ref.name not in UNREACHED_OUTCOMES else replace(ref, name="Tasks_completed"), records)
+    ]
+
+    assert {ref.name for ref in references} >= {"CostUSD", "StepLatency", "TaskLatency", "ToolCalls", "Tasks_failed"}
+    assert missing == []
+
+
+def test_the_outcomes_graphed_are_every_agent_status_and_failed_and_rejected(templates):
+    searched = {ref.name for ref in named_metrics(templates["stateless"]) if ref.name.startswith("Tasks_")}
+
+    assert searched == {f"Tasks_{outcome}" for outcome in AGENT_OUTCOMES}
+    assert set(AGENT_OUTCOMES) == {s.value for s in AgentStatus} | {TASK_FAILED, APPROVAL_REJECTED}
+
+
+def test_a_stack_with_approvals_graphs_them_and_alarms_on_an_approval_pending_for_24_hours(templates):
+    template = templates["async"]
+
+    pending_age = alarm(template, "ApprovalPendingAgeAlarm")
+    assert (pending_age["MetricName"], pending_age["Statistic"], pending_age["Threshold"]) == (
+        "OldestPendingApprovalAgeSeconds",
+        "Maximum",
+        86_400,
+    )
+    assert pending_age["Period"] == 600  # two emissions (every 5 minutes) in each period
+    assert any(t.startswith("Approvals ") and "pending" in t for t in widget_titles(template))
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(5 minutes)", "State": "ENABLED"})
+
+
+def test_approval_pending_age_is_a_prop(app_factory, stack_env):
+    options = MonitoringOptions(approval_pending_age=cdk.Duration.hours(4))
+
+    template = pattern_template(app_factory(), stack_env, "async", monitoring_options=options)
+
+    assert alarm(template, "ApprovalPendingAgeAlarm")["Threshold"] == 4 * 3600
+
+
+def test_a_stack_without_approvals_has_no_pending_approval_alarm(templates):
+    assert not [name for name in alarms(templates["stateless"]) if "ApprovalPending" in name]
+
+
+def test_the_daily_cost_alarm_sums_the_cost_of_the_utc_calendar_day_on_a_wall_clock_window(templates):
+    cost = alarm(templates["stateless"], "DailyCostAlarm")
+
+    stats = [m["MetricStat"] for m in cost["Metrics"] if "MetricStat" in m]
+    assert {(s["Stat"], s["Period"]) for s in stats} == {("Sum", 86_400)}
+    # CloudWatch aligns a wall-clock window of a 1-day period to midnight of its time zone (PutMetricAlarm's
+    # EvaluationWindow); without one the alarm would slide over the last 24 hours.
+    assert cost["EvaluationWindow"] == {"WallClockWindow": {"Timezone": "UTC"}}
+    assert next(m["Expression"] for m in cost["Metrics"] if "Expression" in m) == "FILL(cost0, 0)"
+
+
+def test_the_dashboard_graphs_latency_tool_calls_and_the_tool_success_rate(templates):
+    titles = widget_titles(templates["stateless"])
+    for title in (
+        "Agents: step and task latency p50 and p99 (ms)",
+        "Agents: tool calls by tool and outcome",
+        "Agents: tool success rate (%)",
+    ):
+        assert title in titles
+    [rate] = [
+        metric[0]["expression"]
+        for widget in dashboard_widgets(templates["stateless"])
+        if widget["properties"].get("title") == "Agents: tool success rate (%)"
+        for metric in widget["properties"]["metrics"]
+    ]
+    assert rate.startswith("100 * SUM(SEARCH(") and 'outcome="success"' in rate and 'NOT outcome="pending_approval"' in rate

@@ -17,6 +17,8 @@ SETTINGS = {
     "AGENT_TASK_WEBHOOK_SECRET": "agentrail/webhook",
     "AGENT_SESSION_TABLE": "agentrail-sessions",
 }
+#: Settings of one handler only (the approval table alone would make the workflow handler expect every approval setting).
+HANDLER_SETTINGS = {"approval_metrics": {"AGENT_APPROVAL_TABLE": "agentrail-approvals"}}
 WITHOUT_HTTP = [
     "task_worker",
     "task_workflow",
@@ -27,6 +29,7 @@ WITHOUT_HTTP = [
     "supervisor",
     "session_worker",
     "session_cleanup",
+    "approval_metrics",
 ]
 HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
 PROBE = """
@@ -38,7 +41,12 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("aws_lambd
 
 def modules_after_importing(module: str) -> list[str]:
     """The Powertools, runtime and handler modules loaded by importing ``module`` in a fresh interpreter, as a cold start does."""
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("AGENT_")} | SETTINGS
+    handler = module.split(".")[1]
+    environment = (
+        {name: value for name, value in os.environ.items() if not name.startswith("AGENT_")}
+        | SETTINGS
+        | HANDLER_SETTINGS.get(handler, {})
+    )
     run = subprocess.run(
         [sys.executable, "-c", PROBE, module], env=environment, capture_output=True, text=True, timeout=120, check=False
     )

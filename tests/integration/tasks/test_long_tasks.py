@@ -194,3 +194,33 @@ def test_a_workflow_step_carries_its_task_id_on_every_log_line_and_its_trace(
 
     # correlate() appended it for the rest of the invocation, and put the same key on the trace as an annotation.
     assert logger.get_current_keys()["task_id"] == task_id
+
+
+def test_a_long_task_emits_each_steps_latency_once_and_its_totals_and_wall_time_once_at_its_end(
+    aws, workflow, long_task, step_event, lambda_context, stdout_records
+):
+    task_id = long_task()
+    workflow.handler(step_event("start", task_id), lambda_context)
+    stdout_records()
+
+    while not workflow.handler(step_event("step", task_id), lambda_context)["done"]:
+        pass
+
+    emitted = [r for r in stdout_records() if "_aws" in r]
+    assert sum(len(r.get("StepLatency", [])) for r in emitted) == 3  # three slices of one model call each
+    [totals] = [r for r in emitted if "Steps" in r]
+    assert (totals["Steps"], totals["Tasks_completed"], len(totals["TaskLatency"])) == ([3.0], [1.0], 1)
+    assert sorted(r["tool"] for r in emitted if "ToolCalls" in r) == ["calculator", "convert_units"]
+
+
+def test_a_workflow_that_failed_counts_the_task_as_failed_once(
+    aws, workflow, long_task, step_event, lambda_context, stdout_records
+):
+    task_id = long_task()
+    workflow.handler(step_event("start", task_id), lambda_context)
+    stdout_records()
+
+    workflow.handler(step_event("fail", task_id), lambda_context)
+    workflow.handler(step_event("fail", task_id), lambda_context)  # a retried Catch step changes nothing
+
+    assert [r["Tasks_failed"] for r in stdout_records() if "Tasks_failed" in r] == [[1.0]]

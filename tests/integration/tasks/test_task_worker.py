@@ -142,6 +142,7 @@ def test_a_poison_message_fails_every_receive_then_lands_in_the_dlq_with_the_tas
     api,
     api_event,
     call,
+    stdout_records,
 ):
     model = counting_model(fail_on="poison", failure=RuntimeError("the order service is unreachable"))
     use_model(monkeypatch, worker, agents_with, model)
@@ -176,10 +177,15 @@ def test_a_poison_message_fails_every_receive_then_lands_in_the_dlq_with_the_tas
     assert aws.task_item(poison)["attempts"]["N"] == "5"
     events = sorted((e["detail"]["task_id"], e["detail"]["status"]) for e in aws.task_events())
     assert events == sorted([(good[0], "succeeded"), (good[1], "succeeded"), (poison, "failed")])
+    emitted = [r for r in stdout_records() if "_aws" in r]
+    # five failed attempts, one failed task: only the final delivery counts it, under the run's dimension sets
+    [failed_record] = [r for r in emitted if "Tasks_failed" in r]
+    assert failed_record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"], ["service", "agent", "model"]]
+    assert len([r for r in emitted if "Tasks_completed" in r]) == 2
 
 
 def test_before_the_final_attempt_a_failing_task_stays_retryable_and_remembers_the_last_error(
-    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, counting_model, stdout_records
 ):
     use_model(
         monkeypatch,
@@ -197,6 +203,7 @@ def test_before_the_final_attempt_a_failing_task_stays_retryable_and_remembers_t
     assert json.loads(item["last_error_json"]["S"]) == {"code": "RuntimeError", "message": "the order service is unreachable"}
     assert aws.idempotency_items() == []  # the failed attempt released its key
     assert aws.task_events() == []
+    assert [r for r in stdout_records() if "Tasks_failed" in r] == []  # not failed yet: it will be retried
 
 
 class ProcessDied(BaseException):

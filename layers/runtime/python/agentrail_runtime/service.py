@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -11,10 +12,17 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
 from agentrail_runtime.agent.tools import Tool
+from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
-from agentrail_runtime.metering.metrics import emit_task_metrics
+from agentrail_runtime.metering.metrics import (
+    APPROVAL_REJECTED,
+    TASK_FAILED,
+    emit_outcome,
+    emit_step_latencies,
+    emit_task_metrics,
+)
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
@@ -40,6 +48,12 @@ class AgentService:
         Model choice, limits and prices.
     providers:
         Creates model providers; injected in tests.
+
+    Attributes
+    ----------
+    version:
+        The agent version (:func:`~agentrail_runtime.agent.version.agent_version`), computed once per execution
+        environment: the ``agent_version`` property of its metrics and an annotation of its traces.
     """
 
     def __init__(
@@ -65,6 +79,7 @@ class AgentService:
             else None
         )
         self._clients: dict[str, Any] = {}
+        self.version = agent_version(definition, settings)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> AgentService:
@@ -106,6 +121,8 @@ class AgentService:
             max_output_tokens=s.max_output_tokens,
             max_tool_result_bytes=s.max_tool_result_bytes,
             prices=self.prices,
+            name=self.definition.name,
+            version=self.version,
         )
 
     def budget_guard(self, tenant: str | None) -> BudgetGuard | None:
@@ -135,18 +152,65 @@ class AgentService:
         context: ToolContext | None = None,
         tenant: str | None = None,
     ) -> AgentResult:
-        """Run one task for ``tenant`` under the daily budgets, and emit its token, cost and tool metrics.
+        """Run one task for ``tenant`` under the daily budgets, and emit its metrics: tokens, cost, steps and their
+        latency, the run's wall time, its outcome (``Tasks_failed`` when the run raises), and its tool calls.
 
         Raises
         ------
         BudgetExceeded
             A daily budget refused the run's first model call: nothing ran.
         """
-        result = self.agent(model).run(prompt, history=history, context=context, budget=self.budget_guard(tenant))
-        emit_task_metrics(metrics, result, agent_name=self.definition.name)
+        agent = self.agent(model)
+        result = self._metered(
+            agent, lambda: agent.run(prompt, history=history, context=context, budget=self.budget_guard(tenant))
+        )
         if result.budget is not None and result.budget.calls_before == 0:
             raise BudgetExceeded(result.budget)
         return result
+
+    def _metered(self, agent: Agent, run: Callable[[], AgentResult]) -> AgentResult:
+        """``run()``, with its metrics emitted: the result's, with the run's wall time; or ``Tasks_failed`` when it raises."""
+        started = time.perf_counter()
+        try:
+            result = run()
+        except Exception:
+            self.emit_failed(agent.model.name)
+            raise
+        self.emit_metrics(result, task_latency_ms=(time.perf_counter() - started) * 1000)
+        return result
+
+    def emit_metrics(self, result: AgentResult, *, agent_name: str | None = None, task_latency_ms: float | None = None) -> None:
+        """Emit a finished run's metrics, under this agent's name (or ``agent_name``) and version."""
+        emit_task_metrics(
+            metrics,
+            result,
+            agent_name=agent_name or self.definition.name,
+            agent_version=self.version,
+            task_latency_ms=task_latency_ms,
+        )
+
+    def emit_slice(self, result: AgentResult) -> None:
+        """Emit the step latencies of a slice of a run that continues in another invocation (its totals come at its end)."""
+        emit_step_latencies(metrics, result, agent_name=self.definition.name, agent_version=self.version)
+
+    def emit_failed(self, model: str | None = None) -> None:
+        """Count a run or task that failed (``Tasks_failed``), on ``model`` (default: the configured one)."""
+        emit_outcome(
+            metrics, TASK_FAILED, agent_name=self.definition.name, model=self._canonical(model), agent_version=self.version
+        )
+
+    def emit_rejected(self, model: str | None = None) -> None:
+        """Count an approval of this agent's task that was rejected (``Tasks_rejected``), by a person or a timeout."""
+        emit_outcome(
+            metrics, APPROVAL_REJECTED, agent_name=self.definition.name, model=self._canonical(model), agent_version=self.version
+        )
+
+    def _canonical(self, model: str | None) -> str:
+        """``model`` as the ``model`` dimension of a run on it reads (the provider's name; default: the configured one)."""
+        try:
+            return self.model(model).name
+        except (UnknownModelError, ModelConfigError):
+            return self._models[0]
 
     def advance(
         self,
@@ -159,17 +223,18 @@ class AgentService:
         tenant: str | None = None,
     ) -> AgentResult:
         """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) for ``tenant`` under the daily budgets, and
-        emit its metrics."""
+        emit its metrics, as :meth:`run` does."""
         agent = self.agent(model)
-        result = agent.advance(
-            checkpoint,
-            context=context,
-            on_checkpoint=on_checkpoint,
-            checkpoint_every_call=checkpoint_every_call,
-            budget=self.budget_guard(tenant),
+        return self._metered(
+            agent,
+            lambda: agent.advance(
+                checkpoint,
+                context=context,
+                on_checkpoint=on_checkpoint,
+                checkpoint_every_call=checkpoint_every_call,
+                budget=self.budget_guard(tenant),
+            ),
         )
-        emit_task_metrics(metrics, result, agent_name=self.definition.name)
-        return result
 
     def client(self, service: str) -> Any:
         client = self._clients.get(service)

@@ -113,6 +113,8 @@ class AgentResult(BaseModel):
     handoff: str | None = None
     #: The daily budget that stopped the run (status ``budget_exceeded``).
     budget: BudgetRefusal | None = None
+    #: Latency of each model call this invocation made (not carried by checkpoints), in milliseconds.
+    step_latencies_ms: list[float] = Field(default_factory=list)
 
 
 _RESUMABLE = frozenset({AgentStatus.IN_PROGRESS, AgentStatus.AWAITING_APPROVAL})
@@ -145,6 +147,8 @@ class Agent:
         Cap of one tool result (its JSON) as the model sees it; a longer one is cut, with a notice. Default: 16,384.
     prices:
         Price table for ``cost_usd``. Default: the built-in table.
+    name, version:
+        The agent's name and version, annotated on the traces of its model and tool calls. Default: none.
     """
 
     def __init__(
@@ -158,6 +162,8 @@ class Agent:
         max_output_tokens: int = 1024,
         prices: PriceTable | None = None,
         max_tool_result_bytes: int = MAX_TOOL_RESULT_BYTES,
+        name: str | None = None,
+        version: str | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -176,6 +182,8 @@ class Agent:
         self.max_output_tokens = max_output_tokens
         self.prices = prices or PriceTable()
         self.max_tool_result_bytes = max_tool_result_bytes
+        #: Trace annotations of every model and tool call (searchable in X-Ray): few keys, bounded values.
+        self.annotations = {k: v for k, v in (("agent", name), ("agent_version", version)) if v}
 
     # -- public API -----------------------------------------------------------------
 
@@ -311,6 +319,7 @@ class _Run:
         self.checkpoint_every_call = checkpoint_every_call
         #: Outcomes of the last assistant turn's tool calls while they run; ``None`` between turns.
         self.turn: TurnProgress | None = None
+        self.step_latencies: list[float] = []
 
     @property
     def new_messages(self) -> list[Message]:
@@ -357,6 +366,7 @@ class _Run:
             checkpoint=self.checkpoint(pending) if status in _RESUMABLE else None,
             handoff=handoff,
             budget=budget,
+            step_latencies_ms=self.step_latencies,
         )
 
     def loop(self) -> AgentResult:
@@ -389,13 +399,16 @@ class _Run:
             self.calls += 1
             started = time.perf_counter()
             with self._given_back_on_failure(reservation), tracer.provider.in_subsegment("## model") as subsegment:
-                subsegment.put_annotation("model", agent.model.name)
+                _annotate(subsegment, model=agent.model.name, **agent.annotations)
                 response = agent.model.converse(
                     system=agent.system_prompt,
                     messages=self.messages,
                     tools=agent._specs,
                     max_tokens=min(agent.max_output_tokens, remaining),
                 )
+                _annotate(subsegment, input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
+            latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            self.step_latencies.append(latency_ms)
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, response.usage)
             self.usage = self.usage + response.usage
@@ -408,7 +421,7 @@ class _Run:
                     "step": self.steps,
                     "tool": None,
                     "model": agent.model.name,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "latency_ms": latency_ms,
                     "input_tokens": response.usage.input_tokens,
                     "output_tokens": response.usage.output_tokens,
                     "outcome": "tool_use" if wants_tools else response.stop_reason,
@@ -542,7 +555,7 @@ class _Run:
         outcome: ToolOutcome = "success"
         self.context.tool_use_id = tool_use.id
         with tracer.provider.in_subsegment(f"## tool {tool.name}") as subsegment:
-            subsegment.put_annotation("tool", tool.name)
+            _annotate(subsegment, tool=tool.name, **self.agent.annotations)
             try:
                 content: Any = tool.invoke(arguments, self.context)
             except ToolError as error:
@@ -598,3 +611,8 @@ class _Run:
                 "outcome": outcome,
             },
         )
+
+
+def _annotate(subsegment: Any, **annotations: str | int) -> None:
+    for key, value in annotations.items():
+        subsegment.put_annotation(key, value)

@@ -46,6 +46,14 @@ class ApprovalSettings(BaseSettings):
         return self
 
 
+class PendingMetricsSettings(BaseSettings):
+    """Settings of the approval-metrics function: only the approvals table, which it reads (never writes)."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_APPROVAL_", extra="ignore", frozen=True)
+
+    table: str = Field(min_length=3)
+
+
 @lru_cache(maxsize=1)
 def load_approval_settings() -> ApprovalSettings:
     return ApprovalSettings()  # type: ignore[call-arg]

@@ -117,6 +117,20 @@ class ApprovalStore:
                         return found
         return found
 
+    def pending_summary(self) -> tuple[int, int | None]:
+        """How many approvals are pending, and when the oldest of them was requested (epoch seconds; ``None`` when
+        none is): a ``COUNT`` query of the ``by_status`` index (paged) and a one-item query of it, oldest first."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": {"S": ApprovalStatus.PENDING.value}},
+        }
+        count = sum(page.get("Count", 0) for page in self.client.get_paginator("query").paginate(Select="COUNT", **query))
+        oldest = self.client.query(ScanIndexForward=True, Limit=1, ProjectionExpression="requested_at", **query).get("Items", [])
+        return count, (int(oldest[0]["requested_at"]["N"]) if oldest else None)
+
     def decide(self, approval_id: str, *, status: ApprovalStatus, actor: str, comment: str | None) -> ApprovalRecord:
         """Single use: only a pending approval can be decided. Raises :class:`AlreadyDecided` or :class:`ApprovalNotFound`."""
         names = {"#status": "status"}

@@ -1,4 +1,17 @@
-"""CloudWatch metrics (EMF, through Powertools): one finished agent task, and user feedback."""
+"""CloudWatch metrics (EMF, through Powertools): agent runs, task outcomes, approvals waiting, and user feedback.
+
+Every record is written at once (one EMF line) with bounded dimension sets (:data:`DIMENSION_SETS`) and the agent
+version as a property (``agent_version``), never a dimension, so series don't grow with every release:
+
+- a run: ``InputTokens``, ``OutputTokens``, ``CostUSD``, ``Steps``, ``StepLatency`` (one value per model call),
+  ``TaskLatency`` and ``Tasks_<status>``, under ``[service]`` and ``[service, agent, model]``;
+- a task that failed or an approval rejected: ``Tasks_failed`` / ``Tasks_rejected``, under the same sets;
+- tool calls: ``ToolCalls`` under ``[service, agent, tool, outcome]``. A tool's success rate is
+  ``ToolCalls{outcome=success} / sum of ToolCalls{outcome in ENDED_TOOL_OUTCOMES}`` (``pending_approval`` is not an
+  end: the call is counted again once decided);
+- approvals waiting: ``ApprovalsPending`` and ``OldestPendingApprovalAgeSeconds`` under ``[service]``;
+- feedback: ``FeedbackScore`` or ``Feedback_up`` / ``Feedback_down`` under ``[service, agent]``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +21,25 @@ from enum import Enum
 from typing import Protocol
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.models.base import Usage
+
+#: The EMF property (metadata, not a dimension) that carries the agent version.
+AGENT_VERSION_PROPERTY = "agent_version"
+#: Outcomes a task or an approval reaches outside the agent loop's own statuses.
+TASK_FAILED = "failed"
+APPROVAL_REJECTED = "rejected"
+#: Tool-call outcomes that end a call; a tool's success rate is ``success`` over these.
+ENDED_TOOL_OUTCOMES = ("success", "error", "invalid_arguments", "unknown_tool", "rejected", "outcome_unknown")
+#: Every dimension set an agent metric is emitted under (a unit test keeps this the exact, bounded list).
+DIMENSION_SETS = (
+    ("service",),
+    ("service", "agent"),
+    ("service", "agent", "model"),
+    ("service", "agent", "tool", "outcome"),
+)
 
 
 class MeteredCall(Protocol):
@@ -28,6 +56,9 @@ class MeteredRun(Protocol):
     """What metering reads of a finished run (the agent loop's ``AgentResult`` is one)."""
 
     @property
+    def model(self) -> str: ...
+
+    @property
     def usage(self) -> Usage: ...
 
     @property
@@ -42,49 +73,115 @@ class MeteredRun(Protocol):
     @property
     def tool_calls(self) -> Sequence[MeteredCall]: ...
 
+    @property
+    def step_latencies_ms(self) -> Sequence[float]: ...
 
-def emit_task_metrics(metrics: Metrics, result: MeteredRun, *, agent_name: str | None = None) -> None:
-    """Add token, cost, step and tool-call metrics for ``result`` (an ``AgentResult``).
 
-    Task totals go into the function's ``metrics`` (flushed by ``log_metrics``).
-    Tool calls are emitted at once, one EMF line per tool and outcome, because
-    they carry their own dimensions.
+def _record(metrics: Metrics, agent_version: str | None, **dimensions: str | None) -> EphemeralMetrics:
+    """One EMF record in ``metrics``' namespace: ``[service]`` plus ``[service, *dimensions]`` when all are known."""
+    service = metrics.service or "agentrail"
+    record = EphemeralMetrics(namespace=metrics.namespace, service=service)
+    if dimensions and all(dimensions.values()):
+        record.add_dimensions(service=service, **{k: str(v) for k, v in dimensions.items()})
+    if agent_version:
+        record.add_metadata(key=AGENT_VERSION_PROPERTY, value=agent_version)
+    return record
+
+
+def emit_task_metrics(
+    metrics: Metrics,
+    result: MeteredRun,
+    *,
+    agent_name: str | None = None,
+    agent_version: str | None = None,
+    task_latency_ms: float | None = None,
+) -> None:
+    """Emit one finished run (an ``AgentResult``) at once: tokens, cost, steps, the latency of each model call, the
+    run's (or task's) wall time, its outcome, and one line per tool and outcome.
+
+    Parameters
+    ----------
+    metrics:
+        The function's metrics: their namespace and ``service`` are used.
+    agent_name, agent_version:
+        The ``agent`` dimension, and the ``agent_version`` property.
+    task_latency_ms:
+        Wall time of the run, or of the whole task for an asynchronous one. Default: not emitted.
     """
-    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
-    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
-    metrics.add_metric(name="Steps", unit=MetricUnit.Count, value=result.steps)
-    metrics.add_metric(name=f"Tasks_{result.status.value}", unit=MetricUnit.Count, value=1)
+    record = _record(metrics, agent_version, agent=agent_name, model=result.model)
+    record.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
+    record.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
+    record.add_metric(name="Steps", unit=MetricUnit.Count, value=result.steps)
+    record.add_metric(name=f"Tasks_{result.status.value}", unit=MetricUnit.Count, value=1)
     if result.cost_usd is not None:
-        metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=result.cost_usd)
+        record.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=result.cost_usd)
+    for latency in result.step_latencies_ms:
+        record.add_metric(name="StepLatency", unit=MetricUnit.Milliseconds, value=latency)
+    if task_latency_ms is not None:
+        record.add_metric(name="TaskLatency", unit=MetricUnit.Milliseconds, value=task_latency_ms)
+    record.flush_metrics()
     counts = Counter((call.tool, call.outcome) for call in result.tool_calls)
     for (tool_name, outcome), count in sorted(counts.items()):
-        with single_metric(
-            name="ToolCalls",
-            unit=MetricUnit.Count,
-            value=count,
-            namespace=metrics.namespace,
-            default_dimensions={**metrics.default_dimensions},
-        ) as metric:
-            metric.add_dimension(name="service", value=metrics.service or "agentrail")
-            if agent_name:
-                metric.add_dimension(name="agent", value=agent_name)
-            metric.add_dimension(name="tool", value=tool_name)
-            metric.add_dimension(name="outcome", value=outcome)
+        line = EphemeralMetrics(namespace=metrics.namespace)
+        line.add_dimension(name="service", value=metrics.service or "agentrail")
+        if agent_name:
+            line.add_dimension(name="agent", value=agent_name)
+        line.add_dimension(name="tool", value=tool_name)
+        line.add_dimension(name="outcome", value=outcome)
+        if agent_version:
+            line.add_metadata(key=AGENT_VERSION_PROPERTY, value=agent_version)
+        line.add_metric(name="ToolCalls", unit=MetricUnit.Count, value=count)
+        line.flush_metrics()
 
 
-def emit_feedback_metrics(metrics: Metrics, feedback: Feedback, *, agent_name: str | None = None) -> None:
+def emit_step_latencies(
+    metrics: Metrics, result: MeteredRun, *, agent_name: str | None = None, agent_version: str | None = None
+) -> None:
+    """Emit only ``StepLatency`` (one value per model call of this invocation) for a slice of a run that goes on in
+    another invocation (a long task's workflow step); its totals are emitted once, when it ends."""
+    if not result.step_latencies_ms:
+        return
+    record = _record(metrics, agent_version, agent=agent_name, model=result.model)
+    for latency in result.step_latencies_ms:
+        record.add_metric(name="StepLatency", unit=MetricUnit.Milliseconds, value=latency)
+    record.flush_metrics()
+
+
+def emit_outcome(
+    metrics: Metrics, outcome: str, *, agent_name: str | None, model: str | None, agent_version: str | None = None
+) -> None:
+    """Emit ``Tasks_<outcome>`` (``failed``: a task whose run raised until it was marked failed, or whose workflow
+    failed; ``rejected``: an approval rejected, by a person or by its timeout) under the run's dimension sets."""
+    record = _record(metrics, agent_version, agent=agent_name, model=model)
+    record.add_metric(name=f"Tasks_{outcome}", unit=MetricUnit.Count, value=1)
+    record.flush_metrics()
+
+
+def emit_pending_approvals(metrics: Metrics, *, count: int, oldest_age_seconds: float) -> None:
+    """Emit how many approvals wait (``ApprovalsPending``) and the age of the oldest (``OldestPendingApprovalAgeSeconds``,
+    0 when none waits), under ``[service]``: the periodic emitter's one record."""
+    record = _record(metrics, None)
+    record.add_metric(name="ApprovalsPending", unit=MetricUnit.Count, value=count)
+    record.add_metric(name="OldestPendingApprovalAgeSeconds", unit=MetricUnit.Seconds, value=oldest_age_seconds)
+    record.flush_metrics()
+
+
+def emit_feedback_metrics(
+    metrics: Metrics, feedback: Feedback, *, agent_name: str | None = None, agent_version: str | None = None
+) -> None:
     """Emit one feedback at once (one EMF line): ``FeedbackScore`` (the 1-5 score) or ``Feedback_up``/``Feedback_down``.
 
-    Dimensions are the ones every agent metric has (``service``, and ``agent`` when known), so the series stay bounded;
-    the comment is never emitted.
+    Dimensions are ``service``, and ``agent`` when known, so the series stay bounded; the comment is never emitted.
     """
     if feedback.score is not None:
         name, unit, value = "FeedbackScore", MetricUnit.NoUnit, float(feedback.score)
     else:
         name, unit, value = f"Feedback_{feedback.thumbs}", MetricUnit.Count, 1.0
-    with single_metric(
-        name=name, unit=unit, value=value, namespace=metrics.namespace, default_dimensions={**metrics.default_dimensions}
-    ) as metric:
-        metric.add_dimension(name="service", value=metrics.service or "agentrail")
-        if agent_name:
-            metric.add_dimension(name="agent", value=agent_name)
+    line = EphemeralMetrics(namespace=metrics.namespace)
+    line.add_dimension(name="service", value=metrics.service or "agentrail")
+    if agent_name:
+        line.add_dimension(name="agent", value=agent_name)
+    if agent_version:
+        line.add_metadata(key=AGENT_VERSION_PROPERTY, value=agent_version)
+    line.add_metric(name=name, unit=unit, value=value)
+    line.flush_metrics()

@@ -144,7 +144,7 @@ class SupervisorSteps:
         # A retried step (Lambda error, same input) continues ``run`` from its checkpoint: side effects run once.
         agent = agents.agent(token_budget=remaining)
         result = self.tasks.run_agent(agent, task_id, run, prompt, state=state)
-        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining)
+        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining, agents=agents)
         return result
 
     # -- steps -------------------------------------------------------------------------------

@@ -23,9 +23,8 @@ from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import ModelError, ModelRequestError
-from agentrail_runtime.observability import correlate, logger, metrics, sqs_trace_attributes, step_functions_trace_fields
+from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -244,7 +243,7 @@ class TaskService:
                 # A redelivery continues from the checkpoint an earlier attempt left: recorded tool calls never rerun.
                 resumed = AgentCheckpoint.model_validate_json(checkpoint) if checkpoint else None
                 result = self.advance(record, resumed)
-                emit_task_metrics(metrics, result, agent_name=self.agents.definition.name)
+                self.agents.emit_metrics(result, task_latency_ms=self.latency_ms(record))
         except ModelRequestError as error:
             # The model will refuse this request again: retrying only costs money.
             return self.fail(task_id, TaskError(code=error.error_code, message=str(error)))
@@ -323,9 +322,12 @@ class TaskService:
         limit_reached = bound_by_task and result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED
         self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps, limit_reached=limit_reached)
 
-    def record_agent_run(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
-        """One agent's run within a multi-agent task: its spend on the task, and its token, cost and tool metrics."""
-        emit_task_metrics(metrics, result, agent_name=agent)
+    def record_agent_run(
+        self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False, agents: AgentService | None = None
+    ) -> None:
+        """One agent's run within a multi-agent task: its spend on the task, and its metrics (under ``agent``, with
+        the version of ``agents``, the service that ran it; default: this task service's)."""
+        (agents or self.agents).emit_metrics(result, agent_name=agent)
         self.record_spend(task_id, agent, result, bound_by_task=bound_by_task)
 
     @contextmanager
@@ -380,9 +382,17 @@ class TaskService:
         return self.finish(task_id, status, result=task_result(result), error=error)
 
     def fail(self, task_id: str, error: TaskError) -> TaskRecord | None:
-        return self.finish(
+        """Mark the task failed once, announce it, and count it (``Tasks_failed``); ``None`` when it had finished."""
+        failed = self.finish(
             task_id, TaskStatus.FAILED, error=error, expected=(TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL)
         )
+        if failed is not None:
+            self.agents.emit_failed(failed.model)
+        return failed
+
+    def latency_ms(self, record: TaskRecord) -> float:
+        """The task's wall time so far: from its submission to now, in milliseconds."""
+        return max(0.0, (self._clock() - record.created_at) * 1000)
 
     @classmethod
     def from_settings(cls, settings: Any, runtime_settings: Any, *, agents: AgentService | None = None) -> TaskService:

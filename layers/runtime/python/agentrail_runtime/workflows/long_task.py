@@ -115,6 +115,9 @@ class LongTaskSteps:
             return self._outcome(task_id, self.tasks.advance(record, stored, max_steps=self.slice_steps))
         checkpoint, approved, reason = self.approvals.approvals.verified_decision(task_id, decision, raw)
         self.tasks.store.set_status(task_id, TaskStatus.RUNNING, expected=(TaskStatus.WAITING_APPROVAL, TaskStatus.RUNNING))
+        if not approved:
+            # A person's rejection and a timeout alike; a retried step finds the decision applied and never counts again.
+            self.tasks.agents.emit_rejected(record.model)
         result = self.tasks.advance(
             record, checkpoint, max_steps=self.slice_steps, decision=ApprovalDecision(approved=approved, reason=reason)
         )
@@ -136,9 +139,13 @@ class LongTaskSteps:
                 "long task checkpoint",
                 extra={"event": "task_checkpoint", "task_id": task_id, "steps": result.steps, "awaiting_approval": waiting},
             )
+            self.tasks.agents.emit_slice(result)
             status = TaskStatus.WAITING_APPROVAL if waiting else TaskStatus.RUNNING
             return progress(task_id, status.value, done=False, awaiting_approval=waiting, steps=result.steps)
         finished = self.tasks.complete(task_id, result)
+        if finished is not None:
+            # Once per task, at its end: its totals (every slice's) and its wall time since submission.
+            self.tasks.agents.emit_metrics(result, task_latency_ms=self.tasks.latency_ms(finished))
         final_status = finished.status.value if finished else "cancelled"
         return progress(task_id, final_status, done=True, steps=result.steps)
 

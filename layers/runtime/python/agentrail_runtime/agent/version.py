@@ -1,0 +1,101 @@
+"""The agent version: a short, stable hash of everything that changes how an agent behaves.
+
+It is written once, here. Metrics carry it as a property (never a dimension) and traces as an annotation; the
+delivery issue (14) stamps the same value at synth into ``AGENT_VERSION`` and reuses :func:`agent_version`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from agentrail_runtime.agent.definition import AgentDefinition
+
+#: Environment variable that, when set, is the version (stamped at synth) instead of the computed hash.
+AGENT_VERSION_ENV = "AGENT_VERSION"
+#: Hex characters of the SHA-256 kept: 48 bits, enough to tell the releases of one agent apart.
+VERSION_CHARS = 12
+
+
+class VersionedSettings(Protocol):
+    """The settings that change behaviour (the runtime's ``RuntimeSettings`` is one)."""
+
+    @property
+    def system_prompt(self) -> str | None: ...
+
+    @property
+    def models(self) -> Sequence[str]: ...
+
+    @property
+    def max_steps(self) -> int: ...
+
+    @property
+    def token_budget(self) -> int: ...
+
+    @property
+    def max_output_tokens(self) -> int: ...
+
+    @property
+    def max_tool_result_bytes(self) -> int: ...
+
+
+def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> dict[str, Any]:
+    """What the version hashes, as plain JSON: the system prompt in use (the setting's override, else the
+    definition's), each tool's name, description, input schema and its ``side_effects``, ``terminal`` and
+    approval flags, the models (in order: the first is the default) and the limits.
+
+    Tools are sorted by name: their order changes nothing the agent may do, so reordering them keeps the version.
+    An approval rule (a function) counts as ``"rule"``: its code cannot be hashed stably.
+    """
+    tools = sorted(definition.tools, key=lambda t: t.name)
+    return {
+        "system_prompt": settings.system_prompt or definition.system_prompt,
+        "tools": [
+            {
+                "name": t.name,
+                "description": t.description,
+                "input_schema": t.spec.input_schema,
+                "side_effects": t.side_effects,
+                "terminal": t.terminal,
+                "requires_approval": "rule" if callable(t.requires_approval) else bool(t.requires_approval),
+            }
+            for t in tools
+        ],
+        "models": list(settings.models),
+        "max_steps": settings.max_steps,
+        "token_budget": settings.token_budget,
+        "max_output_tokens": settings.max_output_tokens,
+        "max_tool_result_bytes": settings.max_tool_result_bytes,
+    }
+
+
+def agent_version(definition: AgentDefinition, settings: VersionedSettings) -> str:
+    """The agent's version: ``AGENT_VERSION`` when set, else the first 12 hex characters of the SHA-256 of
+    :func:`version_inputs` as canonical JSON (sorted keys, no spaces).
+
+    Compute it once per execution environment (``AgentService`` does). The same inputs give the same version on
+    every machine and run; changing any one of them changes it.
+
+    Parameters
+    ----------
+    definition:
+        The agent's prompt and tools.
+    settings:
+        The model choice and limits (``RuntimeSettings``).
+
+    Returns
+    -------
+    str
+        The version, e.g. ``"3f9a0c1b2d4e"``.
+    """
+    stamped = os.getenv(AGENT_VERSION_ENV, "").strip()
+    if stamped:
+        return stamped
+    canonical = json.dumps(version_inputs(definition, settings), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_CHARS]
+
+
+__all__ = ["AGENT_VERSION_ENV", "VERSION_CHARS", "VersionedSettings", "agent_version", "version_inputs"]

@@ -1,0 +1,96 @@
+"""The agent version: one stable hash of what changes behaviour, or AGENT_VERSION when the build stamped one."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.agent.version import agent_version
+from agentrail_runtime.config import RuntimeSettings
+
+
+@tool
+def lookup_order(order_id: str) -> dict:
+    """Find an order."""
+    return {"order_id": order_id}
+
+
+@tool(side_effects=True)
+def refund(order_id: str, amount: float) -> dict:
+    """Refund an order."""
+    return {"refunded": amount}
+
+
+@tool(side_effects=True)
+def refund_cents(order_id: str, amount: int) -> dict:
+    """Refund an order."""
+    return {"refunded": amount}
+
+
+@pytest.fixture(autouse=True)
+def no_stamped_version(monkeypatch):
+    monkeypatch.delenv("AGENT_VERSION", raising=False)
+
+
+DEFINITION = AgentDefinition(name="support", system_prompt="Be brief.", tools=(lookup_order, refund))
+SETTINGS = RuntimeSettings(model="local", max_steps=8, token_budget=20_000, max_output_tokens=1024, max_tool_result_bytes=16_384)
+
+
+def test_the_same_definition_and_settings_give_the_same_short_hex_version():
+    first = agent_version(DEFINITION, SETTINGS)
+
+    again = agent_version(AgentDefinition(name="support", system_prompt="Be brief.", tools=(lookup_order, refund)), SETTINGS)
+
+    assert first == again
+    assert re.fullmatch(r"[0-9a-f]{12}", first)
+
+
+@pytest.mark.parametrize(
+    ("definition", "settings"),
+    [
+        (dataclasses.replace(DEFINITION, system_prompt="Be thorough."), SETTINGS),
+        (DEFINITION, SETTINGS.model_copy(update={"system_prompt": "Overridden by a setting."})),
+        (dataclasses.replace(DEFINITION, tools=(lookup_order,)), SETTINGS),
+        (dataclasses.replace(DEFINITION, tools=(lookup_order, refund_cents)), SETTINGS),
+        (dataclasses.replace(DEFINITION, tools=(lookup_order, dataclasses.replace(refund, side_effects=False))), SETTINGS),
+        (dataclasses.replace(DEFINITION, tools=(lookup_order, dataclasses.replace(refund, requires_approval=True))), SETTINGS),
+        (dataclasses.replace(DEFINITION, tools=(lookup_order, dataclasses.replace(refund, description="Pay back."))), SETTINGS),
+        (DEFINITION, RuntimeSettings(model="local", allowed_models=("bedrock:amazon.nova-lite-v1:0",))),
+        (DEFINITION, SETTINGS.model_copy(update={"max_steps": 9})),
+        (DEFINITION, SETTINGS.model_copy(update={"token_budget": 20_001})),
+        (DEFINITION, SETTINGS.model_copy(update={"max_output_tokens": 1025})),
+        (DEFINITION, SETTINGS.model_copy(update={"max_tool_result_bytes": 16_385})),
+    ],
+    ids=[
+        "system-prompt",
+        "system-prompt-setting",
+        "a-tool-removed",
+        "a-tool-input-schema",
+        "side-effects-flag",
+        "approval-flag",
+        "tool-description",
+        "models",
+        "max-steps",
+        "token-budget",
+        "max-output-tokens",
+        "max-tool-result-bytes",
+    ],
+)
+def test_changing_any_one_behaviour_input_changes_the_version(definition, settings):
+    assert agent_version(definition, settings) != agent_version(DEFINITION, SETTINGS)
+
+
+def test_the_order_of_tools_and_the_agent_name_do_not_change_the_version():
+    reordered = dataclasses.replace(DEFINITION, tools=(refund, lookup_order), name="renamed")
+
+    assert agent_version(reordered, SETTINGS) == agent_version(DEFINITION, SETTINGS)
+
+
+def test_a_stamped_agent_version_wins_over_the_hash(monkeypatch):
+    monkeypatch.setenv("AGENT_VERSION", "release-2026-12-06")
+
+    assert agent_version(DEFINITION, SETTINGS) == "release-2026-12-06"
