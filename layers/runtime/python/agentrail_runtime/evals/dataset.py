@@ -170,6 +170,8 @@ class LoadedCase:
     dataset: str
     line: int
     case: EvalCase
+    #: The dataset file, as it was given.
+    path: str = ""
 
     @property
     def id(self) -> str:
@@ -268,7 +270,7 @@ def load_datasets(paths: Iterable[Path], *, thresholds: Mapping[str, float] | No
             except ValidationError as error:
                 problems.extend(f"{where}: {message}" for message in _messages(error))
                 continue
-            loaded = LoadedCase(agent=agent, dataset=path.stem, line=number, case=case)
+            loaded = LoadedCase(agent=agent, dataset=path.stem, line=number, case=case, path=str(path))
             if loaded.id in seen:
                 problems.append(f"{where}: id {loaded.id!r} is already used on line {seen[loaded.id]}")
                 continue

@@ -24,6 +24,7 @@ class CaseResult(BaseModel):
     dataset: str
     id: str
     line: int
+    file: str = ""
     input: str
     passed: bool
     score: float | None
@@ -184,7 +185,7 @@ class EvalReport(BaseModel):
                     classname=name.replace("/", "."),
                     name=case.id,
                     time=f"{case.latency_ms / 1000:.3f}",
-                    file=f"evals/{name}.jsonl",
+                    file=case.file or f"evals/{name}.jsonl",
                     line=str(case.line),
                 )
                 if case.error is not None:

@@ -70,6 +70,7 @@ def run_case(case: LoadedCase, target: Target, *, judge: Judge, thresholds: Mapp
         "dataset": case.dataset,
         "id": case.id,
         "line": case.line,
+        "file": case.path,
         "input": case.case.input,
     }
     limits = {**thresholds, **case.case.thresholds}
