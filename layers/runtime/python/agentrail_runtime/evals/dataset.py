@@ -91,20 +91,27 @@ class Expectations(_Strict):
     """What a case's answer and run must satisfy: one scorer per key (see the README's scorers table)."""
 
     exact: str | None = None
-    contains: str | list[str] | None = None
+    #: One string or several; each must appear in the answer (case aside).
+    contains: list[Annotated[str, Field(min_length=1)]] | None = None
     regex: str | None = None
     json_schema: dict[str, Any] | None = None
-    tool_called: ToolCallExpectation | list[ToolCallExpectation] | None = None
+    #: One expected call or several.
+    tool_called: list[ToolCallExpectation] | None = None
     status: RunStatus | None = None
     max_steps: Annotated[int, Field(ge=0)] | None = None
     max_cost_usd: Annotated[float, Field(ge=0)] | None = None
     judge: JudgeCriteria | None = None
 
-    @field_validator("contains")
+    @field_validator("contains", "tool_called", mode="before")
     @classmethod
-    def _some_text(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if value is not None and (value == [] or any(not text for text in ([value] if isinstance(value, str) else value))):
-            raise ValueError("contains takes a non-empty string or a non-empty list of non-empty strings")
+    def _one_or_several(cls, value: object) -> object:
+        return [value] if isinstance(value, str | dict) else value
+
+    @field_validator("contains", "tool_called")
+    @classmethod
+    def _not_empty(cls, value: list[Any] | None) -> list[Any] | None:
+        if value == []:
+            raise ValueError("give one item or a non-empty list")
         return value
 
     @field_validator("regex")

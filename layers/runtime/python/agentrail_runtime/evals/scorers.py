@@ -39,8 +39,7 @@ def _exact(expected: str, observation: Observation, _: str) -> _Verdict:
     return (1.0, "") if answer == expected.strip() else (0.0, f"expected exactly {expected!r}, got {answer[:200]!r}")
 
 
-def _contains(expected: str | list[str], observation: Observation, _: str) -> _Verdict:
-    wanted = [expected] if isinstance(expected, str) else expected
+def _contains(wanted: list[str], observation: Observation, _: str) -> _Verdict:
     answer = (observation.answer or "").casefold()
     missing = [text for text in wanted if text.casefold() not in answer]
     score = (len(wanted) - len(missing)) / len(wanted)
@@ -64,8 +63,7 @@ def _json_schema(schema: dict[str, Any], observation: Observation, _: str) -> _V
     return (0.0, "; ".join(errors[:3])) if errors else (1.0, "")
 
 
-def _tool_called(expected: ToolCallExpectation | list[ToolCallExpectation], observation: Observation, _: str) -> _Verdict:
-    wanted = [expected] if isinstance(expected, ToolCallExpectation) else expected
+def _tool_called(wanted: list[ToolCallExpectation], observation: Observation, _: str) -> _Verdict:
     met, problems, unverifiable = 0, [], False
     for item in wanted:
         calls = [c for c in observation.tool_calls if c.name == item.name]
@@ -103,7 +101,7 @@ def matches(expected: Any, actual: Any) -> bool:
             and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
         )
     if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected == actual
+        return isinstance(expected, bool) and isinstance(actual, bool) and expected is actual
     if isinstance(expected, int | float) or isinstance(actual, int | float):
         try:
             return float(expected) == float(actual)
