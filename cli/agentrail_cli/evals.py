@@ -261,7 +261,10 @@ def _in_process(plan: _Plan, definitions: Sequence[AgentDefinition], args: argpa
                 "a dataset in evals/<name>/ runs on the agent of that name"
             )
         chosen[dataset.agent] = definition
-    targets = {agent: InProcessTarget(definition, model) for agent, definition in chosen.items()}
+    try:
+        targets = {agent: InProcessTarget(definition, model) for agent, definition in chosen.items()}
+    except ValueError as error:  # the AGENT_* settings the agent runs with (pydantic names the variable)
+        raise UsageError(f"the agent's settings (AGENT_* variables): {error}") from None
     plan.agent_versions = {agent: target.version for agent, target in targets.items()}
     if not args.verbose:
         previous = logger.log_level

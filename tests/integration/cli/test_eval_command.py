@@ -218,3 +218,12 @@ def test_the_progress_bar_goes_to_stderr_and_counts_every_case_and_failure(proje
 
     assert code == 1 and "\r" not in printed
     assert errors.startswith("\reval [") and errors.endswith("] 3/3, 2 failed\n")
+
+
+def test_an_invalid_agent_setting_in_the_environment_exits_2_naming_it(project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AGENT_MAX_STEPS", "0")
+
+    code, printed, errors = run("eval", "--agent", "released_shop:definition")
+
+    assert code == 2 and printed == ""
+    assert "AGENT_* variables" in errors and "max_steps" in errors
