@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 DEFAULT_AGENT = "agentrail_runtime.demo:definition"
 DEFAULT_WORKERS = 4
 DEFAULT_MAX_REGRESSION = 0.05
+#: The patterns whose API takes tasks (POST /tasks, then GET /tasks/{id} until it finishes) instead of POST /invoke.
+TASK_PATTERNS = frozenset({"async", "multiagent", "hierarchical"})
+#: A task stops being polled in one of these states.
+SETTLED_TASK_STATES = frozenset({"succeeded", "failed", "cancelled", "budget_exceeded", "waiting_approval"})
 
 
 def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +64,16 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     where.add_argument("--api-key", help="--url: send x-api-key instead of signing")
     where.add_argument("--token", help="--url: send a Cognito token in Authorization instead of signing")
     where.add_argument("--region", help="--url: signing Region (default: from the URL)")
+    where.add_argument(
+        "--api",
+        choices=["invoke", "tasks"],
+        help="--local, --url: POST /invoke, or POST /tasks and poll the task (default: tasks for the async, multiagent "
+        "and hierarchical patterns, else invoke)",
+    )
+    where.add_argument("--task-type", help="--api tasks: the task_type of each task (e.g. research, long, reviewed)")
+    where.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds a case may take over HTTP, polling included (default: %(default)s)"
+    )
     gates = run.add_argument_group("scoring and gates")
     gates.add_argument(
         "--judge-model",
@@ -164,6 +178,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
         raise UsageError("name the datasets to run against the API, e.g. `agentrail eval evals/demo --local`")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
     if not 0.0 <= args.max_regression <= 1.0:
         raise UsageError("--max-regression is a fraction of the score, in [0, 1]")
     plan.thresholds = _thresholds(args.threshold)
@@ -177,7 +193,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
         except ValueError as error:
             raise UsageError(str(error)) from None
     if args.url:
-        plan.target, plan.target_name = _api_target(plan, _url_auth(args), args.url), args.url
+        plan.target, plan.target_name = _api_target(plan, _url_auth(args), args.url, args), args.url
     elif args.local:
         plan.target, plan.target_name = _local_target(plan, args)
     else:
@@ -311,22 +327,44 @@ def _local_target(plan: _Plan, args: argparse.Namespace) -> tuple[Target, str]:
         auth = document.auth(apis[0], args.principal)
     except LookupError as error:
         raise TargetError(str(error)) from None
-    return _api_target(plan, auth, apis[0]["url"]), f"local {args.pattern} at {apis[0]['url']}"
+    return _api_target(plan, auth, apis[0]["url"], args), f"local {args.pattern} at {apis[0]['url']}"
 
 
-def _api_target(plan: _Plan, auth: Any, url: str) -> Target:
-    from agentrail_cli.client import AgentApiClient
+def _api_target(plan: _Plan, auth: Any, url: str, args: argparse.Namespace) -> Target:
+    from agentrail_cli.client import AgentApiClient, ApiCallError, json_or_text
     from agentrail_runtime.evals import Observation
 
-    client = AgentApiClient(url, auth=auth)
+    client = AgentApiClient(url, auth=auth, timeout=args.timeout)
     plan.closers.append(client.close)
+    tasks = args.api == "tasks" or (args.api is None and args.local and args.pattern in TASK_PATTERNS)
 
-    def run(case: LoadedCase) -> Observation:
+    def invoke(case: LoadedCase) -> Observation:
         started = time.perf_counter()
         body = client.invoke(case.case.input)
         return Observation.of_api(body, latency_ms=(time.perf_counter() - started) * 1000)
 
-    return run
+    def task(case: LoadedCase) -> Observation:
+        started = time.perf_counter()
+        request: dict[str, Any] = {"message": case.case.input}
+        if args.task_type:
+            request["task_type"] = args.task_type
+        response = client.request("POST", "/tasks", json=request)
+        if response.status_code != 202:
+            raise ApiCallError(response.status_code, json_or_text(response))
+        task_id = response.json()["task_id"]
+        while True:
+            reply = client.request("GET", f"/tasks/{task_id}")
+            if reply.status_code != 200:
+                raise ApiCallError(reply.status_code, json_or_text(reply))
+            body = reply.json()
+            elapsed = time.perf_counter() - started
+            if body.get("status") in SETTLED_TASK_STATES:
+                return Observation.of_task(body, latency_ms=elapsed * 1000)
+            if elapsed > args.timeout:
+                raise TimeoutError(f"task {task_id} is still {body.get('status')} after {args.timeout:g} s")
+            time.sleep(0.2)
+
+    return task if tasks else invoke
 
 
 class _Progress:

@@ -37,3 +37,33 @@ def test_the_demo_dataset_passes_against_local_mode_as_in_process_and_tool_argum
     skipped = {(c["id"], s["scorer"]) for c in report["cases"] for s in c["scores"] if s["skipped"]}
     with_arguments = {"arithmetic", "units", "clock", "order-status", "refund-waits-for-approval", "refund-over-total-refused"}
     assert skipped == {(case, "tool_called") for case in with_arguments}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "pattern", "extra"),
+    [("evals/router", "multiagent", ()), ("evals/supervisor", "hierarchical", ("--task-type", "research"))],
+)
+def test_the_team_datasets_pass_against_their_patterns_in_local_mode_through_the_tasks_api(
+    local: Any,
+    agentrail: Callable[..., list[str]],
+    repo_root: Path,
+    tmp_path: Path,
+    dataset: str,
+    pattern: str,
+    extra: tuple[str, ...],
+):
+    report_file = tmp_path / "report.json"
+
+    run = subprocess.run(
+        agentrail(
+            "eval", dataset, "--local", "--pattern", pattern, *extra, "--ready-file", str(local.ready_file),
+            "--no-progress", "--json", str(report_file),
+        ),
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(report_file.read_text())
+    assert report["target"].startswith(f"local {pattern} at ") and report["score"] == 1.0

@@ -137,29 +137,52 @@ def test_bad_arguments_exit_2_with_one_message_before_anything_runs(project: Pat
 # -- against an HTTP API ---------------------------------------------------------------------------------------
 
 
+def run_of(message: str) -> dict[str, Any]:
+    """How the released shop agent's ``POST /invoke`` answers ``message``."""
+    order = "A-1001" if "A-1001" in message else "A-1002"
+    return {
+        "status": "completed",
+        "answer": f"lookup_order returned {json.dumps({'order_id': order, **RELEASED[order]})}.",
+        "model": "local",
+        "steps": 2,
+        "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+        "cost_usd": 0.0,
+        "tool_calls": [{"step": 1, "tool": "lookup_order", "outcome": "success", "latency_ms": 0.1}],
+    }
+
+
 @pytest.fixture
 def api() -> Iterator[dict[str, Any]]:
-    """An agent API on 127.0.0.1 whose ``POST /invoke`` answers like the stateless pattern; it keeps what it got."""
+    """An agent API on 127.0.0.1: ``POST /invoke`` answers like the stateless pattern, ``POST /tasks`` and
+    ``GET /tasks/{id}`` like a multi-agent one; it keeps what it got."""
     state: dict[str, Any] = {"received": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state["received"].append((self.path, dict(self.headers), body))
-            message = json.loads(body)["message"]
-            order = "A-1001" if "A-1001" in message else "A-1002"
-            answer = f"lookup_order returned {json.dumps({'order_id': order, **RELEASED[order]})}."
-            document = {
-                "status": "completed",
-                "answer": answer,
-                "model": "local",
-                "steps": 2,
-                "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
-                "cost_usd": 0.0,
-                "tool_calls": [{"step": 1, "tool": "lookup_order", "outcome": "success", "latency_ms": 0.1}],
-            }
+            request = json.loads(body)
+            if self.path == "/v1/tasks":  # a task that reads as running once, then as finished
+                task_id = f"t{len(state['received'])}"
+                state[task_id] = {"request": request, "reads": 0}
+                self._send(202, {"task_id": task_id, "status": "queued", "status_url": f"/tasks/{task_id}"})
+                return
+            self._send(200, run_of(request["message"]))
+
+        def do_GET(self) -> None:
+            state["received"].append((self.path, dict(self.headers), b""))
+            task = state[self.path.rsplit("/", 1)[1]]
+            task["reads"] += 1
+            if task["reads"] == 1:
+                self._send(200, {"status": "running", "steps": 0, "cost_usd": None, "result": None})
+                return
+            run = run_of(task["request"]["message"])
+            result = {"answer": run["answer"], "agent_status": "answer", "model": "multiple", "data": {}}
+            self._send(200, {"status": "succeeded", "steps": run["steps"], "cost_usd": 0.0, "result": result})
+
+        def _send(self, status: int, document: dict[str, Any]) -> None:
             payload = json.dumps(document).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -227,3 +250,16 @@ def test_an_invalid_agent_setting_in_the_environment_exits_2_naming_it(project: 
 
     assert code == 2 and printed == ""
     assert "AGENT_* variables" in errors and "max_steps" in errors
+
+
+def test_with_the_tasks_api_each_case_is_a_task_polled_until_it_finishes_with_its_task_type(project: Path, api: dict[str, Any]):
+    code, printed, _ = run(
+        "eval", "evals/shop", "--url", api["url"], "--api-key", "k", "--api", "tasks", "--task-type", "research"
+    )
+
+    assert code == 0, printed
+    submitted = [json.loads(body) for path, _, body in api["received"] if path == "/v1/tasks"]
+    assert sorted(s["message"] for s in submitted) == sorted(c["input"] for c in CASES)
+    assert {s["task_type"] for s in submitted} == {"research"}
+    assert sum(path.startswith("/v1/tasks/") for path, _, _ in api["received"]) == 2 * len(CASES)
+    assert "skipped: tool_called" in printed

@@ -136,7 +136,7 @@ def test_a_valid_dataset_runs_each_case_once_named_by_agent_folder_file_and_id(t
     assert report.passed and model.calls == 4  # two model calls a case: the tool call, then the answer
 
 
-@pytest.mark.parametrize("agent", ["demo", "billing", "technical", "account", "worker"])
+@pytest.mark.parametrize("agent", ["demo", "billing", "technical", "account", "worker", "router", "supervisor"])
 def test_every_shipped_dataset_of_the_demo_agents_is_valid(repo_root: Path, agent: str):
     datasets = load_datasets([repo_root / "evals" / agent])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentrail_runtime.agent.loop import AgentResult
+from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 
 
 class ObservedToolCall(BaseModel):
@@ -25,7 +25,8 @@ class Observation(BaseModel):
     status: str
     steps: int
     cost_usd: float | None = None
-    tool_calls: list[ObservedToolCall] = Field(default_factory=list)
+    #: ``None`` when the target does not report tool calls at all (a multi-agent task's result).
+    tool_calls: list[ObservedToolCall] | None = Field(default_factory=list)
     model: str | None = None
     latency_ms: float = 0.0
 
@@ -61,5 +62,32 @@ class Observation(BaseModel):
             latency_ms=latency_ms,
         )
 
+    @classmethod
+    def of_task(cls, body: Mapping[str, Any], *, latency_ms: float = 0.0) -> Observation:
+        """From a task the tasks API reports (``GET /tasks/{id}``): its result's answer, agent status and tool names.
+
+        A task without an agent's run status in its result reads ``awaiting_approval`` while it waits for approval,
+        ``completed`` when it succeeded, and its task status otherwise (``failed``, ``cancelled``, ``budget_exceeded``).
+        """
+        result = body.get("result") or {}
+        task_status = str(body.get("status", ""))
+        status = result.get("agent_status")
+        if status not in RUN_STATUSES:  # a routed task's outcome ("answer") is not a run status: read the task's
+            status = _TASK_STATUSES.get(task_status, task_status)
+        calls = result.get("tool_calls")
+        return cls(
+            answer=result.get("answer"),
+            status=status,
+            steps=int(body.get("steps", 0)),
+            cost_usd=body.get("cost_usd"),
+            tool_calls=None if calls is None else [ObservedToolCall(name=c["tool"], outcome=c.get("outcome")) for c in calls],
+            model=result.get("model"),
+            latency_ms=latency_ms,
+        )
+
+
+RUN_STATUSES = frozenset(status.value for status in AgentStatus)
+#: A task's status as the run status the ``status`` scorer compares with, when the task's result names none.
+_TASK_STATUSES = {"waiting_approval": "awaiting_approval", "succeeded": "completed"}
 
 __all__ = ["Observation", "ObservedToolCall"]

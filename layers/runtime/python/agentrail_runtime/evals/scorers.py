@@ -64,6 +64,8 @@ def _json_schema(schema: dict[str, Any], observation: Observation, _: str) -> _V
 
 
 def _tool_called(wanted: list[ToolCallExpectation], observation: Observation, _: str) -> _Verdict:
+    if observation.tool_calls is None:
+        return None, "the target does not report tool calls"
     met, problems, unverifiable = 0, [], False
     for item in wanted:
         calls = [c for c in observation.tool_calls if c.name == item.name]
