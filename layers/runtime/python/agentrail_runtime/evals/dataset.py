@@ -30,7 +30,7 @@ SCORERS: tuple[str, ...] = (
 )
 #: The threshold a scorer's score must reach unless a case or the command line says otherwise.
 DEFAULT_THRESHOLDS: Mapping[str, float] = {**dict.fromkeys(SCORERS, 1.0), "judge": 0.7}
-#: The agent's run statuses a case may expect (``AgentStatus`` values).
+#: The run statuses a case may expect: ``AgentStatus`` values, and a task's end over a tasks API.
 RunStatus = Literal[
     "completed",
     "max_steps_exceeded",
@@ -38,6 +38,9 @@ RunStatus = Literal[
     "awaiting_approval",
     "handed_off",
     "budget_exceeded",
+    # A task's, over a tasks API.
+    "failed",
+    "cancelled",
 ]
 
 
