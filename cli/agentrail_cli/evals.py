@@ -87,6 +87,9 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="SCORER=VALUE",
         help="the score in [0, 1] a scorer must reach (defaults: 1 for each deterministic scorer, 0.7 for judge); repeatable",
     )
+    gates.add_argument(
+        "--tag", action="append", default=[], help="run only the cases with this tag (e.g. smoke); repeatable: any of them"
+    )
     gates.add_argument("--baseline", type=Path, help="a saved --json report to compare with")
     gates.add_argument(
         "--max-regression",
@@ -185,7 +188,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     plan.thresholds = _thresholds(args.threshold)
     definitions = [] if remote else _definitions(args.agent or [os.environ.get("AGENT_DEFINITION") or DEFAULT_AGENT])
     paths = args.paths or _default_paths(definitions)
-    plan.datasets = load_datasets(paths, thresholds=plan.thresholds)
+    plan.datasets = load_datasets(paths, thresholds=plan.thresholds, tags=args.tag)
     plan.judge = _judge(args.judge_model)
     if args.baseline is not None:
         try:

@@ -263,3 +263,13 @@ def test_with_the_tasks_api_each_case_is_a_task_polled_until_it_finishes_with_it
     assert {s["task_type"] for s in submitted} == {"research"}
     assert sum(path.startswith("/v1/tasks/") for path, _, _ in api["received"]) == 2 * len(CASES)
     assert "skipped: tool_called" in printed
+
+
+def test_a_tag_runs_only_the_cases_that_carry_it(project: Path):
+    dataset = project / "evals" / "shop" / "orders.jsonl"
+    dataset.write_text("".join(json.dumps({**c, "tags": ["smoke"]} if c["id"] == "eta" else c) + "\n" for c in CASES))
+
+    code, printed, _ = run("eval", "--agent", "regressed_shop:definition", "--tag", "smoke")
+
+    assert code == 0, printed
+    assert "1 cases: 1 passed, 0 failed" in printed and "shop/orders:eta" in printed

@@ -141,3 +141,18 @@ def test_every_shipped_dataset_of_the_demo_agents_is_valid(repo_root: Path, agen
     datasets = load_datasets([repo_root / "evals" / agent])
 
     assert datasets and all(d.agent == agent and d.cases for d in datasets)
+
+
+def test_a_tag_selects_the_cases_that_carry_it_after_every_line_is_validated(tmp_path: Path):
+    path = write(
+        tmp_path / "calc", "cases.jsonl", {**GOOD, "tags": ["smoke"]}, {"id": "slow", "input": "x", "expect": {"contains": "x"}}
+    )
+    bad = write(tmp_path / "calc", "bad.jsonl", {"id": "broken", "input": "x", "expect": {"containz": "x"}})
+
+    (dataset,) = load_datasets([path], tags=["smoke"])
+    with pytest.raises(DatasetError, match=r"bad\.jsonl:1"):
+        load_datasets([path, bad], tags=["smoke"])
+    with pytest.raises(DatasetError, match="no case has the tag nightly"):
+        load_datasets([path], tags=["nightly"])
+
+    assert [case.id for case in dataset.cases] == ["sum"]

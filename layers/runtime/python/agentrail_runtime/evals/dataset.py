@@ -152,12 +152,15 @@ class EvalCase(_Strict):
         The scorers and what each expects; at least one.
     thresholds:
         Per scorer, the score this case must reach (overrides the defaults and ``--threshold``).
+    tags:
+        Labels that select a subset of cases (``--tag smoke``: the canary's pre-traffic smoke subset).
     """
 
     id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$")] | None = None
     input: Annotated[str, Field(min_length=1, max_length=8000)]
     expect: Expectations
     thresholds: dict[str, Fraction] = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _scorers_known_and_used(self) -> EvalCase:
@@ -236,7 +239,9 @@ def dataset_files(paths: Iterable[Path]) -> list[Path]:
     return list(files)
 
 
-def load_datasets(paths: Iterable[Path], *, thresholds: Mapping[str, float] | None = None) -> list[Dataset]:
+def load_datasets(
+    paths: Iterable[Path], *, thresholds: Mapping[str, float] | None = None, tags: Iterable[str] = ()
+) -> list[Dataset]:
     """Read and validate every dataset file before any case runs.
 
     Parameters
@@ -245,6 +250,8 @@ def load_datasets(paths: Iterable[Path], *, thresholds: Mapping[str, float] | No
         Dataset files or folders (see :func:`dataset_files`).
     thresholds:
         Overrides of :data:`DEFAULT_THRESHOLDS` (``--threshold``), validated here too.
+    tags:
+        Keep only the cases with at least one of these tags (every line is still validated). Default: every case.
 
     Raises
     ------
@@ -291,7 +298,16 @@ def load_datasets(paths: Iterable[Path], *, thresholds: Mapping[str, float] | No
         datasets.append(Dataset(path=path, agent=agent, name=path.stem, cases=tuple(cases)))
     if problems:
         raise DatasetError(problems)
-    return datasets
+    wanted = set(tags)
+    if not wanted:
+        return datasets
+    selected = [
+        Dataset(path=d.path, agent=d.agent, name=d.name, cases=tuple(c for c in d.cases if wanted & set(c.case.tags)))
+        for d in datasets
+    ]
+    if not any(d.cases for d in selected):
+        raise DatasetError([f"no case has the tag {' or '.join(sorted(wanted))}"])
+    return [d for d in selected if d.cases]
 
 
 def threshold_problems(thresholds: Mapping[str, float]) -> list[str]:
@@ -313,7 +329,7 @@ def _messages(error: ValidationError) -> list[str]:
         if item["type"] == "extra_forbidden" and len(item["loc"]) == 2 and item["loc"][0] == "expect":
             message = f"unknown scorer; known: {', '.join(SCORERS)}"
         elif item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
-            message = "unknown field; a case has id, input, expect and thresholds"
+            message = "unknown field; a case has id, input, expect, thresholds and tags"
         messages.append(f"{location}: {message}" if location else message)
     return messages
 
