@@ -14,6 +14,8 @@ export SAM_CLI_TELEMETRY := 0
 PATTERNS ?=
 PORT ?= 3000
 PYTEST_ARGS ?=
+# Extra options of make test-evals, e.g. EVAL_ARGS="--json evals-report.json --junit evals-junit.xml".
+EVAL_ARGS ?=
 # How far ahead test-time-travel moves the clock (more than a year, so yearly expiries show), and what it runs.
 TRAVEL_DAYS ?= 400
 TRAVEL_TIERS ?= tests/unit tests/integration
@@ -28,12 +30,12 @@ CHECKOV_LOCK := tests/infra/checkov
 CHECKOV_VENV := .checkov
 CHECKOV_PYTHON := 3.11
 
-.PHONY: help setup lock checkov-lock demo local synth test test-lint test-unit test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
+.PHONY: help setup lock checkov-lock demo local synth test test-lint test-unit test-evals test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
 	@echo "make local   same, then keep serving on 127.0.0.1:$(PORT) until Ctrl-C"
-	@echo "make test    set up and run the whole test suite (lint and types, unit, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
+	@echo "make test    set up and run the whole test suite (lint and types, unit, the demo evals, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
 	@echo "make lock    re-resolve the dependencies layer's lock (LOCK_ARGS=--upgrade to move every version)"
@@ -90,7 +92,7 @@ define run_tier
 	exit $$rc
 endef
 
-test: setup $(CHECKOV_VENV)/.installed test-lint test-unit test-integration test-infra test-e2e test-time-travel
+test: setup $(CHECKOV_VENV)/.installed test-lint test-unit test-evals test-integration test-infra test-e2e test-time-travel
 
 # The gates that read the code without running it: ruff's lint rules and format, mypy's types ([tool.ruff], [tool.mypy]).
 test-lint: setup
@@ -103,6 +105,12 @@ test-unit: setup
 	$(call run_tier,tests/unit)
 test-integration: setup
 	$(call run_tier,tests/integration)
+# The demo agents' eval datasets (evals/<agent>/*.jsonl), in process on the local model and judge: the eval gate.
+EVAL_AGENTS ?= agentrail_runtime.demo:definition agentrail_runtime.demo_team:billing agentrail_runtime.demo_team:technical \
+	agentrail_runtime.demo_team:account agentrail_runtime.demo_team:research_worker
+test-evals: setup
+	@echo "== evals (demo agents, local model) =="
+	$(BIN)/agentrail eval --no-progress $(foreach agent,$(EVAL_AGENTS),--agent $(agent)) $(EVAL_ARGS)
 test-infra: setup $(CHECKOV_VENV)/.installed
 	$(call run_tier,tests/infra)
 test-e2e: setup

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from agentrail_cli.commands import add_commands, dispatch
+from agentrail_cli.evals import add_eval_command
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.metrics import add_metrics_command
 from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     local.set_defaults(usage_error=local.error)
     add_commands(commands)
     add_metrics_command(commands)
+    add_eval_command(commands)
     return parser
 
 

@@ -200,3 +200,28 @@ def test_every_deprecated_name_is_in_the_renamed_table_with_its_new_name(renamed
     ]
 
     assert missing == [], f"add these renamed keywords of {renamed.__name__} to the README's renamed table"
+
+
+def evals_section() -> str:
+    return README.split("\n## Evals\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_scorer_is_in_the_readme_scorers_table_with_its_default_threshold():
+    from agentrail_runtime.evals import DEFAULT_THRESHOLDS, SCORERS
+
+    rows = {
+        match.group(1): float(match.group(2))
+        for match in re.finditer(r"^\| `([a-z_]+)` \|.*\| (\d\.\d+) \|$", evals_section(), re.MULTILINE)
+    }
+
+    assert rows == {name: DEFAULT_THRESHOLDS[name] for name in SCORERS}
+
+
+def test_every_option_of_agentrail_eval_is_in_the_readme_evals_section():
+    from agentrail_cli.main import _parser
+
+    command = _parser()._subparsers._group_actions[0].choices["eval"]  # type: ignore[union-attr]
+    options = [o for action in command._actions for o in action.option_strings if o.startswith("--") and o != "--help"]
+    missing = [o for o in options if f"`{o}" not in evals_section()]
+
+    assert missing == [], "add these agentrail eval options to the README's Evals section"
