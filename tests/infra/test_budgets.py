@@ -311,9 +311,10 @@ def test_a_budget_context_key_without_a_positive_number_is_refused(app_factory: 
         AppConfig.from_context(app, tuple(PATTERN_STACKS))
 
 
-def test_a_stack_with_budgets_has_no_failed_checkov_check(real_app_variants: dict[str, Any]) -> None:
-    # Given the real app's async stack with budgets (-c budget_tenant_daily_usd=... -c budget_agent_daily_tokens=...),
-    pattern, assembly = real_app_variants["async-budgets"]
+@pytest.mark.parametrize("variant", ["async-budgets", "multiagent-budgets", "hierarchical-budgets"])
+def test_a_stack_with_budgets_has_no_failed_checkov_check(real_app_variants: dict[str, Any], variant: str) -> None:
+    # Given the real app's stack with budgets (-c budget_tenant_daily_usd=... -c budget_agent_daily_tokens=...),
+    pattern, assembly = real_app_variants[variant]
     template = assembly.template_path(assembly.pattern_stack_name(pattern))
     # when checkov scans it,
     results = run_checkov([template])[template.name]

@@ -330,7 +330,10 @@ def test_a_synthesis_that_would_cross_the_tenants_budget_ends_the_task_budget_ex
     assert task.error.code == "budget_exceeded" and "per tenant" in task.error.message
     assert [s["status"] for s in task.result.data["subtasks"]] == ["done", "done", "done"]
     assert "AWS Lambda runs code without servers" in task.result.answer
-    assert {agent: s.calls for agent, s in task.spend.items()} == {"supervisor": 2, "worker": 4}  # the refused synthesis: a run of 0 tokens
+    assert {agent: s.calls for agent, s in task.spend.items()} == {
+        "supervisor": 2,
+        "worker": 4,
+    }  # the refused synthesis: a run of 0 tokens
     # and the counters hold exactly what was spent: the task's tokens per agent, and for the tenant, plus its other tasks.
     assert counter_tokens(aws, "agent", "supervisor", clock.now) == task.spend["supervisor"].usage.total_tokens > 0
     assert counter_tokens(aws, "agent", "worker", clock.now) == task.spend["worker"].usage.total_tokens > 0
