@@ -20,7 +20,8 @@ from agentrail_constructs.storage import grant_table, secure_table
 #: What a function that calls models does with the counters: reserve and settle (UpdateItem, alone or in a
 #: TransactWriteItems, which IAM authorizes as UpdateItem), and read today's spend (GetItem).
 BUDGET_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem")
-#: The handlers (folder names) whose functions call a model, or refuse a request over budget before queueing it.
+#: The handlers (folder names) whose functions call a model, or refuse a request over budget before queueing it. The
+#: multi-agent orchestrator and the task notifier call none.
 MODEL_HANDLERS = frozenset(
     {
         "stateless",
@@ -31,6 +32,7 @@ MODEL_HANDLERS = frozenset(
         "task_workflow",
         "router",
         "specialist",
+        "supervisor",
     }
 )
 

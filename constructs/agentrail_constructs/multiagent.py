@@ -18,10 +18,11 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
+from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern
 from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
-from agentrail_constructs.renames import renamed_class, renamed_keywords
+from agentrail_constructs.renames import check_exclusive, renamed_class, renamed_keywords
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
@@ -144,11 +145,17 @@ class MultiAgentSystem(Construct):
     existing_task_table, task_table_options, existing_queue, existing_event_bus, existing_rest_api:
         Resources you bring for the task API, passed to its :class:`AsyncAgent` (see there): the task
         table, the router's queue, the bus for ``Task Finished`` events and the REST API. Default: new ones.
+    budget_options:
+        Daily token or USD budgets per tenant and per agent, with a new counters table (see :class:`BudgetOptions`),
+        enforced by the task API (``POST /tasks``), the router and every specialist; the orchestrator calls no model
+        and gets none. Default: none.
+    existing_budgets:
+        Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
 
     Attributes
     ----------
     tasks (the AsyncAgent), router, specialists (name to AgentFunction), specialist_queues,
-    orchestrator, orchestrator_queue, api
+    orchestrator, orchestrator_queue, api, budgets (None without budgets)
     """
 
     @renamed_keywords(function="function_options", api="api_options")
@@ -166,10 +173,13 @@ class MultiAgentSystem(Construct):
         existing_queue: sqs.IQueue | None = None,
         existing_event_bus: events.IEventBus | None = None,
         existing_rest_api: apigw.RestApi | None = None,
+        budget_options: BudgetOptions | None = None,
+        existing_budgets: DailyBudgets | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = options = options or MultiAgentOptions()
         validate_team(specialists, options)
+        check_exclusive(existing_budgets, budget_options, "existing_budgets", "budget_options")
         base = function_options or AgentFunctionOptions()
         self.tasks = AsyncAgent(
             self,
@@ -261,6 +271,7 @@ class MultiAgentSystem(Construct):
         if options.fallback:
             self.router.add_environment("AGENT_MULTI_FALLBACK", options.fallback)
             self.specialist_queues[options.fallback].queue.grant_send_messages(self.router.function)
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     def _member(self, fn: AgentFunction) -> None:
         """Every member reads and writes the task table and announces finished tasks."""
@@ -323,9 +334,26 @@ class HierarchicalAgents(Construct):
     (supervisor) → Finished; any error → MarkFailed. Every Lambda task retries Lambda's transient errors
     plus TooManyRequestsException. The whole run is one task.
 
+    Parameters
+    ----------
+    tasks:
+        The AsyncAgent whose task API starts the workflow (task types ``options.task_types``).
+    options:
+        Fan-out, review and spend limits of one task. Default: ``HierarchicalOptions()``.
+    function_options:
+        Options of the supervisor's step function (its timeout is ``step_timeout``). Default:
+        ``AgentFunctionOptions()``.
+    budget_options:
+        Daily token or USD budgets per tenant and per agent (``supervisor``, ``worker``), with a new counters table
+        (see :class:`BudgetOptions`), enforced in the step function: every model call of the supervisor and the
+        workers. Not when ``tasks`` has budgets (its ``POST /tasks`` would read other counters). Default: none.
+    existing_budgets:
+        Your :class:`DailyBudgets`. Not with ``budget_options``. Default: ``tasks.budgets`` (the budgets of the
+        AsyncAgent, when it has some), so ``POST /tasks`` and the workflow count against the same counters.
+
     Attributes
     ----------
-    state_machine, function, fan_out, log_group, task_types
+    state_machine, function, fan_out, log_group, task_types, budgets (None without budgets)
     """
 
     @renamed_keywords(function="function_options")
@@ -337,10 +365,18 @@ class HierarchicalAgents(Construct):
         tasks: AsyncAgent,
         options: HierarchicalOptions | None = None,
         function_options: AgentFunctionOptions | None = None,
+        budget_options: BudgetOptions | None = None,
+        existing_budgets: DailyBudgets | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.options = o = options or HierarchicalOptions()
         o.validate()
+        check_exclusive(existing_budgets, budget_options, "existing_budgets", "budget_options")
+        if budget_options is not None and tasks.budgets is not None:
+            raise ValueError(
+                "tasks already enforces daily budgets, which HierarchicalAgents shares by default: drop budget_options, "
+                "or pass existing_budgets=... to use other ones"
+            )
         check_within_retention(
             "HierarchicalOptions", execution_timeout=o.execution_timeout, retention_days=tasks.task_table.retention_days
         )
@@ -360,6 +396,7 @@ class HierarchicalAgents(Construct):
             self.function.add_environment(key, value)
         self.state_machine = self._build_state_machine()
         tasks.add_workflow_route(self.state_machine, self.task_types)
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets or tasks.budgets)
 
     def _build_state_machine(self) -> sfn.StateMachine:
         o = self.options

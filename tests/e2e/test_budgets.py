@@ -1,9 +1,11 @@
 """Daily budgets end to end in local mode (``-c budget_tenant_daily_tokens=1600``): a tenant over its budget gets 429
-with Retry-After, a task crossing its budget mid-run ends ``budget_exceeded`` with its tokens, two requests racing
-for the last of a budget are served once, and ``agentrail budgets`` shows the spend.
+with Retry-After, a task crossing its budget mid-run ends ``budget_exceeded`` with its tokens (a queued task, and a
+hierarchical one whose supervisor cannot afford its next call), two requests racing for the last of a budget are
+served once, and ``agentrail budgets`` shows the spend.
 
 The demo agent answers "Calculate (12 + 30) * 2 and convert 10 km to mi" in three model calls. With 1,600 tokens a
-day, its first call fits (about 510 input tokens plus the 1,024 output cap), and no second call does.
+day, its first call fits (about 510 input tokens plus the 1,024 output cap), and no second call does. The same holds
+for the hierarchical supervisor's planning: a first call that calls its split tool, and a second that does not fit.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from agentrail_runtime.clock import now
 pytestmark = pytest.mark.slow
 LIMIT = 1_600
 THREE_CALLS = "Calculate (12 + 30) * 2 and convert 10 km to mi"
+RESEARCH = {"message": "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS", "task_type": "research"}
 
 
 @pytest.fixture(scope="module")
 def local(start_local_mode: Callable[..., Any]) -> Any:
-    return start_local_mode("stateless,async", context={"budget_tenant_daily_tokens": str(LIMIT)})
+    return start_local_mode("stateless,async,hierarchical", context={"budget_tenant_daily_tokens": str(LIMIT)})
 
 
 def _tenant(local: Any, name: str) -> str:
@@ -83,6 +86,29 @@ def test_a_task_crossing_its_budget_mid_run_ends_budget_exceeded_with_its_tokens
         assert again.status_code == 202, again.text
         next_task = wait_for_task(tasks, again.json()["task_id"])
     assert (next_task["status"], next_task["steps"], next_task["usage"]["total_tokens"]) == ("budget_exceeded", 0, 0)
+
+
+def test_a_hierarchical_task_whose_supervisor_cannot_afford_its_next_call_ends_budget_exceeded_with_its_tokens(
+    local: Any, wait_for_task: Callable[..., dict[str, Any]], wait_for_execution: Callable[..., dict[str, Any]]
+) -> None:
+    with local.client("hierarchical", principal="agentrail-other") as api:
+        # Given a research task whose supervisor's second planning call would cross its tenant's daily budget,
+        accepted = api.request("POST", "/tasks", json=RESEARCH)
+        assert accepted.status_code == 202, accepted.text
+        task_id = accepted.json()["task_id"]
+        # when the supervisor/worker workflow runs it,
+        task = wait_for_task(api, task_id, seconds=60)
+    # then it stops before that call and ends budget_exceeded naming the budget, no worker having run,
+    assert task["status"] == "budget_exceeded"
+    assert task["error"]["code"] == "budget_exceeded" and "per tenant" in task["error"]["message"]
+    assert set(task["spend"]) == {"supervisor"}
+    # with the tokens of the call it made, which are what the tenant's counter holds,
+    assert task["usage"]["total_tokens"] == _counter(local, "hierarchical", _tenant(local, "agentrail-other")) > 0
+    # and the workflow went from Plan to Synthesize and succeeded (the task's outcome is the task's, not a failure).
+    sfn = local.aws("stepfunctions")
+    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if "Supervisor" in m["name"])
+    (execution,) = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == task_id]
+    assert wait_for_execution(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
 
 
 def test_two_racing_requests_for_the_last_budget_are_served_once_and_the_counter_is_what_was_spent(local: Any) -> None:

@@ -254,6 +254,8 @@ def layer_app_rebuilt(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly
 REAL_APP_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "stateful-enqueue": ("stateful", {"session_concurrency": "enqueue"}),
     "async-budgets": ("async", {"budget_tenant_daily_usd": "5", "budget_agent_daily_tokens": "2000000"}),
+    "multiagent-budgets": ("multiagent", {"budget_tenant_daily_usd": "5", "budget_agent_daily_tokens": "2000000"}),
+    "hierarchical-budgets": ("hierarchical", {"budget_tenant_daily_usd": "5", "budget_agent_daily_tokens": "2000000"}),
 }
 
 

@@ -11,11 +11,15 @@ import pytest
 
 from agentrail_constructs import (
     PATTERN_STACKS,
+    AgentFunction,
     AsyncAgent,
     Budget,
     BudgetOptions,
     DailyBudgets,
+    HierarchicalAgents,
+    MultiAgentSystem,
     SessionOptions,
+    SpecialistOptions,
     StatefulAgent,
     StatelessAgent,
 )
@@ -104,6 +108,148 @@ def test_a_stateless_agent_takes_budget_options_or_existing_budgets_shared_with_
         assert table in str(synthesized.environment(agent.agent_function)["AGENT_BUDGET_TABLE"])
 
 
+def budget_grants(stack: SynthesizedStack, function: AgentFunction, budgets: DailyBudgets) -> set[str]:
+    """The actions ``function`` may take on ``budgets``' counters table."""
+    table = stack.logical_id(budgets.table)
+    return {action for action, resource in stack.grants(function) if table in resource}
+
+
+def enforces(stack: SynthesizedStack, function: AgentFunction, budgets: DailyBudgets) -> bool:
+    """Whether ``function`` has the budgets' environment and exactly UpdateItem and GetItem on their counters."""
+    environment = stack.environment(function)
+    if "AGENT_BUDGETS" not in environment:
+        assert not budget_grants(stack, function, budgets), "a grant on the counters without the budgets' environment"
+        return False
+    assert environment["AGENT_BUDGETS"] == budgets.environment["AGENT_BUDGETS"]
+    assert stack.logical_id(budgets.table) in str(environment["AGENT_BUDGET_TABLE"])
+    assert budget_grants(stack, function, budgets) == {"dynamodb:UpdateItem", "dynamodb:GetItem"}
+    return True
+
+
+def counters_tables(stack: SynthesizedStack) -> list[str]:
+    """The logical ids of the stack's budget counters tables (partition key ``pk``, TTL on ``expires_at``)."""
+    return [
+        lid
+        for lid, table in stack.of_type("AWS::DynamoDB::Table").items()
+        if table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+        and table.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at"
+    ]
+
+
+def agent_functions(stack: SynthesizedStack) -> dict[str, AgentFunction]:
+    """Every AgentFunction of the stack, by its path in the stack."""
+    prefix = f"{stack.stack.node.path}/"
+    return {f.node.path.removeprefix(prefix): f for f in stack.stack.node.find_all() if isinstance(f, AgentFunction)}
+
+
+#: The functions of each multi-agent pattern stack whose code calls a model (or refuses POST /tasks over budget).
+MODEL_CALLERS = {
+    "multiagent": {
+        "Team/Tasks/Agent",
+        "Team/Tasks/Worker",
+        *(f"Team/Specialist{n}" for n in ("Billing", "Technical", "Account")),
+    },
+    "hierarchical": {"Tasks/Agent", "Tasks/Worker", "Supervisor/Steps"},
+}
+
+
+@pytest.mark.parametrize("pattern", sorted(MODEL_CALLERS))
+def test_a_multi_agent_pattern_stack_with_budgets_enforces_them_in_exactly_the_functions_that_call_a_model(
+    app_factory: Callable[..., cdk.App], pattern: str
+) -> None:
+    # Given a multi-agent pattern stack with daily budgets,
+    stack = SynthesizedStack(PATTERN_STACKS[pattern](app_factory(), f"Budgets-{pattern}", env=TEST_ENV, budget_options=BUDGETS))
+    budgets = stack.stack.budgets
+    assert budgets is not None
+    # when each of its functions is read, then exactly those that call a model enforce them (the orchestrator and the
+    # notifier call none).
+    functions = agent_functions(stack)
+    assert {path for path, function in functions.items() if enforces(stack, function, budgets)} == MODEL_CALLERS[pattern]
+
+
+SPECIALISTS = (
+    SpecialistOptions(name="billing", description="Billing questions and invoices.", agent_definition="m:billing"),
+    SpecialistOptions(name="technical", description="Errors, outages and the api.", agent_definition="m:technical"),
+)
+
+
+def test_a_multi_agent_system_takes_budget_options_for_its_task_api_router_and_specialists_not_its_orchestrator(
+    synthesize: Any,
+) -> None:
+    # Given a MultiAgentSystem given budget_options, when it is synthesized,
+    (system,), stack = synthesize(lambda s: (MultiAgentSystem(s, "Team", specialists=SPECIALISTS, budget_options=BUDGETS),))
+
+    # then it owns one counters table, enforced by the functions that call a model and by no other.
+    assert system.budgets is not None and system.budgets.node.scope is system
+    assert counters_tables(stack) == [stack.logical_id(system.budgets.table)]
+    calling = [system.tasks.agent_function, system.router, *system.specialists.values()]
+    assert all(enforces(stack, function, system.budgets) for function in calling)
+    assert not enforces(stack, system.orchestrator, system.budgets)
+    assert not enforces(stack, system.tasks.notifier, system.budgets)
+
+
+def test_a_multi_agent_system_takes_existing_budgets_shared_with_another_pattern(synthesize: Any) -> None:
+    def build(stack: cdk.Stack) -> tuple[MultiAgentSystem, StatelessAgent, DailyBudgets]:
+        shared = DailyBudgets(stack, "Shared", options=BUDGETS)
+        team = MultiAgentSystem(stack, "Team", specialists=SPECIALISTS, existing_budgets=shared)
+        return team, StatelessAgent(stack, "Agent", existing_budgets=shared), shared
+
+    (team, agent, shared), stack = synthesize(build)
+
+    assert team.budgets is shared
+    assert all(enforces(stack, f, shared) for f in (team.router, *team.specialists.values(), agent.agent_function))
+    assert not enforces(stack, team.orchestrator, shared)
+
+
+def test_hierarchical_agents_take_budget_options_for_the_supervisor_and_workers_step_function(synthesize: Any) -> None:
+    # Given HierarchicalAgents given budget_options over an AsyncAgent without budgets,
+    def build(stack: cdk.Stack) -> tuple[HierarchicalAgents, AsyncAgent]:
+        tasks = AsyncAgent(stack, "Tasks")
+        return HierarchicalAgents(stack, "Research", tasks=tasks, budget_options=BUDGETS), tasks
+
+    (hierarchy, tasks), stack = synthesize(build)
+
+    # then its step function (every supervisor and worker call) enforces them, and the AsyncAgent's functions do not.
+    assert hierarchy.budgets is not None and hierarchy.budgets.node.scope is hierarchy
+    assert enforces(stack, hierarchy.function, hierarchy.budgets)
+    assert not any(enforces(stack, f, hierarchy.budgets) for f in (tasks.agent_function, tasks.worker, tasks.notifier))
+
+
+def test_hierarchical_agents_share_the_budgets_of_their_task_api_by_default(synthesize: Any) -> None:
+    # Given an AsyncAgent with budgets, and HierarchicalAgents over it given none,
+    def build(stack: cdk.Stack) -> tuple[HierarchicalAgents, AsyncAgent]:
+        tasks = AsyncAgent(stack, "Tasks", budget_options=BUDGETS)
+        return HierarchicalAgents(stack, "Research", tasks=tasks), tasks
+
+    (hierarchy, tasks), stack = synthesize(build)
+
+    # then the step function counts against the same counters as POST /tasks.
+    assert tasks.budgets is not None and hierarchy.budgets is tasks.budgets
+    assert counters_tables(stack) == [stack.logical_id(tasks.budgets.table)]
+    assert enforces(stack, hierarchy.function, tasks.budgets) and enforces(stack, tasks.agent_function, tasks.budgets)
+
+
+def test_hierarchical_agents_refuse_budget_options_over_a_task_api_that_has_budgets_naming_the_fix(stack: cdk.Stack) -> None:
+    tasks = AsyncAgent(stack, "Tasks", budget_options=BUDGETS)
+
+    with pytest.raises(ValueError, match=r"tasks already enforces daily budgets.*drop budget_options, or pass existing_budgets"):
+        HierarchicalAgents(stack, "Research", tasks=tasks, budget_options=BUDGETS)
+
+
+@pytest.mark.parametrize("construct", ["MultiAgentSystem", "HierarchicalAgents"])
+def test_a_multi_agent_construct_given_budget_options_and_existing_budgets_is_refused_naming_the_fix(
+    stack: cdk.Stack, construct: str
+) -> None:
+    both = {"budget_options": BUDGETS, "existing_budgets": DailyBudgets(stack, "Shared", options=BUDGETS)}
+    builds: dict[str, Callable[[], Any]] = {
+        "MultiAgentSystem": lambda: MultiAgentSystem(stack, "Team", specialists=SPECIALISTS, **both),
+        "HierarchicalAgents": lambda: HierarchicalAgents(stack, "Research", tasks=AsyncAgent(stack, "Tasks"), **both),
+    }
+
+    with pytest.raises(ValueError, match="pass either existing_budgets or budget_options, not both"):
+        builds[construct]()
+
+
 def test_a_stateful_and_an_async_agent_take_budget_options_for_every_function_that_calls_a_model(synthesize: Any) -> None:
     def build(stack: cdk.Stack) -> tuple[StatefulAgent, AsyncAgent]:
         stateful = StatefulAgent(stack, "Chat", session_options=SessionOptions(concurrency="enqueue"), budget_options=BUDGETS)
@@ -165,9 +311,10 @@ def test_a_budget_context_key_without_a_positive_number_is_refused(app_factory: 
         AppConfig.from_context(app, tuple(PATTERN_STACKS))
 
 
-def test_a_stack_with_budgets_has_no_failed_checkov_check(real_app_variants: dict[str, Any]) -> None:
-    # Given the real app's async stack with budgets (-c budget_tenant_daily_usd=... -c budget_agent_daily_tokens=...),
-    pattern, assembly = real_app_variants["async-budgets"]
+@pytest.mark.parametrize("variant", ["async-budgets", "multiagent-budgets", "hierarchical-budgets"])
+def test_a_stack_with_budgets_has_no_failed_checkov_check(real_app_variants: dict[str, Any], variant: str) -> None:
+    # Given the real app's stack with budgets (-c budget_tenant_daily_usd=... -c budget_agent_daily_tokens=...),
+    pattern, assembly = real_app_variants[variant]
     template = assembly.template_path(assembly.pattern_stack_name(pattern))
     # when checkov scans it,
     results = run_checkov([template])[template.name]

@@ -181,8 +181,11 @@ VARIANT_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
 }
 
 PATTERNS = sorted(PATTERN_STACKS)
-# Budgets add a table (encrypted, point-in-time recovery) and UpdateItem/GetItem on it: nothing to acknowledge.
-VARIANT_ACKNOWLEDGEMENTS["async-budgets"] = set(EXPECTED_ACKNOWLEDGEMENTS["async"])
+# Budgets add a table (encrypted, point-in-time recovery) and UpdateItem/GetItem on it: nothing to acknowledge,
+# in the multi-agent stacks either.
+VARIANT_ACKNOWLEDGEMENTS.update(
+    {f"{pattern}-budgets": set(EXPECTED_ACKNOWLEDGEMENTS[pattern]) for pattern in ("async", "multiagent", "hierarchical")}
+)
 VARIANTS = sorted(VARIANT_ACKNOWLEDGEMENTS)
 
 

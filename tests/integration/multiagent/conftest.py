@@ -11,7 +11,7 @@ dead-letter queue after ``MAX_RECEIVE_COUNT`` receives.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from moto import mock_aws
 
 from agentrail_runtime import clock as runtime_clock
+from agentrail_runtime.contract import BudgetLimit, budgets_to_env
 from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.store import TaskStore
@@ -30,6 +31,7 @@ from agentrail_runtime.tasks.store import TaskStore
 TASK_TABLE = "agentrail-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-team-idempotency"
 BUS = "agentrail-team-events"
+BUDGET_TABLE = "agentrail-team-budget-counters"
 MAX_RECEIVE_COUNT = 3
 
 #: The demo support team as the MultiAgentStack declares it: name -> (definition, hand-offs, description).
@@ -119,7 +121,7 @@ def _queue(sqs: Any, name: str) -> Queue:
 def aws(task_event_capture) -> Iterator[Team]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id")):
+        for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id"), (BUDGET_TABLE, "pk")):
             dynamodb.create_table(
                 TableName=name,
                 KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
@@ -271,10 +273,15 @@ def team(
 
 @pytest.fixture
 def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable[..., ModuleType]:
-    """The HierarchicalAgents function (``handlers/supervisor``) under the construct's environment and these options."""
+    """The HierarchicalAgents function (``handlers/supervisor``) under the construct's environment and these options
+    (``budgets``: daily budgets over the team's counters table)."""
 
     def build(
-        *, max_review_rounds: int = 1, tolerated_failure_percentage: float = 50.0, max_task_tokens: int | None = None
+        *,
+        max_review_rounds: int = 1,
+        tolerated_failure_percentage: float = 50.0,
+        max_task_tokens: int | None = None,
+        budgets: Sequence[BudgetLimit] = (),
     ) -> ModuleType:
         environment = {
             "AGENT_TASK_TABLE": TASK_TABLE,
@@ -285,6 +292,8 @@ def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable
         }
         if max_task_tokens is not None:
             environment["AGENT_MULTI_MAX_TASK_TOKENS"] = str(max_task_tokens)
+        if budgets:  # what DailyBudgets.enforce_on writes
+            environment |= {"AGENT_BUDGETS": budgets_to_env(list(budgets)), "AGENT_BUDGET_TABLE": BUDGET_TABLE}
         return handler_module("supervisor", environment, exclusive=True)
 
     return build

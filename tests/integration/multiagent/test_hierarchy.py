@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 
 import pytest
 
-from agentrail_runtime.multiagent import SubtaskFailed
+from agentrail_runtime.budgets import counter_key, utc_day
+from agentrail_runtime.contract import BudgetLimit
+from agentrail_runtime.models.base import Message
+from agentrail_runtime.models.tokens import estimate_input_tokens
+from agentrail_runtime.multiagent import SUPERVISOR_DEFINITION, SubtaskFailed
 from agentrail_runtime.tasks.events import TaskEventNotPublished
+from tests.integration.multiagent.conftest import BUDGET_TABLE
 
 # The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -25,8 +31,10 @@ class MapFailed(Exception):
     """The FanOut Map exceeded its ToleratedFailurePercentage (``States.ExceedToleratedFailureThreshold``)."""
 
 
-def run_research(handler, load_event, context) -> list[tuple[str, dict]]:
-    """Run one research task through the workflow's states; returns each state's name and output, in order."""
+def run_research(handler, load_event, context, *, before_synthesize: Callable[[], None] | None = None) -> list[tuple[str, dict]]:
+    """Run one research task through the workflow's states; returns each state's name and output, in order.
+
+    ``before_synthesize`` runs between the last Review (or the Plan) and Synthesize: what happens meanwhile elsewhere."""
     plan_event = load_event("multiagent/plan.json")
     common = {"task_id": plan_event["task_id"], "correlation_id": plan_event["correlation_id"]}
     visited: list[tuple[str, dict]] = []
@@ -59,6 +67,8 @@ def run_research(handler, load_event, context) -> list[tuple[str, dict]]:
                     invoke("MarkFailed", load_event("multiagent/fail.json") | common | {"error": error})
                     return visited
                 break
+        if before_synthesize is not None:
+            before_synthesize()
         invoke("Synthesize", load_event("multiagent/synthesize.json") | common | {"budget_exceeded": review["budget_exceeded"]})
     except MapFailed as error:
         failure = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": json.dumps({"errorMessage": str(error)})}
@@ -250,3 +260,118 @@ def test_a_finished_event_the_bus_refused_is_published_once_by_the_synthesize_st
         "succeeded",
     )
     assert aws.task(research_task).event_pending is None
+
+
+# -- daily budgets: every model call of the supervisor and the workers runs under them -----------------------------
+
+
+def counter_tokens(aws, per: str, name: str, at: float) -> int:
+    """Today's tokens on the counter of ``name`` (a tenant or an agent)."""
+    item = aws.dynamodb.get_item(TableName=BUDGET_TABLE, Key={"pk": {"S": counter_key(per, name, utc_day(at))}}).get("Item", {})
+    return int(item.get("tokens", {}).get("N", "0"))
+
+
+def test_a_task_whose_supervisor_cannot_afford_its_next_call_ends_budget_exceeded_at_once_with_its_tokens(
+    supervisor, research_task, aws, owner, load_event, lambda_context, clock
+):
+    # Given a tenant's daily budget that fits the supervisor's first planning call (its estimated input plus the
+    # 1,024-token output cap) and not its second,
+    prompt = Message.user(f"Plan subtasks for: {RESEARCH}")
+    first = estimate_input_tokens(SUPERVISOR_DEFINITION.system_prompt, [prompt], [t.spec for t in SUPERVISOR_DEFINITION.tools])
+    limit = first + 1024 + 10
+    handler = supervisor(budgets=[BudgetLimit("tenant", "tokens", limit)]).handler
+
+    # when the research task runs through the workflow,
+    visited = run_research(handler, load_event, lambda_context)
+
+    # then the plan stops before that call, no worker runs, and the task ends budget_exceeded naming the budget,
+    assert [state for state, _ in visited] == ["Plan", "Synthesize"]
+    assert visited[0][1]["budget_exceeded"] is True
+    task = aws.task(research_task)
+    assert task.status == "budget_exceeded"
+    assert task.error.code == "budget_exceeded"
+    assert f"daily budget of {limit:,} tokens per tenant" in task.error.message
+    # with the tokens of the one call it made, which are exactly what the tenant's counter holds,
+    assert task.steps == 1 and task.usage.total_tokens > 0
+    assert set(task.spend) == {"supervisor"}
+    assert counter_tokens(aws, "tenant", owner, clock.now) == task.usage.total_tokens
+    # and Task Finished is announced once.
+    [finished] = aws.task_events()
+    assert finished["detail"]["status"] == "budget_exceeded"
+
+
+def test_a_synthesis_that_would_cross_the_tenants_budget_ends_the_task_budget_exceeded_with_the_answers_so_far(
+    supervisor, research_task, aws, owner, load_event, lambda_context, clock
+):
+    # Given a task planned and worked under a tenant's budget and the agents' own,
+    limit = 1_000_000
+    handler = supervisor(
+        budgets=[BudgetLimit("tenant", "tokens", limit), BudgetLimit("agent", "tokens", limit)],
+    ).handler
+    other_tasks = 0
+
+    def other_tasks_spend_all_but_50_tokens() -> None:
+        # when the tenant's other tasks spend all but 50 tokens of its day before the synthesis,
+        nonlocal other_tasks
+        other_tasks = limit - 50 - counter_tokens(aws, "tenant", owner, clock.now)
+        aws.dynamodb.update_item(
+            TableName=BUDGET_TABLE,
+            Key={"pk": {"S": counter_key("tenant", owner, utc_day(clock.now))}},
+            UpdateExpression="ADD tokens :tokens",
+            ExpressionAttributeValues={":tokens": {"N": str(other_tasks)}},
+        )
+
+    visited = run_research(handler, load_event, lambda_context, before_synthesize=other_tasks_spend_all_but_50_tokens)
+
+    # then the supervisor makes no synthesis call, and the task ends budget_exceeded with the workers' answers,
+    assert visited[-1] == ("Synthesize", {"task_id": research_task, "status": "budget_exceeded"})
+    task = aws.task(research_task)
+    assert task.status == "budget_exceeded"
+    assert task.error.code == "budget_exceeded" and "per tenant" in task.error.message
+    assert [s["status"] for s in task.result.data["subtasks"]] == ["done", "done", "done"]
+    assert "AWS Lambda runs code without servers" in task.result.answer
+    assert {agent: s.calls for agent, s in task.spend.items()} == {
+        "supervisor": 2,
+        "worker": 4,
+    }  # the refused synthesis: a run of 0 tokens
+    # and the counters hold exactly what was spent: the task's tokens per agent, and for the tenant, plus its other tasks.
+    assert counter_tokens(aws, "agent", "supervisor", clock.now) == task.spend["supervisor"].usage.total_tokens > 0
+    assert counter_tokens(aws, "agent", "worker", clock.now) == task.spend["worker"].usage.total_tokens > 0
+    assert counter_tokens(aws, "tenant", owner, clock.now) == task.usage.total_tokens + other_tasks
+    [finished] = aws.task_events()
+    assert finished["detail"]["status"] == "budget_exceeded"
+
+
+def test_a_worker_agent_over_its_daily_budget_stops_the_task_and_the_other_subtasks_never_call_the_model(
+    supervisor, research_task, aws, owner, load_event, lambda_context, clock
+):
+    # Given the worker agent's daily budget already spent by earlier tasks,
+    limit = 50_000
+    aws.dynamodb.put_item(
+        TableName=BUDGET_TABLE,
+        Item={"pk": {"S": counter_key("agent", "worker", utc_day(clock.now))}, "tokens": {"N": str(limit)}},
+    )
+    handler = supervisor(budgets=[BudgetLimit("agent", "tokens", limit)]).handler
+
+    # when a research task runs,
+    visited = run_research(handler, load_event, lambda_context)
+
+    # then the first subtask stops before its first call and ends the task; the others are skipped, nothing re-runs,
+    works = [output for state, output in visited if state == "Work"]
+    assert works == [
+        {"index": 0, "status": "skipped_budget"},
+        {"index": 1, "status": "skipped"},
+        {"index": 2, "status": "skipped"},
+    ]
+    [review] = [output for state, output in visited if state == "Review"]
+    assert (review["rerun"], review["budget_exceeded"]) == (False, True)
+    task = aws.task(research_task)
+    assert task.status == "budget_exceeded"
+    assert "per agent" in task.error.message
+    assert task.result.answer is None
+    # the task reports the supervisor's planning tokens, and the worker's counter is unchanged.
+    assert task.usage.total_tokens == task.spend["supervisor"].usage.total_tokens > 0
+    assert task.spend["worker"].usage.total_tokens == 0
+    assert counter_tokens(aws, "agent", "worker", clock.now) == limit
+    [finished] = aws.task_events()
+    assert finished["detail"]["status"] == "budget_exceeded"

@@ -10,7 +10,10 @@ One function serves every state, by ``action``:
 - ``fail``: the Catch marks the task failed with the error's type and message only.
 
 Every step checks the task's spend limit first; once reached, the task ends ``budget_exceeded`` with the
-answers gathered so far.
+answers gathered so far. Every model call of the supervisor and of the workers also runs under the daily budgets
+of the task's owner (the tenant) and of the calling agent (``supervisor`` or ``worker``): a run whose next call
+would cross one stops before it, and the task ends ``budget_exceeded`` at once, naming the budget, with the answers
+gathered so far and the tokens it used.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from agentrail_runtime.agent.definition import AgentDefinition
-from agentrail_runtime.agent.loop import AgentStatus
+from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.multiagent.models import SpendLimit
 from agentrail_runtime.observability import correlate, logger
@@ -139,13 +142,26 @@ class SupervisorSteps:
         remaining: int | None,
         *,
         run: str,
+        tenant: str | None,
         state: dict | None = None,
-    ):
+    ) -> AgentResult:
+        """One run of the supervisor or a worker, under the task's remaining tokens and the daily budgets of
+        ``tenant`` (the task's owner) and of the agent ``name``; its spend and metrics are recorded on the task."""
         # A retried step (Lambda error, same input) continues ``run`` from its checkpoint: side effects run once.
         agent = agents.agent(token_budget=remaining)
-        result = self.tasks.run_agent(agent, task_id, run, prompt, state=state)
+        budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
+        result = self.tasks.run_agent(agent, task_id, run, prompt, state=state, budget=budget)
         self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining, agents=agents)
         return result
+
+    def _stop_over_daily_budget(self, task_id: str, result: AgentResult) -> bool:
+        """End the task ``budget_exceeded`` when a daily budget stopped ``result``'s run (its next model call would
+        have crossed it); the steps after this one find the task finished and spend nothing."""
+        if result.status != AgentStatus.BUDGET_EXCEEDED:
+            return False
+        sentence = result.budget.sentence if result.budget is not None else "a daily budget is spent"
+        self._finish(task_id, TaskStatus.BUDGET_EXCEEDED, answer=None, message=sentence)
+        return True
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -163,7 +179,17 @@ class SupervisorSteps:
         exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
-        result = self._run(self.supervisor, SUPERVISOR, task_id, f"Plan subtasks for: {record.message}", remaining, run="plan")
+        result = self._run(
+            self.supervisor,
+            SUPERVISOR,
+            task_id,
+            f"Plan subtasks for: {record.message}",
+            remaining,
+            run="plan",
+            tenant=record.owner,
+        )
+        if self._stop_over_daily_budget(task_id, result):
+            return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
         subtasks = _planned(result) or [record.message]
         self.tasks.store.put_subtasks(task_id, subtasks)
         logger.info("task planned", extra={"event": "task_planned", "subtasks": len(subtasks)})
@@ -185,8 +211,20 @@ class SupervisorSteps:
             self.tasks.store.record_subtask(task_id, index, status="skipped_budget", answer=None, attempt=attempt)
             return {"index": index, "status": "skipped_budget"}
         result = self._run(
-            self.worker, WORKER, task_id, text, remaining, run=f"work{index}-{attempt}", state={"attempt": attempt}
+            self.worker,
+            WORKER,
+            task_id,
+            text,
+            remaining,
+            run=f"work{index}-{attempt}",
+            tenant=record.owner,
+            state={"attempt": attempt},
         )
+        if result.status == AgentStatus.BUDGET_EXCEEDED:
+            # Not a weak result to re-run: no model call of this task fits the day's budget any more.
+            self.tasks.store.record_subtask(task_id, index, status="skipped_budget", answer=None, attempt=attempt)
+            self._stop_over_daily_budget(task_id, result)
+            return {"index": index, "status": "skipped_budget"}
         weak = is_weak(result.status, result.answer)
         self.tasks.store.record_subtask(
             task_id, index, status="failed" if weak else "done", answer=result.answer, attempt=attempt
@@ -196,6 +234,17 @@ class SupervisorSteps:
         return {"index": index, "status": "done"}
 
     def review(self, task_id: str, round_: int, correlation_id: str | None) -> dict[str, Any]:
+        record = self.tasks.store.get(task_id)
+        if record is not None and record.status in FINISHED:
+            # Stopped by a daily budget (or cancelled) meanwhile: no re-run, and Synthesize only announces the outcome.
+            return {
+                "task_id": task_id,
+                "budget_exceeded": record.status == TaskStatus.BUDGET_EXCEEDED,
+                "rerun": False,
+                "round": round_,
+                "items": [],
+                "too_many_failed": False,
+            }
         exceeded, _ = self._spent(task_id)
         if exceeded:
             return {"task_id": task_id, "budget_exceeded": True, "rerun": False, "round": round_, "items": []}
@@ -231,7 +280,8 @@ class SupervisorSteps:
         if record is None:
             return {"task_id": task_id, "status": "missing"}
         if record.status in FINISHED:
-            # A retry of this step after the bus refused the event: the outbox still holds it.
+            # A retry of this step after the bus refused the event, or a task a daily budget stopped earlier: the
+            # outbox still holds its event.
             self.tasks.announce(record)
             return {"task_id": task_id, "status": record.status.value}
         subtasks = self.tasks.store.subtasks(task_id)
@@ -248,28 +298,47 @@ class SupervisorSteps:
                 f"Synthesize one answer from these findings:\n{findings}",
                 remaining,
                 run="synthesize",
+                tenant=record.owner,
             )
+            if self._stop_over_daily_budget(task_id, result):
+                return {"task_id": task_id, "status": TaskStatus.BUDGET_EXCEEDED.value}
             answer = _tool_output(result, "summarize_findings") or result.answer
             # The synthesis itself may cross the limit: the task's totals now include its run.
             over = self.spend_limit.exceeded(
                 record.usage.total_tokens + result.usage.total_tokens, (record.cost_usd or 0.0) + (result.cost_usd or 0.0)
             )
         status = TaskStatus.BUDGET_EXCEEDED if over else (TaskStatus.SUCCEEDED if done else TaskStatus.FAILED)
-        partial = "\n".join(f"{s['index'] + 1}. {s['answer']}" for s in done) or None
+        message = "the spend limit was reached" if over else "every subtask failed"
+        self._finish(
+            task_id, status, answer=answer, message=None if status == TaskStatus.SUCCEEDED else message, subtasks=subtasks
+        )
+        return {"task_id": task_id, "status": status.value}
+
+    def _finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        answer: str | None,
+        message: str | None,
+        subtasks: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Finish the task once with its subtasks (read when not given); a task stopped ``budget_exceeded`` answers
+        with what its workers found so far, and ``message`` (none when it succeeded) is its error."""
+        subtasks = self.tasks.store.subtasks(task_id) if subtasks is None else subtasks
+        if status == TaskStatus.BUDGET_EXCEEDED:
+            answer = "\n".join(f"{s['index'] + 1}. {s['answer']}" for s in subtasks if s["status"] == "done") or None
         self.tasks.finish(
             task_id,
             status,
             result=TaskResult(
-                answer=answer if not over else partial,
+                answer=answer,
                 agent_status=status.value,
                 model="multiple",
                 data={"subtasks": subtasks, "review_reruns": sum(max(0, s["attempts"] - 1) for s in subtasks)},
             ),
-            error=None
-            if status == TaskStatus.SUCCEEDED
-            else TaskError(code=status.value, message="the spend limit was reached" if over else "every subtask failed"),
+            error=None if message is None else TaskError(code=status.value, message=message),
         )
-        return {"task_id": task_id, "status": status.value}
 
 
 def _tool_output(result: Any, name: str) -> Any:
