@@ -26,7 +26,7 @@ from agentrail_runtime.metering.metrics import (
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
-from agentrail_runtime.observability import logger, metrics
+from agentrail_runtime.observability import log_environment_keys, metrics
 
 
 class UnknownModelError(ValueError):
@@ -81,7 +81,7 @@ class AgentService:
         )
         self._clients: dict[str, Any] = {}
         self.version = agent_version(definition, settings)
-        logger.append_keys(agent_version=self.version)  # on every log line of this execution environment
+        log_environment_keys(agent_version=self.version)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> AgentService:
