@@ -43,6 +43,14 @@ class _Target:
     arn: str
 
 
+#: The agent version stamped at synth (``agentrail_runtime.agent.version.AGENT_VERSION_ENV``).
+AGENT_VERSION_ENV = "AGENT_VERSION"
+
+
+def _without_stamped_version(environment: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in environment.items() if key != AGENT_VERSION_ENV}
+
+
 def new_trace_header() -> str:
     """A new sampled X-Ray trace header (``Root=1-<epoch seconds, hex>-<96 random bits>;Parent=...;Sampled=1``)."""
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=1"
@@ -249,7 +257,10 @@ class ExecutionEnvironments:
 
         Each function that used a replaced folder gets fresh execution environments; its warm ones are
         recycled (idle ones at once, busy ones when their invocation ends). Versions and aliases follow,
-        since local mode runs every version from the same code. Returns the names of those functions.
+        since local mode runs every version from the same code. The ``AGENT_VERSION`` stamped at synth
+        described the old code (an edited prompt file is a new agent version), so it goes: the runtime
+        computes the version of the reloaded code at cold start, as the next synth would stamp it. Returns the
+        names of those functions.
         """
         replaced: list[str] = []
         with self._lock:
@@ -261,7 +272,11 @@ class ExecutionEnvironments:
                 code_dir = copies.get(definition.code_dir, definition.code_dir)
                 if code_dir == definition.code_dir and layers == definition.layers:
                     continue
-                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers)
+                environment = _without_stamped_version(definition.environment)
+                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers, environment=environment)
+                self._published = {
+                    key: _without_stamped_version(env) if key[0] == name else env for key, env in self._published.items()
+                }
                 replaced.append(name)
             retired = [pool for (name, _), pool in self._pools.items() if name in replaced]
             self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in replaced}
