@@ -42,7 +42,7 @@ VERSIONED_SETTINGS = (
     "AGENT_OPENAI_API_KEY_SECRET",  # not versioned, but openai models fail validation without one
 )
 _UNRESOLVED = "unresolved-at-synth"
-_IGNORED_PARTS = {"__pycache__", ".git", "node_modules", ".venv", "cdk.out"}
+_IGNORED_PARTS = {"__pycache__", ".git", "node_modules", ".venv", "cdk.out", ".agentrail"}
 
 
 @dataclass(frozen=True)

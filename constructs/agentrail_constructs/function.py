@@ -152,6 +152,8 @@ class AgentFunctionOptions:
                 raise ValueError(f"model {spec!r} needs openai_api_key_secret (a Secrets Manager secret)")
         if self.otel_export is not None:
             self.otel_export.validate()
+        if self.agent_version is not None and not self.agent_version.strip():
+            raise ValueError("agent_version is empty: pass a version, or None to have it computed at synth")
         for name, value, low, high in (
             ("max_steps", self.max_steps, 1, 100),
             ("token_budget", self.token_budget, 1, 10_000_000),

@@ -86,3 +86,21 @@ def test_an_agent_version_given_to_the_construct_is_stamped_as_is(app_factory: C
 
     assert environment["AGENT_VERSION"] == "release-42"
     assert [v["Properties"]["Description"] for v in versions.values()] == ["agent_version release-42"]
+
+
+def test_an_empty_agent_version_is_refused_naming_the_fix(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match="agent_version is empty: pass a version, or None"):
+        AgentFunction(stack, "Agent", options=AgentFunctionOptions(agent_version=" "))
+
+
+def test_a_definition_the_runtime_cannot_load_here_gets_a_hash_of_its_settings_and_files_with_a_warning(
+    app_factory: Callable[..., cdk.App], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _ = synth(app_factory, agent_definition="no_such_agent.module:definition", system_prompt="Be brief.")
+    second, _ = synth(app_factory, agent_definition="no_such_agent.module:definition", system_prompt="Be thorough.")
+
+    assert re.fullmatch(r"[0-9a-f]{12}", first["AGENT_VERSION"])
+    assert first["AGENT_VERSION"] != second["AGENT_VERSION"]
+    warning = capsys.readouterr().err
+    assert "AGENT_VERSION of no_such_agent.module:definition is a hash of its files and settings" in warning
+    assert "No module named 'no_such_agent'" in warning
