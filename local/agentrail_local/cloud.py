@@ -103,8 +103,7 @@ class LocalCloud:
         Receives one line per API request. Default: none.
     warn:
         Receives deployment warnings (skipped resource types, a function's Python or packages that differ
-        from the cloud's) as they happen; they are also kept
-        in :attr:`warnings`. Default: printed to stderr.
+        from the cloud's) as they happen; they are also kept in :attr:`warnings`. Default: printed to stderr.
     notice:
         Receives one line per stack and resource type deployed as a placeholder on purpose (CloudWatch alarms and
         dashboards: local mode has no CloudWatch to run them), naming each resource; they are also kept in
@@ -123,12 +122,10 @@ class LocalCloud:
         The account's concurrency pool: executions at once of all functions without reserved concurrency
         (each one a worker process, started when needed). Default: 32.
     routing:
-        Draws the version each invocation through a weighted alias (``RoutingConfig.AdditionalVersionWeights``)
-        runs; seed one for a repeatable canary split. Default: unseeded.
+        Draws the version of each call through a weighted alias; seed it for a repeatable split. Default: unseeded.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
-    principals). The SQS event source
-    mappings always run (poll, invoke, delete what succeeded).
+    principals). The SQS event source mappings always run (poll, invoke, delete what succeeded).
     """
 
     def __init__(
