@@ -1,4 +1,4 @@
-"""``agentrail call``, ``openapi``, ``dlq``, ``approvals`` and ``budgets``: operating a running app from the shell."""
+"""``agentrail call``, ``smoke``, ``openapi``, ``dlq``, ``approvals`` and ``budgets``: operating a running app from the shell."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
     from agentrail_cli.operations import Target
 
+#: The patterns ``agentrail smoke`` has scenarios for (agentrail_cli.smoke.SCENARIOS, which loads on first use).
+SMOKE_PATTERNS = ("stateless", "stateful", "async", "multiagent", "hierarchical")
+
 # The commands' own imports (httpx, boto3, local mode) come from the 'local' extra: they load when a
 # command runs, so `agentrail --help` works on a plain install and a missing extra is one sentence (extras.py).
 
@@ -31,6 +34,28 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     call.add_argument("--api-key", help="send x-api-key instead of signing")
     call.add_argument("--region", help="signing Region (default: from the URL)")
     call.set_defaults(run=run_call)
+
+    smoke = commands.add_parser(
+        "smoke",
+        help="run each pattern's end-to-end scenarios against local mode or a deployed stack; exit 1 naming what failed",
+    )
+    smoke.add_argument(
+        "--url",
+        help="a stage URL (local mode's or a deployed stack's); default: every API local mode serves (its ready file)",
+    )
+    smoke.add_argument("--pattern", choices=sorted(SMOKE_PATTERNS), help="default: read from the API's OpenAPI document")
+    smoke.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
+    smoke_auth = smoke.add_mutually_exclusive_group()
+    smoke_auth.add_argument("--token", help="a Cognito token for Authorization (default: SigV4 with your AWS credentials)")
+    smoke_auth.add_argument("--api-key", help="send x-api-key instead of signing")
+    smoke.add_argument("--approver-token", help="a token of an approver, for the approval scenario (else it is skipped)")
+    smoke.add_argument("--region", help="signing Region (default: from the URL)")
+    smoke.add_argument(
+        "--ready-file",
+        type=Path,
+        help="local mode's ready file: its principals sign for a URL it serves (default: .agentrail/local.json)",
+    )
+    smoke.set_defaults(run=run_smoke)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document of an agent API")
     openapi.add_argument("--pattern", choices=["stateless", "stateful", "async"], default="stateless")
@@ -139,6 +164,76 @@ def run_call(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 2
     with AgentApiClient(args.url, auth=auth) as client:
         return _report(client.request(args.method, args.path, json=body), out)
+
+
+def run_smoke(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.client import AgentApiClient, LocalReadyFile
+    from agentrail_cli.smoke import PatternUnknown, fetch_pattern
+    from agentrail_cli.smoke import run_smoke as smoke
+    from agentrail_local.apigateway.auth import APPROVER
+
+    ready_path = args.ready_file or default_state_dir() / "local.json"
+    ready = LocalReadyFile.read(ready_path) if ready_path.is_file() else None
+    served = ready.apis() if ready is not None else []
+    if args.url:
+        wanted = args.url.rstrip("/")
+        served = [api for api in served if str(api["url"]).rstrip("/") == wanted]
+    elif not served:
+        raise TargetError("pass --url URL (a deployed stage), or start local mode with `agentrail local`")
+    targets: list[tuple[str, Any, Any, str | None]] = []  # (url, auth, approver's auth, pattern)
+    if ready is not None and served:
+        for api in served:
+            approver = ready.auth(api, APPROVER) if "iam" in api["auth"] else None
+            targets.append((str(api["url"]), ready.auth(api), approver, args.pattern or api.get("pattern")))
+    else:
+        auth = _remote_auth(args)
+        if auth is None:
+            return 2
+        approver = _token_auth(args.approver_token) if args.approver_token else None
+        targets.append((args.url, auth, approver, args.pattern))
+    failed: list[str] = []
+    for url, auth, approver, pattern in targets:
+        with AgentApiClient(url, auth=auth) as client:
+            try:
+                pattern = pattern or fetch_pattern(client)
+            except PatternUnknown as error:
+                print(f"agentrail smoke: {url}: {error}", file=sys.stderr)
+                return 2
+            print(f"Smoke test of the {pattern} API at {url}", file=out)
+            result = smoke(client, pattern, out=out, approver=approver, only=args.scenario)
+        failed += [f"{pattern}: {name}" for name in result.failed]
+        if not result.passed and not result.failed:
+            failed.append(f"{pattern}: no scenario ran")
+    if failed:
+        print(f"agentrail smoke: failed: {'; '.join(failed)}", file=sys.stderr)
+        print(f"Smoke failed: {'; '.join(failed)}", file=out)
+        return 1
+    print("Smoke passed.", file=out)
+    return 0
+
+
+def _token_auth(token: str) -> Any:
+    from agentrail_cli.client import TokenAuth
+
+    return TokenAuth(token)
+
+
+def _remote_auth(args: argparse.Namespace) -> Any:
+    """A deployed stage's caller: a token, an API key, or SigV4 with the ambient AWS credentials (None: none found)."""
+    import boto3
+
+    from agentrail_cli.client import ApiKeyAuth, IamAuth
+
+    if args.token:
+        return _token_auth(args.token)
+    if args.api_key:
+        return ApiKeyAuth(args.api_key)
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        print("agentrail smoke: no AWS credentials found (or pass --token or --api-key)", file=sys.stderr)
+        return None
+    return IamAuth(credentials, region=args.region or _region_of(args.url) or session.region_name or "us-east-1")
 
 
 def _region_of(url: str) -> str | None:

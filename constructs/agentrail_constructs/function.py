@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from agentrail_constructs.agent_version import agent_version_token
 from agentrail_constructs.contract import contract
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
@@ -90,6 +91,10 @@ class AgentFunctionOptions:
     """Folder with the user's agent package(s), shipped as a layer. Default: none."""
     system_prompt: str | None = None
     """Overrides the definition's system prompt. Default: the definition's."""
+    agent_version: str | None = None
+    """``AGENT_VERSION``: the version stamped on the agent's logs, metrics, traces, records and answers, and on the
+    ``live`` alias's Lambda version. Default: computed at synth by the runtime (in a subprocess) from the definition,
+    its prompt files and the settings, as it would compute it in Lambda."""
     max_steps: int = 8
     """Model calls per task. Default: 8."""
     token_budget: int = 20_000
@@ -147,6 +152,8 @@ class AgentFunctionOptions:
                 raise ValueError(f"model {spec!r} needs openai_api_key_secret (a Secrets Manager secret)")
         if self.otel_export is not None:
             self.otel_export.validate()
+        if self.agent_version is not None and not self.agent_version.strip():
+            raise ValueError("agent_version is empty: pass a version, or None to have it computed at synth")
         for name, value, low, high in (
             ("max_steps", self.max_steps, 1, 100),
             ("token_budget", self.token_budget, 1, 10_000_000),
@@ -196,7 +203,7 @@ class AgentFunction(Construct):
     Attributes
     ----------
     function, alias, role, log_group, handler_code, service_name (the ``service`` dimension of
-    its metrics), runtime_layer, dependencies_layer, agent_code_layer
+    its metrics), agent_version, runtime_layer, dependencies_layer, agent_code_layer
     """
 
     def __init__(
@@ -239,6 +246,14 @@ class AgentFunction(Construct):
             self.agent_code_layer = self._build_agent_code_layer(Path(options.agent_code), options.runtime)
             layers.append(self.agent_code_layer)
 
+        environment = self._environment()
+        if "AGENT_VERSION" not in environment:
+            environment["AGENT_VERSION"] = options.agent_version or agent_version_token(
+                environment, agent_code=options.agent_code
+            )
+        self.agent_version: str = environment["AGENT_VERSION"]
+        """The agent version (a token resolved at synth): in the environment and the description of each version."""
+
         self.function = lambda_.Function(
             self,
             "Function",
@@ -256,8 +271,10 @@ class AgentFunction(Construct):
             application_log_level_v2=getattr(lambda_.ApplicationLogLevel, options.log_level),
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             reserved_concurrent_executions=options.reserved_concurrent_executions,
-            environment=self._environment(),
+            environment=environment,
             description=f"agentrail {construct_id} ({options.model})",
+            # A changed agent version changes the function's configuration, so `live` gets a new published version.
+            current_version_options=lambda_.VersionOptions(description=f"agent_version {self.agent_version}"),
             # The stack's SecurityBaseline if any: its private subnets, security group and key (else none of them).
             vpc=baseline.vpc if baseline is not None else None,
             vpc_subnets=baseline.function_subnets if baseline is not None else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import sys
 import threading
@@ -102,8 +103,7 @@ class LocalCloud:
         Receives one line per API request. Default: none.
     warn:
         Receives deployment warnings (skipped resource types, a function's Python or packages that differ
-        from the cloud's) as they happen; they are also kept
-        in :attr:`warnings`. Default: printed to stderr.
+        from the cloud's) as they happen; they are also kept in :attr:`warnings`. Default: printed to stderr.
     notice:
         Receives one line per stack and resource type deployed as a placeholder on purpose (CloudWatch alarms and
         dashboards: local mode has no CloudWatch to run them), naming each resource; they are also kept in
@@ -121,10 +121,11 @@ class LocalCloud:
     concurrency:
         The account's concurrency pool: executions at once of all functions without reserved concurrency
         (each one a worker process, started when needed). Default: 32.
+    routing:
+        Draws the version of each call through a weighted alias; seed it for a repeatable split. Default: unseeded.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
-    principals). The SQS event source
-    mappings always run (poll, invoke, delete what succeeded).
+    principals). The SQS event source mappings always run (poll, invoke, delete what succeeded).
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class LocalCloud:
         python: str | None = None,
         cache_dir: str | Path | None = None,
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        routing: random.Random | None = None,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -159,6 +161,7 @@ class LocalCloud:
         self._python = python
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.concurrency = concurrency
+        self._routing = routing
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
@@ -201,6 +204,7 @@ class LocalCloud:
             cache_dir=self._cache_dir,
             warn=self._warn,
             concurrency=self.concurrency,
+            routing=self._routing,
         )
         install_lambda_seam(self.environments)
         exports: dict[str, Any] = {}
@@ -271,7 +275,8 @@ class LocalCloud:
             if resource.type == "AWS::Lambda::Version":
                 self.environments.add_version(resource.local["function_name"], resource.local["version"])
             elif resource.type == "AWS::Lambda::Alias":
-                self.environments.add_alias(resource.local["function_name"], resource.local["alias"], resource.local["version"])
+                local = resource.local
+                self.environments.add_alias(local["function_name"], local["alias"], local["version"], local.get("weights"))
 
     def _integration_targets(self) -> list[str]:
         targets: list[str] = []

@@ -49,9 +49,8 @@ def apply_to_functions(
         elif change.type == "AWS::Lambda::Version" and new_resource is not None:
             environments.add_version(new_resource.local["function_name"], new_resource.local["version"])
         elif change.type == "AWS::Lambda::Alias" and new_resource is not None:
-            environments.add_alias(
-                new_resource.local["function_name"], new_resource.local["alias"], new_resource.local["version"]
-            )
+            local = new_resource.local
+            environments.add_alias(local["function_name"], local["alias"], local["version"], local.get("weights"))
     return touched
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -247,3 +248,38 @@ def test_a_bad_agent_model_fails_the_cold_start_with_a_message_naming_the_settin
     [logged] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"level":"ERROR"')]
     assert logged["message"].startswith("1 validation error for RuntimeSettings")
     assert "AGENT_MODEL" in logged["message"]
+
+
+@pytest.mark.parametrize("name", ["invoke", "missing-field", "health", "unknown-route"])
+def test_every_answer_names_the_agent_version_that_gave_it_in_x_agent_version(invoke, name):
+    from agentrail_handlers.stateless.app import app
+
+    status, headers, _, _ = invoke(name)
+
+    assert status in (200, 400, 404)
+    assert headers["X-Agent-Version"] == app.agent_version
+    assert re.fullmatch(r"[0-9a-f]{12}", app.agent_version)
+
+
+def test_every_log_line_of_a_run_carries_the_agent_version(invoke, stdout_records):
+    from agentrail_handlers.stateless.app import app
+
+    invoke("invoke")
+
+    logs = [record for record in stdout_records() if "level" in record]
+    assert logs, "the run logs its steps"
+    assert {record.get("agent_version") for record in logs} == {app.agent_version}
+
+
+def test_the_openapi_document_lists_x_agent_version_on_every_success_response():
+    document = create_stateless_app().get_openapi_schema().model_dump(by_alias=True, exclude_none=True)
+
+    successes = [
+        response
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for status, response in operation["responses"].items()
+        if str(status).startswith("2")
+    ]
+    assert successes
+    assert all("X-Agent-Version" in response.get("headers", {}) for response in successes)

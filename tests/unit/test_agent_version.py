@@ -7,10 +7,12 @@ import re
 
 import pytest
 
-from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.agent.definition import AgentDefinition, prompt_from_file
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.versions import version_for, versions_for
 
 
 @tool
@@ -94,3 +96,51 @@ def test_a_stamped_agent_version_wins_over_the_hash(monkeypatch):
     monkeypatch.setenv("AGENT_VERSION", "release-2026-12-06")
 
     assert agent_version(DEFINITION, SETTINGS) == "release-2026-12-06"
+
+
+def test_a_prompt_kept_in_a_file_beside_the_agent_is_read_and_editing_it_changes_the_version(tmp_path):
+    module = tmp_path / "support.py"
+    module.write_text("# the agent's module\n")
+    (tmp_path / "prompts").mkdir()
+    prompt = tmp_path / "prompts" / "support.md"
+    prompt.write_text("Be brief.\n")
+
+    first = AgentDefinition(name="support", system_prompt=prompt_from_file("prompts/support.md", beside=module))
+    prompt.write_text("Be thorough.\n")
+    edited = AgentDefinition(name="support", system_prompt=prompt_from_file("prompts/support.md", beside=module))
+
+    assert first.system_prompt == "Be brief."
+    inline = AgentDefinition(name="support", system_prompt="Be brief.")
+    assert agent_version(first, SETTINGS) == agent_version(inline, SETTINGS)
+    assert agent_version(edited, SETTINGS) != agent_version(first, SETTINGS)
+
+
+def test_a_missing_or_empty_prompt_file_fails_naming_the_file(tmp_path):
+    (tmp_path / "empty.md").write_text("  \n")
+
+    with pytest.raises(FileNotFoundError, match=r"missing\.md does not exist"):
+        prompt_from_file("missing.md", beside=tmp_path)
+    with pytest.raises(ValueError, match=r"empty\.md is empty"):
+        prompt_from_file(tmp_path / "empty.md")
+
+
+def test_the_version_a_function_stamps_at_synth_is_the_one_its_agent_service_computes(monkeypatch):
+    environment = {"AGENT_DEFINITION": "agentrail_runtime.demo:definition", "AGENT_MODEL": "local", "AGENT_MAX_STEPS": "5"}
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    computed = AgentService.from_settings(RuntimeSettings()).version
+    monkeypatch.setenv("AGENT_VERSION", "ignored-when-stamping")
+
+    stamped = version_for(environment)
+
+    assert stamped == computed
+
+
+def test_the_stamping_subprocess_answers_each_function_and_names_the_one_that_failed():
+    good = {"AGENT_DEFINITION": "agentrail_runtime.demo:definition"}
+    bad = {"AGENT_DEFINITION": "no_such_module:definition"}
+
+    answers = versions_for([good, bad])
+
+    assert answers[0] == {"version": version_for(good)}
+    assert "no_such_module" in answers[1]["error"]

@@ -81,6 +81,8 @@ class InvocationResult:
     payload: bytes
     function_error: str | None = None
     duration_ms: float = 0.0
+    #: The version that ran (Lambda's ``ExecutedVersion``): through a weighted alias, the one the routing chose.
+    executed_version: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -13,6 +13,7 @@ either, the invocation is throttled like Lambda's ``TooManyRequestsException``.
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import threading
 import time
@@ -42,6 +43,14 @@ class _Target:
     arn: str
 
 
+#: The agent version stamped at synth (``agentrail_runtime.agent.version.AGENT_VERSION_ENV``).
+AGENT_VERSION_ENV = "AGENT_VERSION"
+
+
+def _without_stamped_version(environment: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in environment.items() if key != AGENT_VERSION_ENV}
+
+
 def new_trace_header() -> str:
     """A new sampled X-Ray trace header (``Root=1-<epoch seconds, hex>-<96 random bits>;Parent=...;Sampled=1``)."""
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=1"
@@ -65,6 +74,15 @@ class ExecutionEnvironments:
     concurrency:
         The account's pool: concurrent executions of all functions without reserved concurrency together
         (a function with reserved concurrency is capped by it instead). Default: 32.
+    routing:
+        Draws the version an invocation through a weighted alias goes to (``RoutingConfig``'s
+        ``AdditionalVersionWeights``); seed one for a repeatable split. Default: a new, unseeded ``random.Random``.
+
+    Notes
+    -----
+    Local mode runs one copy of a function's code (hot reload replaces it for every version). A version keeps the
+    environment the function had when it was published (``AGENT_VERSION`` among it), so two versions behind a
+    weighted alias answer as their own agent versions.
     """
 
     def __init__(
@@ -78,6 +96,7 @@ class ExecutionEnvironments:
         cache_dir: Path | None = None,
         warn: Console | None = None,
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        routing: random.Random | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -94,7 +113,10 @@ class ExecutionEnvironments:
         self._console = console
         self._functions: dict[str, FunctionDefinition] = {}
         self._aliases: dict[tuple[str, str], str] = {}
+        self._weights: dict[tuple[str, str], dict[str, float]] = {}
         self._versions: dict[str, set[str]] = {}
+        self._published: dict[tuple[str, str], Mapping[str, str]] = {}
+        self._routing = routing or random.Random()
         self._concurrency: dict[str, Concurrency] = {}
         self.unreserved = Concurrency(concurrency, exhausted=f"the account's concurrency pool of {concurrency}")
         self._logs: dict[str, FunctionLogs] = {}
@@ -137,10 +159,39 @@ class ExecutionEnvironments:
         self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
 
     def add_version(self, function_name: str, version: str) -> None:
+        """Publish ``version`` of a registered function: it keeps the function's environment of now."""
         self._versions.setdefault(function_name, set()).add(str(version))
+        definition = self._functions.get(function_name)
+        if definition is not None:
+            self._published.setdefault((function_name, str(version)), dict(definition.environment))
 
-    def add_alias(self, function_name: str, alias: str, version: str) -> None:
+    def add_alias(self, function_name: str, alias: str, version: str, weights: Mapping[str, float] | None = None) -> None:
+        """Point ``alias`` at ``version``, sending each invocation to another version with its weight (0 to 1)
+        instead, as ``RoutingConfig.AdditionalVersionWeights`` does.
+
+        Raises
+        ------
+        ValueError
+            A weight is outside 0..1, or the weights add up to more than 1.
+        """
+        weights = {str(v): float(w) for v, w in (weights or {}).items()}
+        if any(not 0.0 <= w <= 1.0 for w in weights.values()) or sum(weights.values()) > 1.0:
+            raise ValueError(f"alias {function_name}:{alias} has invalid routing weights {weights}")
         self._aliases[(function_name, alias)] = str(version)
+        self._weights[(function_name, alias)] = weights
+
+    def _route(self, name: str, alias: str, version: str) -> str:
+        """The version an invocation through ``alias`` runs: an additional version with its weight, else ``version``."""
+        weights = self._weights.get((name, alias))
+        if not weights:
+            return version
+        with self._lock:
+            draw = self._routing.random()
+        for additional, weight in sorted(weights.items()):
+            if draw < weight:
+                return additional
+            draw -= weight
+        return version
 
     @property
     def functions(self) -> tuple[FunctionDefinition, ...]:
@@ -158,7 +209,8 @@ class ExecutionEnvironments:
 
     # -- invocation ------------------------------------------------------------------
 
-    def _resolve(self, target: str, qualifier: str | None) -> _Target:
+    def _resolve(self, target: str, qualifier: str | None, *, route: bool = False) -> _Target:
+        """The function and version ``target`` names; through a weighted alias, ``route`` draws the version."""
         if target.startswith("arn:"):
             parts = target.split(":")
             if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
@@ -178,22 +230,25 @@ class ExecutionEnvironments:
         version = self._aliases.get((name, qualifier))
         if version is None:
             raise UnknownFunction(f"{target}:{qualifier}")
-        return _Target(definition, version, f"{definition.arn}:{qualifier}")
+        chosen = self._route(name, qualifier, version) if route else version
+        return _Target(definition, chosen, f"{definition.arn}:{qualifier}")
 
     def _pool(self, target: _Target) -> FunctionPool:
         key = (target.definition.name, target.version)
         runtime = self._runtimes[target.definition.name]
+        published = self._published.get(key)
+        definition = target.definition if published is None else replace(target.definition, environment=published)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
                 pool = self._pools[key] = FunctionPool(
-                    target.definition,
+                    definition,
                     target.version,
                     concurrency=self._concurrency[target.definition.name],
                     base_env=self._base_env,
                     logs=self._logs[target.definition.name],
                     command=runtime.command(),
-                    python_path=runtime.python_path(target.definition),
+                    python_path=runtime.python_path(definition),
                 )
             return pool
 
@@ -202,7 +257,10 @@ class ExecutionEnvironments:
 
         Each function that used a replaced folder gets fresh execution environments; its warm ones are
         recycled (idle ones at once, busy ones when their invocation ends). Versions and aliases follow,
-        since local mode runs every version from the same code. Returns the names of those functions.
+        since local mode runs every version from the same code. The ``AGENT_VERSION`` stamped at synth
+        described the old code (an edited prompt file is a new agent version), so it goes: the runtime
+        computes the version of the reloaded code at cold start, as the next synth would stamp it. Returns the
+        names of those functions.
         """
         replaced: list[str] = []
         with self._lock:
@@ -214,7 +272,11 @@ class ExecutionEnvironments:
                 code_dir = copies.get(definition.code_dir, definition.code_dir)
                 if code_dir == definition.code_dir and layers == definition.layers:
                     continue
-                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers)
+                environment = _without_stamped_version(definition.environment)
+                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers, environment=environment)
+                self._published = {
+                    key: _without_stamped_version(env) if key[0] == name else env for key, env in self._published.items()
+                }
                 replaced.append(name)
             retired = [pool for (name, _), pool in self._pools.items() if name in replaced]
             self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in replaced}
@@ -254,6 +316,8 @@ class ExecutionEnvironments:
             self._versions.pop(name, None)
             self._runtimes.pop(name, None)
             self._aliases = {key: version for key, version in self._aliases.items() if key[0] != name}
+            self._weights = {key: weights for key, weights in self._weights.items() if key[0] != name}
+            self._published = {key: env for key, env in self._published.items() if key[0] != name}
             retired = [pool for (n, _), pool in self._pools.items() if n == name]
             self._pools = {key: pool for key, pool in self._pools.items() if key[0] != name}
         for pool in retired:
@@ -285,7 +349,7 @@ class ExecutionEnvironments:
         PayloadTooLarge
             When ``payload`` is over 6 MB.
         """
-        resolved = self._resolve(target, qualifier)
+        resolved = self._resolve(target, qualifier, route=True)
         if isinstance(payload, dict):
             payload = json.dumps(payload)
         body = payload.encode() if isinstance(payload, str) else payload
@@ -298,7 +362,8 @@ class ExecutionEnvironments:
             }
             return InvocationResult(str(uuid.uuid4()), json.dumps(error).encode(), "Unhandled")
         header = trace_header if trace_header and "Root=" in trace_header else new_trace_header()
-        return self._pool(resolved).invoke(body, invoked_arn=resolved.arn, trace_header=header)
+        result = self._pool(resolved).invoke(body, invoked_arn=resolved.arn, trace_header=header)
+        return replace(result, executed_version=resolved.version)
 
     def prewarm(self, targets: Iterable[str]) -> list[threading.Thread]:
         """Start one environment per target in the background, so first requests skip the cold start."""

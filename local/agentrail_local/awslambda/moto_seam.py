@@ -93,6 +93,8 @@ def _invoke(
         raise RequestTooLargeException(str(error)) from None
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
+    if result.executed_version:
+        response_headers["x-amz-executed-version"] = result.executed_version
     return result.payload
 
 

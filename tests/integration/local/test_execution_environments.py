@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import libfaketime
@@ -67,6 +71,7 @@ def test_handler_sees_its_environment_and_a_lambda_context(environments: Executi
         "GREETING": "hello",
         "OTHER_ONLY": None,
         "AGENTRAIL_RESPONSE_FD": None,
+        "AGENT_VERSION": None,
     }
     assert body["cwd"] == str(handlers_dir)
     context = body["context"]
@@ -236,3 +241,53 @@ def test_workers_are_killed_when_the_environments_close(tmp_path: Path, handlers
 
     with pytest.raises(ProcessLookupError):
         wait_for_exit()
+
+
+def test_a_published_version_keeps_the_environment_it_was_published_with(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    first = _definition(handlers_dir, "agent", "tasks.describe", environment={"AGENT_VERSION": "aaaaaaaaaaaa"})
+    environments.add_function(first)
+    environments.add_version("agent", "1")
+    environments.update_function(replace(first, environment={"AGENT_VERSION": "bbbbbbbbbbbb"}))
+    environments.add_version("agent", "2")
+
+    old = environments.invoke(ARN.format("agent") + ":1", {}).json()["env"]["AGENT_VERSION"]
+    new = environments.invoke(ARN.format("agent") + ":2", {}).json()["env"]["AGENT_VERSION"]
+    latest = environments.invoke(ARN.format("agent"), {}).json()["env"]["AGENT_VERSION"]
+
+    assert (old, new, latest) == ("aaaaaaaaaaaa", "bbbbbbbbbbbb", "bbbbbbbbbbbb")
+
+
+def test_a_seeded_weighted_alias_splits_invocations_between_its_versions_and_reports_the_one_that_ran(
+    handlers_dir: Path, tmp_path: Path
+) -> None:
+    environments = ExecutionEnvironments(moto_endpoint="http://127.0.0.1:1", log_dir=tmp_path / "logs", routing=random.Random(7))
+    environments.add_function(_definition(handlers_dir, "agent", "tasks.describe"))
+    environments.add_version("agent", "1")
+    environments.add_version("agent", "2")
+    environments.add_alias("agent", "live", "1", {"2": 0.25})
+
+    try:
+        ran = Counter(environments.invoke(ARN.format("agent") + ":live", {}).executed_version for _ in range(200))
+    finally:
+        environments.close()
+
+    assert set(ran) == {"1", "2"}
+    assert abs(ran["2"] - 50) <= 20, ran  # binomial(200, 0.25): 50 ± 20 holds with probability above 99.9%
+
+
+def test_reloaded_code_drops_the_agent_version_stamped_at_synth_so_the_runtime_computes_the_new_one(
+    environments: ExecutionEnvironments, handlers_dir: Path, tmp_path: Path
+) -> None:
+    environments.add_function(_definition(handlers_dir, "agent", "tasks.describe", environment={"AGENT_VERSION": "old"}))
+    environments.add_version("agent", "1")
+    environments.add_alias("agent", "live", "1")
+    edited = tmp_path / "edited"
+    shutil.copytree(handlers_dir, edited)
+
+    environments.replace_code({handlers_dir: edited})
+
+    body = environments.invoke(ARN.format("agent") + ":live", {}).json()
+    assert body["cwd"] == str(edited)
+    assert body["env"]["AGENT_VERSION"] is None

@@ -5,6 +5,7 @@ AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
 ``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_LOG_LEVEL``.
 """
 
+import functools
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -77,16 +78,32 @@ tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disable
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
 Handler = Callable[[Any, Any], Any]
+#: Keys of the execution environment (``agent_version``): on every log line, kept when an invocation's keys are cleared.
+_ENVIRONMENT_KEYS: dict[str, str] = {}
+
+
+def log_environment_keys(**keys: str) -> None:
+    """Put ``keys`` on every log line of this execution environment, from now on and in every later invocation."""
+    _ENVIRONMENT_KEYS.update(keys)
+    logger.append_keys(**keys)
 
 
 def observed(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
     """Every handler's wrapping: the Lambda context (and correlation id) on each log line, keys of the last
-    invocation cleared, an X-Ray segment without the response, metrics flushed with the cold-start metric."""
+    invocation cleared (the environment's own keys stay), an X-Ray segment without the response, metrics flushed
+    with the cold-start metric."""
 
     def wrap(handler: Handler) -> Handler:
         measured = metrics.log_metrics(handler, capture_cold_start_metric=True)
         traced = tracer.capture_lambda_handler(measured, capture_response=False)
-        return logger.inject_lambda_context(traced, correlation_id_path=correlation_id_path, clear_state=True)
+
+        @functools.wraps(handler)
+        def keyed(event: Any, context: Any) -> Any:
+            if _ENVIRONMENT_KEYS:
+                logger.append_keys(**_ENVIRONMENT_KEYS)  # inject_lambda_context's clear_state removed them
+            return traced(event, context)
+
+        return logger.inject_lambda_context(keyed, correlation_id_path=correlation_id_path, clear_state=True)
 
     return wrap
 
@@ -153,6 +170,7 @@ __all__ = [
     "UntracedProvider",
     "correlate",
     "eventbridge_trace_fields",
+    "log_environment_keys",
     "logger",
     "metrics",
     "observed",

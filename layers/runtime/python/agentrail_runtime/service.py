@@ -26,7 +26,7 @@ from agentrail_runtime.metering.metrics import (
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
-from agentrail_runtime.observability import metrics
+from agentrail_runtime.observability import log_environment_keys, metrics
 
 
 class UnknownModelError(ValueError):
@@ -53,7 +53,8 @@ class AgentService:
     ----------
     version:
         The agent version (:func:`~agentrail_runtime.agent.version.agent_version`), computed once per execution
-        environment: the ``agent_version`` property of its metrics and an annotation of its traces.
+        environment: the ``agent_version`` key of every log line, the ``agent_version`` property of its metrics and
+        an annotation of its traces.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class AgentService:
         )
         self._clients: dict[str, Any] = {}
         self.version = agent_version(definition, settings)
+        log_environment_keys(agent_version=self.version)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> AgentService:

@@ -174,22 +174,26 @@ def version(context: ResourceContext) -> DeployedResource:
     return deployed
 
 
+def routing_weights(properties: dict[str, Any]) -> dict[str, float]:
+    """An alias's ``RoutingConfig.AdditionalVersionWeights`` as ``{version: weight}`` (empty without one)."""
+    weights = (properties.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or []
+    return {str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights}
+
+
 @resource_handler("AWS::Lambda::Alias")
 def alias(context: ResourceContext) -> DeployedResource:
     p = context.properties
     name = _function_name(str(p["FunctionName"]))
     extra: dict[str, Any] = pick(p, "Description")
-    weights = p.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    weights = routing_weights(p)
     if weights:
-        extra["RoutingConfig"] = {
-            "AdditionalVersionWeights": {str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights}
-        }
+        extra["RoutingConfig"] = {"AdditionalVersionWeights": weights}
     created = context.clients("lambda").create_alias(
         FunctionName=name, Name=p["Name"], FunctionVersion=str(p["FunctionVersion"]), **extra
     )
     arn = created["AliasArn"]
     deployed = resource(context, arn, arn, AliasArn=arn)
-    deployed.local.update(function_name=name, alias=p["Name"], version=str(p["FunctionVersion"]))
+    deployed.local.update(function_name=name, alias=p["Name"], version=str(p["FunctionVersion"]), weights=routing_weights(p))
     return deployed
 
 

@@ -25,7 +25,7 @@ from agentrail_local.cloudformation.resources.base import (
     resource_updater,
     tags_dict,
 )
-from agentrail_local.cloudformation.resources.compute import code_zip, function
+from agentrail_local.cloudformation.resources.compute import code_zip, function, routing_weights
 from agentrail_local.cloudformation.resources.data import PROVISIONED_DEFAULT, shaped_indexes
 from agentrail_local.cloudformation.resources.messaging import queue_attributes, queue_policy, rule
 from agentrail_local.cloudformation.resources.security import policy as create_policy
@@ -144,11 +144,15 @@ def update_alias(context: ResourceContext, previous: DeployedResource, changed: 
     p = context.properties
     if {"FunctionName", "Name"} & set(changed):
         raise NeedsReplacement(", ".join(sorted({"FunctionName", "Name"} & set(changed))))
+    weights = routing_weights(p)
     context.clients("lambda").update_alias(
-        FunctionName=previous.local["function_name"], Name=p["Name"], FunctionVersion=str(p["FunctionVersion"])
+        FunctionName=previous.local["function_name"],
+        Name=p["Name"],
+        FunctionVersion=str(p["FunctionVersion"]),
+        RoutingConfig={"AdditionalVersionWeights": weights},
     )
     deployed = updated_record(context, previous)
-    deployed.local["version"] = str(p["FunctionVersion"])
+    deployed.local.update(version=str(p["FunctionVersion"]), weights=weights)
     return deployed
 
 

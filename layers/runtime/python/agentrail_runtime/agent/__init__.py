@@ -1,7 +1,7 @@
 """The agent loop, typed tools and agent definitions."""
 
 from agentrail_runtime.agent.context import ToolContext
-from agentrail_runtime.agent.definition import AgentDefinition, load_definition
+from agentrail_runtime.agent.definition import AgentDefinition, load_definition, prompt_from_file
 from agentrail_runtime.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
 from agentrail_runtime.agent.tools import Tool, ToolError, tool
 
@@ -16,5 +16,6 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "load_definition",
+    "prompt_from_file",
     "tool",
 ]

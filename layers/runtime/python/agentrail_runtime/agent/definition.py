@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agentrail_runtime.agent.tools import Tool
 
@@ -29,6 +30,39 @@ class AgentDefinition:
     system_prompt: str
     tools: Sequence[Tool] = field(default_factory=tuple)
     description: str = ""
+
+
+def prompt_from_file(path: str | Path, *, beside: str | Path | None = None) -> str:
+    """A system prompt kept in a file (Markdown or text, UTF-8), e.g. ``prompts/support.md`` beside the agent's module.
+
+    Read once, when the definition is built (at cold start). The agent version hashes the prompt's text, so editing
+    the file gives the agent a new version.
+
+    Parameters
+    ----------
+    path:
+        The file; a relative path is read from the folder of ``beside``.
+    beside:
+        A file (pass the module's ``__file__``) or folder that a relative ``path`` starts from. Default: the
+        current directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist, naming where it was looked for.
+    ValueError
+        The file is empty.
+    """
+    file = Path(path)
+    if not file.is_absolute() and beside is not None:
+        base = Path(beside)
+        file = (base if base.is_dir() else base.parent) / file
+    if not file.is_file():
+        raise FileNotFoundError(f"system prompt file {file} does not exist")
+    text = file.read_text(encoding="utf-8").strip()
+    if not text:
+        raise ValueError(f"system prompt file {file} is empty")
+    return text
 
 
 def load_definition(reference: str) -> AgentDefinition:

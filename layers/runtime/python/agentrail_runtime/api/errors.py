@@ -108,6 +108,14 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _RETRY_AFTER_HEADER = {
     "Retry-After": {"description": "Seconds to wait before sending again", "schema": {"type": "integer", "minimum": 0}}
 }
+#: The response header naming the version of the agent that answered (``agent_version``), on every answer of a route.
+AGENT_VERSION_HEADER = "X-Agent-Version"
+_AGENT_VERSION_DOC = {
+    AGENT_VERSION_HEADER: {
+        "description": "The version of the agent that answered: a hash of its prompt, tools, models and limits",
+        "schema": {"type": "string"},
+    }
+}
 
 
 def _function_error(code: str) -> ApiErrorSpec:
@@ -311,7 +319,8 @@ def _media_type(headers: Mapping[str, str]) -> str:
 
 
 class AgentResolver(APIGatewayRestResolver):
-    """A resolver with validation on, the shared error handlers, a body size limit and ``X-Correlation-Id``.
+    """A resolver with validation on, the shared error handlers, a body size limit, ``X-Correlation-Id`` and
+    ``X-Agent-Version``.
 
     It serves the events of one kind of API, ``api``: a REST API's payload 1.0 proxy events (Powertools'
     REST resolver) or an HTTP API's payload 2.0 events (the event type of Powertools' HTTP API resolver). Routes,
@@ -334,6 +343,9 @@ class AgentResolver(APIGatewayRestResolver):
     models:
         The models a request may name in ``model``: the OpenAPI document lists them as its ``enum``. Default: none
         (the document leaves ``model`` open).
+    agent_version:
+        The version of the agent the routes run (``AgentService.version``), sent as ``X-Agent-Version`` on every
+        answer of a route, errors included. Default: none (no header).
     """
 
     def __init__(
@@ -343,6 +355,7 @@ class AgentResolver(APIGatewayRestResolver):
         iam_identity: Literal["role", "session"] = "role",
         api: ApiKind = "rest",
         models: Sequence[str] = (),
+        agent_version: str | None = None,
         **kwargs: Any,
     ) -> None:
         proxy_type = ProxyEventType.APIGatewayProxyEventV2 if api == "http" else ProxyEventType.APIGatewayProxyEvent
@@ -351,6 +364,7 @@ class AgentResolver(APIGatewayRestResolver):
         self.max_request_bytes = max_request_bytes
         self.iam_identity: Literal["role", "session"] = iam_identity
         self.models = tuple(models)
+        self.agent_version = agent_version
         install_error_handlers(self)
 
     def answer(
@@ -431,6 +445,8 @@ class AgentResolver(APIGatewayRestResolver):
         request_id = _request_id(self)
         if request_id:
             builder.response.headers["X-Correlation-Id"] = request_id
+        if self.agent_version:
+            builder.response.headers[AGENT_VERSION_HEADER] = self.agent_version
         if builder.response.status_code in (204, 304):
             builder.response.body = ""  # response serialization would send "null"; these statuses have no body
             builder.response.headers.pop("Content-Type", None)
@@ -486,6 +502,9 @@ def _contract_responses(route: Route, api: ApiKind = "rest") -> dict[int, OpenAP
     responses: dict[int, OpenAPIResponse] = dict(route.responses or {})
     if not any(200 <= status < 300 for status in responses):
         responses[200] = {"description": "Success"}
+    for status in [status for status in responses if 200 <= status < 300]:
+        headers = {**_AGENT_VERSION_DOC, **responses[status].get("headers", {})}
+        responses[status] = {**responses[status], "headers": headers}  # type: ignore[typeddict-item]
     dependant = route.dependant
     pairs = list(EVERY_ROUTE)
     if dependant.path_params or dependant.query_params or dependant.header_params:

@@ -168,6 +168,7 @@ def create_sessions_app(
         iam_identity=settings.iam_identity,
         api=settings.api_kind,
         models=settings.models,
+        agent_version=sessions.agents.version,
     )
     clients: dict[str, Any] = {"sqs": queue_client} if queue_client is not None else {}
 

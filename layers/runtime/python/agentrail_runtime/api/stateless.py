@@ -44,6 +44,7 @@ def create_stateless_app(service: AgentService | None = None, settings: RuntimeS
         iam_identity=settings.iam_identity,
         api=settings.api_kind,
         models=settings.models,
+        agent_version=service.version,
     )
 
     @app.post(

@@ -130,6 +130,7 @@ def create_tasks_app(
         iam_identity=settings.iam_identity,
         api=settings.api_kind,
         models=settings.models,
+        agent_version=tasks.agents.version,
     )
 
     owner = app.principal

@@ -485,7 +485,7 @@ class DynamoDBSessionStore(SessionStore):
         return StateDocument(version=int(item["version"]["N"]), data=json.loads(item["data"]["S"]))
 
     def _turn_item(self, session_id: str, turn: Turn) -> dict[str, Any]:
-        payload = turn.model_dump_json(exclude={"number", "created_at", "message_id", "tokens", "feedback"})
+        payload = turn.model_dump_json(exclude={"number", "created_at", "message_id", "tokens", "feedback", "agent_version"})
         item: dict[str, Any] = {
             "pk": _s(session_id),
             "sk": _s(turn_key(turn.number)),
@@ -494,6 +494,8 @@ class DynamoDBSessionStore(SessionStore):
         }
         if turn.message_id:
             item["message_id"] = _s(turn.message_id)
+        if turn.agent_version:
+            item["agent_version"] = _s(turn.agent_version)
         if len(payload.encode()) > self.max_payload_bytes:
             if self.offload is None:
                 raise TurnTooLarge
@@ -517,6 +519,7 @@ class DynamoDBSessionStore(SessionStore):
                 "message_id": item.get("message_id", {}).get("S"),
                 "tokens": int(item["tokens"]["N"]),
                 "feedback": json.loads(item["feedback"]["S"]) if "feedback" in item else None,
+                "agent_version": item.get("agent_version", {}).get("S"),
             }
         )
 

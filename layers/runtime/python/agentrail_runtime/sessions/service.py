@@ -196,6 +196,7 @@ class SessionAgent:
             tokens=count_tokens(json.dumps([m.model_dump(mode="json") for m in messages])),
             steps=stood.steps,
             tool_calls=[c.model_copy(update={"latency_ms": 0.0}) for c in stood.tool_calls],
+            agent_version=self.agents.version,
         )
         logger.warning(
             "abandoned turn committed as interrupted",
@@ -220,6 +221,7 @@ class SessionAgent:
             steps=result.steps,
             # Latencies stay in the logs and metrics: the history keeps what a replay answers with.
             tool_calls=[c.model_copy(update={"latency_ms": 0.0}) for c in result.tool_calls],
+            agent_version=self.agents.version,
         )
 
 

@@ -77,6 +77,8 @@ class Turn(BaseModel):
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     #: The owner's rating of this turn (``POST /sessions/{id}/feedback``), once given.
     feedback: Feedback | None = None
+    #: The version of the agent that answered (``agent_version``); ``None`` on turns stored before it was recorded.
+    agent_version: str | None = None
 
     @property
     def user_text(self) -> str:

@@ -81,6 +81,8 @@ class TaskRecord(BaseModel):
     feedback: Feedback | None = None
     #: The outbox: the event (``Task Finished``) written with the final status and not yet published.
     event_pending: str | None = None
+    #: The version of the agent that finished the task (``agent_version``), set with its outcome.
+    agent_version: str | None = None
 
 
 class TaskMessage(BaseModel):

@@ -357,7 +357,9 @@ class TaskService:
     ) -> TaskRecord | None:
         """Record a task's outcome once and announce it (``Task Finished``). ``None`` when it had already
         finished or was cancelled: nothing is written or announced."""
-        record = self.store.finish(task_id, status=status, result=result, error=error, expected=expected)
+        record = self.store.finish(
+            task_id, status=status, result=result, error=error, expected=expected, agent_version=self.agents.version
+        )
         if record is None:
             logger.info(
                 "task outcome discarded: finished or cancelled meanwhile",

@@ -43,6 +43,7 @@ _STRINGS = (
     "execution_arn",
     "correlation_id",
     "event_pending",
+    "agent_version",
 )
 
 
@@ -171,9 +172,11 @@ class TaskStore:
         result: TaskResult | None = None,
         error: TaskError | None = None,
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+        agent_version: str | None = None,
     ) -> TaskRecord | None:
         """Record the outcome once and return the finished record; ``None`` when the task was cancelled or
-        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept.
+        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept;
+        ``agent_version`` is the version of the agent that finished it (an ``agent_version`` attribute).
 
         The same write puts ``Task Finished`` in the outbox (``event_pending``) until :meth:`event_published`."""
         now = self.now()
@@ -193,6 +196,9 @@ class TaskStore:
             "expires_at = :expires",
             "event_pending = :event",
         ]
+        if agent_version:
+            sets.append("agent_version = :version")
+            values[":version"] = {"S": agent_version}
         if error is not None:
             sets.append("error_json = :error")
             values[":error"] = {"S": error.model_dump_json()}

@@ -1,0 +1,180 @@
+"""``AGENT_VERSION`` stamped at synth, computed by the runtime in a subprocess (the constructs never import it).
+
+An :class:`~agentrail_constructs.function.AgentFunction` asks for its version with :func:`agent_version_token`: a
+lazy string that resolves during synthesis. The first one resolved runs ``python -m agentrail_runtime.versions`` once
+for every version still pending, so a synth of many functions starts one subprocess; answers are kept for the rest of
+the process, keyed by the definition, the versioned settings and a digest of the files they are read from (the
+definition module's folder, the agent code folder, the runtime package: each file's path, size and modification
+time), so an edited prompt file is never answered from the cache.
+
+When the runtime cannot run here (the app's Python lacks its dependencies: ``pip install 'agentrail-aws[runtime]'``)
+or the definition fails to import, the version is a hash of those same inputs instead, with a warning on stderr: it
+still changes with every change of the prompt files, the definition's code or the settings, but it is not the value
+the runtime would compute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsii
+from aws_cdk import IStableStringProducer, Lazy, Token
+
+from agentrail_constructs.sources import runtime_package_dir
+
+#: The settings an agent's version depends on (``agentrail_runtime.agent.version.version_inputs``), besides the files.
+VERSIONED_SETTINGS = (
+    "AGENT_DEFINITION",
+    "AGENT_MODEL",
+    "AGENT_ALLOWED_MODELS",
+    "AGENT_SYSTEM_PROMPT",
+    "AGENT_MAX_STEPS",
+    "AGENT_TOKEN_BUDGET",
+    "AGENT_MAX_OUTPUT_TOKENS",
+    "AGENT_MAX_TOOL_RESULT_BYTES",
+    "AGENT_OPENAI_API_KEY_SECRET",  # not versioned, but openai models fail validation without one
+)
+_UNRESOLVED = "unresolved-at-synth"
+_IGNORED_PARTS = {"__pycache__", ".git", "node_modules", ".venv", "cdk.out", ".agentrail"}
+
+
+@dataclass(frozen=True)
+class VersionRequest:
+    """One function's version inputs: its versioned ``AGENT_*`` settings and where its agent's code is."""
+
+    settings: tuple[tuple[str, str], ...]
+    code_paths: tuple[str, ...]
+    digest: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.settings)
+
+
+_known: dict[VersionRequest, str] = {}
+_pending: list[VersionRequest] = []
+
+
+def _tree_digest(folder: Path, into: hashlib._Hash) -> None:
+    """Every file's path, size and modification time under ``folder``: an edit changes it, reading nothing."""
+    for path in sorted(folder.rglob("*")):
+        if not _IGNORED_PARTS.intersection(path.parts) and path.suffix not in (".pyc", ".pyo") and path.is_file():
+            stat = path.stat()
+            into.update(f"{path.as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+
+
+def _module_folder(module: str, search: list[str]) -> Path | None:
+    """The folder of ``module``'s file, found on ``search`` without importing anything."""
+    parts = module.split(".")
+    for root in search:
+        base = Path(root or ".").joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate.parent
+    return None
+
+
+def _code_paths(agent_code: str | Path | None) -> tuple[str, ...]:
+    """Where the subprocess finds the agent: the agent code folder, this runtime, then the app's own path."""
+    paths = [str(Path(agent_code).resolve())] if agent_code else []
+    paths.append(str(runtime_package_dir().parent))
+    paths.extend(p for p in sys.path if p and p not in paths)
+    return tuple(paths)
+
+
+def version_request(environment: Mapping[str, str], *, agent_code: str | Path | None) -> VersionRequest:
+    """What a function's version depends on, read from the environment its construct writes."""
+    settings = []
+    for key in VERSIONED_SETTINGS:
+        value = environment.get(key)
+        if value is not None:
+            settings.append((key, _UNRESOLVED if Token.is_unresolved(value) else value))
+    paths = _code_paths(agent_code)
+    digest = hashlib.sha256()
+    folders = {runtime_package_dir()}
+    if agent_code:
+        folders.add(Path(agent_code).resolve())
+    definition = dict(settings).get("AGENT_DEFINITION", "agentrail_runtime.demo:definition")
+    found = _module_folder(definition.partition(":")[0], list(paths))
+    if found is not None:
+        folders.add(found.resolve())
+    for folder in sorted(folders):
+        _tree_digest(folder, digest)
+    return VersionRequest(settings=tuple(settings), code_paths=paths, digest=digest.hexdigest())
+
+
+def _fallback(request: VersionRequest) -> str:
+    canonical = json.dumps([request.settings, request.digest], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _compute(requests: list[VersionRequest]) -> None:
+    """Ask the runtime for the versions of ``requests``: one subprocess per group that shares a code path."""
+    groups: dict[tuple[str, ...], list[VersionRequest]] = {}
+    for request in requests:
+        groups.setdefault(request.code_paths, []).append(request)
+    for paths, group in groups.items():
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("AGENT_")}
+        environment["PYTHONPATH"] = os.pathsep.join(paths)
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "agentrail_runtime.versions"],
+                input=json.dumps([request.environment for request in group]),
+                capture_output=True,
+                text=True,
+                env=environment,
+                check=False,
+            )
+            answers = json.loads(result.stdout) if result.returncode == 0 else None
+            failure = result.stderr.strip()[-400:]
+        except (OSError, ValueError) as error:
+            answers, failure = None, str(error)
+        for index, request in enumerate(group):
+            answer = answers[index] if answers is not None else {"error": failure}
+            if "version" in answer:
+                _known[request] = answer["version"]
+            else:
+                _known[request] = _fallback(request)
+                print(
+                    f"agentrail: AGENT_VERSION of {request.environment.get('AGENT_DEFINITION')} is a hash of its files "
+                    f"and settings: the runtime could not compute it here ({answer['error']}); "
+                    "`pip install 'agentrail-aws[runtime]'` in the app's Python gives the runtime's own value",
+                    file=sys.stderr,
+                )
+
+
+def resolve_version(request: VersionRequest) -> str:
+    """The version for ``request``: computed now, with every other pending request, unless known already."""
+    if request not in _known:
+        batch = [r for r in dict.fromkeys([*_pending, request]) if r not in _known]
+        _pending.clear()
+        _compute(batch)
+    return _known[request]
+
+
+@jsii.implements(IStableStringProducer)
+class _VersionProducer:
+    def __init__(self, request: VersionRequest) -> None:
+        self._request = request
+
+    def produce(self) -> str:
+        return resolve_version(self._request)
+
+
+def agent_version_token(environment: Mapping[str, str], *, agent_code: str | Path | None) -> str:
+    """A lazy string resolving, at synth, to the version the runtime computes for a function with ``environment``
+    (its ``AGENT_*`` variables) whose agent code, if any, is the folder ``agent_code``."""
+    request = version_request(environment, agent_code=agent_code)
+    if request not in _known:
+        _pending.append(request)
+    return Lazy.string(_VersionProducer(request))
+
+
+__all__ = ["VERSIONED_SETTINGS", "VersionRequest", "agent_version_token", "resolve_version", "version_request"]

@@ -1,0 +1,64 @@
+"""The agent versions of functions not yet deployed: what ``AgentFunction`` stamps at synth, from a subprocess.
+
+The constructs never import the runtime. To stamp ``AGENT_VERSION`` they run ``python -m agentrail_runtime.versions``
+with one JSON request per function on standard input, and read one version per request on standard output. Each
+request names the definition (``AGENT_DEFINITION``) and the function's ``AGENT_*`` settings; the answer is exactly
+what :class:`~agentrail_runtime.service.AgentService` would compute from them in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agentrail_runtime.agent.definition import load_definition
+from agentrail_runtime.agent.version import AGENT_VERSION_ENV, agent_version
+from agentrail_runtime.config import RuntimeSettings
+
+_PREFIX = "AGENT_"
+
+
+def version_for(environment: Mapping[str, str]) -> str:
+    """The version of the agent a function with these ``AGENT_*`` variables runs (``AGENT_VERSION`` itself ignored).
+
+    Raises
+    ------
+    ValueError
+        The settings are invalid, or ``AGENT_DEFINITION`` names no AgentDefinition.
+    """
+    saved = {key: value for key, value in os.environ.items() if key.startswith(_PREFIX)}
+    try:
+        for key in saved:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in environment.items() if k.startswith(_PREFIX) and k != AGENT_VERSION_ENV})
+        settings = RuntimeSettings()
+        return agent_version(load_definition(settings.definition), settings)
+    finally:
+        for key in [key for key in os.environ if key.startswith(_PREFIX)]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def versions_for(requests: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """:func:`version_for` of each request: ``{"version": ...}``, or ``{"error": ...}`` naming what failed."""
+    answers: list[dict[str, Any]] = []
+    for environment in requests:
+        try:
+            answers.append({"version": version_for(environment)})
+        except Exception as error:  # one bad function must not hide the others' versions
+            answers.append({"error": f"{type(error).__name__}: {error}"})
+    return answers
+
+
+def main() -> None:
+    """Read a JSON list of environments on stdin, write the JSON list of their versions on stdout."""
+    json.dump(versions_for(json.load(sys.stdin)), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["main", "version_for", "versions_for"]
