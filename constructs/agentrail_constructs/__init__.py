@@ -6,6 +6,7 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.budgets import Budget, BudgetOptions, DailyBudgets
+from agentrail_constructs.deployment import CanaryDeployment, DeploymentOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
@@ -48,8 +49,10 @@ __all__ = [
     "AsyncOptions",
     "Budget",
     "BudgetOptions",
+    "CanaryDeployment",
     "DailyBudgets",
     "DependenciesLayer",
+    "DeploymentOptions",
     "HierarchicalAgents",
     "HierarchicalOptions",
     "HierarchicalStack",

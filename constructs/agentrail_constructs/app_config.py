@@ -11,6 +11,7 @@ from aws_cdk import App, Duration, Environment
 from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.budgets import Budget, BudgetOptions
+from agentrail_constructs.deployment import STRATEGIES, strategy_named
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
 from agentrail_constructs.security import SecurityBaselineOptions
@@ -24,14 +25,15 @@ EGRESS_MODES = ("endpoints", "nat")
 @dataclass(frozen=True)
 class AppConfig:
     """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``api`` (rest or http: a REST API or
-    an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
-    ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
-    shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
-    ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
-    ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
-    ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
-    only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
-    ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent)."""
+        an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
+        ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
+        shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
+        ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
+        ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
+        ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
+        only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
+        ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
+    (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -48,6 +50,7 @@ class AppConfig:
     webhooks: bool = True
     api: str = "rest"
     budgets: tuple[Budget, ...] = ()
+    canary: str = "canary"
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -103,6 +106,7 @@ class AppConfig:
             security=security,
             egress=egress,
             webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
+            canary=_canary(app.node.try_get_context("canary")),
             api=api,
             budgets=_budgets(app),
         )
@@ -121,6 +125,8 @@ class AppConfig:
             options["security"] = self.security
             if self.egress is not None:
                 options["security_options"] = SecurityBaselineOptions(egress=self.egress)  # type: ignore[arg-type]
+        if self.canary != "canary":
+            options["deployment_options"] = strategy_named(self.canary)
         if self.budgets:
             options["budget_options"] = BudgetOptions(budgets=list(self.budgets))
         if not self.webhooks:
@@ -177,6 +183,13 @@ def _budgets(app: App) -> tuple[Budget, ...]:
             budget.limits()  # a zero or negative limit fails here, naming the context key's budget
             budgets.append(budget)
     return tuple(budgets)
+
+
+def _canary(value: object) -> str:
+    name = str(value or "canary")
+    if name not in (*STRATEGIES, "off"):
+        raise ValueError(f"context 'canary' must be one of {', '.join([*STRATEGIES, 'off'])}, got {name!r}")
+    return name
 
 
 def _names(value: object) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +19,15 @@ from constructs import Construct
 
 from agentrail_constructs.agent_version import agent_version_token
 from agentrail_constructs.contract import contract
+from agentrail_constructs.deployment import (
+    DEFAULT_DEPLOYMENT,
+    NO_AGENT_HANDLERS,
+    PRE_TRAFFIC_HOOK_HANDLER,
+    CanaryDeployment,
+    DeploymentOptions,
+    deployment_options_for,
+    evals_layer,
+)
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.nag import arn_prefix as nag_arn_prefix
@@ -142,6 +151,10 @@ class AgentFunctionOptions:
     """Endpoint of the OpenAI-compatible API. Default: ``https://api.openai.com/v1``."""
     otel_export: OtelExportOptions | None = None
     """Also export traces through OpenTelemetry (the ADOT layer and its collector). Default: none (X-Ray only)."""
+    deployment_options: DeploymentOptions | None = DEFAULT_DEPLOYMENT
+    """How a new version reaches the ``live`` alias: a CodeDeploy canary with rollback alarms and a pre-traffic hook
+    (see :class:`DeploymentOptions`); None: the alias moves at once, without CodeDeploy. Default: the stack's
+    ``deployment_options`` in a PatternStack, else ``DeploymentOptions()`` (canary, 10% for 5 minutes)."""
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
@@ -152,6 +165,8 @@ class AgentFunctionOptions:
                 raise ValueError(f"model {spec!r} needs openai_api_key_secret (a Secrets Manager secret)")
         if self.otel_export is not None:
             self.otel_export.validate()
+        if self.deployment_options is not None:
+            self.deployment_options.validate()
         if self.agent_version is not None and not self.agent_version.strip():
             raise ValueError("agent_version is empty: pass a version, or None to have it computed at synth")
         for name, value, low, high in (
@@ -203,7 +218,8 @@ class AgentFunction(Construct):
     Attributes
     ----------
     function, alias, role, log_group, handler_code, service_name (the ``service`` dimension of
-    its metrics), agent_version, runtime_layer, dependencies_layer, agent_code_layer
+    its metrics), agent_version, runtime_layer, dependencies_layer, agent_code_layer, deployment (the
+    :class:`CanaryDeployment`, or None), pre_traffic_hook (the hook's AgentFunction, or None)
     """
 
     def __init__(
@@ -295,6 +311,7 @@ class AgentFunction(Construct):
         self._skip_checkov()
         # CDK adds DependsOn on the execution role next to the GetAtt that already orders it (cfn-lint W3005).
         default_resource(self.function).add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        default_resource(self.function).add_metadata("agentrail:handler", code_dir.name)
         initial = options.provisioned_concurrency or (
             options.provisioned_scaling.min_capacity if options.provisioned_scaling else None
         )
@@ -324,6 +341,62 @@ class AgentFunction(Construct):
         self.otel_layer: lambda_.ILayerVersion | None = None
         if options.otel_export is not None:
             self.export_otel(options.otel_export)
+        self.deployment: CanaryDeployment | None = None
+        self.pre_traffic_hook: AgentFunction | None = None
+        deployment = deployment_options_for(self, options.deployment_options)
+        if deployment is not None:
+            self._build_deployment(deployment)
+
+    def _build_deployment(self, deployment: DeploymentOptions) -> None:
+        """The CodeDeploy deployment group of ``live``, with the pre-traffic hook when this function runs an agent."""
+        if deployment.pre_traffic_hook and self.handler_code.name not in NO_AGENT_HANDLERS:
+            datasets = deployment.datasets()
+            hook = AgentFunction(
+                self,
+                "PreTrafficHook",
+                handler_code=handler_dir(PRE_TRAFFIC_HOOK_HANDLER),
+                options=replace(
+                    self.options,
+                    deployment_options=None,
+                    service_name=self.service_name,  # EvalScore goes out under the function's service dimension
+                    agent_version=self.agent_version,
+                    timeout=Duration.minutes(5),
+                    reserved_concurrent_executions=None,
+                    provisioned_concurrency=None,
+                    provisioned_scaling=None,
+                    otel_export=None,
+                    environment={
+                        **self.options.environment,
+                        "AGENT_CANARY_MIN_EVAL_SCORE": str(deployment.min_eval_score),
+                    },
+                ),
+            )
+            hook.function.add_layers(evals_layer(self, datasets, self.options.runtime))
+            # The one version this deployment shifts to: the hook reads its AGENT_VERSION, nothing else.
+            hook.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:GetFunctionConfiguration"], resources=[self.function.current_version.function_arn]
+                )
+            )
+            hook.calls_service("codedeploy", "lambda")
+            self.pre_traffic_hook = hook
+        self.deployment = CanaryDeployment(
+            self,
+            "Deployment",
+            alias=self.alias,
+            service_name=self.service_name,
+            metrics_namespace=self.options.metrics_namespace,
+            timeout=self.options.timeout,
+            options=deployment,
+            pre_hook=self.pre_traffic_hook.function if self.pre_traffic_hook is not None else None,
+        )
+        if self.pre_traffic_hook is not None:
+            self.pre_traffic_hook.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["codedeploy:GetDeployment"],
+                    resources=[self.deployment.deployment_group.deployment_group_arn],
+                )
+            )
 
     def export_otel(self, otel: OtelExportOptions) -> None:
         """Add the ADOT Python layer and its ``/opt/otel-instrument`` wrapper (what CDK's ``adot_instrumentation``

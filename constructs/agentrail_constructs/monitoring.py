@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from agentrail_constructs.approvals import ApprovalWorkflow
+from agentrail_constructs.deployment import NO_AGENT_HANDLERS, PRE_TRAFFIC_HOOK_HANDLER
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.queues import is_dead_letter_queue
@@ -47,8 +48,6 @@ AGENT_DIMENSIONS = ("service",)
 TOOL_DIMENSIONS = ("service", "agent", "tool", "outcome")
 #: What the approval-metrics function emits on its schedule, under ``service`` only.
 APPROVAL_METRICS = ("ApprovalsPending", "OldestPendingApprovalAgeSeconds")
-#: Handlers (folders under handlers/agentrail_handlers) that never run an agent, so never emit its metrics.
-NO_AGENT_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics"})
 #: CloudWatch's limit on the metrics of one alarm's math expression.
 MAX_ALARM_METRICS = 10
 
@@ -157,7 +156,8 @@ class AgentMonitoring(Construct):
         )
         stack = Stack.of(self)
         found = [c for c in stack.node.find_all() if not c.node.path.startswith(self.node.path + "/")]
-        functions = [c for c in found if isinstance(c, AgentFunction)]
+        # A pre-traffic hook runs once per deployment: the deployment group's alarms watch what it publishes.
+        functions = [c for c in found if isinstance(c, AgentFunction) and c.handler_code.name != PRE_TRAFFIC_HOOK_HANDLER]
         self._build_api_widgets([c for c in found if isinstance(c, (apigw.RestApi, apigwv2.HttpApi))])
         self._build_function_widgets(functions)
         self._build_queue_widgets([c for c in found if isinstance(c, sqs.Queue)])

@@ -16,6 +16,8 @@ from aws_cdk.assertions import Match, Template
 from agentrail_constructs import AgentFunction, AgentFunctionOptions
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
+#: Every default but the canary deployment, whose role and hook function are tested in test_canary_deployment.py.
+ALONE = AgentFunctionOptions(deployment_options=None)
 MODEL_ACTIONS = ["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"]
 
 
@@ -65,6 +67,8 @@ def granted(template: Template) -> set[tuple[str, str]]:
 
 
 def synth_function(stack: cdk.Stack, construct_id: str = "Agent", **options: object) -> tuple[AgentFunction, Template]:
+    """The function alone: its canary deployment (a second role, the hook function) is in test_canary_deployment.py."""
+    options.setdefault("deployment_options", None)
     function = AgentFunction(stack, construct_id, options=AgentFunctionOptions(**options))
     return function, Template.from_stack(stack)
 
@@ -72,7 +76,7 @@ def synth_function(stack: cdk.Stack, construct_id: str = "Agent", **options: obj
 @pytest.fixture(scope="module")
 def default_template(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
     stack = cdk.Stack(app_factory(), "Test", env=stack_env)
-    AgentFunction(stack, "ResearchAgent")
+    AgentFunction(stack, "ResearchAgent", options=ALONE)
     return Template.from_stack(stack)
 
 
@@ -230,8 +234,8 @@ def test_agent_code_that_is_not_a_folder_is_refused(stack: cdk.Stack, tmp_path: 
 
 
 def test_functions_of_one_stack_share_its_layers(stack: cdk.Stack) -> None:
-    AgentFunction(stack, "First")
-    AgentFunction(stack, "Second")
+    AgentFunction(stack, "First", options=ALONE)
+    AgentFunction(stack, "Second", options=ALONE)
 
     Template.from_stack(stack).resource_count_is("AWS::Lambda::LayerVersion", 2)
 
@@ -300,7 +304,7 @@ def test_allowed_bedrock_models_are_granted_with_the_default_model(stack: cdk.St
 
 
 def test_grant_model_access_called_later_adds_the_models(stack: cdk.Stack) -> None:
-    function = AgentFunction(stack, "Agent")
+    function = AgentFunction(stack, "Agent", options=ALONE)
 
     function.grant_model_access("eu.amazon.nova-micro-v1:0")
 
@@ -311,7 +315,7 @@ def test_grant_model_access_called_later_adds_the_models(stack: cdk.Stack) -> No
 
 
 def test_grant_secret_read_grants_the_secret_and_adds_a_health_check(stack: cdk.Stack) -> None:
-    function = AgentFunction(stack, "Agent")
+    function = AgentFunction(stack, "Agent", options=ALONE)
     secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
 
     function.grant_secret_read(secret)

@@ -18,7 +18,10 @@ SETTINGS = {
     "AGENT_SESSION_TABLE": "agentrail-sessions",
 }
 #: Settings of one handler only (the approval table alone would make the workflow handler expect every approval setting).
-HANDLER_SETTINGS = {"approval_metrics": {"AGENT_APPROVAL_TABLE": "agentrail-approvals"}}
+HANDLER_SETTINGS = {
+    "approval_metrics": {"AGENT_APPROVAL_TABLE": "agentrail-approvals"},
+    "canary_hook": {"AGENT_VERSION": "v1", "AGENT_CANARY_MIN_EVAL_SCORE": "0.8", "AWS_DEFAULT_REGION": "us-east-1"},
+}
 WITHOUT_HTTP = [
     "task_worker",
     "task_workflow",
@@ -30,6 +33,7 @@ WITHOUT_HTTP = [
     "session_worker",
     "session_cleanup",
     "approval_metrics",
+    "canary_hook",
 ]
 HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
 PROBE = """

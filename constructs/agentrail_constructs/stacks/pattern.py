@@ -10,6 +10,7 @@ from constructs import Construct
 
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets
 from agentrail_constructs.contract import contract
+from agentrail_constructs.deployment import DEFAULT_DEPLOYMENT, DeploymentOptions
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 
@@ -46,10 +47,14 @@ class PatternStack(Stack):
     existing_budgets:
         A :class:`DailyBudgets` of yours (one counters table and one set of budgets shared by several stacks).
         Not with ``budget_options``. Default: none.
+    deployment_options:
+        How new versions reach the ``live`` alias of every function of the stack whose ``AgentFunctionOptions``
+        leave ``deployment_options`` at its default (see :class:`DeploymentOptions`); None: no CodeDeploy, aliases
+        move at once. Default: ``DeploymentOptions()`` (canary, 10% for 5 minutes, rollback alarms, pre-traffic hook).
 
     Attributes
     ----------
-    security, baseline (None unless hardened), monitoring (None until the pattern is built, or when turned off),
+    security, baseline (None unless hardened), deployment_options, monitoring (None until the pattern is built, or when turned off),
     budgets (None without budgets, or until the pattern is built)
     """
 
@@ -67,8 +72,11 @@ class PatternStack(Stack):
         existing_alarm_topic: sns.ITopic | None = None,
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
+        deployment_options: DeploymentOptions | None = DEFAULT_DEPLOYMENT,
         **kwargs: Any,
     ) -> None:
+        if deployment_options is not None:
+            deployment_options.validate()
         if budget_options is not None and existing_budgets is not None:
             raise ValueError(
                 "pass either existing_budgets or budget_options, not both: budget_options configures new budgets, "
@@ -89,6 +97,7 @@ class PatternStack(Stack):
         super().__init__(scope, construct_id, description=f"agentrail: {summary}{profile}", **kwargs)
         Tags.of(self).add("agentrail:pattern", pattern)
         self.security = security
+        self.deployment_options = deployment_options
         self.baseline: SecurityBaseline | None = None
         if security == "hardened":
             self.baseline = SecurityBaseline(self, "Security", options=security_options)

@@ -1,4 +1,5 @@
-"""Step Functions state machines and activities, and CloudWatch Logs log groups."""
+"""Step Functions state machines and activities, CloudWatch Logs log groups, and what local mode skips with a notice
+(CloudWatch alarms and dashboards, CodeDeploy)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,21 @@ skip_with_notice(
     "CloudWatch dashboard",
     "CloudWatch dashboards",
     "local mode has no CloudWatch dashboards (`agentrail metrics` shows what the functions emitted)",
+)
+
+# A canary needs CodeDeploy's traffic shifting, which moto lacks: locally the alias moves at once (its routing weights,
+# if any, still split the traffic) and the pre-traffic hook is deployed but never called.
+skip_with_notice(
+    "AWS::CodeDeploy::Application",
+    "CodeDeploy application",
+    "CodeDeploy applications",
+    "local mode has no CodeDeploy: a new version takes the live alias at once, with no canary or pre-traffic hook",
+)
+skip_with_notice(
+    "AWS::CodeDeploy::DeploymentGroup",
+    "CodeDeploy deployment group",
+    "CodeDeploy deployment groups",
+    "local mode has no CodeDeploy: a new version takes the live alias at once, with no canary or pre-traffic hook",
 )
 
 
