@@ -18,7 +18,6 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
@@ -43,9 +42,11 @@ from agentrail_constructs.workflows import (
     STANDARD_WORKFLOW_LIMIT,
     TASK_FIELDS,
     RetryOptions,
+    Step,
     agent_loop,
+    agent_step,
     check_within_retention,
-    lambda_step,
+    grant_pinned_invoke,
     standard_state_machine,
     validate_workflow,
 )
@@ -343,7 +344,7 @@ class ApprovalWorkflow(Construct):
 
     def _build_state_machine(self) -> sfn.StateMachine:
         o = self.options
-        alias = self.step_function.alias
+        alias, function = self.step_function.alias, self.step_function.function
         progress = {
             "done.$": "$.Payload.done",
             "status.$": "$.Payload.status",
@@ -357,11 +358,14 @@ class ApprovalWorkflow(Construct):
             *,
             result_path: str = "$.progress",
             selector: dict[str, str] = progress,
-        ) -> sfn_tasks.LambdaInvoke:
-            return lambda_step(
+            pinned: bool = True,
+        ) -> Step:
+            return agent_step(
                 self,
                 name,
-                alias,
+                alias=alias,
+                function=function,
+                pinned=pinned,
                 payload={**TASK_FIELDS, "action": action, **(extra or {})},
                 result_selector=selector,
                 result_path=result_path,
@@ -369,11 +373,13 @@ class ApprovalWorkflow(Construct):
                 retries=o.retries,
             )
 
-        def wait_for_decision(name: str, level: int) -> sfn_tasks.LambdaInvoke:
-            return lambda_step(
+        def wait_for_decision(name: str, level: int) -> Step:
+            return agent_step(
                 self,
                 name,
-                alias,
+                alias=alias,
+                function=function,
+                pinned=True,
                 integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
                 payload={"action": "request_approval", "level": level, **TASK_FIELDS, "task_token": sfn.JsonPath.task_token},
                 result_path="$.decision",
@@ -415,9 +421,10 @@ class ApprovalWorkflow(Construct):
         resume.next(loop.done)
         machine, self.log_group = standard_state_machine(
             self,
-            loop.start.next(loop.done),
+            loop.start,
             timeout=o.execution_timeout,
             log_retention=o.log_retention,
             encryption_key=self.task_table.encryption_key,
         )
+        grant_pinned_invoke(machine, function)
         return machine

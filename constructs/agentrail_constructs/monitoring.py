@@ -109,7 +109,8 @@ class AgentMonitoring(Construct):
 
     Create it last: it finds the stack's APIs (REST and HTTP), agent functions, queues and dead-letter queues,
     state machines and tables, and the agent metrics the runtime emits (namespace ``metrics_namespace`` of each
-    AgentFunction, dimension ``service``). Every alarm notifies ``alarm_topic``. A PatternStack creates one
+    AgentFunction, dimension ``service``). Every alarm notifies ``alarm_topic``, and so do the rollback alarms of
+    each function's canary deployment. A PatternStack creates one
     unless told ``monitoring=False``.
 
     Parameters
@@ -266,6 +267,9 @@ class AgentMonitoring(Construct):
                 [function.metric_duration(period=period, statistic="p99")],
                 [function.metric("ConcurrentExecutions", period=period, statistic="Maximum")],
             )
+            if agent_function.deployment is not None:  # a canary rolled back: page too
+                for rollback in agent_function.deployment.alarms.values():
+                    rollback.add_alarm_action(self._action)
             self._alarm(
                 f"throttles-{_slug(agent_function)}",
                 function.metric_throttles(period=period, statistic="Sum"),

@@ -18,7 +18,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
@@ -36,9 +35,11 @@ from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
     RetryOptions,
+    Step,
     agent_loop,
+    agent_step,
     check_within_retention,
-    lambda_step,
+    grant_pinned_invoke,
     standard_state_machine,
     validate_workflow,
 )
@@ -116,11 +117,13 @@ class LongTaskWorkflow(Construct):
         task_table.grant_tasks(self.step_function, event_bus=event_bus)
         self.step_function.add_environment("AGENT_TASK_SLICE_STEPS", str(options.slice_steps))
 
-        def invoke(name: str, action: str, extra: dict[str, str] | None = None) -> sfn_tasks.LambdaInvoke:
-            return lambda_step(
+        def invoke(name: str, action: str, extra: dict[str, str] | None = None, *, pinned: bool = True) -> Step:
+            return agent_step(
                 self,
                 name,
-                self.step_function.alias,
+                alias=self.step_function.alias,
+                function=self.step_function.function,
+                pinned=pinned,
                 payload={"action": action, **TASK_FIELDS, **(extra or {})},
                 result_selector={"done.$": "$.Payload.done", "status.$": "$.Payload.status"},
                 result_path="$.progress",
@@ -133,11 +136,12 @@ class LongTaskWorkflow(Construct):
             task.add_catch(loop.mark_failed, errors=["States.ALL"], result_path="$.error")
         self.state_machine, self.log_group = standard_state_machine(
             self,
-            loop.start.next(loop.done),
+            loop.start,
             timeout=options.execution_timeout,
             log_retention=options.log_retention,
             encryption_key=task_table.encryption_key,
         )
+        grant_pinned_invoke(self.state_machine, self.step_function.function)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -16,7 +16,7 @@ from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from agentrail_constructs.contract import contract
-from agentrail_constructs.nag import acknowledge, default_resource
+from agentrail_constructs.nag import acknowledge, default_resource, logical_id
 from agentrail_constructs.storage import log_group as storage_log_group
 
 #: Errors Lambda documents as transient for a synchronous invoke from Step Functions, plus throttling.
@@ -153,6 +153,57 @@ def lambda_step(
         retry_on_service_exceptions=False,
         task_timeout=sfn.Timeout.duration(timeout),
     )
+    _add_retries(task, retries)
+    return task
+
+
+#: Where an execution keeps the version of its step function that its Start step ran (Lambda's ``ExecutedVersion``
+#: through the ``live`` alias): every later step invokes that version, so an execution that started on version N
+#: finishes on N even after a deployment moves the alias.
+PINNED_VERSION = "$.pinned.version"
+#: What the Start step adds to its result selector, and the Pass state copies to :data:`PINNED_VERSION`.
+EXECUTED_VERSION_SELECTOR = {"version.$": "$.ExecutedVersion"}
+
+#: A step of a workflow: a LambdaInvoke through the ``live`` alias, or a pinned one (a CustomState).
+Step = sfn_tasks.LambdaInvoke | sfn.CustomState
+
+
+def pinned_lambda_step(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.IFunction,
+    *,
+    payload: Mapping[str, object],
+    timeout: Duration,
+    result_path: str | None = None,
+    result_selector: Mapping[str, str] | None = None,
+    integration_pattern: sfn.IntegrationPattern | None = None,
+    retries: RetryOptions | None = None,
+) -> sfn.CustomState:
+    """:func:`lambda_step` on the version of ``function`` (the unqualified function, not its alias) at
+    :data:`PINNED_VERSION`: ``Qualifier.$`` in the task's parameters. A CustomState, since LambdaInvoke takes only a
+    fixed qualifier (and that prop is deprecated); the state machine's role needs ``grant_invoke`` on ``function``."""
+    waits = integration_pattern == sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN
+    state: dict[str, object] = {
+        "Type": "Task",
+        "Resource": f"arn:{Aws.PARTITION}:states:::lambda:invoke{'.waitForTaskToken' if waits else ''}",
+        "Parameters": {
+            "FunctionName": function.function_arn,
+            "Qualifier.$": PINNED_VERSION,
+            "Payload": sfn.FieldUtils.render_object(dict(payload)),
+        },
+        "TimeoutSeconds": int(timeout.to_seconds()),
+    }
+    if result_selector is not None:
+        state["ResultSelector"] = dict(result_selector)
+    if result_path is not None:
+        state["ResultPath"] = result_path
+    task = sfn.CustomState(scope, construct_id, state_json=state)
+    _add_retries(task, retries or RetryOptions())
+    return task
+
+
+def _add_retries(task: sfn_tasks.LambdaInvoke | sfn.CustomState, retries: RetryOptions) -> None:
     task.add_retry(
         errors=[*LAMBDA_TRANSIENT_ERRORS, *EVENT_TRANSIENT_ERRORS],
         interval=retries.service_interval,
@@ -169,7 +220,61 @@ def lambda_step(
         max_delay=retries.max_delay,
         jitter_strategy=sfn.JitterType.FULL,
     )
-    return task
+
+
+def agent_step(
+    scope: Construct,
+    construct_id: str,
+    *,
+    alias: lambda_.IFunction,
+    function: lambda_.IFunction,
+    pinned: bool,
+    payload: Mapping[str, object],
+    timeout: Duration,
+    result_path: str | None = None,
+    result_selector: Mapping[str, str] | None = None,
+    integration_pattern: sfn.IntegrationPattern | None = None,
+    retries: RetryOptions | None = None,
+) -> Step:
+    """A step of a workflow's step function: pinned to the version the execution started on (``function``, qualified
+    by :data:`PINNED_VERSION`), or through its ``alias``, recording the version that ran (``$.ExecutedVersion``) in
+    the result beside ``result_selector``'s fields."""
+    if pinned:
+        return pinned_lambda_step(
+            scope,
+            construct_id,
+            function,
+            payload=payload,
+            timeout=timeout,
+            result_path=result_path,
+            result_selector=result_selector,
+            integration_pattern=integration_pattern,
+            retries=retries,
+        )
+    return lambda_step(
+        scope,
+        construct_id,
+        alias,
+        payload=payload,
+        timeout=timeout,
+        result_path=result_path,
+        result_selector={**(result_selector or {}), **EXECUTED_VERSION_SELECTOR},
+        integration_pattern=integration_pattern,
+        retries=retries,
+    )
+
+
+def grant_pinned_invoke(machine: sfn.StateMachine, function: lambda_.IFunction) -> None:
+    """Let ``machine`` invoke every version of ``function`` (its pinned steps), acknowledged for cdk-nag."""
+    function.grant_invoke(machine)
+    policy = machine.role.node.try_find_child("DefaultPolicy")
+    assert policy is not None
+    acknowledge(
+        default_resource(policy),
+        f"IAM5[Resource::<{logical_id(function)}.Arn>:*]",
+        "An execution invokes the version of its step function it started on (Qualifier from $.ExecutedVersion), "
+        "known only at run time: the versions of that one function, nothing else.",
+    )
 
 
 def task_failed(scope: Construct) -> sfn.Fail:
@@ -178,25 +283,32 @@ def task_failed(scope: Construct) -> sfn.Fail:
 
 
 class AgentLoop(NamedTuple):
-    """Start → Step until ``$.progress.done`` → Finished, and MarkFailed → TaskFailed for the caller's catches."""
+    """Start → PinVersion → Step until ``$.progress.done`` → Finished, and MarkFailed → TaskFailed for the caller's
+    catches. Start and MarkFailed run through the ``live`` alias; Step (and the caller's other steps) on the version
+    Start ran (:data:`PINNED_VERSION`). ``start`` is the loop's first state, already chained to ``done``."""
 
-    start: sfn_tasks.LambdaInvoke
-    step: sfn_tasks.LambdaInvoke
+    start: Step
+    step: Step
     done: sfn.Choice
     mark_failed: sfn.Chain
 
 
-def agent_loop(scope: Construct, invoke: Callable[..., sfn_tasks.LambdaInvoke]) -> AgentLoop:
+def agent_loop(scope: Construct, invoke: Callable[..., Step]) -> AgentLoop:
     """The loop of a checkpointed agent: ``invoke(name, action)`` (and ``invoke(name, action, extra_payload)``)
-    builds each step; the caller adds catches, and branches to ``done`` before its default (another Step)."""
+    builds each step, pinned to :data:`PINNED_VERSION` unless called with ``pinned=False`` (then through the alias,
+    recording ``ExecutedVersion``); the caller adds catches, and branches to ``done`` before its default (another
+    Step)."""
     failed = task_failed(scope)
-    mark_failed = invoke("MarkFailed", "fail", {"error.$": "$.error"}).next(failed)
-    start = invoke("Start", "start")
+    # MarkFailed only records the failure on the task; a Start that failed has pinned no version yet.
+    mark_failed = invoke("MarkFailed", "fail", {"error.$": "$.error"}, pinned=False).next(failed)
+    start = invoke("Start", "start", pinned=False)
+    pin = sfn.Pass(scope, "PinVersion", parameters={"version.$": "$.progress.version"}, result_path="$.pinned")
     step = invoke("Step", "step")
     done = sfn.Choice(scope, "Done?")
     done.when(sfn.Condition.boolean_equals("$.progress.done", True), sfn.Succeed(scope, "Finished"))
     done.otherwise(step)
     step.next(done)
+    start.next(pin).next(done)
     return AgentLoop(start, step, done, mark_failed)
 
 

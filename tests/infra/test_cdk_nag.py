@@ -7,6 +7,7 @@ path: a new acknowledgement changes this file, so it is seen in review.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,31 @@ def _functions(scope: str, *functions: str) -> set[tuple[str, str]]:
     return {("L1", f"{scope}/{function}/Function/Resource") for function in functions}
 
 
+#: CodeDeploy's service role of a LambdaDeploymentGroup (the Limited policy: this group's alias, alarms and hook).
+CODEDEPLOY_ROLE = "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]"
+#: How :func:`acknowledgements` writes the invoke grant on a pre-traffic hook (``<…PreTrafficHookFunction<hash>.Arn>:*``).
+HOOK_VERSIONS = "IAM5[Resource::<PreTrafficHook.Arn>:*]"
+
+
+def _canary(scope: str, *functions: str, hooked: bool = True) -> set[tuple[str, str]]:
+    """What the canary deployment of each AgentFunction under ``scope`` acknowledges: CodeDeploy's service role and,
+    for a function that runs an agent, its pre-traffic hook (an AgentFunction: python3.13, X-Ray) and the group's
+    invoke grant on the hook's versions."""
+    found: set[tuple[str, str]] = set()
+    for function in functions:
+        found.add((CODEDEPLOY_ROLE, f"{scope}/{function}/Deployment/DeploymentGroup/ServiceRole/Resource"))
+        if hooked:
+            found |= _functions(f"{scope}/{function}", "PreTrafficHook")
+            found.add(("IAM5[Resource::*]", f"{scope}/{function}/PreTrafficHook/Role/DefaultPolicy/Resource"))
+            found.add((HOOK_VERSIONS, f"{scope}/{function}/Deployment/DeploymentGroup/ServiceRole/DefaultPolicy/Resource"))
+    return found
+
+
+def _pinned(scope: str, function: str, workflow: str) -> tuple[str, str]:
+    """A workflow's state machine invokes the versions of its step function (each execution pins one)."""
+    return (f"IAM5[Resource::<{function}.Arn>:*]", f"{scope}/{workflow}/StateMachine/Role/DefaultPolicy/Resource")
+
+
 def _task_api(scope: str) -> set[tuple[str, str]]:
     """What an AsyncAgent nested at ``scope`` (its API, results bucket and webhook secret) acknowledges."""
     return {
@@ -74,6 +100,7 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
 EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     "stateless": {
         *_functions("StatelessAgent", "Agent"),
+        *_canary("StatelessAgent", "Agent"),
         ("IAM5[Resource::*]", "StatelessAgent/Agent/Role/DefaultPolicy/Resource"),
         (APIGW_LOGS_ROLE, "StatelessAgent/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", "StatelessAgent/Api/RestApi/DeploymentStage.v1/Resource"),
@@ -81,6 +108,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
     "stateful": {
         *_functions("StatefulAgent", "Agent", "Sessions/Cleanup"),
+        *_canary("StatefulAgent", "Agent"),
+        *_canary("StatefulAgent", "Sessions/Cleanup", hooked=False),
         ("SQS3", "StatefulAgent/Sessions/CleanupFailures/Resource"),
         ("IAM5[Resource::*]", "StatefulAgent/Agent/Role/DefaultPolicy/Resource"),
         ("IAM5[Resource::*]", "StatefulAgent/Sessions/Cleanup/Role/DefaultPolicy/Resource"),
@@ -111,6 +140,10 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_functions(
             "AsyncAgent", "Agent", "Worker", "Notifier", "LongTasks/Steps", "Approvals/Steps", "Approvals/PendingMetrics"
         ),
+        *_canary("AsyncAgent", "Agent", "Worker", "LongTasks/Steps", "Approvals/Steps"),
+        *_canary("AsyncAgent", "Notifier", "Approvals/PendingMetrics", hooked=False),
+        _pinned("AsyncAgent", "AsyncAgentLongTasksStepsFunction754D23B2", "LongTasks"),
+        _pinned("AsyncAgent", "AsyncAgentApprovalsStepsFunction9F7BC919", "Approvals"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", "Agent", "Worker", "Notifier", "Approvals/PendingMetrics"),
         *_policies("IAM5[Resource::*]", "AsyncAgent", *_WORKFLOW_ROLES),
         *_policies(
@@ -137,6 +170,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
     "multiagent": {
         *_functions("Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
+        *_canary("Team", "Orchestrator", *_SPECIALISTS, "Tasks/Agent", "Tasks/Worker"),
+        *_canary("Team", "Tasks/Notifier", hooked=False),
         *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         *_policies(
             "IAM5[Resource::<TeamTasksResultsBucketB023DED4.Arn>/*]",
@@ -151,6 +186,9 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     "hierarchical": {
         *_functions("Tasks", "Agent", "Worker", "Notifier"),
         *_functions("Supervisor", "Steps"),
+        *_canary("Tasks", "Agent", "Worker"),
+        *_canary("Tasks", "Notifier", hooked=False),
+        *_canary("Supervisor", "Steps"),
         *_policies("IAM5[Resource::*]", "Tasks", "Agent", "Worker", "Notifier"),
         *_policies("IAM5[Resource::*]", "Supervisor", "Steps", "StateMachine"),
         *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Tasks", "Agent", "Worker"),
@@ -172,6 +210,7 @@ VARIANT_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     "stateful-enqueue": {
         *EXPECTED_ACKNOWLEDGEMENTS["stateful"],
         *_functions("StatefulAgent", "Worker"),
+        *_canary("StatefulAgent", "Worker"),
         ("IAM5[Resource::*]", "StatefulAgent/Worker/Role/DefaultPolicy/Resource"),
         (
             "IAM5[Resource::<StatefulAgentSessionsOffloadBucketEFCBCC5C.Arn>/sessions/*]",
@@ -211,7 +250,12 @@ def violations(report: dict[str, Any], stack_name: str) -> list[tuple[str, str]]
 def acknowledgements(report: dict[str, Any], stack_name: str) -> list[tuple[str, str]]:
     """(rule without ``AwsSolutions-``, path inside the stack) of every acknowledged finding in one stack."""
     return [
-        (finding["ruleName"].removeprefix("AwsSolutions-"), finding["acknowledgedAt"].removeprefix(f"{stack_name}/"))
+        (
+            re.sub(r"<\w*PreTrafficHookFunction[0-9A-F]{8}\.Arn>", "<PreTrafficHook.Arn>", finding["ruleName"]).removeprefix(
+                "AwsSolutions-"
+            ),
+            finding["acknowledgedAt"].removeprefix(f"{stack_name}/"),
+        )
         for finding in findings(report, "suppressedViolations", stack_name)
     ]
 

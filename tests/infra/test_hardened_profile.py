@@ -210,12 +210,13 @@ def test_the_interface_endpoints_are_those_each_pattern_calls(hardened_stacks: d
         for variant in PATTERN_STACKS
     }
 
+    # codedeploy and lambda: the canary's pre-traffic hooks report to CodeDeploy and read the version deployed.
     assert interfaces == {
-        "stateless": ["xray"],
-        "stateful": ["xray"],
-        "async": ["events", "sqs", "states", "xray"],
-        "multiagent": ["events", "sqs", "xray"],
-        "hierarchical": ["events", "sqs", "states", "xray"],
+        "stateless": ["codedeploy", "lambda", "xray"],
+        "stateful": ["codedeploy", "lambda", "xray"],
+        "async": ["codedeploy", "events", "lambda", "sqs", "states", "xray"],
+        "multiagent": ["codedeploy", "events", "lambda", "sqs", "xray"],
+        "hierarchical": ["codedeploy", "events", "lambda", "sqs", "states", "xray"],
     }
 
 

@@ -41,9 +41,20 @@ def pattern_template(app: cdk.App, env: cdk.Environment, pattern: str, **kwargs:
 
 
 def alarms(template: Template) -> dict[str, dict[str, Any]]:
-    """Alarm logical id (without its hash) -> properties."""
+    """AgentMonitoring's alarms: logical id (without its hash) -> properties. The canary deployments' rollback alarms
+    are test_canary_deployment.py's (their EvalScore has a seam test there)."""
     found = template.find_resources("AWS::CloudWatch::Alarm")
-    return {re.sub(r"[0-9A-F]{8}$", "", logical_id): resource["Properties"] for logical_id, resource in found.items()}
+    return {
+        re.sub(r"[0-9A-F]{8}$", "", logical_id): resource["Properties"]
+        for logical_id, resource in found.items()
+        if logical_id.startswith("Monitoring")
+    }
+
+
+def rollback_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    """The rollback alarms of the stack's canary deployments."""
+    found = template.find_resources("AWS::CloudWatch::Alarm")
+    return {logical_id: r["Properties"] for logical_id, r in found.items() if "Deployment" in logical_id}
 
 
 def alarm(template: Template, name: str) -> dict[str, Any]:
@@ -103,6 +114,8 @@ def test_every_pattern_stack_has_the_common_alarms_at_their_default_thresholds_n
     for name, properties in alarms(template).items():
         assert properties["AlarmActions"] == [{"Ref": topic}], name
         assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
+    rollbacks = rollback_alarms(template)
+    assert rollbacks and all(p["AlarmActions"] == [{"Ref": topic}] for p in rollbacks.values()), "a rollback pages too"
 
 
 @pytest.mark.parametrize(
@@ -187,7 +200,8 @@ def test_an_existing_alarm_topic_is_notified_and_no_topic_is_created(app_factory
     template = Template.from_stack(stack)
 
     template.resource_count_is("AWS::SNS::Topic", 0)
-    assert {name: p["AlarmActions"] for name, p in alarms(template).items()} == {name: [arn] for name in alarms(template)}
+    every_alarm = {**alarms(template), **rollback_alarms(template)}
+    assert {name: p["AlarmActions"] for name, p in every_alarm.items()} == {name: [arn] for name in every_alarm}
 
 
 def test_an_existing_alarm_topic_and_an_alarm_email_together_fail_naming_the_fix(stack):
@@ -203,8 +217,11 @@ def test_an_existing_alarm_topic_and_an_alarm_email_together_fail_naming_the_fix
 def test_monitoring_false_leaves_no_dashboard_alarm_or_topic(app_factory, stack_env):
     template = pattern_template(app_factory(), stack_env, "stateless", monitoring=False)
 
-    for resource_type in ("AWS::CloudWatch::Dashboard", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic"):
+    for resource_type in ("AWS::CloudWatch::Dashboard", "AWS::SNS::Topic"):
         template.resource_count_is(resource_type, 0)
+    assert alarms(template) == {}
+    # the canary's rollback alarms stay (CodeDeploy reads them), notifying no one
+    assert rollback_alarms(template) and all("AlarmActions" not in p for p in rollback_alarms(template).values())
 
 
 def test_monitoring_options_with_monitoring_false_fail_naming_the_fix(app_factory, stack_env):

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
@@ -260,6 +261,8 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
 #: Every Lambda task of the rendered workflows invokes this function (the step function's ``live`` alias).
 WORKFLOW_FUNCTION = "agentrail-workflow-steps"
 WORKFLOW_FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{WORKFLOW_FUNCTION}:live"
+#: The function itself: the steps pinned to the version their execution started on invoke it with a ``Qualifier``.
+WORKFLOW_FUNCTION_VERSIONS_ARN = WORKFLOW_FUNCTION_ARN.removesuffix(":live")
 #: moto whose Step Functions execute, and whose Lambda invocations :class:`WorkflowFunction` answers (no Docker).
 WORKFLOW_MOTO_CONFIG: Any = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
 
@@ -277,6 +280,11 @@ def render_definition(template: Mapping[str, Any], definition: Any) -> str:
     def text(part: Any) -> str:
         if isinstance(part, str):
             return part
+        if "Fn::GetAtt" in part:
+            name, attribute = part["Fn::GetAtt"]
+            if template["Resources"][name]["Type"] == "AWS::Lambda::Function" and attribute == "Arn":
+                return WORKFLOW_FUNCTION_VERSIONS_ARN
+            raise AssertionError(f"the definition refers to {name}.{attribute}, which the workflow tests do not provide")
         reference = part["Ref"]
         if reference in pseudo:
             return pseudo[reference]
@@ -360,6 +368,8 @@ class Invocation:
     event: dict[str, Any]
     answer: Any = None
     error: str | None = None
+    #: The version that ran (Lambda's ``ExecutedVersion``).
+    version: str = ""
 
 
 @dataclass
@@ -372,19 +382,23 @@ class WorkflowFunction:
 
     handle: Callable[[dict[str, Any]], Any]
     invocations: list[Invocation] = field(default_factory=list)
+    #: The version the ``live`` alias points at: a test moves it as a deployment would.
+    live_version: str = "1"
 
-    def invoke(self, body: Any, response_headers: dict[str, Any]) -> bytes:
+    def invoke(self, body: Any, response_headers: dict[str, Any], qualifier: str | None = None) -> bytes:
         event = json.loads(body or b"{}")
+        version = self.live_version if qualifier in (None, "live") else str(qualifier)
+        response_headers["x-amz-executed-version"] = version
         try:
             answer = self.handle(event)
         except InvocationLost:
-            self.invocations.append(Invocation(event, error="Lambda.ServiceException"))
+            self.invocations.append(Invocation(event, error="Lambda.ServiceException", version=version))
             raise LambdaServiceException("the invocation's host failed") from None
         except Exception as error:
-            self.invocations.append(Invocation(event, error=type(error).__name__))
+            self.invocations.append(Invocation(event, error=type(error).__name__, version=version))
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
-        self.invocations.append(Invocation(event, answer))
+        self.invocations.append(Invocation(event, answer, version=version))
         return json.dumps(answer).encode()
 
     def errors(self, action: str) -> list[str | None]:
@@ -406,9 +420,19 @@ def workflow_function(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[di
         ) -> Any:
             if WORKFLOW_FUNCTION not in name:
                 return original(backend, name, qualifier, body, headers, response_headers)
-            return function.invoke(body, response_headers)
+            named = name.rsplit(f"{WORKFLOW_FUNCTION}:", 1)[1] if f"{WORKFLOW_FUNCTION}:" in name else None
+            return function.invoke(body, response_headers, qualifier or named)
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        # moto reads Invoke's qualifier as ``?qualifier=``; boto3 (and Step Functions) send ``?Qualifier=``.
+        original_response = LambdaResponse.invoke
+
+        def invoke_with_its_qualifier(response: LambdaResponse) -> Any:
+            if "Qualifier" in response.querystring:
+                response.querystring.setdefault("qualifier", response.querystring["Qualifier"])
+            return original_response(response)
+
+        monkeypatch.setattr(LambdaResponse, "invoke", invoke_with_its_qualifier)
         return function
 
     return install

@@ -31,6 +31,13 @@ def stateless_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output
 
 
+def agent_function(deployment: Any) -> Any:
+    """The one function of a pattern stack that serves its API: the others are its canary's pre-traffic hooks, which
+    local mode deploys but never calls (it has no CodeDeploy)."""
+    (function,) = [f for f in deployment.of_type("AWS::Lambda::Function") if f.metadata.get("agentrail:handler") != "canary_hook"]
+    return function
+
+
 def _cdk_json_context() -> dict[str, object]:
     return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 

@@ -17,6 +17,7 @@ from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.awslambda.definitions import FunctionDefinition
 from agentrail_local.cloud import LocalCloud
 from agentrail_runtime.versions import version_for
+from tests.integration.local.conftest import agent_function
 
 pytestmark = pytest.mark.slow
 ALICE = DEFAULT_PRINCIPALS[0]
@@ -34,7 +35,7 @@ def publish_candidate(cloud: LocalCloud, prompt: str) -> tuple[str, str, str]:
     """Change the function's prompt, publish version 2 as a deploy would (its AGENT_VERSION stamped as synth does),
     and route 10% of ``live`` to it. Returns the function's name and the live and candidate agent versions."""
     assert cloud.environments is not None
-    (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+    function = agent_function(cloud.deployments[0])
     definition: FunctionDefinition = function.local["function"]
     settings = {**definition.environment, "AGENT_SYSTEM_PROMPT": prompt}
     candidate = replace(definition, environment={**settings, "AGENT_VERSION": version_for(settings)})
@@ -76,7 +77,7 @@ def test_with_weights_90_10_about_a_tenth_of_200_requests_reach_the_new_version_
 
 def test_an_alias_with_weights_over_one_is_refused(cloud: LocalCloud) -> None:
     assert cloud.environments is not None
-    (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+    function = agent_function(cloud.deployments[0])
 
     with pytest.raises(ValueError, match="invalid routing weights"):
         cloud.environments.add_alias(function.local["function"].name, "live", "1", {"2": 0.7, "3": 0.6})

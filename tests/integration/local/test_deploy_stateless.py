@@ -10,6 +10,7 @@ import pytest
 from agentrail_local.awslambda.definitions import FunctionDefinition
 from agentrail_local.awslambda.interpreters import find_interpreter, runtime_version
 from agentrail_local.cloud import LocalCloud
+from tests.integration.local.conftest import agent_function
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def cloud(local_cloud: Callable[..., LocalCloud], stateless_assembly: Path) -> L
 
 def test_every_resource_type_of_the_stateless_stack_deploys_without_warnings(cloud: LocalCloud) -> None:
     (deployment,) = cloud.deployments
-    runtime = deployment.of_type("AWS::Lambda::Function")[0].local["function"].runtime
+    runtime = agent_function(deployment).local["function"].runtime
     # A machine without the runtime's Python warns about that only (test_local_python covers the warning).
     has_the_runtimes_python = find_interpreter(runtime_version(runtime) or (0, 0)) is not None
 
@@ -38,10 +39,15 @@ def test_every_resource_type_of_the_stateless_stack_deploys_without_warnings(clo
         assert warning.startswith(f"{runtime} functions run on Python")
 
 
-def test_the_stacks_cloudwatch_alarms_and_dashboard_are_skipped_with_a_console_notice_naming_each(cloud: LocalCloud) -> None:
+def test_the_stacks_cloudwatch_alarms_dashboard_and_codedeploy_canary_are_skipped_with_a_console_notice_naming_each(
+    cloud: LocalCloud,
+) -> None:
     (deployment,) = cloud.deployments
     alarms = [r.logical_id for r in deployment.of_type("AWS::CloudWatch::Alarm")]
     (dashboard,) = [r.logical_id for r in deployment.of_type("AWS::CloudWatch::Dashboard")]
+    (application,) = [r.logical_id for r in deployment.of_type("AWS::CodeDeploy::Application")]
+    (group,) = [r.logical_id for r in deployment.of_type("AWS::CodeDeploy::DeploymentGroup")]
+    no_codedeploy = "local mode has no CodeDeploy: a new version takes the live alias at once, with no canary or pre-traffic hook"
 
     assert len(alarms) > 1
     assert (
@@ -52,13 +58,15 @@ def test_the_stacks_cloudwatch_alarms_and_dashboard_are_skipped_with_a_console_n
             + ", ".join(alarms),
             "Agentrail-Stateless: skipped 1 CloudWatch dashboard: local mode has no CloudWatch dashboards "
             f"(`agentrail metrics` shows what the functions emitted): {dashboard}",
+            f"Agentrail-Stateless: skipped 1 CodeDeploy application: {no_codedeploy}: {application}",
+            f"Agentrail-Stateless: skipped 1 CodeDeploy deployment group: {no_codedeploy}: {group}",
         ]
     )
-    assert not [w for w in cloud.warnings if "CloudWatch" in w]
+    assert not [w for w in cloud.warnings if "CloudWatch" in w or "CodeDeploy" in w]
 
 
 def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environment(cloud: LocalCloud) -> None:
-    (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+    function = agent_function(cloud.deployments[0])
     definition: FunctionDefinition = function.local["function"]
 
     configuration = cloud.clients("lambda").get_function_configuration(FunctionName=function.ref)
@@ -78,7 +86,7 @@ def test_the_function_runs_the_synthesized_handler_with_its_layers_and_environme
 
 
 def test_the_live_alias_points_at_the_published_version(cloud: LocalCloud) -> None:
-    (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+    function = agent_function(cloud.deployments[0])
 
     alias = cloud.clients("lambda").get_alias(FunctionName=function.ref, Name="live")
 
@@ -107,7 +115,7 @@ def test_the_rest_api_has_its_routes_iam_methods_validator_and_gateway_responses
 def test_outputs_resolve_to_the_moto_api_id_and_function_name(cloud: LocalCloud) -> None:
     deployment = cloud.deployments[0]
     (api,) = deployment.of_type("AWS::ApiGateway::RestApi")
-    (function,) = deployment.of_type("AWS::Lambda::Function")
+    function = agent_function(deployment)
 
     assert deployment.outputs["ApiUrl"] == f"https://{api.ref}.execute-api.us-east-1.amazonaws.com/v1/"
     assert deployment.outputs["FunctionName"] == function.ref

@@ -18,6 +18,7 @@ from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.interpreters import find_interpreter, runtime_version
 from agentrail_local.awslambda.layer_packages import canonical_name
 from agentrail_local.cloud import LocalCloud
+from tests.integration.local.conftest import agent_function
 
 RUNTIME = "python3.13"
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
@@ -84,7 +85,7 @@ class Start:
 def _start_and_invoke(assembly: Path, state_dir: Path, **options: Any) -> Start:
     with LocalCloud(assembly, port=0, state_dir=state_dir, warn=lambda _: None, prewarm=False, **options) as cloud:
         assert cloud.environments is not None
-        (function,) = cloud.deployments[0].of_type("AWS::Lambda::Function")
+        function = agent_function(cloud.deployments[0])
         result = cloud.environments.invoke(function.ref, {})
         assert result.ok, result.payload
         return Start(

@@ -110,3 +110,26 @@ def test_an_entry_eventbridge_refuses_is_a_task_event_not_published_naming_its_e
         stub.add_response("put_events", refused)
         with pytest.raises(TaskEventNotPublished, match=r"refused the task event \(ThrottlingException\)"):
             TaskEvents("agentrail-task-events", client=events).publish(TASK_FINISHED, record)
+
+
+def test_an_execution_that_started_on_version_1_runs_every_later_step_on_version_1_after_the_alias_moves_to_2(aws, long_tasks):
+    # given: a long task of several steps (one model call each) whose first step moves `live` to version 2, as a
+    # deployment does while the execution runs
+    handle = long_tasks.function.handle
+
+    def deploy_during_the_first_step(event: dict[str, Any]) -> Any:
+        if event.get("action") == "step":
+            long_tasks.function.live_version = "2"
+        return handle(event)
+
+    long_tasks.function.handle = deploy_during_the_first_step
+    # when: the execution runs to its end
+    task_id, execution_arn = long_tasks("Calculate (2 + 3) * 4 and convert 10 km to mi")
+    execution = finished(aws, execution_arn)
+    # then: Start ran on version 1 through the alias, and every step after it on version 1 too
+    assert execution["status"] == "SUCCEEDED", execution
+    ran = [(i.event["action"], i.version) for i in long_tasks.function.invocations]
+    assert ran[0] == ("start", "1")
+    assert len(ran) > 2 and all(version == "1" for _, version in ran), ran
+    assert long_tasks.function.live_version == "2"
+    assert aws.task_item(task_id)["status"]["S"] == "succeeded"
