@@ -23,6 +23,7 @@ from agentrail_constructs import (
     Budget,
     BudgetOptions,
     DailyBudgets,
+    DeploymentOptions,
     HierarchicalAgents,
     HierarchicalOptions,
     LongTaskWorkflow,
@@ -46,6 +47,7 @@ from agentrail_constructs import (
 from agentrail_constructs.stacks import PatternStack
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.evals.canary import PreTrafficHookSettings
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.tasks.settings import TaskSettings
@@ -70,6 +72,7 @@ OPTIONS = [
     SecurityBaselineOptions,
     MonitoringOptions,
     OtelExportOptions,
+    DeploymentOptions,
 ]
 
 
@@ -119,6 +122,7 @@ def test_every_construct_option_is_in_the_settings_table(options):
         (TaskSettings, "AGENT_TASK_"),
         (ApprovalSettings, "AGENT_APPROVAL_"),
         (MultiAgentSettings, "AGENT_MULTI_"),
+        (PreTrafficHookSettings, "AGENT_"),
     ],
     ids=lambda value: getattr(value, "__name__", value),
 )

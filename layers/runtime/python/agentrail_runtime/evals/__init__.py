@@ -1,6 +1,7 @@
 """Evals: datasets of cases (``evals/<agent>/*.jsonl``), scorers, an LLM judge, and a runner that gates releases.
 
-The CLI's ``agentrail eval`` and, next, the canary's pre-traffic hook and the shadow report use this package.
+The CLI's ``agentrail eval``, the canary's pre-traffic hook (:mod:`agentrail_runtime.evals.canary`) and, next, the
+shadow report use this package.
 """
 
 from agentrail_runtime.evals.dataset import (
