@@ -296,3 +296,27 @@ def test_a_missing_datasets_folder_fails_at_synth_naming_the_fixes(stack: cdk.St
 
     with pytest.raises(ValueError, match=r"add evals/<agent>/\*\.jsonl.*evals_dir=.*pre_traffic_hook=False"):
         AgentFunction(stack, "Agent", options=AgentFunctionOptions(deployment_options=options))
+
+
+def definition_of(template: Template, machine: dict[str, Any]) -> dict[str, Any]:
+    """A state machine's ASL, each CloudFormation reference in it read as ``<ref>``."""
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(part if isinstance(part, str) else "<ref>" for part in parts))
+
+
+def test_every_step_of_the_long_task_and_approval_workflows_after_start_invokes_the_version_start_ran(templates):
+    template = templates["async"]
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+
+    assert len(machines) == 2
+    for machine in machines.values():
+        states = definition_of(template, machine)["States"]
+        tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+        # Start runs through `live` and keeps the version that ran; PinVersion copies it where every later step reads it
+        assert tasks["Start"]["ResultSelector"]["version.$"] == "$.ExecutedVersion"
+        assert "Qualifier.$" not in tasks["Start"]["Parameters"]
+        assert states["PinVersion"]["Parameters"] == {"version.$": "$.progress.version"}
+        assert states["PinVersion"]["ResultPath"] == "$.pinned" and states["Start"]["Next"] == "PinVersion"
+        pinned = {name for name, task in tasks.items() if task["Parameters"].get("Qualifier.$") == "$.pinned.version"}
+        assert pinned == set(tasks) - {"Start", "MarkFailed"}, sorted(tasks)
+        assert "Step" in pinned
