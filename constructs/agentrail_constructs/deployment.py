@@ -58,7 +58,7 @@ class DeploymentOptions:
     before any traffic reaches it. Functions that run no agent never get one. Default: true."""
     evals_dir: str | Path | None = None
     """The datasets folder shipped with the hook (an ``evals`` layer, at ``/opt/evals``). Default: ``evals/`` in the
-    current directory (the CDK app's folder)."""
+    current directory (the CDK app's folder); without one, no hook, and a synth warning says so."""
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
@@ -71,14 +71,22 @@ class DeploymentOptions:
         if self.alarm_period.to_seconds() < 60:
             raise ValueError("deployment_options.alarm_period must be at least 1 minute")
 
-    def datasets(self) -> Path:
-        """The datasets folder, checked: it must exist for the hook to ship it."""
-        path = Path(self.evals_dir) if self.evals_dir is not None else Path.cwd() / "evals"
+    def datasets(self) -> Path | None:
+        """The datasets folder the hooks ship; None when the default ``evals/`` does not exist (no hook then).
+
+        Raises
+        ------
+        ValueError
+            When ``evals_dir`` names a folder that does not exist.
+        """
+        if self.evals_dir is None:
+            default = Path.cwd() / "evals"
+            return default.resolve() if default.is_dir() else None
+        path = Path(self.evals_dir)
         if not path.is_dir():
             raise ValueError(
-                f"the pre-traffic hook ships the eval datasets of {path}, which is not a folder: add "
-                "evals/<agent>/*.jsonl with cases tagged smoke, pass DeploymentOptions(evals_dir=...), or "
-                "DeploymentOptions(pre_traffic_hook=False)"
+                f"DeploymentOptions(evals_dir={str(path)!r}) is not a folder: point it at your evals/<agent>/*.jsonl "
+                "with cases tagged smoke, or pass DeploymentOptions(pre_traffic_hook=False)"
             )
         return path.resolve()
 

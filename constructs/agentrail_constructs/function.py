@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import Annotations, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -349,8 +349,15 @@ class AgentFunction(Construct):
 
     def _build_deployment(self, deployment: DeploymentOptions) -> None:
         """The CodeDeploy deployment group of ``live``, with the pre-traffic hook when this function runs an agent."""
-        if deployment.pre_traffic_hook and self.handler_code.name not in NO_AGENT_HANDLERS:
-            datasets = deployment.datasets()
+        datasets = deployment.datasets() if deployment.pre_traffic_hook else None
+        if deployment.pre_traffic_hook and datasets is None:
+            Annotations.of(self).add_warning_v2(
+                "agentrail:no-evals",
+                "no evals/ folder in the CDK app's folder: the canary runs without a pre-traffic hook. Add "
+                "evals/<agent>/*.jsonl with cases tagged smoke, or pass DeploymentOptions(evals_dir=...) or "
+                "DeploymentOptions(pre_traffic_hook=False)",
+            )
+        if datasets is not None and self.handler_code.name not in NO_AGENT_HANDLERS:
             hook = AgentFunction(
                 self,
                 "PreTrafficHook",

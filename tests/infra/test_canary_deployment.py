@@ -15,7 +15,7 @@ import boto3
 import pytest
 from aws_cdk import Duration
 from aws_cdk import aws_codedeploy as codedeploy
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 from aws_lambda_powertools import Metrics
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -291,11 +291,26 @@ def test_deployment_options_out_of_range_fail_at_synth_naming_the_option(stack: 
         AgentFunction(stack, "Agent", options=AgentFunctionOptions(deployment_options=options))
 
 
-def test_a_missing_datasets_folder_fails_at_synth_naming_the_fixes(stack: cdk.Stack, tmp_path):
+def test_an_evals_dir_that_is_not_a_folder_fails_at_synth_naming_the_fixes(stack: cdk.Stack, tmp_path):
     options = DeploymentOptions(evals_dir=tmp_path / "nowhere")
 
-    with pytest.raises(ValueError, match=r"add evals/<agent>/\*\.jsonl.*evals_dir=.*pre_traffic_hook=False"):
+    with pytest.raises(ValueError, match=r"is not a folder: point it at your evals/<agent>/\*\.jsonl.*pre_traffic_hook=False"):
         AgentFunction(stack, "Agent", options=AgentFunctionOptions(deployment_options=options))
+
+
+def test_an_app_without_an_evals_folder_gets_the_canary_without_a_hook_and_a_warning_naming_the_fixes(
+    stack: cdk.Stack, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)  # a CDK app folder with no evals/
+
+    function = AgentFunction(stack, "Agent")
+    template = Template.from_stack(stack)
+
+    assert function.deployment is not None and function.pre_traffic_hook is None
+    template.resource_count_is("AWS::CodeDeploy::DeploymentGroup", 1)
+    template.resource_count_is("AWS::Lambda::Function", 1)
+    warnings = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("without a pre-traffic hook"))
+    assert len(warnings) == 1 and "DeploymentOptions(pre_traffic_hook=False)" in warnings[0].entry.data
 
 
 def definition_of(template: Template, machine: dict[str, Any]) -> dict[str, Any]:
