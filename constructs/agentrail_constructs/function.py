@@ -371,7 +371,6 @@ class AgentFunction(Construct):
                     reserved_concurrent_executions=None,
                     provisioned_concurrency=None,
                     provisioned_scaling=None,
-                    otel_export=None,
                     environment={
                         **self.options.environment,
                         "AGENT_CANARY_MIN_EVAL_SCORE": str(deployment.min_eval_score),
@@ -485,8 +484,11 @@ class AgentFunction(Construct):
         self.function.add_environment(key, value)
 
     def encrypt_logs(self, key: kms.IKey) -> None:
-        """Encrypt this function's log group with the customer managed ``key`` (the key of the data it handles)."""
+        """Encrypt this function's log group, and its pre-traffic hook's, with the customer managed ``key`` (the key
+        of the data it handles)."""
         encrypt_log_group(self.log_group, key)
+        if self.pre_traffic_hook is not None:
+            self.pre_traffic_hook.encrypt_logs(key)
 
     def acknowledge_key_grants(self) -> None:
         """Acknowledge the wildcard KMS actions of CDK's grants on resources under a customer managed key."""

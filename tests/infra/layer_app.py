@@ -12,5 +12,6 @@ from agentrail_constructs import AgentFunction, AgentFunctionOptions
 app = cdk.App()
 for architecture in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64):
     stack = cdk.Stack(app, f"Layers-{architecture.name.replace('_', '-')}")
-    AgentFunction(stack, "Agent", options=AgentFunctionOptions(architecture=architecture))
+    # The function alone (no canary, whose pre-traffic hook would be a second function on the same layers).
+    AgentFunction(stack, "Agent", options=AgentFunctionOptions(architecture=architecture, deployment_options=None))
 app.synth()

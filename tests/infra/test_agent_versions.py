@@ -23,6 +23,7 @@ definition = AgentDefinition(name="support", system_prompt=prompt_from_file("pro
 def synth(app_factory: Callable[..., cdk.App], **options: object) -> tuple[dict[str, str], dict[str, dict]]:
     """The function's environment and its published versions, of a fresh app (as a new ``cdk synth`` would give)."""
     stack = cdk.Stack(app_factory(), "Test", env=TEST_ENV)
+    options.setdefault("deployment_options", None)  # the function alone: its canary's hook has a version too
     AgentFunction(stack, "Agent", options=AgentFunctionOptions(**options))
     template = Template.from_stack(stack)
     (function,) = template.find_resources("AWS::Lambda::Function").values()

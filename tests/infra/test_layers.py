@@ -178,7 +178,7 @@ def test_layer_kind_is_in_the_template_metadata(stateless_template: Template) ->
 
     kinds = sorted(resource["Metadata"]["agentrail:layer"] for resource in layers.values())
 
-    assert kinds == ["dependencies", "runtime"]
+    assert kinds == ["dependencies", "evals", "runtime"]  # evals: the pre-traffic hook's datasets
 
 
 # -- asset hashes: what was installed, how, and with which bytecode ------------------
