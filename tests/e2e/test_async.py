@@ -178,5 +178,12 @@ def test_a_long_task_runs_through_its_step_functions_workflow_to_success(
     assert wait_for_execution(sfn, execution["executionArn"])["status"] == "SUCCEEDED"
     history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    assert entered[:2] == ["Start", "Done?"] and "Step" in entered and entered[-1] == "Finished"
+    assert entered[:3] == ["Start", "PinVersion", "Done?"] and "Step" in entered and entered[-1] == "Finished"
+    # the version of the step function that Start ran through `live`, which every later step invokes
+    (pinned,) = [
+        json.loads(e["stateExitedEventDetails"]["output"])["pinned"]
+        for e in history
+        if e.get("stateExitedEventDetails", {}).get("name") == "PinVersion"
+    ]
+    assert pinned["version"].isdigit()
     assert json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["task_id"] == task_id
