@@ -83,6 +83,22 @@ def handler_environment(pycache_dir: Path, *, write_bytecode: bool = True) -> di
     return env
 
 
+def traced_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` as Lambda gives a function with active tracing, as far as its import and first request see it:
+    ``LAMBDA_TASK_ROOT`` set and tracing not disabled, so Powertools' Tracer imports the X-Ray SDK and patches what
+    it supports. No daemon listens: segments go to a local UDP port and nowhere else."""
+    traced = {k: v for k, v in env.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    traced.update(
+        {
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT / "handlers" / "agentrail_handlers" / "stateless"),
+            "AWS_LAMBDA_FUNCTION_NAME": "agentrail-bench",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        }
+    )
+    return traced
+
+
 def layer_environment(layer_python_dirs: tuple[Path, ...]) -> dict[str, str]:
     """:func:`handler_environment` for an interpreter outside the venv, importing from built layers as Lambda does.
 
