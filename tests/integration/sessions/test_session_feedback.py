@@ -51,6 +51,7 @@ def test_feedback_without_a_turn_rates_the_last_turn_and_is_read_back_with_the_h
     [emitted] = feedback_metrics(stdout_records())
     assert emitted["FeedbackScore"] == [4.0]
     assert emitted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "agent"]]
+    assert emitted["agent_version"] == reply.headers["X-Agent-Version"]  # a property, as on every agent metric
     assert "comment" not in emitted and "Right answer" not in str(emitted)
 
 

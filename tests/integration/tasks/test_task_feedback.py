@@ -49,6 +49,7 @@ def test_thumbs_up_is_stored_with_the_task_read_back_with_it_and_emitted_as_feed
     [emitted] = feedback_metrics(stdout_records())
     assert emitted["Feedback_up"] == [1.0]
     assert emitted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "agent"]]
+    assert emitted["agent_version"] == reply.headers["X-Agent-Version"]  # a property, as on every agent metric
     assert "Spot on." not in str(emitted)
 
 
