@@ -28,6 +28,7 @@ from benchmarks.lambda_process import (
     PYTHON,
     ChildRun,
     RunnerError,
+    alternating_sides,
     handler_environment,
     layer_environment,
     run_runner,
@@ -102,13 +103,7 @@ def extra_imports_table(ours: str, baseline: str, *, top: int = TOP_IMPORTS, han
 def _alternating(
     first_request: Callable[[str], ChildRun], repetitions: int, progress: Callable[[str], None], label: str
 ) -> dict[str, list[ColdSample]]:
-    samples: dict[str, list[ColdSample]] = {"framework": [], "baseline": []}
-    for index in range(repetitions):
-        order = ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline")
-        for side in order:
-            samples[side].append(_sample(first_request(side)))
-        progress(f"{label} {index + 1}/{repetitions}")
-    return samples
+    return alternating_sides(lambda side: _sample(first_request(side)), repetitions, progress, label)
 
 
 def _result(name: str, samples: dict[str, list[ColdSample]], attribute: str, target: Target | None = None) -> Result:

@@ -14,7 +14,14 @@ from collections.abc import Callable
 
 from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.cold_start import extra_imports_table, import_time_table
-from benchmarks.lambda_process import ChildRun, RunnerError, handler_environment, run_runner, traced_environment
+from benchmarks.lambda_process import (
+    ChildRun,
+    RunnerError,
+    alternating_sides,
+    handler_environment,
+    run_runner,
+    traced_environment,
+)
 from benchmarks.report import Figure, Result, Target, median
 
 __all__ = ["BENCHMARK"]
@@ -50,11 +57,9 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     timed = runner()
     for side in envs:  # one discarded run per side fills the bytecode and page caches
         _import_ms(timed(side), traced=side == "framework")
-    samples: dict[str, list[float]] = {"framework": [], "baseline": []}
-    for index in range(repetitions):
-        for side in ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline"):
-            samples[side].append(_import_ms(timed(side), traced=side == "framework"))
-        context.progress(f"tracing cold start {index + 1}/{repetitions}")
+    samples = alternating_sides(
+        lambda side: _import_ms(timed(side), traced=side == "framework"), repetitions, context.progress, "tracing cold start"
+    )
     profiled = runner(("-X", "importtime"))
     traced, untraced = profiled("framework"), profiled("baseline")
 
