@@ -14,11 +14,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.report import REPO_ROOT
+
+T = TypeVar("T")
 
 __all__ = [
     "BASELINE_HANDLER",
@@ -81,6 +84,35 @@ def handler_environment(pycache_dir: Path, *, write_bytecode: bool = True) -> di
     if not write_bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def alternating_sides(
+    measure: Callable[[str], T], repetitions: int, progress: Callable[[str], None], label: str
+) -> dict[str, list[T]]:
+    """``measure(side)`` ``repetitions`` times for ``framework`` and ``baseline`` (one fresh process each), in the
+    order B F, F B, B F, ..., so a drift over the run weighs on both sides alike; ``progress`` after each pair."""
+    samples: dict[str, list[T]] = {"framework": [], "baseline": []}
+    for index in range(repetitions):
+        for side in ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline"):
+            samples[side].append(measure(side))
+        progress(f"{label} {index + 1}/{repetitions}")
+    return samples
+
+
+def traced_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` as Lambda gives a function with active tracing, as far as its import and first request see it:
+    ``LAMBDA_TASK_ROOT`` set and tracing not disabled, so Powertools' Tracer imports the X-Ray SDK and patches what
+    it supports. No daemon listens: segments go to a local UDP port and nowhere else."""
+    traced = {k: v for k, v in env.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    traced.update(
+        {
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT / "handlers" / "agentrail_handlers" / "stateless"),
+            "AWS_LAMBDA_FUNCTION_NAME": "agentrail-bench",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        }
+    )
+    return traced
 
 
 def layer_environment(layer_python_dirs: tuple[Path, ...]) -> dict[str, str]:

@@ -14,8 +14,15 @@ from collections.abc import Callable
 
 from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.cold_start import extra_imports_table, import_time_table
-from benchmarks.lambda_process import ChildRun, RunnerError, handler_environment, run_runner
-from benchmarks.report import REPO_ROOT, Figure, Result, Target, median
+from benchmarks.lambda_process import (
+    ChildRun,
+    RunnerError,
+    alternating_sides,
+    handler_environment,
+    run_runner,
+    traced_environment,
+)
+from benchmarks.report import Figure, Result, Target, median
 
 __all__ = ["BENCHMARK"]
 
@@ -23,20 +30,6 @@ HANDLER = "agentrail_handlers.stateless.app:handler"
 BASELINE = "the same handler with tracing off (POWERTOOLS_TRACE_DISABLED=true: no X-Ray SDK), fresh process"
 #: Measured here at 1.52 (469 ms against 309 ms, 2026-12, a busy 2-CPU machine).
 TARGET = Target(on="ratio", op="<=", limit=3.0)
-
-
-def _traced_environment(env: dict[str, str]) -> dict[str, str]:
-    """What Lambda gives a function with active tracing, as far as the import sees it (no segment is sent)."""
-    traced = {k: v for k, v in env.items() if k != "POWERTOOLS_TRACE_DISABLED"}
-    traced.update(
-        {
-            "LAMBDA_TASK_ROOT": str(REPO_ROOT / "handlers" / "agentrail_handlers" / "stateless"),
-            "AWS_LAMBDA_FUNCTION_NAME": "agentrail-bench",
-            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
-            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
-        }
-    )
-    return traced
 
 
 def _import_ms(run: ChildRun, *, traced: bool) -> float:
@@ -53,7 +46,7 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     repetitions = repetitions or 15
     report_path = context.workdir / "tracing_import.json"
     untraced_env = handler_environment(context.workdir / "pycache")
-    envs = {"framework": _traced_environment(untraced_env), "baseline": untraced_env}
+    envs = {"framework": traced_environment(untraced_env), "baseline": untraced_env}
 
     def runner(flags: tuple[str, ...] = ()) -> Callable[[str], ChildRun]:
         def imported(side: str) -> ChildRun:
@@ -64,11 +57,9 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     timed = runner()
     for side in envs:  # one discarded run per side fills the bytecode and page caches
         _import_ms(timed(side), traced=side == "framework")
-    samples: dict[str, list[float]] = {"framework": [], "baseline": []}
-    for index in range(repetitions):
-        for side in ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline"):
-            samples[side].append(_import_ms(timed(side), traced=side == "framework"))
-        context.progress(f"tracing cold start {index + 1}/{repetitions}")
+    samples = alternating_sides(
+        lambda side: _import_ms(timed(side), traced=side == "framework"), repetitions, context.progress, "tracing cold start"
+    )
     profiled = runner(("-X", "importtime"))
     traced, untraced = profiled("framework"), profiled("baseline")
 

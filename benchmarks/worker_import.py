@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from benchmarks.benchmark import Benchmark, RunContext
 from benchmarks.cold_start import extra_imports_table, import_time_table
-from benchmarks.lambda_process import ChildRun, RunnerError, handler_environment, run_runner
+from benchmarks.lambda_process import ChildRun, RunnerError, alternating_sides, handler_environment, run_runner
 from benchmarks.report import Figure, Result, Target, median
 
 __all__ = ["BENCHMARK"]
@@ -57,11 +57,7 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     # One discarded run per side fills the bytecode cache and the OS page cache.
     for side in sides:
         _import_ms(timed(side))
-    samples: dict[str, list[float]] = {"framework": [], "baseline": []}
-    for index in range(repetitions):
-        for side in ("baseline", "framework") if index % 2 == 0 else ("framework", "baseline"):
-            samples[side].append(_import_ms(timed(side)))
-        context.progress(f"worker import {index + 1}/{repetitions}")
+    samples = alternating_sides(lambda side: _import_ms(timed(side)), repetitions, context.progress, "worker import")
     profiled = runner(("-X", "importtime"))
     ours, theirs = profiled("framework"), profiled("baseline")
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import moto
+from alternation import in_alternating_blocks
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext, load_event
 
@@ -155,13 +156,7 @@ def main() -> int:
     samples = {"budgets": [], "plain": []}
     dynamo = {"budgets": [], "plain": []}
     runs = {"budgets": budgeted, "plain": plain}
-    names = list(runs)
-    round_index = 0
-    while any(len(s) < count for s in samples.values()):
-        for name in names if round_index % 2 == 0 else names[::-1]:
-            for _ in range(min(block, count - len(samples[name]))):
-                timed(runs[name], samples[name], dynamo[name])
-        round_index += 1
+    in_alternating_blocks(list(runs), count, block, lambda name, _: timed(runs[name], samples[name], dynamo[name]))
     with open(report_path, "w") as report:
         json.dump({"samples_ns": samples, "dynamo_ns": dynamo, "calls": counted, "message": MESSAGE}, report)
     mock.stop()

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 
 import moto
+from alternation import in_alternating_blocks
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext
 from moto_account import create_queue, create_tables
@@ -196,16 +197,7 @@ def main() -> int:
             side(index, None)
     gc.collect()
     timed = {name: {"handler_ns": [], "aws_ns": [], "path_ns": []} for name in sides}
-    names = list(sides)
-    done = 0
-    round_index = 0
-    while done < count:
-        size = min(block, count - done)
-        for name in names if round_index % 2 == 0 else names[::-1]:
-            for index in range(done, done + size):
-                sides[name](index, timed[name])
-        done += size
-        round_index += 1
+    in_alternating_blocks(list(sides), count, block, lambda name, index: sides[name](index, timed[name]))
 
     statuses = Counter(item["status"]["S"] for item in dynamodb.scan(TableName=TASK_TABLE)["Items"])
     with open(report_path, "w") as report:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import moto
+from alternation import in_alternating_blocks
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext, load_event, load_handler
 
@@ -204,13 +205,7 @@ def main() -> int:
     samples = {"sessions": [], "stateless": []}
     dynamo_ns: list[int] = []
     runs = {"sessions": session_turn, "stateless": stateless_turn}
-    names = list(runs)
-    round_index = 0
-    while any(len(s) < count for s in samples.values()):
-        for name in names if round_index % 2 == 0 else names[::-1]:
-            for _ in range(min(block, count - len(samples[name]))):
-                runs[name](samples[name], dynamo_ns)
-        round_index += 1
+    in_alternating_blocks(list(runs), count, block, lambda name, _: runs[name](samples[name], dynamo_ns))
 
     # (3) calls at 1,000 turns of history: clone the first session's newest turn item
     newest = client.query(

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from alternation import in_alternating_blocks
 from lambda_shapes import LambdaContext, load_event, load_handler
 
 
@@ -47,14 +48,7 @@ def main() -> int:
     gc.collect()
 
     samples: dict[str, list[int]] = {name: [] for name in handlers}
-    names = list(handlers)
-    round_index = 0
-    while any(len(s) < count for s in samples.values()):
-        order = names if round_index % 2 == 0 else names[::-1]
-        for name in order:
-            for _ in range(min(block, count - len(samples[name]))):
-                invoke(name, samples[name])
-        round_index += 1
+    in_alternating_blocks(list(handlers), count, block, lambda name, _: invoke(name, samples[name]))
 
     with open(report_path, "w") as report:
         json.dump({"samples_ns": samples, "warmup": warmup, "block": block}, report)

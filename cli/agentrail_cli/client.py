@@ -239,4 +239,51 @@ class AgentApiClient:
         self.close()
 
 
-__all__ = ["AgentApiClient", "ApiCallError", "ApiKeyAuth", "IamAuth", "LocalReadyFile", "TokenAuth", "json_or_text"]
+class NoCredentials(ValueError):
+    """A deployed stage was named, and nothing to call it with: no token, no API key, no AWS credentials."""
+
+
+def region_of(url: str) -> str | None:
+    """The Region of an API Gateway URL (``https://<id>.execute-api.<region>.amazonaws.com/...``), or None."""
+    parts = url.split(".execute-api.")
+    return parts[1].split(".")[0] if len(parts) == 2 else None
+
+
+def remote_auth(*, url: str, token: str | None = None, api_key: str | None = None, region: str | None = None) -> httpx.Auth:
+    """How the CLI calls a deployed stage: a bearer ``token``, an ``api_key``, or SigV4 with the ambient AWS
+    credentials for ``region`` (default: the URL's, then the session's, then ``us-east-1``).
+
+    Raises
+    ------
+    ValueError
+        Both a token and an API key were given.
+    NoCredentials
+        Neither was given, and no AWS credentials were found.
+    """
+    if token and api_key:
+        raise ValueError("pass either --api-key or --token, not both")
+    if token:
+        return TokenAuth(token)
+    if api_key:
+        return ApiKeyAuth(api_key)
+    import boto3
+
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise NoCredentials("no AWS credentials found to sign with (or pass --api-key or --token)")
+    return IamAuth(credentials, region=region or region_of(url) or session.region_name or "us-east-1")
+
+
+__all__ = [
+    "AgentApiClient",
+    "ApiCallError",
+    "ApiKeyAuth",
+    "IamAuth",
+    "LocalReadyFile",
+    "NoCredentials",
+    "TokenAuth",
+    "json_or_text",
+    "region_of",
+    "remote_auth",
+]

@@ -141,20 +141,13 @@ def _report(response: httpx.Response, out: TextIO) -> int:
 
 
 def run_call(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    import boto3
+    from agentrail_cli.client import AgentApiClient, NoCredentials, remote_auth
 
-    from agentrail_cli.client import AgentApiClient, ApiKeyAuth, IamAuth
-
-    if args.api_key:
-        auth: Any = ApiKeyAuth(args.api_key)
-    else:
-        session = boto3.session.Session()
-        credentials = session.get_credentials()
-        if credentials is None:
-            print("agentrail call: no AWS credentials found (or pass --api-key)", file=sys.stderr)
-            return 2
-        region = args.region or _region_of(args.url) or session.region_name or "us-east-1"
-        auth = IamAuth(credentials, region=region)
+    try:
+        auth = remote_auth(url=args.url, api_key=args.api_key, region=args.region)
+    except NoCredentials:
+        print("agentrail call: no AWS credentials found (or pass --api-key)", file=sys.stderr)
+        return 2
     body = None
     if args.body:
         try:
@@ -167,7 +160,7 @@ def run_call(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def run_smoke(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from agentrail_cli.client import AgentApiClient, LocalReadyFile
+    from agentrail_cli.client import AgentApiClient, LocalReadyFile, TokenAuth
     from agentrail_cli.smoke import PatternUnknown, fetch_pattern
     from agentrail_cli.smoke import run_smoke as smoke
     from agentrail_local.apigateway.auth import APPROVER
@@ -189,7 +182,7 @@ def run_smoke(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         auth = _remote_auth(args)
         if auth is None:
             return 2
-        approver = _token_auth(args.approver_token) if args.approver_token else None
+        approver = TokenAuth(args.approver_token) if args.approver_token else None
         targets.append((args.url, auth, approver, args.pattern))
     failed: list[str] = []
     for url, auth, approver, pattern in targets:
@@ -212,33 +205,15 @@ def run_smoke(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _token_auth(token: str) -> Any:
-    from agentrail_cli.client import TokenAuth
-
-    return TokenAuth(token)
-
-
 def _remote_auth(args: argparse.Namespace) -> Any:
     """A deployed stage's caller: a token, an API key, or SigV4 with the ambient AWS credentials (None: none found)."""
-    import boto3
+    from agentrail_cli.client import remote_auth
 
-    from agentrail_cli.client import ApiKeyAuth, IamAuth
-
-    if args.token:
-        return _token_auth(args.token)
-    if args.api_key:
-        return ApiKeyAuth(args.api_key)
-    session = boto3.session.Session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        print("agentrail smoke: no AWS credentials found (or pass --token or --api-key)", file=sys.stderr)
+    try:
+        return remote_auth(url=args.url, token=args.token, api_key=args.api_key, region=args.region)
+    except ValueError as error:
+        print(f"agentrail smoke: {error}", file=sys.stderr)
         return None
-    return IamAuth(credentials, region=args.region or _region_of(args.url) or session.region_name or "us-east-1")
-
-
-def _region_of(url: str) -> str | None:
-    parts = url.split(".execute-api.")
-    return parts[1].split(".")[0] if len(parts) == 2 else None
 
 
 def run_openapi(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

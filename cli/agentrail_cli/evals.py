@@ -297,22 +297,12 @@ def _in_process(plan: _Plan, definitions: Sequence[AgentDefinition], args: argpa
 
 
 def _url_auth(args: argparse.Namespace) -> Any:
-    import boto3
+    from agentrail_cli.client import remote_auth
 
-    from agentrail_cli.client import ApiKeyAuth, IamAuth, TokenAuth
-    from agentrail_cli.commands import _region_of
-
-    if args.api_key and args.token:
-        raise UsageError("pass either --api-key or --token, not both")
-    if args.api_key:
-        return ApiKeyAuth(args.api_key)
-    if args.token:
-        return TokenAuth(args.token)
-    session = boto3.session.Session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise UsageError("no AWS credentials found to sign with (or pass --api-key or --token)")
-    return IamAuth(credentials, region=args.region or _region_of(args.url) or session.region_name or "us-east-1")
+    try:
+        return remote_auth(url=args.url, token=args.token, api_key=args.api_key, region=args.region)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _local_target(plan: _Plan, args: argparse.Namespace) -> tuple[Target, str]:

@@ -494,3 +494,19 @@ def refuse_put_events_once(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], l
         return refused
 
     return refuse
+
+
+@pytest.fixture
+def feedback_records(stdout_records: Callable[[], list[dict]]) -> Callable[[], list[dict[str, Any]]]:
+    """The feedback EMF records (``FeedbackScore``, ``Feedback_up``/``Feedback_down``) written to stdout since the
+    last read of ``stdout_records``."""
+
+    def read() -> list[dict[str, Any]]:
+        return [
+            record
+            for record in stdout_records()
+            if "_aws" in record
+            and any(m["Name"].startswith("Feedback") for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
+        ]
+
+    return read

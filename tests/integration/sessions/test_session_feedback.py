@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -24,17 +22,8 @@ def two_turns(app, create_session, send) -> str:
     return session_id
 
 
-def feedback_metrics(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        record
-        for record in records
-        if "_aws" in record
-        and any(m["Name"].startswith("Feedback") for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
-    ]
-
-
 def test_feedback_without_a_turn_rates_the_last_turn_and_is_read_back_with_the_history_and_emitted(
-    app, two_turns, api_event, call, aws, stdout_records
+    app, two_turns, api_event, call, aws, stdout_records, feedback_records
 ):
     stdout_records()
 
@@ -48,14 +37,15 @@ def test_feedback_without_a_turn_rates_the_last_turn_and_is_read_back_with_the_h
     )
     history = call(app, api_event("get-session", session_id=two_turns)).body["history"]
     assert [turn["feedback"] and turn["feedback"]["score"] for turn in history] == [None, 4]
-    [emitted] = feedback_metrics(stdout_records())
+    [emitted] = feedback_records()
     assert emitted["FeedbackScore"] == [4.0]
     assert emitted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "agent"]]
+    assert emitted["agent_version"] == reply.headers["X-Agent-Version"]  # a property, as on every agent metric
     assert "comment" not in emitted and "Right answer" not in str(emitted)
 
 
 def test_thumbs_on_a_named_turn_is_stored_on_that_turn_item_and_emitted_as_feedback_down(
-    app, two_turns, api_event, call, aws, stdout_records
+    app, two_turns, api_event, call, aws, stdout_records, feedback_records
 ):
     stdout_records()
 
@@ -64,11 +54,13 @@ def test_thumbs_on_a_named_turn_is_stored_on_that_turn_item_and_emitted_as_feedb
     assert (reply.status, reply.body["turn"], reply.body["feedback"]["thumbs"]) == (201, 1, "down")
     [first] = [item for item in aws.items(two_turns) if item["sk"]["S"] == "turn#0000000001"]
     assert '"thumbs":"down"' in first["feedback"]["S"]
-    [emitted] = feedback_metrics(stdout_records())
+    [emitted] = feedback_records()
     assert emitted["Feedback_down"] == [1.0]
 
 
-def test_a_second_feedback_on_the_same_turn_is_409_and_the_first_stands(app, two_turns, api_event, call, stdout_records):
+def test_a_second_feedback_on_the_same_turn_is_409_and_the_first_stands(
+    app, two_turns, api_event, call, stdout_records, feedback_records
+):
     call(app, api_event("give-feedback", session_id=two_turns, body={"score": 5}))
     stdout_records()
 
@@ -77,7 +69,7 @@ def test_a_second_feedback_on_the_same_turn_is_409_and_the_first_stands(app, two
     assert (again.status, again.body["error"]) == (409, "feedback_already_given")
     history = call(app, api_event("get-session", session_id=two_turns)).body["history"]
     assert history[-1]["feedback"]["score"] == 5
-    assert feedback_metrics(stdout_records()) == []
+    assert feedback_records() == []
 
 
 @pytest.mark.parametrize("turn", [3, 0])
@@ -117,7 +109,7 @@ def test_feedback_on_a_session_without_turns_is_404_turn_not_found(app, create_s
     ],
 )
 def test_a_bad_feedback_body_is_400_invalid_request_and_nothing_is_stored(
-    app, two_turns, api_event, call, aws, stdout_records, body
+    app, two_turns, api_event, call, aws, stdout_records, body, feedback_records
 ):
     stdout_records()
 
@@ -125,11 +117,11 @@ def test_a_bad_feedback_body_is_400_invalid_request_and_nothing_is_stored(
 
     assert (reply.status, reply.body["error"]) == (400, "invalid_request")
     assert not any("feedback" in item for item in aws.items(two_turns))
-    assert feedback_metrics(stdout_records()) == []
+    assert feedback_records() == []
 
 
 def test_feedback_on_another_callers_session_is_the_same_404_as_a_missing_one(
-    app, two_turns, api_event, call, aws, stdout_records
+    app, two_turns, api_event, call, aws, stdout_records, feedback_records
 ):
     stdout_records()
 
@@ -143,4 +135,4 @@ def test_feedback_on_another_callers_session_is_the_same_404_as_a_missing_one(
     )
     assert (theirs.status, theirs.body["error"]) == (404, "session_not_found")
     assert not any("feedback" in item for item in aws.items(two_turns))
-    assert feedback_metrics(stdout_records()) == []
+    assert feedback_records() == []

@@ -16,9 +16,11 @@ from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
+from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.metering.metrics import (
     APPROVAL_REJECTED,
     TASK_FAILED,
+    emit_feedback_metrics,
     emit_outcome,
     emit_step_latencies,
     emit_task_metrics,
@@ -194,6 +196,11 @@ class AgentService:
     def emit_slice(self, result: AgentResult) -> None:
         """Emit the step latencies of a slice of a run that continues in another invocation (its totals come at its end)."""
         emit_step_latencies(metrics, result, agent_name=self.definition.name, agent_version=self.version)
+
+    def emit_feedback(self, feedback: Feedback) -> None:
+        """Emit a user's feedback on a run of this agent, under its name and version (``FeedbackScore`` or
+        ``Feedback_up``/``Feedback_down``)."""
+        emit_feedback_metrics(metrics, feedback, agent_name=self.definition.name, agent_version=self.version)
 
     def emit_failed(self, model: str | None = None) -> None:
         """Count a run or task that failed (``Tasks_failed``), on ``model`` (default: the configured one)."""

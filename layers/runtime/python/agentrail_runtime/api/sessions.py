@@ -33,8 +33,8 @@ from agentrail_runtime.api.errors import (
 )
 from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.config import RuntimeSettings, load_settings
-from agentrail_runtime.metering import FeedbackGiven, emit_feedback_metrics
-from agentrail_runtime.observability import metrics, sqs_trace_attributes
+from agentrail_runtime.metering import FeedbackGiven
+from agentrail_runtime.observability import sqs_trace_attributes
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
@@ -355,7 +355,7 @@ def create_sessions_app(
     def feedback(session_id: SessionId, request: Annotated[SessionFeedbackRequest, Body()]) -> Response[SessionFeedbackOut]:
         given = request.feedback(given_at=int(sessions.now()))
         turn = store.give_feedback(session_id, owner=owner(), turn=request.turn, feedback=given)
-        emit_feedback_metrics(metrics, given, agent_name=sessions.agents.definition.name)
+        sessions.agents.emit_feedback(given)
         body = SessionFeedbackOut(session_id=session_id, turn=turn, feedback=FeedbackOut.model_validate(given.model_dump()))
         return Response(status_code=201, content_type="application/json", body=body)
 

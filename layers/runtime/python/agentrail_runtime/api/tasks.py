@@ -32,8 +32,7 @@ from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.aws import read_secret
 from agentrail_runtime.config import RuntimeSettings, load_settings
-from agentrail_runtime.metering import FeedbackGiven, emit_feedback_metrics
-from agentrail_runtime.observability import metrics
+from agentrail_runtime.metering import FeedbackGiven
 from agentrail_runtime.signatures import SIGNATURE_HEADER, receiver_secret
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
@@ -253,7 +252,7 @@ def create_tasks_app(
     def feedback(task_id: TaskId, request: Annotated[TaskFeedbackRequest, Body()]) -> Response[TaskFeedbackOut]:
         given = request.feedback(given_at=tasks.store.now())
         tasks.store.give_feedback(task_id, owner=owner(), feedback=given)
-        emit_feedback_metrics(metrics, given, agent_name=tasks.agents.definition.name)
+        tasks.agents.emit_feedback(given)
         body = TaskFeedbackOut(task_id=task_id, feedback=FeedbackOut.model_validate(given.model_dump()))
         return Response(status_code=201, content_type="application/json", body=body)
 
