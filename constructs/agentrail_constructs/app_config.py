@@ -25,14 +25,14 @@ EGRESS_MODES = ("endpoints", "nat")
 @dataclass(frozen=True)
 class AppConfig:
     """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``api`` (rest or http: a REST API or
-        an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
-        ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
-        shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
-        ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
-        ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
-        ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
-        only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
-        ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
+    an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
+    ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
+    shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
+    ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
+    ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
+    ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
+    only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
+    ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
     (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases)."""
 
     patterns: tuple[str, ...]
