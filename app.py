@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The agentrail CDK app: one stack per pattern named in context (``cdk deploy -c patterns=stateless``)."""
+"""The agentrail CDK app: one stack per pattern named in context (``cdk deploy -c patterns=stateless``), or, with
+``-c pipeline=owner/name``, one pipeline stack that deploys those stacks to staging, then production."""
 
 import aws_cdk as cdk
 
@@ -8,12 +9,22 @@ try:
 except ModuleNotFoundError:
     raise SystemExit("app.py checks every stack with cdk-nag: pip install 'agentrail-aws[nag]'") from None
 
-from agentrail_constructs import PATTERN_STACKS
+from agentrail_constructs import PATTERN_STACKS, PipelineStack
 from agentrail_constructs.app_config import AppConfig
 
 app = cdk.App()
 config = AppConfig.from_context(app, tuple(PATTERN_STACKS))
-for pattern in config.patterns:
-    PATTERN_STACKS[pattern](app, config.stack_name(pattern), **config.stack_options(pattern))
+if config.pipeline is None:
+    config.add_stacks(app)
+else:
+    PipelineStack(
+        app,
+        config.pipeline_stack_name,
+        repository=config.pipeline.repository,
+        connection_arn=config.pipeline.connection_arn,
+        stage=config.stage,
+        options=config.pipeline.options,
+        env=config.env,
+    )
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 app.synth()

@@ -17,6 +17,7 @@ from agentrail_constructs.multiagent import (
     MultiAgentSystem,
     SpecialistOptions,
 )
+from agentrail_constructs.pipeline import AgentPipeline, PipelineOptions
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.renames import renamed_class
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
@@ -26,6 +27,7 @@ from agentrail_constructs.stacks import (
     AsyncAgentStack,
     HierarchicalStack,
     MultiAgentStack,
+    PipelineStack,
     StatefulAgentStack,
     StatelessAgentStack,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "AgentFunction",
     "AgentFunctionOptions",
     "AgentMonitoring",
+    "AgentPipeline",
     "ApiAuth",
     "ApprovalOptions",
     "ApprovalWorkflow",
@@ -63,6 +66,8 @@ __all__ = [
     "MultiAgentStack",
     "MultiAgentSystem",
     "OtelExportOptions",
+    "PipelineOptions",
+    "PipelineStack",
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",
     "RetryOptions",

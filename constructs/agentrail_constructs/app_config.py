@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aws_cdk import App, Duration, Environment
+from aws_cdk import App, Duration, Environment, Stage
+from constructs import Construct
 
 from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
@@ -14,12 +15,26 @@ from agentrail_constructs.budgets import Budget, BudgetOptions
 from agentrail_constructs.deployment import STRATEGIES, strategy_named
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
+from agentrail_constructs.pipeline import CONNECTION_ARN, PROMOTIONS, REPOSITORY, PipelineOptions, plain_context
 from agentrail_constructs.security import SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions
-from agentrail_constructs.stacks.pattern import SECURITY_PROFILES
+from agentrail_constructs.stacks import PATTERN_STACKS
+from agentrail_constructs.stacks.pattern import SECURITY_PROFILES, PatternStack
 from agentrail_constructs.tasks import AsyncOptions
 
 EGRESS_MODES = ("endpoints", "nat")
+#: The context keys of the pipeline besides ``pipeline`` (the repository, which turns the pipeline on).
+PIPELINE_KEYS = ("pipeline_connection_arn", "pipeline_branch", "pipeline_promotion")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What ``-c pipeline=owner/name -c pipeline_connection_arn=...`` asks for: the app becomes one pipeline stack
+    that deploys the selected patterns to a staging stage, then production."""
+
+    repository: str
+    connection_arn: str
+    options: PipelineOptions
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,9 @@ class AppConfig:
     ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
     only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
     ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
-    (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases)."""
+    (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases), ``pipeline`` (``owner/name`` of
+    the repository: the app becomes a delivery pipeline), ``pipeline_connection_arn`` (its CodeConnections
+    connection), ``pipeline_branch`` (default main) and ``pipeline_promotion`` (manual or automatic)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -51,6 +68,7 @@ class AppConfig:
     api: str = "rest"
     budgets: tuple[Budget, ...] = ()
     canary: str = "canary"
+    pipeline: PipelineSettings | None = None
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -109,10 +127,28 @@ class AppConfig:
             canary=_canary(app.node.try_get_context("canary")),
             api=api,
             budgets=_budgets(app),
+            pipeline=_pipeline(app),
         )
 
     def stack_name(self, pattern: str) -> str:
         return f"{self.stack_prefix}-{pattern.capitalize()}"
+
+    @property
+    def pipeline_stack_name(self) -> str:
+        return f"{self.stack_prefix}-Pipeline"
+
+    def add_stacks(self, scope: Construct) -> dict[str, PatternStack]:
+        """One stack per selected pattern in ``scope`` (the app, or a pipeline's stage): pattern -> stack."""
+        return {
+            pattern: PATTERN_STACKS[pattern](scope, self.stack_name(pattern), **self.stack_options(pattern))
+            for pattern in self.patterns
+        }
+
+    def stage(self, scope: Construct, stage_id: str) -> Stage:
+        """A ``Stage`` of the selected patterns' stacks (what a pipeline deploys as staging and production)."""
+        stage = Stage(scope, stage_id)
+        self.add_stacks(stage)
+        return stage
 
     def stack_options(self, pattern: str) -> dict[str, Any]:
         """Keyword arguments of the pattern's stack."""
@@ -183,6 +219,45 @@ def _budgets(app: App) -> tuple[Budget, ...]:
             budget.limits()  # a zero or negative limit fails here, naming the context key's budget
             budgets.append(budget)
     return tuple(budgets)
+
+
+def _pipeline(app: App) -> PipelineSettings | None:
+    """``-c pipeline=owner/name`` and its keys; None without ``pipeline``."""
+    repository = app.node.try_get_context("pipeline")
+    given = [key for key in PIPELINE_KEYS if app.node.try_get_context(key) not in (None, "")]
+    if repository in (None, ""):
+        if given:
+            raise ValueError(
+                f"context {', '.join(given)} configure the delivery pipeline: add -c pipeline=owner/name (the repository "
+                "the pipeline builds), or drop them"
+            )
+        return None
+    repository = str(repository)
+    if not REPOSITORY.fullmatch(repository):
+        raise ValueError(
+            f"context 'pipeline' must be the repository as owner/name (e.g. -c pipeline=acme/agents), got {repository!r}"
+        )
+    connection_arn = str(app.node.try_get_context("pipeline_connection_arn") or "")
+    if not CONNECTION_ARN.fullmatch(connection_arn):
+        raise ValueError(
+            "context 'pipeline_connection_arn' must be the ARN of a CodeConnections connection to the repository: create "
+            "one (console: Developer Tools > Settings > Connections), then add "
+            "-c pipeline_connection_arn=arn:aws:codeconnections:<region>:<account>:connection/<id>"
+            + (f"; got {connection_arn!r}" if connection_arn else "")
+        )
+    promotion = str(app.node.try_get_context("pipeline_promotion") or "manual")
+    if promotion not in PROMOTIONS:
+        raise ValueError(f"context 'pipeline_promotion' must be one of {', '.join(PROMOTIONS)}, got {promotion!r}")
+    options = PipelineOptions(
+        branch=str(app.node.try_get_context("pipeline_branch") or "main"),
+        promotion=promotion,  # type: ignore[arg-type]
+        synth_context=plain_context(app),
+    )
+    try:
+        options.validate()
+    except ValueError as error:
+        raise ValueError(f"context 'pipeline_branch': {error}") from None
+    return PipelineSettings(repository=repository, connection_arn=connection_arn, options=options)
 
 
 def _canary(value: object) -> str:

@@ -3,6 +3,7 @@
 from agentrail_constructs.stacks.async_agent import AsyncAgentStack
 from agentrail_constructs.stacks.multiagent import HierarchicalStack, MultiAgentStack
 from agentrail_constructs.stacks.pattern import PatternStack
+from agentrail_constructs.stacks.pipeline import PipelineStack
 from agentrail_constructs.stacks.stateful import StatefulAgentStack
 from agentrail_constructs.stacks.stateless import StatelessAgentStack
 
@@ -21,6 +22,7 @@ __all__ = [
     "HierarchicalStack",
     "MultiAgentStack",
     "PatternStack",
+    "PipelineStack",
     "StatefulAgentStack",
     "StatelessAgentStack",
 ]
