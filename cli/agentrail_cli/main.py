@@ -16,7 +16,7 @@ from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.evals import add_eval_command
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.metrics import add_metrics_command
-from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir, synthesize
+from agentrail_cli.synth import PIPELINE_OFF, SynthError, default_state_dir, find_project_dir, synthesize
 from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
 
@@ -178,7 +178,8 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
 
 
 def _local_context(pairs: Sequence[str]) -> dict[str, str]:
-    """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given."""
+    """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given, and ``pipeline=off``:
+    local mode runs the app's stacks, never the delivery pipeline that deploys them to AWS."""
     from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS
 
     context: dict[str, str] = {}
@@ -189,6 +190,7 @@ def _local_context(pairs: Sequence[str]) -> dict[str, str]:
         context[key] = value
     approver = next(p for p in DEFAULT_PRINCIPALS if p.name == APPROVER)
     context.setdefault("approvers", f"iam:{approver.user_arn}")
+    context["pipeline"] = PIPELINE_OFF
     return context
 
 

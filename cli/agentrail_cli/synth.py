@@ -38,6 +38,11 @@ def default_state_dir(start: str | Path | None = None) -> Path:
         return Path(start or Path.cwd()).resolve() / ".agentrail"
 
 
+#: ``-c pipeline=off``: app.py builds the app's stacks, not the delivery pipeline, even when cdk.json configures one
+#: (agentrail_constructs.app_config.PIPELINE_OFF; a seam test keeps the two equal).
+PIPELINE_OFF = "off"
+
+
 def cdk_command(project_dir: Path) -> list[str]:
     pinned = project_dir / "node_modules" / ".bin" / "cdk"
     if pinned.exists():
@@ -91,4 +96,4 @@ def synthesize(
     return output
 
 
-__all__ = ["SynthError", "cdk_command", "default_state_dir", "find_project_dir", "synthesize"]
+__all__ = ["PIPELINE_OFF", "SynthError", "cdk_command", "default_state_dir", "find_project_dir", "synthesize"]

@@ -23,6 +23,8 @@ from agentrail_constructs.stacks.pattern import SECURITY_PROFILES, PatternStack
 from agentrail_constructs.tasks import AsyncOptions
 
 EGRESS_MODES = ("endpoints", "nat")
+#: ``-c pipeline=off``: the app's stacks, no pipeline, even when cdk.json configures one.
+PIPELINE_OFF = "off"
 #: The context keys of the pipeline besides ``pipeline`` (the repository, which turns the pipeline on).
 PIPELINE_KEYS = ("pipeline_connection_arn", "pipeline_branch", "pipeline_promotion")
 
@@ -222,8 +224,11 @@ def _budgets(app: App) -> tuple[Budget, ...]:
 
 
 def _pipeline(app: App) -> PipelineSettings | None:
-    """``-c pipeline=owner/name`` and its keys; None without ``pipeline``."""
+    """``-c pipeline=owner/name`` and its keys; None without ``pipeline``, or with ``pipeline=off`` (what local mode
+    passes: it runs the app's stacks, whatever pipeline settings cdk.json holds)."""
     repository = app.node.try_get_context("pipeline")
+    if repository == PIPELINE_OFF:
+        return None
     given = [key for key in PIPELINE_KEYS if app.node.try_get_context(key) not in (None, "")]
     if repository in (None, ""):
         if given:

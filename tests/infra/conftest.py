@@ -273,6 +273,28 @@ def real_app_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tup
     }
 
 
+#: ``-c`` values that turn app.py into the delivery pipeline (a connection ARN of the test account).
+PIPELINE_CONNECTION_ARN = "arn:aws:codeconnections:us-east-1:123456789012:connection/0f1e2d3c-aaaa-bbbb-cccc-000011112222"
+PIPELINE_CONTEXT: dict[str, Any] = {"pipeline": "acme/agents", "pipeline_connection_arn": PIPELINE_CONNECTION_ARN}
+#: The patterns the pipeline fixture deploys: one whose scenarios the OpenAPI document names, one it cannot tell apart.
+PIPELINE_PATTERNS = ("stateless", "hierarchical")
+PIPELINE_STACK_NAME = f"{DEFAULT_STACK_PREFIX}-Pipeline"
+
+
+@pytest.fixture(scope="session")
+def real_app_pipeline(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+    """app.py with ``-c pipeline=acme/agents -c pipeline_connection_arn=...`` in the test account, with cdk-nag
+    (bundling skipped): one pipeline stack whose Staging and Production stages hold the stateless and hierarchical
+    stacks."""
+    return synthesize_real_app(
+        tmp_path_factory.mktemp("real-app-pipeline") / "cdk.out",
+        patterns=PIPELINE_PATTERNS,
+        bundling=False,
+        environment=IN_TEST_ACCOUNT,
+        context=PIPELINE_CONTEXT,
+    )
+
+
 #: What ``cdk synth`` with credentials puts in ``cdk.context.json`` for the test account in us-east-1: the AZs the
 #: VPC spreads over, and the S3 and DynamoDB prefix lists (AWS's ids there) the hardened profile's egress names.
 HARDENED_LOOKUPS: dict[str, Any] = {

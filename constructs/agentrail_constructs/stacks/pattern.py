@@ -54,7 +54,7 @@ class PatternStack(Stack):
 
     Attributes
     ----------
-    security, baseline (None unless hardened), deployment_options, monitoring (None until the pattern is built, or when turned off),
+    pattern, security, baseline (None unless hardened), deployment_options, monitoring (None until the pattern is built, or when turned off),
     budgets (None without budgets, or until the pattern is built)
     """
 
@@ -96,6 +96,7 @@ class PatternStack(Stack):
         profile = " (hardened)" if security == "hardened" else ""
         super().__init__(scope, construct_id, description=f"agentrail: {summary}{profile}", **kwargs)
         Tags.of(self).add("agentrail:pattern", pattern)
+        self.pattern = pattern
         self.security = security
         self.deployment_options = deployment_options
         self.baseline: SecurityBaseline | None = None
