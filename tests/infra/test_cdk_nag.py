@@ -21,6 +21,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
 from agentrail_constructs.nag import acknowledge
+from agentrail_constructs.pipeline import WILDCARD_REASONS
+from tests.infra.conftest import PIPELINE_PATTERNS, PIPELINE_STACK_NAME, TEST_ENV
 
 APIGW_LOGS_ROLE = "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
 MIN_REASON_CHARS = 40
@@ -475,3 +477,61 @@ def test_http_api_acknowledgements_are_the_standard_ones_less_the_rest_apis(real
     acknowledged = set(acknowledgements(real_app_http.report, stack_name))
 
     assert acknowledged == EXPECTED_ACKNOWLEDGEMENTS[pattern] - rest_only
+
+
+# -- the delivery pipeline (-c pipeline=owner/name) ------------------------------------------------------------------
+
+
+def _literal_env_as_placeholders(finding: tuple[str, str]) -> tuple[str, str]:
+    """A finding of a stack in the test account, written as the same finding of an environment-agnostic stack."""
+    rule, path = finding
+    for literal, placeholder in (
+        ("arn:aws:", "arn:<AWS::Partition>:"),
+        (str(TEST_ENV.region), "<AWS::Region>"),
+        (str(TEST_ENV.account), "<AWS::AccountId>"),
+    ):
+        rule = rule.replace(literal, placeholder)
+    return rule, path
+
+
+def test_the_pipeline_app_has_no_unacknowledged_finding_in_the_pipeline_or_its_stages(real_app_pipeline: Any) -> None:
+    real_app_pipeline.assert_synthesized()
+
+    found = violations(real_app_pipeline.report, PIPELINE_STACK_NAME)
+
+    assert found == []
+
+
+def test_the_pipeline_acknowledges_only_what_cdk_pipelines_grants_by_design_on_each_resource(real_app_pipeline: Any) -> None:
+    # Given the acknowledged findings of the pipeline itself (not of the stacks its stages deploy),
+    report = real_app_pipeline.report
+    stages = (f"{PIPELINE_STACK_NAME}/Delivery/Staging/", f"{PIPELINE_STACK_NAME}/Delivery/Production/")
+    suppressed = [
+        f for f in findings(report, "suppressedViolations", PIPELINE_STACK_NAME) if not f["acknowledgedAt"].startswith(stages)
+    ]
+    resources = resource_paths(real_app_pipeline.template(PIPELINE_STACK_NAME))
+    assert suppressed
+    for finding in suppressed:
+        rule = finding["ruleName"].removeprefix("AwsSolutions-")
+        # each sits on exactly the violating resource, with a reason,
+        assert [c["constructPath"] for c in finding["violatingConstructs"]] == [finding["acknowledgedAt"]]
+        assert finding["acknowledgedAt"] in resources
+        assert len(finding["reason"].strip()) >= MIN_REASON_CHARS, finding["reason"]
+        # and is the artifact bucket's access logs or a wildcard AgentPipeline names with its reason.
+        if rule == "S1":
+            assert finding["acknowledgedAt"].endswith("/ArtifactsBucket/Resource")
+        else:
+            wildcard = re.fullmatch(r"IAM5\[(.*)\]", rule)
+            assert wildcard and any(pattern.fullmatch(wildcard[1]) for pattern, _ in WILDCARD_REASONS), rule
+
+
+@pytest.mark.parametrize("stage", ["Staging", "Production"])
+@pytest.mark.parametrize("pattern", PIPELINE_PATTERNS)
+def test_each_stage_stack_acknowledges_exactly_what_its_pattern_stack_does(
+    real_app_pipeline: Any, stage: str, pattern: str
+) -> None:
+    stack_path = f"{PIPELINE_STACK_NAME}/Delivery/{stage}/{real_app_pipeline.pattern_stack_name(pattern)}"
+
+    acknowledged = {_literal_env_as_placeholders(f) for f in acknowledgements(real_app_pipeline.report, stack_path)}
+
+    assert acknowledged == EXPECTED_ACKNOWLEDGEMENTS[pattern]

@@ -13,6 +13,7 @@ import pytest
 from cfnlint.api import lint
 
 from agentrail_constructs import PATTERN_STACKS
+from tests.infra.conftest import PIPELINE_STACK_NAME
 
 REGIONS = ["us-east-1", "eu-west-1"]
 
@@ -63,4 +64,13 @@ def test_http_api_pattern_template_passes_cfn_lint(real_app_http: Any, pattern: 
     matches = lint(template, regions=REGIONS)
 
     assert "AWS::ApiGatewayV2::Api" in template
+    assert [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in matches] == []
+
+
+def test_the_pipeline_template_passes_cfn_lint(real_app_pipeline: Any) -> None:
+    template = real_app_pipeline.template_path(PIPELINE_STACK_NAME).read_text()
+
+    matches = lint(template, regions=REGIONS)
+
+    assert "AWS::CodePipeline::Pipeline" in template
     assert [f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in matches] == []
