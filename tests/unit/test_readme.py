@@ -16,6 +16,7 @@ from agentrail_constructs import (
     AgentFunction,
     AgentFunctionOptions,
     AgentMonitoring,
+    AgentPipeline,
     ApprovalOptions,
     ApprovalWorkflow,
     AsyncAgent,
@@ -32,6 +33,8 @@ from agentrail_constructs import (
     MultiAgentOptions,
     MultiAgentSystem,
     OtelExportOptions,
+    PipelineOptions,
+    PipelineStack,
     RetryOptions,
     SecurityBaseline,
     SecurityBaselineOptions,
@@ -73,6 +76,7 @@ OPTIONS = [
     MonitoringOptions,
     OtelExportOptions,
     DeploymentOptions,
+    PipelineOptions,
 ]
 
 
@@ -163,6 +167,8 @@ CONSTRUCTS = [
     AgentMonitoring,
     PatternStack,
     DailyBudgets,
+    AgentPipeline,
+    PipelineStack,
 ]
 
 
@@ -229,3 +235,12 @@ def test_every_option_of_agentrail_eval_is_in_the_readme_evals_section():
     missing = [o for o in options if f"`{o}" not in evals_section()]
 
     assert missing == [], "add these agentrail eval options to the README's Evals section"
+
+
+def test_every_pipeline_context_key_is_in_the_pipeline_table():
+    from agentrail_constructs.app_config import PIPELINE_KEYS
+
+    table = README.split("### Pipeline: from a push to production", 1)[1].split("\n#", 1)[0]
+
+    missing = [key for key in ("pipeline", *PIPELINE_KEYS) if f"| `{key}` |" not in table]
+    assert missing == [], "add these context keys to the README's pipeline table"
