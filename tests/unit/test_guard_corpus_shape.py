@@ -30,5 +30,5 @@ def test_the_corpus_has_at_least_60_attempts_and_60_look_alikes_covering_every_i
     assert set(expected) == {"block", "allow"}
     assert expected["block"] >= 60 and expected["allow"] >= 60
     assert attempted == INJECTION_CATEGORIES
-    assert INJECTION_CATEGORIES <= looked_alike
+    assert looked_alike >= INJECTION_CATEGORIES
     assert len({row["text"] for row in rows}) == len(rows), "every message is different"
