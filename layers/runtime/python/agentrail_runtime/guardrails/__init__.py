@@ -10,9 +10,13 @@ from agentrail_runtime.guardrails.base import (
     GuardStage,
     PipelineDecision,
 )
+from agentrail_runtime.guardrails.builtin import builtin_input_guards, builtin_output_guards, builtin_tool_result_guards
+from agentrail_runtime.guardrails.deny import DenyListGuard
 from agentrail_runtime.guardrails.injection import PromptInjectionGuard
+from agentrail_runtime.guardrails.pii import PiiGuard, Recognizer, default_recognizers
 
 __all__ = [
+    "DenyListGuard",
     "Guard",
     "GuardAction",
     "GuardBlocked",
@@ -20,6 +24,12 @@ __all__ = [
     "GuardEvent",
     "GuardPipeline",
     "GuardStage",
+    "PiiGuard",
     "PipelineDecision",
     "PromptInjectionGuard",
+    "Recognizer",
+    "builtin_input_guards",
+    "builtin_output_guards",
+    "builtin_tool_result_guards",
+    "default_recognizers",
 ]

@@ -27,13 +27,18 @@ class Signal:
     pattern: str
     weight: float = 1.0
     form: Form = "compact"
+    #: Substrings one of which every match holds: the pattern only runs on a text that has one (a scan is dear).
+    hints: tuple[str, ...] = ()
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern))
 
     def found(self, text: Normalized) -> bool:
-        return self.regex.search(text.compact if self.form == "compact" else text.words) is not None
+        read = text.compact if self.form == "compact" else text.words
+        if self.hints and not any(hint in read for hint in self.hints):
+            return False
+        return self.regex.search(read) is not None
 
 
 @dataclass(frozen=True)
@@ -51,23 +56,42 @@ class Category:
 INSTRUCTION_OVERRIDE = Category(
     "instruction_override",
     (
-        Signal(rf"{_VERBS_IGNORE}(?:all|any|every)?(?:of)?(?:the|your|my|these|those|its)?(?:above)?{_QUALIFIER}{_RULES}"),
         Signal(
-            r"(?:forget|ignore|disregard)(?:everything|allthat|all)(?:that)?(?:you)?(?:were|was|havebeen|ve been|vebeen)?(?:told|said|given|instructed|taught)"
+            rf"{_VERBS_IGNORE}(?:all|any|every)?(?:of)?(?:the|your|my|these|those|its)?(?:above)?{_QUALIFIER}{_RULES}",
+            hints=(
+                "instruction",
+                "prompt",
+                "direction",
+                "rules",
+                "guideline",
+                "directive",
+                "command",
+                "programming",
+                "context",
+                "constraint",
+            ),
         ),
-        Signal(rf"(?:stop|quit)(?:following|obeying)(?:your|the|these|all|any)?{_RULES}"),
-        Signal(rf"(?:override|overrule|bypass)(?:your|the|all|any)?(?:system)?{_RULES}"),
         Signal(
-            rf"(?:donot|dont)(?:follow|obey)(?:the|your|any)?{_QUALIFIER}?{_RULES}(?:you(?:were|have been|havebeen)given|earlier|above|before)"
+            r"(?:forget|ignore|disregard)(?:everything|allthat|all)(?:that)?(?:you)?(?:were|was|havebeen|ve been|vebeen)?(?:told|said|given|instructed|taught)",
+            hints=("told", "said", "given", "instructed", "taught"),
         ),
-        Signal(r"(?:your|the)?(?:real|actual|true)instructionsare", 0.7),
+        Signal(rf"(?:stop|quit)(?:following|obeying)(?:your|the|these|all|any)?{_RULES}", hints=("following", "obeying")),
+        Signal(
+            rf"(?:override|overrule|bypass)(?:your|the|all|any)?(?:system)?{_RULES}", hints=("override", "overrule", "bypass")
+        ),
+        Signal(
+            rf"(?:donot|dont)(?:follow|obey)(?:the|your|any)?{_QUALIFIER}?{_RULES}(?:you(?:were|have been|havebeen)given|earlier|above|before)",
+            hints=("donot", "dont"),
+        ),
+        Signal(r"(?:your|the)?(?:real|actual|true)instructionsare", 0.7, hints=("instructionsare",)),
         Signal(r"newinstructions", 0.5),
         Signal(
             r"(?:override|overrides|supersede|supersedes|replace|replaces)(?:all|any)?(?:the)?(?:earlier|previous|prior|old|system)",
             0.6,
+            hints=("override", "supersede", "replace"),
         ),
         Signal(r"yournew(?:task|job|role|goal|purpose)is", 0.6),
-        Signal(r"(?:answer|respond|reply)withoutany(?:restrictions|rules|limits|filters)", 0.6),
+        Signal(r"(?:answer|respond|reply)withoutany(?:restrictions|rules|limits|filters)", 0.6, hints=("withoutany",)),
     ),
 )
 ROLEPLAY_JAILBREAK = Category(
@@ -75,18 +99,32 @@ ROLEPLAY_JAILBREAK = Category(
     (
         Signal(r"youarenow(?:dan|evil|an?unfiltered|an?unrestricted|an?uncensored|jailbroken|free)"),
         Signal(r"doanythingnow"),
-        Signal(r"\bdan\b", 0.5, "words"),
+        Signal(r"\bdan\b", 0.5, "words", hints=("dan",)),
         Signal(
             r"(?:no|without(?:any)?|freefrom(?:all|any)?)(?:ethical|moral|safety|content)?(?:restrictions|rules|limits|limitations|filters|contentpolicy|guidelines|policies|censorship)",
             0.6,
+            hints=("restriction", "rules", "limit", "filter", "policy", "guideline", "policies", "censorship"),
         ),
-        Signal(r"(?:pretendyouare|pretendtobe|actas|roleplayas|imagineyouhave|imagineyouare|youarenolonger|behaveas)", 0.5),
+        Signal(
+            r"(?:pretendyouare|pretendtobe|actas|roleplayas|imagineyouhave|imagineyouare|youarenolonger|behaveas)",
+            0.5,
+            hints=("pretend", "actas", "roleplay", "imagine", "nolonger", "behaveas"),
+        ),
         Signal(r"stayincharacter", 0.5),
-        Signal(r"(?:developermode|jailbreak|jailbroken|godmode|unfiltered|uncensored)", 0.5),
-        Signal(r"(?:never|not|wont)refuse|complywith(?:every|any|all)request|answereverything|outputanything", 0.5),
+        Signal(
+            r"(?:developermode|jailbreak|jailbroken|godmode|unfiltered|uncensored)",
+            0.5,
+            hints=("developermode", "jailb", "godmode", "unfiltered", "uncensored"),
+        ),
+        Signal(
+            r"(?:never|not|wont)refuse|complywith(?:every|any|all)request|answereverything|outputanything",
+            0.5,
+            hints=("refuse", "complywith", "answereverything", "outputanything"),
+        ),
         Signal(
             r"(?:ignore|bypass|disable|turnoff)(?:all|any|your|its|the)?(?:safety|content|ethical)(?:policies|policy|filters|guardrails|restrictions|guidelines)",
             0.7,
+            hints=("safety", "content", "ethical"),
         ),
         Signal(r"(?:grandma|grandmother)whousedto", 0.6),
     ),
@@ -95,15 +133,27 @@ PROMPT_EXTRACTION = Category(
     "prompt_extraction",
     (
         Signal(
-            rf"{_EXTRACT}(?:me|us)?(?:back)?(?:the(?:text|contents|words)of)?(?:your|the)(?:full|entire|exact|complete|whole)?(?:hidden|secret|original|initial|system|internal|confidential)(?:system)?(?:prompts?|messages?|instructions|rules)"
+            rf"{_EXTRACT}(?:me|us)?(?:back)?(?:the(?:text|contents|words)of)?(?:your|the)(?:full|entire|exact|complete|whole)?(?:hidden|secret|original|initial|system|internal|confidential)(?:system)?(?:prompts?|messages?|instructions|rules)",
+            hints=("prompt", "message", "instructions", "rules"),
         ),
         Signal(
-            r"(?:whatwere|whatare|repeat|list)(?:all)?(?:the|your)?(?:exact)?(?:instructions|rules)you(?:were|have been|havebeen|got)?given"
+            r"(?:whatwere|whatare|repeat|list)(?:all)?(?:the|your)?(?:exact)?(?:instructions|rules)you(?:were|have been|havebeen|got)?given",
+            hints=("given",),
         ),
-        Signal(r"(?:repeat|print|output|show|write)(?:everything|allthetext|thetext|all)(?:above|before)(?:this)?"),
-        Signal(r"(?:your|the)(?:system|hidden|initial)(?:prompt|message|instructions)", 0.6),
-        Signal(r"\b(?:dump|reveal|leak|print|repeat|output|show|display|expose|recite)\b", 0.4, "words"),
-        Signal(r"(?:verbatim|wordforword)", 0.3),
+        Signal(
+            r"(?:repeat|print|output|show|write)(?:everything|allthetext|thetext|all)(?:above|before)(?:this)?",
+            hints=("above", "before"),
+        ),
+        Signal(
+            r"(?:your|the)(?:system|hidden|initial)(?:prompt|message|instructions)", 0.6, hints=("system", "hidden", "initial")
+        ),
+        Signal(
+            r"\b(?:dump|reveal|leak|print|repeat|output|show|display|expose|recite)\b",
+            0.4,
+            "words",
+            hints=("dump", "reveal", "leak", "print", "repeat", "output", "show", "display", "expose", "recite"),
+        ),
+        Signal(r"(?:verbatim|wordforword)", 0.3, hints=("verbatim", "wordforword")),
     ),
 )
 #: The categories read on every text, in order.

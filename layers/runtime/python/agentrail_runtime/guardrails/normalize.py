@@ -7,6 +7,7 @@ import binascii
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: Characters that render as nothing: zero-width spaces and joiners, word joiner, invisible operators, BOM, soft hyphen.
 INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
@@ -31,8 +32,11 @@ _TRANSLATION = {ord(c): None for c in INVISIBLE} | {ord(k): v for k, v in HOMOGL
 #: Unicode tag characters (U+E0020-E007E) mirror ASCII invisibly ("ASCII smuggling").
 _TAGS = re.compile("[\U000e0020-\U000e007e]+")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+#: Every byte but a-z and 0-9: deleting them gives the compact form of an ASCII text at C speed.
+_NON_ALNUM_BYTES = bytes(b for b in range(256) if not (0x61 <= b <= 0x7A or 0x30 <= b <= 0x39))
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _HEX_RUN = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:]?){8,}")
+_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}:?")
 _HEX_NOISE = re.compile(r"\\x|0x|[\s:]")
 
 
@@ -58,8 +62,13 @@ class Normalized:
     smuggled: str
 
 
+@lru_cache(maxsize=64)
 def normalize(text: str) -> Normalized:
-    """The forms of ``text`` the patterns read (see :class:`Normalized`)."""
+    """The forms of ``text`` the patterns read (see :class:`Normalized`); the last 64 are kept, so guards that read
+    the same text normalize it once."""
+    if text.isascii():
+        words = " ".join(text.casefold().split())
+        return Normalized(plain=text, words=words, compact=words.encode().translate(None, _NON_ALNUM_BYTES).decode(), smuggled="")
     smuggled = ""
     if _TAGS.search(text):
         smuggled = "".join(chr(ord(c) - 0xE0000) for run in _TAGS.findall(text) for c in run)
@@ -83,11 +92,31 @@ def _readable(raw: bytes) -> str | None:
     return text
 
 
+def _spaced_hex(tokens: list[str]) -> list[str]:
+    """Runs of 8 or more tokens that are each one hex byte (``49 67 6e ...``), joined by spaces."""
+    runs, current = [], []
+    for token in tokens:
+        if len(token) <= 3 and _HEX_PAIR.fullmatch(token):
+            current.append(token)
+            continue
+        if len(current) >= 8:
+            runs.append(" ".join(current))
+        current = []
+    if len(current) >= 8:
+        runs.append(" ".join(current))
+    return runs
+
+
 def decoded_payloads(text: str) -> list[str]:
     """The readable texts that base64 runs (16+ characters) and hex runs (8+ bytes, ``\\x``, ``0x``, spaces or
     colons between bytes allowed) of ``text`` decode to."""
     found: list[str] = []
-    for match in _BASE64_RUN.finditer(text):
+    tokens = text.split()
+    # Regular expressions that may start anywhere cost a scan each: only tokens long enough to hold a run are read,
+    # and the hex pattern only where eight two-digit tokens in a row (or an escaped run) may be.
+    long_tokens = [token for token in tokens if len(token) >= 16]
+    spaced = _spaced_hex(tokens)
+    for match in (m for token in long_tokens for m in _BASE64_RUN.finditer(token)):
         run = match.group().rstrip("=")
         run = run[: len(run) - len(run) % 4] if len(run) % 4 == 1 else run
         try:
@@ -97,7 +126,7 @@ def decoded_payloads(text: str) -> list[str]:
         readable = _readable(raw)
         if readable is not None:
             found.append(readable)
-    for match in _HEX_RUN.finditer(text):
+    for match in (m for token in [*long_tokens, *spaced] for m in _HEX_RUN.finditer(token)):
         digits = _HEX_NOISE.sub("", match.group())
         try:
             raw = bytes.fromhex(digits[: len(digits) - len(digits) % 2])
