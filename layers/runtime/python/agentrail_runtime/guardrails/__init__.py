@@ -1,6 +1,7 @@
 """Guardrails: guards on user messages, tool results and answers (prompt injection, PII, deny-lists)."""
 
 from agentrail_runtime.guardrails.base import (
+    DEFAULT_REFUSAL,
     Guard,
     GuardAction,
     GuardBlocked,
@@ -16,6 +17,7 @@ from agentrail_runtime.guardrails.injection import PromptInjectionGuard
 from agentrail_runtime.guardrails.pii import PiiGuard, Recognizer, default_recognizers
 
 __all__ = [
+    "DEFAULT_REFUSAL",
     "DenyListGuard",
     "Guard",
     "GuardAction",

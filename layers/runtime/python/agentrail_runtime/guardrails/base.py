@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 GuardAction = Literal["allow", "redact", "block"]
+#: What an agent answers instead of an answer its output guards blocked (``AgentDefinition.refusal``).
+DEFAULT_REFUSAL = "I can't share that answer. Please rephrase your request or contact support."
 #: Where a pipeline runs in the agent loop: the user's message, each tool result, the answer.
 GuardStage = Literal["input", "tool_result", "output"]
 
@@ -158,6 +160,7 @@ def describe_guards(guards: Sequence[Guard]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "DEFAULT_REFUSAL",
     "Guard",
     "GuardAction",
     "GuardBlocked",
