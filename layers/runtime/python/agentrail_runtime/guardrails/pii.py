@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -94,8 +95,10 @@ def _ip(candidate: str) -> bool:
 
 
 def phone_check(region: str) -> Callable[[str], bool]:
-    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``)."""
+    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``); the
+    answers for the last 1,024 candidates are kept (parsing is the dearest check, and texts repeat numbers)."""
 
+    @lru_cache(maxsize=1024)
     def check(candidate: str) -> bool:
         if not 7 <= len(_digits(candidate)) <= 15:
             return False
@@ -150,7 +153,7 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             "ip_address",
             r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
             _ip,
-            hints=("::", ":0", ":1", ":2", ":3", ":4", ":5", ":6", ":7", ":8", ":9", ":a", ":b", ":c", ":d", ":e", ":f"),
+            hints=(":",),
         ),
         Recognizer("phone", r"(?<![\w+(])(?:\+\s?)?\(?\d[\d ().-]{5,18}\d\b(?![.-]\d)", phone_check(phone_region), min_digits=7),
     )
