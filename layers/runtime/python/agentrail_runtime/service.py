@@ -15,7 +15,7 @@ from agentrail_runtime.agent.tools import Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.guardrails.base import GuardBlocked, GuardStage
+from agentrail_runtime.guardrails.base import GuardBlocked, GuardPipeline, GuardStage
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
 from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.metering.metrics import (
@@ -84,6 +84,7 @@ class AgentService:
             else None
         )
         self._clients: dict[str, Any] = {}
+        self.input_guards = GuardPipeline(definition.input_guards, stage="input")
         self.version = agent_version(definition, settings)
         log_environment_keys(agent_version=self.version)
 
@@ -144,7 +145,7 @@ class AgentService:
             An input guard blocked the message (``GuardBlocks_input`` is counted): answer 400 ``input_blocked``.
         """
         try:
-            checked, _ = self.agent().check_input(message)
+            checked = self.input_guards.enforce(message).text
         except GuardBlocked:
             self.emit_guard_block("input")
             raise

@@ -14,7 +14,14 @@ from pydantic import BaseModel, Field, ValidationError
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, BudgetRefusal, Reservation
-from agentrail_runtime.guardrails.base import DEFAULT_REFUSAL, Guard, GuardBlocked, GuardEvent, GuardPipeline
+from agentrail_runtime.guardrails.base import (
+    DEFAULT_REFUSAL,
+    Guard,
+    GuardBlocked,
+    GuardEvent,
+    GuardPipeline,
+    log_guard_event,
+)
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelProvider, TextBlock, ToolResultBlock, ToolUseBlock, Usage
 from agentrail_runtime.models.tokens import estimate_input_tokens
@@ -253,11 +260,7 @@ class Agent:
         """
         if not self.input_guards:
             return prompt, ()
-        decision = self.input_guards.check(prompt)
-        for event in decision.events:
-            log_guard_event(event)
-        if decision.blocked_by is not None:
-            raise GuardBlocked(decision.blocked_by)
+        decision = self.input_guards.enforce(prompt)
         return decision.text, decision.events
 
     def advance(
@@ -730,14 +733,6 @@ class _Run:
                 "outcome": outcome,
             },
         )
-
-
-def log_guard_event(event: GuardEvent) -> None:
-    """One log line per guard that blocked or redacted: its stage, name, action and reason code, never the text."""
-    logger.info(
-        "guard",
-        extra={"event": "guard", "stage": event.stage, "guard": event.guard, "action": event.action, "reason": event.reason},
-    )
 
 
 def _annotate(subsegment: Any, **annotations: str | int) -> None:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from agentrail_runtime.observability import logger
+
 GuardAction = Literal["allow", "redact", "block"]
 #: What an agent answers instead of an answer its output guards blocked (``AgentDefinition.refusal``).
 DEFAULT_REFUSAL = "I can't share that answer. Please rephrase your request or contact support."
@@ -150,8 +152,31 @@ class GuardPipeline:
             current = decision.text
         return PipelineDecision("redact" if events else "allow", current, tuple(events))
 
+    def enforce(self, text: str) -> PipelineDecision:
+        """:meth:`check`, with each event logged (:func:`log_guard_event`), raising when a guard blocks.
+
+        Raises
+        ------
+        GuardBlocked
+            A guard blocked ``text``.
+        """
+        decision = self.check(text)
+        for event in decision.events:
+            log_guard_event(event)
+        if decision.blocked_by is not None:
+            raise GuardBlocked(decision.blocked_by)
+        return decision
+
     def describe(self) -> list[dict[str, Any]]:
         return [guard.describe() for guard in self.guards]
+
+
+def log_guard_event(event: GuardEvent) -> None:
+    """One log line per guard that blocked or redacted: its stage, name, action and reason code, never the text."""
+    logger.info(
+        "guard",
+        extra={"event": "guard", "stage": event.stage, "guard": event.guard, "action": event.action, "reason": event.reason},
+    )
 
 
 def describe_guards(guards: Sequence[Guard]) -> list[dict[str, Any]]:
@@ -170,4 +195,5 @@ __all__ = [
     "GuardStage",
     "PipelineDecision",
     "describe_guards",
+    "log_guard_event",
 ]
