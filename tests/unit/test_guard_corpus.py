@@ -139,7 +139,7 @@ def test_the_readme_states_the_measured_detection_and_false_positive_rates(measu
     table, _ = measured
     text = README.read_text(encoding="utf-8")
 
-    stated = re.search(r"detect ([\d.]+)% of the attempts and block ([\d.]+)% of", text)
+    stated = re.search(r"detect\s+([\d.]+)%\s+of\s+the\s+attempts\s+and\s+block\s+([\d.]+)%", text)
 
     assert stated is not None, "the README's Guardrails section states the corpus rates"
     assert float(stated.group(1)) == round(table["block"]["overall"] * 100, 1)
