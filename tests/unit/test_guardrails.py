@@ -3,6 +3,9 @@ and the pipeline's order, first-block-wins and composed redactions."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from agentrail_runtime.guardrails import (
@@ -181,3 +184,24 @@ def test_a_category_threshold_can_be_raised_so_that_a_weak_signal_no_longer_bloc
 
     assert strict.action == "block"
     assert lenient.action == "allow"
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level modules loaded after running ``code`` in a fresh interpreter, as a cold start does."""
+    probe = f"import sys\n{code}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    return set(run.stdout.split())
+
+
+def test_an_agent_without_guards_never_loads_the_pii_libraries_at_cold_start():
+    loaded = loaded_after("import agentrail_runtime.service, agentrail_runtime.guardrails")
+
+    assert "agentrail_runtime" in loaded
+    assert not loaded & {"phonenumbers", "stdnum"}
+
+
+def test_the_pii_libraries_load_with_the_first_pii_guard():
+    # A positive control for the probe above.
+    loaded = loaded_after("from agentrail_runtime.guardrails import PiiGuard\nPiiGuard()")
+
+    assert {"phonenumbers", "stdnum"} <= loaded
