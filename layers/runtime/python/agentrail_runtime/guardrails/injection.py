@@ -18,6 +18,9 @@ _VERBS_IGNORE = r"(?:ignore|disregard|forget|skip|bypass|override|overrule|never
 _QUALIFIER = r"(?:previous|prior|above|earlier|preceding|original|initial|system|existing|old|current|default)"
 _RULES = r"(?:instructions?|prompts?|directions?|rules|guidelines|directives|commands|programming|context|constraints)"
 _EXTRACT = r"(?:print|show|reveal|repeat|output|display|dump|tell|give|share|leak|write|list|translate|expose|recite)"
+_TO_WHOM = r"(?:me|us)?(?:back)?(?:the(?:text|contents|words)of)?"
+_WHOLE = r"(?:full|entire|exact|complete|whole)?"
+_PROMPT = r"(?:prompts?|messages?|instructions|rules)"
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,17 @@ ROLEPLAY_JAILBREAK = Category(
 PROMPT_EXTRACTION = Category(
     "prompt_extraction",
     (
+        # "your system prompt" is this agent's; "the system prompt" is often a question about prompts, so only the
+        # hidden, secret or initial one counts here.
         Signal(
-            rf"{_EXTRACT}(?:me|us)?(?:back)?(?:the(?:text|contents|words)of)?(?:your|the)(?:full|entire|exact|complete|whole)?(?:hidden|secret|original|initial|system|internal|confidential)(?:system)?(?:prompts?|messages?|instructions|rules)",
+            rf"{_EXTRACT}{_TO_WHOM}your{_WHOLE}(?:hidden|secret|original|initial|system|internal|confidential)(?:system)?{_PROMPT}",
             hints=("prompt", "message", "instructions", "rules"),
         ),
+        Signal(
+            rf"{_EXTRACT}{_TO_WHOM}the{_WHOLE}(?:hidden|secret|original|initial|internal|confidential)(?:system)?{_PROMPT}",
+            hints=("prompt", "message", "instructions", "rules"),
+        ),
+        Signal(r"what(?:is|are|were|s)your(?:system|hidden|initial|secret)(?:prompt|message|instructions)", hints=("what",)),
         Signal(
             r"(?:whatwere|whatare|repeat|list)(?:all)?(?:the|your)?(?:exact)?(?:instructions|rules)you(?:were|have been|havebeen|got)?given",
             hints=("given",),
@@ -144,14 +154,33 @@ PROMPT_EXTRACTION = Category(
             r"(?:repeat|print|output|show|write)(?:everything|allthetext|thetext|all)(?:above|before)(?:this)?",
             hints=("above", "before"),
         ),
+        Signal(r"your(?:system|hidden|initial)(?:prompt|message|instructions)", 0.6, hints=("system", "hidden", "initial")),
+        # "the system prompt" alone is how people ask about prompts; with "you are running with" it is about this one.
+        Signal(r"the(?:system|hidden|initial)(?:prompt|message|instructions)", 0.3, hints=("system", "hidden", "initial")),
         Signal(
-            r"(?:your|the)(?:system|hidden|initial)(?:prompt|message|instructions)", 0.6, hints=("system", "hidden", "initial")
+            r"(?:prompt|instructions|message)you(?:are|were|re)(?:running|given|using|told|started)",
+            0.5,
+            hints=("running", "given", "using", "told", "started"),
         ),
         Signal(
-            r"\b(?:dump|reveal|leak|print|repeat|output|show|display|expose|recite)\b",
-            0.4,
+            r"\b(?:dump|reveal|leak|print|repeat|output|show|display|expose|recite|tell|give|share)\b",
+            0.3,
             "words",
-            hints=("dump", "reveal", "leak", "print", "repeat", "output", "show", "display", "expose", "recite"),
+            hints=(
+                "dump",
+                "reveal",
+                "leak",
+                "print",
+                "repeat",
+                "output",
+                "show",
+                "display",
+                "expose",
+                "recite",
+                "tell",
+                "give",
+                "share",
+            ),
         ),
         Signal(r"(?:verbatim|wordforword)", 0.3, hints=("verbatim", "wordforword")),
     ),
