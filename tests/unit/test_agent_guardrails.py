@@ -14,6 +14,8 @@ from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.evals import InProcessTarget
+from agentrail_runtime.evals.dataset import EvalCase, LoadedCase
 from agentrail_runtime.guardrails import DenyListGuard, GuardBlocked, PiiGuard, PromptInjectionGuard
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import Message, ModelProvider, ModelResponse, TextBlock, ToolSpec, ToolUseBlock, Usage
@@ -172,3 +174,23 @@ def test_an_agent_service_refuses_a_blocked_message_before_it_runs_counting_a_gu
     assert checked == "How do I reset my password?"
     assert "GuardBlocks_input" in names
     assert not any(name.startswith("Tasks_") for name in names)
+
+
+def test_an_eval_run_in_process_applies_the_definitions_guards_as_the_function_would():
+    # given an agent whose output guard redacts card numbers, and a case that expects the redaction
+    definition = AgentDefinition(name="cards", system_prompt="", output_guards=(PiiGuard(),))
+    model = ScriptedModel(says("The card on file is 4111 1111 1111 1111."))
+    target = InProcessTarget(definition, model, RuntimeSettings(model="local"))
+
+    # when the case runs in process
+    observation = target(
+        LoadedCase(
+            agent="cards",
+            dataset="cards.jsonl",
+            line=1,
+            case=EvalCase(input="Which card do I have on file?", expect={"contains": "REDACTED"}),
+        )
+    )
+
+    # then the scorers see the answer the user would get
+    assert observation.answer == "The card on file is [REDACTED:card_number]."
