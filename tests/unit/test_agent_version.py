@@ -9,8 +9,9 @@ import pytest
 
 from agentrail_runtime.agent.definition import AgentDefinition, prompt_from_file
 from agentrail_runtime.agent.tools import tool
-from agentrail_runtime.agent.version import agent_version
+from agentrail_runtime.agent.version import agent_version, version_inputs
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.guardrails import DenyListGuard, PiiGuard, PromptInjectionGuard
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.versions import version_for, versions_for
 
@@ -66,6 +67,12 @@ def test_the_same_definition_and_settings_give_the_same_short_hex_version():
         (DEFINITION, SETTINGS.model_copy(update={"token_budget": 20_001})),
         (DEFINITION, SETTINGS.model_copy(update={"max_output_tokens": 1025})),
         (DEFINITION, SETTINGS.model_copy(update={"max_tool_result_bytes": 16_385})),
+        (dataclasses.replace(DEFINITION, input_guards=(PromptInjectionGuard(),)), SETTINGS),
+        (dataclasses.replace(DEFINITION, tool_result_guards=(PromptInjectionGuard(),)), SETTINGS),
+        (dataclasses.replace(DEFINITION, output_guards=(PiiGuard(),)), SETTINGS),
+        (dataclasses.replace(DEFINITION, input_guards=(PromptInjectionGuard(thresholds={"prompt_extraction": 2.0}),)), SETTINGS),
+        (dataclasses.replace(DEFINITION, output_guards=(DenyListGuard(topics=["roadmap"]),)), SETTINGS),
+        (dataclasses.replace(DEFINITION, refusal="No."), SETTINGS),
     ],
     ids=[
         "system-prompt",
@@ -80,6 +87,12 @@ def test_the_same_definition_and_settings_give_the_same_short_hex_version():
         "token-budget",
         "max-output-tokens",
         "max-tool-result-bytes",
+        "input-guards",
+        "tool-result-guards",
+        "output-guards",
+        "a-guard-threshold",
+        "a-deny-list-topic",
+        "refusal",
     ],
 )
 def test_changing_any_one_behaviour_input_changes_the_version(definition, settings):
@@ -90,6 +103,14 @@ def test_the_order_of_tools_and_the_agent_name_do_not_change_the_version():
     reordered = dataclasses.replace(DEFINITION, tools=(refund, lookup_order), name="renamed")
 
     assert agent_version(reordered, SETTINGS) == agent_version(DEFINITION, SETTINGS)
+
+
+def test_the_order_of_guards_changes_the_version_and_an_agent_without_guards_hashes_no_guards_key():
+    pii_first = dataclasses.replace(DEFINITION, output_guards=(PiiGuard(), DenyListGuard(topics=["roadmap"])))
+    deny_first = dataclasses.replace(DEFINITION, output_guards=(DenyListGuard(topics=["roadmap"]), PiiGuard()))
+
+    assert agent_version(pii_first, SETTINGS) != agent_version(deny_first, SETTINGS)
+    assert "guards" not in version_inputs(DEFINITION, SETTINGS)
 
 
 def test_a_stamped_agent_version_wins_over_the_hash(monkeypatch):

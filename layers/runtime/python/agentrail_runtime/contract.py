@@ -56,6 +56,9 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(400, "invalid_request", "function", "A field is missing, mistyped, out of range or unknown."),
     ApiErrorSpec(400, "invalid_request", "gateway", "API Gateway's request validation refused the body or a parameter."),
     ApiErrorSpec(400, "unknown_model", "function", "`model` names a model the function is not configured with."),
+    ApiErrorSpec(
+        400, "input_blocked", "function", "An input guard of the agent refused the message; `reason` names its reason code."
+    ),
     ApiErrorSpec(400, "invalid_cursor", "function", "`cursor` is not one this API issued."),
     ApiErrorSpec(400, "unknown_task_type", "function", "`task_type` is not one of the function's task types."),
     ApiErrorSpec(400, "invalid_callback_url", "function", "`callback_url` is not a public https URL."),

@@ -15,6 +15,7 @@ from pydantic import Field
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.tools import ToolError, tool
 from agentrail_runtime.clock import now
+from agentrail_runtime.guardrails import builtin_input_guards, builtin_output_guards, builtin_tool_result_guards
 
 _OPERATORS: dict[type[ast.operator | ast.unaryop], Callable[..., float]] = {
     ast.Add: operator.add,
@@ -186,4 +187,8 @@ definition = AgentDefinition(
         "order lookups instead of guessing. Refunds above 100 USD need a human's approval. Answer in one or two sentences."
     ),
     tools=(calculator, convert_units, current_time, lookup_order, issue_refund),
+    # The built-in guards, on, so local mode and the tour show them at work (README, "Guardrails").
+    input_guards=builtin_input_guards(),
+    tool_result_guards=builtin_tool_result_guards(),
+    output_guards=builtin_output_guards(),
 )

@@ -15,12 +15,14 @@ from agentrail_runtime.agent.tools import Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.guardrails.base import GuardBlocked, GuardPipeline, GuardStage
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
 from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.metering.metrics import (
     APPROVAL_REJECTED,
     TASK_FAILED,
     emit_feedback_metrics,
+    emit_guard_block,
     emit_outcome,
     emit_step_latencies,
     emit_task_metrics,
@@ -82,6 +84,7 @@ class AgentService:
             else None
         )
         self._clients: dict[str, Any] = {}
+        self.input_guards = GuardPipeline(definition.input_guards, stage="input")
         self.version = agent_version(definition, settings)
         log_environment_keys(agent_version=self.version)
 
@@ -127,6 +130,31 @@ class AgentService:
             prices=self.prices,
             name=self.definition.name,
             version=self.version,
+            input_guards=self.definition.input_guards,
+            tool_result_guards=self.definition.tool_result_guards,
+            output_guards=self.definition.output_guards,
+            refusal=self.definition.refusal,
+        )
+
+    def check_input(self, message: str) -> str:
+        """``message`` as this agent's input guards leave it; an API calls it before it queues anything.
+
+        Raises
+        ------
+        GuardBlocked
+            An input guard blocked the message (``GuardBlocks_input`` is counted): answer 400 ``input_blocked``.
+        """
+        try:
+            checked = self.input_guards.enforce(message).text
+        except GuardBlocked:
+            self.emit_guard_block("input")
+            raise
+        return checked
+
+    def emit_guard_block(self, stage: GuardStage, model: str | None = None) -> None:
+        """Count a text a guard blocked outside a finished run (``GuardBlocks_<stage>``)."""
+        emit_guard_block(
+            metrics, stage, agent_name=self.definition.name, model=self._canonical(model), agent_version=self.version
         )
 
     def budget_guard(self, tenant: str | None) -> BudgetGuard | None:
@@ -163,11 +191,16 @@ class AgentService:
         ------
         BudgetExceeded
             A daily budget refused the run's first model call: nothing ran.
+        GuardBlocked
+            An input guard blocked ``prompt``: nothing ran (``GuardBlocks_input`` is counted).
         """
         agent = self.agent(model)
-        result = self._metered(
-            agent, lambda: agent.run(prompt, history=history, context=context, budget=self.budget_guard(tenant))
-        )
+        try:
+            checkpoint = agent.start(prompt, history=history)
+        except GuardBlocked:
+            self.emit_guard_block("input", model)
+            raise
+        result = self._metered(agent, lambda: agent.advance(checkpoint, context=context, budget=self.budget_guard(tenant)))
         if result.budget is not None and result.budget.calls_before == 0:
             raise BudgetExceeded(result.budget)
         return result

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentrail_runtime.agent.tools import Tool
+from agentrail_runtime.guardrails.base import DEFAULT_REFUSAL, Guard
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,26 @@ class AgentDefinition:
         The tools the agent may call.
     description:
         What the agent is for; a router shows this to its model.
+    input_guards:
+        Run, in order, on each user message before the model sees it: a block refuses the request (the API answers
+        400 ``input_blocked`` with the reason code), a redaction replaces the message. Default: none.
+    tool_result_guards:
+        Run on each string of each tool result (indirect injection): a block replaces the result with a notice to
+        the model (and counts ``GuardBlocks_tool_result``), a redaction replaces the string. Default: none.
+    output_guards:
+        Run on the answer: a block replaces it with ``refusal``, a redaction replaces the answer. Default: none.
+    refusal:
+        The answer given instead of one the output guards blocked. Default: :data:`DEFAULT_REFUSAL`.
     """
 
     name: str
     system_prompt: str
     tools: Sequence[Tool] = field(default_factory=tuple)
     description: str = ""
+    input_guards: Sequence[Guard] = field(default_factory=tuple)
+    tool_result_guards: Sequence[Guard] = field(default_factory=tuple)
+    output_guards: Sequence[Guard] = field(default_factory=tuple)
+    refusal: str = DEFAULT_REFUSAL
 
 
 def prompt_from_file(path: str | Path, *, beside: str | Path | None = None) -> str:

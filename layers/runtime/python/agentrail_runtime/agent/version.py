@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.guardrails.base import DEFAULT_REFUSAL, describe_guards
 
 #: Environment variable that, when set, is the version (stamped at synth) instead of the computed hash.
 AGENT_VERSION_ENV = "AGENT_VERSION"
@@ -49,9 +50,13 @@ def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> 
 
     Tools are sorted by name: their order changes nothing the agent may do, so reordering them keeps the version.
     An approval rule (a function) counts as ``"rule"``: its code cannot be hashed stably.
+
+    The guards of each stage (in order: their order changes what they do, each as its ``describe()``) and the
+    refusal are hashed under ``guards``, present only when an agent has a guard or a refusal of its own: an agent
+    without guards keeps the version it had before guards existed.
     """
     tools = sorted(definition.tools, key=lambda t: t.name)
-    return {
+    inputs: dict[str, Any] = {
         "system_prompt": settings.system_prompt or definition.system_prompt,
         "tools": [
             {
@@ -70,6 +75,14 @@ def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> 
         "max_output_tokens": settings.max_output_tokens,
         "max_tool_result_bytes": settings.max_tool_result_bytes,
     }
+    guards = {
+        "input": describe_guards(definition.input_guards),
+        "tool_result": describe_guards(definition.tool_result_guards),
+        "output": describe_guards(definition.output_guards),
+    }
+    if any(guards.values()) or definition.refusal != DEFAULT_REFUSAL:
+        inputs["guards"] = {**guards, "refusal": definition.refusal}
+    return inputs
 
 
 def agent_version(definition: AgentDefinition, settings: VersionedSettings) -> str:

@@ -33,6 +33,7 @@ from agentrail_runtime.contract import (
     GatewayMessageSpec,
     api_error,
 )
+from agentrail_runtime.guardrails.base import GuardBlocked
 from agentrail_runtime.health import HealthCheck, HealthReport, run_checks
 from agentrail_runtime.models.base import ModelError
 from agentrail_runtime.observability import logger, tracer
@@ -68,6 +69,9 @@ class ErrorBody(BaseModel):
     request_id: str | None = Field(description="The API Gateway request id, also the correlation id in logs")
     details: list[ErrorField] | None = None
     budget: BudgetOut | None = Field(default=None, description="The daily budget that is spent (budget_exceeded only)")
+    reason: str | None = Field(
+        default=None, description="The guard's reason code, e.g. prompt_injection.instruction_override (input_blocked only)"
+    )
 
 
 class GatewayMessage(BaseModel):
@@ -624,6 +628,11 @@ def install_error_handlers(app: AgentResolver) -> None:
             headers={"Retry-After": str(refusal.retry_after_seconds)},
             extra={"budget": budget.model_dump(mode="json")},
         )
+
+    @app.exception_handler(GuardBlocked)
+    def _input_blocked(error: GuardBlocked) -> Response:
+        message = "A guard of this agent refused the message; reason names why."
+        return error_response(app, 400, "input_blocked", message, extra={"reason": error.reason})
 
     app.answer(
         UnknownModelError, 400, "unknown_model", lambda error: f"Choose one of the configured models: {', '.join(error.allowed)}."

@@ -229,6 +229,7 @@ def create_sessions_app(
             202: {"description": "Queued (enqueue policy)", "content": {"application/json": {"model": MessageAccepted}}},
             **error_responses(
                 "unknown_model",
+                "input_blocked",
                 "session_not_found",
                 "invalid_idempotency_key",
                 "idempotency_key_reused",
@@ -247,6 +248,8 @@ def create_sessions_app(
         if key is not None and not (1 <= len(key) <= 128 and key.isprintable()):
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
         caller = owner()
+        # A message an input guard blocks is refused (400) before the turn; a redacted one is what the turn keeps.
+        request = request.model_copy(update={"message": sessions.agents.check_input(request.message)})
         if session_settings.concurrency == "enqueue":
             return _enqueue(session_id, caller, request)
         context = app.lambda_context

@@ -54,6 +54,7 @@ def create_stateless_app(service: AgentService | None = None, settings: RuntimeS
             200: {"description": "The task ran; see status for limits reached."},
             **error_responses(
                 "unknown_model",
+                "input_blocked",
                 "budget_exceeded",
                 "model_error",
                 "model_rejected_request",

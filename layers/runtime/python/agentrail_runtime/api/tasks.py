@@ -187,6 +187,7 @@ def create_tasks_app(
             },
             **error_responses(
                 "unknown_model",
+                "input_blocked",
                 "unknown_task_type",
                 "invalid_callback_url",
                 "budget_exceeded",
@@ -202,6 +203,7 @@ def create_tasks_app(
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
         caller = owner()
         tasks.agents.check_budget(caller)  # a tenant that has spent its day's budget is refused before anything is queued
+        tasks.agents.check_input(request.message)  # a message an input guard blocks is refused (400), not queued
         if config is not None:
             # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
             config.register_lambda_context(app.lambda_context)

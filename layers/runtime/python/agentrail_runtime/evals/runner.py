@@ -26,7 +26,7 @@ ResultSink = Callable[[CaseResult], None]
 
 
 class InProcessTarget:
-    """An agent run in this process, as its function would run it: the definition's prompt and tools, the
+    """An agent run in this process, as its function would run it: the definition's prompt, tools and guards, the
     settings' limits and prices (``AGENT_*``, defaults otherwise), on ``model``.
 
     Parameters
@@ -54,6 +54,10 @@ class InProcessTarget:
             prices=PriceTable(s.price_table),
             name=definition.name,
             version=self.version,
+            input_guards=definition.input_guards,
+            tool_result_guards=definition.tool_result_guards,
+            output_guards=definition.output_guards,
+            refusal=definition.refusal,
         )
 
     def __call__(self, case: LoadedCase) -> Observation:

@@ -10,7 +10,9 @@ version as a property (``agent_version``), never a dimension, so series don't gr
   ``ToolCalls{outcome=success} / sum of ToolCalls{outcome in ENDED_TOOL_OUTCOMES}`` (``pending_approval`` is not an
   end: the call is counted again once decided);
 - approvals waiting: ``ApprovalsPending`` and ``OldestPendingApprovalAgeSeconds`` under ``[service]``;
-- feedback: ``FeedbackScore`` or ``Feedback_up`` / ``Feedback_down`` under ``[service, agent]``.
+- feedback: ``FeedbackScore`` or ``Feedback_up`` / ``Feedback_down`` under ``[service, agent]``;
+- guardrails: ``GuardBlocks_<stage>`` and ``GuardRedactions_<stage>`` (stage ``input``, ``tool_result`` or
+  ``output``) with a run's record, and ``GuardBlocks_input`` alone for a message refused before any run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ class MeteredCall(Protocol):
     def outcome(self) -> str: ...
 
 
+class MeteredGuardEvent(Protocol):
+    """A guard that blocked or redacted something during a run."""
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+
 class MeteredRun(Protocol):
     """What metering reads of a finished run (the agent loop's ``AgentResult`` is one)."""
 
@@ -75,6 +87,9 @@ class MeteredRun(Protocol):
 
     @property
     def step_latencies_ms(self) -> Sequence[float]: ...
+
+    @property
+    def guard_events(self) -> Sequence[MeteredGuardEvent]: ...
 
 
 def _record(metrics: Metrics, agent_version: str | None, **dimensions: str | None) -> EphemeralMetrics:
@@ -119,6 +134,10 @@ def emit_task_metrics(
         record.add_metric(name="StepLatency", unit=MetricUnit.Milliseconds, value=latency)
     if task_latency_ms is not None:
         record.add_metric(name="TaskLatency", unit=MetricUnit.Milliseconds, value=task_latency_ms)
+    guarded = Counter((event.stage, event.action) for event in result.guard_events)
+    for (stage, action), count in sorted(guarded.items()):
+        name = f"GuardBlocks_{stage}" if action == "block" else f"GuardRedactions_{stage}"
+        record.add_metric(name=name, unit=MetricUnit.Count, value=count)
     record.flush_metrics()
     counts = Counter((call.tool, call.outcome) for call in result.tool_calls)
     for (tool_name, outcome), count in sorted(counts.items()):
@@ -154,6 +173,16 @@ def emit_outcome(
     failed; ``rejected``: an approval rejected, by a person or by its timeout) under the run's dimension sets."""
     record = _record(metrics, agent_version, agent=agent_name, model=model)
     record.add_metric(name=f"Tasks_{outcome}", unit=MetricUnit.Count, value=1)
+    record.flush_metrics()
+
+
+def emit_guard_block(
+    metrics: Metrics, stage: str, *, agent_name: str | None, model: str | None, agent_version: str | None = None
+) -> None:
+    """Emit ``GuardBlocks_<stage>`` for a text a guard blocked outside a finished run (a user message refused with
+    400 before anything ran), under the run's dimension sets."""
+    record = _record(metrics, agent_version, agent=agent_name, model=model)
+    record.add_metric(name=f"GuardBlocks_{stage}", unit=MetricUnit.Count, value=1)
     record.flush_metrics()
 
 

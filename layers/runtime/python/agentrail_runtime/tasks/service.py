@@ -23,6 +23,7 @@ from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.guardrails import GuardBlocked
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
 from agentrail_runtime.service import AgentService
@@ -247,6 +248,9 @@ class TaskService:
         except ModelRequestError as error:
             # The model will refuse this request again: retrying only costs money.
             return self.fail(task_id, TaskError(code=error.error_code, message=str(error)))
+        except GuardBlocked as blocked:
+            # Accepted before the agent's input guards changed: they will block it on every delivery too.
+            return self.fail(task_id, TaskError(code="input_blocked", message=blocked.reason))
         return self.complete(task_id, result)
 
     def advance(
@@ -337,7 +341,7 @@ class TaskService:
         in a dead-letter queue never leaves its task waiting forever."""
         try:
             yield
-        except ModelRequestError:
+        except (ModelRequestError, GuardBlocked):
             raise
         except Exception as error:
             cause = short_cause(error)
