@@ -21,6 +21,7 @@ SETTINGS = {
 HANDLER_SETTINGS = {
     "approval_metrics": {"AGENT_APPROVAL_TABLE": "agentrail-approvals"},
     "canary_hook": {"AGENT_VERSION": "v1", "AGENT_CANARY_MIN_EVAL_SCORE": "0.8", "AWS_DEFAULT_REGION": "us-east-1"},
+    "shadow_worker": {"AGENT_SHADOW_FUNCTION": "agentrail-agent:shadow", "AGENT_SHADOW_TABLE": "agentrail-shadow"},
 }
 WITHOUT_HTTP = [
     "task_worker",
@@ -34,6 +35,7 @@ WITHOUT_HTTP = [
     "session_cleanup",
     "approval_metrics",
     "canary_hook",
+    "shadow_worker",
 ]
 HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
 PROBE = """
