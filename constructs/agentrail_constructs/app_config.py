@@ -16,6 +16,7 @@ from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
 from agentrail_constructs.security import SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions
+from agentrail_constructs.shadow import ShadowOptions
 from agentrail_constructs.stacks.pattern import SECURITY_PROFILES
 from agentrail_constructs.tasks import AsyncOptions
 
@@ -25,15 +26,16 @@ EGRESS_MODES = ("endpoints", "nat")
 @dataclass(frozen=True)
 class AppConfig:
     """Context keys: ``patterns`` (comma-separated), ``stack_prefix``, ``model``, ``api`` (rest or http: a REST API or
-    an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
-    ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
-    shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
-    ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
-    ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
-    ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
-    only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
-    ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
-    (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases)."""
+        an HTTP API in front of every pattern), ``auth`` (iam or api_key, a REST API's only),
+        ``api_clients`` (comma-separated: one API key per client, with ``auth=api_key``), ``single_tenant`` (true: one
+        shared API key instead), ``session_concurrency`` (reject or enqueue), ``approvers`` (comma-separated principal patterns of the
+        ``approvers`` group, e.g. ``iam:arn:aws:iam::111122223333:role/Approver*``), ``approval_timeout`` (seconds),
+        ``approval_webhook_groups`` (comma-separated groups whose decisions may also arrive by signed webhook: serves
+        ``POST /approvals/{id}/webhook``), ``security`` (standard or hardened), ``egress`` (endpoints or nat, hardened
+        only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
+        ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
+        (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases), ``shadow_percent`` (above 0, at
+    most 100: run each new version of the stateless agent in shadow on that share of live requests)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -51,6 +53,7 @@ class AppConfig:
     api: str = "rest"
     budgets: tuple[Budget, ...] = ()
     canary: str = "canary"
+    shadow_percent: float | None = None
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -107,6 +110,7 @@ class AppConfig:
             egress=egress,
             webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
             canary=_canary(app.node.try_get_context("canary")),
+            shadow_percent=_shadow_percent(app.node.try_get_context("shadow_percent")),
             api=api,
             budgets=_budgets(app),
         )
@@ -127,6 +131,8 @@ class AppConfig:
                 options["security_options"] = SecurityBaselineOptions(egress=self.egress)  # type: ignore[arg-type]
         if self.canary != "canary":
             options["deployment_options"] = strategy_named(self.canary)
+        if self.shadow_percent is not None:
+            options["shadow_options"] = ShadowOptions(percent=self.shadow_percent)
         if self.budgets:
             options["budget_options"] = BudgetOptions(budgets=list(self.budgets))
         if not self.webhooks:
@@ -190,6 +196,18 @@ def _canary(value: object) -> str:
     if name not in (*STRATEGIES, "off"):
         raise ValueError(f"context 'canary' must be one of {', '.join([*STRATEGIES, 'off'])}, got {name!r}")
     return name
+
+
+def _shadow_percent(value: object) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        percent = float(str(value))
+    except ValueError:
+        raise ValueError(f"context 'shadow_percent' must be a number above 0 and at most 100, got {value!r}") from None
+    if not 0 < percent <= 100:
+        raise ValueError(f"context 'shadow_percent' must be above 0 and at most 100, got {value!r}")
+    return percent
 
 
 def _names(value: object) -> tuple[str, ...]:
