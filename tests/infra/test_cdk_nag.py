@@ -220,12 +220,11 @@ VARIANT_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
 }
 
 # Shadow adds the worker (an AgentFunction: python3.13 by design, X-Ray's Resource '*'); its queues, table and
-# grants (SendMessage, the shadow alias's invoke, GetItem/PutItem) need nothing acknowledged but the dead-letter queue.
+# grants (SendMessage, the shadow alias's invoke, GetItem/PutItem) need nothing acknowledged.
 VARIANT_ACKNOWLEDGEMENTS["stateless-shadow"] = {
     *EXPECTED_ACKNOWLEDGEMENTS["stateless"],
     *_functions("StatelessAgent/Agent", "ShadowWorker"),
     ("IAM5[Resource::*]", "StatelessAgent/Agent/ShadowWorker/Role/DefaultPolicy/Resource"),
-    ("SQS3", "StatelessAgent/Agent/Shadow/Queue/DeadLetterQueue/Resource"),
 }
 
 PATTERNS = sorted(PATTERN_STACKS)
