@@ -3,6 +3,7 @@
 from agentrail_runtime.shadow.candidate import SHADOW_EVENT_KEY, ShadowCandidate, is_shadow_event
 from agentrail_runtime.shadow.comparisons import Comparison, ComparisonStore
 from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.report import ShadowReport, shadow_report
 from agentrail_runtime.shadow.sampler import ShadowSampler, ShadowSettings, sampled
 from agentrail_runtime.shadow.worker import ShadowWorker, ShadowWorkerSettings
 
@@ -12,6 +13,7 @@ __all__ = [
     "ComparisonStore",
     "RunSummary",
     "ShadowCandidate",
+    "ShadowReport",
     "ShadowRequest",
     "ShadowSampler",
     "ShadowSettings",
@@ -19,4 +21,5 @@ __all__ = [
     "ShadowWorkerSettings",
     "is_shadow_event",
     "sampled",
+    "shadow_report",
 ]
