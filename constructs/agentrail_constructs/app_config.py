@@ -35,7 +35,7 @@ class AppConfig:
         only), ``webhooks`` (true or false), ``budget_tenant_daily_tokens``, ``budget_tenant_daily_usd``,
         ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
         (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases), ``shadow_percent`` (above 0, at
-    most 100: run each new version of the stateless agent in shadow on that share of live requests)."""
+    most 100: run each new version of the stateless agent and the sessions API in shadow on that share of live requests)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str

@@ -158,8 +158,8 @@ class AgentFunctionOptions:
     ``deployment_options`` in a PatternStack, else ``DeploymentOptions()`` (canary, 10% for 5 minutes)."""
     shadow_options: ShadowOptions | None = None
     """Run each new version in shadow on a sample of live traffic (a ``shadow`` alias, a queue, a worker and a
-    comparison table; see :class:`ShadowOptions`); stateless agents only. Default: the stack's ``shadow_options`` in a
-    PatternStack, else none."""
+    comparison table; see :class:`ShadowOptions`): the stateless agent and the sessions API; other handlers warn and
+    have none. Default: the stack's ``shadow_options`` in a PatternStack, else none."""
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""

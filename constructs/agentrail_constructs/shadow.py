@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -16,7 +16,7 @@ from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout
 from agentrail_constructs.storage import grant_table, secure_table
 
 #: Handlers (folders under handlers/agentrail_handlers) whose function answers the shadow worker's invocations.
-SHADOW_HANDLERS = frozenset({"stateless"})
+SHADOW_HANDLERS = frozenset({"stateless", "sessions"})
 #: The handler folder of the shadow worker.
 SHADOW_WORKER_HANDLER = "shadow_worker"
 #: What the worker calls on the comparison table (``agentrail_runtime.shadow.comparisons.WORKER_ACTIONS``).
@@ -69,20 +69,17 @@ class ShadowOptions:
 
 
 def shadow_options_for(scope: Construct, chosen: ShadowOptions | None, handler: str) -> ShadowOptions | None:
-    """What a function shadows with: ``chosen``, else its stack's (a PatternStack's ``shadow_options``) when its
-    handler serves shadow runs.
-
-    Raises
-    ------
-    ValueError
-        When ``chosen`` is given to a function whose handler does not serve shadow runs.
-    """
+    """What a function shadows with: ``chosen``, else its stack's (a PatternStack's ``shadow_options``), when its
+    handler serves shadow runs. A pattern passes its function options on to its workers too: on a handler that serves
+    no shadow runs, ``chosen`` is dropped with a synth warning that names the handlers that do."""
     if chosen is not None:
         if handler not in SHADOW_HANDLERS:
-            raise ValueError(
-                f"shadow_options: the {handler!r} handler does not serve shadow runs (those that do: "
-                f"{', '.join(sorted(SHADOW_HANDLERS))}); drop shadow_options from this function"
+            Annotations.of(scope).add_warning_v2(
+                "agentrail:shadow-unsupported",
+                f"shadow_options: the {handler!r} handler serves no shadow runs, so this function has no shadow (those "
+                f"that do: {', '.join(sorted(SHADOW_HANDLERS))})",
             )
+            return None
         return chosen
     stack_options = getattr(Stack.of(scope), "shadow_options", None)
     return stack_options if isinstance(stack_options, ShadowOptions) and handler in SHADOW_HANDLERS else None

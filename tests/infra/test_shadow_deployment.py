@@ -9,12 +9,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 
-from agentrail_constructs import AgentFunction, AgentFunctionOptions, ShadowOptions
+from agentrail_constructs import AgentFunction, AgentFunctionOptions, SessionOptions, ShadowOptions
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.stacks import StatelessAgentStack
+from agentrail_constructs.stacks import StatefulAgentStack, StatelessAgentStack
 
 
 @pytest.fixture(scope="module")
@@ -159,15 +159,34 @@ def test_shadow_options_out_of_range_fail_at_synth_naming_the_fix(options, messa
         AgentFunctionOptions(shadow_options=ShadowOptions(**options)).validate()
 
 
-def test_shadow_options_on_a_handler_that_serves_no_shadow_runs_fail_at_synth(app_factory, stack_env):
+def test_shadow_options_on_a_handler_that_serves_no_shadow_runs_warn_and_build_no_shadow(app_factory, stack_env):
+    # given options passed on to a task worker (as a pattern passes its function options to its workers)
     stack = cdk.Stack(app_factory(), "wrong", env=stack_env)
-    with pytest.raises(ValueError, match=r"the 'task_worker' handler does not serve shadow runs"):
-        AgentFunction(
-            stack,
-            "Worker",
-            handler_code=handler_dir("task_worker"),
-            options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=5)),
-        )
+    worker = AgentFunction(
+        stack,
+        "Worker",
+        handler_code=handler_dir("task_worker"),
+        options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=5)),
+    )
+
+    # then it has no shadow, and the synth says why
+    assert worker.shadow is None
+    Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("the 'task_worker' handler serves no shadow runs"))
+
+
+def test_the_stateful_pattern_shadows_its_sessions_api_but_not_its_queue_worker(app_factory, stack_env):
+    stack = StatefulAgentStack(
+        app_factory(),
+        "stateful-shadowed",
+        env=stack_env,
+        session_options=SessionOptions(concurrency="enqueue"),
+        function_options=AgentFunctionOptions(shadow_options=ShadowOptions(percent=10)),
+    )
+    template = Template.from_stack(stack)
+
+    assert stack.agent.agent_function.shadow is not None and stack.agent.worker.shadow is None
+    assert len(template.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "shadow"}})) == 1
+    assert "ShadowTableName" in template.find_outputs("*")
 
 
 def test_the_shadow_percent_context_key_turns_shadow_on_and_a_bad_value_names_the_key(app_factory):

@@ -53,7 +53,7 @@ class PatternStack(Stack):
         leave ``deployment_options`` at its default (see :class:`DeploymentOptions`); None: no CodeDeploy, aliases
         move at once. Default: ``DeploymentOptions()`` (canary, 10% for 5 minutes, rollback alarms, pre-traffic hook).
     shadow_options:
-        Shadow deployment of every function of the stack that serves shadow runs (the stateless agent) and whose
+        Shadow deployment of every function of the stack that serves shadow runs (the stateless agent, the sessions API) and whose
         ``AgentFunctionOptions`` give none (see :class:`ShadowOptions`). Default: none.
 
     Attributes

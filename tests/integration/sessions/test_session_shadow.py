@@ -8,7 +8,7 @@ from typing import Any
 from agentrail_runtime.agent import AgentDefinition, ToolContext, tool
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.models.local import LocalModel
-from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest
+from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest, ShadowSampler
 
 
 class HistoryRecordingModel(LocalModel):
@@ -63,3 +63,35 @@ def test_a_shadow_session_turn_reads_the_live_history_and_writes_nothing_to_the_
     assert summary.dry_run_calls[0]["tool"] == "remember"
     assert aws.items(session.session_id) == before
     assert store.load_window(session.session_id, owner=owner).state.data == {"note": "green"}
+
+
+def test_a_sampled_turn_of_the_sessions_api_reaches_the_shadow_queue_and_its_replay_sees_the_turns_before_it(
+    make_store, make_agent, make_app, agents_with, create_session, send, receive, aws
+):
+    # given the sessions API with every turn sampled
+    store = make_store()
+    queue_url = aws.sqs.create_queue(QueueName="agentrail-shadow")["QueueUrl"]
+    app = make_app(make_agent(store, definition=NOTES), shadow=ShadowSampler(queue_url=queue_url, percent=100, sqs=aws.sqs))
+    session_id = create_session(app)
+
+    # when a user takes two turns
+    send(app, session_id, "hello there", request_id="req-turn-1")
+    second = send(app, session_id, "remember green", request_id="req-turn-2")
+
+    # then each turn's copy names the session, its owner and its turn number, with the live answer
+    copies = [ShadowRequest.model_validate_json(m["Body"]) for m in receive(aws.sqs, queue_url)]
+    by_id = {c.request_id: c for c in copies}
+    assert set(by_id) == {"req-turn-1", "req-turn-2"}
+    copied = by_id["req-turn-2"]
+    assert (copied.kind, copied.session_id, copied.turn) == ("session_turn", session_id, second.body["turn"])
+    assert copied.live.answer == second.body["answer"]
+
+    # and replaying it on a candidate reads the first turn as history and writes nothing
+    before = aws.items(session_id)
+    model = HistoryRecordingModel()
+    summary = ShadowCandidate(agents_with(model, definition=NOTES), sessions=store).run(copied)
+    assert model.seen[0][0] == "hello there" and model.seen[0][-1] == "remember green"
+    assert summary.dry_run_calls == [
+        {"tool": "remember", "arguments": {"note": "green"}, "result": summary.dry_run_calls[0]["result"]}
+    ]
+    assert aws.items(session_id) == before

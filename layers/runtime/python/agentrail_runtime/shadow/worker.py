@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.config import Config
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +15,10 @@ from agentrail_runtime.observability import logger
 from agentrail_runtime.shadow.candidate import SHADOW_EVENT_KEY
 from agentrail_runtime.shadow.comparisons import ComparisonStore
 from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+
+#: The candidate may run as long as a Lambda can (15 minutes): a read that timed out earlier would be retried, and the
+#: candidate run again for nothing.
+INVOKE_CONFIG = Config(read_timeout=900, connect_timeout=5)
 
 
 class ShadowWorkerSettings(BaseSettings):
@@ -53,7 +58,7 @@ class ShadowWorker:
     and the write itself is conditional, so two racing deliveries store one comparison.
     """
 
-    lambda_client = aws.LazyClient("lambda")
+    lambda_client = aws.LazyClient("lambda", config=INVOKE_CONFIG)
 
     def __init__(self, *, function: str, store: ComparisonStore, lambda_client: Any | None = None) -> None:
         self.function = function
@@ -93,4 +98,4 @@ class ShadowWorker:
         return RunSummary.model_validate_json(payload)
 
 
-__all__ = ["CandidateFailed", "ShadowOutcome", "ShadowWorker", "ShadowWorkerSettings"]
+__all__ = ["INVOKE_CONFIG", "CandidateFailed", "ShadowOutcome", "ShadowWorker", "ShadowWorkerSettings"]
