@@ -17,11 +17,11 @@ from .conftest import LocalMode
 
 @pytest.fixture(scope="module")
 def shadowed(start_local_mode: Callable[..., LocalMode]) -> LocalMode:
-    return start_local_mode("stateless", context={"shadow_percent": "100"})
+    return start_local_mode("stateless,stateful", context={"shadow_percent": "100"})
 
 
-def comparisons(local: LocalMode, *, at_least: int, seconds: float = 60.0) -> list[dict[str, Any]]:
-    table = local.output("stateless", "ShadowTableName")
+def comparisons(local: LocalMode, *, at_least: int, seconds: float = 60.0, pattern: str = "stateless") -> list[dict[str, Any]]:
+    table = local.output(pattern, "ShadowTableName")
     dynamodb = local.aws("dynamodb")
     deadline = time.monotonic() + seconds
     while True:
@@ -64,3 +64,26 @@ def test_with_shadow_at_100_percent_the_user_answer_comes_from_live_and_the_repo
     assert shown["passed"] is True
     [row] = [w for w in shown["worst"] if w["request_id"] == request_id]
     assert row["live_answer"] == row["candidate_answer"] == body["answer"]
+
+
+def test_a_sampled_session_turn_is_replayed_on_the_candidate_with_its_history_and_the_session_keeps_its_turns(
+    shadowed: LocalMode,
+):
+    # given a session with a first turn, when the user takes a second one (every turn is sampled)
+    with shadowed.client("stateful") as client:
+        session_id = client.request("POST", "/sessions", json={}).json()["session_id"]
+        first = client.request("POST", f"/sessions/{session_id}/messages", json={"message": "what is 12 * 7"})
+        second = client.request("POST", f"/sessions/{session_id}/messages", json={"message": "convert 10 km to mi"})
+        assert first.status_code == second.status_code == 200, second.text
+
+        # then the comparison of the second turn holds the live answer and the candidate's, which agree
+        request_id = second.json()["request_id"]
+        items = {i["request_id"]["S"]: i for i in comparisons(shadowed, at_least=2, pattern="stateful")}
+        assert request_id in items, shadowed.console_output()[-3000:]
+        assert items[request_id]["kind"]["S"] == "session_turn"
+        assert json.loads(items[request_id]["candidate"]["S"])["answer"] == second.json()["answer"]
+
+        # and the session still has exactly the user's two turns
+        page = client.request("GET", f"/sessions/{session_id}").json()
+        assert page["turns"] == 2
+        assert [turn["answer"] for turn in page["history"]] == [first.json()["answer"], second.json()["answer"]]
