@@ -194,3 +194,31 @@ def test_the_shadow_percent_context_key_turns_shadow_on_and_a_bad_value_names_th
     assert config.stack_options("stateless")["shadow_options"].percent == 12.5
     with pytest.raises(ValueError, match="context 'shadow_percent' must be above 0 and at most 100"):
         AppConfig.from_context(app_factory(context={"shadow_percent": "0", "patterns": "stateless"}), ("stateless",))
+
+
+def handler_environment(template: Template, handler: str) -> dict[str, str]:
+    """The environment of the function running ``handler``, each token (a Ref, a GetAtt) as a placeholder string."""
+    [function] = [
+        f for f in template.find_resources("AWS::Lambda::Function").values() if f["Metadata"].get("agentrail:handler") == handler
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    return {name: value if isinstance(value, str) else f"token-of-{name}" for name, value in variables.items()}
+
+
+def test_the_environment_the_construct_writes_loads_into_the_runtime_shadow_settings(shadowed, monkeypatch):
+    # The construct writes AGENT_SHADOW_* and the runtime reads them: a rename on either side breaks here.
+    from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
+
+    for name, value in handler_environment(shadowed, "stateless").items():
+        monkeypatch.setenv(name, value)
+    live = ShadowSettings()
+    for name, value in handler_environment(shadowed, "shadow_worker").items():
+        monkeypatch.setenv(name, value)
+    worker = ShadowWorkerSettings()
+
+    assert (live.percent, live.queue_url) == (10, "token-of-AGENT_SHADOW_QUEUE_URL")
+    assert (worker.function, worker.table, worker.retention_days) == (
+        "token-of-AGENT_SHADOW_FUNCTION",
+        "token-of-AGENT_SHADOW_TABLE",
+        14,
+    )
