@@ -146,3 +146,24 @@ def test_a_sampled_request_reaches_the_shadow_queue_with_the_live_answer(shadow_
     assert copied.live.input_tokens == reply.body["usage"]["input_tokens"]
     assert copied.live.latency_ms > 0
     assert copied.live.agent_version == {k.lower(): v for k, v in reply.headers.items()}["x-agent-version"]
+
+
+def test_a_demo_refund_in_a_shadow_run_is_never_issued_and_one_that_needs_approval_stops_without_asking_anyone(agent_env):
+    # given the demo agent's candidate (its refund tool has side effects and declares its dry-run result)
+    from agentrail_runtime import demo
+    from agentrail_runtime.service import AgentService
+    from agentrail_runtime.shadow import ShadowCandidate
+
+    candidate = ShadowCandidate(AgentService(definition=demo.definition, settings=RuntimeSettings()))
+    refunds_before = dict(demo._REFUNDS)
+
+    # when it replays a small refund, and one above the approval limit
+    small = candidate.run(ShadowRequest(request_id="req-r1", message="refund 20 usd for order A-1002", live=live_summary()))
+    large = candidate.run(ShadowRequest(request_id="req-r2", message="refund 150 usd for order A-1002", live=live_summary()))
+
+    # then no refund was issued: the small one got the declared stub, the large one paused with no approval asked
+    assert refunds_before == demo._REFUNDS
+    assert small.dry_run_calls == [
+        {"tool": "issue_refund", "arguments": {"order_id": "A-1002", "amount_usd": 20.0}, "result": demo.issue_refund.dry_run}
+    ]
+    assert large.status == "awaiting_approval" and large.dry_run_calls == []
