@@ -9,10 +9,12 @@ import json
 import boto3
 import pytest
 
+from agentrail_runtime import demo
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.observability import metrics
-from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler, ShadowWorker
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest, ShadowSampler, ShadowWorker
 from agentrail_runtime.shadow.sampler import SHADOW_SEND_FAILED
 
 from .conftest import CANDIDATE_ALIAS, EMAIL_DRY_RUN
@@ -150,10 +152,6 @@ def test_a_sampled_request_reaches_the_shadow_queue_with_the_live_answer(shadow_
 
 def test_a_demo_refund_in_a_shadow_run_is_never_issued_and_one_that_needs_approval_stops_without_asking_anyone(agent_env):
     # given the demo agent's candidate (its refund tool has side effects and declares its dry-run result)
-    from agentrail_runtime import demo
-    from agentrail_runtime.service import AgentService
-    from agentrail_runtime.shadow import ShadowCandidate
-
     candidate = ShadowCandidate(AgentService(definition=demo.definition, settings=RuntimeSettings()))
     refunds_before = dict(demo._REFUNDS)
 
