@@ -18,7 +18,7 @@ from agentrail_cli.errors import TargetError
 from agentrail_cli.evals import UsageError, _judge, _table
 
 if TYPE_CHECKING:
-    from agentrail_runtime.shadow import ShadowReport
+    from agentrail_runtime.shadow.report import ShadowReport
 
 #: The stack output naming the comparison table (the stateless stack's, with shadow on).
 TABLE_OUTPUT = "ShadowTableName"
@@ -72,7 +72,8 @@ def add_shadow_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run_shadow_report(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from agentrail_runtime.shadow import ComparisonStore, shadow_report
+    from agentrail_runtime.shadow import ComparisonStore
+    from agentrail_runtime.shadow.report import shadow_report
 
     try:
         for name in ("min_score", "min_agreement"):

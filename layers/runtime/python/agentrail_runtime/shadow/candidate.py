@@ -12,15 +12,17 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.tools import DryRunCall
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.sessions.store import SessionStore
 from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+
+if TYPE_CHECKING:  # a type only: the stateless function that replays requests never loads the sessions package
+    from agentrail_runtime.sessions.store import SessionStore
 
 #: The key of the event the shadow worker invokes the candidate with (API Gateway never sends it).
 SHADOW_EVENT_KEY = "agentrail_shadow"
