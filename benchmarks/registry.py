@@ -15,6 +15,7 @@ from benchmarks import (
     metrics_overhead,
     routed_overhead,
     session_calls,
+    shadow_overhead,
     synth,
     task_throughput,
     tracing_cold,
@@ -43,6 +44,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
             task_throughput.BENCHMARK,
             routed_overhead.BENCHMARK,
             budget_overhead.BENCHMARK,
+            shadow_overhead.BENCHMARK,
             local_mode.BENCHMARK,
         )
     }

@@ -16,6 +16,7 @@ from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.evals import add_eval_command
 from agentrail_cli.extras import missing_extra, version
 from agentrail_cli.metrics import add_metrics_command
+from agentrail_cli.shadow import add_shadow_command
 from agentrail_cli.synth import PIPELINE_OFF, SynthError, default_state_dir, find_project_dir, synthesize
 from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_metrics_command(commands)
     add_eval_command(commands)
+    add_shadow_command(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.renames import renamed_class
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
+from agentrail_constructs.shadow import ShadowDeployment, ShadowOptions
 from agentrail_constructs.stacks import (
     PATTERN_STACKS,
     AsyncAgentStack,
@@ -77,6 +78,8 @@ __all__ = [
     "SessionOptions",
     "SessionTable",
     "SessionTableOptions",
+    "ShadowDeployment",
+    "ShadowOptions",
     "SpecialistOptions",
     "StatefulAgent",
     "StatefulAgentStack",

@@ -18,6 +18,7 @@ from agentrail_constructs.multiagent import MultiAgentOptions
 from agentrail_constructs.pipeline import CONNECTION_ARN, PROMOTIONS, REPOSITORY, PipelineOptions, plain_context
 from agentrail_constructs.security import SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions
+from agentrail_constructs.shadow import ShadowOptions
 from agentrail_constructs.stacks import PATTERN_STACKS
 from agentrail_constructs.stacks.pattern import SECURITY_PROFILES, PatternStack
 from agentrail_constructs.tasks import AsyncOptions
@@ -52,7 +53,9 @@ class AppConfig:
     ``budget_agent_daily_tokens`` and ``budget_agent_daily_usd`` (daily budgets per tenant and per agent), ``canary``
     (canary, linear, all-at-once or off: how new versions reach the ``live`` aliases), ``pipeline`` (``owner/name`` of
     the repository: the app becomes a delivery pipeline), ``pipeline_connection_arn`` (its CodeConnections
-    connection), ``pipeline_branch`` (default main) and ``pipeline_promotion`` (manual or automatic)."""
+    connection), ``pipeline_branch`` (default main), ``pipeline_promotion`` (manual or automatic), and
+    ``shadow_percent`` (above 0, at most 100: run each new version of the stateless agent and the sessions API in
+    shadow on that share of live requests)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -71,6 +74,7 @@ class AppConfig:
     budgets: tuple[Budget, ...] = ()
     canary: str = "canary"
     pipeline: PipelineSettings | None = None
+    shadow_percent: float | None = None
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -127,6 +131,7 @@ class AppConfig:
             egress=egress,
             webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
             canary=_canary(app.node.try_get_context("canary")),
+            shadow_percent=_shadow_percent(app.node.try_get_context("shadow_percent")),
             api=api,
             budgets=_budgets(app),
             pipeline=_pipeline(app),
@@ -165,6 +170,8 @@ class AppConfig:
                 options["security_options"] = SecurityBaselineOptions(egress=self.egress)  # type: ignore[arg-type]
         if self.canary != "canary":
             options["deployment_options"] = strategy_named(self.canary)
+        if self.shadow_percent is not None:
+            options["shadow_options"] = ShadowOptions(percent=self.shadow_percent)
         if self.budgets:
             options["budget_options"] = BudgetOptions(budgets=list(self.budgets))
         if not self.webhooks:
@@ -270,6 +277,18 @@ def _canary(value: object) -> str:
     if name not in (*STRATEGIES, "off"):
         raise ValueError(f"context 'canary' must be one of {', '.join([*STRATEGIES, 'off'])}, got {name!r}")
     return name
+
+
+def _shadow_percent(value: object) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        percent = float(str(value))
+    except ValueError:
+        raise ValueError(f"context 'shadow_percent' must be a number above 0 and at most 100, got {value!r}") from None
+    if not 0 < percent <= 100:
+        raise ValueError(f"context 'shadow_percent' must be above 0 and at most 100, got {value!r}")
+    return percent
 
 
 def _names(value: object) -> tuple[str, ...]:

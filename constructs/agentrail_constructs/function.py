@@ -32,6 +32,7 @@ from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPa
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.nag import arn_prefix as nag_arn_prefix
 from agentrail_constructs.security import SecurityBaseline, baseline_for
+from agentrail_constructs.shadow import SHADOW_WORKER_HANDLER, ShadowDeployment, ShadowOptions, shadow_options_for
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import encrypt_log_group, log_group
 
@@ -155,6 +156,10 @@ class AgentFunctionOptions:
     """How a new version reaches the ``live`` alias: a CodeDeploy canary with rollback alarms and a pre-traffic hook
     (see :class:`DeploymentOptions`); None: the alias moves at once, without CodeDeploy. Default: the stack's
     ``deployment_options`` in a PatternStack, else ``DeploymentOptions()`` (canary, 10% for 5 minutes)."""
+    shadow_options: ShadowOptions | None = None
+    """Run each new version in shadow on a sample of live traffic (a ``shadow`` alias, a queue, a worker and a
+    comparison table; see :class:`ShadowOptions`): the stateless agent and the sessions API; other handlers warn and
+    have none. Default: the stack's ``shadow_options`` in a PatternStack, else none."""
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
@@ -167,6 +172,8 @@ class AgentFunctionOptions:
             self.otel_export.validate()
         if self.deployment_options is not None:
             self.deployment_options.validate()
+        if self.shadow_options is not None:
+            self.shadow_options.validate()
         if self.agent_version is not None and not self.agent_version.strip():
             raise ValueError("agent_version is empty: pass a version, or None to have it computed at synth")
         for name, value, low, high in (
@@ -219,7 +226,9 @@ class AgentFunction(Construct):
     ----------
     function, alias, role, log_group, handler_code, service_name (the ``service`` dimension of
     its metrics), agent_version, runtime_layer, dependencies_layer, agent_code_layer, deployment (the
-    :class:`CanaryDeployment`, or None), pre_traffic_hook (the hook's AgentFunction, or None)
+    :class:`CanaryDeployment`, or None), pre_traffic_hook (the hook's AgentFunction, or None), shadow (the
+    :class:`ShadowDeployment`: ``shadow.alias``, ``shadow.queue``, ``shadow.dead_letter_queue``, ``shadow.table``; or
+    None), shadow_worker (its worker's AgentFunction, or None)
     """
 
     def __init__(
@@ -315,11 +324,18 @@ class AgentFunction(Construct):
         initial = options.provisioned_concurrency or (
             options.provisioned_scaling.min_capacity if options.provisioned_scaling else None
         )
+        shadow = shadow_options_for(self, options.shadow_options, code_dir.name)
+        live_version: lambda_.IVersion = self.function.current_version
+        if shadow is not None and shadow.live_version is not None:
+            # ``live`` stays on the version the user names; ``shadow`` takes the new one (see ShadowOptions).
+            live_version = lambda_.Version.from_version_attributes(
+                self, "HeldLiveVersion", lambda_=self.function, version=shadow.live_version
+            )
         self.alias = lambda_.Alias(
             self,
             "LiveAlias",
             alias_name="live",
-            version=self.function.current_version,
+            version=live_version,
             provisioned_concurrent_executions=initial,
         )
         self.scalable_target = None
@@ -346,6 +362,54 @@ class AgentFunction(Construct):
         deployment = deployment_options_for(self, options.deployment_options)
         if deployment is not None:
             self._build_deployment(deployment)
+        self.shadow: ShadowDeployment | None = None
+        self.shadow_worker: AgentFunction | None = None
+        if shadow is not None:
+            self._build_shadow(shadow)
+
+    def _build_shadow(self, shadow: ShadowOptions) -> None:
+        """The ``shadow`` alias on the new version, the shadow queue, its worker and the comparison table."""
+        timeout = Duration.seconds(min(900, int(self.options.timeout.to_seconds()) + 30))
+        worker = AgentFunction(
+            self,
+            "ShadowWorker",
+            handler_code=handler_dir(SHADOW_WORKER_HANDLER),
+            options=replace(
+                self.options,
+                model="local",  # the worker runs no model: the candidate does, in its own function
+                allowed_models=(),
+                openai_api_key_secret=None,
+                deployment_options=None,
+                shadow_options=None,
+                otel_export=None,
+                service_name=f"{self.service_name}-shadow-worker",
+                agent_version=self.agent_version,
+                timeout=timeout,
+                memory_size=256,
+                reserved_concurrent_executions=None,
+                provisioned_concurrency=None,
+                provisioned_scaling=None,
+            ),
+        )
+        baseline = self.baseline
+        key = shadow.encryption_key or (baseline.key if baseline is not None else None)
+        self.shadow = ShadowDeployment(
+            self,
+            "Shadow",
+            function=self.function,
+            candidate=self.function.current_version,
+            worker=worker.function,
+            timeout=self.options.timeout,
+            options=shadow,
+            encryption_key=key,
+        )
+        self.shadow_worker = worker
+        self.calls_service("sqs")
+        worker.calls_service("lambda", "dynamodb", "sqs")
+        if key is not None:
+            worker.encrypt_logs(key)
+            worker.acknowledge_key_grants()
+            self.acknowledge_key_grants()
 
     def _build_deployment(self, deployment: DeploymentOptions) -> None:
         """The CodeDeploy deployment group of ``live``, with the pre-traffic hook when this function runs an agent."""

@@ -221,6 +221,14 @@ VARIANT_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
 }
 
+# Shadow adds the worker (an AgentFunction: python3.13 by design, X-Ray's Resource '*'); its queues, table and
+# grants (SendMessage, the shadow alias's invoke, GetItem/PutItem) need nothing acknowledged.
+VARIANT_ACKNOWLEDGEMENTS["stateless-shadow"] = {
+    *EXPECTED_ACKNOWLEDGEMENTS["stateless"],
+    *_functions("StatelessAgent/Agent", "ShadowWorker"),
+    ("IAM5[Resource::*]", "StatelessAgent/Agent/ShadowWorker/Role/DefaultPolicy/Resource"),
+}
+
 PATTERNS = sorted(PATTERN_STACKS)
 # Budgets add a table (encrypted, point-in-time recovery) and UpdateItem/GetItem on it: nothing to acknowledge,
 # in the multi-agent stacks either.

@@ -19,12 +19,15 @@ from aws_cdk import aws_kms as kms
 
 from agentrail_constructs import (
     PATTERN_STACKS,
+    AgentFunctionOptions,
     ApprovalOptions,
     AsyncAgent,
     LongTaskWorkflowOptions,
     SessionOptions,
     SessionTableOptions,
+    ShadowOptions,
     StatefulAgent,
+    StatelessAgent,
     TaskTableOptions,
 )
 from tests.infra.conftest import PIPELINE_STACK_NAME
@@ -287,3 +290,48 @@ def test_the_pipeline_stack_has_no_failed_checkov_check_and_skips_only_listed_ch
         c for c in outcome["skipped"] if len((c["check_result"].get("suppress_comment") or "").strip()) < MIN_REASON_CHARS
     ]
     assert not unreasoned, _describe(unreasoned)
+
+
+# -- shadow deployment (-c shadow_percent=10) ----------------------------------------------------------------
+
+
+def test_the_shadow_variant_has_no_failed_checkov_check_and_skips_only_listed_checks(real_app_variants: dict[str, Any]) -> None:
+    # Given the stateless stack with shadow on (its queue, dead-letter queue, worker and comparison table),
+    _, assembly = real_app_variants["stateless-shadow"]
+    template = assembly.template_path(assembly.pattern_stack_name("stateless"))
+    # when checkov scans it,
+    outcome = run_checkov([template])[template.name]
+    # then nothing fails, and every skip is a listed one with its reason on the resource.
+    assert not outcome["failed"], _describe(outcome["failed"])
+    assert any(c["check_id"] == "CKV_AWS_28" and "DynamoDB::Table" in c["resource"] for c in outcome["passed"])  # PITR
+    unlisted = [c for c in outcome["skipped"] if c["check_id"] not in SKIPPABLE]
+    assert not unlisted, _describe(unlisted)
+
+
+def test_given_a_customer_managed_key_the_shadow_skips_no_encryption_check(
+    app_factory: Callable[..., cdk.App], stack_env: cdk.Environment
+) -> None:
+    # Given a stateless agent in shadow whose queues and comparison table use a customer managed key,
+    app = app_factory()
+    stack = cdk.Stack(app, "ShadowKeyed", env=stack_env)
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    StatelessAgent(
+        stack,
+        "Agent",
+        function_options=AgentFunctionOptions(
+            deployment_options=None, shadow_options=ShadowOptions(percent=10, encryption_key=key), log_encryption_key=key
+        ),
+    )
+    assembly = app.synth()
+    # when checkov scans the template,
+    template = Path(assembly.directory) / stack.template_file
+    results = run_checkov([template])[template.name]
+    # then no encryption check of a queue or table fails or is skipped.
+    concerned = [
+        c
+        for outcome in ("failed", "skipped")
+        for c in results[outcome]
+        if c["check_id"] in ENCRYPTION_CHECKS and ("SQS" in c["resource"] or "DynamoDB" in c["resource"])
+    ]
+    assert not concerned, _describe(concerned)
+    assert not results["failed"], _describe(results["failed"])

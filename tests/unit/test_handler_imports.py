@@ -21,6 +21,7 @@ SETTINGS = {
 HANDLER_SETTINGS = {
     "approval_metrics": {"AGENT_APPROVAL_TABLE": "agentrail-approvals"},
     "canary_hook": {"AGENT_VERSION": "v1", "AGENT_CANARY_MIN_EVAL_SCORE": "0.8", "AWS_DEFAULT_REGION": "us-east-1"},
+    "shadow_worker": {"AGENT_SHADOW_FUNCTION": "agentrail-agent:shadow", "AGENT_SHADOW_TABLE": "agentrail-shadow"},
 }
 WITHOUT_HTTP = [
     "task_worker",
@@ -34,6 +35,7 @@ WITHOUT_HTTP = [
     "session_cleanup",
     "approval_metrics",
     "canary_hook",
+    "shadow_worker",
 ]
 HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
 PROBE = """
@@ -74,3 +76,13 @@ def test_the_probe_sees_the_http_resolver_where_a_handler_serves_http():
 
     assert "aws_lambda_powertools.event_handler" in loaded
     assert "agentrail_runtime.api.tasks" in loaded
+
+
+@pytest.mark.parametrize("handler", ["stateless", "shadow_worker"])
+def test_a_function_that_samples_or_replays_shadow_requests_loads_neither_the_evals_nor_the_sessions_package(handler: str):
+    # given / when: the stateless API (which samples and replays) or the shadow worker imported in a fresh process
+    loaded = modules_after_importing(f"agentrail_handlers.{handler}.app")
+
+    # then: the shadow came with it, but neither the report's evals nor the sessions domain
+    assert "agentrail_runtime.shadow.sampler" in loaded
+    assert [m for m in loaded if m.startswith(("agentrail_runtime.evals", "agentrail_runtime.sessions"))] == []

@@ -41,6 +41,7 @@ from agentrail_constructs import (
     SessionOptions,
     SessionTable,
     SessionTableOptions,
+    ShadowOptions,
     SpecialistOptions,
     StatefulAgent,
     StatelessAgent,
@@ -53,6 +54,7 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.evals.canary import PreTrafficHookSettings
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
+from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
 from agentrail_runtime.tasks.settings import TaskSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +79,7 @@ OPTIONS = [
     OtelExportOptions,
     DeploymentOptions,
     PipelineOptions,
+    ShadowOptions,
 ]
 
 
@@ -127,6 +130,8 @@ def test_every_construct_option_is_in_the_settings_table(options):
         (ApprovalSettings, "AGENT_APPROVAL_"),
         (MultiAgentSettings, "AGENT_MULTI_"),
         (PreTrafficHookSettings, "AGENT_"),
+        (ShadowSettings, "AGENT_SHADOW_"),
+        (ShadowWorkerSettings, "AGENT_SHADOW_"),
     ],
     ids=lambda value: getattr(value, "__name__", value),
 )

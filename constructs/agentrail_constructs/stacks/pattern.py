@@ -13,6 +13,7 @@ from agentrail_constructs.contract import contract
 from agentrail_constructs.deployment import DEFAULT_DEPLOYMENT, DeploymentOptions
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
+from agentrail_constructs.shadow import ShadowOptions
 
 #: ``security=`` of a PatternStack (``cdk -c security=...``).
 SECURITY_PROFILES = ("standard", "hardened")
@@ -51,10 +52,13 @@ class PatternStack(Stack):
         How new versions reach the ``live`` alias of every function of the stack whose ``AgentFunctionOptions``
         leave ``deployment_options`` at its default (see :class:`DeploymentOptions`); None: no CodeDeploy, aliases
         move at once. Default: ``DeploymentOptions()`` (canary, 10% for 5 minutes, rollback alarms, pre-traffic hook).
+    shadow_options:
+        Shadow deployment of every function of the stack that serves shadow runs (the stateless agent, the sessions API) and whose
+        ``AgentFunctionOptions`` give none (see :class:`ShadowOptions`). Default: none.
 
     Attributes
     ----------
-    pattern, security, baseline (None unless hardened), deployment_options, monitoring (None until the pattern is built, or when turned off),
+    pattern, security, baseline (None unless hardened), deployment_options, shadow_options, monitoring (None until the pattern is built, or when turned off),
     budgets (None without budgets, or until the pattern is built)
     """
 
@@ -73,10 +77,13 @@ class PatternStack(Stack):
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
         deployment_options: DeploymentOptions | None = DEFAULT_DEPLOYMENT,
+        shadow_options: ShadowOptions | None = None,
         **kwargs: Any,
     ) -> None:
         if deployment_options is not None:
             deployment_options.validate()
+        if shadow_options is not None:
+            shadow_options.validate()
         if budget_options is not None and existing_budgets is not None:
             raise ValueError(
                 "pass either existing_budgets or budget_options, not both: budget_options configures new budgets, "
@@ -99,6 +106,7 @@ class PatternStack(Stack):
         self.pattern = pattern
         self.security = security
         self.deployment_options = deployment_options
+        self.shadow_options = shadow_options
         self.baseline: SecurityBaseline | None = None
         if security == "hardened":
             self.baseline = SecurityBaseline(self, "Security", options=security_options)

@@ -40,5 +40,8 @@ class StatefulAgentStack(PatternStack):
             session_table_options=session_table_options,
         )
         self.add_outputs(ApiUrl=self.agent.url, SessionTableName=self.agent.table.table_name)
+        shadow = self.agent.agent_function.shadow
+        if shadow is not None:  # what `agentrail shadow report --stack` reads
+            self.add_outputs(ShadowTableName=shadow.table.table_name)
         self.add_budgets()
         self.add_monitoring()

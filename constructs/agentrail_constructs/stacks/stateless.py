@@ -29,5 +29,8 @@ class StatelessAgentStack(PatternStack):
         super().__init__(scope, construct_id, pattern="stateless", summary="stateless agent (API Gateway to Lambda)", **kwargs)
         self.agent = StatelessAgent(self, "StatelessAgent", function_options=function_options, api_options=api_options)
         self.add_outputs(ApiUrl=self.agent.url, FunctionName=self.agent.function.function_name)
+        shadow = self.agent.agent_function.shadow
+        if shadow is not None:  # what `agentrail shadow report --stack` reads
+            self.add_outputs(ShadowTableName=shadow.table.table_name)
         self.add_budgets()
         self.add_monitoring()

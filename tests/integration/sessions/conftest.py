@@ -105,14 +105,16 @@ def make_agent(agent_env, agents_with, clock: Clock) -> Callable[..., SessionAge
 
 @pytest.fixture
 def make_app(agent_env) -> Callable[..., Any]:
-    """The sessions API over an injected session agent (``concurrency`` and ``queue_url`` for the enqueue policy)."""
+    """The sessions API over an injected session agent (``concurrency`` and ``queue_url`` for the enqueue policy;
+    ``shadow``: its shadow sampler)."""
 
-    def build(sessions: SessionAgent, *, queue_client: Any = None, **session_settings: Any) -> Any:
+    def build(sessions: SessionAgent, *, queue_client: Any = None, shadow: Any = None, **session_settings: Any) -> Any:
         return create_sessions_app(
             sessions=sessions,
             settings=sessions.agents.settings,
             session_settings=SessionSettings(table=TABLE, **session_settings),
             queue_client=queue_client,
+            shadow=shadow,
         )
 
     return build

@@ -161,6 +161,7 @@ _REFUNDS: dict[str, float] = {}
 @tool(
     requires_approval=lambda arguments: arguments["amount_usd"] > 100,
     side_effects=True,
+    dry_run={"status": "refund not issued (dry run)"},
     local_patterns=[
         r"\brefund (?:\$)?(?P<amount_usd>\d+(?:\.\d{1,2})?)\s*(?:usd|dollars)?\s+(?:for|on) order\s+#?(?P<order_id>[A-Z]-\d{4})\b"
     ],

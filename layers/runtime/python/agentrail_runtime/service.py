@@ -11,7 +11,7 @@ from agentrail_runtime import aws
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
-from agentrail_runtime.agent.tools import Tool
+from agentrail_runtime.agent.tools import DryRunCall, Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
@@ -112,16 +112,25 @@ class AgentService:
         return self.providers.get(canonical)
 
     def agent(
-        self, model: ModelProvider | str | None = None, *, token_budget: int | None = None, extra_tools: Sequence[Tool] = ()
+        self,
+        model: ModelProvider | str | None = None,
+        *,
+        token_budget: int | None = None,
+        extra_tools: Sequence[Tool] = (),
+        dry_run: list[DryRunCall] | None = None,
     ) -> Agent:
         """The agent for one run, on ``model`` (a provider, or a spec checked by :meth:`model`; default: the
         configured one). ``token_budget`` lowers the configured budget (never raises it); ``extra_tools``
-        (hand-offs) join the definition's tools."""
+        (hand-offs) join the definition's tools. With ``dry_run`` (a shadow run), tools with side effects never run:
+        they return their dry-run result, and each such call is appended to that list."""
         s = self.settings
         budget = s.token_budget if token_budget is None else max(1, min(s.token_budget, token_budget))
+        tools = [*self.definition.tools, *extra_tools]
+        if dry_run is not None:
+            tools = [t.in_dry_run(dry_run) for t in tools]
         return Agent(
             model=model if isinstance(model, ModelProvider) else self.model(model),
-            tools=[*self.definition.tools, *extra_tools],
+            tools=tools,
             system_prompt=s.system_prompt or self.definition.system_prompt,
             max_steps=s.max_steps,
             token_budget=budget,

@@ -3,13 +3,14 @@
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition, prompt_from_file
 from agentrail_runtime.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
-from agentrail_runtime.agent.tools import Tool, ToolError, tool
+from agentrail_runtime.agent.tools import DryRunCall, Tool, ToolError, tool
 
 __all__ = [
     "Agent",
     "AgentDefinition",
     "AgentResult",
     "AgentStatus",
+    "DryRunCall",
     "PendingToolCall",
     "Tool",
     "ToolCallRecord",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, get_type_hints
 
@@ -24,6 +24,19 @@ _ANY = TypeAdapter(Any)
 
 class ToolError(Exception):
     """Raise from a tool to report a failure the model should see and may recover from."""
+
+
+#: What a tool with side effects returns in a shadow run when it declares no ``dry_run`` result.
+DRY_RUN_DEFAULT: dict[str, Any] = {"dry_run": True, "note": "not run: this is a shadow run"}
+
+
+@dataclass(frozen=True)
+class DryRunCall:
+    """A call of a tool with side effects that a shadow run answered with the tool's dry-run result."""
+
+    tool: str
+    arguments: dict[str, Any]
+    result: Any
 
 
 class _ArgsBase(BaseModel):
@@ -63,6 +76,30 @@ class Tool:
     #: The tool changes the world (a payment, an email): a checkpointed run records that the call started before
     #: it runs, and never runs it again for the same id; a call that crashed mid-run ends as ``outcome_unknown``.
     side_effects: bool = False
+    #: What a tool with side effects returns instead of running, in a shadow run (``None``: :data:`DRY_RUN_DEFAULT`
+    #: with the tool's name). The model sees it as the tool's result; the shadow comparison records it.
+    dry_run: Any = None
+
+    @property
+    def dry_run_result(self) -> Any:
+        """The declared dry-run result, as JSON (the default stub when none was declared)."""
+        declared = self.dry_run if self.dry_run is not None else {**DRY_RUN_DEFAULT, "tool": self.name}
+        return _ANY.dump_python(declared, mode="json")
+
+    def in_dry_run(self, calls: list[DryRunCall]) -> Tool:
+        """This tool as a shadow run uses it: a tool with ``side_effects`` never runs its function, it returns
+        :attr:`dry_run_result` and appends what it was asked to ``calls``; any other tool is returned unchanged."""
+        if not self.side_effects:
+            return self
+        result = self.dry_run_result
+        hidden = self.context_parameter
+
+        def stub(**kwargs: Any) -> Any:
+            arguments = {k: v for k, v in kwargs.items() if k != hidden}
+            calls.append(DryRunCall(tool=self.name, arguments=_ANY.dump_python(arguments, mode="json"), result=result))
+            return result
+
+        return replace(self, function=stub)
 
     @cached_property
     def spec(self) -> ToolSpec:
@@ -126,12 +163,14 @@ def tool(
     local_patterns: Sequence[str] = (),
     terminal: bool = False,
     side_effects: bool = False,
+    dry_run: Any = None,
 ) -> Any:
     """Turn a typed function into a :class:`Tool`.
 
     Usable bare (``@tool``) or with options (``@tool(requires_approval=True)``).
     The description defaults to the first paragraph of the docstring. Declare ``side_effects=True`` on a tool
-    that changes the world: it then runs at most once per call id (see :class:`Tool`).
+    that changes the world: it then runs at most once per call id (see :class:`Tool`), and a shadow run returns
+    its ``dry_run`` result instead of running it (default: :data:`DRY_RUN_DEFAULT`).
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
@@ -142,6 +181,8 @@ def tool(
         text = description or doc.split("\n\n")[0].replace("\n", " ").strip()
         if not text:
             raise ValueError(f"tool {tool_name!r} needs a description or a docstring")
+        if dry_run is not None and not side_effects:
+            raise ValueError(f"tool {tool_name!r} declares a dry_run result: only a tool with side_effects=True has one")
         args_model, context_parameter = _args_model(fn, tool_name)
         return Tool(
             name=tool_name,
@@ -153,6 +194,7 @@ def tool(
             local_patterns=tuple(re.compile(p, re.IGNORECASE) for p in local_patterns),
             terminal=terminal,
             side_effects=side_effects,
+            dry_run=dry_run,
         )
 
     return wrap(function) if function is not None else wrap

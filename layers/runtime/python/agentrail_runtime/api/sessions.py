@@ -14,6 +14,7 @@ run again).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -49,6 +50,7 @@ from agentrail_runtime.sessions.store import (
     TurnNotFound,
     TurnTooLarge,
 )
+from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
 
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
@@ -156,9 +158,12 @@ def create_sessions_app(
     settings: RuntimeSettings | None = None,
     session_settings: SessionSettings | None = None,
     queue_client: Any = None,
+    shadow: ShadowSampler | None = None,
 ) -> AgentResolver:
-    """Build the resolver; every dependency can be passed in."""
+    """Build the resolver; every dependency can be passed in. ``shadow`` copies a sample of the turns the API takes
+    (the ``reject`` policy) to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it)."""
     settings = settings or load_settings()
+    shadow = shadow or ShadowSampler.from_settings()
     session_settings = session_settings or load_session_settings()
     if sessions is None:
         sessions = SessionAgent.from_settings(session_settings, settings)
@@ -254,6 +259,7 @@ def create_sessions_app(
             return _enqueue(session_id, caller, request)
         context = app.lambda_context
         remaining = getattr(context, "get_remaining_time_in_millis", None)
+        started = time.perf_counter()
         outcome = sessions.take_turn(
             session_id,
             owner=caller,
@@ -266,8 +272,24 @@ def create_sessions_app(
             refuse_over_budget=True,
         )
         turn = outcome.turn
-        if outcome.result is not None:
-            run = AgentRunOut.from_result(outcome.result)
+        result = outcome.result
+        if result is not None:
+            latency_ms = (time.perf_counter() - started) * 1000
+            request_id = app.current_event.request_context.request_id
+            shadow.offer(
+                request_id,
+                lambda: ShadowRequest(
+                    request_id=request_id,
+                    kind="session_turn",
+                    message=request.message,
+                    model=request.model,
+                    session_id=session_id,
+                    owner=caller,
+                    turn=turn.number,
+                    live=RunSummary.of(result, agent_version=sessions.agents.version, latency_ms=latency_ms),
+                ),
+            )
+            run = AgentRunOut.from_result(result)
         else:  # a retry of a committed message: its turn as stored
             run = AgentRunOut(
                 status=AgentStatus(turn.status),

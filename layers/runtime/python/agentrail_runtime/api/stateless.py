@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -11,6 +12,7 @@ from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut
 from agentrail_runtime.api.errors import AgentResolver, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.service import AgentService
+from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
 
 API_TITLE = "agentrail stateless agent"
 API_VERSION = "1.0.0"
@@ -35,10 +37,14 @@ class InvokeResponse(AgentRunOut):
     request_id: str = Field(description="API Gateway request id, also the correlation id in logs and traces.")
 
 
-def create_stateless_app(service: AgentService | None = None, settings: RuntimeSettings | None = None) -> AgentResolver:
-    """Build the resolver. Dependencies are arguments so tests can pass their own."""
+def create_stateless_app(
+    service: AgentService | None = None, settings: RuntimeSettings | None = None, shadow: ShadowSampler | None = None
+) -> AgentResolver:
+    """Build the resolver. Dependencies are arguments so tests can pass their own; ``shadow`` copies a sample of
+    requests and their answers to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it)."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
+    shadow = shadow or ShadowSampler.from_settings()
     app = AgentResolver(
         max_request_bytes=settings.max_request_bytes,
         iam_identity=settings.iam_identity,
@@ -65,9 +71,21 @@ def create_stateless_app(service: AgentService | None = None, settings: RuntimeS
     )
     def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:
         tenant = app.principal() if service.budgets_per_tenant else None
+        started = time.perf_counter()
         result = service.run(request.message, model=request.model, tenant=tenant)
+        latency_ms = (time.perf_counter() - started) * 1000
+        request_id = app.current_event.request_context.request_id
+        shadow.offer(
+            request_id,
+            lambda: ShadowRequest(
+                request_id=request_id,
+                message=request.message,
+                model=request.model,
+                live=RunSummary.of(result, agent_version=service.version, latency_ms=latency_ms),
+            ),
+        )
         run = AgentRunOut.from_result(result)
-        return InvokeResponse(request_id=app.current_event.request_context.request_id, **run.model_dump())
+        return InvokeResponse(request_id=request_id, **run.model_dump())
 
     add_operational_routes(app, checks=lambda: service.health_checks, title=API_TITLE, version=API_VERSION)
     return app

@@ -1,0 +1,124 @@
+"""The comparison table: one item per sampled request, both answers side by side, expiring after its TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentrail_runtime import aws
+from agentrail_runtime.clock import now
+from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+
+#: The table's partition key and TTL attribute (the construct declares the same).
+PARTITION_KEY = "request_id"
+TTL_ATTRIBUTE = "expires_at"
+#: What the worker and the report call on the table: grants name these.
+WORKER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
+REPORT_ACTIONS = ("dynamodb:Scan",)
+
+
+class Comparison(BaseModel):
+    """A sampled request, the live answer and the candidate's."""
+
+    request_id: str
+    kind: str
+    message: str
+    created_at: int
+    expires_at: int
+    live: RunSummary
+    candidate: RunSummary
+
+
+class ComparisonStore:
+    """The comparison table (DynamoDB).
+
+    Parameters
+    ----------
+    table_name:
+        The table.
+    retention_days:
+        How long a comparison is kept (its ``expires_at`` TTL). Default: 14.
+    clock:
+        Seconds since the epoch. Default: :func:`agentrail_runtime.clock.now`.
+    """
+
+    dynamodb = aws.LazyClient("dynamodb")
+
+    def __init__(
+        self, table_name: str, *, retention_days: int = 14, clock: Callable[[], float] = now, dynamodb: Any | None = None
+    ) -> None:
+        if retention_days < 1:
+            raise ValueError(f"retention_days must be at least 1, got {retention_days}")
+        self.table_name = table_name
+        self.retention_days = retention_days
+        self._clock = clock
+        if dynamodb is not None:
+            self.dynamodb = dynamodb
+
+    def exists(self, request_id: str) -> bool:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name, Key={PARTITION_KEY: {"S": request_id}}, ProjectionExpression=PARTITION_KEY
+        )
+        return "Item" in item
+
+    def put_once(self, request: ShadowRequest, candidate: RunSummary) -> bool:
+        """Store the comparison of ``request``; False (and nothing written) when its request id already has one: a
+        redelivered message writes one comparison, whatever the order of the deliveries."""
+        created = int(self._clock())
+        item = {
+            PARTITION_KEY: {"S": request.request_id},
+            "kind": {"S": request.kind},
+            "message": {"S": request.message},
+            "created_at": {"N": str(created)},
+            TTL_ATTRIBUTE: {"N": str(created + self.retention_days * 86_400)},
+            "live": {"S": request.live.model_dump_json()},
+            "candidate": {"S": candidate.model_dump_json()},
+            "live_version": {"S": request.live.agent_version},
+            "candidate_version": {"S": candidate.agent_version},
+        }
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": PARTITION_KEY},
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def scan(self, *, limit: int | None = None) -> Iterator[Comparison]:
+        """Every comparison not yet expired (the TTL deletes expired items within days; reads hide them at once)."""
+        current = int(self._clock())
+        read = 0
+        kwargs: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            for item in page.get("Items", []):
+                comparison = _comparison(item)
+                if comparison.expires_at <= current:
+                    continue
+                yield comparison
+                read += 1
+                if limit is not None and read >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _comparison(item: dict[str, Any]) -> Comparison:
+    return Comparison(
+        request_id=item[PARTITION_KEY]["S"],
+        kind=item.get("kind", {}).get("S", "invoke"),
+        message=item.get("message", {}).get("S", ""),
+        created_at=int(item["created_at"]["N"]),
+        expires_at=int(item[TTL_ATTRIBUTE]["N"]),
+        live=RunSummary.model_validate_json(item["live"]["S"]),
+        candidate=RunSummary.model_validate_json(item["candidate"]["S"]),
+    )
+
+
+__all__ = ["PARTITION_KEY", "REPORT_ACTIONS", "TTL_ATTRIBUTE", "WORKER_ACTIONS", "Comparison", "ComparisonStore"]

@@ -1,0 +1,71 @@
+"""What a shadow message carries, and what each side's run is summarised as."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agentrail_runtime.agent.loop import AgentResult
+from agentrail_runtime.agent.tools import DryRunCall
+
+
+class RunSummary(BaseModel):
+    """One side of a comparison: the answer and what it cost."""
+
+    answer: str | None
+    status: str
+    model: str
+    agent_version: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    steps: int = 0
+    latency_ms: float = 0.0
+    tools: list[str] = Field(default_factory=list)
+    #: The calls of tools with side effects that the run answered with their dry-run result (the candidate's only).
+    dry_run_calls: list[dict[str, Any]] = Field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        result: AgentResult,
+        *,
+        agent_version: str,
+        latency_ms: float,
+        dry_run_calls: list[DryRunCall] = (),  # type: ignore[assignment]
+    ) -> RunSummary:
+        return cls(
+            answer=result.answer,
+            status=str(result.status),
+            model=result.model,
+            agent_version=agent_version,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            cost_usd=result.cost_usd,
+            steps=result.steps,
+            latency_ms=round(latency_ms, 3),
+            tools=[call.tool for call in result.tool_calls],
+            dry_run_calls=[{"tool": c.tool, "arguments": c.arguments, "result": c.result} for c in dry_run_calls],
+        )
+
+
+class ShadowRequest(BaseModel):
+    """A live request, sampled for the shadow: its input and the live answer.
+
+    ``request_id`` (API Gateway's) identifies it: the comparison table holds one item per request id, so a
+    redelivered message writes nothing more. For a session turn, ``session_id``, ``owner`` and ``turn`` (the live
+    turn's number) let the candidate read the history that turn saw; it never writes the session.
+    """
+
+    request_id: str = Field(min_length=1, max_length=200)
+    kind: Literal["invoke", "session_turn"] = "invoke"
+    message: str
+    model: str | None = None
+    session_id: str | None = None
+    owner: str | None = None
+    turn: int | None = None
+    live: RunSummary
+
+
+__all__ = ["RunSummary", "ShadowRequest"]

@@ -1,0 +1,224 @@
+"""Shadow deployment: with ``shadow_options`` (or ``-c shadow_percent``) the stateless agent gets a ``shadow`` alias on
+the new version, an encrypted queue with a dead-letter queue, a worker fed by it, and a comparison table with TTL;
+without, none of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Annotations, Match, Template
+
+from agentrail_constructs import AgentFunction, AgentFunctionOptions, SessionOptions, ShadowOptions
+from agentrail_constructs.app_config import AppConfig
+from agentrail_constructs.sources import handler_dir
+from agentrail_constructs.stacks import StatefulAgentStack, StatelessAgentStack
+
+
+@pytest.fixture(scope="module")
+def shadowed(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
+    stack = StatelessAgentStack(app_factory(), "shadowed", env=stack_env, shadow_options=ShadowOptions(percent=10))
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def plain(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
+    return Template.from_stack(StatelessAgentStack(app_factory(), "plain", env=stack_env))
+
+
+def the_one(template: Template, kind: str, props: Any = None) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(kind, {"Properties": props} if props else None)
+    assert len(found) == 1, found
+    return next(iter(found.items()))
+
+
+def agent_alias(template: Template, name: str) -> dict[str, Any]:
+    """The agent function's alias ``name`` (not its pre-traffic hook's or its worker's own ``live``)."""
+    found = template.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": name}})
+    [alias] = [
+        a
+        for a in found.values()
+        if a["Metadata"]["aws:cdk:path"].endswith(f"/Agent/{name.capitalize()}Alias/Resource")
+        or a["Metadata"]["aws:cdk:path"].endswith(f"/Agent/Shadow/{name.capitalize()}Alias/Resource")
+    ]
+    return alias
+
+
+def test_shadow_adds_a_shadow_alias_on_the_new_version_beside_live(shadowed):
+    shadow = agent_alias(shadowed, "shadow")
+    live = agent_alias(shadowed, "live")
+
+    assert shadow["Properties"]["FunctionVersion"] == live["Properties"]["FunctionVersion"]
+    assert shadow["Properties"]["FunctionName"] == live["Properties"]["FunctionName"]
+
+
+def test_shadow_queue_is_encrypted_ssl_only_and_dead_letters_after_three_deliveries(shadowed):
+    queues = shadowed.find_resources("AWS::SQS::Queue")
+    shadow = {k: v for k, v in queues.items() if "/Shadow/Queue/Queue/" in v["Metadata"]["aws:cdk:path"]}
+    dead = {k: v for k, v in queues.items() if "/Shadow/Queue/DeadLetterQueue/" in v["Metadata"]["aws:cdk:path"]}
+    [(_, queue)] = shadow.items()
+    [(dead_id, dead_queue)] = dead.items()
+
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dead_id, "Arn"]}, "maxReceiveCount": 3}
+    assert dead_queue["Properties"]["MessageRetentionPeriod"] == 14 * 86_400
+    policies = shadowed.find_resources("AWS::SQS::QueuePolicy")
+    assert any("aws:SecureTransport" in str(p) for p in policies.values())
+
+
+def test_the_worker_reads_the_queue_with_partial_batch_failures_and_capped_concurrency(shadowed):
+    shadowed.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 2},
+            "BatchSize": 1,
+        },
+    )
+    functions = shadowed.find_resources("AWS::Lambda::Function")
+    worker = [f for f in functions.values() if f["Metadata"].get("agentrail:handler") == "shadow_worker"]
+    assert len(worker) == 1
+    variables = worker[0]["Properties"]["Environment"]["Variables"]
+    assert {"AGENT_SHADOW_FUNCTION", "AGENT_SHADOW_TABLE", "AGENT_SHADOW_RETENTION_DAYS"} <= set(variables)
+
+
+def test_the_comparison_table_has_pitr_encryption_and_a_ttl(shadowed):
+    shadowed.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "request_id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
+
+
+def test_the_live_function_may_only_send_to_the_shadow_queue_and_knows_its_share(shadowed):
+    functions = shadowed.find_resources("AWS::Lambda::Function")
+    [agent] = [f for f in functions.values() if f["Metadata"].get("agentrail:handler") == "stateless"]
+    variables = agent["Properties"]["Environment"]["Variables"]
+    assert variables["AGENT_SHADOW_PERCENT"] == "10"
+    assert "AGENT_SHADOW_QUEUE_URL" in variables
+    role = agent["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = shadowed.find_resources("AWS::IAM::Policy")
+    actions = {
+        str(statement["Action"])
+        for policy in policies.values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert any("sqs:SendMessage" in a for a in actions)
+    assert not any("sqs:ReceiveMessage" in a or "dynamodb:" in a for a in actions)
+
+
+def test_the_stack_outputs_the_comparison_table_for_the_report(shadowed, plain):
+    assert "ShadowTableName" in shadowed.find_outputs("*")
+    assert "ShadowTableName" not in plain.find_outputs("*")
+
+
+def test_without_shadow_there_is_no_shadow_alias_queue_worker_or_table(plain):
+    plain.resource_count_is("AWS::DynamoDB::Table", 0)
+    assert plain.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "shadow"}}) == {}
+    assert plain.find_resources("AWS::SQS::Queue") == {}
+    plain.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
+
+
+def test_live_can_be_held_on_a_version_while_shadow_takes_the_new_one(app_factory, stack_env):
+    stack = cdk.Stack(app_factory(), "held", env=stack_env)
+    AgentFunction(
+        stack,
+        "Agent",
+        handler_code=handler_dir("stateless"),
+        options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=100, live_version="7")),
+    )
+    template = Template.from_stack(stack)
+
+    live = agent_alias(template, "live")
+    shadow = agent_alias(template, "shadow")
+    assert live["Properties"]["FunctionVersion"] == "7"
+    assert shadow["Properties"]["FunctionVersion"] != "7"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"percent": 0}, r"percent must be above 0 and at most 100, got 0"),
+        ({"percent": 100.5}, r"percent must be above 0 and at most 100"),
+        ({"percent": 5, "live_version": "$LATEST"}, r"live_version must be a published version number"),
+        ({"percent": 5, "max_concurrency": 1}, r"max_concurrency must be between 2 and 1000"),
+        ({"percent": 5, "max_receive_count": 0}, r"max_receive_count must be between 1 and 1000"),
+        ({"percent": 5, "retention": cdk.Duration.hours(1)}, r"retention must be at least 1 day"),
+    ],
+)
+def test_shadow_options_out_of_range_fail_at_synth_naming_the_fix(options, message):
+    with pytest.raises(ValueError, match=message):
+        AgentFunctionOptions(shadow_options=ShadowOptions(**options)).validate()
+
+
+def test_shadow_options_on_a_handler_that_serves_no_shadow_runs_warn_and_build_no_shadow(app_factory, stack_env):
+    # given options passed on to a task worker (as a pattern passes its function options to its workers)
+    stack = cdk.Stack(app_factory(), "wrong", env=stack_env)
+    worker = AgentFunction(
+        stack,
+        "Worker",
+        handler_code=handler_dir("task_worker"),
+        options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=5)),
+    )
+
+    # then it has no shadow, and the synth says why
+    assert worker.shadow is None
+    Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("the 'task_worker' handler serves no shadow runs"))
+
+
+def test_the_stateful_pattern_shadows_its_sessions_api_but_not_its_queue_worker(app_factory, stack_env):
+    stack = StatefulAgentStack(
+        app_factory(),
+        "stateful-shadowed",
+        env=stack_env,
+        session_options=SessionOptions(concurrency="enqueue"),
+        function_options=AgentFunctionOptions(shadow_options=ShadowOptions(percent=10)),
+    )
+    template = Template.from_stack(stack)
+
+    assert stack.agent.agent_function.shadow is not None and stack.agent.worker.shadow is None
+    assert len(template.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "shadow"}})) == 1
+    assert "ShadowTableName" in template.find_outputs("*")
+
+
+def test_the_shadow_percent_context_key_turns_shadow_on_and_a_bad_value_names_the_key(app_factory):
+    config = AppConfig.from_context(app_factory(context={"shadow_percent": "12.5", "patterns": "stateless"}), ("stateless",))
+    assert config.stack_options("stateless")["shadow_options"].percent == 12.5
+    with pytest.raises(ValueError, match="context 'shadow_percent' must be above 0 and at most 100"):
+        AppConfig.from_context(app_factory(context={"shadow_percent": "0", "patterns": "stateless"}), ("stateless",))
+
+
+def handler_environment(template: Template, handler: str) -> dict[str, str]:
+    """The environment of the function running ``handler``, each token (a Ref, a GetAtt) as a placeholder string."""
+    [function] = [
+        f for f in template.find_resources("AWS::Lambda::Function").values() if f["Metadata"].get("agentrail:handler") == handler
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    return {name: value if isinstance(value, str) else f"token-of-{name}" for name, value in variables.items()}
+
+
+def test_the_environment_the_construct_writes_loads_into_the_runtime_shadow_settings(shadowed, monkeypatch):
+    # The construct writes AGENT_SHADOW_* and the runtime reads them: a rename on either side breaks here.
+    from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
+
+    for name, value in handler_environment(shadowed, "stateless").items():
+        monkeypatch.setenv(name, value)
+    live = ShadowSettings()
+    for name, value in handler_environment(shadowed, "shadow_worker").items():
+        monkeypatch.setenv(name, value)
+    worker = ShadowWorkerSettings()
+
+    assert (live.percent, live.queue_url) == (10, "token-of-AGENT_SHADOW_QUEUE_URL")
+    assert (worker.function, worker.table, worker.retention_days) == (
+        "token-of-AGENT_SHADOW_FUNCTION",
+        "token-of-AGENT_SHADOW_TABLE",
+        14,
+    )

@@ -1,0 +1,167 @@
+"""Shadow deployment against moto: the live path copies a sample to the shadow queue without ever changing the
+user's answer, and the worker replays it on the candidate (through moto's Lambda, in process) with tools that have
+side effects in dry-run, storing one comparison per request id."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from agentrail_runtime import demo
+from agentrail_runtime.api.stateless import create_stateless_app
+from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.observability import metrics
+from agentrail_runtime.service import AgentService
+from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest, ShadowSampler, ShadowWorker
+from agentrail_runtime.shadow.sampler import SHADOW_SEND_FAILED
+
+from .conftest import CANDIDATE_ALIAS, EMAIL_DRY_RUN
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+
+def live_summary(answer: str = "sent the report", version: str = "live-v1") -> RunSummary:
+    return RunSummary(answer=answer, status="completed", model="local", agent_version=version, input_tokens=10, output_tokens=5)
+
+
+def test_a_tool_with_side_effects_never_runs_in_a_shadow_run_and_its_declared_dry_run_result_is_recorded(
+    shadow_aws, mailer, outbox, candidate_function, comparisons
+):
+    # given a candidate whose agent emails on request, and a worker that replays on it through the shadow alias
+    function = candidate_function(mailer)
+    worker = ShadowWorker(function=CANDIDATE_ALIAS, store=comparisons, lambda_client=boto3.client("lambda"))
+    request = ShadowRequest(request_id="req-email-1", message="please email ops@example.com", live=live_summary())
+
+    # when the worker processes the sampled request
+    outcome = worker.process(request)
+
+    # then the real tool never ran, and the comparison records the declared dry-run result as the stub
+    assert outbox.sent == []
+    assert outcome.written is True
+    assert len(function.events) == 1
+    [stored] = list(comparisons.scan())
+    assert stored.candidate.dry_run_calls == [
+        {"tool": "send_email", "arguments": {"to": "ops@example.com"}, "result": EMAIL_DRY_RUN}
+    ]
+    assert stored.candidate.tools == ["send_email"]
+    assert stored.live.answer == "sent the report"
+    assert stored.candidate.agent_version == mailer.version
+
+
+def test_the_same_tool_runs_for_real_outside_a_shadow_run(mailer, outbox):
+    # given the agent the candidate runs, when it runs live, then the tool really runs (the test above is no accident)
+    result = mailer.agent().run("please email ops@example.com")
+
+    assert outbox.sent == ["ops@example.com"]
+    assert result.tool_calls[0].outcome == "success"
+
+
+def test_a_redelivered_shadow_message_writes_one_comparison_and_runs_the_candidate_once(
+    shadow_aws, mailer, candidate_function, handler_module, sqs_event, lambda_context, clock
+):
+    # given the shadow worker's handler, and one sampled request delivered twice (SQS is at least once)
+    function = candidate_function(mailer)
+    worker = handler_module("shadow_worker", {"AGENT_SHADOW_FUNCTION": CANDIDATE_ALIAS, "AGENT_SHADOW_TABLE": shadow_aws.table})
+    body = ShadowRequest(request_id="req-twice", message="what is 2+2", live=live_summary()).model_dump_json()
+    shadow_aws.sqs.send_message(QueueUrl=shadow_aws.queue_url, MessageBody=body)
+    shadow_aws.sqs.send_message(QueueUrl=shadow_aws.queue_url, MessageBody=body)
+    messages = shadow_aws.sqs.receive_message(QueueUrl=shadow_aws.queue_url, MaxNumberOfMessages=10)["Messages"]
+    arn = f"arn:aws:sqs:us-east-1:123456789012:{shadow_aws.queue_url.rsplit('/', 1)[1]}"
+
+    # when both deliveries are processed, in one batch and then again in another
+    first = worker.handler(sqs_event(messages, arn), lambda_context)
+    again = worker.handler(sqs_event(messages[:1], arn), lambda_context)
+
+    # then no delivery failed, one comparison exists, and the candidate ran once
+    assert first == {"batchItemFailures": []} and again == {"batchItemFailures": []}
+    assert [item["request_id"]["S"] for item in shadow_aws.comparisons()] == ["req-twice"]
+    assert len(function.events) == 1
+
+
+def test_a_conditional_write_keeps_the_first_comparison_when_two_deliveries_race(shadow_aws, comparisons):
+    # given a comparison already stored for a request id (a racing delivery wrote it between check and write)
+    request = ShadowRequest(request_id="req-race", message="hi", live=live_summary())
+    assert comparisons.put_once(request, live_summary(answer="first", version="cand")) is True
+
+    # when the second delivery writes its own
+    written = comparisons.put_once(request, live_summary(answer="second", version="cand"))
+
+    # then it writes nothing, and the first stays
+    assert written is False
+    [stored] = list(comparisons.scan())
+    assert stored.candidate.answer == "first"
+
+
+def test_a_comparison_expires_with_its_ttl(shadow_aws, comparisons, clock):
+    # given a stored comparison, kept 14 days by default
+    comparisons.put_once(ShadowRequest(request_id="req-ttl", message="hi", live=live_summary()), live_summary())
+    [item] = shadow_aws.comparisons()
+    assert int(item["expires_at"]["N"]) == int(clock()) + 14 * 86_400
+
+    # when its TTL passes (moto never deletes expired items, DynamoDB takes up to days), then reads hide it
+    clock.advance(14 * 86_400)
+    assert list(comparisons.scan()) == []
+
+
+@pytest.fixture
+def stateless(agent_env, load_event, call):
+    """``answer(shadow)``: ``POST /invoke`` of events/stateless/invoke.json through a stateless app with ``shadow``."""
+
+    def answer(shadow: ShadowSampler):
+        app = create_stateless_app(settings=RuntimeSettings(), shadow=shadow)
+        return call(app, load_event("stateless/invoke.json"))
+
+    return answer
+
+
+def test_a_failing_shadow_send_never_changes_the_live_answer(shadow_aws, stateless, stdout_records):
+    # given the same request answered without a shadow, and with a shadow whose queue does not exist
+    without = stateless(ShadowSampler(queue_url=None, percent=0))
+    missing = shadow_aws.queue_url.replace("agentrail-shadow", "no-such-queue")
+
+    # when the sampled request's copy fails
+    with_failing = stateless(ShadowSampler(queue_url=missing, percent=100, sqs=shadow_aws.sqs))
+
+    # then the user gets the same answer, and the failure is logged and counted
+    assert with_failing.status == without.status == 200
+
+    def same(body: dict) -> dict:  # everything but the measured latencies and the request id
+        return {**body, "request_id": None, "tool_calls": [(c["tool"], c["outcome"]) for c in body["tool_calls"]]}
+
+    assert same(with_failing.body) == same(without.body)
+    assert any(r.get("event") == "shadow_send_failed" for r in stdout_records())
+    assert SHADOW_SEND_FAILED in metrics.metric_set
+
+
+def test_a_sampled_request_reaches_the_shadow_queue_with_the_live_answer(shadow_aws, stateless):
+    # given a shadow at 100%, when a request is answered
+    reply = stateless(ShadowSampler(queue_url=shadow_aws.queue_url, percent=100, sqs=shadow_aws.sqs))
+
+    # then the queue holds the request's input and the live answer, tokens, steps and version
+    [message] = shadow_aws.sqs.receive_message(QueueUrl=shadow_aws.queue_url)["Messages"]
+    copied = ShadowRequest.model_validate(json.loads(message["Body"]))
+    assert copied.request_id == reply.body["request_id"]
+    assert copied.live.answer == reply.body["answer"]
+    assert copied.live.steps == reply.body["steps"]
+    assert copied.live.input_tokens == reply.body["usage"]["input_tokens"]
+    assert copied.live.latency_ms > 0
+    assert copied.live.agent_version == {k.lower(): v for k, v in reply.headers.items()}["x-agent-version"]
+
+
+def test_a_demo_refund_in_a_shadow_run_is_never_issued_and_one_that_needs_approval_stops_without_asking_anyone(agent_env):
+    # given the demo agent's candidate (its refund tool has side effects and declares its dry-run result)
+    candidate = ShadowCandidate(AgentService(definition=demo.definition, settings=RuntimeSettings()))
+    refunds_before = dict(demo._REFUNDS)
+
+    # when it replays a small refund, and one above the approval limit
+    small = candidate.run(ShadowRequest(request_id="req-r1", message="refund 20 usd for order A-1002", live=live_summary()))
+    large = candidate.run(ShadowRequest(request_id="req-r2", message="refund 150 usd for order A-1002", live=live_summary()))
+
+    # then no refund was issued: the small one got the declared stub, the large one paused with no approval asked
+    assert refunds_before == demo._REFUNDS
+    assert small.dry_run_calls == [
+        {"tool": "issue_refund", "arguments": {"order_id": "A-1002", "amount_usd": 20.0}, "result": demo.issue_refund.dry_run}
+    ]
+    assert large.status == "awaiting_approval" and large.dry_run_calls == []
