@@ -73,6 +73,7 @@ def test_the_same_definition_and_settings_give_the_same_short_hex_version():
         (dataclasses.replace(DEFINITION, input_guards=(PromptInjectionGuard(thresholds={"prompt_extraction": 2.0}),)), SETTINGS),
         (dataclasses.replace(DEFINITION, output_guards=(DenyListGuard(topics=["roadmap"]),)), SETTINGS),
         (dataclasses.replace(DEFINITION, refusal="No."), SETTINGS),
+        (dataclasses.replace(DEFINITION, tools=(lookup_order, dataclasses.replace(refund, dry_run={"refunded": 0}))), SETTINGS),
     ],
     ids=[
         "system-prompt",
@@ -93,6 +94,7 @@ def test_the_same_definition_and_settings_give_the_same_short_hex_version():
         "a-guard-threshold",
         "a-deny-list-topic",
         "refusal",
+        "a-declared-dry-run-result",
     ],
 )
 def test_changing_any_one_behaviour_input_changes_the_version(definition, settings):

@@ -46,7 +46,8 @@ class VersionedSettings(Protocol):
 def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> dict[str, Any]:
     """What the version hashes, as plain JSON: the system prompt in use (the setting's override, else the
     definition's), each tool's name, description, input schema and its ``side_effects``, ``terminal`` and
-    approval flags, the models (in order: the first is the default) and the limits.
+    approval flags, and its declared ``dry_run`` result (what a shadow run's model sees; only when declared, so a
+    tool without one keeps its version), the models (in order: the first is the default) and the limits.
 
     Tools are sorted by name: their order changes nothing the agent may do, so reordering them keeps the version.
     An approval rule (a function) counts as ``"rule"``: its code cannot be hashed stably.
@@ -66,6 +67,7 @@ def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> 
                 "side_effects": t.side_effects,
                 "terminal": t.terminal,
                 "requires_approval": "rule" if callable(t.requires_approval) else bool(t.requires_approval),
+                **({"dry_run": t.dry_run} if t.dry_run is not None else {}),
             }
             for t in tools
         ],
