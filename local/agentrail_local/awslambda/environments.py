@@ -108,6 +108,8 @@ class ExecutionEnvironments:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
+            # moto has no Bedrock Prompt Management: a definition's Bedrock prompt reads its local_file instead.
+            "AGENTRAIL_LOCAL": "1",
         }
         self.log_dir = Path(log_dir)
         self._console = console
