@@ -7,6 +7,9 @@ the process, keyed by the definition, the versioned settings and a digest of the
 definition module's folder, the agent code folder, the runtime package: each file's path, size and modification
 time), so an edited prompt file is never answered from the cache.
 
+The same answer names the Bedrock prompts the agent reads at cold start (:func:`resolve_answer`), so the function's
+role is granted ``bedrock:GetPrompt`` on exactly those, without importing the runtime or calling AWS.
+
 When the runtime cannot run here (the app's Python lacks its dependencies: ``pip install 'agentrail-aws[runtime]'``)
 or the definition fails to import, the version is a hash of those same inputs instead, with a warning on stderr: it
 still changes with every change of the prompt files, the definition's code or the settings, but it is not the value
@@ -23,6 +26,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jsii
 from aws_cdk import IStableStringProducer, Lazy, Token
@@ -58,7 +62,17 @@ class VersionRequest:
         return dict(self.settings)
 
 
-_known: dict[VersionRequest, str] = {}
+@dataclass(frozen=True)
+class VersionAnswer:
+    """What the runtime answered for one request: the version, and the Bedrock prompt references the agent reads at
+    cold start (``{"bedrock_prompt": ID or ARN, "version": ..., "variant": ...}``); ``prompts`` is None when the
+    runtime could not answer (the version is then the fallback hash)."""
+
+    version: str
+    prompts: tuple[Mapping[str, str | None], ...] | None
+
+
+_known: dict[VersionRequest, VersionAnswer] = {}
 _pending: list[VersionRequest] = []
 
 
@@ -137,11 +151,11 @@ def _compute(requests: list[VersionRequest]) -> None:
         except (OSError, ValueError) as error:
             answers, failure = None, str(error)
         for index, request in enumerate(group):
-            answer = answers[index] if answers is not None else {"error": failure}
+            answer: dict[str, Any] = answers[index] if answers is not None else {"error": failure}
             if "version" in answer:
-                _known[request] = answer["version"]
+                _known[request] = VersionAnswer(answer["version"], tuple(answer.get("prompts", ())))
             else:
-                _known[request] = _fallback(request)
+                _known[request] = VersionAnswer(_fallback(request), None)
                 print(
                     f"agentrail: AGENT_VERSION of {request.environment.get('AGENT_DEFINITION')} is a hash of its files "
                     f"and settings: the runtime could not compute it here ({answer['error']}); "
@@ -150,13 +164,25 @@ def _compute(requests: list[VersionRequest]) -> None:
                 )
 
 
-def resolve_version(request: VersionRequest) -> str:
-    """The version for ``request``: computed now, with every other pending request, unless known already."""
+def resolve_answer(request: VersionRequest) -> VersionAnswer:
+    """The runtime's answer for ``request``: computed now, with every other pending request, unless known already."""
     if request not in _known:
         batch = [r for r in dict.fromkeys([*_pending, request]) if r not in _known]
         _pending.clear()
         _compute(batch)
     return _known[request]
+
+
+def resolve_version(request: VersionRequest) -> str:
+    """The version for ``request`` (see :func:`resolve_answer`)."""
+    return resolve_answer(request).version
+
+
+def queue_request(request: VersionRequest) -> VersionRequest:
+    """Have ``request`` answered with the next batch (one subprocess for every request queued by then)."""
+    if request not in _known and request not in _pending:
+        _pending.append(request)
+    return request
 
 
 @jsii.implements(IStableStringProducer)
@@ -171,10 +197,22 @@ class _VersionProducer:
 def agent_version_token(environment: Mapping[str, str], *, agent_code: str | Path | None) -> str:
     """A lazy string resolving, at synth, to the version the runtime computes for a function with ``environment``
     (its ``AGENT_*`` variables) whose agent code, if any, is the folder ``agent_code``."""
-    request = version_request(environment, agent_code=agent_code)
-    if request not in _known:
-        _pending.append(request)
-    return Lazy.string(_VersionProducer(request))
+    return version_token(queue_request(version_request(environment, agent_code=agent_code)))
 
 
-__all__ = ["VERSIONED_SETTINGS", "VersionRequest", "agent_version_token", "resolve_version", "version_request"]
+def version_token(request: VersionRequest) -> str:
+    """A lazy string resolving, at synth, to the version of ``request``."""
+    return Lazy.string(_VersionProducer(queue_request(request)))
+
+
+__all__ = [
+    "VERSIONED_SETTINGS",
+    "VersionAnswer",
+    "VersionRequest",
+    "agent_version_token",
+    "queue_request",
+    "resolve_answer",
+    "resolve_version",
+    "version_request",
+    "version_token",
+]

@@ -9,15 +9,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from aws_cdk import Annotations, CfnResource, Duration, Stack
+import jsii
+from aws_cdk import Annotations, Aspects, CfnResource, Duration, IAspect, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from agentrail_constructs.agent_version import agent_version_token
+from agentrail_constructs.agent_version import queue_request, resolve_answer, version_request, version_token
 from agentrail_constructs.contract import contract
 from agentrail_constructs.deployment import (
     DEFAULT_DEPLOYMENT,
@@ -204,6 +205,21 @@ class AgentFunctionOptions:
             )
 
 
+@jsii.implements(IAspect)
+class _GrantBedrockPrompts:
+    """At synth, before the template is written: ``bedrock:GetPrompt`` on the Bedrock prompts the function's agent
+    reads. An aspect, because the runtime names them in the same (batched) subprocess that computes the versions."""
+
+    def __init__(self, function: AgentFunction) -> None:
+        self._function = function
+        self._done = False
+
+    def visit(self, node: IConstruct) -> None:
+        if not self._done and node.node.path == self._function.node.path:
+            self._done = True
+            self._function._grant_agent_prompts()
+
+
 class AgentFunction(Construct):
     """A Lambda function serving an agentrail handler, published behind a ``live`` alias.
 
@@ -228,7 +244,7 @@ class AgentFunction(Construct):
     its metrics), agent_version, runtime_layer, dependencies_layer, agent_code_layer, deployment (the
     :class:`CanaryDeployment`, or None), pre_traffic_hook (the hook's AgentFunction, or None), shadow (the
     :class:`ShadowDeployment`: ``shadow.alias``, ``shadow.queue``, ``shadow.dead_letter_queue``, ``shadow.table``; or
-    None), shadow_worker (its worker's AgentFunction, or None)
+    None), shadow_worker (its worker's AgentFunction, or None), bedrock_prompt_arns (the prompts it may read)
     """
 
     def __init__(
@@ -272,10 +288,10 @@ class AgentFunction(Construct):
             layers.append(self.agent_code_layer)
 
         environment = self._environment()
+        # Queued whatever the version: the same answer names the Bedrock prompts the role must read.
+        self._version_request = queue_request(version_request(environment, agent_code=options.agent_code))
         if "AGENT_VERSION" not in environment:
-            environment["AGENT_VERSION"] = options.agent_version or agent_version_token(
-                environment, agent_code=options.agent_code
-            )
+            environment["AGENT_VERSION"] = options.agent_version or version_token(self._version_request)
         self.agent_version: str = environment["AGENT_VERSION"]
         """The agent version (a token resolved at synth): in the environment and the description of each version."""
 
@@ -357,6 +373,9 @@ class AgentFunction(Construct):
         self.otel_layer: lambda_.ILayerVersion | None = None
         if options.otel_export is not None:
             self.export_otel(options.otel_export)
+        self.bedrock_prompt_arns: list[str] = []
+        """The Bedrock prompts this function may read (``bedrock:GetPrompt``); filled at synth."""
+        Aspects.of(self).add(_GrantBedrockPrompts(self))
         self.deployment: CanaryDeployment | None = None
         self.pre_traffic_hook: AgentFunction | None = None
         deployment = deployment_options_for(self, options.deployment_options)
@@ -507,6 +526,39 @@ class AgentFunction(Construct):
         )
         self.calls_service("bedrock-runtime", "bedrock")
         return grant
+
+    def grant_prompt_read(self, *identifiers: str) -> iam.Grant:
+        """Allow ``bedrock:GetPrompt`` on exactly these Bedrock Prompt Management prompts (IDs, in this stack's account
+        and Region, or ARNs). In a stack with a SecurityBaseline the function gets the ``bedrock-agent`` endpoint.
+
+        An agent whose definition's system prompt is ``prompt_from_bedrock(...)`` gets this grant at synth: the
+        runtime names its prompts next to its version (nothing calls AWS).
+        """
+        stack = Stack.of(self)
+        arns = [
+            identifier
+            if identifier.startswith("arn:")
+            else stack.format_arn(service="bedrock", resource="prompt", resource_name=identifier)
+            for identifier in identifiers
+        ]
+        grant = iam.Grant.add_to_principal(grantee=self.function, actions=["bedrock:GetPrompt"], resource_arns=arns)
+        self.bedrock_prompt_arns.extend(arn for arn in arns if arn not in self.bedrock_prompt_arns)
+        self.calls_service("bedrock-agent")
+        return grant
+
+    def _grant_agent_prompts(self) -> None:
+        """Grant what the runtime reported this function's agent reads at cold start (see :meth:`grant_prompt_read`)."""
+        answer = resolve_answer(self._version_request)
+        if answer.prompts is None:
+            Annotations.of(self).add_warning_v2(
+                "agentrail:prompt-grants-unknown",
+                "the runtime could not load this agent's definition at synth, so no Bedrock prompt it may read was "
+                "granted: `pip install 'agentrail-aws[runtime]'` in the app's Python, or call grant_prompt_read()",
+            )
+            return
+        identifiers = list(dict.fromkeys(str(prompt["bedrock_prompt"]) for prompt in answer.prompts))
+        if identifiers:
+            self.grant_prompt_read(*identifiers)
 
     def grant_secret_read(self, secret: secretsmanager.ISecret) -> iam.Grant:
         """Allow reading ``secret`` and report it in ``GET /health``."""

@@ -14,7 +14,6 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApiOptions
@@ -29,12 +28,18 @@ from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
     RetryOptions,
+    Step,
+    agent_step,
     check_within_retention,
+    grant_pinned_invoke,
     lambda_step,
     standard_state_machine,
     task_failed,
     validate_workflow,
 )
+
+#: The fields of a subtask (a Map item the Plan and Review steps list) that its Work step reads.
+SUBTASK_FIELDS = ("task_id", "correlation_id", "index", "attempt")
 
 _AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -399,25 +404,45 @@ class HierarchicalAgents(Construct):
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets or tasks.budgets)
 
     def _build_state_machine(self) -> sfn.StateMachine:
+        """Plan runs through ``live`` and keeps the version that ran; every later step (Work, Review, Synthesize)
+        invokes that version (``$.pinned.version``), so an execution finishes on the code it started on even when a
+        deployment moves ``live`` meanwhile. MarkFailed runs through ``live``: a Plan that failed pinned nothing."""
         o = self.options
         alias = self.function.alias
 
-        def invoke(name: str, payload: dict[str, object], result_path: str | None) -> sfn_tasks.LambdaInvoke:
-            return lambda_step(
+        def invoke(name: str, payload: dict[str, object], result_path: str | None, *, pinned: bool = True) -> Step:
+            # The steps' payloads only (``Payload.$``): a pinned step cannot ask for the payload alone.
+            return agent_step(
                 self,
                 name,
-                alias,
+                alias=alias,
+                function=self.function.function,
+                pinned=pinned,
                 payload=payload,
-                payload_response_only=True,
+                result_selector={"Payload.$": "$.Payload"},
                 result_path=result_path,
                 timeout=o.step_timeout,
                 retries=o.retries,
             )
 
+        def payload_of(name: str, response: str, into: str) -> sfn.Pass:
+            """What ``payload_response_only`` would have put at ``into``: the step's payload, kept at ``response``."""
+            return sfn.Pass(self, name, input_path=f"{response}.Payload", result_path=into)
+
         failed = task_failed(self)
-        mark_failed = invoke("MarkFailed", {"action": "fail", **TASK_FIELDS, "error.$": "$.error"}, "$.failure")
+        mark_failed = lambda_step(
+            self,
+            "MarkFailed",
+            alias,
+            payload={"action": "fail", **TASK_FIELDS, "error.$": "$.error"},
+            payload_response_only=True,
+            result_path="$.failure",
+            timeout=o.step_timeout,
+            retries=o.retries,
+        )
         mark_failed.next(failed)
-        plan = invoke("Plan", {"action": "plan", **TASK_FIELDS}, "$.work")
+        plan = invoke("Plan", {"action": "plan", **TASK_FIELDS}, "$.planned", pinned=False)
+        pin = sfn.Pass(self, "PinVersion", parameters={"version.$": "$.planned.version"}, result_path="$.pinned")
         work = invoke(
             "Work",
             {"action": "work", **TASK_FIELDS, "index.$": "$.index", "attempt.$": "$.attempt"},
@@ -427,6 +452,11 @@ class HierarchicalAgents(Construct):
             self,
             "FanOut",
             items_path="$.work.items",
+            # Each subtask's input: its item, and the version its Work step invokes.
+            item_selector={
+                **{name: sfn.JsonPath.string_at(f"$$.Map.Item.Value.{name}") for name in SUBTASK_FIELDS},
+                "pinned": sfn.JsonPath.object_at("$.pinned"),
+            },
             max_concurrency=o.max_concurrency,
             tolerated_failure_percentage_path="$.work.tolerance",
             result_path=sfn.JsonPath.DISCARD,
@@ -434,13 +464,13 @@ class HierarchicalAgents(Construct):
         )
         fan_out.item_processor(work)
         self.fan_out = fan_out
-        review = invoke("Review", {"action": "review", **TASK_FIELDS, "round.$": "$.review.round"}, "$.review")
+        review = invoke("Review", {"action": "review", **TASK_FIELDS, "round.$": "$.review.round"}, "$.reviewed")
         synthesize = invoke(
             "Synthesize",
             {"action": "synthesize", **TASK_FIELDS, "budget_exceeded.$": "$.review.budget_exceeded"},
-            "$.outcome",
+            "$.synthesized",
         )
-        synthesize.next(sfn.Succeed(self, "Finished"))
+        synthesize.next(payload_of("Outcome", "$.synthesized", "$.outcome")).next(sfn.Succeed(self, "Finished"))
         start_review = sfn.Pass(
             self, "FirstReview", result=sfn.Result.from_object({"round": 0, "budget_exceeded": False}), result_path="$.review"
         )
@@ -469,8 +499,8 @@ class HierarchicalAgents(Construct):
         )
         reviewed.otherwise(synthesize)
         fan_out.next(review)
-        review.next(reviewed)
-        definition = plan.next(start_review).next(planned)
+        review.next(payload_of("ReviewRead", "$.reviewed", "$.review")).next(reviewed)
+        definition = plan.next(pin).next(payload_of("PlanRead", "$.planned", "$.work")).next(start_review).next(planned)
         machine, self.log_group = standard_state_machine(
             self, definition, timeout=o.execution_timeout, log_retention=o.log_retention, encryption_key=self._encryption_key
         )
@@ -483,6 +513,7 @@ class HierarchicalAgents(Construct):
             )
             acknowledge(default_resource(policy), f"IAM5[Resource::{executions}:*]", reason)
             acknowledge(default_resource(policy), f"IAM5[Resource::{executions}/*:*]", reason)
+        grant_pinned_invoke(machine, self.function.function)
         return machine
 
 

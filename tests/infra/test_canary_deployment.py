@@ -335,3 +335,25 @@ def test_every_step_of_the_long_task_and_approval_workflows_after_start_invokes_
         pinned = {name for name, task in tasks.items() if task["Parameters"].get("Qualifier.$") == "$.pinned.version"}
         assert pinned == set(tasks) - {"Start", "MarkFailed"}, sorted(tasks)
         assert "Step" in pinned
+
+
+def test_every_step_of_the_hierarchical_workflow_after_plan_invokes_the_version_plan_ran(templates):
+    template = templates["hierarchical"]
+    (machine,) = [m for m in template.find_resources("AWS::StepFunctions::StateMachine").values() if "Plan" in str(m)]
+
+    states = definition_of(template, machine)["States"]
+    fan_out = states["FanOut"]
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    tasks.update(fan_out["ItemProcessor"]["States"])
+    # Plan runs through `live` and keeps the version that ran; PinVersion copies it where every later step reads it,
+    assert tasks["Plan"]["ResultSelector"]["version.$"] == "$.ExecutedVersion"
+    assert "Qualifier.$" not in tasks["Plan"]["Parameters"]
+    assert states["Plan"]["Next"] == "PinVersion"
+    assert states["PinVersion"]["Parameters"] == {"version.$": "$.planned.version"}
+    assert states["PinVersion"]["ResultPath"] == "$.pinned"
+    # the fan-out hands it to every subtask,
+    assert fan_out["ItemSelector"]["pinned.$"] == "$.pinned"
+    # and every step but Plan and MarkFailed invokes that version: Work, Review, Synthesize.
+    pinned = {name for name, task in tasks.items() if task["Parameters"].get("Qualifier.$") == "$.pinned.version"}
+    assert pinned == {"Work", "Review", "Synthesize"}, sorted(tasks)
+    assert set(tasks) == {"Plan", "Work", "Review", "Synthesize", "MarkFailed"}

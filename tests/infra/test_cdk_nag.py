@@ -195,6 +195,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         *_policies("IAM5[Resource::*]", "Supervisor", "Steps", "StateMachine"),
         *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Tasks", "Agent", "Worker"),
         *_policies("IAM5[Resource::<TasksResultsBucketD67FE01B.Arn>/*]", "Supervisor", "Steps"),
+        ("IAM5[Resource::<SupervisorStepsFunction51FC9959.Arn>:*]", "Supervisor/StateMachine/Role/DefaultPolicy/Resource"),
         (f"IAM5[Resource::{_executions_of('SupervisorStateMachine400BCAC2')}]", "Tasks/Agent/Role/DefaultPolicy/Resource"),
         *(
             (f"IAM5[Resource::{executions}]", "Supervisor/StateMachine/DistributedMapPolicy/Resource")

@@ -69,6 +69,7 @@ CALLS = {
     "secretsmanager:GetSecretValue": "secretsmanager",
     "scheduler:CreateSchedule": "scheduler",
     "bedrock:InvokeModel": "bedrock-runtime",
+    "bedrock:GetPrompt": "bedrock-agent",
 }
 #: Actions that write data a key protects: the writer needs a data key.
 WRITES = ("sqs:SendMessage", "dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject", "secretsmanager:PutSecretValue")

@@ -165,5 +165,5 @@ def test_the_stamping_subprocess_answers_each_function_and_names_the_one_that_fa
 
     answers = versions_for([good, bad])
 
-    assert answers[0] == {"version": version_for(good)}
+    assert answers[0] == {"version": version_for(good), "prompts": []}
     assert "no_such_module" in answers[1]["error"]

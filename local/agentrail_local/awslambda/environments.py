@@ -51,6 +51,20 @@ def _without_stamped_version(environment: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in environment.items() if key != AGENT_VERSION_ENV}
 
 
+def _reloaded(definition: FunctionDefinition, copies: Mapping[Path, Path]) -> FunctionDefinition:
+    """``definition`` running from the new copies of its edited folders, without the ``AGENT_VERSION`` stamped for
+    the old code; unchanged when none of its folders was edited."""
+    layers = tuple(
+        replace(layer, path=copies[layer.path]) if layer.path is not None and layer.path in copies else layer
+        for layer in definition.layers
+    )
+    code_dir = copies.get(definition.code_dir, definition.code_dir)
+    if code_dir == definition.code_dir and layers == definition.layers:
+        return definition
+    environment = _without_stamped_version(definition.environment)
+    return replace(definition, code_dir=code_dir, layers=layers, environment=environment)
+
+
 def new_trace_header() -> str:
     """A new sampled X-Ray trace header (``Root=1-<epoch seconds, hex>-<96 random bits>;Parent=...;Sampled=1``)."""
     return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=1"
@@ -108,6 +122,8 @@ class ExecutionEnvironments:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
+            # moto has no Bedrock Prompt Management: a definition's Bedrock prompt reads its local_file instead.
+            "AGENTRAIL_LOCAL": "1",
         }
         self.log_dir = Path(log_dir)
         self._console = console
@@ -115,7 +131,7 @@ class ExecutionEnvironments:
         self._aliases: dict[tuple[str, str], str] = {}
         self._weights: dict[tuple[str, str], dict[str, float]] = {}
         self._versions: dict[str, set[str]] = {}
-        self._published: dict[tuple[str, str], Mapping[str, str]] = {}
+        self._published: dict[tuple[str, str], FunctionDefinition] = {}
         self._routing = routing or random.Random()
         self._concurrency: dict[str, Concurrency] = {}
         self.unreserved = Concurrency(concurrency, exhausted=f"the account's concurrency pool of {concurrency}")
@@ -159,11 +175,14 @@ class ExecutionEnvironments:
         self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
 
     def add_version(self, function_name: str, version: str) -> None:
-        """Publish ``version`` of a registered function: it keeps the function's environment of now."""
+        """Publish ``version`` of a registered function: it keeps the function as it is now (its code and layers
+        folders, its environment and configuration), as a published Lambda version does. A later
+        :meth:`update_function` (a deploy) leaves it be, so an invocation qualified with the version (a workflow's
+        pinned step) runs this code; hot reload (:meth:`replace_code`) edits every version."""
         self._versions.setdefault(function_name, set()).add(str(version))
         definition = self._functions.get(function_name)
         if definition is not None:
-            self._published.setdefault((function_name, str(version)), dict(definition.environment))
+            self._published.setdefault((function_name, str(version)), definition)
 
     def add_alias(self, function_name: str, alias: str, version: str, weights: Mapping[str, float] | None = None) -> None:
         """Point ``alias`` at ``version``, sending each invocation to another version with its weight (0 to 1)
@@ -236,8 +255,7 @@ class ExecutionEnvironments:
     def _pool(self, target: _Target) -> FunctionPool:
         key = (target.definition.name, target.version)
         runtime = self._runtimes[target.definition.name]
-        published = self._published.get(key)
-        definition = target.definition if published is None else replace(target.definition, environment=published)
+        definition = self._published.get(key, target.definition)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
@@ -256,8 +274,8 @@ class ExecutionEnvironments:
         """Run functions from new copies of their code: ``copies`` maps a code or layer folder to its replacement.
 
         Each function that used a replaced folder gets fresh execution environments; its warm ones are
-        recycled (idle ones at once, busy ones when their invocation ends). Versions and aliases follow,
-        since local mode runs every version from the same code. The ``AGENT_VERSION`` stamped at synth
+        recycled (idle ones at once, busy ones when their invocation ends). Versions and aliases follow: each
+        published version that ran from an edited folder runs from its new copy. The ``AGENT_VERSION`` stamped at synth
         described the old code (an edited prompt file is a new agent version), so it goes: the runtime
         computes the version of the reloaded code at cold start, as the next synth would stamp it. Returns the
         names of those functions.
@@ -265,19 +283,16 @@ class ExecutionEnvironments:
         replaced: list[str] = []
         with self._lock:
             for name, definition in list(self._functions.items()):
-                layers = tuple(
-                    replace(layer, path=copies[layer.path]) if layer.path is not None and layer.path in copies else layer
-                    for layer in definition.layers
-                )
-                code_dir = copies.get(definition.code_dir, definition.code_dir)
-                if code_dir == definition.code_dir and layers == definition.layers:
-                    continue
-                environment = _without_stamped_version(definition.environment)
-                self._functions[name] = replace(definition, code_dir=code_dir, layers=layers, environment=environment)
-                self._published = {
-                    key: _without_stamped_version(env) if key[0] == name else env for key, env in self._published.items()
-                }
-                replaced.append(name)
+                reloaded = _reloaded(definition, copies)
+                if reloaded is not definition:
+                    self._functions[name] = reloaded
+                    replaced.append(name)
+            # A version published from other folders (older code) keeps them: only edited folders are replaced.
+            for key, published in list(self._published.items()):
+                reloaded = _reloaded(published, copies)
+                if reloaded is not published:
+                    self._published[key] = reloaded
+                    replaced.extend([key[0]] if key[0] not in replaced else [])
             retired = [pool for (name, _), pool in self._pools.items() if name in replaced]
             self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in replaced}
         for pool in retired:

@@ -6,6 +6,10 @@ invocation passes (``lambda.invoke`` from any client, and Step Functions'
 ``arn:aws:states:::lambda:invoke`` tasks, which call moto's Lambda API), so
 that is where the real handler code is plugged in.
 
+moto's Lambda API reads an ``Invoke``'s qualifier from a ``qualifier`` query parameter, but boto (and Step
+Functions' ``lambda:invoke`` with ``Qualifier``) sends ``Qualifier``: moto drops it and runs ``$LATEST``. A third
+seam, on ``LambdaResponse.invoke``, passes it on, so a workflow's step pinned to a version runs that version.
+
 moto's EventBridge delivers to queues, log groups and buses but not to Lambda
 functions (it raises, which fails the caller's ``PutEvents``). A second seam,
 on ``Rule.send_to_targets``, invokes Lambda targets asynchronously, as
@@ -31,6 +35,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
+from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core import config as moto_config
 from moto.core.exceptions import JsonRESTError
@@ -50,6 +55,7 @@ MOTO_CONFIG = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state
 _lock = threading.Lock()
 _active: ExecutionEnvironments | None = None
 _original_invoke = LambdaSimpleBackend.invoke
+_original_invoke_response = LambdaResponse.invoke
 _original_send_to_targets = EventRule.send_to_targets
 _original_stop = ExecutionWorker.stop
 _original_set_error = ExecutionEnvironment.set_error
@@ -96,6 +102,13 @@ def _invoke(
     if result.executed_version:
         response_headers["x-amz-executed-version"] = result.executed_version
     return result.payload
+
+
+def _invoke_response(response: LambdaResponse) -> Any:
+    qualifier = response.querystring.get("Qualifier")
+    if qualifier and not response.querystring.get("qualifier"):
+        response.querystring["qualifier"] = qualifier
+    return _original_invoke_response(response)
 
 
 def _invoke_async(environments: ExecutionEnvironments, target: str, qualifier: str | None, payload: bytes) -> None:
@@ -272,6 +285,7 @@ def install_lambda_seam(environments: ExecutionEnvironments) -> None:
             raise RuntimeError("another local cloud is running in this process; stop it first")
         _active = environments
         LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
+        LambdaResponse.invoke = _invoke_response  # type: ignore[method-assign]
         EventRule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
 
 
@@ -281,6 +295,7 @@ def remove_lambda_seam(environments: ExecutionEnvironments) -> None:
         if _active is environments:
             _active = None
             LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
+            LambdaResponse.invoke = _original_invoke_response  # type: ignore[method-assign]
             EventRule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
 
 

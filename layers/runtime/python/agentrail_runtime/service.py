@@ -52,6 +52,9 @@ class AgentService:
         Model choice, limits and prices.
     providers:
         Creates model providers; injected in tests.
+    prompts:
+        The ``bedrock-agent`` client that reads a definition's Bedrock prompt (at construction: cold start); injected
+        in tests. Default: :func:`agentrail_runtime.aws.client`'s.
 
     Attributes
     ----------
@@ -67,6 +70,7 @@ class AgentService:
         definition: AgentDefinition,
         settings: RuntimeSettings,
         providers: ProviderFactory | None = None,
+        prompts: Any = None,
     ) -> None:
         self.definition = definition
         self.settings = settings
@@ -87,6 +91,8 @@ class AgentService:
         self.input_guards = GuardPipeline(definition.input_guards, stage="input")
         self.version = agent_version(definition, settings)
         log_environment_keys(agent_version=self.version)
+        #: The system prompt's text: the setting's override, else the definition's (a Bedrock prompt is read now).
+        self.system_prompt: str = settings.system_prompt or definition.prompt_text(client=prompts)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> AgentService:
@@ -131,7 +137,7 @@ class AgentService:
         return Agent(
             model=model if isinstance(model, ModelProvider) else self.model(model),
             tools=tools,
-            system_prompt=s.system_prompt or self.definition.system_prompt,
+            system_prompt=self.system_prompt,
             max_steps=s.max_steps,
             token_budget=budget,
             max_output_tokens=s.max_output_tokens,

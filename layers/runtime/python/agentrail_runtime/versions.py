@@ -3,7 +3,8 @@
 The constructs never import the runtime. To stamp ``AGENT_VERSION`` they run ``python -m agentrail_runtime.versions``
 with one JSON request per function on standard input, and read one version per request on standard output. Each
 request names the definition (``AGENT_DEFINITION``) and the function's ``AGENT_*`` settings; the answer is exactly
-what :class:`~agentrail_runtime.service.AgentService` would compute from them in Lambda.
+what :class:`~agentrail_runtime.service.AgentService` would compute from them in Lambda, with the Bedrock prompts the
+agent reads at cold start (``"prompts"``: what the construct grants ``bedrock:GetPrompt`` on). Nothing calls AWS.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentrail_runtime.agent.definition import load_definition
-from agentrail_runtime.agent.version import AGENT_VERSION_ENV, agent_version
+from agentrail_runtime.agent.version import AGENT_VERSION_ENV, agent_version, prompt_references
 from agentrail_runtime.config import RuntimeSettings
 
 _PREFIX = "AGENT_"
@@ -29,13 +30,27 @@ def version_for(environment: Mapping[str, str]) -> str:
     ValueError
         The settings are invalid, or ``AGENT_DEFINITION`` names no AgentDefinition.
     """
+    return str(answer_for(environment)["version"])
+
+
+def answer_for(environment: Mapping[str, str]) -> dict[str, Any]:
+    """``{"version": ..., "prompts": [...]}`` of the agent a function with these ``AGENT_*`` variables runs: its
+    version (:func:`version_for`) and the Bedrock prompt references it reads at cold start (``bedrock_prompt``,
+    ``version``, ``variant``).
+
+    Raises
+    ------
+    ValueError
+        As :func:`version_for`.
+    """
     saved = {key: value for key, value in os.environ.items() if key.startswith(_PREFIX)}
     try:
         for key in saved:
             del os.environ[key]
         os.environ.update({k: v for k, v in environment.items() if k.startswith(_PREFIX) and k != AGENT_VERSION_ENV})
         settings = RuntimeSettings()
-        return agent_version(load_definition(settings.definition), settings)
+        definition = load_definition(settings.definition)
+        return {"version": agent_version(definition, settings), "prompts": prompt_references(definition, settings)}
     finally:
         for key in [key for key in os.environ if key.startswith(_PREFIX)]:
             del os.environ[key]
@@ -43,11 +58,12 @@ def version_for(environment: Mapping[str, str]) -> str:
 
 
 def versions_for(requests: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
-    """:func:`version_for` of each request: ``{"version": ...}``, or ``{"error": ...}`` naming what failed."""
+    """:func:`answer_for` of each request: ``{"version": ..., "prompts": [...]}``, or ``{"error": ...}`` naming what
+    failed."""
     answers: list[dict[str, Any]] = []
     for environment in requests:
         try:
-            answers.append({"version": version_for(environment)})
+            answers.append(answer_for(environment))
         except Exception as error:  # one bad function must not hide the others' versions
             answers.append({"error": f"{type(error).__name__}: {error}"})
     return answers
@@ -61,4 +77,4 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["main", "version_for", "versions_for"]
+__all__ = ["answer_for", "main", "version_for", "versions_for"]

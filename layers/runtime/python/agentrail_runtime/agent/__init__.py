@@ -3,6 +3,7 @@
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition, prompt_from_file
 from agentrail_runtime.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
+from agentrail_runtime.agent.prompts import BedrockPrompt, PromptReferenceError, prompt_from_bedrock
 from agentrail_runtime.agent.tools import DryRunCall, Tool, ToolError, tool
 
 __all__ = [
@@ -10,13 +11,16 @@ __all__ = [
     "AgentDefinition",
     "AgentResult",
     "AgentStatus",
+    "BedrockPrompt",
     "DryRunCall",
     "PendingToolCall",
+    "PromptReferenceError",
     "Tool",
     "ToolCallRecord",
     "ToolContext",
     "ToolError",
     "load_definition",
+    "prompt_from_bedrock",
     "prompt_from_file",
     "tool",
 ]

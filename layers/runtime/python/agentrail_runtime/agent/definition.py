@@ -6,7 +6,9 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from agentrail_runtime.agent.prompts import BedrockPrompt
 from agentrail_runtime.agent.tools import Tool
 from agentrail_runtime.guardrails.base import DEFAULT_REFUSAL, Guard
 
@@ -20,7 +22,8 @@ class AgentDefinition:
     name:
         Used in logs and metrics dimensions.
     system_prompt:
-        Sent with every model call.
+        Sent with every model call: the text (:func:`prompt_from_file` reads it from a file), or a prompt in Bedrock
+        Prompt Management (:func:`~agentrail_runtime.agent.prompts.prompt_from_bedrock`), read at cold start.
     tools:
         The tools the agent may call.
     description:
@@ -38,13 +41,26 @@ class AgentDefinition:
     """
 
     name: str
-    system_prompt: str
+    system_prompt: str | BedrockPrompt
     tools: Sequence[Tool] = field(default_factory=tuple)
     description: str = ""
     input_guards: Sequence[Guard] = field(default_factory=tuple)
     tool_result_guards: Sequence[Guard] = field(default_factory=tuple)
     output_guards: Sequence[Guard] = field(default_factory=tuple)
     refusal: str = DEFAULT_REFUSAL
+
+    def prompt_text(self, *, client: Any = None) -> str:
+        """The system prompt's text: the string itself, or the Bedrock prompt read now (``GetPrompt`` through
+        ``client``, default a ``bedrock-agent`` client): call it once, at cold start.
+
+        Raises
+        ------
+        PromptReferenceError
+            The Bedrock prompt gives no text (see :meth:`BedrockPrompt.resolve`).
+        """
+        if isinstance(self.system_prompt, BedrockPrompt):
+            return self.system_prompt.resolve(client=client)
+        return self.system_prompt
 
 
 def prompt_from_file(path: str | Path, *, beside: str | Path | None = None) -> str:

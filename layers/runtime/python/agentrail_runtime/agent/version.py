@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from agentrail_runtime.agent.definition import AgentDefinition
+from agentrail_runtime.agent.prompts import BedrockPrompt
 from agentrail_runtime.guardrails.base import DEFAULT_REFUSAL, describe_guards
 
 #: Environment variable that, when set, is the version (stamped at synth) instead of the computed hash.
@@ -45,7 +46,8 @@ class VersionedSettings(Protocol):
 
 def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> dict[str, Any]:
     """What the version hashes, as plain JSON: the system prompt in use (the setting's override, else the
-    definition's), each tool's name, description, input schema and its ``side_effects``, ``terminal`` and
+    definition's text, or its Bedrock prompt reference: ID or ARN, version and variant, never the text, which
+    synth does not read), each tool's name, description, input schema and its ``side_effects``, ``terminal`` and
     approval flags, and its declared ``dry_run`` result (what a shadow run's model sees; only when declared, so a
     tool without one keeps its version), the models (in order: the first is the default) and the limits.
 
@@ -58,7 +60,8 @@ def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> 
     """
     tools = sorted(definition.tools, key=lambda t: t.name)
     inputs: dict[str, Any] = {
-        "system_prompt": settings.system_prompt or definition.system_prompt,
+        "system_prompt": settings.system_prompt
+        or (prompt.reference if isinstance(prompt := definition.system_prompt, BedrockPrompt) else prompt),
         "tools": [
             {
                 "name": t.name,
@@ -113,4 +116,18 @@ def agent_version(definition: AgentDefinition, settings: VersionedSettings) -> s
     return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_CHARS]
 
 
-__all__ = ["AGENT_VERSION_ENV", "VERSION_CHARS", "VersionedSettings", "agent_version", "version_inputs"]
+def prompt_references(definition: AgentDefinition, settings: VersionedSettings) -> list[dict[str, str | None]]:
+    """The Bedrock prompts the agent reads at cold start (none when ``AGENT_SYSTEM_PROMPT`` overrides the
+    definition's): what its function's role must be allowed to ``bedrock:GetPrompt``."""
+    prompt = definition.system_prompt
+    return [prompt.reference] if isinstance(prompt, BedrockPrompt) and not settings.system_prompt else []
+
+
+__all__ = [
+    "AGENT_VERSION_ENV",
+    "VERSION_CHARS",
+    "VersionedSettings",
+    "agent_version",
+    "prompt_references",
+    "version_inputs",
+]

@@ -46,7 +46,7 @@ class InProcessTarget:
         self.agent = Agent(
             model=model,
             tools=definition.tools,
-            system_prompt=s.system_prompt or definition.system_prompt,
+            system_prompt=s.system_prompt or definition.prompt_text(),
             max_steps=s.max_steps,
             token_budget=s.token_budget,
             max_output_tokens=s.max_output_tokens,
