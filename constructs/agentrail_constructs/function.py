@@ -529,7 +529,7 @@ class AgentFunction(Construct):
 
     def grant_prompt_read(self, *identifiers: str) -> iam.Grant:
         """Allow ``bedrock:GetPrompt`` on exactly these Bedrock Prompt Management prompts (IDs, in this stack's account
-        and Region, or ARNs). In a stack with a SecurityBaseline the function gets the ``bedrock-agent`` endpoint.
+        and Region, or ARNs; either may end in ``:<version>``, the ARN of one version). In a stack with a SecurityBaseline the function gets the ``bedrock-agent`` endpoint.
 
         An agent whose definition's system prompt is ``prompt_from_bedrock(...)`` gets this grant at synth: the
         runtime names its prompts next to its version (nothing calls AWS).
@@ -556,7 +556,15 @@ class AgentFunction(Construct):
                 "granted: `pip install 'agentrail-aws[runtime]'` in the app's Python, or call grant_prompt_read()",
             )
             return
-        identifiers = list(dict.fromkeys(str(prompt["bedrock_prompt"]) for prompt in answer.prompts))
+        # The prompt and the version read: the service authorization reference does not say which of the two ARNs
+        # GetPrompt with a promptVersion is authorized on, and both name that one version of that one prompt.
+        identifiers = list(
+            dict.fromkeys(
+                name
+                for prompt in answer.prompts
+                for name in (str(prompt["bedrock_prompt"]), f"{prompt['bedrock_prompt']}:{prompt['version']}")
+            )
+        )
         if identifiers:
             self.grant_prompt_read(*identifiers)
 

@@ -14,6 +14,8 @@ from agentrail_constructs import AgentFunction, AgentFunctionOptions, SecurityBa
 from tests.infra.conftest import TEST_ENV
 
 PROMPT_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt/PROMPT1234"
+#: What GetPrompt of version 3 may be authorized on: the prompt, and that version of it (nothing else).
+PROMPT_AND_VERSION = [PROMPT_ARN, f"{PROMPT_ARN}:3"]
 
 AGENT_MODULE = """
 from agentrail_runtime.agent import AgentDefinition, prompt_from_bedrock
@@ -48,14 +50,14 @@ def get_prompt_resources(template: Template) -> list[Any]:
 def test_the_role_may_get_exactly_the_referenced_prompt(stack: cdk.Stack, tmp_path: Path) -> None:
     template, function = synth(stack, agent_code(tmp_path))
 
-    assert get_prompt_resources(template) == [PROMPT_ARN]
-    assert function.bedrock_prompt_arns == [PROMPT_ARN]
+    assert get_prompt_resources(template) == [PROMPT_AND_VERSION]
+    assert function.bedrock_prompt_arns == PROMPT_AND_VERSION
 
 
 def test_a_prompt_id_is_granted_as_the_prompt_arn_in_the_stacks_account_and_region(stack: cdk.Stack, tmp_path: Path) -> None:
     template, _ = synth(stack, agent_code(tmp_path, identifier="PROMPT1234"))
 
-    assert get_prompt_resources(template) == [PROMPT_ARN]
+    assert get_prompt_resources(template) == [PROMPT_AND_VERSION]
 
 
 def test_an_agent_without_a_bedrock_prompt_or_with_the_setting_overriding_it_gets_no_grant(
