@@ -524,6 +524,13 @@ class AgentFunction(Construct):
             actions=["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"],
             resource_arns=arns,
         )
+        for model_id in model_ids:
+            if model_id.startswith(contract.INFERENCE_PROFILE_PREFIXES):
+                self.acknowledge_policy(
+                    f"IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{model_id.split('.', 1)[1]}]",
+                    "A cross-Region inference profile serves a request from the foundation model in any Region of its "
+                    "geography, so Bedrock checks InvokeModel on that one model in every Region: one model, nothing else.",
+                )
         self.calls_service("bedrock-runtime", "bedrock")
         return grant
 

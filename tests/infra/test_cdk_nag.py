@@ -19,7 +19,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
 
-from agentrail_constructs import PATTERN_STACKS, AgentApiOptions, ApiAuth, StatelessAgent, StatelessAgentStack
+from agentrail_constructs import (
+    PATTERN_STACKS,
+    AgentApiOptions,
+    AgentFunctionOptions,
+    ApiAuth,
+    StatelessAgent,
+    StatelessAgentStack,
+)
 from agentrail_constructs.nag import acknowledge
 from agentrail_constructs.pipeline import WILDCARD_REASONS
 from tests.infra.conftest import PIPELINE_PATTERNS, PIPELINE_STACK_NAME, TEST_ENV
@@ -415,6 +422,33 @@ def test_other_auth_modes_pass_the_checks(app_factory: Callable[..., cdk.App], a
 
     report = json.loads((Path(app.outdir) / "validation-report.json").read_text())
     assert [plugin["violations"] for plugin in report["pluginReports"]] == [[]]
+
+
+def test_a_cross_region_inference_profile_passes_the_checks_with_its_foundation_model_wildcard_acknowledged(
+    app_factory: Callable[..., cdk.App],
+) -> None:
+    # Given a stateless agent on a cross-Region inference profile, with its canary's pre-traffic hook
+    app = app_factory()
+    StatelessAgent(
+        cdk.Stack(app, "Probe"),
+        "StatelessAgent",
+        function_options=AgentFunctionOptions(model="bedrock:us.amazon.nova-lite-v1:0"),
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+    # when the app is synthesized with cdk-nag
+    app.synth()
+
+    # then nothing is left unacknowledged, and the Region wildcard of the profile's foundation model is acknowledged
+    # on each role that may call the model (the agent's, and its hook's), with a reason
+    report = json.loads((Path(app.outdir) / "validation-report.json").read_text())
+    assert violations(report, "Probe") == []
+    wildcard = "IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/amazon.nova-lite-v1:0]"
+    acknowledged = {path for rule, path in acknowledgements(report, "Probe") if rule == wildcard}
+    assert acknowledged == {
+        "StatelessAgent/Agent/Role/DefaultPolicy/Resource",
+        "StatelessAgent/Agent/PreTrafficHook/Role/DefaultPolicy/Resource",
+    }
 
 
 def test_acknowledge_refuses_a_short_reason(stack: cdk.Stack) -> None:
