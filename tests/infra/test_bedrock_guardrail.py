@@ -110,7 +110,7 @@ def test_without_a_guardrail_there_is_no_guardrail_no_grant_and_no_setting(stack
 
 
 def test_both_guardrail_options_and_an_existing_guardrail_fail_the_synth_naming_the_fix(stack) -> None:
-    with pytest.raises(ValueError, match="either guardrail_options .* or existing_guardrail .* not both"):
+    with pytest.raises(ValueError, match=r"either guardrail_options .* or existing_guardrail .* not both"):
         synth(stack, guardrail_options=GuardrailOptions(), existing_guardrail=ExistingGuardrail(guardrail="gr1", version="1"))
 
 

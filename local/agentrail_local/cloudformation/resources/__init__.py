@@ -9,6 +9,7 @@ from agentrail_local.cloudformation.resources import (
     api_updates,
     apigateway,
     apigatewayv2,
+    bedrock,
     compute,
     data,
     messaging,
