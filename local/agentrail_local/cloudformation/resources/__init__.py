@@ -40,6 +40,7 @@ __all__ = [
     "api_updates",
     "apigateway",
     "apigatewayv2",
+    "bedrock",
     "compute",
     "data",
     "messaging",
