@@ -239,12 +239,11 @@ def test_the_guard_works_in_the_pipeline_of_an_agent_on_any_provider(stub, clien
     )
 
 
-def test_the_guard_describes_its_guardrail_for_the_agent_version():
-    described = BedrockGuardrailGuard(source="OUTPUT", guardrail_id=GUARDRAIL_ID).describe()
+def test_the_agent_version_hashes_a_guardrail_passed_to_the_guard_but_not_the_one_of_the_settings(monkeypatch):
+    monkeypatch.setenv("AGENT_BEDROCK_GUARDRAIL_ID", GUARDRAIL_ID)
 
-    assert described == {
-        "name": "bedrock_guardrail",
-        "source": "OUTPUT",
-        "guardrail": [GUARDRAIL_ID, "DRAFT"],
-        "fail_open": False,
-    }
+    passed = BedrockGuardrailGuard(source="OUTPUT", guardrail_id=GUARDRAIL_ID).describe()
+    from_settings = BedrockGuardrailGuard(source="OUTPUT").describe()
+
+    assert passed == {"name": "bedrock_guardrail", "source": "OUTPUT", "guardrail": [GUARDRAIL_ID, "DRAFT"], "fail_open": False}
+    assert from_settings["guardrail"] == "settings"

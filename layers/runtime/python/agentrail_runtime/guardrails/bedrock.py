@@ -117,11 +117,12 @@ class BedrockGuardrailGuard(Guard):
         return GuardDecision.block(text, blocking[0] if blocking else "bedrock_guardrail.intervened")
 
     def describe(self) -> dict[str, Any]:
-        guardrail = self.guardrail
+        # The guardrail named by the settings is the deployment's, not the definition's: it stays out of the agent
+        # version (which is computed at synth, before the guardrail exists); one passed here is part of it.
         return {
             "name": self.name,
             "source": self.source,
-            "guardrail": list(guardrail) if guardrail else None,
+            "guardrail": [self._guardrail_id, self._guardrail_version or "DRAFT"] if self._guardrail_id else "settings",
             "fail_open": self.fail_open,
         }
 
