@@ -391,6 +391,9 @@ class AgentFunction(Construct):
         if options.guardrail_options is not None:
             self.guardrail = BedrockGuardrail(self, "Guardrail", options=options.guardrail_options)
             self.apply_guardrail(self.guardrail.guardrail_id, self.guardrail.guardrail_version, self.guardrail.guardrail_arn)
+            if options.guardrail_options.encryption_key is not None:
+                # Applying a guardrail under a customer managed key decrypts it with the caller's permissions.
+                options.guardrail_options.encryption_key.grant_decrypt(self.function)
         elif options.existing_guardrail is not None:
             existing = options.existing_guardrail
             self.apply_guardrail(existing.guardrail, existing.version, guardrail_arn(self, existing.guardrail))
@@ -426,6 +429,8 @@ class AgentFunction(Construct):
                 deployment_options=None,
                 shadow_options=None,
                 otel_export=None,
+                guardrail_options=None,  # nor any guardrail: it runs no agent
+                existing_guardrail=None,
                 service_name=f"{self.service_name}-shadow-worker",
                 agent_version=self.agent_version,
                 timeout=timeout,
@@ -473,6 +478,9 @@ class AgentFunction(Construct):
                 options=replace(
                     self.options,
                     deployment_options=None,
+                    # The hook runs the agent's evals under the same guardrail, not a guardrail of its own.
+                    guardrail_options=None,
+                    existing_guardrail=self._shared_guardrail(),
                     service_name=self.service_name,  # EvalScore goes out under the function's service dimension
                     agent_version=self.agent_version,
                     timeout=Duration.minutes(5),
@@ -551,6 +559,12 @@ class AgentFunction(Construct):
         )
         self.calls_service("bedrock-runtime", "bedrock")
         return grant
+
+    def _shared_guardrail(self) -> ExistingGuardrail | None:
+        """The guardrail this function applies, for a companion function that runs the same agent."""
+        if self.guardrail is not None:
+            return ExistingGuardrail(guardrail=self.guardrail.guardrail_id, version=self.guardrail.guardrail_version)
+        return self.options.existing_guardrail
 
     def apply_guardrail(self, guardrail: str, version: str, arn: str) -> iam.Grant:
         """Have this function apply a Bedrock guardrail: ``AGENT_BEDROCK_GUARDRAIL_ID`` and

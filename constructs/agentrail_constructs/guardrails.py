@@ -56,7 +56,8 @@ class GuardrailOptions:
     blocked_output_message: str = DEFAULT_BLOCKED_OUTPUT_MESSAGE
     """What the user reads when the guardrail blocks an answer. Default: "Sorry, I can't share that answer."."""
     encryption_key: kms.IKey | None = None
-    """A customer managed key for the guardrail's configuration. Default: none (a key AWS owns)."""
+    """A customer managed key for the guardrail's configuration; the function gets ``kms:Decrypt`` on it (Bedrock
+    decrypts the guardrail with the caller's permissions). Default: none (a key AWS owns)."""
     description: str = field(default="agentrail: prompt-attack, harmful-content and PII filters")
     """Default: names the filters."""
 

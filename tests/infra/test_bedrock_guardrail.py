@@ -8,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from agentrail_constructs import AgentFunction, AgentFunctionOptions, ExistingGuardrail, GuardrailOptions
@@ -144,3 +145,28 @@ def test_the_stack_with_a_guardrail_has_no_failed_checkov_check(real_app_variant
     # then nothing fails, every skip is a reviewed kind, and the guardrail was scanned.
     assert not results["failed"], [(c["check_id"], c["resource"]) for c in results["failed"]]
     assert {c["check_id"] for c in results["skipped"]} <= set(SKIPPABLE)
+
+
+def test_a_guardrail_under_a_customer_managed_key_lets_the_function_decrypt_with_that_key_only(stack) -> None:
+    key = kms.Key(stack, "GuardrailKey", enable_key_rotation=True)
+    template, _ = synth(stack, guardrail_options=GuardrailOptions(encryption_key=key))
+    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
+
+    template.has_resource_properties("AWS::Bedrock::Guardrail", {"KmsKeyArn": key_arn})
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {"PolicyDocument": {"Statement": Match.array_with([{"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key_arn}])}},
+    )
+
+
+def test_the_canary_hook_applies_the_functions_guardrail_and_creates_none_of_its_own(stack) -> None:
+    function = AgentFunction(stack, "Agent", options=AgentFunctionOptions(guardrail_options=GuardrailOptions()))
+    template = Template.from_stack(stack)
+    guardrail = stack.get_logical_id(function.guardrail.guardrail)  # type: ignore[union-attr]
+
+    assert function.pre_traffic_hook is not None
+    template.resource_count_is("AWS::Bedrock::Guardrail", 1)
+    hook = template.to_json()["Resources"][stack.get_logical_id(function.pre_traffic_hook.function.node.default_child)]  # type: ignore[arg-type]
+    assert hook["Properties"]["Environment"]["Variables"]["AGENT_BEDROCK_GUARDRAIL_ID"] == {
+        "Fn::GetAtt": [guardrail, "GuardrailId"]
+    }
