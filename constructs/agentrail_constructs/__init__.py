@@ -8,6 +8,7 @@ from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.budgets import Budget, BudgetOptions, DailyBudgets
 from agentrail_constructs.deployment import CanaryDeployment, DeploymentOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
+from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.multiagent import (
@@ -51,12 +52,15 @@ __all__ = [
     "AsyncAgent",
     "AsyncAgentStack",
     "AsyncOptions",
+    "BedrockGuardrail",
     "Budget",
     "BudgetOptions",
     "CanaryDeployment",
     "DailyBudgets",
     "DependenciesLayer",
     "DeploymentOptions",
+    "ExistingGuardrail",
+    "GuardrailOptions",
     "HierarchicalAgents",
     "HierarchicalOptions",
     "HierarchicalStack",

@@ -14,6 +14,7 @@ from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.budgets import Budget, BudgetOptions
 from agentrail_constructs.deployment import STRATEGIES, strategy_named
 from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.guardrails import GuardrailOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
 from agentrail_constructs.pipeline import CONNECTION_ARN, PROMOTIONS, REPOSITORY, PipelineOptions, plain_context
 from agentrail_constructs.security import SecurityBaselineOptions
@@ -55,7 +56,8 @@ class AppConfig:
     the repository: the app becomes a delivery pipeline), ``pipeline_connection_arn`` (its CodeConnections
     connection), ``pipeline_branch`` (default main), ``pipeline_promotion`` (manual or automatic), and
     ``shadow_percent`` (above 0, at most 100: run each new version of the stateless agent and the sessions API in
-    shadow on that share of live requests)."""
+    shadow on that share of live requests), and ``bedrock_guardrail`` (true: each agent function gets a Bedrock
+    guardrail with the defaults of ``GuardrailOptions``)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -75,6 +77,7 @@ class AppConfig:
     canary: str = "canary"
     pipeline: PipelineSettings | None = None
     shadow_percent: float | None = None
+    bedrock_guardrail: bool = False
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -132,6 +135,7 @@ class AppConfig:
             webhooks=_boolean(app.node.try_get_context("webhooks"), "webhooks", default=True),
             canary=_canary(app.node.try_get_context("canary")),
             shadow_percent=_shadow_percent(app.node.try_get_context("shadow_percent")),
+            bedrock_guardrail=_boolean(app.node.try_get_context("bedrock_guardrail"), "bedrock_guardrail", default=False),
             api=api,
             budgets=_budgets(app),
             pipeline=_pipeline(app),
@@ -195,7 +199,7 @@ class AppConfig:
         return options
 
     def function_options(self) -> AgentFunctionOptions:
-        return AgentFunctionOptions(model=self.model)
+        return AgentFunctionOptions(model=self.model, guardrail_options=GuardrailOptions() if self.bedrock_guardrail else None)
 
     def api_options(self) -> AgentApiOptions:
         kind: Literal["rest", "http"] = "http" if self.api == "http" else "rest"

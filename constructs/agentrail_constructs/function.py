@@ -29,6 +29,7 @@ from agentrail_constructs.deployment import (
     deployment_options_for,
     evals_layer,
 )
+from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions, guardrail_arn
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.nag import arn_prefix as nag_arn_prefix
@@ -162,8 +163,24 @@ class AgentFunctionOptions:
     comparison table; see :class:`ShadowOptions`): the stateless agent and the sessions API; other handlers warn and
     have none. Default: the stack's ``shadow_options`` in a PatternStack, else none."""
 
+    guardrail_options: GuardrailOptions | None = None
+    """Create a Bedrock guardrail (:class:`GuardrailOptions`: prompt-attack, harmful-content and PII filters) and
+    apply it: ``bedrock:`` models send it as Converse's ``guardrailConfig``, and ``BedrockGuardrailGuard`` applies it
+    with any model. Default: none."""
+    existing_guardrail: ExistingGuardrail | None = None
+    """Apply a Bedrock guardrail you own (id or ARN, and version) instead. Default: none."""
+
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
+        if self.guardrail_options is not None and self.existing_guardrail is not None:
+            raise ValueError(
+                "pass either guardrail_options (agentrail creates a Bedrock guardrail) or existing_guardrail (the one "
+                "you own), not both: drop guardrail_options to apply yours"
+            )
+        if self.guardrail_options is not None:
+            self.guardrail_options.validate()
+        if self.existing_guardrail is not None:
+            self.existing_guardrail.validate()
         for spec in (self.model, *self.allowed_models):
             if not contract.MODEL_SPEC.match(spec):
                 raise ValueError(contract.unknown_model_message(spec))
@@ -369,6 +386,17 @@ class AgentFunction(Construct):
             self.grant_model_access(*bedrock_models)
         if options.openai_api_key_secret is not None:
             self.grant_secret_read(options.openai_api_key_secret)
+        self.guardrail: BedrockGuardrail | None = None
+        """The Bedrock guardrail created from ``guardrail_options``, or None."""
+        if options.guardrail_options is not None:
+            self.guardrail = BedrockGuardrail(self, "Guardrail", options=options.guardrail_options)
+            self.apply_guardrail(self.guardrail.guardrail_id, self.guardrail.guardrail_version, self.guardrail.guardrail_arn)
+            if options.guardrail_options.encryption_key is not None:
+                # Applying a guardrail under a customer managed key decrypts it with the caller's permissions.
+                options.guardrail_options.encryption_key.grant_decrypt(self.function)
+        elif options.existing_guardrail is not None:
+            existing = options.existing_guardrail
+            self.apply_guardrail(existing.guardrail, existing.version, guardrail_arn(self, existing.guardrail))
         self._acknowledge_tracing_policy()
         self.otel_layer: lambda_.ILayerVersion | None = None
         if options.otel_export is not None:
@@ -401,6 +429,8 @@ class AgentFunction(Construct):
                 deployment_options=None,
                 shadow_options=None,
                 otel_export=None,
+                guardrail_options=None,  # nor any guardrail: it runs no agent
+                existing_guardrail=None,
                 service_name=f"{self.service_name}-shadow-worker",
                 agent_version=self.agent_version,
                 timeout=timeout,
@@ -448,6 +478,9 @@ class AgentFunction(Construct):
                 options=replace(
                     self.options,
                     deployment_options=None,
+                    # The hook runs the agent's evals under the same guardrail, not a guardrail of its own.
+                    guardrail_options=None,
+                    existing_guardrail=self._shared_guardrail(),
                     service_name=self.service_name,  # EvalScore goes out under the function's service dimension
                     agent_version=self.agent_version,
                     timeout=Duration.minutes(5),
@@ -533,6 +566,21 @@ class AgentFunction(Construct):
                 )
         self.calls_service("bedrock-runtime", "bedrock")
         return grant
+
+    def _shared_guardrail(self) -> ExistingGuardrail | None:
+        """The guardrail this function applies, for a companion function that runs the same agent."""
+        if self.guardrail is not None:
+            return ExistingGuardrail(guardrail=self.guardrail.guardrail_id, version=self.guardrail.guardrail_version)
+        return self.options.existing_guardrail
+
+    def apply_guardrail(self, guardrail: str, version: str, arn: str) -> iam.Grant:
+        """Have this function apply a Bedrock guardrail: ``AGENT_BEDROCK_GUARDRAIL_ID`` and
+        ``AGENT_BEDROCK_GUARDRAIL_VERSION`` in its environment, and ``bedrock:ApplyGuardrail`` on exactly that
+        guardrail's ARN (what both ``ApplyGuardrail`` and Converse with a ``guardrailConfig`` are authorized on)."""
+        self.function.add_environment(contract.BEDROCK_GUARDRAIL_ID_ENV, guardrail)
+        self.function.add_environment(contract.BEDROCK_GUARDRAIL_VERSION_ENV, version)
+        self.calls_service("bedrock-runtime")
+        return iam.Grant.add_to_principal(grantee=self.function, actions=["bedrock:ApplyGuardrail"], resource_arns=[arn])
 
     def grant_prompt_read(self, *identifiers: str) -> iam.Grant:
         """Allow ``bedrock:GetPrompt`` on exactly these Bedrock Prompt Management prompts (IDs, in this stack's account

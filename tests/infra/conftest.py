@@ -254,6 +254,7 @@ def layer_app_rebuilt(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly
 REAL_APP_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "stateful-enqueue": ("stateful", {"session_concurrency": "enqueue"}),
     "stateless-shadow": ("stateless", {"shadow_percent": "10"}),
+    "stateless-guardrail": ("stateless", {"bedrock_guardrail": "true"}),
     "async-budgets": ("async", {"budget_tenant_daily_usd": "5", "budget_agent_daily_tokens": "2000000"}),
     "multiagent-budgets": ("multiagent", {"budget_tenant_daily_usd": "5", "budget_agent_daily_tokens": "2000000"}),
     "hierarchical-budgets": ("hierarchical", {"budget_tenant_daily_usd": "5", "budget_agent_daily_tokens": "2000000"}),

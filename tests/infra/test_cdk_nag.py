@@ -237,6 +237,10 @@ VARIANT_ACKNOWLEDGEMENTS["stateless-shadow"] = {
     ("IAM5[Resource::*]", "StatelessAgent/Agent/ShadowWorker/Role/DefaultPolicy/Resource"),
 }
 
+# A Bedrock guardrail (AWS::Bedrock::Guardrail and its version) and bedrock:ApplyGuardrail on exactly its ARN: nothing
+# to acknowledge beyond the stateless stack's own list.
+VARIANT_ACKNOWLEDGEMENTS["stateless-guardrail"] = set(EXPECTED_ACKNOWLEDGEMENTS["stateless"])
+
 PATTERNS = sorted(PATTERN_STACKS)
 # Budgets add a table (encrypted, point-in-time recovery) and UpdateItem/GetItem on it: nothing to acknowledge,
 # in the multi-agent stacks either.

@@ -25,6 +25,8 @@ from agentrail_constructs import (
     BudgetOptions,
     DailyBudgets,
     DeploymentOptions,
+    ExistingGuardrail,
+    GuardrailOptions,
     HierarchicalAgents,
     HierarchicalOptions,
     LongTaskWorkflow,
@@ -61,6 +63,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
 OPTIONS = [
     AgentFunctionOptions,
+    GuardrailOptions,
+    ExistingGuardrail,
     Budget,
     BudgetOptions,
     AgentApiOptions,

@@ -56,6 +56,11 @@ class RuntimeSettings(BaseSettings):
     budgets: Annotated[tuple[BudgetLimit, ...], NoDecode] = ()
     #: The DynamoDB table of the budgets' daily counters; required with ``budgets``.
     budget_table: str | None = None
+    #: A Bedrock guardrail (id or ARN) that ``bedrock:`` models apply through Converse's ``guardrailConfig``, and
+    #: that ``BedrockGuardrailGuard`` applies by default; empty: none (local mode writes it empty).
+    bedrock_guardrail_id: str = ""
+    #: Its version (a number, or ``DRAFT``).
+    bedrock_guardrail_version: str = "DRAFT"
 
     @field_validator("budgets", mode="before")
     @classmethod
@@ -87,6 +92,12 @@ class RuntimeSettings(BaseSettings):
         if self.budgets and not self.budget_table:
             raise ValueError("AGENT_BUDGETS needs AGENT_BUDGET_TABLE (the counters table)")
         return self
+
+    @property
+    def bedrock_guardrail(self) -> tuple[str, str] | None:
+        """The guardrail's id and version, or None when no guardrail is configured."""
+        identifier = self.bedrock_guardrail_id.strip()
+        return (identifier, self.bedrock_guardrail_version.strip() or "DRAFT") if identifier else None
 
     @property
     def models(self) -> tuple[str, ...]:

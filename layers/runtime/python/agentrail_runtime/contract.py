@@ -153,6 +153,11 @@ BUDGET_PERS: tuple[BudgetPer, ...] = ("tenant", "agent")
 BudgetUnit = Literal["tokens", "usd"]
 BUDGET_UNITS: tuple[BudgetUnit, ...] = ("tokens", "usd")
 #: The environment variable holding a function's daily budgets, as :func:`budgets_to_env` writes them.
+#: The Bedrock guardrail of a function (its id or ARN, and its version): Converse's ``guardrailConfig`` on ``bedrock:``
+#: models, and what :class:`~agentrail_runtime.guardrails.bedrock.BedrockGuardrailGuard` applies by default. An empty
+#: id (local mode, which has no Bedrock) turns both off.
+BEDROCK_GUARDRAIL_ID_ENV = "AGENT_BEDROCK_GUARDRAIL_ID"
+BEDROCK_GUARDRAIL_VERSION_ENV = "AGENT_BEDROCK_GUARDRAIL_VERSION"
 BUDGETS_ENV = "AGENT_BUDGETS"
 #: The environment variable naming the DynamoDB table of the budgets' daily counters.
 BUDGET_TABLE_ENV = "AGENT_BUDGET_TABLE"
@@ -255,6 +260,8 @@ def unknown_model_message(spec: str) -> str:
 
 __all__ = [
     "API_ERRORS",
+    "BEDROCK_GUARDRAIL_ID_ENV",
+    "BEDROCK_GUARDRAIL_VERSION_ENV",
     "BUDGETS_ENV",
     "BUDGET_COUNTER_RETENTION_DAYS",
     "BUDGET_PERS",

@@ -79,6 +79,7 @@ class AgentService:
             openai_base_url=settings.openai_base_url,
             max_attempts=settings.model_max_attempts,
             timeout_seconds=settings.model_timeout_seconds,
+            bedrock_guardrail=settings.bedrock_guardrail,
         )
         self.prices = PriceTable(settings.price_table)
         self._models = settings.models  # parsed once per environment, not per request

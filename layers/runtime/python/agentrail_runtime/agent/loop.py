@@ -15,6 +15,7 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, BudgetRefusal, Reservation
 from agentrail_runtime.guardrails.base import (
+    BEDROCK_GUARDRAIL_INTERVENED,
     DEFAULT_REFUSAL,
     Guard,
     GuardBlocked,
@@ -486,6 +487,11 @@ class _Run:
                 # The answer was cut off by the task's budget, not by the per-call cap: it is not an answer.
                 logger.info("agent stopped", extra={"event": "agent_stop", "reason": "token_budget", "steps": self.steps})
                 return self.finish(AgentStatus.TOKEN_BUDGET_EXCEEDED)
+            if response.stop_reason == "guardrail_intervened":
+                # Bedrock's guardrail (Converse's guardrailConfig) blocked the input or the answer: its blocked
+                # message is the answer, recorded as a block of the output stage like the runtime's own guards.
+                self._note([BEDROCK_GUARDRAIL_INTERVENED])
+                return self.finish(AgentStatus.COMPLETED, response.message.text)
             if not wants_tools:
                 return self.finish(AgentStatus.COMPLETED, self.guarded_answer(response.message))
             if self.usage.total_tokens >= agent.token_budget:

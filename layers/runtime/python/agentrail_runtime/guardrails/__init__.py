@@ -22,6 +22,7 @@ from agentrail_runtime.guardrails.base import (
 )
 
 if TYPE_CHECKING:
+    from agentrail_runtime.guardrails.bedrock import BedrockGuardrailGuard
     from agentrail_runtime.guardrails.builtin import (
         builtin_input_guards,
         builtin_output_guards,
@@ -36,6 +37,7 @@ _ON_FIRST_USE = {
     "builtin_input_guards": "builtin",
     "builtin_output_guards": "builtin",
     "builtin_tool_result_guards": "builtin",
+    "BedrockGuardrailGuard": "bedrock",
     "DenyListGuard": "deny",
     "PromptInjectionGuard": "injection",
     "PiiGuard": "pii",
@@ -53,6 +55,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_REFUSAL",
+    "BedrockGuardrailGuard",
     "DenyListGuard",
     "Guard",
     "GuardAction",

@@ -78,6 +78,13 @@ class GuardEvent(BaseModel):
     reason: str
 
 
+#: Bedrock's guardrail intervened in a model call (Converse's ``stopReason`` ``guardrail_intervened``): the run's
+#: answer is the guardrail's blocked message.
+BEDROCK_GUARDRAIL_INTERVENED = GuardEvent(
+    stage="output", guard="bedrock_guardrail", action="block", reason="bedrock_guardrail.intervened"
+)
+
+
 @dataclass(frozen=True)
 class PipelineDecision:
     """What a pipeline decided about one text.
@@ -185,6 +192,7 @@ def describe_guards(guards: Sequence[Guard]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "BEDROCK_GUARDRAIL_INTERVENED",
     "DEFAULT_REFUSAL",
     "Guard",
     "GuardAction",

@@ -60,6 +60,10 @@ class BedrockConverseModel(ModelProvider):
         A ``bedrock-runtime`` client; one with a single attempt is created by default.
     retrier:
         Retries throttling and transient errors with jittered backoff. Default: 4 attempts.
+    guardrail:
+        A Bedrock guardrail's id (or ARN) and version, sent with every call as Converse's ``guardrailConfig`` (with
+        its trace on). When the guardrail intervenes, the response's ``stop_reason`` is ``guardrail_intervened`` and
+        its text is the guardrail's blocked message. Default: none.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class BedrockConverseModel(ModelProvider):
         retrier: Retrier | None = None,
         read_timeout: float = 60.0,
         temperature: float | None = None,
+        guardrail: tuple[str, str] | None = None,
     ) -> None:
         self.model_id = model_id
         self.name = f"bedrock:{model_id}"
@@ -80,6 +85,7 @@ class BedrockConverseModel(ModelProvider):
         self._retrier = retrier or Retrier()
         self._classify = lambda exc, attempt: context_from_exception(exc, attempt, operation)
         self._temperature = temperature
+        self.guardrail = guardrail
 
     def converse(
         self,
@@ -98,6 +104,9 @@ class BedrockConverseModel(ModelProvider):
             request["inferenceConfig"]["temperature"] = self._temperature
         if system:
             request["system"] = [{"text": system}]
+        if self.guardrail is not None:
+            identifier, version = self.guardrail
+            request["guardrailConfig"] = {"guardrailIdentifier": identifier, "guardrailVersion": version, "trace": "enabled"}
         if tools:
             request["toolConfig"] = {
                 "tools": [

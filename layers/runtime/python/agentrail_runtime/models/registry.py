@@ -54,6 +54,8 @@ class ProviderFactory:
         Endpoint of the OpenAI-compatible API.
     max_attempts, timeout_seconds:
         Retry budget and read timeout of every model call.
+    bedrock_guardrail:
+        The guardrail id (or ARN) and version every ``bedrock:`` model sends as ``guardrailConfig``. Default: none.
     """
 
     def __init__(
@@ -63,11 +65,13 @@ class ProviderFactory:
         openai_base_url: str = "https://api.openai.com/v1",
         max_attempts: int = 4,
         timeout_seconds: float = 60.0,
+        bedrock_guardrail: tuple[str, str] | None = None,
     ) -> None:
         self._openai_secret = openai_api_key_secret
         self._openai_base_url = openai_base_url
         self._max_attempts = max_attempts
         self._timeout = timeout_seconds
+        self._bedrock_guardrail = bedrock_guardrail
         self._providers: dict[str, ModelProvider] = {}
         self._lock = threading.Lock()
 
@@ -91,7 +95,10 @@ class ProviderFactory:
             from agentrail_runtime.models.bedrock import BedrockConverseModel
 
             return BedrockConverseModel(
-                spec.model_id, retrier=Retrier(max_attempts=self._max_attempts), read_timeout=self._timeout
+                spec.model_id,
+                retrier=Retrier(max_attempts=self._max_attempts),
+                read_timeout=self._timeout,
+                guardrail=self._bedrock_guardrail,
             )
         if not self._openai_secret:
             raise ModelConfigError("openai models need AGENT_OPENAI_API_KEY_SECRET (a Secrets Manager name or ARN)")
