@@ -56,6 +56,10 @@ class RuntimeSettings(BaseSettings):
     budgets: Annotated[tuple[BudgetLimit, ...], NoDecode] = ()
     #: The DynamoDB table of the budgets' daily counters; required with ``budgets``.
     budget_table: str | None = None
+    #: Store session history and task records redacted (``[REDACTED:<kind>]``); the run itself sees the text as written.
+    store_redacted: bool = False
+    #: Redact every log line (read by ``observability`` when the logger is created; validated here at cold start).
+    log_redaction: bool = True
 
     @field_validator("budgets", mode="before")
     @classmethod
