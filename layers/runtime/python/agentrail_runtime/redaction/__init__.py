@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 
 #: What every match of a built-in recognizer holds (a necessary condition, never a sufficient one): a digit (the
 #: number recognizers and most keys), ``@`` (emails), two colons (IPv6), or the start of a token, key or assignment.
+#: Searched in the lowered text; the look-ahead skips, at C speed, every position no alternative can start at.
 _CANDIDATE = re.compile(
-    r"\d|@|:[0-9a-f]{0,4}:|private key|gh[pousr]_|github_pat_|xox[abprs]-|sk-|_live_|_test_|aiza|eyj"
-    r"|secret|passw|pwd|api[_-]?key|token|akia|asia|abia|acca|aroa|aida",
-    re.IGNORECASE,
+    r"(?=[\d@:pgxs_ate])(?:[\d@]|:[0-9a-f]{0,4}:|private key|gh[pousr]_|github_pat_|xox[abprs]-|sk-|_live_|_test_|aiza"
+    r"|eyj|secret|passw|pwd|api[_-]?key|token|akia|asia|abia|acca|aroa|aida)"
 )
 #: Integers shorter than this hold no number a recognizer finds (phone numbers have 7 digits or more).
 _SMALLEST_NUMBER = 1_000_000
@@ -30,7 +30,7 @@ _SMALLEST_NUMBER = 1_000_000
 
 def may_hold_pii(text: str) -> bool:
     """Whether ``text`` may hold something the built-in recognizers find (``False``: it certainly holds nothing)."""
-    return _CANDIDATE.search(text) is not None
+    return _CANDIDATE.search(text.lower()) is not None
 
 
 @lru_cache(maxsize=1)
@@ -41,10 +41,21 @@ def default_redactor() -> Redactor:
     return redactor
 
 
+#: Texts up to this long are remembered (the last 4,096): log lines repeat model ids, tool names and counts.
+_REMEMBERED_CHARS = 256
+
+
 def redact(text: str) -> str:
     """``text`` with each value the built-in recognizers find replaced by ``[REDACTED:<kind>]``."""
-    if not _CANDIDATE.search(text):
+    if not _CANDIDATE.search(text.lower()):
         return text
+    if len(text) <= _REMEMBERED_CHARS:
+        return _redact_short(text)
+    return default_redactor().redact(text)[0]
+
+
+@lru_cache(maxsize=4096)
+def _redact_short(text: str) -> str:
     return default_redactor().redact(text)[0]
 
 
