@@ -111,3 +111,18 @@ def test_agent_log_redaction_false_writes_lines_as_they_are():
 
     assert "[REDACTED:card_number]" in on[0] and EMAIL not in on[0]
     assert CARD in off[0] and EMAIL in off[0]
+
+
+def test_what_botocore_logs_at_debug_through_the_lambda_runtimes_root_handler_is_redacted_too():
+    # As in Lambda: the runtime's handler is on the root logger before the function's code is imported.
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.DEBUG, format='%(name)s %(message)s')\n"
+        "import agentrail_runtime.observability\n"
+        f"logging.getLogger('botocore.endpoint').debug('Making request with params: %s', {{'body': '{EMAIL} {CARD}'}})\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+
+    (line,) = [text for text in run.stdout.splitlines() if text.startswith("botocore.endpoint")]
+    assert EMAIL not in line and CARD not in line
+    assert "[REDACTED:email]" in line and "[REDACTED:card_number]" in line

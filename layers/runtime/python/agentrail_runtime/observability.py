@@ -7,6 +7,7 @@ log line passes through :class:`RedactingFormatter`.
 """
 
 import functools
+import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -17,7 +18,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
-from agentrail_runtime.redaction import redact_data
+from agentrail_runtime.redaction import redact, redact_data
 
 _SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "agentrail")
 
@@ -118,11 +119,28 @@ def log_redaction_enabled() -> bool:
     return os.getenv("AGENT_LOG_REDACTION", "true").strip().lower() not in {"false", "0", "no", "off"}
 
 
+class RedactingFilter(logging.Filter):
+    """Redacts what other libraries log through the root logger's handlers (the Lambda runtime's own handler):
+    botocore at DEBUG logs whole request bodies, prompts and tool arguments included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
 logger = Logger(
     service=_SERVICE,
     log_uncaught_exceptions=True,
     logger_formatter=RedactingFormatter() if log_redaction_enabled() else None,
 )
+if log_redaction_enabled():
+    for _handler in logging.getLogger().handlers:  # in Lambda: the runtime's handler, installed before this import
+        if not any(isinstance(f, RedactingFilter) for f in _handler.filters):
+            _handler.addFilter(RedactingFilter())
 tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
@@ -216,6 +234,7 @@ def step_functions_trace_fields() -> dict[str, str]:
 
 __all__ = [
     "TRACE_HEADER_ENV",
+    "RedactingFilter",
     "RedactingFormatter",
     "UntracedProvider",
     "correlate",
