@@ -117,6 +117,12 @@ class AgentFunctionOptions:
     """Cap of one tool result as the model sees it; longer ones are cut, with a notice. Default: 16 KiB."""
     max_request_bytes: int = 16_384
     """Largest accepted request body. Default: 16 KiB."""
+    store_redacted: bool = False
+    """``AGENT_STORE_REDACTED``: store session history and task records with personal and secret data redacted
+    (``[REDACTED:<kind>]``); the model still sees the text as written within the run, and later turns see the
+    redacted history. Default: False (stored as written)."""
+    log_redaction: bool = True
+    """``AGENT_LOG_REDACTION``: redact personal and secret data in every log line of the runtime. Default: True."""
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     """USD per million (input, output) tokens by model spec prefix, over the built-in table. Default: none."""
     memory_size: int = 1024
@@ -711,6 +717,10 @@ class AgentFunction(Construct):
             env["AGENT_OPENAI_API_KEY_SECRET"] = o.openai_api_key_secret.secret_arn
         if o.openai_base_url:
             env["AGENT_OPENAI_BASE_URL"] = o.openai_base_url
+        if o.store_redacted:
+            env["AGENT_STORE_REDACTED"] = "true"
+        if not o.log_redaction:
+            env["AGENT_LOG_REDACTION"] = "false"
         env.update(o.environment)
         return env
 

@@ -194,6 +194,22 @@ def test_synthesized_environment_is_accepted_by_the_runtime_settings(stack: cdk.
     assert [(check.kind, check.name) for check in settings.health_checks] == [("secretsmanager", SECRET_ARN)]
 
 
+def test_store_redaction_is_off_and_log_redaction_on_by_default_and_both_reach_the_runtime_when_switched(
+    default_template: Template, stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentrail_runtime.config import RuntimeSettings
+
+    _, switched = synth_function(stack, store_redacted=True, log_redaction=False)
+    environment = function_environment(switched)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(value))
+    settings = RuntimeSettings()
+
+    assert not {"AGENT_STORE_REDACTED", "AGENT_LOG_REDACTION"} & set(function_environment(default_template))
+    assert (environment["AGENT_STORE_REDACTED"], environment["AGENT_LOG_REDACTION"]) == ("true", "false")
+    assert (settings.store_redacted, settings.log_redaction) == (True, False)
+
+
 def test_reserved_concurrency_is_unset_by_default_and_applied_when_given(default_template: Template, stack: cdk.Stack) -> None:
     _, capped = synth_function(stack, reserved_concurrent_executions=5)
 

@@ -61,6 +61,10 @@ class RuntimeSettings(BaseSettings):
     bedrock_guardrail_id: str = ""
     #: Its version (a number, or ``DRAFT``).
     bedrock_guardrail_version: str = "DRAFT"
+    #: Store session history and task records redacted (``[REDACTED:<kind>]``); the run itself sees the text as written.
+    store_redacted: bool = False
+    #: Redact every log line (read by ``observability`` when the logger is created; validated here at cold start).
+    log_redaction: bool = True
 
     @field_validator("budgets", mode="before")
     @classmethod

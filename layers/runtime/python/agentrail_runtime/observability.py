@@ -2,17 +2,23 @@
 
 Configuration comes from the standard Powertools environment variables that the
 AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
-``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_LOG_LEVEL``.
+``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_LOG_LEVEL``; and ``AGENT_LOG_REDACTION`` (default ``true``): every
+log line passes through :class:`RedactingFormatter`.
 """
 
 import functools
+import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
+
+from agentrail_runtime.redaction import redact, redact_data
 
 _SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "agentrail")
 
@@ -73,7 +79,68 @@ def tracing_disabled() -> bool:
     return bool(Tracer._is_tracer_disabled())
 
 
-logger = Logger(service=_SERVICE, log_uncaught_exceptions=True)
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter that redacts personal and secret data (``[REDACTED:<kind>]``) before it writes a line.
+
+    The message, the ``extra`` fields, the appended keys (at any depth), the exception and its stack trace are
+    redacted; the fields Powertools itself writes (:data:`KEPT_KEYS`: level, timestamp, location, the Lambda context)
+    and ids (keys ending in ``_id`` or ``_arn``) are kept as they are. A value with no digit, no ``@`` and no token
+    prefix costs one regular-expression search; the recognizers load with the first value that may hold something.
+    """
+
+    #: Written by Powertools from the record and the Lambda context, never from what a user or a model said.
+    KEPT_KEYS = frozenset(
+        {
+            "level",
+            "location",
+            "timestamp",
+            "service",
+            "sampling_rate",
+            "cold_start",
+            "function_name",
+            "function_memory_size",
+            "function_arn",
+            "function_request_id",
+            "xray_trace_id",
+            "agent_version",
+        }
+    )
+
+    def serialize(self, log: LogRecord) -> str:
+        redacted = {key: value if self._kept(key) else redact_data(value) for key, value in log.items()}
+        return super().serialize(redacted)
+
+    def _kept(self, key: str) -> bool:
+        return key in self.KEPT_KEYS or key.endswith(("_id", "_arn"))
+
+
+def log_redaction_enabled() -> bool:
+    """``AGENT_LOG_REDACTION`` (default ``true``; ``false``, ``0``, ``no`` or ``off`` turn it off)."""
+    return os.getenv("AGENT_LOG_REDACTION", "true").strip().lower() not in {"false", "0", "no", "off"}
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts what other libraries log through the root logger's handlers (the Lambda runtime's own handler):
+    botocore at DEBUG logs whole request bodies, prompts and tool arguments included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+logger = Logger(
+    service=_SERVICE,
+    log_uncaught_exceptions=True,
+    logger_formatter=RedactingFormatter() if log_redaction_enabled() else None,
+)
+if log_redaction_enabled():
+    for _handler in logging.getLogger().handlers:  # in Lambda: the runtime's handler, installed before this import
+        if not any(isinstance(f, RedactingFilter) for f in _handler.filters):
+            _handler.addFilter(RedactingFilter())
 tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
@@ -167,10 +234,13 @@ def step_functions_trace_fields() -> dict[str, str]:
 
 __all__ = [
     "TRACE_HEADER_ENV",
+    "RedactingFilter",
+    "RedactingFormatter",
     "UntracedProvider",
     "correlate",
     "eventbridge_trace_fields",
     "log_environment_keys",
+    "log_redaction_enabled",
     "logger",
     "metrics",
     "observed",

@@ -1,165 +1,15 @@
-"""PII detection and redaction: an extensible set of recognizers (a pattern, and a check where one exists)."""
+"""PII detection and redaction as a guard: the recognizers of :mod:`agentrail_runtime.redaction.recognizers`."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 
-import phonenumbers
-from stdnum import iban, luhn
-from stdnum.es import dni
-from stdnum.us import ssn
-
 from agentrail_runtime.guardrails.base import Guard, GuardDecision
+from agentrail_runtime.redaction.recognizers import Recognizer, Redactor, default_recognizers, phone_check
 
 
-@dataclass(frozen=True)
-class Recognizer:
-    """One kind of personal or secret data.
-
-    Attributes
-    ----------
-    kind:
-        Names it in the redaction marker (``[REDACTED:<kind>]``) and the reason code (``pii.<kind>``).
-    pattern:
-        Finds candidates; when it has a group, only the first group's text is redacted (``password=<value>``).
-    check:
-        Confirms a candidate (a checksum, a number plan): ``None`` takes every match.
-    """
-
-    kind: str
-    pattern: str
-    check: Callable[[str], bool] | None = None
-    flags: int = 0
-    #: Substrings (lower case) one of which every match holds; the pattern only runs on a text that has one.
-    hints: tuple[str, ...] = ()
-    #: The fewest digits a match holds in one run of digits and separators (``+``, ``(``, ``)``, ``.``, ``-``,
-    #: ``:``, ``/``, spaces), and the separators it needs there: the pattern only runs on a text that has such a run.
-    min_digits: int = 0
-    needs: str = ""
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern, self.flags))
-
-    def find(self, text: str, lowered: str | None = None, runs: Sequence[str] | None = None) -> Iterable[tuple[int, int]]:
-        """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: :func:`digit_runs`, for
-        the gates, when the caller has them)."""
-        if self.min_digits:
-            runs = digit_runs(text) if runs is None else runs
-            if not any(_count_digits(run) >= self.min_digits and all(c in run for c in self.needs) for run in runs):
-                return
-        if self.hints:
-            lowered = text.lower() if lowered is None else lowered
-            if not any(hint in lowered for hint in self.hints):
-                return
-        for match in self.regex.finditer(text):
-            group = 1 if self.regex.groups else 0
-            value = match.group(group)
-            if self.check is None or self.check(value):
-                yield match.span(group)
-
-
-_DIGIT_RUN = re.compile(r"\d[\d ().:/+-]*")
-_NON_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
-
-
-def digit_runs(text: str) -> list[str]:
-    """The runs of digits and separators of ``text`` with 4 digits or more (what number recognizers may match)."""
-    return [run for run in _DIGIT_RUN.findall(text) if _count_digits(run) >= 4]
-
-
-def _count_digits(run: str) -> int:
-    return len(run.encode().translate(None, _NON_DIGIT_BYTES))
-
-
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
-
-
-def _card(candidate: str) -> bool:
-    digits = _digits(candidate)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
-
-
-def _ip(candidate: str) -> bool:
-    try:
-        ipaddress.ip_address(candidate)
-    except ValueError:
-        return False
-    return True
-
-
-def phone_check(region: str) -> Callable[[str], bool]:
-    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``); the
-    answers for the last 1,024 candidates are kept (parsing is the dearest check, and texts repeat numbers)."""
-
-    @lru_cache(maxsize=1024)
-    def check(candidate: str) -> bool:
-        if not 7 <= len(_digits(candidate)) <= 15:
-            return False
-        try:
-            return phonenumbers.is_valid_number(phonenumbers.parse(candidate, region))
-        except phonenumbers.NumberParseException:
-            return False
-
-    return check
-
-
-def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
-    """The built-in recognizers, in the order they claim text (an earlier one wins an overlap).
-
-    Emails; secret-like tokens (private keys, provider tokens such as ``ghp_``, ``xox?-``, ``sk-``, ``AIza``,
-    JSON web tokens, and the value of a ``password=``/``token:``/``api_key=`` assignment); AWS access key ids; card
-    numbers (13-19 digits, Luhn-checked); IBANs (mod-97 checked); national ids (US SSN, Spanish DNI, both checked by
-    python-stdnum); IP addresses (v4 and v6, parsed); phone numbers (``phonenumbers``' number plans; national
-    numbers are read as ``phone_region``'s).
-    """
-    return (
-        Recognizer("email", r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", hints=("@",)),
-        Recognizer(
-            "private_key",
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-            hints=("private key",),
-        ),
-        Recognizer(
-            "secret_token",
-            r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
-            r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})",
-            hints=("gh", "github_pat_", "xox", "sk-", "_live_", "_test_", "aiza", "eyj"),
-        ),
-        Recognizer(
-            "secret_token",
-            r"\b(?:aws_secret_access_key|secret(?:_key)?|client_secret|password|passwd|pwd|api[_-]?key|access[_-]?token|token)"
-            r"\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{8,})",
-            flags=re.IGNORECASE,
-            hints=("secret", "password", "passwd", "pwd", "api_key", "api-key", "apikey", "token"),
-        ),
-        Recognizer(
-            "aws_access_key",
-            r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
-            hints=("akia", "asia", "abia", "acca", "aroa", "aida"),
-        ),
-        Recognizer("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card, min_digits=13),
-        Recognizer("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", iban.is_valid, min_digits=6),
-        Recognizer("national_id", r"\b\d{3}-\d{2}-\d{4}\b", ssn.is_valid, min_digits=9, needs="-"),
-        Recognizer("national_id", r"\b\d{8}-?[A-Z]\b", dni.is_valid, min_digits=8),
-        Recognizer("ip_address", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", _ip, min_digits=4, needs="."),
-        Recognizer(
-            "ip_address",
-            r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
-            _ip,
-            hints=(":",),
-        ),
-        Recognizer("phone", r"(?<![\w+(])(?:\+\s?)?\(?\d[\d ().-]{5,18}\d\b(?![.-]\d)", phone_check(phone_region), min_digits=7),
-    )
-
-
-class PiiGuard(Guard):
+class PiiGuard(Redactor, Guard):
     """Redacts personal and secret data: each found value becomes ``[REDACTED:<kind>]``; the reason lists the kinds
     (``pii.card_number,pii.email``).
 
@@ -175,30 +25,8 @@ class PiiGuard(Guard):
     name = "pii"
 
     def __init__(self, *, recognizers: Sequence[Recognizer] | None = None, block: bool = False) -> None:
-        self.recognizers = tuple(recognizers) if recognizers is not None else default_recognizers()
+        super().__init__(recognizers=recognizers)
         self.block = block
-
-    def findings(self, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, kind)`` of each value found, in text order; an earlier recognizer wins an overlap."""
-        taken: list[tuple[int, int, str]] = []
-        lowered, runs = text.lower(), digit_runs(text)
-        for recognizer in self.recognizers:
-            for start, end in recognizer.find(text, lowered, runs):
-                if all(end <= s or start >= e for s, e, _ in taken):
-                    taken.append((start, end, recognizer.kind))
-        return sorted(taken)
-
-    def redact(self, text: str) -> tuple[str, list[str]]:
-        """``text`` with every finding replaced by its marker, and the kinds found (sorted, once each)."""
-        found = self.findings(text)
-        if not found:
-            return text, []
-        parts, at = [], 0
-        for start, end, kind in found:
-            parts += [text[at:start], f"[REDACTED:{kind}]"]
-            at = end
-        parts.append(text[at:])
-        return "".join(parts), sorted({kind for _, _, kind in found})
 
     def check(self, text: str) -> GuardDecision:
         redacted, kinds = self.redact(text)

@@ -15,6 +15,7 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.models.base import Message, ToolResultBlock
 from agentrail_runtime.models.tokens import count_tokens
 from agentrail_runtime.observability import logger
+from agentrail_runtime.redaction import redact, redact_record
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import SessionSettings
@@ -47,6 +48,9 @@ class SessionAgent:
         Runs the agent and meters it.
     history_detail:
         ``compact`` sends earlier turns as question and answer; ``full`` also sends tool calls.
+    store_redacted:
+        Store turns (and a turn in flight) with personal and secret data redacted (``[REDACTED:<kind>]``): the
+        turn's own run sees the message as written, later turns see the redacted history. Default: ``False``.
     """
 
     def __init__(
@@ -55,21 +59,36 @@ class SessionAgent:
         store: SessionStore,
         agents: AgentService,
         history_detail: Literal["compact", "full"] = "compact",
+        store_redacted: bool = False,
         clock: Clock = now,
     ) -> None:
         self.store = store
         self.agents = agents
         self.history_detail = history_detail
+        self.store_redacted = store_redacted
         self._clock = clock
 
     @classmethod
     def from_settings(cls, session_settings: SessionSettings, settings: RuntimeSettings) -> SessionAgent:
         """The DynamoDB-backed session agent a handler serves, as its environment describes it."""
         store = DynamoDBSessionStore.from_settings(session_settings)
-        return cls(store=store, agents=AgentService.from_settings(settings), history_detail=session_settings.history_detail)
+        return cls(
+            store=store,
+            agents=AgentService.from_settings(settings),
+            history_detail=session_settings.history_detail,
+            store_redacted=settings.store_redacted,
+        )
 
     def now(self) -> float:
         return self._clock()
+
+    def stored_text(self, text: str) -> str:
+        """``text`` as the store keeps it (redacted with ``store_redacted``)."""
+        return redact(text) if self.store_redacted else text
+
+    def stored_turn(self, turn: Turn) -> Turn:
+        """``turn`` as the store keeps it (redacted with ``store_redacted``)."""
+        return Turn.model_validate(redact_record(turn.model_dump(mode="json"))) if self.store_redacted else turn
 
     def take_turn(
         self,
@@ -119,7 +138,7 @@ class SessionAgent:
             # A redelivered batch repeats messages whose turns are no longer the last one.
             done = next((t for t in [*window.older, *window.turns] if message_id and t.message_id == message_id), None)
             if done is not None:
-                if done.user_text != message:
+                if done.user_text != self.stored_text(message):
                     raise MessageIdReused
                 return TurnOutcome(session=window.session, turn=done, replayed=True)
             slot = window.in_flight
@@ -134,7 +153,7 @@ class SessionAgent:
                         raise
                 continue
             resumed = AgentCheckpoint.model_validate_json(slot.checkpoint) if slot is not None else None
-            if resumed is not None and resumed.messages and resumed.messages[0].text != message:
+            if resumed is not None and resumed.messages and resumed.messages[0].text != self.stored_text(message):
                 raise MessageIdReused
             history = window.history(self.history_detail)
             if resumed is None:
@@ -158,7 +177,8 @@ class SessionAgent:
                 turn = self._turn(window, result, message_id)
                 release = message_id if sink is not None and sink.held else None
                 changed = context.state != window.state.data
-                session = self.store.commit_turn(window, turn, state=context.state if changed else None, release=release)
+                stored = self.stored_turn(turn)
+                session = self.store.commit_turn(window, stored, state=context.state if changed else None, release=release)
             except TurnConflict:
                 attempt += 1
                 logger.warning("turn conflict", extra={"event": "turn_conflict", "attempt": attempt, "session_id": session_id})
@@ -203,7 +223,7 @@ class SessionAgent:
             extra={"event": "turn_interrupted", "session_id": window.session.session_id, "turn": turn.number},
         )
         changed = stood.state != window.state.data
-        self.store.commit_turn(window, turn, state=stood.state if changed else None, release=slot.message_id)
+        self.store.commit_turn(window, self.stored_turn(turn), state=stood.state if changed else None, release=slot.message_id)
 
     def _turn(self, window: Window, result: AgentResult, message_id: str | None) -> Turn:
         compact = json.dumps([m.model_dump(mode="json") for m in result.new_messages[:1]]) + (result.answer or "")
@@ -243,9 +263,12 @@ class _InFlightSink:
         own = checkpoint.model_copy(update={"messages": checkpoint.messages[checkpoint.history_length :], "history_length": 0})
         now = self.sessions._clock()
         lease_until = self.deadline if self.deadline is not None else now + MAX_INVOCATION_SECONDS
+        stored = own.model_dump_json()
+        if self.sessions.store_redacted:
+            stored = json.dumps(redact_record(json.loads(stored)))
         slot = InFlightTurn(
             message_id=self.message_id,
-            checkpoint=own.model_dump_json(),
+            checkpoint=stored,
             updated_at=int(now),
             lease_until=int(lease_until) + 1,
         )

@@ -26,6 +26,7 @@ from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.guardrails import GuardBlocked
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
+from agentrail_runtime.redaction import redact, redact_record
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -114,6 +115,10 @@ class TaskService:
         Task type to ``queue`` or a state machine ARN.
     queue_url:
         The task queue (required when a route is ``queue``).
+    store_redacted:
+        Store the task's checkpoints, result and error with personal and secret data redacted
+        (``[REDACTED:<kind>]``), and its message once it finished (the worker reads the message as submitted; the
+        agent sees it as written). Default: ``False``.
     """
 
     sqs = LazyClient("sqs")
@@ -131,6 +136,7 @@ class TaskService:
         sfn_client: Any = None,
         allow_insecure_callbacks: bool = False,
         callbacks: CallbackPolicy | None = None,
+        store_redacted: bool = False,
         clock: Clock = now,
     ) -> None:
         self.store = store
@@ -141,6 +147,7 @@ class TaskService:
         self.sqs = sqs_client
         self.sfn = sfn_client
         self.callbacks = callbacks or CallbackPolicy(allow_insecure=allow_insecure_callbacks)
+        self.store_redacted = store_redacted
         self._clock = clock
 
     # -- API side -----------------------------------------------------------------------
@@ -285,9 +292,18 @@ class TaskService:
         """Stores the agent's checkpoints on the task (in the item, or in S3 when large)."""
 
         def save(checkpoint: AgentCheckpoint) -> None:
-            self.store.save_checkpoint(task_id, checkpoint.model_dump_json(), steps=checkpoint.steps, usage=checkpoint.usage)
+            self.store.save_checkpoint(
+                task_id, self.stored_checkpoint(checkpoint), steps=checkpoint.steps, usage=checkpoint.usage
+            )
 
         return save
+
+    def stored_checkpoint(self, checkpoint: AgentCheckpoint) -> str:
+        """``checkpoint``'s JSON as the store keeps it (redacted with ``store_redacted``: a resumed run continues
+        from the redacted messages)."""
+        if not self.store_redacted:
+            return checkpoint.model_dump_json()
+        return json.dumps(redact_record(checkpoint.model_dump(mode="json")))
 
     def run_agent(
         self,
@@ -313,7 +329,7 @@ class TaskService:
         context = ToolContext(task_id=task_id, correlation_id=correlation_id, state=dict(checkpoint.state))
 
         def save(progress: AgentCheckpoint) -> None:
-            self.store.save_run_checkpoint(task_id, run, progress.model_dump_json())
+            self.store.save_run_checkpoint(task_id, run, self.stored_checkpoint(progress))
 
         return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False, budget=budget)
 
@@ -345,6 +361,8 @@ class TaskService:
             raise
         except Exception as error:
             cause = short_cause(error)
+            if self.store_redacted:
+                cause = cause.model_copy(update={"message": redact(cause.message)})
             self.store.note_attempt_failure(task_id, cause)
             if final_attempt or (isinstance(error, ModelError) and not error.retryable):
                 self.fail(task_id, cause)
@@ -361,6 +379,9 @@ class TaskService:
     ) -> TaskRecord | None:
         """Record a task's outcome once and announce it (``Task Finished``). ``None`` when it had already
         finished or was cancelled: nothing is written or announced."""
+        if self.store_redacted:
+            result = TaskResult.model_validate(redact_record(result.model_dump(mode="json"))) if result else None
+            error = error.model_copy(update={"message": redact(error.message)}) if error else None
         record = self.store.finish(
             task_id, status=status, result=result, error=error, expected=expected, agent_version=self.agents.version
         )
@@ -373,6 +394,9 @@ class TaskService:
             if earlier is not None:
                 self.announce(earlier)  # the outcome that won may still wait in the outbox
             return None
+        if self.store_redacted and (message := redact(record.message)) != record.message:
+            self.store.replace_message(task_id, message)
+            record = record.model_copy(update={"message": message})
         self.announce(record)
         log = logger.info if status == TaskStatus.SUCCEEDED else logger.warning
         log(
@@ -410,4 +434,5 @@ class TaskService:
             routes=settings.routes,
             queue_url=settings.queue_url,
             callbacks=settings.callback_policy(),
+            store_redacted=bool(getattr(runtime_settings, "store_redacted", False)),
         )

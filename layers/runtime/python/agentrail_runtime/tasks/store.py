@@ -320,6 +320,16 @@ class TaskStore:
             self.get_for(task_id, owner)
             raise FeedbackGiven from None
 
+    def replace_message(self, task_id: str, message: str) -> None:
+        """Keep ``message`` (the task's message, redacted) instead of the one submitted."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            UpdateExpression="SET message = :message",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeValues={":message": {"S": message}},
+        )
+
     def event_published(self, task_id: str) -> bool:
         """Empty the outbox once its event is published; False when another delivery emptied it first."""
         try:
