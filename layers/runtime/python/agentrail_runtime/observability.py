@@ -6,12 +6,15 @@ AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
 """
 
 import functools
+import json
+import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 _SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "agentrail")
@@ -73,7 +76,31 @@ def tracing_disabled() -> bool:
     return bool(Tracer._is_tracer_disabled())
 
 
-logger = Logger(service=_SERVICE, log_uncaught_exceptions=True)
+#: Values no log line may carry (the secrets tools fetched in this execution environment): see :func:`never_log`.
+_NEVER_LOGGED: set[str] = set()
+LOG_MASK = "**********"
+
+
+def never_log(value: str) -> None:
+    """From now on, every log line of this execution environment shows ``value`` as ``**********``: in the message,
+    in any key, in an exception's trace, as it is and as JSON escapes it."""
+    if value:
+        _NEVER_LOGGED.add(value)
+
+
+class MaskingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, with the values of :func:`never_log` masked in the finished line (so an exception
+    or a key of any name that carries one is masked too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for value in _NEVER_LOGGED:
+            for form in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
+                line = line.replace(form, LOG_MASK)
+        return line
+
+
+logger = Logger(service=_SERVICE, log_uncaught_exceptions=True, logger_formatter=MaskingFormatter())
 tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
@@ -166,13 +193,16 @@ def step_functions_trace_fields() -> dict[str, str]:
 
 
 __all__ = [
+    "LOG_MASK",
     "TRACE_HEADER_ENV",
+    "MaskingFormatter",
     "UntracedProvider",
     "correlate",
     "eventbridge_trace_fields",
     "log_environment_keys",
     "logger",
     "metrics",
+    "never_log",
     "observed",
     "sqs_trace_attributes",
     "step_functions_trace_fields",
