@@ -39,6 +39,8 @@ from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import encrypt_log_group, log_group
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
+#: A name of ``tool_secrets``: what a tool passes to ``context.secret(...)``.
+TOOL_SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +160,11 @@ class AgentFunctionOptions:
     """Secret holding the API key of an OpenAI-compatible endpoint. Default: none."""
     openai_base_url: str | None = None
     """Endpoint of the OpenAI-compatible API. Default: ``https://api.openai.com/v1``."""
+    tool_secrets: Mapping[str, secretsmanager.ISecret] = field(default_factory=dict)
+    """Secrets the agent's tools read with ``context.secret(name)``, by name: the function may
+    ``secretsmanager:GetSecretValue`` exactly these (and decrypt with a secret's customer managed key, through Secrets
+    Manager only); ``AGENT_TOOL_SECRETS`` names them; with a SecurityBaseline the VPC gets the Secrets Manager
+    endpoint. Default: none."""
     otel_export: OtelExportOptions | None = None
     """Also export traces through OpenTelemetry (the ADOT layer and its collector). Default: none (X-Ray only)."""
     deployment_options: DeploymentOptions | None = DEFAULT_DEPLOYMENT
@@ -198,6 +205,12 @@ class AgentFunctionOptions:
             self.deployment_options.validate()
         if self.shadow_options is not None:
             self.shadow_options.validate()
+        for name in self.tool_secrets:
+            if not TOOL_SECRET_NAME.fullmatch(name):
+                raise ValueError(
+                    f"tool_secrets name {name!r} must be 1-64 letters, digits, '_', '-' or '.': the name a tool passes to "
+                    "context.secret(...)"
+                )
         if self.agent_version is not None and not self.agent_version.strip():
             raise ValueError("agent_version is empty: pass a version, or None to have it computed at synth")
         for name, value, low, high in (
@@ -403,6 +416,8 @@ class AgentFunction(Construct):
         elif options.existing_guardrail is not None:
             existing = options.existing_guardrail
             self.apply_guardrail(existing.guardrail, existing.version, guardrail_arn(self, existing.guardrail))
+        for secret in options.tool_secrets.values():
+            self.grant_tool_secret(secret)
         self._acknowledge_tracing_policy()
         self.otel_layer: lambda_.ILayerVersion | None = None
         if options.otel_export is not None:
@@ -432,6 +447,7 @@ class AgentFunction(Construct):
                 model="local",  # the worker runs no model: the candidate does, in its own function
                 allowed_models=(),
                 openai_api_key_secret=None,
+                tool_secrets={},  # the worker runs no tool: the candidate does
                 deployment_options=None,
                 shadow_options=None,
                 otel_export=None,
@@ -635,6 +651,23 @@ class AgentFunction(Construct):
         self.add_health_check("secretsmanager", secret.secret_arn)
         return grant
 
+    def grant_tool_secret(self, secret: secretsmanager.ISecret) -> iam.Grant:
+        """Allow ``secretsmanager:GetSecretValue`` on exactly ``secret`` (what a tool's ``context.secret`` calls), and
+        decrypting with its customer managed key, if it has one, only through Secrets Manager."""
+        grant = iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=["secretsmanager:GetSecretValue"],
+            # A secret known by name or partial ARN: Secrets Manager's six-character suffix completes its ARN.
+            resource_arns=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
+        )
+        if secret.encryption_key is not None:
+            region = Stack.of(self).region
+            secret.encryption_key.grant_decrypt(
+                kms.ViaServicePrincipal(f"secretsmanager.{region}.amazonaws.com", self.function.grant_principal)
+            )
+        self.calls_service("secretsmanager")
+        return grant
+
     def calls_service(self, *services: str) -> None:
         """Record that this function's code calls these AWS services (``sqs``, ``states``, ``events``, ...): in a
         stack with a SecurityBaseline each gets its VPC endpoint."""
@@ -721,6 +754,10 @@ class AgentFunction(Construct):
             env["AGENT_STORE_REDACTED"] = "true"
         if not o.log_redaction:
             env["AGENT_LOG_REDACTION"] = "false"
+        if o.tool_secrets:
+            env["AGENT_TOOL_SECRETS"] = Stack.of(self).to_json_string(
+                {name: secret.secret_arn for name, secret in sorted(o.tool_secrets.items())}
+            )
         env.update(o.environment)
         return env
 

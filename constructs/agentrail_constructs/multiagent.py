@@ -483,6 +483,12 @@ class HierarchicalAgents(Construct):
         for task in (plan, review, synthesize, fan_out):
             task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
         planned = sfn.Choice(self, "Planned?")
+        # A task already finished (cancelled before Plan, or a redriven execution): no work; Synthesize only
+        # re-announces it (its outbox may still hold the event). Guarded: a Choice on a missing path fails the run.
+        already_finished = sfn.Condition.and_(
+            sfn.Condition.is_present("$.work.finished"), sfn.Condition.boolean_equals("$.work.finished", True)
+        )
+        planned.when(already_finished, synthesize)
         planned.when(sfn.Condition.boolean_equals("$.work.budget_exceeded", True), synthesize)
         planned.otherwise(fan_out)
         reviewed = sfn.Choice(self, "Reviewed?")

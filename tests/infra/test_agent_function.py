@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -417,3 +418,62 @@ def model_grants(template: Template) -> set[str]:
             by_resource.setdefault(resource, set()).add(action)
     assert all(actions == set(MODEL_ACTIONS) for actions in by_resource.values()), by_resource
     return set(by_resource)
+
+
+# -- secrets for tools -----------------------------------------------------------------
+
+
+def test_tool_secrets_grant_get_secret_value_on_exactly_those_secrets_and_decrypt_through_secrets_manager_only(
+    stack: cdk.Stack,
+) -> None:
+    # given: one secret known by its ARN, one made here with a customer managed key
+    key = kms.Key(stack, "CrmKey", enable_key_rotation=True)
+    crm = secretsmanager.Secret(stack, "Crm", encryption_key=key)
+    billing = secretsmanager.Secret.from_secret_complete_arn(stack, "Billing", SECRET_ARN)
+    # when: the function's tools are granted both
+    _, template = synth_function(stack, tool_secrets={"crm": crm, "billing": billing})
+    # then: GetSecretValue on exactly these two, nothing else of Secrets Manager
+    crm_ref = json.dumps({"Ref": stack.get_logical_id(crm.node.default_child)}, sort_keys=True)  # type: ignore[arg-type]
+    assert {pair for pair in granted(template) if pair[0].startswith("secretsmanager:")} == {
+        ("secretsmanager:GetSecretValue", crm_ref),
+        ("secretsmanager:GetSecretValue", SECRET_ARN),
+    }
+    # and: the secret's key lets the function's role decrypt, only when Secrets Manager asks for it
+    key_policy = template.to_json()["Resources"][stack.get_logical_id(key.node.default_child)]["Properties"]["KeyPolicy"]  # type: ignore[arg-type]
+    [decrypt] = [s for s in key_policy["Statement"] if "Fn::GetAtt" in s["Principal"]["AWS"]]
+    assert (decrypt["Action"], decrypt["Condition"]) == (
+        "kms:Decrypt",
+        {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
+    )
+    assert not any(action.startswith("kms:") for action, _ in granted(template))
+    # and: the runtime learns their names
+    environment = json.dumps(function_environment(template)["AGENT_TOOL_SECRETS"])
+    assert '\\"billing\\":\\"' + SECRET_ARN in environment and "crm" in environment
+
+
+def test_tool_secrets_known_by_name_are_granted_with_the_suffix_secrets_manager_adds(stack: cdk.Stack) -> None:
+    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Crm", "crm-api-key")
+
+    _, template = synth_function(stack, tool_secrets={"crm": secret})
+
+    [(action, resource)] = [pair for pair in granted(template) if pair[0].startswith("secretsmanager:")]
+    assert action == "secretsmanager:GetSecretValue"
+    assert resource == "arn:aws:secretsmanager:us-east-1:123456789012:secret:crm-api-key-??????"
+
+
+def test_the_tool_secrets_environment_is_read_by_the_runtime_settings(stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentrail_runtime.config import RuntimeSettings
+
+    billing = secretsmanager.Secret.from_secret_complete_arn(stack, "Billing", SECRET_ARN)
+    _, template = synth_function(stack, tool_secrets={"billing": billing})
+    monkeypatch.setenv("AGENT_TOOL_SECRETS", function_environment(template)["AGENT_TOOL_SECRETS"])  # type: ignore[arg-type]
+
+    assert RuntimeSettings().tool_secrets == {"billing": SECRET_ARN}
+
+
+@pytest.mark.parametrize("name", ["", "crm key", "crm/key", "k" * 65])
+def test_a_tool_secret_name_a_tool_could_not_pass_is_refused(stack: cdk.Stack, name: str) -> None:
+    secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Crm", SECRET_ARN)
+
+    with pytest.raises(ValueError, match=r"tool_secrets name .* must be 1-64 letters"):
+        AgentFunctionOptions(tool_secrets={name: secret}).validate()

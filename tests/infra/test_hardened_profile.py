@@ -23,6 +23,7 @@ from agentrail_constructs import (
     StatelessAgentStack,
 )
 from agentrail_constructs.app_config import AppConfig
+from tests.infra.conftest import SynthesizedStack as Synthesized
 
 #: conftest's HARDENED_VARIANTS (checked below): every pattern, plus stateful with enqueue and async with a NAT gateway.
 VARIANTS = sorted([*PATTERN_STACKS, "stateful-enqueue", "async-nat"])
@@ -398,3 +399,16 @@ def test_the_apps_hardened_context_reaches_every_pattern_stack() -> None:
     assert options["async"]["options"] == AsyncOptions(webhooks=False)
     assert options["multiagent"]["options"].webhooks is False
     assert options["hierarchical"]["task_options"] == AsyncOptions(webhooks=False)
+
+
+def test_tool_secrets_in_a_hardened_stack_give_its_vpc_the_secrets_manager_endpoint(
+    app_factory: Callable[..., cdk.App], hardened_lookups: dict
+) -> None:
+    # given: two hardened stacks, one whose agent's tools read a secret
+    plain, with_secrets = (_hardened_stack(app_factory, hardened_lookups) for _ in range(2))
+    StatelessAgent(plain, "Agent")
+    secret = secretsmanager.Secret.from_secret_name_v2(with_secrets, "Crm", "crm-api-key")
+    StatelessAgent(with_secrets, "Agent", function_options=AgentFunctionOptions(tool_secrets={"crm": secret}))
+    # then: only the second reaches Secrets Manager, through its VPC endpoint
+    assert "secretsmanager" not in _endpoints(Synthesized(plain))
+    assert "secretsmanager" in _endpoints(Synthesized(with_secrets))

@@ -27,6 +27,7 @@ from agentrail_runtime.contract import BudgetLimit, budgets_to_env
 from agentrail_runtime.demo_team import ACCOUNT_DESCRIPTION, BILLING_DESCRIPTION, TECHNICAL_DESCRIPTION
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.store import TaskStore
+from tests.integration.conftest import WORKFLOW_MOTO_CONFIG
 
 TASK_TABLE = "agentrail-team-tasks"
 IDEMPOTENCY_TABLE = "agentrail-team-idempotency"
@@ -74,6 +75,7 @@ class Team:
 
     sqs: Any
     dynamodb: Any
+    sfn: Any
     tasks: Queue
     outcomes: Queue
     specialists: dict[str, Queue]
@@ -119,7 +121,8 @@ def _queue(sqs: Any, name: str) -> Queue:
 
 @pytest.fixture
 def aws(task_event_capture) -> Iterator[Team]:
-    with mock_aws():
+    # Step Functions that execute, and Lambda without Docker: a rendered workflow's Lambda tasks run in process.
+    with mock_aws(config=WORKFLOW_MOTO_CONFIG):
         dynamodb = boto3.client("dynamodb")
         for name, key in ((TASK_TABLE, "task_id"), (IDEMPOTENCY_TABLE, "id"), (BUDGET_TABLE, "pk")):
             dynamodb.create_table(
@@ -134,6 +137,7 @@ def aws(task_event_capture) -> Iterator[Team]:
         yield Team(
             sqs=sqs,
             dynamodb=dynamodb,
+            sfn=boto3.client("stepfunctions"),
             tasks=_queue(sqs, "agentrail-team-tasks"),
             outcomes=_queue(sqs, "agentrail-team-outcomes"),
             specialists={name: _queue(sqs, f"agentrail-team-{name}") for name in DEMO_TEAM},

@@ -47,7 +47,7 @@ def run_research(handler, load_event, context, *, before_synthesize: Callable[[]
     try:
         work = invoke("Plan", plan_event)
         review = {"round": 0, "budget_exceeded": False}
-        if not work["budget_exceeded"]:
+        if not work["finished"] and not work["budget_exceeded"]:  # the Planned? Choice
             while True:
                 failures = 0
                 for item in work["items"]:

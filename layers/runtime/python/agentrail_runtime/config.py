@@ -47,6 +47,9 @@ class RuntimeSettings(BaseSettings):
     model_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key_secret: str | None = None
+    #: The secrets the agent's tools may read with ``context.secret(name)``: name -> secret ARN
+    #: (``AGENT_TOOL_SECRETS``, what ``AgentFunctionOptions(tool_secrets=...)`` writes).
+    tool_secrets: dict[str, str] = Field(default_factory=dict)
     health_checks: tuple[DependencyCheck, ...] = ()
     #: Who an IAM caller that assumed a role is: the role (default), or the session, whose name the caller chooses.
     iam_identity: Literal["role", "session"] = "role"

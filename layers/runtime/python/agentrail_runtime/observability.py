@@ -7,6 +7,7 @@ log line passes through :class:`RedactingFormatter`.
 """
 
 import functools
+import json
 import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
@@ -79,8 +80,33 @@ def tracing_disabled() -> bool:
     return bool(Tracer._is_tracer_disabled())
 
 
-class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter that redacts personal and secret data (``[REDACTED:<kind>]``) before it writes a line.
+#: Values no log line may carry (the secrets tools fetched in this execution environment): see :func:`never_log`.
+_NEVER_LOGGED: set[str] = set()
+LOG_MASK = "**********"
+
+
+def never_log(value: str) -> None:
+    """From now on, every log line of this execution environment shows ``value`` as ``**********``: in the message,
+    in any key, in an exception's trace, as it is and as JSON escapes it."""
+    if value:
+        _NEVER_LOGGED.add(value)
+
+
+class MaskingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, with the values of :func:`never_log` masked in the finished line (so an exception
+    or a key of any name that carries one is masked too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for value in _NEVER_LOGGED:
+            for form in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
+                line = line.replace(form, LOG_MASK)
+        return line
+
+
+class RedactingFormatter(MaskingFormatter):
+    """Powertools' JSON formatter that redacts personal and secret data (``[REDACTED:<kind>]``) before it writes a line,
+    and masks the values of :func:`never_log` in it (see :class:`MaskingFormatter`).
 
     The message, the ``extra`` fields, the appended keys (at any depth), the exception and its stack trace are
     redacted; the fields Powertools itself writes (:data:`KEPT_KEYS`: level, timestamp, location, the Lambda context)
@@ -135,7 +161,8 @@ class RedactingFilter(logging.Filter):
 logger = Logger(
     service=_SERVICE,
     log_uncaught_exceptions=True,
-    logger_formatter=RedactingFormatter() if log_redaction_enabled() else None,
+    # Fetched secrets are masked always; personal data is redacted unless AGENT_LOG_REDACTION=false.
+    logger_formatter=RedactingFormatter() if log_redaction_enabled() else MaskingFormatter(),
 )
 if log_redaction_enabled():
     for _handler in logging.getLogger().handlers:  # in Lambda: the runtime's handler, installed before this import
@@ -233,9 +260,11 @@ def step_functions_trace_fields() -> dict[str, str]:
 
 
 __all__ = [
+    "LOG_MASK",
     "TRACE_HEADER_ENV",
     "RedactingFilter",
     "RedactingFormatter",
+    "MaskingFormatter",
     "UntracedProvider",
     "correlate",
     "eventbridge_trace_fields",
@@ -243,6 +272,7 @@ __all__ = [
     "log_redaction_enabled",
     "logger",
     "metrics",
+    "never_log",
     "observed",
     "sqs_trace_attributes",
     "step_functions_trace_fields",

@@ -4,6 +4,7 @@ from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition, prompt_from_file
 from agentrail_runtime.agent.loop import Agent, AgentResult, AgentStatus, PendingToolCall, ToolCallRecord
 from agentrail_runtime.agent.prompts import BedrockPrompt, PromptReferenceError, prompt_from_bedrock
+from agentrail_runtime.agent.secrets import SecretNotGranted, read_tool_secret
 from agentrail_runtime.agent.tools import DryRunCall, Tool, ToolError, tool
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "DryRunCall",
     "PendingToolCall",
     "PromptReferenceError",
+    "SecretNotGranted",
     "Tool",
     "ToolCallRecord",
     "ToolContext",
@@ -22,5 +24,6 @@ __all__ = [
     "load_definition",
     "prompt_from_bedrock",
     "prompt_from_file",
+    "read_tool_secret",
     "tool",
 ]

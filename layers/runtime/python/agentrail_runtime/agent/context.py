@@ -6,6 +6,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
+from agentrail_runtime.agent.secrets import DEFAULT_MAX_AGE, read_tool_secret
+
 
 @dataclass
 class ToolContext:
@@ -49,6 +53,19 @@ class ToolContext:
             return None
         owner = self.task_id or self.session_id
         return f"{owner}#{self.tool_use_id}" if owner else self.tool_use_id
+
+    def secret(self, name: str, *, max_age: int = DEFAULT_MAX_AGE) -> SecretStr:
+        """The tool secret ``name`` (one of the function's ``tool_secrets``), from Secrets Manager through Powertools
+        parameters, cached for ``max_age`` seconds. Its ``str``, ``repr`` and JSON are ``**********``: pass
+        ``.get_secret_value()`` only to the outside service. Once fetched, the value is masked in every log line,
+        tool result and session state (see :mod:`agentrail_runtime.agent.secrets`).
+
+        Raises
+        ------
+        SecretNotGranted
+            When the function was not granted a secret of that name.
+        """
+        return read_tool_secret(name, max_age=max_age)
 
     @property
     def state_changed(self) -> bool:

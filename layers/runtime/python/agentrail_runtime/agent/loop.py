@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from agentrail_runtime.agent.context import ToolContext
+from agentrail_runtime.agent.secrets import mask_secrets, masked_for_the_model
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, BudgetRefusal, Reservation
 from agentrail_runtime.guardrails.base import (
@@ -683,6 +684,12 @@ class _Run:
             finally:
                 self.context.tool_use_id = None
         latency = (time.perf_counter() - started) * 1000
+        # A secret the tool fetched never reaches the model, the transcript or the session's state.
+        content = masked_for_the_model(tool.name, content)
+        state, masked = mask_secrets(self.context.state)
+        if masked:
+            self.context.state.clear()
+            self.context.state.update(state)
         content, blocked = self.guarded_result(tool.name, content)
         status: Literal["success", "error"] | None = "error" if blocked is not None else None
         self.turn.results.append(self._record(tool_use, outcome, latency, self._capped(content), status=status))

@@ -166,6 +166,10 @@ class SupervisorSteps:
     # -- steps -------------------------------------------------------------------------------
 
     def plan(self, task_id: str, correlation_id: str | None) -> dict[str, Any]:
+        """Plan the task's subtasks. The answer carries every key the workflow's ``Planned?`` Choice reads
+        (``finished``, ``budget_exceeded``): a task already finished (cancelled before its execution planned it, or
+        a redriven execution) answers ``finished`` and the workflow goes straight to Synthesize, which only
+        re-announces it."""
         try:
             record = self.tasks.store.mark_running(task_id)
         except TaskFinished as finished:
@@ -173,12 +177,13 @@ class SupervisorSteps:
                 "task_id": task_id,
                 "finished": True,
                 "status": finished.status.value,
+                "budget_exceeded": finished.status == TaskStatus.BUDGET_EXCEEDED,
                 "items": [],
                 "tolerance": self.tolerance,
             }
         exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
-            return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
+            return self._planned(task_id, budget_exceeded=True)
         result = self._run(
             self.supervisor,
             SUPERVISOR,
@@ -189,13 +194,22 @@ class SupervisorSteps:
             tenant=record.owner,
         )
         if self._stop_over_daily_budget(task_id, result):
-            return {"task_id": task_id, "budget_exceeded": True, "items": [], "tolerance": self.tolerance}
+            return self._planned(task_id, budget_exceeded=True)
         subtasks = _planned(result) or [record.message]
         self.tasks.store.put_subtasks(task_id, subtasks)
         logger.info("task planned", extra={"event": "task_planned", "subtasks": len(subtasks)})
         # Ids and indexes only: the Map's items land in the execution's history; the text stays in the table.
         items = [{"task_id": task_id, "correlation_id": correlation_id, "index": i, "attempt": 1} for i in range(len(subtasks))]
-        return {"task_id": task_id, "budget_exceeded": False, "items": items, "tolerance": self.tolerance}
+        return self._planned(task_id, budget_exceeded=False, items=items)
+
+    def _planned(self, task_id: str, *, budget_exceeded: bool, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "task_id": task_id,
+            "finished": False,
+            "budget_exceeded": budget_exceeded,
+            "items": items or [],
+            "tolerance": self.tolerance,
+        }
 
     def work(self, task_id: str, index: int, attempt: int) -> dict[str, Any]:
         """Do subtask ``index`` of the plan; its text is read from the table, never passed through the workflow."""
