@@ -262,9 +262,9 @@ def step_functions_trace_fields() -> dict[str, str]:
 __all__ = [
     "LOG_MASK",
     "TRACE_HEADER_ENV",
+    "MaskingFormatter",
     "RedactingFilter",
     "RedactingFormatter",
-    "MaskingFormatter",
     "UntracedProvider",
     "correlate",
     "eventbridge_trace_fields",
