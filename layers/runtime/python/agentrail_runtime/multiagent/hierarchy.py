@@ -173,14 +173,7 @@ class SupervisorSteps:
         try:
             record = self.tasks.store.mark_running(task_id)
         except TaskFinished as finished:
-            return {
-                "task_id": task_id,
-                "finished": True,
-                "status": finished.status.value,
-                "budget_exceeded": finished.status == TaskStatus.BUDGET_EXCEEDED,
-                "items": [],
-                "tolerance": self.tolerance,
-            }
+            return self._planned(task_id, budget_exceeded=finished.status == TaskStatus.BUDGET_EXCEEDED, finished=finished.status)
         exceeded, remaining = self.spend_limit.check(record)
         if exceeded:
             return self._planned(task_id, budget_exceeded=True)
@@ -195,21 +188,32 @@ class SupervisorSteps:
         )
         if self._stop_over_daily_budget(task_id, result):
             return self._planned(task_id, budget_exceeded=True)
-        subtasks = _planned(result) or [record.message]
+        subtasks = _subtasks_of(result) or [record.message]
         self.tasks.store.put_subtasks(task_id, subtasks)
         logger.info("task planned", extra={"event": "task_planned", "subtasks": len(subtasks)})
         # Ids and indexes only: the Map's items land in the execution's history; the text stays in the table.
         items = [{"task_id": task_id, "correlation_id": correlation_id, "index": i, "attempt": 1} for i in range(len(subtasks))]
         return self._planned(task_id, budget_exceeded=False, items=items)
 
-    def _planned(self, task_id: str, *, budget_exceeded: bool, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return {
+    def _planned(
+        self,
+        task_id: str,
+        *,
+        budget_exceeded: bool,
+        items: list[dict[str, Any]] | None = None,
+        finished: TaskStatus | None = None,
+    ) -> dict[str, Any]:
+        """The answer of :meth:`plan`; ``finished`` is the status of a task that was already finished."""
+        planned = {
             "task_id": task_id,
-            "finished": False,
+            "finished": finished is not None,
             "budget_exceeded": budget_exceeded,
             "items": items or [],
             "tolerance": self.tolerance,
         }
+        if finished is not None:
+            planned["status"] = finished.value
+        return planned
 
     def work(self, task_id: str, index: int, attempt: int) -> dict[str, Any]:
         """Do subtask ``index`` of the plan; its text is read from the table, never passed through the workflow."""
@@ -365,7 +369,7 @@ def _tool_output(result: Any, name: str) -> Any:
     return None
 
 
-def _planned(result: Any) -> list[str] | None:
+def _subtasks_of(result: Any) -> list[str] | None:
     output = _tool_output(result, "split_into_subtasks")
     if isinstance(output, list) and all(isinstance(item, str) for item in output):
         return output[:MAX_SUBTASKS]
