@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from agentrail_runtime.api.tasks import create_tasks_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition
+from agentrail_runtime.guardrails import PiiGuard
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks import TaskEvents, TaskService, TaskStore
 from agentrail_runtime.tasks.settings import TaskSettings
@@ -287,3 +289,29 @@ def test_an_injected_submission_is_400_input_blocked_with_the_reason_and_nothing
     assert "system prompt verbatim" not in reply.raw
     assert aws.queued() == []
     assert aws.task_items() == []
+
+
+def test_a_submission_an_input_guard_redacts_is_stored_and_queued_redacted(aws, agent_env, api_event, call):
+    # given an agent whose input guards redact personal data
+    settings = RuntimeSettings()
+    redacting = dataclasses.replace(definition, input_guards=(PiiGuard(),))
+    app = create_tasks_app(
+        tasks=TaskService(
+            store=TaskStore(aws.table, client=aws.dynamodb),
+            agents=AgentService(definition=redacting, settings=settings),
+            events=TaskEvents(None),
+            routes={"default": "queue"},
+            queue_url=aws.queue_url,
+        ),
+        settings=settings,
+        task_settings=TaskSettings(table=aws.table),
+    )
+
+    # when a message with an email address is submitted
+    reply = call(app.resolve, api_event("submit", body={"message": "Write to ana.lopez@example.com please."}))
+
+    # then the task is accepted, and the task the worker will read holds the redacted message only
+    assert reply.status == 202
+    [item] = aws.task_items()
+    assert item["message"]["S"] == "Write to [REDACTED:email] please."
+    assert "ana.lopez" not in json.dumps(item)

@@ -135,7 +135,8 @@ def create_tasks_app(
     owner = app.principal
 
     def submit(submission: dict[str, Any]) -> dict[str, Any]:
-        request = TaskSubmission.model_validate(submission["request"])
+        # The idempotency payload stays the request as sent: a retry is recognised by what the client sent.
+        request = TaskSubmission.model_validate(submission["request"]).model_copy(update={"message": submission["message"]})
         record = tasks.submit(request, owner=submission["owner"], correlation_id=submission["correlation_id"])
         return {"task_id": record.task_id, "status": record.status.value}
 
@@ -203,7 +204,8 @@ def create_tasks_app(
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable characters.")
         caller = owner()
         tasks.agents.check_budget(caller)  # a tenant that has spent its day's budget is refused before anything is queued
-        tasks.agents.check_input(request.message)  # a message an input guard blocks is refused (400), not queued
+        # A message an input guard blocks is refused (400), not queued; one it redacts is queued redacted.
+        message = tasks.agents.check_input(request.message)
         if config is not None:
             # An in-progress record then expires with this invocation, so a crashed submit does not lock its key for a day.
             config.register_lambda_context(app.lambda_context)
@@ -214,6 +216,7 @@ def create_tasks_app(
                 "owner": caller,
                 "correlation_id": app.current_event.request_context.request_id,
                 "request": request.model_dump(mode="json"),
+                "message": message,
             }
         )
         body = TaskAccepted(task_id=accepted["task_id"], status=accepted["status"], status_url=_status_url(accepted["task_id"]))
