@@ -33,6 +33,9 @@ ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "
 
 #: Default cap of one tool result as the model sees it, in bytes of its JSON.
 MAX_TOOL_RESULT_BYTES = 16_384
+#: How far past the cap the tool-result guards read a cut result: what they redact (an email, a card number) and
+#: starts before the cut is seen whole when it is at most this long.
+_GUARD_MARGIN_BYTES = 256
 
 
 class AgentStatus(StrEnum):
@@ -525,27 +528,49 @@ class _Run:
             self.guard_events.append(event)
 
     def guarded_result(self, tool: str, content: Any) -> tuple[Any, GuardEvent | None]:
-        """``content`` with the tool-result guards run on each of its strings; on a block, a notice instead of it."""
+        """``content`` as the model may see it: cut to the cap (a notice with the head of its JSON), every fetched
+        secret masked and the tool-result guards run on each of its strings and keys, in one walk of what is left;
+        on a block, a notice instead of it."""
+        limit = self.agent.max_tool_result_bytes
+        size = len(json.dumps(content, ensure_ascii=False, default=str).encode())
+        truncated = size > limit
+        if truncated:
+            # The whole result is masked before the cut (a replace per string), so no cut leaves part of a secret; the
+            # guards see a margin past the cut, so none leaves part of what they redact.
+            content = masked_for_the_model(tool, content)
+            encoded = json.dumps(content, ensure_ascii=False).encode()
+            content = {
+                "truncated": True,
+                "notice": f"The tool returned {len(encoded):,} bytes; only the first {limit:,} are shown.",
+                "head": encoded[: limit + _GUARD_MARGIN_BYTES].decode(errors="ignore"),
+            }
         pipeline = self.agent.tool_result_guards
         if not pipeline:
+            content = masked_for_the_model(tool, content)
+            if truncated:
+                content["head"] = _cut(content["head"], limit)
             return content, None
         events: list[GuardEvent] = []
+        masked = 0
 
         def walk(value: Any) -> Any:
-            if isinstance(value, str):
-                decision = pipeline.check(value)
-                events.extend(decision.events)
-                if decision.blocked_by is not None:
-                    raise GuardBlocked(decision.blocked_by)
-                return decision.text
+            nonlocal masked
             if isinstance(value, dict):
-                return {key: walk(item) for key, item in value.items()}
-            if isinstance(value, list):
+                return {walk(key): walk(item) for key, item in value.items()}
+            if isinstance(value, (list, tuple)):
                 return [walk(item) for item in value]
-            return value
+            value, count = mask_secrets(value)
+            masked += count
+            if not isinstance(value, str):
+                return value
+            decision = pipeline.check(value)
+            events.extend(decision.events)
+            if decision.blocked_by is not None:
+                raise GuardBlocked(decision.blocked_by)
+            return decision.text
 
         try:
-            guarded = walk(content)
+            guarded = {**content, "head": _cut(walk(content["head"]), limit)} if truncated else walk(content)
         except GuardBlocked as blocked:
             self._note(events)
             notice = {
@@ -557,6 +582,9 @@ class _Run:
                 "reason": blocked.reason,
             }
             return notice, blocked.event
+        finally:
+            if masked:
+                logger.warning("a tool returned a secret; it was masked", extra={"event": "secret_masked", "tool": tool})
         self._note(events)
         return guarded, None
 
@@ -685,30 +713,16 @@ class _Run:
                 self.context.tool_use_id = None
         latency = (time.perf_counter() - started) * 1000
         # A secret the tool fetched never reaches the model, the transcript or the session's state.
-        content = masked_for_the_model(tool.name, content)
         state, masked = mask_secrets(self.context.state)
         if masked:
             self.context.state.clear()
             self.context.state.update(state)
         content, blocked = self.guarded_result(tool.name, content)
         status: Literal["success", "error"] | None = "error" if blocked is not None else None
-        self.turn.results.append(self._record(tool_use, outcome, latency, self._capped(content), status=status))
+        self.turn.results.append(self._record(tool_use, outcome, latency, content, status=status))
         self.turn.started = None
         if tool.side_effects or self.checkpoint_every_call:
             self.save()
-
-    def _capped(self, content: Any) -> Any:
-        """``content``, or its JSON cut to the cap with a notice saying so (the model must not take a part for all)."""
-        limit = self.agent.max_tool_result_bytes
-        encoded = json.dumps(content, ensure_ascii=False).encode()
-        if len(encoded) <= limit:
-            return content
-        head = encoded[:limit].decode(errors="ignore")
-        return {
-            "truncated": True,
-            "notice": f"The tool returned {len(encoded):,} bytes; only the first {limit:,} are shown.",
-            "head": head,
-        }
 
     def _record(
         self,
@@ -751,3 +765,8 @@ class _Run:
 def _annotate(subsegment: Any, **annotations: str | int) -> None:
     for key, value in annotations.items():
         subsegment.put_annotation(key, value)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8 (never in the middle of a character)."""
+    return text.encode()[:limit].decode(errors="ignore")
