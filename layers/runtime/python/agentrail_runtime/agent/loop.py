@@ -400,7 +400,18 @@ class _Run:
 
     def save(self) -> None:
         if self.on_checkpoint is not None:
+            self.mask_state()
             self.on_checkpoint(self.checkpoint())
+
+    def mask_state(self) -> None:
+        """Mask every fetched secret in the tools' state (in place) where it leaves the run: a checkpoint, the end of
+        a run; a state no tool changed is not walked."""
+        if not self.context.state_changed:
+            return
+        state, masked = mask_secrets(self.context.state)
+        if masked:
+            self.context.state.clear()
+            self.context.state.update(state)
 
     def finish(
         self,
@@ -410,6 +421,7 @@ class _Run:
         handoff: str | None = None,
         budget: BudgetRefusal | None = None,
     ) -> AgentResult:
+        self.mask_state()
         model = self.agent.model.name
         return AgentResult(
             status=status,
@@ -712,11 +724,7 @@ class _Run:
             finally:
                 self.context.tool_use_id = None
         latency = (time.perf_counter() - started) * 1000
-        # A secret the tool fetched never reaches the model, the transcript or the session's state.
-        state, masked = mask_secrets(self.context.state)
-        if masked:
-            self.context.state.clear()
-            self.context.state.update(state)
+        # A secret the tool fetched never reaches the model or the transcript (nor the state: see checkpoint).
         content, blocked = self.guarded_result(tool.name, content)
         status: Literal["success", "error"] | None = "error" if blocked is not None else None
         self.turn.results.append(self._record(tool_use, outcome, latency, content, status=status))
