@@ -220,6 +220,30 @@ def test_an_agent_service_refuses_a_blocked_message_before_it_runs_counting_a_gu
     assert not any(name.startswith("Tasks_") for name in names)
 
 
+def test_the_agents_of_a_service_share_the_guard_pipelines_it_built_once_and_its_input_check_runs_the_same_one():
+    # given a service whose definition has guards at every stage
+    definition = AgentDefinition(
+        name="support",
+        system_prompt="Be brief.",
+        input_guards=[PiiGuard()],
+        tool_result_guards=[PromptInjectionGuard()],
+        output_guards=[PiiGuard()],
+    )
+    service = AgentService(definition=definition, settings=RuntimeSettings(model="local"))
+
+    # when it builds two agents (two requests)
+    first, second = service.agent(), service.agent()
+
+    # then both run the service's pipelines, and the API's input check redacts as an agent's start does
+    assert (first.input_guards, first.tool_result_guards, first.output_guards) == (
+        service.guards.input,
+        service.guards.tool_result,
+        service.guards.output,
+    )
+    assert second.input_guards is first.input_guards and second.output_guards is first.output_guards
+    assert service.check_input("Mail ana@example.com") == first.check_input("Mail ana@example.com")[0]
+
+
 def test_an_eval_run_in_process_applies_the_definitions_guards_as_the_function_would():
     # given an agent whose output guard redacts card numbers, and a case that expects the redaction
     definition = AgentDefinition(name="cards", system_prompt="", output_guards=(PiiGuard(),))

@@ -8,14 +8,15 @@ from functools import cached_property
 from typing import Any
 
 from agentrail_runtime import aws
+from agentrail_runtime.agent.build import GuardPipelines
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
-from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
+from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink, checked_input
 from agentrail_runtime.agent.tools import DryRunCall, Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.guardrails.base import GuardBlocked, GuardPipeline, GuardStage
+from agentrail_runtime.guardrails.base import GuardBlocked, GuardStage
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
 from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.metering.metrics import (
@@ -89,7 +90,8 @@ class AgentService:
             else None
         )
         self._clients: dict[str, Any] = {}
-        self.input_guards = GuardPipeline(definition.input_guards, stage="input")
+        #: The definition's guard pipelines, built once and shared by every agent this service builds.
+        self.guards = GuardPipelines.of(definition)
         self.version = agent_version(definition, settings)
         log_environment_keys(agent_version=self.version)
         #: The system prompt's text: the setting's override, else the definition's (a Bedrock prompt is read now).
@@ -146,9 +148,9 @@ class AgentService:
             prices=self.prices,
             name=self.definition.name,
             version=self.version,
-            input_guards=self.definition.input_guards,
-            tool_result_guards=self.definition.tool_result_guards,
-            output_guards=self.definition.output_guards,
+            input_guards=self.guards.input,
+            tool_result_guards=self.guards.tool_result,
+            output_guards=self.guards.output,
             refusal=self.definition.refusal,
         )
 
@@ -161,7 +163,7 @@ class AgentService:
             An input guard blocked the message (``GuardBlocks_input`` is counted): answer 400 ``input_blocked``.
         """
         try:
-            checked = self.input_guards.enforce(message).text
+            checked, _ = checked_input(self.guards.input, message)
         except GuardBlocked:
             self.emit_guard_block("input")
             raise

@@ -22,6 +22,7 @@ from agentrail_runtime.guardrails.base import (
     GuardBlocked,
     GuardEvent,
     GuardPipeline,
+    GuardStage,
     log_guard_event,
 )
 from agentrail_runtime.metering.pricing import PriceTable
@@ -169,7 +170,8 @@ class Agent:
     input_guards, tool_result_guards, output_guards:
         Guards run, in order, on the user's message (:meth:`start` raises :class:`GuardBlocked` on a block), on each
         string of each tool result (a block replaces the result with a notice to the model) and on the answer (a
-        block replaces it with ``refusal``); a redaction replaces the text. Default: none.
+        block replaces it with ``refusal``); a redaction replaces the text. A :class:`GuardPipeline` built once (and
+        shared between agents) is taken as it is. Default: none.
     refusal:
         The answer given instead of one the output guards blocked. Default: ``DEFAULT_REFUSAL``.
     """
@@ -187,9 +189,9 @@ class Agent:
         max_tool_result_bytes: int = MAX_TOOL_RESULT_BYTES,
         name: str | None = None,
         version: str | None = None,
-        input_guards: Sequence[Guard] = (),
-        tool_result_guards: Sequence[Guard] = (),
-        output_guards: Sequence[Guard] = (),
+        input_guards: Sequence[Guard] | GuardPipeline = (),
+        tool_result_guards: Sequence[Guard] | GuardPipeline = (),
+        output_guards: Sequence[Guard] | GuardPipeline = (),
         refusal: str = DEFAULT_REFUSAL,
     ) -> None:
         if max_steps < 1:
@@ -211,9 +213,9 @@ class Agent:
         self.max_tool_result_bytes = max_tool_result_bytes
         #: Trace annotations of every model and tool call (searchable in X-Ray): few keys, bounded values.
         self.annotations = {k: v for k, v in (("agent", name), ("agent_version", version)) if v}
-        self.input_guards = GuardPipeline(input_guards, stage="input")
-        self.tool_result_guards = GuardPipeline(tool_result_guards, stage="tool_result")
-        self.output_guards = GuardPipeline(output_guards, stage="output")
+        self.input_guards = _pipeline(input_guards, "input")
+        self.tool_result_guards = _pipeline(tool_result_guards, "tool_result")
+        self.output_guards = _pipeline(output_guards, "output")
         self.refusal = refusal
 
     # -- public API -----------------------------------------------------------------
@@ -263,10 +265,7 @@ class Agent:
         GuardBlocked
             An input guard blocked it.
         """
-        if not self.input_guards:
-            return prompt, ()
-        decision = self.input_guards.enforce(prompt)
-        return decision.text, decision.events
+        return checked_input(self.input_guards, prompt)
 
     def advance(
         self,
@@ -768,6 +767,24 @@ class _Run:
                 "outcome": outcome,
             },
         )
+
+
+def checked_input(pipeline: GuardPipeline, prompt: str) -> tuple[str, tuple[GuardEvent, ...]]:
+    """``prompt`` as the input guards of ``pipeline`` leave it, and what they redacted (each event logged).
+
+    Raises
+    ------
+    GuardBlocked
+        An input guard blocked it.
+    """
+    if not pipeline:
+        return prompt, ()
+    decision = pipeline.enforce(prompt)
+    return decision.text, decision.events
+
+
+def _pipeline(guards: Sequence[Guard] | GuardPipeline, stage: GuardStage) -> GuardPipeline:
+    return guards if isinstance(guards, GuardPipeline) else GuardPipeline(guards, stage=stage)
 
 
 def _annotate(subsegment: Any, **annotations: str | int) -> None:
