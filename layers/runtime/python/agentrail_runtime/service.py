@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from agentrail_runtime import aws
-from agentrail_runtime.agent.build import GuardPipelines
+from agentrail_runtime.agent.build import GuardPipelines, build_agent, system_prompt_of
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink, checked_input
@@ -95,7 +95,7 @@ class AgentService:
         self.version = agent_version(definition, settings)
         log_environment_keys(agent_version=self.version)
         #: The system prompt's text: the setting's override, else the definition's (a Bedrock prompt is read now).
-        self.system_prompt: str = settings.system_prompt or definition.prompt_text(client=prompts)
+        self.system_prompt: str = system_prompt_of(definition, settings.system_prompt, client=prompts)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> AgentService:
@@ -133,25 +133,19 @@ class AgentService:
         (hand-offs) join the definition's tools. With ``dry_run`` (a shadow run), tools with side effects never run:
         they return their dry-run result, and each such call is appended to that list."""
         s = self.settings
-        budget = s.token_budget if token_budget is None else max(1, min(s.token_budget, token_budget))
-        tools = [*self.definition.tools, *extra_tools]
-        if dry_run is not None:
-            tools = [t.in_dry_run(dry_run) for t in tools]
-        return Agent(
+        return build_agent(
+            self.definition,
             model=model if isinstance(model, ModelProvider) else self.model(model),
-            tools=tools,
             system_prompt=self.system_prompt,
             max_steps=s.max_steps,
-            token_budget=budget,
+            token_budget=s.token_budget if token_budget is None else max(1, min(s.token_budget, token_budget)),
             max_output_tokens=s.max_output_tokens,
             max_tool_result_bytes=s.max_tool_result_bytes,
             prices=self.prices,
-            name=self.definition.name,
             version=self.version,
-            input_guards=self.guards.input,
-            tool_result_guards=self.guards.tool_result,
-            output_guards=self.guards.output,
-            refusal=self.definition.refusal,
+            guards=self.guards,
+            extra_tools=extra_tools,
+            dry_run=dry_run,
         )
 
     def check_input(self, message: str) -> str:

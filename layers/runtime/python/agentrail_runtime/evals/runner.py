@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
+from agentrail_runtime.agent.build import build_agent, system_prompt_of
 from agentrail_runtime.agent.definition import AgentDefinition
-from agentrail_runtime.agent.loop import Agent
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.evals.dataset import DEFAULT_THRESHOLDS, Dataset, LoadedCase
@@ -43,21 +43,16 @@ class InProcessTarget:
         s = settings or RuntimeSettings(model=model.name)
         self.definition = definition
         self.version = agent_version(definition, s)
-        self.agent = Agent(
+        self.agent = build_agent(
+            definition,
             model=model,
-            tools=definition.tools,
-            system_prompt=s.system_prompt or definition.prompt_text(),
+            system_prompt=system_prompt_of(definition, s.system_prompt),
             max_steps=s.max_steps,
             token_budget=s.token_budget,
             max_output_tokens=s.max_output_tokens,
             max_tool_result_bytes=s.max_tool_result_bytes,
             prices=PriceTable(s.price_table),
-            name=definition.name,
             version=self.version,
-            input_guards=definition.input_guards,
-            tool_result_guards=definition.tool_result_guards,
-            output_guards=definition.output_guards,
-            refusal=definition.refusal,
         )
 
     def __call__(self, case: LoadedCase) -> Observation:
