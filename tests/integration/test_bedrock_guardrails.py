@@ -217,6 +217,24 @@ def test_without_a_configured_guardrail_the_guard_allows_without_calling_bedrock
     assert decision.action == "allow"
 
 
+def test_the_guard_reads_its_guardrail_from_the_settings_once_not_for_every_text(stub, client, monkeypatch):
+    # given a guard that takes its guardrail from the settings
+    monkeypatch.setenv("AGENT_BEDROCK_GUARDRAIL_ID", GUARDRAIL_ID)
+    monkeypatch.setenv("AGENT_BEDROCK_GUARDRAIL_VERSION", "3")
+    checking = BedrockGuardrailGuard(source="INPUT", client=client)
+    for text in ("Hi there", "And again"):
+        stub.add_response("apply_guardrail", apply_response("NONE", [{}], []), expected_params=apply_params(text, "INPUT"))
+
+    # when it checks a text, the environment changes under it, and it checks another
+    first = checking.check("Hi there")
+    monkeypatch.setenv("AGENT_BEDROCK_GUARDRAIL_ID", "another-guardrail")
+    second = checking.check("And again")
+
+    # then both calls applied the guardrail it resolved at its first check
+    assert (first.action, second.action) == ("allow", "allow")
+    stub.assert_no_pending_responses()
+
+
 def test_the_guard_works_in_the_pipeline_of_an_agent_on_any_provider(stub, client, monkeypatch):
     monkeypatch.setenv("AGENT_BEDROCK_GUARDRAIL_ID", GUARDRAIL_ID)
     monkeypatch.setenv("AGENT_BEDROCK_GUARDRAIL_VERSION", "3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -49,7 +50,8 @@ class BedrockGuardrailGuard(Guard):
     guardrail_id, guardrail_version:
         The guardrail (id or ARN) and its version. Default: ``AGENT_BEDROCK_GUARDRAIL_ID`` and
         ``AGENT_BEDROCK_GUARDRAIL_VERSION`` (``DRAFT`` when unset), which the constructs write; with neither an id
-        nor that setting (local mode writes it empty) the guard allows everything without calling Bedrock.
+        nor that setting (local mode writes it empty) the guard allows everything without calling Bedrock. The
+        settings are read once, at the first check.
     fail_open:
         Allow a text when the guardrail cannot be applied (throttled after retries, unreachable, access denied).
         Default: False (fail closed: block it).
@@ -76,9 +78,10 @@ class BedrockGuardrailGuard(Guard):
         self.fail_open = fail_open
         self._client = client
 
-    @property
+    @cached_property
     def guardrail(self) -> tuple[str, str] | None:
-        """The guardrail's id and version, or None when none is configured."""
+        """The guardrail's id and version, or None when none is configured: read from the settings once, at the
+        first check (a definition's guard is built at import, possibly before the settings are in place)."""
         identifier = (self._guardrail_id or os.environ.get(BEDROCK_GUARDRAIL_ID_ENV, "")).strip()
         if not identifier:
             return None
