@@ -15,7 +15,8 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.models.base import Message, ToolResultBlock
 from agentrail_runtime.models.tokens import count_tokens
 from agentrail_runtime.observability import logger
-from agentrail_runtime.redaction import redact, redact_record
+from agentrail_runtime.redaction import redact
+from agentrail_runtime.redaction.models import redacted_json, redacted_model
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import SessionSettings
@@ -88,7 +89,7 @@ class SessionAgent:
 
     def stored_turn(self, turn: Turn) -> Turn:
         """``turn`` as the store keeps it (redacted with ``store_redacted``)."""
-        return Turn.model_validate(redact_record(turn.model_dump(mode="json"))) if self.store_redacted else turn
+        return redacted_model(turn) if self.store_redacted else turn
 
     def take_turn(
         self,
@@ -263,9 +264,7 @@ class _InFlightSink:
         own = checkpoint.model_copy(update={"messages": checkpoint.messages[checkpoint.history_length :], "history_length": 0})
         now = self.sessions._clock()
         lease_until = self.deadline if self.deadline is not None else now + MAX_INVOCATION_SECONDS
-        stored = own.model_dump_json()
-        if self.sessions.store_redacted:
-            stored = json.dumps(redact_record(json.loads(stored)))
+        stored = redacted_json(own) if self.sessions.store_redacted else own.model_dump_json()
         slot = InFlightTurn(
             message_id=self.message_id,
             checkpoint=stored,

@@ -26,7 +26,8 @@ from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.guardrails import GuardBlocked
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
-from agentrail_runtime.redaction import redact, redact_record
+from agentrail_runtime.redaction import redact
+from agentrail_runtime.redaction.models import redacted_json, redacted_model
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -301,9 +302,7 @@ class TaskService:
     def stored_checkpoint(self, checkpoint: AgentCheckpoint) -> str:
         """``checkpoint``'s JSON as the store keeps it (redacted with ``store_redacted``: a resumed run continues
         from the redacted messages)."""
-        if not self.store_redacted:
-            return checkpoint.model_dump_json()
-        return json.dumps(redact_record(checkpoint.model_dump(mode="json")))
+        return redacted_json(checkpoint) if self.store_redacted else checkpoint.model_dump_json()
 
     def run_agent(
         self,
@@ -380,7 +379,7 @@ class TaskService:
         """Record a task's outcome once and announce it (``Task Finished``). ``None`` when it had already
         finished or was cancelled: nothing is written or announced."""
         if self.store_redacted:
-            result = TaskResult.model_validate(redact_record(result.model_dump(mode="json"))) if result else None
+            result = redacted_model(result) if result else None
             error = error.model_copy(update={"message": redact(error.message)}) if error else None
         record = self.store.finish(
             task_id, status=status, result=result, error=error, expected=expected, agent_version=self.agents.version
