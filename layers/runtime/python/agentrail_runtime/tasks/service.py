@@ -23,6 +23,7 @@ from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, ToolCallOut
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.guardrails import GuardBlocked
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
@@ -31,6 +32,7 @@ from agentrail_runtime.redaction.models import redacted_json, redacted_model
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
+from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_runtime.tasks.store import TaskFinished, TaskStore
 from agentrail_runtime.tasks.webhook import CallbackPolicy
 
@@ -424,7 +426,9 @@ class TaskService:
         return max(0.0, (self._clock() - record.created_at) * 1000)
 
     @classmethod
-    def from_settings(cls, settings: Any, runtime_settings: Any, *, agents: AgentService | None = None) -> TaskService:
+    def from_settings(
+        cls, settings: TaskSettings, runtime_settings: RuntimeSettings, *, agents: AgentService | None = None
+    ) -> TaskService:
         """The service a handler serves; ``agents`` when the handler's agent is not the configured definition."""
         return cls(
             store=TaskStore(settings.table, bucket=settings.bucket, retention_seconds=settings.retention_days * 86_400),
@@ -433,5 +437,5 @@ class TaskService:
             routes=settings.routes,
             queue_url=settings.queue_url,
             callbacks=settings.callback_policy(),
-            store_redacted=bool(getattr(runtime_settings, "store_redacted", False)),
+            store_redacted=runtime_settings.store_redacted,
         )
