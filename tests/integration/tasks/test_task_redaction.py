@@ -8,8 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentrail_runtime import redaction
+from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.models.base import Message
+from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.observability import logger
+from agentrail_runtime.tasks import TaskEvents, TaskStore
 from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.settings import TaskSettings
 from tests.integration.planted_pii import DEFINITION, EMAIL, MESSAGE, PLANTED, PlantedModel, dumped, markers_in, planted_in
@@ -91,3 +96,32 @@ def test_agent_store_redacted_reaches_the_task_service(aws):
     off = TaskService.from_settings(settings, RuntimeSettings())
 
     assert (on.store_redacted, off.store_redacted) == (True, False)
+
+
+def test_with_store_redacted_each_checkpoint_of_a_run_redacts_only_the_messages_no_earlier_one_stored(
+    aws, agents_with, monkeypatch
+):
+    # given a task service that stores redacted, and a spy on the redaction of each text
+    tasks = TaskService(
+        store=TaskStore(aws.table, client=aws.dynamodb),
+        agents=agents_with(LocalModel()),
+        events=TaskEvents(None),
+        routes={"default": "queue"},
+        store_redacted=True,
+    )
+    redacted: list[str] = []
+    real = redaction.redact
+    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(text) or real(text))
+    save = tasks.checkpointer("t-1")
+    messages = [Message.user(MESSAGE)]
+
+    # when one run saves three checkpoints, each a message longer than the last
+    for step in range(3):
+        messages = [*messages, Message.assistant(f"Step {step} done.")]
+        save(AgentCheckpoint(messages=messages, history_length=0, steps=step + 1))
+
+    # then the first message was redacted once, not once per checkpoint, and the last checkpoint holds its markers
+    assert redacted.count(MESSAGE) == 1
+    [item] = aws.task_items()
+    assert EMAIL not in item["checkpoint_json"]["S"] and "[REDACTED:email]" in item["checkpoint_json"]["S"]
+    assert AgentCheckpoint.model_validate_json(item["checkpoint_json"]["S"]).steps == 3
