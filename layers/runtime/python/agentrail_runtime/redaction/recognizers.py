@@ -47,10 +47,10 @@ class Recognizer:
         object.__setattr__(self, "regex", re.compile(self.pattern, self.flags))
 
     def find(self, text: str, lowered: str | None = None, runs: Sequence[str] | None = None) -> Iterable[tuple[int, int]]:
-        """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: :func:`digit_runs`, for
+        """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: ``_digit_runs``, for
         the gates, when the caller has them)."""
         if self.min_digits:
-            runs = digit_runs(text) if runs is None else runs
+            runs = _digit_runs(text) if runs is None else runs
             if not any(_count_digits(run) >= self.min_digits and all(c in run for c in self.needs) for run in runs):
                 return
         if self.hints:
@@ -68,7 +68,7 @@ _DIGIT_RUN = re.compile(r"\d[\d ().:/+-]*")
 _NON_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
 
-def digit_runs(text: str) -> list[str]:
+def _digit_runs(text: str) -> list[str]:
     """The runs of digits and separators of ``text`` with 4 digits or more (what number recognizers may match)."""
     return [run for run in _DIGIT_RUN.findall(text) if _count_digits(run) >= 4]
 
@@ -174,7 +174,7 @@ class Redactor:
     def findings(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, kind)`` of each value found, in text order; an earlier recognizer wins an overlap."""
         taken: list[tuple[int, int, str]] = []
-        lowered, runs = text.lower(), digit_runs(text)
+        lowered, runs = text.lower(), _digit_runs(text)
         for recognizer in self.recognizers:
             for start, end in recognizer.find(text, lowered, runs):
                 if all(end <= s or start >= e for s, e, _ in taken):
@@ -194,4 +194,4 @@ class Redactor:
         return "".join(parts), sorted({kind for _, _, kind in found})
 
 
-__all__ = ["Recognizer", "Redactor", "default_recognizers", "digit_runs", "phone_check"]
+__all__ = ["Recognizer", "Redactor", "default_recognizers", "phone_check"]
