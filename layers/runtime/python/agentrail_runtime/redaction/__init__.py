@@ -1,9 +1,9 @@
 """Redaction of personal and secret data in texts and JSON-like data: what log lines and stored records pass through.
 
-The recognizers (:mod:`agentrail_runtime.redaction.recognizers`, with ``phonenumbers`` and ``python-stdnum``) load
-on the first text that may hold something they find: a text with no digit, no ``@`` and none of the few words
-a token or key starts with costs one regular-expression search, and a function that never logs or stores such a text
-never loads them.
+A text with no digit, no ``@`` and none of the few words a token or key starts with costs one regular-expression
+search. The recognizers (:mod:`agentrail_runtime.redaction.recognizers`) are built on the first text that may hold
+something; ``phonenumbers`` and ``python-stdnum`` load on the first candidate a check confirms (a long enough run of
+digits), so a function that never logs or stores such a text never loads them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def may_hold_pii(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def default_redactor() -> Redactor:
-    """The redactor of the built-in recognizers, built (and its libraries loaded) on first use."""
+    """The redactor of the built-in recognizers, built on first use and shared: the log formatter, the stores and
+    every :class:`~agentrail_runtime.guardrails.pii.PiiGuard` without recognizers of its own use this one."""
     recognizers = importlib.import_module("agentrail_runtime.redaction.recognizers")
     redactor: Redactor = recognizers.Redactor()
     return redactor

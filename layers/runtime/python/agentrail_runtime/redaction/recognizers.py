@@ -1,20 +1,48 @@
 """PII recognizers: an extensible set (a pattern, and a check where one exists), and the redactor that applies them.
 
-Loaded on first use (``phonenumbers`` and ``python-stdnum`` come with it): see :mod:`agentrail_runtime.redaction`.
+Building them compiles their patterns and nothing more: the checks that need ``phonenumbers`` and ``python-stdnum``
+(:mod:`agentrail_runtime.redaction.checks`) load on the first candidate one of them confirms, so a function whose
+texts hold no candidate never loads those libraries (see :mod:`agentrail_runtime.redaction`).
 """
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
+from types import ModuleType
 
-import phonenumbers
-from stdnum import iban, luhn
-from stdnum.es import dni
-from stdnum.us import ssn
+
+@cache
+def _checks() -> ModuleType:
+    return importlib.import_module("agentrail_runtime.redaction.checks")
+
+
+@dataclass(frozen=True)
+class LibraryCheck:
+    """The check ``name`` of :mod:`agentrail_runtime.redaction.checks`, loaded (with ``phonenumbers`` and
+    ``python-stdnum``) on the first candidate it is asked about."""
+
+    name: str
+
+    def __call__(self, candidate: str) -> bool:
+        result: bool = getattr(_checks(), self.name)(candidate)
+        return result
+
+
+@dataclass(frozen=True)
+class PhoneCheck:
+    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``), loaded
+    on the first candidate; the answers for the last 1,024 candidates are kept (parsing is the dearest check)."""
+
+    region: str
+
+    def __call__(self, candidate: str) -> bool:
+        result: bool = _checks().phone(candidate, self.region)
+        return result
 
 
 @dataclass(frozen=True)
@@ -77,15 +105,6 @@ def _count_digits(run: str) -> int:
     return len(run.encode().translate(None, _NON_DIGIT_BYTES))
 
 
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
-
-
-def _card(candidate: str) -> bool:
-    digits = _digits(candidate)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
-
-
 def _ip(candidate: str) -> bool:
     try:
         ipaddress.ip_address(candidate)
@@ -95,19 +114,8 @@ def _ip(candidate: str) -> bool:
 
 
 def phone_check(region: str) -> Callable[[str], bool]:
-    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``); the
-    answers for the last 1,024 candidates are kept (parsing is the dearest check, and texts repeat numbers)."""
-
-    @lru_cache(maxsize=1024)
-    def check(candidate: str) -> bool:
-        if not 7 <= len(_digits(candidate)) <= 15:
-            return False
-        try:
-            return phonenumbers.is_valid_number(phonenumbers.parse(candidate, region))
-        except phonenumbers.NumberParseException:
-            return False
-
-    return check
+    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``)."""
+    return PhoneCheck(region)
 
 
 def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
@@ -144,10 +152,12 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
             hints=("akia", "asia", "abia", "acca", "aroa", "aida"),
         ),
-        Recognizer("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card, min_digits=13),
-        Recognizer("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", iban.is_valid, min_digits=6),
-        Recognizer("national_id", r"\b\d{3}-\d{2}-\d{4}\b", ssn.is_valid, min_digits=9, needs="-"),
-        Recognizer("national_id", r"\b\d{8}-?[A-Z]\b", dni.is_valid, min_digits=8),
+        Recognizer("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", LibraryCheck("card"), min_digits=13),
+        Recognizer(
+            "iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", LibraryCheck("iban_number"), min_digits=6
+        ),
+        Recognizer("national_id", r"\b\d{3}-\d{2}-\d{4}\b", LibraryCheck("us_ssn"), min_digits=9, needs="-"),
+        Recognizer("national_id", r"\b\d{8}-?[A-Z]\b", LibraryCheck("es_dni"), min_digits=8),
         Recognizer("ip_address", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", _ip, min_digits=4, needs="."),
         Recognizer(
             "ip_address",
@@ -194,4 +204,4 @@ class Redactor:
         return "".join(parts), sorted({kind for _, _, kind in found})
 
 
-__all__ = ["Recognizer", "Redactor", "default_recognizers", "phone_check"]
+__all__ = ["LibraryCheck", "PhoneCheck", "Recognizer", "Redactor", "default_recognizers", "phone_check"]
