@@ -13,7 +13,8 @@ import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from agentrail_runtime.observability import RedactingFormatter, logger
-from agentrail_runtime.redaction import may_hold_pii, redact_data
+from agentrail_runtime.redaction import default_redactor, redact_data
+from agentrail_runtime.redaction.recognizers import Recognizer, Redactor
 
 EMAIL = "ana.lopez@example.com"
 CARD = "4111 1111 1111 1111"
@@ -91,12 +92,28 @@ def test_a_line_without_personal_data_is_written_as_powertools_writes_it():
     ],
 )
 def test_the_cheap_gate_lets_through_every_kind_the_recognizers_find(text):
-    assert may_hold_pii(text)
+    assert default_redactor().may_hold(text)
     assert "[REDACTED:" in redact_data(text)
 
 
 def test_a_text_without_digits_at_signs_or_token_prefixes_skips_the_recognizers():
-    assert not may_hold_pii("turn committed for the session, the model answered")
+    assert not default_redactor().may_hold("turn committed for the session, the model answered")
+
+
+def test_a_redactor_derives_its_quick_check_from_its_own_recognizers():
+    # given: a recognizer of one's own with a hint, and one without any gate
+    tickets = Redactor(recognizers=(Recognizer("ticket", r"\bINC-[A-Z]{6}\b", hints=("inc-",)),))
+    employees = Redactor(recognizers=(Recognizer("employee_id", r"\bE\d{6}\b"),))
+    # then: a text with the hint may hold a ticket, one without certainly holds none (digits and @ included)
+    assert tickets.may_hold("see INC-ABCDEF") and tickets.may_hold("see inc-abcdef")
+    assert not tickets.may_hold("mail ana@example.com, card 4111 1111 1111 1111")
+    # and a recognizer without hints or digits to gate on makes every text a candidate
+    assert employees.may_hold("Employee E123456") and employees.may_hold("no gate at all")
+
+
+def test_numbers_too_short_for_any_number_recognizer_skip_the_recognizers():
+    assert not default_redactor().may_hold("reasoning step 3 of 12, retry 2")
+    assert default_redactor().may_hold("reasoning step 3 of 1234")
 
 
 def _lines_logged(env: dict[str, str]) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentrail_runtime.guardrails.base import Guard, GuardDecision
-from agentrail_runtime.redaction import default_redactor, may_hold_pii
+from agentrail_runtime.redaction import default_redactor
 from agentrail_runtime.redaction.recognizers import Recognizer, Redactor, default_recognizers, phone_check
 
 
@@ -37,7 +37,7 @@ class PiiGuard(Guard):
         return self._redactor if self._redactor is not None else default_redactor()
 
     def check(self, text: str) -> GuardDecision:
-        if self._redactor is None and not may_hold_pii(text):
+        if not self.redactor.may_hold(text):
             return GuardDecision.allow(text)
         redacted, kinds = self.redactor.redact(text)
         if not kinds:

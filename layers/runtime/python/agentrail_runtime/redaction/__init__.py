@@ -1,15 +1,15 @@
 """Redaction of personal and secret data in texts and JSON-like data: what log lines and stored records pass through.
 
-A text with no digit, no ``@`` and none of the few words a token or key starts with costs one regular-expression
-search. The recognizers (:mod:`agentrail_runtime.redaction.recognizers`) are built on the first text that may hold
-something; ``phonenumbers`` and ``python-stdnum`` load on the first candidate a check confirms (a long enough run of
+A text with none of the recognizers' hints (``@``, the few words a token or key starts with) and no run of four
+digits costs one regular-expression search (:meth:`~agentrail_runtime.redaction.recognizers.Redactor.may_hold`).
+The recognizers (:mod:`agentrail_runtime.redaction.recognizers`) are built, their patterns compiled, on the first
+text; ``phonenumbers`` and ``python-stdnum`` load on the first candidate a check confirms (a long enough run of
 digits), so a function that never logs or stores such a text never loads them.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Collection
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -17,20 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentrail_runtime.redaction.recognizers import Redactor
 
-#: What every match of a built-in recognizer holds (a necessary condition, never a sufficient one): a digit (the
-#: number recognizers and most keys), ``@`` (emails), two colons (IPv6), or the start of a token, key or assignment.
-#: Searched in the lowered text; the look-ahead skips, at C speed, every position no alternative can start at.
-_CANDIDATE = re.compile(
-    r"(?=[\d@:pgxs_ate])(?:[\d@]|:[0-9a-f]{0,4}:|private key|gh[pousr]_|github_pat_|xox[abprs]-|sk-|_live_|_test_|aiza"
-    r"|eyj|secret|passw|pwd|api[_-]?key|token|akia|asia|abia|acca|aroa|aida)"
-)
 #: Integers shorter than this hold no number a recognizer finds (phone numbers have 7 digits or more).
 _SMALLEST_NUMBER = 1_000_000
-
-
-def may_hold_pii(text: str) -> bool:
-    """Whether ``text`` may hold something the built-in recognizers find (``False``: it certainly holds nothing)."""
-    return _CANDIDATE.search(text.lower()) is not None
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +36,7 @@ _REMEMBERED_CHARS = 256
 
 def redact(text: str) -> str:
     """``text`` with each value the built-in recognizers find replaced by ``[REDACTED:<kind>]``."""
-    if not _CANDIDATE.search(text.lower()):
+    if not default_redactor().may_hold(text):
         return text
     if len(text) <= _REMEMBERED_CHARS:
         return _redact_short(text)
@@ -95,4 +83,4 @@ def redact_record(record: dict[str, Any]) -> dict[str, Any]:
     return redacted
 
 
-__all__ = ["RECORD_KEYS_KEPT", "default_redactor", "may_hold_pii", "redact", "redact_data", "redact_record"]
+__all__ = ["RECORD_KEYS_KEPT", "default_redactor", "redact", "redact_data", "redact_record"]

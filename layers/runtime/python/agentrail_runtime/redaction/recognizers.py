@@ -138,7 +138,7 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             "secret_token",
             r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
             r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})",
-            hints=("gh", "github_pat_", "xox", "sk-", "_live_", "_test_", "aiza", "eyj"),
+            hints=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk-", "_live_", "_test_", "aiza", "eyj"),
         ),
         Recognizer(
             "secret_token",
@@ -169,6 +169,31 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
     )
 
 
+def _candidate_pattern(recognizers: Sequence[Recognizer]) -> re.Pattern[str] | None:
+    """What every match of one of ``recognizers`` holds, as one pattern (``None``: any text may hold one)."""
+    hints: set[str] = set()
+    digits: list[int] = []
+    for recognizer in recognizers:
+        if recognizer.hints:
+            hints.update(hint.lower() for hint in recognizer.hints)
+        elif recognizer.min_digits:
+            digits.append(recognizer.min_digits)
+        else:
+            return None
+    # A hint that holds another one adds nothing (``github_pat_`` holds ``gh``).
+    hints = {hint for hint in hints if not any(other != hint and other in hint for other in hints)}
+    alternatives = [re.escape(hint) for hint in sorted(hints)]
+    starts = {hint[0] for hint in hints}
+    if digits:
+        # ``min(digits)`` digits in one run of digits and separators (what ``_digit_runs`` counts).
+        alternatives.append(rf"\d(?:[ ().:/+-]*\d){{{min(digits) - 1}}}")
+    if not alternatives:
+        return re.compile(r"(?!)")
+    # The look-ahead skips, at C speed, every position no alternative can start at.
+    first = "".join(re.escape(start) for start in sorted(starts)) + (r"\d" if digits else "")
+    return re.compile(f"(?=[{first}])(?:{'|'.join(alternatives)})")
+
+
 class Redactor:
     """Replaces each value its recognizers find with ``[REDACTED:<kind>]``.
 
@@ -180,6 +205,13 @@ class Redactor:
 
     def __init__(self, *, recognizers: Sequence[Recognizer] | None = None) -> None:
         self.recognizers = tuple(recognizers) if recognizers is not None else default_recognizers()
+        self._candidate = _candidate_pattern(self.recognizers)
+
+    def may_hold(self, text: str) -> bool:
+        """Whether ``text`` may hold something a recognizer finds (``False``: it certainly holds nothing): one
+        search for any recognizer's hint, or a run of as many digits as the number recognizers need, in the lowered
+        text. A recognizer with neither hints nor ``min_digits`` makes every text a candidate."""
+        return self._candidate is None or self._candidate.search(text.lower()) is not None
 
     def findings(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, kind)`` of each value found, in text order; an earlier recognizer wins an overlap."""
