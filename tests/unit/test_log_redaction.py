@@ -55,6 +55,25 @@ def test_an_exception_and_its_stack_trace_are_redacted(stdout_records):
     assert line["exception_name"] == "ValueError"
 
 
+def test_only_what_users_models_and_tools_wrote_is_redacted_an_extra_key_of_any_name_and_an_exceptions_notes(
+    stdout_records,
+):
+    # given: an exception with a note and an extra key of a name the formatter does not know
+    error = ValueError("lookup failed")
+    error.add_note(f"caller {EMAIL}")
+    # when: it is logged
+    try:
+        raise error
+    except ValueError:
+        logger.exception("lookup failed", extra={"caller_detail": {"card": CARD}})
+    # then: both planted values are redacted; what Powertools wrote is as it wrote it
+    (line,) = stdout_records()
+    assert EMAIL not in json.dumps(line) and CARD not in json.dumps(line)
+    assert line["exception_notes"] == ["caller [REDACTED:email]"]
+    assert line["caller_detail"] == {"card": "[REDACTED:card_number]"}
+    assert line["exception_name"] == "ValueError" and line["level"] == "ERROR"
+
+
 def test_appended_keys_are_redacted_but_ids_and_powertools_fields_are_kept(stdout_records):
     logger.append_keys(principal=EMAIL, task_id="task-4111111111111111")
     try:

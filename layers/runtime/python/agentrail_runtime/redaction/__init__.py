@@ -10,7 +10,7 @@ digits), so a function that never logs or stores such a text never loads them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -48,25 +48,25 @@ def _redact_short(text: str) -> str:
     return default_redactor().redact(text)[0]
 
 
-def redact_data(value: Any, *, keep: Collection[str] = ()) -> Any:
+def redact_data(value: Any, *, keep: Collection[str] = (), text: Callable[[str], str] = redact) -> Any:
     """``value`` (JSON-like: dicts, lists, strings, numbers) with every string redacted, and every integer long
     enough to be a card or phone number that holds one replaced by its marker; the values of the keys in ``keep``
     (ids, names) stay as they are, at any depth. Other objects are redacted as their ``str`` (what ``json.dumps(...,
-    default=str)`` writes)."""
+    default=str)`` writes). ``text``: what is done to each string (the log formatter masks secrets too)."""
     if isinstance(value, str):
-        return redact(value)
+        return text(value)
     if isinstance(value, dict):
-        return {k: v if k in keep else redact_data(v, keep=keep) for k, v in value.items()}
+        return {k: v if k in keep else redact_data(v, keep=keep, text=text) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact_data(v, keep=keep) for v in value]
+        return [redact_data(v, keep=keep, text=text) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):
         if abs(value) < _SMALLEST_NUMBER:
             return value
-        redacted = redact(str(value))
+        redacted = text(str(value))
         return value if redacted == str(value) else redacted
-    return redact(str(value))
+    return text(str(value))
 
 
 #: Keys of stored records (turns, checkpoints, task results) whose values are ids, names and enums, never text a
