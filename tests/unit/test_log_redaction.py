@@ -130,6 +130,11 @@ def test_a_redactor_derives_its_quick_check_from_its_own_recognizers():
     assert employees.may_hold("Employee E123456") and employees.may_hold("no gate at all")
 
 
+def test_a_colon_without_an_address_around_it_skips_the_recognizers():
+    assert not default_redactor().may_hold("model answered: done, stop reason: end_turn, model local:echo")
+    assert default_redactor().may_hold("from fe80::abcd")
+
+
 def test_numbers_too_short_for_any_number_recognizer_skip_the_recognizers():
     assert not default_redactor().may_hold("reasoning step 3 of 12, retry 2")
     assert default_redactor().may_hold("reasoning step 3 of 1234")

@@ -63,16 +63,19 @@ class Recognizer:
     pattern: str
     check: Callable[[str], bool] | None = None
     flags: int = 0
-    #: Substrings (lower case) one of which every match holds; the pattern only runs on a text that has one.
+    #: Patterns of the lowered text, most of them plain substrings (``"@"``, ``"token"``), one of which every match
+    #: holds: the pattern only runs on a text that has one, and they make the redactor's quick check.
     hints: tuple[str, ...] = ()
     #: The fewest digits a match holds in one run of digits and separators (``+``, ``(``, ``)``, ``.``, ``-``,
     #: ``:``, ``/``, spaces), and the separators it needs there: the pattern only runs on a text that has such a run.
     min_digits: int = 0
     needs: str = ""
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    hinted: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern, self.flags))
+        object.__setattr__(self, "hinted", re.compile("|".join(self.hints)) if self.hints else None)
 
     def find(self, text: str, lowered: str | None = None, runs: Sequence[str] | None = None) -> Iterable[tuple[int, int]]:
         """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: ``_digit_runs``, for
@@ -81,9 +84,9 @@ class Recognizer:
             runs = _digit_runs(text) if runs is None else runs
             if not any(_count_digits(run) >= self.min_digits and all(c in run for c in self.needs) for run in runs):
                 return
-        if self.hints:
+        if self.hinted is not None:
             lowered = text.lower() if lowered is None else lowered
-            if not any(hint in lowered for hint in self.hints):
+            if not self.hinted.search(lowered):
                 return
         for match in self.regex.finditer(text):
             group = 1 if self.regex.groups else 0
@@ -163,7 +166,7 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             "ip_address",
             r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
             _ip,
-            hints=(":",),
+            hints=(":[0-9a-f]{0,4}:",),
         ),
         Recognizer("phone", r"(?<![\w+(])(?:\+\s?)?\(?\d[\d ().-]{5,18}\d\b(?![.-]\d)", phone_check(phone_region), min_digits=7),
     )
@@ -175,23 +178,26 @@ def _candidate_pattern(recognizers: Sequence[Recognizer]) -> re.Pattern[str] | N
     digits: list[int] = []
     for recognizer in recognizers:
         if recognizer.hints:
-            hints.update(hint.lower() for hint in recognizer.hints)
+            hints.update(recognizer.hints)
         elif recognizer.min_digits:
             digits.append(recognizer.min_digits)
         else:
             return None
-    # A hint that holds another one adds nothing (``github_pat_`` holds ``gh``).
-    hints = {hint for hint in hints if not any(other != hint and other in hint for other in hints)}
-    alternatives = [re.escape(hint) for hint in sorted(hints)]
-    starts = {hint[0] for hint in hints}
+    alternatives = sorted(hints)
     if digits:
         # ``min(digits)`` digits in one run of digits and separators (what ``_digit_runs`` counts).
         alternatives.append(rf"\d(?:[ ().:/+-]*\d){{{min(digits) - 1}}}")
     if not alternatives:
         return re.compile(r"(?!)")
-    # The look-ahead skips, at C speed, every position no alternative can start at.
-    first = "".join(re.escape(start) for start in sorted(starts)) + (r"\d" if digits else "")
-    return re.compile(f"(?=[{first}])(?:{'|'.join(alternatives)})")
+    quick = "|".join(alternatives)
+    if all(hint[0] not in _METACHARACTERS for hint in hints):
+        # The look-ahead skips, at C speed, every position no alternative can start at.
+        first = "".join(re.escape(start) for start in sorted({hint[0] for hint in hints})) + (r"\d" if digits else "")
+        quick = f"(?=[{first}])(?:{quick})"
+    return re.compile(quick)
+
+
+_METACHARACTERS = frozenset("\\.^$*+?{}[]|()")
 
 
 class Redactor:
