@@ -113,6 +113,10 @@ def scrub(text: str, *, redact_pii: bool) -> str:
     return redact(text) if redact_pii else text
 
 
+_SCRUB = partial(scrub, redact_pii=True)
+_MASK = partial(scrub, redact_pii=False)
+
+
 class MaskingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter, with the values of :func:`never_log` masked (see :func:`scrub`) in the message,
     the exception and every key but the fields Powertools itself writes (:data:`FRAMEWORK_KEYS`)."""
@@ -142,10 +146,13 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         if not (self.redact_pii or _SECRETS):
             return super().serialize(log)
         cleaned = dict(log)
+        # What scrub does to a value (with no secret fetched, there is nothing to mask: redaction alone).
+        text = (_SCRUB if _SECRETS else redact) if self.redact_pii else _MASK
         for key in log.keys() - self.FRAMEWORK_KEYS:
-            # Ids (``task_id``, ``execution_arn``) are masked, never redacted: no personal data, many digits.
-            redact_pii = self.redact_pii and not key.endswith(("_id", "_arn"))
-            cleaned[key] = redact_data(log[key], text=partial(scrub, redact_pii=redact_pii))  # type: ignore[literal-required]
+            if not key.endswith(("_id", "_arn")):
+                cleaned[key] = redact_data(log[key], text=text)  # type: ignore[literal-required]
+            elif _SECRETS:  # ids (``task_id``, ``execution_arn``) are masked, never redacted
+                cleaned[key] = redact_data(log[key], text=_MASK)  # type: ignore[literal-required]
         return super().serialize(cleaned)
 
 
