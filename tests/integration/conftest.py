@@ -43,11 +43,16 @@ def _no_metrics_left_over() -> Iterator[None]:
 
 
 @pytest.fixture
-def agent_env(env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """The environment without any AGENT_* variable of the machine running the tests."""
+def agent_env(env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The environment without any AGENT_* variable of the machine running the tests; the tool secrets, read once
+    per execution environment, are read again from it (before and after the test)."""
+    from agentrail_runtime.agent.secrets import granted_tool_secrets
+
     for name in [n for n in os.environ if n.startswith("AGENT_")]:
         env.delenv(name)
-    return env
+    granted_tool_secrets.cache_clear()
+    yield env
+    granted_tool_secrets.cache_clear()
 
 
 class FixedProviders:

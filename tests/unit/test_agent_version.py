@@ -11,7 +11,7 @@ from agentrail_runtime.agent.definition import AgentDefinition, prompt_from_file
 from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.agent.version import agent_version, version_inputs
 from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.guardrails import DenyListGuard, PiiGuard, PromptInjectionGuard
+from agentrail_runtime.guardrails import DenyListGuard, PiiGuard, PromptInjectionGuard, default_recognizers
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.versions import version_for, versions_for
 
@@ -113,6 +113,15 @@ def test_the_order_of_guards_changes_the_version_and_an_agent_without_guards_has
 
     assert agent_version(pii_first, SETTINGS) != agent_version(deny_first, SETTINGS)
     assert "guards" not in version_inputs(DEFINITION, SETTINGS)
+
+
+def test_the_phone_region_of_the_pii_recognizers_changes_the_version():
+    # given: the same PII guard, reading national phone numbers as US ones and as GB ones
+    us = dataclasses.replace(DEFINITION, output_guards=(PiiGuard(recognizers=default_recognizers(phone_region="US")),))
+    gb = dataclasses.replace(DEFINITION, output_guards=(PiiGuard(recognizers=default_recognizers(phone_region="GB")),))
+
+    # then: they redact different numbers, so they are different versions
+    assert agent_version(gb, SETTINGS) != agent_version(us, SETTINGS)
 
 
 def test_a_stamped_agent_version_wins_over_the_hash(monkeypatch):

@@ -200,8 +200,36 @@ def test_an_agent_without_guards_never_loads_the_pii_libraries_at_cold_start():
     assert not loaded & {"phonenumbers", "stdnum"}
 
 
-def test_the_pii_libraries_load_with_the_first_pii_guard():
-    # A positive control for the probe above.
-    loaded = loaded_after("from agentrail_runtime.guardrails import PiiGuard\nPiiGuard()")
+def test_importing_the_demo_agent_with_the_builtin_guards_loads_no_pii_library_until_a_text_may_hold_some():
+    # given: the demo definition (two PiiGuards, as builtin_*_guards build them) and a text without candidates
+    code = (
+        "import agentrail_runtime.demo\n"
+        "from agentrail_runtime.guardrails import PiiGuard\n"
+        "PiiGuard().check('turn committed for the session, the model answered')"
+    )
+    # when: a fresh interpreter runs it, as a cold start does
+    loaded = loaded_after(code)
+    # then: the recognizers' libraries are not loaded
+    assert "agentrail_runtime" in loaded
+    assert not loaded & {"phonenumbers", "stdnum"}
+
+
+def test_the_pii_libraries_load_with_the_first_candidate_a_check_confirms():
+    # A positive control for the probes above.
+    loaded = loaded_after(
+        "from agentrail_runtime.guardrails import PiiGuard\nPiiGuard().check('card 4111 1111 1111 1111, +1 415 555 2671')"
+    )
 
     assert {"phonenumbers", "stdnum"} <= loaded
+
+
+def test_pii_guards_without_recognizers_of_their_own_share_the_one_default_redactor():
+    from agentrail_runtime.redaction import default_redactor
+
+    # given: two guards built as the built-in guard sets build them
+    first, second = PiiGuard(), PiiGuard(block=True)
+    # when/then: both use the log redactor's recognizers, built once
+    assert first.redactor is second.redactor is default_redactor()
+    # and a guard with recognizers of its own keeps them
+    own = PiiGuard(recognizers=(Recognizer("employee_id", r"\bE\d{6}\b"),))
+    assert [r.kind for r in own.redactor.recognizers] == ["employee_id"]

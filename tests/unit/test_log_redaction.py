@@ -13,7 +13,8 @@ import pytest
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from agentrail_runtime.observability import RedactingFormatter, logger
-from agentrail_runtime.redaction import may_hold_pii, redact_data
+from agentrail_runtime.redaction import default_redactor, redact_data
+from agentrail_runtime.redaction.recognizers import Recognizer, Redactor
 
 EMAIL = "ana.lopez@example.com"
 CARD = "4111 1111 1111 1111"
@@ -54,6 +55,25 @@ def test_an_exception_and_its_stack_trace_are_redacted(stdout_records):
     assert line["exception_name"] == "ValueError"
 
 
+def test_only_what_users_models_and_tools_wrote_is_redacted_an_extra_key_of_any_name_and_an_exceptions_notes(
+    stdout_records,
+):
+    # given: an exception with a note and an extra key of a name the formatter does not know
+    error = ValueError("lookup failed")
+    error.add_note(f"caller {EMAIL}")
+    # when: it is logged
+    try:
+        raise error
+    except ValueError:
+        logger.exception("lookup failed", extra={"caller_detail": {"card": CARD}})
+    # then: both planted values are redacted; what Powertools wrote is as it wrote it
+    (line,) = stdout_records()
+    assert EMAIL not in json.dumps(line) and CARD not in json.dumps(line)
+    assert line["exception_notes"] == ["caller [REDACTED:email]"]
+    assert line["caller_detail"] == {"card": "[REDACTED:card_number]"}
+    assert line["exception_name"] == "ValueError" and line["level"] == "ERROR"
+
+
 def test_appended_keys_are_redacted_but_ids_and_powertools_fields_are_kept(stdout_records):
     logger.append_keys(principal=EMAIL, task_id="task-4111111111111111")
     try:
@@ -91,12 +111,33 @@ def test_a_line_without_personal_data_is_written_as_powertools_writes_it():
     ],
 )
 def test_the_cheap_gate_lets_through_every_kind_the_recognizers_find(text):
-    assert may_hold_pii(text)
+    assert default_redactor().may_hold(text)
     assert "[REDACTED:" in redact_data(text)
 
 
 def test_a_text_without_digits_at_signs_or_token_prefixes_skips_the_recognizers():
-    assert not may_hold_pii("turn committed for the session, the model answered")
+    assert not default_redactor().may_hold("turn committed for the session, the model answered")
+
+
+def test_a_redactor_derives_its_quick_check_from_its_own_recognizers():
+    # given: a recognizer of one's own with a hint, and one without any gate
+    tickets = Redactor(recognizers=(Recognizer("ticket", r"\bINC-[A-Z]{6}\b", hints=("inc-",)),))
+    employees = Redactor(recognizers=(Recognizer("employee_id", r"\bE\d{6}\b"),))
+    # then: a text with the hint may hold a ticket, one without certainly holds none (digits and @ included)
+    assert tickets.may_hold("see INC-ABCDEF") and tickets.may_hold("see inc-abcdef")
+    assert not tickets.may_hold("mail ana@example.com, card 4111 1111 1111 1111")
+    # and a recognizer without hints or digits to gate on makes every text a candidate
+    assert employees.may_hold("Employee E123456") and employees.may_hold("no gate at all")
+
+
+def test_a_colon_without_an_address_around_it_skips_the_recognizers():
+    assert not default_redactor().may_hold("model answered: done, stop reason: end_turn, model local:echo")
+    assert default_redactor().may_hold("from fe80::abcd")
+
+
+def test_numbers_too_short_for_any_number_recognizer_skip_the_recognizers():
+    assert not default_redactor().may_hold("reasoning step 3 of 12, retry 2")
+    assert default_redactor().may_hold("reasoning step 3 of 1234")
 
 
 def _lines_logged(env: dict[str, str]) -> list[str]:

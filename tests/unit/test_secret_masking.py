@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from pydantic import SecretStr
 
+from agentrail_runtime import observability
 from agentrail_runtime.agent.secrets import mask_secrets
 from agentrail_runtime.observability import logger, never_log
 
@@ -30,17 +34,13 @@ def test_a_value_never_to_log_is_masked_in_the_message_any_key_and_an_exceptions
     assert "connecting with **********" in lines[0] and "refused **********" in lines[1]
 
 
-def test_mask_secrets_masks_every_string_and_secret_str_of_a_result_and_counts_them():
-    from agentrail_runtime.agent import secrets
-
-    # given: a value fetched in this execution environment
-    secrets._FETCHED.add("tok-5b1d9e")
+def test_mask_secrets_masks_every_string_and_secret_str_of_a_result_and_counts_them(monkeypatch):
+    # given: a value fetched in this execution environment (in a registry of this test's own)
+    monkeypatch.setattr(observability, "_SECRETS", {})
+    never_log("tok-5b1d9e")
     result = {"key": "tok-5b1d9e", "header": "Bearer tok-5b1d9e", "list": [SecretStr("x"), 3, "plain"], "tok-5b1d9e": 1}
     # when: the loop masks a tool's result
-    try:
-        masked, count = mask_secrets(result)
-    finally:
-        secrets._FETCHED.discard("tok-5b1d9e")
+    masked, count = mask_secrets(result)
     # then: every occurrence is gone, the rest is as it was
     assert masked == {
         "key": "**********",
@@ -49,3 +49,22 @@ def test_mask_secrets_masks_every_string_and_secret_str_of_a_result_and_counts_t
         "**********": 1,
     }
     assert count == 4
+
+
+def test_with_log_redaction_off_a_fetched_secret_logged_through_the_root_loggers_handler_is_still_masked():
+    # given: as in Lambda, the runtime's handler is on the root logger before the function's code is imported;
+    # personal data is not redacted (AGENT_LOG_REDACTION=false), and a tool fetched a secret
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.DEBUG, format='%(name)s %(message)s')\n"
+        "from agentrail_runtime.observability import never_log\n"
+        "never_log('tok-77c0ffee51')\n"
+        "logging.getLogger('botocore.endpoint').debug('Making request with params: %s', {'auth': 'tok-77c0ffee51'})\n"
+    )
+    env = {**os.environ, "AGENT_LOG_REDACTION": "false"}
+    # when: botocore logs it at DEBUG
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, env=env)
+    # then: the line says what happened, with the secret masked
+    (line,) = [text for text in run.stdout.splitlines() if text.startswith("botocore.endpoint")]
+    assert "tok-77c0ffee51" not in line
+    assert "{'auth': '**********'}" in line

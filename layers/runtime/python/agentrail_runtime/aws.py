@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 from botocore.config import Config
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The retry configuration of every AWS client the runtime makes (DynamoDB, SQS, S3, Step Functions, ...).
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
@@ -78,6 +80,17 @@ class LazyClient:
         instance.__dict__[self.attribute] = made
 
 
+class ToolSecretSettings(BaseSettings):
+    """The secrets tools may read (part of :class:`~agentrail_runtime.config.RuntimeSettings`, which validates it at
+    cold start; :func:`agentrail_runtime.agent.secrets.granted_tool_secrets` reads it once, without the rest)."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore", frozen=True)
+
+    #: The secrets the agent's tools may read with ``context.secret(name)``: name -> secret ARN
+    #: (``AGENT_TOOL_SECRETS``, what ``AgentFunctionOptions(tool_secrets=...)`` writes).
+    tool_secrets: dict[str, str] = Field(default_factory=dict)
+
+
 def read_secret(name: str, *, max_age: int = 300) -> str:
     """A Secrets Manager secret's value, through Powertools parameters: cached per execution environment
     for ``max_age`` seconds, so a rotation is picked up without a cold start."""
@@ -115,4 +128,4 @@ class S3Payloads:
         return deleted
 
 
-__all__ = ["RETRIES", "LazyClient", "S3Payloads", "client", "read_secret", "resource", "role_of_session"]
+__all__ = ["RETRIES", "LazyClient", "S3Payloads", "ToolSecretSettings", "client", "read_secret", "resource", "role_of_session"]

@@ -10,12 +10,14 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from agentrail_runtime.aws import ToolSecretSettings
 from agentrail_runtime.contract import BudgetLimit, HealthCheckKind, budgets_from_env
 from agentrail_runtime.metering.pricing import ModelPrice
 from agentrail_runtime.models.base import ModelConfigError
 from agentrail_runtime.models.registry import parse_model_spec
+from agentrail_runtime.observability import LogSettings
 
 #: The API in front of a function that serves HTTP: API Gateway REST API or HTTP API (``AGENT_API_KIND``).
 ApiKind = Literal["rest", "http"]
@@ -28,8 +30,12 @@ class DependencyCheck(BaseModel):
     name: str
 
 
-class RuntimeSettings(BaseSettings):
-    """Every ``AGENT_*`` variable the runtime reads. See the README's settings table."""
+class RuntimeSettings(LogSettings, ToolSecretSettings):
+    """Every ``AGENT_*`` variable the runtime reads. See the README's settings table.
+
+    ``log_redaction`` (:class:`~agentrail_runtime.observability.LogSettings`) and ``tool_secrets``
+    (:class:`~agentrail_runtime.aws.ToolSecretSettings`) are declared where they are read, without the
+    rest: validated here at cold start with every other setting."""
 
     model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore", frozen=True, protected_namespaces=())
 
@@ -47,9 +53,6 @@ class RuntimeSettings(BaseSettings):
     model_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key_secret: str | None = None
-    #: The secrets the agent's tools may read with ``context.secret(name)``: name -> secret ARN
-    #: (``AGENT_TOOL_SECRETS``, what ``AgentFunctionOptions(tool_secrets=...)`` writes).
-    tool_secrets: dict[str, str] = Field(default_factory=dict)
     health_checks: tuple[DependencyCheck, ...] = ()
     #: Who an IAM caller that assumed a role is: the role (default), or the session, whose name the caller chooses.
     iam_identity: Literal["role", "session"] = "role"
@@ -66,8 +69,6 @@ class RuntimeSettings(BaseSettings):
     bedrock_guardrail_version: str = "DRAFT"
     #: Store session history and task records redacted (``[REDACTED:<kind>]``); the run itself sees the text as written.
     store_redacted: bool = False
-    #: Redact every log line (read by ``observability`` when the logger is created; validated here at cold start).
-    log_redaction: bool = True
 
     @field_validator("budgets", mode="before")
     @classmethod

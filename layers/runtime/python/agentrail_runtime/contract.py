@@ -152,12 +152,12 @@ BUDGET_PERS: tuple[BudgetPer, ...] = ("tenant", "agent")
 #: What a daily budget counts: input plus output tokens, or USD priced with the function's price table.
 BudgetUnit = Literal["tokens", "usd"]
 BUDGET_UNITS: tuple[BudgetUnit, ...] = ("tokens", "usd")
-#: The environment variable holding a function's daily budgets, as :func:`budgets_to_env` writes them.
 #: The Bedrock guardrail of a function (its id or ARN, and its version): Converse's ``guardrailConfig`` on ``bedrock:``
 #: models, and what :class:`~agentrail_runtime.guardrails.bedrock.BedrockGuardrailGuard` applies by default. An empty
 #: id (local mode, which has no Bedrock) turns both off.
 BEDROCK_GUARDRAIL_ID_ENV = "AGENT_BEDROCK_GUARDRAIL_ID"
 BEDROCK_GUARDRAIL_VERSION_ENV = "AGENT_BEDROCK_GUARDRAIL_VERSION"
+#: The environment variable holding a function's daily budgets, as :func:`budgets_to_env` writes them.
 BUDGETS_ENV = "AGENT_BUDGETS"
 #: The environment variable naming the DynamoDB table of the budgets' daily counters.
 BUDGET_TABLE_ENV = "AGENT_BUDGET_TABLE"

@@ -3,21 +3,23 @@
 Configuration comes from the standard Powertools environment variables that the
 AgentFunction construct sets: ``POWERTOOLS_SERVICE_NAME``,
 ``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_LOG_LEVEL``; and ``AGENT_LOG_REDACTION`` (default ``true``): every
-log line passes through :class:`RedactingFormatter`.
+log line passes through :class:`RedactingFormatter` (``false``: :class:`MaskingFormatter`, fetched secrets masked only).
 """
 
 import functools
 import json
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from functools import cache, partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime.redaction import redact, redact_data
 
@@ -80,42 +82,49 @@ def tracing_disabled() -> bool:
     return bool(Tracer._is_tracer_disabled())
 
 
-#: Values no log line may carry (the secrets tools fetched in this execution environment): see :func:`never_log`.
-_NEVER_LOGGED: set[str] = set()
+#: The secrets tools fetched in this execution environment (see :func:`never_log`), each with the forms a log line
+#: may carry it in: as written, and as JSON escapes it (a message that holds a JSON dump). The one registry of them:
+#: the logs and the agent loop's :func:`~agentrail_runtime.agent.secrets.mask_secrets` read it.
+_SECRETS: dict[str, tuple[str, ...]] = {}
 LOG_MASK = "**********"
 
 
 def never_log(value: str) -> None:
     """From now on, every log line of this execution environment shows ``value`` as ``**********``: in the message,
-    in any key, in an exception's trace, as it is and as JSON escapes it."""
-    if value:
-        _NEVER_LOGGED.add(value)
+    in any key, in an exception's trace, as it is and as JSON escapes it, through the logger and the root logger's
+    handlers alike (whether or not personal data is redacted)."""
+    if value and value not in _SECRETS:
+        forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+        _SECRETS[value] = tuple(sorted(forms, key=len, reverse=True))
+
+
+def never_logged() -> Collection[str]:
+    """The values given to :func:`never_log` so far."""
+    return _SECRETS.keys()
+
+
+def scrub(text: str, *, redact_pii: bool) -> str:
+    """``text`` as a log line may carry it: every value of :func:`never_log` masked (in each of its forms), then,
+    with ``redact_pii``, personal and secret data redacted (``[REDACTED:<kind>]``). What the formatter does to each
+    value it redacts and the filter to each message and trace."""
+    for forms in _SECRETS.values():
+        for form in forms:
+            text = text.replace(form, LOG_MASK)
+    return redact(text) if redact_pii else text
+
+
+_SCRUB = partial(scrub, redact_pii=True)
+_MASK = partial(scrub, redact_pii=False)
 
 
 class MaskingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter, with the values of :func:`never_log` masked in the finished line (so an exception
-    or a key of any name that carries one is masked too)."""
+    """Powertools' JSON formatter, with the values of :func:`never_log` masked (see :func:`scrub`) in the message,
+    the exception and every key but the fields Powertools itself writes (:data:`FRAMEWORK_KEYS`)."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        for value in _NEVER_LOGGED:
-            for form in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
-                line = line.replace(form, LOG_MASK)
-        return line
-
-
-class RedactingFormatter(MaskingFormatter):
-    """Powertools' JSON formatter that redacts personal and secret data (``[REDACTED:<kind>]``) before it writes a line,
-    and masks the values of :func:`never_log` in it (see :class:`MaskingFormatter`).
-
-    The message, the ``extra`` fields, the appended keys (at any depth), the exception and its stack trace are
-    redacted; the fields Powertools itself writes (:data:`KEPT_KEYS`: level, timestamp, location, the Lambda context)
-    and ids (keys ending in ``_id`` or ``_arn``) are kept as they are. A value with no digit, no ``@`` and no token
-    prefix costs one regular-expression search; the recognizers load with the first value that may hold something.
-    """
-
+    #: Redact personal data too (:class:`RedactingFormatter`), besides masking the values of :func:`never_log`.
+    redact_pii = False
     #: Written by Powertools from the record and the Lambda context, never from what a user or a model said.
-    KEPT_KEYS = frozenset(
+    FRAMEWORK_KEYS = frozenset(
         {
             "level",
             "location",
@@ -128,33 +137,71 @@ class RedactingFormatter(MaskingFormatter):
             "function_arn",
             "function_request_id",
             "xray_trace_id",
+            "exception_name",
             "agent_version",
         }
     )
 
     def serialize(self, log: LogRecord) -> str:
-        redacted = {key: value if self._kept(key) else redact_data(value) for key, value in log.items()}
-        return super().serialize(redacted)
+        if not (self.redact_pii or _SECRETS):
+            return super().serialize(log)
+        cleaned = dict(log)
+        # What scrub does to a value (with no secret fetched, there is nothing to mask: redaction alone).
+        text = (_SCRUB if _SECRETS else redact) if self.redact_pii else _MASK
+        for key in log.keys() - self.FRAMEWORK_KEYS:
+            if not key.endswith(("_id", "_arn")):
+                cleaned[key] = redact_data(log[key], text=text)  # type: ignore[literal-required]
+            elif _SECRETS:  # ids (``task_id``, ``execution_arn``) are masked, never redacted
+                cleaned[key] = redact_data(log[key], text=_MASK)  # type: ignore[literal-required]
+        return super().serialize(cleaned)
 
-    def _kept(self, key: str) -> bool:
-        return key in self.KEPT_KEYS or key.endswith(("_id", "_arn"))
+
+class RedactingFormatter(MaskingFormatter):
+    """Powertools' JSON formatter that redacts personal and secret data (``[REDACTED:<kind>]``) before it writes a line,
+    and masks the values of :func:`never_log` in it (see :func:`scrub`).
+
+    The message, the exception (its trace, stack and notes), the ``extra`` fields and the appended keys (at any
+    depth) are redacted; the fields Powertools itself writes (:data:`FRAMEWORK_KEYS`: level, timestamp, location,
+    the Lambda context) are written as they are, and ids (keys ending in ``_id`` or ``_arn``) only masked. A value
+    with none of the recognizers' hints and no run of four digits costs one regular-expression search.
+    """
+
+    redact_pii = True
 
 
+class LogSettings(BaseSettings):
+    """What the logs of the runtime read from the environment (part of
+    :class:`~agentrail_runtime.config.RuntimeSettings`, read here once, at cold start, without the rest)."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore", frozen=True)
+
+    #: Redact personal data in every log line (``AGENT_LOG_REDACTION``); fetched secrets are masked regardless.
+    log_redaction: bool = True
+
+
+@cache
 def log_redaction_enabled() -> bool:
-    """``AGENT_LOG_REDACTION`` (default ``true``; ``false``, ``0``, ``no`` or ``off`` turn it off)."""
-    return os.getenv("AGENT_LOG_REDACTION", "true").strip().lower() not in {"false", "0", "no", "off"}
+    """``AGENT_LOG_REDACTION`` (default ``true``), read once through :class:`LogSettings`."""
+    return LogSettings().log_redaction
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts what other libraries log through the root logger's handlers (the Lambda runtime's own handler):
-    botocore at DEBUG logs whole request bodies, prompts and tool arguments included."""
+    """Masks the values of :func:`never_log`, and redacts personal data unless ``redact_pii`` is off, in what other
+    libraries log through the root logger's handlers (the Lambda runtime's own handler): botocore at DEBUG logs
+    whole request bodies, prompts and tool arguments included."""
+
+    def __init__(self, *, redact_pii: bool = True) -> None:
+        super().__init__()
+        self.redact_pii = redact_pii
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), None
+        if not (self.redact_pii or _SECRETS):
+            return True
+        record.msg, record.args = scrub(record.getMessage(), redact_pii=self.redact_pii), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = scrub(record.exc_text, redact_pii=self.redact_pii)
         return True
 
 
@@ -164,10 +211,9 @@ logger = Logger(
     # Fetched secrets are masked always; personal data is redacted unless AGENT_LOG_REDACTION=false.
     logger_formatter=RedactingFormatter() if log_redaction_enabled() else MaskingFormatter(),
 )
-if log_redaction_enabled():
-    for _handler in logging.getLogger().handlers:  # in Lambda: the runtime's handler, installed before this import
-        if not any(isinstance(f, RedactingFilter) for f in _handler.filters):
-            _handler.addFilter(RedactingFilter())
+for _handler in logging.getLogger().handlers:  # in Lambda: the runtime's handler, installed before this import
+    if not any(isinstance(f, RedactingFilter) for f in _handler.filters):
+        _handler.addFilter(RedactingFilter(redact_pii=log_redaction_enabled()))
 tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
@@ -262,6 +308,7 @@ def step_functions_trace_fields() -> dict[str, str]:
 __all__ = [
     "LOG_MASK",
     "TRACE_HEADER_ENV",
+    "LogSettings",
     "MaskingFormatter",
     "RedactingFilter",
     "RedactingFormatter",
@@ -273,7 +320,9 @@ __all__ = [
     "logger",
     "metrics",
     "never_log",
+    "never_logged",
     "observed",
+    "scrub",
     "sqs_trace_attributes",
     "step_functions_trace_fields",
     "trace_header",

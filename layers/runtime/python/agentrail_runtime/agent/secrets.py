@@ -15,37 +15,26 @@ keeps (:func:`mask_secrets`), so a tool that returns or stores it by mistake han
 
 from __future__ import annotations
 
-import json
-import os
+from functools import cache
 from typing import Any
 
 from pydantic import SecretStr
 
-from agentrail_runtime.aws import read_secret
-from agentrail_runtime.observability import LOG_MASK, logger, never_log
+from agentrail_runtime.aws import ToolSecretSettings, read_secret
+from agentrail_runtime.observability import LOG_MASK, logger, never_log, never_logged
 
-#: The environment variable naming the secrets a function's tools may read: a JSON object, name -> secret ARN.
-TOOL_SECRETS_ENV = "AGENT_TOOL_SECRETS"
 #: Seconds a fetched secret is reused before Secrets Manager is asked again.
 DEFAULT_MAX_AGE = 300
-
-#: Every value fetched in this execution environment (what :func:`mask_secrets` looks for).
-_FETCHED: set[str] = set()
 
 
 class SecretNotGranted(LookupError):
     """A tool asked for a secret its function was not granted: a deployment mistake, not one the model can fix."""
 
 
+@cache
 def granted_tool_secrets() -> dict[str, str]:
-    """The secrets this function's tools may read (``AGENT_TOOL_SECRETS``): name -> secret ARN (or name)."""
-    raw = os.environ.get(TOOL_SECRETS_ENV, "").strip()
-    if not raw:
-        return {}
-    granted = json.loads(raw)
-    if not isinstance(granted, dict) or not all(isinstance(v, str) for v in granted.values()):
-        raise ValueError(f"{TOOL_SECRETS_ENV} must be a JSON object of secret name -> ARN")
-    return granted
+    """The secrets this function's tools may read (``AGENT_TOOL_SECRETS``): name -> secret ARN (or name), read once."""
+    return ToolSecretSettings().tool_secrets
 
 
 def read_tool_secret(name: str, *, max_age: int = DEFAULT_MAX_AGE) -> SecretStr:
@@ -64,16 +53,15 @@ def read_tool_secret(name: str, *, max_age: int = DEFAULT_MAX_AGE) -> SecretStr:
             f"AgentFunctionOptions(tool_secrets={{{name!r}: secret}})"
         )
     value = read_secret(granted[name], max_age=max_age)
-    if value not in _FETCHED:
-        never_log(value)
-        _FETCHED.add(value)
+    never_log(value)
     return SecretStr(value)
 
 
 def mask_secrets(value: Any) -> tuple[Any, int]:
     """``value`` (JSON-compatible) with every fetched secret value replaced by ``**********`` in each string (keys
     included); and how many strings were masked."""
-    if not _FETCHED:
+    fetched = never_logged()
+    if not fetched:
         return value, 0
     masked = 0
 
@@ -84,7 +72,7 @@ def mask_secrets(value: Any) -> tuple[Any, int]:
             return LOG_MASK
         if isinstance(item, str):
             clean = item
-            for secret in _FETCHED:
+            for secret in fetched:
                 clean = clean.replace(secret, LOG_MASK)
             masked += clean != item
             return clean
@@ -107,7 +95,6 @@ def masked_for_the_model(tool: str, content: Any) -> Any:
 
 __all__ = [
     "DEFAULT_MAX_AGE",
-    "TOOL_SECRETS_ENV",
     "SecretNotGranted",
     "granted_tool_secrets",
     "mask_secrets",

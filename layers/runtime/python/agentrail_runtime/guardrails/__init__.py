@@ -1,7 +1,8 @@
 """Guardrails: guards on user messages, tool results and answers (prompt injection, PII, deny-lists).
 
-The pipeline and its types load with the package; each built-in guard loads on first use (``PiiGuard`` brings
-``phonenumbers`` and ``python-stdnum``), so a function whose agent has no guards pays nothing for them at cold start.
+The pipeline and its types load with the package; each built-in guard loads on first use, so a function whose agent
+has no guards pays nothing for them at cold start. ``PiiGuard``'s ``phonenumbers`` and ``python-stdnum`` load later
+still: with the first candidate one of its checks confirms (see :mod:`agentrail_runtime.redaction`).
 """
 
 from __future__ import annotations

@@ -174,9 +174,6 @@ class GuardPipeline:
             raise GuardBlocked(decision.blocked_by)
         return decision
 
-    def describe(self) -> list[dict[str, Any]]:
-        return [guard.describe() for guard in self.guards]
-
 
 def log_guard_event(event: GuardEvent) -> None:
     """One log line per guard that blocked or redacted: its stage, name, action and reason code, never the text."""

@@ -7,7 +7,6 @@ import binascii
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 #: Characters that render as nothing: zero-width spaces and joiners, word joiner, invisible operators, BOM, soft hyphen.
 INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
@@ -62,10 +61,8 @@ class Normalized:
     smuggled: str
 
 
-@lru_cache(maxsize=64)
 def normalize(text: str) -> Normalized:
-    """The forms of ``text`` the patterns read (see :class:`Normalized`); the last 64 are kept, so guards that read
-    the same text normalize it once."""
+    """The forms of ``text`` the patterns read (see :class:`Normalized`)."""
     if text.isascii():
         words = " ".join(text.casefold().split())
         return Normalized(plain=text, words=words, compact=words.encode().translate(None, _NON_ALNUM_BYTES).decode(), smuggled="")

@@ -1,20 +1,48 @@
 """PII recognizers: an extensible set (a pattern, and a check where one exists), and the redactor that applies them.
 
-Loaded on first use (``phonenumbers`` and ``python-stdnum`` come with it): see :mod:`agentrail_runtime.redaction`.
+Building them compiles their patterns and nothing more: the checks that need ``phonenumbers`` and ``python-stdnum``
+(:mod:`agentrail_runtime.redaction.checks`) load on the first candidate one of them confirms, so a function whose
+texts hold no candidate never loads those libraries (see :mod:`agentrail_runtime.redaction`).
 """
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
+from types import ModuleType
 
-import phonenumbers
-from stdnum import iban, luhn
-from stdnum.es import dni
-from stdnum.us import ssn
+
+@cache
+def _checks() -> ModuleType:
+    return importlib.import_module("agentrail_runtime.redaction.checks")
+
+
+@dataclass(frozen=True)
+class LibraryCheck:
+    """The check ``name`` of :mod:`agentrail_runtime.redaction.checks`, loaded (with ``phonenumbers`` and
+    ``python-stdnum``) on the first candidate it is asked about."""
+
+    name: str
+
+    def __call__(self, candidate: str) -> bool:
+        result: bool = getattr(_checks(), self.name)(candidate)
+        return result
+
+
+@dataclass(frozen=True)
+class PhoneCheck:
+    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``), loaded
+    on the first candidate; the answers for the last 1,024 candidates are kept (parsing is the dearest check)."""
+
+    region: str
+
+    def __call__(self, candidate: str) -> bool:
+        result: bool = _checks().phone(candidate, self.region)
+        return result
 
 
 @dataclass(frozen=True)
@@ -35,27 +63,30 @@ class Recognizer:
     pattern: str
     check: Callable[[str], bool] | None = None
     flags: int = 0
-    #: Substrings (lower case) one of which every match holds; the pattern only runs on a text that has one.
+    #: Patterns of the lowered text, most of them plain substrings (``"@"``, ``"token"``), one of which every match
+    #: holds: the pattern only runs on a text that has one, and they make the redactor's quick check.
     hints: tuple[str, ...] = ()
     #: The fewest digits a match holds in one run of digits and separators (``+``, ``(``, ``)``, ``.``, ``-``,
     #: ``:``, ``/``, spaces), and the separators it needs there: the pattern only runs on a text that has such a run.
     min_digits: int = 0
     needs: str = ""
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    hinted: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern, self.flags))
+        object.__setattr__(self, "hinted", re.compile("|".join(self.hints)) if self.hints else None)
 
     def find(self, text: str, lowered: str | None = None, runs: Sequence[str] | None = None) -> Iterable[tuple[int, int]]:
-        """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: :func:`digit_runs`, for
+        """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: ``_digit_runs``, for
         the gates, when the caller has them)."""
         if self.min_digits:
-            runs = digit_runs(text) if runs is None else runs
+            runs = _digit_runs(text) if runs is None else runs
             if not any(_count_digits(run) >= self.min_digits and all(c in run for c in self.needs) for run in runs):
                 return
-        if self.hints:
+        if self.hinted is not None:
             lowered = text.lower() if lowered is None else lowered
-            if not any(hint in lowered for hint in self.hints):
+            if not self.hinted.search(lowered):
                 return
         for match in self.regex.finditer(text):
             group = 1 if self.regex.groups else 0
@@ -68,22 +99,13 @@ _DIGIT_RUN = re.compile(r"\d[\d ().:/+-]*")
 _NON_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
 
-def digit_runs(text: str) -> list[str]:
+def _digit_runs(text: str) -> list[str]:
     """The runs of digits and separators of ``text`` with 4 digits or more (what number recognizers may match)."""
     return [run for run in _DIGIT_RUN.findall(text) if _count_digits(run) >= 4]
 
 
 def _count_digits(run: str) -> int:
     return len(run.encode().translate(None, _NON_DIGIT_BYTES))
-
-
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
-
-
-def _card(candidate: str) -> bool:
-    digits = _digits(candidate)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
 
 
 def _ip(candidate: str) -> bool:
@@ -95,19 +117,8 @@ def _ip(candidate: str) -> bool:
 
 
 def phone_check(region: str) -> Callable[[str], bool]:
-    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``); the
-    answers for the last 1,024 candidates are kept (parsing is the dearest check, and texts repeat numbers)."""
-
-    @lru_cache(maxsize=1024)
-    def check(candidate: str) -> bool:
-        if not 7 <= len(_digits(candidate)) <= 15:
-            return False
-        try:
-            return phonenumbers.is_valid_number(phonenumbers.parse(candidate, region))
-        except phonenumbers.NumberParseException:
-            return False
-
-    return check
+    """A candidate that ``phonenumbers`` parses as a valid number (international, or national to ``region``)."""
+    return PhoneCheck(region)
 
 
 def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
@@ -130,7 +141,7 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             "secret_token",
             r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
             r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,})",
-            hints=("gh", "github_pat_", "xox", "sk-", "_live_", "_test_", "aiza", "eyj"),
+            hints=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk-", "_live_", "_test_", "aiza", "eyj"),
         ),
         Recognizer(
             "secret_token",
@@ -144,19 +155,49 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
             hints=("akia", "asia", "abia", "acca", "aroa", "aida"),
         ),
-        Recognizer("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card, min_digits=13),
-        Recognizer("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", iban.is_valid, min_digits=6),
-        Recognizer("national_id", r"\b\d{3}-\d{2}-\d{4}\b", ssn.is_valid, min_digits=9, needs="-"),
-        Recognizer("national_id", r"\b\d{8}-?[A-Z]\b", dni.is_valid, min_digits=8),
+        Recognizer("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", LibraryCheck("card"), min_digits=13),
+        Recognizer(
+            "iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", LibraryCheck("iban_number"), min_digits=6
+        ),
+        Recognizer("national_id", r"\b\d{3}-\d{2}-\d{4}\b", LibraryCheck("us_ssn"), min_digits=9, needs="-"),
+        Recognizer("national_id", r"\b\d{8}-?[A-Z]\b", LibraryCheck("es_dni"), min_digits=8),
         Recognizer("ip_address", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", _ip, min_digits=4, needs="."),
         Recognizer(
             "ip_address",
             r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
             _ip,
-            hints=(":",),
+            hints=(":[0-9a-f]{0,4}:",),
         ),
         Recognizer("phone", r"(?<![\w+(])(?:\+\s?)?\(?\d[\d ().-]{5,18}\d\b(?![.-]\d)", phone_check(phone_region), min_digits=7),
     )
+
+
+def _candidate_pattern(recognizers: Sequence[Recognizer]) -> re.Pattern[str] | None:
+    """What every match of one of ``recognizers`` holds, as one pattern (``None``: any text may hold one)."""
+    hints: set[str] = set()
+    digits: list[int] = []
+    for recognizer in recognizers:
+        if recognizer.hints:
+            hints.update(recognizer.hints)
+        elif recognizer.min_digits:
+            digits.append(recognizer.min_digits)
+        else:
+            return None
+    alternatives = sorted(hints)
+    if digits:
+        # ``min(digits)`` digits in one run of digits and separators (what ``_digit_runs`` counts).
+        alternatives.append(rf"\d(?:[ ().:/+-]*\d){{{min(digits) - 1}}}")
+    if not alternatives:
+        return re.compile(r"(?!)")
+    quick = "|".join(alternatives)
+    if all(hint[0] not in _METACHARACTERS for hint in hints):
+        # The look-ahead skips, at C speed, every position no alternative can start at.
+        first = "".join(re.escape(start) for start in sorted({hint[0] for hint in hints})) + (r"\d" if digits else "")
+        quick = f"(?=[{first}])(?:{quick})"
+    return re.compile(quick)
+
+
+_METACHARACTERS = frozenset("\\.^$*+?{}[]|()")
 
 
 class Redactor:
@@ -170,11 +211,18 @@ class Redactor:
 
     def __init__(self, *, recognizers: Sequence[Recognizer] | None = None) -> None:
         self.recognizers = tuple(recognizers) if recognizers is not None else default_recognizers()
+        self._candidate = _candidate_pattern(self.recognizers)
+
+    def may_hold(self, text: str) -> bool:
+        """Whether ``text`` may hold something a recognizer finds (``False``: it certainly holds nothing): one
+        search for any recognizer's hint, or a run of as many digits as the number recognizers need, in the lowered
+        text. A recognizer with neither hints nor ``min_digits`` makes every text a candidate."""
+        return self._candidate is None or self._candidate.search(text.lower()) is not None
 
     def findings(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, kind)`` of each value found, in text order; an earlier recognizer wins an overlap."""
         taken: list[tuple[int, int, str]] = []
-        lowered, runs = text.lower(), digit_runs(text)
+        lowered, runs = text.lower(), _digit_runs(text)
         for recognizer in self.recognizers:
             for start, end in recognizer.find(text, lowered, runs):
                 if all(end <= s or start >= e for s, e, _ in taken):
@@ -194,4 +242,4 @@ class Redactor:
         return "".join(parts), sorted({kind for _, _, kind in found})
 
 
-__all__ = ["Recognizer", "Redactor", "default_recognizers", "digit_runs", "phone_check"]
+__all__ = ["LibraryCheck", "PhoneCheck", "Recognizer", "Redactor", "default_recognizers", "phone_check"]
