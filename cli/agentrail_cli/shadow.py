@@ -72,7 +72,7 @@ def add_shadow_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run_shadow_report(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from agentrail_runtime.shadow import ComparisonStore
+    from agentrail_runtime.shadow.comparisons import ComparisonStore
     from agentrail_runtime.shadow.report import shadow_report
 
     try:

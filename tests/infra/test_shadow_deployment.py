@@ -207,7 +207,8 @@ def handler_environment(template: Template, handler: str) -> dict[str, str]:
 
 def test_the_environment_the_construct_writes_loads_into_the_runtime_shadow_settings(shadowed, monkeypatch):
     # The construct writes AGENT_SHADOW_* and the runtime reads them: a rename on either side breaks here.
-    from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
+    from agentrail_runtime.shadow import ShadowSettings
+    from agentrail_runtime.shadow.worker import ShadowWorkerSettings
 
     for name, value in handler_environment(shadowed, "stateless").items():
         monkeypatch.setenv(name, value)

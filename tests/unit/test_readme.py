@@ -56,7 +56,8 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.evals.canary import PreTrafficHookSettings
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
-from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
+from agentrail_runtime.shadow import ShadowSettings
+from agentrail_runtime.shadow.worker import ShadowWorkerSettings
 from agentrail_runtime.tasks.settings import TaskSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

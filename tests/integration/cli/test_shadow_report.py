@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from agentrail_cli.main import _parser
-from agentrail_runtime.shadow import ComparisonStore, RunSummary, ShadowRequest
+from agentrail_runtime.shadow import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.comparisons import ComparisonStore
 
 TABLE = "agentrail-shadow-comparisons"
 LIVE_ANSWERS = {

@@ -14,8 +14,10 @@ from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest, ShadowSampler, ShadowWorker
+from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow.candidate import ShadowCandidate
 from agentrail_runtime.shadow.sampler import SHADOW_SEND_FAILED
+from agentrail_runtime.shadow.worker import ShadowWorker
 
 from .conftest import CANDIDATE_ALIAS, EMAIL_DRY_RUN
 

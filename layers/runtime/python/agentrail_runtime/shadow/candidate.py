@@ -19,18 +19,10 @@ from agentrail_runtime.agent.tools import DryRunCall
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.models import SHADOW_EVENT_KEY, RunSummary, ShadowRequest
 
 if TYPE_CHECKING:  # a type only: the stateless function that replays requests never loads the sessions package
     from agentrail_runtime.sessions.store import SessionStore
-
-#: The key of the event the shadow worker invokes the candidate with (API Gateway never sends it).
-SHADOW_EVENT_KEY = "agentrail_shadow"
-
-
-def is_shadow_event(event: Any) -> bool:
-    """Whether a handler's ``event`` is the shadow worker's (a direct invocation), not an API or queue event."""
-    return isinstance(event, Mapping) and SHADOW_EVENT_KEY in event
 
 
 class ShadowCandidate:
@@ -91,4 +83,4 @@ class ShadowCandidate:
         return history, context
 
 
-__all__ = ["SHADOW_EVENT_KEY", "ShadowCandidate", "is_shadow_event"]
+__all__ = ["ShadowCandidate"]

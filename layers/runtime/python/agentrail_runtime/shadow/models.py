@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agentrail_runtime.agent.loop import AgentResult
-from agentrail_runtime.agent.tools import DryRunCall
+if TYPE_CHECKING:  # types only: the shadow worker reads summaries and never loads the agent loop
+    from agentrail_runtime.agent.loop import AgentResult
+    from agentrail_runtime.agent.tools import DryRunCall
+
+#: The key of the event the shadow worker invokes the candidate with (API Gateway never sends it).
+SHADOW_EVENT_KEY = "agentrail_shadow"
+
+
+def is_shadow_event(event: Any) -> bool:
+    """Whether a handler's ``event`` is the shadow worker's (a direct invocation), not an API or queue event."""
+    return isinstance(event, Mapping) and SHADOW_EVENT_KEY in event
 
 
 class RunSummary(BaseModel):
@@ -68,4 +78,4 @@ class ShadowRequest(BaseModel):
     live: RunSummary
 
 
-__all__ = ["RunSummary", "ShadowRequest"]
+__all__ = ["SHADOW_EVENT_KEY", "RunSummary", "ShadowRequest", "is_shadow_event"]

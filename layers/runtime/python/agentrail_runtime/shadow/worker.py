@@ -12,9 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
 from agentrail_runtime.observability import logger
-from agentrail_runtime.shadow.candidate import SHADOW_EVENT_KEY
 from agentrail_runtime.shadow.comparisons import ComparisonStore
-from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.models import SHADOW_EVENT_KEY, RunSummary, ShadowRequest
 
 #: The candidate may run as long as a Lambda can (15 minutes): a read that timed out earlier would be retried, and the
 #: candidate run again for nothing.
