@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from agentrail_runtime import demo
+from agentrail_runtime.agent.loop import Agent, AgentResult
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.observability import metrics
@@ -167,3 +168,31 @@ def test_a_demo_refund_in_a_shadow_run_is_never_issued_and_one_that_needs_approv
         {"tool": "issue_refund", "arguments": {"order_id": "A-1002", "amount_usd": 20.0}, "result": demo.issue_refund.dry_run}
     ]
     assert large.status == "awaiting_approval" and large.dry_run_calls == []
+
+
+def model_and_tool_time(result: AgentResult) -> float:
+    return sum(result.step_latencies_ms) + sum(call.latency_ms for call in result.tool_calls)
+
+
+def test_both_sides_of_a_comparison_report_the_same_span_their_runs_own_model_and_tool_time(shadow_aws, stateless, monkeypatch):
+    # given every run's result kept, and the stateless demo agent with every request sampled
+    results: list[AgentResult] = []
+    advance = Agent.advance
+
+    def recorded(agent: Agent, *args, **kwargs) -> AgentResult:
+        results.append(advance(agent, *args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(Agent, "advance", recorded)
+    stateless(ShadowSampler(queue_url=shadow_aws.queue_url, percent=100, sqs=shadow_aws.sqs))
+    [message] = shadow_aws.sqs.receive_message(QueueUrl=shadow_aws.queue_url)["Messages"]
+    copied = ShadowRequest.model_validate_json(message["Body"])
+
+    # when the candidate replays the copy
+    candidate = ShadowCandidate(AgentService(definition=demo.definition, settings=RuntimeSettings())).run(copied)
+
+    # then each side's latency is its run's model and tool time (not the route's budget and metering calls around it)
+    live_result, candidate_result = results
+    assert live_result.tool_calls and candidate_result.tool_calls
+    assert copied.live.latency_ms == pytest.approx(model_and_tool_time(live_result), abs=0.001)
+    assert candidate.latency_ms == pytest.approx(model_and_tool_time(candidate_result), abs=0.001)

@@ -14,7 +14,6 @@ run again).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -259,7 +258,6 @@ def create_sessions_app(
             return _enqueue(session_id, caller, request)
         context = app.lambda_context
         remaining = getattr(context, "get_remaining_time_in_millis", None)
-        started = time.perf_counter()
         outcome = sessions.take_turn(
             session_id,
             owner=caller,
@@ -274,7 +272,6 @@ def create_sessions_app(
         turn = outcome.turn
         result = outcome.result
         if result is not None:
-            latency_ms = (time.perf_counter() - started) * 1000
             request_id = app.current_event.request_context.request_id
             shadow.offer(
                 request_id,
@@ -286,7 +283,7 @@ def create_sessions_app(
                     session_id=session_id,
                     owner=caller,
                     turn=turn.number,
-                    live=RunSummary.of(result, agent_version=sessions.agents.version, latency_ms=latency_ms),
+                    live=RunSummary.of(result, agent_version=sessions.agents.version),
                 ),
             )
             run = AgentRunOut.from_result(result)

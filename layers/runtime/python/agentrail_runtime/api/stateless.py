@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -71,9 +70,7 @@ def create_stateless_app(
     )
     def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:
         tenant = app.principal() if service.budgets_per_tenant else None
-        started = time.perf_counter()
         result = service.run(request.message, model=request.model, tenant=tenant)
-        latency_ms = (time.perf_counter() - started) * 1000
         request_id = app.current_event.request_context.request_id
         shadow.offer(
             request_id,
@@ -81,7 +78,7 @@ def create_stateless_app(
                 request_id=request_id,
                 message=request.message,
                 model=request.model,
-                live=RunSummary.of(result, agent_version=service.version, latency_ms=latency_ms),
+                live=RunSummary.of(result, agent_version=service.version),
             ),
         )
         run = AgentRunOut.from_result(result)

@@ -10,7 +10,6 @@ side effects (their declared ``dry_run`` result stands in), no daily budget spen
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +52,7 @@ class ShadowCandidate:
         history, context = self._history(request)
         calls: list[DryRunCall] = []
         agent = self.service.agent(request.model, dry_run=calls)
-        started = time.perf_counter()
         result = agent.run(request.message, history=history, context=context)
-        latency = (time.perf_counter() - started) * 1000
         logger.info(
             "shadow run",
             extra={
@@ -65,7 +62,7 @@ class ShadowCandidate:
                 "dry_run_calls": len(calls),
             },
         )
-        return RunSummary.of(result, agent_version=self.service.version, latency_ms=latency, dry_run_calls=calls)
+        return RunSummary.of(result, agent_version=self.service.version, dry_run_calls=calls)
 
     def _history(self, request: ShadowRequest) -> tuple[list[Message], ToolContext]:
         if request.kind != "session_turn" or self.sessions is None or not request.session_id or not request.owner:

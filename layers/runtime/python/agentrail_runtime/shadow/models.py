@@ -31,6 +31,7 @@ class RunSummary(BaseModel):
     output_tokens: int = 0
     cost_usd: float | None = None
     steps: int = 0
+    #: The run's own time: its model calls' latencies plus its tool calls' (the same span on both sides).
     latency_ms: float = 0.0
     tools: list[str] = Field(default_factory=list)
     #: The calls of tools with side effects that the run answered with their dry-run result (the candidate's only).
@@ -42,9 +43,11 @@ class RunSummary(BaseModel):
         result: AgentResult,
         *,
         agent_version: str,
-        latency_ms: float,
         dry_run_calls: list[DryRunCall] = (),  # type: ignore[assignment]
     ) -> RunSummary:
+        """``result`` summarised. Its latency is the run's model and tool time, read from the result: the live route
+        and the candidate report the same span, whatever each does around the run (budgets, metering, storage)."""
+        latency_ms = sum(result.step_latencies_ms) + sum(call.latency_ms for call in result.tool_calls)
         return cls(
             answer=result.answer,
             status=str(result.status),
