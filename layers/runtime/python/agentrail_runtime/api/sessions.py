@@ -49,7 +49,7 @@ from agentrail_runtime.sessions.store import (
     TurnNotFound,
     TurnTooLarge,
 )
-from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow import ShadowSampler
 
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
@@ -273,18 +273,15 @@ def create_sessions_app(
         result = outcome.result
         if result is not None:
             request_id = app.current_event.request_context.request_id
-            shadow.offer(
+            shadow.offer_run(
                 request_id,
-                lambda: ShadowRequest(
-                    request_id=request_id,
-                    kind="session_turn",
-                    message=request.message,
-                    model=request.model,
-                    session_id=session_id,
-                    owner=caller,
-                    turn=turn.number,
-                    live=RunSummary.of(result, agent_version=sessions.agents.version),
-                ),
+                result,
+                message=request.message,
+                model=request.model,
+                agent_version=sessions.agents.version,
+                session_id=session_id,
+                owner=caller,
+                turn=turn.number,
             )
             run = AgentRunOut.from_result(result)
         else:  # a retry of a committed message: its turn as stored

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
@@ -13,7 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
 from agentrail_runtime.observability import logger, metrics
-from agentrail_runtime.shadow.models import ShadowRequest
+from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.loop import AgentResult
 
 #: Counted when a sampled request could not be copied to the shadow queue (the user's answer is unaffected).
 SHADOW_SEND_FAILED = "ShadowSendFailed"
@@ -98,6 +101,35 @@ class ShadowSampler:
             return False
         metrics.add_metric(name=SHADOW_SAMPLED, unit=MetricUnit.Count, value=1)
         return True
+
+    def offer_run(
+        self,
+        request_id: str,
+        result: AgentResult,
+        *,
+        message: str,
+        model: str | None,
+        agent_version: str,
+        session_id: str | None = None,
+        owner: str | None = None,
+        turn: int | None = None,
+    ) -> bool:
+        """:meth:`offer` the live run ``result`` of ``message``: a session turn when ``session_id`` is given (with the
+        session's ``owner`` and the live ``turn`` number, so the candidate reads the history that turn saw), else an
+        invocation. True when it was sent. Never raises."""
+        return self.offer(
+            request_id,
+            lambda: ShadowRequest(
+                request_id=request_id,
+                kind="invoke" if session_id is None else "session_turn",
+                message=message,
+                model=model,
+                session_id=session_id,
+                owner=owner,
+                turn=turn,
+                live=RunSummary.of(result, agent_version=agent_version),
+            ),
+        )
 
 
 __all__ = ["SEND_CONFIG", "SHADOW_SAMPLED", "SHADOW_SEND_FAILED", "ShadowSampler", "ShadowSettings", "sampled"]
