@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 
-from agentrail_runtime import demo
+from agentrail_runtime import contract, demo
 from agentrail_runtime.agent.loop import Agent, AgentResult
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import RuntimeSettings
@@ -61,12 +61,14 @@ def test_the_same_tool_runs_for_real_outside_a_shadow_run(mailer, outbox):
     assert result.tool_calls[0].outcome == "success"
 
 
-def test_a_redelivered_shadow_message_writes_one_comparison_and_runs_the_candidate_once(
+def test_a_redelivered_shadow_message_writes_one_comparison_through_the_conditional_put_alone(
     shadow_aws, mailer, candidate_function, handler_module, sqs_event, lambda_context, clock
 ):
     # given the shadow worker's handler, and one sampled request delivered twice (SQS is at least once)
     function = candidate_function(mailer)
-    worker = handler_module("shadow_worker", {"AGENT_SHADOW_FUNCTION": CANDIDATE_ALIAS, "AGENT_SHADOW_TABLE": shadow_aws.table})
+    worker = handler_module(
+        "shadow_worker", {contract.SHADOW_FUNCTION_ENV: CANDIDATE_ALIAS, contract.SHADOW_TABLE_ENV: shadow_aws.table}
+    )
     body = ShadowRequest(request_id="req-twice", message="what is 2+2", live=live_summary()).model_dump_json()
     shadow_aws.sqs.send_message(QueueUrl=shadow_aws.queue_url, MessageBody=body)
     shadow_aws.sqs.send_message(QueueUrl=shadow_aws.queue_url, MessageBody=body)
@@ -77,10 +79,11 @@ def test_a_redelivered_shadow_message_writes_one_comparison_and_runs_the_candida
     first = worker.handler(sqs_event(messages, arn), lambda_context)
     again = worker.handler(sqs_event(messages[:1], arn), lambda_context)
 
-    # then no delivery failed, one comparison exists, and the candidate ran once
+    # then no delivery failed and one comparison exists: each delivery ran the candidate (no read before the write),
+    # and the put conditional on the request id kept the first
     assert first == {"batchItemFailures": []} and again == {"batchItemFailures": []}
     assert [item["request_id"]["S"] for item in shadow_aws.comparisons()] == ["req-twice"]
-    assert len(function.events) == 1
+    assert len(function.events) == 3
 
 
 def test_a_conditional_write_keeps_the_first_comparison_when_two_deliveries_race(shadow_aws, comparisons):

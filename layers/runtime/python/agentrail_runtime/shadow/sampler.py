@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
+from agentrail_runtime.contract import SHADOW_ENV_PREFIX
 from agentrail_runtime.observability import logger, metrics
 from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
 
@@ -27,9 +28,10 @@ SEND_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts":
 
 
 class ShadowSettings(BaseSettings):
-    """``AGENT_SHADOW_QUEUE_URL`` and ``AGENT_SHADOW_PERCENT``, set by the construct when shadow is on."""
+    """``AGENT_SHADOW_QUEUE_URL`` and ``AGENT_SHADOW_PERCENT`` (``contract.SHADOW_QUEUE_URL_ENV`` and
+    ``SHADOW_PERCENT_ENV``), set by the construct when shadow is on."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENT_SHADOW_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=SHADOW_ENV_PREFIX, extra="ignore", frozen=True)
 
     queue_url: str | None = None
     percent: float = Field(default=0.0, ge=0, le=100)
@@ -76,10 +78,6 @@ class ShadowSampler:
     def from_settings(cls, settings: ShadowSettings | None = None) -> ShadowSampler:
         settings = settings or ShadowSettings()
         return cls(queue_url=settings.queue_url, percent=settings.percent)
-
-    @property
-    def enabled(self) -> bool:
-        return self.percent > 0
 
     def wants(self, request_id: str) -> bool:
         return sampled(request_id, self.percent)
