@@ -70,6 +70,13 @@ class Target:
         return cls(stack, stacks[stack], session, ready.document["moto_endpoint"], api["url"] if api else None, auth)
 
     @classmethod
+    def account(cls, *, region: str | None = None, profile: str | None = None) -> Target:
+        """Your AWS account, reached with your credentials, and no stack: for a command given its resources by name
+        (``agentrail shadow report --table``). It has no outputs and no API."""
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        return cls("(no stack)", {}, session, None, None, None)
+
+    @classmethod
     def deployed(cls, stack: str, *, region: str | None = None, profile: str | None = None) -> Target:
         """A deployed stack, reached with your AWS credentials (SigV4 for its API)."""
         session = boto3.session.Session(profile_name=profile, region_name=region)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agentrail_cli.commands import _target, _target_arguments
 from agentrail_cli.errors import TargetError
-from agentrail_cli.evals import UsageError, _judge, _table
+from agentrail_cli.evals import DEFAULT_WORKERS, UsageError, _judge, _table
 
 if TYPE_CHECKING:
+    from agentrail_cli.operations import Target
     from agentrail_runtime.shadow.report import ShadowReport
 
 #: The stack output naming the comparison table (the stateless stack's, with shadow on).
@@ -58,6 +58,7 @@ def add_shadow_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--worst", type=int, default=5, help="how many of the worst disagreements to print (default: %(default)s)"
     )
     report.add_argument("--limit", type=int, help="read at most this many comparisons (default: all)")
+    report.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="comparisons scored at once (default: %(default)s)")
     report.add_argument(
         "--json", dest="json_report", metavar="FILE", help="write the JSON report to FILE ('-': stdout, instead of the table)"
     )
@@ -72,7 +73,8 @@ def add_shadow_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run_shadow_report(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from agentrail_runtime.shadow import ComparisonStore
+    from agentrail_runtime.evals.canary import EVAL_SCORE_DIMENSIONS, EVAL_SCORE_METRIC
+    from agentrail_runtime.shadow.comparisons import ComparisonStore
     from agentrail_runtime.shadow.report import shadow_report
 
     try:
@@ -83,20 +85,15 @@ def run_shadow_report(args: argparse.Namespace, out: TextIO = sys.stdout, err: T
             raise UsageError("--publish needs --service: the agent function's service name (its metric dimension)")
         if args.worst < 0 or (args.limit is not None and args.limit < 1):
             raise UsageError("--worst must be at least 0 and --limit at least 1")
+        if args.workers < 1:
+            raise UsageError("--workers must be at least 1")
         judge = _judge(args.judge_model)
-        client: Callable[[str], Any]
-        if args.table and not args.stack:
-            import boto3
-
-            session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-            client, table = (lambda service: session.client(service)), args.table  # type: ignore[call-overload]
-        else:
-            target = _target(args, pattern="stateless")
-            client, table = target.client, args.table or target.output(TABLE_OUTPUT)
+        target = _where(args)
+        table = args.table or target.output(TABLE_OUTPUT)
     except (UsageError, TargetError) as error:
         print(f"agentrail shadow report: {error}", file=err)
         return 2
-    store = ComparisonStore(table, dynamodb=client("dynamodb"))
+    store = ComparisonStore(table, dynamodb=target.client("dynamodb"))
     report = shadow_report(
         store.scan(limit=args.limit),
         judge=judge,
@@ -104,6 +101,7 @@ def run_shadow_report(args: argparse.Namespace, out: TextIO = sys.stdout, err: T
         min_agreement=args.min_agreement,
         worst=args.worst,
         candidate_version=args.candidate_version,
+        workers=args.workers,
     )
     if args.json_report == "-":
         print(report.model_dump_json(indent=2), file=out)
@@ -112,19 +110,22 @@ def run_shadow_report(args: argparse.Namespace, out: TextIO = sys.stdout, err: T
             Path(args.json_report).write_text(report.model_dump_json(indent=2))
         _print(report, out)
     if args.publish and report.score is not None:
-        client("cloudwatch").put_metric_data(
+        dimensions = [{"Name": name, "Value": value} for name, value in zip(EVAL_SCORE_DIMENSIONS, (args.service,), strict=True)]
+        target.client("cloudwatch").put_metric_data(
             Namespace=args.namespace,
-            MetricData=[
-                {
-                    "MetricName": "EvalScore",
-                    "Dimensions": [{"Name": "service", "Value": args.service}],
-                    "Value": report.score,
-                    "Unit": "None",
-                }
-            ],
+            MetricData=[{"MetricName": EVAL_SCORE_METRIC, "Dimensions": dimensions, "Value": report.score, "Unit": "None"}],
         )
-        print(f"Published EvalScore {report.score:.4f} (namespace {args.namespace}, service {args.service})", file=err)
+        print(f"Published {EVAL_SCORE_METRIC} {report.score:.4f} (namespace {args.namespace}, service {args.service})", file=err)
     return 0 if report.passed else 1
+
+
+def _where(args: argparse.Namespace) -> Target:
+    """``--table`` alone: your AWS account; otherwise local mode or the deployed ``--stack`` (its table output)."""
+    from agentrail_cli.operations import Target
+
+    if args.table and not args.stack:
+        return Target.account(region=args.region, profile=args.profile)
+    return _target(args, pattern="stateless")
 
 
 def _print(report: ShadowReport, out: TextIO) -> None:
@@ -140,13 +141,20 @@ def _print(report: ShadowReport, out: TextIO) -> None:
     for name, side in (("live", report.live), ("candidate", report.candidate)):
         rows.append((name, f"{side.tokens:g}", cost(side.cost_usd), f"{side.steps:g}", f"{side.latency_ms:.1f}"))
     _table(rows, out)
+    if report.errors:
+        print(f"Comparisons the judge could not score (each counts as 0): {report.errors}", file=out)
     if report.dry_run_calls:
         print(f"Tools with side effects answered by their dry-run result: {report.dry_run_calls}", file=out)
     if report.worst:
         print("\nWorst disagreements:", file=out)
         worst = [("REQUEST", "SCORE", "LIVE", "CANDIDATE")]
         worst += [
-            (w.request_id, f"{w.score:.2f}", json.dumps(w.live_answer)[:60], json.dumps(w.candidate_answer)[:60])
+            (
+                w.request_id,
+                f"{w.score:.2f}",
+                json.dumps(w.live_answer)[:60],
+                f"error: {w.error}"[:60] if w.error else json.dumps(w.candidate_answer)[:60],
+            )
             for w in report.worst
         ]
         _table(worst, out)

@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from agentrail_constructs.storage import grant_table, secure_table
 
@@ -19,11 +20,6 @@ from agentrail_constructs.storage import grant_table, secure_table
 SHADOW_HANDLERS = frozenset({"stateless", "sessions"})
 #: The handler folder of the shadow worker.
 SHADOW_WORKER_HANDLER = "shadow_worker"
-#: What the worker calls on the comparison table (``agentrail_runtime.shadow.comparisons.WORKER_ACTIONS``).
-COMPARISON_TABLE_WORKER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
-#: The comparison table's partition key and TTL attribute (the runtime's ``PARTITION_KEY`` and ``TTL_ATTRIBUTE``).
-COMPARISON_PARTITION_KEY = "request_id"
-COMPARISON_TTL_ATTRIBUTE = "expires_at"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,20 +132,20 @@ class ShadowDeployment(Construct):
         self.table: dynamodb.Table = secure_table(
             self,
             "Comparisons",
-            partition_key=COMPARISON_PARTITION_KEY,
-            time_to_live_attribute=COMPARISON_TTL_ATTRIBUTE,
+            partition_key=contract.SHADOW_PARTITION_KEY,
+            time_to_live_attribute=contract.SHADOW_TTL_ATTRIBUTE,
             encryption_key=encryption_key,
             removal_policy=options.removal_policy,
         )
         # The live function only sends; the worker only receives, invokes the shadow alias and writes comparisons.
         self.queue.grant_send_messages(function)
-        function.add_environment("AGENT_SHADOW_QUEUE_URL", self.queue.queue_url)
-        function.add_environment("AGENT_SHADOW_PERCENT", f"{options.percent:g}")
+        function.add_environment(contract.SHADOW_QUEUE_URL_ENV, self.queue.queue_url)
+        function.add_environment(contract.SHADOW_PERCENT_ENV, f"{options.percent:g}")
         self.alias.grant_invoke(worker)
-        grant_table(self.table, worker, COMPARISON_TABLE_WORKER_ACTIONS)
-        worker.add_environment("AGENT_SHADOW_FUNCTION", self.alias.function_arn)
-        worker.add_environment("AGENT_SHADOW_TABLE", self.table.table_name)
-        worker.add_environment("AGENT_SHADOW_RETENTION_DAYS", str(max(1, int(options.retention.to_hours() // 24))))
+        grant_table(self.table, worker, contract.SHADOW_WORKER_TABLE_ACTIONS)
+        worker.add_environment(contract.SHADOW_FUNCTION_ENV, self.alias.function_arn)
+        worker.add_environment(contract.SHADOW_TABLE_ENV, self.table.table_name)
+        worker.add_environment(contract.SHADOW_RETENTION_DAYS_ENV, str(max(1, int(options.retention.to_hours() // 24))))
         worker.add_event_source(
             sources.SqsEventSource(
                 self.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=options.max_concurrency
@@ -158,9 +154,6 @@ class ShadowDeployment(Construct):
 
 
 __all__ = [
-    "COMPARISON_PARTITION_KEY",
-    "COMPARISON_TABLE_WORKER_ACTIONS",
-    "COMPARISON_TTL_ATTRIBUTE",
     "SHADOW_HANDLERS",
     "SHADOW_WORKER_HANDLER",
     "ShadowDeployment",

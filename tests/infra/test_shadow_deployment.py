@@ -115,6 +115,21 @@ def test_the_live_function_may_only_send_to_the_shadow_queue_and_knows_its_share
     assert not any("sqs:ReceiveMessage" in a or "dynamodb:" in a for a in actions)
 
 
+def test_the_worker_may_only_put_comparisons_its_conditional_write_deciding_a_redelivery(shadowed):
+    functions = shadowed.find_resources("AWS::Lambda::Function")
+    [worker] = [f for f in functions.values() if f["Metadata"].get("agentrail:handler") == "shadow_worker"]
+    role = worker["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        statement
+        for policy in shadowed.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {action for s in statements for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+    assert {action for action in actions if action.startswith("dynamodb:")} == {"dynamodb:PutItem"}
+
+
 def test_the_stack_outputs_the_comparison_table_for_the_report(shadowed, plain):
     assert "ShadowTableName" in shadowed.find_outputs("*")
     assert "ShadowTableName" not in plain.find_outputs("*")
@@ -207,7 +222,8 @@ def handler_environment(template: Template, handler: str) -> dict[str, str]:
 
 def test_the_environment_the_construct_writes_loads_into_the_runtime_shadow_settings(shadowed, monkeypatch):
     # The construct writes AGENT_SHADOW_* and the runtime reads them: a rename on either side breaks here.
-    from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
+    from agentrail_runtime.shadow import ShadowSettings
+    from agentrail_runtime.shadow.worker import ShadowWorkerSettings
 
     for name, value in handler_environment(shadowed, "stateless").items():
         monkeypatch.setenv(name, value)

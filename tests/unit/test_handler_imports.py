@@ -86,3 +86,21 @@ def test_a_function_that_samples_or_replays_shadow_requests_loads_neither_the_ev
     # then: the shadow came with it, but neither the report's evals nor the sessions domain
     assert "agentrail_runtime.shadow.sampler" in loaded
     assert [m for m in loaded if m.startswith(("agentrail_runtime.evals", "agentrail_runtime.sessions"))] == []
+
+
+def test_the_shadow_worker_loads_neither_the_agent_service_nor_the_candidate_it_invokes_by_its_alias():
+    # given / when: the shadow worker imported in a fresh process (it invokes the candidate through Lambda)
+    loaded = modules_after_importing("agentrail_handlers.shadow_worker.app")
+
+    # then: its own modules came, and nothing that runs an agent
+    assert "agentrail_runtime.shadow.worker" in loaded
+    assert [m for m in loaded if m in ("agentrail_runtime.service", "agentrail_runtime.shadow.candidate")] == []
+
+
+def test_a_live_function_that_samples_requests_loads_neither_the_worker_nor_the_comparison_table():
+    # given / when: the stateless API imported in a fresh process
+    loaded = modules_after_importing("agentrail_handlers.stateless.app")
+
+    # then: the sampler came, the worker's modules did not
+    assert "agentrail_runtime.shadow.sampler" in loaded
+    assert [m for m in loaded if m in ("agentrail_runtime.shadow.worker", "agentrail_runtime.shadow.comparisons")] == []

@@ -56,7 +56,8 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.evals.canary import PreTrafficHookSettings
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
-from agentrail_runtime.shadow import ShadowSettings, ShadowWorkerSettings
+from agentrail_runtime.shadow import ShadowSettings
+from agentrail_runtime.shadow.worker import ShadowWorkerSettings
 from agentrail_runtime.tasks.settings import TaskSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -244,6 +245,20 @@ def test_every_option_of_agentrail_eval_is_in_the_readme_evals_section():
     missing = [o for o in options if f"`{o}" not in evals_section()]
 
     assert missing == [], "add these agentrail eval options to the README's Evals section"
+
+
+def test_every_option_of_agentrail_shadow_report_and_each_shadow_metric_is_in_the_readme_shadow_section():
+    from agentrail_cli.main import _parser
+    from agentrail_runtime.shadow.sampler import SHADOW_SAMPLED, SHADOW_SEND_FAILED
+
+    shadow = _parser()._subparsers._group_actions[0].choices["shadow"]  # type: ignore[union-attr]
+    report = shadow._subparsers._group_actions[0].choices["report"]  # type: ignore[union-attr]
+    options = [o for action in report._actions for o in action.option_strings if o.startswith("--") and o != "--help"]
+    section = README.split("\n### Shadow deployment\n", 1)[1].split("\n### ", 1)[0]
+    missing = [o for o in options if f"`{o}" not in section]
+    missing += [f"the {metric} metric" for metric in (SHADOW_SAMPLED, SHADOW_SEND_FAILED) if f"`{metric}`" not in section]
+
+    assert missing == [], "add these to the README's Shadow deployment section"
 
 
 def test_every_pipeline_context_key_is_in_the_pipeline_table():

@@ -37,7 +37,7 @@ def test_zero_samples_nothing_and_a_hundred_samples_everything():
 def test_a_sampler_without_a_queue_samples_nothing_whatever_its_share():
     sampler = ShadowSampler(queue_url=None, percent=100, sqs=object())
 
-    assert sampler.enabled is False
+    assert sampler.percent == 0
     assert sampler.offer("req", lambda: pytest.fail("nothing is built for a request out of the sample")) is False
 
 

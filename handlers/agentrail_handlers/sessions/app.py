@@ -9,7 +9,8 @@ from agentrail_runtime.config import load_settings
 from agentrail_runtime.observability import observed
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import load_session_settings
-from agentrail_runtime.shadow import ShadowCandidate, is_shadow_event
+from agentrail_runtime.shadow import is_shadow_event
+from agentrail_runtime.shadow.candidate import ShadowCandidate
 
 settings, session_settings = load_settings(), load_session_settings()
 sessions = SessionAgent.from_settings(session_settings, settings)

@@ -5,7 +5,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from agentrail_runtime.delivery import batch_handler
-from agentrail_runtime.shadow import ShadowRequest, ShadowWorker
+from agentrail_runtime.shadow import ShadowRequest
+from agentrail_runtime.shadow.worker import ShadowWorker
 
 worker = ShadowWorker.from_settings()
 processor = BatchProcessor(event_type=EventType.SQS)

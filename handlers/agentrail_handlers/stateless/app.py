@@ -8,7 +8,8 @@ from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import load_settings
 from agentrail_runtime.observability import observed
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import ShadowCandidate, is_shadow_event
+from agentrail_runtime.shadow import is_shadow_event
+from agentrail_runtime.shadow.candidate import ShadowCandidate
 
 settings = load_settings()
 service = AgentService.from_settings(settings)

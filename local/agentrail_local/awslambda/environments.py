@@ -292,7 +292,8 @@ class ExecutionEnvironments:
                 reloaded = _reloaded(published, copies)
                 if reloaded is not published:
                     self._published[key] = reloaded
-                    replaced.extend([key[0]] if key[0] not in replaced else [])
+                    if key[0] not in replaced:
+                        replaced.append(key[0])
             retired = [pool for (name, _), pool in self._pools.items() if name in replaced]
             self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in replaced}
         for pool in retired:

@@ -11,8 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from agentrail_cli import shadow as shadow_command
 from agentrail_cli.main import _parser
-from agentrail_runtime.shadow import ComparisonStore, RunSummary, ShadowRequest
+from agentrail_runtime.evals import JudgeVerdict, LocalJudge
+from agentrail_runtime.models.base import ModelThrottledError
+from agentrail_runtime.shadow import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.comparisons import ComparisonStore
 
 TABLE = "agentrail-shadow-comparisons"
 LIVE_ANSWERS = {
@@ -107,12 +111,47 @@ def test_only_the_named_candidate_version_is_scored(table):
     assert "0 comparisons" in printed
 
 
+class ThrottledOnDhlJudge(LocalJudge):
+    """The local judge, except that its model gives up on the answer about DHL (as a throttled Bedrock judge would)."""
+
+    def score(self, *, prompt: str, answer: str, rubric: str) -> JudgeVerdict:
+        if "DHL" in rubric:
+            raise ModelThrottledError("the judge's model kept throttling", model="bedrock:judge")
+        return super().score(prompt=prompt, answer=answer, rubric=rubric)
+
+
+def test_a_judge_error_fails_its_comparison_in_the_report_instead_of_crashing_the_command(table, monkeypatch):
+    record(table, LIVE_ANSWERS)
+    monkeypatch.setattr(shadow_command, "_judge", lambda spec: ThrottledOnDhlJudge())
+
+    code, printed, _ = run("shadow", "report", "--table", TABLE, "--region", "us-east-1", "--json", "-")
+
+    assert code == 1, printed  # the verdict fails: one comparison could not be judged
+    report = json.loads(printed)
+    assert report["comparisons"] == 3 and report["errors"] == 1
+    [failed] = [w for w in report["worst"] if w["error"]]
+    assert failed["request_id"] == "req-2" and failed["score"] == 0.0
+    assert "ModelThrottledError: the judge's model kept throttling" in failed["error"]
+
+
+def test_workers_score_the_comparisons_in_parallel_with_the_same_verdict(table):
+    record(table, REGRESSED)
+
+    code, printed, _ = run("shadow", "report", "--table", TABLE, "--region", "us-east-1", "--workers", "3", "--json", "-")
+
+    assert code == 1, printed
+    report = json.loads(printed)
+    assert report["comparisons"] == 3 and report["errors"] == 0
+    assert [w["request_id"] for w in report["worst"]][:2] == ["req-1", "req-2"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (("--min-score", "1.5"), "--min-score must be between 0 and 1"),
         (("--publish",), "--publish needs --service"),
         (("--judge-model", "gpt-4"), "--judge-model"),
+        (("--workers", "0"), "--workers must be at least 1"),
     ],
 )
 def test_bad_arguments_exit_2_before_reading_anything(table, argv, message):

@@ -8,7 +8,8 @@ from typing import Any
 from agentrail_runtime.agent import AgentDefinition, ToolContext, tool
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.models.local import LocalModel
-from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow.candidate import ShadowCandidate
 
 
 class HistoryRecordingModel(LocalModel):

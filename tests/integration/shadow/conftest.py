@@ -16,7 +16,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from agentrail_runtime.agent import AgentDefinition, ToolError, tool
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import ComparisonStore, ShadowCandidate
+from agentrail_runtime.shadow.candidate import ShadowCandidate
+from agentrail_runtime.shadow.comparisons import ComparisonStore
 
 TABLE = "agentrail-shadow-comparisons"
 QUEUE = "agentrail-shadow"

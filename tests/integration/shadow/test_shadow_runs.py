@@ -9,13 +9,16 @@ import json
 import boto3
 import pytest
 
-from agentrail_runtime import demo
+from agentrail_runtime import contract, demo
+from agentrail_runtime.agent.loop import Agent, AgentResult
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import RunSummary, ShadowCandidate, ShadowRequest, ShadowSampler, ShadowWorker
+from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow.candidate import ShadowCandidate
 from agentrail_runtime.shadow.sampler import SHADOW_SEND_FAILED
+from agentrail_runtime.shadow.worker import ShadowWorker
 
 from .conftest import CANDIDATE_ALIAS, EMAIL_DRY_RUN
 
@@ -58,12 +61,14 @@ def test_the_same_tool_runs_for_real_outside_a_shadow_run(mailer, outbox):
     assert result.tool_calls[0].outcome == "success"
 
 
-def test_a_redelivered_shadow_message_writes_one_comparison_and_runs_the_candidate_once(
+def test_a_redelivered_shadow_message_writes_one_comparison_through_the_conditional_put_alone(
     shadow_aws, mailer, candidate_function, handler_module, sqs_event, lambda_context, clock
 ):
     # given the shadow worker's handler, and one sampled request delivered twice (SQS is at least once)
     function = candidate_function(mailer)
-    worker = handler_module("shadow_worker", {"AGENT_SHADOW_FUNCTION": CANDIDATE_ALIAS, "AGENT_SHADOW_TABLE": shadow_aws.table})
+    worker = handler_module(
+        "shadow_worker", {contract.SHADOW_FUNCTION_ENV: CANDIDATE_ALIAS, contract.SHADOW_TABLE_ENV: shadow_aws.table}
+    )
     body = ShadowRequest(request_id="req-twice", message="what is 2+2", live=live_summary()).model_dump_json()
     shadow_aws.sqs.send_message(QueueUrl=shadow_aws.queue_url, MessageBody=body)
     shadow_aws.sqs.send_message(QueueUrl=shadow_aws.queue_url, MessageBody=body)
@@ -74,10 +79,11 @@ def test_a_redelivered_shadow_message_writes_one_comparison_and_runs_the_candida
     first = worker.handler(sqs_event(messages, arn), lambda_context)
     again = worker.handler(sqs_event(messages[:1], arn), lambda_context)
 
-    # then no delivery failed, one comparison exists, and the candidate ran once
+    # then no delivery failed and one comparison exists: each delivery ran the candidate (no read before the write),
+    # and the put conditional on the request id kept the first
     assert first == {"batchItemFailures": []} and again == {"batchItemFailures": []}
     assert [item["request_id"]["S"] for item in shadow_aws.comparisons()] == ["req-twice"]
-    assert len(function.events) == 1
+    assert len(function.events) == 3
 
 
 def test_a_conditional_write_keeps_the_first_comparison_when_two_deliveries_race(shadow_aws, comparisons):
@@ -165,3 +171,31 @@ def test_a_demo_refund_in_a_shadow_run_is_never_issued_and_one_that_needs_approv
         {"tool": "issue_refund", "arguments": {"order_id": "A-1002", "amount_usd": 20.0}, "result": demo.issue_refund.dry_run}
     ]
     assert large.status == "awaiting_approval" and large.dry_run_calls == []
+
+
+def model_and_tool_time(result: AgentResult) -> float:
+    return sum(result.step_latencies_ms) + sum(call.latency_ms for call in result.tool_calls)
+
+
+def test_both_sides_of_a_comparison_report_the_same_span_their_runs_own_model_and_tool_time(shadow_aws, stateless, monkeypatch):
+    # given every run's result kept, and the stateless demo agent with every request sampled
+    results: list[AgentResult] = []
+    advance = Agent.advance
+
+    def recorded(agent: Agent, *args, **kwargs) -> AgentResult:
+        results.append(advance(agent, *args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(Agent, "advance", recorded)
+    stateless(ShadowSampler(queue_url=shadow_aws.queue_url, percent=100, sqs=shadow_aws.sqs))
+    [message] = shadow_aws.sqs.receive_message(QueueUrl=shadow_aws.queue_url)["Messages"]
+    copied = ShadowRequest.model_validate_json(message["Body"])
+
+    # when the candidate replays the copy
+    candidate = ShadowCandidate(AgentService(definition=demo.definition, settings=RuntimeSettings())).run(copied)
+
+    # then each side's latency is its run's model and tool time (not the route's budget and metering calls around it)
+    live_result, candidate_result = results
+    assert live_result.tool_calls and candidate_result.tool_calls
+    assert copied.live.latency_ms == pytest.approx(model_and_tool_time(live_result), abs=0.001)
+    assert candidate.latency_ms == pytest.approx(model_and_tool_time(candidate_result), abs=0.001)

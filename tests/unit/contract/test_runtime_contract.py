@@ -67,3 +67,17 @@ def test_the_runtime_parses_the_providers_the_contract_names() -> None:
 def test_the_runtime_refuses_a_spec_outside_the_contract_grammar_with_the_contract_sentence(spec: str) -> None:
     with pytest.raises(ModelConfigError, match=f"unknown model .*{contract.MODEL_SPEC_HELP}"):
         parse_model_spec(spec)
+
+
+def test_every_shadow_variable_the_contract_names_is_a_setting_the_runtime_reads() -> None:
+    from agentrail_runtime.shadow import ShadowSettings
+    from agentrail_runtime.shadow.worker import ShadowWorkerSettings
+
+    named = {value for key, value in vars(contract).items() if key.startswith("SHADOW_") and key.endswith("_ENV")}
+    read = {
+        f"{settings.model_config['env_prefix']}{field}".upper()
+        for settings in (ShadowSettings, ShadowWorkerSettings)
+        for field in settings.model_fields
+    }
+
+    assert named == read

@@ -164,6 +164,22 @@ BUDGET_TABLE_ENV = "AGENT_BUDGET_TABLE"
 #: Days a day's counter is kept after its UTC day ends, before DynamoDB's TTL deletes it.
 BUDGET_COUNTER_RETENTION_DAYS = 3
 
+#: Shadow deployment: what the construct sets on the live function (the queue its sampler copies requests to, and
+#: the share it copies) and on the shadow worker (the candidate's ``shadow`` alias, the comparison table, how long a
+#: comparison is kept). The runtime's settings read ``AGENT_SHADOW_<FIELD>``.
+SHADOW_ENV_PREFIX = "AGENT_SHADOW_"
+SHADOW_QUEUE_URL_ENV = f"{SHADOW_ENV_PREFIX}QUEUE_URL"
+SHADOW_PERCENT_ENV = f"{SHADOW_ENV_PREFIX}PERCENT"
+SHADOW_FUNCTION_ENV = f"{SHADOW_ENV_PREFIX}FUNCTION"
+SHADOW_TABLE_ENV = f"{SHADOW_ENV_PREFIX}TABLE"
+SHADOW_RETENTION_DAYS_ENV = f"{SHADOW_ENV_PREFIX}RETENTION_DAYS"
+#: The comparison table's partition key (API Gateway's request id) and TTL attribute.
+SHADOW_PARTITION_KEY = "request_id"
+SHADOW_TTL_ATTRIBUTE = "expires_at"
+#: What the shadow worker calls on the comparison table: one conditional put per request, which alone decides
+#: whether a redelivered message writes anything.
+SHADOW_WORKER_TABLE_ACTIONS = ("dynamodb:PutItem",)
+
 
 class BudgetLimit(NamedTuple):
     """One daily budget: at most ``limit`` ``unit`` per UTC day, for each tenant or each agent (``per``)."""
@@ -277,6 +293,15 @@ __all__ = [
     "MODEL_TRANSIENT_ERRORS",
     "MODEL_UNAVAILABLE_ERROR",
     "PROVIDERS",
+    "SHADOW_ENV_PREFIX",
+    "SHADOW_FUNCTION_ENV",
+    "SHADOW_PARTITION_KEY",
+    "SHADOW_PERCENT_ENV",
+    "SHADOW_QUEUE_URL_ENV",
+    "SHADOW_RETENTION_DAYS_ENV",
+    "SHADOW_TABLE_ENV",
+    "SHADOW_TTL_ATTRIBUTE",
+    "SHADOW_WORKER_TABLE_ACTIONS",
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
     "THROTTLED_RETRY_AFTER_SECONDS",
     "ApiErrorSpec",

@@ -14,7 +14,6 @@ run again).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -50,7 +49,7 @@ from agentrail_runtime.sessions.store import (
     TurnNotFound,
     TurnTooLarge,
 )
-from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow import ShadowSampler
 
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
@@ -259,7 +258,6 @@ def create_sessions_app(
             return _enqueue(session_id, caller, request)
         context = app.lambda_context
         remaining = getattr(context, "get_remaining_time_in_millis", None)
-        started = time.perf_counter()
         outcome = sessions.take_turn(
             session_id,
             owner=caller,
@@ -274,20 +272,16 @@ def create_sessions_app(
         turn = outcome.turn
         result = outcome.result
         if result is not None:
-            latency_ms = (time.perf_counter() - started) * 1000
             request_id = app.current_event.request_context.request_id
-            shadow.offer(
+            shadow.offer_run(
                 request_id,
-                lambda: ShadowRequest(
-                    request_id=request_id,
-                    kind="session_turn",
-                    message=request.message,
-                    model=request.model,
-                    session_id=session_id,
-                    owner=caller,
-                    turn=turn.number,
-                    live=RunSummary.of(result, agent_version=sessions.agents.version, latency_ms=latency_ms),
-                ),
+                result,
+                message=request.message,
+                model=request.model,
+                agent_version=sessions.agents.version,
+                session_id=session_id,
+                owner=caller,
+                turn=turn.number,
             )
             run = AgentRunOut.from_result(result)
         else:  # a retry of a committed message: its turn as stored

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -12,7 +11,7 @@ from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut
 from agentrail_runtime.api.errors import AgentResolver, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow import ShadowSampler
 
 API_TITLE = "agentrail stateless agent"
 API_VERSION = "1.0.0"
@@ -71,19 +70,9 @@ def create_stateless_app(
     )
     def invoke(request: Annotated[InvokeRequest, Body()]) -> InvokeResponse:
         tenant = app.principal() if service.budgets_per_tenant else None
-        started = time.perf_counter()
         result = service.run(request.message, model=request.model, tenant=tenant)
-        latency_ms = (time.perf_counter() - started) * 1000
         request_id = app.current_event.request_context.request_id
-        shadow.offer(
-            request_id,
-            lambda: ShadowRequest(
-                request_id=request_id,
-                message=request.message,
-                model=request.model,
-                live=RunSummary.of(result, agent_version=service.version, latency_ms=latency_ms),
-            ),
-        )
+        shadow.offer_run(request_id, result, message=request.message, model=request.model, agent_version=service.version)
         run = AgentRunOut.from_result(result)
         return InvokeResponse(request_id=request_id, **run.model_dump())
 

@@ -1,26 +1,20 @@
 """Shadow deployment: a sample of live requests replayed on the candidate version, dry-run, for offline comparison.
 
-The report (``agentrail_runtime.shadow.report``, the eval scorers and judge) is imported by name, not from here: a
-live function that samples requests never loads the evals.
+Only what a live function needs to sample requests is exported here. The rest is imported by its module path, so
+each function loads its own part: the candidate (``agentrail_runtime.shadow.candidate``, which loads the agent
+service), the worker and the comparison table (``.worker``, ``.comparisons``), and the report (``.report``, the
+eval scorers and judge).
 """
 
-from agentrail_runtime.shadow.candidate import SHADOW_EVENT_KEY, ShadowCandidate, is_shadow_event
-from agentrail_runtime.shadow.comparisons import Comparison, ComparisonStore
-from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.models import SHADOW_EVENT_KEY, RunSummary, ShadowRequest, is_shadow_event
 from agentrail_runtime.shadow.sampler import ShadowSampler, ShadowSettings, sampled
-from agentrail_runtime.shadow.worker import ShadowWorker, ShadowWorkerSettings
 
 __all__ = [
     "SHADOW_EVENT_KEY",
-    "Comparison",
-    "ComparisonStore",
     "RunSummary",
-    "ShadowCandidate",
     "ShadowRequest",
     "ShadowSampler",
     "ShadowSettings",
-    "ShadowWorker",
-    "ShadowWorkerSettings",
     "is_shadow_event",
     "sampled",
 ]

@@ -10,7 +10,6 @@ side effects (their declared ``dry_run`` result stands in), no daily budget spen
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,18 +18,10 @@ from agentrail_runtime.agent.tools import DryRunCall
 from agentrail_runtime.models.base import Message
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.models import SHADOW_EVENT_KEY, RunSummary, ShadowRequest
 
 if TYPE_CHECKING:  # a type only: the stateless function that replays requests never loads the sessions package
     from agentrail_runtime.sessions.store import SessionStore
-
-#: The key of the event the shadow worker invokes the candidate with (API Gateway never sends it).
-SHADOW_EVENT_KEY = "agentrail_shadow"
-
-
-def is_shadow_event(event: Any) -> bool:
-    """Whether a handler's ``event`` is the shadow worker's (a direct invocation), not an API or queue event."""
-    return isinstance(event, Mapping) and SHADOW_EVENT_KEY in event
 
 
 class ShadowCandidate:
@@ -61,9 +52,7 @@ class ShadowCandidate:
         history, context = self._history(request)
         calls: list[DryRunCall] = []
         agent = self.service.agent(request.model, dry_run=calls)
-        started = time.perf_counter()
         result = agent.run(request.message, history=history, context=context)
-        latency = (time.perf_counter() - started) * 1000
         logger.info(
             "shadow run",
             extra={
@@ -73,7 +62,7 @@ class ShadowCandidate:
                 "dry_run_calls": len(calls),
             },
         )
-        return RunSummary.of(result, agent_version=self.service.version, latency_ms=latency, dry_run_calls=calls)
+        return RunSummary.of(result, agent_version=self.service.version, dry_run_calls=calls)
 
     def _history(self, request: ShadowRequest) -> tuple[list[Message], ToolContext]:
         if request.kind != "session_turn" or self.sessions is None or not request.session_id or not request.owner:
@@ -91,4 +80,4 @@ class ShadowCandidate:
         return history, context
 
 
-__all__ = ["SHADOW_EVENT_KEY", "ShadowCandidate", "is_shadow_event"]
+__all__ = ["ShadowCandidate"]

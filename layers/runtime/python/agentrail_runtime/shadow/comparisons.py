@@ -9,14 +9,8 @@ from pydantic import BaseModel
 
 from agentrail_runtime import aws
 from agentrail_runtime.clock import now
+from agentrail_runtime.contract import SHADOW_PARTITION_KEY, SHADOW_TTL_ATTRIBUTE
 from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
-
-#: The table's partition key and TTL attribute (the construct declares the same).
-PARTITION_KEY = "request_id"
-TTL_ATTRIBUTE = "expires_at"
-#: What the worker and the report call on the table: grants name these.
-WORKER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
-REPORT_ACTIONS = ("dynamodb:Scan",)
 
 
 class Comparison(BaseModel):
@@ -57,33 +51,25 @@ class ComparisonStore:
         if dynamodb is not None:
             self.dynamodb = dynamodb
 
-    def exists(self, request_id: str) -> bool:
-        item = self.dynamodb.get_item(
-            TableName=self.table_name, Key={PARTITION_KEY: {"S": request_id}}, ProjectionExpression=PARTITION_KEY
-        )
-        return "Item" in item
-
     def put_once(self, request: ShadowRequest, candidate: RunSummary) -> bool:
         """Store the comparison of ``request``; False (and nothing written) when its request id already has one: a
         redelivered message writes one comparison, whatever the order of the deliveries."""
         created = int(self._clock())
         item = {
-            PARTITION_KEY: {"S": request.request_id},
+            SHADOW_PARTITION_KEY: {"S": request.request_id},
             "kind": {"S": request.kind},
             "message": {"S": request.message},
             "created_at": {"N": str(created)},
-            TTL_ATTRIBUTE: {"N": str(created + self.retention_days * 86_400)},
+            SHADOW_TTL_ATTRIBUTE: {"N": str(created + self.retention_days * 86_400)},
             "live": {"S": request.live.model_dump_json()},
             "candidate": {"S": candidate.model_dump_json()},
-            "live_version": {"S": request.live.agent_version},
-            "candidate_version": {"S": candidate.agent_version},
         }
         try:
             self.dynamodb.put_item(
                 TableName=self.table_name,
                 Item=item,
                 ConditionExpression="attribute_not_exists(#k)",
-                ExpressionAttributeNames={"#k": PARTITION_KEY},
+                ExpressionAttributeNames={"#k": SHADOW_PARTITION_KEY},
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
@@ -111,14 +97,14 @@ class ComparisonStore:
 
 def _comparison(item: dict[str, Any]) -> Comparison:
     return Comparison(
-        request_id=item[PARTITION_KEY]["S"],
+        request_id=item[SHADOW_PARTITION_KEY]["S"],
         kind=item.get("kind", {}).get("S", "invoke"),
         message=item.get("message", {}).get("S", ""),
         created_at=int(item["created_at"]["N"]),
-        expires_at=int(item[TTL_ATTRIBUTE]["N"]),
+        expires_at=int(item[SHADOW_TTL_ATTRIBUTE]["N"]),
         live=RunSummary.model_validate_json(item["live"]["S"]),
         candidate=RunSummary.model_validate_json(item["candidate"]["S"]),
     )
 
 
-__all__ = ["PARTITION_KEY", "REPORT_ACTIONS", "TTL_ATTRIBUTE", "WORKER_ACTIONS", "Comparison", "ComparisonStore"]
+__all__ = ["Comparison", "ComparisonStore"]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agentrail_runtime.agent.loop import AgentResult
-from agentrail_runtime.agent.tools import DryRunCall
+if TYPE_CHECKING:  # types only: the shadow worker reads summaries and never loads the agent loop
+    from agentrail_runtime.agent.loop import AgentResult
+    from agentrail_runtime.agent.tools import DryRunCall
+
+#: The key of the event the shadow worker invokes the candidate with (API Gateway never sends it).
+SHADOW_EVENT_KEY = "agentrail_shadow"
+
+
+def is_shadow_event(event: Any) -> bool:
+    """Whether a handler's ``event`` is the shadow worker's (a direct invocation), not an API or queue event."""
+    return isinstance(event, Mapping) and SHADOW_EVENT_KEY in event
 
 
 class RunSummary(BaseModel):
@@ -21,6 +31,7 @@ class RunSummary(BaseModel):
     output_tokens: int = 0
     cost_usd: float | None = None
     steps: int = 0
+    #: The run's own time: its model calls' latencies plus its tool calls' (the same span on both sides).
     latency_ms: float = 0.0
     tools: list[str] = Field(default_factory=list)
     #: The calls of tools with side effects that the run answered with their dry-run result (the candidate's only).
@@ -32,9 +43,11 @@ class RunSummary(BaseModel):
         result: AgentResult,
         *,
         agent_version: str,
-        latency_ms: float,
         dry_run_calls: list[DryRunCall] = (),  # type: ignore[assignment]
     ) -> RunSummary:
+        """``result`` summarised. Its latency is the run's model and tool time, read from the result: the live route
+        and the candidate report the same span, whatever each does around the run (budgets, metering, storage)."""
+        latency_ms = sum(result.step_latencies_ms) + sum(call.latency_ms for call in result.tool_calls)
         return cls(
             answer=result.answer,
             status=str(result.status),
@@ -68,4 +81,4 @@ class ShadowRequest(BaseModel):
     live: RunSummary
 
 
-__all__ = ["RunSummary", "ShadowRequest"]
+__all__ = ["SHADOW_EVENT_KEY", "RunSummary", "ShadowRequest", "is_shadow_event"]

@@ -1,18 +1,22 @@
-"""``agentrail shadow report``'s logic: score each candidate answer against the live one with the eval scorers and a
-judge, and decide whether the candidate may go on."""
+"""``agentrail shadow report``'s logic: score each candidate answer against the live one with the eval runner (its
+scorers, its judge, its worker threads, and its rule that a judge error fails the case, never the run), and decide
+whether the candidate may go on."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from statistics import fmean, median
 
 from pydantic import BaseModel, Field
 
-from agentrail_runtime.evals.dataset import Expectations, JudgeCriteria
+from agentrail_runtime.evals.dataset import Dataset, EvalCase, Expectations, JudgeCriteria, LoadedCase
 from agentrail_runtime.evals.judge import Judge
 from agentrail_runtime.evals.observation import Observation
-from agentrail_runtime.evals.scorers import Score, score_case
+from agentrail_runtime.evals.report import CaseResult
+from agentrail_runtime.evals.runner import run_datasets
+from agentrail_runtime.evals.scorers import Score
 from agentrail_runtime.shadow.comparisons import Comparison
 from agentrail_runtime.shadow.models import RunSummary
 
@@ -20,6 +24,8 @@ from agentrail_runtime.shadow.models import RunSummary
 DEFAULT_MIN_AGREEMENT = 0.7
 #: The mean score the candidate must reach for the verdict to pass, by default.
 DEFAULT_MIN_SCORE = 0.8
+#: Comparisons scored at once (each may wait on a judge model), by default.
+DEFAULT_WORKERS = 4
 #: The rubric an LLM judge gets; the local judge gets the live answer itself (it scores coverage of its key terms).
 MODEL_RUBRIC = (
     "A good answer gives the same facts, figures and outcome as this reference answer, which the version now serving "
@@ -28,7 +34,8 @@ MODEL_RUBRIC = (
 
 
 class ScoredComparison(BaseModel):
-    """One comparison, scored: ``score`` is the mean of its scorers (status agreement and the judge's)."""
+    """One comparison, scored: ``score`` is the mean of its scorers (status agreement and the judge's); 0, with the
+    ``error``, when it could not be scored (the judge's model failed)."""
 
     request_id: str
     message: str
@@ -37,7 +44,8 @@ class ScoredComparison(BaseModel):
     live_version: str
     candidate_version: str
     score: float
-    scores: list[Score]
+    scores: list[Score] = Field(default_factory=list)
+    error: str | None = None
 
 
 class SideTotals(BaseModel):
@@ -53,6 +61,8 @@ class ShadowReport(BaseModel):
     """The verdict on a candidate from its shadow comparisons."""
 
     comparisons: int
+    #: Comparisons that could not be scored (each counts as 0 in ``score``).
+    errors: int = 0
     score: float | None
     min_score: float
     passed: bool
@@ -71,35 +81,68 @@ def rubric_for(judge: Judge, live_answer: str) -> str:
     return MODEL_RUBRIC.format(live=live_answer)
 
 
-def score_comparison(comparison: Comparison, *, judge: Judge, min_agreement: float = DEFAULT_MIN_AGREEMENT) -> ScoredComparison:
-    """The candidate's answer scored against the live one: the ``status`` scorer (same outcome) and the ``judge``
+def comparison_case(comparison: Comparison, *, judge: Judge, line: int = 1) -> LoadedCase:
+    """``comparison`` as an eval case of the candidate: the ``status`` scorer (the live outcome) and the ``judge``
     scorer (the live answer as the reference); a live answer that is empty is judged on status alone."""
-    live, candidate = comparison.live, comparison.candidate
+    live = comparison.live
     judged = bool(live.answer and live.answer.strip())
     expect = Expectations(
         status=live.status,  # type: ignore[arg-type]
         judge=JudgeCriteria(rubric=rubric_for(judge, live.answer or "")) if judged else None,
     )
-    observation = Observation(
+    # Built, not validated: a dataset's limits (id pattern, input length) are for files people write, and a live
+    # request id or message need not meet them.
+    case = EvalCase.model_construct(id=comparison.request_id, input=comparison.message, expect=expect, thresholds={}, tags=[])
+    return LoadedCase(agent="shadow", dataset=comparison.kind, line=line, case=case)
+
+
+def candidate_observation(comparison: Comparison) -> Observation:
+    """What the candidate answered, as the scorers read it."""
+    candidate = comparison.candidate
+    return Observation(
         answer=candidate.answer,
         status=candidate.status,
         steps=candidate.steps,
         cost_usd=candidate.cost_usd,
         model=candidate.model,
+        latency_ms=candidate.latency_ms,
     )
-    scores = score_case(
-        expect, observation, prompt=comparison.message, thresholds={"status": 1.0, "judge": min_agreement}, judge=judge
+
+
+def score_comparisons(
+    comparisons: list[Comparison],
+    *,
+    judge: Judge,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    workers: int = DEFAULT_WORKERS,
+) -> list[ScoredComparison]:
+    """Every comparison scored by the eval runner on ``workers`` threads, in the order given. A judge that raises
+    makes its comparison an error (score 0), never stops the others."""
+    cases = tuple(comparison_case(c, judge=judge, line=line) for line, c in enumerate(comparisons, start=1))
+    dataset = Dataset(path=Path("shadow"), agent="shadow", name="comparisons", cases=cases)
+    report = run_datasets(
+        [dataset],
+        lambda case: candidate_observation(comparisons[case.line - 1]),
+        judge=judge,
+        target_name="shadow",
+        thresholds={"status": 1.0, "judge": min_agreement},
+        workers=workers,
     )
-    counted = [s.score for s in scores if not s.skipped]
+    by_line = {result.line: result for result in report.cases}
+    return [_scored(c, by_line[line]) for line, c in enumerate(comparisons, start=1)]
+
+
+def _scored(comparison: Comparison, result: CaseResult) -> ScoredComparison:
     return ScoredComparison(
         request_id=comparison.request_id,
         message=comparison.message,
-        live_answer=live.answer,
-        candidate_answer=candidate.answer,
-        live_version=live.agent_version,
-        candidate_version=candidate.agent_version,
-        score=round(fmean(counted), 4) if counted else 0.0,
-        scores=scores,
+        live_answer=comparison.live.answer,
+        candidate_answer=comparison.candidate.answer,
+        live_version=comparison.live.agent_version,
+        candidate_version=comparison.candidate.agent_version,
+        score=result.score or 0.0,
+        scores=result.scores,
+        error=result.error,
     )
 
 
@@ -111,23 +154,28 @@ def shadow_report(
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     worst: int = 5,
     candidate_version: str | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> ShadowReport:
     """Score every comparison (of ``candidate_version`` only, when given) and decide: the mean score must reach
-    ``min_score``. No comparison at all fails the verdict (nothing says the candidate is good).
+    ``min_score``. No comparison at all fails the verdict (nothing says the candidate is good); one the judge could
+    not score counts as 0 and is named in ``worst`` with its error.
 
     Raises
     ------
     ValueError
-        When a threshold is outside [0, 1] (before any judge call).
+        When a threshold is outside [0, 1] or ``workers`` is below 1 (before any judge call).
     """
     for name, value in (("min_score", min_score), ("min_agreement", min_agreement)):
         if not 0 <= value <= 1:
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     chosen = [c for c in comparisons if candidate_version is None or c.candidate.agent_version == candidate_version]
-    scored = [score_comparison(c, judge=judge, min_agreement=min_agreement) for c in chosen]
+    scored = score_comparisons(chosen, judge=judge, min_agreement=min_agreement, workers=workers)
     score = round(fmean(s.score for s in scored), 4) if scored else None
     return ShadowReport(
         comparisons=len(scored),
+        errors=sum(1 for s in scored if s.error is not None),
         score=score,
         min_score=min_score,
         passed=score is not None and score >= min_score,
@@ -156,10 +204,13 @@ def _totals(sides: list[RunSummary]) -> SideTotals:
 __all__ = [
     "DEFAULT_MIN_AGREEMENT",
     "DEFAULT_MIN_SCORE",
+    "DEFAULT_WORKERS",
     "ScoredComparison",
     "ShadowReport",
     "SideTotals",
+    "candidate_observation",
+    "comparison_case",
     "rubric_for",
-    "score_comparison",
+    "score_comparisons",
     "shadow_report",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
@@ -12,8 +12,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
+from agentrail_runtime.contract import SHADOW_ENV_PREFIX
 from agentrail_runtime.observability import logger, metrics
-from agentrail_runtime.shadow.models import ShadowRequest
+from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.loop import AgentResult
 
 #: Counted when a sampled request could not be copied to the shadow queue (the user's answer is unaffected).
 SHADOW_SEND_FAILED = "ShadowSendFailed"
@@ -24,9 +28,10 @@ SEND_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts":
 
 
 class ShadowSettings(BaseSettings):
-    """``AGENT_SHADOW_QUEUE_URL`` and ``AGENT_SHADOW_PERCENT``, set by the construct when shadow is on."""
+    """``AGENT_SHADOW_QUEUE_URL`` and ``AGENT_SHADOW_PERCENT`` (``contract.SHADOW_QUEUE_URL_ENV`` and
+    ``SHADOW_PERCENT_ENV``), set by the construct when shadow is on."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENT_SHADOW_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=SHADOW_ENV_PREFIX, extra="ignore", frozen=True)
 
     queue_url: str | None = None
     percent: float = Field(default=0.0, ge=0, le=100)
@@ -74,10 +79,6 @@ class ShadowSampler:
         settings = settings or ShadowSettings()
         return cls(queue_url=settings.queue_url, percent=settings.percent)
 
-    @property
-    def enabled(self) -> bool:
-        return self.percent > 0
-
     def wants(self, request_id: str) -> bool:
         return sampled(request_id, self.percent)
 
@@ -98,6 +99,35 @@ class ShadowSampler:
             return False
         metrics.add_metric(name=SHADOW_SAMPLED, unit=MetricUnit.Count, value=1)
         return True
+
+    def offer_run(
+        self,
+        request_id: str,
+        result: AgentResult,
+        *,
+        message: str,
+        model: str | None,
+        agent_version: str,
+        session_id: str | None = None,
+        owner: str | None = None,
+        turn: int | None = None,
+    ) -> bool:
+        """:meth:`offer` the live run ``result`` of ``message``: a session turn when ``session_id`` is given (with the
+        session's ``owner`` and the live ``turn`` number, so the candidate reads the history that turn saw), else an
+        invocation. True when it was sent. Never raises."""
+        return self.offer(
+            request_id,
+            lambda: ShadowRequest(
+                request_id=request_id,
+                kind="invoke" if session_id is None else "session_turn",
+                message=message,
+                model=model,
+                session_id=session_id,
+                owner=owner,
+                turn=turn,
+                live=RunSummary.of(result, agent_version=agent_version),
+            ),
+        )
 
 
 __all__ = ["SEND_CONFIG", "SHADOW_SAMPLED", "SHADOW_SEND_FAILED", "ShadowSampler", "ShadowSettings", "sampled"]

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
+from agentrail_runtime.contract import SHADOW_ENV_PREFIX
 from agentrail_runtime.observability import logger
-from agentrail_runtime.shadow.candidate import SHADOW_EVENT_KEY
 from agentrail_runtime.shadow.comparisons import ComparisonStore
-from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
+from agentrail_runtime.shadow.models import SHADOW_EVENT_KEY, RunSummary, ShadowRequest
 
 #: The candidate may run as long as a Lambda can (15 minutes): a read that timed out earlier would be retried, and the
 #: candidate run again for nothing.
@@ -22,9 +22,10 @@ INVOKE_CONFIG = Config(read_timeout=900, connect_timeout=5)
 
 
 class ShadowWorkerSettings(BaseSettings):
-    """What the construct sets on the worker."""
+    """What the construct sets on the worker (``contract.SHADOW_FUNCTION_ENV``, ``SHADOW_TABLE_ENV`` and
+    ``SHADOW_RETENTION_DAYS_ENV``)."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENT_SHADOW_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=SHADOW_ENV_PREFIX, extra="ignore", frozen=True)
 
     #: The candidate: the agent function's ``shadow`` alias (name or ARN).
     function: str
@@ -54,8 +55,9 @@ class ShadowWorker:
     lambda_client:
         Default: a client with the runtime's retry configuration.
 
-    Delivery is at least once: a request id that already has a comparison is skipped before the candidate runs,
-    and the write itself is conditional, so two racing deliveries store one comparison.
+    Delivery is at least once: the comparison is written with a put conditional on its request id, so a redelivered
+    message (an SQS duplicate, or a retry after a crash that followed the write) runs the candidate again but stores
+    nothing more: the first comparison stays.
     """
 
     lambda_client = aws.LazyClient("lambda", config=INVOKE_CONFIG)
@@ -72,15 +74,14 @@ class ShadowWorker:
         return cls(function=settings.function, store=ComparisonStore(settings.table, retention_days=settings.retention_days))
 
     def process(self, request: ShadowRequest) -> ShadowOutcome:
-        """Run ``request`` on the candidate and store the comparison, unless its request id has one.
+        """Run ``request`` on the candidate and store the comparison, unless its request id has one (``written``
+        False then).
 
         Raises
         ------
         CandidateFailed
             When the candidate's invocation fails (the message is retried).
         """
-        if self.store.exists(request.request_id):
-            return ShadowOutcome(request_id=request.request_id, written=False)
         candidate = self.invoke(request)
         written = self.store.put_once(request, candidate)
         logger.info("shadow compared", extra={"event": "shadow_compared", "request_id": request.request_id, "written": written})
