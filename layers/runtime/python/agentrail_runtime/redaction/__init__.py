@@ -48,11 +48,13 @@ def _redact_short(text: str) -> str:
     return default_redactor().redact(text)[0]
 
 
-def redact_data(value: Any, *, keep: Collection[str] = (), text: Callable[[str], str] = redact) -> Any:
+def redact_data(value: Any, *, keep: Collection[str] = (), text: Callable[[str], str] | None = None) -> Any:
     """``value`` (JSON-like: dicts, lists, strings, numbers) with every string redacted, and every integer long
     enough to be a card or phone number that holds one replaced by its marker; the values of the keys in ``keep``
     (ids, names) stay as they are, at any depth. Other objects are redacted as their ``str`` (what ``json.dumps(...,
-    default=str)`` writes). ``text``: what is done to each string (the log formatter masks secrets too)."""
+    default=str)`` writes). ``text``: what is done to each string (the log formatter masks secrets too). Default:
+    :func:`redact`."""
+    text = text or redact
     if isinstance(value, str):
         return text(value)
     if isinstance(value, dict):
