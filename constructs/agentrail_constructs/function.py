@@ -409,13 +409,20 @@ class AgentFunction(Construct):
         """The Bedrock guardrail created from ``guardrail_options``, or None."""
         if options.guardrail_options is not None:
             self.guardrail = BedrockGuardrail(self, "Guardrail", options=options.guardrail_options)
-            self.apply_guardrail(self.guardrail.guardrail_id, self.guardrail.guardrail_version, self.guardrail.guardrail_arn)
-            if options.guardrail_options.encryption_key is not None:
-                # Applying a guardrail under a customer managed key decrypts it with the caller's permissions.
-                options.guardrail_options.encryption_key.grant_decrypt(self.function)
+            self.apply_guardrail(
+                self.guardrail.guardrail_id,
+                self.guardrail.guardrail_version,
+                self.guardrail.guardrail_arn,
+                encryption_key=options.guardrail_options.encryption_key,
+            )
         elif options.existing_guardrail is not None:
             existing = options.existing_guardrail
-            self.apply_guardrail(existing.guardrail, existing.version, guardrail_arn(self, existing.guardrail))
+            self.apply_guardrail(
+                existing.guardrail,
+                existing.version,
+                guardrail_arn(self, existing.guardrail),
+                encryption_key=existing.encryption_key,
+            )
         for secret in options.tool_secrets.values():
             self.grant_tool_secret(secret)
         self._acknowledge_tracing_policy()
@@ -592,16 +599,24 @@ class AgentFunction(Construct):
     def _shared_guardrail(self) -> ExistingGuardrail | None:
         """The guardrail this function applies, for a companion function that runs the same agent."""
         if self.guardrail is not None:
-            return ExistingGuardrail(guardrail=self.guardrail.guardrail_id, version=self.guardrail.guardrail_version)
+            return ExistingGuardrail(
+                guardrail=self.guardrail.guardrail_id,
+                version=self.guardrail.guardrail_version,
+                encryption_key=self.guardrail.encryption_key,
+            )
         return self.options.existing_guardrail
 
-    def apply_guardrail(self, guardrail: str, version: str, arn: str) -> iam.Grant:
+    def apply_guardrail(self, guardrail: str, version: str, arn: str, *, encryption_key: kms.IKey | None = None) -> iam.Grant:
         """Have this function apply a Bedrock guardrail: ``AGENT_BEDROCK_GUARDRAIL_ID`` and
         ``AGENT_BEDROCK_GUARDRAIL_VERSION`` in its environment, and ``bedrock:ApplyGuardrail`` on exactly that
-        guardrail's ARN (what both ``ApplyGuardrail`` and Converse with a ``guardrailConfig`` are authorized on)."""
+        guardrail's ARN (what both ``ApplyGuardrail`` and Converse with a ``guardrailConfig`` are authorized on).
+        A guardrail under a customer managed ``encryption_key`` is decrypted with the caller's permissions: the
+        function gets ``kms:Decrypt`` on that key."""
         self.function.add_environment(contract.BEDROCK_GUARDRAIL_ID_ENV, guardrail)
         self.function.add_environment(contract.BEDROCK_GUARDRAIL_VERSION_ENV, version)
         self.calls_service("bedrock-runtime")
+        if encryption_key is not None:
+            encryption_key.grant_decrypt(self.function)
         return iam.Grant.add_to_principal(grantee=self.function, actions=["bedrock:ApplyGuardrail"], resource_arns=[arn])
 
     def grant_prompt_read(self, *identifiers: str) -> iam.Grant:

@@ -81,6 +81,9 @@ class ExistingGuardrail:
     """Its id (in this stack's account and Region) or ARN."""
     version: str
     """A published version (``1``, ``2``, ...) or ``DRAFT``."""
+    encryption_key: kms.IKey | None = None
+    """The customer managed key the guardrail is under: the function gets ``kms:Decrypt`` on it (Bedrock decrypts
+    the guardrail with the caller's permissions). Default: none (a key AWS owns)."""
 
     def validate(self) -> None:
         if not self.guardrail.strip() or not self.version.strip():
@@ -96,7 +99,7 @@ class BedrockGuardrail(Construct):
     Attributes
     ----------
     guardrail (the ``CfnGuardrail``), version (the ``CfnGuardrailVersion``), guardrail_id, guardrail_arn,
-    guardrail_version (the published version's number, a token)
+    guardrail_version (the published version's number, a token), encryption_key (or None)
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, options: GuardrailOptions | None = None) -> None:
@@ -144,6 +147,7 @@ class BedrockGuardrail(Construct):
         self.guardrail_id: str = self.guardrail.attr_guardrail_id
         self.guardrail_arn: str = self.guardrail.attr_guardrail_arn
         self.guardrail_version: str = self.version.attr_version
+        self.encryption_key: kms.IKey | None = options.encryption_key
 
 
 def guardrail_arn(scope: Construct, guardrail: str) -> str:

@@ -170,3 +170,43 @@ def test_the_canary_hook_applies_the_functions_guardrail_and_creates_none_of_its
     assert hook["Properties"]["Environment"]["Variables"]["AGENT_BEDROCK_GUARDRAIL_ID"] == {
         "Fn::GetAtt": [guardrail, "GuardrailId"]
     }
+
+
+def decrypt_resources(template: Template, role: Any) -> list[Any]:
+    role_id = {"Ref": role}
+    return [
+        statement["Resource"]
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if role_id in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "kms:Decrypt" in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    ]
+
+
+def test_the_canary_hook_may_decrypt_the_functions_guardrail_under_a_customer_managed_key(stack) -> None:
+    # Given a function whose guardrail is under a customer managed key, with its canary's pre-traffic hook,
+    key = kms.Key(stack, "GuardrailKey", enable_key_rotation=True)
+    function = AgentFunction(stack, "Agent", options=AgentFunctionOptions(guardrail_options=GuardrailOptions(encryption_key=key)))
+    # when it synthesizes,
+    template = Template.from_stack(stack)
+    # then the hook, which applies that guardrail, may decrypt it with that key (or its ApplyGuardrail fails closed).
+    assert function.pre_traffic_hook is not None
+    hook_role = stack.get_logical_id(function.pre_traffic_hook.role.node.default_child)  # type: ignore[arg-type]
+    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
+    assert key_arn in decrypt_resources(template, hook_role)
+
+
+def test_an_existing_guardrail_with_its_key_lets_the_function_decrypt_with_that_key(stack) -> None:
+    key = kms.Key(stack, "GuardrailKey", enable_key_rotation=True)
+    function = AgentFunction(
+        stack,
+        "Agent",
+        options=AgentFunctionOptions(
+            deployment_options=None,
+            existing_guardrail=ExistingGuardrail(guardrail="gr7x2kq9abcd", version="1", encryption_key=key),
+        ),
+    )
+    template = Template.from_stack(stack)
+    role = stack.get_logical_id(function.role.node.default_child)  # type: ignore[arg-type]
+    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
+    assert key_arn in decrypt_resources(template, role)
