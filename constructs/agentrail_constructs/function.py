@@ -477,7 +477,6 @@ class AgentFunction(Construct):
             function=self.function,
             candidate=self.function.current_version,
             worker=worker.function,
-            timeout=self.options.timeout,
             options=shadow,
             encryption_key=key,
         )

@@ -97,8 +97,6 @@ class ShadowDeployment(Construct):
     worker:
         The shadow worker function (handler ``shadow_worker``), built by the caller with the agent function's
         layers and defaults.
-    timeout:
-        The agent function's timeout (the worker waits for the candidate's answer).
     options:
         See :class:`ShadowOptions`.
     encryption_key:
@@ -117,7 +115,6 @@ class ShadowDeployment(Construct):
         function: lambda_.Function,
         candidate: lambda_.IVersion,
         worker: lambda_.Function,
-        timeout: Duration,
         options: ShadowOptions,
         encryption_key: kms.IKey | None,
     ) -> None:
@@ -127,7 +124,8 @@ class ShadowDeployment(Construct):
         queues = QueueWithDeadLetters(
             self,
             "Queue",
-            visibility_timeout=visibility_timeout_for(worker.timeout or timeout),
+            # A worker built without a timeout has Lambda's default, 3 seconds.
+            visibility_timeout=visibility_timeout_for(worker.timeout or Duration.seconds(3)),
             max_receive_count=options.max_receive_count,
             encryption_key=encryption_key,
         )
