@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge, default_resource, logical_id
+from agentrail_constructs.shadow import SHADOW_WORKER_HANDLER
 
 #: The metric the runtime's pre-traffic hook (``agentrail_runtime.evals.canary``) and the shadow report publish: the
 #: mean score (0 to 1) of the smoke cases, namespace the function's ``metrics_namespace``, dimension ``service`` only.
@@ -23,8 +24,12 @@ EVAL_SCORE_METRIC = "EvalScore"
 EVAL_SCORE_DIMENSIONS = ("service",)
 #: The handler folder of the pre-traffic hook.
 PRE_TRAFFIC_HOOK_HANDLER = "canary_hook"
-#: Handlers (folders under handlers/agentrail_handlers) that never run an agent: no agent metrics, no evals to gate on.
-NO_AGENT_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", PRE_TRAFFIC_HOOK_HANDLER})
+#: Handlers (folders under handlers/agentrail_handlers) that never load an agent definition: no version to compute
+#: (they stamp the one they are given), no Bedrock prompt to read, no guardrail to apply.
+AGENTLESS_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", SHADOW_WORKER_HANDLER})
+#: Handlers that serve no agent traffic: no agent metrics, no evals to gate on (the pre-traffic hook runs the agent's
+#: evals, so it loads the definition, but it gates the others).
+NO_AGENT_HANDLERS = AGENTLESS_HANDLERS | {PRE_TRAFFIC_HOOK_HANDLER}
 #: The strategies ``-c canary=<name>`` names.
 STRATEGIES: dict[str, codedeploy.ILambdaDeploymentConfig] = {
     "canary": codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES,
@@ -273,6 +278,7 @@ class CanaryDeployment(Construct):
 
 
 __all__ = [
+    "AGENTLESS_HANDLERS",
     "DEFAULT_DEPLOYMENT",
     "EVAL_SCORE_DIMENSIONS",
     "EVAL_SCORE_METRIC",

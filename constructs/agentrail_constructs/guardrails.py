@@ -99,7 +99,7 @@ class BedrockGuardrail(Construct):
     Attributes
     ----------
     guardrail (the ``CfnGuardrail``), version (the ``CfnGuardrailVersion``), guardrail_id, guardrail_arn,
-    guardrail_version (the published version's number, a token), encryption_key (or None)
+    guardrail_version (the published version's number, a token), encryption_key (or None), options
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, options: GuardrailOptions | None = None) -> None:
@@ -148,6 +148,18 @@ class BedrockGuardrail(Construct):
         self.guardrail_arn: str = self.guardrail.attr_guardrail_arn
         self.guardrail_version: str = self.version.attr_version
         self.encryption_key: kms.IKey | None = options.encryption_key
+        self.options = options
+
+    @classmethod
+    def of(cls, scope: Construct, *, options: GuardrailOptions) -> BedrockGuardrail:
+        """The guardrail of ``scope``'s stack with these ``options``: created once, applied by every agent function
+        of the stack given the same options (a stack's functions run one agent: one guardrail, one version)."""
+        stack = Stack.of(scope)
+        shared = [child for child in stack.node.children if isinstance(child, cls)]
+        for guardrail in shared:
+            if guardrail.options == options:
+                return guardrail
+        return cls(stack, f"AgentrailGuardrail{len(shared) + 1 if shared else ''}", options=options)
 
 
 def guardrail_arn(scope: Construct, guardrail: str) -> str:

@@ -47,8 +47,9 @@ class ShadowOptions:
     """Concurrent worker invocations (the event source's maximum concurrency, at least 2): caps what the shadow can
     spend on the candidate at once. Default: 2."""
     encryption_key: kms.IKey | None = None
-    """A customer managed key for the queues and the comparison table. Default: the stack's SecurityBaseline key if
-    any, else SQS managed and AWS managed encryption."""
+    """A customer managed key for the queues and the comparison table (and the worker's logs). Default: the key of
+    the function's logs (its ``log_encryption_key``, else the stack's SecurityBaseline key) if any, else SQS managed
+    and AWS managed encryption."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """Of the comparison table. Default: RETAIN."""
 
