@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from agentrail_cli.main import _parser
 from agentrail_runtime.shadow import ComparisonStore, RunSummary, ShadowRequest
+from tests.integration.conftest import create_comparison_table
 
 TABLE = "agentrail-shadow-comparisons"
 LIVE_ANSWERS = {
@@ -44,12 +45,7 @@ def summary(answer: str, version: str) -> RunSummary:
 def table(clock) -> Iterator[ComparisonStore]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_comparison_table(dynamodb, TABLE)
         yield ComparisonStore(TABLE, clock=clock, dynamodb=dynamodb)
 
 
