@@ -13,7 +13,8 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Annotations, Match, Template
 
-from agentrail_constructs import AgentFunction, AgentFunctionOptions, SessionOptions, ShadowOptions, agent_version
+from agentrail_constructs import AgentFunction, AgentFunctionOptions, SessionOptions, ShadowOptions
+from agentrail_constructs import function as function_module
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stacks import StatefulAgentStack, StatelessAgentStack
@@ -243,13 +244,15 @@ def test_the_worker_runs_no_agent_so_it_may_read_no_prompt_and_asks_the_runtime_
     app_factory, stack_env, tmp_path, monkeypatch
 ):
     # Given a shadowed agent whose system prompt is a Bedrock prompt, and a record of what the runtime is asked,
+    # (by the service name of the function whose environment each version request is made from).
     asked: list[str] = []
-    compute = agent_version._compute
-    monkeypatch.setattr(
-        agent_version,
-        "_compute",
-        lambda requests: (asked.extend(r.environment["AGENT_MODEL"] for r in requests), compute(requests)),
-    )
+    request = function_module.version_request
+
+    def recorded(environment: Any, **options: Any) -> Any:
+        asked.append(environment["POWERTOOLS_SERVICE_NAME"])
+        return request(environment, **options)
+
+    monkeypatch.setattr(function_module, "version_request", recorded)
     stack = cdk.Stack(app_factory(), "prompted", env=stack_env)
     agent = AgentFunction(
         stack,
@@ -277,7 +280,7 @@ def test_the_worker_runs_no_agent_so_it_may_read_no_prompt_and_asks_the_runtime_
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if "bedrock:GetPrompt" in str(statement["Action"])
     ]
-    assert asked == [MODEL]
+    assert asked == [agent.service_name]
 
 
 def test_the_worker_logs_and_the_comparisons_stay_under_the_functions_log_key(app_factory, stack_env):
