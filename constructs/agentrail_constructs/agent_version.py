@@ -1,7 +1,7 @@
 """``AGENT_VERSION`` stamped at synth, computed by the runtime in a subprocess (the constructs never import it).
 
-An :class:`~agentrail_constructs.function.AgentFunction` asks for its version with :func:`agent_version_token`: a
-lazy string that resolves during synthesis. The first one resolved runs ``python -m agentrail_runtime.versions`` once
+An :class:`~agentrail_constructs.function.AgentFunction` queues its :func:`version_request` (:func:`queue_request`)
+and stamps :func:`version_token`: a lazy string that resolves during synthesis. The first one resolved runs ``python -m agentrail_runtime.versions`` once
 for every version still pending, so a synth of many functions starts one subprocess; answers are kept for the rest of
 the process, keyed by the definition, the versioned settings and a digest of the files they are read from (the
 definition module's folder, the agent code folder, the runtime package: each file's path, size and modification
@@ -194,22 +194,16 @@ class _VersionProducer:
         return resolve_version(self._request)
 
 
-def agent_version_token(environment: Mapping[str, str], *, agent_code: str | Path | None) -> str:
-    """A lazy string resolving, at synth, to the version the runtime computes for a function with ``environment``
-    (its ``AGENT_*`` variables) whose agent code, if any, is the folder ``agent_code``."""
-    return version_token(queue_request(version_request(environment, agent_code=agent_code)))
-
-
 def version_token(request: VersionRequest) -> str:
-    """A lazy string resolving, at synth, to the version of ``request``."""
-    return Lazy.string(_VersionProducer(queue_request(request)))
+    """A lazy string resolving, at synth, to the version of ``request`` (queue it first with :func:`queue_request`,
+    so that it is answered in the same batch as the others)."""
+    return Lazy.string(_VersionProducer(request))
 
 
 __all__ = [
     "VERSIONED_SETTINGS",
     "VersionAnswer",
     "VersionRequest",
-    "agent_version_token",
     "queue_request",
     "resolve_answer",
     "resolve_version",

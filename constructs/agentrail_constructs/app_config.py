@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,7 +17,13 @@ from agentrail_constructs.deployment import STRATEGIES, strategy_named
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.guardrails import GuardrailOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
-from agentrail_constructs.pipeline import CONNECTION_ARN, PROMOTIONS, REPOSITORY, PipelineOptions, plain_context
+from agentrail_constructs.pipeline import (
+    PROMOTIONS,
+    PipelineOptions,
+    plain_context,
+    validate_connection_arn,
+    validate_repository,
+)
 from agentrail_constructs.security import SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions
 from agentrail_constructs.shadow import ShadowOptions
@@ -249,30 +256,21 @@ def _pipeline(app: App) -> PipelineSettings | None:
             )
         return None
     repository = str(repository)
-    if not REPOSITORY.fullmatch(repository):
-        raise ValueError(
-            f"context 'pipeline' must be the repository as owner/name (e.g. -c pipeline=acme/agents), got {repository!r}"
-        )
     connection_arn = str(app.node.try_get_context("pipeline_connection_arn") or "")
-    if not CONNECTION_ARN.fullmatch(connection_arn):
-        raise ValueError(
-            "context 'pipeline_connection_arn' must be the ARN of a CodeConnections connection to the repository: create "
-            "one (console: Developer Tools > Settings > Connections), then add "
-            "-c pipeline_connection_arn=arn:aws:codeconnections:<region>:<account>:connection/<id>"
-            + (f"; got {connection_arn!r}" if connection_arn else "")
-        )
-    promotion = str(app.node.try_get_context("pipeline_promotion") or "manual")
-    if promotion not in PROMOTIONS:
-        raise ValueError(f"context 'pipeline_promotion' must be one of {', '.join(PROMOTIONS)}, got {promotion!r}")
     options = PipelineOptions(
         branch=str(app.node.try_get_context("pipeline_branch") or "main"),
-        promotion=promotion,  # type: ignore[arg-type]
+        promotion=str(app.node.try_get_context("pipeline_promotion") or "manual"),  # type: ignore[arg-type]
         synth_context=plain_context(app),
     )
-    try:
-        options.validate()
-    except ValueError as error:
-        raise ValueError(f"context 'pipeline_branch': {error}") from None
+    # The construct's own checks, each failure named by its context key and the fix on the command line.
+    _checked("pipeline", lambda: validate_repository(repository), "e.g. -c pipeline=acme/agents")
+    _checked(
+        "pipeline_connection_arn",
+        lambda: validate_connection_arn(connection_arn),
+        "add -c pipeline_connection_arn=arn:aws:codeconnections:<region>:<account>:connection/<id>",
+    )
+    _checked("pipeline_promotion", options.validate_promotion, f"e.g. -c pipeline_promotion={PROMOTIONS[0]}")
+    _checked("pipeline_branch", options.validate, "e.g. -c pipeline_branch=main")
     return PipelineSettings(repository=repository, connection_arn=connection_arn, options=options)
 
 
@@ -290,9 +288,16 @@ def _shadow_percent(value: object) -> float | None:
         percent = float(str(value))
     except ValueError:
         raise ValueError(f"context 'shadow_percent' must be a number above 0 and at most 100, got {value!r}") from None
-    if not 0 < percent <= 100:
-        raise ValueError(f"context 'shadow_percent' must be above 0 and at most 100, got {value!r}")
+    _checked("shadow_percent", ShadowOptions(percent=percent).validate, "e.g. -c shadow_percent=5")
     return percent
+
+
+def _checked(key: str, check: Callable[[], None], fix: str) -> None:
+    """Run a construct's own validation of what context ``key`` gave; its failure names the key and ``fix``."""
+    try:
+        check()
+    except ValueError as error:
+        raise ValueError(f"context {key!r}: {error} ({fix})") from None
 
 
 def _names(value: object) -> tuple[str, ...]:

@@ -3,18 +3,18 @@ runs the agent's smoke evals first, and alarms on errors, p99 latency and the ev
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, Stack
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from agentrail_constructs.layers import _CopyFolder
 from agentrail_constructs.nag import acknowledge, default_resource, logical_id
+from agentrail_constructs.shadow import SHADOW_WORKER_HANDLER
 
 #: The metric the runtime's pre-traffic hook (``agentrail_runtime.evals.canary``) and the shadow report publish: the
 #: mean score (0 to 1) of the smoke cases, namespace the function's ``metrics_namespace``, dimension ``service`` only.
@@ -23,8 +23,12 @@ EVAL_SCORE_METRIC = "EvalScore"
 EVAL_SCORE_DIMENSIONS = ("service",)
 #: The handler folder of the pre-traffic hook.
 PRE_TRAFFIC_HOOK_HANDLER = "canary_hook"
-#: Handlers (folders under handlers/agentrail_handlers) that never run an agent: no agent metrics, no evals to gate on.
-NO_AGENT_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", PRE_TRAFFIC_HOOK_HANDLER})
+#: Handlers (folders under handlers/agentrail_handlers) that never load an agent definition: no version to compute
+#: (they stamp the one they are given), no Bedrock prompt to read, no guardrail to apply.
+AGENTLESS_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", SHADOW_WORKER_HANDLER})
+#: Handlers that serve no agent traffic: no agent metrics, no evals to gate on (the pre-traffic hook runs the agent's
+#: evals, so it loads the definition, but it gates the others).
+NO_AGENT_HANDLERS = AGENTLESS_HANDLERS | {PRE_TRAFFIC_HOOK_HANDLER}
 #: The strategies ``-c canary=<name>`` names.
 STRATEGIES: dict[str, codedeploy.ILambdaDeploymentConfig] = {
     "canary": codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES,
@@ -113,21 +117,27 @@ def strategy_named(name: str) -> DeploymentOptions | None:
     return DeploymentOptions(strategy=STRATEGIES[name])
 
 
-#: The datasets folder each stack (by node address) ships in its evals layer.
-_SHIPPED: dict[str, Path] = {}
+class _EvalsLayer(lambda_.LayerVersion):
+    """The stack's evals layer, with the datasets folder it ships."""
 
-
-@jsii.implements(ILocalBundling)
-class _CopyFolder:
-    """Copies a folder under ``<name>/`` in the asset (a layer's ``/opt/<name>``), without Docker."""
-
-    def __init__(self, source: Path, name: str) -> None:
-        self._source = source
-        self._name = name
-
-    def try_bundle(self, output_dir: str, options: object = None, **_: object) -> bool:
-        shutil.copytree(self._source, Path(output_dir) / self._name, dirs_exist_ok=True)
-        return True
+    def __init__(self, scope: Construct, construct_id: str, *, datasets: Path, runtime: lambda_.Runtime) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"agentrail eval datasets ({datasets.name}/) for the pre-traffic hooks",
+            compatible_runtimes=[runtime],
+            code=lambda_.Code.from_asset(
+                str(datasets),
+                asset_hash_type=AssetHashType.SOURCE,
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
+                    command=["bash", "-c", "mkdir -p /asset-output/evals && cp -r /asset-input/. /asset-output/evals/"],
+                    local=_CopyFolder(datasets, "evals"),
+                ),
+            ),
+        )
+        self.datasets = datasets
+        default_resource(self).add_metadata("agentrail:layer", "evals")
 
 
 def evals_layer(scope: Construct, datasets: Path, runtime: lambda_.Runtime) -> lambda_.ILayerVersion:
@@ -141,31 +151,14 @@ def evals_layer(scope: Construct, datasets: Path, runtime: lambda_.Runtime) -> l
     stack = Stack.of(scope)
     construct_id = "AgentrailEvalsLayer"
     found = stack.node.try_find_child(construct_id)
-    if isinstance(found, lambda_.LayerVersion):
-        if _SHIPPED.get(stack.node.addr) != datasets:
+    if isinstance(found, _EvalsLayer):
+        if found.datasets != datasets:
             raise ValueError(
-                f"{stack.node.path} already ships the datasets of {_SHIPPED.get(stack.node.addr)} to its pre-traffic "
+                f"{stack.node.path} already ships the datasets of {found.datasets} to its pre-traffic "
                 f"hooks, not {datasets}: give every function of one stack the same DeploymentOptions(evals_dir=...)"
             )
         return found
-    _SHIPPED[stack.node.addr] = datasets
-    layer = lambda_.LayerVersion(
-        stack,
-        construct_id,
-        description=f"agentrail eval datasets ({datasets.name}/) for the pre-traffic hooks",
-        compatible_runtimes=[runtime],
-        code=lambda_.Code.from_asset(
-            str(datasets),
-            asset_hash_type=AssetHashType.SOURCE,
-            bundling=BundlingOptions(
-                image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
-                command=["bash", "-c", "mkdir -p /asset-output/evals && cp -r /asset-input/. /asset-output/evals/"],
-                local=_CopyFolder(datasets, "evals"),
-            ),
-        ),
-    )
-    default_resource(layer).add_metadata("agentrail:layer", "evals")
-    return layer
+    return _EvalsLayer(stack, construct_id, datasets=datasets, runtime=runtime)
 
 
 class CanaryDeployment(Construct):
@@ -273,6 +266,7 @@ class CanaryDeployment(Construct):
 
 
 __all__ = [
+    "AGENTLESS_HANDLERS",
     "DEFAULT_DEPLOYMENT",
     "EVAL_SCORE_DIMENSIONS",
     "EVAL_SCORE_METRIC",

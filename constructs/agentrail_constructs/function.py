@@ -18,9 +18,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, IConstruct
 
-from agentrail_constructs.agent_version import queue_request, resolve_answer, version_request, version_token
+from agentrail_constructs.agent_version import (
+    VersionRequest,
+    queue_request,
+    resolve_answer,
+    version_request,
+    version_token,
+)
 from agentrail_constructs.contract import contract
 from agentrail_constructs.deployment import (
+    AGENTLESS_HANDLERS,
     DEFAULT_DEPLOYMENT,
     NO_AGENT_HANDLERS,
     PRE_TRAFFIC_HOOK_HANDLER,
@@ -307,8 +314,8 @@ class AgentFunction(Construct):
                 f"{self.node.path} calls an OpenAI-compatible model", "use a bedrock: or local model in this stack"
             )
         self.called_services: set[str] = set()
-        log_key = options.log_encryption_key or (baseline.key if baseline is not None else None)
-        self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=log_key)
+        self._log_key = options.log_encryption_key or (baseline.key if baseline is not None else None)
+        self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=self._log_key)
         self.role = iam.Role(
             self,
             "Role",
@@ -324,11 +331,17 @@ class AgentFunction(Construct):
             layers.append(self.agent_code_layer)
 
         environment = self._environment()
-        # Queued whatever the version: the same answer names the Bedrock prompts the role must read.
-        self._version_request = queue_request(version_request(environment, agent_code=options.agent_code))
-        if "AGENT_VERSION" not in environment:
-            environment["AGENT_VERSION"] = options.agent_version or version_token(self._version_request)
-        self.agent_version: str = environment["AGENT_VERSION"]
+        self.runs_agent = code_dir.name not in AGENTLESS_HANDLERS
+        """Whether this function loads the agent definition (so reads its prompts and applies its guardrail)."""
+        # The runtime is asked for the version unless it is given and, for a function that runs the agent, for the
+        # Bedrock prompts its role must read (one subprocess for every function of the synth).
+        stamped = environment.get("AGENT_VERSION") or options.agent_version
+        self._version_request: VersionRequest | None = None
+        if self.runs_agent or stamped is None:
+            self._version_request = queue_request(version_request(environment, agent_code=options.agent_code))
+            stamped = stamped or version_token(self._version_request)
+        environment["AGENT_VERSION"] = stamped
+        self.agent_version: str = stamped
         """The agent version (a token resolved at synth): in the environment and the description of each version."""
 
         self.function = lambda_.Function(
@@ -407,15 +420,8 @@ class AgentFunction(Construct):
             self.grant_secret_read(options.openai_api_key_secret)
         self.guardrail: BedrockGuardrail | None = None
         """The Bedrock guardrail created from ``guardrail_options``, or None."""
-        if options.guardrail_options is not None:
-            self.guardrail = BedrockGuardrail(self, "Guardrail", options=options.guardrail_options)
-            self.apply_guardrail(self.guardrail.guardrail_id, self.guardrail.guardrail_version, self.guardrail.guardrail_arn)
-            if options.guardrail_options.encryption_key is not None:
-                # Applying a guardrail under a customer managed key decrypts it with the caller's permissions.
-                options.guardrail_options.encryption_key.grant_decrypt(self.function)
-        elif options.existing_guardrail is not None:
-            existing = options.existing_guardrail
-            self.apply_guardrail(existing.guardrail, existing.version, guardrail_arn(self, existing.guardrail))
+        if self.runs_agent:  # a function that runs no agent has nothing to guard
+            self._build_guardrail(options)
         for secret in options.tool_secrets.values():
             self.grant_tool_secret(secret)
         self._acknowledge_tracing_policy()
@@ -424,7 +430,8 @@ class AgentFunction(Construct):
             self.export_otel(options.otel_export)
         self.bedrock_prompt_arns: list[str] = []
         """The Bedrock prompts this function may read (``bedrock:GetPrompt``); filled at synth."""
-        Aspects.of(self).add(_GrantBedrockPrompts(self))
+        if self.runs_agent:
+            Aspects.of(self).add(_GrantBedrockPrompts(self))
         self.deployment: CanaryDeployment | None = None
         self.pre_traffic_hook: AgentFunction | None = None
         deployment = deployment_options_for(self, options.deployment_options)
@@ -434,6 +441,25 @@ class AgentFunction(Construct):
         self.shadow_worker: AgentFunction | None = None
         if shadow is not None:
             self._build_shadow(shadow)
+
+    def _build_guardrail(self, options: AgentFunctionOptions) -> None:
+        """Apply the stack's guardrail with ``guardrail_options`` (created once per stack), or the existing one."""
+        if options.guardrail_options is not None:
+            self.guardrail = BedrockGuardrail.of(self, options=options.guardrail_options)
+            self.apply_guardrail(
+                self.guardrail.guardrail_id,
+                self.guardrail.guardrail_version,
+                self.guardrail.guardrail_arn,
+                encryption_key=options.guardrail_options.encryption_key,
+            )
+        elif options.existing_guardrail is not None:
+            existing = options.existing_guardrail
+            self.apply_guardrail(
+                existing.guardrail,
+                existing.version,
+                guardrail_arn(self, existing.guardrail),
+                encryption_key=existing.encryption_key,
+            )
 
     def _build_shadow(self, shadow: ShadowOptions) -> None:
         """The ``shadow`` alias on the new version, the shadow queue, its worker and the comparison table."""
@@ -451,8 +477,6 @@ class AgentFunction(Construct):
                 deployment_options=None,
                 shadow_options=None,
                 otel_export=None,
-                guardrail_options=None,  # nor any guardrail: it runs no agent
-                existing_guardrail=None,
                 service_name=f"{self.service_name}-shadow-worker",
                 agent_version=self.agent_version,
                 timeout=timeout,
@@ -462,15 +486,14 @@ class AgentFunction(Construct):
                 provisioned_scaling=None,
             ),
         )
-        baseline = self.baseline
-        key = shadow.encryption_key or (baseline.key if baseline is not None else None)
+        # The shadow holds copies of live requests and answers: under the key of the function's own logs by default.
+        key = shadow.encryption_key or self._log_key
         self.shadow = ShadowDeployment(
             self,
             "Shadow",
             function=self.function,
             candidate=self.function.current_version,
             worker=worker.function,
-            timeout=self.options.timeout,
             options=shadow,
             encryption_key=key,
         )
@@ -592,16 +615,24 @@ class AgentFunction(Construct):
     def _shared_guardrail(self) -> ExistingGuardrail | None:
         """The guardrail this function applies, for a companion function that runs the same agent."""
         if self.guardrail is not None:
-            return ExistingGuardrail(guardrail=self.guardrail.guardrail_id, version=self.guardrail.guardrail_version)
+            return ExistingGuardrail(
+                guardrail=self.guardrail.guardrail_id,
+                version=self.guardrail.guardrail_version,
+                encryption_key=self.guardrail.encryption_key,
+            )
         return self.options.existing_guardrail
 
-    def apply_guardrail(self, guardrail: str, version: str, arn: str) -> iam.Grant:
+    def apply_guardrail(self, guardrail: str, version: str, arn: str, *, encryption_key: kms.IKey | None = None) -> iam.Grant:
         """Have this function apply a Bedrock guardrail: ``AGENT_BEDROCK_GUARDRAIL_ID`` and
         ``AGENT_BEDROCK_GUARDRAIL_VERSION`` in its environment, and ``bedrock:ApplyGuardrail`` on exactly that
-        guardrail's ARN (what both ``ApplyGuardrail`` and Converse with a ``guardrailConfig`` are authorized on)."""
+        guardrail's ARN (what both ``ApplyGuardrail`` and Converse with a ``guardrailConfig`` are authorized on).
+        A guardrail under a customer managed ``encryption_key`` is decrypted with the caller's permissions: the
+        function gets ``kms:Decrypt`` on that key."""
         self.function.add_environment(contract.BEDROCK_GUARDRAIL_ID_ENV, guardrail)
         self.function.add_environment(contract.BEDROCK_GUARDRAIL_VERSION_ENV, version)
         self.calls_service("bedrock-runtime")
+        if encryption_key is not None:
+            encryption_key.grant_decrypt(self.function)
         return iam.Grant.add_to_principal(grantee=self.function, actions=["bedrock:ApplyGuardrail"], resource_arns=[arn])
 
     def grant_prompt_read(self, *identifiers: str) -> iam.Grant:
@@ -625,6 +656,7 @@ class AgentFunction(Construct):
 
     def _grant_agent_prompts(self) -> None:
         """Grant what the runtime reported this function's agent reads at cold start (see :meth:`grant_prompt_read`)."""
+        assert self._version_request is not None  # queued for every function that runs the agent
         answer = resolve_answer(self._version_request)
         if answer.prompts is None:
             Annotations.of(self).add_warning_v2(
@@ -652,19 +684,10 @@ class AgentFunction(Construct):
         return grant
 
     def grant_tool_secret(self, secret: secretsmanager.ISecret) -> iam.Grant:
-        """Allow ``secretsmanager:GetSecretValue`` on exactly ``secret`` (what a tool's ``context.secret`` calls), and
-        decrypting with its customer managed key, if it has one, only through Secrets Manager."""
-        grant = iam.Grant.add_to_principal(
-            grantee=self.function,
-            actions=["secretsmanager:GetSecretValue"],
-            # A secret known by name or partial ARN: Secrets Manager's six-character suffix completes its ARN.
-            resource_arns=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
-        )
-        if secret.encryption_key is not None:
-            region = Stack.of(self).region
-            secret.encryption_key.grant_decrypt(
-                kms.ViaServicePrincipal(f"secretsmanager.{region}.amazonaws.com", self.function.grant_principal)
-            )
+        """Allow reading exactly ``secret`` (what a tool's ``context.secret`` calls; a secret known by name gets the
+        six-character suffix Secrets Manager adds), and decrypting with its customer managed key, if it has one, only
+        through Secrets Manager: the secret's own ``grant_read``."""
+        grant = secret.grant_read(self.function)
         self.calls_service("secretsmanager")
         return grant
 
@@ -702,11 +725,12 @@ class AgentFunction(Construct):
         self.function.add_environment(key, value)
 
     def encrypt_logs(self, key: kms.IKey) -> None:
-        """Encrypt this function's log group, and its pre-traffic hook's, with the customer managed ``key`` (the key
-        of the data it handles)."""
+        """Encrypt this function's log group, and its pre-traffic hook's and shadow worker's, with the customer
+        managed ``key`` (the key of the data it handles)."""
         encrypt_log_group(self.log_group, key)
-        if self.pre_traffic_hook is not None:
-            self.pre_traffic_hook.encrypt_logs(key)
+        for companion in (self.pre_traffic_hook, self.shadow_worker):
+            if companion is not None:
+                companion.encrypt_logs(key)
 
     def acknowledge_key_grants(self) -> None:
         """Acknowledge the wildcard KMS actions of CDK's grants on resources under a customer managed key."""

@@ -81,6 +81,9 @@ class ExistingGuardrail:
     """Its id (in this stack's account and Region) or ARN."""
     version: str
     """A published version (``1``, ``2``, ...) or ``DRAFT``."""
+    encryption_key: kms.IKey | None = None
+    """The customer managed key the guardrail is under: the function gets ``kms:Decrypt`` on it (Bedrock decrypts
+    the guardrail with the caller's permissions). Default: none (a key AWS owns)."""
 
     def validate(self) -> None:
         if not self.guardrail.strip() or not self.version.strip():
@@ -96,7 +99,7 @@ class BedrockGuardrail(Construct):
     Attributes
     ----------
     guardrail (the ``CfnGuardrail``), version (the ``CfnGuardrailVersion``), guardrail_id, guardrail_arn,
-    guardrail_version (the published version's number, a token)
+    guardrail_version (the published version's number, a token), encryption_key (or None), options
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, options: GuardrailOptions | None = None) -> None:
@@ -144,6 +147,19 @@ class BedrockGuardrail(Construct):
         self.guardrail_id: str = self.guardrail.attr_guardrail_id
         self.guardrail_arn: str = self.guardrail.attr_guardrail_arn
         self.guardrail_version: str = self.version.attr_version
+        self.encryption_key: kms.IKey | None = options.encryption_key
+        self.options = options
+
+    @classmethod
+    def of(cls, scope: Construct, *, options: GuardrailOptions) -> BedrockGuardrail:
+        """The guardrail of ``scope``'s stack with these ``options``: created once, applied by every agent function
+        of the stack given the same options (a stack's functions run one agent: one guardrail, one version)."""
+        stack = Stack.of(scope)
+        shared = [child for child in stack.node.children if isinstance(child, cls)]
+        for guardrail in shared:
+            if guardrail.options == options:
+                return guardrail
+        return cls(stack, f"AgentrailGuardrail{len(shared) + 1 if shared else ''}", options=options)
 
 
 def guardrail_arn(scope: Construct, guardrail: str) -> str:

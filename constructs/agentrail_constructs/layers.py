@@ -126,6 +126,19 @@ def _source_digest(folder: Path) -> str:
 
 
 @jsii.implements(ILocalBundling)
+class _CopyFolder:
+    """Copies a folder under ``<name>/`` in the asset (a layer's ``/opt/<name>``), without Docker."""
+
+    def __init__(self, source: Path, name: str) -> None:
+        self._source = source
+        self._name = name
+
+    def try_bundle(self, output_dir: str, options: object = None, **_: object) -> bool:
+        shutil.copytree(self._source, Path(output_dir) / self._name, dirs_exist_ok=True)
+        return True
+
+
+@jsii.implements(ILocalBundling)
 class _CopyPackage:
     """Copies a package under ``python/`` (bytecode left out), then compiles it with ``bytecode``, if given."""
 

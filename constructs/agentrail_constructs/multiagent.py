@@ -26,6 +26,7 @@ from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions
 from agentrail_constructs.workflows import (
+    PINNED,
     TASK_FIELDS,
     RetryOptions,
     Step,
@@ -33,6 +34,7 @@ from agentrail_constructs.workflows import (
     check_within_retention,
     grant_pinned_invoke,
     lambda_step,
+    pin_version,
     standard_state_machine,
     task_failed,
     validate_workflow,
@@ -442,7 +444,7 @@ class HierarchicalAgents(Construct):
         )
         mark_failed.next(failed)
         plan = invoke("Plan", {"action": "plan", **TASK_FIELDS}, "$.planned", pinned=False)
-        pin = sfn.Pass(self, "PinVersion", parameters={"version.$": "$.planned.version"}, result_path="$.pinned")
+        pin = pin_version(self, version_path="$.planned.version")
         work = invoke(
             "Work",
             {"action": "work", **TASK_FIELDS, "index.$": "$.index", "attempt.$": "$.attempt"},
@@ -455,7 +457,7 @@ class HierarchicalAgents(Construct):
             # Each subtask's input: its item, and the version its Work step invokes.
             item_selector={
                 **{name: sfn.JsonPath.string_at(f"$$.Map.Item.Value.{name}") for name in SUBTASK_FIELDS},
-                "pinned": sfn.JsonPath.object_at("$.pinned"),
+                PINNED.removeprefix("$."): sfn.JsonPath.object_at(PINNED),
             },
             max_concurrency=o.max_concurrency,
             tolerated_failure_percentage_path="$.work.tolerance",

@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Stage, pipelines
+from aws_cdk import CfnOutput, Duration, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
+from agentrail_constructs.storage import log_group
 
 #: ``promotion`` of :class:`PipelineOptions` (``-c pipeline_promotion=...``).
 PROMOTIONS = ("manual", "automatic")
@@ -60,25 +61,38 @@ class PipelineOptions:
 
     def validate(self) -> None:
         """Fail at synth with a message that names the fix."""
-        if self.promotion not in PROMOTIONS:
-            raise ValueError(f"pipeline promotion must be one of {', '.join(PROMOTIONS)}, got {self.promotion!r}")
+        self.validate_promotion()
         if not BRANCH.fullmatch(self.branch):
             raise ValueError(f"pipeline branch must be a git branch name such as main, got {self.branch!r}")
         bad_keys = [key for key in self.synth_context if not re.fullmatch(r"[A-Za-z0-9_:@/.-]+", key)]
         if bad_keys:
             raise ValueError(f"synth_context keys must be context key names, got {bad_keys!r}")
 
+    def validate_promotion(self) -> None:
+        if self.promotion not in PROMOTIONS:
+            raise ValueError(f"pipeline promotion must be one of {', '.join(PROMOTIONS)}, got {self.promotion!r}")
 
-def validate_source(*, repository: str, connection_arn: str) -> None:
-    """Fail at synth with a message that names the fix when the source is not a CodeConnections repository."""
+
+def validate_repository(repository: str) -> None:
+    """Fail at synth when ``repository`` is not ``owner/name``."""
     if not REPOSITORY.fullmatch(repository):
         raise ValueError(f"the pipeline's repository must be owner/name (as the connection shows it), got {repository!r}")
+
+
+def validate_connection_arn(connection_arn: str) -> None:
+    """Fail at synth, naming where to create one, when ``connection_arn`` is not a CodeConnections connection's ARN."""
     if not CONNECTION_ARN.fullmatch(connection_arn):
         raise ValueError(
             "the pipeline's connection_arn must be a CodeConnections connection ARN "
             "(arn:aws:codeconnections:<region>:<account>:connection/<id>; create one in the console under "
             f"Developer Tools > Settings > Connections), got {connection_arn!r}"
         )
+
+
+def validate_source(*, repository: str, connection_arn: str) -> None:
+    """Fail at synth with a message that names the fix when the source is not a CodeConnections repository."""
+    validate_repository(repository)
+    validate_connection_arn(connection_arn)
 
 
 class AgentPipeline(Construct):
@@ -121,12 +135,8 @@ class AgentPipeline(Construct):
         validate_source(repository=repository, connection_arn=connection_arn)
         super().__init__(scope, construct_id)
         self.options = options
-        self.log_group = logs.LogGroup(self, "BuildLogs", retention=options.log_retention, removal_policy=RemovalPolicy.RETAIN)
-        skip_checkov(
-            self.log_group.node.default_child,  # type: ignore[arg-type]
-            "CKV_AWS_158",
-            "build logs use CloudWatch Logs' own encryption; they hold test and synth output, no secrets or customer data",
-        )
+        # Retained (a log group's default removal policy); build logs hold test and synth output, no customer data.
+        self.log_group = log_group(self, "BuildLogs", retention=options.log_retention)
         self.source = pipelines.CodePipelineSource.connection(
             repository, options.branch, connection_arn=connection_arn, action_name="Source"
         )
@@ -372,4 +382,13 @@ def plain_context(scope: IConstruct) -> dict[str, str]:
     }
 
 
-__all__ = ["PROMOTIONS", "AgentPipeline", "PipelineOptions", "api_url_outputs", "plain_context", "validate_source"]
+__all__ = [
+    "PROMOTIONS",
+    "AgentPipeline",
+    "PipelineOptions",
+    "api_url_outputs",
+    "plain_context",
+    "validate_connection_arn",
+    "validate_repository",
+    "validate_source",
+]

@@ -43,8 +43,9 @@ class ShadowOptions:
     """Concurrent worker invocations (the event source's maximum concurrency, at least 2): caps what the shadow can
     spend on the candidate at once. Default: 2."""
     encryption_key: kms.IKey | None = None
-    """A customer managed key for the queues and the comparison table. Default: the stack's SecurityBaseline key if
-    any, else SQS managed and AWS managed encryption."""
+    """A customer managed key for the queues and the comparison table (and the worker's logs). Default: the key of
+    the function's logs (its ``log_encryption_key``, else the stack's SecurityBaseline key) if any, else SQS managed
+    and AWS managed encryption."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """Of the comparison table. Default: RETAIN."""
 
@@ -93,8 +94,6 @@ class ShadowDeployment(Construct):
     worker:
         The shadow worker function (handler ``shadow_worker``), built by the caller with the agent function's
         layers and defaults.
-    timeout:
-        The agent function's timeout (the worker waits for the candidate's answer).
     options:
         See :class:`ShadowOptions`.
     encryption_key:
@@ -113,7 +112,6 @@ class ShadowDeployment(Construct):
         function: lambda_.Function,
         candidate: lambda_.IVersion,
         worker: lambda_.Function,
-        timeout: Duration,
         options: ShadowOptions,
         encryption_key: kms.IKey | None,
     ) -> None:
@@ -123,7 +121,8 @@ class ShadowDeployment(Construct):
         queues = QueueWithDeadLetters(
             self,
             "Queue",
-            visibility_timeout=visibility_timeout_for(worker.timeout or timeout),
+            # A worker built without a timeout has Lambda's default, 3 seconds.
+            visibility_timeout=visibility_timeout_for(worker.timeout or Duration.seconds(3)),
             max_receive_count=options.max_receive_count,
             encryption_key=encryption_key,
         )

@@ -160,12 +160,19 @@ def lambda_step(
 #: Where an execution keeps the version of its step function that its Start step ran (Lambda's ``ExecutedVersion``
 #: through the ``live`` alias): every later step invokes that version, so an execution that started on version N
 #: finishes on N even after a deployment moves the alias.
-PINNED_VERSION = "$.pinned.version"
+PINNED = "$.pinned"
+PINNED_VERSION = f"{PINNED}.version"
 #: What the Start step adds to its result selector, and the Pass state copies to :data:`PINNED_VERSION`.
 EXECUTED_VERSION_SELECTOR = {"version.$": "$.ExecutedVersion"}
 
 #: A step of a workflow: a LambdaInvoke through the ``live`` alias, or a pinned one (a CustomState).
 Step = sfn_tasks.LambdaInvoke | sfn.CustomState
+
+
+def pin_version(scope: Construct, *, version_path: str) -> sfn.Pass:
+    """The ``PinVersion`` Pass state: copies the version the first step ran (at ``version_path``) to
+    :data:`PINNED_VERSION`, which every later pinned step invokes."""
+    return sfn.Pass(scope, "PinVersion", parameters={"version.$": version_path}, result_path=PINNED)
 
 
 def pinned_lambda_step(
@@ -302,7 +309,7 @@ def agent_loop(scope: Construct, invoke: Callable[..., Step]) -> AgentLoop:
     # MarkFailed only records the failure on the task; a Start that failed has pinned no version yet.
     mark_failed = invoke("MarkFailed", "fail", {"error.$": "$.error"}, pinned=False).next(failed)
     start = invoke("Start", "start", pinned=False)
-    pin = sfn.Pass(scope, "PinVersion", parameters={"version.$": "$.progress.version"}, result_path="$.pinned")
+    pin = pin_version(scope, version_path="$.progress.version")
     step = invoke("Step", "step")
     done = sfn.Choice(scope, "Done?")
     done.when(sfn.Condition.boolean_equals("$.progress.done", True), sfn.Succeed(scope, "Finished"))

@@ -17,6 +17,8 @@ from aws_cdk.assertions import Match, Template
 from agentrail_constructs import AgentFunction, AgentFunctionOptions
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
+#: What reading a secret takes (``ISecret.grant_read``): its value and its metadata.
+READ_SECRET = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 #: Every default but the canary deployment, whose role and hook function are tested in test_canary_deployment.py.
 ALONE = AgentFunctionOptions(deployment_options=None)
 MODEL_ACTIONS = ["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"]
@@ -432,11 +434,10 @@ def test_tool_secrets_grant_get_secret_value_on_exactly_those_secrets_and_decryp
     billing = secretsmanager.Secret.from_secret_complete_arn(stack, "Billing", SECRET_ARN)
     # when: the function's tools are granted both
     _, template = synth_function(stack, tool_secrets={"crm": crm, "billing": billing})
-    # then: GetSecretValue on exactly these two, nothing else of Secrets Manager
+    # then: reading exactly these two (their value and its metadata), nothing else of Secrets Manager
     crm_ref = json.dumps({"Ref": stack.get_logical_id(crm.node.default_child)}, sort_keys=True)  # type: ignore[arg-type]
     assert {pair for pair in granted(template) if pair[0].startswith("secretsmanager:")} == {
-        ("secretsmanager:GetSecretValue", crm_ref),
-        ("secretsmanager:GetSecretValue", SECRET_ARN),
+        (action, secret) for action in READ_SECRET for secret in (crm_ref, SECRET_ARN)
     }
     # and: the secret's key lets the function's role decrypt, only when Secrets Manager asks for it
     key_policy = template.to_json()["Resources"][stack.get_logical_id(key.node.default_child)]["Properties"]["KeyPolicy"]  # type: ignore[arg-type]
@@ -456,9 +457,9 @@ def test_tool_secrets_known_by_name_are_granted_with_the_suffix_secrets_manager_
 
     _, template = synth_function(stack, tool_secrets={"crm": secret})
 
-    [(action, resource)] = [pair for pair in granted(template) if pair[0].startswith("secretsmanager:")]
-    assert action == "secretsmanager:GetSecretValue"
-    assert resource == "arn:aws:secretsmanager:us-east-1:123456789012:secret:crm-api-key-??????"
+    assert {pair for pair in granted(template) if pair[0].startswith("secretsmanager:")} == {
+        (action, "arn:aws:secretsmanager:us-east-1:123456789012:secret:crm-api-key-??????") for action in READ_SECRET
+    }
 
 
 def test_the_tool_secrets_environment_is_read_by_the_runtime_settings(stack: cdk.Stack, monkeypatch: pytest.MonkeyPatch) -> None:

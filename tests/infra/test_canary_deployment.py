@@ -357,3 +357,21 @@ def test_every_step_of_the_hierarchical_workflow_after_plan_invokes_the_version_
     pinned = {name for name, task in tasks.items() if task["Parameters"].get("Qualifier.$") == "$.pinned.version"}
     assert pinned == {"Work", "Review", "Synthesize"}, sorted(tasks)
     assert set(tasks) == {"Plan", "Work", "Review", "Synthesize", "MarkFailed"}
+
+
+def test_two_hooks_of_one_stack_share_its_evals_layer_and_another_datasets_folder_fails_naming_the_fix(
+    stack: cdk.Stack, tmp_path
+):
+    # Given two datasets folders, and two agents of one stack shipping the first,
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        (folder / "support").mkdir(parents=True)
+    one = AgentFunction(stack, "One", options=AgentFunctionOptions(deployment_options=DeploymentOptions(evals_dir=first)))
+    two = AgentFunction(stack, "Two", options=AgentFunctionOptions(deployment_options=DeploymentOptions(evals_dir=first)))
+    # then their hooks have one evals layer,
+    assert one.pre_traffic_hook is not None and two.pre_traffic_hook is not None
+    assert stack.node.find_child("AgentrailEvalsLayer") is not None
+    assert len([c for c in stack.node.children if c.node.id.startswith("AgentrailEvalsLayer")]) == 1
+    # and a third agent of that stack with the other folder fails, naming the fix.
+    with pytest.raises(ValueError, match=r"already ships the datasets of .*first.*same DeploymentOptions\(evals_dir=\.\.\.\)"):
+        AgentFunction(stack, "Three", options=AgentFunctionOptions(deployment_options=DeploymentOptions(evals_dir=second)))

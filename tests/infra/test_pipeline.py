@@ -241,8 +241,14 @@ def test_bad_pipeline_keywords_fail_at_synth_naming_the_fix(
     [
         ({"pipeline": "acme/agents"}, r"add -c pipeline_connection_arn=arn:aws:codeconnections:"),
         ({**PIPELINE_CONTEXT, "pipeline_connection_arn": "arn:aws:s3:::bucket"}, "got 'arn:aws:s3:::bucket'"),
-        ({**PIPELINE_CONTEXT, "pipeline": "https://github.com/acme/agents"}, r"owner/name \(e.g. -c pipeline=acme/agents\)"),
-        ({**PIPELINE_CONTEXT, "pipeline_promotion": "yolo"}, "'pipeline_promotion' must be one of manual, automatic"),
+        (
+            {**PIPELINE_CONTEXT, "pipeline": "https://github.com/acme/agents"},
+            r"context 'pipeline': .*owner/name.*\(e.g. -c pipeline=acme/agents\)",
+        ),
+        (
+            {**PIPELINE_CONTEXT, "pipeline_promotion": "yolo"},
+            "'pipeline_promotion': pipeline promotion must be one of manual, automatic",
+        ),
         ({**PIPELINE_CONTEXT, "pipeline_branch": "bad branch"}, "'pipeline_branch'"),
         ({"pipeline_connection_arn": PIPELINE_CONNECTION_ARN}, "add -c pipeline=owner/name"),
     ],

@@ -5,16 +5,22 @@ without, none of them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Annotations, Match, Template
 
 from agentrail_constructs import AgentFunction, AgentFunctionOptions, SessionOptions, ShadowOptions
+from agentrail_constructs import function as function_module
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stacks import StatefulAgentStack, StatelessAgentStack
+
+MODEL = "bedrock:us.amazon.nova-lite-v1:0"
+PROMPT_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt/PROMPT1234"
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +213,7 @@ def test_the_stateful_pattern_shadows_its_sessions_api_but_not_its_queue_worker(
 def test_the_shadow_percent_context_key_turns_shadow_on_and_a_bad_value_names_the_key(app_factory):
     config = AppConfig.from_context(app_factory(context={"shadow_percent": "12.5", "patterns": "stateless"}), ("stateless",))
     assert config.stack_options("stateless")["shadow_options"].percent == 12.5
-    with pytest.raises(ValueError, match="context 'shadow_percent' must be above 0 and at most 100"):
+    with pytest.raises(ValueError, match=r"context 'shadow_percent': .*must be above 0 and at most 100"):
         AppConfig.from_context(app_factory(context={"shadow_percent": "0", "patterns": "stateless"}), ("stateless",))
 
 
@@ -238,3 +244,93 @@ def test_the_environment_the_construct_writes_loads_into_the_runtime_shadow_sett
         "token-of-AGENT_SHADOW_TABLE",
         14,
     )
+
+
+def prompted_agent_code(folder: Path) -> Path:
+    """Agent code whose system prompt is a Bedrock prompt (so the agent's role may GetPrompt on it)."""
+    (folder / "prompted_agent").mkdir(parents=True, exist_ok=True)
+    (folder / "prompted_agent" / "__init__.py").write_text(
+        "from agentrail_runtime.agent import AgentDefinition, prompt_from_bedrock\n"
+        f"definition = AgentDefinition(name='support', system_prompt=prompt_from_bedrock({PROMPT_ARN!r}, version='3'))\n"
+    )
+    return folder
+
+
+def test_the_worker_runs_no_agent_so_it_may_read_no_prompt_and_asks_the_runtime_nothing(
+    app_factory, stack_env, tmp_path, monkeypatch
+):
+    # Given a shadowed agent whose system prompt is a Bedrock prompt, and a record of what the runtime is asked,
+    # (by the service name of the function whose environment each version request is made from).
+    asked: list[str] = []
+    request = function_module.version_request
+
+    def recorded(environment: Any, **options: Any) -> Any:
+        asked.append(environment["POWERTOOLS_SERVICE_NAME"])
+        return request(environment, **options)
+
+    monkeypatch.setattr(function_module, "version_request", recorded)
+    stack = cdk.Stack(app_factory(), "prompted", env=stack_env)
+    agent = AgentFunction(
+        stack,
+        "Agent",
+        options=AgentFunctionOptions(
+            model=MODEL,
+            agent_code=str(prompted_agent_code(tmp_path)),
+            agent_definition="prompted_agent:definition",
+            deployment_options=None,
+            shadow_options=ShadowOptions(percent=10),
+        ),
+    )
+    # when it synthesizes,
+    template = Template.from_stack(stack)
+    # then the agent may read its prompt, the worker (which replays requests on the candidate) nothing, and the runtime
+    # is asked for the agent's version only: the worker stamps the agent's.
+    assert agent.shadow_worker is not None
+    assert agent.bedrock_prompt_arns != [] and agent.shadow_worker.bedrock_prompt_arns == []
+    assert "bedrock-agent" not in agent.shadow_worker.called_services
+    worker_role = stack.get_logical_id(agent.shadow_worker.role.node.default_child)  # type: ignore[arg-type]
+    assert not [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": worker_role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "bedrock:GetPrompt" in str(statement["Action"])
+    ]
+    assert asked == [agent.service_name]
+
+
+def test_the_worker_logs_and_the_comparisons_stay_under_the_functions_log_key(app_factory, stack_env):
+    # Given an agent whose logs are under a customer managed key, shadowed without a key of its own,
+    stack = cdk.Stack(app_factory(), "keyed", env=stack_env)
+    key = kms.Key(stack, "LogKey", enable_key_rotation=True)
+    agent = AgentFunction(
+        stack,
+        "Agent",
+        options=AgentFunctionOptions(deployment_options=None, log_encryption_key=key, shadow_options=ShadowOptions(percent=10)),
+    )
+    # when it synthesizes,
+    template = Template.from_stack(stack)
+    # then the worker's log group, the shadow queues and the comparison table are under that key too.
+    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
+    assert agent.shadow_worker is not None and agent.shadow is not None
+    worker_logs = template.to_json()["Resources"][stack.get_logical_id(agent.shadow_worker.log_group.node.default_child)]  # type: ignore[arg-type]
+    assert worker_logs["Properties"]["KmsKeyId"] == key_arn
+    template.has_resource_properties("AWS::DynamoDB::Table", {"SSESpecification": Match.object_like({"KMSMasterKeyId": key_arn})})
+    queue = template.to_json()["Resources"][stack.get_logical_id(agent.shadow.queue.node.default_child)]  # type: ignore[arg-type]
+    assert queue["Properties"]["KmsMasterKeyId"] == key_arn
+
+
+def test_a_data_key_set_on_the_functions_logs_later_reaches_the_workers_logs_too(app_factory, stack_env):
+    # Given a shadowed agent, whose logs a table construct then puts under its data key (as SessionTable does),
+    stack = cdk.Stack(app_factory(), "later", env=stack_env)
+    key = kms.Key(stack, "DataKey", enable_key_rotation=True)
+    agent = AgentFunction(
+        stack, "Agent", options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=10))
+    )
+    agent.encrypt_logs(key)
+    # when it synthesizes,
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    # then the worker's logs, which hold the same requests, are under that key too.
+    assert agent.shadow_worker is not None
+    worker_logs = resources[stack.get_logical_id(agent.shadow_worker.log_group.node.default_child)]  # type: ignore[arg-type]
+    assert worker_logs["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
@@ -25,6 +26,7 @@ from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_even
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.base import ModelProvider
+from agentrail_runtime.models.bedrock import client_config
 from agentrail_runtime.models.registry import ModelSpec, parse_model_spec
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
@@ -515,3 +517,28 @@ def feedback_records(stdout_records: Callable[[], list[dict]]) -> Callable[[], l
         ]
 
     return read
+
+
+@pytest.fixture
+def client():
+    """A real bedrock-runtime client (moto has neither Converse nor ApplyGuardrail): stub it with ``stub``."""
+    return boto3.client("bedrock-runtime", region_name="us-east-1", config=client_config(read_timeout=5.0))
+
+
+@pytest.fixture
+def stub(client) -> Iterator[Stubber]:
+    """botocore's Stubber on ``client``; every queued response must be used."""
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def create_comparison_table(dynamodb: Any, name: str) -> None:
+    """The shadow comparison table with the construct's key schema (``request_id``) and TTL (``expires_at``)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})

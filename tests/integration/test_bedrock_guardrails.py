@@ -3,34 +3,18 @@ ApplyGuardrail): Converse's guardrailConfig on a Bedrock model, and the ApplyGua
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from agentrail_runtime.agent.loop import Agent, AgentStatus
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.guardrails import BedrockGuardrailGuard, GuardBlocked, GuardEvent
-from agentrail_runtime.models.bedrock import BedrockConverseModel, client_config
+from agentrail_runtime.models.bedrock import BedrockConverseModel
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.models.registry import ProviderFactory
 
 MODEL_ID = "us.amazon.nova-lite-v1:0"
 GUARDRAIL_ID = "gr7x2kq9abcd"
 BLOCKED_MESSAGE = "Sorry, I can't help with that request."
-
-
-@pytest.fixture
-def client():
-    return boto3.client("bedrock-runtime", region_name="us-east-1", config=client_config(read_timeout=5.0))
-
-
-@pytest.fixture
-def stub(client) -> Iterator[Stubber]:
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def converse_response(text: str, stop_reason: str) -> dict:
@@ -56,6 +40,12 @@ def apply_response(action: str, assessments: list[dict], outputs: list[dict]) ->
         "outputs": outputs,
         "assessments": assessments,
     }
+
+
+def pii_assessment(*findings: tuple[str, str, str]) -> dict:
+    """An assessment whose sensitive-information policy found each ``(match, type, action)``."""
+    entities = [{"match": match, "type": kind, "action": action, "detected": True} for match, kind, action in findings]
+    return {"sensitiveInformationPolicy": {"piiEntities": entities, "regexes": []}}
 
 
 def apply_params(text: str, source: str) -> dict:
@@ -153,15 +143,7 @@ def test_a_prompt_attack_the_guardrail_blocks_is_blocked_with_a_reason_naming_th
 def test_pii_the_guardrail_anonymizes_is_redacted_with_its_masked_text(stub, client):
     answer = "Write to jane@example.com or call +1 206 555 0100."
     masked = "Write to {EMAIL} or call {PHONE}."
-    assessment = {
-        "sensitiveInformationPolicy": {
-            "piiEntities": [
-                {"match": "jane@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": True},
-                {"match": "+1 206 555 0100", "type": "PHONE", "action": "ANONYMIZED", "detected": True},
-            ],
-            "regexes": [],
-        }
-    }
+    assessment = pii_assessment(("jane@example.com", "EMAIL", "ANONYMIZED"), ("+1 206 555 0100", "PHONE", "ANONYMIZED"))
     stub.add_response(
         "apply_guardrail",
         apply_response("GUARDRAIL_INTERVENED", [assessment], [{"text": masked}]),
@@ -179,15 +161,9 @@ def test_pii_the_guardrail_anonymizes_is_redacted_with_its_masked_text(stub, cli
 
 def test_a_blocked_finding_beside_a_masked_one_blocks_the_text(stub, client):
     text = "My card is 4111 1111 1111 1111, mail me at jane@example.com"
-    assessment = {
-        "sensitiveInformationPolicy": {
-            "piiEntities": [
-                {"match": "jane@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": True},
-                {"match": "4111 1111 1111 1111", "type": "CREDIT_DEBIT_CARD_NUMBER", "action": "BLOCKED", "detected": True},
-            ],
-            "regexes": [],
-        }
-    }
+    assessment = pii_assessment(
+        ("jane@example.com", "EMAIL", "ANONYMIZED"), ("4111 1111 1111 1111", "CREDIT_DEBIT_CARD_NUMBER", "BLOCKED")
+    )
     stub.add_response("apply_guardrail", apply_response("GUARDRAIL_INTERVENED", [assessment], [{"text": BLOCKED_MESSAGE}]))
 
     decision = guard(client).check(text)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -14,7 +12,7 @@ from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.demo import calculator
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 from agentrail_runtime.models.base import UNTRUSTED_NOTICE, ModelThrottledError
-from agentrail_runtime.models.bedrock import BedrockConverseModel, client_config
+from agentrail_runtime.models.bedrock import BedrockConverseModel
 from agentrail_runtime.models.retry import Retrier
 
 MODEL_ID = "us.amazon.nova-lite-v1:0"
@@ -51,18 +49,6 @@ def tool_result_message(result: object, status: str) -> dict:
         "role": "user",
         "content": [{"toolResult": {"toolUseId": TOOL_USE_ID, "content": [{"text": marked}], "status": status}}],
     }
-
-
-@pytest.fixture
-def client():
-    return boto3.client("bedrock-runtime", region_name="us-east-1", config=client_config(read_timeout=5.0))
-
-
-@pytest.fixture
-def stub(client) -> Iterator[Stubber]:
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from agentrail_constructs import (
     ApprovalWorkflow,
     AsyncAgent,
     AsyncOptions,
+    BedrockGuardrail,
     Budget,
     BudgetOptions,
     DailyBudgets,
@@ -43,6 +44,7 @@ from agentrail_constructs import (
     SessionOptions,
     SessionTable,
     SessionTableOptions,
+    ShadowDeployment,
     ShadowOptions,
     SpecialistOptions,
     StatefulAgent,
@@ -179,6 +181,8 @@ CONSTRUCTS = [
     DailyBudgets,
     AgentPipeline,
     PipelineStack,
+    BedrockGuardrail,
+    ShadowDeployment,
 ]
 
 
@@ -268,3 +272,27 @@ def test_every_pipeline_context_key_is_in_the_pipeline_table():
 
     missing = [key for key in ("pipeline", *PIPELINE_KEYS) if f"| `{key}` |" not in table]
     assert missing == [], "add these context keys to the README's pipeline table"
+
+
+class _ContextReader:
+    """Stands in for the CDK app: records every context key ``AppConfig`` reads (none given, so all defaults)."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+        self.node = self
+
+    def try_get_context(self, key: str) -> None:
+        self.read.append(key)
+
+
+def test_every_context_key_app_config_reads_is_in_the_context_keys_table():
+    from agentrail_constructs.app_config import AppConfig
+
+    app = _ContextReader()
+    AppConfig.from_context(app, tuple(PATTERN_STACKS))  # type: ignore[arg-type]
+    table = README.split("### Context keys (app.py)", 1)[1].split("\n#", 1)[0]
+    listed = {key for row in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE) for key in re.findall(r"`([a-z_]+)`", row)}
+
+    assert app.read, "AppConfig read no context key"
+    missing = sorted(set(app.read) - listed)
+    assert missing == [], "add these context keys to the README's context keys table"

@@ -17,6 +17,7 @@ from agentrail_runtime.evals import JudgeVerdict, LocalJudge
 from agentrail_runtime.models.base import ModelThrottledError
 from agentrail_runtime.shadow import RunSummary, ShadowRequest
 from agentrail_runtime.shadow.comparisons import ComparisonStore
+from tests.integration.conftest import create_comparison_table
 
 TABLE = "agentrail-shadow-comparisons"
 LIVE_ANSWERS = {
@@ -48,12 +49,7 @@ def summary(answer: str, version: str) -> RunSummary:
 def table(clock) -> Iterator[ComparisonStore]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_comparison_table(dynamodb, TABLE)
         yield ComparisonStore(TABLE, clock=clock, dynamodb=dynamodb)
 
 

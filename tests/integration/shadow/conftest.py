@@ -18,6 +18,7 @@ from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.shadow.candidate import ShadowCandidate
 from agentrail_runtime.shadow.comparisons import ComparisonStore
+from tests.integration.conftest import create_comparison_table
 
 TABLE = "agentrail-shadow-comparisons"
 QUEUE = "agentrail-shadow"
@@ -75,13 +76,7 @@ def shadow_aws() -> Iterator[ShadowAws]:
     """The comparison table with the construct's key schema (``request_id``; TTL ``expires_at``) and the queue."""
     with mock_aws(config={"lambda": {"use_docker": False}}):
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+        create_comparison_table(dynamodb, TABLE)
         sqs = boto3.client("sqs")
         yield ShadowAws(dynamodb=dynamodb, sqs=sqs, queue_url=sqs.create_queue(QueueName=QUEUE)["QueueUrl"])
 
