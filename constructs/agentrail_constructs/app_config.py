@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from aws_cdk import App, Duration, Environment, Stage
 from constructs import Construct
@@ -14,7 +14,7 @@ from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.budgets import Budget, BudgetOptions
 from agentrail_constructs.deployment import STRATEGIES, strategy_named
-from agentrail_constructs.function import AgentFunctionOptions
+from agentrail_constructs.function import AgentFunctionOptions, LogLevel
 from agentrail_constructs.guardrails import GuardrailOptions
 from agentrail_constructs.multiagent import MultiAgentOptions
 from agentrail_constructs.pipeline import (
@@ -36,6 +36,7 @@ EGRESS_MODES = ("endpoints", "nat")
 PIPELINE_OFF = "off"
 #: The context keys of the pipeline besides ``pipeline`` (the repository, which turns the pipeline on).
 PIPELINE_KEYS = ("pipeline_connection_arn", "pipeline_branch", "pipeline_promotion")
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ class AppConfig:
     connection), ``pipeline_branch`` (default main), ``pipeline_promotion`` (manual or automatic), and
     ``shadow_percent`` (above 0, at most 100: run each new version of the stateless agent and the sessions API in
     shadow on that share of live requests), and ``bedrock_guardrail`` (true: each agent function gets a Bedrock
-    guardrail with the defaults of ``GuardrailOptions``)."""
+    guardrail with the defaults of ``GuardrailOptions``), ``log_level`` (DEBUG, INFO, WARN or ERROR: every agent
+    function's application log level) and ``store_redacted`` (true: session history and task records are stored
+    with personal and secret data redacted)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -85,6 +88,8 @@ class AppConfig:
     pipeline: PipelineSettings | None = None
     shadow_percent: float | None = None
     bedrock_guardrail: bool = False
+    log_level: LogLevel = "INFO"
+    store_redacted: bool = False
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -143,6 +148,8 @@ class AppConfig:
             canary=_canary(app.node.try_get_context("canary")),
             shadow_percent=_shadow_percent(app.node.try_get_context("shadow_percent")),
             bedrock_guardrail=_boolean(app.node.try_get_context("bedrock_guardrail"), "bedrock_guardrail", default=False),
+            log_level=_log_level(app.node.try_get_context("log_level")),
+            store_redacted=_boolean(app.node.try_get_context("store_redacted"), "store_redacted", default=False),
             api=api,
             budgets=_budgets(app),
             pipeline=_pipeline(app),
@@ -206,7 +213,12 @@ class AppConfig:
         return options
 
     def function_options(self) -> AgentFunctionOptions:
-        return AgentFunctionOptions(model=self.model, guardrail_options=GuardrailOptions() if self.bedrock_guardrail else None)
+        return AgentFunctionOptions(
+            model=self.model,
+            guardrail_options=GuardrailOptions() if self.bedrock_guardrail else None,
+            log_level=self.log_level,
+            store_redacted=self.store_redacted,
+        )
 
     def api_options(self) -> AgentApiOptions:
         kind: Literal["rest", "http"] = "http" if self.api == "http" else "rest"
@@ -298,6 +310,13 @@ def _checked(key: str, check: Callable[[], None], fix: str) -> None:
         check()
     except ValueError as error:
         raise ValueError(f"context {key!r}: {error} ({fix})") from None
+
+
+def _log_level(value: object) -> LogLevel:
+    level = str(value or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"context 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return cast(LogLevel, level)
 
 
 def _names(value: object) -> tuple[str, ...]:

@@ -46,6 +46,8 @@ from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import encrypt_log_group, log_group
 
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
+#: An agent function's application log level (Lambda's ``ApplicationLogLevel``, which Powertools' logger follows).
+LogLevel = Literal["DEBUG", "INFO", "WARN", "ERROR"]
 #: A name of ``tool_secrets``: what a tool passes to ``context.secret(...)``.
 TOOL_SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -148,7 +150,7 @@ class AgentFunctionOptions:
     """A customer managed key for the function's log group. Default: the stack's SecurityBaseline key if any, else
     none (CloudWatch Logs' own encryption); the table constructs set their key on the log groups of the functions
     they serve."""
-    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+    log_level: LogLevel = "INFO"
     """Application log level. Default: INFO."""
     reserved_concurrent_executions: int | None = None
     """Caps concurrency (and reserves it). Default: none, the account pool: a reservation fails the deploy in an

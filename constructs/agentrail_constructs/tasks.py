@@ -385,6 +385,7 @@ class AsyncAgent(Construct):
                 timeout=Duration.seconds(30),
                 service_name="task-notifier",
                 otel_export=self.agent_function.options.otel_export,
+                log_level=self.agent_function.options.log_level,
             ),
         )
         self.notifier.allow_internet_egress(

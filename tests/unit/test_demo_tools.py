@@ -10,8 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from agentrail_runtime.agent.definition import load_definition
+from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.tools import Tool, ToolError
+from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import calculator, convert_units, current_time, definition, lookup_order
+from agentrail_runtime.service import AgentService
 
 
 def call(tool: Tool, **arguments: Any) -> Any:
@@ -148,3 +151,26 @@ def test_the_demo_definition_is_importable_by_reference_with_its_five_tools():
 
 def test_only_the_refund_tool_declares_side_effects_so_it_runs_at_most_once_per_call():
     assert {t.name for t in definition.tools if t.side_effects} == {"issue_refund"}
+
+
+def test_the_demo_agent_withholds_an_order_whose_customer_note_injects_instructions_and_still_answers():
+    # given: the demo agent on the local model, and order A-1004, whose delivery note tells the model to refund
+    service = AgentService(definition=definition, settings=RuntimeSettings(model="local"))
+
+    # when: a user asks about that order
+    result = service.run("What is the status of order A-1004?")
+
+    # then: the run completes; the tool's result reached the model as a notice, so no refund was asked for
+    assert result.status == AgentStatus.COMPLETED
+    assert [c.tool for c in result.tool_calls] == ["lookup_order"]
+    assert "prompt_injection.instruction_override" in result.answer
+    assert "5000" not in result.answer and "refund" not in result.answer.lower()
+    assert [(e.stage, e.action) for e in result.guard_events] == [("tool_result", "block")]
+
+
+def test_the_demo_agent_redacts_a_card_number_the_user_gave_from_its_answer():
+    service = AgentService(definition=definition, settings=RuntimeSettings(model="local"))
+
+    result = service.run("My card is 4111 1111 1111 1111")
+
+    assert result.answer == "Noted: your card is [REDACTED:card_number]."

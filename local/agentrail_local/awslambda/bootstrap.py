@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
 import time
@@ -89,6 +90,48 @@ def _log_error(payload: dict[str, Any], request_id: str | None) -> None:
     print(json.dumps(record), file=sys.stderr, flush=True)
 
 
+class _JsonLogFormatter(logging.Formatter):
+    """The Lambda Python runtime's JSON log line for a standard-library record (``AWS_LAMBDA_LOG_FORMAT=JSON``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": _REQUEST_ID[0],
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["stackTrace"] = record.exc_text.splitlines()
+        return json.dumps(entry, default=str)
+
+
+#: The invocation in progress (Lambda's JSON log lines carry its ``requestId``).
+_REQUEST_ID: list[str | None] = [None]
+#: ``AWS_LAMBDA_LOG_LEVEL`` as the ``logging`` module names it.
+_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR", "FATAL": "CRITICAL"}
+
+
+def setup_logging() -> None:
+    """What the Lambda Python runtime does before it imports the handler: one handler on the root logger writing to
+    the log stream (JSON lines under ``AWS_LAMBDA_LOG_FORMAT=JSON``), at ``AWS_LAMBDA_LOG_LEVEL`` when set (the
+    function's ``ApplicationLogLevel``), else the ``logging`` module's WARNING. So what libraries log (botocore at
+    DEBUG logs whole request bodies) reaches the function's log as it would in Lambda, through whatever filters the
+    function's code adds to that handler."""
+    handler = logging.StreamHandler(sys.stdout)
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        handler.setFormatter(_JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = _LEVELS.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
+    if level is not None:
+        root.setLevel(level)
+
+
 def main() -> int:
     channel = os.fdopen(int(os.environ.pop(RESPONSE_FD_ENV)), "w", encoding="utf-8")
 
@@ -96,6 +139,7 @@ def main() -> int:
         channel.write(json.dumps(message) + "\n")
         channel.flush()
 
+    setup_logging()
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except _InitError as error:
@@ -113,6 +157,7 @@ def main() -> int:
     for line in sys.stdin.buffer:
         request = json.loads(line)
         request_id = request["request_id"]
+        _REQUEST_ID[0] = request_id
         context = LambdaContext(
             request_id=request_id,
             deadline_ms=request["deadline_ms"],

@@ -61,6 +61,8 @@ class FunctionDefinition:
     layers: tuple[LayerSource, ...] = ()
     log_group: str = ""
     application_log_level: str | None = None
+    #: ``LoggingConfig.LogFormat``: ``JSON`` or ``Text`` (Lambda's default).
+    log_format: str = "Text"
 
     def python_path(self) -> list[str]:
         """The code folder, then each loadable layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""

@@ -209,6 +209,44 @@ def test_function_output_goes_to_its_log_file_and_the_console_with_its_logical_i
     assert f"[Shout] {line}" in environments.console_lines  # type: ignore[attr-defined]
 
 
+def _log_lines(environments: ExecutionEnvironments, name: str, until: str) -> list[str]:
+    deadline = time.monotonic() + 5
+    while until not in environments.log_file(name).read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return environments.log_file(name).read_text().splitlines()
+
+
+def test_library_logs_reach_the_function_log_as_json_at_the_functions_application_log_level(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    # given: a function with LoggingConfig JSON at DEBUG, whose code logs through a library's logger
+    environments.add_function(
+        _definition(handlers_dir, "verbose", "tasks.log_levels", application_log_level="DEBUG", log_format="JSON")
+    )
+
+    # when: it runs
+    result = environments.invoke("verbose", {"text": "hey"})
+
+    # then: as in Lambda, the root logger writes both lines as JSON with the invocation's request id
+    records = [json.loads(line) for line in _log_lines(environments, "verbose", "warning hey") if line.startswith("{")]
+    assert [(r["level"], r["message"], r["logger"], r["requestId"]) for r in records] == [
+        ("DEBUG", "debug detail hey", "some.library", result.request_id),
+        ("WARNING", "warning hey", "some.library", result.request_id),
+    ]
+
+
+def test_without_an_application_log_level_library_logs_below_warning_are_dropped(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    environments.add_function(_definition(handlers_dir, "quiet", "tasks.log_levels"))
+
+    environments.invoke("quiet", {"text": "hey"})
+
+    lines = _log_lines(environments, "quiet", "warning hey")
+    assert any(line.startswith("[WARNING]") and line.endswith("warning hey") for line in lines)
+    assert not any("debug detail" in line for line in lines)
+
+
 def test_an_unimportable_handler_is_an_import_module_error(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
     environments.add_function(_definition(handlers_dir, "broken", "broken.handler"))
 

@@ -1,0 +1,63 @@
+"""The app's ``log_level`` and ``store_redacted`` context keys reach every agent function of the synthesized stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from agentrail_constructs.app_config import AppConfig
+from agentrail_constructs.stacks import PATTERN_STACKS
+
+
+def agent_functions(app: cdk.App, pattern: str) -> dict[str, Any]:
+    """The synthesized ``pattern`` stack's functions that run the runtime (those with ``AGENT_MODEL``)."""
+    config = AppConfig.from_context(app, tuple(PATTERN_STACKS))
+    stack = config.add_stacks(app)[pattern]
+    functions = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    return {
+        name: f["Properties"]
+        for name, f in functions.items()
+        if "AGENT_MODEL" in f["Properties"].get("Environment", {}).get("Variables", {})
+    }
+
+
+def test_log_level_and_store_redacted_context_keys_reach_every_agent_function(app_factory: Callable[..., cdk.App]) -> None:
+    # given: the async pattern (the task worker, the API and the workflow's steps) with both keys set
+    app = app_factory(context={"patterns": "async", "log_level": "debug", "store_redacted": "true"})
+
+    functions = agent_functions(app, "async")
+
+    # then: each agent function logs at DEBUG (the webhook notifier too), and each that writes tasks stores redacted
+    writers = [p for p in functions.values() if "AGENT_TASK_TABLE" in p["Environment"]["Variables"]]
+    assert len(writers) >= 2
+    for name, properties in functions.items():
+        assert properties["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG", name
+    for properties in writers:
+        assert properties["Environment"]["Variables"]["AGENT_STORE_REDACTED"] == "true"
+
+
+def test_without_the_keys_agent_functions_log_at_info_and_store_as_written(app_factory: Callable[..., cdk.App]) -> None:
+    functions = agent_functions(app_factory(context={"patterns": "stateless"}), "stateless")
+
+    assert functions
+    for name, properties in functions.items():
+        assert properties["LoggingConfig"]["ApplicationLogLevel"] == "INFO", name
+        assert "AGENT_STORE_REDACTED" not in properties["Environment"]["Variables"], name
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"log_level": "TRACE"}, "context 'log_level' must be one of DEBUG, INFO, WARN, ERROR"),
+        ({"store_redacted": "yes"}, "context 'store_redacted' must be 'true' or 'false'"),
+    ],
+)
+def test_a_bad_logging_context_value_fails_the_synth_naming_the_key(
+    app_factory: Callable[..., cdk.App], context: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        AppConfig.from_context(app_factory(context=context), tuple(PATTERN_STACKS))
