@@ -149,19 +149,32 @@ class PrincipalEraser:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: ErasureSettings) -> PrincipalEraser:
-        """The eraser of the stores a function's environment names."""
+    def from_settings(
+        cls,
+        settings: ErasureSettings,
+        *,
+        sessions: DynamoDBSessionStore | None = None,
+        tasks: TaskStore | None = None,
+        approvals: ApprovalStore | None = None,
+        audit: AuditLog | None = None,
+    ) -> PrincipalEraser:
+        """The eraser of the stores a function's environment names; a store given here (the API's own) is used
+        instead of a new one."""
         salt_secret = settings.salt_secret
+        if sessions is None and settings.session_table:
+            offload = S3TurnOffload(settings.session_offload_bucket) if settings.session_offload_bucket else None
+            sessions = DynamoDBSessionStore(settings.session_table, offload=offload)
+        if tasks is None and settings.task_table:
+            tasks = TaskStore(settings.task_table, bucket=settings.task_bucket)
+        if approvals is None and settings.approval_table:
+            approvals = ApprovalStore(settings.approval_table)
+        if audit is None and settings.audit_table:
+            audit = AuditLog(settings.audit_table, retention_seconds=86_400)  # erasure never appends: any retention
         return cls(
-            sessions=DynamoDBSessionStore(
-                settings.session_table,
-                offload=S3TurnOffload(settings.session_offload_bucket) if settings.session_offload_bucket else None,
-            )
-            if settings.session_table
-            else None,
-            tasks=TaskStore(settings.task_table, bucket=settings.task_bucket) if settings.task_table else None,
-            approvals=ApprovalStore(settings.approval_table) if settings.approval_table else None,
-            audit=AuditLog(settings.audit_table, retention_seconds=86_400) if settings.audit_table else None,
+            sessions=sessions,
+            tasks=tasks,
+            approvals=approvals,
+            audit=audit,
             budget_table=settings.budget_table,
             salt=(lambda: aws.read_secret(salt_secret)) if salt_secret else None,
             settings=settings,

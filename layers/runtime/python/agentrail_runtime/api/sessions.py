@@ -39,6 +39,7 @@ from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
 from agentrail_runtime.observability import sqs_trace_attributes
+from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
@@ -398,7 +399,8 @@ def create_sessions_app(
         store.delete(session_id, owner=owner())
         return Response(status_code=204, body=None)
 
-    add_erasure_route(app, eraser or PrincipalEraser.from_settings(load_erasure_settings()), app.principal)
+    owned = sessions.store if isinstance(sessions.store, DynamoDBSessionStore) else None
+    add_erasure_route(app, eraser or PrincipalEraser.from_settings(load_erasure_settings(), sessions=owned), app.principal)
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app
 

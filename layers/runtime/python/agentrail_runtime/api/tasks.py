@@ -275,6 +275,13 @@ def create_tasks_app(
         approvals = ApprovalService.from_environment()
     if approvals is not None:
         add_approval_routes(app, approvals, owner)
-    add_erasure_route(app, eraser or PrincipalEraser.from_settings(load_erasure_settings()), owner)
+    if eraser is None:
+        eraser = PrincipalEraser.from_settings(
+            load_erasure_settings(),
+            tasks=tasks.store,
+            approvals=approvals.approvals if approvals is not None else None,
+            audit=approvals.audit if approvals is not None else None,
+        )
+    add_erasure_route(app, eraser, owner)
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app
