@@ -166,6 +166,16 @@ class DailyBudgets(Construct):
             agent_function.acknowledge_key_grants()
         self.functions.append(agent_function)
 
+    def grant_erasure(self, agent_function: AgentFunction) -> None:
+        """Let ``agent_function`` delete a principal's tenant counters (DeleteItem on the counters table, nothing else)
+        when it erases the principal, and tell it the table and how long counters live."""
+        grant_table(self.table, agent_function.function, ("dynamodb:DeleteItem",))
+        agent_function.add_environment(contract.BUDGET_TABLE_ENV, self.table.table_name)
+        agent_function.add_environment("AGENT_ERASE_BUDGET_RETENTION_DAYS", str(self.options.counter_retention_days))
+        agent_function.calls_service("dynamodb")
+        if self.table.encryption_key is not None:
+            agent_function.acknowledge_key_grants()
+
     def enforce_within(self, scope: IConstruct) -> list[AgentFunction]:
         """Enforce the budgets in every AgentFunction under ``scope`` whose handler calls a model."""
         found = [c for c in scope.node.find_all() if isinstance(c, AgentFunction) and c.handler_code.name in MODEL_HANDLERS]
