@@ -308,8 +308,6 @@ class StatefulAgent(Construct):
         self._build_routes()
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
         self.session_table.grant_erasure(self.agent_function)
-        if self.budgets is not None:
-            self.budgets.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
 
     def _configure(self, agent_function: AgentFunction) -> None:

@@ -338,8 +338,6 @@ class AsyncAgent(Construct):
         self.task_table.grant_erasure(self.agent_function)
         if self.approval_workflow is not None:
             self.approval_workflow.grant_erasure(self.agent_function)
-        if self.budgets is not None:
-            self.budgets.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
 
     def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
