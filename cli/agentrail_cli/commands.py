@@ -1,4 +1,5 @@
-"""``agentrail call``, ``smoke``, ``openapi``, ``dlq``, ``approvals`` and ``budgets``: operating a running app from the shell."""
+"""``agentrail call``, ``smoke``, ``openapi``, ``dlq``, ``approvals``, ``budgets`` and ``erase``: operating a running app
+from the shell."""
 
 from __future__ import annotations
 
@@ -95,6 +96,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _target_arguments(budgets)
     budgets.add_argument("--json", action="store_true", help="print JSON instead of a table")
     budgets.set_defaults(run=run_budgets)
+
+    erase = commands.add_parser(
+        "erase", help="erase everything of one principal on every API that keeps data (data-subject requests)"
+    )
+    _target_arguments(erase)
+    erase.add_argument(
+        "--principal",
+        dest="erased",
+        metavar="PRINCIPAL",
+        help="whose data, as the API names callers (iam:<arn>, cognito:<sub>, ...); default: your own",
+    )
+    erase.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    erase.set_defaults(run=run_erase)
 
 
 def _target_arguments(parser: argparse.ArgumentParser, *, approver: bool = False) -> None:
@@ -334,6 +348,54 @@ def run_budgets(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), file=out)
+    return 0
+
+
+#: The patterns whose API serves ``POST /erase`` (a stateless API keeps nothing of a caller's but budget counters,
+#: which the other patterns' erasure deletes when they share them).
+ERASING_PATTERNS = ("stateful", "async", "multiagent", "hierarchical")
+
+
+def run_erase(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.operations import Target
+
+    ready = args.ready_file or default_state_dir() / "local.json"
+    if not args.deployed and (args.ready_file or ready.is_file()):
+        from agentrail_cli.client import LocalReadyFile
+
+        apis = LocalReadyFile.read(ready).apis() if ready.is_file() else []
+        names = [args.stack] if args.stack else sorted({a["stack"] for a in apis if a.get("pattern") in ERASING_PATTERNS})
+        targets = [Target.local(ready, stack=name, pattern=None, principal=args.principal) for name in names]
+    elif args.stack:
+        targets = [Target.deployed(args.stack, region=args.region, profile=args.profile)]
+    else:
+        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `agentrail local`")
+    body = {"principal": args.erased} if args.erased else {}
+    reports: dict[str, Any] = {}
+    for target in targets:
+        with target.api() as api:
+            response = api.request("POST", "/erase", json=body)
+        if response.status_code >= 400:
+            print(f"{target.stack}:", file=out)
+            return _report(response, out)
+        reports[target.stack] = response.json()
+    total: dict[str, int] = {}
+    for report in reports.values():
+        for kind, count in report["counts"].items():
+            total[kind] = total.get(kind, 0) + count
+    if args.json:
+        _print_json({"stacks": reports, "total": total}, out)
+        return 0
+    if not reports:
+        print("No API that keeps data is served here (stateful, async, multiagent, hierarchical).", file=out)
+        return 0
+    width = max(len(kind) for kind in total)
+    print(f"Erased on {', '.join(reports)}:", file=out)
+    for kind, count in total.items():
+        print(f"  {kind.ljust(width)}  {count}", file=out)
+    pseudonyms = {r["audit_pseudonym"] for r in reports.values() if r.get("audit_pseudonym")}
+    for pseudonym in sorted(pseudonyms):
+        print(f"  audit trail now names the principal {pseudonym}", file=out)
     return 0
 
 

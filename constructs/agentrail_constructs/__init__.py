@@ -7,6 +7,7 @@ from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.budgets import Budget, BudgetOptions, DailyBudgets
 from agentrail_constructs.deployment import CanaryDeployment, DeploymentOptions
+from agentrail_constructs.erasure import ErasureOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions
 from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
@@ -59,6 +60,7 @@ __all__ = [
     "DailyBudgets",
     "DependenciesLayer",
     "DeploymentOptions",
+    "ErasureOptions",
     "ExistingGuardrail",
     "GuardrailOptions",
     "HierarchicalAgents",

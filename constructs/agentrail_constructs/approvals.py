@@ -30,10 +30,13 @@ from agentrail_constructs.security import grant_key_to_service
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.storage import (
     APPROVAL_TABLE_ACTIONS,
+    AUDIT_PSEUDONYMIZED_ATTRIBUTES,
     AUDIT_TABLE_ACTIONS,
     AUDIT_TABLE_DENIED,
     NO_KEY_GIVEN,
+    grant_index_query,
     grant_table,
+    keys_only_index,
     secure_table,
     string_key,
 )
@@ -50,6 +53,10 @@ from agentrail_constructs.workflows import (
     standard_state_machine,
     validate_workflow,
 )
+
+#: The keys-only indexes erasure queries (agentrail_runtime.approvals.store.REQUESTER_INDEX and ACTOR_INDEX).
+REQUESTER_INDEX = "by_requester"
+ACTOR_INDEX = "by_actor"
 
 
 @renamed_keywords(timeout="decision_timeout")
@@ -130,7 +137,8 @@ class ApprovalWorkflow(Construct):
 
     Attributes
     ----------
-    state_machine, step_function, log_group, approvals_table, audit_table, webhook_secret, schedule_group, reminder_role,
+    state_machine, step_function, log_group, approvals_table, audit_table, erasure_salt, webhook_secret, schedule_group,
+    reminder_role,
     task_types, pending_metrics_function, pending_metrics_rule, pending_metrics_dead_letter_queue (None without
     ``pending_metrics_every``)
     """
@@ -166,6 +174,7 @@ class ApprovalWorkflow(Construct):
             sort_key=dynamodb.Attribute(name="requested_at", type=dynamodb.AttributeType.NUMBER),
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        keys_only_index(self.approvals_table, REQUESTER_INDEX, "requester")
         self.audit_table = secure_table(
             self,
             "AuditTable",
@@ -173,6 +182,24 @@ class ApprovalWorkflow(Construct):
             sort_key="entry",
             time_to_live_attribute="expires_at",
             encryption_key=key,
+        )
+        keys_only_index(self.audit_table, ACTOR_INDEX, "actor")
+        # The salt of erased principals' pseudonyms in the audit trail: without it a pseudonym cannot be reversed by
+        # hashing candidate principals.
+        self.erasure_salt = secretsmanager.Secret(
+            self,
+            "ErasureSalt",
+            description="Salt of the pseudonyms that replace an erased principal in the approval audit trail",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+            encryption_key=key,
+        )
+        if key is None:
+            skip_checkov(default_resource(self.erasure_salt), "CKV_AWS_149", NO_KEY_GIVEN)
+        acknowledge(
+            default_resource(self.erasure_salt),
+            "SMG4",
+            "Rotating the salt would give an already erased principal a second pseudonym, so its audit entries would no "
+            "longer read as one actor; it is a key for pseudonyms, not a credential.",
         )
         self.webhook_secret: secretsmanager.Secret | None = None
         if options.webhook_groups:
@@ -224,7 +251,7 @@ class ApprovalWorkflow(Construct):
             handler_code=handler_dir("approval_metrics"),
             options=replace(base, memory_size=256, timeout=Duration.seconds(60), service_name="approval-metrics"),
         )
-        grant_table(self.approvals_table, emitter.function, ("dynamodb:Query",))
+        grant_table(self.approvals_table, emitter.function, ("dynamodb:Query",), indexes=True)
         emitter.acknowledge_policy(
             f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
             "Counting pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
@@ -258,18 +285,29 @@ class ApprovalWorkflow(Construct):
 
     # -- wiring ----------------------------------------------------------------------------
 
-    def grant_approvals(self, agent_function: AgentFunction) -> None:
-        """Read and decide approvals, append to (never change) the audit trail, and know the settings."""
+    def grant_approvals(self, agent_function: AgentFunction, *, pseudonymizes: bool = False) -> None:
+        """Read and decide approvals, append to (never change) the audit trail, and know the settings.
+
+        With ``pseudonymizes`` (the function that serves erasure), an UpdateItem of the audit trail that names only
+        the keys and ``actor`` is not denied (:meth:`grant_erasure` allows it); every other change still is."""
         fn = agent_function.function
-        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS)
+        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS, indexes=True)
         agent_function.acknowledge_policy(
             f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
             "Listing pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
         )
         grant_table(self.audit_table, fn, AUDIT_TABLE_ACTIONS)
-        fn.add_to_role_policy(
-            iam.PolicyStatement(effect=iam.Effect.DENY, actions=list(AUDIT_TABLE_DENIED), resources=[self.audit_table.table_arn])
-        )
+        denied = [a for a in AUDIT_TABLE_DENIED if not (pseudonymizes and a == "dynamodb:UpdateItem")]
+        fn.add_to_role_policy(iam.PolicyStatement(effect=iam.Effect.DENY, actions=denied, resources=[self.audit_table.table_arn]))
+        if pseudonymizes:
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    effect=iam.Effect.DENY,
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[self.audit_table.table_arn],
+                    conditions={"ForAnyValue:StringNotEquals": {"dynamodb:Attributes": list(AUDIT_PSEUDONYMIZED_ATTRIBUTES)}},
+                )
+            )
         if self.task_table.encryption_key is not None:
             self.task_table.encryption_key.grant_encrypt_decrypt(fn)
         o = self.options
@@ -316,9 +354,28 @@ class ApprovalWorkflow(Construct):
 
     def grant_decisions(self, agent_function: AgentFunction) -> None:
         """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow."""
-        self.grant_approvals(agent_function)
+        self.grant_approvals(agent_function, pseudonymizes=True)
         self.state_machine.grant_task_response(agent_function.function)
         agent_function.calls_service("states")
+
+    def grant_erasure(self, agent_function: AgentFunction) -> None:
+        """Let the function that serves erasure (granted :meth:`grant_decisions`) delete the approvals a principal
+        requested (the ``by_requester`` index, DeleteItem) and pseudonymize it in the audit trail (the ``by_actor``
+        index, and UpdateItem of ``actor`` only), with the salt's secret."""
+        fn = agent_function.function
+        grant_index_query(self.approvals_table, fn, REQUESTER_INDEX)
+        grant_table(self.approvals_table, fn, ("dynamodb:DeleteItem",))
+        grant_index_query(self.audit_table, fn, ACTOR_INDEX)
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.audit_table.table_arn],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:Attributes": list(AUDIT_PSEUDONYMIZED_ATTRIBUTES)}},
+            )
+        )
+        agent_function.grant_secret_read(self.erasure_salt)
+        agent_function.calls_service("secretsmanager")
+        agent_function.add_environment("AGENT_ERASE_SALT_SECRET", self.erasure_salt.secret_arn)
 
     def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
         """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,

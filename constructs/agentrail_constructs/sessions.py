@@ -18,6 +18,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
+from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
@@ -25,11 +26,21 @@ from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.security import baseline_for
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.storage import SESSION_TABLE_ACTIONS, encrypt_log_group, grant_table, private_bucket, secure_table
+from agentrail_constructs.storage import (
+    SESSION_TABLE_ACTIONS,
+    encrypt_log_group,
+    grant_index_query,
+    grant_table,
+    keys_only_index,
+    private_bucket,
+    secure_table,
+)
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
 OFFLOAD_PREFIX = "sessions/"
+#: The keys-only index of sessions by owner that erasure queries (agentrail_runtime.sessions.dynamodb.OWNER_INDEX).
+OWNER_INDEX = "by_owner"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,8 +69,9 @@ class SessionTable(Construct):
     Parameters
     ----------
     existing_table:
-        Your table (any ``ITable`` with string keys ``pk`` and ``sk`` and TTL on ``expires_at``; without this
-        construct's stream, expired sessions' turns are not purged). Not with ``table_options``.
+        Your table (any ``ITable`` with string keys ``pk`` and ``sk``, TTL on ``expires_at``, and a keys-only index
+        ``by_owner`` on the string ``owner`` for erasure; without this construct's stream, expired sessions' turns are
+        not purged). Not with ``table_options``.
     table_options:
         Options of a new table. Default: ``SessionTableOptions()``.
 
@@ -97,6 +109,7 @@ class SessionTable(Construct):
             removal_policy=options.removal_policy,
             stream=dynamodb.StreamViewType.KEYS_ONLY if options.cleanup_on_expiry else None,
         )
+        keys_only_index(self.table, OWNER_INDEX, "owner")
         if options.offload_large_turns:
             self.offload_bucket = private_bucket(
                 self,
@@ -140,6 +153,12 @@ class SessionTable(Construct):
                 ],
             )
         )
+
+    def grant_erasure(self, agent_function: AgentFunction) -> None:
+        """Let ``agent_function`` (which already has :meth:`grant_sessions`) find a principal's sessions: Query on the
+        ``by_owner`` index only. Deleting them uses the session grants (DeleteItem, BatchWriteItem, the offload
+        prefix)."""
+        grant_index_query(self.table, agent_function.function, OWNER_INDEX)
 
     def grant_sessions(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` read and write sessions, and tell it where they are (environment and health check)."""
@@ -207,7 +226,7 @@ class StatefulAgent(Construct):
 
     Routes (all authenticated like StatelessAgent): ``POST /sessions``,
     ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
-    ``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback``, ``DELETE /sessions/{id}``, ``GET /health``,
+    ``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback``, ``DELETE /sessions/{id}``, ``POST /erase``, ``GET /health``,
     ``GET /openapi.json``.
 
     Parameters
@@ -230,6 +249,9 @@ class StatefulAgent(Construct):
         Default: none.
     existing_budgets:
         Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
+    erasure_options:
+        Who may erase another principal's data through ``POST /erase`` (see :class:`ErasureOptions`). Default:
+        ``ErasureOptions()`` (callers erase their own data; the Cognito group ``operators`` anyone's).
 
     Attributes
     ----------
@@ -256,6 +278,7 @@ class StatefulAgent(Construct):
         existing_rest_api: apigw.RestApi | None = None,
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
+        erasure_options: ErasureOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_session_table, session_table_options, "existing_session_table", "session_table_options")
@@ -284,6 +307,8 @@ class StatefulAgent(Construct):
             encrypt_log_group(self.api.access_log_group, self.session_table.encryption_key)
         self._build_routes()
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
+        self.session_table.grant_erasure(self.agent_function)
+        serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
 
     def _configure(self, agent_function: AgentFunction) -> None:
         o = self.session_options

@@ -82,8 +82,11 @@ APPROVAL_TABLE_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DescribeTable",
 )
-#: The audit trail is append-only: entries are put with attribute_not_exists and read, nothing else.
+#: The audit trail is append-only: entries are put with attribute_not_exists and read, nothing else (erasure aside:
+#: :data:`AUDIT_PSEUDONYMIZED_ATTRIBUTES`).
 AUDIT_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
+#: The attributes an erasure's UpdateItem may name in the audit trail: the keys, and ``actor`` (the pseudonym).
+AUDIT_PSEUDONYMIZED_ATTRIBUTES = ("approval_id", "entry", "actor")
 #: Denied on the audit trail, so no later Allow (a broad managed policy) can change or remove an entry.
 AUDIT_TABLE_DENIED = (
     "dynamodb:UpdateItem",
@@ -95,12 +98,33 @@ AUDIT_TABLE_DENIED = (
 )
 
 
-def grant_table(table: dynamodb.ITable, grantee: iam.IGrantable, actions: Sequence[str]) -> iam.Grant:
-    """Allow exactly ``actions`` on ``table`` (and its indexes), and the use of its customer managed key if any."""
-    grant = table.grant(grantee, *actions)
+def grant_table(table: dynamodb.ITable, grantee: iam.IGrantable, actions: Sequence[str], *, indexes: bool = False) -> iam.Grant:
+    """Allow exactly ``actions`` on ``table`` (with ``indexes``, on its indexes too: CDK's ``<table>/index/*``), and the
+    use of its customer managed key if any. Default: the table only, so an index added for one function (erasure's)
+    opens it to no other."""
+    if indexes:
+        grant = table.grant(grantee, *actions)
+    else:
+        grant = iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[table.table_arn])
     if table.encryption_key is not None:
         table.encryption_key.grant_encrypt_decrypt(grantee)
     return grant
+
+
+def grant_index_query(table: dynamodb.ITable, grantee: iam.IGrantable, *index_names: str) -> iam.Grant:
+    """Allow ``dynamodb:Query`` on exactly the named indexes of ``table`` (no wildcard)."""
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["dynamodb:Query"],
+        resource_arns=[f"{table.table_arn}/index/{name}" for name in index_names],
+    )
+
+
+def keys_only_index(table: dynamodb.Table, name: str, partition_key: str) -> None:
+    """A sparse, keys-only global secondary index on ``partition_key`` (a string): what erasure queries by owner."""
+    table.add_global_secondary_index(
+        index_name=name, partition_key=string_key(partition_key), projection_type=dynamodb.ProjectionType.KEYS_ONLY
+    )
 
 
 def private_bucket(

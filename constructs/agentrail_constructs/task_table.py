@@ -22,10 +22,17 @@ from agentrail_constructs.security import baseline_for
 from agentrail_constructs.storage import (
     IDEMPOTENCY_TABLE_ACTIONS,
     TASK_TABLE_ACTIONS,
+    grant_index_query,
     grant_table,
+    keys_only_index,
     private_bucket,
     secure_table,
 )
+
+#: The keys-only indexes erasure queries (agentrail_runtime.tasks.store.OWNER_INDEX and PARENT_INDEX): tasks by owner,
+#: and subtasks and run checkpoints by their task.
+OWNER_INDEX = "by_owner"
+PARENT_INDEX = "by_parent"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +75,8 @@ class TaskTable(Construct):
             encryption_key=self.encryption_key,
             removal_policy=options.removal_policy,
         )
+        keys_only_index(self.table, OWNER_INDEX, "owner")
+        keys_only_index(self.table, PARENT_INDEX, "parent")
         # Idempotency records only matter for a day: nothing to keep when the stack goes.
         self.idempotency_table = secure_table(
             self,
@@ -122,5 +131,16 @@ class TaskTable(Construct):
             agent_function.calls_service("events")
             agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
 
+    def grant_erasure(self, agent_function: AgentFunction) -> None:
+        """Let ``agent_function`` (which already has :meth:`grant_tasks`) erase a principal's tasks: Query on the
+        ``by_owner`` and ``by_parent`` indexes, DeleteItem on the task table, and ListBucket and DeleteObject on the
+        results bucket (large results and checkpoints are named by task id, unknown in advance)."""
+        fn = agent_function.function
+        grant_index_query(self.table, fn, OWNER_INDEX, PARENT_INDEX)
+        grant_table(self.table, fn, ("dynamodb:DeleteItem",))
+        bucket = self.results_bucket
+        iam.Grant.add_to_principal(grantee=fn, actions=["s3:DeleteObject"], resource_arns=[bucket.arn_for_objects("*")])
+        iam.Grant.add_to_principal(grantee=fn, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
 
-__all__ = ["TaskTable", "TaskTableOptions"]
+
+__all__ = ["OWNER_INDEX", "PARENT_INDEX", "TaskTable", "TaskTableOptions"]

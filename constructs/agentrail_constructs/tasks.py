@@ -23,6 +23,7 @@ from constructs import Construct
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
+from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern, skip_checkov, unskip_checkov
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
@@ -220,6 +221,9 @@ class AsyncAgent(Construct):
         Default: none.
     existing_budgets:
         Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
+    erasure_options:
+        Who may erase another principal's data through ``POST /erase`` (see :class:`ErasureOptions`). Default:
+        ``ErasureOptions()`` (callers erase their own data; the Cognito group ``operators`` anyone's).
 
     Attributes
     ----------
@@ -255,6 +259,7 @@ class AsyncAgent(Construct):
         worker_code: str | Path | None = None,
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
+        erasure_options: ErasureOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_task_table, task_table_options, "existing_task_table", "task_table_options")
@@ -330,6 +335,10 @@ class AsyncAgent(Construct):
         if self.approval_workflow is not None:
             self.approval_workflow.add_routes(self.api, self.agent_function)
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
+        self.task_table.grant_erasure(self.agent_function)
+        if self.approval_workflow is not None:
+            self.approval_workflow.grant_erasure(self.agent_function)
+        serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
 
     def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
         """Route ``task_types`` to ``state_machine``: the API starts (and cancels) one execution per task."""

@@ -78,7 +78,13 @@ def test_approvals_table_is_keyed_by_approval_id_and_indexed_by_status_and_reque
             "IndexName": "by_status",
             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}, {"AttributeName": "requested_at", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
-        }
+        },
+        # What erasure queries: the approvals a principal requested.
+        {
+            "IndexName": "by_requester",
+            "KeySchema": [{"AttributeName": "requester", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
     ]
     assert {"AttributeName": "requested_at", "AttributeType": "N"} in props["AttributeDefinitions"]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -123,9 +129,16 @@ def test_no_role_may_change_or_delete_audit_entries(request: pytest.FixtureReque
     statements = synth.statements_on(agent.approval_workflow.audit_table)
 
     assert len(statements) >= 1, "the API and step functions write the audit table; no statement means the lookup broke"
-    granted = {action for s in statements if s["Effect"] == "Allow" for action in listed(s["Action"])}
+    granted = {action for s in statements if s["Effect"] == "Allow" and "Condition" not in s for action in listed(s["Action"])}
     assert granted & AUDIT_FORBIDDEN == set()
     assert granted <= AUDIT_ACTIONS
+    # Erasure's one exception: UpdateItem that names only the keys and actor (the pseudonym), by IAM condition.
+    conditional = [s for s in statements if s["Effect"] == "Allow" and "Condition" in s]
+    assert all(listed(s["Action"]) == ["dynamodb:UpdateItem"] for s in conditional)
+    assert all(
+        s["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["approval_id", "entry", "actor"]}}
+        for s in conditional
+    )
     denied = {action for s in statements if s["Effect"] == "Deny" for action in listed(s["Action"])}
     assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= denied
 
@@ -150,7 +163,10 @@ def test_api_and_step_functions_may_append_to_and_read_the_audit_table(default: 
     audit = text({"Fn::GetAtt": [default.logical_id(workflow.audit_table), "Arn"]})
 
     for agent_function in (default.stack.agent.agent_function, workflow.step_function):
-        assert {action for action, resource in default.grants(agent_function) if resource == audit} == AUDIT_ACTIONS
+        granted = {action for action, resource in default.grants(agent_function) if resource == audit}
+        # The API function serves erasure: it may also update an entry's actor (conditions: test above).
+        erases = {"dynamodb:UpdateItem"} if agent_function is default.stack.agent.agent_function else set()
+        assert granted == AUDIT_ACTIONS | erases
 
 
 # -- routes ----------------------------------------------------------------------------------

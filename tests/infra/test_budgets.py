@@ -71,11 +71,11 @@ def test_every_function_that_calls_a_model_gets_the_budgets_and_only_update_and_
             '[{"per":"tenant","unit":"usd","limit":5.0},{"per":"agent","unit":"tokens","limit":2000000}]'
         )
         assert table in str(environment["AGENT_BUDGET_TABLE"])
-        # and may only reserve, settle and read counters on that table.
+        # and may only reserve, settle and read counters on that table (and delete a tenant's, for erasure).
         assert {action for action, resource in stack.grants(function) if table in resource} == {
             "dynamodb:UpdateItem",
             "dynamodb:GetItem",
-        }
+        } | erases(environment)
     # The notifier calls no model: it gets neither.
     assert "AGENT_BUDGETS" not in stack.environment(agent.notifier)
     assert not {action for action, resource in stack.grants(agent.notifier) if table in resource}
@@ -115,15 +115,21 @@ def budget_grants(stack: SynthesizedStack, function: AgentFunction, budgets: Dai
 
 
 def enforces(stack: SynthesizedStack, function: AgentFunction, budgets: DailyBudgets) -> bool:
-    """Whether ``function`` has the budgets' environment and exactly UpdateItem and GetItem on their counters."""
+    """Whether ``function`` has the budgets' environment and exactly UpdateItem and GetItem on their counters (and
+    DeleteItem for the API function that serves erasure)."""
     environment = stack.environment(function)
     if "AGENT_BUDGETS" not in environment:
         assert not budget_grants(stack, function, budgets), "a grant on the counters without the budgets' environment"
         return False
     assert environment["AGENT_BUDGETS"] == budgets.environment["AGENT_BUDGETS"]
     assert stack.logical_id(budgets.table) in str(environment["AGENT_BUDGET_TABLE"])
-    assert budget_grants(stack, function, budgets) == {"dynamodb:UpdateItem", "dynamodb:GetItem"}
+    assert budget_grants(stack, function, budgets) == {"dynamodb:UpdateItem", "dynamodb:GetItem"} | erases(environment)
     return True
+
+
+def erases(environment: dict[str, Any]) -> set[str]:
+    """DeleteItem on the counters for the API function that serves ``POST /erase`` (it deletes a tenant's counters)."""
+    return {"dynamodb:DeleteItem"} if "AGENT_ERASE_OPERATOR_GROUP" in environment else set()
 
 
 def counters_tables(stack: SynthesizedStack) -> list[str]:

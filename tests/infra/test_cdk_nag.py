@@ -98,6 +98,7 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
             "tasks/{task_id}/DELETE",
             "tasks/{task_id}/feedback/POST",
             "webhooks/secret/GET",
+            "erase/POST",
             "health/GET",
             "openapi.json/GET",
         ),
@@ -140,6 +141,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
             "sessions/{session_id}/state/PUT",
             "sessions/{session_id}/feedback/POST",
             "sessions/{session_id}/DELETE",
+            "erase/POST",
             "health/GET",
             "openapi.json/GET",
         ),
@@ -174,6 +176,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
             for machine in ("AsyncAgentLongTasksStateMachineD47E736B", "AsyncAgentApprovalsStateMachine8B068864")
         ),
         *_task_api("AsyncAgent"),
+        # The salt of erased principals' audit pseudonyms: rotating it would give one principal two pseudonyms.
+        ("SMG4", "AsyncAgent/Approvals/ErasureSalt/Resource"),
         *_methods("AsyncAgent/Api", "approvals/GET", "approvals/{approval_id}/GET", "approvals/{approval_id}/decision/POST"),
     },
     "multiagent": {

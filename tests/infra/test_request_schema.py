@@ -22,6 +22,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from agentrail_constructs.request_models import request_models
+from agentrail_runtime.api.erasure import ErasureRequest
 from agentrail_runtime.api.gateway_models import openapi_documents, request_bodies
 from agentrail_runtime.api.sessions import CreateSessionRequest, MessageRequest, SessionFeedbackRequest, StateUpdate
 from agentrail_runtime.api.stateless import InvokeRequest
@@ -79,6 +80,7 @@ def test_the_routes_with_a_body_are_the_ones_the_api_documents(handler_bodies: d
         ("POST", "/tasks"): "TaskSubmission",
         ("POST", "/tasks/{task_id}/feedback"): "TaskFeedbackRequest",
         ("POST", "/approvals/{approval_id}/decision"): "DecisionRequest",
+        ("POST", "/erase"): "ErasureRequest",
     }
 
 
@@ -197,6 +199,18 @@ SAMPLE_BODIES: dict[str, tuple[type[BaseModel], list[tuple[Any, bool]]]] = {
             ({"state": ["fr"]}, REJECT),
             ({"name": "x"}, REJECT),
             ("session", REJECT),
+        ],
+    ),
+    "ErasureRequest": (
+        ErasureRequest,
+        [
+            ({}, ACCEPT),
+            ({"principal": "iam:arn:aws:iam::123456789012:user/alice"}, ACCEPT),
+            ({"principal": "cognito:7d1e2f3a"}, ACCEPT),
+            ({"principal": ""}, REJECT),
+            ({"principal": "x" * 513}, REJECT),
+            ({"principal": 42}, REJECT),
+            ({"principal": "apikey:abc", "everyone": True}, REJECT),
         ],
     ),
     "StateUpdate": (

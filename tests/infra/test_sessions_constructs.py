@@ -21,6 +21,7 @@ SESSION_ROUTES = {
     ("DELETE", "/sessions/{session_id}"),
     ("PUT", "/sessions/{session_id}/state"),
     ("POST", "/sessions/{session_id}/feedback"),
+    ("POST", "/erase"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
 }
@@ -71,9 +72,21 @@ def test_session_table_has_string_pk_and_sk_keys_billed_per_request(stateful: An
         {
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             "AttributeDefinitions": Match.array_equals(
-                [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+                [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                    {"AttributeName": "owner", "AttributeType": "S"},
+                ]
             ),
             "BillingMode": "PAY_PER_REQUEST",
+            # Erasure finds a principal's sessions here: only ~meta carries owner, so the index holds one key per session.
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by_owner",
+                    "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
         },
     )
 
@@ -356,7 +369,11 @@ def test_api_function_uses_dynamodb_only_on_the_session_table(stateful: Any) -> 
 
     resources = {resource for action, resource in stateful.grants(agent.agent_function) if action.startswith("dynamodb:")}
 
-    assert resources == {json.dumps({"Fn::GetAtt": [table, "Arn"]}, sort_keys=True)}
+    arn = {"Fn::GetAtt": [table, "Arn"]}
+    owner_index = {"Fn::Join": ["", [arn, "/index/by_owner"]]}
+    assert resources == {json.dumps(arn, sort_keys=True), json.dumps(owner_index, sort_keys=True)}
+    # The owner index (erasure's) is queried, nothing else is done on it.
+    assert {a for a, r in stateful.grants(agent.agent_function) if "by_owner" in r} == {"dynamodb:Query"}
 
 
 # -- SessionOptions --------------------------------------------------------------------

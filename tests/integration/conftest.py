@@ -233,11 +233,19 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     """
     from agentrail_runtime.approvals.settings import load_approval_settings
     from agentrail_runtime.config import load_settings
+    from agentrail_runtime.erasure import load_erasure_settings
     from agentrail_runtime.multiagent.settings import load_multi_settings
     from agentrail_runtime.sessions.settings import load_session_settings
     from agentrail_runtime.tasks.settings import load_task_settings
 
-    caches = (load_settings, load_session_settings, load_task_settings, load_approval_settings, load_multi_settings)
+    caches = (
+        load_settings,
+        load_session_settings,
+        load_task_settings,
+        load_approval_settings,
+        load_multi_settings,
+        load_erasure_settings,
+    )
 
     def load(name: str, environment: dict[str, str], *, exclusive: bool = False) -> ModuleType:
         if exclusive:

@@ -26,6 +26,7 @@ from agentrail_constructs import (
     BudgetOptions,
     DailyBudgets,
     DeploymentOptions,
+    ErasureOptions,
     ExistingGuardrail,
     GuardrailOptions,
     HierarchicalAgents,
@@ -55,6 +56,7 @@ from agentrail_constructs import (
 from agentrail_constructs.stacks import PatternStack
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.erasure import ErasureSettings
 from agentrail_runtime.evals.canary import PreTrafficHookSettings
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
@@ -70,6 +72,7 @@ OPTIONS = [
     ExistingGuardrail,
     Budget,
     BudgetOptions,
+    ErasureOptions,
     AgentApiOptions,
     SessionOptions,
     SessionTableOptions,
@@ -151,6 +154,16 @@ def test_every_runtime_environment_variable_is_in_the_environment_table(settings
             missing.append(variable)
 
     assert missing == [], "add these variables to the README's runtime environment table"
+
+
+def test_every_erasure_variable_is_in_the_environment_table():
+    # The store names ErasureSettings reads are the other settings' variables (AGENT_SESSION_TABLE, ...), in the table
+    # under their own prefixes; its own variables are AGENT_ERASE_*.
+    table = README.split("### Runtime environment", 1)[1].split("\n## ", 1)[0]
+    own = [name for name, field in ErasureSettings.model_fields.items() if field.validation_alias is None]
+    missing = [f"AGENT_ERASE_{name.upper()}" for name in own if f"`{name.upper()}`" not in table.split("`AGENT_ERASE_*`", 1)[-1]]
+
+    assert own and "`AGENT_ERASE_*`" in table and missing == [], "add these variables to the README's runtime environment table"
 
 
 def test_every_cli_command_the_readme_shows_exists():

@@ -18,11 +18,14 @@ from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
+from agentrail_runtime.sessions.dynamodb import OWNER_INDEX
 from agentrail_runtime.sessions.settings import SessionSettings
 
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"
 FIFO_QUEUE = "agentrail-session-turns.fifo"
+#: The partition key of the table's owner index (the construct declares the same).
+SESSION_OWNER_INDEX_KEY = "owner"
 
 
 @dataclass
@@ -54,13 +57,23 @@ class Aws:
 
 @pytest.fixture
 def aws() -> Iterator[Aws]:
-    """The SessionTable with the construct's key schema (pk, sk strings; TTL ``expires_at``) and the offload bucket."""
+    """The SessionTable with the construct's key schema (pk, sk strings; TTL ``expires_at``; the keys-only ``by_owner``
+    index) and the offload bucket."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         dynamodb.create_table(
             TableName=TABLE,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", SESSION_OWNER_INDEX_KEY)
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": OWNER_INDEX,
+                    "KeySchema": [{"AttributeName": SESSION_OWNER_INDEX_KEY, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})

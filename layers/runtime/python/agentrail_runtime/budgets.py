@@ -44,6 +44,7 @@ __all__ = [
     "DailyBudgets",
     "Reservation",
     "counter_key",
+    "erase_tenant_counters",
     "seconds_to_next_utc_midnight",
     "utc_day",
 ]
@@ -64,6 +65,20 @@ def seconds_to_next_utc_midnight(at: float) -> int:
 def counter_key(per: str, name: str, day: str) -> str:
     """The counter of ``name`` (a tenant's principal or an agent's name) for one UTC ``day``."""
     return f"{per}#{name}#{day}"
+
+
+def erase_tenant_counters(table: str, tenant: str, *, client: Any, at: float, retention_days: int) -> int:
+    """Delete ``tenant``'s daily counters: today's and every day's a counter can still live (``retention_days`` after
+    its day ends, and one more for the TTL's lag), one DeleteItem each. Returns how many existed."""
+    deleted = 0
+    for back in range(retention_days + 2):
+        response = client.delete_item(
+            TableName=table,
+            Key={"pk": {"S": counter_key("tenant", tenant, utc_day(at - back * _DAY))}},
+            ReturnValues="ALL_OLD",
+        )
+        deleted += "Attributes" in response
+    return deleted
 
 
 class BudgetRefusal(BaseModel):

@@ -74,6 +74,7 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(403, "expired_token", "gateway", "The credentials have expired."),
     ApiErrorSpec(403, "not_an_approver", "function", "The caller is not in the approval's approver group."),
     ApiErrorSpec(403, "self_approval", "function", "The requester may not decide its own approval."),
+    ApiErrorSpec(403, "erase_forbidden", "function", "The caller may erase only its own data, unless it is an operator."),
     ApiErrorSpec(404, "not_found", "function", "No route matches the method and path."),
     ApiErrorSpec(404, "session_not_found", "function", "No such session for this caller (or it expired)."),
     ApiErrorSpec(404, "task_not_found", "function", "No such task for this caller."),

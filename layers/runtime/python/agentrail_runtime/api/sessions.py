@@ -1,7 +1,8 @@
 """The stateful agent API: sessions, turns, state and erasure.
 
 ``POST /sessions``, ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
-``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback`` and ``DELETE /sessions/{id}``. A session belongs to
+``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback``, ``DELETE /sessions/{id}`` and ``POST /erase`` (every
+session of a principal, see :mod:`agentrail_runtime.erasure`). A session belongs to
 the principal that created it; anyone else gets 404, as for a session that
 never existed.
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentrail_runtime import aws
 from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut, ToolCallOut, UsageOut
+from agentrail_runtime.api.erasure import add_erasure_route
 from agentrail_runtime.api.errors import (
     AgentResolver,
     ApiError,
@@ -33,8 +35,10 @@ from agentrail_runtime.api.errors import (
 )
 from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
 from agentrail_runtime.observability import sqs_trace_attributes
+from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
@@ -158,9 +162,11 @@ def create_sessions_app(
     session_settings: SessionSettings | None = None,
     queue_client: Any = None,
     shadow: ShadowSampler | None = None,
+    eraser: PrincipalEraser | None = None,
 ) -> AgentResolver:
     """Build the resolver; every dependency can be passed in. ``shadow`` copies a sample of the turns the API takes
-    (the ``reject`` policy) to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it)."""
+    (the ``reject`` policy) to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it); ``eraser`` serves
+    ``POST /erase`` (default: the stores the environment names, ``AGENT_ERASE_*``)."""
     settings = settings or load_settings()
     shadow = shadow or ShadowSampler.from_settings()
     session_settings = session_settings or load_session_settings()
@@ -387,6 +393,8 @@ def create_sessions_app(
         store.delete(session_id, owner=owner())
         return Response(status_code=204, body=None)
 
+    owned = sessions.store if isinstance(sessions.store, DynamoDBSessionStore) else None
+    add_erasure_route(app, eraser or PrincipalEraser.from_settings(load_erasure_settings(), sessions=owned), app.principal)
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app
 

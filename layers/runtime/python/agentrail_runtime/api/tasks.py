@@ -1,5 +1,6 @@
 """The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``,
-``POST /tasks/{id}/feedback`` (the owner's rating, once), and
+``POST /tasks/{id}/feedback`` (the owner's rating, once), ``POST /erase`` (everything of a principal, see
+:mod:`agentrail_runtime.erasure`), and
 ``GET /webhooks/secret`` (the caller's key for verifying its task webhooks).
 
 ``Idempotency-Key`` makes a retried submit return the same task (Powertools
@@ -21,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.api.approvals import add_approval_routes
+from agentrail_runtime.api.erasure import add_erasure_route
 from agentrail_runtime.api.errors import (
     AgentResolver,
     ApiError,
@@ -32,6 +34,7 @@ from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.aws import read_secret
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
 from agentrail_runtime.signatures import SIGNATURE_HEADER, receiver_secret
 from agentrail_runtime.tasks.models import TaskRecord
@@ -117,8 +120,10 @@ def create_tasks_app(
     task_settings: TaskSettings | None = None,
     persistence: DynamoDBPersistenceLayer | None = None,
     approvals: ApprovalService | None = None,
+    eraser: PrincipalEraser | None = None,
 ) -> AgentResolver:
-    """Build the resolver; every dependency can be passed in."""
+    """Build the resolver; every dependency can be passed in (``eraser`` serves ``POST /erase``; default: the stores
+    the environment names, ``AGENT_ERASE_*``)."""
     settings = settings or load_settings()
     task_settings = task_settings or load_task_settings()
     tasks = tasks or TaskService.from_settings(task_settings, settings)
@@ -273,5 +278,13 @@ def create_tasks_app(
         approvals = ApprovalService.from_environment()
     if approvals is not None:
         add_approval_routes(app, approvals, owner)
+    if eraser is None:
+        eraser = PrincipalEraser.from_settings(
+            load_erasure_settings(),
+            tasks=tasks.store,
+            approvals=approvals.approvals if approvals is not None else None,
+            audit=approvals.audit if approvals is not None else None,
+        )
+    add_erasure_route(app, eraser, owner)
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agentrail_runtime import aws
@@ -14,6 +14,9 @@ from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, A
 from agentrail_runtime.clock import Clock, now
 
 STATUS_INDEX = "by_status"
+#: Keys-only indexes that erasure reads: approvals by ``requester``, and audit entries by ``actor``.
+REQUESTER_INDEX = "by_requester"
+ACTOR_INDEX = "by_actor"
 
 
 class ApprovalNotFound(Exception):
@@ -201,6 +204,29 @@ class ApprovalStore:
             return False
         return True
 
+    def requested_by(self, requester: str) -> Iterator[str]:
+        """The ids of every approval ``requester`` asked for (a paged Query of the ``by_requester`` index)."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=REQUESTER_INDEX,
+            KeyConditionExpression="requester = :requester",
+            ExpressionAttributeValues={":requester": {"S": requester}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield item["approval_id"]["S"]
+
+    def erase(self, approval_id: str, *, requester: str) -> bool:
+        """Delete the record of an approval ``requester`` asked for; False when it was gone already."""
+        response = self.client.delete_item(
+            TableName=self.table_name,
+            Key={"approval_id": {"S": approval_id}},
+            ConditionExpression="attribute_not_exists(approval_id) OR requester = :requester",
+            ExpressionAttributeValues={":requester": {"S": requester}},
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in response
+
     def _record(self, item: dict[str, Any], *, with_token: bool = False) -> ApprovalRecord:
         record = ApprovalRecord(
             approval_id=item["approval_id"]["S"],
@@ -226,7 +252,8 @@ class ApprovalStore:
 
 class AuditLog:
     """Append-only: entries are only ever put with ``attribute_not_exists``; the framework's roles are
-    granted PutItem and reads, never UpdateItem or DeleteItem. Entries expire after ``retention_seconds`` (TTL).
+    granted PutItem and reads, never DeleteItem, and UpdateItem only for erasure (:meth:`pseudonymize`), which may
+    change an entry's ``actor`` and nothing else. Entries expire after ``retention_seconds`` (TTL).
     """
 
     def __init__(self, table_name: str, *, retention_seconds: int, client: Any = None, clock: Clock = now) -> None:
@@ -270,6 +297,30 @@ class AuditLog:
             )
             for item in response.get("Items", [])
         ]
+
+    def pseudonymize(self, actor: str, pseudonym: str) -> int:
+        """Replace ``actor`` by ``pseudonym`` in every entry that names it (the ``by_actor`` index, then one
+        conditional UpdateItem per entry that sets ``actor`` and nothing else). Returns how many entries changed;
+        a second call finds none."""
+        changed = 0
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=ACTOR_INDEX,
+            KeyConditionExpression="actor = :actor",
+            ExpressionAttributeValues={":actor": {"S": actor}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+                    self.client.update_item(
+                        TableName=self.table_name,
+                        Key={"approval_id": item["approval_id"], "entry": item["entry"]},
+                        UpdateExpression="SET actor = :pseudonym",
+                        ConditionExpression="actor = :actor",
+                        ExpressionAttributeValues={":actor": {"S": actor}, ":pseudonym": {"S": pseudonym}},
+                    )
+                    changed += 1
+        return changed
 
     def remember_signature(self, digest: str, *, ttl_seconds: int) -> bool:
         """Record a webhook signature once; False when it was seen before (a replay)."""

@@ -26,6 +26,8 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from agentrail_runtime import aws
@@ -54,8 +56,21 @@ META, STATE, SUMMARY, IN_FLIGHT, TURN_PREFIX = "~meta", "~state", "~summary", "~
 #: Items above the turns: ~turn, ~summary, ~state, ~meta.
 HEAD_ITEMS = 4
 TTL_ATTRIBUTE = "expires_at"
+#: The table's sparse index of sessions by owner (partition key ``owner``, keys only): only ``~meta`` carries ``owner``.
+OWNER_INDEX = "by_owner"
 # DynamoDB's item limit is 400 KB; keys, attribute names and metadata need headroom.
 MAX_PAYLOAD_BYTES = 350_000
+
+
+@dataclass(frozen=True)
+class ErasedSession:
+    """What erasing one session deleted: its metadata item (0 when it was gone already), its other items (turns,
+    state, summary, in-flight turn), how many turns carried feedback, and its offloaded S3 objects."""
+
+    sessions: int
+    items: int
+    feedback: int
+    objects: int
 
 
 def turn_key(number: int) -> str:
@@ -423,6 +438,54 @@ class DynamoDBSessionStore(SessionStore):
         if self.offload is not None:
             self.offload.delete_session(session_id)
         return count
+
+    def owned_sessions(self, owner: str) -> Iterator[str]:
+        """The ids of every session ``owner`` has, expired ones not yet deleted included (a paged Query of the
+        ``by_owner`` index)."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=OWNER_INDEX,
+            KeyConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": _s(owner)},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield item["pk"]["S"]
+
+    def erase_session(self, session_id: str, *, owner: str) -> ErasedSession:
+        """Delete every item of ``owner``'s session, its offloaded objects, then its metadata (last, so that an
+        erasure that stops halfway finds the session again through the owner index when it is retried).
+
+        Idempotent: a session already gone counts zero.
+        """
+        if self._table is None:
+            self._table = aws.resource("dynamodb").Table(self.table_name)
+        items = feedback = 0
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(session_id)},
+            "ProjectionExpression": "pk, sk, feedback",
+        }
+        with self._table.batch_writer() as batch:  # batch_writer re-sends unprocessed items itself
+            for page in self.client.get_paginator("query").paginate(**request):
+                for item in page.get("Items", []):
+                    if item["sk"]["S"] == META:
+                        continue
+                    batch.delete_item(Key={"pk": session_id, "sk": item["sk"]["S"]})
+                    items += 1
+                    feedback += "feedback" in item
+        objects = self.offload.delete_session(session_id) if self.offload is not None else 0
+        response = self.client.delete_item(
+            TableName=self.table_name,
+            Key={"pk": _s(session_id), "sk": _s(META)},
+            ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": _s(owner)},
+            ReturnValues="ALL_OLD",
+        )
+        return ErasedSession(sessions=int("Attributes" in response), items=items, feedback=feedback, objects=objects)
 
     # -- item mapping -----------------------------------------------------------------
 

@@ -7,7 +7,8 @@ overwritten by a late worker, and a finished task never changes again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from agentrail_runtime import aws
@@ -45,6 +46,23 @@ _STRINGS = (
     "event_pending",
     "agent_version",
 )
+
+
+#: Sparse, keys-only indexes of the task table: tasks by ``owner``, and a task's subtasks and run checkpoints by
+#: ``parent`` (the task id), which is how erasure finds what a principal's tasks left behind.
+OWNER_INDEX = "by_owner"
+PARENT_INDEX = "by_parent"
+
+
+@dataclass(frozen=True)
+class ErasedTask:
+    """What erasing one task deleted: the task item (0 when it was gone already), its child items (subtasks and run
+    checkpoints), whether it carried feedback, and its S3 objects (large results and checkpoints)."""
+
+    tasks: int
+    children: int
+    feedback: int
+    objects: int
 
 
 class TaskNotFound(Exception):
@@ -478,12 +496,17 @@ class TaskStore:
         """Keep the checkpoint of one agent run of a multi-agent task (in its own item, or in S3 when large); it
         expires with the task's retention."""
         now = self.now()
-        values: dict[str, Any] = {":now": {"N": str(now)}, ":expires": {"N": str(now + self.retention_seconds)}}
+        values: dict[str, Any] = {
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(now + self.retention_seconds)},
+            ":parent": {"S": task_id},
+        }
+        sets = "updated_at = :now, expires_at = :expires, parent = :parent"
         if len(checkpoint.encode()) > INLINE_LIMIT:
-            update = "SET checkpoint_s3_key = :key, updated_at = :now, expires_at = :expires REMOVE checkpoint_json"
+            update = f"SET checkpoint_s3_key = :key, {sets} REMOVE checkpoint_json"
             values[":key"] = {"S": self._offload(f"checkpoints/{task_id}/{run}.json", checkpoint)}
         else:
-            update = "SET checkpoint_json = :cp, updated_at = :now, expires_at = :expires REMOVE checkpoint_s3_key"
+            update = f"SET checkpoint_json = :cp, {sets} REMOVE checkpoint_s3_key"
             values[":cp"] = {"S": checkpoint}
         self.client.update_item(
             TableName=self.table_name,
@@ -512,6 +535,50 @@ class TaskStore:
         if "checkpoint_s3_key" in item:
             return self._fetch(item["checkpoint_s3_key"]["S"])
         return None
+
+    # -- erasure ------------------------------------------------------------------------
+
+    def owned_tasks(self, owner: str) -> Iterator[str]:
+        """The ids of every task ``owner`` submitted (a paged Query of the ``by_owner`` index)."""
+        yield from self._index_keys(OWNER_INDEX, "owner", owner)
+
+    def erase_task(self, task_id: str, *, owner: str) -> ErasedTask:
+        """Delete ``owner``'s task: its subtasks and run checkpoints, its S3 objects, then the task item (last, so that
+        an erasure that stops halfway finds the task again through the owner index when it is retried).
+
+        Idempotent: a task already gone counts zero.
+        """
+        children = 0
+        for child in list(self._index_keys(PARENT_INDEX, "parent", task_id)):
+            self.client.delete_item(TableName=self.table_name, Key={"task_id": {"S": child}})
+            children += 1
+        objects = 0
+        if self.payloads is not None:
+            objects += self.payloads.delete_prefix(f"results/{task_id}.json")
+            objects += self.payloads.delete_prefix(f"checkpoints/{task_id}.json")
+            objects += self.payloads.delete_prefix(f"checkpoints/{task_id}/")
+        response = self.client.delete_item(
+            TableName=self.table_name,
+            Key={"task_id": {"S": task_id}},
+            ConditionExpression="attribute_not_exists(task_id) OR #owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+            ReturnValues="ALL_OLD",
+        )
+        old = response.get("Attributes", {})
+        return ErasedTask(tasks=int(bool(old)), children=children, feedback=int("feedback_json" in old), objects=objects)
+
+    def _index_keys(self, index: str, attribute: str, value: str) -> Iterator[str]:
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=index,
+            KeyConditionExpression="#a = :v",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield item["task_id"]["S"]
 
     # -- mapping ------------------------------------------------------------------------
 

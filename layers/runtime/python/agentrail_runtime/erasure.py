@@ -1,0 +1,242 @@
+"""Erasure for data-subject requests: delete everything one principal left in the pattern's stores, pseudonymize it in
+the audit trail, and report what was done.
+
+What goes, per store the function is configured with:
+
+- sessions (``AGENT_SESSION_TABLE``): every session the principal owns, all its items (turns and their feedback,
+  state, summary, in-flight turn), and its turns offloaded to S3;
+- tasks (``AGENT_TASK_TABLE``): every task the principal submitted (with its feedback), its subtasks and run
+  checkpoints, and its large results and checkpoints in S3;
+- approvals (``AGENT_APPROVAL_TABLE``): every approval the principal requested; in the audit trail
+  (``AGENT_APPROVAL_AUDIT_TABLE``), which stays, ``actor`` becomes a pseudonym: ``erased:`` and an HMAC-SHA256 of the
+  principal keyed with the salt (``AGENT_ERASE_SALT_SECRET``), the same for every entry of one principal;
+- daily budgets (``AGENT_BUDGET_TABLE``): the principal's tenant counters.
+
+Every step finds its work through an index and deletes the item that index lists last, so an erasure that stops
+halfway (a crash, a throttle beyond botocore's retries) is finished by running it again, and a second erasure of the
+same principal reports zeros.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentrail_runtime import aws
+from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
+from agentrail_runtime.aws import role_of_session
+from agentrail_runtime.budgets import erase_tenant_counters
+from agentrail_runtime.clock import Clock, now
+from agentrail_runtime.contract import BUDGET_COUNTER_RETENTION_DAYS, BUDGET_TABLE_ENV
+from agentrail_runtime.observability import logger
+from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
+from agentrail_runtime.sessions.offload import S3TurnOffload
+from agentrail_runtime.tasks.store import TaskStore
+
+__all__ = [
+    "PSEUDONYM_PREFIX",
+    "ErasureCounts",
+    "ErasureForbidden",
+    "ErasureSettings",
+    "PrincipalEraser",
+    "pseudonym",
+]
+
+#: What an erased principal's ``actor`` starts with in the audit trail.
+PSEUDONYM_PREFIX = "erased:"
+
+
+def pseudonym(principal: str, salt: str) -> str:
+    """``erased:`` and the first 32 hex digits of HMAC-SHA256(salt, principal): stable for one principal and salt, so
+    an erased principal's audit entries still read as one actor, and not reversible without the salt."""
+    digest = hmac.new(salt.encode(), principal.encode(), hashlib.sha256).hexdigest()
+    return f"{PSEUDONYM_PREFIX}{digest[:32]}"
+
+
+class ErasureForbidden(Exception):
+    """The caller may erase only its own data, unless it is an operator."""
+
+
+class ErasureCounts(BaseModel):
+    """What one erasure did, per kind; all zeros when there was nothing (left) to erase."""
+
+    sessions: int = Field(default=0, description="Sessions deleted")
+    session_items: int = Field(default=0, description="Turns, state documents, summaries and in-flight turns deleted")
+    session_objects: int = Field(default=0, description="Turns offloaded to S3 deleted")
+    tasks: int = Field(default=0, description="Tasks deleted")
+    subtasks: int = Field(default=0, description="Subtasks and run checkpoints of those tasks deleted")
+    task_objects: int = Field(default=0, description="Large task results and checkpoints deleted from S3")
+    feedback: int = Field(default=0, description="Feedback on turns and tasks deleted with them")
+    approvals: int = Field(default=0, description="Approvals the principal requested, deleted")
+    audit_entries: int = Field(default=0, description="Audit entries whose actor was replaced by the pseudonym")
+    budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
+
+    @property
+    def total(self) -> int:
+        return sum(self.model_dump().values())
+
+
+class ErasureSettings(BaseSettings):
+    """Who may erase, and the salt of audit pseudonyms (``AGENT_ERASE_*``); see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_ERASE_", extra="ignore", frozen=True, populate_by_name=True)
+
+    #: Principal patterns (fnmatch, a JSON list) that may erase anyone's data, e.g.
+    #: ``["iam:arn:aws:iam::123456789012:role/PrivacyOperator"]``; a role pattern admits the role's sessions.
+    operators: tuple[str, ...] = ()
+    #: Callers in this Cognito group may erase anyone's data.
+    operator_group: str = "operators"
+    #: The Secrets Manager secret (ARN or name) whose value salts the audit pseudonyms; needed with an audit trail.
+    salt_secret: str | None = None
+    #: Days a budget counter outlives its day (the DailyBudgets' ``counter_retention_days``).
+    budget_retention_days: int = Field(default=BUDGET_COUNTER_RETENTION_DAYS, ge=1, le=366)
+    #: The stores, as the pattern's other settings name them.
+    session_table: str | None = Field(default=None, validation_alias="AGENT_SESSION_TABLE")
+    session_offload_bucket: str | None = Field(default=None, validation_alias="AGENT_SESSION_OFFLOAD_BUCKET")
+    task_table: str | None = Field(default=None, validation_alias="AGENT_TASK_TABLE")
+    task_bucket: str | None = Field(default=None, validation_alias="AGENT_TASK_BUCKET")
+    approval_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_TABLE")
+    audit_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_AUDIT_TABLE")
+    budget_table: str | None = Field(default=None, validation_alias=BUDGET_TABLE_ENV)
+
+
+class PrincipalEraser:
+    """Erases one principal's data from the stores it is given (each optional).
+
+    Parameters
+    ----------
+    sessions, tasks, approvals, audit:
+        The pattern's stores. Default: none.
+    budget_table:
+        The daily budgets' counters table. Default: none.
+    salt:
+        Returns the salt of audit pseudonyms (read when an erasure needs it); an erasure with ``audit`` and no salt
+        raises ``RuntimeError`` before it changes anything.
+    settings:
+        Operators and retention. Default: ``ErasureSettings()`` as the environment gives it.
+    client, clock:
+        The DynamoDB client for the budget counters, and the clock; injected for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessions: DynamoDBSessionStore | None = None,
+        tasks: TaskStore | None = None,
+        approvals: ApprovalStore | None = None,
+        audit: AuditLog | None = None,
+        budget_table: str | None = None,
+        salt: Callable[[], str] | None = None,
+        settings: ErasureSettings | None = None,
+        client: Any = None,
+        clock: Clock = now,
+    ) -> None:
+        self.sessions = sessions
+        self.tasks = tasks
+        self.approvals = approvals
+        self.audit = audit
+        self.budget_table = budget_table
+        self.salt = salt
+        self.settings = settings or ErasureSettings()
+        self._client = client
+        self._clock = clock
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ErasureSettings,
+        *,
+        sessions: DynamoDBSessionStore | None = None,
+        tasks: TaskStore | None = None,
+        approvals: ApprovalStore | None = None,
+        audit: AuditLog | None = None,
+    ) -> PrincipalEraser:
+        """The eraser of the stores a function's environment names; a store given here (the API's own) is used
+        instead of a new one."""
+        salt_secret = settings.salt_secret
+        if sessions is None and settings.session_table:
+            offload = S3TurnOffload(settings.session_offload_bucket) if settings.session_offload_bucket else None
+            sessions = DynamoDBSessionStore(settings.session_table, offload=offload)
+        if tasks is None and settings.task_table:
+            tasks = TaskStore(settings.task_table, bucket=settings.task_bucket)
+        if approvals is None and settings.approval_table:
+            approvals = ApprovalStore(settings.approval_table)
+        if audit is None and settings.audit_table:
+            audit = AuditLog(settings.audit_table, retention_seconds=86_400)  # erasure never appends: any retention
+        return cls(
+            sessions=sessions,
+            tasks=tasks,
+            approvals=approvals,
+            audit=audit,
+            budget_table=settings.budget_table,
+            salt=(lambda: aws.read_secret(salt_secret)) if salt_secret else None,
+            settings=settings,
+        )
+
+    def may_erase(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> bool:
+        """The principal itself, or an operator (the Cognito group, or a pattern of ``operators``)."""
+        if caller == principal or self.settings.operator_group in cognito_groups:
+            return True
+        names = [caller]
+        if caller.startswith("iam:") and (role := role_of_session(caller.removeprefix("iam:"))):
+            names.append(f"iam:{role}")
+        return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in self.settings.operators)
+
+    def erase_as(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> ErasureCounts:
+        """:meth:`erase` on behalf of ``caller``. Raises :class:`ErasureForbidden` when :meth:`may_erase` says no."""
+        if not self.may_erase(caller, principal, cognito_groups):
+            raise ErasureForbidden
+        return self.erase(principal)
+
+    def pseudonym_of(self, principal: str) -> str | None:
+        """The principal's pseudonym in the audit trail; None without one."""
+        return pseudonym(principal, self.salt()) if self.audit is not None and self.salt is not None else None
+
+    def erase(self, principal: str) -> ErasureCounts:
+        """Delete ``principal``'s data and pseudonymize it in the audit trail. Idempotent, and safe to run again after
+        a failure: the second run finishes what the first left."""
+        if self.audit is not None and self.salt is None:
+            raise RuntimeError("pseudonymizing the audit trail needs AGENT_ERASE_SALT_SECRET (the construct sets it)")
+        counts = ErasureCounts()
+        if self.sessions is not None:
+            for session_id in list(self.sessions.owned_sessions(principal)):
+                erased = self.sessions.erase_session(session_id, owner=principal)
+                counts.sessions += erased.sessions
+                counts.session_items += erased.items
+                counts.session_objects += erased.objects
+                counts.feedback += erased.feedback
+        if self.audit is not None and self.salt is not None:
+            # Before the approvals: their requests' entries name the principal too.
+            counts.audit_entries += self.audit.pseudonymize(principal, pseudonym(principal, self.salt()))
+        if self.approvals is not None:
+            for approval_id in list(self.approvals.requested_by(principal)):
+                counts.approvals += self.approvals.erase(approval_id, requester=principal)
+        if self.tasks is not None:
+            for task_id in list(self.tasks.owned_tasks(principal)):
+                erased_task = self.tasks.erase_task(task_id, owner=principal)
+                counts.tasks += erased_task.tasks
+                counts.subtasks += erased_task.children
+                counts.task_objects += erased_task.objects
+                counts.feedback += erased_task.feedback
+        if self.budget_table is not None:
+            counts.budget_counters += erase_tenant_counters(
+                self.budget_table,
+                principal,
+                client=self._client or aws.client("dynamodb"),
+                at=self._clock(),
+                retention_days=self.settings.budget_retention_days,
+            )
+        logger.info("principal erased", extra={"event": "principal_erased", **counts.model_dump()})
+        return counts
+
+
+@lru_cache(maxsize=1)
+def load_erasure_settings() -> ErasureSettings:
+    return ErasureSettings()
