@@ -22,7 +22,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id, skip_checkov, unskip_checkov
+from agentrail_constructs.nag import arn_prefix, default_resource, logical_id, unskip_checkov
 from agentrail_constructs.queues import dead_letter_queue
 from agentrail_constructs.renames import renamed_keywords
 from agentrail_constructs.request_models import request_model
@@ -33,7 +33,7 @@ from agentrail_constructs.storage import (
     AUDIT_PSEUDONYMIZED_ATTRIBUTES,
     AUDIT_TABLE_ACTIONS,
     AUDIT_TABLE_DENIED,
-    NO_KEY_GIVEN,
+    generated_secret,
     grant_index_query,
     grant_table,
     keys_only_index,
@@ -186,37 +186,23 @@ class ApprovalWorkflow(Construct):
         keys_only_index(self.audit_table, ACTOR_INDEX, "actor")
         # The salt of erased principals' pseudonyms in the audit trail: without it a pseudonym cannot be reversed by
         # hashing candidate principals.
-        self.erasure_salt = secretsmanager.Secret(
+        self.erasure_salt = generated_secret(
             self,
             "ErasureSalt",
             description="Salt of the pseudonyms that replace an erased principal in the approval audit trail",
-            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
             encryption_key=key,
-        )
-        if key is None:
-            skip_checkov(default_resource(self.erasure_salt), "CKV_AWS_149", NO_KEY_GIVEN)
-        acknowledge(
-            default_resource(self.erasure_salt),
-            "SMG4",
-            "Rotating the salt would give an already erased principal a second pseudonym, so its audit entries would no "
-            "longer read as one actor; it is a key for pseudonyms, not a credential.",
+            no_rotation="Rotating the salt would give an already erased principal a second pseudonym, so its audit "
+            "entries would no longer read as one actor; it is a key for pseudonyms, not a credential.",
         )
         self.webhook_secret: secretsmanager.Secret | None = None
         if options.webhook_groups:
-            self.webhook_secret = secretsmanager.Secret(
+            self.webhook_secret = generated_secret(
                 self,
                 "DecisionWebhookSecret",
                 description="HMAC-SHA256 key that chat tools sign approval decisions with",
-                generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
                 encryption_key=key,
-            )
-            if key is None:
-                skip_checkov(default_resource(self.webhook_secret), "CKV_AWS_149", NO_KEY_GIVEN)
-            acknowledge(
-                default_resource(self.webhook_secret),
-                "SMG4",
-                "The chat tool holds this key out of band; rotating it is a coordinated change with that tool, "
-                "not an automatic schedule.",
+                no_rotation="The chat tool holds this key out of band; rotating it is a coordinated change with that "
+                "tool, not an automatic schedule.",
             )
         self.schedule_group: scheduler.CfnScheduleGroup | None = None
         self.reminder_role: iam.Role | None = None

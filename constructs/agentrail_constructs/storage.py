@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov, unskip_checkov
@@ -166,6 +167,24 @@ def private_bucket(
         "with their session. Versions would keep what retention and erasure must remove.",
     )
     return bucket
+
+
+def generated_secret(
+    scope: Construct, construct_id: str, *, description: str, encryption_key: kms.IKey | None, no_rotation: str
+) -> secretsmanager.Secret:
+    """A secret of 48 letters and digits Secrets Manager generates, under ``encryption_key`` when one is given;
+    ``no_rotation`` says why it has no rotation schedule (acknowledged for cdk-nag's SMG4)."""
+    secret = secretsmanager.Secret(
+        scope,
+        construct_id,
+        description=description,
+        generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+        encryption_key=encryption_key,
+    )
+    if encryption_key is None:
+        skip_checkov(default_resource(secret), "CKV_AWS_149", NO_KEY_GIVEN)
+    acknowledge(default_resource(secret), "SMG4", no_rotation)
+    return secret
 
 
 def log_group(

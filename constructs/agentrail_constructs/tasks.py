@@ -25,13 +25,13 @@ from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
-from agentrail_constructs.nag import acknowledge, default_resource, execution_arn_pattern, skip_checkov, unskip_checkov
+from agentrail_constructs.nag import default_resource, execution_arn_pattern, unskip_checkov
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
 from agentrail_constructs.security import grant_key_to_service
 from agentrail_constructs.sources import handler_dir
-from agentrail_constructs.storage import NO_KEY_GIVEN, encrypt_log_group
+from agentrail_constructs.storage import encrypt_log_group, generated_secret
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.workflows import (
     TASK_FIELDS,
@@ -369,21 +369,15 @@ class AsyncAgent(Construct):
             agent_function.add_environment("AGENT_TASK_CALLBACK_DOMAINS", json.dumps(domains))
 
     def _build_webhooks(self) -> None:
-        self.webhook_secret = secretsmanager.Secret(
+        self.webhook_secret = generated_secret(
             self,
             "WebhookSigningSecret",
             description="Master key of agentrail task webhooks: each owner's HMAC-SHA256 key is derived from it "
             "(GET /webhooks/secret); never share it with receivers",
-            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
             encryption_key=self.task_table.encryption_key,
-        )
-        if self.task_table.encryption_key is None:
-            skip_checkov(default_resource(self.webhook_secret), "CKV_AWS_149", NO_KEY_GIVEN)
-        acknowledge(
-            default_resource(self.webhook_secret),
-            "SMG4",
-            "Each owner's webhook key is derived from this secret and fetched by the owner (GET /webhooks/secret); "
-            "rotating it changes every owner's key, a coordinated change with the receivers, not an automatic schedule.",
+            no_rotation="Each owner's webhook key is derived from this secret and fetched by the owner (GET "
+            "/webhooks/secret); rotating it changes every owner's key, a coordinated change with the receivers, not an "
+            "automatic schedule.",
         )
         self.notifier = AgentFunction(
             self,
