@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from agentrail_runtime.guardrails.base import Guard, GuardDecision
@@ -218,6 +219,12 @@ def hidden_parts(text: Normalized) -> list[str]:
     return parts
 
 
+#: Texts up to this long are remembered, with their decision, by each guard (the last :data:`_REMEMBERED_TEXTS`): tool
+#: results repeat their keys and short values ("value", "unit", "status") on every call.
+_REMEMBERED_CHARS = 64
+_REMEMBERED_TEXTS = 1024
+
+
 @dataclass(frozen=True)
 class InjectionFinding:
     """Why a text reads as an injection: the category and its score (``encoded_payload`` when it was decoded)."""
@@ -257,6 +264,7 @@ class PromptInjectionGuard(Guard):
         self.thresholds = dict(thresholds or {})
         self.categories = tuple(categories)
         self.decode_depth = decode_depth
+        self._short = lru_cache(maxsize=_REMEMBERED_TEXTS)(self._decide)
 
     def _threshold(self, category: Category) -> float:
         return self.thresholds.get(category.name, category.threshold)
@@ -282,6 +290,9 @@ class PromptInjectionGuard(Guard):
         return None
 
     def check(self, text: str) -> GuardDecision:
+        return self._short(text) if len(text) <= _REMEMBERED_CHARS else self._decide(text)
+
+    def _decide(self, text: str) -> GuardDecision:
         finding = self.find(text)
         if finding is None:
             return GuardDecision.allow(text)
