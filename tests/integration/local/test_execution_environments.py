@@ -202,11 +202,16 @@ def test_function_output_goes_to_its_log_file_and_the_console_with_its_logical_i
     result = environments.invoke("shout", {"text": "hey"})
 
     line = json.dumps({"event": "shout", "text": "hey", "request_id": result.request_id})
+    console = environments.console_lines  # type: ignore[attr-defined]
+
+    def written() -> bool:  # the log file first, then the console: a reader thread writes both after the answer
+        return line in environments.log_file("shout").read_text() and f"[Shout] {line}" in console
+
     deadline = time.monotonic() + 5
-    while line not in environments.log_file("shout").read_text() and time.monotonic() < deadline:
+    while not written() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert line in environments.log_file("shout").read_text()
-    assert f"[Shout] {line}" in environments.console_lines  # type: ignore[attr-defined]
+    assert f"[Shout] {line}" in console
 
 
 def _log_lines(environments: ExecutionEnvironments, name: str, until: str) -> list[str]:
