@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 from agentrail_runtime.delivery import batch_handler
-from agentrail_runtime.observability import logger, metrics, observed
+from agentrail_runtime.observability import log_environment_keys, logger, metrics, observed
 
 # These handlers add no metric of their own: an empty flush is what they should do.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -64,6 +64,24 @@ def test_observed_clears_the_keys_an_invocation_appended(lambda_context, stdout_
 
     seen = [r.get("task_id") for r in stdout_records() if r.get("event") == "inside"]
     assert seen == ["t-1", None]
+
+
+def test_a_handler_keeps_the_environment_keys_it_was_built_with_when_a_later_service_registers_its_own(
+    lambda_context, stdout_records
+):
+    # given: a handler module that built its service (version v-1), then wrapped its handler
+    log_environment_keys(agent_version="v-1")
+
+    @observed()
+    def handler(event: dict, context: object) -> None:
+        logger.info("inside", extra={"event": "inside"})
+
+    # when: a service built later in the same process (another handler module's, a test's) registers v-2
+    log_environment_keys(agent_version="v-2")
+    handler({}, lambda_context)
+
+    # then: the handler's lines carry the version it was built with
+    assert [r.get("agent_version") for r in stdout_records() if r.get("event") == "inside"] == ["v-1"]
 
 
 def test_batch_handler_reports_only_the_failed_records(lambda_context, stdout_records):

@@ -230,17 +230,20 @@ def log_environment_keys(**keys: str) -> None:
 
 def observed(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
     """Every handler's wrapping: the Lambda context (and correlation id) on each log line, keys of the last
-    invocation cleared (the environment's own keys stay), an X-Ray segment without the response, metrics flushed
+    invocation cleared (the environment's own keys, as registered when the handler is wrapped, stay), an X-Ray segment without the response, metrics flushed
     with the cold-start metric."""
 
     def wrap(handler: Handler) -> Handler:
         measured = metrics.log_metrics(handler, capture_cold_start_metric=True)
         traced = tracer.capture_lambda_handler(measured, capture_response=False)
+        # The keys as the handler's module left them (its services are built before its handler is wrapped): a
+        # service built later in the same process, another handler's or a test's, does not relabel this one's lines.
+        keys = dict(_ENVIRONMENT_KEYS)
 
         @functools.wraps(handler)
         def keyed(event: Any, context: Any) -> Any:
-            if _ENVIRONMENT_KEYS:
-                logger.append_keys(**_ENVIRONMENT_KEYS)  # inject_lambda_context's clear_state removed them
+            if keys:
+                logger.append_keys(**keys)  # inject_lambda_context's clear_state removed them
             return traced(event, context)
 
         return logger.inject_lambda_context(keyed, correlation_id_path=correlation_id_path, clear_state=True)
