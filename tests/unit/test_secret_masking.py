@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 
+import pytest
 from pydantic import SecretStr
 
 from agentrail_runtime import observability
 from agentrail_runtime.agent.secrets import mask_secrets
-from agentrail_runtime.observability import logger, never_log
+from agentrail_runtime.observability import MaskingFormatter, RedactingFormatter, logger, never_log
 
 
 def test_a_value_never_to_log_is_masked_in_the_message_any_key_and_an_exceptions_trace_even_when_json_escapes_it(
@@ -32,6 +34,27 @@ def test_a_value_never_to_log_is_masked_in_the_message_any_key_and_an_exceptions
     assert len(lines) == 2
     assert [line for line in lines if any(form in line for form in forms)] == []
     assert "connecting with **********" in lines[0] and "refused **********" in lines[1]
+
+
+@pytest.mark.parametrize("formatter", [MaskingFormatter, RedactingFormatter], ids=["masking", "redacting"])
+def test_a_value_never_to_log_used_as_a_key_at_the_top_or_nested_is_masked_by_either_formatter(formatter, monkeypatch):
+    # given: a fetched secret (with characters JSON escapes) that a tool's code put in a key, at the top of the
+    # record's extra fields and nested in one of them
+    monkeypatch.setattr(observability, "_SECRETS", {})
+    value = 'k"ey\\wörd-9f2c41'
+    never_log(value)
+    record = logging.LogRecord("agentrail", logging.INFO, __file__, 1, "lookup", None, None)
+    record.__dict__.update({value: 1, "d": {value: 2, "list": [{value: 3}]}, "task_id": f"t-{value}"})
+    # when: the formatter writes the line
+    line = formatter().format(record)
+    # then: the line carries the secret in no form; the masked keys and the rest are still there
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    assert [form for form in forms if form in line] == []
+    written = json.loads(line)
+    assert written["**********"] == 1
+    assert written["d"] == {"**********": 2, "list": [{"**********": 3}]}
+    assert written["task_id"] == "t-**********"
+    assert written["message"] == "lookup"
 
 
 def test_mask_secrets_masks_every_string_and_secret_str_of_a_result_and_counts_them(monkeypatch):

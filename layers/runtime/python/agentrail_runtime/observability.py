@@ -118,8 +118,8 @@ _MASK = partial(scrub, redact_pii=False)
 
 
 class MaskingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter, with the values of :func:`never_log` masked (see :func:`scrub`) in the message,
-    the exception and every key but the fields Powertools itself writes (:data:`FRAMEWORK_KEYS`)."""
+    """Powertools' JSON formatter, with the values of :func:`never_log` masked in the finished line (in each of the
+    forms :func:`never_log` keeps): in the message, the exception, and every key and value at any depth."""
 
     #: Redact personal data too (:class:`RedactingFormatter`), besides masking the values of :func:`never_log`.
     redact_pii = False
@@ -143,25 +143,25 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
     )
 
     def serialize(self, log: LogRecord) -> str:
-        if not (self.redact_pii or _SECRETS):
-            return super().serialize(log)
-        cleaned = dict(log)
-        # What scrub does to a value (with no secret fetched, there is nothing to mask: redaction alone).
-        text = (_SCRUB if _SECRETS else redact) if self.redact_pii else _MASK
-        for key in log.keys() - self.FRAMEWORK_KEYS:
-            if not key.endswith(("_id", "_arn")):
-                cleaned[key] = redact_data(log[key], text=text)  # type: ignore[literal-required]
-            elif _SECRETS:  # ids (``task_id``, ``execution_arn``) are masked, never redacted
-                cleaned[key] = redact_data(log[key], text=_MASK)  # type: ignore[literal-required]
-        return super().serialize(cleaned)
+        if self.redact_pii:
+            # A value is masked before it is redacted: a secret that holds personal data (an email in a password)
+            # redacted first would leave its other parts in the line, where the mask of the line no longer finds it.
+            text = _SCRUB if _SECRETS else redact
+            cleaned = dict(log)
+            for key in log.keys() - self.FRAMEWORK_KEYS:
+                if not key.endswith(("_id", "_arn")):
+                    cleaned[key] = redact_data(log[key], text=text)  # type: ignore[literal-required]
+            log = cleaned
+        line = super().serialize(log)
+        return _MASK(line) if _SECRETS else line
 
 
 class RedactingFormatter(MaskingFormatter):
     """Powertools' JSON formatter that redacts personal and secret data (``[REDACTED:<kind>]``) before it writes a line,
-    and masks the values of :func:`never_log` in it (see :func:`scrub`).
+    and masks the values of :func:`never_log` in the finished line (see :class:`MaskingFormatter`).
 
-    The message, the exception (its trace, stack and notes), the ``extra`` fields and the appended keys (at any
-    depth) are redacted; the fields Powertools itself writes (:data:`FRAMEWORK_KEYS`: level, timestamp, location,
+    The values of the message, the exception (its trace, stack and notes), the ``extra`` fields and the appended keys
+    (at any depth) are redacted; the fields Powertools itself writes (:data:`FRAMEWORK_KEYS`: level, timestamp, location,
     the Lambda context) are written as they are, and ids (keys ending in ``_id`` or ``_arn``) only masked. A value
     with none of the recognizers' hints and no run of four digits costs one regular-expression search.
     """
