@@ -18,7 +18,7 @@ from agentrail_runtime.agent.tools import tool
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.evals import InProcessTarget
 from agentrail_runtime.evals.dataset import EvalCase, LoadedCase
-from agentrail_runtime.guardrails import DenyListGuard, GuardBlocked, PiiGuard, PromptInjectionGuard
+from agentrail_runtime.guardrails import DenyListGuard, Guard, GuardBlocked, GuardDecision, PiiGuard, PromptInjectionGuard
 from agentrail_runtime.metering.metrics import emit_task_metrics
 from agentrail_runtime.models.base import Message, ModelProvider, ModelResponse, TextBlock, ToolSpec, ToolUseBlock, Usage
 from agentrail_runtime.observability import never_log
@@ -208,6 +208,40 @@ def test_a_secret_over_the_cap_that_is_short_once_masked_reaches_the_model_maske
     [seen] = model.calls[1][-1].tool_results
     assert len(json.dumps({"pem": PEM})) > 1024
     assert seen.content == {"pem": "**********"}
+
+
+class CountingGuard(Guard):
+    """Allows everything and keeps each text it was asked about."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def check(self, text: str) -> GuardDecision:
+        self.texts.append(text)
+        return GuardDecision.allow(text)
+
+
+@tool
+def list_customers(count: int) -> list:
+    """List customers."""
+    return [{"id": f"c{i}", "name": "Ana", "tier": "gold", "region": "eu"} for i in range(count)]
+
+
+def test_a_tool_result_guard_is_asked_once_per_distinct_text_of_a_result_keys_included():
+    # given 50 four-field records: 4 distinct keys, 50 ids, and 3 values that repeat in every record
+    guard = CountingGuard()
+    model = ScriptedModel(wants("list_customers", {"count": 50}), says("Listed."))
+    agent = Agent(model=model, tools=[list_customers], tool_result_guards=[guard])
+
+    # when the agent calls it
+    agent.run("List the customers")
+
+    # then the guard read each distinct text once (57), not each occurrence (400), and the model saw the result
+    assert sorted(guard.texts) == sorted({"id", "name", "tier", "region", "Ana", "gold", "eu", *(f"c{i}" for i in range(50))})
+    [seen] = model.calls[1][-1].tool_results
+    assert len(seen.content) == 50 and seen.content[7] == {"id": "c7", "name": "Ana", "tier": "gold", "region": "eu"}
 
 
 def test_an_answer_an_output_guard_blocks_is_replaced_by_the_configured_refusal_in_the_result_and_the_transcript():

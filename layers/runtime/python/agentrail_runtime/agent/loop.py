@@ -23,6 +23,7 @@ from agentrail_runtime.guardrails.base import (
     GuardEvent,
     GuardPipeline,
     GuardStage,
+    PipelineDecision,
     log_guard_event,
 )
 from agentrail_runtime.metering.pricing import PriceTable
@@ -554,6 +555,9 @@ class _Run:
         pipeline = self.agent.tool_result_guards
         if pipeline:
             events: list[GuardEvent] = []
+            # Keys and values repeat across the records of a result: each distinct text is checked once (a guard
+            # may be a call to Bedrock's ApplyGuardrail), each occurrence still counted in the events.
+            decided: dict[str, PipelineDecision] = {}
 
             def walk(value: Any) -> Any:
                 if isinstance(value, dict):
@@ -562,7 +566,9 @@ class _Run:
                     return [walk(item) for item in value]
                 if not isinstance(value, str):
                     return value
-                decision = pipeline.check(value)
+                decision = decided.get(value)
+                if decision is None:
+                    decision = decided[value] = pipeline.check(value)
                 events.extend(decision.events)
                 if decision.blocked_by is not None:
                     raise GuardBlocked(decision.blocked_by)

@@ -264,7 +264,19 @@ class PromptInjectionGuard(Guard):
         self.thresholds = dict(thresholds or {})
         self.categories = tuple(categories)
         self.decode_depth = decode_depth
+        self._remember()
+
+    def _remember(self) -> None:
+        # The decisions on short texts, kept across requests (keys and units of tool results repeat). Bound to this
+        # guard's settings: a copy or an unpickled guard starts a memory of its own (see __getstate__).
         self._short = lru_cache(maxsize=_REMEMBERED_TEXTS)(self._decide)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_short"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._remember()
 
     def _threshold(self, category: Category) -> float:
         return self.thresholds.get(category.name, category.threshold)
