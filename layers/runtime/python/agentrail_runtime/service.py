@@ -11,7 +11,7 @@ from agentrail_runtime import aws
 from agentrail_runtime.agent.build import GuardPipelines, build_agent, system_prompt_of
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
-from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink, checked_input
+from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
 from agentrail_runtime.agent.tools import DryRunCall, Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
@@ -157,11 +157,10 @@ class AgentService:
             An input guard blocked the message (``GuardBlocks_input`` is counted): answer 400 ``input_blocked``.
         """
         try:
-            checked, _ = checked_input(self.guards.input, message)
+            return self.guards.input.enforce(message).text
         except GuardBlocked:
             self.emit_guard_block("input")
             raise
-        return checked
 
     def emit_guard_block(self, stage: GuardStage, model: str | None = None) -> None:
         """Count a text a guard blocked outside a finished run (``GuardBlocks_<stage>``)."""

@@ -266,7 +266,8 @@ class Agent:
         GuardBlocked
             An input guard blocked it.
         """
-        return checked_input(self.input_guards, prompt)
+        decision = self.input_guards.enforce(prompt)
+        return decision.text, decision.events
 
     def advance(
         self,
@@ -762,20 +763,6 @@ class _Run:
                 "outcome": outcome,
             },
         )
-
-
-def checked_input(pipeline: GuardPipeline, prompt: str) -> tuple[str, tuple[GuardEvent, ...]]:
-    """``prompt`` as the input guards of ``pipeline`` leave it, and what they redacted (each event logged).
-
-    Raises
-    ------
-    GuardBlocked
-        An input guard blocked it.
-    """
-    if not pipeline:
-        return prompt, ()
-    decision = pipeline.enforce(prompt)
-    return decision.text, decision.events
 
 
 def _pipeline(guards: Sequence[Guard] | GuardPipeline, stage: GuardStage) -> GuardPipeline:
