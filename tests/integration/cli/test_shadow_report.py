@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 
 import boto3
@@ -130,11 +131,46 @@ def test_a_judge_error_fails_its_comparison_in_the_report_instead_of_crashing_th
     assert "ModelThrottledError: the judge's model kept throttling" in failed["error"]
 
 
-def test_workers_score_the_comparisons_in_parallel_with_the_same_verdict(table):
+class ConcurrencyRecordingJudge(LocalJudge):
+    """The local judge, recording how many of its calls ran at once. The first call waits (up to 2 s) for a second
+    to arrive, so workers that run in parallel are seen to overlap; later calls go straight on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = self.peak = 0
+        self.waited = False
+        self.changed = threading.Condition()
+
+    def score(self, *, prompt: str, answer: str, rubric: str) -> JudgeVerdict:
+        with self.changed:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.changed.notify_all()
+            if not self.waited:
+                self.waited = True
+                self.changed.wait_for(lambda: self.peak > 1, timeout=2)
+        try:
+            return super().score(prompt=prompt, answer=answer, rubric=rubric)
+        finally:
+            with self.changed:
+                self.active -= 1
+
+
+@pytest.mark.parametrize(("workers", "parallel"), [("4", True), ("1", False)])
+def test_workers_score_the_comparisons_in_parallel_as_many_at_once_as_asked_with_the_same_verdict(
+    table, monkeypatch, workers, parallel
+):
+    # given: three comparisons, and a judge that records how many of its calls overlap
     record(table, REGRESSED)
+    judge = ConcurrencyRecordingJudge()
+    monkeypatch.setattr(shadow_command, "_judge", lambda spec: judge)
 
-    code, printed, _ = run("shadow", "report", "--table", TABLE, "--region", "us-east-1", "--workers", "3", "--json", "-")
+    # when: the report is made with 4 workers, or with 1
+    argv = ("--table", TABLE, "--region", "us-east-1", "--workers", workers, "--json", "-")
+    code, printed, _ = run("shadow", "report", *argv)
 
+    # then: 4 workers judged several comparisons at once and 1 worker one at a time, with the same verdict
+    assert judge.peak > 1 if parallel else judge.peak == 1
     assert code == 1, printed
     report = json.loads(printed)
     assert report["comparisons"] == 3 and report["errors"] == 0
