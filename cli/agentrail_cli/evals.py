@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: The agent evaluated in process when no --agent is given: the function's default (AGENT_DEFINITION).
 DEFAULT_AGENT = "agentrail_runtime.demo:definition"
+#: ``--workers`` of eval and shadow report: the runtime's ``evals.runner.DEFAULT_WORKERS``, copied so that starting
+#: the CLI imports no runtime code (about 0.45 s); tests/unit/test_cli_defaults.py keeps them equal.
 DEFAULT_WORKERS = 4
 DEFAULT_MAX_REGRESSION = 0.05
 #: The patterns whose API takes tasks (POST /tasks, then GET /tasks/{id} until it finishes) instead of POST /invoke.

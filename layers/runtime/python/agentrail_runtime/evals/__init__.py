@@ -20,11 +20,12 @@ from agentrail_runtime.evals.dataset import (
 from agentrail_runtime.evals.judge import Judge, JudgeVerdict, LocalJudge, ModelJudge
 from agentrail_runtime.evals.observation import Observation, ObservedToolCall
 from agentrail_runtime.evals.report import CaseResult, EvalReport, RegressionCheck
-from agentrail_runtime.evals.runner import InProcessTarget, Target, run_case, run_datasets
+from agentrail_runtime.evals.runner import DEFAULT_WORKERS, InProcessTarget, Target, run_case, run_datasets
 from agentrail_runtime.evals.scorers import Score, score_case
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "DEFAULT_WORKERS",
     "SCORERS",
     "CaseResult",
     "Dataset",

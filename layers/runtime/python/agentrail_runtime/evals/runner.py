@@ -19,6 +19,9 @@ from agentrail_runtime.evals.scorers import score_case
 from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import ModelProvider
 
+#: Cases (or shadow comparisons) run at once, by default: each may wait on a model or a judge. The CLI's ``--workers``
+#: defaults to the same (a test keeps them equal; the CLI does not import the runtime to start).
+DEFAULT_WORKERS = 4
 #: Runs one case and reports what happened; raises when the run itself failed (the case is then an error).
 Target = Callable[[LoadedCase], Observation]
 #: Called once per finished case, from the worker threads, in completion order (a progress bar).
@@ -99,7 +102,7 @@ def run_datasets(
     judge: Judge,
     target_name: str,
     thresholds: Mapping[str, float] | None = None,
-    workers: int = 4,
+    workers: int = DEFAULT_WORKERS,
     on_result: ResultSink | None = None,
     agent_versions: Mapping[str, str] | None = None,
 ) -> EvalReport:
@@ -110,9 +113,14 @@ def run_datasets(
     ----------
     thresholds:
         Overrides of the default thresholds, per scorer (a case's own ``thresholds`` win over them).
+
+    Raises
+    ------
+    ValueError
+        When ``workers`` is below 1 (before any case runs).
     """
     if workers < 1:
-        raise ValueError("workers must be at least 1")
+        raise ValueError(f"workers must be at least 1, got {workers}")
     limits = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     cases = [case for dataset in datasets for case in dataset.cases]
     started = time.perf_counter()
@@ -133,4 +141,4 @@ def run_datasets(
     )
 
 
-__all__ = ["InProcessTarget", "ResultSink", "Target", "run_case", "run_datasets"]
+__all__ = ["DEFAULT_WORKERS", "InProcessTarget", "ResultSink", "Target", "run_case", "run_datasets"]

@@ -15,7 +15,7 @@ from agentrail_runtime.evals.dataset import Dataset, EvalCase, Expectations, Jud
 from agentrail_runtime.evals.judge import Judge
 from agentrail_runtime.evals.observation import Observation
 from agentrail_runtime.evals.report import CaseResult
-from agentrail_runtime.evals.runner import run_datasets
+from agentrail_runtime.evals.runner import DEFAULT_WORKERS, run_datasets
 from agentrail_runtime.evals.scorers import Score
 from agentrail_runtime.shadow.comparisons import Comparison
 from agentrail_runtime.shadow.models import RunSummary
@@ -24,8 +24,6 @@ from agentrail_runtime.shadow.models import RunSummary
 DEFAULT_MIN_AGREEMENT = 0.7
 #: The mean score the candidate must reach for the verdict to pass, by default.
 DEFAULT_MIN_SCORE = 0.8
-#: Comparisons scored at once (each may wait on a judge model), by default.
-DEFAULT_WORKERS = 4
 #: The rubric an LLM judge gets; the local judge gets the live answer itself (it scores coverage of its key terms).
 MODEL_RUBRIC = (
     "A good answer gives the same facts, figures and outcome as this reference answer, which the version now serving "
@@ -109,29 +107,6 @@ def candidate_observation(comparison: Comparison) -> Observation:
     )
 
 
-def score_comparisons(
-    comparisons: list[Comparison],
-    *,
-    judge: Judge,
-    min_agreement: float = DEFAULT_MIN_AGREEMENT,
-    workers: int = DEFAULT_WORKERS,
-) -> list[ScoredComparison]:
-    """Every comparison scored by the eval runner on ``workers`` threads, in the order given. A judge that raises
-    makes its comparison an error (score 0), never stops the others."""
-    cases = tuple(comparison_case(c, judge=judge, line=line) for line, c in enumerate(comparisons, start=1))
-    dataset = Dataset(path=Path("shadow"), agent="shadow", name="comparisons", cases=cases)
-    report = run_datasets(
-        [dataset],
-        lambda case: candidate_observation(comparisons[case.line - 1]),
-        judge=judge,
-        target_name="shadow",
-        thresholds={"status": 1.0, "judge": min_agreement},
-        workers=workers,
-    )
-    by_line = {result.line: result for result in report.cases}
-    return [_scored(c, by_line[line]) for line, c in enumerate(comparisons, start=1)]
-
-
 def _scored(comparison: Comparison, result: CaseResult) -> ScoredComparison:
     return ScoredComparison(
         request_id=comparison.request_id,
@@ -168,10 +143,20 @@ def shadow_report(
     for name, value in (("min_score", min_score), ("min_agreement", min_agreement)):
         if not 0 <= value <= 1:
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
     chosen = [c for c in comparisons if candidate_version is None or c.candidate.agent_version == candidate_version]
-    scored = score_comparisons(chosen, judge=judge, min_agreement=min_agreement, workers=workers)
+    # The eval runner scores them on ``workers`` threads; a judge that raises makes its comparison an error (score
+    # 0), never stops the others.
+    cases = tuple(comparison_case(c, judge=judge, line=line) for line, c in enumerate(chosen, start=1))
+    run = run_datasets(
+        [Dataset(path=Path("shadow"), agent="shadow", name="comparisons", cases=cases)],
+        lambda case: candidate_observation(chosen[case.line - 1]),
+        judge=judge,
+        target_name="shadow",
+        thresholds={"status": 1.0, "judge": min_agreement},
+        workers=workers,
+    )
+    by_line = {result.line: result for result in run.cases}
+    scored = [_scored(c, by_line[line]) for line, c in enumerate(chosen, start=1)]
     score = round(fmean(s.score for s in scored), 4) if scored else None
     return ShadowReport(
         comparisons=len(scored),
@@ -204,13 +189,11 @@ def _totals(sides: list[RunSummary]) -> SideTotals:
 __all__ = [
     "DEFAULT_MIN_AGREEMENT",
     "DEFAULT_MIN_SCORE",
-    "DEFAULT_WORKERS",
     "ScoredComparison",
     "ShadowReport",
     "SideTotals",
     "candidate_observation",
     "comparison_case",
     "rubric_for",
-    "score_comparisons",
     "shadow_report",
 ]
