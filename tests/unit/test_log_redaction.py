@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -128,6 +129,20 @@ def test_a_redactor_derives_its_quick_check_from_its_own_recognizers():
     assert not tickets.may_hold("mail ana@example.com, card 4111 1111 1111 1111")
     # and a recognizer without hints or digits to gate on makes every text a candidate
     assert employees.may_hold("Employee E123456") and employees.may_hold("no gate at all")
+
+
+def test_a_recognizers_hints_are_plain_text_matched_without_regard_to_case_and_hint_patterns_are_expressions():
+    # given: a hint with regular-expression metacharacters, and a hint pattern
+    languages = Redactor(recognizers=(Recognizer("language", r"C\+\+|F#", flags=re.IGNORECASE, hints=("c++", "F#")),))
+    versions = Redactor(recognizers=(Recognizer("version", r"\bv\d+\.\d+\b", hint_patterns=(r"v\d",)),))
+    # when/then: the hints gate as text (a "c" alone is no candidate), the pattern as an expression
+    assert languages.redact("I write c++ and F# daily") == (
+        "I write [REDACTED:language] and [REDACTED:language] daily",
+        ["language"],
+    )
+    assert not languages.may_hold("I write cc daily")
+    assert versions.redact("shipped v2.10") == ("shipped [REDACTED:version]", ["version"])
+    assert not versions.may_hold("shipped version two")
 
 
 def test_a_colon_without_an_address_around_it_skips_the_recognizers():

@@ -19,7 +19,8 @@ class PiiGuard(Guard):
     recognizers:
         What to find. Default: :func:`default_recognizers`, the one set the log redactor uses too (built on the first
         text, shared by every guard); add your own with
-        ``PiiGuard(recognizers=(*default_recognizers(), Recognizer("employee_id", r"\\bE\\d{6}\\b")))``.
+        ``PiiGuard(recognizers=(*default_recognizers(), Recognizer("employee_id", r"\\bE\\d{6}\\b", min_digits=6)))``
+        (``min_digits`` or ``hints`` gate a recognizer: see :class:`Recognizer`).
     block:
         Block instead of redact (reason ``pii.<kind>``). Default: ``False``.
     """

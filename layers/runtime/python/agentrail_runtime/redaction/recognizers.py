@@ -63,9 +63,11 @@ class Recognizer:
     pattern: str
     check: Callable[[str], bool] | None = None
     flags: int = 0
-    #: Patterns of the lowered text, most of them plain substrings (``"@"``, ``"token"``), one of which every match
-    #: holds: the pattern only runs on a text that has one, and they make the redactor's quick check.
+    #: Substrings, one of which every match holds (``"@"``, ``"token"``, ``"c++"``: plain text, matched without
+    #: regard to case): the pattern only runs on a text that has one, and they make the redactor's quick check.
     hints: tuple[str, ...] = ()
+    #: Like ``hints``, as regular expressions of the lowered text (``":[0-9a-f]{0,4}:"``).
+    hint_patterns: tuple[str, ...] = ()
     #: The fewest digits a match holds in one run of digits and separators (``+``, ``(``, ``)``, ``.``, ``-``,
     #: ``:``, ``/``, spaces), and the separators it needs there: the pattern only runs on a text that has such a run.
     min_digits: int = 0
@@ -75,7 +77,12 @@ class Recognizer:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern, self.flags))
-        object.__setattr__(self, "hinted", re.compile("|".join(self.hints)) if self.hints else None)
+        object.__setattr__(self, "hinted", re.compile("|".join(self.hint_alternatives)) if self.hint_alternatives else None)
+
+    @property
+    def hint_alternatives(self) -> list[str]:
+        """``hints`` (escaped, lowered) and ``hint_patterns``, as alternatives of one pattern of the lowered text."""
+        return [re.escape(hint.lower()) for hint in self.hints] + list(self.hint_patterns)
 
     def find(self, text: str, lowered: str | None = None, runs: Sequence[str] | None = None) -> Iterable[tuple[int, int]]:
         """The spans of ``text`` to redact (``lowered``: ``text.lower()``, and ``runs``: ``_digit_runs``, for
@@ -166,7 +173,7 @@ def default_recognizers(*, phone_region: str = "US") -> tuple[Recognizer, ...]:
             "ip_address",
             r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
             _ip,
-            hints=(":[0-9a-f]{0,4}:",),
+            hint_patterns=(":[0-9a-f]{0,4}:",),
         ),
         Recognizer("phone", r"(?<![\w+(])(?:\+\s?)?\(?\d[\d ().-]{5,18}\d\b(?![.-]\d)", phone_check(phone_region), min_digits=7),
     )
@@ -177,8 +184,8 @@ def _candidate_pattern(recognizers: Sequence[Recognizer]) -> re.Pattern[str] | N
     hints: set[str] = set()
     digits: list[int] = []
     for recognizer in recognizers:
-        if recognizer.hints:
-            hints.update(recognizer.hints)
+        if recognizer.hint_alternatives:
+            hints.update(recognizer.hint_alternatives)
         elif recognizer.min_digits:
             digits.append(recognizer.min_digits)
         else:
@@ -191,7 +198,8 @@ def _candidate_pattern(recognizers: Sequence[Recognizer]) -> re.Pattern[str] | N
         return re.compile(r"(?!)")
     quick = "|".join(alternatives)
     if all(hint[0] not in _METACHARACTERS for hint in hints):
-        # The look-ahead skips, at C speed, every position no alternative can start at.
+        # The look-ahead skips, at C speed, every position no alternative can start at (an escaped hint, or a
+        # pattern, that starts with a metacharacter has no single first character: no look-ahead then).
         first = "".join(re.escape(start) for start in sorted({hint[0] for hint in hints})) + (r"\d" if digits else "")
         quick = f"(?=[{first}])(?:{quick})"
     return re.compile(quick)
