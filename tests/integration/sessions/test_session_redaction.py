@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentrail_runtime import redaction
 from agentrail_runtime.observability import logger
 from agentrail_runtime.sessions import SessionAgent
 from tests.integration.planted_pii import DEFINITION, EMAIL, MESSAGE, PlantedModel, dumped, markers_in, planted_in
@@ -72,3 +73,32 @@ def test_without_store_redacted_the_history_keeps_the_planted_values(aws, make_s
 
     assert aws.objects()
     assert sorted(planted_in(stored(aws))) == sorted(["ana.lopez@example.com", "4111 1111 1111 1111", "AKIAIOSFODNN7EXAMPLE"])
+
+
+def test_with_store_redacted_each_in_flight_checkpoint_of_a_turn_redacts_only_the_messages_no_earlier_one_stored(
+    aws, make_store, agents_with, clock, monkeypatch
+):
+    # given a session agent that stores redacted, a tool with side effects (its turn is checkpointed in flight before
+    # and after it runs), and spies on the redaction of each text and on the in-flight saves
+    store = make_store()
+    sessions = SessionAgent(
+        store=store, agents=agents_with(PlantedModel(), definition=DEFINITION), store_redacted=True, clock=clock
+    )
+    session = store.create(owner="user-1")
+    redacted: list[str] = []
+    real = redaction.redact
+    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(text) or real(text))
+    slots: list[str] = []
+    save_in_flight = store.save_in_flight
+    monkeypatch.setattr(
+        store, "save_in_flight", lambda window, slot, **kw: slots.append(slot.checkpoint) or save_in_flight(window, slot, **kw)
+    )
+
+    # when a turn with a message id (so it is checkpointed in flight) calls the tool and answers
+    sessions.take_turn(session.session_id, owner="user-1", message=MESSAGE, message_id="m-1")
+
+    # then the user's message was redacted twice in all: once for the in-flight slot however often it was saved,
+    # once for the stored turn; every slot holds the markers
+    assert len(slots) >= 2
+    assert redacted.count(MESSAGE) == 2
+    assert all(EMAIL not in slot and "[REDACTED:email]" in slot for slot in slots)

@@ -125,3 +125,31 @@ def test_with_store_redacted_each_checkpoint_of_a_run_redacts_only_the_messages_
     [item] = aws.task_items()
     assert EMAIL not in item["checkpoint_json"]["S"] and "[REDACTED:email]" in item["checkpoint_json"]["S"]
     assert AgentCheckpoint.model_validate_json(item["checkpoint_json"]["S"]).steps == 3
+
+
+def test_with_store_redacted_each_run_checkpoint_of_a_multi_agent_run_redacts_only_the_messages_no_earlier_one_stored(
+    aws, agents_with, monkeypatch
+):
+    # given a task service that stores redacted, an agent whose tool has side effects (checkpointed before and after
+    # it runs), and spies on the redaction of each text and on the run checkpoints saved
+    tasks = TaskService(
+        store=TaskStore(aws.table, client=aws.dynamodb),
+        agents=agents_with(PlantedModel(), definition=DEFINITION),
+        events=TaskEvents(None),
+        routes={"default": "queue"},
+        store_redacted=True,
+    )
+    redacted: list[str] = []
+    real = redaction.redact
+    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(text) or real(text))
+    saves: list[str] = []
+    save_run_checkpoint = tasks.store.save_run_checkpoint
+    monkeypatch.setattr(tasks.store, "save_run_checkpoint", lambda *args: saves.append(args[-1]) or save_run_checkpoint(*args))
+
+    # when one run of a multi-agent task calls the tool and answers
+    tasks.run_agent(tasks.agents.agent(), "t-1", "router", MESSAGE)
+
+    # then the user's message was redacted once however many checkpoints the run saved, each with its markers
+    assert len(saves) >= 2
+    assert redacted.count(MESSAGE) == 1
+    assert all(EMAIL not in saved and "[REDACTED:email]" in saved for saved in saves)

@@ -16,7 +16,7 @@ from agentrail_runtime.models.base import Message, ToolResultBlock
 from agentrail_runtime.models.tokens import count_tokens
 from agentrail_runtime.observability import logger
 from agentrail_runtime.redaction import redact
-from agentrail_runtime.redaction.models import redacted_json, redacted_model
+from agentrail_runtime.redaction.models import RedactedMessages, redacted_model
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.settings import SessionSettings
@@ -259,12 +259,13 @@ class _InFlightSink:
         self.message_id = message_id
         self.held = held
         self.deadline = deadline
+        self.messages = RedactedMessages()
 
     def __call__(self, checkpoint: AgentCheckpoint) -> None:
         own = checkpoint.model_copy(update={"messages": checkpoint.messages[checkpoint.history_length :], "history_length": 0})
         now = self.sessions._clock()
         lease_until = self.deadline if self.deadline is not None else now + MAX_INVOCATION_SECONDS
-        stored = redacted_json(own) if self.sessions.store_redacted else own.model_dump_json()
+        stored = self.messages.json_of(own) if self.sessions.store_redacted else own.model_dump_json()
         slot = InFlightTurn(
             message_id=self.message_id,
             checkpoint=stored,

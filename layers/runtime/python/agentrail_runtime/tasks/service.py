@@ -25,10 +25,10 @@ from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.guardrails import GuardBlocked
-from agentrail_runtime.models.base import Message, ModelError, ModelRequestError
+from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
-from agentrail_runtime.redaction import redact, redact_record
-from agentrail_runtime.redaction.models import redacted_json, redacted_model
+from agentrail_runtime.redaction import redact
+from agentrail_runtime.redaction.models import RedactedMessages, redacted_model
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
@@ -78,28 +78,6 @@ def _status_for(result: AgentResult) -> tuple[TaskStatus, TaskError | None]:
             code="approval_required", message="A tool needs approval but this task type has no approval workflow."
         )
     return TaskStatus.FAILED, TaskError(code=result.status.value, message=f"The agent stopped: {result.status.value}.")
-
-
-class _RedactedMessages:
-    """The redacted JSON forms of one run's messages, each redacted once: a run checkpointed after every tool call
-    redacts what each checkpoint adds, not its whole transcript again. Messages are frozen, so one still in the same
-    place (the same object) is the one redacted before."""
-
-    def __init__(self) -> None:
-        self._redacted: list[tuple[Message, dict[str, Any]]] = []
-
-    def of(self, messages: list[Message]) -> list[dict[str, Any]]:
-        done = self._redacted
-        for index, message in enumerate(messages):
-            if index < len(done) and done[index][0] is message:
-                continue
-            redacted = (message, redact_record(message.model_dump(mode="json")))
-            if index < len(done):
-                done[index] = redacted
-            else:
-                done.append(redacted)
-        del done[len(messages) :]
-        return [redacted for _, redacted in done]
 
 
 def task_result(result: AgentResult) -> TaskResult:
@@ -316,7 +294,7 @@ class TaskService:
     def checkpointer(self, task_id: str) -> CheckpointSink:
         """Stores the agent's checkpoints on the task (in the item, or in S3 when large)."""
 
-        messages = _RedactedMessages() if self.store_redacted else None
+        messages = RedactedMessages()
 
         def save(checkpoint: AgentCheckpoint) -> None:
             self.store.save_checkpoint(
@@ -325,15 +303,10 @@ class TaskService:
 
         return save
 
-    def stored_checkpoint(self, checkpoint: AgentCheckpoint, *, messages: _RedactedMessages | None = None) -> str:
+    def stored_checkpoint(self, checkpoint: AgentCheckpoint, *, messages: RedactedMessages) -> str:
         """``checkpoint``'s JSON as the store keeps it (redacted with ``store_redacted``: a resumed run continues
         from the redacted messages); ``messages`` keeps the run's messages redacted by its earlier checkpoints."""
-        if not self.store_redacted:
-            return checkpoint.model_dump_json()
-        if messages is None:
-            return redacted_json(checkpoint)
-        rest = redact_record(checkpoint.model_dump(mode="json", exclude={"messages"}))
-        return json.dumps({"messages": messages.of(checkpoint.messages), **rest})
+        return messages.json_of(checkpoint) if self.store_redacted else checkpoint.model_dump_json()
 
     def run_agent(
         self,
@@ -358,8 +331,10 @@ class TaskService:
         checkpoint = AgentCheckpoint.model_validate_json(stored) if stored else agent.start(prompt, state=state)
         context = ToolContext(task_id=task_id, correlation_id=correlation_id, state=dict(checkpoint.state))
 
+        messages = RedactedMessages()
+
         def save(progress: AgentCheckpoint) -> None:
-            self.store.save_run_checkpoint(task_id, run, self.stored_checkpoint(progress))
+            self.store.save_run_checkpoint(task_id, run, self.stored_checkpoint(progress, messages=messages))
 
         return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False, budget=budget)
 
