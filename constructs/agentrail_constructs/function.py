@@ -332,9 +332,10 @@ class AgentFunction(Construct):
             self.agent_code_layer = self._build_agent_code_layer(Path(options.agent_code), options.runtime)
             layers.append(self.agent_code_layer)
 
-        environment = self._environment()
         self.runs_agent = code_dir.name not in AGENTLESS_HANDLERS
-        """Whether this function loads the agent definition (so reads its prompts and applies its guardrail)."""
+        """Whether this function loads the agent definition: only then does it call the models, read the OpenAI key
+        and the tool secrets, read the Bedrock prompts and apply the guardrail."""
+        environment = self._environment()
         # The runtime is asked for the version unless it is given and, for a function that runs the agent, for the
         # Bedrock prompts its role must read (one subprocess for every function of the synth).
         stamped = environment.get("AGENT_VERSION") or options.agent_version
@@ -413,19 +414,10 @@ class AgentFunction(Construct):
             )
             self.scalable_target.scale_on_utilization(utilization_target=scaling.utilization_target)
 
-        bedrock_models = [
-            m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")
-        ]
-        if bedrock_models:
-            self.grant_model_access(*bedrock_models)
-        if options.openai_api_key_secret is not None:
-            self.grant_secret_read(options.openai_api_key_secret)
         self.guardrail: BedrockGuardrail | None = None
         """The Bedrock guardrail created from ``guardrail_options``, or None."""
-        if self.runs_agent:  # a function that runs no agent has nothing to guard
-            self._build_guardrail(options)
-        for secret in options.tool_secrets.values():
-            self.grant_tool_secret(secret)
+        if self.runs_agent:  # a function that runs no agent calls no model, runs no tool and has nothing to guard
+            self._grant_agent(options)
         self._acknowledge_tracing_policy()
         self.otel_layer: lambda_.ILayerVersion | None = None
         if options.otel_export is not None:
@@ -443,6 +435,19 @@ class AgentFunction(Construct):
         self.shadow_worker: AgentFunction | None = None
         if shadow is not None:
             self._build_shadow(shadow)
+
+    def _grant_agent(self, options: AgentFunctionOptions) -> None:
+        """What running the agent needs: its Bedrock models, the OpenAI key, the tool secrets and the guardrail."""
+        bedrock_models = [
+            m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")
+        ]
+        if bedrock_models:
+            self.grant_model_access(*bedrock_models)
+        if options.openai_api_key_secret is not None:
+            self.grant_secret_read(options.openai_api_key_secret)
+        self._build_guardrail(options)
+        for secret in options.tool_secrets.values():
+            self.grant_tool_secret(secret)
 
     def _build_guardrail(self, options: AgentFunctionOptions) -> None:
         """Apply the stack's guardrail with ``guardrail_options`` (created once per stack), or the existing one."""
@@ -472,10 +477,6 @@ class AgentFunction(Construct):
             handler_code=handler_dir(SHADOW_WORKER_HANDLER),
             options=replace(
                 self.options,
-                model="local",  # the worker runs no model: the candidate does, in its own function
-                allowed_models=(),
-                openai_api_key_secret=None,
-                tool_secrets={},  # the worker runs no tool: the candidate does
                 deployment_options=None,
                 shadow_options=None,
                 otel_export=None,
@@ -752,6 +753,8 @@ class AgentFunction(Construct):
 
     def _environment(self) -> dict[str, str]:
         o = self.options
+        if not self.runs_agent:  # neither the agent's models nor its secrets: the settings load without them
+            o = replace(o, model="local", allowed_models=(), openai_api_key_secret=None, tool_secrets={})
         env = {
             "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": o.metrics_namespace,
