@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jsii
 from aws_cdk import Annotations, Aspects, CfnResource, Duration, IAspect, Stack
@@ -248,6 +248,26 @@ class AgentFunctionOptions:
                 "reserved_concurrent_executions must be at least the provisioned concurrency "
                 f"({provisioned}), or the alias could never use what it pays for"
             )
+
+
+def companion_options(agent_options: AgentFunctionOptions | None, **overrides: Any) -> AgentFunctionOptions:
+    """The options of a function that accompanies an agent but runs none (a notifier, a metrics emitter, a clean-up):
+    what it shares with the agent's functions (log level, retention, redaction and key, the metrics namespace,
+    OpenTelemetry export, runtime, architecture and deployment), nothing of the agent (models, secrets, prompts,
+    guardrail, shadow), then ``overrides``."""
+    agent = agent_options or AgentFunctionOptions()
+    shared = {
+        "log_level": agent.log_level,
+        "log_retention": agent.log_retention,
+        "log_redaction": agent.log_redaction,
+        "log_encryption_key": agent.log_encryption_key,
+        "metrics_namespace": agent.metrics_namespace,
+        "otel_export": agent.otel_export,
+        "runtime": agent.runtime,
+        "architecture": agent.architecture,
+        "deployment_options": agent.deployment_options,
+    }
+    return AgentFunctionOptions(**{**shared, **overrides})
 
 
 @jsii.implements(IAspect)

@@ -25,18 +25,33 @@ def agent_functions(app: cdk.App, pattern: str) -> dict[str, Any]:
     }
 
 
-def test_log_level_and_store_redacted_context_keys_reach_every_agent_function(app_factory: Callable[..., cdk.App]) -> None:
-    # given: the async pattern (the task worker, the API and the workflow's steps) with both keys set
-    app = app_factory(context={"patterns": "async", "log_level": "debug", "store_redacted": "true"})
+@pytest.mark.parametrize(
+    ("pattern", "writes_to", "writers", "companion"),
+    [
+        ("async", "AGENT_TASK_TABLE", 2, "task-notifier"),  # the task worker, the API and the workflow's steps
+        ("stateful", "AGENT_SESSION_TABLE", 1, "session-cleanup"),  # the sessions API and the table's clean-up
+    ],
+)
+def test_log_level_and_store_redacted_context_keys_reach_every_agent_function(
+    app_factory: Callable[..., cdk.App], pattern: str, writes_to: str, writers: int, companion: str
+) -> None:
+    # given: the pattern with both keys set
+    app = app_factory(context={"patterns": pattern, "log_level": "debug", "store_redacted": "true"})
 
-    functions = agent_functions(app, "async")
+    functions = agent_functions(app, pattern)
 
-    # then: each agent function logs at DEBUG (the webhook notifier too), and each that writes tasks stores redacted
-    writers = [p for p in functions.values() if "AGENT_TASK_TABLE" in p["Environment"]["Variables"]]
-    assert len(writers) >= 2
+    # then: each function logs at DEBUG (the companion that runs no agent too), and each that writes stores redacted
+    services = {p["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for p in functions.values()}
+    assert companion in services
+    agent_writers = [
+        p
+        for p in functions.values()
+        if writes_to in p["Environment"]["Variables"] and p["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] != companion
+    ]
+    assert len(agent_writers) >= writers
     for name, properties in functions.items():
         assert properties["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG", name
-    for properties in writers:
+    for properties in agent_writers:
         assert properties["Environment"]["Variables"]["AGENT_STORE_REDACTED"] == "true"
 
 
