@@ -546,9 +546,6 @@ class AgentFunction(Construct):
                 options=replace(
                     self.options,
                     deployment_options=None,
-                    # The hook runs the agent's evals under the same guardrail, not a guardrail of its own.
-                    guardrail_options=None,
-                    existing_guardrail=self._shared_guardrail(),
                     service_name=self.service_name,  # EvalScore goes out under the function's service dimension
                     agent_version=self.agent_version,
                     timeout=Duration.minutes(5),
@@ -634,16 +631,6 @@ class AgentFunction(Construct):
                 )
         self.calls_service("bedrock-runtime", "bedrock")
         return grant
-
-    def _shared_guardrail(self) -> ExistingGuardrail | None:
-        """The guardrail this function applies, for a companion function that runs the same agent."""
-        if self.guardrail is not None:
-            return ExistingGuardrail(
-                guardrail=self.guardrail.guardrail_id,
-                version=self.guardrail.guardrail_version,
-                encryption_key=self.guardrail.encryption_key,
-            )
-        return self.options.existing_guardrail
 
     def apply_guardrail(self, guardrail: str, version: str, arn: str, *, encryption_key: kms.IKey | None = None) -> iam.Grant:
         """Have this function apply a Bedrock guardrail: ``AGENT_BEDROCK_GUARDRAIL_ID`` and

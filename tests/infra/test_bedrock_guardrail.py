@@ -15,7 +15,7 @@ from agentrail_constructs import AgentFunction, AgentFunctionOptions, ExistingGu
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.stacks import PATTERN_STACKS, AsyncAgentStack
 from agentrail_runtime.config import RuntimeSettings
-from tests.infra.conftest import TEST_ENV
+from tests.infra.conftest import TEST_ENV, SynthesizedStack
 
 MODEL = "bedrock:us.amazon.nova-lite-v1:0"
 EXISTING_ARN = "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7x2kq9abcd"
@@ -159,6 +159,28 @@ def test_the_canary_hook_applies_the_functions_guardrail_and_creates_none_of_its
     assert hook["Properties"]["Environment"]["Variables"]["AGENT_BEDROCK_GUARDRAIL_ID"] == {
         "Fn::GetAtt": [guardrail, "GuardrailId"]
     }
+
+
+@pytest.mark.parametrize(
+    "guardrail",
+    [{"guardrail_options": GuardrailOptions()}, {"existing_guardrail": ExistingGuardrail(guardrail=EXISTING_ARN, version="3")}],
+    ids=["created", "existing"],
+)
+def test_the_canary_hook_applies_the_same_guardrail_version_with_the_same_grant_as_its_function(
+    stack, guardrail: dict[str, Any]
+) -> None:
+    # Given an agent function with a guardrail, created or existing, and its canary's pre-traffic hook,
+    function = AgentFunction(stack, "Agent", options=AgentFunctionOptions(**guardrail))
+    # when it synthesizes,
+    synthesized = SynthesizedStack(stack)
+    # then the hook evaluates under the very guardrail and version the function applies, granted as the function is.
+    assert function.pre_traffic_hook is not None
+    hook, agent = synthesized.environment(function.pre_traffic_hook), synthesized.environment(function)
+    for setting in ("AGENT_BEDROCK_GUARDRAIL_ID", "AGENT_BEDROCK_GUARDRAIL_VERSION"):
+        assert hook[setting] == agent[setting]
+    applies = {grant for grant in synthesized.grants(function) if grant[0] == "bedrock:ApplyGuardrail"}
+    assert len(applies) == 1
+    assert applies <= synthesized.grants(function.pre_traffic_hook)
 
 
 def decrypt_resources(template: Template, role: Any) -> list[Any]:
