@@ -34,10 +34,9 @@ from agentrail_constructs.deployment import (
     CanaryDeployment,
     DeploymentOptions,
     deployment_options_for,
-    evals_layer,
 )
 from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions, guardrail_arn
-from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
+from agentrail_constructs.layers import DependenciesLayer, EvalsLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.nag import arn_prefix as nag_arn_prefix
 from agentrail_constructs.security import SecurityBaseline, baseline_for
@@ -558,7 +557,7 @@ class AgentFunction(Construct):
                     },
                 ),
             )
-            hook.function.add_layers(evals_layer(self, datasets, self.options.runtime))
+            hook.function.add_layers(EvalsLayer.of(self, datasets=datasets, runtime=self.options.runtime))
             # The one version this deployment shifts to: the hook reads its AGENT_VERSION, nothing else.
             hook.role.add_to_policy(
                 iam.PolicyStatement(
