@@ -686,19 +686,21 @@ class AgentFunction(Construct):
         if identifiers:
             self.grant_prompt_read(*identifiers)
 
-    def grant_secret_read(self, secret: secretsmanager.ISecret) -> iam.Grant:
-        """Allow reading ``secret`` and report it in ``GET /health``."""
+    def grant_secret_read(self, secret: secretsmanager.ISecret, *, health_check: bool = True) -> iam.Grant:
+        """Allow reading exactly ``secret`` (a secret known by name gets the six-character suffix Secrets Manager
+        adds), and decrypting with its customer managed key, if it has one, only through Secrets Manager: the
+        secret's own ``grant_read``. Records that this function calls Secrets Manager (its VPC endpoint under a
+        SecurityBaseline) and, with ``health_check``, has ``GET /health`` describe the secret. Default: health check."""
         grant = secret.grant_read(self.function)
-        self.add_health_check("secretsmanager", secret.secret_arn)
+        self.calls_service("secretsmanager")
+        if health_check:
+            self.add_health_check("secretsmanager", secret.secret_arn)
         return grant
 
     def grant_tool_secret(self, secret: secretsmanager.ISecret) -> iam.Grant:
-        """Allow reading exactly ``secret`` (what a tool's ``context.secret`` calls; a secret known by name gets the
-        six-character suffix Secrets Manager adds), and decrypting with its customer managed key, if it has one, only
-        through Secrets Manager: the secret's own ``grant_read``."""
-        grant = secret.grant_read(self.function)
-        self.calls_service("secretsmanager")
-        return grant
+        """Allow reading exactly ``secret``, what a tool's ``context.secret`` calls (see :meth:`grant_secret_read`);
+        ``GET /health`` does not probe it."""
+        return self.grant_secret_read(secret, health_check=False)
 
     def calls_service(self, *services: str) -> None:
         """Record that this function's code calls these AWS services (``sqs``, ``states``, ``events``, ...): in a

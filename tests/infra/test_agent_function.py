@@ -346,6 +346,20 @@ def test_grant_secret_read_grants_the_secret_and_adds_a_health_check(stack: cdk.
     assert secret_grants == {("secretsmanager:GetSecretValue", SECRET_ARN), ("secretsmanager:DescribeSecret", SECRET_ARN)}
     checks = json.loads(function_environment(template)["AGENT_HEALTH_CHECKS"])  # type: ignore[arg-type]
     assert checks == [{"kind": "secretsmanager", "name": SECRET_ARN}]
+    assert "secretsmanager" in function.called_services
+
+
+def test_a_secret_read_without_a_health_check_is_still_a_call_to_secrets_manager(stack: cdk.Stack) -> None:
+    # Given an agent function,
+    function = AgentFunction(stack, "Agent", options=ALONE)
+    secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
+    # when it may read a secret that GET /health should not probe,
+    function.grant_secret_read(secret, health_check=False)
+    # then it may read it, calls Secrets Manager (its VPC endpoint in a hardened stack), and /health leaves it out.
+    template = Template.from_stack(stack)
+    assert ("secretsmanager:GetSecretValue", SECRET_ARN) in granted(template)
+    assert "secretsmanager" in function.called_services
+    assert "AGENT_HEALTH_CHECKS" not in function_environment(template)
 
 
 def test_openai_model_with_a_secret_reads_the_secret_and_names_it_in_the_environment(stack: cdk.Stack) -> None:
