@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.stacks import PATTERN_STACKS
+from tests.infra.conftest import CloudAssembly
 
 
 def agent_functions(app: cdk.App, pattern: str) -> dict[str, Any]:
@@ -55,9 +56,18 @@ def test_log_level_and_store_redacted_context_keys_reach_every_agent_function(
         assert properties["Environment"]["Variables"]["AGENT_STORE_REDACTED"] == "true"
 
 
-def test_without_the_keys_agent_functions_log_at_info_and_store_as_written(app_factory: Callable[..., cdk.App]) -> None:
-    functions = agent_functions(app_factory(context={"patterns": "stateless"}), "stateless")
-
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_without_the_keys_agent_functions_log_at_info_and_store_as_written(real_app: CloudAssembly, pattern: str) -> None:
+    # Given app.py synthesized without log_level or store_redacted (the session's real app),
+    template = real_app.template(real_app.pattern_stack_name(pattern))
+    # when its pattern stack's agent functions are read,
+    functions = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "AGENT_MODEL" in resource["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    # then each logs at INFO and stores what it is given as written.
     assert functions
     for name, properties in functions.items():
         assert properties["LoggingConfig"]["ApplicationLogLevel"] == "INFO", name
