@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import threading
 import time
@@ -250,6 +251,22 @@ def test_without_an_application_log_level_library_logs_below_warning_are_dropped
     lines = _log_lines(environments, "quiet", "warning hey")
     assert any(line.startswith("[WARNING]") and line.endswith("warning hey") for line in lines)
     assert not any("debug detail" in line for line in lines)
+
+
+def test_a_text_log_line_has_lambdas_level_timestamp_request_id_and_message_columns(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    # given: a function with Lambda's default log format (Text), whose code logs through a library's logger
+    environments.add_function(_definition(handlers_dir, "plain", "tasks.log_levels"))
+
+    # when: it runs
+    result = environments.invoke("plain", {"text": "hey"})
+
+    # then: the line is Lambda's "[LEVEL]\t<UTC timestamp>\t<request id>\t<message>"
+    (line,) = [line for line in _log_lines(environments, "plain", "warning hey") if line.endswith("warning hey")]
+    level, timestamp, request_id, message = line.split("\t")
+    assert (level, request_id, message) == ("[WARNING]", result.request_id, "warning hey")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", timestamp)
 
 
 def test_an_unimportable_handler_is_an_import_module_error(environments: ExecutionEnvironments, handlers_dir: Path) -> None:
