@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -208,17 +208,21 @@ def test_function_output_goes_to_its_log_file_and_the_console_with_its_logical_i
     def written() -> bool:  # the log file first, then the console: a reader thread writes both after the answer
         return line in environments.log_file("shout").read_text() and f"[Shout] {line}" in console
 
-    deadline = time.monotonic() + 5
-    while not written() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _eventually(written)
     assert line in environments.log_file("shout").read_text()
     assert f"[Shout] {line}" in console
 
 
-def _log_lines(environments: ExecutionEnvironments, name: str, until: str) -> list[str]:
-    deadline = time.monotonic() + 5
-    while until not in environments.log_file(name).read_text() and time.monotonic() < deadline:
+def _eventually(condition: Callable[[], bool], seconds: float = 5) -> None:
+    """Wait until ``condition()`` holds, for at most ``seconds``: a reader thread writes the logs after the answer.
+    The caller asserts what it needed, so a wait that runs out fails on that assertion."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _log_lines(environments: ExecutionEnvironments, name: str, until: str) -> list[str]:
+    _eventually(lambda: until in environments.log_file(name).read_text())
     return environments.log_file(name).read_text().splitlines()
 
 
