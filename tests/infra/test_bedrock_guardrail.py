@@ -15,7 +15,7 @@ from agentrail_constructs import AgentFunction, AgentFunctionOptions, ExistingGu
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.stacks import PATTERN_STACKS, AsyncAgentStack
 from agentrail_runtime.config import RuntimeSettings
-from tests.infra.conftest import TEST_ENV, SynthesizedStack
+from tests.infra.conftest import TEST_ENV, SynthesizedStack, token_text
 
 MODEL = "bedrock:us.amazon.nova-lite-v1:0"
 EXISTING_ARN = "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7x2kq9abcd"
@@ -183,28 +183,16 @@ def test_the_canary_hook_applies_the_same_guardrail_version_with_the_same_grant_
     assert applies <= synthesized.grants(function.pre_traffic_hook)
 
 
-def decrypt_resources(template: Template, role: Any) -> list[Any]:
-    role_id = {"Ref": role}
-    return [
-        statement["Resource"]
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if role_id in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "kms:Decrypt" in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-    ]
-
-
 def test_the_canary_hook_may_decrypt_the_functions_guardrail_under_a_customer_managed_key(stack) -> None:
     # Given a function whose guardrail is under a customer managed key, with its canary's pre-traffic hook,
     key = kms.Key(stack, "GuardrailKey", enable_key_rotation=True)
     function = AgentFunction(stack, "Agent", options=AgentFunctionOptions(guardrail_options=GuardrailOptions(encryption_key=key)))
     # when it synthesizes,
-    template = Template.from_stack(stack)
+    synthesized = SynthesizedStack(stack)
     # then the hook, which applies that guardrail, may decrypt it with that key (or its ApplyGuardrail fails closed).
     assert function.pre_traffic_hook is not None
-    hook_role = stack.get_logical_id(function.pre_traffic_hook.role.node.default_child)  # type: ignore[arg-type]
-    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
-    assert key_arn in decrypt_resources(template, hook_role)
+    key_arn = token_text({"Fn::GetAtt": [synthesized.logical_id(key), "Arn"]})
+    assert ("kms:Decrypt", key_arn) in synthesized.grants(function.pre_traffic_hook)
 
 
 def test_an_existing_guardrail_with_its_key_lets_the_function_decrypt_with_that_key(stack) -> None:
@@ -217,10 +205,9 @@ def test_an_existing_guardrail_with_its_key_lets_the_function_decrypt_with_that_
             existing_guardrail=ExistingGuardrail(guardrail="gr7x2kq9abcd", version="1", encryption_key=key),
         ),
     )
-    template = Template.from_stack(stack)
-    role = stack.get_logical_id(function.role.node.default_child)  # type: ignore[arg-type]
-    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
-    assert key_arn in decrypt_resources(template, role)
+    synthesized = SynthesizedStack(stack)
+    key_arn = token_text({"Fn::GetAtt": [synthesized.logical_id(key), "Arn"]})
+    assert ("kms:Decrypt", key_arn) in synthesized.grants(function)
 
 
 def test_a_pattern_creates_one_guardrail_that_every_agent_function_applies_and_no_agentless_one(app_factory) -> None:
