@@ -10,7 +10,7 @@ from agentrail_constructs.deployment import CanaryDeployment, DeploymentOptions
 from agentrail_constructs.erasure import ErasureOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions
-from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer
+from agentrail_constructs.layers import DependenciesLayer, EvalsLayer, RuntimeLayer
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.multiagent import (
     HierarchicalAgents,
@@ -61,6 +61,7 @@ __all__ = [
     "DependenciesLayer",
     "DeploymentOptions",
     "ErasureOptions",
+    "EvalsLayer",
     "ExistingGuardrail",
     "GuardrailOptions",
     "HierarchicalAgents",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
@@ -114,21 +114,18 @@ class AppConfig:
                 "-c single_tenant=true if every caller is one tenant"
             )
         api = str(app.node.try_get_context("api") or "rest")
-        if api not in API_KINDS:
-            raise ValueError(f"context 'api' must be one of {', '.join(API_KINDS)} (a REST API or an HTTP API), got {api!r}")
+        _one_of("api", api, API_KINDS, meaning=" (a REST API or an HTTP API)")
         if api == "http" and auth == "api_key":
             raise ValueError(
                 "context auth=api_key needs a REST API (API keys and usage plans are a REST API feature): "
                 "drop -c api=http, or use -c auth=iam with the HTTP API"
             )
         security = str(app.node.try_get_context("security") or "standard")
-        if security not in SECURITY_PROFILES:
-            raise ValueError(f"context 'security' must be one of {', '.join(SECURITY_PROFILES)}, got {security!r}")
+        _one_of("security", security, SECURITY_PROFILES)
         egress = app.node.try_get_context("egress")
         if egress is not None:
             egress = str(egress)
-            if egress not in EGRESS_MODES:
-                raise ValueError(f"context 'egress' must be one of {', '.join(EGRESS_MODES)}, got {egress!r}")
+            _one_of("egress", egress, EGRESS_MODES)
             if security != "hardened":
                 raise ValueError("context 'egress' configures the hardened profile's network: add -c security=hardened")
         return cls(
@@ -288,8 +285,7 @@ def _pipeline(app: App) -> PipelineSettings | None:
 
 def _canary(value: object) -> str:
     name = str(value or "canary")
-    if name not in (*STRATEGIES, "off"):
-        raise ValueError(f"context 'canary' must be one of {', '.join([*STRATEGIES, 'off'])}, got {name!r}")
+    _one_of("canary", name, (*STRATEGIES, "off"))
     return name
 
 
@@ -304,6 +300,14 @@ def _shadow_percent(value: object) -> float | None:
     return percent
 
 
+def _one_of(key: str, value: str, choices: Iterable[str], *, meaning: str = "", given: object = None) -> None:
+    """Fail naming context ``key``, its ``choices`` and what was ``given`` (Default: ``value``) unless ``value`` is one."""
+    choices = tuple(choices)
+    if value not in choices:
+        shown = value if given is None else given
+        raise ValueError(f"context {key!r} must be one of {', '.join(choices)}{meaning}, got {shown!r}")
+
+
 def _checked(key: str, check: Callable[[], None], fix: str) -> None:
     """Run a construct's own validation of what context ``key`` gave; its failure names the key and ``fix``."""
     try:
@@ -314,8 +318,7 @@ def _checked(key: str, check: Callable[[], None], fix: str) -> None:
 
 def _log_level(value: object) -> LogLevel:
     level = str(value or "INFO").upper()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"context 'log_level' must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    _one_of("log_level", level, LOG_LEVELS, given=value)
     return cast(LogLevel, level)
 
 

@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
-from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import arn_prefix, default_resource, logical_id, unskip_checkov
 from agentrail_constructs.queues import dead_letter_queue
 from agentrail_constructs.renames import renamed_keywords
@@ -230,12 +230,13 @@ class ApprovalWorkflow(Construct):
     def _build_pending_metrics(self, every: Duration, function_options: AgentFunctionOptions | None) -> None:
         """A schedule invokes a small function that counts pending approvals and the age of the oldest (read-only)."""
         key = self.task_table.encryption_key
-        base = function_options or AgentFunctionOptions()
         self.pending_metrics_function = emitter = AgentFunction(
             self,
             "PendingMetrics",
             handler_code=handler_dir("approval_metrics"),
-            options=replace(base, memory_size=256, timeout=Duration.seconds(60), service_name="approval-metrics"),
+            options=companion_options(
+                function_options, memory_size=256, timeout=Duration.seconds(60), service_name="approval-metrics"
+            ),
         )
         grant_table(self.approvals_table, emitter.function, ("dynamodb:Query",), indexes=True)
         emitter.acknowledge_policy(

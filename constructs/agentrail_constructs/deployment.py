@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from agentrail_constructs.layers import _CopyFolder
 from agentrail_constructs.nag import acknowledge, default_resource, logical_id
 from agentrail_constructs.shadow import SHADOW_WORKER_HANDLER
 
@@ -23,9 +22,10 @@ EVAL_SCORE_METRIC = "EvalScore"
 EVAL_SCORE_DIMENSIONS = ("service",)
 #: The handler folder of the pre-traffic hook.
 PRE_TRAFFIC_HOOK_HANDLER = "canary_hook"
-#: Handlers (folders under handlers/agentrail_handlers) that never load an agent definition: no version to compute
-#: (they stamp the one they are given), no Bedrock prompt to read, no guardrail to apply.
-AGENTLESS_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", SHADOW_WORKER_HANDLER})
+#: Handlers (folders under handlers/agentrail_handlers) that run no agent: no model to call, no secret of the agent,
+#: no version to compute (they stamp the one they are given), no Bedrock prompt to read, no guardrail to apply. The
+#: orchestrator holds the router's definition only to complete tasks from the specialists' outcomes.
+AGENTLESS_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", "orchestrator", SHADOW_WORKER_HANDLER})
 #: Handlers that serve no agent traffic: no agent metrics, no evals to gate on (the pre-traffic hook runs the agent's
 #: evals, so it loads the definition, but it gates the others).
 NO_AGENT_HANDLERS = AGENTLESS_HANDLERS | {PRE_TRAFFIC_HOOK_HANDLER}
@@ -115,50 +115,6 @@ def strategy_named(name: str) -> DeploymentOptions | None:
     if name not in STRATEGIES:
         raise ValueError(f"canary must be one of {', '.join([*STRATEGIES, 'off'])}, got {name!r}")
     return DeploymentOptions(strategy=STRATEGIES[name])
-
-
-class _EvalsLayer(lambda_.LayerVersion):
-    """The stack's evals layer, with the datasets folder it ships."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, datasets: Path, runtime: lambda_.Runtime) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            description=f"agentrail eval datasets ({datasets.name}/) for the pre-traffic hooks",
-            compatible_runtimes=[runtime],
-            code=lambda_.Code.from_asset(
-                str(datasets),
-                asset_hash_type=AssetHashType.SOURCE,
-                bundling=BundlingOptions(
-                    image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
-                    command=["bash", "-c", "mkdir -p /asset-output/evals && cp -r /asset-input/. /asset-output/evals/"],
-                    local=_CopyFolder(datasets, "evals"),
-                ),
-            ),
-        )
-        self.datasets = datasets
-        default_resource(self).add_metadata("agentrail:layer", "evals")
-
-
-def evals_layer(scope: Construct, datasets: Path, runtime: lambda_.Runtime) -> lambda_.ILayerVersion:
-    """One layer per stack: ``/opt/evals/<agent>/*.jsonl`` for every pre-traffic hook of the stack.
-
-    Raises
-    ------
-    ValueError
-        When a hook of the same stack asks for another datasets folder.
-    """
-    stack = Stack.of(scope)
-    construct_id = "AgentrailEvalsLayer"
-    found = stack.node.try_find_child(construct_id)
-    if isinstance(found, _EvalsLayer):
-        if found.datasets != datasets:
-            raise ValueError(
-                f"{stack.node.path} already ships the datasets of {found.datasets} to its pre-traffic "
-                f"hooks, not {datasets}: give every function of one stack the same DeploymentOptions(evals_dir=...)"
-            )
-        return found
-    return _EvalsLayer(stack, construct_id, datasets=datasets, runtime=runtime)
 
 
 class CanaryDeployment(Construct):
@@ -276,6 +232,5 @@ __all__ = [
     "CanaryDeployment",
     "DeploymentOptions",
     "deployment_options_for",
-    "evals_layer",
     "strategy_named",
 ]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jsii
 from aws_cdk import Annotations, Aspects, CfnResource, Duration, IAspect, Stack
@@ -34,10 +34,9 @@ from agentrail_constructs.deployment import (
     CanaryDeployment,
     DeploymentOptions,
     deployment_options_for,
-    evals_layer,
 )
 from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions, guardrail_arn
-from agentrail_constructs.layers import DependenciesLayer, RuntimeLayer, _CopyPackage
+from agentrail_constructs.layers import DependenciesLayer, EvalsLayer, RuntimeLayer, _CopyPackage
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
 from agentrail_constructs.nag import arn_prefix as nag_arn_prefix
 from agentrail_constructs.security import SecurityBaseline, baseline_for
@@ -250,6 +249,26 @@ class AgentFunctionOptions:
             )
 
 
+def companion_options(agent_options: AgentFunctionOptions | None, **overrides: Any) -> AgentFunctionOptions:
+    """The options of a function that accompanies an agent but runs none (a notifier, a metrics emitter, a clean-up):
+    what it shares with the agent's functions (log level, retention, redaction and key, the metrics namespace,
+    OpenTelemetry export, runtime, architecture and deployment), nothing of the agent (models, secrets, prompts,
+    guardrail, shadow), then ``overrides``."""
+    agent = agent_options or AgentFunctionOptions()
+    shared = {
+        "log_level": agent.log_level,
+        "log_retention": agent.log_retention,
+        "log_redaction": agent.log_redaction,
+        "log_encryption_key": agent.log_encryption_key,
+        "metrics_namespace": agent.metrics_namespace,
+        "otel_export": agent.otel_export,
+        "runtime": agent.runtime,
+        "architecture": agent.architecture,
+        "deployment_options": agent.deployment_options,
+    }
+    return AgentFunctionOptions(**{**shared, **overrides})
+
+
 @jsii.implements(IAspect)
 class _GrantBedrockPrompts:
     """At synth, before the template is written: ``bedrock:GetPrompt`` on the Bedrock prompts the function's agent
@@ -332,9 +351,10 @@ class AgentFunction(Construct):
             self.agent_code_layer = self._build_agent_code_layer(Path(options.agent_code), options.runtime)
             layers.append(self.agent_code_layer)
 
-        environment = self._environment()
         self.runs_agent = code_dir.name not in AGENTLESS_HANDLERS
-        """Whether this function loads the agent definition (so reads its prompts and applies its guardrail)."""
+        """Whether this function loads the agent definition: only then does it call the models, read the OpenAI key
+        and the tool secrets, read the Bedrock prompts and apply the guardrail."""
+        environment = self._environment()
         # The runtime is asked for the version unless it is given and, for a function that runs the agent, for the
         # Bedrock prompts its role must read (one subprocess for every function of the synth).
         stamped = environment.get("AGENT_VERSION") or options.agent_version
@@ -413,19 +433,10 @@ class AgentFunction(Construct):
             )
             self.scalable_target.scale_on_utilization(utilization_target=scaling.utilization_target)
 
-        bedrock_models = [
-            m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")
-        ]
-        if bedrock_models:
-            self.grant_model_access(*bedrock_models)
-        if options.openai_api_key_secret is not None:
-            self.grant_secret_read(options.openai_api_key_secret)
         self.guardrail: BedrockGuardrail | None = None
         """The Bedrock guardrail created from ``guardrail_options``, or None."""
-        if self.runs_agent:  # a function that runs no agent has nothing to guard
-            self._build_guardrail(options)
-        for secret in options.tool_secrets.values():
-            self.grant_tool_secret(secret)
+        if self.runs_agent:  # a function that runs no agent calls no model, runs no tool and has nothing to guard
+            self._grant_agent(options)
         self._acknowledge_tracing_policy()
         self.otel_layer: lambda_.ILayerVersion | None = None
         if options.otel_export is not None:
@@ -443,6 +454,19 @@ class AgentFunction(Construct):
         self.shadow_worker: AgentFunction | None = None
         if shadow is not None:
             self._build_shadow(shadow)
+
+    def _grant_agent(self, options: AgentFunctionOptions) -> None:
+        """What running the agent needs: its Bedrock models, the OpenAI key, the tool secrets and the guardrail."""
+        bedrock_models = [
+            m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")
+        ]
+        if bedrock_models:
+            self.grant_model_access(*bedrock_models)
+        if options.openai_api_key_secret is not None:
+            self.grant_secret_read(options.openai_api_key_secret)
+        self._build_guardrail(options)
+        for secret in options.tool_secrets.values():
+            self.grant_tool_secret(secret)
 
     def _build_guardrail(self, options: AgentFunctionOptions) -> None:
         """Apply the stack's guardrail with ``guardrail_options`` (created once per stack), or the existing one."""
@@ -472,10 +496,6 @@ class AgentFunction(Construct):
             handler_code=handler_dir(SHADOW_WORKER_HANDLER),
             options=replace(
                 self.options,
-                model="local",  # the worker runs no model: the candidate does, in its own function
-                allowed_models=(),
-                openai_api_key_secret=None,
-                tool_secrets={},  # the worker runs no tool: the candidate does
                 deployment_options=None,
                 shadow_options=None,
                 otel_export=None,
@@ -525,9 +545,6 @@ class AgentFunction(Construct):
                 options=replace(
                     self.options,
                     deployment_options=None,
-                    # The hook runs the agent's evals under the same guardrail, not a guardrail of its own.
-                    guardrail_options=None,
-                    existing_guardrail=self._shared_guardrail(),
                     service_name=self.service_name,  # EvalScore goes out under the function's service dimension
                     agent_version=self.agent_version,
                     timeout=Duration.minutes(5),
@@ -540,7 +557,7 @@ class AgentFunction(Construct):
                     },
                 ),
             )
-            hook.function.add_layers(evals_layer(self, datasets, self.options.runtime))
+            hook.function.add_layers(EvalsLayer.of(self, datasets=datasets, runtime=self.options.runtime))
             # The one version this deployment shifts to: the hook reads its AGENT_VERSION, nothing else.
             hook.role.add_to_policy(
                 iam.PolicyStatement(
@@ -614,16 +631,6 @@ class AgentFunction(Construct):
         self.calls_service("bedrock-runtime", "bedrock")
         return grant
 
-    def _shared_guardrail(self) -> ExistingGuardrail | None:
-        """The guardrail this function applies, for a companion function that runs the same agent."""
-        if self.guardrail is not None:
-            return ExistingGuardrail(
-                guardrail=self.guardrail.guardrail_id,
-                version=self.guardrail.guardrail_version,
-                encryption_key=self.guardrail.encryption_key,
-            )
-        return self.options.existing_guardrail
-
     def apply_guardrail(self, guardrail: str, version: str, arn: str, *, encryption_key: kms.IKey | None = None) -> iam.Grant:
         """Have this function apply a Bedrock guardrail: ``AGENT_BEDROCK_GUARDRAIL_ID`` and
         ``AGENT_BEDROCK_GUARDRAIL_VERSION`` in its environment, and ``bedrock:ApplyGuardrail`` on exactly that
@@ -679,19 +686,21 @@ class AgentFunction(Construct):
         if identifiers:
             self.grant_prompt_read(*identifiers)
 
-    def grant_secret_read(self, secret: secretsmanager.ISecret) -> iam.Grant:
-        """Allow reading ``secret`` and report it in ``GET /health``."""
+    def grant_secret_read(self, secret: secretsmanager.ISecret, *, health_check: bool = True) -> iam.Grant:
+        """Allow reading exactly ``secret`` (a secret known by name gets the six-character suffix Secrets Manager
+        adds), and decrypting with its customer managed key, if it has one, only through Secrets Manager: the
+        secret's own ``grant_read``. Records that this function calls Secrets Manager (its VPC endpoint under a
+        SecurityBaseline) and, with ``health_check``, has ``GET /health`` describe the secret. Default: health check."""
         grant = secret.grant_read(self.function)
-        self.add_health_check("secretsmanager", secret.secret_arn)
+        self.calls_service("secretsmanager")
+        if health_check:
+            self.add_health_check("secretsmanager", secret.secret_arn)
         return grant
 
     def grant_tool_secret(self, secret: secretsmanager.ISecret) -> iam.Grant:
-        """Allow reading exactly ``secret`` (what a tool's ``context.secret`` calls; a secret known by name gets the
-        six-character suffix Secrets Manager adds), and decrypting with its customer managed key, if it has one, only
-        through Secrets Manager: the secret's own ``grant_read``."""
-        grant = secret.grant_read(self.function)
-        self.calls_service("secretsmanager")
-        return grant
+        """Allow reading exactly ``secret``, what a tool's ``context.secret`` calls (see :meth:`grant_secret_read`);
+        ``GET /health`` does not probe it."""
+        return self.grant_secret_read(secret, health_check=False)
 
     def calls_service(self, *services: str) -> None:
         """Record that this function's code calls these AWS services (``sqs``, ``states``, ``events``, ...): in a
@@ -752,6 +761,8 @@ class AgentFunction(Construct):
 
     def _environment(self) -> dict[str, str]:
         o = self.options
+        if not self.runs_agent:  # neither the agent's models nor its secrets: the settings load without them
+            o = replace(o, model="local", allowed_models=(), openai_api_key_secret=None, tool_secrets={})
         env = {
             "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": o.metrics_namespace,

@@ -1,4 +1,4 @@
-"""Lambda layers built without Docker: the agentrail runtime and its third-party dependencies.
+"""Lambda layers built without Docker: the agentrail runtime, its third-party dependencies and the eval datasets.
 
 Both bundle locally. The runtime layer is a copy of the ``agentrail_runtime``
 package under ``python/``. The dependencies layer installs the hashed lock
@@ -329,3 +329,47 @@ class DependenciesLayer(lambda_.LayerVersion):
         construct_id = f"AgentrailDependenciesLayer{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
         found = _singleton(scope, construct_id, cls)
         return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)
+
+
+class EvalsLayer(lambda_.LayerVersion):
+    """A datasets folder as ``/opt/evals/<agent>/*.jsonl``, for the pre-traffic hooks of a stack."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, datasets: Path, runtime: lambda_.Runtime) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"agentrail eval datasets ({datasets.name}/) for the pre-traffic hooks",
+            compatible_runtimes=[runtime],
+            code=lambda_.Code.from_asset(
+                str(datasets),
+                asset_hash_type=AssetHashType.SOURCE,
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
+                    command=["bash", "-c", "mkdir -p /asset-output/evals && cp -r /asset-input/. /asset-output/evals/"],
+                    local=_CopyFolder(datasets, "evals"),
+                ),
+            ),
+        )
+        self.datasets = datasets
+        """The folder this layer ships."""
+        default_resource(self).add_metadata(LAYER_KIND_METADATA, "evals")
+
+    @classmethod
+    def of(cls, scope: Construct, *, datasets: Path, runtime: lambda_.Runtime) -> EvalsLayer:
+        """One evals layer per stack, shared by every pre-traffic hook of the stack.
+
+        Raises
+        ------
+        ValueError
+            When a hook of the same stack asks for another datasets folder.
+        """
+        construct_id = "AgentrailEvalsLayer"
+        found = _singleton(scope, construct_id, cls)
+        if found is None:
+            return cls(Stack.of(scope), construct_id, datasets=datasets, runtime=runtime)
+        if found.datasets != datasets:
+            raise ValueError(
+                f"{Stack.of(scope).node.path} already ships the datasets of {found.datasets} to its pre-traffic "
+                f"hooks, not {datasets}: give every function of one stack the same DeploymentOptions(evals_dir=...)"
+            )
+        return found

@@ -137,6 +137,12 @@ class AgentPipeline(Construct):
         self.options = options
         # Retained (a log group's default removal policy); build logs hold test and synth output, no customer data.
         self.log_group = log_group(self, "BuildLogs", retention=options.log_retention)
+        skip_checkov(
+            default_resource(self.log_group),
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts the build logs at rest with a key it owns; the pipeline takes no customer managed "
+            "key for them: they hold test, synth and eval output, no customer data.",
+        )
         self.source = pipelines.CodePipelineSource.connection(
             repository, options.branch, connection_arn=connection_arn, action_name="Source"
         )

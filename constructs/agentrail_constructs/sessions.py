@@ -19,7 +19,7 @@ from constructs import Construct
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.erasure import ErasureOptions, serve_erasure
-from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
@@ -74,6 +74,9 @@ class SessionTable(Construct):
         not purged). Not with ``table_options``.
     table_options:
         Options of a new table. Default: ``SessionTableOptions()``.
+    function_options:
+        The options of the agent's functions: the clean-up function logs and exports as they do (see
+        :func:`companion_options`). Default: ``AgentFunctionOptions()``.
 
     Attributes
     ----------
@@ -87,6 +90,7 @@ class SessionTable(Construct):
         *,
         existing_table: dynamodb.ITable | None = None,
         table_options: SessionTableOptions | None = None,
+        function_options: AgentFunctionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_table, table_options, "existing_table", "table_options")
@@ -123,14 +127,16 @@ class SessionTable(Construct):
                 ),
             )
         if options.cleanup_on_expiry:
-            self._build_cleanup()
+            self._build_cleanup(function_options)
 
-    def _build_cleanup(self) -> None:
+    def _build_cleanup(self, function_options: AgentFunctionOptions | None) -> None:
         self.cleanup_function = AgentFunction(
             self,
             "Cleanup",
             handler_code=handler_dir("session_cleanup"),
-            options=AgentFunctionOptions(memory_size=256, timeout=Duration.seconds(120), service_name="session-cleanup"),
+            options=companion_options(
+                function_options, memory_size=256, timeout=Duration.seconds(120), service_name="session-cleanup"
+            ),
         )
         self.grant_sessions(self.cleanup_function)
         self.cleanup_dead_letter_queue = dead_letter_queue(self, "CleanupFailures", encryption_key=self.encryption_key)
@@ -284,10 +290,9 @@ class StatefulAgent(Construct):
         check_exclusive(existing_session_table, session_table_options, "existing_session_table", "session_table_options")
         self.session_options = options = session_options or SessionOptions()
         options.validate()
-        self.session_table = existing_session_table or SessionTable(self, "Sessions", table_options=session_table_options)
-        cleanup = self.session_table.cleanup_function if existing_session_table is None else None
-        if cleanup is not None and function_options is not None and function_options.otel_export is not None:
-            cleanup.export_otel(function_options.otel_export)  # the table's own function exports as the agent's do
+        self.session_table = existing_session_table or SessionTable(
+            self, "Sessions", table_options=session_table_options, function_options=function_options
+        )
         self.table = self.session_table.table
         self.agent_function = AgentFunction(self, "Agent", handler_code=handler_dir("sessions"), options=function_options)
         self.function = self.agent_function.function

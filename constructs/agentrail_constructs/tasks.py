@@ -24,7 +24,7 @@ from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
 from agentrail_constructs.erasure import ErasureOptions, serve_erasure
-from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
+from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import default_resource, execution_arn_pattern, unskip_checkov
 from agentrail_constructs.queues import QueueWithDeadLetters, dead_letter_queue, visibility_timeout_for
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
@@ -383,12 +383,8 @@ class AsyncAgent(Construct):
             self,
             "Notifier",
             handler_code=handler_dir("task_notifier"),
-            options=AgentFunctionOptions(
-                memory_size=256,
-                timeout=Duration.seconds(30),
-                service_name="task-notifier",
-                otel_export=self.agent_function.options.otel_export,
-                log_level=self.agent_function.options.log_level,
+            options=companion_options(
+                self.agent_function.options, memory_size=256, timeout=Duration.seconds(30), service_name="task-notifier"
             ),
         )
         self.notifier.allow_internet_egress(

@@ -91,6 +91,11 @@ class LocalMode:
     def client(self, pattern: str, *, principal: str | None = None) -> AgentApiClient:
         return AgentApiClient.from_ready_file(self.ready_file, pattern=pattern, principal=principal, timeout=30)
 
+    def principal(self, name: str = "agentrail-local") -> str:
+        """The principal the runtime records for the local caller ``name`` (``iam:<its user ARN>``), as
+        ``client(principal=name)`` signs. Default: the default caller, ``agentrail-local``."""
+        return f"iam:{next(p for p in self.ready['principals'] if p['name'] == name)['user_arn']}"
+
     def function_log(self, logical_id_prefix: str, *, stack: str | None = None) -> Path:
         return Path(
             next(

@@ -12,7 +12,6 @@ from agentrail_cli.client import AgentApiClient
 pytestmark = pytest.mark.slow
 REFUND = {"message": "Please refund 150 USD for order A-1002", "task_type": "reviewed"}
 APPROVER = "agentrail-approver"
-APPROVER_ARN = "iam:arn:aws:iam::123456789012:user/agentrail-approver"
 Waiter = Callable[..., dict[str, Any]]
 
 
@@ -74,7 +73,7 @@ def test_an_approved_refund_completes_with_the_tools_result(
     decided = _decide(approver, approval_id, "approve", "Checked with the customer")
 
     assert decided.status_code == 200, decided.text
-    assert (decided.json()["status"], decided.json()["decided_by"]) == ("approved", APPROVER_ARN)
+    assert (decided.json()["status"], decided.json()["decided_by"]) == ("approved", local.principal(APPROVER))
     task = wait_for_task(tasks, task_id)
     assert task["status"] == "succeeded"
     assert "refund issued" in task["result"]["answer"] and "150" in task["result"]["answer"]
@@ -82,8 +81,8 @@ def test_an_approved_refund_completes_with_the_tools_result(
     assert ("issue_refund", "pending_approval") in outcomes and ("issue_refund", "success") in outcomes
     audit = approver.request("GET", f"/approvals/{approval_id}").json()["audit"]
     assert [(e["event"], e["actor"]) for e in audit] == [
-        ("requested", "iam:arn:aws:iam::123456789012:user/agentrail-local"),
-        ("approved", APPROVER_ARN),
+        ("requested", local.principal()),
+        ("approved", local.principal(APPROVER)),
     ]
     status, entered = _workflow_states(local, task_id)
     assert status == "SUCCEEDED"
@@ -122,7 +121,7 @@ def test_a_second_decision_on_the_same_approval_is_rejected_with_409(
 
 
 def test_a_decision_from_a_caller_outside_the_approver_group_is_403_and_audited_as_refused(
-    tasks: AgentApiClient, approver: AgentApiClient, wait_for_task: Waiter
+    local: Any, tasks: AgentApiClient, approver: AgentApiClient, wait_for_task: Waiter
 ) -> None:
     task_id, approval_id = _waiting_refund(tasks, approver, wait_for_task)
 
@@ -133,7 +132,7 @@ def test_a_decision_from_a_caller_outside_the_approver_group_is_403_and_audited_
     detail = approver.request("GET", f"/approvals/{approval_id}").json()
     assert detail["status"] == "pending"
     assert [e["event"] for e in detail["audit"]] == ["requested", "refused"]
-    assert detail["audit"][-1]["actor"] == "iam:arn:aws:iam::123456789012:user/agentrail-local"
+    assert detail["audit"][-1]["actor"] == local.principal()
     assert tasks.request("GET", f"/tasks/{task_id}").json()["status"] == "waiting_approval"
     assert tasks.request("DELETE", f"/tasks/{task_id}").status_code == 200
 

@@ -32,10 +32,6 @@ def local(start_local_mode: Callable[..., Any]) -> Any:
     return start_local_mode("stateless,async,hierarchical", context={"budget_tenant_daily_tokens": str(LIMIT)})
 
 
-def _tenant(local: Any, name: str) -> str:
-    return f"iam:{next(p for p in local.ready['principals'] if p['name'] == name)['user_arn']}"
-
-
 def _counter(local: Any, pattern: str, tenant: str) -> int:
     item = (
         local.aws("dynamodb")
@@ -64,7 +60,7 @@ def test_a_tenant_over_its_daily_budget_gets_429_with_retry_after_to_the_next_ut
     assert body["error"] == "budget_exceeded"
     assert body["budget"]["per"] == "tenant" and body["budget"]["unit"] == "tokens" and body["budget"]["limit"] == LIMIT
     assert body["budget"]["day"] == utc_day(now())
-    assert _counter(local, "stateless", _tenant(local, "agentrail-local")) == first.json()["usage"]["total_tokens"]
+    assert _counter(local, "stateless", local.principal("agentrail-local")) == first.json()["usage"]["total_tokens"]
 
 
 def test_a_task_crossing_its_budget_mid_run_ends_budget_exceeded_with_its_tokens_reported(
@@ -80,7 +76,7 @@ def test_a_task_crossing_its_budget_mid_run_ends_budget_exceeded_with_its_tokens
         assert task["status"] == "budget_exceeded"
         assert task["error"]["code"] == "budget_exceeded"
         assert task["steps"] == 1
-        assert task["usage"]["total_tokens"] == _counter(local, "async", _tenant(local, "agentrail-other")) > 0
+        assert task["usage"]["total_tokens"] == _counter(local, "async", local.principal("agentrail-other")) > 0
         # and the tenant's next task, whose first call no longer fits, ends the same way without calling the model.
         again = tasks.request("POST", "/tasks", json={"message": THREE_CALLS})
         assert again.status_code == 202, again.text
@@ -103,7 +99,7 @@ def test_a_hierarchical_task_whose_supervisor_cannot_afford_its_next_call_ends_b
     assert task["error"]["code"] == "budget_exceeded" and "per tenant" in task["error"]["message"]
     assert set(task["spend"]) == {"supervisor"}
     # with the tokens of the call it made, which are what the tenant's counter holds,
-    assert task["usage"]["total_tokens"] == _counter(local, "hierarchical", _tenant(local, "agentrail-other")) > 0
+    assert task["usage"]["total_tokens"] == _counter(local, "hierarchical", local.principal("agentrail-other")) > 0
     # and the workflow went from Plan to Synthesize and succeeded (the task's outcome is the task's, not a failure).
     sfn = local.aws("stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if "Supervisor" in m["name"])
@@ -132,7 +128,7 @@ def test_two_racing_requests_for_the_last_budget_are_served_once_and_the_counter
     served = next(reply.json() for reply in replies if reply.status_code == 200)
     assert served["steps"] == 1
     # and the tenant's counter is exactly what the served request spent: nothing reserved was lost or doubled.
-    assert _counter(local, "stateless", _tenant(local, "agentrail-approver")) == served["usage"]["total_tokens"]
+    assert _counter(local, "stateless", local.principal("agentrail-approver")) == served["usage"]["total_tokens"]
 
 
 def test_agentrail_budgets_shows_todays_spend_against_the_budgets(local: Any, agentrail: Callable[..., list[str]]) -> None:
@@ -144,7 +140,7 @@ def test_agentrail_budgets_shows_todays_spend_against_the_budgets(local: Any, ag
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     spent = {(row["name"], row["unit"]): (row["spent"], row["limit"]) for row in rows if row["per"] == "tenant"}
-    tenant = _tenant(local, "agentrail-local")
+    tenant = local.principal("agentrail-local")
     assert spent[tenant, "tokens"] == (_counter(local, "stateless", tenant), LIMIT)
     # and the table form names the same.
     table = subprocess.run(

@@ -19,10 +19,6 @@ def local(start_local_mode: Callable[..., Any]) -> Any:
     return start_local_mode("stateful,async")
 
 
-def _principal(local: Any, name: str) -> str:
-    return f"iam:{next(p for p in local.ready['principals'] if p['name'] == name)['user_arn']}"
-
-
 def _data_of(local: Any, user: str, wait_for_task: Callable[..., dict[str, Any]]) -> dict[str, str]:
     """A session with a turn and feedback, and a finished task with feedback, created by ``user`` through the APIs."""
     with local.client("stateful", principal=user) as sessions:
@@ -63,8 +59,8 @@ def test_agentrail_erase_removes_a_users_data_and_nothing_else(
 ) -> None:
     # Given two users with a session, a task and feedback each
     erased, kept = _data_of(local, ERASED, wait_for_task), _data_of(local, KEPT, wait_for_task)
-    kept_items = _items_naming(local, _principal(local, KEPT))
-    assert _items_naming(local, _principal(local, ERASED))
+    kept_items = _items_naming(local, local.principal(KEPT))
+    assert _items_naming(local, local.principal(ERASED))
 
     # When the first erases itself with the CLI
     result = subprocess.run(
@@ -83,11 +79,11 @@ def test_agentrail_erase_removes_a_users_data_and_nothing_else(
     # and nothing of its data is left, through the APIs or in any table
     assert _status(local, "stateful", ERASED, f"/sessions/{erased['session']}") == 404
     assert _status(local, "async", ERASED, f"/tasks/{erased['task']}") == 404
-    assert _items_naming(local, _principal(local, ERASED)) == []
+    assert _items_naming(local, local.principal(ERASED)) == []
     # while the other user's session, task and items are all still there
     assert _status(local, "stateful", KEPT, f"/sessions/{kept['session']}") == 200
     assert _status(local, "async", KEPT, f"/tasks/{kept['task']}") == 200
-    assert _items_naming(local, _principal(local, KEPT)) == kept_items
+    assert _items_naming(local, local.principal(KEPT)) == kept_items
 
     # And erasing again reports zeros
     again = subprocess.run(
@@ -103,7 +99,7 @@ def test_agentrail_erase_removes_a_users_data_and_nothing_else(
 def test_a_user_naming_another_principal_gets_403_erase_forbidden(local: Any) -> None:
     # Given a user who is no operator, when it asks to erase another user's data
     with local.client("async", principal=KEPT) as api:
-        refused = api.request("POST", "/erase", json={"principal": _principal(local, ERASED)})
+        refused = api.request("POST", "/erase", json={"principal": local.principal(ERASED)})
     # then it is refused with the documented code
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"] == "erase_forbidden"

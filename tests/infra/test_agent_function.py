@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -14,9 +15,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 
-from agentrail_constructs import AgentFunction, AgentFunctionOptions
+from agentrail_constructs import AgentFunction, AgentFunctionOptions, ApprovalOptions, AsyncAgent, StatefulAgent
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
+OPENAI_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-api-key-GhIjKl"
 #: What reading a secret takes (``ISecret.grant_read``): its value and its metadata.
 READ_SECRET = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 #: Every default but the canary deployment, whose role and hook function are tested in test_canary_deployment.py.
@@ -344,6 +346,20 @@ def test_grant_secret_read_grants_the_secret_and_adds_a_health_check(stack: cdk.
     assert secret_grants == {("secretsmanager:GetSecretValue", SECRET_ARN), ("secretsmanager:DescribeSecret", SECRET_ARN)}
     checks = json.loads(function_environment(template)["AGENT_HEALTH_CHECKS"])  # type: ignore[arg-type]
     assert checks == [{"kind": "secretsmanager", "name": SECRET_ARN}]
+    assert "secretsmanager" in function.called_services
+
+
+def test_a_secret_read_without_a_health_check_is_still_a_call_to_secrets_manager(stack: cdk.Stack) -> None:
+    # Given an agent function,
+    function = AgentFunction(stack, "Agent", options=ALONE)
+    secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
+    # when it may read a secret that GET /health should not probe,
+    function.grant_secret_read(secret, health_check=False)
+    # then it may read it, calls Secrets Manager (its VPC endpoint in a hardened stack), and /health leaves it out.
+    template = Template.from_stack(stack)
+    assert ("secretsmanager:GetSecretValue", SECRET_ARN) in granted(template)
+    assert "secretsmanager" in function.called_services
+    assert "AGENT_HEALTH_CHECKS" not in function_environment(template)
 
 
 def test_openai_model_with_a_secret_reads_the_secret_and_names_it_in_the_environment(stack: cdk.Stack) -> None:
@@ -478,3 +494,45 @@ def test_a_tool_secret_name_a_tool_could_not_pass_is_refused(stack: cdk.Stack, n
 
     with pytest.raises(ValueError, match=r"tool_secrets name .* must be 1-64 letters"):
         AgentFunctionOptions(tool_secrets={name: secret}).validate()
+
+
+# -- functions that run no agent -----------------------------------------------------------
+
+
+def test_functions_that_run_no_agent_get_no_model_no_api_key_and_no_tool_secret(synthesize: Callable[..., Any]) -> None:
+    # given: an async agent with approvals metrics and a stateful agent, on Bedrock, an OpenAI key and a tool secret
+    def build(stack: cdk.Stack) -> tuple[AsyncAgent, StatefulAgent]:
+        crm = secretsmanager.Secret.from_secret_complete_arn(stack, "Crm", SECRET_ARN)
+        openai = secretsmanager.Secret.from_secret_complete_arn(stack, "OpenAi", OPENAI_SECRET_ARN)
+        options = AgentFunctionOptions(
+            model="bedrock:us.amazon.nova-lite-v1:0",
+            allowed_models=("openai:gpt-4o-mini",),
+            openai_api_key_secret=openai,
+            tool_secrets={"crm": crm},
+            deployment_options=None,
+        )
+        approvals = ApprovalOptions(pending_metrics_every=cdk.Duration.minutes(5))
+        return (
+            AsyncAgent(stack, "Async", function_options=options, approval_options=approvals),
+            StatefulAgent(stack, "Stateful", function_options=options),
+        )
+
+    (tasks, sessions), synth = synthesize(build)
+    assert tasks.approval_workflow is not None and tasks.approval_workflow.pending_metrics_function is not None
+    assert sessions.session_table.cleanup_function is not None
+    agentless = {
+        "approval_metrics": tasks.approval_workflow.pending_metrics_function,
+        "task_notifier": tasks.notifier,
+        "session_cleanup": sessions.session_table.cleanup_function,
+    }
+    # when: each function's grants are read
+    # then: the agent may call Bedrock and read both secrets
+    agent_actions = {action for action, _ in synth.grants(tasks.agent_function)}
+    assert {"bedrock:InvokeModel", "secretsmanager:GetSecretValue"} <= agent_actions
+    # and: a function that runs no agent calls no model and reads neither the API key nor the tool secret
+    for name, function in agentless.items():
+        assert not function.runs_agent, name
+        grants = synth.grants(function)
+        assert not {action for action, _ in grants if action.startswith("bedrock:")}, name
+        assert not {resource for _, resource in grants if resource in (SECRET_ARN, OPENAI_SECRET_ARN)}, name
+        assert not {"AGENT_TOOL_SECRETS", "AGENT_OPENAI_API_KEY_SECRET"} & set(synth.environment(function)), name

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from agentrail_constructs import AgentFunction, AgentFunctionOptions
-from tests.infra.conftest import TEST_ENV
+from agentrail_constructs import AgentFunction, AgentFunctionOptions, agent_version
+from tests.infra.conftest import TEST_ENV, SynthesizedStack
 
 AGENT_MODULE = """
 from agentrail_runtime.agent import AgentDefinition, prompt_from_file
@@ -105,3 +107,33 @@ def test_a_definition_the_runtime_cannot_load_here_gets_a_hash_of_its_settings_a
     warning = capsys.readouterr().err
     assert "AGENT_VERSION of no_such_agent.module:definition is a hash of its files and settings" in warning
     assert "No module named 'no_such_agent'" in warning
+
+
+def test_a_synth_of_several_agents_and_their_canary_hooks_asks_the_runtime_once(
+    app_factory: Callable[..., cdk.App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given no version known yet in this process, and a counter on the subprocesses the constructs start,
+    monkeypatch.setattr(agent_version, "_known", {})
+    monkeypatch.setattr(agent_version, "_pending", [])
+    runs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counted_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        runs.append(command)
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr(agent_version.subprocess, "run", counted_run)
+    # and a stack of two agents with different prompts, each with its canary's pre-traffic hook (its own version request),
+    stack = cdk.Stack(app_factory(), "Test", env=TEST_ENV)
+    one = AgentFunction(stack, "One", options=AgentFunctionOptions(system_prompt="Answer in French."))
+    two = AgentFunction(stack, "Two", options=AgentFunctionOptions(system_prompt="Answer in German."))
+    assert one.pre_traffic_hook is not None and two.pre_traffic_hook is not None
+    # when it synthesizes,
+    synthesized = SynthesizedStack(stack)
+    # then one subprocess answered every version, and each hook runs its own function's version.
+    assert len([command for command in runs if command[1:] == ["-m", "agentrail_runtime.versions"]]) == 1
+    for function in (one, two):
+        version = synthesized.environment(function)["AGENT_VERSION"]
+        assert re.fullmatch(r"[0-9a-f]{12}", version)
+        assert synthesized.environment(function.pre_traffic_hook)["AGENT_VERSION"] == version
+    assert synthesized.environment(one)["AGENT_VERSION"] != synthesized.environment(two)["AGENT_VERSION"]

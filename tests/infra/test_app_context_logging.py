@@ -11,6 +11,7 @@ from aws_cdk.assertions import Template
 
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.stacks import PATTERN_STACKS
+from tests.infra.conftest import CloudAssembly
 
 
 def agent_functions(app: cdk.App, pattern: str) -> dict[str, Any]:
@@ -25,24 +26,48 @@ def agent_functions(app: cdk.App, pattern: str) -> dict[str, Any]:
     }
 
 
-def test_log_level_and_store_redacted_context_keys_reach_every_agent_function(app_factory: Callable[..., cdk.App]) -> None:
-    # given: the async pattern (the task worker, the API and the workflow's steps) with both keys set
-    app = app_factory(context={"patterns": "async", "log_level": "debug", "store_redacted": "true"})
+@pytest.mark.parametrize(
+    ("pattern", "writes_to", "writers", "companion"),
+    [
+        ("async", "AGENT_TASK_TABLE", 2, "task-notifier"),  # the task worker, the API and the workflow's steps
+        ("stateful", "AGENT_SESSION_TABLE", 1, "session-cleanup"),  # the sessions API and the table's clean-up
+    ],
+)
+def test_log_level_and_store_redacted_context_keys_reach_every_agent_function(
+    app_factory: Callable[..., cdk.App], pattern: str, writes_to: str, writers: int, companion: str
+) -> None:
+    # given: the pattern with both keys set
+    app = app_factory(context={"patterns": pattern, "log_level": "debug", "store_redacted": "true"})
 
-    functions = agent_functions(app, "async")
+    functions = agent_functions(app, pattern)
 
-    # then: each agent function logs at DEBUG (the webhook notifier too), and each that writes tasks stores redacted
-    writers = [p for p in functions.values() if "AGENT_TASK_TABLE" in p["Environment"]["Variables"]]
-    assert len(writers) >= 2
+    # then: each function logs at DEBUG (the companion that runs no agent too), and each that writes stores redacted
+    services = {p["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for p in functions.values()}
+    assert companion in services
+    agent_writers = [
+        p
+        for p in functions.values()
+        if writes_to in p["Environment"]["Variables"] and p["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] != companion
+    ]
+    assert len(agent_writers) >= writers
     for name, properties in functions.items():
         assert properties["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG", name
-    for properties in writers:
+    for properties in agent_writers:
         assert properties["Environment"]["Variables"]["AGENT_STORE_REDACTED"] == "true"
 
 
-def test_without_the_keys_agent_functions_log_at_info_and_store_as_written(app_factory: Callable[..., cdk.App]) -> None:
-    functions = agent_functions(app_factory(context={"patterns": "stateless"}), "stateless")
-
+@pytest.mark.parametrize("pattern", list(PATTERN_STACKS))
+def test_without_the_keys_agent_functions_log_at_info_and_store_as_written(real_app: CloudAssembly, pattern: str) -> None:
+    # Given app.py synthesized without log_level or store_redacted (the session's real app),
+    template = real_app.template(real_app.pattern_stack_name(pattern))
+    # when its pattern stack's agent functions are read,
+    functions = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "AGENT_MODEL" in resource["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    # then each logs at INFO and stores what it is given as written.
     assert functions
     for name, properties in functions.items():
         assert properties["LoggingConfig"]["ApplicationLogLevel"] == "INFO", name

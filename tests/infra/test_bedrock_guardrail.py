@@ -15,7 +15,7 @@ from agentrail_constructs import AgentFunction, AgentFunctionOptions, ExistingGu
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.stacks import PATTERN_STACKS, AsyncAgentStack
 from agentrail_runtime.config import RuntimeSettings
-from tests.infra.conftest import TEST_ENV
+from tests.infra.conftest import TEST_ENV, SynthesizedStack, token_text
 
 MODEL = "bedrock:us.amazon.nova-lite-v1:0"
 EXISTING_ARN = "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr7x2kq9abcd"
@@ -161,15 +161,26 @@ def test_the_canary_hook_applies_the_functions_guardrail_and_creates_none_of_its
     }
 
 
-def decrypt_resources(template: Template, role: Any) -> list[Any]:
-    role_id = {"Ref": role}
-    return [
-        statement["Resource"]
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if role_id in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "kms:Decrypt" in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-    ]
+@pytest.mark.parametrize(
+    "guardrail",
+    [{"guardrail_options": GuardrailOptions()}, {"existing_guardrail": ExistingGuardrail(guardrail=EXISTING_ARN, version="3")}],
+    ids=["created", "existing"],
+)
+def test_the_canary_hook_applies_the_same_guardrail_version_with_the_same_grant_as_its_function(
+    stack, guardrail: dict[str, Any]
+) -> None:
+    # Given an agent function with a guardrail, created or existing, and its canary's pre-traffic hook,
+    function = AgentFunction(stack, "Agent", options=AgentFunctionOptions(**guardrail))
+    # when it synthesizes,
+    synthesized = SynthesizedStack(stack)
+    # then the hook evaluates under the very guardrail and version the function applies, granted as the function is.
+    assert function.pre_traffic_hook is not None
+    hook, agent = synthesized.environment(function.pre_traffic_hook), synthesized.environment(function)
+    for setting in ("AGENT_BEDROCK_GUARDRAIL_ID", "AGENT_BEDROCK_GUARDRAIL_VERSION"):
+        assert hook[setting] == agent[setting]
+    applies = {grant for grant in synthesized.grants(function) if grant[0] == "bedrock:ApplyGuardrail"}
+    assert len(applies) == 1
+    assert applies <= synthesized.grants(function.pre_traffic_hook)
 
 
 def test_the_canary_hook_may_decrypt_the_functions_guardrail_under_a_customer_managed_key(stack) -> None:
@@ -177,12 +188,11 @@ def test_the_canary_hook_may_decrypt_the_functions_guardrail_under_a_customer_ma
     key = kms.Key(stack, "GuardrailKey", enable_key_rotation=True)
     function = AgentFunction(stack, "Agent", options=AgentFunctionOptions(guardrail_options=GuardrailOptions(encryption_key=key)))
     # when it synthesizes,
-    template = Template.from_stack(stack)
+    synthesized = SynthesizedStack(stack)
     # then the hook, which applies that guardrail, may decrypt it with that key (or its ApplyGuardrail fails closed).
     assert function.pre_traffic_hook is not None
-    hook_role = stack.get_logical_id(function.pre_traffic_hook.role.node.default_child)  # type: ignore[arg-type]
-    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
-    assert key_arn in decrypt_resources(template, hook_role)
+    key_arn = token_text({"Fn::GetAtt": [synthesized.logical_id(key), "Arn"]})
+    assert ("kms:Decrypt", key_arn) in synthesized.grants(function.pre_traffic_hook)
 
 
 def test_an_existing_guardrail_with_its_key_lets_the_function_decrypt_with_that_key(stack) -> None:
@@ -195,10 +205,9 @@ def test_an_existing_guardrail_with_its_key_lets_the_function_decrypt_with_that_
             existing_guardrail=ExistingGuardrail(guardrail="gr7x2kq9abcd", version="1", encryption_key=key),
         ),
     )
-    template = Template.from_stack(stack)
-    role = stack.get_logical_id(function.role.node.default_child)  # type: ignore[arg-type]
-    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
-    assert key_arn in decrypt_resources(template, role)
+    synthesized = SynthesizedStack(stack)
+    key_arn = token_text({"Fn::GetAtt": [synthesized.logical_id(key), "Arn"]})
+    assert ("kms:Decrypt", key_arn) in synthesized.grants(function)
 
 
 def test_a_pattern_creates_one_guardrail_that_every_agent_function_applies_and_no_agentless_one(app_factory) -> None:

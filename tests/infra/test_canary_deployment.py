@@ -26,6 +26,7 @@ from agentrail_constructs.deployment import EVAL_SCORE_DIMENSIONS, EVAL_SCORE_ME
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.evals import canary as runtime_canary
 from agentrail_runtime.evals.canary import PreTrafficHook
+from tests.infra.conftest import SynthesizedStack
 
 HOOK_PATH = "/PreTrafficHook/"
 
@@ -368,10 +369,12 @@ def test_two_hooks_of_one_stack_share_its_evals_layer_and_another_datasets_folde
         (folder / "support").mkdir(parents=True)
     one = AgentFunction(stack, "One", options=AgentFunctionOptions(deployment_options=DeploymentOptions(evals_dir=first)))
     two = AgentFunction(stack, "Two", options=AgentFunctionOptions(deployment_options=DeploymentOptions(evals_dir=first)))
-    # then their hooks have one evals layer,
+    # then the stack has one evals layer and both hooks run with it,
     assert one.pre_traffic_hook is not None and two.pre_traffic_hook is not None
-    assert stack.node.find_child("AgentrailEvalsLayer") is not None
-    assert len([c for c in stack.node.children if c.node.id.startswith("AgentrailEvalsLayer")]) == 1
+    synthesized = SynthesizedStack(stack)
+    (evals_layer,) = synthesized.template.find_resources("AWS::Lambda::LayerVersion", {"Metadata": {"agentrail:layer": "evals"}})
+    for hook in (one.pre_traffic_hook, two.pre_traffic_hook):
+        assert {"Ref": evals_layer} in synthesized.properties(hook.function)["Layers"]
     # and a third agent of that stack with the other folder fails, naming the fix.
     with pytest.raises(ValueError, match=r"already ships the datasets of .*first.*same DeploymentOptions\(evals_dir=\.\.\.\)"):
         AgentFunction(stack, "Three", options=AgentFunctionOptions(deployment_options=DeploymentOptions(evals_dir=second)))

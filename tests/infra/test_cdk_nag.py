@@ -182,8 +182,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
     },
     "multiagent": {
         *_functions("Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
-        *_canary("Team", "Orchestrator", *_SPECIALISTS, "Tasks/Agent", "Tasks/Worker"),
-        *_canary("Team", "Tasks/Notifier", hooked=False),
+        *_canary("Team", *_SPECIALISTS, "Tasks/Agent", "Tasks/Worker"),
+        *_canary("Team", "Orchestrator", "Tasks/Notifier", hooked=False),  # agentless: no hook
         *_policies("IAM5[Resource::*]", "Team", "Orchestrator", *_SPECIALISTS, *_TASK_ROLES),
         *_policies(
             "IAM5[Resource::<TeamTasksResultsBucketB023DED4.Arn>/*]",

@@ -6,6 +6,7 @@ use a one-stack stage in process, so they stay quick.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -111,6 +112,20 @@ def test_no_build_is_privileged_and_every_build_logs_to_one_group_with_retention
     log_group = resources[json.loads(group)["Ref"]]["Properties"]
     assert log_group["RetentionInDays"] == 90
     assert all("EncryptionKey" in p for p in projects)
+
+
+def test_the_build_logs_skip_of_a_customer_managed_key_states_the_pipelines_real_reason(
+    pipeline_template: dict[str, Any],
+) -> None:
+    # Given the pipeline's build log group, which takes no key (PipelineOptions offers none),
+    (group,) = [r for r in pipeline_template["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert "KmsKeyId" not in group["Properties"]
+    assert "encryption_key" not in {f.name for f in dataclasses.fields(PipelineOptions)}
+    # when checkov's key check is skipped on it,
+    (reason,) = [s["comment"] for s in group["Metadata"]["checkov"]["skip"] if s["id"] == "CKV_AWS_158"]
+    # then the reason is the pipeline's: CloudWatch Logs' own key on logs without customer data, not an option it lacks.
+    assert "encryption_key" not in reason
+    assert "CloudWatch Logs" in reason and "no customer data" in reason
 
 
 def test_the_artifact_bucket_is_private_and_encrypted_with_a_rotated_key(pipeline_template: dict[str, Any]) -> None:

@@ -18,15 +18,28 @@ from agentrail_constructs import function as function_module
 from agentrail_constructs.app_config import AppConfig
 from agentrail_constructs.sources import handler_dir
 from agentrail_constructs.stacks import StatefulAgentStack, StatelessAgentStack
+from tests.infra.conftest import SynthesizedStack
 
 MODEL = "bedrock:us.amazon.nova-lite-v1:0"
 PROMPT_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt/PROMPT1234"
 
 
 @pytest.fixture(scope="module")
-def shadowed(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> Template:
-    stack = StatelessAgentStack(app_factory(), "shadowed", env=stack_env, shadow_options=ShadowOptions(percent=10))
-    return Template.from_stack(stack)
+def shadowed_stack(app_factory: Callable[..., cdk.App], stack_env: cdk.Environment) -> StatelessAgentStack:
+    return StatelessAgentStack(app_factory(), "shadowed", env=stack_env, shadow_options=ShadowOptions(percent=10))
+
+
+@pytest.fixture(scope="module")
+def shadowed(shadowed_stack: StatelessAgentStack) -> Template:
+    return Template.from_stack(shadowed_stack)
+
+
+@pytest.fixture(scope="module")
+def shadowed_grants(shadowed_stack: StatelessAgentStack) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """What the live function's role and the shadow worker's role may do: (action, resource) pairs."""
+    synthesized, agent = SynthesizedStack(shadowed_stack), shadowed_stack.agent.agent_function
+    assert agent.shadow_worker is not None
+    return synthesized.grants(agent), synthesized.grants(agent.shadow_worker)
 
 
 @pytest.fixture(scope="module")
@@ -103,35 +116,19 @@ def test_the_comparison_table_has_pitr_encryption_and_a_ttl(shadowed):
     )
 
 
-def test_the_live_function_may_only_send_to_the_shadow_queue_and_knows_its_share(shadowed):
+def test_the_live_function_may_only_send_to_the_shadow_queue_and_knows_its_share(shadowed, shadowed_grants):
     functions = shadowed.find_resources("AWS::Lambda::Function")
     [agent] = [f for f in functions.values() if f["Metadata"].get("agentrail:handler") == "stateless"]
     variables = agent["Properties"]["Environment"]["Variables"]
     assert variables["AGENT_SHADOW_PERCENT"] == "10"
     assert "AGENT_SHADOW_QUEUE_URL" in variables
-    role = agent["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = shadowed.find_resources("AWS::IAM::Policy")
-    actions = {
-        str(statement["Action"])
-        for policy in policies.values()
-        if {"Ref": role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    }
-    assert any("sqs:SendMessage" in a for a in actions)
-    assert not any("sqs:ReceiveMessage" in a or "dynamodb:" in a for a in actions)
+    actions = {action for action, _ in shadowed_grants[0]}
+    assert "sqs:SendMessage" in actions
+    assert not any(a == "sqs:ReceiveMessage" or a.startswith("dynamodb:") for a in actions)
 
 
-def test_the_worker_may_only_put_comparisons_its_conditional_write_deciding_a_redelivery(shadowed):
-    functions = shadowed.find_resources("AWS::Lambda::Function")
-    [worker] = [f for f in functions.values() if f["Metadata"].get("agentrail:handler") == "shadow_worker"]
-    role = worker["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = [
-        statement
-        for policy in shadowed.find_resources("AWS::IAM::Policy").values()
-        if {"Ref": role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    actions = {action for s in statements for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+def test_the_worker_may_only_put_comparisons_its_conditional_write_deciding_a_redelivery(shadowed_grants):
+    actions = {action for action, _ in shadowed_grants[1]}
 
     assert {action for action in actions if action.startswith("dynamodb:")} == {"dynamodb:PutItem"}
 
@@ -282,20 +279,13 @@ def test_the_worker_runs_no_agent_so_it_may_read_no_prompt_and_asks_the_runtime_
         ),
     )
     # when it synthesizes,
-    template = Template.from_stack(stack)
+    synthesized = SynthesizedStack(stack)
     # then the agent may read its prompt, the worker (which replays requests on the candidate) nothing, and the runtime
     # is asked for the agent's version only: the worker stamps the agent's.
     assert agent.shadow_worker is not None
     assert agent.bedrock_prompt_arns != [] and agent.shadow_worker.bedrock_prompt_arns == []
     assert "bedrock-agent" not in agent.shadow_worker.called_services
-    worker_role = stack.get_logical_id(agent.shadow_worker.role.node.default_child)  # type: ignore[arg-type]
-    assert not [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if {"Ref": worker_role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "bedrock:GetPrompt" in str(statement["Action"])
-    ]
+    assert "bedrock:GetPrompt" not in {action for action, _ in synthesized.grants(agent.shadow_worker)}
     assert asked == [agent.service_name]
 
 

@@ -23,6 +23,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
 from agentrail_local.awslambda.event_sources import sqs_event as lambda_sqs_event
+from agentrail_runtime import contract
+from agentrail_runtime.agent.secrets import granted_tool_secrets
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition as demo_definition
 from agentrail_runtime.models.base import ModelProvider
@@ -48,8 +50,6 @@ def _no_metrics_left_over() -> Iterator[None]:
 def agent_env(env: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """The environment without any AGENT_* variable of the machine running the tests; the tool secrets, read once
     per execution environment, are read again from it (before and after the test)."""
-    from agentrail_runtime.agent.secrets import granted_tool_secrets
-
     for name in [n for n in os.environ if n.startswith("AGENT_")]:
         env.delenv(name)
     granted_tool_secrets.cache_clear()
@@ -542,11 +542,13 @@ def stub(client) -> Iterator[Stubber]:
 
 
 def create_comparison_table(dynamodb: Any, name: str) -> None:
-    """The shadow comparison table with the construct's key schema (``request_id``) and TTL (``expires_at``)."""
+    """The shadow comparison table with the construct's key schema and TTL attribute (the contract's)."""
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": contract.SHADOW_PARTITION_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": contract.SHADOW_PARTITION_KEY, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.SHADOW_TTL_ATTRIBUTE}
+    )

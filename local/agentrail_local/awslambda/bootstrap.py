@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 RESPONSE_FD_ENV = "AGENTRAIL_RESPONSE_FD"
@@ -79,10 +79,17 @@ class _InitError(Exception):
         self.error_type = error_type
 
 
+def _timestamp(seconds: float | None = None) -> str:
+    """Lambda's log timestamp (``2026-01-31T12:00:00.000Z``) of ``seconds`` since the epoch. Default: now."""
+    # timezone.utc, not datetime.UTC: this module runs on Python 3.9, and UTC is 3.11's.
+    moment = datetime.now(timezone.utc) if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)  # noqa: UP017
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _log_error(payload: dict[str, Any], request_id: str | None) -> None:
     # What the Lambda runtime writes to the log stream when a handler fails (JSON log format).
     record = {
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": _timestamp(),
         "level": "ERROR",
         "message": payload,
         "requestId": request_id,
@@ -95,11 +102,11 @@ class _JsonLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "timestamp": _timestamp(record.created),
             "level": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
-            "requestId": _REQUEST_ID[0],
+            "requestId": _request_id,
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -108,8 +115,19 @@ class _JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-#: The invocation in progress (Lambda's JSON log lines carry its ``requestId``).
-_REQUEST_ID: list[str | None] = [None]
+class _TextLogFormatter(logging.Formatter):
+    """The Lambda Python runtime's text log line (``AWS_LAMBDA_LOG_FORMAT=Text``, Lambda's default):
+    ``[LEVEL]<tab>timestamp<tab>request id<tab>message``, then the traceback, if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"[{record.levelname}]\t{_timestamp(record.created)}\t{_request_id or ''}\t{record.getMessage()}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        return f"{line}\n{record.exc_text}" if record.exc_text else line
+
+
+#: The invocation in progress (Lambda's log lines carry its request id); None before the first.
+_request_id: str | None = None
 #: ``AWS_LAMBDA_LOG_LEVEL`` as the ``logging`` module names it.
 _LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR", "FATAL": "CRITICAL"}
 
@@ -124,7 +142,7 @@ def setup_logging() -> None:
     if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
         handler.setFormatter(_JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+        handler.setFormatter(_TextLogFormatter())
     root = logging.getLogger()
     root.addHandler(handler)
     level = _LEVELS.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
@@ -133,6 +151,7 @@ def setup_logging() -> None:
 
 
 def main() -> int:
+    global _request_id
     channel = os.fdopen(int(os.environ.pop(RESPONSE_FD_ENV)), "w", encoding="utf-8")
 
     def send(message: dict[str, Any]) -> None:
@@ -157,7 +176,7 @@ def main() -> int:
     for line in sys.stdin.buffer:
         request = json.loads(line)
         request_id = request["request_id"]
-        _REQUEST_ID[0] = request_id
+        _request_id = request_id
         context = LambdaContext(
             request_id=request_id,
             deadline_ms=request["deadline_ms"],

@@ -61,8 +61,8 @@ class FunctionDefinition:
     layers: tuple[LayerSource, ...] = ()
     log_group: str = ""
     application_log_level: str | None = None
-    #: ``LoggingConfig.LogFormat``: ``JSON`` or ``Text`` (Lambda's default).
-    log_format: str = "Text"
+    #: ``LoggingConfig.LogFormat``: ``JSON`` or ``Text``; None when the template names none (Lambda's default, Text).
+    log_format: str | None = None
 
     def python_path(self) -> list[str]:
         """The code folder, then each loadable layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""

@@ -234,7 +234,7 @@ class FunctionPool:
             "PYTHONUNBUFFERED": "1",
             # Keep __pycache__ folders out of cdk.out's assets.
             "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_LAMBDA_LOG_FORMAT": d.log_format,
+            "AWS_LAMBDA_LOG_FORMAT": d.log_format or "Text",
         }
         if d.application_log_level:
             env["AWS_LAMBDA_LOG_LEVEL"] = d.application_log_level

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -207,17 +208,21 @@ def test_function_output_goes_to_its_log_file_and_the_console_with_its_logical_i
     def written() -> bool:  # the log file first, then the console: a reader thread writes both after the answer
         return line in environments.log_file("shout").read_text() and f"[Shout] {line}" in console
 
-    deadline = time.monotonic() + 5
-    while not written() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _eventually(written)
     assert line in environments.log_file("shout").read_text()
     assert f"[Shout] {line}" in console
 
 
-def _log_lines(environments: ExecutionEnvironments, name: str, until: str) -> list[str]:
-    deadline = time.monotonic() + 5
-    while until not in environments.log_file(name).read_text() and time.monotonic() < deadline:
+def _eventually(condition: Callable[[], bool], seconds: float = 5) -> None:
+    """Wait until ``condition()`` holds, for at most ``seconds``: a reader thread writes the logs after the answer.
+    The caller asserts what it needed, so a wait that runs out fails on that assertion."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _log_lines(environments: ExecutionEnvironments, name: str, until: str) -> list[str]:
+    _eventually(lambda: until in environments.log_file(name).read_text())
     return environments.log_file(name).read_text().splitlines()
 
 
@@ -250,6 +255,22 @@ def test_without_an_application_log_level_library_logs_below_warning_are_dropped
     lines = _log_lines(environments, "quiet", "warning hey")
     assert any(line.startswith("[WARNING]") and line.endswith("warning hey") for line in lines)
     assert not any("debug detail" in line for line in lines)
+
+
+def test_a_text_log_line_has_lambdas_level_timestamp_request_id_and_message_columns(
+    environments: ExecutionEnvironments, handlers_dir: Path
+) -> None:
+    # given: a function with Lambda's default log format (Text), whose code logs through a library's logger
+    environments.add_function(_definition(handlers_dir, "plain", "tasks.log_levels"))
+
+    # when: it runs
+    result = environments.invoke("plain", {"text": "hey"})
+
+    # then: the line is Lambda's "[LEVEL]\t<UTC timestamp>\t<request id>\t<message>"
+    (line,) = [line for line in _log_lines(environments, "plain", "warning hey") if line.endswith("warning hey")]
+    level, timestamp, request_id, message = line.split("\t")
+    assert (level, request_id, message) == ("[WARNING]", result.request_id, "warning hey")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", timestamp)
 
 
 def test_an_unimportable_handler_is_an_import_module_error(environments: ExecutionEnvironments, handlers_dir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from agentrail_local.awslambda import bootstrap
 from agentrail_local.awslambda.definitions import FunctionDefinition, LayerSource
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.interpreters import find_interpreter, runtime_version
@@ -185,3 +187,20 @@ def test_without_the_runtimes_python_functions_run_on_this_interpreter_and_one_w
         "the python argument names that interpreter; "
         f"and import this environment's packages, which differ from the dependencies layer's: httpx: {here} here vs 0.0.1 in the layer"
     ]
+
+
+@pytest.mark.parametrize("version", [(3, 9), (3, 10)], ids=["python3.9", "python3.10"])
+def test_the_bootstrap_loads_and_stamps_log_lines_on_the_oldest_lambda_pythons(version: tuple[int, int]) -> None:
+    # Given a Lambda runtime's Python older than local mode's own (a function of Runtime: python3.9 runs on it),
+    interpreter = find_interpreter(version)
+    if interpreter is None:
+        pytest.skip(f"this machine has no python{version[0]}.{version[1]} on PATH or in pyenv")
+    # when it loads the bootstrap by path, as local mode starts every function's process,
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import bootstrap; print(bootstrap._timestamp(0))"
+    result = subprocess.run(
+        [str(interpreter.executable), "-c", probe, str(Path(bootstrap.__file__).parent)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    # then it imports and writes Lambda's UTC timestamps.
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1970-01-01T00:00:00.000Z"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from agentrail_runtime.agent import AgentDefinition
+from agentrail_runtime.api.errors import AgentResolver
 from agentrail_runtime.api.tasks import create_tasks_app
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import definition
@@ -26,6 +29,28 @@ TASK_ID_LENGTH = 32
 @pytest.fixture
 def api(task_handler):
     return task_handler("tasks").handler
+
+
+def tasks_app(
+    aws: Any, *, agent: AgentDefinition = definition, sqs_client: Any = None, idempotency_table: str | None = None
+) -> AgentResolver:
+    """The task API app on moto's table and queue, built in the test (not by the handler module) to change one part:
+    the agent, the SQS client, or the idempotency table (a DynamoDB persistence layer on it)."""
+    settings = RuntimeSettings()
+    persistence = DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=aws.dynamodb) if idempotency_table else None
+    return create_tasks_app(
+        tasks=TaskService(
+            store=TaskStore(aws.table, client=aws.dynamodb),
+            agents=AgentService(definition=agent, settings=settings),
+            events=TaskEvents(None),
+            routes={"default": "queue"},
+            queue_url=aws.queue_url,
+            sqs_client=sqs_client,
+        ),
+        settings=settings,
+        task_settings=TaskSettings(table=aws.table, idempotency_table=idempotency_table),
+        persistence=persistence,
+    )
 
 
 def test_submit_answers_202_at_once_with_the_task_id_and_status_url_and_queues_the_task(aws, api, api_event, call, owner):
@@ -229,20 +254,7 @@ def test_a_submit_that_died_holds_its_idempotency_key_only_for_the_invocations_r
             raise ProcessDied
 
     sqs.meta.events.register("before-call.sqs.SendMessage", die_once)
-    settings = RuntimeSettings()
-    app = create_tasks_app(
-        tasks=TaskService(
-            store=TaskStore(aws.table, client=aws.dynamodb),
-            agents=AgentService(definition=definition, settings=settings),
-            events=TaskEvents(None),
-            routes={"default": "queue"},
-            queue_url=aws.queue_url,
-            sqs_client=sqs,
-        ),
-        settings=settings,
-        task_settings=TaskSettings(table=aws.table, idempotency_table="agentrail-task-idempotency"),
-        persistence=DynamoDBPersistenceLayer(table_name="agentrail-task-idempotency", boto3_client=aws.dynamodb),
-    )
+    app = tasks_app(aws, sqs_client=sqs, idempotency_table="agentrail-task-idempotency")
     lambda_context.remaining_ms = 300
     event = api_event("submit-with-idempotency-key")
     with pytest.raises(ProcessDied):
@@ -293,19 +305,7 @@ def test_an_injected_submission_is_400_input_blocked_with_the_reason_and_nothing
 
 def test_a_submission_an_input_guard_redacts_is_stored_and_queued_redacted(aws, agent_env, api_event, call):
     # given an agent whose input guards redact personal data
-    settings = RuntimeSettings()
-    redacting = dataclasses.replace(definition, input_guards=(PiiGuard(),))
-    app = create_tasks_app(
-        tasks=TaskService(
-            store=TaskStore(aws.table, client=aws.dynamodb),
-            agents=AgentService(definition=redacting, settings=settings),
-            events=TaskEvents(None),
-            routes={"default": "queue"},
-            queue_url=aws.queue_url,
-        ),
-        settings=settings,
-        task_settings=TaskSettings(table=aws.table),
-    )
+    app = tasks_app(aws, agent=dataclasses.replace(definition, input_guards=(PiiGuard(),)))
 
     # when a message with an email address is submitted
     reply = call(app.resolve, api_event("submit", body={"message": "Write to ana.lopez@example.com please."}))

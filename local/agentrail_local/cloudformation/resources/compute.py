@@ -136,7 +136,7 @@ def function(context: ResourceContext) -> DeployedResource:
         layers=tuple(layers),
         log_group=log_group,
         application_log_level=logging_config.get("ApplicationLogLevel"),
-        log_format=logging_config.get("LogFormat", "Text"),
+        log_format=logging_config.get("LogFormat"),
     )
     return deployed
 
