@@ -19,7 +19,6 @@ same principal reports zeros.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
 from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
-from agentrail_runtime.aws import role_of_session
+from agentrail_runtime.aws import principal_matches
 from agentrail_runtime.budgets import erase_tenant_counters
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.contract import BUDGET_COUNTER_RETENTION_DAYS, BUDGET_TABLE_ENV
@@ -182,12 +181,11 @@ class PrincipalEraser:
 
     def may_erase(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> bool:
         """The principal itself, or an operator (the Cognito group, or a pattern of ``operators``)."""
-        if caller == principal or self.settings.operator_group in cognito_groups:
-            return True
-        names = [caller]
-        if caller.startswith("iam:") and (role := role_of_session(caller.removeprefix("iam:"))):
-            names.append(f"iam:{role}")
-        return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in self.settings.operators)
+        return (
+            caller == principal
+            or self.settings.operator_group in cognito_groups
+            or principal_matches(caller, self.settings.operators)
+        )
 
     def erase_as(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> ErasureCounts:
         """:meth:`erase` on behalf of ``caller``. Raises :class:`ErasureForbidden` when :meth:`may_erase` says no."""
