@@ -417,27 +417,8 @@ class DynamoDBSessionStore(SessionStore):
         self.purge(session_id)
 
     def purge(self, session_id: str) -> int:
-        if self._table is None:
-            self._table = aws.resource("dynamodb").Table(self.table_name)
-        table = self._table
-        count = 0
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(session_id)},
-            "ProjectionExpression": "pk, sk",
-        }
-        # batch_writer re-sends unprocessed items itself.
-        with table.batch_writer() as batch:
-            for page in self.client.get_paginator("query").paginate(**request):
-                for item in page.get("Items", []):
-                    if item["sk"]["S"] == META:
-                        continue  # a live session is never purged here: delete() removes ~meta first
-                    batch.delete_item(Key={"pk": session_id, "sk": item["sk"]["S"]})
-                    count += 1
-        if self.offload is not None:
-            self.offload.delete_session(session_id)
-        return count
+        items, _, _ = self._delete_items(session_id)
+        return items
 
     def owned_sessions(self, owner: str) -> Iterator[str]:
         """The ids of every session ``owner`` has, expired ones not yet deleted included (a paged Query of the
@@ -459,6 +440,20 @@ class DynamoDBSessionStore(SessionStore):
 
         Idempotent: a session already gone counts zero.
         """
+        items, feedback, objects = self._delete_items(session_id)
+        response = self.client.delete_item(
+            TableName=self.table_name,
+            Key={"pk": _s(session_id), "sk": _s(META)},
+            ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": _s(owner)},
+            ReturnValues="ALL_OLD",
+        )
+        return ErasedSession(sessions=int("Attributes" in response), items=items, feedback=feedback, objects=objects)
+
+    def _delete_items(self, session_id: str) -> tuple[int, int, int]:
+        """Delete every item of the session but ``~meta`` (a live session is never purged here: its deleter removes
+        ``~meta`` first, erasure last), and its offloaded turns. Returns (items, of them with feedback, objects)."""
         if self._table is None:
             self._table = aws.resource("dynamodb").Table(self.table_name)
         items = feedback = 0
@@ -477,15 +472,7 @@ class DynamoDBSessionStore(SessionStore):
                     items += 1
                     feedback += "feedback" in item
         objects = self.offload.delete_session(session_id) if self.offload is not None else 0
-        response = self.client.delete_item(
-            TableName=self.table_name,
-            Key={"pk": _s(session_id), "sk": _s(META)},
-            ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": _s(owner)},
-            ReturnValues="ALL_OLD",
-        )
-        return ErasedSession(sessions=int("Attributes" in response), items=items, feedback=feedback, objects=objects)
+        return items, feedback, objects
 
     # -- item mapping -----------------------------------------------------------------
 
