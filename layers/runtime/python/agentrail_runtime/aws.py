@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.config import Config
@@ -92,6 +92,20 @@ class LazyClient:
         instance.__dict__[self.attribute] = made
 
 
+def query_index(client: Any, table_name: str, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
+    """Every item (in the index's projection, low-level form) of ``table_name``'s ``index`` whose partition key
+    ``attribute`` is the string ``value``, page after page (what erasure reads through its keys-only indexes)."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table_name,
+        IndexName=index,
+        KeyConditionExpression="#key = :value",
+        ExpressionAttributeNames={"#key": attribute},
+        ExpressionAttributeValues={":value": {"S": value}},
+    )
+    for page in pages:
+        yield from page.get("Items", [])
+
+
 class ToolSecretSettings(BaseSettings):
     """The secrets tools may read (part of :class:`~agentrail_runtime.config.RuntimeSettings`, which validates it at
     cold start; :func:`agentrail_runtime.agent.secrets.granted_tool_secrets` reads it once, without the rest)."""
@@ -147,6 +161,7 @@ __all__ = [
     "ToolSecretSettings",
     "client",
     "principal_matches",
+    "query_index",
     "read_secret",
     "resource",
     "role_of_session",

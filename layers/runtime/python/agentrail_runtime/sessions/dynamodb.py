@@ -423,16 +423,8 @@ class DynamoDBSessionStore(SessionStore):
     def owned_sessions(self, owner: str) -> Iterator[str]:
         """The ids of every session ``owner`` has, expired ones not yet deleted included (a paged Query of the
         ``by_owner`` index)."""
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table_name,
-            IndexName=OWNER_INDEX,
-            KeyConditionExpression="#owner = :owner",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": _s(owner)},
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield item["pk"]["S"]
+        for item in aws.query_index(self.client, self.table_name, OWNER_INDEX, "owner", owner):
+            yield item["pk"]["S"]
 
     def erase_session(self, session_id: str, *, owner: str) -> ErasedSession:
         """Delete every item of ``owner``'s session, its offloaded objects, then its metadata (last, so that an

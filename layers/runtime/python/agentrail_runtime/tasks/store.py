@@ -569,16 +569,8 @@ class TaskStore:
         return ErasedTask(tasks=int(bool(old)), children=children, feedback=int("feedback_json" in old), objects=objects)
 
     def _index_keys(self, index: str, attribute: str, value: str) -> Iterator[str]:
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table_name,
-            IndexName=index,
-            KeyConditionExpression="#a = :v",
-            ExpressionAttributeNames={"#a": attribute},
-            ExpressionAttributeValues={":v": {"S": value}},
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield item["task_id"]["S"]
+        for item in aws.query_index(self.client, self.table_name, index, attribute, value):
+            yield item["task_id"]["S"]
 
     # -- mapping ------------------------------------------------------------------------
 
