@@ -154,6 +154,7 @@ class DailyBudgets(Construct):
         self.environment = {
             contract.BUDGETS_ENV: contract.budgets_to_env(self.limits),
             contract.BUDGET_TABLE_ENV: self.table.table_name,
+            contract.BUDGET_RETENTION_DAYS_ENV: str(options.counter_retention_days),
         }
         self.functions: list[AgentFunction] = []
 
@@ -176,7 +177,6 @@ class DailyBudgets(Construct):
         when it erases the principal, and tell it the table and how long counters live."""
         grant_table(self.table, agent_function.function, ("dynamodb:DeleteItem",))
         agent_function.add_environment(contract.BUDGET_TABLE_ENV, self.table.table_name)
-        agent_function.add_environment("AGENT_ERASE_BUDGET_RETENTION_DAYS", str(self.options.counter_retention_days))
         agent_function.calls_service("dynamodb")
         if self.table.encryption_key is not None:
             agent_function.acknowledge_key_grants()

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from agentrail_runtime.approvals.models import ApprovalRecord, AuditEntry
 from agentrail_runtime.approvals.store import ACTOR_INDEX, REQUESTER_INDEX, ApprovalStore, AuditLog
-from agentrail_runtime.budgets import counter_key, utc_day
+from agentrail_runtime.budgets import DailyBudgets, counter_key, utc_day
 from agentrail_runtime.clock import Clock
 from agentrail_runtime.erasure import ErasureCounts, ErasureSettings, PrincipalEraser, pseudonym
 from agentrail_runtime.metering.feedback import Feedback
@@ -69,11 +69,9 @@ class Stores:
             tasks=self.tasks,
             approvals=self.approvals,
             audit=self.audit,
-            budget_table="budgets",
+            budgets=DailyBudgets("budgets", (), client=client or self.dynamodb, clock=self.clock),
             salt=lambda: SALT,
             settings=ErasureSettings(),
-            client=client or self.dynamodb,
-            clock=self.clock,
         )
 
     def scan(self, table: str) -> list[dict[str, Any]]:

@@ -164,6 +164,8 @@ BUDGETS_ENV = "AGENT_BUDGETS"
 BUDGET_TABLE_ENV = "AGENT_BUDGET_TABLE"
 #: Days a day's counter is kept after its UTC day ends, before DynamoDB's TTL deletes it.
 BUDGET_COUNTER_RETENTION_DAYS = 3
+#: Where the constructs write ``BudgetOptions.counter_retention_days`` and the runtime reads it.
+BUDGET_RETENTION_DAYS_ENV = "AGENT_BUDGET_RETENTION_DAYS"
 
 #: Shadow deployment: what the construct sets on the live function (the queue its sampler copies requests to, and
 #: the share it copies) and on the shadow worker (the candidate's ``shadow`` alias, the comparison table, how long a
@@ -282,6 +284,7 @@ __all__ = [
     "BUDGETS_ENV",
     "BUDGET_COUNTER_RETENTION_DAYS",
     "BUDGET_PERS",
+    "BUDGET_RETENTION_DAYS_ENV",
     "BUDGET_TABLE_ENV",
     "BUDGET_UNITS",
     "HEALTH_CHECK_KINDS",

@@ -23,7 +23,6 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,9 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agentrail_runtime import aws
 from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
 from agentrail_runtime.aws import principal_matches
-from agentrail_runtime.budgets import erase_tenant_counters
-from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.contract import BUDGET_COUNTER_RETENTION_DAYS, BUDGET_TABLE_ENV
+from agentrail_runtime.budgets import DailyBudgets
 from agentrail_runtime.observability import logger
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.offload import S3TurnOffload
@@ -94,8 +91,6 @@ class ErasureSettings(BaseSettings):
     operator_group: str = "operators"
     #: The Secrets Manager secret (ARN or name) whose value salts the audit pseudonyms; needed with an audit trail.
     salt_secret: str | None = None
-    #: Days a budget counter outlives its day (the DailyBudgets' ``counter_retention_days``).
-    budget_retention_days: int = Field(default=BUDGET_COUNTER_RETENTION_DAYS, ge=1, le=366)
     #: The stores, as the pattern's other settings name them.
     session_table: str | None = Field(default=None, validation_alias="AGENT_SESSION_TABLE")
     session_offload_bucket: str | None = Field(default=None, validation_alias="AGENT_SESSION_OFFLOAD_BUCKET")
@@ -103,7 +98,6 @@ class ErasureSettings(BaseSettings):
     task_bucket: str | None = Field(default=None, validation_alias="AGENT_TASK_BUCKET")
     approval_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_TABLE")
     audit_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_AUDIT_TABLE")
-    budget_table: str | None = Field(default=None, validation_alias=BUDGET_TABLE_ENV)
 
 
 class PrincipalEraser:
@@ -113,15 +107,13 @@ class PrincipalEraser:
     ----------
     sessions, tasks, approvals, audit:
         The pattern's stores. Default: none.
-    budget_table:
-        The daily budgets' counters table. Default: none.
+    budgets:
+        The daily budgets, whose counters of the principal (as tenant) are deleted. Default: none.
     salt:
         Returns the salt of audit pseudonyms (read when an erasure needs it); an erasure with ``audit`` and no salt
         raises ``RuntimeError`` before it changes anything.
     settings:
-        Operators and retention. Default: ``ErasureSettings()`` as the environment gives it.
-    client, clock:
-        The DynamoDB client for the budget counters, and the clock; injected for tests.
+        Who the operators are. Default: ``ErasureSettings()`` as the environment gives it.
     """
 
     def __init__(
@@ -131,21 +123,17 @@ class PrincipalEraser:
         tasks: TaskStore | None = None,
         approvals: ApprovalStore | None = None,
         audit: AuditLog | None = None,
-        budget_table: str | None = None,
+        budgets: DailyBudgets | None = None,
         salt: Callable[[], str] | None = None,
         settings: ErasureSettings | None = None,
-        client: Any = None,
-        clock: Clock = now,
     ) -> None:
         self.sessions = sessions
         self.tasks = tasks
         self.approvals = approvals
         self.audit = audit
-        self.budget_table = budget_table
+        self.budgets = budgets
         self.salt = salt
         self.settings = settings or ErasureSettings()
-        self._client = client
-        self._clock = clock
 
     @classmethod
     def from_settings(
@@ -156,6 +144,7 @@ class PrincipalEraser:
         tasks: TaskStore | None = None,
         approvals: ApprovalStore | None = None,
         audit: AuditLog | None = None,
+        budgets: DailyBudgets | None = None,
     ) -> PrincipalEraser:
         """The eraser of the stores a function's environment names; a store given here (the API's own) is used
         instead of a new one."""
@@ -174,7 +163,7 @@ class PrincipalEraser:
             tasks=tasks,
             approvals=approvals,
             audit=audit,
-            budget_table=settings.budget_table,
+            budgets=budgets,
             salt=(lambda: aws.read_secret(salt_secret)) if salt_secret else None,
             settings=settings,
         )
@@ -223,14 +212,8 @@ class PrincipalEraser:
                 counts.subtasks += erased_task.children
                 counts.task_objects += erased_task.objects
                 counts.feedback += erased_task.feedback
-        if self.budget_table is not None:
-            counts.budget_counters += erase_tenant_counters(
-                self.budget_table,
-                principal,
-                client=self._client or aws.client("dynamodb"),
-                at=self._clock(),
-                retention_days=self.settings.budget_retention_days,
-            )
+        if self.budgets is not None:
+            counts.budget_counters += self.budgets.erase_tenant(principal)
         logger.info("principal erased", extra={"event": "principal_erased", **counts.model_dump()})
         return counts
 

@@ -394,7 +394,11 @@ def create_sessions_app(
         return Response(status_code=204, body=None)
 
     owned = sessions.store if isinstance(sessions.store, DynamoDBSessionStore) else None
-    add_erasure_route(app, eraser or PrincipalEraser.from_settings(load_erasure_settings(), sessions=owned), app.principal)
+    add_erasure_route(
+        app,
+        eraser or PrincipalEraser.from_settings(load_erasure_settings(), sessions=owned, budgets=sessions.agents.budgets),
+        app.principal,
+    )
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app
 

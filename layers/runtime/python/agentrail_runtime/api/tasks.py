@@ -284,6 +284,7 @@ def create_tasks_app(
             tasks=tasks.store,
             approvals=approvals.approvals if approvals is not None else None,
             audit=approvals.audit if approvals is not None else None,
+            budgets=tasks.agents.budgets,
         )
     add_erasure_route(app, eraser, owner)
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
