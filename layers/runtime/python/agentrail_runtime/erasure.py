@@ -1,7 +1,7 @@
 """Erasure for data-subject requests: delete everything one principal left in the pattern's stores, pseudonymize it in
 the audit trail, and report what was done.
 
-What goes, per store the function is configured with:
+What goes, per store the API that serves ``POST /erase`` keeps (it gives the eraser its own):
 
 - sessions (``AGENT_SESSION_TABLE``): every session the principal owns, all its items (turns and their feedback,
   state, summary, in-flight turn), and its turns offloaded to S3;
@@ -23,18 +23,20 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentrail_runtime import aws
-from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
 from agentrail_runtime.aws import principal_matches
-from agentrail_runtime.budgets import DailyBudgets
 from agentrail_runtime.observability import logger
-from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
-from agentrail_runtime.sessions.offload import S3TurnOffload
-from agentrail_runtime.tasks.store import TaskStore
+
+if TYPE_CHECKING:  # each API imports only its own stores (the sessions API has no task or approval code)
+    from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
+    from agentrail_runtime.budgets import DailyBudgets
+    from agentrail_runtime.sessions.store import SessionStore
+    from agentrail_runtime.tasks.store import TaskStore
 
 __all__ = [
     "PSEUDONYM_PREFIX",
@@ -82,7 +84,7 @@ class ErasureCounts(BaseModel):
 class ErasureSettings(BaseSettings):
     """Who may erase, and the salt of audit pseudonyms (``AGENT_ERASE_*``); see the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENT_ERASE_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="AGENT_ERASE_", extra="ignore", frozen=True)
 
     #: Principal patterns (fnmatch, a JSON list) that may erase anyone's data, e.g.
     #: ``["iam:arn:aws:iam::123456789012:role/PrivacyOperator"]``; a role pattern admits the role's sessions.
@@ -91,13 +93,6 @@ class ErasureSettings(BaseSettings):
     operator_group: str = "operators"
     #: The Secrets Manager secret (ARN or name) whose value salts the audit pseudonyms; needed with an audit trail.
     salt_secret: str | None = None
-    #: The stores, as the pattern's other settings name them.
-    session_table: str | None = Field(default=None, validation_alias="AGENT_SESSION_TABLE")
-    session_offload_bucket: str | None = Field(default=None, validation_alias="AGENT_SESSION_OFFLOAD_BUCKET")
-    task_table: str | None = Field(default=None, validation_alias="AGENT_TASK_TABLE")
-    task_bucket: str | None = Field(default=None, validation_alias="AGENT_TASK_BUCKET")
-    approval_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_TABLE")
-    audit_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_AUDIT_TABLE")
 
 
 class PrincipalEraser:
@@ -111,15 +106,16 @@ class PrincipalEraser:
         The daily budgets, whose counters of the principal (as tenant) are deleted. Default: none.
     salt:
         Returns the salt of audit pseudonyms (read when an erasure needs it); an erasure with ``audit`` and no salt
-        raises ``RuntimeError`` before it changes anything.
+        raises ``RuntimeError`` before it changes anything. Default: the value of the secret
+        ``settings.salt_secret`` names, none without it.
     settings:
-        Who the operators are. Default: ``ErasureSettings()`` as the environment gives it.
+        Who the operators are, and the salt's secret. Default: ``ErasureSettings()`` as the environment gives it.
     """
 
     def __init__(
         self,
         *,
-        sessions: DynamoDBSessionStore | None = None,
+        sessions: SessionStore | None = None,
         tasks: TaskStore | None = None,
         approvals: ApprovalStore | None = None,
         audit: AuditLog | None = None,
@@ -132,41 +128,11 @@ class PrincipalEraser:
         self.approvals = approvals
         self.audit = audit
         self.budgets = budgets
-        self.salt = salt
         self.settings = settings or ErasureSettings()
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: ErasureSettings,
-        *,
-        sessions: DynamoDBSessionStore | None = None,
-        tasks: TaskStore | None = None,
-        approvals: ApprovalStore | None = None,
-        audit: AuditLog | None = None,
-        budgets: DailyBudgets | None = None,
-    ) -> PrincipalEraser:
-        """The eraser of the stores a function's environment names; a store given here (the API's own) is used
-        instead of a new one."""
-        salt_secret = settings.salt_secret
-        if sessions is None and settings.session_table:
-            offload = S3TurnOffload(settings.session_offload_bucket) if settings.session_offload_bucket else None
-            sessions = DynamoDBSessionStore(settings.session_table, offload=offload)
-        if tasks is None and settings.task_table:
-            tasks = TaskStore(settings.task_table, bucket=settings.task_bucket)
-        if approvals is None and settings.approval_table:
-            approvals = ApprovalStore(settings.approval_table)
-        if audit is None and settings.audit_table:
-            audit = AuditLog(settings.audit_table, retention_seconds=86_400)  # erasure never appends: any retention
-        return cls(
-            sessions=sessions,
-            tasks=tasks,
-            approvals=approvals,
-            audit=audit,
-            budgets=budgets,
-            salt=(lambda: aws.read_secret(salt_secret)) if salt_secret else None,
-            settings=settings,
-        )
+        salt_secret = self.settings.salt_secret
+        if salt is None and salt_secret:
+            salt = lambda: aws.read_secret(salt_secret)  # noqa: E731 - read at the first erasure that needs it
+        self.salt = salt
 
     def may_erase(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> bool:
         """The principal itself, or an operator (the Cognito group, or a pattern of ``operators``)."""

@@ -27,7 +27,6 @@ import binascii
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from agentrail_runtime import aws
@@ -36,6 +35,7 @@ from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
 from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
+    ErasedSession,
     InFlightTurn,
     SessionInfo,
     SessionNotFound,
@@ -60,17 +60,6 @@ TTL_ATTRIBUTE = "expires_at"
 OWNER_INDEX = "by_owner"
 # DynamoDB's item limit is 400 KB; keys, attribute names and metadata need headroom.
 MAX_PAYLOAD_BYTES = 350_000
-
-
-@dataclass(frozen=True)
-class ErasedSession:
-    """What erasing one session deleted: its metadata item (0 when it was gone already), its other items (turns,
-    state, summary, in-flight turn), how many turns carried feedback, and its offloaded S3 objects."""
-
-    sessions: int
-    items: int
-    feedback: int
-    objects: int
 
 
 def turn_key(number: int) -> str:
@@ -421,17 +410,12 @@ class DynamoDBSessionStore(SessionStore):
         return items
 
     def owned_sessions(self, owner: str) -> Iterator[str]:
-        """The ids of every session ``owner`` has, expired ones not yet deleted included (a paged Query of the
-        ``by_owner`` index)."""
+        """A paged Query of the ``by_owner`` index."""
         for item in aws.query_index(self.client, self.table_name, OWNER_INDEX, "owner", owner):
             yield item["pk"]["S"]
 
     def erase_session(self, session_id: str, *, owner: str) -> ErasedSession:
-        """Delete every item of ``owner``'s session, its offloaded objects, then its metadata (last, so that an
-        erasure that stops halfway finds the session again through the owner index when it is retried).
-
-        Idempotent: a session already gone counts zero.
-        """
+        """Every item of the session, its offloaded objects, then its metadata (conditional on ``owner``)."""
         items, feedback, objects = self._delete_items(session_id)
         response = self.client.delete_item(
             TableName=self.table_name,
