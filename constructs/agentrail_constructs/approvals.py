@@ -54,6 +54,9 @@ from agentrail_constructs.workflows import (
     validate_workflow,
 )
 
+#: The index of approvals by status that GET /approvals and the pending metrics query
+#: (agentrail_runtime.approvals.store.STATUS_INDEX).
+STATUS_INDEX = "by_status"
 #: The keys-only indexes erasure queries (agentrail_runtime.approvals.store.REQUESTER_INDEX and ACTOR_INDEX).
 REQUESTER_INDEX = "by_requester"
 ACTOR_INDEX = "by_actor"
@@ -169,7 +172,7 @@ class ApprovalWorkflow(Construct):
             self, "ApprovalsTable", partition_key="approval_id", time_to_live_attribute="purge_at", encryption_key=key
         )
         self.approvals_table.add_global_secondary_index(
-            index_name="by_status",
+            index_name=STATUS_INDEX,
             partition_key=string_key("status"),
             sort_key=dynamodb.Attribute(name="requested_at", type=dynamodb.AttributeType.NUMBER),
             projection_type=dynamodb.ProjectionType.ALL,
@@ -237,13 +240,10 @@ class ApprovalWorkflow(Construct):
             handler_code=handler_dir("approval_metrics"),
             options=replace(base, memory_size=256, timeout=Duration.seconds(60), service_name="approval-metrics"),
         )
-        grant_table(self.approvals_table, emitter.function, ("dynamodb:Query",), indexes=True)
-        emitter.acknowledge_policy(
-            f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
-            "Counting pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
-        )
+        grant_index_query(self.approvals_table, emitter.function, STATUS_INDEX)
         emitter.add_environment("AGENT_APPROVAL_TABLE", self.approvals_table.table_name)
         if key is not None:
+            key.grant_decrypt(emitter.function)  # the table's items
             emitter.encrypt_logs(key)
             emitter.acknowledge_key_grants()
             grant_key_to_service(key, "events.amazonaws.com")
@@ -277,11 +277,7 @@ class ApprovalWorkflow(Construct):
         With ``pseudonymizes`` (the function that serves erasure), an UpdateItem of the audit trail that names only
         the keys and ``actor`` is not denied (:meth:`grant_erasure` allows it); every other change still is."""
         fn = agent_function.function
-        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS, indexes=True)
-        agent_function.acknowledge_policy(
-            f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
-            "Listing pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
-        )
+        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS)
         grant_table(self.audit_table, fn, AUDIT_TABLE_ACTIONS)
         denied = [a for a in AUDIT_TABLE_DENIED if not (pseudonymizes and a == "dynamodb:UpdateItem")]
         fn.add_to_role_policy(iam.PolicyStatement(effect=iam.Effect.DENY, actions=denied, resources=[self.audit_table.table_arn]))
@@ -341,6 +337,7 @@ class ApprovalWorkflow(Construct):
     def grant_decisions(self, agent_function: AgentFunction) -> None:
         """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow."""
         self.grant_approvals(agent_function, pseudonymizes=True)
+        grant_index_query(self.approvals_table, agent_function.function, STATUS_INDEX)  # GET /approvals lists by status
         self.state_machine.grant_task_response(agent_function.function)
         agent_function.calls_service("states")
 
