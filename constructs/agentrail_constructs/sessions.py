@@ -306,9 +306,9 @@ class StatefulAgent(Construct):
         if self.session_table.encryption_key is not None and self.api.access_log_group is not None:
             encrypt_log_group(self.api.access_log_group, self.session_table.encryption_key)
         self._build_routes()
-        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
         self.session_table.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     def _configure(self, agent_function: AgentFunction) -> None:
         o = self.session_options
