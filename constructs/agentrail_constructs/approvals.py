@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
+from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.nag import arn_prefix, default_resource, logical_id, unskip_checkov
 from agentrail_constructs.queues import dead_letter_queue
@@ -54,12 +55,11 @@ from agentrail_constructs.workflows import (
     validate_workflow,
 )
 
-#: The index of approvals by status that GET /approvals and the pending metrics query
-#: (agentrail_runtime.approvals.store.STATUS_INDEX).
-STATUS_INDEX = "by_status"
-#: The keys-only indexes erasure queries (agentrail_runtime.approvals.store.REQUESTER_INDEX and ACTOR_INDEX).
-REQUESTER_INDEX = "by_requester"
-ACTOR_INDEX = "by_actor"
+#: The indexes the runtime queries (contract.py): approvals by status (GET /approvals, the pending metrics) and by
+#: requester, audit entries by actor (both keys only, for erasure).
+STATUS_INDEX = contract.APPROVAL_STATUS_INDEX
+REQUESTER_INDEX = contract.APPROVAL_REQUESTER_INDEX
+ACTOR_INDEX = contract.AUDIT_ACTOR_INDEX
 
 
 @renamed_keywords(timeout="decision_timeout")
@@ -358,7 +358,7 @@ class ApprovalWorkflow(Construct):
         )
         agent_function.grant_secret_read(self.erasure_salt)
         agent_function.calls_service("secretsmanager")
-        agent_function.add_environment("AGENT_ERASE_SALT_SECRET", self.erasure_salt.secret_arn)
+        agent_function.add_environment(contract.ERASE_SALT_SECRET_ENV, self.erasure_salt.secret_arn)
 
     def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
         """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aws_cdk import aws_lambda as lambda_
 
 from agentrail_constructs.api import AgentApi
+from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.request_models import request_model
 
@@ -34,8 +35,8 @@ def serve_erasure(api: AgentApi, agent_function: AgentFunction, target: lambda_.
     """Route ``POST /erase`` on ``api`` to ``target`` (the ``live`` alias of ``agent_function``), tell the function who
     the operators are, and mark it (``serves_erasure``) for the daily budgets enforced on it from now on."""
     agent_function.serves_erasure = True
-    agent_function.add_environment("AGENT_ERASE_OPERATORS", json.dumps(list(options.operators)))
-    agent_function.add_environment("AGENT_ERASE_OPERATOR_GROUP", options.operator_group)
+    agent_function.add_environment(contract.ERASE_OPERATORS_ENV, json.dumps(list(options.operators)))
+    agent_function.add_environment(contract.ERASE_OPERATOR_GROUP_ENV, options.operator_group)
     api.add_function_route(
         "/erase", "POST", target, request_schema=request_model("ErasureRequest"), operation_name="ErasePrincipal"
     )

@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.renames import renamed_keywords
@@ -29,10 +30,10 @@ from agentrail_constructs.storage import (
     secure_table,
 )
 
-#: The keys-only indexes erasure queries (agentrail_runtime.tasks.store.OWNER_INDEX and PARENT_INDEX): tasks by owner,
+#: The keys-only indexes erasure queries (contract.TASK_OWNER_INDEX and TASK_PARENT_INDEX): tasks by owner,
 #: and subtasks and run checkpoints by their task.
-OWNER_INDEX = "by_owner"
-PARENT_INDEX = "by_parent"
+OWNER_INDEX = contract.TASK_OWNER_INDEX
+PARENT_INDEX = contract.TASK_PARENT_INDEX
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.aws import principal_matches
 from agentrail_runtime.observability import logger
 
@@ -84,7 +84,7 @@ class ErasureCounts(BaseModel):
 class ErasureSettings(BaseSettings):
     """Who may erase, and the salt of audit pseudonyms (``AGENT_ERASE_*``); see the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENT_ERASE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=contract.ERASE_ENV_PREFIX, extra="ignore", frozen=True)
 
     #: Principal patterns (fnmatch, a JSON list) that may erase anyone's data, e.g.
     #: ``["iam:arn:aws:iam::123456789012:role/PrivacyOperator"]``; a role pattern admits the role's sessions.

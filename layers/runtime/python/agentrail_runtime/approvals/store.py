@@ -9,14 +9,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
 from agentrail_runtime.clock import Clock, now
 
-STATUS_INDEX = "by_status"
+STATUS_INDEX = contract.APPROVAL_STATUS_INDEX
 #: Keys-only indexes that erasure reads: approvals by ``requester``, and audit entries by ``actor``.
-REQUESTER_INDEX = "by_requester"
-ACTOR_INDEX = "by_actor"
+REQUESTER_INDEX = contract.APPROVAL_REQUESTER_INDEX
+ACTOR_INDEX = contract.AUDIT_ACTOR_INDEX
 
 
 class ApprovalNotFound(Exception):

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
 from agentrail_runtime.sessions.offload import S3TurnOffload
@@ -57,7 +57,7 @@ META, STATE, SUMMARY, IN_FLIGHT, TURN_PREFIX = "~meta", "~state", "~summary", "~
 HEAD_ITEMS = 4
 TTL_ATTRIBUTE = "expires_at"
 #: The table's sparse index of sessions by owner (partition key ``owner``, keys only): only ``~meta`` carries ``owner``.
-OWNER_INDEX = "by_owner"
+OWNER_INDEX = contract.SESSION_OWNER_INDEX
 # DynamoDB's item limit is 400 KB; keys, attribute names and metadata need headroom.
 MAX_PAYLOAD_BYTES = 350_000
 

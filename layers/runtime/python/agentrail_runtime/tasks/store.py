@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.aws import S3Payloads
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
@@ -50,8 +50,8 @@ _STRINGS = (
 
 #: Sparse, keys-only indexes of the task table: tasks by ``owner``, and a task's subtasks and run checkpoints by
 #: ``parent`` (the task id), which is how erasure finds what a principal's tasks left behind.
-OWNER_INDEX = "by_owner"
-PARENT_INDEX = "by_parent"
+OWNER_INDEX = contract.TASK_OWNER_INDEX
+PARENT_INDEX = contract.TASK_PARENT_INDEX
 
 
 @dataclass(frozen=True)
