@@ -134,11 +134,12 @@ class TaskTable(Construct):
 
     def grant_erasure(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` (which already has :meth:`grant_tasks`) erase a principal's tasks: Query on the
-        ``by_owner`` and ``by_parent`` indexes, DeleteItem on the task table, and ListBucket and DeleteObject on the
-        results bucket (large results and checkpoints are named by task id, unknown in advance)."""
+        ``by_owner`` and ``by_parent`` indexes, DeleteItem and BatchWriteItem (subtasks go in batches) on the task
+        table, and ListBucket and DeleteObject on the results bucket (large results and checkpoints are named by task
+        id, unknown in advance)."""
         fn = agent_function.function
         grant_index_query(self.table, fn, OWNER_INDEX, PARENT_INDEX)
-        grant_table(self.table, fn, ("dynamodb:DeleteItem",))
+        grant_table(self.table, fn, ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"))
         bucket = self.results_bucket
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:DeleteObject"], resource_arns=[bucket.arn_for_objects("*")])
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])

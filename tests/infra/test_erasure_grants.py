@@ -69,14 +69,15 @@ def test_only_the_api_function_may_delete_tasks_and_query_the_erasure_indexes(pa
     # When the API function's grants are read, then it may delete tasks and their objects, and query exactly the two
     # indexes (no index wildcard)
     grants = _grants(stack, agent.agent_function)
-    assert ("dynamodb:DeleteItem", table) in grants
+    assert {("dynamodb:DeleteItem", table), ("dynamodb:BatchWriteItem", table)} <= grants  # subtasks go in batches
     queried = {resource for action, resource in grants if action == "dynamodb:Query" and resource.startswith(table)}
     assert queried == {f"{table}/index/{TASK_OWNER_INDEX}", f"{table}/index/{PARENT_INDEX}"}
     assert ("s3:DeleteObject", f"{bucket}/*") in grants
     # And no other function of the stack may delete a task or its objects, or read an erasure index
     for other in (agent.worker, *(f for f in (agent.notifier,) if f is not None)):
         theirs = _grants(stack, other)
-        assert not {(a, r) for a, r in theirs if r.startswith(table) and (a == "dynamodb:DeleteItem" or "/index/" in r)}
+        deletes = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+        assert not {(a, r) for a, r in theirs if r.startswith(table) and (a in deletes or "/index/" in r)}
         assert ("s3:DeleteObject", f"{bucket}/*") not in theirs
 
 

@@ -261,5 +261,5 @@ def test_an_erasure_that_fails_halfway_is_finished_by_running_it_again(stores, f
     # Then alice is gone, bob is not, and a third run finds nothing left
     assert mentions(stores, ALICE) == []
     assert mentions(stores, BOB) == bob_mentions
-    assert second.total > 0
+    assert second != ErasureCounts()  # it finished what the failure left
     assert stores.eraser().erase(ALICE) == ErasureCounts()

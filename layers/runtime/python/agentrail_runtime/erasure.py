@@ -44,6 +44,7 @@ __all__ = [
     "ErasureForbidden",
     "ErasureSettings",
     "PrincipalEraser",
+    "load_erasure_settings",
     "pseudonym",
 ]
 
@@ -75,10 +76,6 @@ class ErasureCounts(BaseModel):
     approvals: int = Field(default=0, description="Approvals the principal requested, deleted")
     audit_entries: int = Field(default=0, description="Audit entries whose actor was replaced by the pseudonym")
     budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
-
-    @property
-    def total(self) -> int:
-        return sum(self.model_dump().values())
 
 
 class ErasureSettings(BaseSettings):
@@ -142,11 +139,13 @@ class PrincipalEraser:
             or principal_matches(caller, self.settings.operators)
         )
 
-    def erase_as(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> ErasureCounts:
-        """:meth:`erase` on behalf of ``caller``. Raises :class:`ErasureForbidden` when :meth:`may_erase` says no."""
+    def erase_as(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> tuple[ErasureCounts, str | None]:
+        """:meth:`erase` on behalf of ``caller``: the counts, and the principal's pseudonym in the audit trail (None
+        without one). Raises :class:`ErasureForbidden` when :meth:`may_erase` says no."""
         if not self.may_erase(caller, principal, cognito_groups):
             raise ErasureForbidden
-        return self.erase(principal)
+        alias = self.pseudonym_of(principal)
+        return self._erase(principal, alias), alias
 
     def pseudonym_of(self, principal: str) -> str | None:
         """The principal's pseudonym in the audit trail; None without one."""
@@ -155,7 +154,10 @@ class PrincipalEraser:
     def erase(self, principal: str) -> ErasureCounts:
         """Delete ``principal``'s data and pseudonymize it in the audit trail. Idempotent, and safe to run again after
         a failure: the second run finishes what the first left."""
-        if self.audit is not None and self.salt is None:
+        return self._erase(principal, self.pseudonym_of(principal))
+
+    def _erase(self, principal: str, alias: str | None) -> ErasureCounts:
+        if self.audit is not None and alias is None:
             raise RuntimeError("pseudonymizing the audit trail needs AGENT_ERASE_SALT_SECRET (the construct sets it)")
         counts = ErasureCounts()
         if self.sessions is not None:
@@ -165,9 +167,9 @@ class PrincipalEraser:
                 counts.session_items += erased.items
                 counts.session_objects += erased.objects
                 counts.feedback += erased.feedback
-        if self.audit is not None and self.salt is not None:
+        if self.audit is not None and alias is not None:
             # Before the approvals: their requests' entries name the principal too.
-            counts.audit_entries += self.audit.pseudonymize(principal, pseudonym(principal, self.salt()))
+            counts.audit_entries += self.audit.pseudonymize(principal, alias)
         if self.approvals is not None:
             for approval_id in list(self.approvals.requested_by(principal)):
                 counts.approvals += self.approvals.erase(approval_id, requester=principal)
@@ -186,4 +188,5 @@ class PrincipalEraser:
 
 @lru_cache(maxsize=1)
 def load_erasure_settings() -> ErasureSettings:
+    """The ``AGENT_ERASE_*`` settings, read once per execution environment (tests clear the cache)."""
     return ErasureSettings()

@@ -50,8 +50,8 @@ def add_erasure_route(app: AgentResolver, eraser: PrincipalEraser, owner: Callab
         caller = owner()
         principal = request.principal or caller
         groups = cognito_groups(app.current_event.raw_event.get("requestContext") or {})
-        counts = eraser.erase_as(caller, principal, groups)
-        return ErasureReport(counts=counts, audit_pseudonym=eraser.pseudonym_of(principal))
+        counts, alias = eraser.erase_as(caller, principal, groups)
+        return ErasureReport(counts=counts, audit_pseudonym=alias)
 
 
 __all__ = ["ErasureReport", "ErasureRequest", "add_erasure_route"]

@@ -109,6 +109,7 @@ class TaskStore:
         self.retention_seconds = retention_seconds
         self.client = client or aws.client("dynamodb")
         self._clock = clock
+        self._table: Any = None  # the boto3 Table resource erasure's batch writer needs, built on first use
 
     def now(self) -> int:
         return int(self._clock())
@@ -549,9 +550,12 @@ class TaskStore:
         Idempotent: a task already gone counts zero.
         """
         children = 0
-        for child in list(self._index_keys(PARENT_INDEX, "parent", task_id)):
-            self.client.delete_item(TableName=self.table_name, Key={"task_id": {"S": child}})
-            children += 1
+        if self._table is None:
+            self._table = aws.resource("dynamodb").Table(self.table_name)
+        with self._table.batch_writer() as batch:  # batch_writer re-sends unprocessed items itself
+            for child in list(self._index_keys(PARENT_INDEX, "parent", task_id)):
+                batch.delete_item(Key={"task_id": child})
+                children += 1
         objects = 0
         if self.payloads is not None:
             objects += self.payloads.delete_prefix(f"results/{task_id}.json")
