@@ -14,8 +14,11 @@ from agentrail_cli.errors import TargetError
 from agentrail_cli.synth import default_state_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     import httpx
 
+    from agentrail_cli.client import LocalReadyFile
     from agentrail_cli.operations import Target
 
 #: The patterns ``agentrail smoke`` has scenarios for (agentrail_cli.smoke.SCENARIOS, which loads on first use).
@@ -308,20 +311,37 @@ def run_approvals_decide(args: argparse.Namespace, out: TextIO = sys.stdout) -> 
         return _report(api.request("POST", f"/approvals/{args.approval_id}/decision", json=body), out)
 
 
-def run_budgets(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from agentrail_cli.operations import Target, budget_spend
+def _targets(args: argparse.Namespace, local_stacks: Callable[[LocalReadyFile], Iterable[str]]) -> list[Target]:
+    """The stacks a command runs on: ``--stack`` (deployed with ``--deployed`` or without local mode, else local mode's
+    stack of that name), or in local mode every stack ``local_stacks`` picks from the ready file, sorted.
+
+    Raises
+    ------
+    TargetError
+        Neither ``--stack`` nor local mode.
+    """
+    from agentrail_cli.operations import Target
 
     ready = args.ready_file or default_state_dir() / "local.json"
     if not args.deployed and (args.ready_file or ready.is_file()):
         from agentrail_cli.client import LocalReadyFile
 
-        stacks = LocalReadyFile.read(ready).document.get("stacks", {}) if ready.is_file() else {}
-        names = [args.stack] if args.stack else sorted(n for n, outputs in stacks.items() if "BudgetTableName" in outputs)
-        targets = [Target.local(ready, stack=name, pattern=None, principal=args.principal) for name in names]
-    elif args.stack:
-        targets = [Target.deployed(args.stack, region=args.region, profile=args.profile)]
-    else:
-        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `agentrail local`")
+        if args.stack:
+            names = [args.stack]
+        else:
+            names = sorted(set(local_stacks(LocalReadyFile.read(ready)))) if ready.is_file() else []
+        return [Target.local(ready, stack=name, pattern=None, principal=args.principal) for name in names]
+    if args.stack:
+        return [Target.deployed(args.stack, region=args.region, profile=args.profile)]
+    raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `agentrail local`")
+
+
+def run_budgets(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from agentrail_cli.operations import budget_spend
+
+    targets = _targets(
+        args, lambda ready: [n for n, outputs in ready.document.get("stacks", {}).items() if "BudgetTableName" in outputs]
+    )
     rows = [row for target in targets for row in budget_spend(target)]
     if args.json:
         _print_json(rows, out)
@@ -357,19 +377,7 @@ ERASING_PATTERNS = ("stateful", "async", "multiagent", "hierarchical")
 
 
 def run_erase(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from agentrail_cli.operations import Target
-
-    ready = args.ready_file or default_state_dir() / "local.json"
-    if not args.deployed and (args.ready_file or ready.is_file()):
-        from agentrail_cli.client import LocalReadyFile
-
-        apis = LocalReadyFile.read(ready).apis() if ready.is_file() else []
-        names = [args.stack] if args.stack else sorted({a["stack"] for a in apis if a.get("pattern") in ERASING_PATTERNS})
-        targets = [Target.local(ready, stack=name, pattern=None, principal=args.principal) for name in names]
-    elif args.stack:
-        targets = [Target.deployed(args.stack, region=args.region, profile=args.profile)]
-    else:
-        raise TargetError("pass --stack NAME (a deployed stack), or start local mode with `agentrail local`")
+    targets = _targets(args, lambda ready: [a["stack"] for a in ready.apis() if a.get("pattern") in ERASING_PATTERNS])
     body = {"principal": args.erased} if args.erased else {}
     reports: dict[str, Any] = {}
     for target in targets:

@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from agentrail_constructs.api import AgentApi
+from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import arn_prefix, default_resource, logical_id, unskip_checkov
 from agentrail_constructs.queues import dead_letter_queue
@@ -54,9 +55,11 @@ from agentrail_constructs.workflows import (
     validate_workflow,
 )
 
-#: The keys-only indexes erasure queries (agentrail_runtime.approvals.store.REQUESTER_INDEX and ACTOR_INDEX).
-REQUESTER_INDEX = "by_requester"
-ACTOR_INDEX = "by_actor"
+#: The indexes the runtime queries (contract.py): approvals by status (GET /approvals, the pending metrics) and by
+#: requester, audit entries by actor (both keys only, for erasure).
+STATUS_INDEX = contract.APPROVAL_STATUS_INDEX
+REQUESTER_INDEX = contract.APPROVAL_REQUESTER_INDEX
+ACTOR_INDEX = contract.AUDIT_ACTOR_INDEX
 
 
 @renamed_keywords(timeout="decision_timeout")
@@ -169,7 +172,7 @@ class ApprovalWorkflow(Construct):
             self, "ApprovalsTable", partition_key="approval_id", time_to_live_attribute="purge_at", encryption_key=key
         )
         self.approvals_table.add_global_secondary_index(
-            index_name="by_status",
+            index_name=STATUS_INDEX,
             partition_key=string_key("status"),
             sort_key=dynamodb.Attribute(name="requested_at", type=dynamodb.AttributeType.NUMBER),
             projection_type=dynamodb.ProjectionType.ALL,
@@ -238,13 +241,10 @@ class ApprovalWorkflow(Construct):
                 function_options, memory_size=256, timeout=Duration.seconds(60), service_name="approval-metrics"
             ),
         )
-        grant_table(self.approvals_table, emitter.function, ("dynamodb:Query",), indexes=True)
-        emitter.acknowledge_policy(
-            f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
-            "Counting pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
-        )
+        grant_index_query(self.approvals_table, emitter.function, STATUS_INDEX)
         emitter.add_environment("AGENT_APPROVAL_TABLE", self.approvals_table.table_name)
         if key is not None:
+            key.grant_decrypt(emitter.function)  # the table's items
             emitter.encrypt_logs(key)
             emitter.acknowledge_key_grants()
             grant_key_to_service(key, "events.amazonaws.com")
@@ -278,11 +278,7 @@ class ApprovalWorkflow(Construct):
         With ``pseudonymizes`` (the function that serves erasure), an UpdateItem of the audit trail that names only
         the keys and ``actor`` is not denied (:meth:`grant_erasure` allows it); every other change still is."""
         fn = agent_function.function
-        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS, indexes=True)
-        agent_function.acknowledge_policy(
-            f"IAM5[Resource::<{logical_id(self.approvals_table)}.Arn>/index/*]",
-            "Listing pending approvals queries the table's by_status index; CDK grants its indexes as <table>/index/*.",
-        )
+        grant_table(self.approvals_table, fn, APPROVAL_TABLE_ACTIONS)
         grant_table(self.audit_table, fn, AUDIT_TABLE_ACTIONS)
         denied = [a for a in AUDIT_TABLE_DENIED if not (pseudonymizes and a == "dynamodb:UpdateItem")]
         fn.add_to_role_policy(iam.PolicyStatement(effect=iam.Effect.DENY, actions=denied, resources=[self.audit_table.table_arn]))
@@ -342,6 +338,7 @@ class ApprovalWorkflow(Construct):
     def grant_decisions(self, agent_function: AgentFunction) -> None:
         """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow."""
         self.grant_approvals(agent_function, pseudonymizes=True)
+        grant_index_query(self.approvals_table, agent_function.function, STATUS_INDEX)  # GET /approvals lists by status
         self.state_machine.grant_task_response(agent_function.function)
         agent_function.calls_service("states")
 
@@ -362,7 +359,7 @@ class ApprovalWorkflow(Construct):
         )
         agent_function.grant_secret_read(self.erasure_salt)
         agent_function.calls_service("secretsmanager")
-        agent_function.add_environment("AGENT_ERASE_SALT_SECRET", self.erasure_salt.secret_arn)
+        agent_function.add_environment(contract.ERASE_SALT_SECRET_ENV, self.erasure_salt.secret_arn)
 
     def add_routes(self, api: AgentApi, target: AgentFunction) -> None:
         """``GET /approvals``, ``GET /approvals/{id}``, ``POST /approvals/{id}/decision`` and, with webhook groups,

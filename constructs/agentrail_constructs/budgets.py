@@ -22,8 +22,6 @@ from agentrail_constructs.storage import grant_table, secure_table
 BUDGET_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem")
 #: The handlers (folder names) whose functions call a model, or refuse a request over budget before queueing it. The
 #: multi-agent orchestrator and the task notifier call none.
-#: The handlers that serve ``POST /erase``: a function of theirs may also delete a tenant's counters.
-ERASING_HANDLERS = frozenset({"sessions", "tasks"})
 MODEL_HANDLERS = frozenset(
     {
         "stateless",
@@ -109,7 +107,7 @@ class DailyBudgets(Construct):
     Call :meth:`enforce_on` for each function that calls a model (or :meth:`enforce_within` for every such function
     under a scope): it gets ``AGENT_BUDGETS`` (the format of ``agentrail_runtime.contract``), ``AGENT_BUDGET_TABLE``
     and ``dynamodb:UpdateItem`` and ``dynamodb:GetItem`` on the table, nothing else (and, for a function that serves
-    ``POST /erase``, ``dynamodb:DeleteItem`` to delete an erased tenant's counters: :meth:`grant_erasure`).
+    ``POST /erase``, ``serve_erasure`` called before, ``dynamodb:DeleteItem`` to delete an erased tenant's counters).
 
     Parameters
     ----------
@@ -154,6 +152,7 @@ class DailyBudgets(Construct):
         self.environment = {
             contract.BUDGETS_ENV: contract.budgets_to_env(self.limits),
             contract.BUDGET_TABLE_ENV: self.table.table_name,
+            contract.BUDGET_RETENTION_DAYS_ENV: str(options.counter_retention_days),
         }
         self.functions: list[AgentFunction] = []
 
@@ -163,23 +162,12 @@ class DailyBudgets(Construct):
             return
         for name, value in self.environment.items():
             agent_function.add_environment(name, value)
-        grant_table(self.table, agent_function.function, BUDGET_TABLE_ACTIONS)
+        erases = ("dynamodb:DeleteItem",) if agent_function.serves_erasure else ()  # an erased tenant's counters
+        grant_table(self.table, agent_function.function, (*BUDGET_TABLE_ACTIONS, *erases))
         agent_function.calls_service("dynamodb")
         if self.table.encryption_key is not None:
             agent_function.acknowledge_key_grants()
-        if agent_function.handler_code.name in ERASING_HANDLERS:
-            self.grant_erasure(agent_function)
         self.functions.append(agent_function)
-
-    def grant_erasure(self, agent_function: AgentFunction) -> None:
-        """Let ``agent_function`` delete a principal's tenant counters (DeleteItem on the counters table, nothing else)
-        when it erases the principal, and tell it the table and how long counters live."""
-        grant_table(self.table, agent_function.function, ("dynamodb:DeleteItem",))
-        agent_function.add_environment(contract.BUDGET_TABLE_ENV, self.table.table_name)
-        agent_function.add_environment("AGENT_ERASE_BUDGET_RETENTION_DAYS", str(self.options.counter_retention_days))
-        agent_function.calls_service("dynamodb")
-        if self.table.encryption_key is not None:
-            agent_function.acknowledge_key_grants()
 
     def enforce_within(self, scope: IConstruct) -> list[AgentFunction]:
         """Enforce the budgets in every AgentFunction under ``scope`` whose handler calls a model."""

@@ -1,8 +1,8 @@
 """ErasureOptions: who may erase a principal's data through ``POST /erase`` (data-subject requests).
 
 The route is on every pattern API that keeps data (StatefulAgent, AsyncAgent and the multi-agent patterns on it);
-each store grants the deletes it needs (``grant_erasure`` of SessionTable, TaskTable, ApprovalWorkflow and
-DailyBudgets).
+each store grants the deletes it needs (``grant_erasure`` of SessionTable, TaskTable and ApprovalWorkflow;
+DailyBudgets grants DeleteItem of the counters to the function :func:`serve_erasure` marked).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aws_cdk import aws_lambda as lambda_
 
 from agentrail_constructs.api import AgentApi
+from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.request_models import request_model
 
@@ -31,10 +32,11 @@ class ErasureOptions:
 
 
 def serve_erasure(api: AgentApi, agent_function: AgentFunction, target: lambda_.IFunction, options: ErasureOptions) -> None:
-    """Route ``POST /erase`` on ``api`` to ``target`` (the ``live`` alias of ``agent_function``), and tell the function
-    who the operators are."""
-    agent_function.add_environment("AGENT_ERASE_OPERATORS", json.dumps(list(options.operators)))
-    agent_function.add_environment("AGENT_ERASE_OPERATOR_GROUP", options.operator_group)
+    """Route ``POST /erase`` on ``api`` to ``target`` (the ``live`` alias of ``agent_function``), tell the function who
+    the operators are, and mark it (``serves_erasure``) for the daily budgets enforced on it from now on."""
+    agent_function.serves_erasure = True
+    agent_function.add_environment(contract.ERASE_OPERATORS_ENV, json.dumps(list(options.operators)))
+    agent_function.add_environment(contract.ERASE_OPERATOR_GROUP_ENV, options.operator_group)
     api.add_function_route(
         "/erase", "POST", target, request_schema=request_model("ErasureRequest"), operation_name="ErasePrincipal"
     )

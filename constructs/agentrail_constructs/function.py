@@ -308,7 +308,8 @@ class AgentFunction(Construct):
     its metrics), agent_version, runtime_layer, dependencies_layer, agent_code_layer, deployment (the
     :class:`CanaryDeployment`, or None), pre_traffic_hook (the hook's AgentFunction, or None), shadow (the
     :class:`ShadowDeployment`: ``shadow.alias``, ``shadow.queue``, ``shadow.dead_letter_queue``, ``shadow.table``; or
-    None), shadow_worker (its worker's AgentFunction, or None), bedrock_prompt_arns (the prompts it may read)
+    None), shadow_worker (its worker's AgentFunction, or None), bedrock_prompt_arns (the prompts it may read),
+    serves_erasure
     """
 
     def __init__(
@@ -335,6 +336,8 @@ class AgentFunction(Construct):
                 f"{self.node.path} calls an OpenAI-compatible model", "use a bedrock: or local model in this stack"
             )
         self.called_services: set[str] = set()
+        self.serves_erasure = False
+        """Whether ``POST /erase`` is routed to this function (``serve_erasure``): budgets let it delete counters too."""
         self._log_key = options.log_encryption_key or (baseline.key if baseline is not None else None)
         self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=self._log_key)
         self.role = iam.Role(

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
+from agentrail_constructs.contract import contract
 from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import logical_id
@@ -39,8 +40,6 @@ from agentrail_constructs.storage import (
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
 OFFLOAD_PREFIX = "sessions/"
-#: The keys-only index of sessions by owner that erasure queries (agentrail_runtime.sessions.dynamodb.OWNER_INDEX).
-OWNER_INDEX = "by_owner"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +112,7 @@ class SessionTable(Construct):
             removal_policy=options.removal_policy,
             stream=dynamodb.StreamViewType.KEYS_ONLY if options.cleanup_on_expiry else None,
         )
-        keys_only_index(self.table, OWNER_INDEX, "owner")
+        keys_only_index(self.table, contract.SESSION_OWNER_INDEX, "owner")
         if options.offload_large_turns:
             self.offload_bucket = private_bucket(
                 self,
@@ -164,7 +163,7 @@ class SessionTable(Construct):
         """Let ``agent_function`` (which already has :meth:`grant_sessions`) find a principal's sessions: Query on the
         ``by_owner`` index only. Deleting them uses the session grants (DeleteItem, BatchWriteItem, the offload
         prefix)."""
-        grant_index_query(self.table, agent_function.function, OWNER_INDEX)
+        grant_index_query(self.table, agent_function.function, contract.SESSION_OWNER_INDEX)
 
     def grant_sessions(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` read and write sessions, and tell it where they are (environment and health check)."""
@@ -311,9 +310,9 @@ class StatefulAgent(Construct):
         if self.session_table.encryption_key is not None and self.api.access_log_group is not None:
             encrypt_log_group(self.api.access_log_group, self.session_table.encryption_key)
         self._build_routes()
-        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
         self.session_table.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     def _configure(self, agent_function: AgentFunction) -> None:
         o = self.session_options

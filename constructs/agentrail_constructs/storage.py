@@ -99,14 +99,10 @@ AUDIT_TABLE_DENIED = (
 )
 
 
-def grant_table(table: dynamodb.ITable, grantee: iam.IGrantable, actions: Sequence[str], *, indexes: bool = False) -> iam.Grant:
-    """Allow exactly ``actions`` on ``table`` (with ``indexes``, on its indexes too: CDK's ``<table>/index/*``), and the
-    use of its customer managed key if any. Default: the table only, so an index added for one function (erasure's)
-    opens it to no other."""
-    if indexes:
-        grant = table.grant(grantee, *actions)
-    else:
-        grant = iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[table.table_arn])
+def grant_table(table: dynamodb.ITable, grantee: iam.IGrantable, actions: Sequence[str]) -> iam.Grant:
+    """Allow exactly ``actions`` on ``table`` (not its indexes: :func:`grant_index_query` names those one by one, so an
+    index added for one function opens it to no other), and the use of its customer managed key if any."""
+    grant = iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[table.table_arn])
     if table.encryption_key is not None:
         table.encryption_key.grant_encrypt_decrypt(grantee)
     return grant

@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import logical_id
 from agentrail_constructs.renames import renamed_keywords
@@ -29,10 +30,10 @@ from agentrail_constructs.storage import (
     secure_table,
 )
 
-#: The keys-only indexes erasure queries (agentrail_runtime.tasks.store.OWNER_INDEX and PARENT_INDEX): tasks by owner,
+#: The keys-only indexes erasure queries (contract.TASK_OWNER_INDEX and TASK_PARENT_INDEX): tasks by owner,
 #: and subtasks and run checkpoints by their task.
-OWNER_INDEX = "by_owner"
-PARENT_INDEX = "by_parent"
+OWNER_INDEX = contract.TASK_OWNER_INDEX
+PARENT_INDEX = contract.TASK_PARENT_INDEX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,11 +134,12 @@ class TaskTable(Construct):
 
     def grant_erasure(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` (which already has :meth:`grant_tasks`) erase a principal's tasks: Query on the
-        ``by_owner`` and ``by_parent`` indexes, DeleteItem on the task table, and ListBucket and DeleteObject on the
-        results bucket (large results and checkpoints are named by task id, unknown in advance)."""
+        ``by_owner`` and ``by_parent`` indexes, DeleteItem and BatchWriteItem (subtasks go in batches) on the task
+        table, and ListBucket and DeleteObject on the results bucket (large results and checkpoints are named by task
+        id, unknown in advance)."""
         fn = agent_function.function
         grant_index_query(self.table, fn, OWNER_INDEX, PARENT_INDEX)
-        grant_table(self.table, fn, ("dynamodb:DeleteItem",))
+        grant_table(self.table, fn, ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"))
         bucket = self.results_bucket
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:DeleteObject"], resource_arns=[bucket.arn_for_objects("*")])
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])

@@ -334,11 +334,11 @@ class AsyncAgent(Construct):
         self._build_routes()
         if self.approval_workflow is not None:
             self.approval_workflow.add_routes(self.api, self.agent_function)
-        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
         self.task_table.grant_erasure(self.agent_function)
         if self.approval_workflow is not None:
             self.approval_workflow.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
+        self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
     def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
         """Route ``task_types`` to ``state_machine``: the API starts (and cancels) one execution per task."""

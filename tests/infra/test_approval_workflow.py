@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 
 from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
 from agentrail_constructs.app_config import AppConfig
+from agentrail_runtime.approvals.store import REQUESTER_INDEX, STATUS_INDEX
 
 #: What the framework's roles may do on the audit table: append (PutItem with attribute_not_exists) and read.
 AUDIT_ACTIONS = {"dynamodb:PutItem", "dynamodb:Query"}
@@ -343,6 +344,25 @@ def test_the_approval_metrics_function_may_only_query_the_approvals_table(defaul
     assert not {k for k in default.environment(workflow.pending_metrics_function) if k.startswith("AGENT_APPROVAL_")} - {
         "AGENT_APPROVAL_TABLE"
     }
+
+
+def test_each_function_may_query_only_the_approval_indexes_it_reads(default: Any) -> None:
+    # Given the async stack's approvals table and the functions that use it
+    workflow = workflow_of(default)
+    indexes = str(default.render({"Fn::GetAtt": [default.logical_id(workflow.approvals_table), "Arn"]})) + "/index/"
+
+    def queried(agent_function: Any) -> set[str]:
+        rendered = (
+            default.render(json.loads(r) if r.startswith("{") else r)
+            for a, r in default.grants(agent_function)
+            if a == "dynamodb:Query"
+        )
+        return {str(r).removeprefix(indexes) for r in rendered if str(r).startswith(indexes)}
+
+    # When their Query grants on its indexes are read, then each names exactly the indexes its code queries (no index/*)
+    assert queried(workflow.step_function) == set()  # it gets and puts approvals by id
+    assert queried(workflow.pending_metrics_function) == {STATUS_INDEX}  # pending counts
+    assert queried(default.stack.agent.agent_function) == {STATUS_INDEX, REQUESTER_INDEX}  # GET /approvals, erasure
 
 
 def test_no_pending_metrics_every_means_no_emitter(stack: cdk.Stack) -> None:

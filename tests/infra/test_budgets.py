@@ -26,6 +26,7 @@ from agentrail_constructs import (
 from agentrail_constructs.app_config import AppConfig
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.contract import BudgetLimit
+from agentrail_runtime.service import AgentService
 from tests.infra.conftest import TEST_ENV, SynthesizedStack
 from tests.infra.test_checkov import SKIPPABLE, run_checkov
 
@@ -89,6 +90,26 @@ def test_the_budgets_environment_a_construct_writes_loads_into_the_runtime_setti
     settings = RuntimeSettings(budgets=environment["AGENT_BUDGETS"], budget_table="counters")
 
     assert settings.budgets == (BudgetLimit("tenant", "usd", 5.0), BudgetLimit("agent", "tokens", 2_000_000))
+
+
+def test_the_counter_retention_a_construct_writes_reaches_the_runtime_budgets(
+    synthesize: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stateless agent whose counters are kept 10 days after their day
+    options = BudgetOptions(budgets=[Budget(per="tenant", daily_tokens=1_000)], counter_retention_days=10)
+    agent, synthesized = synthesize(lambda stack: StatelessAgent(stack, "Agent", budget_options=options))
+
+    # When its function's budget environment loads into the runtime
+    environment = synthesized.environment(agent.agent_function)
+    for name, value in environment.items():
+        if name.startswith("AGENT_BUDGET") and isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AGENT_BUDGET_TABLE", "counters")
+    service = AgentService.from_settings(RuntimeSettings())
+
+    # Then its daily budgets write counters that live 10 days after their day
+    assert service.budgets is not None
+    assert service.budgets.retention_days == 10
 
 
 def test_a_stateless_agent_takes_budget_options_or_existing_budgets_shared_with_another_pattern(synthesize: Any) -> None:

@@ -164,13 +164,6 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
             "LongTasks/Steps",
             "Approvals/Steps",
         ),
-        *_policies(
-            "IAM5[Resource::<AsyncAgentApprovalsApprovalsTable2740FAC1.Arn>/index/*]",
-            "AsyncAgent",
-            "Agent",
-            "Approvals/Steps",
-            "Approvals/PendingMetrics",
-        ),
         *(
             (f"IAM5[Resource::{_executions_of(machine)}]", "AsyncAgent/Agent/Role/DefaultPolicy/Resource")
             for machine in ("AsyncAgentLongTasksStateMachineD47E736B", "AsyncAgentApprovalsStateMachine8B068864")

@@ -4,11 +4,15 @@ audit trail's actor and nothing else; and the indexes the runtime queries, with 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 
+from agentrail_constructs import ErasureOptions, StatefulAgent
+from agentrail_runtime import contract
 from agentrail_runtime.approvals.store import ACTOR_INDEX, REQUESTER_INDEX
+from agentrail_runtime.erasure import ErasureSettings
 from agentrail_runtime.sessions.dynamodb import OWNER_INDEX as SESSION_OWNER_INDEX
 from agentrail_runtime.tasks.store import OWNER_INDEX as TASK_OWNER_INDEX
 from agentrail_runtime.tasks.store import PARENT_INDEX
@@ -65,14 +69,15 @@ def test_only_the_api_function_may_delete_tasks_and_query_the_erasure_indexes(pa
     # When the API function's grants are read, then it may delete tasks and their objects, and query exactly the two
     # indexes (no index wildcard)
     grants = _grants(stack, agent.agent_function)
-    assert ("dynamodb:DeleteItem", table) in grants
+    assert {("dynamodb:DeleteItem", table), ("dynamodb:BatchWriteItem", table)} <= grants  # subtasks go in batches
     queried = {resource for action, resource in grants if action == "dynamodb:Query" and resource.startswith(table)}
     assert queried == {f"{table}/index/{TASK_OWNER_INDEX}", f"{table}/index/{PARENT_INDEX}"}
     assert ("s3:DeleteObject", f"{bucket}/*") in grants
     # And no other function of the stack may delete a task or its objects, or read an erasure index
     for other in (agent.worker, *(f for f in (agent.notifier,) if f is not None)):
         theirs = _grants(stack, other)
-        assert not {(a, r) for a, r in theirs if r.startswith(table) and (a == "dynamodb:DeleteItem" or "/index/" in r)}
+        deletes = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+        assert not {(a, r) for a, r in theirs if r.startswith(table) and (a in deletes or "/index/" in r)}
         assert ("s3:DeleteObject", f"{bucket}/*") not in theirs
 
 
@@ -108,3 +113,30 @@ def test_the_api_function_reads_the_salt_and_knows_the_operators(pattern_stacks:
     assert environment["AGENT_ERASE_OPERATOR_GROUP"] == "operators"
     assert environment["AGENT_ERASE_OPERATORS"] == "[]"
     assert "AGENT_ERASE_SALT_SECRET" not in stack.environment(agent.approval_workflow.step_function)
+
+
+def test_the_erasure_environment_the_constructs_write_loads_into_the_runtime_settings(
+    synthesize: Any, pattern_stacks: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stateful agent with its own operators, and the async stack (whose approvals salt the audit pseudonyms)
+    options = ErasureOptions(operators=["iam:arn:aws:iam::123456789012:role/PrivacyOperator"], operator_group="privacy")
+    agent, stateful = synthesize(lambda stack: StatefulAgent(stack, "Agent", erasure_options=options))
+    tasks = pattern_stacks["async"]
+
+    def loaded(stack: Any, agent_function: Any) -> ErasureSettings:
+        """The runtime's ErasureSettings under exactly the function's AGENT_ERASE_* variables."""
+        with monkeypatch.context() as env:
+            for name in [n for n in os.environ if n.startswith(contract.ERASE_ENV_PREFIX)]:
+                env.delenv(name)
+            for name, value in stack.render(stack.environment(agent_function)).items():
+                if name.startswith(contract.ERASE_ENV_PREFIX):
+                    env.setenv(name, str(value))
+            return ErasureSettings()
+
+    # When each API function's erasure variables load into the runtime's settings
+    own, theirs = loaded(stateful, agent.agent_function), loaded(tasks, tasks.stack.agent.agent_function)
+
+    # Then the runtime sees the construct's operators and group, and the async API the salt's secret
+    assert (own.operators, own.operator_group, own.salt_secret) == (tuple(options.operators), "privacy", None)
+    assert (theirs.operators, theirs.operator_group) == ((), "operators")
+    assert tasks.logical_id(tasks.stack.agent.approval_workflow.erasure_salt) in str(theirs.salt_secret)

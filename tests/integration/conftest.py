@@ -541,14 +541,31 @@ def stub(client) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
+def create_table(dynamodb: Any, name: str, *keys: str, indexes: Mapping[str, str] | None = None, ttl: str | None = None) -> str:
+    """A moto table as the constructs declare it: string ``keys`` (partition, then sort), keys-only global secondary
+    ``indexes`` (name: partition key), on demand, with TTL on ``ttl`` if given. Returns its name."""
+    indexes = indexes or {}
+    definition: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": k, "KeyType": kind} for k, kind in zip(keys, ("HASH", "RANGE"), strict=False)],
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted({*keys, *indexes.values()})],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if indexes:
+        definition["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+            for index, attribute in indexes.items()
+        ]
+    dynamodb.create_table(**definition)
+    if ttl is not None:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+    return name
+
+
 def create_comparison_table(dynamodb: Any, name: str) -> None:
     """The shadow comparison table with the construct's key schema and TTL attribute (the contract's)."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": contract.SHADOW_PARTITION_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": contract.SHADOW_PARTITION_KEY, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.SHADOW_TTL_ATTRIBUTE}
-    )
+    create_table(dynamodb, name, contract.SHADOW_PARTITION_KEY, ttl=contract.SHADOW_TTL_ATTRIBUTE)

@@ -20,6 +20,7 @@ from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 from agentrail_runtime.models.base import Message, Usage
 from agentrail_runtime.models.local import LocalModel
 from agentrail_runtime.models.tokens import estimate_input_tokens
+from tests.integration.conftest import create_table
 
 TABLE = "agentrail-budget-counters"
 TENANT = "iam:arn:aws:iam::123456789012:role/agentrail-caller"
@@ -29,13 +30,7 @@ TENANT = "iam:arn:aws:iam::123456789012:role/agentrail-caller"
 def dynamodb(agent_env) -> Any:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+        create_table(client, TABLE, "pk", ttl="expires_at")
         yield client
 
 

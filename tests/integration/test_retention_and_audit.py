@@ -14,19 +14,10 @@ from agentrail_runtime.approvals.models import ApprovalRecord, AuditEntry
 from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.store import TaskStore
+from tests.integration.conftest import create_table
 
 NOW = 1_800_000_000
 DAY = 86_400
-
-
-def _table(client: Any, name: str, *keys: str) -> str:
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
 
 
 @pytest.fixture
@@ -37,7 +28,7 @@ def dynamodb() -> Iterator[Any]:
 
 def test_a_task_that_never_finishes_expires_retention_after_it_was_created(dynamodb: Any) -> None:
     # Given a task store keeping records for 7 days,
-    store = TaskStore(_table(dynamodb, "tasks", "task_id"), retention_seconds=7 * DAY, client=dynamodb, clock=lambda: NOW)
+    store = TaskStore(create_table(dynamodb, "tasks", "task_id"), retention_seconds=7 * DAY, client=dynamodb, clock=lambda: NOW)
     # when a task is created (and then gets stuck, never finishing),
     store.create(TaskRecord(task_id="t-1", owner="alice", message="hi", created_at=NOW, updated_at=NOW))
     # then its record already carries the TTL attribute, 7 days ahead.
@@ -47,7 +38,7 @@ def test_a_task_that_never_finishes_expires_retention_after_it_was_created(dynam
 
 def test_an_approval_record_expires_thirty_days_after_its_decision_deadline(dynamodb: Any) -> None:
     # Given the approvals store with its default retention,
-    store = ApprovalStore(_table(dynamodb, "approvals", "approval_id"), client=dynamodb, clock=lambda: NOW)
+    store = ApprovalStore(create_table(dynamodb, "approvals", "approval_id"), client=dynamodb, clock=lambda: NOW)
     deadline = NOW + 3 * DAY
     # when an approval is requested,
     store.put_pending(
@@ -73,7 +64,7 @@ def test_an_approval_record_expires_thirty_days_after_its_decision_deadline(dyna
 
 def test_a_second_put_of_the_same_audit_entry_is_refused(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the audit log, with the clock and ids fixed so that two appends aim at the same entry key,
-    audit = AuditLog(_table(dynamodb, "audit", "approval_id", "entry"), retention_seconds=DAY, client=dynamodb)
+    audit = AuditLog(create_table(dynamodb, "audit", "approval_id", "entry"), retention_seconds=DAY, client=dynamodb)
     monkeypatch.setattr(approval_store.time, "time_ns", lambda: 1)
     monkeypatch.setattr(approval_store.uuid, "uuid4", lambda: type("Id", (), {"hex": "same"})())
     audit.append(AuditEntry(approval_id="a-1", at=NOW, event="approved", actor="bob"))

@@ -104,3 +104,12 @@ def test_a_live_function_that_samples_requests_loads_neither_the_worker_nor_the_
     # then: the sampler came, the worker's modules did not
     assert "agentrail_runtime.shadow.sampler" in loaded
     assert [m for m in loaded if m in ("agentrail_runtime.shadow.worker", "agentrail_runtime.shadow.comparisons")] == []
+
+
+def test_the_sessions_handler_loads_no_task_or_approval_code():
+    # given / when: the stateful API's handler imported in a fresh process (it serves POST /erase too)
+    loaded = modules_after_importing("agentrail_handlers.sessions.app")
+
+    # then: erasure brought none of the async pattern's stores with it
+    assert "agentrail_runtime.erasure" in loaded
+    assert [m for m in loaded if m.startswith(("agentrail_runtime.tasks", "agentrail_runtime.approvals"))] == []

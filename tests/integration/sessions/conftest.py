@@ -20,6 +20,7 @@ from agentrail_runtime.service import AgentService
 from agentrail_runtime.sessions import DynamoDBSessionStore, S3TurnOffload, SessionAgent
 from agentrail_runtime.sessions.dynamodb import OWNER_INDEX
 from agentrail_runtime.sessions.settings import SessionSettings
+from tests.integration.conftest import create_table
 
 TABLE = "agentrail-sessions"
 BUCKET = "agentrail-session-offload"
@@ -61,22 +62,7 @@ def aws() -> Iterator[Aws]:
     index) and the offload bucket."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", SESSION_OWNER_INDEX_KEY)
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": OWNER_INDEX,
-                    "KeySchema": [{"AttributeName": SESSION_OWNER_INDEX_KEY, "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+        create_table(dynamodb, TABLE, "pk", "sk", indexes={OWNER_INDEX: SESSION_OWNER_INDEX_KEY}, ttl="expires_at")
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         yield Aws(dynamodb=dynamodb, s3=s3, sqs=boto3.client("sqs"))

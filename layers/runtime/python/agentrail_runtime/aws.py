@@ -8,7 +8,9 @@ its own ``Config``, merged over it.
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.config import Config
@@ -34,6 +36,16 @@ def role_of_session(arn: str) -> str | None:
     if match is None:
         return None
     return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+
+
+def principal_matches(principal: str, patterns: Iterable[str]) -> bool:
+    """Whether ``principal`` (as the API names callers: ``iam:<arn>``, ``cognito:<sub>``, ...) matches one of the fnmatch
+    ``patterns``. A pattern naming a role (``iam:arn:aws:iam::…:role/Approver*``) admits that role's sessions too, since
+    the API identifies IAM callers by session."""
+    names = [principal]
+    if principal.startswith("iam:") and (role := role_of_session(principal.removeprefix("iam:"))):
+        names.append(f"iam:{role}")
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
 def client(service: str, *, config: Config | None = None) -> Any:
@@ -78,6 +90,20 @@ class LazyClient:
 
     def __set__(self, instance: Any, made: Any) -> None:
         instance.__dict__[self.attribute] = made
+
+
+def query_index(client: Any, table_name: str, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
+    """Every item (in the index's projection, low-level form) of ``table_name``'s ``index`` whose partition key
+    ``attribute`` is the string ``value``, page after page (what erasure reads through its keys-only indexes)."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table_name,
+        IndexName=index,
+        KeyConditionExpression="#key = :value",
+        ExpressionAttributeNames={"#key": attribute},
+        ExpressionAttributeValues={":value": {"S": value}},
+    )
+    for page in pages:
+        yield from page.get("Items", [])
 
 
 class ToolSecretSettings(BaseSettings):
@@ -128,4 +154,15 @@ class S3Payloads:
         return deleted
 
 
-__all__ = ["RETRIES", "LazyClient", "S3Payloads", "ToolSecretSettings", "client", "read_secret", "resource", "role_of_session"]
+__all__ = [
+    "RETRIES",
+    "LazyClient",
+    "S3Payloads",
+    "ToolSecretSettings",
+    "client",
+    "principal_matches",
+    "query_index",
+    "read_secret",
+    "resource",
+    "role_of_session",
+]

@@ -44,7 +44,6 @@ __all__ = [
     "DailyBudgets",
     "Reservation",
     "counter_key",
-    "erase_tenant_counters",
     "seconds_to_next_utc_midnight",
     "utc_day",
 ]
@@ -65,20 +64,6 @@ def seconds_to_next_utc_midnight(at: float) -> int:
 def counter_key(per: str, name: str, day: str) -> str:
     """The counter of ``name`` (a tenant's principal or an agent's name) for one UTC ``day``."""
     return f"{per}#{name}#{day}"
-
-
-def erase_tenant_counters(table: str, tenant: str, *, client: Any, at: float, retention_days: int) -> int:
-    """Delete ``tenant``'s daily counters: today's and every day's a counter can still live (``retention_days`` after
-    its day ends, and one more for the TTL's lag), one DeleteItem each. Returns how many existed."""
-    deleted = 0
-    for back in range(retention_days + 2):
-        response = client.delete_item(
-            TableName=table,
-            Key={"pk": {"S": counter_key("tenant", tenant, utc_day(at - back * _DAY))}},
-            ReturnValues="ALL_OLD",
-        )
-        deleted += "Attributes" in response
-    return deleted
 
 
 class BudgetRefusal(BaseModel):
@@ -233,6 +218,21 @@ class DailyBudgets:
             retry_after_seconds=seconds_to_next_utc_midnight(at),
             calls_before=calls_before,
         )
+
+    def erase_tenant(self, tenant: str) -> int:
+        """Delete ``tenant``'s daily counters (an erased principal's): today's and every day's a counter can still
+        live (``retention_days`` after its day ends, and one more for the TTL's lag), one DeleteItem each. Returns how
+        many existed."""
+        at = self._clock()
+        deleted = 0
+        for back in range(self.retention_days + 2):
+            response = self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": counter_key("tenant", tenant, utc_day(at - back * _DAY))}},
+                ReturnValues="ALL_OLD",
+            )
+            deleted += "Attributes" in response
+        return deleted
 
     def expires_at(self, at: float) -> int:
         """The TTL of a counter written at ``at``: the end of its UTC day plus the retention days."""

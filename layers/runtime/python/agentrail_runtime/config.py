@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from agentrail_runtime.aws import ToolSecretSettings
-from agentrail_runtime.contract import BudgetLimit, HealthCheckKind, budgets_from_env
+from agentrail_runtime.contract import BUDGET_COUNTER_RETENTION_DAYS, BudgetLimit, HealthCheckKind, budgets_from_env
 from agentrail_runtime.metering.pricing import ModelPrice
 from agentrail_runtime.models.base import ModelConfigError
 from agentrail_runtime.models.registry import parse_model_spec
@@ -62,6 +62,8 @@ class RuntimeSettings(LogSettings, ToolSecretSettings):
     budgets: Annotated[tuple[BudgetLimit, ...], NoDecode] = ()
     #: The DynamoDB table of the budgets' daily counters; required with ``budgets``.
     budget_table: str | None = None
+    #: Days a budget counter outlives its day (TTL; ``BudgetOptions.counter_retention_days``), which erasure needs too.
+    budget_retention_days: int = Field(default=BUDGET_COUNTER_RETENTION_DAYS, ge=1, le=366)
     #: A Bedrock guardrail (id or ARN) that ``bedrock:`` models apply through Converse's ``guardrailConfig``, and
     #: that ``BedrockGuardrailGuard`` applies by default; empty: none (local mode writes it empty).
     bedrock_guardrail_id: str = ""

@@ -164,6 +164,24 @@ BUDGETS_ENV = "AGENT_BUDGETS"
 BUDGET_TABLE_ENV = "AGENT_BUDGET_TABLE"
 #: Days a day's counter is kept after its UTC day ends, before DynamoDB's TTL deletes it.
 BUDGET_COUNTER_RETENTION_DAYS = 3
+#: Where the constructs write ``BudgetOptions.counter_retention_days`` and the runtime reads it.
+BUDGET_RETENTION_DAYS_ENV = "AGENT_BUDGET_RETENTION_DAYS"
+
+#: The global secondary indexes the runtime queries by name, which the constructs create and grant one by one:
+#: sessions and tasks by ``owner`` and subtasks by ``parent`` (keys only: how erasure finds a principal's data),
+#: approvals by ``status`` (``GET /approvals`` and the pending metrics) and by ``requester``, audit entries by ``actor``.
+SESSION_OWNER_INDEX = "by_owner"
+TASK_OWNER_INDEX = "by_owner"
+TASK_PARENT_INDEX = "by_parent"
+APPROVAL_STATUS_INDEX = "by_status"
+APPROVAL_REQUESTER_INDEX = "by_requester"
+AUDIT_ACTOR_INDEX = "by_actor"
+#: Erasure (``POST /erase``): the principal patterns that may erase anyone's data (a JSON list), the Cognito group
+#: that may, and the secret that salts audit pseudonyms. The runtime's ``ErasureSettings`` reads ``AGENT_ERASE_<FIELD>``.
+ERASE_ENV_PREFIX = "AGENT_ERASE_"
+ERASE_OPERATORS_ENV = f"{ERASE_ENV_PREFIX}OPERATORS"
+ERASE_OPERATOR_GROUP_ENV = f"{ERASE_ENV_PREFIX}OPERATOR_GROUP"
+ERASE_SALT_SECRET_ENV = f"{ERASE_ENV_PREFIX}SALT_SECRET"
 
 #: Shadow deployment: what the construct sets on the live function (the queue its sampler copies requests to, and
 #: the share it copies) and on the shadow worker (the candidate's ``shadow`` alias, the comparison table, how long a
@@ -277,13 +295,21 @@ def unknown_model_message(spec: str) -> str:
 
 __all__ = [
     "API_ERRORS",
+    "APPROVAL_REQUESTER_INDEX",
+    "APPROVAL_STATUS_INDEX",
+    "AUDIT_ACTOR_INDEX",
     "BEDROCK_GUARDRAIL_ID_ENV",
     "BEDROCK_GUARDRAIL_VERSION_ENV",
     "BUDGETS_ENV",
     "BUDGET_COUNTER_RETENTION_DAYS",
     "BUDGET_PERS",
+    "BUDGET_RETENTION_DAYS_ENV",
     "BUDGET_TABLE_ENV",
     "BUDGET_UNITS",
+    "ERASE_ENV_PREFIX",
+    "ERASE_OPERATORS_ENV",
+    "ERASE_OPERATOR_GROUP_ENV",
+    "ERASE_SALT_SECRET_ENV",
     "HEALTH_CHECK_KINDS",
     "HTTP_API_GATEWAY_ERRORS",
     "INFERENCE_PROFILE_PREFIXES",
@@ -294,6 +320,7 @@ __all__ = [
     "MODEL_TRANSIENT_ERRORS",
     "MODEL_UNAVAILABLE_ERROR",
     "PROVIDERS",
+    "SESSION_OWNER_INDEX",
     "SHADOW_ENV_PREFIX",
     "SHADOW_FUNCTION_ENV",
     "SHADOW_PARTITION_KEY",
@@ -304,6 +331,8 @@ __all__ = [
     "SHADOW_TTL_ATTRIBUTE",
     "SHADOW_WORKER_TABLE_ACTIONS",
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
+    "TASK_OWNER_INDEX",
+    "TASK_PARENT_INDEX",
     "THROTTLED_RETRY_AFTER_SECONDS",
     "ApiErrorSpec",
     "BudgetLimit",

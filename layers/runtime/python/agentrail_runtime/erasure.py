@@ -1,7 +1,7 @@
 """Erasure for data-subject requests: delete everything one principal left in the pattern's stores, pseudonymize it in
 the audit trail, and report what was done.
 
-What goes, per store the function is configured with:
+What goes, per store the API that serves ``POST /erase`` keeps (it gives the eraser its own):
 
 - sessions (``AGENT_SESSION_TABLE``): every session the principal owns, all its items (turns and their feedback,
   state, summary, in-flight turn), and its turns offloaded to S3;
@@ -19,26 +19,24 @@ same principal reports zeros.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agentrail_runtime import aws
-from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
-from agentrail_runtime.aws import role_of_session
-from agentrail_runtime.budgets import erase_tenant_counters
-from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.contract import BUDGET_COUNTER_RETENTION_DAYS, BUDGET_TABLE_ENV
+from agentrail_runtime import aws, contract
+from agentrail_runtime.aws import principal_matches
 from agentrail_runtime.observability import logger
-from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
-from agentrail_runtime.sessions.offload import S3TurnOffload
-from agentrail_runtime.tasks.store import TaskStore
+
+if TYPE_CHECKING:  # each API imports only its own stores (the sessions API has no task or approval code)
+    from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
+    from agentrail_runtime.budgets import DailyBudgets
+    from agentrail_runtime.sessions.store import SessionStore
+    from agentrail_runtime.tasks.store import TaskStore
 
 __all__ = [
     "PSEUDONYM_PREFIX",
@@ -46,6 +44,7 @@ __all__ = [
     "ErasureForbidden",
     "ErasureSettings",
     "PrincipalEraser",
+    "load_erasure_settings",
     "pseudonym",
 ]
 
@@ -78,15 +77,11 @@ class ErasureCounts(BaseModel):
     audit_entries: int = Field(default=0, description="Audit entries whose actor was replaced by the pseudonym")
     budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
 
-    @property
-    def total(self) -> int:
-        return sum(self.model_dump().values())
-
 
 class ErasureSettings(BaseSettings):
     """Who may erase, and the salt of audit pseudonyms (``AGENT_ERASE_*``); see the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENT_ERASE_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=contract.ERASE_ENV_PREFIX, extra="ignore", frozen=True)
 
     #: Principal patterns (fnmatch, a JSON list) that may erase anyone's data, e.g.
     #: ``["iam:arn:aws:iam::123456789012:role/PrivacyOperator"]``; a role pattern admits the role's sessions.
@@ -95,16 +90,6 @@ class ErasureSettings(BaseSettings):
     operator_group: str = "operators"
     #: The Secrets Manager secret (ARN or name) whose value salts the audit pseudonyms; needed with an audit trail.
     salt_secret: str | None = None
-    #: Days a budget counter outlives its day (the DailyBudgets' ``counter_retention_days``).
-    budget_retention_days: int = Field(default=BUDGET_COUNTER_RETENTION_DAYS, ge=1, le=366)
-    #: The stores, as the pattern's other settings name them.
-    session_table: str | None = Field(default=None, validation_alias="AGENT_SESSION_TABLE")
-    session_offload_bucket: str | None = Field(default=None, validation_alias="AGENT_SESSION_OFFLOAD_BUCKET")
-    task_table: str | None = Field(default=None, validation_alias="AGENT_TASK_TABLE")
-    task_bucket: str | None = Field(default=None, validation_alias="AGENT_TASK_BUCKET")
-    approval_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_TABLE")
-    audit_table: str | None = Field(default=None, validation_alias="AGENT_APPROVAL_AUDIT_TABLE")
-    budget_table: str | None = Field(default=None, validation_alias=BUDGET_TABLE_ENV)
 
 
 class PrincipalEraser:
@@ -114,86 +99,53 @@ class PrincipalEraser:
     ----------
     sessions, tasks, approvals, audit:
         The pattern's stores. Default: none.
-    budget_table:
-        The daily budgets' counters table. Default: none.
+    budgets:
+        The daily budgets, whose counters of the principal (as tenant) are deleted. Default: none.
     salt:
         Returns the salt of audit pseudonyms (read when an erasure needs it); an erasure with ``audit`` and no salt
-        raises ``RuntimeError`` before it changes anything.
+        raises ``RuntimeError`` before it changes anything. Default: the value of the secret
+        ``settings.salt_secret`` names, none without it.
     settings:
-        Operators and retention. Default: ``ErasureSettings()`` as the environment gives it.
-    client, clock:
-        The DynamoDB client for the budget counters, and the clock; injected for tests.
+        Who the operators are, and the salt's secret. Default: ``ErasureSettings()`` as the environment gives it.
     """
 
     def __init__(
         self,
         *,
-        sessions: DynamoDBSessionStore | None = None,
+        sessions: SessionStore | None = None,
         tasks: TaskStore | None = None,
         approvals: ApprovalStore | None = None,
         audit: AuditLog | None = None,
-        budget_table: str | None = None,
+        budgets: DailyBudgets | None = None,
         salt: Callable[[], str] | None = None,
         settings: ErasureSettings | None = None,
-        client: Any = None,
-        clock: Clock = now,
     ) -> None:
         self.sessions = sessions
         self.tasks = tasks
         self.approvals = approvals
         self.audit = audit
-        self.budget_table = budget_table
-        self.salt = salt
+        self.budgets = budgets
         self.settings = settings or ErasureSettings()
-        self._client = client
-        self._clock = clock
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: ErasureSettings,
-        *,
-        sessions: DynamoDBSessionStore | None = None,
-        tasks: TaskStore | None = None,
-        approvals: ApprovalStore | None = None,
-        audit: AuditLog | None = None,
-    ) -> PrincipalEraser:
-        """The eraser of the stores a function's environment names; a store given here (the API's own) is used
-        instead of a new one."""
-        salt_secret = settings.salt_secret
-        if sessions is None and settings.session_table:
-            offload = S3TurnOffload(settings.session_offload_bucket) if settings.session_offload_bucket else None
-            sessions = DynamoDBSessionStore(settings.session_table, offload=offload)
-        if tasks is None and settings.task_table:
-            tasks = TaskStore(settings.task_table, bucket=settings.task_bucket)
-        if approvals is None and settings.approval_table:
-            approvals = ApprovalStore(settings.approval_table)
-        if audit is None and settings.audit_table:
-            audit = AuditLog(settings.audit_table, retention_seconds=86_400)  # erasure never appends: any retention
-        return cls(
-            sessions=sessions,
-            tasks=tasks,
-            approvals=approvals,
-            audit=audit,
-            budget_table=settings.budget_table,
-            salt=(lambda: aws.read_secret(salt_secret)) if salt_secret else None,
-            settings=settings,
-        )
+        salt_secret = self.settings.salt_secret
+        if salt is None and salt_secret:
+            salt = lambda: aws.read_secret(salt_secret)  # noqa: E731 - read at the first erasure that needs it
+        self.salt = salt
 
     def may_erase(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> bool:
         """The principal itself, or an operator (the Cognito group, or a pattern of ``operators``)."""
-        if caller == principal or self.settings.operator_group in cognito_groups:
-            return True
-        names = [caller]
-        if caller.startswith("iam:") and (role := role_of_session(caller.removeprefix("iam:"))):
-            names.append(f"iam:{role}")
-        return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in self.settings.operators)
+        return (
+            caller == principal
+            or self.settings.operator_group in cognito_groups
+            or principal_matches(caller, self.settings.operators)
+        )
 
-    def erase_as(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> ErasureCounts:
-        """:meth:`erase` on behalf of ``caller``. Raises :class:`ErasureForbidden` when :meth:`may_erase` says no."""
+    def erase_as(self, caller: str, principal: str, cognito_groups: Sequence[str] = ()) -> tuple[ErasureCounts, str | None]:
+        """:meth:`erase` on behalf of ``caller``: the counts, and the principal's pseudonym in the audit trail (None
+        without one). Raises :class:`ErasureForbidden` when :meth:`may_erase` says no."""
         if not self.may_erase(caller, principal, cognito_groups):
             raise ErasureForbidden
-        return self.erase(principal)
+        alias = self.pseudonym_of(principal)
+        return self._erase(principal, alias), alias
 
     def pseudonym_of(self, principal: str) -> str | None:
         """The principal's pseudonym in the audit trail; None without one."""
@@ -202,7 +154,10 @@ class PrincipalEraser:
     def erase(self, principal: str) -> ErasureCounts:
         """Delete ``principal``'s data and pseudonymize it in the audit trail. Idempotent, and safe to run again after
         a failure: the second run finishes what the first left."""
-        if self.audit is not None and self.salt is None:
+        return self._erase(principal, self.pseudonym_of(principal))
+
+    def _erase(self, principal: str, alias: str | None) -> ErasureCounts:
+        if self.audit is not None and alias is None:
             raise RuntimeError("pseudonymizing the audit trail needs AGENT_ERASE_SALT_SECRET (the construct sets it)")
         counts = ErasureCounts()
         if self.sessions is not None:
@@ -212,9 +167,9 @@ class PrincipalEraser:
                 counts.session_items += erased.items
                 counts.session_objects += erased.objects
                 counts.feedback += erased.feedback
-        if self.audit is not None and self.salt is not None:
+        if self.audit is not None and alias is not None:
             # Before the approvals: their requests' entries name the principal too.
-            counts.audit_entries += self.audit.pseudonymize(principal, pseudonym(principal, self.salt()))
+            counts.audit_entries += self.audit.pseudonymize(principal, alias)
         if self.approvals is not None:
             for approval_id in list(self.approvals.requested_by(principal)):
                 counts.approvals += self.approvals.erase(approval_id, requester=principal)
@@ -225,18 +180,13 @@ class PrincipalEraser:
                 counts.subtasks += erased_task.children
                 counts.task_objects += erased_task.objects
                 counts.feedback += erased_task.feedback
-        if self.budget_table is not None:
-            counts.budget_counters += erase_tenant_counters(
-                self.budget_table,
-                principal,
-                client=self._client or aws.client("dynamodb"),
-                at=self._clock(),
-                retention_days=self.settings.budget_retention_days,
-            )
+        if self.budgets is not None:
+            counts.budget_counters += self.budgets.erase_tenant(principal)
         logger.info("principal erased", extra={"event": "principal_erased", **counts.model_dump()})
         return counts
 
 
 @lru_cache(maxsize=1)
 def load_erasure_settings() -> ErasureSettings:
+    """The ``AGENT_ERASE_*`` settings, read once per execution environment (tests clear the cache)."""
     return ErasureSettings()

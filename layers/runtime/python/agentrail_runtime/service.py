@@ -85,7 +85,12 @@ class AgentService:
         self.prices = PriceTable(settings.price_table)
         self._models = settings.models  # parsed once per environment, not per request
         self.budgets = (
-            DailyBudgets(settings.budget_table, settings.budgets, prices=self.prices)
+            DailyBudgets(
+                settings.budget_table,
+                settings.budgets,
+                prices=self.prices,
+                retention_days=settings.budget_retention_days,
+            )
             if settings.budgets and settings.budget_table
             else None
         )

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel, ValidationError
 
-from agentrail_runtime.api.errors import AgentResolver, ApiError, error_responses, token_claims
+from agentrail_runtime.api.errors import AgentResolver, ApiError, cognito_groups, error_responses
 from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail_runtime.approvals.service import (
     DECISION_RETRY_AFTER_SECONDS,
@@ -36,14 +36,6 @@ class ApprovalDetail(ApprovalView):
 
 class ApprovalList(BaseModel):
     approvals: list[ApprovalView]
-
-
-def cognito_groups(request_context: dict[str, Any]) -> list[str]:
-    """The caller's Cognito groups, from a REST API's Cognito authorizer or an HTTP API's JWT authorizer."""
-    raw = token_claims(request_context).get("cognito:groups") or ""
-    if isinstance(raw, list):
-        return [str(g) for g in raw]
-    return [g for g in str(raw).strip("[]").replace(",", " ").split() if g]
 
 
 def add_approval_routes(app: AgentResolver, approvals: ApprovalService, owner: Callable[[], str]) -> None:

@@ -9,8 +9,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrail_runtime.api.approvals import cognito_groups
-from agentrail_runtime.api.errors import AgentResolver, error_responses
+from agentrail_runtime.api.errors import AgentResolver, cognito_groups, error_responses
 from agentrail_runtime.erasure import ErasureCounts, ErasureForbidden, PrincipalEraser
 
 #: The longest principal a request may name (an IAM ARN with a long path stays well under it).
@@ -51,8 +50,8 @@ def add_erasure_route(app: AgentResolver, eraser: PrincipalEraser, owner: Callab
         caller = owner()
         principal = request.principal or caller
         groups = cognito_groups(app.current_event.raw_event.get("requestContext") or {})
-        counts = eraser.erase_as(caller, principal, groups)
-        return ErasureReport(counts=counts, audit_pseudonym=eraser.pseudonym_of(principal))
+        counts, alias = eraser.erase_as(caller, principal, groups)
+        return ErasureReport(counts=counts, audit_pseudonym=alias)
 
 
 __all__ = ["ErasureReport", "ErasureRequest", "add_erasure_route"]

@@ -231,6 +231,14 @@ def token_claims(request_context: Mapping[str, Any]) -> Mapping[str, Any]:
     return authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims") or {}
 
 
+def cognito_groups(request_context: Mapping[str, Any]) -> list[str]:
+    """The caller's Cognito groups, from a REST API's Cognito authorizer or an HTTP API's JWT authorizer."""
+    raw = token_claims(request_context).get("cognito:groups") or ""
+    if isinstance(raw, list):
+        return [str(g) for g in raw]
+    return [g for g in str(raw).strip("[]").replace(",", " ").split() if g]
+
+
 def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role", "session"] = "role") -> str | None:
     """The authenticated caller: Cognito ``sub``, IAM ARN, or API key id (in that order).
 

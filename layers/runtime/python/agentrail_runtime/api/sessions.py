@@ -38,7 +38,6 @@ from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
 from agentrail_runtime.observability import sqs_trace_attributes
-from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.queue import QueuedMessage
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
@@ -166,7 +165,7 @@ def create_sessions_app(
 ) -> AgentResolver:
     """Build the resolver; every dependency can be passed in. ``shadow`` copies a sample of the turns the API takes
     (the ``reject`` policy) to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it); ``eraser`` serves
-    ``POST /erase`` (default: the stores the environment names, ``AGENT_ERASE_*``)."""
+    ``POST /erase`` (default: the sessions' store and budgets, with ``AGENT_ERASE_*``)."""
     settings = settings or load_settings()
     shadow = shadow or ShadowSampler.from_settings()
     session_settings = session_settings or load_session_settings()
@@ -393,8 +392,8 @@ def create_sessions_app(
         store.delete(session_id, owner=owner())
         return Response(status_code=204, body=None)
 
-    owned = sessions.store if isinstance(sessions.store, DynamoDBSessionStore) else None
-    add_erasure_route(app, eraser or PrincipalEraser.from_settings(load_erasure_settings(), sessions=owned), app.principal)
+    eraser = eraser or PrincipalEraser(sessions=store, budgets=sessions.agents.budgets, settings=load_erasure_settings())
+    add_erasure_route(app, eraser, app.principal)
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app
 

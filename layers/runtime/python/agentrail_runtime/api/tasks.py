@@ -122,8 +122,8 @@ def create_tasks_app(
     approvals: ApprovalService | None = None,
     eraser: PrincipalEraser | None = None,
 ) -> AgentResolver:
-    """Build the resolver; every dependency can be passed in (``eraser`` serves ``POST /erase``; default: the stores
-    the environment names, ``AGENT_ERASE_*``)."""
+    """Build the resolver; every dependency can be passed in (``eraser`` serves ``POST /erase``; default: the task
+    store, the approvals' stores and the budgets, with ``AGENT_ERASE_*``)."""
     settings = settings or load_settings()
     task_settings = task_settings or load_task_settings()
     tasks = tasks or TaskService.from_settings(task_settings, settings)
@@ -279,11 +279,12 @@ def create_tasks_app(
     if approvals is not None:
         add_approval_routes(app, approvals, owner)
     if eraser is None:
-        eraser = PrincipalEraser.from_settings(
-            load_erasure_settings(),
+        eraser = PrincipalEraser(
             tasks=tasks.store,
             approvals=approvals.approvals if approvals is not None else None,
             audit=approvals.audit if approvals is not None else None,
+            budgets=tasks.agents.budgets,
+            settings=load_erasure_settings(),
         )
     add_erasure_route(app, eraser, owner)
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import json
 import os
@@ -27,7 +26,7 @@ from agentrail_runtime.approvals.models import (
 )
 from agentrail_runtime.approvals.settings import ApprovalSettings, load_approval_settings
 from agentrail_runtime.approvals.store import AlreadyDecided, ApprovalNotFound, ApprovalStore, AuditLog
-from agentrail_runtime.aws import LazyClient, read_secret, role_of_session
+from agentrail_runtime.aws import LazyClient, principal_matches, read_secret
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.observability import logger
 from agentrail_runtime.signatures import InvalidSignature, parse_header, verify
@@ -193,13 +192,7 @@ class ApprovalService:
     def is_member(self, principal: str, cognito_groups: Sequence[str], group: str) -> bool:
         """A Cognito group, or a pattern of ``group``. A pattern naming a role (``iam:arn:aws:iam::…:role/Approver*``)
         admits that role's sessions too, when the API identifies callers by session."""
-        if group in cognito_groups:
-            return True
-        names = [principal]
-        if principal.startswith("iam:") and (role := role_of_session(principal.removeprefix("iam:"))):
-            names.append(f"iam:{role}")
-        patterns = self.settings.groups.get(group, ())
-        return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
+        return group in cognito_groups or principal_matches(principal, self.settings.groups.get(group, ()))
 
     def visible(self, record: ApprovalRecord, principal: str, cognito_groups: Sequence[str]) -> bool:
         return record.requester == principal or self.is_member(principal, cognito_groups, record.approver_group)

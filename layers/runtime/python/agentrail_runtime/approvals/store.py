@@ -9,14 +9,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
 from agentrail_runtime.clock import Clock, now
 
-STATUS_INDEX = "by_status"
+STATUS_INDEX = contract.APPROVAL_STATUS_INDEX
 #: Keys-only indexes that erasure reads: approvals by ``requester``, and audit entries by ``actor``.
-REQUESTER_INDEX = "by_requester"
-ACTOR_INDEX = "by_actor"
+REQUESTER_INDEX = contract.APPROVAL_REQUESTER_INDEX
+ACTOR_INDEX = contract.AUDIT_ACTOR_INDEX
 
 
 class ApprovalNotFound(Exception):
@@ -206,15 +206,8 @@ class ApprovalStore:
 
     def requested_by(self, requester: str) -> Iterator[str]:
         """The ids of every approval ``requester`` asked for (a paged Query of the ``by_requester`` index)."""
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table_name,
-            IndexName=REQUESTER_INDEX,
-            KeyConditionExpression="requester = :requester",
-            ExpressionAttributeValues={":requester": {"S": requester}},
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield item["approval_id"]["S"]
+        for item in aws.query_index(self.client, self.table_name, REQUESTER_INDEX, "requester", requester):
+            yield item["approval_id"]["S"]
 
     def erase(self, approval_id: str, *, requester: str) -> bool:
         """Delete the record of an approval ``requester`` asked for; False when it was gone already."""
@@ -303,23 +296,16 @@ class AuditLog:
         conditional UpdateItem per entry that sets ``actor`` and nothing else). Returns how many entries changed;
         a second call finds none."""
         changed = 0
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table_name,
-            IndexName=ACTOR_INDEX,
-            KeyConditionExpression="actor = :actor",
-            ExpressionAttributeValues={":actor": {"S": actor}},
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-                    self.client.update_item(
-                        TableName=self.table_name,
-                        Key={"approval_id": item["approval_id"], "entry": item["entry"]},
-                        UpdateExpression="SET actor = :pseudonym",
-                        ConditionExpression="actor = :actor",
-                        ExpressionAttributeValues={":actor": {"S": actor}, ":pseudonym": {"S": pseudonym}},
-                    )
-                    changed += 1
+        for item in aws.query_index(self.client, self.table_name, ACTOR_INDEX, "actor", actor):
+            with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={"approval_id": item["approval_id"], "entry": item["entry"]},
+                    UpdateExpression="SET actor = :pseudonym",
+                    ConditionExpression="actor = :actor",
+                    ExpressionAttributeValues={":actor": {"S": actor}, ":pseudonym": {"S": pseudonym}},
+                )
+                changed += 1
         return changed
 
     def remember_signature(self, digest: str, *, ttl_seconds: int) -> bool:

@@ -27,15 +27,15 @@ import binascii
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
 from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.sessions.store import (
+    ErasedSession,
     InFlightTurn,
     SessionInfo,
     SessionNotFound,
@@ -57,20 +57,9 @@ META, STATE, SUMMARY, IN_FLIGHT, TURN_PREFIX = "~meta", "~state", "~summary", "~
 HEAD_ITEMS = 4
 TTL_ATTRIBUTE = "expires_at"
 #: The table's sparse index of sessions by owner (partition key ``owner``, keys only): only ``~meta`` carries ``owner``.
-OWNER_INDEX = "by_owner"
+OWNER_INDEX = contract.SESSION_OWNER_INDEX
 # DynamoDB's item limit is 400 KB; keys, attribute names and metadata need headroom.
 MAX_PAYLOAD_BYTES = 350_000
-
-
-@dataclass(frozen=True)
-class ErasedSession:
-    """What erasing one session deleted: its metadata item (0 when it was gone already), its other items (turns,
-    state, summary, in-flight turn), how many turns carried feedback, and its offloaded S3 objects."""
-
-    sessions: int
-    items: int
-    feedback: int
-    objects: int
 
 
 def turn_key(number: int) -> str:
@@ -417,48 +406,30 @@ class DynamoDBSessionStore(SessionStore):
         self.purge(session_id)
 
     def purge(self, session_id: str) -> int:
-        if self._table is None:
-            self._table = aws.resource("dynamodb").Table(self.table_name)
-        table = self._table
-        count = 0
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(session_id)},
-            "ProjectionExpression": "pk, sk",
-        }
-        # batch_writer re-sends unprocessed items itself.
-        with table.batch_writer() as batch:
-            for page in self.client.get_paginator("query").paginate(**request):
-                for item in page.get("Items", []):
-                    if item["sk"]["S"] == META:
-                        continue  # a live session is never purged here: delete() removes ~meta first
-                    batch.delete_item(Key={"pk": session_id, "sk": item["sk"]["S"]})
-                    count += 1
-        if self.offload is not None:
-            self.offload.delete_session(session_id)
-        return count
+        items, _, _ = self._delete_items(session_id)
+        return items
 
     def owned_sessions(self, owner: str) -> Iterator[str]:
-        """The ids of every session ``owner`` has, expired ones not yet deleted included (a paged Query of the
-        ``by_owner`` index)."""
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table_name,
-            IndexName=OWNER_INDEX,
-            KeyConditionExpression="#owner = :owner",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": _s(owner)},
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield item["pk"]["S"]
+        """A paged Query of the ``by_owner`` index."""
+        for item in aws.query_index(self.client, self.table_name, OWNER_INDEX, "owner", owner):
+            yield item["pk"]["S"]
 
     def erase_session(self, session_id: str, *, owner: str) -> ErasedSession:
-        """Delete every item of ``owner``'s session, its offloaded objects, then its metadata (last, so that an
-        erasure that stops halfway finds the session again through the owner index when it is retried).
+        """Every item of the session, its offloaded objects, then its metadata (conditional on ``owner``)."""
+        items, feedback, objects = self._delete_items(session_id)
+        response = self.client.delete_item(
+            TableName=self.table_name,
+            Key={"pk": _s(session_id), "sk": _s(META)},
+            ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": _s(owner)},
+            ReturnValues="ALL_OLD",
+        )
+        return ErasedSession(sessions=int("Attributes" in response), items=items, feedback=feedback, objects=objects)
 
-        Idempotent: a session already gone counts zero.
-        """
+    def _delete_items(self, session_id: str) -> tuple[int, int, int]:
+        """Delete every item of the session but ``~meta`` (a live session is never purged here: its deleter removes
+        ``~meta`` first, erasure last), and its offloaded turns. Returns (items, of them with feedback, objects)."""
         if self._table is None:
             self._table = aws.resource("dynamodb").Table(self.table_name)
         items = feedback = 0
@@ -477,15 +448,7 @@ class DynamoDBSessionStore(SessionStore):
                     items += 1
                     feedback += "feedback" in item
         objects = self.offload.delete_session(session_id) if self.offload is not None else 0
-        response = self.client.delete_item(
-            TableName=self.table_name,
-            Key={"pk": _s(session_id), "sk": _s(META)},
-            ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": _s(owner)},
-            ReturnValues="ALL_OLD",
-        )
-        return ErasedSession(sessions=int("Attributes" in response), items=items, feedback=feedback, objects=objects)
+        return items, feedback, objects
 
     # -- item mapping -----------------------------------------------------------------
 

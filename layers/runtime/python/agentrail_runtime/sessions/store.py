@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -138,6 +139,17 @@ class SessionPage(BaseModel):
     next_cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class ErasedSession:
+    """What erasing one session deleted: its metadata item (0 when it was gone already), its other items (turns,
+    state, summary, in-flight turn), how many turns carried feedback, and its offloaded S3 objects."""
+
+    sessions: int
+    items: int
+    feedback: int
+    objects: int
+
+
 class SessionStore(abc.ABC):
     """Sessions with one item per turn.
 
@@ -220,6 +232,15 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     def purge(self, session_id: str) -> int:
         """Delete every remaining item of a session whose metadata is gone (expiry clean-up). Returns the count."""
+
+    @abc.abstractmethod
+    def owned_sessions(self, owner: str) -> Iterator[str]:
+        """The ids of every session ``owner`` has, expired ones not yet deleted included."""
+
+    @abc.abstractmethod
+    def erase_session(self, session_id: str, *, owner: str) -> ErasedSession:
+        """Delete everything of ``owner``'s session, its metadata last (so that an erasure that stops halfway finds
+        the session again through :meth:`owned_sessions`). Idempotent: a session already gone counts zero."""
 
 
 def summarize_turns(previous: str | None, dropped: Sequence[Turn], *, max_chars: int = 2000) -> str:

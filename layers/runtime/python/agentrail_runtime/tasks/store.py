@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agentrail_runtime import aws
+from agentrail_runtime import aws, contract
 from agentrail_runtime.aws import S3Payloads
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
@@ -50,8 +50,8 @@ _STRINGS = (
 
 #: Sparse, keys-only indexes of the task table: tasks by ``owner``, and a task's subtasks and run checkpoints by
 #: ``parent`` (the task id), which is how erasure finds what a principal's tasks left behind.
-OWNER_INDEX = "by_owner"
-PARENT_INDEX = "by_parent"
+OWNER_INDEX = contract.TASK_OWNER_INDEX
+PARENT_INDEX = contract.TASK_PARENT_INDEX
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class TaskStore:
         self.retention_seconds = retention_seconds
         self.client = client or aws.client("dynamodb")
         self._clock = clock
+        self._table: Any = None  # the boto3 Table resource erasure's batch writer needs, built on first use
 
     def now(self) -> int:
         return int(self._clock())
@@ -549,9 +550,12 @@ class TaskStore:
         Idempotent: a task already gone counts zero.
         """
         children = 0
-        for child in list(self._index_keys(PARENT_INDEX, "parent", task_id)):
-            self.client.delete_item(TableName=self.table_name, Key={"task_id": {"S": child}})
-            children += 1
+        if self._table is None:
+            self._table = aws.resource("dynamodb").Table(self.table_name)
+        with self._table.batch_writer() as batch:  # batch_writer re-sends unprocessed items itself
+            for child in list(self._index_keys(PARENT_INDEX, "parent", task_id)):
+                batch.delete_item(Key={"task_id": child})
+                children += 1
         objects = 0
         if self.payloads is not None:
             objects += self.payloads.delete_prefix(f"results/{task_id}.json")
@@ -569,16 +573,8 @@ class TaskStore:
         return ErasedTask(tasks=int(bool(old)), children=children, feedback=int("feedback_json" in old), objects=objects)
 
     def _index_keys(self, index: str, attribute: str, value: str) -> Iterator[str]:
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table_name,
-            IndexName=index,
-            KeyConditionExpression="#a = :v",
-            ExpressionAttributeNames={"#a": attribute},
-            ExpressionAttributeValues={":v": {"S": value}},
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                yield item["task_id"]["S"]
+        for item in aws.query_index(self.client, self.table_name, index, attribute, value):
+            yield item["task_id"]["S"]
 
     # -- mapping ------------------------------------------------------------------------
 
