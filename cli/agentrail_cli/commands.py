@@ -371,9 +371,9 @@ def run_budgets(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-#: The patterns whose API serves ``POST /erase`` (a stateless API keeps nothing of a caller's but budget counters,
-#: which the other patterns' erasure deletes when they share them).
-ERASING_PATTERNS = ("stateful", "async", "multiagent", "hierarchical")
+#: The patterns whose API serves ``POST /erase`` (every one: the stateless API erases a caller's budget counters and
+#: shadow comparisons).
+ERASING_PATTERNS = ("stateless", "stateful", "async", "multiagent", "hierarchical")
 
 
 def run_erase(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

@@ -523,7 +523,7 @@ class AgentFunction(Construct):
             encryption_key=key,
         )
         self.shadow_worker = worker
-        self.calls_service("sqs")
+        self.calls_service("sqs", "dynamodb")
         worker.calls_service("lambda", "dynamodb", "sqs")
         if key is not None:
             worker.encrypt_logs(key)

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from agentrail_constructs.contract import contract
 from agentrail_constructs.queues import QueueWithDeadLetters, visibility_timeout_for
-from agentrail_constructs.storage import grant_table, secure_table
+from agentrail_constructs.storage import grant_index_query, grant_table, keys_only_index, secure_table
 
 #: Handlers (folders under handlers/agentrail_handlers) whose function answers the shadow worker's invocations.
 SHADOW_HANDLERS = frozenset({"stateless", "sessions"})
@@ -136,10 +136,15 @@ class ShadowDeployment(Construct):
             encryption_key=encryption_key,
             removal_policy=options.removal_policy,
         )
-        # The live function only sends; the worker only receives, invokes the shadow alias and writes comparisons.
+        keys_only_index(self.table, contract.SHADOW_OWNER_INDEX, contract.SHADOW_OWNER_ATTRIBUTE)
+        # The live function sends, and erases a principal's comparisons when it serves POST /erase (the index query and
+        # DeleteItem: it never reads one); the worker only receives, invokes the shadow alias and writes comparisons.
         self.queue.grant_send_messages(function)
         function.add_environment(contract.SHADOW_QUEUE_URL_ENV, self.queue.queue_url)
         function.add_environment(contract.SHADOW_PERCENT_ENV, f"{options.percent:g}")
+        function.add_environment(contract.SHADOW_TABLE_ENV, self.table.table_name)
+        grant_index_query(self.table, function, contract.SHADOW_OWNER_INDEX)
+        grant_table(self.table, function, contract.SHADOW_ERASE_TABLE_ACTIONS)
         self.alias.grant_invoke(worker)
         grant_table(self.table, worker, contract.SHADOW_WORKER_TABLE_ACTIONS)
         worker.add_environment(contract.SHADOW_FUNCTION_ENV, self.alias.function_arn)

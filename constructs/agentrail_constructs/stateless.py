@@ -7,6 +7,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
+from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
@@ -17,7 +18,8 @@ class StatelessAgent(Construct):
     """A stateless agent behind a REST API.
 
     Routes: ``POST /invoke`` (body validated by API Gateway and again by the
-    handler), ``GET /health`` and ``GET /openapi.json``, all authenticated.
+    handler), ``POST /erase`` (a caller's budget counters and shadow comparisons), ``GET /health`` and
+    ``GET /openapi.json``, all authenticated.
 
     Parameters
     ----------
@@ -35,6 +37,9 @@ class StatelessAgent(Construct):
         Default: none.
     existing_budgets:
         Your :class:`DailyBudgets` (shared with other patterns). Not with ``budget_options``. Default: none.
+    erasure_options:
+        Who may erase another principal's data through ``POST /erase`` (see :class:`ErasureOptions`). Default:
+        ``ErasureOptions()`` (callers erase their own data; the Cognito group ``operators`` anyone's).
 
     Attributes
     ----------
@@ -53,6 +58,7 @@ class StatelessAgent(Construct):
         existing_rest_api: apigw.RestApi | None = None,
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
+        erasure_options: ErasureOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_function, function_options, "existing_function", "function_options")
@@ -69,6 +75,7 @@ class StatelessAgent(Construct):
         self.api.add_function_route(
             "/invoke", "POST", self.alias, request_schema=request_model("InvokeRequest"), operation_name="Invoke"
         )
+        serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
         self.api.add_operational_routes(self.alias)
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 

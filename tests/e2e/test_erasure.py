@@ -39,16 +39,6 @@ def _data_of(local: Any, user: str, wait_for_task: Callable[..., dict[str, Any]]
     return {"session": session_id, "task": task_id}
 
 
-def _items_naming(local: Any, principal: str) -> list[str]:
-    """Every item of every table of the served stacks that names ``principal``."""
-    dynamodb = local.aws("dynamodb")
-    found = []
-    for table in dynamodb.list_tables()["TableNames"]:
-        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-            found += [f"{table}: {item}" for item in page["Items"] if principal in json.dumps(item)]
-    return found
-
-
 def _status(local: Any, pattern: str, user: str, path: str) -> int:
     with local.client(pattern, principal=user) as api:
         return api.request("GET", path).status_code
@@ -59,8 +49,8 @@ def test_agentrail_erase_removes_a_users_data_and_nothing_else(
 ) -> None:
     # Given two users with a session, a task and feedback each
     erased, kept = _data_of(local, ERASED, wait_for_task), _data_of(local, KEPT, wait_for_task)
-    kept_items = _items_naming(local, local.principal(KEPT))
-    assert _items_naming(local, local.principal(ERASED))
+    kept_items = local.items_naming(local.principal(KEPT))
+    assert local.items_naming(local.principal(ERASED))
 
     # When the first erases itself with the CLI
     result = subprocess.run(
@@ -79,11 +69,11 @@ def test_agentrail_erase_removes_a_users_data_and_nothing_else(
     # and nothing of its data is left, through the APIs or in any table
     assert _status(local, "stateful", ERASED, f"/sessions/{erased['session']}") == 404
     assert _status(local, "async", ERASED, f"/tasks/{erased['task']}") == 404
-    assert _items_naming(local, local.principal(ERASED)) == []
+    assert local.items_naming(local.principal(ERASED)) == []
     # while the other user's session, task and items are all still there
     assert _status(local, "stateful", KEPT, f"/sessions/{kept['session']}") == 200
     assert _status(local, "async", KEPT, f"/tasks/{kept['task']}") == 200
-    assert _items_naming(local, local.principal(KEPT)) == kept_items
+    assert local.items_naming(local.principal(KEPT)) == kept_items
 
     # And erasing again reports zeros
     again = subprocess.run(

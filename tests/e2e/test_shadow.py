@@ -87,3 +87,65 @@ def test_a_sampled_session_turn_is_replayed_on_the_candidate_with_its_history_an
         page = client.request("GET", f"/sessions/{session_id}").json()
         assert page["turns"] == 2
         assert [turn["answer"] for turn in page["history"]] == [first.json()["answer"], second.json()["answer"]]
+
+
+def _compared(local: LocalMode, pattern: str, request_ids: set[str], *, seconds: float = 60.0) -> dict[str, dict[str, Any]]:
+    """The comparisons of ``pattern``'s table, once every one of ``request_ids`` is there (or the time is up)."""
+    table, dynamodb = local.output(pattern, "ShadowTableName"), local.aws("dynamodb")
+    deadline = time.monotonic() + seconds
+    while True:
+        items = {i["request_id"]["S"]: i for p in dynamodb.get_paginator("scan").paginate(TableName=table) for i in p["Items"]}
+        if request_ids <= items.keys() or time.monotonic() > deadline:
+            return items
+        time.sleep(0.2)
+
+
+def test_agentrail_erase_deletes_a_users_shadow_comparisons_on_both_apis_and_nothing_of_another_users(
+    shadowed: LocalMode, agentrail: Callable[..., list[str]]
+):
+    # given two users, each with a sampled stateless request and a sampled session turn, all compared
+    erased, kept = "agentrail-other", "agentrail-local"
+    requests: dict[str, dict[str, str]] = {}
+    for user in (erased, kept):
+        with shadowed.client("stateless", principal=user) as client:
+            invoked = client.request("POST", "/invoke", json={"message": "what is 6 * 7"})
+        with shadowed.client("stateful", principal=user) as client:
+            session_id = client.request("POST", "/sessions", json={}).json()["session_id"]
+            turn = client.request("POST", f"/sessions/{session_id}/messages", json={"message": "what is 6 * 7"})
+        assert invoked.status_code == turn.status_code == 200, invoked.text + turn.text
+        requests[user] = {"stateless": invoked.json()["request_id"], "stateful": turn.json()["request_id"]}
+    for pattern in ("stateless", "stateful"):
+        stored = _compared(shadowed, pattern, {requests[user][pattern] for user in (erased, kept)})
+        assert {requests[erased][pattern], requests[kept][pattern]} <= stored.keys(), shadowed.console_output()[-3000:]
+        assert stored[requests[erased][pattern]]["owner"]["S"] == shadowed.principal(erased)
+    kept_items = shadowed.items_naming(shadowed.principal(kept))
+
+    # when the first erases itself with the CLI (on every API local mode serves)
+    result = subprocess.run(
+        agentrail("erase", "--ready-file", str(shadowed.ready_file), "--as", erased, "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # then both APIs deleted its comparison (and its session), nothing names it any more, the other user's comparisons
+    # and items are all still there, and erasing again reports zeros
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads(result.stdout)
+    assert len(report["stacks"]) == 2
+    assert (report["total"]["shadow_comparisons"], report["total"]["sessions"]) == (2, 1), report["total"]
+    assert shadowed.items_naming(shadowed.principal(erased)) == []
+    assert shadowed.items_naming(shadowed.principal(kept)) == kept_items
+    for pattern in ("stateless", "stateful"):
+        left = _compared(shadowed, pattern, set(), seconds=0)
+        assert requests[erased][pattern] not in left and requests[kept][pattern] in left
+    again = subprocess.run(
+        agentrail("erase", "--ready-file", str(shadowed.ready_file), "--as", erased, "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert set(json.loads(again.stdout)["total"].values()) == {0}

@@ -113,7 +113,7 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         ("IAM5[Resource::*]", "StatelessAgent/Agent/Role/DefaultPolicy/Resource"),
         (APIGW_LOGS_ROLE, "StatelessAgent/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", "StatelessAgent/Api/RestApi/DeploymentStage.v1/Resource"),
-        *_methods("StatelessAgent/Api", "invoke/POST", "health/GET", "openapi.json/GET"),
+        *_methods("StatelessAgent/Api", "invoke/POST", "erase/POST", "health/GET", "openapi.json/GET"),
     },
     "stateful": {
         *_functions("StatefulAgent", "Agent", "Sessions/Cleanup"),

@@ -53,9 +53,10 @@ def test_every_table_erasure_queries_has_the_keys_only_index_the_runtime_names(p
     assert _indexes(tasks, agent.approval_workflow.audit_table) == {ACTOR_INDEX: ("actor", "KEYS_ONLY")}
 
 
-@pytest.mark.parametrize("name", ["stateful", "async"])
+@pytest.mark.parametrize("name", ["stateless", "stateful", "async"])
 def test_the_api_routes_post_erase_to_its_function(pattern_stacks: dict[str, Any], name: str) -> None:
-    # Given a pattern stack that keeps data, then its API has POST /erase, authenticated like the other routes
+    # Given a pattern stack (the stateless one keeps budget counters and shadow comparisons), then its API has
+    # POST /erase, authenticated like the other routes
     method = pattern_stacks[name].routes()[("POST", "/erase")]
     assert method["AuthorizationType"] == "AWS_IAM"
 

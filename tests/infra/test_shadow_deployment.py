@@ -116,15 +116,28 @@ def test_the_comparison_table_has_pitr_encryption_and_a_ttl(shadowed):
     )
 
 
-def test_the_live_function_may_only_send_to_the_shadow_queue_and_knows_its_share(shadowed, shadowed_grants):
+def test_the_live_function_may_only_send_to_the_shadow_queue_and_erase_comparisons_and_knows_its_share(shadowed, shadowed_grants):
     functions = shadowed.find_resources("AWS::Lambda::Function")
     [agent] = [f for f in functions.values() if f["Metadata"].get("agentrail:handler") == "stateless"]
     variables = agent["Properties"]["Environment"]["Variables"]
     assert variables["AGENT_SHADOW_PERCENT"] == "10"
     assert "AGENT_SHADOW_QUEUE_URL" in variables
+    [table] = shadowed.find_resources("AWS::DynamoDB::Table")
+    assert variables["AGENT_SHADOW_TABLE"] == {"Ref": table}
     actions = {action for action, _ in shadowed_grants[0]}
     assert "sqs:SendMessage" in actions
-    assert not any(a == "sqs:ReceiveMessage" or a.startswith("dynamodb:") for a in actions)
+    assert "sqs:ReceiveMessage" not in actions
+    # On the comparison table: a Query of the by_owner index and DeleteItem, for POST /erase; no read, no write
+    on_table = sorted((a, r.count("/index/"), "by_owner" in r) for a, r in shadowed_grants[0] if table in r)
+    assert on_table == [("dynamodb:DeleteItem", 0, False), ("dynamodb:Query", 1, True)]
+
+
+def test_the_comparison_table_has_a_keys_only_owner_index_for_erasure(shadowed):
+    [table] = shadowed.find_resources("AWS::DynamoDB::Table").values()
+    [index] = table["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by_owner"
+    assert index["KeySchema"] == [{"AttributeName": "owner", "KeyType": "HASH"}]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def test_the_worker_may_only_put_comparisons_its_conditional_write_deciding_a_redelivery(shadowed_grants):

@@ -567,5 +567,12 @@ def create_table(dynamodb: Any, name: str, *keys: str, indexes: Mapping[str, str
 
 
 def create_comparison_table(dynamodb: Any, name: str) -> None:
-    """The shadow comparison table with the construct's key schema and TTL attribute (the contract's)."""
-    create_table(dynamodb, name, contract.SHADOW_PARTITION_KEY, ttl=contract.SHADOW_TTL_ATTRIBUTE)
+    """The shadow comparison table with the construct's key schema, TTL attribute and keys-only owner index (what
+    erasure queries), all the contract's."""
+    create_table(
+        dynamodb,
+        name,
+        contract.SHADOW_PARTITION_KEY,
+        indexes={contract.SHADOW_OWNER_INDEX: contract.SHADOW_OWNER_ATTRIBUTE},
+        ttl=contract.SHADOW_TTL_ATTRIBUTE,
+    )

@@ -13,9 +13,10 @@ from agentrail_runtime import contract, demo
 from agentrail_runtime.agent.loop import Agent, AgentResult
 from agentrail_runtime.api.stateless import create_stateless_app
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.erasure import ErasureSettings, PrincipalEraser
 from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler
+from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler, ShadowSettings, erasable_comparisons
 from agentrail_runtime.shadow.candidate import ShadowCandidate
 from agentrail_runtime.shadow.sampler import SHADOW_SEND_FAILED
 from agentrail_runtime.shadow.worker import ShadowWorker
@@ -199,3 +200,63 @@ def test_both_sides_of_a_comparison_report_the_same_span_their_runs_own_model_an
     assert live_result.tool_calls and candidate_result.tool_calls
     assert copied.live.latency_ms == pytest.approx(model_and_tool_time(live_result), abs=0.001)
     assert candidate.latency_ms == pytest.approx(model_and_tool_time(candidate_result), abs=0.001)
+
+
+#: The caller of events/stateless/*.json: a role's session, named as its role.
+CALLER = "iam:arn:aws:iam::123456789012:role/agentrail-caller"
+OTHER = "iam:arn:aws:iam::123456789012:user/other"
+
+
+def test_a_sampled_request_carries_its_caller_and_the_comparison_keeps_it_where_erasure_finds_it(
+    shadow_aws, stateless, comparisons
+):
+    # given a shadow at 100%, when a request is answered and its copy compared
+    stateless(ShadowSampler(queue_url=shadow_aws.queue_url, percent=100, sqs=shadow_aws.sqs))
+    [message] = shadow_aws.sqs.receive_message(QueueUrl=shadow_aws.queue_url)["Messages"]
+    copied = ShadowRequest.model_validate(json.loads(message["Body"]))
+    comparisons.put_once(copied, live_summary())
+
+    # then the copy names the caller as the API names it, and the comparison is listed under that owner
+    assert copied.owner == CALLER
+    [stored] = list(comparisons.scan())
+    assert stored.owner == CALLER
+    assert list(comparisons.owned(CALLER)) == [copied.request_id]
+
+
+def test_post_erase_on_the_stateless_api_deletes_the_callers_comparisons_and_no_one_elses(
+    shadow_aws, comparisons, agent_env, load_event, call
+):
+    # given two comparisons of the caller's requests, one of another principal's, and one stored without an owner
+    for request_id, owner in (("req-1", CALLER), ("req-2", CALLER), ("req-3", OTHER), ("req-4", None)):
+        comparisons.put_once(ShadowRequest(request_id=request_id, message="hi", owner=owner, live=live_summary()), live_summary())
+    app = create_stateless_app(
+        settings=RuntimeSettings(),
+        shadow=ShadowSampler(queue_url=None, percent=0),
+        eraser=PrincipalEraser(shadow=comparisons, settings=ErasureSettings()),
+    )
+
+    # when the caller erases its own data, twice
+    first = call(app, load_event("stateless/erase.json"))
+    second = call(app, load_event("stateless/erase.json"))
+
+    # then the first deletes the caller's two comparisons, the second finds nothing, and the others stay
+    assert (first.status, first.body["counts"]["shadow_comparisons"]) == (200, 2), first.body
+    assert (second.status, second.body["counts"]["shadow_comparisons"]) == (200, 0)
+    assert sorted(c.request_id for c in comparisons.scan()) == ["req-3", "req-4"]
+
+
+def test_a_comparison_listed_by_a_stale_index_entry_is_never_deleted_for_another_owner(shadow_aws, comparisons, monkeypatch):
+    # given the other principal's comparison, and an index that (lagging the table) still lists it under the caller
+    comparisons.put_once(ShadowRequest(request_id="req-9", message="hi", owner=OTHER, live=live_summary()), live_summary())
+    monkeypatch.setattr(comparisons, "owned", lambda owner: iter(["req-9"]))
+
+    # when the caller's comparisons are erased, then none is deleted, and the other's stays
+    assert comparisons.erase_owner(CALLER) == 0
+    assert [c.request_id for c in comparisons.scan()] == ["req-9"]
+
+
+def test_the_live_function_erases_comparisons_only_where_the_construct_names_the_table():
+    # given / when / then: without AGENT_SHADOW_TABLE there is nothing to erase; with it, that table
+    assert erasable_comparisons(ShadowSettings()) is None
+    store = erasable_comparisons(ShadowSettings(table="comparisons"))
+    assert store is not None and store.table_name == "comparisons"

@@ -198,6 +198,13 @@ SHADOW_TTL_ATTRIBUTE = "expires_at"
 #: What the shadow worker calls on the comparison table: one conditional put per request, which alone decides
 #: whether a redelivered message writes anything.
 SHADOW_WORKER_TABLE_ACTIONS = ("dynamodb:PutItem",)
+#: Who sent a sampled request (the caller as the API names it; a session turn's session owner), and the keys-only
+#: index erasure finds a principal's comparisons through.
+SHADOW_OWNER_ATTRIBUTE = "owner"
+SHADOW_OWNER_INDEX = "by_owner"
+#: What the live function may call on the comparison table itself when it serves ``POST /erase`` (besides a Query
+#: of ``by_owner``, which lists the principal's comparisons): a delete of each, never a read or a write.
+SHADOW_ERASE_TABLE_ACTIONS = ("dynamodb:DeleteItem",)
 
 
 class BudgetLimit(NamedTuple):
@@ -322,7 +329,10 @@ __all__ = [
     "PROVIDERS",
     "SESSION_OWNER_INDEX",
     "SHADOW_ENV_PREFIX",
+    "SHADOW_ERASE_TABLE_ACTIONS",
     "SHADOW_FUNCTION_ENV",
+    "SHADOW_OWNER_ATTRIBUTE",
+    "SHADOW_OWNER_INDEX",
     "SHADOW_PARTITION_KEY",
     "SHADOW_PERCENT_ENV",
     "SHADOW_QUEUE_URL_ENV",

@@ -10,7 +10,8 @@ What goes, per store the API that serves ``POST /erase`` keeps (it gives the era
 - approvals (``AGENT_APPROVAL_TABLE``): every approval the principal requested; in the audit trail
   (``AGENT_APPROVAL_AUDIT_TABLE``), which stays, ``actor`` becomes a pseudonym: ``erased:`` and an HMAC-SHA256 of the
   principal keyed with the salt (``AGENT_ERASE_SALT_SECRET``), the same for every entry of one principal;
-- daily budgets (``AGENT_BUDGET_TABLE``): the principal's tenant counters.
+- daily budgets (``AGENT_BUDGET_TABLE``): the principal's tenant counters;
+- shadow comparisons (``AGENT_SHADOW_TABLE``): the comparisons of the principal's sampled requests.
 
 Every step finds its work through an index and deletes the item that index lists last, so an erasure that stops
 halfway (a crash, a throttle beyond botocore's retries) is finished by running it again, and a second erasure of the
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # each API imports only its own stores (the sessions API has 
     from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
     from agentrail_runtime.budgets import DailyBudgets
     from agentrail_runtime.sessions.store import SessionStore
+    from agentrail_runtime.shadow.comparisons import ComparisonStore
     from agentrail_runtime.tasks.store import TaskStore
 
 __all__ = [
@@ -76,6 +78,7 @@ class ErasureCounts(BaseModel):
     approvals: int = Field(default=0, description="Approvals the principal requested, deleted")
     audit_entries: int = Field(default=0, description="Audit entries whose actor was replaced by the pseudonym")
     budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
+    shadow_comparisons: int = Field(default=0, description="Shadow comparisons of the principal's requests deleted")
 
 
 class ErasureSettings(BaseSettings):
@@ -101,6 +104,8 @@ class PrincipalEraser:
         The pattern's stores. Default: none.
     budgets:
         The daily budgets, whose counters of the principal (as tenant) are deleted. Default: none.
+    shadow:
+        The shadow comparison table, whose comparisons of the principal's requests are deleted. Default: none.
     salt:
         Returns the salt of audit pseudonyms (read when an erasure needs it); an erasure with ``audit`` and no salt
         raises ``RuntimeError`` before it changes anything. Default: the value of the secret
@@ -117,6 +122,7 @@ class PrincipalEraser:
         approvals: ApprovalStore | None = None,
         audit: AuditLog | None = None,
         budgets: DailyBudgets | None = None,
+        shadow: ComparisonStore | None = None,
         salt: Callable[[], str] | None = None,
         settings: ErasureSettings | None = None,
     ) -> None:
@@ -125,6 +131,7 @@ class PrincipalEraser:
         self.approvals = approvals
         self.audit = audit
         self.budgets = budgets
+        self.shadow = shadow
         self.settings = settings or ErasureSettings()
         salt_secret = self.settings.salt_secret
         if salt is None and salt_secret:
@@ -182,6 +189,8 @@ class PrincipalEraser:
                 counts.feedback += erased_task.feedback
         if self.budgets is not None:
             counts.budget_counters += self.budgets.erase_tenant(principal)
+        if self.shadow is not None:
+            counts.shadow_comparisons += self.shadow.erase_owner(principal)
         logger.info("principal erased", extra={"event": "principal_erased", **counts.model_dump()})
         return counts
 

@@ -402,6 +402,10 @@ class AgentResolver(APIGatewayRestResolver):
 
         self.exception_handler(error)(handle)
 
+    def caller(self) -> str | None:
+        """The authenticated caller of the current request (Cognito sub, IAM ARN or API key id), or None."""
+        return principal_of(self.current_event.raw_event.get("requestContext") or {}, iam_identity=self.iam_identity)
+
     def principal(self) -> str:
         """The authenticated caller of the current request (Cognito sub, IAM ARN or API key id).
 
@@ -410,7 +414,7 @@ class AgentResolver(APIGatewayRestResolver):
         ApiError
             401 when the request carries none (a gateway without authentication in front).
         """
-        principal = principal_of(self.current_event.raw_event.get("requestContext") or {}, iam_identity=self.iam_identity)
+        principal = self.caller()
         if principal is None:
             raise ApiError(401, "unauthenticated", "The request carries no authenticated principal.")
         return principal

@@ -52,7 +52,7 @@ from agentrail_runtime.sessions.store import (
     TurnNotFound,
     TurnTooLarge,
 )
-from agentrail_runtime.shadow import ShadowSampler
+from agentrail_runtime.shadow import ShadowSampler, erasable_comparisons
 
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
@@ -392,7 +392,9 @@ def create_sessions_app(
         store.delete(session_id, owner=owner())
         return Response(status_code=204, body=None)
 
-    eraser = eraser or PrincipalEraser(sessions=store, budgets=sessions.agents.budgets, settings=load_erasure_settings())
+    eraser = eraser or PrincipalEraser(
+        sessions=store, budgets=sessions.agents.budgets, shadow=erasable_comparisons(), settings=load_erasure_settings()
+    )
     add_erasure_route(app, eraser, app.principal)
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

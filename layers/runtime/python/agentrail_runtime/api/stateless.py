@@ -1,4 +1,4 @@
-"""The stateless agent API: ``POST /invoke``, ``GET /health`` and ``GET /openapi.json``."""
+"""The stateless agent API: ``POST /invoke``, ``POST /erase``, ``GET /health`` and ``GET /openapi.json``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.agent.results import MAX_MESSAGE_CHARS, AgentRunOut
+from agentrail_runtime.api.erasure import add_erasure_route
 from agentrail_runtime.api.errors import AgentResolver, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import ShadowSampler
+from agentrail_runtime.shadow import ShadowSampler, erasable_comparisons
 
 API_TITLE = "agentrail stateless agent"
 API_VERSION = "1.0.0"
@@ -37,10 +39,14 @@ class InvokeResponse(AgentRunOut):
 
 
 def create_stateless_app(
-    service: AgentService | None = None, settings: RuntimeSettings | None = None, shadow: ShadowSampler | None = None
+    service: AgentService | None = None,
+    settings: RuntimeSettings | None = None,
+    shadow: ShadowSampler | None = None,
+    eraser: PrincipalEraser | None = None,
 ) -> AgentResolver:
     """Build the resolver. Dependencies are arguments so tests can pass their own; ``shadow`` copies a sample of
-    requests and their answers to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it)."""
+    requests and their answers to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it);
+    ``eraser`` serves ``POST /erase`` (default: the caller's budget counters and shadow comparisons, where kept)."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
     shadow = shadow or ShadowSampler.from_settings()
@@ -72,9 +78,15 @@ def create_stateless_app(
         tenant = app.principal() if service.budgets_per_tenant else None
         result = service.run(request.message, model=request.model, tenant=tenant)
         request_id = app.current_event.request_context.request_id
-        shadow.offer_run(request_id, result, message=request.message, model=request.model, agent_version=service.version)
+        if shadow.wants(request_id):
+            owner = tenant or app.caller()
+            shadow.offer_run(
+                request_id, result, message=request.message, model=request.model, agent_version=service.version, owner=owner
+            )
         run = AgentRunOut.from_result(result)
         return InvokeResponse(request_id=request_id, **run.model_dump())
 
+    eraser = eraser or PrincipalEraser(budgets=service.budgets, shadow=erasable_comparisons(), settings=load_erasure_settings())
+    add_erasure_route(app, eraser, app.principal)
     add_operational_routes(app, checks=lambda: service.health_checks, title=API_TITLE, version=API_VERSION)
     return app

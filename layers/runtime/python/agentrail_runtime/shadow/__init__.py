@@ -7,7 +7,7 @@ eval scorers and judge).
 """
 
 from agentrail_runtime.shadow.models import SHADOW_EVENT_KEY, RunSummary, ShadowRequest, is_shadow_event
-from agentrail_runtime.shadow.sampler import ShadowSampler, ShadowSettings, sampled
+from agentrail_runtime.shadow.sampler import ShadowSampler, ShadowSettings, erasable_comparisons, sampled
 
 __all__ = [
     "SHADOW_EVENT_KEY",
@@ -15,6 +15,7 @@ __all__ = [
     "ShadowRequest",
     "ShadowSampler",
     "ShadowSettings",
+    "erasable_comparisons",
     "is_shadow_event",
     "sampled",
 ]

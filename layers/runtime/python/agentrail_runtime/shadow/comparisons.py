@@ -9,7 +9,12 @@ from pydantic import BaseModel
 
 from agentrail_runtime import aws
 from agentrail_runtime.clock import now
-from agentrail_runtime.contract import SHADOW_PARTITION_KEY, SHADOW_TTL_ATTRIBUTE
+from agentrail_runtime.contract import (
+    SHADOW_OWNER_ATTRIBUTE,
+    SHADOW_OWNER_INDEX,
+    SHADOW_PARTITION_KEY,
+    SHADOW_TTL_ATTRIBUTE,
+)
 from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
 
 
@@ -19,6 +24,8 @@ class Comparison(BaseModel):
     request_id: str
     kind: str
     message: str
+    #: Who sent the request (a session turn's session owner); None in a comparison stored before owners were kept.
+    owner: str | None = None
     created_at: int
     expires_at: int
     live: RunSummary
@@ -64,6 +71,8 @@ class ComparisonStore:
             "live": {"S": request.live.model_dump_json()},
             "candidate": {"S": candidate.model_dump_json()},
         }
+        if request.owner is not None:  # what erasure finds the principal's comparisons by (the by_owner index)
+            item[SHADOW_OWNER_ATTRIBUTE] = {"S": request.owner}
         try:
             self.dynamodb.put_item(
                 TableName=self.table_name,
@@ -94,12 +103,39 @@ class ComparisonStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def owned(self, owner: str) -> Iterator[str]:
+        """The request ids of every comparison of ``owner``'s requests, expired ones not yet deleted included (a paged
+        Query of the keys-only ``by_owner`` index)."""
+        for item in aws.query_index(self.dynamodb, self.table_name, SHADOW_OWNER_INDEX, SHADOW_OWNER_ATTRIBUTE, owner):
+            yield item[SHADOW_PARTITION_KEY]["S"]
+
+    def erase_owner(self, owner: str) -> int:
+        """Delete every comparison of ``owner``'s requests; how many were deleted. Each delete is conditional on the
+        owner (a request id listed by a stale index entry is never someone else's), and one already gone counts
+        zero, so a second erasure reports 0."""
+        deleted = 0
+        for request_id in list(self.owned(owner)):
+            try:
+                response = self.dynamodb.delete_item(
+                    TableName=self.table_name,
+                    Key={SHADOW_PARTITION_KEY: {"S": request_id}},
+                    ConditionExpression="#owner = :owner",
+                    ExpressionAttributeNames={"#owner": SHADOW_OWNER_ATTRIBUTE},
+                    ExpressionAttributeValues={":owner": {"S": owner}},
+                    ReturnValues="ALL_OLD",
+                )
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # gone already (the index lags the table), or never the owner's
+            deleted += "Attributes" in response
+        return deleted
+
 
 def _comparison(item: dict[str, Any]) -> Comparison:
     return Comparison(
         request_id=item[SHADOW_PARTITION_KEY]["S"],
         kind=item.get("kind", {}).get("S", "invoke"),
         message=item.get("message", {}).get("S", ""),
+        owner=item.get(SHADOW_OWNER_ATTRIBUTE, {}).get("S"),
         created_at=int(item["created_at"]["N"]),
         expires_at=int(item[SHADOW_TTL_ATTRIBUTE]["N"]),
         live=RunSummary.model_validate_json(item["live"]["S"]),

@@ -67,8 +67,10 @@ class ShadowRequest(BaseModel):
     """A live request, sampled for the shadow: its input and the live answer.
 
     ``request_id`` (API Gateway's) identifies it: the comparison table holds one item per request id, so a
-    redelivered message writes nothing more. For a session turn, ``session_id``, ``owner`` and ``turn`` (the live
-    turn's number) let the candidate read the history that turn saw; it never writes the session.
+    redelivered message writes nothing more. ``owner`` is who sent it (the caller as the API names it), so that
+    erasing that principal deletes its comparisons. For a session turn, ``session_id``, ``owner`` (the session's)
+    and ``turn`` (the live turn's number) let the candidate read the history that turn saw; it never writes the
+    session.
     """
 
     request_id: str = Field(min_length=1, max_length=200)

@@ -18,6 +18,7 @@ from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
 
 if TYPE_CHECKING:
     from agentrail_runtime.agent.loop import AgentResult
+    from agentrail_runtime.shadow.comparisons import ComparisonStore
 
 #: Counted when a sampled request could not be copied to the shadow queue (the user's answer is unaffected).
 SHADOW_SEND_FAILED = "ShadowSendFailed"
@@ -28,13 +29,26 @@ SEND_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts":
 
 
 class ShadowSettings(BaseSettings):
-    """``AGENT_SHADOW_QUEUE_URL`` and ``AGENT_SHADOW_PERCENT`` (``contract.SHADOW_QUEUE_URL_ENV`` and
-    ``SHADOW_PERCENT_ENV``), set by the construct when shadow is on."""
+    """``AGENT_SHADOW_QUEUE_URL``, ``AGENT_SHADOW_PERCENT`` and ``AGENT_SHADOW_TABLE`` (``contract.SHADOW_QUEUE_URL_ENV``,
+    ``SHADOW_PERCENT_ENV`` and ``SHADOW_TABLE_ENV``), set by the construct when shadow is on."""
 
     model_config = SettingsConfigDict(env_prefix=SHADOW_ENV_PREFIX, extra="ignore", frozen=True)
 
     queue_url: str | None = None
     percent: float = Field(default=0.0, ge=0, le=100)
+    #: The comparison table, whose comparisons of a principal's requests ``POST /erase`` deletes.
+    table: str | None = None
+
+
+def erasable_comparisons(settings: ShadowSettings | None = None) -> ComparisonStore | None:
+    """The comparison table a live function erases a principal's comparisons from when it serves ``POST /erase``
+    (``AGENT_SHADOW_TABLE``); None without shadow. Its module is loaded only then."""
+    settings = settings or ShadowSettings()
+    if settings.table is None:
+        return None
+    from agentrail_runtime.shadow.comparisons import ComparisonStore
+
+    return ComparisonStore(settings.table)
 
 
 def sampled(request_id: str, percent: float) -> bool:
@@ -112,9 +126,10 @@ class ShadowSampler:
         owner: str | None = None,
         turn: int | None = None,
     ) -> bool:
-        """:meth:`offer` the live run ``result`` of ``message``: a session turn when ``session_id`` is given (with the
-        session's ``owner`` and the live ``turn`` number, so the candidate reads the history that turn saw), else an
-        invocation. True when it was sent. Never raises."""
+        """:meth:`offer` the live run ``result`` of ``message``, sent by ``owner`` (the caller; erasing it deletes the
+        comparison): a session turn when ``session_id`` is given (``owner`` is then the session's, and with the live
+        ``turn`` number the candidate reads the history that turn saw), else an invocation. True when it was sent.
+        Never raises."""
         return self.offer(
             request_id,
             lambda: ShadowRequest(
@@ -130,4 +145,12 @@ class ShadowSampler:
         )
 
 
-__all__ = ["SEND_CONFIG", "SHADOW_SAMPLED", "SHADOW_SEND_FAILED", "ShadowSampler", "ShadowSettings", "sampled"]
+__all__ = [
+    "SEND_CONFIG",
+    "SHADOW_SAMPLED",
+    "SHADOW_SEND_FAILED",
+    "ShadowSampler",
+    "ShadowSettings",
+    "erasable_comparisons",
+    "sampled",
+]
