@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agentrail_runtime.approvals.models import ApprovalRecord, AuditEntry
+from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, AuditEntry
 from agentrail_runtime.approvals.store import ACTOR_INDEX, REQUESTER_INDEX, ApprovalStore, AuditLog
 from agentrail_runtime.budgets import DailyBudgets, counter_key, utc_day
 from agentrail_runtime.clock import Clock
@@ -131,6 +132,7 @@ def populate(stores: Stores, principal: str, *, approver: str) -> None:
     stores.approvals.put_pending(record, "token")
     stores.audit.append(AuditEntry(approval_id=approval_id, at=now, event="requested", actor=principal, task_id=task_id))
     stores.audit.append(AuditEntry(approval_id=approval_id, at=now, event="approved", actor=approver, task_id=task_id))
+    stores.approvals.decide(approval_id, status=ApprovalStatus.APPROVED, actor=approver, comment=None)
 
     stores.dynamodb.put_item(
         TableName="budgets",
@@ -138,15 +140,30 @@ def populate(stores: Stores, principal: str, *, approver: str) -> None:
     )
 
 
+def _canonical(item: dict[str, Any]) -> str:
+    """An item as text, its attributes in name order (an update reorders them in moto's answers)."""
+    return json.dumps(item, sort_keys=True)
+
+
 def snapshot(stores: Stores) -> dict[str, Any]:
-    tables = {name: sorted(map(str, stores.scan(name))) for name in ("sessions", "tasks", "approvals", "audit", "budgets")}
+    tables = {name: sorted(map(_canonical, stores.scan(name))) for name in ("sessions", "tasks", "approvals", "audit", "budgets")}
     return {**tables, "offload": stores.objects("offload"), "results": stores.objects("results")}
 
 
 def mentions(stores: Stores, principal: str) -> list[str]:
     """Every item or object key anywhere that names ``principal``."""
-    found = [f"{t}: {item}" for t in ("sessions", "tasks", "approvals", "audit", "budgets") for item in stores.scan(t)]
+    found = [
+        f"{t}: {_canonical(item)}" for t in ("sessions", "tasks", "approvals", "audit", "budgets") for item in stores.scan(t)
+    ]
     return [line for line in found if principal in line]
+
+
+def bob_after_erasing_alice(bob_mentions: list[str]) -> list[str]:
+    """What names bob once alice is erased: what did before, but alice's approval (which bob decided) is gone, and
+    alice's pseudonym decided bob's."""
+    requested_by_alice = json.dumps({"requester": {"S": ALICE}})[1:-1]
+    alias = pseudonym(ALICE, SALT)
+    return sorted(line.replace(ALICE, alias) for line in bob_mentions if requested_by_alice not in line)
 
 
 EXPECTED = ErasureCounts(
@@ -159,6 +176,7 @@ EXPECTED = ErasureCounts(
     feedback=2,  # one turn's and the task's
     approvals=1,
     audit_entries=2,  # alice requested one approval and decided bob's
+    decisions=1,  # bob's approval, decided_by alice
     budget_counters=1,
 )
 
@@ -179,11 +197,14 @@ def test_erasing_a_principal_deletes_its_data_in_every_store_and_leaves_the_othe
     alias = pseudonym(ALICE, SALT)
     actors = sorted(item["actor"]["S"] for item in stores.scan("audit"))
     assert actors == sorted([BOB, BOB, alias, alias])
-    # And bob's data is exactly what it was, but for the pseudonym in the entry alice made on bob's approval
-    assert mentions(stores, BOB) == bob_mentions
+    # And bob's data is exactly what it was, but for the pseudonym in the entry alice made on bob's approval, and as
+    # the decider of that approval
+    assert sorted(mentions(stores, BOB)) == bob_after_erasing_alice(bob_mentions)
     after = snapshot(stores)
-    for store in ("sessions", "tasks", "approvals", "budgets", "offload", "results"):
+    for store in ("sessions", "tasks", "budgets", "offload", "results"):
         assert after[store] == bob_only[store], store
+    assert after["approvals"] == sorted(item.replace(ALICE, alias) for item in bob_only["approvals"])
+    assert alias in str(after["approvals"])
 
 
 def test_a_second_erasure_reports_zeros_and_changes_nothing(stores):
@@ -239,6 +260,40 @@ def test_an_erasure_that_fails_halfway_is_finished_by_running_it_again(stores, f
 
     # Then alice is gone, bob is not, and a third run finds nothing left
     assert mentions(stores, ALICE) == []
-    assert mentions(stores, BOB) == bob_mentions
+    assert sorted(mentions(stores, BOB)) == bob_after_erasing_alice(bob_mentions)
     assert second != ErasureCounts()  # it finished what the failure left
     assert stores.eraser().erase(ALICE) == ErasureCounts()
+
+
+class FailingFirstUpdate:
+    """A DynamoDB client whose first UpdateItem fails (a throttle beyond botocore's retries), the rest go through."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("injected failure")
+        return self._client.update_item(**request)
+
+
+@pytest.mark.parametrize("failing", ["approvals", "audit"])
+def test_an_erasure_that_stops_between_the_decisions_and_the_audit_trail_is_finished_by_running_it_again(stores, failing):
+    # Given bob's approval, decided by alice, and a first UpdateItem that fails on the approvals or on the audit trail
+    populate(stores, BOB, approver=ALICE)
+    store = stores.approvals if failing == "approvals" else stores.audit
+    store.client = FailingFirstUpdate(stores.dynamodb)
+
+    # When alice's erasure stops there, then runs again
+    with pytest.raises(RuntimeError, match="injected failure"):
+        stores.eraser().erase(ALICE)
+    stores.eraser().erase(ALICE)
+
+    # Then nothing names alice: bob's approval and her audit entry name her pseudonym
+    assert mentions(stores, ALICE) == []
+    assert str(stores.scan("approvals")).count(pseudonym(ALICE, SALT)) == 1

@@ -9,7 +9,8 @@ What goes, per store the API that serves ``POST /erase`` keeps (it gives the era
   checkpoints, and its large results and checkpoints in S3;
 - approvals (``AGENT_APPROVAL_TABLE``): every approval the principal requested; in the audit trail
   (``AGENT_APPROVAL_AUDIT_TABLE``), which stays, ``actor`` becomes a pseudonym: ``erased:`` and an HMAC-SHA256 of the
-  principal keyed with the salt (``AGENT_ERASE_SALT_SECRET``), the same for every entry of one principal;
+  principal keyed with the salt (``AGENT_ERASE_SALT_SECRET``), the same for every entry of one principal; so does
+  ``decided_by`` on the approvals of others it decided (found through its audit entries);
 - daily budgets (``AGENT_BUDGET_TABLE``): the principal's tenant counters;
 - shadow comparisons (``AGENT_SHADOW_TABLE``): the comparisons of the principal's sampled requests.
 
@@ -77,6 +78,9 @@ class ErasureCounts(BaseModel):
     feedback: int = Field(default=0, description="Feedback on turns and tasks deleted with them")
     approvals: int = Field(default=0, description="Approvals the principal requested, deleted")
     audit_entries: int = Field(default=0, description="Audit entries whose actor was replaced by the pseudonym")
+    decisions: int = Field(
+        default=0, description="Approvals the principal decided, whose decided_by was replaced by the pseudonym"
+    )
     budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
     shadow_comparisons: int = Field(default=0, description="Shadow comparisons of the principal's requests deleted")
 
@@ -175,6 +179,11 @@ class PrincipalEraser:
                 counts.session_objects += erased.objects
                 counts.feedback += erased.feedback
         if self.audit is not None and alias is not None:
+            if self.approvals is not None:
+                # Before the audit trail: its entries naming the principal are how its decisions on others' approvals
+                # are found, so a run that stops between the two finds them again.
+                for approval_id in sorted(self.audit.approvals_of(principal)):
+                    counts.decisions += self.approvals.pseudonymize_decider(approval_id, principal, alias)
             # Before the approvals: their requests' entries name the principal too.
             counts.audit_entries += self.audit.pseudonymize(principal, alias)
         if self.approvals is not None:

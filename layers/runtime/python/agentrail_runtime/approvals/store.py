@@ -220,6 +220,21 @@ class ApprovalStore:
         )
         return "Attributes" in response
 
+    def pseudonymize_decider(self, approval_id: str, decider: str, pseudonym: str) -> bool:
+        """Replace ``decider`` by ``pseudonym`` as the approval's ``decided_by`` (a conditional UpdateItem of that
+        attribute only); False when someone else decided it, or the record is gone."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"approval_id": {"S": approval_id}},
+                UpdateExpression="SET decided_by = :pseudonym",
+                ConditionExpression="decided_by = :decider",
+                ExpressionAttributeValues={":decider": {"S": decider}, ":pseudonym": {"S": pseudonym}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def _record(self, item: dict[str, Any], *, with_token: bool = False) -> ApprovalRecord:
         record = ApprovalRecord(
             approval_id=item["approval_id"]["S"],
@@ -290,6 +305,11 @@ class AuditLog:
             )
             for item in response.get("Items", [])
         ]
+
+    def approvals_of(self, actor: str) -> set[str]:
+        """The ids of the approvals with an entry that names ``actor`` (the ``by_actor`` index): those it requested,
+        and those it decided or tried to."""
+        return {item["approval_id"]["S"] for item in aws.query_index(self.client, self.table_name, ACTOR_INDEX, "actor", actor)}
 
     def pseudonymize(self, actor: str, pseudonym: str) -> int:
         """Replace ``actor`` by ``pseudonym`` in every entry that names it (the ``by_actor`` index, then one
