@@ -23,10 +23,12 @@ from agentrail_runtime.sessions.dynamodb import OWNER_INDEX as SESSION_OWNER_IND
 from agentrail_runtime.sessions.dynamodb import DynamoDBSessionStore
 from agentrail_runtime.sessions.offload import S3TurnOffload
 from agentrail_runtime.sessions.store import Turn
+from agentrail_runtime.shadow.comparisons import ComparisonStore
+from agentrail_runtime.shadow.models import RunSummary, ShadowRequest
 from agentrail_runtime.tasks.models import TaskRecord, TaskResult, TaskStatus
 from agentrail_runtime.tasks.store import OWNER_INDEX as TASK_OWNER_INDEX
 from agentrail_runtime.tasks.store import PARENT_INDEX, TaskStore
-from tests.integration.conftest import create_table
+from tests.integration.conftest import create_comparison_table, create_table
 
 ALICE = "iam:arn:aws:iam::123456789012:user/alice"
 BOB = "iam:arn:aws:iam::123456789012:user/bob"
@@ -41,6 +43,7 @@ class Stores:
     tasks: TaskStore
     approvals: ApprovalStore
     audit: AuditLog
+    shadow: ComparisonStore
     clock: Clock
 
     def eraser(self, *, client: Any = None) -> PrincipalEraser:
@@ -50,6 +53,7 @@ class Stores:
             approvals=self.approvals,
             audit=self.audit,
             budgets=DailyBudgets("budgets", (), client=client or self.dynamodb, clock=self.clock),
+            shadow=self.shadow,
             salt=lambda: SALT,
             settings=ErasureSettings(),
         )
@@ -71,6 +75,7 @@ def stores(clock: Clock) -> Iterator[Stores]:
         create_table(dynamodb, "approvals", "approval_id", indexes={REQUESTER_INDEX: "requester"})
         create_table(dynamodb, "audit", "approval_id", "entry", indexes={ACTOR_INDEX: "actor"})
         create_table(dynamodb, "budgets", "pk")
+        create_comparison_table(dynamodb, "shadow")
         for bucket in ("offload", "results"):
             s3.create_bucket(Bucket=bucket)
         yield Stores(
@@ -83,6 +88,7 @@ def stores(clock: Clock) -> Iterator[Stores]:
             tasks=TaskStore("tasks", bucket="results", client=dynamodb, s3_client=s3, clock=clock),
             approvals=ApprovalStore("approvals", client=dynamodb, clock=clock),
             audit=AuditLog("audit", retention_seconds=86_400, client=dynamodb, clock=clock),
+            shadow=ComparisonStore("shadow", dynamodb=dynamodb, clock=clock),
             clock=clock,
         )
 
@@ -90,7 +96,7 @@ def stores(clock: Clock) -> Iterator[Stores]:
 def populate(stores: Stores, principal: str, *, approver: str) -> None:
     """A principal's data in every store: a session with two turns (one rated), a finished task with a large result,
     feedback, subtasks and a run checkpoint, an approval with its audit entries (decided by ``approver``), and
-    today's budget counter."""
+    today's budget counter, and the shadow comparison of one of its requests."""
     now = int(stores.clock())
     sessions = stores.sessions
     session = sessions.create(owner=principal, state={"city": "Lisbon"})
@@ -134,6 +140,9 @@ def populate(stores: Stores, principal: str, *, approver: str) -> None:
     stores.audit.append(AuditEntry(approval_id=approval_id, at=now, event="approved", actor=approver, task_id=task_id))
     stores.approvals.decide(approval_id, status=ApprovalStatus.APPROVED, actor=approver, comment=None)
 
+    live = RunSummary(answer="answer", status="completed", model="local", agent_version="v1")
+    stores.shadow.put_once(ShadowRequest(request_id=uuid.uuid4().hex, message="hi", owner=principal, live=live), live)
+
     stores.dynamodb.put_item(
         TableName="budgets",
         Item={"pk": {"S": counter_key("tenant", principal, utc_day(now))}, "tokens": {"N": "100"}},
@@ -146,14 +155,19 @@ def _canonical(item: dict[str, Any]) -> str:
 
 
 def snapshot(stores: Stores) -> dict[str, Any]:
-    tables = {name: sorted(map(_canonical, stores.scan(name))) for name in ("sessions", "tasks", "approvals", "audit", "budgets")}
+    tables = {
+        name: sorted(map(_canonical, stores.scan(name)))
+        for name in ("sessions", "tasks", "approvals", "audit", "budgets", "shadow")
+    }
     return {**tables, "offload": stores.objects("offload"), "results": stores.objects("results")}
 
 
 def mentions(stores: Stores, principal: str) -> list[str]:
     """Every item or object key anywhere that names ``principal``."""
     found = [
-        f"{t}: {_canonical(item)}" for t in ("sessions", "tasks", "approvals", "audit", "budgets") for item in stores.scan(t)
+        f"{t}: {_canonical(item)}"
+        for t in ("sessions", "tasks", "approvals", "audit", "budgets", "shadow")
+        for item in stores.scan(t)
     ]
     return [line for line in found if principal in line]
 
@@ -178,6 +192,7 @@ EXPECTED = ErasureCounts(
     audit_entries=2,  # alice requested one approval and decided bob's
     decisions=1,  # bob's approval, decided_by alice
     budget_counters=1,
+    shadow_comparisons=1,
 )
 
 
@@ -201,7 +216,7 @@ def test_erasing_a_principal_deletes_its_data_in_every_store_and_leaves_the_othe
     # the decider of that approval
     assert sorted(mentions(stores, BOB)) == bob_after_erasing_alice(bob_mentions)
     after = snapshot(stores)
-    for store in ("sessions", "tasks", "budgets", "offload", "results"):
+    for store in ("sessions", "tasks", "budgets", "shadow", "offload", "results"):
         assert after[store] == bob_only[store], store
     assert after["approvals"] == sorted(item.replace(ALICE, alias) for item in bob_only["approvals"])
     assert alias in str(after["approvals"])
