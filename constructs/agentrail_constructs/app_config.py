@@ -66,7 +66,7 @@ class AppConfig:
     ``shadow_percent`` (above 0, at most 100: run each new version of the stateless agent and the sessions API in
     shadow on that share of live requests), and ``bedrock_guardrail`` (true: each agent function gets a Bedrock
     guardrail with the defaults of ``GuardrailOptions``), ``log_level`` (DEBUG, INFO, WARN or ERROR: every agent
-    function's application log level) and ``store_redacted`` (true: session history and task records are stored
+    function's application log level) and ``store_redacted`` (true: session history, task records and shadow comparisons are stored
     with personal and secret data redacted)."""
 
     patterns: tuple[str, ...]

@@ -128,7 +128,7 @@ class AgentFunctionOptions:
     max_request_bytes: int = 16_384
     """Largest accepted request body. Default: 16 KiB."""
     store_redacted: bool = False
-    """``AGENT_STORE_REDACTED``: store session history and task records with personal and secret data redacted
+    """``AGENT_STORE_REDACTED``: store session history, task records and shadow comparisons with personal and secret data redacted
     (``[REDACTED:<kind>]``); the model still sees the text as written within the run, and later turns see the
     redacted history. Default: False (stored as written)."""
     log_redaction: bool = True

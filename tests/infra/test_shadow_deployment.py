@@ -174,6 +174,25 @@ def test_live_can_be_held_on_a_version_while_shadow_takes_the_new_one(app_factor
     assert shadow["Properties"]["FunctionVersion"] != "7"
 
 
+@pytest.mark.parametrize("store_redacted", [True, False])
+def test_the_worker_stores_comparisons_redacted_when_the_agent_stores_redacted(app_factory, stack_env, store_redacted):
+    # given an agent function with shadow, storing redacted or not
+    stack = cdk.Stack(app_factory(), "redacted", env=stack_env)
+    agent = AgentFunction(
+        stack,
+        "Agent",
+        handler_code=handler_dir("stateless"),
+        options=AgentFunctionOptions(store_redacted=store_redacted, shadow_options=ShadowOptions(percent=10)),
+    )
+    template = Template.from_stack(stack)
+
+    # then the worker's environment carries the agent's AGENT_STORE_REDACTED, which its comparison store follows
+    assert agent.shadow_worker is not None
+    worker_id = stack.get_logical_id(agent.shadow_worker.function.node.default_child)
+    variables = template.to_json()["Resources"][worker_id]["Properties"]["Environment"]["Variables"]
+    assert variables.get("AGENT_STORE_REDACTED") == ("true" if store_redacted else None)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

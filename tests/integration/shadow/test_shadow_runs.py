@@ -18,10 +18,11 @@ from agentrail_runtime.observability import metrics
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.shadow import RunSummary, ShadowRequest, ShadowSampler, ShadowSettings, erasable_comparisons
 from agentrail_runtime.shadow.candidate import ShadowCandidate
+from agentrail_runtime.shadow.comparisons import ComparisonStore
 from agentrail_runtime.shadow.sampler import SHADOW_SEND_FAILED
 from agentrail_runtime.shadow.worker import ShadowWorker
 
-from .conftest import CANDIDATE_ALIAS, EMAIL_DRY_RUN
+from .conftest import CANDIDATE_ALIAS, EMAIL_DRY_RUN, TABLE
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -260,3 +261,38 @@ def test_the_live_function_erases_comparisons_only_where_the_construct_names_the
     assert erasable_comparisons(ShadowSettings()) is None
     store = erasable_comparisons(ShadowSettings(table="comparisons"))
     assert store is not None and store.table_name == "comparisons"
+
+
+def test_with_store_redacted_a_comparison_keeps_the_message_and_both_answers_redacted(shadow_aws, clock):
+    # given the comparison table of an agent that stores redacted, and a request whose message and answers hold PII
+    store = ComparisonStore(TABLE, store_redacted=True, clock=clock, dynamodb=shadow_aws.dynamodb)
+    request = ShadowRequest(
+        request_id="req-pii",
+        message="mail ana.lopez@example.com",
+        owner=CALLER,
+        live=live_summary(answer="card 4111 1111 1111 1111"),
+    )
+
+    # when its comparison is stored
+    store.put_once(request, live_summary(answer="wrote to ana.lopez@example.com"))
+
+    # then no planted value is kept, the markers are, and the owner (what erasure finds it by) stays as it was
+    [item] = shadow_aws.comparisons()
+    assert "ana.lopez@example.com" not in str(item) and "4111 1111 1111 1111" not in str(item)
+    assert "[REDACTED:email]" in item["message"]["S"] and "[REDACTED:email]" in item["candidate"]["S"]
+    assert "[REDACTED:" in item["live"]["S"]
+    assert item["owner"]["S"] == CALLER
+
+
+@pytest.mark.parametrize(("value", "redacted"), [("true", True), (None, False)])
+def test_the_worker_stores_redacted_as_the_agents_store_redacted_says(monkeypatch, value, redacted):
+    # given the worker's environment as the construct writes it, with or without the agent's AGENT_STORE_REDACTED
+    monkeypatch.setenv(contract.SHADOW_FUNCTION_ENV, CANDIDATE_ALIAS)
+    monkeypatch.setenv(contract.SHADOW_TABLE_ENV, "comparisons")
+    if value is None:
+        monkeypatch.delenv("AGENT_STORE_REDACTED", raising=False)
+    else:
+        monkeypatch.setenv("AGENT_STORE_REDACTED", value)
+
+    # when / then: the worker's store follows it
+    assert ShadowWorker.from_settings().store.store_redacted is redacted

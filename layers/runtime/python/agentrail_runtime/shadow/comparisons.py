@@ -41,6 +41,9 @@ class ComparisonStore:
         The table.
     retention_days:
         How long a comparison is kept (its ``expires_at`` TTL). Default: 14.
+    store_redacted:
+        Keep the message and both sides' answers and dry-run calls redacted (the agent's ``store_redacted``, as its
+        sessions and tasks are). Default: False.
     clock:
         Seconds since the epoch. Default: :func:`agentrail_runtime.clock.now`.
     """
@@ -48,12 +51,19 @@ class ComparisonStore:
     dynamodb = aws.LazyClient("dynamodb")
 
     def __init__(
-        self, table_name: str, *, retention_days: int = 14, clock: Callable[[], float] = now, dynamodb: Any | None = None
+        self,
+        table_name: str,
+        *,
+        retention_days: int = 14,
+        store_redacted: bool = False,
+        clock: Callable[[], float] = now,
+        dynamodb: Any | None = None,
     ) -> None:
         if retention_days < 1:
             raise ValueError(f"retention_days must be at least 1, got {retention_days}")
         self.table_name = table_name
         self.retention_days = retention_days
+        self.store_redacted = store_redacted
         self._clock = clock
         if dynamodb is not None:
             self.dynamodb = dynamodb
@@ -62,14 +72,21 @@ class ComparisonStore:
         """Store the comparison of ``request``; False (and nothing written) when its request id already has one: a
         redelivered message writes one comparison, whatever the order of the deliveries."""
         created = int(self._clock())
+        if self.store_redacted:  # loaded only here: the worker of an agent that stores in clear never loads it
+            from agentrail_runtime.redaction import redact
+            from agentrail_runtime.redaction.models import redacted_json
+
+            message, live, answered = redact(request.message), redacted_json(request.live), redacted_json(candidate)
+        else:
+            message, live, answered = request.message, request.live.model_dump_json(), candidate.model_dump_json()
         item = {
             SHADOW_PARTITION_KEY: {"S": request.request_id},
             "kind": {"S": request.kind},
-            "message": {"S": request.message},
+            "message": {"S": message},
             "created_at": {"N": str(created)},
             SHADOW_TTL_ATTRIBUTE: {"N": str(created + self.retention_days * 86_400)},
-            "live": {"S": request.live.model_dump_json()},
-            "candidate": {"S": candidate.model_dump_json()},
+            "live": {"S": live},
+            "candidate": {"S": answered},
         }
         if request.owner is not None:  # what erasure finds the principal's comparisons by (the by_owner index)
             item[SHADOW_OWNER_ATTRIBUTE] = {"S": request.owner}

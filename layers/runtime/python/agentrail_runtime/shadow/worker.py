@@ -32,6 +32,8 @@ class ShadowWorkerSettings(BaseSettings):
     #: The comparison table.
     table: str
     retention_days: int = Field(default=14, ge=1)
+    #: ``AGENT_STORE_REDACTED`` (the agent's, which the worker's options copy): comparisons are stored redacted.
+    store_redacted: bool = Field(default=False, validation_alias="AGENT_STORE_REDACTED")
 
 
 class CandidateFailed(Exception):
@@ -71,7 +73,8 @@ class ShadowWorker:
     @classmethod
     def from_settings(cls, settings: ShadowWorkerSettings | None = None) -> ShadowWorker:
         settings = settings or ShadowWorkerSettings()  # type: ignore[call-arg]
-        return cls(function=settings.function, store=ComparisonStore(settings.table, retention_days=settings.retention_days))
+        store = ComparisonStore(settings.table, retention_days=settings.retention_days, store_redacted=settings.store_redacted)
+        return cls(function=settings.function, store=store)
 
     def process(self, request: ShadowRequest) -> ShadowOutcome:
         """Run ``request`` on the candidate and store the comparison, unless its request id has one (``written``
