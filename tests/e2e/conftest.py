@@ -119,10 +119,6 @@ class LocalMode:
             aws_secret_access_key="testing",
         )
 
-    def principal(self, name: str) -> str:
-        """The principal the APIs name the local user ``name`` by (``iam:<its ARN>``)."""
-        return f"iam:{next(p for p in self.ready['principals'] if p['name'] == name)['user_arn']}"
-
     def items_naming(self, principal: str) -> list[str]:
         """Every item of every table of the served stacks that names ``principal``."""
         dynamodb = self.aws("dynamodb")
