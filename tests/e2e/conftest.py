@@ -128,6 +128,11 @@ class LocalMode:
                 found += [f"{table}: {item}" for item in page["Items"] if principal in json.dumps(item)]
         return found
 
+    def run_cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``agentrail <args> --ready-file <this local mode's>``, as a user runs it: its exit code and text output."""
+        command = agentrail_command(*args, "--ready-file", str(self.ready_file))
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
     def console_output(self) -> str:
         return self.console.read_text(errors="replace")
 

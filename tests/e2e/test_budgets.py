@@ -11,7 +11,6 @@ for the hierarchical supervisor's planning: a first call that calls its split to
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -131,11 +130,9 @@ def test_two_racing_requests_for_the_last_budget_are_served_once_and_the_counter
     assert _counter(local, "stateless", local.principal("agentrail-approver")) == served["usage"]["total_tokens"]
 
 
-def test_agentrail_budgets_shows_todays_spend_against_the_budgets(local: Any, agentrail: Callable[..., list[str]]) -> None:
+def test_agentrail_budgets_shows_todays_spend_against_the_budgets(local: Any) -> None:
     # Given tenants that spent today (the tests above), when `agentrail budgets --json` asks local mode,
-    result = subprocess.run(
-        agentrail("budgets", "--ready-file", str(local.ready_file), "--json"), capture_output=True, text=True, timeout=60
-    )
+    result = local.run_cli("budgets", "--json", timeout=60)
     # then each tenant's spend is listed against the limit,
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -143,8 +140,6 @@ def test_agentrail_budgets_shows_todays_spend_against_the_budgets(local: Any, ag
     tenant = local.principal("agentrail-local")
     assert spent[tenant, "tokens"] == (_counter(local, "stateless", tenant), LIMIT)
     # and the table form names the same.
-    table = subprocess.run(
-        agentrail("budgets", "--ready-file", str(local.ready_file)), capture_output=True, text=True, timeout=60
-    )
+    table = local.run_cli("budgets", timeout=60)
     assert table.returncode == 0, table.stderr
     assert "STACK" in table.stdout and tenant in table.stdout and f"{LIMIT:,}" in table.stdout

@@ -4,7 +4,6 @@ user's data on every API that keeps data, and nothing of the other's; a user nam
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -44,21 +43,14 @@ def _status(local: Any, pattern: str, user: str, path: str) -> int:
         return api.request("GET", path).status_code
 
 
-def test_agentrail_erase_removes_a_users_data_and_nothing_else(
-    local: Any, agentrail: Callable[..., list[str]], wait_for_task: Callable[..., dict[str, Any]]
-) -> None:
+def test_agentrail_erase_removes_a_users_data_and_nothing_else(local: Any, wait_for_task: Callable[..., dict[str, Any]]) -> None:
     # Given two users with a session, a task and feedback each
     erased, kept = _data_of(local, ERASED, wait_for_task), _data_of(local, KEPT, wait_for_task)
     kept_items = local.items_naming(local.principal(KEPT))
     assert local.items_naming(local.principal(ERASED))
 
     # When the first erases itself with the CLI
-    result = subprocess.run(
-        agentrail("erase", "--ready-file", str(local.ready_file), "--as", ERASED, "--json"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = local.run_cli("erase", "--as", ERASED, "--json")
 
     # Then both APIs report what they deleted
     assert result.returncode == 0, result.stderr + result.stdout
@@ -76,12 +68,7 @@ def test_agentrail_erase_removes_a_users_data_and_nothing_else(
     assert local.items_naming(local.principal(KEPT)) == kept_items
 
     # And erasing again reports zeros
-    again = subprocess.run(
-        agentrail("erase", "--ready-file", str(local.ready_file), "--as", ERASED, "--json"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = local.run_cli("erase", "--as", ERASED, "--json")
     assert again.returncode == 0, again.stderr
     assert set(json.loads(again.stdout)["total"].values()) == {0}
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,9 +30,7 @@ def comparisons(local: LocalMode, *, at_least: int, seconds: float = 60.0, patte
         time.sleep(0.2)
 
 
-def test_with_shadow_at_100_percent_the_user_answer_comes_from_live_and_the_report_later_shows_both(
-    shadowed: LocalMode, agentrail: Callable[..., list[str]]
-):
+def test_with_shadow_at_100_percent_the_user_answer_comes_from_live_and_the_report_later_shows_both(shadowed: LocalMode):
     # given local mode with every request sampled, when a user asks the stateless agent
     with shadowed.client("stateless") as client:
         response = client.request("POST", "/invoke", json={"message": "what is 12 * 7"})
@@ -52,13 +49,7 @@ def test_with_shadow_at_100_percent_the_user_answer_comes_from_live_and_the_repo
     assert json.loads(stored["candidate"]["S"])["answer"] == body["answer"]
 
     # and `agentrail shadow report` shows both answers, agreeing
-    report = subprocess.run(
-        agentrail("shadow", "report", "--ready-file", str(shadowed.ready_file), "--json", "-"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    report = shadowed.run_cli("shadow", "report", "--json", "-")
     assert report.returncode == 0, report.stdout + report.stderr
     shown = json.loads(report.stdout)
     assert shown["passed"] is True
@@ -100,9 +91,7 @@ def _compared(local: LocalMode, pattern: str, request_ids: set[str], *, seconds:
         time.sleep(0.2)
 
 
-def test_agentrail_erase_deletes_a_users_shadow_comparisons_on_both_apis_and_nothing_of_another_users(
-    shadowed: LocalMode, agentrail: Callable[..., list[str]]
-):
+def test_agentrail_erase_deletes_a_users_shadow_comparisons_on_both_apis_and_nothing_of_another_users(shadowed: LocalMode):
     # given two users, each with a sampled stateless request and a sampled session turn, all compared
     erased, kept = "agentrail-other", "agentrail-local"
     requests: dict[str, dict[str, str]] = {}
@@ -121,13 +110,7 @@ def test_agentrail_erase_deletes_a_users_shadow_comparisons_on_both_apis_and_not
     kept_items = shadowed.items_naming(shadowed.principal(kept))
 
     # when the first erases itself with the CLI (on every API local mode serves)
-    result = subprocess.run(
-        agentrail("erase", "--ready-file", str(shadowed.ready_file), "--as", erased, "--json"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = shadowed.run_cli("erase", "--as", erased, "--json")
 
     # then both APIs deleted its comparison (and its session), nothing names it any more, the other user's comparisons
     # and items are all still there, and erasing again reports zeros
@@ -140,12 +123,6 @@ def test_agentrail_erase_deletes_a_users_shadow_comparisons_on_both_apis_and_not
     for pattern in ("stateless", "stateful"):
         left = _compared(shadowed, pattern, set(), seconds=0)
         assert requests[erased][pattern] not in left and requests[kept][pattern] in left
-    again = subprocess.run(
-        agentrail("erase", "--ready-file", str(shadowed.ready_file), "--as", erased, "--json"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = shadowed.run_cli("erase", "--as", erased, "--json")
     assert again.returncode == 0, again.stderr
     assert set(json.loads(again.stdout)["total"].values()) == {0}

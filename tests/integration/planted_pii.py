@@ -68,3 +68,13 @@ def dumped(items: Iterable[Any]) -> list[str]:
 
 
 __all__ = ["CARD", "DEFINITION", "EMAIL", "MARKERS", "MESSAGE", "PLANTED", "PlantedModel", "dumped", "markers_in", "planted_in"]
+
+
+def spy_on_redaction(monkeypatch: Any) -> list[str]:
+    """Every text ``redaction.redact`` is asked to redact from now on, in order (it still redacts them)."""
+    from agentrail_runtime import redaction
+
+    asked: list[str] = []
+    real = redaction.redact
+    monkeypatch.setattr(redaction, "redact", lambda text: asked.append(text) or real(text))
+    return asked

@@ -7,10 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentrail_runtime import redaction
 from agentrail_runtime.observability import logger
 from agentrail_runtime.sessions import SessionAgent
-from tests.integration.planted_pii import DEFINITION, EMAIL, MESSAGE, PlantedModel, dumped, markers_in, planted_in
+from tests.integration.planted_pii import (
+    DEFINITION,
+    EMAIL,
+    MESSAGE,
+    PlantedModel,
+    dumped,
+    markers_in,
+    planted_in,
+    spy_on_redaction,
+)
 
 
 @pytest.fixture
@@ -85,9 +93,7 @@ def test_with_store_redacted_each_in_flight_checkpoint_of_a_turn_redacts_only_th
         store=store, agents=agents_with(PlantedModel(), definition=DEFINITION), store_redacted=True, clock=clock
     )
     session = store.create(owner="user-1")
-    redacted: list[str] = []
-    real = redaction.redact
-    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(text) or real(text))
+    redacted = spy_on_redaction(monkeypatch)
     slots: list[str] = []
     save_in_flight = store.save_in_flight
     monkeypatch.setattr(

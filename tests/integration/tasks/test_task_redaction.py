@@ -5,10 +5,10 @@ keeps it as written."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from agentrail_runtime import redaction
 from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.models.base import Message
@@ -17,7 +17,17 @@ from agentrail_runtime.observability import logger
 from agentrail_runtime.tasks import TaskEvents, TaskStore
 from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.settings import TaskSettings
-from tests.integration.planted_pii import DEFINITION, EMAIL, MESSAGE, PLANTED, PlantedModel, dumped, markers_in, planted_in
+from tests.integration.planted_pii import (
+    DEFINITION,
+    EMAIL,
+    MESSAGE,
+    PLANTED,
+    PlantedModel,
+    dumped,
+    markers_in,
+    planted_in,
+    spy_on_redaction,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -98,20 +108,23 @@ def test_agent_store_redacted_reaches_the_task_service(aws):
     assert (on.store_redacted, off.store_redacted) == (True, False)
 
 
-def test_with_store_redacted_each_checkpoint_of_a_run_redacts_only_the_messages_no_earlier_one_stored(
-    aws, agents_with, monkeypatch
-):
-    # given a task service that stores redacted, and a spy on the redaction of each text
-    tasks = TaskService(
+def redacting_tasks(aws: Any, agents: Any) -> TaskService:
+    """A task service on the test's task table that stores redacted (no event bus, one queue route)."""
+    return TaskService(
         store=TaskStore(aws.table, client=aws.dynamodb),
-        agents=agents_with(LocalModel()),
+        agents=agents,
         events=TaskEvents(None),
         routes={"default": "queue"},
         store_redacted=True,
     )
-    redacted: list[str] = []
-    real = redaction.redact
-    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(text) or real(text))
+
+
+def test_with_store_redacted_each_checkpoint_of_a_run_redacts_only_the_messages_no_earlier_one_stored(
+    aws, agents_with, monkeypatch
+):
+    # given a task service that stores redacted, and a spy on the redaction of each text
+    tasks = redacting_tasks(aws, agents_with(LocalModel()))
+    redacted = spy_on_redaction(monkeypatch)
     save = tasks.checkpointer("t-1")
     messages = [Message.user(MESSAGE)]
 
@@ -132,16 +145,8 @@ def test_with_store_redacted_each_run_checkpoint_of_a_multi_agent_run_redacts_on
 ):
     # given a task service that stores redacted, an agent whose tool has side effects (checkpointed before and after
     # it runs), and spies on the redaction of each text and on the run checkpoints saved
-    tasks = TaskService(
-        store=TaskStore(aws.table, client=aws.dynamodb),
-        agents=agents_with(PlantedModel(), definition=DEFINITION),
-        events=TaskEvents(None),
-        routes={"default": "queue"},
-        store_redacted=True,
-    )
-    redacted: list[str] = []
-    real = redaction.redact
-    monkeypatch.setattr(redaction, "redact", lambda text: redacted.append(text) or real(text))
+    tasks = redacting_tasks(aws, agents_with(PlantedModel(), definition=DEFINITION))
+    redacted = spy_on_redaction(monkeypatch)
     saves: list[str] = []
     save_run_checkpoint = tasks.store.save_run_checkpoint
     monkeypatch.setattr(tasks.store, "save_run_checkpoint", lambda *args: saves.append(args[-1]) or save_run_checkpoint(*args))
