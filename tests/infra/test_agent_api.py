@@ -15,7 +15,7 @@ from agentrail_constructs.api import _GATEWAY_RESPONSES
 
 USER_POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1"
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/agents/0f0e0d0c-0b0a-4000-8000-000000000000"
-ROUTES = {("POST", "invoke"), ("GET", "health"), ("GET", "openapi.json")}
+ROUTES = {("POST", "invoke"), ("POST", "erase"), ("GET", "health"), ("GET", "openapi.json")}
 
 
 def logical_id(template: Template, resource_type: str, props: dict | None = None) -> str:
@@ -209,7 +209,7 @@ def test_every_method_goes_through_the_body_validator(stateless_template: Templa
 def test_invoke_body_model_is_a_draft4_schema_requiring_message_and_refusing_unknown_fields(
     stateless_template: Template,
 ) -> None:
-    model = logical_id(stateless_template, "AWS::ApiGateway::Model")
+    model = logical_id(stateless_template, "AWS::ApiGateway::Model", {"Properties": {"Description": "Body of POST /invoke"}})
 
     stateless_template.has_resource_properties(
         "AWS::ApiGateway::Model",
@@ -230,10 +230,17 @@ def test_invoke_body_model_is_a_draft4_schema_requiring_message_and_refusing_unk
     )
 
 
-def test_only_post_invoke_carries_a_body_model(stateless_template: Template) -> None:
+def test_only_post_invoke_and_post_erase_carry_a_body_model(stateless_template: Template) -> None:
+    paths = {
+        logical: resource["Properties"]["PathPart"]
+        for logical, resource in stateless_template.find_resources("AWS::ApiGateway::Resource").items()
+    }
     with_model = [props for props in methods(stateless_template).values() if "RequestModels" in props]
 
-    assert [props["HttpMethod"] for props in with_model] == ["POST"]
+    assert sorted((props["HttpMethod"], paths[props["ResourceId"]["Ref"]]) for props in with_model) == [
+        ("POST", "erase"),
+        ("POST", "invoke"),
+    ]
 
 
 # -- integrations --------------------------------------------------------------------

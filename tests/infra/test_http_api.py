@@ -16,7 +16,7 @@ from agentrail_constructs.app_config import AppConfig
 
 USER_POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1"
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/agents/0f0e0d0c-0b0a-4000-8000-000000000000"
-ROUTE_KEYS = {"POST /invoke", "GET /health", "GET /openapi.json"}
+ROUTE_KEYS = {"POST /invoke", "POST /erase", "GET /health", "GET /openapi.json"}
 
 
 @pytest.fixture(scope="module")

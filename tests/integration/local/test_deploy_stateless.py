@@ -103,7 +103,7 @@ def test_the_rest_api_has_its_routes_iam_methods_validator_and_gateway_responses
     missing_token = apigateway.get_gateway_response(restApiId=api.ref, responseType="MISSING_AUTHENTICATION_TOKEN")
     stage = apigateway.get_stage(restApiId=api.ref, stageName="v1")
 
-    assert set(resources) == {"/", "/invoke", "/health", "/openapi.json"}
+    assert set(resources) == {"/", "/invoke", "/erase", "/health", "/openapi.json"}
     assert invoke["authorizationType"] == "AWS_IAM"
     assert invoke["methodIntegration"]["type"] == "AWS_PROXY"
     assert invoke["methodIntegration"]["uri"].endswith(":live/invocations")
@@ -138,4 +138,4 @@ def test_the_endpoint_is_described_for_clients(cloud: LocalCloud) -> None:
     assert endpoint.auth == "iam"
     assert endpoint.stage == "v1"
     assert endpoint.url.startswith("http://127.0.0.1:") and endpoint.url.endswith("/v1")
-    assert set(endpoint.routes) == {"POST /invoke", "GET /health", "GET /openapi.json"}
+    assert set(endpoint.routes) == {"POST /invoke", "POST /erase", "GET /health", "GET /openapi.json"}
