@@ -52,7 +52,7 @@ from agentrail_runtime.sessions.store import (
     TurnNotFound,
     TurnTooLarge,
 )
-from agentrail_runtime.shadow import ShadowSampler, erasable_comparisons
+from agentrail_runtime.shadow import ShadowSampler, ShadowSettings, erasable_comparisons
 
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
@@ -167,7 +167,8 @@ def create_sessions_app(
     (the ``reject`` policy) to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it); ``eraser`` serves
     ``POST /erase`` (default: the sessions' store and budgets, with ``AGENT_ERASE_*``)."""
     settings = settings or load_settings()
-    shadow = shadow or ShadowSampler.from_settings()
+    shadow_settings = ShadowSettings()  # read once: the sampler's queue and share, and the table erasure deletes from
+    shadow = shadow or ShadowSampler.from_settings(shadow_settings)
     session_settings = session_settings or load_session_settings()
     if sessions is None:
         sessions = SessionAgent.from_settings(session_settings, settings)
@@ -393,7 +394,10 @@ def create_sessions_app(
         return Response(status_code=204, body=None)
 
     eraser = eraser or PrincipalEraser(
-        sessions=store, budgets=sessions.agents.budgets, shadow=erasable_comparisons(), settings=load_erasure_settings()
+        sessions=store,
+        budgets=sessions.agents.budgets,
+        shadow=erasable_comparisons(shadow_settings),
+        settings=load_erasure_settings(),
     )
     add_erasure_route(app, eraser, app.principal)
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)

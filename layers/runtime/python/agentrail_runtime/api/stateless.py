@@ -13,7 +13,7 @@ from agentrail_runtime.api.errors import AgentResolver, add_operational_routes, 
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.shadow import ShadowSampler, erasable_comparisons
+from agentrail_runtime.shadow import ShadowSampler, ShadowSettings, erasable_comparisons
 
 API_TITLE = "agentrail stateless agent"
 API_VERSION = "1.0.0"
@@ -49,7 +49,8 @@ def create_stateless_app(
     ``eraser`` serves ``POST /erase`` (default: the caller's budget counters and shadow comparisons, where kept)."""
     settings = settings or load_settings()
     service = service or AgentService.from_settings(settings)
-    shadow = shadow or ShadowSampler.from_settings()
+    shadow_settings = ShadowSettings()  # read once: the sampler's queue and share, and the table erasure deletes from
+    shadow = shadow or ShadowSampler.from_settings(shadow_settings)
     app = AgentResolver(
         max_request_bytes=settings.max_request_bytes,
         iam_identity=settings.iam_identity,
@@ -78,15 +79,15 @@ def create_stateless_app(
         tenant = app.principal() if service.budgets_per_tenant else None
         result = service.run(request.message, model=request.model, tenant=tenant)
         request_id = app.current_event.request_context.request_id
-        if shadow.wants(request_id):
-            owner = tenant or app.caller()
-            shadow.offer_run(
-                request_id, result, message=request.message, model=request.model, agent_version=service.version, owner=owner
-            )
+        shadow.offer_run(
+            request_id, result, message=request.message, model=request.model, agent_version=service.version, owner=app.caller()
+        )
         run = AgentRunOut.from_result(result)
         return InvokeResponse(request_id=request_id, **run.model_dump())
 
-    eraser = eraser or PrincipalEraser(budgets=service.budgets, shadow=erasable_comparisons(), settings=load_erasure_settings())
+    eraser = eraser or PrincipalEraser(
+        budgets=service.budgets, shadow=erasable_comparisons(shadow_settings), settings=load_erasure_settings()
+    )
     add_erasure_route(app, eraser, app.principal)
     add_operational_routes(app, checks=lambda: service.health_checks, title=API_TITLE, version=API_VERSION)
     return app
