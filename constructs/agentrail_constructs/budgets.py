@@ -162,8 +162,9 @@ class DailyBudgets(Construct):
             return
         for name, value in self.environment.items():
             agent_function.add_environment(name, value)
-        erases = ("dynamodb:DeleteItem",) if agent_function.serves_erasure else ()  # an erased tenant's counters
-        grant_table(self.table, agent_function.function, (*BUDGET_TABLE_ACTIONS, *erases))
+        grant_table(self.table, agent_function.function, BUDGET_TABLE_ACTIONS)
+        # An erased tenant's counters, if (or once) POST /erase is routed to this function.
+        agent_function.when_serving_erasure(lambda: grant_table(self.table, agent_function.function, ("dynamodb:DeleteItem",)))
         agent_function.calls_service("dynamodb")
         if self.table.encryption_key is not None:
             agent_function.acknowledge_key_grants()

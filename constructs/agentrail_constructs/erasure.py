@@ -33,8 +33,8 @@ class ErasureOptions:
 
 def serve_erasure(api: AgentApi, agent_function: AgentFunction, target: lambda_.IFunction, options: ErasureOptions) -> None:
     """Route ``POST /erase`` on ``api`` to ``target`` (the ``live`` alias of ``agent_function``), tell the function who
-    the operators are, and mark it (``serves_erasure``) for the daily budgets enforced on it from now on."""
-    agent_function.serves_erasure = True
+    the operators are, and mark it (:meth:`AgentFunction.serve_erasure`: the stores' erasure grants, before or after)."""
+    agent_function.serve_erasure()
     agent_function.add_environment(contract.ERASE_OPERATORS_ENV, json.dumps(list(options.operators)))
     agent_function.add_environment(contract.ERASE_OPERATOR_GROUP_ENV, options.operator_group)
     api.add_function_route(

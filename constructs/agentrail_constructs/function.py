@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -337,7 +337,8 @@ class AgentFunction(Construct):
             )
         self.called_services: set[str] = set()
         self.serves_erasure = False
-        """Whether ``POST /erase`` is routed to this function (``serve_erasure``): budgets let it delete counters too."""
+        """Whether ``POST /erase`` is routed to this function (``serve_erasure``): see :meth:`when_serving_erasure`."""
+        self._erasure_grants: list[Callable[[], object]] = []
         self._log_key = options.log_encryption_key or (baseline.key if baseline is not None else None)
         self.log_group = log_group(self, "LogGroup", retention=options.log_retention, encryption_key=self._log_key)
         self.role = iam.Role(
@@ -704,6 +705,21 @@ class AgentFunction(Construct):
         """Allow reading exactly ``secret``, what a tool's ``context.secret`` calls (see :meth:`grant_secret_read`);
         ``GET /health`` does not probe it."""
         return self.grant_secret_read(secret, health_check=False)
+
+    def when_serving_erasure(self, grant: Callable[[], object]) -> None:
+        """Run ``grant`` (what a store lets erasure do: the daily budgets' DeleteItem) once ``POST /erase`` is routed to
+        this function: now if it is, else when :meth:`serve_erasure` marks it, so the order of wiring does not matter."""
+        if self.serves_erasure:
+            grant()
+        else:
+            self._erasure_grants.append(grant)
+
+    def serve_erasure(self) -> None:
+        """Mark this function as the one ``POST /erase`` is routed to, and run the grants waiting for it."""
+        self.serves_erasure = True
+        for grant in self._erasure_grants:
+            grant()
+        self._erasure_grants.clear()
 
     def calls_service(self, *services: str) -> None:
         """Record that this function's code calls these AWS services (``sqs``, ``states``, ``events``, ...): in a

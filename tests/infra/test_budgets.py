@@ -11,11 +11,13 @@ import pytest
 
 from agentrail_constructs import (
     PATTERN_STACKS,
+    AgentApi,
     AgentFunction,
     AsyncAgent,
     Budget,
     BudgetOptions,
     DailyBudgets,
+    ErasureOptions,
     HierarchicalAgents,
     MultiAgentSystem,
     SessionOptions,
@@ -24,6 +26,8 @@ from agentrail_constructs import (
     StatelessAgent,
 )
 from agentrail_constructs.app_config import AppConfig
+from agentrail_constructs.erasure import serve_erasure
+from agentrail_constructs.sources import handler_dir
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.contract import BudgetLimit
 from agentrail_runtime.service import AgentService
@@ -349,3 +353,19 @@ def test_a_stack_with_budgets_has_no_failed_checkov_check(real_app_variants: dic
     assert not results["failed"], [(c["check_id"], c["resource"]) for c in results["failed"]]
     assert {c["check_id"] for c in results["skipped"]} <= set(SKIPPABLE)
     assert any("CounterTable" in c["resource"] for c in results["passed"])
+
+
+@pytest.mark.parametrize("budgets_first", [True, False])
+def test_a_function_that_serves_erasure_may_delete_counters_whichever_it_was_given_first(app_factory, budgets_first):
+    # given a hand-wired function whose budgets are enforced before, or after, POST /erase is routed to it
+    stack = cdk.Stack(app_factory(), "HandWired", env=TEST_ENV)
+    agent = AgentFunction(stack, "Agent", handler_code=handler_dir("stateless"))
+    budgets = DailyBudgets(stack, "Budgets", options=BUDGETS)
+    api = AgentApi(stack, "Api")
+    steps = [lambda: budgets.enforce_on(agent), lambda: serve_erasure(api, agent, agent.alias, ErasureOptions())]
+    for step in steps if budgets_first else reversed(steps):
+        step()
+
+    # then either way it may delete a tenant's counters, besides reserving and settling
+    grants = budget_grants(SynthesizedStack(stack), agent, budgets)
+    assert grants == {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"}
