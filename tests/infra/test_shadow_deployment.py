@@ -158,13 +158,17 @@ def test_without_shadow_there_is_no_shadow_alias_queue_worker_or_table(plain):
     plain.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
 
 
+def lone_function(
+    app_factory: Callable[..., cdk.App], env: cdk.Environment, name: str, handler: str = "stateless", **options: Any
+) -> tuple[cdk.Stack, AgentFunction]:
+    """One AgentFunction of ``handler`` with ``AgentFunctionOptions(**options)``, alone in the stack ``name``."""
+    stack = cdk.Stack(app_factory(), name, env=env)
+    return stack, AgentFunction(stack, "Agent", handler_code=handler_dir(handler), options=AgentFunctionOptions(**options))
+
+
 def test_live_can_be_held_on_a_version_while_shadow_takes_the_new_one(app_factory, stack_env):
-    stack = cdk.Stack(app_factory(), "held", env=stack_env)
-    AgentFunction(
-        stack,
-        "Agent",
-        handler_code=handler_dir("stateless"),
-        options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=100, live_version="7")),
+    stack, _ = lone_function(
+        app_factory, stack_env, "held", deployment_options=None, shadow_options=ShadowOptions(percent=100, live_version="7")
     )
     template = Template.from_stack(stack)
 
@@ -177,19 +181,13 @@ def test_live_can_be_held_on_a_version_while_shadow_takes_the_new_one(app_factor
 @pytest.mark.parametrize("store_redacted", [True, False])
 def test_the_worker_stores_comparisons_redacted_when_the_agent_stores_redacted(app_factory, stack_env, store_redacted):
     # given an agent function with shadow, storing redacted or not
-    stack = cdk.Stack(app_factory(), "redacted", env=stack_env)
-    agent = AgentFunction(
-        stack,
-        "Agent",
-        handler_code=handler_dir("stateless"),
-        options=AgentFunctionOptions(store_redacted=store_redacted, shadow_options=ShadowOptions(percent=10)),
+    stack, agent = lone_function(
+        app_factory, stack_env, "redacted", store_redacted=store_redacted, shadow_options=ShadowOptions(percent=10)
     )
-    template = Template.from_stack(stack)
 
     # then the worker's environment carries the agent's AGENT_STORE_REDACTED, which its comparison store follows
     assert agent.shadow_worker is not None
-    worker_id = stack.get_logical_id(agent.shadow_worker.function.node.default_child)
-    variables = template.to_json()["Resources"][worker_id]["Properties"]["Environment"]["Variables"]
+    variables = SynthesizedStack(stack).environment(agent.shadow_worker)
     assert variables.get("AGENT_STORE_REDACTED") == ("true" if store_redacted else None)
 
 
@@ -211,12 +209,8 @@ def test_shadow_options_out_of_range_fail_at_synth_naming_the_fix(options, messa
 
 def test_shadow_options_on_a_handler_that_serves_no_shadow_runs_warn_and_build_no_shadow(app_factory, stack_env):
     # given options passed on to a task worker (as a pattern passes its function options to its workers)
-    stack = cdk.Stack(app_factory(), "wrong", env=stack_env)
-    worker = AgentFunction(
-        stack,
-        "Worker",
-        handler_code=handler_dir("task_worker"),
-        options=AgentFunctionOptions(deployment_options=None, shadow_options=ShadowOptions(percent=5)),
+    stack, worker = lone_function(
+        app_factory, stack_env, "wrong", "task_worker", deployment_options=None, shadow_options=ShadowOptions(percent=5)
     )
 
     # then it has no shadow, and the synth says why
