@@ -69,7 +69,8 @@ class RuntimeSettings(LogSettings, ToolSecretSettings):
     bedrock_guardrail_id: str = ""
     #: Its version (a number, or ``DRAFT``).
     bedrock_guardrail_version: str = "DRAFT"
-    #: Store session history, task records and shadow comparisons redacted (``[REDACTED:<kind>]``); the run itself sees the text as written.
+    #: Store session history, task records and shadow comparisons redacted (``[REDACTED:<kind>]``); the run itself
+    #: sees the text as written.
     store_redacted: bool = False
 
     @field_validator("budgets", mode="before")

@@ -230,8 +230,8 @@ def log_environment_keys(**keys: str) -> None:
 
 def observed(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
     """Every handler's wrapping: the Lambda context (and correlation id) on each log line, keys of the last
-    invocation cleared (the environment's own keys, as registered when the handler is wrapped, stay), an X-Ray segment without the response, metrics flushed
-    with the cold-start metric."""
+    invocation cleared (the environment's own keys, as registered when the handler is wrapped, stay), an X-Ray
+    segment without the response, metrics flushed with the cold-start metric."""
 
     def wrap(handler: Handler) -> Handler:
         measured = metrics.log_metrics(handler, capture_cold_start_metric=True)
