@@ -111,6 +111,7 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
     print(f"\nagentrail local: deployed {stacks} into moto in {seconds:.1f} s (no Docker, no AWS account)\n", file=out)
     rows = [("API", "URL", "AUTH", "ROUTES")]
     rows.extend((e.pattern or e.stack, e.url, e.auth, ", ".join(e.routes)) for e in cloud.endpoints())
+    rows.extend((ws.pattern or ws.stack, ws.url, ws.auth, ", ".join(ws.routes)) for ws in cloud.websocket_endpoints())
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3], file=out)
@@ -123,6 +124,8 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
     for endpoint in cloud.endpoints():
         if endpoint.api_key:
             print(f"  API key of {endpoint.pattern or endpoint.stack}: x-api-key: {endpoint.api_key}", file=out)
+    for ws in cloud.websocket_endpoints():
+        print(f"  @connections API of {ws.pattern or ws.stack} ({ws.logical_id}): {ws.callback_url}", file=out)
     print(f"  moto (every other AWS API): {cloud.moto.endpoint_url if cloud.moto else '-'}", file=out)
     print(f"  Ready file: {ready_file}    Function logs: {cloud.log_dir}/", file=out)
     if cloud.warnings:

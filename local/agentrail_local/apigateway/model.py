@@ -456,9 +456,15 @@ def http_api(deployment: StackDeployment, api: DeployedResource) -> RestApi:
 
 
 def rest_apis(deployments: list[StackDeployment]) -> list[RestApi]:
-    """Every API of the deployed stacks: REST APIs, then HTTP APIs (``kind="http"``)."""
+    """Every REST and HTTP API of the deployed stacks: REST APIs, then HTTP APIs (``kind="http"``); WebSocket APIs are
+    :func:`agentrail_local.apigateway.websocket.websocket_apis`."""
     found = [RestApi.from_deployment(d, api) for d in deployments for api in d.of_type("AWS::ApiGateway::RestApi")]
-    return found + [http_api(d, api) for d in deployments for api in d.of_type("AWS::ApiGatewayV2::Api")]
+    return found + [
+        http_api(d, api)
+        for d in deployments
+        for api in d.of_type("AWS::ApiGatewayV2::Api")
+        if str(api.properties.get("ProtocolType", "HTTP")) == "HTTP"
+    ]
 
 
 __all__ = [

@@ -138,6 +138,7 @@ class ExecutionEnvironments:
         self._logs: dict[str, FunctionLogs] = {}
         self._pools: dict[tuple[str, str], FunctionPool] = {}
         self._runtimes: dict[str, LocalRuntime] = {}
+        self._url_rewrites: dict[str, str] = {}
         self._warn_to = warn
         self.runtimes = LocalRuntimes(python=python, cache_dir=cache_dir, warn=self._warn, note=self.note)
         self._lock = threading.Lock()
@@ -252,6 +253,38 @@ class ExecutionEnvironments:
         chosen = self._route(name, qualifier, version) if route else version
         return _Target(definition, chosen, f"{definition.arn}:{qualifier}")
 
+    def route_urls(self, rewrites: Mapping[str, str]) -> list[str]:
+        """Make every function see each URL prefix ``old`` in its environment as ``rewrites[old]``: a WebSocket API's
+        ``https://{apiId}.execute-api.{region}.amazonaws.com`` becomes its local @connections API, so a function's
+        ``apigatewaymanagementapi`` client given that URL (CDK's ``WebSocketStage.callback_url``) reaches it.
+
+        Warm environments of functions whose environment holds a prefix whose target changed are recycled; returns
+        their names.
+        """
+        with self._lock:
+            changed = {old for old, new in rewrites.items() if self._url_rewrites.get(old) != new}
+            self._url_rewrites.update(rewrites)
+            affected = {
+                name
+                for name, definition in self._functions.items()
+                if any(old in value for value in definition.environment.values() for old in changed)
+            }
+            retired = [pool for (name, _), pool in self._pools.items() if name in affected]
+            self._pools = {key: pool for key, pool in self._pools.items() if key[0] not in affected}
+        for pool in retired:
+            pool.retire()
+        return sorted(affected)
+
+    def _rewritten(self, definition: FunctionDefinition) -> FunctionDefinition:
+        if not self._url_rewrites:
+            return definition
+        environment = dict(definition.environment)
+        for name, value in environment.items():
+            for old, new in self._url_rewrites.items():
+                value = value.replace(old, new)
+            environment[name] = value
+        return definition if environment == dict(definition.environment) else replace(definition, environment=environment)
+
     def _pool(self, target: _Target) -> FunctionPool:
         key = (target.definition.name, target.version)
         runtime = self._runtimes[target.definition.name]
@@ -260,7 +293,7 @@ class ExecutionEnvironments:
             pool = self._pools.get(key)
             if pool is None:
                 pool = self._pools[key] = FunctionPool(
-                    definition,
+                    self._rewritten(definition),
                     target.version,
                     concurrency=self._concurrency[target.definition.name],
                     base_env=self._base_env,
