@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -379,10 +378,6 @@ def integration_reply(result: Any) -> str | bytes | None:
     return result if isinstance(result, str) else json.dumps(result)
 
 
-def new_uuid() -> str:
-    return str(uuid.uuid4())
-
-
 __all__ = [
     "CONNECT",
     "DEFAULT",
@@ -403,6 +398,7 @@ __all__ = [
     "integration_reply",
     "message_event",
     "new_connection_id",
+    "new_request_id",
     "request_context",
     "selected_route_key",
     "websocket_api",
