@@ -14,28 +14,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.apigateway.model import RestApi, rest_apis
 from agentrail_local.apigateway.server import LocalApiGateway
 from agentrail_local.apigateway.websocket import websocket_apis
-from agentrail_local.apigateway.websocket_server import LocalWebSocketGateway
+from agentrail_local.apigateway.websocket_gateways import WebSocketEndpoint, WebSocketGateways
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.awslambda.event_sources import SqsPoller
 from agentrail_local.awslambda.live_code import LiveCode
-from agentrail_local.awslambda.moto_seam import MotoServer, install_lambda_seam, remove_lambda_seam
+from agentrail_local.awslambda.moto_seam import MotoClients, MotoServer, install_lambda_seam, remove_lambda_seam
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
 from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stacks
 from agentrail_local.console import Console
-from agentrail_local.running_changes import apply_to_functions, gateways_after, websocket_gateways_after
-
-#: The first WebSocket API listens on ``port + 50`` and its @connections API on the next port; the next API two further.
-WEBSOCKET_PORT_OFFSET = 50
+from agentrail_local.running_changes import apply_to_functions, gateways_after
 
 
 @dataclass(frozen=True)
@@ -58,48 +52,6 @@ class ApiEndpoint:
         return data
 
 
-@dataclass(frozen=True)
-class WebSocketEndpoint:
-    """Where one WebSocket API is served: ``url`` for clients, ``callback_url`` for its @connections API."""
-
-    stack: str
-    logical_id: str
-    pattern: str | None
-    url: str
-    callback_url: str
-    stage: str
-    auth: str
-    routes: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["routes"] = list(self.routes)
-        return data
-
-
-class MotoClients:
-    """boto3 clients pointed at the local moto server, one per service, safe to share between threads."""
-
-    def __init__(self, endpoint_url: str, region: str = REGION) -> None:
-        self.endpoint_url = endpoint_url
-        self._session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region
-        )
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._config = Config(retries={"max_attempts": 2, "mode": "standard"})
-
-    def __call__(self, service: str) -> Any:
-        with self._lock:
-            client = self._clients.get(service)
-            if client is None:
-                # boto3-stubs types one overload per literal service name; any name is taken here.
-                client = self._clients[service] = self._session.client(  # type: ignore[call-overload]
-                    service, endpoint_url=self.endpoint_url, config=self._config
-                )
-            return client
-
-
 def _stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
@@ -118,9 +70,8 @@ class LocalCloud:
     assembly:
         A ``cdk.out`` folder or a loaded :class:`CloudAssembly`.
     port:
-        Port of the first REST API; the next APIs take the following ports. A WebSocket API listens on ``port + 50``
-        (the next ones two ports further) and its @connections API on the port after it. 0 picks free ports.
-        Default: 3000.
+        Port of the first REST API; the next APIs take the following ports, WebSocket APIs ``port + 50`` on (each
+        with its @connections API on the next port). 0 picks free ports. Default: 3000.
     state_dir:
         Logs go to ``<state_dir>/logs``, extracted assets to ``<state_dir>/work``. Default: ``.agentrail``.
     function_console:
@@ -194,7 +145,7 @@ class LocalCloud:
         self.environments: ExecutionEnvironments | None = None
         self.deployments: list[StackDeployment] = []
         self.gateways: list[LocalApiGateway] = []
-        self.websocket_gateways: list[LocalWebSocketGateway] = []
+        self.websockets: WebSocketGateways | None = None
         self._live_code: LiveCode | None = None
         self._running_copies: dict[Path, Path] = {}
         self._live_generation = 0
@@ -265,36 +216,14 @@ class LocalCloud:
                 console=self._request_console,
             )
             self.gateways.append(gateway.start())
-        for index, ws_api in enumerate(websocket_apis(self.deployments)):
-            port = 0 if self.port == 0 else self.port + WEBSOCKET_PORT_OFFSET + 2 * index
-            websocket = LocalWebSocketGateway(
-                ws_api,
-                self.environments,
-                port=port,
-                management_port=port + 1 if port else 0,
-                principals=self.principals,
-                access_log=self.log_dir / f"{ws_api.logical_id}.access.log",
-                console=self._request_console,
-            )
-            self.websocket_gateways.append(websocket.start())
-        self._route_websocket_urls()
+        self.websockets = WebSocketGateways(
+            self.environments, port=self.port, principals=self.principals, log_dir=self.log_dir, console=self._request_console
+        )
+        self.websockets.start(websocket_apis(self.deployments))
+        self.websockets.route_urls(self.deployments)
         if self._prewarm:
             self.environments.prewarm(self._integration_targets())
         self._start_pollers()
-
-    def _route_websocket_urls(self) -> None:
-        """Point the WebSocket APIs' cloud URLs, in functions' environments and stack outputs, at the local servers."""
-        assert self.environments is not None
-        rewrites = {old: new for gateway in self.websocket_gateways for old, new in gateway.url_rewrites().items()}
-        if not rewrites:
-            return
-        self.environments.route_urls(rewrites)
-        for deployment in self.deployments:
-            for name, value in deployment.outputs.items():
-                if isinstance(value, str):
-                    for old, new in rewrites.items():
-                        value = value.replace(old, new)
-                    deployment.outputs[name] = value
 
     def _start_pollers(self) -> None:
         assert self.clients is not None and self.environments is not None
@@ -340,13 +269,8 @@ class LocalCloud:
                     target = method.integration.function_target
                     if target and target not in targets and self.environments and self.environments.knows(target):
                         targets.append(target)
-        for websocket in self.websocket_gateways:
-            for route in websocket.api.routes.values():
-                for target in (route.integration.function_target if route.integration else None,
-                               route.authorizer.function_target if route.authorizer else None):  # fmt: skip
-                    if target and target not in targets and self.environments and self.environments.knows(target):
-                        targets.append(target)
-        return targets
+        websockets = self.websockets.function_targets() if self.websockets else []
+        return targets + [t for t in websockets if t not in targets and self.environments and self.environments.knows(t)]
 
     # -- hot reload --------------------------------------------------------------------
 
@@ -415,17 +339,9 @@ class LocalCloud:
                 log_dir=self.log_dir,
                 console=self._request_console,
             )
-            self.websocket_gateways = websocket_gateways_after(
-                changes,
-                self.websocket_gateways,
-                websocket_apis(self.deployments),
-                self.environments,
-                first_port=0 if self.port == 0 else self.port + WEBSOCKET_PORT_OFFSET,
-                principals=self.principals,
-                log_dir=self.log_dir,
-                console=self._request_console,
-            )
-            self._route_websocket_urls()
+            if self.websockets is not None:
+                self.websockets.after_redeploy(changes, websocket_apis(self.deployments))
+                self.websockets.route_urls(self.deployments)
             if any(
                 c.type in ("AWS::Lambda::EventSourceMapping", "AWS::SQS::Queue") for c in changes if c.action != "not applied"
             ):
@@ -470,9 +386,8 @@ class LocalCloud:
         for gateway in self.gateways:
             gateway.stop()
         self.gateways = []
-        for websocket in self.websocket_gateways:
-            websocket.stop()
-        self.websocket_gateways = []
+        if self.websockets is not None:
+            self.websockets.stop()
         if self.environments is not None:
             remove_lambda_seam(self.environments)
             self.environments.close()
@@ -515,20 +430,8 @@ class LocalCloud:
         return found
 
     def websocket_endpoints(self) -> list[WebSocketEndpoint]:
-        """Every served WebSocket API, in the order of the assembly's stacks."""
-        return [
-            WebSocketEndpoint(
-                stack=g.api.stack_name,
-                logical_id=g.api.logical_id,
-                pattern=g.api.pattern,
-                url=g.url,
-                callback_url=g.callback_url,
-                stage=g.api.default_stage.name,
-                auth=g.api.auth_kind,
-                routes=tuple(g.api.routes),
-            )
-            for g in self.websocket_gateways
-        ]
+        """Every served WebSocket API (``url`` for clients, ``callback_url`` for @connections), in the stacks' order."""
+        return self.websockets.endpoints() if self.websockets else []
 
     def endpoint(self, *, pattern: str | None = None, stack: str | None = None) -> ApiEndpoint:
         """The one API of ``pattern`` (the ``agentrail:pattern`` tag) or ``stack``.
@@ -588,4 +491,4 @@ class LocalCloud:
         return target
 
 
-__all__ = ["WEBSOCKET_PORT_OFFSET", "ApiEndpoint", "LocalCloud", "MotoClients", "WebSocketEndpoint"]
+__all__ = ["ApiEndpoint", "LocalCloud", "MotoClients", "WebSocketEndpoint"]

@@ -9,15 +9,13 @@ from pathlib import Path
 from agentrail_local.apigateway.auth import LocalPrincipal
 from agentrail_local.apigateway.model import RestApi
 from agentrail_local.apigateway.server import LocalApiGateway
-from agentrail_local.apigateway.websocket import WebSocketApi
-from agentrail_local.apigateway.websocket_server import LocalWebSocketGateway
 from agentrail_local.awslambda.definitions import FunctionDefinition
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.cloudformation.deployer import StackDeployment
 from agentrail_local.cloudformation.redeploy import AppliedChange
 from agentrail_local.console import Console
 
-__all__ = ["apply_to_functions", "gateways_after", "keep_running_code", "websocket_gateways_after"]
+__all__ = ["apply_to_functions", "gateways_after", "keep_running_code"]
 
 
 def apply_to_functions(
@@ -101,50 +99,6 @@ def gateways_after(
             access_log=log_dir / f"{api.logical_id}.access.log",
             console=console,
         )
-        served.append(gateway.start())
-    for gone in running.values():
-        gone.stop()
-    return served
-
-
-def websocket_gateways_after(
-    changes: list[AppliedChange],
-    gateways: list[LocalWebSocketGateway],
-    apis: list[WebSocketApi],
-    environments: ExecutionEnvironments,
-    *,
-    first_port: int,
-    principals: tuple[LocalPrincipal, ...],
-    log_dir: Path,
-    console: Console | None,
-) -> list[LocalWebSocketGateway]:
-    """The WebSocket gateways to serve after a redeploy: a running API serves its new routes, integrations and
-    authorizers in place (its connections stay open), a new API gets new ports (after the highest in use;
-    ``first_port`` 0: free ones), a removed one is stopped (its connections closed with 1001)."""
-    if not any(c.type.startswith("AWS::ApiGatewayV2::") and c.action != "not applied" for c in changes):
-        return gateways
-    running = {(g.api.stack_name, g.api.logical_id): g for g in gateways}
-    served: list[LocalWebSocketGateway] = []
-    next_port = max([first_port - 2, *(g.port for g in gateways)]) + 2 if first_port else 0
-    for api in apis:
-        current = running.pop((api.stack_name, api.logical_id), None)
-        if current is not None and current.api.api_id == api.api_id:
-            current.replace_api(api)
-            served.append(current)
-            continue
-        if current is not None:
-            current.stop()
-        gateway = LocalWebSocketGateway(
-            api,
-            environments,
-            port=current.port if current is not None else next_port,
-            management_port=current.management_port if current is not None else next_port + 1 if next_port else 0,
-            principals=principals,
-            access_log=log_dir / f"{api.logical_id}.access.log",
-            console=console,
-        )
-        if current is None and next_port:
-            next_port += 2
         served.append(gateway.start())
     for gone in running.values():
         gone.stop()

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.model import DEFAULT_INTEGRATION_TIMEOUT_MS, PATTERN_TAG, Integration
@@ -208,6 +209,26 @@ def websocket_api(deployment: StackDeployment, api: DeployedResource) -> WebSock
 # -- events ---------------------------------------------------------------------------------------------------------
 
 
+def access_context(
+    api: WebSocketApi, info: ConnectionInfo | None, access: Mapping[str, Any], *, started_ms: int, now_ms: int
+) -> dict[str, Any]:
+    """The ``$context`` variables of one connect, message or disconnect, for the stage's access log format."""
+    context: dict[str, Any] = {
+        "apiId": api.api_id,
+        "requestTime": datetime.fromtimestamp(started_ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": started_ms,
+        "messageDirection": "IN",
+        "responseLatency": now_ms - started_ms,
+        **access,
+    }
+    if info is not None:
+        context["identity.sourceIp"], context["identity.userAgent"] = info.source_ip, info.user_agent
+        context["domainName"], context["connectedAt"] = info.domain_name, info.connected_at_ms
+        context["identity.user"], context["identity.userArn"] = info.identity.get("user"), info.identity.get("userArn")
+        context["authorizer.principalId"] = (info.authorizer or {}).get("principalId")
+    return context
+
+
 def new_connection_id() -> str:
     """An id shaped like API Gateway's (``L0SM9cOFvHcCIhw=``), safe in a URL path."""
     return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()
@@ -235,6 +256,42 @@ class ConnectionInfo:
     identity: dict[str, Any] = field(default_factory=dict)
     authorizer: dict[str, Any] | None = None
     last_active_ms: int = 0
+
+
+def handshake_connection(
+    api: WebSocketApi, path: str, raw_headers: Sequence[tuple[str, str]], *, source_ip: str, port: int, now_ms: int
+) -> ConnectionInfo | None:
+    """A new connection from its upgrade request (``/{stage}?query``); ``None`` when the stage is not the API's. Its
+    headers gain the ``X-Forwarded-*`` ones API Gateway adds."""
+    parts = urlsplit(path)
+    stage = parts.path.strip("/")
+    if stage not in api.stages:
+        return None
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in raw_headers:
+        multi_headers.setdefault(name, []).append(value)
+    forwarded = {"X-Forwarded-For": source_ip, "X-Forwarded-Port": str(port), "X-Forwarded-Proto": "http"}
+    for name, value in forwarded.items():
+        multi_headers.setdefault(name, [value])
+    headers = {name: values[-1] for name, values in multi_headers.items()}
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi_query.setdefault(name, []).append(value)
+    return ConnectionInfo(
+        api=api,
+        stage=stage,
+        connection_id=new_connection_id(),
+        connected_at_ms=now_ms,
+        domain_name=next((v for k, v in headers.items() if k.lower() == "host"), f"127.0.0.1:{port}"),
+        source_ip=source_ip,
+        user_agent=next((v for k, v in headers.items() if k.lower() == "user-agent"), None),
+        headers=headers,
+        multi_headers=multi_headers,
+        query={name: values[-1] for name, values in multi_query.items()} if pairs else None,
+        multi_query=multi_query if pairs else None,
+        last_active_ms=now_ms,
+    )
 
 
 def request_context(
@@ -389,11 +446,13 @@ __all__ = [
     "WebSocketAuthorizer",
     "WebSocketRoute",
     "WebSocketStage",
+    "access_context",
     "authorizer_context",
     "authorizer_event",
     "connect_event",
     "disconnect_event",
     "error_frame",
+    "handshake_connection",
     "identity_values",
     "integration_reply",
     "message_event",

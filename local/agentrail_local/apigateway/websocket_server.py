@@ -7,11 +7,9 @@ message then selects its route (:meth:`WebSocketApi.select_route`) and invokes i
 API Gateway does not order them; a two-way route (one with a route response) sends the integration's answer back. Frames
 over 32 KB and messages over 128 KB close the connection with 1009 (message too big), as API Gateway's quotas say.
 
-The @connections API is served here, not by moto: moto never answers 410 for a connection that is gone. A function reaches
-it through the URL its environment holds: local mode rewrites ``https://{apiId}.execute-api.{region}.amazonaws.com`` (what
-CDK's ``WebSocketStage.callback_url`` gives) to this server's ``http://127.0.0.1:{port}`` in every function's environment
-(:meth:`ExecutionEnvironments.route_urls`). It takes any SigV4-signed request: local functions sign with moto's throwaway
-keys, not a local principal, and local mode does not evaluate IAM policies (``execute-api:ManageConnections``).
+The @connections API (:mod:`.connections_api`) is served here, not by moto: moto never answers 410 for a connection that
+is gone. Functions reach it through the callback URL in their environment, rewritten to the local server
+(:meth:`ExecutionEnvironments.route_urls`).
 
 Not emulated: the idle timeout (10 minutes) and the maximum duration (2 hours) of a connection, subprotocol negotiation
 (``Sec-WebSocket-Protocol``), API keys, stage throttling, and integrations other than Lambda proxy and MOCK.
@@ -25,11 +23,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -38,6 +34,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from agentrail_local.account import ACCOUNT_ID
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS, LocalPrincipal, SignatureError, verify_sigv4
+from agentrail_local.apigateway.connections_api import connections_handler
 from agentrail_local.apigateway.responses import render_template
 from agentrail_local.apigateway.websocket import (
     CONNECT,
@@ -47,15 +44,16 @@ from agentrail_local.apigateway.websocket import (
     ConnectionInfo,
     WebSocketApi,
     WebSocketRoute,
+    access_context,
     authorizer_context,
     authorizer_event,
     connect_event,
     disconnect_event,
     error_frame,
+    handshake_connection,
     identity_values,
     integration_reply,
     message_event,
-    new_connection_id,
     new_request_id,
 )
 from agentrail_local.awslambda.definitions import InvocationResult, Throttled, UnknownFunction
@@ -78,10 +76,6 @@ class _IntegrationFailed(Exception):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _phrase(status: int) -> str:
@@ -145,7 +139,7 @@ class LocalWebSocketGateway:
             compression=None,
             server_header="agentrail-local",
         )
-        self._management = ThreadingHTTPServer((host, management_port), self._management_handler())
+        self._management = ThreadingHTTPServer((host, management_port), connections_handler(self))
         self._management.daemon_threads = True
         self._threads: list[threading.Thread] = []
 
@@ -243,34 +237,9 @@ class LocalWebSocketGateway:
         return None
 
     def _connection_info(self, connection: ServerConnection, request: Request, now_ms: int) -> ConnectionInfo | None:
-        parts = urlsplit(request.path)
-        stage = parts.path.strip("/")
-        if stage not in self.api.stages:
-            return None
-        multi_headers: dict[str, list[str]] = {}
-        for name, value in request.headers.raw_items():
-            multi_headers.setdefault(name, []).append(value)
         source_ip = str(connection.remote_address[0]) if connection.remote_address else "127.0.0.1"
-        forwarded = {"X-Forwarded-For": source_ip, "X-Forwarded-Port": str(self.port), "X-Forwarded-Proto": "http"}
-        for name, value in forwarded.items():
-            multi_headers.setdefault(name, [value])
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        multi_query: dict[str, list[str]] = {}
-        for name, value in pairs:
-            multi_query.setdefault(name, []).append(value)
-        return ConnectionInfo(
-            api=self.api,
-            stage=stage,
-            connection_id=new_connection_id(),
-            connected_at_ms=now_ms,
-            domain_name=request.headers.get("Host", f"{self.host}:{self.port}"),
-            source_ip=source_ip,
-            user_agent=request.headers.get("User-Agent"),
-            headers={name: values[-1] for name, values in multi_headers.items()},
-            multi_headers=multi_headers,
-            query={name: values[-1] for name, values in multi_query.items()} if pairs else None,
-            multi_query=multi_query if pairs else None,
-            last_active_ms=now_ms,
+        return handshake_connection(
+            self.api, request.path, list(request.headers.raw_items()), source_ip=source_ip, port=self.port, now_ms=now_ms
         )
 
     def _authorize(self, route: WebSocketRoute, info: ConnectionInfo, request: Request, request_id: str) -> None:
@@ -491,70 +460,6 @@ class LocalWebSocketGateway:
         threading.Thread(target=found[0].close, kwargs={"code": 1000, "reason": "Goodbye"}, daemon=True).start()
         return True
 
-    def _management_handler(self) -> type[BaseHTTPRequestHandler]:
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "agentrail-local"
-
-            def _reply(self, status: int, body: bytes = b"", error_type: str | None = None) -> None:
-                self.send_response_only(status)
-                self.send_header("Date", self.date_time_string())
-                self.send_header("x-amzn-RequestId", new_request_id())
-                if error_type:
-                    self.send_header("x-amzn-ErrorType", error_type)
-                if body:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if body:
-                    self.wfile.write(body)
-
-            def _forbidden(self, message: str) -> None:
-                self._reply(403, json.dumps({"message": message}).encode(), "ForbiddenException")
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                stage, _, rest = self.path.lstrip("/").partition("/")
-                resource, _, connection_id = rest.partition("/")
-                connection_id = unquote(connection_id.split("?")[0])
-                if stage not in gateway.api.stages or resource != "@connections" or not connection_id:
-                    return self._forbidden("Forbidden")
-                if not str(self.headers.get("Authorization", "")).startswith("AWS4-HMAC-SHA256 "):
-                    return self._forbidden("Missing Authentication Token")
-                if self.command == "POST":
-                    if len(body) > MAX_MESSAGE_BYTES:
-                        message = f"Message too long. Max message size is {MAX_MESSAGE_BYTES} bytes."
-                        return self._reply(413, json.dumps({"message": message}).encode(), "PayloadTooLargeException")
-                    if not gateway.post_to_connection(connection_id, body):
-                        # API Gateway's 410 has no body, only the error type.
-                        return self._reply(410, error_type="GoneException")
-                    return self._reply(200)
-                if self.command == "GET":
-                    info = gateway.connection(connection_id)
-                    if info is None:
-                        return self._reply(410, error_type="GoneException")
-                    described = {
-                        "connectedAt": _iso(info.connected_at_ms),
-                        "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent or ""},
-                        "lastActiveAt": _iso(info.last_active_ms),
-                    }
-                    return self._reply(200, json.dumps(described).encode())
-                if self.command == "DELETE":
-                    if not gateway.delete_connection(connection_id):
-                        return self._reply(410, error_type="GoneException")
-                    return self._reply(204)
-                return self._forbidden("Forbidden")
-
-            do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        return Handler
-
     # -- logs ----------------------------------------------------------------------------------------------------------
 
     def _note(self, message: str) -> None:
@@ -562,28 +467,7 @@ class LocalWebSocketGateway:
             self.console(f"local websocket gateway: {message}")
 
     def _log(self, info: ConnectionInfo | None, access: dict[str, Any], started_ms: int) -> None:
-        now = _now_ms()
-        moment = datetime.fromtimestamp(started_ms / 1000, UTC)
-        context = {
-            "apiId": self.api.api_id,
-            "requestTime": moment.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "requestTimeEpoch": started_ms,
-            "messageDirection": "IN",
-            "responseLatency": now - started_ms,
-            **access,
-        }
-        if info is not None:
-            context.update(
-                {
-                    "identity.sourceIp": info.source_ip,
-                    "identity.userAgent": info.user_agent,
-                    "domainName": info.domain_name,
-                    "connectedAt": info.connected_at_ms,
-                    "identity.user": info.identity.get("user"),
-                    "identity.userArn": info.identity.get("userArn"),
-                    "authorizer.principalId": (info.authorizer or {}).get("principalId"),
-                }
-            )
+        context = access_context(self.api, info, access, started_ms=started_ms, now_ms=_now_ms())
         if self.console is not None:
             self.console(
                 f"WS {context['eventType']} {context.get('routeKey', '-')} {context.get('connectionId', '-')} -> "

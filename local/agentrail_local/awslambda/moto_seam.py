@@ -35,6 +35,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
+import boto3
+from botocore.config import Config
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core import config as moto_config
@@ -46,6 +48,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment as Execut
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
+from agentrail_local.account import REGION
 from agentrail_local.awslambda.definitions import PayloadTooLarge, Throttled
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 
@@ -260,6 +263,29 @@ class MotoServer:
         _reset_moto()
 
 
+class MotoClients:
+    """boto3 clients pointed at the local moto server, one per service, safe to share between threads."""
+
+    def __init__(self, endpoint_url: str, region: str = REGION) -> None:
+        self.endpoint_url = endpoint_url
+        self._session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._config = Config(retries={"max_attempts": 2, "mode": "standard"})
+
+    def __call__(self, service: str) -> Any:
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                # boto3-stubs types one overload per literal service name; any name is taken here.
+                client = self._clients[service] = self._session.client(  # type: ignore[call-overload]
+                    service, endpoint_url=self.endpoint_url, config=self._config
+                )
+            return client
+
+
 def _moto_user_config() -> dict[str, Any]:
     """moto's process-wide configuration, changed in place: a TypedDict in moto's annotations, a plain dict at run time."""
     return cast(dict[str, Any], moto_config.default_user_config)
@@ -299,4 +325,12 @@ def remove_lambda_seam(environments: ExecutionEnvironments) -> None:
             EventRule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
 
 
-__all__ = ["MOTO_CONFIG", "MotoServer", "eventbridge_event", "install_lambda_seam", "remove_lambda_seam", "target_input"]
+__all__ = [
+    "MOTO_CONFIG",
+    "MotoClients",
+    "MotoServer",
+    "eventbridge_event",
+    "install_lambda_seam",
+    "remove_lambda_seam",
+    "target_input",
+]
