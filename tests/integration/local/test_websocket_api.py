@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import socket
@@ -426,3 +427,18 @@ def test_the_stage_access_log_has_a_line_per_connect_message_and_disconnect(clou
         ("MESSAGE", "$default", "200"),
         ("DISCONNECT", "$disconnect", "200"),
     ]
+
+
+def test_agentrail_local_prints_and_writes_the_websocket_url_and_its_connections_url(
+    cloud: LocalCloud, chat: WebSocketEndpoint, tmp_path: Path
+) -> None:
+    from agentrail_cli.main import _print_endpoints
+
+    printed = io.StringIO()
+    _print_endpoints(cloud, printed, seconds=1.0, ready_file=tmp_path / "ready.json")
+    ready = json.loads(cloud.write_ready_file(tmp_path / "ready.json").read_text())
+
+    assert chat.url in printed.getvalue()
+    assert f"@connections API of {chat.stack} ({chat.logical_id}): {chat.callback_url}" in printed.getvalue()
+    listed = {a["logical_id"]: a for a in ready["websocket_apis"]}
+    assert (listed[chat.logical_id]["url"], listed[chat.logical_id]["callback_url"]) == (chat.url, chat.callback_url)
