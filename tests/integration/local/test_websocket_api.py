@@ -65,6 +65,7 @@ def build_websocket_app(outdir: Path) -> None:
         function("Echo", "echo_event"),
     )
     send, poke, authorize = function("Send", "send_message"), function("Poke", "poke"), function("Authorize", "authorize")
+    crash = function("Crash", "crash")
     chat = apigwv2.WebSocketApi(
         stack,
         "Chat",
@@ -83,6 +84,7 @@ def build_websocket_app(outdir: Path) -> None:
     )
     chat.add_route("sendMessage", integration=integrations.WebSocketLambdaIntegration("SendIntegration", send))
     chat.add_route("poke", integration=integrations.WebSocketLambdaIntegration("PokeIntegration", poke), return_response=True)
+    chat.add_route("crash", integration=integrations.WebSocketLambdaIntegration("CrashIntegration", crash))
     stage = apigwv2.WebSocketStage(stack, "Dev", web_socket_api=chat, stage_name="dev", auto_deploy=True)
     access_logs = logs.LogGroup(stack, "ChatAccess", removal_policy=cdk.RemovalPolicy.DESTROY)
     access_format = {"requestId": "$context.requestId", "eventType": "$context.eventType", "routeKey": "$context.routeKey",
@@ -199,7 +201,7 @@ def test_the_websocket_apis_deploy_into_moto_and_their_outputs_name_the_local_se
     routes = cloud.clients("apigatewayv2").get_routes(ApiId=chat_id)["Items"] if cloud.clients else []
 
     assert apis["Chat"]["ProtocolType"] == "WEBSOCKET" and apis["Chat"]["ApiId"] == chat_id
-    assert {r["RouteKey"] for r in routes} == {"$connect", "$disconnect", "$default", "sendMessage", "poke"}
+    assert {r["RouteKey"] for r in routes} == {"$connect", "$disconnect", "$default", "sendMessage", "poke", "crash"}
     assert (chat.stage, chat.auth) == ("dev", "custom")
     assert chat.url.startswith("ws://127.0.0.1:") and chat.url.endswith("/dev")
     assert deployment.outputs["ChatUrl"] == chat.url
@@ -226,6 +228,22 @@ def test_a_connect_integration_answering_non_2xx_refuses_the_handshake_with_its_
         _connect(f"{chat.url}?ticket=good-ticket&refuse=yes")
 
     assert (refused.value.response.status_code, refused.value.response.body) == (409, b"refused by $connect")
+
+
+def test_a_connect_integration_that_fails_refuses_the_handshake_with_502(chat: WebSocketEndpoint) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        _connect(f"{chat.url}?ticket=good-ticket&refuse=crash")
+
+    assert refused.value.response.status_code == 502
+    assert json.loads(refused.value.response.body) == {"message": "Internal server error"}
+
+
+def test_a_route_whose_function_fails_gets_api_gateways_internal_server_error_frame(client: ClientConnection) -> None:
+    answer = _exchange(client, {"action": "crash"})
+    after = _exchange(client, {"action": "still-there"})
+
+    assert answer["message"] == "Internal server error" and answer["connectionId"] and answer["requestId"]
+    assert after["requestContext"]["routeKey"] == "$default"
 
 
 def test_the_connect_event_has_the_handshakes_query_string_and_headers(cloud: LocalCloud, chat: WebSocketEndpoint) -> None:
