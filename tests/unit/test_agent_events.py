@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from agentrail_runtime.agent.events import (
     TOKEN_BATCH_DELTAS,
     TOKEN_BATCH_SECONDS,
+    BackgroundSink,
     FinalEvent,
     StepStarted,
     TokenEvent,
@@ -285,6 +286,41 @@ def test_a_sink_that_raises_on_every_event_changes_nothing_in_the_run_and_is_log
     assert [(r["event_type"], r["error"]) for r in failures] == [("step_started", "ConnectionError")]
 
 
+def test_a_slow_sink_behind_a_background_sink_never_holds_up_the_run_and_gets_every_event_in_order(clock):
+    # given: a sink that blocks on its first event until the test lets it go, behind a BackgroundSink
+    release = threading.Event()
+    delivered: list[Any] = []
+
+    def slow(event: Any) -> None:
+        release.wait(HAND_OFF_TIMEOUT)
+        delivered.append(event)
+
+    background = BackgroundSink(slow)
+    agent = Agent(model=LocalModel(), tools=[calculator])
+    # when: the run ends while the sink is still stuck on its first event
+    result = agent.run("What is (12 + 30) * 2?", on_event=background)
+    stuck = delivered == []
+    release.set()
+    drained = background.close(timeout=HAND_OFF_TIMEOUT)
+    # then: the run did not wait for the sink; closing delivered every event, in order
+    assert stuck and drained
+    assert types(delivered) == ["step_started", "tool_call", "tool_result", "step_started", "token", "final"]
+    assert delivered[-1].answer == result.answer
+
+
+def test_closing_a_background_sink_whose_sink_is_stuck_says_so_instead_of_waiting_for_ever():
+    # given: a background sink whose sink blocks until released
+    release = threading.Event()
+    background = BackgroundSink(lambda event: release.wait(HAND_OFF_TIMEOUT))
+    background(StepStarted(step=1))
+    # when: it is closed without waiting
+    drained = background.close(timeout=0)
+    release.set()
+    # then: it reports the events it could not deliver, and finishes once the sink returns
+    assert drained is False
+    assert background.close(timeout=HAND_OFF_TIMEOUT) is True
+
+
 # -- masking and approval ---------------------------------------------------------------
 
 
@@ -334,6 +370,7 @@ def test_a_call_that_needs_approval_streams_a_pending_result_and_the_approved_ru
     assert (paused_events[2].outcome, paused_events[2].content) == ("pending_approval", None)
     assert paused_events[-1].status == "awaiting_approval"
     assert types(resumed_events) == ["tool_call", "tool_result", "step_started", "token", "final"]
+    assert [e.step for e in resumed_events[:3]] == [1, 1, 2]
     assert resumed_events[1].content == "refunded 250.0 on A-1"
     assert resumed_events[-1].status == "completed" and resumed_events[-1].steps == 2
 

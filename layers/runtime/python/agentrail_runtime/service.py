@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentrail_runtime import aws
 from agentrail_runtime.agent.build import GuardPipelines, build_agent, system_prompt_of
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.definition import AgentDefinition, load_definition
-from agentrail_runtime.agent.events import EventSink
 from agentrail_runtime.agent.loop import Agent, AgentCheckpoint, AgentResult, CheckpointSink
 from agentrail_runtime.agent.tools import DryRunCall, Tool
 from agentrail_runtime.agent.version import agent_version
@@ -33,6 +32,9 @@ from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
 from agentrail_runtime.observability import log_environment_keys, metrics
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.events import EventSink
 
 
 class UnknownModelError(ValueError):

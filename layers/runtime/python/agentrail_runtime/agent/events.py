@@ -23,14 +23,17 @@ Output guards
 
 A sink that raises never fails the run: the error is logged (once per run) and the run goes on; the answer the run
 returns and stores is the same with or without a sink. The sink is called synchronously, so it should return
-quickly (hand the event to a queue or a publisher); without a sink the loop calls the model's non-streaming
-``converse`` and builds no event at all.
+quickly: wrap a slow one (a network call per event) in :class:`BackgroundSink`. Without a sink the loop calls the
+model's non-streaming ``converse`` and builds no event at all.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from contextlib import suppress
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -111,7 +114,11 @@ AgentEvent = Annotated[StepStarted | TokenEvent | ToolCallEvent | ToolResultEven
 #: Receives the events of a run (see the module's docstring): a plain callable, e.g. ``queue.put`` or a publisher.
 EventSink = Callable[[AgentEvent], None]
 
-_EVENTS: TypeAdapter[AgentEvent] = TypeAdapter(AgentEvent)
+
+@cache
+def _events() -> TypeAdapter[AgentEvent]:
+    # Built on first use: it costs milliseconds, and only a reader of stored events needs it (never a cold start).
+    return TypeAdapter(AgentEvent)
 
 
 def parse_event(data: dict[str, Any] | str | bytes) -> AgentEvent:
@@ -123,8 +130,8 @@ def parse_event(data: dict[str, Any] | str | bytes) -> AgentEvent:
         When ``data`` is no event.
     """
     if isinstance(data, dict):
-        return _EVENTS.validate_python(data)
-    return _EVENTS.validate_json(data)
+        return _events().validate_python(data)
+    return _events().validate_json(data)
 
 
 def deliver(sink: EventSink, event: AgentEvent) -> bool:
@@ -138,6 +145,60 @@ def deliver(sink: EventSink, event: AgentEvent) -> bool:
         )
         return False
     return True
+
+
+class BackgroundSink:
+    """Hands the events to ``sink`` on a thread of its own, in order, so that a slow sink (a network call per event)
+    never holds up the run.
+
+    Call :meth:`close` before the invocation returns (Lambda freezes threads between invocations): it waits until
+    the events handed over so far were delivered. Errors of ``sink`` are logged and ignored, as the loop does.
+
+    Parameters
+    ----------
+    sink:
+        Receives the events, on the background thread.
+    """
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._queue: queue.SimpleQueue[AgentEvent | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._drain, name="agentrail-events", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: AgentEvent) -> None:
+        self._queue.put(event)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop taking events and wait up to ``timeout`` seconds (default: as long as it takes) for the rest to be
+        delivered; ``False`` when some were still waiting at the timeout. Events handed over after it are dropped."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _drain(self) -> None:
+        while (event := self._queue.get()) is not None:
+            deliver(self._sink, event)
+
+
+class FinalAfterRelease:
+    """Passes every event on to ``sink`` at once, except ``final``, kept until :meth:`release`: a caller that stores
+    the run's result sends ``final`` once it is stored, so ``final`` always means "stored"."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.final: FinalEvent | None = None
+
+    def __call__(self, event: AgentEvent) -> None:
+        if isinstance(event, FinalEvent):
+            self.final = event
+        else:
+            self.sink(event)
+
+    def release(self) -> None:
+        """Send the kept ``final`` event (if the run sent one); errors of ``sink`` are logged, never raised."""
+        if self.final is not None:
+            deliver(self.sink, self.final)
 
 
 class RunEvents:
@@ -196,11 +257,11 @@ class RunEvents:
             self._send(self._pending, clock.now())
             self._pending = []
 
-    def tool_call(self, call_id: str, name: str, arguments: dict[str, Any]) -> None:
-        self.emit(ToolCallEvent(step=self._step, call_id=call_id, name=name, arguments=arguments))
+    def tool_call(self, step: int, call_id: str, name: str, arguments: dict[str, Any]) -> None:
+        self.emit(ToolCallEvent(step=step, call_id=call_id, name=name, arguments=arguments))
 
-    def tool_result(self, call_id: str, name: str, outcome: str, content: Any) -> None:
-        self.emit(ToolResultEvent(step=self._step, call_id=call_id, name=name, outcome=outcome, content=content))
+    def tool_result(self, step: int, call_id: str, name: str, outcome: str, content: Any) -> None:
+        self.emit(ToolResultEvent(step=step, call_id=call_id, name=name, outcome=outcome, content=content))
 
     def final(
         self, *, status: str, answer: str | None, model: str, steps: int, usage: Usage, cost_usd: float | None
@@ -233,7 +294,9 @@ __all__ = [
     "TOKEN_BATCH_DELTAS",
     "TOKEN_BATCH_SECONDS",
     "AgentEvent",
+    "BackgroundSink",
     "EventSink",
+    "FinalAfterRelease",
     "FinalEvent",
     "RunEvents",
     "StepStarted",

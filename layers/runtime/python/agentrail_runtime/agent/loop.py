@@ -7,12 +7,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from agentrail_runtime.agent.context import ToolContext
-from agentrail_runtime.agent.events import EventSink, RunEvents
 from agentrail_runtime.agent.secrets import mask_secrets, masked_for_the_model
 from agentrail_runtime.agent.tools import Tool, ToolError, describe_validation_error
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, BudgetRefusal, Reservation
@@ -31,6 +30,9 @@ from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelProvider, TextBlock, ToolResultBlock, ToolUseBlock, Usage
 from agentrail_runtime.models.tokens import estimate_input_tokens
 from agentrail_runtime.observability import logger, tracer
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.events import EventSink, RunEvents
 
 ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "pending_approval", "rejected", "outcome_unknown"]
 
@@ -318,6 +320,13 @@ class Agent:
         """
         if context is None:
             context = ToolContext(state=dict(checkpoint.state))
+        events = None
+        if on_event is not None:
+            # Deferred: streaming is optional, and its event models cost a cold start milliseconds that a run
+            # without a sink never needs.
+            from agentrail_runtime.agent.events import RunEvents
+
+            events = RunEvents(on_event, hold_text=bool(self.output_guards))
         run = _Run(
             self,
             checkpoint,
@@ -326,7 +335,7 @@ class Agent:
             on_checkpoint=on_checkpoint,
             checkpoint_every_call=checkpoint_every_call,
             budget=budget,
-            events=RunEvents(on_event, hold_text=bool(self.output_guards)) if on_event is not None else None,
+            events=events,
         )
         if checkpoint.pending is not None:
             if decision is None:
@@ -652,7 +661,7 @@ class _Run:
             if any(r.tool_use_id == tool_use.id for r in results):
                 continue
             if self.events is not None:
-                self.events.tool_call(tool_use.id, tool_use.name, mask_secrets(tool_use.input)[0])
+                self.events.tool_call(self.steps, tool_use.id, tool_use.name, mask_secrets(tool_use.input)[0])
             if tool_use.id == self.turn.started:
                 unknown = {
                     "error": "outcome unknown: this call started but its outcome was never recorded; it was not run again",
@@ -675,7 +684,7 @@ class _Run:
             if tool.needs_approval(arguments):
                 self._log_tool(tool_use.name, "pending_approval", 0.0)
                 if self.events is not None:
-                    self.events.tool_result(tool_use.id, tool_use.name, "pending_approval", None)
+                    self.events.tool_result(self.steps, tool_use.id, tool_use.name, "pending_approval", None)
                 self.records.append(
                     ToolCallRecord(
                         step=self.steps, tool=tool.name, tool_use_id=tool_use.id, outcome="pending_approval", latency_ms=0.0
@@ -720,7 +729,7 @@ class _Run:
         tool = self.agent.tools.get(pending.tool)
         self.turn = TurnProgress(results=list(pending.results_before))
         if self.events is not None:
-            self.events.tool_call(tool_use.id, tool_use.name, mask_secrets(pending.arguments)[0])
+            self.events.tool_call(self.steps, tool_use.id, tool_use.name, mask_secrets(pending.arguments)[0])
         if tool is None:
             self.turn.results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
         elif decision.approved:
@@ -783,7 +792,7 @@ class _Run:
         if status is None:
             status = "success" if outcome == "success" else "error"
         if self.events is not None:
-            self.events.tool_result(tool_use.id, tool_use.name, outcome, content)
+            self.events.tool_result(self.steps, tool_use.id, tool_use.name, outcome, content)
         return ToolResultBlock(tool_use_id=tool_use.id, content=content, status=status)
 
     def _log_tool(self, name: str, outcome: str, latency_ms: float) -> None:

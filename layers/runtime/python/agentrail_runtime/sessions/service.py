@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from agentrail_runtime.agent.context import ToolContext
-from agentrail_runtime.agent.events import AgentEvent, EventSink, FinalEvent, deliver
 from agentrail_runtime.agent.loop import AgentCheckpoint, AgentResult, AgentStatus
 from agentrail_runtime.budgets import BudgetExceeded
 from agentrail_runtime.clock import Clock, now
@@ -30,6 +29,9 @@ from agentrail_runtime.sessions.store import (
     TurnConflict,
     Window,
 )
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.events import EventSink, FinalEvent
 
 
 class TurnOutcome(BaseModel):
@@ -140,6 +142,10 @@ class SessionAgent:
         MessageIdReused
             When ``message_id`` names another message of this session (committed, or in flight).
         """
+        if on_event is not None:
+            # Deferred: streaming is optional, and its event models cost a cold start milliseconds that a turn
+            # without a sink never needs.
+            from agentrail_runtime.agent import events as streaming
         attempt = 0
         while True:
             window = self.store.load_window(session_id, owner=owner)
@@ -149,7 +155,7 @@ class SessionAgent:
                 if done.user_text != self.stored_text(message):
                     raise MessageIdReused
                 if on_event is not None:
-                    deliver(on_event, _final_of(done))
+                    streaming.deliver(on_event, _final_of(done, streaming.FinalEvent))
                 return TurnOutcome(session=window.session, turn=done, replayed=True)
             slot = window.in_flight
             if slot is not None and slot.message_id != message_id:
@@ -178,7 +184,7 @@ class SessionAgent:
                 session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(checkpoint.state)
             )
             sink = _InFlightSink(self, window, message_id, held=slot is not None, deadline=deadline) if message_id else None
-            events = _FinalAfterCommit(on_event) if on_event is not None else None
+            events = streaming.FinalAfterRelease(on_event) if on_event is not None else None
             try:
                 result = self.agents.advance(
                     checkpoint,
@@ -264,27 +270,9 @@ class SessionAgent:
         )
 
 
-class _FinalAfterCommit:
-    """The event sink of one turn's run: passes every event on at once, except ``final``, kept until the commit."""
-
-    def __init__(self, sink: EventSink) -> None:
-        self.sink = sink
-        self.final: FinalEvent | None = None
-
-    def __call__(self, event: AgentEvent) -> None:
-        if isinstance(event, FinalEvent):
-            self.final = event
-        else:
-            self.sink(event)
-
-    def release(self) -> None:
-        if self.final is not None:
-            deliver(self.sink, self.final)
-
-
-def _final_of(turn: Turn) -> FinalEvent:
+def _final_of(turn: Turn, event: type[FinalEvent]) -> FinalEvent:
     """The ``final`` event of a committed turn (a replay streamed none of its tokens: ``replaced`` when it answered)."""
-    return FinalEvent(
+    return event(
         status=turn.status,
         answer=turn.answer,
         model=turn.model,
