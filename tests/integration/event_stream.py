@@ -95,6 +95,7 @@ class StreamEndpoint:
         self.replies: list[list[bytes] | tuple[int, str, str]] = []
         self.requests: list[dict[str, Any]] = []
         self.before_chunk: Callable[[int], None] | None = None
+        self.streams: list[RawStream] = []
         client.meta.events.register("before-send.bedrock-runtime.ConverseStream", self._answer)
 
     def queue(self, *replies: list[bytes] | tuple[int, str, str]) -> None:
@@ -109,4 +110,5 @@ class StreamEndpoint:
             body = json.dumps({"message": text}).encode()
             return AWSResponse(request.url, status, headers, RawStream([body]))  # type: ignore[arg-type]
         headers = HeadersDict({"content-type": "application/vnd.amazon.eventstream", "x-amzn-requestid": "req-1"})
-        return AWSResponse(request.url, 200, headers, RawStream(reply, self.before_chunk))  # type: ignore[arg-type]
+        self.streams.append(RawStream(reply, self.before_chunk))
+        return AWSResponse(request.url, 200, headers, self.streams[-1])  # type: ignore[arg-type]

@@ -149,9 +149,10 @@ def test_an_exception_event_after_text_raises_at_once_without_a_retry(endpoint, 
         ModelUnavailableError, match=rf"Model 'bedrock:{MODEL_ID}' failed \(ModelStreamErrorException\) after 1 attempts"
     ):
         model.stream(system="", messages=[Message.user("Hi")], tools=[], max_tokens=100, on_text=pieces.append)
-    # then: what was sent stays sent once; nothing was retried
+    # then: what was sent stays sent once; nothing was retried; the broken stream's connection was let go
     assert pieces == ["The answer"]
     assert (len(endpoint.requests), sleeps) == (1, [])
+    assert [raw.closed for raw in endpoint.streams] == [True]
 
 
 def test_a_validation_exception_event_is_a_rejected_request(endpoint, model):

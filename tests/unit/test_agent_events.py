@@ -147,8 +147,9 @@ def test_a_delta_arriving_over_fifty_ms_after_the_previous_token_event_goes_out_
     assert [e.text for e in events if isinstance(e, TokenEvent)] == ["a ", "b c d ", "e"]
 
 
-def test_the_first_token_event_arrives_while_the_model_call_is_still_running():
-    # given: a model that streams one batch of deltas, then holds its stream open at a barrier
+def test_the_first_token_event_arrives_while_the_model_call_is_still_running(clock):
+    # given: a model that streams one batch of deltas (the clock stands still: the batch is full at 20), then holds
+    # its stream open at a barrier
     model = HeldStreamModel(" ".join(f"word{i}" for i in range(30)), first=TOKEN_BATCH_DELTAS)
     received: queue.Queue[Any] = queue.Queue()
     agent = Agent(model=model)

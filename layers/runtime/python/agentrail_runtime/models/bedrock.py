@@ -152,6 +152,8 @@ class BedrockConverseModel(ModelProvider):
                 return from_converse_stream(events, self.name, text)
             except EventStreamError as error:
                 raise _as_client_error(error) from None
+            finally:
+                events.close()  # a stream left half read would hold its connection until collected
 
         try:
             return self._retrier.call(
