@@ -17,6 +17,7 @@ from benchmarks import (
     routed_overhead,
     session_calls,
     shadow_overhead,
+    streaming_overhead,
     synth,
     task_throughput,
     tracing_cold,
@@ -47,6 +48,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
             routed_overhead.BENCHMARK,
             budget_overhead.BENCHMARK,
             shadow_overhead.BENCHMARK,
+            streaming_overhead.BENCHMARK,
             local_mode.BENCHMARK,
         )
     }

@@ -113,3 +113,13 @@ def test_the_sessions_handler_loads_no_task_or_approval_code():
     # then: erasure brought none of the async pattern's stores with it
     assert "agentrail_runtime.erasure" in loaded
     assert [m for m in loaded if m.startswith(("agentrail_runtime.tasks", "agentrail_runtime.approvals"))] == []
+
+
+@pytest.mark.parametrize("handler", ["stateless", "sessions", "session_worker"])
+def test_a_function_that_streams_nothing_never_loads_the_event_models(handler: str):
+    # given / when: a handler whose runs take no event sink, imported in a fresh process
+    loaded = modules_after_importing(f"agentrail_handlers.{handler}.app")
+
+    # then: the agent loop came, the streaming events (loaded with the first sink) did not
+    assert "agentrail_runtime.agent.loop" in loaded
+    assert "agentrail_runtime.agent.events" not in loaded

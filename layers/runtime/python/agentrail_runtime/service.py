@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentrail_runtime import aws
 from agentrail_runtime.agent.build import GuardPipelines, build_agent, system_prompt_of
@@ -32,6 +32,9 @@ from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelConfigError, ModelProvider
 from agentrail_runtime.models.registry import ProviderFactory, parse_model_spec
 from agentrail_runtime.observability import log_environment_keys, metrics
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.events import EventSink
 
 
 class UnknownModelError(ValueError):
@@ -199,9 +202,11 @@ class AgentService:
         history: Sequence[Message] = (),
         context: ToolContext | None = None,
         tenant: str | None = None,
+        on_event: EventSink | None = None,
     ) -> AgentResult:
         """Run one task for ``tenant`` under the daily budgets, and emit its metrics: tokens, cost, steps and their
         latency, the run's wall time, its outcome (``Tasks_failed`` when the run raises), and its tool calls.
+        ``on_event`` streams the run (see :meth:`Agent.advance`).
 
         Raises
         ------
@@ -216,7 +221,9 @@ class AgentService:
         except GuardBlocked:
             self.emit_guard_block("input", model)
             raise
-        result = self._metered(agent, lambda: agent.advance(checkpoint, context=context, budget=self.budget_guard(tenant)))
+        result = self._metered(
+            agent, lambda: agent.advance(checkpoint, context=context, budget=self.budget_guard(tenant), on_event=on_event)
+        )
         if result.budget is not None and result.budget.calls_before == 0:
             raise BudgetExceeded(result.budget)
         return result
@@ -279,9 +286,10 @@ class AgentService:
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
         tenant: str | None = None,
+        on_event: EventSink | None = None,
     ) -> AgentResult:
         """Continue a run from ``checkpoint`` (see :meth:`Agent.advance`) for ``tenant`` under the daily budgets, and
-        emit its metrics, as :meth:`run` does."""
+        emit its metrics, as :meth:`run` does; ``on_event`` streams it."""
         agent = self.agent(model)
         return self._metered(
             agent,
@@ -291,6 +299,7 @@ class AgentService:
                 on_checkpoint=on_checkpoint,
                 checkpoint_every_call=checkpoint_every_call,
                 budget=self.budget_guard(tenant),
+                on_event=on_event,
             ),
         )
 

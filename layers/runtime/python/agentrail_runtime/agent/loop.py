@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -30,6 +30,9 @@ from agentrail_runtime.metering.pricing import PriceTable
 from agentrail_runtime.models.base import Message, ModelProvider, TextBlock, ToolResultBlock, ToolUseBlock, Usage
 from agentrail_runtime.models.tokens import estimate_input_tokens
 from agentrail_runtime.observability import logger, tracer
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.events import EventSink, RunEvents
 
 ToolOutcome = Literal["success", "error", "invalid_arguments", "unknown_tool", "pending_approval", "rejected", "outcome_unknown"]
 
@@ -228,11 +231,13 @@ class Agent:
         history: Sequence[Message] = (),
         context: ToolContext | None = None,
         budget: BudgetGuard | None = None,
+        on_event: EventSink | None = None,
     ) -> AgentResult:
         """Answer ``prompt`` given earlier ``history``.
 
         ``context`` reaches tools that ask for a :class:`ToolContext`; its
         ``state`` may be changed by them (see ``context.state_changed``).
+        ``on_event`` streams the run (see :meth:`advance`).
 
         Raises
         ------
@@ -240,7 +245,7 @@ class Agent:
             When the model fails after its retries. Tool failures never raise:
             the model sees them as error results.
         """
-        return self.advance(self.start(prompt, history=history), context=context, budget=budget)
+        return self.advance(self.start(prompt, history=history), context=context, budget=budget, on_event=on_event)
 
     def start(self, prompt: str, *, history: Sequence[Message] = (), state: dict[str, Any] | None = None) -> AgentCheckpoint:
         """A checkpoint of a run that has not called the model yet, on ``prompt`` as the input guards leave it.
@@ -279,6 +284,7 @@ class Agent:
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
         budget: BudgetGuard | None = None,
+        on_event: EventSink | None = None,
     ) -> AgentResult:
         """Continue a run from ``checkpoint``.
 
@@ -305,9 +311,22 @@ class Agent:
         budget:
             The daily budgets of the run's tenant and agent: each model call is reserved before it is made and
             settled after; a call that would cross one ends the run as ``budget_exceeded``. Default: none.
+        on_event:
+            Streams the run as it goes (:mod:`agentrail_runtime.agent.events`): ``step_started``, the text of each
+            model call as batched ``token`` events (through the model's ``stream``), ``tool_call`` and
+            ``tool_result``, then ``final``. With output guards, text is held until they passed it. A sink that
+            raises is logged and ignored. When the run raises (a :class:`ModelError`), no ``final`` is sent.
+            Default: none (the model's ``converse`` is called and no event is built).
         """
         if context is None:
             context = ToolContext(state=dict(checkpoint.state))
+        events = None
+        if on_event is not None:
+            # Deferred: streaming is optional, and its event models cost a cold start milliseconds that a run
+            # without a sink never needs.
+            from agentrail_runtime.agent.events import RunEvents
+
+            events = RunEvents(on_event, hold_text=bool(self.output_guards))
         run = _Run(
             self,
             checkpoint,
@@ -316,6 +335,7 @@ class Agent:
             on_checkpoint=on_checkpoint,
             checkpoint_every_call=checkpoint_every_call,
             budget=budget,
+            events=events,
         )
         if checkpoint.pending is not None:
             if decision is None:
@@ -335,6 +355,7 @@ class Agent:
         usage_so_far: Usage | None = None,
         tool_calls_so_far: Sequence[ToolCallRecord] = (),
         context: ToolContext | None = None,
+        on_event: EventSink | None = None,
     ) -> AgentResult:
         """Continue a run that paused on ``pending`` (see :meth:`advance` with a checkpoint)."""
         checkpoint = AgentCheckpoint(
@@ -345,7 +366,7 @@ class Agent:
             tool_calls=list(tool_calls_so_far),
             pending=pending,
         )
-        return self.advance(checkpoint, decision=decision, context=context)
+        return self.advance(checkpoint, decision=decision, context=context, on_event=on_event)
 
 
 class _Run:
@@ -361,8 +382,10 @@ class _Run:
         on_checkpoint: CheckpointSink | None = None,
         checkpoint_every_call: bool = True,
         budget: BudgetGuard | None = None,
+        events: RunEvents | None = None,
     ) -> None:
         self.agent = agent
+        self.events = events
         self.budget = budget
         self.calls = 0
         self.context = context
@@ -424,13 +447,16 @@ class _Run:
     ) -> AgentResult:
         self.mask_state()
         model = self.agent.model.name
+        cost = self.agent.prices.cost(model, self.usage)
+        if self.events is not None:
+            self.events.final(status=status.value, answer=answer, model=model, steps=self.steps, usage=self.usage, cost_usd=cost)
         return AgentResult(
             status=status,
             answer=answer,
             model=model,
             steps=self.steps,
             usage=self.usage,
-            cost_usd=self.agent.prices.cost(model, self.usage),
+            cost_usd=cost,
             tool_calls=self.records,
             new_messages=self.new_messages,
             pending=pending,
@@ -469,15 +495,26 @@ class _Run:
                     return self.finish(AgentStatus.BUDGET_EXCEEDED, budget=refused.refusal)
             self.steps += 1
             self.calls += 1
+            events = self.events
+            if events is not None:
+                events.step_started(self.steps)
             started = time.perf_counter()
             with self._given_back_on_failure(reservation), tracer.provider.in_subsegment("## model") as subsegment:
                 _annotate(subsegment, model=agent.model.name, **agent.annotations)
-                response = agent.model.converse(
-                    system=agent.system_prompt,
-                    messages=self.messages,
-                    tools=agent._specs,
-                    max_tokens=min(agent.max_output_tokens, remaining),
-                )
+                max_tokens = min(agent.max_output_tokens, remaining)
+                if events is None:
+                    response = agent.model.converse(
+                        system=agent.system_prompt, messages=self.messages, tools=agent._specs, max_tokens=max_tokens
+                    )
+                else:
+                    response = agent.model.stream(
+                        system=agent.system_prompt,
+                        messages=self.messages,
+                        tools=agent._specs,
+                        max_tokens=max_tokens,
+                        on_text=events.text,
+                    )
+                    events.model_call_ended()
                 _annotate(subsegment, input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
             latency_ms = round((time.perf_counter() - started) * 1000, 3)
             self.step_latencies.append(latency_ms)
@@ -623,6 +660,8 @@ class _Run:
         for tool_use in tool_uses:
             if any(r.tool_use_id == tool_use.id for r in results):
                 continue
+            if self.events is not None:
+                self.events.tool_call(self.steps, tool_use.id, tool_use.name, mask_secrets(tool_use.input)[0])
             if tool_use.id == self.turn.started:
                 unknown = {
                     "error": "outcome unknown: this call started but its outcome was never recorded; it was not run again",
@@ -644,6 +683,8 @@ class _Run:
                 continue
             if tool.needs_approval(arguments):
                 self._log_tool(tool_use.name, "pending_approval", 0.0)
+                if self.events is not None:
+                    self.events.tool_result(self.steps, tool_use.id, tool_use.name, "pending_approval", None)
                 self.records.append(
                     ToolCallRecord(
                         step=self.steps, tool=tool.name, tool_use_id=tool_use.id, outcome="pending_approval", latency_ms=0.0
@@ -687,6 +728,8 @@ class _Run:
             raise ValueError("the transcript does not end with the assistant turn that asked for the pending tool")
         tool = self.agent.tools.get(pending.tool)
         self.turn = TurnProgress(results=list(pending.results_before))
+        if self.events is not None:
+            self.events.tool_call(self.steps, tool_use.id, tool_use.name, mask_secrets(pending.arguments)[0])
         if tool is None:
             self.turn.results.append(self._record(tool_use, "unknown_tool", 0.0, {"error": "no tool has this name"}))
         elif decision.approved:
@@ -748,6 +791,8 @@ class _Run:
         )
         if status is None:
             status = "success" if outcome == "success" else "error"
+        if self.events is not None:
+            self.events.tool_result(self.steps, tool_use.id, tool_use.name, outcome, content)
         return ToolResultBlock(tool_use_id=tool_use.id, content=content, status=status)
 
     def _log_tool(self, name: str, outcome: str, latency_ms: float) -> None:

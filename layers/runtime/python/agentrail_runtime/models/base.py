@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -158,6 +158,10 @@ class ModelConfigError(ValueError):
     """A model spec such as ``AGENT_MODEL`` names no known provider."""
 
 
+#: Receives the text of a streamed model response, piece by piece (see :meth:`ModelProvider.stream`).
+TextSink = Callable[[str], None]
+
+
 class ModelProvider(abc.ABC):
     """A chat model with tool use.
 
@@ -184,6 +188,31 @@ class ModelProvider(abc.ABC):
         ModelError
             When the provider fails after the retries it allows.
         """
+
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        max_tokens: int,
+        on_text: TextSink,
+    ) -> ModelResponse:
+        """Run one model turn as :meth:`converse` does, calling ``on_text`` with each piece of its text as it arrives.
+
+        The pieces of one response, joined, are its ``message.text``. A provider that cannot stream keeps this
+        default: it calls :meth:`converse` and gives the whole text to ``on_text`` once, at the end.
+
+        Raises
+        ------
+        ModelError
+            As :meth:`converse`. A provider retries a failed call only while it has given ``on_text`` nothing.
+        """
+        response = self.converse(system=system, messages=messages, tools=tools, max_tokens=max_tokens)
+        text = response.message.text
+        if text:
+            on_text(text)
+        return response
 
     @abc.abstractmethod
     def check(self) -> None:

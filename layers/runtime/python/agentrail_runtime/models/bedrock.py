@@ -1,12 +1,13 @@
-"""Amazon Bedrock Converse, with tool use."""
+"""Amazon Bedrock Converse and ConverseStream, with tool use."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
 
 from agentrail_runtime import aws
 from agentrail_runtime.models.base import (
@@ -19,6 +20,7 @@ from agentrail_runtime.models.base import (
     ModelUnavailableError,
     StopReason,
     TextBlock,
+    TextSink,
     ToolResultBlock,
     ToolSpec,
     ToolUseBlock,
@@ -36,6 +38,14 @@ _STOP_REASONS: dict[str, StopReason] = {
     "stop_sequence": "stop_sequence",
     "guardrail_intervened": "guardrail_intervened",
     "content_filtered": "content_filtered",
+}
+#: The HTTP status a ConverseStream exception event stands for (it arrives inside a 200 response).
+_STREAM_EXCEPTION_STATUS = {
+    "ThrottlingException": 429,
+    "ServiceUnavailableException": 503,
+    "InternalServerException": 500,
+    "ModelStreamErrorException": 424,
+    "ValidationException": 400,
 }
 
 
@@ -63,7 +73,8 @@ class BedrockConverseModel(ModelProvider):
     guardrail:
         A Bedrock guardrail's id (or ARN) and version, sent with every call as Converse's ``guardrailConfig`` (with
         its trace on). When the guardrail intervenes, the response's ``stop_reason`` is ``guardrail_intervened`` and
-        its text is the guardrail's blocked message. Default: none.
+        its text is the guardrail's blocked message. :meth:`stream` asks for its ``sync`` mode: the guardrail judges
+        each chunk before Bedrock sends it. Default: none.
     """
 
     def __init__(
@@ -81,9 +92,11 @@ class BedrockConverseModel(ModelProvider):
         self.name = f"bedrock:{model_id}"
         self._client = client or aws.client("bedrock-runtime", config=client_config(read_timeout))
         self._control_client = control_client
-        operation = self._client.meta.service_model.operation_model("Converse")
+        service = self._client.meta.service_model
+        operation, streaming = service.operation_model("Converse"), service.operation_model("ConverseStream")
         self._retrier = retrier or Retrier()
         self._classify = lambda exc, attempt: context_from_exception(exc, attempt, operation)
+        self._classify_stream = lambda exc, attempt: context_from_exception(exc, attempt, streaming)
         self._temperature = temperature
         self.guardrail = guardrail
 
@@ -95,6 +108,66 @@ class BedrockConverseModel(ModelProvider):
         tools: Sequence[ToolSpec],
         max_tokens: int,
     ) -> ModelResponse:
+        request = self._request(system, messages, tools, max_tokens)
+        state = RetryState()
+        try:
+            response = self._retrier.call(
+                lambda: self._client.converse(**request), what="bedrock:Converse", state=state, classify=self._classify
+            )
+        except ClientError as error:
+            raise self._translate(error, state) from None
+        except BotoCoreError as error:
+            raise self._unreachable(error) from None
+        return from_converse_response(response, self.name)
+
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        max_tokens: int,
+        on_text: TextSink,
+    ) -> ModelResponse:
+        """One model turn through ConverseStream: text deltas go to ``on_text`` as Bedrock sends them, tool-use input
+        deltas are assembled into :class:`ToolUseBlock`, usage comes from the stream's ``metadata`` event.
+
+        A throttled or failed call is retried like :meth:`converse` (an exception event counts as the error it names)
+        as long as no text went to ``on_text``; after that, the error is raised at once, so no text is sent twice.
+        """
+        request = self._request(system, messages, tools, max_tokens)
+        if "guardrailConfig" in request:
+            request["guardrailConfig"]["streamProcessingMode"] = "sync"
+        state = RetryState()
+        sent = False
+
+        def text(delta: str) -> None:
+            nonlocal sent
+            sent = True
+            on_text(delta)
+
+        def call() -> ModelResponse:
+            events = self._client.converse_stream(**request)["stream"]
+            try:
+                return from_converse_stream(events, self.name, text)
+            except EventStreamError as error:
+                raise _as_client_error(error) from None
+            finally:
+                events.close()  # a stream left half read would hold its connection until collected
+
+        try:
+            return self._retrier.call(
+                call,
+                what="bedrock:ConverseStream",
+                state=state,
+                classify=lambda exc, attempt: None if sent else self._classify_stream(exc, attempt),
+            )
+        except ClientError as error:
+            raise self._translate(error, state) from None
+        except BotoCoreError as error:
+            raise self._unreachable(error) from None
+
+    def _request(self, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec], max_tokens: int) -> dict[str, Any]:
         request: dict[str, Any] = {
             "modelId": self.model_id,
             "messages": [to_converse_message(m) for m in messages],
@@ -114,18 +187,12 @@ class BedrockConverseModel(ModelProvider):
                     for t in tools
                 ]
             }
-        state = RetryState()
-        try:
-            response = self._retrier.call(
-                lambda: self._client.converse(**request), what="bedrock:Converse", state=state, classify=self._classify
-            )
-        except ClientError as error:
-            raise self._translate(error, state) from None
-        except BotoCoreError as error:
-            raise ModelUnavailableError(
-                f"Model '{self.name}' could not be reached ({type(error).__name__}).", model=self.name, retryable=True
-            ) from None
-        return from_converse_response(response, self.name)
+        return request
+
+    def _unreachable(self, error: BotoCoreError) -> ModelUnavailableError:
+        return ModelUnavailableError(
+            f"Model '{self.name}' could not be reached ({type(error).__name__}).", model=self.name, retryable=True
+        )
 
     def check(self) -> None:
         if self._control_client is None:
@@ -184,3 +251,77 @@ def from_converse_response(response: dict[str, Any], model: str) -> ModelRespons
         usage=Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0)),
         model=model,
     )
+
+
+def _as_client_error(error: EventStreamError) -> ClientError:
+    """An exception event of a stream as the ``ClientError`` a failed call would have raised: its code in the usual
+    case (``throttlingException`` -> ``ThrottlingException``) and the HTTP status it stands for, so that retries and
+    error mapping treat both alike."""
+    detail = error.response.get("Error", {})
+    code = str(detail.get("Code") or "ModelStreamErrorException")
+    code = code[:1].upper() + code[1:]
+    status = _STREAM_EXCEPTION_STATUS.get(code, 500)
+    response: Any = {
+        "Error": {"Code": code, "Message": detail.get("Message", "")},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "ConverseStream")
+
+
+def from_converse_stream(events: Iterable[dict[str, Any]], model: str, on_text: TextSink) -> ModelResponse:
+    """Assemble a ConverseStream's events into the response Converse would have given, calling ``on_text`` with each
+    text delta as it is read (and ``"\\n"`` between two text blocks, as :attr:`Message.text` joins them).
+
+    Raises
+    ------
+    EventStreamError
+        When the stream carries an exception event.
+    """
+    texts: dict[int, list[str]] = {}
+    uses: dict[int, tuple[dict[str, Any], list[str]]] = {}
+    stop_reason = "end_turn"
+    usage: dict[str, Any] = {}
+    for event in events:
+        if "contentBlockDelta" in event:
+            body = event["contentBlockDelta"]
+            index, delta = body.get("contentBlockIndex", 0), body.get("delta", {})
+            if "text" in delta:
+                if index not in texts:
+                    if texts:
+                        on_text("\n")
+                    texts[index] = []
+                texts[index].append(delta["text"])
+                on_text(delta["text"])
+            elif "toolUse" in delta and index in uses:
+                uses[index][1].append(delta["toolUse"].get("input", ""))
+        elif "contentBlockStart" in event:
+            body = event["contentBlockStart"]
+            start = body.get("start", {}).get("toolUse")
+            if start is not None:
+                uses[body.get("contentBlockIndex", 0)] = (start, [])
+        elif "messageStop" in event:
+            stop_reason = event["messageStop"].get("stopReason", "end_turn")
+        elif "metadata" in event:
+            usage = event["metadata"].get("usage", {})
+    blocks: list[Any] = []
+    for index in sorted({*texts, *uses}):
+        if index in texts:
+            blocks.append(TextBlock(text="".join(texts[index])))
+        else:
+            start, parts = uses[index]
+            blocks.append(ToolUseBlock(id=start["toolUseId"], name=start["name"], input=_tool_input("".join(parts))))
+    return ModelResponse(
+        message=Message(role="assistant", content=blocks),
+        stop_reason=_STOP_REASONS.get(stop_reason, "end_turn"),
+        usage=Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0)),
+        model=model,
+    )
+
+
+def _tool_input(text: str) -> dict[str, Any]:
+    """A tool call's input from the JSON its deltas spelled; ``{}`` when there is none (or it is no JSON object)."""
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

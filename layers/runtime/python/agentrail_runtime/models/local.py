@@ -22,6 +22,7 @@ from agentrail_runtime.models.base import (
     ModelResponse,
     StopReason,
     TextBlock,
+    TextSink,
     ToolResultBlock,
     ToolSpec,
     ToolUseBlock,
@@ -30,6 +31,8 @@ from agentrail_runtime.models.base import (
 from agentrail_runtime.models.tokens import count_tokens, estimate_input_tokens
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
+#: The pieces the local model streams: a word and the spaces after it (leading spaces alone); joined, the whole text.
+_PIECE = re.compile(r"\S+\s*|\s+")
 _STOPWORDS = frozenset(
     [
         "a",
@@ -131,6 +134,21 @@ class LocalModel(ModelProvider):
         else:
             text = _answer_without_tools(request, messages[: request_index or 0], tools)
         return self._respond(system, messages, tools, [TextBlock(text=text)], "end_turn", max_tokens)
+
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        max_tokens: int,
+        on_text: TextSink,
+    ) -> ModelResponse:
+        """As :meth:`converse`, its text given to ``on_text`` word by word (each word with the spaces after it)."""
+        response = self.converse(system=system, messages=messages, tools=tools, max_tokens=max_tokens)
+        for piece in _PIECE.findall(response.message.text):
+            on_text(piece)
+        return response
 
     def _respond(
         self,

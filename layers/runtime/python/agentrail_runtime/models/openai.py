@@ -7,8 +7,8 @@ The API key is read from AWS Secrets Manager through Powertools parameters
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import httpx
 from botocore.retries import standard
@@ -23,6 +23,7 @@ from agentrail_runtime.models.base import (
     ModelUnavailableError,
     StopReason,
     TextBlock,
+    TextSink,
     ToolResultBlock,
     ToolSpec,
     ToolUseBlock,
@@ -30,6 +31,8 @@ from agentrail_runtime.models.base import (
     untrusted_tool_result,
 )
 from agentrail_runtime.models.retry import Retrier, RetryState, http_response
+
+T = TypeVar("T")
 
 _FINISH_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",
@@ -93,21 +96,61 @@ class OpenAIChatModel(ModelProvider):
         tools: Sequence[ToolSpec],
         max_tokens: int,
     ) -> ModelResponse:
-        body: dict[str, Any] = {"model": self.model_id, "messages": to_chat_messages(system, messages), "max_tokens": max_tokens}
-        if tools:
-            body["tools"] = [
-                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}
-                for t in tools
-            ]
+        body = self._body(system, messages, tools, max_tokens)
 
         def post() -> dict[str, Any]:
             response = self._http.post(f"{self._base_url}/chat/completions", json=body, headers=self._headers())
             response.raise_for_status()
             return response.json()
 
+        return from_chat_completion(self._call(post, _classify), self.name)
+
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        max_tokens: int,
+        on_text: TextSink,
+    ) -> ModelResponse:
+        """One model turn with ``stream: true`` (server-sent events, usage asked for with ``stream_options``): content
+        deltas go to ``on_text`` as they arrive, tool-call deltas are assembled into :class:`ToolUseBlock`.
+
+        Errors are mapped and retried as :meth:`converse` does, as long as no text went to ``on_text``; after that
+        (a dropped connection, an ``error`` event) the error is raised at once, so no text is sent twice.
+        """
+        body = self._body(system, messages, tools, max_tokens) | {"stream": True, "stream_options": {"include_usage": True}}
+        sent = False
+
+        def text(delta: str) -> None:
+            nonlocal sent
+            sent = True
+            on_text(delta)
+
+        def post() -> ModelResponse:
+            with self._http.stream("POST", f"{self._base_url}/chat/completions", json=body, headers=self._headers()) as response:
+                if response.is_error:
+                    response.read()
+                    response.raise_for_status()
+                return from_chat_stream(response.iter_lines(), self.name, text)
+
+        return self._call(post, lambda exc, attempt: None if sent else _classify(exc, attempt))
+
+    def _body(self, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec], max_tokens: int) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_id, "messages": to_chat_messages(system, messages), "max_tokens": max_tokens}
+        if tools:
+            body["tools"] = [
+                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}
+                for t in tools
+            ]
+        return body
+
+    def _call(self, post: Callable[[], T], classify: Callable[[BaseException, int], standard.RetryContext | None]) -> T:
+        """``post()`` under the retrier, its HTTP and transport errors mapped to :class:`ModelError` subclasses."""
         state = RetryState()
         try:
-            payload = self._retrier.call(post, what="openai:chat.completions", state=state, classify=_classify)
+            return self._retrier.call(post, what="openai:chat.completions", state=state, classify=classify)
         except httpx.HTTPStatusError as error:
             status = error.response.status_code
             if status == 429:
@@ -121,7 +164,6 @@ class OpenAIChatModel(ModelProvider):
             raise ModelUnavailableError(
                 f"Model '{self.name}' could not be reached ({type(error).__name__}).", model=self.name, retryable=True
             ) from None
-        return from_chat_completion(payload, self.name)
 
     def check(self) -> None:
         try:
@@ -173,3 +215,49 @@ def from_chat_completion(payload: dict[str, Any], model: str) -> ModelResponse:
         usage=Usage(input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)),
         model=model,
     )
+
+
+def from_chat_stream(lines: Iterable[str], model: str, on_text: TextSink) -> ModelResponse:
+    """Assemble the server-sent events of a streamed chat completion (``data: {chunk}`` lines up to ``data: [DONE]``)
+    into the response the non-streamed call would have given, calling ``on_text`` with each content delta.
+
+    Raises
+    ------
+    ModelUnavailableError
+        When the stream carries an ``error`` object instead of a chunk.
+    """
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish_reason: str | None = None
+    usage: dict[str, Any] = {}
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, ": keep-alive" comments, event names
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        chunk = json.loads(data)
+        if chunk.get("error"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {}
+            kind = error.get("type") or error.get("code") or "error"
+            raise ModelUnavailableError(f"Model '{model}' failed while streaming ({kind}).", model=model, retryable=True)
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                content.append(delta["content"])
+                on_text(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                entry = calls.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": []})
+                function = call.get("function") or {}
+                entry["id"] = entry["id"] or call.get("id") or ""
+                entry["name"] = entry["name"] or function.get("name") or ""
+                entry["arguments"].append(function.get("arguments") or "")
+            finish_reason = choice.get("finish_reason") or finish_reason
+    message: dict[str, Any] = {"content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": "".join(c["arguments"])}}
+            for _, c in sorted(calls.items())
+        ]
+    return from_chat_completion({"choices": [{"message": message, "finish_reason": finish_reason}], "usage": usage}, model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
@@ -29,6 +29,9 @@ from agentrail_runtime.sessions.store import (
     TurnConflict,
     Window,
 )
+
+if TYPE_CHECKING:
+    from agentrail_runtime.agent.events import EventSink, FinalEvent
 
 
 class TurnOutcome(BaseModel):
@@ -104,6 +107,7 @@ class SessionAgent:
         exclusive: bool = False,
         deadline: float | None = None,
         refuse_over_budget: bool = False,
+        on_event: EventSink | None = None,
     ) -> TurnOutcome:
         """Run one turn and commit it.
 
@@ -127,12 +131,21 @@ class SessionAgent:
         reject policy), a turn whose first model call a budget refuses raises :class:`BudgetExceeded` and nothing is
         committed; otherwise (and once a call was made) the turn is committed as ``budget_exceeded``.
 
+        ``on_event`` streams the turn (see :meth:`Agent.advance`), with one difference: its ``final`` event is sent
+        only once the turn is committed, so ``final`` always means "stored". A replayed turn sends only a ``final``
+        (the committed answer, ``replaced``). A turn re-run after a conflict (``conflict_retries``) streams again
+        from its first event; nothing is sent when the turn raises.
+
         Raises
         ------
         SessionNotFound, TurnConflict, TurnTooLarge, ModelError, BudgetExceeded
         MessageIdReused
             When ``message_id`` names another message of this session (committed, or in flight).
         """
+        if on_event is not None:
+            # Deferred: streaming is optional, and its event models cost a cold start milliseconds that a turn
+            # without a sink never needs.
+            from agentrail_runtime.agent import events as streaming
         attempt = 0
         while True:
             window = self.store.load_window(session_id, owner=owner)
@@ -141,6 +154,8 @@ class SessionAgent:
             if done is not None:
                 if done.user_text != self.stored_text(message):
                     raise MessageIdReused
+                if on_event is not None:
+                    streaming.deliver(on_event, _final_of(done, streaming.FinalEvent))
                 return TurnOutcome(session=window.session, turn=done, replayed=True)
             slot = window.in_flight
             if slot is not None and slot.message_id != message_id:
@@ -169,9 +184,16 @@ class SessionAgent:
                 session_id=session_id, principal=owner, correlation_id=correlation_id, state=dict(checkpoint.state)
             )
             sink = _InFlightSink(self, window, message_id, held=slot is not None, deadline=deadline) if message_id else None
+            events = streaming.FinalAfterRelease(on_event) if on_event is not None else None
             try:
                 result = self.agents.advance(
-                    checkpoint, model=model, context=context, on_checkpoint=sink, checkpoint_every_call=False, tenant=owner
+                    checkpoint,
+                    model=model,
+                    context=context,
+                    on_checkpoint=sink,
+                    checkpoint_every_call=False,
+                    tenant=owner,
+                    on_event=events,
                 )
                 if refuse_over_budget and result.budget is not None and result.budget.calls_before == 0 and resumed is None:
                     raise BudgetExceeded(result.budget)
@@ -186,6 +208,8 @@ class SessionAgent:
                 if attempt > conflict_retries:
                     raise
                 continue
+            if events is not None:
+                events.release()
             return TurnOutcome(session=session, turn=turn, result=result)
 
     def _settle(self, window: Window, slot: InFlightTurn) -> None:
@@ -244,6 +268,19 @@ class SessionAgent:
             tool_calls=[c.model_copy(update={"latency_ms": 0.0}) for c in result.tool_calls],
             agent_version=self.agents.version,
         )
+
+
+def _final_of(turn: Turn, event: type[FinalEvent]) -> FinalEvent:
+    """The ``final`` event of a committed turn (a replay streamed none of its tokens: ``replaced`` when it answered)."""
+    return event(
+        status=turn.status,
+        answer=turn.answer,
+        model=turn.model,
+        steps=turn.steps,
+        usage=turn.usage,
+        cost_usd=turn.cost_usd,
+        replaced=bool(turn.answer),
+    )
 
 
 #: No Lambda invocation outlives this: the lease of a turn whose writer gave no deadline.
