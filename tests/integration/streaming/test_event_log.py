@@ -98,6 +98,23 @@ def test_a_retried_append_whose_write_landed_but_whose_answer_was_lost_is_a_no_o
     assert [e.event["text"] for e in log.after(SESSION, 0)] == ["a", "b", "c", "d"]
 
 
+def test_a_retried_append_whose_write_landed_is_a_no_op_even_after_another_writer_appended(log, dynamodb):
+    # Given a write that landed with its answer lost, and another run on the session appending after it
+    writer, racer = log.writer(SESSION, owner=ALICE), log.writer(SESSION, owner=ALICE)
+    first = writer.append(tokens("a"))
+    fail_once(dynamodb, "after-call", ReadTimeoutError(endpoint_url="https://dynamodb"))
+    with pytest.raises(ReadTimeoutError):
+        writer.append(tokens("b"))
+    theirs = racer.append(tokens("theirs"))
+
+    # When the writer retries its batch
+    retried = writer.append(tokens("b"))
+
+    # Then it finds its own batch at the numbers it tried, and writes nothing more
+    assert ids(first + retried + theirs) == list(range(first[0].event_id, first[0].event_id + 3))
+    assert [e.event["text"] for e in log.after(SESSION, 0)] == ["a", "b", "theirs"]
+
+
 def test_a_retried_append_whose_write_never_left_writes_it_once(log, dynamodb):
     writer = log.writer(SESSION, owner=ALICE)
     first = writer.append(tokens("a"))
@@ -234,6 +251,7 @@ def test_two_writers_starting_a_generation_at_once_share_one_numbering(log, dyna
     def interleave(**_: Any) -> None:
         if not interleaved:
             interleaved.append(True)
+            clock.advance(1)  # the other writer's clock is a little later
             theirs.extend(other.append(tokens("other")))
 
     dynamodb.meta.events.register("after-call.dynamodb.PutItem", interleave)
