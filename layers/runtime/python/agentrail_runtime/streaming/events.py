@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
@@ -123,14 +124,25 @@ class EventLog:
 
     def after(self, stream: str, last_event_id: int = 0) -> Iterator[StreamEvent]:
         """Every event of ``stream`` numbered above ``last_event_id``, in order, across batches and pages (expired
-        batches skipped). Whether the caller may read the stream (the session's owner) is the caller's check.
+        batches skipped), read page by page as the caller iterates. Whether the caller may read the stream (the
+        session's owner) is the caller's check.
 
-        A client can tell it missed events: when the first event returned is not ``last_event_id + 1``, the ones
-        between have expired (or the stream started a new generation), and it should reload the session instead.
+        Parameters
+        ----------
+        stream:
+            The session id.
+        last_event_id:
+            The number of the last event the client has. Default: 0, every event kept.
+
+        Returns
+        -------
+        Iterator[StreamEvent]
+            The events. A client resuming (``last_event_id`` above 0) whose first event back is not
+            ``last_event_id + 1`` has missed events that expired, and should reload the session instead.
         """
         current = int(self._clock())
         straddling = self._query(stream, "#sk <= :id", last_event_id, forward=False, limit=1)
-        for batch in [*straddling, *self._query(stream, "#sk > :id", last_event_id, forward=True)]:
+        for batch in chain(straddling, self._query(stream, "#sk > :id", last_event_id, forward=True)):
             if batch.expires_at <= current or batch.last_id <= last_event_id:
                 continue
             for offset, event in enumerate(json.loads(batch.events)):

@@ -52,4 +52,10 @@ def required(value: str | None, variable: str) -> str:
     return value
 
 
-__all__ = ["CONNECTION_MAX_SECONDS", "CONNECTION_TTL_MARGIN_SECONDS", "StreamSettings", "load_stream_settings"]
+__all__ = [
+    "CONNECTION_MAX_SECONDS",
+    "CONNECTION_TTL_MARGIN_SECONDS",
+    "StreamSettings",
+    "load_stream_settings",
+    "required",
+]
