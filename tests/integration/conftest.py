@@ -8,7 +8,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -541,14 +541,24 @@ def stub(client) -> Iterator[Stubber]:
         stubber.assert_no_pending_responses()
 
 
-def create_table(dynamodb: Any, name: str, *keys: str, indexes: Mapping[str, str] | None = None, ttl: str | None = None) -> str:
-    """A moto table as the constructs declare it: string ``keys`` (partition, then sort), keys-only global secondary
-    ``indexes`` (name: partition key), on demand, with TTL on ``ttl`` if given. Returns its name."""
+def create_table(
+    dynamodb: Any,
+    name: str,
+    *keys: str,
+    indexes: Mapping[str, str] | None = None,
+    ttl: str | None = None,
+    numbers: Collection[str] = (),
+) -> str:
+    """A moto table as the constructs declare it: ``keys`` (partition, then sort; strings, except the attributes
+    ``numbers`` names), keys-only global secondary ``indexes`` (name: partition key), on demand, with TTL on ``ttl``
+    if given. Returns its name."""
     indexes = indexes or {}
     definition: dict[str, Any] = {
         "TableName": name,
         "KeySchema": [{"AttributeName": k, "KeyType": kind} for k, kind in zip(keys, ("HASH", "RANGE"), strict=False)],
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted({*keys, *indexes.values()})],
+        "AttributeDefinitions": [
+            {"AttributeName": a, "AttributeType": "N" if a in numbers else "S"} for a in sorted({*keys, *indexes.values()})
+        ],
         "BillingMode": "PAY_PER_REQUEST",
     }
     if indexes:
@@ -575,4 +585,31 @@ def create_comparison_table(dynamodb: Any, name: str) -> None:
         contract.SHADOW_PARTITION_KEY,
         indexes={contract.SHADOW_OWNER_INDEX: contract.SHADOW_OWNER_ATTRIBUTE},
         ttl=contract.SHADOW_TTL_ATTRIBUTE,
+    )
+
+
+def create_stream_tables(
+    dynamodb: Any, *, tickets: str = "stream-tickets", connections: str = "stream-connections", events: str = "stream-events"
+) -> None:
+    """The three streaming tables with the key schemas, TTL attribute and keys-only indexes named in the contract (what
+    the construct must declare): tickets by hash, connections by id (indexes by session and by owner), and event
+    batches by stream and first event id (a number)."""
+    owner = {contract.STREAM_OWNER_INDEX: contract.STREAM_OWNER_ATTRIBUTE}
+    ttl = contract.STREAM_TTL_ATTRIBUTE
+    create_table(dynamodb, tickets, contract.STREAM_TICKET_KEY, indexes=owner, ttl=ttl)
+    create_table(
+        dynamodb,
+        connections,
+        contract.STREAM_CONNECTION_KEY,
+        indexes={contract.STREAM_SESSION_INDEX: contract.STREAM_SESSION_ATTRIBUTE, **owner},
+        ttl=ttl,
+    )
+    create_table(
+        dynamodb,
+        events,
+        contract.STREAM_EVENT_PARTITION_KEY,
+        contract.STREAM_EVENT_SORT_KEY,
+        indexes=owner,
+        ttl=ttl,
+        numbers={contract.STREAM_EVENT_SORT_KEY},
     )

@@ -62,6 +62,7 @@ from agentrail_runtime.multiagent.settings import MultiAgentSettings
 from agentrail_runtime.sessions.settings import SessionSettings
 from agentrail_runtime.shadow import ShadowSettings
 from agentrail_runtime.shadow.worker import ShadowWorkerSettings
+from agentrail_runtime.streaming import StreamSettings
 from agentrail_runtime.tasks.settings import TaskSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +143,7 @@ def test_every_construct_option_is_in_the_settings_table(options):
         (PreTrafficHookSettings, "AGENT_"),
         (ShadowSettings, "AGENT_SHADOW_"),
         (ShadowWorkerSettings, "AGENT_SHADOW_"),
+        (StreamSettings, "AGENT_STREAM_"),
     ],
     ids=lambda value: getattr(value, "__name__", value),
 )

@@ -48,13 +48,15 @@ def principal_matches(principal: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
-def client(service: str, *, config: Config | None = None) -> Any:
-    """A boto3 client of ``service`` with :data:`RETRIES`, and ``config`` merged over it (its options win)."""
+def client(service: str, *, config: Config | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 client of ``service`` with :data:`RETRIES`, and ``config`` merged over it (its options win); at
+    ``endpoint_url`` when given (the ``@connections`` API of a WebSocket stage has no default endpoint)."""
     # boto3 is imported on first use: a function whose invocation makes no client never loads it.
     import boto3
 
+    merged = RETRIES.merge(config) if config is not None else RETRIES
     # boto3-stubs types one overload per literal service name; this function takes any name and returns Any.
-    return boto3.client(service, config=RETRIES.merge(config) if config is not None else RETRIES)  # type: ignore[call-overload]
+    return boto3.client(service, config=merged, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
 def resource(service: str, *, config: Config | None = None) -> Any:

@@ -206,6 +206,28 @@ SHADOW_OWNER_INDEX = "by_owner"
 #: of ``by_owner``, which lists the principal's comparisons): a delete of each, never a read or a write.
 SHADOW_ERASE_TABLE_ACTIONS = ("dynamodb:DeleteItem",)
 
+#: Streaming over a WebSocket API: the runtime's ``StreamSettings`` read ``AGENT_STREAM_<FIELD>``. Three tables, each
+#: with its TTL attribute and a keys-only ``by_owner`` index (how erasure finds a principal's items):
+#: connect tickets (partition key the ticket's SHA-256), connections (partition key the connection id, and a sparse
+#: keys-only ``by_session`` index: the connections following a session) and the event log (one item per batch of
+#: events: partition key the stream, a session id; sort key, a number, the batch's first event id).
+STREAM_ENV_PREFIX = "AGENT_STREAM_"
+STREAM_TICKET_TABLE_ENV = f"{STREAM_ENV_PREFIX}TICKET_TABLE"
+STREAM_CONNECTION_TABLE_ENV = f"{STREAM_ENV_PREFIX}CONNECTION_TABLE"
+STREAM_EVENT_TABLE_ENV = f"{STREAM_ENV_PREFIX}EVENT_TABLE"
+#: The WebSocket stage's callback URL (``https://{api-id}.execute-api.{region}.amazonaws.com/{stage}``), where the
+#: ``@connections`` management API posts to a connection.
+STREAM_CONNECTIONS_URL_ENV = f"{STREAM_ENV_PREFIX}CONNECTIONS_URL"
+STREAM_TICKET_KEY = "ticket_hash"
+STREAM_CONNECTION_KEY = "connection_id"
+STREAM_EVENT_PARTITION_KEY = "stream"
+STREAM_EVENT_SORT_KEY = "first_id"
+STREAM_SESSION_ATTRIBUTE = "session_id"
+STREAM_SESSION_INDEX = "by_session"
+STREAM_OWNER_ATTRIBUTE = "owner"
+STREAM_OWNER_INDEX = "by_owner"
+STREAM_TTL_ATTRIBUTE = "expires_at"
+
 
 class BudgetLimit(NamedTuple):
     """One daily budget: at most ``limit`` ``unit`` per UTC day, for each tenant or each agent (``per``)."""
@@ -340,6 +362,20 @@ __all__ = [
     "SHADOW_TABLE_ENV",
     "SHADOW_TTL_ATTRIBUTE",
     "SHADOW_WORKER_TABLE_ACTIONS",
+    "STREAM_CONNECTIONS_URL_ENV",
+    "STREAM_CONNECTION_KEY",
+    "STREAM_CONNECTION_TABLE_ENV",
+    "STREAM_ENV_PREFIX",
+    "STREAM_EVENT_PARTITION_KEY",
+    "STREAM_EVENT_SORT_KEY",
+    "STREAM_EVENT_TABLE_ENV",
+    "STREAM_OWNER_ATTRIBUTE",
+    "STREAM_OWNER_INDEX",
+    "STREAM_SESSION_ATTRIBUTE",
+    "STREAM_SESSION_INDEX",
+    "STREAM_TICKET_KEY",
+    "STREAM_TICKET_TABLE_ENV",
+    "STREAM_TTL_ATTRIBUTE",
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
     "TASK_OWNER_INDEX",
     "TASK_PARENT_INDEX",

@@ -12,7 +12,9 @@ What goes, per store the API that serves ``POST /erase`` keeps (it gives the era
   principal keyed with the salt (``AGENT_ERASE_SALT_SECRET``), the same for every entry of one principal; so does
   ``decided_by`` on the approvals of others it decided (found through its audit entries);
 - daily budgets (``AGENT_BUDGET_TABLE``): the principal's tenant counters;
-- shadow comparisons (``AGENT_SHADOW_TABLE``): the comparisons of the principal's sampled requests.
+- shadow comparisons (``AGENT_SHADOW_TABLE``): the comparisons of the principal's sampled requests;
+- streaming (``AGENT_STREAM_*``): the principal's connect tickets, its connections' items, and the event batches of
+  the streams of its sessions.
 
 Every step finds its work through an index and deletes the item that index lists last, so an erasure that stops
 halfway (a crash, a throttle beyond botocore's retries) is finished by running it again, and a second erasure of the
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # each API imports only its own stores (the sessions API has 
     from agentrail_runtime.budgets import DailyBudgets
     from agentrail_runtime.sessions.store import SessionStore
     from agentrail_runtime.shadow.comparisons import ComparisonStore
+    from agentrail_runtime.streaming import ConnectionStore, ConnectTickets, EventLog
     from agentrail_runtime.tasks.store import TaskStore
 
 __all__ = [
@@ -83,6 +86,9 @@ class ErasureCounts(BaseModel):
     )
     budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
     shadow_comparisons: int = Field(default=0, description="Shadow comparisons of the principal's requests deleted")
+    connect_tickets: int = Field(default=0, description="WebSocket connect tickets issued to the principal, deleted")
+    connections: int = Field(default=0, description="The principal's WebSocket connections, forgotten")
+    stream_batches: int = Field(default=0, description="Batches of streamed events of the principal's sessions deleted")
 
 
 class ErasureSettings(BaseSettings):
@@ -110,6 +116,10 @@ class PrincipalEraser:
         The daily budgets, whose counters of the principal (as tenant) are deleted. Default: none.
     shadow:
         The shadow comparison table, whose comparisons of the principal's requests are deleted. Default: none.
+    connect_tickets, connections, stream_events:
+        The streaming tables, whose items of the principal (tickets issued to it, its connections, the event batches
+        of its sessions' streams) are deleted. A deleted connection's socket stays open until it closes, but no
+        event reaches it (the publisher finds connections through the table). Default: none.
     salt:
         Returns the salt of audit pseudonyms (read when an erasure needs it); an erasure with ``audit`` and no salt
         raises ``RuntimeError`` before it changes anything. Default: the value of the secret
@@ -127,6 +137,9 @@ class PrincipalEraser:
         audit: AuditLog | None = None,
         budgets: DailyBudgets | None = None,
         shadow: ComparisonStore | None = None,
+        connect_tickets: ConnectTickets | None = None,
+        connections: ConnectionStore | None = None,
+        stream_events: EventLog | None = None,
         salt: Callable[[], str] | None = None,
         settings: ErasureSettings | None = None,
     ) -> None:
@@ -136,6 +149,9 @@ class PrincipalEraser:
         self.audit = audit
         self.budgets = budgets
         self.shadow = shadow
+        self.connect_tickets = connect_tickets
+        self.connections = connections
+        self.stream_events = stream_events
         self.settings = settings or ErasureSettings()
         salt_secret = self.settings.salt_secret
         if salt is None and salt_secret:
@@ -200,6 +216,12 @@ class PrincipalEraser:
             counts.budget_counters += self.budgets.erase_tenant(principal)
         if self.shadow is not None:
             counts.shadow_comparisons += self.shadow.erase_owner(principal)
+        if self.connect_tickets is not None:
+            counts.connect_tickets += self.connect_tickets.erase_owner(principal)
+        if self.connections is not None:
+            counts.connections += self.connections.erase_owner(principal)
+        if self.stream_events is not None:
+            counts.stream_batches += self.stream_events.erase_owner(principal)
         logger.info("principal erased", extra={"event": "principal_erased", **counts.model_dump()})
         return counts
 
