@@ -4,6 +4,7 @@ behind the stack's IAM auth, with no change to the example's code."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,3 +110,12 @@ def test_the_apps_log_lines_carry_the_requests_correlation_id(local: Any, client
 
     assert matching, "the app's own log line carries the correlation id"
     assert matching[0]["function_request_id"]  # and the Lambda context, from observed()
+
+
+def test_agentrail_smoke_of_the_asgi_api_runs_its_scenario_and_exits_0(agentrail: Callable[..., list[str]], local: Any) -> None:
+    # --pattern: the example's document has /invoke, which alone reads as the stateless API's
+    command = agentrail("smoke", "--ready-file", str(local.ready_file), "--url", local.api("asgi")["url"], "--pattern", "asgi")
+    finished = subprocess.run(command, cwd=local.state_dir, capture_output=True, text=True, timeout=300, check=False)
+
+    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-2000:]
+    assert "Smoke: asgi example app" in finished.stdout and "✗" not in finished.stdout
