@@ -190,7 +190,8 @@ class AsgiAgent(Construct):
     fails the synth. With ``openapi`` the operations of the app's OpenAPI document that take a JSON body get a
     method of their own with a request model generated from the document, so API Gateway refuses a body that does
     not match its schema (400 ``invalid_request``) before the function runs; what the schema cannot say (a pydantic
-    validator) still gets the app's own 422. Other methods of those paths reach the app (``ANY``).
+    validator) still gets the app's own 422. Other methods of those paths, and the paths below them, reach the app
+    (``ANY``, and ``{proxy+}`` under each unless a path parameter sits there).
 
     Parameters
     ----------
@@ -283,7 +284,7 @@ class AsgiAgent(Construct):
     def _build_routes(self) -> None:
         self.api.add_function_route("/", "ANY", self.alias, operation_name="AppRoot")
         self.api.add_function_route("/{proxy+}", "ANY", self.alias, operation_name="AppProxy")
-        with_any: set[str] = set()
+        created: dict[str, str] = {}  # resource path -> a name for its operations
         for operation in self.validated_operations:
             self.api.add_function_route(
                 operation.path,
@@ -292,15 +293,18 @@ class AsgiAgent(Construct):
                 request_schema=json_schema(operation.schema),
                 operation_name=operation.name,
             )
-            # The resource of a validated path (and each one above it) exists now, so API Gateway routes its other
-            # methods there, not to /{proxy+}: ANY sends them on to the app.
             parts = operation.path.strip("/").split("/")
             for depth in range(1, len(parts) + 1):
-                resource = "/" + "/".join(parts[:depth])
-                if resource not in with_any:
-                    with_any.add(resource)
-                    name = "".join(re.sub(r"[^A-Za-z0-9]", "", part).capitalize() for part in parts[:depth])
-                    self.api.add_function_route(resource, "ANY", self.alias, operation_name=f"App{name}Any")
+                created.setdefault(
+                    "/" + "/".join(parts[:depth]), "".join(re.sub(r"[^A-Za-z0-9]", "", p).capitalize() for p in parts[:depth])
+                )
+        # A validated path's resources (and each one above it) exist now, so API Gateway routes their paths there, not
+        # to /{proxy+}: ANY sends their other methods on to the app, and a {proxy+} below each (unless a parameter
+        # sits there) the paths under them.
+        for resource, name in created.items():
+            self.api.add_function_route(resource, "ANY", self.alias, operation_name=f"App{name}Any")
+            if not any(other.startswith(f"{resource}/{{") for other in created):
+                self.api.add_function_route(f"{resource}/{{proxy+}}", "ANY", self.alias, operation_name=f"App{name}Proxy")
 
     @property
     def url(self) -> str:

@@ -96,6 +96,13 @@ def test_another_method_on_a_validated_path_reaches_the_app_and_gets_its_405(cli
     assert response.status_code == 405
 
 
+def test_a_path_below_a_validated_one_reaches_the_app_and_gets_its_404(client: AgentApiClient) -> None:
+    response = client.request("GET", "/invoke/extra")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
 def test_the_apps_log_lines_carry_the_requests_correlation_id(local: Any, client: AgentApiClient) -> None:
     response = client.request("POST", "/invoke", json={"message": "What is the status of order A-1002?"})
     correlation_id = response.headers["x-correlation-id"]

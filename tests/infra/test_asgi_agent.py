@@ -10,9 +10,10 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from agentrail_constructs import AgentApiOptions, ApiAuth, AsgiAgent, AsgiLayer
+from agentrail_constructs.asgi import validated_operations
 from agentrail_constructs.function import AgentFunctionOptions
 from agentrail_constructs.stacks.asgi import EXAMPLE_APP
 from tests.infra.conftest import REPO_ROOT, TEST_ENV
@@ -194,3 +195,69 @@ def test_the_asgi_layer_is_one_per_stack_and_architecture(app_factory):
     again = AsgiLayer.of(stack, runtime=cdk.aws_lambda.Runtime.PYTHON_3_13, architecture=cdk.aws_lambda.Architecture.ARM_64)
 
     assert first is again
+
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/items": {
+            "post": {
+                "operationId": "create_item",
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+            }
+        },
+        "/items/{item_id}/tags": {
+            "put": {
+                "requestBody": {
+                    "content": {"application/json": {"schema": {"type": "array", "prefixItems": [{"type": "string"}]}}}
+                }
+            }
+        },
+        "/{tenant}/notes": {"post": {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}},
+        "/health": {"get": {}},
+    },
+    "components": {
+        "schemas": {
+            "Item": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": 20, "title": "Name"}},
+                "required": ["name"],
+            }
+        }
+    },
+}
+
+
+def test_only_json_bodies_with_a_draft4_form_off_a_literal_first_segment_are_validated():
+    found, skipped = validated_operations(DOCUMENT)
+
+    assert [(o.method, o.path, o.name) for o in found] == [("POST", "/items", "CreateItem")]
+    assert found[0].schema["properties"]["name"] == {"type": "string", "maxLength": 20}  # title dropped: draft-04
+    assert skipped == [
+        "PUT /items/{item_id}/tags: JSON Schema keyword 'prefixItems' has no draft-04 equivalent",
+        "POST /{tenant}/notes: a path parameter first would be a sibling of /{proxy+}",
+    ]
+
+
+def test_a_document_file_of_yours_validates_its_operations_and_warns_about_the_rest(app_factory, tmp_path: Path):
+    document = tmp_path / "openapi.json"
+    document.write_text(json.dumps(DOCUMENT))
+    stack, agent = asgi_stack(app_factory, openapi=document)
+    template = Template.from_stack(stack)
+
+    assert method_on(template, "items", "POST")["RequestModels"]
+    assert method_on(template, "items", "ANY")  # the app still answers GET /items
+    # and the paths below /items (GET /items/7) reach the app too, not the gateway's 403 for a missing resource
+    proxies = [
+        r for r in template.find_resources("AWS::ApiGateway::Resource").values() if r["Properties"]["PathPart"] == "{proxy+}"
+    ]
+    assert len(proxies) == 2
+    warnings = Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    assert sum("not validated at the gateway" in json.dumps(w.entry.data) for w in warnings) == 2
+    assert len(agent.skipped_operations) == 2
+
+
+def test_an_openapi_path_that_is_not_a_file_fails_naming_the_choices(app_factory, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"is not a file: pass 'app', a JSON file, or None"):
+        asgi_stack(app_factory, openapi=tmp_path / "missing.json")

@@ -113,8 +113,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
         ("IAM5[Resource::*]", "AsgiAgent/Agent/Role/DefaultPolicy/Resource"),
         (APIGW_LOGS_ROLE, "AsgiAgent/Api/RestApi/CloudWatchRole/Resource"),
         ("APIG3", "AsgiAgent/Api/RestApi/DeploymentStage.v1/Resource"),
-        # the app on / and /{proxy+}, and the validated POST /invoke with ANY beside it
-        *_methods("AsgiAgent/Api", "ANY", "{proxy+}/ANY", "invoke/POST", "invoke/ANY"),
+        # the app on / and /{proxy+}, and the validated POST /invoke with ANY beside it and below it
+        *_methods("AsgiAgent/Api", "ANY", "{proxy+}/ANY", "invoke/POST", "invoke/ANY", "invoke/{proxy+}/ANY"),
     },
     "stateless": {
         *_functions("StatelessAgent", "Agent"),

@@ -59,7 +59,7 @@ class AsgiSettings(BaseSettings):
 def load_asgi_settings() -> AsgiSettings:
     """The settings, or an :class:`AsgiAppError` that names the variable and what it must hold."""
     try:
-        return AsgiSettings()
+        return AsgiSettings()  # type: ignore[call-arg]  # read from the environment
     except ValidationError as error:
         raise AsgiAppError(
             f"{ASGI_APP_ENV} must name the ASGI app as module:attribute (e.g. fastapi_agent.main:app): {error.errors()[0]['msg']}"
@@ -101,7 +101,7 @@ def load_app(path: str, *, handler_module: str | None = None) -> AsgiApp:
         found = getattr(found, name)
     if not callable(found):
         raise AsgiAppError(f"{ASGI_APP_ENV}={path!r} is a {type(found).__name__}, not an ASGI app")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _shown_path() -> str:
