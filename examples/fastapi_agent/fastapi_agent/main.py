@@ -14,10 +14,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
 from agentrail_runtime import AgentResult
+from agentrail_runtime.budgets import BudgetExceeded
 from agentrail_runtime.config import load_settings
+from agentrail_runtime.guardrails import GuardBlocked
 from agentrail_runtime.observability import logger
 from agentrail_runtime.service import AgentService
 
@@ -62,11 +65,23 @@ def health() -> dict[str, str]:
     return {"status": "ok", "agent_version": service.version}
 
 
+@app.exception_handler(GuardBlocked)
+def input_blocked(request: Request, error: GuardBlocked) -> JSONResponse:
+    """An input guard (prompt injection, a denied topic) blocked the message: its reason, never the message."""
+    return JSONResponse({"error": "input_blocked", "reason": error.reason}, status_code=400)
+
+
+@app.exception_handler(BudgetExceeded)
+def budget_exceeded(request: Request, error: BudgetExceeded) -> JSONResponse:
+    return JSONResponse({"error": "budget_exceeded", "message": str(error)}, status_code=429)
+
+
 @app.post("/invoke")
 def invoke(body: InvokeBody, request: Request) -> InvokeAnswer:
-    """Run the agent once on ``message``."""
+    """Run the agent once on ``message``: the runtime's agent loop under the daily budgets and the input guards, with
+    its metrics (tokens, cost, steps) emitted."""
     correlation_id = getattr(request.state, "correlation_id", None)
-    result: AgentResult = service.agent().run(body.message)
+    result: AgentResult = service.run(body.message)
     logger.info("answered", extra={"status": result.status, "steps": result.steps})
     return InvokeAnswer(
         answer=result.answer,
