@@ -154,3 +154,28 @@ def test_an_injected_message_is_the_apps_400_naming_the_guards_reason_without_ec
     assert response["statusCode"] == 400
     assert json.loads(response["body"]) == {"error": "input_blocked", "reason": "prompt_injection.instruction_override"}
     assert "marker-7731" not in response["body"]
+
+
+def test_an_http_api_on_a_named_stage_routes_without_the_stage_prefix(handler_module, load_event, lambda_context):
+    # given: AWS's HTTP API sample on the stage v1 (an AgentApi's HTTP stage), GET /v1/health as the client sent it
+    event = load_event("sam/http-api-v2.json")
+    event["requestContext"]["stage"] = "v1"
+    event["requestContext"]["http"].update(method="GET", path="/v1/health")
+    event.update(rawPath="/v1/health", body=None, isBase64Encoded=False)
+
+    response = handler_module.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["status"] == "ok"
+
+
+def test_the_docs_page_links_the_openapi_document_under_the_stage(handler_module, load_event, lambda_context):
+    # given: GET /docs through /{proxy+} of the REST API's stage v1 (the client's path is /v1/docs)
+    event = load_event("asgi/health.json")
+    event.update(path="/docs", pathParameters={"proxy": "docs"})
+    event["requestContext"]["path"] = "/v1/docs"
+
+    response = handler_module.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+    assert "'/v1/openapi.json'" in response["body"] or '"/v1/openapi.json"' in response["body"]

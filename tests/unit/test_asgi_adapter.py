@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mangum import Mangum
 
-from agentrail_runtime.asgi import AsgiAppError, AsgiSettings, asgi_handler, correlated, load_app, load_asgi_settings
+from agentrail_runtime.asgi import AsgiAppError, AsgiSettings, asgi_handler, correlated, load_app, load_asgi_settings, mount_point
 
 
 def test_settings_read_the_app_path_and_default_lifespan_to_off(monkeypatch):
@@ -130,3 +130,31 @@ def test_the_handler_is_mangum_with_the_configured_lifespan():
 
     assert isinstance(handler, Mangum)
     assert handler.lifespan == "auto"
+
+
+@pytest.mark.parametrize(
+    ("event", "mounted"),
+    [
+        ({"path": "/invoke", "requestContext": {"path": "/v1/invoke", "stage": "v1"}}, "/v1"),
+        ({"path": "/invoke", "requestContext": {"path": "/api/invoke", "stage": "v1"}}, "/api"),  # a custom domain's base path
+        ({"path": "/invoke", "requestContext": {"path": "/invoke", "stage": "v1"}}, ""),  # a custom domain without one
+        ({"version": "2.0", "rawPath": "/v1/health", "requestContext": {"stage": "v1", "http": {"path": "/v1/health"}}}, "/v1"),
+        ({"version": "2.0", "rawPath": "/health", "requestContext": {"stage": "$default", "http": {"path": "/health"}}}, ""),
+    ],
+)
+def test_the_mount_point_is_the_prefix_of_the_clients_path_before_the_apps_routes(event: dict, mounted: str):
+    assert mount_point(event) == mounted
+
+
+def test_the_wrapping_mounts_the_app_under_the_stage_so_its_routes_match_and_its_links_keep_it():
+    seen: dict[str, Any] = {}
+
+    async def record(scope: dict, receive: Any, send: Any) -> None:
+        seen.update(path=scope["path"], root_path=scope.get("root_path"))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    event = {"path": "/health", "requestContext": {"requestId": "r-1", "path": "/v1/health", "stage": "v1"}}
+    run(correlated(record), {"type": "http", "path": "/health", "aws.event": event})
+
+    assert seen == {"path": "/v1/health", "root_path": "/v1"}

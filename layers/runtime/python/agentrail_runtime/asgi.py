@@ -108,6 +108,26 @@ def _shown_path() -> str:
     return ", ".join(p for p in sys.path[:6] if p and Path(p).is_dir()) or "(empty)"
 
 
+def mount_point(event: dict[str, Any]) -> str:
+    """The path prefix the client's URL has before the app's routes: the stage (``/v1``), or a custom domain's base
+    path; ``""`` on a ``$default`` stage or a custom domain without one.
+
+    A REST (payload 1.0) event carries both the client's path (``requestContext.path``, ``/v1/invoke``) and the
+    resource's (``path``, ``/invoke``): the prefix is the difference. A payload 2.0 event's path includes the stage
+    unless it is ``$default``.
+    """
+    context = event.get("requestContext") or {}
+    if event.get("version") == "2.0":
+        stage = str(context.get("stage") or "")
+        path = str((context.get("http") or {}).get("path") or event.get("rawPath") or "")
+        prefix = f"/{stage}"
+        return prefix if stage and stage != "$default" and (path == prefix or path.startswith(f"{prefix}/")) else ""
+    client_path, resource_path = str(context.get("path") or ""), str(event.get("path") or "")
+    if resource_path and client_path.endswith(resource_path) and client_path != resource_path:
+        return client_path[: -len(resource_path)].rstrip("/")
+    return ""
+
+
 def correlated(app: AsgiApp, *, agent_version: str | None = None) -> AsgiApp:
     """``app``, with the invocation's correlation id in its scope and on its answers.
 
@@ -115,6 +135,10 @@ def correlated(app: AsgiApp, *, agent_version: str | None = None) -> AsgiApp:
     ``scope["aws.event"]``), the one ``observed`` set as the ``correlation_id`` of the invocation's log lines. The
     app reads it as ``scope["state"]["correlation_id"]`` (Starlette: ``request.state.correlation_id``); every answer
     carries ``X-Correlation-Id`` (and ``X-Agent-Version`` when the version is known), unless the app set them itself.
+
+    The stage (or a custom domain's base path) is the app's ``root_path`` (:func:`mount_point`), and ``path`` starts
+    with it, as ASGI servers mounted under a prefix do: routes match without it (an HTTP API's ``/v1/health`` is
+    ``/health``), and the links the app builds (FastAPI's ``/docs`` to its ``/openapi.json``) keep it.
     """
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,6 +148,12 @@ def correlated(app: AsgiApp, *, agent_version: str | None = None) -> AsgiApp:
             await app(scope, receive, send)
             return
         correlate(request_id)
+        root = mount_point(event)
+        if root:
+            scope["root_path"] = root
+            path = str(scope.get("path") or "/")
+            if path != root and not path.startswith(f"{root}/"):
+                scope["path"] = f"{root}{path}"
         state = scope.setdefault("state", {})
         state[CORRELATION_SCOPE_KEY] = request_id
         extra = [(CORRELATION_HEADER, str(request_id).encode())]
@@ -159,4 +189,5 @@ __all__ = [
     "correlated",
     "load_app",
     "load_asgi_settings",
+    "mount_point",
 ]
