@@ -137,3 +137,5 @@ def test_the_probe_sees_mangum_where_the_asgi_handler_serves_an_app(repo_root):
     loaded = modules_after_importing("agentrail_handlers.asgi.app", environment)
 
     assert "mangum" in loaded and "agentrail_runtime.asgi" in loaded and "fastapi" in loaded
+    # and it routes through the app, never through Powertools' resolver or the runtime's HTTP layer
+    assert [m for m in loaded if m.startswith(HTTP_CODE)] == []
