@@ -22,6 +22,9 @@ TRAVEL_TIERS ?= tests/unit tests/integration
 # The dependencies layer: requirements.in (top-level pins) -> requirements.lock (every package, with hashes),
 # resolved for the functions' Lambda runtime. LOCK_ARGS=--upgrade moves every version to the newest that fits.
 LAYER_DEPENDENCIES := layers/agentrail_layers/dependencies
+# The optional ASGI layer (mangum, FastAPI): resolved against the dependencies layer's versions, and locked without
+# the packages that layer ships already (each package is in exactly one layer).
+LAYER_ASGI := layers/agentrail_layers/asgi
 LAMBDA_PYTHON := 3.13
 LOCK_ARGS ?=
 # checkov (the infra tier's policy scan) in a venv of its own: it pins boto3 and packaging older than ours.
@@ -69,6 +72,11 @@ lock: setup
 		--custom-compile-command "make lock" $(LOCK_ARGS) requirements.in -o requirements.lock
 	{ echo "# The versions of requirements.lock without hashes, so the venv installs them too. Written by make lock."; \
 		sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' $(LAYER_DEPENDENCIES)/requirements.lock; } > $(LAYER_DEPENDENCIES)/constraints.txt
+	cd $(LAYER_ASGI) && $(BIN)/uv pip compile --quiet --generate-hashes \
+		--python-platform aarch64-manylinux_2_28 --python-version $(LAMBDA_PYTHON) \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -c ../dependencies/constraints.txt \
+		$$(sed -n 's/^\([A-Za-z0-9._-]*\)==.*/--no-emit-package \1/p' ../dependencies/constraints.txt) \
+		requirements.in -o requirements.lock
 
 checkov-lock: setup
 	cd $(CHECKOV_LOCK) && $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(CHECKOV_PYTHON) \

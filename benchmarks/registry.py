@@ -7,6 +7,8 @@ measures in the same run.
 from __future__ import annotations
 
 from benchmarks import (
+    asgi_layer,
+    asgi_overhead,
     assets,
     budget_overhead,
     cold_start,
@@ -49,6 +51,8 @@ def all_benchmarks() -> dict[str, Benchmark]:
             budget_overhead.BENCHMARK,
             shadow_overhead.BENCHMARK,
             streaming_overhead.BENCHMARK,
+            asgi_overhead.BENCHMARK,
+            asgi_layer.BENCHMARK,
             local_mode.BENCHMARK,
         )
     }

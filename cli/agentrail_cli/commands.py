@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from agentrail_cli.operations import Target
 
 #: The patterns ``agentrail smoke`` has scenarios for (agentrail_cli.smoke.SCENARIOS, which loads on first use).
-SMOKE_PATTERNS = ("stateless", "stateful", "async", "multiagent", "hierarchical")
+SMOKE_PATTERNS = ("stateless", "stateful", "async", "multiagent", "hierarchical", "asgi")
 
 # The commands' own imports (httpx, boto3, local mode) come from the 'local' extra: they load when a
 # command runs, so `agentrail --help` works on a plain install and a missing extra is one sentence (extras.py).

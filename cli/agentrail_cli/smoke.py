@@ -17,6 +17,7 @@ import httpx
 
 from agentrail_cli.client import AgentApiClient
 from agentrail_cli.tour import (
+    ASGI_TOUR,
     ASYNC_TOUR,
     HIERARCHICAL_TOUR,
     MULTIAGENT_TOUR,
@@ -50,6 +51,8 @@ SCENARIOS: dict[str, tuple[Scenario, ...]] = {
     ),
     "multiagent": (Scenario("multiagent routed task", MULTIAGENT_TOUR),),
     "hierarchical": (Scenario("hierarchical research task", HIERARCHICAL_TOUR),),
+    # The example agent's routes; another ASGI app has routes of its own (smoke it with your own checks).
+    "asgi": (Scenario("asgi example app", ASGI_TOUR),),
 }
 
 

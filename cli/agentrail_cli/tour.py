@@ -470,6 +470,39 @@ HIERARCHICAL_TOUR: tuple[TourStep, ...] = _submit_then_read(
     read_note="The flaky worker fails once, within the tolerated failure share; the supervisor's review runs it again.",
 )
 
+#: The FastAPI example agent (``examples/fastapi_agent``) behind AsgiAgent: the app's own routes and validation.
+ASGI_TOUR: tuple[TourStep, ...] = (
+    TourStep(
+        "The app's own health route",
+        "GET",
+        "/health",
+        200,
+        checks=(Check("status ok", lambda reply: field_at(reply.body, "status") == "ok"),),
+        note="ANY /{proxy+} sends every path to the app through mangum, behind the API's auth.",
+    ),
+    TourStep(
+        "The app runs the agent",
+        "POST",
+        "/invoke",
+        200,
+        json={"message": "Calculate (12 + 30) * 2"},
+        checks=(
+            Check("answer mentions 84", _answer_mentions("84")),
+            Check("called calculator", lambda reply: "calculator" in (field_at(reply.body, "tools") or [])),
+        ),
+        note="A FastAPI route calling agentrail's Agent; the answer carries the request's correlation id.",
+    ),
+    TourStep(
+        "A blank message is the app's own 422",
+        "POST",
+        "/invoke",
+        422,
+        json={"message": "   "},
+        checks=(Check("FastAPI's detail names the message", lambda reply: "message" in str(field_at(reply.body, "detail"))),),
+        note="The gateway's model (generated from the app's OpenAPI document) accepts it; the app's validator does not.",
+    ),
+)
+
 #: Steps per pattern (the ``agentrail:pattern`` tag of the REST API).
 TOURS: dict[str, tuple[TourStep, ...]] = {
     "stateless": STATELESS_TOUR,
@@ -477,6 +510,7 @@ TOURS: dict[str, tuple[TourStep, ...]] = {
     "async": ASYNC_TOUR,
     "multiagent": MULTIAGENT_TOUR,
     "hierarchical": HIERARCHICAL_TOUR,
+    "asgi": ASGI_TOUR,
 }
 
 
@@ -724,6 +758,7 @@ def _run_and_print(
 
 
 __all__ = [
+    "ASGI_TOUR",
     "ASYNC_TOUR",
     "FINISHED_TASK_STATES",
     "HIERARCHICAL_TOUR",

@@ -5,12 +5,13 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
+from agentrail_constructs.asgi import AsgiAgent
 from agentrail_constructs.budgets import Budget, BudgetOptions, DailyBudgets
 from agentrail_constructs.deployment import CanaryDeployment, DeploymentOptions
 from agentrail_constructs.erasure import ErasureOptions
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, OtelExportOptions, ProvisionedConcurrencyScaling
 from agentrail_constructs.guardrails import BedrockGuardrail, ExistingGuardrail, GuardrailOptions
-from agentrail_constructs.layers import DependenciesLayer, EvalsLayer, RuntimeLayer
+from agentrail_constructs.layers import AsgiLayer, DependenciesLayer, EvalsLayer, RuntimeLayer
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
 from agentrail_constructs.multiagent import (
     HierarchicalAgents,
@@ -27,6 +28,7 @@ from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionT
 from agentrail_constructs.shadow import ShadowDeployment, ShadowOptions
 from agentrail_constructs.stacks import (
     PATTERN_STACKS,
+    AsgiAgentStack,
     AsyncAgentStack,
     HierarchicalStack,
     MultiAgentStack,
@@ -50,6 +52,9 @@ __all__ = [
     "ApiAuth",
     "ApprovalOptions",
     "ApprovalWorkflow",
+    "AsgiAgent",
+    "AsgiAgentStack",
+    "AsgiLayer",
     "AsyncAgent",
     "AsyncAgentStack",
     "AsyncOptions",

@@ -67,7 +67,8 @@ class AppConfig:
     shadow on that share of live requests), and ``bedrock_guardrail`` (true: each agent function gets a Bedrock
     guardrail with the defaults of ``GuardrailOptions``), ``log_level`` (DEBUG, INFO, WARN or ERROR: every agent
     function's application log level) and ``store_redacted`` (true: session history, task records and shadow comparisons are stored
-    with personal and secret data redacted)."""
+    with personal and secret data redacted), ``asgi_app`` and ``asgi_code`` (the ``asgi`` pattern's app, as
+    ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -90,6 +91,8 @@ class AppConfig:
     bedrock_guardrail: bool = False
     log_level: LogLevel = "INFO"
     store_redacted: bool = False
+    asgi_app: str | None = None
+    asgi_code: str | None = None
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -148,6 +151,8 @@ class AppConfig:
             log_level=_log_level(app.node.try_get_context("log_level")),
             store_redacted=_boolean(app.node.try_get_context("store_redacted"), "store_redacted", default=False),
             api=api,
+            asgi_app=str(app.node.try_get_context("asgi_app") or "") or None,
+            asgi_code=str(app.node.try_get_context("asgi_code") or "") or None,
             budgets=_budgets(app),
             pipeline=_pipeline(app),
         )
@@ -200,6 +205,11 @@ class AppConfig:
             if self.session_concurrency not in ("reject", "enqueue"):
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
             options["session_options"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
+        if pattern == "asgi":
+            if self.asgi_app is not None:
+                options["app"] = self.asgi_app
+            if self.asgi_code is not None:
+                options["code"] = self.asgi_code
         if pattern == "async":
             approvals: dict[str, Any] = {"groups": {"approvers": list(self.approvers)}}
             if self.approval_timeout_seconds:

@@ -1,4 +1,5 @@
-"""Lambda layers built without Docker: the agentrail runtime, its third-party dependencies and the eval datasets.
+"""Lambda layers built without Docker: the agentrail runtime, its third-party dependencies, the optional ASGI adapter
+and the eval datasets.
 
 Both bundle locally. The runtime layer is a copy of the ``agentrail_runtime``
 package under ``python/``. The dependencies layer installs the hashed lock
@@ -38,7 +39,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentrail_constructs.nag import default_resource
-from agentrail_constructs.sources import Interpreter, dependencies_lock, find_interpreter, runtime_package_dir
+from agentrail_constructs.sources import Interpreter, asgi_lock, dependencies_lock, find_interpreter, runtime_package_dir
 
 #: Local mode reads this metadata to tell the layers apart.
 LAYER_KIND_METADATA = "agentrail:layer"
@@ -272,6 +273,32 @@ class RuntimeLayer(lambda_.LayerVersion):
         return _singleton(scope, construct_id, cls) or cls(Stack.of(scope), construct_id, runtime=runtime)
 
 
+def _locked_code(lock: Path, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> tuple[lambda_.Code, str]:
+    """The asset of a layer installed from a hashed ``lock`` for the Lambda platform, and its Python version.
+
+    The asset hash covers the lock's text, the platform, the Python version, the compiling interpreter's version (or
+    the lack of one) and the build format, so different bytes never deploy under one hash.
+    """
+    machine, version = _machine(architecture), _python_version(runtime)
+    bytecode = find_interpreter(version)
+    key = hashlib.sha256(
+        f"{_BUILD_FORMAT}|{lock.read_text()}|{machine}|{version}|{_bytecode_label(bytecode)}".encode()
+    ).hexdigest()
+    pip = f"pip install --no-compile --require-hashes --no-deps --only-binary=:all: -r {lock.name} -t /asset-output/python"
+    code = lambda_.Code.from_asset(
+        str(lock.parent),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=key,
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
+            platform=f"linux/{'arm64' if machine == 'aarch64' else 'amd64'}",
+            command=["bash", "-c", pip + _compile_in_container(bytecode)],
+            local=_PipPlatformInstall(lock, machine, version, bytecode, key),
+        ),
+    )
+    return code, version
+
+
 class DependenciesLayer(lambda_.LayerVersion):
     """Third-party packages of the runtime (Powertools, pydantic, httpx, boto3) for one architecture, with their bytecode.
 
@@ -295,38 +322,68 @@ class DependenciesLayer(lambda_.LayerVersion):
         architecture: lambda_.Architecture,
         lock_file: Path | None = None,
     ) -> None:
-        lock = Path(lock_file) if lock_file is not None else dependencies_lock()
-        machine, version = _machine(architecture), _python_version(runtime)
-        bytecode = find_interpreter(version)
-        key = hashlib.sha256(
-            f"{_BUILD_FORMAT}|{lock.read_text()}|{machine}|{version}|{_bytecode_label(bytecode)}".encode()
-        ).hexdigest()
-        pip = f"pip install --no-compile --require-hashes --no-deps --only-binary=:all: -r {lock.name} -t /asset-output/python"
+        code, version = _locked_code(Path(lock_file) if lock_file is not None else dependencies_lock(), runtime, architecture)
         super().__init__(
             scope,
             construct_id,
             description=f"agentrail dependencies for {runtime.name} on {architecture.name}",
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            code=lambda_.Code.from_asset(
-                str(lock.parent),
-                asset_hash_type=AssetHashType.CUSTOM,
-                asset_hash=key,
-                bundling=BundlingOptions(
-                    image=DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime.name}"),
-                    platform=f"linux/{'arm64' if machine == 'aarch64' else 'amd64'}",
-                    command=["bash", "-c", pip + _compile_in_container(bytecode)],
-                    local=_PipPlatformInstall(lock, machine, version, bytecode, key),
-                ),
-            ),
+            code=code,
         )
-        _warn_unless_compiled(self, bytecode, version)
+        _warn_unless_compiled(self, find_interpreter(version), version)
         default_resource(self).add_metadata(LAYER_KIND_METADATA, "dependencies")
 
     @classmethod
     def of(cls, scope: Construct, *, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> DependenciesLayer:
         """One dependencies layer per stack, runtime and architecture."""
         construct_id = f"AgentrailDependenciesLayer{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
+        found = _singleton(scope, construct_id, cls)
+        return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)
+
+
+class AsgiLayer(lambda_.LayerVersion):
+    """The optional ASGI layer: mangum and FastAPI (with Starlette), for functions that serve an ASGI app
+    (:class:`~agentrail_constructs.asgi.AsgiAgent`), with their bytecode.
+
+    Installed like the dependencies layer, from its own hashed lock (``agentrail_layers/asgi/requirements.lock``,
+    ``make lock``), which is resolved against the dependencies layer's versions and leaves out every package that
+    layer ships already (pydantic, anyio, typing-extensions...): a function carries both layers, and each package is
+    in one of them. Every locked wheel is pure Python, so the one layer serves both architectures' runtimes alike;
+    it is still built per architecture, as the dependencies layer is, so the two always come from one pip run each.
+
+    Parameters
+    ----------
+    lock_file:
+        A ``uv pip compile --generate-hashes`` lock to install instead (your own ASGI framework, other versions).
+        Default: the lock agentrail ships.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        runtime: lambda_.Runtime,
+        architecture: lambda_.Architecture,
+        lock_file: Path | None = None,
+    ) -> None:
+        code, version = _locked_code(Path(lock_file) if lock_file is not None else asgi_lock(), runtime, architecture)
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"agentrail ASGI adapter (mangum, FastAPI) for {runtime.name} on {architecture.name}",
+            compatible_runtimes=[runtime],
+            compatible_architectures=[architecture],
+            code=code,
+        )
+        _warn_unless_compiled(self, find_interpreter(version), version)
+        default_resource(self).add_metadata(LAYER_KIND_METADATA, "asgi")
+
+    @classmethod
+    def of(cls, scope: Construct, *, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> AsgiLayer:
+        """One ASGI layer per stack, runtime and architecture."""
+        construct_id = f"AgentrailAsgiLayer{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
         found = _singleton(scope, construct_id, cls)
         return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)
 

@@ -15,6 +15,7 @@ from agentrail_layers.interpreters import Interpreter, runtime_version
 
 __all__ = [
     "Interpreter",
+    "asgi_lock",
     "dependencies_lock",
     "dependencies_requirements",
     "find_interpreter",
@@ -44,6 +45,11 @@ def dependencies_requirements() -> Path:
 def dependencies_lock() -> Path:
     """The full lock, with hashes, that the dependencies layer installs: every package and its exact version."""
     return package_dir("agentrail_layers") / "dependencies" / "requirements.lock"
+
+
+def asgi_lock() -> Path:
+    """The hashed lock the optional ASGI layer installs (mangum, FastAPI and what the dependencies layer lacks)."""
+    return package_dir("agentrail_layers") / "asgi" / "requirements.lock"
 
 
 def handler_dir(name: str) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from agentrail_cli.smoke import SCENARIOS
-from tests.e2e.conftest import LocalMode
+from tests.e2e.conftest import ALL_PATTERNS, LocalMode
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,8 @@ def smoke(agentrail: Callable[..., list[str]], local: LocalMode, *args: str) -> 
     return subprocess.run(command, cwd=local.state_dir, capture_output=True, text=True, timeout=300, check=False)
 
 
-@pytest.mark.parametrize("pattern", list(SCENARIOS))
+# The session's run serves every pattern but asgi (tests/e2e/test_asgi.py smokes that one in its own run).
+@pytest.mark.parametrize("pattern", [pattern for pattern in SCENARIOS if pattern in ALL_PATTERNS.split(",")])
 def test_smoke_of_a_local_api_by_its_url_runs_every_scenario_of_its_pattern_and_exits_0(
     agentrail: Callable[..., list[str]], local: LocalMode, pattern: str
 ) -> None:

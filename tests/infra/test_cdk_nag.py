@@ -107,6 +107,15 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
 
 #: pattern -> {(AwsSolutions rule, construct path inside the stack)} that may be acknowledged.
 EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
+    "asgi": {
+        *_functions("AsgiAgent", "Agent"),
+        *_canary("AsgiAgent", "Agent"),
+        ("IAM5[Resource::*]", "AsgiAgent/Agent/Role/DefaultPolicy/Resource"),
+        (APIGW_LOGS_ROLE, "AsgiAgent/Api/RestApi/CloudWatchRole/Resource"),
+        ("APIG3", "AsgiAgent/Api/RestApi/DeploymentStage.v1/Resource"),
+        # the app on / and /{proxy+}, and the validated POST /invoke with ANY beside it and below it
+        *_methods("AsgiAgent/Api", "ANY", "{proxy+}/ANY", "invoke/POST", "invoke/ANY", "invoke/{proxy+}/ANY"),
+    },
     "stateless": {
         *_functions("StatelessAgent", "Agent"),
         *_canary("StatelessAgent", "Agent"),

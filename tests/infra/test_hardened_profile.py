@@ -220,6 +220,7 @@ def test_the_interface_endpoints_are_those_each_pattern_calls(hardened_stacks: d
         "async": ["codedeploy", "events", "lambda", "secretsmanager", "sqs", "states", "xray"],
         "multiagent": ["codedeploy", "events", "lambda", "sqs", "xray"],
         "hierarchical": ["codedeploy", "events", "lambda", "sqs", "states", "xray"],
+        "asgi": ["codedeploy", "lambda", "xray"],
     }
 
 

@@ -59,6 +59,8 @@ def test_every_route_with_a_body_in_every_pattern_is_validated_with_its_handlers
     generated = request_models()
     seen: set[Route] = set()
     for name, synthesized in pattern_stacks.items():
+        if name == "asgi":
+            continue  # its models come from the ASGI app's own OpenAPI document (tests/infra/test_asgi_agent.py)
         for route, schema in gateway_models_by_route(synthesized).items():
             if route not in handler_bodies:
                 assert schema is None, f"{name}: {route} has a model but its handler reads no body"

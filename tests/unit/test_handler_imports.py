@@ -41,17 +41,18 @@ HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
 PROBE = """
 import importlib, json, sys
 importlib.import_module(sys.argv[1])
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("aws_lambda_powertools", "agentrail_runtime", "agentrail_handlers"))))
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("aws_lambda_powertools", "agentrail_runtime", "agentrail_handlers", "mangum", "fastapi", "starlette"))))
 """
 
 
-def modules_after_importing(module: str) -> list[str]:
+def modules_after_importing(module: str, extra: dict[str, str] | None = None) -> list[str]:
     """The Powertools, runtime and handler modules loaded by importing ``module`` in a fresh interpreter, as a cold start does."""
     handler = module.split(".")[1]
     environment = (
         {name: value for name, value in os.environ.items() if not name.startswith("AGENT_")}
         | SETTINGS
         | HANDLER_SETTINGS.get(handler, {})
+        | (extra or {})
     )
     run = subprocess.run(
         [sys.executable, "-c", PROBE, module], env=environment, capture_output=True, text=True, timeout=120, check=False
@@ -123,3 +124,28 @@ def test_a_function_that_streams_nothing_never_loads_the_event_models(handler: s
     # then: the agent loop came, the streaming events (loaded with the first sink) did not
     assert "agentrail_runtime.agent.loop" in loaded
     assert "agentrail_runtime.agent.events" not in loaded
+
+
+#: The ASGI adapter and what it needs: in the optional ASGI layer, which only the ASGI handler's function carries.
+ASGI_CODE = ("mangum", "fastapi", "starlette", "agentrail_runtime.asgi")
+EVERY_HANDLER_BUT_ASGI = [*WITHOUT_HTTP, "stateless", "sessions", "tasks"]
+
+
+@pytest.mark.parametrize("handler", EVERY_HANDLER_BUT_ASGI)
+def test_no_handler_but_the_asgi_one_loads_mangum_or_an_asgi_framework(handler: str):
+    # given / when: the handler module imported in a fresh process, as a function without the ASGI layer runs it
+    loaded = modules_after_importing(f"agentrail_handlers.{handler}.app")
+
+    # then: it initialized without the ASGI layer's packages
+    assert f"agentrail_handlers.{handler}.app" in loaded
+    assert [m for m in loaded if m.startswith(ASGI_CODE)] == []
+
+
+def test_the_probe_sees_mangum_where_the_asgi_handler_serves_an_app(repo_root):
+    # A positive control: the ASGI handler, with the example app on its path, loads mangum and the adapter.
+    environment = {"AGENT_ASGI_APP": "fastapi_agent.main:app", "PYTHONPATH": str(repo_root / "examples" / "fastapi_agent")}
+    loaded = modules_after_importing("agentrail_handlers.asgi.app", environment)
+
+    assert "mangum" in loaded and "agentrail_runtime.asgi" in loaded and "fastapi" in loaded
+    # and it routes through the app, never through Powertools' resolver or the runtime's HTTP layer
+    assert [m for m in loaded if m.startswith(HTTP_CODE)] == []

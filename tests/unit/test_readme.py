@@ -19,6 +19,7 @@ from agentrail_constructs import (
     AgentPipeline,
     ApprovalOptions,
     ApprovalWorkflow,
+    AsgiAgent,
     AsyncAgent,
     AsyncOptions,
     BedrockGuardrail,
@@ -55,6 +56,7 @@ from agentrail_constructs import (
 )
 from agentrail_constructs.stacks import PatternStack
 from agentrail_runtime.approvals.settings import ApprovalSettings
+from agentrail_runtime.asgi import AsgiSettings
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.erasure import ErasureSettings
 from agentrail_runtime.evals.canary import PreTrafficHookSettings
@@ -144,6 +146,7 @@ def test_every_construct_option_is_in_the_settings_table(options):
         (ShadowSettings, "AGENT_SHADOW_"),
         (ShadowWorkerSettings, "AGENT_SHADOW_"),
         (StreamSettings, "AGENT_STREAM_"),
+        (AsgiSettings, "AGENT_"),
     ],
     ids=lambda value: getattr(value, "__name__", value),
 )
@@ -181,6 +184,7 @@ def test_every_cli_command_the_readme_shows_exists():
 
 CONSTRUCTS = [
     StatelessAgent,
+    AsgiAgent,
     StatefulAgent,
     SessionTable,
     AsyncAgent,

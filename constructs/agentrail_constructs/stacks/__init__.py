@@ -1,5 +1,6 @@
 """Thin stacks, one per pattern: they compose constructs and carry tags and removal policies."""
 
+from agentrail_constructs.stacks.asgi import AsgiAgentStack
 from agentrail_constructs.stacks.async_agent import AsyncAgentStack
 from agentrail_constructs.stacks.multiagent import HierarchicalStack, MultiAgentStack
 from agentrail_constructs.stacks.pattern import PatternStack
@@ -14,10 +15,12 @@ PATTERN_STACKS = {
     "async": AsyncAgentStack,
     "multiagent": MultiAgentStack,
     "hierarchical": HierarchicalStack,
+    "asgi": AsgiAgentStack,
 }
 
 __all__ = [
     "PATTERN_STACKS",
+    "AsgiAgentStack",
     "AsyncAgentStack",
     "HierarchicalStack",
     "MultiAgentStack",

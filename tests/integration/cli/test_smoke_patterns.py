@@ -42,6 +42,6 @@ def test_a_task_api_with_approvals_is_the_async_pattern_and_one_without_needs_pa
 
 
 def test_every_pattern_has_scenarios_and_the_approval_one_says_it_needs_an_approver():
-    assert set(SCENARIOS) == {"stateless", "stateful", "async", "multiagent", "hierarchical"}
+    assert set(SCENARIOS) == {"stateless", "stateful", "async", "multiagent", "hierarchical", "asgi"}
     assert all(SCENARIOS[pattern] for pattern in SCENARIOS)
     assert [s.name for s in SCENARIOS["async"] if s.needs_approver] == ["task paused for an approval"]

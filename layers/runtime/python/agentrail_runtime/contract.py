@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Literal, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
 
 #: Model providers a model spec may name.
 PROVIDERS = ("local", "bedrock", "openai")
@@ -322,6 +323,105 @@ def unknown_model_message(spec: str) -> str:
     return f"unknown model {spec!r}: {MODEL_SPEC_HELP}"
 
 
+# -- JSON Schema draft-04 (API Gateway request models): the runtime's models and an ASGI app's OpenAPI document
+
+DRAFT4 = "http://json-schema.org/draft-04/schema#"
+#: Keywords that only annotate (or that API Gateway does not need): dropped.
+_ANNOTATIONS = frozenset({"title", "default", "examples", "readOnly", "writeOnly", "deprecated", "$comment"})
+#: Keywords draft-04 has, with the same meaning as in 2020-12: kept (their subschemas converted).
+_DRAFT4_KEYWORDS = frozenset(
+    {
+        "type", "description", "enum", "format", "pattern", "minLength", "maxLength", "minimum", "maximum",
+        "multipleOf", "minItems", "maxItems", "uniqueItems", "items", "minProperties", "maxProperties",
+        "required", "properties", "additionalProperties", "anyOf", "allOf", "oneOf", "not",
+    }
+)  # fmt: skip
+_SUBSCHEMA = frozenset({"items", "additionalProperties", "not"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "allOf", "oneOf"})
+
+
+_NUMBERS = frozenset({"minimum", "maximum", "multipleOf"})
+
+
+def _number(value: float) -> float:
+    """``0.0`` → ``0``: the OpenAPI document types every bound as a float; the model reads better without it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class UnsupportedSchema(ValueError):
+    """A 2020-12 keyword with no draft-04 equivalent: converting it would loosen or change validation."""
+
+
+def draft4(schema: Mapping[str, Any], definitions: Mapping[str, Any] | None = None, *, root: bool = True) -> dict[str, Any]:
+    """Convert a pydantic (JSON Schema 2020-12 / OpenAPI 3.1) schema to a self-contained draft-04 one.
+
+    - ``$ref`` to ``#/$defs/X`` or ``#/components/schemas/X`` is inlined (from ``definitions`` or ``$defs``);
+    - ``anyOf [X, {"type": "null"}]`` with a typed ``X`` becomes ``X`` whose ``type`` also allows ``"null"``;
+    - ``const: v`` becomes ``enum: [v]``;
+    - a numeric ``exclusiveMinimum``/``exclusiveMaximum`` becomes ``minimum``/``maximum`` plus ``true``;
+    - annotations (``title``, ``default``, ...) are dropped; any other keyword raises :class:`UnsupportedSchema`.
+
+    The root also gets ``"$schema"`` draft-04.
+    """
+    defs: dict[str, Any] = {**(definitions or {}), **schema.get("$defs", {})}
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        if name not in defs:
+            raise UnsupportedSchema(f"$ref {schema['$ref']!r} names no known definition")
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        converted = draft4({**defs[name], **siblings}, defs, root=False)
+    else:
+        converted = _convert(schema, defs)
+    return {"$schema": DRAFT4, **converted} if root else converted
+
+
+def _convert(schema: Mapping[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ANNOTATIONS or key == "$defs":
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            if isinstance(value, bool):  # already draft-04
+                out[key] = value
+            else:
+                out["minimum" if key == "exclusiveMinimum" else "maximum"] = _number(value)
+                out[key] = True
+        elif key == "properties":
+            out[key] = {name: draft4(sub, defs, root=False) for name, sub in value.items()}
+        elif key in _SUBSCHEMA and isinstance(value, Mapping):
+            out[key] = draft4(value, defs, root=False)
+        elif key in _SUBSCHEMA_LISTS:
+            out[key] = [draft4(sub, defs, root=False) for sub in value]
+        elif key in _NUMBERS:
+            out[key] = _number(value)
+        elif key in _DRAFT4_KEYWORDS:
+            out[key] = value
+        else:
+            raise UnsupportedSchema(f"JSON Schema keyword {key!r} has no draft-04 equivalent")
+    return _fold_nullable(out)
+
+
+def _fold_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf [X, null]`` → ``X`` with ``"null"`` added to its ``type`` (what API Gateway and draft-04 read best)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list) or len(branches) != 2 or {"type": "null"} not in branches:
+        return schema
+    (other,) = [b for b in branches if b != {"type": "null"}]
+    kind = other.get("type")
+    if not isinstance(kind, str) or "anyOf" in other:
+        return schema
+    folded = {k: v for k, v in schema.items() if k != "anyOf"}
+    if any(k in folded and folded[k] != other[k] for k in other):
+        return schema
+    folded.update(other)
+    folded["type"] = [kind, "null"]
+    if "enum" in folded:
+        folded["enum"] = [*folded["enum"], None]
+    return folded
+
+
 __all__ = [
     "API_ERRORS",
     "APPROVAL_REQUESTER_INDEX",
@@ -335,6 +435,7 @@ __all__ = [
     "BUDGET_RETENTION_DAYS_ENV",
     "BUDGET_TABLE_ENV",
     "BUDGET_UNITS",
+    "DRAFT4",
     "ERASE_ENV_PREFIX",
     "ERASE_OPERATORS_ENV",
     "ERASE_OPERATOR_GROUP_ENV",
@@ -386,10 +487,12 @@ __all__ = [
     "BudgetUnit",
     "GatewayMessageSpec",
     "HealthCheckKind",
+    "UnsupportedSchema",
     "api_error",
     "budgets_from_env",
     "budgets_to_env",
     "check_budget",
+    "draft4",
     "http_api_gateway_error",
     "unknown_model_message",
 ]
