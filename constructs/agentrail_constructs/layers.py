@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import jsii
 from aws_cdk import (
@@ -299,7 +299,48 @@ def _locked_code(lock: Path, runtime: lambda_.Runtime, architecture: lambda_.Arc
     return code, version
 
 
-class DependenciesLayer(lambda_.LayerVersion):
+class _LockedLayer(lambda_.LayerVersion):
+    """A layer installed from a hashed lock for one runtime and architecture, with its bytecode (see the subclasses)."""
+
+    #: The layer's kind (its ``LAYER_KIND_METADATA``), the id prefix of :meth:`of`, and what its description names.
+    kind: ClassVar[str]
+    id_prefix: ClassVar[str]
+    contents: ClassVar[str]
+
+    @staticmethod
+    def default_lock() -> Path:
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        runtime: lambda_.Runtime,
+        architecture: lambda_.Architecture,
+        lock_file: Path | None = None,
+    ) -> None:
+        code, version = _locked_code(Path(lock_file) if lock_file is not None else self.default_lock(), runtime, architecture)
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"agentrail {self.contents} for {runtime.name} on {architecture.name}",
+            compatible_runtimes=[runtime],
+            compatible_architectures=[architecture],
+            code=code,
+        )
+        _warn_unless_compiled(self, find_interpreter(version), version)
+        default_resource(self).add_metadata(LAYER_KIND_METADATA, self.kind)
+
+    @classmethod
+    def of(cls, scope: Construct, *, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> Self:
+        """One layer of this kind per stack, runtime and architecture."""
+        construct_id = f"{cls.id_prefix}{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
+        found = _singleton(scope, construct_id, cls)
+        return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)
+
+
+class DependenciesLayer(_LockedLayer):
     """Third-party packages of the runtime (Powertools, pydantic, httpx, boto3) for one architecture, with their bytecode.
 
     Installed from a lock that pins every package with its hashes; the asset hash covers the lock's
@@ -313,36 +354,16 @@ class DependenciesLayer(lambda_.LayerVersion):
         (``agentrail_layers/dependencies/requirements.lock``).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        runtime: lambda_.Runtime,
-        architecture: lambda_.Architecture,
-        lock_file: Path | None = None,
-    ) -> None:
-        code, version = _locked_code(Path(lock_file) if lock_file is not None else dependencies_lock(), runtime, architecture)
-        super().__init__(
-            scope,
-            construct_id,
-            description=f"agentrail dependencies for {runtime.name} on {architecture.name}",
-            compatible_runtimes=[runtime],
-            compatible_architectures=[architecture],
-            code=code,
-        )
-        _warn_unless_compiled(self, find_interpreter(version), version)
-        default_resource(self).add_metadata(LAYER_KIND_METADATA, "dependencies")
+    kind = "dependencies"
+    id_prefix = "AgentrailDependenciesLayer"
+    contents = "dependencies"
 
-    @classmethod
-    def of(cls, scope: Construct, *, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> DependenciesLayer:
-        """One dependencies layer per stack, runtime and architecture."""
-        construct_id = f"AgentrailDependenciesLayer{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
-        found = _singleton(scope, construct_id, cls)
-        return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)
+    @staticmethod
+    def default_lock() -> Path:
+        return dependencies_lock()
 
 
-class AsgiLayer(lambda_.LayerVersion):
+class AsgiLayer(_LockedLayer):
     """The optional ASGI layer: mangum and FastAPI (with Starlette), for functions that serve an ASGI app
     (:class:`~agentrail_constructs.asgi.AsgiAgent`), with their bytecode.
 
@@ -359,33 +380,13 @@ class AsgiLayer(lambda_.LayerVersion):
         Default: the lock agentrail ships.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        runtime: lambda_.Runtime,
-        architecture: lambda_.Architecture,
-        lock_file: Path | None = None,
-    ) -> None:
-        code, version = _locked_code(Path(lock_file) if lock_file is not None else asgi_lock(), runtime, architecture)
-        super().__init__(
-            scope,
-            construct_id,
-            description=f"agentrail ASGI adapter (mangum, FastAPI) for {runtime.name} on {architecture.name}",
-            compatible_runtimes=[runtime],
-            compatible_architectures=[architecture],
-            code=code,
-        )
-        _warn_unless_compiled(self, find_interpreter(version), version)
-        default_resource(self).add_metadata(LAYER_KIND_METADATA, "asgi")
+    kind = "asgi"
+    id_prefix = "AgentrailAsgiLayer"
+    contents = "ASGI adapter (mangum, FastAPI)"
 
-    @classmethod
-    def of(cls, scope: Construct, *, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> AsgiLayer:
-        """One ASGI layer per stack, runtime and architecture."""
-        construct_id = f"AgentrailAsgiLayer{runtime.name.replace('.', '')}{architecture.name.replace('_', '')}"
-        found = _singleton(scope, construct_id, cls)
-        return found or cls(Stack.of(scope), construct_id, runtime=runtime, architecture=architecture)
+    @staticmethod
+    def default_lock() -> Path:
+        return asgi_lock()
 
 
 class EvalsLayer(lambda_.LayerVersion):
