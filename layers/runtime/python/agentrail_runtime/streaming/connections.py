@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
 
 from agentrail_runtime import aws
-from agentrail_runtime.clock import now
 from agentrail_runtime.contract import (
     STREAM_CONNECTION_KEY,
     STREAM_CONNECTION_TABLE_ENV,
     STREAM_OWNER_ATTRIBUTE,
-    STREAM_OWNER_INDEX,
     STREAM_SESSION_ATTRIBUTE,
     STREAM_SESSION_INDEX,
     STREAM_TTL_ATTRIBUTE,
 )
-from agentrail_runtime.streaming.ownership import erase_owned
+from agentrail_runtime.streaming.ownership import OwnedTable
 from agentrail_runtime.streaming.settings import CONNECTION_MAX_SECONDS, CONNECTION_TTL_MARGIN_SECONDS, StreamSettings, required
 
 
@@ -38,10 +35,12 @@ class Connection(BaseModel):
     session_id: str | None = None
 
 
-class ConnectionStore:
+class ConnectionStore(OwnedTable):
     """The connections table (DynamoDB): partition key ``connection_id`` (S), TTL on ``expires_at``, and two keys-only
     indexes: ``by_session`` on ``session_id`` (sparse: only connections that follow a session are in it), which the
     publisher reads to find a session's connections, and ``by_owner`` on ``owner``, which erasure reads.
+    Erasing a principal's connections (:meth:`erase_owner`) leaves their sockets open until they close, but no event
+    reaches them any more: the publisher finds connections through this table.
 
     A connection follows at most one session, set at connect (from its ticket) or later by :meth:`follow`; two
     sockets on one session are two items with the same ``session_id``.
@@ -59,25 +58,16 @@ class ConnectionStore:
         A DynamoDB client. Default: one from :func:`agentrail_runtime.aws.client`, made on first use.
     """
 
-    dynamodb = aws.LazyClient("dynamodb")
+    key_attributes = (STREAM_CONNECTION_KEY,)
+    default_ttl_seconds = CONNECTION_MAX_SECONDS + CONNECTION_TTL_MARGIN_SECONDS
 
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        ttl_seconds: int = CONNECTION_MAX_SECONDS + CONNECTION_TTL_MARGIN_SECONDS,
-        clock: Callable[[], float] = now,
-        dynamodb: Any | None = None,
-    ) -> None:
+    @classmethod
+    def check_ttl(cls, ttl_seconds: int) -> None:
+        """Refuse a TTL shorter than API Gateway's 2-hour connection limit."""
         if ttl_seconds < CONNECTION_MAX_SECONDS:
             raise ValueError(
                 f"ttl_seconds must cover API Gateway's 2-hour connection limit ({CONNECTION_MAX_SECONDS}), got {ttl_seconds}"
             )
-        self.table_name = table_name
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
-        if dynamodb is not None:
-            self.dynamodb = dynamodb
 
     @classmethod
     def from_settings(cls, settings: StreamSettings) -> ConnectionStore:
@@ -167,17 +157,6 @@ class ConnectionStore:
         moment ago may be listed; the publisher deletes it at its 410)."""
         items = aws.query_index(self.dynamodb, self.table_name, STREAM_SESSION_INDEX, STREAM_SESSION_ATTRIBUTE, session_id)
         return [item[STREAM_CONNECTION_KEY]["S"] for item in items]
-
-    def owned(self, principal: str) -> Iterator[str]:
-        """The ids of ``principal``'s connections, expired ones not yet deleted included (the ``by_owner`` index)."""
-        for item in aws.query_index(self.dynamodb, self.table_name, STREAM_OWNER_INDEX, STREAM_OWNER_ATTRIBUTE, principal):
-            yield item[STREAM_CONNECTION_KEY]["S"]
-
-    def erase_owner(self, principal: str) -> int:
-        """Delete every connection item of ``principal``; how many were deleted. The sockets themselves stay open until
-        they close, but no event reaches them any more (the publisher finds connections through this table)."""
-        keys = ({STREAM_CONNECTION_KEY: {"S": connection_id}} for connection_id in self.owned(principal))
-        return erase_owned(self.dynamodb, self.table_name, principal, keys)
 
 
 def _connection(item: dict[str, Any]) -> Connection:

@@ -22,23 +22,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-from agentrail_runtime import aws
-from agentrail_runtime.clock import now
 from agentrail_runtime.contract import (
     STREAM_EVENT_PARTITION_KEY,
     STREAM_EVENT_SORT_KEY,
     STREAM_EVENT_TABLE_ENV,
     STREAM_OWNER_ATTRIBUTE,
-    STREAM_OWNER_INDEX,
     STREAM_TTL_ATTRIBUTE,
 )
-from agentrail_runtime.streaming.ownership import erase_owned
+from agentrail_runtime.streaming.ownership import OwnedTable
 from agentrail_runtime.streaming.settings import StreamSettings, required
 
 #: The largest batch (its events as JSON, in bytes) one item holds: DynamoDB's item limit is 400 KB.
@@ -78,7 +75,7 @@ class _Batch(NamedTuple):
     events: str
 
 
-class EventLog:
+class EventLog(OwnedTable):
     """The event log's table (DynamoDB): partition key ``stream`` (S), sort key ``first_id`` (N), TTL on
     ``expires_at``, keys-only ``by_owner`` index on ``owner``.
 
@@ -95,23 +92,8 @@ class EventLog:
         A DynamoDB client. Default: one from :func:`agentrail_runtime.aws.client`, made on first use.
     """
 
-    dynamodb = aws.LazyClient("dynamodb")
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        ttl_seconds: int = 3600,
-        clock: Callable[[], float] = now,
-        dynamodb: Any | None = None,
-    ) -> None:
-        if ttl_seconds < 1:
-            raise ValueError(f"ttl_seconds must be at least 1, got {ttl_seconds}")
-        self.table_name = table_name
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
-        if dynamodb is not None:
-            self.dynamodb = dynamodb
+    key_attributes = (STREAM_EVENT_PARTITION_KEY, STREAM_EVENT_SORT_KEY)
+    default_ttl_seconds = 3600
 
     @classmethod
     def from_settings(cls, settings: StreamSettings) -> EventLog:
@@ -155,19 +137,6 @@ class EventLog:
         if top is None or top.expires_at <= int(self._clock()) or top.first_id == _GENESIS:
             return None
         return top.last_id
-
-    def owned(self, principal: str) -> Iterator[dict[str, Any]]:
-        """The keys of every batch of ``principal``'s streams, expired ones not yet deleted included (``by_owner``)."""
-        for item in aws.query_index(self.dynamodb, self.table_name, STREAM_OWNER_INDEX, STREAM_OWNER_ATTRIBUTE, principal):
-            yield {
-                STREAM_EVENT_PARTITION_KEY: item[STREAM_EVENT_PARTITION_KEY],
-                STREAM_EVENT_SORT_KEY: item[STREAM_EVENT_SORT_KEY],
-            }
-
-    def erase_owner(self, principal: str) -> int:
-        """Delete every batch (and generation marker) of ``principal``'s streams; how many items were deleted (each
-        delete conditional on the owner, so a second erasure reports 0)."""
-        return erase_owned(self.dynamodb, self.table_name, principal, self.owned(principal))
 
     def _query(self, stream: str, condition: str, event_id: int, *, forward: bool, limit: int | None = None) -> Iterator[_Batch]:
         kwargs: dict[str, Any] = {

@@ -10,22 +10,17 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterator
-from typing import Any
 
 from pydantic import BaseModel
 
-from agentrail_runtime import aws
-from agentrail_runtime.clock import now
 from agentrail_runtime.contract import (
     STREAM_OWNER_ATTRIBUTE,
-    STREAM_OWNER_INDEX,
     STREAM_SESSION_ATTRIBUTE,
     STREAM_TICKET_KEY,
     STREAM_TICKET_TABLE_ENV,
     STREAM_TTL_ATTRIBUTE,
 )
-from agentrail_runtime.streaming.ownership import erase_owned
+from agentrail_runtime.streaming.ownership import OwnedTable
 from agentrail_runtime.streaming.settings import StreamSettings, required
 
 #: What ``secrets.token_urlsafe(32)`` gives (43 characters); anything else is refused before any DynamoDB call.
@@ -61,7 +56,7 @@ def ticket_hash(ticket: str) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()
 
 
-class ConnectTickets:
+class ConnectTickets(OwnedTable):
     """The connect-ticket table (DynamoDB): partition key ``ticket_hash`` (S), TTL on ``expires_at``, keys-only
     ``by_owner`` index on ``owner``.
 
@@ -77,23 +72,8 @@ class ConnectTickets:
         A DynamoDB client. Default: one from :func:`agentrail_runtime.aws.client`, made on first use.
     """
 
-    dynamodb = aws.LazyClient("dynamodb")
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        ttl_seconds: int = 60,
-        clock: Callable[[], float] = now,
-        dynamodb: Any | None = None,
-    ) -> None:
-        if ttl_seconds < 1:
-            raise ValueError(f"ttl_seconds must be at least 1, got {ttl_seconds}")
-        self.table_name = table_name
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
-        if dynamodb is not None:
-            self.dynamodb = dynamodb
+    key_attributes = (STREAM_TICKET_KEY,)
+    default_ttl_seconds = 60
 
     @classmethod
     def from_settings(cls, settings: StreamSettings) -> ConnectTickets:
@@ -163,18 +143,6 @@ class ConnectTickets:
             raise TicketRejected
         session = old.get(STREAM_SESSION_ATTRIBUTE, {}).get("S")
         return TicketGrant(principal=old[STREAM_OWNER_ATTRIBUTE]["S"], session_id=session)
-
-    def owned(self, principal: str) -> Iterator[str]:
-        """The hashes of ``principal``'s tickets, expired ones not yet deleted included (the ``by_owner`` index)."""
-        for item in aws.query_index(self.dynamodb, self.table_name, STREAM_OWNER_INDEX, STREAM_OWNER_ATTRIBUTE, principal):
-            yield item[STREAM_TICKET_KEY]["S"]
-
-    def erase_owner(self, principal: str) -> int:
-        """Delete every ticket ``principal`` was issued; how many were deleted (each delete conditional on the owner,
-        so a second erasure reports 0)."""
-        return erase_owned(
-            self.dynamodb, self.table_name, principal, ({STREAM_TICKET_KEY: {"S": h}} for h in self.owned(principal))
-        )
 
 
 __all__ = ["ConnectTickets", "IssuedTicket", "TicketGrant", "TicketRejected", "ticket_hash"]
