@@ -22,6 +22,20 @@ HANDLER_SETTINGS = {
     "approval_metrics": {"AGENT_APPROVAL_TABLE": "agentrail-approvals"},
     "canary_hook": {"AGENT_VERSION": "v1", "AGENT_CANARY_MIN_EVAL_SCORE": "0.8", "AWS_DEFAULT_REGION": "us-east-1"},
     "shadow_worker": {"AGENT_SHADOW_FUNCTION": "agentrail-agent:shadow", "AGENT_SHADOW_TABLE": "agentrail-shadow"},
+    "stream_authorizer": {"AGENT_STREAM_TICKET_TABLE": "agentrail-tickets"},
+    "stream_socket": {
+        "AGENT_STREAM_CONNECTION_TABLE": "agentrail-connections",
+        "AGENT_STREAM_EVENT_TABLE": "agentrail-events",
+        "AGENT_STREAM_CONNECTIONS_URL": "https://abc.execute-api.us-east-1.amazonaws.com/live",
+        "AGENT_STREAM_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/agentrail-stream",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    },
+    "stream_worker": {
+        "AGENT_STREAM_CONNECTION_TABLE": "agentrail-connections",
+        "AGENT_STREAM_EVENT_TABLE": "agentrail-events",
+        "AGENT_STREAM_CONNECTIONS_URL": "https://abc.execute-api.us-east-1.amazonaws.com/live",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    },
 }
 WITHOUT_HTTP = [
     "task_worker",
@@ -36,6 +50,9 @@ WITHOUT_HTTP = [
     "approval_metrics",
     "canary_hook",
     "shadow_worker",
+    "stream_authorizer",
+    "stream_socket",
+    "stream_worker",
 ]
 HTTP_CODE = ("aws_lambda_powertools.event_handler", "agentrail_runtime.api")
 PROBE = """

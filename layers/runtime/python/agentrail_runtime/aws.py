@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Literal
 
 from botocore.config import Config
 from pydantic import Field
@@ -156,6 +156,35 @@ class S3Payloads:
         return deleted
 
 
+def token_claims(request_context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The claims of a Cognito token: a REST API's Cognito authorizer (``authorizer.claims``) or an HTTP API's JWT
+    authorizer (``authorizer.jwt.claims``)."""
+    authorizer = request_context.get("authorizer") or {}
+    return authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims") or {}
+
+
+def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role", "session"] = "role") -> str | None:
+    """The authenticated caller: Cognito ``sub``, IAM ARN, or API key id (in that order).
+
+    REST (payload 1.0) and HTTP API (payload 2.0) callers get the same name: the token's ``sub`` from
+    ``authorizer.claims`` or ``authorizer.jwt.claims``, the ARN from ``identity.userArn`` or ``authorizer.iam.userArn``.
+    A caller that assumed a role is the role (``iam:arn:aws:iam::ACCOUNT:role/ROLE``): whoever may assume it
+    chooses the session name, so the session is the identity only with ``iam_identity="session"``.
+    """
+    claims = token_claims(request_context)
+    if claims.get("sub"):
+        return f"cognito:{claims['sub']}"
+    identity = request_context.get("identity") or {}
+    user_arn = identity.get("userArn") or ((request_context.get("authorizer") or {}).get("iam") or {}).get("userArn")
+    if user_arn:
+        arn = str(user_arn)
+        role = role_of_session(arn) if iam_identity == "role" else None
+        return f"iam:{role or arn}"
+    if identity.get("apiKeyId"):
+        return f"apikey:{identity['apiKeyId']}"
+    return None
+
+
 __all__ = [
     "RETRIES",
     "LazyClient",
@@ -163,8 +192,10 @@ __all__ = [
     "ToolSecretSettings",
     "client",
     "principal_matches",
+    "principal_of",
     "query_index",
     "read_secret",
     "resource",
     "role_of_session",
+    "token_claims",
 ]

@@ -219,6 +219,11 @@ STREAM_EVENT_TABLE_ENV = f"{STREAM_ENV_PREFIX}EVENT_TABLE"
 #: The WebSocket stage's callback URL (``https://{api-id}.execute-api.{region}.amazonaws.com/{stage}``), where the
 #: ``@connections`` management API posts to a connection.
 STREAM_CONNECTIONS_URL_ENV = f"{STREAM_ENV_PREFIX}CONNECTIONS_URL"
+#: The queue a WebSocket message's turn waits on under the ``reject`` policy (``enqueue`` uses the sessions' FIFO queue).
+STREAM_QUEUE_URL_ENV = f"{STREAM_ENV_PREFIX}QUEUE_URL"
+#: The WebSocket API's actions (``$request.body.action``): the route keys besides ``$connect``, ``$disconnect`` and
+#: ``$default``.
+STREAM_ACTIONS = ("sendMessage", "resume")
 STREAM_TICKET_KEY = "ticket_hash"
 STREAM_CONNECTION_KEY = "connection_id"
 STREAM_EVENT_PARTITION_KEY = "stream"
@@ -463,6 +468,7 @@ __all__ = [
     "SHADOW_TABLE_ENV",
     "SHADOW_TTL_ATTRIBUTE",
     "SHADOW_WORKER_TABLE_ACTIONS",
+    "STREAM_ACTIONS",
     "STREAM_CONNECTIONS_URL_ENV",
     "STREAM_CONNECTION_KEY",
     "STREAM_CONNECTION_TABLE_ENV",
@@ -472,6 +478,7 @@ __all__ = [
     "STREAM_EVENT_TABLE_ENV",
     "STREAM_OWNER_ATTRIBUTE",
     "STREAM_OWNER_INDEX",
+    "STREAM_QUEUE_URL_ENV",
     "STREAM_SESSION_ATTRIBUTE",
     "STREAM_SESSION_INDEX",
     "STREAM_TICKET_KEY",

@@ -15,7 +15,7 @@ from agentrail_runtime.observability import observed
 
 
 def batch_handler(
-    record_handler: Callable[[Any], Any],
+    record_handler: Callable[..., Any],
     processor: BasePartialBatchProcessor,
     *,
     idempotency: IdempotencyConfig | None = None,

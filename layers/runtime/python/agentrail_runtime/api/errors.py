@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError, Servic
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from pydantic import BaseModel, Field
 
-from agentrail_runtime.aws import role_of_session
+from agentrail_runtime.aws import principal_of, token_claims
 from agentrail_runtime.budgets import BudgetExceeded
 from agentrail_runtime.config import ApiKind
 from agentrail_runtime.contract import (
@@ -224,41 +224,12 @@ def error_response(
     return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers or {})
 
 
-def token_claims(request_context: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The claims of a Cognito token: a REST API's Cognito authorizer (``authorizer.claims``) or an HTTP API's JWT
-    authorizer (``authorizer.jwt.claims``)."""
-    authorizer = request_context.get("authorizer") or {}
-    return authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims") or {}
-
-
 def cognito_groups(request_context: Mapping[str, Any]) -> list[str]:
     """The caller's Cognito groups, from a REST API's Cognito authorizer or an HTTP API's JWT authorizer."""
     raw = token_claims(request_context).get("cognito:groups") or ""
     if isinstance(raw, list):
         return [str(g) for g in raw]
     return [g for g in str(raw).strip("[]").replace(",", " ").split() if g]
-
-
-def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role", "session"] = "role") -> str | None:
-    """The authenticated caller: Cognito ``sub``, IAM ARN, or API key id (in that order).
-
-    REST (payload 1.0) and HTTP API (payload 2.0) callers get the same name: the token's ``sub`` from
-    ``authorizer.claims`` or ``authorizer.jwt.claims``, the ARN from ``identity.userArn`` or ``authorizer.iam.userArn``.
-    A caller that assumed a role is the role (``iam:arn:aws:iam::ACCOUNT:role/ROLE``): whoever may assume it
-    chooses the session name, so the session is the identity only with ``iam_identity="session"``.
-    """
-    claims = token_claims(request_context)
-    if claims.get("sub"):
-        return f"cognito:{claims['sub']}"
-    identity = request_context.get("identity") or {}
-    user_arn = identity.get("userArn") or ((request_context.get("authorizer") or {}).get("iam") or {}).get("userArn")
-    if user_arn:
-        arn = str(user_arn)
-        role = role_of_session(arn) if iam_identity == "role" else None
-        return f"iam:{role or arn}"
-    if identity.get("apiKeyId"):
-        return f"apikey:{identity['apiKeyId']}"
-    return None
 
 
 class UnsupportedEventError(TypeError):

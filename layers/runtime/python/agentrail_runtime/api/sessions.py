@@ -53,6 +53,7 @@ from agentrail_runtime.sessions.store import (
     TurnTooLarge,
 )
 from agentrail_runtime.shadow import ShadowSampler, ShadowSettings, erasable_comparisons
+from agentrail_runtime.streaming import ConnectionStore, ConnectTickets, EventLog, IssuedTicket, StreamSettings
 
 API_TITLE = "agentrail stateful agent"
 API_VERSION = "1.0.0"
@@ -162,10 +163,14 @@ def create_sessions_app(
     queue_client: Any = None,
     shadow: ShadowSampler | None = None,
     eraser: PrincipalEraser | None = None,
+    stream_settings: StreamSettings | None = None,
 ) -> AgentResolver:
     """Build the resolver; every dependency can be passed in. ``shadow`` copies a sample of the turns the API takes
     (the ``reject`` policy) to the shadow queue (default: as ``AGENT_SHADOW_*`` says, off without it); ``eraser`` serves
-    ``POST /erase`` (default: the sessions' store and budgets, with ``AGENT_ERASE_*``)."""
+    ``POST /erase`` (default: the sessions' store and budgets, with ``AGENT_ERASE_*``). With a connect-ticket table in
+    ``stream_settings`` (default: ``AGENT_STREAM_*``), the stack streams over a WebSocket API: ``POST
+    /sessions/{id}/stream-ticket`` issues connect tickets, and erasure deletes the principal's tickets,
+    connections and stream events too."""
     settings = settings or load_settings()
     shadow_settings = ShadowSettings()  # read once: the sampler's queue and share, and the table erasure deletes from
     shadow = shadow or ShadowSampler.from_settings(shadow_settings)
@@ -393,8 +398,29 @@ def create_sessions_app(
         store.delete(session_id, owner=owner())
         return Response(status_code=204, body=None)
 
+    stream_settings = stream_settings or StreamSettings()
+    tickets = ConnectTickets.from_settings(stream_settings) if stream_settings.ticket_table else None
+    if tickets is not None:
+
+        @app.post(
+            "/sessions/<session_id>/stream-ticket",
+            summary="A connect ticket for the streaming WebSocket API: single use, valid for a minute",
+            responses={
+                201: {"description": "Issued", "content": {"application/json": {"model": IssuedTicket}}},
+                **error_responses("session_not_found"),
+            },
+        )
+        def stream_ticket(session_id: SessionId) -> Response[IssuedTicket]:
+            caller = owner()
+            store.get_session(session_id, owner=caller)
+            issued = tickets.issue(caller, session_id=session_id)
+            return Response(status_code=201, content_type="application/json", body=issued, headers={"Cache-Control": "no-store"})
+
     eraser = eraser or PrincipalEraser(
         sessions=store,
+        connect_tickets=tickets,
+        connections=ConnectionStore.from_settings(stream_settings) if stream_settings.connection_table else None,
+        stream_events=EventLog.from_settings(stream_settings) if stream_settings.event_table else None,
         budgets=sessions.agents.budgets,
         shadow=erasable_comparisons(shadow_settings),
         settings=load_erasure_settings(),

@@ -240,6 +240,18 @@ class DynamoDBSessionStore(SessionStore):
         except self.client.exceptions.ConditionalCheckFailedException:
             raise TurnConflict from None
 
+    def release_in_flight(self, session_id: str, message_id: str) -> bool:
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"pk": _s(session_id), "sk": _s(IN_FLIGHT)},
+                ConditionExpression="message_id = :mine",
+                ExpressionAttributeValues={":mine": _s(message_id)},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def _in_flight(self, item: dict[str, Any]) -> InFlightTurn:
         if "checkpoint" in item:
             checkpoint = item["checkpoint"]["S"]

@@ -19,6 +19,8 @@ class QueuedMessage(BaseModel):
     model: str | None = None
     message_id: str
     correlation_id: str | None = None
+    #: Sent over the WebSocket API: the worker streams the turn's events to the session's connections.
+    stream: bool = False
 
 
 def process_queued_message(sessions: SessionAgent, body: str, *, conflict_retries: int) -> None:

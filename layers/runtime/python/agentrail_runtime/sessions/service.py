@@ -24,6 +24,7 @@ from agentrail_runtime.sessions.store import (
     InFlightTurn,
     MessageIdReused,
     SessionInfo,
+    SessionNotFound,
     SessionStore,
     Turn,
     TurnConflict,
@@ -169,6 +170,10 @@ class SessionAgent:
                         raise
                 continue
             resumed = AgentCheckpoint.model_validate_json(slot.checkpoint) if slot is not None else None
+            if resumed is not None and resumed.steps == 0 and not resumed.tool_calls:
+                # A reservation (:meth:`reserve`, before the worker's input guards): nothing ran, so the run starts
+                # from the message as the worker has it, not from the slot's (possibly redacted) copy.
+                resumed = None
             if resumed is not None and resumed.messages and resumed.messages[0].text != self.stored_text(message):
                 raise MessageIdReused
             history = window.history(self.history_detail)
@@ -211,6 +216,33 @@ class SessionAgent:
             if events is not None:
                 events.release()
             return TurnOutcome(session=session, turn=turn, result=result)
+
+    def reserved_for_another_text(self, session_id: str, *, owner: str, message_id: str, message: str) -> bool:
+        """Whether the slot is ``message_id``'s reservation (nothing of it ran) of a text other than ``message`` (as
+        written, before the input guards): a redelivery can then never answer one text under another's id."""
+        try:
+            slot = self.store.load_window(session_id, owner=owner).in_flight
+        except SessionNotFound:
+            return False
+        if slot is None or slot.message_id != message_id:
+            return False
+        stood = AgentCheckpoint.model_validate_json(slot.checkpoint)
+        reservation = not stood.steps and not stood.tool_calls
+        return reservation and bool(stood.messages) and stood.messages[0].text != self.stored_text(message)
+
+    def cancel_reservation(self, session_id: str, *, owner: str, message_id: str) -> bool:
+        """Free the slot ``message_id`` reserved when its turn failed before anything of it ran (no step, no tool
+        call); a slot with progress stays, and is settled as ``interrupted`` once its lease is over."""
+        try:
+            slot = self.store.load_window(session_id, owner=owner).in_flight
+        except SessionNotFound:
+            return False
+        if slot is None or slot.message_id != message_id:
+            return False
+        stood = AgentCheckpoint.model_validate_json(slot.checkpoint)
+        if stood.steps or stood.tool_calls:
+            return False
+        return self.store.release_in_flight(session_id, message_id)
 
     def _settle(self, window: Window, slot: InFlightTurn) -> None:
         """Commit another message's abandoned turn as it stood (``interrupted``), emptying the slot."""
@@ -281,6 +313,69 @@ def _final_of(turn: Turn, event: type[FinalEvent]) -> FinalEvent:
         cost_usd=turn.cost_usd,
         replaced=bool(turn.answer),
     )
+
+
+def reserve_turn(
+    store: SessionStore,
+    session_id: str,
+    *,
+    owner: str,
+    message: str,
+    message_id: str,
+    lease_seconds: float,
+    store_redacted: bool = False,
+    clock: Clock = now,
+) -> Literal["reserved", "held", "abandoned"]:
+    """Claim the session's in-flight slot for ``message_id`` before its turn runs elsewhere (a WebSocket message
+    queued for a worker), so the session's ``reject`` policy holds from the moment the message is accepted: the
+    worker's :meth:`SessionAgent.take_turn` of the same ``message_id`` starts from the reservation. A slot nobody
+    works on is free again ``lease_seconds`` later.
+
+    Returns
+    -------
+    str
+        ``reserved`` (claimed now: the caller releases it if it cannot queue the message); ``held`` (this same
+        message holds the slot already, or was answered); ``abandoned`` (another message's turn holds the slot past
+        its lease: nothing is reserved, and the worker's :meth:`SessionAgent.take_turn` settles that turn first).
+
+    Raises
+    ------
+    SessionNotFound
+        The session is not ``owner``'s (or expired).
+    TurnConflict
+        The slot holds another message's turn that may still be running.
+    MessageIdReused
+        ``message_id`` names another text (in the slot, or answered).
+    TurnTooLarge
+        The session's state is too large to reserve with it.
+    """
+    window = store.load_window(session_id, owner=owner)
+    text = redact(message) if store_redacted else message
+    slot = window.in_flight
+    if slot is not None and slot.message_id != message_id:
+        if slot.lease_until > clock():
+            raise TurnConflict
+        return "abandoned"
+    if slot is not None:
+        held = AgentCheckpoint.model_validate_json(slot.checkpoint).messages
+        if held and held[0].text != text:
+            raise MessageIdReused
+        return "held"
+    answered = next((t for t in [*window.older, *window.turns] if t.message_id == message_id), None)
+    if answered is not None:
+        if answered.user_text != text:
+            raise MessageIdReused
+        return "held"
+    moment = clock()
+    checkpoint = AgentCheckpoint(messages=[Message.user(text)], state=dict(window.state.data))
+    reservation = InFlightTurn(
+        message_id=message_id,
+        checkpoint=checkpoint.model_dump_json(),
+        updated_at=int(moment),
+        lease_until=int(moment + lease_seconds) + 1,
+    )
+    store.save_in_flight(window, reservation, claim=True)
+    return "reserved"
 
 
 #: No Lambda invocation outlives this: the lease of a turn whose writer gave no deadline.

@@ -185,6 +185,11 @@ class SessionStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def release_in_flight(self, session_id: str, message_id: str) -> bool:
+        """Empty the in-flight slot if ``message_id`` holds it (a turn that failed before its first step, whose
+        message is not kept); ``False`` when the slot held another message or nothing."""
+
+    @abc.abstractmethod
     def commit_turn(
         self, window: Window, turn: Turn, *, state: dict[str, Any] | None = None, release: str | None = None
     ) -> SessionInfo:

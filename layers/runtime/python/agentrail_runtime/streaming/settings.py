@@ -29,6 +29,11 @@ class StreamSettings(BaseSettings):
     event_table: str | None = Field(default=None, min_length=3)
     #: The WebSocket stage's callback URL, ``https://{api-id}.execute-api.{region}.amazonaws.com/{stage}``.
     connections_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: The queue a WebSocket message's turn waits on under the ``reject`` policy (``AGENT_STREAM_QUEUE_URL``).
+    queue_url: str | None = Field(default=None, pattern=r"^https?://")
+    #: How long a WebSocket message holds its session's turn slot before its worker starts (the worker's timeout
+    #: and a margin): a slot whose worker never ran is freed after it.
+    turn_lease_seconds: int = Field(default=960, ge=60, le=7200)
     #: How long a connect ticket may be redeemed after it is issued.
     ticket_ttl_seconds: int = Field(default=60, ge=5, le=900)
     #: How long a connection's item is kept: API Gateway's 2-hour limit and a margin.
