@@ -37,6 +37,7 @@ from agentrail_constructs.stacks import (
     StatelessAgentStack,
 )
 from agentrail_constructs.stateless import StatelessAgent
+from agentrail_constructs.streaming import StreamingApi, StreamingOptions
 from agentrail_constructs.task_table import TaskTable, TaskTableOptions
 from agentrail_constructs.tasks import AsyncAgent, AsyncOptions, LongTaskWorkflow, LongTaskWorkflowOptions
 from agentrail_constructs.workflows import RetryOptions
@@ -97,6 +98,8 @@ __all__ = [
     "StatefulAgentStack",
     "StatelessAgent",
     "StatelessAgentStack",
+    "StreamingApi",
+    "StreamingOptions",
     "TaskTable",
     "TaskTableOptions",
 ]

@@ -29,6 +29,7 @@ from agentrail_constructs.sessions import SessionOptions
 from agentrail_constructs.shadow import ShadowOptions
 from agentrail_constructs.stacks import PATTERN_STACKS
 from agentrail_constructs.stacks.pattern import SECURITY_PROFILES, PatternStack
+from agentrail_constructs.streaming import StreamingOptions
 from agentrail_constructs.tasks import AsyncOptions
 
 EGRESS_MODES = ("endpoints", "nat")
@@ -68,7 +69,8 @@ class AppConfig:
     guardrail with the defaults of ``GuardrailOptions``), ``log_level`` (DEBUG, INFO, WARN or ERROR: every agent
     function's application log level) and ``store_redacted`` (true: session history, task records and shadow comparisons are stored
     with personal and secret data redacted), ``asgi_app`` and ``asgi_code`` (the ``asgi`` pattern's app, as
-    ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``)."""
+    ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``), and
+    ``streaming`` (true: the stateful pattern streams its turns over a WebSocket API, with connect tickets)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -93,6 +95,7 @@ class AppConfig:
     store_redacted: bool = False
     asgi_app: str | None = None
     asgi_code: str | None = None
+    streaming: bool = False
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -153,6 +156,7 @@ class AppConfig:
             api=api,
             asgi_app=str(app.node.try_get_context("asgi_app") or "") or None,
             asgi_code=str(app.node.try_get_context("asgi_code") or "") or None,
+            streaming=_boolean(app.node.try_get_context("streaming"), "streaming", default=False),
             budgets=_budgets(app),
             pipeline=_pipeline(app),
         )
@@ -205,6 +209,8 @@ class AppConfig:
             if self.session_concurrency not in ("reject", "enqueue"):
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
             options["session_options"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
+            if self.streaming:
+                options["streaming_options"] = StreamingOptions()
         if pattern == "asgi":
             if self.asgi_app is not None:
                 options["app"] = self.asgi_app

@@ -28,6 +28,7 @@ MODEL_HANDLERS = frozenset(
         "stateless",
         "sessions",
         "session_worker",
+        "stream_worker",
         "tasks",
         "task_worker",
         "task_workflow",

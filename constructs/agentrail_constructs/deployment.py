@@ -25,7 +25,17 @@ PRE_TRAFFIC_HOOK_HANDLER = "canary_hook"
 #: Handlers (folders under handlers/agentrail_handlers) that run no agent: no model to call, no secret of the agent,
 #: no version to compute (they stamp the one they are given), no Bedrock prompt to read, no guardrail to apply. The
 #: orchestrator holds the router's definition only to complete tasks from the specialists' outcomes.
-AGENTLESS_HANDLERS = frozenset({"session_cleanup", "task_notifier", "approval_metrics", "orchestrator", SHADOW_WORKER_HANDLER})
+AGENTLESS_HANDLERS = frozenset(
+    {
+        "session_cleanup",
+        "task_notifier",
+        "approval_metrics",
+        "orchestrator",
+        "stream_authorizer",
+        "stream_socket",
+        SHADOW_WORKER_HANDLER,
+    }
+)
 #: Handlers that serve no agent traffic: no agent metrics, no evals to gate on (the pre-traffic hook runs the agent's
 #: evals, so it loads the definition, but it gates the others).
 NO_AGENT_HANDLERS = AGENTLESS_HANDLERS | {PRE_TRAFFIC_HOOK_HANDLER}

@@ -36,6 +36,7 @@ from agentrail_constructs.storage import (
     private_bucket,
     secure_table,
 )
+from agentrail_constructs.streaming import StreamingApi, StreamingOptions
 
 TTL_ATTRIBUTE = "expires_at"
 #: Mirrors agentrail_runtime.sessions.offload.S3TurnOffload's default prefix.
@@ -257,10 +258,14 @@ class StatefulAgent(Construct):
     erasure_options:
         Who may erase another principal's data through ``POST /erase`` (see :class:`ErasureOptions`). Default:
         ``ErasureOptions()`` (callers erase their own data; the Cognito group ``operators`` anyone's).
+    streaming_options:
+        Stream turns over a WebSocket API (see :class:`StreamingApi`), with ``POST /sessions/{id}/stream-ticket``
+        on the REST API. Default: none (no streaming).
 
     Attributes
     ----------
-    session_table, table, agent_function, function, alias, api, rest_api, queue, dead_letter_queue, worker, budgets
+    session_table, table, agent_function, function, alias, api, rest_api, queue, dead_letter_queue, worker, budgets,
+    streaming (the :class:`StreamingApi`, or None)
     """
 
     @renamed_keywords(
@@ -284,6 +289,7 @@ class StatefulAgent(Construct):
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
         erasure_options: ErasureOptions | None = None,
+        streaming_options: StreamingOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_session_table, session_table_options, "existing_session_table", "session_table_options")
@@ -309,6 +315,20 @@ class StatefulAgent(Construct):
         self.rest_api = self.api.rest_api
         if self.session_table.encryption_key is not None and self.api.access_log_group is not None:
             encrypt_log_group(self.api.access_log_group, self.session_table.encryption_key)
+        self.streaming: StreamingApi | None = None
+        if streaming_options is not None:
+            self.streaming = StreamingApi(
+                self,
+                "Streaming",
+                options=streaming_options,
+                function_options=function_options,
+                configure=self._configure,
+                session_function=self.agent_function,
+                concurrency=options.concurrency,
+                session_queue=self.queue,
+                session_worker=self.worker,
+                encryption_key=self.session_table.encryption_key,
+            )
         self._build_routes()
         self.session_table.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
@@ -371,6 +391,8 @@ class StatefulAgent(Construct):
             "/sessions/{session_id}/feedback", "POST", self.alias, request_schema=feedback, operation_name="GiveSessionFeedback"
         )
         route("/sessions/{session_id}", "DELETE", self.alias, operation_name="DeleteSession")
+        if self.streaming is not None:
+            route("/sessions/{session_id}/stream-ticket", "POST", self.alias, operation_name="IssueStreamTicket")
         self.api.add_operational_routes(self.alias)
 
     @property

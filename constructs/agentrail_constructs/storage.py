@@ -32,13 +32,13 @@ def secure_table(
     construct_id: str,
     *,
     partition_key: str,
-    sort_key: str | None = None,
+    sort_key: str | dynamodb.Attribute | None = None,
     time_to_live_attribute: str | None = None,
     encryption_key: kms.IKey | None = None,
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     stream: dynamodb.StreamViewType | None = None,
 ) -> dynamodb.Table:
-    """A table with string keys, on-demand billing, point-in-time recovery and encryption
+    """A table with string keys (or the ``dynamodb.Attribute`` given as ``sort_key``), on-demand billing, point-in-time recovery and encryption
     (the given customer managed key, else an AWS managed one)."""
     encryption = (
         {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED, "encryption_key": encryption_key}
@@ -49,7 +49,7 @@ def secure_table(
         scope,
         construct_id,
         partition_key=string_key(partition_key),
-        sort_key=string_key(sort_key) if sort_key else None,
+        sort_key=string_key(sort_key) if isinstance(sort_key, str) else sort_key,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
         time_to_live_attribute=time_to_live_attribute,
