@@ -170,7 +170,7 @@ class SessionAgent:
                         raise
                 continue
             resumed = AgentCheckpoint.model_validate_json(slot.checkpoint) if slot is not None else None
-            if resumed is not None and resumed.steps == 0 and not resumed.tool_calls:
+            if resumed is not None and _is_reservation(resumed):
                 # A reservation (:meth:`reserve`, before the worker's input guards): nothing ran, so the run starts
                 # from the message as the worker has it, not from the slot's (possibly redacted) copy.
                 resumed = None
@@ -220,29 +220,26 @@ class SessionAgent:
     def reserved_for_another_text(self, session_id: str, *, owner: str, message_id: str, message: str) -> bool:
         """Whether the slot is ``message_id``'s reservation (nothing of it ran) of a text other than ``message`` (as
         written, before the input guards): a redelivery can then never answer one text under another's id."""
-        try:
-            slot = self.store.load_window(session_id, owner=owner).in_flight
-        except SessionNotFound:
-            return False
-        if slot is None or slot.message_id != message_id:
-            return False
-        stood = AgentCheckpoint.model_validate_json(slot.checkpoint)
-        reservation = not stood.steps and not stood.tool_calls
-        return reservation and bool(stood.messages) and stood.messages[0].text != self.stored_text(message)
+        reserved = self._reservation(session_id, owner, message_id)
+        return reserved is not None and bool(reserved.messages) and reserved.messages[0].text != self.stored_text(message)
 
     def cancel_reservation(self, session_id: str, *, owner: str, message_id: str) -> bool:
         """Free the slot ``message_id`` reserved when its turn failed before anything of it ran (no step, no tool
         call); a slot with progress stays, and is settled as ``interrupted`` once its lease is over."""
+        if self._reservation(session_id, owner, message_id) is None:
+            return False
+        return self.store.release_in_flight(session_id, message_id)
+
+    def _reservation(self, session_id: str, owner: str, message_id: str) -> AgentCheckpoint | None:
+        """The checkpoint in the session's slot when it is ``message_id``'s reservation, with nothing of it run."""
         try:
             slot = self.store.load_window(session_id, owner=owner).in_flight
         except SessionNotFound:
-            return False
+            return None
         if slot is None or slot.message_id != message_id:
-            return False
+            return None
         stood = AgentCheckpoint.model_validate_json(slot.checkpoint)
-        if stood.steps or stood.tool_calls:
-            return False
-        return self.store.release_in_flight(session_id, message_id)
+        return stood if _is_reservation(stood) else None
 
     def _settle(self, window: Window, slot: InFlightTurn) -> None:
         """Commit another message's abandoned turn as it stood (``interrupted``), emptying the slot."""
@@ -313,6 +310,11 @@ def _final_of(turn: Turn, event: type[FinalEvent]) -> FinalEvent:
         cost_usd=turn.cost_usd,
         replaced=bool(turn.answer),
     )
+
+
+def _is_reservation(checkpoint: AgentCheckpoint) -> bool:
+    """A slot :func:`reserve_turn` wrote, that no run took further (no model call, no tool call)."""
+    return checkpoint.steps == 0 and not checkpoint.tool_calls
 
 
 def reserve_turn(
