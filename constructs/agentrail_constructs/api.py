@@ -214,6 +214,15 @@ _HTTP_ACCESS_LOG_FORMAT = {
     "integrationError": "$context.integrationErrorMessage",
 }
 
+
+def log_stage_access(stage: apigwv2.HttpStage | apigwv2.WebSocketStage, group: logs.ILogGroup, fields: dict[str, str]) -> None:
+    """JSON access logs of an API Gateway v2 ``stage`` (HTTP or WebSocket) into ``group``: one object of ``fields``
+    (``$context`` variables) per request. The L2 stages of HTTP APIs take no access log settings, so the L1 gets them."""
+    default_resource(stage).access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(  # type: ignore[attr-defined]
+        destination_arn=group.log_group_arn, format=json.dumps(fields)
+    )
+
+
 _ERROR_TEMPLATE = '{"error": "%s", "message": "%s", "request_id": "$context.requestId"}'
 _GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
     (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", "The request body does not match the schema."),
@@ -402,10 +411,7 @@ class AgentApi(Construct):
                 rate_limit=options.throttling_rate_limit, burst_limit=options.throttling_burst_limit
             ),
         )
-        cfn_stage = default_resource(self.http_stage)
-        cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(  # type: ignore[attr-defined]
-            destination_arn=self.access_log_group.log_group_arn, format=json.dumps(_HTTP_ACCESS_LOG_FORMAT)
-        )
+        log_stage_access(self.http_stage, self.access_log_group, _HTTP_ACCESS_LOG_FORMAT)
         self.stage = self.http_stage  # type: ignore[assignment]
         self.rest_api = None  # type: ignore[assignment]
         self.validator = None  # type: ignore[assignment]

@@ -260,7 +260,7 @@ class StatefulAgent(Construct):
         ``ErasureOptions()`` (callers erase their own data; the Cognito group ``operators`` anyone's).
     streaming_options:
         Stream turns over a WebSocket API (see :class:`StreamingApi`), with ``POST /sessions/{id}/stream-ticket``
-        on the REST API. Default: none (no streaming).
+        on the REST API when ``$connect`` takes tickets. Default: none (no streaming).
 
     Attributes
     ----------
@@ -391,7 +391,7 @@ class StatefulAgent(Construct):
             "/sessions/{session_id}/feedback", "POST", self.alias, request_schema=feedback, operation_name="GiveSessionFeedback"
         )
         route("/sessions/{session_id}", "DELETE", self.alias, operation_name="DeleteSession")
-        if self.streaming is not None:
+        if self.streaming is not None and self.streaming.ticket_table is not None:
             route("/sessions/{session_id}/stream-ticket", "POST", self.alias, operation_name="IssueStreamTicket")
         self.api.add_operational_routes(self.alias)
 

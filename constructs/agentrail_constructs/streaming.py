@@ -9,7 +9,6 @@ the rest after a reconnect.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -25,6 +24,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from agentrail_constructs.api import log_stage_access
 from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import acknowledge, arn_prefix, default_resource, logical_id
@@ -136,7 +136,7 @@ class StreamingApi(Construct):
 
     Attributes
     ----------
-    web_socket_api, stage, url (``wss://``), callback_url, ticket_table, connection_table, event_table,
+    web_socket_api, stage, url (``wss://``), callback_url, ticket_table (``ticket`` only), connection_table, event_table,
     socket_function, authorizer_function (``ticket`` only), worker (the reject policy's; else the session worker),
     queue, dead_letter_queue (reject only), access_log_group
     """
@@ -171,7 +171,7 @@ class StreamingApi(Construct):
         self.socket_function = AgentFunction(self, "Socket", handler_code=handler_dir("stream_socket"), options=companion)
         configure(self.socket_function)
         self.authorizer_function: AgentFunction | None = None
-        if options.auth == "ticket":
+        if self.ticket_table is not None:
             self.authorizer_function = AgentFunction(
                 self, "Authorizer", handler_code=handler_dir("stream_authorizer"), options=replace(companion, memory_size=256)
             )
@@ -218,6 +218,11 @@ class StreamingApi(Construct):
         self._grant_tickets_and_erasure(session_function)
 
     @property
+    def tables(self) -> list[dynamodb.Table]:
+        """The streaming tables: connect tickets (``ticket`` only), connections and the event log."""
+        return [t for t in (self.ticket_table, self.connection_table, self.event_table) if t is not None]
+
+    @property
     def url(self) -> str:
         """The ``wss://`` URL of the stage."""
         return self.stage.url
@@ -230,9 +235,11 @@ class StreamingApi(Construct):
     def _build_tables(self) -> None:
         key = self.encryption_key
         ttl = contract.STREAM_TTL_ATTRIBUTE
-        self.ticket_table = secure_table(
-            self, "Tickets", partition_key=contract.STREAM_TICKET_KEY, time_to_live_attribute=ttl, encryption_key=key
-        )
+        self.ticket_table: dynamodb.Table | None = None
+        if self.options.auth == "ticket":
+            self.ticket_table = secure_table(
+                self, "Tickets", partition_key=contract.STREAM_TICKET_KEY, time_to_live_attribute=ttl, encryption_key=key
+            )
         self.connection_table = secure_table(
             self, "Connections", partition_key=contract.STREAM_CONNECTION_KEY, time_to_live_attribute=ttl, encryption_key=key
         )
@@ -245,7 +252,7 @@ class StreamingApi(Construct):
             time_to_live_attribute=ttl,
             encryption_key=key,
         )
-        for table in (self.ticket_table, self.connection_table, self.event_table):
+        for table in self.tables:
             keys_only_index(table, contract.STREAM_OWNER_INDEX, contract.STREAM_OWNER_ATTRIBUTE)
 
     def _build_api(self) -> None:
@@ -291,10 +298,7 @@ class StreamingApi(Construct):
                 rate_limit=options.throttling_rate_limit, burst_limit=options.throttling_burst_limit
             ),
         )
-        cfn_stage = default_resource(self.stage)
-        cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(  # type: ignore[attr-defined]
-            destination_arn=self.access_log_group.log_group_arn, format=json.dumps(ACCESS_LOG_FORMAT)
-        )
+        log_stage_access(self.stage, self.access_log_group, ACCESS_LOG_FORMAT)
         default_resource(self.stage).add_property_override(
             "DefaultRouteSettings",
             {
@@ -334,14 +338,15 @@ class StreamingApi(Construct):
         function.add_environment("AGENT_STREAM_EVENT_TTL_SECONDS", str(int(self.options.event_ttl.to_seconds())))
 
     def _grant_tickets_and_erasure(self, function: AgentFunction) -> None:
-        grant_table(self.ticket_table, function.function, TICKET_ACTIONS)
-        function.add_environment(contract.STREAM_TICKET_TABLE_ENV, self.ticket_table.table_name)
-        function.add_environment("AGENT_STREAM_TICKET_TTL_SECONDS", str(int(self.options.ticket_ttl.to_seconds())))
+        if self.ticket_table is not None:
+            grant_table(self.ticket_table, function.function, TICKET_ACTIONS)
+            function.add_environment(contract.STREAM_TICKET_TABLE_ENV, self.ticket_table.table_name)
+            function.add_environment("AGENT_STREAM_TICKET_TTL_SECONDS", str(int(self.options.ticket_ttl.to_seconds())))
         function.add_environment(contract.STREAM_CONNECTION_TABLE_ENV, self.connection_table.table_name)
         function.add_environment(contract.STREAM_EVENT_TABLE_ENV, self.event_table.table_name)
 
         def erase() -> None:
-            for table in (self.ticket_table, self.connection_table, self.event_table):
+            for table in self.tables:
                 grant_index_query(table, function.function, contract.STREAM_OWNER_INDEX)
                 grant_table(table, function.function, ERASE_ACTIONS)
 
