@@ -70,7 +70,8 @@ class AppConfig:
     function's application log level) and ``store_redacted`` (true: session history, task records and shadow comparisons are stored
     with personal and secret data redacted), ``asgi_app`` and ``asgi_code`` (the ``asgi`` pattern's app, as
     ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``), and
-    ``streaming`` (true: the stateful pattern streams its turns over a WebSocket API, with connect tickets)."""
+    ``streaming`` (true: the stateful pattern streams its turns over a WebSocket API) and ``streaming_auth`` (ticket or
+    iam: how its ``$connect`` is authorized)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -96,6 +97,7 @@ class AppConfig:
     asgi_app: str | None = None
     asgi_code: str | None = None
     streaming: bool = False
+    streaming_auth: str = "ticket"
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -157,6 +159,7 @@ class AppConfig:
             asgi_app=str(app.node.try_get_context("asgi_app") or "") or None,
             asgi_code=str(app.node.try_get_context("asgi_code") or "") or None,
             streaming=_boolean(app.node.try_get_context("streaming"), "streaming", default=False),
+            streaming_auth=_streaming_auth(app),
             budgets=_budgets(app),
             pipeline=_pipeline(app),
         )
@@ -210,7 +213,7 @@ class AppConfig:
                 raise ValueError("context 'session_concurrency' must be 'reject' or 'enqueue'")
             options["session_options"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
             if self.streaming:
-                options["streaming_options"] = StreamingOptions()
+                options["streaming_options"] = StreamingOptions(auth=self.streaming_auth)  # type: ignore[arg-type]
         if pattern == "asgi":
             if self.asgi_app is not None:
                 options["app"] = self.asgi_app
@@ -243,6 +246,16 @@ class AppConfig:
     def env(self) -> Environment:
         """The CLI's account and Region when it knows them; otherwise an environment-agnostic stack."""
         return Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+
+
+def _streaming_auth(app: App) -> str:
+    auth = str(app.node.try_get_context("streaming_auth") or "ticket")
+    _one_of("streaming_auth", auth, ("ticket", "iam"), meaning=" (connect tickets, or SigV4-signed $connect)")
+    if app.node.try_get_context("streaming_auth") and not _boolean(
+        app.node.try_get_context("streaming"), "streaming", default=False
+    ):
+        raise ValueError("context 'streaming_auth' configures the streaming API: add -c streaming=true")
+    return auth
 
 
 def _budgets(app: App) -> tuple[Budget, ...]:

@@ -5,13 +5,15 @@ after a reconnect, refused connections, bad frames and two sockets on one sessio
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
@@ -220,45 +222,150 @@ def test_a_message_for_another_users_session_gets_an_error_event(
 
 
 def test_two_sockets_on_one_session_follow_its_reject_policy(connect: Callable[..., ClientConnection], sessions: AgentApiClient):
-    # given: two sockets on one session
+    # given: two sockets on one session, the first's message accepted and its turn running (its tool waits)
     session_id = new_session(sessions)
     first, second = connect(session_id), connect(session_id)
+    send(first, session_id, "Wait 5 seconds")
+    accepted = receive(first)
 
-    # when: both send at once
-    start = threading.Barrier(2)
-    replies: dict[str, dict[str, Any]] = {}
-    seen: dict[str, list[dict[str, Any]]] = {"first": [], "second": []}
+    # when: the second socket sends while that turn runs, and then again once it is over
+    send(second, session_id, "Calculate 3 + 3")
+    seen_by_second = []
+    while "event_id" in (refused := receive(second)):
+        seen_by_second.append(refused)
+    finals = [until_final(first)[-1], ([f for f in seen_by_second if f["type"] == "final"] or until_final(second))[-1]]
+    send(second, session_id, "Calculate 3 + 3")
+    retried = receive(second)
+    until_final(second, after=finals[1]["event_id"])
 
-    def say(name: str, socket: ClientConnection, text: str) -> None:
-        start.wait(WAIT)
-        send(socket, session_id, text)
-        while "event_id" in (frame := receive(socket)):  # the session's events may come before the reply
-            seen[name].append(frame)
-        replies[name] = frame
+    # then: refused as REST answers 409, while both sockets saw the first turn end; the retry is taken
+    assert accepted["type"] == "accepted"
+    assert (refused["type"], refused["code"]) == ("error", "turn_in_progress")
+    assert finals[0] == finals[1] and finals[0]["message_id"] == accepted["message_id"]
+    assert retried["type"] == "accepted"
+    history = sessions.request("GET", f"/sessions/{session_id}").json()["history"]
+    assert [t["message"] for t in history] == ["Wait 5 seconds", "Calculate 3 + 3"]
 
-    threads = [
-        threading.Thread(target=say, args=("first", first, "Calculate 2 + 2")),
-        threading.Thread(target=say, args=("second", second, "Calculate 3 + 3")),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT)
 
-    # then: one is accepted, the other refused while the first holds the session; both sockets see the one turn
-    outcomes = sorted(r["type"] for r in replies.values())
-    assert outcomes in (["accepted", "error"], ["accepted", "accepted"])
-    refused = [r for r in replies.values() if r["type"] == "error"]
-    assert all(r["code"] == "turn_in_progress" for r in refused)
-    finals = []
-    for name, socket in (("first", first), ("second", second)):
-        earlier = [f for f in seen[name] if f["type"] == "final"]
-        finals.append(earlier[0] if earlier else until_final(socket)[-1])
-    assert finals[0]["event_id"] == finals[1]["event_id"]
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        history = sessions.request("GET", f"/sessions/{session_id}").json()["history"]
-        if len(history) == outcomes.count("accepted"):
-            break
-        time.sleep(0.2)
-    assert len(history) == outcomes.count("accepted")
+def test_a_run_longer_than_the_29_second_integration_timeout_streams_to_its_end(
+    connect: Callable[..., ClientConnection], sessions: AgentApiClient
+):
+    # given: a message whose tool waits past API Gateway's 29-second integration timeout
+    session_id = new_session(sessions)
+    socket = connect(session_id)
+    started = time.monotonic()
+
+    # when
+    send(socket, session_id, "Wait 31 seconds, then calculate 2 + 2")
+    accepted = receive(socket)
+    frames = until_final(socket)
+
+    # then: accepted at once, the wait's outcome streamed, and the final answer after more than 29 seconds, stored
+    assert accepted["type"] == "accepted"
+    assert [f["name"] for f in frames if f["type"] == "tool_result"] == ["wait", "calculator"]
+    assert frames[-1]["status"] == "completed"
+    assert time.monotonic() - started > 31
+    history = sessions.request("GET", f"/sessions/{session_id}").json()["history"]
+    assert history[-1]["answer"] == frames[-1]["answer"]
+
+
+def test_the_stack_output_stream_url_is_the_local_websocket_url(local, stream_url: str):
+    assert local.output("stateful", "StreamUrl") == stream_url
+
+
+def test_agentrail_chat_prints_the_tool_calls_and_the_answer_as_they_stream(local, sessions: AgentApiClient):
+    # when: one message through the terminal client, as a user runs it against local mode
+    run = local.run_cli("chat", TOOL_RUN)
+
+    # then: a new session, the tool calls on their own lines, the stored answer, then usage and cost
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    session_id = lines[0].removeprefix("session ")
+    history = sessions.request("GET", f"/sessions/{session_id}").json()["history"]
+    assert [t["message"] for t in history] == [TOOL_RUN]
+    assert lines[1].startswith("→ calculator(") and lines[2].startswith("← calculator: ")
+    assert lines[3].startswith("→ convert_units(") and lines[4].startswith("← convert_units: ")
+    assert lines[5] == history[0]["answer"]
+    assert lines[6].startswith("[completed: 3 steps, ") and lines[6].endswith("]")
+
+
+def test_agentrail_chat_continues_a_session_and_fails_clearly_on_another_principals(local, sessions: AgentApiClient):
+    session_id = new_session(sessions)
+
+    mine = local.run_cli("chat", "--session", session_id, "My name is Ada", "What is my name?")
+    theirs = local.run_cli("chat", "--session", session_id, "--as", "agentrail-other", "hello")
+
+    assert mine.returncode == 0, mine.stderr
+    history = sessions.request("GET", f"/sessions/{session_id}").json()["history"]
+    assert [t["message"] for t in history] == ["My name is Ada", "What is my name?"]
+    assert "Ada" in history[1]["answer"] and history[1]["answer"] in mine.stdout
+    assert theirs.returncode == 2
+    assert "stream-ticket answered 404" in theirs.stderr and "Traceback" not in theirs.stderr
+
+
+# -- enqueue, and IAM-signed connections (servers) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iam_local(start_local_mode):
+    return start_local_mode("stateful", context={"streaming": "true", "streaming_auth": "iam", "session_concurrency": "enqueue"})
+
+
+def signed(url: str, local: Any, principal: str = "agentrail-local") -> ClientConnection:
+    """A ``$connect`` signed with SigV4 as the local user ``principal``, as a server's AWS SDK signs it."""
+    user = next(p for p in local.ready["principals"] if p["name"] == principal)
+    http_url = url.replace("ws://", "http://", 1)
+    request = AWSRequest(method="GET", url=http_url, headers={"Host": http_url.split("/")[2]})
+    credentials = Credentials(user["access_key_id"], user["secret_access_key"])
+    SigV4Auth(credentials, "execute-api", local.ready["region"]).add_auth(request)
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+    return ws_connect(url, additional_headers=headers, open_timeout=WAIT)
+
+
+def test_an_iam_connect_takes_a_signature_and_refuses_an_unsigned_one(iam_local):
+    url = iam_local.output("stateful", "StreamUrl")
+    session_id = new_session(iam_local.client("stateful"))
+
+    with pytest.raises(InvalidStatus) as unsigned:
+        ws_connect(url, open_timeout=WAIT)
+    with signed(url, iam_local) as mine, signed(url, iam_local, "agentrail-other") as theirs:
+        mine.send(json.dumps({"action": "resume", "session_id": session_id}))
+        theirs.send(json.dumps({"action": "resume", "session_id": session_id}))
+        answers = receive(mine), receive(theirs)
+
+    assert unsigned.value.response.status_code == 403
+    assert answers[0]["type"] == "resumed"
+    assert (answers[1]["type"], answers[1]["code"]) == ("error", "session_not_found")
+
+
+def test_two_sockets_on_one_session_follow_its_enqueue_policy(iam_local):
+    # given: two signed sockets following one session
+    url = iam_local.output("stateful", "StreamUrl")
+    sessions = iam_local.client("stateful")
+    session_id = new_session(sessions)
+    with signed(url, iam_local) as first, signed(url, iam_local) as second:
+        for socket in (first, second):
+            socket.send(json.dumps({"action": "resume", "session_id": session_id}))
+            assert receive(socket)["type"] == "resumed"
+
+        # when: the first sends a message whose turn takes a while, the second one more meanwhile
+        seen: dict[str, list[dict[str, Any]]] = {"first": [], "second": []}
+        send(first, session_id, "Wait 3 seconds", message_id="slow")
+        while "event_id" in (frame := receive(first)):  # its accepted, maybe after its first events
+            seen["first"].append(frame)
+        seen["first"].append(frame)
+        send(second, session_id, "Calculate 3 + 3", message_id="quick")
+        for name, socket in (("first", first), ("second", second)):
+            while len([f for f in seen[name] if f.get("type") == "final"]) < 2:
+                frame = receive(socket)
+                seen[name].append(frame)
+
+    # then: both accepted (the second while the first ran) and answered one after the other, in order; both sockets
+    # saw the same events
+    replies = [f for frames in seen.values() for f in frames if "event_id" not in f]
+    assert sorted(r["type"] for r in replies) == ["accepted", "accepted"]
+    streamed = [[f for f in frames if "event_id" in f] for frames in seen.values()]
+    assert streamed[0] == streamed[1]
+    assert [f["message_id"] for f in streamed[0] if f["type"] == "final"] == ["slow", "quick"]
+    history = sessions.request("GET", f"/sessions/{session_id}").json()["history"]
+    assert [t["message"] for t in history] == ["Wait 3 seconds", "Calculate 3 + 3"]

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from agentrail_runtime import demo
 from agentrail_runtime.agent.definition import load_definition
 from agentrail_runtime.agent.loop import AgentStatus
 from agentrail_runtime.agent.tools import Tool, ToolError
 from agentrail_runtime.config import RuntimeSettings
-from agentrail_runtime.demo import calculator, convert_units, current_time, definition, lookup_order
+from agentrail_runtime.demo import calculator, convert_units, current_time, definition, lookup_order, wait
 from agentrail_runtime.service import AgentService
 
 
@@ -142,11 +143,32 @@ def test_current_time_of_an_unknown_zone_is_a_tool_error(zone):
         call(current_time, timezone=zone)
 
 
-def test_the_demo_definition_is_importable_by_reference_with_its_five_tools():
+def test_the_demo_definition_is_importable_by_reference_with_its_six_tools():
     loaded = load_definition("agentrail_runtime.demo:definition")
 
     assert loaded is definition
-    assert [t.name for t in loaded.tools] == ["calculator", "convert_units", "current_time", "lookup_order", "issue_refund"]
+    assert [t.name for t in loaded.tools] == [
+        "calculator",
+        "convert_units",
+        "current_time",
+        "lookup_order",
+        "issue_refund",
+        "wait",
+    ]
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 61, 2.5])
+def test_wait_refuses_a_duration_outside_one_to_sixty_whole_seconds(seconds):
+    with pytest.raises(ValidationError, match="seconds"):
+        wait.validate({"seconds": seconds})
+
+
+def test_wait_waits_the_seconds_it_is_given(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(demo.time, "sleep", slept.append)
+
+    assert call(wait, seconds=3) == {"waited_seconds": 3}
+    assert slept == [3]
 
 
 def test_only_the_refund_tool_declares_side_effects_so_it_runs_at_most_once_per_call():

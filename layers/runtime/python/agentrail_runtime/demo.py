@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, NotRequired, TypedDict
@@ -191,14 +192,26 @@ def issue_refund(
     return {"order_id": order_id.upper(), "refunded_usd": amount_usd, "status": "refund issued"}
 
 
+#: The longest the demo's ``wait`` tool waits.
+MAX_WAIT_SECONDS = 60
+
+
+@tool(local_patterns=[r"\bwait (?P<seconds>\d+) seconds?\b"])
+def wait(seconds: Annotated[int, Field(ge=1, le=MAX_WAIT_SECONDS)]) -> dict[str, int]:
+    """Wait this many seconds (1 to 60) before going on: what a slow tool (a long report, a crawl) looks like, for
+    runs longer than an API's timeout."""
+    time.sleep(seconds)  # a duration, not the wall clock (see agentrail_runtime.clock)
+    return {"waited_seconds": seconds}
+
+
 definition = AgentDefinition(
     name="demo",
-    description="A general assistant with a calculator, unit conversion, a clock, order lookup and refunds.",
+    description="A general assistant with a calculator, unit conversion, a clock, order lookup, refunds and a wait.",
     system_prompt=(
         "You are a concise assistant. Use the tools for arithmetic, unit conversion, the current time and "
         "order lookups instead of guessing. Refunds above 100 USD need a human's approval. Answer in one or two sentences."
     ),
-    tools=(calculator, convert_units, current_time, lookup_order, issue_refund),
+    tools=(calculator, convert_units, current_time, lookup_order, issue_refund, wait),
     # The built-in guards, on, so local mode and the tour show them at work (README, "Guardrails").
     input_guards=builtin_input_guards(),
     tool_result_guards=builtin_tool_result_guards(),
