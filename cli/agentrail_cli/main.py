@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from agentrail_cli.chat import add_chat_command
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.evals import add_eval_command
 from agentrail_cli.extras import missing_extra, version
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     add_metrics_command(commands)
     add_eval_command(commands)
     add_shadow_command(commands)
+    add_chat_command(commands)
     return parser
 
 
