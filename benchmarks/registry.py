@@ -19,6 +19,7 @@ from benchmarks import (
     routed_overhead,
     session_calls,
     shadow_overhead,
+    stream_first_token,
     streaming_overhead,
     synth,
     task_throughput,
@@ -54,5 +55,6 @@ def all_benchmarks() -> dict[str, Benchmark]:
             asgi_overhead.BENCHMARK,
             asgi_layer.BENCHMARK,
             local_mode.BENCHMARK,
+            stream_first_token.BENCHMARK,
         )
     }
