@@ -236,6 +236,7 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     from agentrail_runtime.erasure import load_erasure_settings
     from agentrail_runtime.multiagent.settings import load_multi_settings
     from agentrail_runtime.sessions.settings import load_session_settings
+    from agentrail_runtime.streaming import load_stream_settings
     from agentrail_runtime.tasks.settings import load_task_settings
 
     caches = (
@@ -245,6 +246,7 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
         load_approval_settings,
         load_multi_settings,
         load_erasure_settings,
+        load_stream_settings,
     )
 
     def load(name: str, environment: dict[str, str], *, exclusive: bool = False) -> ModuleType:
