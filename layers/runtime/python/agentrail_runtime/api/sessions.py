@@ -37,8 +37,7 @@ from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
-from agentrail_runtime.observability import sqs_trace_attributes
-from agentrail_runtime.sessions.queue import QueuedMessage
+from agentrail_runtime.sessions.queue import QueuedMessage, send_queued
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.settings import SessionSettings, load_session_settings
 from agentrail_runtime.sessions.store import (
@@ -325,13 +324,7 @@ def create_sessions_app(
             message_id=message_id,
             correlation_id=app.current_event.request_context.request_id,
         )
-        queue().send_message(
-            QueueUrl=session_settings.queue_url,
-            MessageBody=queued.model_dump_json(),
-            MessageGroupId=session_id,
-            MessageDeduplicationId=message_id,
-            **sqs_trace_attributes(),
-        )
+        send_queued(queue(), str(session_settings.queue_url), queued, fifo=True)
         body = MessageAccepted(session_id=session_id, message_id=message_id)
         return Response(status_code=202, content_type="application/json", body=body)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
-from agentrail_runtime.observability import correlate, logger
+from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes
 from agentrail_runtime.sessions.service import SessionAgent
 from agentrail_runtime.sessions.store import SessionNotFound
 
@@ -21,6 +23,13 @@ class QueuedMessage(BaseModel):
     correlation_id: str | None = None
     #: Sent over the WebSocket API: the worker streams the turn's events to the session's connections.
     stream: bool = False
+
+
+def send_queued(sqs: Any, queue_url: str, queued: QueuedMessage, *, fifo: bool) -> None:
+    """Put ``queued`` on ``queue_url`` with the caller's trace: on a FIFO queue in its session's group (turns of one
+    session in order), deduplicated by its message id."""
+    ordering = {"MessageGroupId": queued.session_id, "MessageDeduplicationId": queued.message_id} if fifo else {}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=queued.model_dump_json(), **ordering, **sqs_trace_attributes())
 
 
 def process_queued_message(sessions: SessionAgent, body: str, *, conflict_retries: int) -> None:

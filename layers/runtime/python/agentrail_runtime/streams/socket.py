@@ -18,8 +18,8 @@ from pydantic import BaseModel
 from agentrail_runtime import aws
 from agentrail_runtime.aws import principal_of
 from agentrail_runtime.clock import Clock, now
-from agentrail_runtime.observability import logger, sqs_trace_attributes
-from agentrail_runtime.sessions.queue import QueuedMessage
+from agentrail_runtime.observability import logger
+from agentrail_runtime.sessions.queue import QueuedMessage, send_queued
 from agentrail_runtime.sessions.service import reserve_turn
 from agentrail_runtime.sessions.store import MessageIdReused, SessionNotFound, SessionStore, TurnConflict, TurnTooLarge
 from agentrail_runtime.streaming import (
@@ -63,6 +63,8 @@ class StreamSocket:
         How an IAM caller is named (as the REST API names it).
     """
 
+    queue = aws.LazyClient("sqs")
+
     def __init__(
         self,
         *,
@@ -87,14 +89,8 @@ class StreamSocket:
         self.lease_seconds = lease_seconds
         self.store_redacted = store_redacted
         self.iam_identity = iam_identity
-        self._queue = queue_client
+        self.queue = queue_client
         self._clock = clock
-
-    @property
-    def queue(self) -> Any:
-        if self._queue is None:
-            self._queue = aws.client("sqs")
-        return self._queue
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Serve one WebSocket event (its ``requestContext.routeKey`` says which route)."""
@@ -160,10 +156,7 @@ class StreamSocket:
                 correlation_id=request_id or message_id,
                 stream=True,
             )
-            fifo = {"MessageGroupId": session_id, "MessageDeduplicationId": message_id} if self.concurrency == "enqueue" else {}
-            self.queue.send_message(
-                QueueUrl=self.queue_url, MessageBody=queued.model_dump_json(), **fifo, **sqs_trace_attributes()
-            )
+            send_queued(self.queue, self.queue_url, queued, fifo=self.concurrency == "enqueue")
         except SessionNotFound:
             return ErrorEvent.of("session_not_found", **ids)
         except TurnConflict:
