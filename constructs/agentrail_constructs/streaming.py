@@ -210,12 +210,13 @@ class StreamingApi(Construct):
         if self.queue is not None:
             self.socket_function.add_environment(contract.STREAM_QUEUE_URL_ENV, self.queue.queue_url)
         lease = int(options.worker_timeout.to_seconds()) + 60
-        self.socket_function.add_environment("AGENT_STREAM_TURN_LEASE_SECONDS", str(lease))
+        self.socket_function.add_environment(f"{contract.STREAM_ENV_PREFIX}TURN_LEASE_SECONDS", str(lease))
         self._build_api()
         self._grant(self.socket_function, connections=CONNECTION_ACTIONS, events=EVENT_READ_ACTIONS)
         self._grant(self.worker, connections=("dynamodb:DeleteItem",), events=EVENT_WRITE_ACTIONS)
         grant_index_query(self.connection_table, self.worker.function, contract.STREAM_SESSION_INDEX)
         self._grant_tickets_and_erasure(session_function)
+        self._encrypt_logs()
 
     @property
     def tables(self) -> list[dynamodb.Table]:
@@ -335,13 +336,15 @@ class StreamingApi(Construct):
         grant_table(self.event_table, function.function, events)
         function.add_environment(contract.STREAM_CONNECTION_TABLE_ENV, self.connection_table.table_name)
         function.add_environment(contract.STREAM_EVENT_TABLE_ENV, self.event_table.table_name)
-        function.add_environment("AGENT_STREAM_EVENT_TTL_SECONDS", str(int(self.options.event_ttl.to_seconds())))
+        function.add_environment(f"{contract.STREAM_ENV_PREFIX}EVENT_TTL_SECONDS", str(int(self.options.event_ttl.to_seconds())))
 
     def _grant_tickets_and_erasure(self, function: AgentFunction) -> None:
         if self.ticket_table is not None:
             grant_table(self.ticket_table, function.function, TICKET_ACTIONS)
             function.add_environment(contract.STREAM_TICKET_TABLE_ENV, self.ticket_table.table_name)
-            function.add_environment("AGENT_STREAM_TICKET_TTL_SECONDS", str(int(self.options.ticket_ttl.to_seconds())))
+            function.add_environment(
+                f"{contract.STREAM_ENV_PREFIX}TICKET_TTL_SECONDS", str(int(self.options.ticket_ttl.to_seconds()))
+            )
         function.add_environment(contract.STREAM_CONNECTION_TABLE_ENV, self.connection_table.table_name)
         function.add_environment(contract.STREAM_EVENT_TABLE_ENV, self.event_table.table_name)
 
@@ -351,10 +354,14 @@ class StreamingApi(Construct):
                 grant_table(table, function.function, ERASE_ACTIONS)
 
         function.when_serving_erasure(erase)
-        if self.encryption_key is not None:
-            for part in (self.socket_function, self.worker, *([self.authorizer_function] if self.authorizer_function else [])):
-                part.encrypt_logs(self.encryption_key)
-            encrypt_log_group(self.access_log_group, self.encryption_key)
+
+    def _encrypt_logs(self) -> None:
+        """Under the session table's customer managed key: the functions' logs and the stage's access logs."""
+        if self.encryption_key is None:
+            return
+        for part in (self.socket_function, self.worker, *([self.authorizer_function] if self.authorizer_function else [])):
+            part.encrypt_logs(self.encryption_key)
+        encrypt_log_group(self.access_log_group, self.encryption_key)
 
 
 __all__ = ["ACCESS_LOG_FORMAT", "StreamingApi", "StreamingOptions"]
