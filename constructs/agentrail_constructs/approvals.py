@@ -55,6 +55,8 @@ from agentrail_constructs.workflows import (
     validate_workflow,
 )
 
+#: The approver group of ``ApprovalOptions()``: the Cognito group (or key of ``groups``) whose members decide.
+APPROVER_GROUP = "approvers"
 #: The indexes the runtime queries (contract.py): approvals by status (GET /approvals, the pending metrics) and by
 #: requester, audit entries by actor (both keys only, for erasure).
 STATUS_INDEX = contract.APPROVAL_STATUS_INDEX
@@ -74,7 +76,7 @@ class ApprovalOptions:
     (at most 1 year). Default: 3 days."""
     timeout_policy: Literal["reject", "escalate"] = "reject"
     """When ``decision_timeout`` passes: reject, or escalate once to ``escalation_group`` (then reject). Default: reject."""
-    approver_group: str = "approvers"
+    approver_group: str = APPROVER_GROUP
     """Who may decide: a Cognito group name, or a key of ``groups``. Default: ``approvers``."""
     escalation_group: str | None = None
     """Second approver group for ``escalate``. Default: none."""
@@ -336,9 +338,11 @@ class ApprovalWorkflow(Construct):
         agent_function.add_health_check("dynamodb", self.approvals_table.table_name)
 
     def grant_decisions(self, agent_function: AgentFunction) -> None:
-        """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow."""
+        """What the approvals API needs: approvals, audit, and sending the decision to the waiting workflow; and
+        BatchGetItem of approvals, which the operator console's timeline reads by the ids of a task's tool calls."""
         self.grant_approvals(agent_function, pseudonymizes=True)
         grant_index_query(self.approvals_table, agent_function.function, STATUS_INDEX)  # GET /approvals lists by status
+        grant_table(self.approvals_table, agent_function.function, ("dynamodb:BatchGetItem",))
         self.state_machine.grant_task_response(agent_function.function)
         agent_function.calls_service("states")
 

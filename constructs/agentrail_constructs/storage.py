@@ -117,10 +117,14 @@ def grant_index_query(table: dynamodb.ITable, grantee: iam.IGrantable, *index_na
     )
 
 
-def keys_only_index(table: dynamodb.Table, name: str, partition_key: str) -> None:
-    """A sparse, keys-only global secondary index on ``partition_key`` (a string): what erasure queries by owner."""
+def keys_only_index(table: dynamodb.Table, name: str, partition_key: str, *, number_sort_key: str | None = None) -> None:
+    """A sparse, keys-only global secondary index on ``partition_key`` (a string), sorted by ``number_sort_key`` when
+    given: what erasure queries by owner, and the console's newest-first run list."""
     table.add_global_secondary_index(
-        index_name=name, partition_key=string_key(partition_key), projection_type=dynamodb.ProjectionType.KEYS_ONLY
+        index_name=name,
+        partition_key=string_key(partition_key),
+        sort_key=dynamodb.Attribute(name=number_sort_key, type=dynamodb.AttributeType.NUMBER) if number_sort_key else None,
+        projection_type=dynamodb.ProjectionType.KEYS_ONLY,
     )
 
 

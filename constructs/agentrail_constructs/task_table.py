@@ -34,6 +34,8 @@ from agentrail_constructs.storage import (
 #: and subtasks and run checkpoints by their task.
 OWNER_INDEX = contract.TASK_OWNER_INDEX
 PARENT_INDEX = contract.TASK_PARENT_INDEX
+#: Tasks by owner, newest first (contract.TASK_OWNER_CREATED_INDEX): the console's run list and cost chart.
+OWNER_CREATED_INDEX = contract.TASK_OWNER_CREATED_INDEX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,7 @@ class TaskTable(Construct):
         )
         keys_only_index(self.table, OWNER_INDEX, "owner")
         keys_only_index(self.table, PARENT_INDEX, "parent")
+        keys_only_index(self.table, OWNER_CREATED_INDEX, "owner", number_sort_key="created_at")
         # Idempotency records only matter for a day: nothing to keep when the stack goes.
         self.idempotency_table = secure_table(
             self,
@@ -132,6 +135,14 @@ class TaskTable(Construct):
             agent_function.calls_service("events")
             agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
 
+    def grant_console(self, agent_function: AgentFunction) -> None:
+        """Let the API function (which already has :meth:`grant_tasks`) serve the operator console's reads: Query on
+        the ``by_owner_created`` index (a caller's runs, newest first) and the ``by_parent`` index (a task's runs and
+        subtasks), and BatchGetItem of the tasks those name."""
+        fn = agent_function.function
+        grant_index_query(self.table, fn, OWNER_CREATED_INDEX, PARENT_INDEX)
+        grant_table(self.table, fn, ("dynamodb:BatchGetItem",))
+
     def grant_erasure(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` (which already has :meth:`grant_tasks`) erase a principal's tasks: Query on the
         ``by_owner`` and ``by_parent`` indexes, DeleteItem and BatchWriteItem (subtasks go in batches) on the task
@@ -145,4 +156,4 @@ class TaskTable(Construct):
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
 
 
-__all__ = ["OWNER_INDEX", "PARENT_INDEX", "TaskTable", "TaskTableOptions"]
+__all__ = ["OWNER_CREATED_INDEX", "OWNER_INDEX", "PARENT_INDEX", "TaskTable", "TaskTableOptions"]

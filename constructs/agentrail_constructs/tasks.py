@@ -335,6 +335,7 @@ class AsyncAgent(Construct):
         if self.approval_workflow is not None:
             self.approval_workflow.add_routes(self.api, self.agent_function)
         self.task_table.grant_erasure(self.agent_function)
+        self.task_table.grant_console(self.agent_function)
         if self.approval_workflow is not None:
             self.approval_workflow.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
@@ -436,7 +437,16 @@ class AsyncAgent(Construct):
         submission = request_model("TaskSubmission")
         route = self.api.add_function_route
         route("/tasks", "POST", self.alias, request_schema=submission, operation_name="SubmitTask")
+        route("/tasks", "GET", self.alias, request_parameters={"querystring.limit": False}, operation_name="ListTasks")
         route("/tasks/{task_id}", "GET", self.alias, operation_name="GetTask")
+        route(
+            "/tasks/{task_id}/timeline",
+            "GET",
+            self.alias,
+            request_parameters={"querystring.approval_id": False},
+            operation_name="GetTaskTimeline",
+        )
+        route("/costs", "GET", self.alias, request_parameters={"querystring.days": False}, operation_name="GetCosts")
         route("/tasks/{task_id}", "DELETE", self.alias, operation_name="CancelTask")
         route(
             "/tasks/{task_id}/feedback",

@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 
 from agentrail_constructs import ApprovalOptions, ApprovalWorkflow, AsyncAgent, TaskTableOptions
 from agentrail_constructs.app_config import AppConfig
+from agentrail_runtime.approvals.models import MAX_COMMENT_CHARS
 from agentrail_runtime.approvals.store import REQUESTER_INDEX, STATUS_INDEX
 
 #: What the framework's roles may do on the audit table: append (PutItem with attribute_not_exists) and read.
@@ -188,7 +189,7 @@ def test_decision_body_must_be_approve_or_reject_with_an_optional_comment(defaul
     assert schema["required"] == ["decision"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["decision"]["enum"] == ["approve", "reject"]
-    assert schema["properties"]["comment"]["maxLength"] == 1000
+    assert schema["properties"]["comment"]["maxLength"] == MAX_COMMENT_CHARS
 
 
 def test_no_webhook_route_and_no_decision_secret_without_webhook_groups(default: Any) -> None:

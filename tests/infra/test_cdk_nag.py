@@ -101,6 +101,10 @@ def _task_api(scope: str) -> set[tuple[str, str]]:
             "erase/POST",
             "health/GET",
             "openapi.json/GET",
+            # the operator console's reads
+            "tasks/GET",
+            "tasks/{task_id}/timeline/GET",
+            "costs/GET",
         ),
     }
 

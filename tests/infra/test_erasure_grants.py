@@ -14,8 +14,8 @@ from agentrail_runtime import contract
 from agentrail_runtime.approvals.store import ACTOR_INDEX, REQUESTER_INDEX
 from agentrail_runtime.erasure import ErasureSettings
 from agentrail_runtime.sessions.dynamodb import OWNER_INDEX as SESSION_OWNER_INDEX
+from agentrail_runtime.tasks.store import OWNER_CREATED_INDEX, PARENT_INDEX
 from agentrail_runtime.tasks.store import OWNER_INDEX as TASK_OWNER_INDEX
-from agentrail_runtime.tasks.store import PARENT_INDEX
 
 AUDIT_ATTRIBUTES = ["approval_id", "entry", "actor"]
 
@@ -48,6 +48,7 @@ def test_every_table_erasure_queries_has_the_keys_only_index_the_runtime_names(p
     assert _indexes(tasks, agent.task_table.table) == {
         TASK_OWNER_INDEX: ("owner", "KEYS_ONLY"),
         PARENT_INDEX: ("parent", "KEYS_ONLY"),
+        OWNER_CREATED_INDEX: ("owner", "KEYS_ONLY"),  # the console's runs, newest first (sort key created_at)
     }
     assert _indexes(tasks, agent.approval_workflow.approvals_table)[REQUESTER_INDEX] == ("requester", "KEYS_ONLY")
     assert _indexes(tasks, agent.approval_workflow.audit_table) == {ACTOR_INDEX: ("actor", "KEYS_ONLY")}
@@ -68,11 +69,11 @@ def test_only_the_api_function_may_delete_tasks_and_query_the_erasure_indexes(pa
     table = _arn(stack, agent.task_table.table)
     bucket = _arn(stack, agent.task_table.results_bucket)
     # When the API function's grants are read, then it may delete tasks and their objects, and query exactly the two
-    # indexes (no index wildcard)
+    # erasure indexes and the console's (no index wildcard)
     grants = _grants(stack, agent.agent_function)
     assert {("dynamodb:DeleteItem", table), ("dynamodb:BatchWriteItem", table)} <= grants  # subtasks go in batches
     queried = {resource for action, resource in grants if action == "dynamodb:Query" and resource.startswith(table)}
-    assert queried == {f"{table}/index/{TASK_OWNER_INDEX}", f"{table}/index/{PARENT_INDEX}"}
+    assert queried == {f"{table}/index/{index}" for index in (TASK_OWNER_INDEX, PARENT_INDEX, OWNER_CREATED_INDEX)}
     assert ("s3:DeleteObject", f"{bucket}/*") in grants
     # And no other function of the stack may delete a task or its objects, or read an erasure index
     for other in (agent.worker, *(f for f in (agent.notifier,) if f is not None)):

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.infra.conftest import listed, token_text
+
 #: Writes that would change or remove an audit entry: IAM cannot test a write's condition, so these are denied.
 AUDIT_TABLE_DENIED = {
     "dynamodb:UpdateItem",
@@ -18,7 +20,9 @@ AUDIT_TABLE_DENIED = {
 }
 
 #: What no role of agentrail needs on any table (``grant_read_write_data`` gave them all).
-NEVER_USED = {"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}
+NEVER_USED = {"dynamodb:Scan", "dynamodb:ConditionCheckItem"}
+#: Only the task API's function reads items in batches: the operator console's runs, costs and timelines.
+BATCH_READ = "dynamodb:BatchGetItem"
 
 
 def _allowed_dynamodb_actions(stack: Any) -> set[str]:
@@ -35,6 +39,23 @@ def _allowed_dynamodb_actions(stack: Any) -> set[str]:
 def test_no_role_is_granted_dynamodb_actions_the_runtime_never_calls(pattern_stacks: dict[str, Any], name: str) -> None:
     # Given a pattern stack, when its roles' policies are read, then none allows an action the runtime never calls.
     assert not _allowed_dynamodb_actions(pattern_stacks[name]) & NEVER_USED
+
+
+@pytest.mark.parametrize("name", ["async", "hierarchical"])
+def test_only_the_task_api_function_reads_in_batches_and_only_the_task_and_approval_tables(
+    pattern_stacks: dict[str, Any], name: str
+) -> None:
+    # Given a task pattern's stack, when the grants of BatchGetItem are read,
+    stack = pattern_stacks[name]
+    agent = stack.stack.agent if name == "async" else stack.stack.tasks
+    tables = [agent.task_table.table] + ([agent.approval_workflow.approvals_table] if agent.approval_workflow else [])
+    # then the API function has it on the task table (and the approvals table), on no index and nothing else,
+    batch = {resource for action, resource in stack.grants(agent.agent_function) if action == BATCH_READ}
+    assert batch == {token_text({"Fn::GetAtt": [stack.logical_id(table), "Arn"]}) for table in tables}
+    # and no other role of the stack has it anywhere.
+    policy = stack.properties(agent.agent_function.role.node.find_child("DefaultPolicy"))
+    mine = [s for s in policy["PolicyDocument"]["Statement"] if BATCH_READ in listed(s["Action"])]
+    assert [s for s in stack.policy_statements() if BATCH_READ in listed(s["Action"])] == mine
 
 
 def test_the_audit_trail_allows_only_put_and_query_and_denies_every_other_write(pattern_stacks: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from agentrail_runtime.api.gateway_models import openapi_documents, request_bodi
 from agentrail_runtime.api.sessions import CreateSessionRequest, MessageRequest, SessionFeedbackRequest, StateUpdate
 from agentrail_runtime.api.stateless import InvokeRequest
 from agentrail_runtime.api.tasks import TaskFeedbackRequest
-from agentrail_runtime.approvals.models import DecisionRequest
+from agentrail_runtime.approvals.models import MAX_COMMENT_CHARS, DecisionRequest
 from agentrail_runtime.tasks.service import TaskSubmission
 
 ACCEPT, REJECT = True, False
@@ -170,8 +170,8 @@ SAMPLE_BODIES: dict[str, tuple[type[BaseModel], list[tuple[Any, bool]]]] = {
             ({"decision": "approve"}, ACCEPT),
             ({"decision": "reject", "comment": "not this account"}, ACCEPT),
             ({"decision": "reject", "comment": None}, ACCEPT),
-            ({"decision": "approve", "comment": "c" * 1000}, ACCEPT),
-            ({"decision": "approve", "comment": "c" * 1001}, REJECT),
+            ({"decision": "approve", "comment": "c" * MAX_COMMENT_CHARS}, ACCEPT),
+            ({"decision": "approve", "comment": "c" * (MAX_COMMENT_CHARS + 1)}, REJECT),
             ({"decision": "maybe"}, REJECT),
             ({"decision": "APPROVE"}, REJECT),
             ({}, REJECT),

@@ -547,35 +547,56 @@ def create_table(
     dynamodb: Any,
     name: str,
     *keys: str,
-    indexes: Mapping[str, str] | None = None,
+    indexes: Mapping[str, str | tuple[str, str]] | None = None,
     ttl: str | None = None,
     numbers: Collection[str] = (),
 ) -> str:
     """A moto table as the constructs declare it: ``keys`` (partition, then sort; strings, except the attributes
-    ``numbers`` names), keys-only global secondary ``indexes`` (name: partition key), on demand, with TTL on ``ttl``
-    if given. Returns its name."""
-    indexes = indexes or {}
+    ``numbers`` names), keys-only global secondary ``indexes`` (name: partition key, or (partition, sort)), on
+    demand, with TTL on ``ttl`` if given. Returns its name."""
+    indexed = {name: (keys_of,) if isinstance(keys_of, str) else keys_of for name, keys_of in (indexes or {}).items()}
     definition: dict[str, Any] = {
         "TableName": name,
         "KeySchema": [{"AttributeName": k, "KeyType": kind} for k, kind in zip(keys, ("HASH", "RANGE"), strict=False)],
         "AttributeDefinitions": [
-            {"AttributeName": a, "AttributeType": "N" if a in numbers else "S"} for a in sorted({*keys, *indexes.values()})
+            {"AttributeName": a, "AttributeType": "N" if a in numbers else "S"}
+            for a in sorted({*keys, *(a for keys_of in indexed.values() for a in keys_of)})
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
-    if indexes:
+    if indexed:
         definition["GlobalSecondaryIndexes"] = [
             {
                 "IndexName": index,
-                "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+                "KeySchema": [
+                    {"AttributeName": attribute, "KeyType": kind}
+                    for attribute, kind in zip(keys_of, ("HASH", "RANGE"), strict=False)
+                ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
-            for index, attribute in indexes.items()
+            for index, keys_of in indexed.items()
         ]
     dynamodb.create_table(**definition)
     if ttl is not None:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
     return name
+
+
+def create_task_table(dynamodb: Any, name: str) -> str:
+    """The task table as TaskTable declares it: key ``task_id``, TTL ``expires_at``, and the contract's keys-only
+    indexes (tasks by owner, newest first by owner, and a task's children by parent)."""
+    return create_table(
+        dynamodb,
+        name,
+        "task_id",
+        indexes={
+            contract.TASK_OWNER_INDEX: "owner",
+            contract.TASK_PARENT_INDEX: "parent",
+            contract.TASK_OWNER_CREATED_INDEX: ("owner", "created_at"),
+        },
+        ttl="expires_at",
+        numbers=("created_at",),
+    )
 
 
 def create_comparison_table(dynamodb: Any, name: str) -> None:

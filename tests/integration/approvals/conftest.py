@@ -37,6 +37,7 @@ from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.settings import TaskSettings
 from agentrail_runtime.tasks.store import TaskStore
 from agentrail_runtime.workflows import LongTaskSteps
+from tests.integration.conftest import create_task_table
 
 TASK_TABLE = "agentrail-reviewed-tasks"
 APPROVALS_TABLE = "agentrail-approvals"
@@ -179,12 +180,7 @@ def aws(task_event_capture) -> Iterator[Aws]:
     # Lambda without Docker: the rendered workflows' Lambda tasks are answered in process (``workflow_function``).
     with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TASK_TABLE,
-            KeySchema=[{"AttributeName": "task_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "task_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_task_table(dynamodb, TASK_TABLE)
         # The schemas of constructs/agentrail_constructs/approvals.py.
         dynamodb.create_table(
             TableName=APPROVALS_TABLE,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from agentrail_runtime.approvals.models import MAX_COMMENT_CHARS
+
 
 def test_a_caller_outside_the_approver_group_gets_403_is_audited_as_refused_and_nothing_else_changes(
     deployment, api_event, aws, callers
@@ -164,7 +166,7 @@ def test_a_bad_decision_body_is_400_and_decides_nothing(deployment, api_event):
     bad = [
         ({"decision": "maybe"}, "decision"),
         ({"comment": "no decision"}, "decision"),
-        ({"decision": "approve", "comment": "x" * 1001}, "comment"),
+        ({"decision": "approve", "comment": "x" * (MAX_COMMENT_CHARS + 1)}, "comment"),
         ({"decision": "approve", "approver": "someone-else"}, "(unknown field)"),
     ]
 

@@ -7,7 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
+from agentrail_runtime.tasks.store import TaskStore
+from agentrail_runtime.tasks.timeline import task_events
+from tests.integration.multiagent.conftest import TASK_TABLE
 
 # Batches that reach no agent flush only ColdStart, and Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -256,3 +260,25 @@ def test_a_duplicate_outcome_changes_nothing(team, aws, load_event, stored_task,
     assert duplicate == {"batchItemFailures": []}
     assert aws.task(outcome["task_id"]) == first
     assert len(aws.task_events()) == 1
+
+
+def test_each_run_of_a_routed_request_keeps_its_transcript_on_the_task_for_the_timeline(team, aws):
+    handlers = team()
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+
+    handlers.pump()
+
+    record, _, runs = TaskStore(TASK_TABLE).get_with_runs(task_id)
+    assert record is not None and record.status == "succeeded"
+    assert list(runs) == ["router", "hop1-billing"]  # in the order they ran
+    for run, stored in runs.items():
+        checkpoint = AgentCheckpoint.model_validate_json(stored)
+        assert checkpoint.steps >= 1 and checkpoint.messages[0].role == "user", run
+    events = task_events(record, runs=runs)
+    steps = [(e.kind, e.agent, e.tool) for e in events if e.kind in ("model", "tool_call")]
+    assert steps[0] == ("model", "router", None)
+    billing_calls = [e for e in events if e.kind == "tool_call" and e.agent == "hop1-billing"]
+    assert billing_calls and all(e.outcome == "success" and e.result is not None for e in billing_calls)
+    assert "duplicate charge refunded" in json.dumps([e.result for e in billing_calls])
+    # The spend of each run is where it was: the transcript rode on the same write.
+    assert set(record.spend) == {"router", "billing"}

@@ -19,6 +19,7 @@ from agentrail_runtime.approvals import (
     approval_id_for,
     arguments_hash,
 )
+from agentrail_runtime.approvals.models import MAX_COMMENT_CHARS
 from agentrail_runtime.approvals.service import summarize
 from agentrail_runtime.approvals.settings import ApprovalSettings
 from agentrail_runtime.demo import definition as demo_definition
@@ -108,9 +109,10 @@ def test_the_task_token_is_never_dumped_or_shown():
 def test_a_decision_is_approve_or_reject_with_an_optional_bounded_comment():
     assert DecisionRequest.model_validate({"decision": "approve"}).comment is None
     assert DecisionRequest.model_validate({"decision": "reject", "comment": "  not shipped  "}).comment == "not shipped"
+    assert DecisionRequest.model_validate({"decision": "reject", "comment": "x" * MAX_COMMENT_CHARS}).comment
     for bad in (
         {"decision": "yes"},
-        {"decision": "approve", "comment": "x" * 1001},
+        {"decision": "approve", "comment": "x" * (MAX_COMMENT_CHARS + 1)},
         {"decision": "approve", "approver": "me"},
         {},
     ):

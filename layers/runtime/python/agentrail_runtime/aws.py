@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from botocore.config import Config
@@ -108,6 +108,31 @@ def query_index(client: Any, table_name: str, index: str, attribute: str, value:
         yield from page.get("Items", [])
 
 
+#: BatchGetItem takes at most this many keys per call.
+BATCH_GET_KEYS = 100
+#: BatchGetItem calls again for the keys DynamoDB left unprocessed (throttled) at most this many times.
+BATCH_GET_ROUNDS = 5
+
+
+def batch_get(client: Any, table_name: str, key_attribute: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The items of ``table_name`` whose string partition key ``key_attribute`` is one of ``keys``, by key (low-level
+    form; BatchGetItem, 100 keys a call, calling again for unprocessed keys). A key still unprocessed after
+    :data:`BATCH_GET_ROUNDS` calls is missing from the answer, like an item that does not exist."""
+    items: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), BATCH_GET_KEYS):
+        chunk = unique[start : start + BATCH_GET_KEYS]
+        request: dict[str, Any] = {table_name: {"Keys": [{key_attribute: {"S": key}} for key in chunk]}}
+        for _ in range(BATCH_GET_ROUNDS):
+            response = client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table_name, []):
+                items[item[key_attribute]["S"]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+    return items
+
+
 class ToolSecretSettings(BaseSettings):
     """The secrets tools may read (part of :class:`~agentrail_runtime.config.RuntimeSettings`, which validates it at
     cold start; :func:`agentrail_runtime.agent.secrets.granted_tool_secrets` reads it once, without the rest)."""
@@ -190,6 +215,7 @@ __all__ = [
     "LazyClient",
     "S3Payloads",
     "ToolSecretSettings",
+    "batch_get",
     "client",
     "principal_matches",
     "principal_of",

@@ -174,6 +174,8 @@ BUDGET_RETENTION_DAYS_ENV = "AGENT_BUDGET_RETENTION_DAYS"
 SESSION_OWNER_INDEX = "by_owner"
 TASK_OWNER_INDEX = "by_owner"
 TASK_PARENT_INDEX = "by_parent"
+#: Tasks by ``owner``, newest first (sort key ``created_at``, keys only): the operator console's run list and costs.
+TASK_OWNER_CREATED_INDEX = "by_owner_created"
 APPROVAL_STATUS_INDEX = "by_status"
 APPROVAL_REQUESTER_INDEX = "by_requester"
 AUDIT_ACTOR_INDEX = "by_actor"
@@ -485,6 +487,7 @@ __all__ = [
     "STREAM_TICKET_TABLE_ENV",
     "STREAM_TTL_ATTRIBUTE",
     "TASK_EVENT_NOT_PUBLISHED_ERROR",
+    "TASK_OWNER_CREATED_INDEX",
     "TASK_OWNER_INDEX",
     "TASK_PARENT_INDEX",
     "THROTTLED_RETRY_AFTER_SECONDS",

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from agentrail_runtime.api.errors import AgentResolver, ApiError, cognito_groups, error_responses
-from agentrail_runtime.approvals.models import ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
+from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus, ApprovalView, AuditEntry, DecisionRequest
 from agentrail_runtime.approvals.service import (
     DECISION_RETRY_AFTER_SECONDS,
     ApprovalExpired,
@@ -30,12 +30,18 @@ APPROVAL_ID_PATTERN = r"^[0-9a-f]{32}$"
 ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="32 lowercase hex characters")]
 
 
-class ApprovalDetail(ApprovalView):
+class ApprovalItem(ApprovalView):
+    """An approval as the caller sees it, with whether the caller may decide it."""
+
+    can_decide: bool = Field(description="Pending, the caller is an approver of it, and not its requester")
+
+
+class ApprovalDetail(ApprovalItem):
     audit: list[AuditEntry]
 
 
 class ApprovalList(BaseModel):
-    approvals: list[ApprovalView]
+    approvals: list[ApprovalItem]
 
 
 def add_approval_routes(app: AgentResolver, approvals: ApprovalService, owner: Callable[[], str]) -> None:
@@ -43,6 +49,9 @@ def add_approval_routes(app: AgentResolver, approvals: ApprovalService, owner: C
 
     def groups() -> list[str]:
         return cognito_groups(app.current_event.raw_event.get("requestContext") or {})
+
+    def item(record: ApprovalRecord, caller: str, caller_groups: list[str]) -> ApprovalItem:
+        return ApprovalItem(**record.view().model_dump(), can_decide=approvals.can_decide(record, caller, caller_groups))
 
     app.answer(ApprovalNotFound, 404, "approval_not_found", "No such approval.")
     app.answer(NotAnApprover, 403, "not_an_approver", "Only members of the approver group may decide.")
@@ -60,8 +69,9 @@ def add_approval_routes(app: AgentResolver, approvals: ApprovalService, owner: C
 
     @app.get("/approvals", summary="Approvals visible to the caller, by status")
     def list_approvals(status: Annotated[ApprovalStatus, Query()] = ApprovalStatus.PENDING) -> ApprovalList:
-        records = approvals.list_visible(status, owner(), groups())
-        return ApprovalList(approvals=[r.view() for r in records])
+        caller, caller_groups = owner(), groups()
+        records = approvals.list_visible(status, caller, caller_groups)
+        return ApprovalList(approvals=[item(r, caller, caller_groups) for r in records])
 
     @app.get(
         "/approvals/<approval_id>",
@@ -69,8 +79,9 @@ def add_approval_routes(app: AgentResolver, approvals: ApprovalService, owner: C
         responses={200: {"description": "Success"}, **error_responses("approval_not_found")},
     )
     def get_approval(approval_id: ApprovalId) -> ApprovalDetail:
-        record = approvals.get_visible(approval_id, owner(), groups())
-        return ApprovalDetail(**record.view().model_dump(), audit=approvals.audit.entries(approval_id))
+        caller, caller_groups = owner(), groups()
+        record = approvals.get_visible(approval_id, caller, caller_groups)
+        return ApprovalDetail(**item(record, caller, caller_groups).model_dump(), audit=approvals.audit.entries(approval_id))
 
     @app.post(
         "/approvals/<approval_id>/decision",

@@ -1,4 +1,5 @@
-"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``,
+"""The async agent API: ``POST /tasks`` (202 + task id), ``GET /tasks/{id}``, ``DELETE /tasks/{id}``, the operator
+console's reads (``GET /tasks``, ``GET /tasks/{id}/timeline``, ``GET /costs``, see :mod:`agentrail_runtime.api.console`),
 ``POST /tasks/{id}/feedback`` (the owner's rating, once), ``POST /erase`` (everything of a principal, see
 :mod:`agentrail_runtime.erasure`), and
 ``GET /webhooks/secret`` (the caller's key for verifying its task webhooks).
@@ -22,11 +23,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import BaseModel, Field
 
 from agentrail_runtime.api.approvals import add_approval_routes
+from agentrail_runtime.api.console import TaskSummary, add_console_routes
 from agentrail_runtime.api.erasure import add_erasure_route
 from agentrail_runtime.api.errors import (
     AgentResolver,
     ApiError,
     add_operational_routes,
+    cognito_groups,
     error_responses,
     resource_links,
 )
@@ -86,16 +89,7 @@ class TaskOut(BaseModel):
     @classmethod
     def of(cls, record: TaskRecord) -> TaskOut:
         return cls(
-            task_id=record.task_id,
-            task_type=record.task_type,
-            status=record.status.value,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            steps=record.steps,
-            usage={**record.usage.model_dump(), "total_tokens": record.usage.total_tokens},
-            cost_usd=record.cost_usd,
+            **TaskSummary.of(record).model_dump(exclude={"message"}),
             spend={name: spend.model_dump(mode="json") for name, spend in record.spend.items()},
             error=record.error.model_dump() if record.error else None,
             result=record.result.model_dump(mode="json") if record.result else None,
@@ -188,6 +182,7 @@ def create_tasks_app(
                         "ReadTask": ("/tasks/{task_id}", "get"),
                         "CancelTask": ("/tasks/{task_id}", "delete"),
                         "GiveFeedback": ("/tasks/{task_id}/feedback", "post"),
+                        "ReadTimeline": ("/tasks/{task_id}/timeline", "get"),
                     },
                 ),
             },
@@ -287,5 +282,8 @@ def create_tasks_app(
             settings=load_erasure_settings(),
         )
     add_erasure_route(app, eraser, owner)
+    add_console_routes(
+        app, tasks, approvals, owner, lambda: cognito_groups(app.current_event.raw_event.get("requestContext") or {})
+    )
     add_operational_routes(app, checks=lambda: tasks.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app

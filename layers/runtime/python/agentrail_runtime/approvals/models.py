@@ -55,12 +55,17 @@ class ApprovalRecord(ApprovalView):
         return ApprovalView.model_validate(self.model_dump(exclude={"task_token", "level"}))
 
 
+#: The longest comment a decision may carry.
+MAX_COMMENT_CHARS = 10_240
+
+
 class DecisionRequest(BaseModel):
     """The body of ``POST /approvals/{id}/decision``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     decision: Literal["approve", "reject"]
-    comment: str | None = Field(default=None, max_length=1000)
+    #: 10 KB: room for a reasoned decision; it is stored and shown as text, never as markup.
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
 class WebhookDecision(DecisionRequest):

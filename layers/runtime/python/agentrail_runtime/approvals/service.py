@@ -197,6 +197,15 @@ class ApprovalService:
     def visible(self, record: ApprovalRecord, principal: str, cognito_groups: Sequence[str]) -> bool:
         return record.requester == principal or self.is_member(principal, cognito_groups, record.approver_group)
 
+    def can_decide(self, record: ApprovalRecord, principal: str, cognito_groups: Sequence[str]) -> bool:
+        """Whether a decision of ``principal`` on ``record`` would be taken: it is pending, the caller is an approver of
+        it, and not its requester (unless ``allow_self_approval``). What the console shows decide buttons for."""
+        return (
+            record.status == ApprovalStatus.PENDING
+            and self.is_member(principal, cognito_groups, record.approver_group)
+            and (record.requester != principal or self.settings.allow_self_approval)
+        )
+
     def get_visible(self, approval_id: str, principal: str, cognito_groups: Sequence[str]) -> ApprovalRecord:
         record = self.approvals.get(approval_id)
         if record is None or not self.visible(record, principal, cognito_groups):

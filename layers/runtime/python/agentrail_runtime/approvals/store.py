@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from agentrail_runtime import aws, contract
@@ -91,6 +91,11 @@ class ApprovalStore:
             "Item"
         )
         return self._record(item) if item else None
+
+    def get_many(self, approval_ids: Sequence[str]) -> list[ApprovalRecord]:
+        """The approvals of ``approval_ids`` that exist, in that order (BatchGetItem)."""
+        items = aws.batch_get(self.client, self.table_name, "approval_id", approval_ids)
+        return [self._record(items[key]) for key in approval_ids if key in items]
 
     def list_by_status(
         self,

@@ -151,7 +151,7 @@ class SupervisorSteps:
         agent = agents.agent(token_budget=remaining)
         budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
         result = self.tasks.run_agent(agent, task_id, run, prompt, state=state, budget=budget)
-        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining, agents=agents)
+        self.tasks.record_agent_run(task_id, name, result, run=run, bound_by_task=agent.token_budget == remaining, agents=agents)
         return result
 
     def _stop_over_daily_budget(self, task_id: str, result: AgentResult) -> bool:

@@ -112,7 +112,9 @@ class AgentTeam:
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
         budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
         result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id, budget=budget)
-        self.tasks.record_agent_run(task_id, name, result, bound_by_task=agent.token_budget == remaining_tokens, agents=agents)
+        self.tasks.record_agent_run(
+            task_id, name, result, run=run, bound_by_task=agent.token_budget == remaining_tokens, agents=agents
+        )
         return result
 
 

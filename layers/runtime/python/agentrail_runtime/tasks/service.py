@@ -338,22 +338,41 @@ class TaskService:
 
         return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False, budget=budget)
 
-    def record_spend(self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False) -> None:
+    def record_spend(
+        self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False, run: str | None = None
+    ) -> None:
         """Add one agent run to the task's per-agent spend and totals.
 
         With ``bound_by_task`` (the run's token budget was what the task had left), a run that stopped
         ``token_budget_exceeded`` marks the task's spend limit reached: its next model call would not have fit.
+        With ``run`` (a run of a multi-agent task), the same write keeps the run's transcript (redacted under
+        ``store_redacted``) for the console's timeline.
         """
         limit_reached = bound_by_task and result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED
-        self.store.add_spend(task_id, agent, result.usage, result.cost_usd, steps=result.steps, limit_reached=limit_reached)
+        transcript = None
+        if run is not None:
+            ran = AgentCheckpoint(
+                messages=result.new_messages, steps=result.steps, usage=result.usage, tool_calls=result.tool_calls
+            )
+            transcript = (run, self.stored_checkpoint(ran, messages=RedactedMessages()))
+        self.store.add_spend(
+            task_id, agent, result.usage, result.cost_usd, steps=result.steps, limit_reached=limit_reached, transcript=transcript
+        )
 
     def record_agent_run(
-        self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False, agents: AgentService | None = None
+        self,
+        task_id: str,
+        agent: str,
+        result: AgentResult,
+        *,
+        run: str,
+        bound_by_task: bool = False,
+        agents: AgentService | None = None,
     ) -> None:
-        """One agent's run within a multi-agent task: its spend on the task, and its metrics (under ``agent``, with
-        the version of ``agents``, the service that ran it; default: this task service's)."""
+        """Run ``run`` of ``agent`` within a multi-agent task: its spend and transcript on the task, and its metrics
+        (under ``agent``, with the version of ``agents``, the service that ran it; default: this task service's)."""
         (agents or self.agents).emit_metrics(result, agent_name=agent)
-        self.record_spend(task_id, agent, result, bound_by_task=bound_by_task)
+        self.record_spend(task_id, agent, result, bound_by_task=bound_by_task, run=run)
 
     @contextmanager
     def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:

@@ -7,7 +7,7 @@ overwritten by a late worker, and a finished task never changes again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,10 @@ _JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metad
 #: Per-agent spend lives in top-level number attributes ``spend#<agent>#<field>`` so that concurrent agents add to
 #: them atomically (UpdateItem ADD), next to the task totals.
 SPEND_PREFIX = "spend#"
+#: The transcript of each agent run of a multi-agent task, ``run#<ms>#<run>`` (a checkpoint's JSON), written with its spend.
+RUN_PREFIX = "run#"
+#: A run's transcript above this many bytes is not kept on the task (its spend still is): many runs share one item.
+RUN_TRANSCRIPT_LIMIT = 32_000
 _SPEND_FIELDS = {"in": "input_tokens", "out": "output_tokens", "usd": "cost_usd", "calls": "calls"}
 _NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
 _STRINGS = (
@@ -52,6 +56,8 @@ _STRINGS = (
 #: ``parent`` (the task id), which is how erasure finds what a principal's tasks left behind.
 OWNER_INDEX = contract.TASK_OWNER_INDEX
 PARENT_INDEX = contract.TASK_PARENT_INDEX
+#: Tasks by ``owner``, newest first (keys only, sort key ``created_at``): the console's run list and costs.
+OWNER_CREATED_INDEX = contract.TASK_OWNER_CREATED_INDEX
 
 
 @dataclass(frozen=True)
@@ -252,11 +258,14 @@ class TaskStore:
         *,
         steps: int = 0,
         limit_reached: bool = False,
+        transcript: tuple[str, str] | None = None,
     ) -> None:
         """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically.
 
         The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost;
-        ``limit_reached`` sets :attr:`TaskRecord.spend_limit_reached` in the same write.
+        ``limit_reached`` sets :attr:`TaskRecord.spend_limit_reached` in the same write. ``transcript`` is the run's
+        name and its transcript (a checkpoint's JSON, kept as ``run#<milliseconds>#<name>`` when it fits in
+        :data:`RUN_TRANSCRIPT_LIMIT` bytes): what the console's timeline shows of a multi-agent run, at no extra write.
         """
         fields: dict[str, float] = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
         totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
@@ -273,9 +282,17 @@ class TaskStore:
         names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in fields}
         adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
         update = "ADD " + ", ".join(adds)
+        sets = []
         if limit_reached:
-            update += " SET spend_limit_reached = :reached"
+            sets.append("spend_limit_reached = :reached")
             values[":reached"] = {"BOOL": True}
+        if transcript is not None and len(transcript[1].encode()) <= RUN_TRANSCRIPT_LIMIT:
+            sets.append("#transcript = :transcript")
+            # run#<milliseconds>#<run>: the runs of a task sort in the order they were recorded.
+            names["#transcript"] = f"{RUN_PREFIX}{int(self._clock() * 1000):015d}#{transcript[0]}"
+            values[":transcript"] = {"S": transcript[1]}
+        if sets:
+            update += " SET " + ", ".join(sets)
         self.client.update_item(
             TableName=self.table_name,
             Key={"task_id": {"S": task_id}},
@@ -523,6 +540,14 @@ class TaskStore:
         ).get("Item")
         return self._checkpoint(item) if item else None
 
+    def get_with_runs(self, task_id: str) -> tuple[TaskRecord | None, str | None, dict[str, str]]:
+        """The task, its checkpoint and the transcripts of its agent runs by run name, in one consistent read."""
+        item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
+        if not item:
+            return None, None, {}
+        runs = {name.split("#", 2)[2]: item[name]["S"] for name in sorted(item) if name.startswith(RUN_PREFIX)}
+        return self._record(item), self._checkpoint(item), runs
+
     def get_checkpointed(self, task_id: str) -> tuple[TaskRecord | None, str | None]:
         """The task and its checkpoint in one consistent read (the checkpoint from S3 when it was offloaded)."""
         item = self.client.get_item(TableName=self.table_name, Key={"task_id": {"S": task_id}}, ConsistentRead=True).get("Item")
@@ -536,6 +561,46 @@ class TaskStore:
         if "checkpoint_s3_key" in item:
             return self._fetch(item["checkpoint_s3_key"]["S"])
         return None
+
+    # -- reads of the operator console ---------------------------------------------------
+
+    def recent_owned(self, owner: str, *, limit: int, since: int | None = None) -> list[str]:
+        """The ids of ``owner``'s newest tasks, newest first: up to ``limit``, created at ``since`` or later
+        (epoch seconds) when given (Queries of the ``by_owner_created`` index)."""
+        condition = "#owner = :owner" + (" AND created_at >= :since" if since is not None else "")
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        if since is not None:
+            values[":since"] = {"N": str(since)}
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=OWNER_CREATED_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 1000)},
+        )
+        return [item["task_id"]["S"] for page in pages for item in page.get("Items", [])][:limit]
+
+    def get_many(self, task_ids: Sequence[str], *, with_payloads: bool = False) -> list[TaskRecord]:
+        """The tasks of ``task_ids`` that exist, in that order (BatchGetItem, 100 keys a call). A result that was
+        offloaded to S3 is read only ``with_payloads``: a list shows summaries."""
+        items = self._batch_get(task_ids)
+        return [self._record(items[task_id], with_payloads=with_payloads) for task_id in task_ids if task_id in items]
+
+    def run_checkpoints(self, task_id: str) -> dict[str, str]:
+        """The checkpoint of every agent run of a multi-agent task by run name, in the order they last saved (``by_parent``,
+        then BatchGetItem)."""
+        keys = [key for key in self._index_keys(PARENT_INDEX, "parent", task_id) if key.startswith(f"{task_id}~")]
+        found = []
+        for key, item in self._batch_get(keys).items():
+            checkpoint = self._checkpoint(item)
+            if checkpoint is not None:
+                found.append((int(item.get("updated_at", {"N": "0"})["N"]), key.split("~", 1)[1], checkpoint))
+        return {run: checkpoint for _, run, checkpoint in sorted(found)}
+
+    def _batch_get(self, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return aws.batch_get(self.client, self.table_name, "task_id", task_ids)
 
     # -- erasure ------------------------------------------------------------------------
 
@@ -604,7 +669,7 @@ class TaskStore:
                 item[attribute] = {"S": json.dumps(_dump(value))}
         return item
 
-    def _record(self, item: dict[str, Any]) -> TaskRecord:
+    def _record(self, item: dict[str, Any], *, with_payloads: bool = True) -> TaskRecord:
         data: dict[str, Any] = {"task_id": item["task_id"]["S"]}
         for name in _STRINGS:
             if name in item:
@@ -641,7 +706,7 @@ class TaskStore:
             data["steps"] = int(item.get("total_steps", {"N": "0"})["N"])
         if "result_json" in item:
             data["result"] = json.loads(item["result_json"]["S"])
-        elif "result_s3_key" in item:
+        elif "result_s3_key" in item and with_payloads:
             data["result"] = json.loads(self._fetch(item["result_s3_key"]["S"]))
         return TaskRecord.model_validate(data)
 
