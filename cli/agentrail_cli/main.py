@@ -126,6 +126,9 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
     for endpoint in cloud.endpoints():
         if endpoint.api_key:
             print(f"  API key of {endpoint.pattern or endpoint.stack}: x-api-key: {endpoint.api_key}", file=out)
+    for endpoint in cloud.endpoints():
+        if endpoint.console_url:
+            print(f"  Operator console of {endpoint.pattern or endpoint.stack}: {endpoint.console_url}", file=out)
     for ws in cloud.websocket_endpoints():
         print(f"  @connections API of {ws.pattern or ws.stack} ({ws.logical_id}): {ws.callback_url}", file=out)
     print(f"  moto (every other AWS API): {cloud.moto.endpoint_url if cloud.moto else '-'}", file=out)
@@ -138,6 +141,17 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
         print("\n  Skipped locally (deployed in the cloud):", file=out)
         for notice in cloud.notices:
             print(f"  - {notice}", file=out)
+
+
+def console_site() -> Path | None:
+    """The operator console's static files, shipped in the construct library (found without importing it: that
+    would load aws-cdk-lib); ``None`` when the library is not installed."""
+    from importlib.util import find_spec
+
+    spec = find_spec("agentrail_constructs")
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    site = Path(locations[0]) / "console_site" if locations else None
+    return site if site is not None and (site / "index.html").is_file() else None
 
 
 def _run_tour(cloud: object, out: TextIO) -> bool:
@@ -263,6 +277,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             request_console=console if serving else None,
             warn=lambda _: None,  # listed with the endpoints instead, once everything runs
             notice=lambda _: None,  # likewise
+            console_site=console_site(),
         )
         cloud.start()
         if stop.is_set():

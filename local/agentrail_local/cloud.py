@@ -45,6 +45,7 @@ class ApiEndpoint:
     routes: tuple[str, ...]
     api_key: str | None = None
     api_key_id: str | None = None
+    console_url: str | None = None  # the API's operator console, when local mode serves one
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,6 +101,9 @@ class LocalCloud:
         (each one a worker process, started when needed). Default: 32.
     routing:
         Draws the version of each call through a weighted alias; seed it for a repeatable split. Default: unseeded.
+    console_site:
+        The operator console's static files (``agentrail_constructs/console_site``): every REST API serves the console
+        at ``/console/`` on its port, signed in as a local principal. Default: no console.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
     principals). The SQS event source mappings always run (poll, invoke, delete what succeeded).
@@ -121,6 +125,7 @@ class LocalCloud:
         cache_dir: str | Path | None = None,
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         routing: random.Random | None = None,
+        console_site: str | Path | None = None,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -139,6 +144,7 @@ class LocalCloud:
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.concurrency = concurrency
         self._routing = routing
+        self._console_site = Path(console_site) if console_site is not None else None
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
@@ -153,6 +159,19 @@ class LocalCloud:
         self._changing = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------
+
+    def _serve_api(self, api: RestApi, port: int) -> LocalApiGateway:
+        """Serve ``api`` on ``port`` (0: a free one), with its operator console when local mode has the page."""
+        assert self.environments is not None
+        return LocalApiGateway(
+            api,
+            self.environments,
+            port=port,
+            principals=self.principals,
+            access_log=self.log_dir / f"{api.logical_id}.access.log",
+            console=self._request_console,
+            console_site=self._console_site,
+        ).start()
 
     def start(self) -> LocalCloud:
         """Start moto, deploy the stacks, start the gateways.
@@ -207,15 +226,7 @@ class LocalCloud:
                 self._notice_to(line)
         for index, api in enumerate(rest_apis(self.deployments)):
             port = 0 if self.port == 0 else self.port + index
-            gateway = LocalApiGateway(
-                api,
-                self.environments,
-                port=port,
-                principals=self.principals,
-                access_log=self.log_dir / f"{api.logical_id}.access.log",
-                console=self._request_console,
-            )
-            self.gateways.append(gateway.start())
+            self.gateways.append(self._serve_api(api, port))
         self.websockets = WebSocketGateways(
             self.environments, port=self.port, principals=self.principals, log_dir=self.log_dir, console=self._request_console
         )
@@ -330,14 +341,7 @@ class LocalCloud:
             self.notices = [line for d in deployments for line in d.notices]
             touched = apply_to_functions(self.environments, changes, before, self.deployments)
             self.gateways = gateways_after(
-                changes,
-                self.gateways,
-                rest_apis(self.deployments),
-                self.environments,
-                first_port=self.port,
-                principals=self.principals,
-                log_dir=self.log_dir,
-                console=self._request_console,
+                changes, self.gateways, rest_apis(self.deployments), self._serve_api, first_port=self.port
             )
             if self.websockets is not None:
                 self.websockets.after_redeploy(changes, websocket_apis(self.deployments))
@@ -425,6 +429,7 @@ class LocalCloud:
                     routes=tuple(api.routes()),
                     api_key=key.value if key else None,
                     api_key_id=key.id if key else None,
+                    console_url=gateway.console_url,
                 )
             )
         return found

@@ -3,17 +3,15 @@ forgotten, and the API gateways of changed APIs served anew."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
-from agentrail_local.apigateway.auth import LocalPrincipal
 from agentrail_local.apigateway.model import RestApi
 from agentrail_local.apigateway.server import LocalApiGateway
 from agentrail_local.awslambda.definitions import FunctionDefinition
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.cloudformation.deployer import StackDeployment
 from agentrail_local.cloudformation.redeploy import AppliedChange
-from agentrail_local.console import Console
 
 __all__ = ["apply_to_functions", "gateways_after", "keep_running_code"]
 
@@ -69,15 +67,13 @@ def gateways_after(
     changes: list[AppliedChange],
     gateways: list[LocalApiGateway],
     apis: list[RestApi],
-    environments: ExecutionEnvironments,
+    serve: Callable[[RestApi, int], LocalApiGateway],
     *,
     first_port: int,
-    principals: tuple[LocalPrincipal, ...],
-    log_dir: Path,
-    console: Console | None,
 ) -> list[LocalApiGateway]:
     """The gateways to serve after a redeploy: each API of a stack whose API Gateway resources changed is served
-    anew on its port (stopped, then started), new APIs on new ports (``first_port`` 0: free ones), removed ones stopped."""
+    anew on its port (stopped, then ``serve(api, port)``), new APIs on new ports (``first_port`` 0: free ones), removed
+    ones stopped."""
     changed_stacks = {c.stack for c in changes if c.type.startswith("AWS::ApiGateway::") and c.action != "not applied"}
     if not changed_stacks:
         return gateways
@@ -91,15 +87,7 @@ def gateways_after(
         port = current.port if current is not None else 0 if first_port == 0 else first_port + len(gateways) + len(served)
         if current is not None:
             current.stop()
-        gateway = LocalApiGateway(
-            api,
-            environments,
-            port=port,
-            principals=principals,
-            access_log=log_dir / f"{api.logical_id}.access.log",
-            console=console,
-        )
-        served.append(gateway.start())
+        served.append(serve(api, port))
     for gone in running.values():
         gone.stop()
     return served

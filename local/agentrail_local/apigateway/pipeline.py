@@ -149,7 +149,7 @@ class RequestPipeline:
             raise GatewayRejection("DEFAULT_4XX", "Invalid Content-Length") from None
         if length > MAX_BODY_BYTES:
             raise GatewayRejection("REQUEST_TOO_LARGE")
-        body = _read_body(request, length)
+        body = read_body(request, length)
         if len(body) > MAX_BODY_BYTES:
             raise GatewayRejection("REQUEST_TOO_LARGE")
         matched = match_route(self.api.root, path)
@@ -277,7 +277,8 @@ class RequestPipeline:
                 handle.write(line + "\n")
 
 
-def _read_body(request: BaseHTTPRequestHandler, length: int) -> bytes:
+def read_body(request: BaseHTTPRequestHandler, length: int) -> bytes:
+    """The body of ``request``: ``length`` bytes, or its chunks (read up to just past :data:`MAX_BODY_BYTES`)."""
     if "chunked" in (request.headers.get("Transfer-Encoding") or "").lower():
         chunks: list[bytes] = []
         total = 0
@@ -341,4 +342,4 @@ def check_body(method: Method, headers: dict[str, str], body: bytes) -> None:
         raise GatewayRejection("BAD_REQUEST_BODY", "Invalid request body", validation_error=f"[{summary}]")
 
 
-__all__ = ["MAX_BODY_BYTES", "RequestPipeline", "check_body", "check_parameters"]
+__all__ = ["MAX_BODY_BYTES", "RequestPipeline", "check_body", "check_parameters", "read_body"]

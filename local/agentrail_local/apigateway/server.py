@@ -11,7 +11,9 @@ from typing import Any
 
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS, LocalPrincipal
 from agentrail_local.apigateway.model import RestApi
-from agentrail_local.apigateway.pipeline import RequestPipeline
+from agentrail_local.apigateway.operator_console import ConsoleRequest, LocalOperatorConsole
+from agentrail_local.apigateway.pipeline import MAX_BODY_BYTES, RequestPipeline, read_body
+from agentrail_local.apigateway.responses import GatewayReply
 from agentrail_local.awslambda.environments import ExecutionEnvironments
 from agentrail_local.console import Console
 
@@ -34,6 +36,9 @@ class LocalApiGateway:
         File receiving one line per request, in the stage's access log format.
     console:
         Receives a one-line summary of each request. Default: none.
+    console_site:
+        The operator console's static files: served at ``/console`` (see
+        :mod:`agentrail_local.apigateway.operator_console`). Default: no console.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class LocalApiGateway:
         principals: tuple[LocalPrincipal, ...] = DEFAULT_PRINCIPALS,
         access_log: Path | None = None,
         console: Console | None = None,
+        console_site: Path | None = None,
     ) -> None:
         self.api = api
         self.environments = environments
@@ -57,6 +63,17 @@ class LocalApiGateway:
             api, environments, host=self.host, port=self.port, principals=principals, access_log=access_log, console=console
         )
         self._thread: threading.Thread | None = None
+        self.operator_console: LocalOperatorConsole | None = None
+        if console_site is not None:
+            key = next(iter(api.api_keys.values()), None)
+            self.operator_console = LocalOperatorConsole(
+                console_site,
+                api_url=f"http://{self.host}:{self.port}/{api.default_stage.name}",
+                principals=principals,
+                api_key=key.value if key is not None else None,
+                sign="iam" in api.auth_kind.split("+"),
+                title=f"agentrail console: {api.pattern or api.stack_name}",
+            )
 
     @property
     def port(self) -> int:
@@ -69,6 +86,11 @@ class LocalApiGateway:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/{self.api.default_stage.name}"
+
+    @property
+    def console_url(self) -> str | None:
+        """Where the operator console is served, when it is."""
+        return f"http://{self.host}:{self.port}/console/" if self.operator_console is not None else None
 
     def start(self) -> LocalApiGateway:
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"gateway-{self.api.logical_id}", daemon=True)
@@ -95,7 +117,12 @@ class LocalApiGateway:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self) -> None:
-                reply = gateway.pipeline.handle(self)
+                path, _, query = self.path.partition("?")
+                console = gateway.operator_console
+                if console is not None and console.serves(path):
+                    reply = self._console(console, path, query)
+                else:
+                    reply = gateway.pipeline.handle(self)
                 self.send_response_only(reply.status, responses.get(reply.status, ""))
                 self.send_header("Date", self.date_time_string())
                 bodiless = reply.status in BODILESS_STATUSES or 100 <= reply.status < 200
@@ -108,6 +135,21 @@ class LocalApiGateway:
                 # A body after a 204 or 304 would be read as the start of the next response on this connection.
                 if self.command != "HEAD" and not bodiless:
                     self.wfile.write(reply.body)
+
+            def _console(self, console: LocalOperatorConsole, path: str, query: str) -> GatewayReply:
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY_BYTES:
+                    self.close_connection = True
+                    return GatewayReply(
+                        413 if length > 0 else 400,
+                        [("Content-Type", "application/json")],
+                        b'{"message":"Request Too Long"}' if length > 0 else b'{"message":"Invalid Content-Length"}',
+                    )
+                body = read_body(self, length)
+                return console.handle(ConsoleRequest(self.command, path, query, dict(self.headers.items()), body))
 
             # http.server dispatches on these names.
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
