@@ -121,7 +121,14 @@ test-evals: setup
 	$(BIN)/agentrail eval --no-progress $(foreach agent,$(EVAL_AGENTS),--agent $(agent)) $(EVAL_ARGS)
 test-infra: setup $(CHECKOV_VENV)/.installed
 	$(call run_tier,tests/infra)
-test-e2e: setup
+# The console's browser tests drive Debian's chromium with Playwright (Playwright's own browser download needs a
+# network this project does not assume): installed here when missing, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test-e2e: setup $(CHROMIUM)
 	$(call run_tier,tests/e2e)
 
 # The unit and integration tiers again, with the clock of pytest and of every process it starts

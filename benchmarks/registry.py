@@ -12,6 +12,7 @@ from benchmarks import (
     assets,
     budget_overhead,
     cold_start,
+    console_page,
     guard_overhead,
     local_mode,
     log_redaction,
@@ -56,5 +57,6 @@ def all_benchmarks() -> dict[str, Benchmark]:
             asgi_layer.BENCHMARK,
             local_mode.BENCHMARK,
             stream_first_token.BENCHMARK,
+            console_page.BENCHMARK,
         )
     }
