@@ -20,6 +20,7 @@ from agentrail_constructs.multiagent import (
     MultiAgentSystem,
     SpecialistOptions,
 )
+from agentrail_constructs.operator_console import OperatorConsole, OperatorConsoleOptions, OperatorUserPool
 from agentrail_constructs.pipeline import AgentPipeline, PipelineOptions
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.renames import renamed_class
@@ -79,6 +80,9 @@ __all__ = [
     "MultiAgentOptions",
     "MultiAgentStack",
     "MultiAgentSystem",
+    "OperatorConsole",
+    "OperatorConsoleOptions",
+    "OperatorUserPool",
     "OtelExportOptions",
     "PipelineOptions",
     "PipelineStack",

@@ -28,7 +28,7 @@ from agentrail_constructs.security import SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions
 from agentrail_constructs.shadow import ShadowOptions
 from agentrail_constructs.stacks import PATTERN_STACKS
-from agentrail_constructs.stacks.pattern import SECURITY_PROFILES, PatternStack
+from agentrail_constructs.stacks.pattern import CONSOLE_PATTERNS, SECURITY_PROFILES, PatternStack
 from agentrail_constructs.streaming import StreamingOptions
 from agentrail_constructs.tasks import AsyncOptions
 
@@ -71,7 +71,8 @@ class AppConfig:
     with personal and secret data redacted), ``asgi_app`` and ``asgi_code`` (the ``asgi`` pattern's app, as
     ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``), and
     ``streaming`` (true: the stateful pattern streams its turns over a WebSocket API) and ``streaming_auth`` (ticket or
-    iam: how its ``$connect`` is authorized)."""
+    iam: how its ``$connect`` is authorized), and ``console`` (true: the async, multiagent and hierarchical stacks
+    serve the operator console, their API authenticated by an operators' Cognito user pool)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -98,6 +99,7 @@ class AppConfig:
     asgi_code: str | None = None
     streaming: bool = False
     streaming_auth: str = "ticket"
+    console: bool = False
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -136,6 +138,8 @@ class AppConfig:
             _one_of("egress", egress, EGRESS_MODES)
             if security != "hardened":
                 raise ValueError("context 'egress' configures the hardened profile's network: add -c security=hardened")
+        pipeline = _pipeline(app)
+        console = _console(app, patterns=patterns, auth=auth, api=api, pipeline=pipeline)
         return cls(
             patterns=patterns,
             stack_prefix=str(app.node.try_get_context("stack_prefix") or "Agentrail"),
@@ -161,7 +165,8 @@ class AppConfig:
             streaming=_boolean(app.node.try_get_context("streaming"), "streaming", default=False),
             streaming_auth=_streaming_auth(app),
             budgets=_budgets(app),
-            pipeline=_pipeline(app),
+            pipeline=pipeline,
+            console=console,
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -214,6 +219,8 @@ class AppConfig:
             options["session_options"] = SessionOptions(concurrency=self.session_concurrency)  # type: ignore[arg-type]
             if self.streaming:
                 options["streaming_options"] = StreamingOptions(auth=self.streaming_auth)  # type: ignore[arg-type]
+        if self.console and pattern in CONSOLE_PATTERNS:
+            options["console"] = True
         if pattern == "asgi":
             if self.asgi_app is not None:
                 options["app"] = self.asgi_app
@@ -256,6 +263,33 @@ def _streaming_auth(app: App) -> str:
     ):
         raise ValueError("context 'streaming_auth' configures the streaming API: add -c streaming=true")
     return auth
+
+
+def _console(app: App, *, patterns: tuple[str, ...], auth: str, api: str, pipeline: PipelineSettings | None) -> bool:
+    """``-c console=true``: the operator console of the selected task patterns, refused where it cannot work."""
+    console = _boolean(app.node.try_get_context("console"), "console", default=False)
+    if not console:
+        return False
+    if auth == "api_key":
+        raise ValueError(
+            "context console=true authenticates the API with the operators' Cognito user pool, not API keys: drop -c auth=api_key"
+        )
+    if api == "http":
+        raise ValueError(
+            "context console=true needs a REST API (an HTTP API's JWT authorizer accepts only the app clients it was "
+            "created with, and the console's is created after it): drop -c api=http"
+        )
+    if not any(pattern in CONSOLE_PATTERNS for pattern in patterns):
+        raise ValueError(
+            f"context console=true serves the operator console of the {', '.join(CONSOLE_PATTERNS)} patterns, and "
+            f"-c patterns={','.join(patterns)} has none of them: add one to patterns, or drop -c console=true"
+        )
+    if pipeline is not None:
+        raise ValueError(
+            "context console=true cannot be deployed by the pipeline: its staging smoke tests sign their calls with "
+            "SigV4, which the console's Cognito-authenticated API refuses; deploy the console without -c pipeline"
+        )
+    return True
 
 
 def _budgets(app: App) -> tuple[Budget, ...]:

@@ -36,15 +36,18 @@ class AsyncAgentStack(PatternStack):
         super().__init__(
             scope, construct_id, pattern="async", summary="async agent (SQS workers, Step Functions long tasks)", **kwargs
         )
+        approval_options = approval_options or ApprovalOptions()
         self.agent = AsyncAgent(
             self,
             "AsyncAgent",
             function_options=function_options,
-            api_options=api_options,
+            api_options=self.operator_api_options(api_options),
             options=options,
             long_task_options=long_task_options or LongTaskWorkflowOptions(),
-            approval_options=approval_options or ApprovalOptions(),
+            approval_options=approval_options,
         )
+        approver_groups = (approval_options.approver_group, approval_options.escalation_group)
+        self.add_console(self.agent.api, groups=[group for group in approver_groups if group])
         self.add_outputs(
             ApiUrl=self.agent.url,
             TaskTableName=self.agent.task_table.table.table_name,

@@ -62,8 +62,14 @@ class MultiAgentStack(PatternStack):
             scope, construct_id, pattern="multiagent", summary="multi-agent system (router, specialists, orchestrator)", **kwargs
         )
         self.system = MultiAgentSystem(
-            self, "Team", specialists=specialists, options=options, function_options=function_options, api_options=api_options
+            self,
+            "Team",
+            specialists=specialists,
+            options=options,
+            function_options=function_options,
+            api_options=self.operator_api_options(api_options),
         )
+        self.add_console(self.system.api)
         self.add_outputs(
             ApiUrl=self.system.url,
             **{
@@ -95,11 +101,16 @@ class HierarchicalStack(PatternStack):
             scope, construct_id, pattern="hierarchical", summary="hierarchical agents (supervisor and workers)", **kwargs
         )
         self.tasks = AsyncAgent(
-            self, "Tasks", function_options=function_options, api_options=api_options, options=task_options or AsyncOptions()
+            self,
+            "Tasks",
+            function_options=function_options,
+            api_options=self.operator_api_options(api_options),
+            options=task_options or AsyncOptions(),
         )
         self.hierarchy = HierarchicalAgents(
             self, "Supervisor", tasks=self.tasks, options=options, function_options=function_options
         )
+        self.add_console(self.tasks.api)
         self.add_outputs(ApiUrl=self.tasks.url, StateMachineArn=self.hierarchy.state_machine.state_machine_arn)
         self.add_budgets()
         self.add_monitoring()

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets
 from agentrail_constructs.contract import contract
 from agentrail_constructs.deployment import DEFAULT_DEPLOYMENT, DeploymentOptions
 from agentrail_constructs.monitoring import AgentMonitoring, MonitoringOptions
+from agentrail_constructs.operator_console import OperatorConsole, OperatorUserPool
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 from agentrail_constructs.shadow import ShadowOptions
 
 #: ``security=`` of a PatternStack (``cdk -c security=...``).
 SECURITY_PROFILES = ("standard", "hardened")
+#: The patterns whose stack serves the operator console (``console=True``, ``cdk -c console=true``): the task APIs.
+CONSOLE_PATTERNS = ("async", "multiagent", "hierarchical")
 
 
 class PatternStack(Stack):
@@ -55,11 +61,16 @@ class PatternStack(Stack):
     shadow_options:
         Shadow deployment of every function of the stack that serves shadow runs (the stateless agent, the sessions API) and whose
         ``AgentFunctionOptions`` give none (see :class:`ShadowOptions`). Default: none.
+    console:
+        Serve the operator console in front of the pattern's REST API (the ``CONSOLE_PATTERNS`` only): an
+        :class:`OperatorUserPool` first, whose access tokens (scope ``agents/invoke``) the API then requires instead
+        of SigV4, and an :class:`OperatorConsole`; outputs ``ConsoleUrl`` and ``OperatorUserPoolId``. Default: false.
 
     Attributes
     ----------
     pattern, security, baseline (None unless hardened), deployment_options, shadow_options, monitoring (None until the pattern is built, or when turned off),
-    budgets (None without budgets, or until the pattern is built)
+    budgets (None without budgets, or until the pattern is built), operators (None without ``console``),
+    console (None without ``console``, or until the pattern is built)
     """
 
     def __init__(
@@ -78,6 +89,7 @@ class PatternStack(Stack):
         existing_budgets: DailyBudgets | None = None,
         deployment_options: DeploymentOptions | None = DEFAULT_DEPLOYMENT,
         shadow_options: ShadowOptions | None = None,
+        console: bool = False,
         **kwargs: Any,
     ) -> None:
         if deployment_options is not None:
@@ -100,6 +112,11 @@ class PatternStack(Stack):
             raise ValueError(f"security must be one of {', '.join(SECURITY_PROFILES)}, got {security!r}")
         if security_options is not None and security != "hardened":
             raise ValueError("security_options configure the hardened profile: pass security='hardened' too")
+        if console and pattern not in CONSOLE_PATTERNS:
+            raise ValueError(
+                f"console=True serves the operator console in front of a task API, which the {pattern} pattern has "
+                f"not: only the {', '.join(CONSOLE_PATTERNS)} patterns have a console"
+            )
         profile = " (hardened)" if security == "hardened" else ""
         super().__init__(scope, construct_id, description=f"agentrail: {summary}{profile}", **kwargs)
         Tags.of(self).add("agentrail:pattern", pattern)
@@ -116,6 +133,52 @@ class PatternStack(Stack):
         self.monitoring: AgentMonitoring | None = None
         self._budget_options = budget_options
         self.budgets: DailyBudgets | None = existing_budgets
+        # The pool comes first: the API the pattern builds next authenticates with its tokens.
+        self.operators = OperatorUserPool(self, "Operators") if console else None
+        self.console: OperatorConsole | None = None
+
+    def operator_api_options(self, api_options: AgentApiOptions | None) -> AgentApiOptions | None:
+        """``api_options`` with the operators' pool as the API's auth when the stack serves the console (pass the
+        result to the pattern's construct); else ``api_options`` as given.
+
+        Raises
+        ------
+        ValueError
+            With an HTTP API, or an auth other than the default ``ApiAuth.iam()``.
+        """
+        if self.operators is None:
+            return api_options
+        options = api_options or AgentApiOptions()
+        if options.kind != "rest":
+            raise ValueError(
+                "console=True needs a REST API: an HTTP API's JWT authorizer accepts only the app clients it was "
+                "created with, and the console's is created after it; drop AgentApiOptions(kind='http')"
+            )
+        if options.auth.kind != "iam":
+            raise ValueError(
+                f"console=True authenticates the API with the operators' user pool, but api_options asks for "
+                f"{options.auth.kind}: leave AgentApiOptions.auth at its default, or compose OperatorConsole yourself"
+            )
+        return replace(options, auth=self.operators.api_auth)
+
+    def add_console(self, api: AgentApi, *, groups: Sequence[str] = ()) -> OperatorConsole | None:
+        """The stack's :class:`OperatorConsole` in front of ``api`` (built with :meth:`operator_api_options`), with
+        ``groups`` (e.g. the approvals' approver and escalation groups) added to the operators' pool; the console's
+        URL and the pool's id are the ``ConsoleUrl`` and ``OperatorUserPoolId`` outputs. None without ``console``."""
+        if self.operators is None:
+            return None
+        if self.console is None:
+            for group in groups:
+                self.operators.add_group(group)
+            self.console = OperatorConsole(self, "Console", user_pool=self.operators.user_pool, api=api)
+            # The console outputs its URL itself: named ConsoleUrl in the stack, it is output once.
+            url_output = self.console.node.try_find_child("ConsoleUrl")
+            if isinstance(url_output, CfnOutput):
+                url_output.override_logical_id("ConsoleUrl")
+            else:
+                self.add_outputs(ConsoleUrl=self.console.url)
+            self.add_outputs(OperatorUserPoolId=self.operators.user_pool.user_pool_id)
+        return self.console
 
     def add_budgets(self) -> DailyBudgets | None:
         """Enforce the stack's daily budgets in every function built so far that calls a model (call it once the
