@@ -130,6 +130,20 @@ def _check_api(api: AgentApi, user_pool: cognito.IUserPool) -> None:
         )
 
 
+#: The console's views, and the resource whose GET each reads (an API without it shows no such view).
+CONSOLE_FEATURES = (("approvals", "approvals"), ("runs", "tasks"), ("costs", "costs"), ("sessions", "sessions"))
+
+
+def console_features(api: AgentApi) -> list[str]:
+    """The views of the console the API's routes serve so far (build the console after the agent's routes)."""
+    root = api.rest_api.root
+    return [
+        feature
+        for feature, path in CONSOLE_FEATURES
+        if (resource := root.get_resource(path)) is not None and resource.node.try_find_child("GET") is not None
+    ]
+
+
 def _stage_name(api: AgentApi) -> str:
     """The name of the API's stage: the path the console reaches the API under, ``v1`` by default."""
     stage = api.stage.node.default_child
@@ -217,6 +231,7 @@ class OperatorConsole(Construct):
             "mode": "cognito",
             "apiBase": self.api_base,
             "title": options.title,
+            "features": console_features(api),
             "cognito": {
                 "domain": self.hosted_ui_url,
                 "clientId": self.client.user_pool_client_id,
@@ -626,4 +641,12 @@ class OperatorUserPool(Construct):
         )
 
 
-__all__ = ["OPERATOR_RESOURCE_SERVER", "OPERATOR_SCOPE", "OperatorConsole", "OperatorConsoleOptions", "OperatorUserPool"]
+__all__ = [
+    "CONSOLE_FEATURES",
+    "OPERATOR_RESOURCE_SERVER",
+    "OPERATOR_SCOPE",
+    "OperatorConsole",
+    "OperatorConsoleOptions",
+    "OperatorUserPool",
+    "console_features",
+]

@@ -166,6 +166,11 @@ class SessionTable(Construct):
         prefix)."""
         grant_index_query(self.table, agent_function.function, contract.SESSION_OWNER_INDEX)
 
+    def grant_console(self, agent_function: AgentFunction) -> None:
+        """Let the API function (which already has :meth:`grant_erasure`) list a caller's sessions for the operator
+        console: BatchGetItem of the sessions the ``by_owner`` index names."""
+        grant_table(self.table, agent_function.function, ("dynamodb:BatchGetItem",))
+
     def grant_sessions(self, agent_function: AgentFunction) -> None:
         """Let ``agent_function`` read and write sessions, and tell it where they are (environment and health check)."""
         grant_table(self.table, agent_function.function, SESSION_TABLE_ACTIONS)
@@ -331,6 +336,7 @@ class StatefulAgent(Construct):
             )
         self._build_routes()
         self.session_table.grant_erasure(self.agent_function)
+        self.session_table.grant_console(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
 
@@ -391,6 +397,9 @@ class StatefulAgent(Construct):
             "/sessions/{session_id}/feedback", "POST", self.alias, request_schema=feedback, operation_name="GiveSessionFeedback"
         )
         route("/sessions/{session_id}", "DELETE", self.alias, operation_name="DeleteSession")
+        # the operator console's reads
+        route("/sessions", "GET", self.alias, request_parameters={"querystring.limit": False}, operation_name="ListSessions")
+        route("/sessions/{session_id}/turns/{number}/timeline", "GET", self.alias, operation_name="GetTurnTimeline")
         if self.streaming is not None and self.streaming.ticket_table is not None:
             route("/sessions/{session_id}/stream-ticket", "POST", self.alias, operation_name="IssueStreamTicket")
         self.api.add_operational_routes(self.alias)

@@ -47,17 +47,17 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def open_console(local: Any, browser: Any) -> Iterator[Callable[..., Any]]:
-    """``open_console(user)``: a fresh browser context on the async API's console, signed in as ``user``."""
+    """``open_console(user)``: a fresh browser context on the async API's console (or ``pattern``'s), signed in as
+    ``user``."""
     contexts: list[Any] = []
-    url = local.api("async")["console_url"]
 
-    def open_as(user: str | None) -> Any:
+    def open_as(user: str | None, *, pattern: str = "async") -> Any:
         # bypass_csp lets the test inject axe-core; the page must then stay safe on its own (no inline HTML from data).
         context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT_MS)
-        page.goto(url)
+        page.goto(local.api(pattern)["console_url"])
         if user is not None:
             page.get_by_test_id("signin-user").select_option(value=user)
             page.get_by_test_id("signin-submit").click()
@@ -322,3 +322,33 @@ def test_a_research_task_links_its_subtasks_in_its_timeline(local: Any, wait_for
     assert [e["subtask_id"] for e in body["events"] if e["kind"] == "subtask"] == [s["task_id"] for s in body["subtasks"]]
     agents = {e["agent"] for e in body["events"] if e["kind"] == "model"}
     assert "plan" in agents and "synthesize" in agents and any(a.startswith("work") for a in agents), agents
+
+
+def test_a_session_turn_shows_as_a_timeline_on_the_stateful_apis_console(open_console: Callable[..., Any], local: Any) -> None:
+    with local.client("stateful") as sessions:
+        created = sessions.request("POST", "/sessions", json={})
+        assert created.status_code == 201, created.text
+        session_id = created.json()["session_id"]
+        answered = sessions.request(
+            "POST", f"/sessions/{session_id}/messages", json={"message": "What is the status of order A-1001?"}
+        )
+        assert answered.status_code == 200, answered.text
+    page = open_console(REQUESTER, pattern="stateful")
+
+    # The stateful API has sessions, and none of the task views.
+    assert page.get_by_test_id("nav-sessions").is_visible()
+    assert not page.get_by_test_id("nav-approvals").is_visible() and not page.get_by_test_id("nav-runs").is_visible()
+    row = page.locator(f"[data-testid=session-row][data-session-id='{session_id}']")
+    row.wait_for()
+    checked(page, "sessions")
+    row.get_by_role("link").first.click()
+    page.locator("[data-testid=turn-row][data-turn='1']").wait_for()
+    checked(page, "session")
+    page.locator("[data-testid=turn-row][data-turn='1']").get_by_role("link", name=re.compile("timeline", re.IGNORECASE)).click()
+
+    call = page.locator("[data-testid=timeline-event][data-kind=tool_call]").first
+    call.wait_for()
+    assert "lookup_order" in call.inner_text() and "A-1001" in call.inner_text()
+    assert [c["tool"] for c in answered.json()["tool_calls"]] == ["lookup_order"]
+    page.locator("[data-testid=timeline-event][data-kind=finished]").wait_for()
+    checked(page, "session-turn-timeline")

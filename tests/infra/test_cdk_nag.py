@@ -154,6 +154,8 @@ EXPECTED_ACKNOWLEDGEMENTS: dict[str, set[tuple[str, str]]] = {
             "sessions/{session_id}/state/PUT",
             "sessions/{session_id}/feedback/POST",
             "sessions/{session_id}/DELETE",
+            "sessions/GET",
+            "sessions/{session_id}/turns/{number}/timeline/GET",
             "erase/POST",
             "health/GET",
             "openapi.json/GET",

@@ -21,7 +21,7 @@ AUDIT_TABLE_DENIED = {
 
 #: What no role of agentrail needs on any table (``grant_read_write_data`` gave them all).
 NEVER_USED = {"dynamodb:Scan", "dynamodb:ConditionCheckItem"}
-#: Only the task API's function reads items in batches: the operator console's runs, costs and timelines.
+#: Only the API functions read items in batches: the operator console's runs, costs, timelines and sessions.
 BATCH_READ = "dynamodb:BatchGetItem"
 
 
@@ -41,15 +41,16 @@ def test_no_role_is_granted_dynamodb_actions_the_runtime_never_calls(pattern_sta
     assert not _allowed_dynamodb_actions(pattern_stacks[name]) & NEVER_USED
 
 
-@pytest.mark.parametrize("name", ["async", "hierarchical"])
-def test_only_the_task_api_function_reads_in_batches_and_only_the_task_and_approval_tables(
-    pattern_stacks: dict[str, Any], name: str
-) -> None:
-    # Given a task pattern's stack, when the grants of BatchGetItem are read,
+@pytest.mark.parametrize("name", ["async", "hierarchical", "stateful"])
+def test_only_the_api_function_reads_in_batches_and_only_its_own_tables(pattern_stacks: dict[str, Any], name: str) -> None:
+    # Given a pattern stack, when the grants of BatchGetItem are read,
     stack = pattern_stacks[name]
-    agent = stack.stack.agent if name == "async" else stack.stack.tasks
-    tables = [agent.task_table.table] + ([agent.approval_workflow.approvals_table] if agent.approval_workflow else [])
-    # then the API function has it on the task table (and the approvals table), on no index and nothing else,
+    agent = {"async": lambda s: s.agent, "hierarchical": lambda s: s.tasks, "stateful": lambda s: s.agent}[name](stack.stack)
+    if name == "stateful":
+        tables = [agent.session_table.table]
+    else:
+        tables = [agent.task_table.table] + ([agent.approval_workflow.approvals_table] if agent.approval_workflow else [])
+    # then the API function has it on the task table (and the approvals table), or the session table; on no index,
     batch = {resource for action, resource in stack.grants(agent.agent_function) if action == BATCH_READ}
     assert batch == {token_text({"Fn::GetAtt": [stack.logical_id(table), "Arn"]}) for table in tables}
     # and no other role of the stack has it anywhere.

@@ -353,6 +353,8 @@ def test_config_json_tells_the_page_the_api_base_the_hosted_ui_the_client_and_th
         # The page's origin serves the API's stage: a relative base, no trailing slash.
         "apiBase": "v1",
         "title": "agentrail console",
+        # the views whose routes the API serves: the composed API has GET /approvals only
+        "features": ["approvals"],
         "cognito": {
             "domain": f"https://{domain}.auth.us-east-1.amazoncognito.com",
             "clientId": synth.logical_id(built.console.client),

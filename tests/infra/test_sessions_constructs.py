@@ -21,6 +21,9 @@ SESSION_ROUTES = {
     ("DELETE", "/sessions/{session_id}"),
     ("PUT", "/sessions/{session_id}/state"),
     ("POST", "/sessions/{session_id}/feedback"),
+    # the operator console's reads
+    ("GET", "/sessions"),
+    ("GET", "/sessions/{session_id}/turns/{number}/timeline"),
     ("POST", "/erase"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),

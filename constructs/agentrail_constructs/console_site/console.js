@@ -14,6 +14,9 @@
   const COST_DAYS = 14;
   const PALETTE = ['#1f5fa8', '#b3471d', '#2e7d32', '#7b3fa0', '#8a6d00', '#00707a', '#a3214f', '#4a4a4a', '#5c6bc0', '#6d4c41'];
   const SVG_NS = 'http://www.w3.org/2000/svg';
+  const FEATURES = ['approvals', 'runs', 'costs', 'sessions'];
+  const DEFAULT_FEATURES = ['approvals', 'runs', 'costs'];
+  const SNIPPET = 200;
 
   const state = {
     config: null,
@@ -395,10 +398,10 @@
     if (!params.has('code') && !params.has('error')) return false;
     let saved = null;
     try { saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || 'null'); } catch (_) { saved = null; }
-    const back = sessionStorage.getItem(RETURN_KEY) || '#/approvals';
+    const back = sessionStorage.getItem(RETURN_KEY) || homeHash();
     sessionStorage.removeItem(PKCE_KEY);
     sessionStorage.removeItem(RETURN_KEY);
-    history.replaceState(null, '', location.pathname + (back.startsWith('#/') ? back : '#/approvals'));
+    history.replaceState(null, '', location.pathname + (back.startsWith('#/') ? back : homeHash()));
     if (params.has('error')) {
       throw new Error('Sign-in failed: ' + (params.get('error_description') || params.get('error')));
     }
@@ -435,8 +438,20 @@
 
   // ---------------------------------------------------------------- header / view frame
 
+  /** The views the API supports (config.json "features"), in config order; absent or unusable: the task API's. */
+  function features() {
+    const cfg = state.config && state.config.features;
+    const list = Array.isArray(cfg) ? FEATURES.filter((f) => cfg.includes(f)).sort((a, b) => cfg.indexOf(a) - cfg.indexOf(b)) : [];
+    return list.length ? list : DEFAULT_FEATURES;
+  }
+
+  function homeHash() {
+    return '#/' + features()[0];
+  }
+
   function updateHeader(section) {
     const signedIn = !!state.session;
+    const enabled = features();
     els.nav.hidden = !signedIn;
     els.signout.hidden = !signedIn;
     clear(els.who);
@@ -445,6 +460,9 @@
       append(els.who, ['Signed in as ', h('strong', null, state.session.user), ` (${groups})`]);
     }
     for (const a of els.nav.querySelectorAll('a[data-section]')) {
+      const off = !enabled.includes(a.getAttribute('data-section'));
+      a.hidden = off;
+      if (a.parentElement) a.parentElement.hidden = off;
       if (signedIn && a.getAttribute('data-section') === section) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
@@ -504,23 +522,23 @@
     }
     const { parts, query } = parseHash();
     const [section, id] = parts;
-    if (!section) {
-      history.replaceState(null, '', '#/approvals');
-      viewApprovals(query);
-      return;
+    const n = parts.length;
+    const on = features().includes(section);
+    if (on && section === 'approvals' && n === 1) viewApprovals(query);
+    else if (on && section === 'approvals' && n === 2) viewApproval(id);
+    else if (on && section === 'runs' && n === 1) viewRuns();
+    else if (on && section === 'runs' && n === 2) viewRun(id, query.get('approval'));
+    else if (on && section === 'costs' && n === 1) viewCosts();
+    else if (on && section === 'sessions' && n === 1) viewSessions();
+    else if (on && section === 'sessions' && n === 2) viewSession(id);
+    else if (on && section === 'sessions' && n === 4 && parts[2] === 'turns') viewTurn(id, parts[3]);
+    else {
+      // An empty, unknown or disabled route: the first feature's list.
+      const home = homeHash();
+      history.replaceState(null, '', home);
+      if (n) announce('There is no page at that address; showing ' + home.slice(2) + '.');
+      route();
     }
-    if (section === 'approvals' && parts.length === 1) viewApprovals(query);
-    else if (section === 'approvals' && parts.length === 2) viewApproval(id);
-    else if (section === 'runs' && parts.length === 1) viewRuns();
-    else if (section === 'runs' && parts.length === 2) viewRun(id, query.get('approval'));
-    else if (section === 'costs' && parts.length === 1) viewCosts();
-    else viewNotFound();
-  }
-
-  function viewNotFound() {
-    updateHeader(null);
-    const { root } = startView('Page not found');
-    root.append(h('p', null, 'There is no page at this address. ', h('a', { href: '#/approvals' }, 'Go to approvals'), '.'));
   }
 
   // ---------------------------------------------------------------- sign-in
@@ -574,7 +592,7 @@
           state.expired = false;
           state.signinError = '';
           announce(`Signed in as ${state.session.user}.`);
-          navigate(location.hash && location.hash.length > 2 ? location.hash : '#/approvals');
+          navigate(location.hash && location.hash.length > 2 ? location.hash : homeHash());
         } catch (e) {
           err.textContent = 'Sign-in failed: ' + (e && e.message ? e.message : 'unknown error');
           btn.disabled = false;
@@ -878,10 +896,7 @@
         })));
     }
 
-    const events = Array.isArray(data.events) ? data.events : [];
-    region.append(h('h2', null, 'Timeline'));
-    if (!events.length) region.append(h('p', { class: 'muted' }, 'No events.'));
-    else region.append(h('ol', { class: 'timeline' }, events.map(eventItem)));
+    region.append(h('h2', null, 'Timeline'), timelineList(data.events));
 
     const subtasks = Array.isArray(data.subtasks) ? data.subtasks : [];
     if (subtasks.length) {
@@ -893,6 +908,13 @@
           st.answer != null ? ['Answer', h('span', { class: 'text' }, st.answer)] : null,
         ])))));
     }
+  }
+
+  /** The events of a timeline (a task's or a session turn's) as an ordered list of `timeline-event` items. */
+  function timelineList(events) {
+    const list = Array.isArray(events) ? events : [];
+    if (!list.length) return h('p', { class: 'muted', testid: 'timeline-empty' }, 'No events.');
+    return h('ol', { class: 'timeline' }, list.map(eventItem));
   }
 
   function eventItem(ev) {
@@ -917,6 +939,214 @@
     return h('li', { testid: 'timeline-event', 'data-kind': kind },
       h('h3', null, h('span', { class: 'badge kind' }, kind.replace(/_/g, ' ')), ' ', ev.title || kind),
       props(pairs));
+  }
+
+  // ---------------------------------------------------------------- sessions (the stateful API)
+
+  function snippet(text) {
+    if (text == null || text === '') return '—';
+    const str = typeof text === 'string' ? text : pretty(text);
+    return str.length > SNIPPET ? str.slice(0, SNIPPET) + '…' : str;
+  }
+
+  function sessionHref(id) {
+    return '#/sessions/' + encodeURIComponent(id);
+  }
+
+  function turnHref(id, n) {
+    return `${sessionHref(id)}/turns/${encodeURIComponent(n)}`;
+  }
+
+  function tokensText(usage) {
+    const u = usage || {};
+    return `${fmtInt(u.input_tokens)} in / ${fmtInt(u.output_tokens)} out / ${fmtInt(usageTotal(u))} total`;
+  }
+
+  /** Shared failure rendering of the async views: the API's message in a role=alert box, and a way back. */
+  function failView(region, e, back) {
+    clear(region);
+    region.removeAttribute('aria-busy');
+    region.append(errorBox(e), back ? h('p', null, back) : null);
+  }
+
+  async function viewSessions() {
+    updateHeader('sessions');
+    const { seq, root } = startView('Sessions');
+    const refresh = h('button', { type: 'button', class: 'secondary', id: 'sessions-refresh' }, 'Refresh');
+    refresh.addEventListener('click', () => {
+      state.focusId = 'sessions-refresh';
+      route();
+    });
+    const region = h('div', { 'aria-busy': 'true' }, loading());
+    root.append(h('div', { class: 'toolbar' },
+      h('p', { class: 'muted' }, 'Your most recent 50 sessions, most recently updated first.'), refresh), region);
+    try {
+      const data = await api('/sessions?limit=50');
+      if (stale(seq)) return;
+      const list = (data && Array.isArray(data.sessions)) ? data.sessions : [];
+      clear(region);
+      region.removeAttribute('aria-busy');
+      if (!list.length) {
+        region.append(h('p', { testid: 'sessions-empty' }, 'No sessions yet.'));
+        return;
+      }
+      region.append(table(plural(list.length, 'session', 'sessions'),
+        ['Session', 'Created', 'Updated', 'Expires', ['Turns', true], ['Details', false, true]],
+        list.map((x) => h('tr', { testid: 'session-row', 'data-session-id': x.session_id },
+          h('td', { class: 'text' }, h('code', null, x.session_id || '—')),
+          h('td', null, timeEl(x.created_at)),
+          h('td', null, timeEl(x.updated_at)),
+          h('td', null, timeEl(x.expires_at)),
+          td(fmtInt(x.turns), true),
+          h('td', null, h('a', { href: sessionHref(x.session_id) }, 'Open', srOnly(` session ${x.session_id}`)))))));
+    } catch (e) {
+      if (!stale(seq)) failView(region, e);
+    }
+  }
+
+  function turnRow(id, t) {
+    t = t || {};
+    return h('tr', { testid: 'turn-row', 'data-turn': t.number },
+      td(t.number != null ? String(t.number) : null, true),
+      h('td', null, timeEl(t.created_at)),
+      h('td', { class: 'text' }, t.message == null || t.message === '' ? '—' : String(t.message)),
+      h('td', { class: 'text' }, snippet(t.answer)),
+      h('td', null, badge(t.status)),
+      td(fmtInt(usageTotal(t.usage)), true),
+      td(fmtMoney(t.cost_usd), true),
+      h('td', null, t.number != null
+        ? h('a', { href: turnHref(id, t.number) }, 'Timeline', srOnly(` of turn ${t.number}`)) : '—'));
+  }
+
+  async function viewSession(id) {
+    updateHeader('sessions');
+    const { seq, root, h1 } = startView('Session');
+    const region = h('div', { 'aria-busy': 'true' }, loading());
+    root.append(region);
+    const back = h('a', { href: '#/sessions' }, 'Back to sessions');
+    const path = '/sessions/' + encodeURIComponent(id);
+    let data;
+    try {
+      data = await api(path);
+    } catch (e) {
+      if (!stale(seq)) failView(region, e, back);
+      return;
+    }
+    if (stale(seq)) return;
+    clear(region);
+    region.removeAttribute('aria-busy');
+    data = data || {};
+    const sid = data.session_id || id;
+    h1.textContent = `Session ${sid}`;
+    setTitle(h1.textContent);
+
+    region.append(
+      h('p', null, back),
+      h('h2', null, 'Summary'),
+      props([
+        ['Session ID', h('code', null, sid)],
+        ['Created', timeEl(data.created_at)],
+        ['Updated', timeEl(data.updated_at)],
+        ['Expires', data.expires_at != null ? [timeEl(data.expires_at), ` (time left: ${timeLeft(data.expires_at)})`] : null],
+        ['Turns', data.turns != null ? fmtInt(data.turns) : null],
+      ]));
+    if (data.state != null) region.append(h('h2', null, 'State'), pre(data.state));
+
+    region.append(h('h2', null, 'Turns'));
+    const first = Array.isArray(data.history) ? data.history : [];
+    if (!first.length) {
+      region.append(h('p', { class: 'muted', testid: 'turns-empty' }, 'No turns yet.'));
+      return;
+    }
+    const total = Number(data.turns);
+    let shown = 0;
+    const setCaption = () => {
+      caption.textContent = Number.isFinite(total) && total > shown
+        ? `${fmtInt(shown)} of ${plural(total, 'turn', 'turns')}, oldest first` : `${plural(shown, 'turn', 'turns')}, oldest first`;
+    };
+    const t = table(null,
+      [['Turn', true], 'Time', 'Message', `Answer (first ${SNIPPET} characters)`, 'Status', ['Tokens', true], ['Cost', true],
+        ['Timeline', false, true]],
+      []);
+    const caption = t.createCaption();
+    const tbody = t.querySelector('tbody');
+    const addRows = (entries) => {
+      const rows = entries.map((x) => turnRow(sid, x));
+      tbody.append(...rows);
+      shown += rows.length;
+      setCaption();
+      return rows;
+    };
+    addRows(first);
+    region.append(t);
+
+    let cursor = data.next_cursor;
+    if (!cursor) return;
+    const more = h('button', { type: 'button', class: 'secondary', testid: 'turns-more' }, 'Load more turns');
+    const moreErr = h('div', { class: 'alert', role: 'alert', testid: 'turns-error' });
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      moreErr.textContent = '';
+      try {
+        const page = await api(`${path}?cursor=${encodeURIComponent(cursor)}`);
+        if (stale(seq)) return;
+        const rows = addRows(page && Array.isArray(page.history) ? page.history : []);
+        cursor = page && page.next_cursor;
+        announce(`Loaded ${plural(rows.length, 'more turn', 'more turns')}.`);
+        if (cursor) {
+          more.disabled = false;
+        } else {
+          more.remove();
+          const link = rows.length && rows[0].querySelector('a');
+          if (link) link.focus();
+        }
+      } catch (e) {
+        if (stale(seq)) return;
+        moreErr.textContent = e && e.message ? e.message : 'Could not load more turns.';
+        more.disabled = false;
+      }
+    });
+    region.append(h('div', { class: 'actions' }, more), moreErr);
+  }
+
+  async function viewTurn(id, n) {
+    updateHeader('sessions');
+    const { seq, root, h1 } = startView(`Turn ${n}`);
+    const region = h('div', { 'aria-busy': 'true' }, loading());
+    root.append(region);
+    const back = h('a', { href: sessionHref(id), testid: 'back-to-session' }, 'Back to session');
+    let data;
+    try {
+      data = await api(`/sessions/${encodeURIComponent(id)}/turns/${encodeURIComponent(n)}/timeline`);
+    } catch (e) {
+      if (!stale(seq)) failView(region, e, back);
+      return;
+    }
+    if (stale(seq)) return;
+    clear(region);
+    region.removeAttribute('aria-busy');
+    data = data || {};
+    const t = data.turn || {};
+    const sid = data.session_id || id;
+    h1.textContent = `Turn ${t.number != null ? t.number : n} of session ${sid}`;
+    setTitle(h1.textContent);
+
+    region.append(
+      h('p', null, back),
+      h('h2', null, 'Summary'),
+      props([
+        ['Status', badge(t.status)],
+        ['Model', t.model != null ? h('code', null, t.model) : null],
+        ['Tokens', tokensText(t.usage)],
+        ['Cost', fmtMoney(t.cost_usd)],
+        ['Time', timeEl(t.created_at)],
+        ['Message ID', t.message_id != null ? h('code', null, t.message_id) : null],
+        ['Message', t.message != null && t.message !== '' ? h('span', { class: 'text' }, String(t.message)) : null],
+        ['Answer', t.answer != null && t.answer !== '' ? h('span', { class: 'text' }, typeof t.answer === 'string' ? t.answer : pretty(t.answer)) : null],
+        t.feedback != null ? ['Feedback', typeof t.feedback === 'object' ? pre(t.feedback) : String(t.feedback)] : null,
+      ]),
+      h('h2', null, 'Timeline'),
+      timelineList(data.events));
   }
 
   // ---------------------------------------------------------------- costs

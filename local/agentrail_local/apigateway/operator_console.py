@@ -72,6 +72,18 @@ _CONTENT_TYPES = {
     ".ico": "image/x-icon",
 }
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: The console's views, and the route each needs (an API without it shows no such view).
+FEATURE_ROUTES = {
+    "approvals": "GET /approvals",
+    "runs": "GET /tasks",
+    "costs": "GET /costs",
+    "sessions": "GET /sessions",
+}
+
+
+def features_of(routes: Sequence[str]) -> list[str]:
+    """The console's views an API with ``routes`` (``GET /tasks``, as :meth:`RestApi.routes` lists them) serves."""
+    return [feature for feature, route in FEATURE_ROUTES.items() if route in routes]
 
 
 class TokenRefused(Exception):
@@ -178,6 +190,8 @@ class LocalOperatorConsole:
         The API's key, sent with every call when its methods require one.
     sign:
         Whether the API's methods use ``AWS_IAM``: calls are signed as the signed-in principal.
+    features:
+        The views the page shows (see :func:`features_of`). Default: approvals, runs and costs.
     """
 
     def __init__(
@@ -190,6 +204,7 @@ class LocalOperatorConsole:
         sign: bool = True,
         title: str = "agentrail console",
         tokens: ConsoleTokens | None = None,
+        features: Sequence[str] = ("approvals", "runs", "costs"),
     ) -> None:
         self.site = site
         self.api_url = api_url.rstrip("/")
@@ -198,6 +213,7 @@ class LocalOperatorConsole:
         self.sign = sign
         self.title = title
         self.tokens = tokens or ConsoleTokens()
+        self.features = list(features)
 
     @staticmethod
     def serves(path: str) -> bool:
@@ -227,6 +243,7 @@ class LocalOperatorConsole:
             "mode": "local",
             "apiBase": "api",
             "title": self.title,
+            "features": self.features,
             "local": {
                 "tokenUrl": "token",
                 "users": [{"name": p.name, "groups": groups_of(p)} for p in self.principals.values()],
@@ -303,6 +320,7 @@ class LocalOperatorConsole:
 
 __all__ = [
     "APPROVER_GROUP",
+    "FEATURE_ROUTES",
     "PREFIX",
     "SECURITY_HEADERS",
     "TOKEN_SECONDS",
@@ -310,5 +328,6 @@ __all__ = [
     "ConsoleTokens",
     "LocalOperatorConsole",
     "TokenRefused",
+    "features_of",
     "groups_of",
 ]

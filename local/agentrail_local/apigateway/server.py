@@ -11,7 +11,7 @@ from typing import Any
 
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS, LocalPrincipal
 from agentrail_local.apigateway.model import RestApi
-from agentrail_local.apigateway.operator_console import ConsoleRequest, LocalOperatorConsole
+from agentrail_local.apigateway.operator_console import ConsoleRequest, LocalOperatorConsole, features_of
 from agentrail_local.apigateway.pipeline import MAX_BODY_BYTES, RequestPipeline, read_body
 from agentrail_local.apigateway.responses import GatewayReply
 from agentrail_local.awslambda.environments import ExecutionEnvironments
@@ -73,6 +73,7 @@ class LocalApiGateway:
                 api_key=key.value if key is not None else None,
                 sign="iam" in api.auth_kind.split("+"),
                 title=f"agentrail console: {api.pattern or api.stack_name}",
+                features=features_of(api.routes()),
             )
 
     @property

@@ -24,6 +24,7 @@ from agentrail_local.apigateway.operator_console import (
     ConsoleTokens,
     LocalOperatorConsole,
     TokenRefused,
+    features_of,
 )
 from agentrail_local.apigateway.responses import GatewayReply
 
@@ -226,6 +227,7 @@ def test_config_lists_the_local_users_with_the_approver_in_the_approvers_group(c
         "mode": "local",
         "apiBase": "api",
         "title": "agentrail console",
+        "features": ["approvals", "runs", "costs"],
         "local": {
             "tokenUrl": "token",
             "users": [
@@ -236,6 +238,19 @@ def test_config_lists_the_local_users_with_the_approver_in_the_approvers_group(c
         },
     }
     assert "secret" not in reply.body.decode().lower()  # the principals' keys stay in this process
+
+
+@pytest.mark.parametrize(
+    ("routes", "features"),
+    [
+        (["GET /approvals", "POST /tasks", "GET /tasks", "GET /costs"], ["approvals", "runs", "costs"]),
+        (["POST /tasks", "GET /tasks", "GET /costs"], ["runs", "costs"]),
+        (["POST /sessions", "GET /sessions", "GET /sessions/{session_id}"], ["sessions"]),
+        (["POST /invoke", "GET /health"], []),
+    ],
+)
+def test_the_console_shows_the_views_whose_routes_the_api_serves(routes: list[str], features: list[str]) -> None:
+    assert features_of(routes) == features
 
 
 # -- signing in ----------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
 
+from agentrail_runtime.agent.timeline import TimelineEvent
 from agentrail_runtime.api.approvals import APPROVAL_ID_PATTERN
 from agentrail_runtime.api.errors import AgentResolver, error_responses
 from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus
@@ -24,7 +25,7 @@ from agentrail_runtime.redaction import redact, redact_data
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService
 from agentrail_runtime.tasks.store import TaskNotFound
-from agentrail_runtime.tasks.timeline import SubtaskOut, TimelineEvent, subtasks_out, task_events, tool_use_ids
+from agentrail_runtime.tasks.timeline import SubtaskOut, subtasks_out, task_events, tool_use_ids
 
 #: The most runs ``GET /tasks`` lists, and the most tasks ``GET /costs`` adds up.
 MAX_LISTED_TASKS = 200

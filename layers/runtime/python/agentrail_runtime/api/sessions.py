@@ -1,6 +1,7 @@
 """The stateful agent API: sessions, turns, state and erasure.
 
-``POST /sessions``, ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``,
+``POST /sessions``, ``POST /sessions/{id}/messages``, ``GET /sessions/{id}``, the operator console's reads
+(``GET /sessions``, ``GET /sessions/{id}/turns/{number}/timeline``, see :mod:`agentrail_runtime.api.session_console`),
 ``PUT /sessions/{id}/state``, ``POST /sessions/{id}/feedback``, ``DELETE /sessions/{id}`` and ``POST /erase`` (every
 session of a principal, see :mod:`agentrail_runtime.erasure`). A session belongs to
 the principal that created it; anyone else gets 404, as for a session that
@@ -34,6 +35,7 @@ from agentrail_runtime.api.errors import (
     resource_links,
 )
 from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
+from agentrail_runtime.api.session_console import TurnOut, add_session_console_routes
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
@@ -46,7 +48,6 @@ from agentrail_runtime.sessions.store import (
     SessionNotFound,
     StateConflict,
     StateDocument,
-    Turn,
     TurnConflict,
     TurnNotFound,
     TurnTooLarge,
@@ -89,34 +90,6 @@ class MessageAccepted(BaseModel):
     session_id: str
     message_id: str
     status: str = "queued"
-
-
-class TurnOut(BaseModel):
-    number: int
-    created_at: int
-    message_id: str | None
-    message: str
-    answer: str | None
-    status: str
-    model: str
-    usage: UsageOut
-    cost_usd: float | None
-    feedback: FeedbackOut | None = Field(default=None, description="The owner's rating of this turn, once given")
-
-    @classmethod
-    def of(cls, turn: Turn) -> TurnOut:
-        return cls(
-            number=turn.number,
-            created_at=turn.created_at,
-            message_id=turn.message_id,
-            message=turn.user_text,
-            answer=turn.answer,
-            status=turn.status,
-            model=turn.model,
-            usage=UsageOut.of(turn.usage),
-            cost_usd=turn.cost_usd,
-            feedback=FeedbackOut.of(turn.feedback),
-        )
 
 
 class SessionFeedbackRequest(FeedbackRequest):
@@ -221,6 +194,7 @@ def create_sessions_app(
                         "PutState": ("/sessions/{session_id}/state", "put"),
                         "GiveFeedback": ("/sessions/{session_id}/feedback", "post"),
                         "EraseSession": ("/sessions/{session_id}", "delete"),
+                        "ReadTurnTimeline": ("/sessions/{session_id}/turns/{number}/timeline", "get"),
                     },
                 ),
             },
@@ -419,6 +393,7 @@ def create_sessions_app(
         settings=load_erasure_settings(),
     )
     add_erasure_route(app, eraser, app.principal)
+    add_session_console_routes(app, store, owner)
     add_operational_routes(app, checks=lambda: sessions.agents.health_checks, title=API_TITLE, version=API_VERSION)
     return app
 

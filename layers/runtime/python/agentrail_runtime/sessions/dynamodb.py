@@ -27,6 +27,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from agentrail_runtime import aws, contract
@@ -53,6 +54,8 @@ from agentrail_runtime.sessions.store import (
 )
 
 META, STATE, SUMMARY, IN_FLIGHT, TURN_PREFIX = "~meta", "~state", "~summary", "~turn", "turn#"
+#: How many of an owner's sessions :meth:`DynamoDBSessionStore.recent_sessions` reads at most.
+MAX_LISTED_SESSIONS = 1_000
 #: Items above the turns: ~turn, ~summary, ~state, ~meta.
 HEAD_ITEMS = 4
 TTL_ATTRIBUTE = "expires_at"
@@ -376,6 +379,18 @@ class DynamoDBSessionStore(SessionStore):
         self._transact(items, session_id, owner, conflict=StateConflict)
         return StateDocument(version=expected_version + 1, data=data)
 
+    def read_turn(self, session_id: str, *, owner: str, number: int) -> Turn:
+        """One consistent GetItem of ``~meta`` (the owner), then one of the turn's item (its payload from S3 when it
+        was offloaded)."""
+        info = self.get_session(session_id, owner=owner)
+        item = None
+        if 1 <= number <= info.turns:
+            key = {"pk": _s(session_id), "sk": _s(turn_key(number))}
+            item = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            raise TurnNotFound
+        return self._turn(item)
+
     # -- feedback -------------------------------------------------------------------
 
     def give_feedback(self, session_id: str, *, owner: str, turn: int | None, feedback: Feedback) -> int:
@@ -420,6 +435,15 @@ class DynamoDBSessionStore(SessionStore):
     def purge(self, session_id: str) -> int:
         items, _, _ = self._delete_items(session_id)
         return items
+
+    def recent_sessions(self, owner: str, *, limit: int) -> list[SessionInfo]:
+        """The metadata of ``owner``'s sessions (the ``by_owner`` index, then BatchGetItem), the live ones, most
+        recently updated first; of the first :data:`MAX_LISTED_SESSIONS` the index names."""
+        ids = list(islice(self.owned_sessions(owner), MAX_LISTED_SESSIONS))
+        found = aws.batch_get(self.client, self.table_name, "pk", ids, sort_key={"sk": _s(META)})
+        now = self._now()
+        live = [info for info in map(self._info, found.values()) if info.owner == owner and info.expires_at > now]
+        return sorted(live, key=lambda info: (info.updated_at, info.session_id), reverse=True)[:limit]
 
     def owned_sessions(self, owner: str) -> Iterator[str]:
         """A paged Query of the ``by_owner`` index."""

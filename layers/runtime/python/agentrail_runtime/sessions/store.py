@@ -239,6 +239,19 @@ class SessionStore(abc.ABC):
         """Delete every remaining item of a session whose metadata is gone (expiry clean-up). Returns the count."""
 
     @abc.abstractmethod
+    def read_turn(self, session_id: str, *, owner: str, number: int) -> Turn:
+        """Turn ``number`` of ``owner``'s session.
+
+        Raises
+        ------
+        SessionNotFound, TurnNotFound
+        """
+
+    @abc.abstractmethod
+    def recent_sessions(self, owner: str, *, limit: int) -> list[SessionInfo]:
+        """``owner``'s live sessions, the most recently updated first: up to ``limit``."""
+
+    @abc.abstractmethod
     def owned_sessions(self, owner: str) -> Iterator[str]:
         """The ids of every session ``owner`` has, expired ones not yet deleted included."""
 
