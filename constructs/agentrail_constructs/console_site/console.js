@@ -495,6 +495,45 @@
     return seq !== state.navSeq;
   }
 
+  /** A toolbar "Refresh" button (id `id`) that re-renders the current route and keeps the focus on itself. */
+  function refreshButton(id) {
+    const btn = h('button', { type: 'button', class: 'secondary', id }, 'Refresh');
+    btn.addEventListener('click', () => {
+      state.focusId = id;
+      route();
+    });
+    return btn;
+  }
+
+  /** Shared failure rendering of the async views: the API's message in a role=alert box, and a way back. */
+  function failView(region, e, back) {
+    clear(region);
+    region.removeAttribute('aria-busy');
+    region.append(errorBox(e));
+    if (back) region.append(h('p', null, back));
+  }
+
+  /**
+   * The loading step of the async views: appends a "Loading…" region (aria-busy) to `root` and GETs `path`.
+   * Returns {region, data} with the region emptied and no longer busy, or null when the view went stale
+   * meanwhile or the call failed (the failure is shown in the region by failView, with `back` if given).
+   */
+  async function loaded(seq, root, path, back) {
+    const region = h('div', { 'aria-busy': 'true' }, loading());
+    root.append(region);
+    let data;
+    try {
+      data = await api(path);
+    } catch (e) {
+      if (!stale(seq)) failView(region, e, back);
+      return null;
+    }
+    if (stale(seq)) return null;
+    clear(region);
+    region.removeAttribute('aria-busy');
+    return { region, data };
+  }
+
   // ---------------------------------------------------------------- routing
 
   function parseHash() {
@@ -639,66 +678,38 @@
       state.focusId = 'approval-status-filter';
       navigate('#/approvals?status=' + encodeURIComponent(sel.value));
     });
-    const refresh = h('button', { type: 'button', class: 'secondary', id: 'approvals-refresh' }, 'Refresh');
-    refresh.addEventListener('click', () => {
-      state.focusId = 'approvals-refresh';
-      route();
-    });
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(
-      h('div', { class: 'toolbar' },
-        h('div', { class: 'field inline' }, h('label', { for: 'approval-status-filter' }, 'Status'), sel),
-        refresh),
-      region);
+    root.append(h('div', { class: 'toolbar' },
+      h('div', { class: 'field inline' }, h('label', { for: 'approval-status-filter' }, 'Status'), sel),
+      refreshButton('approvals-refresh')));
 
-    try {
-      const data = await api('/approvals?status=' + encodeURIComponent(status));
-      if (stale(seq)) return;
-      const list = (data && Array.isArray(data.approvals)) ? data.approvals : [];
-      clear(region);
-      region.removeAttribute('aria-busy');
-      if (!list.length) {
-        region.append(h('p', { testid: 'approvals-empty' }, `No ${status} approvals.`));
-        return;
-      }
-      const rows = list.map((a) => h('tr', { testid: 'approval-row', 'data-approval-id': a.approval_id },
-        td(a.tool),
-        h('td', { class: 'text' }, a.summary || '—'),
-        td(a.requester),
-        td(age(a.requested_at), true),
-        td(status === 'pending' ? timeLeft(a.expires_at) : (a.status || status), status === 'pending'),
-        h('td', null, h('a', { href: '#/approvals/' + encodeURIComponent(a.approval_id) },
-          'Open', srOnly(` approval for ${a.tool || 'action'} ${a.approval_id}`)))));
-      region.append(table(`${plural(list.length, 'approval', 'approvals')} (${status})`,
-        ['Action', 'Summary', 'Requester', ['Age', true], status === 'pending' ? ['Time left', true] : 'Status', ['Details', false, true]],
-        rows));
-    } catch (e) {
-      if (stale(seq)) return;
-      clear(region);
-      region.removeAttribute('aria-busy');
-      region.append(errorBox(e));
+    const got = await loaded(seq, root, '/approvals?status=' + encodeURIComponent(status));
+    if (!got) return;
+    const { region, data } = got;
+    const list = (data && Array.isArray(data.approvals)) ? data.approvals : [];
+    if (!list.length) {
+      region.append(h('p', { testid: 'approvals-empty' }, `No ${status} approvals.`));
+      return;
     }
+    const rows = list.map((a) => h('tr', { testid: 'approval-row', 'data-approval-id': a.approval_id },
+      td(a.tool),
+      h('td', { class: 'text' }, a.summary || '—'),
+      td(a.requester),
+      td(age(a.requested_at), true),
+      td(status === 'pending' ? timeLeft(a.expires_at) : (a.status || status), status === 'pending'),
+      h('td', null, h('a', { href: '#/approvals/' + encodeURIComponent(a.approval_id) },
+        'Open', srOnly(` approval for ${a.tool || 'action'} ${a.approval_id}`)))));
+    region.append(table(`${plural(list.length, 'approval', 'approvals')} (${status})`,
+      ['Action', 'Summary', 'Requester', ['Age', true], status === 'pending' ? ['Time left', true] : 'Status', ['Details', false, true]],
+      rows));
   }
 
   async function viewApproval(id, afterDecision) {
     updateHeader('approvals');
     const { seq, root, h1 } = startView('Approval');
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(region);
-    let a;
-    try {
-      a = await api('/approvals/' + encodeURIComponent(id));
-    } catch (e) {
-      if (stale(seq)) return;
-      clear(region);
-      region.removeAttribute('aria-busy');
-      region.append(errorBox(e), h('p', null, h('a', { href: '#/approvals' }, 'Back to approvals')));
-      return;
-    }
-    if (stale(seq)) return;
-    clear(region);
-    region.removeAttribute('aria-busy');
-    a = a || {};
+    const got = await loaded(seq, root, '/approvals/' + encodeURIComponent(id), h('a', { href: '#/approvals' }, 'Back to approvals'));
+    if (!got) return;
+    const region = got.region;
+    const a = got.data || {};
     h1.textContent = `Approval: ${a.tool || id}`;
     setTitle(h1.textContent);
 
@@ -799,40 +810,27 @@
   async function viewRuns() {
     updateHeader('runs');
     const { seq, root } = startView('Runs');
-    const refresh = h('button', { type: 'button', class: 'secondary', id: 'runs-refresh' }, 'Refresh');
-    refresh.addEventListener('click', () => {
-      state.focusId = 'runs-refresh';
-      route();
-    });
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(h('div', { class: 'toolbar' }, h('p', { class: 'muted' }, 'Your most recent 50 runs, newest first.'), refresh), region);
-    try {
-      const data = await api('/tasks?limit=50');
-      if (stale(seq)) return;
-      const tasks = (data && Array.isArray(data.tasks)) ? data.tasks : [];
-      clear(region);
-      region.removeAttribute('aria-busy');
-      if (!tasks.length) {
-        region.append(h('p', { testid: 'runs-empty' }, 'No runs yet.'));
-        return;
-      }
-      region.append(table(plural(tasks.length, 'run', 'runs'),
-        ['Status', 'Type', 'Created', ['Steps', true], ['Tokens', true], ['Cost', true], 'Message', ['Details', false, true]],
-        tasks.map((t) => h('tr', { testid: 'run-row', 'data-task-id': t.task_id },
-          h('td', null, badge(t.status)),
-          td(t.task_type),
-          h('td', null, timeEl(t.created_at)),
-          td(fmtInt(t.steps), true),
-          td(fmtInt(usageTotal(t.usage)), true),
-          td(fmtMoney(t.cost_usd), true),
-          h('td', { class: 'text' }, t.message || '—'),
-          h('td', null, h('a', { href: '#/runs/' + encodeURIComponent(t.task_id) }, 'Open', srOnly(` run ${t.task_id}`)))))));
-    } catch (e) {
-      if (stale(seq)) return;
-      clear(region);
-      region.removeAttribute('aria-busy');
-      region.append(errorBox(e));
+    root.append(h('div', { class: 'toolbar' },
+      h('p', { class: 'muted' }, 'Your most recent 50 runs, newest first.'), refreshButton('runs-refresh')));
+    const got = await loaded(seq, root, '/tasks?limit=50');
+    if (!got) return;
+    const { region, data } = got;
+    const tasks = (data && Array.isArray(data.tasks)) ? data.tasks : [];
+    if (!tasks.length) {
+      region.append(h('p', { testid: 'runs-empty' }, 'No runs yet.'));
+      return;
     }
+    region.append(table(plural(tasks.length, 'run', 'runs'),
+      ['Status', 'Type', 'Created', ['Steps', true], ['Tokens', true], ['Cost', true], 'Message', ['Details', false, true]],
+      tasks.map((t) => h('tr', { testid: 'run-row', 'data-task-id': t.task_id },
+        h('td', null, badge(t.status)),
+        td(t.task_type),
+        h('td', null, timeEl(t.created_at)),
+        td(fmtInt(t.steps), true),
+        td(fmtInt(usageTotal(t.usage)), true),
+        td(fmtMoney(t.cost_usd), true),
+        h('td', { class: 'text' }, t.message || '—'),
+        h('td', null, h('a', { href: '#/runs/' + encodeURIComponent(t.task_id) }, 'Open', srOnly(` run ${t.task_id}`)))))));
   }
 
   function runLink(taskId, text) {
@@ -842,23 +840,11 @@
   async function viewRun(id, approvalId) {
     updateHeader('runs');
     const { seq, root, h1 } = startView('Run');
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(region);
-    let data;
-    try {
-      const q = approvalId ? '?approval_id=' + encodeURIComponent(approvalId) : '';
-      data = await api(`/tasks/${encodeURIComponent(id)}/timeline${q}`);
-    } catch (e) {
-      if (stale(seq)) return;
-      clear(region);
-      region.removeAttribute('aria-busy');
-      region.append(errorBox(e), h('p', null, h('a', { href: '#/runs' }, 'Back to runs')));
-      return;
-    }
-    if (stale(seq)) return;
-    clear(region);
-    region.removeAttribute('aria-busy');
-    data = data || {};
+    const q = approvalId ? '?approval_id=' + encodeURIComponent(approvalId) : '';
+    const got = await loaded(seq, root, `/tasks/${encodeURIComponent(id)}/timeline${q}`, h('a', { href: '#/runs' }, 'Back to runs'));
+    if (!got) return;
+    const region = got.region;
+    const data = got.data || {};
     const t = data.task || {};
     h1.textContent = `Run ${t.task_id || id}`;
     setTitle(h1.textContent);
@@ -962,46 +948,28 @@
     return `${fmtInt(u.input_tokens)} in / ${fmtInt(u.output_tokens)} out / ${fmtInt(usageTotal(u))} total`;
   }
 
-  /** Shared failure rendering of the async views: the API's message in a role=alert box, and a way back. */
-  function failView(region, e, back) {
-    clear(region);
-    region.removeAttribute('aria-busy');
-    region.append(errorBox(e), back ? h('p', null, back) : null);
-  }
-
   async function viewSessions() {
     updateHeader('sessions');
     const { seq, root } = startView('Sessions');
-    const refresh = h('button', { type: 'button', class: 'secondary', id: 'sessions-refresh' }, 'Refresh');
-    refresh.addEventListener('click', () => {
-      state.focusId = 'sessions-refresh';
-      route();
-    });
-    const region = h('div', { 'aria-busy': 'true' }, loading());
     root.append(h('div', { class: 'toolbar' },
-      h('p', { class: 'muted' }, 'Your most recent 50 sessions, most recently updated first.'), refresh), region);
-    try {
-      const data = await api('/sessions?limit=50');
-      if (stale(seq)) return;
-      const list = (data && Array.isArray(data.sessions)) ? data.sessions : [];
-      clear(region);
-      region.removeAttribute('aria-busy');
-      if (!list.length) {
-        region.append(h('p', { testid: 'sessions-empty' }, 'No sessions yet.'));
-        return;
-      }
-      region.append(table(plural(list.length, 'session', 'sessions'),
-        ['Session', 'Created', 'Updated', 'Expires', ['Turns', true], ['Details', false, true]],
-        list.map((x) => h('tr', { testid: 'session-row', 'data-session-id': x.session_id },
-          h('td', { class: 'text' }, h('code', null, x.session_id || '—')),
-          h('td', null, timeEl(x.created_at)),
-          h('td', null, timeEl(x.updated_at)),
-          h('td', null, timeEl(x.expires_at)),
-          td(fmtInt(x.turns), true),
-          h('td', null, h('a', { href: sessionHref(x.session_id) }, 'Open', srOnly(` session ${x.session_id}`)))))));
-    } catch (e) {
-      if (!stale(seq)) failView(region, e);
+      h('p', { class: 'muted' }, 'Your most recent 50 sessions, most recently updated first.'), refreshButton('sessions-refresh')));
+    const got = await loaded(seq, root, '/sessions?limit=50');
+    if (!got) return;
+    const { region, data } = got;
+    const list = (data && Array.isArray(data.sessions)) ? data.sessions : [];
+    if (!list.length) {
+      region.append(h('p', { testid: 'sessions-empty' }, 'No sessions yet.'));
+      return;
     }
+    region.append(table(plural(list.length, 'session', 'sessions'),
+      ['Session', 'Created', 'Updated', 'Expires', ['Turns', true], ['Details', false, true]],
+      list.map((x) => h('tr', { testid: 'session-row', 'data-session-id': x.session_id },
+        h('td', { class: 'text' }, h('code', null, x.session_id || '—')),
+        h('td', null, timeEl(x.created_at)),
+        h('td', null, timeEl(x.updated_at)),
+        h('td', null, timeEl(x.expires_at)),
+        td(fmtInt(x.turns), true),
+        h('td', null, h('a', { href: sessionHref(x.session_id) }, 'Open', srOnly(` session ${x.session_id}`)))))));
   }
 
   function turnRow(id, t) {
@@ -1021,21 +989,12 @@
   async function viewSession(id) {
     updateHeader('sessions');
     const { seq, root, h1 } = startView('Session');
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(region);
     const back = h('a', { href: '#/sessions' }, 'Back to sessions');
     const path = '/sessions/' + encodeURIComponent(id);
-    let data;
-    try {
-      data = await api(path);
-    } catch (e) {
-      if (!stale(seq)) failView(region, e, back);
-      return;
-    }
-    if (stale(seq)) return;
-    clear(region);
-    region.removeAttribute('aria-busy');
-    data = data || {};
+    const got = await loaded(seq, root, path, back);
+    if (!got) return;
+    const region = got.region;
+    const data = got.data || {};
     const sid = data.session_id || id;
     h1.textContent = `Session ${sid}`;
     setTitle(h1.textContent);
@@ -1112,20 +1071,11 @@
   async function viewTurn(id, n) {
     updateHeader('sessions');
     const { seq, root, h1 } = startView(`Turn ${n}`);
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(region);
     const back = h('a', { href: sessionHref(id), testid: 'back-to-session' }, 'Back to session');
-    let data;
-    try {
-      data = await api(`/sessions/${encodeURIComponent(id)}/turns/${encodeURIComponent(n)}/timeline`);
-    } catch (e) {
-      if (!stale(seq)) failView(region, e, back);
-      return;
-    }
-    if (stale(seq)) return;
-    clear(region);
-    region.removeAttribute('aria-busy');
-    data = data || {};
+    const got = await loaded(seq, root, `/sessions/${encodeURIComponent(id)}/turns/${encodeURIComponent(n)}/timeline`, back);
+    if (!got) return;
+    const region = got.region;
+    const data = got.data || {};
     const t = data.turn || {};
     const sid = data.session_id || id;
     h1.textContent = `Turn ${t.number != null ? t.number : n} of session ${sid}`;
@@ -1225,52 +1175,42 @@
   async function viewCosts() {
     updateHeader('costs');
     const { seq, root } = startView('Costs');
-    const region = h('div', { 'aria-busy': 'true' }, loading());
-    root.append(region);
-    try {
-      const data = await api(`/costs?days=${COST_DAYS}`);
-      if (stale(seq)) return;
-      clear(region);
-      region.removeAttribute('aria-busy');
-      const currency = (data && data.currency) || 'USD';
-      const entries = (data && Array.isArray(data.days) ? data.days : [])
-        .filter((e) => e && typeof e === 'object')
-        .slice()
-        .sort((p, q) => String(p.day).localeCompare(String(q.day)) || String(p.agent).localeCompare(String(q.agent)));
-      region.append(h('p', { class: 'muted' },
-        `Last ${COST_DAYS} days, in ${currency}` + (data && data.source ? `; source: ${data.source}.` : '.')));
-      if (!entries.length) {
-        region.append(h('p', { testid: 'costs-empty' }, `No costs in the last ${COST_DAYS} days.`));
-        return;
-      }
-      region.append(
-        h('h2', null, 'Cost per day'),
-        barChart(entries, {
-          id: 'costs-chart', what: `Cost in ${currency}`, chart: 'costs-chart', bar: 'costs-bar',
-          value: (e) => Number(e.cost_usd) || 0, format: (v) => fmtMoney(v, currency),
-        }),
-        h('h2', null, 'Tokens per day'),
-        barChart(entries, {
-          id: 'tokens-chart', what: 'Tokens (input and output)', chart: 'tokens-chart', bar: 'tokens-bar',
-          value: (e) => (Number(e.input_tokens) || 0) + (Number(e.output_tokens) || 0), format: (v) => fmtInt(Math.round(v)),
-        }));
-
-      const sum = (k) => entries.reduce((acc, e) => acc + (Number(e[k]) || 0), 0);
-      region.append(h('h2', null, 'Cost per agent per day'), table(null,
-        ['Day', 'Agent', ['Tasks', true], ['Input tokens', true], ['Output tokens', true], [`Cost (${currency})`, true]],
-        entries.map((e) => h('tr', { testid: 'costs-row', 'data-day': e.day, 'data-agent': e.agent },
-          td(e.day), td(e.agent), td(fmtInt(e.tasks), true), td(fmtInt(e.input_tokens), true),
-          td(fmtInt(e.output_tokens), true), td(fmtMoney(e.cost_usd, currency), true))),
-        {
-          foot: h('tr', null, h('th', { scope: 'row', colspan: '2' }, 'Total'), td(fmtInt(sum('tasks')), true),
-            td(fmtInt(sum('input_tokens')), true), td(fmtInt(sum('output_tokens')), true), td(fmtMoney(sum('cost_usd'), currency), true)),
-        }));
-    } catch (e) {
-      if (stale(seq)) return;
-      clear(region);
-      region.removeAttribute('aria-busy');
-      region.append(errorBox(e));
+    const got = await loaded(seq, root, `/costs?days=${COST_DAYS}`);
+    if (!got) return;
+    const { region, data } = got;
+    const currency = (data && data.currency) || 'USD';
+    const entries = (data && Array.isArray(data.days) ? data.days : [])
+      .filter((e) => e && typeof e === 'object')
+      .slice()
+      .sort((p, q) => String(p.day).localeCompare(String(q.day)) || String(p.agent).localeCompare(String(q.agent)));
+    region.append(h('p', { class: 'muted' },
+      `Last ${COST_DAYS} days, in ${currency}` + (data && data.source ? `; source: ${data.source}.` : '.')));
+    if (!entries.length) {
+      region.append(h('p', { testid: 'costs-empty' }, `No costs in the last ${COST_DAYS} days.`));
+      return;
     }
+    region.append(
+      h('h2', null, 'Cost per day'),
+      barChart(entries, {
+        id: 'costs-chart', what: `Cost in ${currency}`, chart: 'costs-chart', bar: 'costs-bar',
+        value: (e) => Number(e.cost_usd) || 0, format: (v) => fmtMoney(v, currency),
+      }),
+      h('h2', null, 'Tokens per day'),
+      barChart(entries, {
+        id: 'tokens-chart', what: 'Tokens (input and output)', chart: 'tokens-chart', bar: 'tokens-bar',
+        value: (e) => (Number(e.input_tokens) || 0) + (Number(e.output_tokens) || 0), format: (v) => fmtInt(Math.round(v)),
+      }));
+
+    const sum = (k) => entries.reduce((acc, e) => acc + (Number(e[k]) || 0), 0);
+    region.append(h('h2', null, 'Cost per agent per day'), table(null,
+      ['Day', 'Agent', ['Tasks', true], ['Input tokens', true], ['Output tokens', true], [`Cost (${currency})`, true]],
+      entries.map((e) => h('tr', { testid: 'costs-row', 'data-day': e.day, 'data-agent': e.agent },
+        td(e.day), td(e.agent), td(fmtInt(e.tasks), true), td(fmtInt(e.input_tokens), true),
+        td(fmtInt(e.output_tokens), true), td(fmtMoney(e.cost_usd, currency), true))),
+      {
+        foot: h('tr', null, h('th', { scope: 'row', colspan: '2' }, 'Total'), td(fmtInt(sum('tasks')), true),
+          td(fmtInt(sum('input_tokens')), true), td(fmtInt(sum('output_tokens')), true), td(fmtMoney(sum('cost_usd'), currency), true)),
+      }));
   }
 
   // ---------------------------------------------------------------- boot
