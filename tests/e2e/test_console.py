@@ -319,9 +319,13 @@ def test_a_research_task_links_its_subtasks_in_its_timeline(local: Any, wait_for
 
     stored = task["result"]["data"]["subtasks"]
     assert [(s["index"], s["status"]) for s in body["subtasks"]] == [(i, s["status"]) for i, s in enumerate(stored)]
-    assert [e["subtask_id"] for e in body["events"] if e["kind"] == "subtask"] == [s["task_id"] for s in body["subtasks"]]
+    assert [e["subtask_id"] for e in body["events"] if e["kind"] == "subtask"] == [s["subtask_id"] for s in body["subtasks"]]
     agents = {e["agent"] for e in body["events"] if e["kind"] == "model"}
-    assert "plan" in agents and "synthesize" in agents and any(a.startswith("work") for a in agents), agents
+    assert "plan" in agents and "synthesize" in agents, agents
+    # Each subtask names the runs of its attempts, and those runs' steps are in the same timeline.
+    for subtask in body["subtasks"]:
+        assert subtask["runs"] and all(run.startswith(f"work{subtask['index']}-") for run in subtask["runs"])
+        assert set(subtask["runs"]) <= agents
 
 
 def test_a_session_turn_shows_as_a_timeline_on_the_stateful_apis_console(open_console: Callable[..., Any], local: Any) -> None:

@@ -833,10 +833,6 @@
         h('td', null, h('a', { href: '#/runs/' + encodeURIComponent(t.task_id) }, 'Open', srOnly(` run ${t.task_id}`)))))));
   }
 
-  function runLink(taskId, text) {
-    return h('a', { href: '#/runs/' + encodeURIComponent(taskId) }, text || taskId);
-  }
-
   async function viewRun(id, approvalId) {
     updateHeader('runs');
     const { seq, root, h1 } = startView('Run');
@@ -857,7 +853,6 @@
         ['Status', badge(t.status)],
         ['Type', t.task_type],
         ['Task ID', t.task_id || id],
-        data.parent_task_id ? ['Parent task', runLink(data.parent_task_id)] : null,
         ['Created', timeEl(t.created_at)],
         ['Started', timeEl(t.started_at)],
         ['Finished', timeEl(t.finished_at)],
@@ -890,7 +885,8 @@
         props([
           ['Subtask', `#${st.index != null ? st.index : '?'}`],
           ['Status', badge(st.status)],
-          ['Run', st.task_id ? runLink(st.task_id) : 'not started'],
+          // A subtask is part of this task: its attempts' runs are the agents of the timeline's events above.
+          ['Runs', Array.isArray(st.runs) && st.runs.length ? h('code', null, st.runs.join(', ')) : 'not started'],
           st.answer != null ? ['Answer', h('span', { class: 'text' }, st.answer)] : null,
         ])))));
     }
@@ -920,7 +916,7 @@
       ev.decision != null ? ['Decision', badge(ev.decision)] : null,
       ev.actor != null ? ['Decided by', ev.actor] : null,
       ev.comment != null && ev.comment !== '' ? ['Comment', h('p', { class: 'comment', testid: 'event-comment' }, ev.comment)] : null,
-      ev.subtask_id != null ? ['Subtask', runLink(ev.subtask_id)] : null,
+      ev.subtask_id != null ? ['Subtask', h('code', null, ev.subtask_id)] : null,
     ];
     return h('li', { testid: 'timeline-event', 'data-kind': kind },
       h('h3', null, h('span', { class: 'badge kind' }, kind.replace(/_/g, ' ')), ' ', ev.title || kind),

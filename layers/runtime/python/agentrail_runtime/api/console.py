@@ -24,7 +24,7 @@ from agentrail_runtime.approvals.store import ApprovalNotFound
 from agentrail_runtime.redaction import redact, redact_data
 from agentrail_runtime.tasks.models import TaskRecord
 from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService
-from agentrail_runtime.tasks.store import TaskNotFound
+from agentrail_runtime.tasks.store import TaskNotFound, TaskStore
 from agentrail_runtime.tasks.timeline import SubtaskOut, subtasks_out, task_events, tool_use_ids
 
 #: The most runs ``GET /tasks`` lists, and the most tasks ``GET /costs`` adds up.
@@ -155,7 +155,7 @@ def add_console_routes(
                 else None,
             ),
             events=events,
-            subtasks=subtasks_out(task_id, subtasks),
+            subtasks=subtasks_out(task_id, subtasks, lambda index: TaskStore.runs_of_subtask(runs, index)),
         )
 
     @app.get(

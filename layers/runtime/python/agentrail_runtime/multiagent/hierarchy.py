@@ -31,10 +31,12 @@ from agentrail_runtime.observability import correlate, logger
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
 from agentrail_runtime.tasks.service import TaskService, short_cause
-from agentrail_runtime.tasks.store import TaskFinished
+from agentrail_runtime.tasks.store import TaskFinished, TaskStore
 
 SUPERVISOR, WORKER = "supervisor", "worker"
 MAX_SUBTASKS = 8
+
+
 _SPLIT = re.compile(r"\s*(?:;|\n|\bthen\b|\band then\b|\balso\b|(?:^|\s)\d+[.)]\s)\s*", re.IGNORECASE)
 
 
@@ -234,7 +236,7 @@ class SupervisorSteps:
             task_id,
             text,
             remaining,
-            run=f"work{index}-{attempt}",
+            run=TaskStore.subtask_run(index, attempt),
             tenant=record.owner,
             state={"attempt": attempt},
         )

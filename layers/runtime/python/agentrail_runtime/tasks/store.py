@@ -417,6 +417,16 @@ class TaskStore:
     def subtask_key(task_id: str, index: int) -> str:
         return f"{task_id}.{index:03d}"
 
+    @staticmethod
+    def subtask_run(index: int, attempt: int) -> str:
+        """The run of attempt ``attempt`` at subtask ``index`` (its checkpoint item, and its transcript on the task)."""
+        return f"work{index}-{attempt}"
+
+    @staticmethod
+    def runs_of_subtask(runs: Iterable[str], index: int) -> list[str]:
+        """The names among ``runs`` of the attempts at subtask ``index``, in their order."""
+        return [run for run in runs if run.startswith(f"work{index}-")]
+
     def put_subtasks(self, task_id: str, texts: list[str]) -> None:
         """One item per subtask (``<task_id>.<NNN>``), so parallel workers never write the same item."""
         now = str(self.now())

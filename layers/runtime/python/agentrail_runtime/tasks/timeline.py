@@ -7,7 +7,7 @@ saves) and the checkpoint of every agent run. Approval events come from the appr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,10 +21,11 @@ from agentrail_runtime.tasks.store import TaskStore
 
 
 class SubtaskOut(BaseModel):
-    task_id: str | None = Field(default=None, description="The subtask's own task, when it has one")
+    subtask_id: str = Field(description="The subtask's item in the task table (a subtask is part of its task)")
     index: int
     status: str
     answer: str | None = None
+    runs: list[str] = Field(default_factory=list, description="Its attempts' runs: the agent of their timeline events")
 
 
 def task_events(
@@ -80,13 +81,17 @@ def task_events(
     return events
 
 
-def subtasks_out(task_id: str, subtasks: Sequence[Mapping[str, Any]]) -> list[SubtaskOut]:
+def subtasks_out(
+    task_id: str, subtasks: Sequence[Mapping[str, Any]], runs_of: Callable[[int], list[str]] = lambda _: []
+) -> list[SubtaskOut]:
+    """The subtasks as the timeline lists them; ``runs_of(index)``: the runs of the attempts at subtask ``index``."""
     return [
         SubtaskOut(
-            task_id=TaskStore.subtask_key(task_id, int(s["index"])),
+            subtask_id=TaskStore.subtask_key(task_id, int(s["index"])),
             index=int(s["index"]),
             status=str(s.get("status", "")),
             answer=cut(redact(s["answer"]), MAX_TEXT_CHARS) if s.get("answer") else None,
+            runs=runs_of(int(s["index"])),
         )
         for s in subtasks
     ]
