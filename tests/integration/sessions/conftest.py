@@ -86,6 +86,16 @@ def make_store(aws: Aws, clock: Clock) -> Callable[..., DynamoDBSessionStore]:
     return build
 
 
+#: Another caller (an assumed role of a partner account): never the owner of the sessions the tests create.
+MALLORY = {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-partner/mallory"}
+
+
+@pytest.fixture
+def app(make_store, make_agent, make_app) -> Any:
+    """The sessions API over a session agent on the moto table (a module overrides it for other store options)."""
+    return make_app(make_agent(make_store()))
+
+
 @pytest.fixture
 def make_agent(agent_env, agents_with, clock: Clock) -> Callable[..., SessionAgent]:
     """A session agent over ``store``, with the demo definition (or ``definition``) and the local model (or ``model``)."""

@@ -7,11 +7,6 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 
-@pytest.fixture
-def app(make_store, make_agent, make_app):
-    return make_app(make_agent(make_store()))
-
-
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_a_state_with_nan_or_infinity_is_refused_with_400_and_the_stored_state_is_unchanged(
     app, create_session, api_event, call, constant

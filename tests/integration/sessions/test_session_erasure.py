@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from agentrail_runtime.erasure import load_erasure_settings
 
 OTHER = {"userArn": "arn:aws:iam::123456789012:user/other"}
 OTHER_PRINCIPAL = "iam:arn:aws:iam::123456789012:user/other"
 OPERATOR = {"userArn": "arn:aws:iam::123456789012:user/privacy-officer"}
-
-
-@pytest.fixture
-def app(make_store, make_agent, make_app):
-    return make_app(make_agent(make_store()))
 
 
 def test_a_caller_erases_its_own_sessions_and_nobody_elses(app, api_event, call, create_session, send):

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.sessions.conftest import MALLORY
+
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
-MALLORY = {"userArn": "arn:aws:sts::123456789012:assumed-role/agentrail-partner/mallory"}
-
-
-@pytest.fixture
-def app(make_store, make_agent, make_app):
-    return make_app(make_agent(make_store()))
 
 
 @pytest.fixture
