@@ -458,3 +458,21 @@ def test_an_approver_reading_a_timeline_sees_none_of_the_requesters_personal_dat
     assert reply.status == 200
     assert "[REDACTED:email]" in reply.body["events"][0]["title"]
     assert planted_in([reply.raw]) == []
+
+
+def test_the_shared_console_events_reach_their_routes(deployment, load_event, aimed_event, call):
+    # events/tasks/list-tasks.json, task-timeline.json and get-costs.json, as `sam local invoke -e` sends them: their
+    # caller is the requester of the paused refund
+    approvals = deployment()
+    paused = approvals.pause()
+
+    listed = call(approvals.app, load_event("tasks/list-tasks.json"))
+    timeline = call(
+        approvals.app, aimed_event(load_event("tasks/task-timeline.json"), path_parameters={"task_id": paused.task_id})
+    )
+    costs = call(approvals.app, load_event("tasks/get-costs.json"))
+
+    assert [t["task_id"] for t in listed.body["tasks"]] == [paused.task_id]
+    assert timeline.status == 200, timeline.body
+    assert only(timeline.body["events"], "approval_requested")["approval_id"] == paused.approval_id
+    assert (costs.status, costs.body["currency"], costs.body["source"]) == (200, "USD", "task records")

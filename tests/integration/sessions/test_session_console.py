@@ -99,3 +99,22 @@ def test_a_turn_timeline_is_the_owners_only_and_a_missing_turn_is_404(app, creat
         assert (bad.status, bad.body["error"]) == (400, "invalid_request")
     unknown = get(app, f"/sessions/{'0' * 32}/turns/1/timeline")
     assert (unknown.status, unknown.body["error"]) == (404, "session_not_found")
+
+
+def test_the_shared_console_events_reach_their_routes(app, create_session, send, load_event, aimed_event, call, aws):
+    # events/sessions/list-sessions.json and turn-timeline.json, as `sam local invoke -e` sends them
+    listed = call(app, load_event("sessions/list-sessions.json"))
+    assert (listed.status, listed.body) == (200, {"sessions": []})
+    session_id = create_session(
+        app, caller={"userArn": load_event("sessions/list-sessions.json")["requestContext"]["identity"]["userArn"]}
+    )
+    shared = load_event("sessions/turn-timeline.json")
+    before = call(app, aimed_event(shared, path_parameters={"session_id": session_id, "number": "1"}))
+    assert (before.status, before.body["error"]) == (404, "turn_not_found")
+    assert send(app, session_id, "Hello").status == 200
+
+    after = call(app, aimed_event(shared, path_parameters={"session_id": session_id, "number": "1"}))
+
+    assert after.status == 200, after.body
+    assert after.body["turn"]["message"] == "Hello"
+    assert [s["session_id"] for s in call(app, load_event("sessions/list-sessions.json")).body["sessions"]] == [session_id]
