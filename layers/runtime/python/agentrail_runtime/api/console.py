@@ -19,7 +19,7 @@ from agentrail_runtime.agent.timeline import TimelineEvent
 from agentrail_runtime.api.approvals import APPROVAL_ID_PATTERN
 from agentrail_runtime.api.errors import AgentResolver, error_responses
 from agentrail_runtime.approvals.models import ApprovalRecord, ApprovalStatus
-from agentrail_runtime.approvals.service import ApprovalService, approval_id_for
+from agentrail_runtime.approvals.service import ApprovalService, approval_ids_of
 from agentrail_runtime.approvals.store import ApprovalNotFound
 from agentrail_runtime.redaction import redact, redact_data
 from agentrail_runtime.tasks.models import TaskRecord
@@ -32,8 +32,6 @@ MAX_LISTED_TASKS = 200
 MAX_COSTED_TASKS = 1_000
 #: The longest window of ``GET /costs``, in days.
 MAX_COST_DAYS = 90
-#: The approval levels a tool call can have: the first approver group, then the escalation group.
-APPROVAL_LEVELS = (0, 1)
 #: How much of a task's message a list shows.
 MESSAGE_PREVIEW_CHARS = 200
 _DAY = 86_400
@@ -202,7 +200,7 @@ def _approves(
 def _approval_events(approvals: ApprovalService, task_id: str, tool_use_ids: list[str]) -> dict[str, list[TimelineEvent]]:
     """The request and the decision of each approval of the task's tool calls, by tool call id (approval ids derive
     from the task, the tool call and the level: one BatchGetItem)."""
-    candidates = {approval_id_for(task_id, use, level): use for use in tool_use_ids for level in APPROVAL_LEVELS}
+    candidates = approval_ids_of(task_id, tool_use_ids)
     events: dict[str, list[TimelineEvent]] = {}
     for record in approvals.approvals.get_many(list(candidates)):
         found = events.setdefault(candidates[record.approval_id], [])

@@ -18,8 +18,8 @@ from agentrail_runtime.api.feedback import FeedbackOut
 from agentrail_runtime.redaction import redact
 from agentrail_runtime.sessions.store import SESSION_ID_PATTERN, SessionStore, Turn
 
-#: The most sessions ``GET /sessions`` lists.
-MAX_LISTED_SESSIONS = 200
+#: The largest ``limit`` of ``GET /sessions`` (the store reads at most its own ``MAX_LISTED_SESSIONS`` keys).
+MAX_SESSIONS_LIMIT = 200
 
 
 class TurnOut(BaseModel):
@@ -72,7 +72,7 @@ def add_session_console_routes(app: AgentResolver, store: SessionStore, owner: C
     """Register the console's session reads on ``app``."""
 
     @app.get("/sessions", summary="Your live sessions, most recently updated first", responses={200: {"description": "Success"}})
-    def list_sessions(limit: Annotated[int, Query(ge=1, le=MAX_LISTED_SESSIONS)] = 50) -> SessionList:
+    def list_sessions(limit: Annotated[int, Query(ge=1, le=MAX_SESSIONS_LIMIT)] = 50) -> SessionList:
         found = store.recent_sessions(owner(), limit=limit)
         return SessionList(sessions=[SessionSummary(**info.model_dump(exclude={"owner"})) for info in found])
 

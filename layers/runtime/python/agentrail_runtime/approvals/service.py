@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,15 @@ class DecisionNotDelivered(Exception):
 def approval_id_for(task_id: str, tool_use_id: str, level: int) -> str:
     """Deterministic, so a retried request refreshes the same record instead of creating another."""
     return hashlib.sha256(f"{task_id}:{tool_use_id}:{level}".encode()).hexdigest()[:32]
+
+
+#: The levels one tool call's approval can reach: the approver group (0), then, escalated, the escalation group (1).
+APPROVAL_LEVELS = (0, 1)
+
+
+def approval_ids_of(task_id: str, tool_use_ids: Iterable[str]) -> dict[str, str]:
+    """Every approval id the task's tool calls can have (at each level), and the tool call each belongs to."""
+    return {approval_id_for(task_id, use, level): use for use in tool_use_ids for level in APPROVAL_LEVELS}
 
 
 def summarize(pending: PendingToolCall) -> str:
