@@ -33,7 +33,7 @@ CHECKOV_LOCK := tests/infra/checkov
 CHECKOV_VENV := .checkov
 CHECKOV_PYTHON := 3.11
 
-.PHONY: help setup lock checkov-lock demo local synth test test-lint test-unit test-evals test-integration test-infra test-e2e test-time-travel bench openapi schemas clean
+.PHONY: help setup lock checkov-lock demo local synth test test-lint test-unit test-evals test-integration test-infra test-e2e test-time-travel bench openapi schemas plan-calls clean
 
 help:
 	@echo "make demo    set up, synthesize, deploy into local mode (moto, no Docker) and run the tour"
@@ -41,6 +41,7 @@ help:
 	@echo "make test    set up and run the whole test suite (lint and types, unit, the demo evals, integration, infra, e2e, then unit and integration $(TRAVEL_DAYS) days ahead)"
 	@echo "make synth   cdk synth (offline, no Docker)"
 	@echo "make bench   run benchmarks/ and print the figures"
+	@echo "make plan-calls  measure the planner's call counts in local mode, then regenerate the README's example plan"
 	@echo "make lock    re-resolve the dependencies layer's lock (LOCK_ARGS=--upgrade to move every version)"
 	@echo "make checkov-lock  re-resolve checkov's hashed lock (LOCK_ARGS=--upgrade to move every version)"
 
@@ -150,6 +151,11 @@ openapi: setup
 # API Gateway's request models, generated from the runtime's pydantic models (tests/unit fails while they are stale).
 schemas: setup
 	$(BIN)/python -m agentrail_runtime.api.gateway_models constructs/agentrail_constructs/request_models.json
+
+# The planner's call counts, measured in local mode (never typed), then the README's example plan and chart.
+plan-calls: setup
+	$(BIN)/python -m benchmarks --only plan_calls
+	$(BIN)/python -m agentrail_cli.plan.example README.md
 
 clean:
 	rm -rf cdk.out .agentrail .pytest_cache

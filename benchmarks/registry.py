@@ -17,6 +17,7 @@ from benchmarks import (
     local_mode,
     log_redaction,
     metrics_overhead,
+    plan_calls,
     routed_overhead,
     session_calls,
     shadow_overhead,
@@ -58,5 +59,6 @@ def all_benchmarks() -> dict[str, Benchmark]:
             local_mode.BENCHMARK,
             stream_first_token.BENCHMARK,
             console_page.BENCHMARK,
+            plan_calls.BENCHMARK,
         )
     }

@@ -19,6 +19,7 @@ EXTRA_OF = {
     "botocore": "local",
     "moto": "local",
     "jsonschema": "local",
+    "yaml": "local",
     "watchfiles": "local",
     "pydantic": "local",
     "pydantic_settings": "local",

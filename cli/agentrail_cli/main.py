@@ -16,10 +16,11 @@ from agentrail_cli.chat import add_chat_command
 from agentrail_cli.commands import add_commands, dispatch
 from agentrail_cli.evals import add_eval_command
 from agentrail_cli.extras import missing_extra, version
+from agentrail_cli.local_assembly import local_assembly, local_context
 from agentrail_cli.metrics import add_metrics_command
+from agentrail_cli.plan.command import add_plan_command
 from agentrail_cli.shadow import add_shadow_command
-from agentrail_cli.synth import PIPELINE_OFF, SynthError, default_state_dir, find_project_dir, synthesize
-from agentrail_cli.synth_inputs import changes_since, forget_record, read_record, synth_inputs, write_record
+from agentrail_cli.synth import SynthError, default_state_dir, find_project_dir
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_command(commands)
     add_shadow_command(commands)
     add_chat_command(commands)
+    add_plan_command(commands)
     return parser
 
 
@@ -198,23 +200,6 @@ def _run_tour(cloud: object, out: TextIO) -> bool:
     return passed == total
 
 
-def _local_context(pairs: Sequence[str]) -> dict[str, str]:
-    """``-c KEY=VALUE`` pairs, plus the local approver identity unless ``approvers`` is given, and ``pipeline=off``:
-    local mode runs the app's stacks, never the delivery pipeline that deploys them to AWS."""
-    from agentrail_local.apigateway.auth import APPROVER, DEFAULT_PRINCIPALS
-
-    context: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"agentrail local: -c expects KEY=VALUE, got {pair!r}")
-        context[key] = value
-    approver = next(p for p in DEFAULT_PRINCIPALS if p.name == APPROVER)
-    context.setdefault("approvers", f"iam:{approver.user_arn}")
-    context["pipeline"] = PIPELINE_OFF
-    return context
-
-
 def _synthesized_assembly(args: argparse.Namespace, state_dir: Path, out: TextIO) -> Path:
     """``<state-dir>/cdk.out``, synthesized now unless the last synth there read exactly the same inputs.
 
@@ -223,23 +208,7 @@ def _synthesized_assembly(args: argparse.Namespace, state_dir: Path, out: TextIO
     SynthError
         When there is no project, or ``cdk synth`` fails.
     """
-    project = find_project_dir()
-    output = state_dir / "cdk.out"
-    context = _local_context(args.context)
-    inputs = synth_inputs(project, patterns=args.patterns, context=context, state_dir=state_dir)
-    previous = read_record(output)
-    changes = ["--synth given"] if args.synth else changes_since(previous, inputs)
-    if not changes and previous is not None:
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(previous.synthesized_at))
-        print(f"Reusing the synthesized assembly (nothing changed since {since}): {output}", file=out, flush=True)
-        return output
-    print(f"Synthesizing {args.patterns or 'the app'} with the CDK CLI (offline): {'; '.join(changes)} ...", file=out, flush=True)
-    started = time.perf_counter()
-    forget_record(output)
-    assembly = synthesize(project, output, patterns=args.patterns, context=context)
-    write_record(output, inputs)
-    print(f"Synthesized in {time.perf_counter() - started:.1f} s: {assembly}", file=out, flush=True)
-    return assembly
+    return local_assembly(state_dir, patterns=args.patterns, pairs=args.context, force=args.synth, out=out)
 
 
 def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -299,7 +268,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 state_dir,
                 say=console,
                 patterns=args.patterns,
-                context=_local_context(args.context),
+                context=local_context(args.context),
                 ready_file=ready_file,
             ).start()
         print("\nServing; press Ctrl-C to stop.\n", file=out, flush=True)

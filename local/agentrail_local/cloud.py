@@ -22,13 +22,15 @@ from agentrail_local.apigateway.websocket import websocket_apis
 from agentrail_local.apigateway.websocket_gateways import WebSocketEndpoint, WebSocketGateways
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS
 from agentrail_local.awslambda.environments import ExecutionEnvironments
-from agentrail_local.awslambda.event_sources import SqsPoller
+from agentrail_local.awslambda.event_sources import SqsPoller, start_pollers
 from agentrail_local.awslambda.live_code import LiveCode
 from agentrail_local.awslambda.moto_seam import MotoClients, MotoServer, install_lambda_seam, remove_lambda_seam
+from agentrail_local.awslambda.observers import POLLER_APP_ID
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
 from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stacks
 from agentrail_local.console import Console
+from agentrail_local.metering import CallMeter
 from agentrail_local.running_changes import apply_to_functions, gateways_after
 
 
@@ -104,6 +106,8 @@ class LocalCloud:
     console_site:
         The operator console's static files (``agentrail_constructs/console_site``): every REST API serves the console
         at ``/console/`` on its port, signed in as a local principal. Default: no console.
+    meter:
+        Counts what the workload uses, to price it (see :mod:`agentrail_local.metering`). Default: none, nothing counted.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
     principals). The SQS event source mappings always run (poll, invoke, delete what succeeded).
@@ -126,6 +130,7 @@ class LocalCloud:
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         routing: random.Random | None = None,
         console_site: str | Path | None = None,
+        meter: CallMeter | None = None,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -145,6 +150,7 @@ class LocalCloud:
         self.concurrency = concurrency
         self._routing = routing
         self._console_site = Path(console_site) if console_site is not None else None
+        self.meter = meter
         self.pollers: list[SqsPoller] = []
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
@@ -171,6 +177,7 @@ class LocalCloud:
             access_log=self.log_dir / f"{api.logical_id}.access.log",
             console=self._request_console,
             console_site=self._console_site,
+            traffic=self.meter,
         ).start()
 
     def start(self) -> LocalCloud:
@@ -191,7 +198,7 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
-        self.moto = MotoServer().start()
+        self.moto = MotoServer(middleware=self.meter.middleware if self.meter else None).start()
         self.clients = MotoClients(self.moto.endpoint_url)
         self.environments = ExecutionEnvironments(
             moto_endpoint=self.moto.endpoint_url,
@@ -202,6 +209,7 @@ class LocalCloud:
             warn=self._warn,
             concurrency=self.concurrency,
             routing=self._routing,
+            observer=self.meter,
         )
         install_lambda_seam(self.environments)
         exports: dict[str, Any] = {}
@@ -230,31 +238,21 @@ class LocalCloud:
         self.websockets = WebSocketGateways(
             self.environments, port=self.port, principals=self.principals, log_dir=self.log_dir, console=self._request_console
         )
+        self.websockets.traffic = self.meter
         self.websockets.start(websocket_apis(self.deployments))
         self.websockets.route_urls(self.deployments)
         if self._prewarm:
             self.environments.prewarm(self._integration_targets())
         self._start_pollers()
+        if self.meter is not None:
+            self.meter.watch(self.moto.endpoint_url, self.deployments)
 
     def _start_pollers(self) -> None:
-        assert self.clients is not None and self.environments is not None
-        for deployment in self.deployments:
-            for mapping in deployment.of_type("AWS::Lambda::EventSourceMapping"):
-                spec = mapping.local["mapping"]
-                if str(spec.get("Enabled", True)).lower() == "false":
-                    continue
-                if ":sqs:" not in str(spec.get("EventSourceArn", "")):
-                    self._warn(
-                        f"{deployment.stack_name}/{mapping.logical_id}: only SQS event sources are polled locally; "
-                        f"{str(spec.get('EventSourceArn', '?')).split(':')[2]} records will not reach {spec.get('FunctionName')}"
-                    )
-                    continue
-                if spec.get("FilterCriteria"):
-                    self._warn(
-                        f"{deployment.stack_name}/{mapping.logical_id}: FilterCriteria are not applied locally; every message is delivered"
-                    )
-                poller = SqsPoller(spec, sqs=self.clients("sqs"), environments=self.environments, console=self._request_console)
-                self.pollers.append(poller.start())
+        assert self.moto is not None and self.environments is not None
+        sqs = MotoClients(self.moto.endpoint_url, app_id=POLLER_APP_ID)("sqs")  # the meter counts the pollers' calls apart
+        self.pollers = start_pollers(
+            self.deployments, sqs=sqs, environments=self.environments, console=self._request_console, warn=self._warn
+        )
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -351,8 +349,9 @@ class LocalCloud:
             ):
                 for poller in self.pollers:
                     poller.stop()
-                self.pollers = []
                 self._start_pollers()
+            if self.meter is not None and self.moto is not None:
+                self.meter.watch(self.moto.endpoint_url, self.deployments)
             if self._live_code is not None and touched:
                 self._watch_again()
             if self._prewarm and touched:
@@ -399,6 +398,8 @@ class LocalCloud:
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+        if self.meter is not None:
+            self.meter.close()
 
     def __enter__(self) -> LocalCloud:
         return self.start()

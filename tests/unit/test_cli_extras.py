@@ -54,6 +54,7 @@ def test_help_and_version_run_without_any_extra() -> None:
         ["dlq", "list", "--stack", "Shop"],
         ["approvals", "list"],
         ["call", "https://example.com/v1", "GET", "/health"],
+        ["plan", "--file", "requirements.yaml"],
     ],
     ids=lambda c: c[0],
 )

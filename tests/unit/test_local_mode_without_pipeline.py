@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from agentrail_cli.main import _local_context
+from agentrail_cli.local_assembly import local_context
 from agentrail_cli.synth import PIPELINE_OFF
 from agentrail_constructs.app_config import PIPELINE_OFF as APP_PIPELINE_OFF
 
 
 def test_local_mode_tells_app_py_to_build_its_stacks_even_when_a_pipeline_is_asked_for():
     # Given `agentrail local -c pipeline=acme/agents` (or a cdk.json that configures the pipeline),
-    context = _local_context(["pipeline=acme/agents", "patterns=stateless"])
+    context = local_context(["pipeline=acme/agents", "patterns=stateless"])
 
     # then the synth it runs says pipeline=off, the value app.py reads as "the stacks, no pipeline",
     assert context["pipeline"] == PIPELINE_OFF == APP_PIPELINE_OFF

@@ -15,6 +15,7 @@ from agentrail_local.apigateway.operator_console import ConsoleRequest, LocalOpe
 from agentrail_local.apigateway.pipeline import MAX_BODY_BYTES, RequestPipeline, read_body
 from agentrail_local.apigateway.responses import GatewayReply
 from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.awslambda.observers import TrafficObserver
 from agentrail_local.console import Console
 
 #: Statuses that end at the headers (RFC 9110): whatever body the integration returned is dropped.
@@ -39,6 +40,8 @@ class LocalApiGateway:
     console_site:
         The operator console's static files: served at ``/console`` (see
         :mod:`agentrail_local.apigateway.operator_console`). Default: no console.
+    traffic:
+        Told of each request the API serves (the operator console's pages are not API requests). Default: none.
     """
 
     def __init__(
@@ -52,8 +55,10 @@ class LocalApiGateway:
         access_log: Path | None = None,
         console: Console | None = None,
         console_site: Path | None = None,
+        traffic: TrafficObserver | None = None,
     ) -> None:
         self.api = api
+        self.traffic = traffic
         self.environments = environments
         self.principals = principals
         self.console = console
@@ -123,6 +128,8 @@ class LocalApiGateway:
                 if console is not None and console.serves(path):
                     reply = self._console(console, path, query)
                 else:
+                    if gateway.traffic is not None:
+                        gateway.traffic.api_request(gateway.api.logical_id)
                     reply = gateway.pipeline.handle(self)
                 self.send_response_only(reply.status, responses.get(reply.status, ""))
                 self.send_header("Date", self.date_time_string())

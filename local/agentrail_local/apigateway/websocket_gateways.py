@@ -16,6 +16,7 @@ from agentrail_local.apigateway.auth import LocalPrincipal
 from agentrail_local.apigateway.websocket import WebSocketApi
 from agentrail_local.apigateway.websocket_server import LocalWebSocketGateway
 from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.awslambda.observers import TrafficObserver
 from agentrail_local.cloudformation.deployer import StackDeployment
 from agentrail_local.cloudformation.redeploy import AppliedChange
 from agentrail_local.console import Console
@@ -51,6 +52,8 @@ class WebSocketGateways:
     port:
         Local mode's first port: the first WebSocket API takes ``port + 50``, its @connections API the next.
         0: free ports.
+    traffic:
+        Told of every message and connection of every WebSocket API (local mode's call meter). Default: none.
     """
 
     def __init__(
@@ -61,8 +64,10 @@ class WebSocketGateways:
         principals: tuple[LocalPrincipal, ...],
         log_dir: Path,
         console: Console | None,
+        traffic: TrafficObserver | None = None,
     ) -> None:
         self.environments = environments
+        self.traffic = traffic
         self.first_port = 0 if port == 0 else port + WEBSOCKET_PORT_OFFSET
         self.principals = principals
         self.log_dir = log_dir
@@ -78,6 +83,7 @@ class WebSocketGateways:
             principals=self.principals,
             access_log=self.log_dir / f"{api.logical_id}.access.log",
             console=self.console,
+            traffic=self.traffic,
         ).start()
 
     def _next_port(self) -> int:

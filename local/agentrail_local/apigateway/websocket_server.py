@@ -58,6 +58,7 @@ from agentrail_local.apigateway.websocket import (
 )
 from agentrail_local.awslambda.definitions import InvocationResult, Throttled, UnknownFunction
 from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.awslambda.observers import TrafficObserver
 from agentrail_local.console import Console
 
 
@@ -107,6 +108,8 @@ class LocalWebSocketGateway:
         File receiving one line per connect, message and disconnect, in the stage's access log format.
     console:
         Receives a one-line summary of each of them. Default: none.
+    traffic:
+        Told of each message in or out and of each connection's time when it closes. Default: none.
     """
 
     def __init__(
@@ -120,8 +123,9 @@ class LocalWebSocketGateway:
         principals: tuple[LocalPrincipal, ...] = DEFAULT_PRINCIPALS,
         access_log: Path | None = None,
         console: Console | None = None,
+        traffic: TrafficObserver | None = None,
     ) -> None:
-        self.api = api
+        self.api, self.traffic = api, traffic
         self.environments = environments
         self.principals = principals
         self.console = console
@@ -325,6 +329,8 @@ class LocalWebSocketGateway:
 
     def _on_message(self, connection: ServerConnection, info: ConnectionInfo, message: str | bytes) -> None:
         started = _now_ms()
+        if self.traffic is not None:
+            self.traffic.websocket_frames(len(message.encode() if isinstance(message, str) else message))
         request_id = new_request_id()
         api = self.api
         route_key = api.select_route(message)
@@ -371,6 +377,8 @@ class LocalWebSocketGateway:
 
     def _disconnect(self, connection: ServerConnection, info: ConnectionInfo) -> None:
         started = _now_ms()
+        if self.traffic is not None:
+            self.traffic.websocket_closed(started - info.connected_at_ms)
         code = connection.close_code
         reason = connection.close_reason or ""
         side = "Client-side" if connection.protocol.close_rcvd_then_sent else "Server-side"
@@ -391,6 +399,8 @@ class LocalWebSocketGateway:
         """Send one message, in frames of at most 32 KB as API Gateway does; ``False`` when the connection is gone."""
         text = isinstance(data, str)
         payload = data.encode() if isinstance(data, str) else data
+        if self.traffic is not None:
+            self.traffic.websocket_frames(len(payload))
         try:
             if len(payload) <= MAX_FRAME_BYTES:
                 connection.send(payload, text=text)

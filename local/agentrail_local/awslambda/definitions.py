@@ -63,6 +63,8 @@ class FunctionDefinition:
     application_log_level: str | None = None
     #: ``LoggingConfig.LogFormat``: ``JSON`` or ``Text``; None when the template names none (Lambda's default, Text).
     log_format: str | None = None
+    #: ``Architectures[0]``: ``x86_64`` (Lambda's default) or ``arm64``.
+    architecture: str = "x86_64"
 
     def python_path(self) -> list[str]:
         """The code folder, then each loadable layer's ``python/`` folder (Lambda's ``/var/task`` then ``/opt/python``)."""
@@ -85,6 +87,8 @@ class InvocationResult:
     duration_ms: float = 0.0
     #: The version that ran (Lambda's ``ExecutedVersion``): through a weighted alias, the one the routing chose.
     executed_version: str | None = None
+    #: Wall time of the handler alone (no cold start, no wait for an environment); 0 when it did not run.
+    handler_ms: float = 0.0
 
     @property
     def ok(self) -> bool:

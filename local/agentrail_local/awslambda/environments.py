@@ -31,6 +31,7 @@ from agentrail_local.awslambda.definitions import (
     PayloadTooLarge,
     UnknownFunction,
 )
+from agentrail_local.awslambda.observers import InvocationObserver
 from agentrail_local.awslambda.runtimes import LocalRuntime, LocalRuntimes
 from agentrail_local.awslambda.workers import Concurrency, FunctionLogs, FunctionPool
 from agentrail_local.console import Console
@@ -91,6 +92,8 @@ class ExecutionEnvironments:
     routing:
         Draws the version an invocation through a weighted alias goes to (``RoutingConfig``'s
         ``AdditionalVersionWeights``); seed one for a repeatable split. Default: a new, unseeded ``random.Random``.
+    observer:
+        Told of each function registered, each invocation and each log line (local mode's call meter). Default: none.
 
     Notes
     -----
@@ -111,6 +114,7 @@ class ExecutionEnvironments:
         warn: Console | None = None,
         concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         routing: random.Random | None = None,
+        observer: InvocationObserver | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -142,6 +146,7 @@ class ExecutionEnvironments:
         self._warn_to = warn
         self.runtimes = LocalRuntimes(python=python, cache_dir=cache_dir, warn=self._warn, note=self.note)
         self._lock = threading.Lock()
+        self.observer = observer
 
     # -- registration ----------------------------------------------------------------
 
@@ -173,7 +178,11 @@ class ExecutionEnvironments:
         self._versions.setdefault(definition.name, set())
         reserved = definition.reserved_concurrency
         self._concurrency[definition.name] = self.unreserved if reserved is None else Concurrency(reserved)
-        self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console)
+        observer = self.observer
+        on_line = None if observer is None else (lambda size: observer.logged(label, size))
+        self._logs[definition.name] = FunctionLogs(label, self.log_dir / f"{label}.log", self._console, on_line)
+        if observer is not None:
+            observer.function_added(label, definition)
 
     def add_version(self, function_name: str, version: str) -> None:
         """Publish ``version`` of a registered function: it keeps the function as it is now (its code and layers
@@ -411,7 +420,15 @@ class ExecutionEnvironments:
             }
             return InvocationResult(str(uuid.uuid4()), json.dumps(error).encode(), "Unhandled")
         header = trace_header if trace_header and "Root=" in trace_header else new_trace_header()
-        result = self._pool(resolved).invoke(body, invoked_arn=resolved.arn, trace_header=header)
+        label, observer = self._logs[resolved.definition.name].label, self.observer
+        if observer is not None:
+            observer.invoking(label)
+        outcome: InvocationResult | None = None
+        try:
+            result = outcome = self._pool(resolved).invoke(body, invoked_arn=resolved.arn, trace_header=header)
+        finally:
+            if observer is not None:
+                observer.invoked(label, outcome)
         return replace(result, executed_version=resolved.version)
 
     def prewarm(self, targets: Iterable[str]) -> list[threading.Thread]:

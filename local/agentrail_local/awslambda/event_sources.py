@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentrail_local.awslambda.definitions import InvocationResult, Throttled
@@ -164,4 +164,34 @@ class SqsPoller:
         return len(received)
 
 
-__all__ = ["SqsPoller", "failed_message_ids", "sqs_event"]
+def start_pollers(
+    deployments: Iterable[Any],
+    *,
+    sqs: Any,
+    environments: ExecutionEnvironments,
+    console: Console | None,
+    warn: Console,
+) -> list[SqsPoller]:
+    """Start one poller per enabled SQS event source mapping of ``deployments`` (``StackDeployment``s: the import would
+    make a cycle); ``warn`` about the mappings that cannot run."""
+    pollers = []
+    for deployment in deployments:
+        for mapping in deployment.of_type("AWS::Lambda::EventSourceMapping"):
+            spec = mapping.local["mapping"]
+            if str(spec.get("Enabled", True)).lower() == "false":
+                continue
+            if ":sqs:" not in str(spec.get("EventSourceArn", "")):
+                warn(
+                    f"{deployment.stack_name}/{mapping.logical_id}: only SQS event sources are polled locally; "
+                    f"{str(spec.get('EventSourceArn', '?')).split(':')[2]} records will not reach {spec.get('FunctionName')}"
+                )
+                continue
+            if spec.get("FilterCriteria"):
+                warn(
+                    f"{deployment.stack_name}/{mapping.logical_id}: FilterCriteria are not applied locally; every message is delivered"
+                )
+            pollers.append(SqsPoller(spec, sqs=sqs, environments=environments, console=console).start())
+    return pollers
+
+
+__all__ = ["SqsPoller", "failed_message_ids", "sqs_event", "start_pollers"]

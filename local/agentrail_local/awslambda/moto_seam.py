@@ -20,6 +20,10 @@ execution keeps waiting until the task's timeout, then ends ``FAILED``. While
 local mode runs, stopping also wakes such waits, and an execution once stopped
 stays ``ABORTED``, as in AWS (a cancelled task's workflow must not run on).
 
+moto's Step Functions calls its service integrations (``dynamodb:putItem``, ``sqs:sendMessage``...) through
+boto3 clients of its own, over HTTP to this server. While local mode runs, those clients tag their User-Agent
+(``app/agentrail-sfn``), so the call meter can tell them from local mode's own calls.
+
 moto keeps its state in module globals, so one process hosts one local cloud
 at a time.
 """
@@ -27,12 +31,13 @@ at a time.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import boto3
@@ -43,14 +48,18 @@ from moto.core import config as moto_config
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule as EventRule
 from moto.events.utils import EventTemplateParser
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.eval.environment import Environment as ExecutionEnvironment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.asl.utils import boto_client as step_functions_clients
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from werkzeug.serving import make_server
 
 from agentrail_local.account import REGION
 from agentrail_local.awslambda.definitions import PayloadTooLarge, Throttled
 from agentrail_local.awslambda.environments import ExecutionEnvironments
+from agentrail_local.awslambda.observers import LOCAL_APP_ID, STEP_FUNCTIONS_APP_ID
 
 #: Lambda without Docker (our seam runs the code) and Step Functions that really execute.
 MOTO_CONFIG = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
@@ -62,6 +71,7 @@ _original_invoke_response = LambdaResponse.invoke
 _original_send_to_targets = EventRule.send_to_targets
 _original_stop = ExecutionWorker.stop
 _original_set_error = ExecutionEnvironment.set_error
+_original_client_config = step_functions_clients.Config
 _log = logging.getLogger("agentrail.local")
 
 
@@ -208,9 +218,31 @@ def _patch_step_functions(enabled: bool) -> None:
     if enabled:
         ExecutionWorker.stop = _stop_execution  # type: ignore[method-assign,assignment]
         ExecutionEnvironment.set_error = _set_error  # type: ignore[method-assign,assignment]
+        # botocore-stubs lag botocore: Config takes user_agent_appid since 1.31.
+        tagged = functools.partial(_original_client_config, user_agent_appid=STEP_FUNCTIONS_APP_ID)  # type: ignore[call-arg]
+        step_functions_clients.Config = tagged  # type: ignore[misc,assignment]
     else:
         ExecutionWorker.stop = _original_stop  # type: ignore[method-assign]
         ExecutionEnvironment.set_error = _original_set_error  # type: ignore[method-assign]
+        step_functions_clients.Config = _original_client_config  # type: ignore[misc]
+
+
+#: A WSGI application (moto's server is one); a middleware takes one and returns one.
+WsgiApp = Callable[..., Any]
+
+
+class _WrappedMotoServer(ThreadedMotoServer):
+    """moto's threaded server with a middleware around its WSGI application (moto's ``_server_entry``, plus ``wrap``)."""
+
+    def __init__(self, wrap: Callable[[WsgiApp], WsgiApp], **options: Any) -> None:
+        super().__init__(**options)
+        self._wrap = wrap
+
+    def _server_entry(self) -> None:
+        app = self._wrap(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
 
 class MotoServer:
@@ -220,10 +252,13 @@ class MotoServer:
     ----------
     port:
         Default: 0, a free port.
+    middleware:
+        Wraps moto's WSGI application: it sees every request to moto (local mode's call meter). Default: none.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, middleware: Callable[[WsgiApp], WsgiApp] | None = None) -> None:
+        options: dict[str, Any] = {"ip_address": host, "port": port, "verbose": False}
+        self._server = ThreadedMotoServer(**options) if middleware is None else _WrappedMotoServer(middleware, **options)
         self._previous_config: dict[str, Any] | None = None
         self._previous_port: str | None = None
         self.host = host
@@ -264,16 +299,19 @@ class MotoServer:
 
 
 class MotoClients:
-    """boto3 clients pointed at the local moto server, one per service, safe to share between threads."""
+    """boto3 clients pointed at the local moto server, one per service, safe to share between threads.
 
-    def __init__(self, endpoint_url: str, region: str = REGION) -> None:
+    ``app_id`` tags their User-Agent (``app/<app_id>``): the call meter counts none of local mode's own calls.
+    """
+
+    def __init__(self, endpoint_url: str, region: str = REGION, *, app_id: str = LOCAL_APP_ID) -> None:
         self.endpoint_url = endpoint_url
         self._session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._config = Config(retries={"max_attempts": 2, "mode": "standard"})
+        self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, user_agent_appid=app_id)  # type: ignore[call-arg]
 
     def __call__(self, service: str) -> Any:
         with self._lock:

@@ -10,12 +10,13 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agentrail_local.awslambda.bootstrap import RESPONSE_FD_ENV
 from agentrail_local.awslambda.definitions import MAX_PAYLOAD_BYTES, FunctionDefinition, InvocationResult, Throttled
+from agentrail_local.awslambda.observers import function_app_id
 from agentrail_local.console import Console
 
 #: Lambda gives the init phase 10 seconds; a busy laptop importing pydantic needs some slack.
@@ -36,12 +37,16 @@ def moved_clock_environment(environ: Mapping[str, str] = os.environ) -> dict[str
 
 
 class FunctionLogs:
-    """Where one function's stdout and stderr go: its log file, and the console prefixed with its logical id."""
+    """Where one function's stdout and stderr go: its log file, and the console prefixed with its logical id.
 
-    def __init__(self, label: str, path: Path, console: Console | None) -> None:
+    ``on_line`` is told the size in bytes of each line written (newline included), as CloudWatch Logs would ingest it.
+    """
+
+    def __init__(self, label: str, path: Path, console: Console | None, on_line: Callable[[int], None] | None = None) -> None:
         self.label = label
         self.path = path
         self._console = console
+        self._on_line = on_line
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
@@ -53,6 +58,8 @@ class FunctionLogs:
                 return
             self._file.write(line + "\n")
             self._file.flush()
+        if self._on_line is not None:
+            self._on_line(len(line.encode("utf-8", errors="replace")) + 1)
         if self._console is not None:
             self._console(f"[{self.label}] {line}")
 
@@ -235,6 +242,8 @@ class FunctionPool:
             # Keep __pycache__ folders out of cdk.out's assets.
             "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_LAMBDA_LOG_FORMAT": d.log_format or "Text",
+            # Tags the User-Agent of the function's AWS calls, so local mode's call meter knows whose they are.
+            "AWS_SDK_UA_APP_ID": function_app_id(d.name),
         }
         if d.application_log_level:
             env["AWS_LAMBDA_LOG_LEVEL"] = d.application_log_level
@@ -324,6 +333,7 @@ class FunctionPool:
                 "invoked_function_arn": invoked_arn,
                 "trace_header": trace_header,
             }
+            handler_started = time.monotonic()
             try:
                 answer = worker.invoke(request, timeout)
             except TimeoutError:
@@ -331,23 +341,25 @@ class FunctionPool:
                 self._release(worker)
                 self._logs.write(json.dumps({"type": "platform.timeout", "requestId": request_id, "timeout_s": timeout}))
                 message = f"{_now()} {request_id} Task timed out after {timeout:.2f} seconds"
-                return _failure(request_id, {"errorMessage": message, "errorType": "Sandbox.Timedout"}, "Unhandled", started)
+                error = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
+                return _failure(request_id, error, "Unhandled", started, handler_started)
             except _WorkerExited:
                 code = worker.process.wait()
                 self._release(worker)
                 message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
-                return _failure(request_id, {"errorMessage": message, "errorType": "Runtime.ExitError"}, "Unhandled", started)
+                error = {"errorMessage": message, "errorType": "Runtime.ExitError"}
+                return _failure(request_id, error, "Unhandled", started, handler_started)
             self._release(worker)
             if answer["type"] == "error":
-                return _failure(request_id, answer["payload"], "Unhandled", started)
+                return _failure(request_id, answer["payload"], "Unhandled", started, handler_started)
             body = answer["payload"].encode()
             if len(body) > MAX_PAYLOAD_BYTES:
                 error = {
                     "errorMessage": f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).",
                     "errorType": "Function.ResponseSizeTooLarge",
                 }
-                return _failure(request_id, error, "Unhandled", started)
-            return InvocationResult(request_id, body, None, _elapsed(started))
+                return _failure(request_id, error, "Unhandled", started, handler_started)
+            return InvocationResult(request_id, body, None, _elapsed(started), handler_ms=_elapsed(handler_started))
         finally:
             self._concurrency.release()
 
@@ -382,8 +394,11 @@ def _elapsed(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 3)
 
 
-def _failure(request_id: str, error: dict[str, Any], kind: str, started: float) -> InvocationResult:
-    return InvocationResult(request_id, json.dumps(error).encode(), kind, _elapsed(started))
+def _failure(
+    request_id: str, error: dict[str, Any], kind: str, started: float, handler_started: float | None = None
+) -> InvocationResult:
+    handler_ms = 0.0 if handler_started is None else _elapsed(handler_started)
+    return InvocationResult(request_id, json.dumps(error).encode(), kind, _elapsed(started), handler_ms=handler_ms)
 
 
 __all__ = ["INIT_TIMEOUT_SECONDS", "Concurrency", "FunctionLogs", "FunctionPool", "Worker", "moved_clock_environment"]

@@ -137,6 +137,7 @@ def function(context: ResourceContext) -> DeployedResource:
         log_group=log_group,
         application_log_level=logging_config.get("ApplicationLogLevel"),
         log_format=logging_config.get("LogFormat"),
+        architecture=str((p.get("Architectures") or ["x86_64"])[0]),
     )
     return deployed
 
