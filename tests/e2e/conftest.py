@@ -46,20 +46,24 @@ def local_context() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Callable[..., Path]:
     """``synthesized("stateless")``: the cloud assembly of those patterns, made by ``cdk synth`` once per session,
-    with the context ``agentrail local`` gives the CLI's own synth; ``api="http"`` adds ``-c api=http``."""
+    with the context ``agentrail local`` gives the CLI's own synth; ``api="http"`` adds ``-c api=http``, ``streaming=True``
+    ``-c streaming=true``."""
     cache: dict[tuple[str, str], Path] = {}
 
-    def assembly(patterns: str, api: str = "rest") -> Path:
-        if (patterns, api) not in cache:
+    def assembly(patterns: str, api: str = "rest", streaming: bool = False) -> Path:
+        key = (patterns, api + ("-streaming" if streaming else ""))
+        if key not in cache:
             # Same folder as the integration tier's fixture, so one session synthesizes once (that fixture
             # leaves out the approvers context, which only the async stack reads).
-            suffix = "" if api == "rest" else f"-{api}"
+            suffix = ("" if api == "rest" else f"-{api}") + ("-streaming" if streaming else "")
             output = tmp_path_factory.getbasetemp() / f"assembly-{patterns.replace(',', '-')}{suffix}"
             if not (output / "manifest.json").is_file():
                 context = local_context() if api == "rest" else {**local_context(), "api": api}
+                if streaming:
+                    context["streaming"] = "true"
                 synthesize(repo_root, output, patterns=patterns, context=context)
-            cache[patterns, api] = output
-        return cache[patterns, api]
+            cache[key] = output
+        return cache[key]
 
     return assembly
 

@@ -1,8 +1,8 @@
 """``agentrail plan --measure``: the estimate from the call-count file holds against what local mode counts.
 
 Every variant of every pattern runs its check mix (other kinds in other proportions than the benchmark's
-calibration batches, sessions of 6 turns instead of 4) on the synthesized app of all five patterns, with the
-call meter on; the estimate is the call-count file's lines at the mix's own model calls per task. It must be within
+calibration batches, sessions of 6 turns instead of 4) on the synthesized app of all five patterns (the stateful one
+streaming over its WebSocket API too), with the call meter on; the estimate is the call-count file's lines at the mix's own model calls per task. It must be within
 10% on the AWS cost per task, and on every billed count (or one billing granule).
 """
 
@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from agentrail_cli.plan.workloads import CHECK_MIX, VARIANTS
+from agentrail_cli.plan.workloads import CHECK_MIX, NO_MODEL_CALLS, VARIANTS
 
 ALL_PATTERNS = "stateless,stateful,async,multiagent,hierarchical"
 
 
 @pytest.fixture(scope="module")
 def measured(synthesized: Callable[..., Path], repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    assembly = synthesized(ALL_PATTERNS)
+    assembly = synthesized(ALL_PATTERNS, streaming=True)
     state = tmp_path_factory.mktemp("plan-measure")
     command = [
         sys.executable, "-m", "agentrail_cli", "plan", "--file", str(repo_root / "examples" / "plans" / "refunds.yaml"),
@@ -64,9 +64,14 @@ def test_the_meter_counted_what_each_pattern_really_does(measured: dict[str, Any
 
     assert counts["request"]["lambda_requests"] == 1 and counts["request"].get("aws_calls", 0) == 0
     assert counts["turn"]["dynamodb_read_units"] > 0 and counts["turn"]["dynamodb_write_units"] >= 2
+    assert (
+        counts["stream_turn"]["websocket_messages"] > 2
+        and counts["stream_turn"]["sqs_fifo_requests"] + counts["stream_turn"]["sqs_requests"] >= 1
+    )
+    assert counts["stream_connect"]["api_requests"] == 1  # the connect ticket
     assert counts["task"]["sqs_messages"] >= 1 and counts["task"]["eventbridge_events"] >= 1
     assert counts["long_task"]["sfn_transitions"] > 0
     assert counts["reviewed_task"]["dynamodb_approval_bytes"] > 0 and counts["reviewed_task"]["api_requests"] == 4
     assert counts["routed"]["sqs_messages"] >= 2
     assert counts["research"]["sfn_transitions"] > counts["long_task"]["sfn_transitions"]
-    assert all(c["model_calls"] > 0 for v, c in counts.items() if v != "session_start")
+    assert all((c["model_calls"] > 0) == (v not in NO_MODEL_CALLS) for v, c in counts.items())

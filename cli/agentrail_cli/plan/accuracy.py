@@ -23,6 +23,7 @@ from agentrail_cli.plan.quantities import task_usage
 from agentrail_cli.plan.recommend import Recommendation
 from agentrail_cli.plan.requirements import Requirements
 from agentrail_cli.plan.usage import FixedMonthly
+from agentrail_cli.plan.workloads import NO_MODEL_CALLS
 
 __all__ = ["TOLERANCE", "VariantCheck", "check_variant", "render_checks"]
 
@@ -34,6 +35,7 @@ CHECKED: dict[str, float] = {
     "aws_calls": 0.0,
     "lambda_requests": 0.0,
     "api_requests": 0.0,
+    "websocket_messages": 0.0,
     "dynamodb_read_units": 0.5,
     "dynamodb_write_units": 1.0,
     "dynamodb_stored_bytes": 100.0,
@@ -104,7 +106,7 @@ class VariantCheck:
 def check_variant(counts: CallCounts, batch: Batch, r: Requirements, rec: Recommendation, prices: PriceFile) -> VariantCheck:
     """Estimate ``batch``'s variant at its measured model calls, and price both sides alike."""
     measured = batch.per_task()
-    calls = 0.0 if batch.variant == "session_start" else measured["model_calls"]
+    calls = 0.0 if batch.variant in NO_MODEL_CALLS else measured["model_calls"]
     estimated = counts.variant(batch.variant).at(calls)
     single = replace(
         rec, variant=batch.variant, components=((batch.variant, 1.0),), settings=replace(rec.settings, streaming=False)

@@ -49,6 +49,7 @@ RAW_COUNTS: dict[str, str] = {
     "lambda_framework_gb_seconds": "GB-seconds of the invocations as measured locally (billed per 1 ms; no model wait)",
     "model_function_memory_gb": "GB of function memory held during each model call, summed over the calls",
     "api_requests": "API Gateway requests",
+    "websocket_messages": "WebSocket messages in and out (32 KB each)",
     "dynamodb_read_units": "DynamoDB read request units",
     "dynamodb_write_units": "DynamoDB write request units (global secondary indexes included)",
     "dynamodb_stored_bytes": "bytes the task leaves in DynamoDB records (100 bytes per item included)",

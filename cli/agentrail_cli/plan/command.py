@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     if args.file is not None:
         requirements = load_requirements(args.file, flags)
     elif args.interactive or (not flags and stdin.isatty()):
-        requirements = requirements_from(_ask(flags, out, stdin.readline))
+        requirements = requirements_from(_ask(flags, sys.stderr, stdin.readline))  # stdout stays the plan
     else:
         requirements = requirements_from(flags)
     prices = load_prices(overrides=args.prices)
@@ -191,6 +191,10 @@ def _measure(args: argparse.Namespace, plan: Any, prices: Any, counts: Any, out:
     rec = plan.recommendation
     variants = _variants(args.variants, plan)
     patterns = sorted({VARIANTS[v].pattern for v in variants})
+    context = {key: value for key, value in rec.context.items() if key != "patterns"}
+    if any(v.startswith("stream_") for v in variants):
+        context["streaming"] = "true"
+    pairs = [f"{key}={value}" for key, value in context.items()]
     progress = sys.stderr if args.json else out
     state_dir = (args.state_dir or default_state_dir() / "plan").resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +203,9 @@ def _measure(args: argparse.Namespace, plan: Any, prices: Any, counts: Any, out:
         assembly = args.assembly
     else:
         try:
-            assembly = local_assembly(state_dir, patterns=",".join(patterns), pairs=[], force=False, out=progress, command="plan")
+            assembly = local_assembly(
+                state_dir, patterns=",".join(patterns), pairs=pairs, force=False, out=progress, command="plan"
+            )
         except SynthError as error:
             raise PlanInputError(f"cannot synthesize the app to measure it: {error}") from None
     try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentrail_cli.client import AgentApiClient, IamAuth
 from agentrail_cli.plan.calls import CallCounts
-from agentrail_cli.plan.workloads import VARIANTS, Kind
+from agentrail_cli.plan.workloads import PATTERN_TAG, VARIANTS, Kind
 
 if TYPE_CHECKING:
     from agentrail_local.cloud import LocalCloud
@@ -49,14 +49,28 @@ class Batch:
     label: str
     tasks: int
     totals: dict[str, float] = field(default_factory=dict)
+    #: The custom metric series (namespace, name, dimension values) the batch's functions put.
+    series: set[str] = field(default_factory=set)
 
     def per_task(self) -> dict[str, float]:
         """Each raw count divided by the tasks of the batch."""
         return {name: value / self.tasks for name, value in self.totals.items()}
 
 
-def _emf_values(lines: Sequence[str]) -> dict[str, float]:
-    """Sums of the ``Steps``, ``InputTokens`` and ``OutputTokens`` values of the EMF records among ``lines``."""
+def _series(record: dict[str, Any]) -> set[str]:
+    """The metric series an EMF record puts: namespace, metric name and dimension values, one per dimension set."""
+    found: set[str] = set()
+    for directive in record["_aws"].get("CloudWatchMetrics") or []:
+        namespace = directive.get("Namespace", "")
+        for dimensions in directive.get("Dimensions") or [[]]:
+            values = ",".join(f"{d}={record.get(d)}" for d in sorted(dimensions))
+            found.update(f"{namespace}/{metric.get('Name')}/{values}" for metric in directive.get("Metrics") or [])
+    return found
+
+
+def _emf_values(lines: Sequence[str], series: set[str] | None = None) -> dict[str, float]:
+    """Sums of the ``Steps``, ``InputTokens`` and ``OutputTokens`` values of the EMF records among ``lines``; the
+    records' metric series are added to ``series``."""
     totals = dict.fromkeys(_EMF, 0.0)
     for line in lines:
         start = line.find("{")
@@ -66,8 +80,10 @@ def _emf_values(lines: Sequence[str]) -> dict[str, float]:
             record = json.loads(line[start:])
         except ValueError:
             continue
-        if not isinstance(record, dict) or "_aws" not in record:
+        if not isinstance(record, dict) or not isinstance(record.get("_aws"), dict):
             continue
+        if series is not None:
+            series.update(_series(record))
         for name in _EMF:
             value = record.get(name)
             if isinstance(value, int | float):
@@ -77,6 +93,15 @@ def _emf_values(lines: Sequence[str]) -> dict[str, float]:
     return totals
 
 
+#: The variants whose metric series make up each template key's custom metrics (a stack streams or it does not).
+METRIC_SERIES_OF = {
+    "stateless": ("request",),
+    "stateful": ("session_start", "turn"),
+    "stateful_streaming": ("session_start", "stream_connect", "stream_turn"),
+    "async": ("task", "long_task", "reviewed_task"),
+    "multiagent": ("routed",),
+    "hierarchical": ("research",),
+}
 #: Which DynamoDB tables keep their items for how long: by the logical id of the table (first match).
 _STORAGE_ROLES = (("Idempotency", "idempotency"), ("Approval", "approvals"))
 
@@ -115,6 +140,7 @@ def raw_counts(
         "lambda_framework_gb_seconds": sum(use.billed_ms / 1000.0 * use.memory_mb / 1024.0 for use in functions.values()),
         "model_function_memory_gb": weighted * model_calls,  # divided by model calls when priced
         "api_requests": float(sum(reading.api_requests.values())),
+        "websocket_messages": float(reading.websocket_messages),
         "dynamodb_read_units": reading.dynamodb_read_units,
         "dynamodb_write_units": reading.dynamodb_write_units,
         "dynamodb_stored_bytes": stored["records"],
@@ -188,7 +214,7 @@ class PatternRunner:
             offsets[definition.logical_id] = (path, path.stat().st_size if path.exists() else 0)
         return offsets
 
-    def _emf_since(self, offsets: dict[str, tuple[Path, int]]) -> dict[str, dict[str, float]]:
+    def _emf_since(self, offsets: dict[str, tuple[Path, int]], series: set[str]) -> dict[str, dict[str, float]]:
         sums = {}
         for logical_id, (path, start) in offsets.items():
             if not path.exists():
@@ -196,7 +222,7 @@ class PatternRunner:
             with path.open("rb") as handle:
                 handle.seek(start)
                 lines = handle.read().decode("utf-8", errors="replace").splitlines()
-            sums[logical_id] = _emf_values(lines)
+            sums[logical_id] = _emf_values(lines, series)
         return sums
 
     def _settle(self) -> None:
@@ -242,25 +268,46 @@ class PatternRunner:
         assert self.cloud.meter is not None
         pattern = VARIANTS[variant].pattern
         prepared = self._prepare(variant, pattern, len(kinds), turns_per_session)
-        self._settle()
-        offsets = self._log_offsets()
-        stored_before = self.cloud.meter.reading().dynamodb_stored_bytes
-        self.cloud.meter.reset()
-        self._say(f"  {variant}: {label}, {len(kinds)} tasks")
-        getattr(self, f"_run_{variant}")(pattern, kinds, prepared)
-        self._settle()
-        time.sleep(0.3)  # the last log lines reach their files
-        reading = self.cloud.meter.reading()
-        totals = raw_counts(reading, self._emf_since(offsets), stored_before, self._roles)
-        return Batch(variant=variant, label=label, tasks=len(kinds), totals=totals)
+        try:
+            self._settle()
+            offsets = self._log_offsets()
+            stored_before = self.cloud.meter.reading().dynamodb_stored_bytes
+            self.cloud.meter.reset()
+            self._say(f"  {variant}: {label}, {len(kinds)} tasks")
+            getattr(self, f"_run_{variant}")(pattern, kinds, prepared)
+            self._settle()
+            time.sleep(0.3)  # the last log lines reach their files
+            reading = self.cloud.meter.reading()
+        finally:
+            for socket in {id(s): s for s in prepared.get("sockets", [])}.values():
+                socket.close()
+        series: set[str] = set()
+        totals = raw_counts(reading, self._emf_since(offsets, series), stored_before, self._roles)
+        return Batch(variant=variant, label=label, tasks=len(kinds), totals=totals, series=series)
 
-    def _prepare(self, variant: str, pattern: str, count: int, turns_per_session: int) -> list[str]:
-        if variant != "turn":
-            return []
+    def _prepare(self, variant: str, pattern: str, count: int, turns_per_session: int) -> dict[str, list[Any]]:
+        """What a batch needs before the meter starts: sessions for turns (a connection each, to stream them)."""
+        if variant not in ("turn", "stream_turn", "stream_connect"):
+            return {}
+        per_session = 1 if variant == "stream_connect" else turns_per_session
         with self._client(pattern) as client:
-            opened = range(-(-count // turns_per_session))
+            opened = range(-(-count // per_session))
             sessions = [self._expect(client.request("POST", "/sessions", json={}), 201)["session_id"] for _ in opened]
-        return [sessions[i // turns_per_session] for i in range(count)]
+            prepared: dict[str, list[Any]] = {"sessions": [sessions[i // per_session] for i in range(count)]}
+            if variant == "stream_turn":
+                sockets = [self._connect(client, pattern, session) for session in sessions]
+                prepared["sockets"] = [sockets[i // per_session] for i in range(count)]
+        return prepared
+
+    def _connect(self, client: AgentApiClient, pattern: str, session: str) -> Any:
+        """A WebSocket connection to the pattern's streaming API, with a connect ticket for ``session``."""
+        from urllib.parse import urlencode
+
+        from websockets.sync.client import connect
+
+        ticket = self._expect(client.request("POST", f"/sessions/{session}/stream-ticket"), 201)["ticket"]
+        (stream,) = [ws for ws in self.cloud.websocket_endpoints() if ws.pattern == pattern]
+        return connect(f"{stream.url}?{urlencode({'ticket': ticket})}", open_timeout=60)
 
     @staticmethod
     def _expect(response: Any, status: int) -> Any:
@@ -270,52 +317,71 @@ class PatternRunner:
             )
         return response.json()
 
-    def _run_request(self, pattern: str, kinds: Sequence[Kind], _: list[str]) -> None:
+    def _run_request(self, pattern: str, kinds: Sequence[Kind], _: dict[str, list[Any]]) -> None:
         with self._client(pattern) as client:
             for kind in kinds:
                 self._expect(client.request("POST", "/invoke", json=kind.body), 200)
 
-    def _run_session_start(self, pattern: str, kinds: Sequence[Kind], _: list[str]) -> None:
+    def _run_session_start(self, pattern: str, kinds: Sequence[Kind], _: dict[str, list[Any]]) -> None:
         with self._client(pattern) as client:
             for kind in kinds:
                 self._expect(client.request("POST", "/sessions", json=kind.body), 201)
 
-    def _run_turn(self, pattern: str, kinds: Sequence[Kind], sessions: list[str]) -> None:
+    def _run_turn(self, pattern: str, kinds: Sequence[Kind], prepared: dict[str, list[Any]]) -> None:
         with self._client(pattern) as client:
-            for kind, session in zip(kinds, sessions, strict=True):
+            for kind, session in zip(kinds, prepared["sessions"], strict=True):
                 self._expect(client.request("POST", f"/sessions/{session}/messages", json=kind.body), 200)
+
+    def _run_stream_connect(self, pattern: str, kinds: Sequence[Kind], prepared: dict[str, list[Any]]) -> None:
+        with self._client(pattern) as client:
+            for session in prepared["sessions"]:
+                self._connect(client, pattern, session).close()
+
+    def _run_stream_turn(self, pattern: str, kinds: Sequence[Kind], prepared: dict[str, list[Any]]) -> None:
+        import uuid
+
+        for kind, session, socket in zip(kinds, prepared["sessions"], prepared["sockets"], strict=True):
+            message_id = uuid.uuid4().hex
+            frame = {"action": "sendMessage", "session_id": session, "text": kind.body["message"], "message_id": message_id}
+            socket.send(json.dumps(frame))
+            while True:
+                event = json.loads(socket.recv(timeout=BATCH_TIMEOUT))
+                if event.get("type") == "error":
+                    raise MeasureError(f"a streamed turn was refused: {str(event)[:200]}")
+                if event.get("message_id") == message_id and event.get("type") == "final":
+                    break
 
     def _submit(self, client: AgentApiClient, kinds: Sequence[Kind]) -> list[str]:
         return [self._expect(client.request("POST", "/tasks", json=kind.body), 202)["task_id"] for kind in kinds]
 
-    def _run_task(self, pattern: str, kinds: Sequence[Kind], _: list[str]) -> None:
+    def _run_task(self, pattern: str, kinds: Sequence[Kind], _: dict[str, list[Any]]) -> None:
+        # One task at a time: a burst would share queue batches, and invocations per task would depend on timing.
         table = self._task_table(pattern)
         with self._client(pattern) as client:
-            task_ids = self._submit(client, kinds)
-            self._wait_for(table, task_ids, FINISHED)
-            for task_id in task_ids:
+            for kind in kinds:
+                (task_id,) = self._submit(client, [kind])
+                self._wait_for(table, [task_id], FINISHED)
                 self._expect(client.request("GET", f"/tasks/{task_id}"), 200)
 
     _run_long_task = _run_task
     _run_routed = _run_task
     _run_research = _run_task
 
-    def _run_reviewed_task(self, pattern: str, kinds: Sequence[Kind], _: list[str]) -> None:
+    def _run_reviewed_task(self, pattern: str, kinds: Sequence[Kind], _: dict[str, list[Any]]) -> None:
         from agentrail_local.apigateway.auth import APPROVER
 
         table = self._task_table(pattern)
         with self._client(pattern) as client, self._client(pattern, APPROVER) as approver:
-            task_ids = self._submit(client, kinds)
-            self._wait_for(table, task_ids, ("waiting_approval", *FINISHED))
-            for task_id in task_ids:
+            for kind in kinds:
+                (task_id,) = self._submit(client, [kind])
+                self._wait_for(table, [task_id], ("waiting_approval", *FINISHED))
                 pending = self._expect(approver.request("GET", "/approvals?status=pending"), 200)["approvals"]
                 approval = next((a for a in pending if a.get("task_id") == task_id), None)
                 if approval is None:
                     raise MeasureError(f"task {task_id} has no pending approval")
                 decision = {"decision": "approve", "comment": "measured"}
                 self._expect(approver.request("POST", f"/approvals/{approval['approval_id']}/decision", json=decision), 200)
-            self._wait_for(table, task_ids, FINISHED)
-            for task_id in task_ids:
+                self._wait_for(table, [task_id], FINISHED)
                 self._expect(client.request("GET", f"/tasks/{task_id}"), 200)
 
 
@@ -334,15 +400,29 @@ _TEMPLATE_COUNTS = {
 }
 
 
-def template_counts(cloud: LocalCloud) -> dict[str, dict[str, int]]:
+def _pattern_of(resources: dict[str, Any]) -> str | None:
+    """The ``agentrail:pattern`` tag of the stack's API (a REST API's tag list, or an HTTP API's tag map)."""
+    for resource in resources.values():
+        tags = (resource.get("Properties") or {}).get("Tags")
+        if resource.get("Type") == "AWS::ApiGateway::RestApi" and isinstance(tags, list):
+            found = {tag.get("Key"): tag.get("Value") for tag in tags if isinstance(tag, dict)}
+            if isinstance(found.get(PATTERN_TAG), str):
+                return str(found[PATTERN_TAG])
+        if resource.get("Type") == "AWS::ApiGatewayV2::Api" and isinstance(tags, dict) and isinstance(tags.get(PATTERN_TAG), str):
+            return str(tags[PATTERN_TAG])
+    return None
+
+
+def template_counts(assembly: Path) -> dict[str, dict[str, int]]:
     """Per pattern, how many resources of each fixed-cost kind its stack's template holds (and its agent functions)."""
-    pattern_of = {endpoint.stack: endpoint.pattern for endpoint in cloud.endpoints() if endpoint.pattern}
+    from agentrail_local.cloudformation.assembly import CloudAssembly
+
     counts: dict[str, dict[str, int]] = {}
-    for deployment in cloud.deployments:
-        pattern = pattern_of.get(deployment.stack_name)
+    for stack in CloudAssembly.load(assembly).stacks:
+        resources = dict(stack.template.get("Resources", {}))
+        pattern = _pattern_of(resources)
         if pattern is None:
             continue
-        resources = deployment.stack.template.get("Resources", {})
         kinds = {name: sum(1 for r in resources.values() if r.get("Type") == kind) for name, kind in _TEMPLATE_COUNTS.items()}
         kinds["agent_functions"] = sum(
             1
@@ -377,7 +457,14 @@ class MeteredCloud:
         self.cloud.stop()
 
 
-def calibrate(runner: PatternRunner, variants: Sequence[str], *, tasks_per_kind: int, generated_by: str) -> CallCounts:
+def calibrate(
+    runner: PatternRunner,
+    variants: Sequence[str],
+    *,
+    tasks_per_kind: int,
+    generated_by: str,
+    templates: dict[str, dict[str, int]],
+) -> CallCounts:
     """Run every kind of each variant in its own batch and fit each raw count to a line in the model calls.
 
     This is what writes the call-count file (``benchmarks/plan_calls.py``): never typed by hand.
@@ -386,10 +473,12 @@ def calibrate(runner: PatternRunner, variants: Sequence[str], *, tasks_per_kind:
     from agentrail_cli.plan.workloads import KINDS, TURNS_PER_SESSION
 
     variant_counts = {}
+    series: dict[str, set[str]] = {}
     for variant in variants:
         measured = []
         for kind in KINDS[variant]:
             batch = runner.run(variant, [kind] * tasks_per_kind, label=kind.label, turns_per_session=TURNS_PER_SESSION)
+            series.setdefault(variant, set()).update(batch.series)
             measured.append(
                 MeasuredKind(label=kind.label, tasks=batch.tasks, counts={k: round(v, 6) for k, v in batch.per_task().items()})
             )
@@ -397,12 +486,16 @@ def calibrate(runner: PatternRunner, variants: Sequence[str], *, tasks_per_kind:
         lines = {name: fit_line([(m.counts["model_calls"], m.counts.get(name, 0.0)) for m in measured]) for name in names}
         info = VARIANTS[variant]
         variant_counts[variant] = VariantCounts(pattern=info.pattern, unit=info.unit, lines=lines, kinds=measured)
+    templates = {pattern: dict(kinds) for pattern, kinds in templates.items()}
+    for key, uses in METRIC_SERIES_OF.items():
+        if key in templates:
+            templates[key]["custom_metrics"] = len(set().union(*(series.get(v, set()) for v in uses)))
     return CallCounts(
         generated_by=generated_by,
         code_hash=code_hash(),
         hashed_packages=list(HASHED_PACKAGES),
         variants=variant_counts,
-        templates=template_counts(runner.cloud),
+        templates=templates,
     )
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from agentrail_cli.plan.calls import CallCounts, code_hash
 from agentrail_cli.plan.compare import Comparison, ComputeProfile, Platform, compare, monthly_cost
 from agentrail_cli.plan.cost import CostEstimate, estimate
+from agentrail_cli.plan.errors import PlanInputError
 from agentrail_cli.plan.prices import PriceFile, model_price, region_prices
-from agentrail_cli.plan.quantities import estimated_raw, fixed_monthly, task_usage
+from agentrail_cli.plan.quantities import estimated_raw, fixed_monthly, tables_of, task_usage
 from agentrail_cli.plan.recommend import Recommendation, recommend
 from agentrail_cli.plan.requirements import Requirements, State
 
@@ -83,9 +84,17 @@ def make_plan(r: Requirements, *, prices: PriceFile, counts: CallCounts) -> Plan
         On an unknown region or model (one sentence), or a call-count file without a variant the plan needs.
     """
     region_prices(prices, r.region)
-    model_price(prices, r.region, r.model)
+    price = model_price(prices, r.region, r.model)
+    if r.prompt_caching and (price.cache_read_per_million is None or price.cache_write_per_million is None):
+        raise PlanInputError(
+            f"model '{r.model}' has no prompt-caching prices in {r.region}: set prompt_caching to false, or price it with --prices."
+        )
+    if r.batch_lane and (price.batch_input_per_million is None or price.batch_output_per_million is None):
+        raise PlanInputError(
+            f"model '{r.model}' has no batch price in {r.region}: set batch_lane to false, or price it with --prices."
+        )
     rec = recommend(r)
-    usage = task_usage(estimated_raw(counts, rec, r), r, rec)
+    usage = task_usage(estimated_raw(counts, rec, r), r, rec, tables=tables_of(counts, rec))
     cost = estimate(usage, fixed_monthly(counts, rec), prices, r.region, r.tasks_per_month)
     tasks_per_hour = r.tasks_per_month / 730.0
     profile = ComputeProfile(wall_seconds_per_task=wall_seconds_per_task(r), memory_gb=rec.settings.memory_mb / 1024.0)

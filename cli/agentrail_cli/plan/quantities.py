@@ -10,6 +10,7 @@ see is added from documented rates and labelled *estimated*:
   per invocation), an API access log line (about 800 bytes per request) and a Step Functions execution log event
   (about 400 bytes per transition, level ALL without execution data);
 - X-Ray: one trace per API request, sampled by the default rule (the first request each second, then 5%);
+- KMS: DynamoDB asks for each table's key about once every 5 minutes while the table is in use;
 - the model's wait: the function holds its memory while the model answers (``model_latency`` per call).
 
 DynamoDB storage is the bytes a task leaves, kept for its retention: records ``retention_days`` (sessions: their idle
@@ -24,16 +25,17 @@ from agentrail_cli.plan.calls import CallCounts
 from agentrail_cli.plan.recommend import Recommendation
 from agentrail_cli.plan.requirements import Requirements
 from agentrail_cli.plan.usage import Basis, FixedMonthly, Quantity, TaskUsage, TokenUse
+from agentrail_cli.plan.workloads import NO_MODEL_CALLS, STREAMING_STATEFUL
 
-__all__ = ["PLATFORM_LOG_BYTES", "estimated_raw", "fixed_monthly", "task_usage"]
+__all__ = ["PLATFORM_LOG_BYTES", "estimated_raw", "fixed_monthly", "tables_of", "task_usage"]
 
 PLATFORM_LOG_BYTES = 260
 ACCESS_LOG_BYTES = 800
 TRANSITION_LOG_BYTES = 400
 GIB = float(2**30)
 MONTH_DAYS = 365 / 12
-#: Custom metrics one agent function emits (service, agent and model dimensions; outcomes; tools): an estimate.
-METRICS_PER_AGENT_FUNCTION = 20
+#: KMS requests DynamoDB makes for one table's AWS managed key in a month: one every 5 minutes.
+KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730
 
 
 def estimated_raw(
@@ -43,9 +45,7 @@ def estimated_raw(
     calls = r.model_calls_per_task if model_calls is None else model_calls
     total: dict[str, float] = {}
     for variant, times in rec.components:
-        per_task = counts.variant(variant).at(0.0 if variant == "session_start" else calls)
-        if variant == "session_start":
-            per_task = {**per_task, "model_calls": 0.0}
+        per_task = counts.variant(variant).at(0.0 if variant in NO_MODEL_CALLS else calls)
         for name, value in per_task.items():
             total[name] = total.get(name, 0.0) + times * value
     return total
@@ -65,6 +65,7 @@ def task_usage(
     *,
     measured_tokens: bool = False,
     basis: Basis = Basis.COUNTED,
+    tables: float = 0.0,
 ) -> TaskUsage:
     """The priced quantities of one task whose raw counts are ``raw``.
 
@@ -75,6 +76,8 @@ def task_usage(
         model call.
     basis:
         How the raw counts were obtained: counted in local mode, by the benchmark or by ``--measure``.
+    tables:
+        DynamoDB tables of the plan's stacks, for the KMS requests DynamoDB makes for their keys.
     """
     get = lambda name: float(raw.get(name, 0.0))  # noqa: E731
     s = rec.settings
@@ -95,19 +98,16 @@ def task_usage(
         f"for each of {model_calls:.2f} model calls",
     )
     requests = get("api_requests")
-    streamed_turns = float(r.turns_per_session) if s.streaming else 0.0
     api_item = "http_api_requests" if s.api == "http" else "rest_api_requests"
-    put(api_item, max(0.0, requests - streamed_turns), basis)
-    if streamed_turns:
-        per_turn_calls = r.model_calls_per_task
-        frames = 2 + per_turn_calls * (1 + max(1.0, r.output_tokens_per_call / 50.0)) + 2 * max(0.0, per_turn_calls - 1)
-        put(
-            "websocket_messages",
-            streamed_turns * frames,
-            Basis.ESTIMATED,
-            "a message, then step, token (about 50 tokens each), tool and final events",
-        )
-        minutes = r.turns_per_session * (per_turn_calls * r.model_latency + 30.0) / 60.0
+    put(api_item, requests, basis)
+    put(
+        "websocket_messages",
+        get("websocket_messages"),
+        basis,
+        "the demo agent's messages and events (longer answers send more token events)",
+    )
+    if s.streaming:
+        minutes = r.turns_per_session * (r.model_calls_per_task * r.model_latency + 30.0) / 60.0
         put("websocket_connection_minutes", minutes, Basis.ESTIMATED, "connected while answering, plus 30 s between turns")
     put("dynamodb_read_units", get("dynamodb_read_units"), basis)
     put("dynamodb_write_units", get("dynamodb_write_units"), basis)
@@ -140,6 +140,14 @@ def task_usage(
         f"{get('log_bytes'):.0f} bytes of function logs counted; platform, access and workflow logs estimated",
     )
     put("xray_traces", requests * _sampled_share(r.requests_per_hour), Basis.ESTIMATED, "default sampling: 1 a second, then 5%")
+    if tables:
+        # DynamoDB asks KMS for a table's key about once every 5 minutes while the table is in use (AWS managed key).
+        put(
+            "kms_requests",
+            tables * KMS_REQUESTS_PER_TABLE_MONTH / r.tasks_per_month,
+            Basis.ESTIMATED,
+            f"{tables:g} tables x one key request every 5 minutes, spread over the month's tasks",
+        )
 
     tokens = []
     if model_calls > 0:
@@ -149,8 +157,23 @@ def task_usage(
             input_tokens = model_calls * r.input_tokens_per_call
             output_tokens = model_calls * r.output_tokens_per_call
             token_basis = Basis.GIVEN
+        cache_write = cache_read = 0.0
+        if r.prompt_caching and not measured_tokens:
+            # The stable prefix (system prompt, tool schemas) is written once per task and read by every later call.
+            prefix = r.input_tokens_per_call * r.cached_prompt_share
+            cache_write, cache_read = prefix, prefix * max(0.0, model_calls - 1)
+            input_tokens -= cache_write + cache_read
         tokens.append(
-            TokenUse(model=r.model, calls=model_calls, input_tokens=input_tokens, output_tokens=output_tokens, basis=token_basis)
+            TokenUse(
+                model=r.model,
+                calls=model_calls,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cache_read_tokens=cache_read,
+                cache_write_tokens=cache_write,
+                batch=r.batch_lane,
+                basis=token_basis,
+            )
         )
     unit = ", ".join(_unit(variant, times) for variant, times in rec.components)
     return TaskUsage(pattern="+".join(rec.patterns), unit=unit, architecture=s.architecture, quantities=q, tokens=tokens)
@@ -160,6 +183,8 @@ _UNITS = {
     "request": ("request", "requests"),
     "session_start": ("session opened", "sessions opened"),
     "turn": ("turn", "turns"),
+    "stream_connect": ("streaming connection", "streaming connections"),
+    "stream_turn": ("streamed turn", "streamed turns"),
     "task": ("task", "tasks"),
     "long_task": ("long task", "long tasks"),
     "reviewed_task": ("task with an approval", "tasks with an approval"),
@@ -173,22 +198,31 @@ def _unit(variant: str, times: float) -> str:
     return f"{times:g} {one if times == 1 else many}"
 
 
+def tables_of(counts: CallCounts, rec: Recommendation) -> float:
+    """DynamoDB tables in the plan's stacks, from the synthesized templates."""
+    return float(sum(counts.templates.get(pattern, {}).get("tables", 0) for pattern in _template_keys(rec)))
+
+
+def _template_keys(rec: Recommendation) -> list[str]:
+    """The templates' keys of the plan's stacks: the stateful one with its streaming API when it streams."""
+    return [STREAMING_STATEFUL if p == "stateful" and rec.settings.streaming else p for p in rec.patterns]
+
+
 def fixed_monthly(counts: CallCounts, rec: Recommendation) -> FixedMonthly:
     """What the plan's stacks cost per month whatever the traffic: from the synthesized templates' resources."""
     total: dict[str, float] = {}
-    for pattern in rec.patterns:
+    for pattern in _template_keys(rec):
         for name, value in counts.templates.get(pattern, {}).items():
             total[name] = total.get(name, 0.0) + value
     q: dict[str, Quantity] = {}
     for item, key in (("alarms", "alarms"), ("dashboards", "dashboards"), ("secrets", "secrets"), ("kms_keys", "kms_keys")):
         if total.get(key, 0) > 0:
             q[item] = Quantity(value=total[key], basis=Basis.COUNTED, note="in the synthesized templates")
-    agents = total.get("agent_functions", 0)
-    if agents:
+    if total.get("custom_metrics", 0) > 0:
         q["custom_metrics"] = Quantity(
-            value=agents * METRICS_PER_AGENT_FUNCTION,
-            basis=Basis.ESTIMATED,
-            note=f"about {METRICS_PER_AGENT_FUNCTION} per agent function ({agents:g})",
+            value=total["custom_metrics"],
+            basis=Basis.COUNTED,
+            note="the metric series the demo agents put in local mode; yours grow with your tools and models",
         )
     s = rec.settings
     if s.provisioned_concurrency:

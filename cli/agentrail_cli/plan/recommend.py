@@ -32,6 +32,8 @@ API_TIMEOUT = 29
 LAMBDA_TIMEOUT = 900
 #: Lambda's default concurrency quota per account and Region.
 DEFAULT_CONCURRENCY_QUOTA = 1000
+#: Tokens most models need in a prompt prefix before they cache it (Claude's minimum; some need 2,048).
+MIN_CACHED_PROMPT = 1024
 #: Requests per hour above which an HTTP API's lower price is worth its missing features.
 HTTP_API_FROM = 100_000
 
@@ -331,6 +333,34 @@ def recommend(r: Requirements) -> Recommendation:
             )
         )
 
+    if r.prompt_caching:
+        prefix = r.input_tokens_per_call * r.cached_prompt_share
+        chosen.append(
+            Decision(
+                "prompt caching",
+                f"the stable {prefix:,.0f} tokens of each call (system prompt, tool schemas) are written to the model's "
+                "cache once per task and read by every later call at the cache-read price",
+                ("prompt_caching", "cached_prompt_share", "input_tokens_per_call"),
+            )
+        )
+        if prefix < MIN_CACHED_PROMPT:
+            warnings.append(
+                f"a cached prefix of {prefix:,.0f} tokens is under the {MIN_CACHED_PROMPT:,} tokens most models need before "
+                "they cache a prompt: nothing would be cached"
+            )
+    if r.batch_lane:
+        chosen.append(
+            Decision(
+                "batch lane",
+                "single-step tasks that can wait up to 24 hours run as Bedrock batch inference at the model's batch price",
+                ("batch_lane", "latency", "model_calls_per_task"),
+            )
+        )
+    if r.prompt_caching or r.batch_lane:
+        warnings.append(
+            "prompt caching and the batch lane are priced here as the model's prices give them; agentrail's runtime "
+            "does not place cache points or submit batch jobs yet"
+        )
     settings = Settings(
         memory_mb=1024,
         architecture=r.architecture,
@@ -348,9 +378,11 @@ def recommend(r: Requirements) -> Recommendation:
         specialists=r.specialists if "multiagent" in patterns else None,
         subtasks=r.subtasks if "hierarchical" in patterns else None,
     )
-    components: list[tuple[str, float]] = (
-        [("session_start", 1.0), ("turn", float(r.turns_per_session))] if variant == "turn" else [(variant, 1.0)]
-    )
+    turns = float(r.turns_per_session)
+    components: list[tuple[str, float]] = [(variant, 1.0)]
+    if variant == "turn":
+        streamed = [("stream_connect", 1.0), ("stream_turn", turns)]
+        components = [("session_start", 1.0), *(streamed if settings.streaming else [("turn", turns)])]
     components.extend((name, 1.0) for name in side)
     if r.approvals and variant != "reviewed_task":
         components.append(("reviewed_task", r.approval_share))

@@ -115,6 +115,9 @@ class Requirements(BaseModel):
     input_tokens_per_call: float = Field(default=2_000.0)
     output_tokens_per_call: float = Field(default=300.0)
     model_latency: float = Field(default=1.5)
+    prompt_caching: bool = False
+    cached_prompt_share: float = Field(default=0.6)
+    batch_lane: bool = False
     architecture: str = "arm64"
     api: str = "auto"
     retention_days: int = Field(default=30)
@@ -180,15 +183,15 @@ class Requirements(BaseModel):
             raise PlanInputError(f"model must be local, bedrock:<model-id> or openai:<model>, not {value[:60]!r}.")
         return value
 
-    @field_validator("approval_share", mode="before")
+    @field_validator("approval_share", "cached_prompt_share", mode="before")
     @classmethod
-    def _share(cls, value: Any) -> float:
+    def _share(cls, value: Any, info: Any) -> float:
         try:
             share = float(value)
         except (TypeError, ValueError):
-            raise PlanInputError(f"approval_share must be a number from 0 to 1, not {str(value)[:40]!r}.") from None
+            raise PlanInputError(f"{info.field_name} must be a number from 0 to 1, not {str(value)[:40]!r}.") from None
         if not 0 < share <= 1:
-            raise PlanInputError(f"approval_share must be more than 0 and at most 1, not {value}.")
+            raise PlanInputError(f"{info.field_name} must be more than 0 and at most 1, not {value}.")
         return share
 
     @model_validator(mode="after")
@@ -201,6 +204,15 @@ class Requirements(BaseModel):
             raise PlanInputError("peak_concurrency must be at most 1,000,000.")
         if self.retention_days > 365:
             raise PlanInputError("retention_days must be at most 365.")
+        if self.batch_lane and (self.latency is not Latency.BACKGROUND or self.state is State.SESSION):
+            raise PlanInputError(
+                "batch_lane serves background tasks that can wait up to 24 hours: set latency: background, without sessions."
+            )
+        if self.batch_lane and (self.model_calls_per_task != 1 or self.complexity is not Complexity.SINGLE or self.approvals):
+            raise PlanInputError(
+                "batch_lane runs single-step requests without tools (Bedrock batch inference has no tool use): "
+                "set model_calls_per_task to 1, one agent and no approvals."
+            )
         return self
 
     # -- derived ------------------------------------------------------------------------------

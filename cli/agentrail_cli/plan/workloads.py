@@ -12,7 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BENCHMARK_TASKS", "CHECK_MIX", "KINDS", "VARIANTS", "Kind", "Variant"]
+__all__ = [
+    "BENCHMARK_TASKS",
+    "CHECK_MIX",
+    "KINDS",
+    "NO_MODEL_CALLS",
+    "PATTERN_TAG",
+    "STREAMING_STATEFUL",
+    "VARIANTS",
+    "Kind",
+    "Variant",
+]
+
+#: The tag that names a stack's pattern on its API (as the constructs set it, and local mode reads it).
+PATTERN_TAG = "agentrail:pattern"
+#: The templates' key of the stateful stack with its WebSocket streaming API (``-c streaming=true``).
+STREAMING_STATEFUL = "stateful_streaming"
+#: Variants that call no model: their lines are read at zero model calls.
+NO_MODEL_CALLS = frozenset({"session_start", "stream_connect"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("request", "stateless", "request (POST /invoke)"),
         Variant("session_start", "stateful", "session opened (POST /sessions)"),
         Variant("turn", "stateful", "session turn (POST /sessions/{id}/messages)"),
+        Variant("stream_connect", "stateful", "streaming connection: a connect ticket, $connect, and $disconnect at the end"),
+        Variant("stream_turn", "stateful", "streamed session turn (sendMessage over the WebSocket API, events until final)"),
         Variant("task", "async", "task on the queue (POST /tasks, one GET when done)"),
         Variant("long_task", "async", "long task in Step Functions (task_type long, one GET when done)"),
         Variant("reviewed_task", "async", "task that waits for one approval (task_type reviewed: list, approve, one GET)"),
@@ -54,6 +73,8 @@ KINDS: dict[str, tuple[Kind, ...]] = {
     "request": (_NO_TOOL, _ONE_TOOL, _TWO_TOOLS),
     "session_start": (Kind("open a session", {}),),
     "turn": (_NO_TOOL, _ONE_TOOL, _TWO_TOOLS),
+    "stream_connect": (Kind("connect", {}),),
+    "stream_turn": (_NO_TOOL, _ONE_TOOL, _TWO_TOOLS),
     "task": (_NO_TOOL, _ONE_TOOL, _TWO_TOOLS),
     "long_task": (
         Kind("one tool", {"message": "Calculate (12 + 30) * 2", "task_type": "long"}),
@@ -82,6 +103,8 @@ CHECK_MIX: dict[str, tuple[tuple[str, int], ...]] = {
     "request": (("no tool", 1), ("two tools", 4)),
     "session_start": (("open a session", 3),),
     "turn": (("one tool", 2), ("two tools", 4)),
+    "stream_connect": (("connect", 3),),
+    "stream_turn": (("no tool", 1), ("two tools", 3), ("one tool", 2)),
     "task": (("one tool", 4), ("two tools", 1)),
     "long_task": (("two tools", 3), ("one tool", 1)),
     "reviewed_task": (("refund above 100 USD", 3),),

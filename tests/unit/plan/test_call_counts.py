@@ -32,7 +32,8 @@ def test_the_call_count_file_was_written_by_the_benchmark_for_every_variant() ->
         assert [kind.label for kind in variant.kinds] == [kind.label for kind in KINDS[name]]
         assert set(variant.lines) <= set(RAW_COUNTS)
         assert all(kind.tasks >= 2 for kind in variant.kinds)
-    assert set(counts.templates) == {"stateless", "stateful", "async", "multiagent", "hierarchical"}
+    assert set(counts.templates) == {"stateless", "stateful", "async", "multiagent", "hierarchical", "stateful_streaming"}
+    assert counts.templates["stateful_streaming"]["functions"] > counts.templates["stateful"]["functions"]
 
 
 def test_every_line_is_the_least_squares_fit_of_the_kinds_the_file_records() -> None:

@@ -60,7 +60,7 @@ def test_support_chat_with_memory_is_a_streamed_stateful_session_with_its_idle_t
     requirements, rec = plan_of("support-chat")
 
     assert rec.patterns == ("stateful",)
-    assert rec.components == (("session_start", 1.0), ("turn", 8.0))
+    assert rec.components == (("session_start", 1.0), ("stream_connect", 1.0), ("stream_turn", 8.0))
     assert set(chosen(rec, "stateful")) >= {"state", "turns_per_session", "streaming"}
     assert "state is session" in rejected(rec, "stateless")
     assert rec.settings.streaming and rec.settings.session_ttl_seconds == 7200
