@@ -25,7 +25,7 @@ from agentrail_cli.plan.requirements import Requirements
 from agentrail_cli.plan.usage import FixedMonthly
 from agentrail_cli.plan.workloads import NO_MODEL_CALLS
 
-__all__ = ["TOLERANCE", "VariantCheck", "check_variant", "render_checks"]
+__all__ = ["TOLERANCE", "VariantCheck", "check_variant", "render_checks", "workload_x"]
 
 #: The largest difference between the estimate and the count that the planner accepts, on the priced cost.
 TOLERANCE = 0.10
@@ -103,11 +103,16 @@ class VariantCheck:
         }
 
 
+def workload_x(counts: CallCounts, variant: str, measured: dict[str, float]) -> float:
+    """What describes a measured batch's workload, per task: its model calls, or its subtasks (zero for no model)."""
+    regressor = counts.variant(variant).regressor
+    return 0.0 if variant in NO_MODEL_CALLS else measured.get(regressor, 0.0)
+
+
 def check_variant(counts: CallCounts, batch: Batch, r: Requirements, rec: Recommendation, prices: PriceFile) -> VariantCheck:
     """Estimate ``batch``'s variant at its measured model calls, and price both sides alike."""
     measured = batch.per_task()
-    calls = 0.0 if batch.variant in NO_MODEL_CALLS else measured["model_calls"]
-    estimated = counts.variant(batch.variant).at(calls)
+    estimated = counts.variant(batch.variant).at(workload_x(counts, batch.variant, measured))
     single = replace(
         rec, variant=batch.variant, components=((batch.variant, 1.0),), settings=replace(rec.settings, streaming=False)
     )

@@ -3,8 +3,8 @@
 ``data/call_counts.json`` is written by ``python -m benchmarks --only plan_calls`` (`the plan_calls benchmark (`python -m benchmarks --only plan_calls` in the agentrail repository)`), never by
 hand. For each *variant* of a pattern (a request, a session, a task on the queue, a long task, a task that waits
 for an approval, a routed request, a research task) it holds a straight line per raw count: the count per task is
-``intercept + per_model_call * model calls of the task``, fitted over request kinds that make different numbers
-of model calls. It also holds what the synthesized templates contain (alarms, dashboards, secrets, queues), and a
+``intercept + slope * x``, fitted over request kinds with different ``x``: the task's model calls, or for a research
+task its subtasks (a supervisor's work grows with what it fans out, not with its calls). It also holds what the synthesized templates contain (alarms, dashboards, secrets, queues), and a
 SHA-256 of the code that makes the calls (the runtime, the handlers and the constructs): when that code changes,
 the file is stale until the benchmark runs again (``tests/unit/plan/test_call_counts.py`` fails).
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_cli.plan.errors import PlanInputError
+from agentrail_cli.plan.workloads import Regressor
 
 __all__ = [
     "CALL_COUNTS",
@@ -42,6 +43,7 @@ CALL_COUNTS = "call_counts.json"
 #: The raw counts per task that local mode measures (``measure.py``), and what each is.
 RAW_COUNTS: dict[str, str] = {
     "model_calls": "model calls (the runs' Steps)",
+    "subtasks": "subtasks a research task fans out (the workload's own)",
     "input_tokens": "input tokens of the local model",
     "output_tokens": "output tokens of the local model",
     "aws_calls": "AWS API calls the functions and workflows make",
@@ -65,15 +67,15 @@ RAW_COUNTS: dict[str, str] = {
 
 
 class Line(BaseModel):
-    """``intercept + per_model_call * model_calls``: one raw count per task."""
+    """``intercept + slope * x``: one raw count per task, ``x`` the variant's regressor (model calls or subtasks)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     intercept: float
-    per_model_call: float = 0.0
+    slope: float = 0.0
 
-    def at(self, model_calls: float) -> float:
-        """The count at ``model_calls`` model calls per task, never below zero."""
-        return max(0.0, self.intercept + self.per_model_call * model_calls)
+    def at(self, x: float) -> float:
+        """The count at ``x`` (model calls or subtasks per task), never below zero."""
+        return max(0.0, self.intercept + self.slope * x)
 
 
 class MeasuredKind(BaseModel):
@@ -86,19 +88,20 @@ class MeasuredKind(BaseModel):
 
 
 class VariantCounts(BaseModel):
-    """The raw counts of one variant, as lines in the model calls of a task."""
+    """The raw counts of one variant, as lines in its regressor: the model calls of a task, or its subtasks."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     pattern: str
     unit: str
+    regressor: Regressor = "model_calls"
     lines: dict[str, Line]
     kinds: list[MeasuredKind]
     note: str = ""
 
-    def at(self, model_calls: float) -> dict[str, float]:
-        """Every raw count per task at ``model_calls`` model calls."""
-        counts = {name: line.at(model_calls) for name, line in self.lines.items()}
-        counts["model_calls"] = model_calls
+    def at(self, x: float) -> dict[str, float]:
+        """Every raw count per task at ``x`` of the regressor (model calls, or subtasks)."""
+        counts = {name: line.at(x) for name, line in self.lines.items()}
+        counts[self.regressor] = x
         return counts
 
 
@@ -139,9 +142,9 @@ def fit_line(points: Sequence[tuple[float, float]]) -> Line:
     mean_y = sum(y for _, y in points) / n
     spread = sum((x - mean_x) ** 2 for x, _ in points)
     if spread < 1e-9:
-        return Line(intercept=round(mean_y, 6), per_model_call=0.0)
+        return Line(intercept=round(mean_y, 6), slope=0.0)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
-    return Line(intercept=round(mean_y - slope * mean_x, 6), per_model_call=round(slope, 6))
+    return Line(intercept=round(mean_y - slope * mean_x, 6), slope=round(slope, 6))
 
 
 def _package_files(package: str) -> Iterable[tuple[str, Path]]:

@@ -283,6 +283,8 @@ class PatternRunner:
                 socket.close()
         series: set[str] = set()
         totals = raw_counts(reading, self._emf_since(offsets, series), stored_before, self._roles)
+        if VARIANTS[variant].regressor == "subtasks":
+            totals["subtasks"] = float(sum(kind.subtasks for kind in kinds))
         return Batch(variant=variant, label=label, tasks=len(kinds), totals=totals, series=series)
 
     def _prepare(self, variant: str, pattern: str, count: int, turns_per_session: int) -> dict[str, list[Any]]:
@@ -424,6 +426,12 @@ def template_counts(assembly: Path) -> dict[str, dict[str, int]]:
         if pattern is None:
             continue
         kinds = {name: sum(1 for r in resources.values() if r.get("Type") == kind) for name, kind in _TEMPLATE_COUNTS.items()}
+        # An interface endpoint bills per hour in each subnet's Availability Zone.
+        kinds["vpc_endpoint_azs"] = sum(
+            len((r.get("Properties") or {}).get("SubnetIds") or [])
+            for r in resources.values()
+            if r.get("Type") == "AWS::EC2::VPCEndpoint" and (r.get("Properties") or {}).get("VpcEndpointType") == "Interface"
+        )
         kinds["agent_functions"] = sum(
             1
             for r in resources.values()
@@ -482,10 +490,13 @@ def calibrate(
             measured.append(
                 MeasuredKind(label=kind.label, tasks=batch.tasks, counts={k: round(v, 6) for k, v in batch.per_task().items()})
             )
-        names = sorted({name for m in measured for name in m.counts} - {"model_calls"})
-        lines = {name: fit_line([(m.counts["model_calls"], m.counts.get(name, 0.0)) for m in measured]) for name in names}
         info = VARIANTS[variant]
-        variant_counts[variant] = VariantCounts(pattern=info.pattern, unit=info.unit, lines=lines, kinds=measured)
+        x = info.regressor
+        names = sorted({name for m in measured for name in m.counts} - {x})
+        lines = {name: fit_line([(m.counts[x], m.counts.get(name, 0.0)) for m in measured]) for name in names}
+        variant_counts[variant] = VariantCounts(
+            pattern=info.pattern, unit=info.unit, regressor=info.regressor, lines=lines, kinds=measured
+        )
     templates = {pattern: dict(kinds) for pattern, kinds in templates.items()}
     for key, uses in METRIC_SERIES_OF.items():
         if key in templates:

@@ -11,7 +11,8 @@ see is added from documented rates and labelled *estimated*:
   (about 400 bytes per transition, level ALL without execution data);
 - X-Ray: one trace per API request, sampled by the default rule (the first request each second, then 5%);
 - KMS: DynamoDB asks for each table's key about once every 5 minutes while the table is in use;
-- the model's wait: the function holds its memory while the model answers (``model_latency`` per call).
+- the model's wait: the function holds its memory while the model answers (``model_latency`` per call);
+- a research task's distributed Map: one transition per subtask in its child execution (moto does not list them).
 
 DynamoDB storage is the bytes a task leaves, kept for its retention: records ``retention_days`` (sessions: their idle
 TTL), approvals a year (their audit retention), idempotency records an hour.
@@ -25,7 +26,7 @@ from agentrail_cli.plan.calls import CallCounts
 from agentrail_cli.plan.recommend import Recommendation
 from agentrail_cli.plan.requirements import Requirements
 from agentrail_cli.plan.usage import Basis, FixedMonthly, Quantity, TaskUsage, TokenUse
-from agentrail_cli.plan.workloads import NO_MODEL_CALLS, STREAMING_STATEFUL
+from agentrail_cli.plan.workloads import HARDENED, NO_MODEL_CALLS, STREAMING_STATEFUL
 
 __all__ = ["PLATFORM_LOG_BYTES", "estimated_raw", "fixed_monthly", "tables_of", "task_usage"]
 
@@ -34,6 +35,9 @@ ACCESS_LOG_BYTES = 800
 TRANSITION_LOG_BYTES = 400
 GIB = float(2**30)
 MONTH_DAYS = 365 / 12
+#: States of the research workflow's distributed Map item processor (its Work step): each subtask's child execution
+#: enters it once. moto runs the child executions without listing them, so their transitions are added by count.
+MAP_ITEM_STATES = 1
 #: KMS requests DynamoDB makes for one table's AWS managed key in a month: one every 5 minutes.
 KMS_REQUESTS_PER_TABLE_MONTH = 12 * 730
 
@@ -45,7 +49,15 @@ def estimated_raw(
     calls = r.model_calls_per_task if model_calls is None else model_calls
     total: dict[str, float] = {}
     for variant, times in rec.components:
-        per_task = counts.variant(variant).at(0.0 if variant in NO_MODEL_CALLS else calls)
+        counted = counts.variant(variant)
+        if counted.regressor == "subtasks":
+            # A research task's AWS use follows its subtasks; its model calls (and the memory they hold) are yours.
+            per_task = counted.at(float(r.subtasks))
+            measured_calls = per_task.get("model_calls", 0.0)
+            held = per_task.get("model_function_memory_gb", 0.0) / measured_calls if measured_calls else 1.0
+            per_task = {**per_task, "model_calls": calls, "model_function_memory_gb": held * calls}
+        else:
+            per_task = counted.at(0.0 if variant in NO_MODEL_CALLS else calls)
         for name, value in per_task.items():
             total[name] = total.get(name, 0.0) + times * value
     return total
@@ -125,7 +137,15 @@ def task_usage(
         f"{get('sqs_requests'):.2f} by the functions, plus an estimated receive and delete per message",
     )
     put("sqs_fifo_requests", get("sqs_fifo_requests"), basis)
-    put("sfn_transitions", get("sfn_transitions"), basis)
+    children = get("subtasks") * MAP_ITEM_STATES
+    put(
+        "sfn_transitions",
+        get("sfn_transitions") + children,
+        basis,
+        f"plus an estimated {children:g} in the distributed Map's child executions (local mode runs them unlisted)"
+        if children
+        else "",
+    )
     put("eventbridge_events", get("eventbridge_events"), basis)
     log_bytes = (
         get("log_bytes")
@@ -215,9 +235,21 @@ def fixed_monthly(counts: CallCounts, rec: Recommendation) -> FixedMonthly:
         for name, value in counts.templates.get(pattern, {}).items():
             total[name] = total.get(name, 0.0) + value
     q: dict[str, Quantity] = {}
+    if rec.settings.security == "hardened":
+        # The hardened profile's own resources: its keys and interface endpoints, from the hardened synth.
+        for pattern in rec.patterns:
+            hardened = counts.templates.get(f"{pattern}{HARDENED}", {})
+            for key in ("kms_keys", "vpc_endpoint_azs"):
+                total[key] = total.get(key, 0.0) + hardened.get(key, 0)
     for item, key in (("alarms", "alarms"), ("dashboards", "dashboards"), ("secrets", "secrets"), ("kms_keys", "kms_keys")):
         if total.get(key, 0) > 0:
             q[item] = Quantity(value=total[key], basis=Basis.COUNTED, note="in the synthesized templates")
+    if total.get("vpc_endpoint_azs", 0) > 0:
+        q["vpc_endpoint_hours"] = Quantity(
+            value=total["vpc_endpoint_azs"] * 730,
+            basis=Basis.COUNTED,
+            note=f"{total['vpc_endpoint_azs']:g} interface endpoint-AZs in the hardened templates, all month",
+        )
     if total.get("custom_metrics", 0) > 0:
         q["custom_metrics"] = Quantity(
             value=total["custom_metrics"],

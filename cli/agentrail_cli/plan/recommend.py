@@ -64,6 +64,7 @@ class Settings:
     execution_timeout_seconds: int | None = None
     api: str = "rest"
     streaming: bool = False
+    security: str = "standard"
     specialists: int | None = None
     subtasks: int | None = None
 
@@ -90,6 +91,8 @@ class Recommendation:
             values["api"] = s.api
         if s.streaming:
             values["streaming"] = "true"
+        if s.security != "standard":
+            values["security"] = s.security
         if s.approval_timeout_seconds is not None:
             values["approval_timeout"] = str(s.approval_timeout_seconds)
         return values
@@ -356,6 +359,15 @@ def recommend(r: Requirements) -> Recommendation:
                 ("batch_lane", "latency", "model_calls_per_task"),
             )
         )
+    if r.security == "hardened":
+        chosen.append(
+            Decision(
+                "hardened profile",
+                "functions in a VPC without internet access, reaching AWS through interface endpoints (billed per hour in "
+                "each Availability Zone), and one customer managed key for tables, queues and logs",
+                ("security",),
+            )
+        )
     if r.prompt_caching or r.batch_lane:
         warnings.append(
             "prompt caching and the batch lane are priced here as the model's prices give them; agentrail's runtime "
@@ -375,6 +387,7 @@ def recommend(r: Requirements) -> Recommendation:
         execution_timeout_seconds=execution_timeout,
         api=api,
         streaming=r.streaming and variant == "turn",
+        security=r.security,
         specialists=r.specialists if "multiagent" in patterns else None,
         subtasks=r.subtasks if "hierarchical" in patterns else None,
     )
@@ -444,6 +457,8 @@ def _stanza(rec: Recommendation, r: Requirements) -> str:
         stack, suffix = _STACKS[pattern]
         imports.add(stack)
         arguments = ["function_options=function"]
+        if s.security != "standard":
+            arguments.append(f'security="{s.security}"')
         if pattern == "stateful":
             imports.add("SessionOptions")
             arguments.append(f"session_options=SessionOptions(ttl={_duration(s.session_ttl_seconds or 86_400)})")

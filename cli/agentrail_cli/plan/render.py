@@ -124,6 +124,7 @@ def render_plan(plan: Plan, *, chart_path: str | None = None) -> str:
     monthly = ", ".join(f"{PLATFORM_LABELS[p]} {money(usd)}" for p, usd in plan.compute_at_traffic().items())
     out.append(f"  At your {here:,.4g} tasks an hour, compute a month: {monthly}.")
     out.extend(textwrap.fill(f"  {c.summary}", 118, subsequent_indent="    ") for c in plan.comparison.crossovers)
+    out.extend(textwrap.fill(f"  {note}", 118, initial_indent="  ", subsequent_indent="    ") for note in plan.comparison.notes)
     if chart_path:
         out.append(f"  Chart of monthly cost against traffic: {chart_path}")
     if rec.warnings:

@@ -120,6 +120,7 @@ class Requirements(BaseModel):
     batch_lane: bool = False
     architecture: str = "arm64"
     api: str = "auto"
+    security: str = "standard"
     retention_days: int = Field(default=30)
 
     @field_validator("task_duration", "session_idle", "approval_wait", "model_latency", mode="before")
@@ -167,6 +168,13 @@ class Requirements(BaseModel):
     def _architecture(cls, value: str) -> str:
         if value not in ("arm64", "x86_64"):
             raise PlanInputError(f"architecture must be arm64 or x86_64, not {value[:40]!r}.")
+        return value
+
+    @field_validator("security")
+    @classmethod
+    def _security(cls, value: str) -> str:
+        if value not in ("standard", "hardened"):
+            raise PlanInputError(f"security must be standard or hardened, not {value[:40]!r}.")
         return value
 
     @field_validator("api")

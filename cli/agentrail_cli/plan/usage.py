@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Basis", "FixedMonthly", "Quantity", "TaskUsage", "TokenUse"]
+__all__ = ["FIXED_ITEMS", "ITEMS", "Basis", "FixedMonthly", "Quantity", "TaskUsage", "TokenUse"]
 
 
 class Basis(StrEnum):

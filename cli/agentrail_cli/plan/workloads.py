@@ -10,17 +10,22 @@ figures it was fitted on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+#: What a variant's counts are fitted against: the task's model calls, or a research task's subtasks.
+Regressor = Literal["model_calls", "subtasks"]
 
 __all__ = [
     "BENCHMARK_TASKS",
     "CHECK_MIX",
+    "HARDENED",
     "KINDS",
     "NO_MODEL_CALLS",
     "PATTERN_TAG",
     "STREAMING_STATEFUL",
     "VARIANTS",
     "Kind",
+    "Regressor",
     "Variant",
 ]
 
@@ -28,17 +33,20 @@ __all__ = [
 PATTERN_TAG = "agentrail:pattern"
 #: The templates' key of the stateful stack with its WebSocket streaming API (``-c streaming=true``).
 STREAMING_STATEFUL = "stateful_streaming"
+#: The suffix of the templates' keys of the stacks in the hardened profile (``-c security=hardened``).
+HARDENED = "_hardened"
 #: Variants that call no model: their lines are read at zero model calls.
 NO_MODEL_CALLS = frozenset({"session_start", "stream_connect"})
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One way a pattern is used: its pattern, what one task is, and how it is run."""
+    """One way a pattern is used: its pattern, what one task is, and what its counts grow with."""
 
     name: str
     pattern: str
     unit: str
+    regressor: Regressor = "model_calls"
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Kind:
 
     label: str
     body: dict[str, Any]
+    subtasks: int = 0  # a research task's subtasks (the demo supervisor makes one per ';'-separated part)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -61,7 +70,12 @@ VARIANTS: dict[str, Variant] = {
         Variant("long_task", "async", "long task in Step Functions (task_type long, one GET when done)"),
         Variant("reviewed_task", "async", "task that waits for one approval (task_type reviewed: list, approve, one GET)"),
         Variant("routed", "multiagent", "routed request: router, one specialist, orchestrator (one GET when done)"),
-        Variant("research", "hierarchical", "research task: plan, a Map of workers, review, synthesis (one GET when done)"),
+        Variant(
+            "research",
+            "hierarchical",
+            "research task: plan, a Map of workers, review, synthesis (one GET when done)",
+            regressor="subtasks",
+        ),
     )
 }
 
@@ -89,8 +103,17 @@ KINDS: dict[str, tuple[Kind, ...]] = {
         Kind("unclear", {"message": "Hello there"}),
     ),
     "research": (
-        Kind("two subtasks", {"message": "Research Lambda; compare DynamoDB and SQS", "task_type": "research"}),
-        Kind("three subtasks", {"message": "Research Lambda; research SQS; compare DynamoDB and S3", "task_type": "research"}),
+        Kind("two subtasks", {"message": "Research Lambda; compare DynamoDB and SQS", "task_type": "research"}, subtasks=2),
+        Kind(
+            "three subtasks",
+            {"message": "Research Lambda; research SQS; compare DynamoDB and S3", "task_type": "research"},
+            subtasks=3,
+        ),
+        Kind(
+            "four subtasks",
+            {"message": "Research Lambda; research SQS; research SNS; compare DynamoDB and S3", "task_type": "research"},
+            subtasks=4,
+        ),
     ),
 }
 
@@ -109,5 +132,5 @@ CHECK_MIX: dict[str, tuple[tuple[str, int], ...]] = {
     "long_task": (("two tools", 3), ("one tool", 1)),
     "reviewed_task": (("refund above 100 USD", 3),),
     "routed": (("billing", 3), ("support", 1), ("unclear", 1)),
-    "research": (("three subtasks", 2), ("two subtasks", 1)),
+    "research": (("four subtasks", 1), ("two subtasks", 2)),
 }

@@ -32,7 +32,10 @@ def test_the_call_count_file_was_written_by_the_benchmark_for_every_variant() ->
         assert [kind.label for kind in variant.kinds] == [kind.label for kind in KINDS[name]]
         assert set(variant.lines) <= set(RAW_COUNTS)
         assert all(kind.tasks >= 2 for kind in variant.kinds)
-    assert set(counts.templates) == {"stateless", "stateful", "async", "multiagent", "hierarchical", "stateful_streaming"}
+    patterns = {"stateless", "stateful", "async", "multiagent", "hierarchical"}
+    assert set(counts.templates) == patterns | {"stateful_streaming"} | {f"{p}_hardened" for p in patterns}
+    assert all(counts.templates[f"{p}_hardened"]["vpc_endpoint_azs"] > 0 for p in patterns)
+    assert all(counts.templates[p]["vpc_endpoint_azs"] == 0 for p in patterns)
     assert counts.templates["stateful_streaming"]["functions"] > counts.templates["stateful"]["functions"]
 
 
@@ -42,10 +45,10 @@ def test_every_line_is_the_least_squares_fit_of_the_kinds_the_file_records() -> 
 
     for name, variant in counts.variants.items():
         for count, line in variant.lines.items():
-            points = [(kind.counts["model_calls"], kind.counts.get(count, 0.0)) for kind in variant.kinds]
+            points = [(kind.counts[variant.regressor], kind.counts.get(count, 0.0)) for kind in variant.kinds]
             refit = fit_line(points)
             assert refit.intercept == pytest.approx(line.intercept, abs=1e-5), (name, count)
-            assert refit.per_model_call == pytest.approx(line.per_model_call, abs=1e-5), (name, count)
+            assert refit.slope == pytest.approx(line.slope, abs=1e-5), (name, count)
 
 
 def test_the_check_mix_differs_from_the_calibration_batches() -> None:
@@ -59,9 +62,9 @@ def test_the_check_mix_differs_from_the_calibration_batches() -> None:
 
 
 def test_a_line_is_fitted_by_least_squares_and_flat_when_model_calls_do_not_vary() -> None:
-    assert fit_line([(1, 3.0), (2, 5.0), (3, 7.0)]) == Line(intercept=1.0, per_model_call=2.0)
-    assert fit_line([(2, 4.0), (2, 6.0)]) == Line(intercept=5.0, per_model_call=0.0)
-    assert Line(intercept=-1.0, per_model_call=0.5).at(1) == 0.0  # never below zero
+    assert fit_line([(1, 3.0), (2, 5.0), (3, 7.0)]) == Line(intercept=1.0, slope=2.0)
+    assert fit_line([(2, 4.0), (2, 6.0)]) == Line(intercept=5.0, slope=0.0)
+    assert Line(intercept=-1.0, slope=0.5).at(1) == 0.0  # never below zero
 
 
 def test_the_code_hash_changes_with_any_module_of_the_hashed_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,7 +86,8 @@ def test_refunds_needing_approval_are_reviewed_tasks_that_wait_two_days() -> Non
     assert rec.components == (("reviewed_task", 1.0),)
     assert set(chosen(rec, "async")) == {"approvals", "approval_wait"}
     assert rec.settings.approval_timeout_seconds == 2 * 86_400
-    assert rec.context == {"patterns": "async", "approval_timeout": "172800"}
+    assert chosen(rec, "hardened profile") == ("security",)
+    assert rec.context == {"patterns": "async", "approval_timeout": "172800", "security": "hardened"}
     assert rec.settings.batch_size == 5  # short tasks share an invocation
 
 
@@ -160,6 +161,7 @@ GOLDEN = {
 def test_the_app_py_stanza_names_real_constructs_and_options(name: str) -> None:
     """The stanza parses, imports names the construct library exports, and passes only keywords they take."""
     import agentrail_constructs
+    import agentrail_constructs.stacks.pattern
 
     requirements, rec = plan_of(name)
     tree = ast.parse(rec.stanza(requirements))
@@ -168,11 +170,13 @@ def test_the_app_py_stanza_names_real_constructs_and_options(name: str) -> None:
         target = getattr(agentrail_constructs, call.func.id, None)
         if target is None:
             continue
-        accepted = (
-            {f.name for f in dataclasses.fields(target)}
-            if dataclasses.is_dataclass(target)
-            else set(inspect.signature(target.__init__).parameters)
-        )
+        if dataclasses.is_dataclass(target):
+            accepted = {f.name for f in dataclasses.fields(target)}
+        else:
+            parameters = inspect.signature(target.__init__).parameters
+            accepted = set(parameters)
+            if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+                accepted |= set(inspect.signature(agentrail_constructs.stacks.pattern.PatternStack.__init__).parameters)
         assert {k.arg for k in call.keywords} <= accepted, call.func.id
     imported = {
         alias.name

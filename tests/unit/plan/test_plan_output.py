@@ -60,8 +60,22 @@ def test_the_json_plan_adds_up_line_by_line() -> None:
     assert cost["usd_per_1000_tasks"] == pytest.approx(cost["usd_per_task"] * 1000)
     assert cost["tasks_per_month"] == pytest.approx(120 * 730)
     assert {line["basis"] for line in cost["lines"]} == {"counted", "estimated", "given"}
-    assert document["context"] == {"patterns": "async", "approval_timeout": "172800"}
+    assert document["context"] == {"patterns": "async", "approval_timeout": "172800", "security": "hardened"}
     assert document["call_counts"]["fresh"] is True
+
+
+def test_the_hardened_profile_adds_its_endpoints_and_key_from_the_hardened_templates() -> None:
+    counts = load_call_counts()
+    hardened = counts.templates["async_hardened"]
+
+    document = plan_json("--file", str(PROFILES / "refunds.yaml"))
+    standard = plan_json("--file", str(PROFILES / "refunds.yaml"), "--security", "standard")
+
+    fixed = {line["key"]: line["quantity_per_month"] for line in document["cost"]["lines"] if line["kind"] == "fixed"}
+    assert fixed["vpc_endpoint_hours"] == hardened["vpc_endpoint_azs"] * 730
+    assert fixed["kms_keys"] == hardened["kms_keys"] >= 1
+    assert "vpc_endpoint_hours" not in {line["key"] for line in standard["cost"]["lines"]}
+    assert document["cost"]["fixed_usd_per_month"] > standard["cost"]["fixed_usd_per_month"] + 14  # two AZs of one endpoint
 
 
 def test_the_counted_lines_are_the_call_count_files_lines_at_the_plans_model_calls() -> None:
