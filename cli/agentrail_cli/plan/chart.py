@@ -120,7 +120,7 @@ def _crossover_marks(comparison: Comparison, x_of: _Scale, y_of: _Scale) -> list
             parts.append(
                 f"<g class='crossover' data-platform='{crossover.alternative.value}'>"
                 f"<circle cx='{x:.2f}' cy='{y:.2f}' r='5.5' fill='#ffffff' stroke='{colour}' stroke-width='2.5'/>"
-                f"<text x='{x + dx:.2f}' y='{y + dy:.2f}' font-size='12' text-anchor='{anchor}' fill='#222'>{escape(label)}</text>"
+                f"<text x='{x + dx:.2f}' y='{y + dy:.2f}' font-size='12' text-anchor='{anchor}' fill='#222' stroke='#ffffff' stroke-width='4' paint-order='stroke'>{escape(label)}</text>"
                 f"<title>{escape(crossover.summary)}</title></g>"
             )
     return parts

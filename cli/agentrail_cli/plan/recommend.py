@@ -65,6 +65,7 @@ class Settings:
     api: str = "rest"
     streaming: bool = False
     security: str = "standard"
+    webhooks: bool = True
     specialists: int | None = None
     subtasks: int | None = None
 
@@ -93,6 +94,8 @@ class Recommendation:
             values["streaming"] = "true"
         if s.security != "standard":
             values["security"] = s.security
+        if not s.webhooks:
+            values["webhooks"] = "false"
         if s.approval_timeout_seconds is not None:
             values["approval_timeout"] = str(s.approval_timeout_seconds)
         return values
@@ -368,6 +371,16 @@ def recommend(r: Requirements) -> Recommendation:
                 ("security",),
             )
         )
+    hardened_tasks = r.security == "hardened" and bool({"async", "multiagent", "hierarchical"} & set(patterns))
+    if hardened_tasks:
+        chosen.append(
+            Decision(
+                "webhooks off",
+                "task webhooks need a way to the internet, which the hardened profile closes (a NAT gateway would add about "
+                "$33 a month): callers poll GET /tasks/{id}",
+                ("security",),
+            )
+        )
     if r.prompt_caching or r.batch_lane:
         warnings.append(
             "prompt caching and the batch lane are priced here as the model's prices give them; agentrail's runtime "
@@ -388,6 +401,7 @@ def recommend(r: Requirements) -> Recommendation:
         api=api,
         streaming=r.streaming and variant == "turn",
         security=r.security,
+        webhooks=not hardened_tasks,
         specialists=r.specialists if "multiagent" in patterns else None,
         subtasks=r.subtasks if "hierarchical" in patterns else None,
     )
@@ -469,6 +483,8 @@ def _stanza(rec: Recommendation, r: Requirements) -> str:
                 options.append(f"batch_size={s.batch_size}")
             if s.worker_max_concurrency:
                 options.append(f"worker_max_concurrency={min(s.worker_max_concurrency, 1000)}")
+            if not s.webhooks:
+                options.append("webhooks=False")
             arguments.append(f"options=AsyncOptions({', '.join(options)})")
             if s.approval_timeout_seconds is not None:
                 imports.add("ApprovalOptions")
@@ -478,9 +494,15 @@ def _stanza(rec: Recommendation, r: Requirements) -> str:
                 arguments.append(
                     f"long_task_options=LongTaskWorkflowOptions(execution_timeout={_duration(s.execution_timeout_seconds)})"
                 )
+        if pattern == "multiagent" and not s.webhooks:
+            imports.add("MultiAgentOptions")
+            arguments.append("options=MultiAgentOptions(webhooks=False)")
         if pattern == "hierarchical" and s.execution_timeout_seconds is not None:
             imports.add("HierarchicalOptions")
             arguments.append(f"options=HierarchicalOptions(execution_timeout={_duration(s.execution_timeout_seconds)})")
+        if pattern == "hierarchical" and not s.webhooks:
+            imports.add("AsyncOptions")
+            arguments.append("task_options=AsyncOptions(webhooks=False)")
         lines.append(f'{stack}(app, "{r.name.title().replace(" ", "")}-{suffix}", {", ".join(arguments)})')
     header = ["import aws_cdk as cdk", "from aws_cdk import Duration"]
     if s.architecture == "x86_64":

@@ -74,20 +74,18 @@ def render_plan(plan: Plan, *, chart_path: str | None = None) -> str:
         f"API function timeout {_seconds(s.timeout_seconds)}",
         f"API: {s.api.upper()}" + (" + WebSocket streaming" if s.streaming else ""),
     ]
-    if s.worker_timeout_seconds:
-        settings.append(f"worker timeout {_seconds(s.worker_timeout_seconds)}")
-    if s.execution_timeout_seconds:
-        settings.append(f"workflow execution timeout {_seconds(s.execution_timeout_seconds)}")
-    if s.batch_size:
-        settings.append(f"queue batch size {s.batch_size}, worker max concurrency {s.worker_max_concurrency}")
-    if s.reserved_concurrency:
-        settings.append(f"reserved concurrency {s.reserved_concurrency}")
-    if s.provisioned_concurrency:
-        settings.append(f"provisioned concurrency {s.provisioned_concurrency}")
-    if s.session_ttl_seconds:
-        settings.append(f"session TTL {_seconds(s.session_ttl_seconds)}")
-    if s.approval_timeout_seconds:
-        settings.append(f"approval timeout {_seconds(s.approval_timeout_seconds)}")
+    optional: tuple[tuple[int | None, str], ...] = (
+        (s.worker_timeout_seconds, f"worker timeout {_seconds(s.worker_timeout_seconds or 0)}"),
+        (s.execution_timeout_seconds, f"workflow execution timeout {_seconds(s.execution_timeout_seconds or 0)}"),
+        (s.batch_size, f"queue batch size {s.batch_size}, worker max concurrency {s.worker_max_concurrency}"),
+        (s.reserved_concurrency, f"reserved concurrency {s.reserved_concurrency}"),
+        (s.provisioned_concurrency, f"provisioned concurrency {s.provisioned_concurrency}"),
+        (s.session_ttl_seconds, f"session TTL {_seconds(s.session_ttl_seconds or 0)}"),
+        (s.approval_timeout_seconds, f"approval timeout {_seconds(s.approval_timeout_seconds or 0)}"),
+    )
+    settings.extend(text for value, text in optional if value)
+    if s.security != "standard":
+        settings.append(f"security profile: {s.security}")
     out.extend(f"  {line}" for line in settings)
     out.append("")
     out.append(f"Deploy: cdk deploy {rec.cdk_arguments}")

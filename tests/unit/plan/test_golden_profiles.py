@@ -87,7 +87,8 @@ def test_refunds_needing_approval_are_reviewed_tasks_that_wait_two_days() -> Non
     assert set(chosen(rec, "async")) == {"approvals", "approval_wait"}
     assert rec.settings.approval_timeout_seconds == 2 * 86_400
     assert chosen(rec, "hardened profile") == ("security",)
-    assert rec.context == {"patterns": "async", "approval_timeout": "172800", "security": "hardened"}
+    assert chosen(rec, "webhooks off") == ("security",)
+    assert rec.context == {"patterns": "async", "approval_timeout": "172800", "security": "hardened", "webhooks": "false"}
     assert rec.settings.batch_size == 5  # short tasks share an invocation
 
 

@@ -60,7 +60,7 @@ def test_the_json_plan_adds_up_line_by_line() -> None:
     assert cost["usd_per_1000_tasks"] == pytest.approx(cost["usd_per_task"] * 1000)
     assert cost["tasks_per_month"] == pytest.approx(120 * 730)
     assert {line["basis"] for line in cost["lines"]} == {"counted", "estimated", "given"}
-    assert document["context"] == {"patterns": "async", "approval_timeout": "172800", "security": "hardened"}
+    assert document["context"] == {"patterns": "async", "approval_timeout": "172800", "security": "hardened", "webhooks": "false"}
     assert document["call_counts"]["fresh"] is True
 
 
