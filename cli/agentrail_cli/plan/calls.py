@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from importlib.util import find_spec
 from pathlib import Path
@@ -197,12 +197,3 @@ def load_call_counts(path: Path | None = None) -> CallCounts:
 def dump_call_counts(counts: CallCounts, path: Path) -> None:
     """Write ``counts`` as stable, reviewable JSON."""
     path.write_text(json.dumps(counts.model_dump(mode="json"), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def merge_raw(batches: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Sum raw counts of several batches (each already per task times its tasks)."""
-    total: dict[str, float] = {}
-    for batch in batches:
-        for name, value in batch.items():
-            total[name] = total.get(name, 0.0) + value
-    return total

@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from agentrail_cli.plan.calls import load_call_counts
     from agentrail_cli.plan.chart import cost_chart_svg
     from agentrail_cli.plan.plan import make_plan
-    from agentrail_cli.plan.prices import load_prices, model_price, region_prices
+    from agentrail_cli.plan.prices import load_prices
     from agentrail_cli.plan.render import render_plan
     from agentrail_cli.plan.requirements import load_requirements, requirements_from
 
@@ -147,8 +147,6 @@ def _run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     else:
         requirements = requirements_from(flags)
     prices = load_prices(overrides=args.prices)
-    region_prices(prices, requirements.region)
-    model_price(prices, requirements.region, requirements.model)
     counts = load_call_counts()
     plan = make_plan(requirements, prices=prices, counts=counts)
     chart = None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentrail_cli.client import AgentApiClient, IamAuth
 from agentrail_cli.plan.calls import CallCounts
-from agentrail_cli.plan.workloads import PATTERN_TAG, VARIANTS, Kind
+from agentrail_cli.plan.workloads import VARIANTS, Kind
 
 if TYPE_CHECKING:
     from agentrail_local.cloud import LocalCloud
@@ -404,6 +404,8 @@ _TEMPLATE_COUNTS = {
 
 def _pattern_of(resources: dict[str, Any]) -> str | None:
     """The ``agentrail:pattern`` tag of the stack's API (a REST API's tag list, or an HTTP API's tag map)."""
+    from agentrail_local.apigateway.model import PATTERN_TAG
+
     for resource in resources.values():
         tags = (resource.get("Properties") or {}).get("Tags")
         if resource.get("Type") == "AWS::ApiGateway::RestApi" and isinstance(tags, list):

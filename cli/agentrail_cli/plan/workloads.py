@@ -16,12 +16,10 @@ from typing import Any, Literal
 Regressor = Literal["model_calls", "subtasks"]
 
 __all__ = [
-    "BENCHMARK_TASKS",
     "CHECK_MIX",
     "HARDENED",
     "KINDS",
     "NO_MODEL_CALLS",
-    "PATTERN_TAG",
     "STREAMING_STATEFUL",
     "VARIANTS",
     "Kind",
@@ -29,8 +27,6 @@ __all__ = [
     "Variant",
 ]
 
-#: The tag that names a stack's pattern on its API (as the constructs set it, and local mode reads it).
-PATTERN_TAG = "agentrail:pattern"
 #: The templates' key of the stateful stack with its WebSocket streaming API (``-c streaming=true``).
 STREAMING_STATEFUL = "stateful_streaming"
 #: The suffix of the templates' keys of the stacks in the hardened profile (``-c security=hardened``).
@@ -117,8 +113,7 @@ KINDS: dict[str, tuple[Kind, ...]] = {
     ),
 }
 
-#: Tasks per kind in the benchmark's batches (sessions: turns per kind, in sessions of TURNS_PER_SESSION).
-BENCHMARK_TASKS = 6
+#: Turns of each session in the benchmark's batches (the check mix runs two more).
 TURNS_PER_SESSION = 4
 
 #: The check's mix: per variant, (kind label, tasks) in one batch; other proportions than the benchmark's equal ones.

@@ -201,3 +201,11 @@ def test_an_override_adding_an_incomplete_region_fails_with_one_sentence(tmp_pat
     with pytest.raises(PlanInputError, match=r"regions\.ap-south-1") as caught:
         load_prices(overrides=[write(tmp_path, "new-region.json", override)])
     assert_one_sentence(str(caught.value), "prices file new-region.json: ")
+
+
+def test_the_clis_inference_profile_prefixes_are_the_runtimes() -> None:
+    """prices.py keeps its own copy (a plain CLI install need not import the runtime): it must not drift."""
+    from agentrail_cli.plan import prices
+    from agentrail_runtime.contract import INFERENCE_PROFILE_PREFIXES
+
+    assert prices.INFERENCE_PROFILE_PREFIXES == INFERENCE_PROFILE_PREFIXES
