@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import moto
 from alternation import in_alternating_blocks
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext, load_event
+from moto_account import start_moto
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -80,11 +80,8 @@ def main() -> int:
     count, warmup, block, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     import boto3
 
-    mock = moto.mock_aws()
-    mock.start()
-    boto3.setup_default_session()
     calls = BudgetCalls()
-    calls.register(boto3.DEFAULT_SESSION.events)
+    mock = start_moto(calls)
     client = boto3.client("dynamodb")
     client.create_table(
         TableName=TABLE,

@@ -3,7 +3,20 @@
 Imported by the runner scripts beside it (their folder is ``sys.path[0]``).
 """
 
-__all__ = ["create_queue", "create_tables"]
+__all__ = ["create_queue", "create_tables", "start_moto"]
+
+
+def start_moto(calls):
+    """Start moto for the rest of the process, with a fresh default boto3 session whose calls ``calls`` (an
+    ``aws_calls.AwsCalls``, or one of its kind) counts and times; returns the mock, to ``stop()`` at the end."""
+    import boto3
+    import moto
+
+    mock = moto.mock_aws()
+    mock.start()
+    boto3.setup_default_session()
+    calls.register(boto3.DEFAULT_SESSION.events)
+    return mock
 
 
 def create_tables(dynamodb, keys) -> None:

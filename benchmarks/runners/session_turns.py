@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-import moto
 from alternation import in_alternating_blocks
 from aws_calls import AwsCalls
 from lambda_shapes import LambdaContext, load_event, load_handler
+from moto_account import start_moto
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -102,11 +102,8 @@ def main() -> int:
     # Imported once moto is running: boto3's default session must send every call to moto.
     import boto3
 
-    mock = moto.mock_aws()
-    mock.start()
-    boto3.setup_default_session()
     calls = DynamoCalls()
-    calls.register(boto3.DEFAULT_SESSION.events)
+    mock = start_moto(calls)
     client = boto3.client("dynamodb")
     client.create_table(
         TableName=TABLE,

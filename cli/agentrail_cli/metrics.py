@@ -148,6 +148,11 @@ class AgentStats:
                 whole.outcomes[outcome] += count
         return whole.success_rate
 
+    @property
+    def input_tokens(self) -> float:
+        """Every input token: plain (``InputTokens``), read from the prompt cache and written to it."""
+        return sum(self.totals.get(name, 0) for name in ("InputTokens", "CacheReadTokens", "CacheWriteTokens"))
+
     def latency(self, name: str, q: float) -> float | None:
         return percentile(self.samples.get(name, ()), q)
 
@@ -157,7 +162,9 @@ class AgentStats:
             "agent": self.agent,
             "tasks": self.tasks,
             "outcomes": dict(sorted(self.outcomes.items())),
-            "input_tokens": self.totals.get("InputTokens", 0),
+            "input_tokens": self.input_tokens,
+            "cache_read_tokens": self.totals.get("CacheReadTokens", 0),
+            "cache_write_tokens": self.totals.get("CacheWriteTokens", 0),
             "output_tokens": self.totals.get("OutputTokens", 0),
             "cost_usd": round(self.totals.get("CostUSD", 0), 6),
             "steps": self.totals.get("Steps", 0),
@@ -197,7 +204,7 @@ def aggregate(points: Iterable[MetricPoint]) -> list[AgentStats]:
         agents.values(),
         key=lambda a: (
             -a.totals.get("CostUSD", 0),
-            -(a.totals.get("InputTokens", 0) + a.totals.get("OutputTokens", 0)),
+            -(a.input_tokens + a.totals.get("OutputTokens", 0)),
             a.service,
             a.agent,
         ),
@@ -237,7 +244,7 @@ def render_table(agents: list[AgentStats]) -> str:
             a.service,
             a.agent,
             _number(a.tasks),
-            _number(a.totals.get("InputTokens", 0)),
+            _number(a.input_tokens),
             _number(a.totals.get("OutputTokens", 0)),
             _number(a.totals.get("CostUSD", 0), digits=4),
             _number(a.tool_calls),
@@ -274,7 +281,7 @@ def render_chart(agents: list[AgentStats], *, metric: str, width: int = 40) -> s
     def value(a: AgentStats) -> float:
         if metric == "cost":
             return a.totals.get("CostUSD", 0)
-        return a.totals.get("InputTokens", 0) + a.totals.get("OutputTokens", 0)
+        return a.input_tokens + a.totals.get("OutputTokens", 0)
 
     top = max((value(a) for a in agents), default=0)
     labels = [f"{a.agent} ({a.service})" if a.agent != NO_AGENT else a.service for a in agents]

@@ -24,6 +24,7 @@ from agentrail_constructs.operator_console import OperatorConsole, OperatorConso
 from agentrail_constructs.pipeline import AgentPipeline, PipelineOptions
 from agentrail_constructs.queues import QueueWithDeadLetters
 from agentrail_constructs.renames import renamed_class
+from agentrail_constructs.response_cache import ResponseCache, ResponseCacheOptions
 from agentrail_constructs.security import SecurityBaseline, SecurityBaselineOptions
 from agentrail_constructs.sessions import SessionOptions, SessionTable, SessionTableOptions, StatefulAgent
 from agentrail_constructs.shadow import ShadowDeployment, ShadowOptions
@@ -88,6 +89,8 @@ __all__ = [
     "PipelineStack",
     "ProvisionedConcurrencyScaling",
     "QueueWithDeadLetters",
+    "ResponseCache",
+    "ResponseCacheOptions",
     "RetryOptions",
     "RuntimeLayer",
     "SecurityBaseline",

@@ -8,7 +8,8 @@ definition module's folder, the agent code folder, the runtime package: each fil
 time), so an edited prompt file is never answered from the cache.
 
 The same answer names the Bedrock prompts the agent reads at cold start (:func:`resolve_answer`), so the function's
-role is granted ``bedrock:GetPrompt`` on exactly those, without importing the runtime or calling AWS.
+role is granted ``bedrock:GetPrompt`` on exactly those, without importing the runtime or calling AWS; and whether a
+response cache may serve the agent (every tool ``cacheable=True``), which ``ResponseCache`` checks at synth.
 
 When the runtime cannot run here (the app's Python lacks its dependencies: ``pip install 'agentrail-aws[runtime]'``)
 or the definition fails to import, the version is a hash of those same inputs instead, with a warning on stderr: it
@@ -38,6 +39,7 @@ VERSIONED_SETTINGS = (
     "AGENT_DEFINITION",
     "AGENT_MODEL",
     "AGENT_ALLOWED_MODELS",
+    "AGENT_STEP_MODELS",
     "AGENT_SYSTEM_PROMPT",
     "AGENT_MAX_STEPS",
     "AGENT_TOKEN_BUDGET",
@@ -65,11 +67,13 @@ class VersionRequest:
 @dataclass(frozen=True)
 class VersionAnswer:
     """What the runtime answered for one request: the version, and the Bedrock prompt references the agent reads at
-    cold start (``{"bedrock_prompt": ID or ARN, "version": ..., "variant": ...}``); ``prompts`` is None when the
-    runtime could not answer (the version is then the fallback hash)."""
+    cold start (``{"bedrock_prompt": ID or ARN, "version": ..., "variant": ...}``), and whether a response cache may
+    serve it (``{"cacheable": bool, "reason": one sentence or None, "per_caller": bool}``); ``prompts`` and
+    ``response_cache`` are None when the runtime could not answer (the version is then the fallback hash)."""
 
     version: str
     prompts: tuple[Mapping[str, str | None], ...] | None
+    response_cache: Mapping[str, Any] | None = None
 
 
 _known: dict[VersionRequest, VersionAnswer] = {}
@@ -153,7 +157,7 @@ def _compute(requests: list[VersionRequest]) -> None:
         for index, request in enumerate(group):
             answer: dict[str, Any] = answers[index] if answers is not None else {"error": failure}
             if "version" in answer:
-                _known[request] = VersionAnswer(answer["version"], tuple(answer.get("prompts", ())))
+                _known[request] = VersionAnswer(answer["version"], tuple(answer.get("prompts", ())), answer.get("response_cache"))
             else:
                 _known[request] = VersionAnswer(_fallback(request), None)
                 print(

@@ -13,6 +13,7 @@ from constructs import Construct
 from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
 from agentrail_constructs.budgets import Budget, BudgetOptions
+from agentrail_constructs.contract import contract
 from agentrail_constructs.deployment import STRATEGIES, strategy_named
 from agentrail_constructs.function import AgentFunctionOptions, LogLevel
 from agentrail_constructs.guardrails import GuardrailOptions
@@ -68,7 +69,8 @@ class AppConfig:
     shadow on that share of live requests), and ``bedrock_guardrail`` (true: each agent function gets a Bedrock
     guardrail with the defaults of ``GuardrailOptions``), ``log_level`` (DEBUG, INFO, WARN or ERROR: every agent
     function's application log level) and ``store_redacted`` (true: session history, task records and shadow comparisons are stored
-    with personal and secret data redacted), ``asgi_app`` and ``asgi_code`` (the ``asgi`` pattern's app, as
+    with personal and secret data redacted), ``prompt_caching`` (false: no cache points are sent to Bedrock),
+    ``step_models`` (``kind=model`` pairs, comma-separated: a model of their own for routing, planning and review), ``asgi_app`` and ``asgi_code`` (the ``asgi`` pattern's app, as
     ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``), and
     ``streaming`` (true: the stateful pattern streams its turns over a WebSocket API) and ``streaming_auth`` (ticket or
     iam: how its ``$connect`` is authorized), and ``console`` (true: the async, multiagent and hierarchical stacks
@@ -95,6 +97,8 @@ class AppConfig:
     bedrock_guardrail: bool = False
     log_level: LogLevel = "INFO"
     store_redacted: bool = False
+    prompt_caching: bool = True
+    step_models: tuple[tuple[str, str], ...] = ()
     asgi_app: str | None = None
     asgi_code: str | None = None
     streaming: bool = False
@@ -159,6 +163,8 @@ class AppConfig:
             bedrock_guardrail=_boolean(app.node.try_get_context("bedrock_guardrail"), "bedrock_guardrail", default=False),
             log_level=_log_level(app.node.try_get_context("log_level")),
             store_redacted=_boolean(app.node.try_get_context("store_redacted"), "store_redacted", default=False),
+            prompt_caching=_boolean(app.node.try_get_context("prompt_caching"), "prompt_caching", default=True),
+            step_models=_step_models(app.node.try_get_context("step_models")),
             api=api,
             asgi_app=str(app.node.try_get_context("asgi_app") or "") or None,
             asgi_code=str(app.node.try_get_context("asgi_code") or "") or None,
@@ -241,6 +247,8 @@ class AppConfig:
             guardrail_options=GuardrailOptions() if self.bedrock_guardrail else None,
             log_level=self.log_level,
             store_redacted=self.store_redacted,
+            prompt_caching=self.prompt_caching,
+            step_models=dict(self.step_models),
         )
 
     def api_options(self) -> AgentApiOptions:
@@ -383,6 +391,21 @@ def _log_level(value: object) -> LogLevel:
     level = str(value or "INFO").upper()
     _one_of("log_level", level, LOG_LEVELS, given=value)
     return cast(LogLevel, level)
+
+
+def _step_models(value: object) -> tuple[tuple[str, str], ...]:
+    """``routing=bedrock:amazon.nova-micro-v1:0,planning=...`` as (kind, model) pairs, checked as the constructs check
+    ``step_models``."""
+    pairs: list[tuple[str, str]] = []
+    for item in _names(value):
+        kind, sep, spec = item.partition("=")
+        if not sep:
+            raise ValueError(f"context 'step_models' takes kind=model pairs, comma-separated; got {item!r}")
+        pairs.append((kind.strip(), spec.strip()))
+    problem = contract.step_models_problem(dict(pairs))
+    if problem is not None:
+        raise ValueError(f"context {problem}")
+    return tuple(pairs)
 
 
 def _names(value: object) -> tuple[str, ...]:

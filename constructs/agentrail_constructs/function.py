@@ -19,6 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, IConstruct
 
 from agentrail_constructs.agent_version import (
+    VersionAnswer,
     VersionRequest,
     queue_request,
     resolve_answer,
@@ -107,6 +108,11 @@ class AgentFunctionOptions:
     """Model spec: ``local``, ``bedrock:<model-id>`` or ``openai:<model>``. Default: ``local``."""
     allowed_models: Sequence[str] = ()
     """Further models a request may pick with ``"model"``. Default: none."""
+    step_models: Mapping[str, str] = field(default_factory=dict)
+    """``AGENT_STEP_MODELS``: a model of their own for kinds of step, ``{"routing" | "planning" | "review": spec}``
+    (the router's choice of a specialist; the supervisor's plan, and its review of the workers' results into the
+    answer), e.g. a cheaper model than ``model``, which runs every other step. A task's ``spend_by_model`` shows
+    each model's tokens and cost. Default: none."""
     agent_definition: str = "agentrail_runtime.demo:definition"
     """``module:attribute`` of the AgentDefinition (prompt and tools). Default: the demo agent."""
     agent_code: str | None = None
@@ -133,8 +139,13 @@ class AgentFunctionOptions:
     redacted history. Default: False (stored as written)."""
     log_redaction: bool = True
     """``AGENT_LOG_REDACTION``: redact personal and secret data in every log line of the runtime. Default: True."""
-    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    """USD per million (input, output) tokens by model spec prefix, over the built-in table. Default: none."""
+    prices: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    """USD per million tokens by model spec prefix, over the built-in table: ``(input, output)``, or ``(input, output,
+    cache_read, cache_write)`` for a model whose prompt cache is priced apart. Default: none."""
+    prompt_caching: bool = True
+    """``AGENT_PROMPT_CACHING``: ``bedrock:`` models that cache prompts are sent cache points (after the tools, the
+    system prompt and the stable history), and the local model simulates a prompt cache; cache-read and cache-write
+    tokens are metered and priced apart. Default: True."""
     memory_size: int = 1024
     """MiB. Default: 1,024 (a full vCPU share for the agent loop)."""
     timeout: Duration = field(default_factory=lambda: Duration.seconds(60))
@@ -202,7 +213,10 @@ class AgentFunctionOptions:
             self.guardrail_options.validate()
         if self.existing_guardrail is not None:
             self.existing_guardrail.validate()
-        for spec in (self.model, *self.allowed_models):
+        problem = contract.step_models_problem(self.step_models)
+        if problem is not None:
+            raise ValueError(problem)
+        for spec in (self.model, *self.allowed_models, *self.step_models.values()):
             if not contract.MODEL_SPEC.match(spec):
                 raise ValueError(contract.unknown_model_message(spec))
             if spec.startswith("openai:") and self.openai_api_key_secret is None:
@@ -231,6 +245,12 @@ class AgentFunctionOptions:
         ):
             if not low <= value <= high:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        for spec, price in self.prices.items():
+            if len(price) not in (2, 4) or any(value < 0 for value in price):
+                raise ValueError(
+                    f"prices[{spec!r}] must be (input, output) or (input, output, cache_read, cache_write): USD per "
+                    "million tokens, none negative"
+                )
         if not self.runtime.name.startswith("python3."):
             raise ValueError(f"runtime must be a Python 3 runtime, got {self.runtime.name}")
         scaling = self.provisioned_scaling
@@ -331,7 +351,9 @@ class AgentFunction(Construct):
 
         self.baseline: SecurityBaseline | None = baseline_for(self)
         baseline = self.baseline
-        if baseline is not None and any(m.startswith("openai:") for m in (options.model, *options.allowed_models)):
+        if baseline is not None and any(
+            m.startswith("openai:") for m in (options.model, *options.allowed_models, *options.step_models.values())
+        ):
             baseline.require_internet(
                 f"{self.node.path} calls an OpenAI-compatible model", "use a bedrock: or local model in this stack"
             )
@@ -462,7 +484,9 @@ class AgentFunction(Construct):
     def _grant_agent(self, options: AgentFunctionOptions) -> None:
         """What running the agent needs: its Bedrock models, the OpenAI key, the tool secrets and the guardrail."""
         bedrock_models = [
-            m.removeprefix("bedrock:") for m in (options.model, *options.allowed_models) if m.startswith("bedrock:")
+            m.removeprefix("bedrock:")
+            for m in dict.fromkeys((options.model, *options.allowed_models, *options.step_models.values()))
+            if m.startswith("bedrock:")
         ]
         if bedrock_models:
             self.grant_model_access(*bedrock_models)
@@ -667,6 +691,13 @@ class AgentFunction(Construct):
         self.calls_service("bedrock-agent")
         return grant
 
+    def version_answer(self) -> VersionAnswer | None:
+        """What the runtime answers at synth for this function's agent: its version, the Bedrock prompts it reads and
+        whether a response cache may serve it (see :class:`~agentrail_constructs.agent_version.VersionAnswer`). Asked
+        now, with every function queued so far (one subprocess); None for a function that runs no agent and whose
+        version was given."""
+        return resolve_answer(self._version_request) if self._version_request is not None else None
+
     def _grant_agent_prompts(self) -> None:
         """Grant what the runtime reported this function's agent reads at cold start (see :meth:`grant_prompt_read`)."""
         assert self._version_request is not None  # queued for every function that runs the agent
@@ -781,7 +812,7 @@ class AgentFunction(Construct):
     def _environment(self) -> dict[str, str]:
         o = self.options
         if not self.runs_agent:  # neither the agent's models nor its secrets: the settings load without them
-            o = replace(o, model="local", allowed_models=(), openai_api_key_secret=None, tool_secrets={})
+            o = replace(o, model="local", allowed_models=(), step_models={}, openai_api_key_secret=None, tool_secrets={})
         env = {
             "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": o.metrics_namespace,
@@ -795,13 +826,14 @@ class AgentFunction(Construct):
         }
         if o.allowed_models:
             env["AGENT_ALLOWED_MODELS"] = ",".join(o.allowed_models)
+        if o.step_models:
+            env["AGENT_STEP_MODELS"] = json.dumps(dict(o.step_models), sort_keys=True)
         if o.system_prompt:
             env["AGENT_SYSTEM_PROMPT"] = o.system_prompt
         if o.prices:
-            env["AGENT_PRICE_TABLE"] = json.dumps(
-                {k: {"input_per_million": i, "output_per_million": out} for k, (i, out) in o.prices.items()},
-                sort_keys=True,
-            )
+            env["AGENT_PRICE_TABLE"] = json.dumps({k: _price(v) for k, v in o.prices.items()}, sort_keys=True)
+        if not o.prompt_caching:
+            env["AGENT_PROMPT_CACHING"] = "false"
         if o.openai_api_key_secret is not None:
             env["AGENT_OPENAI_API_KEY_SECRET"] = o.openai_api_key_secret.secret_arn
         if o.openai_base_url:
@@ -931,3 +963,12 @@ class AgentFunction(Construct):
                 else ""
             ),
         )
+
+
+#: The price table's keys (``AGENT_PRICE_TABLE``), in the order ``AgentFunctionOptions.prices`` gives them.
+_PRICE_KEYS = ("input_per_million", "output_per_million", "cache_read_per_million", "cache_write_per_million")
+
+
+def _price(values: tuple[float, ...]) -> dict[str, float]:
+    """One ``prices`` entry as the runtime's price table reads it."""
+    return dict(zip(_PRICE_KEYS, values, strict=False))

@@ -24,9 +24,18 @@ from agentrail_constructs.queues import is_dead_letter_queue
 from agentrail_constructs.security import baseline_for, grant_key_to_service
 
 #: What the runtime's ``metering.metrics.emit_task_metrics`` emits for each run (one EMF record, values per task;
-#: ``StepLatency`` one value per model call). The dashboard and the cost alarm name these; a seam test compares them
-#: with the EMF records an integration run writes.
-AGENT_METRICS = ("InputTokens", "OutputTokens", "Steps", "CostUSD", "StepLatency", "TaskLatency")
+#: ``StepLatency`` one value per model call; ``CacheReadTokens`` and ``CacheWriteTokens`` only from a run that used the
+#: prompt cache). The dashboard and the cost alarm name these.
+AGENT_METRICS = (
+    "InputTokens",
+    "CacheReadTokens",
+    "CacheWriteTokens",
+    "OutputTokens",
+    "Steps",
+    "CostUSD",
+    "StepLatency",
+    "TaskLatency",
+)
 #: ``Tasks_<outcome>``: one per value of the runtime's ``AgentStatus``, plus ``failed`` (a task marked failed) and
 #: ``rejected`` (an approval rejected); a seam test keeps them equal.
 AGENT_OUTCOMES = (
@@ -366,7 +375,10 @@ class AgentMonitoring(Construct):
         if not namespaces:
             return
         seconds = int(period.to_seconds())
-        self._graph("Agents: input and output tokens", [search("InputTokens"), search("OutputTokens")])
+        self._graph(
+            "Agents: input, cached and output tokens",
+            [search("InputTokens"), search("CacheReadTokens"), search("CacheWriteTokens"), search("OutputTokens")],
+        )
         self._graph("Agents: steps per task", [search("Steps")])
         self._graph("Agents: task outcomes", [search(f"Tasks_{outcome}") for outcome in AGENT_OUTCOMES])
         self._graph("Agents: cost (USD)", [search("CostUSD")])

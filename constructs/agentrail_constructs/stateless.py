@@ -11,6 +11,7 @@ from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions
 from agentrail_constructs.renames import check_exclusive, renamed_keywords
 from agentrail_constructs.request_models import request_model
+from agentrail_constructs.response_cache import ResponseCache, ResponseCacheOptions
 from agentrail_constructs.sources import handler_dir
 
 
@@ -40,10 +41,16 @@ class StatelessAgent(Construct):
     erasure_options:
         Who may erase another principal's data through ``POST /erase`` (see :class:`ErasureOptions`). Default:
         ``ErasureOptions()`` (callers erase their own data; the Cognito group ``operators`` anyone's).
+    response_cache_options:
+        Answer repeated questions from a new response cache table (see :class:`ResponseCacheOptions`); the agent's
+        every tool must be ``cacheable=True``, or the synth fails naming the tool. Default: none.
+    existing_response_cache:
+        Your :class:`ResponseCache` (one table shared by several agents). Not with ``response_cache_options``.
+        Default: none.
 
     Attributes
     ----------
-    agent_function, function, alias, api, rest_api, budgets (None without budgets)
+    agent_function, function, alias, api, rest_api, budgets (None without budgets), response_cache (None without one)
     """
 
     @renamed_keywords(function="function_options", api="api_options")
@@ -59,9 +66,12 @@ class StatelessAgent(Construct):
         budget_options: BudgetOptions | None = None,
         existing_budgets: DailyBudgets | None = None,
         erasure_options: ErasureOptions | None = None,
+        response_cache_options: ResponseCacheOptions | None = None,
+        existing_response_cache: ResponseCache | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         check_exclusive(existing_function, function_options, "existing_function", "function_options")
+        check_exclusive(existing_response_cache, response_cache_options, "existing_response_cache", "response_cache_options")
         self.agent_function = existing_function or AgentFunction(
             self, "Agent", handler_code=handler_dir("stateless"), options=function_options
         )
@@ -78,6 +88,11 @@ class StatelessAgent(Construct):
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
         self.api.add_operational_routes(self.alias)
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
+        self.response_cache = existing_response_cache or (
+            ResponseCache(self, "ResponseCache", options=response_cache_options) if response_cache_options else None
+        )
+        if self.response_cache is not None:
+            self.response_cache.serve(self.agent_function)
 
     @property
     def url(self) -> str:

@@ -25,6 +25,8 @@ def test_after_a_task_ran_agentrail_metrics_lists_its_agent_with_its_tokens_and_
         accepted = tasks.request("POST", "/tasks", json={"message": "Calculate (12 + 30) * 2"}).json()
         task = wait_for_task(tasks, accepted["task_id"])
     assert task["status"] == "succeeded"
+    usage = task["usage"]
+    all_input = usage["input_tokens"] + usage["cache_read_tokens"] + usage["cache_write_tokens"]
 
     # The worker prints its EMF record as the invocation ends; its log may take a moment to reach the file.
     deadline = time.monotonic() + 20
@@ -33,12 +35,16 @@ def test_after_a_task_ran_agentrail_metrics_lists_its_agent_with_its_tokens_and_
         assert listed.returncode == 0, listed.stderr
         agents = json.loads(listed.stdout)["agents"]
         demo = [a for a in agents if a["agent"] == "demo" and a["tools"].get("calculator")]
-        if (demo and sum(a["input_tokens"] for a in demo) >= task["usage"]["input_tokens"]) or time.monotonic() > deadline:
+        read = sum(a["cache_read_tokens"] for a in demo)
+        if (demo and sum(a["input_tokens"] for a in demo) >= all_input and read >= usage["cache_read_tokens"]) or (
+            time.monotonic() > deadline
+        ):
             break
         time.sleep(0.5)
 
     assert demo, agents
-    assert sum(a["input_tokens"] for a in demo) >= task["usage"]["input_tokens"] > 0
+    assert sum(a["input_tokens"] for a in demo) >= all_input > 0  # every input token, cached or not
+    assert sum(a["cache_read_tokens"] for a in demo) >= usage["cache_read_tokens"] > 0
     assert sum(a["output_tokens"] for a in demo) >= task["usage"]["output_tokens"] > 0
     assert any(a["tools"]["calculator"]["success_rate"] == 1.0 for a in demo)
     shown = _metrics(agentrail, local)

@@ -324,6 +324,59 @@ def test_allowed_bedrock_models_are_granted_with_the_default_model(stack: cdk.St
     }
 
 
+def test_step_models_are_granted_and_named_in_the_environment(stack: cdk.Stack) -> None:
+    _, template = synth_function(
+        stack, model="bedrock:amazon.nova-pro-v1:0", step_models={"routing": "bedrock:amazon.nova-micro-v1:0", "review": "local"}
+    )
+
+    assert model_grants(template) == {
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",
+    }
+    environment = function_environment(template)
+    assert json.loads(str(environment["AGENT_STEP_MODELS"])) == {"review": "local", "routing": "bedrock:amazon.nova-micro-v1:0"}
+
+
+@pytest.mark.parametrize(
+    ("step_models", "sentence"),
+    [
+        (
+            {"summarizing": "local"},
+            "step_models names an unknown kind of step 'summarizing'; choose from routing, planning, review",
+        ),
+        ({"routing": "claude"}, "step_models['routing'] is 'claude': use 'local', 'bedrock:<model-id>' or 'openai:<model>'"),
+    ],
+)
+def test_a_step_model_of_an_unknown_kind_or_spec_is_refused_in_one_sentence(step_models: dict, sentence: str) -> None:
+    with pytest.raises(ValueError, match="step_models") as refused:
+        AgentFunctionOptions(step_models=step_models).validate()
+
+    assert str(refused.value) == sentence
+
+
+def test_prompt_caching_off_and_cache_prices_reach_the_environment(stack: cdk.Stack) -> None:
+    _, template = synth_function(
+        stack, prompt_caching=False, prices={"bedrock:anthropic.claude-sonnet-4": (3.0, 15.0, 0.3, 3.75), "local": (0.0, 0.0)}
+    )
+
+    environment = function_environment(template)
+    assert environment["AGENT_PROMPT_CACHING"] == "false"
+    assert json.loads(str(environment["AGENT_PRICE_TABLE"])) == {
+        "bedrock:anthropic.claude-sonnet-4": {
+            "input_per_million": 3.0,
+            "output_per_million": 15.0,
+            "cache_read_per_million": 0.3,
+            "cache_write_per_million": 3.75,
+        },
+        "local": {"input_per_million": 0.0, "output_per_million": 0.0},
+    }
+
+
+def test_a_price_of_three_figures_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"must be \(input, output\) or \(input, output, cache_read, cache_write\)"):
+        AgentFunctionOptions(prices={"local": (1.0, 2.0, 3.0)}).validate()
+
+
 def test_grant_model_access_called_later_adds_the_models(stack: cdk.Stack) -> None:
     function = AgentFunction(stack, "Agent", options=ALONE)
 

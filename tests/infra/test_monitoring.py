@@ -98,7 +98,12 @@ def test_every_pattern_stack_has_one_dashboard_with_the_api_lambda_and_agent_wid
         assert title in titles
     assert any(t.startswith("Lambda ") and t.endswith(": errors and throttles") for t in titles), titles
     assert any(t.startswith("Lambda ") and t.endswith(": duration and concurrency") for t in titles), titles
-    for title in ("Agents: input and output tokens", "Agents: steps per task", "Agents: task outcomes", "Agents: cost (USD)"):
+    for title in (
+        "Agents: input, cached and output tokens",
+        "Agents: steps per task",
+        "Agents: task outcomes",
+        "Agents: cost (USD)",
+    ):
         assert title in titles
     # every pattern but the table-less ones (stateless, asgi) has a queue or a table to watch
     assert any(t.startswith(("DLQ ", "DynamoDB ")) for t in titles) or pattern in ("stateless", "asgi")

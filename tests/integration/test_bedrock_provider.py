@@ -233,6 +233,12 @@ def test_usage_and_cost_are_reported_by_the_stateless_app(stub, model, demo_serv
     body = json.loads(response["body"])
     assert response["statusCode"] == 200
     assert body["model"] == f"bedrock:{MODEL_ID}"
-    assert body["usage"] == {"input_tokens": 910, "output_tokens": 75, "total_tokens": 985}
+    assert body["usage"] == {
+        "input_tokens": 910,
+        "output_tokens": 75,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "total_tokens": 985,
+    }
     assert body["cost_usd"] == pytest.approx((910 * 1.0 + 75 * 2.0) / 1e6)
     assert [(c["tool"], c["outcome"]) for c in body["tool_calls"]] == [("calculator", "success")]

@@ -191,3 +191,14 @@ def test_the_secret_is_read_once_per_execution_environment_not_per_call(model_fo
     Agent(model=model).run("Hello again")
 
     assert [r.headers["Authorization"] for r in endpoint.requests] == [f"Bearer {API_KEY}"] * 2
+
+
+def test_the_prompt_tokens_openai_read_from_its_own_cache_are_reported_as_cache_reads(model_for):
+    answer = completion({"content": "The answer is 84.", "refusal": None}, "stop", prompt_tokens=2048)
+    answer["usage"]["prompt_tokens_details"] = {"cached_tokens": 1920}
+    endpoint = Endpoint(httpx.Response(200, json=answer))
+
+    result = Agent(model=model_for(endpoint)).run("Hello")
+
+    assert (result.usage.input_tokens, result.usage.cache_read_tokens, result.usage.cache_write_tokens) == (128, 1920, 0)
+    assert result.usage.all_input_tokens == 2048

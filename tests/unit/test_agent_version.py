@@ -174,5 +174,14 @@ def test_the_stamping_subprocess_answers_each_function_and_names_the_one_that_fa
 
     answers = versions_for([good, bad])
 
-    assert answers[0] == {"version": version_for(good), "prompts": []}
+    assert answers[0] == {
+        "version": version_for(good),
+        "prompts": [],
+        "response_cache": {
+            "cacheable": False,
+            "reason": "agent 'demo' cannot use a response cache: its tool 'issue_refund' has side effects, and a "
+            "cached answer would skip it",
+            "per_caller": False,
+        },
+    }
     assert "no_such_module" in answers[1]["error"]

@@ -151,3 +151,25 @@ def test_the_metrics_command_says_where_it_looked_when_nothing_ran(tmp_path: Pat
     run_metrics(argparse.Namespace(state_dir=tmp_path, namespace="Agentrail", json=False, chart=None), out)
 
     assert out.getvalue() == f"No Agentrail metrics in {tmp_path / 'logs'} (no function logs: run `agentrail local` first).\n"
+
+
+def test_tokens_read_from_or_written_to_the_prompt_cache_count_as_input_and_are_listed_apart(
+    metrics: Metrics, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cached = run(input_tokens=10, output_tokens=50, cost=0.001, calls=[]).model_copy(
+        update={"usage": Usage(input_tokens=10, output_tokens=50, cache_read_tokens=900, cache_write_tokens=90)}
+    )
+    emit_task_metrics(metrics, cached, agent_name="support")
+    metrics.flush_metrics()
+    emit_task_metrics(metrics, run(input_tokens=400, output_tokens=50, cost=0.001, calls=[]), agent_name="support")
+    metrics.flush_metrics()
+    log = tmp_path / "Worker.log"
+    log.write_text(capsys.readouterr().out)
+
+    (agent,) = [a for a in aggregate(read_points([log])) if a.agent == "support"]
+
+    figures = agent.as_dict()
+    assert (figures["input_tokens"], figures["cache_read_tokens"], figures["cache_write_tokens"]) == (1400, 900, 90)
+    assert "1,400" in render_table([agent])  # IN TOKENS: every input token, cached or not
+    # A run without the cache emits no cache metric: no series of its own on an account that never caches.
+    assert figures["metrics"]["CacheReadTokens"]["count"] == 1

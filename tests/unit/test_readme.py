@@ -40,6 +40,8 @@ from agentrail_constructs import (
     OtelExportOptions,
     PipelineOptions,
     PipelineStack,
+    ResponseCache,
+    ResponseCacheOptions,
     RetryOptions,
     SecurityBaseline,
     SecurityBaselineOptions,
@@ -96,6 +98,7 @@ OPTIONS = [
     DeploymentOptions,
     PipelineOptions,
     ShadowOptions,
+    ResponseCacheOptions,
 ]
 
 
@@ -207,6 +210,7 @@ CONSTRUCTS = [
     PipelineStack,
     BedrockGuardrail,
     ShadowDeployment,
+    ResponseCache,
 ]
 
 

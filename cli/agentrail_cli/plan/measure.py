@@ -34,7 +34,9 @@ FINISHED = ("succeeded", "failed", "cancelled", "timed_out", "budget_exceeded", 
 BATCH_TIMEOUT = 300.0
 #: Quiet time after which nothing more is running (no new invocation).
 QUIET = 1.5
-_EMF = ("Steps", "InputTokens", "OutputTokens")
+_EMF = ("Steps", "InputTokens", "CacheReadTokens", "CacheWriteTokens", "OutputTokens")
+#: The EMF metrics whose sum is a run's whole input (plain, read from the prompt cache, written to it).
+_INPUT = ("InputTokens", "CacheReadTokens", "CacheWriteTokens")
 
 
 class MeasureError(RuntimeError):
@@ -69,8 +71,8 @@ def _series(record: dict[str, Any]) -> set[str]:
 
 
 def _emf_values(lines: Sequence[str], series: set[str] | None = None) -> dict[str, float]:
-    """Sums of the ``Steps``, ``InputTokens`` and ``OutputTokens`` values of the EMF records among ``lines``; the
-    records' metric series are added to ``series``."""
+    """Sums of the ``Steps``, token (:data:`_EMF`) values of the EMF records among ``lines``; the records' metric
+    series are added to ``series``."""
     totals = dict.fromkeys(_EMF, 0.0)
     for line in lines:
         start = line.find("{")
@@ -133,7 +135,7 @@ def raw_counts(
     sends = sum(n for call, n in reading.calls.items() if call in ("sqs:SendMessage", "sqs:SendMessageBatch"))
     return {
         "model_calls": model_calls,
-        "input_tokens": sum(v["InputTokens"] for v in emf.values()),
+        "input_tokens": sum(v[name] for v in emf.values() for name in _INPUT),
         "output_tokens": sum(v["OutputTokens"] for v in emf.values()),
         "aws_calls": float(sum(reading.calls.values())),
         "lambda_requests": float(sum(use.invocations for use in functions.values())),

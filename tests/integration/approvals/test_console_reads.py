@@ -340,7 +340,7 @@ def test_costs_by_default_show_a_finished_run_to_its_owner_and_nothing_to_others
     nobodys = approvals.call(console_event("/costs", caller=callers.mallory))
 
     assert [(r["day"], r["agent"], r["tasks"], r["input_tokens"], r["output_tokens"]) for r in mine.body["days"]] == [
-        (runtime_day(record.created_at), agent, 1, spend.usage.input_tokens, spend.usage.output_tokens)
+        (runtime_day(record.created_at), agent, 1, spend.usage.all_input_tokens, spend.usage.output_tokens)
         for agent, spend in record.spend.items()
     ]
     assert sum(r["input_tokens"] + r["output_tokens"] for r in mine.body["days"]) == record.usage.total_tokens > 0

@@ -154,7 +154,7 @@ class TeamOptions:
     fallback: str | None = None
     max_task_tokens: int | None = None
     price_table: dict[str, dict[str, float]] | None = None
-    #: Specialist name to the AGENT_* variables that differ for it (a misconfigured model, say).
+    #: Specialist name (or ``router``) to the AGENT_* variables that differ for it (a misconfigured model, say).
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -252,7 +252,7 @@ def team(
     def build(**options: Any) -> Handlers:
         chosen = TeamOptions(**options)
         shared, router_env = team_environment(aws, chosen)
-        router = handler_module("router", shared | router_env, exclusive=True)
+        router = handler_module("router", shared | router_env | chosen.overrides.get("router", {}), exclusive=True)
         specialists = {}
         for name, (definition, handoffs, _) in DEMO_TEAM.items():
             member = (

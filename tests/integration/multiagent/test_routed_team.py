@@ -6,9 +6,11 @@ import json
 from decimal import Decimal
 
 import pytest
+from botocore.stub import ANY
 
 from agentrail_runtime.agent.loop import AgentCheckpoint
 from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
+from agentrail_runtime.models.registry import ProviderFactory
 from agentrail_runtime.tasks.store import TaskStore
 from agentrail_runtime.tasks.timeline import task_events
 from tests.integration.multiagent.conftest import TASK_TABLE
@@ -282,3 +284,48 @@ def test_each_run_of_a_routed_request_keeps_its_transcript_on_the_task_for_the_t
     assert "duplicate charge refunded" in json.dumps([e.result for e in billing_calls])
     # The spend of each run is where it was: the transcript rode on the same write.
     assert set(record.spend) == {"router", "billing"}
+
+
+ROUTING_MODEL = "bedrock:amazon.nova-micro-v1:0"
+
+
+def test_the_router_runs_on_its_routing_model_and_the_task_s_spend_is_reported_per_model(team, aws, client, stub):
+    # given: the router's routing steps run on Nova Micro (a Bedrock client stubbed: moto has no Converse); the
+    # specialists run on the local model
+    handlers = team(
+        overrides={"router": {"AGENT_STEP_MODELS": json.dumps({"routing": ROUTING_MODEL})}},
+        price_table={"local": {"input_per_million": 3.0, "output_per_million": 15.0}},
+    )
+    handlers.router.tasks.agents.providers = ProviderFactory(bedrock_client=client)
+    use = {"toolUseId": "tooluse_route1", "name": "handoff_to_billing", "input": {"request": "charged twice"}}
+    stub.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"toolUse": use}]}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 420, "outputTokens": 18, "totalTokens": 438},
+            "metrics": {"latencyMs": 300},
+        },
+        expected_params={
+            "modelId": "amazon.nova-micro-v1:0",
+            "messages": ANY,
+            "system": ANY,
+            "inferenceConfig": ANY,
+            "toolConfig": ANY,
+        },
+    )
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+
+    # when: the team works the task
+    handlers.pump()
+
+    # then: billing answered, and the task's spend is split by model, each at its own price
+    task = aws.task(task_id)
+    assert task.status == "succeeded" and task.result.data["answered_by"] == "billing"
+    assert set(task.spend_by_model) == {ROUTING_MODEL, "local"}
+    routing = task.spend_by_model[ROUTING_MODEL]
+    assert (routing.usage.input_tokens, routing.usage.output_tokens, routing.calls) == (420, 18, 1)
+    assert routing.cost_usd == PriceTable().cost(ROUTING_MODEL, routing.usage) > 0
+    local = task.spend_by_model["local"]
+    assert local.usage == task.spend["billing"].usage and local.cost_usd == task.spend["billing"].cost_usd > 0
+    assert task.cost_usd == pytest.approx(routing.cost_usd + local.cost_usd)

@@ -74,7 +74,10 @@ def test_each_turn_is_one_item_and_no_item_grows_as_the_conversation_does(aws, s
     late = {item["sk"]["S"]: item_size(item) for item in aws.items(session_id)}
     assert sorted(late) == [f"turn#{n:010d}" for n in range(1, 13)] + ["~meta"]
     assert late["~meta"] - early["~meta"] <= 2  # the turn counter gained a digit; nothing else grew
-    assert {late[f"turn#{n:010d}"] for n in range(1, 13)} == {early["turn#0000000001"]}
+    # Each turn item is its own size, whatever came before: only its token counts' digits differ (the prompt cache's
+    # read and write counts vary from turn to turn).
+    sizes = [late[f"turn#{n:010d}"] for n in range(1, 13)]
+    assert max(sizes) - min(sizes) <= 8
 
 
 def test_a_turn_over_the_item_limit_is_offloaded_to_s3_and_read_back(aws, session_told, send, api_event, call):

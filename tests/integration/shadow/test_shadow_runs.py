@@ -153,7 +153,8 @@ def test_a_sampled_request_reaches_the_shadow_queue_with_the_live_answer(shadow_
     assert copied.request_id == reply.body["request_id"]
     assert copied.live.answer == reply.body["answer"]
     assert copied.live.steps == reply.body["steps"]
-    assert copied.live.input_tokens == reply.body["usage"]["input_tokens"]
+    usage = reply.body["usage"]
+    assert copied.live.input_tokens == usage["input_tokens"] + usage["cache_read_tokens"] + usage["cache_write_tokens"]
     assert copied.live.latency_ms > 0
     assert copied.live.agent_version == {k.lower(): v for k, v in reply.headers.items()}["x-agent-version"]
 

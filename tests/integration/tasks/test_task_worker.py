@@ -62,8 +62,11 @@ def test_the_worker_runs_a_queued_task_and_its_owner_reads_status_steps_tokens_c
     task = call(api, api_event("get-task", task_id=task_id)).body
     assert task["status"] == "succeeded"
     assert task["steps"] == 3
-    assert task["usage"]["input_tokens"] > 0 and task["usage"]["output_tokens"] > 0
-    assert task["usage"]["total_tokens"] == task["usage"]["input_tokens"] + task["usage"]["output_tokens"]
+    usage = task["usage"]
+    assert usage["cache_read_tokens"] > 0 and usage["output_tokens"] > 0  # the second step reads the first's prefix
+    assert usage["total_tokens"] == sum(
+        usage[k] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+    )
     assert task["cost_usd"] == 0.0
     assert task["result"]["answer"] == ANSWER
     assert [(c["tool"], c["outcome"]) for c in task["result"]["tool_calls"]] == [

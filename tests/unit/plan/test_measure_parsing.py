@@ -32,7 +32,7 @@ def test_model_calls_and_tokens_are_summed_over_the_emf_records_and_other_lines_
 
     totals = _emf_values(lines, series)
 
-    assert totals == {"Steps": 5.0, "InputTokens": 2000.0, "OutputTokens": 0.0}
+    assert totals == {"Steps": 5.0, "InputTokens": 2000.0, "CacheReadTokens": 0.0, "CacheWriteTokens": 0.0, "OutputTokens": 0.0}
     assert series == {"Agentrail/Steps/agent=demo,service=sessions", "Agentrail/InputTokens/agent=demo,service=sessions"}
 
 
@@ -42,3 +42,17 @@ def test_each_dimension_value_is_its_own_series() -> None:
     _emf_values([emf_line("worker", "billing", 1, 10), emf_line("worker", "support", 1, 10)], series)
 
     assert len(series) == 4  # two metrics x two agents
+
+
+def test_tokens_read_from_or_written_to_the_prompt_cache_count_as_the_run_s_input() -> None:
+    from agentrail_cli.plan.measure import raw_counts
+    from agentrail_local.metering import MeterReading
+
+    emf = {
+        "Agent": {"Steps": 2.0, "InputTokens": 300.0, "CacheReadTokens": 600.0, "CacheWriteTokens": 100.0, "OutputTokens": 50.0}
+    }
+
+    counts = raw_counts(MeterReading(), emf, stored_before={}, roles={})
+
+    assert counts["input_tokens"] == 1000.0  # the planner prices the cache's share itself, from its price table
+    assert counts["output_tokens"] == 50.0

@@ -108,6 +108,30 @@ def query_index(client: Any, table_name: str, index: str, attribute: str, value:
         yield from page.get("Items", [])
 
 
+def delete_owned(client: Any, table_name: str, key_attribute: str, owner_attribute: str, keys: Iterable[str], owner: str) -> int:
+    """Delete each item of ``table_name`` whose string partition key ``key_attribute`` is in ``keys`` and whose
+    ``owner_attribute`` is ``owner`` (the keys an owner index listed); how many were deleted.
+
+    Each delete is conditional on the owner: a key a stale index entry listed is never someone else's item, and one
+    already gone counts zero, so a second erasure reports 0. Any other DynamoDB error is raised: an erasure must not
+    report what it did not do.
+    """
+    deleted = 0
+    for key in list(keys):
+        try:  # the condition holds only on an item that exists: a delete that passes deleted one
+            client.delete_item(
+                TableName=table_name,
+                Key={key_attribute: {"S": key}},
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": owner_attribute},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            continue  # gone already (the index lags the table), or never the owner's
+        deleted += 1
+    return deleted
+
+
 #: BatchGetItem takes at most this many keys per call.
 BATCH_GET_KEYS = 100
 #: BatchGetItem calls again for the keys DynamoDB left unprocessed (throttled) at most this many times.

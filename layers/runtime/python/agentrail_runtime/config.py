@@ -13,7 +13,17 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from agentrail_runtime.aws import ToolSecretSettings
-from agentrail_runtime.contract import BUDGET_COUNTER_RETENTION_DAYS, BudgetLimit, HealthCheckKind, budgets_from_env
+from agentrail_runtime.contract import (
+    BUDGET_COUNTER_RETENTION_DAYS,
+    RESPONSE_CACHE_DEFAULT_TTL_SECONDS,
+    RESPONSE_CACHE_MAX_TTL_SECONDS,
+    RESPONSE_CACHE_MIN_TTL_SECONDS,
+    BudgetLimit,
+    HealthCheckKind,
+    StepKind,
+    budgets_from_env,
+    step_models_problem,
+)
 from agentrail_runtime.metering.pricing import ModelPrice
 from agentrail_runtime.models.base import ModelConfigError
 from agentrail_runtime.models.registry import parse_model_spec
@@ -72,6 +82,19 @@ class RuntimeSettings(LogSettings, ToolSecretSettings):
     #: Store session history, task records and shadow comparisons redacted (``[REDACTED:<kind>]``); the run itself
     #: sees the text as written.
     store_redacted: bool = False
+    #: ``bedrock:`` models send cache points where the model caches prompts (system prompt, tools, stable history),
+    #: and the local model simulates a prompt cache; cache-read and cache-write tokens are metered and priced apart.
+    prompt_caching: bool = True
+    #: A model of their own for some kinds of step (``AGENT_STEP_MODELS``, JSON ``{"routing": "bedrock:..."}``): a
+    #: cheaper one for routing, planning and review; every other step runs on ``model``.
+    step_models: dict[StepKind, str] = Field(default_factory=dict)
+    #: The DynamoDB table of the stateless agent's response cache (``ResponseCacheOptions``); unset: no cache. The
+    #: agent must be cacheable (every tool ``cacheable=True``), or the function refuses to start.
+    response_cache_table: str | None = None
+    #: How long a cached answer is served (its TTL), in seconds.
+    response_cache_ttl_seconds: int = Field(
+        default=RESPONSE_CACHE_DEFAULT_TTL_SECONDS, ge=RESPONSE_CACHE_MIN_TTL_SECONDS, le=RESPONSE_CACHE_MAX_TTL_SECONDS
+    )
 
     @field_validator("budgets", mode="before")
     @classmethod
@@ -90,9 +113,19 @@ class RuntimeSettings(LogSettings, ToolSecretSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("step_models", mode="before")
+    @classmethod
+    def _step_models(cls, value: object) -> object:
+        if isinstance(value, dict):
+            problem = step_models_problem({str(k): str(v) for k, v in value.items()})
+            if problem is not None:
+                raise ValueError(f"AGENT_STEP_MODELS: {problem}")
+        return value
+
     @model_validator(mode="after")
     def _models_are_known(self) -> RuntimeSettings:
         named = [("AGENT_MODEL", self.model), *(("AGENT_ALLOWED_MODELS", spec) for spec in self.allowed_models)]
+        named += [(f"AGENT_STEP_MODELS[{kind}]", spec) for kind, spec in self.step_models.items()]
         for setting, spec in named:
             try:
                 parsed = parse_model_spec(spec)

@@ -19,6 +19,23 @@ PROVIDERS = ("local", "bedrock", "openai")
 MODEL_SPEC = re.compile(r"^(local|(bedrock|openai):[\w.:/-]+)$")
 #: How a wrong model spec is explained, by the runtime's settings and by the constructs at synth.
 MODEL_SPEC_HELP = "use 'local', 'bedrock:<model-id>' or 'openai:<model>'"
+#: The kinds of step an agent may give a model of their own (``AGENT_STEP_MODELS``): the router's choice of a
+#: specialist, the supervisor's plan of subtasks, and its review of the workers' results into the final answer.
+StepKind = Literal["routing", "planning", "review"]
+STEP_KINDS: tuple[StepKind, ...] = ("routing", "planning", "review")
+
+
+def step_models_problem(step_models: Mapping[str, str]) -> str | None:
+    """What is wrong with a ``step_models`` mapping (one sentence), or ``None``: the runtime's settings and the
+    constructs at synth say the same."""
+    for kind, spec in step_models.items():
+        if kind not in STEP_KINDS:
+            return f"step_models names an unknown kind of step {kind!r}; choose from {', '.join(STEP_KINDS)}"
+        if not MODEL_SPEC.match(spec):
+            return f"step_models[{kind!r}] is {spec!r}: {MODEL_SPEC_HELP}"
+    return None
+
+
 #: Cross-region inference profile ids start with one of these ("us.amazon.nova-lite-v1:0").
 INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "ca.", "jp.", "au.")
 
@@ -208,6 +225,27 @@ SHADOW_OWNER_INDEX = "by_owner"
 #: What the live function may call on the comparison table itself when it serves ``POST /erase`` (besides a Query
 #: of ``by_owner``, which lists the principal's comparisons): a delete of each, never a read or a write.
 SHADOW_ERASE_TABLE_ACTIONS = ("dynamodb:DeleteItem",)
+
+#: The response cache of a stateless agent (``ResponseCacheOptions``): its table and how long an answer is served.
+#: The runtime's settings read ``AGENT_RESPONSE_CACHE_TABLE`` and ``AGENT_RESPONSE_CACHE_TTL_SECONDS``.
+RESPONSE_CACHE_TABLE_ENV = "AGENT_RESPONSE_CACHE_TABLE"
+RESPONSE_CACHE_TTL_ENV = "AGENT_RESPONSE_CACHE_TTL_SECONDS"
+#: The cache table's partition key (the SHA-256 of the normalized request) and TTL attribute (epoch seconds).
+RESPONSE_CACHE_PARTITION_KEY = "pk"
+RESPONSE_CACHE_TTL_ATTRIBUTE = "expires_at"
+#: What the stateless function calls on the cache table: a read of one answer and a write of one, nothing else.
+RESPONSE_CACHE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
+#: Who an answer keyed per caller belongs to (the caller's principal; absent on an answer callers share), and the
+#: sparse keys-only index erasure finds a principal's answers through.
+RESPONSE_CACHE_OWNER_ATTRIBUTE = "owner"
+RESPONSE_CACHE_OWNER_INDEX = "by_owner"
+#: What the stateless function may call on the cache table itself when it serves ``POST /erase`` (besides a Query of
+#: ``by_owner``, which lists the principal's answers): a delete of each.
+RESPONSE_CACHE_ERASE_TABLE_ACTIONS = ("dynamodb:DeleteItem",)
+#: The range of a cached answer's life, in seconds: one minute to 30 days. Default: one hour.
+RESPONSE_CACHE_MIN_TTL_SECONDS = 60
+RESPONSE_CACHE_MAX_TTL_SECONDS = 2_592_000
+RESPONSE_CACHE_DEFAULT_TTL_SECONDS = 3600
 
 #: Streaming over a WebSocket API: the runtime's ``StreamSettings`` read ``AGENT_STREAM_<FIELD>``. Three tables, each
 #: with its TTL attribute and a keys-only ``by_owner`` index (how erasure finds a principal's items):
@@ -457,6 +495,17 @@ __all__ = [
     "MODEL_TRANSIENT_ERRORS",
     "MODEL_UNAVAILABLE_ERROR",
     "PROVIDERS",
+    "RESPONSE_CACHE_DEFAULT_TTL_SECONDS",
+    "RESPONSE_CACHE_ERASE_TABLE_ACTIONS",
+    "RESPONSE_CACHE_MAX_TTL_SECONDS",
+    "RESPONSE_CACHE_MIN_TTL_SECONDS",
+    "RESPONSE_CACHE_OWNER_ATTRIBUTE",
+    "RESPONSE_CACHE_OWNER_INDEX",
+    "RESPONSE_CACHE_PARTITION_KEY",
+    "RESPONSE_CACHE_TABLE_ACTIONS",
+    "RESPONSE_CACHE_TABLE_ENV",
+    "RESPONSE_CACHE_TTL_ATTRIBUTE",
+    "RESPONSE_CACHE_TTL_ENV",
     "SESSION_OWNER_INDEX",
     "SHADOW_ENV_PREFIX",
     "SHADOW_ERASE_TABLE_ACTIONS",
@@ -470,6 +519,7 @@ __all__ = [
     "SHADOW_TABLE_ENV",
     "SHADOW_TTL_ATTRIBUTE",
     "SHADOW_WORKER_TABLE_ACTIONS",
+    "STEP_KINDS",
     "STREAM_ACTIONS",
     "STREAM_CONNECTIONS_URL_ENV",
     "STREAM_CONNECTION_KEY",
@@ -497,6 +547,7 @@ __all__ = [
     "BudgetUnit",
     "GatewayMessageSpec",
     "HealthCheckKind",
+    "StepKind",
     "UnsupportedSchema",
     "api_error",
     "budgets_from_env",
@@ -504,5 +555,6 @@ __all__ = [
     "check_budget",
     "draft4",
     "http_api_gateway_error",
+    "step_models_problem",
     "unknown_model_message",
 ]

@@ -56,7 +56,7 @@ _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _EXPRESSION = rf"(?=[-+*/%^().\s]*\d)(?:[-+*/%^()\s]|{_NUMBER})++"
 
 
-@tool(local_patterns=[rf"(?:calculate|compute|evaluate|what is|what's)\s+(?P<expression>{_EXPRESSION})"])
+@tool(cacheable=True, local_patterns=[rf"(?:calculate|compute|evaluate|what is|what's)\s+(?P<expression>{_EXPRESSION})"])
 def calculator(expression: Annotated[str, Field(min_length=1, max_length=200)]) -> float | int:
     """Evaluate an arithmetic expression such as '(2 + 3) * 4'."""
     try:
@@ -106,7 +106,8 @@ _UNIT_WORD = r"km|kilometers|kilometres|mi|miles?|kg|kilograms|lbs?|pounds|m|met
 
 
 @tool(
-    local_patterns=[rf"(?P<value>-?\d+(?:\.\d+)?)\s*(?P<from_unit>{_UNIT_WORD})\s+(?:to|in|into)\s+(?P<to_unit>{_UNIT_WORD})\b"]
+    cacheable=True,
+    local_patterns=[rf"(?P<value>-?\d+(?:\.\d+)?)\s*(?P<from_unit>{_UNIT_WORD})\s+(?:to|in|into)\s+(?P<to_unit>{_UNIT_WORD})\b"],
 )
 def convert_units(value: float, from_unit: str, to_unit: str) -> dict[str, float | str]:
     """Convert a value between km/mi, kg/lb, m/ft and Celsius/Fahrenheit."""
@@ -213,6 +214,18 @@ definition = AgentDefinition(
     ),
     tools=(calculator, convert_units, current_time, lookup_order, issue_refund, wait),
     # The built-in guards, on, so local mode and the tour show them at work (README, "Guardrails").
+    input_guards=builtin_input_guards(),
+    tool_result_guards=builtin_tool_result_guards(),
+    output_guards=builtin_output_guards(),
+)
+
+#: The demo's pure tools alone (arithmetic and unit conversion, both ``cacheable=True``): an agent whose answers depend
+#: on the question only, which a response cache may serve (README, "Response cache").
+cacheable_definition = AgentDefinition(
+    name="demo-calculator",
+    description="A calculator and unit converter whose answers depend on the question only.",
+    system_prompt="You are a concise assistant. Use the tools for arithmetic and unit conversion instead of guessing.",
+    tools=(calculator, convert_units),
     input_guards=builtin_input_guards(),
     tool_result_guards=builtin_tool_result_guards(),
     output_guards=builtin_output_guards(),

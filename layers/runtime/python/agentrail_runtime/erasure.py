@@ -13,6 +13,8 @@ What goes, per store the API that serves ``POST /erase`` keeps (it gives the era
   ``decided_by`` on the approvals of others it decided (found through its audit entries);
 - daily budgets (``AGENT_BUDGET_TABLE``): the principal's tenant counters;
 - shadow comparisons (``AGENT_SHADOW_TABLE``): the comparisons of the principal's sampled requests;
+- the response cache (``AGENT_RESPONSE_CACHE_TABLE``): the answers cached for the principal by an agent whose tools
+  read the caller (answers callers share name nobody, and stay until their TTL);
 - streaming (``AGENT_STREAM_*``): the principal's connect tickets, its connections' items, and the event batches of
   the streams of its sessions.
 
@@ -39,6 +41,7 @@ from agentrail_runtime.observability import logger
 if TYPE_CHECKING:  # each API imports only its own stores (the sessions API has no task or approval code)
     from agentrail_runtime.approvals.store import ApprovalStore, AuditLog
     from agentrail_runtime.budgets import DailyBudgets
+    from agentrail_runtime.response_cache import ResponseCache
     from agentrail_runtime.sessions.store import SessionStore
     from agentrail_runtime.shadow.comparisons import ComparisonStore
     from agentrail_runtime.streaming import ConnectionStore, ConnectTickets, EventLog
@@ -86,6 +89,9 @@ class ErasureCounts(BaseModel):
     )
     budget_counters: int = Field(default=0, description="Daily budget counters of the principal (as tenant) deleted")
     shadow_comparisons: int = Field(default=0, description="Shadow comparisons of the principal's requests deleted")
+    cached_answers: int = Field(
+        default=0, description="Response cache answers keyed per caller for the principal (a tool reads the caller), deleted"
+    )
     connect_tickets: int = Field(default=0, description="WebSocket connect tickets issued to the principal, deleted")
     connections: int = Field(default=0, description="The principal's WebSocket connections, forgotten")
     stream_batches: int = Field(default=0, description="Batches of streamed events of the principal's sessions deleted")
@@ -116,6 +122,9 @@ class PrincipalEraser:
         The daily budgets, whose counters of the principal (as tenant) are deleted. Default: none.
     shadow:
         The shadow comparison table, whose comparisons of the principal's requests are deleted. Default: none.
+    response_cache:
+        The stateless agent's response cache, whose answers keyed per caller for the principal are deleted.
+        Default: none.
     connect_tickets, connections, stream_events:
         The streaming tables, whose items of the principal (tickets issued to it, its connections, the event batches
         of its sessions' streams) are deleted. A deleted connection's socket stays open until it closes, but no
@@ -137,6 +146,7 @@ class PrincipalEraser:
         audit: AuditLog | None = None,
         budgets: DailyBudgets | None = None,
         shadow: ComparisonStore | None = None,
+        response_cache: ResponseCache | None = None,
         connect_tickets: ConnectTickets | None = None,
         connections: ConnectionStore | None = None,
         stream_events: EventLog | None = None,
@@ -149,6 +159,7 @@ class PrincipalEraser:
         self.audit = audit
         self.budgets = budgets
         self.shadow = shadow
+        self.response_cache = response_cache
         self.connect_tickets = connect_tickets
         self.connections = connections
         self.stream_events = stream_events
@@ -216,6 +227,8 @@ class PrincipalEraser:
             counts.budget_counters += self.budgets.erase_tenant(principal)
         if self.shadow is not None:
             counts.shadow_comparisons += self.shadow.erase_owner(principal)
+        if self.response_cache is not None:
+            counts.cached_answers += self.response_cache.erase_owner(principal)
         if self.connect_tickets is not None:
             counts.connect_tickets += self.connect_tickets.erase_owner(principal)
         if self.connections is not None:

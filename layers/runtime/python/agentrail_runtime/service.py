@@ -16,6 +16,7 @@ from agentrail_runtime.agent.tools import DryRunCall, Tool
 from agentrail_runtime.agent.version import agent_version
 from agentrail_runtime.budgets import BudgetExceeded, BudgetGuard, DailyBudgets
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.contract import StepKind
 from agentrail_runtime.guardrails.base import GuardBlocked, GuardStage
 from agentrail_runtime.health import HealthCheck, dependency_check, model_check
 from agentrail_runtime.metering.feedback import Feedback
@@ -84,6 +85,7 @@ class AgentService:
             max_attempts=settings.model_max_attempts,
             timeout_seconds=settings.model_timeout_seconds,
             bedrock_guardrail=settings.bedrock_guardrail,
+            prompt_caching=settings.prompt_caching,
         )
         self.prices = PriceTable(settings.price_table)
         self._models = settings.models  # parsed once per environment, not per request
@@ -128,6 +130,11 @@ class AgentService:
             raise UnknownModelError(allowed)
         return self.providers.get(canonical)
 
+    def step_model(self, step: StepKind) -> ModelProvider:
+        """The model of a kind of step: its own (``AGENT_STEP_MODELS``) when one is configured, else the default."""
+        spec = self.settings.step_models.get(step)
+        return self.providers.get(spec) if spec else self.model()
+
     def agent(
         self,
         model: ModelProvider | str | None = None,
@@ -135,12 +142,16 @@ class AgentService:
         token_budget: int | None = None,
         extra_tools: Sequence[Tool] = (),
         dry_run: list[DryRunCall] | None = None,
+        step: StepKind | None = None,
     ) -> Agent:
         """The agent for one run, on ``model`` (a provider, or a spec checked by :meth:`model`; default: the
-        configured one). ``token_budget`` lowers the configured budget (never raises it); ``extra_tools``
-        (hand-offs) join the definition's tools. With ``dry_run`` (a shadow run), tools with side effects never run:
-        they return their dry-run result, and each such call is appended to that list."""
+        configured one, or the model of ``step``'s kind, see :meth:`step_model`). ``token_budget`` lowers the
+        configured budget (never raises it); ``extra_tools`` (hand-offs) join the definition's tools. With
+        ``dry_run`` (a shadow run), tools with side effects never run: they return their dry-run result, and each
+        such call is appended to that list."""
         s = self.settings
+        if model is None and step is not None:
+            model = self.step_model(step)
         return build_agent(
             self.definition,
             model=model if isinstance(model, ModelProvider) else self.model(model),

@@ -4,7 +4,8 @@ The constructs never import the runtime. To stamp ``AGENT_VERSION`` they run ``p
 with one JSON request per function on standard input, and read one version per request on standard output. Each
 request names the definition (``AGENT_DEFINITION``) and the function's ``AGENT_*`` settings; the answer is exactly
 what :class:`~agentrail_runtime.service.AgentService` would compute from them in Lambda, with the Bedrock prompts the
-agent reads at cold start (``"prompts"``: what the construct grants ``bedrock:GetPrompt`` on). Nothing calls AWS.
+agent reads at cold start (``"prompts"``: what the construct grants ``bedrock:GetPrompt`` on), and whether a response
+cache may serve it (``"response_cache"``: what the construct checks before it builds one). Nothing calls AWS.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def version_for(environment: Mapping[str, str]) -> str:
 
 
 def answer_for(environment: Mapping[str, str]) -> dict[str, Any]:
-    """``{"version": ..., "prompts": [...]}`` of the agent a function with these ``AGENT_*`` variables runs: its
-    version (:func:`version_for`) and the Bedrock prompt references it reads at cold start (``bedrock_prompt``,
-    ``version``, ``variant``).
+    """``{"version": ..., "prompts": [...], "response_cache": {...}}`` of the agent a function with these ``AGENT_*``
+    variables runs: its version (:func:`version_for`), the Bedrock prompt references it reads at cold start
+    (``bedrock_prompt``, ``version``, ``variant``), and whether a response cache may serve it (``cacheable``; ``reason``,
+    one sentence naming the tool that is not, or None; ``per_caller``: a tool reads the caller).
 
     Raises
     ------
@@ -50,7 +52,15 @@ def answer_for(environment: Mapping[str, str]) -> dict[str, Any]:
         os.environ.update({k: v for k, v in environment.items() if k.startswith(_PREFIX) and k != AGENT_VERSION_ENV})
         settings = RuntimeSettings()
         definition = load_definition(settings.definition)
-        return {"version": agent_version(definition, settings), "prompts": prompt_references(definition, settings)}
+        return {
+            "version": agent_version(definition, settings),
+            "prompts": prompt_references(definition, settings),
+            "response_cache": {
+                "cacheable": definition.cacheable,
+                "reason": definition.not_cacheable_because,
+                "per_caller": definition.cache_per_caller,
+            },
+        }
     finally:
         for key in [key for key in os.environ if key.startswith(_PREFIX)]:
             del os.environ[key]

@@ -62,6 +62,32 @@ class AgentDefinition:
             return self.system_prompt.resolve(client=client)
         return self.system_prompt
 
+    @property
+    def not_cacheable_because(self) -> str | None:
+        """Why the response cache may not serve this agent, in one sentence naming a tool not declared
+        ``cacheable=True`` (one with side effects first, else the first by name); None when every tool is cacheable
+        (an agent without tools is)."""
+        for tool in sorted(self.tools, key=lambda t: (not t.side_effects, t.name)):
+            if not tool.cacheable:
+                kind = "has side effects" if tool.side_effects else "is not declared cacheable=True"
+                return (
+                    f"agent {self.name!r} cannot use a response cache: its tool {tool.name!r} {kind}, and a cached "
+                    "answer would skip it"
+                )
+        return None
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether the response cache may serve this agent: every tool is ``cacheable`` (see
+        :attr:`not_cacheable_because`)."""
+        return self.not_cacheable_because is None
+
+    @property
+    def cache_per_caller(self) -> bool:
+        """Whether a cached answer may differ between callers, so its key holds the caller's principal: a tool reads
+        the caller (``reads_caller``, or a ``ToolContext`` parameter)."""
+        return any(tool.depends_on_caller for tool in self.tools)
+
 
 def prompt_from_file(path: str | Path, *, beside: str | Path | None = None) -> str:
     """A system prompt kept in a file (Markdown or text, UTF-8), e.g. ``prompts/support.md`` beside the agent's module.

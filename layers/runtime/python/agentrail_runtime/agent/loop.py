@@ -515,7 +515,12 @@ class _Run:
                         on_text=events.text,
                     )
                     events.model_call_ended()
-                _annotate(subsegment, input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
+                _annotate(
+                    subsegment,
+                    input_tokens=response.usage.input_tokens,
+                    cache_read_tokens=response.usage.cache_read_tokens,
+                    output_tokens=response.usage.output_tokens,
+                )
             latency_ms = round((time.perf_counter() - started) * 1000, 3)
             self.step_latencies.append(latency_ms)
             if reservation is not None and self.budget is not None:
@@ -532,6 +537,8 @@ class _Run:
                     "model": agent.model.name,
                     "latency_ms": latency_ms,
                     "input_tokens": response.usage.input_tokens,
+                    "cache_read_tokens": response.usage.cache_read_tokens,
+                    "cache_write_tokens": response.usage.cache_write_tokens,
                     "output_tokens": response.usage.output_tokens,
                     "outcome": "tool_use" if wants_tools else response.stop_reason,
                 },

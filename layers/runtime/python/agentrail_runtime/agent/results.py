@@ -12,13 +12,21 @@ MAX_MESSAGE_CHARS = 8000
 
 
 class UsageOut(BaseModel):
-    input_tokens: int
+    input_tokens: int = Field(description="Input tokens neither read from nor written to the prompt cache.")
     output_tokens: int
-    total_tokens: int
+    cache_read_tokens: int = Field(default=0, description="Input tokens read from the prompt cache (at a discount).")
+    cache_write_tokens: int = Field(default=0, description="Input tokens written to the prompt cache.")
+    total_tokens: int = Field(description="Every input token, cached or not, and every output token.")
 
     @classmethod
     def of(cls, usage: Usage) -> UsageOut:
-        return cls(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, total_tokens=usage.total_tokens)
+        return cls(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            total_tokens=usage.total_tokens,
+        )
 
 
 class ToolCallOut(BaseModel):

@@ -79,6 +79,25 @@ class Tool:
     #: What a tool with side effects returns instead of running, in a shadow run (``None``: :data:`DRY_RUN_DEFAULT`
     #: with the tool's name). The model sees it as the tool's result; the shadow comparison records it.
     dry_run: Any = None
+    #: The tool's result depends only on its arguments (and the caller, with ``reads_caller``): an agent whose every
+    #: tool is cacheable may serve repeated questions from the response cache. Never with ``side_effects``.
+    cacheable: bool = False
+    #: The result depends on who calls (the caller's orders, their account): the response cache then keys answers by
+    #: the caller's principal too. A tool that takes a :class:`ToolContext` counts as reading the caller.
+    reads_caller: bool = False
+
+    @property
+    def depends_on_caller(self) -> bool:
+        """Whether the tool's result may differ between callers: ``reads_caller``, or a ``ToolContext`` parameter
+        (the context carries the caller's principal)."""
+        return self.reads_caller or self.context_parameter is not None
+
+    def __post_init__(self) -> None:
+        if self.cacheable and self.side_effects:
+            raise ValueError(
+                f"tool {self.name!r} cannot be both cacheable=True and side_effects=True: a cached answer would skip "
+                "its side effect, so drop one of the two"
+            )
 
     @property
     def dry_run_result(self) -> Any:
@@ -164,13 +183,22 @@ def tool(
     terminal: bool = False,
     side_effects: bool = False,
     dry_run: Any = None,
+    cacheable: bool = False,
+    reads_caller: bool = False,
 ) -> Any:
     """Turn a typed function into a :class:`Tool`.
 
     Usable bare (``@tool``) or with options (``@tool(requires_approval=True)``).
     The description defaults to the first paragraph of the docstring. Declare ``side_effects=True`` on a tool
     that changes the world: it then runs at most once per call id (see :class:`Tool`), and a shadow run returns
-    its ``dry_run`` result instead of running it (default: :data:`DRY_RUN_DEFAULT`).
+    its ``dry_run`` result instead of running it (default: :data:`DRY_RUN_DEFAULT`). Declare ``cacheable=True`` on a
+    tool whose result depends only on its arguments, so that its agent may use the response cache, and
+    ``reads_caller=True`` when the result depends on who calls too (the cache then keys answers by caller).
+
+    Raises
+    ------
+    ValueError
+        A bad name, no description, a ``dry_run`` without ``side_effects``, or ``cacheable`` with ``side_effects``.
     """
 
     def wrap(fn: Callable[..., Any]) -> Tool:
@@ -195,6 +223,8 @@ def tool(
             terminal=terminal,
             side_effects=side_effects,
             dry_run=dry_run,
+            cacheable=cacheable,
+            reads_caller=reads_caller,
         )
 
     return wrap(function) if function is not None else wrap

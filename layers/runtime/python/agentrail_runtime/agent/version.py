@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.prompts import BedrockPrompt
+from agentrail_runtime.contract import StepKind
 from agentrail_runtime.guardrails.base import DEFAULT_REFUSAL, describe_guards
 
 #: Environment variable that, when set, is the version (stamped at synth) instead of the computed hash.
@@ -42,6 +43,9 @@ class VersionedSettings(Protocol):
 
     @property
     def max_tool_result_bytes(self) -> int: ...
+
+    @property
+    def step_models(self) -> Mapping[StepKind, str]: ...
 
 
 def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> dict[str, Any]:
@@ -80,6 +84,8 @@ def version_inputs(definition: AgentDefinition, settings: VersionedSettings) -> 
         "max_output_tokens": settings.max_output_tokens,
         "max_tool_result_bytes": settings.max_tool_result_bytes,
     }
+    if settings.step_models:  # only when set: an agent without step models keeps its version
+        inputs["step_models"] = dict(sorted(settings.step_models.items()))
     guards = {
         "input": describe_guards(definition.input_guards),
         "tool_result": describe_guards(definition.tool_result_guards),

@@ -91,7 +91,7 @@ class CostRow(BaseModel):
     day: str = Field(description="UTC day the tasks were submitted, YYYY-MM-DD")
     agent: str
     tasks: int
-    input_tokens: int
+    input_tokens: int = Field(description="Every input token, read from or written to the prompt cache or not")
     output_tokens: int
     cost_usd: float
 
@@ -178,7 +178,7 @@ def cost_rows(records: list[TaskRecord]) -> list[CostRow]:
                 (day, agent), CostRow(day=day, agent=agent, tasks=0, input_tokens=0, output_tokens=0, cost_usd=0)
             )
             row.tasks += 1
-            row.input_tokens += spend.usage.input_tokens
+            row.input_tokens += spend.usage.all_input_tokens
             row.output_tokens += spend.usage.output_tokens
             row.cost_usd = round(row.cost_usd + spend.cost_usd, 8)
     return [rows[key] for key in sorted(rows)]

@@ -81,6 +81,9 @@ class TaskOut(BaseModel):
     usage: dict[str, int]
     cost_usd: float | None
     spend: dict[str, Any]
+    spend_by_model: dict[str, Any] = Field(
+        default_factory=dict, description="Tokens, cost and runs per model the task used (a step model shows apart)"
+    )
     error: dict[str, str] | None
     result: dict[str, Any] | None
     metadata: dict[str, Any]
@@ -91,6 +94,7 @@ class TaskOut(BaseModel):
         return cls(
             **TaskSummary.of(record).model_dump(exclude={"message"}),
             spend={name: spend.model_dump(mode="json") for name, spend in record.spend.items()},
+            spend_by_model={name: spend.model_dump(mode="json") for name, spend in record.spend_by_model.items()},
             error=record.error.model_dump() if record.error else None,
             result=record.result.model_dump(mode="json") if record.result else None,
             metadata=record.metadata,

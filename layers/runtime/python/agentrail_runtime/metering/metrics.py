@@ -4,7 +4,9 @@ Every record is written at once (one EMF line) with bounded dimension sets (:dat
 version as a property (``agent_version``), never a dimension, so series don't grow with every release:
 
 - a run: ``InputTokens``, ``OutputTokens``, ``CostUSD``, ``Steps``, ``StepLatency`` (one value per model call),
-  ``TaskLatency`` and ``Tasks_<status>``, under ``[service]`` and ``[service, agent, model]``;
+  ``TaskLatency`` and ``Tasks_<status>``, under ``[service]`` and ``[service, agent, model]``; with prompt caching,
+  ``InputTokens`` is the input neither read from nor written to the cache, and a run that used the cache adds
+  ``CacheReadTokens`` and ``CacheWriteTokens``;
 - a task that failed or an approval rejected: ``Tasks_failed`` / ``Tasks_rejected``, under the same sets;
 - tool calls: ``ToolCalls`` under ``[service, agent, tool, outcome]``. A tool's success rate is
   ``ToolCalls{outcome=success} / sum of ToolCalls{outcome in ENDED_TOOL_OUTCOMES}`` (``pending_approval`` is not an
@@ -126,6 +128,9 @@ def emit_task_metrics(
     record = _record(metrics, agent_version, agent=agent_name, model=result.model)
     record.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.usage.input_tokens)
     record.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.usage.output_tokens)
+    if result.usage.cache_read_tokens or result.usage.cache_write_tokens:
+        record.add_metric(name="CacheReadTokens", unit=MetricUnit.Count, value=result.usage.cache_read_tokens)
+        record.add_metric(name="CacheWriteTokens", unit=MetricUnit.Count, value=result.usage.cache_write_tokens)
     record.add_metric(name="Steps", unit=MetricUnit.Count, value=result.steps)
     record.add_metric(name=f"Tasks_{result.status.value}", unit=MetricUnit.Count, value=1)
     if result.cost_usd is not None:

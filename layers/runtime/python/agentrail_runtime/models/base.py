@@ -96,19 +96,34 @@ class ToolSpec(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token usage as reported by the provider."""
+    """Token usage as reported by the provider.
+
+    With prompt caching, a request's input is split as Bedrock reports it: ``input_tokens`` were neither read from
+    nor written to the cache, ``cache_read_tokens`` were read from it (``cacheReadInputTokens``, at a discount) and
+    ``cache_write_tokens`` were written to it (``cacheWriteInputTokens``). The input in all is :attr:`all_input_tokens`.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def all_input_tokens(self) -> int:
+        """Every input token: plain, read from the cache and written to it."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        """Input (cached or not) and output: what token budgets count, as Bedrock's ``totalTokens`` does."""
+        return self.all_input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
 
 

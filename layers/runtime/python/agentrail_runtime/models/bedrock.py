@@ -27,6 +27,7 @@ from agentrail_runtime.models.base import (
     Usage,
     untrusted_tool_result,
 )
+from agentrail_runtime.models.caching import CacheRules, cache_points, rules_for
 from agentrail_runtime.models.retry import Retrier, RetryState, context_from_exception
 
 _REJECTED = {"ValidationException", "AccessDeniedException", "ResourceNotFoundException"}
@@ -75,6 +76,11 @@ class BedrockConverseModel(ModelProvider):
         its trace on). When the guardrail intervenes, the response's ``stop_reason`` is ``guardrail_intervened`` and
         its text is the guardrail's blocked message. :meth:`stream` asks for its ``sync`` mode: the guardrail judges
         each chunk before Bedrock sends it. Default: none.
+    prompt_caching:
+        Send cache points (:func:`~agentrail_runtime.models.caching.cache_points`: after the tools, the system prompt,
+        the stable history and the last message, where each prefix reaches the model's minimum) when the model
+        caches prompts (:func:`~agentrail_runtime.models.caching.rules_for`); a model that does not is sent none.
+        The response's cache-read and cache-write tokens are reported in :class:`Usage`. Default: on.
     """
 
     def __init__(
@@ -87,8 +93,11 @@ class BedrockConverseModel(ModelProvider):
         read_timeout: float = 60.0,
         temperature: float | None = None,
         guardrail: tuple[str, str] | None = None,
+        prompt_caching: bool = True,
     ) -> None:
         self.model_id = model_id
+        #: The model's prompt-caching rules; ``None`` when it does not cache prompts or caching is off.
+        self.cache_rules: CacheRules | None = rules_for(model_id) if prompt_caching else None
         self.name = f"bedrock:{model_id}"
         self._client = client or aws.client("bedrock-runtime", config=client_config(read_timeout))
         self._control_client = control_client
@@ -187,6 +196,13 @@ class BedrockConverseModel(ModelProvider):
                     for t in tools
                 ]
             }
+        for point in cache_points(self.cache_rules, system=system, messages=messages, tools=tools):
+            if point.field == "tools":
+                request["toolConfig"]["tools"].append(dict(_CACHE_POINT))
+            elif point.field == "system":
+                request["system"].append(dict(_CACHE_POINT))
+            else:
+                request["messages"][point.index]["content"].append(dict(_CACHE_POINT))
         return request
 
     def _unreachable(self, error: BotoCoreError) -> ModelUnavailableError:
@@ -223,6 +239,21 @@ class BedrockConverseModel(ModelProvider):
         )
 
 
+#: A cache point as Converse takes it in ``system``, ``toolConfig.tools`` and a message's ``content``.
+_CACHE_POINT = {"cachePoint": {"type": "default"}}
+
+
+def usage_of(usage: dict[str, Any]) -> Usage:
+    """Converse's ``usage`` (or ConverseStream's metadata usage): ``inputTokens`` is the input neither read from nor
+    written to the prompt cache; the cache's tokens are reported apart."""
+    return Usage(
+        input_tokens=usage.get("inputTokens", 0),
+        output_tokens=usage.get("outputTokens", 0),
+        cache_read_tokens=usage.get("cacheReadInputTokens", 0),
+        cache_write_tokens=usage.get("cacheWriteInputTokens", 0),
+    )
+
+
 def to_converse_message(message: Message) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     for block in message.content:
@@ -244,11 +275,10 @@ def from_converse_response(response: dict[str, Any], model: str) -> ModelRespons
         elif "toolUse" in item:
             use = item["toolUse"]
             blocks.append(ToolUseBlock(id=use["toolUseId"], name=use["name"], input=use.get("input") or {}))
-    usage = response.get("usage", {})
     return ModelResponse(
         message=Message(role="assistant", content=blocks),
         stop_reason=_STOP_REASONS.get(response.get("stopReason", "end_turn"), "end_turn"),
-        usage=Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0)),
+        usage=usage_of(response.get("usage", {})),
         model=model,
     )
 
@@ -313,7 +343,7 @@ def from_converse_stream(events: Iterable[dict[str, Any]], model: str, on_text: 
     return ModelResponse(
         message=Message(role="assistant", content=blocks),
         stop_reason=_STOP_REASONS.get(stop_reason, "end_turn"),
-        usage=Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0)),
+        usage=usage_of(usage),
         model=model,
     )
 

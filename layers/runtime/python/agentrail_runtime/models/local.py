@@ -5,7 +5,10 @@ patterns they declare (``local_patterns``) or, failing that, by the words of
 their descriptions, calls them one step at a time, and answers from their
 results. It also recalls facts stated earlier in the conversation ("my name is
 Ada" ... "what is my name?"). Token usage is counted as one token per four
-characters, so budgets and costs behave like a real provider's.
+characters, so budgets and costs behave like a real provider's. With a
+:class:`~agentrail_runtime.models.caching.SimulatedPromptCache`, the input is
+split into plain, cache-read and cache-write tokens as Bedrock reports them:
+simulated, deterministically, so tests and local mode show what caching saves.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from agentrail_runtime.models.base import (
     ToolUseBlock,
     Usage,
 )
+from agentrail_runtime.models.caching import SimulatedPromptCache
 from agentrail_runtime.models.tokens import count_tokens, estimate_input_tokens
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
@@ -104,9 +108,20 @@ def _render(value: Any) -> str:
 
 
 class LocalModel(ModelProvider):
-    """The offline default (``AGENT_MODEL=local``)."""
+    """The offline default (``AGENT_MODEL=local``).
+
+    Parameters
+    ----------
+    prompt_cache:
+        Splits each request's input into plain, cache-read and cache-write tokens (simulated); default: none, all
+        input is plain.
+    """
 
     name = "local"
+    prompt_cache: SimulatedPromptCache | None = None
+
+    def __init__(self, *, prompt_cache: SimulatedPromptCache | None = None) -> None:
+        self.prompt_cache = prompt_cache
 
     def check(self) -> None:
         return None
@@ -164,10 +179,15 @@ class LocalModel(ModelProvider):
         if output_tokens > max_tokens and stop_reason == "end_turn":
             truncated = content[0].text[: max(0, max_tokens * 4 - 40)]
             content, stop_reason, output_tokens = [TextBlock(text=truncated)], "max_tokens", max_tokens
+        input_tokens = estimate_input_tokens(system, messages, tools)
+        if self.prompt_cache is None:
+            usage = Usage(input_tokens=input_tokens)
+        else:
+            usage = self.prompt_cache.account(input_tokens, system=system, messages=messages, tools=tools)
         return ModelResponse(
             message=Message(role="assistant", content=content),
             stop_reason=stop_reason,
-            usage=Usage(input_tokens=estimate_input_tokens(system, messages, tools), output_tokens=output_tokens),
+            usage=usage.model_copy(update={"output_tokens": output_tokens}),
             model=self.name,
         )
 

@@ -212,7 +212,7 @@ def from_chat_completion(payload: dict[str, Any], model: str) -> ModelResponse:
     return ModelResponse(
         message=Message(role="assistant", content=blocks),
         stop_reason=_FINISH_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"),
-        usage=Usage(input_tokens=usage.get("prompt_tokens", 0), output_tokens=usage.get("completion_tokens", 0)),
+        usage=_usage(usage),
         model=model,
     )
 
@@ -261,3 +261,12 @@ def from_chat_stream(lines: Iterable[str], model: str, on_text: TextSink) -> Mod
             for _, c in sorted(calls.items())
         ]
     return from_chat_completion({"choices": [{"message": message, "finish_reason": finish_reason}], "usage": usage}, model)
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    """A Chat Completions ``usage``: OpenAI caches long prompts by itself and counts the tokens it read from its cache
+    in ``prompt_tokens_details.cached_tokens``, part of ``prompt_tokens``; they are reported as cache reads (it
+    charges no cache write)."""
+    prompt = int(usage.get("prompt_tokens") or 0)
+    cached = min(prompt, int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0))
+    return Usage(input_tokens=prompt - cached, output_tokens=int(usage.get("completion_tokens") or 0), cache_read_tokens=cached)

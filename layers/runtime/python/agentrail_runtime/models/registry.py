@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from agentrail_runtime.contract import MODEL_SPEC, PROVIDERS, unknown_model_message
 from agentrail_runtime.models.base import ModelConfigError, ModelProvider
@@ -56,6 +56,12 @@ class ProviderFactory:
         Retry budget and read timeout of every model call.
     bedrock_guardrail:
         The guardrail id (or ARN) and version every ``bedrock:`` model sends as ``guardrailConfig``. Default: none.
+    prompt_caching:
+        ``bedrock:`` models send cache points where the model caches prompts, and the local model simulates a prompt
+        cache (:mod:`agentrail_runtime.models.caching`). Default: on.
+    bedrock_client:
+        The ``bedrock-runtime`` client every ``bedrock:`` model calls (a VPC endpoint's, or a test's). Default: one
+        per model, with a single attempt (the providers retry).
     """
 
     def __init__(
@@ -66,7 +72,11 @@ class ProviderFactory:
         max_attempts: int = 4,
         timeout_seconds: float = 60.0,
         bedrock_guardrail: tuple[str, str] | None = None,
+        prompt_caching: bool = True,
+        bedrock_client: Any = None,
     ) -> None:
+        self._prompt_caching = prompt_caching
+        self._bedrock_client = bedrock_client
         self._openai_secret = openai_api_key_secret
         self._openai_base_url = openai_base_url
         self._max_attempts = max_attempts
@@ -86,9 +96,10 @@ class ProviderFactory:
     def _create(self, spec: ModelSpec) -> ModelProvider:
         # Providers are imported lazily: a function on the local model never pays for boto3 or httpx.
         if spec.provider == "local":
+            from agentrail_runtime.models.caching import SimulatedPromptCache
             from agentrail_runtime.models.local import LocalModel
 
-            return LocalModel()
+            return LocalModel(prompt_cache=SimulatedPromptCache() if self._prompt_caching else None)
         from agentrail_runtime.models.retry import Retrier
 
         if spec.provider == "bedrock":
@@ -99,6 +110,8 @@ class ProviderFactory:
                 retrier=Retrier(max_attempts=self._max_attempts),
                 read_timeout=self._timeout,
                 guardrail=self._bedrock_guardrail,
+                prompt_caching=self._prompt_caching,
+                client=self._bedrock_client,
             )
         if not self._openai_secret:
             raise ModelConfigError("openai models need AGENT_OPENAI_API_KEY_SECRET (a Secrets Manager name or ARN)")

@@ -26,6 +26,7 @@ from pydantic import Field
 from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import tool
+from agentrail_runtime.contract import StepKind
 from agentrail_runtime.multiagent.models import SpendLimit
 from agentrail_runtime.observability import correlate, logger
 from agentrail_runtime.service import AgentService
@@ -146,11 +147,13 @@ class SupervisorSteps:
         run: str,
         tenant: str | None,
         state: dict | None = None,
+        step: StepKind | None = None,
     ) -> AgentResult:
         """One run of the supervisor or a worker, under the task's remaining tokens and the daily budgets of
-        ``tenant`` (the task's owner) and of the agent ``name``; its spend and metrics are recorded on the task."""
+        ``tenant`` (the task's owner) and of the agent ``name``, on the model of ``step``'s kind (the supervisor's
+        ``planning`` and ``review``); its spend and metrics are recorded on the task."""
         # A retried step (Lambda error, same input) continues ``run`` from its checkpoint: side effects run once.
-        agent = agents.agent(token_budget=remaining)
+        agent = agents.agent(token_budget=remaining, step=step)
         budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
         result = self.tasks.run_agent(agent, task_id, run, prompt, state=state, budget=budget)
         self.tasks.record_agent_run(task_id, name, result, run=run, bound_by_task=agent.token_budget == remaining, agents=agents)
@@ -187,6 +190,7 @@ class SupervisorSteps:
             remaining,
             run="plan",
             tenant=record.owner,
+            step="planning",
         )
         if self._stop_over_daily_budget(task_id, result):
             return self._planned(task_id, budget_exceeded=True)
@@ -319,6 +323,7 @@ class SupervisorSteps:
                 remaining,
                 run="synthesize",
                 tenant=record.owner,
+                step="review",
             )
             if self._stop_over_daily_budget(task_id, result):
                 return {"task_id": task_id, "status": TaskStatus.BUDGET_EXCEEDED.value}

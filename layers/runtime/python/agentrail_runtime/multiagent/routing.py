@@ -14,6 +14,7 @@ from agentrail_runtime.agent.definition import AgentDefinition
 from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import Tool, tool
 from agentrail_runtime.aws import LazyClient
+from agentrail_runtime.contract import StepKind
 from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes
 from agentrail_runtime.service import AgentService
@@ -103,13 +104,15 @@ class AgentTeam:
         *,
         run: str,
         tenant: str | None = None,
+        step: StepKind | None = None,
     ) -> AgentResult:
         """One agent's run within the task, under the task's remaining budget and the daily budgets of ``tenant`` (the
-        task's owner) and of the agent ``name``; its spend and metrics are recorded.
+        task's owner) and of the agent ``name``, on the model of ``step``'s kind (the router's ``routing``); its spend
+        and metrics are recorded.
 
         A redelivery repeats ``run`` from its last checkpoint (:meth:`TaskService.run_agent`): a tool with side
         effects never runs twice for one delivered message."""
-        agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools)
+        agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools, step=step)
         budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
         result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id, budget=budget)
         self.tasks.record_agent_run(
@@ -158,6 +161,7 @@ class Router:
             remaining,
             run=ROUTER,
             tenant=record.owner,
+            step="routing",
         )
         if result.status in _OVER_BUDGET:
             # Not "unclassifiable": answering with a clarifying question here would hide the spend limit.

@@ -130,20 +130,9 @@ class ComparisonStore:
         """Delete every comparison of ``owner``'s requests; how many were deleted. Each delete is conditional on the
         owner (a request id listed by a stale index entry is never someone else's), and one already gone counts
         zero, so a second erasure reports 0."""
-        deleted = 0
-        for request_id in list(self.owned(owner)):
-            try:  # the condition holds only on an item that exists: a delete that passes deleted one
-                self.dynamodb.delete_item(
-                    TableName=self.table_name,
-                    Key={SHADOW_PARTITION_KEY: {"S": request_id}},
-                    ConditionExpression="#owner = :owner",
-                    ExpressionAttributeNames={"#owner": SHADOW_OWNER_ATTRIBUTE},
-                    ExpressionAttributeValues={":owner": {"S": owner}},
-                )
-            except self.dynamodb.exceptions.ConditionalCheckFailedException:
-                continue  # gone already (the index lags the table), or never the owner's
-            deleted += 1
-        return deleted
+        return aws.delete_owned(
+            self.dynamodb, self.table_name, SHADOW_PARTITION_KEY, SHADOW_OWNER_ATTRIBUTE, self.owned(owner), owner
+        )
 
 
 def _comparison(item: dict[str, Any]) -> Comparison:

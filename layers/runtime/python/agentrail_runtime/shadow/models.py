@@ -27,6 +27,7 @@ class RunSummary(BaseModel):
     status: str
     model: str
     agent_version: str
+    #: Every input token of the run, cached or not (the prompt cache must not make one side look cheaper).
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
@@ -53,7 +54,7 @@ class RunSummary(BaseModel):
             status=str(result.status),
             model=result.model,
             agent_version=agent_version,
-            input_tokens=result.usage.input_tokens,
+            input_tokens=result.usage.all_input_tokens,
             output_tokens=result.usage.output_tokens,
             cost_usd=result.cost_usd,
             steps=result.steps,

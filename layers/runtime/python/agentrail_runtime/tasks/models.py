@@ -42,7 +42,7 @@ class TaskResult(BaseModel):
 
 
 class AgentSpend(BaseModel):
-    """Tokens and cost of one agent's part in a task (the roll-up of multi-agent tasks)."""
+    """Tokens and cost of one agent's (or one model's) part in a task (the roll-up of multi-agent tasks)."""
 
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -68,6 +68,8 @@ class TaskRecord(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
     spend: dict[str, AgentSpend] = Field(default_factory=dict)
+    #: The same spend per model (``bedrock:...``): a step model of its own (``AGENT_STEP_MODELS``) shows apart.
+    spend_by_model: dict[str, AgentSpend] = Field(default_factory=dict)
     error: TaskError | None = None
     result: TaskResult | None = None
     attempts: int = 0

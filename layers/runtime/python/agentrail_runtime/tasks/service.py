@@ -356,7 +356,14 @@ class TaskService:
             )
             transcript = (run, self.stored_checkpoint(ran, messages=RedactedMessages()))
         self.store.add_spend(
-            task_id, agent, result.usage, result.cost_usd, steps=result.steps, limit_reached=limit_reached, transcript=transcript
+            task_id,
+            agent,
+            result.usage,
+            result.cost_usd,
+            steps=result.steps,
+            limit_reached=limit_reached,
+            transcript=transcript,
+            model=result.model,
         )
 
     def record_agent_run(

@@ -32,11 +32,24 @@ _JSON_FIELDS = {"usage": "usage_json", "error": "error_json", "metadata": "metad
 #: Per-agent spend lives in top-level number attributes ``spend#<agent>#<field>`` so that concurrent agents add to
 #: them atomically (UpdateItem ADD), next to the task totals.
 SPEND_PREFIX = "spend#"
+#: The same roll-up per model (``model#<model>#<field>``): what a task spent on each model it used.
+MODEL_SPEND_PREFIX = "model#"
 #: The transcript of each agent run of a multi-agent task, ``run#<ms>#<run>`` (a checkpoint's JSON), written with its spend.
 RUN_PREFIX = "run#"
 #: A run's transcript above this many bytes is not kept on the task (its spend still is): many runs share one item.
 RUN_TRANSCRIPT_LIMIT = 32_000
-_SPEND_FIELDS = {"in": "input_tokens", "out": "output_tokens", "usd": "cost_usd", "calls": "calls"}
+_SPEND_FIELDS = {
+    "in": "input_tokens",
+    "out": "output_tokens",
+    "cr": "cache_read_tokens",
+    "cw": "cache_write_tokens",
+    "usd": "cost_usd",
+    "calls": "calls",
+}
+#: The token counts of a :class:`Usage`, each kept as ``total_<name>`` on a task.
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+#: The task's totals of the prompt cache's tokens, by their key in a spend update.
+_CACHE_TOTALS = {"total_cache_read_tokens": "cr", "total_cache_write_tokens": "cw"}
 _NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
 _STRINGS = (
     "owner",
@@ -259,8 +272,10 @@ class TaskStore:
         steps: int = 0,
         limit_reached: bool = False,
         transcript: tuple[str, str] | None = None,
+        model: str | None = None,
     ) -> None:
-        """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically.
+        """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically, under the
+        agent and, given its ``model``, under the model too (:attr:`TaskRecord.spend_by_model`).
 
         The totals (``total_*``) are what :class:`TaskRecord` reports as the task's usage, steps and cost;
         ``limit_reached`` sets :attr:`TaskRecord.spend_limit_reached` in the same write. ``transcript`` is the run's
@@ -275,12 +290,21 @@ class TaskStore:
             ":calls": {"N": "1"},
             ":steps": {"N": str(steps)},
         }
+        for total, key in _CACHE_TOTALS.items():  # only a run that used the prompt cache writes these
+            tokens = usage.cache_read_tokens if key == "cr" else usage.cache_write_tokens
+            if tokens:
+                fields[key] = tokens
+                totals[total] = key
+                values[f":{key}"] = {"N": str(tokens)}
         if cost_usd is not None:
             fields["usd"] = cost_usd
             totals["total_cost_usd"] = "usd"
             values[":usd"] = {"N": repr(cost_usd)}
         names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in fields}
         adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
+        if model is not None:
+            names |= {f"#m{key}": f"{MODEL_SPEND_PREFIX}{model}#{key}" for key in fields}
+            adds += [f"#m{key} :{key}" for key in fields]
         update = "ADD " + ", ".join(adds)
         sets = []
         if limit_reached:
@@ -694,25 +718,25 @@ class TaskStore:
             data["spend_limit_reached"] = bool(item["spend_limit_reached"]["BOOL"])
         if "total_cost_usd" in item:
             data["cost_usd"] = round(float(item["total_cost_usd"]["N"]), 8)
-        spend: dict[str, dict[str, float]] = {}
+        spend: dict[str, dict[str, dict[str, float]]] = {"spend": {}, "spend_by_model": {}}
         for attribute, value in item.items():
-            if attribute.startswith(SPEND_PREFIX):
-                _, agent, key = attribute.split("#", 2)
-                spend.setdefault(agent, {})[_SPEND_FIELDS[key]] = float(value["N"])
-        if spend:
-            data["spend"] = {
-                agent: AgentSpend(
-                    usage=Usage(input_tokens=int(v.get("input_tokens", 0)), output_tokens=int(v.get("output_tokens", 0))),
-                    cost_usd=round(v.get("cost_usd", 0.0), 8),
-                    calls=int(v.get("calls", 0)),
-                )
-                for agent, v in spend.items()
-            }
+            if attribute.startswith((SPEND_PREFIX, MODEL_SPEND_PREFIX)):
+                by = "spend" if attribute.startswith(SPEND_PREFIX) else "spend_by_model"
+                owner, key = attribute.split("#", 1)[1].rsplit("#", 1)
+                spend[by].setdefault(owner, {})[_SPEND_FIELDS[key]] = float(value["N"])
+        for by, owners in spend.items():
+            if owners:
+                data[by] = {
+                    owner: AgentSpend(
+                        usage=Usage(**{name: int(v.get(name, 0)) for name in _USAGE_FIELDS}),
+                        cost_usd=round(v.get("cost_usd", 0.0), 8),
+                        calls=int(v.get("calls", 0)),
+                    )
+                    for owner, v in owners.items()
+                }
         if "total_input_tokens" in item:
             # The sum over every agent that worked on the task.
-            data["usage"] = Usage(
-                input_tokens=int(item["total_input_tokens"]["N"]), output_tokens=int(item["total_output_tokens"]["N"])
-            )
+            data["usage"] = Usage(**{name: int(item[f"total_{name}"]["N"]) for name in _USAGE_FIELDS if f"total_{name}" in item})
             data["steps"] = int(item.get("total_steps", {"N": "0"})["N"])
         if "result_json" in item:
             data["result"] = json.loads(item["result_json"]["S"])
