@@ -122,6 +122,8 @@ class ResponseCache:
         Seconds since the epoch. Default: :func:`agentrail_runtime.clock.now`.
     """
 
+    client = aws.LazyClient("dynamodb")
+
     def __init__(
         self,
         table: str,
@@ -134,7 +136,7 @@ class ResponseCache:
         self.table = table
         self.ttl_seconds = ttl_seconds
         self.per_caller = per_caller
-        self._client = client
+        self.client = client
         self._clock = clock
 
     @classmethod
@@ -158,12 +160,6 @@ class ResponseCache:
         if reason is not None:
             raise ResponseCacheRefused(reason)
         return cls(table, ttl_seconds=ttl_seconds, per_caller=definition.cache_per_caller, client=client, clock=clock)
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
 
     def key(self, *, agent_version: str, model: str, message: str, principal: str | None) -> str:
         """The key of this request (:func:`cache_key`), with ``principal`` only when the cache is per caller."""
