@@ -11,7 +11,7 @@ dead-letter queue after ``MAX_RECEIVE_COUNT`` receives.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -286,6 +286,7 @@ def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable
         tolerated_failure_percentage: float = 50.0,
         max_task_tokens: int | None = None,
         budgets: Sequence[BudgetLimit] = (),
+        extra: Mapping[str, str] | None = None,
     ) -> ModuleType:
         environment = {
             "AGENT_TASK_TABLE": TASK_TABLE,
@@ -298,7 +299,7 @@ def supervisor(aws: Team, handler_module: Callable[..., ModuleType]) -> Callable
             environment["AGENT_MULTI_MAX_TASK_TOKENS"] = str(max_task_tokens)
         if budgets:  # what DailyBudgets.enforce_on writes
             environment |= {"AGENT_BUDGETS": budgets_to_env(list(budgets)), "AGENT_BUDGET_TABLE": BUDGET_TABLE}
-        return handler_module("supervisor", environment, exclusive=True)
+        return handler_module("supervisor", environment | dict(extra or {}), exclusive=True)
 
     return build
 
@@ -323,3 +324,14 @@ def stored_task(aws: Team, owner: str) -> Callable[..., str]:
         return task_id
 
     return store
+
+
+#: The research task of the hierarchical tests (one subtask is "flaky": it fails its first attempt).
+RESEARCH = "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS"
+
+
+@pytest.fixture
+def research_task(stored_task: Callable[..., str], load_event: Callable[[str], dict[str, Any]]) -> str:
+    """The research task of the shared events in events/multiagent/, stored as ``POST /tasks`` does."""
+    plan = load_event("multiagent/plan.json")
+    return stored_task(RESEARCH, task_id=plan["task_id"], correlation_id=plan["correlation_id"], task_type="research")

@@ -19,12 +19,10 @@ from agentrail_runtime.models.base import Message
 from agentrail_runtime.models.tokens import estimate_input_tokens
 from agentrail_runtime.multiagent import SUPERVISOR_DEFINITION, SubtaskFailed
 from agentrail_runtime.tasks.events import TaskEventNotPublished
-from tests.integration.multiagent.conftest import BUDGET_TABLE
+from tests.integration.multiagent.conftest import BUDGET_TABLE, RESEARCH
 
 # The supervisor's steps add no metrics of their own, so Powertools warns when it flushes only ColdStart.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
-RESEARCH = "Research Lambda; research flaky Step Functions; compare DynamoDB and SQS"
 
 
 class MapFailed(Exception):
@@ -74,12 +72,6 @@ def run_research(handler, load_event, context, *, before_synthesize: Callable[[]
         failure = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": json.dumps({"errorMessage": str(error)})}
         invoke("MarkFailed", load_event("multiagent/fail.json") | common | {"error": failure})
     return visited
-
-
-@pytest.fixture
-def research_task(stored_task, load_event):
-    plan = load_event("multiagent/plan.json")
-    return stored_task(RESEARCH, task_id=plan["task_id"], correlation_id=plan["correlation_id"], task_type="research")
 
 
 def test_a_research_task_is_planned_reviewed_once_and_synthesized_into_one_answer(
