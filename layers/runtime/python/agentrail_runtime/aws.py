@@ -108,9 +108,9 @@ def query_index(client: Any, table_name: str, index: str, attribute: str, value:
         yield from page.get("Items", [])
 
 
-def delete_owned(client: Any, table_name: str, key_attribute: str, owner_attribute: str, keys: Iterable[str], owner: str) -> int:
-    """Delete each item of ``table_name`` whose string partition key ``key_attribute`` is in ``keys`` and whose
-    ``owner_attribute`` is ``owner`` (the keys an owner index listed); how many were deleted.
+def delete_owned(client: Any, table_name: str, keys: Iterable[Mapping[str, Any]], *, owner_attribute: str, owner: str) -> int:
+    """Delete each item of ``table_name`` whose key (low-level form, e.g. ``{"pk": {"S": ...}}``) is in ``keys`` and
+    whose ``owner_attribute`` is ``owner`` (the keys an owner index listed); how many were deleted.
 
     Each delete is conditional on the owner: a key a stale index entry listed is never someone else's item, and one
     already gone counts zero, so a second erasure reports 0. Any other DynamoDB error is raised: an erasure must not
@@ -121,7 +121,7 @@ def delete_owned(client: Any, table_name: str, key_attribute: str, owner_attribu
         try:  # the condition holds only on an item that exists: a delete that passes deleted one
             client.delete_item(
                 TableName=table_name,
-                Key={key_attribute: {"S": key}},
+                Key=dict(key),
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": owner_attribute},
                 ExpressionAttributeValues={":owner": {"S": owner}},

@@ -233,10 +233,8 @@ class ResponseCache:
         one already gone counts zero, so a second erasure reports 0.
         """
         listed = aws.query_index(self.client, self.table, RESPONSE_CACHE_OWNER_INDEX, RESPONSE_CACHE_OWNER_ATTRIBUTE, owner)
-        keys = [item[RESPONSE_CACHE_PARTITION_KEY]["S"] for item in listed]
-        return aws.delete_owned(
-            self.client, self.table, RESPONSE_CACHE_PARTITION_KEY, RESPONSE_CACHE_OWNER_ATTRIBUTE, keys, owner
-        )
+        keys = [{RESPONSE_CACHE_PARTITION_KEY: item[RESPONSE_CACHE_PARTITION_KEY]} for item in listed]
+        return aws.delete_owned(self.client, self.table, keys, owner_attribute=RESPONSE_CACHE_OWNER_ATTRIBUTE, owner=owner)
 
 
 def emit_cache_lookup(

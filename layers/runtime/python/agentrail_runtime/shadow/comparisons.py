@@ -130,9 +130,8 @@ class ComparisonStore:
         """Delete every comparison of ``owner``'s requests; how many were deleted. Each delete is conditional on the
         owner (a request id listed by a stale index entry is never someone else's), and one already gone counts
         zero, so a second erasure reports 0."""
-        return aws.delete_owned(
-            self.dynamodb, self.table_name, SHADOW_PARTITION_KEY, SHADOW_OWNER_ATTRIBUTE, self.owned(owner), owner
-        )
+        keys = ({SHADOW_PARTITION_KEY: {"S": request_id}} for request_id in self.owned(owner))
+        return aws.delete_owned(self.dynamodb, self.table_name, keys, owner_attribute=SHADOW_OWNER_ATTRIBUTE, owner=owner)
 
 
 def _comparison(item: dict[str, Any]) -> Comparison:

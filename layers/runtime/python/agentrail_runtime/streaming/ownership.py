@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from agentrail_runtime import aws
 from agentrail_runtime.clock import now
 from agentrail_runtime.contract import STREAM_OWNER_ATTRIBUTE, STREAM_OWNER_INDEX
-
-
-def erase_owned(dynamodb: Any, table_name: str, principal: str, keys: Iterable[dict[str, Any]]) -> int:
-    """Delete each item of ``keys`` (read from a keys-only ``by_owner`` index) that ``principal`` owns; how many
-    existed and were deleted. Each delete is conditional on the owner, so a key a stale index entry lists is never
-    someone else's item, and one already gone counts zero: a second erasure reports 0."""
-    deleted = 0
-    for key in list(keys):
-        try:  # the condition holds only on an item that exists: a delete that passes deleted one
-            dynamodb.delete_item(
-                TableName=table_name,
-                Key=key,
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": STREAM_OWNER_ATTRIBUTE},
-                ExpressionAttributeValues={":owner": {"S": principal}},
-            )
-        except dynamodb.exceptions.ConditionalCheckFailedException:
-            continue  # gone already (the index lags the table), or never the principal's
-        deleted += 1
-    return deleted
 
 
 class OwnedTable:
@@ -71,7 +51,8 @@ class OwnedTable:
     def erase_owner(self, principal: str) -> int:
         """Delete every item ``principal`` owns; how many were deleted (each delete is conditional on the owner, so a
         second erasure reports 0)."""
-        return erase_owned(self.dynamodb, self.table_name, principal, self.owned_keys(principal))
+        keys = self.owned_keys(principal)
+        return aws.delete_owned(self.dynamodb, self.table_name, keys, owner_attribute=STREAM_OWNER_ATTRIBUTE, owner=principal)
 
 
-__all__ = ["OwnedTable", "erase_owned"]
+__all__ = ["OwnedTable"]
