@@ -112,12 +112,19 @@ class CachePoint:
     index: int = -1
 
 
-def _message_tokens(message: Message) -> int:
-    return count_tokens(json.dumps(message.model_dump(mode="json")))
+@dataclass(frozen=True)
+class _Prompt:
+    """A request serialized once: its tools' and each message's JSON (what the token estimates and the simulated
+    cache's prefix digests read)."""
 
+    tools_json: str
+    system: str
+    messages_json: tuple[str, ...]
 
-def _tools_tokens(tools: Sequence[ToolSpec]) -> int:
-    return count_tokens(json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools])) if tools else 0
+    @classmethod
+    def of(cls, *, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> _Prompt:
+        tools_json = json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools]) if tools else ""
+        return cls(tools_json, system, tuple(m.model_dump_json() for m in messages))
 
 
 def _latest_request(messages: Sequence[Message]) -> int | None:
@@ -127,29 +134,31 @@ def _latest_request(messages: Sequence[Message]) -> int | None:
     return None
 
 
-def _candidates(
-    rules: CacheRules, *, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]
-) -> tuple[list[CachePoint], list[int]]:
+def _candidates(rules: CacheRules, prompt: _Prompt, messages: Sequence[Message]) -> tuple[list[CachePoint], list[int]]:
     """Every place a cache point could go (before the minimum is applied), and the prefix tokens at the end of each
     message."""
     candidates: list[CachePoint] = []
     prefix = 0
-    if tools and "tools" in rules.fields:
-        prefix += _tools_tokens(tools)
+    if prompt.tools_json and "tools" in rules.fields:
+        prefix += count_tokens(prompt.tools_json)
         candidates.append(CachePoint("tools", prefix))
-    if system and "system" in rules.fields:
-        prefix += count_tokens(system)
+    if prompt.system and "system" in rules.fields:
+        prefix += count_tokens(prompt.system)
         candidates.append(CachePoint("system", prefix))
     ends: list[int] = []
     if "messages" in rules.fields and messages:
         request = _latest_request(messages)
         stable = request - 1 if request is not None else -1
-        for index, message in enumerate(messages):
-            prefix += _message_tokens(message)
+        for index, message_json in enumerate(prompt.messages_json):
+            prefix += count_tokens(message_json)
             ends.append(prefix)
             if index == stable or index == len(messages) - 1:
                 candidates.append(CachePoint("messages", prefix, index))
     return candidates, ends
+
+
+def _eligible(rules: CacheRules, candidates: list[CachePoint]) -> list[CachePoint]:
+    return [point for point in candidates if point.prefix_tokens >= rules.min_tokens][-MAX_CACHE_POINTS:]
 
 
 def cache_points(
@@ -158,19 +167,29 @@ def cache_points(
     """The cache points of one request under ``rules`` (none when ``rules`` is ``None``), in prefix order."""
     if rules is None:
         return []
-    candidates, _ = _candidates(rules, system=system, messages=messages, tools=tools)
-    eligible = [point for point in candidates if point.prefix_tokens >= rules.min_tokens]
-    return eligible[-MAX_CACHE_POINTS:]
+    candidates, _ = _candidates(rules, _Prompt.of(system=system, messages=messages, tools=tools), messages)
+    return _eligible(rules, candidates)
 
 
-def _prefix_key(point: CachePoint, *, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> str:
-    """A digest of the prefix ``point`` ends: everything sent before it."""
-    parts: list[object] = [[t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools]]
-    if point.field in ("system", "messages"):
-        parts.append(system)
-    if point.field == "messages":
-        parts.append([m.model_dump(mode="json") for m in messages[: point.index + 1]])
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+def _prefix_keys(prompt: _Prompt, points: Sequence[CachePoint]) -> dict[CachePoint, str]:
+    """A digest of the prefix each of ``points`` ends (everything sent before it), in one pass over the prompt: a
+    running SHA-256, copied at each point."""
+    wanted_messages = {p.index: p for p in points if p.field == "messages"}
+    keys: dict[CachePoint, str] = {}
+    running = hashlib.sha256(prompt.tools_json.encode())
+    for point in points:
+        if point.field == "tools":
+            keys[point] = running.copy().hexdigest()
+    running.update(b"\x00" + prompt.system.encode())
+    for point in points:
+        if point.field == "system":
+            keys[point] = running.copy().hexdigest()
+    last = max(wanted_messages, default=-1)
+    for index, message_json in enumerate(prompt.messages_json[: last + 1]):
+        running.update(b"\x00" + message_json.encode())
+        if index in wanted_messages:
+            keys[wanted_messages[index]] = running.copy().hexdigest()
+    return keys
 
 
 #: How many messages before a cache point Bedrock looks back for a prefix it holds (Claude's lookback is about 20
@@ -183,7 +202,9 @@ class SimulatedPromptCache:
 
     It splits a request's input the way Bedrock reports it: tokens read from the longest cached prefix (at one of
     the request's cache points, or up to :data:`LOOKBACK_MESSAGES` messages before one), tokens written by the
-    request's later cache points, and the rest as plain input. A hit renews the prefix's TTL.
+    request's later cache points, and the rest as plain input. A hit renews the prefix's TTL. The request is
+    serialized once and its prefixes digested in one pass, so the accounting grows with the prompt, not with the
+    number of points times the prompt.
     """
 
     def __init__(self, rules: CacheRules = LOCAL_CACHE_RULES, *, clock: Clock = now) -> None:
@@ -195,16 +216,17 @@ class SimulatedPromptCache:
     def account(self, input_tokens: int, *, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Usage:
         """The input of one request (``input_tokens`` in all) split into plain, cache-read and cache-write tokens;
         the request's prefixes are stored as it goes."""
-        points = cache_points(self.rules, system=system, messages=messages, tools=tools)
+        prompt = _Prompt.of(system=system, messages=messages, tools=tools)
+        candidates, ends = _candidates(self.rules, prompt, messages)
+        points = _eligible(self.rules, candidates)
         if not points:
             return Usage(input_tokens=input_tokens)
-        _, ends = _candidates(self.rules, system=system, messages=messages, tools=tools)
         looked_at = list(points)
         for point in points:
             if point.field == "messages":
                 earlier = range(max(0, point.index - LOOKBACK_MESSAGES), point.index)
                 looked_at += [CachePoint("messages", ends[i], i) for i in earlier if ends[i] >= self.rules.min_tokens]
-        keys = {p: _prefix_key(p, system=system, messages=messages, tools=tools) for p in looked_at}
+        keys = _prefix_keys(prompt, looked_at)
         at = self._clock()
         with self._lock:
             hits = [p.prefix_tokens for p in looked_at if self._expiry.get(keys[p], 0.0) > at]
@@ -212,9 +234,14 @@ class SimulatedPromptCache:
             written = max(0, points[-1].prefix_tokens - read)
             for point in [*points, *(p for p in looked_at if p.prefix_tokens == read)]:
                 self._expiry[keys[point]] = at + self.rules.ttl_seconds
-            self._expiry = {key: until for key, until in self._expiry.items() if until > at}
+            if len(self._expiry) > _PRUNE_AT:
+                self._expiry = {key: until for key, until in self._expiry.items() if until > at}
         read, written = min(read, input_tokens), min(written, max(0, input_tokens - read))
         return Usage(input_tokens=input_tokens - read - written, cache_read_tokens=read, cache_write_tokens=written)
+
+
+#: The simulated cache drops its expired prefixes when it holds more than this many (not on every request).
+_PRUNE_AT = 4096
 
 
 __all__ = [
