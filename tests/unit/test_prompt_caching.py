@@ -203,11 +203,13 @@ def test_the_runtime_s_built_in_prices_match_the_planner_s_us_east_1_table() -> 
     assert len(compared) >= 8
 
 
-def test_every_model_that_caches_has_cache_prices_built_in() -> None:
-    for family in BEDROCK_CACHE_RULES:
-        price = PriceTable().price_for(f"bedrock:{family}-v1:0")
-        if price is not None:
-            assert price.cache_read_per_million is not None and price.cache_write_per_million is not None, family
+def test_every_model_that_caches_and_has_a_built_in_price_has_cache_prices_too() -> None:
+    priced = {family: PriceTable().price_for(f"bedrock:{family}-v1:0") for family in BEDROCK_CACHE_RULES}
+    known = {family: price for family, price in priced.items() if price is not None}
+
+    assert set(known) >= {"amazon.nova-micro", "amazon.nova-lite", "amazon.nova-pro", "anthropic.claude-sonnet-4"}
+    for family, price in known.items():
+        assert price.cache_read_per_million is not None and price.cache_write_per_million is not None, family
 
 
 def test_a_session_s_next_turn_reads_what_the_last_turn_cached_though_its_points_moved_on() -> None:

@@ -23,8 +23,6 @@ import re
 import unicodedata
 from typing import Any, Literal
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
@@ -39,7 +37,6 @@ from agentrail_runtime.contract import (
     RESPONSE_CACHE_PARTITION_KEY,
     RESPONSE_CACHE_TTL_ATTRIBUTE,
 )
-from agentrail_runtime.metering.metrics import AGENT_VERSION_PROPERTY
 from agentrail_runtime.models.base import Usage
 from agentrail_runtime.observability import logger
 
@@ -51,7 +48,6 @@ __all__ = [
     "ResponseCache",
     "ResponseCacheRefused",
     "cache_key",
-    "emit_cache_lookup",
     "normalize_message",
 ]
 
@@ -235,17 +231,3 @@ class ResponseCache:
         listed = aws.query_index(self.client, self.table, RESPONSE_CACHE_OWNER_INDEX, RESPONSE_CACHE_OWNER_ATTRIBUTE, owner)
         keys = [{RESPONSE_CACHE_PARTITION_KEY: item[RESPONSE_CACHE_PARTITION_KEY]} for item in listed]
         return aws.delete_owned(self.client, self.table, keys, owner_attribute=RESPONSE_CACHE_OWNER_ATTRIBUTE, owner=owner)
-
-
-def emit_cache_lookup(
-    metrics: Metrics, outcome: CacheOutcome, *, agent_name: str, model: str, agent_version: str | None = None
-) -> None:
-    """Emit ``ResponseCache_hit`` or ``ResponseCache_miss`` (a count of 1) under ``[service]`` and
-    ``[service, agent, model]``, the agent version as a property: a hit rate per agent and model."""
-    service = metrics.service or "agentrail"
-    record = EphemeralMetrics(namespace=metrics.namespace, service=service)
-    record.add_dimensions(service=service, agent=agent_name, model=model)
-    if agent_version:
-        record.add_metadata(key=AGENT_VERSION_PROPERTY, value=agent_version)
-    record.add_metric(name=f"ResponseCache_{outcome}", unit=MetricUnit.Count, value=1)
-    record.flush_metrics()

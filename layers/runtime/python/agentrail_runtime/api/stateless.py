@@ -12,9 +12,10 @@ from agentrail_runtime.api.erasure import add_erasure_route
 from agentrail_runtime.api.errors import AgentResolver, add_operational_routes, error_responses
 from agentrail_runtime.config import RuntimeSettings, load_settings
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
+from agentrail_runtime.metering.metrics import emit_cache_lookup
 from agentrail_runtime.models.base import Usage
 from agentrail_runtime.observability import logger, metrics
-from agentrail_runtime.response_cache import ResponseCache, emit_cache_lookup
+from agentrail_runtime.response_cache import ResponseCache
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.shadow import ShadowSampler, ShadowSettings, erasable_comparisons
 

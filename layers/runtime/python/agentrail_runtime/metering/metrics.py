@@ -13,6 +13,7 @@ version as a property (``agent_version``), never a dimension, so series don't gr
   end: the call is counted again once decided);
 - approvals waiting: ``ApprovalsPending`` and ``OldestPendingApprovalAgeSeconds`` under ``[service]``;
 - feedback: ``FeedbackScore`` or ``Feedback_up`` / ``Feedback_down`` under ``[service, agent]``;
+- the response cache of a stateless agent: ``ResponseCache_hit`` or ``ResponseCache_miss`` per lookup;
 - guardrails: ``GuardBlocks_<stage>`` and ``GuardRedactions_<stage>`` (stage ``input``, ``tool_result`` or
   ``output``) with a run's record, and ``GuardBlocks_input`` alone for a message refused before any run.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from enum import Enum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -178,6 +179,16 @@ def emit_outcome(
     failed; ``rejected``: an approval rejected, by a person or by its timeout) under the run's dimension sets."""
     record = _record(metrics, agent_version, agent=agent_name, model=model)
     record.add_metric(name=f"Tasks_{outcome}", unit=MetricUnit.Count, value=1)
+    record.flush_metrics()
+
+
+def emit_cache_lookup(
+    metrics: Metrics, outcome: Literal["hit", "miss"], *, agent_name: str, model: str, agent_version: str | None = None
+) -> None:
+    """Emit ``ResponseCache_hit`` or ``ResponseCache_miss`` for a request a response cache looked up, under the run's
+    dimension sets: a hit rate per agent and model."""
+    record = _record(metrics, agent_version, agent=agent_name, model=model)
+    record.add_metric(name=f"ResponseCache_{outcome}", unit=MetricUnit.Count, value=1)
     record.flush_metrics()
 
 

@@ -48,8 +48,8 @@ _SPEND_FIELDS = {
 }
 #: The token counts of a :class:`Usage`, each kept as ``total_<name>`` on a task.
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-#: The task's totals of the prompt cache's tokens, by their key in a spend update.
-_CACHE_TOTALS = {"total_cache_read_tokens": "cr", "total_cache_write_tokens": "cw"}
+#: The prompt cache's token counts, by their key in a spend update (kept only for a run that used the cache).
+_CACHE_FIELDS = {key: _SPEND_FIELDS[key] for key in ("cr", "cw")}
 _NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
 _STRINGS = (
     "owner",
@@ -290,11 +290,11 @@ class TaskStore:
             ":calls": {"N": "1"},
             ":steps": {"N": str(steps)},
         }
-        for total, key in _CACHE_TOTALS.items():  # only a run that used the prompt cache writes these
-            tokens = usage.cache_read_tokens if key == "cr" else usage.cache_write_tokens
+        for key, name in _CACHE_FIELDS.items():  # only a run that used the prompt cache writes these
+            tokens = getattr(usage, name)
             if tokens:
                 fields[key] = tokens
-                totals[total] = key
+                totals[f"total_{name}"] = key
                 values[f":{key}"] = {"N": str(tokens)}
         if cost_usd is not None:
             fields["usd"] = cost_usd
