@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         "each a worker process started when needed (Lambda's default pool is 1000; default: %(default)s)",
     )
     local.add_argument(
+        "--schedule-seconds",
+        type=_positive_seconds,
+        metavar="S",
+        help="fire every rate(...) schedule (EventBridge Scheduler schedules, scheduled rules) S seconds apart instead of "
+        "at its own rate (default: $AGENTRAIL_LOCAL_SCHEDULE_SECONDS, else each schedule's rate)",
+    )
+    local.add_argument(
         "--assembly",
         type=Path,
         help="an existing cloud assembly (cdk.out) to run instead of synthesizing (so not with --patterns or -c)",
@@ -103,6 +110,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _state_dir(args: argparse.Namespace) -> Path:
     return args.state_dir.resolve() if args.state_dir is not None else default_state_dir()
 
@@ -133,6 +147,9 @@ def _print_endpoints(cloud: object, out: TextIO, *, seconds: float, ready_file: 
             print(f"  Operator console of {endpoint.pattern or endpoint.stack}: {endpoint.console_url}", file=out)
     for ws in cloud.websocket_endpoints():
         print(f"  @connections API of {ws.pattern or ws.stack} ({ws.logical_id}): {ws.callback_url}", file=out)
+    for fired in cloud.schedules.targets if cloud.schedules else ():
+        every = f"every {fired.period:g} s" + ("" if fired.period == cloud.schedule_seconds else f", {fired.expression}")
+        print(f"  Schedule {fired.logical_id} ({fired.stack}): {every} -> {fired.function}", file=out)
     print(f"  moto (every other AWS API): {cloud.moto.endpoint_url if cloud.moto else '-'}", file=out)
     print(f"  Ready file: {ready_file}    Function logs: {cloud.log_dir}/", file=out)
     if cloud.warnings:
@@ -242,6 +259,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             port=args.port,
             state_dir=state_dir,
             concurrency=args.concurrency,
+            schedule_seconds=args.schedule_seconds,
             function_console=console if (serving or args.show_logs) else None,
             request_console=console if serving else None,
             warn=lambda _: None,  # listed with the endpoints instead, once everything runs
@@ -252,7 +270,7 @@ def run_local(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if stop.is_set():
             cloud.stop()
             return 0
-    except (TemplateError, AssemblyError, LocalPythonError, OSError) as error:
+    except (TemplateError, AssemblyError, LocalPythonError, OSError, ValueError) as error:  # ValueError: a bad schedule period
         hint = " (pass --port 0 for free ports, or another --port)" if getattr(error, "errno", None) == errno.EADDRINUSE else ""
         print(f"agentrail local: could not start: {error}{hint}", file=sys.stderr)
         return 2

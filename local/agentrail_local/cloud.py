@@ -6,10 +6,8 @@ import json
 import os
 import random
 import shutil
-import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 from agentrail_local.account import ACCOUNT_ID, REGION
 from agentrail_local.apigateway.auth import DEFAULT_PRINCIPALS
 from agentrail_local.apigateway.model import RestApi, rest_apis
-from agentrail_local.apigateway.server import LocalApiGateway
+from agentrail_local.apigateway.server import ApiEndpoint, LocalApiGateway
 from agentrail_local.apigateway.websocket import websocket_apis
 from agentrail_local.apigateway.websocket_gateways import WebSocketEndpoint, WebSocketGateways
 from agentrail_local.awslambda.definitions import DEFAULT_ACCOUNT_CONCURRENCY, HOST_BUILT_LAYER_KINDS
@@ -26,41 +24,13 @@ from agentrail_local.awslambda.event_sources import SqsPoller, start_pollers
 from agentrail_local.awslambda.live_code import LiveCode
 from agentrail_local.awslambda.moto_seam import MotoClients, MotoServer, install_lambda_seam, remove_lambda_seam
 from agentrail_local.awslambda.observers import POLLER_APP_ID
+from agentrail_local.awslambda.schedules import ScheduleRunner, schedule_period, start_schedules
 from agentrail_local.cloudformation.assembly import CloudAssembly
 from agentrail_local.cloudformation.deployer import StackDeployer, StackDeployment
 from agentrail_local.cloudformation.redeploy import AppliedChange, redeploy_stacks
-from agentrail_local.console import Console
+from agentrail_local.console import Console, print_notice, print_warning
 from agentrail_local.metering import CallMeter
 from agentrail_local.running_changes import apply_to_functions, gateways_after
-
-
-@dataclass(frozen=True)
-class ApiEndpoint:
-    """Where one REST API is served, and how to call it."""
-
-    stack: str
-    logical_id: str
-    pattern: str | None
-    url: str
-    stage: str
-    auth: str
-    routes: tuple[str, ...]
-    api_key: str | None = None
-    api_key_id: str | None = None
-    console_url: str | None = None  # the API's operator console, when local mode serves one
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["routes"] = list(self.routes)
-        return data
-
-
-def _stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def _stderr_notice(message: str) -> None:
-    print(f"notice: {message}", file=sys.stderr, flush=True)
 
 
 class LocalCloud:
@@ -108,6 +78,10 @@ class LocalCloud:
         at ``/console/`` on its port, signed in as a local principal. Default: no console.
     meter:
         Counts what the workload uses, to price it (see :mod:`agentrail_local.metering`). Default: none, nothing counted.
+    schedule_seconds:
+        Fire every ``rate(...)`` schedule (EventBridge Scheduler schedules and scheduled rules with Lambda targets, see
+        :mod:`agentrail_local.awslambda.schedules`) this many seconds apart instead of at its own rate.
+        Default: ``$AGENTRAIL_LOCAL_SCHEDULE_SECONDS``, else each schedule's rate.
 
     Every API and moto listen on 127.0.0.1; callers sign with the keys of :attr:`principals` (the local
     principals). The SQS event source mappings always run (poll, invoke, delete what succeeded).
@@ -131,6 +105,7 @@ class LocalCloud:
         routing: random.Random | None = None,
         console_site: str | Path | None = None,
         meter: CallMeter | None = None,
+        schedule_seconds: float | None = None,
     ) -> None:
         self.assembly = assembly if isinstance(assembly, CloudAssembly) else CloudAssembly.load(assembly)
         self.port = port
@@ -140,9 +115,9 @@ class LocalCloud:
         self._function_console = function_console
         self._request_console = request_console
         self.warnings: list[str] = []
-        self._warn_to = warn or _stderr
+        self._warn_to = warn or print_warning
         self.notices: list[str] = []
-        self._notice_to = notice or _stderr_notice
+        self._notice_to = notice or print_notice
         self._stack_names = set(stacks) if stacks is not None else None
         self._prewarm = prewarm
         self._python = python
@@ -152,6 +127,10 @@ class LocalCloud:
         self._console_site = Path(console_site) if console_site is not None else None
         self.meter = meter
         self.pollers: list[SqsPoller] = []
+        self.schedule_seconds = schedule_period(
+            schedule_seconds
+        )  # checked now: a bad $AGENTRAIL_LOCAL_SCHEDULE_SECONDS fails before moto starts
+        self.schedules: ScheduleRunner | None = None
         self.moto: MotoServer | None = None
         self.clients: MotoClients | None = None
         self.environments: ExecutionEnvironments | None = None
@@ -244,6 +223,7 @@ class LocalCloud:
         if self._prewarm:
             self.environments.prewarm(self._integration_targets())
         self._start_pollers()
+        self._start_schedules()
         if self.meter is not None:
             self.meter.watch(self.moto.endpoint_url, self.deployments)
 
@@ -252,6 +232,17 @@ class LocalCloud:
         sqs = MotoClients(self.moto.endpoint_url, app_id=POLLER_APP_ID)("sqs")  # the meter counts the pollers' calls apart
         self.pollers = start_pollers(
             self.deployments, sqs=sqs, environments=self.environments, console=self._request_console, warn=self._warn
+        )
+
+    def _start_schedules(self) -> None:
+        assert self.clients is not None and self.environments is not None
+        self.schedules = start_schedules(
+            self.deployments,
+            environments=self.environments,
+            sqs=self.clients("sqs"),
+            period=self.schedule_seconds,
+            console=self._request_console,
+            warn=self._warn,
         )
 
     def _warn(self, message: str) -> None:
@@ -350,6 +341,9 @@ class LocalCloud:
                 for poller in self.pollers:
                     poller.stop()
                 self._start_pollers()
+            if self.schedules is not None and any(c.action != "not applied" for c in changes):
+                self.schedules.stop()  # a schedule, its target or the function behind it may have changed
+                self._start_schedules()
             if self.meter is not None and self.moto is not None:
                 self.meter.watch(self.moto.endpoint_url, self.deployments)
             if self._live_code is not None and touched:
@@ -382,7 +376,10 @@ class LocalCloud:
         return paths
 
     def stop(self) -> None:
-        """Stop the pollers and gateways, kill every execution environment and stop moto. Safe to call twice."""
+        """Stop the schedules, pollers and gateways, kill every execution environment and stop moto. Safe to call twice."""
+        if self.schedules is not None:
+            self.schedules.stop()
+            self.schedules = None
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
@@ -463,7 +460,7 @@ class LocalCloud:
         raise LookupError(f"no function with logical id {logical_id}")
 
     def ready_document(self) -> dict[str, Any]:
-        """What clients need to reach local mode: moto, credentials, each API and each function's log."""
+        """What clients need to reach local mode: moto, credentials, each API, each function's log and each schedule fired."""
         assert self.moto is not None and self.environments is not None
         return {
             "version": 1,
@@ -484,6 +481,7 @@ class LocalCloud:
                 }
                 for d in self.environments.functions
             ],
+            "schedules": [t.as_dict() for t in (self.schedules.targets if self.schedules else ())],
             "log_dir": str(self.log_dir),
         }
 

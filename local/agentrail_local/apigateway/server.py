@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from dataclasses import asdict, dataclass
 from http.client import responses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,27 @@ from agentrail_local.console import Console
 
 #: Statuses that end at the headers (RFC 9110): whatever body the integration returned is dropped.
 BODILESS_STATUSES = frozenset({204, 304})
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """Where one REST API is served, and how to call it."""
+
+    stack: str
+    logical_id: str
+    pattern: str | None
+    url: str
+    stage: str
+    auth: str
+    routes: tuple[str, ...]
+    api_key: str | None = None
+    api_key_id: str | None = None
+    console_url: str | None = None  # the API's operator console, when local mode serves one
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["routes"] = list(self.routes)
+        return data
 
 
 class LocalApiGateway:
@@ -175,4 +197,4 @@ class LocalApiGateway:
         return Handler
 
 
-__all__ = ["BODILESS_STATUSES", "LocalApiGateway"]
+__all__ = ["BODILESS_STATUSES", "ApiEndpoint", "LocalApiGateway"]

@@ -24,6 +24,10 @@ moto's Step Functions calls its service integrations (``dynamodb:putItem``, ``sq
 boto3 clients of its own, over HTTP to this server. While local mode runs, those clients tag their User-Agent
 (``app/agentrail-sfn``), so the call meter can tell them from local mode's own calls.
 
+moto evaluates a bucket policy's statements without their conditions, so an SSL-only bucket (CDK's ``enforceSSL``)
+denied every object request from local mode's functions, which reach moto over HTTP on loopback. While local mode
+runs, a fourth seam, on ``FakeBucket.get_permission``, leaves that one statement out of the verdict.
+
 moto keeps its state in module globals, so one process hosts one local cloud
 at a time.
 """
@@ -49,6 +53,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule as EventRule
 from moto.events.utils import EventTemplateParser
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.s3.models import FakeBucket
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.eval.environment import Environment as ExecutionEnvironment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -69,6 +74,7 @@ _active: ExecutionEnvironments | None = None
 _original_invoke = LambdaSimpleBackend.invoke
 _original_invoke_response = LambdaResponse.invoke
 _original_send_to_targets = EventRule.send_to_targets
+_original_get_permission = FakeBucket.get_permission
 _original_stop = ExecutionWorker.stop
 _original_set_error = ExecutionEnvironment.set_error
 _original_client_config = step_functions_clients.Config
@@ -335,6 +341,26 @@ def _reset_moto() -> None:
     moto_api_backend.reset()
 
 
+#: The statement CDK's ``enforceSSL`` adds to a bucket policy: deny every request made without TLS.
+_DENY_WITHOUT_TLS = {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _get_permission(bucket: FakeBucket, action: str, resource: str) -> Any:
+    """A bucket policy's verdict on an object request, as AWS gives it to a function's HTTPS request.
+
+    moto evaluates no conditions, so the ``aws:SecureTransport: false`` deny of an SSL-only bucket denied every
+    object request, and local mode's functions reach moto over plain HTTP on loopback, where their AWS calls would
+    use TLS. That statement is left out of the verdict (the policy moto stores and returns is unchanged)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(bucket.policy.decode())
+    statements = document.get("Statement", [])
+    kept = [s for s in (statements if isinstance(statements, list) else [statements]) if s.get("Condition") != _DENY_WITHOUT_TLS]
+    return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
+
+
 def install_lambda_seam(environments: ExecutionEnvironments) -> None:
     """Route moto's Lambda invocations of deployed functions, and EventBridge's deliveries to them, to ``environments``.
 
@@ -351,6 +377,7 @@ def install_lambda_seam(environments: ExecutionEnvironments) -> None:
         LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
         LambdaResponse.invoke = _invoke_response  # type: ignore[method-assign]
         EventRule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
+        FakeBucket.get_permission = _get_permission  # type: ignore[method-assign,assignment]
 
 
 def remove_lambda_seam(environments: ExecutionEnvironments) -> None:
@@ -361,6 +388,7 @@ def remove_lambda_seam(environments: ExecutionEnvironments) -> None:
             LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
             LambdaResponse.invoke = _original_invoke_response  # type: ignore[method-assign]
             EventRule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
+            FakeBucket.get_permission = _original_get_permission  # type: ignore[method-assign]
 
 
 __all__ = [

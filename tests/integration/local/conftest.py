@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -373,3 +374,27 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
             return running.enter_context(cloud)
 
         yield start
+
+
+def template_assembly(root: Path, stack: str, template: Mapping[str, Any]) -> Path:
+    """A cloud assembly at ``root`` with one stack, ``stack``, of a hand-written ``template``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{stack}.template.json").write_text(json.dumps(template))
+    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{stack}.template.json"}}
+    (root / "manifest.json").write_text(json.dumps({"version": "36.0.0", "artifacts": {stack: artifact}}))
+    return root
+
+
+def quiet_cloud(assembly: Path, state_dir: Path, **options: Any) -> LocalCloud:
+    """Local mode (not started) on ``assembly``, free ports, cold functions on this interpreter, warnings and notices
+    kept in ``cloud.warnings`` and ``cloud.notices``, and ``options`` (a meter, a schedule period)."""
+    return LocalCloud(
+        assembly,
+        port=0,
+        state_dir=state_dir,
+        prewarm=False,
+        python=sys.executable,
+        warn=lambda _: None,
+        notice=lambda _: None,
+        **options,
+    )

@@ -6,16 +6,15 @@ The assembly is written by hand (no CDK synth): a table, a queue whose event sou
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentrail_local.cloud import LocalCloud
 from agentrail_local.metering import CallMeter, MeterReading
+from tests.integration.local.conftest import quiet_cloud, template_assembly
 
 pytestmark = pytest.mark.slow
 
@@ -74,30 +73,13 @@ TEMPLATE = {
 
 
 def _assembly(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "Metered.template.json").write_text(json.dumps(TEMPLATE))
-    manifest = {
-        "version": "36.0.0",
-        "artifacts": {"Metered": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Metered.template.json"}}},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
+    return template_assembly(root, "Metered", TEMPLATE)
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     root = tmp_path_factory.mktemp("metered")
-    quiet: Callable[[str], None] = lambda _: None  # noqa: E731
-    with LocalCloud(
-        _assembly(root / "cdk.out"),
-        port=0,
-        state_dir=root / "state",
-        prewarm=False,
-        python=sys.executable,
-        warn=quiet,
-        notice=quiet,
-        meter=CallMeter(),
-    ) as running:
+    with quiet_cloud(_assembly(root / "cdk.out"), root / "state", meter=CallMeter()) as running:
         yield running
 
 

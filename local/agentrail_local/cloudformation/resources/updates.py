@@ -49,6 +49,8 @@ REPLACING_PROPERTIES: dict[str, frozenset[str]] = {
     "AWS::ApiGateway::Resource": frozenset({"RestApiId", "ParentId", "PathPart"}),
     "AWS::ApiGateway::Method": frozenset({"RestApiId", "ResourceId", "HttpMethod"}),
     "AWS::SSM::Parameter": frozenset({"Name"}),
+    "AWS::Scheduler::Schedule": frozenset({"Name", "GroupName"}),
+    "AWS::Scheduler::ScheduleGroup": frozenset({"Name"}),
 }
 
 
