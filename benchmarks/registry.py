@@ -10,6 +10,7 @@ from benchmarks import (
     asgi_layer,
     asgi_overhead,
     assets,
+    batch_lane,
     budget_overhead,
     cold_start,
     console_page,
@@ -62,6 +63,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
             local_mode.BENCHMARK,
             stream_first_token.BENCHMARK,
             token_costs.BENCHMARK,
+            batch_lane.BENCHMARK,
             console_page.BENCHMARK,
             plan_calls.BENCHMARK,
         )

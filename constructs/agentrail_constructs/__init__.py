@@ -6,6 +6,7 @@ Import from here: ``from agentrail_constructs import StatelessAgent``.
 from agentrail_constructs.api import AgentApi, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
 from agentrail_constructs.asgi import AsgiAgent
+from agentrail_constructs.batch_lane import BatchLane, BatchLaneOptions
 from agentrail_constructs.budgets import Budget, BudgetOptions, DailyBudgets
 from agentrail_constructs.deployment import CanaryDeployment, DeploymentOptions
 from agentrail_constructs.erasure import ErasureOptions
@@ -61,6 +62,8 @@ __all__ = [
     "AsyncAgent",
     "AsyncAgentStack",
     "AsyncOptions",
+    "BatchLane",
+    "BatchLaneOptions",
     "BedrockGuardrail",
     "Budget",
     "BudgetOptions",

@@ -9,7 +9,8 @@ time), so an edited prompt file is never answered from the cache.
 
 The same answer names the Bedrock prompts the agent reads at cold start (:func:`resolve_answer`), so the function's
 role is granted ``bedrock:GetPrompt`` on exactly those, without importing the runtime or calling AWS; and whether a
-response cache may serve the agent (every tool ``cacheable=True``), which ``ResponseCache`` checks at synth.
+response cache may serve the agent (every tool ``cacheable=True``), which ``ResponseCache`` checks at synth; and the
+names of its tools, which ``BatchLane`` checks at synth (a Bedrock batch job runs no tools).
 
 When the runtime cannot run here (the app's Python lacks its dependencies: ``pip install 'agentrail-aws[runtime]'``)
 or the definition fails to import, the version is a hash of those same inputs instead, with a warning on stderr: it
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import IStableStringProducer, Lazy, Token
+from aws_cdk import Annotations, IStableStringProducer, Lazy, Token
+from constructs import IConstruct
 
 from agentrail_constructs.sources import runtime_package_dir
 
@@ -67,13 +69,15 @@ class VersionRequest:
 @dataclass(frozen=True)
 class VersionAnswer:
     """What the runtime answered for one request: the version, and the Bedrock prompt references the agent reads at
-    cold start (``{"bedrock_prompt": ID or ARN, "version": ..., "variant": ...}``), and whether a response cache may
-    serve it (``{"cacheable": bool, "reason": one sentence or None, "per_caller": bool}``); ``prompts`` and
-    ``response_cache`` are None when the runtime could not answer (the version is then the fallback hash)."""
+    cold start (``{"bedrock_prompt": ID or ARN, "version": ..., "variant": ...}``), whether a response cache may
+    serve it (``{"cacheable": bool, "reason": one sentence or None, "per_caller": bool}``), and the names of its tools
+    (what ``BatchLane`` checks: a batch job runs none); ``prompts``, ``response_cache`` and ``tools`` are None when the
+    runtime could not answer (the version is then the fallback hash)."""
 
     version: str
     prompts: tuple[Mapping[str, str | None], ...] | None
     response_cache: Mapping[str, Any] | None = None
+    tools: tuple[str, ...] | None = None
 
 
 _known: dict[VersionRequest, VersionAnswer] = {}
@@ -157,7 +161,13 @@ def _compute(requests: list[VersionRequest]) -> None:
         for index, request in enumerate(group):
             answer: dict[str, Any] = answers[index] if answers is not None else {"error": failure}
             if "version" in answer:
-                _known[request] = VersionAnswer(answer["version"], tuple(answer.get("prompts", ())), answer.get("response_cache"))
+                tools = answer.get("tools")
+                _known[request] = VersionAnswer(
+                    answer["version"],
+                    tuple(answer.get("prompts", ())),
+                    answer.get("response_cache"),
+                    tuple(tools) if tools is not None else None,
+                )
             else:
                 _known[request] = VersionAnswer(_fallback(request), None)
                 print(
@@ -204,6 +214,17 @@ def version_token(request: VersionRequest) -> str:
     return Lazy.string(_VersionProducer(request))
 
 
+def warn_unchecked(scope: IConstruct, warning_id: str, agent_path: str, what: str, consequence: str) -> None:
+    """Say, as a synth warning on ``scope`` and on stderr, that the runtime could not load the agent of
+    ``agent_path`` here, so ``what`` was not checked at synth; ``consequence`` says what happens instead."""
+    message = (
+        f"could not check at synth that the agent of {agent_path} {what} (the runtime could not load its definition "
+        f"here); {consequence}"
+    )
+    Annotations.of(scope).add_warning_v2(warning_id, message)
+    print(f"agentrail: {message}", file=sys.stderr)
+
+
 __all__ = [
     "VERSIONED_SETTINGS",
     "VersionAnswer",
@@ -213,4 +234,5 @@ __all__ = [
     "resolve_version",
     "version_request",
     "version_token",
+    "warn_unchecked",
 ]

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from agentrail_constructs.api import API_KINDS, AgentApiOptions, ApiAuth
 from agentrail_constructs.approvals import ApprovalOptions
+from agentrail_constructs.batch_lane import BatchLaneOptions
 from agentrail_constructs.budgets import Budget, BudgetOptions
 from agentrail_constructs.contract import contract
 from agentrail_constructs.deployment import STRATEGIES, strategy_named
@@ -74,7 +75,9 @@ class AppConfig:
     ``module:attribute``, and its folder; default: the FastAPI example agent in ``examples/fastapi_agent``), and
     ``streaming`` (true: the stateful pattern streams its turns over a WebSocket API) and ``streaming_auth`` (ticket or
     iam: how its ``$connect`` is authorized), and ``console`` (true: the async, multiagent and hierarchical stacks
-    serve the operator console, their API authenticated by an operators' Cognito user pool)."""
+    serve the operator console, their API authenticated by an operators' Cognito user pool), and ``batch_lane``
+    (``true``, or ``key=value`` pairs, comma-separated: ``flush_size``, ``max_age_minutes``, ``check_every_minutes``,
+    ``below_minimum``, ``default_lane``: the async pattern's batch lane, see :func:`batch_lane_options`)."""
 
     patterns: tuple[str, ...]
     stack_prefix: str
@@ -104,6 +107,7 @@ class AppConfig:
     streaming: bool = False
     streaming_auth: str = "ticket"
     console: bool = False
+    batch_lane: BatchLaneOptions | None = None
 
     @classmethod
     def from_context(cls, app: App, known_patterns: tuple[str, ...]) -> AppConfig:
@@ -173,6 +177,7 @@ class AppConfig:
             budgets=_budgets(app),
             pipeline=pipeline,
             console=console,
+            batch_lane=_batch_lane(app, patterns),
         )
 
     def stack_name(self, pattern: str) -> str:
@@ -212,10 +217,10 @@ class AppConfig:
             options["shadow_options"] = ShadowOptions(percent=self.shadow_percent)
         if self.budgets:
             options["budget_options"] = BudgetOptions(budgets=list(self.budgets))
+        if pattern == "async" and (not self.webhooks or self.batch_lane is not None):
+            options["options"] = AsyncOptions(webhooks=self.webhooks, batch_lane=self.batch_lane)
         if not self.webhooks:
-            if pattern == "async":
-                options["options"] = AsyncOptions(webhooks=False)
-            elif pattern == "multiagent":
+            if pattern == "multiagent":
                 options["options"] = MultiAgentOptions(webhooks=False)
             elif pattern == "hierarchical":
                 options["task_options"] = AsyncOptions(webhooks=False)
@@ -298,6 +303,47 @@ def _console(app: App, *, patterns: tuple[str, ...], auth: str, api: str, pipeli
             "SigV4, which the console's Cognito-authenticated API refuses; deploy the console without -c pipeline"
         )
     return True
+
+
+#: ``-c batch_lane=...`` keys: key -> (BatchLaneOptions field, how the value is read).
+_BATCH_LANE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "flush_size": ("flush_size", int),
+    "max_age_minutes": ("max_age", lambda value: Duration.minutes(int(value))),
+    "check_every_minutes": ("check_every", lambda value: Duration.minutes(int(value))),
+    "below_minimum": ("below_minimum", str),
+    "default_lane": ("default_lane", str),
+}
+
+
+def _batch_lane(app: App, patterns: tuple[str, ...]) -> BatchLaneOptions | None:
+    """``-c batch_lane=true`` (every default) or ``-c batch_lane=flush_size=20,max_age_minutes=60,...``: the async
+    pattern's batch lane, checked as ``BatchLaneOptions`` checks itself; ``false`` or nothing: none."""
+    value = app.node.try_get_context("batch_lane")
+    text = str(value if value is not None else "").strip()
+    if text.lower() in ("", "false"):
+        return None
+    if "async" not in patterns:
+        raise ValueError(
+            f"context 'batch_lane' configures the async pattern's batch lane, and -c patterns={','.join(patterns)} has "
+            "no async: add async to patterns, or drop -c batch_lane"
+        )
+    fields: dict[str, object] = {}
+    if text.lower() != "true":
+        for item in _names(text):
+            key, sep, raw = (part.strip() for part in item.partition("="))
+            if not sep or key not in _BATCH_LANE_KEYS:
+                raise ValueError(
+                    f"context 'batch_lane' takes true or key=value pairs, comma-separated, with keys "
+                    f"{', '.join(_BATCH_LANE_KEYS)}; got {item!r}"
+                )
+            name, read = _BATCH_LANE_KEYS[key]
+            try:
+                fields[name] = read(raw)
+            except ValueError:
+                raise ValueError(f"context 'batch_lane': {key} must be a whole number, got {raw!r}") from None
+    options = BatchLaneOptions(**fields)  # type: ignore[arg-type]
+    _checked("batch_lane", options.validate, "for example -c batch_lane=flush_size=100,max_age_minutes=60")
+    return options
 
 
 def _budgets(app: App) -> tuple[Budget, ...]:

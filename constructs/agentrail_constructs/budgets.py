@@ -21,9 +21,11 @@ from agentrail_constructs.storage import grant_table, secure_table
 #: TransactWriteItems, which IAM authorizes as UpdateItem), and read today's spend (GetItem).
 BUDGET_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem")
 #: The handlers (folder names) whose functions call a model, or refuse a request over budget before queueing it. The
-#: multi-agent orchestrator and the task notifier call none. The ASGI handler serves an app whose agent calls one.
+#: multi-agent orchestrator and the task notifier call none. The ASGI handler serves an app whose agent calls one. The
+#: batch lane's function calls none itself, but adds what its Bedrock batch jobs spent to the counters.
 MODEL_HANDLERS = frozenset(
     {
+        "batch_lane",
         "asgi",
         "stateless",
         "sessions",

@@ -269,6 +269,20 @@ class AgentFunctionOptions:
             )
 
 
+def bedrock_model_arns(scope: Construct, model_ids: Sequence[str]) -> list[str]:
+    """The ARNs ``bedrock:InvokeModel`` is checked on for these Bedrock model ids: a foundation model in this Region;
+    an inference profile (``us.``, ``eu.``, ...) and its foundation model in every Region the profile routes to."""
+    stack = Stack.of(scope)
+    arns: list[str] = []
+    for model_id in model_ids:
+        if model_id.startswith(contract.INFERENCE_PROFILE_PREFIXES):
+            arns.append(stack.format_arn(service="bedrock", resource="inference-profile", resource_name=model_id))
+            arns.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{model_id.split('.', 1)[1]}")
+        else:
+            arns.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}")
+    return arns
+
+
 def companion_options(agent_options: AgentFunctionOptions | None, **overrides: Any) -> AgentFunctionOptions:
     """The options of a function that accompanies an agent but runs none (a notifier, a metrics emitter, a clean-up):
     what it shares with the agent's functions (log level, retention, redaction and key, the metrics namespace,
@@ -635,15 +649,7 @@ class AgentFunction(Construct):
         Inference profile ids (``us.``, ``eu.``, ...) get the profile and the
         foundation model in every Region the profile routes to.
         """
-        stack = Stack.of(self)
-        arns: list[str] = []
-        for model_id in model_ids:
-            if model_id.startswith(contract.INFERENCE_PROFILE_PREFIXES):
-                base = model_id.split(".", 1)[1]
-                arns.append(stack.format_arn(service="bedrock", resource="inference-profile", resource_name=model_id))
-                arns.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{base}")
-            else:
-                arns.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}")
+        arns = bedrock_model_arns(self, model_ids)
         grant = iam.Grant.add_to_principal(
             grantee=self.function,
             actions=["bedrock:InvokeModel", "bedrock:GetFoundationModel", "bedrock:GetInferenceProfile"],

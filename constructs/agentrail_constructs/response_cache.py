@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
-from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from agentrail_constructs.agent_version import warn_unchecked
 from agentrail_constructs.contract import contract
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.security import baseline_for
@@ -120,12 +120,13 @@ class ResponseCache(Construct):
         eligibility = answer.response_cache if answer is not None else None
         if eligibility is None:
             # The runtime could not load the definition here: the function's cold start refuses a cache it may not use.
-            message = (
-                f"could not check at synth that the agent of {agent_function.node.path} may use a response cache (the "
-                "runtime could not load its definition here); its cold start refuses one if a tool is not cacheable"
+            warn_unchecked(
+                self,
+                "agentrail:response-cache-unchecked",
+                agent_function.node.path,
+                "may use a response cache",
+                "its cold start refuses one if a tool is not cacheable",
             )
-            Annotations.of(self).add_warning_v2("agentrail:response-cache-unchecked", message)
-            print(f"agentrail: {message}", file=sys.stderr)
             return
         if not eligibility.get("cacheable"):
             raise ValueError(f"{eligibility.get('reason')}; drop the response cache of {agent_function.node.path}")

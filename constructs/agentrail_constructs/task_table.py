@@ -36,6 +36,8 @@ OWNER_INDEX = contract.TASK_OWNER_INDEX
 PARENT_INDEX = contract.TASK_PARENT_INDEX
 #: Tasks by owner, newest first (contract.TASK_OWNER_CREATED_INDEX): the console's run list and cost chart.
 OWNER_CREATED_INDEX = contract.TASK_OWNER_CREATED_INDEX
+#: Tasks waiting for the batch lane, oldest first (contract.TASK_BATCH_INDEX): added by :meth:`TaskTable.add_batch_index`.
+BATCH_INDEX = contract.TASK_BATCH_INDEX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +83,7 @@ class TaskTable(Construct):
         keys_only_index(self.table, OWNER_INDEX, "owner")
         keys_only_index(self.table, PARENT_INDEX, "parent")
         keys_only_index(self.table, OWNER_CREATED_INDEX, "owner", number_sort_key="created_at")
+        self._batch_index = False
         # Idempotency records only matter for a day: nothing to keep when the stack goes.
         self.idempotency_table = secure_table(
             self,
@@ -135,6 +138,14 @@ class TaskTable(Construct):
             agent_function.calls_service("events")
             agent_function.add_environment("AGENT_TASK_EVENT_BUS", event_bus.event_bus_name)
 
+    def add_batch_index(self) -> None:
+        """Add the sparse keys-only index ``by_batch`` (``batch_queue``, sorted by the number ``created_at``) where the
+        batch lane finds waiting tasks, oldest first (contract.TASK_BATCH_INDEX). Idempotent."""
+        if self._batch_index:
+            return
+        keys_only_index(self.table, BATCH_INDEX, contract.TASK_BATCH_ATTRIBUTE, number_sort_key="created_at")
+        self._batch_index = True
+
     def grant_console(self, agent_function: AgentFunction) -> None:
         """Let the API function (which already has :meth:`grant_tasks`) serve the operator console's reads: Query on
         the ``by_owner_created`` index (a caller's runs, newest first) and the ``by_parent`` index (a task's runs and
@@ -156,4 +167,4 @@ class TaskTable(Construct):
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
 
 
-__all__ = ["OWNER_CREATED_INDEX", "OWNER_INDEX", "PARENT_INDEX", "TaskTable", "TaskTableOptions"]
+__all__ = ["BATCH_INDEX", "OWNER_CREATED_INDEX", "OWNER_INDEX", "PARENT_INDEX", "TaskTable", "TaskTableOptions"]

@@ -22,7 +22,9 @@ from constructs import Construct
 
 from agentrail_constructs.api import AgentApi, AgentApiOptions
 from agentrail_constructs.approvals import ApprovalOptions, ApprovalWorkflow
+from agentrail_constructs.batch_lane import BatchLane, BatchLaneOptions
 from agentrail_constructs.budgets import BudgetOptions, DailyBudgets, budgets_for
+from agentrail_constructs.contract import contract
 from agentrail_constructs.erasure import ErasureOptions, serve_erasure
 from agentrail_constructs.function import AgentFunction, AgentFunctionOptions, companion_options
 from agentrail_constructs.nag import default_resource, execution_arn_pattern, unskip_checkov
@@ -162,8 +164,13 @@ class AsyncOptions:
     callback_domains: Sequence[str] = ()
     """Callback URLs must name one of these domains or a subdomain of one (IP literals are then refused).
     Default: none, any host whose every address is public."""
+    batch_lane: BatchLaneOptions | None = None
+    """A batch lane (see :class:`BatchLaneOptions`): tasks with ``"lane": "batch"`` answered by Bedrock batch inference
+    jobs. Default: none (every task on demand)."""
 
     def validate(self) -> None:
+        if self.batch_lane is not None:
+            self.batch_lane.validate()
         if self.max_receive_count < 5:
             raise ValueError("max_receive_count must be at least 5, so a transient failure is never dead-lettered early")
         if not 1 <= self.batch_size <= 10:
@@ -228,7 +235,8 @@ class AsyncAgent(Construct):
     Attributes
     ----------
     task_table, agent_function, function, alias, worker, queue, dead_letter_queue, event_bus,
-    webhook_secret, notifier, notifier_dead_letter_queue, workflow, api, rest_api, budgets
+    webhook_secret, notifier, notifier_dead_letter_queue, workflow, api, rest_api, budgets,
+    batch_lane (the :class:`BatchLane` of ``options.batch_lane``, or None)
     """
 
     @renamed_keywords(
@@ -302,6 +310,9 @@ class AsyncAgent(Construct):
                 max_concurrency=options.worker_max_concurrency,
             )
         )
+        self.batch_lane: BatchLane | None = None
+        if options.batch_lane is not None:
+            self._build_batch_lane(options.batch_lane, worker_options)
         self.workflow: LongTaskWorkflow | None = None
         self.approval_workflow: ApprovalWorkflow | None = None
         self.routes: dict[str, str] = {"default": "queue"}
@@ -340,6 +351,9 @@ class AsyncAgent(Construct):
             self.approval_workflow.grant_erasure(self.agent_function)
         serve_erasure(self.api, self.agent_function, self.alias, erasure_options or ErasureOptions())
         self.budgets = budgets_for(self, budget_options=budget_options, existing_budgets=existing_budgets)
+        if self.budgets is not None and self.batch_lane is not None:
+            # The lane runs the agent's model for its tasks (as jobs): their spend counts as the worker's does.
+            self.budgets.enforce_on(self.batch_lane.agent_function)
 
     def add_workflow_route(self, state_machine: sfn.StateMachine, task_types: Sequence[str]) -> None:
         """Route ``task_types`` to ``state_machine``: the API starts (and cancels) one execution per task."""
@@ -356,6 +370,22 @@ class AsyncAgent(Construct):
         )
         self.routes.update(dict.fromkeys(task_types, state_machine.state_machine_arn))
         self.agent_function.add_environment("AGENT_TASK_ROUTES", Stack.of(self).to_json_string(dict(self.routes)))
+
+    def _build_batch_lane(self, lane_options: BatchLaneOptions, worker_options: AgentFunctionOptions) -> None:
+        """The batch lane, running the worker's agent (same options, so the same model and version); the API function
+        learns that the lane exists and which lane a task that names none takes."""
+        self.batch_lane = BatchLane(
+            self,
+            "BatchLane",
+            task_table=self.task_table,
+            queue=self.queue,
+            event_bus=self.event_bus,
+            options=lane_options,
+            function_options=worker_options,
+        )
+        self._wire_callbacks(self.batch_lane.agent_function)
+        self.agent_function.add_environment(contract.BATCH_ENABLED_ENV, "true")
+        self.agent_function.add_environment(contract.BATCH_DEFAULT_LANE_ENV, lane_options.default_lane)
 
     def _wire(self, agent_function: AgentFunction) -> None:
         self.task_table.grant_tasks(agent_function, event_bus=self.event_bus)

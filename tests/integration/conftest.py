@@ -237,9 +237,10 @@ def handler_module(agent_env: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     from agentrail_runtime.multiagent.settings import load_multi_settings
     from agentrail_runtime.sessions.settings import load_session_settings
     from agentrail_runtime.streaming import load_stream_settings
-    from agentrail_runtime.tasks.settings import load_task_settings
+    from agentrail_runtime.tasks.settings import load_batch_settings, load_task_settings
 
     caches = (
+        load_batch_settings,
         load_settings,
         load_session_settings,
         load_task_settings,

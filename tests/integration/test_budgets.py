@@ -213,3 +213,22 @@ def test_two_racing_requests_for_the_last_budget_exactly_one_runs_and_the_counte
     winner = next(reply for reply in replies if reply.status == 200)
     assert winner.body["status"] == "completed"
     assert counter(dynamodb, "tenant", TENANT, clock.now)["tokens"] == str(winner.body["usage"]["total_tokens"])
+
+
+def test_a_charge_adds_what_a_batch_answer_spent_with_the_counters_ttl_and_the_next_reserve_sees_it(dynamodb, clock):
+    limits = [BudgetLimit("tenant", "tokens", 2_000), BudgetLimit("agent", "usd", 1.0)]
+    budgets = DailyBudgets(TABLE, limits, client=dynamodb)
+    guard = budgets.guard(tenant=TENANT, agent="demo")
+    assert guard is not None
+
+    guard.charge(Usage(input_tokens=1_200, output_tokens=300), 0.25)  # nothing was reserved for it
+
+    tenant, agent = counter(dynamodb, "tenant", TENANT, clock.now), counter(dynamodb, "agent", "demo", clock.now)
+    assert tenant["tokens"] == agent["tokens"] == "1500"
+    assert Decimal(tenant["usd"]) == Decimal(agent["usd"]) == Decimal("0.25")
+    midnight = int(clock.now) - int(clock.now) % 86_400
+    assert int(agent["expires_at"]) == midnight + 4 * 86_400
+    assert (agent["per"], agent["name"], agent["day"]) == ("agent", "demo", utc_day(clock.now))
+    with pytest.raises(BudgetExceeded) as refused:
+        guard.reserve("local", 400, 200)
+    assert (refused.value.refusal.per, refused.value.refusal.unit) == ("tenant", "tokens")

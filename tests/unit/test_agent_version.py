@@ -183,5 +183,6 @@ def test_the_stamping_subprocess_answers_each_function_and_names_the_one_that_fa
             "cached answer would skip it",
             "per_caller": False,
         },
+        "tools": ["calculator", "convert_units", "current_time", "lookup_order", "issue_refund", "wait"],
     }
     assert "no_such_module" in answers[1]["error"]

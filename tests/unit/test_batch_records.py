@@ -8,14 +8,13 @@ import json
 import pytest
 
 from agentrail_runtime.batch.records import (
-    BatchSupport,
-    batch_support,
     converse_record,
     emulate_job,
     input_jsonl,
     read_output,
     to_converse_response,
 )
+from agentrail_runtime.contract import BatchModel, batch_model
 from agentrail_runtime.models.base import Message, ModelRequestError, ModelResponse, Usage
 from agentrail_runtime.models.bedrock import from_converse_response
 from agentrail_runtime.models.local import LocalModel
@@ -128,12 +127,36 @@ def test_the_emulated_job_answers_a_record_it_cannot_read_or_the_model_refuses_w
 @pytest.mark.parametrize(
     ("model", "support"),
     [
-        ("bedrock:us.amazon.nova-lite-v1:0", BatchSupport()),
-        ("bedrock:anthropic.claude-3-5-haiku-20241022-v1:0", BatchSupport()),
-        ("local", BatchSupport(min_records=1)),
+        ("bedrock:us.amazon.nova-lite-v1:0", BatchModel()),
+        ("bedrock:anthropic.claude-3-5-haiku-20241022-v1:0", BatchModel()),
+        ("local", BatchModel(min_records=1)),
         ("bedrock:cohere.command-r-v1:0", None),
         ("openai:gpt-4o-mini", None),
     ],
 )
-def test_which_models_take_batch_jobs(model: str, support: BatchSupport | None) -> None:
-    assert batch_support(model) == support
+def test_which_models_take_batch_jobs(model: str, support: BatchModel | None) -> None:
+    assert batch_model(model) == support
+
+
+def test_a_jobs_name_is_the_same_for_the_same_tasks_in_any_order_and_fits_bedrocks_pattern() -> None:
+    import re
+
+    from agentrail_runtime.tasks.batch_lane import job_name
+
+    ids = [f"{n:032x}" for n in range(100)]
+    name = job_name(ids, 1_796_000_000)
+
+    assert name == job_name(list(reversed(ids)), 1_796_000_000)
+    assert name != job_name(ids[:-1], 1_796_000_000)
+    assert len(f"{name}-r1") <= 63
+    assert re.fullmatch(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}", f"{name}-r1")
+
+
+def test_a_model_without_batch_inference_is_named_in_one_sentence() -> None:
+    from agentrail_runtime.contract import batch_model_problem
+
+    problem = batch_model_problem("openai:gpt-4o")
+
+    assert problem is not None and problem.startswith("The model openai:gpt-4o does not take Bedrock batch inference jobs;")
+    assert problem.endswith(".") and problem.count(". ") == 0
+    assert batch_model_problem("bedrock:us.anthropic.claude-3-5-haiku-20241022-v1:0") is None

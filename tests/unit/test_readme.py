@@ -22,6 +22,8 @@ from agentrail_constructs import (
     AsgiAgent,
     AsyncAgent,
     AsyncOptions,
+    BatchLane,
+    BatchLaneOptions,
     BedrockGuardrail,
     Budget,
     BudgetOptions,
@@ -99,6 +101,7 @@ OPTIONS = [
     PipelineOptions,
     ShadowOptions,
     ResponseCacheOptions,
+    BatchLaneOptions,
 ]
 
 
@@ -211,6 +214,7 @@ CONSTRUCTS = [
     BedrockGuardrail,
     ShadowDeployment,
     ResponseCache,
+    BatchLane,
 ]
 
 

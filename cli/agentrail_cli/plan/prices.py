@@ -20,6 +20,8 @@ from agentrail_cli.plan.usage import FIXED_ITEMS, ITEMS
 
 __all__ = [
     "ARCHITECTURES",
+    "EXTRA_ITEM_PRICES",
+    "EXTRA_ITEM_SOURCES",
     "Architecture",
     "ItemPrice",
     "ModelPrice",
@@ -153,6 +155,41 @@ class PriceFile(_Strict):
     sources: list[PriceSource] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
     regions: dict[str, RegionPrices] = Field(min_length=1)
+
+
+#: us-east-1 list prices of requests the per-task items (:data:`~agentrail_cli.plan.usage.ITEMS`) do not price yet,
+#: with no free tier: the batch lane's files in S3 and its schedule's ticks (``benchmarks/batch_lane.py`` prices them).
+EXTRA_ITEM_PRICES: dict[str, ItemPrice] = {
+    "s3_tier1_requests": ItemPrice(
+        usd=0.005, per=1000, unit="PUT, COPY, POST or LIST requests (S3 Standard)", note="secondary guides quoting the page"
+    ),
+    "s3_tier2_requests": ItemPrice(
+        usd=0.0004, per=1000, unit="GET, SELECT and other requests (S3 Standard)", note="secondary guides quoting the page"
+    ),
+    "scheduler_invocations": ItemPrice(
+        usd=1.0,
+        per=1_000_000,
+        unit="EventBridge Scheduler invocations",
+        note="after 14 million free a month (not applied here); secondary guides quoting the page",
+    ),
+}
+#: Where :data:`EXTRA_ITEM_PRICES` were read.
+EXTRA_ITEM_SOURCES: tuple[PriceSource, ...] = (
+    PriceSource(
+        name="Amazon S3 pricing",
+        url="https://aws.amazon.com/s3/pricing/",
+        as_of=datetime.date(2026, 12, 7),
+        confirmed="S3 Standard requests: 0.005 per 1,000 PUT, COPY, POST, LIST; 0.0004 per 1,000 GET, SELECT and others "
+        "(https://c3x.dev/blog/s3-request-fees-explained, quoting the page)",
+    ),
+    PriceSource(
+        name="Amazon EventBridge pricing (Scheduler)",
+        url="https://aws.amazon.com/eventbridge/pricing/",
+        as_of=datetime.date(2026, 12, 7),
+        confirmed="Scheduler 1.00 per million invocations, 14 million a month free "
+        "(https://cloudburn.io/blog/amazon-eventbridge-pricing, March 2026, quoting the page)",
+    ),
+)
 
 
 def load_prices(path: Path | None = None, overrides: Iterable[Path] = ()) -> PriceFile:

@@ -139,17 +139,25 @@ BATCH_GET_ROUNDS = 5
 
 
 def batch_get(
-    client: Any, table_name: str, key_attribute: str, keys: Sequence[str], *, sort_key: Mapping[str, Any] | None = None
+    client: Any,
+    table_name: str,
+    key_attribute: str,
+    keys: Sequence[str],
+    *,
+    sort_key: Mapping[str, Any] | None = None,
+    consistent: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """The items of ``table_name`` whose string partition key ``key_attribute`` is one of ``keys`` (and whose sort key
     is ``sort_key``, low-level form, when the table has one), by key (low-level form; BatchGetItem, 100 keys a call,
-    calling again for unprocessed keys). A key still unprocessed after :data:`BATCH_GET_ROUNDS` calls is missing from
-    the answer, like an item that does not exist."""
+    calling again for unprocessed keys; strongly consistent reads when ``consistent``). A key still unprocessed after
+    :data:`BATCH_GET_ROUNDS` calls is missing from the answer, like an item that does not exist."""
     items: dict[str, dict[str, Any]] = {}
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), BATCH_GET_KEYS):
         chunk = unique[start : start + BATCH_GET_KEYS]
-        request: dict[str, Any] = {table_name: {"Keys": [{key_attribute: {"S": key}, **(sort_key or {})} for key in chunk]}}
+        request: dict[str, Any] = {
+            table_name: {"Keys": [{key_attribute: {"S": key}, **(sort_key or {})} for key in chunk], "ConsistentRead": consistent}
+        }
         for _ in range(BATCH_GET_ROUNDS):
             response = client.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(table_name, []):

@@ -328,24 +328,70 @@ class BudgetGuard:
         logger.warning("budget exceeded", extra={"event": "budget_exceeded", "per": per, "unit": unit})
         return BudgetExceeded(self.budgets.refusal(per, name, unit, at, calls_before))
 
+    def charge(self, usage: Usage, usd: float | None) -> None:
+        """Add what a call already made spent (a batch job's answer: it reserved nothing) to today's counters,
+        unconditionally: the counters then refuse the next request once a limit is reached."""
+        b = self.budgets
+        at = b._clock()
+        day = utc_day(at)
+        tokens, spent = usage.total_tokens, _usd(usd)
+        if tokens == 0 and spent == 0:
+            return
+        updates = [
+            {
+                "TableName": b.table,
+                "Key": {"pk": {"S": counter_key(per, name, day)}},
+                "UpdateExpression": "ADD #tokens :tokens, #usd :usd SET #per = :per, #name = :name, #day = :day, #ttl = :ttl",
+                "ExpressionAttributeNames": {
+                    "#per": "per",
+                    "#name": "name",
+                    "#day": "day",
+                    "#tokens": "tokens",
+                    "#usd": "usd",
+                    "#ttl": "expires_at",
+                },
+                "ExpressionAttributeValues": {
+                    ":tokens": _number(tokens),
+                    ":usd": _number(spent),
+                    ":per": {"S": per},
+                    ":name": {"S": name},
+                    ":day": {"S": day},
+                    ":ttl": {"N": str(b.expires_at(at))},
+                },
+            }
+            for per, name in self.owners
+        ]
+        self._write(updates)
+
     def settle(self, reservation: Reservation, usage: Usage) -> None:
         """Correct every counter from the reservation to ``usage`` (unconditional; no call when they are equal)."""
         b = self.budgets
         tokens = usage.total_tokens - reservation.tokens
         usd = _usd(b.prices.cost(reservation.model, usage)) - reservation.usd
+        self._add(reservation.keys, tokens, usd)
+
+    def _add(self, keys: Sequence[str], tokens: int, usd: Decimal) -> None:
+        """Add ``tokens`` and ``usd`` to each counter of ``keys`` (no call when both are zero)."""
+        b = self.budgets
         if tokens == 0 and usd == 0:
             return
-        updates = [
-            {
-                "TableName": b.table,
-                "Key": {"pk": {"S": key}},
-                "UpdateExpression": "ADD #tokens :tokens, #usd :usd",
-                "ExpressionAttributeNames": {"#tokens": "tokens", "#usd": "usd"},
-                "ExpressionAttributeValues": {":tokens": _number(tokens), ":usd": _number(usd)},
-            }
-            for key in reservation.keys
-        ]
+        self._write(
+            [
+                {
+                    "TableName": b.table,
+                    "Key": {"pk": {"S": key}},
+                    "UpdateExpression": "ADD #tokens :tokens, #usd :usd",
+                    "ExpressionAttributeNames": {"#tokens": "tokens", "#usd": "usd"},
+                    "ExpressionAttributeValues": {":tokens": _number(tokens), ":usd": _number(usd)},
+                }
+                for key in keys
+            ]
+        )
+
+    def _write(self, updates: list[dict[str, Any]]) -> None:
+        """One counter's update, or a transaction of several."""
+        client = self.budgets.client
         if len(updates) == 1:
-            b.client.update_item(**updates[0])
+            client.update_item(**updates[0])
         else:
-            b.client.transact_write_items(TransactItems=[{"Update": update} for update in updates])
+            client.transact_write_items(TransactItems=[{"Update": update} for update in updates])

@@ -80,6 +80,13 @@ API_ERRORS: tuple[ApiErrorSpec, ...] = (
     ApiErrorSpec(400, "invalid_cursor", "function", "`cursor` is not one this API issued."),
     ApiErrorSpec(400, "unknown_task_type", "function", "`task_type` is not one of the function's task types."),
     ApiErrorSpec(400, "invalid_callback_url", "function", "`callback_url` is not a public https URL."),
+    ApiErrorSpec(
+        400,
+        "batch_lane_refused",
+        "function",
+        "`lane` is `batch` but the deployment has no batch lane, or the agent has tools, or its model or the task type "
+        "cannot run as a Bedrock batch job.",
+    ),
     ApiErrorSpec(400, "invalid_idempotency_key", "function", "`Idempotency-Key` is not 1 to 128 printable characters."),
     ApiErrorSpec(400, "bad_request", "gateway", "API Gateway refused the request for another reason."),
     ApiErrorSpec(401, "unauthenticated", "function", "The request reached the function without an authenticated caller."),
@@ -246,6 +253,86 @@ RESPONSE_CACHE_ERASE_TABLE_ACTIONS = ("dynamodb:DeleteItem",)
 RESPONSE_CACHE_MIN_TTL_SECONDS = 60
 RESPONSE_CACHE_MAX_TTL_SECONDS = 2_592_000
 RESPONSE_CACHE_DEFAULT_TTL_SECONDS = 3600
+
+#: The batch lane of async tasks (``BatchLaneOptions``): a task submitted with ``"lane": "batch"`` waits in the task
+#: table (its ``batch_queue`` attribute, on the sparse keys-only ``by_batch`` index sorted by ``created_at``) until the
+#: lane's scheduled function flushes it into a Bedrock batch inference job. The runtime's ``BatchLaneSettings`` read
+#: ``AGENT_BATCH_<FIELD>``.
+TaskLane = Literal["on_demand", "batch"]
+TASK_LANES: tuple[TaskLane, ...] = ("on_demand", "batch")
+BelowMinimum = Literal["on_demand", "fail"]
+BELOW_MINIMUM_CHOICES: tuple[BelowMinimum, ...] = ("on_demand", "fail")
+BATCH_ENV_PREFIX = "AGENT_BATCH_"
+BATCH_ENABLED_ENV = f"{BATCH_ENV_PREFIX}ENABLED"
+BATCH_DEFAULT_LANE_ENV = f"{BATCH_ENV_PREFIX}DEFAULT_LANE"
+BATCH_BUCKET_ENV = f"{BATCH_ENV_PREFIX}BUCKET"
+BATCH_ROLE_ARN_ENV = f"{BATCH_ENV_PREFIX}ROLE_ARN"
+BATCH_FLUSH_SIZE_ENV = f"{BATCH_ENV_PREFIX}FLUSH_SIZE"
+BATCH_MAX_AGE_ENV = f"{BATCH_ENV_PREFIX}MAX_AGE_SECONDS"
+BATCH_BELOW_MINIMUM_ENV = f"{BATCH_ENV_PREFIX}BELOW_MINIMUM"
+TASK_BATCH_INDEX = "by_batch"
+TASK_BATCH_ATTRIBUTE = "batch_queue"
+#: What the lane's function calls on Bedrock: start a job over the bucket's files, and read where it stands.
+BATCH_JOB_ACTIONS = ("bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob")
+#: Bedrock may take up to this long over a job (its shortest timeout): the lane's completion window.
+BATCH_WINDOW_HOURS = 24
+#: A batch job's price against the same tokens on demand (Bedrock's batch inference price for the models it lists).
+BATCH_PRICE_FACTOR = 0.5
+
+
+class BatchModel(NamedTuple):
+    """How a model takes batch inference jobs: the fewest and the most records one job may hold (Bedrock's quotas)."""
+
+    min_records: int = 100
+    max_records: int = 50_000
+
+
+#: Bedrock models that take batch inference jobs (Converse records), by foundation model id prefix; an inference
+#: profile follows its model.
+BEDROCK_BATCH_MODELS: Mapping[str, BatchModel] = {
+    "amazon.nova-micro": BatchModel(),
+    "amazon.nova-lite": BatchModel(),
+    "amazon.nova-pro": BatchModel(),
+    "amazon.nova-premier": BatchModel(),
+    "anthropic.claude-3-haiku": BatchModel(),
+    "anthropic.claude-3-5-haiku": BatchModel(),
+    "anthropic.claude-3-5-sonnet": BatchModel(),
+    "anthropic.claude-3-7-sonnet": BatchModel(),
+    "anthropic.claude-sonnet-4": BatchModel(),
+    "anthropic.claude-opus-4": BatchModel(),
+    "meta.llama3-1-8b-instruct": BatchModel(),
+    "meta.llama3-1-70b-instruct": BatchModel(),
+}
+#: The local model runs a job of any size (local mode emulates the job): one record is enough.
+LOCAL_BATCH_MODEL = BatchModel(min_records=1)
+
+
+def batch_model(spec: str) -> BatchModel | None:
+    """How the model ``spec`` takes batch jobs; ``None`` when it takes none (an ``openai:`` model, a Bedrock model
+    without batch inference)."""
+    provider, _, model_id = spec.partition(":")
+    if provider == "local":
+        return LOCAL_BATCH_MODEL
+    if provider != "bedrock":
+        return None
+    for prefix in INFERENCE_PROFILE_PREFIXES:
+        if model_id.startswith(prefix):
+            model_id = model_id[len(prefix) :]
+            break
+    key = max((k for k in BEDROCK_BATCH_MODELS if model_id.startswith(k)), key=len, default=None)
+    return BEDROCK_BATCH_MODELS[key] if key is not None else None
+
+
+def batch_model_problem(spec: str) -> str | None:
+    """Why the model ``spec`` cannot run in the batch lane (one sentence), or ``None``."""
+    if batch_model(spec) is None:
+        return (
+            f"The model {spec} does not take Bedrock batch inference jobs; use the on_demand lane or one of: "
+            + ", ".join(f"bedrock:{key}..." for key in BEDROCK_BATCH_MODELS)
+            + "."
+        )
+    return None
+
 
 #: Streaming over a WebSocket API: the runtime's ``StreamSettings`` read ``AGENT_STREAM_<FIELD>``. Three tables, each
 #: with its TTL attribute and a keys-only ``by_owner`` index (how erasure finds a principal's items):

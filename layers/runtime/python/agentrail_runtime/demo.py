@@ -230,3 +230,15 @@ cacheable_definition = AgentDefinition(
     tool_result_guards=builtin_tool_result_guards(),
     output_guards=builtin_output_guards(),
 )
+
+#: No tools: a one-step answer (a summary and a category) that the batch lane may answer in a Bedrock batch job, at
+#: about half the price, within a day (README, "Batch lane").
+batch_definition = AgentDefinition(
+    name="demo-summarizer",
+    description="Summarizes a support message in one sentence and names its category, without tools.",
+    system_prompt=(
+        "You summarize the user's support message in one sentence and name its category: billing, technical or other."
+    ),
+    input_guards=builtin_input_guards(),
+    output_guards=builtin_output_guards(),
+)

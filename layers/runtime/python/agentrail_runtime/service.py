@@ -281,6 +281,21 @@ class AgentService:
             metrics, APPROVAL_REJECTED, agent_name=self.definition.name, model=self._canonical(model), agent_version=self.version
         )
 
+    def model_spec(self, requested: str | None = None) -> str:
+        """The canonical spec of ``requested``, checked as :meth:`model` checks it (default: the configured model).
+
+        Raises
+        ------
+        UnknownModelError
+        """
+        self.model(requested)
+        return self._models[0] if requested is None else parse_model_spec(requested).canonical
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models a request may name (canonical specs), the configured one first."""
+        return tuple(self._models)
+
     def _canonical(self, model: str | None) -> str:
         """``model`` as the ``model`` dimension of a run on it reads (the provider's name; default: the configured one)."""
         try:

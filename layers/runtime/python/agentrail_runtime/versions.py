@@ -4,8 +4,9 @@ The constructs never import the runtime. To stamp ``AGENT_VERSION`` they run ``p
 with one JSON request per function on standard input, and read one version per request on standard output. Each
 request names the definition (``AGENT_DEFINITION``) and the function's ``AGENT_*`` settings; the answer is exactly
 what :class:`~agentrail_runtime.service.AgentService` would compute from them in Lambda, with the Bedrock prompts the
-agent reads at cold start (``"prompts"``: what the construct grants ``bedrock:GetPrompt`` on), and whether a response
-cache may serve it (``"response_cache"``: what the construct checks before it builds one). Nothing calls AWS.
+agent reads at cold start (``"prompts"``: what the construct grants ``bedrock:GetPrompt`` on), whether a response
+cache may serve it (``"response_cache"``: what the construct checks before it builds one), and the names of its tools
+(``"tools"``: the batch lane refuses an agent with any). Nothing calls AWS.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def version_for(environment: Mapping[str, str]) -> str:
 
 
 def answer_for(environment: Mapping[str, str]) -> dict[str, Any]:
-    """``{"version": ..., "prompts": [...], "response_cache": {...}}`` of the agent a function with these ``AGENT_*``
-    variables runs: its version (:func:`version_for`), the Bedrock prompt references it reads at cold start
-    (``bedrock_prompt``, ``version``, ``variant``), and whether a response cache may serve it (``cacheable``; ``reason``,
-    one sentence naming the tool that is not, or None; ``per_caller``: a tool reads the caller).
+    """``{"version": ..., "prompts": [...], "response_cache": {...}, "tools": [...]}`` of the agent a function with these
+    ``AGENT_*`` variables runs: its version (:func:`version_for`), the Bedrock prompt references it reads at cold start
+    (``bedrock_prompt``, ``version``, ``variant``), whether a response cache may serve it (``cacheable``; ``reason``,
+    one sentence naming the tool that is not, or None; ``per_caller``: a tool reads the caller), and the names of its
+    tools, in the definition's order.
 
     Raises
     ------
@@ -60,6 +62,7 @@ def answer_for(environment: Mapping[str, str]) -> dict[str, Any]:
                 "reason": definition.not_cacheable_because,
                 "per_caller": definition.cache_per_caller,
             },
+            "tools": [tool.name for tool in definition.tools],
         }
     finally:
         for key in [key for key in os.environ if key.startswith(_PREFIX)]:

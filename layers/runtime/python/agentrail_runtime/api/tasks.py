@@ -37,11 +37,12 @@ from agentrail_runtime.api.feedback import FeedbackOut, FeedbackRequest
 from agentrail_runtime.approvals.service import ApprovalService
 from agentrail_runtime.aws import read_secret
 from agentrail_runtime.config import RuntimeSettings, load_settings
+from agentrail_runtime.contract import BATCH_WINDOW_HOURS
 from agentrail_runtime.erasure import PrincipalEraser, load_erasure_settings
 from agentrail_runtime.metering import FeedbackGiven
 from agentrail_runtime.signatures import SIGNATURE_HEADER, receiver_secret
 from agentrail_runtime.tasks.models import TaskRecord
-from agentrail_runtime.tasks.service import TASK_ID_PATTERN, TaskService, TaskSubmission, UnknownTaskType
+from agentrail_runtime.tasks.service import TASK_ID_PATTERN, BatchLaneRefused, TaskService, TaskSubmission, UnknownTaskType
 from agentrail_runtime.tasks.settings import TaskSettings, load_task_settings
 from agentrail_runtime.tasks.store import TaskFinished, TaskNotFound
 from agentrail_runtime.tasks.webhook import InvalidCallbackUrl
@@ -67,6 +68,14 @@ class WebhookSecret(BaseModel):
     signed_payload: str = Field(default="<t>.<raw body>", description="What the digest covers")
 
 
+class BatchJobOut(BaseModel):
+    """The Bedrock batch inference job answering a task of the batch lane."""
+
+    job_arn: str = Field(description="The job's ARN (GetModelInvocationJob's identifier)")
+    submitted_at: int = Field(description="When the job was submitted (epoch seconds)")
+    answer_by: int = Field(description=f"When the job's window closes: {BATCH_WINDOW_HOURS} hours after it was submitted")
+
+
 class TaskOut(BaseModel):
     """A task as its owner sees it."""
 
@@ -88,6 +97,8 @@ class TaskOut(BaseModel):
     result: dict[str, Any] | None
     metadata: dict[str, Any]
     feedback: FeedbackOut | None = Field(default=None, description="The owner's rating of the task, once given")
+    lane: str = Field(default="on_demand", description="on_demand or batch")
+    batch_job: BatchJobOut | None = Field(default=None, description="The batch job answering the task (status batched)")
 
     @classmethod
     def of(cls, record: TaskRecord) -> TaskOut:
@@ -99,6 +110,14 @@ class TaskOut(BaseModel):
             result=record.result.model_dump(mode="json") if record.result else None,
             metadata=record.metadata,
             feedback=FeedbackOut.of(record.feedback),
+            lane=record.lane or "on_demand",
+            batch_job=BatchJobOut(
+                job_arn=record.batch_job,
+                submitted_at=record.batch_submitted_at,
+                answer_by=record.batch_submitted_at + BATCH_WINDOW_HOURS * 3600,
+            )
+            if record.batch_job and record.batch_submitted_at is not None
+            else None,
         )
 
 
@@ -163,6 +182,7 @@ def create_tasks_app(
     )
     app.answer(FeedbackGiven, 409, "feedback_already_given", "This task already has feedback; the first feedback stands.")
     app.answer(InvalidCallbackUrl, 400, "invalid_callback_url", str)
+    app.answer(BatchLaneRefused, 400, "batch_lane_refused", str)
     app.answer(
         IdempotencyValidationError, 422, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
     )
@@ -195,6 +215,7 @@ def create_tasks_app(
                 "input_blocked",
                 "unknown_task_type",
                 "invalid_callback_url",
+                "batch_lane_refused",
                 "budget_exceeded",
                 "invalid_idempotency_key",
                 "request_in_progress",
@@ -219,7 +240,8 @@ def create_tasks_app(
                 "key": f"{caller}#{key}" if key else None,
                 "owner": caller,
                 "correlation_id": app.current_event.request_context.request_id,
-                "request": request.model_dump(mode="json"),
+                # A lane left out stays out (``null`` is no lane a client may send), as before lanes existed.
+                "request": request.model_dump(mode="json", exclude={"lane"} if request.lane is None else None),
                 "message": message,
             }
         )

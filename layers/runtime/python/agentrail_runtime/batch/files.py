@@ -79,6 +79,11 @@ class BatchFiles:
         self.client.put_object(Bucket=self.bucket, Key=location.input_key, Body=body, ContentType="application/jsonl")
         return location
 
+    def has_input(self, location: JobLocation) -> bool:
+        """Whether the job's input file was written."""
+        listed = self.client.list_objects_v2(Bucket=location.bucket, Prefix=location.input_key, MaxKeys=1)
+        return any(item["Key"] == location.input_key for item in listed.get("Contents", []))
+
     def read_input(self, location: JobLocation) -> bytes:
         return bytes(self.client.get_object(Bucket=location.bucket, Key=location.input_key)["Body"].read())
 
@@ -95,6 +100,20 @@ class BatchFiles:
         for key in self.output_keys(location):
             body = self.client.get_object(Bucket=location.bucket, Key=key)["Body"]
             yield from body.iter_lines()
+
+    def delete_job(self, job_name: str) -> int:
+        """Delete every file of the job (its input and output hold the tasks' messages and answers, which the tasks
+        now keep); how many."""
+        prefix = f"{self.location(job_name).folder}/"
+        keys = [
+            item["Key"]
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True})
+        return len(keys)
 
     def write_output(self, location: JobLocation, job_id: str, body: bytes) -> str:
         """Store a job's output file as Bedrock does (``<output>/<job id>/records.jsonl.out``): what local mode's

@@ -11,18 +11,22 @@ name as its client request token, so a retried submit starts no second job) and 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentrail_runtime import aws
-from agentrail_runtime.batch.files import JobLocation
+from agentrail_runtime.batch.files import BatchFiles, JobLocation
+from agentrail_runtime.batch.records import emulate_job
+from agentrail_runtime.contract import BATCH_WINDOW_HOURS
+from agentrail_runtime.models.base import ModelProvider
 
-__all__ = ["JOB_TIMEOUT_HOURS", "BatchJobError", "BatchJobs", "JobState"]
+__all__ = ["JOB_TIMEOUT_HOURS", "BatchJobError", "BatchJobs", "JobState", "LocalBatchJobs"]
 
 #: How long Bedrock may take over a job before it expires it: its shortest allowed timeout (the completion window).
-JOB_TIMEOUT_HOURS = 24
+JOB_TIMEOUT_HOURS = BATCH_WINDOW_HOURS
 _RUNNING = frozenset({"Submitted", "Validating", "Scheduled", "InProgress", "Stopping"})
 _DONE = frozenset({"Completed", "PartiallyCompleted"})
 
@@ -117,3 +121,34 @@ class BatchJobs:
             succeeded=int(job.get("successRecordCount") or 0),
             errored=int(job.get("errorRecordCount") or 0),
         )
+
+
+class LocalBatchJobs:
+    """``CreateModelInvocationJob`` as local mode runs it, for the local model (Bedrock cannot run it, and moto has no
+    batch jobs): :meth:`submit` answers every record of the job's input file on ``provider``
+    (:func:`~agentrail_runtime.batch.records.emulate_job`) and writes the output file where Bedrock would, so the lane
+    reads it back as it reads a real job's. The job has then ended: :meth:`state` says ``Completed``.
+
+    Parameters
+    ----------
+    files:
+        The lane's bucket.
+    provider:
+        The model that answers the records (the local model).
+    """
+
+    def __init__(self, files: BatchFiles, provider: ModelProvider) -> None:
+        self.files = files
+        self.provider = provider
+
+    def submit(self, job_name: str, model_id: str, location: JobLocation) -> str:
+        """Run the job over ``location``'s input, once: submitting the same job again (a retried step) finds its
+        output and runs nothing. Its ARN names the job."""
+        if not self.files.output_keys(location):
+            body = emulate_job(self.files.read_input(location).splitlines(), self.provider)
+            self.files.write_output(location, job_name, body)
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return f"arn:aws:bedrock:{region}:000000000000:model-invocation-job/{job_name}"
+
+    def state(self, job_arn: str) -> JobState:
+        return JobState(job_arn=job_arn, status="Completed", phase="done")

@@ -25,14 +25,9 @@ from pydantic import ValidationError
 
 from agentrail_runtime.models.base import Message, ModelError, ModelProvider, ModelResponse, TextBlock, ToolUseBlock
 from agentrail_runtime.models.bedrock import from_converse_response, to_converse_message
-from agentrail_runtime.models.caching import foundation_model_id
 
 __all__ = [
-    "BEDROCK_BATCH_MODELS",
-    "LOCAL_BATCH",
-    "BatchSupport",
     "RecordOutcome",
-    "batch_support",
     "converse_record",
     "emulate_job",
     "input_jsonl",
@@ -42,47 +37,6 @@ __all__ = [
 
 #: Longest error message kept on a failed task (a provider's message can be long; the task needs the gist).
 MAX_CAUSE_CHARS = 300
-
-
-@dataclass(frozen=True)
-class BatchSupport:
-    """How a model takes batch inference jobs: the fewest and the most records one job may hold (Bedrock's quotas
-    per model; the fewest is 100 for every model listed)."""
-
-    min_records: int = 100
-    max_records: int = 50_000
-
-
-#: Models that take batch inference jobs, by foundation model id prefix (an inference profile follows its model).
-BEDROCK_BATCH_MODELS: Mapping[str, BatchSupport] = {
-    "amazon.nova-micro": BatchSupport(),
-    "amazon.nova-lite": BatchSupport(),
-    "amazon.nova-pro": BatchSupport(),
-    "amazon.nova-premier": BatchSupport(),
-    "anthropic.claude-3-haiku": BatchSupport(),
-    "anthropic.claude-3-5-haiku": BatchSupport(),
-    "anthropic.claude-3-5-sonnet": BatchSupport(),
-    "anthropic.claude-3-7-sonnet": BatchSupport(),
-    "anthropic.claude-sonnet-4": BatchSupport(),
-    "anthropic.claude-opus-4": BatchSupport(),
-    "meta.llama3-1-8b-instruct": BatchSupport(),
-    "meta.llama3-1-70b-instruct": BatchSupport(),
-}
-_BATCH_KEYS = sorted(BEDROCK_BATCH_MODELS, key=len, reverse=True)
-#: The local model runs a job of any size (local mode emulates the job): one record is enough.
-LOCAL_BATCH = BatchSupport(min_records=1)
-
-
-def batch_support(model: str) -> BatchSupport | None:
-    """How ``model`` (a model spec) takes batch jobs; ``None`` when it takes none (an ``openai:`` model, a Bedrock
-    model without batch inference)."""
-    provider, _, model_id = model.partition(":")
-    if provider == "local":
-        return LOCAL_BATCH
-    if provider != "bedrock":
-        return None
-    base = foundation_model_id(model_id)
-    return next((BEDROCK_BATCH_MODELS[key] for key in _BATCH_KEYS if base.startswith(key)), None)
 
 
 def converse_record(*, system: str, message: str, max_tokens: int, temperature: float | None = None) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from agentrail_runtime.models.base import Usage
 
 class TaskStatus(StrEnum):
     QUEUED = "queued"
+    #: In a Bedrock batch inference job (the batch lane): answered within the job's window (24 hours).
+    BATCHED = "batched"
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
     SUCCEEDED = "succeeded"
@@ -25,7 +27,7 @@ class TaskStatus(StrEnum):
 #: A task in one of these states never changes again.
 FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.BUDGET_EXCEEDED})
 #: A task in one of these states may still be cancelled.
-CANCELLABLE = frozenset({TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL})
+CANCELLABLE = frozenset({TaskStatus.QUEUED, TaskStatus.BATCHED, TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL})
 
 
 class TaskError(BaseModel):
@@ -85,6 +87,11 @@ class TaskRecord(BaseModel):
     event_pending: str | None = None
     #: The version of the agent that finished the task (``agent_version``), set with its outcome.
     agent_version: str | None = None
+    #: ``batch`` for a task of the batch lane (``None``: on demand).
+    lane: str | None = None
+    #: The Bedrock batch inference job answering the task (its ARN), and when it was submitted.
+    batch_job: str | None = None
+    batch_submitted_at: int | None = None
 
 
 class TaskMessage(BaseModel):

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import WithJsonSchema
 
 from agentrail_runtime.agent.context import ToolContext
 from agentrail_runtime.agent.loop import (
@@ -24,6 +25,7 @@ from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.budgets import BudgetGuard
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
+from agentrail_runtime.contract import BATCH_WINDOW_HOURS, TASK_LANES, TaskLane, batch_model_problem
 from agentrail_runtime.guardrails import GuardBlocked
 from agentrail_runtime.models.base import ModelError, ModelRequestError
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
@@ -32,8 +34,8 @@ from agentrail_runtime.redaction.models import RedactedMessages, redacted_model
 from agentrail_runtime.service import AgentService
 from agentrail_runtime.tasks.events import TaskEvents
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskResult, TaskStatus
-from agentrail_runtime.tasks.settings import TaskSettings
-from agentrail_runtime.tasks.store import TaskFinished, TaskStore
+from agentrail_runtime.tasks.settings import BatchLaneSettings, TaskSettings, load_batch_settings
+from agentrail_runtime.tasks.store import Spend, TaskFinished, TaskStore
 from agentrail_runtime.tasks.webhook import CallbackPolicy
 
 QUEUE_ROUTE = "queue"
@@ -60,6 +62,29 @@ class TaskSubmission(BaseModel):
     metadata: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=16, description="Echoed in the task record (at most 16 values of 256 characters)."
     )
+    # Not nullable: the field is absent (the default lane) or names a lane, as API Gateway's model says.
+    lane: Annotated[TaskLane | None, WithJsonSchema({"type": "string", "enum": list(TASK_LANES)})] = Field(
+        default=None,
+        description=(
+            "on_demand runs the task now; batch answers it in a Bedrock batch inference job at about half the price, "
+            f"within {BATCH_WINDOW_HOURS} hours (one model call, no tools). Default: the deployment's default lane."
+        ),
+    )
+
+    @field_validator("lane", mode="before")
+    @classmethod
+    def _lane_given(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("Input should be 'on_demand' or 'batch'")
+        return value
+
+
+class BatchLaneRefused(ValueError):
+    """A task the batch lane cannot take; the message is one sentence saying why and what to do."""
+
+
+#: A batch-lane task waits under ``pending#<model>`` on the ``by_batch`` index until its job is flushed.
+BATCH_PENDING_PREFIX = "pending#"
 
 
 class UnknownTaskType(ValueError):
@@ -140,9 +165,11 @@ class TaskService:
         allow_insecure_callbacks: bool = False,
         callbacks: CallbackPolicy | None = None,
         store_redacted: bool = False,
+        batch: BatchLaneSettings | None = None,
         clock: Clock = now,
     ) -> None:
         self.store = store
+        self.batch = batch or BatchLaneSettings()
         self.agents = agents
         self.events = events
         self.routes = dict(routes)
@@ -155,21 +182,55 @@ class TaskService:
 
     # -- API side -----------------------------------------------------------------------
 
-    def validate(self, submission: TaskSubmission) -> None:
-        """Refuse what would fail later: unknown task type, model or callback URL (nothing is queued)."""
+    def validate(self, submission: TaskSubmission) -> TaskLane:
+        """Refuse what would fail later: unknown task type, model or callback URL, or a task the batch lane cannot
+        take (nothing is queued). Returns the task's lane."""
         if submission.task_type not in self.routes:
             raise UnknownTaskType(sorted(self.routes))
-        self.agents.model(submission.model)
+        model = self.agents.model_spec(submission.model)
         if submission.callback_url is not None:
             self.callbacks.vet(submission.callback_url)
+        lane = self.lane_of(submission)
+        if lane == "batch":
+            self.check_batch(submission, model)
+        return lane
+
+    def lane_of(self, submission: TaskSubmission) -> TaskLane:
+        """The lane the task asks for, else the deployment's default lane for a task type served by the queue."""
+        if submission.lane is not None:
+            return submission.lane
+        if self.batch.enabled and self.routes.get(submission.task_type) == QUEUE_ROUTE:
+            return self.batch.default_lane
+        return "on_demand"
+
+    def check_batch(self, submission: TaskSubmission, model: str) -> None:
+        """Raises :class:`BatchLaneRefused` with one sentence when the batch lane cannot answer the task."""
+        if not self.batch.enabled:
+            raise BatchLaneRefused(
+                'This deployment has no batch lane: submit with "lane": "on_demand", or deploy one (AsyncOptions batch_lane).'
+            )
+        if self.routes[submission.task_type] != QUEUE_ROUTE:
+            raise BatchLaneRefused(
+                f"Task type {submission.task_type} runs as a workflow; the batch lane takes task types served by the queue."
+            )
+        tools = [tool.name for tool in self.agents.definition.tools]
+        if tools:
+            raise BatchLaneRefused(
+                f"The agent {self.agents.definition.name} has tools ({', '.join(tools)}) and Bedrock batch inference runs "
+                'none: submit with "lane": "on_demand".'
+            )
+        problem = batch_model_problem(model)
+        if problem is not None:
+            raise BatchLaneRefused(problem)
 
     def submit(self, submission: TaskSubmission, *, owner: str, correlation_id: str | None = None) -> TaskRecord:
         """Create the task and hand it to its queue or workflow. The task id is new each call.
 
         A dispatch failure marks the task failed, so it never waits forever.
         """
-        self.validate(submission)
+        lane = self.validate(submission)
         now = int(self._clock())
+        model = self.agents.model_spec(submission.model)
         record = TaskRecord(
             task_id=uuid.uuid4().hex,
             owner=owner,
@@ -181,7 +242,13 @@ class TaskService:
             callback_url=submission.callback_url,
             correlation_id=correlation_id,
             metadata=submission.metadata,
+            lane="batch" if lane == "batch" else None,
         )
+        if lane == "batch":
+            # It waits in the table until the lane's schedule flushes it into a job: nothing to dispatch now.
+            self.store.create(record, batch_queue=f"{BATCH_PENDING_PREFIX}{model}")
+            logger.info("task submitted", extra={"event": "task_submitted", "task_id": record.task_id, "lane": lane})
+            return record
         self.store.create(record)
         route = self.routes[submission.task_type]
         try:
@@ -407,14 +474,21 @@ class TaskService:
         result: TaskResult | None = None,
         error: TaskError | None = None,
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
+        spend: Spend | None = None,
     ) -> TaskRecord | None:
-        """Record a task's outcome once and announce it (``Task Finished``). ``None`` when it had already
-        finished or was cancelled: nothing is written or announced."""
+        """Record a task's outcome once (with ``spend``, in the same write) and announce it (``Task Finished``).
+        ``None`` when it had already finished or was cancelled: nothing is written or announced."""
         if self.store_redacted:
             result = redacted_model(result) if result else None
             error = error.model_copy(update={"message": redact(error.message)}) if error else None
         record = self.store.finish(
-            task_id, status=status, result=result, error=error, expected=expected, agent_version=self.agents.version
+            task_id,
+            status=status,
+            result=result,
+            error=error,
+            expected=expected,
+            agent_version=self.agents.version,
+            spend=spend,
         )
         if record is None:
             logger.info(
@@ -468,4 +542,5 @@ class TaskService:
             queue_url=settings.queue_url,
             callbacks=settings.callback_policy(),
             store_redacted=runtime_settings.store_redacted,
+            batch=load_batch_settings(),
         )

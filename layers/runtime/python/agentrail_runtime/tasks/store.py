@@ -50,7 +50,7 @@ _SPEND_FIELDS = {
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 #: The prompt cache's token counts, by their key in a spend update (kept only for a run that used the cache).
 _CACHE_FIELDS = {key: _SPEND_FIELDS[key] for key in ("cr", "cw")}
-_NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts")
+_NUMBERS = ("created_at", "updated_at", "started_at", "finished_at", "steps", "attempts", "batch_submitted_at")
 _STRINGS = (
     "owner",
     "task_type",
@@ -62,7 +62,52 @@ _STRINGS = (
     "correlation_id",
     "event_pending",
     "agent_version",
+    "lane",
+    "batch_job",
 )
+#: A task waiting in the batch lane (``batch_queue``, on the sparse ``by_batch`` index) leaves it once it is batched,
+#: finished or cancelled: every such write removes the attribute.
+BATCH_QUEUE = contract.TASK_BATCH_ATTRIBUTE
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One agent run's tokens, steps and cost, added to a task under its agent (and its model, given one)."""
+
+    agent: str
+    usage: Usage
+    cost_usd: float | None
+    steps: int = 0
+    model: str | None = None
+
+    def update(self) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+        """The ``ADD`` clauses, attribute names and values that add this spend to the task's per-agent, per-model
+        and total attributes."""
+        usage = self.usage
+        fields: dict[str, float] = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
+        totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
+        values: dict[str, Any] = {
+            ":in": {"N": str(usage.input_tokens)},
+            ":out": {"N": str(usage.output_tokens)},
+            ":calls": {"N": "1"},
+            ":steps": {"N": str(self.steps)},
+        }
+        for key, name in _CACHE_FIELDS.items():  # only a run that used the prompt cache writes these
+            tokens = getattr(usage, name)
+            if tokens:
+                fields[key] = tokens
+                totals[f"total_{name}"] = key
+                values[f":{key}"] = {"N": str(tokens)}
+        if self.cost_usd is not None:
+            fields["usd"] = self.cost_usd
+            totals["total_cost_usd"] = "usd"
+            values[":usd"] = {"N": repr(self.cost_usd)}
+        names = {f"#{key}": f"{SPEND_PREFIX}{self.agent}#{key}" for key in fields}
+        adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
+        if self.model is not None:
+            names |= {f"#m{key}": f"{MODEL_SPEND_PREFIX}{self.model}#{key}" for key in fields}
+            adds += [f"#m{key} :{key}" for key in fields]
+        return adds, names, values
 
 
 #: Sparse, keys-only indexes of the task table: tasks by ``owner``, and a task's subtasks and run checkpoints by
@@ -147,10 +192,13 @@ class TaskStore:
 
     # -- writes -----------------------------------------------------------------------
 
-    def create(self, record: TaskRecord) -> None:
+    def create(self, record: TaskRecord, *, batch_queue: str | None = None) -> None:
         """Put a new task. It expires ``retention_seconds`` after creation unless it finishes (which moves the expiry),
-        so a task stuck in ``queued`` or ``running`` is not kept forever."""
+        so a task stuck in ``queued`` or ``running`` is not kept forever. ``batch_queue`` puts it in the batch lane's
+        queue (``pending#<model>``) in the same write."""
         item = {**self._item(record), "expires_at": {"N": str(self.now() + self.retention_seconds)}}
+        if batch_queue is not None:
+            item[BATCH_QUEUE] = {"S": batch_queue}
         self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(task_id)")
 
     def mark_running(
@@ -211,15 +259,18 @@ class TaskStore:
         error: TaskError | None = None,
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
         agent_version: str | None = None,
+        spend: Spend | None = None,
     ) -> TaskRecord | None:
         """Record the outcome once and return the finished record; ``None`` when the task was cancelled or
-        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept;
+        finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept, plus
+        ``spend``, added in the same write (so an outcome and its spend are recorded together or not at all);
         ``agent_version`` is the version of the agent that finished it (an ``agent_version`` attribute).
 
-        The same write puts ``Task Finished`` in the outbox (``event_pending``) until :meth:`event_published`."""
+        The same write puts ``Task Finished`` in the outbox (``event_pending``) until :meth:`event_published`, and
+        takes the task out of the batch lane's queue."""
         now = self.now()
         allowed = tuple(expected)
-        names = {"#status": "status"}
+        names = {"#status": "status", "#queue": BATCH_QUEUE}
         values: dict[str, Any] = {
             ":status": {"S": status.value},
             ":now": {"N": str(now)},
@@ -248,11 +299,17 @@ class TaskStore:
             else:
                 sets.append("result_json = :result")
                 values[":result"] = {"S": payload}
+        update = "SET " + ", ".join(sets) + " REMOVE #queue"
+        if spend is not None:
+            adds, spend_names, spend_values = spend.update()
+            update += " ADD " + ", ".join(adds)
+            names |= spend_names
+            values |= spend_values
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key={"task_id": {"S": task_id}},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression=update,
                 ConditionExpression=f"#status IN ({', '.join(_values(allowed))})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -282,29 +339,7 @@ class TaskStore:
         name and its transcript (a checkpoint's JSON, kept as ``run#<milliseconds>#<name>`` when it fits in
         :data:`RUN_TRANSCRIPT_LIMIT` bytes): what the console's timeline shows of a multi-agent run, at no extra write.
         """
-        fields: dict[str, float] = {"in": usage.input_tokens, "out": usage.output_tokens, "calls": 1}
-        totals = {"total_input_tokens": "in", "total_output_tokens": "out", "total_steps": "steps"}
-        values: dict[str, Any] = {
-            ":in": {"N": str(usage.input_tokens)},
-            ":out": {"N": str(usage.output_tokens)},
-            ":calls": {"N": "1"},
-            ":steps": {"N": str(steps)},
-        }
-        for key, name in _CACHE_FIELDS.items():  # only a run that used the prompt cache writes these
-            tokens = getattr(usage, name)
-            if tokens:
-                fields[key] = tokens
-                totals[f"total_{name}"] = key
-                values[f":{key}"] = {"N": str(tokens)}
-        if cost_usd is not None:
-            fields["usd"] = cost_usd
-            totals["total_cost_usd"] = "usd"
-            values[":usd"] = {"N": repr(cost_usd)}
-        names = {f"#{key}": f"{SPEND_PREFIX}{agent}#{key}" for key in fields}
-        adds = [f"#{key} :{key}" for key in fields] + [f"{total} :{key}" for total, key in totals.items()]
-        if model is not None:
-            names |= {f"#m{key}": f"{MODEL_SPEND_PREFIX}{model}#{key}" for key in fields}
-            adds += [f"#m{key} :{key}" for key in fields]
+        adds, names, values = Spend(agent, usage, cost_usd, steps, model).update()
         update = "ADD " + ", ".join(adds)
         sets = []
         if limit_reached:
@@ -335,10 +370,10 @@ class TaskStore:
                 Key={"task_id": {"S": task_id}},
                 UpdateExpression=(
                     "SET #status = :cancelled, updated_at = :now, finished_at = :now, expires_at = :expires,"
-                    " event_pending = :event"
+                    " event_pending = :event REMOVE #queue"
                 ),
                 ConditionExpression=f"#owner = :owner AND #status IN ({', '.join(_values(CANCELLABLE))})",
-                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner", "#queue": BATCH_QUEUE},
                 ExpressionAttributeValues={
                     ":cancelled": {"S": TaskStatus.CANCELLED.value},
                     ":now": {"N": str(now)},
@@ -616,10 +651,11 @@ class TaskStore:
         )
         return [item["task_id"]["S"] for page in pages for item in page.get("Items", [])][:limit]
 
-    def get_many(self, task_ids: Sequence[str], *, with_payloads: bool = False) -> list[TaskRecord]:
-        """The tasks of ``task_ids`` that exist, in that order (BatchGetItem, 100 keys a call). A result that was
-        offloaded to S3 is read only ``with_payloads``: a list shows summaries."""
-        items = self._batch_get(task_ids)
+    def get_many(self, task_ids: Sequence[str], *, with_payloads: bool = False, consistent: bool = False) -> list[TaskRecord]:
+        """The tasks of ``task_ids`` that exist, in that order (BatchGetItem, 100 keys a call; strongly consistent
+        when ``consistent``). A result that was offloaded to S3 is read only ``with_payloads``: a list shows
+        summaries."""
+        items = aws.batch_get(self.client, self.table_name, "task_id", task_ids, consistent=consistent)
         return [self._record(items[task_id], with_payloads=with_payloads) for task_id in task_ids if task_id in items]
 
     def run_checkpoints(self, task_id: str) -> dict[str, str]:
@@ -627,14 +663,11 @@ class TaskStore:
         then BatchGetItem)."""
         keys = [key for key in self._index_keys(PARENT_INDEX, "parent", task_id) if key.startswith(f"{task_id}~")]
         found = []
-        for key, item in self._batch_get(keys).items():
+        for key, item in aws.batch_get(self.client, self.table_name, "task_id", keys).items():
             checkpoint = self._checkpoint(item)
             if checkpoint is not None:
                 found.append((int(item.get("updated_at", {"N": "0"})["N"]), key.split("~", 1)[1], checkpoint))
         return {run: checkpoint for _, run, checkpoint in sorted(found)}
-
-    def _batch_get(self, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return aws.batch_get(self.client, self.table_name, "task_id", task_ids)
 
     # -- erasure ------------------------------------------------------------------------
 
