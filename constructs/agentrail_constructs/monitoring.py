@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from agentrail_constructs.approvals import ApprovalWorkflow
+from agentrail_constructs.batch_lane import BatchLane
 from agentrail_constructs.deployment import NO_AGENT_HANDLERS, PRE_TRAFFIC_HOOK_HANDLER
 from agentrail_constructs.function import AgentFunction
 from agentrail_constructs.nag import acknowledge, default_resource, skip_checkov
@@ -57,6 +58,8 @@ AGENT_DIMENSIONS = ("service",)
 TOOL_DIMENSIONS = ("service", "agent", "tool", "outcome")
 #: What the approval-metrics function emits on its schedule, under ``service`` only.
 APPROVAL_METRICS = ("ApprovalsPending", "OldestPendingApprovalAgeSeconds")
+#: What a batch lane's function emits on every tick (``agentrail_runtime.metering.emit_batch_lane``).
+BATCH_LANE_METRICS = ("BatchTasksWaiting", "BatchJobsOpen", "OldestBatchTaskAgeSeconds")
 #: CloudWatch's limit on the metrics of one alarm's math expression.
 MAX_ALARM_METRICS = 10
 
@@ -175,6 +178,7 @@ class AgentMonitoring(Construct):
         self._build_table_widgets([c for c in found if isinstance(c, (dynamodb.Table, dynamodb.TableV2))])
         self._build_agent_widgets([f for f in functions if f.handler_code.name not in NO_AGENT_HANDLERS])
         self._build_approval_widgets([c for c in found if isinstance(c, ApprovalWorkflow)])
+        self._build_batch_lane_widgets([c for c in found if isinstance(c, BatchLane)])
 
     # -- builders -------------------------------------------------------------------------
 
@@ -483,6 +487,33 @@ class AgentMonitoring(Construct):
                 f"{workflow.node.path}: an approval has been pending for at least {threshold} seconds",
             )
 
+    def _build_batch_lane_widgets(self, lanes: list[BatchLane]) -> None:
+        """Tasks waiting for a batch job, jobs open, the oldest waiting task's age, and the alarm on that age: a task
+        that waited ``max_age`` and two more ticks means the lane is not flushing (its ticks fail, or Bedrock refuses
+        its jobs)."""
+        for lane in lanes:
+            every = int(lane.options.check_every.to_seconds())
+            alarm_period = Duration.seconds(max(int(self.options.period.to_seconds()), 2 * every))
+            waiting, jobs, age = (
+                cloudwatch.Metric(
+                    namespace=lane.agent_function.options.metrics_namespace,
+                    metric_name=name,
+                    dimensions_map={"service": _service_name(lane.agent_function)},
+                    period=alarm_period,
+                    statistic="Maximum",
+                )
+                for name in BATCH_LANE_METRICS
+            )
+            self._graph(f"{lane.node.path}: batch tasks waiting, jobs open, oldest wait (s)", [waiting, jobs], [age])
+            threshold = int(lane.options.max_age.to_seconds()) + 2 * every
+            self._alarm(
+                f"batch-lane-stalled{'-' + _slug(lane) if len(lanes) > 1 else ''}",
+                age,
+                threshold,
+                f"{lane.node.path}: a batch-lane task has waited {threshold} seconds for a job (max_age and two ticks): "
+                "the lane's ticks fail or Bedrock refuses its jobs",
+            )
+
 
 def _service_name(agent_function: AgentFunction) -> str:
     """The POWERTOOLS_SERVICE_NAME the function runs with: the ``service`` dimension of its metrics."""
@@ -501,6 +532,7 @@ __all__ = [
     "AGENT_METRICS",
     "AGENT_OUTCOMES",
     "APPROVAL_METRICS",
+    "BATCH_LANE_METRICS",
     "TOOL_DIMENSIONS",
     "AgentMonitoring",
     "MonitoringOptions",

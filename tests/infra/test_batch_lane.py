@@ -699,3 +699,48 @@ def test_a_hardened_stack_with_a_batch_lane_has_no_unacknowledged_cdk_nag_findin
     endpoints = synthesized.of_type("AWS::EC2::VPCEndpoint").values()
     services = {str(synthesized.render(props["ServiceName"])) for props in endpoints}
     assert f"com.amazonaws.{TEST_ENV.region}.bedrock" in services, services
+
+
+# -- monitoring --------------------------------------------------------------------------------
+
+
+def test_the_dashboard_graphs_the_lane_and_an_alarm_fires_when_a_task_waits_past_max_age_and_two_ticks(
+    lane_stack: SynthesizedStack,
+) -> None:
+    lane = lane_of(lane_stack)
+    alarms = {lid: props for lid, props in lane_stack.of_type("AWS::CloudWatch::Alarm").items() if "BatchLaneStalled" in lid}
+
+    [stalled] = alarms.values()
+    assert (stalled["MetricName"], stalled["Statistic"], stalled["ComparisonOperator"]) == (
+        "OldestBatchTaskAgeSeconds",
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert stalled["Threshold"] == 3600 + 2 * 120  # max_age, then two ticks of check_every (2 minutes)
+    assert stalled["Period"] == 300  # the dashboard's period: at least two ticks in each
+    assert stalled["Dimensions"] == [{"Name": "service", "Value": lane.agent_function.service_name}]
+    assert lane.node.path in stalled["AlarmDescription"]
+    (dashboard,) = lane_stack.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["DashboardBody"])
+    assert all(name in body for name in ("BatchTasksWaiting", "BatchJobsOpen", "OldestBatchTaskAgeSeconds"))
+
+
+def test_every_lane_metric_the_dashboard_or_the_alarm_names_is_what_the_lanes_function_emits(
+    lane_stack: SynthesizedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aws_lambda_powertools import Metrics
+
+    from agentrail_runtime.metering import emit_batch_lane
+    from tests.infra.test_monitoring import emitted_as, named_metrics
+
+    environment = lane_stack.environment(lane_of(lane_stack).agent_function)
+    metrics = Metrics(namespace=environment["POWERTOOLS_METRICS_NAMESPACE"], service=environment["POWERTOOLS_SERVICE_NAME"])
+    capsys.readouterr()
+    emit_batch_lane(metrics, waiting=3, oldest_age_seconds=60, jobs_open=1)
+    lines = capsys.readouterr().out.splitlines()
+    records = [r for r in (json.loads(line) for line in lines if line.startswith("{")) if "_aws" in r]
+
+    lane_references = [ref for ref in named_metrics(lane_stack.template) if ref.name.startswith(("Batch", "OldestBatch"))]
+
+    assert {ref.name for ref in lane_references} == {"BatchTasksWaiting", "BatchJobsOpen", "OldestBatchTaskAgeSeconds"}
+    assert [ref for ref in lane_references if not emitted_as(ref, records)] == []

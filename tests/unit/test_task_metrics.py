@@ -12,6 +12,7 @@ from agentrail_runtime.agent.loop import AgentResult, AgentStatus, ToolCallRecor
 from agentrail_runtime.metering.feedback import Feedback
 from agentrail_runtime.metering.metrics import (
     DIMENSION_SETS,
+    emit_batch_lane,
     emit_feedback_metrics,
     emit_outcome,
     emit_pending_approvals,
@@ -120,6 +121,16 @@ def test_pending_approvals_are_a_count_and_the_oldest_age_in_seconds_under_the_s
     assert units == {"ApprovalsPending": "Count", "OldestPendingApprovalAgeSeconds": "Seconds"}
 
 
+def test_the_batch_lane_emits_what_waits_and_the_oldest_age_in_seconds_under_the_service_only(metrics, stdout_records):
+    emit_batch_lane(metrics, waiting=42, oldest_age_seconds=1800, jobs_open=2)
+
+    [blob] = [r for r in stdout_records() if "_aws" in r]
+    assert (blob["BatchTasksWaiting"], blob["OldestBatchTaskAgeSeconds"], blob["BatchJobsOpen"]) == ([42.0], [1800.0], [2.0])
+    assert dimension_sets(blob) == [["service"]]
+    units = {m["Name"]: m["Unit"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units == {"BatchTasksWaiting": "Count", "OldestBatchTaskAgeSeconds": "Seconds", "BatchJobsOpen": "Count"}
+
+
 def test_every_agent_metric_uses_one_of_a_fixed_bounded_list_of_dimension_sets(metrics, stdout_records):
     # given every emitter, each with every optional dimension it may carry
     emit_task_metrics(
@@ -131,6 +142,7 @@ def test_every_agent_metric_uses_one_of_a_fixed_bounded_list_of_dimension_sets(m
     )
     emit_outcome(metrics, "failed", agent_name="support", model="local", agent_version="v1")
     emit_pending_approvals(metrics, count=0, oldest_age_seconds=0)
+    emit_batch_lane(metrics, waiting=0, oldest_age_seconds=0, jobs_open=0)
     emit_feedback_metrics(metrics, Feedback(score=4, given_at=0), agent_name="support", agent_version="v1")
 
     # when the dimension sets of every record are collected

@@ -161,18 +161,29 @@ def test_three_batch_tasks_are_flushed_as_one_job_and_each_finishes_once_with_it
 
 
 def test_fewer_tasks_than_the_flush_size_wait_until_the_oldest_reaches_max_age(
-    lane_aws, handlers, submit, call, api_event, lambda_context, clock
+    lane_aws, handlers, submit, call, api_event, lambda_context, clock, stdout_records
 ):
     api, tick = handlers()
     first = submit(api, "Summarize: the printer jams", lane="batch").body["task_id"]
     clock.advance(MAX_AGE - 10)
     second = submit(api, "Summarize: refund twice", lane="batch").body["task_id"]
+    stdout_records()
 
-    assert tick({}, lambda_context)["jobs_submitted"] == 0
+    waited = tick({}, lambda_context)
+
+    assert waited["jobs_submitted"] == 0
+    assert (waited["waiting"], waited["oldest_age_seconds"], waited["jobs_open"]) == (2, MAX_AGE - 10, 0)
+    [record] = [r for r in stdout_records() if "BatchTasksWaiting" in r]
+    assert (record["BatchTasksWaiting"], record["OldestBatchTaskAgeSeconds"], record["BatchJobsOpen"]) == (
+        [2.0],
+        [float(MAX_AGE - 10)],
+        [0.0],
+    )
     assert read(call, api_event, api, first)["status"] == "queued"
 
     clock.advance(10)  # the first task is max_age old: its job goes now, with the second
-    assert tick({}, lambda_context)["batched"] == 2
+    flushed = tick({}, lambda_context)
+    assert (flushed["batched"], flushed["waiting"], flushed["oldest_age_seconds"], flushed["jobs_open"]) == (2, 0, 0, 1)
     assert {read(call, api_event, api, t)["status"] for t in (first, second)} == {"batched"}
 
 

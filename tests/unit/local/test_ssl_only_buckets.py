@@ -5,13 +5,16 @@ deny still does."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import pytest
 from moto.iam.access_control import PermissionResult
-from moto.s3.models import FakeBucket
+from moto.s3.models import FakeBucket, s3_backends
 
 from agentrail_local.awslambda.moto_seam import _get_permission
 
-ARN = "arn:aws:s3:::agentrail-batch"
+NAME = "agentrail-ssl-only-seam"
+ARN = f"arn:aws:s3:::{NAME}"
 SSL_ONLY = {
     "Action": "s3:*",
     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
@@ -21,8 +24,15 @@ SSL_ONLY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_bucket() -> Iterator[None]:
+    # A FakeBucket registers its name in moto's global bucket index: a later test's moto account must not find it.
+    yield
+    s3_backends.bucket_accounts.pop(NAME, None)
+
+
 def bucket_with(*statements: dict) -> FakeBucket:
-    bucket = FakeBucket("agentrail-batch", account_id="123456789012", region_name="us-east-1")
+    bucket = FakeBucket(NAME, account_id="123456789012", region_name="us-east-1")
     bucket.policy = json.dumps({"Version": "2012-10-17", "Statement": list(statements)}).encode()
     return bucket
 

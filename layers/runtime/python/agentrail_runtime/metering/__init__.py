@@ -4,6 +4,7 @@ from agentrail_runtime.metering.feedback import Feedback, FeedbackGiven
 from agentrail_runtime.metering.metrics import (
     AGENT_VERSION_PROPERTY,
     DIMENSION_SETS,
+    emit_batch_lane,
     emit_feedback_metrics,
     emit_outcome,
     emit_pending_approvals,
@@ -19,6 +20,7 @@ __all__ = [
     "FeedbackGiven",
     "ModelPrice",
     "PriceTable",
+    "emit_batch_lane",
     "emit_feedback_metrics",
     "emit_outcome",
     "emit_pending_approvals",

@@ -211,6 +211,17 @@ def emit_pending_approvals(metrics: Metrics, *, count: int, oldest_age_seconds: 
     record.flush_metrics()
 
 
+def emit_batch_lane(metrics: Metrics, *, waiting: int, oldest_age_seconds: float, jobs_open: int) -> None:
+    """Emit how many batch-lane tasks wait for a job (``BatchTasksWaiting``), the age of the oldest
+    (``OldestBatchTaskAgeSeconds``, 0 when none waits) and the jobs not collected yet (``BatchJobsOpen``), under
+    ``[service]``: the lane's one record per tick."""
+    record = _record(metrics, None)
+    record.add_metric(name="BatchTasksWaiting", unit=MetricUnit.Count, value=waiting)
+    record.add_metric(name="OldestBatchTaskAgeSeconds", unit=MetricUnit.Seconds, value=oldest_age_seconds)
+    record.add_metric(name="BatchJobsOpen", unit=MetricUnit.Count, value=jobs_open)
+    record.flush_metrics()
+
+
 def emit_feedback_metrics(
     metrics: Metrics, feedback: Feedback, *, agent_name: str | None = None, agent_version: str | None = None
 ) -> None:

@@ -38,8 +38,9 @@ from agentrail_runtime.batch.records import converse_record, input_jsonl, read_o
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import load_settings
 from agentrail_runtime.guardrails import GuardBlocked
+from agentrail_runtime.metering.metrics import emit_batch_lane
 from agentrail_runtime.models.base import ModelResponse
-from agentrail_runtime.observability import logger
+from agentrail_runtime.observability import logger, metrics
 from agentrail_runtime.tasks.models import TaskError, TaskRecord, TaskStatus
 from agentrail_runtime.tasks.service import BATCH_PENDING_PREFIX, TaskService, task_result
 from agentrail_runtime.tasks.settings import BatchLaneSettings, load_batch_settings, load_task_settings
@@ -76,6 +77,10 @@ class TickReport:
     jobs_submitted: int = 0
     jobs_running: int = 0
     jobs_resubmitted: int = 0
+    #: After the tick: the tasks still waiting for a job, the age of the oldest (0 when none), the jobs not collected.
+    waiting: int = 0
+    oldest_age_seconds: int = 0
+    jobs_open: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -179,13 +184,23 @@ class BatchLane:
         report = TickReport()
         for key in self._index_keys(OPEN_JOBS):
             self._collect(key, report)
-        for model in self.tasks.agents.models:
-            if contract.batch_model(model) is not None:
-                self._flush(model, report)
+        models = [model for model in self.tasks.agents.models if contract.batch_model(model) is not None]
+        for model in models:
+            self._flush(model, report)
+        self._measure(models, report)
         logger.info("batch lane tick", extra={"event": "batch_lane_tick", **report.as_dict()})
         if report.errors:
             raise BatchLaneError("; ".join(report.errors[:5]))
         return report
+
+    def _measure(self, models: Sequence[str], report: TickReport) -> None:
+        """What waits after the tick, as metrics (an alarm fires when the oldest task waits past ``max_age`` and two
+        more ticks: the lane is not flushing)."""
+        waiting = [created for model in models for _, created in self._index_keys(f"{BATCH_PENDING_PREFIX}{model}")]
+        report.waiting = len(waiting)
+        report.oldest_age_seconds = max(0, self.now() - min(waiting)) if waiting else 0
+        report.jobs_open = len(self._index_keys(OPEN_JOBS))
+        emit_batch_lane(metrics, waiting=report.waiting, oldest_age_seconds=report.oldest_age_seconds, jobs_open=report.jobs_open)
 
     def _index_keys(self, queue: str, limit: int | None = None) -> list[tuple[str, int]]:
         """(task id, created_at) of the items under ``queue`` on the ``by_batch`` index, oldest first."""
