@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -58,13 +59,17 @@ class Target:
     """A limit from the issue, on the figure itself (``value``) or on its ratio to the baseline (``ratio``)."""
 
     on: Literal["value", "ratio"]
-    op: Literal["<", "<="]
+    op: Literal["<", "<=", "==", ">="]
     limit: float
 
     def met(self, value: float, ratio: float | None) -> bool:
         subject = value if self.on == "value" else ratio
         if subject is None:
             return False
+        if self.op == "==":  # an exact budget (AWS calls): one call more or fewer is a change to own up to
+            return math.isclose(subject, self.limit, abs_tol=1e-9)
+        if self.op == ">=":
+            return subject >= self.limit
         return subject < self.limit if self.op == "<" else subject <= self.limit
 
     def describe(self, unit: str) -> str:
@@ -193,6 +198,16 @@ def _git_revision() -> str | None:
     return f"{head}{' (uncommitted changes)' if dirty else ''}"
 
 
+def _baseline_hashes() -> dict[str, str]:
+    """SHA-256 (first 16 hex digits) of every baseline file, so two reports show whether their baselines were the same."""
+    folder = Path(__file__).resolve().parent / "baselines"
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and "cdk.out" not in path.parts
+    }
+
+
 def _cdk_cli_version() -> str | None:
     try:
         return json.loads((REPO_ROOT / "node_modules" / "aws-cdk" / "package.json").read_text())["version"]
@@ -211,6 +226,7 @@ def machine_facts() -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "git_revision": _git_revision(),
+        "baseline_sha256": _baseline_hashes(),
         "versions": {
             "aws-lambda-powertools": _version("aws-lambda-powertools"),
             "pydantic": _version("pydantic"),
@@ -242,7 +258,13 @@ def render(figures: Sequence[Figure], machine: dict[str, Any], run: dict[str, An
         "",
         f"Machine: {machine['cpu_count']} CPUs ({machine['usable_cpus']} usable), {machine['cpu_model']}; "
         f"Python {machine['python']}; {machine['platform']}",
-        f"Versions: {versions}; revision {machine['git_revision']}",
+        f"Versions: {versions}; revision {machine['git_revision']}"
+        + (
+            f"; base revision {run['base_revision'][:12]} (--base: 'Before and after' at the end)"
+            if run.get("base_revision")
+            else ""
+        ),
+        "Baselines (sha256): " + ", ".join(f"{name} {digest}" for name, digest in machine.get("baseline_sha256", {}).items()),
         f"Run: {run['started']}, figures {', '.join(run['figures'])}, "
         "repetitions "
         + (", ".join(f"{k} {v}" for k, v in run["repetitions"].items() if v) or "-")

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from alternation import in_alternating_blocks
@@ -89,6 +90,7 @@ def main() -> int:
         if samples is not None:
             samples[name].append(elapsed)
             inside[name].append(calls.ns)
+            operations[name].update(calls.counts)
 
     for index in range(warmup):
         for name in sides:
@@ -96,10 +98,12 @@ def main() -> int:
     gc.collect()
     samples = {name: [] for name in sides}
     inside = {name: [] for name in sides}
+    operations = {name: Counter() for name in sides}
     in_alternating_blocks(list(sides), count, block, lambda name, index: timed(name, index, samples, inside))
     report = {
         "samples_ns": samples,
         "dynamodb_ns": inside,
+        "calls": {name: {f"DynamoDB.{op}": n for op, n in counted.items()} for name, counted in operations.items()},
         "message": REPEATED,
         "steps": first["steps"],
         "tokens": first["usage"]["total_tokens"],

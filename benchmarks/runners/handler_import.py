@@ -24,10 +24,15 @@ def main() -> int:
         "started_ns": STARTED_NS,
         "imported_ns": imported_ns,
         "event_handler_modules": len(loaded),
-        # Tracing: whether the X-Ray SDK's core was imported, and what it patched (botocore, when tracing is on).
+        # Tracing: whether the X-Ray SDK's core was imported, and what it patched at init (what the function
+        # imported of the libraries it traces), then once the first AWS client is made (botocore, when tracing is on).
         "xray_core_loaded": "aws_xray_sdk.core" in sys.modules,
         "xray_patched": sorted(getattr(patcher, "_PATCHED_MODULES", ())),
     }
+    import boto3  # after the clock stopped: what the first request that calls AWS would load
+
+    boto3.client("sqs", region_name="us-east-1")
+    report_fields["xray_patched_with_a_client"] = sorted(getattr(patcher, "_PATCHED_MODULES", ()))
     with open(report_path, "w") as report:
         json.dump(report_fields, report)
     return 0

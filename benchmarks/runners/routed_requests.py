@@ -10,7 +10,9 @@ Lambda's poller would. Baseline side, per request: ``Agent.run`` of the router
 definition (with its hand-off tools) and of the specialist definition (with its
 tools and hand-offs), nothing else. Both use the local model; the requests
 rotate over one per specialist. Sides alternate in blocks (A B B A). AWS calls
-inside the handlers are counted and timed by botocore hooks in every session.
+inside the handlers are counted and timed by botocore hooks in every session,
+and counted again by handler (router, specialist, orchestrator) and, apart,
+those on the idempotency table (Powertools' records).
 """
 
 import gc
@@ -65,6 +67,29 @@ def import_handler(name: str, environment: dict[str, str]):
     return module
 
 
+class CallsBy:
+    """AWS calls while ``calls.on``, by handler (``function``) and operation, and those on the idempotency table."""
+
+    def __init__(self, calls: AwsCalls) -> None:
+        self.calls = calls
+        self.function = ""
+        self.by_function: Counter[str] = Counter()
+        self.idempotency: Counter[str] = Counter()
+
+    def install(self) -> None:
+        from botocore.handlers import BUILTIN_HANDLERS
+
+        BUILTIN_HANDLERS.append(("provide-client-params", self._count))
+
+    def _count(self, params, model, **_) -> None:
+        if not self.calls.on:
+            return
+        operation = f"{model.service_model.service_id}.{model.name}"
+        self.by_function[f"{self.function} {operation}"] += 1
+        if params.get("TableName") == IDEMPOTENCY_TABLE:
+            self.idempotency[operation] += 1
+
+
 def main() -> int:
     count, warmup, block, report_path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     # Imported once moto is running: boto3's default session must send every call to moto.
@@ -72,6 +97,8 @@ def main() -> int:
 
     calls = AwsCalls()
     calls.install()
+    calls_by = CallsBy(calls)
+    calls_by.install()
     mock = moto.mock_aws()
     mock.start()
     dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
@@ -150,6 +177,7 @@ def main() -> int:
         if len(received) != 1:
             raise SystemExit(f"{queue_name}: expected one message, got {len(received)}")
         event = sqs_event(received, arn, sqs.meta.region_name)
+        calls_by.function = "specialist" if function in TEAM else function
         calls.on = counted
         started = time.perf_counter_ns()
         result = handlers[function].handler(event, context)
@@ -201,7 +229,17 @@ def main() -> int:
 
     statuses = Counter(item["status"]["S"] for item in dynamodb.scan(TableName=TASK_TABLE)["Items"])
     with open(report_path, "w") as report:
-        json.dump({"timed": timed, "aws_calls": dict(calls.counts), "task_statuses": dict(statuses), "count": count}, report)
+        json.dump(
+            {
+                "timed": timed,
+                "aws_calls": dict(calls.counts),
+                "idempotency_calls": dict(calls_by.idempotency),
+                "calls_by_handler": dict(calls_by.by_function),
+                "task_statuses": dict(statuses),
+                "count": count,
+            },
+            report,
+        )
     mock.stop()
     return 0
 

@@ -6,13 +6,15 @@ Moto runs in process (``mock_aws``), so a DynamoDB call costs what botocore and
 moto cost, not a network round trip. Every DynamoDB call of the function is
 counted by botocore event hooks registered on the default session before the
 handler builds its client; the time from ``provide-client-params`` to
-``after-call`` of each call is summed per turn.
+``after-call`` of each call is summed per turn, in wall time and in the thread's CPU time.
 
 Phases: (1) calls of turns 11-15 of a session; (2) COUNT timed turns of
 sessions whose window is full (20 turns), alternating in blocks with COUNT
-stateless invocations of the same message; (3) the session's history cloned to
-1,000 turns, then calls of five more turns. Each phase also takes one turn
-whose tool changes the state document.
+stateless invocations of the same message and COUNT "cold" session turns, for
+which the function's memo of parsed turns and compact history is emptied first
+(as on an instance that did not serve the session's previous turns); (3) the
+session's history cloned to 1,000 turns, then calls of five more turns. Each
+phase also takes one turn whose tool changes the state document.
 """
 
 import copy
@@ -77,6 +79,19 @@ class DynamoCalls(AwsCalls):
         super().reset()
         #: Per TransactWriteItems call, the kind of each item it writes: ``turn``, ``~state``, ``~meta``.
         self.transactions: list[list[str]] = []
+        #: The thread's CPU time inside the calls (``ns`` is their wall time).
+        self.cpu_ns = 0
+        self._cpu_started: list[int] = []
+
+    def _start(self, **kwargs) -> None:
+        super()._start(**kwargs)
+        if self.on:
+            self._cpu_started.append(time.thread_time_ns())
+
+    def _stop(self, **kwargs) -> None:
+        if self.on and self._cpu_started:
+            self.cpu_ns += time.thread_time_ns() - self._cpu_started.pop()
+        super()._stop(**kwargs)
 
     def register(self, events) -> None:
         super().register(events)
@@ -113,6 +128,11 @@ def main() -> int:
     )
     stateless = load_handler("agentrail_handlers.stateless.app:handler")
     sessions = load_handler("agentrail_handlers.sessions.app:handler")
+    # The handler's session agent and the history memo, imported by the handler just now: the cold side empties
+    # the memos of parsed turns and compact history before each turn.
+    from agentrail_handlers.sessions.app import sessions as session_agent
+    from agentrail_runtime.sessions.store import forget_compact_history
+
     context = LambdaContext()
     invoke_event = load_event(str(EVENTS / "stateless" / "invoke.json"))
     create_event = load_event(str(EVENTS / "sessions" / "create-session.json"))
@@ -171,38 +191,53 @@ def main() -> int:
 
     current = {"id": fresh_session(), "timed": 0}
 
-    def session_turn(samples: list | None, dynamo: list | None) -> None:
+    # Wall time, and the thread's CPU time (which a busy neighbour's preemptions do not inflate), per side.
+    samples = {"sessions": [], "stateless": [], "sessions_cold": []}
+    cpu = {"sessions": [], "stateless": [], "sessions_cold": []}
+    dynamo_ns = {"sessions": [], "sessions_cold": []}
+    dynamo_cpu_ns = {"sessions": [], "sessions_cold": []}
+
+    def session_turn(name: str | None, *, cold: bool = False) -> None:
         if current["timed"] >= TIMED_TURNS_PER_SESSION:
             ok(sessions(aimed(delete_event, current["id"]), context), 204)  # keeps moto's table small
             current.update(id=fresh_session(), timed=0)
         request = aimed(message_event, current["id"], {"message": MESSAGE})
+        if cold:
+            session_agent.store.parsed.clear()
+            forget_compact_history()
         calls.reset()
         calls.on = True
-        started = time.perf_counter_ns()
+        started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
         ok(sessions(request, context))
-        elapsed = time.perf_counter_ns() - started
+        elapsed, cpu_elapsed = time.perf_counter_ns() - started, time.thread_time_ns() - cpu_started
         calls.on = False
         current["timed"] += 1
-        if samples is not None:
-            samples.append(elapsed)
-            dynamo.append(calls.ns)
+        if name is not None:
+            samples[name].append(elapsed)
+            cpu[name].append(cpu_elapsed)
+            dynamo_ns[name].append(calls.ns)
+            dynamo_cpu_ns[name].append(calls.cpu_ns)
 
-    def stateless_turn(samples: list | None, _: list | None) -> None:
+    def stateless_turn(name: str | None) -> None:
         request = copy.deepcopy(invoke_event)
-        started = time.perf_counter_ns()
+        started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
         ok(stateless(request, context))
-        elapsed = time.perf_counter_ns() - started
-        if samples is not None:
-            samples.append(elapsed)
+        elapsed, cpu_elapsed = time.perf_counter_ns() - started, time.thread_time_ns() - cpu_started
+        if name is not None:
+            samples[name].append(elapsed)
+            cpu[name].append(cpu_elapsed)
 
     for _ in range(warmup):
-        session_turn(None, None)
-        stateless_turn(None, None)
+        session_turn(None)
+        session_turn(None, cold=True)
+        stateless_turn(None)
     gc.collect()
-    samples = {"sessions": [], "stateless": []}
-    dynamo_ns: list[int] = []
-    runs = {"sessions": session_turn, "stateless": stateless_turn}
-    in_alternating_blocks(list(runs), count, block, lambda name, _: runs[name](samples[name], dynamo_ns))
+    runs = {
+        "sessions": session_turn,
+        "stateless": stateless_turn,
+        "sessions_cold": lambda name: session_turn(name, cold=True),
+    }
+    in_alternating_blocks(list(runs), count, block, lambda name, _: runs[name](name))
 
     # (3) calls at 1,000 turns of history: clone the first session's newest turn item
     newest = client.query(
@@ -230,6 +265,8 @@ def main() -> int:
             {
                 "samples_ns": samples,
                 "dynamo_ns": dynamo_ns,
+                "cpu_ns": cpu,
+                "dynamo_cpu_ns": dynamo_cpu_ns,
                 "calls": {"10": at_10, "1000": at_1000},
                 "warmup": warmup,
                 "block": block,

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from alternation import in_alternating_blocks
@@ -67,6 +68,7 @@ def main() -> int:
         if samples is not None:
             samples[name].append(elapsed)
             inside[name].append(calls.ns)
+            operations[name].update(calls.counts)
 
     for index in range(warmup):
         for name in apps:
@@ -74,6 +76,7 @@ def main() -> int:
     gc.collect()
     samples = {name: [] for name in apps}
     inside = {name: [] for name in apps}
+    operations = {name: Counter() for name in apps}
     in_alternating_blocks(list(apps), count, block, lambda name, index: timed(name, warmup + index, samples, inside))
     sent = int(
         sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
@@ -81,7 +84,16 @@ def main() -> int:
         ]
     )
     with open(report_path, "w") as report:
-        json.dump({"samples_ns": samples, "sqs_ns": inside, "sent": sent, "message": MESSAGE}, report)
+        json.dump(
+            {
+                "samples_ns": samples,
+                "sqs_ns": inside,
+                "calls": {name: {f"SQS.{op}": n for op, n in counted.items()} for name, counted in operations.items()},
+                "sent": sent,
+                "message": MESSAGE,
+            },
+            report,
+        )
     mock.stop()
     return 0
 

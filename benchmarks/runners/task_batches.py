@@ -2,6 +2,9 @@
 
 Usage: ``python task_batches.py COUNT BATCH WARMUP REPORT.json``.
 
+Then SIDE_EFFECT_TASKS more tasks, each making one call of a tool with side effects, run one per batch with their
+calls counted apart (the exactly-once checkpoint's increment).
+
 COUNT tasks are submitted through the task service (record + SQS message); the
 baseline queue gets a message with the same task id for each. Then batches of
 up to BATCH messages are received, handed to each handler as the SQS event
@@ -33,6 +36,9 @@ IDEMPOTENCY_TABLE = "agentrail-bench-idempotency"
 BASELINE_TABLE = "agentrail-bench-baseline"
 BUS = "agentrail-bench-tasks"
 OWNER = "iam:arn:aws:sts::123456789012:assumed-role/agentrail-caller/agentrail-client"
+#: One call of the demo's ``issue_refund`` (side effects, no approval at or under 100 USD), then the answer.
+SIDE_EFFECT_MESSAGE = "refund 50 usd for order A-1002"
+SIDE_EFFECT_TASKS = 10
 
 
 def main() -> int:
@@ -120,12 +126,38 @@ def main() -> int:
                 one_batch(name, timed[name])
         round_index += 1
 
+    # The checkpoint's increment: tasks whose one tool call has side effects (a refund under the approval limit), each
+    # alone in its batch, counted apart from the timed tasks.
+    timed_calls = {name: dict(counter.counts) for name, counter in calls.items()}
+    side_effect_calls = calls["framework"]  # its hooks are on every client the worker built
+    side_effect_calls.reset()
+    refunded = []
+    for _ in range(SIDE_EFFECT_TASKS):
+        record = worker.tasks.submit(TaskSubmission(message=SIDE_EFFECT_MESSAGE), owner=OWNER)
+        url, arn = queues["framework"]
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["All"])["Messages"]
+        side_effect_calls.on = True
+        result = handlers["framework"](sqs_event(received, arn, sqs.meta.region_name), context)
+        side_effect_calls.on = False
+        if result["batchItemFailures"]:
+            raise SystemExit(f"a side-effecting task failed: {result['batchItemFailures']}")
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"])
+        finished = worker.tasks.store.get(record.task_id)
+        refunded.append([c.tool for c in finished.result.tool_calls if c.outcome == "success"].count("issue_refund"))
+    if refunded != [1] * SIDE_EFFECT_TASKS:
+        raise SystemExit(f"each side-effecting task should refund once, not {refunded}")
+
     statuses = Counter(item["status"]["S"] for item in dynamodb.scan(TableName=TASK_TABLE)["Items"])
     with open(report_path, "w") as report:
         json.dump(
             {
                 "timed": timed,
-                "calls": {name: dict(counter.counts) for name, counter in calls.items()},
+                "calls": timed_calls,
+                "side_effect": {
+                    "tasks": SIDE_EFFECT_TASKS,
+                    "message": SIDE_EFFECT_MESSAGE,
+                    "calls": dict(side_effect_calls.counts),
+                },
                 "task_statuses": dict(statuses),
                 "batch": batch,
                 "warmup": warmup,

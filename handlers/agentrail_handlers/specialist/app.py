@@ -25,16 +25,21 @@ idempotency, persistence = once_per("[task_id, hop]", settings.idempotency_table
 
 
 @idempotent_function(data_keyword_argument="message", config=idempotency, persistence_store=persistence)
-def answer(message: dict, final_attempt: bool) -> dict:
+def answer(message: dict, final_attempt: bool, redelivered: bool = False) -> dict:
     routed = RoutedMessage.model_validate(message)
     with tasks.attempt(routed.task_id, final_attempt=final_attempt):
-        outcome = specialist.handle(routed)
+        outcome = specialist.handle(routed, redelivered=redelivered)
     return {"task_id": routed.task_id, "outcome": outcome.kind if outcome else "handed_off_or_skipped"}
 
 
 def record_handler(record: SQSRecord) -> dict:
     message = RoutedMessage.model_validate_json(record.body)
-    return answer(message=message.model_dump(), final_attempt=final_delivery(record, settings.max_receive_count))
+    return answer(
+        message=message.model_dump(),
+        final_attempt=final_delivery(record, settings.max_receive_count),
+        # A first delivery trusts the spend the hand-off carried; a later one reads the task again.
+        redelivered=int(record.attributes.approximate_receive_count or 1) > 1,
+    )
 
 
 handler = batch_handler(record_handler, processor, idempotency=idempotency)

@@ -80,3 +80,52 @@ def test_a_hand_off_redelivered_after_a_crash_that_followed_the_credit_credits_o
     [outcome] = [json.loads(m["Body"]) for m in aws.receive(aws.outcomes)]
     assert (outcome["kind"], outcome["agent"]) == ("answer", "billing")
     assert "credited the duplicate charge on INV-1001" in outcome["answer"]
+
+
+def test_a_hand_off_sqs_redelivers_after_a_crash_continues_from_the_checkpoint_its_first_write_finds(
+    team, aws, agents_with, monkeypatch
+):
+    # given: a routed billing question whose specialist credits the charge (side effects), then dies
+    handlers = team()
+    billing = handlers.specialists["billing"]
+    credits: list[str | None] = []
+    monkeypatch.setattr(billing.specialist, "agents", agents_with(DiesAfterTheTool(), definition=crediting_billing(credits)))
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+    handlers.deliver("router")
+    with pytest.raises(ProcessDied):
+        handlers.deliver("billing")
+    in_progress_records_expire(aws)
+
+    # when: SQS delivers the hand-off again (its second receive) and the team goes on
+    handlers.pump()
+
+    # then: the run read no checkpoint up front, yet its first write found the crashed attempt's and went on from it
+    assert len(credits) == 1
+    task = aws.task(task_id)
+    assert task.status == "succeeded"
+    assert "credited the duplicate charge on INV-1001" in task.result.answer
+    assert task.spend["billing"].calls == 1
+    [_, redelivered] = [event for name, event in handlers.deliveries if name == "billing"]
+    assert redelivered["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_runs_first_checkpoint_write_leaves_an_earlier_attempts_checkpoint_as_it_was(aws):
+    task_id = "c" * 32
+
+    first = aws.store.save_run_checkpoint(task_id, "hop1-billing", '{"attempt": 1}', first=True)
+    second = aws.store.save_run_checkpoint(task_id, "hop1-billing", '{"attempt": 2}', first=True)
+
+    assert (first, second) == (True, False)
+    assert aws.store.run_checkpoint(task_id, "hop1-billing") == '{"attempt": 1}'
+
+
+def test_a_large_first_checkpoint_write_checks_for_an_earlier_one_before_it_uploads_anything(aws):
+    # given: an earlier attempt's checkpoint, and a first write too large for an item (the team has no bucket:
+    # an upload would raise)
+    task_id = "d" * 32
+    aws.store.save_run_checkpoint(task_id, "hop1-billing", '{"attempt": 1}')
+    large = json.dumps({"attempt": 2, "text": "x" * 400_000})
+
+    # when / then: nothing is uploaded or written
+    assert aws.store.save_run_checkpoint(task_id, "hop1-billing", large, first=True) is False
+    assert aws.store.run_checkpoint(task_id, "hop1-billing") == '{"attempt": 1}'

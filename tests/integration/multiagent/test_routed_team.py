@@ -13,7 +13,7 @@ from agentrail_runtime.metering.pricing import ModelPrice, PriceTable
 from agentrail_runtime.models.registry import ProviderFactory
 from agentrail_runtime.tasks.store import TaskStore
 from agentrail_runtime.tasks.timeline import task_events
-from tests.integration.multiagent.conftest import TASK_TABLE
+from tests.integration.multiagent.conftest import IDEMPOTENCY_TABLE, TASK_TABLE
 
 # Batches that reach no agent flush only ColdStart, and Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -329,3 +329,105 @@ def test_the_router_runs_on_its_routing_model_and_the_task_s_spend_is_reported_p
     local = task.spend_by_model["local"]
     assert local.usage == task.spend["billing"].usage and local.cost_usd == task.spend["billing"].cost_usd > 0
     assert task.cost_usd == pytest.approx(routing.cost_usd + local.cost_usd)
+
+
+def test_a_routed_request_makes_eight_aws_calls_besides_its_idempotency_records_and_reads_nothing(team, aws):
+    # given: a billing question, and every call of the three handlers' task, event and SQS clients counted
+    handlers = team()
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+    calls: dict[str, list[str]] = {"router": [], "billing": [], "orchestrator": []}
+    router, billing, orchestrator = handlers.router, handlers.specialists["billing"], handlers.orchestrator
+    clients = {
+        "router": (router.tasks.store.client, router.tasks.events.client, router.router.team.sqs),
+        "billing": (billing.tasks.store.client, billing.tasks.events.client, billing.specialist.team.sqs),
+        "orchestrator": (orchestrator.orchestrator.tasks.store.client, orchestrator.orchestrator.tasks.events.client),
+    }
+    hooks = []
+    for name, made in clients.items():
+        for client in made:
+            hooks.append(
+                (client, lambda model, _name=name, **_: calls[_name].append(f"{model.service_model.service_id}.{model.name}"))
+            )
+            client.meta.events.register("before-call", hooks[-1][1])
+
+    # when: the team works it
+    try:
+        handlers.pump()
+    finally:  # the handler modules (and their clients) live on into later tests, as warm execution environments do
+        for client, hook in hooks:
+            client.meta.events.unregister("before-call", hook)
+
+    # then: the router marks it running (reading it), adds its spend and hands off; billing adds its spend and reports
+    # (the hand-off carried the owner and the spend so far); the orchestrator finishes it, announces it and empties
+    # the outbox; the Powertools records of the router and billing are the other 4 calls
+    assert aws.task(task_id).status == "succeeded"
+    assert calls == {
+        "router": ["DynamoDB.UpdateItem", "DynamoDB.UpdateItem", "SQS.SendMessage"],
+        "billing": ["DynamoDB.UpdateItem", "SQS.SendMessage"],
+        "orchestrator": ["DynamoDB.UpdateItem", "EventBridge.PutEvents", "DynamoDB.UpdateItem"],
+    }
+    records = aws.dynamodb.scan(TableName=IDEMPOTENCY_TABLE)["Items"]
+    assert sorted(r["status"]["S"] for r in records) == ["COMPLETED", "COMPLETED"]
+    assert aws.task(task_id).event_pending is None
+
+
+def test_a_hand_off_carries_the_tasks_owner_and_its_spend_after_the_router(team, aws):
+    handlers = team(price_table={"local": {"input_per_million": 3.0, "output_per_million": 15.0}})
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+
+    handlers.deliver("router")
+
+    [handed] = aws.receive(aws.specialists["billing"])
+    body = json.loads(handed["Body"])
+    router_spend = aws.task(task_id).spend["router"]
+    assert body["owner"] == handlers.owner
+    assert body["spent"] == {
+        "tokens": router_spend.usage.total_tokens,
+        "usd": router_spend.cost_usd,
+        "limit_reached": False,
+    }
+
+
+def test_a_task_cancelled_after_it_was_routed_keeps_its_specialists_spend_and_gets_no_outcome(team, aws):
+    # given: a routed task, cancelled by its owner before its specialist ran
+    handlers = team()
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+    handlers.deliver("router")
+    handlers.router.tasks.cancel(task_id, owner=handlers.owner)
+
+    # when: the specialist gets the hand-off (it reads nothing first: the cancel shows in its spend write's answer)
+    handlers.pump()
+
+    # then: its run counts, nothing reaches the orchestrator, and the task stays cancelled with one event
+    task = aws.task(task_id)
+    assert task.status == "cancelled"
+    assert set(task.spend) == {"router", "billing"}
+    assert [name for name, _ in handlers.deliveries] == ["router", "billing"]
+    assert [e["detail"]["status"] for e in aws.task_events()] == ["cancelled"]
+
+
+def test_a_redelivered_hand_off_reads_the_task_again_and_stops_when_it_was_cancelled_meanwhile(team, aws, monkeypatch):
+    # given: billing's first attempt added its spend, then could not send its outcome; the owner cancels meanwhile
+    handlers = team()
+    task_id = handlers.submit("Why was I charged twice on invoice INV-1001?")
+    handlers.deliver("router")
+    team_of_billing = handlers.specialists["billing"].specialist.team
+    report = team_of_billing.report
+
+    def refused_once(outcome):
+        monkeypatch.setattr(team_of_billing, "report", report)
+        raise RuntimeError("SendMessage refused")
+
+    monkeypatch.setattr(team_of_billing, "report", refused_once)
+    first = handlers.deliver("billing")
+    handlers.router.tasks.cancel(task_id, owner=handlers.owner)
+
+    # when: SQS delivers the hand-off again
+    handlers.pump()
+
+    # then: the redelivery trusted the task over the hand-off's copy: no second run, no outcome
+    assert len(first["batchItemFailures"]) == 1
+    task = aws.task(task_id)
+    assert task.status == "cancelled"
+    assert task.spend["billing"].calls == 1
+    assert [name for name, _ in handlers.deliveries] == ["router", "billing", "billing"]

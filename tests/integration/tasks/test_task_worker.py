@@ -84,6 +84,35 @@ def test_the_worker_runs_a_queued_task_and_its_owner_reads_status_steps_tokens_c
     assert "message" not in finished["detail"] and "result" not in finished["detail"]  # no prompt or answer on the bus
 
 
+def test_a_task_whose_tools_are_read_only_costs_two_task_writes_and_one_event_its_outcome_spend_and_transcript_in_one(
+    aws, worker, submit, receive, sqs_event, lambda_context
+):
+    # Given a queued task whose two tool calls (calculator, convert_units) change nothing,
+    task_id = submit()
+    event = sqs_event(receive())
+    calls: list[str] = []
+    for client in (worker.tasks.store.client, worker.tasks.events.client):
+        client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+    # when the worker runs it,
+    assert worker.handler(event, lambda_context) == {"batchItemFailures": []}
+
+    # then the task table sees two writes (running; then finished) and the bus one event: no checkpoint of a
+    # read-only call, no separate spend write, nothing after PutEvents (the idempotency record completes after it),
+    assert calls == ["UpdateItem", "UpdateItem", "PutEvents"]
+    item = aws.task_item(task_id)
+    assert item["status"]["S"] == "succeeded" and item["event_pending"]["S"] == "Task Finished"
+    assert [r["status"]["S"] for r in aws.idempotency_items()] == ["COMPLETED"]
+    # and the finish write carried the run's spend (per agent, per model, totals) and its whole transcript.
+    assert item["spend#demo#calls"]["N"] == "1" and item["model#local#calls"]["N"] == "1"
+    assert int(item["total_steps"]["N"]) == 3 and int(item["total_output_tokens"]["N"]) > 0
+    transcript = json.loads(item["checkpoint_json"]["S"])
+    assert [call["tool"] for call in transcript["tool_calls"]] == ["calculator", "convert_units"]
+    assert transcript["messages"][-1]["role"] == "assistant"
+    [finished] = aws.task_events()
+    assert (finished["detail"]["task_id"], finished["detail"]["status"]) == (task_id, "succeeded")
+
+
 def test_the_shared_sqs_batch_event_runs_its_task(aws, worker, lambda_context, load_event, owner, clock):
     event = load_event("tasks/sqs-batch.json")
     task_id = json.loads(event["Records"][0]["body"])["task_id"]
@@ -279,6 +308,30 @@ def test_a_cancelled_task_is_skipped_by_the_worker(
     assert model.calls == {}
     task = call(api, api_event("get-task", task_id=task_id)).body
     assert (task["status"], task["result"], task["steps"]) == ("cancelled", None, 0)
+    assert [(e["detail"]["task_id"], e["detail"]["status"]) for e in aws.task_events()] == [(task_id, "cancelled")]
+
+
+def test_a_task_cancelled_while_its_agent_ran_stays_cancelled_and_still_counts_what_the_run_spent(
+    aws, worker, submit, receive, sqs_event, lambda_context, agents_with, monkeypatch, api, api_event, call
+):
+    task_id = submit()
+
+    class CancelledMidRun(LocalModel):
+        """The local model; its owner cancels the task during the run's first model call."""
+
+        def converse(self, **request: Any) -> Any:
+            if call(api, api_event("get-task", task_id=task_id)).body["status"] == "running":
+                assert call(api, api_event("cancel-task", task_id=task_id)).status == 200
+            return super().converse(**request)
+
+    use_model(monkeypatch, worker, agents_with, CancelledMidRun())
+
+    result = worker.handler(sqs_event(receive()), lambda_context)
+
+    assert result == {"batchItemFailures": []}
+    task = call(api, api_event("get-task", task_id=task_id)).body
+    assert (task["status"], task["result"]) == ("cancelled", None)  # the run's outcome is discarded
+    assert task["steps"] == 3 and task["usage"]["output_tokens"] > 0  # its tokens were spent all the same
     assert [(e["detail"]["task_id"], e["detail"]["status"]) for e in aws.task_events()] == [(task_id, "cancelled")]
 
 

@@ -24,7 +24,7 @@ from agentrail_runtime.demo_team import (
     update_contact_email,
 )
 from agentrail_runtime.models.local import LocalModel
-from agentrail_runtime.multiagent import RoutedMessage, SpecialistSpec, SpendLimit, handoff_tool
+from agentrail_runtime.multiagent import RoutedMessage, SpecialistSpec, SpendLimit, SpentSoFar, handoff_tool
 from agentrail_runtime.multiagent.hierarchy import MAX_SUBTASKS, is_weak, split_into_subtasks, summarize_findings
 from agentrail_runtime.multiagent.routing import ROUTER_PROMPT, handoff_target
 from agentrail_runtime.multiagent.settings import MultiAgentSettings
@@ -126,6 +126,31 @@ def test_a_routed_message_counts_hops_from_zero_and_accepts_no_other_fields():
         RoutedMessage(task_id="t" * 32, message="hi", hop=-1, sender="router")
     with pytest.raises(ValidationError):
         RoutedMessage.model_validate(message.model_dump() | {"admin": True})
+
+
+def test_a_routed_message_carries_the_tasks_owner_and_spend_so_far_or_neither_from_an_older_router():
+    older = RoutedMessage.model_validate_json(
+        '{"task_id": "' + "t" * 32 + '", "message": "hi", "hop": 1, "sender": "router", "trail": ["router"]}'
+    )
+    carried = older.model_copy(update={"owner": "iam:arn:aws:iam::123456789012:role/caller", "spent": SpentSoFar(tokens=120)})
+
+    assert (older.owner, older.spent) == (None, None)
+    again = RoutedMessage.model_validate_json(carried.model_dump_json())
+    assert again.spent == SpentSoFar(tokens=120, usd=0.0, limit_reached=False)
+    with pytest.raises(ValidationError):
+        SpentSoFar(tokens=-1)
+
+
+@pytest.mark.parametrize(
+    ("spent", "exceeded", "remaining"),
+    [
+        (SpentSoFar(tokens=999), False, 1),
+        (SpentSoFar(tokens=1000), True, 0),
+        (SpentSoFar(tokens=10, limit_reached=True), True, 990),  # an agent could not afford its next call
+    ],
+)
+def test_the_spend_limit_checks_the_spend_a_hand_off_carried_as_it_checks_a_task(spent, exceeded, remaining):
+    assert SpendLimit(max_tokens=1000).check_spent(spent) == (exceeded, remaining)
 
 
 @pytest.mark.parametrize(

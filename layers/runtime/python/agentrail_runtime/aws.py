@@ -1,7 +1,7 @@
 """The one way the runtime makes AWS clients, with one retry configuration, and the AWS things every layer shares.
 
 :func:`client` (and :class:`LazyClient`, which calls it on first use) gives every client
-:data:`RETRIES`: botocore's standard retry mode (jittered backoff, throttling detection,
+``RETRIES`` (built with the first client): botocore's standard retry mode (jittered backoff, throttling detection,
 ``x-amz-retry-after``), 3 retries (4 attempts in all). A caller that needs more (Bedrock's read timeout) passes
 its own ``Config``, merged over it.
 """
@@ -9,16 +9,31 @@ its own ``Config``, merged over it.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.config import Config
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The retry configuration of every AWS client the runtime makes (DynamoDB, SQS, S3, Step Functions, ...).
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+
+@functools.cache
+def _retries() -> Config:
+    # botocore is imported when the first client is made: a cold start that makes none never pays for it (~70 ms).
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+def __getattr__(name: str) -> Any:
+    # ``RETRIES``, the retry configuration of every client the runtime makes, is built on first read.
+    if name == "RETRIES":
+        return _retries()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: ``arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION``, as API Gateway reports a caller that assumed a role.
@@ -48,24 +63,32 @@ def principal_matches(principal: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
-def client(service: str, *, config: Config | None = None, endpoint_url: str | None = None) -> Any:
-    """A boto3 client of ``service`` with :data:`RETRIES`, and ``config`` merged over it (its options win); at
-    ``endpoint_url`` when given (the ``@connections`` API of a WebSocket stage has no default endpoint)."""
+def _merged(config: Config | Mapping[str, Any] | None) -> Config:
+    retries = _retries()
+    if config is None:
+        return retries
+    return retries.merge(config if not isinstance(config, Mapping) else type(retries)(**config))
+
+
+def client(service: str, *, config: Config | Mapping[str, Any] | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 client of ``service`` with :data:`RETRIES`, and ``config`` (a ``Config`` or its keyword arguments)
+    merged over it (its options win); at ``endpoint_url`` when given (the ``@connections`` API of a WebSocket stage
+    has no default endpoint)."""
     # boto3 is imported on first use: a function whose invocation makes no client never loads it.
     import boto3
 
-    merged = RETRIES.merge(config) if config is not None else RETRIES
+    merged = _merged(config)
     # boto3-stubs types one overload per literal service name; this function takes any name and returns Any.
     return boto3.client(service, config=merged, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
-def resource(service: str, *, config: Config | None = None) -> Any:
+def resource(service: str, *, config: Config | Mapping[str, Any] | None = None) -> Any:
     """A boto3 resource of ``service``, configured as :func:`client` configures clients."""
     # Imported on first use, as in client().
     import boto3
 
     # As in client(): the stubs know literal service names only.
-    return boto3.resource(service, config=RETRIES.merge(config) if config is not None else RETRIES)  # type: ignore[call-overload]
+    return boto3.resource(service, config=_merged(config))  # type: ignore[call-overload]
 
 
 class LazyClient:
@@ -75,7 +98,7 @@ class LazyClient:
     in tests) injects it; assigning ``None`` keeps the default.
     """
 
-    def __init__(self, service: str, *, config: Config | None = None) -> None:
+    def __init__(self, service: str, *, config: Config | Mapping[str, Any] | None = None) -> None:
         self.service = service
         self.config = config
 
@@ -246,7 +269,6 @@ def principal_of(request_context: dict[str, Any], *, iam_identity: Literal["role
 
 
 __all__ = [
-    "RETRIES",
     "LazyClient",
     "S3Payloads",
     "ToolSecretSettings",

@@ -10,9 +10,10 @@ import functools
 import json
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable, Collection, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from functools import cache, partial
+from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -117,6 +118,12 @@ _SCRUB = partial(scrub, redact_pii=True)
 _MASK = partial(scrub, redact_pii=False)
 
 
+#: Values :func:`redact_data` gives back as they are (counts and latencies on every line of the agent loop).
+_NEVER_REDACTED = frozenset({bool, float, type(None)})
+#: The first characters of a JSON text (``json.loads`` also reads ``NaN`` and ``Infinity``); the empty string is none.
+_JSON_STARTS = frozenset('{["-0123456789tfnNI')
+
+
 class MaskingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter, with the values of :func:`never_log` masked in the finished line (in each of the
     forms :func:`never_log` keeps): in the message, the exception, and every key and value at any depth."""
@@ -142,6 +149,20 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         }
     )
 
+    def _extract_log_message(self, log_record: logging.LogRecord) -> Any:
+        # Powertools decodes a message that is JSON; it tries every message, and an exception per line (the agent
+        # loop's "reasoning step") is a fair share of a warm request. A text that starts with none of JSON's first
+        # characters (after JSON's whitespace) cannot decode: it stays as it is, as it would after the attempt.
+        message = log_record.msg
+        if (
+            isinstance(message, str)
+            and not log_record.args
+            and message.lstrip(" \t\n\r")[:1] not in _JSON_STARTS
+            and self.json_deserializer is json.loads
+        ):
+            return message
+        return super()._extract_log_message(log_record)
+
     def serialize(self, log: LogRecord) -> str:
         if self.redact_pii:
             # A value is masked before it is redacted: a secret that holds personal data (an email in a password)
@@ -149,8 +170,9 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
             text = _SCRUB if _SECRETS else redact
             cleaned = dict(log)
             for key in log.keys() - self.FRAMEWORK_KEYS:
-                if not key.endswith(("_id", "_arn")):
-                    cleaned[key] = redact_data(log[key], text=text)  # type: ignore[literal-required]
+                value = log[key]  # type: ignore[literal-required]
+                if value.__class__ not in _NEVER_REDACTED and not key.endswith(("_id", "_arn")):
+                    cleaned[key] = redact_data(value, text=text)
             log = cleaned
         line = super().serialize(log)
         return _MASK(line) if _SECRETS else line
@@ -214,7 +236,50 @@ logger = Logger(
 for _handler in logging.getLogger().handlers:  # in Lambda: the runtime's handler, installed before this import
     if not any(isinstance(f, RedactingFilter) for f in _handler.filters):
         _handler.addFilter(RedactingFilter(redact_pii=log_redaction_enabled()))
-tracer = Tracer(service=_SERVICE, provider=UntracedProvider() if tracing_disabled() else None)
+
+#: The module a program imports, of the libraries the X-Ray SDK names otherwise (``sqlalchemy_core`` patches
+#: ``sqlalchemy``). ``botocore`` waits for ``botocore.session``, which every way of making a client (boto3's too)
+#: imports: ``botocore.config`` alone (the clients' retry settings) makes no call.
+_IMPORTED_AS = {"botocore": "botocore.session", "sqlalchemy_core": "sqlalchemy"}
+
+
+def patch_on_import(patch: Callable[[str], None], libraries: Mapping[str, str]) -> None:
+    """``patch(name)`` for each of ``libraries`` (X-Ray SDK name -> module) the moment this process first imports it,
+    or now if it has: what ``patch_all`` traces, without importing every supported library at cold start (httpx
+    alone, with its command line, costs more than the rest of the handler's init). A library the function never
+    imports is never patched, and never loaded."""
+    # wrapt ships with the X-Ray SDK (which patches through it): loaded only where tracing is on (cold-start cost).
+    from wrapt import register_post_import_hook
+
+    for name, module in libraries.items():
+        register_post_import_hook(_patching(patch, name), module)
+
+
+def _patching(patch: Callable[[str], None], name: str) -> Callable[[ModuleType], None]:
+    def on_import(_module: ModuleType) -> None:
+        patch(name)
+
+    return on_import
+
+
+def _tracer() -> Tracer:
+    """The function's Tracer: recording nothing with tracing off; with it on, X-Ray's, each supported library
+    patched when first imported (see :func:`patch_on_import`) rather than all of them now."""
+    if tracing_disabled():
+        return Tracer(service=_SERVICE, provider=UntracedProvider())
+    traced = Tracer(service=_SERVICE, auto_patch=False)
+    # Tracer() imported the SDK's core already. What patch_all patches (NO_DOUBLE_PATCH: each library, not what it
+    # uses), with X-Ray's own patch, errors ignored as patch_all ignores them.
+    from aws_xray_sdk.core import patcher  # type: ignore[import-untyped]
+
+    patch_on_import(
+        lambda name: patcher.patch([name], raise_errors=False),
+        {name: _IMPORTED_AS.get(name, name) for name in patcher.NO_DOUBLE_PATCH},
+    )
+    return traced
+
+
+tracer = _tracer()
 metrics = Metrics(service=_SERVICE, namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Agentrail"))
 
 Handler = Callable[[Any, Any], Any]
@@ -325,6 +390,7 @@ __all__ = [
     "never_log",
     "never_logged",
     "observed",
+    "patch_on_import",
     "scrub",
     "sqs_trace_attributes",
     "step_functions_trace_fields",

@@ -348,6 +348,10 @@ class AgentResolver(APIGatewayRestResolver):
         self.iam_identity: Literal["role", "session"] = iam_identity
         self.models = tuple(models)
         self.agent_version = agent_version
+        #: Each route's declared responses (by ``id`` of the route), set aside while requests are served: see
+        #: :meth:`_serve_without_documented_responses`.
+        self._documented_responses: dict[int, dict[int, OpenAPIResponse]] = {}
+        self._serving = False
         install_error_handlers(self)
 
     def answer(
@@ -426,7 +430,19 @@ class AgentResolver(APIGatewayRestResolver):
             return error_response(self, 400, "invalid_request", "The request does not match the schema.", details=problem)
         return None
 
+    def _serve_without_documented_responses(self) -> None:
+        """Set each route's declared responses aside before its first request: they document the API (their models
+        are the OpenAPI document's), and validation reads none of them, while building their models is most of a
+        first request's work. :meth:`get_openapi_schema` puts them back."""
+        self._serving = True
+        for route in self._static_routes + self._dynamic_routes:
+            if route.responses and route._dependant is None:
+                self._documented_responses[id(route)] = route.responses
+                route.responses = None
+
     def _resolve(self) -> ResponseBuilder:
+        if not self._serving:
+            self._serve_without_documented_responses()
         refusal = self._refusal()
         builder: ResponseBuilder[APIGatewayProxyEvent] = ResponseBuilder(refusal) if refusal is not None else super()._resolve()
         request_id = _request_id(self)
@@ -469,6 +485,7 @@ class AgentResolver(APIGatewayRestResolver):
         """
         declared_422: set[tuple[str, str]] = set()
         for route in self._static_routes + self._dynamic_routes:
+            route.responses = self._documented_responses.pop(id(route), route.responses)
             if route.include_in_schema:
                 if 422 in (route.responses or {}):
                     declared_422.add((route.openapi_path, route.method.lower()))

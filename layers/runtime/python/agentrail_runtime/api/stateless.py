@@ -162,7 +162,8 @@ def create_stateless_app(
         if cache is not None and key is not None:
             cache.put(key, result, agent_version=service.version, principal=app.principal() if cache.per_caller else None)
         run = AgentRunOut.from_result(result)
-        return InvokeResponse(request_id=request_id, cache="miss" if cache is not None else None, **run.model_dump())
+        # The run's fields as they are (models, not dumps): validated once, not dumped and validated again.
+        return InvokeResponse(request_id=request_id, cache="miss" if cache is not None else None, **dict(run))
 
     eraser = eraser or PrincipalEraser(
         budgets=service.budgets,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from agentrail_runtime.guardrails.base import Guard, GuardDecision
@@ -33,10 +33,12 @@ class Signal:
     form: Form = "compact"
     #: Substrings one of which every match holds: the pattern only runs on a text that has one (a scan is dear).
     hints: tuple[str, ...] = ()
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern))
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The compiled pattern, on first use: most signals run only on a text with one of their hints, and compiling
+        every one at import is a cold-start cost most requests never need."""
+        return re.compile(self.pattern)
 
     def found(self, text: Normalized) -> bool:
         read = text.compact if self.form == "compact" else text.words

@@ -25,16 +25,17 @@ was asked to cache, with the clock's time, for :attr:`CacheRules.ttl_seconds` af
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.contract import INFERENCE_PROFILE_PREFIXES
 from agentrail_runtime.models.base import Message, ToolSpec, Usage
-from agentrail_runtime.models.tokens import count_tokens
+from agentrail_runtime.models.tokens import by_identity, count_tokens
+from agentrail_runtime.models.tokens import tools_json as specs_json
 
 #: Bedrock accepts at most this many cache points in one request.
 MAX_CACHE_POINTS = 4
@@ -123,8 +124,12 @@ class _Prompt:
 
     @classmethod
     def of(cls, *, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> _Prompt:
-        tools_json = json.dumps([t.model_dump(mode="json", exclude={"local_patterns"}) for t in tools]) if tools else ""
-        return cls(tools_json, system, tuple(m.model_dump_json() for m in messages))
+        return cls(specs_json(tools) if tools else "", system, tuple(map(_message_json, messages)))
+
+
+@by_identity(256)
+def _message_json(message: Message) -> str:
+    return message.model_dump_json()
 
 
 def _latest_request(messages: Sequence[Message]) -> int | None:
@@ -171,19 +176,28 @@ def cache_points(
     return _eligible(rules, candidates)
 
 
+@lru_cache(maxsize=64)
+def _stable_prefix(tools_json: str, system: str) -> tuple[str, str, Any]:
+    """The digests of the prefix an agent sends with every call (its tools, then its system prompt), and the running
+    SHA-256 after them (copy it before an update): the same for each call of a run, and of every run of the agent."""
+    running = hashlib.sha256(tools_json.encode())
+    tools_key = running.hexdigest()
+    running.update(b"\x00" + system.encode())
+    return tools_key, running.hexdigest(), running
+
+
 def _prefix_keys(prompt: _Prompt, points: Sequence[CachePoint]) -> dict[CachePoint, str]:
     """A digest of the prefix each of ``points`` ends (everything sent before it), in one pass over the prompt: a
     running SHA-256, copied at each point."""
     wanted_messages = {p.index: p for p in points if p.field == "messages"}
     keys: dict[CachePoint, str] = {}
-    running = hashlib.sha256(prompt.tools_json.encode())
+    tools_key, system_key, after_system = _stable_prefix(prompt.tools_json, prompt.system)
     for point in points:
         if point.field == "tools":
-            keys[point] = running.copy().hexdigest()
-    running.update(b"\x00" + prompt.system.encode())
-    for point in points:
-        if point.field == "system":
-            keys[point] = running.copy().hexdigest()
+            keys[point] = tools_key
+        elif point.field == "system":
+            keys[point] = system_key
+    running = after_system.copy()
     last = max(wanted_messages, default=-1)
     for index, message_json in enumerate(prompt.messages_json[: last + 1]):
         running.update(b"\x00" + message_json.encode())

@@ -119,9 +119,25 @@ class LocalModel(ModelProvider):
 
     name = "local"
     prompt_cache: SimulatedPromptCache | None = None
+    _last_plan: tuple[str, tuple[ToolSpec, ...], list[tuple[str, dict[str, Any]]]] | None = None
 
     def __init__(self, *, prompt_cache: SimulatedPromptCache | None = None) -> None:
         self.prompt_cache = prompt_cache
+        #: The last request planned, its tools (by identity) and its plan: each step of a run plans the same request.
+        self._last_plan = None
+
+    def _plan(self, request: str, tools: Sequence[ToolSpec]) -> list[tuple[str, dict[str, Any]]]:
+        last = self._last_plan
+        if (
+            last is not None
+            and last[0] == request
+            and len(last[1]) == len(tools)
+            and all(kept is tool for kept, tool in zip(last[1], tools, strict=True))
+        ):
+            return last[2]
+        plan = plan_tool_calls(request, tools)
+        self._last_plan = (request, tuple(tools), plan)
+        return plan
 
     def check(self) -> None:
         return None
@@ -136,7 +152,7 @@ class LocalModel(ModelProvider):
     ) -> ModelResponse:
         request_index = _last_request_index(messages)
         request = messages[request_index].text if request_index is not None else ""
-        plan = plan_tool_calls(request, tools)
+        plan = self._plan(request, tools)
         done = sum(len(m.tool_uses) for m in messages[(request_index or 0) + 1 :] if m.role == "assistant")
         if done < len(plan):
             name, arguments = plan[done]

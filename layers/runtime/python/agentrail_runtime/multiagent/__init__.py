@@ -1,7 +1,7 @@
 """Multi-agent systems: a router handing off to specialists over SQS, and supervisor/worker workflows."""
 
 from agentrail_runtime.multiagent.hierarchy import SUPERVISOR_DEFINITION, SubtaskFailed, SupervisorSteps
-from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
+from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit, SpentSoFar
 from agentrail_runtime.multiagent.routing import AgentTeam, Orchestrator, Router, Specialist, handoff_tool
 from agentrail_runtime.multiagent.settings import MultiAgentSettings, load_multi_settings
 
@@ -16,6 +16,7 @@ __all__ = [
     "Specialist",
     "SpecialistSpec",
     "SpendLimit",
+    "SpentSoFar",
     "SubtaskFailed",
     "SupervisorSteps",
     "handoff_tool",

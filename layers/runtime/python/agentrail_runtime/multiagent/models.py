@@ -28,8 +28,26 @@ class SpecialistSpec(BaseModel):
         return value
 
 
+class SpentSoFar(BaseModel):
+    """What a task had spent when it was handed on: its tokens, its USD and whether an agent hit its spend limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tokens: int = Field(default=0, ge=0)
+    usd: float = Field(default=0.0, ge=0)
+    limit_reached: bool = False
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> SpentSoFar:
+        return cls(tokens=record.usage.total_tokens, usd=record.cost_usd or 0.0, limit_reached=record.spend_limit_reached)
+
+
 class RoutedMessage(BaseModel):
-    """A request travelling between agents. ``hop`` counts hand-offs; at ``max_hops`` routing stops."""
+    """A request travelling between agents. ``hop`` counts hand-offs; at ``max_hops`` routing stops.
+
+    ``owner`` and ``spent`` are the task as its sender's spend write returned it: the receiving specialist checks
+    the spend limit and the owner's budgets against them without reading the task (only agents of the chain add
+    spend to it, one at a time). A message without them, from an older router, makes the specialist read the task.
+    """
 
     model_config = ConfigDict(extra="forbid")
     task_id: str
@@ -38,6 +56,8 @@ class RoutedMessage(BaseModel):
     hop: int = Field(ge=0)
     sender: str
     trail: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    spent: SpentSoFar | None = None
 
 
 class AgentOutcome(BaseModel):
@@ -70,6 +90,9 @@ class SpendLimit(BaseModel):
 
     def check(self, record: TaskRecord) -> tuple[bool, int | None]:
         """Whether ``record``'s task has reached the limit, and how many tokens it may still spend."""
-        tokens = record.usage.total_tokens
-        reached = record.spend_limit_reached or self.exceeded(tokens, record.cost_usd or 0.0)
-        return reached, self.remaining_tokens(tokens)
+        return self.check_spent(SpentSoFar.of(record))
+
+    def check_spent(self, spent: SpentSoFar) -> tuple[bool, int | None]:
+        """Whether a task that has spent ``spent`` has reached the limit, and how many tokens it may still spend."""
+        reached = spent.limit_reached or self.exceeded(spent.tokens, spent.usd)
+        return reached, self.remaining_tokens(spent.tokens)

@@ -3,6 +3,15 @@
 Every agent's tokens and cost are added to the task under the agent's name
 (``TaskStore.add_spend``), so a task's total is the sum over every agent that
 worked on it, whatever order they ran in.
+
+What a routed request costs in AWS calls (besides the Powertools idempotency
+records of the router and each specialist, two writes each): the router marks
+the task running (reading it in the same write), adds its spend and sends the
+hand-off; a specialist adds its spend and sends its outcome (the hand-off
+carries the task's owner and spend, so it reads nothing); the orchestrator
+finishes the task, puts ``Task Finished`` and empties the outbox. No run reads
+its checkpoint up front (:meth:`TaskService.run_agent` without
+``read_checkpoint``): a run's first save finds an earlier attempt's.
 """
 
 from __future__ import annotations
@@ -15,10 +24,10 @@ from agentrail_runtime.agent.loop import AgentResult, AgentStatus
 from agentrail_runtime.agent.tools import Tool, tool
 from agentrail_runtime.aws import LazyClient
 from agentrail_runtime.contract import StepKind
-from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit
+from agentrail_runtime.multiagent.models import AgentOutcome, RoutedMessage, SpecialistSpec, SpendLimit, SpentSoFar
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes
 from agentrail_runtime.service import AgentService
-from agentrail_runtime.tasks.models import FINISHED, TaskError, TaskResult, TaskStatus
+from agentrail_runtime.tasks.models import FINISHED, TaskError, TaskRecord, TaskResult, TaskStatus
 from agentrail_runtime.tasks.service import TaskService
 from agentrail_runtime.tasks.store import TaskFinished
 
@@ -105,20 +114,30 @@ class AgentTeam:
         run: str,
         tenant: str | None = None,
         step: StepKind | None = None,
-    ) -> AgentResult:
+    ) -> tuple[AgentResult, TaskRecord | None]:
         """One agent's run within the task, under the task's remaining budget and the daily budgets of ``tenant`` (the
         task's owner) and of the agent ``name``, on the model of ``step``'s kind (the router's ``routing``); its spend
-        and metrics are recorded.
+        and metrics are recorded. Returns the run's result and the task as the spend's write left it (``None`` when
+        the task is gone).
 
-        A redelivery repeats ``run`` from its last checkpoint (:meth:`TaskService.run_agent`): a tool with side
-        effects never runs twice for one delivered message."""
+        A redelivery repeats ``run`` from its last checkpoint (:meth:`TaskService.run_agent`, which finds it at the
+        run's first save instead of reading it first): a tool with side effects never runs twice for one delivered
+        message."""
         agent = agents.agent(token_budget=remaining_tokens, extra_tools=extra_tools, step=step)
         budget = agents.budgets.guard(tenant=tenant, agent=name) if agents.budgets is not None else None
-        result = self.tasks.run_agent(agent, task_id, run, message, correlation_id=correlation_id, budget=budget)
-        self.tasks.record_agent_run(
-            task_id, name, result, run=run, bound_by_task=agent.token_budget == remaining_tokens, agents=agents
+        result = self.tasks.run_agent(
+            agent, task_id, run, message, correlation_id=correlation_id, budget=budget, read_checkpoint=False
         )
-        return result
+        task = self.tasks.record_agent_run(
+            task_id,
+            name,
+            result,
+            run=run,
+            bound_by_task=agent.token_budget == remaining_tokens,
+            agents=agents,
+            returning=True,
+        )
+        return result, task
 
 
 #: A run stopped by the task's spend limit or by a daily budget (tenant or agent): the task ends ``budget_exceeded``.
@@ -139,7 +158,8 @@ class Router:
         return AgentDefinition(name=ROUTER, system_prompt=ROUTER_PROMPT, description="Routes requests to specialists.")
 
     def route(self, task_id: str) -> str | None:
-        """Returns the specialist chosen, or None when the task was answered (or skipped) here."""
+        """Returns the specialist chosen, or None when the task was answered (or skipped) here, or finished (was
+        cancelled) while the router ran: its spend is kept, nothing is handed on."""
         try:
             record = self.team.tasks.store.mark_running(task_id)
         except TaskFinished:
@@ -151,7 +171,7 @@ class Router:
                 AgentOutcome(task_id=task_id, correlation_id=record.correlation_id, agent=ROUTER, kind="budget_exceeded")
             )
             return None
-        result = self.team.run_agent(
+        result, task = self.team.run_agent(
             self.agents,
             self.tools,
             record.message,
@@ -163,6 +183,9 @@ class Router:
             tenant=record.owner,
             step="routing",
         )
+        if task is None or task.status in FINISHED:
+            logger.info("task finished while routed: not handed on", extra={"event": "route_skipped"})
+            return None
         if result.status in _OVER_BUDGET:
             # Not "unclassifiable": answering with a clarifying question here would hide the spend limit.
             logger.warning("router stopped by the spend limit", extra={"event": "route_budget_exceeded"})
@@ -197,6 +220,8 @@ class Router:
                 hop=1,
                 sender=ROUTER,
                 trail=[ROUTER],
+                owner=record.owner,
+                spent=SpentSoFar.of(task),
             ),
             target,
         )
@@ -212,13 +237,21 @@ class Specialist:
         self.name = name
         self.tools = [handoff_tool(team.specialists[h]) for h in handoffs if h in team.specialists and h != name]
 
-    def handle(self, message: RoutedMessage) -> AgentOutcome | None:
+    def handle(self, message: RoutedMessage, *, redelivered: bool = False) -> AgentOutcome | None:
+        """Run this specialist on ``message``; returns the outcome it reported, or ``None`` when it handed the task
+        on or found it finished (cancelled, say: its run's spend is still added).
+
+        The task is read only for a message ``redelivered`` (an earlier attempt may have added spend since it was
+        sent) or one that carries no owner and spend (from an older router)."""
         correlate(message.correlation_id, task_id=message.task_id)
-        record = self.team.tasks.store.get(message.task_id)
-        if record is None or record.status in FINISHED:
-            return None
+        owner, spent = message.owner, message.spent
+        if redelivered or owner is None or spent is None:
+            record = self.team.tasks.store.get(message.task_id)
+            if record is None or record.status in FINISHED:
+                return None
+            owner, spent = record.owner, SpentSoFar.of(record)
         trail = [*message.trail, self.name]
-        exceeded, remaining = self.team.spend_limit.check(record)
+        exceeded, remaining = self.team.spend_limit.check_spent(spent)
         if exceeded:
             outcome = AgentOutcome(
                 task_id=message.task_id,
@@ -230,7 +263,7 @@ class Specialist:
             )
             self.team.report(outcome)
             return outcome
-        result = self.team.run_agent(
+        result, task = self.team.run_agent(
             self.agents,
             self.tools,
             message.message,
@@ -239,8 +272,11 @@ class Specialist:
             message.correlation_id,
             remaining,
             run=f"hop{message.hop}-{self.name}",
-            tenant=record.owner,
+            tenant=owner,
         )
+        if task is None or task.status in FINISHED:
+            logger.info("task finished while its specialist ran: nothing reported", extra={"event": "specialist_skipped"})
+            return None
         target = handoff_target(result)
         if target is not None:
             if message.hop + 1 > self.team.max_hops:
@@ -256,7 +292,14 @@ class Specialist:
                 )
                 self.team.report(outcome)
                 return outcome
-            self.team.forward(message.model_copy(update={"hop": message.hop + 1, "sender": self.name, "trail": trail}), target)
+            handed_on = {
+                "hop": message.hop + 1,
+                "sender": self.name,
+                "trail": trail,
+                "owner": owner,
+                "spent": SpentSoFar.of(task),
+            }
+            self.team.forward(message.model_copy(update=handed_on), target)
             return None
         kind = (
             "answer"
@@ -284,11 +327,11 @@ class Orchestrator:
         self.tasks = tasks
 
     def complete(self, outcome: AgentOutcome) -> TaskStatus | None:
+        """Finish the task with ``outcome`` (one conditional write) and announce it; ``None`` when it had finished.
+
+        Nothing is read first: a duplicate delivery's write finds the task finished and changes nothing, and a
+        redelivery after a failed ``PutEvents`` then publishes the event the outbox still holds."""
         correlate(outcome.correlation_id, task_id=outcome.task_id)
-        store = self.tasks.store
-        record = store.get(outcome.task_id)
-        if record is None or record.status in FINISHED:
-            return None  # a duplicate delivery: the first outcome already finished the task
         status, error = {
             "answer": (TaskStatus.SUCCEEDED, None),
             "routing_loop": (TaskStatus.FAILED, TaskError(code="routing_loop", message=outcome.detail or "too many hand-offs")),

@@ -30,22 +30,24 @@ def default_redactor() -> Redactor:
     return redactor
 
 
-#: Texts up to this long are remembered (the last 4,096): log lines repeat model ids, tool names and counts.
+#: Texts up to this long are remembered (the last 4,096), with or without a candidate: log lines repeat their
+#: messages, model ids, tool names and counts, and a lookup costs less than the quick check.
 _REMEMBERED_CHARS = 256
 
 
 def redact(text: str) -> str:
     """``text`` with each value the built-in recognizers find replaced by ``[REDACTED:<kind>]``."""
-    if not default_redactor().may_hold(text):
-        return text
     if len(text) <= _REMEMBERED_CHARS:
         return _redact_short(text)
-    return default_redactor().redact(text)[0]
+    return _redact(text)
 
 
-@lru_cache(maxsize=4096)
-def _redact_short(text: str) -> str:
-    return default_redactor().redact(text)[0]
+def _redact(text: str) -> str:
+    redactor = default_redactor()
+    return redactor.redact(text)[0] if redactor.may_hold(text) else text
+
+
+_redact_short = lru_cache(maxsize=4096)(_redact)
 
 
 def redact_data(value: Any, *, keep: Collection[str] = (), text: Callable[[str], str] | None = None) -> Any:

@@ -11,8 +11,8 @@ import importlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, cached_property
 from types import ModuleType
 
 
@@ -72,12 +72,16 @@ class Recognizer:
     #: ``:``, ``/``, spaces), and the separators it needs there: the pattern only runs on a text that has such a run.
     min_digits: int = 0
     needs: str = ""
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    hinted: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern, self.flags))
-        object.__setattr__(self, "hinted", re.compile("|".join(self.hint_alternatives)) if self.hint_alternatives else None)
+    # Compiled on first use, not at import (a cold-start cost): most texts pass the redactor's quick check, and a
+    # recognizer's own pattern runs only on a text that holds one of its hints or its digits.
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern, self.flags)
+
+    @cached_property
+    def hinted(self) -> re.Pattern[str] | None:
+        return re.compile("|".join(self.hint_alternatives)) if self.hint_alternatives else None
 
     @property
     def hint_alternatives(self) -> list[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from itertools import islice
@@ -50,6 +51,7 @@ from agentrail_runtime.sessions.store import (
     TurnNotFound,
     TurnTooLarge,
     Window,
+    forget_compact_history,
     summarize_turns,
 )
 
@@ -63,6 +65,9 @@ TTL_ATTRIBUTE = "expires_at"
 OWNER_INDEX = contract.SESSION_OWNER_INDEX
 # DynamoDB's item limit is 400 KB; keys, attribute names and metadata need headroom.
 MAX_PAYLOAD_BYTES = 350_000
+#: What :class:`ParsedTurns` holds at most, per store: turns, and characters of their payloads.
+PARSED_TURNS_PER_WINDOW = 8
+PARSED_TURN_CHARS = 1_000_000
 
 
 def turn_key(number: int) -> str:
@@ -117,6 +122,7 @@ class DynamoDBSessionStore(SessionStore):
         self._clock = clock
         self.max_payload_bytes = max_payload_bytes
         self._table: Any = None  # the resource API, for batch_writer's re-sends of unprocessed deletes
+        self.parsed = ParsedTurns(max_turns=PARSED_TURNS_PER_WINDOW * window_turns, max_chars=PARSED_TURN_CHARS)
 
     @classmethod
     def from_settings(cls, settings: SessionSettings) -> DynamoDBSessionStore:
@@ -181,7 +187,7 @@ class DynamoDBSessionStore(SessionStore):
             ConsistentRead=True,
         )
         meta = state = summary = in_flight = None
-        turns: list[Turn] = []
+        turn_items: list[dict[str, Any]] = []
         for item in response.get("Items", []):
             sk = item["sk"]["S"]
             if sk == IN_FLIGHT:
@@ -193,11 +199,13 @@ class DynamoDBSessionStore(SessionStore):
             elif sk == SUMMARY:
                 summary = item
             elif sk.startswith(TURN_PREFIX):
-                turns.append(self._turn(item))
+                turn_items.append(item)
         info = self._visible(meta, owner)
         kept: list[Turn] = []
         budget = self.window_tokens
-        candidates = turns[: self.window_turns]  # newest first
+        # Newest first; the Query's Limit leaves room for head items a session may not have: turns past the window
+        # are not parsed.
+        candidates = [self._turn(item) for item in turn_items[: self.window_turns]]
         for turn in candidates:
             if turn.tokens > budget:
                 break
@@ -484,6 +492,8 @@ class DynamoDBSessionStore(SessionStore):
                     items += 1
                     feedback += "feedback" in item
         objects = self.offload.delete_session(session_id) if self.offload is not None else 0
+        self.parsed.forget(session_id)
+        forget_compact_history()
         return items, feedback, objects
 
     # -- item mapping -----------------------------------------------------------------
@@ -573,17 +583,33 @@ class DynamoDBSessionStore(SessionStore):
             payload = self.offload.get(item["payload_s3_key"]["S"])
         else:
             raise RuntimeError("a turn is stored in S3 but this store has no offload bucket configured")
-        return Turn.model_validate(
-            {
-                **json.loads(payload),
-                "number": int(item["sk"]["S"].removeprefix(TURN_PREFIX)),
-                "created_at": int(item["created_at"]["N"]),
-                "message_id": item.get("message_id", {}).get("S"),
-                "tokens": int(item["tokens"]["N"]),
-                "feedback": json.loads(item["feedback"]["S"]) if "feedback" in item else None,
-                "agent_version": item.get("agent_version", {}).get("S"),
-            }
+        feedback = item.get("feedback", {}).get("S")
+        message_id = item.get("message_id", {}).get("S")
+        agent_version = item.get("agent_version", {}).get("S")
+        # Everything the turn is built from: the same key, the same turn.
+        key = (
+            item["pk"]["S"],
+            item["sk"]["S"],
+            item["created_at"]["N"],
+            item["tokens"]["N"],
+            message_id,
+            agent_version,
+            feedback,
+            payload,
         )
+        turn = self.parsed.get(key)
+        if turn is None:
+            turn = _parse_turn(
+                payload,
+                number=int(item["sk"]["S"].removeprefix(TURN_PREFIX)),
+                created_at=int(item["created_at"]["N"]),
+                message_id=message_id,
+                tokens=int(item["tokens"]["N"]),
+                feedback=json.loads(feedback) if feedback is not None else None,
+                agent_version=agent_version,
+            )
+            self.parsed.put(key, turn, len(payload))
+        return turn
 
     def _transact(self, items: list[dict[str, Any]], session_id: str, owner: str, *, conflict: type[Exception]) -> None:
         try:
@@ -592,6 +618,72 @@ class DynamoDBSessionStore(SessionStore):
             # Tell "someone else wrote first" from "the session is gone": one extra read, failure path only.
             self.get_session(session_id, owner=owner)
             raise conflict from None
+
+
+def _parse_turn(payload: str, **attributes: Any) -> Turn:
+    """The turn of one item: its JSON ``payload`` and the ``attributes`` the item keeps beside it (they win over a key
+    of the same name in the payload).
+
+    Validated from JSON in one pass (pydantic's parser, no intermediate dicts): the attributes are spliced into the
+    payload's object as its last keys, and the last of two equal keys wins.
+    """
+    body = payload.rstrip()
+    if not body.endswith("}"):
+        raise ValueError("a stored turn's payload is not a JSON object")
+    head = body[:-1].rstrip()
+    # A value never ends in "{": only the empty object's head does.
+    return Turn.model_validate_json(head + ("" if head.endswith("{") else ",") + json.dumps(attributes)[1:])
+
+
+class ParsedTurns:
+    """The turns a process parsed from their items, by everything each was built from (a bounded memo, oldest out
+    first, thread-safe).
+
+    A warm function reads much the same window turn after turn, and a stored turn never changes but for its
+    ``feedback`` attribute, which is part of the key: a turn read again is the same (frozen) object, not parsed
+    again. A session's deletion or erasure through the store forgets its turns here too.
+
+    Parameters
+    ----------
+    max_turns, max_chars:
+        At most this many turns, and payloads of this many characters in all.
+    """
+
+    def __init__(self, *, max_turns: int, max_chars: int) -> None:
+        self.max_turns = max_turns
+        self.max_chars = max_chars
+        self._turns: dict[tuple[str | None, ...], tuple[Turn, int]] = {}
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def get(self, key: tuple[str | None, ...]) -> Turn | None:
+        found = self._turns.get(key)
+        return found[0] if found is not None else None
+
+    def put(self, key: tuple[str | None, ...], turn: Turn, chars: int) -> None:
+        if chars > self.max_chars:
+            return
+        with self._lock:
+            if key in self._turns:
+                return
+            self._turns[key] = (turn, chars)
+            self._chars += chars
+            while len(self._turns) > self.max_turns or self._chars > self.max_chars:
+                self._chars -= self._turns.pop(next(iter(self._turns)))[1]
+
+    def forget(self, session_id: str) -> None:
+        """Drop every turn of ``session_id``."""
+        with self._lock:
+            for key in [key for key in self._turns if key[0] == session_id]:
+                self._chars -= self._turns.pop(key)[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._turns.clear()
+            self._chars = 0
 
 
 def encode_cursor(turn_number: int) -> str:

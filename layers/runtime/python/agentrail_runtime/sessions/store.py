@@ -6,9 +6,10 @@ import abc
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentrail_runtime.agent.loop import ToolCallRecord
 from agentrail_runtime.metering.feedback import Feedback
@@ -62,7 +63,13 @@ class InFlightTurn(BaseModel):
 
 
 class Turn(BaseModel):
-    """One exchange: the user's message and everything the agent added answering it."""
+    """One exchange: the user's message and everything the agent added answering it.
+
+    Frozen, as its messages are: a store may hand the same turn to every read of it (see
+    :class:`~agentrail_runtime.sessions.dynamodb.ParsedTurns`), so its lists are not to be changed either.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     number: int
     created_at: int
@@ -125,9 +132,20 @@ class Window(BaseModel):
             if detail == "full" or turn.answer is None:
                 messages.extend(turn.messages)
             else:
-                messages.append(Message.user(turn.user_text))
-                messages.append(Message.assistant(turn.answer))
+                messages.extend(_exchange(turn.user_text, turn.answer))
         return messages
+
+
+@lru_cache(maxsize=512)
+def _exchange(question: str, answer: str) -> tuple[Message, Message]:
+    """A turn as compact history shows it. Messages are frozen, so the windows of a warm process share them: the turn
+    after this one shows the model the same exchange again."""
+    return Message.user(question), Message.assistant(answer)
+
+
+def forget_compact_history() -> None:
+    """Drop the compact exchanges :meth:`Window.history` keeps for the turns it showed (a store's erasure does)."""
+    _exchange.cache_clear()
 
 
 class SessionPage(BaseModel):

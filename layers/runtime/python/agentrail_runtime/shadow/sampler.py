@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,7 +24,11 @@ SHADOW_SEND_FAILED = "ShadowSendFailed"
 #: Counted for every request copied to the shadow queue.
 SHADOW_SAMPLED = "ShadowSampled"
 #: One attempt with short timeouts: the copy is best effort, the user's answer must not wait for retries.
-SEND_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+SEND_CONFIG: dict[str, Any] = {
+    "connect_timeout": 1,
+    "read_timeout": 1,
+    "retries": {"max_attempts": 1, "mode": "standard"},
+}  # botocore Config keyword arguments: building the Config waits for the first client (cold start)
 
 
 class ShadowSettings(BaseSettings):

@@ -27,7 +27,7 @@ from agentrail_runtime.clock import Clock, now
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.contract import BATCH_WINDOW_HOURS, TASK_LANES, TaskLane, batch_model_problem
 from agentrail_runtime.guardrails import GuardBlocked
-from agentrail_runtime.models.base import ModelError, ModelRequestError
+from agentrail_runtime.models.base import ModelError, ModelRequestError, Usage
 from agentrail_runtime.observability import correlate, logger, sqs_trace_attributes, step_functions_trace_fields
 from agentrail_runtime.redaction import redact
 from agentrail_runtime.redaction.models import RedactedMessages, redacted_model
@@ -114,6 +114,17 @@ def task_result(result: AgentResult) -> TaskResult:
     )
 
 
+def transcript_of(result: AgentResult) -> AgentCheckpoint:
+    """What a finished run keeps for the console's timeline: its messages, steps, usage and tool calls."""
+    return AgentCheckpoint(
+        messages=result.new_messages,
+        steps=result.steps,
+        usage=result.usage,
+        tool_calls=result.tool_calls,
+        guard_events=result.guard_events,
+    )
+
+
 def short_cause(error: BaseException | Mapping[str, Any]) -> TaskError:
     """A task error safe to store and show: the error type and a bounded message, never a stack trace."""
     if isinstance(error, Mapping):
@@ -126,6 +137,15 @@ def short_cause(error: BaseException | Mapping[str, Any]) -> TaskError:
             message = str(cause).splitlines()[0] if cause else code
         return TaskError(code=code[:100], message=message[:500])
     return TaskError(code=type(error).__name__, message=str(error)[:500] or type(error).__name__)
+
+
+class _EarlierAttempt(Exception):
+    """A run's first save found the checkpoint an earlier attempt left (see :meth:`TaskService.run_agent`); ``usage``
+    is what this attempt had spent so far."""
+
+    def __init__(self, usage: Usage) -> None:
+        super().__init__("an earlier attempt left a checkpoint of this run")
+        self.usage = usage
 
 
 class TaskService:
@@ -285,7 +305,7 @@ class TaskService:
         self.announce(record)
         return record
 
-    def announce(self, record: TaskRecord) -> None:
+    def announce(self, record: TaskRecord, *, empty_outbox: bool = True) -> None:
         """Publish the event in the task's outbox (``event_pending``), then empty it.
 
         The outbox is written with the final status, so an event is never lost: when ``PutEvents`` fails,
@@ -293,11 +313,17 @@ class TaskService:
         Functions retries the workflow step, ``MarkFailed`` included, by the error's name), and the retry finds the
         task finished with its event still pending and publishes it. A crash between ``PutEvents`` and emptying
         the outbox publishes it twice: subscribers dedupe on ``task_id`` and ``status``.
+
+        With ``empty_outbox=False`` nothing is written after ``PutEvents``: the caller's delivery record says the
+        event went out (the queue worker's idempotency record completes only after this returns, and a duplicate
+        delivery returns that record's outcome without running). Only a delivery that outlives that record (past
+        its expiry) can find the event still pending, and publishes it again, which subscribers dedupe as above.
         """
         if record.event_pending is None:
             return
         self.events.publish(record.event_pending, record)
-        self.store.event_published(record.task_id)
+        if empty_outbox:
+            self.store.event_published(record.task_id)
 
     # -- worker side ----------------------------------------------------------------------
 
@@ -328,7 +354,8 @@ class TaskService:
         except GuardBlocked as blocked:
             # Accepted before the agent's input guards changed: they will block it on every delivery too.
             return self.fail(task_id, TaskError(code="input_blocked", message=blocked.reason))
-        return self.complete(task_id, result)
+        # Under the queue's idempotency record, which completes once this returns: the outbox needs no second write.
+        return self.complete(task_id, result, empty_outbox=False)
 
     def advance(
         self,
@@ -355,6 +382,9 @@ class TaskService:
             decision=decision,
             context=context,
             on_checkpoint=self.checkpointer(record.task_id),
+            # Only calls of tools with side effects are stored (before and after they run): a continuation runs the
+            # read-only calls after the last stored one again, which is harmless and saves a write per call.
+            checkpoint_every_call=False,
             budget=self.agents.budget_guard(record.owner),
         )
 
@@ -385,6 +415,7 @@ class TaskService:
         correlation_id: str | None = None,
         state: dict[str, Any] | None = None,
         budget: BudgetGuard | None = None,
+        read_checkpoint: bool = True,
     ) -> AgentResult:
         """One agent run within a multi-agent task, continued from its last checkpoint when a retry or redelivery
         repeats it.
@@ -393,36 +424,79 @@ class TaskService:
         tools with side effects are checkpointed before and after they run (``<task_id>~<run>``), so a repeated run
         never runs one twice; one that crashed mid-call ends ``outcome_unknown``. Tools get ``<task_id>#<tool-use
         id>`` as their idempotency key.
-        """
-        stored = self.store.run_checkpoint(task_id, run)
-        checkpoint = AgentCheckpoint.model_validate_json(stored) if stored else agent.start(prompt, state=state)
-        context = ToolContext(task_id=task_id, correlation_id=correlation_id, state=dict(checkpoint.state))
 
+        With ``read_checkpoint`` the checkpoint is read before the run starts (one GetItem). Without it, nothing is
+        read up front: the run's first save (before its first call of a tool with side effects, so before that tool
+        runs) is conditional on the run having no checkpoint, and when an earlier attempt left one, the run
+        continues from that checkpoint instead (with the tokens this attempt spent until then added to its usage). A
+        run that calls no tool with side effects then costs no call at all, whichever delivery it is.
+        """
+        stored = self.store.run_checkpoint(task_id, run) if read_checkpoint else None
+        checkpoint = AgentCheckpoint.model_validate_json(stored) if stored else agent.start(prompt, state=state)
+        try:
+            return self._advance_run(
+                agent, task_id, run, checkpoint, correlation_id=correlation_id, budget=budget, first=not read_checkpoint
+            )
+        except _EarlierAttempt as earlier:
+            stored = self.store.run_checkpoint(task_id, run)
+            if stored is None:  # erased meanwhile: nothing to continue from
+                raise RuntimeError(f"the checkpoint of run {run} disappeared") from None
+            resumed = AgentCheckpoint.model_validate_json(stored)
+            resumed.usage = resumed.usage + earlier.usage
+            logger.info("run continued from an earlier attempt's checkpoint", extra={"event": "run_resumed", "run": run})
+            return self._advance_run(agent, task_id, run, resumed, correlation_id=correlation_id, budget=budget, first=False)
+
+    def _advance_run(
+        self,
+        agent: Agent,
+        task_id: str,
+        run: str,
+        checkpoint: AgentCheckpoint,
+        *,
+        correlation_id: str | None,
+        budget: BudgetGuard | None,
+        first: bool,
+    ) -> AgentResult:
+        """Advance ``run`` from ``checkpoint``; with ``first``, its first save raises :class:`_EarlierAttempt` when the
+        run already has a checkpoint (nothing is written)."""
+        context = ToolContext(task_id=task_id, correlation_id=correlation_id, state=dict(checkpoint.state))
         messages = RedactedMessages()
 
         def save(progress: AgentCheckpoint) -> None:
-            self.store.save_run_checkpoint(task_id, run, self.stored_checkpoint(progress, messages=messages))
+            nonlocal first
+            stored = self.stored_checkpoint(progress, messages=messages)
+            if not first:
+                self.store.save_run_checkpoint(task_id, run, stored)
+            elif self.store.save_run_checkpoint(task_id, run, stored, first=True):
+                first = False
+            else:
+                raise _EarlierAttempt(progress.usage)
 
         return agent.advance(checkpoint, context=context, on_checkpoint=save, checkpoint_every_call=False, budget=budget)
 
     def record_spend(
-        self, task_id: str, agent: str, result: AgentResult, *, bound_by_task: bool = False, run: str | None = None
-    ) -> None:
+        self,
+        task_id: str,
+        agent: str,
+        result: AgentResult,
+        *,
+        bound_by_task: bool = False,
+        run: str | None = None,
+        returning: bool = False,
+    ) -> TaskRecord | None:
         """Add one agent run to the task's per-agent spend and totals.
 
         With ``bound_by_task`` (the run's token budget was what the task had left), a run that stopped
         ``token_budget_exceeded`` marks the task's spend limit reached: its next model call would not have fit.
         With ``run`` (a run of a multi-agent task), the same write keeps the run's transcript (redacted under
-        ``store_redacted``) for the console's timeline.
+        ``store_redacted``) for the console's timeline. With ``returning``, returns the task as the write left it
+        (``None`` when it is gone; see :meth:`TaskStore.add_spend`).
         """
         limit_reached = bound_by_task and result.status == AgentStatus.TOKEN_BUDGET_EXCEEDED
         transcript = None
         if run is not None:
-            ran = AgentCheckpoint(
-                messages=result.new_messages, steps=result.steps, usage=result.usage, tool_calls=result.tool_calls
-            )
-            transcript = (run, self.stored_checkpoint(ran, messages=RedactedMessages()))
-        self.store.add_spend(
+            transcript = (run, self.stored_checkpoint(transcript_of(result), messages=RedactedMessages()))
+        return self.store.add_spend(
             task_id,
             agent,
             result.usage,
@@ -431,6 +505,7 @@ class TaskService:
             limit_reached=limit_reached,
             transcript=transcript,
             model=result.model,
+            returning=returning,
         )
 
     def record_agent_run(
@@ -442,11 +517,13 @@ class TaskService:
         run: str,
         bound_by_task: bool = False,
         agents: AgentService | None = None,
-    ) -> None:
+        returning: bool = False,
+    ) -> TaskRecord | None:
         """Run ``run`` of ``agent`` within a multi-agent task: its spend and transcript on the task, and its metrics
-        (under ``agent``, with the version of ``agents``, the service that ran it; default: this task service's)."""
+        (under ``agent``, with the version of ``agents``, the service that ran it; default: this task service's).
+        With ``returning``, the task as the spend's write left it (see :meth:`record_spend`)."""
         (agents or self.agents).emit_metrics(result, agent_name=agent)
-        self.record_spend(task_id, agent, result, bound_by_task=bound_by_task, run=run)
+        return self.record_spend(task_id, agent, result, bound_by_task=bound_by_task, run=run, returning=returning)
 
     @contextmanager
     def attempt(self, task_id: str, *, final_attempt: bool) -> Iterator[None]:
@@ -475,9 +552,13 @@ class TaskService:
         error: TaskError | None = None,
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
         spend: Spend | None = None,
+        empty_outbox: bool = True,
+        transcript: AgentCheckpoint | None = None,
     ) -> TaskRecord | None:
-        """Record a task's outcome once (with ``spend``, in the same write) and announce it (``Task Finished``).
-        ``None`` when it had already finished or was cancelled: nothing is written or announced."""
+        """Record a task's outcome once (with ``spend``, in the same write) and announce it (``Task Finished``; see
+        :meth:`announce` for ``empty_outbox``); ``transcript`` (the run's messages and tool calls) replaces the task's
+        checkpoint in the same write. ``None`` when it had already finished or was cancelled: nothing is written or
+        announced."""
         if self.store_redacted:
             result = redacted_model(result) if result else None
             error = error.model_copy(update={"message": redact(error.message)}) if error else None
@@ -489,6 +570,7 @@ class TaskService:
             expected=expected,
             agent_version=self.agents.version,
             spend=spend,
+            checkpoint=self.stored_checkpoint(transcript, messages=RedactedMessages()) if transcript else None,
         )
         if record is None:
             logger.info(
@@ -502,7 +584,7 @@ class TaskService:
         if self.store_redacted and (message := redact(record.message)) != record.message:
             self.store.replace_message(task_id, message)
             record = record.model_copy(update={"message": message})
-        self.announce(record)
+        self.announce(record, empty_outbox=empty_outbox)
         log = logger.info if status == TaskStatus.SUCCEEDED else logger.warning
         log(
             "task finished",
@@ -510,11 +592,34 @@ class TaskService:
         )
         return record
 
-    def complete(self, task_id: str, result: AgentResult, *, agent: str | None = None) -> TaskRecord | None:
-        """Record a finished agent run once (its spend under ``agent``), then announce it."""
+    def complete(
+        self, task_id: str, result: AgentResult, *, agent: str | None = None, empty_outbox: bool = True
+    ) -> TaskRecord | None:
+        """Record a finished agent run once, with its spend under ``agent`` and its transcript (the checkpoint only
+        calls of tools with side effects saved along the way), in one write; then announce it (see :meth:`announce`
+        for ``empty_outbox``)."""
         status, error = _status_for(result)
-        self.record_spend(task_id, agent or self.agents.definition.name, result)
-        return self.finish(task_id, status, result=task_result(result), error=error)
+        spend = Spend(
+            agent=agent or self.agents.definition.name,
+            usage=result.usage,
+            cost_usd=result.cost_usd,
+            steps=result.steps,
+            model=result.model,
+        )
+        finished = self.finish(
+            task_id,
+            status,
+            result=task_result(result),
+            error=error,
+            spend=spend,
+            empty_outbox=empty_outbox,
+            # A run that called no tool has nothing for the timeline beyond its result: no transcript is kept.
+            transcript=transcript_of(result) if result.tool_calls else None,
+        )
+        if finished is None:
+            # Cancelled (or finished) meanwhile: the outcome is discarded, but the run's tokens were spent.
+            self.store.add_spend(task_id, spend.agent, spend.usage, spend.cost_usd, steps=spend.steps, model=spend.model)
+        return finished
 
     def fail(self, task_id: str, error: TaskError) -> TaskRecord | None:
         """Mark the task failed once, announce it, and count it (``Tasks_failed``); ``None`` when it had finished."""

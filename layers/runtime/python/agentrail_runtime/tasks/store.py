@@ -260,11 +260,13 @@ class TaskStore:
         expected: Iterable[TaskStatus] = (TaskStatus.RUNNING, TaskStatus.WAITING_APPROVAL),
         agent_version: str | None = None,
         spend: Spend | None = None,
+        checkpoint: str | None = None,
     ) -> TaskRecord | None:
         """Record the outcome once and return the finished record; ``None`` when the task was cancelled or
         finished meanwhile (nothing written). Tokens, steps and cost are the totals :meth:`add_spend` kept, plus
         ``spend``, added in the same write (so an outcome and its spend are recorded together or not at all);
-        ``agent_version`` is the version of the agent that finished it (an ``agent_version`` attribute).
+        ``agent_version`` is the version of the agent that finished it (an ``agent_version`` attribute);
+        ``checkpoint`` replaces the stored checkpoint with the run's whole transcript (what the console shows).
 
         The same write puts ``Task Finished`` in the outbox (``event_pending``) until :meth:`event_published`, and
         takes the task out of the batch lane's queue."""
@@ -299,7 +301,17 @@ class TaskStore:
             else:
                 sets.append("result_json = :result")
                 values[":result"] = {"S": payload}
-        update = "SET " + ", ".join(sets) + " REMOVE #queue"
+        removes = ["#queue"]
+        if checkpoint is not None:
+            if len(checkpoint.encode()) > INLINE_LIMIT:
+                sets.append("checkpoint_s3_key = :cpkey")
+                values[":cpkey"] = {"S": self._offload(f"checkpoints/{task_id}.json", checkpoint)}
+                removes.append("checkpoint_json")
+            else:
+                sets.append("checkpoint_json = :cp")
+                values[":cp"] = {"S": checkpoint}
+                removes.append("checkpoint_s3_key")
+        update = "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes)
         if spend is not None:
             adds, spend_names, spend_values = spend.update()
             update += " ADD " + ", ".join(adds)
@@ -330,7 +342,8 @@ class TaskStore:
         limit_reached: bool = False,
         transcript: tuple[str, str] | None = None,
         model: str | None = None,
-    ) -> None:
+        returning: bool = False,
+    ) -> TaskRecord | None:
         """Add one agent run's tokens, steps and cost (when its price is known) to the task, atomically, under the
         agent and, given its ``model``, under the model too (:attr:`TaskRecord.spend_by_model`).
 
@@ -338,6 +351,10 @@ class TaskStore:
         ``limit_reached`` sets :attr:`TaskRecord.spend_limit_reached` in the same write. ``transcript`` is the run's
         name and its transcript (a checkpoint's JSON, kept as ``run#<milliseconds>#<name>`` when it fits in
         :data:`RUN_TRANSCRIPT_LIMIT` bytes): what the console's timeline shows of a multi-agent run, at no extra write.
+
+        With ``returning``, the task as this write left it (its status and new totals; a result kept in S3 is not
+        fetched), read in the same write, or ``None`` when the task is gone; without it, ``None``, and a missing
+        task raises ``ConditionalCheckFailedException``.
         """
         adds, names, values = Spend(agent, usage, cost_usd, steps, model).update()
         update = "ADD " + ", ".join(adds)
@@ -352,14 +369,21 @@ class TaskStore:
             values[":transcript"] = {"S": transcript[1]}
         if sets:
             update += " SET " + ", ".join(sets)
-        self.client.update_item(
-            TableName=self.table_name,
-            Key={"task_id": {"S": task_id}},
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": task_id}},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(task_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **({"ReturnValues": "ALL_NEW"} if returning else {}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            if returning:
+                return None
+            raise
+        return self._record(response["Attributes"], with_payloads=False) if returning else None
 
     def cancel(self, task_id: str, *, owner: str) -> TaskRecord:
         """Cancel a task that has not finished. Raises :class:`TaskNotFound` or :class:`TaskFinished`."""
@@ -579,9 +603,16 @@ class TaskStore:
         """The item of one agent run's checkpoint within a task (``<task_id>~<run>``): parallel runs never share one."""
         return f"{task_id}~{run}"
 
-    def save_run_checkpoint(self, task_id: str, run: str, checkpoint: str) -> None:
+    def save_run_checkpoint(self, task_id: str, run: str, checkpoint: str, *, first: bool = False) -> bool:
         """Keep the checkpoint of one agent run of a multi-agent task (in its own item, or in S3 when large); it
-        expires with the task's retention."""
+        expires with the task's retention.
+
+        With ``first`` (an attempt's first save of a run it did not read first), nothing is written when the run
+        already has a checkpoint (an earlier attempt's): returns False, and the caller continues from that one.
+        """
+        key = self.run_key(task_id, run)
+        if first and len(checkpoint.encode()) > INLINE_LIMIT and self._exists(key):
+            return False  # checked before the upload: it would overwrite the earlier attempt's checkpoint in S3
         now = self.now()
         values: dict[str, Any] = {
             ":now": {"N": str(now)},
@@ -595,12 +626,24 @@ class TaskStore:
         else:
             update = f"SET checkpoint_json = :cp, {sets} REMOVE checkpoint_s3_key"
             values[":cp"] = {"S": checkpoint}
-        self.client.update_item(
-            TableName=self.table_name,
-            Key={"task_id": {"S": self.run_key(task_id, run)}},
-            UpdateExpression=update,
-            ExpressionAttributeValues=values,
-        )
+        condition = {"ConditionExpression": "attribute_not_exists(task_id)"} if first else {}
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"task_id": {"S": key}},
+                UpdateExpression=update,
+                ExpressionAttributeValues=values,
+                **condition,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _exists(self, key: str) -> bool:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"task_id": {"S": key}}, ProjectionExpression="task_id", ConsistentRead=True
+        ).get("Item")
+        return item is not None
 
     def run_checkpoint(self, task_id: str, run: str) -> str | None:
         """The last checkpoint :meth:`save_run_checkpoint` kept for this run, if any (one consistent read)."""
