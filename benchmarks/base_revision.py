@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,6 @@ from typing import Any
 from benchmarks.report import REPO_ROOT, format_value
 
 __all__ = ["BaseCheckout", "before_and_after"]
-
-#: The top-level folders holding the project's packages (what the editable install maps), in import order.
-_PACKAGE_ROOTS = ("layers/runtime/python", "handlers", "constructs", "cli", "local", "layers", ".")
 
 
 @dataclass
@@ -51,7 +49,7 @@ class BaseCheckout:
                 text=True,
             ).stdout.strip()
         )
-        lines = [str(root / folder) for folder in _PACKAGE_ROOTS if (root / folder).is_dir()]
+        lines = [str(root / folder) for folder in _package_roots(root)]
         lines.append(sysconfig.get_paths()["purelib"])
         (site / "agentrail-base.pth").write_text("\n".join(lines) + "\n")
         if (REPO_ROOT / "node_modules").is_dir() and not (root / "node_modules").exists():
@@ -100,6 +98,14 @@ def before_and_after(before: dict[str, list[dict[str, Any]]], after: dict[str, l
             out.append(f"\nOnly before: {'; '.join(gone)}.")
         out.append("")
     return out
+
+
+def _package_roots(root: Path) -> list[str]:
+    """The folders holding the checkout's top-level packages, as its own ``pyproject.toml`` tells setuptools (what
+    the editable install maps), then the checkout itself (``benchmarks``)."""
+    with (root / "pyproject.toml").open("rb") as pyproject:
+        where = tomllib.load(pyproject)["tool"]["setuptools"]["packages"]["find"]["where"]
+    return [*where, "."]
 
 
 def _git(*args: str) -> str:

@@ -10,7 +10,7 @@ reason in the commit message. Operations are named ``Service.Operation`` as boto
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 
 from benchmarks.report import Result, Target
@@ -30,6 +30,7 @@ __all__ = [
     "CallBudget",
     "budget_results",
     "budget_rows",
+    "per_request",
     "total",
 ]
 
@@ -123,6 +124,11 @@ def total(*parts: CallBudget, times: Mapping[str, int] | None = None) -> dict[st
         for operation, count in part.calls.items():
             summed[operation] += count * repeat
     return dict(summed)
+
+
+def per_request(counts: Mapping[str, Mapping[str, int]], requests: Mapping[str, Sized]) -> dict[str, dict[str, float]]:
+    """Calls by operation per request, for each side: ``counts`` summed over the side's ``requests`` (its samples)."""
+    return {side: {op: n / len(requests[side]) for op, n in counted.items()} for side, counted in counts.items()}
 
 
 def budget_results(

@@ -12,7 +12,7 @@ in process makes a few ms of CPU): below a run of the agent even on the local mo
 from __future__ import annotations
 
 from benchmarks.benchmark import Benchmark, RunContext
-from benchmarks.call_budgets import RESPONSE_CACHE_LOOKUP, RESPONSE_CACHE_STORE, budget_results, total
+from benchmarks.call_budgets import RESPONSE_CACHE_LOOKUP, RESPONSE_CACHE_STORE, budget_results, per_request, total
 from benchmarks.lambda_process import run_in_workdir
 from benchmarks.report import Figure, Result, Target, median, percentiles
 
@@ -36,12 +36,10 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     dynamodb_ms = {name: [ns / 1e6 for ns in values] for name, values in report["dynamodb_ns"].items()}
     base = median(ms["plain"])
     hit_own = [total - inside for total, inside in zip(ms["hit"], dynamodb_ms["hit"], strict=True)]
-    per_request = {
-        name: {op: n / len(report["samples_ns"][name]) for op, n in counted.items()} for name, counted in report["calls"].items()
-    }
+    calls = per_request(report["calls"], report["samples_ns"])
     results = [
-        *budget_results("a hit", per_request["hit"], total(RESPONSE_CACHE_LOOKUP), baseline=BASELINE),
-        *budget_results("a miss", per_request["miss"], total(RESPONSE_CACHE_LOOKUP, RESPONSE_CACHE_STORE), baseline=BASELINE),
+        *budget_results("a hit", calls["hit"], total(RESPONSE_CACHE_LOOKUP), baseline=BASELINE),
+        *budget_results("a miss", calls["miss"], total(RESPONSE_CACHE_LOOKUP, RESPONSE_CACHE_STORE), baseline=BASELINE),
         Result(
             "cache hit, median",
             median(ms["hit"]),

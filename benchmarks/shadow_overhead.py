@@ -11,7 +11,7 @@ itself: against moto in process that call is botocore's and moto's CPU; in a Reg
 from __future__ import annotations
 
 from benchmarks.benchmark import Benchmark, RunContext
-from benchmarks.call_budgets import SHADOW_COPY, budget_results, total
+from benchmarks.call_budgets import SHADOW_COPY, budget_results, per_request, total
 from benchmarks.lambda_process import run_in_workdir
 from benchmarks.report import Figure, Result, Target, median, percentiles
 
@@ -33,12 +33,10 @@ def run(context: RunContext, repetitions: int | None) -> Figure:
     sqs_ms = {name: [ns / 1e6 for ns in values] for name, values in report["sqs_ns"].items()}
     base = median(ms["plain"])
     own_100 = [total - inside for total, inside in zip(ms["shadow_100"], sqs_ms["shadow_100"], strict=True)]
-    per_request = {
-        name: {op: n / len(report["samples_ns"][name]) for op, n in counted.items()} for name, counted in report["calls"].items()
-    }
+    calls = per_request(report["calls"], report["samples_ns"])
     results = [
-        *budget_results("a sampled request (100%)", per_request["shadow_100"], total(SHADOW_COPY), baseline=BASELINE),
-        *budget_results("a request without shadow", per_request["plain"], {}, baseline=BASELINE),
+        *budget_results("a sampled request (100%)", calls["shadow_100"], total(SHADOW_COPY), baseline=BASELINE),
+        *budget_results("a request without shadow", calls["plain"], {}, baseline=BASELINE),
         Result(
             "request with shadow at 10%, median",
             median(ms["shadow_10"]),

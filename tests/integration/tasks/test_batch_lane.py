@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -16,6 +17,7 @@ from agentrail_runtime import contract
 from agentrail_runtime.batch.files import BatchFiles
 from agentrail_runtime.batch.jobs import BatchJobs
 from agentrail_runtime.batch.records import to_converse_response
+from agentrail_runtime.clock import now as runtime_now
 from agentrail_runtime.config import RuntimeSettings
 from agentrail_runtime.demo import batch_definition
 from agentrail_runtime.models.base import Message, ModelResponse, Usage
@@ -313,7 +315,7 @@ class Lane:
         )
 
     def expect_state(self, arn: str, status: str, message: str = "") -> None:
-        now = "2026-01-01T00:00:00Z"
+        now = datetime.fromtimestamp(runtime_now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the runtime's clock
         self.stub.add_response(
             "get_model_invocation_job",
             {

@@ -202,9 +202,9 @@ class TaskService:
 
     # -- API side -----------------------------------------------------------------------
 
-    def validate(self, submission: TaskSubmission) -> TaskLane:
+    def validate(self, submission: TaskSubmission) -> tuple[TaskLane, str]:
         """Refuse what would fail later: unknown task type, model or callback URL, or a task the batch lane cannot
-        take (nothing is queued). Returns the task's lane."""
+        take (nothing is queued). Returns the task's lane and its model's canonical spec."""
         if submission.task_type not in self.routes:
             raise UnknownTaskType(sorted(self.routes))
         model = self.agents.model_spec(submission.model)
@@ -213,7 +213,7 @@ class TaskService:
         lane = self.lane_of(submission)
         if lane == "batch":
             self.check_batch(submission, model)
-        return lane
+        return lane, model
 
     def lane_of(self, submission: TaskSubmission) -> TaskLane:
         """The lane the task asks for, else the deployment's default lane for a task type served by the queue."""
@@ -248,9 +248,8 @@ class TaskService:
 
         A dispatch failure marks the task failed, so it never waits forever.
         """
-        lane = self.validate(submission)
+        lane, model = self.validate(submission)
         now = int(self._clock())
-        model = self.agents.model_spec(submission.model)
         record = TaskRecord(
             task_id=uuid.uuid4().hex,
             owner=owner,
